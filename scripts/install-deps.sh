@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what pbx-cutover needs on a Debian machine, only what is missing:
+#   - npm packages (npm ci from the committed lockfile)
+#   - Debian's kamailio (kamailio, kamcmd) and sip-tester (sipp)
+# As root it runs apt-get; otherwise it prints the exact command and exits 3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || missing+=(kamailio)
+command -v kamcmd >/dev/null 2>&1 || [ -x /usr/sbin/kamcmd ] || { [[ " ${missing[*]-} " == *" kamailio "* ]] || missing+=(kamailio); }
+command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "install-deps: installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  else
+    echo "install-deps: missing Debian packages: ${missing[*]}" >&2
+    echo "install-deps: run as root:  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    exit 3
+  fi
+fi
+
+# The Debian package enables a system kamailio service; the lab never uses it.
+# Where systemd runs it would hold port 5060 only; we leave it alone.
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "install-deps: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi

@@ -1,0 +1,85 @@
+import { Command } from "commander";
+import path from "node:path";
+import { ExitCode } from "../exit-codes.js";
+import { addLabOptions, labSettingsFrom } from "../lab-options.js";
+import { withScope } from "../scope.js";
+import { labDown, labStatus, labUp, type LabStatus } from "../../lab/native-lab.js";
+import type { LabFlags } from "../../config/lab-config.js";
+
+type LabOpts = LabFlags & { config?: string; json?: boolean };
+
+export function formatStatus(st: LabStatus): string {
+  if (st.components.length === 0) return `lab is not running (lab dir ${st.labDir})`;
+  const rows = [
+    ["ROLE", "ADDRESS", "PID", "STATE", "VERSION"],
+    ...st.components.map((c) => [c.role, c.address, String(c.pid), c.alive ? "alive" : "dead", c.version]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const table = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd());
+  const d = st.dispatcher;
+  const mode =
+    d.mode === "unavailable"
+      ? `dispatcher mode: unavailable (${d.error ?? "Kamailio RPC not answering"})`
+      : `dispatcher mode: ${d.mode} (runtime: ${d.destinations.join(", ") || "no destinations"})`;
+  const calls =
+    st.activeCalls.old !== undefined
+      ? `active calls: old ${st.activeCalls.old}, new ${st.activeCalls.new ?? 0}`
+      : undefined;
+  return [...table, mode, ...(calls ? [calls] : []), `lab dir: ${st.labDir}`].join("\n");
+}
+
+export function registerLabCommand(program: Command): void {
+  const lab = program
+    .command("lab")
+    .description("start, stop and inspect the native lab (Kamailio + old and new SIPp backends on loopback)");
+
+  addLabOptions(
+    lab
+      .command("up")
+      .description("start Kamailio and both backends; returns when all answer (RPC, SIP OPTIONS)")
+      .option("--json", "print the lab state as JSON"),
+  ).action(async (opts: LabOpts) => {
+    const settings = labSettingsFrom(opts);
+    const r = await withScope((scope) => labUp(settings, scope));
+    if (opts.json) {
+      process.stdout.write(JSON.stringify({ ...r.state, alreadyRunning: r.alreadyRunning, readyMs: r.readyMs }, null, 2) + "\n");
+      return;
+    }
+    if (r.alreadyRunning) {
+      process.stdout.write(`lab already running (lab dir ${path.relative(process.cwd(), settings.labDir) || "."})\n`);
+    } else {
+      for (const c of r.state.components) {
+        process.stdout.write(`started ${c.role.padEnd(8)} ${c.address}:${c.port}/udp  pid ${c.pid}\n`);
+      }
+      process.stdout.write(
+        `lab ready in ${Math.round(r.readyMs)} ms: JSON-RPC http://${settings.kamailio.address}:${settings.kamailio.rpcPort}/RPC, ` +
+          `dispatcher profile old; lab dir ${settings.labDir}\n`,
+      );
+    }
+  });
+
+  addLabOptions(
+    lab.command("down").description("stop everything the lab started (whole process groups); idempotent"),
+  ).action(async (opts: LabOpts) => {
+    const settings = labSettingsFrom(opts);
+    const r = await labDown(settings.labDir);
+    if (!r.wasRunning) {
+      process.stdout.write(`lab is not running (lab dir ${settings.labDir}); nothing to stop\n`);
+      return;
+    }
+    for (const s of r.stopped) process.stdout.write(`stopped ${s.role.padEnd(8)} pid ${s.pid}: ${s.result}\n`);
+    process.stdout.write("lab down\n");
+  });
+
+  addLabOptions(
+    lab
+      .command("status")
+      .description("each component (role, address, pid, alive, version) and the runtime dispatcher mode")
+      .option("--json", "machine-readable output"),
+  ).action(async (opts: LabOpts) => {
+    const settings = labSettingsFrom(opts);
+    const st = await labStatus(settings.labDir);
+    process.stdout.write(opts.json ? JSON.stringify(st, null, 2) + "\n" : formatStatus(st) + "\n");
+    if (!st.running) process.exitCode = ExitCode.Environment;
+  });
+}

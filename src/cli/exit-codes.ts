@@ -1,0 +1,28 @@
+/**
+ * The exit-code contract (DESIGN.md). One table; the README documents the same one.
+ */
+export const ExitCode = {
+  /** everything asked for passed */
+  Ok: 0,
+  /** a verification failed (routing, call outcome, state check) */
+  VerificationFailed: 1,
+  /** bad usage, flag, env value or config: nothing was started or changed */
+  Usage: 2,
+  /** environment: missing binary, port in use, Kamailio or a backend unreachable */
+  Environment: 3,
+  /** apply failed and the previous dispatcher state was restored */
+  ApplyRestored: 4,
+  /** internal error (a bug) */
+  Internal: 70,
+} as const;
+
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export const exitCodeMeaning: Record<ExitCode, string> = {
+  0: "everything asked for passed",
+  1: "a verification failed (routing, call outcome, state check)",
+  2: "bad usage, flag, env value or config: nothing was started or changed",
+  3: "environment: missing binary, port in use, Kamailio or a backend unreachable",
+  4: "apply failed and the previous dispatcher state was restored",
+  70: "internal error (a bug)",
+};

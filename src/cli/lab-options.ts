@@ -1,0 +1,27 @@
+import type { Command } from "commander";
+import { loadConfigFile } from "../config/file.js";
+import { resolveLabSettings, type LabFlags, type LabSettings } from "../config/lab-config.js";
+
+/** Add the lab's flags (every port, address, memory size, worker count) to a command. */
+export function addLabOptions(cmd: Command): Command {
+  return cmd
+    .option("--config <file>", "JSON config file (its `lab` section sets these defaults; env PBX_CUTOVER_CONFIG)")
+    .option("--lab-dir <dir>", "lab state directory: pids, logs, sockets, dispatcher list (default .lab)")
+    .option("--sip-addr <ip>", "Kamailio SIP listen address, loopback only (default 127.0.0.1)")
+    .option("--sip-port <port>", "Kamailio SIP udp port (default 15060)")
+    .option("--rpc-port <port>", "Kamailio JSON-RPC http port on the SIP address (default 15061)")
+    .option("--old-addr <ip>", "old backend address, loopback only (default 127.0.0.1)")
+    .option("--old-port <port>", "old backend udp port (default 15070)")
+    .option("--new-addr <ip>", "new backend address, loopback only (default 127.0.0.1)")
+    .option("--new-port <port>", "new backend udp port (default 15080)")
+    .option("--shm-mb <mb>", "Kamailio shared memory in MB (default 256; 64 caps the lab near 400 calls/s)")
+    .option("--pkg-mb <mb>", "Kamailio private memory per process in MB (default 8)")
+    .option("--children <n>", "Kamailio UDP worker processes (default 2)")
+    .option("--reload-delta <s>", "dispatcher reload_delta in seconds (default 0 in the lab; Kamailio's own default is 5)")
+    .option("--ready-timeout-ms <ms>", "how long `up` waits for each component to be ready (default 10000)");
+}
+
+export function labSettingsFrom(opts: LabFlags & { config?: string }): LabSettings {
+  const file = loadConfigFile(opts.config);
+  return resolveLabSettings(file.lab, opts);
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from "commander";
+import { ExitCode, exitCodeMeaning } from "./exit-codes.js";
+import { formatError } from "./errors.js";
+import { registerLabCommand } from "./commands/lab.js";
+
+export function buildProgram(): Command {
+  const program = new Command("pbx-cutover")
+    .description(
+      "Move live SIP traffic from an old PBX to a new one behind Kamailio, step by step,\n" +
+        "proving each step with real calls and leaving evidence behind.",
+    )
+    .version("0.1.0")
+    .showHelpAfterError("(run with --help for usage)")
+    .addHelpText(
+      "after",
+      "\nExit codes:\n" +
+        Object.entries(exitCodeMeaning)
+          .map(([code, meaning]) => `  ${code.padStart(2)}  ${meaning}`)
+          .join("\n"),
+    );
+  registerLabCommand(program);
+  return program;
+}
+
+/** Commander's own errors (unknown flag, missing argument) are usage errors: exit 2. */
+function applyExitOverride(cmd: Command): void {
+  cmd.exitOverride();
+  for (const sub of cmd.commands) applyExitOverride(sub);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  applyExitOverride(program);
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === "number" ? process.exitCode : ExitCode.Ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") {
+        return ExitCode.Ok;
+      }
+      return ExitCode.Usage;
+    }
+    const { exitCode, text } = formatError(err);
+    process.stderr.write(text + "\n");
+    return exitCode;
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(formatError(err).text + "\n");
+    process.exitCode = ExitCode.Internal;
+  },
+);

@@ -1,0 +1,146 @@
+import path from "node:path";
+import { z } from "zod";
+import { UsageError } from "../cli/errors.js";
+
+/** SIP traffic goes to loopback only (127.0.0.0/8). */
+export function isLoopbackV4(addr: string): boolean {
+  const m = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(addr);
+  return m !== null && m.slice(1).every((o) => Number(o) <= 255);
+}
+
+const loopback = z.string().refine(isLoopbackV4, {
+  message: "must be a loopback IPv4 address (127.0.0.0/8); the lab never sends SIP anywhere else",
+});
+const port = z.number().int().min(1).max(65535);
+
+/** The native lab's settings. Every port, address, memory size and worker count is overridable. */
+export const LabSettingsSchema = z
+  .object({
+    labDir: z.string().min(1),
+    kamailio: z
+      .object({
+        address: loopback,
+        sipPort: port,
+        /** JSON-RPC over HTTP (xhttp + jsonrpcs), loopback only */
+        rpcPort: port,
+        shmMb: z.number().int().min(16).max(65536),
+        pkgMb: z.number().int().min(4).max(1024),
+        children: z.number().int().min(1).max(64),
+        /** dispatcher reload_delta in seconds; Kamailio's default is 5, the lab uses 0 for speed */
+        reloadDelta: z.number().int().min(0).max(3600),
+        setId: z.number().int().min(1).max(65535),
+      })
+      .strict(),
+    old: z.object({ address: loopback, port }).strict(),
+    new: z.object({ address: loopback, port }).strict(),
+    readyTimeoutMs: z.number().int().min(100).max(600_000),
+  })
+  .strict();
+
+export type LabSettings = z.infer<typeof LabSettingsSchema>;
+
+export const defaultLabSettings: LabSettings = {
+  labDir: ".lab",
+  kamailio: {
+    address: "127.0.0.1",
+    sipPort: 15060,
+    rpcPort: 15061,
+    shmMb: 256,
+    pkgMb: 8,
+    children: 2,
+    reloadDelta: 0,
+    setId: 1,
+  },
+  old: { address: "127.0.0.1", port: 15070 },
+  new: { address: "127.0.0.1", port: 15080 },
+  readyTimeoutMs: 10_000,
+};
+
+/** Flags that override the lab settings (all optional; undefined means "not given"). */
+export interface LabFlags {
+  labDir?: string | undefined;
+  sipAddr?: string | undefined;
+  sipPort?: string | undefined;
+  rpcPort?: string | undefined;
+  oldAddr?: string | undefined;
+  oldPort?: string | undefined;
+  newAddr?: string | undefined;
+  newPort?: string | undefined;
+  shmMb?: string | undefined;
+  pkgMb?: string | undefined;
+  children?: string | undefined;
+  reloadDelta?: string | undefined;
+  readyTimeoutMs?: string | undefined;
+}
+
+/** Parse a flag that must be an integer; the message names the flag. */
+export function parseIntFlag(flag: string, raw: string): number {
+  if (!/^-?\d+$/.test(raw.trim())) {
+    throw new UsageError(`${flag} must be an integer, got ${JSON.stringify(raw)}`);
+  }
+  return Number(raw.trim());
+}
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+export type LabSettingsInput = DeepPartial<LabSettings>;
+
+/**
+ * defaults < config file (`lab` section) < flags, then one schema check.
+ * The lab directory becomes absolute (relative to `cwd`).
+ */
+export function resolveLabSettings(
+  fileLab: LabSettingsInput | undefined,
+  flags: LabFlags,
+  cwd: string = process.cwd(),
+): LabSettings {
+  const d = defaultLabSettings;
+  const f = fileLab ?? {};
+  const num = (flag: string, raw: string | undefined): number | undefined =>
+    raw === undefined ? undefined : parseIntFlag(flag, raw);
+  const merged = {
+    labDir: flags.labDir ?? f.labDir ?? d.labDir,
+    kamailio: {
+      ...d.kamailio,
+      ...f.kamailio,
+      ...defined({
+        address: flags.sipAddr,
+        sipPort: num("--sip-port", flags.sipPort),
+        rpcPort: num("--rpc-port", flags.rpcPort),
+        shmMb: num("--shm-mb", flags.shmMb),
+        pkgMb: num("--pkg-mb", flags.pkgMb),
+        children: num("--children", flags.children),
+        reloadDelta: num("--reload-delta", flags.reloadDelta),
+      }),
+    },
+    old: { ...d.old, ...f.old, ...defined({ address: flags.oldAddr, port: num("--old-port", flags.oldPort) }) },
+    new: { ...d.new, ...f.new, ...defined({ address: flags.newAddr, port: num("--new-port", flags.newPort) }) },
+    readyTimeoutMs: num("--ready-timeout-ms", flags.readyTimeoutMs) ?? f.readyTimeoutMs ?? d.readyTimeoutMs,
+  };
+  const parsed = LabSettingsSchema.safeParse(merged);
+  if (!parsed.success) {
+    throw new UsageError(
+      "invalid lab settings; nothing was started",
+      parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`),
+    );
+  }
+  const s = parsed.data;
+  const endpoints = [
+    ["kamailio sip (udp)", s.kamailio.address, s.kamailio.sipPort],
+    ["old backend (udp)", s.old.address, s.old.port],
+    ["new backend (udp)", s.new.address, s.new.port],
+  ] as const;
+  for (let i = 0; i < endpoints.length; i++) {
+    for (let j = i + 1; j < endpoints.length; j++) {
+      const a = endpoints[i]!;
+      const b = endpoints[j]!;
+      if (a[1] === b[1] && a[2] === b[2]) {
+        throw new UsageError(`${a[0]} and ${b[0]} both use ${a[1]}:${a[2]}; give each its own address or port`);
+      }
+    }
+  }
+  return { ...s, labDir: path.resolve(cwd, s.labDir) };
+}
+
+function defined<T extends Record<string, unknown>>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,44 @@
+import { readFileSync } from "node:fs";
+import { assetPath } from "../assets.js";
+
+export interface KamailioConfigValues {
+  sipAddr: string;
+  sipPort: number;
+  rpcPort: number;
+  children: number;
+  reloadDelta: number;
+  setId: number;
+  ctlSocket: string;
+  dispatcherList: string;
+  modulePath: string;
+  debug?: number;
+}
+
+/** Render the template text with the values (pure). Every placeholder must be filled. */
+export function renderKamailioConfig(template: string, v: KamailioConfigValues): string {
+  const values: Record<string, string> = {
+    SIP_ADDR: v.sipAddr,
+    SIP_PORT: String(v.sipPort),
+    RPC_PORT: String(v.rpcPort),
+    CHILDREN: String(v.children),
+    RELOAD_DELTA: String(v.reloadDelta),
+    SET_ID: String(v.setId),
+    CTL_SOCKET: v.ctlSocket,
+    DISPATCHER_LIST: v.dispatcherList,
+    MODULE_PATH: v.modulePath,
+    DEBUG: String(v.debug ?? 2),
+  };
+  for (const [k, val] of Object.entries(values)) {
+    if (/["\n]/.test(val)) throw new Error(`kamailio config value ${k} must not contain quotes or newlines`);
+  }
+  const out = template.replace(/\{\{([A-Z_]+)\}\}/g, (_m, name: string) => {
+    const val = values[name];
+    if (val === undefined) throw new Error(`kamailio config template has unknown placeholder {{${name}}}`);
+    return val;
+  });
+  return out;
+}
+
+export function loadKamailioTemplate(): string {
+  return readFileSync(assetPath("kamailio", "kamailio.cfg.tmpl"), "utf8");
+}

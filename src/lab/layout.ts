@@ -1,0 +1,81 @@
+import path from "node:path";
+import type { LabSettings } from "../config/lab-config.js";
+
+export type BackendRole = "old" | "new";
+export type ComponentRole = "kamailio" | BackendRole;
+
+/** Where everything of one lab lives (pure). */
+export function labPaths(labDir: string) {
+  return {
+    labDir,
+    state: path.join(labDir, "lab.json"),
+    kamailioConfig: path.join(labDir, "kamailio.cfg"),
+    kamailioLog: path.join(labDir, "kamailio.log"),
+    dispatcherList: path.join(labDir, "dispatcher.list"),
+    ctlSocket: path.join(labDir, "kamailio_ctl"),
+    lock: path.join(labDir, "apply.lock"),
+    backend(role: BackendRole) {
+      return {
+        stdout: path.join(labDir, `uas-${role}.stdout.log`),
+        messages: path.join(labDir, `uas-${role}.messages.log`),
+        errors: path.join(labDir, `uas-${role}.errors.log`),
+      };
+    },
+  };
+}
+export type LabPaths = ReturnType<typeof labPaths>;
+
+/** The SIP URI dispatcher uses for a backend. */
+export function backendUri(s: LabSettings, role: BackendRole): string {
+  const b = s[role];
+  return `sip:${b.address}:${b.port}`;
+}
+
+/** The Server header the SIPp stand-ins answer with: honest about not being a PBX. */
+export function standInServerHeader(role: BackendRole): string {
+  return `SIPp stand-in (pbx-cutover lab ${role} backend; not a PBX)`;
+}
+
+/** kamailio argv (pure): foreground, log to stderr, config from the lab directory. */
+export function kamailioArgv(bin: string, s: LabSettings, p: LabPaths): string[] {
+  return [
+    bin,
+    "-DD",
+    "-E",
+    "-f",
+    p.kamailioConfig,
+    "-m",
+    String(s.kamailio.shmMb),
+    "-M",
+    String(s.kamailio.pkgMb),
+    "-Y",
+    p.labDir,
+    "-w",
+    p.labDir,
+  ];
+}
+
+/** sipp UAS argv (pure): the project's uas-answer scenario, every message logged. */
+export function uasArgv(bin: string, scenario: string, s: LabSettings, p: LabPaths, role: BackendRole): string[] {
+  const b = s[role];
+  const files = p.backend(role);
+  return [
+    bin,
+    "-sf",
+    scenario,
+    "-i",
+    b.address,
+    "-p",
+    String(b.port),
+    "-set",
+    "server_name",
+    standInServerHeader(role),
+    "-trace_msg",
+    "-message_file",
+    files.messages,
+    "-trace_err",
+    "-error_file",
+    files.errors,
+    "-nostdin",
+  ];
+}

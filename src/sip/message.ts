@@ -1,0 +1,132 @@
+/**
+ * SIP message parsing and building: pure functions, no I/O.
+ */
+
+export interface SipMessage {
+  /** the first line, e.g. "INVITE sip:x@h SIP/2.0" or "SIP/2.0 200 OK" */
+  startLine: string;
+  kind: "request" | "response";
+  /** request method (requests only) */
+  method: string | undefined;
+  /** request URI (requests only) */
+  requestUri: string | undefined;
+  /** status code (responses only) */
+  status: number | undefined;
+  reason: string | undefined;
+  /** header values by lower-case full name, in order; compact forms are expanded */
+  headers: Map<string, string[]>;
+  body: string;
+}
+
+const compactForms: Record<string, string> = {
+  i: "call-id",
+  m: "contact",
+  e: "content-encoding",
+  l: "content-length",
+  c: "content-type",
+  f: "from",
+  k: "supported",
+  s: "subject",
+  t: "to",
+  v: "via",
+};
+
+/** Parse one SIP message. Returns undefined when the first line is not SIP. */
+export function parseSipMessage(text: string): SipMessage | undefined {
+  const normalized = text.replace(/\r\n/g, "\n").replace(/^\n+/, "");
+  const split = normalized.indexOf("\n\n");
+  const head = split >= 0 ? normalized.slice(0, split) : normalized;
+  const body = split >= 0 ? normalized.slice(split + 2) : "";
+  const lines = head.split("\n");
+  const startLine = (lines[0] ?? "").trim();
+  let kind: SipMessage["kind"];
+  let method: string | undefined;
+  let requestUri: string | undefined;
+  let status: number | undefined;
+  let reason: string | undefined;
+  const resp = /^SIP\/2\.0\s+(\d{3})(?:\s+(.*))?$/.exec(startLine);
+  const req = /^([A-Z][A-Z0-9_.!%*+`'~-]*)\s+(\S+)\s+SIP\/2\.0$/.exec(startLine);
+  if (resp) {
+    kind = "response";
+    status = Number(resp[1]);
+    reason = resp[2] ?? "";
+  } else if (req) {
+    kind = "request";
+    method = req[1];
+    requestUri = req[2];
+  } else {
+    return undefined;
+  }
+  const headers = new Map<string, string[]>();
+  let last: string | undefined;
+  for (const line of lines.slice(1)) {
+    if (/^[ \t]/.test(line) && last !== undefined) {
+      // folded continuation line
+      const vals = headers.get(last)!;
+      vals[vals.length - 1] = `${vals[vals.length - 1] ?? ""} ${line.trim()}`;
+      continue;
+    }
+    const colon = line.indexOf(":");
+    if (colon <= 0) continue;
+    const rawName = line.slice(0, colon).trim().toLowerCase();
+    const name = compactForms[rawName] ?? rawName;
+    const value = line.slice(colon + 1).trim();
+    const vals = headers.get(name) ?? [];
+    vals.push(value);
+    headers.set(name, vals);
+    last = name;
+  }
+  return { startLine, kind, method, requestUri, status, reason, headers, body };
+}
+
+/** First value of a header (case-insensitive name, compact forms accepted). */
+export function header(msg: SipMessage, name: string): string | undefined {
+  const n = name.toLowerCase();
+  return msg.headers.get(compactForms[n] ?? n)?.[0];
+}
+
+/** CSeq as number and method, e.g. "2 BYE" → { seq: 2, method: "BYE" }. */
+export function cseqOf(msg: SipMessage): { seq: number; method: string } | undefined {
+  const v = header(msg, "cseq");
+  const m = v === undefined ? null : /^(\d+)\s+(\S+)/.exec(v);
+  return m ? { seq: Number(m[1]), method: m[2]!.toUpperCase() } : undefined;
+}
+
+/** The branch parameter of the top Via. */
+export function topViaBranch(msg: SipMessage): string | undefined {
+  const via = header(msg, "via");
+  const m = via === undefined ? null : /;\s*branch=([^;,\s]+)/i.exec(via);
+  return m?.[1];
+}
+
+export interface OptionsRequest {
+  /** request URI, e.g. sip:127.0.0.1:15070 */
+  uri: string;
+  localAddress: string;
+  localPort: number;
+  callId: string;
+  branch: string;
+  fromTag: string;
+  userAgent: string;
+}
+
+/** Build an OPTIONS request (RFC 3261 §11). */
+export function buildOptions(r: OptionsRequest): string {
+  return (
+    [
+      `OPTIONS ${r.uri} SIP/2.0`,
+      `Via: SIP/2.0/UDP ${r.localAddress}:${r.localPort};branch=${r.branch};rport`,
+      `Max-Forwards: 70`,
+      `From: <sip:pbx-cutover@${r.localAddress}:${r.localPort}>;tag=${r.fromTag}`,
+      `To: <${r.uri}>`,
+      `Call-ID: ${r.callId}`,
+      `CSeq: 1 OPTIONS`,
+      `Contact: <sip:pbx-cutover@${r.localAddress}:${r.localPort}>`,
+      `Accept: application/sdp`,
+      `User-Agent: ${r.userAgent}`,
+      `Content-Length: 0`,
+      ``,
+      ``,
+    ].join("\r\n")
+  );
+}
