@@ -85,7 +85,7 @@ export function abortable<T>(signal: AbortSignal, p: Promise<T>): Promise<T> {
       },
       (e: unknown) => {
         signal.removeEventListener("abort", onAbort);
-        reject(e);
+        reject(e instanceof Error ? e : new Error(String(e)));
       },
     );
   });

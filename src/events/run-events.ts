@@ -1,0 +1,45 @@
+import { EventEmitter } from "node:events";
+
+/**
+ * The run's one typed event stream. The simulation emits; the terminal dashboard, the CSV
+ * writer, the NDJSON/stdout log and any later web view subscribe. Subscribers never decide.
+ * Add a kind here and every `switch (e.kind)` with an exhaustive check must handle it.
+ */
+export type SimPhase = "stack-start" | "preflight" | "old" | "both" | "new" | "inflight" | "done";
+export type RunStatus = "running" | "success" | "failed";
+export type Verdict = "pass" | "fail" | "inconclusive";
+export type Backend = "old" | "new";
+
+export type RunEvent =
+  | { kind: "run-started"; at: number; runDir: string; knobs: Record<string, number> }
+  | { kind: "phase"; at: number; phase: SimPhase }
+  | { kind: "status"; at: number; status: RunStatus }
+  /** a verified dispatcher apply finished (ok or restored) */
+  | { kind: "apply"; at: number; mode: string; ok: boolean; durationMs: number; runtime: string[] }
+  /** a backend received the initial INVITE of a call (retransmissions never produce this) */
+  | { kind: "call-routed"; at: number; callId: string; phase: SimPhase; backend: Backend }
+  /** the UAC finished a call: completed = 2xx to INVITE and 2xx to BYE */
+  | { kind: "call-finished"; at: number; callId: string; phase: SimPhase; backend: Backend | undefined; completed: boolean; reason?: string }
+  | { kind: "verdict"; at: number; phase: SimPhase; name: string; verdict: Verdict; details: string }
+  /** a human-readable line for simulation.stdout.log */
+  | { kind: "log"; at: number; line: string }
+  | { kind: "run-finished"; at: number; status: RunStatus; exitCode: number; failures: string[] };
+
+export type RunEventKind = RunEvent["kind"];
+
+/** A tiny typed bus. Listeners run synchronously in subscription order. */
+export class RunEvents {
+  private readonly ee = new EventEmitter();
+  emit(e: RunEvent): void {
+    this.ee.emit("event", e);
+  }
+  subscribe(fn: (e: RunEvent) => void): () => void {
+    this.ee.on("event", fn);
+    return () => this.ee.off("event", fn);
+  }
+}
+
+/** Compile-time exhaustiveness helper for `switch (e.kind)`. */
+export function assertNever(x: never): never {
+  throw new Error(`unhandled event: ${JSON.stringify(x)}`);
+}

@@ -1,0 +1,83 @@
+import { readFile, rename, writeFile } from "node:fs/promises";
+import type { LabSettings } from "../config/lab-config.js";
+import type { RpcClient } from "../kamailio/rpc.js";
+import { backendUri, labPaths, type BackendRole } from "./layout.js";
+import { rpcClientFor } from "./native-lab.js";
+import { findBinary } from "./binaries.js";
+
+/**
+ * A target: one Kamailio (its RPC and its dispatcher list) plus the two backends.
+ * Lab drivers produce one (native now, docker later); later a config file describes a production one.
+ * migrate / apply / sim / dashboard / verify work on a Target and never on a driver directly.
+ */
+export interface BackendEndpoint {
+  role: BackendRole;
+  address: string;
+  port: number;
+  /** the dispatcher destination URI, e.g. sip:127.0.0.1:15070 */
+  uri: string;
+  /** SIP message log written by the lab's stand-in (SIPp -trace_msg); undefined for a real PBX */
+  messageLog: string | undefined;
+}
+
+/** Where Kamailio's dispatcher list lives and how to write it atomically. */
+export interface DispatcherListStore {
+  /** for messages and evidence */
+  readonly location: string;
+  read(): Promise<string>;
+  /** temp file + rename in the same directory */
+  writeAtomic(text: string): Promise<void>;
+}
+
+export interface Target {
+  driver: "native" | "docker";
+  /** where calls are sent: Kamailio's SIP listener */
+  proxy: { address: string; port: number };
+  /** the dispatcher set the profiles live in */
+  setId: number;
+  backends: Record<BackendRole, BackendEndpoint>;
+  dispatcherList: DispatcherListStore;
+  rpc: RpcClient;
+  /** argv (no shell) that prints an RPC result the way kamcmd does, for evidence files */
+  kamcmdArgv(method: string, ...params: string[]): string[];
+  /** lock file that serialises applies on this target */
+  lockPath: string;
+  /** free the RPC connection */
+  close(): void;
+}
+
+export function fileListStore(file: string): DispatcherListStore {
+  return {
+    location: file,
+    read: () => readFile(file, "utf8"),
+    async writeAtomic(text: string) {
+      const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
+      await writeFile(tmp, text);
+      await rename(tmp, file);
+    },
+  };
+}
+
+/** The native lab as a target (the lab may or may not be running; callers probe). */
+export function nativeTarget(s: LabSettings): Target {
+  const p = labPaths(s.labDir);
+  const rpc = rpcClientFor(s);
+  const backend = (role: BackendRole): BackendEndpoint => ({
+    role,
+    address: s[role].address,
+    port: s[role].port,
+    uri: backendUri(s, role),
+    messageLog: p.backend(role).messages,
+  });
+  return {
+    driver: "native",
+    proxy: { address: s.kamailio.address, port: s.kamailio.sipPort },
+    setId: s.kamailio.setId,
+    backends: { old: backend("old"), new: backend("new") },
+    dispatcherList: fileListStore(p.dispatcherList),
+    rpc,
+    kamcmdArgv: (method, ...params) => [findBinary("kamcmd") ?? "kamcmd", "-s", `unix:${p.ctlSocket}`, method, ...params],
+    lockPath: p.lock,
+    close: () => rpc.close(),
+  };
+}

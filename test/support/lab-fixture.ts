@@ -1,0 +1,95 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { isTcpFree, isUdpFree } from "../../src/lab/ports.js";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+export const CLI = path.join(ROOT, "dist", "src", "cli", "main.js");
+
+/** Four consecutive free ports (sip udp, rpc tcp, old udp, new udp) from a random base. */
+export async function freePorts(): Promise<{ sip: number; rpc: number; old: number; new: number }> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * 2000) * 10;
+    const ok = await Promise.all([
+      isUdpFree("127.0.0.1", base),
+      isTcpFree("127.0.0.1", base + 1),
+      isUdpFree("127.0.0.1", base + 2),
+      isUdpFree("127.0.0.1", base + 3),
+    ]);
+    if (ok.every(Boolean)) return { sip: base, rpc: base + 1, old: base + 2, new: base + 3 };
+  }
+  throw new Error("no free ports found");
+}
+
+export interface LabFixture {
+  dir: string;
+  labDir: string;
+  ports: Awaited<ReturnType<typeof freePorts>>;
+  /** the lab flags for this fixture: pass to any command */
+  flags: string[];
+  cli(args: string[], opts?: { env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<CliResult>;
+  /** lab down + remove the temp dir */
+  dispose(): Promise<void>;
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCli(
+  args: string[],
+  opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number },
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 120_000);
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** A temp dir with its own lab dir and free ports. Always dispose (after/finally). */
+export async function labFixture(): Promise<LabFixture> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "pbx-cutover-e2e-"));
+  const labDir = path.join(dir, "lab");
+  const ports = await freePorts();
+  const flags = [
+    "--lab-dir",
+    labDir,
+    "--sip-port",
+    String(ports.sip),
+    "--rpc-port",
+    String(ports.rpc),
+    "--old-port",
+    String(ports.old),
+    "--new-port",
+    String(ports.new),
+  ];
+  return {
+    dir,
+    labDir,
+    ports,
+    flags,
+    cli: (args, o) => runCli(args, { cwd: dir, ...o }),
+    async dispose() {
+      await runCli(["lab", "down", "--lab-dir", labDir], { cwd: dir });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
