@@ -47,7 +47,7 @@ export class VerificationError extends CutoverError {
 /** The run was interrupted (SIGINT/SIGTERM); cleanup ran. */
 export class InterruptedError extends CutoverError {
   constructor(signal: string) {
-    super(ExitCode.Environment, `interrupted by ${signal}; everything this run started was stopped`);
+    super(ExitCode.Interrupted, `interrupted by ${signal}; everything this run started was stopped`);
   }
 }
 

@@ -14,6 +14,8 @@ export const ExitCode = {
   ApplyRestored: 4,
   /** internal error (a bug) */
   Internal: 70,
+  /** interrupted (Ctrl-C / SIGTERM); everything the run started was stopped */
+  Interrupted: 130,
 } as const;
 
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
@@ -25,4 +27,5 @@ export const exitCodeMeaning: Record<ExitCode, string> = {
   3: "environment: missing binary, port in use, Kamailio or a backend unreachable",
   4: "apply failed and the previous dispatcher state was restored",
   70: "internal error (a bug)",
+  130: "interrupted (Ctrl-C / SIGTERM); everything the run started was stopped",
 };

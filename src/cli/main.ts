@@ -7,7 +7,7 @@ import { registerLabCommand } from "./commands/lab.js";
 export function buildProgram(): Command {
   const program = new Command("pbx-cutover")
     .description(
-      "Move live SIP traffic from an old PBX to a new one behind Kamailio, step by step,\n" +
+      "Move live SIP traffic from an old PBX to a new one behind Kamailio, step by step, " +
         "proving each step with real calls and leaving evidence behind.",
     )
     .version("0.1.0")
@@ -16,7 +16,7 @@ export function buildProgram(): Command {
       "after",
       "\nExit codes:\n" +
         Object.entries(exitCodeMeaning)
-          .map(([code, meaning]) => `  ${code.padStart(2)}  ${meaning}`)
+          .map(([code, meaning]) => `  ${code.padStart(3)}  ${meaning}`)
           .join("\n"),
     );
   registerLabCommand(program);
@@ -37,9 +37,8 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === "number" ? process.exitCode : ExitCode.Ok;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") {
-        return ExitCode.Ok;
-      }
+      // --help, help, --version: fine. No command at all ("commander.help") is a usage error.
+      if (err.code === "commander.helpDisplayed" || err.code === "commander.version") return ExitCode.Ok;
       return ExitCode.Usage;
     }
     const { exitCode, text } = formatError(err);

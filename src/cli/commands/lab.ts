@@ -31,7 +31,15 @@ export function formatStatus(st: LabStatus): string {
 export function registerLabCommand(program: Command): void {
   const lab = program
     .command("lab")
-    .description("start, stop and inspect the native lab (Kamailio + old and new SIPp backends on loopback)");
+    .description("start, stop and inspect the native lab (Kamailio + old and new SIPp backends on loopback)")
+    .addHelpText(
+      "after",
+      "\nEach subcommand takes the lab flags (see `pbx-cutover lab up --help`).\n" +
+        "Binaries are found on PATH, then /usr/sbin; override with PBX_CUTOVER_KAMAILIO, PBX_CUTOVER_KAMCMD,\n" +
+        "PBX_CUTOVER_SIPP. A config file (--config FILE or PBX_CUTOVER_CONFIG) may hold the same settings in\n" +
+        'its "lab" section: {"lab": {"labDir": ".lab", "kamailio": {"sipPort": 15060, "shmMb": 256}, "old": {"port": 15070}}}.\n' +
+        "Flags win over the config file, the config file over the defaults.",
+    );
 
   addLabOptions(
     lab

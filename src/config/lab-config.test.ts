@@ -1,0 +1,30 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { UsageError } from "../cli/errors.js";
+import { defaultLabSettings, isLoopbackV4, resolveLabSettings } from "./lab-config.js";
+
+test("loopback check accepts 127.0.0.0/8 only", () => {
+  assert.ok(isLoopbackV4("127.0.0.1"));
+  assert.ok(isLoopbackV4("127.255.0.9"));
+  assert.ok(!isLoopbackV4("128.0.0.1"));
+  assert.ok(!isLoopbackV4("127.0.0.256"));
+  assert.ok(!isLoopbackV4("localhost"));
+  assert.ok(!isLoopbackV4("10.0.0.1"));
+});
+
+test("defaults, then config file, then flags", () => {
+  const s = resolveLabSettings({ kamailio: { sipPort: 16060, shmMb: 512 }, old: { port: 16070 } }, { sipPort: "17060" }, "/w");
+  assert.equal(s.kamailio.sipPort, 17060, "flag wins");
+  assert.equal(s.kamailio.shmMb, 512, "config file beats default");
+  assert.equal(s.old.port, 16070);
+  assert.equal(s.new.port, defaultLabSettings.new.port);
+  assert.equal(s.labDir, "/w/.lab");
+});
+
+test("bad values are usage errors naming the setting", () => {
+  assert.throws(() => resolveLabSettings(undefined, { sipPort: "0" }), (e: unknown) => e instanceof UsageError && /sipPort/.test(e.details.join()));
+  assert.throws(() => resolveLabSettings(undefined, { sipPort: "x" }), /--sip-port must be an integer/);
+  assert.throws(() => resolveLabSettings(undefined, { oldAddr: "192.168.1.1" }), (e: unknown) => e instanceof UsageError && /loopback/.test(e.details.join()));
+  assert.throws(() => resolveLabSettings({ kamailio: { bogus: 1 } as never }, {}), UsageError);
+  assert.throws(() => resolveLabSettings(undefined, { newPort: "15070" }), /old backend \(udp\) and new backend \(udp\) both use 127\.0\.0\.1:15070/);
+});

@@ -1,0 +1,33 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { loadKamailioTemplate, renderKamailioConfig } from "./config-template.js";
+
+const values = {
+  sipAddr: "127.0.0.1",
+  sipPort: 15060,
+  rpcPort: 15061,
+  children: 2,
+  reloadDelta: 0,
+  setId: 1,
+  ctlSocket: "/lab/kamailio_ctl",
+  dispatcherList: "/lab/dispatcher.list",
+  modulePath: "/usr/lib/x86_64-linux-gnu/kamailio/modules/",
+};
+
+test("the project template renders with every placeholder filled", () => {
+  const cfg = renderKamailioConfig(loadKamailioTemplate(), values);
+  assert.doesNotMatch(cfg, /\{\{/);
+  assert.match(cfg, /^listen=udp:127\.0\.0\.1:15060$/m);
+  assert.match(cfg, /^listen=tcp:127\.0\.0\.1:15061$/m);
+  assert.match(cfg, /^children=2$/m);
+  assert.match(cfg, /modparam\("dispatcher", "reload_delta", 0\)/);
+  assert.match(cfg, /modparam\("ctl", "binrpc", "unix:\/lab\/kamailio_ctl"\)/);
+  assert.match(cfg, /record_route\(\)/);
+  assert.match(cfg, /loose_route\(\)/);
+  assert.match(cfg, /set_dlg_profile\("backend", "\$du"\)/);
+});
+
+test("unknown placeholders and unsafe values are refused", () => {
+  assert.throws(() => renderKamailioConfig("{{NOPE}}", values), /unknown placeholder/);
+  assert.throws(() => renderKamailioConfig("x", { ...values, ctlSocket: 'a"b' }), /quotes or newlines/);
+});

@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { buildOptions, cseqOf, header, parseSipMessage, topViaBranch } from "./message.js";
+
+// as received by a SIPp 3.6.1 UAS behind Kamailio 5.6.3 (from a lab message log)
+const invite = [
+  "INVITE sip:service@127.0.0.1:25060 SIP/2.0",
+  "Record-Route: <sip:127.0.0.1:25060;lr;ftag=2596SIPpTag001;did=a1a.abc2>",
+  "Via: SIP/2.0/UDP 127.0.0.1:25060;branch=z9hG4bK15a.89da0a0348e0c0cce64707836c6f3b61.0",
+  "Via: SIP/2.0/UDP 127.0.0.1:25090;branch=z9hG4bK-2596-1-0",
+  'From: "pbx-cutover" <sip:caller@127.0.0.1:25090>;tag=2596SIPpTag001',
+  "To: <sip:service@127.0.0.1:25060>",
+  "Call-ID: run1-old-1-2596@127.0.0.1",
+  "CSeq: 1 INVITE",
+  "Content-Length: 0",
+  "",
+  "",
+].join("\r\n");
+
+test("parses a request: method, URI, headers in order", () => {
+  const m = parseSipMessage(invite)!;
+  assert.equal(m.kind, "request");
+  assert.equal(m.method, "INVITE");
+  assert.equal(m.requestUri, "sip:service@127.0.0.1:25060");
+  assert.equal(header(m, "Call-ID"), "run1-old-1-2596@127.0.0.1");
+  assert.equal(m.headers.get("via")?.length, 2);
+  assert.deepEqual(cseqOf(m), { seq: 1, method: "INVITE" });
+  assert.equal(topViaBranch(m), "z9hG4bK15a.89da0a0348e0c0cce64707836c6f3b61.0");
+});
+
+test("parses a response and compact header forms", () => {
+  const m = parseSipMessage("SIP/2.0 200 OK\ni: abc@x\nv: SIP/2.0/UDP h;branch=z9hG4bKx\nServer: FreeSWITCH-mod_sofia/1.10.12-release\n\n")!;
+  assert.equal(m.kind, "response");
+  assert.equal(m.status, 200);
+  assert.equal(m.reason, "OK");
+  assert.equal(header(m, "call-id"), "abc@x");
+  assert.equal(header(m, "i"), "abc@x");
+  assert.equal(topViaBranch(m), "z9hG4bKx");
+  assert.equal(header(m, "server"), "FreeSWITCH-mod_sofia/1.10.12-release");
+});
+
+test("folded header lines join the previous header", () => {
+  const m = parseSipMessage("SIP/2.0 180 Ringing\nSubject: a\n  b\n\n")!;
+  assert.equal(header(m, "subject"), "a b");
+});
+
+test("not SIP: undefined", () => {
+  assert.equal(parseSipMessage("HTTP/1.1 200 OK\r\n\r\n"), undefined);
+  assert.equal(parseSipMessage(""), undefined);
+});
+
+test("builds an OPTIONS that parses back", () => {
+  const text = buildOptions({
+    uri: "sip:127.0.0.1:15070",
+    localAddress: "127.0.0.1",
+    localPort: 40000,
+    callId: "probe-1@pbx-cutover",
+    branch: "z9hG4bKabc",
+    fromTag: "t1",
+    userAgent: "pbx-cutover",
+  });
+  assert.ok(text.endsWith("\r\n\r\n"));
+  const m = parseSipMessage(text)!;
+  assert.equal(m.method, "OPTIONS");
+  assert.equal(header(m, "call-id"), "probe-1@pbx-cutover");
+  assert.deepEqual(cseqOf(m), { seq: 1, method: "OPTIONS" });
+  assert.equal(topViaBranch(m), "z9hG4bKabc");
+});
