@@ -5,6 +5,7 @@ import { EnvironmentError } from "../cli/errors.js";
 import { abortable, delay, type Scope } from "../cli/scope.js";
 import type { LabSettings } from "../config/lab-config.js";
 import { assetPath } from "../assets.js";
+import { buildProfile, renderProfile } from "../dispatcher/profile.js";
 import { loadKamailioTemplate, renderKamailioConfig } from "../kamailio/config-template.js";
 import { HttpJsonRpcClient, type RpcClient } from "../kamailio/rpc.js";
 import { modeOf, parseDispatcherListResult, type RuntimeMode } from "../kamailio/runtime.js";
@@ -97,7 +98,10 @@ export async function labUp(s: LabSettings, scope: Scope): Promise<UpResult> {
     }),
   );
   // initial profile: old only
-  writeFileSync(p.dispatcherList, `# pbx-cutover profile: old\n${s.kamailio.setId} ${backendUri(s, "old")} 0 0\n`);
+  writeFileSync(
+    p.dispatcherList,
+    renderProfile(buildProfile("old", { setId: s.kamailio.setId, oldUri: backendUri(s, "old"), newUri: backendUri(s, "new") })),
+  );
 
   const components: ComponentState[] = [];
   const stopAll = async (): Promise<void> => {

@@ -1,0 +1,266 @@
+/**
+ * Verified apply of a dispatcher profile on a Target:
+ *   lock -> back up the current list -> write the new list atomically -> dispatcher.reload (judged by
+ *   its reply; retried through "Ongoing reload" and a briefly unreachable RPC) -> read the file and
+ *   the runtime state back and compare both with the profile.
+ * On any failure after the write: restore the backup, reload, verify that, and throw
+ * ApplyRolledBackError (exit 4) saying what happened. Bad input throws UsageError (exit 2) before
+ * anything is touched; a busy lock throws EnvironmentError (exit 3).
+ *
+ * `verifiedApply` is the one entry point (apply, rollback, migrate and the sim call it); its
+ * signature is a contract.
+ */
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { ApplyRestoredError, EnvironmentError, UsageError, VerificationError } from "../cli/errors.js";
+import { diffRuntime, describeDiff, type RuntimeDiff } from "../dispatcher/diff.js";
+import { parseDispatcherList, DispatcherListError, type DispatcherList } from "../dispatcher/list.js";
+import { buildProfile, isProfileMode, renderProfile, type DispatcherProfile, type ProfileMode } from "../dispatcher/profile.js";
+import type { RunEvents } from "../events/run-events.js";
+import type { Target } from "../lab/target.js";
+import { acquireApplyLock, type ApplyLock } from "./apply-lock.js";
+import { defaultRetryPolicy, readRuntime, reloadWithRetry, type ReloadReport, type RetryPolicy } from "./dispatcher-rpc.js";
+import type { RuntimeDestination } from "./runtime.js";
+
+export interface ApplyOptions {
+  /** who applies, recorded in the lock file (e.g. "pbx-cutover apply --mode new") */
+  command?: string;
+  /** a lock the caller already holds (migrate holds one across its phases); else taken and released here */
+  lock?: ApplyLock;
+  retry?: Partial<RetryPolicy>;
+  signal?: AbortSignal;
+  /** emits one `apply` event per call (ok or restored) */
+  events?: RunEvents;
+}
+
+export interface ApplyTimings {
+  lockMs: number;
+  backupMs: number;
+  writeMs: number;
+  reloadMs: number;
+  verifyMs: number;
+  totalMs: number;
+}
+
+export interface ApplyOutcome {
+  ok: true;
+  /** the profile label: old | both | new | backup */
+  label: string;
+  /** false when the file and runtime already matched the profile (no write, no reload) */
+  changed: boolean;
+  /** the list text that was asked for */
+  profileText: string;
+  /** the list file as read back after the apply (equals profileText) */
+  appliedText: string;
+  /** the list before the apply (saved as the rollback point) */
+  previousText: string | undefined;
+  reload: ReloadReport | undefined;
+  runtime: RuntimeDestination[];
+  diff: RuntimeDiff;
+  timings: ApplyTimings;
+}
+
+export interface ApplyFailure {
+  label: string;
+  stage: "reload" | "verify" | "interrupted";
+  reason: string;
+  reload: ReloadReport | undefined;
+  runtime: RuntimeDestination[] | undefined;
+  restore: { reload: ReloadReport | undefined; runtime: RuntimeDestination[] | undefined; verified: boolean; detail: string };
+  timings: ApplyTimings;
+}
+
+/** The apply failed and the previous list was restored and verified at runtime. Exit 4. */
+export class ApplyRolledBackError extends ApplyRestoredError {
+  constructor(readonly failure: ApplyFailure) {
+    super(
+      `applying profile ${failure.label} failed at ${failure.stage}: ${failure.reason}; ` +
+        `the previous dispatcher list was restored and verified at runtime (${failure.restore.detail})`,
+      [
+        ...(failure.runtime ? [`runtime after the failed apply: ${uris(failure.runtime)}`] : []),
+        `runtime now: ${uris(failure.restore.runtime ?? [])}`,
+      ],
+    );
+  }
+}
+
+const uris = (r: readonly RuntimeDestination[]): string => (r.length === 0 ? "(empty)" : r.map((d) => `${d.uri} [set ${d.setId}, ${d.flags}]`).join(", "));
+
+/** Where a target's rollback point lives: next to its lock file. */
+export function backupPaths(target: Target): { dir: string; previous: string; inFlight: string } {
+  const dir = path.join(path.dirname(target.lockPath), "dispatcher-backups");
+  return { dir, previous: path.join(dir, "previous.list"), inFlight: path.join(dir, "in-flight.list") };
+}
+
+function writeFileAtomic(file: string, text: string): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
+}
+
+/** The saved rollback point: an in-flight backup left by a crashed apply wins over the last one. */
+export function readRollbackPoint(target: Target): { text: string; file: string } | undefined {
+  const b = backupPaths(target);
+  for (const file of [b.inFlight, b.previous]) {
+    try {
+      return { text: readFileSync(file, "utf8"), file };
+    } catch {
+      /* not there */
+    }
+  }
+  return undefined;
+}
+
+/** Turn a mode into the target's profile (validated: UsageError before anything is touched). */
+export function profileFor(target: Target, desired: ProfileMode | DispatcherProfile): DispatcherProfile {
+  if (typeof desired !== "string") return desired;
+  if (!isProfileMode(desired)) throw new UsageError(`unknown dispatcher mode ${JSON.stringify(desired)}; use old, both or new`);
+  return buildProfile(desired, { setId: target.setId, oldUri: target.backends.old.uri, newUri: target.backends.new.uri });
+}
+
+/** A saved list as a profile; UsageError when it is not a list Kamailio would accept. */
+export function profileFromText(label: string, text: string, source: string): DispatcherProfile {
+  try {
+    return { label, list: parseDispatcherList(text, source) };
+  } catch (err) {
+    if (err instanceof DispatcherListError) throw new UsageError(`${err.message}; nothing was changed`);
+    throw err;
+  }
+}
+
+export async function verifiedApply(
+  target: Target,
+  desired: ProfileMode | DispatcherProfile,
+  opts: ApplyOptions = {},
+): Promise<ApplyOutcome> {
+  const t0 = performance.now();
+  const profile = profileFor(target, desired);
+  const profileText = renderProfile(profile);
+  const policy: RetryPolicy = { ...defaultRetryPolicy, ...opts.retry };
+  const timings: ApplyTimings = { lockMs: 0, backupMs: 0, writeMs: 0, reloadMs: 0, verifyMs: 0, totalMs: 0 };
+  const lock = opts.lock ?? acquireApplyLock(target.lockPath, opts.command ?? `pbx-cutover apply ${profile.label}`);
+  timings.lockMs = performance.now() - t0;
+  const emit = (ok: boolean, runtime: readonly RuntimeDestination[]): void =>
+    opts.events?.emit({ kind: "apply", at: Date.now(), mode: profile.label, ok, durationMs: timings.totalMs, runtime: runtime.map((d) => d.uri) });
+  try {
+    // 1. back up
+    let t = performance.now();
+    const previousText = await readCurrent(target);
+    if (previousText === profileText) {
+      // already written: if the runtime agrees too, there is nothing to do
+      const runtime = await readRuntime(target.rpc, policy, opts.signal);
+      const diff = diffRuntime(profile.list, runtime);
+      if (diff.ok) {
+        timings.verifyMs = performance.now() - t;
+        timings.totalMs = performance.now() - t0;
+        emit(true, runtime);
+        return { ok: true, label: profile.label, changed: false, profileText, appliedText: profileText, previousText, reload: undefined, runtime, diff, timings };
+      }
+    }
+    const backups = backupPaths(target);
+    if (previousText !== undefined) writeFileAtomic(backups.inFlight, previousText);
+    timings.backupMs = performance.now() - t;
+
+    // 2. write, 3. reload, 4. verify; any failure restores
+    let reload: ReloadReport | undefined;
+    let runtime: RuntimeDestination[] | undefined;
+    let failure: { stage: ApplyFailure["stage"]; reason: string } | undefined;
+    let interrupted: Error | undefined;
+    try {
+      t = performance.now();
+      opts.signal?.throwIfAborted();
+      await target.dispatcherList.writeAtomic(profileText);
+      timings.writeMs = performance.now() - t;
+      t = performance.now();
+      reload = await reloadWithRetry(target.rpc, policy, opts.signal);
+      timings.reloadMs = performance.now() - t;
+      if (!reload.ok) {
+        failure = { stage: "reload", reason: `dispatcher.reload was not accepted: ${reload.reply}` };
+      } else {
+        t = performance.now();
+        const [appliedText, rt] = await Promise.all([readCurrent(target), readRuntime(target.rpc, policy, opts.signal)]);
+        runtime = rt;
+        const diff = diffRuntime(profile.list, runtime);
+        timings.verifyMs = performance.now() - t;
+        if (appliedText !== profileText) {
+          failure = { stage: "verify", reason: `the list file changed under us (${target.dispatcherList.location} no longer holds profile ${profile.label})` };
+        } else if (!diff.ok) {
+          failure = { stage: "verify", reason: `Kamailio's runtime does not match profile ${profile.label}: ${describeDiff(diff)}` };
+        } else {
+          if (previousText !== undefined) renameSync(backups.inFlight, backups.previous);
+          timings.totalMs = performance.now() - t0;
+          emit(true, runtime);
+          return { ok: true, label: profile.label, changed: true, profileText, appliedText, previousText, reload, runtime, diff, timings };
+        }
+      }
+    } catch (err) {
+      if (opts.signal?.aborted) {
+        interrupted = err instanceof Error ? err : new Error(String(err));
+        failure = { stage: "interrupted", reason: "the run was interrupted" };
+      } else {
+        // whatever went wrong after the write, the previous list goes back first
+        failure = { stage: reload?.ok ? "verify" : "reload", reason: err instanceof Error ? err.message : String(err) };
+      }
+    }
+
+    // restore the previous list (never interrupted: it must finish)
+    const restore = await restorePrevious(target, previousText, policy);
+    rmSync(backups.inFlight, { force: true });
+    timings.totalMs = performance.now() - t0;
+    emit(false, restore.runtime ?? []);
+    const f: ApplyFailure = { label: profile.label, ...failure, reload, runtime, restore, timings };
+    if (interrupted !== undefined && restore.verified) throw interrupted;
+    if (!restore.verified) {
+      const msg =
+        `applying profile ${profile.label} failed at ${f.stage}: ${f.reason}; restoring the previous list ` +
+        `was NOT verified (${restore.detail}). Check ${target.dispatcherList.location} and Kamailio now`;
+      if (restore.reload?.unreachable) throw new EnvironmentError(msg);
+      throw new VerificationError(msg);
+    }
+    throw new ApplyRolledBackError(f);
+  } finally {
+    if (!opts.lock) lock.release();
+  }
+}
+
+async function readCurrent(target: Target): Promise<string | undefined> {
+  try {
+    return await target.dispatcherList.read();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+async function restorePrevious(target: Target, previousText: string | undefined, policy: RetryPolicy): Promise<ApplyFailure["restore"]> {
+  if (previousText === undefined) {
+    return { reload: undefined, runtime: undefined, verified: false, detail: `there was no list at ${target.dispatcherList.location} before` };
+  }
+  await target.dispatcherList.writeAtomic(previousText);
+  const reload = await reloadWithRetry(target.rpc, policy);
+  let expected: DispatcherList | undefined;
+  try {
+    expected = parseDispatcherList(previousText);
+  } catch {
+    expected = undefined;
+  }
+  let runtime: RuntimeDestination[] | undefined;
+  try {
+    runtime = await readRuntime(target.rpc, policy);
+  } catch (err) {
+    return { reload, runtime: undefined, verified: false, detail: `file restored; runtime could not be read: ${(err as Error).message}` };
+  }
+  if (!reload.ok) {
+    // a refused reload leaves the runtime as it was; that is fine if it equals the previous list
+    if (expected && diffRuntime(expected, runtime).ok) {
+      return { reload, runtime, verified: true, detail: `file restored; runtime still holds the previous list (${reload.reply})` };
+    }
+    return { reload, runtime, verified: false, detail: `file restored but reload failed: ${reload.reply}` };
+  }
+  if (!expected) return { reload, runtime, verified: false, detail: "file restored and reloaded, but the previous list did not parse, so it cannot be compared" };
+  const diff = diffRuntime(expected, runtime);
+  return diff.ok
+    ? { reload, runtime, verified: true, detail: "file restored, reloaded, runtime matches it" }
+    : { reload, runtime, verified: false, detail: `file restored and reloaded but runtime differs: ${describeDiff(diff)}` };
+}

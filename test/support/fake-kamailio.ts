@@ -1,0 +1,112 @@
+/**
+ * An in-memory stand-in for one Kamailio's dispatcher (for unit tests of the apply protocol only;
+ * the e2e tests use the real Kamailio). It behaves like 5.6.3 as recorded in the field notes and
+ * fixtures: reload reads the list file, skips destinations it cannot resolve (host *.invalid) with
+ * a warning and still answers Ok, refuses reloads within reload_delta with 500 "Ongoing reload"
+ * without resetting its timer, answers 500 "Reload Failed" when the file is missing, and
+ * dispatcher.list answers 500 "No Destination Sets" when nothing is loaded.
+ */
+import { mkdtempSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { entriesOf, parseDispatcherList } from "../../src/dispatcher/list.js";
+import { RpcReplyError, RpcUnavailableError, type RpcClient } from "../../src/kamailio/rpc.js";
+import type { DispatcherListStore, Target } from "../../src/lab/target.js";
+
+export class FakeKamailio implements RpcClient, DispatcherListStore {
+  readonly endpoint = "fake://kamailio/RPC";
+  readonly location = "fake:dispatcher.list";
+  file: string | undefined;
+  loaded: { setId: number; uri: string; flags: number }[] = [];
+  reloadDeltaMs = 0;
+  lastReloadAt = -Infinity;
+  /** the next N calls fail as unreachable */
+  unavailableCalls = 0;
+  failReloads = false;
+  calls: string[] = [];
+  writes = 0;
+
+  constructor(initial: string) {
+    this.file = initial;
+    this.load();
+  }
+
+  private load(): void {
+    this.loaded = entriesOf(parseDispatcherList(this.file ?? ""))
+      .filter((e) => !/\.invalid(:|;|$)/.test(e.uri))
+      .map((e) => ({ setId: e.setId, uri: e.uri, flags: e.flags }));
+  }
+
+  read(): Promise<string> {
+    if (this.file === undefined) return Promise.reject(Object.assign(new Error("ENOENT"), { code: "ENOENT" }));
+    return Promise.resolve(this.file);
+  }
+
+  writeAtomic(text: string): Promise<void> {
+    this.writes++;
+    this.file = text;
+    return Promise.resolve();
+  }
+
+  call(method: string): Promise<unknown> {
+    this.calls.push(method);
+    if (this.unavailableCalls > 0) {
+      this.unavailableCalls--;
+      return Promise.reject(new RpcUnavailableError(this.endpoint, "ECONNREFUSED"));
+    }
+    if (method === "dispatcher.reload") {
+      const now = performance.now();
+      if (now - this.lastReloadAt < this.reloadDeltaMs) return Promise.reject(new RpcReplyError(method, 500, "Ongoing reload"));
+      if (this.failReloads || this.file === undefined) return Promise.reject(new RpcReplyError(method, 500, "Reload Failed"));
+      this.lastReloadAt = now;
+      this.load();
+      return Promise.resolve("Ok. Dispatcher successfully reloaded.");
+    }
+    if (method === "dispatcher.list") {
+      if (this.loaded.length === 0) return Promise.reject(new RpcReplyError(method, 500, "No Destination Sets"));
+      const sets = [...new Set(this.loaded.map((d) => d.setId))];
+      return Promise.resolve({
+        NRSETS: sets.length,
+        RECORDS: sets.map((id) => ({
+          SET: {
+            ID: id,
+            TARGETS: this.loaded
+              .filter((d) => d.setId === id)
+              .map((d) => ({ DEST: { URI: d.uri, FLAGS: d.flags & 1 ? "IX" : "AX", PRIORITY: 0 } })),
+          },
+        })),
+      });
+    }
+    return Promise.reject(new RpcReplyError(method, 500, "command not found"));
+  }
+
+  runtimeUris(): string[] {
+    return this.loaded.map((d) => d.uri);
+  }
+
+  close(): void {}
+}
+
+export const OLD = "sip:127.0.0.1:15070";
+export const NEW = "sip:127.0.0.1:15080";
+
+/** A Target around a FakeKamailio, with its lock and backups in a fresh temp dir. */
+export function fakeTarget(initial = `# initial\n1 ${OLD} 0 0\n`): { target: Target; kam: FakeKamailio; dir: string } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "pbx-cutover-apply-"));
+  const kam = new FakeKamailio(initial);
+  const target: Target = {
+    driver: "native",
+    proxy: { address: "127.0.0.1", port: 15060 },
+    setId: 1,
+    backends: {
+      old: { role: "old", address: "127.0.0.1", port: 15070, uri: OLD, messageLog: undefined },
+      new: { role: "new", address: "127.0.0.1", port: 15080, uri: NEW, messageLog: undefined },
+    },
+    dispatcherList: kam,
+    rpc: kam,
+    kamcmdArgv: (m, ...p) => ["kamcmd", m, ...p],
+    lockPath: path.join(dir, "apply.lock"),
+    close: () => undefined,
+  };
+  return { target, kam, dir };
+}
