@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { ExitCode, exitCodeMeaning } from "./exit-codes.js";
 import { formatError } from "./errors.js";
 import { registerLabCommand } from "./commands/lab.js";
+import { registerVerifyCommand } from "./commands/verify.js";
 
 export function buildProgram(): Command {
   const program = new Command("pbx-cutover")
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
           .join("\n"),
     );
   registerLabCommand(program);
+  registerVerifyCommand(program);
   return program;
 }
 

@@ -1,0 +1,61 @@
+import type { Command } from "commander";
+import path from "node:path";
+import { createRunDir } from "../../artifacts/run-dir.js";
+import { loadConfigFile } from "../../config/file.js";
+import { addDriverOptions, targetFrom, versionSourcesFor, type TargetFlags } from "../../lab/driver.js";
+import { formatTable } from "../../verify/checks.js";
+import { runVerify, writeVerifyJson, type VerifyReport } from "../../verify/run-verify.js";
+import { parseVerifySection } from "../../verify/verify-config.js";
+import { addLabOptions } from "../lab-options.js";
+
+type VerifyOpts = TargetFlags & { artifactsDir?: string; timeoutMs?: string; json?: boolean };
+
+export const DEFAULT_ARTIFACTS_DIR = path.join("local-lab", "real-services", "artifacts");
+
+export function formatReport(r: VerifyReport, verifyJson: string): string {
+  const lines = [formatTable(r.rows), ""];
+  for (const f of r.findings) {
+    const tag = f.severity === "fail" ? "FAIL" : f.severity === "unreachable" ? "UNREACHABLE" : "warning";
+    lines.push(`${tag}: ${f.message}`);
+  }
+  const summary =
+    r.verdict === "pass"
+      ? "verify passed: both stacks answer and are truly different"
+      : r.verdict === "fail"
+        ? "verify FAILED: old and new are not truly different (exit 1)"
+        : "verify could not reach everything (exit 3)";
+  lines.push(`${summary}; ${r.rows.length} probes in ${Math.round(r.durationMs)} ms (${r.driver} driver)`);
+  lines.push(`verify.json: ${verifyJson}`);
+  return lines.join("\n");
+}
+
+export function registerVerifyCommand(program: Command): void {
+  const cmd = program
+    .command("verify")
+    .description(
+      "preflight: both stacks reachable and truly different (SIP OPTIONS, optional FreeSWITCH event socket and FusionPBX HTTP);\n" +
+        "exit 1 when old and new are the same endpoint or version, 3 when something does not answer",
+    )
+    .option("--artifacts-dir <dir>", `where the run folder with verify.json goes (default ${DEFAULT_ARTIFACTS_DIR})`)
+    .option("--timeout-ms <ms>", "per-probe timeout (default 1000; config verify.timeoutMs)")
+    .option("--json", "print the report as JSON instead of the table");
+  addDriverOptions(addLabOptions(cmd)).action(async (opts: VerifyOpts) => {
+    const file = loadConfigFile(opts.config);
+    const config = parseVerifySection(file.raw["verify"], { timeoutMs: opts.timeoutMs });
+    const target = await targetFrom(opts);
+    let report: VerifyReport;
+    try {
+      report = await runVerify({ target, config, versionSources: versionSourcesFor(opts) });
+    } finally {
+      target.close();
+    }
+    const runDir = createRunDir(path.resolve(opts.artifactsDir ?? DEFAULT_ARTIFACTS_DIR), "verify");
+    const jsonFile = writeVerifyJson(runDir, report, config);
+    if (opts.json) {
+      process.stdout.write(JSON.stringify({ ...report, verifyJson: jsonFile }, null, 2) + "\n");
+    } else {
+      process.stdout.write(formatReport(report, jsonFile) + "\n");
+    }
+    process.exitCode = report.exitCode;
+  });
+}

@@ -1,0 +1,77 @@
+import path from "node:path";
+import { fileListStore, type BackendEndpoint, type Target } from "../target.js";
+import { parseFreeswitchVersion, parseSoftwarePhp } from "../../verify/product-version.js";
+import type { VersionSource } from "../../verify/probes.js";
+import { freeswitchVersionArgv, fusionpbxSoftwarePhpArgv, kamcmdExecArgv } from "./argv.js";
+import { runArgv } from "./docker-cli.js";
+import { KamcmdRpcClient, type ArgvRunner } from "./kamcmd-rpc.js";
+import {
+  CONTAINERS,
+  HOST_DIRS,
+  HOST_PORTS,
+  IN_CONTAINER,
+  NETWORK,
+  dockerBackendUri,
+  sippMessageLog,
+  type DockerBackends,
+} from "./topology.js";
+
+/**
+ * The Docker real-services lab as a Target:
+ * - RPC: `docker exec real-kamailio kamcmd -s unix:/run/kamailio/kamailio_ctl ...` (KamcmdRpcClient)
+ * - dispatcher list: the host directory mounted at /etc/kamailio (atomic rename works in a mounted directory)
+ * - backends: FreeSWITCH old/new, or the SIPp UAS containers (their message logs land in a mounted host dir)
+ * - calls: Kamailio's published port 127.0.0.1:15060
+ */
+export function dockerTarget(labDir: string, backends: DockerBackends, run: ArgvRunner = runArgv): Target {
+  const rpc = new KamcmdRpcClient(`docker exec ${CONTAINERS.kamailio} kamcmd`, kamcmdExecArgv, run);
+  const backend = (role: "old" | "new"): BackendEndpoint => ({
+    role,
+    address: backends === "freeswitch" ? NETWORK.freeswitch[role] : NETWORK.sippUas[role],
+    port: backends === "freeswitch" ? IN_CONTAINER.freeswitchSipPort : IN_CONTAINER.sippPort,
+    uri: dockerBackendUri(backends, role),
+    messageLog: backends === "sipp" ? sippMessageLog(labDir, role) : undefined,
+  });
+  return {
+    driver: "docker",
+    proxy: { address: "127.0.0.1", port: HOST_PORTS.kamailioSip },
+    setId: 1,
+    backends: { old: backend("old"), new: backend("new") },
+    dispatcherList: fileListStore(path.join(labDir, HOST_DIRS.kamailio, "dispatcher.list")),
+    rpc,
+    kamcmdArgv: (method, ...params) => kamcmdExecArgv(method, params),
+    lockPath: path.join(labDir, ".apply.lock"),
+    close: () => rpc.close(),
+  };
+}
+
+/** Versions read inside the containers: the FreeSWITCH binary and FusionPBX's source. */
+export function dockerVersionSources(run: ArgvRunner = runArgv): VersionSource[] {
+  const exec = async (argv: string[], timeoutMs: number): Promise<string> => {
+    const r = await run(argv, timeoutMs);
+    if (r.code !== 0) throw new Error(`${argv.slice(0, 4).join(" ")}: exit ${r.code}: ${r.stderr.trim().split("\n").pop() ?? ""}`);
+    return `${r.stdout}\n${r.stderr}`;
+  };
+  return (["old", "new"] as const).flatMap((role): VersionSource[] => [
+    {
+      role,
+      component: `${role} FreeSWITCH (binary)`,
+      stack: "freeswitch",
+      kind: "freeswitch container",
+      endpoint: `docker exec ${CONTAINERS.freeswitch[role]}`,
+      source: "freeswitch -version",
+      read: (t) => exec(freeswitchVersionArgv(role), t),
+      parse: parseFreeswitchVersion,
+    },
+    {
+      role,
+      component: `${role} FusionPBX (source)`,
+      stack: "fusionpbx",
+      kind: "fusionpbx container",
+      endpoint: `docker exec ${CONTAINERS.fusionpbx[role]}`,
+      source: "software.php",
+      read: (t) => exec(fusionpbxSoftwarePhpArgv(role), t),
+      parse: parseSoftwarePhp,
+    },
+  ]);
+}

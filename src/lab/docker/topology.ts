@@ -1,0 +1,72 @@
+import path from "node:path";
+import { PROJECT_ROOT } from "../../assets.js";
+
+/**
+ * The Docker real-services lab (the seed's topology and pinned versions) as data. The compose files
+ * under local-lab/real-services/ say the same; a static test checks they agree.
+ */
+export const DOCKER_LAB_DIR = path.join(PROJECT_ROOT, "local-lab", "real-services");
+
+export const COMPOSE_REAL = "docker-compose.real.yml";
+export const COMPOSE_CALLS = "docker-compose.calls.yml";
+
+export const IMAGES = {
+  kamailio: "kamailio/kamailio-ci:latest",
+  freeswitchOld: "safarov/freeswitch:1.10.3",
+  freeswitchNew: "safarov/freeswitch:1.10.12",
+} as const;
+
+/** FusionPBX is built from these git tags (the 5.3.0 tag's software.php says 5.3.3). */
+export const FUSIONPBX_TAGS = { old: "5.3.0", new: "5.5.7" } as const;
+
+export const CONTAINERS = {
+  kamailio: "real-kamailio",
+  freeswitch: { old: "real-freeswitch-old", new: "real-freeswitch-new" },
+  fusionpbx: { old: "real-fusionpbx-old", new: "real-fusionpbx-new" },
+  sippUas: { old: "real-sipp-uas-old", new: "real-sipp-uas-new" },
+  sippUac: "real-sipp-uac",
+} as const;
+
+/** Host ports the lab publishes (all on 127.0.0.1). */
+export const HOST_PORTS = { kamailioSip: 15060, fusionpbxOld: 18080, fusionpbxNew: 18081 } as const;
+
+/** Fixed addresses on the lab's bridge network, so dispatcher URIs never depend on DNS. */
+export const NETWORK = {
+  subnet: "172.28.0.0/24",
+  kamailio: "172.28.0.10",
+  freeswitch: { old: "172.28.0.20", new: "172.28.0.21" },
+  sippUas: { old: "172.28.0.30", new: "172.28.0.31" },
+  sippUac: "172.28.0.40",
+} as const;
+
+/** Inside the containers. */
+export const IN_CONTAINER = {
+  kamailioConfigDir: "/etc/kamailio",
+  kamailioCtl: "/run/kamailio/kamailio_ctl",
+  kamailioSipPort: 5060,
+  kamailioRpcPort: 5061,
+  freeswitchSipPort: 5060,
+  sippPort: 5060,
+  sippLogDir: "/sipp-logs",
+  fusionpbxSoftwarePhp: "/var/www/fusionpbx/core/software/resources/classes/software.php",
+} as const;
+
+/** Host directories mounted into the containers (relative to DOCKER_LAB_DIR). */
+export const HOST_DIRS = {
+  kamailio: "kamailio",
+  sippLogs: "sipp-logs",
+} as const;
+
+export type DockerBackends = "freeswitch" | "sipp";
+
+/** A backend's SIP URI as Kamailio's dispatcher sees it on the lab network. */
+export function dockerBackendUri(kind: DockerBackends, role: "old" | "new"): string {
+  const addr = kind === "freeswitch" ? NETWORK.freeswitch[role] : NETWORK.sippUas[role];
+  const port = kind === "freeswitch" ? IN_CONTAINER.freeswitchSipPort : IN_CONTAINER.sippPort;
+  return `sip:${addr}:${port}`;
+}
+
+/** The SIPp UAS message log, on the host (the container writes it into the mounted directory). */
+export function sippMessageLog(labDir: string, role: "old" | "new"): string {
+  return path.join(labDir, HOST_DIRS.sippLogs, `uas-${role}.messages.log`);
+}

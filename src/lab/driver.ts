@@ -1,0 +1,71 @@
+import type { Command } from "commander";
+import { UsageError } from "../cli/errors.js";
+import { labSettingsFrom } from "../cli/lab-options.js";
+import type { LabFlags } from "../config/lab-config.js";
+import type { VersionSource } from "../verify/probes.js";
+import { requireDocker } from "./docker/docker-cli.js";
+import { dockerTarget, dockerVersionSources } from "./docker/docker-target.js";
+import { DOCKER_LAB_DIR, type DockerBackends } from "./docker/topology.js";
+import { nativeTarget, type Target } from "./target.js";
+
+/**
+ * `--driver native|docker` for every command that works on a target (lab, verify, migrate, sim,
+ * dashboard). Commands call addDriverOptions(cmd) and targetFrom(opts); they never look at a driver.
+ */
+export type DriverName = "native" | "docker";
+
+export interface DriverFlags {
+  driver?: string | undefined;
+  dockerBackends?: string | undefined;
+  dockerDir?: string | undefined;
+}
+
+export type TargetFlags = LabFlags & DriverFlags & { config?: string | undefined };
+
+export function addDriverOptions(cmd: Command): Command {
+  return cmd
+    .option("--driver <name>", "lab driver: native (Kamailio + SIPp on loopback) or docker (the real-services lab)", "native")
+    .option(
+      "--docker-backends <kind>",
+      "docker driver: dispatcher backends are freeswitch (the real PBXs) or sipp (the SIPp UAS containers, with message logs)",
+    )
+    .option("--docker-dir <dir>", "docker driver: the directory with the compose files (default local-lab/real-services)");
+}
+
+export function driverFrom(opts: DriverFlags): DriverName {
+  const d = opts.driver ?? "native";
+  if (d !== "native" && d !== "docker") throw new UsageError(`--driver must be native or docker, got ${JSON.stringify(d)}`);
+  return d;
+}
+
+/** Which docker backends: the flag, else sipp when the command needs per-call evidence, else freeswitch. */
+export function dockerBackendsFrom(opts: DriverFlags, needsEvidence: boolean): DockerBackends {
+  const b = opts.dockerBackends;
+  if (b === undefined) return needsEvidence ? "sipp" : "freeswitch";
+  if (b !== "freeswitch" && b !== "sipp") {
+    throw new UsageError(`--docker-backends must be freeswitch or sipp, got ${JSON.stringify(b)}`);
+  }
+  return b;
+}
+
+export interface TargetOptions {
+  /** the command reads per-call evidence from backend message logs (sim, dashboard): docker uses the SIPp UAS */
+  needsEvidence?: boolean;
+}
+
+/**
+ * The Target for these flags. Validates first (exit 2), then for docker checks that Docker answers
+ * (exit 3 with what to do). The caller owns the Target: call close() when done.
+ */
+export async function targetFrom(opts: TargetFlags, o: TargetOptions = {}): Promise<Target> {
+  const driver = driverFrom(opts);
+  if (driver === "native") return nativeTarget(labSettingsFrom(opts));
+  const backends = dockerBackendsFrom(opts, o.needsEvidence ?? false);
+  await requireDocker();
+  return dockerTarget(opts.dockerDir ?? DOCKER_LAB_DIR, backends);
+}
+
+/** Extra version sources a driver offers to `verify` (docker: inside the containers). */
+export function versionSourcesFor(opts: DriverFlags): VersionSource[] {
+  return driverFrom(opts) === "docker" ? dockerVersionSources() : [];
+}
