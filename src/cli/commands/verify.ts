@@ -10,7 +10,7 @@ import { addLabOptions } from "../lab-options.js";
 
 type VerifyOpts = TargetFlags & { artifactsDir?: string; timeoutMs?: string; json?: boolean };
 
-export const DEFAULT_ARTIFACTS_DIR = path.join("local-lab", "real-services", "artifacts");
+export const DEFAULT_ARTIFACTS_DIR = "artifacts";
 
 export function formatReport(r: VerifyReport, verifyJson: string): string {
   const lines = [formatTable(r.rows), ""];
