@@ -5,8 +5,10 @@ import { addLabOptions, labSettingsFrom } from "../lab-options.js";
 import { withScope } from "../scope.js";
 import { labDown, labStatus, labUp, type LabStatus } from "../../lab/native-lab.js";
 import type { LabFlags } from "../../config/lab-config.js";
+import { addDriverOptions, driverFrom, type DriverFlags } from "../../lab/driver.js";
+import { dockerDownCommand, dockerStatusCommand, dockerUpCommand } from "./lab-docker.js";
 
-type LabOpts = LabFlags & { config?: string; json?: boolean };
+type LabOpts = LabFlags & DriverFlags & { config?: string; json?: boolean };
 
 export function formatStatus(st: LabStatus): string {
   if (st.components.length === 0) return `lab is not running (lab dir ${st.labDir})`;
@@ -41,12 +43,13 @@ export function registerLabCommand(program: Command): void {
         "Flags win over the config file, the config file over the defaults.",
     );
 
-  addLabOptions(
+  addDriverOptions(addLabOptions(
     lab
       .command("up")
       .description("start Kamailio and both backends; returns when all answer (RPC, SIP OPTIONS)")
       .option("--json", "print the lab state as JSON"),
-  ).action(async (opts: LabOpts) => {
+  )).action(async (opts: LabOpts) => {
+    if (driverFrom(opts) === "docker") return dockerUpCommand(opts);
     const settings = labSettingsFrom(opts);
     const r = await withScope((scope) => labUp(settings, scope));
     if (opts.json) {
@@ -66,9 +69,10 @@ export function registerLabCommand(program: Command): void {
     }
   });
 
-  addLabOptions(
+  addDriverOptions(addLabOptions(
     lab.command("down").description("stop everything the lab started (whole process groups); idempotent"),
-  ).action(async (opts: LabOpts) => {
+  )).action(async (opts: LabOpts) => {
+    if (driverFrom(opts) === "docker") return dockerDownCommand(opts);
     const settings = labSettingsFrom(opts);
     const r = await labDown(settings.labDir);
     if (!r.wasRunning) {
@@ -79,12 +83,13 @@ export function registerLabCommand(program: Command): void {
     process.stdout.write("lab down\n");
   });
 
-  addLabOptions(
+  addDriverOptions(addLabOptions(
     lab
       .command("status")
       .description("each component (role, address, pid, alive, version) and the runtime dispatcher mode")
       .option("--json", "machine-readable output"),
-  ).action(async (opts: LabOpts) => {
+  )).action(async (opts: LabOpts) => {
+    if (driverFrom(opts) === "docker") return dockerStatusCommand(opts);
     const settings = labSettingsFrom(opts);
     const st = await labStatus(settings.labDir);
     process.stdout.write(opts.json ? JSON.stringify(st, null, 2) + "\n" : formatStatus(st) + "\n");

@@ -40,7 +40,7 @@ export function dockerTarget(labDir: string, backends: DockerBackends, run: Argv
     dispatcherList: fileListStore(path.join(labDir, HOST_DIRS.kamailio, "dispatcher.list")),
     rpc,
     kamcmdArgv: (method, ...params) => kamcmdExecArgv(method, params),
-    lockPath: path.join(labDir, ".apply.lock"),
+    lockPath: path.join(labDir, HOST_DIRS.state, "apply.lock"),
     close: () => rpc.close(),
   };
 }

@@ -55,6 +55,8 @@ export const IN_CONTAINER = {
 export const HOST_DIRS = {
   kamailio: "kamailio",
   sippLogs: "sipp-logs",
+  /** apply lock and dispatcher backups (not committed) */
+  state: ".state",
 } as const;
 
 export type DockerBackends = "freeswitch" | "sipp";
@@ -69,4 +71,19 @@ export function dockerBackendUri(kind: DockerBackends, role: "old" | "new"): str
 /** The SIPp UAS message log, on the host (the container writes it into the mounted directory). */
 export function sippMessageLog(labDir: string, role: "old" | "new"): string {
   return path.join(labDir, HOST_DIRS.sippLogs, `uas-${role}.messages.log`);
+}
+
+/** Values for assets/kamailio/kamailio.cfg.tmpl in the Kamailio container (kamailio/kamailio-ci, Alpine layout). */
+export function dockerKamailioConfigValues() {
+  return {
+    sipAddr: NETWORK.kamailio,
+    sipPort: IN_CONTAINER.kamailioSipPort,
+    rpcPort: IN_CONTAINER.kamailioRpcPort,
+    children: 2,
+    reloadDelta: 0,
+    setId: 1,
+    ctlSocket: IN_CONTAINER.kamailioCtl,
+    dispatcherList: `${IN_CONTAINER.kamailioConfigDir}/dispatcher.list`,
+    modulePath: "/usr/lib/kamailio/modules/",
+  };
 }
