@@ -69,7 +69,7 @@ export async function sipOptionsRow(
   row.resolvedEndpoint = await resolveHostPort(ep.address, ep.port);
   const resolvedHost = row.resolvedEndpoint.split(":")[0]!;
   if (!isLoopbackV4(resolvedHost)) {
-    return { ...row, reachable: "skipped", error: "not on loopback; probed through Kamailio instead", source: "-" };
+    return { ...row, reachable: "skipped", error: "not on loopback: not probed from this host", source: "-" };
   }
   const r = await probeOptions({ address: resolvedHost, port: ep.port }, timeoutMs);
   if (!r.reachable) return { ...row, reachable: false, error: r.error };

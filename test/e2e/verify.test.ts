@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { isAlive } from "../../src/lab/process.js";
 import { startFakeEsl, type FakeEsl } from "../support/fake-event-socket.js";
-import { labFixture, type LabFixture } from "../support/lab-fixture.js";
+import { labFixture, ROOT, type LabFixture } from "../support/lab-fixture.js";
 
 interface VerifyJson {
   verdict: string;
@@ -153,5 +154,39 @@ describe("verify on the native lab", () => {
     const { json } = verifyJsonFrom(r.stdout);
     assert.equal(json.verdict, "unreachable");
     assert.equal(json.exitCode, 3);
+  });
+});
+
+describe("seed wrapper local-lab/real-services/verify_versions.sh (native)", () => {
+  let f: LabFixture;
+  before(async () => {
+    f = await labFixture();
+  });
+  after(async () => {
+    await f.dispose();
+  });
+
+  test("starts the lab, verifies into the seed's artifacts folder, stops the lab it started", async () => {
+    const script = path.join(ROOT, "local-lab", "real-services", "verify_versions.sh");
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn("bash", [script, ...f.flags], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ code, stdout, stderr }));
+    });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /lab ready in/);
+    assert.match(r.stdout, /verify passed/);
+    const { file, json } = verifyJsonFrom(r.stdout);
+    try {
+      assert.ok(file.startsWith(path.join(ROOT, "local-lab", "real-services", "artifacts", "verify-")), file);
+      assert.equal(json.verdict, "pass");
+    } finally {
+      rmSync(path.dirname(file), { recursive: true, force: true });
+    }
+    assert.ok(!existsSync(path.join(f.labDir, "lab.json")), "the wrapper left the lab it started running");
   });
 });

@@ -1,0 +1,82 @@
+/**
+ * The docker driver without a Docker engine: a fake `docker` on PATH answers the driver's commands,
+ * forwarding `docker exec real-kamailio kamcmd ...` to the real kamcmd of a native lab. This runs the
+ * driver's real code path (argv, KamcmdRpcClient, version sources, verify) end to end; the Docker
+ * lab itself is only checked statically here (see README).
+ * No SIP leaves loopback: the docker backends (172.28.0.x) are skipped by the direct probe, and the
+ * probes through Kamailio are off (`verify.throughProxy: false`).
+ */
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { kamcmdExecArgv, freeswitchVersionArgv, fusionpbxSoftwarePhpArgv } from "../../src/lab/docker/argv.js";
+import { writeFakeDocker } from "../support/fake-docker.js";
+import { labFixture, type LabFixture } from "../support/lab-fixture.js";
+
+describe("docker driver against a fake docker CLI", () => {
+  let f: LabFixture;
+  let env: NodeJS.ProcessEnv;
+  let log: string;
+  let cfg: string;
+  before(async () => {
+    f = await labFixture();
+    const up = await f.cli(["lab", "up", ...f.flags]);
+    assert.equal(up.code, 0, up.stderr);
+    const fake = writeFakeDocker(f.dir);
+    log = fake.log;
+    env = {
+      ...process.env,
+      PATH: `${fake.binDir}${path.delimiter}${process.env["PATH"] ?? ""}`,
+      FAKE_DOCKER_KAMCTL: path.join(f.labDir, "kamailio_ctl"),
+      FAKE_FS_OLD: "1.10.3",
+      FAKE_FS_NEW: "1.10.12",
+    };
+    cfg = path.join(f.dir, "docker-verify.json");
+    writeFileSync(cfg, JSON.stringify({ verify: { throughProxy: false } }));
+  });
+  after(async () => {
+    await f.dispose();
+  });
+
+  test("verify --driver docker: Kamailio over docker exec kamcmd, versions from the containers", async () => {
+    writeFileSync(log, "");
+    const r = await f.cli(["verify", "--driver", "docker", "--config", cfg, "--artifacts-dir", "artifacts"], { env });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /Kamailio \(RPC\)\s+docker exec real-kamailio kamcmd\s+yes .*Kamailio 5\.6\.3/);
+    assert.match(r.stdout, /old FreeSWITCH \(binary\)\s+docker exec real-freeswitch-old\s+yes .*FreeSWITCH 1\.10\.3\s+freeswitch -version/);
+    assert.match(r.stdout, /new FreeSWITCH \(binary\).*FreeSWITCH 1\.10\.12/);
+    assert.match(r.stdout, /old FusionPBX \(source\).*FusionPBX 5\.3\.3\s+software\.php/);
+    assert.match(r.stdout, /new FusionPBX \(source\).*FusionPBX 5\.5\.7/);
+    assert.match(r.stdout, /old backend \(SIP OPTIONS\)\s+172\.28\.0\.20:5060\/udp\s+skipped \(not on loopback/);
+    assert.match(r.stdout, /\(docker driver\)/);
+    // the driver ran exactly the documented argv builders' commands
+    const ran = readFileSync(log, "utf8").trim().split("\n").map((l) => ["docker", ...(JSON.parse(l) as string[])]);
+    const expected = [kamcmdExecArgv("core.version"), freeswitchVersionArgv("old"), freeswitchVersionArgv("new"), fusionpbxSoftwarePhpArgv("old"), fusionpbxSoftwarePhpArgv("new")];
+    for (const e of expected) assert.ok(ran.some((x) => JSON.stringify(x) === JSON.stringify(e)), `not run: ${e.join(" ")}`);
+  });
+
+  test("same FreeSWITCH version in both containers: exit 1", async () => {
+    const r = await f.cli(["verify", "--driver", "docker", "--config", cfg, "--artifacts-dir", "artifacts"], {
+      env: { ...env, FAKE_FS_OLD: "1.10.12" },
+    });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /FAIL: old and new report the same freeswitch version 1\.10\.12/);
+  });
+
+  test("lab status --driver docker reads the runtime dispatcher through kamcmd", async () => {
+    // `docker compose ps` is not faked: status must fail with exit 3 and say why, without a crash
+    const r = await f.cli(["lab", "status", "--driver", "docker"], { env });
+    assert.equal(r.code, 3, r.stdout + r.stderr);
+    assert.match(r.stderr, /docker compose ps failed/);
+  });
+
+  test("Docker engine not running: exit 3 with a clear message, nothing changed", async () => {
+    for (const args of [["verify", "--driver", "docker"], ["lab", "up", "--driver", "docker"], ["lab", "down", "--driver", "docker"]]) {
+      const r = await f.cli(args, { env: { ...env, FAKE_DOCKER_NO_ENGINE: "1" } });
+      assert.equal(r.code, 3, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /the docker driver needs a running Docker engine; nothing was started or changed/);
+      assert.match(r.stderr, /Cannot connect to the Docker daemon/);
+    }
+  });
+});
