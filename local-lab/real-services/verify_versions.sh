@@ -4,8 +4,8 @@
 # local-lab/real-services/artifacts/verify-YYYYmmdd_HHMMSS/ (verify.json). Works from any directory.
 # Extra arguments go to `lab` and `verify` alike, so pass lab flags, --config and --driver only.
 #   native (default): starts the native lab if it is not running, stops it again afterwards.
-#   --driver docker:  `lab up --driver docker` (pulls/builds as needed), then verify with the Docker
-#                     lab's FusionPBX URLs (verify-docker.json); the containers stay up, as in the seed.
+#   --driver docker:  `lab up --driver docker` (pulls/builds as needed), then verify (which also checks
+#                     the FusionPBX URLs 127.0.0.1:18080/18081); the containers stay up, as in the seed.
 # Exit codes as `pbx-cutover verify`: 0 pass, 1 old/new not truly different, 3 something unreachable.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -27,7 +27,7 @@ done
 
 if [[ "$driver" == docker ]]; then
   "${cli[@]}" lab up "$@"
-  exec "${cli[@]}" verify --config local-lab/real-services/verify-docker.json --artifacts-dir "$artifacts" "$@"
+  exec "${cli[@]}" verify --artifacts-dir "$artifacts" "$@"
 fi
 
 started=0

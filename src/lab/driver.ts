@@ -3,8 +3,9 @@ import { UsageError } from "../cli/errors.js";
 import { labSettingsFrom } from "../cli/lab-options.js";
 import type { LabFlags } from "../config/lab-config.js";
 import type { VersionSource } from "../verify/probes.js";
+import type { VerifySection } from "../verify/verify-config.js";
 import { requireDocker } from "./docker/docker-cli.js";
-import { dockerTarget, dockerVersionSources } from "./docker/docker-target.js";
+import { dockerFusionpbxUrls, dockerTarget, dockerVersionSources } from "./docker/docker-target.js";
 import { DOCKER_LAB_DIR, type DockerBackends } from "./docker/topology.js";
 import { nativeTarget, type Target } from "./target.js";
 
@@ -68,4 +69,15 @@ export async function targetFrom(opts: TargetFlags, o: TargetOptions = {}): Prom
 /** Extra version sources a driver offers to `verify` (docker: inside the containers). */
 export function versionSourcesFor(opts: DriverFlags): VersionSource[] {
   return driverFrom(opts) === "docker" ? dockerVersionSources() : [];
+}
+
+/** Driver defaults for `verify`'s config: the docker lab's FusionPBX URLs (the seed's HTTP checks). */
+export function withDriverVerifyDefaults(config: VerifySection, opts: DriverFlags): VerifySection {
+  if (driverFrom(opts) !== "docker") return config;
+  const urls = dockerFusionpbxUrls();
+  return {
+    ...config,
+    old: { ...config.old, fusionpbxUrl: config.old.fusionpbxUrl ?? urls.old },
+    new: { ...config.new, fusionpbxUrl: config.new.fusionpbxUrl ?? urls.new },
+  };
 }

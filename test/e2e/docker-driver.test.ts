@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
+import http from "node:http";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { kamcmdExecArgv, freeswitchVersionArgv, fusionpbxSoftwarePhpArgv } from "../../src/lab/docker/argv.js";
@@ -19,6 +20,7 @@ describe("docker driver against a fake docker CLI", () => {
   let env: NodeJS.ProcessEnv;
   let log: string;
   let cfg: string;
+  let web: http.Server;
   before(async () => {
     f = await labFixture();
     const up = await f.cli(["lab", "up", ...f.flags]);
@@ -32,10 +34,23 @@ describe("docker driver against a fake docker CLI", () => {
       FAKE_FS_OLD: "1.10.3",
       FAKE_FS_NEW: "1.10.12",
     };
+    // stands in for the two FusionPBX web UIs (a fresh FusionPBX redirects to its install wizard)
+    web = http.createServer((_req, res) => {
+      res.writeHead(302, { location: "/core/install/install.php" });
+      res.end();
+    });
+    await new Promise<void>((r) => web.listen(0, "127.0.0.1", r));
+    const port = (web.address() as { port: number }).port;
     cfg = path.join(f.dir, "docker-verify.json");
-    writeFileSync(cfg, JSON.stringify({ verify: { throughProxy: false } }));
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        verify: { throughProxy: false, old: { fusionpbxUrl: `http://127.0.0.1:${port}/old/` }, new: { fusionpbxUrl: `http://127.0.0.1:${port}/new/` } },
+      }),
+    );
   });
   after(async () => {
+    await new Promise<void>((r) => web.close(() => r()));
     await f.dispose();
   });
 
@@ -50,6 +65,7 @@ describe("docker driver against a fake docker CLI", () => {
     assert.match(r.stdout, /new FusionPBX \(source\).*FusionPBX 5\.5\.7/);
     assert.match(r.stdout, /old backend \(SIP OPTIONS\)\s+172\.28\.0\.20:5060\/udp\s+skipped \(not on loopback/);
     assert.match(r.stdout, /\(docker driver\)/);
+    assert.match(r.stdout, /old FusionPBX \(HTTP\)\s+http:\/\/127\.0\.0\.1:\d+\/old\/\s+yes \(302/);
     // the driver ran exactly the documented argv builders' commands
     const ran = readFileSync(log, "utf8").trim().split("\n").map((l) => ["docker", ...(JSON.parse(l) as string[])]);
     const expected = [kamcmdExecArgv("core.version"), freeswitchVersionArgv("old"), freeswitchVersionArgv("new"), fusionpbxSoftwarePhpArgv("old"), fusionpbxSoftwarePhpArgv("new")];

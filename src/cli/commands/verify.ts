@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import path from "node:path";
 import { createRunDir } from "../../artifacts/run-dir.js";
 import { loadConfigFile } from "../../config/file.js";
-import { addDriverOptions, targetFrom, versionSourcesFor, type TargetFlags } from "../../lab/driver.js";
+import { addDriverOptions, targetFrom, versionSourcesFor, withDriverVerifyDefaults, type TargetFlags } from "../../lab/driver.js";
 import { formatTable } from "../../verify/checks.js";
 import { runVerify, writeVerifyJson, type VerifyReport } from "../../verify/run-verify.js";
 import { parseVerifySection } from "../../verify/verify-config.js";
@@ -41,7 +41,7 @@ export function registerVerifyCommand(program: Command): void {
     .option("--json", "print the report as JSON instead of the table");
   addDriverOptions(addLabOptions(cmd)).action(async (opts: VerifyOpts) => {
     const file = loadConfigFile(opts.config);
-    const config = parseVerifySection(file.raw["verify"], { timeoutMs: opts.timeoutMs });
+    const config = withDriverVerifyDefaults(parseVerifySection(file.raw["verify"], { timeoutMs: opts.timeoutMs }), opts);
     const target = await targetFrom(opts);
     let report: VerifyReport;
     try {

@@ -87,3 +87,14 @@ test("docker compose ps --format json: NDJSON (v2.21+) and array (older v2)", ()
   assert.deepEqual(parseComposePs(JSON.stringify([line])), want);
   assert.deepEqual(parseComposePs(""), []);
 });
+
+test("verify on the docker driver probes the lab's FusionPBX URLs unless the config names others", async () => {
+  const { withDriverVerifyDefaults } = await import("../driver.js");
+  const { parseVerifySection } = await import("../../verify/verify-config.js");
+  const d = withDriverVerifyDefaults(parseVerifySection(undefined), { driver: "docker" });
+  assert.equal(d.old.fusionpbxUrl, "http://127.0.0.1:18080/");
+  assert.equal(d.new.fusionpbxUrl, "http://127.0.0.1:18081/");
+  const own = withDriverVerifyDefaults(parseVerifySection({ old: { fusionpbxUrl: "http://127.0.0.1:9/" } }), { driver: "docker" });
+  assert.equal(own.old.fusionpbxUrl, "http://127.0.0.1:9/");
+  assert.equal(withDriverVerifyDefaults(parseVerifySection(undefined), { driver: "native" }).old.fusionpbxUrl, undefined);
+});

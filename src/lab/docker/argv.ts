@@ -50,3 +50,12 @@ export function dockerInfoArgv(): string[] {
 export function composeVersionArgv(): string[] {
   return ["docker", "compose", "version"];
 }
+
+/**
+ * For the call simulation on the docker driver (not used by verify): run SIPp inside the UAC
+ * container, which reaches Kamailio at 172.28.0.10:5060 on the lab network and sees the same
+ * Record-Route addresses as the backends. `sippArgs` are the same arguments the native UAC gets.
+ */
+export function uacExecArgv(sippArgs: readonly string[]): string[] {
+  return ["docker", "exec", CONTAINERS.sippUac, "sipp", ...sippArgs];
+}

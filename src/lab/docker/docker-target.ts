@@ -75,3 +75,8 @@ export function dockerVersionSources(run: ArgvRunner = runArgv): VersionSource[]
     },
   ]);
 }
+
+/** The Docker lab's FusionPBX web UIs, published on loopback: probed by `verify` unless the config says otherwise. */
+export function dockerFusionpbxUrls(): Record<"old" | "new", string> {
+  return { old: `http://127.0.0.1:${HOST_PORTS.fusionpbxOld}/`, new: `http://127.0.0.1:${HOST_PORTS.fusionpbxNew}/` };
+}

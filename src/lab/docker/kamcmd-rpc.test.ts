@@ -6,7 +6,7 @@ import { PROJECT_ROOT } from "../../assets.js";
 import { RpcReplyError, RpcUnavailableError } from "../../kamailio/rpc.js";
 import { parseDispatcherListResult } from "../../kamailio/runtime.js";
 import { kamcmdExecArgv } from "./argv.js";
-import { KamcmdRpcClient, parseKamcmdOutput } from "./kamcmd-rpc.js";
+import { KamcmdRpcClient, kamcmdParam, parseKamcmdOutput } from "./kamcmd-rpc.js";
 
 const fixture = (name: string): string => readFileSync(path.join(PROJECT_ROOT, "test", "fixtures", name), "utf8");
 const jsonResult = (name: string): unknown => (JSON.parse(fixture(name)) as { result: unknown }).result;
@@ -67,4 +67,13 @@ test("KamcmdRpcClient runs docker exec argv and maps failures", async () => {
   await assert.rejects(down.call("core.version"), (e: unknown) => e instanceof RpcUnavailableError && /No such container/.test(e.message));
   const noDocker = new KamcmdRpcClient("x", kamcmdExecArgv, () => Promise.reject(new Error("docker: ENOENT")));
   await assert.rejects(noDocker.call("core.version"), RpcUnavailableError);
+});
+
+test("string parameters stay strings through kamcmd's type guessing; numbers stay numbers", () => {
+  assert.equal(kamcmdParam("backend"), "backend");
+  assert.equal(kamcmdParam("sip:127.0.0.1:5060"), "sip:127.0.0.1:5060");
+  assert.equal(kamcmdParam("5"), "s:5");
+  assert.equal(kamcmdParam("1.5"), "s:1.5");
+  assert.equal(kamcmdParam("s:x"), "s:s:x");
+  assert.equal(kamcmdParam(7), "7");
 });

@@ -93,6 +93,15 @@ export function parseKamcmdOutput(method: string, text: string): unknown {
   return top.length === 1 ? top[0] : top;
 }
 
+/**
+ * One RPC parameter as a kamcmd argument. kamcmd guesses types: "5" becomes an int, "1.5" a float,
+ * and a leading "s:"/"i:" is a type prefix. JSON-RPC strings stay strings by forcing "s:".
+ */
+export function kamcmdParam(v: string | number): string {
+  if (typeof v === "number") return String(v);
+  return /^[+-]?(\d|\.\d)/.test(v) || /^0x/i.test(v) || /^[a-z]:/i.test(v) ? `s:${v}` : v;
+}
+
 /** Runs one argv (no shell) and returns stdout; rejects when the program could not run or exited non-zero. */
 export type ArgvRunner = (argv: readonly string[], timeoutMs: number) => Promise<{ stdout: string; stderr: string; code: number }>;
 
@@ -106,7 +115,7 @@ export class KamcmdRpcClient implements RpcClient {
   ) {}
 
   async call(method: string, params: readonly (string | number)[] = []): Promise<unknown> {
-    const argv = this.argvFor(method, params.map(String));
+    const argv = this.argvFor(method, params.map(kamcmdParam));
     let out: { stdout: string; stderr: string; code: number };
     try {
       out = await this.run(argv, this.timeoutMs);
