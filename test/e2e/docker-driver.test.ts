@@ -7,11 +7,15 @@
  * probes through Kamailio are off (`verify.throughProxy: false`).
  */
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { verifiedApply } from "../../src/kamailio/apply.js";
+import { modeOf, parseDispatcherListResult } from "../../src/kamailio/runtime.js";
 import { kamcmdExecArgv, freeswitchVersionArgv, fusionpbxSoftwarePhpArgv } from "../../src/lab/docker/argv.js";
+import { runArgv } from "../../src/lab/docker/docker-cli.js";
+import { dockerTarget } from "../../src/lab/docker/docker-target.js";
 import { writeFakeDocker } from "../support/fake-docker.js";
 import { labFixture, type LabFixture } from "../support/lab-fixture.js";
 
@@ -85,6 +89,31 @@ describe("docker driver against a fake docker CLI", () => {
     const r = await f.cli(["lab", "status", "--driver", "docker"], { env });
     assert.equal(r.code, 3, r.stdout + r.stderr);
     assert.match(r.stderr, /docker compose ps failed/);
+  });
+
+  test("verified apply on the docker Target: list written through the mounted directory, reload and read-back over kamcmd", async () => {
+    // a docker dir whose kamailio/ is the native lab's directory, as /etc/kamailio is the mounted one
+    const dockerDir = path.join(f.dir, "docker-dir");
+    mkdirSync(dockerDir);
+    symlinkSync(f.labDir, path.join(dockerDir, "kamailio"));
+    const fakeDocker = path.join(f.dir, "fakebin", "docker");
+    const saved = process.env["FAKE_DOCKER_KAMCTL"];
+    process.env["FAKE_DOCKER_KAMCTL"] = path.join(f.labDir, "kamailio_ctl");
+    const target = dockerTarget(dockerDir, "sipp", (argv, t) => runArgv([fakeDocker, ...argv.slice(1)], t));
+    try {
+      for (const mode of ["both", "new", "old"] as const) {
+        const out = await verifiedApply(target, mode, { command: `test apply ${mode}` });
+        assert.equal(out.ok, true);
+        const runtime = parseDispatcherListResult(await target.rpc.call("dispatcher.list"));
+        assert.equal(modeOf(runtime, 1, target.backends.old.uri, target.backends.new.uri), mode);
+        assert.equal(readFileSync(path.join(f.labDir, "dispatcher.list"), "utf8"), out.profileText);
+      }
+      assert.match(readFileSync(path.join(f.labDir, "dispatcher.list"), "utf8"), /^1 sip:172\.28\.0\.30:5060 0 0$/m);
+    } finally {
+      target.close();
+      if (saved === undefined) delete process.env["FAKE_DOCKER_KAMCTL"];
+      else process.env["FAKE_DOCKER_KAMCTL"] = saved;
+    }
   });
 
   test("Docker engine not running: exit 3 with a clear message, nothing changed", async () => {
