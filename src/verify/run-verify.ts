@@ -63,9 +63,12 @@ export async function runVerify(input: VerifyInput): Promise<VerifyReport> {
     const es = input.config[role].eventSocket;
     if (es) eventSocketSettings(es, role, input.env);
   }
-  const kam = await kamailioRpcRow(input.target.rpc);
-  const route = input.config.throughProxy ? [await proxyRouteRow(input.target.proxy, input.config.timeoutMs)] : [];
-  const [oldRows, newRows] = await Promise.all([probeRole("old", input), probeRole("new", input)]);
+  const [kam, route, oldRows, newRows] = await Promise.all([
+    kamailioRpcRow(input.target.rpc),
+    input.config.throughProxy ? proxyRouteRow(input.target.proxy, input.config.timeoutMs).then((r) => [r]) : Promise.resolve([]),
+    probeRole("old", input),
+    probeRole("new", input),
+  ]);
   const rows = [kam, ...route, ...oldRows, ...newRows];
   return {
     driver: input.target.driver,

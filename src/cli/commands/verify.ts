@@ -25,6 +25,13 @@ export function formatReport(r: VerifyReport, verifyJson: string): string {
         ? "verify FAILED: old and new are not truly different (exit 1)"
         : "verify could not reach everything (exit 3)";
   lines.push(`${summary}; ${r.rows.length} probes in ${Math.round(r.durationMs)} ms (${r.driver} driver)`);
+  const kamailioDown = r.rows.some((row) => row.stack === "kamailio" && row.reachable === false);
+  if (kamailioDown) {
+    lines.push(
+      `hint: Kamailio does not answer; is the lab up? pbx-cutover lab status${r.driver === "docker" ? " --driver docker" : ""} ` +
+        `(start it with pbx-cutover lab up${r.driver === "docker" ? " --driver docker" : ""})`,
+    );
+  }
   lines.push(`verify.json: ${verifyJson}`);
   return lines.join("\n");
 }
