@@ -4,6 +4,9 @@ import { ExitCode, exitCodeMeaning } from "./exit-codes.js";
 import { formatError } from "./errors.js";
 import { registerLabCommand } from "./commands/lab.js";
 import { registerVerifyCommand } from "./commands/verify.js";
+import { registerApplyCommand } from "./commands/apply.js";
+import { registerRollbackCommand } from "./commands/rollback.js";
+import { registerMigrateCommand } from "./commands/migrate.js";
 
 export function buildProgram(): Command {
   const program = new Command("pbx-cutover")
@@ -22,6 +25,9 @@ export function buildProgram(): Command {
     );
   registerLabCommand(program);
   registerVerifyCommand(program);
+  registerMigrateCommand(program);
+  registerApplyCommand(program);
+  registerRollbackCommand(program);
   return program;
 }
 

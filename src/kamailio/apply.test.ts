@@ -70,6 +70,7 @@ describe("verifiedApply", () => {
   it("retries a briefly unreachable RPC", async () => {
     const { target, kam } = setup();
     kam.unavailableCalls = 2;
+    kam.unavailableMethod = "dispatcher.reload";
     const out = await verifiedApply(target, "new", { retry: fast });
     assert.equal(out.reload!.unavailableRetries, 2);
     assert.deepEqual(kam.runtimeUris(), [NEW]);
@@ -121,16 +122,39 @@ describe("verifiedApply", () => {
     assert.deepEqual(kam.runtimeUris(), [OLD]);
   });
 
-  it("an RPC that stays down: file restored, runtime unknown -> EnvironmentError (exit 3)", async () => {
+  it("an unreachable Kamailio stops the apply before anything is touched (exit 3)", async () => {
     const { target, kam } = setup();
-    const before = kam.file;
-    kam.unavailableCalls = 1000;
+    kam.unavailableCalls = Infinity;
+    await assert.rejects(verifiedApply(target, "new", { retry: fast }), (err: unknown) => {
+      assert.ok(err instanceof EnvironmentError, String(err));
+      assert.match(err.message, /cannot read Kamailio's dispatcher state .*nothing was changed/);
+      return true;
+    });
+    assert.equal(kam.writes, 0);
+  });
+
+  it("a reload that never gets through: file restored, runtime still the previous list (exit 4)", async () => {
+    const { target, kam } = setup();
+    kam.unavailableCalls = Infinity;
+    kam.unavailableMethod = "dispatcher.reload";
+    await assert.rejects(verifiedApply(target, "new", { retry: fast }), (err: unknown) => {
+      assert.ok(err instanceof ApplyRolledBackError, String(err));
+      assert.match(err.message, /unavailable/);
+      return true;
+    });
+    assert.deepEqual(kam.runtimeUris(), [OLD]);
+    assert.doesNotMatch(kam.file!, /15080/);
+  });
+
+  it("Kamailio gone after the write: file restored, runtime unknown -> EnvironmentError (exit 3), loudly", async () => {
+    const { target, kam } = setup();
+    kam.goDownOnWrite = true;
     await assert.rejects(verifiedApply(target, "new", { retry: fast }), (err: unknown) => {
       assert.ok(err instanceof EnvironmentError, String(err));
       assert.match(err.message, /NOT verified/);
       return true;
     });
-    assert.equal(kam.file, before);
+    assert.doesNotMatch(kam.file!, /15080/);
   });
 
   it("bad input is a UsageError and touches nothing", async () => {

@@ -54,7 +54,10 @@ export interface ApplyOutcome {
   appliedText: string;
   /** the list before the apply (saved as the rollback point) */
   previousText: string | undefined;
+  /** Kamailio's destinations before the apply */
+  runtimeBefore: RuntimeDestination[];
   reload: ReloadReport | undefined;
+  /** Kamailio's destinations after the apply (verified against the profile) */
   runtime: RuntimeDestination[];
   diff: RuntimeDiff;
   timings: ApplyTimings;
@@ -144,19 +147,28 @@ export async function verifiedApply(
   const emit = (ok: boolean, runtime: readonly RuntimeDestination[]): void =>
     opts.events?.emit({ kind: "apply", at: Date.now(), mode: profile.label, ok, durationMs: timings.totalMs, runtime: runtime.map((d) => d.uri) });
   try {
-    // 1. back up
+    // 1. back up: the list file and what runs now (an unreachable Kamailio stops us here, untouched)
     let t = performance.now();
-    const previousText = await readCurrent(target);
-    if (previousText === profileText) {
-      // already written: if the runtime agrees too, there is nothing to do
-      const runtime = await readRuntime(target.rpc, policy, opts.signal);
-      const diff = diffRuntime(profile.list, runtime);
-      if (diff.ok) {
-        timings.verifyMs = performance.now() - t;
-        timings.totalMs = performance.now() - t0;
-        emit(true, runtime);
-        return { ok: true, label: profile.label, changed: false, profileText, appliedText: profileText, previousText, reload: undefined, runtime, diff, timings };
-      }
+    const [previousText, runtimeBefore] = await Promise.all([
+      readCurrent(target),
+      readRuntime(target.rpc, policy, opts.signal).catch((err: unknown) => {
+        if (opts.signal?.aborted) throw err;
+        throw new EnvironmentError(
+          `cannot read Kamailio's dispatcher state before applying profile ${profile.label}: ${err instanceof Error ? err.message : String(err)}; nothing was changed`,
+          ["is Kamailio running? (pbx-cutover lab status / lab up)"],
+        );
+      }),
+    ]);
+    if (previousText === profileText && diffRuntime(profile.list, runtimeBefore).ok) {
+      // file and runtime already hold the profile: nothing to do
+      const diff = diffRuntime(profile.list, runtimeBefore);
+      timings.verifyMs = performance.now() - t;
+      timings.totalMs = performance.now() - t0;
+      emit(true, runtimeBefore);
+      return {
+        ok: true, label: profile.label, changed: false, profileText, appliedText: profileText, previousText,
+        runtimeBefore, reload: undefined, runtime: runtimeBefore, diff, timings,
+      };
     }
     const backups = backupPaths(target);
     if (previousText !== undefined) writeFileAtomic(backups.inFlight, previousText);
@@ -191,7 +203,7 @@ export async function verifiedApply(
           if (previousText !== undefined) renameSync(backups.inFlight, backups.previous);
           timings.totalMs = performance.now() - t0;
           emit(true, runtime);
-          return { ok: true, label: profile.label, changed: true, profileText, appliedText, previousText, reload, runtime, diff, timings };
+          return { ok: true, label: profile.label, changed: true, profileText, appliedText, previousText, runtimeBefore, reload, runtime, diff, timings };
         }
       }
     } catch (err) {

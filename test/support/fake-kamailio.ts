@@ -20,8 +20,11 @@ export class FakeKamailio implements RpcClient, DispatcherListStore {
   loaded: { setId: number; uri: string; flags: number }[] = [];
   reloadDeltaMs = 0;
   lastReloadAt = -Infinity;
-  /** the next N calls fail as unreachable */
+  /** the next N calls (of `unavailableMethod`, or any) fail as unreachable */
   unavailableCalls = 0;
+  unavailableMethod: string | undefined;
+  /** the RPC goes away for good as soon as the list is written */
+  goDownOnWrite = false;
   failReloads = false;
   calls: string[] = [];
   writes = 0;
@@ -45,12 +48,13 @@ export class FakeKamailio implements RpcClient, DispatcherListStore {
   writeAtomic(text: string): Promise<void> {
     this.writes++;
     this.file = text;
+    if (this.goDownOnWrite) this.unavailableCalls = Infinity;
     return Promise.resolve();
   }
 
   call(method: string): Promise<unknown> {
     this.calls.push(method);
-    if (this.unavailableCalls > 0) {
+    if (this.unavailableCalls > 0 && (this.unavailableMethod === undefined || this.unavailableMethod === method)) {
       this.unavailableCalls--;
       return Promise.reject(new RpcUnavailableError(this.endpoint, "ECONNREFUSED"));
     }

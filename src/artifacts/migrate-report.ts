@@ -1,0 +1,126 @@
+/**
+ * The migrate run's evidence (pure): results.json's shape and summary.md's text.
+ * File names are the seed's (local-lab/real-services: run_real_migration_smoke.sh).
+ */
+import type { ProfileMode } from "../dispatcher/profile.js";
+import type { ReloadReport } from "../kamailio/dispatcher-rpc.js";
+import type { ApplyTimings } from "../kamailio/apply.js";
+import type { RuntimeDestination } from "../kamailio/runtime.js";
+import type { OptionsResult } from "../sip/options-probe.js";
+
+export const migrateFiles = {
+  profile: (m: ProfileMode): string => `dispatcher.${m}.list`,
+  applied: (m: ProfileMode): string => `applied-${m}.list`,
+  kamcmd: "kamcmd-dispatcher.list.txt",
+  results: "results.json",
+  summary: "summary.md",
+} as const;
+
+export type Verdict = "pass" | "fail";
+
+export interface PhaseResult {
+  mode: ProfileMode;
+  profileFile: string;
+  appliedFile: string | undefined;
+  verdict: Verdict;
+  reason: string | undefined;
+  changed: boolean | undefined;
+  reload: ReloadReport | undefined;
+  runtimeBefore: RuntimeDestination[] | undefined;
+  runtime: RuntimeDestination[] | undefined;
+  /** when the apply failed and was restored: what runs now */
+  restoredRuntime: RuntimeDestination[] | undefined;
+  timings: ApplyTimings | undefined;
+}
+
+export interface BackendProbe {
+  role: "old" | "new";
+  uri: string;
+  address: string;
+  port: number;
+  probe: OptionsResult;
+}
+
+export interface FinalCheck {
+  verdict: Verdict;
+  file: { oldPresent: boolean; newPresent: boolean };
+  runtime: { oldPresent: boolean; newPresent: boolean; destinations: RuntimeDestination[] };
+  reason: string | undefined;
+}
+
+export interface MigrateResults {
+  tool: "pbx-cutover migrate";
+  version: string;
+  status: "pass" | "fail";
+  exitCode: number;
+  error: string | undefined;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  runDir: string;
+  target: { driver: string; proxy: string; rpc: string; setId: number; listLocation: string; old: string; new: string };
+  lab: { startedByThisRun: boolean; leftRunning: boolean };
+  probes: BackendProbe[];
+  phases: PhaseResult[];
+  final: FinalCheck | undefined;
+  kamcmd: { argv: string[]; exitCode: number | null; file: string } | undefined;
+  warnings: string[];
+}
+
+const ms = (n: number | undefined): string => (n === undefined ? "-" : `${n.toFixed(1)} ms`);
+const dests = (r: readonly RuntimeDestination[] | undefined): string =>
+  r === undefined ? "-" : r.length === 0 ? "(none)" : r.map((d) => `\`${d.uri}\` ${d.flags}`).join(", ");
+
+/** summary.md: what ran, each phase's verdict and runtime, the final state, where the evidence is. */
+export function renderSummary(r: MigrateResults): string {
+  const lines = [
+    `# pbx-cutover migrate: ${r.status.toUpperCase()}`,
+    "",
+    `- started ${r.startedAt}, took ${(r.durationMs / 1000).toFixed(2)} s, exit code ${r.exitCode}`,
+    `- target: ${r.target.driver} Kamailio at ${r.target.proxy} (RPC ${r.target.rpc}), dispatcher set ${r.target.setId}, list \`${r.target.listLocation}\``,
+    `- old backend \`${r.target.old}\`, new backend \`${r.target.new}\``,
+    `- lab: ${r.lab.startedByThisRun ? "started by this run" : "was already running"}; ${r.lab.leftRunning ? "left running" : "stopped at the end"}`,
+    ...(r.error ? ["", `**Error:** ${r.error}`] : []),
+    "",
+    "## Backends (SIP OPTIONS)",
+    "",
+    "| role | URI | status | rtt | server |",
+    "| --- | --- | --- | --- | --- |",
+    ...r.probes.map(
+      (p) =>
+        `| ${p.role} | \`${p.uri}\` | ${p.probe.status ?? `unreachable (${p.probe.error ?? "?"})`} | ${ms(p.probe.rttMs)} | ${p.probe.server ?? "-"} |`,
+    ),
+    "",
+    "## Phases",
+    "",
+    "| phase | verdict | reload | runtime after | apply time | files |",
+    "| --- | --- | --- | --- | --- | --- |",
+    ...r.phases.map((p) => {
+      const reload = p.changed === false ? "not needed" : p.reload ? `${p.reload.ok ? "ok" : "failed"}, ${p.reload.attempts} attempt(s)` : "-";
+      const files = [p.profileFile, p.appliedFile].filter(Boolean).map((f) => `\`${f}\``).join(", ");
+      const after = p.verdict === "pass" ? dests(p.runtime) : `restored: ${dests(p.restoredRuntime)}`;
+      return `| ${p.mode} | ${p.verdict}${p.reason ? `: ${p.reason}` : ""} | ${reload} | ${after} | ${ms(p.timings?.totalMs)} | ${files} |`;
+    }),
+    "",
+    "## Final state",
+    "",
+    ...(r.final
+      ? [
+          `- verdict: **${r.final.verdict}**${r.final.reason ? ` (${r.final.reason})` : ""}`,
+          `- file: new ${r.final.file.newPresent ? "present" : "absent"}, old ${r.final.file.oldPresent ? "present" : "absent"}`,
+          `- runtime: new ${r.final.runtime.newPresent ? "present" : "absent"}, old ${r.final.runtime.oldPresent ? "present" : "absent"}: ${dests(r.final.runtime.destinations)}`,
+        ]
+      : ["- not reached"]),
+    ...(r.kamcmd ? [`- Kamailio's own listing: \`${r.kamcmd.file}\` (\`${r.kamcmd.argv.join(" ")}\`, exit ${r.kamcmd.exitCode})`] : []),
+    ...(r.warnings.length > 0 ? ["", "## Warnings", "", ...r.warnings.map((w) => `- ${w}`)] : []),
+    "",
+    "## Files",
+    "",
+    "- `dispatcher.{old,both,new}.list`: the generated profiles",
+    "- `applied-{old,both,new}.list`: Kamailio's dispatcher file as read back after each verified apply (`applied-new.list` is the cutover proof)",
+    "- `kamcmd-dispatcher.list.txt`: Kamailio's runtime listing after the migration",
+    "- `results.json`: everything above, machine-readable",
+    "",
+  ];
+  return lines.join("\n");
+}

@@ -1,0 +1,47 @@
+import type { Command } from "commander";
+import { UsageError } from "../errors.js";
+import { parseIntFlag } from "../../config/lab-config.js";
+import { backupPaths, profileFromText, readRollbackPoint, verifiedApply } from "../../kamailio/apply.js";
+import { formatOutcome, outcomeJson } from "../apply-report.js";
+import { addLabOptions, labSettingsFrom } from "../lab-options.js";
+import { withScope } from "../scope.js";
+import { addDispatcherOptions, reloadWaitMs, targetFrom, type DispatcherCommandOpts } from "../target-options.js";
+
+/** "# pbx-cutover profile: both" in a saved list names the profile it was. */
+export function labelOf(text: string): string {
+  return /^#\s*pbx-cutover profile:\s*(\S+)/m.exec(text)?.[1] ?? "the saved list";
+}
+
+export function registerRollbackCommand(program: Command): void {
+  addLabOptions(
+    addDispatcherOptions(
+      program
+        .command("rollback")
+        .description(
+          "re-apply the previous dispatcher list (saved by the last verified apply) with the same verification; " +
+            "a second rollback undoes the first",
+        )
+        .option("--json", "print the outcome as JSON"),
+    ),
+  ).action(async (opts: DispatcherCommandOpts) => {
+    const settings = labSettingsFrom(opts);
+    const waitMs = reloadWaitMs(settings, opts.reloadWaitMs, parseIntFlag);
+    const target = targetFrom(settings, opts);
+    try {
+      const point = readRollbackPoint(target);
+      if (!point) {
+        throw new UsageError(
+          `nothing to roll back to: no previous dispatcher list recorded at ${backupPaths(target).previous}; nothing was changed`,
+          ["a verified `pbx-cutover apply` or `migrate` records one"],
+        );
+      }
+      const profile = profileFromText(labelOf(point.text), point.text, point.file);
+      const outcome = await withScope((scope) =>
+        verifiedApply(target, profile, { command: "pbx-cutover rollback", retry: { reloadWaitMs: waitMs }, signal: scope.signal }),
+      );
+      process.stdout.write((opts.json ? outcomeJson(outcome) : formatOutcome("rolled back to", outcome)) + "\n");
+    } finally {
+      target.close();
+    }
+  });
+}

@@ -1,0 +1,230 @@
+/**
+ * `pbx-cutover migrate`: the seed's migration smoke (run_real_migration_smoke.sh), verified.
+ * Ensure the lab is up, wait for the RPC, probe both backends with SIP OPTIONS, then apply the
+ * profiles old -> both -> new with verifiedApply (one lock held across all three), check the final
+ * state is new only in the file and at runtime, and capture Kamailio's own listing with kamcmd.
+ * Every run writes its evidence, pass or fail, into a run-YYYYmmdd_HHMMSS folder.
+ */
+import { execFile } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { EnvironmentError, VerificationError } from "../cli/errors.js";
+import { delay, type Scope } from "../cli/scope.js";
+import type { LabSettings } from "../config/lab-config.js";
+import { isLoopbackV4 } from "../config/lab-config.js";
+import { createRunDir } from "../artifacts/run-dir.js";
+import { migrateFiles, renderSummary, type BackendProbe, type FinalCheck, type MigrateResults, type PhaseResult } from "../artifacts/migrate-report.js";
+import { parseDispatcherList, entriesOf } from "../dispatcher/list.js";
+import { PROFILE_MODES, renderProfile } from "../dispatcher/profile.js";
+import { parseSipUri } from "../dispatcher/sip-uri.js";
+import { acquireApplyLock } from "../kamailio/apply-lock.js";
+import { ApplyRolledBackError, profileFor, verifiedApply } from "../kamailio/apply.js";
+import { readRuntime } from "../kamailio/dispatcher-rpc.js";
+import type { RuntimeDestination } from "../kamailio/runtime.js";
+import { labDown, labUp } from "../lab/native-lab.js";
+import type { BackendEndpoint, Target } from "../lab/target.js";
+import { probeOptions, type OptionsResult } from "../sip/options-probe.js";
+
+export interface MigrateOptions {
+  artifactsDir: string;
+  /** leave a lab this run started running at the end */
+  keepLab: boolean;
+  reloadWaitMs: number;
+  log: (line: string) => void;
+}
+
+const VERSION = "0.1.0";
+
+export async function runMigrate(settings: LabSettings, target: Target, o: MigrateOptions, scope: Scope): Promise<MigrateResults> {
+  // validation first (exit 2 before anything starts or is written)
+  const profiles = PROFILE_MODES.map((m) => profileFor(target, m));
+  const t0 = performance.now();
+  const runDir = createRunDir(o.artifactsDir, "run");
+  const results: MigrateResults = {
+    tool: "pbx-cutover migrate",
+    version: VERSION,
+    status: "fail",
+    exitCode: 70,
+    error: undefined,
+    startedAt: new Date().toISOString(),
+    finishedAt: "",
+    durationMs: 0,
+    runDir,
+    target: {
+      driver: target.driver,
+      proxy: `${target.proxy.address}:${target.proxy.port}/udp`,
+      rpc: target.rpc.endpoint,
+      setId: target.setId,
+      listLocation: target.dispatcherList.location,
+      old: target.backends.old.uri,
+      new: target.backends.new.uri,
+    },
+    lab: { startedByThisRun: false, leftRunning: true },
+    probes: [],
+    phases: [],
+    final: undefined,
+    kamcmd: undefined,
+    warnings: [],
+  };
+  o.log(`run folder ${runDir}`);
+  try {
+    // 1. the lab
+    const up = await labUp(settings, scope);
+    results.lab.startedByThisRun = !up.alreadyRunning;
+    if (results.lab.startedByThisRun && !o.keepLab) {
+      results.lab.leftRunning = false;
+      scope.defer("lab started by migrate", async () => {
+        await labDown(settings.labDir);
+      });
+    }
+    o.log(up.alreadyRunning ? "lab: already running" : `lab: started (ready in ${Math.round(up.readyMs)} ms)`);
+
+    // 2. the RPC answers
+    await waitForRpc(target, settings.readyTimeoutMs, scope.signal);
+
+    // 3. both backends answer and are different
+    results.probes = await Promise.all([probeBackend(target.backends.old), probeBackend(target.backends.new)]);
+    for (const p of results.probes) {
+      o.log(`probe ${p.role} ${p.uri}: ${p.probe.status ?? "no answer"}${p.probe.rttMs !== undefined ? ` in ${p.probe.rttMs.toFixed(1)} ms` : ""} (${p.probe.server ?? p.probe.error ?? "no Server header"})`);
+    }
+    const unreachable = results.probes.filter((p) => !p.probe.reachable);
+    if (unreachable.length > 0) {
+      throw new EnvironmentError(
+        `${unreachable.map((p) => `${p.role} backend ${p.uri}`).join(" and ")} did not answer SIP OPTIONS; nothing was changed`,
+        unreachable.map((p) => `${p.role}: ${p.probe.error ?? "no final response"}`),
+      );
+    }
+    const [po, pn] = results.probes;
+    if (po!.probe.server !== undefined && po!.probe.server === pn!.probe.server) {
+      results.warnings.push(`old and new answer OPTIONS with the same Server header (${po!.probe.server}); make sure they are really different PBXs`);
+    }
+    for (const p of results.probes) {
+      if (p.probe.status !== 200) results.warnings.push(`${p.role} backend answered OPTIONS with ${p.probe.status} ${p.probe.reason ?? ""}`.trim());
+    }
+
+    // 4. old -> both -> new, one lock across all three
+    const lock = acquireApplyLock(target.lockPath, "pbx-cutover migrate");
+    scope.defer("apply lock", () => lock.release());
+    for (const profile of profiles) {
+      const mode = profile.label as (typeof PROFILE_MODES)[number];
+      const phase: PhaseResult = {
+        mode,
+        profileFile: migrateFiles.profile(mode),
+        appliedFile: undefined,
+        verdict: "fail",
+        reason: undefined,
+        changed: undefined,
+        reload: undefined,
+        runtimeBefore: undefined,
+        runtime: undefined,
+        restoredRuntime: undefined,
+        timings: undefined,
+      };
+      results.phases.push(phase);
+      writeFileSync(path.join(runDir, phase.profileFile), renderProfile(profile));
+      try {
+        const out = await verifiedApply(target, profile, { lock, retry: { reloadWaitMs: o.reloadWaitMs }, signal: scope.signal });
+        Object.assign(phase, { verdict: "pass", changed: out.changed, reload: out.reload, runtimeBefore: out.runtimeBefore, runtime: out.runtime, timings: out.timings });
+        phase.appliedFile = migrateFiles.applied(mode);
+        writeFileSync(path.join(runDir, phase.appliedFile), out.appliedText);
+        o.log(`apply ${mode}: verified in ${out.timings.totalMs.toFixed(1)} ms; runtime ${out.runtime.map((d) => d.uri).join(", ")}`);
+      } catch (err) {
+        if (err instanceof ApplyRolledBackError) {
+          const f = err.failure;
+          Object.assign(phase, { reason: `${f.stage}: ${f.reason}`, reload: f.reload, runtime: f.runtime, restoredRuntime: f.restore.runtime, timings: f.timings });
+        } else {
+          phase.reason = err instanceof Error ? err.message : String(err);
+        }
+        throw err;
+      }
+    }
+
+    // 5. final state: new only, in the file and at runtime
+    results.final = await finalCheck(target);
+    o.log(`final: file new ${results.final.file.newPresent ? "present" : "absent"}, old ${results.final.file.oldPresent ? "present" : "absent"}; ` +
+      `runtime new ${results.final.runtime.newPresent ? "present" : "absent"}, old ${results.final.runtime.oldPresent ? "present" : "absent"}`);
+
+    // 6. Kamailio's own listing, as the seed captured it
+    const argv = target.kamcmdArgv("dispatcher.list");
+    const k = await run(argv);
+    writeFileSync(path.join(runDir, migrateFiles.kamcmd), k.stdout + (k.code === 0 ? "" : k.stderr));
+    results.kamcmd = { argv, exitCode: k.code, file: migrateFiles.kamcmd };
+    if (k.code !== 0 || /^error:/m.test(k.stdout + k.stderr)) {
+      results.warnings.push(`kamcmd dispatcher.list did not print the listing (exit ${k.code}): ${(k.stderr || k.stdout).trim().split("\n")[0]}`);
+    }
+    if (results.final.verdict !== "pass") {
+      throw new VerificationError(`final state is not new only: ${results.final.reason}`);
+    }
+    results.status = "pass";
+    results.exitCode = 0;
+    return results;
+  } catch (err) {
+    results.error = err instanceof Error ? err.message : String(err);
+    results.exitCode = typeof (err as { exitCode?: unknown }).exitCode === "number" ? (err as { exitCode: number }).exitCode : 70;
+    throw err;
+  } finally {
+    results.finishedAt = new Date().toISOString();
+    results.durationMs = performance.now() - t0;
+    writeFileSync(path.join(runDir, migrateFiles.results), JSON.stringify(results, null, 2) + "\n");
+    writeFileSync(path.join(runDir, migrateFiles.summary), renderSummary(results));
+  }
+}
+
+async function waitForRpc(target: Target, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  let wait = 10;
+  for (;;) {
+    try {
+      await target.rpc.call("core.version");
+      return;
+    } catch (err) {
+      if (performance.now() > deadline) {
+        throw new EnvironmentError(`Kamailio's RPC did not answer within ${timeoutMs} ms: ${(err as Error).message}; nothing was changed`);
+      }
+    }
+    await delay(wait, signal);
+    wait = Math.min(wait * 2, 200);
+  }
+}
+
+/** OPTIONS to where the destination URI points (loopback only; anything else is reported, not sent). */
+async function probeBackend(b: BackendEndpoint): Promise<BackendProbe> {
+  const u = parseSipUri(b.uri);
+  const address = u.ok ? u.uri.host : b.address;
+  const port = u.ok ? (u.uri.port ?? 5060) : b.port;
+  let probe: OptionsResult;
+  if (!isLoopbackV4(address)) {
+    probe = { reachable: false, status: undefined, reason: undefined, rttMs: undefined, server: undefined, error: `not probed: ${address} is not a loopback address (the lab only sends SIP to 127.0.0.0/8)` };
+  } else {
+    probe = await probeOptions({ address, port }, 1000);
+  }
+  return { role: b.role, uri: b.uri, address, port, probe };
+}
+
+async function finalCheck(target: Target): Promise<FinalCheck> {
+  const { old: oldB, new: newB } = target.backends;
+  const text = await target.dispatcherList.read();
+  const fileUris = entriesOf(parseDispatcherList(text, target.dispatcherList.location))
+    .filter((e) => e.setId === target.setId)
+    .map((e) => e.uri);
+  const runtime: RuntimeDestination[] = await readRuntime(target.rpc);
+  const rtUris = runtime.filter((d) => d.setId === target.setId).map((d) => d.uri);
+  const file = { oldPresent: fileUris.includes(oldB.uri), newPresent: fileUris.includes(newB.uri) };
+  const rt = { oldPresent: rtUris.includes(oldB.uri), newPresent: rtUris.includes(newB.uri), destinations: runtime };
+  const problems = [
+    ...(file.newPresent ? [] : ["new is absent from the file"]),
+    ...(file.oldPresent ? ["old is still in the file"] : []),
+    ...(rt.newPresent ? [] : ["new is absent at runtime"]),
+    ...(rt.oldPresent ? ["old is still active at runtime"] : []),
+  ];
+  return { verdict: problems.length === 0 ? "pass" : "fail", file, runtime: rt, reason: problems.length ? problems.join("; ") : undefined };
+}
+
+function run(argv: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(argv[0]!, argv.slice(1), { timeout: 5000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === "number" ? err.code : null) : 0;
+      resolve({ code, stdout, stderr: stderr || (err && code === null ? err.message : "") });
+    });
+  });
+}
