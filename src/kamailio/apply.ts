@@ -250,6 +250,9 @@ async function restorePrevious(target: Target, previousText: string | undefined,
     return { reload: undefined, runtime: undefined, verified: false, detail: `there was no list at ${target.dispatcherList.location} before` };
   }
   await target.dispatcherList.writeAtomic(previousText);
+  if ((await readCurrent(target)) !== previousText) {
+    return { reload: undefined, runtime: undefined, verified: false, detail: `${target.dispatcherList.location} does not read back as the previous list` };
+  }
   const reload = await reloadWithRetry(target.rpc, policy);
   let expected: DispatcherList | undefined;
   try {

@@ -1,0 +1,17 @@
+import { HttpJsonRpcClient } from "../../src/kamailio/rpc.js";
+import { parseDispatcherListResult } from "../../src/kamailio/runtime.js";
+import type { LabFixture } from "./lab-fixture.js";
+
+/** The URIs Kamailio has loaded right now (straight from its JSON-RPC, not through the CLI). */
+export async function runtimeUris(f: LabFixture): Promise<string[]> {
+  const rpc = new HttpJsonRpcClient("127.0.0.1", f.ports.rpc, 2000);
+  try {
+    return parseDispatcherListResult(await rpc.call("dispatcher.list"))
+      .map((d) => d.uri)
+      .sort();
+  } finally {
+    rpc.close();
+  }
+}
+
+export const uriOf = (f: LabFixture, role: "old" | "new"): string => `sip:127.0.0.1:${f.ports[role]}`;
