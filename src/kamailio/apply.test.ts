@@ -89,6 +89,7 @@ describe("verifiedApply", () => {
       assert.match(err.message, /missing sip:pbx\.invalid:5060 \(set 1\)/);
       assert.match(err.message, /restored and verified/);
       assert.deepEqual(err.failure.runtime?.map((d) => d.uri), [OLD], "what Kamailio ran after the bad apply");
+      assert.ok(err.failure.restore.reload?.ok, "the bad list was loaded, so the restore reloads");
       return true;
     });
     assert.equal(kam.file, before);
@@ -103,7 +104,8 @@ describe("verifiedApply", () => {
       assert.ok(err instanceof ApplyRolledBackError);
       assert.equal(err.failure.stage, "reload");
       assert.match(err.message, /500 Reload Failed/);
-      assert.match(err.failure.restore.detail, /still holds the previous list/);
+      assert.match(err.failure.restore.detail, /the runtime never left the previous list/);
+      assert.equal(err.failure.restore.reload, undefined, "no second reload needed");
       return true;
     });
     assert.match(kam.file!, new RegExp(`1 ${OLD.replace(/\./g, "\\.")} 0 0`));

@@ -217,7 +217,7 @@ export async function verifiedApply(
     }
 
     // restore the previous list (never interrupted: it must finish)
-    const restore = await restorePrevious(target, previousText, policy);
+    const restore = await restorePrevious(target, previousText, policy, reload?.ok === true);
     rmSync(backups.inFlight, { force: true });
     timings.totalMs = performance.now() - t0;
     emit(false, restore.runtime ?? []);
@@ -245,7 +245,17 @@ async function readCurrent(target: Target): Promise<string | undefined> {
   }
 }
 
-async function restorePrevious(target: Target, previousText: string | undefined, policy: RetryPolicy): Promise<ApplyFailure["restore"]> {
+/**
+ * Put the previous list back and prove it. When the failed apply's reload never got through,
+ * Kamailio still runs the previous list: then writing the file back and checking the runtime is
+ * enough (no reload, so no wait for reload_delta, and Ctrl-C is answered at once).
+ */
+async function restorePrevious(
+  target: Target,
+  previousText: string | undefined,
+  policy: RetryPolicy,
+  appliedReloadOk: boolean,
+): Promise<ApplyFailure["restore"]> {
   if (previousText === undefined) {
     return { reload: undefined, runtime: undefined, verified: false, detail: `there was no list at ${target.dispatcherList.location} before` };
   }
@@ -253,18 +263,29 @@ async function restorePrevious(target: Target, previousText: string | undefined,
   if ((await readCurrent(target)) !== previousText) {
     return { reload: undefined, runtime: undefined, verified: false, detail: `${target.dispatcherList.location} does not read back as the previous list` };
   }
-  const reload = await reloadWithRetry(target.rpc, policy);
   let expected: DispatcherList | undefined;
   try {
     expected = parseDispatcherList(previousText);
   } catch {
     expected = undefined;
   }
-  let runtime: RuntimeDestination[] | undefined;
-  try {
-    runtime = await readRuntime(target.rpc, policy);
-  } catch (err) {
-    return { reload, runtime: undefined, verified: false, detail: `file restored; runtime could not be read: ${(err as Error).message}` };
+  const readRt = async (): Promise<RuntimeDestination[] | string> => {
+    try {
+      return await readRuntime(target.rpc, policy);
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+  if (!appliedReloadOk && expected) {
+    const before = await readRt();
+    if (typeof before !== "string" && diffRuntime(expected, before).ok) {
+      return { reload: undefined, runtime: before, verified: true, detail: "file restored; the runtime never left the previous list" };
+    }
+  }
+  const reload = await reloadWithRetry(target.rpc, policy);
+  const runtime = await readRt();
+  if (typeof runtime === "string") {
+    return { reload, runtime: undefined, verified: false, detail: `file restored; runtime could not be read: ${runtime}` };
   }
   if (!reload.ok) {
     // a refused reload leaves the runtime as it was; that is fine if it equals the previous list

@@ -137,6 +137,40 @@ describe("apply against a Kamailio with reload_delta 5 (Kamailio's default)", ()
   });
 });
 
+
+describe("apply interrupted (Ctrl-C) while Kamailio refuses reloads", () => {
+  let f: LabFixture;
+  before(async () => {
+    f = await labFixture();
+    const up = await f.cli(["lab", "up", "--reload-delta", "5", ...f.flags]);
+    assert.equal(up.code, 0, up.stderr);
+  });
+  after(async () => {
+    await f.dispose();
+  });
+
+  test("exit 130, the previous list back in the file and at runtime, lock released", async () => {
+    const r1 = await f.cli(["apply", "--mode", "both", ...f.flags]);
+    assert.equal(r1.code, 0, r1.stderr);
+    const list = path.join(f.labDir, "dispatcher.list");
+    const before = readFileSync(list, "utf8");
+    const child = spawn(process.execPath, [CLI, "apply", "--mode", "new", ...f.flags], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on("close", resolve));
+    // wait until the new list is written (the apply now waits out reload_delta), then interrupt
+    await waitFor(() => /profile: new/.test(readFileSync(list, "utf8")), 5000);
+    const t = performance.now();
+    child.kill("SIGINT");
+    assert.equal(await closed, 130, stderr);
+    assert.ok(performance.now() - t < 2000, "answered at once, without waiting for reload_delta");
+    assert.match(stderr, /interrupted by SIGINT/);
+    assert.equal(readFileSync(list, "utf8"), before);
+    assert.deepEqual(await runtimeUris(f), [uriOf(f, "old"), uriOf(f, "new")].sort());
+    assert.ok(!existsSync(path.join(f.labDir, "apply.lock")));
+  });
+});
+
 function runInBackground(f: LabFixture, args: string[]): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
