@@ -10,8 +10,8 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { EnvironmentError, VerificationError } from "../cli/errors.js";
 import { delay, type Scope } from "../cli/scope.js";
-import type { LabSettings } from "../config/lab-config.js";
 import { isLoopbackV4 } from "../config/lab-config.js";
+import { viaKamailioRow } from "../verify/probes.js";
 import { createRunDir } from "../artifacts/run-dir.js";
 import { migrateFiles, renderSummary, type BackendProbe, type FinalCheck, type MigrateResults, type PhaseResult } from "../artifacts/migrate-report.js";
 import { parseDispatcherList, entriesOf } from "../dispatcher/list.js";
@@ -21,7 +21,7 @@ import { acquireApplyLock } from "../kamailio/apply-lock.js";
 import { ApplyRolledBackError, profileFor, verifiedApply } from "../kamailio/apply.js";
 import { readRuntime } from "../kamailio/dispatcher-rpc.js";
 import type { RuntimeDestination } from "../kamailio/runtime.js";
-import { labDown, labUp } from "../lab/native-lab.js";
+import type { LabControl } from "../lab/lab-control.js";
 import type { BackendEndpoint, Target } from "../lab/target.js";
 import { probeOptions, type OptionsResult } from "../sip/options-probe.js";
 
@@ -35,7 +35,7 @@ export interface MigrateOptions {
 
 const VERSION = "0.1.0";
 
-export async function runMigrate(settings: LabSettings, target: Target, o: MigrateOptions, scope: Scope): Promise<MigrateResults> {
+export async function runMigrate(lab: LabControl, target: Target, o: MigrateOptions, scope: Scope): Promise<MigrateResults> {
   // validation first (exit 2 before anything starts or is written)
   const profiles = PROFILE_MODES.map((m) => profileFor(target, m));
   const t0 = performance.now();
@@ -69,21 +69,19 @@ export async function runMigrate(settings: LabSettings, target: Target, o: Migra
   o.log(`run folder ${runDir}`);
   try {
     // 1. the lab
-    const up = await labUp(settings, scope);
+    const up = await lab.ensureUp(scope);
     results.lab.startedByThisRun = !up.alreadyRunning;
     if (results.lab.startedByThisRun && !o.keepLab) {
       results.lab.leftRunning = false;
-      scope.defer("lab started by migrate", async () => {
-        await labDown(settings.labDir);
-      });
+      scope.defer("lab started by migrate", () => lab.down());
     }
     o.log(up.alreadyRunning ? "lab: already running" : `lab: started (ready in ${Math.round(up.readyMs)} ms)`);
 
     // 2. the RPC answers
-    await waitForRpc(target, settings.readyTimeoutMs, scope.signal);
+    await waitForRpc(target, lab.readyTimeoutMs, scope.signal);
 
     // 3. both backends answer and are different
-    results.probes = await Promise.all([probeBackend(target.backends.old), probeBackend(target.backends.new)]);
+    results.probes = await Promise.all([probeBackend(target, "old"), probeBackend(target, "new")]);
     for (const p of results.probes) {
       o.log(`probe ${p.role} ${p.uri}: ${p.probe.status ?? "no answer"}${p.probe.rttMs !== undefined ? ` in ${p.probe.rttMs.toFixed(1)} ms` : ""} (${p.probe.server ?? p.probe.error ?? "no Server header"})`);
     }
@@ -187,16 +185,32 @@ async function waitForRpc(target: Target, timeoutMs: number, signal: AbortSignal
   }
 }
 
-/** OPTIONS to where the destination URI points (loopback only; anything else is reported, not sent). */
-async function probeBackend(b: BackendEndpoint): Promise<BackendProbe> {
+/**
+ * SIP OPTIONS to a backend: straight to the host:port of its destination URI when that is loopback
+ * (the lab never sends SIP elsewhere); otherwise (e.g. a Docker network) Kamailio sends it
+ * (`tm.t_uac_wait_block`), which also proves the proxy reaches the backend.
+ */
+async function probeBackend(target: Target, role: "old" | "new"): Promise<BackendProbe> {
+  const b: BackendEndpoint = target.backends[role];
   const u = parseSipUri(b.uri);
   const address = u.ok ? u.uri.host : b.address;
   const port = u.ok ? (u.uri.port ?? 5060) : b.port;
   let probe: OptionsResult;
-  if (!isLoopbackV4(address)) {
-    probe = { reachable: false, status: undefined, reason: undefined, rttMs: undefined, server: undefined, error: `not probed: ${address} is not a loopback address (the lab only sends SIP to 127.0.0.0/8)` };
-  } else {
+  if (isLoopbackV4(address)) {
     probe = await probeOptions({ address, port }, 1000);
+  } else if (u.ok && /^[\d.]+$/.test(address)) {
+    const row = await viaKamailioRow(role, target.rpc, b.uri, 2000);
+    const code = Number(/^\d+/.exec(row.status ?? "")?.[0]);
+    probe = {
+      reachable: row.reachable === true,
+      status: Number.isFinite(code) ? code : undefined,
+      reason: row.status?.replace(/^\d+\s*/, ""),
+      rttMs: row.rttMs,
+      server: undefined,
+      error: row.error,
+    };
+  } else {
+    probe = { reachable: false, status: undefined, reason: undefined, rttMs: undefined, server: undefined, error: `not probed: ${address} is not a loopback address (the lab only sends SIP to 127.0.0.0/8)` };
   }
   return { role: b.role, uri: b.uri, address, port, probe };
 }

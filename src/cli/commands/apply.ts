@@ -1,32 +1,28 @@
 import type { Command } from "commander";
-import { parseIntFlag } from "../../config/lab-config.js";
 import { profileFor, verifiedApply } from "../../kamailio/apply.js";
 import { parseProfileMode } from "../../dispatcher/profile.js";
 import { formatOutcome, outcomeJson } from "../apply-report.js";
-import { addLabOptions, labSettingsFrom } from "../lab-options.js";
+import { labSettingsFrom } from "../lab-options.js";
 import { withScope } from "../scope.js";
-import { addDispatcherOptions, reloadWaitMs, targetFrom, type DispatcherCommandOpts } from "../target-options.js";
+import { addDispatcherOptions, dispatcherTarget, reloadWaitMs, type DispatcherCommandOpts } from "../target-options.js";
 
 type ApplyOpts = DispatcherCommandOpts & { mode?: string };
 
 export function registerApplyCommand(program: Command): void {
-  addLabOptions(
-    addDispatcherOptions(
-      program
-        .command("apply")
-        .description(
-          "one verified dispatcher step: back up the list, write the profile atomically, dispatcher.reload, " +
-            "read the runtime back and compare; on failure restore the previous list (exit 4)",
-        )
-        .option("--mode <mode>", "profile to apply: old (old only), both (old and new), new (new only)")
-        .option("--json", "print the outcome (profile, reload, runtime before/after, timings) as JSON"),
-    ),
+  addDispatcherOptions(
+    program
+      .command("apply")
+      .description(
+        "one verified dispatcher step: back up the list, write the profile atomically, dispatcher.reload, " +
+          "read the runtime back and compare; on failure restore the previous list (exit 4)",
+      )
+      .option("--mode <mode>", "profile to apply: old (old only), both (old and new), new (new only)")
+      .option("--json", "print the outcome (profile, reload, runtime before/after, timings) as JSON"),
   ).action(async (opts: ApplyOpts) => {
     // everything is validated before anything is touched (exit 2)
-    const settings = labSettingsFrom(opts);
     const mode = parseProfileMode(opts.mode);
-    const waitMs = reloadWaitMs(settings, opts.reloadWaitMs, parseIntFlag);
-    const target = targetFrom(settings, opts);
+    const waitMs = reloadWaitMs(labSettingsFrom(opts), opts.reloadWaitMs);
+    const target = await dispatcherTarget(opts);
     try {
       const profile = profileFor(target, mode);
       const outcome = await withScope((scope) =>

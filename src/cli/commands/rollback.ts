@@ -1,11 +1,10 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
-import { parseIntFlag } from "../../config/lab-config.js";
 import { backupPaths, profileFromText, readRollbackPoint, verifiedApply } from "../../kamailio/apply.js";
 import { formatOutcome, outcomeJson } from "../apply-report.js";
-import { addLabOptions, labSettingsFrom } from "../lab-options.js";
+import { labSettingsFrom } from "../lab-options.js";
 import { withScope } from "../scope.js";
-import { addDispatcherOptions, reloadWaitMs, targetFrom, type DispatcherCommandOpts } from "../target-options.js";
+import { addDispatcherOptions, dispatcherTarget, reloadWaitMs, type DispatcherCommandOpts } from "../target-options.js";
 
 /** "# pbx-cutover profile: both" in a saved list names the profile it was. */
 export function labelOf(text: string): string {
@@ -13,20 +12,17 @@ export function labelOf(text: string): string {
 }
 
 export function registerRollbackCommand(program: Command): void {
-  addLabOptions(
-    addDispatcherOptions(
-      program
-        .command("rollback")
-        .description(
-          "re-apply the previous dispatcher list (saved by the last verified apply) with the same verification; " +
-            "a second rollback undoes the first",
-        )
-        .option("--json", "print the outcome as JSON"),
-    ),
+  addDispatcherOptions(
+    program
+      .command("rollback")
+      .description(
+        "re-apply the previous dispatcher list (saved by the last verified apply) with the same verification; " +
+          "a second rollback undoes the first",
+      )
+      .option("--json", "print the outcome as JSON"),
   ).action(async (opts: DispatcherCommandOpts) => {
-    const settings = labSettingsFrom(opts);
-    const waitMs = reloadWaitMs(settings, opts.reloadWaitMs, parseIntFlag);
-    const target = targetFrom(settings, opts);
+    const waitMs = reloadWaitMs(labSettingsFrom(opts), opts.reloadWaitMs);
+    const target = await dispatcherTarget(opts);
     try {
       const point = readRollbackPoint(target);
       if (!point) {
