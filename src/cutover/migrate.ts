@@ -31,6 +31,8 @@ export interface MigrateOptions {
   keepLab: boolean;
   reloadWaitMs: number;
   log: (line: string) => void;
+  /** how a backend is probed (default: SIP OPTIONS, see probeBackend); tests pass their own */
+  probe?: (target: Target, role: "old" | "new") => Promise<BackendProbe>;
 }
 
 const VERSION = "0.1.0";
@@ -81,7 +83,8 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
     await waitForRpc(target, lab.readyTimeoutMs, scope.signal);
 
     // 3. both backends answer and are different
-    results.probes = await Promise.all([probeBackend(target, "old"), probeBackend(target, "new")]);
+    const probe = o.probe ?? probeBackend;
+    results.probes = await Promise.all([probe(target, "old"), probe(target, "new")]);
     for (const p of results.probes) {
       o.log(`probe ${p.role} ${p.uri}: ${p.probe.status ?? "no answer"}${p.probe.rttMs !== undefined ? ` in ${p.probe.rttMs.toFixed(1)} ms` : ""} (${p.probe.server ?? p.probe.error ?? "no Server header"})`);
     }
@@ -190,7 +193,7 @@ async function waitForRpc(target: Target, timeoutMs: number, signal: AbortSignal
  * (the lab never sends SIP elsewhere); otherwise (e.g. a Docker network) Kamailio sends it
  * (`tm.t_uac_wait_block`), which also proves the proxy reaches the backend.
  */
-async function probeBackend(target: Target, role: "old" | "new"): Promise<BackendProbe> {
+export async function probeBackend(target: Target, role: "old" | "new"): Promise<BackendProbe> {
   const b: BackendEndpoint = target.backends[role];
   const u = parseSipUri(b.uri);
   const address = u.ok ? u.uri.host : b.address;

@@ -58,6 +58,7 @@ export class FakeKamailio implements RpcClient, DispatcherListStore {
       this.unavailableCalls--;
       return Promise.reject(new RpcUnavailableError(this.endpoint, "ECONNREFUSED"));
     }
+    if (method === "core.version") return Promise.resolve("kamailio 5.6.3 (pbx-cutover test stand-in)");
     if (method === "dispatcher.reload") {
       const now = performance.now();
       if (now - this.lastReloadAt < this.reloadDeltaMs) return Promise.reject(new RpcReplyError(method, 500, "Ongoing reload"));
