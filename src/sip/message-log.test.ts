@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { test } from "node:test";
+import { MessageLogFollower, parseMessageLog, parseMessageLogBuffer } from "./message-log.js";
+import { parseSipMessage } from "./message.js";
+
+const FIXTURES = path.resolve(import.meta.dirname, "..", "..", "..", "test", "fixtures");
+const fixture = (name: string): Buffer => readFileSync(path.join(FIXTURES, name));
+
+test("parses a recorded SIPp 3.6.1 UAS log: every record, direction, byte-exact text", () => {
+  const buf = fixture("sipp-3.6.1-uas-old.messages.log");
+  const r = parseMessageLogBuffer(buf);
+  assert.equal(r.consumed, buf.length);
+  assert.deepEqual(r.skipped, []);
+  const lines = r.records.map((m) => `${m.direction} ${m.text.split("\r\n")[0]}`);
+  assert.deepEqual(lines.slice(0, 4), [
+    "received INVITE sip:svc@127.0.0.1:23000 SIP/2.0",
+    "sent SIP/2.0 100 Trying",
+    "sent SIP/2.0 180 Ringing",
+    "sent SIP/2.0 200 OK",
+  ]);
+  for (const m of r.records) {
+    assert.ok(parseSipMessage(m.text), `record at ${m.offset} is a SIP message`);
+    assert.match(m.stamp, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$/);
+    assert.equal(m.transport, "UDP");
+    assert.equal(m.note, undefined);
+  }
+  // offsets point at separators
+  const text = buf.toString("latin1");
+  for (const m of r.records) assert.ok(text.startsWith("-----", m.offset));
+});
+
+test("a log cut anywhere yields only complete records, and the rest completes them", () => {
+  const text = fixture("sipp-3.6.1-uac-call.messages.log").toString("latin1");
+  const all = parseMessageLog(text).records;
+  assert.ok(all.length >= 20);
+  for (const cut of [1, 30, 47, 48, 80, 85, 300, 1000, text.length - 1]) {
+    const a = parseMessageLog(text.slice(0, cut));
+    const b = parseMessageLog(text.slice(a.consumed), a.consumed);
+    assert.deepEqual([...a.records, ...b.records], all, `cut at ${cut}`);
+    assert.ok(a.records.every((m) => all.some((x) => x.offset === m.offset && x.text === m.text)));
+  }
+});
+
+test("SIPp's note about an unexpected message is a note record, not a second message", () => {
+  const text = fixture("sipp-3.6.1-uac-call-503.messages.log").toString("latin1");
+  const r = parseMessageLog(text, 0, true);
+  assert.deepEqual(
+    r.records.map((m) => [m.direction, m.note ?? "", m.text.split("\r\n")[0]]),
+    [
+      ["sent", "", "INVITE sip:svc@127.0.0.1:23000 SIP/2.0"],
+      ["received", "", "SIP/2.0 503 No destination"],
+      ["received", "Unexpected UDP message received", "SIP/2.0 503 No destination"],
+      ["sent", "", "ACK sip:svc@127.0.0.1:23000 SIP/2.0"],
+    ],
+  );
+  assert.equal(r.records[2]!.text, r.records[1]!.text);
+  // a note is complete only when the next separator (or the end of a finished log) is there
+  const noteAt = r.records[2]!.offset;
+  const cut = parseMessageLog(text.slice(0, r.records[3]!.offset - 1));
+  assert.equal(cut.consumed, noteAt);
+});
+
+test("text that is not a record is reported as skipped, not silently dropped", () => {
+  const good = fixture("sipp-3.6.1-uac-call-503.messages.log").toString("latin1");
+  const r = parseMessageLog("garbage line\n" + good, 0, true);
+  assert.equal(r.records.length, parseMessageLog(good, 0, true).records.length);
+  assert.equal(r.skipped.length, 1);
+  assert.equal(r.skipped[0]!.line, "garbage line");
+});
+
+test("follower reads incrementally from its offset, across partial writes and a recreated file", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "msglog-"));
+  try {
+    const file = path.join(dir, "uas.messages.log");
+    const buf = fixture("sipp-3.6.1-uas-retransmissions.messages.log");
+    const expected = parseMessageLogBuffer(buf).records;
+    const f = new MessageLogFollower(file);
+    assert.deepEqual(await f.poll(), [], "missing file: nothing yet");
+    writeFileSync(file, "");
+    const got = [];
+    // write in odd-sized pieces, polling in between
+    for (let i = 0; i < buf.length; i += 333) {
+      appendFileSync(file, buf.subarray(i, Math.min(buf.length, i + 333)));
+      got.push(...(await f.poll()));
+    }
+    assert.deepEqual(got, expected);
+    assert.equal(f.offset, buf.length);
+    // a follower started at an offset sees only later records
+    const later = new MessageLogFollower(file, expected[5]!.offset);
+    assert.deepEqual(await later.poll(), expected.slice(5));
+    // the lab restarted: the file is smaller now; read from the start
+    writeFileSync(file, buf.subarray(0, expected[2]!.offset));
+    assert.deepEqual(await f.poll(), expected.slice(0, 2));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,199 @@
+/**
+ * SIPp `-trace_msg` message logs (SIPp 3.6.1): parse records, and follow a growing log.
+ *
+ * One record, as SIPp writes it (it fflush()es after each record, so a reader sees records as they
+ * happen; a record larger than stdio's buffer can still reach the file in two writes, so the last
+ * record read may be partial):
+ *
+ *   ----------------------------------------------- 2026-11-23 22:51:52.507765\n
+ *   UDP message received [380] bytes :\n        (or: UDP message sent (398 bytes):\n)
+ *   \n
+ *   <exactly N bytes of SIP message>\n
+ *
+ * The byte count makes a record self-delimiting: a record is complete when its N bytes and the
+ * closing newline are there. SIPp also writes notes about a message it logged already:
+ *
+ *   -----------------------------------------------\n          (no timestamp)
+ *   Unexpected UDP message received:\n
+ *   \n
+ *   <the message again>\n
+ *
+ * A note has no byte count; it ends where the next separator starts. Offsets are byte offsets into the file (the text is read as latin1,
+ * one char per byte, so lengths and offsets agree).
+ */
+import { open } from "node:fs/promises";
+
+export type Direction = "received" | "sent";
+
+export interface LoggedMessage {
+  /** byte offset of the record's separator line in the file */
+  offset: number;
+  /** the timestamp SIPp printed, local time: "2026-11-23 22:51:52.507765" ("" for notes) */
+  stamp: string;
+  direction: Direction;
+  /** UDP, TCP, ... */
+  transport: string;
+  /** the SIP message, exactly the bytes SIPp logged */
+  text: string;
+  /**
+   * set for SIPp's notes about a message it already logged, e.g. "Unexpected UDP message received"
+   * (a separator without timestamp, no byte count; the message is a copy of the previous record)
+   */
+  note?: string;
+}
+
+const DASHES = "-".repeat(47);
+const SIZED = /^(\w+) message (?:received \[(\d+)\] bytes :|sent \((\d+) bytes\):)$/;
+const NOTE = /^(.*?(\w+) message (received|sent).*):$/;
+
+export interface ParseResult {
+  records: LoggedMessage[];
+  /** bytes of `text` that formed complete records (or skipped garbage); the rest is a partial record */
+  consumed: number;
+  /** lines that were neither a record nor part of one (reported, never silently dropped) */
+  skipped: { offset: number; line: string }[];
+}
+
+/**
+ * Parse complete records from `text` (latin1); `base` is the file offset of text[0]. With `final`
+ * (the writer has exited) a trailing note without a following separator is complete too.
+ */
+export function parseMessageLog(text: string, base = 0, final = false): ParseResult {
+  const records: LoggedMessage[] = [];
+  const skipped: ParseResult["skipped"] = [];
+  let pos = 0;
+  while (pos < text.length) {
+    if (!text.startsWith(DASHES, pos)) {
+      // not at a record (never seen from SIPp): skip to the next separator, reporting what was skipped
+      const next = text.indexOf("\n" + DASHES, pos);
+      if (next < 0) break; // maybe the start of a record is still being written
+      const junk = text.slice(pos, next + 1).trim();
+      if (junk !== "") skipped.push({ offset: base + pos, line: junk.slice(0, 200) });
+      pos = next + 1;
+      continue;
+    }
+    const sepEnd = text.indexOf("\n", pos);
+    if (sepEnd < 0) break;
+    const headEnd = text.indexOf("\n", sepEnd + 1);
+    if (headEnd < 0) break;
+    const headLine = text.slice(sepEnd + 1, headEnd);
+    const stamp = text.slice(pos + DASHES.length, sepEnd).trim();
+    const bodyStart = headEnd + 2; // the header line, then one empty line
+    const sized = SIZED.exec(headLine);
+    if (sized) {
+      const size = Number(sized[2] ?? sized[3]);
+      const end = bodyStart + size + 1; // the N bytes, then a newline
+      if (end > text.length) break;
+      records.push({
+        offset: base + pos,
+        stamp,
+        direction: sized[2] !== undefined ? "received" : "sent",
+        transport: sized[1]!,
+        text: text.slice(bodyStart, bodyStart + size),
+      });
+      pos = end;
+      continue;
+    }
+    // a note: its text runs to the next separator line
+    const next = text.indexOf("\n" + DASHES, headEnd);
+    if (next < 0 && !final) break;
+    const end = next < 0 ? text.length : next + 1;
+    const note = NOTE.exec(headLine);
+    if (note) {
+      records.push({
+        offset: base + pos,
+        stamp,
+        direction: note[3] === "sent" ? "sent" : "received",
+        transport: note[2]!,
+        text: text.slice(Math.min(bodyStart, end), end).replace(/\n$/, ""),
+        note: note[1]!,
+      });
+    } else {
+      skipped.push({ offset: base + pos, line: headLine.slice(0, 200) });
+    }
+    pos = end;
+  }
+  return { records, consumed: pos, skipped };
+}
+
+/** Parse a whole log held in a Buffer (e.g. a recorded fixture). */
+export function parseMessageLogBuffer(buf: Buffer): ParseResult {
+  return parseMessageLog(buf.toString("latin1"), 0, true);
+}
+
+/**
+ * Follows one message log: each poll() reads from the last offset to the end of the file and returns
+ * the records completed since. A partial trailing record stays pending until its bytes arrive. A
+ * file that shrank (recreated by a lab restart) is read again from the start.
+ */
+export class MessageLogFollower {
+  private pending = "";
+  private readPos: number;
+  private skippedLines: ParseResult["skipped"] = [];
+
+  constructor(
+    readonly file: string,
+    startOffset = 0,
+  ) {
+    this.readPos = startOffset;
+  }
+
+  /** file offset up to which every record has been returned */
+  get offset(): number {
+    return this.readPos - this.pending.length;
+  }
+
+  get skipped(): readonly { offset: number; line: string }[] {
+    return this.skippedLines;
+  }
+
+  /** `final`: the writer has exited, so a trailing note is complete */
+  async poll(final = false): Promise<LoggedMessage[]> {
+    let fh;
+    try {
+      fh = await open(this.file, "r");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw err;
+    }
+    try {
+      const { size } = await fh.stat();
+      if (size < this.readPos) {
+        this.readPos = 0;
+        this.pending = "";
+      }
+      if (size === this.readPos && !(final && this.pending !== "")) return [];
+      const buf = Buffer.alloc(size - this.readPos);
+      let got = 0;
+      while (got < buf.length) {
+        const { bytesRead } = await fh.read(buf, got, buf.length - got, this.readPos + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      const base = this.offset;
+      this.readPos += got;
+      const text = this.pending + buf.subarray(0, got).toString("latin1");
+      const r = parseMessageLog(text, base, final);
+      this.pending = text.slice(r.consumed);
+      this.skippedLines.push(...r.skipped);
+      return r.records;
+    } finally {
+      await fh.close();
+    }
+  }
+}
+
+/** The size of a file now (0 when it does not exist): where a follower of new records starts. */
+export async function fileSize(file: string): Promise<number> {
+  try {
+    const fh = await open(file, "r");
+    try {
+      return (await fh.stat()).size;
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
+    throw err;
+  }
+}
