@@ -1,0 +1,234 @@
+/**
+ * Verdicts (pure): from the evidence of a phase, each assertion of the issue as data
+ * (`pass | fail | inconclusive`, with the numbers and the offending Call-IDs), never an exception.
+ */
+import type { Backend, SimPhase, Verdict } from "../events/run-events.js";
+import { backendsOf, outcomeOf, type CallEvidence, type UnexpectedRequest } from "./evidence.js";
+
+export interface Assertion {
+  phase: SimPhase;
+  /** short stable name, e.g. "routing", "completed", "no-lost", "split", "seed-delta" */
+  name: string;
+  verdict: Verdict;
+  /** one line with the numbers, e.g. "10/10 calls reached old, 0 reached new" */
+  details: string;
+  numbers: Record<string, number>;
+  /** offending calls (Call-ID: why), at most MAX_LISTED */
+  offenders: string[];
+}
+
+const MAX_LISTED = 10;
+
+function listed(items: string[]): string[] {
+  return items.length > MAX_LISTED ? [...items.slice(0, MAX_LISTED), `... and ${items.length - MAX_LISTED} more`] : items;
+}
+
+function verdictOf(ok: boolean, evidenceMissing = false): Verdict {
+  if (evidenceMissing) return "inconclusive";
+  return ok ? "pass" : "fail";
+}
+
+export interface PhaseEvidence {
+  phase: SimPhase;
+  /** the calls the UAC was asked to make */
+  expectedCalls: number;
+  calls: CallEvidence[];
+  unexpected: UnexpectedRequest[];
+  /** distinct INVITE transactions per backend in the phase's window (any Call-ID) */
+  inviteDelta: Record<Backend, number>;
+  /** raw INVITE lines per backend in the window (the seed's grep count, retransmissions included) */
+  rawInviteDelta: Record<Backend, number>;
+  /** false when a backend's message log is not available (a real PBX): routing cannot be judged */
+  backendLogs: boolean;
+}
+
+const where = (c: CallEvidence): string => backendsOf(c.invite).join("+") || "no backend";
+
+/** Calls the UAC sent (the others were seen only at a backend and are judged as unexpected). */
+function sent(calls: CallEvidence[]): CallEvidence[] {
+  return calls.filter((c) => c.uac.inviteSentStamp !== undefined);
+}
+
+/** Every call of the phase reached `to` (and only it); with `to` undefined: each reached one backend. */
+export function routingAssertion(p: PhaseEvidence, to: Backend, name = "routing", calls = sent(p.calls)): Assertion {
+  const other: Backend = to === "old" ? "new" : "old";
+  const reached = calls.filter((c) => c.invite[to] !== undefined && c.invite[other] === undefined);
+  const misrouted = calls.filter((c) => c.invite[other] !== undefined);
+  const ok = reached.length === calls.length && calls.length > 0;
+  return {
+    phase: p.phase,
+    name,
+    verdict: verdictOf(ok, !p.backendLogs),
+    details: `${reached.length}/${calls.length} calls reached ${to} only, ${misrouted.length} reached ${other}` +
+      (misrouted.length > 0 ? ` (misrouted)` : ""),
+    numbers: { calls: calls.length, [`reached_${to}`]: reached.length, [`reached_${other}`]: misrouted.length },
+    offenders: listed(calls.filter((c) => !reached.includes(c)).map((c) => `${c.callId}: INVITE reached ${where(c)}`)),
+  };
+}
+
+/** Every call completed: 2xx to INVITE and 2xx to BYE, and the UAC made every call it was asked to. */
+export function completedAssertion(p: PhaseEvidence, expected = p.expectedCalls, calls = sent(p.calls), name = "completed"): Assertion {
+  const failed = calls.filter((c) => outcomeOf(c).outcome !== "completed");
+  const completed = calls.length - failed.length;
+  const ok = calls.length === expected && failed.length === 0;
+  return {
+    phase: p.phase,
+    name,
+    verdict: verdictOf(ok),
+    details: `${completed}/${expected} calls completed (2xx to INVITE and BYE); ${calls.length} sent, ${failed.length} failed`,
+    numbers: { expected, sent: calls.length, completed, failed: failed.length },
+    offenders: listed(failed.map((c) => `${c.callId}: ${outcomeOf(c).reason ?? "did not complete"}`)),
+  };
+}
+
+/** Zero calls lost: each Call-ID the UAC sent reached exactly one backend. */
+export function noLostAssertion(p: PhaseEvidence, calls = sent(p.calls)): Assertion {
+  const lost = calls.filter((c) => backendsOf(c.invite).length === 0);
+  const doubled = calls.filter((c) => backendsOf(c.invite).length > 1);
+  return {
+    phase: p.phase,
+    name: "no-lost",
+    verdict: verdictOf(lost.length === 0 && doubled.length === 0, !p.backendLogs),
+    details: `${calls.length - lost.length - doubled.length}/${calls.length} calls seen on exactly one backend; ${lost.length} lost (no backend), ${doubled.length} on both`,
+    numbers: { sent: calls.length, lost: lost.length, onBoth: doubled.length },
+    offenders: listed([...lost, ...doubled].map((c) => `${c.callId}: INVITE reached ${where(c)}`)),
+  };
+}
+
+export function noUnexpectedAssertion(p: PhaseEvidence): Assertion {
+  return {
+    phase: p.phase,
+    name: "no-unexpected",
+    verdict: verdictOf(p.unexpected.length === 0, !p.backendLogs),
+    details: `${p.unexpected.length} unexpected requests at the backends`,
+    numbers: { unexpected: p.unexpected.length },
+    offenders: listed(p.unexpected.map((u) => `${u.callId || "(no Call-ID)"}: ${u.method} at ${u.backend} (${u.why})`)),
+  };
+}
+
+/** both: each backend got at least one call, and round-robin splits within +-1 call of even. */
+export function splitAssertion(p: PhaseEvidence): Assertion {
+  const calls = sent(p.calls);
+  const old = calls.filter((c) => backendsOf(c.invite).join() === "old").length;
+  const nw = calls.filter((c) => backendsOf(c.invite).join() === "new").length;
+  const ok = old >= 1 && nw >= 1 && Math.abs(old - nw) <= 1;
+  return {
+    phase: p.phase,
+    name: "split",
+    verdict: verdictOf(ok, !p.backendLogs),
+    details: `split old ${old} / new ${nw} of ${calls.length} (round-robin: each >= 1, within +-1 of even)`,
+    numbers: { old, new: nw, calls: calls.length, difference: Math.abs(old - nw) },
+    offenders: [],
+  };
+}
+
+/** The seed's delta assertions, with its numbers (distinct INVITEs per backend in the phase's window). */
+export function seedDeltaAssertion(p: PhaseEvidence, mode: "old" | "both" | "new"): Assertion {
+  const d = p.inviteDelta;
+  const n = p.expectedCalls;
+  const [rule, ok] =
+    mode === "old"
+      ? [`old delta (${d.old}) >= expected (${n}), new delta (${d.new}) == 0`, d.old >= n && d.new === 0]
+      : mode === "new"
+        ? [`old delta (${d.old}) == 0, new delta (${d.new}) >= expected (${n})`, d.old === 0 && d.new >= n]
+        : [`old delta (${d.old}) >= 1 and new delta (${d.new}) >= 1`, d.old >= 1 && d.new >= 1];
+  return {
+    phase: p.phase,
+    name: "seed-delta",
+    verdict: verdictOf(ok, !p.backendLogs),
+    details: `${rule}; raw INVITE lines incl. retransmissions: old ${p.rawInviteDelta.old}, new ${p.rawInviteDelta.new}`,
+    numbers: { expected: n, oldDelta: d.old, newDelta: d.new, oldRawInvites: p.rawInviteDelta.old, newRawInvites: p.rawInviteDelta.new },
+    offenders: [],
+  };
+}
+
+/** The assertions of one routing phase (old, both, new). */
+export function phaseAssertions(p: PhaseEvidence, mode: "old" | "both" | "new"): Assertion[] {
+  return [
+    ...(mode === "both" ? [splitAssertion(p)] : [routingAssertion(p, mode)]),
+    completedAssertion(p),
+    noLostAssertion(p),
+    noUnexpectedAssertion(p),
+    seedDeltaAssertion(p, mode),
+  ];
+}
+
+export interface InflightEvidence {
+  phase: PhaseEvidence;
+  precheck: CallEvidence[];
+  long: CallEvidence[];
+  post: CallEvidence[];
+  postExpected: number;
+  /** SIPp timestamps (ms since epoch) of the cutover apply: started, verified */
+  cutoverAtMs: number | undefined;
+}
+
+/** "2026-11-23 22:51:52.507765" (local time, as SIPp prints it) -> ms since epoch */
+export function stampMs(stamp: string | undefined): number | undefined {
+  if (!stamp) return undefined;
+  const m = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d+))?$/.exec(stamp);
+  if (!m) return undefined;
+  const frac = Number(`0.${m[7] ?? "0"}`) * 1000;
+  return new Date(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!).getTime() + frac;
+}
+
+export function inflightAssertions(e: InflightEvidence): Assertion[] {
+  const p = e.phase;
+  const long = sent(e.long);
+  const lc = long[0];
+  const out: Assertion[] = [
+    routingAssertion(p, "old", "precheck-reached-old", sent(e.precheck)),
+    completedAssertion(p, 1, sent(e.precheck), "precheck-completed"),
+    routingAssertion(p, "old", "long-call-reached-old", long),
+  ];
+  // the cutover happened while the long call was up: answered before, BYE after
+  const answeredMs = stampMs(lc?.uac.inviteStatusStamp);
+  const byeMs = stampMs(lc?.uac.byeSentStamp);
+  const upAtCutover =
+    e.cutoverAtMs !== undefined && answeredMs !== undefined && answeredMs < e.cutoverAtMs && (byeMs === undefined || byeMs > e.cutoverAtMs);
+  out.push({
+    phase: p.phase,
+    name: "cutover-while-long-call-up",
+    verdict: verdictOf(upAtCutover),
+    details:
+      e.cutoverAtMs === undefined || answeredMs === undefined
+        ? `the long call was ${answeredMs === undefined ? "never answered" : "answered"}; cutover ${e.cutoverAtMs === undefined ? "not applied" : "applied"}`
+        : `long call answered ${Math.round(e.cutoverAtMs - answeredMs)} ms before the cutover; BYE sent ${byeMs === undefined ? "never" : `${Math.round(byeMs - e.cutoverAtMs)} ms after it`}`,
+    numbers: {
+      answeredBeforeCutoverMs: answeredMs !== undefined && e.cutoverAtMs !== undefined ? Math.round(e.cutoverAtMs - answeredMs) : -1,
+      byeAfterCutoverMs: byeMs !== undefined && e.cutoverAtMs !== undefined ? Math.round(byeMs - e.cutoverAtMs) : -1,
+    },
+    offenders: [],
+  });
+  const post = sent(e.post);
+  out.push(routingAssertion(p, "new", "post-cutover-reached-new", post));
+  out.push(completedAssertion(p, e.postExpected, post, "post-cutover-completed"));
+  out.push(completedAssertion(p, 1, long, "long-call-completed"));
+  // the dialog stayed where it was set up: its BYE reached OLD (and not new)
+  const byeAt = lc ? backendsOf(lc.bye) : [];
+  out.push({
+    phase: p.phase,
+    name: "long-call-bye-reached-old",
+    verdict: verdictOf(lc !== undefined && byeAt.join() === "old", !p.backendLogs),
+    details: lc
+      ? `the long call's BYE reached ${byeAt.join("+") || "no backend"} (expected old: in-dialog requests follow the route set, not the dispatcher)`
+      : "no long call was made",
+    numbers: { byeAtOld: lc?.bye.old ? 1 : 0, byeAtNew: lc?.bye.new ? 1 : 0 },
+    offenders: lc && byeAt.join() !== "old" ? [`${lc.callId}: BYE reached ${byeAt.join("+") || "no backend"}`] : [],
+  });
+  out.push(noLostAssertion(p));
+  out.push(noUnexpectedAssertion(p));
+  return out;
+}
+
+/** The text of <phase>.assertions.txt: one block per assertion, numbers included. */
+export function renderAssertions(phase: SimPhase, list: Assertion[]): string {
+  const lines = [`# ${phase} assertions`];
+  for (const a of list) {
+    lines.push(`${a.verdict.toUpperCase().padEnd(12)} ${a.name}: ${a.details}`);
+    for (const o of a.offenders) lines.push(`    ${o}`);
+  }
+  const failed = list.filter((a) => a.verdict !== "pass").length;
+  lines.push(failed === 0 ? `RESULT: PASS (${list.length} assertions)` : `RESULT: FAIL (${failed} of ${list.length} assertions did not pass)`);
+  return lines.join("\n") + "\n";
+}
