@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { ExitCode, exitCodeMeaning } from "./exit-codes.js";
 import { formatError } from "./errors.js";
 import { registerLabCommand } from "./commands/lab.js";
+import { registerSimCommand } from "./commands/sim.js";
 import { registerVerifyCommand } from "./commands/verify.js";
 import { registerApplyCommand } from "./commands/apply.js";
 import { registerRollbackCommand } from "./commands/rollback.js";
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
           .join("\n"),
     );
   registerLabCommand(program);
+  registerSimCommand(program);
   registerVerifyCommand(program);
   registerMigrateCommand(program);
   registerApplyCommand(program);

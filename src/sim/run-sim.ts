@@ -1,0 +1,242 @@
+/**
+ * The live call cutover simulation (the seed's run_call_cutover_sim.sh, with assertions one can
+ * trust): phases old, both, new (verified apply, a burst of calls, verdicts), then the in-flight
+ * cutover (a long call set up in old mode must keep its dialog on OLD while new calls go to NEW).
+ * Everything it learns goes out on the run's event stream; verdicts are data.
+ */
+import { randomBytes } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import { EnvironmentError } from "../cli/errors.js";
+import { delay } from "../cli/scope.js";
+import type { ProfileMode } from "../dispatcher/profile.js";
+import type { Backend, RunEvents, RunStatus, SimPhase } from "../events/run-events.js";
+import type { Target } from "../lab/target.js";
+import { probeOptions } from "../sip/options-probe.js";
+import { inflightAssertions, phaseAssertions, renderAssertions, type Assertion, type PhaseEvidence } from "./assertions.js";
+import { callRow, type EvidenceFact } from "./evidence.js";
+import { floorMs, knobsByEnvName, type SimKnobs } from "./knobs.js";
+import { failureLine, renderJunit, type SimResults } from "./report.js";
+import type { TestFault } from "./test-faults.js";
+import { copyWindow, Traffic, type BurstReport, type BurstSpec } from "./traffic.js";
+
+/** Verified apply of a profile on the target (the real one is kamailio/apply.ts's verifiedApply). */
+export type ApplyFn = (mode: ProfileMode) => Promise<{ durationMs: number; runtime: string[] }>;
+
+export interface SimRunOptions {
+  target: Target;
+  knobs: SimKnobs;
+  runDir: string;
+  events: RunEvents;
+  signal: AbortSignal;
+  apply: ApplyFn;
+  sippBin: string;
+  /** the UAC scenario (assets/sipp/uac-call.xml) */
+  scenario: string;
+  /** test-only faults (see test-faults.ts) and how to carry one out */
+  faults?: TestFault[];
+  injectFault?: (f: TestFault) => Promise<string>;
+  runId?: string;
+}
+
+export interface SimOutcome {
+  results: SimResults;
+  exitCode: 0 | 1;
+}
+
+const ROUTING_PHASES = ["old", "both", "new"] as const;
+
+export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
+  const started = Date.now();
+  const runId = o.runId ?? randomBytes(3).toString("hex");
+  const k = o.knobs;
+  const ev = o.events;
+  const log = (line: string): void => ev.emit({ kind: "log", at: Date.now(), line });
+  const phase = (p: SimPhase): void => ev.emit({ kind: "phase", at: Date.now(), phase: p });
+  const verdicts: Assertion[] = [];
+  const applies: SimResults["applies"] = [];
+  const bursts: SimResults["bursts"] = [];
+  const faults = [...(o.faults ?? [])];
+  const fire = async (point: string): Promise<void> => {
+    for (const f of faults.filter((x) => x.point === point)) {
+      faults.splice(faults.indexOf(f), 1);
+      if (o.injectFault) log(await o.injectFault(f));
+    }
+  };
+  const onFact = async (f: EvidenceFact): Promise<void> => {
+    if (f.kind === "routed" && faults.some((x) => x.point === `during-phase:${f.call.phase}`)) await fire(`during-phase:${f.call.phase}`);
+  };
+  const traffic = new Traffic({
+    target: o.target,
+    runId,
+    runDir: o.runDir,
+    sippBin: o.sippBin,
+    scenario: o.scenario,
+    callTimeoutMs: k.callTimeoutMs,
+    events: ev,
+    signal: o.signal,
+    onFact,
+  });
+  const t = o.target;
+  const target = { proxy: `${t.proxy.address}:${t.proxy.port}`, old: t.backends.old.uri, new: t.backends.new.uri };
+  let error: string | undefined;
+
+  const apply = async (p: SimPhase, mode: ProfileMode): Promise<number> => {
+    const r = await o.apply(mode);
+    applies.push({ phase: p, mode, durationMs: Math.round(r.durationMs), runtime: r.runtime });
+    log(`  applied profile ${mode} (verified at runtime in ${Math.round(r.durationMs)} ms): ${r.runtime.join(", ")}`);
+    return Date.now();
+  };
+  const burst = (spec: BurstSpec): ReturnType<Traffic["start"]> => {
+    log(`  sending ${spec.calls} call${spec.calls === 1 ? "" : "s"} (${spec.label}) at ${spec.rate}/s, held ${spec.holdMs} ms`);
+    return traffic.start(spec);
+  };
+  const record = (r: BurstReport, spec: BurstSpec): void => {
+    const s = r.stats;
+    bursts.push({ label: r.label, calls: spec.calls, rate: spec.rate, holdMs: spec.holdMs, sipp: r.exit.description, durationMs: Math.round(r.exit.durationMs), stats: s ?? null });
+    const counts = s ? `${s.successfulCalls} successful, ${s.failedCalls} failed, ${s.retransmissions} retransmissions` : "no statistics";
+    log(`  SIPp ${r.label}: ${r.exit.description}; ${counts} (${Math.round(r.exit.durationMs)} ms)`);
+    if (r.exit.code !== 0 && r.exit.code !== 1) for (const l of r.exit.outputTail) log(`    sipp: ${l}`);
+    if (r.exit.code === 254 || r.exit.code === 255 || r.exit.code === null) {
+      if (!o.signal.aborted && (s?.outgoingCalls ?? 0) === 0) {
+        throw new EnvironmentError(`SIPp could not run the ${r.label} burst: ${r.exit.description}`, r.exit.outputTail);
+      }
+    }
+  };
+  const judge = async (p: SimPhase, list: Assertion[]): Promise<void> => {
+    verdicts.push(...list);
+    for (const a of list) {
+      ev.emit({ kind: "verdict", at: Date.now(), phase: p, name: a.name, verdict: a.verdict, details: a.details });
+      log(`  ${a.verdict === "pass" ? "ok  " : a.verdict === "fail" ? "FAIL" : "????"} ${a.name}: ${a.details}`);
+    }
+    await writeFile(path.join(o.runDir, `${p}.assertions.txt`), renderAssertions(p, list));
+  };
+  const windowEvidence = async (p: SimPhase, start: Record<Backend, number>, invitesBefore: Record<Backend, number>, rawBefore: Record<Backend, number>, unexpectedFrom: number, expected: number, calls: PhaseEvidence["calls"]): Promise<PhaseEvidence> => {
+    const end = await traffic.mark();
+    for (const b of ["old", "new"] as const) {
+      await copyWindow(t.backends[b].messageLog, start[b], end[b], path.join(o.runDir, `${p}.uas-${b}.messages.log`));
+    }
+    const book = traffic.book;
+    return {
+      phase: p,
+      expectedCalls: expected,
+      calls,
+      unexpected: book.unexpected.slice(unexpectedFrom),
+      inviteDelta: { old: book.inviteTransactions.old - invitesBefore.old, new: book.inviteTransactions.new - invitesBefore.new },
+      rawInviteDelta: { old: book.rawInvites.old - rawBefore.old, new: book.rawInvites.new - rawBefore.new },
+      backendLogs: traffic.backendLogs,
+    };
+  };
+  const snapshot = async (): Promise<[Record<Backend, number>, Record<Backend, number>, Record<Backend, number>, number]> => {
+    const start = await traffic.mark();
+    const b = traffic.book;
+    return [start, { ...b.inviteTransactions }, { ...b.rawInvites }, b.unexpected.length];
+  };
+
+  ev.emit({ kind: "run-started", at: started, runDir: o.runDir, knobs: knobsByEnvName(k) });
+  ev.emit({ kind: "status", at: Date.now(), status: "running" });
+  try {
+    log(`pbx-cutover sim: run ${runId}, evidence in ${o.runDir}`);
+    log(`knobs: ${Object.entries(knobsByEnvName(k)).map(([n, v]) => `${n}=${v}`).join(" ")} (floor ${(floorMs(k) / 1000).toFixed(1)} s)`);
+    if (faults.length > 0) log(`WARNING: test-only faults will be injected: ${faults.map((f) => f.spec).join(", ")}`);
+
+    phase("preflight");
+    for (const b of ["old", "new"] as const) {
+      const r = await probeOptions({ address: t.backends[b].address, port: t.backends[b].port }, 1000);
+      if (r.status === undefined) {
+        throw new EnvironmentError(`the ${b} backend ${t.backends[b].uri} does not answer SIP OPTIONS (${r.error ?? "no answer"}); nothing was changed`);
+      }
+      log(`preflight: ${b} backend ${t.backends[b].uri} answers OPTIONS ${r.status} in ${r.rttMs?.toFixed(1) ?? "?"} ms`);
+    }
+    await traffic.begin();
+
+    for (const mode of ROUTING_PHASES) {
+      if (mode !== "old" && k.phaseGapSeconds > 0) {
+        log(`phase gap: ${k.phaseGapSeconds} s`);
+        await delay(k.phaseGapSeconds * 1000, o.signal);
+      }
+      await fire(`before-phase:${mode}`);
+      phase(mode);
+      log(`== phase ${mode}`);
+      const [start, inv, raw, unexp] = await snapshot();
+      await apply(mode, mode);
+      const spec: BurstSpec = { label: mode, calls: k.callsPerPhase, rate: k.callRate, holdMs: k.callDurationMs };
+      record(await burst(spec).done, spec);
+      const e = await windowEvidence(mode, start, inv, raw, unexp, k.callsPerPhase, traffic.callsOf(mode));
+      await judge(mode, phaseAssertions(e, mode));
+    }
+
+    if (k.phaseGapSeconds > 0) {
+      log(`phase gap: ${k.phaseGapSeconds} s`);
+      await delay(k.phaseGapSeconds * 1000, o.signal);
+    }
+    await fire("before-phase:inflight");
+    phase("inflight");
+    log("== in-flight cutover");
+    const [start, inv, raw, unexp] = await snapshot();
+    await apply("inflight", "old");
+    const pre: BurstSpec = { label: "precheck", calls: 1, rate: k.callRate, holdMs: k.callDurationMs };
+    record(await burst(pre).done, pre);
+    const longSpec: BurstSpec = { label: "long", calls: 1, rate: k.callRate, holdMs: k.longCallMs };
+    const long = burst(longSpec);
+    const answered = (): boolean => {
+      const s = traffic.callsOf("long")[0]?.uac.inviteStatus;
+      return s !== undefined;
+    };
+    let cutoverAtMs: number | undefined;
+    const post: BurstSpec = { label: "post", calls: k.postCutoverCalls, rate: k.callRate, holdMs: k.callDurationMs };
+    if (await traffic.waitFor(answered, long.done, 2 * k.callTimeoutMs + 1000)) {
+      log(`  long call answered ${traffic.callsOf("long")[0]?.uac.inviteStatus ?? "?"}; cutting over to new while it is up`);
+      cutoverAtMs = await apply("inflight", "new");
+      await fire("after-cutover");
+      record(await burst(post).done, post);
+    } else {
+      log("  the long call was never answered; no cutover was made under it");
+    }
+    record(await long.done, longSpec);
+    const calls = [...traffic.callsOf("precheck"), ...traffic.callsOf("long"), ...traffic.callsOf("post")];
+    const e = await windowEvidence("inflight", start, inv, raw, unexp, 2 + k.postCutoverCalls, calls);
+    await judge(
+      "inflight",
+      inflightAssertions({ phase: e, precheck: traffic.callsOf("precheck"), long: traffic.callsOf("long"), post: traffic.callsOf("post"), postExpected: k.postCutoverCalls, cutoverAtMs }),
+    );
+  } catch (err) {
+    error = err instanceof Error ? err.message : String(err);
+    await traffic.stopAll();
+    await finish("failed", 1);
+    throw err;
+  }
+  phase("done");
+  const failed = verdicts.filter((a) => a.verdict !== "pass");
+  const exitCode = failed.length === 0 ? 0 : 1;
+  const results = await finish(exitCode === 0 ? "success" : "failed", exitCode);
+  return { results, exitCode };
+
+  async function finish(status: RunStatus, exitCode: number): Promise<SimResults> {
+    const finishedAt = Date.now();
+    const failures = verdicts.filter((a) => a.verdict !== "pass").map(failureLine);
+    const results: SimResults = {
+      tool: "pbx-cutover sim",
+      runId,
+      runDir: o.runDir,
+      startedAt: new Date(started).toISOString(),
+      finishedAt: new Date(finishedAt).toISOString(),
+      durationMs: finishedAt - started,
+      floorMs: Math.round(floorMs(k)),
+      status,
+      exitCode,
+      knobs: knobsByEnvName(k),
+      target,
+      applies,
+      bursts,
+      verdicts,
+      failures: error ? [...failures, `ERROR ${error}`] : failures,
+      calls: [...traffic.book.calls.values()].map(callRow),
+      ...(error ? { error } : {}),
+    };
+    await writeFile(path.join(o.runDir, "results.json"), JSON.stringify(results, null, 2) + "\n");
+    await writeFile(path.join(o.runDir, "junit.xml"), renderJunit(results));
+    ev.emit({ kind: "run-finished", at: finishedAt, status, exitCode, failures: results.failures });
+    return results;
+  }
+}

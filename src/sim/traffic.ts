@@ -1,0 +1,224 @@
+/**
+ * Live traffic and evidence: runs SIPp UAC bursts against the target's proxy and follows the
+ * backends' and the UAC's message logs while they run, feeding the EvidenceBook and emitting
+ * `call-routed` / `call-finished` events as the logs show them.
+ */
+import { copyFile, open, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { delay } from "../cli/scope.js";
+import type { Backend, RunEvents } from "../events/run-events.js";
+import type { Target } from "../lab/target.js";
+import { MessageLogFollower, fileSize } from "../sip/message-log.js";
+import { uacArgv } from "../sipp/argv.js";
+import { parseTraceStat, type TraceStat } from "../sipp/results.js";
+import { startSipp, type SippExit, type SippProcess } from "../sipp/runner.js";
+import { callIdTag, EvidenceBook, type BurstLabel, type CallEvidence, type EvidenceFact } from "./evidence.js";
+
+const POLL_MS = 25;
+
+/** the UAC message log of each burst, by the seed's names where the seed has one */
+export const UAC_LOG_NAMES: Record<BurstLabel, string> = {
+  old: "old.uac.log",
+  both: "both.uac.log",
+  new: "new.uac.log",
+  precheck: "inflight-precutover.uac.log",
+  long: "inflight-long.uac.log",
+  post: "inflight-post-cutover.uac.log",
+};
+
+export interface BurstSpec {
+  label: BurstLabel;
+  calls: number;
+  rate: number;
+  holdMs: number;
+}
+
+export interface BurstReport {
+  label: BurstLabel;
+  argv: string[];
+  exit: SippExit;
+  stats: TraceStat | undefined;
+  uacLog: string;
+}
+
+export interface RunningBurst {
+  label: BurstLabel;
+  done: Promise<BurstReport>;
+  stop(): Promise<void>;
+}
+
+/** A window of the backends' logs: byte offsets at its start and end. */
+export interface LogWindow {
+  start: Record<Backend, number>;
+  end: Record<Backend, number>;
+}
+
+export interface TrafficOptions {
+  target: Target;
+  runId: string;
+  runDir: string;
+  sippBin: string;
+  scenario: string;
+  callTimeoutMs: number;
+  events: RunEvents;
+  signal: AbortSignal;
+  /** called for every fact (after the event is emitted); test faults hook in here */
+  onFact?: (f: EvidenceFact) => Promise<void> | void;
+}
+
+export class Traffic {
+  readonly book: EvidenceBook;
+  private readonly followers: Partial<Record<Backend, MessageLogFollower>> = {};
+  private backendPoll: Promise<void> = Promise.resolve();
+  private readonly running = new Set<SippProcess>();
+
+  constructor(private readonly o: TrafficOptions) {
+    this.book = new EvidenceBook(o.runId);
+  }
+
+  /** true when both backends have message logs (the lab's SIPp stand-ins do; a real PBX does not) */
+  get backendLogs(): boolean {
+    return this.o.target.backends.old.messageLog !== undefined && this.o.target.backends.new.messageLog !== undefined;
+  }
+
+  /** Start following the backends' logs from their current end (earlier traffic is not this run's). */
+  async begin(): Promise<void> {
+    for (const b of ["old", "new"] as const) {
+      const file = this.o.target.backends[b].messageLog;
+      if (file !== undefined) this.followers[b] = new MessageLogFollower(file, await fileSize(file));
+    }
+  }
+
+  /** Current backend offsets (after reading everything written so far). */
+  async mark(): Promise<Record<Backend, number>> {
+    await this.pollBackends();
+    return { old: this.followers.old?.offset ?? 0, new: this.followers.new?.offset ?? 0 };
+  }
+
+  /** Poll both backend logs (serialised: bursts running in parallel share the followers). */
+  pollBackends(): Promise<void> {
+    this.backendPoll = this.backendPoll.then(async () => {
+      for (const b of ["old", "new"] as const) {
+        const f = this.followers[b];
+        if (!f) continue;
+        for (const rec of await f.poll()) await this.deliver(this.book.addBackend(b, rec));
+      }
+    });
+    return this.backendPoll;
+  }
+
+  private async deliver(facts: EvidenceFact[]): Promise<void> {
+    for (const f of facts) {
+      const c = f.call;
+      if (f.kind === "routed") {
+        this.o.events.emit({ kind: "call-routed", at: Date.now(), callId: c.callId, phase: c.phase, backend: f.backend });
+      } else {
+        this.o.events.emit({
+          kind: "call-finished",
+          at: Date.now(),
+          callId: c.callId,
+          phase: c.phase,
+          backend: firstBackend(c),
+          completed: f.completed,
+          ...(f.reason !== undefined ? { reason: f.reason } : {}),
+        });
+      }
+      await this.o.onFact?.(f);
+    }
+  }
+
+  /** Start a burst; its calls are evidenced live while it runs. */
+  start(spec: BurstSpec): RunningBurst {
+    const base = path.join(this.o.runDir, UAC_LOG_NAMES[spec.label]);
+    const files = { messageLog: base, statFile: base.replace(/\.log$/, ".stat.csv"), errorFile: base.replace(/\.log$/, ".errors.log") };
+    const argv = uacArgv(this.o.sippBin, this.o.scenario, {
+      proxy: this.o.target.proxy,
+      localAddress: this.o.target.proxy.address,
+      service: "cutover",
+      calls: spec.calls,
+      rate: spec.rate,
+      holdMs: spec.holdMs,
+      callIdTag: callIdTag(this.o.runId, spec.label),
+      recvTimeoutMs: this.o.callTimeoutMs,
+      ...files,
+    });
+    const proc = startSipp(argv, { cwd: this.o.runDir, signal: this.o.signal });
+    this.running.add(proc);
+    const follower = new MessageLogFollower(files.messageLog);
+    const pollUac = async (final: boolean): Promise<void> => {
+      for (const rec of await follower.poll(final)) await this.deliver(this.book.addUac(spec.label, rec));
+    };
+    const done = (async (): Promise<BurstReport> => {
+      let exited = false;
+      void proc.done.then(() => (exited = true));
+      while (!exited) {
+        await Promise.race([delay(POLL_MS), proc.done]);
+        await pollUac(false);
+        await this.pollBackends();
+      }
+      const exit = await proc.done;
+      this.running.delete(proc);
+      await pollUac(true);
+      await this.pollBackends();
+      await this.deliver(this.book.finishBurst(spec.label));
+      let stats: TraceStat | undefined;
+      try {
+        stats = parseTraceStat(await readFile(files.statFile, "utf8"));
+      } catch {
+        stats = undefined;
+      }
+      return { label: spec.label, argv, exit, stats, uacLog: files.messageLog };
+    })();
+    return { label: spec.label, done, stop: () => proc.stop() };
+  }
+
+  /** Wait until `pred` holds for the evidence, or `until` settles; polls like a burst does. */
+  async waitFor(pred: () => boolean, until: Promise<unknown>, timeoutMs: number): Promise<boolean> {
+    let settled = false;
+    void until.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    const deadline = performance.now() + timeoutMs;
+    while (!pred()) {
+      if (settled || performance.now() > deadline) return pred();
+      await delay(POLL_MS, this.o.signal);
+    }
+    return true;
+  }
+
+  /** Stop every burst still running (interrupt, failure). */
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.running].map((p) => p.stop()));
+  }
+
+  callsOf(label: BurstLabel): CallEvidence[] {
+    return this.book.callsOf(label);
+  }
+}
+
+function firstBackend(c: CallEvidence): Backend | undefined {
+  if (c.invite.old) return "old";
+  if (c.invite.new) return "new";
+  return undefined;
+}
+
+/** Copy the bytes [start, end) of a backend log into an artifact (the phase's slice of evidence). */
+export async function copyWindow(src: string | undefined, start: number, end: number, dest: string): Promise<void> {
+  if (src === undefined) {
+    await writeFile(dest, "(this backend has no message log: a real PBX, not the lab's SIPp stand-in)\n");
+    return;
+  }
+  if (start === 0 && end === (await fileSize(src))) {
+    await copyFile(src, dest);
+    return;
+  }
+  const fh = await open(src, "r");
+  try {
+    const buf = Buffer.alloc(Math.max(0, end - start));
+    await fh.read(buf, 0, buf.length, start);
+    await writeFile(dest, buf);
+  } finally {
+    await fh.close();
+  }
+}
