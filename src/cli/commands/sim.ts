@@ -6,18 +6,17 @@ import { assetPath } from "../../assets.js";
 import { RunEvents } from "../../events/run-events.js";
 import { verifiedApply } from "../../kamailio/apply.js";
 import { requireBinaries } from "../../lab/binaries.js";
-import { labDown, labUp } from "../../lab/native-lab.js";
-import { nativeTarget } from "../../lab/target.js";
+import { addDriverOptions, targetFrom, type TargetFlags } from "../../lab/driver.js";
+import { labControlFor } from "../../lab/lab-control.js";
 import { KNOBS, resolveKnobs } from "../../sim/knobs.js";
 import { failureLine } from "../../sim/report.js";
 import { attachRunFiles } from "../../sim/run-files.js";
 import { runSimulation } from "../../sim/run-sim.js";
 import { injectFault, parseTestFaults, TEST_FAULT_ENV } from "../../sim/test-faults.js";
-import type { LabFlags } from "../../config/lab-config.js";
 import { addLabOptions, labSettingsFrom } from "../lab-options.js";
 import { withScope } from "../scope.js";
 
-type SimOpts = LabFlags & { config?: string; artifactsDir?: string; keepLab?: boolean; quiet?: boolean } & Record<string, unknown>;
+type SimOpts = TargetFlags & { artifactsDir?: string; keepLab?: boolean; quiet?: boolean } & Record<string, unknown>;
 
 export const DEFAULT_SIM_ARTIFACTS_DIR = "artifacts";
 
@@ -33,11 +32,12 @@ export function registerSimCommand(program: Command): void {
     .option("--keep-lab", "leave the lab running at the end if this run started it (a lab that was already up is always left up)")
     .option("--quiet", "print only the result lines (simulation.stdout.log still has everything)");
   for (const k of KNOBS) cmd.option(`${k.flag} <${k.integer ? "n" : "x"}>`, `${k.help} (env ${k.env}, default ${k.def})`);
-  addLabOptions(cmd).action(async (opts: SimOpts) => {
+  addDriverOptions(addLabOptions(cmd)).action(async (opts: SimOpts) => {
     // everything validated before anything starts (exit 2)
     const knobs = resolveKnobs(process.env, opts);
     const faults = parseTestFaults(process.env[TEST_FAULT_ENV]);
     const settings = labSettingsFrom(opts);
+    const lab = labControlFor(opts, { needsEvidence: true });
     const { sipp } = requireBinaries(["sipp"]);
     const artifactsDir = path.resolve(opts.artifactsDir ?? DEFAULT_SIM_ARTIFACTS_DIR);
     const echoAll = opts.quiet !== true;
@@ -51,18 +51,18 @@ export function registerSimCommand(program: Command): void {
       events.emit({ kind: "phase", at: Date.now(), phase: "stack-start" });
       let up;
       try {
-        up = await labUp(settings, scope);
+        up = await lab.ensureUp(scope);
       } catch (err) {
         writeFileSync(path.join(runDir, "status.txt"), "failed\n");
         throw err;
       }
       if (up.alreadyRunning) {
-        log(`lab: already running (lab dir ${settings.labDir}); left running at the end`);
+        log(`lab: already running (${opts.driver ?? "native"} driver, lab dir ${settings.labDir}); left running at the end`);
       } else {
         log(`lab: started in ${Math.round(up.readyMs)} ms (lab dir ${settings.labDir}); ${opts.keepLab ? "left running (--keep-lab)" : "stopped at the end"}`);
-        if (!opts.keepLab) scope.defer("lab", async () => void (await labDown(settings.labDir)));
+        if (!opts.keepLab) scope.defer("lab", () => lab.down());
       }
-      const target = nativeTarget(settings);
+      const target = await targetFrom(opts, { needsEvidence: true });
       scope.defer("target", () => target.close());
       const outcome = await runSimulation({
         target,

@@ -1,0 +1,155 @@
+/**
+ * `pbx-cutover sim` end to end with the real Kamailio and SIPp: the full simulation passes with the
+ * seed's defaults (shorter long call), and each failure the assertions exist for really fails it.
+ * Faults are injected with the test-only PBX_CUTOVER_TEST_FAULT hook (src/sim/test-faults.ts).
+ */
+import assert from "node:assert/strict";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
+
+const SEED_ARTIFACTS = [
+  "old.assertions.txt",
+  "both.assertions.txt",
+  "new.assertions.txt",
+  ...["old", "both", "new"].flatMap((p) => [`${p}.uas-old.messages.log`, `${p}.uas-new.messages.log`]),
+  "inflight.assertions.txt",
+  "inflight-precutover.uac.log",
+  "inflight-long.uac.log",
+  "inflight-post-cutover.uac.log",
+  "current_phase.txt",
+  "status.txt",
+  "simulation.stdout.log",
+  "results.json",
+  "junit.xml",
+];
+
+/** small, fast knobs for the failure proofs */
+const FAST = {
+  CALLS_PER_PHASE: "6",
+  CALL_RATE: "20",
+  CALL_DURATION_MS: "300",
+  LONG_CALL_MS: "1500",
+  POST_CUTOVER_CALLS: "4",
+  CALL_TIMEOUT_MS: "1500",
+};
+
+function runDirOf(fx: LabFixture): string {
+  const dir = path.join(fx.dir, "artifacts");
+  const runs = readdirSync(dir).filter((n) => n.startsWith("call-cutover-"));
+  assert.equal(runs.length, 1, `one run folder in ${dir}: ${runs.join(", ")}`);
+  return path.join(dir, runs[0]!);
+}
+
+function lastLines(r: CliResult, n: number): string[] {
+  return r.stdout.trimEnd().split("\n").slice(-n);
+}
+
+async function labRunning(fx: LabFixture): Promise<boolean> {
+  const st = await fx.cli(["lab", "status", ...fx.flags]);
+  return st.code === 0;
+}
+
+describe("pbx-cutover sim (real Kamailio + SIPp)", () => {
+  let fx: LabFixture;
+  before(async () => {
+    fx = await labFixture();
+  });
+  after(async () => {
+    await fx.dispose();
+  });
+
+  test("bad knobs exit 2 before anything starts", async () => {
+    const r = await fx.cli(["sim", ...fx.flags, "--calls-per-phase", "0"], { env: { ...process.env, CALL_RATE: "fast" } });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /invalid simulation knobs; nothing was started/);
+    assert.match(r.stderr, /CALL_RATE="fast": must be a number/);
+    assert.match(r.stderr, /--calls-per-phase="0": must be greater than zero/);
+    assert.equal(existsSync(path.join(fx.dir, "artifacts")), false);
+    assert.equal(await labRunning(fx), false);
+  });
+
+  test("full simulation at seed defaults (LONG_CALL_MS=3000) passes, every artifact there, lab stopped again", async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, LONG_CALL_MS: "3000" };
+    for (const k of ["CALLS_PER_PHASE", "CALL_RATE", "CALL_DURATION_MS", "POST_CUTOVER_CALLS", "PHASE_GAP_SECONDS"]) delete env[k];
+    const r = await fx.cli(["sim", ...fx.flags], { env, timeoutMs: 90_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(lastLines(r, 1)[0]!, /^PASS: all 25 assertions passed/);
+    const dir = runDirOf(fx);
+    for (const f of SEED_ARTIFACTS) assert.ok(existsSync(path.join(dir, f)), `artifact ${f}`);
+    assert.equal(readFileSync(path.join(dir, "status.txt"), "utf8"), "success\n");
+    assert.equal(readFileSync(path.join(dir, "current_phase.txt"), "utf8"), "done\n");
+    assert.match(readFileSync(path.join(dir, "old.assertions.txt"), "utf8"), /PASS +seed-delta: old delta \(10\) >= expected \(10\), new delta \(0\) == 0/);
+    assert.match(readFileSync(path.join(dir, "both.assertions.txt"), "utf8"), /PASS +split: split old 5 \/ new 5 of 10/);
+    assert.match(readFileSync(path.join(dir, "inflight.assertions.txt"), "utf8"), /PASS +long-call-bye-reached-old/);
+    const results = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")) as {
+      status: string;
+      exitCode: number;
+      knobs: Record<string, number>;
+      calls: { phase: string; burst: string; inviteBackend: string; byeBackend: string; outcome: string }[];
+      verdicts: { verdict: string }[];
+    };
+    assert.equal(results.status, "success");
+    assert.deepEqual(results.knobs, { CALLS_PER_PHASE: 10, CALL_RATE: 5, CALL_DURATION_MS: 1200, LONG_CALL_MS: 3000, POST_CUTOVER_CALLS: 8, PHASE_GAP_SECONDS: 0, CALL_TIMEOUT_MS: 5000 });
+    assert.equal(results.calls.length, 10 + 10 + 10 + 1 + 1 + 8);
+    assert.ok(results.calls.every((c) => c.outcome === "completed" && c.inviteBackend === c.byeBackend));
+    assert.ok(results.calls.filter((c) => c.burst === "new" || c.burst === "post").every((c) => c.inviteBackend === "new"));
+    assert.equal(results.calls.find((c) => c.burst === "long")!.byeBackend, "old");
+    assert.equal(results.verdicts.length, 25);
+    const junit = readFileSync(path.join(dir, "junit.xml"), "utf8");
+    assert.equal((junit.match(/<testcase /g) ?? []).length, 25);
+    assert.match(junit, /failures="0" errors="0"/);
+    // the stdout log holds what was printed
+    assert.equal(readFileSync(path.join(dir, "simulation.stdout.log"), "utf8"), r.stdout);
+    assert.equal(await labRunning(fx), false, "the sim started the lab, so it stopped it");
+  });
+
+  describe("the assertions can fail", () => {
+    let fx2: LabFixture;
+    before(async () => {
+      fx2 = await labFixture();
+    });
+    after(async () => {
+      await fx2.dispose();
+    });
+    const sim = (fault: string): Promise<CliResult> =>
+      fx2.cli(["sim", ...fx2.flags, "--artifacts-dir", path.join(fx2.dir, "artifacts", fault.replace(/[:@]/g, "_"))], {
+        env: { ...process.env, ...FAST, PBX_CUTOVER_TEST_FAULT: fault },
+        timeoutMs: 60_000,
+      });
+
+    test("(a) new backend stopped before the new phase: exit 1 naming the lost and failed calls", async () => {
+      const r = await sim("stop-backend:new@before-phase:new");
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, /WARNING: test-only faults will be injected/);
+      assert.match(r.stdout, /^FAIL new completed: 0\/6 calls completed \(2xx to INVITE and BYE\); 6 sent, 6 failed$/m);
+      assert.match(r.stdout, /^FAIL new no-lost: 0\/6 calls seen on exactly one backend; 6 lost \(no backend\), 0 on both$/m);
+      assert.match(r.stdout, /^ {4}pbxc-[0-9a-f]+-new-1-\d+@127\.0\.0\.1: no final response to INVITE$/m);
+      // old and both passed before the fault
+      assert.doesNotMatch(r.stdout, /^FAIL (old|both) /m);
+      // the failing assertions are the last lines printed
+      assert.match(lastLines(r, 1)[0]!, /^(FAIL inflight| {4}pbxc-)/);
+    });
+
+    test("(b) dispatcher switched to old behind the tool's back during the new phase: exit 1 naming misrouted calls", async () => {
+      const r = await sim("profile:old@during-phase:new");
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, /^FAIL new routing: 1\/6 calls reached new only, 5 reached old \(misrouted\)$/m);
+      assert.match(r.stdout, /^ {4}pbxc-[0-9a-f]+-new-2-\d+@127\.0\.0\.1: INVITE reached old$/m);
+      assert.match(r.stdout, /^FAIL new seed-delta: old delta \(5\) == 0, new delta \(1\) >= expected \(6\)/m);
+      const tail = lastLines(r, 2).join("\n");
+      assert.match(tail, /FAIL new seed-delta|pbxc-/);
+    });
+
+    test("(c) the in-flight long call's BYE does not reach old: exit 1", async () => {
+      const r = await sim("stop-backend:old@after-cutover");
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, /^FAIL inflight long-call-bye-reached-old: the long call's BYE reached no backend/m);
+      assert.match(r.stdout, /^FAIL inflight long-call-completed: 0\/1 calls completed/m);
+      assert.match(lastLines(r, 1)[0]!, /^ {4}pbxc-[0-9a-f]+-long-1-\d+@127\.0\.0\.1: BYE reached no backend$/);
+      // routing of the fresh calls was still right
+      assert.doesNotMatch(r.stdout, /^FAIL inflight post-cutover/m);
+    });
+  });
+});
