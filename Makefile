@@ -26,7 +26,7 @@ e2e: build
 # The whole suite: lint, typecheck, unit, end-to-end with the real Kamailio and SIPp.
 test: lint typecheck unit e2e
 
-# Main job: start the native lab, show its status, stop it.
+# Main job: the full live call cutover simulation on the native lab (started and stopped by `sim`).
 demo: build
 	./scripts/demo.sh
 
