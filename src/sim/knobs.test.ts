@@ -42,7 +42,10 @@ test("non-numeric, zero and negative values are refused, all at once, naming the
   assert.throws(() => resolveKnobs({}, { callRate: "" }), UsageError);
 });
 
-test("the floor at seed defaults: 3 x 3.0 s + 1.2 s precheck + 25 s long call", () => {
-  assert.equal(floorMs(defaultKnobs), 35_200);
-  assert.equal(floorMs({ ...defaultKnobs, callRate: 50, longCallMs: 5000 }), 3 * (180 + 1200) + 1200 + 5000);
+test("the floor at seed defaults is the seed's own figure without the gaps: 3 x 3.2 s + 1.4 s + 25.2 s", () => {
+  assert.equal(floorMs(defaultKnobs), 36_200);
+  assert.equal(floorMs({ ...defaultKnobs, phaseGapSeconds: 35 }), 141_200);
+  assert.equal(floorMs({ ...defaultKnobs, callRate: 50, longCallMs: 5000 }), 3 * (200 + 1200) + 1220 + 5020);
+  // post-cutover calls that outlast the long call set the in-flight time
+  assert.equal(floorMs({ ...defaultKnobs, longCallMs: 1000, postCutoverCalls: 20 }), 3 * 3200 + 1400 + 200 + 4000 + 1200);
 });

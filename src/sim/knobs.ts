@@ -81,15 +81,17 @@ export function resolveKnobs(env: NodeJS.ProcessEnv, flags: Record<string, unkno
 }
 
 /**
- * The floor the knobs impose (the call time itself, no overhead): each phase sends its calls over
- * (n-1)/rate seconds and holds the last one; the in-flight check holds a precheck call and then the
- * long call, with the post-cutover calls inside the long call's time unless they outlast it.
+ * The floor the knobs impose (the call time itself, no overhead), counted as the seed's figures
+ * are: a burst of n calls at rate r sends call k at k/r seconds (SIPp's rate schedule), so it
+ * lasts n/r + hold. The phases are three bursts; the in-flight check holds a precheck call and
+ * then the long call, with the post-cutover calls inside the long call's time unless they outlast
+ * it. At the seed's defaults: 3 x 3.2 s + 1.4 s + 25.2 s = 36.2 s (the seed adds 3 x 35 s of gaps).
  */
 export function floorMs(k: SimKnobs): number {
-  const burst = (n: number, hold: number): number => ((n - 1) / k.callRate) * 1000 + hold;
+  const burst = (n: number, hold: number): number => (n / k.callRate) * 1000 + hold;
   const phases = 3 * burst(k.callsPerPhase, k.callDurationMs);
   const gaps = 3 * k.phaseGapSeconds * 1000;
-  const inflight = k.callDurationMs + Math.max(k.longCallMs, burst(k.postCutoverCalls, k.callDurationMs));
+  const inflight = burst(1, k.callDurationMs) + Math.max(burst(1, k.longCallMs), burst(1, 0) + burst(k.postCutoverCalls, k.callDurationMs));
   return phases + gaps + inflight;
 }
 

@@ -82,16 +82,20 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
   let error: string | undefined;
 
   const apply = async (p: SimPhase, mode: ProfileMode): Promise<number> => {
+    o.signal.throwIfAborted();
     const r = await o.apply(mode);
     applies.push({ phase: p, mode, durationMs: Math.round(r.durationMs), runtime: r.runtime });
     log(`  applied profile ${mode} (verified at runtime in ${Math.round(r.durationMs)} ms): ${r.runtime.join(", ")}`);
     return Date.now();
   };
   const burst = (spec: BurstSpec): ReturnType<Traffic["start"]> => {
+    o.signal.throwIfAborted();
     log(`  sending ${spec.calls} call${spec.calls === 1 ? "" : "s"} (${spec.label}) at ${spec.rate}/s, held ${spec.holdMs} ms`);
     return traffic.start(spec);
   };
   const record = (r: BurstReport, spec: BurstSpec): void => {
+    // an interrupted burst is not evidence: stop here (the scope stops the rest)
+    o.signal.throwIfAborted();
     const s = r.stats;
     bursts.push({ label: r.label, calls: spec.calls, rate: spec.rate, holdMs: spec.holdMs, sipp: r.exit.description, durationMs: Math.round(r.exit.durationMs), stats: s ?? null });
     const counts = s ? `${s.successfulCalls} successful, ${s.failedCalls} failed, ${s.retransmissions} retransmissions` : "no statistics";
