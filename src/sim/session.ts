@@ -1,0 +1,117 @@
+/**
+ * One whole `sim` run as the commands use it (sim, and the dashboard on top of the same stream):
+ * validate knobs and flags (exit 2 before anything starts), create the run folder, own the lab
+ * (start it if needed, stop what was started unless --keep-lab), verified applies, the simulation,
+ * the summary lines. Extra subscribers (the dashboard's view, its CSV writer) attach to `events`
+ * before the run starts through `onRunDir`.
+ */
+import type { Command } from "commander";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { createRunDir } from "../artifacts/run-dir.js";
+import { assetPath } from "../assets.js";
+import { addLabOptions, labSettingsFrom } from "../cli/lab-options.js";
+import { withScope } from "../cli/scope.js";
+import { RunEvents } from "../events/run-events.js";
+import { verifiedApply } from "../kamailio/apply.js";
+import { requireBinaries } from "../lab/binaries.js";
+import { addDriverOptions, targetFrom, type TargetFlags } from "../lab/driver.js";
+import { labControlFor } from "../lab/lab-control.js";
+import { KNOBS, resolveKnobs } from "./knobs.js";
+import { failureLine } from "./report.js";
+import { attachRunFiles } from "./run-files.js";
+import { runSimulation, type SimOutcome } from "./run-sim.js";
+import { injectFault, parseTestFaults, TEST_FAULT_ENV } from "./test-faults.js";
+
+export type SimOpts = TargetFlags & { artifactsDir?: string; keepLab?: boolean; quiet?: boolean } & Record<string, unknown>;
+
+export const DEFAULT_SIM_ARTIFACTS_DIR = "artifacts";
+
+/** The sim's flags (knobs, artifacts, --keep-lab, lab and driver flags) on a command. */
+export function addSimOptions(cmd: Command): Command {
+  cmd
+    .option("--artifacts-dir <dir>", `where call-cutover-YYYYmmdd_HHMMSS/ and the \`latest\` link go (default ${DEFAULT_SIM_ARTIFACTS_DIR})`)
+    .option("--keep-lab", "leave the lab running at the end if this run started it (a lab that was already up is always left up)");
+  for (const k of KNOBS) cmd.option(`${k.flag} <${k.integer ? "n" : "x"}>`, `${k.help} (env ${k.env}, default ${k.def})`);
+  return addDriverOptions(addLabOptions(cmd));
+}
+
+export interface SessionHooks {
+  /** where log lines go besides simulation.stdout.log (default: stdout; --quiet: only the result) */
+  echo?: (line: string) => void;
+  /** called with the run folder and the event stream before anything runs: attach subscribers here */
+  onRunDir?: (runDir: string, events: RunEvents) => (() => void) | void;
+}
+
+/** Run the whole simulation for parsed flags; resolves to the exit code (0 or 1), throws CutoverErrors. */
+export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Promise<{ exitCode: number; outcome: SimOutcome }> {
+  // everything validated before anything starts (exit 2)
+  const knobs = resolveKnobs(process.env, opts);
+  const faults = parseTestFaults(process.env[TEST_FAULT_ENV]);
+  const settings = labSettingsFrom(opts);
+  const lab = labControlFor(opts, { needsEvidence: true });
+  const { sipp } = requireBinaries(["sipp"]);
+  const artifactsDir = path.resolve(opts.artifactsDir ?? DEFAULT_SIM_ARTIFACTS_DIR);
+  const defaultEcho = (line: string): void => void process.stdout.write(line + "\n");
+  const echo = hooks.echo ?? defaultEcho;
+  const echoAll = opts.quiet !== true;
+  return withScope(async (scope) => {
+    const runDir = createRunDir(artifactsDir, "call-cutover");
+    const events = new RunEvents();
+    let resultPhase = false;
+    scope.defer("run files", attachRunFiles(events, runDir, (l) => (echoAll || resultPhase ? echo(l) : undefined)));
+    const detach = hooks.onRunDir?.(runDir, events);
+    if (detach) scope.defer("run subscribers", detach);
+    const log = (line: string): void => events.emit({ kind: "log", at: Date.now(), line });
+    events.emit({ kind: "phase", at: Date.now(), phase: "stack-start" });
+    let up;
+    try {
+      up = await lab.ensureUp(scope);
+    } catch (err) {
+      writeFileSync(path.join(runDir, "status.txt"), "failed\n");
+      throw err;
+    }
+    if (up.alreadyRunning) {
+      log(`lab: already running (${opts.driver ?? "native"} driver, lab dir ${settings.labDir}); left running at the end`);
+    } else {
+      log(`lab: started in ${Math.round(up.readyMs)} ms (lab dir ${settings.labDir}); ${opts.keepLab ? "left running (--keep-lab)" : "stopped at the end"}`);
+      if (!opts.keepLab) scope.defer("lab", () => lab.down());
+    }
+    const target = await targetFrom(opts, { needsEvidence: true });
+    scope.defer("target", () => target.close());
+    const outcome = await runSimulation({
+      target,
+      knobs,
+      runDir,
+      events,
+      signal: scope.signal,
+      sippBin: sipp,
+      scenario: assetPath("sipp", "uac-call.xml"),
+      faults,
+      injectFault: (f) => injectFault(f, target, settings.labDir),
+      apply: async (mode) => {
+        const r = await verifiedApply(target, mode, { events, signal: scope.signal, command: "pbx-cutover sim" });
+        return { durationMs: r.timings.totalMs, runtime: r.runtime.map((d) => d.uri) };
+      },
+    });
+    const r = outcome.results;
+    resultPhase = true;
+    const rel = path.relative(process.cwd(), runDir) || runDir;
+    const seconds = (ms: number): string => (ms / 1000).toFixed(1);
+    log("== result");
+    log(`wall time ${seconds(r.durationMs)} s, floor ${seconds(r.floorMs)} s (the call time the knobs impose), overhead ${seconds(r.durationMs - r.floorMs)} s`);
+    log(`evidence: ${rel} (results.json, junit.xml, <phase>.assertions.txt, message logs)`);
+    const notPassed = r.verdicts.filter((a) => a.verdict !== "pass");
+    if (notPassed.length === 0) {
+      log(`PASS: all ${r.verdicts.length} assertions passed (old, both, new, in-flight cutover)`);
+    } else {
+      log(`FAIL: ${notPassed.length} of ${r.verdicts.length} assertions did not pass:`);
+      // the failing assertions and their numbers are the last lines printed
+      for (const a of notPassed) {
+        log(failureLine(a));
+        for (const off of a.offenders) log(`    ${off}`);
+      }
+    }
+    return { exitCode: outcome.exitCode, outcome };
+  });
+}
