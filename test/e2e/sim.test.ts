@@ -4,10 +4,11 @@
  * Faults are injected with the test-only PBX_CUTOVER_TEST_FAULT hook (src/sim/test-faults.ts).
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
+import { CLI, labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
 
 const SEED_ARTIFACTS = [
   "old.assertions.txt",
@@ -103,6 +104,48 @@ describe("pbx-cutover sim (real Kamailio + SIPp)", () => {
     // the stdout log holds what was printed
     assert.equal(readFileSync(path.join(dir, "simulation.stdout.log"), "utf8"), r.stdout);
     assert.equal(await labRunning(fx), false, "the sim started the lab, so it stopped it");
+  });
+
+  test("Ctrl-C while calls are up: exit 130, status failed, every SIPp burst and the lab it started stopped", async () => {
+    const artifacts = path.join(fx.dir, "artifacts-int");
+    const child = spawn(process.execPath, [CLI, "sim", ...fx.flags, "--artifacts-dir", artifacts], {
+      cwd: fx.dir,
+      // calls held 10 s: only a real stop ends the burst in time
+      env: { ...process.env, ...FAST, CALLS_PER_PHASE: "4", CALL_DURATION_MS: "10000" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    const sawBoth = new Promise<void>((resolve) => {
+      child.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+        if (out.includes("sending 4 calls (old)")) resolve();
+      });
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+    await sawBoth;
+    await new Promise((r) => setTimeout(r, 500)); // calls are up
+    const t = performance.now();
+    child.kill("SIGINT");
+    assert.equal(await exited, 130, out);
+    assert.ok(performance.now() - t < 5000, `stopped in ${Math.round(performance.now() - t)} ms, not after the 10 s hold`);
+    const run = readdirSync(artifacts).find((n) => n.startsWith("call-cutover-"))!;
+    assert.equal(readFileSync(path.join(artifacts, run, "status.txt"), "utf8"), "failed\n");
+    assert.equal(readFileSync(path.join(artifacts, run, "current_phase.txt"), "utf8"), "old\n");
+    assert.equal(await labRunning(fx), false);
+    // no SIPp of this run is left: its Call-ID tag is in the argv of every burst
+    const tag = /pbx-cutover sim: run ([0-9a-f]+)/.exec(out)?.[1];
+    assert.ok(tag);
+    const left = readdirSync("/proc")
+      .filter((p) => /^\d+$/.test(p))
+      .map((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, "utf8");
+        } catch {
+          return "";
+        }
+      })
+      .filter((c) => c.includes(`pbxc-${tag}-`) || c.includes(fx.labDir));
+    assert.deepEqual(left, []);
   });
 
   describe("the assertions can fail", () => {
