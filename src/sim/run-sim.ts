@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { EnvironmentError } from "../cli/errors.js";
+import { EnvironmentError, formatError } from "../cli/errors.js";
 import { delay } from "../cli/scope.js";
 import type { ProfileMode } from "../dispatcher/profile.js";
 import type { Backend, RunEvents, RunStatus, SimPhase } from "../events/run-events.js";
@@ -205,9 +205,11 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
       inflightAssertions({ phase: e, precheck: traffic.callsOf("precheck"), long: traffic.callsOf("long"), post: traffic.callsOf("post"), postExpected: k.postCutoverCalls, cutoverAtMs }),
     );
   } catch (err) {
-    error = err instanceof Error ? err.message : String(err);
+    // the exit code the command will end with: the interrupt's (130), an error's own, or 70
+    const cause: unknown = o.signal.aborted ? o.signal.reason : err;
+    error = cause instanceof Error ? cause.message : String(cause);
     await traffic.stopAll();
-    await finish("failed", 1);
+    await finish("failed", formatError(cause).exitCode);
     throw err;
   }
   phase("done");

@@ -148,6 +148,27 @@ describe("pbx-cutover sim (real Kamailio + SIPp)", () => {
     assert.deepEqual(left, []);
   });
 
+  test("a backend that does not answer OPTIONS at preflight: exit 3, nothing applied, a running lab left running", async () => {
+    assert.equal((await fx.cli(["lab", "up", ...fx.flags])).code, 0);
+    const state = JSON.parse(readFileSync(path.join(fx.labDir, "lab.json"), "utf8")) as { components: { role: string; pid: number }[] };
+    const pid = state.components.find((c) => c.role === "new")!.pid;
+    process.kill(pid, "SIGSTOP"); // alive, but silent
+    try {
+      const artifacts = path.join(fx.dir, "artifacts-pre");
+      const r = await fx.cli(["sim", ...fx.flags, "--artifacts-dir", artifacts], { env: { ...process.env, ...FAST } });
+      assert.equal(r.code, 3, r.stdout + r.stderr);
+      assert.match(r.stderr, /the new backend sip:127\.0\.0\.1:\d+ does not answer SIP OPTIONS .*; nothing was changed/);
+      assert.doesNotMatch(r.stdout, /applied profile/);
+      const run = readdirSync(artifacts).find((n) => n.startsWith("call-cutover-"))!;
+      const results = JSON.parse(readFileSync(path.join(artifacts, run, "results.json"), "utf8")) as { status: string; exitCode: number };
+      assert.deepEqual([results.status, results.exitCode], ["failed", 3]);
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    assert.equal(await labRunning(fx), true, "a lab the sim did not start is left running");
+    assert.equal((await fx.cli(["lab", "down", ...fx.flags])).code, 0);
+  });
+
   describe("the assertions can fail", () => {
     let fx2: LabFixture;
     before(async () => {
