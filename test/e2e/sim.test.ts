@@ -4,11 +4,11 @@
  * Faults are injected with the test-only PBX_CUTOVER_TEST_FAULT hook (src/sim/test-faults.ts).
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { CLI, labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
+import { CLI, ROOT, labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
 
 const SEED_ARTIFACTS = [
   "old.assertions.txt",
@@ -69,6 +69,14 @@ describe("pbx-cutover sim (real Kamailio + SIPp)", () => {
     assert.match(r.stderr, /--calls-per-phase="0": must be greater than zero/);
     assert.equal(existsSync(path.join(fx.dir, "artifacts")), false);
     assert.equal(await labRunning(fx), false);
+    // the seed wrapper passes env knobs and flags through to the same command
+    const w = spawnSync("bash", [path.join(ROOT, "local-lab", "real-services", "run_call_cutover_sim.sh"), ...fx.flags, "--long-call-ms", "-3"], {
+      env: { ...process.env, POST_CUTOVER_CALLS: "x" },
+      encoding: "utf8",
+    });
+    assert.equal(w.status, 2, w.stderr);
+    assert.match(w.stderr, /POST_CUTOVER_CALLS="x": must be an integer/);
+    assert.match(w.stderr, /--long-call-ms="-3": must be greater than zero/);
   });
 
   test("full simulation at seed defaults (LONG_CALL_MS=3000) passes, every artifact there, lab stopped again", async () => {
