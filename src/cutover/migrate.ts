@@ -77,6 +77,7 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
       results.lab.leftRunning = false;
       scope.defer("lab started by migrate", () => lab.down());
     }
+    if (up.replacedDead) o.log(`lab: the previous lab had dead components (${up.replacedDead.join(", ")}); stopped the rest and started afresh`);
     o.log(up.alreadyRunning ? "lab: already running" : `lab: started (ready in ${Math.round(up.readyMs)} ms)`);
 
     // 2. the RPC answers

@@ -11,7 +11,7 @@ import { labDown, labUp } from "./native-lab.js";
 
 export interface LabControl {
   /** start the lab unless it runs; resolves when it is ready */
-  ensureUp(scope: Scope): Promise<{ alreadyRunning: boolean; readyMs: number }>;
+  ensureUp(scope: Scope): Promise<{ alreadyRunning: boolean; readyMs: number; replacedDead?: string[] }>;
   down(): Promise<void>;
   /** how long readiness waits may take */
   readyTimeoutMs: number;

@@ -50,6 +50,8 @@ export interface UpResult {
   state: LabState;
   alreadyRunning: boolean;
   readyMs: number;
+  /** roles found dead in a previous lab of this lab dir: the rest was stopped and the lab started afresh */
+  replacedDead?: ComponentRole[];
 }
 
 /** Is every component of a recorded lab alive? */
@@ -68,7 +70,9 @@ export async function labUp(s: LabSettings, scope: Scope): Promise<UpResult> {
   if (existing && componentsAlive(existing)) {
     return { state: existing, alreadyRunning: true, readyMs: 0 };
   }
-  if (existing) await stopComponents(existing); // stale: a component died; clear the rest
+  // stale: a component died; stop the rest and start afresh (and say so)
+  const replacedDead = existing ? existing.components.filter((c) => !isAlive(c.pid, c.comm)).map((c) => c.role) : undefined;
+  if (existing) await stopComponents(existing);
   const bins = requireBinaries(["kamailio", "sipp"]);
   const busy = await portsInUse(s);
   if (busy.length > 0) {
@@ -155,7 +159,7 @@ export async function labUp(s: LabSettings, scope: Scope): Promise<UpResult> {
   // ready: the lab outlives this command
   scope.release("lab state");
   scope.release("lab components");
-  return { state, alreadyRunning: false, readyMs: performance.now() - started };
+  return { state, alreadyRunning: false, readyMs: performance.now() - started, ...(replacedDead ? { replacedDead } : {}) };
 }
 
 async function waitReady(c: ComponentState, s: LabSettings, rpc: RpcClient, signal: AbortSignal, p: LabPaths): Promise<void> {

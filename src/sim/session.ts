@@ -74,6 +74,7 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
     if (up.alreadyRunning) {
       log(`lab: already running (${opts.driver ?? "native"} driver, lab dir ${settings.labDir}); left running at the end`);
     } else {
+      if (up.replacedDead) log(`lab: the previous lab had dead components (${up.replacedDead.join(", ")}); stopped the rest and started afresh`);
       log(`lab: started in ${Math.round(up.readyMs)} ms (lab dir ${settings.labDir}); ${opts.keepLab ? "left running (--keep-lab)" : "stopped at the end"}`);
       if (!opts.keepLab) scope.defer("lab", () => lab.down());
     }

@@ -120,7 +120,22 @@ describe("native lab: up, status, real SIP through Kamailio, down", () => {
     assert.equal(countRequests(oldLog, "BYE", "lab-e2e-invite-"), 1, "BYE followed the route set to old");
     assert.equal(countRequests(newLog, "INVITE", "lab-e2e-invite-"), 0, "nothing reached the new backend");
 
-    const pids = status.components.map((c) => c.pid);
+    // a backend dies behind the lab's back: status says so (exit 3); up says it replaces the dead lab
+    process.kill(status.components[2]!.pid, "SIGKILL");
+    const dead = await f.cli(["lab", "status", "--json", ...f.flags]);
+    assert.equal(dead.code, 3);
+    assert.deepEqual(
+      (JSON.parse(dead.stdout) as StatusJson).components.map((c) => c.alive),
+      [true, true, false],
+    );
+    const restart = await f.cli(["lab", "up", ...f.flags]);
+    assert.equal(restart.code, 0, restart.stderr);
+    assert.match(restart.stdout, /previous lab had dead components \(new\); stopped the rest and started afresh/);
+    for (const pid of status.components.map((c) => c.pid)) assert.equal(isAlive(pid), false, `old pid ${pid} stopped`);
+    const fresh = JSON.parse((await f.cli(["lab", "status", "--json", ...f.flags])).stdout) as StatusJson;
+    assert.ok(fresh.components.every((c) => c.alive));
+
+    const pids = fresh.components.map((c) => c.pid);
     const down = await f.cli(["lab", "down", ...f.flags]);
     assert.equal(down.code, 0, down.stderr);
     assert.match(down.stdout, /lab down/);

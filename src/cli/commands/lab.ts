@@ -59,6 +59,9 @@ export function registerLabCommand(program: Command): void {
     if (r.alreadyRunning) {
       process.stdout.write(`lab already running (lab dir ${path.relative(process.cwd(), settings.labDir) || "."})\n`);
     } else {
+      if (r.replacedDead) {
+        process.stdout.write(`previous lab had dead components (${r.replacedDead.join(", ")}); stopped the rest and started afresh\n`);
+      }
       for (const c of r.state.components) {
         process.stdout.write(`started ${c.role.padEnd(8)} ${c.address}:${c.port}/udp  pid ${c.pid}\n`);
       }
