@@ -1,5 +1,7 @@
 import { mkdirSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import path from "node:path";
+import { ensureDir } from "../files/ensure-dir.js";
+import { UsageError } from "../cli/errors.js";
 
 /** YYYYmmdd_HHMMSS in local time, as the seed's `date +%Y%m%d_%H%M%S`. */
 export function runStamp(d: Date): string {
@@ -12,7 +14,13 @@ export function runStamp(d: Date): string {
  * and point `<artifactsDir>/latest` at it. `prefix` is "run" (migrate) or "call-cutover" (sim).
  */
 export function createRunDir(artifactsDir: string, prefix: string, now = new Date()): string {
-  mkdirSync(artifactsDir, { recursive: true });
+  try {
+    ensureDir(artifactsDir);
+  } catch (err) {
+    throw new UsageError(`cannot create the artifacts directory ${artifactsDir}: ${(err as Error).message}`, [
+      "pass a writable --artifacts-dir",
+    ]);
+  }
   const base = `${prefix}-${runStamp(now)}`;
   let name = base;
   for (let i = 2; ; i++) {

@@ -3,11 +3,12 @@
  * A lock whose pid is dead (on this host) is stale and is taken over; a live holder makes the
  * second apply fail with EnvironmentError (exit 3: "busy", nothing was changed) naming the holder.
  */
-import { mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, closeSync } from "node:fs";
+import { openSync, readFileSync, renameSync, rmSync, statSync, writeSync, closeSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { EnvironmentError } from "../cli/errors.js";
 import { isAlive } from "../lab/process.js";
+import { ensureDir } from "../files/ensure-dir.js";
 
 export interface LockHolder {
   pid: number;
@@ -70,7 +71,7 @@ function tryCreate(file: string, holder: LockHolder): boolean {
  * atomic rename and checked to be the stale one we judged (two takers cannot both win).
  */
 export function acquireApplyLock(file: string, command: string): ApplyLock {
-  mkdirSync(path.dirname(file), { recursive: true });
+  ensureDir(path.dirname(file));
   const holder: LockHolder = { pid: process.pid, command, startedAt: new Date().toISOString(), host: os.hostname() };
   for (let attempt = 0; attempt < 3; attempt++) {
     if (tryCreate(file, holder)) return lockHandle(file, holder);

@@ -10,7 +10,7 @@
  * `verifiedApply` is the one entry point (apply, rollback, migrate and the sim call it); its
  * signature is a contract.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { ApplyRestoredError, EnvironmentError, UsageError, VerificationError } from "../cli/errors.js";
 import { diffRuntime, describeDiff, type RuntimeDiff } from "../dispatcher/diff.js";
@@ -21,6 +21,7 @@ import type { Target } from "../lab/target.js";
 import { acquireApplyLock, type ApplyLock } from "./apply-lock.js";
 import { defaultRetryPolicy, readRuntime, reloadWithRetry, type ReloadReport, type RetryPolicy } from "./dispatcher-rpc.js";
 import type { RuntimeDestination } from "./runtime.js";
+import { ensureDir } from "../files/ensure-dir.js";
 
 export interface ApplyOptions {
   /** who applies, recorded in the lock file (e.g. "pbx-cutover apply --mode new") */
@@ -96,7 +97,7 @@ export function backupPaths(target: Target): { dir: string; previous: string; in
 }
 
 function writeFileAtomic(file: string, text: string): void {
-  mkdirSync(path.dirname(file), { recursive: true });
+  ensureDir(path.dirname(file));
   const tmp = `${file}.tmp-${process.pid}`;
   writeFileSync(tmp, text);
   renameSync(tmp, file);

@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { promisify } from "node:util";
-import { EnvironmentError } from "../cli/errors.js";
+import { EnvironmentError, UsageError } from "../cli/errors.js";
 import { abortable, delay, type Scope } from "../cli/scope.js";
 import type { LabSettings } from "../config/lab-config.js";
 import { assetPath } from "../assets.js";
@@ -23,6 +23,7 @@ import {
 import { describePortInUse, findPortOwner, isTcpFree, isUdpFree, type PortInUse } from "./ports.js";
 import { isAlive, spawnDetached, stopGroup, tailLines } from "./process.js";
 import { readLabState, removeLabState, writeLabState, type ComponentState, type LabState } from "./state.js";
+import { ensureDir } from "../files/ensure-dir.js";
 
 const execFileP = promisify(execFile);
 const KAMAILIO_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
@@ -81,7 +82,13 @@ export async function labUp(s: LabSettings, scope: Scope): Promise<UpResult> {
     ]);
   }
 
-  mkdirSync(p.labDir, { recursive: true });
+  try {
+    ensureDir(p.labDir);
+  } catch (err) {
+    throw new UsageError(`cannot create the lab directory ${p.labDir}: ${(err as Error).message}; nothing was started`, [
+      "pass a writable --lab-dir",
+    ]);
+  }
   rmSync(p.ctlSocket, { force: true });
   for (const role of ["old", "new"] as const) {
     for (const f of Object.values(p.backend(role))) rmSync(f, { force: true });

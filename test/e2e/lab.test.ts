@@ -212,6 +212,9 @@ describe("native lab: refusals leave nothing running", () => {
     const r5 = await f.cli(["lab", "up", ...f.flags, "--new-port", String(f.ports.old)]);
     assert.equal(r5.code, 2);
     assert.match(r5.stderr, /both use 127\.0\.0\.1:/);
+    const r6 = await f.cli(["lab", "up", ...f.flags, "--lab-dir", "/proc/pbx-cutover-e2e/lab"]);
+    assert.equal(r6.code, 2, r6.stderr);
+    assert.match(r6.stderr, /cannot create the lab directory/);
     assert.ok(await portsFree(f));
   });
 
