@@ -4,6 +4,7 @@ import { ExitCode, exitCodeMeaning } from "./exit-codes.js";
 import { formatError } from "./errors.js";
 import { registerLabCommand } from "./commands/lab.js";
 import { registerSimCommand } from "./commands/sim.js";
+import { registerDashboardCommand } from "./commands/dashboard.js";
 import { registerVerifyCommand } from "./commands/verify.js";
 import { registerApplyCommand } from "./commands/apply.js";
 import { registerRollbackCommand } from "./commands/rollback.js";
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
     );
   registerLabCommand(program);
   registerSimCommand(program);
+  registerDashboardCommand(program);
   registerVerifyCommand(program);
   registerMigrateCommand(program);
   registerApplyCommand(program);

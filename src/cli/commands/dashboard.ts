@@ -1,0 +1,35 @@
+import type { Command } from "commander";
+import { LiveDashboard, plainMode, resolveIntervalMs } from "../../dashboard/live.js";
+import { targetFrom } from "../../lab/driver.js";
+import { addSimOptions, runSimSession, type SimOpts } from "../../sim/session.js";
+
+type DashOpts = SimOpts & { interval?: string; clear?: boolean };
+
+export function registerDashboardCommand(program: Command): void {
+  const cmd = program
+    .command("dashboard")
+    .description(
+      "the call cutover simulation (same knobs, artifacts and exit codes as `sim`) with a live terminal view:\n" +
+        "phase, status, Kamailio's runtime dispatcher mode, per-backend calls (total, delta, completed, failed,\n" +
+        "active dialogs), calls/s; and live-metrics.csv in the run folder (the seed's run_call_cutover_dashboard.sh)",
+    )
+    .option("--interval <seconds>", "refresh interval, fractions allowed (env DASH_INTERVAL_SECONDS, default 1)")
+    .option("--no-clear", "append plain frames without control codes, for log capture (env DASH_NO_CLEAR=1; also when output is not a TTY)");
+  addSimOptions(cmd).action(async (opts: DashOpts) => {
+    // validated before anything starts (exit 2)
+    const intervalMs = resolveIntervalMs(process.env, opts.interval);
+    const plain = plainMode(process.env, opts.clear, process.stdout);
+    const target = await targetFrom(opts);
+    try {
+      const { exitCode } = await runSimSession(opts, {
+        // the frames show the run; every log line is in simulation.stdout.log and in a failed run's last frame
+        echo: () => undefined,
+        onRunDir: (runDir, events) =>
+          new LiveDashboard(runDir, events, { intervalMs, plain, screen: process.stdout, target, cwd: process.cwd() }).start(),
+      });
+      process.exitCode = exitCode;
+    } finally {
+      target.close();
+    }
+  });
+}

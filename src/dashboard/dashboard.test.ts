@@ -1,0 +1,125 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { RunEvent } from "../events/run-events.js";
+import { CSV_HEADER, csvRow } from "./csv.js";
+import { fit, renderFrame } from "./frame.js";
+import { resolveIntervalMs, plainMode } from "./live.js";
+import { initialState, reduce, tick, type DashboardState } from "./state.js";
+
+const T0 = Date.UTC(2026, 10, 24, 0, 0, 0);
+
+function run(events: RunEvent[], s: DashboardState = initialState("/a/artifacts/call-cutover-x", T0)): DashboardState {
+  return events.reduce(reduce, s);
+}
+const routed = (backend: "old" | "new", n: number, at = T0 + 100): RunEvent[] =>
+  Array.from({ length: n }, (_, i) => ({ kind: "call-routed", at, callId: `c${backend}${i}`, phase: "both", backend }));
+
+test("events fold into totals, outcomes, phase and verdict counts", () => {
+  let s = run([
+    { kind: "phase", at: T0 + 10, phase: "old" },
+    ...routed("old", 3),
+    { kind: "call-finished", at: T0 + 200, callId: "cold0", phase: "old", backend: "old", completed: true },
+    { kind: "call-finished", at: T0 + 200, callId: "cold1", phase: "old", backend: "old", completed: false, reason: "503" },
+    { kind: "call-finished", at: T0 + 200, callId: "lost", phase: "old", backend: undefined, completed: false },
+    { kind: "verdict", at: T0 + 300, phase: "old", name: "routing", verdict: "pass", details: "" },
+    { kind: "verdict", at: T0 + 300, phase: "old", name: "completed", verdict: "fail", details: "" },
+  ]);
+  assert.equal(s.phase, "old");
+  assert.deepEqual([s.backends.old.total, s.backends.old.completed, s.backends.old.failed], [3, 1, 1]);
+  assert.equal(s.backends.new.total, 0);
+  assert.deepEqual(s.verdicts, { pass: 1, fail: 1, inconclusive: 0 });
+  s = run([{ kind: "run-finished", at: T0 + 400, status: "failed", exitCode: 1, failures: ["FAIL old completed: 1/3"] }], s);
+  assert.equal(s.phase, "done");
+  assert.equal(s.status, "failed");
+  assert.equal(s.finished?.exitCode, 1);
+});
+
+test("ticks compute deltas and calls/s over the interval, and keep the last known mode", () => {
+  let s = run(routed("old", 4));
+  s = tick(s, { at: T0 + 1000, mode: "old", active: { old: 2, new: 0 } });
+  assert.equal(s.backends.old.delta, 4);
+  assert.equal(s.callsPerSecond, 4);
+  assert.equal(s.backends.old.active, 2);
+  s = run(routed("new", 2, T0 + 1200), s);
+  s = tick(s, { at: T0 + 1500, mode: undefined, active: {} });
+  assert.deepEqual([s.backends.old.delta, s.backends.new.delta], [0, 2]);
+  assert.equal(s.callsPerSecond, 4);
+  assert.equal(s.mode, "old", "a missed observation keeps the last mode");
+  s = tick(s, { at: T0 + 2500, mode: "both", active: {} });
+  assert.deepEqual([s.backends.old.delta, s.backends.new.delta, s.callsPerSecond], [0, 0, 0]);
+  assert.equal(s.mode, "both");
+});
+
+test("the log tail is bounded", () => {
+  const s = run(Array.from({ length: 50 }, (_, i) => ({ kind: "log", at: T0, line: `line ${i}` })));
+  assert.equal(s.logTail.length, 12);
+  assert.equal(s.logTail.at(-1), "line 49");
+});
+
+function frameState(): DashboardState {
+  const s = run([{ kind: "phase", at: T0, phase: "both" }, ...routed("old", 5), ...routed("new", 3)]);
+  return tick(s, { at: T0 + 1000, mode: "both", active: { old: 1, new: 2 } });
+}
+
+test("every phase shows in the frame, with mode, totals and deltas", () => {
+  for (const phase of ["stack-start", "old", "both", "new", "inflight", "done"] as const) {
+    const f = renderFrame({ ...frameState(), phase }, { width: 80, plain: true });
+    assert.match(f, new RegExp(`phase: ${phase}\\b`));
+  }
+  const f = renderFrame(frameState(), { width: 80, plain: true, cwd: "/a" });
+  assert.match(f, /dispatcher mode \(Kamailio runtime\): both/);
+  assert.match(f, /^OLD\s+5\s+#+\.*\s+\+5\s+0\s+0\s+1$/m);
+  assert.match(f, /^NEW\s+3\s+#+\.*\s+\+3\s+0\s+0\s+2$/m);
+  assert.match(f, /artifacts: artifacts\/call-cutover-x/);
+});
+
+test("zero and very large counts; no line longer than the width, down to 20 columns", () => {
+  const zero = renderFrame(initialState("/r", T0), { width: 80, plain: true });
+  assert.match(zero, /^OLD\s+0\s+\.+\s+\+0/m);
+  let big = frameState();
+  big = { ...big, backends: { ...big.backends, old: { ...big.backends.old, total: 123_456_789, completed: 123_456_000 } } };
+  for (const width of [200, 120, 80, 60, 40, 30, 20]) {
+    const f = renderFrame(big, { width, plain: true });
+    for (const line of f.split("\n")) assert.ok(line.length <= width, `${width}: ${JSON.stringify(line)}`);
+  }
+  assert.match(renderFrame(big, { width: 80, plain: true }), /123456789/);
+  assert.doesNotMatch(renderFrame(big, { width: 40, plain: true }), /#/, "bars go first on narrow terminals");
+});
+
+test("plain frames carry no control codes and only ASCII; TTY frames may use block bars", () => {
+  const failed = run([
+    ...routed("old", 2),
+    { kind: "log", at: T0, line: "  FAIL routing: 1/2 calls reached old" },
+    { kind: "run-finished", at: T0 + 10, status: "failed", exitCode: 1, failures: ["FAIL new routing: 0/4 calls reached new"] },
+  ]);
+  const plain = renderFrame(failed, { width: 80, plain: true });
+  // eslint-disable-next-line no-control-regex
+  assert.doesNotMatch(plain, /[\x00-\x09\x0b-\x1f\x7f-\uffff]/);
+  assert.match(plain, /RESULT: FAIL \(exit 1\)/);
+  assert.match(plain, /FAIL new routing: 0\/4 calls reached new/);
+  assert.match(plain, /last lines of simulation\.stdout\.log:\n {2} {2}FAIL routing/);
+  assert.match(renderFrame(failed, { width: 80, plain: false }), /\u2588/);
+  assert.equal(fit("abcdef", 4), "abc~");
+});
+
+test("CSV: the seed's columns first, one row per tick, ISO-8601 UTC", () => {
+  assert.ok(CSV_HEADER.startsWith("timestamp,phase,status,dispatcher_mode,old_total,new_total,old_delta,new_delta,"));
+  const row = csvRow(frameState(), T0 + 1000).trimEnd().split(",");
+  assert.equal(row.length, CSV_HEADER.trimEnd().split(",").length);
+  assert.deepEqual(row.slice(0, 8), ["2026-11-24T00:00:01.000Z", "both", "running", "both", "5", "3", "5", "3"]);
+  assert.equal(csvRow({ ...frameState(), mode: 'we,"ird' }, T0).split(",").slice(3, 5).join(","), '"we,""ird"');
+});
+
+test("interval and plain-mode knobs", () => {
+  assert.equal(resolveIntervalMs({}, undefined), 1000);
+  assert.equal(resolveIntervalMs({ DASH_INTERVAL_SECONDS: "0.25" }, undefined), 250);
+  assert.equal(resolveIntervalMs({ DASH_INTERVAL_SECONDS: "5" }, "2"), 2000, "the flag wins");
+  for (const bad of ["0", "-1", "abc", "0.01", "1e9"]) {
+    assert.throws(() => resolveIntervalMs({ DASH_INTERVAL_SECONDS: bad }, undefined), /DASH_INTERVAL_SECONDS/);
+  }
+  assert.throws(() => resolveIntervalMs({}, "x"), /--interval="x"/);
+  assert.equal(plainMode({}, undefined, { write: () => 0, isTTY: true }), false);
+  assert.equal(plainMode({ DASH_NO_CLEAR: "1" }, undefined, { write: () => 0, isTTY: true }), true);
+  assert.equal(plainMode({}, false, { write: () => 0, isTTY: true }), true);
+  assert.equal(plainMode({}, undefined, { write: () => 0 }), true, "not a TTY");
+});

@@ -1,0 +1,82 @@
+/**
+ * One dashboard frame from the state (pure). Every line fits `width` columns, so the frame never
+ * wraps into garbage; narrow terminals lose the bars first. Plain frames contain no control codes
+ * (and only ASCII), for log capture; the live loop adds the cursor codes for a TTY.
+ */
+import path from "node:path";
+import type { Backend } from "../events/run-events.js";
+import type { DashboardState } from "./state.js";
+
+export interface FrameOptions {
+  /** terminal columns (clamped to 20..200) */
+  width: number;
+  /** plain: ASCII bars, nothing but printable characters and newlines */
+  plain: boolean;
+  /** shown relative to this directory */
+  cwd?: string;
+  /** how many log lines a failed run's final frame shows */
+  logLines?: number;
+}
+
+/** Cut a line to `width` columns (an ellipsis marks the cut). */
+export function fit(line: string, width: number): string {
+  if (line.length <= width) return line;
+  return width <= 1 ? line.slice(0, width) : `${line.slice(0, width - 1)}~`;
+}
+
+function bar(value: number, max: number, cells: number, plain: boolean): string {
+  if (cells <= 0) return "";
+  const filled = max <= 0 ? 0 : Math.min(cells, Math.round((value / max) * cells));
+  return plain ? "#".repeat(filled) + ".".repeat(cells - filled) : "\u2588".repeat(filled) + "\u2591".repeat(cells - filled);
+}
+
+const num = (n: number | undefined): string => (n === undefined ? "-" : String(n));
+
+export function renderFrame(s: DashboardState, o: FrameOptions): string {
+  const width = Math.max(20, Math.min(200, Math.floor(o.width)));
+  const elapsed = ((s.now - s.startedAt) / 1000).toFixed(1);
+  const lines: string[] = [];
+  lines.push(`pbx-cutover dashboard   phase: ${s.phase}   status: ${s.status}`);
+  lines.push(`dispatcher mode (Kamailio runtime): ${s.mode}   elapsed ${elapsed} s   calls/s ${s.callsPerSecond.toFixed(1)}`);
+  lines.push("");
+
+  // per backend: name total [bar] +delta done failed active
+  const header = ["backend", "total", "delta", "done", "failed", "active"];
+  const rows = (["old", "new"] as Backend[]).map((b) => {
+    const x = s.backends[b];
+    return [b.toUpperCase(), String(x.total), `+${x.delta}`, String(x.completed), String(x.failed), num(x.active)];
+  });
+  const colW = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const cells = (r: string[]): string[] => r.map((c, i) => (i === 0 ? c.padEnd(colW[i]!) : c.padStart(colW[i]!)));
+  const fixed = colW.reduce((a, b) => a + b, 0) + 2 * (colW.length - 1);
+  // the bar sits after `total`; it takes what is left, up to 40 cells, and vanishes below 5
+  const barCells = Math.min(40, width - fixed - 2);
+  const showBar = barCells >= 5;
+  const max = Math.max(s.backends.old.total, s.backends.new.total);
+  const line = (c: string[], barText: string): string =>
+    showBar ? [c[0], c[1], barText, ...c.slice(2)].join("  ") : c.join("  ");
+  lines.push(line(cells(header), "".padEnd(showBar ? barCells : 0)));
+  (["old", "new"] as Backend[]).forEach((b, i) => {
+    lines.push(line(cells(rows[i]!), bar(s.backends[b].total, max, barCells, o.plain)));
+  });
+  lines.push("");
+  const v = s.verdicts;
+  lines.push(`assertions: ${v.pass} pass, ${v.fail} fail${v.inconclusive ? `, ${v.inconclusive} inconclusive` : ""}`);
+  const rel = o.cwd ? path.relative(o.cwd, s.runDir) || s.runDir : s.runDir;
+  lines.push(`artifacts: ${rel}`);
+
+  if (s.finished) {
+    lines.push("");
+    const ok = s.finished.exitCode === 0;
+    lines.push(`RESULT: ${ok ? "PASS" : "FAIL"} (exit ${s.finished.exitCode})`);
+    if (!ok) {
+      for (const f of s.finished.failures) lines.push(`  ${f}`);
+      const n = o.logLines ?? 8;
+      if (s.logTail.length > 0) {
+        lines.push(`last lines of simulation.stdout.log:`);
+        for (const l of s.logTail.slice(-n)) lines.push(`  ${l}`);
+      }
+    }
+  }
+  return lines.map((l) => fit(l, width)).join("\n") + "\n";
+}

@@ -1,0 +1,126 @@
+/**
+ * The dashboard's state (pure): folded from the run's event stream, plus one observation of
+ * Kamailio's runtime per tick (dispatcher mode, active dialogs per backend). Counting is
+ * incremental: every event and every tick costs the same however long the run has been going.
+ */
+import { assertNever, type Backend, type RunEvent, type RunStatus, type SimPhase } from "../events/run-events.js";
+
+export interface BackendStats {
+  /** calls whose initial INVITE reached this backend (never retransmissions) */
+  total: number;
+  /** total growth over the last tick interval */
+  delta: number;
+  /** calls routed here that the caller saw complete (2xx to INVITE and BYE) */
+  completed: number;
+  failed: number;
+  /** Kamailio's active dialogs to this backend at the last tick; undefined when not observed */
+  active: number | undefined;
+}
+
+export interface DashboardState {
+  startedAt: number;
+  now: number;
+  runDir: string;
+  phase: SimPhase;
+  status: RunStatus;
+  /** dispatcher mode as Kamailio's runtime reports it (`dispatcher.list`), or "unavailable" */
+  mode: string;
+  backends: Record<Backend, BackendStats>;
+  /** calls per second over the last tick interval */
+  callsPerSecond: number;
+  verdicts: { pass: number; fail: number; inconclusive: number };
+  /** set by run-finished */
+  finished: { status: RunStatus; exitCode: number; failures: string[] } | undefined;
+  /** the last log lines of the run (simulation.stdout.log), bounded */
+  logTail: string[];
+  /** totals at the previous tick, for deltas */
+  lastTick: { at: number; old: number; new: number };
+}
+
+export const LOG_TAIL_LINES = 12;
+
+const emptyBackend = (): BackendStats => ({ total: 0, delta: 0, completed: 0, failed: 0, active: undefined });
+
+export function initialState(runDir: string, at: number): DashboardState {
+  return {
+    startedAt: at,
+    now: at,
+    runDir,
+    phase: "stack-start",
+    status: "running",
+    mode: "unavailable",
+    backends: { old: emptyBackend(), new: emptyBackend() },
+    callsPerSecond: 0,
+    verdicts: { pass: 0, fail: 0, inconclusive: 0 },
+    finished: undefined,
+    logTail: [],
+    lastTick: { at, old: 0, new: 0 },
+  };
+}
+
+function withBackend(s: DashboardState, b: Backend, change: Partial<BackendStats>): DashboardState {
+  return { ...s, backends: { ...s.backends, [b]: { ...s.backends[b], ...change } } };
+}
+
+/** Fold one event into the state. */
+export function reduce(s: DashboardState, e: RunEvent): DashboardState {
+  const next = { ...s, now: Math.max(s.now, e.at) };
+  switch (e.kind) {
+    case "run-started":
+      return { ...next, runDir: e.runDir };
+    case "phase":
+      return { ...next, phase: e.phase };
+    case "status":
+      return { ...next, status: e.status };
+    case "apply":
+      return next;
+    case "call-routed":
+      return withBackend(next, e.backend, { total: next.backends[e.backend].total + 1 });
+    case "call-finished": {
+      if (e.backend === undefined) return next;
+      const b = next.backends[e.backend];
+      return withBackend(next, e.backend, e.completed ? { completed: b.completed + 1 } : { failed: b.failed + 1 });
+    }
+    case "verdict":
+      return { ...next, verdicts: { ...next.verdicts, [e.verdict]: next.verdicts[e.verdict] + 1 } };
+    case "log": {
+      const tail = next.logTail.length >= LOG_TAIL_LINES ? next.logTail.slice(1) : next.logTail.slice();
+      tail.push(e.line);
+      return { ...next, logTail: tail };
+    }
+    case "run-finished":
+      return {
+        ...next,
+        status: e.status,
+        phase: "done",
+        finished: { status: e.status, exitCode: e.exitCode, failures: e.failures },
+      };
+    default:
+      return assertNever(e);
+  }
+}
+
+export interface Observation {
+  at: number;
+  /** runtime dispatcher mode, or undefined when Kamailio did not answer (the last one is kept) */
+  mode: string | undefined;
+  active: Partial<Record<Backend, number>>;
+}
+
+/** A tick: deltas since the previous tick, calls/s over the interval, and Kamailio's runtime view. */
+export function tick(s: DashboardState, o: Observation): DashboardState {
+  const dOld = s.backends.old.total - s.lastTick.old;
+  const dNew = s.backends.new.total - s.lastTick.new;
+  const seconds = Math.max(0.001, (o.at - s.lastTick.at) / 1000);
+  return {
+    ...s,
+    now: Math.max(s.now, o.at),
+    mode: o.mode ?? s.mode,
+    callsPerSecond: (dOld + dNew) / seconds,
+    backends: {
+      old: { ...s.backends.old, delta: dOld, active: o.active.old ?? s.backends.old.active },
+      new: { ...s.backends.new, delta: dNew, active: o.active.new ?? s.backends.new.active },
+    },
+    lastTick: { at: o.at, old: s.backends.old.total, new: s.backends.new.total },
+  };
+}
