@@ -2,15 +2,24 @@
 import { Command, CommanderError } from "commander";
 import { ExitCode, exitCodeMeaning } from "./exit-codes.js";
 import { formatError } from "./errors.js";
-import { registerLabCommand } from "./commands/lab.js";
-import { registerSimCommand } from "./commands/sim.js";
-import { registerDashboardCommand } from "./commands/dashboard.js";
-import { registerVerifyCommand } from "./commands/verify.js";
-import { registerApplyCommand } from "./commands/apply.js";
-import { registerRollbackCommand } from "./commands/rollback.js";
-import { registerMigrateCommand } from "./commands/migrate.js";
 
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/**
+ * The commands, in help order. Each module is imported only when needed: the invoked command's
+ * alone, or all of them for help and unknown commands. Startup stays small as commands grow.
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  lab: async () => (await import("./commands/lab.js")).registerLabCommand,
+  sim: async () => (await import("./commands/sim.js")).registerSimCommand,
+  dashboard: async () => (await import("./commands/dashboard.js")).registerDashboardCommand,
+  verify: async () => (await import("./commands/verify.js")).registerVerifyCommand,
+  migrate: async () => (await import("./commands/migrate.js")).registerMigrateCommand,
+  apply: async () => (await import("./commands/apply.js")).registerApplyCommand,
+  rollback: async () => (await import("./commands/rollback.js")).registerRollbackCommand,
+};
+
+export async function buildProgram(argv: readonly string[]): Promise<Command> {
   const program = new Command("pbx-cutover")
     .description(
       "Move live SIP traffic from an old PBX to a new one behind Kamailio, step by step, " +
@@ -25,13 +34,10 @@ export function buildProgram(): Command {
           .map(([code, meaning]) => `  ${code.padStart(3)}  ${meaning}`)
           .join("\n"),
     );
-  registerLabCommand(program);
-  registerSimCommand(program);
-  registerDashboardCommand(program);
-  registerVerifyCommand(program);
-  registerMigrateCommand(program);
-  registerApplyCommand(program);
-  registerRollbackCommand(program);
+  const invoked = argv[2];
+  const names = invoked !== undefined && Object.hasOwn(COMMANDS, invoked) ? [invoked] : Object.keys(COMMANDS);
+  const registers = await Promise.all(names.map((n) => COMMANDS[n]!()));
+  for (const register of registers) register(program);
   return program;
 }
 
@@ -42,7 +48,7 @@ function applyExitOverride(cmd: Command): void {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   applyExitOverride(program);
   try {
     await program.parseAsync(argv);

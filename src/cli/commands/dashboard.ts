@@ -9,8 +9,8 @@ export function registerDashboardCommand(program: Command): void {
   const cmd = program
     .command("dashboard")
     .description(
-      "the call cutover simulation (same knobs, artifacts and exit codes as `sim`) with a live terminal view:\n" +
-        "phase, status, Kamailio's runtime dispatcher mode, per-backend calls (total, delta, completed, failed,\n" +
+      "the call cutover simulation (same knobs, artifacts and exit codes as `sim`) with a live terminal view: " +
+        "phase, status, Kamailio's runtime dispatcher mode, per-backend calls (total, delta, completed, failed, " +
         "active dialogs), calls/s; and live-metrics.csv in the run folder (the seed's run_call_cutover_dashboard.sh)",
     )
     .option("--interval <seconds>", "refresh interval, fractions allowed (env DASH_INTERVAL_SECONDS, default 1)")

@@ -5,8 +5,8 @@ export function registerSimCommand(program: Command): void {
   const cmd = program
     .command("sim")
     .description(
-      "live call cutover simulation (the seed's run_call_cutover_sim.sh): phases old, both, new with real calls and\n" +
-        "per-call evidence, then an in-flight cutover under a long call; exit 0 all assertions pass, 1 any fails,\n" +
+      "live call cutover simulation (the seed's run_call_cutover_sim.sh): phases old, both, new with real calls and " +
+        "per-call evidence, then an in-flight cutover under a long call; exit 0 all assertions pass, 1 any fails, " +
         "2 bad input, 3 environment. Starts the lab if it is not running and stops what it started (unless --keep-lab)",
     )
     .option("--quiet", "print only the result lines (simulation.stdout.log still has everything)");

@@ -40,7 +40,7 @@ export function registerVerifyCommand(program: Command): void {
   const cmd = program
     .command("verify")
     .description(
-      "preflight: both stacks reachable and truly different (SIP OPTIONS, optional FreeSWITCH event socket and FusionPBX HTTP);\n" +
+      "preflight: both stacks reachable and truly different (SIP OPTIONS, optional FreeSWITCH event socket and FusionPBX HTTP); " +
         "exit 1 when old and new are the same endpoint or version, 3 when something does not answer",
     )
     .option("--artifacts-dir <dir>", `where the run folder with verify.json goes (default ${DEFAULT_ARTIFACTS_DIR})`)
