@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { CLI, labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
+import { CLI, labFixture, type LabFixture } from "../support/lab-fixture.js";
 import { runtimeUris, uriOf } from "../support/lab-runtime.js";
 import { placeCalls } from "../support/sip-call.js";
 
@@ -116,7 +116,7 @@ describe("apply against a Kamailio with reload_delta 5 (Kamailio's default)", ()
     assert.equal(r1.code, 0, r1.stderr);
 
     // the second one must wait out reload_delta ("500 Ongoing reload") while holding the lock
-    const second = runInBackground(f, ["apply", "--mode", "new", "--json", ...f.flags]);
+    const second = f.cli(["apply", "--mode", "new", "--json", ...f.flags]);
     const lock = path.join(f.labDir, "apply.lock");
     await waitFor(() => existsSync(lock), 5000);
     const third = await f.cli(["apply", "--mode", "old", ...f.flags]);
@@ -171,17 +171,6 @@ describe("apply interrupted (Ctrl-C) while Kamailio refuses reloads", () => {
   });
 });
 
-function runInBackground(f: LabFixture, args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
 
 async function waitFor(cond: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

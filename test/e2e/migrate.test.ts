@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
 import path from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
-import { ROOT, labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
+import { ROOT, labFixture, runProgram, type CliResult, type LabFixture } from "../support/lab-fixture.js";
 import { runtimeUris, uriOf } from "../support/lab-runtime.js";
 import { placeCalls } from "../support/sip-call.js";
 
@@ -139,7 +138,7 @@ describe("migrate on a running lab", () => {
     assert.match(readFileSync(script, "utf8"), /--artifacts-dir local-lab\/real-services\/artifacts/);
     // a later --artifacts-dir wins, so the test leaves the repository's artifacts folder alone
     const art = path.join(f.dir, "seed-art");
-    const r = await runScript(script, [...f.flags, "--artifacts-dir", art], f.dir);
+    const r = await runProgram(script, [...f.flags, "--artifacts-dir", art], { cwd: f.dir });
     assert.equal(r.code, 0, r.stderr + r.stdout);
     checkRunDir(f, runDirOf(r));
     assert.ok(existsSync(path.join(art, "latest", "results.json")));
@@ -159,14 +158,3 @@ describe("migrate on a running lab", () => {
   });
 });
 
-function runScript(script: string, args: string[], cwd: string): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(script, args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
