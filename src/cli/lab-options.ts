@@ -18,6 +18,7 @@ export function addLabOptions(cmd: Command): Command {
     .option("--pkg-mb <mb>", "Kamailio private memory per process in MB (default 8)")
     .option("--children <n>", "Kamailio UDP worker processes (default 2)")
     .option("--reload-delta <s>", "dispatcher reload_delta in seconds (default 0 in the lab; Kamailio's own default is 5)")
+    .option("--dispatcher-alg <n>", "ds_select_dst algorithm in the lab's Kamailio: 4 round-robin (default), 9 weight-based (weighted plan steps)")
     .option("--ready-timeout-ms <ms>", "how long `up` waits for each component to be ready (default 10000)");
 }
 

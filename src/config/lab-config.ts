@@ -29,6 +29,8 @@ export const LabSettingsSchema = z
         /** dispatcher reload_delta in seconds; Kamailio's default is 5, the lab uses 0 for speed */
         reloadDelta: z.number().int().min(0).max(3600),
         setId: z.number().int().min(1).max(65535),
+        /** ds_select_dst algorithm: 4 round-robin (old/both/new), 9 weight-based (weighted plan steps) */
+        dispatcherAlg: z.union([z.literal(4), z.literal(9)]),
       })
       .strict(),
     old: z.object({ address: loopback, port }).strict(),
@@ -50,6 +52,7 @@ export const defaultLabSettings: LabSettings = {
     children: 2,
     reloadDelta: 0,
     setId: 1,
+    dispatcherAlg: 4,
   },
   old: { address: "127.0.0.1", port: 15070 },
   new: { address: "127.0.0.1", port: 15080 },
@@ -70,6 +73,7 @@ export interface LabFlags {
   pkgMb?: string | undefined;
   children?: string | undefined;
   reloadDelta?: string | undefined;
+  dispatcherAlg?: string | undefined;
   readyTimeoutMs?: string | undefined;
 }
 
@@ -110,6 +114,7 @@ export function resolveLabSettings(
         pkgMb: num("--pkg-mb", flags.pkgMb),
         children: num("--children", flags.children),
         reloadDelta: num("--reload-delta", flags.reloadDelta),
+        dispatcherAlg: num("--dispatcher-alg", flags.dispatcherAlg),
       }),
     },
     old: { ...d.old, ...f.old, ...defined({ address: flags.oldAddr, port: num("--old-port", flags.oldPort) }) },

@@ -53,3 +53,20 @@ describe("diffRuntime against a recorded Kamailio 5.6.3 reply", () => {
     assert.deepEqual(d.missing, [{ setId: 1, uri: "sip:127.0.0.1:21002" }]);
   });
 });
+
+describe("diffRuntime: attrs of weighted entries", () => {
+  const runtime = (attrs: string | undefined): ReturnType<typeof parseDispatcherListResult> => [
+    { setId: 1, uri: "sip:127.0.0.1:15070", flags: "AX", priority: 0, attrs },
+  ];
+  it("an entry with attrs must be reported with the same attrs (a trailing ';' dropped, as Kamailio does)", () => {
+    const l = parseDispatcherList("1 sip:127.0.0.1:15070 0 0 weight=90;\n");
+    assert.equal(diffRuntime(l, runtime("weight=90")).ok, true);
+    const d = diffRuntime(l, runtime("weight=10"));
+    assert.equal(d.ok, false);
+    assert.deepEqual(d.wrongAttrs, [{ setId: 1, uri: "sip:127.0.0.1:15070", want: "weight=90", have: "weight=10" }]);
+    assert.match(describeDiff(diffRuntime(l, runtime(undefined))), /attrs of sip:127\.0\.0\.1:15070 \(set 1\) are none, not "weight=90"/);
+  });
+  it("an entry without attrs is not compared", () => {
+    assert.equal(diffRuntime(parseDispatcherList("1 sip:127.0.0.1:15070 0 0\n"), runtime("duid=x")).ok, true);
+  });
+});

@@ -19,6 +19,11 @@ export interface RuntimeDiff {
   unexpected: DestinationKey[];
   /** in the list as active (no inactive/disabled flag), but not active at runtime */
   notActive: (DestinationKey & { flags: string })[];
+  /**
+   * in the list with attrs (e.g. `weight=10`) that Kamailio reports differently: a weighted step
+   * whose weights did not load is not the intended profile. Entries without attrs are not compared.
+   */
+  wrongAttrs: (DestinationKey & { want: string; have: string | undefined })[];
 }
 
 const key = (d: DestinationKey): string => `${d.setId} ${d.uri}`;
@@ -29,12 +34,14 @@ function runtimeActive(flags: string): boolean {
 }
 
 export function diffRuntime(list: DispatcherList, runtime: readonly RuntimeDestination[]): RuntimeDiff {
-  const wanted = new Map<string, { d: DestinationKey; active: boolean }>();
+  const wanted = new Map<string, { d: DestinationKey; active: boolean; attrs: string | undefined }>();
   for (const e of entriesOf(list)) {
     const k = key(e);
     const active = (e.flags & (1 | 4)) === 0;
     const prev = wanted.get(k);
-    wanted.set(k, { d: { setId: e.setId, uri: e.uri }, active: active || (prev?.active ?? false) });
+    // Kamailio drops one trailing ';' of the attrs (ds_set_attrs)
+    const attrs = e.attrs?.replace(/;$/, "") ?? prev?.attrs;
+    wanted.set(k, { d: { setId: e.setId, uri: e.uri }, active: active || (prev?.active ?? false), attrs });
   }
   const have = new Map(runtime.map((r) => [key(r), r] as const));
   const missing = [...wanted.values()].filter((w) => !have.has(key(w.d))).map((w) => w.d);
@@ -42,7 +49,16 @@ export function diffRuntime(list: DispatcherList, runtime: readonly RuntimeDesti
   const notActive = [...wanted.values()]
     .filter((w) => w.active && have.has(key(w.d)) && !runtimeActive(have.get(key(w.d))!.flags))
     .map((w) => ({ ...w.d, flags: have.get(key(w.d))!.flags }));
-  return { ok: missing.length === 0 && unexpected.length === 0 && notActive.length === 0, missing, unexpected, notActive };
+  const wrongAttrs = [...wanted.values()]
+    .filter((w) => w.attrs !== undefined && have.has(key(w.d)) && have.get(key(w.d))!.attrs !== w.attrs)
+    .map((w) => ({ ...w.d, want: w.attrs!, have: have.get(key(w.d))!.attrs }));
+  return {
+    ok: missing.length === 0 && unexpected.length === 0 && notActive.length === 0 && wrongAttrs.length === 0,
+    missing,
+    unexpected,
+    notActive,
+    wrongAttrs,
+  };
 }
 
 /** One line for messages: "missing sip:a (set 1); unexpected sip:b (set 1)". */
@@ -51,6 +67,7 @@ export function describeDiff(d: RuntimeDiff): string {
     ...d.missing.map((m) => `missing ${m.uri} (set ${m.setId})`),
     ...d.unexpected.map((m) => `unexpected ${m.uri} (set ${m.setId})`),
     ...d.notActive.map((m) => `not active ${m.uri} (set ${m.setId}, flags ${m.flags})`),
+    ...d.wrongAttrs.map((m) => `attrs of ${m.uri} (set ${m.setId}) are ${m.have === undefined ? "none" : JSON.stringify(m.have)}, not ${JSON.stringify(m.want)}`),
   ];
   return parts.length === 0 ? "runtime matches the list" : parts.join("; ");
 }

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { UsageError } from "../cli/errors.js";
 import { entriesOf, parseDispatcherList } from "./list.js";
-import { buildProfile, destinationsOf, parseProfileMode, renderProfile } from "./profile.js";
+import { buildProfile, buildStepProfile, destinationsOf, parseProfileMode, renderProfile } from "./profile.js";
+import { weightSlots } from "./weights.js";
 
 const inputs = { setId: 1, oldUri: "sip:127.0.0.1:15070", newUri: "sip:127.0.0.1:15080" };
 
@@ -35,5 +36,34 @@ describe("profiles", () => {
     assert.equal(parseProfileMode("both"), "both");
     assert.throws(() => parseProfileMode("half"), /"half" is not a dispatcher mode; use one of old, both, new/);
     assert.throws(() => parseProfileMode(undefined), UsageError);
+  });
+});
+
+describe("step profiles (a plan step's weight)", () => {
+  it("0, 50 under round-robin and 100 are the old, both and new profiles byte for byte", () => {
+    for (const alg of [4, 9] as const) {
+      assert.equal(renderProfile(buildStepProfile(0, inputs, alg)), renderProfile(buildProfile("old", inputs)));
+      assert.equal(renderProfile(buildStepProfile(100, inputs, alg)), renderProfile(buildProfile("new", inputs)));
+    }
+    assert.equal(renderProfile(buildStepProfile(50, inputs, 4)), renderProfile(buildProfile("both", inputs)));
+  });
+
+  it("weighted steps carry weight= attrs that sum to 100, never a weight of 0", () => {
+    const text = renderProfile(buildStepProfile(10, inputs, 9));
+    assert.match(text, /^# pbx-cutover profile: new=10%\n/);
+    assert.match(text, /\n1 sip:127\.0\.0\.1:15070 0 0 weight=90\n1 sip:127\.0\.0\.1:15080 0 0 weight=10\n$/);
+    assert.deepEqual(Object.fromEntries(weightSlots(parseDispatcherList(text), 1)), { "sip:127.0.0.1:15080": 10, "sip:127.0.0.1:15070": 90 });
+    for (const w of [1, 50, 99]) {
+      const slots = weightSlots(buildStepProfile(w, inputs, 9).list, 1);
+      assert.equal(slots.get(inputs.newUri), w);
+      assert.equal(slots.get(inputs.oldUri), 100 - w);
+    }
+  });
+
+  it("weights round-robin cannot split, and weights outside 0-100, are usage errors", () => {
+    assert.throws(() => buildStepProfile(10, inputs, 4), (e: unknown) => e instanceof UsageError && /algorithm 9/.test(e.message));
+    assert.throws(() => buildStepProfile(101, inputs, 9), UsageError);
+    assert.throws(() => buildStepProfile(2.5, inputs, 9), UsageError);
+    assert.throws(() => buildStepProfile(10, { ...inputs, newUri: inputs.oldUri }, 9), (e: unknown) => e instanceof UsageError && /same destination/.test(e.details.join(" ")));
   });
 });

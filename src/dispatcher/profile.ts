@@ -6,6 +6,7 @@
 import { UsageError } from "../cli/errors.js";
 import { entriesOf, makeList, renderDispatcherList, type DispatcherEntry, type DispatcherList } from "./list.js";
 import { parseSipUri, sameHostPort } from "./sip-uri.js";
+import type { DispatcherAlgorithm } from "./weights.js";
 
 export const PROFILE_MODES = ["old", "both", "new"] as const;
 export type ProfileMode = (typeof PROFILE_MODES)[number];
@@ -98,4 +99,40 @@ export function destinationsOf(list: DispatcherList): { setId: number; uri: stri
     }
   }
   return out;
+}
+
+/** The label of a weighted step's profile, e.g. `new=10%`. */
+export function weightLabel(weightNew: number): string {
+  return `new=${weightNew}%`;
+}
+
+/**
+ * The profile for a plan step: the new backend's weight 0-100 under the set's ds_select_dst
+ * algorithm (see weights.ts). 0 is profile `old`, 100 is `new` (no weight 0 is ever written: on the
+ * destination Kamailio indexes first it would send every call there); with round-robin (4) 50 is
+ * `both`, byte for byte; with weight-based (9) 1-99 is both destinations with `weight=` attrs that
+ * sum to 100. Any other weight under round-robin is a UsageError (exit 2).
+ */
+export function buildStepProfile(weightNew: number, p: ProfileInputs, algorithm: DispatcherAlgorithm): DispatcherProfile {
+  if (!Number.isInteger(weightNew) || weightNew < 0 || weightNew > 100) {
+    throw new UsageError(`weight ${weightNew} is not an integer from 0 to 100`);
+  }
+  if (weightNew === 0) return buildProfile("old", p);
+  if (weightNew === 100) return buildProfile("new", p);
+  if (algorithm === 4) {
+    if (weightNew === 50) return buildProfile("both", p);
+    throw new UsageError(
+      `weight ${weightNew} needs Kamailio's weight-based dispatcher (algorithm 9); round-robin (4) only splits 0, 50 or 100`,
+      ["start the lab with --dispatcher-alg 9, or use steps of 0, 50 and 100"],
+    );
+  }
+  validateProfileInputs(p);
+  const entry = (uri: string, weight: number): DispatcherEntry => ({ setId: p.setId, uri, flags: 0, priority: 0, attrs: `weight=${weight}` });
+  const header = [
+    `pbx-cutover profile: ${weightLabel(weightNew)}`,
+    `set ${p.setId}: old ${p.oldUri}, new ${p.newUri}`,
+    `dispatcher algorithm 9: of every 100 calls after a reload, ${100 - weightNew} to old and ${weightNew} to new, shuffled`,
+    "line format: setid destination flags priority [attrs]",
+  ];
+  return { label: weightLabel(weightNew), list: makeList(header, [entry(p.oldUri, 100 - weightNew), entry(p.newUri, weightNew)]) };
 }

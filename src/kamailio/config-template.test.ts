@@ -31,3 +31,13 @@ test("unknown placeholders and unsafe values are refused", () => {
   assert.throws(() => renderKamailioConfig("{{NOPE}}", values), /unknown placeholder/);
   assert.throws(() => renderKamailioConfig("x", { ...values, ctlSocket: 'a"b' }), /quotes or newlines/);
 });
+
+test("the dispatcher algorithm is a parameter: round-robin (4) unless asked for weight-based (9)", () => {
+  const rr = renderKamailioConfig(loadKamailioTemplate(), values);
+  assert.match(rr, /ds_select_dst\("1", "4"\)/);
+  assert.match(rr, /# round-robin \(algorithm 4\) over set 1/);
+  const w = renderKamailioConfig(loadKamailioTemplate(), { ...values, dispatcherAlg: 9 });
+  assert.match(w, /ds_select_dst\("1", "9"\)/);
+  assert.match(w, /# weight-based \(algorithm 9\) over set 1/);
+  assert.equal(w.replace(/weight-based/g, "round-robin").replace('"9")', '"4")').replace("algorithm 9", "algorithm 4"), rr);
+});

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { assetPath } from "../assets.js";
+import { DISPATCHER_ALGORITHM_NAMES, type DispatcherAlgorithm } from "../dispatcher/weights.js";
 
 export interface KamailioConfigValues {
   sipAddr: string;
@@ -12,6 +13,8 @@ export interface KamailioConfigValues {
   dispatcherList: string;
   modulePath: string;
   debug?: number;
+  /** ds_select_dst algorithm: 4 round-robin (the default), 9 weight-based (weight= attrs) */
+  dispatcherAlg?: DispatcherAlgorithm;
 }
 
 /** Render the template text with the values (pure). Every placeholder must be filled. */
@@ -27,6 +30,8 @@ export function renderKamailioConfig(template: string, v: KamailioConfigValues):
     DISPATCHER_LIST: v.dispatcherList,
     MODULE_PATH: v.modulePath,
     DEBUG: String(v.debug ?? 2),
+    DS_ALG: String(v.dispatcherAlg ?? 4),
+    DS_ALG_NAME: DISPATCHER_ALGORITHM_NAMES[v.dispatcherAlg ?? 4],
   };
   for (const [k, val] of Object.entries(values)) {
     if (/["\n]/.test(val)) throw new Error(`kamailio config value ${k} must not contain quotes or newlines`);

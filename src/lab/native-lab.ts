@@ -106,6 +106,7 @@ export async function labUp(s: LabSettings, scope: Scope): Promise<UpResult> {
       ctlSocket: p.ctlSocket,
       dispatcherList: p.dispatcherList,
       modulePath: KAMAILIO_MODULES,
+      dispatcherAlg: s.kamailio.dispatcherAlg,
     }),
   );
   // initial profile: old only

@@ -17,7 +17,7 @@ export class FakeKamailio implements RpcClient, DispatcherListStore {
   readonly endpoint = "fake://kamailio/RPC";
   readonly location = "fake:dispatcher.list";
   file: string | undefined;
-  loaded: { setId: number; uri: string; flags: number }[] = [];
+  loaded: { setId: number; uri: string; flags: number; attrs?: string | undefined }[] = [];
   reloadDeltaMs = 0;
   lastReloadAt = -Infinity;
   /** the next N calls (of `unavailableMethod`, or any) fail as unreachable */
@@ -77,7 +77,9 @@ export class FakeKamailio implements RpcClient, DispatcherListStore {
             ID: id,
             TARGETS: this.loaded
               .filter((d) => d.setId === id)
-              .map((d) => ({ DEST: { URI: d.uri, FLAGS: d.flags & 1 ? "IX" : "AX", PRIORITY: 0 } })),
+              .map((d) => ({
+                DEST: { URI: d.uri, FLAGS: d.flags & 1 ? "IX" : "AX", PRIORITY: 0, ...(d.attrs ? { ATTRS: { BODY: d.attrs.replace(/;$/, "") } } : {}) },
+              })),
           },
         })),
       });
