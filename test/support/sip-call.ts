@@ -16,6 +16,8 @@ export interface CallsResult {
   /** distinct Call-IDs whose INVITE each backend received */
   old: number;
   new: number;
+  /** the backend of each call by SIPp's call number (1-based; index 0 unused), undefined if none got it */
+  byCallNumber: ("old" | "new" | undefined)[];
 }
 
 function callIdsWithInvite(log: string, tag: string): Set<string> {
@@ -36,20 +38,26 @@ function readLog(file: string): string {
   }
 }
 
-/** Place `n` calls (10 per second, held 0 ms) and count where their INVITEs arrived. */
-export async function placeCalls(f: LabFixture, n: number, label: string): Promise<CallsResult> {
+/** Place `n` calls (10 per second unless `rate` says otherwise, held 0 ms) and count where their INVITEs arrived. */
+export async function placeCalls(f: LabFixture, n: number, label: string, opts: { rate?: number } = {}): Promise<CallsResult> {
   const tag = `e2e-${label}-${randomBytes(3).toString("hex")}`;
   const uacPort = (await freePorts()).sip;
   const argv = [
     `127.0.0.1:${f.ports.sip}`, "-sf", assetPath("sipp", "uac-call.xml"), "-i", "127.0.0.1", "-p", String(uacPort),
-    "-m", String(n), "-d", "0", "-cid_str", `${tag}-%u-%p@%s`, "-nostdin", "-timeout", "15", "-timeout_error",
+    "-m", String(n), "-r", String(opts.rate ?? 10), "-d", "0", "-cid_str", `${tag}-%u-%p@%s`, "-nostdin", "-timeout", "15", "-timeout_error",
   ];
   const uac = spawn("sipp", argv, { stdio: "ignore" });
   const code = await new Promise<number | null>((resolve) => uac.on("close", resolve));
-  return {
-    code,
-    tag,
-    old: callIdsWithInvite(readLog(path.join(f.labDir, "uas-old.messages.log")), tag).size,
-    new: callIdsWithInvite(readLog(path.join(f.labDir, "uas-new.messages.log")), tag).size,
+  const seen = {
+    old: callIdsWithInvite(readLog(path.join(f.labDir, "uas-old.messages.log")), tag),
+    new: callIdsWithInvite(readLog(path.join(f.labDir, "uas-new.messages.log")), tag),
   };
+  const byCallNumber: CallsResult["byCallNumber"] = Array.from({ length: n + 1 }, () => undefined);
+  for (const role of ["old", "new"] as const) {
+    for (const id of seen[role]) {
+      const num = Number(id.slice(tag.length + 1).split("-")[0]);
+      if (num >= 1 && num <= n) byCallNumber[num] = role;
+    }
+  }
+  return { code, tag, old: seen.old.size, new: seen.new.size, byCallNumber };
 }
