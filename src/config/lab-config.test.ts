@@ -28,3 +28,12 @@ test("bad values are usage errors naming the setting", () => {
   assert.throws(() => resolveLabSettings({ kamailio: { bogus: 1 } as never }, {}), UsageError);
   assert.throws(() => resolveLabSettings(undefined, { newPort: "15070" }), /old backend \(udp\) and new backend \(udp\) both use 127\.0\.0\.1:15070/);
 });
+
+test("the HEP collector port: default 15062, config file, --hep-port; loopback only; its own port", () => {
+  assert.deepEqual(resolveLabSettings(undefined, {}).hep, { address: "127.0.0.1", port: 15062 });
+  assert.equal(resolveLabSettings({ hep: { port: 16062 } }, {}).hep.port, 16062);
+  assert.equal(resolveLabSettings({ hep: { port: 16062 } }, { hepPort: "17062" }).hep.port, 17062);
+  assert.throws(() => resolveLabSettings(undefined, { hepPort: "nope" }), /--hep-port must be an integer/);
+  assert.throws(() => resolveLabSettings({ hep: { address: "10.0.0.1" } }, {}), (e: unknown) => e instanceof UsageError && /loopback/.test(e.details.join()));
+  assert.throws(() => resolveLabSettings(undefined, { hepPort: "15070" }), /old backend \(udp\) and HEP collector \(udp\) both use/);
+});

@@ -35,6 +35,8 @@ export const LabSettingsSchema = z
       .strict(),
     old: z.object({ address: loopback, port }).strict(),
     new: z.object({ address: loopback, port }).strict(),
+    /** where Kamailio mirrors every SIP message as HEPv3 (siptrace): the tool's collector, UDP */
+    hep: z.object({ address: loopback, port }).strict(),
     readyTimeoutMs: z.number().int().min(100).max(600_000),
   })
   .strict();
@@ -56,6 +58,7 @@ export const defaultLabSettings: LabSettings = {
   },
   old: { address: "127.0.0.1", port: 15070 },
   new: { address: "127.0.0.1", port: 15080 },
+  hep: { address: "127.0.0.1", port: 15062 },
   readyTimeoutMs: 10_000,
 };
 
@@ -69,6 +72,7 @@ export interface LabFlags {
   oldPort?: string | undefined;
   newAddr?: string | undefined;
   newPort?: string | undefined;
+  hepPort?: string | undefined;
   shmMb?: string | undefined;
   pkgMb?: string | undefined;
   children?: string | undefined;
@@ -119,6 +123,7 @@ export function resolveLabSettings(
     },
     old: { ...d.old, ...f.old, ...defined({ address: flags.oldAddr, port: num("--old-port", flags.oldPort) }) },
     new: { ...d.new, ...f.new, ...defined({ address: flags.newAddr, port: num("--new-port", flags.newPort) }) },
+    hep: { ...d.hep, ...f.hep, ...defined({ port: num("--hep-port", flags.hepPort) }) },
     readyTimeoutMs: num("--ready-timeout-ms", flags.readyTimeoutMs) ?? f.readyTimeoutMs ?? d.readyTimeoutMs,
   };
   const parsed = LabSettingsSchema.safeParse(merged);
@@ -133,6 +138,7 @@ export function resolveLabSettings(
     ["kamailio sip (udp)", s.kamailio.address, s.kamailio.sipPort],
     ["old backend (udp)", s.old.address, s.old.port],
     ["new backend (udp)", s.new.address, s.new.port],
+    ["HEP collector (udp)", s.hep.address, s.hep.port],
   ] as const;
   for (let i = 0; i < endpoints.length; i++) {
     for (let j = i + 1; j < endpoints.length; j++) {

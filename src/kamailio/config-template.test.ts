@@ -12,6 +12,8 @@ const values = {
   ctlSocket: "/lab/kamailio_ctl",
   dispatcherList: "/lab/dispatcher.list",
   modulePath: "/usr/lib/x86_64-linux-gnu/kamailio/modules/",
+  hepAddr: "127.0.0.1",
+  hepPort: 15062,
 };
 
 test("the project template renders with every placeholder filled", () => {
@@ -25,6 +27,19 @@ test("the project template renders with every placeholder filled", () => {
   assert.match(cfg, /record_route\(\)/);
   assert.match(cfg, /loose_route\(\)/);
   assert.match(cfg, /set_dlg_profile\("backend", "\$du"\)/);
+});
+
+test("every SIP message is mirrored as HEPv3 to the collector (siptrace's default is HEPv1)", () => {
+  const cfg = renderKamailioConfig(loadKamailioTemplate(), { ...values, hepAddr: "127.0.0.9", hepPort: 25999 });
+  assert.match(cfg, /^loadmodule "siptrace\.so"$/m);
+  assert.match(cfg, /modparam\("siptrace", "hep_mode_on", 1\)/);
+  assert.match(cfg, /modparam\("siptrace", "hep_version", 3\)/);
+  assert.match(cfg, /modparam\("siptrace", "trace_mode", 1\)/);
+  assert.match(cfg, /modparam\("siptrace", "trace_on", 1\)/);
+  assert.match(cfg, /modparam\("siptrace", "trace_to_database", 0\)/);
+  assert.match(cfg, /modparam\("siptrace", "duplicate_uri", "sip:127\.0\.0\.9:25999"\)/);
+  // siptrace needs tm, sl and dialog loaded before it to see what they forward
+  assert.ok(cfg.indexOf('loadmodule "siptrace.so"') > cfg.indexOf('loadmodule "dialog.so"'));
 });
 
 test("unknown placeholders and unsafe values are refused", () => {

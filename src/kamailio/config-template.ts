@@ -15,6 +15,9 @@ export interface KamailioConfigValues {
   debug?: number;
   /** ds_select_dst algorithm: 4 round-robin (the default), 9 weight-based (weight= attrs) */
   dispatcherAlg?: DispatcherAlgorithm;
+  /** UDP port on 127.0.0.1 where Kamailio mirrors every SIP message as HEPv3 */
+  hepAddr: string;
+  hepPort: number;
 }
 
 /** Render the template text with the values (pure). Every placeholder must be filled. */
@@ -32,6 +35,8 @@ export function renderKamailioConfig(template: string, v: KamailioConfigValues):
     DEBUG: String(v.debug ?? 2),
     DS_ALG: String(v.dispatcherAlg ?? 4),
     DS_ALG_NAME: DISPATCHER_ALGORITHM_NAMES[v.dispatcherAlg ?? 4],
+    HEP_ADDR: v.hepAddr,
+    HEP_PORT: String(v.hepPort),
   };
   for (const [k, val] of Object.entries(values)) {
     if (/["\n]/.test(val)) throw new Error(`kamailio config value ${k} must not contain quotes or newlines`);

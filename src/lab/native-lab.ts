@@ -107,6 +107,8 @@ export async function labUp(s: LabSettings, scope: Scope): Promise<UpResult> {
       dispatcherList: p.dispatcherList,
       modulePath: KAMAILIO_MODULES,
       dispatcherAlg: s.kamailio.dispatcherAlg,
+      hepAddr: s.hep.address,
+      hepPort: s.hep.port,
     }),
   );
   // initial profile: old only

@@ -8,8 +8,8 @@ import { isTcpFree, isUdpFree } from "../../src/lab/ports.js";
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 export const CLI = path.join(ROOT, "dist", "src", "cli", "main.js");
 
-/** Four consecutive free ports (sip udp, rpc tcp, old udp, new udp) from a random base. */
-export async function freePorts(): Promise<{ sip: number; rpc: number; old: number; new: number }> {
+/** Five consecutive free ports (sip udp, rpc tcp, old udp, new udp, hep udp) from a random base. */
+export async function freePorts(): Promise<{ sip: number; rpc: number; old: number; new: number; hep: number }> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = 20000 + Math.floor(Math.random() * 2000) * 10;
     const ok = await Promise.all([
@@ -17,8 +17,9 @@ export async function freePorts(): Promise<{ sip: number; rpc: number; old: numb
       isTcpFree("127.0.0.1", base + 1),
       isUdpFree("127.0.0.1", base + 2),
       isUdpFree("127.0.0.1", base + 3),
+      isUdpFree("127.0.0.1", base + 4),
     ]);
-    if (ok.every(Boolean)) return { sip: base, rpc: base + 1, old: base + 2, new: base + 3 };
+    if (ok.every(Boolean)) return { sip: base, rpc: base + 1, old: base + 2, new: base + 3, hep: base + 4 };
   }
   throw new Error("no free ports found");
 }
@@ -89,6 +90,8 @@ export async function labFixture(): Promise<LabFixture> {
     String(ports.old),
     "--new-port",
     String(ports.new),
+    "--hep-port",
+    String(ports.hep),
   ];
   return {
     dir,
