@@ -77,6 +77,28 @@ export function inodesFor(table: string, address: string, port: number, listenin
   return out;
 }
 
+export interface UdpSocketCounters {
+  inode: string;
+  /** bytes waiting in the socket's receive queue */
+  rxQueueBytes: number;
+  /** datagrams the kernel dropped for this socket (receive buffer full) since it was opened */
+  drops: number;
+}
+
+/** The kernel's counters for the UDP socket bound to exactly address:port, from /proc/net/udp's text. */
+export function udpSocketCounters(table: string, address: string, port: number): UdpSocketCounters | undefined {
+  const wanted = procNetAddress(address, port);
+  for (const line of table.split("\n").slice(1)) {
+    const cols = line.trim().split(/\s+/);
+    if (cols.length < 13 || cols[1] !== wanted) continue;
+    const rx = cols[4]?.split(":")[1];
+    const drops = Number(cols[12]);
+    if (rx === undefined || !Number.isFinite(drops)) continue;
+    return { inode: cols[9]!, rxQueueBytes: parseInt(rx, 16), drops };
+  }
+  return undefined;
+}
+
 /** Best effort: which process holds the port (needs permission to read other processes' fds). */
 export function findPortOwner(proto: "udp" | "tcp", address: string, port: number): PortOwner | undefined {
   let table: string;

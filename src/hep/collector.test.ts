@@ -1,0 +1,109 @@
+import assert from "node:assert/strict";
+import dgram from "node:dgram";
+import { test } from "node:test";
+import { EnvironmentError } from "../cli/errors.js";
+import { binDatagram, recordedBothCalls } from "../../test/support/hep-fixtures.js";
+import { startHepCollector, type HepCollector } from "./collector.js";
+import type { HepPacket } from "./decode.js";
+
+// The collector on real loopback sockets (no Kamailio: test/e2e/hep.test.ts has that).
+
+async function sendAll(datagrams: Buffer[], port: number): Promise<void> {
+  const s = dgram.createSocket("udp4");
+  for (const d of datagrams) await new Promise<void>((r, j) => s.send(d, port, "127.0.0.1", (e) => (e ? j(e) : r())));
+  s.close();
+}
+
+async function until(cond: () => boolean, what: string, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+test("recorded datagrams are decoded and handed over; malformed ones are counted by reason, never fatal", async () => {
+  const got: HepPacket[] = [];
+  const c = await startHepCollector({ address: "127.0.0.1", port: 0, onPacket: (p) => got.push(p) });
+  try {
+    assert.ok(c.port > 0, "ephemeral port");
+    const good = recordedBothCalls();
+    const bad = [
+      Buffer.from("OPTIONS sip:x@127.0.0.1 SIP/2.0\r\n\r\n"),
+      binDatagram("kamailio-5.6.3-hep1-invite.bin"),
+      good[0]!.subarray(0, 100),
+      Buffer.alloc(0),
+    ];
+    await sendAll([...good.slice(0, 20), ...bad, ...good.slice(20)], c.port);
+    await until(() => c.stats().datagrams === good.length + bad.length, "every datagram");
+    const s = c.stats();
+    assert.equal(s.packets, 56);
+    assert.equal(got.length, 56);
+    assert.equal(s.malformed, 4);
+    assert.deepEqual(s.malformedByReason, { "not-hep": 1, "hep-v1": 1, "length-mismatch": 1, truncated: 1 });
+    assert.equal(s.firstMalformation?.reason, "not-hep");
+    assert.equal(s.kernelDrops, 0);
+    assert.ok(s.recvBufferBytes >= 212_992, `receive buffer ${s.recvBufferBytes}`);
+    assert.equal(got.filter((p) => p.payload.toString("latin1").startsWith("INVITE ")).length, 8, "4 calls: INVITE in, INVITE out");
+  } finally {
+    await c.close();
+  }
+});
+
+test("--hep-forward relays every datagram byte for byte, malformed ones too", async () => {
+  const homer = dgram.createSocket("udp4");
+  const relayed: Buffer[] = [];
+  homer.on("message", (m) => relayed.push(m));
+  await new Promise<void>((r) => homer.bind(0, "127.0.0.1", () => r()));
+  const c = await startHepCollector({ address: "127.0.0.1", port: 0, forward: { host: "127.0.0.1", port: homer.address().port } });
+  try {
+    const sent = [...recordedBothCalls().slice(0, 10), Buffer.from("not hep at all")];
+    await sendAll(sent, c.port);
+    await until(() => relayed.length === sent.length, "relayed datagrams");
+    assert.deepEqual(relayed.map((b) => b.toString("hex")).sort(), sent.map((b) => b.toString("hex")).sort());
+    await until(() => c.stats().forwarded === sent.length, "forward callbacks");
+    assert.equal(c.stats().forwardErrors, 0);
+  } finally {
+    await c.close();
+    homer.close();
+  }
+});
+
+test("a forward host that does not resolve and a taken port are environment errors (exit 3), nothing left bound", async () => {
+  await assert.rejects(
+    startHepCollector({ address: "127.0.0.1", port: 0, forward: { host: "no-such-host.invalid", port: 9060 } }),
+    (e: unknown) => e instanceof EnvironmentError && /cannot resolve no-such-host\.invalid/.test(e.message),
+  );
+  const first = await startHepCollector({ address: "127.0.0.1", port: 0 });
+  try {
+    await assert.rejects(
+      startHepCollector({ address: "127.0.0.1", port: first.port }),
+      (e: unknown) => e instanceof EnvironmentError && new RegExp(`port ${first.port}/udp on 127\\.0\\.0\\.1 is in use by pid ${process.pid}`).test(e.message),
+    );
+  } finally {
+    await first.close();
+  }
+});
+
+test("datagrams the kernel drops (buffer full while the process is busy) are reported from /proc/net/udp", async () => {
+  const c: HepCollector = await startHepCollector({ address: "127.0.0.1", port: 0, recvBufferBytes: 4096 });
+  try {
+    const d = recordedBothCalls()[2]!;
+    const s = dgram.createSocket("udp4");
+    // queue 300 sends, then keep the event loop busy so the collector cannot read while they land
+    let done = 0;
+    for (let i = 0; i < 300; i++) s.send(d, c.port, "127.0.0.1", () => done++);
+    const until2 = Date.now() + 300;
+    while (Date.now() < until2) {
+      /* busy: nothing is read */
+    }
+    await until(() => done === 300, "sends");
+    await c.settle(30);
+    s.close();
+    const st = c.stats();
+    assert.ok((st.kernelDrops ?? 0) > 0, `kernel drops ${st.kernelDrops}`);
+    assert.equal(st.datagrams + (st.kernelDrops ?? 0), 300, "every datagram either read or counted as dropped");
+  } finally {
+    await c.close();
+  }
+});

@@ -1,0 +1,192 @@
+/**
+ * The HEP collector: one UDP socket on loopback that receives what Kamailio's siptrace mirrors,
+ * decodes each datagram (src/hep/decode.ts) and hands packets to its consumer. Malformed datagrams
+ * are counted, never fatal; the kernel's drop counter for the socket is read from /proc/net/udp;
+ * `forward` relays every datagram unchanged (to a Homer, another collector).
+ */
+import dgram from "node:dgram";
+import { lookup } from "node:dns/promises";
+import { readFileSync } from "node:fs";
+import { EnvironmentError } from "../cli/errors.js";
+import { describePortInUse, findPortOwner, udpSocketCounters } from "../lab/ports.js";
+import { decodeHep, type HepMalformation, type HepMalformationReason, type HepPacket } from "./decode.js";
+import type { HepForwardTarget } from "./forward-target.js";
+
+/**
+ * Receive buffer asked for: the lab's knee (1000 calls/s x ~14 mirrored messages) is ~14,000
+ * datagrams/s, each costing ~2 KiB of kernel buffer (skb truesize for a 600-800 byte datagram on
+ * loopback): 16 MiB rides out ~0.5 s without a read. Linux caps the request at net.core.rmem_max
+ * (raise it to get more) and doubles what it grants; `stats().recvBufferBytes` says what we got.
+ */
+export const DEFAULT_RECV_BUFFER_BYTES = 16 * 1024 * 1024;
+
+export interface HepCollectorOptions {
+  /** loopback address to bind (the caller validates it) */
+  address: string;
+  /** UDP port; 0 = an ephemeral port (read `port` after start) */
+  port: number;
+  recvBufferBytes?: number;
+  /** relay every datagram, valid or not, unchanged */
+  forward?: HepForwardTarget;
+  onPacket?: (packet: HepPacket, datagram: Buffer) => void;
+  onMalformed?: (m: HepMalformation, datagram: Buffer) => void;
+}
+
+export interface HepCollectorStats {
+  datagrams: number;
+  packets: number;
+  malformed: number;
+  malformedByReason: Partial<Record<HepMalformationReason, number>>;
+  /** the first malformation seen, for a report line */
+  firstMalformation: HepMalformation | undefined;
+  forwarded: number;
+  forwardErrors: number;
+  firstForwardError: string | undefined;
+  /** errors the receiving socket reported after bind (rare on UDP) */
+  socketErrors: number;
+  /** datagrams the kernel dropped on this socket (buffer full); undefined when /proc cannot be read */
+  kernelDrops: number | undefined;
+  /** the receive buffer the kernel granted, in bytes */
+  recvBufferBytes: number;
+  /** time of the last datagram (performance.now()), undefined before the first */
+  lastDatagramAt: number | undefined;
+}
+
+export interface HepCollector {
+  readonly address: string;
+  readonly port: number;
+  stats(): HepCollectorStats;
+  /**
+   * Resolves once nothing has arrived for `quietMs` and the socket's receive queue is empty (or after
+   * `maxMs`): the way to be sure the last mirrored messages were read.
+   */
+  settle(quietMs?: number, maxMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Bind the collector; a taken fixed port is exit 3 naming its owner, a forward host that does not resolve too. */
+export async function startHepCollector(opts: HepCollectorOptions): Promise<HepCollector> {
+  let forward: { address: string; port: number; socket: dgram.Socket } | undefined;
+  if (opts.forward) {
+    let resolved: { address: string; family: number };
+    try {
+      resolved = await lookup(opts.forward.host);
+    } catch (err) {
+      throw new EnvironmentError(
+        `--hep-forward ${opts.forward.host}:${opts.forward.port}: cannot resolve ${opts.forward.host} (${(err as Error).message}); nothing was started`,
+        ["give an address, or a name this machine resolves"],
+      );
+    }
+    const socket = dgram.createSocket(resolved.family === 6 ? "udp6" : "udp4");
+    forward = { address: resolved.address, port: opts.forward.port, socket };
+  }
+
+  const socket = dgram.createSocket({ type: "udp4", reuseAddr: false });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once("error", reject);
+      socket.bind(opts.port, opts.address, () => {
+        socket.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    forward?.socket.close();
+    socket.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EADDRINUSE") {
+      const owner = findPortOwner("udp", opts.address, opts.port);
+      throw new EnvironmentError(
+        `HEP collector: ${describePortInUse({ proto: "udp", address: opts.address, port: opts.port, owner })}; nothing was started`,
+        ["stop whatever holds it, or pick another port (--hep-port)"],
+      );
+    }
+    throw new EnvironmentError(`HEP collector: cannot bind ${opts.address}:${opts.port}/udp (${code ?? String(err)}); nothing was started`);
+  }
+  try {
+    socket.setRecvBufferSize(opts.recvBufferBytes ?? DEFAULT_RECV_BUFFER_BYTES);
+  } catch {
+    /* the kernel refused the size: keep its default, stats() reports what we have */
+  }
+  const { port } = socket.address();
+
+  const s: HepCollectorStats = {
+    datagrams: 0,
+    packets: 0,
+    malformed: 0,
+    malformedByReason: {},
+    firstMalformation: undefined,
+    forwarded: 0,
+    forwardErrors: 0,
+    firstForwardError: undefined,
+    socketErrors: 0,
+    kernelDrops: undefined,
+    recvBufferBytes: socket.getRecvBufferSize(),
+    lastDatagramAt: undefined,
+  };
+  const onForwarded = (err: Error | null): void => {
+    if (err) {
+      s.forwardErrors++;
+      s.firstForwardError ??= err.message;
+    } else {
+      s.forwarded++;
+    }
+  };
+  // after bind, socket errors are counted and reported, never thrown
+  socket.on("error", () => s.socketErrors++);
+  forward?.socket.on("error", (err) => onForwarded(err));
+
+  socket.on("message", (datagram) => {
+    s.datagrams++;
+    s.lastDatagramAt = performance.now();
+    if (forward) forward.socket.send(datagram, forward.port, forward.address, onForwarded);
+    const r = decodeHep(datagram);
+    if (r.ok) {
+      s.packets++;
+      opts.onPacket?.(r.packet, datagram);
+    } else {
+      s.malformed++;
+      s.malformedByReason[r.malformation.reason] = (s.malformedByReason[r.malformation.reason] ?? 0) + 1;
+      s.firstMalformation ??= r.malformation;
+      opts.onMalformed?.(r.malformation, datagram);
+    }
+  });
+
+  const kernel = (): ReturnType<typeof udpSocketCounters> => {
+    try {
+      return udpSocketCounters(readFileSync("/proc/net/udp", "utf8"), opts.address, port);
+    } catch {
+      return undefined;
+    }
+  };
+  let closed = false;
+  return {
+    address: opts.address,
+    port,
+    stats() {
+      const k = closed ? undefined : kernel();
+      if (k) s.kernelDrops = k.drops;
+      return { ...s, malformedByReason: { ...s.malformedByReason } };
+    },
+    async settle(quietMs = 50, maxMs = 3000) {
+      const deadline = performance.now() + maxMs;
+      for (;;) {
+        const now = performance.now();
+        const quiet = s.lastDatagramAt === undefined || now - s.lastDatagramAt >= quietMs;
+        if ((quiet && (kernel()?.rxQueueBytes ?? 0) === 0) || now >= deadline) return;
+        await new Promise((r) => setTimeout(r, Math.min(quietMs, 20)));
+      }
+    },
+    async close() {
+      if (closed) return;
+      // the last figure from the kernel before the socket goes away
+      const k = kernel();
+      if (k) s.kernelDrops = k.drops;
+      closed = true;
+      await Promise.all([
+        new Promise<void>((r) => socket.close(() => r())),
+        forward ? new Promise<void>((r) => forward.socket.close(() => r())) : Promise.resolve(),
+      ]);
+    },
+  };
+}
