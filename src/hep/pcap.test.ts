@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { binDatagram, recordedBothCalls } from "../../test/support/hep-fixtures.js";
+import { decodeHep, type HepPacket } from "./decode.js";
+import { LINKTYPE_RAW, pcapGlobalHeader, pcapRecord } from "./pcap.js";
+
+function packet(d: Buffer): HepPacket {
+  const r = decodeHep(d);
+  if (!r.ok) throw new Error(r.malformation.detail);
+  return r.packet;
+}
+
+/** The Internet checksum over a range verifies when the folded sum is 0xffff. */
+function checksumOk(b: Buffer, start: number, end: number, initial = 0): boolean {
+  let sum = initial;
+  for (let i = start; i + 1 < end; i += 2) sum += b.readUInt16BE(i);
+  if ((end - start) % 2) sum += b[end - 1]! << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return sum === 0xffff;
+}
+
+test("global header: classic pcap, microseconds, LINKTYPE_RAW", () => {
+  const h = pcapGlobalHeader();
+  assert.equal(h.length, 24);
+  assert.equal(h.readUInt32LE(0), 0xa1b2c3d4);
+  assert.deepEqual([h.readUInt16LE(4), h.readUInt16LE(6)], [2, 4]);
+  assert.equal(h.readUInt32LE(20), LINKTYPE_RAW);
+});
+
+test("a recorded INVITE becomes IPv4/UDP with its real addresses, ports, time and bytes", () => {
+  const p = packet(binDatagram("kamailio-5.6.3-hep3-invite-relayed.bin"));
+  const r = pcapRecord(p);
+  const ipLen = 20 + 8 + p.payload.length;
+  assert.equal(r.length, 16 + ipLen);
+  assert.deepEqual([r.readUInt32LE(0), r.readUInt32LE(4), r.readUInt32LE(8), r.readUInt32LE(12)], [p.tsSec, p.tsUsec, ipLen, ipLen]);
+  const ip = r.subarray(16);
+  assert.equal(ip[0], 0x45);
+  assert.equal(ip.readUInt16BE(2), ipLen);
+  assert.equal(ip[9], 17);
+  assert.deepEqual([...ip.subarray(12, 16)], [127, 0, 0, 1]);
+  assert.deepEqual([...ip.subarray(16, 20)], [127, 0, 0, 1]);
+  assert.ok(checksumOk(ip, 0, 20), "IPv4 header checksum");
+  assert.deepEqual([ip.readUInt16BE(20), ip.readUInt16BE(22), ip.readUInt16BE(24)], [25060, 25063, 8 + p.payload.length]);
+  assert.ok(ip.subarray(28).equals(p.payload));
+});
+
+test("IPv6 packets get an IPv6 header and a valid UDP checksum", () => {
+  const base = packet(recordedBothCalls()[0]!);
+  const p: HepPacket = { ...base, ipFamily: "ipv6", src: { address: "::1", port: 5060 }, dst: { address: "2001:db8::5", port: 5080 } };
+  const r = pcapRecord(p);
+  const ip = r.subarray(16);
+  assert.equal(ip[0]! >> 4, 6);
+  assert.equal(ip.readUInt16BE(4), 8 + p.payload.length);
+  assert.equal(ip[15 + 8], 1, "::1");
+  assert.equal(ip.subarray(24, 40).toString("hex"), "20010db8000000000000000000000005");
+  // pseudo-header sum (addresses, UDP length, next header) + the UDP datagram
+  let pseudo = 0;
+  for (let i = 8; i < 40; i += 2) pseudo += ip.readUInt16BE(i);
+  pseudo += 8 + p.payload.length + 17;
+  assert.ok(checksumOk(ip, 40, ip.length, pseudo), "UDP checksum");
+});
+
+test("a payload larger than an IPv4 packet is cut, its original length kept", () => {
+  const base = packet(recordedBothCalls()[0]!);
+  const r = pcapRecord({ ...base, payload: Buffer.alloc(70_000, 0x41) });
+  assert.equal(r.readUInt32LE(8), 65535);
+  assert.equal(r.readUInt32LE(12), 70_028);
+  assert.equal(r.length, 16 + 65535);
+});
