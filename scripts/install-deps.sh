@@ -2,6 +2,7 @@
 # Installs what pbx-cutover needs on a Debian machine, only what is missing:
 #   - npm packages (npm ci from the committed lockfile)
 #   - Debian's kamailio (kamailio, kamcmd) and sip-tester (sipp)
+#   - Debian's tshark (the e2e test opens the HEP capture's pcap with it)
 # As root it runs apt-get; otherwise it prints the exact command and exits 3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ missing=()
 command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || missing+=(kamailio)
 command -v kamcmd >/dev/null 2>&1 || [ -x /usr/sbin/kamcmd ] || { [[ " ${missing[*]-} " == *" kamailio "* ]] || missing+=(kamailio); }
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
+command -v tshark >/dev/null 2>&1 || missing+=(tshark)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then

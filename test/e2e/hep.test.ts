@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
 import { startHepCollector, type HepCollector } from "../../src/hep/collector.js";
 import type { HepPacket } from "../../src/hep/decode.js";
+import { byeAnsweredBy, forwardedTo, HepEvidence } from "../../src/hep/evidence.js";
+import { openPcapWriter } from "../../src/hep/pcap.js";
 import { parseSipMessage } from "../../src/sip/message.js";
 import { labFixture, type LabFixture } from "../support/lab-fixture.js";
 import { placeCalls } from "../support/sip-call.js";
@@ -54,5 +59,46 @@ describe("HEP: the lab's Kamailio mirrors every SIP message to the collector", (
     const ours = packets.filter((p) => /Call-ID: e2e-hep-/i.test(p.payload.toString("latin1")));
     assert.ok(ours.length >= 11 * 14, `${ours.length} mirrored messages for 11 calls`);
     assert.ok(ours.every((p) => p.captureId === 1 && p.protocolType === 1 && p.ipProtocol === 17));
+  });
+
+  test("evidence per Call-ID from HEP alone: INVITE, ACK and BYE to one backend, answered 200 by it, in its dialog", () => {
+    const e = new HepEvidence([`127.0.0.1:${f.ports.sip}`]);
+    for (const p of packets) e.add(p);
+    const calls = [...e.calls.values()].filter((c) => c.callId.startsWith("e2e-hep-"));
+    assert.equal(calls.length, 11);
+    const backend = { [`127.0.0.1:${f.ports.old}`]: "old", [`127.0.0.1:${f.ports.new}`]: "new" };
+    const routed = { old: 0, new: 0 } as Record<string, number>;
+    for (const c of calls) {
+      const invite = forwardedTo(c, "INVITE");
+      assert.equal(invite.length, 1, `${c.callId}: one backend`);
+      routed[backend[invite[0]!]!]!++;
+      assert.deepEqual(forwardedTo(c, "ACK"), invite, c.callId);
+      assert.deepEqual(forwardedTo(c, "BYE"), invite, c.callId);
+      assert.equal(c.answerToInvite?.status, 200);
+      assert.equal(c.answerToBye?.status, 200);
+      assert.equal(byeAnsweredBy(c), invite[0]);
+      assert.equal(c.answerToBye?.toTag, c.dialogToTag);
+    }
+    assert.deepEqual(routed, { old: 8, new: 3 });
+  });
+
+  test("capture.pcap opens in tshark with the INVITE count per destination port the tool counted", async () => {
+    const file = path.join(f.dir, "capture.pcap");
+    const w = openPcapWriter(file);
+    for (const p of packets) w.write(p);
+    await w.close();
+    const ours = new Map<number, number>();
+    for (const p of packets) {
+      if (p.payload.subarray(0, 7).toString("latin1") === "INVITE ") ours.set(p.dst.port, (ours.get(p.dst.port) ?? 0) + 1);
+    }
+    const { stdout } = await promisify(execFile)("tshark", ["-r", file, "-Y", 'sip.Method == "INVITE"', "-T", "fields", "-e", "udp.dstport"]);
+    const theirs = new Map<number, number>();
+    for (const port of stdout.split("\n").filter(Boolean).map(Number)) theirs.set(port, (theirs.get(port) ?? 0) + 1);
+    assert.deepEqual(theirs, ours);
+    assert.equal(ours.get(f.ports.sip), 11, "11 INVITEs reached Kamailio");
+    assert.equal(ours.get(f.ports.old), 8);
+    assert.equal(ours.get(f.ports.new), 3);
+    const frames = await promisify(execFile)("tshark", ["-r", file, "-T", "fields", "-e", "frame.number"]);
+    assert.equal(frames.stdout.trim().split("\n").length, packets.length, "every mirrored message is a frame");
   });
 });
