@@ -1,5 +1,5 @@
 /**
- * The exit-code contract (DESIGN.md). One table; the README documents the same one.
+ * The exit-code contract: this table is the one source; README.md ("Exit codes") documents the same codes.
  */
 export const ExitCode = {
   /** everything asked for passed */

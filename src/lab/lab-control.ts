@@ -1,6 +1,6 @@
 /**
  * "Make sure the lab is up, and take it down again if I started it" for commands that need a
- * running lab (migrate; later sim). One interface over the native and docker drivers.
+ * running lab (migrate, sim, dashboard). One interface over the native and docker drivers.
  */
 import type { Scope } from "../cli/scope.js";
 import { labSettingsFrom } from "../cli/lab-options.js";

@@ -7,7 +7,8 @@ import { findBinary } from "./binaries.js";
 
 /**
  * A target: one Kamailio (its RPC and its dispatcher list) plus the two backends.
- * Lab drivers produce one (native now, docker later); later a config file describes a production one.
+ * Lab drivers produce one (`nativeTarget` here, `dockerTarget` in docker/docker-target.ts); a production
+ * Kamailio described by a config file will be another producer.
  * migrate / apply / sim / dashboard / verify work on a Target and never on a driver directly.
  */
 export interface BackendEndpoint {

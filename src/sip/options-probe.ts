@@ -24,7 +24,8 @@ export interface OptionsTarget {
 
 /**
  * Send one SIP OPTIONS over UDP and wait for a final response. Loopback only.
- * Provisional responses are skipped; the request is retransmitted at 100/200/400 ms (RFC 3261 timer E, shortened).
+ * Provisional responses are skipped; the request is retransmitted 100, 300 and 700 ms after the first send
+ * (intervals doubling from 100 ms: RFC 3261 timer E, shortened), as long as that is before `timeoutMs`.
  */
 export async function probeOptions(target: OptionsTarget, timeoutMs = 1000): Promise<OptionsResult> {
   if (!isLoopbackV4(target.address)) {
