@@ -1,8 +1,9 @@
 import { EventEmitter } from "node:events";
 
 /**
- * The run's one typed event stream. The simulation emits; the terminal dashboard, the CSV
- * writer, the NDJSON/stdout log and any later web view subscribe. Subscribers never decide.
+ * The run's one typed event stream. The simulation emits; subscribers record or show it and never
+ * decide: run-files.ts (status.txt, current_phase.txt, simulation.stdout.log), event-log.ts
+ * (events.ndjson), and the dashboard's view and live-metrics.csv (src/dashboard/live.ts).
  * Add a kind here and every `switch (e.kind)` with an exhaustive check must handle it.
  */
 export type SimPhase = "stack-start" | "preflight" | "old" | "both" | "new" | "inflight" | "done";

@@ -1,0 +1,30 @@
+/**
+ * events.ndjson: the run's event stream as written, one JSON event per line, in emission order.
+ * A subscriber like run-files.ts: it records, it decides nothing. Each event is written with one
+ * write(2) as it is emitted, so the file is complete up to the last event whatever ends the run.
+ */
+import { closeSync, fchmodSync, openSync, writeSync } from "node:fs";
+import type { RunEvent, RunEvents } from "./run-events.js";
+
+export const EVENT_LOG_FILE = "events.ndjson";
+
+/** One event as its NDJSON line (with newline). */
+export function eventLine(e: RunEvent): string {
+  return JSON.stringify(e) + "\n";
+}
+
+/** Append every event of `events` to `file` (created or truncated, mode 0644); returns the detach function. */
+export function attachEventLog(events: RunEvents, file: string): () => void {
+  const fd = openSync(file, "w", 0o644);
+  fchmodSync(fd, 0o644);
+  const unsubscribe = events.subscribe((e) => {
+    writeSync(fd, eventLine(e));
+  });
+  let open = true;
+  return () => {
+    if (!open) return;
+    open = false;
+    unsubscribe();
+    closeSync(fd);
+  };
+}
