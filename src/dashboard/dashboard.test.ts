@@ -4,7 +4,7 @@ import type { RunEvent } from "../events/run-events.js";
 import { CSV_HEADER, csvRow } from "./csv.js";
 import { fit, renderFrame } from "./frame.js";
 import { resolveIntervalMs, plainMode } from "./live.js";
-import { initialState, reduce, tick, type DashboardState } from "./state.js";
+import { endTick, initialState, reduce, tick, type DashboardState } from "./state.js";
 
 const T0 = Date.UTC(2026, 10, 24, 0, 0, 0);
 
@@ -122,4 +122,26 @@ test("interval and plain-mode knobs", () => {
   assert.equal(plainMode({ DASH_NO_CLEAR: "1" }, undefined, { write: () => 0, isTTY: true }), true);
   assert.equal(plainMode({}, false, { write: () => 0, isTTY: true }), true);
   assert.equal(plainMode({}, undefined, { write: () => 0 }), true, "not a TTY");
+});
+
+test("the final tick shows only an observation started after run-finished", () => {
+  let s = run(routed("old", 1));
+  s = tick(s, { at: T0 + 500, mode: "old", active: { old: 1, new: 0 } });
+  s = run([{ kind: "run-finished", at: T0 + 1000, status: "success", exitCode: 0, failures: [] }], s);
+  // an observation from before the end (the long call still up) is not the end
+  const stale = endTick(s, T0 + 1100, { at: T0 + 900, mode: "old", active: { old: 1, new: 0 } });
+  assert.deepEqual([stale.backends.old.active, stale.backends.new.active, stale.mode], [undefined, undefined, "unavailable"]);
+  assert.deepEqual(stale.end, { observed: false, afterMs: undefined, settled: false, reason: "Kamailio did not answer" });
+  assert.match(renderFrame(stale, { width: 80, plain: true }), /^OLD .* -$/m);
+  // half an answer is no answer
+  const half = endTick(s, T0 + 1100, { at: T0 + 1010, mode: "old", active: { old: 0 } });
+  assert.equal(half.end?.observed, false);
+  const ok = endTick(s, T0 + 1100, { at: T0 + 1040, mode: "new", active: { old: 0, new: 0 } });
+  assert.deepEqual(ok.end, { observed: true, afterMs: 40, settled: true, reason: undefined });
+  assert.deepEqual([ok.backends.old.active, ok.mode], [0, "new"]);
+  assert.match(renderFrame(ok, { width: 80, plain: true }), /^active dialogs at the end: old 0, new 0 \(Kamailio, asked 40 ms after the run\)$/m);
+  const held = endTick(s, T0 + 6100, { at: T0 + 6000, mode: "new", active: { old: 2, new: 0 } }, undefined);
+  assert.equal(held.end?.settled, false);
+  assert.match(renderFrame(held, { width: 80, plain: true }), /asked 5\.0 s after the run\)\n {2}Kamailio still holds 2 dialogs though every call of the run has ended\n/);
+  assert.equal(csvRow(held, T0 + 6100).split(",").slice(12, 14).join(","), "2,0");
 });

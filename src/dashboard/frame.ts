@@ -32,6 +32,19 @@ function bar(value: number, max: number, cells: number, plain: boolean): string 
 
 const num = (n: number | undefined): string => (n === undefined ? "-" : String(n));
 
+/** The lines an operator acts on after a run (or a drain): what Kamailio still holds. */
+function endLines(s: DashboardState): string[] {
+  const e = s.end!;
+  if (!e.observed) return [`active dialogs at the end: not observed (${e.reason ?? "unknown"})`];
+  const ms = e.afterMs ?? 0;
+  const after = ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+  const { old, new: neu } = s.backends;
+  const line = `active dialogs at the end: old ${num(old.active)}, new ${num(neu.active)} (Kamailio, asked ${after} after the run)`;
+  if (e.settled) return [line];
+  const held = (old.active ?? 0) + (neu.active ?? 0);
+  return [line, `  Kamailio still holds ${held} dialog${held === 1 ? "" : "s"} though every call of the run has ended`];
+}
+
 export function renderFrame(s: DashboardState, o: FrameOptions): string {
   const width = Math.max(20, Math.min(200, Math.floor(o.width)));
   const elapsed = ((s.now - s.startedAt) / 1000).toFixed(1);
@@ -69,6 +82,7 @@ export function renderFrame(s: DashboardState, o: FrameOptions): string {
     lines.push("");
     const ok = s.finished.exitCode === 0;
     lines.push(`RESULT: ${ok ? "PASS" : "FAIL"} (exit ${s.finished.exitCode})`);
+    if (s.end) lines.push(...endLines(s));
     if (!ok) {
       for (const f of s.finished.failures) lines.push(`  ${f}`);
       const n = o.logLines ?? 8;

@@ -3,16 +3,23 @@
  * mode, active dialogs per backend) in the background, and every interval renders a frame and
  * appends a live-metrics.csv row. A tick never waits for Kamailio: it uses the latest observation,
  * so its cost stays flat however long the run gets. It decides nothing.
+ *
+ * The end is different: the final frame and the last CSV row come from an observation started
+ * after the run's last call ended. `settle()` observes until Kamailio's active dialogs are 0 per
+ * backend (what the evidence expects once every call has ended; Kamailio may keep a dialog for a
+ * moment after the BYE's 200), bounded; what Kamailio still holds then is what the frame says.
+ * The final frame is also written to final-frame.txt in the run folder.
  */
 import { appendFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { UsageError } from "../cli/errors.js";
+import { delay } from "../cli/scope.js";
 import type { RunEvent, RunEvents } from "../events/run-events.js";
 import { modeOf, parseDispatcherListResult } from "../kamailio/runtime.js";
 import type { Target } from "../lab/target.js";
 import { CSV_HEADER, csvRow } from "./csv.js";
 import { renderFrame } from "./frame.js";
-import { initialState, reduce, tick, type DashboardState, type Observation } from "./state.js";
+import { endTick, initialState, isComplete, reduce, settledAtEnd, tick, type DashboardState, type Observation } from "./state.js";
 
 export interface Screen {
   write(text: string): unknown;
@@ -25,10 +32,19 @@ export interface LiveOptions {
   /** append plain frames (DASH_NO_CLEAR=1, or output is not a TTY) */
   plain: boolean;
   screen: Screen;
-  /** Kamailio's runtime; undefined: mode and active calls are not observed */
+  /** the run's Target (the one the simulation uses); undefined: mode and active calls are not observed */
   target: Target | undefined;
   cwd: string;
+  /** how long the end waits for Kamailio's active dialogs to reach 0 (default SETTLE_TIMEOUT_MS) */
+  settleTimeoutMs?: number;
 }
+
+/** The end's bound: Kamailio releases a dialog within tens of ms of the BYE's 200 on an idle lab. */
+export const SETTLE_TIMEOUT_MS = 5000;
+const SETTLE_POLL_MS = 50;
+
+/** The final frame as drawn (without cursor codes), in the run folder. */
+export const FINAL_FRAME_FILE = "final-frame.txt";
 
 const CLEAR_SCREEN = "\x1b[2J\x1b[H";
 const HOME = "\x1b[H";
@@ -54,6 +70,22 @@ export function plainMode(env: NodeJS.ProcessEnv, clearFlag: boolean | undefined
   return screen.isTTY !== true;
 }
 
+/** One look at Kamailio's runtime: dispatcher mode and active dialogs per backend of `t`. */
+export async function observeRuntime(t: Target): Promise<Observation> {
+  const obs: Observation = { at: Date.now(), mode: undefined, active: {} };
+  try {
+    const dests = parseDispatcherListResult(await t.rpc.call("dispatcher.list"));
+    obs.mode = modeOf(dests, t.setId, t.backends.old.uri, t.backends.new.uri);
+    for (const b of ["old", "new"] as const) {
+      const n = Number(await t.rpc.call("dlg.profile_get_size", ["backend", t.backends[b].uri]));
+      if (Number.isFinite(n)) obs.active[b] = n;
+    }
+  } catch {
+    obs.mode ??= "unavailable";
+  }
+  return obs;
+}
+
 export class LiveDashboard {
   private state: DashboardState;
   private latest: Observation | undefined;
@@ -65,7 +97,7 @@ export class LiveDashboard {
   private done = false;
 
   constructor(
-    runDir: string,
+    private readonly runDir: string,
     private readonly events: RunEvents,
     private readonly o: LiveOptions,
   ) {
@@ -73,14 +105,14 @@ export class LiveDashboard {
     this.csv = path.join(runDir, "live-metrics.csv");
   }
 
-  /** Start ticking; returns the function that stops it (and draws the last frame). */
-  start(): () => void {
+  /** Start ticking; `settle()` or `close()` ends it with the final frame. */
+  start(): this {
     writeFileSync(this.csv, CSV_HEADER);
     this.unsubscribe = this.events.subscribe((e) => this.onEvent(e));
     if (this.o.screen.isTTY && !this.o.plain) this.o.screen.write(CLEAR_SCREEN);
     this.timer = setInterval(() => this.onTick(Date.now()), this.o.intervalMs);
     this.onTick(Date.now());
-    return () => this.stop();
+    return this;
   }
 
   get current(): DashboardState {
@@ -89,7 +121,13 @@ export class LiveDashboard {
 
   private onEvent(e: RunEvent): void {
     this.state = reduce(this.state, e);
-    if (e.kind === "run-finished") this.stop();
+    // the periodic ticks end with the run: what they observed predates its last BYE
+    if (e.kind === "run-finished") this.stopTicking();
+  }
+
+  private stopTicking(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
   }
 
   /** One tick: fold in the latest observation, append a CSV row, draw; kick off the next observation. */
@@ -97,10 +135,10 @@ export class LiveDashboard {
     this.state = tick(this.state, { at, mode: this.latest?.mode, active: this.latest?.active ?? {} });
     appendFileSync(this.csv, csvRow(this.state, at));
     this.draw();
-    if (!this.done) this.observe();
+    this.observe();
   }
 
-  private draw(): void {
+  private draw(): string {
     const width = this.o.screen.columns ?? Number(process.env["COLUMNS"] ?? 80);
     const frame = renderFrame(this.state, { width, plain: this.o.plain, cwd: this.o.cwd });
     this.frames++;
@@ -109,35 +147,63 @@ export class LiveDashboard {
     } else {
       this.o.screen.write(HOME + frame.replace(/\n/g, `${CLEAR_EOL}\n`) + CLEAR_BELOW);
     }
+    return frame;
   }
 
   private observe(): void {
     const t = this.o.target;
-    if (!t || this.observing) return;
+    if (!t || this.observing || this.done || this.state.finished) return;
     this.observing = true;
-    void (async () => {
-      const obs: Observation = { at: Date.now(), mode: undefined, active: {} };
-      try {
-        const dests = parseDispatcherListResult(await t.rpc.call("dispatcher.list"));
-        obs.mode = modeOf(dests, t.setId, t.backends.old.uri, t.backends.new.uri);
-        for (const b of ["old", "new"] as const) {
-          obs.active[b] = Number(await t.rpc.call("dlg.profile_get_size", ["backend", t.backends[b].uri]));
-        }
-      } catch {
-        obs.mode ??= "unavailable";
-      } finally {
-        this.observing = false;
-      }
-      this.latest = obs;
-    })();
+    void observeRuntime(t).then((obs) => {
+      this.observing = false;
+      if (!this.latest || obs.at >= this.latest.at) this.latest = obs;
+    });
   }
 
-  /** Final tick (no new observation), final CSV row and the final frame, once. */
-  stop(): void {
+  /**
+   * The run's last call has ended (after run-finished, while the lab is still up): observe Kamailio
+   * until both backends' active dialogs are 0 or SETTLE_TIMEOUT_MS passed, then draw the final
+   * frame and append the last row from the last observation Kamailio answered.
+   */
+  async settle(signal: AbortSignal): Promise<void> {
+    if (this.done) return;
+    this.stopTicking();
+    const t = this.o.target;
+    if (!t || !this.state.finished) {
+      this.finish(undefined, t ? "the run did not finish" : "no target to observe");
+      return;
+    }
+    const deadline = Date.now() + (this.o.settleTimeoutMs ?? SETTLE_TIMEOUT_MS);
+    let answered: Observation | undefined;
+    for (;;) {
+      const obs = await observeRuntime(t);
+      if (isComplete(obs)) answered = obs;
+      if ((answered && settledAtEnd(answered.active)) || Date.now() >= deadline || signal.aborted) break;
+      try {
+        await delay(SETTLE_POLL_MS, signal);
+      } catch {
+        break;
+      }
+    }
+    this.finish(answered, signal.aborted ? "interrupted" : undefined);
+  }
+
+  /** Detach. A run that ended without settle() (interrupted, or the lab never came up) still gets its final frame. */
+  close(): void {
+    this.finish(undefined, "interrupted");
+  }
+
+  /** The final tick, the last CSV row and the final frame (also to final-frame.txt), once. */
+  private finish(end: Observation | undefined, reason: string | undefined): void {
     if (this.done) return;
     this.done = true;
-    if (this.timer) clearInterval(this.timer);
-    this.onTick(Date.now());
+    this.stopTicking();
+    const at = Date.now();
+    this.state = this.state.finished
+      ? endTick(this.state, at, end, reason)
+      : tick(this.state, { at, mode: this.latest?.mode, active: this.latest?.active ?? {} });
+    appendFileSync(this.csv, csvRow(this.state, at));
+    writeFileSync(path.join(this.runDir, FINAL_FRAME_FILE), this.draw());
     this.unsubscribe?.();
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The dashboard's state (pure): folded from the run's event stream, plus one observation of
- * Kamailio's runtime per tick (dispatcher mode, active dialogs per backend). Counting is
- * incremental: every event and every tick costs the same however long the run has been going.
+ * Kamailio's runtime per tick (dispatcher mode, active dialogs per backend), and at the end the
+ * observation taken after the run's last call ended (`endTick`). Counting is incremental: every
+ * event and every tick costs the same however long the run has been going.
  */
 import { assertNever, type Backend, type RunEvent, type RunStatus, type SimPhase } from "../events/run-events.js";
 
@@ -29,8 +30,10 @@ export interface DashboardState {
   /** calls per second over the last tick interval */
   callsPerSecond: number;
   verdicts: { pass: number; fail: number; inconclusive: number };
-  /** set by run-finished */
-  finished: { status: RunStatus; exitCode: number; failures: string[] } | undefined;
+  /** set by run-finished (`at`: when the run's last call had ended and the verdicts were in) */
+  finished: { at: number; status: RunStatus; exitCode: number; failures: string[] } | undefined;
+  /** set by the final tick: what Kamailio held after the run's last call ended */
+  end: EndObservation | undefined;
   /** the last log lines of the run (simulation.stdout.log), bounded */
   logTail: string[];
   /** totals at the previous tick, for deltas */
@@ -53,6 +56,7 @@ export function initialState(runDir: string, at: number): DashboardState {
     callsPerSecond: 0,
     verdicts: { pass: 0, fail: 0, inconclusive: 0 },
     finished: undefined,
+    end: undefined,
     logTail: [],
     lastTick: { at, old: 0, new: 0 },
   };
@@ -93,7 +97,7 @@ export function reduce(s: DashboardState, e: RunEvent): DashboardState {
         ...next,
         status: e.status,
         phase: "done",
-        finished: { status: e.status, exitCode: e.exitCode, failures: e.failures },
+        finished: { at: e.at, status: e.status, exitCode: e.exitCode, failures: e.failures },
       };
     default:
       return assertNever(e);
@@ -122,5 +126,52 @@ export function tick(s: DashboardState, o: Observation): DashboardState {
       new: { ...s.backends.new, delta: dNew, active: o.active.new ?? s.backends.new.active },
     },
     lastTick: { at: o.at, old: s.backends.old.total, new: s.backends.new.total },
+  };
+}
+
+/**
+ * What Kamailio held once the run was over. Every call of a finished run has ended (the UAC has
+ * exited), so the evidence expects 0 active dialogs per backend; Kamailio may keep a dialog for a
+ * moment after the BYE's 200, or for much longer when a BYE never got through.
+ */
+export interface EndObservation {
+  /** mode and active dialogs come from an observation started after the run ended */
+  observed: boolean;
+  /** ms from the run's end (run-finished) to the start of the observation shown */
+  afterMs: number | undefined;
+  /** Kamailio's active dialogs are 0 for both backends, as the evidence expects */
+  settled: boolean;
+  /** why there is no observation after the end (interrupted, Kamailio did not answer, not observed) */
+  reason: string | undefined;
+}
+
+/** Kamailio answered all of it: the dispatcher mode and both backends' active dialogs. */
+export function isComplete(o: Observation): boolean {
+  return o.mode !== undefined && o.mode !== "unavailable" && Number.isFinite(o.active.old) && Number.isFinite(o.active.new);
+}
+
+/** Active dialogs as the evidence expects them once every call of the run has ended. */
+export function settledAtEnd(active: Partial<Record<Backend, number>>): boolean {
+  return active.old === 0 && active.new === 0;
+}
+
+/**
+ * The final tick. Mode and active dialogs come only from `obs`, an observation started after the
+ * run's last call ended; without one they show as unknown, never as a stale number.
+ */
+export function endTick(s: DashboardState, at: number, obs: Observation | undefined, reason?: string): DashboardState {
+  const finishedAt = s.finished?.at ?? s.now;
+  const after = obs !== undefined && obs.at >= finishedAt && isComplete(obs) ? obs : undefined;
+  const t = tick(s, { at, mode: after?.mode ?? "unavailable", active: {} });
+  const active = after?.active ?? {};
+  return {
+    ...t,
+    backends: { old: { ...t.backends.old, active: active.old }, new: { ...t.backends.new, active: active.new } },
+    end: {
+      observed: after !== undefined,
+      afterMs: after ? after.at - finishedAt : undefined,
+      settled: after !== undefined && settledAtEnd(active),
+      reason: after ? undefined : (reason ?? "Kamailio did not answer"),
+    },
   };
 }

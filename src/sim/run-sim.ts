@@ -12,7 +12,7 @@ import { delay } from "../cli/scope.js";
 import type { ProfileMode } from "../dispatcher/profile.js";
 import type { Backend, RunEvents, RunStatus, SimPhase } from "../events/run-events.js";
 import type { Target } from "../lab/target.js";
-import { probeOptions } from "../sip/options-probe.js";
+import { probeBackend } from "../cutover/migrate.js";
 import { inflightAssertions, phaseAssertions, renderAssertions, type Assertion, type PhaseEvidence } from "./assertions.js";
 import { callRow, type EvidenceFact } from "./evidence.js";
 import { floorMs, knobsByEnvName, type SimKnobs } from "./knobs.js";
@@ -146,8 +146,9 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
 
     phase("preflight");
     for (const b of ["old", "new"] as const) {
-      const r = await probeOptions({ address: t.backends[b].address, port: t.backends[b].port }, 1000);
-      if (r.status === undefined) {
+      // straight to a loopback backend; a backend on a Docker network gets its OPTIONS from Kamailio
+      const { probe: r } = await probeBackend(t, b);
+      if (!r.reachable) {
         throw new EnvironmentError(`the ${b} backend ${t.backends[b].uri} does not answer SIP OPTIONS (${r.error ?? "no answer"}); nothing was changed`);
       }
       log(`preflight: ${b} backend ${t.backends[b].uri} answers OPTIONS ${r.status} in ${r.rttMs?.toFixed(1) ?? "?"} ms`);

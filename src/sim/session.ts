@@ -2,8 +2,10 @@
  * One whole `sim` run as the commands use it (sim, and the dashboard on top of the same stream):
  * validate knobs and flags (exit 2 before anything starts), create the run folder, own the lab
  * (start it if needed, stop what was started unless --keep-lab), verified applies, the simulation,
- * the summary lines. Extra subscribers (the dashboard's view, its CSV writer) attach to `events`
- * before the run starts through `onRunDir`.
+ * the summary lines. The run has one Target, built here from the flags: the simulation's applies,
+ * calls and evidence and every subscriber's observations use that same object. Extra subscribers
+ * (the dashboard's view, its CSV writer) attach through `onRun` before the run starts; each gets a
+ * last look at Kamailio (`settle`) after the run's last call ended and before the lab goes away.
  */
 import type { Command } from "commander";
 import { writeFileSync } from "node:fs";
@@ -19,6 +21,8 @@ import { addDriverOptions, targetFrom, type TargetFlags } from "../lab/driver.js
 import { labControlFor } from "../lab/lab-control.js";
 import { KNOBS, resolveKnobs } from "./knobs.js";
 import { failureLine } from "./report.js";
+import { attachEventLog, EVENT_LOG_FILE } from "../events/event-log.js";
+import type { Target } from "../lab/target.js";
 import { attachRunFiles } from "./run-files.js";
 import { runSimulation, type SimOutcome } from "./run-sim.js";
 import { injectFault, parseTestFaults, TEST_FAULT_ENV } from "./test-faults.js";
@@ -36,11 +40,26 @@ export function addSimOptions(cmd: Command): Command {
   return addDriverOptions(addLabOptions(cmd));
 }
 
+/** What a subscriber of one run gets: its folder, its event stream and its one Target. */
+export interface RunContext {
+  runDir: string;
+  events: RunEvents;
+  /** the Target the simulation runs on (same RPC, same backends and URIs) */
+  target: Target;
+}
+
+export interface RunSubscriber {
+  /** the run's last call has ended (run-finished was emitted) and the lab is still up */
+  settle?(signal: AbortSignal): Promise<void>;
+  /** detach; called by the run's scope at the end, whatever happened */
+  close(): void;
+}
+
 export interface SessionHooks {
   /** where log lines go besides simulation.stdout.log (default: stdout; --quiet: only the result) */
   echo?: (line: string) => void;
-  /** called with the run folder and the event stream before anything runs: attach subscribers here */
-  onRunDir?: (runDir: string, events: RunEvents) => (() => void) | void;
+  /** called once the run folder exists, before anything runs: attach subscribers here */
+  onRun?: (run: RunContext) => RunSubscriber | undefined;
 }
 
 /** Run the whole simulation for parsed flags; resolves to the exit code (0 or 1), throws CutoverErrors. */
@@ -56,12 +75,16 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
   const echo = hooks.echo ?? defaultEcho;
   const echoAll = opts.quiet !== true;
   return withScope(async (scope) => {
+    // the run's one Target (docker: exit 3 here when Docker does not answer, before any folder exists)
+    const target = await targetFrom(opts, { needsEvidence: true });
+    scope.defer("target", () => target.close());
     const runDir = createRunDir(artifactsDir, "call-cutover");
     const events = new RunEvents();
     let resultPhase = false;
+    scope.defer("event log", attachEventLog(events, path.join(runDir, EVENT_LOG_FILE)));
     scope.defer("run files", attachRunFiles(events, runDir, (l) => (echoAll || resultPhase ? echo(l) : undefined)));
-    const detach = hooks.onRunDir?.(runDir, events);
-    if (detach) scope.defer("run subscribers", detach);
+    const subscriber = hooks.onRun?.({ runDir, events, target });
+    if (subscriber) scope.defer("run subscribers", () => subscriber.close());
     const log = (line: string): void => events.emit({ kind: "log", at: Date.now(), line });
     events.emit({ kind: "phase", at: Date.now(), phase: "stack-start" });
     let up;
@@ -78,23 +101,27 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
       log(`lab: started in ${Math.round(up.readyMs)} ms (lab dir ${settings.labDir}); ${opts.keepLab ? "left running (--keep-lab)" : "stopped at the end"}`);
       if (!opts.keepLab) scope.defer("lab", () => lab.down());
     }
-    const target = await targetFrom(opts, { needsEvidence: true });
-    scope.defer("target", () => target.close());
-    const outcome = await runSimulation({
-      target,
-      knobs,
-      runDir,
-      events,
-      signal: scope.signal,
-      sippBin: sipp,
-      scenario: assetPath("sipp", "uac-call.xml"),
-      faults,
-      injectFault: (f) => injectFault(f, target, settings.labDir),
-      apply: async (mode) => {
-        const r = await verifiedApply(target, mode, { events, signal: scope.signal, command: "pbx-cutover sim" });
-        return { durationMs: r.timings.totalMs, runtime: r.runtime.map((d) => d.uri) };
-      },
-    });
+    let outcome: SimOutcome;
+    try {
+      outcome = await runSimulation({
+        target,
+        knobs,
+        runDir,
+        events,
+        signal: scope.signal,
+        sippBin: sipp,
+        scenario: assetPath("sipp", "uac-call.xml"),
+        faults,
+        injectFault: (f) => injectFault(f, target, settings.labDir),
+        apply: async (mode) => {
+          const r = await verifiedApply(target, mode, { events, signal: scope.signal, command: "pbx-cutover sim" });
+          return { durationMs: r.timings.totalMs, runtime: r.runtime.map((d) => d.uri) };
+        },
+      });
+    } finally {
+      // every call of the run has ended; the lab is still up: subscribers take their last look
+      if (!scope.signal.aborted) await subscriber?.settle?.(scope.signal);
+    }
     const r = outcome.results;
     resultPhase = true;
     const rel = path.relative(process.cwd(), runDir) || runDir;

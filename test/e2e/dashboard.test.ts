@@ -35,7 +35,7 @@ describe("dashboard in plain mode on the real lab", () => {
     const phases = [...r.stdout.matchAll(/^pbx-cutover dashboard {3}phase: (\S+)/gm)].map((m) => m[1]!);
     const order = phases.filter((p, i) => p !== phases[i - 1]);
     assert.deepEqual(order, ["stack-start", "old", "both", "new", "inflight", "done"], `phases seen: ${order.join(" ")}`);
-    assert.match(r.stdout, /RESULT: PASS \(exit 0\)\n$/);
+    assert.match(r.stdout, /RESULT: PASS \(exit 0\)\nactive dialogs at the end: .*\n$/);
 
     const run = latestRun(f);
     const csv = readFileSync(path.join(run, "live-metrics.csv"), "utf8").trimEnd().split("\n");
@@ -52,6 +52,30 @@ describe("dashboard in plain mode on the real lab", () => {
     const last = rows.at(-1)!;
     assert.deepEqual([last[1], last[2], last[4], last[5]], ["done", "success", String(count("old")), String(count("new"))]);
     assert.ok(count("old") > 0 && count("new") > 0);
+
+    // every call has ended: the final frame and the last row show Kamailio's dialogs observed after
+    // the last BYE (0 and 0), not an observation from while the long call was up
+    const finalFrame = r.stdout.slice(r.stdout.lastIndexOf("--- frame "));
+    assert.match(finalFrame, /^OLD\s+.*\s0$/m, finalFrame);
+    assert.match(finalFrame, /^NEW\s+.*\s0$/m, finalFrame);
+    assert.match(finalFrame, /^active dialogs at the end: old 0, new 0 \(Kamailio, asked \d+ ms after the run\)$/m, finalFrame);
+    assert.deepEqual([last[12], last[13]], ["0", "0"], `last row old_active,new_active: ${last.join(",")}`);
+    // the final frame is in the run folder too, exactly as drawn
+    assert.equal(readFileSync(path.join(run, "final-frame.txt"), "utf8"), finalFrame.slice(finalFrame.indexOf("\n") + 1));
+
+    // events.ndjson: the run's event stream, one JSON event per line
+    const events = readFileSync(path.join(run, "events.ndjson"), "utf8")
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { kind: string; at: number; backend?: string; exitCode?: number; phase?: string });
+    assert.deepEqual(events[0], { kind: "phase", at: events[0]!.at, phase: "stack-start" });
+    for (let i = 1; i < events.length; i++) assert.ok(events[i]!.at >= events[i - 1]!.at, `event ${i} in time order`);
+    const finished = events.filter((e) => e.kind === "run-finished");
+    assert.equal(finished.length, 1);
+    assert.equal(finished[0]!.exitCode, 0);
+    const routed = (b: string): number => events.filter((e) => e.kind === "call-routed" && e.backend === b).length;
+    assert.deepEqual([routed("old"), routed("new")], [count("old"), count("new")], "call-routed events = results.json's calls");
+    assert.equal(events.filter((e) => e.kind === "verdict").length, 25);
   });
 
   test("a bad interval exits 2 before anything starts", async () => {

@@ -16,6 +16,7 @@ import { modeOf, parseDispatcherListResult } from "../../src/kamailio/runtime.js
 import { kamcmdExecArgv, freeswitchVersionArgv, fusionpbxSoftwarePhpArgv } from "../../src/lab/docker/argv.js";
 import { runArgv } from "../../src/lab/docker/docker-cli.js";
 import { dockerTarget } from "../../src/lab/docker/docker-target.js";
+import { dockerBackendUri } from "../../src/lab/docker/topology.js";
 import { writeFakeDocker } from "../support/fake-docker.js";
 import { labFixture, type LabFixture } from "../support/lab-fixture.js";
 
@@ -114,6 +115,30 @@ describe("docker driver against a fake docker CLI", () => {
       if (saved === undefined) delete process.env["FAKE_DOCKER_KAMCTL"];
       else process.env["FAKE_DOCKER_KAMCTL"] = saved;
     }
+  });
+
+  test("dashboard --driver docker observes the run's one Target: the SIPp UAS URIs the simulation uses", async () => {
+    const dockerDir = path.join(f.dir, "docker-dash");
+    mkdirSync(dockerDir);
+    symlinkSync(f.labDir, path.join(dockerDir, "kamailio"));
+    writeFileSync(log, "");
+    const art = path.join(f.dir, "artifacts-docker-dash");
+    // the lab "runs" (compose ps), Kamailio answers through kamcmd; the backends on the Docker network do
+    // not answer the preflight OPTIONS Kamailio sends them (faked, never sent): exit 3 before any call
+    const r = await f.cli(["dashboard", "--driver", "docker", "--docker-dir", dockerDir, "--artifacts-dir", art, "--interval", "0.05"], {
+      env: { ...env, FAKE_DOCKER_LAB_RUNNING: "1", DASH_NO_CLEAR: "1" },
+    });
+    assert.equal(r.code, 3, r.stdout + r.stderr);
+    assert.match(r.stderr, /the old backend sip:172\.28\.0\.30:5060 does not answer SIP OPTIONS .*; nothing was changed/);
+    const results = JSON.parse(readFileSync(path.join(art, "latest", "results.json"), "utf8")) as { target: { old: string; new: string } };
+    const simUris = [results.target.old, results.target.new];
+    assert.deepEqual(simUris, [dockerBackendUri("sipp", "old"), dockerBackendUri("sipp", "new")], "the sim ran on the SIPp UAS backends");
+    // every active-dialog question the dashboard asked named the sim's backends, and it asked after the end
+    const ran = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as string[]);
+    const asked = ran.filter((a) => a.includes("dlg.profile_get_size")).map((a) => a.at(-1)!);
+    assert.ok(asked.length >= 2, `the dashboard asked Kamailio: ${asked.join(", ")}`);
+    assert.deepEqual([...new Set(asked)].sort(), [...simUris].sort());
+    assert.match(r.stdout, /^active dialogs at the end: old 0, new 0 \(Kamailio, asked \d+ ms after the run\)$/m);
   });
 
   test("Docker engine not running: exit 3 with a clear message, nothing changed", async () => {

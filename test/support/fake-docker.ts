@@ -7,8 +7,12 @@ import { ROOT } from "./lab-fixture.js";
  * the commands the docker driver runs, and logs every argv (one JSON array per line):
  *   docker compose version                         -> a version line
  *   docker info --format {{.ServerVersion}}        -> a server version (or fails: FAKE_DOCKER_NO_ENGINE=1)
+ *   docker compose -f ... ps --format json         -> every container running (only with FAKE_DOCKER_LAB_RUNNING=1)
  *   docker exec real-kamailio kamcmd -s unix:/run/kamailio/kamailio_ctl ... -> the REAL kamcmd against
- *                                                     the native lab's ctl socket (FAKE_DOCKER_KAMCTL)
+ *                                                     the native lab's ctl socket (FAKE_DOCKER_KAMCTL),
+ *                                                     except tm.t_uac_wait_block: the native Kamailio would
+ *                                                     send that OPTIONS to 172.28.0.x, off loopback; it
+ *                                                     answers "408 Request Timeout" (error 500) instead
  *   docker exec real-freeswitch-<role> freeswitch -version -> `FreeSWITCH version: <FAKE_FS_<ROLE>> ...`
  *   docker exec real-fusionpbx-<role> cat .../software.php -> the recorded software.php fixture
  * Anything else exits 1, so an unexpected command fails the test.
@@ -32,6 +36,15 @@ if (eq(["info", "--format", "{{.ServerVersion}}"])) {
     process.exit(1);
   }
   out("27.3.1-fake\\n"); process.exit(0);
+}
+if (a[0] === "compose" && a.includes("ps") && process.env.FAKE_DOCKER_LAB_RUNNING === "1") {
+  for (const [name, service] of [["real-kamailio", "kamailio"], ["real-sipp-uas-old", "sipp-uas-old"], ["real-sipp-uas-new", "sipp-uas-new"]]) {
+    out(JSON.stringify({ Name: name, Service: service, State: "running", Health: "", Image: "fake" }) + "\\n");
+  }
+  process.exit(0);
+}
+if (eq(["exec", "real-kamailio", "kamcmd", "-s", "unix:/run/kamailio/kamailio_ctl", "tm.t_uac_wait_block"])) {
+  out("error: 500 - 408 Request Timeout\\n"); process.exit(1);
 }
 if (eq(["exec", "real-kamailio", "kamcmd", "-s", "unix:/run/kamailio/kamailio_ctl"])) {
   const r = spawnSync(process.env.FAKE_DOCKER_KAMCMD || "/usr/sbin/kamcmd", ["-s", "unix:" + process.env.FAKE_DOCKER_KAMCTL, ...a.slice(5)], { encoding: "utf8" });

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import { LiveDashboard, plainMode, resolveIntervalMs } from "../../dashboard/live.js";
-import { targetFrom } from "../../lab/driver.js";
 import { addSimOptions, runSimSession, type SimOpts } from "../../sim/session.js";
 
 type DashOpts = SimOpts & { interval?: string; clear?: boolean };
@@ -19,17 +18,13 @@ export function registerDashboardCommand(program: Command): void {
     // validated before anything starts (exit 2)
     const intervalMs = resolveIntervalMs(process.env, opts.interval);
     const plain = plainMode(process.env, opts.clear, process.stdout);
-    const target = await targetFrom(opts);
-    try {
-      const { exitCode } = await runSimSession(opts, {
-        // the frames show the run; every log line is in simulation.stdout.log and in a failed run's last frame
-        echo: () => undefined,
-        onRunDir: (runDir, events) =>
-          new LiveDashboard(runDir, events, { intervalMs, plain, screen: process.stdout, target, cwd: process.cwd() }).start(),
-      });
-      process.exitCode = exitCode;
-    } finally {
-      target.close();
-    }
+    const { exitCode } = await runSimSession(opts, {
+      // the frames show the run; every log line is in simulation.stdout.log and in a failed run's last frame
+      echo: () => undefined,
+      // the dashboard observes the run's own Target: the Kamailio and backend URIs the simulation uses
+      onRun: ({ runDir, events, target }) =>
+        new LiveDashboard(runDir, events, { intervalMs, plain, screen: process.stdout, target, cwd: process.cwd() }).start(),
+    });
+    process.exitCode = exitCode;
   });
 }
