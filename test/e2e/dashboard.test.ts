@@ -1,12 +1,23 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { CLI, labFixture, type LabFixture } from "../support/lab-fixture.js";
 
 // small knobs: the whole run takes about 8 s
 const KNOBS = ["--calls-per-phase", "4", "--call-rate", "20", "--call-duration-ms", "300", "--long-call-ms", "3000", "--post-cutover-calls", "4"];
+
+/** `node -e HOLD <exit file> <program> <args...>`: run the program on this TTY, write its exit code, stay open. */
+const HOLD = `
+const { spawn } = require("node:child_process");
+const { writeFileSync } = require("node:fs");
+const [file, program, ...args] = process.argv.slice(1);
+spawn(program, args, { stdio: "inherit" }).on("exit", (code, signal) => {
+  writeFileSync(file, String(code ?? signal));
+  setInterval(() => undefined, 1 << 30);
+})
+`; // (no trailing ";": tmux reads an argument ending in ";" as a command separator)
 
 interface CallRow {
   inviteBackend: string | null;
@@ -88,46 +99,68 @@ describe("dashboard in plain mode on the real lab", () => {
 describe("dashboard in a real terminal (tmux)", () => {
   let f: LabFixture;
   const socket = `pbxc-e2e-${process.pid}`;
-  const tmux = (...args: string[]): string => execFileSync("tmux", ["-L", socket, ...args], { encoding: "utf8" });
+  // -u: UTF-8 whatever the locale, so the block bars come back as drawn
+  const tmux = (...args: string[]): string => execFileSync("tmux", ["-u", "-L", socket, ...args], { encoding: "utf8" });
   before(async () => {
     f = await labFixture();
   });
   after(async () => {
     try {
-      tmux("kill-server");
+      execFileSync("tmux", ["-L", socket, "kill-server"], { stdio: "ignore" });
     } catch {
       /* already gone */
     }
     await f.dispose();
   });
 
-  test("the screen mid-run shows phase, runtime mode and both backends' totals; the final frame stays", async () => {
-    const conf = path.join(f.dir, "tmux.conf");
-    writeFileSync(conf, "set -g remain-on-exit on\n");
+  test("the screen mid-run shows phase, runtime mode and both backends' totals; the final frame stays, as final-frame.txt has it", async () => {
+    // The pane runs a holder that runs the dashboard on the pane's TTY, records its exit code and keeps
+    // the pane open. (tmux's remain-on-exit would print "Pane is dead" on the last row, scrolling
+    // the final frame's first line away: the flake seen on a loaded machine, where the screen was
+    // read after the exit.) 60 rows leave room for a failed run's final frame.
+    const exitFile = path.join(f.dir, "dashboard.exit");
     execFileSync("tmux", [
-      "-L", socket, "-f", conf, "new-session", "-d", "-s", "dash", "-x", "100", "-y", "40", "-c", f.dir,
-      process.execPath, CLI, "dashboard", ...f.flags, ...KNOBS, "--interval", "0.2",
+      "-u", "-L", socket, "-f", "/dev/null", "new-session", "-d", "-s", "dash", "-x", "100", "-y", "60", "-c", f.dir,
+      process.execPath, "-e", HOLD, exitFile, process.execPath, CLI, "dashboard", ...f.flags, ...KNOBS, "--interval", "0.2",
     ]);
     const capture = (): string => tmux("capture-pane", "-p", "-t", "dash");
-    const waitFor = async (re: RegExp, ms: number): Promise<string> => {
+    const paneDead = (): string | undefined => (existsSync(exitFile) ? readFileSync(exitFile, "utf8") : undefined);
+    // conditions on the pane, polled; the deadline only bounds a hung run, it is not a timing assumption
+    const waitFor = async <T>(what: string, probe: () => T | undefined, ms = 180_000): Promise<T> => {
       const deadline = Date.now() + ms;
-      let screen = "";
-      while (Date.now() < deadline) {
-        screen = capture();
-        if (re.test(screen)) return screen;
-        await new Promise((r) => setTimeout(r, 100));
+      for (;;) {
+        const v = probe();
+        if (v !== undefined) return v;
+        if (Date.now() > deadline) assert.fail(`never saw ${what}:\n${capture()}`);
+        await new Promise((r) => setTimeout(r, 50));
       }
-      assert.fail(`screen never matched ${re}:\n${screen}`);
     };
-    const mid = await waitFor(/phase: (new|inflight) {3}status: running/, 30_000);
-    assert.match(mid, /dispatcher mode \(Kamailio runtime\): (both|new)/);
+    // mid-run: a frame of the new or in-flight phase whose runtime mode is both or new (the in-flight
+    // phase holds mode new for the whole long call, so some tick shows it however loaded the machine)
+    const mid = await waitFor("phase new/inflight with mode both/new", () => {
+      if (paneDead() !== undefined) assert.fail(`the dashboard ended before the new phase showed:\n${capture()}`);
+      const screen = capture();
+      const ok = /phase: (new|inflight) {3}status: running/.test(screen) && /dispatcher mode \(Kamailio runtime\): (both|new)/.test(screen);
+      return ok ? screen : undefined;
+    });
     const old = /^OLD\s+(\d+)\s/m.exec(mid);
     const neu = /^NEW\s+(\d+)\s/m.exec(mid);
     assert.ok(old && Number(old[1]) >= 4, `old total on screen:\n${mid}`);
     assert.ok(neu && Number(neu[1]) >= 2, `new total on screen:\n${mid}`);
     assert.equal(mid.split("\n").filter((l) => l.startsWith("pbx-cutover dashboard")).length, 1, "redrawn in place, not appended");
-    const end = await waitFor(/RESULT: (PASS|FAIL)/, 30_000);
+
+    // the end: once the dashboard has exited, the screen shows the final frame from its first line
+    const status = await waitFor("the dashboard exit", paneDead);
+    assert.equal(status, "0", capture());
+    const finalFrame = readFileSync(path.join(latestRun(f), "final-frame.txt"), "utf8").trimEnd().split("\n").map((l) => l.trimEnd());
+    const top = (screen: string): string[] => screen.split("\n").slice(0, finalFrame.length).map((l) => l.trimEnd());
+    // tmux may still be reading the last bytes from the pty: a condition, not a sleep
+    const end = await waitFor("the final frame at the top of the screen", () => {
+      const screen = capture();
+      return JSON.stringify(top(screen)) === JSON.stringify(finalFrame) ? screen : undefined;
+    }, 30_000);
+    assert.match(end, /^pbx-cutover dashboard {3}phase: done {3}status: success/);
     assert.match(end, /RESULT: PASS \(exit 0\)/);
-    assert.match(end, /phase: done {3}status: success/);
+    assert.match(end, /^active dialogs at the end: old 0, new 0 \(Kamailio, asked \d+ ms after the run\)$/m);
   });
 });
