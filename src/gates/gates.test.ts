@@ -1,0 +1,180 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { Backend } from "../events/run-events.js";
+import type { CallRecord } from "./call-record.js";
+import { evaluateGate, evaluateGates, GateSpecSchema, type GateSpec } from "./gate.js";
+import { backendMetrics, inWindow, percentile, windowMetrics } from "./metrics.js";
+
+let n = 0;
+/** one call: answered `status` after `srd` ms (undefined = no response), BYE answered after `sdd` ms */
+function call(backend: Backend, status: number | "timeout", o: { at?: number; srd?: number; sdd?: number; id?: string } = {}): CallRecord {
+  const at = o.at ?? 1000;
+  const timedOut = status === "timeout";
+  const answered = !timedOut && status >= 200 && status < 300;
+  return {
+    callId: o.id ?? `c${++n}`,
+    backend,
+    inviteSentMs: at,
+    firstProvisionalOrFinalMs: o.srd === undefined ? undefined : at + o.srd,
+    finalStatus: timedOut ? undefined : status,
+    timedOut,
+    byeSentMs: answered ? at + 500 : undefined,
+    byeFinalMs: answered && o.sdd !== undefined ? at + 500 + o.sdd : undefined,
+  };
+}
+const times = (k: number, f: () => CallRecord): CallRecord[] => Array.from({ length: k }, f);
+const gate = (g: unknown): GateSpec => GateSpecSchema.parse(g);
+
+describe("RFC 6076 metrics", () => {
+  it("hand-computed: 7 answered, 1 redirected, 1 x 503, 1 timeout", () => {
+    const recs = [
+      ...[30, 40, 50, 60, 70, 80, 90].map((srd, i) => call("new", 200, { srd, sdd: 10 + i })),
+      call("new", 302, { srd: 20 }),
+      call("new", 503, { srd: 200 }),
+      call("new", "timeout"),
+      call("old", 200, { srd: 5 }),
+    ];
+    const m = backendMetrics(recs, "new");
+    assert.equal(m.invites, 10);
+    assert.deepEqual([m.answered2xx, m.redirected3xx, m.ineffective, m.timedOut], [7, 1, 2, 1]);
+    // SER = 7 / (10 - 1)
+    assert.deepEqual([m.ser.numerator, m.ser.denominator], [7, 9]);
+    assert.equal(m.ser.percent!.toFixed(4), "77.7778");
+    // ISA = (503 + timeout) / 10
+    assert.deepEqual([m.isa.numerator, m.isa.denominator, m.isa.percent], [2, 10, 20]);
+    // SRD samples 20 30 40 50 60 70 80 90 200 (9): p50 = rank 5 = 60, p95 = rank ceil(8.55) = 9 = 200
+    assert.deepEqual([m.srd.samples, m.srd.p50Ms, m.srd.p95Ms], [9, 60, 200]);
+    // SDD samples 10..16: p50 = rank 4 = 13, p95 = rank 7 = 16
+    assert.deepEqual([m.sdd.samples, m.sdd.p50Ms, m.sdd.p95Ms], [7, 13, 16]);
+    assert.equal(backendMetrics(recs, "old").invites, 1);
+  });
+
+  it("0 calls: every ratio and delay is undefined, not 0 or 100", () => {
+    const m = backendMetrics([], "new");
+    assert.deepEqual([m.invites, m.ser.percent, m.isa.percent, m.srd.p50Ms, m.sdd.p95Ms], [0, undefined, undefined, undefined, undefined]);
+  });
+
+  it("all 3xx: SER has no denominator (undefined); ISA is 0 %", () => {
+    const m = backendMetrics(times(5, () => call("new", 302, { srd: 10 })), "new");
+    assert.deepEqual([m.ser.denominator, m.ser.percent], [0, undefined]);
+    assert.equal(m.isa.percent, 0);
+  });
+
+  it("ISA counts 408, 500, 503, 504 and timeouts; not 404 or 486", () => {
+    const recs = [408, 500, 503, 504, 404, 486, 200, 200].map((s) => call("new", s));
+    recs.push(call("new", "timeout"));
+    const m = backendMetrics(recs, "new");
+    assert.deepEqual([m.isa.numerator, m.isa.denominator], [5, 9]);
+    assert.deepEqual([m.ser.numerator, m.ser.denominator], [2, 9]);
+  });
+
+  it("a timed-out call has no final answer even if one was recorded; a duplicate Call-ID counts once", () => {
+    const odd: CallRecord = { ...call("new", 200), timedOut: true };
+    const dup = call("new", 200, { id: "same" });
+    const m = backendMetrics([odd, dup, { ...dup, finalStatus: 503 }], "new");
+    assert.deepEqual([m.invites, m.answered2xx, m.ineffective], [2, 1, 1]);
+  });
+
+  it("nearest-rank percentiles, ties included", () => {
+    assert.equal(percentile([40, 10, 30, 20], 50), 20);
+    assert.equal(percentile([40, 10, 30, 20], 95), 40);
+    assert.equal(percentile([7], 95), 7);
+    assert.equal(percentile([5, 5, 5, 9], 50), 5);
+    assert.equal(percentile([], 50), undefined);
+  });
+
+  it("a step window is [from, to): INVITEs sent at `to` belong to the next step", () => {
+    const recs = [call("new", 200, { at: 99 }), call("new", 200, { at: 100 }), call("new", 200, { at: 199 }), call("new", 200, { at: 200 })];
+    assert.deepEqual(inWindow(recs, { fromMs: 100, toMs: 200 }).map((r) => r.inviteSentMs), [100, 199]);
+    assert.equal(inWindow(recs, { fromMs: 100, toMs: undefined }).length, 3);
+    assert.equal(windowMetrics(recs, { fromMs: 100, toMs: 200 }).new.invites, 2);
+  });
+});
+
+describe("gates", () => {
+  const window = (old: CallRecord[], nw: CallRecord[]): ReturnType<typeof windowMetrics> => windowMetrics([...old, ...nw], { fromMs: 0, toMs: undefined });
+  const ok = (k: number, b: Backend, srd = 50): CallRecord[] => times(k, () => call(b, 200, { srd, sdd: 5 }));
+  const bad = (k: number, b: Backend): CallRecord[] => times(k, () => call(b, 503, { srd: 5 }));
+
+  it("threshold: SER of new >= 98 passes at exactly 98 (49 of 50) and fails at 96", () => {
+    const g = gate({ kind: "threshold", metric: "ser", atLeast: 98 });
+    const pass = evaluateGate(g, window([], [...ok(49, "new"), ...bad(1, "new")]), 10);
+    assert.equal(pass.verdict, "pass");
+    assert.equal(pass.detail, "new 98% (49 of 50) >= 98%");
+    const fail = evaluateGate(g, window([], [...ok(48, "new"), ...bad(2, "new")]), 10);
+    assert.equal(fail.verdict, "fail");
+    assert.equal(fail.detail, "new 96% (48 of 50) < 98%");
+  });
+
+  it("relative: SER of new not worse than old by more than 2 points; a tie and exactly 2 pass", () => {
+    const g = gate({ kind: "relative", metric: "ser", maxWorseBy: 2 });
+    assert.equal(evaluateGate(g, window(ok(50, "old"), ok(50, "new")), 10).verdict, "pass");
+    const two = evaluateGate(g, window(ok(50, "old"), [...ok(49, "new"), ...bad(1, "new")]), 10);
+    assert.equal(two.verdict, "pass");
+    assert.match(two.detail, /worse by 2 points \(allowed 2 points\)/);
+    const four = evaluateGate(g, window(ok(50, "old"), [...ok(48, "new"), ...bad(2, "new")]), 10);
+    assert.equal(four.verdict, "fail");
+    assert.equal(four.detail, "new 96% (48 of 50) vs old 100% (50 of 50): worse by 4 points (more than 2 points)");
+    // new better than old: pass
+    assert.match(evaluateGate(g, window([...ok(40, "old"), ...bad(10, "old")], ok(50, "new")), 10).detail, /better by 20 points/);
+  });
+
+  it("relative and threshold on delays: lower is better (ms)", () => {
+    const rel = gate({ kind: "relative", metric: "srd_p95", maxWorseBy: 100 });
+    assert.equal(evaluateGate(rel, window(ok(30, "old", 50), ok(30, "new", 150)), 50).verdict, "pass");
+    const slow = evaluateGate(rel, window(ok(30, "old", 50), ok(30, "new", 151)), 50);
+    assert.equal(slow.verdict, "fail");
+    assert.match(slow.detail, /new 151 ms \(30 samples\) vs old 50 ms \(30 samples\): worse by 101 ms/);
+    const abs = gate({ kind: "threshold", metric: "isa", atMost: 5 });
+    assert.equal(evaluateGate(abs, window([], [...ok(19, "new"), ...bad(1, "new")]), 50).verdict, "pass");
+    assert.equal(evaluateGate(abs, window([], [...ok(18, "new"), ...bad(2, "new")]), 50).verdict, "fail");
+  });
+
+  it("too few calls is inconclusive, never pass, even when every call was fine", () => {
+    const g = gate({ kind: "relative", metric: "ser", maxWorseBy: 2 });
+    const r = evaluateGate(g, window(ok(100, "old"), ok(19, "new")), 1);
+    assert.equal(r.verdict, "inconclusive");
+    assert.equal(r.detail, "new: 19 of the 20 calls needed");
+    assert.equal(evaluateGate(gate({ kind: "threshold", metric: "ser", atLeast: 90, minCalls: 5 }), window([], ok(5, "new")), 1).verdict, "pass");
+    const none = evaluateGate(gate({ kind: "threshold", metric: "ser", atLeast: 90 }), window([], []), 10);
+    assert.equal(none.verdict, "inconclusive");
+    const all3xx = evaluateGate(gate({ kind: "threshold", metric: "ser", atLeast: 90 }), window([], times(30, () => call("new", 302))), 10);
+    assert.equal(all3xx.verdict, "inconclusive", "30 INVITEs, all redirected: SER has 0 samples");
+  });
+
+  it("a gate on a backend the step sends nothing to is not applicable", () => {
+    const rel = gate({ kind: "relative", metric: "ser", maxWorseBy: 2 });
+    assert.equal(evaluateGate(rel, window(ok(50, "old"), []), 0).verdict, "not-applicable");
+    assert.equal(evaluateGate(rel, window([], ok(50, "new")), 100).verdict, "not-applicable");
+    assert.equal(evaluateGate(gate({ kind: "threshold", metric: "ser", backend: "old", atLeast: 90 }), window(ok(50, "old"), []), 0).verdict, "pass");
+  });
+
+  it("a step: fail beats inconclusive beats pass; no applicable gate passes and says so", () => {
+    const gs = [gate({ kind: "threshold", metric: "ser", atLeast: 99 }), gate({ kind: "threshold", metric: "sdd_p95", atMost: 10 })];
+    const w = window([], [...ok(48, "new"), ...bad(2, "new")]);
+    const v = evaluateGates(gs, w, 10);
+    assert.equal(v.verdict, "fail");
+    assert.match(v.summary, /^failed: SER of new >= 99%: new 96% \(48 of 50\) < 99%$/);
+    assert.equal(evaluateGates([gs[1]!, gate({ kind: "threshold", metric: "isa", atMost: 1, minCalls: 100 })], w, 10).verdict, "inconclusive");
+    assert.deepEqual(evaluateGates(gs, window(ok(5, "old"), []), 0), {
+      verdict: "pass",
+      results: evaluateGates(gs, window(ok(5, "old"), []), 0).results,
+      summary: "no gate applies at new=0%",
+    });
+    assert.equal(evaluateGates([], w, 10).summary, "no gate applies at new=10%");
+  });
+
+  it("gate specs are validated: the limit's direction, percentages, unknown keys", () => {
+    const err = (g: unknown): string => {
+      const r = GateSpecSchema.safeParse(g);
+      assert.equal(r.success, false);
+      return r.error!.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    };
+    assert.match(err({ kind: "threshold", metric: "ser", atMost: 2 }), /ser is higher-is-better: give atLeast/);
+    assert.match(err({ kind: "threshold", metric: "srd_p95", atLeast: 2 }), /srd_p95 is lower-is-better: give atMost/);
+    assert.match(err({ kind: "threshold", metric: "isa", atMost: 101 }), /percentage/);
+    assert.match(err({ kind: "relative", metric: "ser", maxWorse: 2 }), /maxWorse/);
+    assert.match(err({ kind: "absolute", metric: "ser" }), /kind/);
+    assert.equal(gate({ kind: "threshold", metric: "ser", atLeast: 98 }).kind, "threshold");
+  });
+});
