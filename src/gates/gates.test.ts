@@ -168,7 +168,7 @@ describe("gates", () => {
     const err = (g: unknown): string => {
       const r = GateSpecSchema.safeParse(g);
       assert.equal(r.success, false);
-      return r.error!.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+      return r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
     };
     assert.match(err({ kind: "threshold", metric: "ser", atMost: 2 }), /ser is higher-is-better: give atLeast/);
     assert.match(err({ kind: "threshold", metric: "srd_p95", atLeast: 2 }), /srd_p95 is lower-is-better: give atMost/);
