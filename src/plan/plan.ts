@@ -1,0 +1,154 @@
+/**
+ * A cutover plan (pure): ordered steps, each with the new backend's weight (0-100), a hold, its
+ * gates and what to do when the gates cannot decide. Validated with zod like src/config; every
+ * way in (the default, `--steps`, `--plan file.yaml`) ends in `planFromInput`, so all three obey
+ * the same rules and give the same messages.
+ *
+ *   hold            the step lasts at least durationS seconds AND until minCalls calls were placed
+ *                   through it (either may be absent; none = move on once applied and gated)
+ *   onInconclusive  extend (hold again, at most maxExtensions times, then fail) | pause (wait for the
+ *                   operator) | fail (treat as a failed gate: back to the last good step)
+ */
+import { z } from "zod";
+import { UsageError } from "../cli/errors.js";
+import { GateSpecSchema, type GateSpec } from "../gates/gate.js";
+
+export const ON_INCONCLUSIVE = ["extend", "pause", "fail"] as const;
+export type OnInconclusive = (typeof ON_INCONCLUSIVE)[number];
+
+export const HoldSchema = z
+  .object({
+    durationS: z.number().positive().max(7 * 86_400).optional(),
+    minCalls: z.number().int().min(1).max(100_000_000).optional(),
+  })
+  .strict();
+export type Hold = z.infer<typeof HoldSchema>;
+
+const weight = z.number().int("must be an integer from 0 to 100").min(0, "must be 0-100").max(100, "must be 0-100");
+const maxExtensions = z.number().int().min(0).max(1000);
+
+/** One step as a file or flag gives it: only weightNew is required, the rest comes from defaults. */
+const StepInputSchema = z
+  .object({
+    weightNew: weight,
+    hold: HoldSchema.optional(),
+    gates: z.array(GateSpecSchema).max(50).optional(),
+    onInconclusive: z.enum(ON_INCONCLUSIVE).optional(),
+    maxExtensions: maxExtensions.optional(),
+  })
+  .strict();
+
+const DefaultsSchema = z
+  .object({
+    hold: HoldSchema.optional(),
+    gates: z.array(GateSpecSchema).max(50).optional(),
+    onInconclusive: z.enum(ON_INCONCLUSIVE).optional(),
+    maxExtensions: maxExtensions.optional(),
+  })
+  .strict();
+
+/** A plan file (`--plan`): `steps` is a list of weights or step objects; `defaults` fill the gaps. */
+export const PlanInputSchema = z
+  .object({
+    defaults: DefaultsSchema.optional(),
+    steps: z
+      .array(z.preprocess((v) => (typeof v === "number" ? { weightNew: v } : v), StepInputSchema))
+      .min(1, "a plan needs at least one step")
+      .max(101),
+  })
+  .strict();
+export type PlanInput = z.input<typeof PlanInputSchema>;
+
+export const PlanStepSchema = z
+  .object({
+    weightNew: weight,
+    hold: HoldSchema,
+    gates: z.array(GateSpecSchema),
+    onInconclusive: z.enum(ON_INCONCLUSIVE),
+    maxExtensions: maxExtensions,
+  })
+  .strict();
+export type PlanStep = z.infer<typeof PlanStepSchema>;
+
+export interface Plan {
+  /** where it came from, for messages and the dry run: "default", "--steps 0,10,100", a file path */
+  source: string;
+  steps: PlanStep[];
+}
+
+/** Gates a `--steps` plan gets unless a plan file says otherwise (RFC 6076 metrics, new vs old). */
+export const DEFAULT_STEP_GATES: readonly GateSpec[] = [
+  { kind: "relative", metric: "ser", maxWorseBy: 2 },
+  { kind: "threshold", metric: "isa", backend: "new", atMost: 5 },
+  { kind: "relative", metric: "srd_p95", maxWorseBy: 200 },
+];
+
+export const DEFAULT_STEP: Omit<PlanStep, "weightNew"> = {
+  hold: {},
+  gates: [...DEFAULT_STEP_GATES],
+  onInconclusive: "extend",
+  maxExtensions: 3,
+};
+
+/**
+ * The seed's plan: old -> both -> new (weights 0, 50, 100; 50 is the round-robin `both`). No
+ * metric gates: the seed's own per-phase assertions stay the verdict, as before.
+ */
+export function defaultPlan(): Plan {
+  const step = (weightNew: number): PlanStep => ({ weightNew, hold: {}, gates: [], onInconclusive: "fail", maxExtensions: 0 });
+  return { source: "default (old -> both -> new)", steps: [step(0), step(50), step(100)] };
+}
+
+/** "steps[1].gates[0].maxWorse" from a zod path */
+export function pathText(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const p of path) out += typeof p === "number" ? `[${p}]` : `${out === "" ? "" : "."}${String(p)}`;
+  return out === "" ? "(top level)" : out;
+}
+
+/** zod issues as one line each, unknown keys named by their full path. */
+export function issueLines(issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.flatMap((i) => {
+    if (i.code === "unrecognized_keys") return i.keys.map((k) => `${pathText([...i.path, k])}: unknown key`);
+    if (i.code === "invalid_union" && i.errors.length > 0) return issueLines(i.errors.flat());
+    return [`${pathText(i.path)}: ${i.message}`];
+  });
+}
+
+/** Validate plan input (from a file or a flag), fill defaults, check the rules. UsageError (exit 2) naming every problem. */
+export function planFromInput(raw: unknown, source: string): Plan {
+  const parsed = PlanInputSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new UsageError(`${source}: invalid plan; nothing was changed`, issueLines(parsed.error.issues));
+  }
+  const d = { ...DEFAULT_STEP, ...stripUndefined(parsed.data.defaults ?? {}) };
+  const steps: PlanStep[] = parsed.data.steps.map((s) => PlanStepSchema.parse({ ...d, ...stripUndefined(s) }));
+  const problems = planRules(steps);
+  if (problems.length > 0) throw new UsageError(`${source}: invalid plan; nothing was changed`, problems);
+  return { source, steps };
+}
+
+/** Rules across steps: weights strictly increasing (a plan moves towards new; rollback is not a step). */
+export function planRules(steps: readonly PlanStep[]): string[] {
+  const problems: string[] = [];
+  for (let i = 1; i < steps.length; i++) {
+    if (steps[i]!.weightNew <= steps[i - 1]!.weightNew) {
+      problems.push(
+        `steps[${i}].weightNew: ${steps[i]!.weightNew} after ${steps[i - 1]!.weightNew}; weights must increase from step to step`,
+      );
+    }
+  }
+  return problems;
+}
+
+/** The label of a step: old, both, new or new=N%. */
+export function stepLabel(s: Pick<PlanStep, "weightNew">, roundRobinBoth: boolean): string {
+  if (s.weightNew === 0) return "old";
+  if (s.weightNew === 100) return "new";
+  if (s.weightNew === 50 && roundRobinBoth) return "both";
+  return `new=${s.weightNew}%`;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
