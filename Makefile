@@ -2,11 +2,19 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 CLI := node dist/src/cli/main.js
+# Offline copies of the real services (FreeSWITCH trees, FusionPBX sources) when shared/ is beside the
+# repository; without them `make real-services` builds from upstream. Override: PBX_CUTOVER_VENDOR=dir.
+PBX_CUTOVER_VENDOR ?= $(if $(wildcard ../shared/vendor/SHA256SUMS),$(abspath ../shared/vendor),)
+export PBX_CUTOVER_VENDOR
 
-.PHONY: deps build lint typecheck unit e2e test demo bench clean
+.PHONY: deps real-services build lint typecheck unit e2e test demo bench clean
 
 deps:
 	./scripts/install-deps.sh
+
+# FreeSWITCH 1.10.3 / 1.10.12 and FusionPBX 5.3.0 / 5.5.7 into the cache (PBX_CUTOVER_REAL_SERVICES), only what is missing.
+real-services:
+	./scripts/install-real-services.sh
 
 build: deps
 	npm run --silent build
@@ -20,14 +28,14 @@ typecheck: deps
 unit: build
 	npm run --silent test:unit
 
-e2e: build
+e2e: build real-services
 	npm run --silent test:e2e
 
 # The whole suite: lint, typecheck, unit, end-to-end with the real Kamailio and SIPp.
 test: lint typecheck unit e2e
 
 # Main job: the full live call cutover simulation on the native lab (started and stopped by `sim`).
-demo: build
+demo: build real-services
 	./scripts/demo.sh
 
 bench: build

@@ -20,7 +20,14 @@ export function addLabOptions(cmd: Command): Command {
     .option("--children <n>", "Kamailio UDP worker processes (default 2)")
     .option("--reload-delta <s>", "dispatcher reload_delta in seconds (default 0 in the lab; Kamailio's own default is 5)")
     .option("--dispatcher-alg <n>", "ds_select_dst algorithm in the lab's Kamailio: 4 round-robin (default), 9 weight-based (weighted plan steps)")
-    .option("--ready-timeout-ms <ms>", "how long `up` waits for each component to be ready (default 10000)");
+    .option("--ready-timeout-ms <ms>", "how long `up` waits for each component to be ready (default 10000)")
+    .option("--backends <kind>", "what plays the PBXs: sipp (SIPp stand-ins, default) or freeswitch (real FreeSWITCH, old 1.10.3 and new 1.10.12)")
+    .option("--old-freeswitch <version|dir>", "backends freeswitch: the old slot's FreeSWITCH, an installed version or a tree's path (default 1.10.3)")
+    .option("--new-freeswitch <version|dir>", "backends freeswitch: the new slot's FreeSWITCH (default 1.10.12)")
+    .option("--old-esl-port <port>", "backends freeswitch: old event socket tcp port on the old address (default 15071)")
+    .option("--new-esl-port <port>", "backends freeswitch: new event socket tcp port (default 15081)")
+    .option("--old-rtp-ports <lo-hi>", "backends freeswitch: old RTP port range (default 16000-16099)")
+    .option("--new-rtp-ports <lo-hi>", "backends freeswitch: new RTP port range (default 16100-16199)");
 }
 
 export function labSettingsFrom(opts: LabFlags & { config?: string }): LabSettings {

@@ -37,3 +37,22 @@ test("the HEP collector port: default 15062, config file, --hep-port; loopback o
   assert.throws(() => resolveLabSettings({ hep: { address: "10.0.0.1" } }, {}), (e: unknown) => e instanceof UsageError && /loopback/.test(e.details.join()));
   assert.throws(() => resolveLabSettings(undefined, { hepPort: "15070" }), /old backend \(udp\) and HEP collector \(udp\) both use/);
 });
+
+test("backends kind and FreeSWITCH slots: defaults, flags, port collisions", () => {
+  const d = resolveLabSettings(undefined, {}, "/w");
+  assert.equal(d.backends, "sipp");
+  assert.equal(d.freeswitch.old.tree, "1.10.3");
+  assert.equal(d.freeswitch.new.tree, "1.10.12");
+  const s = resolveLabSettings(undefined, { backends: "freeswitch", oldFreeswitch: "1.10.12", oldEslPort: "17071", newRtpPorts: "17100-17119" }, "/w");
+  assert.equal(s.backends, "freeswitch");
+  assert.equal(s.freeswitch.old.tree, "1.10.12");
+  assert.equal(s.freeswitch.old.eventSocketPort, 17071);
+  assert.deepEqual([s.freeswitch.new.rtpStart, s.freeswitch.new.rtpEnd], [17100, 17119]);
+  assert.throws(() => resolveLabSettings(undefined, { backends: "asterisk" }), (e: unknown) => e instanceof UsageError && /backends/.test(e.details.join()));
+  assert.throws(() => resolveLabSettings(undefined, { backends: "freeswitch", oldRtpPorts: "16000" }), /--old-rtp-ports must be a port range/);
+  assert.throws(() => resolveLabSettings(undefined, { backends: "freeswitch", oldEslPort: "15080" }), /new backend sip and old event socket both use 127\.0\.0\.1:15080/);
+  assert.throws(() => resolveLabSettings(undefined, { backends: "freeswitch", newRtpPorts: "16050-16150" }), /overlap/);
+  assert.throws(() => resolveLabSettings(undefined, { backends: "freeswitch", oldRtpPorts: "15000-15100" }), /old RTP ports 15000-15100 include kamailio sip port 15060/);
+  // with sipp backends the FreeSWITCH ports are not used, so they are not checked
+  assert.doesNotThrow(() => resolveLabSettings(undefined, { oldEslPort: "15080" }));
+});

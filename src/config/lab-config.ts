@@ -13,6 +13,28 @@ const loopback = z.string().refine(isLoopbackV4, {
 });
 const port = z.number().int().min(1).max(65535);
 
+/** What plays the PBXs: SIPp stand-ins (fast, load) or the real FreeSWITCH 1.10.3 / 1.10.12. */
+export const BACKEND_KINDS = ["sipp", "freeswitch"] as const;
+export type BackendsKind = (typeof BACKEND_KINDS)[number];
+
+/** One FreeSWITCH slot of the native lab (used when backends = freeswitch). */
+const FreeswitchSlotSchema = z
+  .object({
+    /** "1.10.3" (a tree `make real-services` installed) or the path of a FreeSWITCH tree */
+    tree: z.string().min(1),
+    /** event socket (tcp) on the backend's address */
+    eventSocketPort: port,
+    rtpStart: port,
+    rtpEnd: port,
+  })
+  .strict()
+  .refine((f) => f.rtpEnd >= f.rtpStart, { message: "rtpEnd must not be below rtpStart" });
+
+export const defaultFreeswitchSlots = {
+  old: { tree: "1.10.3", eventSocketPort: 15071, rtpStart: 16000, rtpEnd: 16099 },
+  new: { tree: "1.10.12", eventSocketPort: 15081, rtpStart: 16100, rtpEnd: 16199 },
+};
+
 /** The native lab's settings. Every port, address, memory size and worker count is overridable. */
 export const LabSettingsSchema = z
   .object({
@@ -38,6 +60,11 @@ export const LabSettingsSchema = z
     /** where Kamailio mirrors every SIP message as HEPv3 (siptrace): the tool's collector, UDP */
     hep: z.object({ address: loopback, port }).strict(),
     readyTimeoutMs: z.number().int().min(100).max(600_000),
+    backends: z.enum(BACKEND_KINDS).default("sipp"),
+    freeswitch: z
+      .object({ old: FreeswitchSlotSchema, new: FreeswitchSlotSchema })
+      .strict()
+      .default(defaultFreeswitchSlots),
   })
   .strict();
 
@@ -60,6 +87,8 @@ export const defaultLabSettings: LabSettings = {
   new: { address: "127.0.0.1", port: 15080 },
   hep: { address: "127.0.0.1", port: 15062 },
   readyTimeoutMs: 10_000,
+  backends: "sipp",
+  freeswitch: defaultFreeswitchSlots,
 };
 
 /** Flags that override the lab settings (all optional; undefined means "not given"). */
@@ -79,6 +108,20 @@ export interface LabFlags {
   reloadDelta?: string | undefined;
   dispatcherAlg?: string | undefined;
   readyTimeoutMs?: string | undefined;
+  backends?: string | undefined;
+  oldFreeswitch?: string | undefined;
+  newFreeswitch?: string | undefined;
+  oldEslPort?: string | undefined;
+  newEslPort?: string | undefined;
+  oldRtpPorts?: string | undefined;
+  newRtpPorts?: string | undefined;
+}
+
+/** `--old-rtp-ports 16000-16099` -> start and end; the message names the flag. */
+export function parseRangeFlag(flag: string, raw: string): { rtpStart: number; rtpEnd: number } {
+  const m = /^\s*(\d+)-(\d+)\s*$/.exec(raw);
+  if (!m) throw new UsageError(`${flag} must be a port range like 16000-16099, got ${JSON.stringify(raw)}`);
+  return { rtpStart: Number(m[1]), rtpEnd: Number(m[2]) };
 }
 
 /** Parse a flag that must be an integer; the message names the flag. */
@@ -125,6 +168,27 @@ export function resolveLabSettings(
     new: { ...d.new, ...f.new, ...defined({ address: flags.newAddr, port: num("--new-port", flags.newPort) }) },
     hep: { ...d.hep, ...f.hep, ...defined({ port: num("--hep-port", flags.hepPort) }) },
     readyTimeoutMs: num("--ready-timeout-ms", flags.readyTimeoutMs) ?? f.readyTimeoutMs ?? d.readyTimeoutMs,
+    backends: flags.backends ?? f.backends ?? d.backends,
+    freeswitch: {
+      old: {
+        ...d.freeswitch.old,
+        ...f.freeswitch?.old,
+        ...defined({
+          tree: flags.oldFreeswitch,
+          eventSocketPort: num("--old-esl-port", flags.oldEslPort),
+          ...(flags.oldRtpPorts !== undefined ? parseRangeFlag("--old-rtp-ports", flags.oldRtpPorts) : {}),
+        }),
+      },
+      new: {
+        ...d.freeswitch.new,
+        ...f.freeswitch?.new,
+        ...defined({
+          tree: flags.newFreeswitch,
+          eventSocketPort: num("--new-esl-port", flags.newEslPort),
+          ...(flags.newRtpPorts !== undefined ? parseRangeFlag("--new-rtp-ports", flags.newRtpPorts) : {}),
+        }),
+      },
+    },
   };
   const parsed = LabSettingsSchema.safeParse(merged);
   if (!parsed.success) {
@@ -149,7 +213,38 @@ export function resolveLabSettings(
       }
     }
   }
+  if (s.backends === "freeswitch") checkFreeswitchPorts(s);
   return { ...s, labDir: path.resolve(cwd, s.labDir) };
+}
+
+/** FreeSWITCH's ports must not collide with each other or with the lab's other ports. */
+function checkFreeswitchPorts(s: LabSettings): void {
+  const single: [string, string, number][] = [
+    ["kamailio sip", s.kamailio.address, s.kamailio.sipPort],
+    ["kamailio rpc", s.kamailio.address, s.kamailio.rpcPort],
+    ["old backend sip", s.old.address, s.old.port],
+    ["new backend sip", s.new.address, s.new.port],
+    ["old event socket", s.old.address, s.freeswitch.old.eventSocketPort],
+    ["new event socket", s.new.address, s.freeswitch.new.eventSocketPort],
+  ];
+  for (let i = 0; i < single.length; i++) {
+    for (let j = i + 1; j < single.length; j++) {
+      const a = single[i]!;
+      const b = single[j]!;
+      if (a[1] === b[1] && a[2] === b[2]) {
+        throw new UsageError(`${a[0]} and ${b[0]} both use ${a[1]}:${a[2]}; give each its own port (--old-esl-port, --new-esl-port)`);
+      }
+    }
+  }
+  const ranges = (["old", "new"] as const).map((r) => [r, s[r].address, s.freeswitch[r].rtpStart, s.freeswitch[r].rtpEnd] as const);
+  const [o, n] = ranges;
+  if (o![1] === n![1] && o![2] <= n![3] && n![2] <= o![3]) {
+    throw new UsageError(`old RTP ports ${o![2]}-${o![3]} and new RTP ports ${n![2]}-${n![3]} overlap; give each its own range`);
+  }
+  for (const [role, addr, lo, hi] of ranges) {
+    const hit = single.find(([, a, p]) => a === addr && p >= lo && p <= hi);
+    if (hit) throw new UsageError(`${role} RTP ports ${lo}-${hi} include ${hit[0]} port ${hit[2]}; move one of them`);
+  }
 }
 
 function defined<T extends Record<string, unknown>>(o: T): Partial<T> {

@@ -4,21 +4,18 @@ import { promisify } from "node:util";
 import { EnvironmentError, UsageError } from "../cli/errors.js";
 import { abortable, delay, type Scope } from "../cli/scope.js";
 import type { LabSettings } from "../config/lab-config.js";
-import { assetPath } from "../assets.js";
 import { buildProfile, renderProfile } from "../dispatcher/profile.js";
 import { loadKamailioTemplate, renderKamailioConfig } from "../kamailio/config-template.js";
 import { HttpJsonRpcClient, type RpcClient } from "../kamailio/rpc.js";
 import { modeOf, parseDispatcherListResult, type RuntimeMode } from "../kamailio/runtime.js";
-import { probeOptions } from "../sip/options-probe.js";
+import { backendPorts, backendSpecs, backendVersion, requireBackendPrograms, stopGraceMs, type BackendSpec } from "./backend-spec.js";
 import { requireBinaries } from "./binaries.js";
 import {
   backendUri,
   kamailioArgv,
   labPaths,
-  uasArgv,
   type BackendRole,
   type ComponentRole,
-  type LabPaths,
 } from "./layout.js";
 import { describePortInUse, findPortOwner, isTcpFree, isUdpFree, type PortInUse } from "./ports.js";
 import { isAlive, spawnDetached, stopGroup, tailLines } from "./process.js";
@@ -36,8 +33,8 @@ async function portsInUse(s: LabSettings): Promise<PortInUse[]> {
   const checks: { proto: "udp" | "tcp"; address: string; port: number }[] = [
     { proto: "udp", address: s.kamailio.address, port: s.kamailio.sipPort },
     { proto: "tcp", address: s.kamailio.address, port: s.kamailio.rpcPort },
-    { proto: "udp", address: s.old.address, port: s.old.port },
-    { proto: "udp", address: s.new.address, port: s.new.port },
+    ...backendPorts(s, "old"),
+    ...backendPorts(s, "new"),
   ];
   const free = await Promise.all(
     checks.map((c) => (c.proto === "udp" ? isUdpFree(c.address, c.port) : isTcpFree(c.address, c.port))),
@@ -74,11 +71,13 @@ export async function labUp(s: LabSettings, scope: Scope): Promise<UpResult> {
   // stale: a component died; stop the rest and start afresh (and say so)
   const replacedDead = existing ? existing.components.filter((c) => !isAlive(c.pid, c.comm)).map((c) => c.role) : undefined;
   if (existing) await stopComponents(existing);
-  const bins = requireBinaries(["kamailio", "sipp"]);
+  const bins = requireBinaries(s.backends === "sipp" ? ["kamailio", "sipp"] : ["kamailio"]);
+  const trees = requireBackendPrograms(s);
   const busy = await portsInUse(s);
   if (busy.length > 0) {
     throw new EnvironmentError(`${busy.map(describePortInUse).join("; ")}; nothing was started`, [
-      "stop whatever holds it, or pick other ports (--sip-port, --rpc-port, --old-port, --new-port)",
+      "stop whatever holds it, or pick other ports (--sip-port, --rpc-port, --old-port, --new-port" +
+        (s.backends === "freeswitch" ? ", --old-esl-port, --new-esl-port)" : ")"),
     ]);
   }
 
@@ -117,9 +116,10 @@ export async function labUp(s: LabSettings, scope: Scope): Promise<UpResult> {
     renderProfile(buildProfile("old", { setId: s.kamailio.setId, oldUri: backendUri(s, "old"), newUri: backendUri(s, "new") })),
   );
 
+  const specs = await backendSpecs(s, p, { sipp: "sipp" in bins ? bins.sipp : undefined, trees });
   const components: ComponentState[] = [];
   const stopAll = async (): Promise<void> => {
-    await Promise.all(components.map((c) => stopGroup(c.pid)));
+    await Promise.all(components.map((c) => stopGroup(c.pid, stopGraceMs(c.comm))));
   };
   scope.defer("lab components", stopAll);
 
@@ -133,17 +133,15 @@ export async function labUp(s: LabSettings, scope: Scope): Promise<UpResult> {
     log: p.kamailioLog,
     argv: kArgv,
   });
-  const scenario = assetPath("sipp", "uas-answer.xml");
-  for (const role of ["old", "new"] as const) {
-    const argv = uasArgv(bins.sipp, scenario, s, p, role);
+  for (const b of specs) {
     components.push({
-      role,
-      pid: spawnDetached(argv, p.backend(role).stdout, p.labDir),
-      comm: "sipp",
-      address: s[role].address,
-      port: s[role].port,
-      log: p.backend(role).stdout,
-      argv,
+      role: b.role,
+      pid: spawnDetached(b.argv, b.log, p.labDir),
+      comm: b.comm,
+      address: s[b.role].address,
+      port: s[b.role].port,
+      log: b.log,
+      argv: b.argv,
     });
   }
   const state: LabState = {
@@ -161,7 +159,7 @@ export async function labUp(s: LabSettings, scope: Scope): Promise<UpResult> {
   try {
     await abortable(
       scope.signal,
-      Promise.all(components.map((c) => waitReady(c, s, rpc, scope.signal, p))),
+      Promise.all(components.map((c) => waitReady(c, s, rpc, scope.signal, specs.find((b) => b.role === c.role)))),
     );
   } finally {
     rpc.close();
@@ -172,33 +170,29 @@ export async function labUp(s: LabSettings, scope: Scope): Promise<UpResult> {
   return { state, alreadyRunning: false, readyMs: performance.now() - started, ...(replacedDead ? { replacedDead } : {}) };
 }
 
-async function waitReady(c: ComponentState, s: LabSettings, rpc: RpcClient, signal: AbortSignal, p: LabPaths): Promise<void> {
+async function waitReady(c: ComponentState, s: LabSettings, rpc: RpcClient, signal: AbortSignal, spec: BackendSpec | undefined): Promise<void> {
   const deadline = performance.now() + s.readyTimeoutMs;
   let wait = 5;
   let lastError = "";
   for (;;) {
     if (!isAlive(c.pid)) {
-      throw new EnvironmentError(`${describe(c)} exited during start-up; nothing is left running`, [
+      throw new EnvironmentError(`${describe(c, spec)} exited during start-up; nothing is left running`, [
         `last lines of ${c.log}:`,
         ...tailLines(c.log).map((l) => `  ${l}`),
-        ...(c.role === "kamailio" ? [] : tailLines(p.backend(c.role).errors, 5).map((l) => `  ${l}`)),
+        ...(spec?.extraLogs ?? []).flatMap((f) => [`last lines of ${f}:`, ...tailLines(f, 5).map((l) => `  ${l}`)]),
       ]);
     }
     try {
-      if (c.role === "kamailio") {
-        await rpc.call("core.version");
-      } else {
-        const r = await probeOptions({ address: c.address, port: c.port }, 200);
-        if (r.status !== 200) throw new Error(r.error ?? `answered OPTIONS with ${r.status ?? "nothing"}`);
-      }
+      if (spec === undefined) await rpc.call("core.version");
+      else await spec.probeReady();
       return;
     } catch (err) {
       lastError = err instanceof Error ? err.message : String(err);
     }
     if (performance.now() > deadline) {
       throw new EnvironmentError(
-        `${describe(c)} was not ready within ${s.readyTimeoutMs} ms (${lastError}); nothing is left running`,
-        [`last lines of ${c.log}:`, ...tailLines(c.log).map((l) => `  ${l}`)],
+        `${describe(c, spec)} was not ready within ${s.readyTimeoutMs} ms (${lastError}); nothing is left running`,
+        [`last lines of ${c.log}:`, ...tailLines(c.log).map((l) => `  ${l}`), ...(spec?.extraLogs ?? []).flatMap((f) => [`last lines of ${f}:`, ...tailLines(f, 8).map((l) => `  ${l}`)])],
       );
     }
     await delay(wait, signal);
@@ -206,21 +200,22 @@ async function waitReady(c: ComponentState, s: LabSettings, rpc: RpcClient, sign
   }
 }
 
-function describe(c: ComponentState): string {
-  return c.role === "kamailio"
-    ? `kamailio (${c.address}:${c.port}/udp)`
-    : `${c.role} backend SIPp UAS (${c.address}:${c.port}/udp)`;
+function describe(c: ComponentState, spec: BackendSpec | undefined): string {
+  return spec?.label ?? `kamailio (${c.address}:${c.port}/udp)`;
 }
 
 async function stopComponents(state: LabState): Promise<{ role: ComponentRole; pid: number; result: string }[]> {
-  const out: { role: ComponentRole; pid: number; result: string }[] = [];
-  // reverse start order: backends first, then the proxy
-  for (const c of [...state.components].reverse()) {
+  const stop = async (c: ComponentState): Promise<{ role: ComponentRole; pid: number; result: string }> => {
     const leaderOk = isAlive(c.pid, c.comm) || !isAlive(c.pid);
-    const result = leaderOk ? await stopGroup(c.pid) : "absent (pid reused by another program; left alone)";
-    out.push({ role: c.role, pid: c.pid, result });
-  }
-  return out;
+    const result = leaderOk ? await stopGroup(c.pid, stopGraceMs(c.comm)) : "absent (pid reused by another program; left alone)";
+    return { role: c.role, pid: c.pid, result };
+  };
+  // reverse start order: the backends first (together: FreeSWITCH takes seconds each), then the proxy
+  const reversed = [...state.components].reverse();
+  const backends = await Promise.all(reversed.filter((c) => c.role !== "kamailio").map(stop));
+  const proxy: { role: ComponentRole; pid: number; result: string }[] = [];
+  for (const c of reversed.filter((c) => c.role === "kamailio")) proxy.push(await stop(c));
+  return [...backends, ...proxy];
 }
 
 export interface DownResult {
@@ -288,7 +283,7 @@ export async function labStatus(labDir: string): Promise<LabStatus> {
       address: `${c.address}:${c.port}/udp`,
       pid: c.pid,
       alive: isAlive(c.pid, c.comm),
-      version: await binaryVersion([c.argv[0]!, "-v"]),
+      version: (c.role === "kamailio" ? undefined : await backendVersion(s, c.role)) ?? (await binaryVersion([c.argv[0]!, "-v"])),
     })),
   );
   const rpc = rpcClientFor(s, 1000);

@@ -1,0 +1,97 @@
+import type { LabSettings } from "../config/lab-config.js";
+import { assetPath } from "../assets.js";
+import { probeOptions } from "../sip/options-probe.js";
+import { freeswitchVersionText, prepareFreeswitch, probeFreeswitchReady } from "./freeswitch/instance.js";
+import { requireFreeswitchTree } from "./freeswitch/install.js";
+import { uasArgv, type BackendRole, type LabPaths } from "./layout.js";
+
+/**
+ * What plays a backend in the native lab, by the lab's backends kind: how to start it, when it is
+ * ready, how to name it and read its version. native-lab.ts starts, waits for and stops components
+ * the same way whatever the kind.
+ */
+export interface BackendSpec {
+  role: BackendRole;
+  /** /proc/<pid>/comm of the process (pid-reuse guard) */
+  comm: string;
+  argv: string[];
+  /** stdout + stderr of the process */
+  log: string;
+  /** more logs worth showing when it dies during start-up */
+  extraLogs: string[];
+  /** for messages: "old backend FreeSWITCH (127.0.0.1:15070/udp)" */
+  label: string;
+  /** resolves once ready, throws why not yet */
+  probeReady(): Promise<void>;
+}
+
+/** SIGTERM grace before SIGKILL: FreeSWITCH takes 1-5 s to shut down (more on a loaded machine). */
+export function stopGraceMs(comm: string): number {
+  return comm === "freeswitch" ? 10_000 : 3000;
+}
+
+/** Check what the kind needs before anything starts (exit 3 with what to do); returns FreeSWITCH trees. */
+export function requireBackendPrograms(s: LabSettings): Partial<Record<BackendRole, string>> {
+  if (s.backends !== "freeswitch") return {};
+  return {
+    old: requireFreeswitchTree("old", s.freeswitch.old.tree),
+    new: requireFreeswitchTree("new", s.freeswitch.new.tree),
+  };
+}
+
+/** The ports each backend will bind (for the port-in-use check before start). */
+export function backendPorts(s: LabSettings, role: BackendRole): { proto: "udp" | "tcp"; address: string; port: number }[] {
+  const b = s[role];
+  if (s.backends !== "freeswitch") return [{ proto: "udp", address: b.address, port: b.port }];
+  return [
+    { proto: "udp", address: b.address, port: b.port },
+    { proto: "tcp", address: b.address, port: b.port },
+    { proto: "tcp", address: b.address, port: s.freeswitch[role].eventSocketPort },
+  ];
+}
+
+/** Prepare (write configs) and describe both backends. `sipp` is the sipp binary (kind sipp only). */
+export async function backendSpecs(
+  s: LabSettings,
+  p: LabPaths,
+  programs: { sipp?: string | undefined; trees: Partial<Record<BackendRole, string>> },
+): Promise<BackendSpec[]> {
+  const roles = ["old", "new"] as const;
+  if (s.backends === "freeswitch") {
+    return Promise.all(
+      roles.map(async (role) => {
+        const tree = programs.trees[role];
+        if (tree === undefined) throw new Error(`no FreeSWITCH tree resolved for ${role}`);
+        const fs = await prepareFreeswitch(s, role, tree);
+        return {
+          role,
+          comm: "freeswitch",
+          argv: fs.argv,
+          log: fs.paths.stdout,
+          extraLogs: [fs.paths.logFile],
+          label: `${role} backend FreeSWITCH (${s[role].address}:${s[role].port}/udp, event socket :${s.freeswitch[role].eventSocketPort})`,
+          probeReady: () => probeFreeswitchReady(s, role),
+        };
+      }),
+    );
+  }
+  if (programs.sipp === undefined) throw new Error("sipp binary not resolved");
+  const scenario = assetPath("sipp", "uas-answer.xml");
+  return roles.map((role) => ({
+    role,
+    comm: "sipp",
+    argv: uasArgv(programs.sipp!, scenario, s, p, role),
+    log: p.backend(role).stdout,
+    extraLogs: [p.backend(role).errors],
+    label: `${role} backend SIPp UAS (${s[role].address}:${s[role].port}/udp)`,
+    async probeReady() {
+      const r = await probeOptions({ address: s[role].address, port: s[role].port }, 200);
+      if (r.status !== 200) throw new Error(r.error ?? `answered OPTIONS with ${r.status ?? "nothing"}`);
+    },
+  }));
+}
+
+/** The version `lab status` shows for a running backend; undefined = ask the binary (`-v`). */
+export async function backendVersion(s: LabSettings, role: BackendRole): Promise<string | undefined> {
+  return s.backends === "freeswitch" ? freeswitchVersionText(s, role) : undefined;
+}
