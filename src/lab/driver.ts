@@ -7,6 +7,7 @@ import type { VerifySection } from "../verify/verify-config.js";
 import { requireDocker } from "./docker/docker-cli.js";
 import { dockerFusionpbxUrls, dockerTarget, dockerVersionSources } from "./docker/docker-target.js";
 import { DOCKER_LAB_DIR, type DockerBackends } from "./docker/topology.js";
+import { nativeFreeswitchVersionSources, withNativeFreeswitchDefaults } from "./freeswitch/lab-verify.js";
 import { nativeTarget, type Target } from "./target.js";
 
 /**
@@ -66,14 +67,17 @@ export async function targetFrom(opts: TargetFlags, o: TargetOptions = {}): Prom
   return dockerTarget(opts.dockerDir ?? DOCKER_LAB_DIR, backends);
 }
 
-/** Extra version sources a driver offers to `verify` (docker: inside the containers). */
-export function versionSourcesFor(opts: DriverFlags): VersionSource[] {
-  return driverFrom(opts) === "docker" ? dockerVersionSources() : [];
+/** Extra version sources a driver offers to `verify` (docker: inside the containers; native FreeSWITCH: its binaries). */
+export function versionSourcesFor(opts: TargetFlags): VersionSource[] {
+  return driverFrom(opts) === "docker" ? dockerVersionSources() : nativeFreeswitchVersionSources(labSettingsFrom(opts).labDir);
 }
 
-/** Driver defaults for `verify`'s config: the docker lab's FusionPBX URLs (the seed's HTTP checks). */
-export function withDriverVerifyDefaults(config: VerifySection, opts: DriverFlags): VerifySection {
-  if (driverFrom(opts) !== "docker") return config;
+/**
+ * Driver defaults for `verify`'s config: the docker lab's FusionPBX URLs (the seed's HTTP checks); a
+ * native lab running FreeSWITCH: each slot's event socket.
+ */
+export function withDriverVerifyDefaults(config: VerifySection, opts: TargetFlags): VerifySection {
+  if (driverFrom(opts) !== "docker") return withNativeFreeswitchDefaults(config, labSettingsFrom(opts).labDir);
   const urls = dockerFusionpbxUrls();
   return {
     ...config,

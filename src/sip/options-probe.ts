@@ -9,8 +9,10 @@ export interface OptionsResult {
   status: number | undefined;
   reason: string | undefined;
   rttMs: number | undefined;
-  /** Server header, or User-Agent when Server is absent */
+  /** Server header, or User-Agent when Server is absent (FreeSWITCH sends only User-Agent) */
   server: string | undefined;
+  /** which header `server` came from */
+  serverHeader?: "Server" | "User-Agent" | undefined;
   /** why it is unreachable */
   error: string | undefined;
 }
@@ -71,6 +73,7 @@ export async function probeOptions(target: OptionsTarget, timeoutMs = 1000): Pro
           reason: msg.reason,
           rttMs: performance.now() - started,
           server: header(msg, "server") ?? header(msg, "user-agent"),
+          serverHeader: header(msg, "server") !== undefined ? "Server" : header(msg, "user-agent") !== undefined ? "User-Agent" : undefined,
           error: undefined,
         });
       });

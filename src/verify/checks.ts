@@ -30,7 +30,7 @@ export interface ProbeRow {
   build: string | undefined;
   /** human-readable version cell: the version, or why there is none */
   versionText: string;
-  /** where the version came from ("SIP Server header", "event socket `version`", ...) */
+  /** where the version came from ("SIP Server header", "event socket `api version`", ...) */
   source: string;
   error: string | undefined;
   /** extra facts (e.g. "answered by: SIPp stand-in ... old backend") */

@@ -81,7 +81,8 @@ export async function sipOptionsRow(
     status: `${r.status ?? "?"} ${r.reason ?? ""}`.trim(),
     rttMs: r.rttMs,
     ...versionCells(pv, "no Server/User-Agent header"),
-    note: r.server !== undefined ? `Server: ${r.server}` : undefined,
+    source: `SIP ${r.serverHeader ?? "Server"} header`,
+    note: r.server !== undefined ? `${r.serverHeader ?? "Server"}: ${r.server}` : undefined,
   };
 }
 
@@ -155,7 +156,7 @@ export async function viaKamailioRow(role: "old" | "new", rpc: RpcClient, uri: s
 /** FreeSWITCH event socket: `version`. The password is used and forgotten. */
 export async function eventSocketRow(role: "old" | "new", esl: EventSocketSettings, timeoutMs: number): Promise<ProbeRow> {
   const endpoint = `${esl.host}:${esl.port}/tcp`;
-  const row = base(role, `${role} FreeSWITCH (event socket)`, "freeswitch", "event socket", endpoint, "event socket `version`");
+  const row = base(role, `${role} FreeSWITCH (event socket)`, "freeswitch", "event socket", endpoint, "event socket `api version`");
   row.resolvedEndpoint = await resolveHostPort(esl.host, esl.port);
   const started = performance.now();
   try {

@@ -109,7 +109,7 @@ describe("verify on the native lab", () => {
 
     const ok = await f.cli(["verify", ...f.flags, "--config", write("esl.json", eslNew.port, "/other"), "--artifacts-dir", "artifacts"], { env });
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
-    assert.match(ok.stdout, /old FreeSWITCH \(event socket\).*FreeSWITCH 1\.10\.3 .*event socket `version`/);
+    assert.match(ok.stdout, /old FreeSWITCH \(event socket\).*FreeSWITCH 1\.10\.3 .*event socket `api version`/);
     assert.match(ok.stdout, /new FreeSWITCH \(event socket\).*FreeSWITCH 1\.10\.12 /);
     assert.match(ok.stdout, /old FusionPBX \(HTTP\).*yes \(302 -> \/core\/install\/install\.php/);
     const okJson = verifyJsonFrom(ok.stdout);

@@ -1,0 +1,67 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { labPaths } from "../layout.js";
+import { readLabState, type LabState } from "../state.js";
+import { parseFreeswitchVersion } from "../../verify/product-version.js";
+import type { VersionSource } from "../../verify/probes.js";
+import type { VerifySection } from "../../verify/verify-config.js";
+import { eventSocketOf } from "./instance.js";
+
+const execFileP = promisify(execFile);
+
+/**
+ * What `verify` adds on a native lab whose backends are FreeSWITCH (read from the running lab's
+ * lab.json, not from flags: verify checks what runs): each slot's event socket (endpoint and the
+ * lab's generated password, used on the socket only) and `freeswitch -version` of the binary it runs.
+ */
+function freeswitchLab(labDir: string): LabState | undefined {
+  let state: LabState | undefined;
+  try {
+    state = readLabState(labPaths(labDir));
+  } catch {
+    return undefined;
+  }
+  return state?.settings.backends === "freeswitch" ? state : undefined;
+}
+
+export function nativeFreeswitchVersionSources(labDir: string): VersionSource[] {
+  const state = freeswitchLab(labDir);
+  if (!state) return [];
+  return state.components.flatMap((c): VersionSource[] => {
+    if (c.role === "kamailio" || c.comm !== "freeswitch") return [];
+    const bin = c.argv[0]!;
+    return [
+      {
+        role: c.role,
+        component: `${c.role} FreeSWITCH (binary)`,
+        stack: "freeswitch",
+        kind: "freeswitch binary",
+        endpoint: bin,
+        source: "freeswitch -version",
+        async read(timeoutMs) {
+          const { stdout, stderr } = await execFileP(bin, ["-version"], { timeout: timeoutMs });
+          return `${stdout}\n${stderr}`;
+        },
+        parse: parseFreeswitchVersion,
+      },
+    ];
+  });
+}
+
+/** Fill each slot's event socket from the lab unless the config names one. */
+export function withNativeFreeswitchDefaults(config: VerifySection, labDir: string): VerifySection {
+  const state = freeswitchLab(labDir);
+  if (!state) return config;
+  const out: VerifySection = { ...config };
+  for (const role of ["old", "new"] as const) {
+    if (config[role].eventSocket) continue;
+    let es: ReturnType<typeof eventSocketOf>;
+    try {
+      es = eventSocketOf(state.settings, role);
+    } catch {
+      continue; // no secret file: the lab is gone; the SIP probes will say so
+    }
+    out[role] = { ...config[role], eventSocket: { host: es.host, port: es.port, password: es.password } };
+  }
+  return out;
+}

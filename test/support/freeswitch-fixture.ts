@@ -1,0 +1,86 @@
+import { spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import net from "node:net";
+import { assetPath } from "../../src/assets.js";
+import { freePorts, type LabFixture } from "./lab-fixture.js";
+
+/** A free TCP port on loopback (the kernel picks it). */
+export async function freeTcpPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+/** The flags that make a fixture's lab run real FreeSWITCH: event sockets and RTP ranges of its own. */
+export async function freeswitchFlags(opts: { old?: string; new?: string } = {}): Promise<string[]> {
+  const [oldEsl, newEsl] = [await freeTcpPort(), await freeTcpPort()];
+  const rtp = 40000 + Math.floor(Math.random() * 500) * 40;
+  return [
+    "--backends",
+    "freeswitch",
+    "--old-esl-port",
+    String(oldEsl),
+    "--new-esl-port",
+    String(newEsl),
+    "--old-rtp-ports",
+    `${rtp}-${rtp + 19}`,
+    "--new-rtp-ports",
+    `${rtp + 20}-${rtp + 39}`,
+    ...(opts.old ? ["--old-freeswitch", opts.old] : []),
+    ...(opts.new ? ["--new-freeswitch", opts.new] : []),
+  ];
+}
+
+/** Pids of freeswitch processes (zombies excluded) whose command line mentions `dir`. */
+export function freeswitchPidsUnder(dir: string): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, "utf8");
+      const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+      if (state === "Z" || readFileSync(`/proc/${e}/comm`, "utf8").trim() !== "freeswitch") continue;
+      if (readFileSync(`/proc/${e}/cmdline`, "utf8").includes(dir)) out.push(Number(e));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+export interface FsCallResult {
+  code: number | null;
+  /** User-Agent headers of the final responses the UAC received (INVITE and BYE 200s) */
+  userAgents: string[];
+  /** "200" per final response received, in order */
+  statuses: string[];
+  log: string;
+}
+
+/** `n` real calls through the lab's Kamailio with assets/sipp/uac-call.xml, held `holdMs`. */
+export async function callThroughProxy(f: LabFixture, n: number, label: string, holdMs = 200): Promise<FsCallResult> {
+  const uacPort = (await freePorts()).sip;
+  const log = `${f.dir}/uac-${label}.messages.log`;
+  const argv = [
+    `127.0.0.1:${f.ports.sip}`, "-sf", assetPath("sipp", "uac-call.xml"), "-i", "127.0.0.1", "-p", String(uacPort),
+    "-m", String(n), "-r", "5", "-d", String(holdMs), "-cid_str", `fs-e2e-${label}-%u-%p@%s`, "-nostdin",
+    "-timeout", "20", "-timeout_error", "-recv_timeout", "5000", "-trace_msg", "-message_file", log,
+  ];
+  const uac = spawn("sipp", argv, { stdio: "ignore" });
+  const code = await new Promise<number | null>((resolve) => uac.on("close", resolve));
+  let text = "";
+  try {
+    text = readFileSync(log, "utf8");
+  } catch {
+    // no log: SIPp did not start
+  }
+  const received = text.split(/^-{10,}.*$/m).filter((rec) => /message received/.test(rec));
+  return {
+    code,
+    userAgents: received.flatMap((rec) => /^SIP\/2\.0 [2-6]\d\d/m.test(rec) ? [/^User-Agent:\s*(.+)$/im.exec(rec)?.[1]?.trim() ?? "(none)"] : []),
+    statuses: received.flatMap((rec) => /^SIP\/2\.0 ([2-6]\d\d)/m.exec(rec)?.[1] ?? []),
+    log: text,
+  };
+}
