@@ -1,9 +1,10 @@
-import type { LabSettings } from "../config/lab-config.js";
+import type { BackendsKind, LabSettings } from "../config/lab-config.js";
 import { assetPath } from "../assets.js";
 import { probeOptions } from "../sip/options-probe.js";
 import { freeswitchVersionText, prepareFreeswitch, probeFreeswitchReady } from "./freeswitch/instance.js";
 import { requireFreeswitchTree } from "./freeswitch/install.js";
-import { uasArgv, type BackendRole, type LabPaths } from "./layout.js";
+import { labPaths, uasArgv, type BackendRole, type LabPaths } from "./layout.js";
+import { readLabState } from "./state.js";
 
 /**
  * What plays a backend in the native lab, by the lab's backends kind: how to start it, when it is
@@ -94,4 +95,13 @@ export async function backendSpecs(
 /** The version `lab status` shows for a running backend; undefined = ask the binary (`-v`). */
 export async function backendVersion(s: LabSettings, role: BackendRole): Promise<string | undefined> {
   return s.backends === "freeswitch" ? freeswitchVersionText(s, role) : undefined;
+}
+
+/** The backends kind of the lab running in this lab dir, else the one the settings ask for. */
+export function runningBackendsKind(s: LabSettings): BackendsKind {
+  try {
+    return readLabState(labPaths(s.labDir))?.settings.backends ?? s.backends;
+  } catch {
+    return s.backends;
+  }
 }

@@ -68,7 +68,8 @@ export function nativeTarget(s: LabSettings): Target {
     address: s[role].address,
     port: s[role].port,
     uri: backendUri(s, role),
-    messageLog: p.backend(role).messages,
+    // only the SIPp stand-ins write message logs; FreeSWITCH does not
+    messageLog: s.backends === "sipp" ? p.backend(role).messages : undefined,
   });
   return {
     driver: "native",

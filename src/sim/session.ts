@@ -12,12 +12,14 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { createRunDir } from "../artifacts/run-dir.js";
 import { assetPath } from "../assets.js";
+import { UsageError } from "../cli/errors.js";
 import { addLabOptions, labSettingsFrom } from "../cli/lab-options.js";
 import { withScope } from "../cli/scope.js";
 import { RunEvents } from "../events/run-events.js";
 import { verifiedApply } from "../kamailio/apply.js";
 import { requireBinaries } from "../lab/binaries.js";
 import { addDriverOptions, targetFrom, type TargetFlags } from "../lab/driver.js";
+import { runningBackendsKind } from "../lab/backend-spec.js";
 import { labControlFor } from "../lab/lab-control.js";
 import { KNOBS, resolveKnobs } from "./knobs.js";
 import { failureLine } from "./report.js";
@@ -68,6 +70,11 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
   const knobs = resolveKnobs(process.env, opts);
   const faults = parseTestFaults(process.env[TEST_FAULT_ENV]);
   const settings = labSettingsFrom(opts);
+  if ((opts.driver ?? "native") === "native" && runningBackendsKind(settings) === "freeswitch") {
+    throw new UsageError("sim and dashboard judge every call by per-call evidence from the backends, which FreeSWITCH does not log yet; nothing was started", [
+      "run them on the SIPp stand-ins (--backends sipp, and `lab down` a FreeSWITCH lab first); lab, verify, apply and migrate work on FreeSWITCH",
+    ]);
+  }
   const lab = labControlFor(opts, { needsEvidence: true });
   const { sipp } = requireBinaries(["sipp"]);
   const artifactsDir = path.resolve(opts.artifactsDir ?? DEFAULT_SIM_ARTIFACTS_DIR);

@@ -108,6 +108,12 @@ describe("native lab with real FreeSWITCH: up, status, verify, calls through Kam
     assert.equal(toNew.statuses.filter((s) => s === "200").length, 6);
     assert.ok(toNew.userAgents.every((ua) => ua.startsWith("FreeSWITCH-mod_sofia/1.10.12-")), toNew.userAgents.join(", "));
 
+    // sim needs per-call evidence FreeSWITCH does not log (yet): refused before anything starts, lab left as it was
+    const sim = await f.cli(["sim", ...f.flags, "--calls-per-phase", "1", "--artifacts-dir", "artifacts"]);
+    assert.equal(sim.code, 2, sim.stdout + sim.stderr);
+    assert.match(sim.stderr, /FreeSWITCH does not log yet; nothing was started/);
+    assert.ok(status.components.every((c) => isAlive(c.pid)), "the running lab is untouched");
+
     const pids = status.components.map((c) => c.pid);
     const down = await f.cli(["lab", "down", ...f.flags]);
     assert.equal(down.code, 0, down.stderr);

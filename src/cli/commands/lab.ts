@@ -57,7 +57,9 @@ export function registerLabCommand(program: Command): void {
       return;
     }
     if (r.alreadyRunning) {
-      process.stdout.write(`lab already running (lab dir ${path.relative(process.cwd(), settings.labDir) || "."})\n`);
+      process.stdout.write(
+        `lab already running (backends ${r.state.settings.backends}, lab dir ${path.relative(process.cwd(), settings.labDir) || "."})\n`,
+      );
     } else {
       if (r.replacedDead) {
         process.stdout.write(`previous lab had dead components (${r.replacedDead.join(", ")}); stopped the rest and started afresh\n`);
