@@ -3,10 +3,9 @@ import { execFile } from "node:child_process";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
-import { startHepCollector, type HepCollector } from "../../src/hep/collector.js";
+import { startHepCapture, type HepCapture } from "../../src/hep/capture.js";
 import type { HepPacket } from "../../src/hep/decode.js";
-import { byeAnsweredBy, forwardedTo, HepEvidence } from "../../src/hep/evidence.js";
-import { openPcapWriter } from "../../src/hep/pcap.js";
+import { byeAnsweredBy, forwardedTo } from "../../src/hep/evidence.js";
 import { parseSipMessage } from "../../src/sip/message.js";
 import { labFixture, type LabFixture } from "../support/lab-fixture.js";
 import { placeCalls } from "../support/sip-call.js";
@@ -25,16 +24,22 @@ function invitesForwardedTo(packets: HepPacket[], sipPort: number, port: number,
 
 describe("HEP: the lab's Kamailio mirrors every SIP message to the collector", () => {
   let f: LabFixture;
-  let c: HepCollector;
+  let c: HepCapture;
   const packets: HepPacket[] = [];
   before(async () => {
     f = await labFixture();
-    c = await startHepCollector({ address: "127.0.0.1", port: f.ports.hep, onPacket: (p) => packets.push(p) });
+    c = await startHepCapture({
+      address: "127.0.0.1",
+      port: f.ports.hep,
+      proxy: [`127.0.0.1:${f.ports.sip}`],
+      pcapPath: path.join(f.dir, "capture.pcap"),
+      onPacket: (p) => packets.push(p),
+    });
     const up = await f.cli(["lab", "up", ...f.flags]);
     assert.equal(up.code, 0, up.stderr);
   });
   after(async () => {
-    await c.close();
+    await c.stop();
     await f.dispose();
   });
 
@@ -46,9 +51,8 @@ describe("HEP: the lab's Kamailio mirrors every SIP message to the collector", (
     const both = await placeCalls(f, 6, "hep-both");
     assert.equal(both.code, 0);
     await c.settle();
-    const s = c.stats();
-    assert.equal(s.malformed, 0, JSON.stringify(s.firstMalformation));
-    assert.equal(s.kernelDrops, 0);
+    const s = c.summary();
+    assert.equal(s.malformed, 0, s.firstMalformation);
     // per Call-ID: the INVITEs Kamailio forwarded, as HEP shows them, = what each backend logged
     assert.equal(invitesForwardedTo(packets, f.ports.sip, f.ports.old, old.tag).size, old.old);
     assert.equal(invitesForwardedTo(packets, f.ports.sip, f.ports.new, old.tag).size, 0);
@@ -62,8 +66,7 @@ describe("HEP: the lab's Kamailio mirrors every SIP message to the collector", (
   });
 
   test("evidence per Call-ID from HEP alone: INVITE, ACK and BYE to one backend, answered 200 by it, in its dialog", () => {
-    const e = new HepEvidence([`127.0.0.1:${f.ports.sip}`]);
-    for (const p of packets) e.add(p);
+    const e = c.evidence;
     const calls = [...e.calls.values()].filter((c) => c.callId.startsWith("e2e-hep-"));
     assert.equal(calls.length, 11);
     const backend = { [`127.0.0.1:${f.ports.old}`]: "old", [`127.0.0.1:${f.ports.new}`]: "new" };
@@ -83,10 +86,12 @@ describe("HEP: the lab's Kamailio mirrors every SIP message to the collector", (
   });
 
   test("capture.pcap opens in tshark with the INVITE count per destination port the tool counted", async () => {
-    const file = path.join(f.dir, "capture.pcap");
-    const w = openPcapWriter(file);
-    for (const p of packets) w.write(p);
-    await w.close();
+    const s = await c.stop();
+    assert.equal(s.kernelDrops, 0);
+    assert.equal(s.malformed, 0);
+    assert.equal(s.pcap.records, packets.length);
+    assert.equal(s.datagrams, packets.length);
+    const file = s.pcap.path;
     const ours = new Map<number, number>();
     for (const p of packets) {
       if (p.payload.subarray(0, 7).toString("latin1") === "INVITE ") ours.set(p.dst.port, (ours.get(p.dst.port) ?? 0) + 1);

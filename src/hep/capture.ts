@@ -1,0 +1,105 @@
+/**
+ * One run's HEP capture: the collector on the lab's HEP port, every packet into the run's
+ * `HepEvidence` and `capture.pcap`, and whatever else the run subscribes (its evidence book).
+ * `stop()` waits until the last mirrored messages were read, closes the file and returns the
+ * counters for results.json. Register `stop` with the run's Scope.
+ */
+import { startHepCollector, type HepCollectorStats } from "./collector.js";
+import type { HepPacket } from "./decode.js";
+import { HepEvidence, type EndpointKey } from "./evidence.js";
+import type { HepForwardTarget } from "./forward-target.js";
+import { openPcapWriter } from "./pcap.js";
+
+export interface HepCaptureOptions {
+  /** where Kamailio mirrors to (the lab's `hep` settings); port 0 = ephemeral */
+  address: string;
+  port: number;
+  /** Kamailio's SIP sockets */
+  proxy: readonly EndpointKey[];
+  /** capture.pcap's path */
+  pcapPath: string;
+  forward?: HepForwardTarget;
+  onPacket?: (p: HepPacket) => void;
+}
+
+export interface HepCaptureSummary {
+  address: string;
+  port: number;
+  datagrams: number;
+  packets: number;
+  malformed: number;
+  malformedByReason: HepCollectorStats["malformedByReason"];
+  firstMalformation: string | undefined;
+  kernelDrops: number | undefined;
+  recvBufferBytes: number;
+  forwarded: number | undefined;
+  forwardErrors: number | undefined;
+  pcap: { path: string; records: number };
+  calls: number;
+}
+
+export interface HepCapture {
+  readonly port: number;
+  readonly evidence: HepEvidence;
+  summary(): HepCaptureSummary;
+  /** wait until the mirrored messages so far were read (nothing new for `quietMs`, empty socket queue; at most `maxMs`) */
+  settle(quietMs?: number, maxMs?: number): Promise<void>;
+  /** settle (nothing new for 100 ms and an empty socket queue, at most 3 s), close, summarize */
+  stop(): Promise<HepCaptureSummary>;
+}
+
+export async function startHepCapture(o: HepCaptureOptions): Promise<HepCapture> {
+  const evidence = new HepEvidence(o.proxy);
+  const pcap = openPcapWriter(o.pcapPath);
+  let collector;
+  try {
+    collector = await startHepCollector({
+      address: o.address,
+      port: o.port,
+      ...(o.forward ? { forward: o.forward } : {}),
+      onPacket: (p) => {
+        evidence.add(p);
+        pcap.write(p);
+        o.onPacket?.(p);
+      },
+    });
+  } catch (err) {
+    await pcap.close().catch(() => undefined);
+    throw err;
+  }
+  const c = collector;
+  const summary = (): HepCaptureSummary => {
+    const s = c.stats();
+    return {
+      address: c.address,
+      port: c.port,
+      datagrams: s.datagrams,
+      packets: s.packets,
+      malformed: s.malformed,
+      malformedByReason: s.malformedByReason,
+      firstMalformation: s.firstMalformation ? `${s.firstMalformation.reason}: ${s.firstMalformation.detail}` : undefined,
+      kernelDrops: s.kernelDrops,
+      recvBufferBytes: s.recvBufferBytes,
+      forwarded: o.forward ? s.forwarded : undefined,
+      forwardErrors: o.forward ? s.forwardErrors : undefined,
+      pcap: { path: pcap.path, records: pcap.records },
+      calls: evidence.calls.size,
+    };
+  };
+  let stopped: Promise<HepCaptureSummary> | undefined;
+  return {
+    port: c.port,
+    evidence,
+    summary,
+    settle: (quietMs = 100, maxMs = 3000) => c.settle(quietMs, maxMs),
+    stop() {
+      stopped ??= (async () => {
+        await c.settle(100, 3000);
+        await c.close();
+        await pcap.close();
+        return summary();
+      })();
+      return stopped;
+    },
+  };
+}

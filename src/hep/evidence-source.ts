@@ -1,0 +1,66 @@
+/**
+ * HEP as an evidence source for the run's per-call book (pure). Kamailio mirrors what it receives
+ * and sends; the book wants "what a backend received and sent" and "what the caller sent and
+ * received". A mirrored message is one of those, seen from the proxy:
+ *
+ * | mirrored message                     | party           | direction (the party's view) |
+ * | ------------------------------------ | --------------- | ---------------------------- |
+ * | Kamailio → a backend's address       | that backend    | received                     |
+ * | a backend's address → Kamailio       | that backend    | sent                         |
+ * | Kamailio → anyone else (the caller)  | caller          | received                     |
+ * | anyone else → Kamailio               | caller          | sent                         |
+ *
+ * (What Kamailio sent a backend is what the backend was sent: a datagram lost on the way is not
+ * visible in HEP; the backend's answer, or its absence, is.)
+ */
+import type { Backend } from "../events/run-events.js";
+import type { Direction } from "../sip/message-log.js";
+import type { HepPacket } from "./decode.js";
+import { endpointKey, type EndpointKey } from "./evidence.js";
+
+export interface HepView {
+  /** Kamailio's SIP sockets */
+  proxy: ReadonlySet<EndpointKey>;
+  /** the backends' SIP endpoints as the dispatcher addresses them */
+  backends: Readonly<Record<Backend, EndpointKey>>;
+}
+
+export type HepSighting = { party: "backend"; backend: Backend; direction: Direction } | { party: "caller"; direction: Direction };
+
+export function hepView(proxy: readonly EndpointKey[], backends: Record<Backend, EndpointKey>): HepView {
+  return { proxy: new Set(proxy), backends };
+}
+
+function backendAt(v: HepView, e: EndpointKey): Backend | undefined {
+  if (v.backends.old === e) return "old";
+  if (v.backends.new === e) return "new";
+  return undefined;
+}
+
+/** Whose message a mirrored packet is; undefined when Kamailio is neither its source nor its destination. */
+export function sightingOf(p: HepPacket, v: HepView): HepSighting | undefined {
+  const from = endpointKey(p.src);
+  const to = endpointKey(p.dst);
+  if (v.proxy.has(from)) {
+    const b = backendAt(v, to);
+    return b ? { party: "backend", backend: b, direction: "received" } : { party: "caller", direction: "received" };
+  }
+  if (v.proxy.has(to)) {
+    const b = backendAt(v, from);
+    return b ? { party: "backend", backend: b, direction: "sent" } : { party: "caller", direction: "sent" };
+  }
+  return undefined;
+}
+
+/**
+ * The capture time as the SIPp logs print theirs (local time, microseconds:
+ * "2026-11-23 22:51:52.507765"), so stamps from both sources compare and parse alike.
+ */
+export function hepStamp(p: Pick<HepPacket, "tsSec" | "tsUsec">): string {
+  const d = new Date(p.tsSec * 1000);
+  const two = (n: number): string => String(n).padStart(2, "0");
+  return (
+    `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ` +
+    `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}.${String(p.tsUsec).padStart(6, "0")}`
+  );
+}
