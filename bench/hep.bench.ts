@@ -3,8 +3,18 @@
  * (test/fixtures/kamailio-5.6.3-hep3-both-4-calls.hex, 14 messages per call), cloned into many
  * distinct calls (the SIPp pid in Call-ID, tags and branches replaced by a same-length number, so
  * every datagram keeps its recorded size). Target (issue 10): at least 100,000 HEP packets/s on
- * one core. Also the pcap record encoding on top. Usage: node dist/bench/hep.bench.js [calls]
+ * one core. Also the pcap record encoding on top. Then the collector on a real loopback socket at
+ * the lab's knee (1000 calls/s x 14 messages = 14,000 datagrams/s, sent by a child process for 5 s)
+ * and at twice that: datagrams read, kernel drops, CPU.
+ * Usage: node dist/bench/hep.bench.js [calls]
  */
+import { fork } from "node:child_process";
+import dgram from "node:dgram";
+import { rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { startHepCapture } from "../src/hep/capture.js";
 import { decodeHep } from "../src/hep/decode.js";
 import { HepEvidence } from "../src/hep/evidence.js";
 import { pcapRecord } from "../src/hep/pcap.js";
@@ -42,6 +52,45 @@ function run(datagrams: Buffer[], withPcap: boolean): { packetsPerS: number; cpu
   return { packetsPerS: datagrams.length / (cpuMs / 1000), cpuMs, calls: book.calls.size };
 }
 
+/** child process: send `rate` datagrams/s of recorded calls for `secs` to the port, then report the count */
+function sender(port: number, rate: number, secs: number): void {
+  const all = cloneCalls(Math.min(rate * secs, 200_000) / 14);
+  const s = dgram.createSocket("udp4");
+  const total = rate * secs;
+  const t0 = performance.now();
+  let n = 0;
+  const tick = (): void => {
+    const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * rate));
+    for (; n < due; n++) s.send(all[n % all.length]!, port, "127.0.0.1");
+    if (n < total) setTimeout(tick, 2);
+    else setTimeout(() => s.close(() => process.send?.(n)), 50);
+  };
+  tick();
+}
+
+async function atRate(rate: number, secs: number): Promise<void> {
+  const pcapPath = path.join(os.tmpdir(), `hep-bench-${process.pid}.pcap`);
+  const cap = await startHepCapture({ address: "127.0.0.1", port: 0, proxy: ["127.0.0.1:25060"], pcapPath });
+  const cpu0 = process.cpuUsage();
+  const child = fork(fileURLToPath(import.meta.url), ["--send", String(cap.port), String(rate), String(secs)]);
+  const sent = await new Promise<number>((resolve) => child.on("message", (m) => resolve(Number(m))));
+  const s = await cap.stop();
+  const cpu = process.cpuUsage(cpu0);
+  rmSync(pcapPath, { force: true });
+  console.log(
+    `collector at ${rate.toLocaleString("en-US")} datagrams/s for ${secs} s: sent ${sent.toLocaleString("en-US")}, read ${s.datagrams.toLocaleString("en-US")}, ` +
+      `kernel drops ${s.kernelDrops ?? "?"}, malformed ${s.malformed}, pcap records ${s.pcap.records.toLocaleString("en-US")}, ` +
+      `receive buffer ${(s.recvBufferBytes / 2 ** 20).toFixed(0)} MiB, ${Math.round(((cpu.user + cpu.system) / 1e6 / secs) * 100)}% of a core`,
+  );
+}
+
+if (process.argv[2] === "--send") {
+  sender(Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5]));
+} else {
+  await main();
+}
+
+async function main(): Promise<void> {
 const calls = Number(process.argv[2] ?? 20_000);
 const datagrams = cloneCalls(calls);
 run(datagrams.slice(0, 14 * 2000), true); // warm up
@@ -51,4 +100,7 @@ for (const withPcap of [false, true]) {
     `HEP decode + evidence${withPcap ? " + pcap record" : ""}: ${Math.round(r.packetsPerS).toLocaleString("en-US")} packets/s on one core ` +
       `(${datagrams.length.toLocaleString("en-US")} recorded-size datagrams, ${r.calls.toLocaleString("en-US")} calls, ${r.cpuMs.toFixed(0)} ms CPU; target >= 100,000)`,
   );
+}
+await atRate(14_000, 5);
+await atRate(28_000, 5);
 }

@@ -9,7 +9,7 @@
  * one whose destination is, something it received. Retransmissions are counted, never new
  * transactions (Call-ID + CSeq + method + top Via branch + destination).
  */
-import { cseqOf, header, parseSipMessage, topViaBranch } from "../sip/message.js";
+import { readSipHead } from "../sip/message.js";
 import type { HepPacket } from "./decode.js";
 
 /** "ip:port" (IPv6 as "[ip]:port") */
@@ -111,19 +111,19 @@ export class HepEvidence {
     }
     // only the head is evidence: the body (SDP) is neither converted nor parsed
     const headEnd = p.payload.indexOf(HEAD_END);
-    const msg = parseSipMessage(p.payload.toString("latin1", 0, headEnd >= 0 ? headEnd : p.payload.length));
+    const msg = readSipHead(p.payload.toString("latin1", 0, headEnd >= 0 ? headEnd : p.payload.length));
     if (!msg) {
       this.counts.notSip++;
       return undefined;
     }
-    const callId = header(msg, "call-id");
+    const callId = msg.callId;
     if (callId === undefined) {
       this.counts.noCallId++;
       return undefined;
     }
     const us = p.tsSec * 1_000_000 + p.tsUsec;
     const c = this.call(callId);
-    const cseq = cseqOf(msg);
+    const cseq = msg.cseq;
     if (msg.kind === "request") {
       const method = msg.method!;
       if (!sent) {
@@ -133,7 +133,7 @@ export class HepEvidence {
         }
         return c;
       }
-      const key = `q|${callId}|${cseq?.seq ?? "?"}|${method}|${topViaBranch(msg) ?? ""}|${to}`;
+      const key = `q|${callId}|${cseq?.seq ?? "?"}|${method}|${msg.topViaBranch ?? ""}|${to}`;
       const seen = this.transactions.get(key) as RequestLeg | undefined;
       if (seen) {
         seen.retransmissions++;
@@ -152,7 +152,7 @@ export class HepEvidence {
     }
 
     const status = msg.status!;
-    const toTag = tagOf(header(msg, "to"));
+    const toTag = tagOf(msg.to);
     const method = cseq?.method ?? "?";
     const seq = cseq?.seq ?? -1;
     const key = `r|${callId}|${seq}|${method}|${status}|${toTag ?? ""}|${from}|${to}`;

@@ -74,7 +74,9 @@ export function pcapRecord(p: HepPacket): Buffer {
   const payloadLen = Math.min(p.payload.length, maxPayload);
   const udpLen = UDP_HEADER + payloadLen;
   const packetLen = ipHeader + udpLen;
-  const b = Buffer.alloc(16 + packetLen);
+  // headers zeroed, the payload part is overwritten by the copy below
+  const b = Buffer.allocUnsafe(16 + packetLen);
+  b.fill(0, 0, 16 + ipHeader + UDP_HEADER);
   b.writeUInt32LE(p.tsSec, 0);
   b.writeUInt32LE(p.tsUsec, 4);
   b.writeUInt32LE(packetLen, 8);

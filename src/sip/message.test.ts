@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { buildOptions, cseqOf, header, parseSipMessage, topViaBranch } from "./message.js";
+import { buildOptions, cseqOf, header, parseSipMessage, readSipHead, topViaBranch } from "./message.js";
 
 // as received by a SIPp 3.6.1 UAS behind Kamailio 5.6.3 (from a lab message log)
 const invite = [
@@ -65,4 +65,45 @@ test("builds an OPTIONS that parses back", () => {
   assert.equal(header(m, "call-id"), "probe-1@pbx-cutover");
   assert.deepEqual(cseqOf(m), { seq: 1, method: "OPTIONS" });
   assert.equal(topViaBranch(m), "z9hG4bKabc");
+});
+
+test("readSipHead answers as parseSipMessage does, on every recorded message (SIPp 3.6.1 logs, Kamailio 5.6.3 HEP)", async () => {
+  const { readFileSync } = await import("node:fs");
+  const path = await import("node:path");
+  const { parseMessageLogBuffer } = await import("./message-log.js");
+  const { hexDatagrams } = await import("../../test/support/hep-fixtures.js");
+  const { decodeHep } = await import("../hep/decode.js");
+  const fixtures = path.resolve(import.meta.dirname, "..", "..", "..", "test", "fixtures");
+  const texts: string[] = [];
+  for (const log of ["sipp-3.6.1-uac-call.messages.log", "sipp-3.6.1-uac-call-503.messages.log", "sipp-3.6.1-uas-old.messages.log", "sipp-3.6.1-uas-retransmissions.messages.log"]) {
+    texts.push(...parseMessageLogBuffer(readFileSync(path.join(fixtures, log))).records.map((r) => r.text));
+  }
+  for (const d of hexDatagrams("kamailio-5.6.3-hep3-both-4-calls.hex")) {
+    const r = decodeHep(d);
+    if (r.ok) texts.push(r.packet.payload.toString("latin1"));
+  }
+  texts.push(invite, "\r\n\r\nOPTIONS sip:a@b SIP/2.0\r\ni: compact@h\r\nv: SIP/2.0/UDP h;branch=z9\r\nt: <sip:b>;tag=1\r\n\r\n", "garbage\r\n\r\n");
+  // folded header lines take the long way and still agree
+  texts.push("BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n ;branch=z9hG4bKfold\r\nCall-ID: f@h\r\nCSeq: 2\r\n BYE\r\n\r\n");
+  assert.ok(texts.length > 100, `${texts.length} messages`);
+  for (const t of texts) {
+    const m = parseSipMessage(t);
+    const h = readSipHead(t);
+    if (!m) {
+      assert.equal(h, undefined, t);
+      continue;
+    }
+    assert.deepEqual(h, {
+      startLine: m.startLine,
+      kind: m.kind,
+      method: m.method,
+      status: m.status,
+      reason: m.reason,
+      callId: header(m, "call-id"),
+      cseq: cseqOf(m),
+      to: header(m, "to"),
+      topViaBranch: topViaBranch(m),
+    }, t.slice(0, 200));
+  }
+  assert.equal(readSipHead(texts[texts.length - 1]!)?.topViaBranch, "z9hG4bKfold");
 });

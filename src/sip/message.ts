@@ -87,16 +87,97 @@ export function header(msg: SipMessage, name: string): string | undefined {
 
 /** CSeq as number and method, e.g. "2 BYE" → { seq: 2, method: "BYE" }. */
 export function cseqOf(msg: SipMessage): { seq: number; method: string } | undefined {
-  const v = header(msg, "cseq");
+  return cseqValue(header(msg, "cseq"));
+}
+
+function cseqValue(v: string | undefined): { seq: number; method: string } | undefined {
   const m = v === undefined ? null : /^(\d+)\s+(\S+)/.exec(v);
   return m ? { seq: Number(m[1]), method: m[2]!.toUpperCase() } : undefined;
 }
 
 /** The branch parameter of the top Via. */
 export function topViaBranch(msg: SipMessage): string | undefined {
-  const via = header(msg, "via");
+  return viaBranchValue(header(msg, "via"));
+}
+
+function viaBranchValue(via: string | undefined): string | undefined {
   const m = via === undefined ? null : /;\s*branch=([^;,\s]+)/i.exec(via);
   return m?.[1];
+}
+
+/** What per-call evidence reads from a message: its start line and four headers. */
+export interface SipHead {
+  startLine: string;
+  kind: "request" | "response";
+  method: string | undefined;
+  status: number | undefined;
+  reason: string | undefined;
+  callId: string | undefined;
+  cseq: { seq: number; method: string } | undefined;
+  /** the first To header's value */
+  to: string | undefined;
+  /** the branch of the top Via */
+  topViaBranch: string | undefined;
+}
+
+const HEAD_FIELDS: Record<string, "callId" | "cseq" | "to" | "via"> = { "call-id": "callId", i: "callId", cseq: "cseq", to: "to", t: "to", via: "via", v: "via" };
+
+/**
+ * The same answers as parseSipMessage + header/cseqOf/topViaBranch, for a fraction of the work: it
+ * reads the start line and only the header lines it needs, stops at the end of the head, and never
+ * touches the body (HEP evidence at 100,000 messages/s). Folded header lines go the long way.
+ */
+export function readSipHead(text: string): SipHead | undefined {
+  let i = 0;
+  while (i < text.length && (text.charCodeAt(i) === 10 || (text.charCodeAt(i) === 13 && text.charCodeAt(i + 1) === 10))) i++;
+  let eol = text.indexOf("\n", i);
+  if (eol < 0) eol = text.length;
+  const startLine = text.slice(i, eol).trim();
+  const resp = /^SIP\/2\.0\s+(\d{3})(?:\s+(.*))?$/.exec(startLine);
+  const req = resp ? null : /^([A-Z][A-Z0-9_.!%*+`'~-]*)\s+(\S+)\s+SIP\/2\.0$/.exec(startLine);
+  if (!resp && !req) return undefined;
+  const found: { callId?: string; cseq?: string; to?: string; via?: string } = {};
+  for (let pos = eol + 1; pos < text.length; ) {
+    let next = text.indexOf("\n", pos);
+    if (next < 0) next = text.length;
+    const end = text.charCodeAt(next - 1) === 13 ? next - 1 : next;
+    if (end === pos) break; // the empty line: end of the head
+    const c0 = text.charCodeAt(pos);
+    if (c0 === 32 || c0 === 9) return readSipHeadSlowly(text); // folded header line
+    const colon = text.indexOf(":", pos);
+    if (colon > pos && colon < end) {
+      const field = HEAD_FIELDS[text.slice(pos, colon).trim().toLowerCase()];
+      if (field !== undefined && found[field] === undefined) found[field] = text.slice(colon + 1, end).trim();
+    }
+    pos = next + 1;
+  }
+  return {
+    startLine,
+    kind: resp ? "response" : "request",
+    method: req ? req[1] : undefined,
+    status: resp ? Number(resp[1]) : undefined,
+    reason: resp ? (resp[2] ?? "") : undefined,
+    callId: found.callId,
+    cseq: cseqValue(found.cseq),
+    to: found.to,
+    topViaBranch: viaBranchValue(found.via),
+  };
+}
+
+function readSipHeadSlowly(text: string): SipHead | undefined {
+  const m = parseSipMessage(text);
+  if (!m) return undefined;
+  return {
+    startLine: m.startLine,
+    kind: m.kind,
+    method: m.method,
+    status: m.status,
+    reason: m.reason,
+    callId: header(m, "call-id"),
+    cseq: cseqOf(m),
+    to: header(m, "to"),
+    topViaBranch: topViaBranch(m),
+  };
 }
 
 export interface OptionsRequest {
