@@ -56,3 +56,9 @@ test("backends kind and FreeSWITCH slots: defaults, flags, port collisions", () 
   // with sipp backends the FreeSWITCH ports are not used, so they are not checked
   assert.doesNotThrow(() => resolveLabSettings(undefined, { oldEslPort: "15080" }));
 });
+
+test("settings recorded before the HEP port existed (a running lab's lab.json) still parse", async () => {
+  const { LabSettingsSchema } = await import("./lab-config.js");
+  const { hep: _hep, ...before } = defaultLabSettings;
+  assert.deepEqual(LabSettingsSchema.parse(before).hep, { address: "127.0.0.1", port: 15062 });
+});

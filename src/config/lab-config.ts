@@ -58,7 +58,8 @@ export const LabSettingsSchema = z
     old: z.object({ address: loopback, port }).strict(),
     new: z.object({ address: loopback, port }).strict(),
     /** where Kamailio mirrors every SIP message as HEPv3 (siptrace): the tool's collector, UDP */
-    hep: z.object({ address: loopback, port }).strict(),
+    // default: a lab.json written before HEP existed still reads (that Kamailio mirrors nothing)
+    hep: z.object({ address: loopback, port }).strict().default({ address: "127.0.0.1", port: 15062 }),
     readyTimeoutMs: z.number().int().min(100).max(600_000),
     backends: z.enum(BACKEND_KINDS).default("sipp"),
     freeswitch: z
