@@ -96,7 +96,10 @@ describe("HEP: the lab's Kamailio mirrors every SIP message to the collector", (
     for (const p of packets) {
       if (p.payload.subarray(0, 7).toString("latin1") === "INVITE ") ours.set(p.dst.port, (ours.get(p.dst.port) ?? 0) + 1);
     }
-    const { stdout } = await promisify(execFile)("tshark", ["-r", file, "-Y", 'sip.Method == "INVITE"', "-T", "fields", "-e", "udp.dstport"]);
+    // decode the lab's ports as SIP: tshark's port table wins over its SIP heuristics, so a random
+    // port another protocol owns (26000 is Quake's) would otherwise show no SIP at all
+    const decodeAs = [f.ports.sip, f.ports.old, f.ports.new].flatMap((p) => ["-d", `udp.port==${p},sip`]);
+    const { stdout } = await promisify(execFile)("tshark", ["-r", file, ...decodeAs, "-Y", 'sip.Method == "INVITE"', "-T", "fields", "-e", "udp.dstport"]);
     const theirs = new Map<number, number>();
     for (const port of stdout.split("\n").filter(Boolean).map(Number)) theirs.set(port, (theirs.get(port) ?? 0) + 1);
     assert.deepEqual(theirs, ours);
