@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   migrate: async () => (await import("./commands/migrate.js")).registerMigrateCommand,
   apply: async () => (await import("./commands/apply.js")).registerApplyCommand,
   rollback: async () => (await import("./commands/rollback.js")).registerRollbackCommand,
+  plan: async () => (await import("./commands/plan.js")).registerPlanCommand,
 };
 
 export async function buildProgram(argv: readonly string[]): Promise<Command> {

@@ -56,3 +56,10 @@ test("the dispatcher algorithm is a parameter: round-robin (4) unless asked for 
   assert.match(w, /# weight-based \(algorithm 9\) over set 1/);
   assert.equal(w.replace(/weight-based/g, "round-robin").replace('"9")', '"4")').replace("algorithm 9", "algorithm 4"), rr);
 });
+
+test("the algorithm of a rendered config can be read back", async () => {
+  const { dispatcherAlgorithmOfConfig } = await import("./config-template.js");
+  assert.equal(dispatcherAlgorithmOfConfig(renderKamailioConfig(loadKamailioTemplate(), values)), 4);
+  assert.equal(dispatcherAlgorithmOfConfig(renderKamailioConfig(loadKamailioTemplate(), { ...values, dispatcherAlg: 9 })), 9);
+  assert.equal(dispatcherAlgorithmOfConfig("request_route { }"), undefined);
+});

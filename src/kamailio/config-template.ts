@@ -52,3 +52,9 @@ export function renderKamailioConfig(template: string, v: KamailioConfigValues):
 export function loadKamailioTemplate(): string {
   return readFileSync(assetPath("kamailio", "kamailio.cfg.tmpl"), "utf8");
 }
+
+/** The ds_select_dst algorithm a rendered config uses (a lab's kamailio.cfg), or undefined. */
+export function dispatcherAlgorithmOfConfig(cfg: string): number | undefined {
+  const m = /^\s*if \(!ds_select_dst\("\d+", "(\d+)"\)\)/m.exec(cfg);
+  return m ? Number(m[1]) : undefined;
+}

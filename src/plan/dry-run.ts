@@ -106,7 +106,7 @@ export function buildDryRun(plan: Plan, t: DryRunTarget): DryRun {
 
 function holdText(h: Hold): string {
   const parts = [...(h.durationS !== undefined ? [`${h.durationS} s`] : []), ...(h.minCalls !== undefined ? [`${h.minCalls} calls`] : [])];
-  return parts.length === 0 ? "none (gated as soon as applied)" : `at least ${parts.join(" and ")}`;
+  return parts.length === 0 ? "none" : `at least ${parts.join(" and ")}`;
 }
 
 /** The dry run as the operator reads it. */
@@ -132,7 +132,7 @@ export function renderDryRun(d: DryRun): string {
         `  split over the hold's ${s.split.calls} calls: ${s.split.min === s.split.max ? `exactly ${s.split.min}` : `${s.split.min} to ${s.split.max}`} to new`,
       );
     }
-    out.push(`  if a gate fails: ${s.onFailure}`);
+    if (s.gates.length > 0) out.push(`  if a gate fails: ${s.onFailure}`);
     out.push(`  dispatcher list it would write:`);
     for (const line of s.list.replace(/\n$/, "").split("\n")) out.push(`    | ${line}`);
     out.push(`  what it would do (nothing after the first read when file and runtime already hold this list):`);

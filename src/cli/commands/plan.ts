@@ -1,0 +1,91 @@
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { isDispatcherAlgorithm, type DispatcherAlgorithm } from "../../dispatcher/weights.js";
+import { backupPaths } from "../../kamailio/apply.js";
+import { dispatcherAlgorithmOfConfig } from "../../kamailio/config-template.js";
+import { driverFrom } from "../../lab/driver.js";
+import { labPaths } from "../../lab/layout.js";
+import { buildDryRun, renderDryRun, type DryRunTarget } from "../../plan/dry-run.js";
+import { defaultPlan, type Plan } from "../../plan/plan.js";
+import { readPlanFile } from "../../plan/plan-file.js";
+import { parseStepsFlag } from "../../plan/steps-flag.js";
+import { UsageError } from "../errors.js";
+import { labSettingsFrom } from "../lab-options.js";
+import { addDispatcherOptions, dispatcherTarget, type DispatcherCommandOpts } from "../target-options.js";
+
+type PlanOpts = DispatcherCommandOpts & { dryRun?: boolean; steps?: string; plan?: string };
+
+/** The plan the flags ask for: --steps, --plan, or the seed's default. */
+export function planFrom(opts: { steps?: string | undefined; plan?: string | undefined }): Plan {
+  if (opts.steps !== undefined && opts.plan !== undefined) {
+    throw new UsageError("--steps and --plan both given; pass one (a plan file can list its steps)");
+  }
+  if (opts.steps !== undefined) return parseStepsFlag(opts.steps);
+  if (opts.plan !== undefined) return readPlanFile(opts.plan);
+  return defaultPlan();
+}
+
+/**
+ * The target's ds_select_dst algorithm: the lab flag (--dispatcher-alg, default 4); on the native lab
+ * a running lab's own kamailio.cfg must agree with it. The docker lab's config is round-robin.
+ */
+function targetAlgorithm(opts: PlanOpts): DispatcherAlgorithm {
+  if (driverFrom(opts) === "docker") return 4;
+  const s = labSettingsFrom(opts);
+  let cfg: string | undefined;
+  try {
+    cfg = readFileSync(labPaths(s.labDir).kamailioConfig, "utf8");
+  } catch {
+    cfg = undefined; // no lab here yet: the flag is all there is
+  }
+  const running = cfg === undefined ? undefined : dispatcherAlgorithmOfConfig(cfg);
+  if (running !== undefined && !isDispatcherAlgorithm(running)) {
+    throw new UsageError(`the lab in ${s.labDir} runs dispatcher algorithm ${running}, which plans do not support (4 or 9)`);
+  }
+  if (running !== undefined && running !== s.kamailio.dispatcherAlg) {
+    throw new UsageError(
+      `the lab in ${s.labDir} runs dispatcher algorithm ${running} (its kamailio.cfg), not ${s.kamailio.dispatcherAlg}; nothing was changed`,
+      [`pass --dispatcher-alg ${running}, or restart the lab with the algorithm you want`],
+    );
+  }
+  return s.kamailio.dispatcherAlg;
+}
+
+export function registerPlanCommand(program: Command): void {
+  addDispatcherOptions(
+    program
+      .command("plan")
+      .description(
+        "show a cutover plan on the target: every step, its hold and gates, the dispatcher list it would write and every RPC " +
+          "it would send (--dry-run; running a plan is not built yet)",
+      )
+      .option("--dry-run", "print the plan and change nothing: no file written, no RPC sent, nothing started")
+      .option("--steps <weights>", "the new backend's weight per step, e.g. 0,1,10,50,100 (default: the seed's old,both,new)")
+      .option("--plan <file>", "a YAML plan file (steps, holds, gates; see README)")
+      .option("--json", "print the dry run as JSON"),
+  ).action(async (opts: PlanOpts) => {
+    // validate everything first (exit 2)
+    const plan = planFrom(opts);
+    if (!opts.dryRun) {
+      throw new UsageError("running a plan is not built yet; pass --dry-run to see what this plan would do (nothing is changed)");
+    }
+    const algorithm = targetAlgorithm(opts);
+    const target = await dispatcherTarget(opts);
+    try {
+      const t: DryRunTarget = {
+        driver: target.driver,
+        setId: target.setId,
+        oldUri: target.backends.old.uri,
+        newUri: target.backends.new.uri,
+        listLocation: target.dispatcherList.location,
+        rpc: target.rpc.endpoint,
+        backupDir: backupPaths(target).dir,
+        algorithm,
+      };
+      const dry = buildDryRun(plan, t);
+      process.stdout.write(opts.json ? JSON.stringify(dry, null, 2) + "\n" : renderDryRun(dry));
+    } finally {
+      target.close();
+    }
+  });
+}
