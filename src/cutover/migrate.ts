@@ -6,7 +6,7 @@
  * Every run writes its evidence, pass or fail, into a run-YYYYmmdd_HHMMSS folder.
  */
 import { execFile } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
 import path from "node:path";
 import { EnvironmentError, VerificationError } from "../cli/errors.js";
 import { delay, type Scope } from "../cli/scope.js";
@@ -72,12 +72,14 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
   try {
     // 1. the lab
     const up = await lab.ensureUp(scope);
-    results.lab.startedByThisRun = !up.alreadyRunning;
-    if (results.lab.startedByThisRun && !o.keepLab) {
+    results.lab.startedByThisRun = up.startedFromNothing;
+    if (up.startedFromNothing && !o.keepLab) {
       results.lab.leftRunning = false;
       scope.defer("lab started by migrate", () => lab.down());
     }
-    if (up.replacedDead) o.log(`lab: the previous lab had dead components (${up.replacedDead.join(", ")}); stopped the rest and started afresh`);
+    if (up.replacedDead) {
+      o.log(`lab: the previous lab had dead components (${up.replacedDead.join(", ")}); stopped the rest and started afresh${up.startedFromNothing ? "" : "; it was running before, so it is left running at the end"}`);
+    }
     o.log(up.alreadyRunning ? "lab: already running" : `lab: started (ready in ${Math.round(up.readyMs)} ms)`);
 
     // 2. the RPC answers
@@ -123,12 +125,12 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
         timings: undefined,
       };
       results.phases.push(phase);
-      writeFileSync(path.join(runDir, phase.profileFile), renderProfile(profile));
+      writeFileAtomic(path.join(runDir, phase.profileFile), renderProfile(profile), { mode: FileMode.public });
       try {
         const out = await verifiedApply(target, profile, { lock, retry: { reloadWaitMs: o.reloadWaitMs }, signal: scope.signal });
         Object.assign(phase, { verdict: "pass", changed: out.changed, reload: out.reload, runtimeBefore: out.runtimeBefore, runtime: out.runtime, timings: out.timings });
         phase.appliedFile = migrateFiles.applied(mode);
-        writeFileSync(path.join(runDir, phase.appliedFile), out.appliedText);
+        writeFileAtomic(path.join(runDir, phase.appliedFile), out.appliedText, { mode: FileMode.public });
         o.log(`apply ${mode}: verified in ${out.timings.totalMs.toFixed(1)} ms; runtime ${out.runtime.map((d) => d.uri).join(", ")}`);
       } catch (err) {
         if (err instanceof ApplyRolledBackError) {
@@ -149,7 +151,7 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
     // 6. Kamailio's own listing, as the seed captured it
     const argv = target.kamcmdArgv("dispatcher.list");
     const k = await run(argv);
-    writeFileSync(path.join(runDir, migrateFiles.kamcmd), k.stdout + (k.code === 0 ? "" : k.stderr));
+    writeFileAtomic(path.join(runDir, migrateFiles.kamcmd), k.stdout + (k.code === 0 ? "" : k.stderr), { mode: FileMode.public });
     results.kamcmd = { argv, exitCode: k.code, file: migrateFiles.kamcmd };
     if (k.code !== 0 || /^error:/m.test(k.stdout + k.stderr)) {
       results.warnings.push(`kamcmd dispatcher.list did not print the listing (exit ${k.code}): ${(k.stderr || k.stdout).trim().split("\n")[0]}`);
@@ -167,8 +169,8 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
   } finally {
     results.finishedAt = new Date().toISOString();
     results.durationMs = performance.now() - t0;
-    writeFileSync(path.join(runDir, migrateFiles.results), JSON.stringify(results, null, 2) + "\n");
-    writeFileSync(path.join(runDir, migrateFiles.summary), renderSummary(results));
+    writeFileAtomic(path.join(runDir, migrateFiles.results), JSON.stringify(results, null, 2) + "\n", { mode: FileMode.public });
+    writeFileAtomic(path.join(runDir, migrateFiles.summary), renderSummary(results), { mode: FileMode.public });
   }
 }
 

@@ -10,7 +10,7 @@
  * moment after the BYE's 200), bounded; what Kamailio still holds then is what the frame says.
  * The final frame is also written to final-frame.txt in the run folder.
  */
-import { appendFileSync, writeFileSync } from "node:fs";
+import { appendFileSafe, FileMode, writeFileAtomic } from "../files/atomic-write.js";
 import path from "node:path";
 import { UsageError } from "../cli/errors.js";
 import { delay } from "../cli/scope.js";
@@ -107,7 +107,7 @@ export class LiveDashboard {
 
   /** Start ticking; `settle()` or `close()` ends it with the final frame. */
   start(): this {
-    writeFileSync(this.csv, CSV_HEADER);
+    writeFileAtomic(this.csv, CSV_HEADER, { mode: FileMode.public });
     this.unsubscribe = this.events.subscribe((e) => this.onEvent(e));
     if (this.o.screen.isTTY && !this.o.plain) this.o.screen.write(CLEAR_SCREEN);
     this.timer = setInterval(() => this.onTick(Date.now()), this.o.intervalMs);
@@ -133,7 +133,7 @@ export class LiveDashboard {
   /** One tick: fold in the latest observation, append a CSV row, draw; kick off the next observation. */
   onTick(at: number): void {
     this.state = tick(this.state, { at, mode: this.latest?.mode, active: this.latest?.active ?? {} });
-    appendFileSync(this.csv, csvRow(this.state, at));
+    appendFileSafe(this.csv, csvRow(this.state, at), FileMode.public);
     this.draw();
     this.observe();
   }
@@ -202,8 +202,8 @@ export class LiveDashboard {
     this.state = this.state.finished
       ? endTick(this.state, at, end, reason)
       : tick(this.state, { at, mode: this.latest?.mode, active: this.latest?.active ?? {} });
-    appendFileSync(this.csv, csvRow(this.state, at));
-    writeFileSync(path.join(this.runDir, FINAL_FRAME_FILE), this.draw());
+    appendFileSafe(this.csv, csvRow(this.state, at), FileMode.public);
+    writeFileAtomic(path.join(this.runDir, FINAL_FRAME_FILE), this.draw(), { mode: FileMode.public });
     this.unsubscribe?.();
   }
 }

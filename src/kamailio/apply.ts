@@ -10,7 +10,7 @@
  * `verifiedApply` is the one entry point (apply, rollback, migrate and the sim call it); its
  * signature is a contract.
  */
-import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
 import { ApplyRestoredError, EnvironmentError, UsageError, VerificationError } from "../cli/errors.js";
 import { diffRuntime, describeDiff, type RuntimeDiff } from "../dispatcher/diff.js";
@@ -22,6 +22,8 @@ import { acquireApplyLock, type ApplyLock } from "./apply-lock.js";
 import { defaultRetryPolicy, readRuntime, reloadWithRetry, type ReloadReport, type RetryPolicy } from "./dispatcher-rpc.js";
 import type { RuntimeDestination } from "./runtime.js";
 import { ensureDir } from "../files/ensure-dir.js";
+import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
+import { fileFault } from "../cli/errors.js";
 
 export interface ApplyOptions {
   /** who applies, recorded in the lock file (e.g. "pbx-cutover apply --mode new") */
@@ -96,11 +98,13 @@ export function backupPaths(target: Target): { dir: string; previous: string; in
   return { dir, previous: path.join(dir, "previous.list"), inFlight: path.join(dir, "in-flight.list") };
 }
 
-function writeFileAtomic(file: string, text: string): void {
-  ensureDir(path.dirname(file));
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
+function writeBackup(file: string, text: string): void {
+  try {
+    ensureDir(path.dirname(file));
+  } catch (err) {
+    throw fileFault(err, path.dirname(file), "create the backup directory");
+  }
+  writeFileAtomic(file, text, { mode: FileMode.public, fsync: true });
 }
 
 /** The saved rollback point: an in-flight backup left by a crashed apply wins over the last one. */
@@ -172,7 +176,7 @@ export async function verifiedApply(
       };
     }
     const backups = backupPaths(target);
-    if (previousText !== undefined) writeFileAtomic(backups.inFlight, previousText);
+    if (previousText !== undefined) writeBackup(backups.inFlight, previousText);
     timings.backupMs = performance.now() - t;
 
     // 2. write, 3. reload, 4. verify; any failure restores

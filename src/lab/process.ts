@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync, readdirSync } from "node:fs";
+import { closeSync, readFileSync, readdirSync } from "node:fs";
 import { delay } from "../cli/scope.js";
+import { FileMode, openAppend } from "../files/atomic-write.js";
 
 /**
  * The one place the lab spawns long-running processes. Argument arrays only, never a shell.
@@ -10,7 +11,7 @@ import { delay } from "../cli/scope.js";
 export function spawnDetached(argv: readonly string[], logFile: string, cwd: string): number {
   const [bin, ...args] = argv;
   if (bin === undefined) throw new Error("spawnDetached: empty argv");
-  const fd = openSync(logFile, "a");
+  const fd = openAppend(logFile, FileMode.public);
   try {
     const child = spawn(bin, args, { cwd, detached: true, stdio: ["ignore", fd, fd] });
     if (child.pid === undefined) throw new Error(`could not start ${bin}`);
@@ -83,29 +84,45 @@ function safeRead(p: string): string | undefined {
 
 /**
  * Stop a whole process group: SIGTERM, wait up to `graceMs`, then SIGKILL. Resolves when
- * no live member remains. Idempotent: a group that is gone is fine.
+ * no live member remains. Idempotent: a group that is gone is fine. Callers check that the
+ * group is theirs first (src/lab/ownership.ts).
  */
-export async function stopGroup(pgid: number, graceMs = 3000): Promise<"stopped" | "killed" | "absent"> {
-  if (liveGroupMembers(pgid) === 0) return "absent";
-  try {
-    process.kill(-pgid, "SIGTERM");
-  } catch {
-    return "absent";
-  }
+export async function stopGroup(pgid: number, graceMs = 3000): Promise<StopResult> {
+  return stopWith((sig) => process.kill(-pgid, sig), () => liveGroupMembers(pgid), graceMs);
+}
+
+/** Stop one process (not a group leader): SIGTERM, then SIGKILL after `graceMs`. */
+export async function stopPid(pid: number, graceMs = 3000): Promise<StopResult> {
+  return stopWith((sig) => process.kill(pid, sig), () => (isAlive(pid) ? 1 : 0), graceMs);
+}
+
+export type StopResult = "stopped" | "killed" | "absent" | "not permitted";
+
+async function stopWith(send: (sig: NodeJS.Signals) => void, alive: () => number, graceMs: number): Promise<StopResult> {
+  if (alive() === 0) return "absent";
+  const signal = (sig: NodeJS.Signals): "ok" | "gone" | "not permitted" => {
+    try {
+      send(sig);
+      return "ok";
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === "EPERM" ? "not permitted" : "gone";
+    }
+  };
+  const term = signal("SIGTERM");
+  if (term !== "ok") return term === "gone" ? "absent" : "not permitted";
+  signal("SIGCONT"); // a frozen (SIGSTOP) process handles the TERM now instead of after the grace time
   const deadline = Date.now() + graceMs;
   let wait = 5;
   while (Date.now() < deadline) {
-    if (liveGroupMembers(pgid) === 0) return "stopped";
+    if (alive() === 0) return "stopped";
     await delay(wait);
     wait = Math.min(wait * 2, 50);
   }
-  try {
-    process.kill(-pgid, "SIGKILL");
-  } catch {
-    return "stopped";
-  }
+  const kill = signal("SIGKILL");
+  if (kill === "gone") return "stopped";
+  if (kill === "not permitted") return "not permitted";
   const killDeadline = Date.now() + 2000;
-  while (Date.now() < killDeadline && liveGroupMembers(pgid) > 0) await delay(20);
+  while (Date.now() < killDeadline && alive() > 0) await delay(20);
   return "killed";
 }
 

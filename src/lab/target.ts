@@ -1,4 +1,5 @@
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
+import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
 import type { LabSettings } from "../config/lab-config.js";
 import type { RpcClient } from "../kamailio/rpc.js";
 import { backendUri, labPaths, type BackendRole } from "./layout.js";
@@ -26,7 +27,7 @@ export interface DispatcherListStore {
   /** for messages and evidence */
   readonly location: string;
   read(): Promise<string>;
-  /** temp file + rename in the same directory */
+  /** exclusive temp file + rename in the same directory, mode 0644 (src/files/atomic-write.ts) */
   writeAtomic(text: string): Promise<void>;
 }
 
@@ -51,11 +52,8 @@ export function fileListStore(file: string): DispatcherListStore {
   return {
     location: file,
     read: () => readFile(file, "utf8"),
-    async writeAtomic(text: string) {
-      const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-      await writeFile(tmp, text);
-      await rename(tmp, file);
-    },
+    // flushed before the rename: a crash never leaves Kamailio an empty list
+    writeAtomic: (text: string) => writeFileAtomicAsync(file, text, { mode: FileMode.public, fsync: true }),
   };
 }
 

@@ -3,19 +3,17 @@
  * status.txt (running/success/failed), current_phase.txt and simulation.stdout.log, and echoes
  * the log lines to the terminal. It decides nothing.
  */
-import { appendFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { RunEvent, RunEvents } from "../events/run-events.js";
+import { appendFileSafe, FileMode, writeFileAtomic } from "../files/atomic-write.js";
 
 function writeNow(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
+  writeFileAtomic(file, text, { mode: FileMode.public });
 }
 
 export function attachRunFiles(events: RunEvents, runDir: string, echo: ((line: string) => void) | undefined): () => void {
   const stdoutLog = path.join(runDir, "simulation.stdout.log");
-  writeFileSync(stdoutLog, "");
+  writeNow(stdoutLog, "");
   return events.subscribe((e: RunEvent) => {
     switch (e.kind) {
       case "status":
@@ -25,7 +23,7 @@ export function attachRunFiles(events: RunEvents, runDir: string, echo: ((line: 
         writeNow(path.join(runDir, "current_phase.txt"), `${e.phase}\n`);
         break;
       case "log":
-        appendFileSync(stdoutLog, e.line + "\n");
+        appendFileSafe(stdoutLog, e.line + "\n", FileMode.public);
         echo?.(e.line);
         break;
       case "run-finished":

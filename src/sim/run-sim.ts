@@ -5,7 +5,7 @@
  * Everything it learns goes out on the run's event stream; verdicts are data.
  */
 import { randomBytes } from "node:crypto";
-import { writeFile } from "node:fs/promises";
+import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
 import path from "node:path";
 import { EnvironmentError, formatError } from "../cli/errors.js";
 import { delay } from "../cli/scope.js";
@@ -113,7 +113,7 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
       ev.emit({ kind: "verdict", at: Date.now(), phase: p, name: a.name, verdict: a.verdict, details: a.details });
       log(`  ${a.verdict === "pass" ? "ok  " : a.verdict === "fail" ? "FAIL" : "????"} ${a.name}: ${a.details}`);
     }
-    await writeFile(path.join(o.runDir, `${p}.assertions.txt`), renderAssertions(p, list));
+    await writeFileAtomicAsync(path.join(o.runDir, `${p}.assertions.txt`), renderAssertions(p, list), { mode: FileMode.public });
   };
   const windowEvidence = async (p: SimPhase, start: Record<Backend, number>, invitesBefore: Record<Backend, number>, rawBefore: Record<Backend, number>, unexpectedFrom: number, expected: number, calls: PhaseEvidence["calls"]): Promise<PhaseEvidence> => {
     const end = await traffic.mark();
@@ -241,8 +241,8 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
       calls: [...traffic.book.calls.values()].map(callRow),
       ...(error ? { error } : {}),
     };
-    await writeFile(path.join(o.runDir, "results.json"), JSON.stringify(results, null, 2) + "\n");
-    await writeFile(path.join(o.runDir, "junit.xml"), renderJunit(results));
+    await writeFileAtomicAsync(path.join(o.runDir, "results.json"), JSON.stringify(results, null, 2) + "\n", { mode: FileMode.public });
+    await writeFileAtomicAsync(path.join(o.runDir, "junit.xml"), renderJunit(results), { mode: FileMode.public });
     ev.emit({ kind: "run-finished", at: finishedAt, status, exitCode, failures: results.failures });
     return results;
   }

@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
 import path from "node:path";
 import type { Target } from "../lab/target.js";
 import { evaluate, type Evaluation, type ProbeRow } from "./checks.js";
@@ -99,7 +99,7 @@ export function writeVerifyJson(runDir: string, report: VerifyReport, config: Ve
       }),
     ),
   };
-  writeFileSync(
+  writeFileAtomic(
     file,
     JSON.stringify(
       {
@@ -117,6 +117,8 @@ export function writeVerifyJson(runDir: string, report: VerifyReport, config: Ve
       null,
       2,
     ) + "\n",
+    { mode: FileMode.public },
   );
+
   return file;
 }

@@ -1,4 +1,5 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
+import { FileMode, writeFileAtomic } from "../../files/atomic-write.js";
 import path from "node:path";
 import { EnvironmentError } from "../../cli/errors.js";
 import { delay, type Scope } from "../../cli/scope.js";
@@ -36,8 +37,8 @@ export async function dockerLabUp(o: DockerLabOptions, scope: Scope): Promise<{ 
   mkdirSync(kdir, { recursive: true });
   mkdirSync(path.join(o.dir, HOST_DIRS.sippLogs), { recursive: true });
   mkdirSync(path.join(o.dir, HOST_DIRS.state), { recursive: true });
-  writeFileSync(path.join(kdir, "kamailio.cfg"), dockerKamailioConfig(loadKamailioTemplate()));
-  writeFileSync(path.join(kdir, "dispatcher.list"), dockerInitialDispatcherList(o.backends));
+  writeFileAtomic(path.join(kdir, "kamailio.cfg"), dockerKamailioConfig(loadKamailioTemplate()), { mode: FileMode.public });
+  writeFileAtomic(path.join(kdir, "dispatcher.list"), dockerInitialDispatcherList(o.backends), { mode: FileMode.public, fsync: true });
 
   const argv = composeUpArgv(o.dir, withCalls);
   scope.defer("docker compose down", async () => {
@@ -75,7 +76,7 @@ export async function dockerLabDown(o: Omit<DockerLabOptions, "readyTimeoutMs">)
   const r = await run(argv, 300_000);
   if (r.code !== 0) throw new EnvironmentError(`\`${argv.join(" ")}\` failed (exit ${r.code})`, tail(r.stderr));
   // leave the mounted directory as committed: the initial profile `old` with the FreeSWITCH backends
-  writeFileSync(path.join(o.dir, HOST_DIRS.kamailio, "dispatcher.list"), dockerInitialDispatcherList("freeswitch"));
+  writeFileAtomic(path.join(o.dir, HOST_DIRS.kamailio, "dispatcher.list"), dockerInitialDispatcherList("freeswitch"), { mode: FileMode.public, fsync: true });
   return { argv };
 }
 
