@@ -1,17 +1,25 @@
 /**
- * One apply at a time per target: an O_EXCL lock file holding {pid, command, startedAt, host}.
- * A lock whose pid is dead (on this host) is stale and is taken over; a live holder makes the
- * second apply fail with EnvironmentError (exit 3: "busy", nothing was changed) naming the holder.
+ * One apply at a time per target: a lock file holding {pid, startTime, command, startedAt, host},
+ * mode 0600. Its content is written to an exclusive temp file first and then hard-linked into
+ * place (link fails if the lock exists), so the lock is never seen empty or half-written, and a
+ * full or read-only disk leaves no lock behind (exit 3 naming the path).
+ * Stale, and taken over: a lock whose pid is dead or reused by another process (start time differs),
+ * or whose content is empty/garbage (never written by a current pbx-cutover). A live holder makes
+ * the second apply fail with EnvironmentError (exit 3: "busy", nothing was changed) naming it.
  */
-import { openSync, readFileSync, renameSync, rmSync, statSync, writeSync, closeSync } from "node:fs";
+import { linkSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { EnvironmentError } from "../cli/errors.js";
-import { isAlive } from "../lab/process.js";
+import { EnvironmentError, fileFault } from "../cli/errors.js";
+import { createExclusive, FileMode, tempPathFor } from "../files/atomic-write.js";
 import { ensureDir } from "../files/ensure-dir.js";
+import { isAlive } from "../lab/process.js";
+import { startTimeOf } from "../lab/ownership.js";
 
 export interface LockHolder {
   pid: number;
+  /** /proc/<pid>/stat field 22 of the holder: a reused pid is not the holder */
+  startTime?: string | undefined;
   command: string;
   startedAt: string;
   host: string;
@@ -24,11 +32,26 @@ export interface ApplyLock {
   release(): void;
 }
 
+/** The holder in a lock file's text (pure); undefined for empty or garbage content. */
+export function parseHolder(text: string): LockHolder | undefined {
+  try {
+    const h = JSON.parse(text) as Partial<LockHolder> | null;
+    if (h === null || typeof h !== "object" || typeof h.pid !== "number" || !Number.isInteger(h.pid) || h.pid <= 0) return undefined;
+    return {
+      pid: h.pid,
+      startTime: typeof h.startTime === "string" ? h.startTime : undefined,
+      command: String(h.command ?? "?"),
+      startedAt: String(h.startedAt ?? "?"),
+      host: String(h.host ?? "?"),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
 function readHolder(file: string): LockHolder | undefined {
   try {
-    const h = JSON.parse(readFileSync(file, "utf8")) as Partial<LockHolder>;
-    if (typeof h.pid !== "number") return undefined;
-    return { pid: h.pid, command: String(h.command ?? "?"), startedAt: String(h.startedAt ?? "?"), host: String(h.host ?? "?") };
+    return parseHolder(readFileSync(file, "utf8"));
   } catch {
     return undefined;
   }
@@ -38,62 +61,77 @@ export function describeHolder(h: LockHolder): string {
   return `pid ${h.pid} (${h.command}), since ${h.startedAt}${h.host !== os.hostname() ? ` on ${h.host}` : ""}`;
 }
 
-function isStale(file: string, h: LockHolder | undefined): boolean {
-  if (h === undefined) {
-    // unreadable: half-written by a process that died mid-write, or being written right now
-    try {
-      return Date.now() - statSync(file).mtimeMs > 2000;
-    } catch {
-      return true;
-    }
+/** Why a lock is stale, or undefined when its holder may still be working. */
+function staleReason(h: LockHolder | undefined): string | undefined {
+  if (h === undefined) return "empty or unreadable content";
+  if (h.host !== os.hostname()) return undefined; // cannot check another host's pids
+  if (!isAlive(h.pid)) return `holder pid ${h.pid} is gone`;
+  if (h.startTime !== undefined && startTimeOf(h.pid) !== h.startTime) return `pid ${h.pid} now belongs to another process`;
+  return undefined;
+}
+
+function inode(file: string): number | undefined {
+  try {
+    return statSync(file).ino;
+  } catch {
+    return undefined;
   }
-  return h.host === os.hostname() && !isAlive(h.pid);
 }
 
 function tryCreate(file: string, holder: LockHolder): boolean {
-  let fd: number;
+  const tmp = tempPathFor(file);
   try {
-    fd = openSync(file, "wx", 0o644);
+    createExclusive(tmp, JSON.stringify(holder) + "\n", FileMode.private);
+    try {
+      linkSync(tmp, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
+      throw err;
+    }
+    return true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
-    throw err;
-  }
-  try {
-    writeSync(fd, JSON.stringify(holder) + "\n");
+    throw fileFault(err, file, "create the dispatcher lock");
   } finally {
-    closeSync(fd);
+    rmSync(tmp, { force: true });
   }
-  return true;
 }
 
 /**
  * Take the lock or throw EnvironmentError naming the holder. A stale lock is moved aside with an
- * atomic rename and checked to be the stale one we judged (two takers cannot both win).
+ * atomic rename and checked to be the very file we judged (same inode: two takers cannot both win).
  */
 export function acquireApplyLock(file: string, command: string): ApplyLock {
-  ensureDir(path.dirname(file));
-  const holder: LockHolder = { pid: process.pid, command, startedAt: new Date().toISOString(), host: os.hostname() };
+  try {
+    ensureDir(path.dirname(file));
+  } catch (err) {
+    throw fileFault(err, path.dirname(file), "create the directory of the lock");
+  }
+  const holder: LockHolder = { pid: process.pid, startTime: startTimeOf(process.pid), command, startedAt: new Date().toISOString(), host: os.hostname() };
   for (let attempt = 0; attempt < 3; attempt++) {
     if (tryCreate(file, holder)) return lockHandle(file, holder);
+    const judgedInode = inode(file);
     const current = readHolder(file);
-    if (!isStale(file, current)) {
+    const stale = staleReason(current);
+    if (stale === undefined) {
       throw new EnvironmentError(
-        `another apply holds the dispatcher lock ${file}: ${current ? describeHolder(current) : "a process that is writing it right now"}; nothing was changed`,
+        `another apply holds the dispatcher lock ${file}: ${current ? describeHolder(current) : "?"}; nothing was changed`,
         ["wait for it to finish and try again; if that process is gone, the lock is taken over automatically"],
       );
     }
-    const aside = `${file}.stale-${process.pid}`;
+    const aside = tempPathFor(`${file}.stale`);
     try {
       renameSync(file, aside);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") continue; // someone else cleared it
-      throw err;
+      throw fileFault(err, file, "take over the stale dispatcher lock");
     }
-    const moved = readHolder(aside);
-    if (current && moved && moved.pid !== current.pid) {
+    if (inode(aside) !== judgedInode) {
       // we moved a fresh lock that replaced the stale one between our read and rename: put it back
-      renameSync(aside, file);
-      continue;
+      try {
+        linkSync(aside, file);
+      } catch {
+        /* a newer lock is in place already */
+      }
     }
     rmSync(aside, { force: true });
   }
@@ -105,14 +143,14 @@ export function acquireApplyLock(file: string, command: string): ApplyLock {
 
 function lockHandle(file: string, holder: LockHolder): ApplyLock {
   let released = false;
-  return {
-    path: file,
-    holder,
-    release() {
-      if (released) return;
-      released = true;
-      const now = readHolder(file);
-      if (now && now.pid === holder.pid && now.startedAt === holder.startedAt) rmSync(file, { force: true });
-    },
+  const release = (): void => {
+    if (released) return;
+    released = true;
+    process.off("exit", release);
+    const now = readHolder(file);
+    if (now && now.pid === holder.pid && now.startedAt === holder.startedAt) rmSync(file, { force: true });
   };
+  // a last resort: whatever path the process takes to its end, the lock goes with it
+  process.once("exit", release);
+  return { path: file, holder, release };
 }
