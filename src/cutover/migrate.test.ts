@@ -17,7 +17,7 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-const runningLab: LabControl = { readyTimeoutMs: 1000, ensureUp: () => Promise.resolve({ alreadyRunning: true, readyMs: 0 }), down: () => Promise.resolve() };
+const runningLab: LabControl = { readyTimeoutMs: 1000, ensureUp: () => Promise.resolve({ alreadyRunning: true, startedFromNothing: false, readyMs: 0 }), down: () => Promise.resolve() };
 const answers = (target: Target, role: "old" | "new"): ReturnType<NonNullable<MigrateOptions["probe"]>> =>
   Promise.resolve({
     role,
@@ -83,12 +83,27 @@ describe("runMigrate (in-memory Kamailio)", () => {
     for (const keepLab of [false, true]) {
       const { target, art, opts } = setup();
       let downs = 0;
-      const lab: LabControl = { ...runningLab, ensureUp: () => Promise.resolve({ alreadyRunning: false, readyMs: 5 }), down: () => Promise.resolve(void downs++) };
+      const lab: LabControl = { ...runningLab, ensureUp: () => Promise.resolve({ alreadyRunning: false, startedFromNothing: true, readyMs: 5 }), down: () => Promise.resolve(void downs++) };
       const scope = new Scope();
       await runMigrate(lab, target, { ...opts, keepLab }, scope);
       await scope.close();
       assert.equal(downs, keepLab ? 0 : 1);
       assert.deepEqual(results(art).lab, { startedByThisRun: true, leftRunning: keepLab });
     }
+  });
+
+  it("a lab found half dead (restarted by ensureUp) was running before: left running", async () => {
+    const { target, art, opts } = setup();
+    let downs = 0;
+    const lab: LabControl = {
+      ...runningLab,
+      ensureUp: () => Promise.resolve({ alreadyRunning: false, startedFromNothing: false, readyMs: 5, replacedDead: ["new"] }),
+      down: () => Promise.resolve(void downs++),
+    };
+    const scope = new Scope();
+    await runMigrate(lab, target, { ...opts, keepLab: false }, scope);
+    await scope.close();
+    assert.equal(downs, 0, "a lab that was (partly) running before is not stopped");
+    assert.deepEqual(results(art).lab, { startedByThisRun: false, leftRunning: true });
   });
 });

@@ -1,6 +1,10 @@
 /**
  * "Make sure the lab is up, and take it down again if I started it" for commands that need a
  * running lab (migrate, sim, dashboard). One interface over the native and docker drivers.
+ *
+ * Ownership rule: a command stops at the end only a lab it started from nothing. A lab found
+ * running, even partly (a dead backend that ensureUp replaced), was someone's before the command
+ * and is left running after it.
  */
 import type { Scope } from "../cli/scope.js";
 import { labSettingsFrom } from "../cli/lab-options.js";
@@ -11,10 +15,20 @@ import { labDown, labUp } from "./native-lab.js";
 
 export interface LabControl {
   /** start the lab unless it runs; resolves when it is ready */
-  ensureUp(scope: Scope): Promise<{ alreadyRunning: boolean; readyMs: number; replacedDead?: string[] }>;
+  ensureUp(scope: Scope): Promise<EnsureUpResult>;
   down(): Promise<void>;
   /** how long readiness waits may take */
   readyTimeoutMs: number;
+}
+
+export interface EnsureUpResult {
+  /** every component was up: nothing was started */
+  alreadyRunning: boolean;
+  /** nothing of this lab was running before: the caller owns the lab and stops it at the end */
+  startedFromNothing: boolean;
+  readyMs: number;
+  /** components found dead and replaced (the lab was partly running: not the caller's) */
+  replacedDead?: string[];
 }
 
 export function labControlFor(opts: TargetFlags, o: { needsEvidence?: boolean } = {}): LabControl {
@@ -22,7 +36,15 @@ export function labControlFor(opts: TargetFlags, o: { needsEvidence?: boolean } 
   if (driverFrom(opts) === "native") {
     return {
       readyTimeoutMs: settings.readyTimeoutMs,
-      ensureUp: (scope) => labUp(settings, scope),
+      ensureUp: async (scope) => {
+        const r = await labUp(settings, scope);
+        return {
+          alreadyRunning: r.alreadyRunning,
+          startedFromNothing: !r.wasRunning,
+          readyMs: r.readyMs,
+          ...(r.replacedDead ? { replacedDead: r.replacedDead } : {}),
+        };
+      },
       down: async () => {
         await labDown(settings.labDir);
       },
@@ -36,10 +58,11 @@ export function labControlFor(opts: TargetFlags, o: { needsEvidence?: boolean } 
     async ensureUp(scope) {
       const st = await dockerLabStatus({ dir, backends });
       if (st.containers.length > 0 && st.containers.every((c) => c.state === "running") && st.dispatcher.mode !== "unavailable") {
-        return { alreadyRunning: true, readyMs: 0 };
+        return { alreadyRunning: true, startedFromNothing: false, readyMs: 0 };
       }
+      const partly = st.containers.some((c) => c.state === "running");
       const r = await dockerLabUp({ dir, backends, readyTimeoutMs }, scope);
-      return { alreadyRunning: false, readyMs: r.readyMs };
+      return { alreadyRunning: false, startedFromNothing: !partly, readyMs: r.readyMs };
     },
     down: async () => {
       await dockerLabDown({ dir, backends });

@@ -67,6 +67,9 @@ export function uasArgv(bin: string, scenario: string, s: LabSettings, p: LabPat
     b.address,
     "-p",
     String(b.port),
+    // SIPp's remote-control socket (UDP 8888 and up) binds all interfaces unless told: loopback only
+    "-ci",
+    b.address,
     "-set",
     "server_name",
     standInServerHeader(role),

@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
-import { rmSync, writeFileSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { promisify } from "node:util";
-import { EnvironmentError, UsageError } from "../cli/errors.js";
+import { EnvironmentError } from "../cli/errors.js";
 import { abortable, delay, type Scope } from "../cli/scope.js";
 import type { LabSettings } from "../config/lab-config.js";
 import { buildProfile, renderProfile } from "../dispatcher/profile.js";
@@ -19,8 +19,11 @@ import {
 } from "./layout.js";
 import { describePortInUse, findPortOwner, isTcpFree, isUdpFree, type PortInUse } from "./ports.js";
 import { isAlive, spawnDetached, stopGroup, tailLines } from "./process.js";
-import { readLabState, removeLabState, writeLabState, type ComponentState, type LabState } from "./state.js";
-import { ensureDir } from "../files/ensure-dir.js";
+import { LabStateCorruptError, readLabState, removeLabState, setAsideCorruptState, writeLabState, type ComponentState, type LabState } from "./state.js";
+import { ensureUserDir } from "../files/ensure-dir.js";
+import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
+import { describeProc, findLabProcesses, isFrozen, ownershipOf, startTimeOf } from "./ownership.js";
+import { stopFound, stopRecorded, type StopReport } from "./lab-stop.js";
 
 const execFileP = promisify(execFile);
 const KAMAILIO_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
@@ -47,14 +50,14 @@ async function portsInUse(s: LabSettings): Promise<PortInUse[]> {
 export interface UpResult {
   state: LabState;
   alreadyRunning: boolean;
+  /**
+   * some component of this lab dir was running before this call (a half-dead lab that was
+   * restarted counts): a command that found the lab (partly) running leaves it running after
+   */
+  wasRunning: boolean;
   readyMs: number;
   /** roles found dead in a previous lab of this lab dir: the rest was stopped and the lab started afresh */
   replacedDead?: ComponentRole[];
-}
-
-/** Is every component of a recorded lab alive? */
-function componentsAlive(state: LabState): boolean {
-  return state.components.every((c) => isAlive(c.pid, c.comm));
 }
 
 /**
@@ -64,13 +67,35 @@ function componentsAlive(state: LabState): boolean {
 export async function labUp(s: LabSettings, scope: Scope): Promise<UpResult> {
   const started = performance.now();
   const p = labPaths(s.labDir);
-  const existing = readLabState(p);
-  if (existing && componentsAlive(existing)) {
-    return { state: existing, alreadyRunning: true, readyMs: 0 };
+  const existing = readLabState(p); // corrupt: exit 3, nothing touched
+  let replacedDead: ComponentRole[] | undefined;
+  let wasRunning = false;
+  if (existing) {
+    const judged = existing.components.map((c) => ({ c, o: ownershipOf(c, s.labDir) }));
+    const frozen = judged.filter((j) => j.o.kind === "ours" && isFrozen(j.o.proc));
+    if (frozen.length > 0) {
+      throw new EnvironmentError(
+        `the lab in ${s.labDir} is frozen: ${frozen.map((j) => `${j.c.role} pid ${j.c.pid} is stopped (process state T, e.g. SIGSTOP or a debugger)`).join("; ")}; nothing was started or stopped`,
+        [`resume it with \`kill -CONT -${frozen[0]!.c.pid}\`, or stop the whole lab with \`pbx-cutover lab down --lab-dir ${s.labDir}\``],
+      );
+    }
+    if (judged.every((j) => j.o.kind === "ours")) {
+      return { state: existing, alreadyRunning: true, wasRunning: true, readyMs: 0 };
+    }
+    // stale: a component died (or its pid now belongs to another program); stop the rest and start afresh (and say so)
+    wasRunning = judged.some((j) => j.o.kind === "ours");
+    replacedDead = judged.filter((j) => j.o.kind !== "ours").map((j) => j.c.role);
+    const report = await stopRecorded(existing, s.labDir);
+    if (report.stillRunning.length > 0) throw stillRunningError(s.labDir, report);
+  } else {
+    const orphans = findLabProcesses(s.labDir);
+    if (orphans.length > 0) {
+      throw new EnvironmentError(
+        `${s.labDir}/lab.json is missing, but processes of this lab dir are running: ${orphans.map(describeProc).join("; ")}; nothing was started`,
+        [`\`pbx-cutover lab down --lab-dir ${s.labDir}\` finds them by their command line and stops them`],
+      );
+    }
   }
-  // stale: a component died; stop the rest and start afresh (and say so)
-  const replacedDead = existing ? existing.components.filter((c) => !isAlive(c.pid, c.comm)).map((c) => c.role) : undefined;
-  if (existing) await stopComponents(existing);
   const bins = requireBinaries(s.backends === "sipp" ? ["kamailio", "sipp"] : ["kamailio"]);
   const trees = requireBackendPrograms(s);
   const busy = await portsInUse(s);
@@ -81,19 +106,14 @@ export async function labUp(s: LabSettings, scope: Scope): Promise<UpResult> {
     ]);
   }
 
-  try {
-    ensureDir(p.labDir);
-  } catch (err) {
-    throw new UsageError(`cannot create the lab directory ${p.labDir}: ${(err as Error).message}; nothing was started`, [
-      "pass a writable --lab-dir",
-    ]);
-  }
+  ensureUserDir(p.labDir, "the lab directory", "--lab-dir");
   rmSync(p.ctlSocket, { force: true });
+  // the backends' logs exist (empty, mode 0644, never a planted symlink) before SIPp opens them
   for (const role of ["old", "new"] as const) {
-    for (const f of Object.values(p.backend(role))) rmSync(f, { force: true });
+    for (const f of Object.values(p.backend(role))) writeFileAtomic(f, "", { mode: FileMode.public });
   }
   rmSync(p.kamailioLog, { force: true });
-  writeFileSync(
+  writeFileAtomic(
     p.kamailioConfig,
     renderKamailioConfig(loadKamailioTemplate(), {
       sipAddr: s.kamailio.address,
@@ -109,11 +129,13 @@ export async function labUp(s: LabSettings, scope: Scope): Promise<UpResult> {
       hepAddr: s.hep.address,
       hepPort: s.hep.port,
     }),
+    { mode: FileMode.public },
   );
   // initial profile: old only
-  writeFileSync(
+  writeFileAtomic(
     p.dispatcherList,
     renderProfile(buildProfile("old", { setId: s.kamailio.setId, oldUri: backendUri(s, "old"), newUri: backendUri(s, "new") })),
+    { mode: FileMode.public, fsync: true },
   );
 
   const specs = await backendSpecs(s, p, { sipp: "sipp" in bins ? bins.sipp : undefined, trees });
@@ -124,9 +146,11 @@ export async function labUp(s: LabSettings, scope: Scope): Promise<UpResult> {
   scope.defer("lab components", stopAll);
 
   const kArgv = kamailioArgv(bins.kamailio, s, p);
+  const kPid = spawnDetached(kArgv, p.kamailioLog, p.labDir);
   components.push({
     role: "kamailio",
-    pid: spawnDetached(kArgv, p.kamailioLog, p.labDir),
+    pid: kPid,
+    startTime: startTimeOf(kPid),
     comm: "kamailio",
     address: s.kamailio.address,
     port: s.kamailio.sipPort,
@@ -134,9 +158,11 @@ export async function labUp(s: LabSettings, scope: Scope): Promise<UpResult> {
     argv: kArgv,
   });
   for (const b of specs) {
+    const pid = spawnDetached(b.argv, b.log, p.labDir);
     components.push({
       role: b.role,
-      pid: spawnDetached(b.argv, b.log, p.labDir),
+      pid,
+      startTime: startTimeOf(pid),
       comm: b.comm,
       address: s[b.role].address,
       port: s[b.role].port,
@@ -167,7 +193,7 @@ export async function labUp(s: LabSettings, scope: Scope): Promise<UpResult> {
   // ready: the lab outlives this command
   scope.release("lab state");
   scope.release("lab components");
-  return { state, alreadyRunning: false, readyMs: performance.now() - started, ...(replacedDead ? { replacedDead } : {}) };
+  return { state, alreadyRunning: false, wasRunning, readyMs: performance.now() - started, ...(replacedDead ? { replacedDead } : {}) };
 }
 
 async function waitReady(c: ComponentState, s: LabSettings, rpc: RpcClient, signal: AbortSignal, spec: BackendSpec | undefined): Promise<void> {
@@ -204,48 +230,80 @@ function describe(c: ComponentState, spec: BackendSpec | undefined): string {
   return spec?.label ?? `kamailio (${c.address}:${c.port}/udp)`;
 }
 
-async function stopComponents(state: LabState): Promise<{ role: ComponentRole; pid: number; result: string }[]> {
-  const stop = async (c: ComponentState): Promise<{ role: ComponentRole; pid: number; result: string }> => {
-    const leaderOk = isAlive(c.pid, c.comm) || !isAlive(c.pid);
-    const result = leaderOk ? await stopGroup(c.pid, stopGraceMs(c.comm)) : "absent (pid reused by another program; left alone)";
-    return { role: c.role, pid: c.pid, result };
-  };
-  // reverse start order: the backends first (together: FreeSWITCH takes seconds each), then the proxy
-  const reversed = [...state.components].reverse();
-  const backends = await Promise.all(reversed.filter((c) => c.role !== "kamailio").map(stop));
-  const proxy: { role: ComponentRole; pid: number; result: string }[] = [];
-  for (const c of reversed.filter((c) => c.role === "kamailio")) proxy.push(await stop(c));
-  return [...backends, ...proxy];
+function stillRunningError(labDir: string, r: StopReport): EnvironmentError {
+  return new EnvironmentError(
+    `could not stop everything of the lab in ${labDir}; still running: ${r.stillRunning.map(describeProc).join("; ")}`,
+    [`stop them yourself: kill -KILL ${r.stillRunning.map((p) => p.pid).join(" ")} (as their owner or root)`],
+  );
 }
 
 export interface DownResult {
   wasRunning: boolean;
-  stopped: { role: ComponentRole; pid: number; result: string }[];
+  stopped: StopReport["stopped"];
+  /** recorded pids that now belong to other programs: left alone */
+  notOurs: string[];
+  /** lab.json was missing or corrupt and the processes were found by their command line */
+  foundByCommandLine: boolean;
+  /** a corrupt lab.json moved aside to this path */
+  corruptStateMovedTo?: string;
 }
 
-/** Stop everything the lab started (whole process groups), remove sockets and state. Idempotent. */
+/**
+ * Stop everything the lab started (whole process groups, only those proven ours), remove sockets
+ * and state. Processes are found by lab.json and, when it is missing or corrupt (or the lab dir was
+ * deleted), by their command line naming the lab dir. Idempotent. Throws EnvironmentError (exit 3)
+ * naming what is still running when something cannot be stopped.
+ */
 export async function labDown(labDir: string): Promise<DownResult> {
   const p = labPaths(labDir);
-  const state = readLabState(p);
-  if (!state) return { wasRunning: false, stopped: [] };
-  const stopped = await stopComponents(state);
+  let state: LabState | undefined;
+  let corrupt = false;
+  try {
+    state = readLabState(p);
+  } catch (err) {
+    if (!(err instanceof LabStateCorruptError)) throw err;
+    corrupt = true;
+  }
+  const recorded: StopReport = state ? await stopRecorded(state, labDir) : { stopped: [], notOurs: [], notOursPids: [], stillRunning: [] };
+  // anything of this lab dir not in lab.json (or no lab.json at all): found by its command line
+  const found = await stopFound(labDir, recorded.notOursPids);
+  const stillRunning = [...recorded.stillRunning, ...found.stillRunning];
+  const stopped = [...recorded.stopped, ...found.stopped];
+  if (stillRunning.length > 0) throw stillRunningError(labDir, { stopped, notOurs: recorded.notOurs, notOursPids: recorded.notOursPids, stillRunning });
   rmSync(p.ctlSocket, { force: true });
-  removeLabState(p);
-  return { wasRunning: true, stopped };
+  const result: DownResult = {
+    wasRunning: state !== undefined || found.stopped.length > 0,
+    stopped,
+    notOurs: recorded.notOurs,
+    foundByCommandLine: found.stopped.length > 0,
+  };
+  if (state) removeLabState(p);
+  if (corrupt) result.corruptStateMovedTo = setAsideCorruptState(p);
+  return result;
 }
+
+export type ComponentHealth = "alive" | "dead" | "frozen" | "unhealthy" | "not ours";
 
 export interface ComponentStatus {
   role: ComponentRole;
   address: string;
   pid: number;
+  /** the recorded process exists and is ours (start time and command line match), frozen or not */
   alive: boolean;
+  /** alive and answering: not stopped (state T), Kamailio answers RPC */
+  state: ComponentHealth;
+  /** why it is not "alive" */
+  reason?: string;
   version: string;
 }
 
 export interface LabStatus {
+  /** every component alive and healthy */
   running: boolean;
   labDir: string;
   components: ComponentStatus[];
+  /** what is wrong, one line each (empty when running) */
+  problems: string[];
   dispatcher: { mode: RuntimeMode | "unavailable"; destinations: string[]; error?: string };
   activeCalls: Partial<Record<BackendRole, number>>;
 }
@@ -272,21 +330,35 @@ async function binaryVersion(argv: string[]): Promise<string> {
 
 export async function labStatus(labDir: string): Promise<LabStatus> {
   const p = labPaths(labDir);
-  const state = readLabState(p);
+  const state = readLabState(p); // corrupt: exit 3
   if (!state) {
-    return { running: false, labDir, components: [], dispatcher: { mode: "unavailable", destinations: [] }, activeCalls: {} };
+    const orphans = findLabProcesses(labDir);
+    return {
+      running: false,
+      labDir,
+      components: [],
+      problems: orphans.length === 0 ? [] : [
+        `${p.state} is missing, but processes of this lab dir are running: ${orphans.map(describeProc).join("; ")}; \`pbx-cutover lab down --lab-dir ${labDir}\` stops them`,
+      ],
+      dispatcher: { mode: "unavailable", destinations: [] },
+      activeCalls: {},
+    };
   }
   const s = state.settings;
-  const components = await Promise.all(
-    state.components.map(async (c) => ({
-      role: c.role,
-      address: `${c.address}:${c.port}/udp`,
-      pid: c.pid,
-      alive: isAlive(c.pid, c.comm),
-      version: (c.role === "kamailio" ? undefined : await backendVersion(s, c.role)) ?? (await binaryVersion([c.argv[0]!, "-v"])),
-    })),
+  const RPC_TIMEOUT_MS = 1000;
+  const components: ComponentStatus[] = await Promise.all(
+    state.components.map(async (c) => {
+      const o = ownershipOf(c, labDir);
+      const base = { role: c.role, address: `${c.address}:${c.port}/udp`, pid: c.pid, version: (c.role === "kamailio" ? undefined : await backendVersion(s, c.role)) ?? (await binaryVersion([c.argv[0]!, "-v"])) };
+      if (o.kind === "gone") return { ...base, alive: false, state: "dead" as const, reason: `pid ${c.pid} is gone` };
+      if (o.kind === "not-ours") return { ...base, alive: false, state: "not ours" as const, reason: o.why };
+      if (isFrozen(o.proc)) {
+        return { ...base, alive: true, state: "frozen" as const, reason: `pid ${c.pid} is stopped (process state ${o.proc.state}, e.g. SIGSTOP); resume it with kill -CONT -${c.pid}` };
+      }
+      return { ...base, alive: true, state: "alive" as const };
+    }),
   );
-  const rpc = rpcClientFor(s, 1000);
+  const rpc = rpcClientFor(s, RPC_TIMEOUT_MS);
   let dispatcher: LabStatus["dispatcher"];
   const activeCalls: LabStatus["activeCalls"] = {};
   try {
@@ -301,8 +373,14 @@ export async function labStatus(labDir: string): Promise<LabStatus> {
     }
   } catch (err) {
     dispatcher = { mode: "unavailable", destinations: [], error: (err as Error).message };
+    const k = components.find((c) => c.role === "kamailio");
+    if (k && k.state === "alive") {
+      k.state = "unhealthy";
+      k.reason = `its JSON-RPC (${rpc.endpoint}) did not answer: ${(err as Error).message}`;
+    }
   } finally {
     rpc.close();
   }
-  return { running: components.every((c) => c.alive), labDir, components, dispatcher, activeCalls };
+  const problems = components.filter((c) => c.state !== "alive").map((c) => `${c.role} is ${c.state}: ${c.reason ?? "?"}`);
+  return { running: problems.length === 0, labDir, components, problems, dispatcher, activeCalls };
 }

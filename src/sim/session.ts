@@ -8,9 +8,9 @@
  * last look at Kamailio (`settle`) after the run's last call ended and before the lab goes away.
  */
 import type { Command } from "commander";
-import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { createRunDir } from "../artifacts/run-dir.js";
+import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
 import { assetPath } from "../assets.js";
 import { UsageError } from "../cli/errors.js";
 import { addLabOptions, labSettingsFrom } from "../cli/lab-options.js";
@@ -98,13 +98,15 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
     try {
       up = await lab.ensureUp(scope);
     } catch (err) {
-      writeFileSync(path.join(runDir, "status.txt"), "failed\n");
+      writeFileAtomic(path.join(runDir, "status.txt"), "failed\n", { mode: FileMode.public });
       throw err;
     }
     if (up.alreadyRunning) {
       log(`lab: already running (${opts.driver ?? "native"} driver, lab dir ${settings.labDir}); left running at the end`);
+    } else if (!up.startedFromNothing) {
+      // a lab found partly running was someone's before this run: it stays up after it
+      log(`lab: the previous lab had dead components (${(up.replacedDead ?? []).join(", ")}); restarted in ${Math.round(up.readyMs)} ms (lab dir ${settings.labDir}); left running at the end (it was running before)`);
     } else {
-      if (up.replacedDead) log(`lab: the previous lab had dead components (${up.replacedDead.join(", ")}); stopped the rest and started afresh`);
       log(`lab: started in ${Math.round(up.readyMs)} ms (lab dir ${settings.labDir}); ${opts.keepLab ? "left running (--keep-lab)" : "stopped at the end"}`);
       if (!opts.keepLab) scope.defer("lab", () => lab.down());
     }

@@ -11,10 +11,10 @@ import { dockerDownCommand, dockerStatusCommand, dockerUpCommand } from "./lab-d
 type LabOpts = LabFlags & DriverFlags & { config?: string; json?: boolean };
 
 export function formatStatus(st: LabStatus): string {
-  if (st.components.length === 0) return `lab is not running (lab dir ${st.labDir})`;
+  if (st.components.length === 0) return [`lab is not running (lab dir ${st.labDir})`, ...st.problems.map((p) => `problem: ${p}`)].join("\n");
   const rows = [
     ["ROLE", "ADDRESS", "PID", "STATE", "VERSION"],
-    ...st.components.map((c) => [c.role, c.address, String(c.pid), c.alive ? "alive" : "dead", c.version]),
+    ...st.components.map((c) => [c.role, c.address, String(c.pid), c.state, c.version]),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const table = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd());
@@ -27,7 +27,7 @@ export function formatStatus(st: LabStatus): string {
     st.activeCalls.old !== undefined
       ? `active calls: old ${st.activeCalls.old}, new ${st.activeCalls.new ?? 0}`
       : undefined;
-  return [...table, mode, ...(calls ? [calls] : []), `lab dir: ${st.labDir}`].join("\n");
+  return [...table, mode, ...(calls ? [calls] : []), `lab dir: ${st.labDir}`, ...st.problems.map((p) => `problem: ${p}`)].join("\n");
 }
 
 export function registerLabCommand(program: Command): void {
@@ -79,12 +79,15 @@ export function registerLabCommand(program: Command): void {
   )).action(async (opts: LabOpts) => {
     if (driverFrom(opts) === "docker") return dockerDownCommand(opts);
     const settings = labSettingsFrom(opts);
-    const r = await labDown(settings.labDir);
+    const r = await withScope(() => labDown(settings.labDir));
+    if (r.corruptStateMovedTo) process.stdout.write(`the lab state file was corrupt; moved aside to ${r.corruptStateMovedTo}\n`);
     if (!r.wasRunning) {
       process.stdout.write(`lab is not running (lab dir ${settings.labDir}); nothing to stop\n`);
       return;
     }
+    if (r.foundByCommandLine) process.stdout.write(`lab state missing or incomplete; found this lab's processes by their command line (naming ${settings.labDir})\n`);
     for (const s of r.stopped) process.stdout.write(`stopped ${s.role.padEnd(8)} pid ${s.pid}: ${s.result}\n`);
+    for (const n of r.notOurs) process.stdout.write(`warning: ${n}: not ours, never signalled\n`);
     process.stdout.write("lab down\n");
   });
 
