@@ -14,8 +14,10 @@ export const ExitCode = {
   ApplyRestored: 4,
   /** internal error (a bug) */
   Internal: 70,
-  /** interrupted (Ctrl-C / SIGTERM); everything the run started was stopped */
+  /** interrupted by SIGINT (Ctrl-C); everything the run started was stopped */
   Interrupted: 130,
+  /** terminated by SIGTERM; the same cleanup as SIGINT ran */
+  Terminated: 143,
 } as const;
 
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
@@ -27,5 +29,6 @@ export const exitCodeMeaning: Record<ExitCode, string> = {
   3: "environment: missing binary, port in use, Kamailio or a backend unreachable",
   4: "apply failed and the previous dispatcher state was restored",
   70: "internal error (a bug)",
-  130: "interrupted (Ctrl-C / SIGTERM); everything the run started was stopped",
+  130: "interrupted by SIGINT (Ctrl-C); everything the run started was stopped",
+  143: "terminated by SIGTERM; the same cleanup as for SIGINT ran",
 };

@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
 import { ExitCode, exitCodeMeaning } from "./exit-codes.js";
-import { formatError } from "./errors.js";
+import { formatError, InterruptedError } from "./errors.js";
+import { installSignalPolicy, receivedSignal } from "./scope.js";
+
+// from the first moment: SIGINT -> 130, SIGTERM -> 143, the same cleanup for both (scope.ts)
+installSignalPolicy((code) => process.exit(code));
 
 type Register = (program: Command) => void;
 
@@ -53,6 +57,13 @@ export async function main(argv: string[]): Promise<number> {
   applyExitOverride(program);
   try {
     await program.parseAsync(argv);
+    const sig = receivedSignal();
+    if (sig !== undefined) {
+      // the command finished what it was doing (e.g. `lab down`); it still ends as interrupted
+      const { exitCode, text } = formatError(new InterruptedError(sig));
+      process.stderr.write(text + "\n");
+      return exitCode;
+    }
     return typeof process.exitCode === "number" ? process.exitCode : ExitCode.Ok;
   } catch (err) {
     if (err instanceof CommanderError) {

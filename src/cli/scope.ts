@@ -1,4 +1,4 @@
-import { InterruptedError } from "./errors.js";
+import { InterruptedError, signalExitCode } from "./errors.js";
 
 type Cleanup = () => Promise<void> | void;
 
@@ -47,17 +47,45 @@ export class Scope {
   }
 }
 
+/** Scopes open right now: a signal aborts all of them. */
+const openScopes = new Set<Scope>();
+let received: NodeJS.Signals | undefined;
+
+/** The first SIGINT/SIGTERM this process received, if any. */
+export function receivedSignal(): NodeJS.Signals | undefined {
+  return received;
+}
+
 /**
- * Run `body` with a fresh scope. SIGINT/SIGTERM abort the scope; the body's waits reject
- * with InterruptedError, and the scope is closed before the error propagates.
+ * The one signal policy, installed by main() for the whole life of the process:
+ * SIGINT and SIGTERM abort every open scope (its waits reject with InterruptedError, its cleanups
+ * run in reverse), and the command ends with 130 (SIGINT) or 143 (SIGTERM). When no scope is open
+ * the command owns nothing, so it ends at once with that code. Further signals while cleanup runs
+ * are ignored: cleanup is bounded (a process group gets SIGTERM, then SIGKILL after 3 s).
  */
-export async function withScope<T>(body: (scope: Scope) => Promise<T>): Promise<T> {
-  const scope = new Scope();
+export function installSignalPolicy(exit: (code: number) => void): void {
   const onSignal = (sig: NodeJS.Signals): void => {
-    scope.abort(new InterruptedError(sig));
+    if (received !== undefined) return;
+    received = sig;
+    if (openScopes.size === 0) {
+      process.stderr.write(`pbx-cutover: interrupted by ${sig}; nothing was running\n`);
+      exit(signalExitCode(sig));
+      return;
+    }
+    for (const s of openScopes) s.abort(new InterruptedError(sig));
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+}
+
+/**
+ * Run `body` with a fresh scope. A signal aborts the scope (see installSignalPolicy); the body's
+ * waits reject with InterruptedError, and the scope is closed before the error propagates.
+ */
+export async function withScope<T>(body: (scope: Scope) => Promise<T>): Promise<T> {
+  const scope = new Scope();
+  openScopes.add(scope);
+  if (received !== undefined) scope.abort(new InterruptedError(received));
   try {
     const result = await body(scope);
     return result;
@@ -67,8 +95,7 @@ export async function withScope<T>(body: (scope: Scope) => Promise<T>): Promise<
   } finally {
     const problems = await scope.close();
     for (const p of problems) process.stderr.write(`pbx-cutover: warning: ${p}\n`);
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    openScopes.delete(scope);
   }
 }
 

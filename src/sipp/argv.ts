@@ -54,6 +54,9 @@ export function uacArgv(bin: string, scenario: string, b: UacBurst): string[] {
     scenario,
     "-i",
     b.localAddress,
+    // the remote-control socket on the same (loopback) address, never on all interfaces
+    "-ci",
+    b.localAddress,
     "-s",
     b.service,
     "-m",
