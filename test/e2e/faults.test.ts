@@ -1,0 +1,366 @@
+/**
+ * Faults end in a known state with a clear message, never a stack trace: corrupt state files, full
+ * and read-only disks (real tmpfs / read-only bind mounts), a half-dead lab under migrate, pid
+ * reuse, a lab dir deleted under a running lab, a frozen Kamailio. Real Kamailio and SIPp.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { isAlive } from "../../src/lab/process.js";
+import { CLI, labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
+import { bindReadOnly, cannotMount, fill, mountTmpfs, unmount } from "../support/mounts.js";
+import { groupPids } from "../support/lab-sockets.js";
+
+interface StateJson {
+  settings: { labDir: string };
+  components: { role: string; pid: number; startTime?: string }[];
+}
+const stateOf = (labDir: string): StateJson => JSON.parse(readFileSync(path.join(labDir, "lab.json"), "utf8")) as StateJson;
+const pidsOf = (labDir: string): number[] => stateOf(labDir).components.map((c) => c.pid);
+
+/** exit 3, the message names `what`, and nothing looks like a crash */
+function assertFault(r: CliResult, what: string | RegExp, label: string): void {
+  assert.equal(r.code, 3, `${label}: exit 3\n${r.stdout}\n${r.stderr}`);
+  if (typeof what === "string") assert.ok(r.stderr.includes(what), `${label}: names ${what}\n${r.stderr}`);
+  else assert.match(r.stderr, what, label);
+  assert.doesNotMatch(r.stderr, /internal error|SyntaxError|\n\s+at \S+ \(/, `${label}: no stack trace`);
+}
+
+async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const mountSkip = cannotMount();
+
+describe("corrupt state files", () => {
+  let f: LabFixture;
+  before(async () => {
+    f = await labFixture();
+  });
+  after(async () => {
+    await f.dispose();
+  });
+
+  test("a corrupt lab.json: every command that reads it exits 3 naming it; lab down recovers", async () => {
+    mkdirSync(f.labDir, { recursive: true });
+    const state = path.join(f.labDir, "lab.json");
+    writeFileSync(state, '{"version": 1, "driver": "nat');
+    for (const args of [["lab", "up"], ["lab", "status"], ["migrate", "--artifacts-dir", path.join(f.dir, "art")]]) {
+      assertFault(await f.cli([...args, ...f.flags]), `the lab state file ${state} is corrupt`, args.join(" "));
+    }
+    const r = await f.cli(["lab", "up", ...f.flags]);
+    assert.match(r.stderr, /lab down --lab-dir/, "says what to do");
+    const down = await f.cli(["lab", "down", ...f.flags]);
+    assert.equal(down.code, 0, down.stderr);
+    assert.match(down.stdout, /corrupt; moved aside to .*lab\.json\.corrupt-/);
+    assert.equal(existsSync(state), false);
+    assert.equal(readdirSync(f.labDir).filter((e) => e.startsWith("lab.json.corrupt-")).length, 1, "kept for inspection");
+  });
+
+  test("lab.json corrupted under a running lab: lab down finds the processes by their command line", async () => {
+    const up = await f.cli(["lab", "up", ...f.flags]);
+    assert.equal(up.code, 0, up.stderr);
+    const pids = pidsOf(f.labDir);
+    writeFileSync(path.join(f.labDir, "lab.json"), "");
+    assertFault(await f.cli(["lab", "status", ...f.flags]), /lab state file .* is corrupt \(empty\)/, "status");
+    const down = await f.cli(["lab", "down", ...f.flags]);
+    assert.equal(down.code, 0, down.stderr);
+    assert.match(down.stdout, /found this lab's processes by their command line/);
+    for (const pid of pids) assert.equal(isAlive(pid), false, `pid ${pid} stopped`);
+  });
+});
+
+describe("full and read-only disks (real tmpfs and read-only bind mounts)", { skip: mountSkip }, () => {
+  let f: LabFixture;
+  const mounted: string[] = [];
+  const mount = (dir: string, how: (d: string) => void): void => {
+    how(dir);
+    mounted.push(dir);
+  };
+  const umount = (dir: string): void => {
+    unmount(dir);
+    mounted.splice(mounted.indexOf(dir), 1);
+  };
+  before(async () => {
+    f = await labFixture();
+  });
+  after(async () => {
+    for (const d of mounted.reverse()) unmount(d);
+    await f.dispose();
+  });
+
+  test("ENOSPC: lab up on a full disk exits 3 naming the path, nothing started", async () => {
+    const mnt = path.join(f.dir, "full");
+    mount(mnt, (d) => mountTmpfs(d, "1m"));
+    fill(mnt);
+    const labDir = path.join(mnt, "lab");
+    mkdirSync(labDir);
+    const flags = f.flags.map((a) => (a === f.labDir ? labDir : a));
+    const r = await f.cli(["lab", "up", ...flags]);
+    assertFault(r, /cannot write \S*\/full\/lab\/\S+: no space left on the device \(ENOSPC\)/, "lab up");
+    assert.equal(existsSync(path.join(labDir, "lab.json")), false);
+    assert.deepEqual(readdirSync(labDir).filter((e) => e.startsWith(".")), [], "no temp file left");
+    umount(mnt);
+  });
+
+  test("ENOSPC under a running lab: apply exits 3 naming the path, leaves no apply.lock, and works once space is back", async () => {
+    const mnt = path.join(f.dir, "tight");
+    mount(mnt, (d) => mountTmpfs(d, "8m"));
+    const labDir = path.join(mnt, "lab");
+    const flags = f.flags.map((a) => (a === f.labDir ? labDir : a));
+    const up = await f.cli(["lab", "up", ...flags]);
+    assert.equal(up.code, 0, up.stderr);
+    try {
+      const filler = fill(mnt);
+      const lock = path.join(labDir, "apply.lock");
+      const list = readFileSync(path.join(labDir, "dispatcher.list"), "utf8");
+      for (let i = 0; i < 2; i++) {
+        const r = await f.cli(["apply", "--mode", "both", ...flags]);
+        assertFault(r, /no space left on the device \(ENOSPC\)/, `apply on a full disk #${i + 1}`);
+        assert.match(r.stderr, new RegExp(labDir.replace(/[/.]/g, "\\$&")), "names the path");
+        assert.equal(existsSync(lock), false, "no empty apply.lock left behind");
+      }
+      assert.equal(readFileSync(path.join(labDir, "dispatcher.list"), "utf8"), list, "list unchanged");
+      rmSync(filler);
+      const ok = await f.cli(["apply", "--mode", "both", ...flags]);
+      assert.equal(ok.code, 0, `the next apply is not blocked: ${ok.stderr}`);
+    } finally {
+      await f.cli(["lab", "down", ...flags]);
+      umount(mnt);
+    }
+  });
+
+  test("EROFS: a read-only lab dir or artifacts dir exits 3 naming the path; the lab keeps running", async () => {
+    const up = await f.cli(["lab", "up", ...f.flags]);
+    assert.equal(up.code, 0, up.stderr);
+    const art = path.join(f.dir, "ro-artifacts");
+    mkdirSync(art);
+    mount(art, bindReadOnly);
+    try {
+      const m = await f.cli(["migrate", "--artifacts-dir", art, ...f.flags]);
+      assertFault(m, new RegExp(`cannot create the run folder ${art.replace(/[/.]/g, "\\$&")}/run-\\S+: the file system is read-only \\(EROFS\\)`), "migrate");
+    } finally {
+      umount(art);
+    }
+    mount(f.labDir, bindReadOnly);
+    try {
+      const a = await f.cli(["apply", "--mode", "both", ...f.flags]);
+      assertFault(a, /cannot create the dispatcher lock \S+apply\.lock: the file system is read-only \(EROFS\)/, "apply");
+    } finally {
+      umount(f.labDir);
+    }
+    const st = await f.cli(["lab", "status", ...f.flags]);
+    assert.equal(st.code, 0, st.stdout);
+    assert.match(st.stdout, /dispatcher mode: old/);
+  });
+});
+
+describe("ownership: a command stops only what it started from nothing", () => {
+  let f: LabFixture;
+  before(async () => {
+    f = await labFixture();
+  });
+  after(async () => {
+    await f.dispose();
+  });
+
+  test("migrate on a half-dead lab restarts it and leaves it running", async () => {
+    const up = await f.cli(["lab", "up", ...f.flags]);
+    assert.equal(up.code, 0, up.stderr);
+    process.kill(stateOf(f.labDir).components[2]!.pid, "SIGKILL");
+    const m = await f.cli(["migrate", "--artifacts-dir", path.join(f.dir, "art"), ...f.flags]);
+    assert.equal(m.code, 0, m.stderr);
+    assert.match(m.stdout, /dead components \(new\).*left running at the end/);
+    const st = await f.cli(["lab", "status", ...f.flags]);
+    assert.equal(st.code, 0, `the lab is still up after migrate:\n${st.stdout}`);
+    const results = JSON.parse(readFileSync(path.join(f.dir, "art", "latest", "results.json"), "utf8")) as { lab: unknown };
+    assert.deepEqual(results.lab, { startedByThisRun: false, leftRunning: true });
+  });
+});
+
+describe("pid reuse, a deleted lab dir, a frozen Kamailio", () => {
+  let a: LabFixture;
+  let b: LabFixture;
+  before(async () => {
+    a = await labFixture();
+    b = await labFixture();
+    const up = await a.cli(["lab", "up", ...a.flags]);
+    assert.equal(up.code, 0, up.stderr);
+  });
+  after(async () => {
+    await a.dispose();
+    await b.dispose();
+  });
+
+  test("a stale lab.json naming another lab's processes: lab down and lab up never signal them", async () => {
+    const aPids = pidsOf(a.labDir);
+    // B's stale state: its pids were reused by lab A's Kamailio and backends
+    mkdirSync(b.labDir, { recursive: true });
+    const stale = stateOf(a.labDir);
+    stale.settings.labDir = b.labDir;
+    writeFileSync(path.join(b.labDir, "lab.json"), JSON.stringify(stale));
+    const st = await b.cli(["lab", "status", "--json", ...b.flags]);
+    assert.equal(st.code, 3);
+    assert.ok((JSON.parse(st.stdout) as { components: { state: string }[] }).components.every((c) => c.state === "not ours"), st.stdout);
+    const down = await b.cli(["lab", "down", ...b.flags]);
+    assert.equal(down.code, 0, down.stderr);
+    assert.match(down.stdout, /not ours .*left alone/);
+    for (const pid of aPids) assert.equal(isAlive(pid), true, `lab A's pid ${pid} untouched by B's down`);
+    writeFileSync(path.join(b.labDir, "lab.json"), JSON.stringify(stale));
+    const upB = await b.cli(["lab", "up", ...b.flags]);
+    assert.equal(upB.code, 0, upB.stderr);
+    for (const pid of aPids) assert.equal(isAlive(pid), true, `lab A's pid ${pid} untouched by B's up`);
+    assert.equal((await a.cli(["lab", "status", ...a.flags])).code, 0);
+    assert.equal((await b.cli(["lab", "down", ...b.flags])).code, 0);
+  });
+
+  test("a recorded pid whose start time differs is not ours (same lab dir)", async () => {
+    const file = path.join(a.labDir, "lab.json");
+    const original = readFileSync(file, "utf8");
+    const s = JSON.parse(original) as StateJson;
+    assert.ok(s.components.every((c) => typeof c.startTime === "string" && /^\d+$/.test(c.startTime)), "start times recorded");
+    s.components[0]!.startTime = "1";
+    writeFileSync(file, JSON.stringify(s));
+    const down = await a.cli(["lab", "down", ...a.flags]);
+    assert.match(down.stdout, /kamailio pid \d+: not ours \(pid \d+ was reused/);
+    assert.equal(isAlive(s.components[0]!.pid), true, "never signalled");
+    // what it did stop were the backends; the Kamailio (really ours) is found by command line next time
+    const again = await a.cli(["lab", "down", ...a.flags]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /found this lab's processes by their command line/);
+    assert.equal(isAlive(s.components[0]!.pid), false);
+  });
+
+  test("lab dir deleted under a running lab: lab down finds and stops Kamailio and both backends", async () => {
+    const up = await a.cli(["lab", "up", ...a.flags]);
+    assert.equal(up.code, 0, up.stderr);
+    const pids = pidsOf(a.labDir);
+    const all = groupPids(pids);
+    rmSync(a.labDir, { recursive: true, force: true });
+    const st = await a.cli(["lab", "status", ...a.flags]);
+    assert.equal(st.code, 3);
+    assert.match(st.stdout, /lab\.json is missing, but processes of this lab dir are running/);
+    const down = await a.cli(["lab", "down", ...a.flags]);
+    assert.equal(down.code, 0, down.stderr);
+    assert.match(down.stdout, /found this lab's processes by their command line/);
+    assert.match(down.stdout, /stopped kamailio/);
+    for (const pid of all) assert.equal(isAlive(pid), false, `pid ${pid} stopped`);
+  });
+
+  test("a frozen Kamailio (SIGSTOP) is unhealthy: status exits 3 with the reason; up refuses; an RPC-dead one too", async () => {
+    const up = await a.cli(["lab", "up", ...a.flags]);
+    assert.equal(up.code, 0, up.stderr);
+    const k = stateOf(a.labDir).components[0]!.pid;
+    process.kill(-k, "SIGSTOP");
+    try {
+      const st = await a.cli(["lab", "status", "--json", ...a.flags]);
+      assert.equal(st.code, 3, st.stdout);
+      const kam = (JSON.parse(st.stdout) as { components: { role: string; state: string; reason?: string }[] }).components[0]!;
+      assert.equal(kam.state, "frozen");
+      assert.match(kam.reason ?? "", /stopped \(process state T/);
+      const human = await a.cli(["lab", "status", ...a.flags]);
+      assert.match(human.stdout, /problem: kamailio is frozen/);
+      const again = await a.cli(["lab", "up", ...a.flags]);
+      assertFault(again, /is frozen: kamailio pid \d+ is stopped/, "lab up on a frozen lab");
+    } finally {
+      process.kill(-k, "SIGCONT");
+    }
+    // only the workers frozen: the main process looks fine, but no RPC answers
+    const workers = groupPids([k]).filter((p) => p !== k);
+    for (const w of workers) process.kill(w, "SIGSTOP");
+    try {
+      const st = await a.cli(["lab", "status", "--json", ...a.flags]);
+      assert.equal(st.code, 3, st.stdout);
+      const kam = (JSON.parse(st.stdout) as { components: { state: string; reason?: string }[] }).components[0]!;
+      assert.equal(kam.state, "unhealthy");
+      assert.match(kam.reason ?? "", /JSON-RPC .* did not answer/);
+    } finally {
+      for (const w of workers) process.kill(w, "SIGCONT");
+    }
+    assert.equal((await a.cli(["lab", "status", ...a.flags])).code, 0);
+  });
+});
+
+describe("signals: SIGINT -> 130, SIGTERM -> 143, the same cleanup", () => {
+  let f: LabFixture;
+  before(async () => {
+    f = await labFixture();
+  });
+  after(async () => {
+    await f.dispose();
+  });
+
+  function slowSipp(): string {
+    const slow = path.join(f.dir, "slow-sipp.sh");
+    writeFileSync(slow, `#!/bin/sh\nsleep 30\nexec sipp "$@"\n`);
+    chmodSync(slow, 0o755);
+    return slow;
+  }
+
+  for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    test(`${sig} while lab up waits for readiness: exit ${code}, everything it started stopped`, async () => {
+      const child = spawn(process.execPath, [CLI, "lab", "up", ...f.flags], {
+        cwd: f.dir,
+        env: { ...process.env, PBX_CUTOVER_SIPP: slowSipp() },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      const closed = new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
+      const state = path.join(f.labDir, "lab.json");
+      await waitFor(() => existsSync(state), 10_000, "lab.json written");
+      const pids = groupPids(pidsOf(f.labDir));
+      child.kill(sig);
+      assert.equal(await closed, code, stderr);
+      assert.match(stderr, new RegExp(`interrupted by ${sig}`));
+      for (const pid of pids) assert.equal(isAlive(pid), false, `pid ${pid} gone`);
+      assert.equal(existsSync(state), false);
+    });
+
+    test(`${sig} while a command owns nothing (lab status waiting on a frozen RPC): exit ${code} at once`, async () => {
+      const up = await f.cli(["lab", "up", ...f.flags]);
+      assert.equal(up.code, 0, up.stderr);
+      const k = pidsOf(f.labDir)[0]!;
+      process.kill(-k, "SIGSTOP");
+      try {
+        const child = spawn(process.execPath, [CLI, "lab", "status", ...f.flags], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+        const closed = new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
+        await new Promise((r) => setTimeout(r, 400)); // inside its RPC wait (1 s timeout)
+        child.kill(sig);
+        assert.equal(await closed, code, out);
+      } finally {
+        process.kill(-k, "SIGCONT");
+      }
+      assert.equal((await f.cli(["lab", "down", ...f.flags])).code, 0);
+    });
+  }
+
+  test("SIGTERM while apply waits out reload_delta: exit 143, previous list back, lock released", async () => {
+    const up = await f.cli(["lab", "up", "--reload-delta", "5", ...f.flags]);
+    assert.equal(up.code, 0, up.stderr);
+    const r1 = await f.cli(["apply", "--mode", "both", ...f.flags]);
+    assert.equal(r1.code, 0, r1.stderr);
+    const list = path.join(f.labDir, "dispatcher.list");
+    const before = readFileSync(list, "utf8");
+    const child = spawn(process.execPath, [CLI, "apply", "--mode", "new", ...f.flags], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
+    await waitFor(() => /profile: new/.test(readFileSync(list, "utf8")), 5000, "new list written");
+    child.kill("SIGTERM");
+    assert.equal(await closed, 143, stderr);
+    assert.match(stderr, /interrupted by SIGTERM/);
+    assert.equal(readFileSync(list, "utf8"), before);
+    assert.equal(existsSync(path.join(f.labDir, "apply.lock")), false);
+    assert.equal((await f.cli(["lab", "down", ...f.flags])).code, 0);
+  });
+});
