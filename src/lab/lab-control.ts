@@ -37,7 +37,8 @@ export function labControlFor(opts: TargetFlags, o: { needsEvidence?: boolean } 
     return {
       readyTimeoutMs: settings.readyTimeoutMs,
       ensureUp: async (scope) => {
-        const r = await labUp(settings, scope);
+        // a frozen component is running (someone's, maybe a debugger's): the command's probes judge it
+        const r = await labUp(settings, scope, { frozen: "accept" });
         return {
           alreadyRunning: r.alreadyRunning,
           startedFromNothing: !r.wasRunning,

@@ -60,11 +60,20 @@ export interface UpResult {
   replacedDead?: ComponentRole[];
 }
 
+export interface UpOptions {
+  /**
+   * a frozen component (state T): `refuse` (lab up: exit 3, say how to resume it) or `accept` (a
+   * command that needs the lab: it is running, not ours to restart or stop; its own probes report
+   * what does not answer)
+   */
+  frozen: "refuse" | "accept";
+}
+
 /**
  * Start Kamailio and the two SIPp backends and return when all three are ready (RPC answers,
  * both backends answer OPTIONS). On failure or interrupt everything started is stopped.
  */
-export async function labUp(s: LabSettings, scope: Scope): Promise<UpResult> {
+export async function labUp(s: LabSettings, scope: Scope, o: UpOptions = { frozen: "refuse" }): Promise<UpResult> {
   const started = performance.now();
   const p = labPaths(s.labDir);
   const existing = readLabState(p); // corrupt: exit 3, nothing touched
@@ -73,7 +82,7 @@ export async function labUp(s: LabSettings, scope: Scope): Promise<UpResult> {
   if (existing) {
     const judged = existing.components.map((c) => ({ c, o: ownershipOf(c, s.labDir) }));
     const frozen = judged.filter((j) => j.o.kind === "ours" && isFrozen(j.o.proc));
-    if (frozen.length > 0) {
+    if (frozen.length > 0 && o.frozen === "refuse") {
       throw new EnvironmentError(
         `the lab in ${s.labDir} is frozen: ${frozen.map((j) => `${j.c.role} pid ${j.c.pid} is stopped (process state T, e.g. SIGSTOP or a debugger)`).join("; ")}; nothing was started or stopped`,
         [`resume it with \`kill -CONT -${frozen[0]!.c.pid}\`, or stop the whole lab with \`pbx-cutover lab down --lab-dir ${s.labDir}\``],
