@@ -3,7 +3,8 @@
  * A subscriber like run-files.ts: it records, it decides nothing. Each event is written with one
  * write(2) as it is emitted, so the file is complete up to the last event whatever ends the run.
  */
-import { closeSync, fchmodSync, openSync, writeSync } from "node:fs";
+import { closeSync, writeSync } from "node:fs";
+import { FileMode, openAppend, writeFileAtomic } from "../files/atomic-write.js";
 import type { RunEvent, RunEvents } from "./run-events.js";
 
 export const EVENT_LOG_FILE = "events.ndjson";
@@ -15,8 +16,9 @@ export function eventLine(e: RunEvent): string {
 
 /** Append every event of `events` to `file` (created or truncated, mode 0644); returns the detach function. */
 export function attachEventLog(events: RunEvents, file: string): () => void {
-  const fd = openSync(file, "w", 0o644);
-  fchmodSync(fd, 0o644);
+  // created empty (atomically, never through a symlink), then appended to
+  writeFileAtomic(file, "", { mode: FileMode.public });
+  const fd = openAppend(file, FileMode.public);
   const unsubscribe = events.subscribe((e) => {
     writeSync(fd, eventLine(e));
   });

@@ -5,6 +5,7 @@
  * `openPcapWriter` is the one place a file is written.
  */
 import { createWriteStream } from "node:fs";
+import { FileMode, openAppend, writeFileAtomic } from "../files/atomic-write.js";
 import type { HepPacket } from "./decode.js";
 
 /** pcap's LINKTYPE_RAW: each record starts with an IPv4 or IPv6 header, no link layer */
@@ -125,7 +126,9 @@ export interface PcapWriter {
 
 /** Create (truncate) `path` as a pcap file and append a record per packet. */
 export function openPcapWriter(path: string): PcapWriter {
-  const out = createWriteStream(path);
+  // created empty with its mode (never through a symlink), then appended to
+  writeFileAtomic(path, "", { mode: FileMode.public });
+  const out = createWriteStream("", { fd: openAppend(path, FileMode.public) });
   let failure: Error | undefined;
   out.on("error", (err) => (failure ??= err));
   out.write(pcapGlobalHeader());

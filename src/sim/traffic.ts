@@ -3,7 +3,8 @@
  * backends' and the UAC's message logs while they run, feeding the EvidenceBook and emitting
  * `call-routed` / `call-finished` events as the logs show them.
  */
-import { copyFile, open, readFile, writeFile } from "node:fs/promises";
+import { open, readFile } from "node:fs/promises";
+import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
 import path from "node:path";
 import { delay } from "../cli/scope.js";
 import type { Backend, RunEvents } from "../events/run-events.js";
@@ -206,18 +207,18 @@ function firstBackend(c: CallEvidence): Backend | undefined {
 /** Copy the bytes [start, end) of a backend log into an artifact (the phase's slice of evidence). */
 export async function copyWindow(src: string | undefined, start: number, end: number, dest: string): Promise<void> {
   if (src === undefined) {
-    await writeFile(dest, "(this backend has no message log: a real PBX, not the lab's SIPp stand-in)\n");
+    await writeFileAtomicAsync(dest, "(this backend has no message log: a real PBX, not the lab's SIPp stand-in)\n", { mode: FileMode.public });
     return;
   }
   if (start === 0 && end === (await fileSize(src))) {
-    await copyFile(src, dest);
+    await writeFileAtomicAsync(dest, await readFile(src), { mode: FileMode.public });
     return;
   }
   const fh = await open(src, "r");
   try {
     const buf = Buffer.alloc(Math.max(0, end - start));
     await fh.read(buf, 0, buf.length, start);
-    await writeFile(dest, buf);
+    await writeFileAtomicAsync(dest, buf, { mode: FileMode.public });
   } finally {
     await fh.close();
   }
