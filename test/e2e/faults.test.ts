@@ -11,7 +11,7 @@ import { after, before, describe, test } from "node:test";
 import { isAlive } from "../../src/lab/process.js";
 import { CLI, labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
 import { bindReadOnly, cannotMount, fill, mountTmpfs, unmount } from "../support/mounts.js";
-import { groupPids } from "../support/lab-sockets.js";
+import { connectedTo, groupPids } from "../support/lab-sockets.js";
 
 interface StateJson {
   settings: { labDir: string };
@@ -305,6 +305,7 @@ describe("signals: SIGINT -> 130, SIGTERM -> 143, the same cleanup", () => {
 
   for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
     test(`${sig} while lab up waits for readiness: exit ${code}, everything it started stopped`, async () => {
+      assert.equal((await f.cli(["lab", "down", ...f.flags])).code, 0, "starts from a stopped lab");
       const child = spawn(process.execPath, [CLI, "lab", "up", ...f.flags], {
         cwd: f.dir,
         env: { ...process.env, PBX_CUTOVER_SIPP: slowSipp() },
@@ -324,6 +325,7 @@ describe("signals: SIGINT -> 130, SIGTERM -> 143, the same cleanup", () => {
     });
 
     test(`${sig} while a command owns nothing (lab status waiting on a frozen RPC): exit ${code} at once`, async () => {
+      assert.equal((await f.cli(["lab", "down", ...f.flags])).code, 0, "starts from a stopped lab");
       const up = await f.cli(["lab", "up", ...f.flags]);
       assert.equal(up.code, 0, up.stderr);
       const k = pidsOf(f.labDir)[0]!;
@@ -334,9 +336,12 @@ describe("signals: SIGINT -> 130, SIGTERM -> 143, the same cleanup", () => {
         child.stdout.on("data", (d: Buffer) => (out += d.toString()));
         child.stderr.on("data", (d: Buffer) => (out += d.toString()));
         const closed = new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
-        await new Promise((r) => setTimeout(r, 400)); // inside its RPC wait (1 s timeout)
+        // inside its RPC wait: it holds a TCP connection to the frozen Kamailio's RPC port
+        await waitFor(() => connectedTo(child.pid!, f.ports.rpc), 10_000, "status connected to the RPC port");
         child.kill(sig);
         assert.equal(await closed, code, out);
+        assert.doesNotMatch(out, /dispatcher mode/, "ended at once, without finishing the status");
+        assert.match(out, new RegExp(`interrupted by ${sig}; nothing was running`));
       } finally {
         process.kill(-k, "SIGCONT");
       }

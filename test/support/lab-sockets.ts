@@ -82,3 +82,32 @@ export function groupPids(pgids: readonly number[]): number[] {
   }
   return out;
 }
+
+/** Does `pid` hold a TCP connection to 127.0.0.1:`port` (established or being set up)? */
+export function connectedTo(pid: number, port: number): boolean {
+  let text = "";
+  try {
+    text = readFileSync("/proc/net/tcp", "utf8");
+  } catch {
+    return false;
+  }
+  const inodes = new Set<string>();
+  for (const line of text.split("\n").slice(1)) {
+    const c = line.trim().split(/\s+/);
+    if (c.length < 10) continue;
+    const remotePort = parseInt(c[2]!.split(":")[1]!, 16);
+    if (remotePort === port && c[3] !== "0A") inodes.add(c[9]!);
+  }
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        return m !== null && inodes.has(m[1]!);
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
+}
