@@ -1,10 +1,11 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import type { LabSettings } from "../../config/lab-config.js";
 import { ensureDir } from "../../files/ensure-dir.js";
+import { FileMode, writeFileAtomic } from "../../files/atomic-write.js";
 import { probeOptions } from "../../sip/options-probe.js";
 import { eslApi } from "../../verify/event-socket.js";
 import { parseFreeswitchVersion } from "../../verify/product-version.js";
@@ -18,12 +19,9 @@ const execFileP = promisify(execFile);
  * event-socket secret (both 0600), DTLS certificates made once and kept, readiness and version.
  */
 
-/** Write `text` to `file` with mode 0600 (temp file + rename, so no reader sees half a file). */
+/** Write `text` to `file` with mode 0600 (src/files/atomic-write.ts: exclusive temp file + rename). */
 function writePrivate(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text, { mode: 0o600 });
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, file);
+  writeFileAtomic(file, text, { mode: FileMode.private });
 }
 
 /**
