@@ -182,6 +182,60 @@ describe("ownership: a command stops only what it started from nothing", () => {
     const results = JSON.parse(readFileSync(path.join(f.dir, "art", "latest", "results.json"), "utf8")) as { lab: unknown };
     assert.deepEqual(results.lab, { startedByThisRun: false, leftRunning: true });
   });
+
+  test("sim on a half-dead lab restarts it and leaves it running", async () => {
+    const up = await f.cli(["lab", "up", ...f.flags]);
+    assert.equal(up.code, 0, up.stderr);
+    process.kill(stateOf(f.labDir).components[1]!.pid, "SIGKILL");
+    const fast = { CALLS_PER_PHASE: "4", CALL_RATE: "20", CALL_DURATION_MS: "200", LONG_CALL_MS: "1000", POST_CUTOVER_CALLS: "2", CALL_TIMEOUT_MS: "1500" };
+    const r = await f.cli(["sim", "--artifacts-dir", path.join(f.dir, "sim-art"), ...f.flags], { env: { ...process.env, ...fast } });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /dead components \(old\).*left running at the end \(it was running before\)/);
+    const st = await f.cli(["lab", "status", ...f.flags]);
+    assert.equal(st.code, 0, `the lab is still up after sim:\n${st.stdout}`);
+  });
+});
+
+/** Run the CLI as the unprivileged user `nobody` (what an operator without root sees). */
+function cliAsNobody(f: LabFixture, args: string[]): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: f.dir, uid: 65534, gid: 65534, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+describe("permissions (as the user nobody)", { skip: process.getuid?.() === 0 ? false : "needs root to run a command as nobody" }, () => {
+  let f: LabFixture;
+  before(async () => {
+    f = await labFixture();
+    chmodSync(f.dir, 0o755); // nobody may enter, not write
+  });
+  after(async () => {
+    await f.dispose();
+  });
+
+  test("EACCES: a lab dir nobody may not create is exit 3 naming the path, nothing started", async () => {
+    const r = await cliAsNobody(f, ["lab", "up", ...f.flags]);
+    assertFault(r, new RegExp(`cannot create the lab directory ${f.labDir.replace(/[/.]/g, "\\$&")}: permission denied \\(EACCES\\)`), "lab up as nobody");
+    assert.equal(existsSync(f.labDir), false);
+  });
+
+  test("a lab process the user may not signal: lab down exits 3 naming what still runs and how to stop it", async () => {
+    const up = await f.cli(["lab", "up", ...f.flags]);
+    assert.equal(up.code, 0, up.stderr);
+    const pids = pidsOf(f.labDir);
+    const down = await cliAsNobody(f, ["lab", "down", ...f.flags]);
+    assertFault(down, /could not stop everything of the lab in .*; still running: pid \d+ \((sipp|kamailio)/, "lab down as nobody");
+    assert.match(down.stderr, /kill -KILL \d+/);
+    for (const pid of pids) assert.equal(isAlive(pid), true, `pid ${pid} still running, as reported`);
+    assert.ok(existsSync(path.join(f.labDir, "lab.json")), "the state stays: root can still take the lab down");
+    assert.equal((await f.cli(["lab", "down", ...f.flags])).code, 0);
+  });
 });
 
 describe("pid reuse, a deleted lab dir, a frozen Kamailio", () => {
