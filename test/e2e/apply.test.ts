@@ -118,7 +118,7 @@ describe("apply against a Kamailio with reload_delta 5 (Kamailio's default)", ()
     // the second one must wait out reload_delta ("500 Ongoing reload") while holding the lock
     const second = f.cli(["apply", "--mode", "new", "--json", ...f.flags]);
     const lock = path.join(f.labDir, "apply.lock");
-    await waitFor(() => existsSync(lock), 5000);
+    await waitFor(() => existsSync(lock), 60_000);
     const third = await f.cli(["apply", "--mode", "old", ...f.flags]);
     assert.equal(third.code, 3, third.stderr);
     assert.match(third.stderr, /another apply holds the dispatcher lock .*apply\.lock: pid \d+ \(pbx-cutover apply --mode new\)/);
@@ -142,7 +142,9 @@ describe("apply interrupted (Ctrl-C) while Kamailio refuses reloads", () => {
   let f: LabFixture;
   before(async () => {
     f = await labFixture();
-    const up = await f.cli(["lab", "up", "--reload-delta", "5", ...f.flags]);
+    // reload_delta 30: the apply keeps being refused for its whole 6 s retry budget, so an exit within
+    // a few seconds of Ctrl-C means the interrupt, not the end of the wait, even on a loaded machine
+    const up = await f.cli(["lab", "up", "--reload-delta", "30", ...f.flags]);
     assert.equal(up.code, 0, up.stderr);
   });
   after(async () => {
@@ -159,11 +161,11 @@ describe("apply interrupted (Ctrl-C) while Kamailio refuses reloads", () => {
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     const closed = new Promise<number | null>((resolve) => child.on("close", resolve));
     // wait until the new list is written (the apply now waits out reload_delta), then interrupt
-    await waitFor(() => /profile: new/.test(readFileSync(list, "utf8")), 5000);
+    await waitFor(() => /profile: new/.test(readFileSync(list, "utf8")), 60_000);
     const t = performance.now();
     child.kill("SIGINT");
     assert.equal(await closed, 130, stderr);
-    assert.ok(performance.now() - t < 2000, "answered at once, without waiting for reload_delta");
+    assert.ok(performance.now() - t < 4000, `answered at once (${Math.round(performance.now() - t)} ms), without waiting for reload_delta`);
     assert.match(stderr, /interrupted by SIGINT/);
     assert.equal(readFileSync(list, "utf8"), before);
     assert.deepEqual(await runtimeUris(f), [uriOf(f, "old"), uriOf(f, "new")].sort());
@@ -172,6 +174,7 @@ describe("apply interrupted (Ctrl-C) while Kamailio refuses reloads", () => {
 });
 
 
+/** Poll `cond` until it holds; the deadline only bounds a hang. */
 async function waitFor(cond: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {

@@ -122,6 +122,8 @@ describe("native lab: up, status, real SIP through Kamailio, down", () => {
 
     // a backend dies behind the lab's back: status says so (exit 3); up says it replaces the dead lab
     process.kill(status.components[2]!.pid, "SIGKILL");
+    // kill() returns before the process is gone: wait for it (a condition, not a sleep)
+    await until(() => !isAlive(status.components[2]!.pid), "the killed backend is gone");
     const dead = await f.cli(["lab", "status", "--json", ...f.flags]);
     assert.equal(dead.code, 3);
     assert.deepEqual(
@@ -219,11 +221,12 @@ describe("native lab: refusals leave nothing running", () => {
   });
 
   test("a component that never gets ready: exit 3 with its last log lines, nothing left", async () => {
-    const up = await f.cli(["lab", "up", ...f.flags, "--ready-timeout-ms", "800"], {
+    // 5 s: Kamailio is ready long before, even on a loaded machine; the backends start 30 s late
+    const up = await f.cli(["lab", "up", ...f.flags, "--ready-timeout-ms", "5000"], {
       env: { ...process.env, PBX_CUTOVER_SIPP: slowSipp(f) },
     });
     assert.equal(up.code, 3, up.stderr);
-    assert.match(up.stderr, /backend SIPp UAS .* was not ready within 800 ms/);
+    assert.match(up.stderr, /backend SIPp UAS .* was not ready within 5000 ms/);
     assert.match(up.stderr, /last lines of /);
     assert.equal(existsSync(path.join(f.labDir, "lab.json")), false);
     assert.ok(await portsFree(f));
@@ -239,8 +242,7 @@ describe("native lab: refusals leave nothing running", () => {
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     const state = path.join(f.labDir, "lab.json");
     // interrupt once the processes are recorded (they are spawned by then)
-    const deadline = Date.now() + 10_000;
-    while (!existsSync(state) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await until(() => existsSync(state), `${state} written`);
     const pids = (JSON.parse(readFileSync(state, "utf8")) as { components: { pid: number }[] }).components.map(
       (c) => c.pid,
     );
@@ -254,3 +256,12 @@ describe("native lab: refusals leave nothing running", () => {
     assert.ok(await portsFree(f));
   });
 });
+
+/** Poll `cond` until it holds; the deadline only bounds a hang (it is not a timing assumption). */
+async function until(cond: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    assert.ok(Date.now() < deadline, `never: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
