@@ -18,13 +18,14 @@ import { withScope } from "../cli/scope.js";
 import { RunEvents } from "../events/run-events.js";
 import { verifiedApply } from "../kamailio/apply.js";
 import { requireBinaries } from "../lab/binaries.js";
-import { addDriverOptions, targetFrom, type TargetFlags } from "../lab/driver.js";
+import { addDriverOptions, driverFrom, targetFrom, type TargetFlags } from "../lab/driver.js";
 import { runningBackendsKind } from "../lab/backend-spec.js";
 import { labControlFor } from "../lab/lab-control.js";
+import { attachEventLog, EVENT_LOG_FILE } from "../events/event-log.js";
+import { DOCKER_LAB_DIR } from "../lab/docker/topology.js";
+import type { Target } from "../lab/target.js";
 import { KNOBS, resolveKnobs } from "./knobs.js";
 import { failureLine } from "./report.js";
-import { attachEventLog, EVENT_LOG_FILE } from "../events/event-log.js";
-import type { Target } from "../lab/target.js";
 import { attachRunFiles } from "./run-files.js";
 import { runSimulation, type SimOutcome } from "./run-sim.js";
 import { injectFault, parseTestFaults, TEST_FAULT_ENV } from "./test-faults.js";
@@ -101,13 +102,15 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
       writeFileAtomic(path.join(runDir, "status.txt"), "failed\n", { mode: FileMode.public });
       throw err;
     }
+    // where this driver's lab lives (the docker driver's is its compose directory, not --lab-dir)
+    const where = driverFrom(opts) === "docker" ? `docker dir ${opts.dockerDir ?? DOCKER_LAB_DIR}` : `lab dir ${settings.labDir}`;
     if (up.alreadyRunning) {
-      log(`lab: already running (${opts.driver ?? "native"} driver, lab dir ${settings.labDir}); left running at the end`);
+      log(`lab: already running (${driverFrom(opts)} driver, ${where}); left running at the end`);
     } else if (!up.startedFromNothing) {
       // a lab found partly running was someone's before this run: it stays up after it
-      log(`lab: the previous lab had dead components (${(up.replacedDead ?? []).join(", ")}); restarted in ${Math.round(up.readyMs)} ms (lab dir ${settings.labDir}); left running at the end (it was running before)`);
+      log(`lab: the previous lab had dead components (${(up.replacedDead ?? []).join(", ")}); restarted in ${Math.round(up.readyMs)} ms (${where}); left running at the end (it was running before)`);
     } else {
-      log(`lab: started in ${Math.round(up.readyMs)} ms (lab dir ${settings.labDir}); ${opts.keepLab ? "left running (--keep-lab)" : "stopped at the end"}`);
+      log(`lab: started in ${Math.round(up.readyMs)} ms (${where}); ${opts.keepLab ? "left running (--keep-lab)" : "stopped at the end"}`);
       if (!opts.keepLab) scope.defer("lab", () => lab.down());
     }
     let outcome: SimOutcome;

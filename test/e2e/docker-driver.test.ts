@@ -133,6 +133,8 @@ describe("docker driver against a fake docker CLI", () => {
     const results = JSON.parse(readFileSync(path.join(art, "latest", "results.json"), "utf8")) as { target: { old: string; new: string } };
     const simUris = [results.target.old, results.target.new];
     assert.deepEqual(simUris, [dockerBackendUri("sipp", "old"), dockerBackendUri("sipp", "new")], "the sim ran on the SIPp UAS backends");
+    const stdoutLog = readFileSync(path.join(art, "latest", "simulation.stdout.log"), "utf8");
+    assert.ok(stdoutLog.includes(`lab: already running (docker driver, docker dir ${dockerDir}); left running at the end`), stdoutLog);
     // every active-dialog question the dashboard asked named the sim's backends, and it asked after the end
     const ran = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as string[]);
     const asked = ran.filter((a) => a.includes("dlg.profile_get_size")).map((a) => a.at(-1)!);
