@@ -45,7 +45,11 @@ describe("dashboard in plain mode on the real lab", () => {
     assert.doesNotMatch(r.stdout, /\x1b/, "plain mode: no control codes");
     const phases = [...r.stdout.matchAll(/^pbx-cutover dashboard {3}phase: (\S+)/gm)].map((m) => m[1]!);
     const order = phases.filter((p, i) => p !== phases[i - 1]);
-    assert.deepEqual(order, ["stack-start", "old", "both", "new", "inflight", "done"], `phases seen: ${order.join(" ")}`);
+    // each call phase lasts longer than a tick; preflight (two OPTIONS) usually does not, but a loaded
+    // machine may stretch it over a tick: shown or not, it comes right after stack-start
+    const seen = order.filter((p) => p !== "preflight");
+    assert.deepEqual(seen, ["stack-start", "old", "both", "new", "inflight", "done"], `phases seen: ${order.join(" ")}`);
+    if (order.includes("preflight")) assert.equal(order.indexOf("preflight"), 1, `phases seen: ${order.join(" ")}`);
     assert.match(r.stdout, /RESULT: PASS \(exit 0\)\nactive dialogs at the end: .*\n$/);
 
     const run = latestRun(f);
