@@ -67,3 +67,40 @@ test("a payload larger than an IPv4 packet is cut, its original length kept", ()
   assert.equal(r.readUInt32LE(12), 70_028);
   assert.equal(r.length, 16 + 65535);
 });
+
+test("the writer: every record in order across chunk boundaries; the file follows the capture before close", async () => {
+  const { mkdtempSync, readFileSync, rmSync, statSync } = await import("node:fs");
+  const os = await import("node:os");
+  const path = await import("node:path");
+  const { openPcapWriter } = await import("./pcap.js");
+  const dir = mkdtempSync(path.join(os.tmpdir(), "pcap-test-"));
+  try {
+    const file = path.join(dir, "capture.pcap");
+    const ps = recordedBothCalls().map(packet);
+    const w = openPcapWriter(file);
+    w.write(ps[0]!);
+    const deadline = Date.now() + 3000;
+    while (statSync(file).size < 24 + pcapRecord(ps[0]!).length) {
+      if (Date.now() > deadline) assert.fail("the first record never reached the file before close");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (let i = 0; i < 1000; i++) w.write(ps[i % ps.length]!); // ~700 KiB: several chunks
+    await w.close();
+    assert.equal(w.records, 1001);
+    const b = readFileSync(file);
+    assert.ok(b.subarray(0, 24).equals(pcapGlobalHeader()));
+    let off = 24;
+    let n = 0;
+    while (off < b.length) {
+      const incl = b.readUInt32LE(off + 8);
+      const expected = n === 0 ? ps[0]! : ps[(n - 1) % ps.length]!;
+      assert.equal(b.readUInt32LE(off + 4), expected.tsUsec, `record ${n} in order`);
+      off += 16 + incl;
+      n++;
+    }
+    assert.equal(off, b.length);
+    assert.equal(n, 1001);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

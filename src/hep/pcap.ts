@@ -124,26 +124,47 @@ export interface PcapWriter {
   close(): Promise<void>;
 }
 
-/** Create (truncate) `path` as a pcap file and append a record per packet. */
+/** Records are gathered and written in chunks of this size (one write per record costs more than the rest). */
+const CHUNK_BYTES = 256 * 1024;
+/** ...or after this long, so the file follows the capture while a run is live */
+const FLUSH_MS = 250;
+
+/** Create (truncate) `path` as a pcap file and append a record per packet; an unwritable path throws here. */
 export function openPcapWriter(path: string): PcapWriter {
   // created empty with its mode (never through a symlink), then appended to
   writeFileAtomic(path, "", { mode: FileMode.public });
   const out = createWriteStream("", { fd: openAppend(path, FileMode.public) });
   let failure: Error | undefined;
   out.on("error", (err) => (failure ??= err));
-  out.write(pcapGlobalHeader());
+  let pending: Buffer[] = [pcapGlobalHeader()];
+  let pendingBytes = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const flush = (): void => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    if (pending.length === 0 || failure) return;
+    out.write(pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes));
+    pending = [];
+    pendingBytes = 0;
+  };
+  pendingBytes = pending[0]!.length;
   let records = 0;
   return {
     path,
     write(p) {
       if (failure) return;
-      out.write(pcapRecord(p));
+      const r = pcapRecord(p);
+      pending.push(r);
+      pendingBytes += r.length;
       records++;
+      if (pendingBytes >= CHUNK_BYTES) flush();
+      else timer ??= setTimeout(flush, FLUSH_MS).unref();
     },
     get records() {
       return records;
     },
     close() {
+      flush();
       return new Promise<void>((resolve, reject) => {
         if (failure) {
           out.destroy();
