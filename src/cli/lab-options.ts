@@ -15,6 +15,7 @@ export function addLabOptions(cmd: Command): Command {
     .option("--new-addr <ip>", "new backend address, loopback only (default 127.0.0.1)")
     .option("--new-port <port>", "new backend udp port (default 15080)")
     .option("--hep-port <port>", "udp port on 127.0.0.1 where Kamailio mirrors every SIP message as HEPv3 (default 15062)")
+    .option("--hep-mirror <on|off>", "Kamailio mirrors from the start (on, default) or not (off: no mirroring cost; `siptrace.status on` switches it later)")
     .option("--shm-mb <mb>", "Kamailio shared memory in MB (default 256; 64 caps the lab near 400 calls/s)")
     .option("--pkg-mb <mb>", "Kamailio private memory per process in MB (default 8)")
     .option("--children <n>", "Kamailio UDP worker processes (default 2)")

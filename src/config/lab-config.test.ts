@@ -30,7 +30,10 @@ test("bad values are usage errors naming the setting", () => {
 });
 
 test("the HEP collector port: default 15062, config file, --hep-port; loopback only; its own port", () => {
-  assert.deepEqual(resolveLabSettings(undefined, {}).hep, { address: "127.0.0.1", port: 15062 });
+  assert.deepEqual(resolveLabSettings(undefined, {}).hep, { address: "127.0.0.1", port: 15062, mirror: "on" });
+  assert.equal(resolveLabSettings({ hep: { mirror: "off" } }, {}).hep.mirror, "off");
+  assert.equal(resolveLabSettings({ hep: { mirror: "off" } }, { hepMirror: "on" }).hep.mirror, "on");
+  assert.throws(() => resolveLabSettings(undefined, { hepMirror: "maybe" }), (e: unknown) => e instanceof UsageError && /hep\.mirror/.test(e.details.join()));
   assert.equal(resolveLabSettings({ hep: { port: 16062 } }, {}).hep.port, 16062);
   assert.equal(resolveLabSettings({ hep: { port: 16062 } }, { hepPort: "17062" }).hep.port, 17062);
   assert.throws(() => resolveLabSettings(undefined, { hepPort: "nope" }), /--hep-port must be an integer/);
@@ -60,5 +63,5 @@ test("backends kind and FreeSWITCH slots: defaults, flags, port collisions", () 
 test("settings recorded before the HEP port existed (a running lab's lab.json) still parse", async () => {
   const { LabSettingsSchema } = await import("./lab-config.js");
   const { hep: _hep, ...before } = defaultLabSettings;
-  assert.deepEqual(LabSettingsSchema.parse(before).hep, { address: "127.0.0.1", port: 15062 });
+  assert.deepEqual(LabSettingsSchema.parse(before).hep, { address: "127.0.0.1", port: 15062, mirror: "on" });
 });

@@ -59,7 +59,15 @@ export const LabSettingsSchema = z
     new: z.object({ address: loopback, port }).strict(),
     /** where Kamailio mirrors every SIP message as HEPv3 (siptrace): the tool's collector, UDP */
     // default: a lab.json written before HEP existed still reads (that Kamailio mirrors nothing)
-    hep: z.object({ address: loopback, port }).strict().default({ address: "127.0.0.1", port: 15062 }),
+    hep: z
+      .object({
+        address: loopback,
+        port,
+        /** siptrace's trace_on at start; `siptrace.status on|off` switches it at runtime */
+        mirror: z.enum(["on", "off"]).default("on"),
+      })
+      .strict()
+      .default({ address: "127.0.0.1", port: 15062, mirror: "on" }),
     readyTimeoutMs: z.number().int().min(100).max(600_000),
     backends: z.enum(BACKEND_KINDS).default("sipp"),
     freeswitch: z
@@ -86,7 +94,7 @@ export const defaultLabSettings: LabSettings = {
   },
   old: { address: "127.0.0.1", port: 15070 },
   new: { address: "127.0.0.1", port: 15080 },
-  hep: { address: "127.0.0.1", port: 15062 },
+  hep: { address: "127.0.0.1", port: 15062, mirror: "on" },
   readyTimeoutMs: 10_000,
   backends: "sipp",
   freeswitch: defaultFreeswitchSlots,
@@ -103,6 +111,7 @@ export interface LabFlags {
   newAddr?: string | undefined;
   newPort?: string | undefined;
   hepPort?: string | undefined;
+  hepMirror?: string | undefined;
   shmMb?: string | undefined;
   pkgMb?: string | undefined;
   children?: string | undefined;
@@ -167,7 +176,7 @@ export function resolveLabSettings(
     },
     old: { ...d.old, ...f.old, ...defined({ address: flags.oldAddr, port: num("--old-port", flags.oldPort) }) },
     new: { ...d.new, ...f.new, ...defined({ address: flags.newAddr, port: num("--new-port", flags.newPort) }) },
-    hep: { ...d.hep, ...f.hep, ...defined({ port: num("--hep-port", flags.hepPort) }) },
+    hep: { ...d.hep, ...f.hep, ...defined({ port: num("--hep-port", flags.hepPort), mirror: flags.hepMirror }) },
     readyTimeoutMs: num("--ready-timeout-ms", flags.readyTimeoutMs) ?? f.readyTimeoutMs ?? d.readyTimeoutMs,
     backends: flags.backends ?? f.backends ?? d.backends,
     freeswitch: {

@@ -14,6 +14,7 @@ const values = {
   modulePath: "/usr/lib/x86_64-linux-gnu/kamailio/modules/",
   hepAddr: "127.0.0.1",
   hepPort: 15062,
+  hepMirror: true,
 };
 
 test("the project template renders with every placeholder filled", () => {
@@ -36,6 +37,9 @@ test("every SIP message is mirrored as HEPv3 to the collector (siptrace's defaul
   assert.match(cfg, /modparam\("siptrace", "hep_version", 3\)/);
   assert.match(cfg, /modparam\("siptrace", "trace_mode", 1\)/);
   assert.match(cfg, /modparam\("siptrace", "trace_on", 1\)/);
+  const off = renderKamailioConfig(loadKamailioTemplate(), { ...values, hepMirror: false });
+  assert.match(off, /modparam\("siptrace", "trace_on", 0\)/, "--hep-mirror off: loaded, not mirroring");
+  assert.match(off, /modparam\("siptrace", "trace_mode", 1\)/);
   assert.match(cfg, /modparam\("siptrace", "trace_to_database", 0\)/);
   assert.match(cfg, /modparam\("siptrace", "duplicate_uri", "sip:127\.0\.0\.9:25999"\)/);
   // siptrace needs tm, sl and dialog loaded before it to see what they forward

@@ -18,6 +18,8 @@ export interface KamailioConfigValues {
   /** UDP port on 127.0.0.1 where Kamailio mirrors every SIP message as HEPv3 */
   hepAddr: string;
   hepPort: number;
+  /** mirror from the start (siptrace trace_on); `siptrace.status on|off` switches it at runtime */
+  hepMirror: boolean;
 }
 
 /** Render the template text with the values (pure). Every placeholder must be filled. */
@@ -37,6 +39,7 @@ export function renderKamailioConfig(template: string, v: KamailioConfigValues):
     DS_ALG_NAME: DISPATCHER_ALGORITHM_NAMES[v.dispatcherAlg ?? 4],
     HEP_ADDR: v.hepAddr,
     HEP_PORT: String(v.hepPort),
+    HEP_TRACE_ON: v.hepMirror ? "1" : "0",
   };
   for (const [k, val] of Object.entries(values)) {
     if (/["\n]/.test(val)) throw new Error(`kamailio config value ${k} must not contain quotes or newlines`);

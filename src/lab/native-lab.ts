@@ -137,6 +137,7 @@ export async function labUp(s: LabSettings, scope: Scope, o: UpOptions = { froze
       dispatcherAlg: s.kamailio.dispatcherAlg,
       hepAddr: s.hep.address,
       hepPort: s.hep.port,
+      hepMirror: s.hep.mirror === "on",
     }),
     { mode: FileMode.public },
   );

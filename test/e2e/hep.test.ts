@@ -6,6 +6,7 @@ import { promisify } from "node:util";
 import { startHepCapture, type HepCapture } from "../../src/hep/capture.js";
 import type { HepPacket } from "../../src/hep/decode.js";
 import { byeAnsweredBy, forwardedTo } from "../../src/hep/evidence.js";
+import { HttpJsonRpcClient } from "../../src/kamailio/rpc.js";
 import { parseSipMessage } from "../../src/sip/message.js";
 import { labFixture, type LabFixture } from "../support/lab-fixture.js";
 import { placeCalls } from "../support/sip-call.js";
@@ -108,5 +109,47 @@ describe("HEP: the lab's Kamailio mirrors every SIP message to the collector", (
     assert.equal(ours.get(f.ports.new), 3);
     const frames = await promisify(execFile)("tshark", ["-r", file, "-T", "fields", "-e", "frame.number"]);
     assert.equal(frames.stdout.trim().split("\n").length, packets.length, "every mirrored message is a frame");
+  });
+});
+
+describe("HEP: --hep-mirror off starts Kamailio silent; siptrace.status on switches mirroring live", () => {
+  let f: LabFixture;
+  let c: HepCapture;
+  const packets: HepPacket[] = [];
+  before(async () => {
+    f = await labFixture();
+    c = await startHepCapture({
+      address: "127.0.0.1",
+      port: f.ports.hep,
+      proxy: [`127.0.0.1:${f.ports.sip}`],
+      pcapPath: path.join(f.dir, "capture.pcap"),
+      onPacket: (p) => packets.push(p),
+    });
+    const up = await f.cli(["lab", "up", "--hep-mirror", "off", ...f.flags]);
+    assert.equal(up.code, 0, up.stderr);
+  });
+  after(async () => {
+    await c.stop();
+    await f.dispose();
+  });
+
+  test("no mirror while off; every message once switched on", async () => {
+    const silent = await placeCalls(f, 2, "hep-off");
+    assert.equal(silent.code, 0);
+    await c.settle();
+    assert.equal(c.summary().datagrams, 0, "nothing mirrored with --hep-mirror off");
+    const rpc = new HttpJsonRpcClient("127.0.0.1", f.ports.rpc, 2000);
+    try {
+      assert.equal(await rpc.call("siptrace.status", ["on"]), "Enabled");
+    } finally {
+      rpc.close();
+    }
+    const loud = await placeCalls(f, 2, "hep-on");
+    assert.equal(loud.code, 0);
+    await c.settle();
+    const ids = new Set(packets.map((p) => /Call-ID: (\S+)/i.exec(p.payload.toString("latin1"))?.[1]));
+    assert.ok([...ids].every((id) => id?.startsWith(loud.tag)), "only the calls placed after the switch");
+    assert.equal(ids.size, 2);
+    assert.ok(packets.length >= 2 * 14, `${packets.length} mirrored messages`);
   });
 });

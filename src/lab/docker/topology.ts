@@ -85,10 +85,10 @@ export function dockerKamailioConfigValues() {
     ctlSocket: IN_CONTAINER.kamailioCtl,
     dispatcherList: `${IN_CONTAINER.kamailioConfigDir}/dispatcher.list`,
     modulePath: "/usr/lib/kamailio/modules/",
-    // HEP mirrors stay inside the container (nothing listens there): the tool's collector runs on
-    // the host's loopback, which a container cannot reach. Point it at a Homer on the lab network
-    // to use them.
+    // no mirroring at start: the tool's collector runs on the host's loopback, which the container
+    // cannot reach. Point duplicate_uri at a Homer on the lab network and `siptrace.status on`.
     hepAddr: "127.0.0.1",
     hepPort: 9060,
+    hepMirror: false,
   };
 }
