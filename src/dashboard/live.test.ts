@@ -62,7 +62,8 @@ function dashboard(target: Target, settleTimeoutMs?: number): { events: RunEvent
 /** one call routed to old and still up, observed by the first tick; then the run finishes */
 async function runWithOneLongCall(events: RunEvents, dash: LiveDashboard): Promise<void> {
   events.emit({ kind: "call-routed", at: Date.now(), callId: "long", phase: "inflight", backend: "old" });
-  for (let i = 0; i < 100 && dash.current.backends.old.active === undefined; i++) {
+  // until a tick has folded in an observation (a condition; the deadline only bounds a hang)
+  for (const deadline = Date.now() + 30_000; dash.current.backends.old.active === undefined && Date.now() < deadline; ) {
     await new Promise((r) => setTimeout(r, 5));
     dash.onTick(Date.now());
   }
@@ -91,7 +92,7 @@ test("the final frame and row wait until Kamailio has released the dialog after 
   assert.equal(screen.length, frames + 1, "one final frame");
   const final = lastFrame(screen);
   assert.match(final, /^OLD .* 0$/m, final);
-  assert.match(final, /^active dialogs at the end: old 0, new 0 \(Kamailio, asked \d+ ms after the run\)$/m);
+  assert.match(final, /^active dialogs at the end: old 0, new 0 \(Kamailio, asked (\d+ ms|\d+\.\d s) after the run\)$/m);
   assert.doesNotMatch(final, /still holds/);
   assert.ok(askedAfterEnd >= 8, `kept asking until released (${askedAfterEnd} answers)`);
   assert.deepEqual(lastRow().slice(1, 3).concat(lastRow().slice(12, 14)), ["done", "success", "0", "0"]);
@@ -108,9 +109,10 @@ test("a dialog Kamailio keeps is reported after a bounded wait, with the number 
   const t = performance.now();
   await dash.settle(new AbortController().signal);
   const waited = performance.now() - t;
-  assert.ok(waited >= 300 && waited < 3000, `bounded wait: ${Math.round(waited)} ms`);
+  // bounded: the 300 ms bound plus one observation, with room for a loaded machine
+  assert.ok(waited >= 300 && waited < 10_000, `bounded wait: ${Math.round(waited)} ms`);
   const final = lastFrame(screen);
-  assert.match(final, /^active dialogs at the end: old 1, new 0 \(Kamailio, asked \d+ ms after the run\)$/m, final);
+  assert.match(final, /^active dialogs at the end: old 1, new 0 \(Kamailio, asked (\d+ ms|\d+\.\d s) after the run\)$/m, final);
   assert.match(final, /^ {2}Kamailio still holds 1 dialog though every call of the run has ended$/m);
   assert.deepEqual(lastRow().slice(12, 14), ["1", "0"]);
 });
