@@ -28,7 +28,7 @@ import { KNOBS, resolveKnobs } from "./knobs.js";
 import { failureLine } from "./report.js";
 import { attachRunFiles } from "./run-files.js";
 import { runSimulation, type SimOutcome } from "./run-sim.js";
-import { injectFault, parseTestFaults, TEST_FAULT_ENV } from "./test-faults.js";
+import { injectFault, parseTestFaults, TEST_FAULT_ENV, thawFrozenBackends } from "./test-faults.js";
 
 export type SimOpts = TargetFlags & { artifactsDir?: string; keepLab?: boolean; quiet?: boolean } & Record<string, unknown>;
 
@@ -113,6 +113,8 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
       log(`lab: started in ${Math.round(up.readyMs)} ms (${where}); ${opts.keepLab ? "left running (--keep-lab)" : "stopped at the end"}`);
       if (!opts.keepLab) scope.defer("lab", () => lab.down());
     }
+    // test faults: a frozen backend is resumed before anything else is stopped
+    if (faults.length > 0) scope.defer("frozen backends", thawFrozenBackends);
     let outcome: SimOutcome;
     try {
       outcome = await runSimulation({
