@@ -52,7 +52,8 @@ export const LabSettingsSchema = z
         reloadDelta: z.number().int().min(0).max(3600),
         setId: z.number().int().min(1).max(65535),
         /** ds_select_dst algorithm: 4 round-robin (old/both/new), 9 weight-based (weighted plan steps) */
-        dispatcherAlg: z.union([z.literal(4), z.literal(9)], { error: "must be 4 (round-robin) or 9 (weight-based)" }),
+        // default: a lab.json written before the key existed still reads (that lab's Kamailio used 4)
+        dispatcherAlg: z.union([z.literal(4), z.literal(9)], { error: "must be 4 (round-robin) or 9 (weight-based)" }).default(4),
       })
       .strict(),
     old: z.object({ address: loopback, port }).strict(),

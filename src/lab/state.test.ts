@@ -7,6 +7,7 @@ import { resolveLabSettings } from "../config/lab-config.js";
 import { formatError } from "../cli/errors.js";
 import { labPaths } from "./layout.js";
 import { ensureDir } from "../files/ensure-dir.js";
+import { fixture } from "../../test/support/fixtures.js";
 import { LabStateCorruptError, readLabState, writeLabState, type LabState } from "./state.js";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "pbx-cutover-state-"));
@@ -69,3 +70,15 @@ function fresh(d: string): void {
   rmSync(d, { recursive: true, force: true });
   ensureDir(d);
 }
+
+test("a lab.json written before dispatcherAlg and hep existed (settings as of cbe0770~1) still reads, with the defaults that lab ran", () => {
+  const labDir = path.join(dir, "old-lab");
+  ensureDir(labDir);
+  writeFileSync(path.join(labDir, "lab.json"), fixture("pbx-cutover-cbe0770-lab.json"));
+  const s = readLabState(labPaths(labDir));
+  assert.ok(s);
+  assert.equal(s.settings.kamailio.dispatcherAlg, 4);
+  assert.deepEqual(s.settings.hep, { address: "127.0.0.1", port: 15062, mirror: "on" });
+  assert.equal(s.settings.backends, "sipp");
+  assert.equal(s.components[0]?.pid, 4242);
+});
