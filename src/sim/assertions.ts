@@ -24,6 +24,8 @@ export interface Assertion {
   numbers: Record<string, number>;
   /** offending calls (Call-ID: why), at most MAX_LISTED */
   offenders: string[];
+  /** the evidence it rests on: "sipp" (stand-in logs), "hep" (mirrored by Kamailio) or "sipp+hep" */
+  source?: "sipp" | "hep" | "sipp+hep";
 }
 
 const MAX_LISTED = 10;
@@ -267,6 +269,8 @@ export function inflightAssertions(e: InflightEvidence): Assertion[] {
     ? "no long call was made"
     : tie?.kind === "other-instance" && byeAt.join() === "old"
       ? `the long call's BYE reached old, but ${otherInstanceText(tie.note)}`
+      : tie?.kind === "not-held" && byeAt.join() === "old"
+        ? "the long call's BYE reached old, but old answered it 481: it does not hold the dialog (restarted?)"
       : byeOk
         ? "the long call's BYE reached old, the instance that answered its INVITE (in-dialog requests follow the route set, not the dispatcher)"
         : `the long call's BYE reached ${byeText} (expected old: in-dialog requests follow the route set, not the dispatcher)`;
@@ -278,7 +282,9 @@ export function inflightAssertions(e: InflightEvidence): Assertion[] {
     numbers: { byeAtOld: lc?.bye.old ? 1 : 0, byeAtNew: lc?.bye.new ? 1 : 0, sameInstance: tie?.kind === "same" ? 1 : 0 },
     offenders:
       lc && !byeOk
-        ? [`${lc.callId}: BYE reached ${byeText}${tie?.kind === "other-instance" ? `, but ${otherInstanceText(tie.note)}` : ""}`]
+        ? [
+            `${lc.callId}: BYE reached ${byeText}${tie?.kind === "other-instance" ? `, but ${otherInstanceText(tie.note)}` : tie?.kind === "not-held" ? ", which answered it 481" : ""}`,
+          ]
         : [],
   });
   out.push(noLostAssertion(p));

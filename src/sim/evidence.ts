@@ -114,7 +114,9 @@ export type ByeTie =
   | { kind: "same"; home: Backend }
   | { kind: "nowhere"; home: Backend }
   | { kind: "elsewhere"; home: Backend; byeAt: Backend[] }
-  | { kind: "other-instance"; home: Backend; note: string | undefined };
+  | { kind: "other-instance"; home: Backend; note: string | undefined }
+  /** the home backend answered the BYE 481: it does not hold the dialog (a restart a source without instances cannot see) */
+  | { kind: "not-held"; home: Backend };
 
 /**
  * Did the BYE reach the dialog that was set up: the backend, and the instance of it, that answered
@@ -134,6 +136,7 @@ export function byeTie(c: CallEvidence): ByeTie | undefined {
   if (inv.instance !== undefined && bye.instance !== undefined && inv.instance !== bye.instance) {
     return { kind: "other-instance", home, note: bye.instanceNote };
   }
+  if (bye.answer?.status === 481) return { kind: "not-held", home };
   return { kind: "same", home };
 }
 
@@ -176,6 +179,8 @@ export function outcomeOf(c: CallEvidence): { outcome: CallOutcome; reason?: str
       return { outcome: "failed", reason: `${answered} after reaching ${tie.byeAt.join("+")}, not ${tie.home} that answered the INVITE` };
     case "other-instance":
       return { outcome: "failed", reason: `${answered} by ${tie.home}, but by ${otherInstanceText(tie.note)}` };
+    case "not-held":
+      return { outcome: "failed", reason: `${answered}, but ${tie.home} answered it 481 (it does not hold the dialog)` };
     default:
       return { outcome: "completed" };
   }
@@ -360,6 +365,9 @@ export class EvidenceBook {
     const callId = header(msg, "call-id") ?? "";
     const id = parseCallId(callId);
     if (!id || id.runId !== this.runId || id.burst !== burst) return [];
+    // the burst is over: the caller had given up (a source that sees the caller's side from the
+    // proxy, HEP, still sees what Kamailio sent it afterwards, e.g. a 408 at its fr_timer)
+    if (this.finishedBursts.has(burst)) return [];
     const u = this.call(callId, burst).uac;
     if (note !== undefined) {
       u.unexpected ??= `${note}: ${msg.startLine}`;

@@ -3,6 +3,7 @@
  * per assertion, one suite per phase) for CI systems.
  */
 import type { RunStatus } from "../events/run-events.js";
+import type { HepCaptureSummary } from "../hep/capture.js";
 import type { Assertion } from "./assertions.js";
 
 export interface SimResults {
@@ -24,6 +25,15 @@ export interface SimResults {
   /** one line per assertion that did not pass */
   failures: string[];
   calls: Record<string, unknown>[];
+  /** where the verdicts' evidence came from, and the HEP capture's counters */
+  evidence: {
+    mode: "hep" | "sipp" | "both";
+    verdictsFrom: "hep" | "sipp";
+    crossCheck?: string;
+    /** why HEP was wanted but not used (the run went on with the stand-in logs only) */
+    hepUnavailable?: string;
+    hep: (HepCaptureSummary & { unansweredForwards: number; ignoredPackets: number }) | null;
+  };
   error?: string;
 }
 

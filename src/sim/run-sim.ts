@@ -23,7 +23,11 @@ import {
   type Assertion,
   type PhaseEvidence,
 } from "./assertions.js";
-import { callRow, type EvidenceFact } from "./evidence.js";
+import { callRow, type EvidenceBook, type EvidenceFact } from "./evidence.js";
+import { evidenceAgreesAssertion } from "./evidence-agrees.js";
+import { judgedFrom, type EvidenceInUse } from "./evidence-mode.js";
+import type { HepFeed } from "./hep-feed.js";
+import type { HepCapture } from "../hep/capture.js";
 import { floorMs, knobsByEnvName, type SimKnobs } from "./knobs.js";
 import { failureLine, renderJunit, type SimResults } from "./report.js";
 import type { TestFault } from "./test-faults.js";
@@ -46,6 +50,10 @@ export interface SimRunOptions {
   faults?: TestFault[];
   injectFault?: (f: TestFault) => Promise<string>;
   runId?: string;
+  /** the evidence sources in use (default: the stand-ins' logs alone) */
+  evidence?: EvidenceInUse;
+  /** the run's HEP capture and its feed (evidence hep or both) */
+  hep?: { capture: HepCapture; feed: HepFeed };
 }
 
 export interface SimOutcome {
@@ -75,7 +83,11 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
   const onFact = async (f: EvidenceFact): Promise<void> => {
     if (f.kind === "routed" && faults.some((x) => x.point === `during-phase:${f.call.phase}`)) await fire(`during-phase:${f.call.phase}`);
   };
+  const evidence: EvidenceInUse = o.evidence ?? { mode: "sipp" };
+  const hep = o.hep;
   const traffic = new Traffic({
+    evidence: evidence.mode,
+    ...(hep ? { hep: { feed: hep.feed, settle: () => hep.capture.settle(50, 2000) } } : {}),
     target: o.target,
     runId,
     runDir: o.runDir,
@@ -118,7 +130,10 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
   };
   /** every judged phase: how to judge it from the book, and the verdicts it got when it ended */
   const judged: { phase: SimPhase; compute: () => Assertion[]; list: Assertion[] }[] = [];
-  const judge = async (p: SimPhase, compute: () => Assertion[]): Promise<void> => {
+  /** the verdicts as judged from the evidence in use: each says its source; HEP lost by the kernel = inconclusive */
+  const judgedNow = (compute: () => Assertion[]): (() => Assertion[]) => () => judgedFrom(compute(), evidence.mode, hep?.capture.summary().kernelDrops ?? 0);
+  const judge = async (p: SimPhase, computeRaw: () => Assertion[]): Promise<void> => {
+    const compute = judgedNow(computeRaw);
     const list = compute();
     judged.push({ phase: p, compute, list });
     verdicts.push(...list);
@@ -149,9 +164,21 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
   const windowEvidence = async (p: SimPhase, expected: number, calls: () => PhaseEvidence["calls"]): Promise<() => PhaseEvidence> => {
     const logs = await traffic.closeWindow();
     for (const b of ["old", "new"] as const) {
-      await writeWindow(t.backends[b].messageLog, logs[b], path.join(o.runDir, `${p}.uas-${b}.messages.log`));
+      const dest = path.join(o.runDir, `${p}.uas-${b}.messages.log`);
+      if (evidence.mode === "hep") {
+        await writeFileAtomicAsync(dest, "(not read: --evidence hep; this run's evidence is what Kamailio mirrored, in capture.pcap)\n", { mode: FileMode.public });
+      } else {
+        await writeWindow(t.backends[b].messageLog, logs[b], dest);
+      }
     }
-    return () => phaseEvidenceFrom(traffic.book, p, expected, calls(), traffic.backendLogs);
+    return () => phaseEvidenceFrom(traffic.book, p, expected, calls(), traffic.backendEvidence);
+  };
+  /** with two sources: every call of the phase looks the same in both books */
+  const agreement = (p: SimPhase): Assertion[] => {
+    const { sippBook, hepBook } = traffic;
+    if (!sippBook || !hepBook) return [];
+    const of = (b: EvidenceBook): ReturnType<EvidenceBook["callsOf"]> => [...b.calls.values()].filter((c) => c.phase === p);
+    return [evidenceAgreesAssertion(p, of(sippBook), of(hepBook))];
   };
 
   ev.emit({ kind: "run-started", at: started, runDir: o.runDir, knobs: knobsByEnvName(k) });
@@ -185,7 +212,7 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
       const spec: BurstSpec = { label: mode, calls: k.callsPerPhase, rate: k.callRate, holdMs: k.callDurationMs };
       record(await burst(spec).done, spec);
       const e = await windowEvidence(mode, k.callsPerPhase, () => traffic.callsOf(mode));
-      await judge(mode, () => phaseAssertions(e(), mode));
+      await judge(mode, () => [...phaseAssertions(e(), mode), ...agreement(mode)]);
     }
 
     if (k.phaseGapSeconds > 0) {
@@ -218,20 +245,23 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
     record(await long.done, longSpec);
     const calls = (): PhaseEvidence["calls"] => [...traffic.callsOf("precheck"), ...traffic.callsOf("long"), ...traffic.callsOf("post")];
     const e = await windowEvidence("inflight", 2 + k.postCutoverCalls, calls);
-    await judge("inflight", () =>
-      inflightAssertions({ phase: e(), precheck: traffic.callsOf("precheck"), long: traffic.callsOf("long"), post: traffic.callsOf("post"), postExpected: k.postCutoverCalls, cutoverAtMs }),
-    );
+    await judge("inflight", () => [
+      ...inflightAssertions({ phase: e(), precheck: traffic.callsOf("precheck"), long: traffic.callsOf("long"), post: traffic.callsOf("post"), postExpected: k.postCutoverCalls, cutoverAtMs }),
+      ...agreement("inflight"),
+    ]);
   } catch (err) {
     // the exit code the command will end with: the interrupt's (130), an error's own, or 70
     const cause: unknown = o.signal.aborted ? o.signal.reason : err;
     error = cause instanceof Error ? cause.message : String(cause);
     await traffic.stopAll();
+    await traffic.readHep().catch(() => undefined);
     await rejudge().catch(() => undefined);
     await finish("failed", formatError(cause).exitCode);
     throw err;
   }
   // the verdicts and the call rows, from the same evidence at the same moment
   await traffic.closeWindow();
+  await traffic.readHep();
   await rejudge();
   phase("done");
   const failed = verdicts.filter((a) => a.verdict !== "pass");
@@ -241,6 +271,7 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
 
   async function finish(status: RunStatus, exitCode: number): Promise<SimResults> {
     const finishedAt = Date.now();
+    const hepSummary = hep ? { ...hep.capture.summary(), unansweredForwards: hep.feed.unanswered().length, ignoredPackets: hep.feed.ignored } : undefined;
     const failures = verdicts.filter((a) => a.verdict !== "pass").map(failureLine);
     const results: SimResults = {
       tool: "pbx-cutover sim",
@@ -259,6 +290,13 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
       verdicts,
       failures: error ? [...failures, `ERROR ${error}`] : failures,
       calls: [...traffic.book.calls.values()].map(callRow),
+      evidence: {
+        mode: evidence.mode,
+        verdictsFrom: evidence.mode === "hep" ? "hep" : "sipp",
+        ...(evidence.mode === "both" ? { crossCheck: "evidence-agrees (stand-in logs vs HEP, per call)" } : {}),
+        ...(evidence.hepUnavailable !== undefined ? { hepUnavailable: evidence.hepUnavailable } : {}),
+        hep: hepSummary ?? null,
+      },
       ...(error ? { error } : {}),
     };
     await writeFileAtomicAsync(path.join(o.runDir, "results.json"), JSON.stringify(results, null, 2) + "\n", { mode: FileMode.public });

@@ -12,7 +12,7 @@ import path from "node:path";
 import { createRunDir } from "../artifacts/run-dir.js";
 import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
 import { assetPath } from "../assets.js";
-import { UsageError } from "../cli/errors.js";
+import { EnvironmentError, UsageError } from "../cli/errors.js";
 import { addLabOptions, labSettingsFrom } from "../cli/lab-options.js";
 import { withScope } from "../cli/scope.js";
 import { RunEvents } from "../events/run-events.js";
@@ -29,8 +29,14 @@ import { failureLine } from "./report.js";
 import { attachRunFiles } from "./run-files.js";
 import { runSimulation, type SimOutcome } from "./run-sim.js";
 import { injectFault, parseTestFaults, TEST_FAULT_ENV, thawFrozenBackends } from "./test-faults.js";
+import { startHepCapture, type HepCapture } from "../hep/capture.js";
+import { parseHepForward } from "../hep/forward-target.js";
+import { hepView } from "../hep/evidence-source.js";
+import { CutoverError } from "../cli/errors.js";
+import { evidenceInUse, resolveEvidence, type EvidenceInUse } from "./evidence-mode.js";
+import { HepFeed } from "./hep-feed.js";
 
-export type SimOpts = TargetFlags & { artifactsDir?: string; keepLab?: boolean; quiet?: boolean } & Record<string, unknown>;
+export type SimOpts = TargetFlags & { artifactsDir?: string; keepLab?: boolean; quiet?: boolean; evidence?: string; hepForward?: string } & Record<string, unknown>;
 
 export const DEFAULT_SIM_ARTIFACTS_DIR = "artifacts";
 
@@ -38,7 +44,12 @@ export const DEFAULT_SIM_ARTIFACTS_DIR = "artifacts";
 export function addSimOptions(cmd: Command): Command {
   cmd
     .option("--artifacts-dir <dir>", `where call-cutover-YYYYmmdd_HHMMSS/ and the \`latest\` link go (default ${DEFAULT_SIM_ARTIFACTS_DIR})`)
-    .option("--keep-lab", "leave the lab running at the end if this run started it (a lab that was already up is always left up)");
+    .option("--keep-lab", "leave the lab running at the end if this run started it (a lab that was already up is always left up)")
+    .option(
+      "--evidence <source>",
+      "what the verdicts rest on: hep (what Kamailio mirrored, alone), sipp (the stand-ins' logs), both (the logs, cross-checked by HEP call by call: evidence-agrees). Default both in the lab, falling back to the logs when HEP is unavailable",
+    )
+    .option("--hep-forward <host:port>", "relay every HEP datagram Kamailio mirrors, unchanged, to a Homer or another collector (UDP)");
   for (const k of KNOBS) cmd.option(`${k.flag} <${k.integer ? "n" : "x"}>`, `${k.help} (env ${k.env}, default ${k.def})`);
   return addDriverOptions(addLabOptions(cmd));
 }
@@ -76,6 +87,8 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
       "run them on the SIPp stand-ins (--backends sipp, and `lab down` a FreeSWITCH lab first); lab, verify, apply and migrate work on FreeSWITCH",
     ]);
   }
+  const evidencePlan = resolveEvidence(opts.evidence, true);
+  const forward = opts.hepForward !== undefined ? parseHepForward(opts.hepForward) : undefined;
   const lab = labControlFor(opts, { needsEvidence: true });
   const { sipp } = requireBinaries(["sipp"]);
   const artifactsDir = path.resolve(opts.artifactsDir ?? DEFAULT_SIM_ARTIFACTS_DIR);
@@ -95,6 +108,40 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
     if (subscriber) scope.defer("run subscribers", () => subscriber.close());
     const log = (line: string): void => events.emit({ kind: "log", at: Date.now(), line });
     events.emit({ kind: "phase", at: Date.now(), phase: "stack-start" });
+    // HEP: the collector binds before the lab starts (a taken port is known before anything runs)
+    const t = target;
+    const proxy = `${t.proxy.address}:${t.proxy.port}`;
+    const feed = new HepFeed(hepView([proxy], { old: `${t.backends.old.address}:${t.backends.old.port}`, new: `${t.backends.new.address}:${t.backends.new.port}` }));
+    let capture: HepCapture | undefined;
+    let hepUnavailable: string | undefined;
+    if (driverFrom(opts) === "docker") {
+      hepUnavailable = "the docker lab's Kamailio does not mirror to this machine's loopback";
+    } else if (settings.hep.mirror === "off" && (await labMirrors(t)) !== true) {
+      hepUnavailable = `Kamailio's mirroring is off (lab setting hep.mirror / --hep-mirror off; \`siptrace.status on\` switches it on)`;
+    } else {
+      try {
+        capture = await startHepCapture({
+          address: settings.hep.address,
+          port: settings.hep.port,
+          proxy: [proxy],
+          pcapPath: path.join(runDir, "capture.pcap"),
+          ...(forward ? { forward } : {}),
+          // with --evidence sipp the capture only writes capture.pcap
+          ...(evidencePlan.mode !== "sipp" ? { onPacket: feed.push } : {}),
+        });
+        const c = capture;
+        scope.defer("hep capture", () => c.stop().then(() => undefined));
+      } catch (err) {
+        if (!(err instanceof CutoverError)) throw err;
+        hepUnavailable = err.message;
+      }
+    }
+    if (hepUnavailable !== undefined && evidencePlan.hepRequired) {
+      writeFileAtomic(path.join(runDir, "status.txt"), "failed\n", { mode: FileMode.public });
+      throw new EnvironmentError(`HEP evidence was asked for (--evidence ${evidencePlan.mode}) but is not available: ${hepUnavailable}`, [
+        "free the HEP port or pick another (--hep-port), run the lab with mirroring on, or use --evidence sipp (the stand-ins' logs)",
+      ]);
+    }
     let up;
     try {
       up = await lab.ensureUp(scope);
@@ -113,6 +160,23 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
       log(`lab: started in ${Math.round(up.readyMs)} ms (${where}); ${opts.keepLab ? "left running (--keep-lab)" : "stopped at the end"}`);
       if (!opts.keepLab) scope.defer("lab", () => lab.down());
     }
+    // a lab that was already running may have had its mirroring switched off at runtime
+    if (capture && (await labMirrors(t)) === false) {
+      const why = "Kamailio's mirroring is off (`siptrace.status` says Disabled; `siptrace.status on` switches it on)";
+      if (evidencePlan.hepRequired) {
+        throw new EnvironmentError(`HEP evidence was asked for (--evidence ${evidencePlan.mode}) but is not available: ${why}`, ["switch it on, or use --evidence sipp"]);
+      }
+      hepUnavailable = why;
+    }
+    const evidence: EvidenceInUse = evidenceInUse(evidencePlan, hepUnavailable);
+    if (hepUnavailable !== undefined) {
+      log(`evidence: HEP is not available (${hepUnavailable}); verdicts from the stand-ins' logs only`);
+    } else {
+      log(
+        `evidence: ${evidence.mode === "hep" ? "HEP alone (the stand-ins' logs are not read)" : evidence.mode === "both" ? "the stand-ins' logs, cross-checked call by call by HEP (evidence-agrees)" : "the stand-ins' logs"}; ` +
+          `HEP collector on ${settings.hep.address}:${settings.hep.port}${forward ? `, relayed to ${forward.host}:${forward.port}` : ""}, capture.pcap in the run folder`,
+      );
+    }
     // test faults: a frozen backend is resumed before anything else is stopped
     if (faults.length > 0) scope.defer("frozen backends", thawFrozenBackends);
     let outcome: SimOutcome;
@@ -126,6 +190,8 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
         sippBin: sipp,
         scenario: assetPath("sipp", "uac-call.xml"),
         faults,
+        evidence,
+        ...(capture && evidence.mode !== "sipp" ? { hep: { capture, feed } } : {}),
         injectFault: (f) => injectFault(f, target, settings.labDir),
         apply: async (mode) => {
           const r = await verifiedApply(target, mode, { events, signal: scope.signal, command: "pbx-cutover sim" });
@@ -156,4 +222,13 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
     }
     return { exitCode: outcome.exitCode, outcome };
   });
+}
+
+/** Does the lab's Kamailio mirror right now (`siptrace.status check`)? undefined: it does not answer (not running yet). */
+async function labMirrors(t: Target): Promise<boolean | undefined> {
+  try {
+    return String(await t.rpc.call("siptrace.status", ["check"])) === "Enabled";
+  } catch {
+    return undefined;
+  }
 }

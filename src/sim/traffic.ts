@@ -1,7 +1,9 @@
 /**
- * Live traffic and evidence: runs SIPp UAC bursts against the target's proxy and follows the
- * backends' and the UAC's message logs while they run, feeding the EvidenceBook and emitting
- * `call-routed` / `call-finished` events as the logs show them.
+ * Live traffic and evidence: runs SIPp UAC bursts against the target's proxy and, while they run,
+ * follows the evidence sources: the backends' and the UAC's message logs (the SIPp stand-ins) into
+ * one EvidenceBook, HEP mirrored by Kamailio (src/sim/hep-feed.ts) into another. The book the
+ * verdicts rest on (`book`: HEP with `--evidence hep`, else the logs) emits `call-routed` /
+ * `call-finished` events as the evidence shows them.
  */
 import { readFile } from "node:fs/promises";
 import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
@@ -13,6 +15,8 @@ import { MessageLogFollower, fileSize } from "../sip/message-log.js";
 import { uacArgv } from "../sipp/argv.js";
 import { parseTraceStat, type TraceStat } from "../sipp/results.js";
 import { startSipp, type SippExit, type SippProcess } from "../sipp/runner.js";
+import type { EvidenceSource } from "./evidence-mode.js";
+import type { HepFeed } from "./hep-feed.js";
 import { callIdTag, EvidenceBook, type BurstLabel, type CallEvidence, type EvidenceFact } from "./evidence.js";
 import { clockTime, LogWindow, recreationText } from "./log-window.js";
 
@@ -58,12 +62,28 @@ export interface TrafficOptions {
   callTimeoutMs: number;
   events: RunEvents;
   signal: AbortSignal;
-  /** called for every fact (after the event is emitted); test faults hook in here */
+  /** called for every fact of `book` (after the event is emitted); test faults hook in here */
   onFact?: (f: EvidenceFact) => Promise<void> | void;
+  /** the sources in use: `sipp` (logs), `hep` (HEP alone: no log is read), `both` */
+  evidence: EvidenceSource;
+  /** the run's HEP capture, when `evidence` is hep or both */
+  hep?: TrafficHep;
+}
+
+/** What Traffic needs of the run's HEP capture. */
+export interface TrafficHep {
+  feed: HepFeed;
+  /** resolves once what Kamailio mirrored so far was received (src/hep/capture.ts's settle) */
+  settle(): Promise<void>;
 }
 
 export class Traffic {
+  /** the book the verdicts rest on */
   readonly book: EvidenceBook;
+  /** the stand-ins' logs (undefined with --evidence hep) */
+  readonly sippBook: EvidenceBook | undefined;
+  /** HEP (undefined with --evidence sipp) */
+  readonly hepBook: EvidenceBook | undefined;
   private readonly followers: Partial<Record<Backend, MessageLogFollower>> = {};
   private backendPoll: Promise<void> = Promise.resolve();
   private readonly running = new Set<SippProcess>();
@@ -71,7 +91,10 @@ export class Traffic {
   private window: { phase: SimPhase; logs: Record<Backend, LogWindow> } | undefined;
 
   constructor(private readonly o: TrafficOptions) {
-    this.book = new EvidenceBook(o.runId);
+    if (o.evidence !== "sipp" && !o.hep) throw new Error(`--evidence ${o.evidence} without a HEP capture`);
+    this.sippBook = o.evidence === "hep" ? undefined : new EvidenceBook(o.runId);
+    this.hepBook = o.evidence === "sipp" ? undefined : new EvidenceBook(o.runId);
+    this.book = (this.sippBook ?? this.hepBook)!;
   }
 
   /** true when both backends have message logs (the lab's SIPp stand-ins do; a real PBX does not) */
@@ -79,8 +102,19 @@ export class Traffic {
     return this.o.target.backends.old.messageLog !== undefined && this.o.target.backends.new.messageLog !== undefined;
   }
 
+  /** true when the verdicts' book knows what the backends received and sent (logs read, or HEP) */
+  get backendEvidence(): boolean {
+    return this.o.evidence === "hep" || this.backendLogs;
+  }
+
+  private get books(): EvidenceBook[] {
+    return [this.sippBook, this.hepBook].filter((b): b is EvidenceBook => b !== undefined);
+  }
+
   /** Start following the backends' logs from their current end (earlier traffic is not this run's). */
   async begin(): Promise<void> {
+    // HEP alone: the stand-ins' logs are not read at all
+    if (!this.sippBook) return;
     for (const b of ["old", "new"] as const) {
       const file = this.o.target.backends[b].messageLog;
       if (file !== undefined) this.followers[b] = new MessageLogFollower(file, await fileSize(file));
@@ -97,7 +131,7 @@ export class Traffic {
     // foreign message read now belongs to no phase
     this.window = { phase, logs: { old: new LogWindow(), new: new LogWindow() } };
     await this.pollBackends();
-    this.book.openWindow(phase);
+    for (const b of this.books) b.openWindow(phase);
   }
 
   /** Read what is left and close the window: what each backend's follower read while it was open. */
@@ -105,13 +139,19 @@ export class Traffic {
     await this.pollBackends();
     const w = this.window;
     this.window = undefined;
-    this.book.openWindow(undefined);
+    for (const b of this.books) b.openWindow(undefined);
     return w?.logs ?? { old: new LogWindow(), new: new LogWindow() };
   }
 
-  /** Poll both backend logs (serialised: bursts running in parallel share the followers). */
+  /**
+   * Poll both backend logs and what HEP queued (serialised: bursts running in parallel share the
+   * followers and the queue).
+   */
   pollBackends(): Promise<void> {
     this.backendPoll = this.backendPoll.then(async () => {
+      if (this.hepBook) await this.deliver(this.o.hep!.feed.drain(this.hepBook), this.hepBook);
+      const sipp = this.sippBook;
+      if (!sipp) return;
       for (const b of ["old", "new"] as const) {
         const f = this.followers[b];
         if (!f) continue;
@@ -119,20 +159,29 @@ export class Traffic {
         this.window?.logs[b].add(read);
         if (read.recreated) {
           const r = read.recreated;
-          this.book.noteInstance(b, r.generation, `its message log was recreated at ${clockTime(r.detectedAt)}; ${r.why}`);
+          sipp.noteInstance(b, r.generation, `its message log was recreated at ${clockTime(r.detectedAt)}; ${r.why}`);
           this.o.events.emit({
             kind: "log",
             at: Date.now(),
             line: `  the ${b} backend's message log was ${recreationText(r)}: a restarted backend; reading it from the start (instance ${r.generation})`,
           });
         }
-        for (const rec of read.records) await this.deliver(this.book.addBackend(b, rec, read.generation));
+        for (const rec of read.records) await this.deliver(sipp.addBackend(b, rec, read.generation), sipp);
       }
     });
     return this.backendPoll;
   }
 
-  private async deliver(facts: EvidenceFact[]): Promise<void> {
+  /** HEP: wait until what Kamailio mirrored so far was received, then read it into the book */
+  async readHep(): Promise<void> {
+    if (!this.o.hep) return;
+    await this.o.hep.settle();
+    await this.pollBackends();
+  }
+
+  /** Facts of `from`: only the verdicts' book speaks on the event stream and to onFact. */
+  private async deliver(facts: EvidenceFact[], from: EvidenceBook): Promise<void> {
+    if (from !== this.book) return;
     for (const f of facts) {
       const c = f.call;
       if (f.kind === "routed") {
@@ -170,8 +219,13 @@ export class Traffic {
     const proc = startSipp(argv, { cwd: this.o.runDir, signal: this.o.signal });
     this.running.add(proc);
     const follower = new MessageLogFollower(files.messageLog);
+    const sipp = this.sippBook;
     const pollUac = async (final: boolean): Promise<void> => {
-      for (const rec of await follower.poll(final)) await this.deliver(this.book.addUac(spec.label, rec));
+      if (!sipp) return;
+      for (const rec of await follower.poll(final)) await this.deliver(sipp.addUac(spec.label, rec), sipp);
+    };
+    const settle = async (): Promise<void> => {
+      for (const b of this.books) await this.deliver(b.settle(spec.label), b);
     };
     const done = (async (): Promise<BurstReport> => {
       let exited = false;
@@ -182,14 +236,16 @@ export class Traffic {
         await Promise.race([delay(POLL_MS), proc.done]);
         await pollUac(false);
         await this.pollBackends();
-        await this.deliver(this.book.settle(spec.label));
+        await settle();
       }
       const exit = await proc.done;
       this.running.delete(proc);
       await pollUac(true);
+      // the last mirrored messages of the burst are in the collector's socket by now, or on their way
+      if (this.o.hep) await this.o.hep.settle();
       await this.pollBackends();
-      await this.deliver(this.book.settle(spec.label));
-      await this.deliver(this.book.finishBurst(spec.label));
+      await settle();
+      for (const b of this.books) await this.deliver(b.finishBurst(spec.label), b);
       let stats: TraceStat | undefined;
       try {
         stats = parseTraceStat(await readFile(files.statFile, "utf8"));

@@ -1,0 +1,71 @@
+/**
+ * Which evidence the run's verdicts rest on (pure): `--evidence hep|sipp|both`.
+ *
+ * | flag            | verdicts from                         | HEP capture                          |
+ * | --------------- | ------------------------------------- | ------------------------------------ |
+ * | (none), lab     | the stand-ins' logs, cross-checked by HEP (`evidence-agrees`) | wanted; unavailable = stand-in logs only, recorded |
+ * | both            | the same                              | required (exit 3 without it)         |
+ * | hep             | HEP alone; the stand-ins' logs are not read | required                        |
+ * | sipp            | the stand-ins' logs alone             | still written to capture.pcap when it can run |
+ *
+ * Backends without message logs (a real PBX) imply `hep`; `sipp` or `both` there is a usage error.
+ */
+import { UsageError } from "../cli/errors.js";
+import type { Assertion } from "./assertions.js";
+
+export const EVIDENCE_SOURCES = ["hep", "sipp", "both"] as const;
+export type EvidenceSource = (typeof EVIDENCE_SOURCES)[number];
+
+export interface EvidencePlan {
+  /** what was asked for (or the default) */
+  mode: EvidenceSource;
+  /** true when a missing HEP capture must end the run (exit 3) */
+  hepRequired: boolean;
+  /** true when the mode was not given: HEP is used when it can be */
+  defaulted: boolean;
+}
+
+export function resolveEvidence(flag: string | undefined, backendLogs: boolean): EvidencePlan {
+  if (flag === undefined) return backendLogs ? { mode: "both", hepRequired: false, defaulted: true } : { mode: "hep", hepRequired: true, defaulted: true };
+  const v = flag.trim();
+  if (!(EVIDENCE_SOURCES as readonly string[]).includes(v)) {
+    throw new UsageError(`--evidence takes hep, sipp or both, got ${JSON.stringify(flag)}; nothing was started`);
+  }
+  const mode = v as EvidenceSource;
+  if (mode !== "hep" && !backendLogs) {
+    throw new UsageError(`--evidence ${mode}: these backends write no message logs (a real PBX); nothing was started`, ["use --evidence hep (HEP mirrored by Kamailio)"]);
+  }
+  return { mode, hepRequired: mode !== "sipp", defaulted: false };
+}
+
+/** What the run ended up using, after the capture was (or was not) started. */
+export interface EvidenceInUse {
+  mode: EvidenceSource;
+  /** why HEP is not used although it was wanted (port taken, mirroring off, docker lab) */
+  hepUnavailable?: string;
+}
+
+/** The mode once the capture's availability is known; undefined `unavailable` = it runs. Throws nothing. */
+export function evidenceInUse(plan: EvidencePlan, unavailable: string | undefined): EvidenceInUse {
+  if (unavailable === undefined) return { mode: plan.mode };
+  return { mode: "sipp", hepUnavailable: unavailable };
+}
+
+/**
+ * Verdicts as judged from the evidence in use (pure): each gets its source; when the kernel dropped
+ * HEP datagrams (the collector's socket buffer was full), every verdict resting on HEP is
+ * inconclusive, never pass: the evidence is incomplete and cannot show what it misses.
+ */
+export function judgedFrom(list: Assertion[], mode: EvidenceSource, kernelDrops: number): Assertion[] {
+  return list.map((a) => {
+    const source: Assertion["source"] = mode === "hep" ? "hep" : mode === "both" && a.name === "evidence-agrees" ? "sipp+hep" : "sipp";
+    if (source === "sipp" || kernelDrops <= 0) return { ...a, source };
+    return {
+      ...a,
+      source,
+      verdict: "inconclusive",
+      details: `${a.details}; inconclusive: the kernel dropped ${kernelDrops} HEP datagram${kernelDrops === 1 ? "" : "s"} at the collector (socket buffer full), so the HEP evidence is incomplete`,
+      numbers: { ...a.numbers, hepKernelDrops: kernelDrops },
+    };
+  });
+}
