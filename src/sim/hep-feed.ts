@@ -15,7 +15,7 @@
  */
 import type { Backend } from "../events/run-events.js";
 import type { HepPacket } from "../hep/decode.js";
-import { hepStamp, sightingOf, type HepView } from "../hep/evidence-source.js";
+import { hepStamp, sightingOf, type HepSighting, type HepView } from "../hep/evidence-source.js";
 import { cseqOf, header, parseSipMessage, topViaBranch, type SipMessage } from "../sip/message.js";
 import { parseCallId, type EvidenceBook, type EvidenceFact } from "./evidence.js";
 
@@ -47,6 +47,8 @@ export class HepFeed {
   private readonly early = new Map<string, { backend: Backend; msg: SipMessage; stamp: string }[]>();
   /** transactions whose request was delivered to the book */
   private readonly delivered = new Set<string>();
+  /** TEST-ONLY (src/sim/test-faults.ts, hep-drop-bye): messages the evidence loses */
+  drop: ((msg: SipMessage, s: HepSighting) => boolean) | undefined;
   /** packets that were neither a backend's nor the caller's (Kamailio is neither end) or not SIP */
   ignored = 0;
 
@@ -73,6 +75,7 @@ export class HepFeed {
       this.ignored++;
       return [];
     }
+    if (this.drop?.(msg, s)) return [];
     const stamp = hepStamp(p);
     if (s.party === "caller") {
       const id = parseCallId(header(msg, "call-id") ?? "");

@@ -192,7 +192,7 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
         faults,
         evidence,
         ...(capture && evidence.mode !== "sipp" ? { hep: { capture, feed } } : {}),
-        injectFault: (f) => injectFault(f, target, settings.labDir),
+        injectFault: (f) => injectFault(f, target, settings.labDir, feed),
         apply: async (mode) => {
           const r = await verifiedApply(target, mode, { events, signal: scope.signal, command: "pbx-cutover sim" });
           return { durationMs: r.timings.totalMs, runtime: r.runtime.map((d) => d.uri) };

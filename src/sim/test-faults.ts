@@ -12,6 +12,9 @@
  *            thaw-backend:<b>                      SIGCONT it
  *            profile:old | profile:both | profile:new  write that dispatcher list and reload it
  *                                                  directly, behind verified apply's back
+ *            hep-drop-bye                          the HEP evidence loses the next BYE Kamailio
+ *                                                  forwards to a backend (and that backend's
+ *                                                  answers to it): HEP and the logs then disagree
  *   points:  before-phase:<old|both|new|inflight>  after the previous phase, before this one's apply
  *            during-phase:<old|both|new>           when the phase's first call has been routed
  *            after-cutover                         in-flight check: right after the cutover to new
@@ -28,13 +31,16 @@ import { isAlive, spawnDetached, stopGroup } from "../lab/process.js";
 import { readLabState, writeLabState } from "../lab/state.js";
 import type { Target } from "../lab/target.js";
 import { probeOptions } from "../sip/options-probe.js";
+import { cseqOf, header } from "../sip/message.js";
+import type { HepFeed } from "./hep-feed.js";
 
 export const TEST_FAULT_ENV = "PBX_CUTOVER_TEST_FAULT";
 
 export type FaultAction =
   | { kind: "stop-backend" | "restart-backend" | "thaw-backend"; backend: BackendRole }
   | { kind: "freeze-backend"; backend: BackendRole; forMs?: number }
-  | { kind: "profile"; mode: ProfileMode };
+  | { kind: "profile"; mode: ProfileMode }
+  | { kind: "hep-drop-bye" };
 export interface TestFault {
   spec: string;
   action: FaultAction;
@@ -51,7 +57,7 @@ const NEXT_PHASE: Record<string, string> = {
   "during-phase:new": "before-phase:inflight",
 };
 const FORMAT =
-  "format: <stop-backend:B|restart-backend:B|freeze-backend:B[:ms]|thaw-backend:B|profile:old|profile:both|profile:new>@<before-phase:P|during-phase:P|after-cutover> (B = old or new)";
+  "format: <stop-backend:B|restart-backend:B|freeze-backend:B[:ms]|thaw-backend:B|profile:old|profile:both|profile:new|hep-drop-bye>@<before-phase:P|during-phase:P|after-cutover> (B = old or new)";
 
 export function parseTestFaults(value: string | undefined): TestFault[] {
   if (value === undefined || value.trim() === "") return [];
@@ -62,6 +68,7 @@ export function parseTestFaults(value: string | undefined): TestFault[] {
       throw new UsageError(`${TEST_FAULT_ENV}: cannot understand ${JSON.stringify(spec)}; nothing was started`, [FORMAT]);
     };
     if (!POINTS.test(point)) bad();
+    if (a === "hep-drop-bye") return [{ spec, action: { kind: "hep-drop-bye" }, point }];
     const p = /^profile:(old|both|new)$/.exec(a);
     if (p) return [{ spec, action: { kind: "profile", mode: p[1] as ProfileMode }, point }];
     const m = /^(stop|restart|freeze|thaw)-backend:(old|new)(?::(\d{1,6}))?$/.exec(a);
@@ -94,9 +101,22 @@ export function thawFrozenBackends(): void {
   frozen.clear();
 }
 
-/** Carry out a fault on a native lab target. Returns a line for the log. */
-export async function injectFault(f: TestFault, target: Target, labDir: string): Promise<string> {
+/** Carry out a fault on a native lab target (`hep`: the run's HEP feed, if any). Returns a line for the log. */
+export async function injectFault(f: TestFault, target: Target, labDir: string, hep?: HepFeed): Promise<string> {
   const a = f.action;
+  if (a.kind === "hep-drop-bye") {
+    if (!hep) return `test fault ${f.spec}: this run has no HEP evidence; nothing done`;
+    let key: string | undefined;
+    hep.drop = (msg, s) => {
+      if (s.party !== "backend") return false;
+      const k = `${s.backend}|${header(msg, "call-id") ?? ""}|${cseqOf(msg)?.seq ?? ""}`;
+      const isBye = msg.kind === "request" ? msg.method === "BYE" : cseqOf(msg)?.method === "BYE";
+      if (!isBye) return false;
+      key ??= k;
+      return k === key;
+    };
+    return `test fault ${f.spec}: the HEP evidence will lose the next BYE forwarded to a backend`;
+  }
   if (a.kind === "profile") {
     const text = renderProfile(buildProfile(a.mode, { setId: target.setId, oldUri: target.backends.old.uri, newUri: target.backends.new.uri }));
     await target.dispatcherList.writeAtomic(text);

@@ -25,6 +25,7 @@ const SEED_ARTIFACTS = [
   "simulation.stdout.log",
   "results.json",
   "junit.xml",
+  "capture.pcap",
 ];
 
 /**
@@ -89,7 +90,7 @@ describe("pbx-cutover sim (real Kamailio + SIPp)", () => {
     // the timeout only ends a hung run (the floor is ~16 s; a loaded 2-core machine needs more)
     const r = await fx.cli(["sim", ...fx.flags], { env, timeoutMs: 300_000 });
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(lastLines(r, 1)[0]!, /^PASS: all 25 assertions passed/);
+    assert.match(lastLines(r, 1)[0]!, /^PASS: all 29 assertions passed/);
     const dir = runDirOf(fx);
     for (const f of SEED_ARTIFACTS) assert.ok(existsSync(path.join(dir, f)), `artifact ${f}`);
     assert.equal(readFileSync(path.join(dir, "status.txt"), "utf8"), "success\n");
@@ -102,7 +103,7 @@ describe("pbx-cutover sim (real Kamailio + SIPp)", () => {
       exitCode: number;
       knobs: Record<string, number>;
       calls: { phase: string; burst: string; inviteBackend: string; byeBackend: string; outcome: string }[];
-      verdicts: { verdict: string }[];
+      verdicts: { verdict: string; name: string }[];
     };
     assert.equal(results.status, "success");
     assert.deepEqual(results.knobs, { CALLS_PER_PHASE: 10, CALL_RATE: 5, CALL_DURATION_MS: 1200, LONG_CALL_MS: 3000, POST_CUTOVER_CALLS: 8, PHASE_GAP_SECONDS: 0, CALL_TIMEOUT_MS: 5000 });
@@ -110,9 +111,11 @@ describe("pbx-cutover sim (real Kamailio + SIPp)", () => {
     assert.ok(results.calls.every((c) => c.outcome === "completed" && c.inviteBackend === c.byeBackend));
     assert.ok(results.calls.filter((c) => c.burst === "new" || c.burst === "post").every((c) => c.inviteBackend === "new"));
     assert.equal(results.calls.find((c) => c.burst === "long")!.byeBackend, "old");
-    assert.equal(results.verdicts.length, 25);
+    assert.equal(results.verdicts.length, 29);
+    // the lab default: verdicts from the stand-ins' logs, HEP cross-checks them per phase
+    assert.equal(results.verdicts.filter((v) => v.name === "evidence-agrees").length, 4);
     const junit = readFileSync(path.join(dir, "junit.xml"), "utf8");
-    assert.equal((junit.match(/<testcase /g) ?? []).length, 25);
+    assert.equal((junit.match(/<testcase /g) ?? []).length, 29);
     assert.match(junit, /failures="0" errors="0"/);
     // the stdout log holds what was printed
     assert.equal(readFileSync(path.join(dir, "simulation.stdout.log"), "utf8"), r.stdout);
