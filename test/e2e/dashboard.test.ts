@@ -90,7 +90,7 @@ describe("dashboard in plain mode on the real lab", () => {
     assert.equal(finished[0]!.exitCode, 0);
     const routed = (b: string): number => events.filter((e) => e.kind === "call-routed" && e.backend === b).length;
     assert.deepEqual([routed("old"), routed("new")], [count("old"), count("new")], "call-routed events = results.json's calls");
-    assert.equal(events.filter((e) => e.kind === "verdict").length, 25);
+    assert.equal(events.filter((e) => e.kind === "verdict").length, 29, "25 verdicts + evidence-agrees per phase (the lab default: both sources)");
   });
 
   test("a bad interval exits 2 before anything starts", async () => {
