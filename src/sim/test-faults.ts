@@ -56,7 +56,7 @@ export async function injectFault(f: TestFault, target: Target, labDir: string):
     const r = await stopGroup(c.pid, 1000);
     return `test fault ${f.spec}: stopped the ${role} backend (pid ${c.pid}: ${r})`;
   }
-  const text = renderProfile(buildProfile(f.action.mode, { setId: target.setId, oldUri: target.backends.old.uri, newUri: target.backends.new.uri }));
+  const text = renderProfile(buildProfile(f.action.mode, { setId: target.setId, oldUri: target.backends.old.uri, newUri: target.backends.new.uri, policy: target.sipPolicy }));
   await target.dispatcherList.writeAtomic(text);
   const reply = await target.rpc.call("dispatcher.reload");
   return `test fault ${f.spec}: dispatcher list set to ${f.action.mode} behind the tool's back (reload: ${JSON.stringify(reply)})`;
