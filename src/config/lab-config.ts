@@ -1,7 +1,7 @@
 import path from "node:path";
 import { z } from "zod";
 import { UsageError } from "../cli/errors.js";
-import { canonicalHost } from "../dispatcher/sip-uri.js";
+import { canonicalHost, ipv4AmbiguityProblem } from "../dispatcher/sip-uri.js";
 import { cfgStringProblem, MAX_CTL_SOCKET_BYTES } from "../kamailio/config-template.js";
 import { labPaths } from "../lab/layout.js";
 
@@ -17,6 +17,7 @@ const loopback = z
   .refine(isLoopbackV4, {
     message: "must be a loopback IPv4 address (127.0.0.0/8); the lab never sends SIP anywhere else",
   })
+  .refine((a) => ipv4AmbiguityProblem(a) === undefined, { message: "must not have an octet with leading zeros that reads differently in octal" })
   .transform(canonicalHost);
 const int = (min: number, max: number) =>
   z.number({ error: (i) => `expected number, got ${typeof i.input}` })

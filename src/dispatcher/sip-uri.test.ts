@@ -44,6 +44,8 @@ describe("parseSipUri", () => {
     bad("sip:127.0.0.1:50a0", /not a number/);
     bad("sip:127.0.0.1:", /not a number/);
     bad("sip:300.0.0.1:5060", /not a valid IPv4/);
+    bad("sip:127.0.0.010:5060", /octet 010, which reads as decimal 10 or octal/);
+    bad("sip:127.0.0.08", /octet 08/);
     bad("sip:under_score.example:5060", /not a valid host name/);
     bad("sip:[2001:db8::1:5060", /closing/);
     bad("sip:127.0.0.1;transport=carrier-pigeon", /transport=carrier-pigeon is not one of udp, tcp/);

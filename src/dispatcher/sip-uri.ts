@@ -28,11 +28,24 @@ const IPV6 = /^\[[0-9a-f:.]+\]$/i;
 const USER = /^[A-Za-z0-9\-_.!~*'()&=+$,;?/%]+$/;
 const TOKEN = /^[A-Za-z0-9\-_.!~*'%+`[\]/:&$]+$/;
 
+/**
+ * An IPv4 octet with a leading zero is read as decimal by some parsers and as octal by others
+ * (inet_aton, WHATWG URLs): `010` is 10 or 8. Only where both readings agree (`01`..`07`, `00`) is it
+ * one address; otherwise it is refused rather than guessed.
+ */
+export function ipv4AmbiguityProblem(host: string): string | undefined {
+  const v4 = IPV4.exec(host);
+  if (!v4) return undefined;
+  const bad = v4.slice(1).find((o) => o.length > 1 && o.startsWith("0") && !(/^[0-7]+$/.test(o) && parseInt(o, 8) === parseInt(o, 10)));
+  return bad === undefined ? undefined : `host ${host} has the octet ${bad}, which reads as decimal ${parseInt(bad, 10)} or octal; write it without leading zeros`;
+}
+
 function checkHost(host: string): string | undefined {
   if (host === "") return "has no host";
   const v4 = IPV4.exec(host);
   if (v4) {
-    return v4.slice(1).every((o) => Number(o) <= 255) ? undefined : `host ${host} is not a valid IPv4 address`;
+    if (!v4.slice(1).every((o) => Number(o) <= 255)) return `host ${host} is not a valid IPv4 address`;
+    return ipv4AmbiguityProblem(host);
   }
   if (host.startsWith("[")) return IPV6.test(host) ? undefined : `host ${host} is not a valid [IPv6] reference`;
   if (/^[\d.]+$/.test(host)) return `host ${host} is not a valid IPv4 address`;

@@ -22,6 +22,7 @@ describe("SIP policy", () => {
     assert.match(hostProblem(lab, "[::1]")!, /IPv6 address \[::1\] is outside the lab's SIP policy/);
     assert.match(hostProblem(lab, "::1")!, /IPv6 address \[::1\]/);
     assert.match(hostProblem(lab, "127.0.0.256")!, /not a valid IPv4/);
+    assert.match(hostProblem(lab, "127.0.0.010")!, /octal/, "a verify host is as unambiguous as a URI host");
   });
 
   it("a target can allow its own networks explicitly", () => {

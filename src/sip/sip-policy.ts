@@ -7,7 +7,7 @@
  * The native lab allows 127.0.0.0/8 only; the Docker lab its compose network plus loopback (the
  * ports it publishes). A later production target lists its own networks explicitly.
  */
-import { canonicalHost, canonicalSipUri, type SipUri } from "../dispatcher/sip-uri.js";
+import { canonicalHost, canonicalSipUri, ipv4AmbiguityProblem, type SipUri } from "../dispatcher/sip-uri.js";
 
 export interface SipPolicy {
   /** for messages: "the lab's SIP policy" */
@@ -67,6 +67,8 @@ export function hostProblem(policy: SipPolicy, host: string): string | undefined
     return `IPv6 address ${bracketed.toLowerCase()} is outside ${policy.name}, which lists IPv4 networks only (${allowed})`;
   }
   const addr = ipv4ToInt(host);
+  const ambiguous = ipv4AmbiguityProblem(host);
+  if (ambiguous !== undefined) return ambiguous;
   if (addr === undefined) {
     if (/^[\d.]+$/.test(host)) return `${host} is not a valid IPv4 address`;
     return `host name ${host} is not allowed: ${policy.name} takes IP addresses only, so nothing is resolved through DNS (${allowed})`;
