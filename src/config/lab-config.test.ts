@@ -75,7 +75,10 @@ test("backends kind and FreeSWITCH slots: defaults, flags, port collisions", () 
   assert.equal(s.freeswitch.old.tree, "1.10.12");
   assert.equal(s.freeswitch.old.eventSocketPort, 17071);
   assert.deepEqual([s.freeswitch.new.rtpStart, s.freeswitch.new.rtpEnd], [17100, 17119]);
-  assert.throws(() => resolveLabSettings(undefined, { backends: "asterisk" }), (e: unknown) => e instanceof UsageError && /backends/.test(e.details.join()));
+  assert.throws(() => resolveLabSettings(undefined, { backends: "asterisk" }), /^UsageError: --backends "asterisk": must be one of sipp, freeswitch/);
+  assert.throws(() => resolveLabSettings(undefined, { newEslPort: "0" }), /--new-esl-port 0: must be at least 1/);
+  assert.throws(() => resolveLabSettings(undefined, { oldRtpPorts: "16000-70000" }), /--old-rtp-ports 16000-70000: must be at most 65535/);
+  assert.throws(() => resolveLabSettings({ freeswitch: { old: { tre: "x" } } } as never, {}), /lab\.freeswitch\.old\.tre: unknown key/);
   assert.throws(() => resolveLabSettings(undefined, { backends: "freeswitch", oldRtpPorts: "16000" }), /--old-rtp-ports must be a port range/);
   assert.throws(() => resolveLabSettings(undefined, { backends: "freeswitch", oldEslPort: "15080" }), /new backend sip and old event socket both use 127\.0\.0\.1:15080/);
   assert.throws(() => resolveLabSettings(undefined, { backends: "freeswitch", newRtpPorts: "16050-16150" }), /overlap/);
