@@ -75,7 +75,7 @@ describe("gates on real calls through Kamailio 5.6.3 (algorithm 9)", () => {
     weightNew: number,
     calls: number,
   ): Promise<{ verdict: StepGateVerdict; m: Record<"old" | "new", BackendMetrics>; fromLogs: Map<string, "old" | "new">; fromHep: Map<string, "old" | "new">; ids: string[] }> {
-    const inputs = { setId: 1, oldUri: target.backends.old.uri, newUri: target.backends.new.uri };
+    const inputs = { setId: 1, oldUri: target.backends.old.uri, newUri: target.backends.new.uri, policy: target.sipPolicy };
     const fromMs = Date.now();
     const b = ++burst;
     await verifiedApply(target, profileFromText(`w${weightNew}`, `${renderProfile(buildStepProfile(weightNew, inputs, 9))}# burst ${b}\n`, "step"));
