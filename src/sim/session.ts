@@ -27,10 +27,14 @@ import type { Target } from "../lab/target.js";
 import { KNOBS, resolveKnobs } from "./knobs.js";
 import { failureLine } from "./report.js";
 import { attachRunFiles } from "./run-files.js";
+import { LiveView } from "../web/live-view.js";
+import { writeRunReport } from "../web/run-report.js";
+import { WebServer } from "../web/server.js";
+import { addWebOptions, webAddressFrom, type WebFlags } from "../web/web-address.js";
 import { runSimulation, type SimOutcome } from "./run-sim.js";
 import { injectFault, parseTestFaults, TEST_FAULT_ENV } from "./test-faults.js";
 
-export type SimOpts = TargetFlags & { artifactsDir?: string; keepLab?: boolean; quiet?: boolean } & Record<string, unknown>;
+export type SimOpts = TargetFlags & WebFlags & { artifactsDir?: string; keepLab?: boolean; quiet?: boolean } & Record<string, unknown>;
 
 export const DEFAULT_SIM_ARTIFACTS_DIR = "artifacts";
 
@@ -40,7 +44,7 @@ export function addSimOptions(cmd: Command): Command {
     .option("--artifacts-dir <dir>", `where call-cutover-YYYYmmdd_HHMMSS/ and the \`latest\` link go (default ${DEFAULT_SIM_ARTIFACTS_DIR})`)
     .option("--keep-lab", "leave the lab running at the end if this run started it (a lab that was already up is always left up)");
   for (const k of KNOBS) cmd.option(`${k.flag} <${k.integer ? "n" : "x"}>`, `${k.help} (env ${k.env}, default ${k.def})`);
-  return addDriverOptions(addLabOptions(cmd));
+  return addWebOptions(addDriverOptions(addLabOptions(cmd)));
 }
 
 /** What a subscriber of one run gets: its folder, its event stream and its one Target. */
@@ -70,6 +74,7 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
   // everything validated before anything starts (exit 2)
   const knobs = resolveKnobs(process.env, opts);
   const faults = parseTestFaults(process.env[TEST_FAULT_ENV]);
+  const webAddress = webAddressFrom(opts);
   const settings = labSettingsFrom(opts);
   if ((opts.driver ?? "native") === "native" && runningBackendsKind(settings) === "freeswitch") {
     throw new UsageError("sim and dashboard judge every call by per-call evidence from the backends, which FreeSWITCH does not log yet; nothing was started", [
@@ -83,6 +88,12 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
   const echo = hooks.echo ?? defaultEcho;
   const echoAll = opts.quiet !== true;
   return withScope(async (scope) => {
+    // --web: listening before anything else starts (a port in use is exit 3 with nothing started)
+    const web = webAddress ? await WebServer.start(webAddress) : undefined;
+    if (web) {
+      scope.defer("web server", () => web.close());
+      process.stderr.write(`pbx-cutover: live view at ${web.url} (read-only)\n`);
+    }
     // the run's one Target (docker: exit 3 here when Docker does not answer, before any folder exists)
     const target = await targetFrom(opts, { needsEvidence: true });
     scope.defer("target", () => target.close());
@@ -91,9 +102,16 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
     let resultPhase = false;
     scope.defer("event log", attachEventLog(events, path.join(runDir, EVENT_LOG_FILE)));
     scope.defer("run files", attachRunFiles(events, runDir, (l) => (echoAll || resultPhase ? echo(l) : undefined)));
+    if (web) {
+      const live = new LiveView(web, runDir).attach(events);
+      scope.defer("web view", () => live.close());
+    }
+    // report.html from the folder's own files, whatever ended the run (before the event log closes)
+    scope.defer("run report", () => void writeRunReport(runDir));
     const subscriber = hooks.onRun?.({ runDir, events, target });
     if (subscriber) scope.defer("run subscribers", () => subscriber.close());
     const log = (line: string): void => events.emit({ kind: "log", at: Date.now(), line });
+    if (web) log(`web: live view at ${web.url} (read-only)`);
     events.emit({ kind: "phase", at: Date.now(), phase: "stack-start" });
     let up;
     try {
