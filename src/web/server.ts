@@ -2,7 +2,7 @@
  * The live page's HTTP server (node:http): read-only, and only where it was told to listen.
  *
  *   GET /          the page, with the latest view embedded (it renders before the stream connects)
- *   GET /events    server-sent events: `event: view`, `id: <events folded>`, data = the whole view;
+ *   GET /events    server-sent events: `event: view`, `id: <publish number>`, data = the whole view;
  *                  a page that reconnects (EventSource sends Last-Event-ID) gets the current view at
  *                  once unless it already has it; `event: end` when the run is over and the server stops
  *   GET /view.json the latest view
@@ -36,13 +36,13 @@ const CONTENT_TYPES: Record<string, string> = {
 
 interface Viewer {
   res: http.ServerResponse;
-  /** the seq of the last view written to it */
+  /** the id of the last view written to it */
   sent: number;
   busy: boolean;
 }
 
 export class WebServer {
-  private latest: { view: RunView; message: string };
+  private latest: { view: RunView; id: number; message: string };
   private readonly viewers = new Set<Viewer>();
   private readonly heartbeat: NodeJS.Timeout;
   private closed = false;
@@ -52,7 +52,7 @@ export class WebServer {
     readonly url: string,
     private readonly allowedHosts: ReadonlySet<string> | undefined,
   ) {
-    this.latest = WebServer.entry(runViewOf([]));
+    this.latest = WebServer.entry(runViewOf([]), 0);
     server.on("request", (req, res) => this.handle(req, res));
     this.heartbeat = setInterval(() => {
       for (const v of this.viewers) if (!v.busy) v.res.write(": keep-alive\n\n");
@@ -81,8 +81,9 @@ export class WebServer {
     return new WebServer(server, `http://${hostPart}:${port}/`, hosts);
   }
 
-  private static entry(view: RunView): { view: RunView; message: string } {
-    return { view, message: `id: ${view.seq}\nevent: view\ndata: ${JSON.stringify(view)}\n\n` };
+  /** each publish gets the next id (a publish may change the view without a new event: the evidence listed at the end) */
+  private static entry(view: RunView, id: number): { view: RunView; id: number; message: string } {
+    return { view, id, message: `id: ${id}\nevent: view\ndata: ${JSON.stringify(view)}\n\n` };
   }
 
   /** viewers connected to the event stream right now */
@@ -93,13 +94,13 @@ export class WebServer {
   /** The view every viewer gets now (and every page served from now on). */
   publish(view: RunView): void {
     if (this.closed) return;
-    this.latest = WebServer.entry(view);
+    this.latest = WebServer.entry(view, this.latest.id + 1);
     for (const v of this.viewers) this.send(v);
   }
 
   private send(v: Viewer): void {
-    if (v.busy || v.sent === this.latest.view.seq) return;
-    v.sent = this.latest.view.seq;
+    if (v.busy || v.sent === this.latest.id) return;
+    v.sent = this.latest.id;
     if (!v.res.write(this.latest.message)) v.busy = true;
   }
 
@@ -159,7 +160,7 @@ export class WebServer {
     clearInterval(this.heartbeat);
     for (const v of this.viewers) {
       v.busy = false;
-      if (v.sent !== this.latest.view.seq) v.res.write(this.latest.message);
+      if (v.sent !== this.latest.id) v.res.write(this.latest.message);
       v.res.end("event: end\ndata: {}\n\n");
     }
     this.viewers.clear();
