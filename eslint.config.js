@@ -1,5 +1,6 @@
 // ESLint flat config: typescript-eslint's recommended type-aware rules for src, test and bench.
 import js from "@eslint/js";
+import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
@@ -27,5 +28,10 @@ export default tseslint.config(
   {
     files: ["**/*.js"],
     ...tseslint.configs.disableTypeChecked,
+  },
+  {
+    // the web page's script runs in the browser (uPlot is inlined before it)
+    files: ["assets/web/**/*.js"],
+    languageOptions: { globals: { ...globals.browser, uPlot: "readonly" }, sourceType: "script" },
   },
 );

@@ -3,6 +3,7 @@
 #   - npm packages (npm ci from the committed lockfile)
 #   - Debian's kamailio (kamailio, kamcmd) and sip-tester (sipp)
 #   - Debian's tshark (the e2e test opens the HEP capture's pcap with it)
+#   - Debian's chromium (the web e2e test drives it headless with playwright-core; never a browser download)
 # As root it runs apt-get; otherwise it prints the exact command and exits 3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || missing+=(ka
 command -v kamcmd >/dev/null 2>&1 || [ -x /usr/sbin/kamcmd ] || { [[ " ${missing[*]-} " == *" kamailio "* ]] || missing+=(kamailio); }
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 command -v tshark >/dev/null 2>&1 || missing+=(tshark)
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then

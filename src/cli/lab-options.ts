@@ -33,5 +33,5 @@ export function addLabOptions(cmd: Command): Command {
 
 export function labSettingsFrom(opts: LabFlags & { config?: string }): LabSettings {
   const file = loadConfigFile(opts.config);
-  return resolveLabSettings(file.lab, opts);
+  return resolveLabSettings(file.lab, opts, process.cwd(), file.path !== undefined ? `config file ${file.path}` : undefined);
 }

@@ -22,6 +22,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   apply: async () => (await import("./commands/apply.js")).registerApplyCommand,
   rollback: async () => (await import("./commands/rollback.js")).registerRollbackCommand,
   plan: async () => (await import("./commands/plan.js")).registerPlanCommand,
+  report: async () => (await import("./commands/report.js")).registerReportCommand,
 };
 
 export async function buildProgram(argv: readonly string[]): Promise<Command> {

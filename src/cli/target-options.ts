@@ -1,6 +1,10 @@
 import type { Command } from "commander";
 import { parseIntFlag, type LabSettings } from "../config/lab-config.js";
-import { addDriverOptions, targetFrom, type TargetFlags } from "../lab/driver.js";
+import { sameDestinationProblem } from "../dispatcher/profile.js";
+import { canonicalSipUri, sameHostPort, type SipUri } from "../dispatcher/sip-uri.js";
+import { addDriverOptions, sipPolicyFor, targetFrom, type DriverFlags, type TargetFlags } from "../lab/driver.js";
+import type { BackendRole } from "../lab/layout.js";
+import { checkDestination } from "../sip/sip-policy.js";
 import type { Target } from "../lab/target.js";
 import { UsageError } from "./errors.js";
 import { addLabOptions } from "./lab-options.js";
@@ -30,11 +34,47 @@ export function addDispatcherOptions(cmd: Command): Command {
   );
 }
 
-/** The target for the flags (native or docker), with --old-uri / --new-uri applied (validated by the apply). */
+/**
+ * --old-uri / --new-uri checked against the target's SIP policy and normalised (one spelling per
+ * endpoint). UsageError naming the flag; runs before anything is started or contacted.
+ */
+export function backendUriFlags(opts: DispatcherFlags & DriverFlags): Partial<Record<BackendRole, SipUriChoice>> {
+  const policy = sipPolicyFor(opts);
+  const out: Partial<Record<BackendRole, SipUriChoice>> = {};
+  for (const [role, flag, raw] of [["old", "--old-uri", opts.oldUri], ["new", "--new-uri", opts.newUri]] as const) {
+    if (raw === undefined) continue;
+    const r = checkDestination(policy, raw);
+    if (!r.ok) throw new UsageError(`${flag} ${r.error}; nothing was changed`, [`pass a sip: URI with an IP inside ${policy.allow.join(", ")}`]);
+    out[role] = { flag, given: raw, text: r.text, uri: r.uri };
+  }
+  if (out.old && out.new && sameHostPort(out.old.uri, out.new.uri)) {
+    throw new UsageError(`--old-uri and --new-uri: ${sameDestinationProblem(out.old.given, out.new.given)}; nothing was changed`);
+  }
+  return out;
+}
+
+interface SipUriChoice {
+  flag: string;
+  given: string;
+  text: string;
+  uri: SipUri;
+}
+
+/** The target for the flags (native or docker), with --old-uri / --new-uri validated first, then applied. */
 export async function dispatcherTarget(opts: DispatcherCommandOpts): Promise<Target> {
+  const uris = backendUriFlags(opts);
   const t = await targetFrom(opts);
-  if (opts.oldUri !== undefined) t.backends.old = { ...t.backends.old, uri: opts.oldUri };
-  if (opts.newUri !== undefined) t.backends.new = { ...t.backends.new, uri: opts.newUri };
+  for (const role of ["old", "new"] as const) {
+    const u = uris[role];
+    const other = t.backends[role === "old" ? "new" : "old"];
+    const otherUri = canonicalSipUri(other.uri);
+    if (u && !uris[other.role] && otherUri.ok && sameHostPort(u.uri, otherUri.uri)) {
+      t.close();
+      const [a, b] = role === "old" ? [u.given, other.uri] : [other.uri, u.given];
+      throw new UsageError(`${u.flag} ${JSON.stringify(u.given)}: ${sameDestinationProblem(a, b)}; nothing was changed`);
+    }
+    if (u) t.backends[role] = { ...t.backends[role], uri: u.text, address: u.uri.host, port: u.uri.port ?? t.backends[role].port };
+  }
   return t;
 }
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { UsageError } from "../cli/errors.js";
-import { defaultLabSettings, isLoopbackV4, resolveLabSettings } from "./lab-config.js";
+import { defaultLabSettings, isLoopbackV4, labDirProblem, resolveLabSettings } from "./lab-config.js";
 
 test("loopback check accepts 127.0.0.0/8 only", () => {
   assert.ok(isLoopbackV4("127.0.0.1"));
@@ -21,24 +21,49 @@ test("defaults, then config file, then flags", () => {
   assert.equal(s.labDir, "/w/.lab");
 });
 
-test("bad values are usage errors naming the setting", () => {
-  assert.throws(() => resolveLabSettings(undefined, { sipPort: "0" }), (e: unknown) => e instanceof UsageError && /sipPort/.test(e.details.join()));
+test("bad values are usage errors naming the flag they came from, or the config key", () => {
+  const refuses = (fn: () => unknown, re: RegExp): void =>
+    assert.throws(fn, (e: unknown) => e instanceof UsageError && re.test([e.message, ...e.details].join("\n")));
+  refuses(() => resolveLabSettings(undefined, { sipPort: "0" }), /^--sip-port 0: must be at least 1; nothing was started or changed$/);
+  refuses(() => resolveLabSettings(undefined, { rpcPort: "65536" }), /--rpc-port 65536: must be at most 65535/);
+  refuses(() => resolveLabSettings(undefined, { children: "0", shmMb: "1" }), /--shm-mb 1: must be at least 16/);
   assert.throws(() => resolveLabSettings(undefined, { sipPort: "x" }), /--sip-port must be an integer/);
-  assert.throws(() => resolveLabSettings(undefined, { oldAddr: "192.168.1.1" }), (e: unknown) => e instanceof UsageError && /loopback/.test(e.details.join()));
-  assert.throws(() => resolveLabSettings({ kamailio: { bogus: 1 } as never }, {}), UsageError);
+  refuses(() => resolveLabSettings(undefined, { oldAddr: "192.168.1.1" }), /--old-addr "192\.168\.1\.1": must be a loopback IPv4 address/);
+  refuses(() => resolveLabSettings({ kamailio: { bogus: 1 } as never }, {}), /lab\.kamailio\.bogus: unknown key/);
+  refuses(() => resolveLabSettings({ kamailio: { sipPort: 0 } }, {}, "/w", "config file c.json"), /^config file c\.json: lab\.kamailio\.sipPort: must be at least 1/);
+  // the flag overrides the key, but the file is still wrong: say so
+  refuses(() => resolveLabSettings({ kamailio: { sipPort: "15060" as never } }, { sipPort: "15060" }), /lab\.kamailio\.sipPort: expected number, got string/);
+  refuses(() => resolveLabSettings(JSON.parse('{"__proto__": {"labDir": "/x"}}') as never, {}), /lab\.__proto__: unknown key/);
+  refuses(() => resolveLabSettings({ constructor: {} } as never, {}), /lab\.constructor: unknown key/);
   assert.throws(() => resolveLabSettings(undefined, { newPort: "15070" }), /old backend \(udp\) and new backend \(udp\) both use 127\.0\.0\.1:15070/);
+});
+
+test("one spelling per address: 127.0.0.01 is 127.0.0.1 (and collides with it)", () => {
+  assert.equal(resolveLabSettings(undefined, { oldAddr: "127.0.0.01" }).old.address, "127.0.0.1");
+  assert.throws(() => resolveLabSettings(undefined, { newAddr: "127.000.0.1", newPort: "15070" }), /both use 127\.0\.0\.1:15070/);
+});
+
+test("a lab dir Kamailio's config cannot hold is refused naming its origin", () => {
+  assert.equal(labDirProblem("/tmp/a lab/#1"), undefined);
+  assert.throws(() => resolveLabSettings(undefined, { labDir: 'x"y' }, "/w"), /^UsageError: --lab-dir "x\\"y": contains a double quote, which Kamailio's config cannot hold/);
+  assert.throws(() => resolveLabSettings({ labDir: "a\\b" }, {}, "/w", "config file c.json"), /config file c\.json: lab\.labDir "a\\\\b": contains a backslash/);
+  assert.throws(() => resolveLabSettings(undefined, {}, "/w/new\nline"), /the default lab dir "\.lab": contains a control character/);
+  assert.throws(() => resolveLabSettings(undefined, { labDir: "/" + "d".repeat(100) }), /kamailio_ctl is 114 bytes; Kamailio's ctl socket path holds at most 104/);
+  assert.doesNotThrow(() => resolveLabSettings(undefined, { labDir: "/" + "d".repeat(90) }));
 });
 
 test("the HEP collector port: default 15062, config file, --hep-port; loopback only; its own port", () => {
   assert.deepEqual(resolveLabSettings(undefined, {}).hep, { address: "127.0.0.1", port: 15062, mirror: "on" });
   assert.equal(resolveLabSettings({ hep: { mirror: "off" } }, {}).hep.mirror, "off");
   assert.equal(resolveLabSettings({ hep: { mirror: "off" } }, { hepMirror: "on" }).hep.mirror, "on");
-  assert.throws(() => resolveLabSettings(undefined, { hepMirror: "maybe" }), (e: unknown) => e instanceof UsageError && /hep\.mirror/.test(e.details.join()));
+  assert.throws(() => resolveLabSettings(undefined, { hepMirror: "maybe" }), /^UsageError: --hep-mirror "maybe": must be on or off/);
+  assert.throws(() => resolveLabSettings({ hep: { mirror: "maybe" as never } }, {}), /lab\.hep\.mirror: must be on or off/);
   assert.equal(resolveLabSettings({ hep: { port: 16062 } }, {}).hep.port, 16062);
   assert.equal(resolveLabSettings({ hep: { port: 16062 } }, { hepPort: "17062" }).hep.port, 17062);
   assert.throws(() => resolveLabSettings(undefined, { hepPort: "nope" }), /--hep-port must be an integer/);
-  assert.throws(() => resolveLabSettings({ hep: { address: "10.0.0.1" } }, {}), (e: unknown) => e instanceof UsageError && /loopback/.test(e.details.join()));
+  assert.throws(() => resolveLabSettings({ hep: { address: "10.0.0.1" } }, {}), (e: unknown) => e instanceof UsageError && /lab\.hep\.address: must be a loopback/.test(e.message));
   assert.throws(() => resolveLabSettings(undefined, { hepPort: "15070" }), /old backend \(udp\) and HEP collector \(udp\) both use/);
+  assert.throws(() => resolveLabSettings(undefined, { dispatcherAlg: "5" }), /--dispatcher-alg 5: must be 4 \(round-robin\) or 9 \(weight-based\)/);
 });
 
 test("backends kind and FreeSWITCH slots: defaults, flags, port collisions", () => {
@@ -51,7 +76,10 @@ test("backends kind and FreeSWITCH slots: defaults, flags, port collisions", () 
   assert.equal(s.freeswitch.old.tree, "1.10.12");
   assert.equal(s.freeswitch.old.eventSocketPort, 17071);
   assert.deepEqual([s.freeswitch.new.rtpStart, s.freeswitch.new.rtpEnd], [17100, 17119]);
-  assert.throws(() => resolveLabSettings(undefined, { backends: "asterisk" }), (e: unknown) => e instanceof UsageError && /backends/.test(e.details.join()));
+  assert.throws(() => resolveLabSettings(undefined, { backends: "asterisk" }), /^UsageError: --backends "asterisk": must be one of sipp, freeswitch/);
+  assert.throws(() => resolveLabSettings(undefined, { newEslPort: "0" }), /--new-esl-port 0: must be at least 1/);
+  assert.throws(() => resolveLabSettings(undefined, { oldRtpPorts: "16000-70000" }), /--old-rtp-ports 16000-70000: must be at most 65535/);
+  assert.throws(() => resolveLabSettings({ freeswitch: { old: { tre: "x" } } } as never, {}), /lab\.freeswitch\.old\.tre: unknown key/);
   assert.throws(() => resolveLabSettings(undefined, { backends: "freeswitch", oldRtpPorts: "16000" }), /--old-rtp-ports must be a port range/);
   assert.throws(() => resolveLabSettings(undefined, { backends: "freeswitch", oldEslPort: "15080" }), /new backend sip and old event socket both use 127\.0\.0\.1:15080/);
   assert.throws(() => resolveLabSettings(undefined, { backends: "freeswitch", newRtpPorts: "16050-16150" }), /overlap/);

@@ -1,6 +1,9 @@
 import path from "node:path";
 import { z } from "zod";
 import { UsageError } from "../cli/errors.js";
+import { canonicalHost, ipv4AmbiguityProblem } from "../dispatcher/sip-uri.js";
+import { cfgStringProblem, MAX_CTL_SOCKET_BYTES } from "../kamailio/config-template.js";
+import { labPaths } from "../lab/layout.js";
 
 /** SIP traffic goes to loopback only (127.0.0.0/8). */
 export function isLoopbackV4(addr: string): boolean {
@@ -8,17 +11,27 @@ export function isLoopbackV4(addr: string): boolean {
   return m !== null && m.slice(1).every((o) => Number(o) <= 255);
 }
 
-const loopback = z.string().refine(isLoopbackV4, {
-  message: "must be a loopback IPv4 address (127.0.0.0/8); the lab never sends SIP anywhere else",
-});
-const port = z.number().int().min(1).max(65535);
+/** Addresses in their one spelling (127.0.0.01 -> 127.0.0.1), so two spellings are never two endpoints. */
+const loopback = z
+  .string()
+  .refine(isLoopbackV4, {
+    message: "must be a loopback IPv4 address (127.0.0.0/8); the lab never sends SIP anywhere else",
+  })
+  .refine((a) => ipv4AmbiguityProblem(a) === undefined, { message: "must not have an octet with leading zeros that reads differently in octal" })
+  .transform(canonicalHost);
+const int = (min: number, max: number) =>
+  z.number({ error: (i) => `expected number, got ${typeof i.input}` })
+    .int({ error: "must be an integer" })
+    .min(min, { error: `must be at least ${min}` })
+    .max(max, { error: `must be at most ${max}` });
+const port = int(1, 65535);
 
 /** What plays the PBXs: SIPp stand-ins (fast, load) or the real FreeSWITCH 1.10.3 / 1.10.12. */
 export const BACKEND_KINDS = ["sipp", "freeswitch"] as const;
 export type BackendsKind = (typeof BACKEND_KINDS)[number];
 
 /** One FreeSWITCH slot of the native lab (used when backends = freeswitch). */
-const FreeswitchSlotSchema = z
+const FreeswitchSlotObject = z
   .object({
     /** "1.10.3" (a tree `make real-services` installed) or the path of a FreeSWITCH tree */
     tree: z.string().min(1),
@@ -27,13 +40,23 @@ const FreeswitchSlotSchema = z
     rtpStart: port,
     rtpEnd: port,
   })
-  .strict()
-  .refine((f) => f.rtpEnd >= f.rtpStart, { message: "rtpEnd must not be below rtpStart" });
+  .strict();
+const FreeswitchSlotSchema = FreeswitchSlotObject.refine((f) => f.rtpEnd >= f.rtpStart, { message: "rtpEnd must not be below rtpStart" });
 
 export const defaultFreeswitchSlots = {
   old: { tree: "1.10.3", eventSocketPort: 15071, rtpStart: 16000, rtpEnd: 16099 },
   new: { tree: "1.10.12", eventSocketPort: 15081, rtpStart: 16100, rtpEnd: 16199 },
 };
+
+/** where Kamailio mirrors every SIP message as HEPv3 (siptrace): the tool's collector, UDP */
+const HepObject = z
+  .object({
+    address: loopback,
+    port,
+    /** siptrace's trace_on at start; `siptrace.status on|off` switches it at runtime */
+    mirror: z.enum(["on", "off"], { error: "must be on or off" }).default("on"),
+  })
+  .strict();
 
 /** The native lab's settings. Every port, address, memory size and worker count is overridable. */
 export const LabSettingsSchema = z
@@ -45,12 +68,12 @@ export const LabSettingsSchema = z
         sipPort: port,
         /** JSON-RPC over HTTP (xhttp + jsonrpcs), loopback only */
         rpcPort: port,
-        shmMb: z.number().int().min(16).max(65536),
-        pkgMb: z.number().int().min(4).max(1024),
-        children: z.number().int().min(1).max(64),
+        shmMb: int(16, 65536),
+        pkgMb: int(4, 1024),
+        children: int(1, 64),
         /** dispatcher reload_delta in seconds; Kamailio's default is 5, the lab uses 0 for speed */
-        reloadDelta: z.number().int().min(0).max(3600),
-        setId: z.number().int().min(1).max(65535),
+        reloadDelta: int(0, 3600),
+        setId: int(1, 65535),
         /** ds_select_dst algorithm: 4 round-robin (old/both/new), 9 weight-based (weighted plan steps) */
         // default: a lab.json written before the key existed still reads (that lab's Kamailio used 4)
         dispatcherAlg: z.union([z.literal(4), z.literal(9)], { error: "must be 4 (round-robin) or 9 (weight-based)" }).default(4),
@@ -60,22 +83,32 @@ export const LabSettingsSchema = z
     new: z.object({ address: loopback, port }).strict(),
     /** where Kamailio mirrors every SIP message as HEPv3 (siptrace): the tool's collector, UDP */
     // default: a lab.json written before HEP existed still reads (that Kamailio mirrors nothing)
-    hep: z
-      .object({
-        address: loopback,
-        port,
-        /** siptrace's trace_on at start; `siptrace.status on|off` switches it at runtime */
-        mirror: z.enum(["on", "off"]).default("on"),
-      })
-      .strict()
-      .default({ address: "127.0.0.1", port: 15062, mirror: "on" }),
-    readyTimeoutMs: z.number().int().min(100).max(600_000),
-    backends: z.enum(BACKEND_KINDS).default("sipp"),
+    hep: HepObject.default({ address: "127.0.0.1", port: 15062, mirror: "on" }),
+    readyTimeoutMs: int(100, 600_000),
+    backends: z.enum(BACKEND_KINDS, { error: `must be one of ${BACKEND_KINDS.join(", ")}` }).default("sipp"),
     freeswitch: z
       .object({ old: FreeswitchSlotSchema, new: FreeswitchSlotSchema })
       .strict()
       .default(defaultFreeswitchSlots),
   })
+  .strict();
+
+/**
+ * The config file's `lab` section: any subset of the settings, checked on its own (unknown keys at
+ * every level, wrong types) whether or not a flag overrides a key.
+ */
+export const LabSectionSchema = LabSettingsSchema.extend({
+  kamailio: LabSettingsSchema.shape.kamailio.partial().optional(),
+  old: LabSettingsSchema.shape.old.partial().optional(),
+  new: LabSettingsSchema.shape.new.partial().optional(),
+  hep: HepObject.partial().optional(),
+  backends: z.enum(BACKEND_KINDS, { error: `must be one of ${BACKEND_KINDS.join(", ")}` }).optional(),
+  freeswitch: z
+    .object({ old: FreeswitchSlotObject.partial().optional(), new: FreeswitchSlotObject.partial().optional() })
+    .strict()
+    .optional(),
+})
+  .partial()
   .strict();
 
 export type LabSettings = z.infer<typeof LabSettingsSchema>;
@@ -146,69 +179,113 @@ export function parseIntFlag(flag: string, raw: string): number {
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 export type LabSettingsInput = DeepPartial<LabSettings>;
 
+/** Which flag sets which setting (`int`: parsed as an integer; `range`: `a-b` into rtpStart/rtpEnd). Errors name the flag. */
+const FLAG_SETTINGS: readonly { key: keyof LabFlags; flag: string; path: readonly string[]; kind: "int" | "string" | "range" }[] = [
+  { key: "labDir", flag: "--lab-dir", path: ["labDir"], kind: "string" },
+  { key: "sipAddr", flag: "--sip-addr", path: ["kamailio", "address"], kind: "string" },
+  { key: "sipPort", flag: "--sip-port", path: ["kamailio", "sipPort"], kind: "int" },
+  { key: "rpcPort", flag: "--rpc-port", path: ["kamailio", "rpcPort"], kind: "int" },
+  { key: "shmMb", flag: "--shm-mb", path: ["kamailio", "shmMb"], kind: "int" },
+  { key: "pkgMb", flag: "--pkg-mb", path: ["kamailio", "pkgMb"], kind: "int" },
+  { key: "children", flag: "--children", path: ["kamailio", "children"], kind: "int" },
+  { key: "reloadDelta", flag: "--reload-delta", path: ["kamailio", "reloadDelta"], kind: "int" },
+  { key: "dispatcherAlg", flag: "--dispatcher-alg", path: ["kamailio", "dispatcherAlg"], kind: "int" },
+  { key: "oldAddr", flag: "--old-addr", path: ["old", "address"], kind: "string" },
+  { key: "oldPort", flag: "--old-port", path: ["old", "port"], kind: "int" },
+  { key: "newAddr", flag: "--new-addr", path: ["new", "address"], kind: "string" },
+  { key: "newPort", flag: "--new-port", path: ["new", "port"], kind: "int" },
+  { key: "hepPort", flag: "--hep-port", path: ["hep", "port"], kind: "int" },
+  { key: "hepMirror", flag: "--hep-mirror", path: ["hep", "mirror"], kind: "string" },
+  { key: "readyTimeoutMs", flag: "--ready-timeout-ms", path: ["readyTimeoutMs"], kind: "int" },
+  { key: "backends", flag: "--backends", path: ["backends"], kind: "string" },
+  { key: "oldFreeswitch", flag: "--old-freeswitch", path: ["freeswitch", "old", "tree"], kind: "string" },
+  { key: "newFreeswitch", flag: "--new-freeswitch", path: ["freeswitch", "new", "tree"], kind: "string" },
+  { key: "oldEslPort", flag: "--old-esl-port", path: ["freeswitch", "old", "eventSocketPort"], kind: "int" },
+  { key: "newEslPort", flag: "--new-esl-port", path: ["freeswitch", "new", "eventSocketPort"], kind: "int" },
+  { key: "oldRtpPorts", flag: "--old-rtp-ports", path: ["freeswitch", "old"], kind: "range" },
+  { key: "newRtpPorts", flag: "--new-rtp-ports", path: ["freeswitch", "new"], kind: "range" },
+];
+
+/** zod issues as "path: message" lines; an unknown key is named with its whole path ("lab.kamailio.sipPrt: unknown key"). */
+export function issueLines(issues: readonly z.core.$ZodIssue[], prefix: string): string[] {
+  const join = (p: readonly PropertyKey[]): string => [prefix, ...p.map(String)].filter((x) => x !== "").join(".") || "(root)";
+  return issues.flatMap((i) =>
+    i.code === "unrecognized_keys" ? i.keys.map((k) => `${join([...i.path, k])}: unknown key`) : [`${join(i.path)}: ${i.message}`],
+  );
+}
+
+/** Validate the config file's `lab` section on its own; UsageError naming each bad key path. */
+export function parseLabSection(raw: unknown, source = "config file"): LabSettingsInput {
+  const parsed = LabSectionSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = issueLines(parsed.error.issues, "lab");
+    throw new UsageError(`${source}: ${lines[0]}; nothing was started or changed`, lines.slice(1));
+  }
+  return parsed.data;
+}
+
 /**
- * defaults < config file (`lab` section) < flags, then one schema check.
- * The lab directory becomes absolute (relative to `cwd`).
+ * defaults < config file (`lab` section) < flags. The file's section is checked on its own (a wrong
+ * type is an error even when a flag overrides it), each flag against its setting (the error names
+ * the flag), the lab directory against what Kamailio's config can hold. The lab directory becomes
+ * absolute (relative to `cwd`).
  */
 export function resolveLabSettings(
   fileLab: LabSettingsInput | undefined,
   flags: LabFlags,
   cwd: string = process.cwd(),
+  source = "config file",
 ): LabSettings {
   const d = defaultLabSettings;
-  const f = fileLab ?? {};
-  const num = (flag: string, raw: string | undefined): number | undefined =>
-    raw === undefined ? undefined : parseIntFlag(flag, raw);
+  const f = fileLab === undefined ? {} : parseLabSection(fileLab, source);
+  const problems: string[] = [];
+  const fromFlags: Record<string, unknown> = {};
+  const check = (flag: string, shown: string, path: readonly string[], value: unknown): void => {
+    const r = leafSchema(path)?.safeParse(value);
+    if (r && !r.success) problems.push(`${flag} ${shown}: ${r.error.issues[0]?.message ?? "invalid"}`);
+    else put(fromFlags, path, r ? r.data : value);
+  };
+  for (const s of FLAG_SETTINGS) {
+    const raw = flags[s.key];
+    if (raw === undefined) continue;
+    if (s.kind === "range") {
+      const r = parseRangeFlag(s.flag, raw);
+      check(s.flag, raw.trim(), [...s.path, "rtpStart"], r.rtpStart);
+      check(s.flag, raw.trim(), [...s.path, "rtpEnd"], r.rtpEnd);
+    } else if (s.kind === "int") {
+      const v = parseIntFlag(s.flag, raw);
+      check(s.flag, String(v), s.path, v);
+    } else {
+      check(s.flag, JSON.stringify(raw), s.path, raw);
+    }
+  }
+  if (problems.length > 0) throw new UsageError(`${problems[0]}; nothing was started or changed`, problems.slice(1));
   const merged = {
-    labDir: flags.labDir ?? f.labDir ?? d.labDir,
-    kamailio: {
-      ...d.kamailio,
-      ...f.kamailio,
-      ...defined({
-        address: flags.sipAddr,
-        sipPort: num("--sip-port", flags.sipPort),
-        rpcPort: num("--rpc-port", flags.rpcPort),
-        shmMb: num("--shm-mb", flags.shmMb),
-        pkgMb: num("--pkg-mb", flags.pkgMb),
-        children: num("--children", flags.children),
-        reloadDelta: num("--reload-delta", flags.reloadDelta),
-        dispatcherAlg: num("--dispatcher-alg", flags.dispatcherAlg),
-      }),
-    },
-    old: { ...d.old, ...f.old, ...defined({ address: flags.oldAddr, port: num("--old-port", flags.oldPort) }) },
-    new: { ...d.new, ...f.new, ...defined({ address: flags.newAddr, port: num("--new-port", flags.newPort) }) },
-    hep: { ...d.hep, ...f.hep, ...defined({ port: num("--hep-port", flags.hepPort), mirror: flags.hepMirror }) },
-    readyTimeoutMs: num("--ready-timeout-ms", flags.readyTimeoutMs) ?? f.readyTimeoutMs ?? d.readyTimeoutMs,
-    backends: flags.backends ?? f.backends ?? d.backends,
+    labDir: (pick(fromFlags, ["labDir"]) as string | undefined) ?? f.labDir ?? d.labDir,
+    kamailio: { ...d.kamailio, ...f.kamailio, ...pickObj(fromFlags, "kamailio") },
+    old: { ...d.old, ...f.old, ...pickObj(fromFlags, "old") },
+    new: { ...d.new, ...f.new, ...pickObj(fromFlags, "new") },
+    hep: { ...d.hep, ...f.hep, ...pickObj(fromFlags, "hep") },
+    readyTimeoutMs: (pick(fromFlags, ["readyTimeoutMs"]) as number | undefined) ?? f.readyTimeoutMs ?? d.readyTimeoutMs,
+    backends: (pick(fromFlags, ["backends"]) as string | undefined) ?? f.backends ?? d.backends,
     freeswitch: {
-      old: {
-        ...d.freeswitch.old,
-        ...f.freeswitch?.old,
-        ...defined({
-          tree: flags.oldFreeswitch,
-          eventSocketPort: num("--old-esl-port", flags.oldEslPort),
-          ...(flags.oldRtpPorts !== undefined ? parseRangeFlag("--old-rtp-ports", flags.oldRtpPorts) : {}),
-        }),
-      },
-      new: {
-        ...d.freeswitch.new,
-        ...f.freeswitch?.new,
-        ...defined({
-          tree: flags.newFreeswitch,
-          eventSocketPort: num("--new-esl-port", flags.newEslPort),
-          ...(flags.newRtpPorts !== undefined ? parseRangeFlag("--new-rtp-ports", flags.newRtpPorts) : {}),
-        }),
-      },
+      old: { ...d.freeswitch.old, ...f.freeswitch?.old, ...(pick(fromFlags, ["freeswitch", "old"]) as object | undefined) },
+      new: { ...d.freeswitch.new, ...f.freeswitch?.new, ...(pick(fromFlags, ["freeswitch", "new"]) as object | undefined) },
     },
   };
   const parsed = LabSettingsSchema.safeParse(merged);
   if (!parsed.success) {
-    throw new UsageError(
-      "invalid lab settings; nothing was started",
-      parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`),
-    );
+    const lines = issueLines(parsed.error.issues, "lab");
+    throw new UsageError(`invalid lab settings: ${lines[0]}; nothing was started`, lines.slice(1));
   }
   const s = parsed.data;
+  const labDir = path.resolve(cwd, s.labDir);
+  const dirProblem = labDirProblem(labDir);
+  if (dirProblem !== undefined) {
+    const origin =
+      flags.labDir !== undefined ? `--lab-dir ${JSON.stringify(s.labDir)}` : f.labDir !== undefined ? `${source}: lab.labDir ${JSON.stringify(s.labDir)}` : `the default lab dir ${JSON.stringify(s.labDir)}`;
+    throw new UsageError(`${origin}: ${dirProblem}; nothing was created`, ["pass a --lab-dir made of ordinary characters (letters, digits, / . _ - and spaces are fine)"]);
+  }
   const endpoints = [
     ["kamailio sip (udp)", s.kamailio.address, s.kamailio.sipPort],
     ["old backend (udp)", s.old.address, s.old.port],
@@ -225,7 +302,50 @@ export function resolveLabSettings(
     }
   }
   if (s.backends === "freeswitch") checkFreeswitchPorts(s);
-  return { ...s, labDir: path.resolve(cwd, s.labDir) };
+  return { ...s, labDir };
+}
+
+/** The schema of one setting (undefined for labDir, checked by labDirProblem). */
+function leafSchema(path: readonly string[]): z.ZodType | undefined {
+  if (path[0] === "labDir") return undefined;
+  let cur: z.ZodType = LabSettingsSchema;
+  for (const key of path) {
+    while (cur instanceof z.ZodDefault || cur instanceof z.ZodOptional) cur = cur.unwrap() as z.ZodType;
+    if (!(cur instanceof z.ZodObject)) return undefined;
+    cur = (cur.shape as Record<string, z.ZodType>)[key]!;
+  }
+  return cur;
+}
+
+function put(o: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let cur = o;
+  for (const k of path.slice(0, -1)) cur = (cur[k] ??= {}) as Record<string, unknown>;
+  cur[path[path.length - 1]!] = value;
+}
+
+function pick(o: Record<string, unknown>, path: readonly string[]): unknown {
+  let cur: unknown = o;
+  for (const k of path) cur = cur !== undefined && cur !== null ? (cur as Record<string, unknown>)[k] : undefined;
+  return cur;
+}
+
+function pickObj(o: Record<string, unknown>, key: string): Record<string, unknown> {
+  return (o[key] as Record<string, unknown> | undefined) ?? {};
+}
+
+/**
+ * Why Kamailio could not use this lab directory (its paths go into kamailio.cfg as quoted strings:
+ * the ctl socket, the dispatcher list), or undefined.
+ */
+export function labDirProblem(absLabDir: string): string | undefined {
+  const p = labPaths(absLabDir);
+  const bad = cfgStringProblem(absLabDir);
+  if (bad !== undefined) return `${bad}, which Kamailio's config cannot hold (the lab's paths go into kamailio.cfg)`;
+  const bytes = Buffer.byteLength(p.ctlSocket);
+  if (bytes > MAX_CTL_SOCKET_BYTES) {
+    return `its ctl socket path ${p.ctlSocket} is ${bytes} bytes; Kamailio's ctl socket path holds at most ${MAX_CTL_SOCKET_BYTES} (use a shorter lab dir)`;
+  }
+  return undefined;
 }
 
 /** FreeSWITCH's ports must not collide with each other or with the lab's other ports. */
@@ -256,8 +376,4 @@ function checkFreeswitchPorts(s: LabSettings): void {
     const hit = single.find(([, a, p]) => a === addr && p >= lo && p <= hi);
     if (hit) throw new UsageError(`${role} RTP ports ${lo}-${hi} include ${hit[0]} port ${hit[2]}; move one of them`);
   }
-}
-
-function defined<T extends Record<string, unknown>>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -5,7 +5,8 @@
  */
 import { UsageError } from "../cli/errors.js";
 import { entriesOf, makeList, renderDispatcherList, type DispatcherEntry, type DispatcherList } from "./list.js";
-import { parseSipUri, sameHostPort } from "./sip-uri.js";
+import { checkDestination, type SipPolicy } from "../sip/sip-policy.js";
+import { sameHostPort, type SipUri } from "./sip-uri.js";
 import type { DispatcherAlgorithm } from "./weights.js";
 
 export const PROFILE_MODES = ["old", "both", "new"] as const;
@@ -28,6 +29,8 @@ export interface ProfileInputs {
   setId: number;
   oldUri: string;
   newUri: string;
+  /** the target's SIP policy: both URIs must be IPs inside it */
+  policy: SipPolicy;
 }
 
 /** What an apply should leave in Kamailio: the list text and the destinations it must contain. */
@@ -35,29 +38,70 @@ export interface DispatcherProfile {
   /** "old" | "both" | "new", or e.g. "backup" for a rollback to a saved list */
   label: string;
   list: DispatcherList;
+  /** where a list that was not built here came from (a saved file), for messages */
+  source?: string;
+}
+
+function isSetId(n: number): boolean {
+  return Number.isInteger(n) && n >= 0 && n <= 999_999_999;
+}
+
+/** The one message for two URIs that are one endpoint (whatever their spelling). */
+export function sameDestinationProblem(a: string, b: string): string {
+  return `old and new backends are the same destination (${a} and ${b}); a migration needs two different PBXs`;
 }
 
 /**
- * Validate the inputs of a profile: set id, both URIs valid, and old and new distinct.
- * Throws UsageError naming every problem; nothing has been touched when it does.
+ * The problems of a profile's inputs (pure): set id, both URIs valid and inside the policy, old and
+ * new distinct as endpoints. Empty when they are fine; `canonical` holds the URIs' one spelling.
  */
-export function validateProfileInputs(p: ProfileInputs): void {
+export function profileInputProblems(p: ProfileInputs): { problems: string[]; canonical: { oldUri: string; newUri: string } } {
   const problems: string[] = [];
-  if (!Number.isInteger(p.setId) || p.setId < 0 || p.setId > 999_999_999) {
-    problems.push(`set id ${p.setId} is not a non-negative integer`);
-  }
-  const oldR = parseSipUri(p.oldUri);
-  const newR = parseSipUri(p.newUri);
+  if (!isSetId(p.setId)) problems.push(`set id ${p.setId} is not a non-negative integer`);
+  const oldR = checkDestination(p.policy, p.oldUri);
+  const newR = checkDestination(p.policy, p.newUri);
   if (!oldR.ok) problems.push(`old backend: ${oldR.error}`);
   if (!newR.ok) problems.push(`new backend: ${newR.error}`);
-  if (oldR.ok && newR.ok && sameHostPort(oldR.uri, newR.uri)) {
-    problems.push(
-      `old and new backends are the same destination (${p.oldUri} and ${p.newUri}); a migration needs two different PBXs`,
-    );
-  }
+  if (oldR.ok && newR.ok && sameHostPort(oldR.uri, newR.uri)) problems.push(sameDestinationProblem(p.oldUri, p.newUri));
+  return { problems, canonical: { oldUri: oldR.ok ? oldR.text : p.oldUri, newUri: newR.ok ? newR.text : p.newUri } };
+}
+
+/**
+ * Validate the inputs of a profile (see profileInputProblems) and return them in canonical form.
+ * Throws UsageError naming every problem; nothing has been touched when it does.
+ */
+export function validateProfileInputs(p: ProfileInputs): ProfileInputs {
+  const { problems, canonical } = profileInputProblems(p);
   if (problems.length > 0) {
-    throw new UsageError("invalid dispatcher profile input; nothing was changed", problems);
+    throw new UsageError(`invalid dispatcher profile input (${problems[0]}); nothing was changed`, problems.slice(1));
   }
+  return { ...p, ...canonical };
+}
+
+/**
+ * A list that was not built from a mode (a saved rollback point) checked with the rules a profile
+ * obeys: every entry in the target's set, every URI inside the policy, no endpoint twice.
+ * Returns one problem per offending line ("line 4: ..."); empty when the list is fine.
+ */
+export function listProblems(list: DispatcherList, setId: number, policy: SipPolicy): string[] {
+  const problems: string[] = [];
+  const seen: { uri: SipUri; text: string; line: number }[] = [];
+  list.lines.forEach((l, i) => {
+    if (l.kind !== "entry") return;
+    const line = i + 1;
+    const e = l.entry;
+    if (e.setId !== setId) problems.push(`line ${line}: set ${e.setId} is not this target's dispatcher set (${setId})`);
+    const r = checkDestination(policy, e.uri);
+    if (!r.ok) {
+      problems.push(`line ${line}: ${r.error}`);
+      return;
+    }
+    const twin = seen.find((s) => sameHostPort(s.uri, r.uri));
+    if (twin) problems.push(`line ${line}: ${e.uri} is the same destination as ${twin.text} on line ${twin.line}`);
+    else seen.push({ uri: r.uri, text: e.uri, line });
+  });
+  if (entriesOf(list).length === 0) problems.push("it has no destinations (Kamailio would route nothing)");
+  return problems;
 }
 
 export function profileEntries(mode: ProfileMode, p: ProfileInputs): DispatcherEntry[] {
@@ -73,8 +117,8 @@ export function profileEntries(mode: ProfileMode, p: ProfileInputs): DispatcherE
 }
 
 /** Build the profile for a mode (validates first). */
-export function buildProfile(mode: ProfileMode, p: ProfileInputs): DispatcherProfile {
-  validateProfileInputs(p);
+export function buildProfile(mode: ProfileMode, inputs: ProfileInputs): DispatcherProfile {
+  const p = validateProfileInputs(inputs);
   const header = [
     `pbx-cutover profile: ${mode}`,
     `set ${p.setId}: old ${p.oldUri}, new ${p.newUri}`,
@@ -126,13 +170,13 @@ export function buildStepProfile(weightNew: number, p: ProfileInputs, algorithm:
       ["start the lab with --dispatcher-alg 9, or use steps of 0, 50 and 100"],
     );
   }
-  validateProfileInputs(p);
-  const entry = (uri: string, weight: number): DispatcherEntry => ({ setId: p.setId, uri, flags: 0, priority: 0, attrs: `weight=${weight}` });
+  const q = validateProfileInputs(p);
+  const entry = (uri: string, weight: number): DispatcherEntry => ({ setId: q.setId, uri, flags: 0, priority: 0, attrs: `weight=${weight}` });
   const header = [
     `pbx-cutover profile: ${weightLabel(weightNew)}`,
-    `set ${p.setId}: old ${p.oldUri}, new ${p.newUri}`,
+    `set ${q.setId}: old ${q.oldUri}, new ${q.newUri}`,
     `dispatcher algorithm 9: of every 100 calls after a reload, ${100 - weightNew} to old and ${weightNew} to new, shuffled`,
     "line format: setid destination flags priority [attrs]",
   ];
-  return { label: weightLabel(weightNew), list: makeList(header, [entry(p.oldUri, 100 - weightNew), entry(p.newUri, weightNew)]) };
+  return { label: weightLabel(weightNew), list: makeList(header, [entry(q.oldUri, 100 - weightNew), entry(q.newUri, weightNew)]) };
 }

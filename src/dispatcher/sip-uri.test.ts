@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseSipUri, sameHostPort, type SipUri } from "./sip-uri.js";
+import { canonicalSipUri, parseSipUri, sameHostPort, type SipUri } from "./sip-uri.js";
 
 const ok = (s: string): SipUri => {
   const r = parseSipUri(s);
@@ -44,6 +44,8 @@ describe("parseSipUri", () => {
     bad("sip:127.0.0.1:50a0", /not a number/);
     bad("sip:127.0.0.1:", /not a number/);
     bad("sip:300.0.0.1:5060", /not a valid IPv4/);
+    bad("sip:127.0.0.010:5060", /octet 010, which reads as decimal 10 or octal/);
+    bad("sip:127.0.0.08", /octet 08/);
     bad("sip:under_score.example:5060", /not a valid host name/);
     bad("sip:[2001:db8::1:5060", /closing/);
     bad("sip:127.0.0.1;transport=carrier-pigeon", /transport=carrier-pigeon is not one of udp, tcp/);
@@ -63,5 +65,28 @@ describe("sameHostPort", () => {
     assert.equal(sameHostPort(ok("sips:pbx.example.com"), ok("sip:pbx.example.com:5061")), true);
     assert.equal(sameHostPort(ok("sip:127.0.0.1:15070"), ok("sip:127.0.0.1:15080")), false);
     assert.equal(sameHostPort(ok("sip:127.0.0.2:15070"), ok("sip:127.0.0.1:15070")), false);
+    assert.equal(sameHostPort(ok("sip:127.0.0.01:15070"), ok("SIP:127.0.0.1:15070")), true, "leading zeros");
+  });
+});
+
+describe("canonicalSipUri: one spelling per endpoint", () => {
+  const canon = (s: string): string => {
+    const r = canonicalSipUri(s);
+    if (!r.ok) assert.fail(r.error);
+    return r.text;
+  };
+  it("lower-cases scheme and host, drops leading zeros, writes the default port", () => {
+    assert.equal(canon("sip:127.0.0.1:15070"), "sip:127.0.0.1:15070");
+    assert.equal(canon("SIP:127.0.0.01"), "sip:127.0.0.1:5060");
+    assert.equal(canon("sip:127.000.000.001:05060"), "sip:127.0.0.1:5060");
+    assert.equal(canon("sips:127.0.0.1"), "sips:127.0.0.1:5061");
+    assert.equal(canon("sip:127.0.0.1;transport=TLS"), "sip:127.0.0.1:5061;transport=tls");
+    assert.equal(canon("sip:Alice@PBX.Example.com:5080;LR"), "sip:Alice@pbx.example.com:5080;lr");
+  });
+  it("is idempotent", () => {
+    for (const s of ["SIP:127.0.0.01", "sip:u@127.0.0.2:7;transport=tcp;lr", "sips:[2001:DB8::1]"]) assert.equal(canon(canon(s)), canon(s));
+  });
+  it("refuses what parseSipUri refuses", () => {
+    assert.equal(canonicalSipUri("sip:127.0.0.1:0").ok, false);
   });
 });

@@ -2,6 +2,9 @@
  * SIP URIs as dispatcher destinations (pure). Only what a destination needs: scheme sip/sips,
  * optional user, host (IPv4, [IPv6] or a DNS name), optional port 1-65535, `;params`
  * (transport validated). Headers (`?`), whitespace and `#` (a comment in dispatcher.list) are refused.
+ *
+ * The boundary normalises once (`canonicalSipUri`): one endpoint has one spelling, so
+ * `SIP:127.0.0.01` and `sip:127.0.0.1:5060` are the same destination everywhere after it.
  */
 
 export type SipTransport = "udp" | "tcp" | "tls" | "sctp" | "ws" | "wss";
@@ -25,11 +28,24 @@ const IPV6 = /^\[[0-9a-f:.]+\]$/i;
 const USER = /^[A-Za-z0-9\-_.!~*'()&=+$,;?/%]+$/;
 const TOKEN = /^[A-Za-z0-9\-_.!~*'%+`[\]/:&$]+$/;
 
+/**
+ * An IPv4 octet with a leading zero is read as decimal by some parsers and as octal by others
+ * (inet_aton, WHATWG URLs): `010` is 10 or 8. Only where both readings agree (`01`..`07`, `00`) is it
+ * one address; otherwise it is refused rather than guessed.
+ */
+export function ipv4AmbiguityProblem(host: string): string | undefined {
+  const v4 = IPV4.exec(host);
+  if (!v4) return undefined;
+  const bad = v4.slice(1).find((o) => o.length > 1 && o.startsWith("0") && !(/^[0-7]+$/.test(o) && parseInt(o, 8) === parseInt(o, 10)));
+  return bad === undefined ? undefined : `host ${host} has the octet ${bad}, which reads as decimal ${parseInt(bad, 10)} or octal; write it without leading zeros`;
+}
+
 function checkHost(host: string): string | undefined {
   if (host === "") return "has no host";
   const v4 = IPV4.exec(host);
   if (v4) {
-    return v4.slice(1).every((o) => Number(o) <= 255) ? undefined : `host ${host} is not a valid IPv4 address`;
+    if (!v4.slice(1).every((o) => Number(o) <= 255)) return `host ${host} is not a valid IPv4 address`;
+    return ipv4AmbiguityProblem(host);
   }
   if (host.startsWith("[")) return IPV6.test(host) ? undefined : `host ${host} is not a valid [IPv6] reference`;
   if (/^[\d.]+$/.test(host)) return `host ${host} is not a valid IPv4 address`;
@@ -103,11 +119,44 @@ export function parseSipUri(text: string): SipUriResult {
   return { ok: true, uri: { scheme, user, host, port, transport, params } };
 }
 
+/** The port a URI reaches: its own, else the scheme's or transport's default (5061 for TLS, else 5060). */
+export function effectivePort(u: SipUri): number {
+  return u.port ?? (u.scheme === "sips" || u.transport === "tls" || u.transport === "wss" ? 5061 : 5060);
+}
+
+/** An IPv4 literal without leading zeros (`127.0.0.01` -> `127.0.0.1`, read as decimal); other hosts lower-cased. */
+export function canonicalHost(host: string): string {
+  const v4 = IPV4.exec(host);
+  if (v4) return v4.slice(1).map((o) => String(Number(o))).join(".");
+  return host.toLowerCase();
+}
+
+/**
+ * The one spelling of a destination: scheme and host lower-cased, IPv4 without leading zeros,
+ * the port always written (the default port of an IP literal is the same endpoint; a host name
+ * without a port would mean DNS SRV, which no SIP policy allows), parameter names lower-cased and
+ * the transport value too. Idempotent.
+ */
+export function formatSipUri(u: SipUri): string {
+  const params = u.params.map((p) => {
+    const value = p.name === "transport" && p.value !== undefined ? p.value.toLowerCase() : p.value;
+    return `;${p.name}${value === undefined ? "" : `=${value}`}`;
+  });
+  return `${u.scheme}:${u.user !== undefined ? `${u.user}@` : ""}${canonicalHost(u.host)}:${effectivePort(u)}${params.join("")}`;
+}
+
+/** Parse, validate and normalise a destination URI (see formatSipUri). */
+export function canonicalSipUri(text: string): { ok: true; uri: SipUri; text: string } | { ok: false; error: string } {
+  const r = parseSipUri(text);
+  if (!r.ok) return r;
+  const canonical = formatSipUri(r.uri);
+  return { ok: true, uri: { ...r.uri, host: canonicalHost(r.uri.host), port: effectivePort(r.uri) }, text: canonical };
+}
+
 /**
  * Do two destination URIs reach the same host and port (scheme default ports applied, host
  * case-insensitive)? Old and new backends must not: that would be one PBX under two names.
  */
 export function sameHostPort(a: SipUri, b: SipUri): boolean {
-  const port = (u: SipUri): number => u.port ?? (u.scheme === "sips" || u.transport === "tls" ? 5061 : 5060);
-  return a.host.toLowerCase() === b.host.toLowerCase() && port(a) === port(b);
+  return canonicalHost(a.host) === canonicalHost(b.host) && effectivePort(a) === effectivePort(b);
 }

@@ -76,17 +76,33 @@ describe("verifiedApply", () => {
     assert.deepEqual(kam.runtimeUris(), [NEW]);
   });
 
+  it("refuses a profile or saved list outside the target's SIP policy before touching anything (exit 2)", async () => {
+    const { target, kam } = setup();
+    await verifiedApply(target, "old", { retry: fast });
+    const [file, writes, calls] = [kam.file, kam.writes, kam.calls.length];
+    const outside = { ...target, backends: { ...target.backends, new: { ...target.backends.new, uri: "sip:10.0.0.1:5060" } } };
+    await assert.rejects(verifiedApply(outside, "both", { retry: fast }), (err: unknown) => err instanceof UsageError && /10\.0\.0\.1 is outside/.test(err.message));
+    const tampered = profileFromText("both", `1 ${OLD} 0 0\n1 sip:6.6.6.6:5060 0 0\n`, "/x/previous.list");
+    await assert.rejects(verifiedApply(target, tampered, { retry: fast }), (err: unknown) => {
+      assert.ok(err instanceof UsageError);
+      assert.match(err.message, /^\/x\/previous\.list is not a list pbx-cutover would apply: line 2: "sip:6\.6\.6\.6:5060": 6\.6\.6\.6 is outside .*; nothing was changed$/);
+      return true;
+    });
+    assert.deepEqual([kam.file, kam.writes, kam.calls.length], [file, writes, calls], "no write, no RPC call");
+    assert.ok(!existsSync(target.lockPath), "no lock taken");
+  });
+
   it("restores the previous list when Kamailio skips a destination (exit 4)", async () => {
     const { target, kam } = setup();
     await verifiedApply(target, "old", { retry: fast });
     const before = kam.file;
-    const broken = { ...target, backends: { ...target.backends, new: { ...target.backends.new, uri: "sip:pbx.invalid:5060" } } };
+    const broken = { ...target, backends: { ...target.backends, new: { ...target.backends.new, uri: "sip:192.0.2.1:5060" } } };
     await assert.rejects(verifiedApply(broken, "both", { retry: fast }), (err: unknown) => {
       assert.ok(err instanceof ApplyRolledBackError);
       assert.ok(err instanceof ApplyRestoredError);
       assert.equal(err.exitCode, 4);
       assert.equal(err.failure.stage, "verify");
-      assert.match(err.message, /missing sip:pbx\.invalid:5060 \(set 1\)/);
+      assert.match(err.message, /missing sip:192\.0\.2\.1:5060 \(set 1\)/);
       assert.match(err.message, /restored and verified/);
       assert.deepEqual(err.failure.runtime?.map((d) => d.uri), [OLD], "what Kamailio ran after the bad apply");
       assert.ok(err.failure.restore.reload?.ok, "the bad list was loaded, so the restore reloads");

@@ -15,7 +15,7 @@ import path from "node:path";
 import { ApplyRestoredError, EnvironmentError, UsageError, VerificationError } from "../cli/errors.js";
 import { diffRuntime, describeDiff, type RuntimeDiff } from "../dispatcher/diff.js";
 import { parseDispatcherList, DispatcherListError, type DispatcherList } from "../dispatcher/list.js";
-import { buildProfile, isProfileMode, renderProfile, type DispatcherProfile, type ProfileMode } from "../dispatcher/profile.js";
+import { buildProfile, isProfileMode, listProblems, renderProfile, type DispatcherProfile, type ProfileMode } from "../dispatcher/profile.js";
 import type { RunEvents } from "../events/run-events.js";
 import type { Target } from "../lab/target.js";
 import { acquireApplyLock, type ApplyLock } from "./apply-lock.js";
@@ -120,17 +120,35 @@ export function readRollbackPoint(target: Target): { text: string; file: string 
   return undefined;
 }
 
-/** Turn a mode into the target's profile (validated: UsageError before anything is touched). */
+/**
+ * Turn a mode into the target's profile, or check a given list (a saved rollback point) with the
+ * same rules: the target's set, its SIP policy, no endpoint twice. UsageError (exit 2) before
+ * anything is touched.
+ */
 export function profileFor(target: Target, desired: ProfileMode | DispatcherProfile): DispatcherProfile {
-  if (typeof desired !== "string") return desired;
+  if (typeof desired !== "string") {
+    const problems = listProblems(desired.list, target.setId, target.sipPolicy);
+    if (problems.length > 0) {
+      const what = desired.source ?? `profile ${desired.label}`;
+      throw new UsageError(`${what} is not a list pbx-cutover would apply: ${problems.join("; ")}; nothing was changed`, [
+        "check who changed it; `pbx-cutover apply --mode old|both|new` applies a profile explicitly",
+      ]);
+    }
+    return desired;
+  }
   if (!isProfileMode(desired)) throw new UsageError(`unknown dispatcher mode ${JSON.stringify(desired)}; use old, both or new`);
-  return buildProfile(desired, { setId: target.setId, oldUri: target.backends.old.uri, newUri: target.backends.new.uri });
+  return buildProfile(desired, {
+    setId: target.setId,
+    oldUri: target.backends.old.uri,
+    newUri: target.backends.new.uri,
+    policy: target.sipPolicy,
+  });
 }
 
-/** A saved list as a profile; UsageError when it is not a list Kamailio would accept. */
+/** A saved list as a profile; UsageError when it is not a list Kamailio would accept (profileFor checks the rest). */
 export function profileFromText(label: string, text: string, source: string): DispatcherProfile {
   try {
-    return { label, list: parseDispatcherList(text, source) };
+    return { label, list: parseDispatcherList(text, source), source };
   } catch (err) {
     if (err instanceof DispatcherListError) throw new UsageError(`${err.message}; nothing was changed`);
     throw err;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { loadKamailioTemplate, renderKamailioConfig } from "./config-template.js";
+import { cfgStringProblem, loadKamailioTemplate, renderKamailioConfig } from "./config-template.js";
 
 const values = {
   sipAddr: "127.0.0.1",
@@ -48,7 +48,17 @@ test("every SIP message is mirrored as HEPv3 to the collector (siptrace's defaul
 
 test("unknown placeholders and unsafe values are refused", () => {
   assert.throws(() => renderKamailioConfig("{{NOPE}}", values), /unknown placeholder/);
-  assert.throws(() => renderKamailioConfig("x", { ...values, ctlSocket: 'a"b' }), /quotes or newlines/);
+  assert.throws(() => renderKamailioConfig("x", { ...values, ctlSocket: 'a"b' }), /CTL_SOCKET contains a double quote/);
+  assert.throws(() => renderKamailioConfig("x", { ...values, dispatcherList: "a\\nb" }), /DISPATCHER_LIST contains a backslash/);
+  assert.throws(() => renderKamailioConfig("x", { ...values, dispatcherList: "a\nb" }), /control character/);
+});
+
+test("cfg strings: what Kamailio 5.6.3 cannot hold (measured), and what it can", () => {
+  for (const ok of ["/tmp/lab", "/tmp/sp ace/#$%;'{}`()", "/tmp/é-utf8"]) assert.equal(cfgStringProblem(ok), undefined, ok);
+  assert.equal(cfgStringProblem('/tmp/a"b'), "contains a double quote");
+  assert.equal(cfgStringProblem("/tmp/a\\b"), "contains a backslash");
+  assert.match(cfgStringProblem("/tmp/a\nb")!, /control character/);
+  assert.match(cfgStringProblem("/tmp/a\tb")!, /control character/);
 });
 
 test("the dispatcher algorithm is a parameter: round-robin (4) unless asked for weight-based (9)", () => {

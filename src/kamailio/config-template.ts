@@ -22,6 +22,25 @@ export interface KamailioConfigValues {
   hepMirror: boolean;
 }
 
+/**
+ * What a quoted string in kamailio.cfg cannot hold, measured with Kamailio 5.6.3 (`kamailio -c`
+ * and a real start, paths checked by the ctl socket and dispatcher list it opened): `"` ends the
+ * string (parse error); a backslash starts an escape (`\\`, `\n`, `\"` become other characters,
+ * so Kamailio opens another path; `\s` happened to stay); a line break ends the line. Spaces, `#`, `$`, `%`, `;`, `'`, `{}`,
+ * backticks and UTF-8 are kept as they are. Other control characters (tab, CR) were accepted too,
+ * but are refused here: no real path needs them and they hide in messages.
+ */
+export function cfgStringProblem(value: string): string | undefined {
+  if (value.includes('"')) return "contains a double quote";
+  if (value.includes("\\")) return "contains a backslash";
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(value)) return "contains a control character (newline, tab, ...)";
+  return undefined;
+}
+
+/** ctl's unix socket path limit in Kamailio 5.6.3 ("init_unix_sock: name too long (105 > 104)"). */
+export const MAX_CTL_SOCKET_BYTES = 104;
+
 /** Render the template text with the values (pure). Every placeholder must be filled. */
 export function renderKamailioConfig(template: string, v: KamailioConfigValues): string {
   const values: Record<string, string> = {
@@ -41,8 +60,10 @@ export function renderKamailioConfig(template: string, v: KamailioConfigValues):
     HEP_PORT: String(v.hepPort),
     HEP_TRACE_ON: v.hepMirror ? "1" : "0",
   };
+  // the settings were validated at the boundary (labDirProblem); reaching this is a bug
   for (const [k, val] of Object.entries(values)) {
-    if (/["\n]/.test(val)) throw new Error(`kamailio config value ${k} must not contain quotes or newlines`);
+    const problem = cfgStringProblem(val);
+    if (problem !== undefined) throw new Error(`kamailio config value ${k} ${problem}`);
   }
   const out = template.replace(/\{\{([A-Z_]+)\}\}/g, (_m, name: string) => {
     const val = values[name];

@@ -6,8 +6,9 @@ import type { VersionSource } from "../verify/probes.js";
 import type { VerifySection } from "../verify/verify-config.js";
 import { requireDocker } from "./docker/docker-cli.js";
 import { dockerFusionpbxUrls, dockerTarget, dockerVersionSources } from "./docker/docker-target.js";
-import { DOCKER_LAB_DIR, type DockerBackends } from "./docker/topology.js";
+import { DOCKER_LAB_DIR, DOCKER_LAB_POLICY, type DockerBackends } from "./docker/topology.js";
 import { nativeFreeswitchVersionSources, withNativeFreeswitchDefaults } from "./freeswitch/lab-verify.js";
+import { LAB_LOOPBACK_POLICY, type SipPolicy } from "../sip/sip-policy.js";
 import { nativeTarget, type Target } from "./target.js";
 
 /**
@@ -65,6 +66,11 @@ export async function targetFrom(opts: TargetFlags, o: TargetOptions = {}): Prom
   const backends = dockerBackendsFrom(opts, o.needsEvidence ?? false);
   await requireDocker();
   return dockerTarget(opts.dockerDir ?? DOCKER_LAB_DIR, backends);
+}
+
+/** The SIP policy of the target these flags select (known before anything is contacted). */
+export function sipPolicyFor(opts: DriverFlags): SipPolicy {
+  return driverFrom(opts) === "docker" ? DOCKER_LAB_POLICY : LAB_LOOPBACK_POLICY;
 }
 
 /** Extra version sources a driver offers to `verify` (docker: inside the containers; native FreeSWITCH: its binaries). */

@@ -9,6 +9,7 @@ import { loadKamailioTemplate, renderKamailioConfig } from "../kamailio/config-t
 import { HttpJsonRpcClient, type RpcClient } from "../kamailio/rpc.js";
 import { modeOf, parseDispatcherListResult, type RuntimeMode } from "../kamailio/runtime.js";
 import { backendPorts, backendSpecs, backendVersion, requireBackendPrograms, stopGraceMs, type BackendSpec } from "./backend-spec.js";
+import { LAB_LOOPBACK_POLICY } from "../sip/sip-policy.js";
 import { requireBinaries } from "./binaries.js";
 import {
   backendUri,
@@ -144,7 +145,9 @@ export async function labUp(s: LabSettings, scope: Scope, o: UpOptions = { froze
   // initial profile: old only
   writeFileAtomic(
     p.dispatcherList,
-    renderProfile(buildProfile("old", { setId: s.kamailio.setId, oldUri: backendUri(s, "old"), newUri: backendUri(s, "new") })),
+    renderProfile(
+      buildProfile("old", { setId: s.kamailio.setId, oldUri: backendUri(s, "old"), newUri: backendUri(s, "new"), policy: LAB_LOOPBACK_POLICY }),
+    ),
     { mode: FileMode.public, fsync: true },
   );
 

@@ -5,6 +5,7 @@ import type { RpcClient } from "../kamailio/rpc.js";
 import { backendUri, labPaths, type BackendRole } from "./layout.js";
 import { rpcClientFor } from "./native-lab.js";
 import { findBinary } from "./binaries.js";
+import { LAB_LOOPBACK_POLICY, type SipPolicy } from "../sip/sip-policy.js";
 
 /**
  * A target: one Kamailio (its RPC and its dispatcher list) plus the two backends.
@@ -37,6 +38,11 @@ export interface Target {
   proxy: { address: string; port: number };
   /** the dispatcher set the profiles live in */
   setId: number;
+  /**
+   * where SIP may go: every dispatcher destination (apply, rollback, migrate, sim) and every
+   * endpoint verify probes must be an IP inside it (native lab: 127.0.0.0/8)
+   */
+  sipPolicy: SipPolicy;
   backends: Record<BackendRole, BackendEndpoint>;
   dispatcherList: DispatcherListStore;
   rpc: RpcClient;
@@ -73,6 +79,7 @@ export function nativeTarget(s: LabSettings): Target {
     driver: "native",
     proxy: { address: s.kamailio.address, port: s.kamailio.sipPort },
     setId: s.kamailio.setId,
+    sipPolicy: LAB_LOOPBACK_POLICY,
     backends: { old: backend("old"), new: backend("new") },
     dispatcherList: fileListStore(p.dispatcherList),
     rpc,

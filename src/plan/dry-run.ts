@@ -8,6 +8,7 @@ import { buildStepProfile, renderProfile, type DispatcherProfile } from "../disp
 import { DISPATCHER_ALGORITHM_NAMES, splitBound, type CallRange, type DispatcherAlgorithm } from "../dispatcher/weights.js";
 import { gateName } from "../gates/gate.js";
 import { stepLabel, type Hold, type Plan, type PlanStep } from "./plan.js";
+import type { SipPolicy } from "../sip/sip-policy.js";
 
 export interface DryRunTarget {
   /** native | docker | ... */
@@ -22,6 +23,8 @@ export interface DryRunTarget {
   /** where the previous list is saved before a write */
   backupDir: string;
   algorithm: DispatcherAlgorithm;
+  /** the target's SIP policy: a dry run refuses what the apply would refuse */
+  sipPolicy: SipPolicy;
 }
 
 export type PlannedAction =
@@ -66,7 +69,7 @@ export function checkPlanForAlgorithm(plan: Plan, algorithm: DispatcherAlgorithm
 }
 
 export function stepProfile(step: Pick<PlanStep, "weightNew">, t: DryRunTarget): DispatcherProfile {
-  return buildStepProfile(step.weightNew, { setId: t.setId, oldUri: t.oldUri, newUri: t.newUri }, t.algorithm);
+  return buildStepProfile(step.weightNew, { setId: t.setId, oldUri: t.oldUri, newUri: t.newUri, policy: t.sipPolicy }, t.algorithm);
 }
 
 function applyActions(t: DryRunTarget): PlannedAction[] {

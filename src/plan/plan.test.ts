@@ -7,6 +7,7 @@ import { after, describe, it } from "node:test";
 import { UsageError } from "../cli/errors.js";
 import { buildProfile, renderProfile } from "../dispatcher/profile.js";
 import { buildDryRun, renderDryRun, type DryRunTarget } from "./dry-run.js";
+import { LAB_LOOPBACK_POLICY } from "../sip/sip-policy.js";
 import { DEFAULT_STEP_GATES, defaultPlan, planFromInput } from "./plan.js";
 import { MAX_PLAN_FILE_BYTES, parsePlanYaml, readPlanFile } from "./plan-file.js";
 import { parseStepsFlag } from "./steps-flag.js";
@@ -32,6 +33,7 @@ const target = (algorithm: 4 | 9): DryRunTarget => ({
   rpc: "http://127.0.0.1:15061/RPC",
   backupDir: "/lab/dispatcher-backups",
   algorithm,
+  sipPolicy: LAB_LOOPBACK_POLICY,
 });
 
 describe("plans", () => {
@@ -149,7 +151,7 @@ describe("plans", () => {
 describe("dry run", () => {
   it("the default plan on round-robin writes the old, both and new lists byte for byte", () => {
     const d = buildDryRun(defaultPlan(), target(4));
-    const inputs = { setId: 1, oldUri: "sip:127.0.0.1:15070", newUri: "sip:127.0.0.1:15080" };
+    const inputs = { setId: 1, oldUri: "sip:127.0.0.1:15070", newUri: "sip:127.0.0.1:15080", policy: LAB_LOOPBACK_POLICY };
     assert.deepEqual(d.steps.map((s) => s.label), ["old", "both", "new"]);
     assert.deepEqual(d.steps.map((s) => s.list), (["old", "both", "new"] as const).map((m) => renderProfile(buildProfile(m, inputs))));
     assert.deepEqual(d.steps[0]!.actions.map((a) => (a.kind === "rpc" ? a.method : `write ${a.path}`)), [

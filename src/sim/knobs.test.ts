@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { UsageError } from "../cli/errors.js";
-import { defaultKnobs, floorMs, resolveKnobs } from "./knobs.js";
+import { defaultKnobs, floorMs, formatDuration, MAX_RUN_MS, resolveKnobs } from "./knobs.js";
 
 test("seed defaults; PHASE_GAP_SECONDS defaults to 0", () => {
   assert.deepEqual(resolveKnobs({}, {}), {
@@ -48,4 +48,15 @@ test("the floor at seed defaults is the seed's own figure without the gaps: 3 x 
   assert.equal(floorMs({ ...defaultKnobs, callRate: 50, longCallMs: 5000 }), 3 * (200 + 1200) + 1220 + 5020);
   // post-cutover calls that outlast the long call set the in-flight time
   assert.equal(floorMs({ ...defaultKnobs, longCallMs: 1000, postCutoverCalls: 20 }), 3 * 3200 + 1400 + 200 + 4000 + 1200);
+});
+
+test("a run whose floor exceeds 24 h is refused with the computed duration", () => {
+  assert.throws(() => resolveKnobs({}, { callRate: "0.000000001" }), /^UsageError: the knobs ask for a run of at least 1268 years \(.*CALL_RATE=1e-9.*; the limit is 24 h; nothing was started$/);
+  assert.throws(() => resolveKnobs({ CALLS_PER_PHASE: "1000000" }, { callRate: "1" }), /at least 34\.7 days/);
+  assert.throws(() => resolveKnobs({ PHASE_GAP_SECONDS: "3600", LONG_CALL_MS: "3600000" }, { callsPerPhase: "100000", callRate: "2" }), /at least 45\.7 h \(.*\); the limit is 24 h/);
+  // just under the cap is fine
+  const k = resolveKnobs({}, { callsPerPhase: "28000", callRate: "1" });
+  assert.ok(floorMs(k) <= MAX_RUN_MS);
+  assert.equal(formatDuration(90_000), "90 s");
+  assert.equal(formatDuration(30 * 3600_000), "30.0 h");
 });

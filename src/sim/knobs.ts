@@ -77,7 +77,29 @@ export function resolveKnobs(env: NodeJS.ProcessEnv, flags: Record<string, unkno
   if (problems.length > 0) {
     throw new UsageError(`invalid simulation knob${problems.length > 1 ? "s" : ""}; nothing was started`, problems);
   }
+  const floor = floorMs(out);
+  if (floor > MAX_RUN_MS) {
+    throw new UsageError(
+      `the knobs ask for a run of at least ${formatDuration(floor)} (${Object.entries(knobsByEnvName(out)).map(([n, v]) => `${n}=${v}`).join(" ")}); ` +
+        `the limit is 24 h; nothing was started`,
+      ["raise CALL_RATE or lower CALLS_PER_PHASE, the holds or the gap"],
+    );
+  }
   return out;
+}
+
+/** A run whose floor (the call time alone) exceeds this is refused: nobody waits a day for a rehearsal. */
+export const MAX_RUN_MS = 24 * 3600 * 1000;
+
+/** 90 s, 12.5 min, 30.0 h, 34.7 days, 31.7 years, 1268 years. */
+export function formatDuration(ms: number): string {
+  const s = ms / 1000;
+  if (s < 120) return `${s.toFixed(0)} s`;
+  if (s < 7200) return `${(s / 60).toFixed(1)} min`;
+  if (s < 48 * 3600) return `${(s / 3600).toFixed(1)} h`;
+  if (s < 2 * 365.25 * 86400) return `${(s / 86400).toFixed(1)} days`;
+  const years = s / (365.25 * 86400);
+  return `${years < 100 ? years.toFixed(1) : Math.round(years)} years`;
 }
 
 /**

@@ -27,6 +27,10 @@ import type { Target } from "../lab/target.js";
 import { KNOBS, resolveKnobs } from "./knobs.js";
 import { failureLine } from "./report.js";
 import { attachRunFiles } from "./run-files.js";
+import { LiveView } from "../web/live-view.js";
+import { writeRunReport } from "../web/run-report.js";
+import { WebServer } from "../web/server.js";
+import { addWebOptions, webAddressFrom, type WebFlags } from "../web/web-address.js";
 import { runSimulation, type SimOutcome } from "./run-sim.js";
 import { injectFault, parseTestFaults, TEST_FAULT_ENV, thawFrozenBackends } from "./test-faults.js";
 import { startHepCapture, type HepCapture } from "../hep/capture.js";
@@ -36,7 +40,7 @@ import { CutoverError } from "../cli/errors.js";
 import { evidenceInUse, resolveEvidence, type EvidenceInUse } from "./evidence-mode.js";
 import { HepFeed } from "./hep-feed.js";
 
-export type SimOpts = TargetFlags & { artifactsDir?: string; keepLab?: boolean; quiet?: boolean; evidence?: string; hepForward?: string } & Record<string, unknown>;
+export type SimOpts = TargetFlags & WebFlags & { artifactsDir?: string; keepLab?: boolean; quiet?: boolean; evidence?: string; hepForward?: string } & Record<string, unknown>;
 
 export const DEFAULT_SIM_ARTIFACTS_DIR = "artifacts";
 
@@ -51,7 +55,7 @@ export function addSimOptions(cmd: Command): Command {
     )
     .option("--hep-forward <host:port>", "relay every HEP datagram Kamailio mirrors, unchanged, to a Homer or another collector (UDP)");
   for (const k of KNOBS) cmd.option(`${k.flag} <${k.integer ? "n" : "x"}>`, `${k.help} (env ${k.env}, default ${k.def})`);
-  return addDriverOptions(addLabOptions(cmd));
+  return addWebOptions(addDriverOptions(addLabOptions(cmd)));
 }
 
 /** What a subscriber of one run gets: its folder, its event stream and its one Target. */
@@ -81,6 +85,7 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
   // everything validated before anything starts (exit 2)
   const knobs = resolveKnobs(process.env, opts);
   const faults = parseTestFaults(process.env[TEST_FAULT_ENV]);
+  const webAddress = webAddressFrom(opts);
   const settings = labSettingsFrom(opts);
   if ((opts.driver ?? "native") === "native" && runningBackendsKind(settings) === "freeswitch") {
     throw new UsageError("sim and dashboard judge every call by per-call evidence from the backends, which FreeSWITCH does not log yet; nothing was started", [
@@ -96,6 +101,12 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
   const echo = hooks.echo ?? defaultEcho;
   const echoAll = opts.quiet !== true;
   return withScope(async (scope) => {
+    // --web: listening before anything else starts (a port in use is exit 3 with nothing started)
+    const web = webAddress ? await WebServer.start(webAddress) : undefined;
+    if (web) {
+      scope.defer("web server", () => web.close());
+      process.stderr.write(`pbx-cutover: live view at ${web.url} (read-only)\n`);
+    }
     // the run's one Target (docker: exit 3 here when Docker does not answer, before any folder exists)
     const target = await targetFrom(opts, { needsEvidence: true });
     scope.defer("target", () => target.close());
@@ -104,9 +115,16 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
     let resultPhase = false;
     scope.defer("event log", attachEventLog(events, path.join(runDir, EVENT_LOG_FILE)));
     scope.defer("run files", attachRunFiles(events, runDir, (l) => (echoAll || resultPhase ? echo(l) : undefined)));
+    if (web) {
+      const live = new LiveView(web, runDir).attach(events);
+      scope.defer("web view", () => live.close());
+    }
+    // report.html from the folder's own files, whatever ended the run (before the event log closes)
+    scope.defer("run report", () => void writeRunReport(runDir));
     const subscriber = hooks.onRun?.({ runDir, events, target });
     if (subscriber) scope.defer("run subscribers", () => subscriber.close());
     const log = (line: string): void => events.emit({ kind: "log", at: Date.now(), line });
+    if (web) log(`web: live view at ${web.url} (read-only)`);
     events.emit({ kind: "phase", at: Date.now(), phase: "stack-start" });
     // HEP: the collector binds before the lab starts (a taken port is known before anything runs)
     const t = target;

@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { lookup } from "node:dns/promises";
-import { isIP } from "node:net";
 import { isLoopbackV4 } from "../config/lab-config.js";
+import { canonicalHost } from "../dispatcher/sip-uri.js";
 import type { RpcClient } from "../kamailio/rpc.js";
 import { probeOptions } from "../sip/options-probe.js";
 import type { ProbeRow, Role, Stack } from "./checks.js";
@@ -43,15 +42,12 @@ function base(role: Role, component: string, stack: Stack, kind: string, endpoin
   };
 }
 
-/** host:port with the host resolved to an address (container names, localhost); unresolvable names stay as given. */
-export async function resolveHostPort(host: string, port: number): Promise<string> {
-  if (isIP(host)) return `${host}:${port}`;
-  try {
-    const r = await lookup(host, { family: 4 });
-    return `${r.address}:${port}`;
-  } catch {
-    return `${host}:${port}`;
-  }
+/**
+ * host:port in its one spelling (127.0.0.01 -> 127.0.0.1), for the same-endpoint check. Nothing is
+ * resolved: the target's SIP policy lets only IP addresses through, so no probe causes a DNS query.
+ */
+export function resolveHostPort(host: string, port: number): string {
+  return `${canonicalHost(host)}:${port}`;
 }
 
 function msg(err: unknown): string {
@@ -66,7 +62,7 @@ export async function sipOptionsRow(
 ): Promise<ProbeRow> {
   const endpoint = `${ep.address}:${ep.port}/udp`;
   const row = base(role, `${role} backend (SIP OPTIONS)`, "sip-backend", "backend SIP", endpoint, "SIP Server header");
-  row.resolvedEndpoint = await resolveHostPort(ep.address, ep.port);
+  row.resolvedEndpoint = resolveHostPort(ep.address, ep.port);
   const resolvedHost = row.resolvedEndpoint.split(":")[0]!;
   if (!isLoopbackV4(resolvedHost)) {
     return { ...row, reachable: "skipped", error: "not on loopback: not probed from this host", source: "-" };
@@ -157,7 +153,7 @@ export async function viaKamailioRow(role: "old" | "new", rpc: RpcClient, uri: s
 export async function eventSocketRow(role: "old" | "new", esl: EventSocketSettings, timeoutMs: number): Promise<ProbeRow> {
   const endpoint = `${esl.host}:${esl.port}/tcp`;
   const row = base(role, `${role} FreeSWITCH (event socket)`, "freeswitch", "event socket", endpoint, "event socket `api version`");
-  row.resolvedEndpoint = await resolveHostPort(esl.host, esl.port);
+  row.resolvedEndpoint = resolveHostPort(esl.host, esl.port);
   const started = performance.now();
   try {
     const body = await eslApi({ host: esl.host, port: esl.port }, esl.password, "version", timeoutMs);
@@ -173,7 +169,7 @@ export async function eventSocketRow(role: "old" | "new", esl: EventSocketSettin
 export async function fusionpbxHttpRow(role: "old" | "new", url: string, timeoutMs: number): Promise<ProbeRow> {
   const row = base(role, `${role} FusionPBX (HTTP)`, "fusionpbx", "FusionPBX HTTP", url, "-");
   const u = new URL(url);
-  row.resolvedEndpoint = `${u.protocol}//${await resolveHostPort(u.hostname, Number(u.port || (u.protocol === "https:" ? 443 : 80)))}${u.pathname}`;
+  row.resolvedEndpoint = `${u.protocol}//${resolveHostPort(u.hostname, Number(u.port || (u.protocol === "https:" ? 443 : 80)))}${u.pathname}`;
   const r = await probeHttp(url, timeoutMs);
   if (!r.reachable) return { ...row, reachable: false, error: r.error };
   const status = `${r.status ?? "?"}${r.location ? ` -> ${r.location}` : ""}`;

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { UsageError } from "../cli/errors.js";
 import { parseIntFlag } from "../config/lab-config.js";
+import { hostProblem, type SipPolicy } from "../sip/sip-policy.js";
 
 /**
  * The config file's `verify` section (validated here; src/config/file.ts passes it through):
@@ -80,6 +81,26 @@ export function parseVerifySection(raw: unknown, flags: { timeoutMs?: string | u
     v.timeoutMs = t;
   }
   return v;
+}
+
+/**
+ * The endpoints of the `verify` section outside the target's SIP policy (pure): `sip`, the event
+ * socket's host and the FusionPBX URL's host must be IPs inside it, so verify never sends a probe
+ * or a DNS query anywhere else. One line per problem, naming the key.
+ */
+export function verifyEndpointProblems(config: VerifySection, policy: SipPolicy): string[] {
+  const problems: string[] = [];
+  for (const role of ["old", "new"] as const) {
+    const c = config[role];
+    const check = (key: string, host: string): void => {
+      const p = hostProblem(policy, host);
+      if (p !== undefined) problems.push(`verify.${role}.${key}: ${p}`);
+    };
+    if (c.sip) check("sip", c.sip.address);
+    if (c.eventSocket) check("eventSocket.host", c.eventSocket.host);
+    if (c.fusionpbxUrl) check("fusionpbxUrl", new URL(c.fusionpbxUrl).hostname);
+  }
+  return problems;
 }
 
 /** Resolve the event-socket password (config value or env var). Errors name the variable, never a value. */

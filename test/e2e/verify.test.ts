@@ -99,7 +99,7 @@ describe("verify on the native lab", () => {
         JSON.stringify({
           verify: {
             old: { eventSocket: { host: "127.0.0.1", port: eslOld.port, passwordEnv: "TEST_ESL_PW" }, fusionpbxUrl: `http://127.0.0.1:${webPort}/` },
-            new: { eventSocket: { host: "127.0.0.1", port: newEsl, passwordEnv: "TEST_ESL_PW" }, fusionpbxUrl: `http://localhost:${webPort}${newUrl}` },
+            new: { eventSocket: { host: "127.0.0.1", port: newEsl, passwordEnv: "TEST_ESL_PW" }, fusionpbxUrl: `http://127.0.0.01:${webPort}${newUrl}` },
           },
         }),
       );

@@ -38,7 +38,7 @@ async function startLab(alg: DispatcherAlgorithm, children: number): Promise<Lab
     dispatcherAlg: String(alg),
   });
   const target = nativeTarget(s);
-  return { f, target, inputs: { setId: 1, oldUri: target.backends.old.uri, newUri: target.backends.new.uri } };
+  return { f, target, inputs: { setId: 1, oldUri: target.backends.old.uri, newUri: target.backends.new.uri, policy: target.sipPolicy } };
 }
 
 /** Verified apply of a list (reload: a fresh cycle), then `n` calls; the new backend's count. */

@@ -1,11 +1,14 @@
 /**
  * An in-memory stand-in for one Kamailio's dispatcher (for unit tests of the apply protocol only;
  * the e2e tests use the real Kamailio). It behaves like 5.6.3 as recorded in the field notes and
- * fixtures: reload reads the list file, skips destinations it cannot resolve (host *.invalid) with
- * a warning and still answers Ok, refuses reloads within reload_delta with 500 "Ongoing reload"
+ * fixtures: reload reads the list file, skips destinations it cannot use with a warning and still
+ * answers Ok (the real one does that for a host it cannot resolve; no SIP policy lets a host name
+ * through, so here the stand-in for "cannot use" is an address in TEST-NET-1, 192.0.2.0/24, which
+ * the fake target's policy allows), refuses reloads within reload_delta with 500 "Ongoing reload"
  * without resetting its timer, answers 500 "Reload Failed" when the file is missing, and
  * dispatcher.list answers 500 "No Destination Sets" when nothing is loaded.
  */
+import { sipPolicy } from "../../src/sip/sip-policy.js";
 import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -36,7 +39,7 @@ export class FakeKamailio implements RpcClient, DispatcherListStore {
 
   private load(): void {
     this.loaded = entriesOf(parseDispatcherList(this.file ?? ""))
-      .filter((e) => !/\.invalid(:|;|$)/.test(e.uri))
+      .filter((e) => !/^sips?:(?:[^@]*@)?192\.0\.2\.\d+(:|;|$)/.test(e.uri))
       .map((e) => ({ setId: e.setId, uri: e.uri, flags: e.flags }));
   }
 
@@ -94,6 +97,8 @@ export class FakeKamailio implements RpcClient, DispatcherListStore {
   close(): void {}
 }
 
+/** destinations the fake Kamailio skips at reload (TEST-NET-1) */
+export const UNUSABLE_NET = "192.0.2.0/24";
 export const OLD = "sip:127.0.0.1:15070";
 export const NEW = "sip:127.0.0.1:15080";
 
@@ -105,6 +110,7 @@ export function fakeTarget(initial = `# initial\n1 ${OLD} 0 0\n`): { target: Tar
     driver: "native",
     proxy: { address: "127.0.0.1", port: 15060 },
     setId: 1,
+    sipPolicy: sipPolicy("the test's SIP policy", ["127.0.0.0/8", UNUSABLE_NET]),
     backends: {
       old: { role: "old", address: "127.0.0.1", port: 15070, uri: OLD, messageLog: undefined },
       new: { role: "new", address: "127.0.0.1", port: 15080, uri: NEW, messageLog: undefined },

@@ -2,6 +2,7 @@ import { DOCKER_LAB_DIR } from "../../lab/docker/topology.js";
 import { dockerLabDown, dockerLabStatus, dockerLabUp, type DockerLabStatus } from "../../lab/docker/docker-lab.js";
 import { dockerBackendsFrom, type DriverFlags } from "../../lab/driver.js";
 import { parseIntFlag } from "../../config/lab-config.js";
+import { UsageError } from "../errors.js";
 import { ExitCode } from "../exit-codes.js";
 import { withScope } from "../scope.js";
 
@@ -15,6 +16,9 @@ function dirOf(o: Opts): string {
 export async function dockerUpCommand(o: Opts): Promise<void> {
   const backends = dockerBackendsFrom(o, false);
   const readyTimeoutMs = o.readyTimeoutMs !== undefined ? parseIntFlag("--ready-timeout-ms", o.readyTimeoutMs) : 120_000;
+  if (readyTimeoutMs < 100 || readyTimeoutMs > 600_000) {
+    throw new UsageError(`--ready-timeout-ms ${readyTimeoutMs}: must be between 100 and 600000; nothing was started`);
+  }
   const r = await withScope((scope) => dockerLabUp({ dir: dirOf(o), backends, readyTimeoutMs }, scope));
   process.stdout.write(
     `ran: ${r.argv.join(" ")}\ndocker lab ready in ${Math.round(r.readyMs)} ms: Kamailio answers kamcmd in real-kamailio; ` +

@@ -81,6 +81,7 @@ export function registerPlanCommand(program: Command): void {
         rpc: target.rpc.endpoint,
         backupDir: backupPaths(target).dir,
         algorithm,
+        sipPolicy: target.sipPolicy,
       };
       const dry = buildDryRun(plan, t);
       process.stdout.write(opts.json ? JSON.stringify(dry, null, 2) + "\n" : renderDryRun(dry));

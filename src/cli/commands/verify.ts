@@ -2,10 +2,11 @@ import type { Command } from "commander";
 import path from "node:path";
 import { createRunDir } from "../../artifacts/run-dir.js";
 import { loadConfigFile } from "../../config/file.js";
-import { addDriverOptions, targetFrom, versionSourcesFor, withDriverVerifyDefaults, type TargetFlags } from "../../lab/driver.js";
+import { addDriverOptions, sipPolicyFor, targetFrom, versionSourcesFor, withDriverVerifyDefaults, type TargetFlags } from "../../lab/driver.js";
 import { formatTable } from "../../verify/checks.js";
 import { runVerify, writeVerifyJson, type VerifyReport } from "../../verify/run-verify.js";
-import { parseVerifySection } from "../../verify/verify-config.js";
+import { parseVerifySection, verifyEndpointProblems } from "../../verify/verify-config.js";
+import { UsageError } from "../errors.js";
 import { addLabOptions } from "../lab-options.js";
 
 type VerifyOpts = TargetFlags & { artifactsDir?: string; timeoutMs?: string; json?: boolean };
@@ -49,6 +50,14 @@ export function registerVerifyCommand(program: Command): void {
   addDriverOptions(addLabOptions(cmd)).action(async (opts: VerifyOpts) => {
     const file = loadConfigFile(opts.config);
     const config = withDriverVerifyDefaults(parseVerifySection(file.raw["verify"], { timeoutMs: opts.timeoutMs }), opts);
+    const policy = sipPolicyFor(opts);
+    const outside = verifyEndpointProblems(config, policy);
+    if (outside.length > 0) {
+      throw new UsageError(`${file.path !== undefined ? `config file ${file.path}: ` : ""}${outside[0]}; nothing was probed`, [
+        ...outside.slice(1),
+        `verify probes only IPs inside ${policy.name} (${policy.allow.join(", ")})`,
+      ]);
+    }
     const target = await targetFrom(opts);
     let report: VerifyReport;
     try {

@@ -1,6 +1,6 @@
 import { buildProfile, renderProfile } from "../../dispatcher/profile.js";
 import { renderKamailioConfig } from "../../kamailio/config-template.js";
-import { dockerBackendUri, dockerKamailioConfigValues, type DockerBackends } from "./topology.js";
+import { DOCKER_LAB_POLICY, dockerBackendUri, dockerKamailioConfigValues, type DockerBackends } from "./topology.js";
 
 /**
  * The files the Docker lab mounts into Kamailio (pure): the project's config rendered for the
@@ -20,6 +20,6 @@ export function dockerKamailioConfig(template: string): string {
 
 export function dockerInitialDispatcherList(backends: DockerBackends): string {
   return renderProfile(
-    buildProfile("old", { setId: 1, oldUri: dockerBackendUri(backends, "old"), newUri: dockerBackendUri(backends, "new") }),
+    buildProfile("old", { setId: 1, oldUri: dockerBackendUri(backends, "old"), newUri: dockerBackendUri(backends, "new"), policy: DOCKER_LAB_POLICY }),
   );
 }

@@ -7,6 +7,7 @@ import { runArgv } from "./docker-cli.js";
 import { KamcmdRpcClient, type ArgvRunner } from "./kamcmd-rpc.js";
 import {
   CONTAINERS,
+  DOCKER_LAB_POLICY,
   HOST_DIRS,
   HOST_PORTS,
   IN_CONTAINER,
@@ -36,6 +37,7 @@ export function dockerTarget(labDir: string, backends: DockerBackends, run: Argv
     driver: "docker",
     proxy: { address: "127.0.0.1", port: HOST_PORTS.kamailioSip },
     setId: 1,
+    sipPolicy: DOCKER_LAB_POLICY,
     backends: { old: backend("old"), new: backend("new") },
     dispatcherList: fileListStore(path.join(labDir, HOST_DIRS.kamailio, "dispatcher.list")),
     rpc,

@@ -1,5 +1,6 @@
 import path from "node:path";
 import { PROJECT_ROOT } from "../../assets.js";
+import { sipPolicy, type SipPolicy } from "../../sip/sip-policy.js";
 
 /**
  * The Docker real-services lab (the seed's topology and pinned versions) as data. The compose files
@@ -38,6 +39,13 @@ export const NETWORK = {
   sippUas: { old: "172.28.0.30", new: "172.28.0.31" },
   sippUac: "172.28.0.40",
 } as const;
+
+/**
+ * The Docker lab's SIP policy: its compose network (where Kamailio's dispatcher reaches the
+ * backends, `docker-compose.real.yml`'s subnet) and loopback (the ports it publishes to the host:
+ * Kamailio's SIP port, the FusionPBX web UIs). Nothing else, no host names.
+ */
+export const DOCKER_LAB_POLICY: SipPolicy = sipPolicy("the Docker lab's SIP policy", [NETWORK.subnet, "127.0.0.0/8"]);
 
 /** Inside the containers. */
 export const IN_CONTAINER = {

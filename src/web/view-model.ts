@@ -1,0 +1,386 @@
+/**
+ * The web view of one run (pure): a typed, serialisable view model folded from the run's event
+ * stream, the one thing both the live page (src/web/live-view.ts) and report.html
+ * (src/web/run-report.ts) render. The counters come from the terminal dashboard's own reducer
+ * (src/dashboard/state.ts `reduce`), so the web page and the terminal frame can never disagree; the
+ * rest (the timeline of steps, calls over time per backend, every verdict) is folded here.
+ *
+ * Steps today are the sim's phases (old, both, new, inflight). A step carries optional weight and
+ * gates fields: when the plan runner's step and gate events land, their fold fills those fields and
+ * the page shows them; nothing else changes. The page renders what is here and decides nothing.
+ *
+ * Folding is incremental (every event costs the same however long the run is); `snapshot()` costs
+ * the size of the view, which is bounded: the time series keeps at most MAX_BINS bins (the bin
+ * width doubles when a run outgrows them).
+ */
+import { initialState, reduce, type DashboardState } from "../dashboard/state.js";
+import type { Backend, RunEvent, RunStatus, SimPhase, Verdict } from "../events/run-events.js";
+
+export const VIEW_SCHEMA = 1;
+/** the time series' bound: a run of any length keeps at most this many bins per series */
+export const MAX_BINS = 600;
+export const LOG_TAIL = 20;
+/** the time series starts with half-second bins (a short lab run still shows its phases) */
+export const FIRST_BIN_SECONDS = 0.5;
+export const BACKENDS = ["old", "new"] as const satisfies readonly Backend[];
+
+export interface GateView {
+  name: string;
+  verdict: Verdict | "not-applicable";
+  /** the metric's value and its threshold, as the gate event carries them */
+  value?: number;
+  threshold?: string;
+  details: string;
+}
+
+export interface StepView {
+  /** stable key: the phase name today, the plan step's index later */
+  key: string;
+  label: string;
+  /** the new backend's weight (0-100) when the step has one (plan steps); undefined for the sim's phases */
+  weight: number | undefined;
+  startedAt: number;
+  /** when the next step started or the run finished; undefined while it is live */
+  endedAt: number | undefined;
+  applies: { at: number; mode: string; ok: boolean; durationMs: number; runtime: string[] }[];
+  routed: Record<Backend, number>;
+  verdicts: { pass: number; fail: number; inconclusive: number };
+  gates: GateView[];
+}
+
+export interface VerdictView {
+  at: number;
+  phase: string;
+  name: string;
+  verdict: Verdict;
+  details: string;
+  /** the assertion's numbers (results.json); undefined until the results are in */
+  numbers: Record<string, number> | undefined;
+  offenders: string[];
+}
+
+export interface BackendView {
+  /** calls whose initial INVITE reached this backend (the dashboard's `total`) */
+  routed: number;
+  completed: number;
+  failed: number;
+  /** routed and not finished yet, as the evidence shows it (not Kamailio's dialog count) */
+  up: number;
+}
+
+export interface SeriesView {
+  /** bin width in seconds */
+  binSeconds: number;
+  /** bin start, seconds since the run started */
+  t: number[];
+  /** new calls per second per backend in each bin */
+  callsPerSecond: Record<Backend, number[]>;
+  /** calls up per backend at the end of each bin */
+  up: Record<Backend, number[]>;
+}
+
+export interface ResultsSummary {
+  status: string;
+  exitCode: number;
+  durationMs: number;
+  floorMs: number | undefined;
+  /** calls per backend of INVITE as results.json lists them */
+  callsByBackend: Record<Backend, number>;
+  calls: number;
+  failures: string[];
+}
+
+export interface EvidenceLink {
+  name: string;
+  what: string;
+}
+
+export interface RunView {
+  schema: typeof VIEW_SCHEMA;
+  /** events folded so far: the live stream's event id */
+  seq: number;
+  runDir: string;
+  runName: string;
+  startedAt: number | undefined;
+  now: number;
+  phase: SimPhase;
+  status: RunStatus;
+  /** the mode of the last verified apply (Kamailio's runtime read back), undefined before the first */
+  mode: string | undefined;
+  knobs: Record<string, number>;
+  steps: StepView[];
+  /** index in `steps` of the live step, undefined when none is (before the first, after the end) */
+  liveStep: number | undefined;
+  backends: Record<Backend, BackendView>;
+  series: SeriesView;
+  verdicts: VerdictView[];
+  verdictCounts: { pass: number; fail: number; inconclusive: number };
+  finished: { at: number; status: RunStatus; exitCode: number; failures: string[] } | undefined;
+  results: ResultsSummary | undefined;
+  evidence: EvidenceLink[];
+  logTail: string[];
+  /** lines of events.ndjson that could not be read (report only) */
+  unreadable: number;
+}
+
+const STEP_PHASES: ReadonlySet<SimPhase> = new Set(["old", "both", "new", "inflight"]);
+const STEP_LABEL: Partial<Record<SimPhase, string>> = {
+  old: "old: all new calls to old",
+  both: "both: split between old and new",
+  new: "new: all new calls to new",
+  inflight: "in-flight cutover under a long call",
+};
+
+const perBackend = <T>(f: () => T): Record<Backend, T> => ({ old: f(), new: f() });
+
+/** Folds events into the view, one at a time; `snapshot()` is the view as of the last event. */
+export class RunViewFolder {
+  private dash: DashboardState;
+  private seq = 0;
+  private startedAt: number | undefined;
+  private firstAt: number | undefined;
+  private mode: string | undefined;
+  private knobs: Record<string, number> = {};
+  private readonly steps: StepView[] = [];
+  private live: number | undefined;
+  private readonly verdicts: VerdictView[] = [];
+  private readonly open = new Map<string, Backend>();
+  private readonly up = perBackend(() => 0);
+  private binSeconds = FIRST_BIN_SECONDS;
+  private readonly bins: { routed: Record<Backend, number>; up: Record<Backend, number> }[] = [];
+  private readonly logTail: string[] = [];
+  private unreadable = 0;
+
+  constructor(runDir = "") {
+    this.dash = initialState(runDir, 0);
+  }
+
+  add(e: RunEvent): void {
+    this.seq++;
+    this.firstAt ??= e.at;
+    this.dash = reduce(this.dash, e);
+    switch (e.kind) {
+      case "run-started":
+        this.startedAt = e.at;
+        this.knobs = { ...e.knobs };
+        break;
+      case "phase":
+        this.endLiveStep(e.at);
+        if (STEP_PHASES.has(e.phase)) {
+          this.steps.push({
+            key: e.phase,
+            label: STEP_LABEL[e.phase] ?? e.phase,
+            weight: undefined,
+            startedAt: e.at,
+            endedAt: undefined,
+            applies: [],
+            routed: perBackend(() => 0),
+            verdicts: { pass: 0, fail: 0, inconclusive: 0 },
+            gates: [],
+          });
+          this.live = this.steps.length - 1;
+        }
+        break;
+      case "apply":
+        if (e.ok) this.mode = e.mode;
+        this.liveStepView()?.applies.push({ at: e.at, mode: e.mode, ok: e.ok, durationMs: e.durationMs, runtime: [...e.runtime] });
+        break;
+      case "call-routed": {
+        const step = this.liveStepView();
+        if (step) step.routed[e.backend]++;
+        if (!this.open.has(e.callId)) {
+          this.open.set(e.callId, e.backend);
+          this.up[e.backend]++;
+        }
+        this.bin(e.at).routed[e.backend]++;
+        this.bin(e.at).up = { ...this.up };
+        break;
+      }
+      case "call-finished": {
+        const b = this.open.get(e.callId);
+        if (b !== undefined) {
+          this.open.delete(e.callId);
+          this.up[b]--;
+          this.bin(e.at).up = { ...this.up };
+        }
+        break;
+      }
+      case "verdict": {
+        this.verdicts.push({ at: e.at, phase: e.phase, name: e.name, verdict: e.verdict, details: e.details, numbers: undefined, offenders: [] });
+        const step = [...this.steps].reverse().find((s) => s.key === e.phase);
+        if (step) step.verdicts[e.verdict]++;
+        break;
+      }
+      case "log":
+        if (this.logTail.length >= LOG_TAIL) this.logTail.shift();
+        this.logTail.push(e.line);
+        break;
+      case "run-finished":
+        this.endLiveStep(e.at);
+        break;
+      case "status":
+        break;
+    }
+  }
+
+  /** a line of events.ndjson that was not an event */
+  skip(): void {
+    this.unreadable++;
+  }
+
+  private liveStepView(): StepView | undefined {
+    return this.live === undefined ? undefined : this.steps[this.live];
+  }
+
+  private endLiveStep(at: number): void {
+    const s = this.liveStepView();
+    if (s) s.endedAt = at;
+    this.live = undefined;
+  }
+
+  private origin(): number {
+    return this.startedAt ?? this.firstAt ?? 0;
+  }
+
+  /** the bin holding `at`; bins are created up to it (gaps carry the calls up forward) */
+  private bin(at: number): { routed: Record<Backend, number>; up: Record<Backend, number> } {
+    const sec = Math.max(0, (at - this.origin()) / 1000);
+    let i = Math.floor(sec / this.binSeconds);
+    while (i >= MAX_BINS) {
+      this.mergeBins();
+      i = Math.floor(sec / this.binSeconds);
+    }
+    while (this.bins.length <= i) {
+      const last = this.bins.at(-1);
+      this.bins.push({ routed: perBackend(() => 0), up: last ? { ...last.up } : perBackend(() => 0) });
+    }
+    return this.bins[i]!;
+  }
+
+  /** halve the resolution: pairs of bins become one (calls add up, the later bin's calls up stay) */
+  private mergeBins(): void {
+    const merged: typeof this.bins = [];
+    for (let i = 0; i < this.bins.length; i += 2) {
+      const a = this.bins[i]!;
+      const b = this.bins[i + 1];
+      merged.push({ routed: { old: a.routed.old + (b?.routed.old ?? 0), new: a.routed.new + (b?.routed.new ?? 0) }, up: { ...(b ?? a).up } });
+    }
+    this.bins.splice(0, this.bins.length, ...merged);
+    this.binSeconds *= 2;
+  }
+
+  snapshot(): RunView {
+    const d = this.dash;
+    const w = this.binSeconds;
+    return {
+      schema: VIEW_SCHEMA,
+      seq: this.seq,
+      runDir: d.runDir,
+      runName: d.runDir.split("/").filter(Boolean).at(-1) ?? "",
+      startedAt: this.startedAt,
+      now: d.now,
+      phase: d.phase,
+      status: d.status,
+      mode: this.mode,
+      knobs: { ...this.knobs },
+      steps: this.steps.map((s) => ({ ...s, applies: [...s.applies], routed: { ...s.routed }, verdicts: { ...s.verdicts }, gates: [...s.gates] })),
+      liveStep: this.live,
+      backends: perBackendFrom((b) => ({ routed: d.backends[b].total, completed: d.backends[b].completed, failed: d.backends[b].failed, up: this.up[b] })),
+      series: {
+        binSeconds: w,
+        t: this.bins.map((_, i) => i * w),
+        callsPerSecond: perBackendFrom((b) => this.bins.map((x) => x.routed[b] / w)),
+        up: perBackendFrom((b) => this.bins.map((x) => x.up[b])),
+      },
+      verdicts: this.verdicts.map((v) => ({ ...v })),
+      verdictCounts: { ...d.verdicts },
+      finished: d.finished ? { ...d.finished, failures: [...d.finished.failures] } : undefined,
+      results: undefined,
+      evidence: [],
+      logTail: [...this.logTail],
+      unreadable: this.unreadable,
+    };
+  }
+}
+
+function perBackendFrom<T>(f: (b: Backend) => T): Record<Backend, T> {
+  return { old: f("old"), new: f("new") };
+}
+
+/** The view of a whole stream: the one pure function from events to what the pages show. */
+export function runViewOf(events: Iterable<RunEvent>, runDir = ""): RunView {
+  const f = new RunViewFolder(runDir);
+  for (const e of events) f.add(e);
+  return f.snapshot();
+}
+
+/** results.json as far as the view reads it (anything else in it is ignored). */
+export interface ResultsInput {
+  status?: unknown;
+  exitCode?: unknown;
+  durationMs?: unknown;
+  floorMs?: unknown;
+  failures?: unknown;
+  verdicts?: unknown;
+  calls?: unknown;
+}
+
+const num = (x: unknown): number | undefined => (typeof x === "number" && Number.isFinite(x) ? x : undefined);
+const arr = (x: unknown): unknown[] => (Array.isArray(x) ? (x as unknown[]) : []);
+const str = (x: unknown): string => (typeof x === "string" ? x : "");
+const rec = (x: unknown): Record<string, unknown> => (x !== null && typeof x === "object" ? (x as Record<string, unknown>) : {});
+
+/** The view with results.json folded in: each verdict's numbers and offenders, and the run's summary. */
+export function withResults(view: RunView, results: ResultsInput): RunView {
+  const byKey = new Map<string, Record<string, unknown>>();
+  for (const v of arr(results.verdicts).map(rec)) byKey.set(`${String(v["phase"])}\u0000${String(v["name"])}`, v);
+  const verdicts = view.verdicts.map((v) => {
+    const r = byKey.get(`${v.phase}\u0000${v.name}`);
+    if (!r) return v;
+    const numbers = Object.fromEntries(Object.entries(rec(r["numbers"])).filter((kv): kv is [string, number] => num(kv[1]) !== undefined));
+    return { ...v, numbers, offenders: arr(r["offenders"]).map(String) };
+  });
+  const calls = arr(results.calls).map(rec);
+  const callsTo = (b: Backend): number => calls.filter((c) => str(c["inviteBackend"]).split("+").includes(b)).length;
+  return {
+    ...view,
+    verdicts,
+    results: {
+      status: str(results.status) || "unknown",
+      exitCode: num(results.exitCode) ?? -1,
+      durationMs: num(results.durationMs) ?? 0,
+      floorMs: num(results.floorMs),
+      callsByBackend: perBackendFrom(callsTo),
+      calls: calls.length,
+      failures: arr(results.failures).map(String),
+    },
+  };
+}
+
+const KINDS: ReadonlySet<string> = new Set<RunEvent["kind"]>([
+  "run-started", "phase", "status", "apply", "call-routed", "call-finished", "verdict", "log", "run-finished",
+]);
+
+/** One line of events.ndjson as an event, or undefined (not JSON, not an event, a kind this version does not know). */
+export function parseEventLine(line: string): RunEvent | undefined {
+  let x: unknown;
+  try {
+    x = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  const o = rec(x);
+  return typeof o["kind"] === "string" && KINDS.has(o["kind"]) && num(o["at"]) !== undefined ? (x as RunEvent) : undefined;
+}
+
+/** The view of events.ndjson's text; lines that are not events are counted, never fatal. */
+export function runViewOfLog(text: string, runDir: string): RunView {
+  const f = new RunViewFolder(runDir);
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    const e = parseEventLine(line);
+    if (e) f.add(e);
+    else f.skip();
+  }
+  return f.snapshot();
+}
