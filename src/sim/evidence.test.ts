@@ -103,7 +103,10 @@ test("retransmitted INVITE and BYE (recorded at a SIPp 3.6.1 backend) count once
   assert.equal(c.bye.new!.retransmissions, 1);
   assert.equal(book.rawInvites.new, 2, "the seed's grep would count 2");
   assert.equal(book.inviteTransactions.new, 1);
-  // seen at a backend but never sent by this run's UAC: not a completed call
+  // seen at a backend but never sent by this run's UAC: not a completed call (pending while its
+  // burst runs: the UAC's log may not show it yet; failed once the burst ended)
+  assert.equal(outcomeOf(c).outcome, "pending");
+  book.finishBurst("new");
   assert.equal(outcomeOf(c).outcome, "failed");
 });
 
@@ -285,4 +288,21 @@ test("Call-IDs of another run or none are the open window's unexpected requests;
   assert.deepEqual(book.unexpected.map((u) => u.phase), ["old", undefined]);
   assert.equal(book.unexpectedOf("old").length, 1);
   assert.deepEqual(book.invitesOf("old").transactions, { old: 1, new: 0 });
+});
+
+test("a call whose INVITE a backend's log shows before the UAC's log does is pending, not 'never sent', until its burst ends", async () => {
+  const { parseSipMessage } = await import("../sip/message.js");
+  const id = "pbxc-abc123-post-3-7753@127.0.0.1";
+  const invite = parseSipMessage(`INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:15060;branch=z9hG4bKk1\r\nCall-ID: ${id}\r\nCSeq: 1 INVITE\r\nTo: <sip:100@127.0.0.1>\r\n\r\n`)!;
+  const book = new EvidenceBook("abc123");
+  book.backendMessage("new", invite, { stamp: "2026-12-01 20:56:41.000001", direction: "received" });
+  assert.deepEqual(book.settle("post"), [], "concluded before the UAC's log was read");
+  book.uacMessage("post", invite, { stamp: "2026-12-01 20:56:41.000000", direction: "sent" });
+  assert.deepEqual(book.settle("post"), []);
+  // the burst ended and the UAC never showed it: then it is a call the UAC did not send
+  const other = parseSipMessage(invite.startLine + "\r\nVia: SIP/2.0/UDP 127.0.0.1:15060;branch=z9hG4bKk2\r\nCall-ID: pbxc-abc123-post-4-7753@127.0.0.1\r\nCSeq: 1 INVITE\r\n\r\n")!;
+  book.backendMessage("new", other, { stamp: "2026-12-01 20:56:41.000002", direction: "received" });
+  const facts = book.finishBurst("post");
+  const f = facts.find((x) => x.call.callId.startsWith("pbxc-abc123-post-4-"));
+  assert.ok(f && f.kind === "finished" && !f.completed && f.reason === "the UAC never sent this INVITE (seen only at a backend)");
 });

@@ -153,7 +153,8 @@ const isOk = (s: number | undefined): boolean => s !== undefined && s >= 200 && 
  */
 export function outcomeOf(c: CallEvidence): { outcome: CallOutcome; reason?: string } {
   const u = c.uac;
-  if (u.inviteSentStamp === undefined) return { outcome: "failed", reason: "the UAC never sent this INVITE (seen only at a backend)" };
+  // the backend's log can be read before the UAC's shows the INVITE it sent: decided when the burst ends
+  if (u.inviteSentStamp === undefined) return u.unanswered ? { outcome: "failed", reason: "the UAC never sent this INVITE (seen only at a backend)" } : { outcome: "pending" };
   if (u.inviteStatus === undefined) {
     return u.unanswered ? { outcome: "failed", reason: "no final response to INVITE" } : { outcome: "pending" };
   }
