@@ -1,7 +1,8 @@
 import type { BackendsKind, LabSettings } from "../config/lab-config.js";
 import { assetPath } from "../assets.js";
 import { probeOptions } from "../sip/options-probe.js";
-import { freeswitchVersionText, prepareFreeswitch, probeFreeswitchReady } from "./freeswitch/instance.js";
+import { channelsCount } from "../freeswitch/event-stream.js";
+import { eventSocketOf, freeswitchVersionText, prepareFreeswitch, probeFreeswitchReady } from "./freeswitch/instance.js";
 import { requireFreeswitchTree } from "./freeswitch/install.js";
 import { labPaths, uasArgv, type BackendRole, type LabPaths } from "./layout.js";
 import { readLabState } from "./state.js";
@@ -95,6 +96,23 @@ export async function backendSpecs(
 /** The version `lab status` shows for a running backend; undefined = ask the binary (`-v`). */
 export async function backendVersion(s: LabSettings, role: BackendRole): Promise<string | undefined> {
   return s.backends === "freeswitch" ? freeswitchVersionText(s, role) : undefined;
+}
+
+/** FreeSWITCH backends: each one's own channel count (undefined for stand-ins; a role that does not answer is left out). */
+export async function backendChannelCounts(s: LabSettings): Promise<Partial<Record<BackendRole, number>> | undefined> {
+  if (s.backends !== "freeswitch") return undefined;
+  const out: Partial<Record<BackendRole, number>> = {};
+  await Promise.all(
+    (["old", "new"] as const).map(async (role) => {
+      try {
+        const es = eventSocketOf(s, role);
+        out[role] = await channelsCount({ host: es.host, port: es.port }, es.password, 1000);
+      } catch {
+        // not answering: the component row already says dead, or the version cell says why
+      }
+    }),
+  );
+  return out;
 }
 
 /** The backends kind of the lab running in this lab dir, else the one the settings ask for. */

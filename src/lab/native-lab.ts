@@ -8,7 +8,7 @@ import { buildProfile, renderProfile } from "../dispatcher/profile.js";
 import { loadKamailioTemplate, renderKamailioConfig } from "../kamailio/config-template.js";
 import { HttpJsonRpcClient, type RpcClient } from "../kamailio/rpc.js";
 import { modeOf, parseDispatcherListResult, type RuntimeMode } from "../kamailio/runtime.js";
-import { backendPorts, backendSpecs, backendVersion, requireBackendPrograms, stopGraceMs, type BackendSpec } from "./backend-spec.js";
+import { backendChannelCounts, backendPorts, backendSpecs, backendVersion, requireBackendPrograms, stopGraceMs, type BackendSpec } from "./backend-spec.js";
 import { LAB_LOOPBACK_POLICY } from "../sip/sip-policy.js";
 import { requireBinaries } from "./binaries.js";
 import {
@@ -319,6 +319,8 @@ export interface LabStatus {
   problems: string[];
   dispatcher: { mode: RuntimeMode | "unavailable"; destinations: string[]; error?: string };
   activeCalls: Partial<Record<BackendRole, number>>;
+  /** FreeSWITCH backends only: channels up by each FreeSWITCH's own count (`show channels count`) */
+  pbxChannels?: Partial<Record<BackendRole, number>>;
 }
 
 async function binaryVersion(argv: string[]): Promise<string> {
@@ -395,5 +397,6 @@ export async function labStatus(labDir: string): Promise<LabStatus> {
     rpc.close();
   }
   const problems = components.filter((c) => c.state !== "alive").map((c) => `${c.role} is ${c.state}: ${c.reason ?? "?"}`);
-  return { running: problems.length === 0, labDir, components, problems, dispatcher, activeCalls };
+  const pbxChannels = await backendChannelCounts(s);
+  return { running: problems.length === 0, labDir, components, problems, dispatcher, activeCalls, ...(pbxChannels ? { pbxChannels } : {}) };
 }

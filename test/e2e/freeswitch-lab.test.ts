@@ -3,6 +3,8 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { FreeswitchCallBook } from "../../src/freeswitch/event-evidence.js";
+import { channelsCount, subscribeChannelEvents } from "../../src/freeswitch/event-stream.js";
 import { isTcpFree, isUdpFree } from "../../src/lab/ports.js";
 import { isAlive } from "../../src/lab/process.js";
 import { callThroughProxy, freeswitchFlags, freeswitchPidsUnder } from "../support/freeswitch-fixture.js";
@@ -72,6 +74,7 @@ describe("native lab with real FreeSWITCH: up, status, verify, calls through Kam
     assert.match(status.components[2]!.version, /^FreeSWITCH 1\.10\.12 \(1\.10\.12-release/);
     const human = await f.cli(["lab", "status", ...f.flags]);
     assert.match(human.stdout, /old\s+127\.0\.0\.1:\d+\/udp\s+\d+\s+alive\s+FreeSWITCH 1\.10\.3/);
+    assert.match(human.stdout, /^FreeSWITCH channels \(show channels count\): old 0, new 0$/m);
 
     // verify: versions from three sources per side, old and new differ -> exit 0
     const v = await f.cli(["verify", ...f.flags, "--artifacts-dir", "artifacts"]);
@@ -95,6 +98,16 @@ describe("native lab with real FreeSWITCH: up, status, verify, calls through Kam
       assert.ok(!JSON.stringify(vj).includes(password), "password not in verify.json");
     }
 
+    // each FreeSWITCH's own account of the calls: channel events by Call-ID over its event socket
+    const esl = (role: "old" | "new") => ({
+      host: "127.0.0.1",
+      port: Number(fs[fs.indexOf(`--${role}-esl-port`) + 1]),
+      password: readFileSync(path.join(f.labDir, `freeswitch-${role}`, "event-socket.secret"), "utf8").trim(),
+    });
+    const books = { old: new FreeswitchCallBook(), new: new FreeswitchCallBook() };
+    const streams = (["old", "new"] as const).map((role) => subscribeChannelEvents(esl(role), esl(role).password, (e) => books[role].add(e)));
+    await Promise.all(streams.map((st) => st.ready));
+
     // real calls through Kamailio: profile old -> every call answered by 1.10.3; new -> by 1.10.12
     const toOld = await callThroughProxy(f, 3, "old");
     assert.equal(toOld.code, 0, `calls to old complete:\n${toOld.log.slice(-2000)}`);
@@ -107,6 +120,41 @@ describe("native lab with real FreeSWITCH: up, status, verify, calls through Kam
     assert.equal(toNew.code, 0, `calls to new complete:\n${toNew.log.slice(-2000)}`);
     assert.equal(toNew.statuses.filter((s) => s === "200").length, 6);
     assert.ok(toNew.userAgents.every((ua) => ua.startsWith("FreeSWITCH-mod_sofia/1.10.12-")), toNew.userAgents.join(", "));
+
+    // a call held 4 s: the new FreeSWITCH counts one channel while it is up, none after
+    const held = callThroughProxy(f, 1, "held", 4000);
+    const upDeadline = Date.now() + 4000;
+    let during = 0;
+    while (during === 0 && Date.now() < upDeadline) {
+      during = await channelsCount(esl("new"), esl("new").password);
+      if (during === 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(during, 1, "show channels count on new while the held call is up");
+    assert.equal(await channelsCount(esl("old"), esl("old").password), 0, "old has no channel");
+    assert.equal((await held).code, 0);
+
+    // the event books agree with the caller: each call's Call-ID on exactly the FreeSWITCH its profile
+    // sent it to, answered, and ended by the caller's BYE reaching that FreeSWITCH
+    const completeDeadline = Date.now() + 5000;
+    const allComplete = (): boolean =>
+      books.old.withPrefix("fs-e2e-old-").filter((c) => c.complete).length === 3 &&
+      books.new.withPrefix("fs-e2e-new-").filter((c) => c.complete).length === 3 &&
+      books.new.withPrefix("fs-e2e-held-").filter((c) => c.complete).length === 1;
+    while (!allComplete() && Date.now() < completeDeadline) await new Promise((r) => setTimeout(r, 50));
+    for (const [role, other, label, n] of [["old", "new", "old", 3], ["new", "old", "new", 3], ["new", "old", "held", 1]] as const) {
+      const calls = books[role].withPrefix(`fs-e2e-${label}-`);
+      assert.equal(calls.length, n, `${label} calls seen by ${role} FreeSWITCH`);
+      assert.equal(books[other].withPrefix(`fs-e2e-${label}-`).length, 0, `${label} calls never reached ${other}`);
+      for (const c of calls) {
+        assert.ok(c.answeredAtMs !== undefined, `${c.callId} answered`);
+        assert.ok(c.byeReceived, `${c.callId}: the caller's BYE reached ${role} (${c.hangupDisposition ?? "no disposition"})`);
+        assert.equal(c.channels.length, 1);
+      }
+    }
+    const heldCall = books.new.withPrefix("fs-e2e-held-")[0]!;
+    assert.ok(heldCall.hungUpAtMs! - heldCall.answeredAtMs! >= 3500, "the held call lasted until the caller's BYE");
+    for (const st of streams) st.close();
+    await Promise.all(streams.map((st) => st.closed));
 
     // sim needs per-call evidence FreeSWITCH does not log (yet): refused before anything starts, lab left as it was
     const sim = await f.cli(["sim", ...f.flags, "--calls-per-phase", "1", "--artifacts-dir", "artifacts"]);

@@ -27,7 +27,11 @@ export function formatStatus(st: LabStatus): string {
     st.activeCalls.old !== undefined
       ? `active calls: old ${st.activeCalls.old}, new ${st.activeCalls.new ?? 0}`
       : undefined;
-  return [...table, mode, ...(calls ? [calls] : []), `lab dir: ${st.labDir}`, ...st.problems.map((p) => `problem: ${p}`)].join("\n");
+  const channels =
+    st.pbxChannels !== undefined
+      ? `FreeSWITCH channels (show channels count): old ${st.pbxChannels.old ?? "?"}, new ${st.pbxChannels.new ?? "?"}`
+      : undefined;
+  return [...table, mode, ...(calls ? [calls] : []), ...(channels ? [channels] : []), `lab dir: ${st.labDir}`, ...st.problems.map((p) => `problem: ${p}`)].join("\n");
 }
 
 export function registerLabCommand(program: Command): void {
