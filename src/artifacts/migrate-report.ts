@@ -11,6 +11,11 @@ import type { OptionsResult } from "../sip/options-probe.js";
 export const migrateFiles = {
   profile: (m: ProfileMode): string => `dispatcher.${m}.list`,
   applied: (m: ProfileMode): string => `applied-${m}.list`,
+  /** a plan step's list (--steps / --plan): step index from 1 and the new backend's weight */
+  stepProfile: (i: number, w: number): string => `dispatcher.step-${i}-w${w}.list`,
+  stepApplied: (i: number, w: number): string => `applied-step-${i}-w${w}.list`,
+  /** the file read back after a rollback to step i (undefined: the list before the plan) */
+  rollbackApplied: (i: number | undefined): string => `applied-rollback-to-${i === undefined ? "before-plan" : `step-${i}`}.list`,
   kamcmd: "kamcmd-dispatcher.list.txt",
   results: "results.json",
   summary: "summary.md",
@@ -19,7 +24,10 @@ export const migrateFiles = {
 export type Verdict = "pass" | "fail";
 
 export interface PhaseResult {
-  mode: ProfileMode;
+  /** old | both | new, or a plan step's label (new=10%) */
+  mode: string;
+  /** plan runs only: the step (index from 1), its weight and hold */
+  step?: { index: number; weightNew: number; holdS: number } | undefined;
   profileFile: string;
   appliedFile: string | undefined;
   verdict: Verdict;
@@ -48,6 +56,18 @@ export interface FinalCheck {
   reason: string | undefined;
 }
 
+/** a plan run that put back its last good step (to = its index from 1; 0 = the list before the plan) */
+export interface RollbackResult {
+  from: number;
+  to: number;
+  toLabel: string;
+  ok: boolean;
+  durationMs: number;
+  reason: string;
+  appliedFile: string | undefined;
+  runtime: RuntimeDestination[] | undefined;
+}
+
 export interface MigrateResults {
   tool: "pbx-cutover migrate";
   version: string;
@@ -65,6 +85,9 @@ export interface MigrateResults {
   final: FinalCheck | undefined;
   kamcmd: { argv: string[]; exitCode: number | null; file: string } | undefined;
   warnings: string[];
+  /** plan runs only (--steps / --plan) */
+  plan?: { source: string; algorithm: number; steps: { label: string; weightNew: number; holdS: number; gates: string[] }[] };
+  rollback?: RollbackResult | undefined;
 }
 
 const ms = (n: number | undefined): string => (n === undefined ? "-" : `${n.toFixed(1)} ms`);
@@ -102,6 +125,20 @@ export function renderSummary(r: MigrateResults): string {
       return `| ${p.mode} | ${p.verdict}${p.reason ? `: ${p.reason}` : ""} | ${reload} | ${after} | ${ms(p.timings?.totalMs)} | ${files} |`;
     }),
     "",
+    ...(r.plan
+      ? [
+          "## Plan",
+          "",
+          `- ${r.plan.source}, dispatcher algorithm ${r.plan.algorithm}: ${r.plan.steps.map((s) => `${s.label}${s.holdS > 0 ? ` (hold ${s.holdS} s)` : ""}`).join(" -> ")}`,
+          ...(r.rollback
+            ? [
+                `- rollback: step ${r.rollback.from} -> ${r.rollback.toLabel}, ${r.rollback.ok ? `verified in ${ms(r.rollback.durationMs)}` : "**did not complete**"} (${r.rollback.reason})`,
+                ...(r.rollback.runtime ? [`- runtime after the rollback: ${dests(r.rollback.runtime)}`] : []),
+              ]
+            : []),
+          "",
+        ]
+      : []),
     "## Final state",
     "",
     ...(r.final
@@ -116,8 +153,17 @@ export function renderSummary(r: MigrateResults): string {
     "",
     "## Files",
     "",
-    "- `dispatcher.{old,both,new}.list`: the generated profiles",
-    "- `applied-{old,both,new}.list`: Kamailio's dispatcher file as read back after each verified apply (`applied-new.list` is the cutover proof)",
+    ...(r.plan
+      ? [
+          "- `dispatcher.step-<i>-w<weight>.list`: each step's generated list",
+          "- `applied-step-<i>-w<weight>.list`: Kamailio's dispatcher file as read back after the step's verified apply",
+          ...(r.rollback?.appliedFile ? [`- \`${r.rollback.appliedFile}\`: the file as read back after the rollback`] : []),
+          "- `events.ndjson`: the run's event stream (step, apply, rollback), one JSON event a line",
+        ]
+      : [
+          "- `dispatcher.{old,both,new}.list`: the generated profiles",
+          "- `applied-{old,both,new}.list`: Kamailio's dispatcher file as read back after each verified apply (`applied-new.list` is the cutover proof)",
+        ]),
     "- `kamcmd-dispatcher.list.txt`: Kamailio's runtime listing after the migration",
     "- `results.json`: everything above, machine-readable",
     "",

@@ -8,17 +8,24 @@
 import { execFile } from "node:child_process";
 import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
 import path from "node:path";
-import { EnvironmentError, VerificationError } from "../cli/errors.js";
+import { EnvironmentError, UsageError, VerificationError } from "../cli/errors.js";
 import { delay, type Scope } from "../cli/scope.js";
 import { isLoopbackV4 } from "../config/lab-config.js";
 import { viaKamailioRow } from "../verify/probes.js";
 import { createRunDir } from "../artifacts/run-dir.js";
-import { migrateFiles, renderSummary, type BackendProbe, type FinalCheck, type MigrateResults, type PhaseResult } from "../artifacts/migrate-report.js";
+import { migrateFiles, renderSummary, type BackendProbe, type FinalCheck, type MigrateResults, type PhaseResult, type RollbackResult } from "../artifacts/migrate-report.js";
 import { parseDispatcherList, entriesOf } from "../dispatcher/list.js";
 import { PROFILE_MODES, renderProfile } from "../dispatcher/profile.js";
 import { parseSipUri } from "../dispatcher/sip-uri.js";
 import { acquireApplyLock } from "../kamailio/apply-lock.js";
-import { ApplyRolledBackError, profileFor, verifiedApply } from "../kamailio/apply.js";
+import { ApplyRolledBackError, profileFor } from "../kamailio/apply.js";
+import { RunEvents } from "../events/run-events.js";
+import { attachEventLog, EVENT_LOG_FILE } from "../events/event-log.js";
+import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
+import { gateName } from "../gates/gate.js";
+import { checkPlanForAlgorithm, stepProfile } from "../plan/dry-run.js";
+import { stepLabel, type Plan } from "../plan/plan.js";
+import { outcomeError, runSteps, type RunnerStep } from "../plan/runner.js";
 import { readRuntime } from "../kamailio/dispatcher-rpc.js";
 import type { RuntimeDestination } from "../kamailio/runtime.js";
 import type { LabControl } from "../lab/lab-control.js";
@@ -26,6 +33,8 @@ import type { BackendEndpoint, Target } from "../lab/target.js";
 import { probeOptions, type OptionsResult } from "../sip/options-probe.js";
 
 export interface MigrateOptions {
+  /** a plan from --steps / --plan with the target's dispatcher algorithm; undefined = the seed's old -> both -> new */
+  plan?: { plan: Plan; algorithm: DispatcherAlgorithm } | undefined;
   artifactsDir: string;
   /** leave a lab this run started running at the end */
   keepLab: boolean;
@@ -39,7 +48,8 @@ const VERSION = "0.1.0";
 
 export async function runMigrate(lab: LabControl, target: Target, o: MigrateOptions, scope: Scope): Promise<MigrateResults> {
   // validation first (exit 2 before anything starts or is written)
-  const profiles = PROFILE_MODES.map((m) => profileFor(target, m));
+  const steps = o.plan === undefined ? defaultSteps(target) : planSteps(target, o.plan.plan, o.plan.algorithm);
+  const finalWeight = steps.at(-1)!.runner.weightNew;
   const t0 = performance.now();
   const runDir = createRunDir(o.artifactsDir, "run");
   const results: MigrateResults = {
@@ -67,8 +77,15 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
     final: undefined,
     kamcmd: undefined,
     warnings: [],
+    ...(o.plan === undefined
+      ? {}
+      : { plan: { source: o.plan.plan.source, algorithm: o.plan.algorithm, steps: steps.map((s) => ({ label: s.mode, weightNew: s.runner.weightNew, holdS: s.runner.machine.holdMs / 1000, gates: s.gates })) } }),
   };
   o.log(`run folder ${runDir}`);
+  const events = new RunEvents();
+  // events.ndjson: plan runs (the default run keeps the seed's file set for now)
+  const detachLog = o.plan === undefined ? undefined : attachEventLog(events, path.join(runDir, EVENT_LOG_FILE));
+  events.emit({ kind: "run-started", at: Date.now(), runDir, knobs: { steps: steps.length } });
   try {
     // 1. the lab
     const up = await lab.ensureUp(scope);
@@ -106,45 +123,71 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
       if (p.probe.status !== 200) results.warnings.push(`${p.role} backend answered OPTIONS with ${p.probe.status} ${p.probe.reason ?? ""}`.trim());
     }
 
-    // 4. old -> both -> new, one lock across all three
+    // 4. the plan's steps (default: old -> both -> new) on the one runner, one lock across all of them
     const lock = acquireApplyLock(target.lockPath, "pbx-cutover migrate");
     scope.defer("apply lock", () => lock.release());
-    for (const profile of profiles) {
-      const mode = profile.label as (typeof PROFILE_MODES)[number];
-      const phase: PhaseResult = {
-        mode,
-        profileFile: migrateFiles.profile(mode),
-        appliedFile: undefined,
-        verdict: "fail",
-        reason: undefined,
-        changed: undefined,
-        reload: undefined,
-        runtimeBefore: undefined,
-        runtime: undefined,
-        restoredRuntime: undefined,
-        timings: undefined,
-      };
-      results.phases.push(phase);
-      writeFileAtomic(path.join(runDir, phase.profileFile), renderProfile(profile), { mode: FileMode.public });
-      try {
-        const out = await verifiedApply(target, profile, { lock, retry: { reloadWaitMs: o.reloadWaitMs }, signal: scope.signal });
+    const phaseOf = (i: number): PhaseResult => results.phases[i]!;
+    const outcome = await runSteps(steps.map((s) => s.runner), {
+      target,
+      lock,
+      retry: { reloadWaitMs: o.reloadWaitMs },
+      signal: scope.signal,
+      events,
+      // migrate places no calls yet: a step's gates have no evidence to decide on
+      evaluate: (i) =>
+        Promise.resolve({
+          verdict: "none",
+          detail: `${steps[i]!.gates.join(", ")}: migrate places no calls yet, so there is no evidence to judge them on`,
+        }),
+      onApplied: (i, out) => {
+        const phase = phaseOf(i);
         Object.assign(phase, { verdict: "pass", changed: out.changed, reload: out.reload, runtimeBefore: out.runtimeBefore, runtime: out.runtime, timings: out.timings });
-        phase.appliedFile = migrateFiles.applied(mode);
+        phase.appliedFile = steps[i]!.appliedFile;
         writeFileAtomic(path.join(runDir, phase.appliedFile), out.appliedText, { mode: FileMode.public });
-        o.log(`apply ${mode}: verified in ${out.timings.totalMs.toFixed(1)} ms; runtime ${out.runtime.map((d) => d.uri).join(", ")}`);
-      } catch (err) {
+        if (o.plan === undefined) o.log(`apply ${phase.mode}: verified in ${out.timings.totalMs.toFixed(1)} ms; runtime ${out.runtime.map((d) => d.uri).join(", ")}`);
+      },
+      onApplyFailed: (i, err) => {
+        const phase = phaseOf(i);
         if (err instanceof ApplyRolledBackError) {
           const f = err.failure;
           Object.assign(phase, { reason: `${f.stage}: ${f.reason}`, reload: f.reload, runtime: f.runtime, restoredRuntime: f.restore.runtime, timings: f.timings });
         } else {
           phase.reason = err instanceof Error ? err.message : String(err);
         }
-        throw err;
+      },
+      onRolledBack: (to, out) => {
+        if (o.plan === undefined) return;
+        const file = migrateFiles.rollbackApplied(to < 0 ? undefined : to + 1);
+        writeFileAtomic(path.join(runDir, file), out.appliedText, { mode: FileMode.public });
+        results.rollback = { ...(results.rollback ?? emptyRollback), appliedFile: file, runtime: out.runtime };
+      },
+      beforeApply: (i) => {
+        // the phase exists (with its profile file) before its apply starts
+        const s = steps[i]!;
+        results.phases.push(newPhase(s.mode, s.profileFile, s.step));
+        writeFileAtomic(path.join(runDir, s.profileFile), renderProfile(s.runner.profile), { mode: FileMode.public });
+      },
+      log: (line) => {
+        if (o.plan !== undefined) o.log(line);
+      },
+    });
+    if (outcome.rollback) {
+      results.rollback = { ...emptyRollback, ...results.rollback, ...outcome.rollback, to: outcome.rollback.to + 1, from: outcome.rollback.from + 1 };
+    }
+    // a step applied after the last good one did not pass: it was rolled back
+    results.phases.forEach((p, i) => {
+      if (i > outcome.lastGood && p.verdict === "pass") {
+        p.verdict = "fail";
+        p.reason ??= `${outcome.reason ?? "not passed"}; rolled back`;
       }
+    });
+    if (outcome.outcome !== "pass") throw outcomeError(outcome, scope.signal);
+    if (o.plan !== undefined && steps.some((s) => s.gates.length > 0)) {
+      results.warnings.push("the steps' gates were not evaluated: migrate places no calls yet (each step was verified at runtime and held)");
     }
 
     // 5. final state: new only, in the file and at runtime
-    results.final = await finalCheck(target);
+    results.final = await finalCheck(target, finalWeight);
     o.log(`final: file new ${results.final.file.newPresent ? "present" : "absent"}, old ${results.final.file.oldPresent ? "present" : "absent"}; ` +
       `runtime new ${results.final.runtime.newPresent ? "present" : "absent"}, old ${results.final.runtime.oldPresent ? "present" : "absent"}`);
 
@@ -157,7 +200,7 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
       results.warnings.push(`kamcmd dispatcher.list did not print the listing (exit ${k.code}): ${(k.stderr || k.stdout).trim().split("\n")[0]}`);
     }
     if (results.final.verdict !== "pass") {
-      throw new VerificationError(`final state is not new only: ${results.final.reason}`);
+      throw new VerificationError(`final state is not ${finalWeight === 100 ? "new only" : `the last step's (${steps.at(-1)!.mode})`}: ${results.final.reason}`);
     }
     results.status = "pass";
     results.exitCode = 0;
@@ -167,12 +210,86 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
     results.exitCode = typeof (err as { exitCode?: unknown }).exitCode === "number" ? (err as { exitCode: number }).exitCode : 70;
     throw err;
   } finally {
+    events.emit({ kind: "run-finished", at: Date.now(), status: results.status === "pass" ? "success" : "failed", exitCode: results.exitCode, failures: results.error ? [results.error] : [] });
+    detachLog?.();
     results.finishedAt = new Date().toISOString();
     results.durationMs = performance.now() - t0;
     writeFileAtomic(path.join(runDir, migrateFiles.results), JSON.stringify(results, null, 2) + "\n", { mode: FileMode.public });
     writeFileAtomic(path.join(runDir, migrateFiles.summary), renderSummary(results), { mode: FileMode.public });
   }
 }
+
+interface MigrateStep {
+  /** old | both | new, or the plan step's label */
+  mode: string;
+  profileFile: string;
+  appliedFile: string;
+  step: PhaseResult["step"];
+  gates: string[];
+  runner: RunnerStep;
+}
+
+/** The seed's old -> both -> new, with its file names; no hold, no gates (as before the runner). */
+function defaultSteps(target: Target): MigrateStep[] {
+  const weights = { old: 0, both: 50, new: 100 } as const;
+  return PROFILE_MODES.map((m) => ({
+    mode: m,
+    profileFile: migrateFiles.profile(m),
+    appliedFile: migrateFiles.applied(m),
+    step: undefined,
+    gates: [],
+    runner: { label: m, weightNew: weights[m], profile: profileFor(target, m), machine: { holdMs: 0, hasGates: false, onInconclusive: "fail", maxExtensions: 0 } },
+  }));
+}
+
+/**
+ * A plan's steps on this target. Refused (exit 2, nothing started): weights the target's algorithm
+ * cannot split (the check `plan --dry-run` makes), and holds by call count (migrate places no calls yet).
+ */
+function planSteps(target: Target, plan: Plan, algorithm: DispatcherAlgorithm): MigrateStep[] {
+  checkPlanForAlgorithm(plan, algorithm);
+  const byCalls = plan.steps.map((s, i) => ({ s, i })).filter(({ s }) => s.hold.minCalls !== undefined);
+  if (byCalls.length > 0) {
+    throw new UsageError(
+      `${plan.source}: ${byCalls.map(({ i }) => `step ${i + 1}`).join(", ")} hold${byCalls.length === 1 ? "s" : ""} until a number of calls (hold.minCalls), ` +
+        "but migrate places no calls yet; nothing was changed",
+      ["hold by time (hold: { durationS: 600 }) instead"],
+    );
+  }
+  const dry = { setId: target.setId, oldUri: target.backends.old.uri, newUri: target.backends.new.uri, sipPolicy: target.sipPolicy, algorithm };
+  return plan.steps.map((s, i) => ({
+    mode: stepLabel(s, algorithm === 4),
+    profileFile: migrateFiles.stepProfile(i + 1, s.weightNew),
+    appliedFile: migrateFiles.stepApplied(i + 1, s.weightNew),
+    step: { index: i + 1, weightNew: s.weightNew, holdS: s.hold.durationS ?? 0 },
+    gates: s.gates.map(gateName),
+    runner: {
+      label: stepLabel(s, algorithm === 4),
+      weightNew: s.weightNew,
+      profile: profileFor(target, stepProfile(s, { ...dry, driver: target.driver, listLocation: "", rpc: "", backupDir: "" })),
+      machine: { holdMs: (s.hold.durationS ?? 0) * 1000, hasGates: s.gates.length > 0, onInconclusive: s.onInconclusive, maxExtensions: s.maxExtensions },
+    },
+  }));
+}
+
+function newPhase(mode: string, profileFile: string, step: PhaseResult["step"]): PhaseResult {
+  return {
+    mode,
+    ...(step === undefined ? {} : { step }),
+    profileFile,
+    appliedFile: undefined,
+    verdict: "fail",
+    reason: undefined,
+    changed: undefined,
+    reload: undefined,
+    runtimeBefore: undefined,
+    runtime: undefined,
+    restoredRuntime: undefined,
+    timings: undefined,
+  };
+}
+
+const emptyRollback: RollbackResult = { from: 0, to: 0, toLabel: "", ok: false, durationMs: 0, reason: "", appliedFile: undefined, runtime: undefined };
 
 async function waitForRpc(target: Target, timeoutMs: number, signal: AbortSignal): Promise<void> {
   const deadline = performance.now() + timeoutMs;
@@ -221,7 +338,8 @@ export async function probeBackend(target: Target, role: "old" | "new"): Promise
   return { role: b.role, uri: b.uri, address, port, probe };
 }
 
-async function finalCheck(target: Target): Promise<FinalCheck> {
+/** The file and runtime hold what the last step's weight says: old unless it was 100, new unless it was 0. */
+async function finalCheck(target: Target, lastWeight: number): Promise<FinalCheck> {
   const { old: oldB, new: newB } = target.backends;
   const text = await target.dispatcherList.read();
   const fileUris = entriesOf(parseDispatcherList(text, target.dispatcherList.location))
@@ -231,11 +349,13 @@ async function finalCheck(target: Target): Promise<FinalCheck> {
   const rtUris = runtime.filter((d) => d.setId === target.setId).map((d) => d.uri);
   const file = { oldPresent: fileUris.includes(oldB.uri), newPresent: fileUris.includes(newB.uri) };
   const rt = { oldPresent: rtUris.includes(oldB.uri), newPresent: rtUris.includes(newB.uri), destinations: runtime };
+  const wantOld = lastWeight < 100;
+  const wantNew = lastWeight > 0;
   const problems = [
-    ...(file.newPresent ? [] : ["new is absent from the file"]),
-    ...(file.oldPresent ? ["old is still in the file"] : []),
-    ...(rt.newPresent ? [] : ["new is absent at runtime"]),
-    ...(rt.oldPresent ? ["old is still active at runtime"] : []),
+    ...(file.newPresent === wantNew ? [] : [wantNew ? "new is absent from the file" : "new is in the file"]),
+    ...(file.oldPresent === wantOld ? [] : [wantOld ? "old is absent from the file" : "old is still in the file"]),
+    ...(rt.newPresent === wantNew ? [] : [wantNew ? "new is absent at runtime" : "new is active at runtime"]),
+    ...(rt.oldPresent === wantOld ? [] : [wantOld ? "old is absent at runtime" : "old is still active at runtime"]),
   ];
   return { verdict: problems.length === 0 ? "pass" : "fail", file, runtime: rt, reason: problems.length ? problems.join("; ") : undefined };
 }

@@ -77,6 +77,9 @@ export function reduce(s: DashboardState, e: RunEvent): DashboardState {
     case "status":
       return { ...next, status: e.status };
     case "apply":
+    case "step":
+    case "rollback":
+      // plan steps are not shown yet (the sim runs no plan); the dashboard's plan view folds them later
       return next;
     case "call-routed":
       return withBackend(next, e.backend, { total: next.backends[e.backend].total + 1 });

@@ -10,6 +10,7 @@ export type SimPhase = "stack-start" | "preflight" | "old" | "both" | "new" | "i
 export type RunStatus = "running" | "success" | "failed";
 export type Verdict = "pass" | "fail" | "inconclusive";
 export type Backend = "old" | "new";
+export type StepState = "applied" | "passed" | "failed";
 
 export type RunEvent =
   | { kind: "run-started"; at: number; runDir: string; knobs: Record<string, number> }
@@ -22,6 +23,17 @@ export type RunEvent =
   /** the UAC finished a call: completed = 2xx to INVITE and 2xx to BYE */
   | { kind: "call-finished"; at: number; callId: string; phase: SimPhase; backend: Backend | undefined; completed: boolean; reason?: string }
   | { kind: "verdict"; at: number; phase: SimPhase; name: string; verdict: Verdict; details: string }
+  /**
+   * a plan step (src/plan/runner.ts): `applied` = its list was verified at runtime (the step's window
+   * starts here), `passed` = held and gated, it is now the last good step, `failed` = its apply or gates
+   * failed or the run was aborted during it. index counts from 1; of = the plan's step count.
+   */
+  | { kind: "step"; at: number; index: number; of: number; label: string; weightNew: number; state: StepState; detail: string }
+  /**
+   * the runner put back the last good step with verifiedApply (to = its index, 0 = the list that ran
+   * before the plan); ok = the runtime was read back equal to it
+   */
+  | { kind: "rollback"; at: number; from: number; to: number; toLabel: string; reason: string; ok: boolean; durationMs: number; runtime: string[] }
   /** a human-readable line for simulation.stdout.log */
   | { kind: "log"; at: number; line: string }
   | { kind: "run-finished"; at: number; status: RunStatus; exitCode: number; failures: string[] };

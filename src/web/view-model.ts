@@ -14,7 +14,7 @@
  * width doubles when a run outgrows them).
  */
 import { initialState, reduce, type DashboardState } from "../dashboard/state.js";
-import type { Backend, RunEvent, RunStatus, SimPhase, Verdict } from "../events/run-events.js";
+import { assertNever, type Backend, type RunEvent, type RunStatus, type SimPhase, type Verdict } from "../events/run-events.js";
 
 export const VIEW_SCHEMA = 1;
 /** the time series' bound: a run of any length keeps at most this many bins per series */
@@ -220,6 +220,12 @@ export class RunViewFolder {
         break;
       case "status":
         break;
+      case "step":
+      case "rollback":
+        // plan runner events (migrate --steps/--plan): the view shows plan steps once sim runs plans
+        break;
+      default:
+        assertNever(e);
     }
   }
 

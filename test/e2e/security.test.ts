@@ -53,12 +53,14 @@ describe("every socket the lab opens is on 127.0.0.0/8", () => {
       errorFile: path.join(f.dir, "uac.errors.log"),
     });
     const uac: ChildProcess = spawn(argv[0]!, argv.slice(1), { stdio: "ignore" });
-    const closed = new Promise<number | null>((resolve) => uac.on("close", (c) => resolve(c)));
+    let running = true;
+    const closed = new Promise<number | null>((resolve) => uac.on("close", (c) => ((running = false), resolve(c))));
     try {
       let sockets: BoundSocket[] = [];
-      const deadline = Date.now() + 5000;
-      // the control socket and the SIP socket both exist once SIPp is up
-      while (Date.now() < deadline && (sockets = socketsOf([uac.pid!])).length < 2) await new Promise((r) => setTimeout(r, 20));
+      // the control socket and the SIP socket both exist once SIPp is up (a condition: polled while the
+      // UAC runs, however slowly it starts; the deadline only bounds a hang)
+      const deadline = Date.now() + 60_000;
+      while (running && Date.now() < deadline && (sockets = socketsOf([uac.pid!])).length < 2) await new Promise((r) => setTimeout(r, 20));
       assert.ok(sockets.length >= 2, `UAC sockets seen: ${show(sockets)}`);
       const open = sockets.filter((s) => !isLoopback(s));
       assert.deepEqual(open, [], `UAC listening beyond loopback: ${show(open)}`);

@@ -2,11 +2,13 @@ import type { Command } from "commander";
 import path from "node:path";
 import { runMigrate } from "../../cutover/migrate.js";
 import { labControlFor } from "../../lab/lab-control.js";
+import { defaultPlan } from "../../plan/plan.js";
+import { planFrom, printDryRun, targetAlgorithm } from "./plan.js";
 import { labSettingsFrom } from "../lab-options.js";
 import { withScope } from "../scope.js";
 import { addDispatcherOptions, dispatcherTarget, reloadWaitMs, type DispatcherCommandOpts } from "../target-options.js";
 
-type MigrateOpts = DispatcherCommandOpts & { artifactsDir?: string; keepLab?: boolean };
+type MigrateOpts = DispatcherCommandOpts & { artifactsDir?: string; keepLab?: boolean; steps?: string; plan?: string; dryRun?: boolean };
 
 export function registerMigrateCommand(program: Command): void {
   addDispatcherOptions(
@@ -17,8 +19,18 @@ export function registerMigrateCommand(program: Command): void {
           "ensure the lab is up, probe both backends, apply each profile with verification, check the final state is new only",
       )
       .option("--artifacts-dir <dir>", "where run-YYYYmmdd_HHMMSS/ folders and the `latest` link go", "artifacts")
-      .option("--keep-lab", "leave the lab running at the end if this run started it (a lab that was already up is always left up)"),
+      .option("--keep-lab", "leave the lab running at the end if this run started it (a lab that was already up is always left up)")
+      .option("--steps <weights>", "run weighted steps: the new backend's weight per step, e.g. 0,10,50,100 (weights other than 0/50/100 need --dispatcher-alg 9)")
+      .option("--plan <file>", "run a YAML plan file (steps, holds by durationS; see README)")
+      .option("--dry-run", "print the plan (default: old -> both -> new), every list it would write and every RPC; change nothing"),
   ).action(async (opts: MigrateOpts) => {
+    // validate everything first (exit 2 before anything starts)
+    const planned = opts.steps !== undefined || opts.plan !== undefined ? planFrom(opts) : undefined;
+    if (opts.dryRun) {
+      await printDryRun(opts, planned ?? defaultPlan(), false);
+      return;
+    }
+    const plan = planned === undefined ? undefined : { plan: planned, algorithm: targetAlgorithm(opts) };
     const waitMs = reloadWaitMs(labSettingsFrom(opts), opts.reloadWaitMs);
     const lab = labControlFor(opts);
     const target = await dispatcherTarget(opts);
@@ -30,11 +42,12 @@ export function registerMigrateCommand(program: Command): void {
         runMigrate(
           lab,
           target,
-          { artifactsDir: path.resolve(opts.artifactsDir ?? "artifacts"), keepLab: opts.keepLab === true, reloadWaitMs: waitMs, log },
+          { artifactsDir: path.resolve(opts.artifactsDir ?? "artifacts"), keepLab: opts.keepLab === true, reloadWaitMs: waitMs, log, plan },
           scope,
         ),
       );
-      log(`PASS: cutover complete, new only in file and runtime; evidence in ${path.relative(process.cwd(), r.runDir) || r.runDir}`);
+      const last = r.phases.at(-1)?.mode ?? "new";
+      log(`PASS: ${plan === undefined || last === "new" ? "cutover complete, new only in file and runtime" : `plan complete, ${last} in file and runtime`}; evidence in ${path.relative(process.cwd(), r.runDir) || r.runDir}`);
     } finally {
       target.close();
     }

@@ -29,7 +29,7 @@ export function planFrom(opts: { steps?: string | undefined; plan?: string | und
  * The target's ds_select_dst algorithm: the lab flag (--dispatcher-alg, default 4); on the native lab
  * a running lab's own kamailio.cfg must agree with it. The docker lab's config is round-robin.
  */
-function targetAlgorithm(opts: PlanOpts): DispatcherAlgorithm {
+export function targetAlgorithm(opts: DispatcherCommandOpts): DispatcherAlgorithm {
   if (driverFrom(opts) === "docker") return 4;
   const s = labSettingsFrom(opts);
   let cfg: string | undefined;
@@ -69,6 +69,12 @@ export function registerPlanCommand(program: Command): void {
     if (!opts.dryRun) {
       throw new UsageError("running a plan is not built yet; pass --dry-run to see what this plan would do (nothing is changed)");
     }
+    await printDryRun(opts, plan, opts.json === true);
+  });
+}
+
+/** `plan --dry-run` and `migrate --dry-run`: the plan on this target, printed; nothing is changed. */
+export async function printDryRun(opts: DispatcherCommandOpts, plan: Plan, json: boolean): Promise<void> {
     const algorithm = targetAlgorithm(opts);
     const target = await dispatcherTarget(opts);
     try {
@@ -84,9 +90,8 @@ export function registerPlanCommand(program: Command): void {
         sipPolicy: target.sipPolicy,
       };
       const dry = buildDryRun(plan, t);
-      process.stdout.write(opts.json ? JSON.stringify(dry, null, 2) + "\n" : renderDryRun(dry));
+      process.stdout.write(json ? JSON.stringify(dry, null, 2) + "\n" : renderDryRun(dry));
     } finally {
       target.close();
     }
-  });
 }

@@ -1,0 +1,178 @@
+/**
+ * The plan runner (effects): performs what the step machine (step-machine.ts) decides. For each
+ * step it applies the step's list with verifiedApply (the one way anything is applied), holds,
+ * asks the caller's evaluator for the gates' verdict, and on a failed step or an abort (Ctrl-C) puts
+ * back the last good step with the same verifiedApply, so a run never ends in a half state. It
+ * emits `step` and `rollback` events on the run's stream; the caller records evidence through the
+ * hooks and decides nothing here.
+ *
+ * Applies and the rollback are not interruptible: Ctrl-C during an apply lets it finish (milliseconds;
+ * at most the reload retry budget) and then rolls back, so the runtime is always a whole step's list.
+ * Holds are interruptible: the scope's signal ends the wait at once.
+ */
+import { VerificationError } from "../cli/errors.js";
+import { delay } from "../cli/scope.js";
+import type { DispatcherProfile } from "../dispatcher/profile.js";
+import type { RunEvents } from "../events/run-events.js";
+import type { ApplyLock } from "../kamailio/apply-lock.js";
+import { profileFromText, verifiedApply, type ApplyOutcome } from "../kamailio/apply.js";
+import type { RetryPolicy } from "../kamailio/dispatcher-rpc.js";
+import type { Target } from "../lab/target.js";
+import { BEFORE_PLAN, initialState, next, type MachineStep, type Observation, type Outcome } from "./step-machine.js";
+
+export interface RunnerStep {
+  /** old, both, new or new=N% */
+  label: string;
+  weightNew: number;
+  profile: DispatcherProfile;
+  machine: MachineStep;
+}
+
+export interface GateResult {
+  verdict: "pass" | "fail" | "inconclusive" | "none";
+  /** the numbers, or why nothing was evaluated */
+  detail: string;
+}
+
+export interface RunnerContext {
+  target: Target;
+  /** held by the caller for the whole run */
+  lock: ApplyLock;
+  retry: Partial<RetryPolicy>;
+  /** the scope's signal: aborts a hold (Ctrl-C) */
+  signal: AbortSignal;
+  events: RunEvents;
+  /** the gates' verdict on step i's window (0-based) */
+  evaluate(step: number): Promise<GateResult>;
+  /** step i's apply is about to start (its evidence can be written) */
+  beforeApply?(step: number): void;
+  onApplied?(step: number, out: ApplyOutcome): void;
+  onApplyFailed?(step: number, err: unknown): void;
+  onRolledBack?(to: number, out: ApplyOutcome): void;
+  log(line: string): void;
+}
+
+export interface PlanOutcome {
+  outcome: Outcome;
+  reason: string | undefined;
+  /** the last step that passed, 0-based; -1 = none (the list before the plan) */
+  lastGood: number;
+  rollback: { from: number; to: number; toLabel: string; ok: boolean; durationMs: number; reason: string } | undefined;
+  /** the error that failed the run (an apply's), or undefined when a gate or an abort ended it */
+  error: unknown;
+}
+
+/** Run the steps; returns how it ended. Never throws for a step's failure: the outcome says. */
+export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext): Promise<PlanOutcome> {
+  const of = steps.length;
+  const emitStep = (i: number, state: "applied" | "passed" | "failed", detail: string): void =>
+    ctx.events.emit({ kind: "step", at: Date.now(), index: i + 1, of, label: steps[i]!.label, weightNew: steps[i]!.weightNew, state, detail });
+  /** the list that ran before the plan, as the first apply read it */
+  let beforePlanText: string | undefined;
+  let error: unknown;
+  const failed = new Set<number>();
+  let rollback: PlanOutcome["rollback"];
+  const aborted = (): Observation | undefined =>
+    ctx.signal.aborted ? { kind: "abort", reason: (ctx.signal.reason as Error | undefined)?.message ?? "aborted" } : undefined;
+
+  let r = next(initialState(steps.map((s) => s.machine)), { kind: "start" });
+  for (;;) {
+    const a = r.action;
+    let obs: Observation;
+    switch (a.kind) {
+      case "apply": {
+        const s = steps[a.step]!;
+        ctx.beforeApply?.(a.step);
+        try {
+          const out = await verifiedApply(ctx.target, s.profile, { lock: ctx.lock, retry: ctx.retry, events: ctx.events });
+          if (a.step === 0) beforePlanText = out.previousText;
+          ctx.onApplied?.(a.step, out);
+          emitStep(a.step, "applied", `runtime ${out.runtime.map((d) => `${d.uri}${d.attrs ? ` (${d.attrs})` : ""}`).join(", ")}`);
+          ctx.log(`step ${a.step + 1}/${of} ${s.label}: verified in ${out.timings.totalMs.toFixed(1)} ms; runtime ${out.runtime.map((d) => d.uri + (d.attrs ? ` ${d.attrs}` : "")).join(", ")}`);
+          obs = aborted() ?? { kind: "applied" };
+        } catch (err) {
+          error = err;
+          ctx.onApplyFailed?.(a.step, err);
+          const reason = err instanceof Error ? err.message : String(err);
+          failed.add(a.step);
+          emitStep(a.step, "failed", reason);
+          obs = { kind: "apply-failed", reason };
+        }
+        break;
+      }
+      case "hold": {
+        const s = steps[a.step]!;
+        ctx.log(`step ${a.step + 1}/${of} ${s.label}: holding ${(a.ms / 1000).toFixed(1)} s${a.extension > 0 ? ` (extension ${a.extension})` : ""}; Ctrl-C goes back to the last good step`);
+        try {
+          await delay(a.ms, ctx.signal);
+          obs = aborted() ?? { kind: "held" };
+        } catch {
+          obs = aborted() ?? { kind: "abort", reason: "hold interrupted" };
+        }
+        break;
+      }
+      case "evaluate": {
+        const g = await ctx.evaluate(a.step);
+        ctx.log(`step ${a.step + 1}/${of} ${steps[a.step]!.label}: gates ${g.verdict === "none" ? "not evaluated" : g.verdict}: ${g.detail}`);
+        obs = aborted() ?? { kind: "evaluated", verdict: g.verdict, reason: g.detail };
+        break;
+      }
+      case "advance":
+        emitStep(a.step, "passed", "");
+        obs = aborted() ?? { kind: "advanced" };
+        break;
+      case "rollback": {
+        if (!failed.has(a.from)) {
+          failed.add(a.from);
+          emitStep(a.from, "failed", a.reason);
+        }
+        const toLabel = a.to === BEFORE_PLAN ? "the list before the plan" : `step ${a.to + 1} (${steps[a.to]!.label})`;
+        ctx.log(`${a.reason}: putting back ${toLabel}`);
+        const t0 = performance.now();
+        try {
+          const profile =
+            a.to === BEFORE_PLAN
+              ? beforePlanText === undefined
+                ? undefined
+                : profileFromText("before-plan", beforePlanText, `${ctx.target.dispatcherList.location} (before the plan)`)
+              : steps[a.to]!.profile;
+          if (profile === undefined) {
+            // the first apply never read the list: verifiedApply left (or restored) it untouched
+            rollback = { from: a.from, to: a.to, toLabel, ok: true, durationMs: 0, reason: a.reason };
+            obs = { kind: "rolled-back" };
+            break;
+          }
+          const out = await verifiedApply(ctx.target, profile, { lock: ctx.lock, retry: ctx.retry, events: ctx.events });
+          const durationMs = performance.now() - t0;
+          rollback = { from: a.from, to: a.to, toLabel, ok: true, durationMs, reason: a.reason };
+          ctx.onRolledBack?.(a.to, out);
+          ctx.events.emit({ kind: "rollback", at: Date.now(), from: a.from + 1, to: a.to + 1, toLabel, reason: a.reason, ok: true, durationMs, runtime: out.runtime.map((d) => d.uri) });
+          ctx.log(`rolled back to ${toLabel} in ${durationMs.toFixed(1)} ms (${out.changed ? "reloaded" : "already in place"}); runtime ${out.runtime.map((d) => d.uri + (d.attrs ? ` ${d.attrs}` : "")).join(", ")}`);
+          obs = { kind: "rolled-back" };
+        } catch (err) {
+          const durationMs = performance.now() - t0;
+          const reason = err instanceof Error ? err.message : String(err);
+          rollback = { from: a.from, to: a.to, toLabel, ok: false, durationMs, reason: a.reason };
+          ctx.events.emit({ kind: "rollback", at: Date.now(), from: a.from + 1, to: a.to + 1, toLabel, reason: `${a.reason}; failed: ${reason}`, ok: false, durationMs, runtime: [] });
+          error ??= err;
+          obs = { kind: "rollback-failed", reason };
+        }
+        break;
+      }
+      case "done":
+        return { outcome: a.outcome, reason: a.reason, lastGood: r.state.lastGood, rollback, error };
+    }
+    r = next(r.state, obs);
+  }
+}
+
+/**
+ * The error a finished run ends with (its exit code): an apply's own error (exit 3/4), the signal's
+ * InterruptedError for an abort (130/143), a VerificationError (exit 1) for failed gates; undefined on pass.
+ */
+export function outcomeError(o: PlanOutcome, signal: AbortSignal): unknown {
+  if (o.outcome === "pass") return undefined;
+  if (o.outcome === "aborted") return signal.reason ?? new VerificationError(o.reason ?? "aborted");
+  if (o.error !== undefined) return o.error;
+  return new VerificationError(`${o.reason ?? "a step failed"}; ${o.rollback?.ok ? `${o.rollback.toLabel} is back in place` : "the rollback did not complete"}`);
+}

@@ -1,0 +1,137 @@
+/**
+ * The plan runner's decisions (pure): `next(state, observation) -> { state, action }`. No I/O, no
+ * clock: the effectful loop (runner.ts) performs each action and feeds back what it observed.
+ *
+ *   start                      -> apply(0)
+ *   applied(i)                 -> hold(i) when the step holds, else evaluate(i) / advance(i)
+ *   held(i)                    -> evaluate(i) when the step has gates, else advance(i)
+ *   evaluated pass | none      -> advance(i)            (none: nothing could be evaluated, e.g. no traffic)
+ *   evaluated inconclusive     -> hold(i) again while extensions remain (onInconclusive=extend), else fail
+ *   evaluated fail             -> rollback(to the last good step)
+ *   advanced(i)                -> apply(i+1), or done(pass) after the last step
+ *   apply-failed(i)            -> rollback(to the last good step)   (verifiedApply restored already; this
+ *                                 makes sure the runtime is the last good step, with the same apply)
+ *   abort (Ctrl-C, operator)   -> rollback(to the last good step), never a half state
+ *   rolled-back                -> done(fail | aborted)
+ *   rollback-failed            -> done(fail) with both reasons
+ *
+ * A step is good once it has passed (held and gated); the step being held is not good yet. Before the
+ * first step has passed, "the last good step" is the list that ran before the plan (index -1).
+ */
+
+export interface MachineStep {
+  /** how long the step holds after its verified apply (0 = no hold) */
+  holdMs: number;
+  hasGates: boolean;
+  onInconclusive: "extend" | "pause" | "fail";
+  maxExtensions: number;
+}
+
+/** the list that ran before the plan */
+export const BEFORE_PLAN = -1;
+
+export type Outcome = "pass" | "fail" | "aborted";
+
+export interface MachineState {
+  steps: readonly MachineStep[];
+  /** the step being applied, held or evaluated */
+  index: number;
+  /** the last step that passed; BEFORE_PLAN when none has */
+  lastGood: number;
+  /** extensions used on the current step */
+  extensions: number;
+  /** why the run is failing or aborting (set with the rollback) */
+  failure: { outcome: Exclude<Outcome, "pass">; reason: string } | undefined;
+  finished: boolean;
+}
+
+export type Observation =
+  | { kind: "start" }
+  | { kind: "applied" }
+  | { kind: "apply-failed"; reason: string }
+  | { kind: "held" }
+  | { kind: "evaluated"; verdict: "pass" | "fail" | "inconclusive" | "none"; reason?: string }
+  | { kind: "advanced" }
+  | { kind: "abort"; reason: string }
+  | { kind: "rolled-back" }
+  | { kind: "rollback-failed"; reason: string };
+
+export type Action =
+  | { kind: "apply"; step: number }
+  | { kind: "hold"; step: number; ms: number; extension: number }
+  | { kind: "evaluate"; step: number }
+  | { kind: "advance"; step: number }
+  | { kind: "rollback"; from: number; to: number; reason: string }
+  | { kind: "done"; outcome: Outcome; reason: string | undefined };
+
+export function initialState(steps: readonly MachineStep[]): MachineState {
+  return { steps, index: 0, lastGood: BEFORE_PLAN, extensions: 0, failure: undefined, finished: false };
+}
+
+type Step = { state: MachineState; action: Action };
+
+function afterHold(s: MachineState): Step {
+  const step = s.steps[s.index]!;
+  return { state: s, action: step.hasGates ? { kind: "evaluate", step: s.index } : { kind: "advance", step: s.index } };
+}
+
+function rollback(s: MachineState, outcome: Exclude<Outcome, "pass">, reason: string): Step {
+  const state = { ...s, failure: { outcome, reason } };
+  return { state, action: { kind: "rollback", from: s.index, to: s.lastGood, reason } };
+}
+
+function done(s: MachineState, outcome: Outcome, reason: string | undefined): Step {
+  return { state: { ...s, finished: true }, action: { kind: "done", outcome, reason } };
+}
+
+export function next(s: MachineState, o: Observation): Step {
+  if (s.finished) throw new Error(`step machine: observation ${o.kind} after done`);
+  if (s.steps.length === 0) return done(s, "pass", undefined);
+  // an abort wins over anything but a rollback already under way
+  if (o.kind === "abort") {
+    if (s.failure !== undefined) return { state: s, action: { kind: "rollback", from: s.index, to: s.lastGood, reason: s.failure.reason } };
+    return rollback(s, "aborted", o.reason);
+  }
+  const step = s.steps[s.index]!;
+  switch (o.kind) {
+    case "start":
+      return { state: s, action: { kind: "apply", step: 0 } };
+    case "applied":
+      if (step.holdMs > 0) return { state: s, action: { kind: "hold", step: s.index, ms: step.holdMs, extension: 0 } };
+      return afterHold(s);
+    case "apply-failed":
+      return rollback(s, "fail", `step ${s.index + 1}: apply failed: ${o.reason}`);
+    case "held":
+      return afterHold(s);
+    case "evaluated":
+      if (o.verdict === "pass" || o.verdict === "none") return { state: s, action: { kind: "advance", step: s.index } };
+      if (o.verdict === "fail") return rollback(s, "fail", `step ${s.index + 1}: gates failed${o.reason ? `: ${o.reason}` : ""}`);
+      if (step.onInconclusive === "extend" && s.extensions < step.maxExtensions) {
+        const extensions = s.extensions + 1;
+        // an extension holds the step's hold again (at least 1 ms, so a hold action always waits)
+        return { state: { ...s, extensions }, action: { kind: "hold", step: s.index, ms: Math.max(1, step.holdMs), extension: extensions } };
+      }
+      return rollback(
+        s,
+        "fail",
+        `step ${s.index + 1}: gates inconclusive${o.reason ? ` (${o.reason})` : ""}` +
+          (step.onInconclusive === "extend" ? ` after ${s.extensions} extension(s)` : step.onInconclusive === "pause" ? "; pausing is not built yet" : ""),
+      );
+    case "advanced": {
+      const state = { ...s, lastGood: s.index, extensions: 0 };
+      if (s.index + 1 >= s.steps.length) return done(state, "pass", undefined);
+      return { state: { ...state, index: s.index + 1 }, action: { kind: "apply", step: s.index + 1 } };
+    }
+    case "rolled-back":
+      if (s.failure === undefined) throw new Error("step machine: rolled-back without a rollback");
+      return done(s, s.failure.outcome, s.failure.reason);
+    case "rollback-failed":
+      return done(s, "fail", `${s.failure?.reason ?? "rollback"}; putting back the last good step failed too: ${o.reason}`);
+    default:
+      return assertNeverObservation(o);
+  }
+}
+
+function assertNeverObservation(x: never): never {
+  throw new Error(`step machine: unhandled observation ${JSON.stringify(x)}`);
+}
