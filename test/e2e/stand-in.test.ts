@@ -1,0 +1,85 @@
+/**
+ * The lab's SIPp stand-in backends (assets/sipp/uas-answer.xml on the real SIPp 3.6.1) answer like a
+ * PBX: a request for a dialog they do not hold gets 481 Call/Transaction Does Not Exist, never a 200
+ * that would make a dead dialog look alive. Requests go straight to a backend's port.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { header } from "../../src/sip/message.js";
+import { labFixture, type LabFixture } from "../support/lab-fixture.js";
+import { SipTestClient, toTagOf } from "../support/sip-request.js";
+
+const SDP = "v=0\r\no=t 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n";
+
+describe("SIPp stand-in backends answer unknown dialogs with 481 (real SIPp)", () => {
+  let fx: LabFixture;
+  let sip: SipTestClient;
+  let old: { address: string; port: number };
+  before(async () => {
+    fx = await labFixture();
+    const up = await fx.cli(["lab", "up", ...fx.flags]);
+    assert.equal(up.code, 0, up.stderr);
+    old = { address: "127.0.0.1", port: fx.ports.old };
+    sip = await new SipTestClient().open();
+  });
+  after(async () => {
+    sip.close();
+    await fx.dispose();
+  });
+
+  for (const method of ["BYE", "INFO", "UPDATE", "REFER", "NOTIFY", "MESSAGE"]) {
+    test(`${method} for a dialog the backend does not hold: 481, To-tag kept`, async () => {
+      const r = sip.send({ method, to: old, toTag: "deadbeef" });
+      const f = await sip.final(r.callId, method);
+      assert.equal(f?.status, 481, `${method} answered ${f?.startLine ?? "nothing"}`);
+      assert.equal(toTagOf(f), "deadbeef");
+      assert.match(header(f, "server") ?? "", /SIPp stand-in/);
+    });
+  }
+
+  test("re-INVITE (INVITE with a To-tag) for an unknown dialog: 481; the ACK for it gets no answer", async () => {
+    const r = sip.send({ method: "INVITE", to: old, toTag: "cafe01", body: SDP });
+    const f = await sip.final(r.callId, "INVITE");
+    assert.equal(f?.status, 481, f?.startLine);
+    assert.equal(sip.responses(r.callId, "INVITE").filter((m) => (m.status ?? 0) < 200).length, 0, "no 100/180 for a dead dialog");
+    sip.send({ method: "ACK", to: old, toTag: "cafe01", callId: r.callId, branch: r.branch, fromTag: r.fromTag, cseq: 2 });
+    assert.equal(await sip.final(r.callId, "ACK", 500), undefined);
+  });
+
+  test("a retransmitted stray BYE is answered 481 again", async () => {
+    const r = sip.send({ method: "BYE", to: old, toTag: "beef02" });
+    assert.equal((await sip.final(r.callId, "BYE"))?.status, 481);
+    sip.send({ method: "BYE", to: old, toTag: "beef02", callId: r.callId, branch: r.branch, fromTag: r.fromTag });
+    const deadline = performance.now() + 2000;
+    while (sip.responses(r.callId, "BYE").length < 2 && performance.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+    assert.deepEqual(sip.responses(r.callId, "BYE").map((m) => m.status), [481, 481]);
+  });
+
+  test("CANCEL for an unknown transaction: 481 with a To-tag added", async () => {
+    const r = sip.send({ method: "CANCEL", to: old, cseq: 1 });
+    const f = await sip.final(r.callId, "CANCEL");
+    assert.equal(f?.status, 481, f?.startLine);
+    assert.ok(toTagOf(f), "a final response to a request without To-tag carries one");
+  });
+
+  test("an ACK nobody expects gets no answer", async () => {
+    const r = sip.send({ method: "ACK", to: old, toTag: "abc", cseq: 1 });
+    assert.equal(await sip.final(r.callId, "ACK", 500), undefined);
+    assert.deepEqual(sip.responses(r.callId), []);
+  });
+
+  test("OPTIONS: 200; an initial INVITE is still a call: 200 with a To-tag, ACK, BYE 200 with that tag", async () => {
+    const o = sip.send({ method: "OPTIONS", to: old, cseq: 1 });
+    assert.equal((await sip.final(o.callId, "OPTIONS"))?.status, 200);
+    const inv = sip.send({ method: "INVITE", to: old, cseq: 1, body: SDP });
+    const ok = await sip.final(inv.callId, "INVITE");
+    assert.equal(ok?.status, 200, ok?.startLine);
+    const tag = toTagOf(ok);
+    assert.ok(tag);
+    sip.send({ method: "ACK", to: old, toTag: tag, callId: inv.callId, fromTag: inv.fromTag, cseq: 1 });
+    const bye = sip.send({ method: "BYE", to: old, toTag: tag, callId: inv.callId, fromTag: inv.fromTag, cseq: 2 });
+    const byeOk = await sip.final(bye.callId, "BYE");
+    assert.equal(byeOk?.status, 200, byeOk?.startLine);
+    assert.equal(toTagOf(byeOk), tag);
+  });
+});
