@@ -3,7 +3,16 @@
  * (`pass | fail | inconclusive`, with the numbers and the offending Call-IDs), never an exception.
  */
 import type { Backend, SimPhase, Verdict } from "../events/run-events.js";
-import { backendsOf, outcomeOf, type CallEvidence, type UnexpectedRequest } from "./evidence.js";
+import {
+  backendsOf,
+  byeTie,
+  otherInstanceText,
+  outcomeOf,
+  type CallEvidence,
+  type EvidenceBook,
+  type LateMessage,
+  type UnexpectedRequest,
+} from "./evidence.js";
 
 export interface Assertion {
   phase: SimPhase;
@@ -42,26 +51,68 @@ export interface PhaseEvidence {
   backendLogs: boolean;
 }
 
-const where = (c: CallEvidence): string => backendsOf(c.invite).join("+") || "no backend";
+/**
+ * A phase's evidence as the book holds it now: its calls, the unexpected requests and INVITEs that
+ * belong to it (this run's Call-IDs by their own phase, whenever they arrived; others by the window
+ * they arrived in).
+ */
+export function phaseEvidenceFrom(book: EvidenceBook, phase: SimPhase, expectedCalls: number, calls: CallEvidence[], backendLogs: boolean): PhaseEvidence {
+  const inv = book.invitesOf(phase);
+  return { phase, expectedCalls, calls, unexpected: book.unexpectedOf(phase), inviteDelta: inv.transactions, rawInviteDelta: inv.raw, backendLogs };
+}
+
+/** "late evidence for phase both: 7 messages of its calls arrived after it ended (at new: INVITE received x3, ...; read during new)" */
+export function lateEvidenceLine(phase: SimPhase, late: LateMessage[]): string {
+  if (late.length === 0) return `late evidence for phase ${phase}: none`;
+  const counts = new Map<string, number>();
+  for (const l of late) counts.set(`${l.backend}: ${l.what}`, (counts.get(`${l.backend}: ${l.what}`) ?? 0) + 1);
+  const what = [...counts].map(([k, n]) => (n > 1 ? `${k} x${n}` : k)).join(", ");
+  const during = [...new Set(late.map((l) => l.readDuring ?? "between phases"))].join(", ");
+  return `late evidence for phase ${phase}: ${late.length} message${late.length === 1 ? "" : "s"} of its calls arrived after it ended (${what}; read during ${during}); counted for ${phase}`;
+}
+
+/** "routing: pass -> fail (0/6 calls ...)" for each assertion whose verdict or details changed */
+export function changedAssertions(before: Assertion[], after: Assertion[]): string[] {
+  const out: string[] = [];
+  for (const a of after) {
+    const b = before.find((x) => x.name === a.name);
+    if (b && b.verdict === a.verdict && b.details === a.details && b.offenders.join() === a.offenders.join()) continue;
+    out.push(`${a.phase} ${a.name}: ${b ? b.verdict : "(new)"} -> ${a.verdict}: ${a.details}`);
+  }
+  return out;
+}
+
+const where = (c: CallEvidence): string => backendsOf(c.invite).join("+") || "no backend (lost / unknown destination)";
 
 /** Calls the UAC sent (the others were seen only at a backend and are judged as unexpected). */
 function sent(calls: CallEvidence[]): CallEvidence[] {
   return calls.filter((c) => c.uac.inviteSentStamp !== undefined);
 }
 
-/** Every call of the phase reached `to` (and only it); with `to` undefined: each reached one backend. */
+/** "; 3 lost / unknown destination (reached neither old nor new)" when there are any */
+function lostText(lost: number): string {
+  return lost > 0 ? `; ${lost} lost / unknown destination (reached neither old nor new)` : "";
+}
+
+/** Every call of the phase reached `to` (and only it). A call no backend saw is lost, not misrouted. */
 export function routingAssertion(p: PhaseEvidence, to: Backend, name = "routing", calls = sent(p.calls)): Assertion {
   const other: Backend = to === "old" ? "new" : "old";
-  const reached = calls.filter((c) => c.invite[to] !== undefined && c.invite[other] === undefined);
-  const misrouted = calls.filter((c) => c.invite[other] !== undefined);
+  const at = (c: CallEvidence): string => backendsOf(c.invite).join("+");
+  const reached = calls.filter((c) => at(c) === to);
+  const misrouted = calls.filter((c) => at(c) === other);
+  const onBoth = calls.filter((c) => backendsOf(c.invite).length > 1);
+  const lost = calls.filter((c) => backendsOf(c.invite).length === 0);
   const ok = reached.length === calls.length && calls.length > 0;
   return {
     phase: p.phase,
     name,
     verdict: verdictOf(ok, !p.backendLogs),
-    details: `${reached.length}/${calls.length} calls reached ${to} only, ${misrouted.length} reached ${other}` +
-      (misrouted.length > 0 ? ` (misrouted)` : ""),
-    numbers: { calls: calls.length, [`reached_${to}`]: reached.length, [`reached_${other}`]: misrouted.length },
+    details:
+      `${reached.length}/${calls.length} calls reached ${to} only, ${misrouted.length} reached ${other}` +
+      (misrouted.length > 0 ? ` (misrouted)` : "") +
+      (onBoth.length > 0 ? `, ${onBoth.length} reached both` : "") +
+      lostText(lost.length),
+    numbers: { calls: calls.length, [`reached_${to}`]: reached.length, [`reached_${other}`]: misrouted.length, onBoth: onBoth.length, lost: lost.length },
     offenders: listed(calls.filter((c) => !reached.includes(c)).map((c) => `${c.callId}: INVITE reached ${where(c)}`)),
   };
 }
@@ -89,7 +140,7 @@ export function noLostAssertion(p: PhaseEvidence, calls = sent(p.calls)): Assert
     phase: p.phase,
     name: "no-lost",
     verdict: verdictOf(lost.length === 0 && doubled.length === 0, !p.backendLogs),
-    details: `${calls.length - lost.length - doubled.length}/${calls.length} calls seen on exactly one backend; ${lost.length} lost (no backend), ${doubled.length} on both`,
+    details: `${calls.length - lost.length - doubled.length}/${calls.length} calls seen on exactly one backend; ${lost.length} lost / unknown destination (reached no backend), ${doubled.length} on both`,
     numbers: { sent: calls.length, lost: lost.length, onBoth: doubled.length },
     offenders: listed([...lost, ...doubled].map((c) => `${c.callId}: INVITE reached ${where(c)}`)),
   };
@@ -111,13 +162,14 @@ export function splitAssertion(p: PhaseEvidence): Assertion {
   const calls = sent(p.calls);
   const old = calls.filter((c) => backendsOf(c.invite).join() === "old").length;
   const nw = calls.filter((c) => backendsOf(c.invite).join() === "new").length;
+  const lost = calls.filter((c) => backendsOf(c.invite).length === 0).length;
   const ok = old >= 1 && nw >= 1 && Math.abs(old - nw) <= 1;
   return {
     phase: p.phase,
     name: "split",
     verdict: verdictOf(ok, !p.backendLogs),
-    details: `split old ${old} / new ${nw} of ${calls.length} (round-robin: each >= 1, within +-1 of even)`,
-    numbers: { old, new: nw, calls: calls.length, difference: Math.abs(old - nw) },
+    details: `split old ${old} / new ${nw} of ${calls.length} (round-robin: each >= 1, within +-1 of even)${lostText(lost)}`,
+    numbers: { old, new: nw, calls: calls.length, difference: Math.abs(old - nw), lost },
     offenders: [],
   };
 }
@@ -204,17 +256,29 @@ export function inflightAssertions(e: InflightEvidence): Assertion[] {
   out.push(routingAssertion(p, "new", "post-cutover-reached-new", post));
   out.push(completedAssertion(p, e.postExpected, post, "post-cutover-completed"));
   out.push(completedAssertion(p, 1, long, "long-call-completed"));
-  // the dialog stayed where it was set up: its BYE reached OLD (and not new)
+  // the dialog stayed where it was set up: its BYE reached OLD (and not new), the very instance
+  // that answered the INVITE (a restarted old backend holds no dialog)
   const byeAt = lc ? backendsOf(lc.bye) : [];
+  const tie = lc ? byeTie(lc) : undefined;
+  const byeOk = lc !== undefined && byeAt.join() === "old" && tie?.kind === "same" && tie.home === "old";
+  const byeText = byeAt.join("+") || "no backend";
+  const byeDetails = !lc
+    ? "no long call was made"
+    : tie?.kind === "other-instance" && byeAt.join() === "old"
+      ? `the long call's BYE reached old, but ${otherInstanceText(tie.note)}`
+      : byeOk
+        ? "the long call's BYE reached old, the instance that answered its INVITE (in-dialog requests follow the route set, not the dispatcher)"
+        : `the long call's BYE reached ${byeText} (expected old: in-dialog requests follow the route set, not the dispatcher)`;
   out.push({
     phase: p.phase,
     name: "long-call-bye-reached-old",
-    verdict: verdictOf(lc !== undefined && byeAt.join() === "old", !p.backendLogs),
-    details: lc
-      ? `the long call's BYE reached ${byeAt.join("+") || "no backend"} (expected old: in-dialog requests follow the route set, not the dispatcher)`
-      : "no long call was made",
-    numbers: { byeAtOld: lc?.bye.old ? 1 : 0, byeAtNew: lc?.bye.new ? 1 : 0 },
-    offenders: lc && byeAt.join() !== "old" ? [`${lc.callId}: BYE reached ${byeAt.join("+") || "no backend"}`] : [],
+    verdict: verdictOf(byeOk, !p.backendLogs),
+    details: byeDetails,
+    numbers: { byeAtOld: lc?.bye.old ? 1 : 0, byeAtNew: lc?.bye.new ? 1 : 0, sameInstance: tie?.kind === "same" ? 1 : 0 },
+    offenders:
+      lc && !byeOk
+        ? [`${lc.callId}: BYE reached ${byeText}${tie?.kind === "other-instance" ? `, but ${otherInstanceText(tie.note)}` : ""}`]
+        : [],
   });
   out.push(noLostAssertion(p));
   out.push(noUnexpectedAssertion(p));
@@ -222,8 +286,8 @@ export function inflightAssertions(e: InflightEvidence): Assertion[] {
 }
 
 /** The text of <phase>.assertions.txt: one block per assertion, numbers included. */
-export function renderAssertions(phase: SimPhase, list: Assertion[]): string {
-  const lines = [`# ${phase} assertions`];
+export function renderAssertions(phase: SimPhase, list: Assertion[], notes: string[] = []): string {
+  const lines = [`# ${phase} assertions`, ...notes.map((n) => `# ${n}`)];
   for (const a of list) {
     lines.push(`${a.verdict.toUpperCase().padEnd(12)} ${a.name}: ${a.details}`);
     for (const o of a.offenders) lines.push(`    ${o}`);

@@ -16,6 +16,7 @@ function bothBurst(): { book: EvidenceBook; facts: EvidenceFact[] } {
   for (const r of log("sipp-3.6.1-uas-old.messages.log")) facts.push(...book.addBackend("old", r));
   for (const r of log("sipp-3.6.1-uas-new.messages.log")) facts.push(...book.addBackend("new", r));
   for (const r of log("sipp-3.6.1-uac-call.messages.log")) facts.push(...book.addUac("both", r));
+  facts.push(...book.settle("both"));
   facts.push(...book.finishBurst("both"));
   return { book, facts };
 }
@@ -84,7 +85,12 @@ test("retransmitted INVITE and BYE (recorded at a SIPp 3.6.1 backend) count once
   const routed = log("sipp-3.6.1-uas-retransmissions.messages.log").flatMap((r) => book.addBackend("new", r));
   assert.equal(routed.length, 1);
   const c = book.calls.get("pbxc-5f3a9c-new-1-4242@127.0.0.1")!;
-  assert.deepEqual(c.invite.new, { transactions: 1, retransmissions: 1, firstStamp: c.invite.new!.firstStamp });
+  assert.deepEqual(c.invite.new, {
+    transactions: 1,
+    retransmissions: 1,
+    firstStamp: c.invite.new!.firstStamp,
+    answer: { status: 200, toTag: "25740SIPpTag012", stamp: "2026-11-23 22:56:30.461696" },
+  });
   assert.equal(c.bye.new!.transactions, 1);
   assert.equal(c.bye.new!.retransmissions, 1);
   assert.equal(book.rawInvites.new, 2, "the seed's grep would count 2");
@@ -95,7 +101,9 @@ test("retransmitted INVITE and BYE (recorded at a SIPp 3.6.1 backend) count once
 
 test("a call refused by the proxy (503, recorded) fails with the status, and was lost", () => {
   const book = new EvidenceBook("5f3a9c");
-  const facts = log("sipp-3.6.1-uac-call-503.messages.log").flatMap((r) => book.addUac("new", r));
+  const fed = log("sipp-3.6.1-uac-call-503.messages.log").flatMap((r) => book.addUac("new", r));
+  assert.equal(fed.length, 0, "calls are concluded by settle(), after the backends' logs were read");
+  const facts = book.settle("new");
   assert.deepEqual(
     facts.map((f) => (f.kind === "finished" ? [f.completed, f.reason] : f.kind)),
     [[false, "INVITE answered 503"]],
@@ -106,9 +114,9 @@ test("a call refused by the proxy (503, recorded) fails with the status, and was
   assert.deepEqual(
     v.filter((a) => a.verdict === "fail").map((a) => [a.name, a.details]),
     [
-      ["routing", "0/1 calls reached new only, 0 reached old"],
+      ["routing", "0/1 calls reached new only, 0 reached old; 1 lost / unknown destination (reached neither old nor new)"],
       ["completed", "0/1 calls completed (2xx to INVITE and BYE); 1 sent, 1 failed"],
-      ["no-lost", "0/1 calls seen on exactly one backend; 1 lost (no backend), 0 on both"],
+      ["no-lost", "0/1 calls seen on exactly one backend; 1 lost / unknown destination (reached no backend), 0 on both"],
       ["seed-delta", "old delta (0) == 0, new delta (0) >= expected (1); raw INVITE lines incl. retransmissions: old 0, new 0"],
     ],
   );

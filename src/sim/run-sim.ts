@@ -10,15 +10,24 @@ import path from "node:path";
 import { EnvironmentError, formatError } from "../cli/errors.js";
 import { delay } from "../cli/scope.js";
 import type { ProfileMode } from "../dispatcher/profile.js";
-import type { Backend, RunEvents, RunStatus, SimPhase } from "../events/run-events.js";
+import type { RunEvents, RunStatus, SimPhase } from "../events/run-events.js";
 import type { Target } from "../lab/target.js";
 import { probeBackend } from "../cutover/migrate.js";
-import { inflightAssertions, phaseAssertions, renderAssertions, type Assertion, type PhaseEvidence } from "./assertions.js";
+import {
+  changedAssertions,
+  inflightAssertions,
+  lateEvidenceLine,
+  phaseAssertions,
+  phaseEvidenceFrom,
+  renderAssertions,
+  type Assertion,
+  type PhaseEvidence,
+} from "./assertions.js";
 import { callRow, type EvidenceFact } from "./evidence.js";
 import { floorMs, knobsByEnvName, type SimKnobs } from "./knobs.js";
 import { failureLine, renderJunit, type SimResults } from "./report.js";
 import type { TestFault } from "./test-faults.js";
-import { copyWindow, Traffic, type BurstReport, type BurstSpec } from "./traffic.js";
+import { Traffic, writeWindow, type BurstReport, type BurstSpec } from "./traffic.js";
 
 /** Verified apply of a profile on the target (the real one is kamailio/apply.ts's verifiedApply). */
 export type ApplyFn = (mode: ProfileMode) => Promise<{ durationMs: number; runtime: string[] }>;
@@ -107,7 +116,11 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
       }
     }
   };
-  const judge = async (p: SimPhase, list: Assertion[]): Promise<void> => {
+  /** every judged phase: how to judge it from the book, and the verdicts it got when it ended */
+  const judged: { phase: SimPhase; compute: () => Assertion[]; list: Assertion[] }[] = [];
+  const judge = async (p: SimPhase, compute: () => Assertion[]): Promise<void> => {
+    const list = compute();
+    judged.push({ phase: p, compute, list });
     verdicts.push(...list);
     for (const a of list) {
       ev.emit({ kind: "verdict", at: Date.now(), phase: p, name: a.name, verdict: a.verdict, details: a.details });
@@ -115,26 +128,30 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
     }
     await writeFileAtomicAsync(path.join(o.runDir, `${p}.assertions.txt`), renderAssertions(p, list), { mode: FileMode.public });
   };
-  const windowEvidence = async (p: SimPhase, start: Record<Backend, number>, invitesBefore: Record<Backend, number>, rawBefore: Record<Backend, number>, unexpectedFrom: number, expected: number, calls: PhaseEvidence["calls"]): Promise<PhaseEvidence> => {
-    const end = await traffic.mark();
-    for (const b of ["old", "new"] as const) {
-      await copyWindow(t.backends[b].messageLog, start[b], end[b], path.join(o.runDir, `${p}.uas-${b}.messages.log`));
+  /**
+   * Judge every phase again from the book as it is now, the moment results.json's call rows are
+   * taken: messages of a phase's calls that arrived after it ended (a frozen backend resuming) count
+   * for that phase, and its rows and verdicts agree.
+   */
+  const rejudge = async (): Promise<void> => {
+    for (const j of judged) {
+      const late = traffic.book.lateOf(j.phase);
+      const now = j.compute();
+      const changed = changedAssertions(j.list, now);
+      if (late.length === 0 && changed.length === 0) continue;
+      const notes = [lateEvidenceLine(j.phase, late), ...changed.map((c) => `re-judged ${c}`)];
+      for (const n of notes) log(n);
+      j.list = now;
+      await writeFileAtomicAsync(path.join(o.runDir, `${j.phase}.assertions.txt`), renderAssertions(j.phase, now, notes), { mode: FileMode.public });
     }
-    const book = traffic.book;
-    return {
-      phase: p,
-      expectedCalls: expected,
-      calls,
-      unexpected: book.unexpected.slice(unexpectedFrom),
-      inviteDelta: { old: book.inviteTransactions.old - invitesBefore.old, new: book.inviteTransactions.new - invitesBefore.new },
-      rawInviteDelta: { old: book.rawInvites.old - rawBefore.old, new: book.rawInvites.new - rawBefore.new },
-      backendLogs: traffic.backendLogs,
-    };
+    verdicts.splice(0, verdicts.length, ...judged.flatMap((j) => j.list));
   };
-  const snapshot = async (): Promise<[Record<Backend, number>, Record<Backend, number>, Record<Backend, number>, number]> => {
-    const start = await traffic.mark();
-    const b = traffic.book;
-    return [start, { ...b.inviteTransactions }, { ...b.rawInvites }, b.unexpected.length];
+  const windowEvidence = async (p: SimPhase, expected: number, calls: () => PhaseEvidence["calls"]): Promise<() => PhaseEvidence> => {
+    const logs = await traffic.closeWindow();
+    for (const b of ["old", "new"] as const) {
+      await writeWindow(t.backends[b].messageLog, logs[b], path.join(o.runDir, `${p}.uas-${b}.messages.log`));
+    }
+    return () => phaseEvidenceFrom(traffic.book, p, expected, calls(), traffic.backendLogs);
   };
 
   ev.emit({ kind: "run-started", at: started, runDir: o.runDir, knobs: knobsByEnvName(k) });
@@ -163,12 +180,12 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
       await fire(`before-phase:${mode}`);
       phase(mode);
       log(`== phase ${mode}`);
-      const [start, inv, raw, unexp] = await snapshot();
+      await traffic.openWindow(mode);
       await apply(mode, mode);
       const spec: BurstSpec = { label: mode, calls: k.callsPerPhase, rate: k.callRate, holdMs: k.callDurationMs };
       record(await burst(spec).done, spec);
-      const e = await windowEvidence(mode, start, inv, raw, unexp, k.callsPerPhase, traffic.callsOf(mode));
-      await judge(mode, phaseAssertions(e, mode));
+      const e = await windowEvidence(mode, k.callsPerPhase, () => traffic.callsOf(mode));
+      await judge(mode, () => phaseAssertions(e(), mode));
     }
 
     if (k.phaseGapSeconds > 0) {
@@ -178,7 +195,7 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
     await fire("before-phase:inflight");
     phase("inflight");
     log("== in-flight cutover");
-    const [start, inv, raw, unexp] = await snapshot();
+    await traffic.openWindow("inflight");
     await apply("inflight", "old");
     const pre: BurstSpec = { label: "precheck", calls: 1, rate: k.callRate, holdMs: k.callDurationMs };
     record(await burst(pre).done, pre);
@@ -199,20 +216,23 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
       log("  the long call was never answered; no cutover was made under it");
     }
     record(await long.done, longSpec);
-    const calls = [...traffic.callsOf("precheck"), ...traffic.callsOf("long"), ...traffic.callsOf("post")];
-    const e = await windowEvidence("inflight", start, inv, raw, unexp, 2 + k.postCutoverCalls, calls);
-    await judge(
-      "inflight",
-      inflightAssertions({ phase: e, precheck: traffic.callsOf("precheck"), long: traffic.callsOf("long"), post: traffic.callsOf("post"), postExpected: k.postCutoverCalls, cutoverAtMs }),
+    const calls = (): PhaseEvidence["calls"] => [...traffic.callsOf("precheck"), ...traffic.callsOf("long"), ...traffic.callsOf("post")];
+    const e = await windowEvidence("inflight", 2 + k.postCutoverCalls, calls);
+    await judge("inflight", () =>
+      inflightAssertions({ phase: e(), precheck: traffic.callsOf("precheck"), long: traffic.callsOf("long"), post: traffic.callsOf("post"), postExpected: k.postCutoverCalls, cutoverAtMs }),
     );
   } catch (err) {
     // the exit code the command will end with: the interrupt's (130), an error's own, or 70
     const cause: unknown = o.signal.aborted ? o.signal.reason : err;
     error = cause instanceof Error ? cause.message : String(cause);
     await traffic.stopAll();
+    await rejudge().catch(() => undefined);
     await finish("failed", formatError(cause).exitCode);
     throw err;
   }
+  // the verdicts and the call rows, from the same evidence at the same moment
+  await traffic.closeWindow();
+  await rejudge();
   phase("done");
   const failed = verdicts.filter((a) => a.verdict !== "pass");
   const exitCode = failed.length === 0 ? 0 : 1;

@@ -32,7 +32,7 @@ import { writeRunReport } from "../web/run-report.js";
 import { WebServer } from "../web/server.js";
 import { addWebOptions, webAddressFrom, type WebFlags } from "../web/web-address.js";
 import { runSimulation, type SimOutcome } from "./run-sim.js";
-import { injectFault, parseTestFaults, TEST_FAULT_ENV } from "./test-faults.js";
+import { injectFault, parseTestFaults, TEST_FAULT_ENV, thawFrozenBackends } from "./test-faults.js";
 
 export type SimOpts = TargetFlags & WebFlags & { artifactsDir?: string; keepLab?: boolean; quiet?: boolean } & Record<string, unknown>;
 
@@ -131,6 +131,8 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
       log(`lab: started in ${Math.round(up.readyMs)} ms (${where}); ${opts.keepLab ? "left running (--keep-lab)" : "stopped at the end"}`);
       if (!opts.keepLab) scope.defer("lab", () => lab.down());
     }
+    // test faults: a frozen backend is resumed before anything else is stopped
+    if (faults.length > 0) scope.defer("frozen backends", thawFrozenBackends);
     let outcome: SimOutcome;
     try {
       outcome = await runSimulation({

@@ -3,17 +3,18 @@
  * backends' and the UAC's message logs while they run, feeding the EvidenceBook and emitting
  * `call-routed` / `call-finished` events as the logs show them.
  */
-import { open, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
 import path from "node:path";
 import { delay } from "../cli/scope.js";
-import type { Backend, RunEvents } from "../events/run-events.js";
+import type { Backend, RunEvents, SimPhase } from "../events/run-events.js";
 import type { Target } from "../lab/target.js";
 import { MessageLogFollower, fileSize } from "../sip/message-log.js";
 import { uacArgv } from "../sipp/argv.js";
 import { parseTraceStat, type TraceStat } from "../sipp/results.js";
 import { startSipp, type SippExit, type SippProcess } from "../sipp/runner.js";
 import { callIdTag, EvidenceBook, type BurstLabel, type CallEvidence, type EvidenceFact } from "./evidence.js";
+import { clockTime, LogWindow, recreationText } from "./log-window.js";
 
 const POLL_MS = 25;
 
@@ -48,12 +49,6 @@ export interface RunningBurst {
   stop(): Promise<void>;
 }
 
-/** A window of the backends' logs: byte offsets at its start and end. */
-export interface LogWindow {
-  start: Record<Backend, number>;
-  end: Record<Backend, number>;
-}
-
 export interface TrafficOptions {
   target: Target;
   runId: string;
@@ -72,6 +67,8 @@ export class Traffic {
   private readonly followers: Partial<Record<Backend, MessageLogFollower>> = {};
   private backendPoll: Promise<void> = Promise.resolve();
   private readonly running = new Set<SippProcess>();
+  /** the open phase window: what each backend's follower read while it is open */
+  private window: { phase: SimPhase; logs: Record<Backend, LogWindow> } | undefined;
 
   constructor(private readonly o: TrafficOptions) {
     this.book = new EvidenceBook(o.runId);
@@ -90,10 +87,24 @@ export class Traffic {
     }
   }
 
-  /** Current backend offsets (after reading everything written so far). */
-  async mark(): Promise<Record<Backend, number>> {
+  /**
+   * Open a phase's window after reading everything written so far: from here on, what the
+   * backends' followers read is kept for the phase's artifacts, and messages of Call-IDs that are
+   * not this run's are the phase's.
+   */
+  async openWindow(phase: SimPhase): Promise<void> {
     await this.pollBackends();
-    return { old: this.followers.old?.offset ?? 0, new: this.followers.new?.offset ?? 0 };
+    this.window = { phase, logs: { old: new LogWindow(), new: new LogWindow() } };
+    this.book.openWindow(phase);
+  }
+
+  /** Read what is left and close the window: what each backend's follower read while it was open. */
+  async closeWindow(): Promise<Record<Backend, LogWindow>> {
+    await this.pollBackends();
+    const w = this.window;
+    this.window = undefined;
+    this.book.openWindow(undefined);
+    return w?.logs ?? { old: new LogWindow(), new: new LogWindow() };
   }
 
   /** Poll both backend logs (serialised: bursts running in parallel share the followers). */
@@ -102,7 +113,18 @@ export class Traffic {
       for (const b of ["old", "new"] as const) {
         const f = this.followers[b];
         if (!f) continue;
-        for (const rec of await f.poll()) await this.deliver(this.book.addBackend(b, rec));
+        const read = await f.read();
+        this.window?.logs[b].add(read);
+        if (read.recreated) {
+          const r = read.recreated;
+          this.book.noteInstance(b, r.generation, `its message log was recreated at ${clockTime(r.detectedAt)}; ${r.why}`);
+          this.o.events.emit({
+            kind: "log",
+            at: Date.now(),
+            line: `  the ${b} backend's message log was ${recreationText(r)}: a restarted backend; reading it from the start (instance ${r.generation})`,
+          });
+        }
+        for (const rec of read.records) await this.deliver(this.book.addBackend(b, rec, read.generation));
       }
     });
     return this.backendPoll;
@@ -152,15 +174,19 @@ export class Traffic {
     const done = (async (): Promise<BurstReport> => {
       let exited = false;
       void proc.done.then(() => (exited = true));
+      // the UAC's log first, then the backends': whatever a backend did before the UAC saw its
+      // answer is in the book when settle() concludes the call
       while (!exited) {
         await Promise.race([delay(POLL_MS), proc.done]);
         await pollUac(false);
         await this.pollBackends();
+        await this.deliver(this.book.settle(spec.label));
       }
       const exit = await proc.done;
       this.running.delete(proc);
       await pollUac(true);
       await this.pollBackends();
+      await this.deliver(this.book.settle(spec.label));
       await this.deliver(this.book.finishBurst(spec.label));
       let stats: TraceStat | undefined;
       try {
@@ -204,22 +230,11 @@ function firstBackend(c: CallEvidence): Backend | undefined {
   return undefined;
 }
 
-/** Copy the bytes [start, end) of a backend log into an artifact (the phase's slice of evidence). */
-export async function copyWindow(src: string | undefined, start: number, end: number, dest: string): Promise<void> {
+/** Write a backend's window of evidence (the phase's artifact) from what was read. */
+export async function writeWindow(src: string | undefined, window: LogWindow, dest: string): Promise<void> {
   if (src === undefined) {
     await writeFileAtomicAsync(dest, "(this backend has no message log: a real PBX, not the lab's SIPp stand-in)\n", { mode: FileMode.public });
     return;
   }
-  if (start === 0 && end === (await fileSize(src))) {
-    await writeFileAtomicAsync(dest, await readFile(src), { mode: FileMode.public });
-    return;
-  }
-  const fh = await open(src, "r");
-  try {
-    const buf = Buffer.alloc(Math.max(0, end - start));
-    await fh.read(buf, 0, buf.length, start);
-    await writeFileAtomicAsync(dest, buf, { mode: FileMode.public });
-  } finally {
-    await fh.close();
-  }
+  await writeFileAtomicAsync(dest, window.render(path.basename(src)), { mode: FileMode.public });
 }

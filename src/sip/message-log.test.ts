@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
@@ -94,6 +94,71 @@ test("follower reads incrementally from its offset, across partial writes and a 
     // the lab restarted: the file is smaller now; read from the start
     writeFileSync(file, buf.subarray(0, expected[2]!.offset));
     assert.deepEqual(await f.poll(), expected.slice(0, 2));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("follower: a log truncated in place and rewritten (a restarted SIPp reopens it with \"w\") is a new generation, read from its start", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "msglog-"));
+  try {
+    const file = path.join(dir, "uas-old.messages.log");
+    const buf = fixture("sipp-3.6.1-uas-old.messages.log");
+    const all = parseMessageLogBuffer(buf).records;
+    const f = new MessageLogFollower(file);
+    writeFileSync(file, buf.subarray(0, all[4]!.offset));
+    const first = await f.read();
+    assert.equal(first.generation, 1);
+    assert.deepEqual(first.records, all.slice(0, 4));
+    assert.deepEqual(first.bytes, buf.subarray(0, all[4]!.offset), "the raw bytes of what was read");
+    // the new writer (another log) has already written MORE than was read before: size alone cannot tell
+    const other = fixture("sipp-3.6.1-uas-new.messages.log");
+    assert.ok(other.length > all[4]!.offset);
+    const ino = statSync(file).ino;
+    writeFileSync(file, other);
+    assert.equal(statSync(file).ino, ino, "same inode: truncated in place");
+    const second = await f.read();
+    assert.equal(second.generation, 2);
+    assert.match(second.recreated?.why ?? "", /rewritten in place/);
+    assert.deepEqual(second.records, parseMessageLogBuffer(other).records, "the new log is read from its start");
+    assert.deepEqual(second.bytes, other);
+    // plain truncation to a smaller size
+    writeFileSync(file, buf.subarray(0, all[2]!.offset));
+    const third = await f.read();
+    assert.equal(third.generation, 3);
+    assert.match(third.recreated?.why ?? "", /^truncated: \d+ -> \d+ bytes$/);
+    assert.deepEqual(third.records, all.slice(0, 2));
+    // nothing changed: no new generation
+    assert.equal((await f.read()).recreated, undefined);
+    assert.deepEqual(f.recreations.map((r) => r.generation), [2, 3]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("follower: a log replaced by a new file (another inode) is a new generation; a follower started at an offset keeps its place", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "msglog-"));
+  try {
+    const file = path.join(dir, "uas-new.messages.log");
+    const buf = fixture("sipp-3.6.1-uas-new.messages.log");
+    const all = parseMessageLogBuffer(buf).records;
+    writeFileSync(file, buf.subarray(0, all[3]!.offset));
+    const f = new MessageLogFollower(file, all[1]!.offset);
+    assert.deepEqual((await f.poll()).map((r) => r.offset), [all[1]!.offset, all[2]!.offset]);
+    appendFileSync(file, buf.subarray(all[3]!.offset, all[5]!.offset));
+    const more = await f.read();
+    assert.equal(more.recreated, undefined, "appending is not recreating");
+    assert.deepEqual(more.records, all.slice(3, 5));
+    // the old log moved away (its inode stays in use, so the new file cannot get the same number)
+    renameSync(file, `${file}.old`);
+    assert.deepEqual((await f.read()).records, [], "gone: nothing to read");
+    const other = fixture("sipp-3.6.1-uas-old.messages.log");
+    const otherRecs = parseMessageLogBuffer(other).records;
+    writeFileSync(file, other.subarray(0, otherRecs[6]!.offset));
+    const r = await f.read();
+    assert.equal(r.generation, 2);
+    assert.equal(r.recreated?.why, "replaced: inode changed");
+    assert.deepEqual(r.records, otherRecs.slice(0, 6));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -21,7 +21,7 @@
  * A note has no byte count; it ends where the next separator starts. Offsets are byte offsets into the file (the text is read as latin1,
  * one char per byte, so lengths and offsets agree).
  */
-import { open } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 
 export type Direction = "received" | "sent";
 
@@ -121,15 +121,45 @@ export function parseMessageLogBuffer(buf: Buffer): ParseResult {
   return parseMessageLog(buf.toString("latin1"), 0, true);
 }
 
+/** The follower saw its log replaced, truncated or rewritten: a new writer (a restarted backend). */
+export interface LogRecreation {
+  /** the generation that starts here (the first writer's is 1) */
+  generation: number;
+  /** when the follower noticed (ms since epoch) */
+  detectedAt: number;
+  /** what it saw, e.g. "inode changed", "truncated: 20480 -> 512 bytes" */
+  why: string;
+}
+
+/** One read of a followed log. */
+export interface FollowerRead {
+  records: LoggedMessage[];
+  /** the raw bytes of what this read consumed (complete records and skipped text), exactly as in the file */
+  bytes: Buffer;
+  /** the generation of the log the bytes came from */
+  generation: number;
+  /** set when this read found the log recreated (it then read the new log from its start) */
+  recreated?: LogRecreation;
+}
+
+/** bytes before the read position kept to recognise a log rewritten in place */
+const ANCHOR_BYTES = 64;
+
 /**
- * Follows one message log: each poll() reads from the last offset to the end of the file and returns
- * the records completed since. A partial trailing record stays pending until its bytes arrive. A
- * file that shrank (recreated by a lab restart) is read again from the start.
+ * Follows one message log: each read() takes the file from the last offset to its end and returns
+ * the records completed since, and their raw bytes. A partial trailing record stays pending until
+ * its bytes arrive. A log that was recreated (another inode, a smaller size, or the bytes just before
+ * the read position changed: SIPp reopens its log with "w", truncating it in place) starts a new
+ * generation and is read again from its start.
  */
 export class MessageLogFollower {
   private pending = "";
   private readPos: number;
   private skippedLines: ParseResult["skipped"] = [];
+  private identity: { dev: number; ino: number } | undefined;
+  private anchor: string | undefined;
+  private gen = 1;
+  private readonly history: LogRecreation[] = [];
 
   constructor(
     readonly file: string,
@@ -143,26 +173,37 @@ export class MessageLogFollower {
     return this.readPos - this.pending.length;
   }
 
+  /** the generation of the log being read (1, then +1 each time it was found recreated) */
+  get generation(): number {
+    return this.gen;
+  }
+
+  get recreations(): readonly LogRecreation[] {
+    return this.history;
+  }
+
   get skipped(): readonly { offset: number; line: string }[] {
     return this.skippedLines;
   }
 
   /** `final`: the writer has exited, so a trailing note is complete */
   async poll(final = false): Promise<LoggedMessage[]> {
+    return (await this.read(final)).records;
+  }
+
+  async read(final = false): Promise<FollowerRead> {
     let fh;
     try {
       fh = await open(this.file, "r");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return { records: [], bytes: Buffer.alloc(0), generation: this.gen };
       throw err;
     }
     try {
-      const { size } = await fh.stat();
-      if (size < this.readPos) {
-        this.readPos = 0;
-        this.pending = "";
-      }
-      if (size === this.readPos && !(final && this.pending !== "")) return [];
+      const st = await fh.stat();
+      const recreated = await this.checkIdentity(fh, st);
+      const { size } = st;
+      if (size === this.readPos && !(final && this.pending !== "")) return this.result([], "", recreated);
       const buf = Buffer.alloc(size - this.readPos);
       let got = 0;
       while (got < buf.length) {
@@ -176,10 +217,40 @@ export class MessageLogFollower {
       const r = parseMessageLog(text, base, final);
       this.pending = text.slice(r.consumed);
       this.skippedLines.push(...r.skipped);
-      return r.records;
+      this.anchor = ((this.anchor ?? "") + buf.subarray(0, got).toString("latin1")).slice(-ANCHOR_BYTES);
+      return this.result(r.records, text.slice(0, r.consumed), recreated);
     } finally {
       await fh.close();
     }
+  }
+
+  private result(records: LoggedMessage[], consumed: string, recreated: LogRecreation | undefined): FollowerRead {
+    return { records, bytes: Buffer.from(consumed, "latin1"), generation: this.gen, ...(recreated ? { recreated } : {}) };
+  }
+
+  /** Is this still the log read so far? If not: a new generation, read from its start. */
+  private async checkIdentity(fh: FileHandle, st: { dev: number; ino: number; size: number }): Promise<LogRecreation | undefined> {
+    const seen = this.identity;
+    this.identity = { dev: st.dev, ino: st.ino };
+    let why: string | undefined;
+    if (seen !== undefined && (seen.dev !== st.dev || seen.ino !== st.ino)) why = "replaced: inode changed";
+    else if (st.size < this.readPos) why = `truncated: ${this.readPos} -> ${st.size} bytes`;
+    else if (this.readPos > 0) {
+      const n = Math.min(ANCHOR_BYTES, this.readPos);
+      const buf = Buffer.alloc(n);
+      const { bytesRead } = await fh.read(buf, 0, n, this.readPos - n);
+      const now = buf.subarray(0, bytesRead).toString("latin1");
+      if (this.anchor === undefined) this.anchor = now; // started at an offset: what was there then
+      else if (now !== this.anchor.slice(-n)) why = "rewritten in place (the bytes before the read position changed)";
+    }
+    if (why === undefined) return undefined;
+    this.gen++;
+    this.readPos = 0;
+    this.pending = "";
+    this.anchor = "";
+    const r: LogRecreation = { generation: this.gen, detectedAt: Date.now(), why };
+    this.history.push(r);
+    return r;
   }
 }
 

@@ -8,6 +8,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { parseMessageLogBuffer } from "../../src/sip/message-log.js";
 import { CLI, ROOT, labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
 
 const SEED_ARTIFACTS = [
@@ -207,7 +208,8 @@ describe("pbx-cutover sim (real Kamailio + SIPp)", () => {
       assert.equal(r.code, 1, r.stdout + r.stderr);
       assert.match(r.stdout, /WARNING: test-only faults will be injected/);
       assert.match(r.stdout, /^FAIL new completed: 0\/6 calls completed \(2xx to INVITE and BYE\); 6 sent, 6 failed$/m);
-      assert.match(r.stdout, /^FAIL new no-lost: 0\/6 calls seen on exactly one backend; 6 lost \(no backend\), 0 on both$/m);
+      assert.match(r.stdout, /^FAIL new no-lost: 0\/6 calls seen on exactly one backend; 6 lost \/ unknown destination \(reached no backend\), 0 on both$/m);
+      assert.match(r.stdout, /^FAIL new routing: 0\/6 calls reached new only, 0 reached old; 6 lost \/ unknown destination \(reached neither old nor new\)$/m);
       assert.match(r.stdout, /^ {4}pbxc-[0-9a-f]+-new-1-\d+@127\.0\.0\.1: no final response to INVITE$/m);
       // old and both passed before the fault
       assert.doesNotMatch(r.stdout, /^FAIL (old|both) /m);
@@ -238,6 +240,84 @@ describe("pbx-cutover sim (real Kamailio + SIPp)", () => {
       assert.match(lastLines(r, 1)[0]!, /^ {4}pbxc-[0-9a-f]+-long-1-\d+@127\.0\.0\.1: BYE reached no backend$/);
       // routing of the fresh calls was still right
       assert.doesNotMatch(r.stdout, /^FAIL inflight post-cutover/m);
+    });
+
+    test("(d) the old backend restarted (same port, same log) while the long call is up: the dead dialog fails, exit 1", async () => {
+      const fault = "restart-backend:old@after-cutover";
+      const r = await sim(fault);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, /test fault restart-backend:old@after-cutover: restarted the old backend \(pid \d+ stopped; new pid \d+/);
+      assert.match(r.stdout, /the old backend's message log was recreated at \d\d:\d\d:\d\d\.\d{3} \(.+\): a restarted backend; reading it from the start \(instance 2\)/);
+      assert.match(r.stdout, /^FAIL inflight long-call-completed: 0\/1 calls completed/m);
+      assert.match(r.stdout, /^ {4}pbxc-[0-9a-f]+-long-1-\d+@127\.0\.0\.1: BYE answered 481 by a backend that does not hold the dialog \(restarted\?\)$/m);
+      assert.match(
+        r.stdout,
+        /^FAIL inflight long-call-bye-reached-old: the long call's BYE reached old, but a different instance than the one that answered the INVITE \(its message log was recreated at \d\d:\d\d:\d\d\.\d{3}; truncated: \d+ -> 0 bytes\)$/m,
+      );
+      assert.match(r.stdout, /^ {4}pbxc-[0-9a-f]+-long-1-\d+@127\.0\.0\.1: BYE reached old, but a different instance than the one that answered the INVITE \(its message log/m);
+      // everything else of the in-flight check held
+      assert.doesNotMatch(r.stdout, /^FAIL inflight (post-cutover|precheck|cutover-while|long-call-reached-old|no-lost|no-unexpected)/m);
+      // the artifact the verdict rests on holds the long call's INVITE and says the log was recreated
+      const dir = path.join(fx2.dir, "artifacts", fault.replace(/[:@]/g, "_"));
+      const run = readdirSync(dir).find((n) => n.startsWith("call-cutover-"))!;
+      const copy = readFileSync(path.join(dir, run, "inflight.uas-old.messages.log"), "latin1");
+      assert.ok(copy.length > 0, "inflight.uas-old.messages.log is not empty");
+      assert.match(copy, /^# pbx-cutover: .*uas-old\.messages\.log was recreated during this window/m);
+      const recs = parseMessageLogBuffer(Buffer.from(copy, "latin1")).records;
+      const longInvite = recs.find((m) => m.direction === "received" && m.text.startsWith("INVITE ") && /^Call-ID: pbxc-[0-9a-f]+-long-1-/m.test(m.text));
+      assert.ok(longInvite, "the long call's INVITE (read before the old backend's log was recreated)");
+      assert.ok(recs.some((m) => m.direction === "sent" && m.text.startsWith("SIP/2.0 481 ")), "the restarted backend's 481 to the BYE");
+      // lab down (the sim started the lab) stopped the restarted backend too
+      const left = readdirSync("/proc")
+        .filter((p) => /^\d+$/.test(p))
+        .map((p) => {
+          try {
+            return readFileSync(`/proc/${p}/cmdline`, "utf8");
+          } catch {
+            return "";
+          }
+        })
+        .filter((c) => c.includes(fx2.labDir));
+      assert.deepEqual(left, []);
+    });
+
+    test("(e) a backend frozen during a phase answers late: late messages stay with their own phase, rows agree with the verdicts", async () => {
+      const fault = "freeze-backend:new@during-phase:both";
+      const r = await sim(fault);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, /test fault freeze-backend:new@during-phase:both: froze the new backend/);
+      assert.match(r.stdout, /test fault thaw-backend:new@before-phase:new: thawed the new backend/);
+      assert.match(r.stdout, /^FAIL both completed: /m);
+      // nothing of phase both is blamed on the next phase, nor on any later one
+      assert.doesNotMatch(r.stdout, /^FAIL (old|new|inflight) /m);
+      const dir = path.join(fx2.dir, "artifacts", fault.replace(/[:@]/g, "_"));
+      const run = readdirSync(dir).find((n) => n.startsWith("call-cutover-"))!;
+      const results = JSON.parse(readFileSync(path.join(dir, run, "results.json"), "utf8")) as {
+        calls: { phase: string; burst: string; inviteBackend: string | null; outcome: string }[];
+        verdicts: { phase: string; name: string; verdict: string; details: string; numbers: Record<string, number> }[];
+      };
+      const v = (phase: string, name: string) => results.verdicts.find((a) => a.phase === phase && a.name === name)!;
+      assert.equal(v("new", "no-unexpected").numbers.unexpected, 0, v("new", "no-unexpected").details);
+      assert.equal(v("new", "seed-delta").numbers.newDelta, 6, v("new", "seed-delta").details);
+      // the late INVITEs reached new after the phase ended: re-judged, they count for both
+      assert.match(r.stdout, /late evidence for phase both: \d+ messages? of its calls arrived after it ended/);
+      // rows and verdicts agree, phase by phase
+      for (const phase of ["old", "both", "new"]) {
+        const rows = results.calls.filter((c) => c.phase === phase);
+        const completed = v(phase, "completed");
+        assert.equal(completed.numbers.completed, rows.filter((c) => c.outcome === "completed").length, `${phase}: ${completed.details}`);
+        const lost = v(phase, "no-lost");
+        assert.equal(lost.numbers.lost, rows.filter((c) => c.inviteBackend === null).length, `${phase}: ${lost.details}`);
+        if (phase === "both") {
+          const split = v("both", "split");
+          assert.equal(split.numbers.old, rows.filter((c) => c.inviteBackend === "old").length, split.details);
+          assert.equal(split.numbers.new, rows.filter((c) => c.inviteBackend === "new").length, split.details);
+        } else {
+          const routing = v(phase, "routing");
+          assert.equal(routing.numbers[`reached_${phase}`], rows.filter((c) => c.inviteBackend === phase).length, routing.details);
+        }
+      }
+      assert.ok(results.calls.some((c) => c.phase === "both" && c.inviteBackend === "new" && c.outcome === "failed"), "a late-answered call of both is a failed call at new");
     });
   });
 });
