@@ -71,13 +71,14 @@ export function lateEvidenceLine(phase: SimPhase, late: LateMessage[]): string {
   return `late evidence for phase ${phase}: ${late.length} message${late.length === 1 ? "" : "s"} of its calls arrived after it ended (${what}; read during ${during}); counted for ${phase}`;
 }
 
-/** "routing: pass -> fail (0/6 calls ...)" for each assertion whose verdict or details changed */
+/** "both split: fail -> pass: split old 3 / new 3 ..." for each assertion whose verdict, details or offenders changed */
 export function changedAssertions(before: Assertion[], after: Assertion[]): string[] {
   const out: string[] = [];
   for (const a of after) {
     const b = before.find((x) => x.name === a.name);
     if (b && b.verdict === a.verdict && b.details === a.details && b.offenders.join() === a.offenders.join()) continue;
-    out.push(`${a.phase} ${a.name}: ${b ? b.verdict : "(new)"} -> ${a.verdict}: ${a.details}`);
+    const change = !b ? `(new) ${a.verdict}` : b.verdict === a.verdict ? `still ${a.verdict}` : `${b.verdict} -> ${a.verdict}`;
+    out.push(`${a.phase} ${a.name}: ${change}: ${a.details}`);
   }
   return out;
 }

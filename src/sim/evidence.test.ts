@@ -3,8 +3,16 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { parseMessageLogBuffer, type LoggedMessage } from "../sip/message-log.js";
-import { phaseAssertions, type PhaseEvidence } from "./assertions.js";
-import { callRow, EvidenceBook, outcomeOf, parseCallId, type EvidenceFact } from "./evidence.js";
+import {
+  changedAssertions,
+  inflightAssertions,
+  lateEvidenceLine,
+  phaseAssertions,
+  phaseEvidenceFrom,
+  type Assertion,
+  type PhaseEvidence,
+} from "./assertions.js";
+import { byeTie, callRow, EvidenceBook, outcomeOf, parseCallId, type CallEvidence, type EvidenceFact } from "./evidence.js";
 
 const FIXTURES = path.resolve(import.meta.dirname, "..", "..", "..", "test", "fixtures");
 const log = (name: string): LoggedMessage[] => parseMessageLogBuffer(readFileSync(path.join(FIXTURES, name))).records;
@@ -145,4 +153,136 @@ test("a call with no final answer when its burst ends fails; before that it is p
   const f = facts[0];
   assert.equal(facts.length, 1);
   assert.deepEqual(f?.kind === "finished" ? [f.completed, f.reason] : [], [false, "no final response to INVITE"]);
+});
+
+/** A rendered phase artifact split where each new instance's log starts (the marker lines). */
+function generations(name: string): LoggedMessage[][] {
+  const text = readFileSync(path.join(FIXTURES, name), "latin1");
+  return text
+    .split(/^# pbx-cutover: .* instance \d+ starts here\n/m)
+    .map((part) => parseMessageLogBuffer(Buffer.from(part, "latin1")).records);
+}
+
+/** the recorded restart (SIPp 3.6.1 + Kamailio 5.6.3): the long call set up on old, then old restarted */
+function restartedLongCall(uacEdit: (text: string) => string = (t) => t): { book: EvidenceBook; call: CallEvidence } {
+  const book = new EvidenceBook("2d1632");
+  const [before, after] = generations("sipp-3.6.1-uas-old-restarted.inflight-artifact.log");
+  assert.ok(before && after && before.length > 0 && after.length > 0, "two instances in the artifact");
+  for (const r of before) book.addBackend("old", r, 1);
+  book.noteInstance("old", 2, "its message log was recreated at 18:56:44.124; truncated: 50421 -> 0 bytes");
+  for (const r of after) book.addBackend("old", r, 2);
+  for (const r of log("sipp-3.6.1-uac-long-bye-481.messages.log")) book.addUac("long", { ...r, text: uacEdit(r.text) });
+  book.settle("long");
+  book.finishBurst("long");
+  return { book, call: book.callsOf("long")[0]! };
+}
+
+function inflightOf(book: EvidenceBook, long: CallEvidence[]): Assertion[] {
+  return inflightAssertions({
+    phase: phaseEvidenceFrom(book, "inflight", 1, long, true),
+    precheck: [],
+    long,
+    post: [],
+    postExpected: 0,
+    cutoverAtMs: undefined,
+  });
+}
+
+test("recorded restart: the long call's BYE answered 481 by the restarted old backend is a dead dialog, and both long-call assertions say so", () => {
+  const { book, call } = restartedLongCall();
+  assert.deepEqual(outcomeOf(call), { outcome: "failed", reason: "BYE answered 481 by a backend that does not hold the dialog (restarted?)" });
+  const row = callRow(call);
+  assert.deepEqual(
+    [row.inviteBackend, row.inviteBackendInstance, row.byeBackend, row.byeBackendInstance, row.byeStatus, row.byeBackendAnswer],
+    ["old", 1, "old", 2, 481, 481],
+  );
+  assert.equal(row.dialogToTag, "11001SIPpTag0113");
+  assert.equal(call.invite.old?.answer?.toTag, "11001SIPpTag0113", "the backend's own 2xx carried the dialog's To-tag");
+  assert.deepEqual(byeTie(call), {
+    kind: "other-instance",
+    home: "old",
+    note: "its message log was recreated at 18:56:44.124; truncated: 50421 -> 0 bytes",
+  });
+  const v = inflightOf(book, [call]);
+  const bye = v.find((a) => a.name === "long-call-bye-reached-old")!;
+  assert.equal(bye.verdict, "fail");
+  assert.equal(
+    bye.details,
+    "the long call's BYE reached old, but a different instance than the one that answered the INVITE (its message log was recreated at 18:56:44.124; truncated: 50421 -> 0 bytes)",
+  );
+  const completed = v.find((a) => a.name === "long-call-completed")!;
+  assert.equal(completed.verdict, "fail");
+  assert.deepEqual(completed.offenders, [`${call.callId}: BYE answered 481 by a backend that does not hold the dialog (restarted?)`]);
+});
+
+test("recorded restart, as the old stand-in answered it (200 echoing the BYE's To-tag): still not completed, the instance differs", () => {
+  // SIPp's automatic answer to an unexpected BYE is a 200 that copies the BYE's To header, tag included
+  const { call } = restartedLongCall((t) => t.replace("SIP/2.0 481 Call/Transaction Does Not Exist", "SIP/2.0 200 OK"));
+  assert.equal(call.uac.byeStatus, 200);
+  assert.equal(call.uac.byeToTag, call.uac.dialogToTag, "the To-tag alone cannot tell");
+  assert.deepEqual(outcomeOf(call), {
+    outcome: "failed",
+    reason:
+      "BYE answered 200 by old, but by a different instance than the one that answered the INVITE (its message log was recreated at 18:56:44.124; truncated: 50421 -> 0 bytes)",
+  });
+});
+
+test("a 2xx to BYE without the dialog's To-tag is not a completed call", () => {
+  const book = new EvidenceBook("5f3a9c");
+  for (const r of log("sipp-3.6.1-uas-old.messages.log")) book.addBackend("old", r);
+  for (const r of log("sipp-3.6.1-uas-new.messages.log")) book.addBackend("new", r);
+  for (const r of log("sipp-3.6.1-uac-call.messages.log")) {
+    const isByeOk = r.direction === "received" && /^SIP\/2\.0 200 /.test(r.text) && /^CSeq: 2 BYE/m.test(r.text) && r.text.includes("both-2-");
+    book.addUac("both", isByeOk ? { ...r, text: r.text.replace(/^(To: .*;tag=)\S+/m, "$1someone-else") } : r);
+  }
+  book.settle("both");
+  const c = [...book.calls.values()].find((x) => x.callId.includes("-both-2-"))!;
+  assert.match(outcomeOf(c).reason ?? "", /^BYE answered 200 outside the dialog: To-tag someone-else, the dialog's is \S+SIPpTag\d+$/);
+  assert.equal(book.callsOf("both").filter((x) => outcomeOf(x).outcome === "completed").length, 3);
+});
+
+test("recorded frozen backend: its late answers belong to their own phase, never to the next one; re-judged, verdicts and rows agree", () => {
+  const book = new EvidenceBook("d18f70");
+  book.openWindow("both");
+  for (const r of log("sipp-3.6.1-uas-old-frozen.both-window.log")) book.addBackend("old", r, 1);
+  for (const r of log("sipp-3.6.1-uas-new-frozen.both-window.log")) book.addBackend("new", r, 1);
+  for (const r of log("sipp-3.6.1-uac-both-new-frozen.messages.log")) book.addUac("both", r);
+  book.settle("both");
+  book.finishBurst("both");
+  const judge = (): Assertion[] => phaseAssertions(phaseEvidenceFrom(book, "both", 6, book.callsOf("both"), true), "both");
+  const live = judge();
+  assert.equal(live.find((a) => a.name === "no-lost")!.numbers.lost, 2, "while new was frozen its calls reached no backend");
+  // the new phase's window: the thawed backend's late records of both's calls, then new's own calls
+  book.openWindow("new");
+  for (const r of log("sipp-3.6.1-uas-new-thawed.new-window.log")) book.addBackend("new", r, 1);
+  assert.deepEqual(book.unexpectedOf("new"), [], "the late CANCELs of both's calls are not unexpected in new");
+  assert.deepEqual(book.invitesOf("new").transactions, { old: 0, new: 6 }, "new's INVITEs are new's six calls");
+  assert.equal(book.invitesOf("both").transactions.new, 3, "both's late INVITEs count for both");
+  const late = book.lateOf("both");
+  assert.ok(late.some((l) => l.readDuring === "new") && late.every((l) => l.callId.includes("-both-") && l.backend === "new"));
+  assert.match(lateEvidenceLine("both", late), /^late evidence for phase both: \d+ messages of its calls arrived after it ended \(new: .*INVITE received x\d+, .*CANCEL received.*; read during .*new\); counted for both$/);
+  const now = judge();
+  assert.deepEqual(
+    changedAssertions(live, now).map((c) => c.split(": ").slice(0, 2).join(": ")),
+    ["both split: fail -> pass", "both no-lost: fail -> pass", "both seed-delta: still pass"],
+  );
+  // the rows say what the re-judged verdicts say
+  const rows = book.callsOf("both").map(callRow);
+  const split = now.find((a) => a.name === "split")!;
+  assert.deepEqual([split.numbers.old, split.numbers.new], [rows.filter((r) => r.inviteBackend === "old").length, rows.filter((r) => r.inviteBackend === "new").length]);
+  const completed = now.find((a) => a.name === "completed")!;
+  assert.equal(completed.numbers.completed, rows.filter((r) => r.outcome === "completed").length);
+  assert.equal(completed.verdict, "fail");
+});
+
+test("Call-IDs of another run or none are the open window's unexpected requests; between windows they belong to no phase", () => {
+  const book = new EvidenceBook("aaaaaa");
+  const invite = log("sipp-3.6.1-uas-old.messages.log")[0]!;
+  book.openWindow("old");
+  book.addBackend("old", invite);
+  book.openWindow(undefined);
+  book.addBackend("old", { ...invite, text: invite.text.replace(/branch=\S+/, "branch=z9hG4bKother") });
+  assert.deepEqual(book.unexpected.map((u) => u.phase), ["old", undefined]);
+  assert.equal(book.unexpectedOf("old").length, 1);
+  assert.deepEqual(book.invitesOf("old").transactions, { old: 1, new: 0 });
 });

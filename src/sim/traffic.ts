@@ -88,13 +88,15 @@ export class Traffic {
   }
 
   /**
-   * Open a phase's window after reading everything written so far: from here on, what the
-   * backends' followers read is kept for the phase's artifacts, and messages of Call-IDs that are
-   * not this run's are the phase's.
+   * Open a phase's window: from here on, what the backends' followers read is kept for the phase's
+   * artifacts, and, once everything written so far is read, messages of Call-IDs that are not this
+   * run's are the phase's.
    */
   async openWindow(phase: SimPhase): Promise<void> {
-    await this.pollBackends();
+    // what was written since the previous window closed goes into this one's artifact, but a
+    // foreign message read now belongs to no phase
     this.window = { phase, logs: { old: new LogWindow(), new: new LogWindow() } };
+    await this.pollBackends();
     this.book.openWindow(phase);
   }
 
