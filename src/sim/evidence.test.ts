@@ -286,3 +286,21 @@ test("Call-IDs of another run or none are the open window's unexpected requests;
   assert.equal(book.unexpectedOf("old").length, 1);
   assert.deepEqual(book.invitesOf("old").transactions, { old: 1, new: 0 });
 });
+
+test("a backend's log that lags the UAC's: the call waits for the BYE's evidence instead of failing live", () => {
+  const book = new EvidenceBook("5f3a9c");
+  const isBye = (r: LoggedMessage): boolean => /^CSeq: 2 BYE/m.test(r.text);
+  const backend = [...log("sipp-3.6.1-uas-old.messages.log").map((r) => ["old", r] as const), ...log("sipp-3.6.1-uas-new.messages.log").map((r) => ["new", r] as const)];
+  for (const [b, r] of backend) if (!isBye(r)) book.addBackend(b, r);
+  for (const r of log("sipp-3.6.1-uac-call.messages.log")) book.addUac("both", r);
+  assert.deepEqual(book.settle("both"), [], "INVITEs seen, BYEs not yet: nothing concluded");
+  for (const [b, r] of backend) if (isBye(r)) book.addBackend(b, r);
+  const facts = book.settle("both");
+  assert.deepEqual(facts.map((f) => (f.kind === "finished" ? f.completed : f.kind)), [true, true, true, true]);
+  // had the BYEs never shown up, the burst's end would have failed the calls, saying why
+  const lone = new EvidenceBook("5f3a9c");
+  for (const [b, r] of backend) if (!isBye(r)) lone.addBackend(b, r);
+  for (const r of log("sipp-3.6.1-uac-call.messages.log")) lone.addUac("both", r);
+  const ends = lone.finishBurst("both");
+  assert.ok(ends.every((f) => f.kind === "finished" && !f.completed && f.reason === "BYE answered 200, but no backend received it"));
+});

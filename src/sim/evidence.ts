@@ -395,7 +395,13 @@ export class EvidenceBook {
    */
   settle(burst: BurstLabel): EvidenceFact[] {
     const facts: EvidenceFact[] = [];
-    for (const c of this.calls.values()) if (c.burst === burst) facts.push(...this.conclude(c));
+    for (const c of this.calls.values()) {
+      if (c.burst !== burst) continue;
+      // the UAC has its 2xx to BYE but no backend's log shows the BYE yet: a backend's log can lag
+      // the UAC's (a loaded machine); wait for it until the burst ends
+      if (isOk(c.uac.byeStatus) && byeTie(c)?.kind === "nowhere") continue;
+      facts.push(...this.conclude(c));
+    }
     return facts;
   }
 
