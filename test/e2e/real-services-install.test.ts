@@ -19,10 +19,13 @@ const TARBALLS = [
   "fusionpbx-5.5.7.tar.zst",
 ];
 
-describe("make real-services from a vendor directory", () => {
+// Without the offline copies (a clone that is not beside shared/, no PBX_CUTOVER_VENDOR) the install
+// from a vendor directory cannot be exercised: said as a skip with the reason, never a silent pass.
+const NO_VENDOR = existsSync(path.join(VENDOR, "SHA256SUMS")) ? false : `no vendor tarballs in ${VENDOR} (set PBX_CUTOVER_VENDOR)`;
+
+describe("make real-services from a vendor directory", { skip: NO_VENDOR }, () => {
   let dir: string;
   before(() => {
-    assert.ok(existsSync(path.join(VENDOR, "SHA256SUMS")), `vendor tarballs expected in ${VENDOR} (set PBX_CUTOVER_VENDOR)`);
     dir = mkdtempSync(path.join(os.tmpdir(), "pbx-cutover-install-"));
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
