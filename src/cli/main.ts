@@ -23,6 +23,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   rollback: async () => (await import("./commands/rollback.js")).registerRollbackCommand,
   plan: async () => (await import("./commands/plan.js")).registerPlanCommand,
   report: async () => (await import("./commands/report.js")).registerReportCommand,
+  watch: async () => (await import("./commands/watch.js")).registerWatchCommand,
 };
 
 export async function buildProgram(argv: readonly string[]): Promise<Command> {

@@ -17,7 +17,7 @@ export const PUBLISH_MS = 50;
 const EVIDENCE_MS = 1000;
 
 /** anything that delivers the run's events (the live stream, or a follower of events.ndjson) */
-export interface EventSource {
+export interface RunEventSource {
   subscribe(fn: (e: RunEvent) => void): () => void;
 }
 
@@ -36,7 +36,7 @@ export class LiveView {
     this.folder = new RunViewFolder(runDir);
   }
 
-  attach(events: EventSource): this {
+  attach(events: RunEventSource): this {
     this.unsubscribe = events.subscribe((e) => this.onEvent(e));
     this.publish();
     return this;

@@ -16,6 +16,7 @@ import type { Page } from "playwright-core";
 import { launchBrowser, type TestBrowser } from "../support/browser.js";
 import { CLI, labFixture, type LabFixture } from "../support/lab-fixture.js";
 import { PROBE_SCRIPT, type Seen, type Shown } from "../support/page-probe.js";
+import type { RunView as ViewJson } from "../../src/web/view-model.js";
 
 /** the probe in the page (functions, not strings: the page's CSP forbids eval, as it should) */
 type Probed = { __pbx: { shown(): Shown; seen: Seen[] } };
@@ -51,8 +52,9 @@ function get(url: string, headers: Record<string, string> = {}, method = "GET"):
 }
 
 /** An event-stream client: the ids of the views it received, until `stop()` or the stream ends. */
-function sseClient(url: string, lastEventId?: string): { ids: number[]; ended: Promise<void>; stop(): void; firstAfterMs: Promise<number> } {
+function sseClient(url: string, lastEventId?: string): { ids: number[]; views: ViewJson[]; ended: Promise<void>; stop(): void; firstAfterMs: Promise<number> } {
   const ids: number[] = [];
+  const views: ViewJson[] = [];
   const t0 = Date.now();
   let firstResolve: (ms: number) => void = () => undefined;
   const firstAfterMs = new Promise<number>((r) => (firstResolve = r));
@@ -70,6 +72,8 @@ function sseClient(url: string, lastEventId?: string): { ids: number[]; ended: P
           if (id && /^event: view$/m.test(msg)) {
             if (ids.length === 0) firstResolve(Date.now() - t0);
             ids.push(Number(id[1]));
+            const data = /^data: (.*)$/m.exec(msg);
+            if (data) views.push(JSON.parse(data[1]!) as ViewJson);
           }
         }
       });
@@ -78,7 +82,7 @@ function sseClient(url: string, lastEventId?: string): { ids: number[]; ended: P
     });
     req.on("error", () => resolve());
   });
-  return { ids, ended, firstAfterMs, stop: () => req?.destroy() };
+  return { ids, views, ended, firstAfterMs, stop: () => req?.destroy() };
 }
 
 function latestRun(f: LabFixture): string {
@@ -279,5 +283,76 @@ describe("--web bad input", () => {
     } finally {
       holder.close();
     }
+  });
+});
+
+describe("watch RUN_DIR: the live page of a run started elsewhere", () => {
+  let f: LabFixture;
+  before(async () => {
+    f = await labFixture();
+  });
+  after(async () => {
+    await f.dispose();
+  });
+
+  test("follows a sim's events.ndjson to the end: the final view equals results.json, then exits 0", async () => {
+    const sim = spawn(process.execPath, [CLI, "sim", ...f.flags, ...KNOBS], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
+    const simExit = new Promise<number | null>((resolve) => sim.on("close", (code) => resolve(code)));
+    let watch: ReturnType<typeof spawn> | undefined;
+    try {
+      // the run folder exists once the sim has started (the `latest` link moves to it)
+      const latest = path.join(f.dir, "artifacts", "latest");
+      for (let i = 0; !existsSync(path.join(latest, "events.ndjson")); i++) {
+        assert.ok(i < 1200, "the sim never made its run folder");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const dir = realpathSync(latest);
+      watch = spawn(process.execPath, [CLI, "watch", dir], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
+      const watchExit = new Promise<number | null>((resolve) => watch!.on("close", (code) => resolve(code)));
+      let stderr = "";
+      const url = await new Promise<string>((resolve, reject) => {
+        watch!.stderr!.on("data", (d: Buffer) => {
+          stderr += d.toString();
+          const m = /at (http:\/\/127\.0\.0\.1:\d+\/) \(read-only\)/.exec(stderr);
+          if (m) resolve(m[1]!);
+        });
+        void watchExit.then(() => reject(new Error(`watch ended before printing the URL: ${stderr}`)));
+      });
+      const viewer = sseClient(url);
+      assert.equal(await simExit, 0);
+      assert.equal(await watchExit, 0, stderr);
+      await viewer.ended;
+      const final = viewer.views.at(-1)!;
+      const results = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")) as Results;
+      assert.deepEqual([final.backends.old.routed, final.backends.new.routed], [countTo(results, "old"), countTo(results, "new")]);
+      assert.equal(final.finished?.exitCode, 0);
+      assert.ok(final.verdicts.every((v) => v.numbers !== undefined), "results.json's numbers folded in");
+      assert.ok(final.evidence.some((e) => e.name === "report.html"), "the final view links report.html");
+      assert.ok(viewer.ids.length >= 2);
+    } finally {
+      sim.kill("SIGKILL");
+      watch?.kill("SIGKILL");
+      await simExit;
+    }
+  });
+
+  test("a finished run is served until Ctrl-C (exit 130); a bad RUN_DIR exits 2", async () => {
+    const bad = await f.cli(["watch", path.join(f.dir, "nope")]);
+    assert.equal(bad.code, 2);
+    const dir = realpathSync(path.join(f.dir, "artifacts", "latest"));
+    const watch = spawn(process.execPath, [CLI, "watch", dir, "--web", "127.0.0.1:0"], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
+    const watchExit = new Promise<number | null>((resolve) => watch.on("close", (code) => resolve(code)));
+    let stderr = "";
+    const url = await new Promise<string>((resolve) => {
+      watch.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString();
+        const m = /at (http:\/\/127\.0\.0\.1:\d+\/) \(read-only\); the run is over/.exec(stderr);
+        if (m) resolve(m[1]!);
+      });
+    });
+    const view = JSON.parse((await get(url + "view.json")).body) as ViewJson;
+    assert.equal(view.finished?.exitCode, 0);
+    watch.kill("SIGINT");
+    assert.equal(await watchExit, 130, stderr);
   });
 });
