@@ -324,3 +324,12 @@ test("a backend's log that lags the UAC's: the call waits for the BYE's evidence
   const ends = lone.finishBurst("both");
   assert.ok(ends.every((f) => f.kind === "finished" && !f.completed && f.reason === "BYE answered 200, but no backend received it"));
 });
+
+test("a call a backend saw before the UAC's log shows its INVITE is not concluded by settle (the UAC's log lags)", () => {
+  const book = new EvidenceBook("5f3a9c");
+  for (const r of log("sipp-3.6.1-uas-old.messages.log")) book.addBackend("old", r);
+  assert.deepEqual(book.settle("both"), []);
+  for (const r of log("sipp-3.6.1-uac-call.messages.log")) book.addUac("both", r);
+  for (const r of log("sipp-3.6.1-uas-new.messages.log")) book.addBackend("new", r);
+  assert.deepEqual(book.settle("both").map((f) => (f.kind === "finished" ? f.completed : f.kind)), [true, true, true, true]);
+});

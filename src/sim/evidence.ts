@@ -406,6 +406,8 @@ export class EvidenceBook {
     const facts: EvidenceFact[] = [];
     for (const c of this.calls.values()) {
       if (c.burst !== burst) continue;
+      // seen at a backend before the UAC's own log shows the INVITE: that log lags, wait for it
+      if (c.uac.inviteSentStamp === undefined) continue;
       // the UAC has its 2xx to BYE but no backend's log shows the BYE yet: a backend's log can lag
       // the UAC's (a loaded machine); wait for it until the burst ends
       if (isOk(c.uac.byeStatus) && byeTie(c)?.kind === "nowhere") continue;
