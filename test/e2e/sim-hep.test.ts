@@ -13,15 +13,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { CLI, labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
-
-const FAST = {
-  CALLS_PER_PHASE: "6",
-  CALL_RATE: "20",
-  CALL_DURATION_MS: "300",
-  LONG_CALL_MS: "2500",
-  POST_CUTOVER_CALLS: "4",
-  CALL_TIMEOUT_MS: "3000",
-};
+import { FAST } from "../support/sim-knobs.js";
 
 interface Results {
   status: string;

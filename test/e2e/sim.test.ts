@@ -10,6 +10,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { parseMessageLogBuffer } from "../../src/sip/message-log.js";
 import { CLI, ROOT, labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
+import { FAST } from "../support/sim-knobs.js";
 
 const SEED_ARTIFACTS = [
   "old.assertions.txt",
@@ -27,19 +28,6 @@ const SEED_ARTIFACTS = [
   "junit.xml",
   "capture.pcap",
 ];
-
-/**
- * small, fast knobs for the failure proofs; with margins for a loaded 2-core machine: the cutover
- * must land while the long call is up (2.5 s), and an answer may take up to 3 s before a call fails
- */
-const FAST = {
-  CALLS_PER_PHASE: "6",
-  CALL_RATE: "20",
-  CALL_DURATION_MS: "300",
-  LONG_CALL_MS: "2500",
-  POST_CUTOVER_CALLS: "4",
-  CALL_TIMEOUT_MS: "3000",
-};
 
 function runDirOf(fx: LabFixture): string {
   const dir = path.join(fx.dir, "artifacts");
