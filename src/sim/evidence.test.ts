@@ -13,6 +13,7 @@ import {
   type PhaseEvidence,
 } from "./assertions.js";
 import { byeTie, callRow, EvidenceBook, outcomeOf, parseCallId, type CallEvidence, type EvidenceFact } from "./evidence.js";
+import { parseSipMessage, type SipMessage } from "../sip/message.js";
 
 const FIXTURES = path.resolve(import.meta.dirname, "..", "..", "..", "test", "fixtures");
 const log = (name: string): LoggedMessage[] => parseMessageLogBuffer(readFileSync(path.join(FIXTURES, name))).records;
@@ -332,4 +333,32 @@ test("a call a backend saw before the UAC's log shows its INVITE is not conclude
   for (const r of log("sipp-3.6.1-uac-call.messages.log")) book.addUac("both", r);
   for (const r of log("sipp-3.6.1-uas-new.messages.log")) book.addBackend("new", r);
   assert.deepEqual(book.settle("both").map((f) => (f.kind === "finished" ? f.completed : f.kind)), [true, true, true, true]);
+});
+
+test("an answer to SIPp's abort BYE (new branch, no route set) is not the answer to the call's BYE", () => {
+  // seen for real (HEP, Kamailio 5.6.3 + SIPp 3.6.1): the long call's BYE to a stopped backend timed
+  // out at the caller, SIPp aborted the call with a second BYE on a new branch straight to the proxy,
+  // and Kamailio answered that one 404; the caller's BYE itself never had an answer
+  const cid = "Call-ID: pbxc-a49508-long-1-31618@127.0.0.1";
+  const msg = (lines: string[]): SipMessage => parseSipMessage(lines.join("\r\n") + "\r\n\r\n")!;
+  const at = (stamp: string, direction: "sent" | "received") => ({ stamp: `2026-12-01 21:52:${stamp}`, direction });
+  const byeOn = (branch: string): SipMessage =>
+    msg(["BYE sip:127.0.0.1:27882;transport=UDP SIP/2.0", `Via: SIP/2.0/UDP 127.0.0.1:5060;branch=${branch}`, cid, "CSeq: 2 BYE", "To: <sip:cutover@127.0.0.1:27880>;tag=t1"]);
+  const answer = (status: string, branch: string, cseq: string): SipMessage =>
+    msg([`SIP/2.0 ${status}`, `Via: SIP/2.0/UDP 127.0.0.1:5060;branch=${branch}`, cid, `CSeq: ${cseq}`, "To: <sip:cutover@127.0.0.1:27880>;tag=t1"]);
+  const run = (byeAnswerBranch: string): CallEvidence => {
+    const book = new EvidenceBook("a49508");
+    book.uacMessage("long", msg(["INVITE sip:cutover@127.0.0.1:27880 SIP/2.0", "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-1-0", cid, "CSeq: 1 INVITE"]), at("57.488890", "sent"));
+    book.uacMessage("long", answer("200 OK", "z9hG4bK-1-0", "1 INVITE"), at("57.496760", "received"));
+    for (const s of ["00.000740", "00.504392", "01.507679"]) book.uacMessage("long", byeOn("z9hG4bK-1-7"), at(s, "sent"));
+    book.uacMessage("long", byeOn("z9hG4bK-1--1"), at("03.004132", "sent"));
+    book.uacMessage("long", answer("404 Not here", byeAnswerBranch, "2 BYE"), at("03.005759", "received"));
+    book.finishBurst("long");
+    return book.callsOf("long")[0]!;
+  };
+  const aborted = run("z9hG4bK-1--1");
+  assert.equal(aborted.uac.byeStatus, undefined);
+  assert.equal(callRow(aborted).byeStatus, null);
+  // the same answer on the BYE's own transaction is its answer
+  assert.equal(run("z9hG4bK-1-7").uac.byeStatus, 404);
 });

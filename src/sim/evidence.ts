@@ -86,6 +86,9 @@ export interface CallEvidence {
     /** the To-tag of the 2xx to INVITE: the dialog every later request and answer must belong to */
     dialogToTag?: string;
     byeSentStamp?: string;
+    /** the top Via branch of the first BYE the UAC sent: only that transaction's answer is the BYE's
+     * answer (SIPp sends a second BYE, without the route set, on a new branch when it aborts a call) */
+    byeBranch?: string;
     byeStatus?: number;
     byeStatusStamp?: string;
     /** the To-tag of the BYE's final response */
@@ -377,7 +380,11 @@ export class EvidenceBook {
     const cseq = cseqOf(msg);
     if (at.direction === "sent" && msg.kind === "request") {
       if (msg.method === "INVITE") u.inviteSentStamp ??= at.stamp;
-      if (msg.method === "BYE") u.byeSentStamp ??= at.stamp;
+      if (msg.method === "BYE" && u.byeSentStamp === undefined) {
+        u.byeSentStamp = at.stamp;
+        const b = topViaBranch(msg);
+        if (b !== undefined) u.byeBranch = b;
+      }
       return [];
     }
     if (at.direction !== "received" || msg.kind !== "response" || msg.status === undefined || msg.status < 200) return [];
@@ -388,7 +395,7 @@ export class EvidenceBook {
         const t = tagOf(header(msg, "to"));
         if (t !== undefined) u.dialogToTag = t;
       }
-    } else if (cseq?.method === "BYE" && u.byeStatus === undefined) {
+    } else if (cseq?.method === "BYE" && u.byeStatus === undefined && (u.byeBranch === undefined || topViaBranch(msg) === u.byeBranch)) {
       u.byeStatus = msg.status;
       u.byeStatusStamp = at.stamp;
       const t = tagOf(header(msg, "to"));
