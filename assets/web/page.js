@@ -83,6 +83,25 @@
     set("verdicts-inconclusive", String(view.verdictCounts.inconclusive));
   }
 
+  function renderHep() {
+    const h = view.hep;
+    if (!h) {
+      set("hep-window", "no HEP capture in this run (Kamailio's mirror was off or its port was taken)");
+      return;
+    }
+    const w = h.last;
+    for (const b of ["old", "new"]) {
+      const r = w ? w.perSecond[b] : undefined;
+      set(`hep-${b}-routed`, r ? r.routed.toFixed(1) : "-");
+      for (const c of ["1xx", "2xx", "3xx-6xx"]) set(`hep-${b}-${c}`, r ? r.answers[c].toFixed(1) : "-");
+      const t = h.totals[b];
+      set(`hep-${b}-total-routed`, String(t.routed));
+      set(`hep-${b}-total-2xx`, String(t.answers["2xx"]));
+      set(`hep-${b}-total-3xx-6xx`, String(t.answers["3xx-6xx"]));
+    }
+    set("hep-window", w ? `per second over the window of ${secs(w.windowMs)} that ended at ${rel(w.at)}; totals since the capture started. Answers are responses to INVITE the backend sent, retransmissions not counted.` : "no whole window yet");
+  }
+
   function stepMarkers(u) {
     const ctx = u.ctx;
     ctx.save();
@@ -177,6 +196,7 @@
     renderHeader();
     renderTimeline();
     renderCounters();
+    renderHep();
     renderCharts();
     renderVerdicts();
     renderResults();

@@ -145,3 +145,20 @@ test("the final tick shows only an observation started after run-finished", () =
   assert.match(renderFrame(held, { width: 80, plain: true }), /asked 5\.0 s after the run\)\n {2}Kamailio still holds 2 dialogs though every call of the run has ended\n/);
   assert.equal(csvRow(held, T0 + 6100).split(",").slice(12, 14).join(","), "2,0");
 });
+
+test("HEP rates: the last whole window per second, totals over every window; the final partial window only adds to the totals", () => {
+  const counts = (routed: number, c1: number, c2: number, c3: number) => ({ routed, answers: { "1xx": c1, "2xx": c2, "3xx-6xx": c3 } });
+  let s = run([{ kind: "backend-rates", at: T0 + 1000, windowMs: 1000, final: false, backends: { old: counts(10, 20, 9, 1), new: counts(0, 0, 0, 0) } }]);
+  s = run([{ kind: "backend-rates", at: T0 + 1500, windowMs: 500, final: false, backends: { old: counts(4, 8, 4, 0), new: counts(6, 12, 5, 1) } }], s);
+  s = run([{ kind: "backend-rates", at: T0 + 1510, windowMs: 10, final: true, backends: { old: counts(0, 0, 0, 0), new: counts(1, 2, 1, 0) } }], s);
+  assert.equal(s.hep?.last?.windowMs, 500, "the 10 ms final window is not shown as a rate");
+  assert.deepEqual(s.hep?.totals, { old: counts(14, 28, 13, 1), new: counts(7, 14, 6, 1) });
+  const frame = renderFrame(s, { width: 100, plain: true });
+  assert.match(frame, /HEP mirror, per second over the last 0\.5 s:/);
+  assert.match(frame, /^OLD +8\.0 +16\.0 +8\.0 +0\.0 +14 +13 +1$/m);
+  assert.match(frame, /^NEW +12\.0 +24\.0 +10\.0 +2\.0 +7 +6 +1$/m);
+  // no HEP window: no HEP lines (a run without a capture)
+  assert.doesNotMatch(renderFrame(run([]), { width: 100, plain: true }), /HEP/);
+  // narrow terminals: every line still fits
+  for (const l of renderFrame(s, { width: 30, plain: true }).split("\n")) assert.ok(l.length <= 30, l);
+});

@@ -5,7 +5,8 @@
  */
 import path from "node:path";
 import type { Backend } from "../events/run-events.js";
-import type { DashboardState } from "./state.js";
+import { perSecond } from "../hep/rates.js";
+import type { DashboardState, HepRates } from "./state.js";
 
 export interface FrameOptions {
   /** terminal columns (clamped to 20..200) */
@@ -45,6 +46,25 @@ function endLines(s: DashboardState): string[] {
   return [line, `  Kamailio still holds ${held} dialog${held === 1 ? "" : "s"} though every call of the run has ended`];
 }
 
+/**
+ * The rates from Kamailio's HEP mirror: per backend, new calls routed (initial INVITEs) and answers
+ * to INVITE by class, per second over the last window; totals since the capture started.
+ */
+export function hepRateLines(h: HepRates): string[] {
+  const w = h.last;
+  const head = w ? `HEP mirror, per second over the last ${(w.windowMs / 1000).toFixed(1)} s:` : "HEP mirror: no whole window yet";
+  const header = ["backend", "INVITE/s", "1xx/s", "2xx/s", "3xx-6xx/s", "INVITEs", "2xx", "3xx-6xx"];
+  const rate = (n: number | undefined): string => (w === undefined || n === undefined ? "-" : perSecond(n, w.windowMs).toFixed(1));
+  const rows = (["old", "new"] as Backend[]).map((b) => {
+    const c = w?.backends[b];
+    const t = h.totals[b];
+    return [b.toUpperCase(), rate(c?.routed), rate(c?.answers["1xx"]), rate(c?.answers["2xx"]), rate(c?.answers["3xx-6xx"]), String(t.routed), String(t.answers["2xx"]), String(t.answers["3xx-6xx"])];
+  });
+  const colW = header.map((x, i) => Math.max(x.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (r: string[]): string => r.map((c, i) => (i === 0 ? c.padEnd(colW[i]!) : c.padStart(colW[i]!))).join("  ");
+  return [head, fmt(header), ...rows.map(fmt)];
+}
+
 export function renderFrame(s: DashboardState, o: FrameOptions): string {
   const width = Math.max(20, Math.min(200, Math.floor(o.width)));
   const elapsed = ((s.now - s.startedAt) / 1000).toFixed(1);
@@ -72,6 +92,7 @@ export function renderFrame(s: DashboardState, o: FrameOptions): string {
   (["old", "new"] as Backend[]).forEach((b, i) => {
     lines.push(line(cells(rows[i]!), bar(s.backends[b].total, max, barCells, o.plain)));
   });
+  if (s.hep) lines.push("", ...hepRateLines(s.hep));
   lines.push("");
   const v = s.verdicts;
   lines.push(`assertions: ${v.pass} pass, ${v.fail} fail${v.inconclusive ? `, ${v.inconclusive} inconclusive` : ""}`);

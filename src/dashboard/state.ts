@@ -4,7 +4,8 @@
  * observation taken after the run's last call ended (`endTick`). Counting is incremental: every
  * event and every tick costs the same however long the run has been going.
  */
-import { assertNever, type Backend, type RunEvent, type RunStatus, type SimPhase } from "../events/run-events.js";
+import { assertNever, type Backend, type BackendCounts, type RunEvent, type RunStatus, type SimPhase } from "../events/run-events.js";
+import { addCounts, emptyCounts } from "../hep/rates.js";
 
 export interface BackendStats {
   /** calls whose initial INVITE reached this backend (never retransmissions) */
@@ -36,8 +37,19 @@ export interface DashboardState {
   end: EndObservation | undefined;
   /** the last log lines of the run (simulation.stdout.log), bounded */
   logTail: string[];
+  /**
+   * rates from Kamailio's HEP mirror (backend-rates events): the last whole window and the totals
+   * of every window; undefined while no window has come (no HEP capture in this run)
+   */
+  hep: HepRates | undefined;
   /** totals at the previous tick, for deltas */
   lastTick: { at: number; old: number; new: number };
+}
+
+export interface HepRates {
+  /** the last window that is a rate to show (not the partial final one); undefined before the first */
+  last: { at: number; windowMs: number; backends: Record<Backend, BackendCounts> } | undefined;
+  totals: Record<Backend, BackendCounts>;
 }
 
 export const LOG_TAIL_LINES = 12;
@@ -58,6 +70,7 @@ export function initialState(runDir: string, at: number): DashboardState {
     finished: undefined,
     end: undefined,
     logTail: [],
+    hep: undefined,
     lastTick: { at, old: 0, new: 0 },
   };
 }
@@ -88,6 +101,8 @@ export function reduce(s: DashboardState, e: RunEvent): DashboardState {
       const b = next.backends[e.backend];
       return withBackend(next, e.backend, e.completed ? { completed: b.completed + 1 } : { failed: b.failed + 1 });
     }
+    case "backend-rates":
+      return { ...next, hep: foldRates(next.hep, e) };
     case "verdict":
       return { ...next, verdicts: { ...next.verdicts, [e.verdict]: next.verdicts[e.verdict] + 1 } };
     case "log": {
@@ -105,6 +120,15 @@ export function reduce(s: DashboardState, e: RunEvent): DashboardState {
     default:
       return assertNever(e);
   }
+}
+
+/** One window of HEP counts into the rates (pure; the view model folds the same way). */
+export function foldRates(h: HepRates | undefined, e: Extract<RunEvent, { kind: "backend-rates" }>): HepRates {
+  const totals = h?.totals ?? { old: emptyCounts(), new: emptyCounts() };
+  return {
+    last: e.final ? h?.last : { at: e.at, windowMs: e.windowMs, backends: e.backends },
+    totals: { old: addCounts(totals.old, e.backends.old), new: addCounts(totals.new, e.backends.new) },
+  };
 }
 
 export interface Observation {

@@ -11,6 +11,15 @@ export type RunStatus = "running" | "success" | "failed";
 export type Verdict = "pass" | "fail" | "inconclusive";
 export type Backend = "old" | "new";
 export type StepState = "applied" | "passed" | "failed";
+/** classes of the answers a backend gives to INVITE */
+export type AnswerClass = "1xx" | "2xx" | "3xx-6xx";
+/** one backend's share of one window of the HEP stream (src/hep/rates.ts) */
+export interface BackendCounts {
+  /** initial INVITEs Kamailio forwarded to the backend (new calls routed there; retransmissions not counted) */
+  routed: number;
+  /** responses to INVITE the backend sent Kamailio, by class (distinct responses, not retransmissions) */
+  answers: Record<AnswerClass, number>;
+}
 
 export type RunEvent =
   | { kind: "run-started"; at: number; runDir: string; knobs: Record<string, number> }
@@ -34,6 +43,12 @@ export type RunEvent =
    * before the plan); ok = the runtime was read back equal to it
    */
   | { kind: "rollback"; at: number; from: number; to: number; toLabel: string; reason: string; ok: boolean; durationMs: number; runtime: string[] }
+  /**
+   * per-backend counts from what Kamailio mirrored (HEP) over the window of `windowMs` that ended at
+   * `at` (src/hep/rate-sampler.ts, every second while the capture runs); final = the partial window
+   * closed at the run's end (its counts add to the totals; it is no rate to show)
+   */
+  | { kind: "backend-rates"; at: number; windowMs: number; final: boolean; backends: Record<Backend, BackendCounts> }
   /** a human-readable line for simulation.stdout.log */
   | { kind: "log"; at: number; line: string }
   | { kind: "run-finished"; at: number; status: RunStatus; exitCode: number; failures: string[] };

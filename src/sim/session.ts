@@ -39,6 +39,8 @@ import { hepView } from "../hep/evidence-source.js";
 import { CutoverError } from "../cli/errors.js";
 import { evidenceInUse, resolveEvidence, type EvidenceInUse } from "./evidence-mode.js";
 import { HepFeed } from "./hep-feed.js";
+import { RateCounter } from "../hep/rates.js";
+import { startRateSampler } from "../hep/rate-sampler.js";
 
 export type SimOpts = TargetFlags & WebFlags & { artifactsDir?: string; keepLab?: boolean; quiet?: boolean; evidence?: string; hepForward?: string } & Record<string, unknown>;
 
@@ -129,7 +131,10 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
     // HEP: the collector binds before the lab starts (a taken port is known before anything runs)
     const t = target;
     const proxy = `${t.proxy.address}:${t.proxy.port}`;
-    const feed = new HepFeed(hepView([proxy], { old: `${t.backends.old.address}:${t.backends.old.port}`, new: `${t.backends.new.address}:${t.backends.new.port}` }));
+    const view = hepView([proxy], { old: `${t.backends.old.address}:${t.backends.old.port}`, new: `${t.backends.new.address}:${t.backends.new.port}` });
+    const feed = new HepFeed(view);
+    // live per-backend rates from the same packets (backend-rates events, whatever --evidence says)
+    const rates = new RateCounter(view, Date.now());
     let capture: HepCapture | undefined;
     let hepUnavailable: string | undefined;
     if (driverFrom(opts) === "docker") {
@@ -144,11 +149,18 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
           proxy: [proxy],
           pcapPath: path.join(runDir, "capture.pcap"),
           ...(forward ? { forward } : {}),
-          // with --evidence sipp the capture only writes capture.pcap
-          ...(evidencePlan.mode !== "sipp" ? { onPacket: feed.push } : {}),
+          // with --evidence sipp the capture only writes capture.pcap (and counts the rates)
+          onPacket:
+            evidencePlan.mode !== "sipp"
+              ? (p) => {
+                  rates.add(p);
+                  feed.push(p);
+                }
+              : (p) => rates.add(p),
         });
         const c = capture;
         scope.defer("hep capture", () => c.stop().then(() => undefined));
+        scope.defer("hep rates", startRateSampler(rates, events));
       } catch (err) {
         if (!(err instanceof CutoverError)) throw err;
         hepUnavailable = err.message;

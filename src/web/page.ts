@@ -65,6 +65,10 @@ export function renderPage(view: RunView, kind: PageKind, assets: PageAssets): s
     `<tr class="${b}"><td>${b.toUpperCase()}</td>` +
     ["routed", "completed", "failed", "up", "rate"].map((k) => `<td class="num" id="${b}-${k}">-</td>`).join("") +
     `</tr>`;
+  const hepRow = (b: "old" | "new"): string =>
+    `<tr class="${b}"><td>${b.toUpperCase()}</td>` +
+    ["routed", "1xx", "2xx", "3xx-6xx", "total-routed", "total-2xx", "total-3xx-6xx"].map((k) => `<td class="num" id="hep-${b}-${k}">-</td>`).join("") +
+    `</tr>`;
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -94,6 +98,11 @@ ${kind === "live" ? `<span class="kv" id="conn">connecting</span>` : `<span clas
 <table id="counters"><thead><tr><th></th><th class="num">routed (INVITE reached it)</th><th class="num">completed</th><th class="num">failed</th><th class="num">up now</th><th class="num">calls/s (last bin)</th></tr></thead>
 <tbody>${counter("old")}${counter("new")}</tbody></table>
 <p class="muted">Counted from the run's per-call evidence events (the terminal dashboard's reducer); "up" is routed and not finished, not Kamailio's dialog count.</p>
+</section>
+<section id="hep-rates"><h2>Rates from Kamailio's HEP mirror</h2>
+<table id="hep"><thead><tr><th></th><th class="num">INVITE/s (new calls routed)</th><th class="num">1xx/s</th><th class="num">2xx/s</th><th class="num">3xx-6xx/s</th><th class="num">INVITEs (total)</th><th class="num">2xx (total)</th><th class="num">3xx-6xx (total)</th></tr></thead>
+<tbody>${hepRow("old")}${hepRow("new")}</tbody></table>
+<p class="muted" id="hep-window">no HEP capture in this run</p>
 </section>
 <section class="charts"><div class="chart" id="chart-rate"></div><div class="chart" id="chart-up"></div></section>
 <section><h2>Verdicts: <span id="verdicts-pass"></span> pass, <span id="verdicts-fail"></span> fail, <span id="verdicts-inconclusive"></span> inconclusive</h2>

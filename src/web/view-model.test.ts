@@ -92,3 +92,18 @@ test("the page is one file: everything inline, the view's text cannot close its 
   assert.match(contentSecurityPolicy("report"), /default-src 'none'.*connect-src 'none'/);
   assert.match(contentSecurityPolicy("live"), /connect-src 'self'/);
 });
+
+test("backend-rates events: the view shows the last whole window per second and the totals; no capture, no rates", () => {
+  const c = (routed: number, ok: number) => ({ routed, answers: { "1xx": 2 * routed, "2xx": ok, "3xx-6xx": routed - ok } });
+  const events: RunEvent[] = [
+    { kind: "run-started", at: 1000, runDir: "/x/run", knobs: {} },
+    { kind: "backend-rates", at: 2000, windowMs: 1000, final: false, backends: { old: c(12, 12), new: c(3, 2) } },
+    { kind: "backend-rates", at: 2100, windowMs: 100, final: true, backends: { old: c(1, 1), new: c(0, 0) } },
+  ];
+  const v = runViewOf(events);
+  assert.deepEqual(v.hep?.last, { at: 2000, windowMs: 1000, perSecond: { old: c(12, 12), new: c(3, 2) } });
+  assert.deepEqual(v.hep?.totals, { old: c(13, 13), new: c(3, 2) });
+  assert.equal(runViewOf(events.slice(0, 1)).hep, undefined);
+  // the same from events.ndjson
+  assert.deepEqual(runViewOfLog(events.map((e) => JSON.stringify(e)).join("\n"), "/x/run").hep, v.hep);
+});

@@ -14,7 +14,8 @@
  * width doubles when a run outgrows them).
  */
 import { initialState, reduce, type DashboardState } from "../dashboard/state.js";
-import { assertNever, type Backend, type RunEvent, type RunStatus, type SimPhase, type Verdict } from "../events/run-events.js";
+import { assertNever, type AnswerClass, type Backend, type BackendCounts, type RunEvent, type RunStatus, type SimPhase, type Verdict } from "../events/run-events.js";
+import { perSecond } from "../hep/rates.js";
 
 export const VIEW_SCHEMA = 1;
 /** the time series' bound: a run of any length keeps at most this many bins per series */
@@ -90,6 +91,20 @@ export interface ResultsSummary {
   failures: string[];
 }
 
+export interface HepRateView {
+  /** new calls routed to the backend (initial INVITEs Kamailio forwarded), per second */
+  routed: number;
+  /** answers to INVITE the backend sent, per second, by class */
+  answers: Record<AnswerClass, number>;
+}
+
+export interface HepRatesView {
+  /** the last whole window: when it ended, how long it was, its rates; undefined before the first */
+  last: { at: number; windowMs: number; perSecond: Record<Backend, HepRateView> } | undefined;
+  /** counts over every window since the capture started */
+  totals: Record<Backend, BackendCounts>;
+}
+
 export interface EvidenceLink {
   name: string;
   what: string;
@@ -119,6 +134,8 @@ export interface RunView {
   results: ResultsSummary | undefined;
   evidence: EvidenceLink[];
   logTail: string[];
+  /** rates from Kamailio's HEP mirror (backend-rates events); undefined when the run had no capture */
+  hep: HepRatesView | undefined;
   /** lines of events.ndjson that could not be read (report only) */
   unreadable: number;
 }
@@ -220,6 +237,9 @@ export class RunViewFolder {
         break;
       case "status":
         break;
+      case "backend-rates":
+        // the dashboard's reducer keeps them (this.dash.hep); snapshot() shows them per second
+        break;
       case "step":
       case "rollback":
         // plan runner events (migrate --steps/--plan): the view shows plan steps once sim runs plans
@@ -304,9 +324,22 @@ export class RunViewFolder {
       results: undefined,
       evidence: [],
       logTail: [...this.logTail],
+      hep: d.hep ? hepRatesView(d.hep) : undefined,
       unreadable: this.unreadable,
     };
   }
+}
+
+function hepRatesView(h: NonNullable<DashboardState["hep"]>): HepRatesView {
+  const w = h.last;
+  const rate = (c: BackendCounts, ms: number): HepRateView => ({
+    routed: perSecond(c.routed, ms),
+    answers: { "1xx": perSecond(c.answers["1xx"], ms), "2xx": perSecond(c.answers["2xx"], ms), "3xx-6xx": perSecond(c.answers["3xx-6xx"], ms) },
+  });
+  return {
+    last: w ? { at: w.at, windowMs: w.windowMs, perSecond: perBackendFrom((b) => rate(w.backends[b], w.windowMs)) } : undefined,
+    totals: perBackendFrom((b) => ({ routed: h.totals[b].routed, answers: { ...h.totals[b].answers } })),
+  };
 }
 
 function perBackendFrom<T>(f: (b: Backend) => T): Record<Backend, T> {
@@ -364,7 +397,7 @@ export function withResults(view: RunView, results: ResultsInput): RunView {
 }
 
 const KINDS: ReadonlySet<string> = new Set<RunEvent["kind"]>([
-  "run-started", "phase", "status", "apply", "call-routed", "call-finished", "verdict", "log", "run-finished",
+  "run-started", "phase", "status", "apply", "call-routed", "call-finished", "verdict", "log", "run-finished", "backend-rates",
 ]);
 
 /** One line of events.ndjson as an event, or undefined (not JSON, not an event, a kind this version does not know). */

@@ -160,6 +160,8 @@ describe("web view of a real run", () => {
         const shown = await shownOn(p);
         // the counters come from the event stream; results.json from the evidence book: they must agree
         assert.deepEqual([shown.old, shown.new], [countTo(results, "old"), countTo(results, "new")], JSON.stringify(shown));
+        // the HEP rates' totals (what Kamailio mirrored) count the same calls per backend
+        assert.deepEqual([shown.hepOld, shown.hepNew], [countTo(results, "old"), countTo(results, "new")], "HEP totals on the page");
         assert.equal(shown.completed, results.calls.filter((c) => c.outcome === "completed").length);
         assert.equal(shown.failed, 0);
         assert.equal(shown.up, 0);
@@ -212,6 +214,7 @@ describe("web view of a real run", () => {
       const results = JSON.parse(readFileSync(path.join(runDir, "results.json"), "utf8")) as Results;
       const shown = await shownOn(page);
       assert.deepEqual([shown.old, shown.new], [countTo(results, "old"), countTo(results, "new")]);
+      assert.deepEqual([shown.hepOld, shown.hepNew], [countTo(results, "old"), countTo(results, "new")], "HEP totals in the report");
       assert.equal(shown.verdicts, results.verdicts.length);
       const split = results.verdicts.find((v) => v.phase === "both" && v.name === "split")!;
       assert.deepEqual(shown.split, Object.entries(split.numbers).map(([k, v]) => `${k}=${v}`));

@@ -27,6 +27,9 @@ export interface Shown {
   live: string[];
   steps: string[];
   charts: number;
+  /** the HEP table's totals: new calls routed per backend (NaN when the run had no capture) */
+  hepOld: number;
+  hepNew: number;
 }
 
 export const PROBE_SCRIPT = `
@@ -57,6 +60,7 @@ export const PROBE_SCRIPT = `
         live: live(),
         steps: all("#timeline li[data-step]").map((li) => li.getAttribute("data-step")),
         charts: all(".chart canvas").length,
+        hepOld: n("hep-old-total-routed"), hepNew: n("hep-new-total-routed"),
       };
     },
   };

@@ -7,6 +7,12 @@ import { labDown, labStatus, labUp, type LabStatus } from "../../lab/native-lab.
 import type { LabFlags } from "../../config/lab-config.js";
 import { addDriverOptions, driverFrom, type DriverFlags } from "../../lab/driver.js";
 import { dockerDownCommand, dockerStatusCommand, dockerUpCommand } from "./lab-docker.js";
+import { UsageError } from "../errors.js";
+import { hepView } from "../../hep/evidence-source.js";
+import { DEFAULT_RATE_WINDOW_MS, formatRateSample, parseRateWindow, sampleRates, type RateSample } from "../../hep/rate-sample.js";
+import { labPaths } from "../../lab/layout.js";
+import { readLabState } from "../../lab/state.js";
+import { nativeTarget } from "../../lab/target.js";
 
 type LabOpts = LabFlags & DriverFlags & { config?: string; json?: boolean };
 
@@ -32,6 +38,25 @@ export function formatStatus(st: LabStatus): string {
       ? `FreeSWITCH channels (show channels count): old ${st.pbxChannels.old ?? "?"}, new ${st.pbxChannels.new ?? "?"}`
       : undefined;
   return [...table, mode, ...(calls ? [calls] : []), ...(channels ? [channels] : []), `lab dir: ${st.labDir}`, ...st.problems.map((p) => `problem: ${p}`)].join("\n");
+}
+
+/** `lab status --rates`: the running lab's own settings (its state file) say where Kamailio mirrors and who is who. */
+async function labRates(labDir: string, running: boolean, windowMs: number): Promise<RateSample> {
+  const state = running ? readLabState(labPaths(labDir)) : undefined;
+  if (!state) return { kind: "not-sampled", reason: "the lab is not running" };
+  const s = state.settings;
+  const t = nativeTarget(s);
+  try {
+    const mirroring = await t.rpc.call("siptrace.status", ["check"]).then(String, () => undefined);
+    if (mirroring !== "Enabled") {
+      return { kind: "not-sampled", reason: mirroring === undefined ? "Kamailio did not answer siptrace.status" : "Kamailio's mirroring is off (`siptrace.status on` switches it on; lab setting hep.mirror)" };
+    }
+  } finally {
+    t.close();
+  }
+  const at = (e: { address: string; port: number }): string => `${e.address}:${e.port}`;
+  const view = hepView([at(t.proxy)], { old: at(t.backends.old), new: at(t.backends.new) });
+  return sampleRates({ address: s.hep.address, port: s.hep.port, view, windowMs });
 }
 
 export function registerLabCommand(program: Command): void {
@@ -99,12 +124,26 @@ export function registerLabCommand(program: Command): void {
     lab
       .command("status")
       .description("each component (role, address, pid, alive, version) and the runtime dispatcher mode")
-      .option("--json", "machine-readable output"),
-  )).action(async (opts: LabOpts) => {
-    if (driverFrom(opts) === "docker") return dockerStatusCommand(opts);
+      .option("--json", "machine-readable output")
+      .option(
+        "--rates [window]",
+        `also sample live per-backend rates from Kamailio's HEP mirror for a window (e.g. 2s, 500ms; default ${DEFAULT_RATE_WINDOW_MS / 1000}s): ` +
+          "new calls routed and answers to INVITE by class, per second. Binds the lab's HEP port, so not while a sim or dashboard holds it (exit 3, saying who does)",
+      ),
+  )).action(async (opts: LabOpts & { rates?: string | boolean }) => {
+    if (driverFrom(opts) === "docker") {
+      if (opts.rates !== undefined) throw new UsageError("--rates: the docker lab's Kamailio does not mirror to this machine's loopback; nothing was sampled");
+      return dockerStatusCommand(opts);
+    }
+    const windowMs = parseRateWindow(opts.rates);
     const settings = labSettingsFrom(opts);
     const st = await labStatus(settings.labDir);
-    process.stdout.write(opts.json ? JSON.stringify(st, null, 2) + "\n" : formatStatus(st) + "\n");
-    if (!st.running) process.exitCode = ExitCode.Environment;
+    const rates = windowMs === undefined ? undefined : await labRates(settings.labDir, st.running, windowMs);
+    if (opts.json) {
+      process.stdout.write(JSON.stringify(rates ? { ...st, rates } : st, null, 2) + "\n");
+    } else {
+      process.stdout.write([formatStatus(st), ...(rates ? formatRateSample(rates) : [])].join("\n") + "\n");
+    }
+    if (!st.running || (rates !== undefined && rates.kind !== "sampled")) process.exitCode = ExitCode.Environment;
   });
 }
