@@ -28,7 +28,13 @@ export function addLabOptions(cmd: Command): Command {
     .option("--old-esl-port <port>", "backends freeswitch: old event socket tcp port on the old address (default 15071)")
     .option("--new-esl-port <port>", "backends freeswitch: new event socket tcp port (default 15081)")
     .option("--old-rtp-ports <lo-hi>", "backends freeswitch: old RTP port range (default 16000-16099)")
-    .option("--new-rtp-ports <lo-hi>", "backends freeswitch: new RTP port range (default 16100-16199)");
+    .option("--new-rtp-ports <lo-hi>", "backends freeswitch: new RTP port range (default 16100-16199)")
+    .option("--fusionpbx", "backends freeswitch: also serve FusionPBX (old 5.3.0, new 5.5.7) with PHP, backed by a PostgreSQL in the lab dir")
+    .option("--old-fusionpbx <version|dir>", "--fusionpbx: the old FusionPBX, an installed version or a source tree's path (default 5.3.0)")
+    .option("--new-fusionpbx <version|dir>", "--fusionpbx: the new FusionPBX (default 5.5.7)")
+    .option("--old-http-port <port>", "--fusionpbx: old FusionPBX http port on the old address (default 18080)")
+    .option("--new-http-port <port>", "--fusionpbx: new FusionPBX http port on the new address (default 18081)")
+    .option("--postgres-port <port>", "--fusionpbx: PostgreSQL tcp port on the Kamailio address (default 15432)");
 }
 
 export function labSettingsFrom(opts: LabFlags & { config?: string }): LabSettings {

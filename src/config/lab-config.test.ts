@@ -93,3 +93,22 @@ test("settings recorded before the HEP port existed (a running lab's lab.json) s
   const { hep: _hep, ...before } = defaultLabSettings;
   assert.deepEqual(LabSettingsSchema.parse(before).hep, { address: "127.0.0.1", port: 15062, mirror: "on" });
 });
+
+test("--fusionpbx: off by default, needs --backends freeswitch, its ports checked; a lab.json from before it still parses", async () => {
+  assert.equal(resolveLabSettings(undefined, {}).fusionpbx.enabled, false);
+  const s = resolveLabSettings(undefined, { backends: "freeswitch", fusionpbx: true, newHttpPort: "18181", oldFusionpbx: "/trees/fpbx" });
+  assert.equal(s.fusionpbx.enabled, true);
+  assert.deepEqual([s.fusionpbx.old.httpPort, s.fusionpbx.new.httpPort, s.fusionpbx.postgresPort], [18080, 18181, 15432]);
+  assert.equal(s.fusionpbx.old.tree, "/trees/fpbx");
+  assert.equal(s.fusionpbx.new.tree, "5.5.7");
+  assert.equal(resolveLabSettings({ backends: "freeswitch", fusionpbx: { enabled: true } }, {}).fusionpbx.enabled, true);
+  assert.throws(() => resolveLabSettings(undefined, { fusionpbx: true }), /^UsageError: --fusionpbx \(lab\.fusionpbx\.enabled\) needs --backends freeswitch/);
+  assert.throws(() => resolveLabSettings(undefined, { backends: "freeswitch", fusionpbx: true, postgresPort: "15071" }), /old event socket and PostgreSQL both use 127\.0\.0\.1:15071/);
+  assert.throws(() => resolveLabSettings(undefined, { backends: "freeswitch", fusionpbx: true, oldHttpPort: "70000" }), /--old-http-port 70000: must be at most 65535/);
+  assert.throws(() => resolveLabSettings({ fusionpbx: { old: { port: 1 } } } as never, {}), /lab\.fusionpbx\.old\.port: unknown key/);
+  // without --fusionpbx its ports are not used, so they are not checked
+  assert.doesNotThrow(() => resolveLabSettings(undefined, { backends: "freeswitch", postgresPort: "15071" }));
+  const { LabSettingsSchema } = await import("./lab-config.js");
+  const { fusionpbx: _f, ...before } = defaultLabSettings;
+  assert.equal(LabSettingsSchema.parse(before).fusionpbx.enabled, false);
+});

@@ -48,6 +48,34 @@ export const defaultFreeswitchSlots = {
   new: { tree: "1.10.12", eventSocketPort: 15081, rtpStart: 16100, rtpEnd: 16199 },
 };
 
+/** One FusionPBX web UI of the native lab (used when fusionpbx.enabled, with backends = freeswitch). */
+const FusionpbxSlotObject = z
+  .object({
+    /** "5.3.0" (a tree `make real-services` installed) or the path of a FusionPBX source tree */
+    tree: z.string().min(1),
+    /** HTTP (tcp) on the backend's address */
+    httpPort: port,
+  })
+  .strict();
+
+/** FusionPBX 5.3.0 (old) and 5.5.7 (new) served over HTTP, backed by one PostgreSQL in the lab dir. */
+const FusionpbxObject = z
+  .object({
+    enabled: z.boolean(),
+    /** PostgreSQL (tcp) on the Kamailio address; its unix socket lives in the lab dir */
+    postgresPort: port,
+    old: FusionpbxSlotObject,
+    new: FusionpbxSlotObject,
+  })
+  .strict();
+
+export const defaultFusionpbx = {
+  enabled: false,
+  postgresPort: 15432,
+  old: { tree: "5.3.0", httpPort: 18080 },
+  new: { tree: "5.5.7", httpPort: 18081 },
+};
+
 /** where Kamailio mirrors every SIP message as HEPv3 (siptrace): the tool's collector, UDP */
 const HepObject = z
   .object({
@@ -90,6 +118,8 @@ export const LabSettingsSchema = z
       .object({ old: FreeswitchSlotSchema, new: FreeswitchSlotSchema })
       .strict()
       .default(defaultFreeswitchSlots),
+    // default: a lab.json written before FusionPBX was served still reads (that lab served none)
+    fusionpbx: FusionpbxObject.default(defaultFusionpbx),
   })
   .strict();
 
@@ -105,6 +135,10 @@ export const LabSectionSchema = LabSettingsSchema.extend({
   backends: z.enum(BACKEND_KINDS, { error: `must be one of ${BACKEND_KINDS.join(", ")}` }).optional(),
   freeswitch: z
     .object({ old: FreeswitchSlotObject.partial().optional(), new: FreeswitchSlotObject.partial().optional() })
+    .strict()
+    .optional(),
+  fusionpbx: FusionpbxObject.extend({ old: FusionpbxSlotObject.partial().optional(), new: FusionpbxSlotObject.partial().optional() })
+    .partial()
     .strict()
     .optional(),
 })
@@ -132,6 +166,7 @@ export const defaultLabSettings: LabSettings = {
   readyTimeoutMs: 10_000,
   backends: "sipp",
   freeswitch: defaultFreeswitchSlots,
+  fusionpbx: defaultFusionpbx,
 };
 
 /** Flags that override the lab settings (all optional; undefined means "not given"). */
@@ -159,6 +194,13 @@ export interface LabFlags {
   newEslPort?: string | undefined;
   oldRtpPorts?: string | undefined;
   newRtpPorts?: string | undefined;
+  /** `--fusionpbx`: serve FusionPBX (and its PostgreSQL) beside the FreeSWITCH backends */
+  fusionpbx?: boolean | undefined;
+  oldFusionpbx?: string | undefined;
+  newFusionpbx?: string | undefined;
+  oldHttpPort?: string | undefined;
+  newHttpPort?: string | undefined;
+  postgresPort?: string | undefined;
 }
 
 /** `--old-rtp-ports 16000-16099` -> start and end; the message names the flag. */
@@ -180,7 +222,7 @@ type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]>
 export type LabSettingsInput = DeepPartial<LabSettings>;
 
 /** Which flag sets which setting (`int`: parsed as an integer; `range`: `a-b` into rtpStart/rtpEnd). Errors name the flag. */
-const FLAG_SETTINGS: readonly { key: keyof LabFlags; flag: string; path: readonly string[]; kind: "int" | "string" | "range" }[] = [
+const FLAG_SETTINGS: readonly { key: Exclude<keyof LabFlags, "fusionpbx">; flag: string; path: readonly string[]; kind: "int" | "string" | "range" }[] = [
   { key: "labDir", flag: "--lab-dir", path: ["labDir"], kind: "string" },
   { key: "sipAddr", flag: "--sip-addr", path: ["kamailio", "address"], kind: "string" },
   { key: "sipPort", flag: "--sip-port", path: ["kamailio", "sipPort"], kind: "int" },
@@ -204,6 +246,11 @@ const FLAG_SETTINGS: readonly { key: keyof LabFlags; flag: string; path: readonl
   { key: "newEslPort", flag: "--new-esl-port", path: ["freeswitch", "new", "eventSocketPort"], kind: "int" },
   { key: "oldRtpPorts", flag: "--old-rtp-ports", path: ["freeswitch", "old"], kind: "range" },
   { key: "newRtpPorts", flag: "--new-rtp-ports", path: ["freeswitch", "new"], kind: "range" },
+  { key: "oldFusionpbx", flag: "--old-fusionpbx", path: ["fusionpbx", "old", "tree"], kind: "string" },
+  { key: "newFusionpbx", flag: "--new-fusionpbx", path: ["fusionpbx", "new", "tree"], kind: "string" },
+  { key: "oldHttpPort", flag: "--old-http-port", path: ["fusionpbx", "old", "httpPort"], kind: "int" },
+  { key: "newHttpPort", flag: "--new-http-port", path: ["fusionpbx", "new", "httpPort"], kind: "int" },
+  { key: "postgresPort", flag: "--postgres-port", path: ["fusionpbx", "postgresPort"], kind: "int" },
 ];
 
 /** zod issues as "path: message" lines; an unknown key is named with its whole path ("lab.kamailio.sipPrt: unknown key"). */
@@ -272,6 +319,12 @@ export function resolveLabSettings(
       old: { ...d.freeswitch.old, ...f.freeswitch?.old, ...(pick(fromFlags, ["freeswitch", "old"]) as object | undefined) },
       new: { ...d.freeswitch.new, ...f.freeswitch?.new, ...(pick(fromFlags, ["freeswitch", "new"]) as object | undefined) },
     },
+    fusionpbx: {
+      enabled: flags.fusionpbx === true ? true : (f.fusionpbx?.enabled ?? d.fusionpbx.enabled),
+      postgresPort: (pick(fromFlags, ["fusionpbx", "postgresPort"]) as number | undefined) ?? f.fusionpbx?.postgresPort ?? d.fusionpbx.postgresPort,
+      old: { ...d.fusionpbx.old, ...f.fusionpbx?.old, ...(pick(fromFlags, ["fusionpbx", "old"]) as object | undefined) },
+      new: { ...d.fusionpbx.new, ...f.fusionpbx?.new, ...(pick(fromFlags, ["fusionpbx", "new"]) as object | undefined) },
+    },
   };
   const parsed = LabSettingsSchema.safeParse(merged);
   if (!parsed.success) {
@@ -300,6 +353,9 @@ export function resolveLabSettings(
         throw new UsageError(`${a[0]} and ${b[0]} both use ${a[1]}:${a[2]}; give each its own address or port`);
       }
     }
+  }
+  if (s.fusionpbx.enabled && s.backends !== "freeswitch") {
+    throw new UsageError("--fusionpbx (lab.fusionpbx.enabled) needs --backends freeswitch: FusionPBX is served beside the real FreeSWITCH backends; nothing was started");
   }
   if (s.backends === "freeswitch") checkFreeswitchPorts(s);
   return { ...s, labDir };
@@ -357,13 +413,23 @@ function checkFreeswitchPorts(s: LabSettings): void {
     ["new backend sip", s.new.address, s.new.port],
     ["old event socket", s.old.address, s.freeswitch.old.eventSocketPort],
     ["new event socket", s.new.address, s.freeswitch.new.eventSocketPort],
+    ...(s.fusionpbx.enabled
+      ? ([
+          ["old FusionPBX http", s.old.address, s.fusionpbx.old.httpPort],
+          ["new FusionPBX http", s.new.address, s.fusionpbx.new.httpPort],
+          ["PostgreSQL", s.kamailio.address, s.fusionpbx.postgresPort],
+        ] as [string, string, number][])
+      : []),
   ];
   for (let i = 0; i < single.length; i++) {
     for (let j = i + 1; j < single.length; j++) {
       const a = single[i]!;
       const b = single[j]!;
       if (a[1] === b[1] && a[2] === b[2]) {
-        throw new UsageError(`${a[0]} and ${b[0]} both use ${a[1]}:${a[2]}; give each its own port (--old-esl-port, --new-esl-port)`);
+        throw new UsageError(
+          `${a[0]} and ${b[0]} both use ${a[1]}:${a[2]}; give each its own port (--old-esl-port, --new-esl-port` +
+            (s.fusionpbx.enabled ? ", --old-http-port, --new-http-port, --postgres-port)" : ")"),
+        );
       }
     }
   }

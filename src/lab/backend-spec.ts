@@ -4,7 +4,7 @@ import { probeOptions } from "../sip/options-probe.js";
 import { channelsCount } from "../freeswitch/event-stream.js";
 import { eventSocketOf, freeswitchVersionText, prepareFreeswitch, probeFreeswitchReady } from "./freeswitch/instance.js";
 import { requireFreeswitchTree } from "./freeswitch/install.js";
-import { labPaths, uasArgv, type BackendRole, type LabPaths } from "./layout.js";
+import { labPaths, uasArgv, type BackendRole, type ComponentRole, type LabPaths } from "./layout.js";
 import { readLabState } from "./state.js";
 
 /**
@@ -27,9 +27,30 @@ export interface BackendSpec {
   probeReady(): Promise<void>;
 }
 
-/** SIGTERM grace before SIGKILL: FreeSWITCH takes 1-5 s to shut down (more on a loaded machine). */
+/**
+ * A component native-lab.ts starts beside Kamailio: a backend, or a service of `--fusionpbx`
+ * (PostgreSQL, a FusionPBX web server), with where it listens.
+ */
+export interface ComponentSpec extends Omit<BackendSpec, "role"> {
+  role: ComponentRole;
+  address: string;
+  port: number;
+  proto: "udp" | "tcp";
+}
+
+/** A backend's spec as a component: it listens on the backend's SIP address and port. */
+export function backendComponent(s: LabSettings, b: BackendSpec): ComponentSpec {
+  return { ...b, address: s[b.role].address, port: s[b.role].port, proto: "udp" };
+}
+
+/** SIGTERM grace before SIGKILL: FreeSWITCH takes 1-5 s to shut down (more on a loaded machine), PostgreSQL a checkpoint. */
 export function stopGraceMs(comm: string): number {
-  return comm === "freeswitch" ? 10_000 : 3000;
+  return comm === "freeswitch" || comm === "postgres" ? 10_000 : 3000;
+}
+
+/** The first stop signal: PostgreSQL's fast shutdown is SIGINT (SIGTERM would wait for every client to leave). */
+export function stopSignal(comm: string): NodeJS.Signals {
+  return comm === "postgres" ? "SIGINT" : "SIGTERM";
 }
 
 /** Check what the kind needs before anything starts (exit 3 with what to do); returns FreeSWITCH trees. */

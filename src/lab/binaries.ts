@@ -2,18 +2,23 @@ import { accessSync, constants } from "node:fs";
 import path from "node:path";
 import { EnvironmentError } from "../cli/errors.js";
 
-export type BinaryName = "kamailio" | "kamcmd" | "sipp";
+export type BinaryName = "kamailio" | "kamcmd" | "sipp" | "php" | "unshare";
 
 const envOverride: Record<BinaryName, string> = {
   kamailio: "PBX_CUTOVER_KAMAILIO",
   kamcmd: "PBX_CUTOVER_KAMCMD",
   sipp: "PBX_CUTOVER_SIPP",
+  php: "PBX_CUTOVER_PHP",
+  unshare: "PBX_CUTOVER_UNSHARE",
 };
 
 const debianPackage: Record<BinaryName, string> = {
   kamailio: "kamailio",
   kamcmd: "kamailio",
   sipp: "sip-tester",
+  // FusionPBX's runtime (`lab up --fusionpbx`); `make real-services` installs them as root
+  php: "php-cli php-pgsql php-xml php-curl php-mbstring",
+  unshare: "util-linux",
 };
 
 /** The apt-get line that installs what is missing. */

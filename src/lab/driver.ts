@@ -8,6 +8,7 @@ import { requireDocker } from "./docker/docker-cli.js";
 import { dockerFusionpbxUrls, dockerTarget, dockerVersionSources } from "./docker/docker-target.js";
 import { DOCKER_LAB_DIR, DOCKER_LAB_POLICY, type DockerBackends } from "./docker/topology.js";
 import { nativeFreeswitchVersionSources, withNativeFreeswitchDefaults } from "./freeswitch/lab-verify.js";
+import { nativeFusionpbxVersionSources, withNativeFusionpbxDefaults } from "./fusionpbx/lab-verify.js";
 import { LAB_LOOPBACK_POLICY, type SipPolicy } from "../sip/sip-policy.js";
 import { nativeTarget, type Target } from "./target.js";
 
@@ -75,15 +76,20 @@ export function sipPolicyFor(opts: DriverFlags): SipPolicy {
 
 /** Extra version sources a driver offers to `verify` (docker: inside the containers; native FreeSWITCH: its binaries). */
 export function versionSourcesFor(opts: TargetFlags): VersionSource[] {
-  return driverFrom(opts) === "docker" ? dockerVersionSources() : nativeFreeswitchVersionSources(labSettingsFrom(opts).labDir);
+  if (driverFrom(opts) === "docker") return dockerVersionSources();
+  const labDir = labSettingsFrom(opts).labDir;
+  return [...nativeFreeswitchVersionSources(labDir), ...nativeFusionpbxVersionSources(labDir)];
 }
 
 /**
  * Driver defaults for `verify`'s config: the docker lab's FusionPBX URLs (the seed's HTTP checks); a
- * native lab running FreeSWITCH: each slot's event socket.
+ * native lab running FreeSWITCH: each slot's event socket, and with `--fusionpbx` each FusionPBX URL.
  */
 export function withDriverVerifyDefaults(config: VerifySection, opts: TargetFlags): VerifySection {
-  if (driverFrom(opts) !== "docker") return withNativeFreeswitchDefaults(config, labSettingsFrom(opts).labDir);
+  if (driverFrom(opts) !== "docker") {
+    const labDir = labSettingsFrom(opts).labDir;
+    return withNativeFusionpbxDefaults(withNativeFreeswitchDefaults(config, labDir), labDir);
+  }
   const urls = dockerFusionpbxUrls();
   return {
     ...config,

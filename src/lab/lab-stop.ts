@@ -1,11 +1,11 @@
 /**
  * Stopping a lab's processes, and only the lab's: by what lab.json recorded (pid + start time +
- * command line naming the lab dir), and by a /proc scan for a kamailio or sipp whose command line
- * names the lab dir (lab.json missing or corrupt, lab dir deleted). A pid that now belongs to
+ * command line naming the lab dir), and by a /proc scan for a kamailio, sipp, freeswitch, postgres,
+ * php (FusionPBX's web server) or unshare (one starting it) whose command line names the lab dir (lab.json missing or corrupt, lab dir deleted). A pid that now belongs to
  * another program is never signalled; what cannot be stopped is reported, not hidden.
  */
 import { findLabProcesses, listProcs, ownershipOf, readProc, type ProcInfo } from "./ownership.js";
-import { stopGraceMs } from "./backend-spec.js";
+import { stopGraceMs, stopSignal } from "./backend-spec.js";
 import { stopGroup, stopPid } from "./process.js";
 import type { LabState } from "./state.js";
 
@@ -48,7 +48,7 @@ export async function stopRecorded(state: LabState, labDir: string): Promise<Sto
         return;
       }
     }
-    const result = await stopGroup(c.pid, stopGraceMs(c.comm));
+    const result = await stopGroup(c.pid, stopGraceMs(c.comm), stopSignal(c.comm));
     r.stopped.push({ role: c.role, pid: c.pid, result });
     const now = readProc(c.pid);
     if (result === "not permitted" && now) r.stillRunning.push(now);
@@ -61,6 +61,9 @@ export async function stopRecorded(state: LabState, labDir: string): Promise<Sto
 
 function roleOf(p: ProcInfo): string {
   if (p.comm === "kamailio") return "kamailio";
+  if (p.comm === "postgres") return "postgres";
+  const web = p.cmdline.find((a) => /\/fusionpbx-(old|new)\/php-errors\.log$/.test(a));
+  if (web) return /fusionpbx-old\//.test(web) ? "fusionpbx-old" : "fusionpbx-new";
   const fs = p.cmdline.find((a) => /\/freeswitch-(old|new)$/.test(a));
   if (fs) return /freeswitch-old$/.test(fs) ? "old" : "new";
   const log = p.cmdline.find((a) => /uas-(old|new)\.messages\.log$/.test(a));
@@ -80,10 +83,10 @@ export async function stopFound(labDir: string, exclude: readonly number[] = [])
   for (const [pgid, members] of byGroup) {
     const leader = members.find((p) => p.pid === pgid);
     if (leader && groupMembers(pgid, procs).length === members.length) {
-      r.stopped.push({ role: roleOf(leader), pid: pgid, result: `${await stopGroup(pgid, stopGraceMs(leader.comm))} (found by its command line)` });
+      r.stopped.push({ role: roleOf(leader), pid: pgid, result: `${await stopGroup(pgid, stopGraceMs(leader.comm), stopSignal(leader.comm))} (found by its command line)` });
       continue;
     }
-    for (const p of members) r.stopped.push({ role: roleOf(p), pid: p.pid, result: `${await stopPid(p.pid, stopGraceMs(p.comm))} (found by its command line)` });
+    for (const p of members) r.stopped.push({ role: roleOf(p), pid: p.pid, result: `${await stopPid(p.pid, stopGraceMs(p.comm), stopSignal(p.comm))} (found by its command line)` });
   }
   r.stillRunning = findLabProcesses(labDir, listProcs().filter((p) => !exclude.includes(p.pgid) && !exclude.includes(p.pid)));
   return r;

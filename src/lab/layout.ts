@@ -2,7 +2,14 @@ import path from "node:path";
 import type { LabSettings } from "../config/lab-config.js";
 
 export type BackendRole = "old" | "new";
-export type ComponentRole = "kamailio" | BackendRole;
+/** FusionPBX's web UI of a slot and the PostgreSQL behind both (`--fusionpbx`) */
+export type ServiceRole = "postgres" | "fusionpbx-old" | "fusionpbx-new";
+export type ComponentRole = "kamailio" | BackendRole | ServiceRole;
+
+/** What a component's recorded address:port is: SIP (udp) for Kamailio and the backends, tcp for the services. */
+export function componentProto(role: ComponentRole): "udp" | "tcp" {
+  return role === "postgres" || role.startsWith("fusionpbx-") ? "tcp" : "udp";
+}
 
 /** Where everything of one lab lives (pure). */
 export function labPaths(labDir: string) {

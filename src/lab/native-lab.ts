@@ -8,11 +8,24 @@ import { buildProfile, renderProfile } from "../dispatcher/profile.js";
 import { loadKamailioTemplate, renderKamailioConfig } from "../kamailio/config-template.js";
 import { HttpJsonRpcClient, type RpcClient } from "../kamailio/rpc.js";
 import { modeOf, parseDispatcherListResult, type RuntimeMode } from "../kamailio/runtime.js";
-import { backendChannelCounts, backendPorts, backendSpecs, backendVersion, requireBackendPrograms, stopGraceMs, type BackendSpec } from "./backend-spec.js";
+import {
+  backendChannelCounts,
+  backendComponent,
+  backendPorts,
+  backendSpecs,
+  backendVersion,
+  requireBackendPrograms,
+  stopGraceMs,
+  stopSignal,
+  type ComponentSpec,
+} from "./backend-spec.js";
+import { fusionpbxStatusText, postgresStatusText } from "./fusionpbx/instance.js";
+import { requireServicePrograms, servicePorts, serviceSpecs } from "./fusionpbx/specs.js";
 import { LAB_LOOPBACK_POLICY } from "../sip/sip-policy.js";
 import { requireBinaries } from "./binaries.js";
 import {
   backendUri,
+  componentProto,
   kamailioArgv,
   labPaths,
   type BackendRole,
@@ -39,6 +52,7 @@ async function portsInUse(s: LabSettings): Promise<PortInUse[]> {
     { proto: "tcp", address: s.kamailio.address, port: s.kamailio.rpcPort },
     ...backendPorts(s, "old"),
     ...backendPorts(s, "new"),
+    ...servicePorts(s),
   ];
   const free = await Promise.all(
     checks.map((c) => (c.proto === "udp" ? isUdpFree(c.address, c.port) : isTcpFree(c.address, c.port))),
@@ -108,11 +122,12 @@ export async function labUp(s: LabSettings, scope: Scope, o: UpOptions = { froze
   }
   const bins = requireBinaries(s.backends === "sipp" ? ["kamailio", "sipp"] : ["kamailio"]);
   const trees = requireBackendPrograms(s);
+  const services = requireServicePrograms(s);
   const busy = await portsInUse(s);
   if (busy.length > 0) {
     throw new EnvironmentError(`${busy.map(describePortInUse).join("; ")}; nothing was started`, [
       "stop whatever holds it, or pick other ports (--sip-port, --rpc-port, --old-port, --new-port" +
-        (s.backends === "freeswitch" ? ", --old-esl-port, --new-esl-port)" : ")"),
+        (s.backends === "freeswitch" ? ", --old-esl-port, --new-esl-port" + (s.fusionpbx.enabled ? ", --postgres-port, --old-http-port, --new-http-port)" : ")") : ")"),
     ]);
   }
 
@@ -151,10 +166,13 @@ export async function labUp(s: LabSettings, scope: Scope, o: UpOptions = { froze
     { mode: FileMode.public, fsync: true },
   );
 
-  const specs = await backendSpecs(s, p, { sipp: "sipp" in bins ? bins.sipp : undefined, trees });
+  const specs: ComponentSpec[] = [
+    ...(await backendSpecs(s, p, { sipp: "sipp" in bins ? bins.sipp : undefined, trees })).map((b) => backendComponent(s, b)),
+    ...(await serviceSpecs(s, services)),
+  ];
   const components: ComponentState[] = [];
   const stopAll = async (): Promise<void> => {
-    await Promise.all(components.map((c) => stopGroup(c.pid, stopGraceMs(c.comm))));
+    await Promise.all(components.map((c) => stopGroup(c.pid, stopGraceMs(c.comm), stopSignal(c.comm))));
   };
   scope.defer("lab components", stopAll);
 
@@ -177,8 +195,8 @@ export async function labUp(s: LabSettings, scope: Scope, o: UpOptions = { froze
       pid,
       startTime: startTimeOf(pid),
       comm: b.comm,
-      address: s[b.role].address,
-      port: s[b.role].port,
+      address: b.address,
+      port: b.port,
       log: b.log,
       argv: b.argv,
     });
@@ -209,7 +227,7 @@ export async function labUp(s: LabSettings, scope: Scope, o: UpOptions = { froze
   return { state, alreadyRunning: false, wasRunning, readyMs: performance.now() - started, ...(replacedDead ? { replacedDead } : {}) };
 }
 
-async function waitReady(c: ComponentState, s: LabSettings, rpc: RpcClient, signal: AbortSignal, spec: BackendSpec | undefined): Promise<void> {
+async function waitReady(c: ComponentState, s: LabSettings, rpc: RpcClient, signal: AbortSignal, spec: ComponentSpec | undefined): Promise<void> {
   const deadline = performance.now() + s.readyTimeoutMs;
   let wait = 5;
   let lastError = "";
@@ -239,7 +257,7 @@ async function waitReady(c: ComponentState, s: LabSettings, rpc: RpcClient, sign
   }
 }
 
-function describe(c: ComponentState, spec: BackendSpec | undefined): string {
+function describe(c: ComponentState, spec: ComponentSpec | undefined): string {
   return spec?.label ?? `kamailio (${c.address}:${c.port}/udp)`;
 }
 
@@ -343,6 +361,21 @@ async function binaryVersion(argv: string[]): Promise<string> {
   }
 }
 
+/** The version cell of `lab status` for a component: asked of the component itself where it can answer. */
+async function componentVersion(s: LabSettings, c: ComponentState): Promise<string> {
+  switch (c.role) {
+    case "kamailio":
+      return binaryVersion([c.argv[0]!, "-v"]);
+    case "postgres":
+      return postgresStatusText(c.argv);
+    case "fusionpbx-old":
+    case "fusionpbx-new":
+      return fusionpbxStatusText(s, c.role === "fusionpbx-old" ? "old" : "new", c.argv);
+    default:
+      return (await backendVersion(s, c.role)) ?? (await binaryVersion([c.argv[0]!, "-v"]));
+  }
+}
+
 export async function labStatus(labDir: string): Promise<LabStatus> {
   const p = labPaths(labDir);
   const state = readLabState(p); // corrupt: exit 3
@@ -364,7 +397,7 @@ export async function labStatus(labDir: string): Promise<LabStatus> {
   const components: ComponentStatus[] = await Promise.all(
     state.components.map(async (c) => {
       const o = ownershipOf(c, labDir);
-      const base = { role: c.role, address: `${c.address}:${c.port}/udp`, pid: c.pid, version: (c.role === "kamailio" ? undefined : await backendVersion(s, c.role)) ?? (await binaryVersion([c.argv[0]!, "-v"])) };
+      const base = { role: c.role, address: `${c.address}:${c.port}/${componentProto(c.role)}`, pid: c.pid, version: await componentVersion(s, c) };
       if (o.kind === "gone") return { ...base, alive: false, state: "dead" as const, reason: `pid ${c.pid} is gone` };
       if (o.kind === "not-ours") return { ...base, alive: false, state: "not ours" as const, reason: o.why };
       if (isFrozen(o.proc)) {

@@ -42,6 +42,10 @@ test("the lab dir must be named exactly, not as a prefix of another dir", () => 
   assert.equal(mentionsLabDir([`${labDir}2/kamailio.cfg`], labDir), false);
   assert.equal(mentionsLabDir([`${labDir}/kamailio.cfg`], labDir), true);
   assert.equal(mentionsLabDir([labDir], labDir), true);
+  // PHP's `-d name=value`: FusionPBX's web server names the lab dir only that way
+  assert.equal(mentionsLabDir([`error_log=${labDir}/fusionpbx-old/php-errors.log`], labDir), true);
+  assert.equal(mentionsLabDir([`error_log=${labDir}2/php-errors.log`], labDir), false);
+  assert.equal(mentionsLabDir([`-x${labDir}/a`], labDir), false);
 });
 
 test("found by command line: only kamailio and sipp naming the lab dir (not a tail -f of its log)", () => {
@@ -52,6 +56,18 @@ test("found by command line: only kamailio and sipp naming the lab dir (not a ta
     kam({ pid: 5002, comm: "kamailio", cmdline: ["kamailio", "-f", "/tmp/other/kamailio.cfg"] }),
   ];
   assert.deepEqual(findLabProcesses(labDir, procs).map((p) => p.pid), [4242, 5000]);
+});
+
+test("found by command line with --fusionpbx: the postmaster, PHP's server (php, php8.2), unshare before it execs; not a psql", () => {
+  const procs: ProcInfo[] = [
+    kam({ pid: 6000, comm: "postgres", cmdline: ["/usr/lib/postgresql/15/bin/postgres", "-D", `${labDir}/postgres/data`] }),
+    kam({ pid: 6001, comm: "postgres", cmdline: ["postgres: checkpointer "] }),
+    kam({ pid: 6002, comm: "php8.2", cmdline: ["php8.2", "-d", `error_log=${labDir}/fusionpbx-new/php-errors.log`, "-S", "127.0.0.1:18081"] }),
+    kam({ pid: 6003, comm: "unshare", cmdline: ["unshare", "--mount", "--", "/bin/sh", "serve.sh", "/tree", `${labDir}/fusionpbx-old/etc`] }),
+    kam({ pid: 6004, comm: "psql", cmdline: ["psql", "-h", `${labDir}/postgres/run`] }),
+    kam({ pid: 6005, comm: "phpunit", cmdline: ["phpunit", `${labDir}/x`] }),
+  ];
+  assert.deepEqual(findLabProcesses(labDir, procs).map((p) => p.pid), [6000, 6002, 6003]);
 });
 
 test("frozen = process state T or t", () => {

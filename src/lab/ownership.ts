@@ -51,10 +51,11 @@ export function startTimeOf(pid: number): string | undefined {
   return readProc(pid)?.startTime;
 }
 
-/** Does any argument name the lab directory or a file in it? */
+/** Does any argument name the lab directory or a file in it (also as a `name=value` setting, e.g. PHP's `-d error_log=...`)? */
 export function mentionsLabDir(cmdline: readonly string[], labDir: string): boolean {
   const dir = path.resolve(labDir);
-  return cmdline.some((a) => a === dir || a.startsWith(dir + "/"));
+  const names = (a: string): boolean => a === dir || a.startsWith(dir + "/");
+  return cmdline.some((a) => names(a) || names(a.replace(/^[\w.]+=/, "")));
 }
 
 export interface Recorded {
@@ -100,15 +101,23 @@ export function listProcs(): ProcInfo[] {
   return out;
 }
 
-/** The programs a lab starts, by the name the kernel shows. */
-const LAB_PROGRAMS = new Set(["kamailio", "sipp", "freeswitch"]);
+/**
+ * The programs a lab starts, by the name the kernel shows: `--fusionpbx` adds postgres and php
+ * (FusionPBX's web server, e.g. `php` or `php8.2`), each started through unshare (for the moment
+ * before it execs, the name is unshare).
+ */
+const LAB_PROGRAMS = new Set(["kamailio", "sipp", "freeswitch", "postgres", "unshare"]);
+export function isLabProgram(comm: string): boolean {
+  return LAB_PROGRAMS.has(comm) || /^php[\d.]*$/.test(comm);
+}
 
 /**
  * The lab's processes found by their command line alone (lab.json missing, corrupt, or the lab
- * directory deleted): a kamailio, sipp or freeswitch whose arguments name the lab directory.
+ * directory deleted): one of those programs whose arguments name the lab directory. (PostgreSQL's
+ * children rewrite their command line; the postmaster keeps its own and stops them.)
  */
 export function findLabProcesses(labDir: string, procs: readonly ProcInfo[] = listProcs()): ProcInfo[] {
-  return procs.filter((p) => LAB_PROGRAMS.has(p.comm) && mentionsLabDir(p.cmdline, labDir));
+  return procs.filter((p) => isLabProgram(p.comm) && mentionsLabDir(p.cmdline, labDir));
 }
 
 /** Is the process frozen (SIGSTOP, or stopped by a debugger)? */

@@ -87,18 +87,18 @@ function safeRead(p: string): string | undefined {
  * no live member remains. Idempotent: a group that is gone is fine. Callers check that the
  * group is theirs first (src/lab/ownership.ts).
  */
-export async function stopGroup(pgid: number, graceMs = 3000): Promise<StopResult> {
-  return stopWith((sig) => process.kill(-pgid, sig), () => liveGroupMembers(pgid), graceMs);
+export async function stopGroup(pgid: number, graceMs = 3000, first: NodeJS.Signals = "SIGTERM"): Promise<StopResult> {
+  return stopWith((sig) => process.kill(-pgid, sig), () => liveGroupMembers(pgid), graceMs, first);
 }
 
-/** Stop one process (not a group leader): SIGTERM, then SIGKILL after `graceMs`. */
-export async function stopPid(pid: number, graceMs = 3000): Promise<StopResult> {
-  return stopWith((sig) => process.kill(pid, sig), () => (isAlive(pid) ? 1 : 0), graceMs);
+/** Stop one process (not a group leader): SIGTERM (or `first`), then SIGKILL after `graceMs`. */
+export async function stopPid(pid: number, graceMs = 3000, first: NodeJS.Signals = "SIGTERM"): Promise<StopResult> {
+  return stopWith((sig) => process.kill(pid, sig), () => (isAlive(pid) ? 1 : 0), graceMs, first);
 }
 
 export type StopResult = "stopped" | "killed" | "absent" | "not permitted";
 
-async function stopWith(send: (sig: NodeJS.Signals) => void, alive: () => number, graceMs: number): Promise<StopResult> {
+async function stopWith(send: (sig: NodeJS.Signals) => void, alive: () => number, graceMs: number, first: NodeJS.Signals): Promise<StopResult> {
   if (alive() === 0) return "absent";
   const signal = (sig: NodeJS.Signals): "ok" | "gone" | "not permitted" => {
     try {
@@ -108,7 +108,7 @@ async function stopWith(send: (sig: NodeJS.Signals) => void, alive: () => number
       return (err as NodeJS.ErrnoException).code === "EPERM" ? "not permitted" : "gone";
     }
   };
-  const term = signal("SIGTERM");
+  const term = signal(first);
   if (term !== "ok") return term === "gone" ? "absent" : "not permitted";
   signal("SIGCONT"); // a frozen (SIGSTOP) process handles the TERM now instead of after the grace time
   const deadline = Date.now() + graceMs;

@@ -6,7 +6,7 @@ import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
 import type { LabPaths } from "./layout.js";
 
 const ComponentSchema = z.object({
-  role: z.enum(["kamailio", "old", "new"]),
+  role: z.enum(["kamailio", "old", "new", "postgres", "fusionpbx-old", "fusionpbx-new"]),
   pid: z.number().int(),
   /** /proc/<pid>/comm of the program (informational; wrappers may show another name at first) */
   comm: z.string(),

@@ -5,7 +5,7 @@ import type { RpcClient } from "../kamailio/rpc.js";
 import { probeOptions } from "../sip/options-probe.js";
 import type { ProbeRow, Role, Stack } from "./checks.js";
 import { eslApi, type EventSocketError } from "./event-socket.js";
-import { probeHttp } from "./http-probe.js";
+import { probeFusionpbxPage } from "./fusionpbx-page.js";
 import { parseFreeswitchVersion, parseKamailioVersion, parseServerHeader, type ProductVersion } from "./product-version.js";
 import type { EventSocketSettings } from "./verify-config.js";
 
@@ -165,16 +165,21 @@ export async function eventSocketRow(role: "old" | "new", esl: EventSocketSettin
   }
 }
 
-/** FusionPBX web UI: 200 or 302 = up. No version here (that comes from software.php). */
+/**
+ * FusionPBX web UI: GET the URL, follow one same-origin redirect (a fresh tree sends `/` to its
+ * installer, an installed one to its login page); up = that page answers 200 and is recognisably
+ * FusionPBX's installer or login form. No version here (that comes from software.php).
+ */
 export async function fusionpbxHttpRow(role: "old" | "new", url: string, timeoutMs: number): Promise<ProbeRow> {
-  const row = base(role, `${role} FusionPBX (HTTP)`, "fusionpbx", "FusionPBX HTTP", url, "-");
+  const row = base(role, `${role} FusionPBX (HTTP)`, "fusionpbx", "FusionPBX HTTP", url, "HTTP page");
   const u = new URL(url);
   row.resolvedEndpoint = `${u.protocol}//${resolveHostPort(u.hostname, Number(u.port || (u.protocol === "https:" ? 443 : 80)))}${u.pathname}`;
-  const r = await probeHttp(url, timeoutMs);
+  const r = await probeFusionpbxPage(url, timeoutMs);
   if (!r.reachable) return { ...row, reachable: false, error: r.error };
-  const status = `${r.status ?? "?"}${r.location ? ` -> ${r.location}` : ""}`;
-  if (!r.up) return { ...row, reachable: false, status, error: `HTTP ${r.status ?? "?"} (200 or 302 expected)` };
-  return { ...row, reachable: true, status, rttMs: r.rttMs, versionText: "(HTTP gives no version)" };
+  if (r.page !== "installer" && r.page !== "login") {
+    return { ...row, reachable: false, status: r.chain, error: `HTTP ${r.chain}: not FusionPBX's installer or login page` };
+  }
+  return { ...row, reachable: true, status: r.chain, rttMs: r.rttMs, versionText: `${r.page} page (HTTP gives no version)` };
 }
 
 /** A version read by a driver (e.g. `docker exec ... freeswitch -version`). */

@@ -5,6 +5,7 @@ import { addLabOptions, labSettingsFrom } from "../lab-options.js";
 import { withScope } from "../scope.js";
 import { labDown, labStatus, labUp, type LabStatus } from "../../lab/native-lab.js";
 import type { LabFlags } from "../../config/lab-config.js";
+import { componentProto } from "../../lab/layout.js";
 import { addDriverOptions, driverFrom, type DriverFlags } from "../../lab/driver.js";
 import { dockerDownCommand, dockerStatusCommand, dockerUpCommand } from "./lab-docker.js";
 import { UsageError } from "../errors.js";
@@ -94,7 +95,7 @@ export function registerLabCommand(program: Command): void {
         process.stdout.write(`previous lab had dead components (${r.replacedDead.join(", ")}); stopped the rest and started afresh\n`);
       }
       for (const c of r.state.components) {
-        process.stdout.write(`started ${c.role.padEnd(8)} ${c.address}:${c.port}/udp  pid ${c.pid}\n`);
+        process.stdout.write(`started ${c.role.padEnd(8)} ${c.address}:${c.port}/${componentProto(c.role)}  pid ${c.pid}\n`);
       }
       process.stdout.write(
         `lab ready in ${Math.round(r.readyMs)} ms: JSON-RPC http://${settings.kamailio.address}:${settings.kamailio.rpcPort}/RPC, ` +

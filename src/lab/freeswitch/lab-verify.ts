@@ -28,7 +28,7 @@ export function nativeFreeswitchVersionSources(labDir: string): VersionSource[] 
   const state = freeswitchLab(labDir);
   if (!state) return [];
   return state.components.flatMap((c): VersionSource[] => {
-    if (c.role === "kamailio" || c.comm !== "freeswitch") return [];
+    if ((c.role !== "old" && c.role !== "new") || c.comm !== "freeswitch") return [];
     const bin = c.argv[0]!;
     return [
       {
