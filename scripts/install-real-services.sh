@@ -7,6 +7,11 @@
 #     freeswitch-1.10.12/{bin,lib,mod}   new PBX
 #     fusionpbx-5.3.0/  fusionpbx-5.5.7/ FusionPBX sources at those tags
 #
+# and Debian's PHP and PostgreSQL, which serve FusionPBX in `lab up --backends freeswitch --fusionpbx`.
+# As root it also makes the two empty directories FusionPBX's hard-coded paths need as mount points
+# (/var/www/fusionpbx, /etc/fusionpbx: each lab instance mounts its own view there in a private
+# mount namespace; the host's stay empty).
+#
 # Where from, per item:
 #   1. $PBX_CUTOVER_VENDOR (a directory holding the tarballs named as in shared/vendor/ and their
 #      SHA256SUMS): each tarball is checked against SHA256SUMS before it is unpacked; a mismatch
@@ -34,10 +39,15 @@ fi
 # --- Debian packages: the trees' runtime libraries, zstd to unpack --------------------------------
 RUNTIME_PKGS=(libc6 libgcc-s1 libstdc++6 zlib1g libssl3 libcurl4 libpcre3 libsqlite3-0 libspeex1 libspeexdsp1
   libedit2 libuuid1 libfreetype6 libsndfile1 libtiff6 libjpeg62-turbo zstd)
+# FusionPBX's runtime for `lab up --fusionpbx`: Debian's PHP (its built-in web server) with the
+# extensions FusionPBX loads, unshare/mount (util-linux) for its private mount namespaces; PostgreSQL
+# (any Debian major: the lab runs its initdb/postgres from /usr/lib/postgresql/<major>/bin).
+RUNTIME_PKGS+=(php-cli php-pgsql php-xml php-curl php-mbstring util-linux mount)
 missing=()
 for p in "${RUNTIME_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     say "installing Debian packages: ${missing[*]}"
@@ -49,6 +59,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
     echo "real-services: run as root:  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
     exit 3
   fi
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+  mkdir -p /var/www/fusionpbx /etc/fusionpbx
+elif [ ! -d /var/www/fusionpbx ] || [ ! -d /etc/fusionpbx ]; then
+  # only `lab up --fusionpbx` needs them (it says so, exit 3); FreeSWITCH alone runs without
+  echo "real-services: warning: FusionPBX's hard-coded paths need empty mount points for lab up --fusionpbx; as root:  sudo mkdir -p /var/www/fusionpbx /etc/fusionpbx" >&2
 fi
 
 started=$SECONDS

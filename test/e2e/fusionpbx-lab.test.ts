@@ -1,0 +1,203 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { realServicesDir } from "../../src/lab/freeswitch/install.js";
+import { listProcs } from "../../src/lab/ownership.js";
+import { isTcpFree } from "../../src/lab/ports.js";
+import { isAlive } from "../../src/lab/process.js";
+import { probeFusionpbxPage } from "../../src/verify/fusionpbx-page.js";
+import { freeswitchFlags, freeTcpPort } from "../support/freeswitch-fixture.js";
+import { CLI, labFixture, type LabFixture } from "../support/lab-fixture.js";
+
+/**
+ * The native lab with the whole real-services stack: FreeSWITCH 1.10.3 / 1.10.12 and FusionPBX
+ * 5.3.0 / 5.5.7 (PHP's server, each in its own mount namespace) backed by a PostgreSQL in the lab
+ * dir, from the trees `make real-services` installed (make test runs it first).
+ */
+
+const CACHE = realServicesDir();
+const NEEDED = ["freeswitch-1.10.3/bin/freeswitch", "freeswitch-1.10.12/bin/freeswitch", "fusionpbx-5.3.0/index.php", "fusionpbx-5.5.7/index.php"];
+const MISSING = NEEDED.filter((f) => !existsSync(path.join(CACHE, f)));
+// without the real services installed (no vendor tarballs, no `make real-services`): a skip that says why, never a silent pass
+const SKIP = MISSING.length > 0 ? `real services not installed in ${CACHE} (missing ${MISSING.join(", ")}; run make real-services)` : false;
+if (SKIP) process.stdout.write(`# skipping the FusionPBX lab e2e: ${SKIP}\n`);
+
+interface StatusJson {
+  running: boolean;
+  components: { role: string; pid: number; alive: boolean; state: string; version: string; address: string }[];
+}
+interface VerifyJson {
+  verdict: string;
+  findings: { check: string; message: string }[];
+  components: { component: string; version?: string; versionText: string; source: string; status?: string; reachable: boolean | string }[];
+}
+
+function verifyJson(stdout: string): VerifyJson {
+  const m = /^verify\.json: (.+)$/m.exec(stdout);
+  assert.ok(m, stdout);
+  return JSON.parse(readFileSync(m[1]!.trim(), "utf8")) as VerifyJson;
+}
+
+/** Processes of the lab's services whose command line names `dir`, or in the process group of a recorded pid. */
+function servicesUnder(dir: string, groups: readonly number[] = []): string[] {
+  return listProcs()
+    .filter((p) => ["postgres", "unshare", "freeswitch"].includes(p.comm) || /^php/.test(p.comm))
+    .filter((p) => p.cmdline.some((a) => a.includes(dir)) || groups.includes(p.pgid))
+    .map((p) => `${p.pid} ${p.comm} ${p.cmdline.join(" ").slice(0, 100)}`);
+}
+
+async function fusionpbxFlags(opts: { old?: string } = {}): Promise<{ flags: string[]; http: { old: number; new: number }; pg: number }> {
+  const [o, n, pg] = [await freeTcpPort(), await freeTcpPort(), await freeTcpPort()];
+  return {
+    flags: [...(await freeswitchFlags()), "--fusionpbx", "--old-http-port", String(o), "--new-http-port", String(n), "--postgres-port", String(pg), ...(opts.old ? ["--old-fusionpbx", opts.old] : [])],
+    http: { old: o, new: n },
+    pg,
+  };
+}
+
+function hostMountPointsEmpty(): void {
+  for (const d of ["/var/www/fusionpbx", "/etc/fusionpbx"]) {
+    if (existsSync(d)) assert.deepEqual(readdirSync(d), [], `${d} on the host stays an empty mount point`);
+  }
+}
+
+describe("native lab with FreeSWITCH and FusionPBX: up, status, verify, down", { skip: SKIP }, () => {
+  let f: LabFixture;
+  before(async () => {
+    f = await labFixture();
+  });
+  after(async () => {
+    await f.dispose();
+    assert.deepEqual(servicesUnder(f.dir), [], "no FreeSWITCH, PostgreSQL, PHP left behind");
+  });
+
+  test("both FusionPBX versions answer with their installer, verify reports each version from its code and its page", async () => {
+    const fp = await fusionpbxFlags();
+    const all = [...f.flags, ...fp.flags];
+    const up = await f.cli(["lab", "up", ...all, "--ready-timeout-ms", "60000"], { timeoutMs: 120_000 });
+    assert.equal(up.code, 0, up.stdout + up.stderr);
+    assert.match(up.stdout, new RegExp(`started postgres\\s+127\\.0\\.0\\.1:${fp.pg}/tcp`));
+    assert.match(up.stdout, new RegExp(`started fusionpbx-old 127\\.0\\.0\\.1:${fp.http.old}/tcp`));
+
+    // PostgreSQL lives in the lab dir: data made by initdb, its password 0600, its socket dir 0700
+    const pgDir = path.join(f.labDir, "postgres");
+    assert.ok(existsSync(path.join(pgDir, "data", "PG_VERSION")));
+    assert.equal(statSync(path.join(pgDir, "password")).mode & 0o777, 0o600);
+    assert.ok(readdirSync(path.join(pgDir, "run")).some((e) => e === `.s.PGSQL.${fp.pg}`), "unix socket in the lab dir");
+
+    // each slot answers / with its own tree's installer (5.5.7 renders only inside its namespace)
+    for (const role of ["old", "new"] as const) {
+      const page = await probeFusionpbxPage(`http://127.0.0.1:${fp.http[role]}/`);
+      assert.equal(page.page, "installer", `${role}: ${page.chain} ${page.error ?? ""}`);
+      assert.match(page.chain, /^302 -> \/core\/install\/install\.php, 200$/);
+    }
+    hostMountPointsEmpty();
+
+    const st = await f.cli(["lab", "status", "--json", ...f.flags]);
+    assert.equal(st.code, 0, st.stdout + st.stderr);
+    const status = JSON.parse(st.stdout) as StatusJson;
+    assert.deepEqual(
+      status.components.map((c) => [c.role, c.state]),
+      [["kamailio", "alive"], ["old", "alive"], ["new", "alive"], ["postgres", "alive"], ["fusionpbx-old", "alive"], ["fusionpbx-new", "alive"]],
+    );
+    const version = (role: string): string => status.components.find((c) => c.role === role)!.version;
+    assert.match(version("postgres"), /^PostgreSQL \d+\.\d+/);
+    assert.match(version("fusionpbx-old"), /^FusionPBX 5\.3\.3 \(software\.php\), installer page/);
+    assert.match(version("fusionpbx-new"), /^FusionPBX 5\.5\.7 \(software\.php\), installer page/);
+    const human = await f.cli(["lab", "status", ...f.flags]);
+    assert.match(human.stdout, new RegExp(`fusionpbx-new\\s+127\\.0\\.0\\.1:${fp.http.new}/tcp\\s+\\d+\\s+alive\\s+FusionPBX 5\\.5\\.7`));
+
+    const v = await f.cli(["verify", ...f.flags, "--artifacts-dir", "artifacts"]);
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+    const vj = verifyJson(v.stdout);
+    const row = (component: string) => {
+      const r = vj.components.find((c) => c.component === component);
+      assert.ok(r, `row ${component}: ${vj.components.map((c) => c.component).join(", ")}`);
+      return r;
+    };
+    assert.deepEqual([row("old FusionPBX (code)").version, row("old FusionPBX (code)").source], ["5.3.3", "software.php of the served tree"]);
+    assert.deepEqual([row("new FusionPBX (code)").version, row("new FusionPBX (code)").source], ["5.5.7", "software.php of the served tree"]);
+    for (const role of ["old", "new"]) {
+      const http = row(`${role} FusionPBX (HTTP)`);
+      assert.equal(http.reachable, true);
+      assert.equal(http.status, "302 -> /core/install/install.php, 200");
+      assert.equal(http.versionText, "installer page (HTTP gives no version)");
+    }
+    assert.equal(row("old FreeSWITCH (event socket)").version, "1.10.3");
+
+    // the FusionPBX web server of new stopped behind the tool's back: verify says so (exit 3), names it
+    const web = status.components.find((c) => c.role === "fusionpbx-new")!;
+    process.kill(-web.pid, "SIGTERM");
+    const deadline = Date.now() + 5000;
+    while (isAlive(web.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const v2 = await f.cli(["verify", ...f.flags, "--artifacts-dir", "artifacts"]);
+    assert.equal(v2.code, 3, v2.stdout + v2.stderr);
+    assert.match(v2.stdout + v2.stderr, /new FusionPBX \(HTTP\) at http:\/\/127\.0\.0\.1:\d+\/ is unreachable/);
+
+    const pids = status.components.map((c) => c.pid);
+    const down = await f.cli(["lab", "down", ...f.flags]);
+    assert.equal(down.code, 0, down.stdout + down.stderr);
+    assert.match(down.stdout, /stopped postgres pid \d+: stopped/);
+    for (const pid of pids) assert.equal(isAlive(pid), false, `pid ${pid} gone after down`);
+    assert.deepEqual(servicesUnder(f.dir, pids), [], "no PostgreSQL child, PHP or unshare left");
+    for (const port of [fp.pg, fp.http.old, fp.http.new]) assert.ok(await isTcpFree("127.0.0.1", port), `port ${port} free`);
+    assert.ok(existsSync(path.join(pgDir, "data", "PG_VERSION")), "the database is kept for the next start");
+    hostMountPointsEmpty();
+  });
+});
+
+describe("native lab with FusionPBX: same version in both slots, lab.json lost, Ctrl-C", { skip: SKIP }, () => {
+  let f: LabFixture;
+  before(async () => {
+    f = await labFixture();
+  });
+  after(async () => {
+    await f.dispose();
+    assert.deepEqual(servicesUnder(f.dir), [], "no FreeSWITCH, PostgreSQL, PHP left behind");
+  });
+
+  test("5.5.7 in both slots: verify fails with exit 1 naming the same FusionPBX version; lab.json deleted: lab down still stops everything", async () => {
+    const fp = await fusionpbxFlags({ old: "5.5.7" });
+    const up = await f.cli(["lab", "up", ...f.flags, ...fp.flags, "--ready-timeout-ms", "60000"], { timeoutMs: 120_000 });
+    assert.equal(up.code, 0, up.stdout + up.stderr);
+    const state = JSON.parse(readFileSync(path.join(f.labDir, "lab.json"), "utf8")) as { components: { pid: number }[] };
+    const pids = state.components.map((c) => c.pid);
+    try {
+      const v = await f.cli(["verify", ...f.flags, "--artifacts-dir", "artifacts"]);
+      assert.equal(v.code, 1, v.stdout + v.stderr);
+      assert.match(v.stdout, /FAIL: old and new report the same fusionpbx version 5\.5\.7/);
+      assert.equal(verifyJson(v.stdout).verdict, "fail");
+    } finally {
+      rmSync(path.join(f.labDir, "lab.json"));
+      const down = await f.cli(["lab", "down", ...f.flags]);
+      assert.equal(down.code, 0, down.stdout + down.stderr);
+      assert.match(down.stdout, /found this lab's processes by their command line/);
+      assert.match(down.stdout, /stopped postgres\s+pid \d+/);
+      assert.match(down.stdout, /stopped fusionpbx-old pid \d+/);
+    }
+    for (const pid of pids) assert.equal(isAlive(pid), false, `pid ${pid} gone after down`);
+    assert.deepEqual(servicesUnder(f.dir, pids), []);
+  });
+
+  test("Ctrl-C while FusionPBX starts: exit 130, PostgreSQL, PHP and FreeSWITCH all stopped", async () => {
+    const fp = await fusionpbxFlags();
+    const child = spawn(process.execPath, [CLI, "lab", "up", ...f.flags, ...fp.flags, "--ready-timeout-ms", "60000"], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on("close", resolve));
+    // interrupt as soon as the web servers exist (before they are ready)
+    const deadline = Date.now() + 30_000;
+    const webs = (): number => listProcs().filter((p) => (/^php/.test(p.comm) || p.comm === "unshare") && p.cmdline.some((a) => a.includes(f.dir))).length;
+    while (webs() < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    const before = listProcs().filter((p) => p.cmdline.some((a) => a.includes(f.dir))).map((p) => p.pgid);
+    assert.ok(webs() >= 2, stderr);
+    child.kill("SIGINT");
+    const code = await closed;
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /interrupted by SIGINT/);
+    assert.deepEqual(servicesUnder(f.dir, before), []);
+    assert.equal(existsSync(path.join(f.labDir, "lab.json")), false);
+  });
+});
