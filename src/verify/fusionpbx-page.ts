@@ -7,11 +7,16 @@ import http from "node:http";
  */
 export type FusionpbxPage = "installer" | "login" | "other";
 
-/** Which FusionPBX page a 200 body is (pure): its installer form, its login form, or something else. */
+/**
+ * Which FusionPBX page a 200 body is (pure): its installer form (titled FusionPBX, under
+ * /core/install/, with its `step` field), its login form (a username and a password field on a page
+ * styled by FusionPBX's theme, /themes/<name>/css.php; titled "Login" in 5.5.7), or something else.
+ */
 export function classifyFusionpbxPage(pathname: string, body: string): FusionpbxPage {
-  if (!/<title>[^<]*FusionPBX[^<]*<\/title>/i.test(body)) return "other";
-  if (/\/core\/install\//.test(pathname) && /name=['"]step['"]/.test(body)) return "installer";
-  if (/name=['"]username['"]/.test(body) && /name=['"]password['"]/.test(body)) return "login";
+  const titled = /<title>[^<]*FusionPBX[^<]*<\/title>/i.test(body);
+  if (titled && /\/core\/install\//.test(pathname) && /name=['"]step['"]/.test(body)) return "installer";
+  const themed = /href=['"][^'"]*\/themes\/[\w-]+\/css\.php['"]/.test(body);
+  if ((titled || themed) && /name=['"]username['"]/.test(body) && /name=['"]password['"]/.test(body)) return "login";
   return "other";
 }
 

@@ -39,8 +39,14 @@ describe("docker driver against a fake docker CLI", () => {
       FAKE_FS_OLD: "1.10.3",
       FAKE_FS_NEW: "1.10.12",
     };
-    // stands in for the two FusionPBX web UIs (a fresh FusionPBX redirects to its install wizard)
-    web = http.createServer((_req, res) => {
+    // stands in for the two FusionPBX web UIs (a fresh FusionPBX redirects to its install wizard,
+    // which answers its form: verify follows the redirect and checks the page)
+    web = http.createServer((req, res) => {
+      if (req.url === "/core/install/install.php") {
+        res.writeHead(200, { "content-type": "text/html" });
+        res.end("<html><head><title>FusionPBX</title></head><body><form method='post'><input type='hidden' name='step' value='2'></form></body></html>");
+        return;
+      }
       res.writeHead(302, { location: "/core/install/install.php" });
       res.end();
     });

@@ -86,6 +86,12 @@ describe("verify on the native lab", () => {
     const eslSame = await startFakeEsl({ password, api: { version: "FreeSWITCH Version 1.10.3-release.5~64bit (-release.5 64bit)\n" } });
     servers.push(eslOld, eslNew, eslSame);
     const web = http.createServer((req, res) => {
+      // a fresh FusionPBX: / redirects to its installer, which answers its form (verify follows the redirect)
+      if (req.url === "/core/install/install.php") {
+        res.writeHead(200, { "content-type": "text/html" });
+        res.end("<html><head><title>FusionPBX</title></head><body><form method='post'><input type='hidden' name='step' value='2'></form></body></html>");
+        return;
+      }
       res.writeHead(req.url === "/broken" ? 500 : 302, { location: "/core/install/install.php" });
       res.end();
     });

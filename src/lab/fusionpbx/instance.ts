@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { accessSync, constants, existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { accessSync, constants, existsSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { EnvironmentError } from "../../cli/errors.js";
@@ -125,22 +125,25 @@ export async function preparePostgres(s: LabSettings, programs: FusionpbxProgram
   ensureDir(p.socketDir);
   const unshare = isRoot() ? programs.unshare : undefined;
   if (!existsSync(path.join(p.data, "PG_VERSION"))) {
-    rmSync(p.data, { recursive: true, force: true }); // a half-made one from an interrupted initdb
+    // made aside and renamed into place: an interrupted initdb never leaves a half-made data dir
     const password = randomBytes(16).toString("hex");
     const pwFile = path.join(p.base, `.initdb-pw-${process.pid}`);
+    const fresh = { ...p, data: path.join(p.base, `.data-initdb-${process.pid}`) };
     // as root, initdb runs as nobody in a user namespace where the caller's files are its own: 0600 reads
     writeFileAtomic(pwFile, password + "\n", { mode: FileMode.private });
     try {
-      const [bin, ...args] = initdbArgv(programs.pgBin, p, pwFile, unshare);
+      const [bin, ...args] = initdbArgv(programs.pgBin, fresh, pwFile, unshare);
       await execFileP(bin!, args, { timeout: 60_000, cwd: p.base });
+      writeFileAtomic(p.passwordFile, password + "\n", { mode: FileMode.private });
+      rmSync(p.data, { recursive: true, force: true });
+      renameSync(fresh.data, p.data);
     } catch (err) {
       const e = err as { stderr?: string; message: string };
-      rmSync(p.data, { recursive: true, force: true });
       throw new EnvironmentError(`initdb for the lab's PostgreSQL failed; nothing was started`, (e.stderr ?? e.message).trim().split("\n").slice(-5));
     } finally {
       rmSync(pwFile, { force: true });
+      rmSync(fresh.data, { recursive: true, force: true });
     }
-    writeFileAtomic(p.passwordFile, password + "\n", { mode: FileMode.private });
   }
   rmSync(p.log, { force: true });
   return { argv: postgresArgv(programs.pgBin, p, s.kamailio.address, s.fusionpbx.postgresPort, unshare), log: p.log, extraLogs: [] };
