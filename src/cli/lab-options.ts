@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { loadConfigFile } from "../config/file.js";
 import { resolveLabSettings, type LabFlags, type LabSettings } from "../config/lab-config.js";
+import { runningLabIn } from "../lab/state.js";
 
 /** Add the lab's flags (every port, address, memory size, worker count) to a command. */
 export function addLabOptions(cmd: Command): Command {
@@ -37,7 +38,17 @@ export function addLabOptions(cmd: Command): Command {
     .option("--postgres-port <port>", "--fusionpbx: PostgreSQL tcp port on the Kamailio address (default 15432)");
 }
 
-export function labSettingsFrom(opts: LabFlags & { config?: string }): LabSettings {
+/**
+ * The lab settings for a command: flags over the config file over, when a native lab is running in
+ * the lab dir, that lab's recorded settings (so `lab up --sip-port 25060` then `migrate` talks to
+ * port 25060). A flag or config value that contradicts the running lab is exit 2, nothing touched.
+ * `runningLab: "ignore"` (lab down, lab status) resolves without looking at the running lab.
+ */
+export function labSettingsFrom(opts: LabFlags & { config?: string; driver?: string }, o: { runningLab?: "adopt" | "ignore" } = {}): LabSettings {
   const file = loadConfigFile(opts.config);
-  return resolveLabSettings(file.lab, opts, process.cwd(), file.path !== undefined ? `config file ${file.path}` : undefined);
+  const source = file.path !== undefined ? `config file ${file.path}` : undefined;
+  const s = resolveLabSettings(file.lab, opts, process.cwd(), source);
+  if (o.runningLab === "ignore" || opts.driver === "docker") return s;
+  const running = runningLabIn(s.labDir);
+  return running === undefined ? s : resolveLabSettings(file.lab, opts, process.cwd(), source, running);
 }

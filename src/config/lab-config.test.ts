@@ -112,3 +112,27 @@ test("--fusionpbx: off by default, needs --backends freeswitch, its ports checke
   const { fusionpbx: _f, ...before } = defaultLabSettings;
   assert.equal(LabSettingsSchema.parse(before).fusionpbx.enabled, false);
 });
+
+test("a running lab's recorded settings are the defaults; explicit settings that contradict it are exit 2 naming each", () => {
+  const recorded = resolveLabSettings(undefined, { sipPort: "25160", rpcPort: "25161", dispatcherAlg: "9", readyTimeoutMs: "3000" }, "/w");
+  const running = { settings: recorded };
+  // nothing given: the lab's own ports and algorithm, but this command's wait budget
+  const s = resolveLabSettings(undefined, { labDir: "/w/.lab" }, "/w", "config file", running);
+  assert.deepEqual([s.kamailio.sipPort, s.kamailio.rpcPort, s.kamailio.dispatcherAlg, s.readyTimeoutMs], [25160, 25161, 9, defaultLabSettings.readyTimeoutMs]);
+  // given and equal: fine; a different wait budget is not a conflict
+  assert.equal(resolveLabSettings(undefined, { rpcPort: "25161", readyTimeoutMs: "500" }, "/w", "config file", running).kamailio.rpcPort, 25161);
+  // given and different, by flag and by config file: refused, each named
+  assert.throws(
+    () => resolveLabSettings({ old: { port: 15070 } }, { rpcPort: "15061", dispatcherAlg: "4" }, "/w", "config file /w/c.json", running),
+    (e: unknown) =>
+      e instanceof UsageError &&
+      /running with other settings: --rpc-port 15061, the lab has 25161; nothing was started or changed/.test(e.message) &&
+      e.details.includes("--dispatcher-alg 4, the lab has 9") &&
+      // the config file's old.port equals the lab's: no conflict
+      !e.details.some((h) => h.includes("lab.old.port")),
+  );
+  assert.throws(
+    () => resolveLabSettings({ new: { port: 15099 } }, {}, "/w", "config file /w/c.json", running),
+    (e: unknown) => e instanceof UsageError && /config file \/w\/c\.json: lab\.new\.port 15099, the lab has 15080/.test(e.message),
+  );
+});

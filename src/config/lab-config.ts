@@ -282,8 +282,9 @@ export function resolveLabSettings(
   flags: LabFlags,
   cwd: string = process.cwd(),
   source = "config file",
+  running?: RunningLab,
 ): LabSettings {
-  const d = defaultLabSettings;
+  const d = running === undefined ? defaultLabSettings : { ...running.settings, readyTimeoutMs: defaultLabSettings.readyTimeoutMs };
   const f = fileLab === undefined ? {} : parseLabSection(fileLab, source);
   const problems: string[] = [];
   const fromFlags: Record<string, unknown> = {};
@@ -307,6 +308,15 @@ export function resolveLabSettings(
     }
   }
   if (problems.length > 0) throw new UsageError(`${problems[0]}; nothing was started or changed`, problems.slice(1));
+  if (running !== undefined) {
+    const clash = runningLabConflicts(running, f, fromFlags, source);
+    if (clash.length > 0) {
+      throw new UsageError(`the lab in ${running.settings.labDir} is running with other settings: ${clash[0]}; nothing was started or changed`, [
+        ...clash.slice(1),
+        "leave those flags out (commands use the running lab's own settings), or stop it first with `pbx-cutover lab down`",
+      ]);
+    }
+  }
   const merged = {
     labDir: (pick(fromFlags, ["labDir"]) as string | undefined) ?? f.labDir ?? d.labDir,
     kamailio: { ...d.kamailio, ...f.kamailio, ...pickObj(fromFlags, "kamailio") },
@@ -371,6 +381,46 @@ function leafSchema(path: readonly string[]): z.ZodType | undefined {
     cur = (cur.shape as Record<string, z.ZodType>)[key]!;
   }
   return cur;
+}
+
+/** A lab found running in the lab dir: its recorded settings are the defaults every command starts from. */
+export interface RunningLab {
+  settings: LabSettings;
+}
+
+/** settings that describe a wait of the command, not the lab: never a conflict */
+const NOT_LAB_IDENTITY = new Set(["labDir", "readyTimeoutMs"]);
+
+function leaves(o: unknown, prefix: readonly string[] = []): { path: string[]; value: unknown }[] {
+  if (typeof o !== "object" || o === null || Array.isArray(o)) return [{ path: [...prefix], value: o }];
+  return Object.entries(o).flatMap(([k, v]) => leaves(v, [...prefix, k]));
+}
+
+/**
+ * Settings given explicitly (a flag, or the config file) that differ from the running lab's: the
+ * command would talk to ports or a dispatcher algorithm the lab does not have.
+ */
+export function runningLabConflicts(running: RunningLab, fileLab: object, fromFlags: Record<string, unknown>, source: string): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const consider = (origin: (path: string[]) => string, o: object): void => {
+    for (const l of leaves(o)) {
+      const key = l.path.join(".");
+      if (l.path.length === 0 || NOT_LAB_IDENTITY.has(l.path[0]!) || seen.has(key)) continue;
+      const have = pick(running.settings, l.path);
+      if (have === undefined || JSON.stringify(have) === JSON.stringify(l.value)) continue;
+      seen.add(key);
+      out.push(`${origin(l.path)} ${JSON.stringify(l.value)}, the lab has ${JSON.stringify(have)}`);
+    }
+  };
+  const flagOf = (p: string[]): string => {
+    const key = p.join(".");
+    const hit = FLAG_SETTINGS.find((s) => key === s.path.join(".") || key.startsWith(s.path.join(".") + "."));
+    return hit ? hit.flag : `lab.${key}`;
+  };
+  consider(flagOf, fromFlags);
+  consider((p) => `${source}: lab.${p.join(".")}`, fileLab);
+  return out;
 }
 
 function put(o: Record<string, unknown>, path: readonly string[], value: unknown): void {

@@ -112,3 +112,14 @@ describe("step profiles (a plan step's weight)", () => {
     assert.throws(() => buildStepProfile(10, { ...inputs, newUri: inputs.oldUri }, 9), (e: unknown) => e instanceof UsageError && /same destination/.test([e.message, ...e.details].join(" ")));
   });
 });
+
+describe("profiles under the weight-based algorithm (9)", () => {
+  it("both carries weight=50 on each destination (without weights Kamailio 5.6.3 sent all 6 of 6 calls to one); old and new are unchanged", () => {
+    const both = entriesOf(buildProfile("both", inputs, 9).list);
+    assert.deepEqual(both.map((e) => [e.uri, e.attrs]), [["sip:127.0.0.1:15070", "weight=50"], ["sip:127.0.0.1:15080", "weight=50"]]);
+    assert.equal(buildProfile("both", inputs, 9).label, "both");
+    for (const m of ["old", "new"] as const) assert.equal(renderProfile(buildProfile(m, inputs, 9)), renderProfile(buildProfile(m, inputs)));
+    // round-robin's both stays the seed's, byte for byte
+    assert.ok(entriesOf(buildProfile("both", inputs).list).every((e) => e.attrs === undefined));
+  });
+});

@@ -104,8 +104,10 @@ export function listProblems(list: DispatcherList, setId: number, policy: SipPol
   return problems;
 }
 
-export function profileEntries(mode: ProfileMode, p: ProfileInputs): DispatcherEntry[] {
-  const entry = (uri: string): DispatcherEntry => ({ setId: p.setId, uri, flags: 0, priority: 0, attrs: undefined });
+export function profileEntries(mode: ProfileMode, p: ProfileInputs, algorithm: DispatcherAlgorithm = 4): DispatcherEntry[] {
+  // algorithm 9 reads each destination's weight; without one, every call goes to a single destination
+  const attrs = mode === "both" && algorithm === 9 ? "weight=50" : undefined;
+  const entry = (uri: string): DispatcherEntry => ({ setId: p.setId, uri, flags: 0, priority: 0, attrs });
   switch (mode) {
     case "old":
       return [entry(p.oldUri)];
@@ -116,15 +118,19 @@ export function profileEntries(mode: ProfileMode, p: ProfileInputs): DispatcherE
   }
 }
 
-/** Build the profile for a mode (validates first). */
-export function buildProfile(mode: ProfileMode, inputs: ProfileInputs): DispatcherProfile {
+/**
+ * Build the profile for a mode (validates first). Under the weight-based algorithm (9) `both` is
+ * 50/50 by `weight=` attrs; under round-robin (4, the default) it is byte for byte the seed's.
+ */
+export function buildProfile(mode: ProfileMode, inputs: ProfileInputs, algorithm: DispatcherAlgorithm = 4): DispatcherProfile {
   const p = validateProfileInputs(inputs);
   const header = [
     `pbx-cutover profile: ${mode}`,
     `set ${p.setId}: old ${p.oldUri}, new ${p.newUri}`,
+    ...(mode === "both" && algorithm === 9 ? ["dispatcher algorithm 9: of every 100 calls after a reload, 50 to old and 50 to new, shuffled"] : []),
     "line format: setid destination flags priority [attrs]",
   ];
-  return { label: mode, list: makeList(header, profileEntries(mode, p)) };
+  return { label: mode, list: makeList(header, profileEntries(mode, p, algorithm)) };
 }
 
 export function renderProfile(profile: DispatcherProfile): string {

@@ -137,12 +137,16 @@ export function profileFor(target: Target, desired: ProfileMode | DispatcherProf
     return desired;
   }
   if (!isProfileMode(desired)) throw new UsageError(`unknown dispatcher mode ${JSON.stringify(desired)}; use old, both or new`);
-  return buildProfile(desired, {
-    setId: target.setId,
-    oldUri: target.backends.old.uri,
-    newUri: target.backends.new.uri,
-    policy: target.sipPolicy,
-  });
+  return buildProfile(
+    desired,
+    {
+      setId: target.setId,
+      oldUri: target.backends.old.uri,
+      newUri: target.backends.new.uri,
+      policy: target.sipPolicy,
+    },
+    target.dispatcherAlgorithm,
+  );
 }
 
 /** A saved list as a profile; UsageError when it is not a list Kamailio would accept (profileFor checks the rest). */

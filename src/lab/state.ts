@@ -3,7 +3,9 @@ import { z } from "zod";
 import { EnvironmentError, fileFault } from "../cli/errors.js";
 import { LabSettingsSchema } from "../config/lab-config.js";
 import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
-import type { LabPaths } from "./layout.js";
+import type { RunningLab } from "../config/lab-config.js";
+import { labPaths, type LabPaths } from "./layout.js";
+import { ownershipOf } from "./ownership.js";
 
 const ComponentSchema = z.object({
   role: z.enum(["kamailio", "old", "new", "postgres", "fusionpbx-old", "fusionpbx-new"]),
@@ -67,6 +69,21 @@ export function readLabState(p: LabPaths): LabState | undefined {
     throw new LabStateCorruptError(p.state, `not a lab state: ${first ? `${first.path.join(".") || "(root)"}: ${first.message}` : "unknown shape"}`);
   }
   return parsed.data;
+}
+
+/**
+ * The lab running in `labDir` (at least one recorded process is alive and ours), or undefined: none
+ * recorded, all dead, or a state file that cannot be read (the command itself reports that one).
+ */
+export function runningLabIn(labDir: string): RunningLab | undefined {
+  let state: LabState | undefined;
+  try {
+    state = readLabState(labPaths(labDir));
+  } catch {
+    return undefined;
+  }
+  if (state === undefined || !state.components.some((c) => ownershipOf(c, labDir).kind === "ours")) return undefined;
+  return { settings: { ...state.settings, labDir } };
 }
 
 export function writeLabState(p: LabPaths, state: LabState): void {

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
 import type { LabSettings } from "../config/lab-config.js";
+import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
 import type { RpcClient } from "../kamailio/rpc.js";
 import { backendUri, labPaths, type BackendRole } from "./layout.js";
 import { rpcClientFor } from "./native-lab.js";
@@ -38,6 +39,12 @@ export interface Target {
   proxy: { address: string; port: number };
   /** the dispatcher set the profiles live in */
   setId: number;
+  /**
+   * the ds_select_dst algorithm the proxy routes the set with, when known (the native lab's own
+   * kamailio.cfg): 9 (weight-based) needs `weight=` attrs on every destination, so `both` is written
+   * as 50/50 there. Undefined: round-robin (4), the seed's.
+   */
+  dispatcherAlgorithm?: DispatcherAlgorithm;
   /**
    * where SIP may go: every dispatcher destination (apply, rollback, migrate, sim) and every
    * endpoint verify probes must be an IP inside it (native lab: 127.0.0.0/8)
@@ -79,6 +86,7 @@ export function nativeTarget(s: LabSettings): Target {
     driver: "native",
     proxy: { address: s.kamailio.address, port: s.kamailio.sipPort },
     setId: s.kamailio.setId,
+    dispatcherAlgorithm: s.kamailio.dispatcherAlg,
     sipPolicy: LAB_LOOPBACK_POLICY,
     backends: { old: backend("old"), new: backend("new") },
     dispatcherList: fileListStore(p.dispatcherList),

@@ -94,6 +94,12 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
       "run them on the SIPp stand-ins (--backends sipp, and `lab down` a FreeSWITCH lab first); lab, verify, apply and migrate work on FreeSWITCH",
     ]);
   }
+  if ((opts.driver ?? "native") === "native" && settings.kamailio.dispatcherAlg === 9) {
+    throw new UsageError(
+      "sim's both phase asserts round-robin's split (each backend within one call of even), which the weight-based dispatcher (algorithm 9) of this lab does not give over a phase's few calls; nothing was started",
+      ["run sim on a round-robin lab (--dispatcher-alg 4, the default), or weighted steps with `pbx-cutover migrate --steps 0,10,50,100`"],
+    );
+  }
   const evidencePlan = resolveEvidence(opts.evidence, true);
   const forward = opts.hepForward !== undefined ? parseHepForward(opts.hepForward) : undefined;
   const lab = labControlFor(opts, { needsEvidence: true });

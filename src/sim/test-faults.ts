@@ -118,7 +118,7 @@ export async function injectFault(f: TestFault, target: Target, labDir: string, 
     return `test fault ${f.spec}: the HEP evidence will lose the next BYE forwarded to a backend`;
   }
   if (a.kind === "profile") {
-    const text = renderProfile(buildProfile(a.mode, { setId: target.setId, oldUri: target.backends.old.uri, newUri: target.backends.new.uri, policy: target.sipPolicy }));
+    const text = renderProfile(buildProfile(a.mode, { setId: target.setId, oldUri: target.backends.old.uri, newUri: target.backends.new.uri, policy: target.sipPolicy }, target.dispatcherAlgorithm));
     await target.dispatcherList.writeAtomic(text);
     const reply = await target.rpc.call("dispatcher.reload");
     return `test fault ${f.spec}: dispatcher list set to ${a.mode} behind the tool's back (reload: ${JSON.stringify(reply)})`;

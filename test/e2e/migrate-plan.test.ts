@@ -124,6 +124,24 @@ describe("migrate with weighted steps on an algorithm-9 lab", () => {
     assert.equal(events(runDir).at(-1)!.kind, "run-finished");
   });
 
+  test("given only --lab-dir, commands use the running lab's ports and algorithm: both is 50/50 by weight; contradicting flags are exit 2; sim is refused", async () => {
+    // the fixture's lab runs on its own ports with algorithm 9; nothing but the lab dir is given
+    const both = await f.cli(["apply", "--mode", "both", "--lab-dir", f.labDir]);
+    assert.equal(both.code, 0, both.stderr + both.stdout);
+    // without weights algorithm 9 sent every call to one destination (seen: 6 of 6 to new)
+    assert.deepEqual(await runtime(f), [[uriOf(f, "old"), "weight=50"], [uriOf(f, "new"), "weight=50"]].sort((a, b) => a[0]!.localeCompare(b[0]!)));
+    const file = readFileSync(path.join(f.labDir, "dispatcher.list"), "utf8");
+    const clash = await f.cli(["apply", "--mode", "old", "--lab-dir", f.labDir, "--rpc-port", String(f.ports.rpc + 1000), "--dispatcher-alg", "4"]);
+    assert.equal(clash.code, 2, clash.stderr);
+    assert.match(clash.stderr, new RegExp(`running with other settings: --rpc-port ${f.ports.rpc + 1000}, the lab has ${f.ports.rpc}; nothing was started or changed`));
+    assert.match(clash.stderr, /--dispatcher-alg 4, the lab has 9/);
+    const sim = await f.cli(["sim", "--lab-dir", f.labDir, "--artifacts-dir", path.join(f.dir, "art-sim9")]);
+    assert.equal(sim.code, 2, sim.stderr);
+    assert.match(sim.stderr, /weight-based dispatcher \(algorithm 9\).*nothing was started/);
+    assert.equal(readFileSync(path.join(f.labDir, "dispatcher.list"), "utf8"), file, "refused commands changed nothing");
+    assert.ok(!existsSync(path.join(f.dir, "art-sim9")));
+  });
+
   test("Ctrl-C during a hold: exit 130, the last good step's list back in file and runtime, lock released", async () => {
     const back = await f.cli(["apply", "--mode", "old", ...f.flags]);
     assert.equal(back.code, 0, back.stderr);

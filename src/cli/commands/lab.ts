@@ -108,7 +108,7 @@ export function registerLabCommand(program: Command): void {
     lab.command("down").description("stop everything the lab started (whole process groups); idempotent"),
   )).action(async (opts: LabOpts) => {
     if (driverFrom(opts) === "docker") return dockerDownCommand(opts);
-    const settings = labSettingsFrom(opts);
+    const settings = labSettingsFrom(opts, { runningLab: "ignore" });
     const r = await withScope(() => labDown(settings.labDir));
     if (r.corruptStateMovedTo) process.stdout.write(`the lab state file was corrupt; moved aside to ${r.corruptStateMovedTo}\n`);
     if (!r.wasRunning) {
@@ -137,7 +137,7 @@ export function registerLabCommand(program: Command): void {
       return dockerStatusCommand(opts);
     }
     const windowMs = parseRateWindow(opts.rates);
-    const settings = labSettingsFrom(opts);
+    const settings = labSettingsFrom(opts, { runningLab: "ignore" });
     const st = await labStatus(settings.labDir);
     const rates = windowMs === undefined ? undefined : await labRates(settings.labDir, st.running, windowMs);
     if (opts.json) {
