@@ -85,7 +85,8 @@ describe("plan --dry-run on a real lab (algorithm 9)", () => {
       [["--steps", "0,10,100", ...alg], /running a plan is not built yet; pass --dry-run/],
       [["--dry-run", "--steps", "0,10", "--plan", "x.yaml", ...alg], /--steps and --plan both given/],
       [["--dry-run", "--plan", path.join(f.dir, "missing.yaml"), ...alg], /cannot read plan file .*missing\.yaml: no such file/],
-      [["--dry-run", "--steps", "0,10,100"], /runs dispatcher algorithm 9 \(its kamailio\.cfg\), not 4/],
+      // without the flag the running lab's algorithm (9) is used; a flag that contradicts it is refused
+      [["--dry-run", "--steps", "0,10,100", "--dispatcher-alg", "4"], /running with other settings: --dispatcher-alg 4, the lab has 9; nothing was started or changed/],
     ];
     const unknown = path.join(f.dir, "unknown.yaml");
     writeFileSync(unknown, "steps:\n  - weightNew: 10\n    gate: []\n");
