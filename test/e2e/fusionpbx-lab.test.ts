@@ -94,6 +94,8 @@ describe("native lab with FreeSWITCH and FusionPBX: up, status, verify, down", {
       assert.match(page.chain, /^302 -> \/core\/install\/install\.php, 200$/);
     }
     hostMountPointsEmpty();
+    // 5.5.7 caches its class map in PHP's temp dir: the slot's own, not the host's /tmp (shared by every instance)
+    assert.ok(existsSync(path.join(f.labDir, "fusionpbx-new", "tmp", "autoloader_cache.php")), "5.5.7's class map cache in its own temp dir");
 
     const st = await f.cli(["lab", "status", "--json", ...f.flags]);
     assert.equal(st.code, 0, st.stdout + st.stderr);

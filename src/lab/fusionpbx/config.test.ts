@@ -34,6 +34,8 @@ test("the web server: its own namespace, the tree and the slot's etc dir mounted
   assert.equal(argv[11], "/usr/bin/php");
   assert.equal(argv[argv.indexOf("-S") + 1], "127.0.0.1:18081");
   assert.equal(argv[argv.indexOf("-t") + 1], "/var/www/fusionpbx");
+  // FusionPBX 5.5.7 caches its class map in PHP's temp dir: each instance has its own (never the host's /tmp)
+  assert.ok(argv.includes("sys_temp_dir=/lab/fusionpbx-new/tmp"), argv.join(" "));
   // after exec only PHP's argv is left: it must still name the lab dir
   assert.ok(mentionsLabDir(argv.slice(11), "/lab"), "PHP's own argv names the lab dir");
 });

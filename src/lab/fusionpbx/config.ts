@@ -22,6 +22,11 @@ export function fusionpbxPaths(labDir: string, role: BackendRole) {
     /** shown on /etc/fusionpbx inside the namespace (the installer writes config.conf here) */
     etc: path.join(base, "etc"),
     sessions: path.join(base, "sessions"),
+    /**
+     * PHP's sys_temp_dir: FusionPBX 5.5.7 caches its class map in sys_get_temp_dir() (default /tmp,
+     * shared by every instance on the host: one tree's stale map breaks another's)
+     */
+    tmp: path.join(base, "tmp"),
     /** stdout/stderr of the web server (PHP's access log) */
     log: path.join(base, "php.log"),
     /** PHP's error_log: it also puts the lab dir on the server's command line (ownership) */
@@ -137,6 +142,10 @@ export function fusionpbxArgv(i: FusionpbxArgvInput): string[] {
     "display_errors=0",
     "-d",
     `session.save_path=${i.paths.sessions}`,
+    "-d",
+    `sys_temp_dir=${i.paths.tmp}`,
+    "-d",
+    `upload_tmp_dir=${i.paths.tmp}`,
     "-S",
     `${i.address}:${i.port}`,
     "-t",

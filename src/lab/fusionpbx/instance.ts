@@ -152,7 +152,7 @@ export async function preparePostgres(s: LabSettings, programs: FusionpbxProgram
 /** A slot's web server: its etc dir (empty until an installer writes config.conf), sessions, logs. */
 export function prepareFusionpbx(s: LabSettings, role: BackendRole, programs: FusionpbxPrograms): PreparedService {
   const paths = fusionpbxPaths(s.labDir, role);
-  for (const d of [paths.base, paths.etc, paths.sessions]) ensureDir(d);
+  for (const d of [paths.base, paths.etc, paths.sessions, paths.tmp]) ensureDir(d);
   rmSync(paths.log, { force: true });
   writeFileAtomic(paths.errorLog, "", { mode: FileMode.public });
   return {
