@@ -7,7 +7,7 @@ CLI := node dist/src/cli/main.js
 PBX_CUTOVER_VENDOR ?= $(if $(wildcard ../shared/vendor/SHA256SUMS),$(abspath ../shared/vendor),)
 export PBX_CUTOVER_VENDOR
 
-.PHONY: deps real-services build lint typecheck unit e2e test demo bench clean
+.PHONY: deps docker-deps real-services build lint typecheck unit e2e test test-docker demo bench clean
 
 deps:
 	./scripts/install-deps.sh
@@ -33,6 +33,14 @@ e2e: build real-services
 
 # The whole suite: lint, typecheck, unit, end-to-end with the real Kamailio and SIPp.
 test: lint typecheck unit e2e
+
+# The Docker real-services lab on a real Docker engine (Debian's docker.io; dockerd is started and
+# stopped by the tests when none runs): images built here and cached, lab up/status/down, the faults.
+docker-deps:
+	./scripts/install-docker-deps.sh
+
+test-docker: build real-services docker-deps
+	node --test --test-reporter=spec --test-concurrency=1 dist/test/e2e-docker
 
 # Main job: the full live call cutover simulation on the native lab (started and stopped by `sim`).
 demo: build real-services

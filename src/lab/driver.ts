@@ -4,7 +4,10 @@ import { labSettingsFrom } from "../cli/lab-options.js";
 import type { LabFlags } from "../config/lab-config.js";
 import type { VersionSource } from "../verify/probes.js";
 import type { VerifySection } from "../verify/verify-config.js";
-import { requireDocker } from "./docker/docker-cli.js";
+import { runArgv } from "./docker/docker-cli.js";
+import { dockerStateDir } from "./docker/docker-lab.js";
+import { requireEngine, START_ENGINE_ENV } from "./docker/engine.js";
+import { IMAGE_SET_ENV, parseImageSet, type ImageSet } from "./docker/images.js";
 import { dockerFusionpbxUrls, dockerTarget, dockerVersionSources } from "./docker/docker-target.js";
 import { DOCKER_LAB_DIR, DOCKER_LAB_POLICY, type DockerBackends } from "./docker/topology.js";
 import { nativeFreeswitchVersionSources, withNativeFreeswitchDefaults } from "./freeswitch/lab-verify.js";
@@ -22,6 +25,8 @@ export interface DriverFlags {
   driver?: string | undefined;
   dockerBackends?: string | undefined;
   dockerDir?: string | undefined;
+  dockerImages?: string | undefined;
+  dockerStartEngine?: boolean | undefined;
 }
 
 export type TargetFlags = LabFlags & DriverFlags & { config?: string | undefined };
@@ -33,7 +38,27 @@ export function addDriverOptions(cmd: Command): Command {
       "--docker-backends <kind>",
       "docker driver: dispatcher backends are freeswitch (the real PBXs) or sipp (the SIPp UAS containers, with message logs)",
     )
-    .option("--docker-dir <dir>", "docker driver: the directory with the compose files (default local-lab/real-services)");
+    .option("--docker-dir <dir>", "docker driver: the directory with the compose files (default local-lab/real-services)")
+    .option("--docker-images <set>", `docker driver: local (built here from a Debian base, the default) or seed (the seed's pulled images); env ${IMAGE_SET_ENV}`)
+    .option("--docker-start-engine", `docker driver: start Debian's dockerd (root) when no engine answers, and stop it at lab down; env ${START_ENGINE_ENV}=1`);
+}
+
+/** Which image set: the flag, else the env setting, else local (exit 2 on anything else). */
+export function dockerImagesFrom(opts: DriverFlags, env: NodeJS.ProcessEnv = process.env): ImageSet {
+  try {
+    return parseImageSet(opts.dockerImages, "--docker-images") ?? parseImageSet(env[IMAGE_SET_ENV], IMAGE_SET_ENV) ?? "local";
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}; nothing was started`);
+  }
+}
+
+/** Start dockerd when none answers: the flag, or the env setting (1/true/yes). */
+export function dockerStartEngineFrom(opts: DriverFlags, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (opts.dockerStartEngine === true) return true;
+  const v = env[START_ENGINE_ENV];
+  if (v === undefined || v === "" || v === "0" || v === "false" || v === "no") return false;
+  if (v === "1" || v === "true" || v === "yes") return true;
+  throw new UsageError(`${START_ENGINE_ENV}=${JSON.stringify(v)}: must be 1 or 0; nothing was started`);
 }
 
 export function driverFrom(opts: DriverFlags): DriverName {
@@ -65,8 +90,10 @@ export async function targetFrom(opts: TargetFlags, o: TargetOptions = {}): Prom
   const driver = driverFrom(opts);
   if (driver === "native") return nativeTarget(labSettingsFrom(opts));
   const backends = dockerBackendsFrom(opts, o.needsEvidence ?? false);
-  await requireDocker();
-  return dockerTarget(opts.dockerDir ?? DOCKER_LAB_DIR, backends);
+  const dir = opts.dockerDir ?? DOCKER_LAB_DIR;
+  dockerImagesFrom(opts);
+  await requireEngine(runArgv, { start: false, stateDir: dockerStateDir(dir) });
+  return dockerTarget(dir, backends);
 }
 
 /** The SIP policy of the target these flags select (known before anything is contacted). */
@@ -76,7 +103,7 @@ export function sipPolicyFor(opts: DriverFlags): SipPolicy {
 
 /** Extra version sources a driver offers to `verify` (docker: inside the containers; native FreeSWITCH: its binaries). */
 export function versionSourcesFor(opts: TargetFlags): VersionSource[] {
-  if (driverFrom(opts) === "docker") return dockerVersionSources();
+  if (driverFrom(opts) === "docker") return dockerVersionSources(runArgv, dockerImagesFrom(opts));
   const labDir = labSettingsFrom(opts).labDir;
   return [...nativeFreeswitchVersionSources(labDir), ...nativeFusionpbxVersionSources(labDir)];
 }

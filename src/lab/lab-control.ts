@@ -8,9 +8,9 @@
  */
 import type { Scope } from "../cli/scope.js";
 import { labSettingsFrom } from "../cli/lab-options.js";
-import { dockerLabDown, dockerLabStatus, dockerLabUp } from "./docker/docker-lab.js";
+import { dockerLabDown, dockerLabUp } from "./docker/docker-lab.js";
 import { DOCKER_LAB_DIR } from "./docker/topology.js";
-import { dockerBackendsFrom, driverFrom, type TargetFlags } from "./driver.js";
+import { dockerBackendsFrom, dockerImagesFrom, dockerStartEngineFrom, driverFrom, type TargetFlags } from "./driver.js";
 import { labDown, labUp } from "./native-lab.js";
 
 export interface LabControl {
@@ -53,20 +53,18 @@ export function labControlFor(opts: TargetFlags, o: { needsEvidence?: boolean } 
   }
   const dir = opts.dockerDir ?? DOCKER_LAB_DIR;
   const backends = dockerBackendsFrom(opts, o.needsEvidence ?? false);
+  const images = dockerImagesFrom(opts);
+  const startEngine = dockerStartEngineFrom(opts);
   const readyTimeoutMs = opts.readyTimeoutMs !== undefined ? settings.readyTimeoutMs : 120_000;
   return {
     readyTimeoutMs,
     async ensureUp(scope) {
-      const st = await dockerLabStatus({ dir, backends });
-      if (st.containers.length > 0 && st.containers.every((c) => c.state === "running") && st.dispatcher.mode !== "unavailable") {
-        return { alreadyRunning: true, startedFromNothing: false, readyMs: 0 };
-      }
-      const partly = st.containers.some((c) => c.state === "running");
-      const r = await dockerLabUp({ dir, backends, readyTimeoutMs }, scope);
-      return { alreadyRunning: false, startedFromNothing: !partly, readyMs: r.readyMs };
+      const r = await dockerLabUp({ dir, backends, readyTimeoutMs, images, startEngine }, scope);
+      if (r.alreadyRunning) return { alreadyRunning: true, startedFromNothing: false, readyMs: 0 };
+      return { alreadyRunning: false, startedFromNothing: !r.partlyRunning, readyMs: r.readyMs };
     },
     down: async () => {
-      await dockerLabDown({ dir, backends });
+      await dockerLabDown({ dir, backends, images });
     },
   };
 }

@@ -5,38 +5,39 @@ import { test } from "node:test";
 import { PROJECT_ROOT } from "../../assets.js";
 import { CutoverError } from "../../cli/errors.js";
 import {
+  COMPOSE_V2,
   composeDownArgv,
-  composePsArgv,
   composeUpArgv,
   composeVersionArgv,
   dockerInfoArgv,
   freeswitchVersionArgv,
-  fusionpbxSoftwarePhpArgv,
   kamcmdExecArgv,
+  labContainersArgv,
+  type ComposeCommand,
 } from "./argv.js";
-import { requireDocker } from "./docker-cli.js";
-import { parseComposePs } from "./docker-lab.js";
+import { parseDockerPs } from "./docker-lab.js";
+import { requireEngine } from "./engine.js";
 
 const DIR = "./local-lab/real-services";
 
 /** Every command the docker driver builds, rendered as the README shows it. */
 function driverCommands(): string[] {
   return [
-    composeVersionArgv(),
     dockerInfoArgv(),
-    composeUpArgv(DIR, false),
-    composeUpArgv(DIR, true),
-    composePsArgv(DIR, true),
-    composeDownArgv(DIR, true),
+    composeVersionArgv(COMPOSE_V2),
+    composeVersionArgv(["docker-compose"]),
+    composeUpArgv(COMPOSE_V2, DIR, { calls: false, images: "local" }),
+    composeUpArgv(["docker-compose"], DIR, { calls: true, images: "local" }),
+    composeUpArgv(COMPOSE_V2, DIR, { calls: false, images: "seed" }),
+    labContainersArgv(),
+    composeDownArgv(COMPOSE_V2, DIR, { calls: true, images: "local" }),
     kamcmdExecArgv("core.version"),
     kamcmdExecArgv("dispatcher.list"),
     kamcmdExecArgv("dispatcher.reload"),
     freeswitchVersionArgv("old"),
     freeswitchVersionArgv("new"),
-    fusionpbxSoftwarePhpArgv("old"),
-    fusionpbxSoftwarePhpArgv("new"),
   ].map((argv) => {
-    for (const a of argv) assert.ok(!/[\s"'$`\\]/.test(a), `argument needs quoting in the README: ${a}`);
+    for (const a of argv) assert.ok(!/[\s"'$`\\]/.test(a) || a === "{{json .}}", `argument needs quoting in the README: ${a}`);
     return argv.join(" ");
   });
 }
@@ -50,7 +51,13 @@ test("the README's docker command list is exactly what the driver builds", () =>
 });
 
 test("argv builders: compose files, kamcmd over docker exec, no shell", () => {
-  assert.deepEqual(composeDownArgv("/x/real/", false), ["docker", "compose", "-f", "/x/real/docker-compose.real.yml", "down", "-v"]);
+  assert.deepEqual(composeDownArgv(COMPOSE_V2, "/x/real/", { calls: false, images: "local" }), [
+    "docker", "compose", "-p", "pbx-cutover-real", "-f", "/x/real/docker-compose.real.yml", "down", "-v", "--remove-orphans", "-t", "5",
+  ]);
+  assert.deepEqual(composeUpArgv(["docker-compose"], "/x/real", { calls: true, images: "seed" }), [
+    "docker-compose", "-p", "pbx-cutover-real", "-f", "/x/real/docker-compose.real.yml", "-f", "/x/real/docker-compose.calls.yml",
+    "-f", "/x/real/docker-compose.seed-images.yml", "up", "-d", "--no-build",
+  ]);
   assert.deepEqual(kamcmdExecArgv("dlg.profile_get_size", ["backend", "sip:172.28.0.30:5060"]), [
     "docker", "exec", "real-kamailio", "kamcmd", "-s", "unix:/run/kamailio/kamailio_ctl", "dlg.profile_get_size", "backend", "sip:172.28.0.30:5060",
   ]);
@@ -63,29 +70,35 @@ const runner = (replies: Record<string, Reply | Error>) => (argv: readonly strin
   return r instanceof Error ? Promise.reject(r) : Promise.resolve(r);
 };
 
-test("requireDocker: no CLI, no compose plugin, no engine -> exit 3 with what to do; all there -> versions", async () => {
-  const noCli = runner({ "compose version": new Error("docker: ENOENT") });
-  await assert.rejects(requireDocker(noCli), (e: unknown) => e instanceof CutoverError && e.exitCode === 3 && /needs the docker CLI/.test(e.message));
-  const noCompose = runner({ "compose version": { stdout: "", stderr: "docker: unknown command: docker compose\n", code: 1 } });
-  await assert.rejects(requireDocker(noCompose), (e: unknown) => e instanceof CutoverError && /Compose plugin/.test(e.message) && /unknown command/.test(e.details.join(" ")));
+test("requireEngine: no CLI, no engine (not asked to start one), no compose -> exit 3 with what to do; all there -> versions", async () => {
+  const o = { start: false, stateDir: "/nonexistent/pbx-cutover-state" };
+  const noCli = runner({ "--version": new Error("docker: ENOENT") });
+  await assert.rejects(requireEngine(noCli, o), (e: unknown) => e instanceof CutoverError && e.exitCode === 3 && /docker CLI does not run/.test(e.message));
   const noEngine = runner({
-    "compose version": { stdout: "Docker Compose version v2.29.7\n", stderr: "", code: 0 },
-    "info --format": { stdout: "", stderr: "Cannot connect to the Docker daemon\n", code: 1 },
+    "--version": { stdout: "Docker version 28.2.2\n", stderr: "", code: 0 },
+    "info --format": { stdout: "", stderr: "Cannot connect to the Docker daemon at unix:///var/run/docker.sock\n", code: 1 },
   });
-  await assert.rejects(requireDocker(noEngine), (e: unknown) => e instanceof CutoverError && e.exitCode === 3 && /running Docker engine/.test(e.message));
-  const ok = runner({
-    "compose version": { stdout: "Docker Compose version v2.29.7\n", stderr: "", code: 0 },
-    "info --format": { stdout: "27.3.1\n", stderr: "", code: 0 },
+  await assert.rejects(
+    requireEngine(noEngine, o),
+    (e: unknown) => e instanceof CutoverError && e.exitCode === 3 && /running Docker engine/.test(e.message) && /Cannot connect/.test(e.message) && /--docker-start-engine|apt-get/.test(e.details.join(" ")),
+  );
+  const v1 = runner({
+    "--version": { stdout: "Docker version 28.2.2\n", stderr: "", code: 0 },
+    "info --format": { stdout: "20.10.24+dfsg1\n", stderr: "", code: 0 },
+    "compose version": { stdout: "", stderr: "docker: unknown command: docker compose\n", code: 1 },
+    "version --short": { stdout: "1.29.2\n", stderr: "", code: 0 },
   });
-  assert.deepEqual(await requireDocker(ok), { server: "27.3.1", compose: "Docker Compose version v2.29.7" });
+  const e = await requireEngine(v1, o);
+  assert.equal(e.server, "20.10.24+dfsg1");
+  // detected once per process: the first answer sticks
+  assert.deepEqual(e.compose, ["docker-compose"] satisfies ComposeCommand);
+  assert.equal(e.composeVersion, "1.29.2");
 });
 
-test("docker compose ps --format json: NDJSON (v2.21+) and array (older v2)", () => {
-  const line = { Name: "real-kamailio", Service: "kamailio", State: "running", Health: "healthy", Image: "kamailio/kamailio-ci:latest" };
-  const want = [{ name: "real-kamailio", service: "kamailio", state: "running", health: "healthy", image: "kamailio/kamailio-ci:latest" }];
-  assert.deepEqual(parseComposePs(JSON.stringify(line) + "\n"), want);
-  assert.deepEqual(parseComposePs(JSON.stringify([line])), want);
-  assert.deepEqual(parseComposePs(""), []);
+test("docker ps --format {{json .}}: the lab's containers with their compose service", () => {
+  const line = { Names: "real-kamailio", State: "running", Status: "Up 3 seconds (healthy)", Image: "pbx-cutover/kamailio:5.6.3", Labels: "com.docker.compose.project=pbx-cutover-real,com.docker.compose.service=kamailio,com.docker.compose.version=1.29.2" };
+  assert.deepEqual(parseDockerPs(JSON.stringify(line) + "\n"), [{ name: "real-kamailio", service: "kamailio", state: "running", status: "Up 3 seconds (healthy)", image: "pbx-cutover/kamailio:5.6.3" }]);
+  assert.deepEqual(parseDockerPs(""), []);
 });
 
 test("verify on the docker driver probes the lab's FusionPBX URLs unless the config names others", async () => {

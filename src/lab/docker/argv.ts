@@ -1,29 +1,46 @@
-import { COMPOSE_CALLS, COMPOSE_REAL, CONTAINERS, IN_CONTAINER } from "./topology.js";
+import type { ImageSet } from "./images.js";
+import { COMPOSE_CALLS, COMPOSE_PROJECT, COMPOSE_REAL, COMPOSE_SEED_IMAGES, CONTAINERS, IN_CONTAINER } from "./topology.js";
 
 /**
  * Every docker command the docker driver runs, as argv (pure; the README documents these exact lines).
- * `docker` is resolved from PATH by the runner; nothing here goes through a shell.
+ * `docker` / `docker-compose` are resolved from PATH by the runner; nothing here goes through a shell.
  */
 
-export function composeFiles(labDir: string, withCalls: boolean): string[] {
-  const files = [COMPOSE_REAL, ...(withCalls ? [COMPOSE_CALLS] : [])];
+/** `docker compose` (v2 plugin) or `docker-compose` (Debian's v1), detected once by engine.ts. */
+export type ComposeCommand = ["docker", "compose"] | ["docker-compose"];
+
+export const COMPOSE_V2: ComposeCommand = ["docker", "compose"];
+
+export interface ComposeSelection {
+  /** the SIPp containers (docker-compose.calls.yml) */
+  calls: boolean;
+  /** seed: the pulled seed images (docker-compose.seed-images.yml on top) */
+  images: ImageSet;
+}
+
+export function composeFiles(labDir: string, sel: ComposeSelection): string[] {
+  const files = [COMPOSE_REAL, ...(sel.calls ? [COMPOSE_CALLS] : []), ...(sel.images === "seed" ? [COMPOSE_SEED_IMAGES] : [])];
   // joined by hand (not path.join) so "./local-lab/real-services" stays as written in the README
   return files.flatMap((f) => ["-f", `${labDir.replace(/\/+$/, "")}/${f}`]);
 }
 
-/** `docker compose -f real.yml [-f calls.yml] up -d --build --wait` */
-export function composeUpArgv(labDir: string, withCalls: boolean): string[] {
-  return ["docker", "compose", ...composeFiles(labDir, withCalls), "up", "-d", "--build", "--wait"];
+function compose(c: ComposeCommand, labDir: string, sel: ComposeSelection, ...rest: string[]): string[] {
+  return [...c, "-p", COMPOSE_PROJECT, ...composeFiles(labDir, sel), ...rest];
 }
 
-/** `docker compose -f real.yml [-f calls.yml] down -v` (the seed's stop command, without its PATH hack) */
-export function composeDownArgv(labDir: string, withCalls: boolean): string[] {
-  return ["docker", "compose", ...composeFiles(labDir, withCalls), "down", "-v"];
+/** `docker compose -p pbx-cutover-real -f real.yml [-f calls.yml] up -d` (readiness is the driver's own wait) */
+export function composeUpArgv(c: ComposeCommand, labDir: string, sel: ComposeSelection): string[] {
+  return compose(c, labDir, sel, "up", "-d", "--no-build");
 }
 
-/** `docker compose -f real.yml [-f calls.yml] ps --format json` */
-export function composePsArgv(labDir: string, withCalls: boolean): string[] {
-  return ["docker", "compose", ...composeFiles(labDir, withCalls), "ps", "--format", "json"];
+/** `... down -v --remove-orphans -t 5`: containers, the lab network and its volumes */
+export function composeDownArgv(c: ComposeCommand, labDir: string, sel: ComposeSelection): string[] {
+  return compose(c, labDir, sel, "down", "-v", "--remove-orphans", "-t", "5");
+}
+
+/** The lab's containers, any state, by the compose project label (the same for compose v1 and v2). */
+export function labContainersArgv(): string[] {
+  return ["docker", "ps", "-a", "--filter", `label=com.docker.compose.project=${COMPOSE_PROJECT}`, "--format", "{{json .}}"];
 }
 
 /** `docker exec real-kamailio kamcmd -s unix:/run/kamailio/kamailio_ctl <method> [params...]` */
@@ -31,9 +48,9 @@ export function kamcmdExecArgv(method: string, params: readonly string[] = []): 
   return ["docker", "exec", CONTAINERS.kamailio, "kamcmd", "-s", `unix:${IN_CONTAINER.kamailioCtl}`, method, ...params];
 }
 
-/** `docker exec real-freeswitch-<role> freeswitch -version` */
-export function freeswitchVersionArgv(role: "old" | "new"): string[] {
-  return ["docker", "exec", CONTAINERS.freeswitch[role], "freeswitch", "-version"];
+/** `docker exec real-freeswitch-<role> <freeswitch> -version` (the local images' tree, or the seed image's PATH) */
+export function freeswitchVersionArgv(role: "old" | "new", images: ImageSet = "local"): string[] {
+  return ["docker", "exec", CONTAINERS.freeswitch[role], images === "local" ? IN_CONTAINER.freeswitchBinary : "freeswitch", "-version"];
 }
 
 /** `docker exec real-fusionpbx-<role> cat /var/www/fusionpbx/core/software/resources/classes/software.php` */
@@ -46,15 +63,14 @@ export function dockerInfoArgv(): string[] {
   return ["docker", "info", "--format", "{{.ServerVersion}}"];
 }
 
-/** `docker compose version`: fails when the compose plugin is missing. */
-export function composeVersionArgv(): string[] {
-  return ["docker", "compose", "version"];
+/** `docker compose version` / `docker-compose version --short`: fails when that compose is missing. */
+export function composeVersionArgv(c: ComposeCommand = COMPOSE_V2): string[] {
+  return c.length === 1 ? [...c, "version", "--short"] : [...c, "version"];
 }
 
 /**
- * For the call simulation on the docker driver (not used by verify): run SIPp inside the UAC
- * container, which reaches Kamailio at 172.28.0.10:5060 on the lab network and sees the same
- * Record-Route addresses as the backends. `sippArgs` are the same arguments the native UAC gets.
+ * Run SIPp inside the UAC container, which reaches Kamailio at 172.28.0.10:5060 on the lab network
+ * and sees the same Record-Route addresses as the backends.
  */
 export function uacExecArgv(sippArgs: readonly string[]): string[] {
   return ["docker", "exec", CONTAINERS.sippUac, "sipp", ...sippArgs];

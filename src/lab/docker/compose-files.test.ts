@@ -1,7 +1,8 @@
 /**
  * Static checks of the Docker real-services lab (no Docker engine needed): the compose files
- * validate against the Compose specification schema (shipped by the dclint npm package), pin the
- * seed's images and ports, mount only files that exist, and agree with the driver's topology.
+ * validate against the Compose specification schema (shipped by the dclint npm package), name the
+ * project's images (and the seed's in the override), publish the seed's ports on loopback, mount
+ * only files that exist (or that lab up writes), and agree with the driver's topology.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -15,7 +16,9 @@ import { PROJECT_ROOT } from "../../assets.js";
 import { loadKamailioTemplate } from "../../kamailio/config-template.js";
 import { standInServerHeader } from "../layout.js";
 import { dockerInitialDispatcherList, dockerKamailioConfig } from "./docker-files.js";
-import { COMPOSE_CALLS, COMPOSE_REAL, CONTAINERS, DOCKER_LAB_DIR, FUSIONPBX_TAGS, HOST_PORTS, IMAGES, IN_CONTAINER, NETWORK } from "./topology.js";
+import { freeswitchArgv, freeswitchPaths } from "../freeswitch/config.js";
+import { FREESWITCH_TREE_IN_IMAGE, LOCAL_IMAGES, SEED_IMAGES, freeswitchImage } from "./images.js";
+import { COMPOSE_CALLS, COMPOSE_REAL, COMPOSE_SEED_IMAGES, CONTAINERS, DOCKER_LAB_DIR, HOST_PORTS, IN_CONTAINER, NETWORK, SIP_PORT_ENV, hostSipPort } from "./topology.js";
 
 type Service = {
   image?: string;
@@ -33,6 +36,7 @@ type Compose = { services: Record<string, Service>; networks?: Record<string, un
 const load = (file: string): Compose => parseYaml(readFileSync(path.join(DOCKER_LAB_DIR, file), "utf8")) as Compose;
 const real = load(COMPOSE_REAL);
 const calls = load(COMPOSE_CALLS);
+const seed = load(COMPOSE_SEED_IMAGES);
 
 function composeSchemaValidator() {
   const require = createRequire(import.meta.url);
@@ -47,7 +51,7 @@ function composeSchemaValidator() {
 
 test("both compose files validate against the Compose specification schema (npm package dclint)", () => {
   const validate = composeSchemaValidator();
-  for (const [name, doc] of [[COMPOSE_REAL, real], [COMPOSE_CALLS, calls]] as const) {
+  for (const [name, doc] of [[COMPOSE_REAL, real], [COMPOSE_CALLS, calls], [COMPOSE_SEED_IMAGES, seed]] as const) {
     const ok = validate(doc);
     assert.ok(ok, `${name}: ${JSON.stringify(validate.errors, null, 2)}`);
   }
@@ -63,27 +67,27 @@ test("the schema check can fail: a broken file is rejected", () => {
   assert.equal(validate(unknownKey), false);
 });
 
-test("images and FusionPBX tags are exactly the seed's", () => {
-  assert.equal(real.services["kamailio"]?.image, "kamailio/kamailio-ci:latest");
-  assert.equal(real.services["freeswitch-old"]?.image, "safarov/freeswitch:1.10.3");
-  assert.equal(real.services["freeswitch-new"]?.image, "safarov/freeswitch:1.10.12");
-  assert.equal(real.services["fusionpbx-old"]?.build?.args?.["FUSIONPBX_TAG"], "5.3.0");
-  assert.equal(real.services["fusionpbx-new"]?.build?.args?.["FUSIONPBX_TAG"], "5.5.7");
-  assert.deepEqual(IMAGES, {
-    kamailio: "kamailio/kamailio-ci:latest",
-    freeswitchOld: "safarov/freeswitch:1.10.3",
-    freeswitchNew: "safarov/freeswitch:1.10.12",
-  });
-  assert.deepEqual(FUSIONPBX_TAGS, { old: "5.3.0", new: "5.5.7" });
-  // each FusionPBX has its own database service
-  for (const role of ["old", "new"]) assert.match(real.services[`fusionpbx-${role}-db`]?.image ?? "", /^postgres:/);
+test("images: the project's own in the main files, the seed's pulled ones in the override", () => {
+  assert.equal(real.services["kamailio"]?.image, LOCAL_IMAGES.kamailio);
+  assert.equal(real.services["freeswitch-old"]?.image, LOCAL_IMAGES.freeswitchOld);
+  assert.equal(real.services["freeswitch-new"]?.image, LOCAL_IMAGES.freeswitchNew);
+  for (const svc of ["sipp-uas-old", "sipp-uas-new", "sipp-uac"]) assert.equal(calls.services[svc]?.image, LOCAL_IMAGES.sipp);
+  assert.equal(seed.services["kamailio"]?.image, "kamailio/kamailio-ci:latest");
+  assert.equal(seed.services["freeswitch-old"]?.image, "safarov/freeswitch:1.10.3");
+  assert.equal(seed.services["freeswitch-new"]?.image, "safarov/freeswitch:1.10.12");
+  assert.deepEqual(SEED_IMAGES, { kamailio: "kamailio/kamailio-ci:latest", freeswitchOld: "safarov/freeswitch:1.10.3", freeswitchNew: "safarov/freeswitch:1.10.12" });
+  // nothing is built by compose: the images come from src/lab/docker/images.ts
+  for (const c of [real, calls, seed]) for (const s of Object.values(c.services)) assert.equal(s.build, undefined);
 });
 
-test("host ports are the seed's: 15060/udp, 18080/tcp, 18081/tcp, on loopback, nothing else", () => {
-  const published = [real, calls].flatMap((c) => Object.values(c.services).flatMap((s) => s.ports ?? []));
-  assert.deepEqual(published.sort(), ["127.0.0.1:15060:5060/udp", "127.0.0.1:18080:80/tcp", "127.0.0.1:18081:80/tcp"]);
-  assert.deepEqual(HOST_PORTS, { kamailioSip: 15060, fusionpbxOld: 18080, fusionpbxNew: 18081 });
-  assert.equal(real.services["kamailio"]?.ports?.[0], `127.0.0.1:${HOST_PORTS.kamailioSip}:${IN_CONTAINER.kamailioSipPort}/udp`);
+test("host ports are the seed's SIP port 15060/udp, on loopback, nothing else", () => {
+  const published = [real, calls, seed].flatMap((c) => Object.values(c.services).flatMap((s) => s.ports ?? []));
+  assert.deepEqual(published.sort(), ["127.0.0.1:${PBX_CUTOVER_DOCKER_SIP_PORT:-15060}:5060/udp"]);
+  assert.equal(HOST_PORTS.kamailioSip, 15060);
+  assert.equal(real.services["kamailio"]?.ports?.[0], `127.0.0.1:\${${SIP_PORT_ENV}:-${HOST_PORTS.kamailioSip}}:${IN_CONTAINER.kamailioSipPort}/udp`);
+  assert.equal(hostSipPort({}), 15060);
+  assert.equal(hostSipPort({ [SIP_PORT_ENV]: "25060" }), 25060);
+  assert.throws(() => hostSipPort({ [SIP_PORT_ENV]: "80" }), /1024-65535/);
 });
 
 test("container names: the seed's real-kamailio, real-sipp-uas-old, real-sipp-uas-new, and the driver's", () => {
@@ -93,7 +97,6 @@ test("container names: the seed's real-kamailio, real-sipp-uas-old, real-sipp-ua
   assert.equal(calls.services["sipp-uac"]?.container_name, CONTAINERS.sippUac);
   for (const role of ["old", "new"] as const) {
     assert.equal(real.services[`freeswitch-${role}`]?.container_name, CONTAINERS.freeswitch[role]);
-    assert.equal(real.services[`fusionpbx-${role}`]?.container_name, CONTAINERS.fusionpbx[role]);
     assert.equal(calls.services[`sipp-uas-${role}`]?.container_name, CONTAINERS.sippUas[role]);
   }
 });
@@ -113,11 +116,12 @@ test("fixed addresses agree with the driver's topology (dispatcher URIs never de
 });
 
 test("every file or directory a compose file mounts or builds from exists", () => {
-  for (const [name, c] of [[COMPOSE_REAL, real], [COMPOSE_CALLS, calls]] as const) {
+  for (const [name, c] of [[COMPOSE_REAL, real], [COMPOSE_CALLS, calls], [COMPOSE_SEED_IMAGES, seed]] as const) {
     for (const [svc, s] of Object.entries(c.services)) {
       for (const v of s.volumes ?? []) {
         const host = v.split(":")[0]!;
         if (!host.startsWith(".") && !host.startsWith("/")) continue; // named volume
+        if (host.startsWith("./.state/")) continue; // written by lab up (each FreeSWITCH's run directory)
         assert.ok(existsSync(path.resolve(DOCKER_LAB_DIR, host)), `${name} ${svc}: ${host} does not exist`);
       }
       if (s.build) {
@@ -143,17 +147,16 @@ test("Kamailio: the project's config, rendered for the container, mounted as a d
   const kdir = path.join(DOCKER_LAB_DIR, "kamailio");
   assert.ok(real.services["kamailio"]?.volumes?.includes(`./kamailio:${IN_CONTAINER.kamailioConfigDir}`));
   const cfg = readFileSync(path.join(kdir, "kamailio.cfg"), "utf8");
-  assert.equal(cfg, dockerKamailioConfig(loadKamailioTemplate()), "kamailio.cfg is stale: re-render it from the template");
+  assert.equal(cfg, dockerKamailioConfig(loadKamailioTemplate(), "local"), "kamailio.cfg is stale: re-render it from the template");
   assert.match(cfg, /^modparam\("ctl", "binrpc", "unix:\/run\/kamailio\/kamailio_ctl"\)$/m);
   assert.equal(readFileSync(path.join(kdir, "dispatcher.list"), "utf8"), dockerInitialDispatcherList("freeswitch"));
   assert.deepEqual(real.services["kamailio"]?.healthcheck?.test, ["CMD", "kamcmd", "-s", `unix:${IN_CONTAINER.kamailioCtl}`, "core.version"]);
 });
 
-test("the docker Kamailio config passes `kamailio -c` (Debian's module path swapped in)", () => {
-  const cfg = readFileSync(path.join(DOCKER_LAB_DIR, "kamailio", "kamailio.cfg"), "utf8").replace(
-    'mpath="/usr/lib/kamailio/modules/"',
-    'mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"',
-  );
+test("the docker Kamailio config passes `kamailio -c` (the local image is Debian's kamailio, as here)", () => {
+  const cfg = readFileSync(path.join(DOCKER_LAB_DIR, "kamailio", "kamailio.cfg"), "utf8");
+  assert.match(cfg, /mpath="\/usr\/lib\/x86_64-linux-gnu\/kamailio\/modules\/"/);
+  assert.match(dockerKamailioConfig(loadKamailioTemplate(), "seed"), /mpath="\/usr\/lib\/kamailio\/modules\/"/);
   const tmp = path.join(PROJECT_ROOT, "dist", "kamailio-docker-check.cfg");
   execFileSync("sh", ["-c", 'cat > "$1"', "sh", tmp], { input: cfg });
   const bin = existsSync("/usr/sbin/kamailio") ? "/usr/sbin/kamailio" : "kamailio";
@@ -161,15 +164,20 @@ test("the docker Kamailio config passes `kamailio -c` (Debian's module path swap
   assert.match(out + "", /Listening on/);
 });
 
-test("FreeSWITCH: event socket on 0.0.0.0, external IPs overridden, started through our script", () => {
+test("FreeSWITCH (local images): the native lab's argv, run directory in the mount; (seed images) our start script", () => {
+  for (const role of ["old", "new"] as const) {
+    const svc = real.services[`freeswitch-${role}`];
+    const inside = freeswitchPaths(IN_CONTAINER.freeswitchLabDir, role);
+    assert.deepEqual(svc?.command, freeswitchArgv(FREESWITCH_TREE_IN_IMAGE, inside).slice(1));
+    assert.ok(svc?.volumes?.includes(`./.state/freeswitch-${role}:${inside.base}`));
+    assert.match(freeswitchImage(role, "1.10.3", "/x").dockerfile, new RegExp(`ENTRYPOINT \\["${IN_CONTAINER.freeswitchBinary}"\\]`));
+    assert.deepEqual(seed.services[`freeswitch-${role}`]?.entrypoint, ["/bin/sh", "/pbx-cutover/freeswitch/start.sh"]);
+  }
   const esl = readFileSync(path.join(DOCKER_LAB_DIR, "freeswitch", "event_socket.conf.xml"), "utf8");
   assert.match(esl, /<param name="listen-ip" value="0\.0\.0\.0"\/>/);
   const start = readFileSync(path.join(DOCKER_LAB_DIR, "freeswitch", "start.sh"), "utf8");
   assert.match(start, /external_\(rtp\|sip\)_ip=/);
   assert.match(start, /local_ip_v4/);
-  for (const role of ["old", "new"]) {
-    assert.deepEqual(real.services[`freeswitch-${role}`]?.entrypoint, ["/bin/sh", "/pbx-cutover/freeswitch/start.sh"]);
-  }
 });
 
 test("SIPp UAS containers: the project's scenario, the honest Server header, logs into the mounted dir", () => {

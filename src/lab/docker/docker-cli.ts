@@ -1,6 +1,4 @@
 import { execFile } from "node:child_process";
-import { EnvironmentError } from "../../cli/errors.js";
-import { composeVersionArgv, dockerInfoArgv } from "./argv.js";
 import type { ArgvRunner } from "./kamcmd-rpc.js";
 
 /** The one place the docker driver runs `docker`: argument arrays, no shell, bounded time. */
@@ -24,35 +22,3 @@ export const runArgv: ArgvRunner = (argv, timeoutMs) =>
       resolve({ stdout, stderr, code: err ? (typeof err.code === "number" ? err.code : 1) : 0 });
     });
   });
-
-function firstLine(s: string): string {
-  return s.trim().split("\n")[0]?.trim() ?? "";
-}
-
-/**
- * Docker CLI present, compose plugin present, engine answering; otherwise exit 3 with what to do.
- * `run` is injectable for tests.
- */
-export async function requireDocker(run: ArgvRunner = runArgv): Promise<{ server: string; compose: string }> {
-  const fail = (what: string, hint: string): never => {
-    throw new EnvironmentError(`the docker driver needs ${what}; nothing was started or changed`, [
-      hint,
-      "or use the native lab (the default): --driver native",
-    ]);
-  };
-  let c: { stdout: string; stderr: string; code: number };
-  try {
-    c = await run(composeVersionArgv(), 10_000);
-  } catch (err) {
-    return fail("the docker CLI", `${(err as Error).message}: install Docker Engine or Docker Desktop`);
-  }
-  if (c.code !== 0) {
-    fail("the Docker Compose plugin (`docker compose`)", `${firstLine(c.stderr) || `exit ${c.code}`}; install docker-compose-plugin`);
-  }
-  const compose = c.stdout.trim();
-  const info = await run(dockerInfoArgv(), 10_000).catch((err: Error) => ({ stdout: "", stderr: err.message, code: -1 }));
-  if (info.code !== 0 || info.stdout.trim() === "") {
-    fail("a running Docker engine", `\`docker info\` says: ${firstLine(info.stderr) || "no server version"}; start Docker and retry`);
-  }
-  return { server: info.stdout.trim(), compose };
-}

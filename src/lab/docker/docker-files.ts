@@ -1,5 +1,6 @@
 import { buildProfile, renderProfile } from "../../dispatcher/profile.js";
 import { renderKamailioConfig } from "../../kamailio/config-template.js";
+import type { ImageSet } from "./images.js";
 import { DOCKER_LAB_POLICY, dockerBackendUri, dockerKamailioConfigValues, type DockerBackends } from "./topology.js";
 
 /**
@@ -8,11 +9,11 @@ import { DOCKER_LAB_POLICY, dockerBackendUri, dockerKamailioConfigValues, type D
  * local-lab/real-services/kamailio/ are exactly these (a test checks it); `lab up --driver docker`
  * writes them again before starting.
  */
-export function dockerKamailioConfig(template: string): string {
+export function dockerKamailioConfig(template: string, images: ImageSet = "local"): string {
   const header =
     "# Rendered for the Docker lab (local-lab/real-services) by pbx-cutover from assets/kamailio/kamailio.cfg.tmpl;\n" +
     "# regenerate with `pbx-cutover lab up --driver docker` rather than editing.\n";
-  const cfg = renderKamailioConfig(template, dockerKamailioConfigValues());
+  const cfg = renderKamailioConfig(template, dockerKamailioConfigValues(images));
   // keep `#!KAMAILIO` the first line
   const m = /^#!KAMAILIO[^\n]*\n/.exec(cfg);
   return m ? m[0] + header + cfg.slice(m[0].length) : header + cfg;

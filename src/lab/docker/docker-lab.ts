@@ -1,96 +1,252 @@
-import { mkdirSync } from "node:fs";
-import { FileMode, writeFileAtomic } from "../../files/atomic-write.js";
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { EnvironmentError } from "../../cli/errors.js";
 import { delay, type Scope } from "../../cli/scope.js";
+import { ensureDir } from "../../files/ensure-dir.js";
+import { FileMode, writeFileAtomic } from "../../files/atomic-write.js";
 import { loadKamailioTemplate } from "../../kamailio/config-template.js";
 import { modeOf, parseDispatcherListResult, type RuntimeMode } from "../../kamailio/runtime.js";
-import { composeDownArgv, composePsArgv, composeUpArgv } from "./argv.js";
-import { requireDocker, runArgv } from "./docker-cli.js";
+import { eslApi } from "../../verify/event-socket.js";
+import { freeswitchPaths, renderFreeswitchConfig } from "../freeswitch/config.js";
+import { findPortOwner, isUdpFree } from "../ports.js";
+import { composeDownArgv, composeUpArgv, labContainersArgv, type ComposeSelection } from "./argv.js";
+import { runArgv } from "./docker-cli.js";
 import { dockerInitialDispatcherList, dockerKamailioConfig } from "./docker-files.js";
 import { dockerTarget } from "./docker-target.js";
+import { dockerdStartedByUs, requireEngine, stopDockerd, type Engine } from "./engine.js";
+import { ensureLocalImages, type BuiltImage } from "./image-build.js";
+import type { ImageSet } from "./images.js";
 import type { ArgvRunner } from "./kamcmd-rpc.js";
-import { HOST_DIRS, type DockerBackends } from "./topology.js";
+import { CONTAINERS, HOST_DIRS, IN_CONTAINER, NETWORK, SIP_PORT_ENV, hostSipPort, type DockerBackends } from "./topology.js";
 
 /**
- * `lab up / down / status --driver docker`: docker compose with the seed's files. The SIPp
- * containers (docker-compose.calls.yml) come up too when the backends are `sipp`.
+ * `lab up / down / status --driver docker` on a real Docker engine: the engine (found, or started
+ * when asked), the images (built locally when their inputs changed, or the seed's pulled ones),
+ * the files the containers mount, `compose up`, and readiness (Kamailio answers kamcmd, each
+ * FreeSWITCH's event socket answers and its SIP profile runs). The SIPp containers
+ * (docker-compose.calls.yml) come up too when the backends are `sipp`.
  */
 export interface DockerLabOptions {
   dir: string;
   backends: DockerBackends;
   readyTimeoutMs: number;
+  images: ImageSet;
+  /** start Debian's dockerd when no engine answers (root), and stop it at `lab down` */
+  startEngine: boolean;
   run?: ArgvRunner;
+}
+
+export interface DockerLabUp {
+  readyMs: number;
+  argv: string[];
+  engine: Engine;
+  images: BuiltImage[];
+  /** the lab's containers were all running already */
+  alreadyRunning: boolean;
+  /** some of its containers were running (someone's lab: not the caller's to stop) */
+  partlyRunning: boolean;
 }
 
 function tail(text: string, n = 8): string[] {
   return text.trim().split("\n").slice(-n).map((l) => `  ${l}`);
 }
 
-export async function dockerLabUp(o: DockerLabOptions, scope: Scope): Promise<{ readyMs: number; argv: string[] }> {
+export function dockerStateDir(dir: string): string {
+  return path.join(dir, HOST_DIRS.state);
+}
+
+function selection(o: Pick<DockerLabOptions, "backends" | "images">, calls = o.backends === "sipp"): ComposeSelection {
+  return { calls, images: o.images };
+}
+
+/** The host ports the lab publishes, each free or exit 3 naming who holds it (nothing started yet). */
+async function requirePortsFree(): Promise<void> {
+  const checks: [proto: "udp" | "tcp", port: number, what: string, free: (a: string, p: number) => Promise<boolean>][] = [
+    ["udp", hostSipPort(), "Kamailio's SIP port", isUdpFree],
+  ];
+  for (const [proto, port, what, free] of checks) {
+    if (await free("127.0.0.1", port)) continue;
+    const owner = findPortOwner(proto, "127.0.0.1", port);
+    throw new EnvironmentError(
+      `127.0.0.1:${port}/${proto} (${what}, published by the docker lab) is in use${owner ? ` by ${owner.comm} (pid ${owner.pid})` : ""}; nothing was started`,
+      [`stop whatever holds it (a native lab on the same port: pbx-cutover lab down), or publish another port: ${SIP_PORT_ENV}=25060`],
+    );
+  }
+}
+
+/** Each FreeSWITCH's run directory in the state dir: its freeswitch.xml and event-socket secret (both 0600). */
+function writeFreeswitchFiles(stateDir: string): void {
+  for (const role of ["old", "new"] as const) {
+    const host = freeswitchPaths(stateDir, role);
+    const inContainer = freeswitchPaths(IN_CONTAINER.freeswitchLabDir, role);
+    for (const d of host.dirs) ensureDir(d);
+    const password = randomBytes(16).toString("hex");
+    writeFileAtomic(host.secretFile, password + "\n", { mode: FileMode.private });
+    writeFileAtomic(
+      host.configFile,
+      renderFreeswitchConfig({
+        role,
+        sipAddress: NETWORK.freeswitch[role],
+        sipPort: IN_CONTAINER.freeswitchSipPort,
+        eventSocketAddress: NETWORK.freeswitch[role],
+        eventSocketPort: IN_CONTAINER.freeswitchEventSocketPort,
+        eventSocketPassword: password,
+        eventSocketAcl: "localnet.auto",
+        rtpStart: 16384,
+        rtpEnd: 16483,
+        logFile: inContainer.logFile,
+      }),
+      { mode: FileMode.private },
+    );
+  }
+}
+
+/** The seed images' event socket password is the compose file's default (ClueCon): recorded for the probes. */
+function writeSeedSecrets(stateDir: string): void {
+  for (const role of ["old", "new"] as const) {
+    const host = freeswitchPaths(stateDir, role);
+    ensureDir(host.base);
+    writeFileAtomic(host.secretFile, "ClueCon\n", { mode: FileMode.private });
+  }
+}
+
+/** A FreeSWITCH container's event socket (from the host, over the lab network) and its password. */
+export function dockerEventSocket(dir: string, role: "old" | "new"): { host: string; port: number; password: string } | undefined {
+  const secret = freeswitchPaths(dockerStateDir(dir), role).secretFile;
+  if (!existsSync(secret)) return undefined;
+  return { host: NETWORK.freeswitch[role], port: IN_CONTAINER.freeswitchEventSocketPort, password: readFileSync(secret, "utf8").trim() };
+}
+
+async function probeReady(dir: string, o: DockerLabOptions, run: ArgvRunner): Promise<void> {
+  const target = dockerTarget(dir, o.backends, run);
+  try {
+    await target.rpc.call("core.version");
+  } finally {
+    target.close();
+  }
+  if (o.backends === "freeswitch") {
+    for (const role of ["old", "new"] as const) {
+      const es = dockerEventSocket(dir, role);
+      if (!es) throw new Error(`no event-socket secret for the ${role} FreeSWITCH`);
+      const status = await eslApi({ host: es.host, port: es.port }, es.password, "sofia status", 1500);
+      if (!/\bRUNNING\b/.test(status)) throw new Error(`${CONTAINERS.freeswitch[role]}: its SIP profile is not running yet`);
+    }
+  }
+}
+
+export async function dockerLabUp(o: DockerLabOptions, scope: Scope): Promise<DockerLabUp> {
   const run = o.run ?? runArgv;
   const started = performance.now();
-  await requireDocker(run);
-  const withCalls = o.backends === "sipp";
+  const stateDir = dockerStateDir(o.dir);
+  ensureDir(stateDir);
+  const engine = await requireEngine(run, { start: o.startEngine, stateDir });
+  if (engine.startedPid !== undefined) scope.defer("dockerd", () => stopDockerd(stateDir).then(() => undefined));
+  const before = await labContainers(run);
+  const wanted = [CONTAINERS.kamailio, CONTAINERS.freeswitch.old, CONTAINERS.freeswitch.new, ...(o.backends === "sipp" ? [CONTAINERS.sippUas.old, CONTAINERS.sippUas.new, CONTAINERS.sippUac] : [])];
+  const running = new Set(before.filter((c) => c.state === "running").map((c) => c.name));
+  const alreadyRunning = wanted.every((n) => running.has(n));
+  if (before.length === 0) await requirePortsFree();
+
+  const images = o.images === "local" ? await ensureLocalImages(run, scope, stateDir) : [];
+
   // the project's Kamailio config and the initial profile `old`, into the mounted directory
   const kdir = path.join(o.dir, HOST_DIRS.kamailio);
-  mkdirSync(kdir, { recursive: true });
-  mkdirSync(path.join(o.dir, HOST_DIRS.sippLogs), { recursive: true });
-  mkdirSync(path.join(o.dir, HOST_DIRS.state), { recursive: true });
-  writeFileAtomic(path.join(kdir, "kamailio.cfg"), dockerKamailioConfig(loadKamailioTemplate()), { mode: FileMode.public });
-  writeFileAtomic(path.join(kdir, "dispatcher.list"), dockerInitialDispatcherList(o.backends), { mode: FileMode.public, fsync: true });
-
-  const argv = composeUpArgv(o.dir, withCalls);
-  scope.defer("docker compose down", async () => {
-    await run(composeDownArgv(o.dir, withCalls), 120_000).catch(() => undefined);
-  });
-  const up = await run(argv, 30 * 60_000); // first run builds FusionPBX and pulls images
-  if (up.code !== 0) {
-    throw new EnvironmentError(`\`${argv.join(" ")}\` failed (exit ${up.code}); the lab was taken down again`, tail(up.stderr));
+  ensureDir(kdir);
+  ensureDir(path.join(o.dir, HOST_DIRS.sippLogs));
+  if (!alreadyRunning) {
+    writeFileAtomic(path.join(kdir, "kamailio.cfg"), dockerKamailioConfig(loadKamailioTemplate(), o.images), { mode: FileMode.public });
+    writeFileAtomic(path.join(kdir, "dispatcher.list"), dockerInitialDispatcherList(o.backends), { mode: FileMode.public, fsync: true });
+    if (o.images === "local") writeFreeswitchFiles(stateDir);
+    else writeSeedSecrets(stateDir);
   }
-  // ready = Kamailio answers core.version through docker exec kamcmd
-  const target = dockerTarget(o.dir, o.backends, run);
+
+  const sel = selection(o);
+  const argv = composeUpArgv(engine.compose, o.dir, sel);
+  if (!alreadyRunning) {
+    scope.defer("docker compose down", async () => {
+      await run(composeDownArgv(engine.compose, o.dir, selection(o, true)), 180_000).catch(() => undefined);
+    });
+    const up = await run(argv, 10 * 60_000);
+    if (up.code !== 0) {
+      throw new EnvironmentError(`\`${argv.join(" ")}\` failed (exit ${up.code}); the lab was taken down again`, tail(up.stderr || up.stdout));
+    }
+  }
   const deadline = performance.now() + o.readyTimeoutMs;
   let last = "";
   for (;;) {
     try {
-      await target.rpc.call("core.version");
+      await probeReady(o.dir, o, run);
       break;
     } catch (err) {
       last = (err as Error).message;
     }
     if (performance.now() > deadline) {
-      throw new EnvironmentError(`Kamailio in real-kamailio did not answer kamcmd within ${o.readyTimeoutMs} ms (${last}); the lab was taken down again`);
+      const dead = (await labContainers(run)).filter((c) => c.state !== "running");
+      throw new EnvironmentError(`the docker lab was not ready within ${o.readyTimeoutMs} ms (${last}); the lab was taken down again`, [
+        ...dead.map((c) => `  ${c.name}: ${c.status}`),
+        `  logs: docker logs ${CONTAINERS.kamailio}`,
+      ]);
     }
     await delay(250, scope.signal);
   }
   scope.release("docker compose down");
-  return { readyMs: performance.now() - started, argv };
+  scope.release("dockerd");
+  return { readyMs: performance.now() - started, argv, engine, images, alreadyRunning, partlyRunning: running.size > 0 };
 }
 
-export async function dockerLabDown(o: Omit<DockerLabOptions, "readyTimeoutMs">): Promise<{ argv: string[] }> {
+export interface DockerLabDown {
+  argv: string[] | undefined;
+  dockerd: "stopped" | "none" | "not ours";
+}
+
+export async function dockerLabDown(o: Omit<DockerLabOptions, "readyTimeoutMs" | "startEngine">): Promise<DockerLabDown> {
   const run = o.run ?? runArgv;
-  await requireDocker(run);
-  // both files, so the SIPp containers go too whichever way the lab was started
-  const argv = composeDownArgv(o.dir, true);
-  const r = await run(argv, 300_000);
-  if (r.code !== 0) throw new EnvironmentError(`\`${argv.join(" ")}\` failed (exit ${r.code})`, tail(r.stderr));
+  const stateDir = dockerStateDir(o.dir);
+  let argv: string[] | undefined;
+  const engine = await requireEngine(run, { start: false, stateDir }).catch((err: unknown) => {
+    // no engine: nothing of the lab can be running; a dockerd record left behind is cleared below
+    if (dockerdStartedByUs(stateDir)) throw err;
+    return undefined;
+  });
+  if (engine) {
+    // every file, so the SIPp containers go too whichever way the lab was started
+    argv = composeDownArgv(engine.compose, o.dir, selection(o, true));
+    const r = await run(argv, 300_000);
+    if (r.code !== 0) throw new EnvironmentError(`\`${argv.join(" ")}\` failed (exit ${r.code})`, tail(r.stderr || r.stdout));
+  }
   // leave the mounted directory as committed: the initial profile `old` with the FreeSWITCH backends
-  writeFileAtomic(path.join(o.dir, HOST_DIRS.kamailio, "dispatcher.list"), dockerInitialDispatcherList("freeswitch"), { mode: FileMode.public, fsync: true });
-  return { argv };
+  if (existsSync(path.join(o.dir, HOST_DIRS.kamailio))) {
+    writeFileAtomic(path.join(o.dir, HOST_DIRS.kamailio, "dispatcher.list"), dockerInitialDispatcherList("freeswitch"), { mode: FileMode.public, fsync: true });
+  }
+  const dockerd = await stopDockerd(stateDir);
+  return { argv, dockerd };
+}
+
+export interface DockerContainer {
+  name: string;
+  service: string;
+  state: string;
+  status: string;
+  image: string;
 }
 
 export interface DockerLabStatus {
-  containers: { name: string; service: string; state: string; health: string; image: string }[];
+  engine: string;
+  containers: DockerContainer[];
   dispatcher: { mode: RuntimeMode | "unavailable"; destinations: string[]; error?: string };
 }
 
-export async function dockerLabStatus(o: Omit<DockerLabOptions, "readyTimeoutMs">): Promise<DockerLabStatus> {
+async function labContainers(run: ArgvRunner): Promise<DockerContainer[]> {
+  const ps = await run(labContainersArgv(), 30_000);
+  if (ps.code !== 0) throw new EnvironmentError(`docker ps failed (exit ${ps.code})`, tail(ps.stderr));
+  return parseDockerPs(ps.stdout);
+}
+
+export async function dockerLabStatus(o: Omit<DockerLabOptions, "readyTimeoutMs" | "startEngine">): Promise<DockerLabStatus> {
   const run = o.run ?? runArgv;
-  await requireDocker(run);
-  const ps = await run(composePsArgv(o.dir, true), 30_000);
-  if (ps.code !== 0) throw new EnvironmentError(`docker compose ps failed (exit ${ps.code})`, tail(ps.stderr));
-  const containers = parseComposePs(ps.stdout);
+  const engine = await requireEngine(run, { start: false, stateDir: dockerStateDir(o.dir) });
+  const containers = await labContainers(run);
   const target = dockerTarget(o.dir, o.backends, run);
   let dispatcher: DockerLabStatus["dispatcher"];
   try {
@@ -101,20 +257,22 @@ export async function dockerLabStatus(o: Omit<DockerLabOptions, "readyTimeoutMs"
     };
   } catch (err) {
     dispatcher = { mode: "unavailable", destinations: [], error: (err as Error).message };
+  } finally {
+    target.close();
   }
-  return { containers, dispatcher };
+  return { engine: engine.server, containers, dispatcher };
 }
 
-/** `docker compose ps --format json`: one JSON object per line (Compose v2.21+) or one array (older v2). */
-export function parseComposePs(stdout: string): DockerLabStatus["containers"] {
-  const text = stdout.trim();
-  if (text === "") return [];
-  const items: unknown[] = text.startsWith("[")
-    ? (JSON.parse(text) as unknown[])
-    : text.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as unknown);
-  return items.map((i) => {
-    const o = i as Record<string, unknown>;
-    const s = (k: string): string => (typeof o[k] === "string" ? (o[k]) : "");
-    return { name: s("Name"), service: s("Service"), state: s("State"), health: s("Health"), image: s("Image") };
-  });
+/** `docker ps -a --format {{json .}}`: one JSON object per line; the compose service is in Labels. */
+export function parseDockerPs(stdout: string): DockerContainer[] {
+  return stdout
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => {
+      const o = JSON.parse(l) as Record<string, unknown>;
+      const s = (k: string): string => (typeof o[k] === "string" ? o[k] : "");
+      const service = /(?:^|,)com\.docker\.compose\.service=([^,]*)/.exec(s("Labels"))?.[1] ?? "";
+      return { name: s("Names"), service, state: s("State"), status: s("Status"), image: s("Image") };
+    })
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

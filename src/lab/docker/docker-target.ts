@@ -4,6 +4,7 @@ import { parseFreeswitchVersion, parseSoftwarePhp } from "../../verify/product-v
 import type { VersionSource } from "../../verify/probes.js";
 import { freeswitchVersionArgv, fusionpbxSoftwarePhpArgv, kamcmdExecArgv } from "./argv.js";
 import { runArgv } from "./docker-cli.js";
+import type { ImageSet } from "./images.js";
 import { KamcmdRpcClient, type ArgvRunner } from "./kamcmd-rpc.js";
 import {
   CONTAINERS,
@@ -13,6 +14,7 @@ import {
   IN_CONTAINER,
   NETWORK,
   dockerBackendUri,
+  hostSipPort,
   sippMessageLog,
   type DockerBackends,
 } from "./topology.js";
@@ -35,7 +37,7 @@ export function dockerTarget(labDir: string, backends: DockerBackends, run: Argv
   });
   return {
     driver: "docker",
-    proxy: { address: "127.0.0.1", port: HOST_PORTS.kamailioSip },
+    proxy: { address: "127.0.0.1", port: hostSipPort() },
     setId: 1,
     sipPolicy: DOCKER_LAB_POLICY,
     backends: { old: backend("old"), new: backend("new") },
@@ -48,7 +50,7 @@ export function dockerTarget(labDir: string, backends: DockerBackends, run: Argv
 }
 
 /** Versions read inside the containers: the FreeSWITCH binary and FusionPBX's source. */
-export function dockerVersionSources(run: ArgvRunner = runArgv): VersionSource[] {
+export function dockerVersionSources(run: ArgvRunner = runArgv, images: ImageSet = "local"): VersionSource[] {
   const exec = async (argv: string[], timeoutMs: number): Promise<string> => {
     const r = await run(argv, timeoutMs);
     if (r.code !== 0) throw new Error(`${argv.slice(0, 4).join(" ")}: exit ${r.code}: ${r.stderr.trim().split("\n").pop() ?? ""}`);
@@ -62,7 +64,7 @@ export function dockerVersionSources(run: ArgvRunner = runArgv): VersionSource[]
       kind: "freeswitch container",
       endpoint: `docker exec ${CONTAINERS.freeswitch[role]}`,
       source: "freeswitch -version",
-      read: (t) => exec(freeswitchVersionArgv(role), t),
+      read: (t) => exec(freeswitchVersionArgv(role, images), t),
       parse: parseFreeswitchVersion,
     },
     {

@@ -1,6 +1,8 @@
 import path from "node:path";
 import { PROJECT_ROOT } from "../../assets.js";
+import { UsageError } from "../../cli/errors.js";
 import { sipPolicy, type SipPolicy } from "../../sip/sip-policy.js";
+import { FREESWITCH_TREE_IN_IMAGE, kamailioModulePath, type ImageSet } from "./images.js";
 
 /**
  * The Docker real-services lab (the seed's topology and pinned versions) as data. The compose files
@@ -10,12 +12,10 @@ export const DOCKER_LAB_DIR = path.join(PROJECT_ROOT, "local-lab", "real-service
 
 export const COMPOSE_REAL = "docker-compose.real.yml";
 export const COMPOSE_CALLS = "docker-compose.calls.yml";
-
-export const IMAGES = {
-  kamailio: "kamailio/kamailio-ci:latest",
-  freeswitchOld: "safarov/freeswitch:1.10.3",
-  freeswitchNew: "safarov/freeswitch:1.10.12",
-} as const;
+/** on top of the others when the seed's pulled images are picked (PBX_CUTOVER_DOCKER_IMAGES=seed) */
+export const COMPOSE_SEED_IMAGES = "docker-compose.seed-images.yml";
+/** the compose project (`-p`), so compose v1 and v2 name containers, network and volumes alike */
+export const COMPOSE_PROJECT = "pbx-cutover-real";
 
 /** FusionPBX is built from these git tags (the 5.3.0 tag's software.php says 5.3.3). */
 export const FUSIONPBX_TAGS = { old: "5.3.0", new: "5.5.7" } as const;
@@ -28,8 +28,21 @@ export const CONTAINERS = {
   sippUac: "real-sipp-uac",
 } as const;
 
-/** Host ports the lab publishes (all on 127.0.0.1). */
+/** Host ports the lab publishes (all on 127.0.0.1): the seed's defaults. */
 export const HOST_PORTS = { kamailioSip: 15060, fusionpbxOld: 18080, fusionpbxNew: 18081 } as const;
+
+/**
+ * The published SIP port: 15060 (the seed's) unless PBX_CUTOVER_DOCKER_SIP_PORT says otherwise (the
+ * compose file reads the same variable, e.g. when a native lab holds 15060). Exit 2 on a bad value.
+ */
+export const SIP_PORT_ENV = "PBX_CUTOVER_DOCKER_SIP_PORT";
+export function hostSipPort(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env[SIP_PORT_ENV];
+  if (v === undefined || v === "") return HOST_PORTS.kamailioSip;
+  const n = /^\d{1,5}$/.test(v) ? Number(v) : NaN;
+  if (!(n >= 1024 && n <= 65535)) throw new UsageError(`${SIP_PORT_ENV}=${JSON.stringify(v)}: must be a port number 1024-65535; nothing was started`);
+  return n;
+}
 
 /** Fixed addresses on the lab's bridge network, so dispatcher URIs never depend on DNS. */
 export const NETWORK = {
@@ -54,6 +67,11 @@ export const IN_CONTAINER = {
   kamailioSipPort: 5060,
   kamailioRpcPort: 5061,
   freeswitchSipPort: 5060,
+  freeswitchEventSocketPort: 8021,
+  /** the local images' FreeSWITCH (src/lab/docker/images.ts) */
+  freeswitchBinary: `${FREESWITCH_TREE_IN_IMAGE}/bin/freeswitch`,
+  /** the local images' FreeSWITCH run directories live under here (freeswitchPaths(<this>, role)), mounted from HOST_DIRS.state */
+  freeswitchLabDir: "/var/lib/pbx-cutover",
   sippPort: 5060,
   sippLogDir: "/sipp-logs",
   fusionpbxSoftwarePhp: "/var/www/fusionpbx/core/software/resources/classes/software.php",
@@ -81,8 +99,8 @@ export function sippMessageLog(labDir: string, role: "old" | "new"): string {
   return path.join(labDir, HOST_DIRS.sippLogs, `uas-${role}.messages.log`);
 }
 
-/** Values for assets/kamailio/kamailio.cfg.tmpl in the Kamailio container (kamailio/kamailio-ci, Alpine layout). */
-export function dockerKamailioConfigValues() {
+/** Values for assets/kamailio/kamailio.cfg.tmpl in the Kamailio container (Debian's layout, or kamailio/kamailio-ci's Alpine one). */
+export function dockerKamailioConfigValues(images: ImageSet = "local") {
   return {
     sipAddr: NETWORK.kamailio,
     sipPort: IN_CONTAINER.kamailioSipPort,
@@ -92,7 +110,7 @@ export function dockerKamailioConfigValues() {
     setId: 1,
     ctlSocket: IN_CONTAINER.kamailioCtl,
     dispatcherList: `${IN_CONTAINER.kamailioConfigDir}/dispatcher.list`,
-    modulePath: "/usr/lib/kamailio/modules/",
+    modulePath: kamailioModulePath(images),
     // no mirroring at start: the tool's collector runs on the host's loopback, which the container
     // cannot reach. Point duplicate_uri at a Homer on the lab network and `siptrace.status on`.
     hepAddr: "127.0.0.1",

@@ -17,6 +17,8 @@ export interface FreeswitchInstanceConfig {
   eventSocketPort: number;
   /** generated per lab; it lives in this file (0600) and in the secret file, never in argv or logs */
   eventSocketPassword: string;
+  /** who may connect to the event socket (FreeSWITCH ACL name); default loopback.auto. The Docker lab: localnet.auto (its network, where the host is the gateway) */
+  eventSocketAcl?: string;
   rtpStart: number;
   rtpEnd: number;
   /** absolute path of FreeSWITCH's own log file */
@@ -162,7 +164,7 @@ ${params(
     ["listen-ip", c.eventSocketAddress],
     ["listen-port", c.eventSocketPort],
     ["password", c.eventSocketPassword],
-    ["apply-inbound-acl", "loopback.auto"],
+    ["apply-inbound-acl", c.eventSocketAcl ?? "loopback.auto"],
   ],
   i4,
 )}
