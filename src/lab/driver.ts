@@ -5,10 +5,10 @@ import type { LabFlags } from "../config/lab-config.js";
 import type { VersionSource } from "../verify/probes.js";
 import type { VerifySection } from "../verify/verify-config.js";
 import { runArgv } from "./docker/docker-cli.js";
-import { dockerStateDir } from "./docker/docker-lab.js";
+import { dockerEventSocket, dockerStateDir } from "./docker/docker-lab.js";
 import { requireEngine, START_ENGINE_ENV } from "./docker/engine.js";
 import { IMAGE_SET_ENV, parseImageSet, type ImageSet } from "./docker/images.js";
-import { dockerFusionpbxUrls, dockerTarget, dockerVersionSources } from "./docker/docker-target.js";
+import { dockerTarget, dockerVersionSources } from "./docker/docker-target.js";
 import { DOCKER_LAB_DIR, DOCKER_LAB_POLICY, type DockerBackends } from "./docker/topology.js";
 import { nativeFreeswitchVersionSources, withNativeFreeswitchDefaults } from "./freeswitch/lab-verify.js";
 import { nativeFusionpbxVersionSources, withNativeFusionpbxDefaults } from "./fusionpbx/lab-verify.js";
@@ -92,7 +92,8 @@ export async function targetFrom(opts: TargetFlags, o: TargetOptions = {}): Prom
   const backends = dockerBackendsFrom(opts, o.needsEvidence ?? false);
   const dir = opts.dockerDir ?? DOCKER_LAB_DIR;
   dockerImagesFrom(opts);
-  await requireEngine(runArgv, { start: false, stateDir: dockerStateDir(dir) });
+  // asked to start an engine: the command's LabControl.ensureUp starts it (when it starts the lab)
+  if (!dockerStartEngineFrom(opts)) await requireEngine(runArgv, { start: false, stateDir: dockerStateDir(dir) });
   return dockerTarget(dir, backends);
 }
 
@@ -109,18 +110,21 @@ export function versionSourcesFor(opts: TargetFlags): VersionSource[] {
 }
 
 /**
- * Driver defaults for `verify`'s config: the docker lab's FusionPBX URLs (the seed's HTTP checks); a
- * native lab running FreeSWITCH: each slot's event socket, and with `--fusionpbx` each FusionPBX URL.
+/**
+ * Driver defaults for `verify`'s config: each FreeSWITCH's event socket, from the lab's own secret
+ * (native: the lab directory; docker: the compose directory's .state/, reached over the lab network),
+ * unless the config names one; a native lab with `--fusionpbx`: each FusionPBX URL.
  */
 export function withDriverVerifyDefaults(config: VerifySection, opts: TargetFlags): VerifySection {
   if (driverFrom(opts) !== "docker") {
     const labDir = labSettingsFrom(opts).labDir;
     return withNativeFusionpbxDefaults(withNativeFreeswitchDefaults(config, labDir), labDir);
   }
-  const urls = dockerFusionpbxUrls();
-  return {
-    ...config,
-    old: { ...config.old, fusionpbxUrl: config.old.fusionpbxUrl ?? urls.old },
-    new: { ...config.new, fusionpbxUrl: config.new.fusionpbxUrl ?? urls.new },
-  };
+  if (dockerBackendsFrom(opts, false) !== "freeswitch") return config;
+  const out: VerifySection = { ...config };
+  for (const role of ["old", "new"] as const) {
+    const es = config[role].eventSocket ? undefined : dockerEventSocket(opts.dockerDir ?? DOCKER_LAB_DIR, role);
+    if (es) out[role] = { ...config[role], eventSocket: es };
+  }
+  return out;
 }

@@ -37,6 +37,14 @@ export interface Target {
   driver: "native" | "docker";
   /** where calls are sent: Kamailio's SIP listener */
   proxy: { address: string; port: number };
+  /**
+   * where the call simulation sends calls and binds its UAC when that differs from `proxy` (the
+   * Docker lab: Kamailio's lab-network address, from the bridge's gateway, so replies routed by Via
+   * reach the host; `proxy` stays the published loopback port). See callPathOf().
+   */
+  callPath?: { proxy: { address: string; port: number }; localAddress: string };
+  /** where this target's Kamailio mirrors HEP when the target fixes it (the Docker lab: the bridge's gateway); else the lab's hep settings */
+  hepCollector?: { address: string; port: number };
   /** the dispatcher set the profiles live in */
   setId: number;
   /**
@@ -59,6 +67,11 @@ export interface Target {
   lockPath: string;
   /** free the RPC connection */
   close(): void;
+}
+
+/** Where calls go and what the UAC binds: the target's callPath, else its proxy from the proxy's own address. */
+export function callPathOf(t: Target): { proxy: { address: string; port: number }; localAddress: string } {
+  return t.callPath ?? { proxy: t.proxy, localAddress: t.proxy.address };
 }
 
 export function fileListStore(file: string): DispatcherListStore {

@@ -11,7 +11,7 @@ import { EnvironmentError, formatError } from "../cli/errors.js";
 import { delay } from "../cli/scope.js";
 import type { ProfileMode } from "../dispatcher/profile.js";
 import type { RunEvents, RunStatus, SimPhase } from "../events/run-events.js";
-import type { Target } from "../lab/target.js";
+import { callPathOf, type Target } from "../lab/target.js";
 import { probeBackend } from "../cutover/migrate.js";
 import {
   changedAssertions,
@@ -99,7 +99,8 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
     onFact,
   });
   const t = o.target;
-  const target = { proxy: `${t.proxy.address}:${t.proxy.port}`, old: t.backends.old.uri, new: t.backends.new.uri };
+  const cp = callPathOf(t).proxy;
+  const target = { proxy: `${cp.address}:${cp.port}`, old: t.backends.old.uri, new: t.backends.new.uri };
   let error: string | undefined;
 
   const apply = async (p: SimPhase, mode: ProfileMode): Promise<number> => {

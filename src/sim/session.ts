@@ -23,7 +23,7 @@ import { runningBackendsKind } from "../lab/backend-spec.js";
 import { labControlFor } from "../lab/lab-control.js";
 import { attachEventLog, EVENT_LOG_FILE } from "../events/event-log.js";
 import { DOCKER_LAB_DIR } from "../lab/docker/topology.js";
-import type { Target } from "../lab/target.js";
+import { callPathOf, type Target } from "../lab/target.js";
 import { KNOBS, resolveKnobs } from "./knobs.js";
 import { failureLine } from "./report.js";
 import { attachRunFiles } from "./run-files.js";
@@ -134,24 +134,28 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
     const log = (line: string): void => events.emit({ kind: "log", at: Date.now(), line });
     if (web) log(`web: live view at ${web.url} (read-only)`);
     events.emit({ kind: "phase", at: Date.now(), phase: "stack-start" });
-    // HEP: the collector binds before the lab starts (a taken port is known before anything runs)
+    // HEP: the collector binds before the lab starts (a taken port is known before anything runs);
+    // a target whose Kamailio mirrors to a fixed address (the Docker lab: its bridge's gateway, which
+    // exists once the lab network does) gets its collector right after the lab is up
     const t = target;
-    const proxy = `${t.proxy.address}:${t.proxy.port}`;
+    const cp = callPathOf(t).proxy;
+    const proxy = `${cp.address}:${cp.port}`;
+    const hepAt = t.hepCollector ?? { address: settings.hep.address, port: settings.hep.port };
     const view = hepView([proxy], { old: `${t.backends.old.address}:${t.backends.old.port}`, new: `${t.backends.new.address}:${t.backends.new.port}` });
     const feed = new HepFeed(view);
     // live per-backend rates from the same packets (backend-rates events, whatever --evidence says)
     const rates = new RateCounter(view, Date.now());
     let capture: HepCapture | undefined;
     let hepUnavailable: string | undefined;
-    if (driverFrom(opts) === "docker") {
-      hepUnavailable = "the docker lab's Kamailio does not mirror to this machine's loopback";
-    } else if (settings.hep.mirror === "off" && (await labMirrors(t)) !== true) {
-      hepUnavailable = `Kamailio's mirroring is off (lab setting hep.mirror / --hep-mirror off; \`siptrace.status on\` switches it on)`;
-    } else {
+    const startCapture = async (): Promise<void> => {
+      if (t.hepCollector === undefined && settings.hep.mirror === "off" && (await labMirrors(t)) !== true) {
+        hepUnavailable = `Kamailio's mirroring is off (lab setting hep.mirror / --hep-mirror off; \`siptrace.status on\` switches it on)`;
+        return;
+      }
       try {
         capture = await startHepCapture({
-          address: settings.hep.address,
-          port: settings.hep.port,
+          address: hepAt.address,
+          port: hepAt.port,
           proxy: [proxy],
           pcapPath: path.join(runDir, "capture.pcap"),
           ...(forward ? { forward } : {}),
@@ -171,12 +175,18 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
         if (!(err instanceof CutoverError)) throw err;
         hepUnavailable = err.message;
       }
-    }
-    if (hepUnavailable !== undefined && evidencePlan.hepRequired) {
-      writeFileAtomic(path.join(runDir, "status.txt"), "failed\n", { mode: FileMode.public });
-      throw new EnvironmentError(`HEP evidence was asked for (--evidence ${evidencePlan.mode}) but is not available: ${hepUnavailable}`, [
-        "free the HEP port or pick another (--hep-port), run the lab with mirroring on, or use --evidence sipp (the stand-ins' logs)",
-      ]);
+    };
+    const requireHep = (): void => {
+      if (hepUnavailable !== undefined && evidencePlan.hepRequired) {
+        writeFileAtomic(path.join(runDir, "status.txt"), "failed\n", { mode: FileMode.public });
+        throw new EnvironmentError(`HEP evidence was asked for (--evidence ${evidencePlan.mode}) but is not available: ${hepUnavailable}`, [
+          "free the HEP port or pick another (--hep-port), run the lab with mirroring on, or use --evidence sipp (the stand-ins' logs)",
+        ]);
+      }
+    };
+    if (t.hepCollector === undefined) {
+      await startCapture();
+      requireHep();
     }
     let up;
     try {
@@ -196,6 +206,11 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
       log(`lab: started in ${Math.round(up.readyMs)} ms (${where}); ${opts.keepLab ? "left running (--keep-lab)" : "stopped at the end"}`);
       if (!opts.keepLab) scope.defer("lab", () => lab.down());
     }
+    // after the lab's cleanup is registered: a collector that cannot bind still stops a lab this run started
+    if (t.hepCollector !== undefined) {
+      await startCapture();
+      requireHep();
+    }
     // a lab that was already running may have had its mirroring switched off at runtime
     if (capture && (await labMirrors(t)) === false) {
       const why = "Kamailio's mirroring is off (`siptrace.status` says Disabled; `siptrace.status on` switches it on)";
@@ -210,7 +225,7 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
     } else {
       log(
         `evidence: ${evidence.mode === "hep" ? "HEP alone (the stand-ins' logs are not read)" : evidence.mode === "both" ? "the stand-ins' logs, cross-checked call by call by HEP (evidence-agrees)" : "the stand-ins' logs"}; ` +
-          `HEP collector on ${settings.hep.address}:${settings.hep.port}${forward ? `, relayed to ${forward.host}:${forward.port}` : ""}, capture.pcap in the run folder`,
+          `HEP collector on ${hepAt.address}:${hepAt.port}${forward ? `, relayed to ${forward.host}:${forward.port}` : ""}, capture.pcap in the run folder`,
       );
     }
     // test faults: a frozen backend is resumed before anything else is stopped

@@ -10,7 +10,7 @@ import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
 import path from "node:path";
 import { delay } from "../cli/scope.js";
 import type { Backend, RunEvents, SimPhase } from "../events/run-events.js";
-import type { Target } from "../lab/target.js";
+import { callPathOf, type Target } from "../lab/target.js";
 import { MessageLogFollower, fileSize } from "../sip/message-log.js";
 import { uacArgv } from "../sipp/argv.js";
 import { parseTraceStat, type TraceStat } from "../sipp/results.js";
@@ -206,8 +206,8 @@ export class Traffic {
     const base = path.join(this.o.runDir, UAC_LOG_NAMES[spec.label]);
     const files = { messageLog: base, statFile: base.replace(/\.log$/, ".stat.csv"), errorFile: base.replace(/\.log$/, ".errors.log") };
     const argv = uacArgv(this.o.sippBin, this.o.scenario, {
-      proxy: this.o.target.proxy,
-      localAddress: this.o.target.proxy.address,
+      proxy: callPathOf(this.o.target).proxy,
+      localAddress: callPathOf(this.o.target).localAddress,
       service: "cutover",
       calls: spec.calls,
       rate: spec.rate,

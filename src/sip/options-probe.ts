@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import dgram from "node:dgram";
 import { isLoopbackV4 } from "../config/lab-config.js";
+import { hostProblem, type SipPolicy } from "./sip-policy.js";
 import { buildOptions, header, parseSipMessage } from "./message.js";
 
 export interface OptionsResult {
@@ -25,21 +26,32 @@ export interface OptionsTarget {
 }
 
 /**
+ * Where a probe to a non-loopback target comes from: a local address on the target's network (the
+ * Docker lab: its bridge's gateway) and the SIP policy the target must be inside.
+ */
+export interface ProbeOrigin {
+  localAddress: string;
+  policy: SipPolicy;
+}
+
+/**
  * Send one SIP OPTIONS over UDP and wait for a final response. Loopback only.
  * Provisional responses are skipped; the request is retransmitted 100, 300 and 700 ms after the first send
  * (intervals doubling from 100 ms: RFC 3261 timer E, shortened), as long as that is before `timeoutMs`.
  */
-export async function probeOptions(target: OptionsTarget, timeoutMs = 1000): Promise<OptionsResult> {
-  if (!isLoopbackV4(target.address)) {
+export async function probeOptions(target: OptionsTarget, timeoutMs = 1000, from?: ProbeOrigin): Promise<OptionsResult> {
+  if (from === undefined && !isLoopbackV4(target.address)) {
     throw new Error(`refusing to send SIP to ${target.address}: only loopback (127.0.0.0/8) is allowed`);
   }
+  const problem = from ? hostProblem(from.policy, target.address) : undefined;
+  if (problem !== undefined) throw new Error(`refusing to send SIP to ${target.address}: ${problem}`);
   const sock = dgram.createSocket("udp4");
   const callId = `probe-${randomBytes(8).toString("hex")}@pbx-cutover`;
   const uri = `sip:${target.user ? `${target.user}@` : ""}${target.address}:${target.port}`;
   try {
     await new Promise<void>((resolve, reject) => {
       sock.once("error", reject);
-      sock.bind(0, "127.0.0.1", () => {
+      sock.bind(0, from?.localAddress ?? "127.0.0.1", () => {
         sock.off("error", reject);
         resolve();
       });

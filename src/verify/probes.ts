@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { isLoopbackV4 } from "../config/lab-config.js";
 import { canonicalHost } from "../dispatcher/sip-uri.js";
 import type { RpcClient } from "../kamailio/rpc.js";
-import { probeOptions } from "../sip/options-probe.js";
+import { probeOptions, type ProbeOrigin } from "../sip/options-probe.js";
+import { hostProblem } from "../sip/sip-policy.js";
 import type { ProbeRow, Role, Stack } from "./checks.js";
 import { eslApi, type EventSocketError } from "./event-socket.js";
 import { probeFusionpbxPage } from "./fusionpbx-page.js";
@@ -59,15 +60,16 @@ export async function sipOptionsRow(
   role: "old" | "new",
   ep: { address: string; port: number },
   timeoutMs: number,
+  from?: ProbeOrigin,
 ): Promise<ProbeRow> {
   const endpoint = `${ep.address}:${ep.port}/udp`;
   const row = base(role, `${role} backend (SIP OPTIONS)`, "sip-backend", "backend SIP", endpoint, "SIP Server header");
   row.resolvedEndpoint = resolveHostPort(ep.address, ep.port);
   const resolvedHost = row.resolvedEndpoint.split(":")[0]!;
-  if (!isLoopbackV4(resolvedHost)) {
+  if (!isLoopbackV4(resolvedHost) && (from === undefined || hostProblem(from.policy, resolvedHost) !== undefined)) {
     return { ...row, reachable: "skipped", error: "not on loopback: not probed from this host", source: "-" };
   }
-  const r = await probeOptions({ address: resolvedHost, port: ep.port }, timeoutMs);
+  const r = await probeOptions({ address: resolvedHost, port: ep.port }, timeoutMs, isLoopbackV4(resolvedHost) ? undefined : from);
   if (!r.reachable) return { ...row, reachable: false, error: r.error };
   const pv = r.server !== undefined ? parseServerHeader(r.server) : undefined;
   return {

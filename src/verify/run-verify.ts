@@ -38,7 +38,9 @@ async function probeRole(role: "old" | "new", input: VerifyInput): Promise<Probe
   const b = target.backends[role];
   const cfg = config[role];
   const rows: ProbeRow[] = [];
-  const direct = await sipOptionsRow(role, cfg.sip ?? { address: b.address, port: b.port }, t);
+  // the Docker lab's backends are probed from its bridge's gateway (target.callPath), inside its SIP policy
+  const from = target.callPath ? { localAddress: target.callPath.localAddress, policy: target.sipPolicy } : undefined;
+  const direct = await sipOptionsRow(role, cfg.sip ?? { address: b.address, port: b.port }, t, from);
   rows.push(direct);
   // through Kamailio only when the backend answered directly or cannot be reached from here:
   // an unanswered tm.t_uac_wait_block holds one Kamailio RPC worker until fr_timer (30 s).

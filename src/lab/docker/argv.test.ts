@@ -101,13 +101,24 @@ test("docker ps --format {{json .}}: the lab's containers with their compose ser
   assert.deepEqual(parseDockerPs(""), []);
 });
 
-test("verify on the docker driver probes the lab's FusionPBX URLs unless the config names others", async () => {
+test("verify on the docker driver: each FreeSWITCH's event socket from the lab's secret (over the lab network) unless the config names one", async () => {
+  const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import("node:fs");
+  const os = await import("node:os");
   const { withDriverVerifyDefaults } = await import("../driver.js");
   const { parseVerifySection } = await import("../../verify/verify-config.js");
-  const d = withDriverVerifyDefaults(parseVerifySection(undefined), { driver: "docker" });
-  assert.equal(d.old.fusionpbxUrl, "http://127.0.0.1:18080/");
-  assert.equal(d.new.fusionpbxUrl, "http://127.0.0.1:18081/");
-  const own = withDriverVerifyDefaults(parseVerifySection({ old: { fusionpbxUrl: "http://127.0.0.1:9/" } }), { driver: "docker" });
-  assert.equal(own.old.fusionpbxUrl, "http://127.0.0.1:9/");
-  assert.equal(withDriverVerifyDefaults(parseVerifySection(undefined), { driver: "native" }).old.fusionpbxUrl, undefined);
+  const dir = mkdtempSync(path.join(os.tmpdir(), "pbx-cutover-docker-dir-"));
+  try {
+    const none = withDriverVerifyDefaults(parseVerifySection(undefined), { driver: "docker", dockerDir: dir });
+    assert.equal(none.old.eventSocket, undefined, "no secret: the lab is not up; nothing to probe");
+    for (const role of ["old", "new"]) {
+      mkdirSync(path.join(dir, ".state", `freeswitch-${role}`), { recursive: true });
+      writeFileSync(path.join(dir, ".state", `freeswitch-${role}`, "event-socket.secret"), `pw-${role}\n`);
+    }
+    const d = withDriverVerifyDefaults(parseVerifySection(undefined), { driver: "docker", dockerDir: dir });
+    assert.deepEqual(d.old.eventSocket, { host: "172.28.0.20", port: 8021, password: "pw-old" });
+    assert.deepEqual(d.new.eventSocket, { host: "172.28.0.21", port: 8021, password: "pw-new" });
+    assert.equal(withDriverVerifyDefaults(parseVerifySection(undefined), { driver: "docker", dockerDir: dir, dockerBackends: "sipp" }).old.eventSocket, undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

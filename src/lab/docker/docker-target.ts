@@ -1,16 +1,16 @@
 import path from "node:path";
 import { fileListStore, type BackendEndpoint, type Target } from "../target.js";
-import { parseFreeswitchVersion, parseSoftwarePhp } from "../../verify/product-version.js";
+import { parseFreeswitchVersion } from "../../verify/product-version.js";
 import type { VersionSource } from "../../verify/probes.js";
-import { freeswitchVersionArgv, fusionpbxSoftwarePhpArgv, kamcmdExecArgv } from "./argv.js";
+import { freeswitchVersionArgv, kamcmdExecArgv } from "./argv.js";
 import { runArgv } from "./docker-cli.js";
 import type { ImageSet } from "./images.js";
 import { KamcmdRpcClient, type ArgvRunner } from "./kamcmd-rpc.js";
 import {
   CONTAINERS,
+  DOCKER_HEP_PORT,
   DOCKER_LAB_POLICY,
   HOST_DIRS,
-  HOST_PORTS,
   IN_CONTAINER,
   NETWORK,
   dockerBackendUri,
@@ -38,6 +38,8 @@ export function dockerTarget(labDir: string, backends: DockerBackends, run: Argv
   return {
     driver: "docker",
     proxy: { address: "127.0.0.1", port: hostSipPort() },
+    callPath: { proxy: { address: NETWORK.kamailio, port: IN_CONTAINER.kamailioSipPort }, localAddress: NETWORK.gateway },
+    hepCollector: { address: NETWORK.gateway, port: DOCKER_HEP_PORT },
     setId: 1,
     sipPolicy: DOCKER_LAB_POLICY,
     backends: { old: backend("old"), new: backend("new") },
@@ -49,7 +51,7 @@ export function dockerTarget(labDir: string, backends: DockerBackends, run: Argv
   };
 }
 
-/** Versions read inside the containers: the FreeSWITCH binary and FusionPBX's source. */
+/** Versions read inside the containers: each FreeSWITCH binary. */
 export function dockerVersionSources(run: ArgvRunner = runArgv, images: ImageSet = "local"): VersionSource[] {
   const exec = async (argv: string[], timeoutMs: number): Promise<string> => {
     const r = await run(argv, timeoutMs);
@@ -67,20 +69,5 @@ export function dockerVersionSources(run: ArgvRunner = runArgv, images: ImageSet
       read: (t) => exec(freeswitchVersionArgv(role, images), t),
       parse: parseFreeswitchVersion,
     },
-    {
-      role,
-      component: `${role} FusionPBX (source)`,
-      stack: "fusionpbx",
-      kind: "fusionpbx container",
-      endpoint: `docker exec ${CONTAINERS.fusionpbx[role]}`,
-      source: "software.php",
-      read: (t) => exec(fusionpbxSoftwarePhpArgv(role), t),
-      parse: parseSoftwarePhp,
-    },
   ]);
-}
-
-/** The Docker lab's FusionPBX web UIs, published on loopback: probed by `verify` unless the config says otherwise. */
-export function dockerFusionpbxUrls(): Record<"old" | "new", string> {
-  return { old: `http://127.0.0.1:${HOST_PORTS.fusionpbxOld}/`, new: `http://127.0.0.1:${HOST_PORTS.fusionpbxNew}/` };
 }

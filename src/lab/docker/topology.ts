@@ -47,6 +47,8 @@ export function hostSipPort(env: NodeJS.ProcessEnv = process.env): number {
 /** Fixed addresses on the lab's bridge network, so dispatcher URIs never depend on DNS. */
 export const NETWORK = {
   subnet: "172.28.0.0/24",
+  /** the host's address on the lab bridge: the call simulation's UAC and the HEP collector bind here */
+  gateway: "172.28.0.1",
   kamailio: "172.28.0.10",
   freeswitch: { old: "172.28.0.20", new: "172.28.0.21" },
   sippUas: { old: "172.28.0.30", new: "172.28.0.31" },
@@ -59,6 +61,9 @@ export const NETWORK = {
  * Kamailio's SIP port, the FusionPBX web UIs). Nothing else, no host names.
  */
 export const DOCKER_LAB_POLICY: SipPolicy = sipPolicy("the Docker lab's SIP policy", [NETWORK.subnet, "127.0.0.0/8"]);
+
+/** The HEP collector's port on the bridge's gateway (Kamailio's siptrace duplicate_uri). */
+export const DOCKER_HEP_PORT = 9060;
 
 /** Inside the containers. */
 export const IN_CONTAINER = {
@@ -111,10 +116,9 @@ export function dockerKamailioConfigValues(images: ImageSet = "local") {
     ctlSocket: IN_CONTAINER.kamailioCtl,
     dispatcherList: `${IN_CONTAINER.kamailioConfigDir}/dispatcher.list`,
     modulePath: kamailioModulePath(images),
-    // no mirroring at start: the tool's collector runs on the host's loopback, which the container
-    // cannot reach. Point duplicate_uri at a Homer on the lab network and `siptrace.status on`.
-    hepAddr: "127.0.0.1",
-    hepPort: 9060,
-    hepMirror: false,
+    // HEP to the host's address on the lab bridge, where `sim` / `dashboard` run their collector
+    hepAddr: NETWORK.gateway,
+    hepPort: DOCKER_HEP_PORT,
+    hepMirror: true,
   };
 }
