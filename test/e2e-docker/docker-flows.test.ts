@@ -46,10 +46,10 @@ describe("the commands on the Docker lab (real engine)", () => {
     const latest = readdirSync(path.join(WRAPPERS, "artifacts")).filter((d) => d.startsWith("verify-")).sort().at(-1)!;
     const report = JSON.parse(readFileSync(path.join(WRAPPERS, "artifacts", latest, "verify.json"), "utf8")) as {
       driver: string;
-      rows: { component: string; reachable: boolean | string; version?: string }[];
+      components: { component: string; reachable: boolean | string; version?: string }[];
     };
     assert.equal(report.driver, "docker");
-    const version = (component: string): string | undefined => report.rows.find((row) => row.component === component && row.reachable === true)?.version;
+    const version = (component: string): string | undefined => report.components.find((row) => row.component === component && row.reachable === true)?.version;
     for (const [role, v] of [["old", "1.10.3"], ["new", "1.10.12"]] as const) {
       assert.equal(version(`${role} backend (SIP OPTIONS)`), v, `${role}: SIP User-Agent from the container, probed from the lab bridge`);
       assert.equal(version(`${role} FreeSWITCH (event socket)`), v, `${role}: event socket api version`);
