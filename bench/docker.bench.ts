@@ -10,7 +10,7 @@
 import { execFileSync } from "node:child_process";
 import os from "node:os";
 import { labFixture, runCli, ROOT } from "../test/support/lab-fixture.js";
-import { dockerEnv, engineRunning, freeUdpPort } from "../test/support/docker-engine.js";
+import { dockerEnv, engineRunning } from "../test/support/docker-engine.js";
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -30,7 +30,7 @@ async function timed(args: string[], env: NodeJS.ProcessEnv, cwd = ROOT): Promis
 async function main(): Promise<void> {
   const n = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 3);
   const cold = process.argv.includes("--cold");
-  const env = dockerEnv(await freeUdpPort(), !(await engineRunning()));
+  const env = await dockerEnv(!(await engineRunning()));
   const lines: string[] = [];
   if (cold) {
     // removing images needs an engine between commands: start one yourself (dockerd &) for --cold

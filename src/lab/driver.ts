@@ -5,7 +5,7 @@ import type { LabFlags } from "../config/lab-config.js";
 import type { VersionSource } from "../verify/probes.js";
 import type { VerifySection } from "../verify/verify-config.js";
 import { runArgv } from "./docker/docker-cli.js";
-import { dockerEventSocket, dockerStateDir } from "./docker/docker-lab.js";
+import { dockerEventSocket, dockerFusionpbxUrls, dockerStateDir } from "./docker/docker-lab.js";
 import { requireEngine, START_ENGINE_ENV } from "./docker/engine.js";
 import { IMAGE_SET_ENV, parseImageSet, type ImageSet } from "./docker/images.js";
 import { dockerTarget, dockerVersionSources } from "./docker/docker-target.js";
@@ -113,18 +113,21 @@ export function versionSourcesFor(opts: TargetFlags): VersionSource[] {
 /**
  * Driver defaults for `verify`'s config: each FreeSWITCH's event socket, from the lab's own secret
  * (native: the lab directory; docker: the compose directory's .state/, reached over the lab network),
- * unless the config names one; a native lab with `--fusionpbx`: each FusionPBX URL.
+ * unless the config names one; on docker each FusionPBX's published web UI; a native lab with
+ * `--fusionpbx`: each FusionPBX URL.
  */
 export function withDriverVerifyDefaults(config: VerifySection, opts: TargetFlags): VerifySection {
   if (driverFrom(opts) !== "docker") {
     const labDir = labSettingsFrom(opts).labDir;
     return withNativeFusionpbxDefaults(withNativeFreeswitchDefaults(config, labDir), labDir);
   }
-  if (dockerBackendsFrom(opts, false) !== "freeswitch") return config;
+  const urls = dockerFusionpbxUrls();
   const out: VerifySection = { ...config };
   for (const role of ["old", "new"] as const) {
+    out[role] = { ...config[role], fusionpbxUrl: config[role].fusionpbxUrl ?? urls[role] };
+    if (dockerBackendsFrom(opts, false) !== "freeswitch") continue;
     const es = config[role].eventSocket ? undefined : dockerEventSocket(opts.dockerDir ?? DOCKER_LAB_DIR, role);
-    if (es) out[role] = { ...config[role], eventSocket: es };
+    if (es) out[role] = { ...out[role], eventSocket: es };
   }
   return out;
 }

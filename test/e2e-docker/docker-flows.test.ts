@@ -12,7 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ROOT, runCli, runProgram, type CliResult } from "../support/lab-fixture.js";
-import { dockerEnv, dockerLeaks, engineRunning, freeUdpPort } from "../support/docker-engine.js";
+import { dockerEnv, dockerLeaks, engineRunning } from "../support/docker-engine.js";
 import { FAST } from "../support/sim-knobs.js";
 
 const WRAPPERS = path.join(ROOT, "local-lab", "real-services");
@@ -29,7 +29,7 @@ describe("the commands on the Docker lab (real engine)", () => {
 
   before(async () => {
     engineAtStart = await engineRunning();
-    env = dockerEnv(await freeUdpPort(), !engineAtStart);
+    env = await dockerEnv(!engineAtStart);
     art = mkdtempSync(path.join(os.tmpdir(), "pbx-cutover-docker-flows-"));
   });
 
@@ -56,6 +56,13 @@ describe("the commands on the Docker lab (real engine)", () => {
       assert.equal(version(`${role} FreeSWITCH (binary)`), v, `${role}: docker exec freeswitch -version`);
     }
     assert.equal(version("Kamailio (RPC)"), "5.6.3");
+    // FusionPBX: the code's version from inside each container (tag 5.3.0 says 5.3.3), the installer page over HTTP
+    assert.equal(version("old FusionPBX (source)"), "5.3.3");
+    assert.equal(version("new FusionPBX (source)"), "5.5.7");
+    for (const role of ["old", "new"]) {
+      const http = report.components.find((row) => row.component === `${role} FusionPBX (HTTP)`);
+      assert.equal(http?.reachable, true, `${role} FusionPBX answers on its published loopback port`);
+    }
     // the event-socket password never reaches the report
     const secret = readFileSync(path.join(WRAPPERS, ".state", "freeswitch-old", "event-socket.secret"), "utf8").trim();
     assert.ok(!readFileSync(path.join(WRAPPERS, "artifacts", latest, "verify.json"), "utf8").includes(secret));

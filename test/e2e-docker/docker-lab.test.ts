@@ -9,13 +9,14 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import dgram from "node:dgram";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { CLI, ROOT, runCli, type CliResult } from "../support/lab-fixture.js";
-import { dockerEnv, dockerLeaks, engineRunning, freeUdpPort, labContainers, waitFor } from "../support/docker-engine.js";
+import { dockerEnv, dockerLeaks, engineRunning, labContainers, waitFor } from "../support/docker-engine.js";
 
 describe("docker lab on a real Docker engine", () => {
   let env: NodeJS.ProcessEnv;
@@ -26,7 +27,7 @@ describe("docker lab on a real Docker engine", () => {
 
   before(async () => {
     engineAtStart = await engineRunning();
-    env = dockerEnv(await freeUdpPort(), !engineAtStart);
+    env = await dockerEnv(!engineAtStart);
     tmp = mkdtempSync(path.join(os.tmpdir(), "pbx-cutover-docker-e2e-"));
   });
 
@@ -40,7 +41,17 @@ describe("docker lab on a real Docker engine", () => {
   test("lab up builds or reuses the images, starts the lab; status shows it; down removes everything it started", async () => {
     const up = await cli(["lab", "up", "--driver", "docker"]);
     assert.equal(up.code, 0, up.stderr + up.stdout);
-    for (const tag of ["pbx-cutover/debian:bookworm", "pbx-cutover/kamailio:5.6.3", "pbx-cutover/freeswitch:1.10.3", "pbx-cutover/freeswitch:1.10.12", "pbx-cutover/sipp:3.6.1"]) {
+    const tags = [
+      "pbx-cutover/debian:bookworm",
+      "pbx-cutover/kamailio:5.6.3",
+      "pbx-cutover/freeswitch:1.10.3",
+      "pbx-cutover/freeswitch:1.10.12",
+      "pbx-cutover/sipp:3.6.1",
+      "pbx-cutover/postgresql:15",
+      "pbx-cutover/fusionpbx:5.3.0",
+      "pbx-cutover/fusionpbx:5.5.7",
+    ];
+    for (const tag of tags) {
       assert.match(up.stdout, new RegExp(`image ${tag.replace(/[.]/g, "\\.")}: (cached|built in)`), up.stdout);
     }
     assert.match(up.stdout, /docker lab ready in \d+ ms/);
@@ -50,7 +61,7 @@ describe("docker lab on a real Docker engine", () => {
     const again = await cli(["lab", "up", "--driver", "docker"]);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /already running: nothing started/);
-    assert.equal((again.stdout.match(/: cached \(inputs unchanged\)/g) ?? []).length, 5, again.stdout);
+    assert.equal((again.stdout.match(/: cached \(inputs unchanged\)/g) ?? []).length, tags.length, again.stdout);
 
     const st = await cli(["lab", "status", "--driver", "docker", "--json"]);
     assert.equal(st.code, 0, st.stderr);
@@ -60,6 +71,10 @@ describe("docker lab on a real Docker engine", () => {
       [
         ["real-freeswitch-new", "running", "pbx-cutover/freeswitch:1.10.12"],
         ["real-freeswitch-old", "running", "pbx-cutover/freeswitch:1.10.3"],
+        ["real-fusionpbx-new", "running", "pbx-cutover/fusionpbx:5.5.7"],
+        ["real-fusionpbx-new-db", "running", "pbx-cutover/postgresql:15"],
+        ["real-fusionpbx-old", "running", "pbx-cutover/fusionpbx:5.3.0"],
+        ["real-fusionpbx-old-db", "running", "pbx-cutover/postgresql:15"],
         ["real-kamailio", "running", "pbx-cutover/kamailio:5.6.3"],
       ],
     );
@@ -95,6 +110,21 @@ describe("docker lab on a real Docker engine", () => {
     assert.deepEqual(await dockerLeaks(engineAtStart), []);
   });
 
+  test("a published FusionPBX port in use: exit 3 naming it, no container created", async () => {
+    const port = Number(env["PBX_CUTOVER_DOCKER_FUSIONPBX_NEW_PORT"]);
+    const srv = net.createServer();
+    await new Promise<void>((r) => srv.listen(port, "127.0.0.1", r));
+    try {
+      const r = await cli(["lab", "up", "--driver", "docker"]);
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stderr, new RegExp(`127\\.0\\.0\\.1:${port}/tcp \\(the new FusionPBX's web UI.*is in use by node`));
+      assert.match(r.stderr, /PBX_CUTOVER_DOCKER_FUSIONPBX_NEW_PORT=/);
+    } finally {
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
+    assert.deepEqual(await dockerLeaks(engineAtStart), []);
+  });
+
   test("Kamailio's published port in use: exit 3 naming it, no container created", async () => {
     const sock = dgram.createSocket("udp4");
     await new Promise<void>((r) => sock.bind(Number(env["PBX_CUTOVER_DOCKER_SIP_PORT"]), "127.0.0.1", r));
@@ -112,12 +142,10 @@ describe("docker lab on a real Docker engine", () => {
   test("an image build failing: exit 3 with the failing step's last lines; the lab is not started", async () => {
     // a FreeSWITCH 1.10.3 tree whose binary is not 1.10.3: the image's version check fails the build
     const rs = path.join(tmp, "real-services");
-    for (const v of ["1.10.3", "1.10.12"]) {
-      cpSync(path.join(process.env["PBX_CUTOVER_REAL_SERVICES"] ?? path.join(os.homedir(), ".cache", "pbx-cutover", "real-services"), `freeswitch-${v}`), path.join(rs, `freeswitch-${v}`), {
-        recursive: true,
-        verbatimSymlinks: true,
-      });
-    }
+    const installed = process.env["PBX_CUTOVER_REAL_SERVICES"] ?? path.join(os.homedir(), ".cache", "pbx-cutover", "real-services");
+    for (const t of ["freeswitch-1.10.3", "freeswitch-1.10.12"]) cpSync(path.join(installed, t), path.join(rs, t), { recursive: true, verbatimSymlinks: true });
+    // the FusionPBX trees as they are (the build fails before their images)
+    for (const t of ["fusionpbx-5.3.0", "fusionpbx-5.5.7"]) symlinkSync(path.join(installed, t), path.join(rs, t));
     mkdirSync(path.join(rs, "freeswitch-1.10.3", "bin"), { recursive: true });
     writeFileSync(path.join(rs, "freeswitch-1.10.3", "bin", "freeswitch"), "#!/bin/sh\necho 'FreeSWITCH version: 9.9.9-broken'\n");
     chmodSync(path.join(rs, "freeswitch-1.10.3", "bin", "freeswitch"), 0o755);

@@ -4,6 +4,7 @@
  */
 import { execFile } from "node:child_process";
 import dgram from "node:dgram";
+import net from "node:net";
 import { readdirSync, readFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { delay } from "../../src/cli/scope.js";
@@ -24,9 +25,23 @@ export async function engineRunning(): Promise<boolean> {
   return (await docker(["info", "--format", "{{.ServerVersion}}"]))?.trim() ? true : false;
 }
 
-/** The env every test command runs with: a free published SIP port; start dockerd when none ran at the start. */
-export function dockerEnv(sipPort: number, startEngine: boolean): NodeJS.ProcessEnv {
-  return { ...process.env, PBX_CUTOVER_DOCKER_SIP_PORT: String(sipPort), PBX_CUTOVER_DOCKER_START_ENGINE: startEngine ? "1" : "0" };
+/** The env every test command runs with: free published ports (SIP, both FusionPBX); start dockerd when none ran at the start. */
+export async function dockerEnv(startEngine: boolean): Promise<NodeJS.ProcessEnv> {
+  return {
+    ...process.env,
+    PBX_CUTOVER_DOCKER_SIP_PORT: String(await freeUdpPort()),
+    PBX_CUTOVER_DOCKER_FUSIONPBX_OLD_PORT: String(await freeTcpPort()),
+    PBX_CUTOVER_DOCKER_FUSIONPBX_NEW_PORT: String(await freeTcpPort()),
+    PBX_CUTOVER_DOCKER_START_ENGINE: startEngine ? "1" : "0",
+  };
+}
+
+export async function freeTcpPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
 }
 
 export async function freeUdpPort(): Promise<number> {

@@ -11,6 +11,7 @@ import {
   composeVersionArgv,
   dockerInfoArgv,
   freeswitchVersionArgv,
+  fusionpbxSoftwarePhpArgv,
   kamcmdExecArgv,
   labContainersArgv,
   type ComposeCommand,
@@ -36,6 +37,8 @@ function driverCommands(): string[] {
     kamcmdExecArgv("dispatcher.reload"),
     freeswitchVersionArgv("old"),
     freeswitchVersionArgv("new"),
+    fusionpbxSoftwarePhpArgv("old"),
+    fusionpbxSoftwarePhpArgv("new"),
   ].map((argv) => {
     for (const a of argv) assert.ok(!/[\s"'$`\\]/.test(a) || a === "{{json .}}", `argument needs quoting in the README: ${a}`);
     return argv.join(" ");
@@ -101,7 +104,7 @@ test("docker ps --format {{json .}}: the lab's containers with their compose ser
   assert.deepEqual(parseDockerPs(""), []);
 });
 
-test("verify on the docker driver: each FreeSWITCH's event socket from the lab's secret (over the lab network) unless the config names one", async () => {
+test("verify on the docker driver: each FreeSWITCH's event socket from the lab's secret (over the lab network), each FusionPBX's published URL, unless the config names them", async () => {
   const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import("node:fs");
   const os = await import("node:os");
   const { withDriverVerifyDefaults } = await import("../driver.js");
@@ -110,6 +113,11 @@ test("verify on the docker driver: each FreeSWITCH's event socket from the lab's
   try {
     const none = withDriverVerifyDefaults(parseVerifySection(undefined), { driver: "docker", dockerDir: dir });
     assert.equal(none.old.eventSocket, undefined, "no secret: the lab is not up; nothing to probe");
+    assert.equal(none.old.fusionpbxUrl, "http://127.0.0.1:18080/");
+    assert.equal(none.new.fusionpbxUrl, "http://127.0.0.1:18081/");
+    const own = withDriverVerifyDefaults(parseVerifySection({ old: { fusionpbxUrl: "http://127.0.0.1:9/" } }), { driver: "docker", dockerDir: dir });
+    assert.equal(own.old.fusionpbxUrl, "http://127.0.0.1:9/");
+    assert.equal(withDriverVerifyDefaults(parseVerifySection(undefined), { driver: "native" }).old.fusionpbxUrl, undefined);
     for (const role of ["old", "new"]) {
       mkdirSync(path.join(dir, ".state", `freeswitch-${role}`), { recursive: true });
       writeFileSync(path.join(dir, ".state", `freeswitch-${role}`, "event-socket.secret"), `pw-${role}\n`);

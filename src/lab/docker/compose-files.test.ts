@@ -72,6 +72,10 @@ test("images: the project's own in the main files, the seed's pulled ones in the
   assert.equal(real.services["freeswitch-old"]?.image, LOCAL_IMAGES.freeswitchOld);
   assert.equal(real.services["freeswitch-new"]?.image, LOCAL_IMAGES.freeswitchNew);
   for (const svc of ["sipp-uas-old", "sipp-uas-new", "sipp-uac"]) assert.equal(calls.services[svc]?.image, LOCAL_IMAGES.sipp);
+  assert.equal(real.services["fusionpbx-old"]?.image, LOCAL_IMAGES.fusionpbxOld);
+  assert.equal(real.services["fusionpbx-new"]?.image, LOCAL_IMAGES.fusionpbxNew);
+  for (const role of ["old", "new"]) assert.equal(real.services[`fusionpbx-${role}-db`]?.image, LOCAL_IMAGES.postgresql);
+  assert.deepEqual([LOCAL_IMAGES.fusionpbxOld, LOCAL_IMAGES.fusionpbxNew], ["pbx-cutover/fusionpbx:5.3.0", "pbx-cutover/fusionpbx:5.5.7"]);
   assert.equal(seed.services["kamailio"]?.image, "kamailio/kamailio-ci:latest");
   assert.equal(seed.services["freeswitch-old"]?.image, "safarov/freeswitch:1.10.3");
   assert.equal(seed.services["freeswitch-new"]?.image, "safarov/freeswitch:1.10.12");
@@ -80,9 +84,14 @@ test("images: the project's own in the main files, the seed's pulled ones in the
   for (const c of [real, calls, seed]) for (const s of Object.values(c.services)) assert.equal(s.build, undefined);
 });
 
-test("host ports are the seed's SIP port 15060/udp, on loopback, nothing else", () => {
+test("host ports are the seed's: 15060/udp, 18080/tcp, 18081/tcp, on loopback, nothing else", () => {
   const published = [real, calls, seed].flatMap((c) => Object.values(c.services).flatMap((s) => s.ports ?? []));
-  assert.deepEqual(published.sort(), ["127.0.0.1:${PBX_CUTOVER_DOCKER_SIP_PORT:-15060}:5060/udp"]);
+  assert.deepEqual(published.sort(), [
+    "127.0.0.1:${PBX_CUTOVER_DOCKER_FUSIONPBX_NEW_PORT:-18081}:8080/tcp",
+    "127.0.0.1:${PBX_CUTOVER_DOCKER_FUSIONPBX_OLD_PORT:-18080}:8080/tcp",
+    "127.0.0.1:${PBX_CUTOVER_DOCKER_SIP_PORT:-15060}:5060/udp",
+  ]);
+  assert.deepEqual(HOST_PORTS, { kamailioSip: 15060, fusionpbxOld: 18080, fusionpbxNew: 18081 });
   assert.equal(HOST_PORTS.kamailioSip, 15060);
   assert.equal(real.services["kamailio"]?.ports?.[0], `127.0.0.1:\${${SIP_PORT_ENV}:-${HOST_PORTS.kamailioSip}}:${IN_CONTAINER.kamailioSipPort}/udp`);
   assert.equal(hostSipPort({}), 15060);
@@ -97,6 +106,8 @@ test("container names: the seed's real-kamailio, real-sipp-uas-old, real-sipp-ua
   assert.equal(calls.services["sipp-uac"]?.container_name, CONTAINERS.sippUac);
   for (const role of ["old", "new"] as const) {
     assert.equal(real.services[`freeswitch-${role}`]?.container_name, CONTAINERS.freeswitch[role]);
+    assert.equal(real.services[`fusionpbx-${role}`]?.container_name, CONTAINERS.fusionpbx[role]);
+    assert.equal(real.services[`fusionpbx-${role}-db`]?.container_name, CONTAINERS.fusionpbxDb[role]);
     assert.equal(calls.services[`sipp-uas-${role}`]?.container_name, CONTAINERS.sippUas[role]);
   }
 });

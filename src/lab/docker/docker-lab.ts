@@ -9,16 +9,17 @@ import { loadKamailioTemplate } from "../../kamailio/config-template.js";
 import { modeOf, parseDispatcherListResult, type RuntimeMode } from "../../kamailio/runtime.js";
 import { eslApi } from "../../verify/event-socket.js";
 import { freeswitchPaths, renderFreeswitchConfig } from "../freeswitch/config.js";
-import { findPortOwner, isUdpFree } from "../ports.js";
+import { findPortOwner, isTcpFree, isUdpFree } from "../ports.js";
+import { probeFusionpbxPage } from "../../verify/fusionpbx-page.js";
 import { composeDownArgv, composeUpArgv, labContainersArgv, type ComposeSelection } from "./argv.js";
-import { runArgv } from "./docker-cli.js";
+import { runArgv, runArgvWith } from "./docker-cli.js";
 import { dockerInitialDispatcherList, dockerKamailioConfig } from "./docker-files.js";
 import { dockerTarget } from "./docker-target.js";
 import { dockerdStartedByUs, requireEngine, stopDockerd, type Engine } from "./engine.js";
 import { ensureLocalImages, type BuiltImage } from "./image-build.js";
 import type { ImageSet } from "./images.js";
 import type { ArgvRunner } from "./kamcmd-rpc.js";
-import { CONTAINERS, HOST_DIRS, IN_CONTAINER, NETWORK, SIP_PORT_ENV, hostSipPort, type DockerBackends } from "./topology.js";
+import { CONTAINERS, HOST_DIRS, IN_CONTAINER, NETWORK, PORT_ENV, hostPort, hostSipPort, type DockerBackends } from "./topology.js";
 
 /**
  * `lab up / down / status --driver docker` on a real Docker engine: the engine (found, or started
@@ -64,15 +65,34 @@ function selection(o: Pick<DockerLabOptions, "backends" | "images">, calls = o.b
 async function requirePortsFree(): Promise<void> {
   const checks: [proto: "udp" | "tcp", port: number, what: string, free: (a: string, p: number) => Promise<boolean>][] = [
     ["udp", hostSipPort(), "Kamailio's SIP port", isUdpFree],
+    ["tcp", hostPort("fusionpbxOld"), "the old FusionPBX's web UI", isTcpFree],
+    ["tcp", hostPort("fusionpbxNew"), "the new FusionPBX's web UI", isTcpFree],
   ];
   for (const [proto, port, what, free] of checks) {
     if (await free("127.0.0.1", port)) continue;
     const owner = findPortOwner(proto, "127.0.0.1", port);
     throw new EnvironmentError(
       `127.0.0.1:${port}/${proto} (${what}, published by the docker lab) is in use${owner ? ` by ${owner.comm} (pid ${owner.pid})` : ""}; nothing was started`,
-      [`stop whatever holds it (a native lab on the same port: pbx-cutover lab down), or publish another port: ${SIP_PORT_ENV}=25060`],
+      [`stop whatever holds it (a native lab on the same port: pbx-cutover lab down), or publish another port: ${PORT_ENV[portKey(proto, port)]}=<port>`],
     );
   }
+}
+
+function portKey(proto: "udp" | "tcp", port: number): "kamailioSip" | "fusionpbxOld" | "fusionpbxNew" {
+  if (proto === "udp") return "kamailioSip";
+  return port === hostPort("fusionpbxOld") ? "fusionpbxOld" : "fusionpbxNew";
+}
+
+/** The FusionPBX databases' password: new every start (the volumes go at `lab down`), 0600 in the state dir, passed to compose in its environment. */
+function writeDbSecret(stateDir: string): string {
+  const pw = randomBytes(16).toString("hex");
+  writeFileAtomic(path.join(stateDir, "fusionpbx-db.secret"), pw + "\n", { mode: FileMode.private });
+  return pw;
+}
+
+/** The FusionPBX web UIs on their published loopback ports. */
+export function dockerFusionpbxUrls(env: NodeJS.ProcessEnv = process.env): Record<"old" | "new", string> {
+  return { old: `http://127.0.0.1:${hostPort("fusionpbxOld", env)}/`, new: `http://127.0.0.1:${hostPort("fusionpbxNew", env)}/` };
 }
 
 /** Each FreeSWITCH's run directory in the state dir: its freeswitch.xml and event-socket secret (both 0600). */
@@ -133,6 +153,13 @@ async function probeReady(dir: string, o: DockerLabOptions, run: ArgvRunner): Pr
       if (!/\bRUNNING\b/.test(status)) throw new Error(`${CONTAINERS.freeswitch[role]}: its SIP profile is not running yet`);
     }
   }
+  const urls = dockerFusionpbxUrls();
+  for (const role of ["old", "new"] as const) {
+    // as the native lab: `/` leads to FusionPBX's installer or login page
+    const r = await probeFusionpbxPage(urls[role], 2000);
+    if (!r.reachable) throw new Error(`${CONTAINERS.fusionpbx[role]}: ${urls[role]} does not answer (${r.error ?? "?"})`);
+    if (r.page !== "installer" && r.page !== "login") throw new Error(`${CONTAINERS.fusionpbx[role]}: GET / answered ${r.chain}, not FusionPBX's installer or login page`);
+  }
 }
 
 export async function dockerLabUp(o: DockerLabOptions, scope: Scope): Promise<DockerLabUp> {
@@ -143,7 +170,16 @@ export async function dockerLabUp(o: DockerLabOptions, scope: Scope): Promise<Do
   const engine = await requireEngine(run, { start: o.startEngine, stateDir });
   if (engine.startedPid !== undefined) scope.defer("dockerd", () => stopDockerd(stateDir).then(() => undefined));
   const before = await labContainers(run);
-  const wanted = [CONTAINERS.kamailio, CONTAINERS.freeswitch.old, CONTAINERS.freeswitch.new, ...(o.backends === "sipp" ? [CONTAINERS.sippUas.old, CONTAINERS.sippUas.new, CONTAINERS.sippUac] : [])];
+  const wanted = [
+    CONTAINERS.kamailio,
+    CONTAINERS.freeswitch.old,
+    CONTAINERS.freeswitch.new,
+    CONTAINERS.fusionpbx.old,
+    CONTAINERS.fusionpbx.new,
+    CONTAINERS.fusionpbxDb.old,
+    CONTAINERS.fusionpbxDb.new,
+    ...(o.backends === "sipp" ? [CONTAINERS.sippUas.old, CONTAINERS.sippUas.new, CONTAINERS.sippUac] : []),
+  ];
   const running = new Set(before.filter((c) => c.state === "running").map((c) => c.name));
   const alreadyRunning = wanted.every((n) => running.has(n));
   if (before.length === 0) await requirePortsFree();
@@ -167,7 +203,7 @@ export async function dockerLabUp(o: DockerLabOptions, scope: Scope): Promise<Do
     scope.defer("docker compose down", async () => {
       await run(composeDownArgv(engine.compose, o.dir, selection(o, true)), 180_000).catch(() => undefined);
     });
-    const up = await run(argv, 10 * 60_000);
+    const up = await runArgvWith({ FUSIONPBX_DB_PASSWORD: writeDbSecret(stateDir) })(argv, 10 * 60_000);
     if (up.code !== 0) {
       throw new EnvironmentError(`\`${argv.join(" ")}\` failed (exit ${up.code}); the lab was taken down again`, tail(up.stderr || up.stdout));
     }

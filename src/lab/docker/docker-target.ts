@@ -1,8 +1,8 @@
 import path from "node:path";
 import { fileListStore, type BackendEndpoint, type Target } from "../target.js";
-import { parseFreeswitchVersion } from "../../verify/product-version.js";
+import { parseFreeswitchVersion, parseSoftwarePhp } from "../../verify/product-version.js";
 import type { VersionSource } from "../../verify/probes.js";
-import { freeswitchVersionArgv, kamcmdExecArgv } from "./argv.js";
+import { freeswitchVersionArgv, fusionpbxSoftwarePhpArgv, kamcmdExecArgv } from "./argv.js";
 import { runArgv } from "./docker-cli.js";
 import type { ImageSet } from "./images.js";
 import { KamcmdRpcClient, type ArgvRunner } from "./kamcmd-rpc.js";
@@ -51,7 +51,7 @@ export function dockerTarget(labDir: string, backends: DockerBackends, run: Argv
   };
 }
 
-/** Versions read inside the containers: each FreeSWITCH binary. */
+/** Versions read inside the containers: each FreeSWITCH binary and FusionPBX's source. */
 export function dockerVersionSources(run: ArgvRunner = runArgv, images: ImageSet = "local"): VersionSource[] {
   const exec = async (argv: string[], timeoutMs: number): Promise<string> => {
     const r = await run(argv, timeoutMs);
@@ -68,6 +68,16 @@ export function dockerVersionSources(run: ArgvRunner = runArgv, images: ImageSet
       source: "freeswitch -version",
       read: (t) => exec(freeswitchVersionArgv(role, images), t),
       parse: parseFreeswitchVersion,
+    },
+    {
+      role,
+      component: `${role} FusionPBX (source)`,
+      stack: "fusionpbx",
+      kind: "fusionpbx container",
+      endpoint: `docker exec ${CONTAINERS.fusionpbx[role]}`,
+      source: "software.php",
+      read: (t) => exec(fusionpbxSoftwarePhpArgv(role), t),
+      parse: parseSoftwarePhp,
     },
   ]);
 }

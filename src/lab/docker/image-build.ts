@@ -1,10 +1,10 @@
 import { spawn } from "node:child_process";
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { EnvironmentError } from "../../cli/errors.js";
 import type { Scope } from "../../cli/scope.js";
 import { ensureDir } from "../../files/ensure-dir.js";
-import { requireFreeswitchTree } from "../freeswitch/install.js";
+import { realServicesDir, requireFreeswitchTree } from "../freeswitch/install.js";
 import type { ArgvRunner } from "./kamcmd-rpc.js";
 import {
   BASE_IMAGE,
@@ -12,7 +12,9 @@ import {
   INPUTS_LABEL,
   freeswitchImage,
   inputsHash,
+  fusionpbxImage,
   kamailioImage,
+  postgresImage,
   sippImage,
   type ImageSpec,
 } from "./images.js";
@@ -156,13 +158,27 @@ export async function ensureImage(spec: ImageSpec, run: ArgvRunner, scope: Scope
   return { tag: spec.tag, what: spec.what, cached: false, ms: performance.now() - started };
 }
 
-/** The local image set: base, Kamailio, FreeSWITCH 1.10.3 and 1.10.12, SIPp (in that order). */
+/** A FusionPBX tree installed by `make real-services`, or exit 3 with what to do. */
+function requireFusionpbxTree(tag: string, env: NodeJS.ProcessEnv): string {
+  const tree = path.join(realServicesDir(env), `fusionpbx-${tag}`);
+  if (!existsSync(path.join(tree, "core", "software", "resources", "classes", "software.php"))) {
+    throw new EnvironmentError(`FusionPBX ${tag} is not installed at ${tree}; nothing was started`, [
+      "install it with: make real-services (from PBX_CUTOVER_VENDOR, or from upstream; PBX_CUTOVER_REAL_SERVICES picks the directory)",
+    ]);
+  }
+  return tree;
+}
+
+/** The local image set: base, Kamailio, FreeSWITCH 1.10.3 and 1.10.12, SIPp, PostgreSQL, FusionPBX 5.3.0 and 5.5.7 (in that order). */
 export function localImageSpecs(env: NodeJS.ProcessEnv = process.env): ImageSpec[] {
   return [
     kamailioImage(),
     freeswitchImage("old", "1.10.3", requireFreeswitchTree("old", "1.10.3", env)),
     freeswitchImage("new", "1.10.12", requireFreeswitchTree("new", "1.10.12", env)),
     sippImage(),
+    postgresImage(),
+    fusionpbxImage("old", "5.3.0", "5.3.3", requireFusionpbxTree("5.3.0", env)),
+    fusionpbxImage("new", "5.5.7", "5.5.7", requireFusionpbxTree("5.5.7", env)),
   ];
 }
 

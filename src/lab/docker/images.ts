@@ -29,6 +29,9 @@ export const LOCAL_IMAGES = {
   freeswitchOld: "pbx-cutover/freeswitch:1.10.3",
   freeswitchNew: "pbx-cutover/freeswitch:1.10.12",
   sipp: "pbx-cutover/sipp:3.6.1",
+  fusionpbxOld: "pbx-cutover/fusionpbx:5.3.0",
+  fusionpbxNew: "pbx-cutover/fusionpbx:5.5.7",
+  postgresql: "pbx-cutover/postgresql:15",
 } as const;
 
 export const SEED_IMAGES = {
@@ -119,6 +122,73 @@ export function freeswitchImage(role: "old" | "new", version: string, treeDir: s
       `ENTRYPOINT ["${FREESWITCH_TREE_IN_IMAGE}/bin/freeswitch"]`,
     ]),
     context: [{ dest: "tree", hostPath: treeDir }],
+  };
+}
+
+/** Debian's PHP 8.2 with what FusionPBX needs (../shared/REAL-SERVICES.md). */
+export const FUSIONPBX_PHP_PACKAGES = ["php-cli", "php-pgsql", "php-xml", "php-curl", "php-mbstring", "ca-certificates"] as const;
+
+/** Where FusionPBX lives in its image: the path 5.5.7 hard-codes (its config: /etc/fusionpbx). */
+export const FUSIONPBX_ROOT_IN_IMAGE = "/var/www/fusionpbx";
+
+/**
+ * FusionPBX from the real-services tree (the same sources the native lab serves), on Debian's PHP,
+ * served by PHP's built-in web server on port 8080. The tag 5.3.0's software.php says 5.3.3: the build
+ * checks the version the code reports, `reports`.
+ */
+export function fusionpbxImage(role: "old" | "new", tag: string, reports: string, treeDir: string): ImageSpec {
+  return {
+    tag: role === "old" ? LOCAL_IMAGES.fusionpbxOld : LOCAL_IMAGES.fusionpbxNew,
+    what: `FusionPBX ${tag} (software.php: ${reports}; the real-services tree ${treeDir}) on Debian's PHP`,
+    dockerfile: dockerfile([
+      `RUN ${APT} ${FUSIONPBX_PHP_PACKAGES.join(" ")} && ${APT_CLEAN} && mkdir -p /etc/fusionpbx`,
+      `COPY tree/ ${FUSIONPBX_ROOT_IN_IMAGE}/`,
+      `RUN grep -q "'${reports}'" ${FUSIONPBX_ROOT_IN_IMAGE}/core/software/resources/classes/software.php && chown -R www-data:www-data ${FUSIONPBX_ROOT_IN_IMAGE} /etc/fusionpbx`,
+      `WORKDIR ${FUSIONPBX_ROOT_IN_IMAGE}`,
+      "USER www-data",
+      "EXPOSE 8080",
+      `ENTRYPOINT ["php", "-S", "0.0.0.0:8080", "-t", "${FUSIONPBX_ROOT_IN_IMAGE}"]`,
+    ]),
+    context: [{ dest: "tree", hostPath: treeDir }],
+  };
+}
+
+/**
+ * Debian's PostgreSQL 15, one per FusionPBX: a data directory made on first start (initdb), the
+ * database and user `fusionpbx` with the password from FUSIONPBX_DB_PASSWORD, reachable from the lab
+ * network only (pg_hba: 172.28.0.0/24, scram-sha-256).
+ */
+export const POSTGRES_START = `#!/bin/sh
+# written by pbx-cutover (src/lab/docker/images.ts): Debian's PostgreSQL 15 for one FusionPBX
+set -eu
+bin=/usr/lib/postgresql/15/bin
+data=/var/lib/postgresql/data
+pw="\${FUSIONPBX_DB_PASSWORD:?FUSIONPBX_DB_PASSWORD is not set}"
+case "$pw" in *[!A-Za-z0-9._-]*) echo "pg-start: FUSIONPBX_DB_PASSWORD may only use A-Z a-z 0-9 . _ -" >&2; exit 2;; esac
+mkdir -p "$data" /run/postgresql
+chown postgres:postgres "$data" /run/postgresql
+if [ ! -s "$data/PG_VERSION" ]; then
+  runuser -u postgres -- "$bin/initdb" -D "$data" -U postgres --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+  echo "host all all 172.28.0.0/24 scram-sha-256" >> "$data/pg_hba.conf"
+  runuser -u postgres -- "$bin/postgres" -D "$data" -c listen_addresses= -k /run/postgresql &
+  until runuser -u postgres -- "$bin/pg_isready" -q -h /run/postgresql; do sleep 0.2; done
+  runuser -u postgres -- psql -q -h /run/postgresql -v ON_ERROR_STOP=1 -c "CREATE ROLE fusionpbx LOGIN PASSWORD '$pw'" -c "CREATE DATABASE fusionpbx OWNER fusionpbx"
+  runuser -u postgres -- "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null
+fi
+exec runuser -u postgres -- "$bin/postgres" -D "$data" -c listen_addresses=* -k /run/postgresql
+`;
+
+export function postgresImage(): ImageSpec {
+  return {
+    tag: LOCAL_IMAGES.postgresql,
+    what: "PostgreSQL 15 (Debian bookworm's postgresql-15)",
+    dockerfile: dockerfile([
+      `RUN ${APT} postgresql-15 && ${APT_CLEAN}`,
+      "COPY pg-start.sh /usr/local/bin/pg-start.sh",
+      "RUN chmod 755 /usr/local/bin/pg-start.sh",
+      'ENTRYPOINT ["/usr/local/bin/pg-start.sh"]',
+    ]),
+    context: [{ dest: "pg-start.sh", text: POSTGRES_START }],
   };
 }
 

@@ -24,6 +24,7 @@ export const CONTAINERS = {
   kamailio: "real-kamailio",
   freeswitch: { old: "real-freeswitch-old", new: "real-freeswitch-new" },
   fusionpbx: { old: "real-fusionpbx-old", new: "real-fusionpbx-new" },
+  fusionpbxDb: { old: "real-fusionpbx-old-db", new: "real-fusionpbx-new-db" },
   sippUas: { old: "real-sipp-uas-old", new: "real-sipp-uas-new" },
   sippUac: "real-sipp-uac",
 } as const;
@@ -36,12 +37,22 @@ export const HOST_PORTS = { kamailioSip: 15060, fusionpbxOld: 18080, fusionpbxNe
  * compose file reads the same variable, e.g. when a native lab holds 15060). Exit 2 on a bad value.
  */
 export const SIP_PORT_ENV = "PBX_CUTOVER_DOCKER_SIP_PORT";
-export function hostSipPort(env: NodeJS.ProcessEnv = process.env): number {
-  const v = env[SIP_PORT_ENV];
-  if (v === undefined || v === "") return HOST_PORTS.kamailioSip;
+/** The env setting for each published port (the compose file reads the same names). */
+export const PORT_ENV: Record<keyof typeof HOST_PORTS, string> = {
+  kamailioSip: SIP_PORT_ENV,
+  fusionpbxOld: "PBX_CUTOVER_DOCKER_FUSIONPBX_OLD_PORT",
+  fusionpbxNew: "PBX_CUTOVER_DOCKER_FUSIONPBX_NEW_PORT",
+};
+export function hostPort(which: keyof typeof HOST_PORTS, env: NodeJS.ProcessEnv = process.env): number {
+  const name = PORT_ENV[which];
+  const v = env[name];
+  if (v === undefined || v === "") return HOST_PORTS[which];
   const n = /^\d{1,5}$/.test(v) ? Number(v) : NaN;
-  if (!(n >= 1024 && n <= 65535)) throw new UsageError(`${SIP_PORT_ENV}=${JSON.stringify(v)}: must be a port number 1024-65535; nothing was started`);
+  if (!(n >= 1024 && n <= 65535)) throw new UsageError(`${name}=${JSON.stringify(v)}: must be a port number 1024-65535; nothing was started`);
   return n;
+}
+export function hostSipPort(env: NodeJS.ProcessEnv = process.env): number {
+  return hostPort("kamailioSip", env);
 }
 
 /** Fixed addresses on the lab's bridge network, so dispatcher URIs never depend on DNS. */
