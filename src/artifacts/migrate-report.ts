@@ -7,6 +7,8 @@ import type { ReloadReport } from "../kamailio/dispatcher-rpc.js";
 import type { ApplyTimings } from "../kamailio/apply.js";
 import type { RuntimeDestination } from "../kamailio/runtime.js";
 import type { OptionsResult } from "../sip/options-probe.js";
+import type { StepGateRecord } from "../cutover/live-gates.js";
+import type { HepCaptureSummary } from "../hep/capture.js";
 
 export const migrateFiles = {
   profile: (m: ProfileMode): string => `dispatcher.${m}.list`,
@@ -39,6 +41,8 @@ export interface PhaseResult {
   /** when the apply failed and was restored: what runs now */
   restoredRuntime: RuntimeDestination[] | undefined;
   timings: ApplyTimings | undefined;
+  /** --traffic: the step window's gates and split, with their numbers */
+  gates?: StepGateRecord | undefined;
 }
 
 export interface BackendProbe {
@@ -66,6 +70,26 @@ export interface RollbackResult {
   reason: string;
   appliedFile: string | undefined;
   runtime: RuntimeDestination[] | undefined;
+  /** time the rollback's reload waited out Kamailio's reload guard (reload_delta), and its refusals */
+  reloadWaitedMs?: number | undefined;
+  reloadRefusals?: number | undefined;
+  /**
+   * a failed gate's rollback under --traffic: first failing call's INVITE -> the restored runtime
+   * read back, and what the failing backend received in that time
+   */
+  reaction?:
+    | { firstFailingCallMs: number; restoredAtMs: number; reactionMs: number; backend?: "old" | "new"; routed?: number; failed?: number; unanswered?: number }
+    | undefined;
+}
+
+/** --traffic: the background calls and the HEP capture they were judged from */
+export interface TrafficResult {
+  rate: number;
+  argv: string[];
+  callIdPrefix: string;
+  files: string[];
+  exit: string;
+  hep: HepCaptureSummary;
 }
 
 export interface MigrateResults {
@@ -88,6 +112,7 @@ export interface MigrateResults {
   /** plan runs only (--steps / --plan) */
   plan?: { source: string; algorithm: number; steps: { label: string; weightNew: number; holdS: number; gates: string[] }[] };
   rollback?: RollbackResult | undefined;
+  traffic?: TrafficResult | undefined;
 }
 
 const ms = (n: number | undefined): string => (n === undefined ? "-" : `${n.toFixed(1)} ms`);
@@ -130,12 +155,34 @@ export function renderSummary(r: MigrateResults): string {
           "## Plan",
           "",
           `- ${r.plan.source}, dispatcher algorithm ${r.plan.algorithm}: ${r.plan.steps.map((s) => `${s.label}${s.holdS > 0 ? ` (hold ${s.holdS} s)` : ""}`).join(" -> ")}`,
+          ...r.phases.flatMap((p) => (p.gates ? [`- ${p.mode}: gates **${p.gates.verdict}**${p.gates.early ? " (during the hold)" : ""}: ${p.gates.detail}`] : [])),
           ...(r.rollback
             ? [
                 `- rollback: step ${r.rollback.from} -> ${r.rollback.toLabel}, ${r.rollback.ok ? `verified in ${ms(r.rollback.durationMs)}` : "**did not complete**"} (${r.rollback.reason})`,
+                ...((r.rollback.reloadRefusals ?? 0) > 0
+                  ? [`- the rollback's reload waited ${ms(r.rollback.reloadWaitedMs)} on Kamailio's reload guard (${r.rollback.reloadRefusals} x "Ongoing reload", reload_delta)`]
+                  : []),
+                ...(r.rollback.reaction
+                  ? [
+                      `- reaction ${r.rollback.reaction.reactionMs.toFixed(0)} ms: first failing call's INVITE ${new Date(r.rollback.reaction.firstFailingCallMs).toISOString()} -> ` +
+                        `runtime read back restored ${new Date(r.rollback.reaction.restoredAtMs).toISOString()}` +
+                        (r.rollback.reaction.routed !== undefined
+                          ? `; ${r.rollback.reaction.backend ?? "new"} received ${r.rollback.reaction.routed} call(s) in that time, ${r.rollback.reaction.failed ?? 0} failed`
+                          : ""),
+                    ]
+                  : []),
                 ...(r.rollback.runtime ? [`- runtime after the rollback: ${dests(r.rollback.runtime)}`] : []),
               ]
             : []),
+          "",
+        ]
+      : []),
+    ...(r.traffic
+      ? [
+          "## Traffic",
+          "",
+          `- ${r.traffic.rate} calls/s of background calls (Call-IDs \`${r.traffic.callIdPrefix}-*\`), judged from HEP: ${r.traffic.hep.calls} calls mirrored, ${r.traffic.hep.packets} packets, kernel drops ${r.traffic.hep.kernelDrops ?? "unknown"}; SIPp ${r.traffic.exit}`,
+          `- files: ${r.traffic.files.map((f) => `\`${f}\``).join(", ")}`,
           "",
         ]
       : []),

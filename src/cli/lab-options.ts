@@ -15,6 +15,8 @@ export function addLabOptions(cmd: Command): Command {
     .option("--old-port <port>", "old backend udp port (default 15070)")
     .option("--new-addr <ip>", "new backend address, loopback only (default 127.0.0.1)")
     .option("--new-port <port>", "new backend udp port (default 15080)")
+    .option("--old-stand-in <how>", "backends sipp: how the old stand-in answers: answer (default), 503-one-in-five, slow (180/200 800 ms late)")
+    .option("--new-stand-in <how>", "backends sipp: how the new stand-in answers: answer (default), 503-one-in-five (every fifth INVITE refused), slow; rehearses a failing gate and the automatic rollback")
     .option("--hep-port <port>", "udp port on 127.0.0.1 where Kamailio mirrors every SIP message as HEPv3 (default 15062)")
     .option("--hep-mirror <on|off>", "Kamailio mirrors from the start (on, default) or not (off: no mirroring cost; `siptrace.status on` switches it later)")
     .option("--shm-mb <mb>", "Kamailio shared memory in MB (default 256; 64 caps the lab near 400 calls/s)")

@@ -86,6 +86,16 @@ const HepObject = z
   })
   .strict();
 
+/**
+ * How a SIPp stand-in answers calls (backends sipp): `answer` every call (assets/sipp/uas-answer.xml),
+ * `503-one-in-five` (every fifth INVITE refused with 503: uas-503-one-in-five.xml) or `slow` (180/200
+ * 800 ms after the INVITE: uas-answer-slow.xml). The faulty ones rehearse a failing gate and the
+ * automatic rollback; undefined = answer.
+ */
+export const STAND_IN_ANSWERS = ["answer", "503-one-in-five", "slow"] as const;
+export type StandInAnswer = (typeof STAND_IN_ANSWERS)[number];
+const standIn = z.enum(STAND_IN_ANSWERS, { error: `must be one of ${STAND_IN_ANSWERS.join(", ")}` }).optional();
+
 /** The native lab's settings. Every port, address, memory size and worker count is overridable. */
 export const LabSettingsSchema = z
   .object({
@@ -107,8 +117,8 @@ export const LabSettingsSchema = z
         dispatcherAlg: z.union([z.literal(4), z.literal(9)], { error: "must be 4 (round-robin) or 9 (weight-based)" }).default(4),
       })
       .strict(),
-    old: z.object({ address: loopback, port }).strict(),
-    new: z.object({ address: loopback, port }).strict(),
+    old: z.object({ address: loopback, port, standIn }).strict(),
+    new: z.object({ address: loopback, port, standIn }).strict(),
     /** where Kamailio mirrors every SIP message as HEPv3 (siptrace): the tool's collector, UDP */
     // default: a lab.json written before HEP existed still reads (that Kamailio mirrors nothing)
     hep: HepObject.default({ address: "127.0.0.1", port: 15062, mirror: "on" }),
@@ -201,6 +211,8 @@ export interface LabFlags {
   oldHttpPort?: string | undefined;
   newHttpPort?: string | undefined;
   postgresPort?: string | undefined;
+  oldStandIn?: string | undefined;
+  newStandIn?: string | undefined;
 }
 
 /** `--old-rtp-ports 16000-16099` -> start and end; the message names the flag. */
@@ -236,6 +248,8 @@ const FLAG_SETTINGS: readonly { key: Exclude<keyof LabFlags, "fusionpbx">; flag:
   { key: "oldPort", flag: "--old-port", path: ["old", "port"], kind: "int" },
   { key: "newAddr", flag: "--new-addr", path: ["new", "address"], kind: "string" },
   { key: "newPort", flag: "--new-port", path: ["new", "port"], kind: "int" },
+  { key: "oldStandIn", flag: "--old-stand-in", path: ["old", "standIn"], kind: "string" },
+  { key: "newStandIn", flag: "--new-stand-in", path: ["new", "standIn"], kind: "string" },
   { key: "hepPort", flag: "--hep-port", path: ["hep", "port"], kind: "int" },
   { key: "hepMirror", flag: "--hep-mirror", path: ["hep", "mirror"], kind: "string" },
   { key: "readyTimeoutMs", flag: "--ready-timeout-ms", path: ["readyTimeoutMs"], kind: "int" },

@@ -22,7 +22,7 @@ import { ApplyRolledBackError, profileFor } from "../kamailio/apply.js";
 import { RunEvents } from "../events/run-events.js";
 import { attachEventLog, EVENT_LOG_FILE } from "../events/event-log.js";
 import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
-import { gateName } from "../gates/gate.js";
+import { gateName, type GateSpec } from "../gates/gate.js";
 import { checkPlanForAlgorithm, stepProfile } from "../plan/dry-run.js";
 import { stepLabel, type Plan } from "../plan/plan.js";
 import { outcomeError, runSteps, type RunnerStep } from "../plan/runner.js";
@@ -31,6 +31,8 @@ import type { RuntimeDestination } from "../kamailio/runtime.js";
 import type { LabControl } from "../lab/lab-control.js";
 import type { BackendEndpoint, Target } from "../lab/target.js";
 import { probeOptions, type OptionsResult } from "../sip/options-probe.js";
+import { DEFAULT_MIN_CALLS } from "../gates/gate.js";
+import { startTrafficRun, type TrafficSettings } from "./traffic-run.js";
 
 export interface MigrateOptions {
   /** a plan from --steps / --plan with the target's dispatcher algorithm; undefined = the seed's old -> both -> new */
@@ -40,6 +42,11 @@ export interface MigrateOptions {
   keepLab: boolean;
   reloadWaitMs: number;
   log: (line: string) => void;
+  /**
+   * `--traffic RATE` (native lab): background calls through Kamailio for the whole plan, judged from
+   * HEP on the lab's collector address; every step's gates and split are evaluated on them
+   */
+  traffic?: TrafficSettings | undefined;
   /** how a backend is probed (default: SIP OPTIONS, see probeBackend); tests pass their own */
   probe?: (target: Target, role: "old" | "new") => Promise<BackendProbe>;
 }
@@ -48,7 +55,7 @@ const VERSION = "0.1.0";
 
 export async function runMigrate(lab: LabControl, target: Target, o: MigrateOptions, scope: Scope): Promise<MigrateResults> {
   // validation first (exit 2 before anything starts or is written)
-  const steps = o.plan === undefined ? defaultSteps(target) : planSteps(target, o.plan.plan, o.plan.algorithm);
+  const steps = o.plan === undefined ? defaultSteps(target, o.traffic !== undefined) : planSteps(target, o.plan.plan, o.plan.algorithm, o.traffic !== undefined);
   const finalWeight = steps.at(-1)!.runner.weightNew;
   const t0 = performance.now();
   const runDir = createRunDir(o.artifactsDir, "run");
@@ -83,8 +90,8 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
   };
   o.log(`run folder ${runDir}`);
   const events = new RunEvents();
-  // events.ndjson: plan runs (the default run keeps the seed's file set for now)
-  const detachLog = o.plan === undefined ? undefined : attachEventLog(events, path.join(runDir, EVENT_LOG_FILE));
+  // events.ndjson: plan runs and traffic runs (the default run keeps the seed's file set for now)
+  const detachLog = o.plan === undefined && o.traffic === undefined ? undefined : attachEventLog(events, path.join(runDir, EVENT_LOG_FILE));
   events.emit({ kind: "run-started", at: Date.now(), runDir, knobs: { steps: steps.length } });
   try {
     // 1. the lab
@@ -127,19 +134,26 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
     const lock = acquireApplyLock(target.lockPath, "pbx-cutover migrate");
     scope.defer("apply lock", () => lock.release());
     const phaseOf = (i: number): PhaseResult => results.phases[i]!;
+    // --traffic: HEP capture, then the background calls, for the whole plan
+    const live = o.traffic === undefined ? undefined : await startTrafficRun(o.traffic, target, steps, o.plan?.algorithm ?? 4, runDir, scope, o.log);
     const outcome = await runSteps(steps.map((s) => s.runner), {
       target,
       lock,
       retry: { reloadWaitMs: o.reloadWaitMs },
       signal: scope.signal,
       events,
-      // migrate places no calls yet: a step's gates have no evidence to decide on
-      evaluate: (i) =>
-        Promise.resolve({
-          verdict: "none",
-          detail: `${steps[i]!.gates.join(", ")}: migrate places no calls yet, so there is no evidence to judge them on`,
-        }),
+      evaluate: async (i) => {
+        if (live === undefined) {
+          // no calls: a step's gates have no evidence to decide on
+          return { verdict: "none", detail: `${steps[i]!.gates.join(", ")}: migrate places no calls without --traffic, so there is no evidence to judge them on` };
+        }
+        // the last mirrored messages of the window are in before it is judged
+        await live.capture.settle(50, 1000);
+        return live.gates.evaluate(i);
+      },
+      ...(live ? { watch: (i: number) => live.gates.watch(i) } : {}),
       onApplied: (i, out) => {
+        live?.gates.open(i);
         const phase = phaseOf(i);
         Object.assign(phase, { verdict: "pass", changed: out.changed, reload: out.reload, runtimeBefore: out.runtimeBefore, runtime: out.runtime, timings: out.timings });
         phase.appliedFile = steps[i]!.appliedFile;
@@ -174,6 +188,7 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
     if (outcome.rollback) {
       results.rollback = { ...emptyRollback, ...results.rollback, ...outcome.rollback, to: outcome.rollback.to + 1, from: outcome.rollback.from + 1 };
     }
+    if (live) await live.finish(outcome.rollback?.reaction, results);
     // a step applied after the last good one did not pass: it was rolled back
     results.phases.forEach((p, i) => {
       if (i > outcome.lastGood && p.verdict === "pass") {
@@ -182,8 +197,8 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
       }
     });
     if (outcome.outcome !== "pass") throw outcomeError(outcome, scope.signal);
-    if (o.plan !== undefined && steps.some((s) => s.gates.length > 0)) {
-      results.warnings.push("the steps' gates were not evaluated: migrate places no calls yet (each step was verified at runtime and held)");
+    if (live === undefined && o.plan !== undefined && steps.some((s) => s.gates.length > 0)) {
+      results.warnings.push("the steps' gates were not evaluated: migrate placed no calls (no --traffic); each step was verified at runtime and held");
     }
 
     // 5. final state: new only, in the file and at runtime
@@ -226,11 +241,23 @@ interface MigrateStep {
   appliedFile: string;
   step: PhaseResult["step"];
   gates: string[];
+  gateSpecs: readonly GateSpec[];
+  weightNew: number;
   runner: RunnerStep;
 }
 
-/** The seed's old -> both -> new, with its file names; no hold, no gates (as before the runner). */
-function defaultSteps(target: Target): MigrateStep[] {
+/**
+ * With --traffic, a step the plan gives no hold holds until its window routed enough calls for the
+ * gates to decide on both backends (DEFAULT_MIN_CALLS each at the weight's share) and at least 100
+ * (a whole algorithm-9 cycle for the split check): new=10% needs 200, new=1% 2000, old/new/both 100.
+ */
+export function trafficMinCalls(weightNew: number): number {
+  const share = Math.min(weightNew, 100 - weightNew);
+  return share <= 0 ? 100 : Math.max(100, Math.ceil((100 * DEFAULT_MIN_CALLS) / share));
+}
+
+/** The seed's old -> both -> new, with its file names; no gates (as before the runner), held by calls with --traffic. */
+function defaultSteps(target: Target, traffic: boolean): MigrateStep[] {
   const weights = { old: 0, both: 50, new: 100 } as const;
   return PROFILE_MODES.map((m) => ({
     mode: m,
@@ -238,7 +265,15 @@ function defaultSteps(target: Target): MigrateStep[] {
     appliedFile: migrateFiles.applied(m),
     step: undefined,
     gates: [],
-    runner: { label: m, weightNew: weights[m], profile: profileFor(target, m), machine: { holdMs: 0, hasGates: false, onInconclusive: "fail", maxExtensions: 0 } },
+    runner: {
+      label: m,
+      weightNew: weights[m],
+      profile: profileFor(target, m),
+      // with --traffic the split check judges every step
+      machine: { holdMs: 0, hasGates: traffic, onInconclusive: "fail", maxExtensions: 0, ...(traffic ? { minCalls: trafficMinCalls(weights[m]) } : {}) },
+    },
+    weightNew: weights[m],
+    gateSpecs: [],
   }));
 }
 
@@ -246,14 +281,14 @@ function defaultSteps(target: Target): MigrateStep[] {
  * A plan's steps on this target. Refused (exit 2, nothing started): weights the target's algorithm
  * cannot split (the check `plan --dry-run` makes), and holds by call count (migrate places no calls yet).
  */
-function planSteps(target: Target, plan: Plan, algorithm: DispatcherAlgorithm): MigrateStep[] {
+function planSteps(target: Target, plan: Plan, algorithm: DispatcherAlgorithm, traffic: boolean): MigrateStep[] {
   checkPlanForAlgorithm(plan, algorithm);
   const byCalls = plan.steps.map((s, i) => ({ s, i })).filter(({ s }) => s.hold.minCalls !== undefined);
-  if (byCalls.length > 0) {
+  if (byCalls.length > 0 && !traffic) {
     throw new UsageError(
       `${plan.source}: ${byCalls.map(({ i }) => `step ${i + 1}`).join(", ")} hold${byCalls.length === 1 ? "s" : ""} until a number of calls (hold.minCalls), ` +
-        "but migrate places no calls yet; nothing was changed",
-      ["hold by time (hold: { durationS: 600 }) instead"],
+        "but migrate places no calls without --traffic; nothing was changed",
+      ["hold by time (hold: { durationS: 600 }) instead, or give the lab background calls with --traffic RATE"],
     );
   }
   const dry = { setId: target.setId, oldUri: target.backends.old.uri, newUri: target.backends.new.uri, sipPolicy: target.sipPolicy, algorithm };
@@ -267,8 +302,17 @@ function planSteps(target: Target, plan: Plan, algorithm: DispatcherAlgorithm): 
       label: stepLabel(s, algorithm === 4),
       weightNew: s.weightNew,
       profile: profileFor(target, stepProfile(s, { ...dry, driver: target.driver, listLocation: "", rpc: "", backupDir: "" })),
-      machine: { holdMs: (s.hold.durationS ?? 0) * 1000, hasGates: s.gates.length > 0, onInconclusive: s.onInconclusive, maxExtensions: s.maxExtensions },
+      machine: {
+        holdMs: (s.hold.durationS ?? 0) * 1000,
+        // with --traffic the split check judges every step, gates or not
+        hasGates: s.gates.length > 0 || traffic,
+        onInconclusive: s.onInconclusive,
+        maxExtensions: s.maxExtensions,
+        ...(traffic ? { minCalls: s.hold.minCalls ?? (s.hold.durationS === undefined ? trafficMinCalls(s.weightNew) : 0) } : {}),
+      },
     },
+    weightNew: s.weightNew,
+    gateSpecs: s.gates,
   }));
 }
 

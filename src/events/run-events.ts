@@ -42,7 +42,19 @@ export type RunEvent =
    * the runner put back the last good step with verifiedApply (to = its index, 0 = the list that ran
    * before the plan); ok = the runtime was read back equal to it
    */
-  | { kind: "rollback"; at: number; from: number; to: number; toLabel: string; reason: string; ok: boolean; durationMs: number; runtime: string[] }
+  | {
+      kind: "rollback";
+      at: number;
+      from: number;
+      to: number;
+      toLabel: string;
+      reason: string;
+      ok: boolean;
+      durationMs: number;
+      runtime: string[];
+      /** a failed gate's rollback: its first failing call's INVITE -> the restored runtime read back (ms) */
+      reactionMs?: number;
+    }
   /**
    * per-backend counts from what Kamailio mirrored (HEP) over the window of `windowMs` that ended at
    * `at` (src/hep/rate-sampler.ts, every second while the capture runs); final = the partial window

@@ -5,6 +5,7 @@
  */
 import type { Backend } from "../events/run-events.js";
 import { forwardedTo, type EndpointKey, type HepCall } from "../hep/evidence.js";
+import type { CallRecord } from "./call-record.js";
 
 export function backendsFromHep(calls: Iterable<HepCall>, backends: Readonly<Record<Backend, EndpointKey>>): Map<string, Backend> {
   const out = new Map<string, Backend>();
@@ -12,6 +13,68 @@ export function backendsFromHep(calls: Iterable<HepCall>, backends: Readonly<Rec
     const to = forwardedTo(c, "INVITE")[0];
     const b = to === backends.old ? "old" : to === backends.new ? "new" : undefined;
     if (b !== undefined) out.set(c.callId, b);
+  }
+  return out;
+}
+
+export interface HepRecords {
+  records: CallRecord[];
+  /** Call-IDs forwarded to a backend and still waiting for a final answer (younger than the timeout) */
+  pending: string[];
+  /** Call-IDs Kamailio answered itself without forwarding the INVITE (e.g. 503 No destination) */
+  unrouted: string[];
+}
+
+/**
+ * Per-call records for the gates from what Kamailio mirrored alone (pure), seen from the proxy:
+ *
+ *   backend                    where Kamailio forwarded the INVITE (backendsFromHep's rule)
+ *   inviteSentMs               when Kamailio received the caller's first INVITE (its forward's time
+ *                              when the caller's copy was not mirrored)
+ *   firstProvisionalOrFinalMs  the first response other than 100 Kamailio sent the caller for INVITE
+ *   finalStatus                the first final response Kamailio sent the caller (a backend's 503
+ *                              reaches the caller as 500, RFC 3261 16.7; both are RFC 6076 ISA)
+ *   timedOut                   no final response `timeoutMs` after the INVITE (`nowMs`)
+ *   byeSentMs, byeFinalMs      when Kamailio forwarded the BYE, and sent the caller its final answer
+ *
+ * SRD and SDD are thus the proxy's view: the caller's own delays less its two loopback hops. A call
+ * without a final answer younger than `timeoutMs` is pending, not a record yet. Only Call-IDs `accept`
+ * admits count (a run's own traffic on a lab others may also call through).
+ */
+export function callRecordsFromHep(
+  calls: Iterable<HepCall>,
+  backends: Readonly<Record<Backend, EndpointKey>>,
+  o: { nowMs: number; timeoutMs: number; accept?: (callId: string) => boolean },
+): HepRecords {
+  const out: HepRecords = { records: [], pending: [], unrouted: [] };
+  for (const c of calls) {
+    if (o.accept && !o.accept(c.callId)) continue;
+    const leg = c.forwarded.INVITE?.[0];
+    if (leg === undefined) {
+      if (c.answerToInvite !== undefined && c.inviteReceivedUs !== undefined) out.unrouted.push(c.callId);
+      continue;
+    }
+    const backend: Backend | undefined = leg.to === backends.old ? "old" : leg.to === backends.new ? "new" : undefined;
+    if (backend === undefined) continue;
+    const inviteSentMs = (c.inviteReceivedUs ?? leg.firstUs) / 1000;
+    const final = c.answerToInvite;
+    const timedOut = final === undefined && o.nowMs - inviteSentMs >= o.timeoutMs;
+    if (final === undefined && !timedOut) {
+      out.pending.push(c.callId);
+      continue;
+    }
+    const toCaller = c.responses.find((r) => r.method === "INVITE" && r.status !== 100 && r.origin !== "backend" && r.to === c.caller);
+    const bye = c.forwarded.BYE?.[0];
+    out.records.push({
+      callId: c.callId,
+      backend,
+      inviteSentMs,
+      firstProvisionalOrFinalMs: toCaller === undefined ? undefined : toCaller.firstUs / 1000,
+      finalStatus: final?.status,
+      timedOut,
+      byeSentMs: bye === undefined ? undefined : bye.firstUs / 1000,
+      byeFinalMs: c.answerToBye === undefined ? undefined : c.answerToBye.firstUs / 1000,
+    });
   }
   return out;
 }

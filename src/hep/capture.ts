@@ -9,6 +9,16 @@ import type { HepPacket } from "./decode.js";
 import { HepEvidence, type EndpointKey } from "./evidence.js";
 import type { HepForwardTarget } from "./forward-target.js";
 import { openPcapWriter } from "./pcap.js";
+import type { RpcClient } from "../kamailio/rpc.js";
+
+/** Does Kamailio mirror right now (`siptrace.status check`)? undefined: it does not answer (not running yet). */
+export async function kamailioMirrors(rpc: Pick<RpcClient, "call">): Promise<boolean | undefined> {
+  try {
+    return String(await rpc.call("siptrace.status", ["check"])) === "Enabled";
+  } catch {
+    return undefined;
+  }
+}
 
 export interface HepCaptureOptions {
   /** where Kamailio mirrors to (the lab's `hep` settings); port 0 = ephemeral */

@@ -1,4 +1,4 @@
-import type { BackendsKind, LabSettings } from "../config/lab-config.js";
+import type { BackendsKind, LabSettings, StandInAnswer } from "../config/lab-config.js";
 import { assetPath } from "../assets.js";
 import { probeOptions } from "../sip/options-probe.js";
 import { channelsCount } from "../freeswitch/event-stream.js";
@@ -26,6 +26,13 @@ export interface BackendSpec {
   /** resolves once ready, throws why not yet */
   probeReady(): Promise<void>;
 }
+
+/** The scenario each way a stand-in answers plays (assets/sipp/). */
+export const STAND_IN_SCENARIOS: Record<StandInAnswer, string> = {
+  answer: "uas-answer.xml",
+  "503-one-in-five": "uas-503-one-in-five.xml",
+  slow: "uas-answer-slow.xml",
+};
 
 /**
  * A component native-lab.ts starts beside Kamailio: a backend, or a service of `--fusionpbx`
@@ -99,11 +106,10 @@ export async function backendSpecs(
     );
   }
   if (programs.sipp === undefined) throw new Error("sipp binary not resolved");
-  const scenario = assetPath("sipp", "uas-answer.xml");
   return roles.map((role) => ({
     role,
     comm: "sipp",
-    argv: uasArgv(programs.sipp!, scenario, s, p, role),
+    argv: uasArgv(programs.sipp!, assetPath("sipp", STAND_IN_SCENARIOS[s[role].standIn ?? "answer"]), s, p, role),
     log: p.backend(role).stdout,
     extraLogs: [p.backend(role).errors],
     label: `${role} backend SIPp UAS (${s[role].address}:${s[role].port}/udp)`,

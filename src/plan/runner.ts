@@ -28,10 +28,23 @@ export interface RunnerStep {
   machine: MachineStep;
 }
 
+/** How often a hold asks `watch` for the window's calls and an early failing gate. */
+export const WATCH_MS = 100;
+
 export interface GateResult {
   verdict: "pass" | "fail" | "inconclusive" | "none";
   /** the numbers, or why nothing was evaluated */
   detail: string;
+  /** a failed gate: when the first call that counts against it sent its INVITE (epoch ms) */
+  firstFailingCallMs?: number;
+}
+
+/** What a hold sees of the step's window while it waits (live traffic). */
+export interface WindowWatch {
+  /** calls routed in the step's window so far */
+  routed: number;
+  /** set when a gate already fails on the calls concluded so far: the step fails without waiting */
+  failed?: GateResult;
 }
 
 export interface RunnerContext {
@@ -44,6 +57,12 @@ export interface RunnerContext {
   events: RunEvents;
   /** the gates' verdict on step i's window (0-based) */
   evaluate(step: number): Promise<GateResult>;
+  /**
+   * live traffic: polled every WATCH_MS during step i's hold; the hold ends once its time has passed
+   * AND the window routed the step's minCalls (times 1 + extensions), or at once when a gate fails.
+   * Without it a hold is its time alone.
+   */
+  watch?(step: number): WindowWatch;
   /** step i's apply is about to start (its evidence can be written) */
   beforeApply?(step: number): void;
   onApplied?(step: number, out: ApplyOutcome): void;
@@ -57,7 +76,21 @@ export interface PlanOutcome {
   reason: string | undefined;
   /** the last step that passed, 0-based; -1 = none (the list before the plan) */
   lastGood: number;
-  rollback: { from: number; to: number; toLabel: string; ok: boolean; durationMs: number; reason: string } | undefined;
+  rollback:
+    | {
+        from: number;
+        to: number;
+        toLabel: string;
+        ok: boolean;
+        durationMs: number;
+        reason: string;
+        /** a failed gate's rollback: first failing call's INVITE -> restored runtime read back */
+        reaction?: { firstFailingCallMs: number; restoredAtMs: number; reactionMs: number };
+        /** time the rollback's reload waited on Kamailio's reload guard ("Ongoing reload", reload_delta) */
+        reloadWaitedMs?: number;
+        reloadRefusals?: number;
+      }
+    | undefined;
   /** the error that failed the run (an apply's), or undefined when a gate or an abort ended it */
   error: unknown;
 }
@@ -72,6 +105,8 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
   let error: unknown;
   const failed = new Set<number>();
   let rollback: PlanOutcome["rollback"];
+  /** the failed gate's first failing call (epoch ms), for the rollback's reaction time */
+  let firstFailingCallMs: number | undefined;
   const aborted = (): Observation | undefined =>
     ctx.signal.aborted ? { kind: "abort", reason: (ctx.signal.reason as Error | undefined)?.message ?? "aborted" } : undefined;
 
@@ -102,17 +137,18 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
       }
       case "hold": {
         const s = steps[a.step]!;
-        ctx.log(`step ${a.step + 1}/${of} ${s.label}: holding ${(a.ms / 1000).toFixed(1)} s${a.extension > 0 ? ` (extension ${a.extension})` : ""}; Ctrl-C goes back to the last good step`);
-        try {
-          await delay(a.ms, ctx.signal);
-          obs = aborted() ?? { kind: "held" };
-        } catch {
-          obs = aborted() ?? { kind: "abort", reason: "hold interrupted" };
+        const calls = (s.machine.minCalls ?? 0) * (a.extension + 1);
+        const what = [a.ms > 0 ? `${(a.ms / 1000).toFixed(1)} s` : "", calls > 0 && ctx.watch ? `${calls} calls routed` : ""].filter(Boolean).join(" and ");
+        ctx.log(`step ${a.step + 1}/${of} ${s.label}: holding ${what || "0 s"}${a.extension > 0 ? ` (extension ${a.extension})` : ""}; Ctrl-C goes back to the last good step`);
+        obs = await hold(a.step, a.ms, calls);
+        if (obs.kind === "evaluated" && obs.verdict === "fail") {
+          ctx.log(`step ${a.step + 1}/${of} ${s.label}: gates fail during the hold: ${obs.reason ?? ""}`);
         }
         break;
       }
       case "evaluate": {
         const g = await ctx.evaluate(a.step);
+        if (g.verdict === "fail") firstFailingCallMs = g.firstFailingCallMs;
         ctx.log(`step ${a.step + 1}/${of} ${steps[a.step]!.label}: gates ${g.verdict === "none" ? "not evaluated" : g.verdict}: ${g.detail}`);
         obs = aborted() ?? { kind: "evaluated", verdict: g.verdict, reason: g.detail };
         break;
@@ -143,11 +179,30 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
             break;
           }
           const out = await verifiedApply(ctx.target, profile, { lock: ctx.lock, retry: ctx.retry, events: ctx.events });
+          // verifiedApply returns once the runtime was read back equal to the profile: routing is restored
+          const restoredAtMs = Date.now();
           const durationMs = performance.now() - t0;
-          rollback = { from: a.from, to: a.to, toLabel, ok: true, durationMs, reason: a.reason };
+          const reaction = firstFailingCallMs === undefined ? undefined : { firstFailingCallMs, restoredAtMs, reactionMs: restoredAtMs - firstFailingCallMs };
+          const guard = out.reload === undefined ? {} : { reloadWaitedMs: out.reload.waitedMs, reloadRefusals: out.reload.ongoingRefusals };
+          rollback = { from: a.from, to: a.to, toLabel, ok: true, durationMs, reason: a.reason, ...(reaction ? { reaction } : {}), ...guard };
           ctx.onRolledBack?.(a.to, out);
-          ctx.events.emit({ kind: "rollback", at: Date.now(), from: a.from + 1, to: a.to + 1, toLabel, reason: a.reason, ok: true, durationMs, runtime: out.runtime.map((d) => d.uri) });
-          ctx.log(`rolled back to ${toLabel} in ${durationMs.toFixed(1)} ms (${out.changed ? "reloaded" : "already in place"}); runtime ${out.runtime.map((d) => d.uri + (d.attrs ? ` ${d.attrs}` : "")).join(", ")}`);
+          ctx.events.emit({
+            kind: "rollback",
+            at: Date.now(),
+            from: a.from + 1,
+            to: a.to + 1,
+            toLabel,
+            reason: a.reason,
+            ok: true,
+            durationMs,
+            runtime: out.runtime.map((d) => d.uri),
+            ...(reaction ? { reactionMs: reaction.reactionMs } : {}),
+          });
+          const waited = out.reload && out.reload.ongoingRefusals > 0 ? `, of which ${out.reload.waitedMs.toFixed(0)} ms waiting out Kamailio's reload guard (${out.reload.ongoingRefusals} x "Ongoing reload")` : "";
+          ctx.log(
+            `rolled back to ${toLabel} in ${durationMs.toFixed(1)} ms${waited} (${out.changed ? "reloaded" : "already in place"}); runtime ${out.runtime.map((d) => d.uri + (d.attrs ? ` ${d.attrs}` : "")).join(", ")}` +
+              (reaction ? `; reaction time ${reaction.reactionMs.toFixed(0)} ms from the first failing call's INVITE to the restored runtime` : ""),
+          );
           obs = { kind: "rolled-back" };
         } catch (err) {
           const durationMs = performance.now() - t0;
@@ -163,6 +218,30 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
         return { outcome: a.outcome, reason: a.reason, lastGood: r.state.lastGood, rollback, error };
     }
     r = next(r.state, obs);
+  }
+
+  /** Hold step i for `ms` and (with live traffic) until `calls` were routed; a gate failing live ends it early. */
+  async function hold(i: number, ms: number, calls: number): Promise<Observation> {
+    const t0 = performance.now();
+    const watch = ctx.watch?.bind(ctx);
+    try {
+      if (!watch) {
+        await delay(ms, ctx.signal);
+        return aborted() ?? { kind: "held" };
+      }
+      for (;;) {
+        const w = watch(i);
+        if (w.failed) {
+          firstFailingCallMs = w.failed.firstFailingCallMs;
+          return aborted() ?? { kind: "evaluated", verdict: "fail", reason: w.failed.detail };
+        }
+        if (performance.now() - t0 >= ms && w.routed >= calls) return aborted() ?? { kind: "held" };
+        const left = ms - (performance.now() - t0);
+        await delay(left > 0 ? Math.min(WATCH_MS, left) : WATCH_MS, ctx.signal);
+      }
+    } catch {
+      return aborted() ?? { kind: "abort", reason: "hold interrupted" };
+    }
   }
 }
 

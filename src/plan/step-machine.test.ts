@@ -110,3 +110,14 @@ describe("step machine", () => {
     assert.throws(() => next(state, { kind: "applied" }), /after done/);
   });
 });
+
+describe("step machine: holds by calls and gates failing during a hold", () => {
+  it("a step with minCalls and no duration holds; a fail observed during the hold rolls back to the last good step", () => {
+    const { actions } = drive([step({ hasGates: true }), step({ hasGates: true, minCalls: 200 })], [
+      { kind: "start" }, { kind: "applied" }, { kind: "evaluated", verdict: "pass" }, { kind: "advanced" },
+      { kind: "applied" }, { kind: "evaluated", verdict: "fail", reason: "ISA" },
+    ]);
+    assert.deepEqual(kinds(actions), ["apply(0)", "evaluate(0)", "advance(0)", "apply(1)", "hold(1)", "rollback(1->0)"]);
+    assert.deepEqual(actions[4], { kind: "hold", step: 1, ms: 0, extension: 0 });
+  });
+});

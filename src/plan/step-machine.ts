@@ -5,6 +5,7 @@
  *   start                      -> apply(0)
  *   applied(i)                 -> hold(i) when the step holds, else evaluate(i) / advance(i)
  *   held(i)                    -> evaluate(i) when the step has gates, else advance(i)
+ *   evaluated fail during hold -> rollback (a gate watched live failed before the hold ended)
  *   evaluated pass | none      -> advance(i)            (none: nothing could be evaluated, e.g. no traffic)
  *   evaluated inconclusive     -> hold(i) again while extensions remain (onInconclusive=extend), else fail
  *   evaluated fail             -> rollback(to the last good step)
@@ -22,6 +23,8 @@
 export interface MachineStep {
   /** how long the step holds after its verified apply (0 = no hold) */
   holdMs: number;
+  /** calls the step's window must route before the hold ends (0 or undefined = none; the runner counts) */
+  minCalls?: number;
   hasGates: boolean;
   onInconclusive: "extend" | "pause" | "fail";
   maxExtensions: number;
@@ -97,7 +100,7 @@ export function next(s: MachineState, o: Observation): Step {
     case "start":
       return { state: s, action: { kind: "apply", step: 0 } };
     case "applied":
-      if (step.holdMs > 0) return { state: s, action: { kind: "hold", step: s.index, ms: step.holdMs, extension: 0 } };
+      if (step.holdMs > 0 || (step.minCalls ?? 0) > 0) return { state: s, action: { kind: "hold", step: s.index, ms: step.holdMs, extension: 0 } };
       return afterHold(s);
     case "apply-failed":
       return rollback(s, "fail", `step ${s.index + 1}: apply failed: ${o.reason}`);

@@ -33,7 +33,7 @@ import { WebServer } from "../web/server.js";
 import { addWebOptions, webAddressFrom, type WebFlags } from "../web/web-address.js";
 import { runSimulation, type SimOutcome } from "./run-sim.js";
 import { injectFault, parseTestFaults, TEST_FAULT_ENV, thawFrozenBackends } from "./test-faults.js";
-import { startHepCapture, type HepCapture } from "../hep/capture.js";
+import { kamailioMirrors, startHepCapture, type HepCapture } from "../hep/capture.js";
 import { parseHepForward } from "../hep/forward-target.js";
 import { hepView } from "../hep/evidence-source.js";
 import { CutoverError } from "../cli/errors.js";
@@ -275,11 +275,7 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
   });
 }
 
-/** Does the lab's Kamailio mirror right now (`siptrace.status check`)? undefined: it does not answer (not running yet). */
-async function labMirrors(t: Target): Promise<boolean | undefined> {
-  try {
-    return String(await t.rpc.call("siptrace.status", ["check"])) === "Enabled";
-  } catch {
-    return undefined;
-  }
+/** Does the lab's Kamailio mirror right now? (src/hep/capture.ts) */
+function labMirrors(t: Target): Promise<boolean | undefined> {
+  return kamailioMirrors(t.rpc);
 }

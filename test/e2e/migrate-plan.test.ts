@@ -117,7 +117,7 @@ describe("migrate with weighted steps on an algorithm-9 lab", () => {
       [undefined, ""],
     ]);
     assert.equal(res.final.verdict, "pass");
-    assert.ok(res.warnings.some((w) => /gates were not evaluated: migrate places no calls yet/.test(w)), res.warnings.join("\n"));
+    assert.ok(res.warnings.some((w) => /gates were not evaluated: migrate placed no calls \(no --traffic\)/.test(w)), res.warnings.join("\n"));
     assert.deepEqual(await runtime(f), [[uriOf(f, "new"), undefined]]);
     const steps = events(runDir).filter((e) => e.kind === "step").map((e) => `${e.index}:${e.state}`);
     assert.deepEqual(steps, ["1:applied", "1:passed", "2:applied", "2:passed", "3:applied", "3:passed", "4:applied", "4:passed"]);
@@ -203,12 +203,12 @@ describe("migrate plans: bad input and dry run change nothing", () => {
     assert.ok(!existsSync(path.join(f.dir, "art")), "no run folder");
   });
 
-  test("a hold by calls: exit 2 (migrate places no calls yet)", async () => {
+  test("a hold by calls without --traffic: exit 2 (migrate places no calls then)", async () => {
     const planFile = path.join(f.dir, "calls.yaml");
     writeFileSync(planFile, "steps:\n  - 0\n  - weightNew: 100\n    hold: { minCalls: 100 }\n");
     const r = await f.cli(["migrate", ...f.flags, "--artifacts-dir", path.join(f.dir, "art"), "--plan", planFile]);
     assert.equal(r.code, 2, r.stderr + r.stdout);
-    assert.match(r.stderr, /step 2 holds until a number of calls \(hold\.minCalls\), but migrate places no calls yet; nothing was changed/);
+    assert.match(r.stderr, /step 2 holds until a number of calls \(hold\.minCalls\), but migrate places no calls without --traffic; nothing was changed/);
     assert.ok(!existsSync(path.join(f.labDir, "lab.json")), "no lab started");
   });
 

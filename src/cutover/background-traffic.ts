@@ -1,0 +1,99 @@
+/**
+ * Background calls for `migrate --traffic RATE` (lab only): one SIPp UAC (assets/sipp/uac-call.xml)
+ * placing RATE calls/s through the lab's Kamailio for the whole plan, so every step's window has
+ * calls for its gates. The calls are judged from HEP (what Kamailio mirrored: where it sent each
+ * INVITE, the answers, the timings), not from this UAC; its message log stays in the run folder as
+ * the caller's own view.
+ *
+ * `stop()` asks SIPp to place no new calls and end when the calls under way have ended (SIGUSR1,
+ * SIPp's soft quit), and stops its process group if that takes longer than `graceMs`.
+ */
+import path from "node:path";
+import { UsageError } from "../cli/errors.js";
+import type { Target } from "../lab/target.js";
+import { uacArgv } from "../sipp/argv.js";
+import { startSipp, type SippExit } from "../sipp/runner.js";
+
+/** Calls/s `--traffic` accepts: the lab's zero-failure knee is ~1000 calls/s (FIELD-NOTES). */
+export const MAX_TRAFFIC_RATE = 1000;
+/** how long a background call is held before its BYE */
+export const TRAFFIC_HOLD_MS = 100;
+/** a call with no final answer after this long is a timeout (for SIPp and for the gates) */
+export const TRAFFIC_CALL_TIMEOUT_MS = 4000;
+/** a day of calls at the rate: SIPp needs a call count; the plan ends long before */
+const RUN_SECONDS = 86_400;
+
+/** `--traffic RATE`: calls per second, > 0 and at most MAX_TRAFFIC_RATE (UsageError, exit 2). */
+export function parseTrafficRate(raw: string): number {
+  const t = raw.trim();
+  const n = /^\d+(\.\d+)?$/.test(t) ? Number(t) : NaN;
+  if (!(n > 0) || n > MAX_TRAFFIC_RATE) {
+    throw new UsageError(`--traffic must be calls per second, more than 0 and at most ${MAX_TRAFFIC_RATE}, got ${JSON.stringify(raw)}; nothing was started`, [
+      "e.g. --traffic 50",
+    ]);
+  }
+  return n;
+}
+
+export interface BackgroundTrafficOptions {
+  sippBin: string;
+  scenario: string;
+  target: Target;
+  runDir: string;
+  rate: number;
+  /** Call-IDs are `<callIdPrefix>-<n>-<pid>@<ip>` */
+  callIdPrefix: string;
+  signal: AbortSignal;
+}
+
+export interface BackgroundTraffic {
+  argv: string[];
+  pid: number;
+  /** the UAC's files in the run folder */
+  files: { messageLog: string; statFile: string; errorFile: string };
+  /** no new calls; resolves with SIPp's exit once it is gone */
+  stop(graceMs?: number): Promise<SippExit>;
+}
+
+export const TRAFFIC_FILES = { messageLog: "traffic.uac.log", statFile: "traffic.uac.stat.csv", errorFile: "traffic.uac.errors.log" } as const;
+
+export function startBackgroundTraffic(o: BackgroundTrafficOptions): BackgroundTraffic {
+  const files = {
+    messageLog: path.join(o.runDir, TRAFFIC_FILES.messageLog),
+    statFile: path.join(o.runDir, TRAFFIC_FILES.statFile),
+    errorFile: path.join(o.runDir, TRAFFIC_FILES.errorFile),
+  };
+  const calls = Math.ceil(o.rate * RUN_SECONDS);
+  const argv = uacArgv(o.sippBin, o.scenario, {
+    proxy: o.target.proxy,
+    localAddress: o.target.proxy.address,
+    service: "cutover",
+    calls,
+    rate: o.rate,
+    holdMs: TRAFFIC_HOLD_MS,
+    callIdTag: o.callIdPrefix,
+    recvTimeoutMs: TRAFFIC_CALL_TIMEOUT_MS,
+    ...files,
+  });
+  const proc = startSipp(argv, { cwd: o.runDir, signal: o.signal });
+  let stopped: Promise<SippExit> | undefined;
+  return {
+    argv,
+    pid: proc.pid,
+    files,
+    stop(graceMs = TRAFFIC_CALL_TIMEOUT_MS + 2000) {
+      stopped ??= (async () => {
+        try {
+          // SIPp's soft quit: no new calls, exit once the calls under way have ended
+          process.kill(proc.pid, "SIGUSR1");
+        } catch {
+          // already gone
+        }
+        const timer = new Promise<"late">((r) => setTimeout(() => r("late"), graceMs).unref());
+        if ((await Promise.race([proc.done, timer])) === "late") await proc.stop();
+        return proc.done;
+      })();
+      return stopped;
+    },
+  };
+}

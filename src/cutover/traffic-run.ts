@@ -1,0 +1,100 @@
+/**
+ * The live part of `migrate --traffic RATE`: the HEP capture on the lab's collector address (every
+ * call judged from what Kamailio mirrored), the background SIPp calls, and the steps' live gates
+ * (live-gates.ts). Started after the probes and before the first step; `finish` stops the calls,
+ * reads the last mirrored messages, counts what the failing backend received while the rollback was
+ * under way, and writes the numbers into results. Both the calls and the capture are also owned by
+ * the run's Scope, so Ctrl-C or a failure stops them.
+ */
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import { EnvironmentError } from "../cli/errors.js";
+import type { Scope } from "../cli/scope.js";
+import type { MigrateResults } from "../artifacts/migrate-report.js";
+import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
+import type { GateSpec } from "../gates/gate.js";
+import { kamailioMirrors, startHepCapture, type HepCapture } from "../hep/capture.js";
+import { endpointKey } from "../hep/evidence.js";
+import type { Target } from "../lab/target.js";
+import type { PlanOutcome } from "../plan/runner.js";
+import { startBackgroundTraffic, TRAFFIC_CALL_TIMEOUT_MS, TRAFFIC_FILES, type BackgroundTraffic } from "./background-traffic.js";
+import { LiveGates } from "./live-gates.js";
+
+export interface TrafficSettings {
+  rate: number;
+  sippBin: string;
+  /** the UAC scenario (assets/sipp/uac-call.xml) */
+  scenario: string;
+  /** where the lab's Kamailio mirrors (lab settings `hep`) */
+  hep: { address: string; port: number };
+}
+
+export interface TrafficRun {
+  capture: HepCapture;
+  gates: LiveGates;
+  calls: BackgroundTraffic;
+  /** stop the calls, settle, record the numbers (the reaction's calls when a gate rolled back) */
+  finish(reaction: NonNullable<PlanOutcome["rollback"]>["reaction"], results: MigrateResults): Promise<void>;
+}
+
+export async function startTrafficRun(
+  t: TrafficSettings,
+  target: Target,
+  steps: readonly { weightNew: number; gateSpecs: readonly GateSpec[] }[],
+  algorithm: DispatcherAlgorithm,
+  runDir: string,
+  scope: Scope,
+  log: (line: string) => void,
+): Promise<TrafficRun> {
+  if ((await kamailioMirrors(target.rpc)) !== true) {
+    throw new EnvironmentError("--traffic judges every call from what Kamailio mirrors (HEP), but the lab's Kamailio does not mirror; nothing was changed", [
+      "switch it on (`siptrace.status on` over the RPC, or restart the lab with --hep-mirror on)",
+    ]);
+  }
+  const proxy = endpointKey(target.proxy);
+  const capture = await startHepCapture({ address: t.hep.address, port: t.hep.port, proxy: [proxy], pcapPath: path.join(runDir, "capture.pcap") });
+  scope.defer("hep capture", () => capture.stop().then(() => undefined));
+  const backends = { old: endpointKey(target.backends.old), new: endpointKey(target.backends.new) };
+  const callIdPrefix = `pbxc-${randomBytes(3).toString("hex")}-traffic`;
+  const gates = new LiveGates({
+    calls: () => capture.evidence.calls.values(),
+    backends,
+    callIdPrefix,
+    timeoutMs: TRAFFIC_CALL_TIMEOUT_MS,
+    algorithm,
+    steps: steps.map((s) => ({ weightNew: s.weightNew, gates: s.gateSpecs })),
+  });
+  const calls = startBackgroundTraffic({ sippBin: t.sippBin, scenario: t.scenario, target, runDir, rate: t.rate, callIdPrefix, signal: scope.signal });
+  scope.defer("background traffic", () => calls.stop().then(() => undefined));
+  log(`traffic: ${t.rate} calls/s through ${proxy} (SIPp pid ${calls.pid}, Call-IDs ${callIdPrefix}-*), judged from HEP on ${t.hep.address}:${capture.port}`);
+  return {
+    capture,
+    gates,
+    calls,
+    async finish(reaction, results) {
+      const exit = await calls.stop();
+      await capture.settle(100, 3000);
+      results.traffic = {
+        rate: t.rate,
+        argv: calls.argv,
+        callIdPrefix,
+        files: [TRAFFIC_FILES.messageLog, TRAFFIC_FILES.statFile, TRAFFIC_FILES.errorFile, "capture.pcap"],
+        exit: exit.description,
+        hep: capture.summary(),
+      };
+      results.phases.forEach((p, i) => {
+        const v = gates.verdicts.get(i);
+        if (v) p.gates = v;
+      });
+      if (reaction && results.rollback) {
+        // what the failing backend received from its first failing call until routing was restored
+        const during = gates.callsDuring("new", reaction.firstFailingCallMs, reaction.restoredAtMs);
+        results.rollback.reaction = { ...reaction, backend: "new", ...during };
+        log(
+          `reaction: ${reaction.reactionMs.toFixed(0)} ms from the first failing call's INVITE to the restored runtime; ` +
+            `new received ${during.routed} call(s) in that time, ${during.failed} of them failed${during.unanswered > 0 ? `, ${during.unanswered} had no final answer` : ""}`,
+        );
+      }
+    },
+  };
+}

@@ -1,0 +1,32 @@
+/**
+ * A step's split check (pure): the calls the window routed to new must lie within the range the
+ * dispatcher algorithm guarantees for that many calls (src/dispatcher/weights.ts, splitBound).
+ */
+import { splitBound, type CallRange, type DispatcherAlgorithm } from "../dispatcher/weights.js";
+
+export interface SplitCheck {
+  verdict: "pass" | "fail";
+  /** calls routed in the window, and of them to new */
+  calls: number;
+  toNew: number;
+  bound: CallRange;
+  otherSelections: number;
+  /** "new 21 of 200 calls (bound 20-20 at new=10%, algorithm 9)" */
+  detail: string;
+}
+
+export function splitCheck(i: { algorithm: DispatcherAlgorithm; weightNew: number; toOld: number; toNew: number; otherSelections: number }): SplitCheck {
+  const calls = i.toOld + i.toNew;
+  const bound = splitBound({ algorithm: i.algorithm, weightNew: i.weightNew, calls, otherSelections: i.otherSelections });
+  const ok = i.toNew >= bound.min && i.toNew <= bound.max;
+  return {
+    verdict: ok ? "pass" : "fail",
+    calls,
+    toNew: i.toNew,
+    bound,
+    otherSelections: i.otherSelections,
+    detail:
+      `split: new ${i.toNew} of ${calls} calls ${ok ? "within" : "OUTSIDE"} the bound ${bound.min}-${bound.max} at new=${i.weightNew}% ` +
+      `(algorithm ${i.algorithm}${i.otherSelections > 0 ? `, allowing ${i.otherSelections} selections out of order at the window's edges` : ""})`,
+  };
+}

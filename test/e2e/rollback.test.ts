@@ -1,0 +1,222 @@
+/**
+ * Gates on live traffic and the automatic rollback, on the real lab (Kamailio 5.6.3, algorithm 9,
+ * SIPp 3.6.1 stand-ins): `migrate --steps 0,10,50,100 --traffic R` places background calls through
+ * Kamailio, judges every step window from HEP, and
+ *   - with a new stand-in that refuses every fifth call (503) trips the SER/ISA gates at weight 10
+ *     and goes back to weight 0 by itself, exit 1, the gate's numbers in the output and results;
+ *   - with a slow new stand-in (180/200 800 ms late) trips the SRD gate;
+ *   - with healthy stand-ins passes, each step's split within its bound.
+ */
+import assert from "node:assert/strict";
+import { readFileSync, readdirSync } from "node:fs";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
+import { runtimeUris, uriOf } from "../support/lab-runtime.js";
+
+const RATE = "50";
+const ALG = ["--dispatcher-alg", "9"];
+
+interface GateRow {
+  name: string;
+  verdict: string;
+  values: { old?: number; new?: number };
+  samples: { old?: number; new?: number };
+}
+interface Phase {
+  mode: string;
+  verdict: string;
+  gates?: {
+    verdict: string;
+    early: boolean;
+    gates: GateRow[];
+    window: { routed: { old: number; new: number } };
+    split?: { verdict: string; calls: number; toNew: number; bound: { min: number; max: number } };
+  };
+}
+interface Results {
+  status: string;
+  exitCode: number;
+  error?: string;
+  phases: Phase[];
+  rollback?: {
+    from: number;
+    to: number;
+    ok: boolean;
+    reason: string;
+    appliedFile: string;
+    reaction?: { reactionMs: number; firstFailingCallMs: number; restoredAtMs: number; backend: string; routed: number; failed: number };
+  };
+  traffic?: { rate: number; callIdPrefix: string; exit: string; hep: { calls: number; kernelDrops?: number } };
+}
+
+const runDirOf = (r: CliResult): string => {
+  const m = /run folder (\S+)/.exec(r.stdout);
+  assert.ok(m, r.stdout);
+  return m[1]!;
+};
+const results = (runDir: string): Results => JSON.parse(readFileSync(path.join(runDir, "results.json"), "utf8")) as Results;
+const events = (runDir: string): { kind: string; reactionMs?: number; from?: number; to?: number; ok?: boolean }[] =>
+  readFileSync(path.join(runDir, "events.ndjson"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { kind: string });
+
+/** No process of this run's background traffic is left (its Call-ID prefix is in SIPp's argv). */
+function trafficProcesses(prefix: string): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "latin1").split("\0").join(" ");
+      if (cmd.includes(prefix)) out.push(`${pid} ${cmd}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+const gate = (p: Phase, name: RegExp): GateRow => {
+  const g = p.gates?.gates.find((x) => name.test(x.name));
+  assert.ok(g, JSON.stringify(p.gates));
+  return g;
+};
+
+/** A lab on algorithm 9 with the new stand-in answering `how`; the migrate run's result. */
+async function runWith(how: "answer" | "503-one-in-five" | "slow"): Promise<{ f: LabFixture; r: CliResult; runDir: string; res: Results }> {
+  const f = await labFixture();
+  const up = await f.cli(["lab", "up", ...f.flags, ...ALG, "--new-stand-in", how]);
+  assert.equal(up.code, 0, up.stderr);
+  const r = await f.cli(["migrate", ...f.flags, ...ALG, "--artifacts-dir", path.join(f.dir, "art"), "--steps", "0,10,50,100", "--traffic", RATE], {
+    timeoutMs: 180_000,
+  });
+  const runDir = runDirOf(r);
+  return { f, r, runDir, res: results(runDir) };
+}
+
+describe("migrate --traffic: a new backend refusing one call in five", () => {
+  let run: Awaited<ReturnType<typeof runWith>>;
+  before(async () => {
+    run = await runWith("503-one-in-five");
+  });
+  after(async () => {
+    await run?.f.dispose();
+  });
+
+  test("trips the SER/ISA gates at weight 10 and rolls back to weight 0 by itself: exit 1, the gate's numbers in output and results.json", async () => {
+    const { f, r, runDir, res } = run;
+    assert.equal(r.code, 1, r.stderr + r.stdout);
+    // the output names the gate and its numbers
+    assert.match(r.stdout, /step 2\/4 new=10%: gates fail.*ISA of new <= 5%: new \d+(\.\d+)?% \(\d+ of \d+\) > 5%/);
+    assert.match(r.stderr, /step 2: gates failed: .*ISA of new <= 5%.*; step 1 \(old\) is back in place/);
+    assert.match(r.stdout, /rolled back to step 1 \(old\) in [\d.]+ ms .*reaction time \d+ ms/);
+    assert.deepEqual([res.status, res.exitCode], ["fail", 1]);
+    assert.deepEqual(res.phases.map((p) => [p.mode, p.verdict]), [["old", "pass"], ["new=10%", "fail"]]);
+    const step2 = res.phases[1]!;
+    assert.equal(step2.gates?.verdict, "fail");
+    const isa = gate(step2, /^ISA of new/);
+    assert.equal(isa.verdict, "fail");
+    // one in five refused: ISA of new well above 5 %, old's calls all fine
+    assert.ok(isa.values.new! >= 10 && isa.values.new! <= 30, `ISA of new ${isa.values.new}`);
+    assert.ok(isa.samples.new! >= 20, "decided on at least the 20 calls a gate needs");
+    const ser = gate(step2, /^SER of new/);
+    assert.equal(ser.verdict, "fail");
+    assert.equal(ser.values.old, 100);
+    // the rollback: to step 1 (weight 0), verified, with the reaction time and what new received meanwhile
+    const rb = res.rollback!;
+    assert.deepEqual([rb.from, rb.to, rb.ok], [2, 1, true]);
+    assert.match(rb.reason, /ISA of new <= 5%/);
+    assert.ok(rb.reaction, "reaction recorded");
+    assert.ok(rb.reaction.reactionMs > 0 && rb.reaction.reactionMs < 60_000, String(rb.reaction.reactionMs));
+    assert.ok(rb.reaction.firstFailingCallMs < rb.reaction.restoredAtMs);
+    assert.equal(rb.reaction.backend, "new");
+    assert.ok(rb.reaction.failed >= 1 && rb.reaction.failed <= rb.reaction.routed, JSON.stringify(rb.reaction));
+    const rbEvents = events(runDir).filter((e) => e.kind === "rollback");
+    assert.deepEqual(rbEvents.map((e) => [e.from, e.to, e.ok]), [[2, 1, true]]);
+    assert.equal(Math.round(rbEvents[0]!.reactionMs!), Math.round(rb.reaction.reactionMs));
+    // weight 0: old only, in the file and at runtime; never a half state
+    assert.deepEqual(await runtimeUris(f), [uriOf(f, "old")]);
+    assert.equal(readFileSync(path.join(f.labDir, "dispatcher.list"), "utf8"), readFileSync(path.join(runDir, "dispatcher.step-1-w0.list"), "utf8"));
+    const summary = readFileSync(path.join(runDir, "summary.md"), "utf8");
+    assert.match(summary, /reaction \d+ ms/);
+    assert.match(summary, /ISA of new <= 5%/);
+    // the background calls are gone
+    assert.deepEqual(trafficProcesses(res.traffic!.callIdPrefix), []);
+  });
+});
+
+describe("migrate --traffic: a slow new backend", () => {
+  let run: Awaited<ReturnType<typeof runWith>>;
+  before(async () => {
+    run = await runWith("slow");
+  });
+  after(async () => {
+    await run?.f.dispose();
+  });
+
+  test("trips the SRD gate at weight 10 and rolls back to weight 0: exit 1", async () => {
+    const { f, r, res } = run;
+    assert.equal(r.code, 1, r.stderr + r.stdout);
+    assert.match(r.stdout, /SRD p95 of new not worse than old by more than 200 ms: new \d+(\.\d+)? ms \(\d+ samples\) vs old [\d.]+ ms/);
+    const srd = gate(res.phases[1]!, /^SRD p95/);
+    assert.equal(srd.verdict, "fail");
+    assert.ok(srd.values.new! >= 700, `new's SRD p95 ${srd.values.new} ms: the stand-in waits 800 ms`);
+    assert.ok(srd.values.old! < 200, `old's SRD p95 ${srd.values.old} ms`);
+    // the calls themselves were answered: SER and ISA do not fail
+    assert.equal(gate(res.phases[1]!, /^ISA of new/).verdict, "pass");
+    assert.deepEqual([res.rollback?.from, res.rollback?.to, res.rollback?.ok], [2, 1, true]);
+    assert.deepEqual(await runtimeUris(f), [uriOf(f, "old")]);
+    assert.deepEqual(trafficProcesses(res.traffic!.callIdPrefix), []);
+  });
+});
+
+describe("migrate --traffic: healthy backends", () => {
+  let run: Awaited<ReturnType<typeof runWith>>;
+  before(async () => {
+    run = await runWith("answer");
+  });
+  after(async () => {
+    await run?.f.dispose();
+  });
+
+  test("passes every step with its gates and each step's split within its bound", async () => {
+    const { f, r, res } = run;
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.deepEqual(res.phases.map((p) => [p.mode, p.verdict, p.gates?.verdict]), [
+      ["old", "pass", "pass"],
+      ["new=10%", "pass", "pass"],
+      ["new=50%", "pass", "pass"],
+      ["new", "pass", "pass"],
+    ]);
+    for (const p of res.phases) {
+      const s = p.gates!.split!;
+      assert.equal(s.verdict, "pass", `${p.mode}: ${JSON.stringify(s)}`);
+      assert.ok(s.toNew >= s.bound.min && s.toNew <= s.bound.max, `${p.mode}: ${JSON.stringify(s)}`);
+      assert.ok(s.calls >= 100, `${p.mode}: held for at least 100 calls, got ${s.calls}`);
+    }
+    // the weighted steps really split: new got about its share
+    const ten = res.phases[1]!.gates!.split!;
+    assert.ok(ten.toNew > 0 && ten.toNew < ten.calls / 4, JSON.stringify(ten));
+    assert.equal(res.phases[0]!.gates!.split!.toNew, 0);
+    assert.equal(res.phases[3]!.gates!.split!.toNew, res.phases[3]!.gates!.split!.calls);
+    for (const p of res.phases.slice(1)) assert.equal(gate(p, /^ISA of new/).verdict, "pass", p.mode);
+    assert.equal(res.rollback, undefined);
+    assert.deepEqual(await runtimeUris(f), [uriOf(f, "new")]);
+    assert.deepEqual(trafficProcesses(res.traffic!.callIdPrefix), []);
+  });
+
+  test("bad --traffic values and a non-lab driver: exit 2, nothing started", async () => {
+    const { f } = run;
+    for (const bad of ["0", "-5", "fast", "5000"]) {
+      const r = await f.cli(["migrate", ...f.flags, ...ALG, "--artifacts-dir", path.join(f.dir, "bad"), "--traffic", bad]);
+      assert.equal(r.code, 2, `${bad}: ${r.stderr}`);
+      assert.match(r.stderr, /--traffic must be calls per second, more than 0 and at most 1000/);
+    }
+    const d = await f.cli(["migrate", "--driver", "docker", "--artifacts-dir", path.join(f.dir, "bad"), "--traffic", "5"]);
+    assert.equal(d.code, 2, d.stderr);
+    assert.match(d.stderr, /--traffic places calls through the native lab's Kamailio only/);
+    const s = await f.cli(["lab", "up", ...f.flags, "--new-stand-in", "sometimes"]);
+    assert.equal(s.code, 2, s.stderr);
+    assert.match(s.stderr, /--new-stand-in "sometimes": must be one of answer, 503-one-in-five, slow/);
+  });
+});
