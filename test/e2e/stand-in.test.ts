@@ -83,3 +83,64 @@ describe("SIPp stand-in backends answer unknown dialogs with 481 (real SIPp)", (
     assert.equal(toTagOf(byeOk), tag);
   });
 });
+
+describe("faulty stand-ins (lab flags --new-stand-in 503-one-in-five, --old-stand-in slow; real SIPp)", () => {
+  let fx: LabFixture;
+  let sip: SipTestClient;
+  let refusing: { address: string; port: number };
+  let slow: { address: string; port: number };
+  before(async () => {
+    fx = await labFixture();
+    const up = await fx.cli(["lab", "up", ...fx.flags, "--new-stand-in", "503-one-in-five", "--old-stand-in", "slow"]);
+    assert.equal(up.code, 0, up.stderr);
+    refusing = { address: "127.0.0.1", port: fx.ports.new };
+    slow = { address: "127.0.0.1", port: fx.ports.old };
+    sip = await new SipTestClient().open();
+  });
+  after(async () => {
+    sip.close();
+    await fx.dispose();
+  });
+
+  test("503-one-in-five: of 10 INVITEs the 5th and the 10th get 503 (with a To-tag, ACK absorbed), the rest 200; OPTIONS do not count", async () => {
+    const finals: number[] = [];
+    for (let i = 1; i <= 10; i++) {
+      if (i === 3) assert.equal((await sip.final(sip.send({ method: "OPTIONS", to: refusing, cseq: 1 }).callId, "OPTIONS"))?.status, 200);
+      const inv = sip.send({ method: "INVITE", to: refusing, cseq: 1, body: SDP });
+      const f = await sip.final(inv.callId, "INVITE");
+      assert.ok(f, `INVITE ${i} answered`);
+      finals.push(f.status ?? 0);
+      const tag = toTagOf(f);
+      assert.ok(tag, "a final response carries a To-tag");
+      sip.send({ method: "ACK", to: refusing, toTag: tag, callId: inv.callId, fromTag: inv.fromTag, branch: f.status === 503 ? inv.branch : undefined, cseq: 1 });
+      if (f.status === 200) {
+        const bye = sip.send({ method: "BYE", to: refusing, toTag: tag, callId: inv.callId, fromTag: inv.fromTag, cseq: 2 });
+        assert.equal((await sip.final(bye.callId, "BYE"))?.status, 200);
+      }
+    }
+    assert.deepEqual(finals, [200, 200, 200, 200, 503, 200, 200, 200, 200, 503]);
+  });
+
+  test("slow: 100 at once, 180 and 200 about 800 ms later", async () => {
+    const t0 = performance.now();
+    const inv = sip.send({ method: "INVITE", to: slow, cseq: 1, body: SDP });
+    const ok = await sip.final(inv.callId, "INVITE", 5000);
+    const took = performance.now() - t0;
+    assert.equal(ok?.status, 200, ok?.startLine);
+    assert.deepEqual(sip.responses(inv.callId, "INVITE").map((m) => m.status), [100, 180, 200]);
+    assert.ok(took >= 790 && took < 3000, `200 after ${took.toFixed(0)} ms`);
+    sip.send({ method: "ACK", to: slow, toTag: toTagOf(ok), callId: inv.callId, fromTag: inv.fromTag, cseq: 1 });
+    const bye = sip.send({ method: "BYE", to: slow, toTag: toTagOf(ok), callId: inv.callId, fromTag: inv.fromTag, cseq: 2 });
+    assert.equal((await sip.final(bye.callId, "BYE"))?.status, 200);
+  });
+
+  for (const which of ["refusing", "slow"] as const) {
+    test(`${which}: a BYE and a CANCEL for dialogs it does not hold still get 481`, async () => {
+      const to = which === "refusing" ? refusing : slow;
+      const b = sip.send({ method: "BYE", to, toTag: "deadbeef" });
+      assert.equal((await sip.final(b.callId, "BYE"))?.status, 481);
+      const c = sip.send({ method: "CANCEL", to, cseq: 1 });
+      assert.equal((await sip.final(c.callId, "CANCEL"))?.status, 481);
+    });
+  }
+});
