@@ -83,11 +83,13 @@ describe("apply / rollback against the real Kamailio (reload_delta 0)", () => {
   });
 });
 
-describe("apply against a Kamailio with reload_delta 5 (Kamailio's default)", () => {
+describe("apply against a Kamailio that refuses reloads for reload_delta (Kamailio's default is 5 s; 15 here)", () => {
   let f: LabFixture;
   before(async () => {
     f = await labFixture();
-    const up = await f.cli(["lab", "up", "--reload-delta", "5", ...f.flags]);
+    // 15 s, not 5: the concurrent third apply (a CLI process) must start while the second still waits
+    // out reload_delta holding the lock; on a loaded machine a CLI start took longer than 5 s (seen red)
+    const up = await f.cli(["lab", "up", "--reload-delta", "15", ...f.flags]);
     assert.equal(up.code, 0, up.stderr);
   });
   after(async () => {
@@ -98,8 +100,9 @@ describe("apply against a Kamailio with reload_delta 5 (Kamailio's default)", ()
     const r1 = await f.cli(["apply", "--mode", "both", ...f.flags]);
     assert.equal(r1.code, 0, r1.stderr);
 
-    // the second one must wait out reload_delta ("500 Ongoing reload") while holding the lock
-    const second = f.cli(["apply", "--mode", "new", "--json", ...f.flags]);
+    // the second one must wait out reload_delta ("500 Ongoing reload") while holding the lock (its
+    // retry budget: --reload-wait-ms, since the flags here do not tell it the lab's reload_delta)
+    const second = f.cli(["apply", "--mode", "new", "--json", "--reload-wait-ms", "20000", ...f.flags]);
     const lock = path.join(f.labDir, "apply.lock");
     await waitFor(() => existsSync(lock), 60_000);
     const third = await f.cli(["apply", "--mode", "old", ...f.flags]);

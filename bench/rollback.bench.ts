@@ -1,0 +1,76 @@
+/**
+ * Benchmark: the automatic rollback's reaction time at 500 calls/s (issue 12, target < 1 s): from the
+ * first failing call's INVITE (as Kamailio received it) to the restored runtime read back, and how many
+ * calls the failing backend received in that time (and how many of them failed: the calls lost).
+ *
+ * `pbx-cutover migrate --steps 0,10 --traffic RATE` (CLI processes, as an operator runs it) on a lab
+ * with algorithm 9 and the new stand-in refusing every fifth call (503-one-in-five): step 2 (new=10 %)
+ * fails its ISA/SER gates and goes back to step 1 (old). Run twice over: with the lab's reload_delta 0
+ * and with Kamailio's default 5 s, where the rollback's reload is refused ("Ongoing reload") until 5 s
+ * after step 2's reload, and verified apply waits that out: then the guard, not the tool, dominates.
+ *
+ * Usage: node dist/bench/rollback.bench.js [runs per setting] [rate]
+ */
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { labFixture } from "../test/support/lab-fixture.js";
+
+interface Rollback {
+  ok: boolean;
+  durationMs: number;
+  reloadWaitedMs?: number;
+  reloadRefusals?: number;
+  reaction?: { reactionMs: number; firstFailingCallMs: number; restoredAtMs: number; routed: number; failed: number; unanswered: number };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+const fmt = (xs: number[], unit = "ms", digits = 0): string =>
+  `median ${median(xs).toFixed(digits)} ${unit} (min ${Math.min(...xs).toFixed(digits)}, max ${Math.max(...xs).toFixed(digits)}, n=${xs.length})`;
+
+async function bench(reloadDelta: number, runs: number, rate: string): Promise<void> {
+  const f = await labFixture();
+  const lab = [...f.flags, "--dispatcher-alg", "9", "--reload-delta", String(reloadDelta)];
+  try {
+    const up = await f.cli(["lab", "up", ...lab, "--new-stand-in", "503-one-in-five"]);
+    if (up.code !== 0) throw new Error(`lab up failed: ${up.stderr}`);
+    const rows: Rollback[] = [];
+    for (let i = 0; i < runs; i++) {
+      const art = path.join(f.dir, `art-${i}`);
+      const r = await f.cli(["migrate", ...lab, "--artifacts-dir", art, "--steps", "0,10", "--traffic", rate], { timeoutMs: 180_000 });
+      const dir = /run folder (\S+)/.exec(r.stdout)?.[1];
+      if (r.code !== 1 || dir === undefined) throw new Error(`run ${i}: expected exit 1 (rollback), got ${r.code}: ${r.stderr}${r.stdout}`);
+      const res = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")) as { rollback?: Rollback };
+      if (!res.rollback?.ok || !res.rollback.reaction) throw new Error(`run ${i}: no verified rollback with a reaction: ${JSON.stringify(res.rollback)}`);
+      rows.push(res.rollback);
+    }
+    const reaction = rows.map((x) => x.reaction!.reactionMs);
+    const detect = rows.map((x) => x.reaction!.reactionMs - x.durationMs);
+    console.log(`reload_delta ${reloadDelta} s, ${rate} calls/s, new=10 % refusing 1 in 5 (${runs} runs):`);
+    console.log(`  reaction (first failing call's INVITE -> restored runtime read back): ${fmt(reaction)}`);
+    console.log(`    of which deciding (first failing call -> rollback starts):          ${fmt(detect)}`);
+    console.log(`    of which the rollback's verified apply:                             ${fmt(rows.map((x) => x.durationMs), "ms", 1)}`);
+    console.log(
+      `    of which waiting out Kamailio's reload guard ("Ongoing reload"):     ${fmt(rows.map((x) => x.reloadWaitedMs ?? 0))}, refusals ${rows.map((x) => x.reloadRefusals ?? 0).join("/")}`,
+    );
+    console.log(`  calls the failing backend received in that time: ${fmt(rows.map((x) => x.reaction!.routed), "calls")}`);
+    console.log(`  of them failed (lost to the caller):              ${fmt(rows.map((x) => x.reaction!.failed), "calls")}`);
+  } finally {
+    await f.dispose();
+  }
+}
+
+async function main(): Promise<void> {
+  const runs = Number(process.argv[2] ?? 5);
+  const rate = process.argv[3] ?? "500";
+  await bench(0, runs, rate);
+  await bench(5, Math.max(1, Math.ceil(runs / 2)), rate);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
