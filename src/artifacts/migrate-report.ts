@@ -155,7 +155,6 @@ export function renderSummary(r: MigrateResults): string {
           "## Plan",
           "",
           `- ${r.plan.source}, dispatcher algorithm ${r.plan.algorithm}: ${r.plan.steps.map((s) => `${s.label}${s.holdS > 0 ? ` (hold ${s.holdS} s)` : ""}`).join(" -> ")}`,
-          ...r.phases.flatMap((p) => (p.gates ? [`- ${p.mode}: gates **${p.gates.verdict}**${p.gates.early ? " (during the hold)" : ""}: ${p.gates.detail}`] : [])),
           ...(r.rollback
             ? [
                 `- rollback: step ${r.rollback.from} -> ${r.rollback.toLabel}, ${r.rollback.ok ? `verified in ${ms(r.rollback.durationMs)}` : "**did not complete**"} (${r.rollback.reason})`,
@@ -183,6 +182,13 @@ export function renderSummary(r: MigrateResults): string {
           "",
           `- ${r.traffic.rate} calls/s of background calls (Call-IDs \`${r.traffic.callIdPrefix}-*\`), judged from HEP: ${r.traffic.hep.calls} calls mirrored, ${r.traffic.hep.packets} packets, kernel drops ${r.traffic.hep.kernelDrops ?? "unknown"}; SIPp ${r.traffic.exit}`,
           `- files: ${r.traffic.files.map((f) => `\`${f}\``).join(", ")}`,
+          ...r.phases.flatMap((p) =>
+            p.gates
+              ? [
+                  `- ${p.mode}: gates **${p.gates.verdict}**${p.gates.early ? " (during the hold)" : ""} on ${p.gates.window.routed.old} calls to old, ${p.gates.window.routed.new} to new: ${p.gates.detail}`,
+                ]
+              : [],
+          ),
           "",
         ]
       : []),

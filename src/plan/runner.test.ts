@@ -1,0 +1,89 @@
+import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
+import { afterEach, describe, it } from "node:test";
+import { RunEvents, type RunEvent } from "../events/run-events.js";
+import { acquireApplyLock } from "../kamailio/apply-lock.js";
+import { profileFor } from "../kamailio/apply.js";
+import { fakeTarget, NEW, OLD } from "../../test/support/fake-kamailio.js";
+import { runSteps, type RunnerContext, type RunnerStep, type WindowWatch } from "./runner.js";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** old, then both held by calls with gates; `watch` answers for step 2 (index 1) */
+function setup(watch: (polls: number) => WindowWatch, o: { reloadDeltaMs?: number; minCalls?: number } = {}) {
+  const { target, kam, dir } = fakeTarget();
+  dirs.push(dir);
+  kam.reloadDeltaMs = o.reloadDeltaMs ?? 0;
+  const steps: RunnerStep[] = [
+    { label: "old", weightNew: 0, profile: profileFor(target, "old"), machine: { holdMs: 0, hasGates: false, onInconclusive: "fail", maxExtensions: 0 } },
+    { label: "both", weightNew: 50, profile: profileFor(target, "both"), machine: { holdMs: 0, minCalls: o.minCalls ?? 100, hasGates: true, onInconclusive: "fail", maxExtensions: 0 } },
+  ];
+  const events = new RunEvents();
+  const seen: RunEvent[] = [];
+  events.subscribe((e) => seen.push(e));
+  const lock = acquireApplyLock(target.lockPath, "test");
+  let polls = 0;
+  const evaluated: number[] = [];
+  const ctx: RunnerContext = {
+    target,
+    lock,
+    retry: { reloadWaitMs: 5000 },
+    signal: new AbortController().signal,
+    events,
+    evaluate: (i) => {
+      evaluated.push(i);
+      return Promise.resolve({ verdict: "pass", detail: "ok" });
+    },
+    watch: (i) => (i === 1 ? watch(++polls) : { routed: 1000 }),
+    log: () => undefined,
+  };
+  return { steps, ctx, kam, seen, lock, evaluated, polls: () => polls };
+}
+
+describe("runner: holds on live traffic and the automatic rollback", () => {
+  it("a hold by calls ends once the window routed minCalls, then the full evaluation", async () => {
+    const s = setup((n) => ({ routed: n * 30 }), { minCalls: 100 });
+    const out = await runSteps(s.steps, s.ctx);
+    s.lock.release();
+    assert.equal(out.outcome, "pass");
+    // 30, 60, 90, 120: the fourth poll has the 100 calls
+    assert.equal(s.polls(), 4);
+    assert.deepEqual(s.evaluated, [1]);
+  });
+
+  it("a gate failing during the hold rolls back at once to the last good step, with the reaction time", async () => {
+    const firstFailingCallMs = Date.now() - 250;
+    const s = setup((n) => (n < 3 ? { routed: n } : { routed: n, failed: { verdict: "fail", detail: "ISA of new <= 5%: new 20% (4 of 20) > 5%", firstFailingCallMs } }));
+    const out = await runSteps(s.steps, s.ctx);
+    s.lock.release();
+    assert.equal(out.outcome, "fail");
+    assert.equal(s.polls(), 3, "no poll after the failing one");
+    assert.deepEqual(s.evaluated, [], "the hold's end was not waited for");
+    assert.match(out.reason ?? "", /step 2: gates failed: ISA of new <= 5%/);
+    assert.deepEqual([out.rollback?.from, out.rollback?.to, out.rollback?.ok], [1, 0, true]);
+    const r = out.rollback!.reaction!;
+    assert.equal(r.firstFailingCallMs, firstFailingCallMs);
+    assert.ok(r.reactionMs >= 250 && r.reactionMs < 5000, String(r.reactionMs));
+    assert.equal(r.reactionMs, r.restoredAtMs - r.firstFailingCallMs);
+    assert.deepEqual(s.kam.runtimeUris(), [OLD], "old only again");
+    const rb = s.seen.filter((e) => e.kind === "rollback");
+    assert.equal(rb.length, 1);
+    assert.equal(rb[0]!.kind === "rollback" && rb[0]!.reactionMs, r.reactionMs);
+  });
+
+  it("Kamailio's reload guard: the rollback waits it out, and the reaction time and the wait say so", async () => {
+    const s = setup((n) => (n < 2 ? { routed: n } : { routed: n, failed: { verdict: "fail", detail: "SER", firstFailingCallMs: Date.now() } }), { reloadDeltaMs: 400 });
+    const out = await runSteps(s.steps, s.ctx);
+    s.lock.release();
+    assert.equal(out.outcome, "fail");
+    assert.ok((out.rollback?.reloadRefusals ?? 0) >= 1, JSON.stringify(out.rollback));
+    assert.ok((out.rollback?.reloadWaitedMs ?? 0) > 0, JSON.stringify(out.rollback));
+    // the guard (400 ms after step 2's reload) dominates the reaction
+    assert.ok(out.rollback!.reaction!.reactionMs >= 200, JSON.stringify(out.rollback));
+    assert.deepEqual(s.kam.runtimeUris(), [OLD]);
+    assert.notDeepEqual(s.kam.runtimeUris(), [OLD, NEW]);
+  });
+});
