@@ -6,6 +6,7 @@ import type { RpcClient } from "../kamailio/rpc.js";
 import { backendUri, labPaths, type BackendRole } from "./layout.js";
 import { rpcClientFor } from "./native-lab.js";
 import { findBinary } from "./binaries.js";
+import { runningBackendsKind } from "./backend-spec.js";
 import { LAB_LOOPBACK_POLICY, type SipPolicy } from "../sip/sip-policy.js";
 
 /**
@@ -87,13 +88,15 @@ export function fileListStore(file: string): DispatcherListStore {
 export function nativeTarget(s: LabSettings): Target {
   const p = labPaths(s.labDir);
   const rpc = rpcClientFor(s);
+  const kind = runningBackendsKind(s);
   const backend = (role: BackendRole): BackendEndpoint => ({
     role,
     address: s[role].address,
     port: s[role].port,
     uri: backendUri(s, role),
-    // only the SIPp stand-ins write message logs; FreeSWITCH does not
-    messageLog: s.backends === "sipp" ? p.backend(role).messages : undefined,
+    // only the SIPp stand-ins write message logs; FreeSWITCH does not (the kind of the lab running
+    // in this lab dir wins over the flags: `sim` on a lab started with --backends freeswitch)
+    messageLog: kind === "sipp" ? p.backend(role).messages : undefined,
   });
   return {
     driver: "native",

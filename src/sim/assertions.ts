@@ -24,8 +24,11 @@ export interface Assertion {
   numbers: Record<string, number>;
   /** offending calls (Call-ID: why), at most MAX_LISTED */
   offenders: string[];
-  /** the evidence it rests on: "sipp" (stand-in logs), "hep" (mirrored by Kamailio) or "sipp+hep" */
-  source?: "sipp" | "hep" | "sipp+hep";
+  /**
+   * the evidence it rests on: "sipp" (stand-in logs), "hep" (mirrored by Kamailio), "sipp+hep", or on a
+   * lab of real FreeSWITCH "event-socket" (the PBXs' own channel events) and "hep+event-socket"
+   */
+  source?: "sipp" | "hep" | "sipp+hep" | "event-socket" | "hep+event-socket";
 }
 
 const MAX_LISTED = 10;
@@ -263,7 +266,11 @@ export function inflightAssertions(e: InflightEvidence): Assertion[] {
   // that answered the INVITE (a restarted old backend holds no dialog)
   const byeAt = lc ? backendsOf(lc.bye) : [];
   const tie = lc ? byeTie(lc) : undefined;
-  const byeOk = lc !== undefined && byeAt.join() === "old" && tie?.kind === "same" && tie.home === "old";
+  // old's own answer to it: a 2xx in the dialog the INVITE's 2xx set up (its To-tag)
+  const oldAnswer = lc?.bye.old?.answer;
+  const inDialog = oldAnswer !== undefined && oldAnswer.status >= 200 && oldAnswer.status < 300 && oldAnswer.toTag !== undefined && oldAnswer.toTag === lc?.uac.dialogToTag;
+  const sameDialog = tie?.kind === "same" && tie.home === "old";
+  const byeOk = lc !== undefined && byeAt.join() === "old" && sameDialog && inDialog;
   const byeText = byeAt.join("+") || "no backend";
   const byeDetails = !lc
     ? "no long call was made"
@@ -271,8 +278,10 @@ export function inflightAssertions(e: InflightEvidence): Assertion[] {
       ? `the long call's BYE reached old, but ${otherInstanceText(tie.note)}`
       : tie?.kind === "not-held" && byeAt.join() === "old"
         ? "the long call's BYE reached old, but old answered it 481: it does not hold the dialog (restarted?)"
+      : sameDialog && byeAt.join() === "old" && !inDialog
+        ? `the long call's BYE reached old, but old's answer was ${oldAnswer ? `${oldAnswer.status} with To-tag ${oldAnswer.toTag ?? "(none)"}` : "not seen"}, not a 2xx in the dialog (To-tag ${lc.uac.dialogToTag ?? "(none)"})`
       : byeOk
-        ? "the long call's BYE reached old, the instance that answered its INVITE (in-dialog requests follow the route set, not the dispatcher)"
+        ? `the long call's BYE reached old, the instance that answered its INVITE, and old answered ${oldAnswer.status} in the dialog (To-tag ${oldAnswer.toTag}) (in-dialog requests follow the route set, not the dispatcher)`
         : `the long call's BYE reached ${byeText} (expected old: in-dialog requests follow the route set, not the dispatcher)`;
   out.push({
     phase: p.phase,

@@ -58,8 +58,10 @@ export function evidenceInUse(plan: EvidencePlan, unavailable: string | undefine
  */
 export function judgedFrom(list: Assertion[], mode: EvidenceSource, kernelDrops: number): Assertion[] {
   return list.map((a) => {
-    const source: Assertion["source"] = mode === "hep" ? "hep" : mode === "both" && a.name === "evidence-agrees" ? "sipp+hep" : "sipp";
-    if (source === "sipp" || kernelDrops <= 0) return { ...a, source };
+    // the event-socket assertions (a lab of real FreeSWITCH) name their own source
+    const source: Assertion["source"] =
+      a.source === "event-socket" || a.source === "hep+event-socket" ? a.source : mode === "hep" ? "hep" : mode === "both" && a.name === "evidence-agrees" ? "sipp+hep" : "sipp";
+    if (source === "sipp" || source === "event-socket" || kernelDrops <= 0) return { ...a, source };
     return {
       ...a,
       source,

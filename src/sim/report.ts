@@ -33,6 +33,8 @@ export interface SimResults {
     /** why HEP was wanted but not used (the run went on with the stand-in logs only) */
     hepUnavailable?: string;
     hep: (HepCaptureSummary & { unansweredForwards: number; ignoredPackets: number }) | null;
+    /** a lab of real FreeSWITCH: what each one's event socket reported (channel events, calls) */
+    eventSocket?: Record<string, unknown>;
   };
   error?: string;
 }

@@ -25,6 +25,7 @@ import {
 } from "./assertions.js";
 import { callRow, type EvidenceBook, type EvidenceFact } from "./evidence.js";
 import { evidenceAgreesAssertion } from "./evidence-agrees.js";
+import { eventSocketAgreesAssertion, longCallHungUpAtOldAssertion, pbxCallsOfPhase, pbxPending, type PbxCalls } from "./event-socket-agrees.js";
 import { judgedFrom, type EvidenceInUse } from "./evidence-mode.js";
 import type { HepFeed } from "./hep-feed.js";
 import type { HepCapture } from "../hep/capture.js";
@@ -54,7 +55,22 @@ export interface SimRunOptions {
   evidence?: EvidenceInUse;
   /** the run's HEP capture and its feed (evidence hep or both) */
   hep?: { capture: HepCapture; feed: HepFeed };
+  /** a lab of real FreeSWITCH: what their event sockets reported (src/freeswitch/channel-watch.ts) */
+  pbx?: PbxEvidence;
 }
+
+/** The PBXs' own account of the calls, as the simulation reads it. */
+export interface PbxEvidence {
+  /** every call each FreeSWITCH reported so far */
+  calls(): PbxCalls;
+  /** poll until `pred` holds, at most `ms` */
+  until(pred: () => boolean, ms: number, signal: AbortSignal): Promise<boolean>;
+  /** for results.json's evidence.eventSocket */
+  summary(): Record<string, unknown>;
+}
+
+/** how long a phase waits for the event sockets to report the end of calls HEP saw end */
+const PBX_SETTLE_MS = 3000;
 
 export interface SimOutcome {
   results: SimResults;
@@ -166,7 +182,7 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
     const logs = await traffic.closeWindow();
     for (const b of ["old", "new"] as const) {
       const dest = path.join(o.runDir, `${p}.uas-${b}.messages.log`);
-      if (evidence.mode === "hep") {
+      if (evidence.mode === "hep" && t.backends[b].messageLog !== undefined) {
         await writeFileAtomicAsync(dest, "(not read: --evidence hep; this run's evidence is what Kamailio mirrored, in capture.pcap)\n", { mode: FileMode.public });
       } else {
         await writeWindow(t.backends[b].messageLog, logs[b], dest);
@@ -180,6 +196,22 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
     if (!sippBook || !hepBook) return [];
     const of = (b: EvidenceBook): ReturnType<EvidenceBook["callsOf"]> => [...b.calls.values()].filter((c) => c.phase === p);
     return [evidenceAgreesAssertion(p, of(sippBook), of(hepBook))];
+  };
+  /** a lab of real FreeSWITCH: HEP and the event sockets tell the same story of every call of the phase */
+  const pbxOf = (p: SimPhase): PbxCalls | undefined => (o.pbx ? pbxCallsOfPhase(o.pbx.calls(), runId, p) : undefined);
+  const phaseCalls = (p: SimPhase): ReturnType<EvidenceBook["callsOf"]> => [...traffic.book.calls.values()].filter((c) => c.phase === p);
+  const pbxAgreement = (p: SimPhase): Assertion[] => {
+    const pbx = pbxOf(p);
+    return pbx ? [eventSocketAgreesAssertion(p, phaseCalls(p), pbx)] : [];
+  };
+  /** wait (briefly) until each FreeSWITCH reported the end of the calls HEP saw it answer the BYE of */
+  const pbxSettle = async (p: SimPhase): Promise<void> => {
+    const pbx = o.pbx;
+    if (!pbx) return;
+    const pending = (): string[] => pbxPending(phaseCalls(p), pbxCallsOfPhase(pbx.calls(), runId, p));
+    if (!(await pbx.until(() => pending().length === 0, PBX_SETTLE_MS, o.signal))) {
+      log(`  event sockets: ${pending().length} call end${pending().length === 1 ? "" : "s"} HEP saw not reported by FreeSWITCH within ${PBX_SETTLE_MS} ms (${pending().slice(0, 3).join(", ")})`);
+    }
   };
 
   ev.emit({ kind: "run-started", at: started, runDir: o.runDir, knobs: knobsByEnvName(k) });
@@ -213,7 +245,8 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
       const spec: BurstSpec = { label: mode, calls: k.callsPerPhase, rate: k.callRate, holdMs: k.callDurationMs };
       record(await burst(spec).done, spec);
       const e = await windowEvidence(mode, k.callsPerPhase, () => traffic.callsOf(mode));
-      await judge(mode, () => [...phaseAssertions(e(), mode), ...agreement(mode)]);
+      await pbxSettle(mode);
+      await judge(mode, () => [...phaseAssertions(e(), mode), ...agreement(mode), ...pbxAgreement(mode)]);
     }
 
     if (k.phaseGapSeconds > 0) {
@@ -246,9 +279,12 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
     record(await long.done, longSpec);
     const calls = (): PhaseEvidence["calls"] => [...traffic.callsOf("precheck"), ...traffic.callsOf("long"), ...traffic.callsOf("post")];
     const e = await windowEvidence("inflight", 2 + k.postCutoverCalls, calls);
+    await pbxSettle("inflight");
     await judge("inflight", () => [
       ...inflightAssertions({ phase: e(), precheck: traffic.callsOf("precheck"), long: traffic.callsOf("long"), post: traffic.callsOf("post"), postExpected: k.postCutoverCalls, cutoverAtMs }),
       ...agreement("inflight"),
+      ...pbxAgreement("inflight"),
+      ...(o.pbx ? [longCallHungUpAtOldAssertion(traffic.callsOf("long").find((c) => c.uac.inviteSentStamp !== undefined), pbxOf("inflight")!, cutoverAtMs)] : []),
     ]);
   } catch (err) {
     // the exit code the command will end with: the interrupt's (130), an error's own, or 70
@@ -295,8 +331,10 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
         mode: evidence.mode,
         verdictsFrom: evidence.mode === "hep" ? "hep" : "sipp",
         ...(evidence.mode === "both" ? { crossCheck: "evidence-agrees (stand-in logs vs HEP, per call)" } : {}),
+        ...(o.pbx ? { crossCheck: "event-socket-agrees (HEP vs each FreeSWITCH's event socket, per call)" } : {}),
         ...(evidence.hepUnavailable !== undefined ? { hepUnavailable: evidence.hepUnavailable } : {}),
         hep: hepSummary ?? null,
+        ...(o.pbx ? { eventSocket: o.pbx.summary() } : {}),
       },
       ...(error ? { error } : {}),
     };

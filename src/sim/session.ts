@@ -41,6 +41,7 @@ import { evidenceInUse, resolveEvidence, type EvidenceInUse } from "./evidence-m
 import { HepFeed } from "./hep-feed.js";
 import { RateCounter } from "../hep/rates.js";
 import { startRateSampler } from "../hep/rate-sampler.js";
+import { watchPbxChannels } from "./pbx-watch.js";
 
 export type SimOpts = TargetFlags & WebFlags & { artifactsDir?: string; keepLab?: boolean; quiet?: boolean; evidence?: string; hepForward?: string } & Record<string, unknown>;
 
@@ -89,18 +90,15 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
   const faults = parseTestFaults(process.env[TEST_FAULT_ENV]);
   const webAddress = webAddressFrom(opts);
   const settings = labSettingsFrom(opts);
-  if ((opts.driver ?? "native") === "native" && runningBackendsKind(settings) === "freeswitch") {
-    throw new UsageError("sim and dashboard judge every call by per-call evidence from the backends, which FreeSWITCH does not log yet; nothing was started", [
-      "run them on the SIPp stand-ins (--backends sipp, and `lab down` a FreeSWITCH lab first); lab, verify, apply and migrate work on FreeSWITCH",
-    ]);
-  }
   if ((opts.driver ?? "native") === "native" && settings.kamailio.dispatcherAlg === 9) {
     throw new UsageError(
       "sim's both phase asserts round-robin's split (each backend within one call of even), which the weight-based dispatcher (algorithm 9) of this lab does not give over a phase's few calls; nothing was started",
       ["run sim on a round-robin lab (--dispatcher-alg 4, the default), or weighted steps with `pbx-cutover migrate --steps 0,10,50,100`"],
     );
   }
-  const evidencePlan = resolveEvidence(opts.evidence, true);
+  // a native lab running (or asked to run) real FreeSWITCH: no message logs, HEP is the evidence
+  const realPbx = (opts.driver ?? "native") === "native" && runningBackendsKind(settings) === "freeswitch";
+  const evidencePlan = resolveEvidence(opts.evidence, !realPbx);
   const forward = opts.hepForward !== undefined ? parseHepForward(opts.hepForward) : undefined;
   const lab = labControlFor(opts, { needsEvidence: true });
   const { sipp } = requireBinaries(["sipp"]);
@@ -224,10 +222,12 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
       log(`evidence: HEP is not available (${hepUnavailable}); verdicts from the stand-ins' logs only`);
     } else {
       log(
-        `evidence: ${evidence.mode === "hep" ? "HEP alone (the stand-ins' logs are not read)" : evidence.mode === "both" ? "the stand-ins' logs, cross-checked call by call by HEP (evidence-agrees)" : "the stand-ins' logs"}; ` +
+        `evidence: ${realPbx ? "HEP, cross-checked call by call by each FreeSWITCH's event socket (event-socket-agrees)" : evidence.mode === "hep" ? "HEP alone (the stand-ins' logs are not read)" : evidence.mode === "both" ? "the stand-ins' logs, cross-checked call by call by HEP (evidence-agrees)" : "the stand-ins' logs"}; ` +
           `HEP collector on ${hepAt.address}:${hepAt.port}${forward ? `, relayed to ${forward.host}:${forward.port}` : ""}, capture.pcap in the run folder`,
       );
     }
+    // a lab of real FreeSWITCH: each one's own account of the calls, from its event socket
+    const pbx = realPbx ? await watchPbxChannels(settings.labDir, runDir, scope, log) : undefined;
     // test faults: a frozen backend is resumed before anything else is stopped
     if (faults.length > 0) scope.defer("frozen backends", thawFrozenBackends);
     let outcome: SimOutcome;
@@ -243,6 +243,7 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
         faults,
         evidence,
         ...(capture && evidence.mode !== "sipp" ? { hep: { capture, feed } } : {}),
+        ...(pbx ? { pbx } : {}),
         injectFault: (f) => injectFault(f, target, settings.labDir, feed),
         apply: async (mode) => {
           const r = await verifiedApply(target, mode, { events, signal: scope.signal, command: "pbx-cutover sim" });

@@ -1,0 +1,67 @@
+/**
+ * The sim's third evidence source on a lab of real FreeSWITCH: both backends' event sockets
+ * (src/freeswitch/channel-watch.ts), subscribed before the first call from the running lab's own
+ * settings (lab.json: ports; the secret files: passwords, used on the sockets only). Each event is
+ * written to `freeswitch-<role>.events.ndjson` in the run folder when the run ends.
+ */
+import path from "node:path";
+import { EnvironmentError } from "../cli/errors.js";
+import type { Scope } from "../cli/scope.js";
+import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
+import { watchChannels, type ChannelWatch } from "../freeswitch/channel-watch.js";
+import { eventSocketOf } from "../lab/freeswitch/instance.js";
+import { labPaths } from "../lab/layout.js";
+import { readLabState } from "../lab/state.js";
+import type { PbxEvidence } from "./run-sim.js";
+
+export const PBX_EVENTS_FILE = (role: "old" | "new"): string => `freeswitch-${role}.events.ndjson`;
+
+export async function watchPbxChannels(labDir: string, runDir: string, scope: Scope, log: (line: string) => void): Promise<PbxEvidence> {
+  const state = readLabState(labPaths(labDir));
+  if (!state || state.settings.backends !== "freeswitch") {
+    throw new EnvironmentError(`no FreeSWITCH lab runs in ${labDir} (lab.json says ${state ? `backends ${state.settings.backends}` : "nothing"}); nothing was sent`);
+  }
+  const s = state.settings;
+  let watch: ChannelWatch;
+  try {
+    const ep = (role: "old" | "new") => ({ ...eventSocketOf(s, role) });
+    watch = await watchChannels({ old: ep("old"), new: ep("new") });
+  } catch (err) {
+    throw new EnvironmentError(`the FreeSWITCH event sockets do not accept a channel-event subscription: ${(err as Error).message}; no call was made`, [
+      "check `pbx-cutover lab status` (both FreeSWITCH alive, their versions read), or restart the lab: lab down, lab up --backends freeswitch",
+    ]);
+  }
+  const w = watch;
+  scope.defer("event sockets", async () => {
+    await w.close();
+    for (const role of ["old", "new"] as const) {
+      const text = w.events[role].map((e) => JSON.stringify(e)).join("\n");
+      await writeFileAtomicAsync(path.join(runDir, PBX_EVENTS_FILE(role)), text ? text + "\n" : "", { mode: FileMode.public });
+    }
+  });
+  log(
+    `evidence: event sockets of old (${s.old.address}:${s.freeswitch.old.eventSocketPort}) and new (${s.new.address}:${s.freeswitch.new.eventSocketPort}) subscribed to channel events; ` +
+      `${PBX_EVENTS_FILE("old")} and ${PBX_EVENTS_FILE("new")} in the run folder`,
+  );
+  let lostLogged = false;
+  return {
+    calls: () => {
+      if (!lostLogged && Object.keys(w.lostAt).length > 0) {
+        lostLogged = true;
+        for (const [role, at] of Object.entries(w.lostAt)) log(`  event socket of ${role} closed at ${new Date(at).toISOString()} (FreeSWITCH stopped?); its account ends there`);
+      }
+      return { old: w.books.old.all(), new: w.books.new.all() };
+    },
+    until: (pred, ms, signal) => w.until(pred, ms, signal),
+    summary: () => {
+      const of = (role: "old" | "new") => ({
+        endpoint: `${s[role].address}:${s.freeswitch[role].eventSocketPort}`,
+        events: w.events[role].length,
+        calls: w.books[role].all().length,
+        file: PBX_EVENTS_FILE(role),
+        ...(w.lostAt[role] !== undefined ? { closedEarlyAt: new Date(w.lostAt[role]).toISOString() } : {}),
+      });
+      return { old: of("old"), new: of("new") };
+    },
+  };
+}

@@ -1,0 +1,169 @@
+/**
+ * `sim` and `migrate` through real FreeSWITCH (old 1.10.3, new 1.10.12 from `make real-services`)
+ * behind the real Kamailio: verdicts from HEP, every call cross-checked by each FreeSWITCH's own
+ * event socket (event-socket-agrees), the in-flight long call's channel on 1.10.3 ended by the
+ * caller's BYE; the sabotage runs fail from that evidence; migrate leaves new-only routing.
+ */
+import assert from "node:assert/strict";
+import { readFileSync, readdirSync } from "node:fs";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { callThroughProxy, freeswitchFlags, freeswitchPidsUnder } from "../support/freeswitch-fixture.js";
+import { labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
+import { runtimeUris, uriOf } from "../support/lab-runtime.js";
+import { FAST } from "../support/sim-knobs.js";
+
+interface Results {
+  status: string;
+  verdicts: { phase: string; name: string; verdict: string; source: string; details: string }[];
+  calls: { callId: string; burst: string; inviteBackend: string | null; byeBackend: string | null; outcome: string; dialogToTag: string | null }[];
+  evidence: {
+    mode: string;
+    verdictsFrom: string;
+    crossCheck?: string;
+    eventSocket?: Record<"old" | "new", { events: number; calls: number; file: string; closedEarlyAt?: string }>;
+  };
+}
+
+interface EventLine {
+  name: string;
+  callId: string;
+  switchname: string;
+  hangupDisposition?: string;
+}
+
+function runDirIn(artifacts: string): string {
+  const runs = readdirSync(artifacts).filter((n) => n.startsWith("call-cutover-"));
+  assert.equal(runs.length, 1, runs.join(", "));
+  return path.join(artifacts, runs[0]!);
+}
+
+const SEED_KNOBS = ["CALLS_PER_PHASE", "CALL_RATE", "CALL_DURATION_MS", "LONG_CALL_MS", "POST_CUTOVER_CALLS", "PHASE_GAP_SECONDS", "CALL_TIMEOUT_MS"];
+
+describe("sim on real FreeSWITCH: HEP + event sockets", () => {
+  let f: LabFixture;
+  let fs: string[];
+  before(async () => {
+    f = await labFixture();
+    fs = await freeswitchFlags();
+  });
+  after(async () => {
+    await f.dispose();
+    assert.deepEqual(freeswitchPidsUnder(f.dir), [], "no freeswitch left behind");
+  });
+
+  test("seed defaults pass: every phase and the in-flight cutover, HEP and both event sockets agree, the long call's BYE ended 1.10.3's channel", async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const k of SEED_KNOBS) delete env[k];
+    const art = path.join(f.dir, "art-seed");
+    const r = await f.cli(["sim", ...f.flags, ...fs, "--artifacts-dir", art], { env, timeoutMs: 180_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^evidence: HEP, cross-checked call by call by each FreeSWITCH's event socket \(event-socket-agrees\)/m);
+    assert.match(r.stdout.trimEnd().split("\n").at(-1)!, /^PASS: all 30 assertions passed/);
+    const dir = runDirIn(art);
+    const res = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")) as Results;
+    assert.equal(res.status, "success");
+    assert.deepEqual([res.evidence.mode, res.evidence.verdictsFrom], ["hep", "hep"]);
+    assert.match(res.evidence.crossCheck ?? "", /event-socket-agrees/);
+    assert.equal(res.calls.length, 40);
+    assert.ok(res.calls.every((c) => c.outcome === "completed" && c.inviteBackend === c.byeBackend));
+    const agrees = res.verdicts.filter((v) => v.name === "event-socket-agrees");
+    assert.deepEqual(agrees.map((v) => [v.phase, v.verdict, v.source]), [
+      ["old", "pass", "hep+event-socket"],
+      ["both", "pass", "hep+event-socket"],
+      ["new", "pass", "hep+event-socket"],
+      ["inflight", "pass", "hep+event-socket"],
+    ]);
+    const hungUp = res.verdicts.find((v) => v.name === "long-call-hung-up-at-old")!;
+    assert.deepEqual([hungUp.verdict, hungUp.source], ["pass", "event-socket"]);
+    const long = res.calls.find((c) => c.burst === "long")!;
+    assert.equal(long.byeBackend, "old");
+    const byeVerdict = res.verdicts.find((v) => v.name === "long-call-bye-reached-old")!;
+    assert.equal(byeVerdict.verdict, "pass");
+    assert.ok(byeVerdict.details.includes(`old answered 200 in the dialog (To-tag ${long.dialogToTag})`), byeVerdict.details);
+
+    // each FreeSWITCH's own account, in the run folder: every call it got, created and completed
+    const events = (role: "old" | "new"): EventLine[] =>
+      readFileSync(path.join(dir, res.evidence.eventSocket![role].file), "utf8").trim().split("\n").map((l) => JSON.parse(l) as EventLine);
+    for (const role of ["old", "new"] as const) {
+      const ev = events(role);
+      assert.ok(ev.every((e) => e.switchname === `pbx-cutover-${role}`));
+      const mine = res.calls.filter((c) => c.inviteBackend === role).map((c) => c.callId).sort();
+      const completed = ev.filter((e) => e.name === "CHANNEL_HANGUP_COMPLETE");
+      assert.deepEqual(completed.map((e) => e.callId).sort(), mine, `${role}: a completed channel for each of its calls, no other`);
+      assert.ok(completed.every((e) => e.hangupDisposition === "recv_bye"), `${role}: every channel ended by the caller's BYE`);
+      assert.equal(res.evidence.eventSocket![role].calls, mine.length);
+    }
+    assert.deepEqual([res.calls.filter((c) => c.inviteBackend === "old").length, res.calls.filter((c) => c.inviteBackend === "new").length], [17, 23]);
+    assert.ok(events("old").some((e) => e.callId === long.callId && e.name === "CHANNEL_HANGUP_COMPLETE"));
+    assert.ok(!events("new").some((e) => e.callId === long.callId));
+    assert.deepEqual(freeswitchPidsUnder(f.dir), [], "the lab this run started is gone");
+  });
+
+  describe("sabotage on real FreeSWITCH fails the run from the evidence", () => {
+    const sim = (fault: string): Promise<CliResult> =>
+      f.cli(["sim", ...f.flags, ...fs, "--artifacts-dir", path.join(f.dir, "art", fault.replace(/[:@]/g, "_"))], {
+        env: { ...process.env, ...FAST, PBX_CUTOVER_TEST_FAULT: fault },
+        timeoutMs: 90_000,
+      });
+
+    test("(a) new FreeSWITCH stopped before the new phase: Kamailio's forwards unanswered, no channel at new, exit 1", async () => {
+      const r = await sim("stop-backend:new@before-phase:new");
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, /^FAIL new routing: 0\/6 calls reached new only, 0 reached old; 6 lost \/ unknown destination/m);
+      assert.match(r.stdout, /^FAIL new completed: 0\/6 calls completed/m);
+      assert.match(r.stdout, /event socket of new closed at .* \(FreeSWITCH stopped\?\)/);
+      assert.doesNotMatch(r.stdout, /^FAIL (old|both) /m);
+      // HEP and old's/new's event sockets still agree on what happened: nothing reached new
+      assert.doesNotMatch(r.stdout, /^FAIL \w+ event-socket-agrees/m);
+      assert.deepEqual(freeswitchPidsUnder(f.dir), []);
+    });
+
+    test("(b) dispatcher switched to old behind the tool's back during the new phase: misrouted calls named, exit 1", async () => {
+      const r = await sim("profile:old@during-phase:new");
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      const m = /^FAIL new routing: (\d)\/6 calls reached new only, (\d) reached old \(misrouted\)$/m.exec(r.stdout);
+      assert.ok(m, r.stdout);
+      assert.ok(Number(m[1]) + Number(m[2]) === 6 && Number(m[2]) >= 1, m[0]);
+      assert.match(r.stdout, /^ {4}pbxc-[0-9a-f]+-new-\d+-\d+@127\.0\.0\.1: INVITE reached old$/m);
+      // the misrouted calls are 1.10.3's own channels: the event sockets say the same
+      assert.doesNotMatch(r.stdout, /^FAIL \w+ event-socket-agrees/m);
+    });
+
+    test("(c) the in-flight long call's BYE does not reach 1.10.3 (frozen after the cutover): exit 1 from HEP and from old's event socket", async () => {
+      const r = await sim("freeze-backend:old@after-cutover");
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, /^FAIL inflight long-call-bye-reached-old: the long call's BYE reached no backend/m);
+      assert.match(r.stdout, /^FAIL inflight long-call-hung-up-at-old: old's channel for the long call never ended \(no CHANNEL_HANGUP_COMPLETE\)$/m);
+      assert.match(r.stdout, /^FAIL inflight long-call-completed: 0\/1 calls completed/m);
+      assert.doesNotMatch(r.stdout, /^FAIL inflight post-cutover/m);
+      assert.deepEqual(freeswitchPidsUnder(f.dir), [], "the frozen FreeSWITCH was thawed and stopped");
+    });
+  });
+});
+
+describe("migrate on a running real-FreeSWITCH lab", () => {
+  let f: LabFixture;
+  let fs: string[];
+  before(async () => {
+    f = await labFixture();
+    fs = await freeswitchFlags();
+    const up = await f.cli(["lab", "up", ...f.flags, ...fs], { timeoutMs: 60_000 });
+    assert.equal(up.code, 0, up.stdout + up.stderr);
+  });
+  after(async () => {
+    await f.dispose();
+    assert.deepEqual(freeswitchPidsUnder(f.dir), [], "no freeswitch left behind");
+  });
+
+  test("passes old -> both -> new and leaves new-only routing: the next calls are answered by 1.10.12", async () => {
+    const r = await f.cli(["migrate", ...f.flags, ...fs, "--artifacts-dir", path.join(f.dir, "art-migrate")], { timeoutMs: 90_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /lab: already running/);
+    assert.deepEqual(await runtimeUris(f), [uriOf(f, "new")]);
+    const calls = await callThroughProxy(f, 2, "post-migrate");
+    assert.equal(calls.code, 0, calls.log.slice(-2000));
+    assert.equal(calls.userAgents.length, 4);
+    assert.ok(calls.userAgents.every((ua) => ua.startsWith("FreeSWITCH-mod_sofia/1.10.12-")), calls.userAgents.join(", "));
+  });
+});
