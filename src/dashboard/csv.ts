@@ -23,6 +23,8 @@ export const EXTRA_COLUMNS = [
   "new_active",
   "calls_per_second",
   "elapsed_seconds",
+  "old_pbx_channels",
+  "new_pbx_channels",
 ] as const;
 
 export const CSV_HEADER = [...SEED_COLUMNS, ...EXTRA_COLUMNS].join(",") + "\n";
@@ -54,6 +56,8 @@ export function csvRow(s: DashboardState, at: number): string {
       b.new.active,
       s.callsPerSecond.toFixed(2),
       ((at - s.startedAt) / 1000).toFixed(3),
+      b.old.channels,
+      b.new.channels,
     ]
       .map(cell)
       .join(",") + "\n"

@@ -162,3 +162,32 @@ test("HEP rates: the last whole window per second, totals over every window; the
   // narrow terminals: every line still fits
   for (const l of renderFrame(s, { width: 30, plain: true }).split("\n")) assert.ok(l.length <= 30, l);
 });
+
+test("real PBXs: each one's own channel count beside Kamailio's dialogs, in the frame, the CSV and the end", () => {
+  let s = run([{ kind: "phase", at: T0, phase: "inflight" }, ...routed("old", 1)]);
+  assert.doesNotMatch(renderFrame(s, { width: 100, plain: true }), /channels/, "stand-ins: no channels column");
+  s = tick(s, { at: T0 + 1000, mode: "new", active: { old: 1, new: 0 }, channels: { old: 1, new: 0 } });
+  const frame = renderFrame(s, { width: 100, plain: true });
+  assert.match(frame, /^backend\s+total\s+.*\sactive\s+channels$/m);
+  assert.match(frame, /^OLD\s+1\s.*\s1\s+1$/m);
+  assert.match(frame, /^active = Kamailio's dialogs; channels = FreeSWITCH's own \(show channels count\)$/m);
+  const row = csvRow(s, T0 + 1000).trimEnd().split(",");
+  const head = CSV_HEADER.trimEnd().split(",");
+  assert.deepEqual([row[head.indexOf("old_pbx_channels")], row[head.indexOf("new_pbx_channels")]], ["1", "0"]);
+  // a tick whose channel count did not answer keeps the last one
+  s = tick(s, { at: T0 + 1200, mode: "new", active: { old: 1, new: 0 }, channels: {} });
+  assert.equal(s.backends.old.channels, 1);
+  s = run([{ kind: "run-finished", at: T0 + 2000, status: "success", exitCode: 0, failures: [] }], s);
+  // Kamailio released the dialog but FreeSWITCH still holds its channel: not settled, and said so
+  const held = endTick(s, T0 + 2100, { at: T0 + 2050, mode: "new", active: { old: 0, new: 0 }, channels: { old: 1, new: 0 } });
+  assert.equal(held.end?.settled, false);
+  const heldFrame = renderFrame(held, { width: 120, plain: true });
+  assert.match(heldFrame, /^active channels at the end: old 1, new 0 \(each FreeSWITCH, show channels count\)$/m);
+  assert.match(heldFrame, /^ {2}FreeSWITCH still holds 1 channel though every call of the run has ended$/m);
+  assert.doesNotMatch(heldFrame, /Kamailio still holds/);
+  const done = endTick(s, T0 + 2100, { at: T0 + 2050, mode: "new", active: { old: 0, new: 0 }, channels: { old: 0, new: 0 } });
+  assert.equal(done.end?.settled, true);
+  // no observation after the end: the channels are unknown, never the stale 1
+  const none = endTick(s, T0 + 2100, undefined, "interrupted");
+  assert.equal(none.backends.old.channels, undefined);
+});

@@ -41,9 +41,21 @@ function endLines(s: DashboardState): string[] {
   const after = ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
   const { old, new: neu } = s.backends;
   const line = `active dialogs at the end: old ${num(old.active)}, new ${num(neu.active)} (Kamailio, asked ${after} after the run)`;
-  if (e.settled) return [line];
+  const pbx = hasPbxChannels(s) ? [`active channels at the end: old ${num(old.channels)}, new ${num(neu.channels)} (each FreeSWITCH, show channels count)`] : [];
+  if (e.settled) return [line, ...pbx];
   const held = (old.active ?? 0) + (neu.active ?? 0);
-  return [line, `  Kamailio still holds ${held} dialog${held === 1 ? "" : "s"} though every call of the run has ended`];
+  const channels = (old.channels ?? 0) + (neu.channels ?? 0);
+  return [
+    line,
+    ...pbx,
+    ...(held > 0 ? [`  Kamailio still holds ${held} dialog${held === 1 ? "" : "s"} though every call of the run has ended`] : []),
+    ...(channels > 0 ? [`  FreeSWITCH still holds ${channels} channel${channels === 1 ? "" : "s"} though every call of the run has ended`] : []),
+  ];
+}
+
+/** the backends are PBXs that report their own channel counts (a lab of real FreeSWITCH) */
+function hasPbxChannels(s: DashboardState): boolean {
+  return s.pbxChannels;
 }
 
 /**
@@ -73,11 +85,12 @@ export function renderFrame(s: DashboardState, o: FrameOptions): string {
   lines.push(`dispatcher mode (Kamailio runtime): ${s.mode}   elapsed ${elapsed} s   calls/s ${s.callsPerSecond.toFixed(1)}`);
   lines.push("");
 
-  // per backend: name total [bar] +delta done failed active
-  const header = ["backend", "total", "delta", "done", "failed", "active"];
+  // per backend: name total [bar] +delta done failed active [channels: the PBX's own count, side by side]
+  const pbx = hasPbxChannels(s);
+  const header = ["backend", "total", "delta", "done", "failed", "active", ...(pbx ? ["channels"] : [])];
   const rows = (["old", "new"] as Backend[]).map((b) => {
     const x = s.backends[b];
-    return [b.toUpperCase(), String(x.total), `+${x.delta}`, String(x.completed), String(x.failed), num(x.active)];
+    return [b.toUpperCase(), String(x.total), `+${x.delta}`, String(x.completed), String(x.failed), num(x.active), ...(pbx ? [num(x.channels)] : [])];
   });
   const colW = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const cells = (r: string[]): string[] => r.map((c, i) => (i === 0 ? c.padEnd(colW[i]!) : c.padStart(colW[i]!)));
@@ -92,6 +105,7 @@ export function renderFrame(s: DashboardState, o: FrameOptions): string {
   (["old", "new"] as Backend[]).forEach((b, i) => {
     lines.push(line(cells(rows[i]!), bar(s.backends[b].total, max, barCells, o.plain)));
   });
+  if (pbx) lines.push("active = Kamailio's dialogs; channels = FreeSWITCH's own (show channels count)");
   if (s.hep) lines.push("", ...hepRateLines(s.hep));
   lines.push("");
   const v = s.verdicts;

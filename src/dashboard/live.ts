@@ -83,6 +83,8 @@ export async function observeRuntime(t: Target): Promise<Observation> {
   } catch {
     obs.mode ??= "unavailable";
   }
+  // real PBXs: each one's own count, side by side with Kamailio's (a backend that does not answer is left out)
+  if (t.pbxChannels) obs.channels = await t.pbxChannels().catch(() => ({}));
   return obs;
 }
 
@@ -132,7 +134,7 @@ export class LiveDashboard {
 
   /** One tick: fold in the latest observation, append a CSV row, draw; kick off the next observation. */
   onTick(at: number): void {
-    this.state = tick(this.state, { at, mode: this.latest?.mode, active: this.latest?.active ?? {} });
+    this.state = tick(this.state, { at, mode: this.latest?.mode, active: this.latest?.active ?? {}, ...(this.latest?.channels ? { channels: this.latest.channels } : {}) });
     appendFileSafe(this.csv, csvRow(this.state, at), FileMode.public);
     this.draw();
     this.observe();
@@ -178,7 +180,7 @@ export class LiveDashboard {
     for (;;) {
       const obs = await observeRuntime(t);
       if (isComplete(obs)) answered = obs;
-      if ((answered && settledAtEnd(answered.active)) || Date.now() >= deadline || signal.aborted) break;
+      if ((answered && settledAtEnd(answered.active, answered.channels)) || Date.now() >= deadline || signal.aborted) break;
       try {
         await delay(SETTLE_POLL_MS, signal);
       } catch {
@@ -201,7 +203,7 @@ export class LiveDashboard {
     const at = Date.now();
     this.state = this.state.finished
       ? endTick(this.state, at, end, reason)
-      : tick(this.state, { at, mode: this.latest?.mode, active: this.latest?.active ?? {} });
+      : tick(this.state, { at, mode: this.latest?.mode, active: this.latest?.active ?? {}, ...(this.latest?.channels ? { channels: this.latest.channels } : {}) });
     appendFileSafe(this.csv, csvRow(this.state, at), FileMode.public);
     writeFileAtomic(path.join(this.runDir, FINAL_FRAME_FILE), this.draw(), { mode: FileMode.public });
     this.unsubscribe?.();

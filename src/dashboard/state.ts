@@ -17,6 +17,8 @@ export interface BackendStats {
   failed: number;
   /** Kamailio's active dialogs to this backend at the last tick; undefined when not observed */
   active: number | undefined;
+  /** the PBX's own active channels at the last tick (real FreeSWITCH: `show channels count`); undefined for stand-ins */
+  channels: number | undefined;
 }
 
 export interface DashboardState {
@@ -44,6 +46,8 @@ export interface DashboardState {
   hep: HepRates | undefined;
   /** totals at the previous tick, for deltas */
   lastTick: { at: number; old: number; new: number };
+  /** the backends report their own channel counts (a lab of real FreeSWITCH): the frame shows them */
+  pbxChannels: boolean;
 }
 
 export interface HepRates {
@@ -54,7 +58,7 @@ export interface HepRates {
 
 export const LOG_TAIL_LINES = 12;
 
-const emptyBackend = (): BackendStats => ({ total: 0, delta: 0, completed: 0, failed: 0, active: undefined });
+const emptyBackend = (): BackendStats => ({ total: 0, delta: 0, completed: 0, failed: 0, active: undefined, channels: undefined });
 
 export function initialState(runDir: string, at: number): DashboardState {
   return {
@@ -72,6 +76,7 @@ export function initialState(runDir: string, at: number): DashboardState {
     logTail: [],
     hep: undefined,
     lastTick: { at, old: 0, new: 0 },
+    pbxChannels: false,
   };
 }
 
@@ -136,6 +141,8 @@ export interface Observation {
   /** runtime dispatcher mode, or undefined when Kamailio did not answer (the last one is kept) */
   mode: string | undefined;
   active: Partial<Record<Backend, number>>;
+  /** each PBX's own channel count (real FreeSWITCH only; absent for stand-ins) */
+  channels?: Partial<Record<Backend, number>>;
 }
 
 /** A tick: deltas since the previous tick, calls/s over the interval, and Kamailio's runtime view. */
@@ -149,10 +156,11 @@ export function tick(s: DashboardState, o: Observation): DashboardState {
     mode: o.mode ?? s.mode,
     callsPerSecond: (dOld + dNew) / seconds,
     backends: {
-      old: { ...s.backends.old, delta: dOld, active: o.active.old ?? s.backends.old.active },
-      new: { ...s.backends.new, delta: dNew, active: o.active.new ?? s.backends.new.active },
+      old: { ...s.backends.old, delta: dOld, active: o.active.old ?? s.backends.old.active, channels: o.channels?.old ?? s.backends.old.channels },
+      new: { ...s.backends.new, delta: dNew, active: o.active.new ?? s.backends.new.active, channels: o.channels?.new ?? s.backends.new.channels },
     },
     lastTick: { at: o.at, old: s.backends.old.total, new: s.backends.new.total },
+    pbxChannels: s.pbxChannels || o.channels !== undefined,
   };
 }
 
@@ -177,9 +185,12 @@ export function isComplete(o: Observation): boolean {
   return o.mode !== undefined && o.mode !== "unavailable" && Number.isFinite(o.active.old) && Number.isFinite(o.active.new);
 }
 
-/** Active dialogs as the evidence expects them once every call of the run has ended. */
-export function settledAtEnd(active: Partial<Record<Backend, number>>): boolean {
-  return active.old === 0 && active.new === 0;
+/**
+ * Active dialogs as the evidence expects them once every call of the run has ended; where the PBXs
+ * report their own channels (`channels` given), those are 0 too.
+ */
+export function settledAtEnd(active: Partial<Record<Backend, number>>, channels?: Partial<Record<Backend, number>>): boolean {
+  return active.old === 0 && active.new === 0 && (channels === undefined || (channels.old === 0 && channels.new === 0));
 }
 
 /**
@@ -191,13 +202,19 @@ export function endTick(s: DashboardState, at: number, obs: Observation | undefi
   const after = obs !== undefined && obs.at >= finishedAt && isComplete(obs) ? obs : undefined;
   const t = tick(s, { at, mode: after?.mode ?? "unavailable", active: {} });
   const active = after?.active ?? {};
+  // the PBXs' own counts, where they report them, from the same observation only
+  const pbx = s.pbxChannels;
+  const channels = after?.channels ?? {};
   return {
     ...t,
-    backends: { old: { ...t.backends.old, active: active.old }, new: { ...t.backends.new, active: active.new } },
+    backends: {
+      old: { ...t.backends.old, active: active.old, channels: pbx ? channels.old : undefined },
+      new: { ...t.backends.new, active: active.new, channels: pbx ? channels.new : undefined },
+    },
     end: {
       observed: after !== undefined,
       afterMs: after ? after.at - finishedAt : undefined,
-      settled: after !== undefined && settledAtEnd(active),
+      settled: after !== undefined && settledAtEnd(active, pbx ? channels : undefined),
       reason: after ? undefined : (reason ?? "Kamailio did not answer"),
     },
   };

@@ -6,7 +6,8 @@ import type { RpcClient } from "../kamailio/rpc.js";
 import { backendUri, labPaths, type BackendRole } from "./layout.js";
 import { rpcClientFor } from "./native-lab.js";
 import { findBinary } from "./binaries.js";
-import { runningBackendsKind } from "./backend-spec.js";
+import { backendChannelCounts, runningBackendsKind } from "./backend-spec.js";
+import { readLabState } from "./state.js";
 import { LAB_LOOPBACK_POLICY, type SipPolicy } from "../sip/sip-policy.js";
 
 /**
@@ -66,6 +67,11 @@ export interface Target {
   kamcmdArgv(method: string, ...params: string[]): string[];
   /** lock file that serialises applies on this target */
   lockPath: string;
+  /**
+   * each backend PBX's own count of active channels (a lab of real FreeSWITCH: `show channels count`
+   * on its event socket; a backend that does not answer is left out); absent for stand-ins
+   */
+  pbxChannels?(): Promise<Partial<Record<BackendRole, number>>>;
   /** free the RPC connection */
   close(): void;
 }
@@ -109,6 +115,16 @@ export function nativeTarget(s: LabSettings): Target {
     rpc,
     kamcmdArgv: (method, ...params) => [findBinary("kamcmd") ?? "kamcmd", "-s", `unix:${p.ctlSocket}`, method, ...params],
     lockPath: p.lock,
+    ...(kind === "freeswitch" ? { pbxChannels: async () => (await backendChannelCounts(runningSettings(s))) ?? {} } : {}),
     close: () => rpc.close(),
   };
+}
+
+/** The settings of the lab running in `s.labDir` (its ports and kind), else `s`. */
+function runningSettings(s: LabSettings): LabSettings {
+  try {
+    return readLabState(labPaths(s.labDir))?.settings ?? s;
+  } catch {
+    return s;
+  }
 }

@@ -156,6 +156,33 @@ describe("migrate on a running real-FreeSWITCH lab", () => {
     assert.deepEqual(freeswitchPidsUnder(f.dir), [], "no freeswitch left behind");
   });
 
+  test("dashboard: active calls per backend from Kamailio and from each FreeSWITCH's channel count, side by side; 0 and 0 at the end", async () => {
+    const art = path.join(f.dir, "art-dash");
+    const r = await f.cli(["dashboard", ...f.flags, ...fs, "--interval", "0.2", "--artifacts-dir", art], {
+      env: { ...process.env, ...FAST, DASH_NO_CLEAR: "1" },
+      timeoutMs: 90_000,
+    });
+    assert.equal(r.code, 0, r.stdout.slice(-3000) + r.stderr);
+    assert.match(r.stdout, /^backend\s+total\s+.*\sactive\s+channels$/m);
+    assert.match(r.stdout, /^active = Kamailio's dialogs; channels = FreeSWITCH's own \(show channels count\)$/m);
+    const finalFrame = r.stdout.slice(r.stdout.lastIndexOf("--- frame "));
+    assert.match(finalFrame, /^active dialogs at the end: old 0, new 0 \(Kamailio/m, finalFrame);
+    assert.match(finalFrame, /^active channels at the end: old 0, new 0 \(each FreeSWITCH, show channels count\)$/m, finalFrame);
+    const csv = readFileSync(path.join(art, "latest", "live-metrics.csv"), "utf8").trimEnd().split("\n");
+    const head = csv[0]!.split(",");
+    const col = (name: string): number => head.indexOf(name);
+    assert.ok(col("old_pbx_channels") > 0 && col("new_pbx_channels") > 0, csv[0]);
+    const rows = csv.slice(1).map((l) => l.split(","));
+    // while the long call is up on old (2.5 s, ~12 ticks): Kamailio's dialog and 1.10.3's own channel, together
+    assert.ok(
+      rows.some((row) => row[col("phase")] === "inflight" && row[col("old_active")] === "1" && row[col("old_pbx_channels")] === "1"),
+      "a tick saw the long call as 1 dialog (Kamailio) and 1 channel (old FreeSWITCH)",
+    );
+    const observed = rows.filter((row) => row[col("dispatcher_mode")] !== "unavailable");
+    assert.ok(observed.length >= 10 && observed.every((row) => row[col("old_pbx_channels")] !== "" && row[col("new_pbx_channels")] !== ""), "every observed row has both channel counts");
+    assert.deepEqual([rows.at(-1)![col("old_pbx_channels")], rows.at(-1)![col("new_pbx_channels")]], ["0", "0"]);
+  });
+
   test("passes old -> both -> new and leaves new-only routing: the next calls are answered by 1.10.12", async () => {
     const r = await f.cli(["migrate", ...f.flags, ...fs, "--artifacts-dir", path.join(f.dir, "art-migrate")], { timeoutMs: 90_000 });
     assert.equal(r.code, 0, r.stdout + r.stderr);
