@@ -128,7 +128,9 @@ describe("dashboard in a real terminal (tmux)", () => {
       process.execPath, "-e", HOLD, exitFile, process.execPath, CLI, "dashboard", ...f.flags, ...KNOBS, "--interval", "0.2",
     ]);
     const capture = (): string => tmux("capture-pane", "-p", "-t", "dash");
-    const paneDead = (): string | undefined => (existsSync(exitFile) ? readFileSync(exitFile, "utf8") : undefined);
+    // the holder's writeFileSync creates the file before it writes the code: empty = not written yet
+    // (seen red under load: the pane was read between the two, and '' !== '0')
+    const paneDead = (): string | undefined => (existsSync(exitFile) ? readFileSync(exitFile, "utf8") || undefined : undefined);
     // conditions on the pane, polled; the deadline only bounds a hung run, it is not a timing assumption
     const waitFor = async <T>(what: string, probe: () => T | undefined, ms = 180_000): Promise<T> => {
       const deadline = Date.now() + ms;
