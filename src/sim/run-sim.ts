@@ -340,7 +340,9 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
     };
     await writeFileAtomicAsync(path.join(o.runDir, "results.json"), JSON.stringify(results, null, 2) + "\n", { mode: FileMode.public });
     await writeFileAtomicAsync(path.join(o.runDir, "junit.xml"), renderJunit(results), { mode: FileMode.public });
-    ev.emit({ kind: "run-finished", at: finishedAt, status, exitCode, failures: results.failures });
+    // stamped now, not at finishedAt: events emitted while the files were written (the rate
+    // sampler's timer) must not come before it in time (events.ndjson is in time order; seen red)
+    ev.emit({ kind: "run-finished", at: Date.now(), status, exitCode, failures: results.failures });
     return results;
   }
 }

@@ -60,7 +60,8 @@ describe("live per-backend rates from the HEP stream", () => {
     // the text form
     const text = await f.cli(["lab", "status", ...f.flags, "--rates", "300ms"]);
     assert.equal(text.code, 0, text.stderr);
-    assert.match(text.stdout, /^rates from Kamailio's HEP mirror over 0\.3 s/m);
+    // at least the 300 ms asked for; a loaded machine stretches it (0.4 s seen in make test)
+    assert.match(text.stdout, /^rates from Kamailio's HEP mirror over 0\.[3-9] s/m);
     assert.match(text.stdout, /^ {2}old: 0\.0 new calls\/s \(INVITEs routed\); answers\/s 1xx 0\.0, 2xx 0\.0, 3xx-6xx 0\.0$/m, "no traffic now");
     for (const bad of ["0", "2h", "61s", "fast"]) {
       const r = await f.cli(["lab", "status", ...f.flags, "--rates", bad]);

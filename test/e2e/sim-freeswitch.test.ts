@@ -5,11 +5,12 @@
  * caller's BYE; the sabotage runs fail from that evidence; migrate leaves new-only routing.
  */
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { callThroughProxy, freeswitchFlags, freeswitchPidsUnder } from "../support/freeswitch-fixture.js";
-import { labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
+import { CLI, labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
 import { runtimeUris, uriOf } from "../support/lab-runtime.js";
 import { FAST } from "../support/sim-knobs.js";
 
@@ -30,6 +31,20 @@ interface EventLine {
   callId: string;
   switchname: string;
   hangupDisposition?: string;
+}
+
+/** live pids of `comm` whose command line names `dir` (zombies excluded) */
+function pidsOf(comm: string, dir: string): number[] {
+  return readdirSync("/proc").filter((e) => /^\d+$/.test(e)).flatMap((e) => {
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, "utf8");
+      if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z") return [];
+      if (readFileSync(`/proc/${e}/comm`, "utf8").trim() !== comm) return [];
+      return readFileSync(`/proc/${e}/cmdline`, "utf8").includes(dir) ? [Number(e)] : [];
+    } catch {
+      return [];
+    }
+  });
 }
 
 function runDirIn(artifacts: string): string {
@@ -139,6 +154,41 @@ describe("sim on real FreeSWITCH: HEP + event sockets", () => {
       assert.doesNotMatch(r.stdout, /^FAIL inflight post-cutover/m);
       assert.deepEqual(freeswitchPidsUnder(f.dir), [], "the frozen FreeSWITCH was thawed and stopped");
     });
+  });
+});
+
+describe("sim on real FreeSWITCH: Ctrl-C", () => {
+  let f: LabFixture;
+  before(async () => {
+    f = await labFixture();
+  });
+  after(async () => {
+    await f.dispose();
+  });
+
+  test("SIGINT during the both phase: exit 130, the lab it started is stopped, no freeswitch, sipp or kamailio of it left", async () => {
+    const fs = await freeswitchFlags();
+    const child = spawn(process.execPath, [CLI, "sim", ...f.flags, ...fs, "--artifacts-dir", path.join(f.dir, "art-int")], {
+      cwd: f.dir,
+      env: { ...process.env, ...FAST, CALLS_PER_PHASE: "40", CALL_RATE: "10" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on("close", resolve));
+    const deadline = Date.now() + 60_000;
+    while (!/sending 40 calls \(both\)/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.match(out, /sending 40 calls \(both\)/, out + err);
+    assert.equal(freeswitchPidsUnder(f.dir).length, 2, "both FreeSWITCH run while the calls go");
+    child.kill("SIGINT");
+    assert.equal(await closed, 130, out + err);
+    assert.deepEqual(freeswitchPidsUnder(f.dir), [], "no freeswitch left");
+    assert.deepEqual(pidsOf("sipp", f.dir), [], "no sipp left");
+    assert.deepEqual(pidsOf("kamailio", f.dir), [], "no kamailio left");
+    assert.equal(existsSync(path.join(f.labDir, "lab.json")), false, "the lab it started is down");
+    assert.match(readFileSync(path.join(f.dir, "art-int", "latest", "status.txt"), "utf8"), /failed|interrupted/);
   });
 });
 
