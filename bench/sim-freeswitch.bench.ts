@@ -34,6 +34,7 @@ async function simOnce(backends: "freeswitch" | "sipp"): Promise<void> {
       `sim at seed defaults on ${backends === "freeswitch" ? "real FreeSWITCH 1.10.3/1.10.12" : "SIPp stand-ins        "}: exit ${r.code}, ` +
         `CLI ${(wall / 1000).toFixed(1)} s (lab start and stop included); run ${line?.[1] ?? "?"} s for a floor of ${line?.[2] ?? "?"} s (overhead ${line?.[3] ?? "?"} s); ${result}`,
     );
+    if (r.code !== 0) console.log(r.stderr.trim().split("\n").slice(-3).join("\n"));
   } finally {
     await f.dispose();
   }
@@ -77,10 +78,11 @@ async function knee(seconds: number, holdMs: number): Promise<void> {
     const rtp = (flag: string, lo: number): void => {
       fs[fs.indexOf(flag) + 1] = `${lo}-${lo + 3999}`;
     };
-    rtp("--old-rtp-ports", 30000);
-    rtp("--new-rtp-ports", 34000);
+    // above the fixtures' SIP/RPC ports (20000-39999)
+    rtp("--old-rtp-ports", 50000);
+    rtp("--new-rtp-ports", 54000);
     const up = await f.cli(["lab", "up", ...f.flags, ...fs], { timeoutMs: 60_000 });
-    if (up.code !== 0) throw new Error(`lab up failed: ${up.stderr}`);
+    if (up.code !== 0) throw new Error(`lab up failed: ${up.stderr} ${up.stdout}`);
     const both = await f.cli(["apply", "--mode", "both", ...f.flags]);
     if (both.code !== 0) throw new Error(`apply both failed: ${both.stderr}`);
     console.log(`knee: bursts of ${seconds} s, calls held ${holdMs} ms, through Kamailio (children 2) to FreeSWITCH 1.10.3 + 1.10.12 (round-robin); load average ${load()}`);
