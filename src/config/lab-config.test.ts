@@ -136,3 +136,12 @@ test("a running lab's recorded settings are the defaults; explicit settings that
     (e: unknown) => e instanceof UsageError && /config file \/w\/c\.json: lab\.new\.port 15099, the lab has 15080/.test(e.message),
   );
 });
+
+test("a running lab with FusionPBX keeps it for every command; --fusionpbx asked of a lab without it is exit 2", () => {
+  const withFpbx = { settings: resolveLabSettings(undefined, { backends: "freeswitch", fusionpbx: true, oldHttpPort: "28080" }, "/w") };
+  const s = resolveLabSettings(undefined, {}, "/w", "config file", withFpbx);
+  assert.deepEqual([s.backends, s.fusionpbx.enabled, s.fusionpbx.old.httpPort], ["freeswitch", true, 28080]);
+  assert.equal(resolveLabSettings(undefined, { fusionpbx: true }, "/w", "config file", withFpbx).fusionpbx.enabled, true);
+  const without = { settings: resolveLabSettings(undefined, { backends: "freeswitch" }, "/w") };
+  assert.throws(() => resolveLabSettings(undefined, { fusionpbx: true }, "/w", "config file", without), /running with other settings: --fusionpbx, the lab serves no FusionPBX/);
+});

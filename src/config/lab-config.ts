@@ -324,6 +324,8 @@ export function resolveLabSettings(
   if (problems.length > 0) throw new UsageError(`${problems[0]}; nothing was started or changed`, problems.slice(1));
   if (running !== undefined) {
     const clash = runningLabConflicts(running, f, fromFlags, source);
+    // `--fusionpbx` is a switch, not a setting path: asked of a lab that serves no FusionPBX, it would be silently dropped
+    if (flags.fusionpbx === true && !running.settings.fusionpbx.enabled) clash.unshift("--fusionpbx, the lab serves no FusionPBX");
     if (clash.length > 0) {
       throw new UsageError(`the lab in ${running.settings.labDir} is running with other settings: ${clash[0]}; nothing was started or changed`, [
         ...clash.slice(1),
