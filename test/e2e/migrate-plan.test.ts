@@ -8,10 +8,9 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { HttpJsonRpcClient } from "../../src/kamailio/rpc.js";
-import { parseDispatcherListResult, type RuntimeDestination } from "../../src/kamailio/runtime.js";
+import type { RuntimeDestination } from "../../src/kamailio/runtime.js";
 import { CLI, labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
-import { uriOf } from "../support/lab-runtime.js";
+import { runtimeWithAttrs, uriOf } from "../support/lab-runtime.js";
 
 interface Results {
   status: string;
@@ -32,17 +31,7 @@ interface Ev {
   ok?: boolean;
 }
 
-/** Kamailio's runtime right now, straight from its JSON-RPC: uri -> attrs, sorted by URI. */
-async function runtime(f: LabFixture): Promise<[string, string | undefined][]> {
-  const rpc = new HttpJsonRpcClient("127.0.0.1", f.ports.rpc, 2000);
-  try {
-    return parseDispatcherListResult(await rpc.call("dispatcher.list"))
-      .map((d): [string, string | undefined] => [d.uri, d.attrs])
-      .sort((a, b) => a[0].localeCompare(b[0]));
-  } finally {
-    rpc.close();
-  }
-}
+const runtime = runtimeWithAttrs;
 
 const runDirOf = (r: CliResult): string => {
   const m = /run folder (\S+)/.exec(r.stdout);

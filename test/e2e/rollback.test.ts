@@ -8,11 +8,12 @@
  *   - with healthy stand-ins passes, each step's split within its bound.
  */
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
 import { runtimeUris, uriOf } from "../support/lab-runtime.js";
+import { processesNaming } from "../support/processes.js";
 
 const RATE = "50";
 const ALG = ["--dispatcher-alg", "9"];
@@ -61,20 +62,6 @@ const events = (runDir: string): { kind: string; reactionMs?: number; from?: num
     .trim()
     .split("\n")
     .map((l) => JSON.parse(l) as { kind: string });
-
-/** No process of this run's background traffic is left (its Call-ID prefix is in SIPp's argv). */
-function trafficProcesses(prefix: string): string[] {
-  const out: string[] = [];
-  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, "latin1").split("\0").join(" ");
-      if (cmd.includes(prefix)) out.push(`${pid} ${cmd}`);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
 
 const gate = (p: Phase, name: RegExp): GateRow => {
   const g = p.gates?.gates.find((x) => name.test(x.name));
@@ -141,7 +128,7 @@ describe("migrate --traffic: a new backend refusing one call in five", () => {
     assert.match(summary, /reaction \d+ ms/);
     assert.match(summary, /ISA of new <= 5%/);
     // the background calls are gone
-    assert.deepEqual(trafficProcesses(res.traffic!.callIdPrefix), []);
+    assert.deepEqual(processesNaming(res.traffic!.callIdPrefix), []);
   });
 });
 
@@ -166,7 +153,7 @@ describe("migrate --traffic: a slow new backend", () => {
     assert.equal(gate(res.phases[1]!, /^ISA of new/).verdict, "pass");
     assert.deepEqual([res.rollback?.from, res.rollback?.to, res.rollback?.ok], [2, 1, true]);
     assert.deepEqual(await runtimeUris(f), [uriOf(f, "old")]);
-    assert.deepEqual(trafficProcesses(res.traffic!.callIdPrefix), []);
+    assert.deepEqual(processesNaming(res.traffic!.callIdPrefix), []);
   });
 });
 
@@ -202,7 +189,7 @@ describe("migrate --traffic: healthy backends", () => {
     for (const p of res.phases.slice(1)) assert.equal(gate(p, /^ISA of new/).verdict, "pass", p.mode);
     assert.equal(res.rollback, undefined);
     assert.deepEqual(await runtimeUris(f), [uriOf(f, "new")]);
-    assert.deepEqual(trafficProcesses(res.traffic!.callIdPrefix), []);
+    assert.deepEqual(processesNaming(res.traffic!.callIdPrefix), []);
   });
 
   test("bad --traffic values and a non-lab driver: exit 2, nothing started", async () => {

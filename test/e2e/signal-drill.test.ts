@@ -15,10 +15,9 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { entriesOf, parseDispatcherList } from "../../src/dispatcher/list.js";
-import { HttpJsonRpcClient } from "../../src/kamailio/rpc.js";
-import { parseDispatcherListResult } from "../../src/kamailio/runtime.js";
 import { CLI, labFixture, type LabFixture } from "../support/lab-fixture.js";
-import { uriOf } from "../support/lab-runtime.js";
+import { runtimeWithAttrs, uriOf } from "../support/lab-runtime.js";
+import { processesNaming } from "../support/processes.js";
 import { FAST } from "../support/sim-knobs.js";
 
 /** a small seeded PRNG (mulberry32): the same seed draws the same moments */
@@ -40,14 +39,7 @@ type Pair = [string, string];
 const norm = (attrs: string | undefined): string => attrs ?? "";
 
 async function runtimeOf(f: LabFixture): Promise<Pair[]> {
-  const rpc = new HttpJsonRpcClient("127.0.0.1", f.ports.rpc, 3000);
-  try {
-    return parseDispatcherListResult(await rpc.call("dispatcher.list"))
-      .map((d): Pair => [d.uri, norm(d.attrs)])
-      .sort((a, b) => a[0].localeCompare(b[0]));
-  } finally {
-    rpc.close();
-  }
+  return (await runtimeWithAttrs(f)).map(([uri, attrs]): Pair => [uri, norm(attrs)]);
 }
 
 function fileOf(f: LabFixture): Pair[] {
@@ -55,20 +47,6 @@ function fileOf(f: LabFixture): Pair[] {
   return entriesOf(list)
     .map((e): Pair => [e.uri, norm(e.attrs)])
     .sort((a, b) => a[0].localeCompare(b[0]));
-}
-
-/** the processes whose command line names `needle` (a run's artifacts dir is in every burst's argv) */
-function processesNaming(needle: string): string[] {
-  return readdirSync("/proc")
-    .filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid)
-    .flatMap((p) => {
-      try {
-        const c = readFileSync(`/proc/${p}/cmdline`, "utf8").replace(/\0/g, " ");
-        return c.includes(needle) ? [`${p}: ${c}`] : [];
-      } catch {
-        return [];
-      }
-    });
 }
 
 interface Drilled {

@@ -10,6 +10,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { parseMessageLogBuffer } from "../../src/sip/message-log.js";
 import { CLI, ROOT, labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
+import { processesNaming } from "../support/processes.js";
 import { FAST } from "../support/sim-knobs.js";
 
 const SEED_ARTIFACTS = [
@@ -146,16 +147,7 @@ describe("pbx-cutover sim (real Kamailio + SIPp)", () => {
     assert.equal(readFileSync(path.join(artifacts, run, "current_phase.txt"), "utf8"), "old\n");
     assert.equal(await labRunning(fx), false);
     // no SIPp of this run is left: its Call-ID tag is in the argv of every burst
-    const left = readdirSync("/proc")
-      .filter((p) => /^\d+$/.test(p))
-      .map((p) => {
-        try {
-          return readFileSync(`/proc/${p}/cmdline`, "utf8");
-        } catch {
-          return "";
-        }
-      })
-      .filter((c) => c.includes(`pbxc-${tag}-`) || c.includes(fx.labDir));
+    const left = processesNaming(`pbxc-${tag}-`, fx.labDir);
     assert.deepEqual(left, []);
   });
 
@@ -259,16 +251,7 @@ describe("pbx-cutover sim (real Kamailio + SIPp)", () => {
       assert.ok(longInvite, "the long call's INVITE (read before the old backend's log was recreated)");
       assert.ok(recs.some((m) => m.direction === "sent" && m.text.startsWith("SIP/2.0 481 ")), "the restarted backend's 481 to the BYE");
       // lab down (the sim started the lab) stopped the restarted backend too
-      const left = readdirSync("/proc")
-        .filter((p) => /^\d+$/.test(p))
-        .map((p) => {
-          try {
-            return readFileSync(`/proc/${p}/cmdline`, "utf8");
-          } catch {
-            return "";
-          }
-        })
-        .filter((c) => c.includes(fx2.labDir));
+      const left = processesNaming(fx2.labDir);
       assert.deepEqual(left, []);
     });
 

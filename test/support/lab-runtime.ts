@@ -14,4 +14,16 @@ export async function runtimeUris(f: LabFixture): Promise<string[]> {
   }
 }
 
+/** Kamailio's runtime right now, straight from its JSON-RPC: [uri, attrs], sorted by URI. */
+export async function runtimeWithAttrs(f: LabFixture): Promise<[string, string | undefined][]> {
+  const rpc = new HttpJsonRpcClient("127.0.0.1", f.ports.rpc, 2000);
+  try {
+    return parseDispatcherListResult(await rpc.call("dispatcher.list"))
+      .map((d): [string, string | undefined] => [d.uri, d.attrs])
+      .sort((a, b) => a[0].localeCompare(b[0]));
+  } finally {
+    rpc.close();
+  }
+}
+
 export const uriOf = (f: LabFixture, role: "old" | "new"): string => `sip:127.0.0.1:${f.ports[role]}`;
