@@ -113,6 +113,8 @@ export interface MigrateResults {
   plan?: { source: string; algorithm: number; steps: { label: string; weightNew: number; holdS: number; gates: string[] }[] };
   rollback?: RollbackResult | undefined;
   traffic?: TrafficResult | undefined;
+  /** what operators asked over the control socket and the run did (pause, resume, promote, abort) */
+  control?: { at: string; command: string; detail: string }[] | undefined;
 }
 
 const ms = (n: number | undefined): string => (n === undefined ? "-" : `${n.toFixed(1)} ms`);
@@ -155,6 +157,7 @@ export function renderSummary(r: MigrateResults): string {
           "## Plan",
           "",
           `- ${r.plan.source}, dispatcher algorithm ${r.plan.algorithm}: ${r.plan.steps.map((s) => `${s.label}${s.holdS > 0 ? ` (hold ${s.holdS} s)` : ""}`).join(" -> ")}`,
+          ...(r.control ?? []).map((c) => `- operator: ${c.command} at ${c.at} (${c.detail})`),
           ...(r.rollback
             ? [
                 `- rollback: step ${r.rollback.from} -> ${r.rollback.toLabel}, ${r.rollback.ok ? `verified in ${ms(r.rollback.durationMs)}` : "**did not complete**"} (${r.rollback.reason})`,

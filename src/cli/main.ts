@@ -24,6 +24,11 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   plan: async () => (await import("./commands/plan.js")).registerPlanCommand,
   report: async () => (await import("./commands/report.js")).registerReportCommand,
   watch: async () => (await import("./commands/watch.js")).registerWatchCommand,
+  status: async () => (await import("./commands/control.js")).registerStatusCommand,
+  pause: async () => (await import("./commands/control.js")).registerPauseCommand,
+  resume: async () => (await import("./commands/control.js")).registerResumeCommand,
+  promote: async () => (await import("./commands/control.js")).registerPromoteCommand,
+  abort: async () => (await import("./commands/control.js")).registerAbortCommand,
 };
 
 export async function buildProgram(argv: readonly string[]): Promise<Command> {

@@ -26,6 +26,9 @@ import { gateName, type GateSpec } from "../gates/gate.js";
 import { checkPlanForAlgorithm, stepProfile } from "../plan/dry-run.js";
 import { stepLabel, type Plan } from "../plan/plan.js";
 import { outcomeError, runSteps, type RunnerStep } from "../plan/runner.js";
+import { openControlServer } from "../control/control-socket.js";
+import { RunControl } from "../control/run-control.js";
+import { initialStatus, reduceStatus, statusView } from "../control/run-status.js";
 import { readRuntime } from "../kamailio/dispatcher-rpc.js";
 import type { RuntimeDestination } from "../kamailio/runtime.js";
 import type { LabControl } from "../lab/lab-control.js";
@@ -92,6 +95,18 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
   const events = new RunEvents();
   // events.ndjson: plan runs and traffic runs (the default run keeps the seed's file set for now)
   const detachLog = o.plan === undefined && o.traffic === undefined ? undefined : attachEventLog(events, path.join(runDir, EVENT_LOG_FILE));
+  let status = initialStatus({
+    runDir,
+    pid: process.pid,
+    command: "pbx-cutover migrate",
+    startedAt: Date.now(),
+    source: o.plan?.plan.source ?? "default (old -> both -> new)",
+    steps: steps.map((s) => ({ label: s.mode, weightNew: s.runner.weightNew, holdS: s.runner.machine.holdMs / 1000, gates: s.gates })),
+  });
+  events.subscribe((e) => {
+    status = reduceStatus(status, e);
+    if (e.kind === "control" && e.accepted) (results.control ??= []).push({ at: new Date(e.at).toISOString(), command: e.command, detail: e.detail });
+  });
   events.emit({ kind: "run-started", at: Date.now(), runDir, knobs: { steps: steps.length } });
   try {
     // 1. the lab
@@ -133,6 +148,11 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
     // 4. the plan's steps (default: old -> both -> new) on the one runner, one lock across all of them
     const lock = acquireApplyLock(target.lockPath, "pbx-cutover migrate");
     scope.defer("apply lock", () => lock.release());
+    // the operator's control socket for as long as the plan runs (status, pause, resume, promote, abort)
+    const control = new RunControl(events);
+    const server = await openControlServer({ runDir, pointerDir: path.dirname(target.lockPath), command: "pbx-cutover migrate", control, status: () => statusView(status, Date.now()) });
+    scope.defer("control socket", () => server.close());
+    if (o.plan !== undefined) o.log(`control: ${server.socketPath} (pbx-cutover status | pause | resume | promote | abort --lab-dir ${path.dirname(target.lockPath)})`);
     const phaseOf = (i: number): PhaseResult => results.phases[i]!;
     // --traffic: HEP capture, then the background calls, for the whole plan
     const live = o.traffic === undefined ? undefined : await startTrafficRun(o.traffic, target, steps, o.plan?.algorithm ?? 4, runDir, scope, o.log);
@@ -141,6 +161,7 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
       lock,
       retry: { reloadWaitMs: o.reloadWaitMs },
       signal: scope.signal,
+      control,
       events,
       evaluate: async (i) => {
         if (live === undefined) {

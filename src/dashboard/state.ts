@@ -97,6 +97,10 @@ export function reduce(s: DashboardState, e: RunEvent): DashboardState {
     case "apply":
     case "step":
     case "rollback":
+    case "hold":
+    case "gates":
+    case "control":
+    case "drain":
       // plan steps are not shown yet (the sim runs no plan); the dashboard's plan view folds them later
       return next;
     case "call-routed":

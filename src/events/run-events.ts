@@ -20,6 +20,14 @@ export interface BackendCounts {
   /** responses to INVITE the backend sent Kamailio, by class (distinct responses, not retransmissions) */
   answers: Record<AnswerClass, number>;
 }
+export type DrainState = "started" | "progress" | "drained" | "timed-out" | "unavailable";
+/** a dialog still up on a backend: its Call-ID and how long it has been up (Kamailio's dialog start time) */
+export interface DrainCall {
+  callId: string;
+  ageS: number;
+}
+/** what an operator can ask a running plan to do (`pbx-cutover pause | resume | promote | abort`) */
+export type ControlAction = "pause" | "resume" | "promote" | "abort";
 
 export type RunEvent =
   | { kind: "run-started"; at: number; runDir: string; knobs: Record<string, number> }
@@ -61,6 +69,24 @@ export type RunEvent =
    * closed at the run's end (its counts add to the totals; it is no rate to show)
    */
   | { kind: "backend-rates"; at: number; windowMs: number; final: boolean; backends: Record<Backend, BackendCounts> }
+  /**
+   * a plan step's hold (re)started: it ends at endsAt unless paused (the clock stops) or promoted (it ends
+   * now). Emitted when a hold starts and again when a paused hold resumes, with what was left.
+   */
+  | { kind: "hold"; at: number; index: number; ms: number; endsAt: number; extension: number; resumed: boolean }
+  /** the gates' verdict on a step's window (runner), with their numbers or why nothing was evaluated */
+  | { kind: "gates"; at: number; index: number; verdict: Verdict | "none"; detail: string }
+  /**
+   * an operator's control request over the run's control socket (src/control/): accepted = it took
+   * effect (pause, resume, promote, abort); refused ones say why in detail. status requests are not events.
+   */
+  | { kind: "control"; at: number; command: ControlAction; accepted: boolean; detail: string }
+  /**
+   * drain after the last step (src/observe/): the old backend's active dialogs by Kamailio's dialog
+   * profile. started / progress (while waiting) / drained (none left) / timed-out (calls remain: listed
+   * with their age) / unavailable (Kamailio could not be asked)
+   */
+  | { kind: "drain"; at: number; backend: Backend; state: DrainState; active: number; calls: DrainCall[]; detail: string }
   /** a human-readable line for simulation.stdout.log */
   | { kind: "log"; at: number; line: string }
   | { kind: "run-finished"; at: number; status: RunStatus; exitCode: number; failures: string[] };

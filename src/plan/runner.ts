@@ -12,6 +12,7 @@
  */
 import { VerificationError } from "../cli/errors.js";
 import { delay } from "../cli/scope.js";
+import { RunControl, type HoldEnd } from "../control/run-control.js";
 import type { DispatcherProfile } from "../dispatcher/profile.js";
 import type { RunEvents } from "../events/run-events.js";
 import type { ApplyLock } from "../kamailio/apply-lock.js";
@@ -54,6 +55,8 @@ export interface RunnerContext {
   retry: Partial<RetryPolicy>;
   /** the scope's signal: aborts a hold (Ctrl-C) */
   signal: AbortSignal;
+  /** the operator's pause / resume / promote / abort (the control socket); default: none can arrive */
+  control?: RunControl;
   events: RunEvents;
   /** the gates' verdict on step i's window (0-based) */
   evaluate(step: number): Promise<GateResult>;
@@ -107,8 +110,13 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
   let rollback: PlanOutcome["rollback"];
   /** the failed gate's first failing call (epoch ms), for the rollback's reaction time */
   let firstFailingCallMs: number | undefined;
+  const control = ctx.control ?? new RunControl(ctx.events);
   const aborted = (): Observation | undefined =>
-    ctx.signal.aborted ? { kind: "abort", reason: (ctx.signal.reason as Error | undefined)?.message ?? "aborted" } : undefined;
+    ctx.signal.aborted
+      ? { kind: "abort", reason: (ctx.signal.reason as Error | undefined)?.message ?? "aborted" }
+      : control.abortRequested
+        ? { kind: "abort", reason: `aborted by the operator (pbx-cutover abort) during step ${r.state.index + 1}` }
+        : undefined;
 
   let r = next(initialState(steps.map((s) => s.machine)), { kind: "start" });
   for (;;) {
@@ -117,6 +125,12 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
     switch (a.kind) {
       case "apply": {
         const s = steps[a.step]!;
+        // a pause holds the run on the step it is on: the next step is not applied until resume
+        if (control.paused) ctx.log(`paused before step ${a.step + 1}/${of} ${s.label}; \`pbx-cutover resume\` goes on, abort goes back to the last good step`);
+        if (!(await control.waitWhilePaused(ctx.signal))) {
+          obs = aborted() ?? { kind: "abort", reason: "aborted" };
+          break;
+        }
         ctx.beforeApply?.(a.step);
         try {
           const out = await verifiedApply(ctx.target, s.profile, { lock: ctx.lock, retry: ctx.retry, events: ctx.events });
@@ -140,7 +154,7 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
         const calls = (s.machine.minCalls ?? 0) * (a.extension + 1);
         const what = [a.ms > 0 ? `${(a.ms / 1000).toFixed(1)} s` : "", calls > 0 && ctx.watch ? `${calls} calls routed` : ""].filter(Boolean).join(" and ");
         ctx.log(`step ${a.step + 1}/${of} ${s.label}: holding ${what || "0 s"}${a.extension > 0 ? ` (extension ${a.extension})` : ""}; Ctrl-C goes back to the last good step`);
-        obs = await hold(a.step, a.ms, calls);
+        obs = await hold(a.step, a.ms, calls, a.extension);
         if (obs.kind === "evaluated" && obs.verdict === "fail") {
           ctx.log(`step ${a.step + 1}/${of} ${s.label}: gates fail during the hold: ${obs.reason ?? ""}`);
         }
@@ -149,6 +163,7 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
       case "evaluate": {
         const g = await ctx.evaluate(a.step);
         if (g.verdict === "fail") firstFailingCallMs = g.firstFailingCallMs;
+        ctx.events.emit({ kind: "gates", at: Date.now(), index: a.step + 1, verdict: g.verdict, detail: g.detail });
         ctx.log(`step ${a.step + 1}/${of} ${steps[a.step]!.label}: gates ${g.verdict === "none" ? "not evaluated" : g.verdict}: ${g.detail}`);
         obs = aborted() ?? { kind: "evaluated", verdict: g.verdict, reason: g.detail };
         break;
@@ -158,6 +173,7 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
         obs = aborted() ?? { kind: "advanced" };
         break;
       case "rollback": {
+        control.setStage("ending");
         if (!failed.has(a.from)) {
           failed.add(a.from);
           emitStep(a.from, "failed", a.reason);
@@ -215,32 +231,50 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
         break;
       }
       case "done":
+        control.setStage("ending");
         return { outcome: a.outcome, reason: a.reason, lastGood: r.state.lastGood, rollback, error };
     }
     r = next(r.state, obs);
   }
 
   /** Hold step i for `ms` and (with live traffic) until `calls` were routed; a gate failing live ends it early. */
-  async function hold(i: number, ms: number, calls: number): Promise<Observation> {
-    const t0 = performance.now();
+  /**
+   * Hold step i: its clock runs through the run's control (pause stops it, promote ends the hold,
+   * abort ends it as aborted); with a watch, the hold also lasts until `calls` calls were routed, and a
+   * gate that fails meanwhile ends it at once (even while paused).
+   */
+  async function hold(i: number, ms: number, calls: number, extension: number): Promise<Observation> {
+    const s = steps[i]!;
+    const promoted = (): void => ctx.log(`step ${i + 1}/${of} ${s.label}: promoted by the operator; the rest of the hold is skipped`);
     const watch = ctx.watch?.bind(ctx);
+    if (!watch) {
+      const end = await control.hold(i + 1, ms, extension, ctx.signal);
+      if (end === "promoted") promoted();
+      return aborted() ?? (end === "aborted" ? { kind: "abort", reason: "hold interrupted" } : { kind: "held" });
+    }
+    const stop = new AbortController();
+    let clockEnd: HoldEnd | undefined;
+    const clock = control.hold(i + 1, ms, extension, AbortSignal.any([ctx.signal, stop.signal])).then((e) => (clockEnd = e));
     try {
-      if (!watch) {
-        await delay(ms, ctx.signal);
-        return aborted() ?? { kind: "held" };
-      }
       for (;;) {
         const w = watch(i);
         if (w.failed) {
           firstFailingCallMs = w.failed.firstFailingCallMs;
           return aborted() ?? { kind: "evaluated", verdict: "fail", reason: w.failed.detail };
         }
-        if (performance.now() - t0 >= ms && w.routed >= calls) return aborted() ?? { kind: "held" };
-        const left = ms - (performance.now() - t0);
-        await delay(left > 0 ? Math.min(WATCH_MS, left) : WATCH_MS, ctx.signal);
+        if (clockEnd === "aborted") return aborted() ?? { kind: "abort", reason: "hold interrupted" };
+        if (clockEnd === "promoted") {
+          promoted();
+          return aborted() ?? { kind: "held" };
+        }
+        if (clockEnd === "held" && w.routed >= calls) return aborted() ?? { kind: "held" };
+        await delay(WATCH_MS, ctx.signal);
       }
     } catch {
       return aborted() ?? { kind: "abort", reason: "hold interrupted" };
+    } finally {
+      stop.abort();
+      await clock;
     }
   }
 }
@@ -251,7 +285,9 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
  */
 export function outcomeError(o: PlanOutcome, signal: AbortSignal): unknown {
   if (o.outcome === "pass") return undefined;
-  if (o.outcome === "aborted") return signal.reason ?? new VerificationError(o.reason ?? "aborted");
+  if (o.outcome === "aborted") {
+    return signal.aborted ? signal.reason : new VerificationError(`${o.reason ?? "aborted"}; ${o.rollback?.ok ? `${o.rollback.toLabel} is back in place` : "the rollback did not complete"}`);
+  }
   if (o.error !== undefined) return o.error;
   return new VerificationError(`${o.reason ?? "a step failed"}; ${o.rollback?.ok ? `${o.rollback.toLabel} is back in place` : "the rollback did not complete"}`);
 }

@@ -242,6 +242,10 @@ export class RunViewFolder {
         break;
       case "step":
       case "rollback":
+      case "hold":
+      case "gates":
+      case "control":
+      case "drain":
         // plan runner events (migrate --steps/--plan): the view shows plan steps once sim runs plans
         break;
       default:

@@ -1,0 +1,56 @@
+/**
+ * `pbx-cutover status | pause | resume | promote | abort`: talk to a running plan (`migrate --steps /
+ * --plan`) from another terminal over its control socket (src/control/). Exit 0 when the run did it
+ * (or it was already so), 2 when the run refused it (nothing changed; the reason is printed), 3 when
+ * no plan runs, the socket is stale or the run does not answer.
+ */
+import type { Command } from "commander";
+import path from "node:path";
+import { sendControl, locateRun } from "../../control/control-client.js";
+import type { ControlCommand } from "../../control/protocol.js";
+import { formatStatusText } from "../../control/run-status.js";
+import { HOST_DIRS, DOCKER_LAB_DIR } from "../../lab/docker/topology.js";
+import { addDriverOptions, driverFrom, type TargetFlags } from "../../lab/driver.js";
+import { UsageError } from "../errors.js";
+import { addLabOptions, labSettingsFrom } from "../lab-options.js";
+
+type ControlOpts = TargetFlags & { runDir?: string; json?: boolean };
+
+/** Where a target keeps its apply lock, and so the control pointer (native: the lab dir). */
+export function controlDirFor(opts: TargetFlags): string {
+  if (driverFrom(opts) === "docker") return path.resolve(opts.dockerDir ?? DOCKER_LAB_DIR, HOST_DIRS.state);
+  return labSettingsFrom(opts).labDir;
+}
+
+const DESCRIPTIONS: Record<ControlCommand, string> = {
+  status: "the running plan's status: step n/N, weights, hold left, gates with their numbers, paused or not",
+  pause: "pause the running plan: it stays on its step (a hold's clock stops) and applies no further step until resume",
+  resume: "resume a paused plan: a hold goes on with the time it had left",
+  promote: "skip the rest of the current step's hold (its gates are still judged)",
+  abort: "abort the running plan: it goes back to the last good step (verified) and exits 1",
+};
+
+function register(program: Command, command: ControlCommand): void {
+  const cmd = program
+    .command(command)
+    .description(DESCRIPTIONS[command])
+    .option("--run-dir <dir>", "the run folder of the plan (default: the plan running on --lab-dir's lab)");
+  if (command === "status") cmd.option("--json", "machine-readable status");
+  addDriverOptions(addLabOptions(cmd)).action(async (opts: ControlOpts) => {
+    const loc = locateRun({ runDir: opts.runDir, pointerDir: controlDirFor(opts) });
+    const r = await sendControl(loc, command);
+    if (command === "status" && opts.json) {
+      process.stdout.write(JSON.stringify(r.ok ? r.status : r, null, 2) + "\n");
+    } else if (r.ok) {
+      if (command !== "status") process.stdout.write(`${command}: ${r.detail}\n`);
+      process.stdout.write(formatStatusText(r.status) + "\n");
+    }
+    if (!r.ok) throw new UsageError(`${command} refused by the running plan: ${r.error}`);
+  });
+}
+
+export const registerStatusCommand = (p: Command): void => register(p, "status");
+export const registerPauseCommand = (p: Command): void => register(p, "pause");
+export const registerResumeCommand = (p: Command): void => register(p, "resume");
+export const registerPromoteCommand = (p: Command): void => register(p, "promote");
+export const registerAbortCommand = (p: Command): void => register(p, "abort");
