@@ -63,6 +63,8 @@ export async function openControlServer(o: ControlServerOptions): Promise<Contro
     throw new EnvironmentError(`cannot open the control socket: ${dirProblem}; nothing was changed`, ["make the directory owner-only (chmod go-w) or pass another --artifacts-dir / --lab-dir"]);
   }
   const server = net.createServer((sock) => serve(sock, o));
+  // the listening socket keeps the process alive while a paused run waits for the operator (no timer runs
+  // then); the caller's Scope closes it on every exit path
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     // bound with no permissions for group and others: never connectable by them, not even before the chmod

@@ -1,0 +1,238 @@
+/**
+ * Operator control of a running plan from a second process (real Kamailio 5.6.3, algorithm 9):
+ * `pbx-cutover status | pause | resume | promote | abort` over the run's control socket while
+ * `migrate --plan` holds a step. Abort goes back to the last good step (file and runtime) and exits 1;
+ * the socket and its pointer are gone on every exit path (abort, SIGTERM); a run killed with SIGKILL
+ * leaves a stale socket that `status` reports (exit 3) instead of hanging on it.
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { HttpJsonRpcClient } from "../../src/kamailio/rpc.js";
+import { parseDispatcherListResult } from "../../src/kamailio/runtime.js";
+import { CLI, labFixture, type LabFixture } from "../support/lab-fixture.js";
+import { uriOf } from "../support/lab-runtime.js";
+
+interface Ev {
+  kind: string;
+  command?: string;
+  accepted?: boolean;
+  index?: number;
+  state?: string;
+  resumed?: boolean;
+  ms?: number;
+}
+
+interface StatusJson {
+  step: { index: number; of: number; label: string; weightNew: number; weightOld: number };
+  phase: string;
+  paused: boolean;
+  hold: { totalS: number; remainingS: number } | undefined;
+  lastGood: { index: number };
+  runDir: string;
+}
+
+/** Kamailio's runtime right now: [uri, attrs] sorted by URI. */
+async function runtime(f: LabFixture): Promise<[string, string | undefined][]> {
+  const rpc = new HttpJsonRpcClient("127.0.0.1", f.ports.rpc, 2000);
+  try {
+    return parseDispatcherListResult(await rpc.call("dispatcher.list"))
+      .map((d): [string, string | undefined] => [d.uri, d.attrs])
+      .sort((a, b) => a[0].localeCompare(b[0]));
+  } finally {
+    rpc.close();
+  }
+}
+
+interface Running {
+  child: ChildProcess;
+  out: () => string;
+  err: () => string;
+  closed: Promise<number | null>;
+}
+
+/** every migrate a test started: one a failed assertion left running is stopped in after() */
+const started = new Set<ChildProcess>();
+
+function startMigrate(f: LabFixture, args: string[]): Running {
+  const child = spawn(process.execPath, [CLI, "migrate", ...f.flags, "--dispatcher-alg", "9", ...args], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  started.add(child);
+  const closed = new Promise<number | null>((resolve) =>
+    child.on("close", (code, sig) => {
+      started.delete(child);
+      resolve(code ?? (sig ? -1 : null));
+    }),
+  );
+  return { child, out: () => stdout, err: () => stderr, closed };
+}
+
+/** The run's exit code; a run that does not end in time (e.g. a listener left open) is killed and fails the test. */
+async function exitOf(m: Running, timeoutMs = 60_000): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<"hung">((r) => (timer = setTimeout(() => r("hung"), timeoutMs)));
+  const r = await Promise.race([m.closed, timeout]);
+  clearTimeout(timer);
+  if (r === "hung") {
+    m.child.kill("SIGKILL");
+    await m.closed;
+    assert.fail(`migrate did not exit within ${timeoutMs} ms: ${m.out()}`);
+  }
+  return r;
+}
+
+/** Poll `cond` until it holds; the deadline only bounds a hang. */
+async function waitFor(cond: () => boolean, what: string, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not seen in time`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const runDirOf = (stdout: string): string => {
+  const m = /run folder (\S+)/.exec(stdout);
+  assert.ok(m, stdout);
+  return m[1]!;
+};
+
+describe("operator control of a running plan (status, pause, resume, promote, abort)", () => {
+  let f: LabFixture;
+  let planFile: string;
+  before(async () => {
+    f = await labFixture();
+    const up = await f.cli(["lab", "up", ...f.flags, "--dispatcher-alg", "9"]);
+    assert.equal(up.code, 0, up.stderr);
+    planFile = path.join(f.dir, "plan.yaml");
+    writeFileSync(planFile, "steps:\n  - 0\n  - weightNew: 10\n    hold: { durationS: 600 }\n  - weightNew: 50\n    hold: { durationS: 600 }\n  - 100\n");
+  });
+  after(async () => {
+    for (const c of started) c.kill("SIGTERM");
+    await f.dispose();
+  });
+
+  test("from a second process: status shows the live step; pause stops the clock; promote moves on; abort goes back to the last good step, exit 1", async () => {
+    const m = startMigrate(f, ["--artifacts-dir", path.join(f.dir, "art-control"), "--plan", planFile]);
+    await waitFor(() => /step 2\/4 new=10%: holding/.test(m.out()), "step 2 holding");
+    const runDir = runDirOf(m.out());
+    const pointer = path.join(f.labDir, "control.json");
+    assert.ok(existsSync(path.join(runDir, "control.sock")), "the socket is in the run folder");
+    assert.equal(readFileSync(pointer, "utf8").includes(runDir), true, "the lab's pointer names the run");
+
+    const st = await f.cli(["status", ...f.flags]);
+    assert.equal(st.code, 0, st.stderr);
+    assert.match(st.stdout, /^step 2\/4 new=10%: holding$/m);
+    assert.match(st.stdout, /weights: old 90, new 10 \(runtime: .*weight=10.*weight=90/);
+    assert.match(st.stdout, /hold: \d+m \d\ds left of 10m 00s/);
+    assert.match(st.stdout, /last good: step 1 \(old\)/);
+    assert.match(st.stdout, /SER of new not worse than old by more than 2 points/);
+
+    const pause = await f.cli(["pause", ...f.flags]);
+    assert.equal(pause.code, 0, pause.stderr);
+    assert.match(pause.stdout, /pause: step 2's hold clock stopped/);
+    const j1 = JSON.parse((await f.cli(["status", "--json", ...f.flags])).stdout) as StatusJson;
+    await new Promise((r) => setTimeout(r, 1500));
+    const j2 = JSON.parse((await f.cli(["status", "--json", "--run-dir", runDir, ...f.flags])).stdout) as StatusJson;
+    assert.equal(j1.paused, true);
+    assert.equal(j2.runDir, runDir);
+    assert.deepEqual([j2.step.index, j2.step.weightNew, j2.step.weightOld], [2, 10, 90]);
+    assert.equal(j2.hold?.remainingS, j1.hold?.remainingS, "paused: the hold's time left stands still");
+
+    const refused = await f.cli(["promote", ...f.flags]);
+    assert.equal(refused.code, 2, refused.stderr + refused.stdout);
+    assert.match(refused.stderr, /promote refused by the running plan: the run is paused; resume it first/);
+
+    assert.equal((await f.cli(["resume", ...f.flags])).code, 0);
+    const promote = await f.cli(["promote", ...f.flags]);
+    assert.equal(promote.code, 0, promote.stderr);
+    await waitFor(() => /step 3\/4 new=50%: holding/.test(m.out()), "step 3 holding after promote");
+    assert.deepEqual((await runtime(f)).map(([, a]) => a), ["weight=50", "weight=50"]);
+
+    const abort = await f.cli(["abort", ...f.flags]);
+    assert.equal(abort.code, 0, abort.stderr);
+    assert.match(abort.stdout, /abort: going back to the last good step/);
+    assert.equal(await exitOf(m), 1, m.err() + m.out());
+    assert.match(m.err(), /aborted by the operator \(pbx-cutover abort\) during step 3; step 2 \(new=10%\) is back in place/);
+
+    // the last good step (2, new=10%) in the file and at runtime
+    assert.equal(readFileSync(path.join(f.labDir, "dispatcher.list"), "utf8"), readFileSync(path.join(runDir, "dispatcher.step-2-w10.list"), "utf8"));
+    const want: [string, string][] = [
+      [uriOf(f, "old"), "weight=90"],
+      [uriOf(f, "new"), "weight=10"],
+    ];
+    assert.deepEqual(await runtime(f), want.sort((a, b) => a[0].localeCompare(b[0])));
+
+    // evidence: every request in events.ndjson, the accepted ones in results.json
+    const ev = readFileSync(path.join(runDir, "events.ndjson"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Ev);
+    assert.deepEqual(ev.filter((e) => e.kind === "control").map((e) => `${e.command}:${e.accepted}`), ["pause:true", "promote:false", "resume:true", "promote:true", "abort:true"]);
+    assert.deepEqual(ev.filter((e) => e.kind === "hold").map((e) => `${e.index}:${e.resumed}`), ["2:false", "2:true", "3:false"]);
+    const res = JSON.parse(readFileSync(path.join(runDir, "results.json"), "utf8")) as { exitCode: number; control: { command: string }[]; rollback: { from: number; to: number; ok: boolean } };
+    assert.equal(res.exitCode, 1);
+    assert.deepEqual(res.control.map((c) => c.command), ["pause", "resume", "promote", "abort"]);
+    assert.deepEqual([res.rollback.from, res.rollback.to, res.rollback.ok], [3, 2, true]);
+
+    // nothing left behind; no plan runs now
+    assert.ok(!existsSync(path.join(runDir, "control.sock")), "socket removed");
+    assert.ok(!existsSync(pointer), "pointer removed");
+    const none = await f.cli(["status", ...f.flags]);
+    assert.equal(none.code, 3, none.stderr + none.stdout);
+    assert.match(none.stderr, /no plan is running on this lab: there is no .*control\.json/);
+  });
+
+  test("SIGTERM during a hold: exit 143, back to the last good step, socket and pointer removed", async () => {
+    const m = startMigrate(f, ["--artifacts-dir", path.join(f.dir, "art-term"), "--plan", planFile]);
+    await waitFor(() => /step 2\/4 new=10%: holding/.test(m.out()), "step 2 holding");
+    const runDir = runDirOf(m.out());
+    assert.ok(existsSync(path.join(runDir, "control.sock")));
+    m.child.kill("SIGTERM");
+    assert.equal(await exitOf(m), 143, m.err());
+    assert.ok(!existsSync(path.join(runDir, "control.sock")), "socket removed");
+    assert.ok(!existsSync(path.join(f.labDir, "control.json")), "pointer removed");
+    assert.deepEqual((await runtime(f)).map(([u]) => u), [uriOf(f, "old")]);
+  });
+
+  test("SIGKILL leaves a stale socket: status reports it (exit 3) and removes it, never hangs", async () => {
+    const m = startMigrate(f, ["--artifacts-dir", path.join(f.dir, "art-kill"), "--plan", planFile]);
+    await waitFor(() => /step 2\/4 new=10%: holding/.test(m.out()), "step 2 holding");
+    const runDir = runDirOf(m.out());
+    m.child.kill("SIGKILL");
+    await exitOf(m);
+    assert.ok(existsSync(path.join(runDir, "control.sock")), "a killed run cannot remove its socket");
+    const t0 = Date.now();
+    const st = await f.cli(["status", ...f.flags]);
+    assert.equal(st.code, 3, st.stderr + st.stdout);
+    assert.match(st.stderr, /the control socket .*control\.sock is stale \(its run, pid \d+ `pbx-cutover migrate`.* is gone/);
+    assert.ok(Date.now() - t0 < 10_000, "answered at once");
+    assert.ok(!existsSync(path.join(runDir, "control.sock")), "stale socket removed");
+    assert.ok(!existsSync(path.join(f.labDir, "control.json")), "stale pointer removed");
+    const again = await f.cli(["pause", "--run-dir", runDir, ...f.flags]);
+    assert.equal(again.code, 3);
+    assert.match(again.stderr, /no plan is running in .*: it has no control\.sock/);
+    // put the lab back to old for whoever comes next (the killed run held step 2)
+    assert.equal((await f.cli(["apply", "--mode", "old", ...f.flags])).code, 0);
+  });
+});
+
+describe("control commands without a running plan", () => {
+  let f: LabFixture;
+  before(async () => {
+    f = await labFixture();
+  });
+  after(async () => {
+    await f.dispose();
+  });
+
+  test("every command exits 3 with one clear line; nothing is started", async () => {
+    for (const c of ["status", "pause", "resume", "promote", "abort"]) {
+      const r = await f.cli([c, ...f.flags]);
+      assert.equal(r.code, 3, `${c}: ${r.stderr}${r.stdout}`);
+      assert.match(r.stderr, /^pbx-cutover: no plan is running on this lab: there is no .*control\.json$/m, c);
+    }
+    assert.ok(!existsSync(path.join(f.labDir, "lab.json")), "no lab started");
+  });
+});
