@@ -6,6 +6,7 @@ import type { ProfileMode } from "../dispatcher/profile.js";
 import type { ReloadReport } from "../kamailio/dispatcher-rpc.js";
 import type { ApplyTimings } from "../kamailio/apply.js";
 import type { RuntimeDestination } from "../kamailio/runtime.js";
+import type { DrainResult } from "../observe/drain.js";
 import type { OptionsResult } from "../sip/options-probe.js";
 import type { StepGateRecord } from "../cutover/live-gates.js";
 import type { HepCaptureSummary } from "../hep/capture.js";
@@ -113,6 +114,8 @@ export interface MigrateResults {
   plan?: { source: string; algorithm: number; steps: { label: string; weightNew: number; holdS: number; gates: string[] }[] };
   rollback?: RollbackResult | undefined;
   traffic?: TrafficResult | undefined;
+  /** after a last step of weight 100: did the old backend's calls end (by Kamailio's dialog profile) */
+  drain?: DrainResult | undefined;
   /** what operators asked over the control socket and the run did (pause, resume, promote, abort) */
   control?: { at: string; command: string; detail: string }[] | undefined;
 }
@@ -205,6 +208,16 @@ export function renderSummary(r: MigrateResults): string {
         ]
       : ["- not reached"]),
     ...(r.kamcmd ? [`- Kamailio's own listing: \`${r.kamcmd.file}\` (\`${r.kamcmd.argv.join(" ")}\`, exit ${r.kamcmd.exitCode})`] : []),
+    ...(r.drain
+      ? [
+          "",
+          "## Drain (old backend's calls, by Kamailio's dialog profile)",
+          "",
+          `- **${r.drain.state}**: ${r.drain.detail}`,
+          `- ${r.drain.initial} call(s) on \`${r.drain.backendUri}\` at the first look; waited ${(r.drain.waitedMs / 1000).toFixed(1)} s (--drain-timeout ${r.drain.timeoutS} s), ${r.drain.polls} look(s)`,
+          ...r.drain.remaining.map((c) => `- still up: \`${c.callId}\`, up ${c.ageS} s`),
+        ]
+      : []),
     ...(r.warnings.length > 0 ? ["", "## Warnings", "", ...r.warnings.map((w) => `- ${w}`)] : []),
     "",
     "## Files",

@@ -29,6 +29,7 @@ import { outcomeError, runSteps, type RunnerStep } from "../plan/runner.js";
 import { openControlServer } from "../control/control-socket.js";
 import { RunControl } from "../control/run-control.js";
 import { initialStatus, reduceStatus, statusView } from "../control/run-status.js";
+import { waitForDrain } from "../observe/drain.js";
 import { readRuntime } from "../kamailio/dispatcher-rpc.js";
 import type { RuntimeDestination } from "../kamailio/runtime.js";
 import type { LabControl } from "../lab/lab-control.js";
@@ -50,6 +51,11 @@ export interface MigrateOptions {
    * HEP on the lab's collector address; every step's gates and split are evaluated on them
    */
   traffic?: TrafficSettings | undefined;
+  /**
+   * drain after a last step of weight 100 (src/observe/drain.ts): 0 = one look, the calls left on old
+   * are reported, not waited for; > 0 = wait up to this long for old to hold no calls (exit 1 if some remain)
+   */
+  drainTimeoutMs?: number;
   /** how a backend is probed (default: SIP OPTIONS, see probeBackend); tests pass their own */
   probe?: (target: Target, role: "old" | "new") => Promise<BackendProbe>;
 }
@@ -237,6 +243,31 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
     }
     if (results.final.verdict !== "pass") {
       throw new VerificationError(`final state is not ${finalWeight === 100 ? "new only" : `the last step's (${steps.at(-1)!.mode})`}: ${results.final.reason}`);
+    }
+
+    // 7. drain: new calls all go to new now; the old backend's calls end as their callers hang up
+    if (finalWeight === 100) {
+      control.setStage("draining");
+      const timeoutMs = o.drainTimeoutMs ?? 0;
+      results.drain = await waitForDrain({
+        rpc: target.rpc,
+        backend: "old",
+        backendUri: target.backends.old.uri,
+        timeoutMs,
+        signal: AbortSignal.any([scope.signal, control.abortSignal]),
+        events,
+        log: o.log,
+      });
+      control.setStage("ending");
+      const d = results.drain;
+      if (d.state === "aborted" && scope.signal.aborted) throw scope.signal.reason as Error;
+      if (d.state === "aborted") throw new VerificationError(`drain aborted by the operator (pbx-cutover abort): ${d.detail}; the cutover itself is complete (new only)`);
+      if (d.state === "timed-out") throw new VerificationError(`drain timed out: ${d.detail}; the cutover itself is complete (new only)`, d.remaining.map((c) => `still up on old: ${c.callId}, up ${c.ageS} s`));
+      if (d.state === "unavailable") {
+        if (timeoutMs > 0) throw new EnvironmentError(`drain could not be observed: ${d.detail}; the cutover itself is complete (new only)`);
+        results.warnings.push(`drain not observed: ${d.detail}`);
+      }
+      if (d.state === "remaining") results.warnings.push(`drain: ${d.detail}`);
     }
     results.status = "pass";
     results.exitCode = 0;

@@ -15,7 +15,7 @@ import path from "node:path";
 import { UsageError } from "../cli/errors.js";
 import { delay } from "../cli/scope.js";
 import type { RunEvent, RunEvents } from "../events/run-events.js";
-import { modeOf, parseDispatcherListResult } from "../kamailio/runtime.js";
+import { observeRuntime as observeKamailio } from "../observe/runtime.js";
 import type { Target } from "../lab/target.js";
 import { CSV_HEADER, csvRow } from "./csv.js";
 import { renderFrame } from "./frame.js";
@@ -70,19 +70,10 @@ export function plainMode(env: NodeJS.ProcessEnv, clearFlag: boolean | undefined
   return screen.isTTY !== true;
 }
 
-/** One look at Kamailio's runtime: dispatcher mode and active dialogs per backend of `t`. */
+/** One look at Kamailio's runtime (src/observe/): dispatcher mode and active dialogs per backend of `t`. */
 export async function observeRuntime(t: Target): Promise<Observation> {
-  const obs: Observation = { at: Date.now(), mode: undefined, active: {} };
-  try {
-    const dests = parseDispatcherListResult(await t.rpc.call("dispatcher.list"));
-    obs.mode = modeOf(dests, t.setId, t.backends.old.uri, t.backends.new.uri);
-    for (const b of ["old", "new"] as const) {
-      const n = Number(await t.rpc.call("dlg.profile_get_size", ["backend", t.backends[b].uri]));
-      if (Number.isFinite(n)) obs.active[b] = n;
-    }
-  } catch {
-    obs.mode ??= "unavailable";
-  }
+  const o = await observeKamailio(t.rpc, { setId: t.setId, uris: { old: t.backends.old.uri, new: t.backends.new.uri } });
+  const obs: Observation = { at: o.at, mode: o.mode, active: o.active };
   // real PBXs: each one's own count, side by side with Kamailio's (a backend that does not answer is left out)
   if (t.pbxChannels) obs.channels = await t.pbxChannels().catch(() => ({}));
   return obs;

@@ -20,7 +20,7 @@ export interface BackendCounts {
   /** responses to INVITE the backend sent Kamailio, by class (distinct responses, not retransmissions) */
   answers: Record<AnswerClass, number>;
 }
-export type DrainState = "started" | "progress" | "drained" | "timed-out" | "unavailable";
+export type DrainState = "started" | "progress" | "drained" | "remaining" | "timed-out" | "aborted" | "unavailable";
 /** a dialog still up on a backend: its Call-ID and how long it has been up (Kamailio's dialog start time) */
 export interface DrainCall {
   callId: string;
@@ -82,9 +82,10 @@ export type RunEvent =
    */
   | { kind: "control"; at: number; command: ControlAction; accepted: boolean; detail: string }
   /**
-   * drain after the last step (src/observe/): the old backend's active dialogs by Kamailio's dialog
-   * profile. started / progress (while waiting) / drained (none left) / timed-out (calls remain: listed
-   * with their age) / unavailable (Kamailio could not be asked)
+   * drain after the last step (src/observe/drain.ts): the old backend's active dialogs by Kamailio's
+   * dialog profile. started / progress (while waiting) / drained (none left) / remaining (calls left, not
+   * waited for: --drain-timeout 0) / timed-out (calls left at the timeout) / aborted (operator or signal) /
+   * unavailable (Kamailio could not be asked); calls are listed with their age
    */
   | { kind: "drain"; at: number; backend: Backend; state: DrainState; active: number; calls: DrainCall[]; detail: string }
   /** a human-readable line for simulation.stdout.log */

@@ -7,7 +7,8 @@ import type { LabSettings } from "../config/lab-config.js";
 import { buildProfile, renderProfile } from "../dispatcher/profile.js";
 import { loadKamailioTemplate, renderKamailioConfig } from "../kamailio/config-template.js";
 import { HttpJsonRpcClient, type RpcClient } from "../kamailio/rpc.js";
-import { modeOf, parseDispatcherListResult, type RuntimeMode } from "../kamailio/runtime.js";
+import type { RuntimeMode } from "../kamailio/runtime.js";
+import { observeRuntime } from "../observe/runtime.js";
 import {
   backendChannelCounts,
   backendComponent,
@@ -410,21 +411,17 @@ export async function labStatus(labDir: string): Promise<LabStatus> {
   let dispatcher: LabStatus["dispatcher"];
   const activeCalls: LabStatus["activeCalls"] = {};
   try {
-    const dests = parseDispatcherListResult(await rpc.call("dispatcher.list"));
-    dispatcher = {
-      mode: modeOf(dests, s.kamailio.setId, backendUri(s, "old"), backendUri(s, "new")),
-      destinations: dests.filter((d) => d.setId === s.kamailio.setId).map((d) => `${d.uri} (${d.flags})`),
-    };
-    for (const role of ["old", "new"] as const) {
-      const n = await rpc.call("dlg.profile_get_size", ["backend", backendUri(s, role)]);
-      activeCalls[role] = Number(n);
-    }
-  } catch (err) {
-    dispatcher = { mode: "unavailable", destinations: [], error: (err as Error).message };
-    const k = components.find((c) => c.role === "kamailio");
-    if (k && k.state === "alive") {
-      k.state = "unhealthy";
-      k.reason = `its JSON-RPC (${rpc.endpoint}) did not answer: ${(err as Error).message}`;
+    const obs = await observeRuntime(rpc, { setId: s.kamailio.setId, uris: { old: backendUri(s, "old"), new: backendUri(s, "new") } });
+    Object.assign(activeCalls, obs.active);
+    if (obs.error === undefined) {
+      dispatcher = { mode: obs.mode, destinations: obs.destinations.map((d) => `${d.uri} (${d.flags})`) };
+    } else {
+      dispatcher = { mode: "unavailable", destinations: [], error: obs.error };
+      const k = components.find((c) => c.role === "kamailio");
+      if (k && k.state === "alive") {
+        k.state = "unhealthy";
+        k.reason = `its JSON-RPC (${rpc.endpoint}) did not answer: ${obs.error}`;
+      }
     }
   } finally {
     rpc.close();

@@ -5,15 +5,28 @@ import { labControlFor } from "../../lab/lab-control.js";
 import { defaultPlan } from "../../plan/plan.js";
 import { planFrom, printDryRun, targetAlgorithm } from "./plan.js";
 import { labSettingsFrom } from "../lab-options.js";
-import { withScope } from "../scope.js";
 import { UsageError } from "../errors.js";
+import { withScope } from "../scope.js";
 import { assetPath } from "../../assets.js";
 import { parseTrafficRate } from "../../cutover/background-traffic.js";
 import { driverFrom } from "../../lab/driver.js";
 import { requireBinaries } from "../../lab/binaries.js";
 import { addDispatcherOptions, dispatcherTarget, reloadWaitMs, type DispatcherCommandOpts } from "../target-options.js";
 
-type MigrateOpts = DispatcherCommandOpts & { artifactsDir?: string; keepLab?: boolean; steps?: string; plan?: string; dryRun?: boolean; traffic?: string };
+type MigrateOpts = DispatcherCommandOpts & { artifactsDir?: string; keepLab?: boolean; steps?: string; plan?: string; dryRun?: boolean; traffic?: string; drainTimeout?: string };
+
+const MAX_DRAIN_S = 7 * 86_400;
+
+/** --drain-timeout: seconds (fractions allowed) from 0 to 7 days; UsageError naming the flag. */
+export function drainTimeoutMs(raw: string | undefined): number {
+  if (raw === undefined) return 0;
+  const t = raw.trim();
+  const n = Number(t);
+  if (!/^\d*\.?\d+$/.test(t) || !Number.isFinite(n) || n > MAX_DRAIN_S) {
+    throw new UsageError(`--drain-timeout ${JSON.stringify(raw)}: must be a number of seconds from 0 to ${MAX_DRAIN_S} (7 days); nothing was started`);
+  }
+  return Math.round(n * 1000);
+}
 
 export function registerMigrateCommand(program: Command): void {
   addDispatcherOptions(
@@ -31,10 +44,22 @@ export function registerMigrateCommand(program: Command): void {
         "--traffic <rate>",
         "lab only: background calls at RATE calls/s through Kamailio for the whole plan, judged from HEP; each step holds until its gates and split can decide, a failed gate rolls back by itself",
       )
+      .option(
+        "--drain-timeout <s>",
+        "after a last step of 100 (new only): wait up to this many seconds for the old backend's calls to end (Kamailio's dialog profile); " +
+          "calls still up then fail the run (exit 1) naming each with its age. 0 (default): one look, the calls left are reported, not waited for",
+      )
       .option("--dry-run", "print the plan (default: old -> both -> new), every list it would write and every RPC; change nothing"),
   ).action(async (opts: MigrateOpts) => {
     // validate everything first (exit 2 before anything starts)
     const planned = opts.steps !== undefined || opts.plan !== undefined ? planFrom(opts) : undefined;
+    const drainMs = drainTimeoutMs(opts.drainTimeout);
+    const lastWeight = (planned ?? defaultPlan()).steps.at(-1)!.weightNew;
+    if (drainMs > 0 && lastWeight !== 100) {
+      throw new UsageError(`--drain-timeout: the plan's last step is new=${lastWeight}%, which still sends calls to old, so old never drains; nothing was started`, [
+        "end the plan with 100, or leave --drain-timeout out",
+      ]);
+    }
     const rate = opts.traffic === undefined ? undefined : parseTrafficRate(opts.traffic);
     if (rate !== undefined && driverFrom(opts) !== "native") {
       throw new UsageError(`--traffic places calls through the native lab's Kamailio only, not on --driver ${driverFrom(opts)}; nothing was started`, [
@@ -62,7 +87,7 @@ export function registerMigrateCommand(program: Command): void {
         runMigrate(
           lab,
           target,
-          { artifactsDir: path.resolve(opts.artifactsDir ?? "artifacts"), keepLab: opts.keepLab === true, reloadWaitMs: waitMs, log, plan, traffic },
+          { artifactsDir: path.resolve(opts.artifactsDir ?? "artifacts"), keepLab: opts.keepLab === true, reloadWaitMs: waitMs, log, plan, traffic, drainTimeoutMs: drainMs },
           scope,
         ),
       );

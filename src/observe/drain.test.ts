@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { RunEvents, type RunEvent } from "../events/run-events.js";
+import type { RpcClient } from "../kamailio/rpc.js";
+import { drainCalls, parseProfileList } from "./dialogs.js";
+import { drainStep, MAX_FAILURES, REPORT_EVERY_MS, waitForDrain, type DrainProgress } from "./drain.js";
+
+const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "test", "fixtures");
+const reply = (name: string): unknown => (JSON.parse(readFileSync(path.join(FIXTURES, name), "utf8")) as { result: unknown }).result;
+
+describe("dlg.profile_list (Kamailio 5.6.3)", () => {
+  it("one answered call on old: its Call-ID, state 4 and its answer time", () => {
+    const d = parseProfileList(reply("kamailio-5.6.3-jsonrpc-dlg.profile_list-one.json"));
+    assert.deepEqual(d, [{ callId: "drainprobe-1-12939@127.0.0.1", state: 4, sinceS: 1796164195 }]);
+    assert.deepEqual(drainCalls(d, 1796164195_000 + 42_400), [{ callId: "drainprobe-1-12939@127.0.0.1", ageS: 42 }]);
+  });
+  it("an empty profile is no calls; deleted dialogs are not calls; another shape is not a list", () => {
+    assert.deepEqual(parseProfileList([]), []);
+    assert.deepEqual(parseProfileList([{ "call-id": "x", state: 5, start_ts: 1 }]), []);
+    assert.deepEqual(parseProfileList([{ "call-id": "ringing", state: 2, start_ts: 0, init_ts: 100 }]), [{ callId: "ringing", state: 2, sinceS: 100 }]);
+    assert.equal(parseProfileList({ size: 1 }), undefined);
+    assert.equal(parseProfileList([{ callid: "x" }]), undefined);
+  });
+  it("oldest first", () => {
+    const calls = drainCalls([{ callId: "b", state: 4, sinceS: 90 }, { callId: "a", state: 4, sinceS: 10 }], 100_000);
+    assert.deepEqual(calls.map((c) => c.callId), ["a", "b"]);
+  });
+});
+
+const p0 = (o: Partial<DrainProgress> = {}): DrainProgress => ({ startedAt: 0, polls: 0, initial: undefined, lastCount: undefined, lastReportAt: 0, failures: 0, ...o });
+const call = (id: string, ageS = 5) => ({ callId: id, ageS });
+
+describe("drainStep", () => {
+  it("no calls at the first look: drained at once", () => {
+    const d = drainStep(p0(), { ok: true, calls: [] }, 10, 60_000);
+    assert.equal(d.kind, "done");
+    assert.deepEqual(d.kind === "done" && [d.state, d.detail], ["drained", "no calls on old"]);
+  });
+  it("timeout 0: the calls left are reported, not waited for", () => {
+    const d = drainStep(p0(), { ok: true, calls: [call("long-1", 12)] }, 10, 0);
+    assert.equal(d.kind === "done" && d.state, "remaining");
+    assert.match(d.kind === "done" ? d.detail : "", /1 call\(s\) still up on old, not waited for \(--drain-timeout 0\): long-1 \(up 12 s\)/);
+  });
+  it("waits: started, progress on a change or every 5 s, drained when the last call ends", () => {
+    let d = drainStep(p0(), { ok: true, calls: [call("a"), call("b")] }, 0, 60_000);
+    assert.deepEqual(d.kind === "wait" && d.report?.state, "started");
+    d = drainStep(d.progress, { ok: true, calls: [call("a"), call("b")] }, 500, 60_000);
+    assert.equal(d.kind === "wait" && d.report, undefined, "same count, no report");
+    d = drainStep(d.progress, { ok: true, calls: [call("b")] }, 1000, 60_000);
+    assert.deepEqual(d.kind === "wait" && d.report?.calls, [call("b")]);
+    d = drainStep(d.progress, { ok: true, calls: [call("b")] }, 1000 + REPORT_EVERY_MS, 60_000);
+    assert.equal(d.kind === "wait" && d.report?.state, "progress");
+    d = drainStep(d.progress, { ok: true, calls: [] }, 8000, 60_000);
+    assert.equal(d.kind === "done" && d.state, "drained");
+    assert.equal(d.kind === "done" && d.detail, "the last of 2 call(s) ended after 8.0 s");
+  });
+  it("timed out: names each call left with its age", () => {
+    const d = drainStep(p0({ initial: 1, lastCount: 1, polls: 3 }), { ok: true, calls: [call("long-1", 33)] }, 2000, 2000);
+    assert.equal(d.kind === "done" && d.state, "timed-out");
+    assert.equal(d.kind === "done" && d.detail, "1 call(s) still up on old after 2.0 s: long-1 (up 33 s)");
+  });
+  it("RPC failures: retried, then unavailable; at once with timeout 0", () => {
+    let p = p0();
+    for (let i = 1; i < MAX_FAILURES; i++) {
+      const d = drainStep(p, { ok: false, error: "refused" }, i, 60_000);
+      assert.equal(d.kind, "wait");
+      p = d.progress;
+    }
+    const d = drainStep(p, { ok: false, error: "refused" }, 10, 60_000);
+    assert.equal(d.kind === "done" && d.state, "unavailable");
+    assert.equal(drainStep(p0(), { ok: false, error: "404 Profile not found" }, 0, 0).kind, "done");
+  });
+});
+
+/** An RPC client that answers dlg.profile_list from a script of replies (the last repeats). */
+function scripted(replies: unknown[]): RpcClient {
+  let i = 0;
+  return {
+    endpoint: "scripted",
+    call: (method) => {
+      assert.equal(method, "dlg.profile_list");
+      const r = replies[Math.min(i++, replies.length - 1)];
+      return r instanceof Error ? Promise.reject(r) : Promise.resolve(r);
+    },
+    close: () => undefined,
+  };
+}
+
+describe("waitForDrain", () => {
+  const dialog = { "call-id": "long-1", state: 4, start_ts: Math.floor(Date.now() / 1000) - 7, init_ts: 0 };
+  it("emits started then drained; the result counts the first look's calls", async () => {
+    const events = new RunEvents();
+    const seen: RunEvent[] = [];
+    events.subscribe((e) => seen.push(e));
+    const lines: string[] = [];
+    const r = await waitForDrain({ rpc: scripted([[dialog], [dialog], []]), backend: "old", backendUri: "sip:127.0.0.1:15070", timeoutMs: 10_000, intervalMs: 5, signal: new AbortController().signal, events, log: (l) => lines.push(l) });
+    assert.equal(r.state, "drained");
+    assert.equal(r.initial, 1);
+    assert.deepEqual(seen.map((e) => (e.kind === "drain" ? e.state : e.kind)), ["started", "drained"]);
+    assert.match(lines[0]!, /waiting up to 10 s for the old backend's calls to end; 1 call\(s\) up on old: long-1 \(up [78] s\)/);
+  });
+  it("the signal (Ctrl-C or the operator's abort) ends the wait as aborted, naming what is left", async () => {
+    const ac = new AbortController();
+    const events = new RunEvents();
+    const p = waitForDrain({ rpc: scripted([[dialog]]), backend: "old", backendUri: "u", timeoutMs: 60_000, intervalMs: 20, signal: ac.signal, events, log: () => undefined });
+    setTimeout(() => ac.abort(new Error("aborted by the operator (pbx-cutover abort)")), 50);
+    const r = await p;
+    assert.equal(r.state, "aborted");
+    assert.deepEqual(r.remaining.map((c) => c.callId), ["long-1"]);
+    assert.match(r.detail, /stopped waiting \(aborted by the operator \(pbx-cutover abort\)\) with 1 call\(s\) up on old/);
+  });
+});

@@ -1,0 +1,140 @@
+/**
+ * Drain: after the last step sends every new call to new, wait until the old backend holds no more
+ * calls, by Kamailio's own dialog profile (`dlg.profile_list backend <old uri>`), showing progress.
+ *
+ *   --drain-timeout 0 (migrate's default)  one look: drained, or which calls remain (with their age),
+ *                                          recorded and reported, not waited for and not a failure
+ *   --drain-timeout S                      poll every 0.5 s until none remain (drained) or S seconds
+ *                                          passed (timed-out: the run fails naming each call and its age)
+ *
+ * The pure part (`drainStep`) decides from one look what to report and whether to stop; `waitForDrain`
+ * polls, emits `drain` events and returns the result for results.json. Routing is never touched here:
+ * the old backend only loses calls as their callers or the PBX hang up.
+ */
+import { delay } from "../cli/scope.js";
+import type { Backend, DrainCall, DrainState, RunEvents } from "../events/run-events.js";
+import type { RpcClient } from "../kamailio/rpc.js";
+import { drainCalls } from "./dialogs.js";
+import { activeDialogs } from "./runtime.js";
+
+export interface DrainResult {
+  backend: Backend;
+  backendUri: string;
+  state: Extract<DrainState, "drained" | "remaining" | "timed-out" | "aborted" | "unavailable">;
+  timeoutS: number;
+  /** calls up on the backend at the first look */
+  initial: number;
+  waitedMs: number;
+  polls: number;
+  /** the calls still up at the end, oldest first */
+  remaining: DrainCall[];
+  detail: string;
+}
+
+export interface DrainProgress {
+  startedAt: number;
+  polls: number;
+  initial: number | undefined;
+  lastCount: number | undefined;
+  lastReportAt: number;
+  failures: number;
+}
+
+export type DrainLook = { ok: true; calls: DrainCall[] } | { ok: false; error: string };
+
+export type DrainDecision =
+  | { kind: "wait"; progress: DrainProgress; report: { state: "started" | "progress"; calls: DrainCall[] } | undefined }
+  | { kind: "done"; progress: DrainProgress; state: DrainResult["state"]; calls: DrainCall[]; detail: string };
+
+/** how often progress is reported while the count stays the same */
+export const REPORT_EVERY_MS = 5000;
+/** RPC failures in a row before the drain is given up as unavailable */
+export const MAX_FAILURES = 3;
+
+export const callList = (calls: readonly DrainCall[], max = 5): string =>
+  calls.slice(0, max).map((c) => `${c.callId} (up ${c.ageS} s)`).join(", ") + (calls.length > max ? ` and ${calls.length - max} more` : "");
+
+/** One look at the old backend's dialogs -> what to report and whether the drain is over (pure). */
+export function drainStep(p: DrainProgress, look: DrainLook, now: number, timeoutMs: number): DrainDecision {
+  const polls = p.polls + 1;
+  if (!look.ok) {
+    const failures = p.failures + 1;
+    const progress = { ...p, polls, failures };
+    if (failures >= MAX_FAILURES || timeoutMs === 0 || now - p.startedAt >= timeoutMs) {
+      return { kind: "done", progress, state: "unavailable", calls: [], detail: `Kamailio's dialog profile could not be read: ${look.error}` };
+    }
+    return { kind: "wait", progress, report: undefined };
+  }
+  const n = look.calls.length;
+  const first = p.initial === undefined;
+  const progress: DrainProgress = { ...p, polls, failures: 0, initial: p.initial ?? n, lastCount: n };
+  const waited = now - p.startedAt;
+  if (n === 0) return { kind: "done", progress, state: "drained", calls: [], detail: first ? "no calls on old" : `the last of ${progress.initial} call(s) ended after ${(waited / 1000).toFixed(1)} s` };
+  if (timeoutMs === 0) return { kind: "done", progress, state: "remaining", calls: look.calls, detail: `${n} call(s) still up on old, not waited for (--drain-timeout 0): ${callList(look.calls)}` };
+  if (waited >= timeoutMs) return { kind: "done", progress, state: "timed-out", calls: look.calls, detail: `${n} call(s) still up on old after ${(timeoutMs / 1000).toFixed(1)} s: ${callList(look.calls)}` };
+  if (first) return { kind: "wait", progress: { ...progress, lastReportAt: now }, report: { state: "started", calls: look.calls } };
+  if (n !== p.lastCount || now - p.lastReportAt >= REPORT_EVERY_MS) return { kind: "wait", progress: { ...progress, lastReportAt: now }, report: { state: "progress", calls: look.calls } };
+  return { kind: "wait", progress, report: undefined };
+}
+
+export interface DrainOptions {
+  rpc: RpcClient;
+  backend: Backend;
+  backendUri: string;
+  timeoutMs: number;
+  intervalMs?: number;
+  /** ends the wait as aborted (Ctrl-C, SIGTERM, the operator's abort) */
+  signal: AbortSignal;
+  events: RunEvents;
+  log(line: string): void;
+}
+
+export async function waitForDrain(o: DrainOptions): Promise<DrainResult> {
+  const interval = o.intervalMs ?? 500;
+  const t0 = Date.now();
+  let p: DrainProgress = { startedAt: t0, polls: 0, initial: undefined, lastCount: undefined, lastReportAt: t0, failures: 0 };
+  const emit = (state: DrainState, calls: DrainCall[], detail: string): void =>
+    o.events.emit({ kind: "drain", at: Date.now(), backend: o.backend, state, active: calls.length, calls, detail });
+  let last: DrainCall[] = [];
+  for (;;) {
+    let look: DrainLook;
+    try {
+      look = { ok: true, calls: drainCalls(await activeDialogs(o.rpc, o.backendUri), Date.now()) };
+      last = look.calls;
+    } catch (err) {
+      look = { ok: false, error: err instanceof Error ? err.message : String(err) };
+    }
+    const d = drainStep(p, look, Date.now(), o.timeoutMs);
+    p = d.progress;
+    const result = (state: DrainResult["state"], calls: DrainCall[], detail: string): DrainResult => ({
+      backend: o.backend,
+      backendUri: o.backendUri,
+      state,
+      timeoutS: o.timeoutMs / 1000,
+      initial: p.initial ?? 0,
+      waitedMs: Date.now() - t0,
+      polls: p.polls,
+      remaining: calls,
+      detail,
+    });
+    if (d.kind === "done") {
+      emit(d.state, d.calls, d.detail);
+      o.log(`drain: ${d.state === "drained" ? "drained" : d.state}: ${d.detail}`);
+      return result(d.state, d.calls, d.detail);
+    }
+    if (d.report) {
+      const text = `${d.report.calls.length} call(s) up on old: ${callList(d.report.calls)}`;
+      emit(d.report.state, d.report.calls, text);
+      o.log(`drain: ${d.report.state === "started" ? `waiting up to ${(o.timeoutMs / 1000).toFixed(0)} s for the old backend's calls to end; ` : ""}${text}`);
+    }
+    try {
+      await delay(interval, o.signal);
+    } catch {
+      const why = (o.signal.reason as Error | undefined)?.message ?? "aborted";
+      const detail = `stopped waiting (${why}) with ${last.length} call(s) up on old${last.length ? `: ${callList(last)}` : ""}`;
+      emit("aborted", last, detail);
+      o.log(`drain: aborted: ${detail}`);
+      return result("aborted", last, detail);
+    }
+  }
+}

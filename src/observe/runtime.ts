@@ -1,0 +1,51 @@
+/**
+ * The one place that asks Kamailio what it is doing (effects): the dispatcher's runtime set and mode,
+ * and the active dialogs per backend from the dialog profile `backend` (the lab's kamailio.cfg sets it
+ * to the destination URI on each initial INVITE). `lab status`, the dashboard and the drain read it
+ * here; nothing here decides anything.
+ */
+import type { Backend } from "../events/run-events.js";
+import type { RpcClient } from "../kamailio/rpc.js";
+import { modeOf, parseDispatcherListResult, type RuntimeDestination, type RuntimeMode } from "../kamailio/runtime.js";
+import { parseProfileList, type ActiveDialog } from "./dialogs.js";
+
+export interface ObservedBackends {
+  setId: number;
+  uris: Record<Backend, string>;
+}
+
+export interface RuntimeObservation {
+  at: number;
+  /** "unavailable" when the RPC did not answer (error says why) */
+  mode: RuntimeMode | "unavailable";
+  /** the set's destinations at runtime */
+  destinations: RuntimeDestination[];
+  /** active dialogs per backend (absent when Kamailio could not be asked) */
+  active: Partial<Record<Backend, number>>;
+  error?: string;
+}
+
+/** One look: dispatcher set and mode, then the active dialogs of each backend. Never throws. */
+export async function observeRuntime(rpc: RpcClient, b: ObservedBackends): Promise<RuntimeObservation> {
+  const obs: RuntimeObservation = { at: Date.now(), mode: "unavailable", destinations: [], active: {} };
+  try {
+    const dests = parseDispatcherListResult(await rpc.call("dispatcher.list"));
+    obs.mode = modeOf(dests, b.setId, b.uris.old, b.uris.new);
+    obs.destinations = dests.filter((d) => d.setId === b.setId);
+    for (const role of ["old", "new"] as const) {
+      const n = Number(await rpc.call("dlg.profile_get_size", ["backend", b.uris[role]]));
+      if (Number.isFinite(n)) obs.active[role] = n;
+    }
+  } catch (err) {
+    obs.error = err instanceof Error ? err.message : String(err);
+  }
+  return obs;
+}
+
+/** The dialogs up on one backend (dlg.profile_list). Throws the RPC's error; a reply of another shape is an Error naming it. */
+export async function activeDialogs(rpc: RpcClient, backendUri: string): Promise<ActiveDialog[]> {
+  const result = await rpc.call("dlg.profile_list", ["backend", backendUri]);
+  const dialogs = parseProfileList(result);
+  if (dialogs === undefined) throw new Error(`dlg.profile_list backend ${backendUri}: not a list of dialogs (${JSON.stringify(result).slice(0, 120)})`);
+  return dialogs;
+}
