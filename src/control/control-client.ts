@@ -49,7 +49,7 @@ export function locateRun(o: { runDir?: string | undefined; pointerDir: string }
   const found = tryPointer(o.pointerDir);
   if (found === undefined) {
     throw new EnvironmentError(`no plan is running on this lab: there is no ${path.join(o.pointerDir, POINTER_FILE)}`, [
-      "`pbx-cutover migrate --steps ... ` runs one; pass the same --lab-dir (or --run-dir RUN_FOLDER) here",
+      "a plan runs while `pbx-cutover migrate` does; pass the same --lab-dir as it (or --run-dir RUN_FOLDER)",
     ]);
   }
   return found;

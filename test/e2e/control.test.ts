@@ -184,17 +184,19 @@ describe("operator control of a running plan (status, pause, resume, promote, ab
     assert.match(none.stderr, /no plan is running on this lab: there is no .*control\.json/);
   });
 
-  test("SIGTERM during a hold: exit 143, back to the last good step, socket and pointer removed", async () => {
-    const m = startMigrate(f, ["--artifacts-dir", path.join(f.dir, "art-term"), "--plan", planFile]);
-    await waitFor(() => /step 2\/4 new=10%: holding/.test(m.out()), "step 2 holding");
-    const runDir = runDirOf(m.out());
-    assert.ok(existsSync(path.join(runDir, "control.sock")));
-    m.child.kill("SIGTERM");
-    assert.equal(await exitOf(m), 143, m.err());
-    assert.ok(!existsSync(path.join(runDir, "control.sock")), "socket removed");
-    assert.ok(!existsSync(path.join(f.labDir, "control.json")), "pointer removed");
-    assert.deepEqual((await runtime(f)).map(([u]) => u), [uriOf(f, "old")]);
-  });
+  for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    test(`${sig} during a hold: exit ${code}, back to the last good step, socket and pointer removed`, async () => {
+      const m = startMigrate(f, ["--artifacts-dir", path.join(f.dir, `art-${sig}`), "--plan", planFile]);
+      await waitFor(() => /step 2\/4 new=10%: holding/.test(m.out()), "step 2 holding");
+      const runDir = runDirOf(m.out());
+      assert.ok(existsSync(path.join(runDir, "control.sock")));
+      m.child.kill(sig);
+      assert.equal(await exitOf(m), code, m.err());
+      assert.ok(!existsSync(path.join(runDir, "control.sock")), "socket removed");
+      assert.ok(!existsSync(path.join(f.labDir, "control.json")), "pointer removed");
+      assert.deepEqual((await runtime(f)).map(([u]) => u), [uriOf(f, "old")]);
+    });
+  }
 
   test("SIGKILL leaves a stale socket: status reports it (exit 3) and removes it, never hangs", async () => {
     const m = startMigrate(f, ["--artifacts-dir", path.join(f.dir, "art-kill"), "--plan", planFile]);
