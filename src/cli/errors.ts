@@ -49,10 +49,22 @@ export function signalExitCode(signal: string): ExitCode {
   return signal === "SIGTERM" ? ExitCode.Terminated : ExitCode.Interrupted;
 }
 
-/** The run was interrupted (SIGINT -> 130, SIGTERM -> 143); the same cleanup ran for both. */
+/**
+ * The run was interrupted (SIGINT -> 130, SIGTERM -> 143); the same cleanup ran for both.
+ * `afterFinish`: the signal came once the command had done its work (e.g. `lab up` was ready and had
+ * handed the lab over): nothing was undone, and the message must not say otherwise.
+ */
 export class InterruptedError extends CutoverError {
-  constructor(readonly signal: string) {
-    super(signalExitCode(signal), `interrupted by ${signal}; everything this run started was stopped`);
+  constructor(
+    readonly signal: string,
+    afterFinish = false,
+  ) {
+    super(
+      signalExitCode(signal),
+      afterFinish
+        ? `interrupted by ${signal} as the command finished; it had completed, and what it did stands (nothing was undone)`
+        : `interrupted by ${signal}; everything this run started was stopped`,
+    );
   }
 }
 

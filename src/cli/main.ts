@@ -66,8 +66,9 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     const sig = receivedSignal();
     if (sig !== undefined) {
-      // the command finished what it was doing (e.g. `lab down`); it still ends as interrupted
-      const { exitCode, text } = formatError(new InterruptedError(sig));
+      // the command finished what it was doing (e.g. `lab up` handed the lab over, `lab down` stopped
+      // it): it still ends as interrupted, but says that what it did stands
+      const { exitCode, text } = formatError(new InterruptedError(sig, true));
       process.stderr.write(text + "\n");
       return exitCode;
     }

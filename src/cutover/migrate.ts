@@ -134,7 +134,7 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
     const probe = o.probe ?? probeBackend;
     results.probes = await Promise.all([probe(target, "old"), probe(target, "new")]);
     for (const p of results.probes) {
-      o.log(`probe ${p.role} ${p.uri}: ${p.probe.status ?? "no answer"}${p.probe.rttMs !== undefined ? ` in ${p.probe.rttMs.toFixed(1)} ms` : ""} (${p.probe.server ?? p.probe.error ?? "no Server header"})`);
+      o.log(`probe ${p.role} ${p.uri}: ${p.probe.status ?? "no answer"}${p.probe.rttMs !== undefined ? ` in ${p.probe.rttMs.toFixed(1)} ms` : ""} (${p.probe.server !== undefined ? `${p.probe.serverHeader ?? "Server"}: ${p.probe.server}` : (p.probe.error ?? "no Server or User-Agent header")})`);
     }
     const unreachable = results.probes.filter((p) => !p.probe.reachable);
     if (unreachable.length > 0) {
@@ -145,7 +145,7 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
     }
     const [po, pn] = results.probes;
     if (po!.probe.server !== undefined && po!.probe.server === pn!.probe.server) {
-      results.warnings.push(`old and new answer OPTIONS with the same Server header (${po!.probe.server}); make sure they are really different PBXs`);
+      results.warnings.push(`old and new answer OPTIONS with the same ${po!.probe.serverHeader ?? "Server"} header (${po!.probe.server}); make sure they are really different PBXs`);
     }
     for (const p of results.probes) {
       if (p.probe.status !== 200) results.warnings.push(`${p.role} backend answered OPTIONS with ${p.probe.status} ${p.probe.reason ?? ""}`.trim());

@@ -63,7 +63,7 @@ export async function sipOptionsRow(
   from?: ProbeOrigin,
 ): Promise<ProbeRow> {
   const endpoint = `${ep.address}:${ep.port}/udp`;
-  const row = base(role, `${role} backend (SIP OPTIONS)`, "sip-backend", "backend SIP", endpoint, "SIP Server header");
+  const row = base(role, `${role} backend (SIP OPTIONS)`, "sip-backend", "backend SIP", endpoint, "SIP Server (or User-Agent) header");
   row.resolvedEndpoint = resolveHostPort(ep.address, ep.port);
   const resolvedHost = row.resolvedEndpoint.split(":")[0]!;
   if (!isLoopbackV4(resolvedHost) && (from === undefined || hostProblem(from.policy, resolvedHost) !== undefined)) {
@@ -87,12 +87,12 @@ export async function sipOptionsRow(
 /** SIP OPTIONS to Kamailio's listener: it relays to the current dispatcher destination; who answered? */
 export async function proxyRouteRow(proxy: { address: string; port: number }, timeoutMs: number): Promise<ProbeRow> {
   const endpoint = `${proxy.address}:${proxy.port}/udp`;
-  const row = base("proxy", "Kamailio route (SIP OPTIONS via proxy)", "sip-backend", "proxy SIP", endpoint, "SIP Server header of the answering backend");
+  const row = base("proxy", "Kamailio route (SIP OPTIONS via proxy)", "sip-backend", "proxy SIP", endpoint, "SIP Server (or User-Agent) header of the answering backend");
   if (!isLoopbackV4(proxy.address)) return { ...row, reachable: "skipped", error: "not on loopback", source: "-" };
   const r = await probeOptions({ address: proxy.address, port: proxy.port }, timeoutMs);
   if (!r.reachable) return { ...row, reachable: false, error: r.error };
   const pv = r.server !== undefined ? parseServerHeader(r.server) : undefined;
-  const cells = versionCells(pv, "no Server header");
+  const cells = versionCells(pv, "no Server/User-Agent header");
   return {
     ...row,
     reachable: true,
