@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import path from "node:path";
 import { ensureUserDir } from "../files/ensure-dir.js";
 import { tempPathFor } from "../files/atomic-write.js";
-import { fileFault } from "../cli/errors.js";
+import { fileFault } from "../core/errors.js";
 
 /** YYYYmmdd_HHMMSS in local time, as the seed's `date +%Y%m%d_%H%M%S`. */
 export function runStamp(d: Date): string {

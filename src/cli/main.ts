@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
-import { ExitCode, exitCodeMeaning } from "./exit-codes.js";
-import { formatError, InterruptedError } from "./errors.js";
-import { installSignalPolicy, receivedSignal } from "./scope.js";
+import { ExitCode, exitCodeMeaning } from "../core/exit-codes.js";
+import { formatError, InterruptedError } from "../core/errors.js";
+import { installSignalPolicy, receivedSignal } from "../core/scope.js";
 
 // from the first moment: SIGINT -> 130, SIGTERM -> 143, the same cleanup for both (scope.ts)
 installSignalPolicy((code) => process.exit(code));

@@ -6,7 +6,7 @@ import { addDriverOptions, sipPolicyFor, targetFrom, type DriverFlags, type Targ
 import type { BackendRole } from "../lab/layout.js";
 import { checkDestination } from "../sip/sip-policy.js";
 import type { Target } from "../lab/target.js";
-import { UsageError } from "./errors.js";
+import { UsageError } from "../core/errors.js";
 import { addLabOptions } from "./lab-options.js";
 
 /** Flags of the commands that change the dispatcher (apply, rollback, migrate). */

@@ -1,6 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from "node:fs";
 import { z } from "zod";
-import { UsageError } from "../cli/errors.js";
+import { UsageError } from "../core/errors.js";
 import { VerifySectionSchema } from "../verify/verify-config.js";
 import { issueLines, parseLabSection, type LabSettingsInput } from "./lab-config.js";
 

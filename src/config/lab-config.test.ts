@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { UsageError } from "../cli/errors.js";
+import { UsageError } from "../core/errors.js";
 import { defaultLabSettings, isLoopbackV4, labDirProblem, resolveLabSettings } from "./lab-config.js";
 
 test("loopback check accepts 127.0.0.0/8 only", () => {

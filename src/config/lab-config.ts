@@ -1,6 +1,6 @@
 import path from "node:path";
 import { z } from "zod";
-import { UsageError } from "../cli/errors.js";
+import { UsageError } from "../core/errors.js";
 import { canonicalHost, ipv4AmbiguityProblem } from "../dispatcher/sip-uri.js";
 import { cfgStringProblem, MAX_CTL_SOCKET_BYTES } from "../kamailio/config-template.js";
 import { labPaths } from "../lab/layout.js";

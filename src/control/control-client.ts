@@ -8,7 +8,7 @@
 import { lstatSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
-import { EnvironmentError } from "../cli/errors.js";
+import { EnvironmentError } from "../core/errors.js";
 import { isAlive } from "../lab/process.js";
 import { startTimeOf } from "../lab/ownership.js";
 import { ownerOnlyDirProblem } from "./control-socket.js";

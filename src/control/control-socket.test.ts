@@ -5,7 +5,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import { EnvironmentError } from "../cli/errors.js";
+import { EnvironmentError } from "../core/errors.js";
 import { RunEvents } from "../events/run-events.js";
 import { startTimeOf } from "../lab/ownership.js";
 import { locateRun, sendControl } from "./control-client.js";

@@ -15,7 +15,7 @@ import { lstatSync, mkdtempSync, readFileSync, rmSync, chmodSync } from "node:fs
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { EnvironmentError } from "../cli/errors.js";
+import { EnvironmentError } from "../core/errors.js";
 import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
 import { startTimeOf } from "../lab/ownership.js";
 import { isAction, MAX_REQUEST_BYTES, MAX_SOCKET_PATH_BYTES, parsePointer, parseRequest, POINTER_FILE, PROTOCOL_VERSION, SOCKET_FILE, type ControlPointer, type ControlResponse } from "./protocol.js";

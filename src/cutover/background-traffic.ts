@@ -9,7 +9,7 @@
  * SIPp's soft quit), and stops its process group if that takes longer than `graceMs`.
  */
 import path from "node:path";
-import { UsageError } from "../cli/errors.js";
+import { UsageError } from "../core/errors.js";
 import type { Target } from "../lab/target.js";
 import { uacArgv } from "../sipp/argv.js";
 import { startSipp, type SippExit } from "../sipp/runner.js";

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, it } from "node:test";
-import { Scope } from "../cli/scope.js";
+import { Scope } from "../core/scope.js";
 import type { MigrateResults } from "../artifacts/migrate-report.js";
 import { ApplyRolledBackError } from "../kamailio/apply.js";
 import { RpcReplyError } from "../kamailio/rpc.js";

@@ -8,8 +8,8 @@
 import { execFile } from "node:child_process";
 import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
 import path from "node:path";
-import { EnvironmentError, UsageError, VerificationError } from "../cli/errors.js";
-import { delay, type Scope } from "../cli/scope.js";
+import { EnvironmentError, UsageError, VerificationError } from "../core/errors.js";
+import { delay, type Scope } from "../core/scope.js";
 import { isLoopbackV4 } from "../config/lab-config.js";
 import { viaKamailioRow } from "../verify/probes.js";
 import { createRunDir } from "../artifacts/run-dir.js";

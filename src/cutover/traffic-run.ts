@@ -8,8 +8,8 @@
  */
 import path from "node:path";
 import { randomBytes } from "node:crypto";
-import { EnvironmentError } from "../cli/errors.js";
-import type { Scope } from "../cli/scope.js";
+import { EnvironmentError } from "../core/errors.js";
+import type { Scope } from "../core/scope.js";
 import type { MigrateResults } from "../artifacts/migrate-report.js";
 import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
 import type { GateSpec } from "../gates/gate.js";

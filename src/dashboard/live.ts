@@ -12,8 +12,8 @@
  */
 import { appendFileSafe, FileMode, writeFileAtomic } from "../files/atomic-write.js";
 import path from "node:path";
-import { UsageError } from "../cli/errors.js";
-import { delay } from "../cli/scope.js";
+import { UsageError } from "../core/errors.js";
+import { delay } from "../core/scope.js";
 import type { RunEvent, RunEvents } from "../events/run-events.js";
 import { observeRuntime as observeKamailio } from "../observe/runtime.js";
 import type { Target } from "../lab/target.js";

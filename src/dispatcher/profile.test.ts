@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { UsageError } from "../cli/errors.js";
+import { UsageError } from "../core/errors.js";
 import { entriesOf, parseDispatcherList } from "./list.js";
 import { LAB_LOOPBACK_POLICY, sipPolicy } from "../sip/sip-policy.js";
 import { buildProfile, buildStepProfile, destinationsOf, listProblems, parseProfileMode, renderProfile } from "./profile.js";

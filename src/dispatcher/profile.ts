@@ -3,7 +3,7 @@
  * backend URIs and the set id, rendered to dispatcher.list text.
  *   old  -> old only        both -> old and new        new -> new only
  */
-import { UsageError } from "../cli/errors.js";
+import { UsageError } from "../core/errors.js";
 import { entriesOf, makeList, renderDispatcherList, type DispatcherEntry, type DispatcherList } from "./list.js";
 import { checkDestination, type SipPolicy } from "../sip/sip-policy.js";
 import { sameHostPort, type SipUri } from "./sip-uri.js";

@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { appendFileSafe, createExclusive, FileMode, openAppend, tempPathFor, writeFileAtomic, writeFileAtomicAsync } from "./atomic-write.js";
-import { FileFaultError, formatError } from "../cli/errors.js";
+import { FileFaultError, formatError } from "../core/errors.js";
 import { closeSync } from "node:fs";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "pbx-cutover-atomic-"));

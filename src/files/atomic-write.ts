@@ -9,7 +9,7 @@ import { closeSync, constants, fchmodSync, fsyncSync, openSync, renameSync, rmSy
 import { randomBytes } from "node:crypto";
 import { open, rename, rm } from "node:fs/promises";
 import path from "node:path";
-import { fileFault } from "../cli/errors.js";
+import { fileFault } from "../core/errors.js";
 
 /** File modes by kind: lists, logs and evidence are world-readable; locks and secrets are private. */
 export const FileMode = {

@@ -1,6 +1,6 @@
 import { chmodSync, mkdirSync, statSync } from "node:fs";
 import path from "node:path";
-import { EnvironmentError, FileFaultError, UsageError } from "../cli/errors.js";
+import { EnvironmentError, FileFaultError, UsageError } from "../core/errors.js";
 
 /**
  * mkdir -p, one level at a time. Node 20's `mkdirSync(p, { recursive: true })` spins forever on

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { test } from "node:test";
-import { EnvironmentError } from "../cli/errors.js";
+import { EnvironmentError } from "../core/errors.js";
 import { binDatagram, recordedBothCalls } from "../../test/support/hep-fixtures.js";
 import { startHepCollector, type HepCollector } from "./collector.js";
 import type { HepPacket } from "./decode.js";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { UsageError } from "../cli/errors.js";
+import { UsageError } from "../core/errors.js";
 import { parseHepForward } from "./forward-target.js";
 
 test("--hep-forward: host:port, IPv4, bracketed IPv6", () => {

@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import { UsageError } from "../cli/errors.js";
+import { UsageError } from "../core/errors.js";
 
 /** Where `--hep-forward` relays every HEP datagram (a Homer, another collector): UDP host and port. */
 export interface HepForwardTarget {

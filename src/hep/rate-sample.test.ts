@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { UsageError } from "../cli/errors.js";
+import { UsageError } from "../core/errors.js";
 import { DEFAULT_RATE_WINDOW_MS, formatRateSample, parseRateWindow } from "./rate-sample.js";
 
 test("--rates window: the flag alone is the default; seconds, s and ms; out of range or not a duration is exit 2", () => {

@@ -5,7 +5,7 @@
  * dashboard and --web page show the rates) instead of a bind error.
  */
 import { readFileSync } from "node:fs";
-import { CutoverError, UsageError } from "../cli/errors.js";
+import { CutoverError, UsageError } from "../core/errors.js";
 import { findPortOwner, type PortOwner } from "../lab/ports.js";
 import { startHepCollector } from "./collector.js";
 import type { HepView } from "./evidence-source.js";

@@ -10,7 +10,7 @@
 import { linkSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { EnvironmentError, fileFault } from "../cli/errors.js";
+import { EnvironmentError, fileFault } from "../core/errors.js";
 import { createExclusive, FileMode, tempPathFor } from "../files/atomic-write.js";
 import { ensureDir } from "../files/ensure-dir.js";
 import { isAlive } from "../lab/process.js";

@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { afterEach, describe, it } from "node:test";
-import { ApplyRestoredError, EnvironmentError, UsageError } from "../cli/errors.js";
+import { ApplyRestoredError, EnvironmentError, UsageError } from "../core/errors.js";
 import { RunEvents, type RunEvent } from "../events/run-events.js";
 import { fakeTarget, NEW, OLD } from "../../test/support/fake-kamailio.js";
 import { acquireApplyLock } from "./apply-lock.js";

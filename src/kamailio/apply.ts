@@ -12,7 +12,7 @@
  */
 import { readFileSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
-import { ApplyRestoredError, EnvironmentError, UsageError, VerificationError } from "../cli/errors.js";
+import { ApplyRestoredError, EnvironmentError, UsageError, VerificationError } from "../core/errors.js";
 import { diffRuntime, describeDiff, type RuntimeDiff } from "../dispatcher/diff.js";
 import { parseDispatcherList, DispatcherListError, type DispatcherList } from "../dispatcher/list.js";
 import { buildProfile, isProfileMode, listProblems, renderProfile, type DispatcherProfile, type ProfileMode } from "../dispatcher/profile.js";
@@ -23,7 +23,7 @@ import { defaultRetryPolicy, readRuntime, reloadWithRetry, type ReloadReport, ty
 import type { RuntimeDestination } from "./runtime.js";
 import { ensureDir } from "../files/ensure-dir.js";
 import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
-import { fileFault } from "../cli/errors.js";
+import { fileFault } from "../core/errors.js";
 
 export interface ApplyOptions {
   /** who applies, recorded in the lock file (e.g. "pbx-cutover apply --mode new") */

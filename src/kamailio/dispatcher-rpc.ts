@@ -7,7 +7,7 @@
  *   with backoff for a short while.
  * - dispatcher.list: read back the runtime state; 500 "No Destination Sets" means empty.
  */
-import { delay } from "../cli/scope.js";
+import { delay } from "../core/scope.js";
 import { RpcReplyError, RpcUnavailableError, type RpcClient } from "./rpc.js";
 import { parseDispatcherListResult, type RuntimeDestination } from "./runtime.js";
 

@@ -1,6 +1,6 @@
 import { accessSync, constants } from "node:fs";
 import path from "node:path";
-import { EnvironmentError } from "../cli/errors.js";
+import { EnvironmentError } from "../core/errors.js";
 
 export type BinaryName = "kamailio" | "kamcmd" | "sipp" | "php" | "unshare";
 

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { UsageError } from "../cli/errors.js";
+import { UsageError } from "../core/errors.js";
 import { labSettingsFrom } from "../cli/lab-options.js";
 import type { LabFlags } from "../config/lab-config.js";
 import type { VersionSource } from "../verify/probes.js";

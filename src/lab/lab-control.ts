@@ -6,7 +6,7 @@
  * running, even partly (a dead backend that ensureUp replaced), was someone's before the command
  * and is left running after it.
  */
-import type { Scope } from "../cli/scope.js";
+import type { Scope } from "../core/scope.js";
 import { labSettingsFrom } from "../cli/lab-options.js";
 import { dockerLabDown, dockerLabUp } from "./docker/docker-lab.js";
 import { DOCKER_LAB_DIR } from "./docker/topology.js";

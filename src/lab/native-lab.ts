@@ -1,8 +1,8 @@
 import { execFile } from "node:child_process";
 import { rmSync } from "node:fs";
 import { promisify } from "node:util";
-import { EnvironmentError } from "../cli/errors.js";
-import { abortable, delay, type Scope } from "../cli/scope.js";
+import { EnvironmentError } from "../core/errors.js";
+import { abortable, delay, type Scope } from "../core/scope.js";
 import type { LabSettings } from "../config/lab-config.js";
 import { buildProfile, renderProfile } from "../dispatcher/profile.js";
 import { loadKamailioTemplate, renderKamailioConfig } from "../kamailio/config-template.js";

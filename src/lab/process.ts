@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { closeSync, readFileSync, readdirSync } from "node:fs";
-import { delay } from "../cli/scope.js";
+import { delay } from "../core/scope.js";
 import { FileMode, openAppend } from "../files/atomic-write.js";
 
 /**

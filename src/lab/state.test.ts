@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
 import { resolveLabSettings } from "../config/lab-config.js";
-import { formatError } from "../cli/errors.js";
+import { formatError } from "../core/errors.js";
 import { labPaths } from "./layout.js";
 import { ensureDir } from "../files/ensure-dir.js";
 import { fixture } from "../../test/support/fixtures.js";

@@ -1,6 +1,6 @@
 import { readFileSync, renameSync, rmSync } from "node:fs";
 import { z } from "zod";
-import { EnvironmentError, fileFault } from "../cli/errors.js";
+import { EnvironmentError, fileFault } from "../core/errors.js";
 import { LabSettingsSchema } from "../config/lab-config.js";
 import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
 import type { RunningLab } from "../config/lab-config.js";

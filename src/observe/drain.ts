@@ -11,7 +11,7 @@
  * polls, emits `drain` events and returns the result for results.json. Routing is never touched here:
  * the old backend only loses calls as their callers or the PBX hang up.
  */
-import { delay } from "../cli/scope.js";
+import { delay } from "../core/scope.js";
 import type { Backend, DrainCall, DrainState, RunEvents } from "../events/run-events.js";
 import type { RpcClient } from "../kamailio/rpc.js";
 import { drainCalls } from "./dialogs.js";

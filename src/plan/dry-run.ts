@@ -3,7 +3,7 @@
  * and every action the verified apply would take for it (RPCs and the one file write), as text and
  * as JSON. Nothing here reads or writes anything; the caller passes the target's description.
  */
-import { UsageError } from "../cli/errors.js";
+import { UsageError } from "../core/errors.js";
 import { buildStepProfile, renderProfile, type DispatcherProfile } from "../dispatcher/profile.js";
 import { DISPATCHER_ALGORITHM_NAMES, splitBound, type CallRange, type DispatcherAlgorithm } from "../dispatcher/weights.js";
 import { gateName } from "../gates/gate.js";

@@ -19,7 +19,7 @@
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { parseDocument } from "yaml";
-import { UsageError } from "../cli/errors.js";
+import { UsageError } from "../core/errors.js";
 import { planFromInput, type Plan } from "./plan.js";
 
 export const MAX_PLAN_FILE_BYTES = 1024 * 1024;

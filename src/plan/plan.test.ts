@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { after, describe, it } from "node:test";
-import { UsageError } from "../cli/errors.js";
+import { UsageError } from "../core/errors.js";
 import { buildProfile, renderProfile } from "../dispatcher/profile.js";
 import { buildDryRun, renderDryRun, type DryRunTarget } from "./dry-run.js";
 import { LAB_LOOPBACK_POLICY } from "../sip/sip-policy.js";

@@ -10,7 +10,7 @@
  *                   operator) | fail (treat as a failed gate: back to the last good step)
  */
 import { z } from "zod";
-import { UsageError } from "../cli/errors.js";
+import { UsageError } from "../core/errors.js";
 import { GateSpecSchema, type GateSpec } from "../gates/gate.js";
 
 export const ON_INCONCLUSIVE = ["extend", "pause", "fail"] as const;

@@ -10,8 +10,8 @@
  * at most the reload retry budget) and then rolls back, so the runtime is always a whole step's list.
  * Holds are interruptible: the scope's signal ends the wait at once.
  */
-import { VerificationError } from "../cli/errors.js";
-import { delay } from "../cli/scope.js";
+import { VerificationError } from "../core/errors.js";
+import { delay } from "../core/scope.js";
 import { RunControl, type HoldEnd } from "../control/run-control.js";
 import type { DispatcherProfile } from "../dispatcher/profile.js";
 import type { RunEvents } from "../events/run-events.js";

@@ -3,7 +3,7 @@
  * setting of a step is the plan default (DEFAULT_STEP). Bad input is a UsageError (exit 2) with
  * one line saying what was wrong.
  */
-import { UsageError } from "../cli/errors.js";
+import { UsageError } from "../core/errors.js";
 import { planFromInput, type Plan } from "./plan.js";
 
 export function parseStepsFlag(raw: string, flag = "--steps"): Plan {

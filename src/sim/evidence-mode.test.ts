@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { UsageError } from "../cli/errors.js";
+import { UsageError } from "../core/errors.js";
 import type { Assertion } from "./assertions.js";
 import { evidenceInUse, judgedFrom, resolveEvidence } from "./evidence-mode.js";
 

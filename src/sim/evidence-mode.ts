@@ -10,7 +10,7 @@
  *
  * Backends without message logs (a real PBX) imply `hep`; `sipp` or `both` there is a usage error.
  */
-import { UsageError } from "../cli/errors.js";
+import { UsageError } from "../core/errors.js";
 import type { Assertion } from "./assertions.js";
 
 export const EVIDENCE_SOURCES = ["hep", "sipp", "both"] as const;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { UsageError } from "../cli/errors.js";
+import { UsageError } from "../core/errors.js";
 import { defaultKnobs, floorMs, formatDuration, MAX_RUN_MS, resolveKnobs } from "./knobs.js";
 
 test("seed defaults; PHASE_GAP_SECONDS defaults to 0", () => {

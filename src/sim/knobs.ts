@@ -2,7 +2,7 @@
  * The simulation's knobs: the seed's env vars with their seed defaults, each with a matching flag;
  * flags win. Validated before anything starts (UsageError, exit 2, naming every bad value).
  */
-import { UsageError } from "../cli/errors.js";
+import { UsageError } from "../core/errors.js";
 
 export interface SimKnobs {
   callsPerPhase: number;

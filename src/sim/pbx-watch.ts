@@ -5,8 +5,8 @@
  * written to `freeswitch-<role>.events.ndjson` in the run folder when the run ends.
  */
 import path from "node:path";
-import { EnvironmentError } from "../cli/errors.js";
-import type { Scope } from "../cli/scope.js";
+import { EnvironmentError } from "../core/errors.js";
+import type { Scope } from "../core/scope.js";
 import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
 import { watchChannels, type ChannelWatch } from "../freeswitch/channel-watch.js";
 import { eventSocketOf } from "../lab/freeswitch/instance.js";

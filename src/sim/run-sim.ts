@@ -7,8 +7,8 @@
 import { randomBytes } from "node:crypto";
 import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
 import path from "node:path";
-import { EnvironmentError, formatError } from "../cli/errors.js";
-import { delay } from "../cli/scope.js";
+import { EnvironmentError, formatError } from "../core/errors.js";
+import { delay } from "../core/scope.js";
 import type { ProfileMode } from "../dispatcher/profile.js";
 import type { RunEvents, RunStatus, SimPhase } from "../events/run-events.js";
 import { callPathOf, type Target } from "../lab/target.js";

@@ -22,8 +22,8 @@
  * e.g. PBX_CUTOVER_TEST_FAULT=stop-backend:new@before-phase:new. Never set it outside tests: the
  * run prints a warning when it is set. A frozen backend is always thawed when the run ends.
  */
-import { UsageError } from "../cli/errors.js";
-import { delay } from "../cli/scope.js";
+import { UsageError } from "../core/errors.js";
+import { delay } from "../core/scope.js";
 import { buildProfile, renderProfile, type ProfileMode } from "../dispatcher/profile.js";
 import { labPaths, type BackendRole } from "../lab/layout.js";
 import { startTimeOf } from "../lab/ownership.js";

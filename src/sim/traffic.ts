@@ -8,7 +8,7 @@
 import { readFile } from "node:fs/promises";
 import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
 import path from "node:path";
-import { delay } from "../cli/scope.js";
+import { delay } from "../core/scope.js";
 import type { Backend, RunEvents, SimPhase } from "../events/run-events.js";
 import { callPathOf, type Target } from "../lab/target.js";
 import { MessageLogFollower, fileSize } from "../sip/message-log.js";

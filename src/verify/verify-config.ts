@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { UsageError } from "../cli/errors.js";
+import { UsageError } from "../core/errors.js";
 import { parseIntFlag } from "../config/lab-config.js";
 import { hostProblem, type SipPolicy } from "../sip/sip-policy.js";
 

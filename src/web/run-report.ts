@@ -5,7 +5,7 @@
  */
 import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
-import { fileFault, UsageError } from "../cli/errors.js";
+import { fileFault, UsageError } from "../core/errors.js";
 import { EVENT_LOG_FILE } from "../events/event-log.js";
 import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
 import { readPageAssets, renderPage } from "./page.js";

@@ -17,7 +17,7 @@ import { createReadStream } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
-import { EnvironmentError } from "../cli/errors.js";
+import { EnvironmentError } from "../core/errors.js";
 import { findPortOwner } from "../lab/ports.js";
 import { contentSecurityPolicy, readPageAssets, renderPage } from "./page.js";
 import { runViewOf, type RunView } from "./view-model.js";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { UsageError } from "../cli/errors.js";
+import { UsageError } from "../core/errors.js";
 import { isLoopback, webAddressFrom } from "./web-address.js";
 
 test("--web forms: alone, a bare port, addr:port, [v6]:port, localhost", () => {

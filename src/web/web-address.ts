@@ -5,7 +5,7 @@
  */
 import { isIP } from "node:net";
 import type { Command } from "commander";
-import { UsageError } from "../cli/errors.js";
+import { UsageError } from "../core/errors.js";
 
 export interface WebAddress {
   host: string;

@@ -7,7 +7,7 @@ import dgram from "node:dgram";
 import net from "node:net";
 import { readdirSync, readFileSync } from "node:fs";
 import { promisify } from "node:util";
-import { delay } from "../../src/cli/scope.js";
+import { delay } from "../../src/core/scope.js";
 
 const execFileP = promisify(execFile);
 const PROJECT = "pbx-cutover-real";

@@ -3,7 +3,7 @@ import { profileFor, verifiedApply } from "../../kamailio/apply.js";
 import { parseProfileMode } from "../../dispatcher/profile.js";
 import { formatOutcome, outcomeJson } from "../apply-report.js";
 import { labSettingsFrom } from "../lab-options.js";
-import { withScope } from "../scope.js";
+import { withScope } from "../../core/scope.js";
 import { addDispatcherOptions, dispatcherTarget, reloadWaitMs, type DispatcherCommandOpts } from "../target-options.js";
 
 type ApplyOpts = DispatcherCommandOpts & { mode?: string };

@@ -11,7 +11,7 @@ import type { ControlCommand } from "../../control/protocol.js";
 import { formatStatusText } from "../../control/run-status.js";
 import { HOST_DIRS, DOCKER_LAB_DIR } from "../../lab/docker/topology.js";
 import { addDriverOptions, driverFrom, type TargetFlags } from "../../lab/driver.js";
-import { UsageError } from "../errors.js";
+import { UsageError } from "../../core/errors.js";
 import { addLabOptions, labSettingsFrom } from "../lab-options.js";
 
 type ControlOpts = TargetFlags & { runDir?: string; json?: boolean };

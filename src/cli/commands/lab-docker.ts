@@ -2,9 +2,9 @@ import { DOCKER_LAB_DIR } from "../../lab/docker/topology.js";
 import { dockerLabDown, dockerLabStatus, dockerLabUp, type DockerLabStatus } from "../../lab/docker/docker-lab.js";
 import { dockerBackendsFrom, dockerImagesFrom, dockerStartEngineFrom, type DriverFlags } from "../../lab/driver.js";
 import { parseIntFlag } from "../../config/lab-config.js";
-import { UsageError } from "../errors.js";
-import { ExitCode } from "../exit-codes.js";
-import { withScope } from "../scope.js";
+import { UsageError } from "../../core/errors.js";
+import { ExitCode } from "../../core/exit-codes.js";
+import { withScope } from "../../core/scope.js";
 
 /** `lab up|down|status --driver docker` (the native path stays in lab.ts). */
 type Opts = DriverFlags & { json?: boolean; readyTimeoutMs?: string };

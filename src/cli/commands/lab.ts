@@ -1,14 +1,14 @@
 import { Command } from "commander";
 import path from "node:path";
-import { ExitCode } from "../exit-codes.js";
+import { ExitCode } from "../../core/exit-codes.js";
 import { addLabOptions, labSettingsFrom } from "../lab-options.js";
-import { withScope } from "../scope.js";
+import { withScope } from "../../core/scope.js";
 import { labDown, labStatus, labUp, type LabStatus } from "../../lab/native-lab.js";
 import type { LabFlags } from "../../config/lab-config.js";
 import { componentProto } from "../../lab/layout.js";
 import { addDriverOptions, driverFrom, type DriverFlags } from "../../lab/driver.js";
 import { dockerDownCommand, dockerStatusCommand, dockerUpCommand } from "./lab-docker.js";
-import { UsageError } from "../errors.js";
+import { UsageError } from "../../core/errors.js";
 import { hepView } from "../../hep/evidence-source.js";
 import { DEFAULT_RATE_WINDOW_MS, formatRateSample, parseRateWindow, sampleRates, type RateSample } from "../../hep/rate-sample.js";
 import { labPaths } from "../../lab/layout.js";

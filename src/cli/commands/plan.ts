@@ -9,7 +9,7 @@ import { buildDryRun, renderDryRun, type DryRunTarget } from "../../plan/dry-run
 import { defaultPlan, type Plan } from "../../plan/plan.js";
 import { readPlanFile } from "../../plan/plan-file.js";
 import { parseStepsFlag } from "../../plan/steps-flag.js";
-import { UsageError } from "../errors.js";
+import { UsageError } from "../../core/errors.js";
 import { labSettingsFrom } from "../lab-options.js";
 import { addDispatcherOptions, dispatcherTarget, type DispatcherCommandOpts } from "../target-options.js";
 

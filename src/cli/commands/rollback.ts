@@ -1,9 +1,9 @@
 import type { Command } from "commander";
-import { UsageError } from "../errors.js";
+import { UsageError } from "../../core/errors.js";
 import { backupPaths, profileFromText, readRollbackPoint, verifiedApply } from "../../kamailio/apply.js";
 import { formatOutcome, outcomeJson } from "../apply-report.js";
 import { labSettingsFrom } from "../lab-options.js";
-import { withScope } from "../scope.js";
+import { withScope } from "../../core/scope.js";
 import { addDispatcherOptions, dispatcherTarget, reloadWaitMs, type DispatcherCommandOpts } from "../target-options.js";
 
 /** "# pbx-cutover profile: both" in a saved list names the profile it was. */

@@ -6,7 +6,7 @@ import { addDriverOptions, sipPolicyFor, targetFrom, versionSourcesFor, withDriv
 import { formatTable } from "../../verify/checks.js";
 import { runVerify, writeVerifyJson, type VerifyReport } from "../../verify/run-verify.js";
 import { parseVerifySection, verifyEndpointProblems } from "../../verify/verify-config.js";
-import { UsageError } from "../errors.js";
+import { UsageError } from "../../core/errors.js";
 import { addLabOptions } from "../lab-options.js";
 
 type VerifyOpts = TargetFlags & { artifactsDir?: string; timeoutMs?: string; json?: boolean };

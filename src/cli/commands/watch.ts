@@ -7,7 +7,7 @@ import { LiveView } from "../../web/live-view.js";
 import { checkRunDir, REPORT_FILE } from "../../web/run-report.js";
 import { WebServer } from "../../web/server.js";
 import { addWebOptions, webAddressFrom, type WebFlags } from "../../web/web-address.js";
-import { delay, withScope } from "../scope.js";
+import { delay, withScope } from "../../core/scope.js";
 
 const POLL_MS = 100;
 

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { PROJECT_ROOT } from "../../assets.js";
-import { CutoverError } from "../../cli/errors.js";
+import { CutoverError } from "../../core/errors.js";
 import {
   COMPOSE_V2,
   composeDownArgv,

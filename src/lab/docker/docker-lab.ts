@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { EnvironmentError } from "../../cli/errors.js";
-import { delay, type Scope } from "../../cli/scope.js";
+import { EnvironmentError } from "../../core/errors.js";
+import { delay, type Scope } from "../../core/scope.js";
 import { ensureDir } from "../../files/ensure-dir.js";
 import { FileMode, writeFileAtomic } from "../../files/atomic-write.js";
 import { loadKamailioTemplate } from "../../kamailio/config-template.js";

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
-import { EnvironmentError } from "../../cli/errors.js";
-import { delay } from "../../cli/scope.js";
+import { EnvironmentError } from "../../core/errors.js";
+import { delay } from "../../core/scope.js";
 import { ensureDir } from "../../files/ensure-dir.js";
 import { FileMode, writeFileAtomic } from "../../files/atomic-write.js";
 import { judge, readProc, startTimeOf } from "../ownership.js";

@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { EnvironmentError } from "../../cli/errors.js";
-import type { Scope } from "../../cli/scope.js";
+import { EnvironmentError } from "../../core/errors.js";
+import type { Scope } from "../../core/scope.js";
 import { ensureDir } from "../../files/ensure-dir.js";
 import { realServicesDir, requireFreeswitchTree } from "../freeswitch/install.js";
 import type { ArgvRunner } from "./kamcmd-rpc.js";

@@ -1,7 +1,7 @@
 import { accessSync, constants } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { EnvironmentError } from "../../cli/errors.js";
+import { EnvironmentError } from "../../core/errors.js";
 
 /**
  * Where `make real-services` (scripts/install-real-services.sh) puts the real services, and which

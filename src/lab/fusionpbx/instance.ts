@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { accessSync, constants, existsSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
-import { EnvironmentError } from "../../cli/errors.js";
+import { EnvironmentError } from "../../core/errors.js";
 import type { LabSettings } from "../../config/lab-config.js";
 import { assetPath } from "../../assets.js";
 import { ensureDir } from "../../files/ensure-dir.js";
