@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { resolveLabSettings } from "../src/config/lab-config.js";
 import { verifiedApply } from "../src/kamailio/apply.js";
-import { nativeTarget } from "../src/lab/target.js";
+import { nativeTarget } from "../src/target/native-target.js";
 import { labFixture } from "../test/support/lab-fixture.js";
 
 function median(xs: number[]): number {

@@ -2,10 +2,10 @@ import type { Command } from "commander";
 import { parseIntFlag, type LabSettings } from "../config/lab-config.js";
 import { sameDestinationProblem } from "../dispatcher/profile.js";
 import { canonicalSipUri, sameHostPort, type SipUri } from "../dispatcher/sip-uri.js";
-import { addDriverOptions, sipPolicyFor, targetFrom, type DriverFlags, type TargetFlags } from "../lab/driver.js";
+import { addDriverOptions, sipPolicyFor, targetFrom, type DriverFlags, type TargetFlags } from "../target/driver.js";
 import type { BackendRole } from "../lab/layout.js";
 import { checkDestination } from "../sip/sip-policy.js";
-import type { Target } from "../lab/target.js";
+import type { Target } from "../target/target.js";
 import { UsageError } from "../core/errors.js";
 import { addLabOptions } from "./lab-options.js";
 

@@ -10,7 +10,7 @@
  */
 import path from "node:path";
 import { UsageError } from "../core/errors.js";
-import type { Target } from "../lab/target.js";
+import type { Target } from "../target/target.js";
 import { uacArgv } from "../sipp/argv.js";
 import { startSipp, type SippExit } from "../sipp/runner.js";
 

@@ -8,7 +8,7 @@ import type { MigrateResults } from "../artifacts/migrate-report.js";
 import { ApplyRolledBackError } from "../kamailio/apply.js";
 import { RpcReplyError } from "../kamailio/rpc.js";
 import type { LabControl } from "../lab/lab-control.js";
-import type { Target } from "../lab/target.js";
+import type { Target } from "../target/target.js";
 import { fakeTarget, NEW, OLD } from "../../test/support/fake-kamailio.js";
 import { runMigrate, type MigrateOptions } from "./migrate.js";
 

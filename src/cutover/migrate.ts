@@ -33,7 +33,7 @@ import { waitForDrain } from "../observe/drain.js";
 import { readRuntime } from "../kamailio/dispatcher-rpc.js";
 import type { RuntimeDestination } from "../kamailio/runtime.js";
 import type { LabControl } from "../lab/lab-control.js";
-import type { BackendEndpoint, Target } from "../lab/target.js";
+import type { BackendEndpoint, Target } from "../target/target.js";
 import { probeOptions, type OptionsResult } from "../sip/options-probe.js";
 import { DEFAULT_MIN_CALLS } from "../gates/gate.js";
 import { startTrafficRun, type TrafficSettings } from "./traffic-run.js";

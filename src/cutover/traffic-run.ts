@@ -15,7 +15,7 @@ import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
 import type { GateSpec } from "../gates/gate.js";
 import { kamailioMirrors, startHepCapture, type HepCapture } from "../hep/capture.js";
 import { endpointKey } from "../hep/evidence.js";
-import type { Target } from "../lab/target.js";
+import type { Target } from "../target/target.js";
 import type { PlanOutcome } from "../plan/runner.js";
 import { startBackgroundTraffic, TRAFFIC_CALL_TIMEOUT_MS, TRAFFIC_FILES, type BackgroundTraffic } from "./background-traffic.js";
 import { LiveGates } from "./live-gates.js";

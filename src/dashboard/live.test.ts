@@ -11,7 +11,7 @@ import { afterEach, beforeEach, test } from "node:test";
 import { fixture } from "../../test/support/fixtures.js";
 import { RunEvents } from "../events/run-events.js";
 import type { RpcClient } from "../kamailio/rpc.js";
-import type { Target } from "../lab/target.js";
+import type { Target } from "../target/target.js";
 import { FINAL_FRAME_FILE, LiveDashboard } from "./live.js";
 
 const DISPATCHER_LIST = (JSON.parse(fixture("kamailio-5.6.3-jsonrpc-dispatcher.list.json")) as { result: unknown }).result;

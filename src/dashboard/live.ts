@@ -16,7 +16,7 @@ import { UsageError } from "../core/errors.js";
 import { delay } from "../core/scope.js";
 import type { RunEvent, RunEvents } from "../events/run-events.js";
 import { observeRuntime as observeKamailio } from "../observe/runtime.js";
-import type { Target } from "../lab/target.js";
+import type { Target } from "../target/target.js";
 import { CSV_HEADER, csvRow } from "./csv.js";
 import { renderFrame } from "./frame.js";
 import { endTick, initialState, isComplete, reduce, settledAtEnd, tick, type DashboardState, type Observation } from "./state.js";

@@ -17,7 +17,7 @@ import { diffRuntime, describeDiff, type RuntimeDiff } from "../dispatcher/diff.
 import { parseDispatcherList, DispatcherListError, type DispatcherList } from "../dispatcher/list.js";
 import { buildProfile, isProfileMode, listProblems, renderProfile, type DispatcherProfile, type ProfileMode } from "../dispatcher/profile.js";
 import type { RunEvents } from "../events/run-events.js";
-import type { Target } from "../lab/target.js";
+import type { Target } from "../target/target.js";
 import { acquireApplyLock, type ApplyLock } from "./apply-lock.js";
 import { defaultRetryPolicy, readRuntime, reloadWithRetry, type ReloadReport, type RetryPolicy } from "./dispatcher-rpc.js";
 import type { RuntimeDestination } from "./runtime.js";

@@ -10,7 +10,7 @@ import type { Scope } from "../core/scope.js";
 import { labSettingsFrom } from "../cli/lab-options.js";
 import { dockerLabDown, dockerLabUp } from "./docker/docker-lab.js";
 import { DOCKER_LAB_DIR } from "./docker/topology.js";
-import { dockerBackendsFrom, dockerImagesFrom, dockerStartEngineFrom, driverFrom, type TargetFlags } from "./driver.js";
+import { dockerBackendsFrom, dockerImagesFrom, dockerStartEngineFrom, driverFrom, type TargetFlags } from "../target/driver.js";
 import { labDown, labUp } from "./native-lab.js";
 
 export interface LabControl {

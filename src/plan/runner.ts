@@ -18,7 +18,7 @@ import type { RunEvents } from "../events/run-events.js";
 import type { ApplyLock } from "../kamailio/apply-lock.js";
 import { profileFromText, verifiedApply, type ApplyOutcome } from "../kamailio/apply.js";
 import type { RetryPolicy } from "../kamailio/dispatcher-rpc.js";
-import type { Target } from "../lab/target.js";
+import type { Target } from "../target/target.js";
 import { BEFORE_PLAN, initialState, next, type MachineStep, type Observation, type Outcome } from "./step-machine.js";
 
 export interface RunnerStep {

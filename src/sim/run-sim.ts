@@ -11,7 +11,7 @@ import { EnvironmentError, formatError } from "../core/errors.js";
 import { delay } from "../core/scope.js";
 import type { ProfileMode } from "../dispatcher/profile.js";
 import type { RunEvents, RunStatus, SimPhase } from "../events/run-events.js";
-import { callPathOf, type Target } from "../lab/target.js";
+import { callPathOf, type Target } from "../target/target.js";
 import { probeBackend } from "../cutover/migrate.js";
 import {
   changedAssertions,

@@ -29,7 +29,7 @@ import { labPaths, type BackendRole } from "../lab/layout.js";
 import { startTimeOf } from "../lab/ownership.js";
 import { isAlive, spawnDetached, stopGroup } from "../lab/process.js";
 import { readLabState, writeLabState } from "../lab/state.js";
-import type { Target } from "../lab/target.js";
+import type { Target } from "../target/target.js";
 import { probeOptions } from "../sip/options-probe.js";
 import { cseqOf, header } from "../sip/message.js";
 import type { HepFeed } from "./hep-feed.js";

@@ -10,7 +10,7 @@ import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
 import path from "node:path";
 import { delay } from "../core/scope.js";
 import type { Backend, RunEvents, SimPhase } from "../events/run-events.js";
-import { callPathOf, type Target } from "../lab/target.js";
+import { callPathOf, type Target } from "../target/target.js";
 import { MessageLogFollower, fileSize } from "../sip/message-log.js";
 import { uacArgv } from "../sipp/argv.js";
 import { parseTraceStat, type TraceStat } from "../sipp/results.js";

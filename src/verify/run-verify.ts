@@ -1,6 +1,6 @@
 import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
 import path from "node:path";
-import type { Target } from "../lab/target.js";
+import type { Target } from "../target/target.js";
 import { evaluate, type Evaluation, type ProbeRow } from "./checks.js";
 import {
   eventSocketRow,

@@ -13,7 +13,8 @@ import { parseDispatcherList } from "../../src/dispatcher/list.js";
 import { buildStepProfile, renderProfile, type ProfileInputs } from "../../src/dispatcher/profile.js";
 import { splitBound, weightSlots, type DispatcherAlgorithm } from "../../src/dispatcher/weights.js";
 import { profileFromText, verifiedApply } from "../../src/kamailio/apply.js";
-import { nativeTarget, type Target } from "../../src/lab/target.js";
+import { nativeTarget } from "../../src/target/native-target.js";
+import type { Target } from "../../src/target/target.js";
 import { labFixture, type LabFixture } from "../support/lab-fixture.js";
 import { placeCalls } from "../support/sip-call.js";
 

@@ -14,7 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { entriesOf, parseDispatcherList } from "../../src/dispatcher/list.js";
 import { RpcReplyError, RpcUnavailableError, type RpcClient } from "../../src/kamailio/rpc.js";
-import type { DispatcherListStore, Target } from "../../src/lab/target.js";
+import type { DispatcherListStore, Target } from "../../src/target/target.js";
 
 export class FakeKamailio implements RpcClient, DispatcherListStore {
   readonly endpoint = "fake://kamailio/RPC";

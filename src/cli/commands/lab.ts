@@ -6,14 +6,14 @@ import { withScope } from "../../core/scope.js";
 import { labDown, labStatus, labUp, type LabStatus } from "../../lab/native-lab.js";
 import type { LabFlags } from "../../config/lab-config.js";
 import { componentProto } from "../../lab/layout.js";
-import { addDriverOptions, driverFrom, type DriverFlags } from "../../lab/driver.js";
+import { addDriverOptions, driverFrom, type DriverFlags } from "../../target/driver.js";
 import { dockerDownCommand, dockerStatusCommand, dockerUpCommand } from "./lab-docker.js";
 import { UsageError } from "../../core/errors.js";
 import { hepView } from "../../hep/evidence-source.js";
 import { DEFAULT_RATE_WINDOW_MS, formatRateSample, parseRateWindow, sampleRates, type RateSample } from "../../hep/rate-sample.js";
 import { labPaths } from "../../lab/layout.js";
 import { readLabState } from "../../lab/state.js";
-import { nativeTarget } from "../../lab/target.js";
+import { nativeTarget } from "../../target/native-target.js";
 
 type LabOpts = LabFlags & DriverFlags & { config?: string; json?: boolean };
 

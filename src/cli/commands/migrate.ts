@@ -9,7 +9,7 @@ import { UsageError } from "../../core/errors.js";
 import { withScope } from "../../core/scope.js";
 import { assetPath } from "../../assets.js";
 import { parseTrafficRate } from "../../cutover/background-traffic.js";
-import { driverFrom } from "../../lab/driver.js";
+import { driverFrom } from "../../target/driver.js";
 import { requireBinaries } from "../../lab/binaries.js";
 import { addDispatcherOptions, dispatcherTarget, reloadWaitMs, type DispatcherCommandOpts } from "../target-options.js";
 

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { isDispatcherAlgorithm, type DispatcherAlgorithm } from "../../dispatcher/weights.js";
 import { backupPaths } from "../../kamailio/apply.js";
 import { dispatcherAlgorithmOfConfig } from "../../kamailio/config-template.js";
-import { driverFrom } from "../../lab/driver.js";
+import { driverFrom } from "../../target/driver.js";
 import { labPaths } from "../../lab/layout.js";
 import { buildDryRun, renderDryRun, type DryRunTarget } from "../../plan/dry-run.js";
 import { defaultPlan, type Plan } from "../../plan/plan.js";

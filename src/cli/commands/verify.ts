@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import path from "node:path";
 import { createRunDir } from "../../artifacts/run-dir.js";
 import { loadConfigFile } from "../../config/file.js";
-import { addDriverOptions, sipPolicyFor, targetFrom, versionSourcesFor, withDriverVerifyDefaults, type TargetFlags } from "../../lab/driver.js";
+import { addDriverOptions, sipPolicyFor, targetFrom, versionSourcesFor, withDriverVerifyDefaults, type TargetFlags } from "../../target/driver.js";
 import { formatTable } from "../../verify/checks.js";
 import { runVerify, writeVerifyJson, type VerifyReport } from "../../verify/run-verify.js";
 import { parseVerifySection, verifyEndpointProblems } from "../../verify/verify-config.js";

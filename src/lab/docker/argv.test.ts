@@ -107,7 +107,7 @@ test("docker ps --format {{json .}}: the lab's containers with their compose ser
 test("verify on the docker driver: each FreeSWITCH's event socket from the lab's secret (over the lab network), each FusionPBX's published URL, unless the config names them", async () => {
   const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import("node:fs");
   const os = await import("node:os");
-  const { withDriverVerifyDefaults } = await import("../driver.js");
+  const { withDriverVerifyDefaults } = await import("../../target/driver.js");
   const { parseVerifySection } = await import("../../verify/verify-config.js");
   const dir = mkdtempSync(path.join(os.tmpdir(), "pbx-cutover-docker-dir-"));
   try {

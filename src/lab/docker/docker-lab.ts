@@ -14,7 +14,7 @@ import { probeFusionpbxPage } from "../../verify/fusionpbx-page.js";
 import { composeDownArgv, composeUpArgv, labContainersArgv, type ComposeSelection } from "./argv.js";
 import { runArgv, runArgvWith } from "./docker-cli.js";
 import { dockerInitialDispatcherList, dockerKamailioConfig } from "./docker-files.js";
-import { dockerTarget } from "./docker-target.js";
+import { dockerTarget } from "../../target/docker-target.js";
 import { dockerdStartedByUs, requireEngine, stopDockerd, type Engine } from "./engine.js";
 import { ensureLocalImages, type BuiltImage } from "./image-build.js";
 import type { ImageSet } from "./images.js";

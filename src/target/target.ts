@@ -1,18 +1,13 @@
 import { readFile } from "node:fs/promises";
 import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
-import type { LabSettings } from "../config/lab-config.js";
 import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
 import type { RpcClient } from "../kamailio/rpc.js";
-import { backendUri, labPaths, type BackendRole } from "./layout.js";
-import { rpcClientFor } from "./native-lab.js";
-import { findBinary } from "./binaries.js";
-import { backendChannelCounts, runningBackendsKind } from "./backend-spec.js";
-import { readLabState } from "./state.js";
-import { LAB_LOOPBACK_POLICY, type SipPolicy } from "../sip/sip-policy.js";
+import type { BackendRole } from "../lab/layout.js";
+import type { SipPolicy } from "../sip/sip-policy.js";
 
 /**
  * A target: one Kamailio (its RPC and its dispatcher list) plus the two backends.
- * Lab drivers produce one (`nativeTarget` here, `dockerTarget` in docker/docker-target.ts); a production
+ * Lab drivers produce one (`nativeTarget` in native-target.ts, `dockerTarget` in docker-target.ts); a production
  * Kamailio described by a config file will be another producer.
  * migrate / apply / sim / dashboard / verify work on a Target and never on a driver directly.
  */
@@ -88,43 +83,4 @@ export function fileListStore(file: string): DispatcherListStore {
     // flushed before the rename: a crash never leaves Kamailio an empty list
     writeAtomic: (text: string) => writeFileAtomicAsync(file, text, { mode: FileMode.public, fsync: true }),
   };
-}
-
-/** The native lab as a target (the lab may or may not be running; callers probe). */
-export function nativeTarget(s: LabSettings): Target {
-  const p = labPaths(s.labDir);
-  const rpc = rpcClientFor(s);
-  const kind = runningBackendsKind(s);
-  const backend = (role: BackendRole): BackendEndpoint => ({
-    role,
-    address: s[role].address,
-    port: s[role].port,
-    uri: backendUri(s, role),
-    // only the SIPp stand-ins write message logs; FreeSWITCH does not (the kind of the lab running
-    // in this lab dir wins over the flags: `sim` on a lab started with --backends freeswitch)
-    messageLog: kind === "sipp" ? p.backend(role).messages : undefined,
-  });
-  return {
-    driver: "native",
-    proxy: { address: s.kamailio.address, port: s.kamailio.sipPort },
-    setId: s.kamailio.setId,
-    dispatcherAlgorithm: s.kamailio.dispatcherAlg,
-    sipPolicy: LAB_LOOPBACK_POLICY,
-    backends: { old: backend("old"), new: backend("new") },
-    dispatcherList: fileListStore(p.dispatcherList),
-    rpc,
-    kamcmdArgv: (method, ...params) => [findBinary("kamcmd") ?? "kamcmd", "-s", `unix:${p.ctlSocket}`, method, ...params],
-    lockPath: p.lock,
-    ...(kind === "freeswitch" ? { pbxChannels: async () => (await backendChannelCounts(runningSettings(s))) ?? {} } : {}),
-    close: () => rpc.close(),
-  };
-}
-
-/** The settings of the lab running in `s.labDir` (its ports and kind), else `s`. */
-function runningSettings(s: LabSettings): LabSettings {
-  try {
-    return readLabState(labPaths(s.labDir))?.settings ?? s;
-  } catch {
-    return s;
-  }
 }

@@ -4,16 +4,18 @@ import { labSettingsFrom } from "../cli/lab-options.js";
 import type { LabFlags } from "../config/lab-config.js";
 import type { VersionSource } from "../verify/probes.js";
 import type { VerifySection } from "../verify/verify-config.js";
-import { runArgv } from "./docker/docker-cli.js";
-import { dockerEventSocket, dockerFusionpbxUrls, dockerStateDir } from "./docker/docker-lab.js";
-import { requireEngine, START_ENGINE_ENV } from "./docker/engine.js";
-import { IMAGE_SET_ENV, parseImageSet, type ImageSet } from "./docker/images.js";
-import { dockerTarget, dockerVersionSources } from "./docker/docker-target.js";
-import { DOCKER_LAB_DIR, DOCKER_LAB_POLICY, type DockerBackends } from "./docker/topology.js";
-import { nativeFreeswitchVersionSources, withNativeFreeswitchDefaults } from "./freeswitch/lab-verify.js";
-import { nativeFusionpbxVersionSources, withNativeFusionpbxDefaults } from "./fusionpbx/lab-verify.js";
+import { runArgv } from "../lab/docker/docker-cli.js";
+import { dockerEventSocket, dockerFusionpbxUrls, dockerStateDir } from "../lab/docker/docker-lab.js";
+import { requireEngine, START_ENGINE_ENV } from "../lab/docker/engine.js";
+import { IMAGE_SET_ENV, parseImageSet, type ImageSet } from "../lab/docker/images.js";
+import { dockerTarget } from "./docker-target.js";
+import { dockerVersionSources } from "../lab/docker/lab-verify.js";
+import { DOCKER_LAB_DIR, DOCKER_LAB_POLICY, type DockerBackends } from "../lab/docker/topology.js";
+import { nativeFreeswitchVersionSources, withNativeFreeswitchDefaults } from "../lab/freeswitch/lab-verify.js";
+import { nativeFusionpbxVersionSources, withNativeFusionpbxDefaults } from "../lab/fusionpbx/lab-verify.js";
 import { LAB_LOOPBACK_POLICY, type SipPolicy } from "../sip/sip-policy.js";
-import { nativeTarget, type Target } from "./target.js";
+import { nativeTarget } from "./native-target.js";
+import type { Target } from "./target.js";
 
 /**
  * `--driver native|docker` for every command that works on a target (lab, verify, migrate, sim,

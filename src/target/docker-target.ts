@@ -1,11 +1,8 @@
 import path from "node:path";
-import { fileListStore, type BackendEndpoint, type Target } from "../target.js";
-import { parseFreeswitchVersion, parseSoftwarePhp } from "../../verify/product-version.js";
-import type { VersionSource } from "../../verify/probes.js";
-import { freeswitchVersionArgv, fusionpbxSoftwarePhpArgv, kamcmdExecArgv } from "./argv.js";
-import { runArgv } from "./docker-cli.js";
-import type { ImageSet } from "./images.js";
-import { KamcmdRpcClient, type ArgvRunner } from "./kamcmd-rpc.js";
+import { fileListStore, type BackendEndpoint, type Target } from "./target.js";
+import { kamcmdExecArgv } from "../lab/docker/argv.js";
+import { runArgv } from "../lab/docker/docker-cli.js";
+import { KamcmdRpcClient, type ArgvRunner } from "../lab/docker/kamcmd-rpc.js";
 import {
   CONTAINERS,
   DOCKER_HEP_PORT,
@@ -17,7 +14,7 @@ import {
   hostSipPort,
   sippMessageLog,
   type DockerBackends,
-} from "./topology.js";
+} from "../lab/docker/topology.js";
 
 /**
  * The Docker real-services lab as a Target:
@@ -49,35 +46,4 @@ export function dockerTarget(labDir: string, backends: DockerBackends, run: Argv
     lockPath: path.join(labDir, HOST_DIRS.state, "apply.lock"),
     close: () => rpc.close(),
   };
-}
-
-/** Versions read inside the containers: each FreeSWITCH binary and FusionPBX's source. */
-export function dockerVersionSources(run: ArgvRunner = runArgv, images: ImageSet = "local"): VersionSource[] {
-  const exec = async (argv: string[], timeoutMs: number): Promise<string> => {
-    const r = await run(argv, timeoutMs);
-    if (r.code !== 0) throw new Error(`${argv.slice(0, 4).join(" ")}: exit ${r.code}: ${r.stderr.trim().split("\n").pop() ?? ""}`);
-    return `${r.stdout}\n${r.stderr}`;
-  };
-  return (["old", "new"] as const).flatMap((role): VersionSource[] => [
-    {
-      role,
-      component: `${role} FreeSWITCH (binary)`,
-      stack: "freeswitch",
-      kind: "freeswitch container",
-      endpoint: `docker exec ${CONTAINERS.freeswitch[role]}`,
-      source: "freeswitch -version",
-      read: (t) => exec(freeswitchVersionArgv(role, images), t),
-      parse: parseFreeswitchVersion,
-    },
-    {
-      role,
-      component: `${role} FusionPBX (source)`,
-      stack: "fusionpbx",
-      kind: "fusionpbx container",
-      endpoint: `docker exec ${CONTAINERS.fusionpbx[role]}`,
-      source: "software.php",
-      read: (t) => exec(fusionpbxSoftwarePhpArgv(role), t),
-      parse: parseSoftwarePhp,
-    },
-  ]);
 }
