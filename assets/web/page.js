@@ -36,7 +36,9 @@
   function renderHeader() {
     const st = view.finished ? view.finished.status : view.status;
     set("status", st, "badge " + st);
-    set("phase", view.phase);
+    const liveStep = view.liveStep === undefined || view.liveStep === null ? undefined : view.steps[view.liveStep];
+    // a plan run has no sim phases: its live step is where it is
+    set("phase", liveStep && liveStep.kind === "plan-step" && !view.finished ? `step ${liveStep.index}/${liveStep.of} (new ${liveStep.weight}%)` : view.phase);
     set("mode", view.mode === undefined || view.mode === null ? "not applied yet" : view.mode);
     const end = view.finished ? view.finished.at : view.now;
     set("elapsed", view.startedAt ? secs(end - view.startedAt) : "-");
@@ -52,23 +54,28 @@
     if (view.steps.length === 0) ol.append(el("li", {}, "no step has started yet"));
     view.steps.forEach((s, i) => {
       const live = view.liveStep === i;
-      const failed = s.verdicts.fail + s.verdicts.inconclusive > 0;
-      const cls = [live ? "live" : "", s.endedAt ? "done" : "", failed ? "failed" : ""].join(" ").trim();
+      const failed = s.verdicts.fail + s.verdicts.inconclusive > 0 || s.state === "failed";
+      const cls = [live ? "live" : "", s.endedAt ? "done" : "", failed ? "failed" : "", s.kind || ""].join(" ").trim();
       const dur = s.endedAt ? secs(s.endedAt - s.startedAt) : "live";
       const applies = s.applies.map((a) => `${a.ok ? "applied" : "FAILED apply"} ${a.mode} (${Math.round(a.durationMs)} ms)`).join(", ");
       const gates = s.gates.map((g) => `${g.name}: ${g.verdict}${g.value !== undefined ? " " + g.value : ""}${g.threshold ? " vs " + g.threshold : ""}`);
+      const title = s.kind === "plan-step" ? `step ${s.index}/${s.of}` : s.kind === "rollback" ? "rollback" : s.key;
+      const weight = s.weight !== undefined && s.weight !== null ? ` (new ${s.weight}%)` : "";
+      const phase = !s.kind || s.kind === "phase";
       ol.append(
-        el("li", { class: cls, "data-step": s.key, "data-live": live ? "true" : "false" },
-          el("div", { class: "step-title" }, s.key + (s.weight !== undefined && s.weight !== null ? ` (new ${s.weight}%)` : ""), live ? " \u25cf live" : ""),
+        el("li", { class: cls, "data-step": s.key, "data-live": live ? "true" : "false", "data-state": s.state || "" },
+          el("div", { class: "step-title" }, title + weight, s.state ? el("span", { class: "badge " + s.state, "data-step-state": s.state }, s.state) : null, live ? " \u25cf live" : ""),
           el("div", { class: "small muted" }, s.label),
           el("div", { class: "small" }, `${rel(s.startedAt)} \u00b7 ${dur}`),
-          el("div", { class: "small" }, applies || "no apply yet"),
-          el("div", { class: "small" }, `calls: old ${s.routed.old}, new ${s.routed.new}`),
-          el("div", { class: "small" }, `verdicts: ${s.verdicts.pass} pass, ${s.verdicts.fail} fail, ${s.verdicts.inconclusive} inconclusive`),
-          ...gates.map((g) => el("div", { class: "small" }, g)),
+          el("div", { class: "small" }, applies || (s.kind === "rollback" ? "" : "no apply yet")),
+          phase ? el("div", { class: "small" }, `calls: old ${s.routed.old}, new ${s.routed.new}`) : null,
+          phase ? el("div", { class: "small" }, `verdicts: ${s.verdicts.pass} pass, ${s.verdicts.fail} fail, ${s.verdicts.inconclusive} inconclusive`) : null,
+          ...gates.map((g) => el("div", { class: "small gate" }, g)),
+          ...(s.notes || []).map((n) => el("div", { class: "small note", "data-note": n.kind }, `${rel(n.at)} ${n.kind}: ${n.text}`)),
         ),
       );
     });
+    for (const n of view.otherEvents || []) ol.append(el("li", { class: "note", "data-note": n.kind }, el("div", { class: "small" }, `${rel(n.at)} ${n.kind}: ${n.text}`)));
   }
 
   function renderCounters() {

@@ -21,6 +21,9 @@ import { acquireApplyLock } from "../kamailio/apply-lock.js";
 import { ApplyRolledBackError, profileFor } from "../kamailio/apply.js";
 import { RunEvents } from "../events/run-events.js";
 import { attachEventLog, EVENT_LOG_FILE } from "../events/event-log.js";
+import { LiveView } from "../web/live-view.js";
+import { writeRunReport } from "../web/run-report.js";
+import type { WebServer } from "../web/server.js";
 import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
 import { gateName, type GateSpec } from "../gates/gate.js";
 import { checkPlanForAlgorithm, stepProfile } from "../plan/dry-run.js";
@@ -56,6 +59,8 @@ export interface MigrateOptions {
    * are reported, not waited for; > 0 = wait up to this long for old to hold no calls (exit 1 if some remain)
    */
   drainTimeoutMs?: number;
+  /** --web: the live page's server (started by the command); the run's events are published to it */
+  web?: WebServer | undefined;
   /** how a backend is probed (default: SIP OPTIONS, see probeBackend); tests pass their own */
   probe?: (target: Target, role: "old" | "new") => Promise<BackendProbe>;
 }
@@ -99,8 +104,13 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
   };
   o.log(`run folder ${runDir}`);
   const events = new RunEvents();
-  // events.ndjson: plan runs and traffic runs (the default run keeps the seed's file set for now)
-  const detachLog = o.plan === undefined && o.traffic === undefined ? undefined : attachEventLog(events, path.join(runDir, EVENT_LOG_FILE));
+  // events.ndjson and report.html: plan runs, traffic runs and --web (the default run keeps the seed's file set)
+  const recorded = o.plan !== undefined || o.traffic !== undefined || o.web !== undefined;
+  const detachLog = recorded ? attachEventLog(events, path.join(runDir, EVENT_LOG_FILE)) : undefined;
+  if (o.web) {
+    const live = new LiveView(o.web, runDir).attach(events);
+    scope.defer("web view", () => live.close());
+  }
   let status = initialStatus({
     runDir,
     pid: process.pid,
@@ -277,12 +287,14 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
     results.exitCode = typeof (err as { exitCode?: unknown }).exitCode === "number" ? (err as { exitCode: number }).exitCode : 70;
     throw err;
   } finally {
-    events.emit({ kind: "run-finished", at: Date.now(), status: results.status === "pass" ? "success" : "failed", exitCode: results.exitCode, failures: results.error ? [results.error] : [] });
-    detachLog?.();
     results.finishedAt = new Date().toISOString();
     results.durationMs = performance.now() - t0;
     writeFileAtomic(path.join(runDir, migrateFiles.results), JSON.stringify(results, null, 2) + "\n", { mode: FileMode.public });
     writeFileAtomic(path.join(runDir, migrateFiles.summary), renderSummary(results), { mode: FileMode.public });
+    // after results.json: the live page folds it in at run-finished
+    events.emit({ kind: "run-finished", at: Date.now(), status: results.status === "pass" ? "success" : "failed", exitCode: results.exitCode, failures: results.error ? [results.error] : [] });
+    detachLog?.();
+    if (recorded) writeRunReport(runDir);
   }
 }
 

@@ -74,11 +74,13 @@ test("a long run keeps at most MAX_BINS bins, and no call is lost when bins merg
 });
 
 test("events.ndjson lines that are not events are counted, never fatal", () => {
-  assert.equal(parseEventLine('{"kind":"step","at":1}'), undefined, "a kind this version does not know");
+  assert.equal(parseEventLine('{"kind":"later","at":1}')?.kind, "later", "a kind this version does not know is kept (and noted by the folder)");
   assert.equal(parseEventLine("{trunc"), undefined);
   assert.equal(parseEventLine('{"kind":"log"}'), undefined, "no time");
-  const v = runViewOfLog('{"kind":"log","at":1,"line":"x"}\n{trunc\n\n{"kind":"step","at":2}\n', "/r");
-  assert.equal(v.unreadable, 2);
+  assert.equal(parseEventLine('[1,2]'), undefined);
+  const v = runViewOfLog('{"kind":"log","at":1,"line":"x"}\n{trunc\n\n{"kind":"later","at":2}\n', "/r");
+  assert.equal(v.unreadable, 1);
+  assert.deepEqual(v.unknownKinds, { later: 1 });
   assert.deepEqual(v.logTail, ["x"]);
 });
 
@@ -106,4 +108,65 @@ test("backend-rates events: the view shows the last whole window per second and 
   assert.equal(runViewOf(events.slice(0, 1)).hep, undefined);
   // the same from events.ndjson
   assert.deepEqual(runViewOfLog(events.map((e) => JSON.stringify(e)).join("\n"), "/x/run").hep, v.hep);
+});
+
+test("a plan's events (migrate --steps 0,50,100 with a rollback): steps n/N with weight and state, each apply on its step, the rollback on the timeline", () => {
+  const apply = (at: number, mode: string): RunEvent => ({ kind: "apply", at, mode, ok: true, durationMs: 9, runtime: ["sip:127.0.0.1:15070"] });
+  const step = (at: number, index: number, weightNew: number, state: "applied" | "passed" | "failed", detail = ""): RunEvent => ({
+    kind: "step", at, index, of: 3, label: weightNew === 0 ? "old" : weightNew === 100 ? "new" : "both", weightNew, state, detail,
+  });
+  const events: RunEvent[] = [
+    { kind: "run-started", at: 1000, runDir: "/x/run", knobs: { steps: 3 } },
+    apply(1010, "step-1"),
+    step(1020, 1, 0, "applied", "runtime sip:127.0.0.1:15070"),
+    step(1030, 1, 0, "passed"),
+    apply(1040, "step-2"),
+    step(1050, 2, 50, "applied"),
+  ];
+  let v = runViewOf(events);
+  assert.deepEqual(v.steps.map((s) => [s.key, s.kind, s.index, s.of, s.weight, s.state]), [
+    ["step-1", "plan-step", 1, 3, 0, "passed"],
+    ["step-2", "plan-step", 2, 3, 50, "applied"],
+  ]);
+  assert.equal(v.liveStep, 1, "step 2 is live");
+  assert.deepEqual(v.steps.map((s) => s.applies.map((a) => a.mode)), [["step-1"], ["step-2"]], "an apply belongs to the step it applied");
+  assert.equal(v.steps[0]!.endedAt, 1050);
+  assert.deepEqual(v.steps[0]!.notes.map((n) => n.text), ["runtime sip:127.0.0.1:15070"]);
+  // step 3 fails its apply, the runner puts step 2 back
+  v = runViewOf([
+    ...events,
+    step(1060, 2, 50, "passed"),
+    step(1100, 3, 100, "failed", "apply failed: reload refused; the previous list was restored"),
+    apply(1110, "step-2"),
+    { kind: "rollback", at: 1120, from: 3, to: 2, toLabel: "step 2 (both)", reason: "step 3 failed", ok: true, durationMs: 12, runtime: ["sip:127.0.0.1:15070", "sip:127.0.0.1:15080"] },
+    { kind: "run-finished", at: 1200, status: "failed", exitCode: 4, failures: ["apply failed"] },
+  ]);
+  assert.deepEqual(v.steps.map((s) => [s.key, s.state]), [["step-1", "passed"], ["step-2", "passed"], ["step-3", "failed"], ["rollback-1", "passed"]]);
+  assert.deepEqual(v.steps[3]!.applies.map((a) => a.mode), ["step-2"], "the rollback's apply is on the rollback");
+  assert.match(v.steps[3]!.label, /rollback from step 3 to step 2 \(both\)/);
+  assert.match(v.steps[3]!.notes[0]!.text, /^step 3 failed; runtime sip:127\.0\.0\.1:15070, sip:127\.0\.0\.1:15080 in 12 ms$/);
+  assert.match(v.steps[2]!.notes[0]!.text, /reload refused/);
+  assert.equal(v.liveStep, undefined, "nothing is live after the end");
+  assert.equal(v.steps[1]!.endedAt, 1200, "step 2 ran again until the end");
+});
+
+test("plan runner notes (hold, gates, control, drain) and kinds this version does not know (events.ndjson of a newer tool): noted on the live step or the run, only unknown kinds counted, never fatal", () => {
+  const lines = [
+    { kind: "run-started", at: 1000, runDir: "/x/run", knobs: {} },
+    { kind: "drain", at: 1005, backend: "old", state: "started", active: 3, calls: [], detail: "" },
+    { kind: "step", at: 1010, index: 1, of: 1, label: "new", weightNew: 100, state: "applied", detail: "" },
+    { kind: "gates", at: 1020, index: 1, verdict: "pass", detail: "ser new 100% >= 98 (24 calls)" },
+    { kind: "control", at: 1030, command: "pause", accepted: true, detail: "paused by pid 42" },
+    { kind: "future-thing", at: 1040, n: 7 },
+    "not json",
+    { kind: "", at: 1 },
+  ].map((x) => (typeof x === "string" ? x : JSON.stringify(x)));
+  const v = runViewOfLog(lines.join("\n"), "/x/run");
+  assert.equal(v.unreadable, 2);
+  assert.deepEqual(v.unknownKinds, { "future-thing": 1 });
+  assert.deepEqual(v.otherEvents.map((n) => `${n.kind}: ${n.text}`), ["drain: old started: 3 active"], "before any step: on the run");
+  assert.deepEqual(v.steps[0]!.notes.map((n) => `${n.kind}: ${n.text}`), ["gates: pass: ser new 100% >= 98 (24 calls)", "control: pause accepted: paused by pid 42", "future-thing: n=7"]);
+  assert.equal(parseEventLine(JSON.stringify({ kind: "gates", at: 5 }))?.kind, "gates");
+  // the page renders such a view
+  assert.match(renderPage(v, "report", readPageAssets()), /<\/html>/);
 });

@@ -5,16 +5,19 @@
  * (src/dashboard/state.ts `reduce`), so the web page and the terminal frame can never disagree; the
  * rest (the timeline of steps, calls over time per backend, every verdict) is folded here.
  *
- * Steps today are the sim's phases (old, both, new, inflight). A step carries optional weight and
- * gates fields: when the plan runner's step and gate events land, their fold fills those fields and
- * the page shows them; nothing else changes. The page renders what is here and decides nothing.
+ * The timeline holds the sim's phases (old, both, new, inflight) and a plan's steps and rollbacks
+ * (the runner's `step` and `rollback` events: migrate --steps/--plan): a plan step is `step-<n>` with
+ * its weight and state, and the verified apply that came just before its step event; a rollback is an
+ * entry of its own and makes the step it put back live again. Events of kinds this version does not
+ * fold (a newer tool's events.ndjson) are notes on the live step, or on the run, counted by kind:
+ * never a crash. The page renders what is here and decides nothing.
  *
  * Folding is incremental (every event costs the same however long the run is); `snapshot()` costs
  * the size of the view, which is bounded: the time series keeps at most MAX_BINS bins (the bin
  * width doubles when a run outgrows them).
  */
 import { initialState, reduce, type DashboardState } from "../dashboard/state.js";
-import { assertNever, type AnswerClass, type Backend, type BackendCounts, type RunEvent, type RunStatus, type SimPhase, type Verdict } from "../events/run-events.js";
+import { assertNever, type AnswerClass, type Backend, type BackendCounts, type RunEvent, type RunEventKind, type RunStatus, type SimPhase, type StepState, type Verdict } from "../events/run-events.js";
 import { perSecond } from "../hep/rates.js";
 
 export const VIEW_SCHEMA = 1;
@@ -24,6 +27,8 @@ export const LOG_TAIL = 20;
 /** the time series starts with half-second bins (a short lab run still shows its phases) */
 export const FIRST_BIN_SECONDS = 0.5;
 export const BACKENDS = ["old", "new"] as const satisfies readonly Backend[];
+/** notes kept per step and outside steps: a run of any length keeps at most this many */
+export const MAX_NOTES = 50;
 
 export interface GateView {
   name: string;
@@ -34,10 +39,24 @@ export interface GateView {
   details: string;
 }
 
+/** an event on the timeline the view has no own field for (a kind this version does not fold, or a plan step's detail) */
+export interface NoteView {
+  at: number;
+  kind: string;
+  text: string;
+}
+
 export interface StepView {
-  /** stable key: the phase name today, the plan step's index later */
+  /** stable key: the sim phase's name, `step-<n>` for a plan step, `rollback-<n>` for a rollback */
   key: string;
+  /** a sim phase, a plan step (step events of migrate --steps/--plan), or a rollback the plan runner made */
+  kind: "phase" | "plan-step" | "rollback";
   label: string;
+  /** plan steps: applied (its list is live), passed (held and gated), failed; rollbacks: passed = the list was put back */
+  state: StepState | undefined;
+  /** plan steps: n of N */
+  index: number | undefined;
+  of: number | undefined;
   /** the new backend's weight (0-100) when the step has one (plan steps); undefined for the sim's phases */
   weight: number | undefined;
   startedAt: number;
@@ -47,6 +66,8 @@ export interface StepView {
   routed: Record<Backend, number>;
   verdicts: { pass: number; fail: number; inconclusive: number };
   gates: GateView[];
+  /** what happened during the step, in order: step details, and events of kinds the view does not fold (bounded) */
+  notes: NoteView[];
 }
 
 export interface VerdictView {
@@ -134,6 +155,9 @@ export interface RunView {
   results: ResultsSummary | undefined;
   evidence: EvidenceLink[];
   logTail: string[];
+  /** events of kinds this version does not fold, outside any step (newest last, bounded); counted per kind */
+  otherEvents: NoteView[];
+  unknownKinds: Record<string, number>;
   /** rates from Kamailio's HEP mirror (backend-rates events); undefined when the run had no capture */
   hep: HepRatesView | undefined;
   /** lines of events.ndjson that could not be read (report only) */
@@ -149,6 +173,42 @@ const STEP_LABEL: Partial<Record<SimPhase, string>> = {
 };
 
 const perBackend = <T>(f: () => T): Record<Backend, T> => ({ old: f(), new: f() });
+
+/** what the view reads of an event of a kind it does not know */
+interface UnknownEvent {
+  kind: string;
+  at: number;
+  [field: string]: unknown;
+}
+
+function newStep(o: { key: string; kind: StepView["kind"]; label: string; startedAt: number }): StepView {
+  return {
+    ...o,
+    state: undefined,
+    index: undefined,
+    of: undefined,
+    weight: undefined,
+    endedAt: undefined,
+    applies: [],
+    routed: perBackend(() => 0),
+    verdicts: { pass: 0, fail: 0, inconclusive: 0 },
+    gates: [],
+    notes: [],
+  };
+}
+
+function pushNote(notes: NoteView[], n: NoteView): void {
+  if (notes.length >= MAX_NOTES) notes.shift();
+  notes.push(n);
+}
+
+/** an unknown event as one line: its detail (or reason, state) when it has one, else its other fields */
+function noteText(e: UnknownEvent): string {
+  const rest = Object.entries(e).filter(([k]) => k !== "kind" && k !== "at");
+  const said = ["detail", "reason", "state", "command"].map((k) => e[k]).find((v): v is string => typeof v === "string" && v !== "");
+  const text = said ?? rest.map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ");
+  return text.length > 300 ? `${text.slice(0, 299)}~` : text;
+}
 
 /** Folds events into the view, one at a time; `snapshot()` is the view as of the last event. */
 export class RunViewFolder {
@@ -167,6 +227,9 @@ export class RunViewFolder {
   private readonly bins: { routed: Record<Backend, number>; up: Record<Backend, number> }[] = [];
   private readonly logTail: string[] = [];
   private unreadable = 0;
+  private readonly pendingApplies: StepView["applies"] = [];
+  private readonly otherEvents: NoteView[] = [];
+  private readonly unknownKinds: Record<string, number> = {};
 
   constructor(runDir = "") {
     this.dash = initialState(runDir, 0);
@@ -175,6 +238,8 @@ export class RunViewFolder {
   add(e: RunEvent): void {
     this.seq++;
     this.firstAt ??= e.at;
+    // a kind this version does not know (events.ndjson of a newer tool): a note, never a crash
+    if (!KINDS.has(e.kind)) return this.note(e);
     this.dash = reduce(this.dash, e);
     switch (e.kind) {
       case "run-started":
@@ -184,24 +249,41 @@ export class RunViewFolder {
       case "phase":
         this.endLiveStep(e.at);
         if (STEP_PHASES.has(e.phase)) {
-          this.steps.push({
-            key: e.phase,
-            label: STEP_LABEL[e.phase] ?? e.phase,
-            weight: undefined,
-            startedAt: e.at,
-            endedAt: undefined,
-            applies: [],
-            routed: perBackend(() => 0),
-            verdicts: { pass: 0, fail: 0, inconclusive: 0 },
-            gates: [],
-          });
+          this.steps.push(newStep({ key: e.phase, kind: "phase", label: STEP_LABEL[e.phase] ?? e.phase, startedAt: e.at }));
           this.live = this.steps.length - 1;
         }
         break;
-      case "apply":
+      case "apply": {
         if (e.ok) this.mode = e.mode;
-        this.liveStepView()?.applies.push({ at: e.at, mode: e.mode, ok: e.ok, durationMs: e.durationMs, runtime: [...e.runtime] });
+        const a = { at: e.at, mode: e.mode, ok: e.ok, durationMs: e.durationMs, runtime: [...e.runtime] };
+        // a plan step's (or rollback's) apply comes before its step (rollback) event: it waits for it
+        const live = this.liveStepView();
+        if (live && live.kind === "phase") live.applies.push(a);
+        else this.pendingApplies.push(a);
         break;
+      }
+      case "step":
+        this.foldStep(e);
+        break;
+      case "rollback": {
+        const from = this.planStep(e.from);
+        if (from) from.state = "failed";
+        this.endLiveStep(e.at);
+        const label = `rollback from step ${e.from} to ${e.toLabel}${e.ok ? "" : ": FAILED"}`;
+        const rb = newStep({ key: `rollback-${this.steps.filter((x) => x.kind === "rollback").length + 1}`, kind: "rollback", label, startedAt: e.at });
+        rb.state = e.ok ? "passed" : "failed";
+        rb.endedAt = e.at;
+        rb.applies.push(...this.takePendingApplies());
+        pushNote(rb.notes, { at: e.at, kind: "rollback", text: `${e.reason}; ${e.ok ? `runtime ${e.runtime.join(", ") || "(empty)"} in ${Math.round(e.durationMs)} ms` : "the runtime was not read back equal to it"}` });
+        this.steps.push(rb);
+        // the step rolled back to is live again (0: the list before the plan, no step of it)
+        const to = this.planStep(e.to);
+        if (e.ok && to) {
+          to.endedAt = undefined;
+          this.live = this.steps.indexOf(to);
+        }
+        break;
+      }
       case "call-routed": {
         const step = this.liveStepView();
         if (step) step.routed[e.backend]++;
@@ -240,17 +322,71 @@ export class RunViewFolder {
       case "backend-rates":
         // the dashboard's reducer keeps them (this.dash.hep); snapshot() shows them per second
         break;
-      case "step":
-      case "rollback":
       case "hold":
       case "gates":
       case "control":
       case "drain":
-        // plan runner events (migrate --steps/--plan): the view shows plan steps once sim runs plans
+        this.planNote(e);
         break;
       default:
         assertNever(e);
     }
+  }
+
+  /** a plan step event: the step's entry on the timeline is made when it is first applied (or fails first) */
+  private foldStep(e: Extract<RunEvent, { kind: "step" }>): void {
+    let step = this.planStep(e.index);
+    if (!step) {
+      this.endLiveStep(e.at);
+      step = newStep({ key: `step-${e.index}`, kind: "plan-step", label: `step ${e.index}/${e.of}: ${e.label}`, startedAt: e.at });
+      step.index = e.index;
+      step.of = e.of;
+      step.weight = e.weightNew;
+      this.steps.push(step);
+      this.live = this.steps.length - 1;
+    }
+    step.applies.push(...this.takePendingApplies());
+    step.state = e.state;
+    if (e.detail !== "") pushNote(step.notes, { at: e.at, kind: `step ${e.state}`, text: e.detail });
+    if (e.state === "failed" && this.liveStepView() === step) this.endLiveStep(e.at);
+  }
+
+  private planStep(index: number): StepView | undefined {
+    return this.steps.find((s) => s.kind === "plan-step" && s.index === index);
+  }
+
+  private takePendingApplies(): StepView["applies"] {
+    return this.pendingApplies.splice(0, this.pendingApplies.length);
+  }
+
+  /** a plan runner's hold, gates, control or drain event: a note on the live step (or the run) */
+  private planNote(e: Extract<RunEvent, { kind: "hold" | "gates" | "control" | "drain" }>): void {
+    let text: string;
+    switch (e.kind) {
+      case "hold":
+        text = `${e.resumed ? "resumed, " : ""}${Math.round(e.ms / 100) / 10} s${e.extension > 0 ? ` (extension ${e.extension})` : ""}`;
+        break;
+      case "gates":
+        text = `${e.verdict}${e.detail !== "" ? `: ${e.detail}` : ""}`;
+        break;
+      case "control":
+        text = `${e.command} ${e.accepted ? "accepted" : "refused"}${e.detail !== "" ? `: ${e.detail}` : ""}`;
+        break;
+      case "drain":
+        text = `${e.backend} ${e.state}: ${e.active} active${e.detail !== "" ? `; ${e.detail}` : ""}`;
+        break;
+    }
+    const step = this.liveStepView();
+    pushNote(step ? step.notes : this.otherEvents, { at: e.at, kind: e.kind, text: text.length > 300 ? `${text.slice(0, 299)}~` : text });
+  }
+
+  /** an event of a kind the view does not fold: a note on the live step (or the run), counted by kind */
+  private note(e: UnknownEvent): void {
+    const kind = String(e.kind);
+    this.unknownKinds[kind] = (this.unknownKinds[kind] ?? 0) + 1;
+    const n: NoteView = { at: e.at, kind, text: noteText(e) };
+    const step = this.liveStepView();
+    pushNote(step ? step.notes : this.otherEvents, n);
   }
 
   /** a line of events.ndjson that was not an event */
@@ -313,7 +449,7 @@ export class RunViewFolder {
       status: d.status,
       mode: this.mode,
       knobs: { ...this.knobs },
-      steps: this.steps.map((s) => ({ ...s, applies: [...s.applies], routed: { ...s.routed }, verdicts: { ...s.verdicts }, gates: [...s.gates] })),
+      steps: this.steps.map((s) => ({ ...s, applies: [...s.applies], routed: { ...s.routed }, verdicts: { ...s.verdicts }, gates: [...s.gates], notes: [...s.notes] })),
       liveStep: this.live,
       backends: perBackendFrom((b) => ({ routed: d.backends[b].total, completed: d.backends[b].completed, failed: d.backends[b].failed, up: this.up[b] })),
       series: {
@@ -328,6 +464,8 @@ export class RunViewFolder {
       results: undefined,
       evidence: [],
       logTail: [...this.logTail],
+      otherEvents: [...this.otherEvents],
+      unknownKinds: { ...this.unknownKinds },
       hep: d.hep ? hepRatesView(d.hep) : undefined,
       unreadable: this.unreadable,
     };
@@ -400,11 +538,17 @@ export function withResults(view: RunView, results: ResultsInput): RunView {
   };
 }
 
-const KINDS: ReadonlySet<string> = new Set<RunEvent["kind"]>([
-  "run-started", "phase", "status", "apply", "call-routed", "call-finished", "verdict", "log", "run-finished", "backend-rates",
-]);
+/** the kinds this version folds (a complete record: a new kind is a compile error until it is listed) */
+const KNOWN_KINDS: Record<RunEventKind, true> = {
+  "run-started": true, phase: true, status: true, apply: true, "call-routed": true, "call-finished": true, verdict: true,
+  step: true, rollback: true, hold: true, gates: true, control: true, drain: true, "backend-rates": true, log: true, "run-finished": true,
+};
+const KINDS: ReadonlySet<string> = new Set(Object.keys(KNOWN_KINDS));
 
-/** One line of events.ndjson as an event, or undefined (not JSON, not an event, a kind this version does not know). */
+/**
+ * One line of events.ndjson as an event, or undefined (not JSON, not an event). A kind this version
+ * does not know is returned as it is: the folder notes it on the timeline and counts it.
+ */
 export function parseEventLine(line: string): RunEvent | undefined {
   let x: unknown;
   try {
@@ -413,7 +557,7 @@ export function parseEventLine(line: string): RunEvent | undefined {
     return undefined;
   }
   const o = rec(x);
-  return typeof o["kind"] === "string" && KINDS.has(o["kind"]) && num(o["at"]) !== undefined ? (x as RunEvent) : undefined;
+  return typeof o["kind"] === "string" && o["kind"] !== "" && num(o["at"]) !== undefined ? (x as RunEvent) : undefined;
 }
 
 /** The view of events.ndjson's text; lines that are not events are counted, never fatal. */

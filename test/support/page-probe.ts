@@ -30,6 +30,10 @@ export interface Shown {
   /** the HEP table's totals: new calls routed per backend (NaN when the run had no capture) */
   hepOld: number;
   hepNew: number;
+  /** per timeline entry: its state (plan steps), the weight it shows, and how many applies it lists */
+  stepStates: string[];
+  weights: string[];
+  applies: number;
 }
 
 export const PROBE_SCRIPT = `
@@ -61,6 +65,9 @@ export const PROBE_SCRIPT = `
         steps: all("#timeline li[data-step]").map((li) => li.getAttribute("data-step")),
         charts: all(".chart canvas").length,
         hepOld: n("hep-old-total-routed"), hepNew: n("hep-new-total-routed"),
+        stepStates: all("#timeline li[data-step]").map((li) => li.getAttribute("data-state") || ""),
+        weights: all("#timeline li[data-step] .step-title").map((t) => (/new \\d+%/.exec(t.textContent || "") || [""])[0]),
+        applies: all("#timeline li[data-step]").reduce((k, li) => k + ((li.textContent || "").match(/applied /g) || []).length, 0),
       };
     },
   };

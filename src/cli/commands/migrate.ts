@@ -11,9 +11,11 @@ import { assetPath } from "../../assets.js";
 import { parseTrafficRate } from "../../cutover/background-traffic.js";
 import { driverFrom } from "../../target/driver.js";
 import { requireBinaries } from "../../lab/binaries.js";
+import { WebServer } from "../../web/server.js";
+import { addWebOptions, webAddressFrom, type WebFlags } from "../../web/web-address.js";
 import { addDispatcherOptions, dispatcherTarget, reloadWaitMs, type DispatcherCommandOpts } from "../target-options.js";
 
-type MigrateOpts = DispatcherCommandOpts & { artifactsDir?: string; keepLab?: boolean; steps?: string; plan?: string; dryRun?: boolean; traffic?: string; drainTimeout?: string };
+type MigrateOpts = DispatcherCommandOpts & WebFlags & { artifactsDir?: string; keepLab?: boolean; steps?: string; plan?: string; dryRun?: boolean; traffic?: string; drainTimeout?: string };
 
 const MAX_DRAIN_S = 7 * 86_400;
 
@@ -29,7 +31,7 @@ export function drainTimeoutMs(raw: string | undefined): number {
 }
 
 export function registerMigrateCommand(program: Command): void {
-  addDispatcherOptions(
+  addWebOptions(addDispatcherOptions(
     program
       .command("migrate")
       .description(
@@ -50,7 +52,7 @@ export function registerMigrateCommand(program: Command): void {
           "calls still up then fail the run (exit 1) naming each with its age. 0 (default): one look, the calls left are reported, not waited for",
       )
       .option("--dry-run", "print the plan (default: old -> both -> new), every list it would write and every RPC; change nothing"),
-  ).action(async (opts: MigrateOpts) => {
+  )).action(async (opts: MigrateOpts) => {
     // validate everything first (exit 2 before anything starts)
     const planned = opts.steps !== undefined || opts.plan !== undefined ? planFrom(opts) : undefined;
     const drainMs = drainTimeoutMs(opts.drainTimeout);
@@ -66,6 +68,8 @@ export function registerMigrateCommand(program: Command): void {
         "drop --traffic (real traffic is judged by the plan's holds), or run on the native lab",
       ]);
     }
+    const webAddress = webAddressFrom(opts);
+    if (opts.dryRun && webAddress) throw new UsageError("--web with --dry-run: a dry run changes nothing and runs no step to watch; drop one of them");
     if (opts.dryRun) {
       await printDryRun(opts, planned ?? defaultPlan(), false);
       return;
@@ -83,14 +87,20 @@ export function registerMigrateCommand(program: Command): void {
       process.stdout.write(`migrate: ${line}\n`);
     };
     try {
-      const r = await withScope((scope) =>
-        runMigrate(
+      const r = await withScope(async (scope) => {
+        // --web: listening before anything else starts (a port in use is exit 3 with nothing started or changed)
+        const web = webAddress ? await WebServer.start(webAddress) : undefined;
+        if (web) {
+          scope.defer("web server", () => web.close());
+          process.stderr.write(`pbx-cutover: live view at ${web.url} (read-only)\n`);
+        }
+        return runMigrate(
           lab,
           target,
-          { artifactsDir: path.resolve(opts.artifactsDir ?? "artifacts"), keepLab: opts.keepLab === true, reloadWaitMs: waitMs, log, plan, traffic, drainTimeoutMs: drainMs },
+          { artifactsDir: path.resolve(opts.artifactsDir ?? "artifacts"), keepLab: opts.keepLab === true, reloadWaitMs: waitMs, log, plan, traffic, drainTimeoutMs: drainMs, web },
           scope,
-        ),
-      );
+        );
+      });
       const last = r.phases.at(-1)?.mode ?? "new";
       log(`PASS: ${plan === undefined || last === "new" ? "cutover complete, new only in file and runtime" : `plan complete, ${last} in file and runtime`}; evidence in ${path.relative(process.cwd(), r.runDir) || r.runDir}`);
     } finally {
