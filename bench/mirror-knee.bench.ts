@@ -6,7 +6,7 @@
  * (pairs, so drift in the machine's load hits both alike), calls failed per SIPp's counters.
  * Usage: node dist/bench/mirror-knee.bench.js [rate ...]   (default 500 600 700 800 900 1000)
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { assetPath } from "../src/assets.js";
@@ -22,6 +22,30 @@ import { labFixture } from "../test/support/lab-fixture.js";
 
 const SECONDS = 5;
 const HOLD_MS = 1000;
+const TICKS_PER_S = 100; // Linux USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s
+
+/** CPU seconds used so far by every process whose command line names `needle` (Kamailio and its children) */
+function cpuOf(needle: string): number {
+  let ticks = 0;
+  for (const pid of readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(needle)) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      /* gone */
+    }
+  }
+  return ticks / TICKS_PER_S;
+}
+
+/** this process's CPU seconds (the collector: receive, decode, evidence, pcap) */
+const selfCpu = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
 
 async function main(): Promise<void> {
   const rates = process.argv.slice(2).map(Number).filter((n) => n > 0);
@@ -39,6 +63,7 @@ async function main(): Promise<void> {
     if (up.code !== 0) throw new Error(`lab up failed: ${up.stderr}`);
     await f.cli(["apply", "--mode", "both", ...f.flags]);
     console.log(`mirror knee: ${SECONDS} s bursts, calls held ${HOLD_MS} ms, Kamailio -m 256 children 2, collector running; load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
+    const kamailioCfg = path.join(f.labDir, "kamailio.cfg");
     const rows: { rate: number; off: number; on: number }[] = [];
     for (const rate of rates) {
       const row = { rate, off: -1, on: -1 };
@@ -62,17 +87,21 @@ async function main(): Promise<void> {
           errorFile: `${base}.errors.log`,
         });
         const before = cap.summary();
+        const cpu0 = { kamailio: cpuOf(kamailioCfg), collector: selfCpu() };
         const p = startSipp(argv, { cwd: f.dir });
         const exit = await p.done;
         await cap.settle(100, 3000);
         const after = cap.summary();
+        const calls = rate * SECONDS;
+        const us = (sec: number): number => Math.round((sec * 1e6) / calls);
+        const cpu = { kamailio: us(cpuOf(kamailioCfg) - cpu0.kamailio), collector: us(selfCpu() - cpu0.collector) };
         const stats = parseTraceStat(readFileSync(`${base}.stat.csv`, "utf8"));
         const failed = stats ? stats.failedCalls + Math.max(0, rate * SECONDS - stats.successfulCalls - stats.failedCalls) : -1;
         row[mode] = failed;
         const drops = (after.kernelDrops ?? 0) - (before.kernelDrops ?? 0);
         console.log(
           `  ${rate} calls/s mirroring ${mode.padEnd(3)}: ${stats?.successfulCalls ?? "?"} ok, ${failed} failed (sipp ${exit.description}); ` +
-            `HEP datagrams +${after.datagrams - before.datagrams}, kernel drops +${drops}`,
+            `HEP datagrams +${after.datagrams - before.datagrams}, kernel drops +${drops}; CPU per call: Kamailio ${cpu.kamailio} us, collector ${cpu.collector} us`,
         );
         // transactions linger ~5 s in Kamailio's memory: let them go before the next burst
         await new Promise((r) => setTimeout(r, 6000));
