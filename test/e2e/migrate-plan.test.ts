@@ -83,6 +83,7 @@ describe("migrate with weighted steps on an algorithm-9 lab", () => {
       "dispatcher.step-4-w100.list",
       "events.ndjson",
       "kamcmd-dispatcher.list.txt",
+      "report.html",
       "results.json",
       "summary.md",
     ]);
