@@ -51,7 +51,11 @@ describe("HEP: the lab's Kamailio mirrors every SIP message to the collector", (
     assert.equal(apply.code, 0, apply.stderr);
     const both = await placeCalls(f, 6, "hep-both");
     assert.equal(both.code, 0);
+    // every call: INVITE, 100 (Kamailio's own), 100, 180, 200 (x2), ACK (x2), BYE (x2), 200 to BYE (x2);
+    // on a loaded machine a Kamailio worker may mirror its last copies after a quiet spell: wait for them (bounded)
+    const ours = (): HepPacket[] => packets.filter((p) => /Call-ID: e2e-hep-/i.test(p.payload.toString("latin1")));
     await c.settle();
+    for (const end = Date.now() + 5000; ours().length < 11 * 14 && Date.now() < end; ) await c.settle(100, 500);
     const s = c.summary();
     assert.equal(s.malformed, 0, s.firstMalformation);
     // per Call-ID: the INVITEs Kamailio forwarded, as HEP shows them, = what each backend logged
@@ -60,10 +64,8 @@ describe("HEP: the lab's Kamailio mirrors every SIP message to the collector", (
     assert.equal(invitesForwardedTo(packets, f.ports.sip, f.ports.old, both.tag).size, both.old);
     assert.equal(invitesForwardedTo(packets, f.ports.sip, f.ports.new, both.tag).size, both.new);
     assert.deepEqual([old.old, both.old, both.new], [5, 3, 3]);
-    // every call: INVITE, 100 (Kamailio's own), 100, 180, 200 (x2), ACK (x2), BYE (x2), 200 to BYE (x2)
-    const ours = packets.filter((p) => /Call-ID: e2e-hep-/i.test(p.payload.toString("latin1")));
-    assert.ok(ours.length >= 11 * 14, `${ours.length} mirrored messages for 11 calls`);
-    assert.ok(ours.every((p) => p.captureId === 1 && p.protocolType === 1 && p.ipProtocol === 17));
+    assert.ok(ours().length >= 11 * 14, `${ours().length} mirrored messages for 11 calls (datagrams the kernel dropped at the collector: ${s.kernelDrops})`);
+    assert.ok(ours().every((p) => p.captureId === 1 && p.protocolType === 1 && p.ipProtocol === 17));
   });
 
   test("evidence per Call-ID from HEP alone: INVITE, ACK and BYE to one backend, answered 200 by it, in its dialog", () => {

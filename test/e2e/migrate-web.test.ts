@@ -1,6 +1,7 @@
 /**
  * migrate --web end to end: a real `migrate --steps 0,50,100 --web` on the real Kamailio (its
- * reload_delta at Kamailio's default 5 s, so the steps are seconds apart as on a production proxy),
+ * reload_delta at Kamailio's default 5 s, so the steps are seconds apart as on a production proxy:
+ * the step that only lasts as long as the final check may pass unseen, the others do not),
  * watched by Debian's Chromium: the live page shows the plan's steps change; the run's report.html,
  * opened from disk with the network off, shows the same timeline; bad --web input.
  */
@@ -40,6 +41,10 @@ describe("migrate --web: the plan's timeline, live and in report.html", () => {
   });
 
   test("migrate --steps 0,50,100 --web: the live page shows the step change, every step passed at the end", async () => {
+    // a reload just now (list: both): step 1 (old) waits out reload_delta, and so does every later step,
+    // so each step is live for about 5 s, long enough for a page on a loaded machine to see it
+    const both = await f.cli(["apply", "--mode", "both", ...f.flags]);
+    assert.equal(both.code, 0, both.stderr);
     const child = spawn(process.execPath, [CLI, "migrate", ...f.flags, "--steps", "0,50,100", "--web"], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
