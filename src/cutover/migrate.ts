@@ -104,9 +104,8 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
   };
   o.log(`run folder ${runDir}`);
   const events = new RunEvents();
-  // events.ndjson and report.html: plan runs, traffic runs and --web (the default run keeps the seed's file set)
-  const recorded = o.plan !== undefined || o.traffic !== undefined || o.web !== undefined;
-  const detachLog = recorded ? attachEventLog(events, path.join(runDir, EVENT_LOG_FILE)) : undefined;
+  // every run folder: the seed's files, plus events.ndjson (the run's event stream) and report.html
+  const detachLog = attachEventLog(events, path.join(runDir, EVENT_LOG_FILE));
   if (o.web) {
     const live = new LiveView(o.web, runDir).attach(events);
     scope.defer("web view", () => live.close());
@@ -293,8 +292,8 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
     writeFileAtomic(path.join(runDir, migrateFiles.summary), renderSummary(results), { mode: FileMode.public });
     // after results.json: the live page folds it in at run-finished
     events.emit({ kind: "run-finished", at: Date.now(), status: results.status === "pass" ? "success" : "failed", exitCode: results.exitCode, failures: results.error ? [results.error] : [] });
-    detachLog?.();
-    if (recorded) writeRunReport(runDir);
+    detachLog();
+    writeRunReport(runDir);
   }
 }
 

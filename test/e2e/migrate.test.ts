@@ -39,8 +39,21 @@ const listUris = (text: string): string[] =>
 function checkRunDir(f: LabFixture, runDir: string): Results {
   const OLD = uriOf(f, "old");
   const NEW = uriOf(f, "new");
-  assert.deepEqual(readdirSync(runDir).sort(), SEED_FILES);
+  // the seed's files, plus the run's event stream and its offline report (issue 12 §8: every run folder)
+  assert.deepEqual(readdirSync(runDir).sort(), [...SEED_FILES, "events.ndjson", "report.html"].sort());
   const read = (n: string): string => readFileSync(path.join(runDir, n), "utf8");
+  const events = read("events.ndjson")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { kind: string; label?: string; state?: string; exitCode?: number });
+  assert.equal(events[0]!.kind, "run-started");
+  assert.deepEqual(events.at(-1), { ...events.at(-1), kind: "run-finished", exitCode: 0 }, "the stream ends with the run's exit code");
+  assert.deepEqual(
+    events.filter((e) => e.kind === "step" && e.state === "passed").map((e) => e.label),
+    ["old", "both", "new"],
+    "each step of the default plan passed, in order, in the stream",
+  );
+  assert.match(read("report.html"), /<\/html>\s*$/);
   assert.deepEqual(listUris(read("dispatcher.old.list")), [OLD]);
   assert.deepEqual(listUris(read("dispatcher.both.list")), [OLD, NEW]);
   assert.deepEqual(listUris(read("dispatcher.new.list")), [NEW]);
