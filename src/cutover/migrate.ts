@@ -266,6 +266,8 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
         signal: AbortSignal.any([scope.signal, control.abortSignal]),
         events,
         log: o.log,
+        // a real FreeSWITCH as old: its own channel count must reach 0 too
+        pbxChannels: target.pbxChannels ? async () => (await target.pbxChannels!()).old : undefined,
       });
       control.setStage("ending");
       const d = results.drain;

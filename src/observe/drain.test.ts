@@ -62,6 +62,24 @@ describe("drainStep", () => {
     assert.equal(d.kind === "done" && d.state, "timed-out");
     assert.equal(d.kind === "done" && d.detail, "1 call(s) still up on old after 2.0 s: long-1 (up 33 s)");
   });
+  it("a real FreeSWITCH as old: its own channel count must reach 0 too; no answer from it does not block", () => {
+    // Kamailio's profile is empty but FreeSWITCH still holds a channel: not drained
+    let d = drainStep(p0(), { ok: true, calls: [], pbx: 1 }, 0, 60_000);
+    assert.equal(d.kind === "wait" && d.report?.state, "started");
+    d = drainStep(d.progress, { ok: true, calls: [], pbx: 1 }, 500, 60_000);
+    assert.equal(d.kind, "wait");
+    d = drainStep(d.progress, { ok: true, calls: [], pbx: 0 }, 1000, 60_000);
+    assert.equal(d.kind === "done" && d.state, "drained");
+    assert.equal(d.kind === "done" && d.detail, "the last of 1 call(s) ended after 1.0 s; FreeSWITCH old counts 0 channel(s)");
+    const t = drainStep(p0({ initial: 1, lastCount: 0, lastPbx: 2, polls: 3 }), { ok: true, calls: [], pbx: 2 }, 2000, 2000);
+    assert.equal(t.kind === "done" && t.state, "timed-out");
+    assert.equal(t.kind === "done" && t.detail, "FreeSWITCH old still counts 2 channel(s) while Kamailio's dialog profile holds none after 2.0 s");
+    const both = drainStep(p0(), { ok: true, calls: [call("long-1", 9)], pbx: 1 }, 0, 0);
+    assert.equal(both.kind === "done" && both.detail, "1 call(s) still up on old, not waited for (--drain-timeout 0): long-1 (up 9 s); FreeSWITCH old counts 1 channel(s)");
+    const unknown = drainStep(p0(), { ok: true, calls: [], pbx: null }, 0, 60_000);
+    assert.equal(unknown.kind === "done" && unknown.state, "drained");
+    assert.match(unknown.kind === "done" ? unknown.detail : "", /FreeSWITCH old's own channel count unknown \(no answer\)/);
+  });
   it("RPC failures: retried, then unavailable; at once with timeout 0", () => {
     let p = p0();
     for (let i = 1; i < MAX_FAILURES; i++) {
@@ -101,6 +119,26 @@ describe("waitForDrain", () => {
     assert.equal(r.initial, 1);
     assert.deepEqual(seen.map((e) => (e.kind === "drain" ? e.state : e.kind)), ["started", "drained"]);
     assert.match(lines[0]!, /waiting up to 10 s for the old backend's calls to end; 1 call\(s\) up on old: long-1 \(up [78] s\)/);
+  });
+  it("with the PBX's own count: waits for it after Kamailio's profile is empty; the result keeps the last count", async () => {
+    const counts = [1, 1, 0];
+    let i = 0;
+    const lines: string[] = [];
+    const r = await waitForDrain({
+      rpc: scripted([[]]),
+      backend: "old",
+      backendUri: "u",
+      timeoutMs: 10_000,
+      intervalMs: 5,
+      signal: new AbortController().signal,
+      events: new RunEvents(),
+      log: (l) => lines.push(l),
+      pbxChannels: () => Promise.resolve(counts[Math.min(i++, counts.length - 1)]),
+    });
+    assert.equal(r.state, "drained");
+    assert.equal(r.pbxChannels, 0);
+    assert.ok(r.polls >= 3, `polled until FreeSWITCH counted none (${r.polls})`);
+    assert.match(lines[0]!, /FreeSWITCH old counts 1 channel\(s\) while Kamailio's dialog profile holds none/);
   });
   it("the signal (Ctrl-C or the operator's abort) ends the wait as aborted, naming what is left", async () => {
     const ac = new AbortController();

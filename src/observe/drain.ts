@@ -7,6 +7,11 @@
  *   --drain-timeout S                      poll every 0.5 s until none remain (drained) or S seconds
  *                                          passed (timed-out: the run fails naming each call and its age)
  *
+ * With a real FreeSWITCH as old (`Target.pbxChannels`), its own channel count (`show channels count`
+ * over the event socket) must be 0 too: a call Kamailio's profile no longer holds but FreeSWITCH still
+ * does (a lost BYE, a dialog that timed out at the proxy) keeps the drain waiting, and is reported.
+ * A FreeSWITCH that cannot be asked does not block the drain; the detail says its count is unknown.
+ *
  * The pure part (`drainStep`) decides from one look what to report and whether to stop; `waitForDrain`
  * polls, emits `drain` events and returns the result for results.json. Routing is never touched here:
  * the old backend only loses calls as their callers or the PBX hang up.
@@ -28,6 +33,8 @@ export interface DrainResult {
   polls: number;
   /** the calls still up at the end, oldest first */
   remaining: DrainCall[];
+  /** the old PBX's own channel count at the last look (FreeSWITCH backends only; absent: not asked or no answer) */
+  pbxChannels?: number;
   detail: string;
 }
 
@@ -36,11 +43,17 @@ export interface DrainProgress {
   polls: number;
   initial: number | undefined;
   lastCount: number | undefined;
+  /** the PBX's own channel count at the last look, when it has one */
+  lastPbx?: number | undefined;
   lastReportAt: number;
   failures: number;
 }
 
-export type DrainLook = { ok: true; calls: DrainCall[] } | { ok: false; error: string };
+/**
+ * One look: Kamailio's dialogs on old, and (real FreeSWITCH only) the PBX's own channel count:
+ * `pbx` undefined = not asked; null = asked, no answer.
+ */
+export type DrainLook = { ok: true; calls: DrainCall[]; pbx?: number | null } | { ok: false; error: string };
 
 export type DrainDecision =
   | { kind: "wait"; progress: DrainProgress; report: { state: "started" | "progress"; calls: DrainCall[] } | undefined }
@@ -66,14 +79,21 @@ export function drainStep(p: DrainProgress, look: DrainLook, now: number, timeou
     return { kind: "wait", progress, report: undefined };
   }
   const n = look.calls.length;
+  const pbx = look.pbx ?? undefined;
+  // the PBX's own count keeps the drain open only when it answered with channels up
+  const pbxUp = pbx ?? 0;
+  const up = n + (n === 0 ? pbxUp : 0);
   const first = p.initial === undefined;
-  const progress: DrainProgress = { ...p, polls, failures: 0, initial: p.initial ?? n, lastCount: n };
+  const progress: DrainProgress = { ...p, polls, failures: 0, initial: p.initial ?? up, lastCount: n, lastPbx: pbx };
   const waited = now - p.startedAt;
-  if (n === 0) return { kind: "done", progress, state: "drained", calls: [], detail: first ? "no calls on old" : `the last of ${progress.initial} call(s) ended after ${(waited / 1000).toFixed(1)} s` };
-  if (timeoutMs === 0) return { kind: "done", progress, state: "remaining", calls: look.calls, detail: `${n} call(s) still up on old, not waited for (--drain-timeout 0): ${callList(look.calls)}` };
-  if (waited >= timeoutMs) return { kind: "done", progress, state: "timed-out", calls: look.calls, detail: `${n} call(s) still up on old after ${(timeoutMs / 1000).toFixed(1)} s: ${callList(look.calls)}` };
+  const pbxNote = look.pbx === undefined ? "" : look.pbx === null ? "; FreeSWITCH old's own channel count unknown (no answer)" : `; FreeSWITCH old counts ${look.pbx} channel(s)`;
+  const what = n > 0 ? `${n} call(s) still up on old` : `FreeSWITCH old still counts ${pbxUp} channel(s) while Kamailio's dialog profile holds none`;
+  const list = n > 0 ? `: ${callList(look.calls)}${pbxNote}` : "";
+  if (up === 0) return { kind: "done", progress, state: "drained", calls: [], detail: (first ? "no calls on old" : `the last of ${progress.initial} call(s) ended after ${(waited / 1000).toFixed(1)} s`) + pbxNote };
+  if (timeoutMs === 0) return { kind: "done", progress, state: "remaining", calls: look.calls, detail: `${what}, not waited for (--drain-timeout 0)${list}` };
+  if (waited >= timeoutMs) return { kind: "done", progress, state: "timed-out", calls: look.calls, detail: `${what} after ${(timeoutMs / 1000).toFixed(1)} s${list}` };
   if (first) return { kind: "wait", progress: { ...progress, lastReportAt: now }, report: { state: "started", calls: look.calls } };
-  if (n !== p.lastCount || now - p.lastReportAt >= REPORT_EVERY_MS) return { kind: "wait", progress: { ...progress, lastReportAt: now }, report: { state: "progress", calls: look.calls } };
+  if (n !== p.lastCount || pbx !== p.lastPbx || now - p.lastReportAt >= REPORT_EVERY_MS) return { kind: "wait", progress: { ...progress, lastReportAt: now }, report: { state: "progress", calls: look.calls } };
   return { kind: "wait", progress, report: undefined };
 }
 
@@ -87,6 +107,8 @@ export interface DrainOptions {
   signal: AbortSignal;
   events: RunEvents;
   log(line: string): void;
+  /** a real PBX's own channel count on this backend (FreeSWITCH's event socket); rejects or undefined when it cannot say */
+  pbxChannels?: (() => Promise<number | undefined>) | undefined;
 }
 
 export async function waitForDrain(o: DrainOptions): Promise<DrainResult> {
@@ -99,8 +121,9 @@ export async function waitForDrain(o: DrainOptions): Promise<DrainResult> {
   for (;;) {
     let look: DrainLook;
     try {
-      look = { ok: true, calls: drainCalls(await activeDialogs(o.rpc, o.backendUri), Date.now()) };
-      last = look.calls;
+      const calls = drainCalls(await activeDialogs(o.rpc, o.backendUri), Date.now());
+      look = o.pbxChannels ? { ok: true, calls, pbx: (await o.pbxChannels().catch(() => undefined)) ?? null } : { ok: true, calls };
+      last = calls;
     } catch (err) {
       look = { ok: false, error: err instanceof Error ? err.message : String(err) };
     }
@@ -115,6 +138,7 @@ export async function waitForDrain(o: DrainOptions): Promise<DrainResult> {
       waitedMs: Date.now() - t0,
       polls: p.polls,
       remaining: calls,
+      ...(p.lastPbx !== undefined ? { pbxChannels: p.lastPbx } : {}),
       detail,
     });
     if (d.kind === "done") {
@@ -123,7 +147,10 @@ export async function waitForDrain(o: DrainOptions): Promise<DrainResult> {
       return result(d.state, d.calls, d.detail);
     }
     if (d.report) {
-      const text = `${d.report.calls.length} call(s) up on old: ${callList(d.report.calls)}`;
+      const text =
+        d.report.calls.length > 0
+          ? `${d.report.calls.length} call(s) up on old: ${callList(d.report.calls)}${p.lastPbx !== undefined ? `; FreeSWITCH old counts ${p.lastPbx} channel(s)` : ""}`
+          : `FreeSWITCH old counts ${p.lastPbx ?? "?"} channel(s) while Kamailio's dialog profile holds none`;
       emit(d.report.state, d.report.calls, text);
       o.log(`drain: ${d.report.state === "started" ? `waiting up to ${(o.timeoutMs / 1000).toFixed(0)} s for the old backend's calls to end; ` : ""}${text}`);
     }

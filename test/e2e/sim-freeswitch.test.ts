@@ -10,6 +10,7 @@ import { existsSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { callThroughProxy, freeswitchFlags, freeswitchPidsUnder } from "../support/freeswitch-fixture.js";
+import { HttpJsonRpcClient } from "../../src/kamailio/rpc.js";
 import { CLI, labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
 import { runtimeUris, uriOf } from "../support/lab-runtime.js";
 import { FAST } from "../support/sim-knobs.js";
@@ -231,6 +232,34 @@ describe("migrate on a running real-FreeSWITCH lab", () => {
     const observed = rows.filter((row) => row[col("dispatcher_mode")] !== "unavailable");
     assert.ok(observed.length >= 10 && observed.every((row) => row[col("old_pbx_channels")] !== "" && row[col("new_pbx_channels")] !== ""), "every observed row has both channel counts");
     assert.deepEqual([rows.at(-1)![col("old_pbx_channels")], rows.at(-1)![col("new_pbx_channels")]], ["0", "0"]);
+  });
+
+  test("drain on real FreeSWITCH: a long call on 1.10.3 is waited for by Kamailio's profile and by 1.10.3's own channel count, then drained", async () => {
+    const back = await f.cli(["apply", ...f.flags, ...fs, "--mode", "old"], { timeoutMs: 30_000 });
+    assert.equal(back.code, 0, back.stdout + back.stderr);
+    // one call held 30 s (longer than migrate takes on a loaded machine): it stays on old after the cutover
+    const long = callThroughProxy(f, 1, "drain-long", 30_000);
+    const rpc = new HttpJsonRpcClient("127.0.0.1", f.ports.rpc, 2000);
+    try {
+      const deadline = Date.now() + 30_000;
+      while (Number(await rpc.call("dlg.profile_get_size", ["backend", uriOf(f, "old")])) !== 1) {
+        assert.ok(Date.now() < deadline, "the long call did not come up on old");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      rpc.close();
+    }
+    const art = path.join(f.dir, "art-drain");
+    const r = await f.cli(["migrate", ...f.flags, ...fs, "--drain-timeout", "90", "--artifacts-dir", art], { timeoutMs: 150_000 });
+    const call = await long;
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(call.code, 0, call.log.slice(-2000));
+    assert.match(r.stdout, /drain: waiting up to 90 s for the old backend's calls to end; 1 call\(s\) up on old: fs-e2e-drain-long-\S+ \(up \d+ s\); FreeSWITCH old counts 1 channel\(s\)/);
+    const results = JSON.parse(readFileSync(path.join(art, "latest", "results.json"), "utf8")) as { drain: { state: string; initial: number; pbxChannels?: number; detail: string } };
+    assert.equal(results.drain.state, "drained", results.drain.detail);
+    assert.equal(results.drain.initial, 1);
+    assert.equal(results.drain.pbxChannels, 0, "1.10.3's own count reached 0");
+    assert.match(results.drain.detail, /^the last of 1 call\(s\) ended after [\d.]+ s; FreeSWITCH old counts 0 channel\(s\)$/);
   });
 
   test("passes old -> both -> new and leaves new-only routing: the next calls are answered by 1.10.12", async () => {

@@ -66,7 +66,7 @@ export async function callThroughProxy(f: LabFixture, n: number, label: string, 
   const argv = [
     `127.0.0.1:${f.ports.sip}`, "-sf", assetPath("sipp", "uac-call.xml"), "-i", "127.0.0.1", "-p", String(uacPort),
     "-m", String(n), "-r", "5", "-d", String(holdMs), "-cid_str", `fs-e2e-${label}-%u-%p@%s`, "-nostdin",
-    "-timeout", "20", "-timeout_error", "-recv_timeout", "5000", "-trace_msg", "-message_file", log,
+    "-timeout", String(Math.max(20, Math.ceil(holdMs / 1000) + 20)), "-timeout_error", "-recv_timeout", "5000", "-trace_msg", "-message_file", log,
   ];
   const uac = spawn("sipp", argv, { stdio: "ignore" });
   const code = await new Promise<number | null>((resolve) => uac.on("close", resolve));
