@@ -51,7 +51,7 @@ describe("runMigrate (in-memory Kamailio)", () => {
     assert.deepEqual(kam.runtimeUris(), [NEW]);
     assert.deepEqual(readdirSync(path.join(art, "latest")).sort(), [
       "applied-both.list", "applied-new.list", "applied-old.list", "dispatcher.both.list", "dispatcher.new.list",
-      "dispatcher.old.list", "kamcmd-dispatcher.list.txt", "results.json", "summary.md",
+      "dispatcher.old.list", "events.ndjson", "kamcmd-dispatcher.list.txt", "report.html", "results.json", "summary.md",
     ]);
     assert.equal(readFileSync(path.join(art, "latest", "kamcmd-dispatcher.list.txt"), "utf8"), "kamcmd dispatcher.list\n");
     assert.ok(!existsSync(target.lockPath), "the run's lock is released by the scope");
@@ -73,7 +73,7 @@ describe("runMigrate (in-memory Kamailio)", () => {
     assert.deepEqual(r.phases[1]!.restoredRuntime?.map((d) => d.uri), [OLD]);
     assert.equal(r.final, undefined);
     const files = readdirSync(path.join(art, "latest")).sort();
-    assert.deepEqual(files, ["applied-old.list", "dispatcher.both.list", "dispatcher.old.list", "results.json", "summary.md"]);
+    assert.deepEqual(files, ["applied-old.list", "dispatcher.both.list", "dispatcher.old.list", "events.ndjson", "report.html", "results.json", "summary.md"]);
     assert.match(readFileSync(path.join(art, "latest", "summary.md"), "utf8"), /^# pbx-cutover migrate: FAIL[\s\S]*\| both \| fail: reload: /);
     assert.deepEqual(kam.runtimeUris(), [OLD]);
     assert.ok(!existsSync(target.lockPath));
