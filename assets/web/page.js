@@ -58,7 +58,7 @@
       const cls = [live ? "live" : "", s.endedAt ? "done" : "", failed ? "failed" : "", s.kind || ""].join(" ").trim();
       const dur = s.endedAt ? secs(s.endedAt - s.startedAt) : "live";
       const applies = s.applies.map((a) => `${a.ok ? "applied" : "FAILED apply"} ${a.mode} (${Math.round(a.durationMs)} ms)`).join(", ");
-      const gates = s.gates.map((g) => `${g.name}: ${g.verdict}${g.value !== undefined ? " " + g.value : ""}${g.threshold ? " vs " + g.threshold : ""}`);
+      const gates = s.gates.map((g) => ({ verdict: g.verdict, text: `${g.name}: ${g.verdict}${g.details ? " \u2014 " + g.details : g.value !== undefined ? " " + g.value : ""}${g.threshold ? " vs " + g.threshold : ""}` }));
       const title = s.kind === "plan-step" ? `step ${s.index}/${s.of}` : s.kind === "rollback" ? "rollback" : s.key;
       const weight = s.weight !== undefined && s.weight !== null ? ` (new ${s.weight}%)` : "";
       const phase = !s.kind || s.kind === "phase";
@@ -70,7 +70,7 @@
           el("div", { class: "small" }, applies || (s.kind === "rollback" ? "" : "no apply yet")),
           phase ? el("div", { class: "small" }, `calls: old ${s.routed.old}, new ${s.routed.new}`) : null,
           phase ? el("div", { class: "small" }, `verdicts: ${s.verdicts.pass} pass, ${s.verdicts.fail} fail, ${s.verdicts.inconclusive} inconclusive`) : null,
-          ...gates.map((g) => el("div", { class: "small gate" }, g)),
+          ...gates.map((g) => el("div", { class: "small gate " + g.verdict, "data-gate": g.verdict }, g.text)),
           ...(s.notes || []).map((n) => el("div", { class: "small note", "data-note": n.kind }, `${rel(n.at)} ${n.kind}: ${n.text}`)),
         ),
       );

@@ -186,5 +186,5 @@ function metricsOf(m: BackendMetrics): StepGateRecord["metrics"]["old"] {
 }
 
 function toRunner(v: StepGateRecord): RunnerGateResult {
-  return { verdict: v.verdict, detail: v.detail, ...(v.firstFailingCallMs !== undefined ? { firstFailingCallMs: v.firstFailingCallMs } : {}) };
+  return { verdict: v.verdict, detail: v.detail, gates: v.gates, ...(v.firstFailingCallMs !== undefined ? { firstFailingCallMs: v.firstFailingCallMs } : {}) };
 }

@@ -22,6 +22,14 @@ export interface BackendCounts {
 }
 export type DrainState = "started" | "progress" | "drained" | "remaining" | "timed-out" | "aborted" | "unavailable";
 /** a dialog still up on a backend: its Call-ID and how long it has been up (Kamailio's dialog start time) */
+/** one gate's verdict with its numbers per backend (the metric's value and its samples), as results.json has it */
+export interface GateRow {
+  name: string;
+  verdict: Verdict | "not-applicable";
+  detail: string;
+  values: Partial<Record<Backend, number | undefined>>;
+  samples: Partial<Record<Backend, number>>;
+}
 export interface DrainCall {
   callId: string;
   ageS: number;
@@ -74,8 +82,11 @@ export type RunEvent =
    * now). Emitted when a hold starts and again when a paused hold resumes, with what was left.
    */
   | { kind: "hold"; at: number; index: number; ms: number; endsAt: number; extension: number; resumed: boolean }
-  /** the gates' verdict on a step's window (runner), with their numbers or why nothing was evaluated */
-  | { kind: "gates"; at: number; index: number; verdict: Verdict | "none"; detail: string }
+  /**
+   * the gates' verdict on a step's window (runner), with their numbers or why nothing was evaluated;
+   * `gates`: each gate's row (live traffic); `early`: a gate failed while the step held
+   */
+  | { kind: "gates"; at: number; index: number; verdict: Verdict | "none"; detail: string; gates?: GateRow[]; early?: boolean }
   /**
    * an operator's control request over the run's control socket (src/control/): accepted = it took
    * effect (pause, resume, promote, abort); refused ones say why in detail. status requests are not events.

@@ -14,7 +14,7 @@ import { VerificationError } from "../core/errors.js";
 import { delay } from "../core/scope.js";
 import { RunControl, type HoldEnd } from "../control/run-control.js";
 import type { DispatcherProfile } from "../dispatcher/profile.js";
-import type { RunEvents } from "../events/run-events.js";
+import type { GateRow, RunEvents } from "../events/run-events.js";
 import type { ApplyLock } from "../kamailio/apply-lock.js";
 import { profileFromText, verifiedApply, type ApplyOutcome } from "../kamailio/apply.js";
 import type { RetryPolicy } from "../kamailio/dispatcher-rpc.js";
@@ -38,6 +38,8 @@ export interface GateResult {
   detail: string;
   /** a failed gate: when the first call that counts against it sent its INVITE (epoch ms) */
   firstFailingCallMs?: number;
+  /** each gate's row with its numbers (live traffic); absent when nothing was evaluated */
+  gates?: GateRow[];
 }
 
 /** What a hold sees of the step's window while it waits (live traffic). */
@@ -163,7 +165,7 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
       case "evaluate": {
         const g = await ctx.evaluate(a.step);
         if (g.verdict === "fail") firstFailingCallMs = g.firstFailingCallMs;
-        ctx.events.emit({ kind: "gates", at: Date.now(), index: a.step + 1, verdict: g.verdict, detail: g.detail });
+        ctx.events.emit({ kind: "gates", at: Date.now(), index: a.step + 1, verdict: g.verdict, detail: g.detail, ...(g.gates ? { gates: g.gates } : {}) });
         ctx.log(`step ${a.step + 1}/${of} ${steps[a.step]!.label}: gates ${g.verdict === "none" ? "not evaluated" : g.verdict}: ${g.detail}`);
         obs = aborted() ?? { kind: "evaluated", verdict: g.verdict, reason: g.detail };
         break;
@@ -260,6 +262,7 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
         const w = watch(i);
         if (w.failed) {
           firstFailingCallMs = w.failed.firstFailingCallMs;
+          ctx.events.emit({ kind: "gates", at: Date.now(), index: i + 1, verdict: "fail", detail: w.failed.detail, early: true, ...(w.failed.gates ? { gates: w.failed.gates } : {}) });
           return aborted() ?? { kind: "evaluated", verdict: "fail", reason: w.failed.detail };
         }
         if (clockEnd === "aborted") return aborted() ?? { kind: "abort", reason: "hold interrupted" };

@@ -170,3 +170,23 @@ test("plan runner notes (hold, gates, control, drain) and kinds this version doe
   // the page renders such a view
   assert.match(renderPage(v, "report", readPageAssets()), /<\/html>/);
 });
+
+test("a step's gates with their numbers (migrate --traffic): the rows of its latest gates event, shown on the page with their verdict", () => {
+  const row = (verdict: "pass" | "fail", ser: number, n: number) => ({ name: "SER of new >= 98%", verdict, detail: `new ${ser}% (${n} calls) ${verdict === "pass" ? ">=" : "<"} 98%`, values: { old: 100, new: ser }, samples: { old: n, new: n } });
+  const events: RunEvent[] = [
+    { kind: "run-started", at: 1000, runDir: "/x/run", knobs: { steps: 2 } },
+    { kind: "step", at: 1010, index: 1, of: 2, label: "old", weightNew: 0, state: "applied", detail: "" },
+    { kind: "gates", at: 1020, index: 1, verdict: "pass", detail: "1 gate passed", gates: [row("pass", 100, 30)] },
+    { kind: "step", at: 1030, index: 1, of: 2, label: "old", weightNew: 0, state: "passed", detail: "" },
+    { kind: "step", at: 1040, index: 2, of: 2, label: "new=10%", weightNew: 10, state: "applied", detail: "" },
+    { kind: "gates", at: 1050, index: 2, verdict: "fail", detail: "SER of new >= 98% failed", early: true, gates: [row("fail", 80, 20)] },
+    { kind: "gates", at: 1060, index: 2, verdict: "none", detail: "no evidence" },
+  ];
+  const v = runViewOf(events, "/x/run");
+  assert.deepEqual(v.steps.map((s) => s.gates.map((g) => [g.name, g.verdict, g.value, g.details])), [
+    [["SER of new >= 98%", "pass", 100, "new 100% (30 calls) >= 98%"]],
+    [["SER of new >= 98%", "fail", 80, "new 80% (20 calls) < 98%"]],
+  ], "each step keeps its own rows; an event without rows leaves them");
+  const html = renderPage(v, "report", readPageAssets());
+  assert.match(html, /new 80% \(20 calls\) &lt; 98%|new 80% \(20 calls\) < 98%|\\u003c 98%/);
+});

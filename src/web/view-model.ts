@@ -322,8 +322,11 @@ export class RunViewFolder {
       case "backend-rates":
         // the dashboard's reducer keeps them (this.dash.hep); snapshot() shows them per second
         break;
-      case "hold":
       case "gates":
+        this.foldGates(e);
+        this.planNote(e);
+        break;
+      case "hold":
       case "control":
       case "drain":
         this.planNote(e);
@@ -357,6 +360,13 @@ export class RunViewFolder {
 
   private takePendingApplies(): StepView["applies"] {
     return this.pendingApplies.splice(0, this.pendingApplies.length);
+  }
+
+  /** a step's gates with their numbers (live traffic): the step's latest evaluation replaces the earlier one */
+  private foldGates(e: Extract<RunEvent, { kind: "gates" }>): void {
+    const step = this.planStep(e.index);
+    if (!step || !e.gates) return;
+    step.gates = e.gates.map((g) => ({ name: g.name, verdict: g.verdict, ...(g.values.new !== undefined ? { value: g.values.new } : {}), details: g.detail }));
   }
 
   /** a plan runner's hold, gates, control or drain event: a note on the live step (or the run) */

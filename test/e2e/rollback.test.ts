@@ -121,6 +121,15 @@ describe("migrate --traffic: a new backend refusing one call in five", () => {
     const rbEvents = events(runDir).filter((e) => e.kind === "rollback");
     assert.deepEqual(rbEvents.map((e) => [e.from, e.to, e.ok]), [[2, 1, true]]);
     assert.equal(Math.round(rbEvents[0]!.reactionMs!), Math.round(rb.reaction.reactionMs));
+    // the event stream carries the failing step's gate rows with the numbers results.json has (the web view shows them)
+    const gateEvents = readFileSync(path.join(runDir, "events.ndjson"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { kind: string; index?: number; verdict?: string; gates?: GateRow[] })
+      .filter((e) => e.kind === "gates" && e.index === 2);
+    assert.equal(gateEvents.at(-1)?.verdict, "fail", JSON.stringify(gateEvents));
+    const isaRow = gateEvents.at(-1)!.gates?.find((g) => /^ISA of new/.test(g.name));
+    assert.deepEqual(isaRow && [isaRow.verdict, isaRow.values.new, isaRow.samples.new], [isa.verdict, isa.values.new, isa.samples.new]);
     // weight 0: old only, in the file and at runtime; never a half state
     assert.deepEqual(await runtimeUris(f), [uriOf(f, "old")]);
     assert.equal(readFileSync(path.join(f.labDir, "dispatcher.list"), "utf8"), readFileSync(path.join(runDir, "dispatcher.step-1-w0.list"), "utf8"));
