@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { loadConfigFile } from "../config/file.js";
+import { loadConfigFile, type ConfigFile } from "../config/file.js";
 import { resolveLabSettings, type LabFlags, type LabSettings } from "../config/lab-config.js";
 import { runningLabIn } from "../lab/state.js";
 
@@ -44,10 +44,15 @@ export function addLabOptions(cmd: Command): Command {
  * The lab settings for a command: flags over the config file over, when a native lab is running in
  * the lab dir, that lab's recorded settings (so `lab up --sip-port 25060` then `migrate` talks to
  * port 25060). A flag or config value that contradicts the running lab is exit 2, nothing touched.
- * `runningLab: "ignore"` (lab down, lab status) resolves without looking at the running lab.
+ * `runningLab: "ignore"` (lab down, lab status) resolves without looking at the running lab. `file`:
+ * the config file when the command has read it already (verify reads its own section too).
+ * Commands call this once (directly, or through `targetChoiceFrom`) and pass the settings down.
  */
-export function labSettingsFrom(opts: LabFlags & { config?: string; driver?: string }, o: { runningLab?: "adopt" | "ignore" } = {}): LabSettings {
-  const file = loadConfigFile(opts.config);
+export function labSettingsFrom(
+  opts: LabFlags & { config?: string; driver?: string },
+  o: { runningLab?: "adopt" | "ignore"; file?: ConfigFile } = {},
+): LabSettings {
+  const file = o.file ?? loadConfigFile(opts.config);
   const source = file.path !== undefined ? `config file ${file.path}` : undefined;
   const s = resolveLabSettings(file.lab, opts, process.cwd(), source);
   if (o.runningLab === "ignore" || opts.driver === "docker") return s;

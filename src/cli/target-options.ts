@@ -2,11 +2,12 @@ import type { Command } from "commander";
 import { parseIntFlag, type LabSettings } from "../config/lab-config.js";
 import { sameDestinationProblem } from "../dispatcher/profile.js";
 import { canonicalSipUri, sameHostPort, type SipUri } from "../dispatcher/sip-uri.js";
-import { addDriverOptions, sipPolicyFor, targetFrom, type DriverFlags, type TargetFlags } from "../target/driver.js";
+import { openTarget, sipPolicyOf, type DriverName, type TargetChoice } from "../target/driver.js";
 import type { BackendRole } from "../lab/layout.js";
 import { checkDestination } from "../sip/sip-policy.js";
 import type { Target } from "../target/target.js";
 import { UsageError } from "../core/errors.js";
+import { addDriverOptions, type TargetFlags } from "./driver-options.js";
 import { addLabOptions } from "./lab-options.js";
 
 /** Flags of the commands that change the dispatcher (apply, rollback, migrate). */
@@ -38,8 +39,8 @@ export function addDispatcherOptions(cmd: Command): Command {
  * --old-uri / --new-uri checked against the target's SIP policy and normalised (one spelling per
  * endpoint). UsageError naming the flag; runs before anything is started or contacted.
  */
-export function backendUriFlags(opts: DispatcherFlags & DriverFlags): Partial<Record<BackendRole, SipUriChoice>> {
-  const policy = sipPolicyFor(opts);
+export function backendUriFlags(opts: DispatcherFlags, driver: DriverName): Partial<Record<BackendRole, SipUriChoice>> {
+  const policy = sipPolicyOf(driver);
   const out: Partial<Record<BackendRole, SipUriChoice>> = {};
   for (const [role, flag, raw] of [["old", "--old-uri", opts.oldUri], ["new", "--new-uri", opts.newUri]] as const) {
     if (raw === undefined) continue;
@@ -60,10 +61,10 @@ interface SipUriChoice {
   uri: SipUri;
 }
 
-/** The target for the flags (native or docker), with --old-uri / --new-uri validated first, then applied. */
-export async function dispatcherTarget(opts: DispatcherCommandOpts): Promise<Target> {
-  const uris = backendUriFlags(opts);
-  const t = await targetFrom(opts);
+/** The target of the command's choice (native or docker), with --old-uri / --new-uri validated first, then applied. */
+export async function dispatcherTarget(opts: DispatcherFlags, choice: TargetChoice): Promise<Target> {
+  const uris = backendUriFlags(opts, choice.driver);
+  const t = await openTarget(choice);
   for (const role of ["old", "new"] as const) {
     const u = uris[role];
     const other = t.backends[role === "old" ? "new" : "old"];

@@ -1,11 +1,10 @@
-import type { BackendsKind, LabSettings, StandInAnswer } from "../config/lab-config.js";
+import type { LabSettings, StandInAnswer } from "../config/lab-config.js";
 import { assetPath } from "../assets.js";
 import { probeOptions } from "../sip/options-probe.js";
 import { channelsCount } from "../freeswitch/event-stream.js";
 import { eventSocketOf, freeswitchVersionText, prepareFreeswitch, probeFreeswitchReady } from "./freeswitch/instance.js";
 import { requireFreeswitchTree } from "./freeswitch/install.js";
-import { labPaths, uasArgv, type BackendRole, type ComponentRole, type LabPaths } from "./layout.js";
-import { readLabState } from "./state.js";
+import { uasArgv, type BackendRole, type ComponentRole, type LabPaths } from "./layout.js";
 
 /**
  * What plays a backend in the native lab, by the lab's backends kind: how to start it, when it is
@@ -140,13 +139,4 @@ export async function backendChannelCounts(s: LabSettings): Promise<Partial<Reco
     }),
   );
   return out;
-}
-
-/** The backends kind of the lab running in this lab dir, else the one the settings ask for. */
-export function runningBackendsKind(s: LabSettings): BackendsKind {
-  try {
-    return readLabState(labPaths(s.labDir))?.settings.backends ?? s.backends;
-  } catch {
-    return s.backends;
-  }
 }

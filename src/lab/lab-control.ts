@@ -7,10 +7,8 @@
  * and is left running after it.
  */
 import type { Scope } from "../core/scope.js";
-import { labSettingsFrom } from "../cli/lab-options.js";
+import type { TargetChoice } from "../target/driver.js";
 import { dockerLabDown, dockerLabUp } from "./docker/docker-lab.js";
-import { DOCKER_LAB_DIR } from "./docker/topology.js";
-import { dockerBackendsFrom, dockerImagesFrom, dockerStartEngineFrom, driverFrom, type TargetFlags } from "../target/driver.js";
 import { labDown, labUp } from "./native-lab.js";
 
 export interface LabControl {
@@ -31,9 +29,10 @@ export interface EnsureUpResult {
   replacedDead?: string[];
 }
 
-export function labControlFor(opts: TargetFlags, o: { needsEvidence?: boolean } = {}): LabControl {
-  const settings = labSettingsFrom(opts);
-  if (driverFrom(opts) === "native") {
+/** The lab of a target choice (resolved once by the command: src/cli/driver-options.ts). */
+export function labControlFor(c: TargetChoice): LabControl {
+  if (c.driver === "native") {
+    const settings = c.settings;
     return {
       readyTimeoutMs: settings.readyTimeoutMs,
       ensureUp: async (scope) => {
@@ -51,11 +50,7 @@ export function labControlFor(opts: TargetFlags, o: { needsEvidence?: boolean } 
       },
     };
   }
-  const dir = opts.dockerDir ?? DOCKER_LAB_DIR;
-  const backends = dockerBackendsFrom(opts, o.needsEvidence ?? false);
-  const images = dockerImagesFrom(opts);
-  const startEngine = dockerStartEngineFrom(opts);
-  const readyTimeoutMs = opts.readyTimeoutMs !== undefined ? settings.readyTimeoutMs : 120_000;
+  const { dir, backends, images, startEngine, readyTimeoutMs } = c;
   return {
     readyTimeoutMs,
     async ensureUp(scope) {

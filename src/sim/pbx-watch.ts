@@ -1,8 +1,9 @@
 /**
  * The sim's third evidence source on a lab of real FreeSWITCH: both backends' event sockets
- * (src/freeswitch/channel-watch.ts), subscribed before the first call from the running lab's own
- * settings (lab.json: ports; the secret files: passwords, used on the sockets only). Each event is
- * written to `freeswitch-<role>.events.ndjson` in the run folder when the run ends.
+ * (src/freeswitch/channel-watch.ts), subscribed before the first call from the lab's settings as the
+ * command resolved them (a running lab's own, from its lab.json: ports) and the secret files
+ * (passwords, used on the sockets only). Each event is written to `freeswitch-<role>.events.ndjson`
+ * in the run folder when the run ends.
  */
 import path from "node:path";
 import { EnvironmentError } from "../core/errors.js";
@@ -10,18 +11,13 @@ import type { Scope } from "../core/scope.js";
 import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
 import { watchChannels, type ChannelWatch } from "../freeswitch/channel-watch.js";
 import { eventSocketOf } from "../lab/freeswitch/instance.js";
-import { labPaths } from "../lab/layout.js";
-import { readLabState } from "../lab/state.js";
+import type { LabSettings } from "../config/lab-config.js";
 import type { PbxEvidence } from "./run-sim.js";
 
 export const PBX_EVENTS_FILE = (role: "old" | "new"): string => `freeswitch-${role}.events.ndjson`;
 
-export async function watchPbxChannels(labDir: string, runDir: string, scope: Scope, log: (line: string) => void): Promise<PbxEvidence> {
-  const state = readLabState(labPaths(labDir));
-  if (!state || state.settings.backends !== "freeswitch") {
-    throw new EnvironmentError(`no FreeSWITCH lab runs in ${labDir} (lab.json says ${state ? `backends ${state.settings.backends}` : "nothing"}); nothing was sent`);
-  }
-  const s = state.settings;
+/** `s`: the settings of the lab the run made sure is up (backends freeswitch). */
+export async function watchPbxChannels(s: LabSettings, runDir: string, scope: Scope, log: (line: string) => void): Promise<PbxEvidence> {
   let watch: ChannelWatch;
   try {
     const ep = (role: "old" | "new") => ({ ...eventSocketOf(s, role) });

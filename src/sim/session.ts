@@ -7,58 +7,52 @@
  * (the dashboard's view, its CSV writer) attach through `onRun` before the run starts; each gets a
  * last look at Kamailio (`settle`) after the run's last call ended and before the lab goes away.
  */
-import type { Command } from "commander";
 import path from "node:path";
 import { createRunDir } from "../artifacts/run-dir.js";
 import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
 import { assetPath } from "../assets.js";
-import { EnvironmentError, UsageError } from "../core/errors.js";
-import { addLabOptions, labSettingsFrom } from "../cli/lab-options.js";
+import { EnvironmentError } from "../core/errors.js";
 import { withScope } from "../core/scope.js";
 import { RunEvents } from "../events/run-events.js";
 import { verifiedApply } from "../kamailio/apply.js";
 import { requireBinaries } from "../lab/binaries.js";
-import { addDriverOptions, driverFrom, targetFrom, type TargetFlags } from "../target/driver.js";
-import { runningBackendsKind } from "../lab/backend-spec.js";
+import { openTarget, type TargetChoice } from "../target/driver.js";
 import { labControlFor } from "../lab/lab-control.js";
 import { attachEventLog, EVENT_LOG_FILE } from "../events/event-log.js";
-import { DOCKER_LAB_DIR } from "../lab/docker/topology.js";
 import { callPathOf, type Target } from "../target/target.js";
-import { KNOBS, resolveKnobs } from "./knobs.js";
+import type { SimKnobs } from "./knobs.js";
 import { failureLine } from "./report.js";
 import { attachRunFiles } from "./run-files.js";
 import { LiveView } from "../web/live-view.js";
 import { writeRunReport } from "../web/run-report.js";
 import { WebServer } from "../web/server.js";
-import { addWebOptions, webAddressFrom, type WebFlags } from "../web/web-address.js";
+import type { WebAddress } from "../web/web-address.js";
 import { runSimulation, type SimOutcome } from "./run-sim.js";
-import { injectFault, parseTestFaults, TEST_FAULT_ENV, thawFrozenBackends } from "./test-faults.js";
+import { injectFault, thawFrozenBackends, type TestFault } from "./test-faults.js";
 import { kamailioMirrors, startHepCapture, type HepCapture } from "../hep/capture.js";
-import { parseHepForward } from "../hep/forward-target.js";
+import type { HepForwardTarget } from "../hep/forward-target.js";
 import { hepView } from "../hep/evidence-source.js";
 import { CutoverError } from "../core/errors.js";
-import { evidenceInUse, resolveEvidence, type EvidenceInUse } from "./evidence-mode.js";
+import { evidenceInUse, type EvidenceInUse, type EvidencePlan } from "./evidence-mode.js";
 import { HepFeed } from "./hep-feed.js";
 import { RateCounter } from "../hep/rates.js";
 import { startRateSampler } from "../hep/rate-sampler.js";
 import { watchPbxChannels } from "./pbx-watch.js";
 
-export type SimOpts = TargetFlags & WebFlags & { artifactsDir?: string; keepLab?: boolean; quiet?: boolean; evidence?: string; hepForward?: string } & Record<string, unknown>;
-
-export const DEFAULT_SIM_ARTIFACTS_DIR = "artifacts";
-
-/** The sim's flags (knobs, artifacts, --keep-lab, lab and driver flags) on a command. */
-export function addSimOptions(cmd: Command): Command {
-  cmd
-    .option("--artifacts-dir <dir>", `where call-cutover-YYYYmmdd_HHMMSS/ and the \`latest\` link go (default ${DEFAULT_SIM_ARTIFACTS_DIR})`)
-    .option("--keep-lab", "leave the lab running at the end if this run started it (a lab that was already up is always left up)")
-    .option(
-      "--evidence <source>",
-      "what the verdicts rest on: hep (what Kamailio mirrored, alone), sipp (the stand-ins' logs), both (the logs, cross-checked by HEP call by call: evidence-agrees). Default both in the lab, falling back to the logs when HEP is unavailable",
-    )
-    .option("--hep-forward <host:port>", "relay every HEP datagram Kamailio mirrors, unchanged, to a Homer or another collector (UDP)");
-  for (const k of KNOBS) cmd.option(`${k.flag} <${k.integer ? "n" : "x"}>`, `${k.help} (env ${k.env}, default ${k.def})`);
-  return addWebOptions(addDriverOptions(addLabOptions(cmd)));
+/** One sim run's input, resolved from the flags once by the command (src/cli/sim-options.ts). */
+export interface SimRequest {
+  knobs: SimKnobs;
+  faults: TestFault[];
+  webAddress?: WebAddress;
+  /** the target: driver, lab settings (a running lab's adopted), docker's flags */
+  choice: TargetChoice;
+  /** a native lab of real FreeSWITCH: no message logs, HEP plus the event sockets are the evidence */
+  realPbx: boolean;
+  evidence: EvidencePlan;
+  forward?: HepForwardTarget;
+  artifactsDir: string;
+  keepLab: boolean;
+  quiet: boolean;
 }
 
 /** What a subscriber of one run gets: its folder, its event stream and its one Target. */
@@ -83,29 +77,16 @@ export interface SessionHooks {
   onRun?: (run: RunContext) => RunSubscriber | undefined;
 }
 
-/** Run the whole simulation for parsed flags; resolves to the exit code (0 or 1), throws CutoverErrors. */
-export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Promise<{ exitCode: number; outcome: SimOutcome }> {
-  // everything validated before anything starts (exit 2)
-  const knobs = resolveKnobs(process.env, opts);
-  const faults = parseTestFaults(process.env[TEST_FAULT_ENV]);
-  const webAddress = webAddressFrom(opts);
-  const settings = labSettingsFrom(opts);
-  if ((opts.driver ?? "native") === "native" && settings.kamailio.dispatcherAlg === 9) {
-    throw new UsageError(
-      "sim's both phase asserts round-robin's split (each backend within one call of even), which the weight-based dispatcher (algorithm 9) of this lab does not give over a phase's few calls; nothing was started",
-      ["run sim on a round-robin lab (--dispatcher-alg 4, the default), or weighted steps with `pbx-cutover migrate --steps 0,10,50,100`"],
-    );
-  }
-  // a native lab running (or asked to run) real FreeSWITCH: no message logs, HEP is the evidence
-  const realPbx = (opts.driver ?? "native") === "native" && runningBackendsKind(settings) === "freeswitch";
-  const evidencePlan = resolveEvidence(opts.evidence, !realPbx);
-  const forward = opts.hepForward !== undefined ? parseHepForward(opts.hepForward) : undefined;
-  const lab = labControlFor(opts, { needsEvidence: true });
+/** Run the whole simulation for a resolved request; resolves to the exit code (0 or 1), throws CutoverErrors. */
+export async function runSimSession(req: SimRequest, hooks: SessionHooks = {}): Promise<{ exitCode: number; outcome: SimOutcome }> {
+  const { knobs, faults, webAddress, choice, realPbx, forward, artifactsDir } = req;
+  const settings = choice.settings;
+  const evidencePlan = req.evidence;
+  const lab = labControlFor(choice);
   const { sipp } = requireBinaries(["sipp"]);
-  const artifactsDir = path.resolve(opts.artifactsDir ?? DEFAULT_SIM_ARTIFACTS_DIR);
   const defaultEcho = (line: string): void => void process.stdout.write(line + "\n");
   const echo = hooks.echo ?? defaultEcho;
-  const echoAll = opts.quiet !== true;
+  const echoAll = !req.quiet;
   return withScope(async (scope) => {
     // --web: listening before anything else starts (a port in use is exit 3 with nothing started)
     const web = webAddress ? await WebServer.start(webAddress) : undefined;
@@ -114,7 +95,7 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
       process.stderr.write(`pbx-cutover: live view at ${web.url} (read-only)\n`);
     }
     // the run's one Target (docker: exit 3 here when Docker does not answer, before any folder exists)
-    const target = await targetFrom(opts, { needsEvidence: true });
+    const target = await openTarget(choice);
     scope.defer("target", () => target.close());
     const runDir = createRunDir(artifactsDir, "call-cutover");
     const events = new RunEvents();
@@ -194,15 +175,15 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
       throw err;
     }
     // where this driver's lab lives (the docker driver's is its compose directory, not --lab-dir)
-    const where = driverFrom(opts) === "docker" ? `docker dir ${opts.dockerDir ?? DOCKER_LAB_DIR}` : `lab dir ${settings.labDir}`;
+    const where = choice.driver === "docker" ? `docker dir ${choice.dir}` : `lab dir ${settings.labDir}`;
     if (up.alreadyRunning) {
-      log(`lab: already running (${driverFrom(opts)} driver, ${where}); left running at the end`);
+      log(`lab: already running (${choice.driver} driver, ${where}); left running at the end`);
     } else if (!up.startedFromNothing) {
       // a lab found partly running was someone's before this run: it stays up after it
       log(`lab: the previous lab had dead components (${(up.replacedDead ?? []).join(", ")}); restarted in ${Math.round(up.readyMs)} ms (${where}); left running at the end (it was running before)`);
     } else {
-      log(`lab: started in ${Math.round(up.readyMs)} ms (${where}); ${opts.keepLab ? "left running (--keep-lab)" : "stopped at the end"}`);
-      if (!opts.keepLab) scope.defer("lab", () => lab.down());
+      log(`lab: started in ${Math.round(up.readyMs)} ms (${where}); ${req.keepLab ? "left running (--keep-lab)" : "stopped at the end"}`);
+      if (!req.keepLab) scope.defer("lab", () => lab.down());
     }
     // after the lab's cleanup is registered: a collector that cannot bind still stops a lab this run started
     if (t.hepCollector !== undefined) {
@@ -227,7 +208,7 @@ export async function runSimSession(opts: SimOpts, hooks: SessionHooks = {}): Pr
       );
     }
     // a lab of real FreeSWITCH: each one's own account of the calls, from its event socket
-    const pbx = realPbx ? await watchPbxChannels(settings.labDir, runDir, scope, log) : undefined;
+    const pbx = realPbx ? await watchPbxChannels(settings, runDir, scope, log) : undefined;
     // test faults: a frozen backend is resumed before anything else is stopped
     if (faults.length > 0) scope.defer("frozen backends", thawFrozenBackends);
     let outcome: SimOutcome;

@@ -2,23 +2,25 @@ import type { LabSettings } from "../config/lab-config.js";
 import { backendUri, labPaths, type BackendRole } from "../lab/layout.js";
 import { rpcClientFor } from "../lab/native-lab.js";
 import { findBinary } from "../lab/binaries.js";
-import { backendChannelCounts, runningBackendsKind } from "../lab/backend-spec.js";
-import { readLabState } from "../lab/state.js";
+import { backendChannelCounts } from "../lab/backend-spec.js";
 import { LAB_LOOPBACK_POLICY } from "../sip/sip-policy.js";
 import { fileListStore, type BackendEndpoint, type Target } from "./target.js";
 
-/** The native lab as a target (the lab may or may not be running; callers probe). */
+/**
+ * The native lab as a target (the lab may or may not be running; callers probe). `s` are the settings
+ * the command resolved (a running lab's recorded ones adopted, src/cli/lab-options.ts): its ports, and
+ * its backends kind decides whether there are message logs and channel counts.
+ */
 export function nativeTarget(s: LabSettings): Target {
   const p = labPaths(s.labDir);
   const rpc = rpcClientFor(s);
-  const kind = runningBackendsKind(s);
+  const kind = s.backends;
   const backend = (role: BackendRole): BackendEndpoint => ({
     role,
     address: s[role].address,
     port: s[role].port,
     uri: backendUri(s, role),
-    // only the SIPp stand-ins write message logs; FreeSWITCH does not (the kind of the lab running
-    // in this lab dir wins over the flags: `sim` on a lab started with --backends freeswitch)
+    // only the SIPp stand-ins write message logs; FreeSWITCH does not
     messageLog: kind === "sipp" ? p.backend(role).messages : undefined,
   });
   return {
@@ -32,16 +34,7 @@ export function nativeTarget(s: LabSettings): Target {
     rpc,
     kamcmdArgv: (method, ...params) => [findBinary("kamcmd") ?? "kamcmd", "-s", `unix:${p.ctlSocket}`, method, ...params],
     lockPath: p.lock,
-    ...(kind === "freeswitch" ? { pbxChannels: async () => (await backendChannelCounts(runningSettings(s))) ?? {} } : {}),
+    ...(kind === "freeswitch" ? { pbxChannels: async () => (await backendChannelCounts(s)) ?? {} } : {}),
     close: () => rpc.close(),
   };
-}
-
-/** The settings of the lab running in `s.labDir` (its ports and kind), else `s`. */
-function runningSettings(s: LabSettings): LabSettings {
-  try {
-    return readLabState(labPaths(s.labDir))?.settings ?? s;
-  } catch {
-    return s;
-  }
 }

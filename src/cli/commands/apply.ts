@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { profileFor, verifiedApply } from "../../kamailio/apply.js";
 import { parseProfileMode } from "../../dispatcher/profile.js";
 import { formatOutcome, outcomeJson } from "../apply-report.js";
-import { labSettingsFrom } from "../lab-options.js";
+import { targetChoiceFrom } from "../driver-options.js";
 import { withScope } from "../../core/scope.js";
 import { addDispatcherOptions, dispatcherTarget, reloadWaitMs, type DispatcherCommandOpts } from "../target-options.js";
 
@@ -21,8 +21,9 @@ export function registerApplyCommand(program: Command): void {
   ).action(async (opts: ApplyOpts) => {
     // everything is validated before anything is touched (exit 2)
     const mode = parseProfileMode(opts.mode);
-    const waitMs = reloadWaitMs(labSettingsFrom(opts), opts.reloadWaitMs);
-    const target = await dispatcherTarget(opts);
+    const choice = targetChoiceFrom(opts);
+    const waitMs = reloadWaitMs(choice.settings, opts.reloadWaitMs);
+    const target = await dispatcherTarget(opts, choice);
     try {
       const profile = profileFor(target, mode);
       const outcome = await withScope((scope) =>

@@ -10,7 +10,7 @@ import { sendControl, locateRun } from "../../control/control-client.js";
 import type { ControlCommand } from "../../control/protocol.js";
 import { formatStatusText } from "../../control/run-status.js";
 import { HOST_DIRS, DOCKER_LAB_DIR } from "../../lab/docker/topology.js";
-import { addDriverOptions, driverFrom, type TargetFlags } from "../../target/driver.js";
+import { addDriverOptions, driverFrom, type TargetFlags } from "../driver-options.js";
 import { UsageError } from "../../core/errors.js";
 import { addLabOptions, labSettingsFrom } from "../lab-options.js";
 

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { LiveDashboard, plainMode, resolveIntervalMs } from "../../dashboard/live.js";
-import { addSimOptions, runSimSession, type SimOpts } from "../../sim/session.js";
+import { runSimSession } from "../../sim/session.js";
+import { addSimOptions, simRequestFrom, type SimOpts } from "../sim-options.js";
 
 type DashOpts = SimOpts & { interval?: string; clear?: boolean };
 
@@ -18,7 +19,7 @@ export function registerDashboardCommand(program: Command): void {
     // validated before anything starts (exit 2)
     const intervalMs = resolveIntervalMs(process.env, opts.interval);
     const plain = plainMode(process.env, opts.clear, process.stdout);
-    const { exitCode } = await runSimSession(opts, {
+    const { exitCode } = await runSimSession(simRequestFrom(opts), {
       // the frames show the run; every log line is in simulation.stdout.log and in a failed run's last frame
       echo: () => undefined,
       // the dashboard observes the run's own Target: the Kamailio and backend URIs the simulation uses

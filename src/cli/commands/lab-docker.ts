@@ -1,6 +1,6 @@
 import { DOCKER_LAB_DIR } from "../../lab/docker/topology.js";
 import { dockerLabDown, dockerLabStatus, dockerLabUp, type DockerLabStatus } from "../../lab/docker/docker-lab.js";
-import { dockerBackendsFrom, dockerImagesFrom, dockerStartEngineFrom, type DriverFlags } from "../../target/driver.js";
+import { dockerBackendsFrom, dockerImagesFrom, dockerStartEngineFrom, type DriverFlags } from "../driver-options.js";
 import { parseIntFlag } from "../../config/lab-config.js";
 import { UsageError } from "../../core/errors.js";
 import { ExitCode } from "../../core/exit-codes.js";

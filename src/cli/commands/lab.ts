@@ -6,7 +6,7 @@ import { withScope } from "../../core/scope.js";
 import { labDown, labStatus, labUp, type LabStatus } from "../../lab/native-lab.js";
 import type { LabFlags } from "../../config/lab-config.js";
 import { componentProto } from "../../lab/layout.js";
-import { addDriverOptions, driverFrom, type DriverFlags } from "../../target/driver.js";
+import { addDriverOptions, driverFrom, type DriverFlags } from "../driver-options.js";
 import { dockerDownCommand, dockerStatusCommand, dockerUpCommand } from "./lab-docker.js";
 import { UsageError } from "../../core/errors.js";
 import { hepView } from "../../hep/evidence-source.js";

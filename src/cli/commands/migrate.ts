@@ -3,13 +3,13 @@ import path from "node:path";
 import { runMigrate } from "../../cutover/migrate.js";
 import { labControlFor } from "../../lab/lab-control.js";
 import { defaultPlan } from "../../plan/plan.js";
-import { planFrom, printDryRun, targetAlgorithm } from "./plan.js";
-import { labSettingsFrom } from "../lab-options.js";
+import { planFrom, printDryRun } from "./plan.js";
+import { targetChoiceFrom } from "../driver-options.js";
 import { UsageError } from "../../core/errors.js";
 import { withScope } from "../../core/scope.js";
 import { assetPath } from "../../assets.js";
 import { parseTrafficRate } from "../../cutover/background-traffic.js";
-import { driverFrom } from "../../target/driver.js";
+import { dispatcherAlgorithmOf } from "../../target/driver.js";
 import { requireBinaries } from "../../lab/binaries.js";
 import { WebServer } from "../../web/server.js";
 import { addWebOptions, webAddressFrom, type WebFlags } from "../../web/web-address.js";
@@ -63,26 +63,28 @@ export function registerMigrateCommand(program: Command): void {
       ]);
     }
     const rate = opts.traffic === undefined ? undefined : parseTrafficRate(opts.traffic);
-    if (rate !== undefined && driverFrom(opts) !== "native") {
-      throw new UsageError(`--traffic places calls through the native lab's Kamailio only, not on --driver ${driverFrom(opts)}; nothing was started`, [
+    // the flags, the config file and the running lab, resolved once for the whole command
+    const choice = targetChoiceFrom(opts);
+    if (rate !== undefined && choice.driver !== "native") {
+      throw new UsageError(`--traffic places calls through the native lab's Kamailio only, not on --driver ${choice.driver}; nothing was started`, [
         "drop --traffic (real traffic is judged by the plan's holds), or run on the native lab",
       ]);
     }
     const webAddress = webAddressFrom(opts);
     if (opts.dryRun && webAddress) throw new UsageError("--web with --dry-run: a dry run changes nothing and runs no step to watch; drop one of them");
     if (opts.dryRun) {
-      await printDryRun(opts, planned ?? defaultPlan(), false);
+      await printDryRun(opts, choice, planned ?? defaultPlan(), false);
       return;
     }
-    const plan = planned === undefined ? undefined : { plan: planned, algorithm: targetAlgorithm(opts) };
-    const settings = labSettingsFrom(opts);
+    const plan = planned === undefined ? undefined : { plan: planned, algorithm: dispatcherAlgorithmOf(choice) };
+    const settings = choice.settings;
     const waitMs = reloadWaitMs(settings, opts.reloadWaitMs);
     const traffic =
       rate === undefined
         ? undefined
         : { rate, sippBin: requireBinaries(["sipp"]).sipp, scenario: assetPath("sipp", "uac-call.xml"), hep: { address: settings.hep.address, port: settings.hep.port } };
-    const lab = labControlFor(opts);
-    const target = await dispatcherTarget(opts);
+    const lab = labControlFor(choice);
+    const target = await dispatcherTarget(opts, choice);
     const log = (line: string): void => {
       process.stdout.write(`migrate: ${line}\n`);
     };

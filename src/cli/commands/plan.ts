@@ -1,16 +1,12 @@
-import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { isDispatcherAlgorithm, type DispatcherAlgorithm } from "../../dispatcher/weights.js";
 import { backupPaths } from "../../kamailio/apply.js";
-import { dispatcherAlgorithmOfConfig } from "../../kamailio/config-template.js";
-import { driverFrom } from "../../target/driver.js";
-import { labPaths } from "../../lab/layout.js";
+import { dispatcherAlgorithmOf, type TargetChoice } from "../../target/driver.js";
 import { buildDryRun, renderDryRun, type DryRunTarget } from "../../plan/dry-run.js";
 import { defaultPlan, type Plan } from "../../plan/plan.js";
 import { readPlanFile } from "../../plan/plan-file.js";
 import { parseStepsFlag } from "../../plan/steps-flag.js";
 import { UsageError } from "../../core/errors.js";
-import { labSettingsFrom } from "../lab-options.js";
+import { targetChoiceFrom } from "../driver-options.js";
 import { addDispatcherOptions, dispatcherTarget, type DispatcherCommandOpts } from "../target-options.js";
 
 type PlanOpts = DispatcherCommandOpts & { dryRun?: boolean; steps?: string; plan?: string };
@@ -23,32 +19,6 @@ export function planFrom(opts: { steps?: string | undefined; plan?: string | und
   if (opts.steps !== undefined) return parseStepsFlag(opts.steps);
   if (opts.plan !== undefined) return readPlanFile(opts.plan);
   return defaultPlan();
-}
-
-/**
- * The target's ds_select_dst algorithm: the lab flag (--dispatcher-alg, default 4); on the native lab
- * a running lab's own kamailio.cfg must agree with it. The docker lab's config is round-robin.
- */
-export function targetAlgorithm(opts: DispatcherCommandOpts): DispatcherAlgorithm {
-  if (driverFrom(opts) === "docker") return 4;
-  const s = labSettingsFrom(opts);
-  let cfg: string | undefined;
-  try {
-    cfg = readFileSync(labPaths(s.labDir).kamailioConfig, "utf8");
-  } catch {
-    cfg = undefined; // no lab here yet: the flag is all there is
-  }
-  const running = cfg === undefined ? undefined : dispatcherAlgorithmOfConfig(cfg);
-  if (running !== undefined && !isDispatcherAlgorithm(running)) {
-    throw new UsageError(`the lab in ${s.labDir} runs dispatcher algorithm ${running}, which plans do not support (4 or 9)`);
-  }
-  if (running !== undefined && running !== s.kamailio.dispatcherAlg) {
-    throw new UsageError(
-      `the lab in ${s.labDir} runs dispatcher algorithm ${running} (its kamailio.cfg), not ${s.kamailio.dispatcherAlg}; nothing was changed`,
-      [`pass --dispatcher-alg ${running}, or restart the lab with the algorithm you want`],
-    );
-  }
-  return s.kamailio.dispatcherAlg;
 }
 
 export function registerPlanCommand(program: Command): void {
@@ -69,14 +39,14 @@ export function registerPlanCommand(program: Command): void {
     if (!opts.dryRun) {
       throw new UsageError("running a plan is not built yet; pass --dry-run to see what this plan would do (nothing is changed)");
     }
-    await printDryRun(opts, plan, opts.json === true);
+    await printDryRun(opts, targetChoiceFrom(opts), plan, opts.json === true);
   });
 }
 
 /** `plan --dry-run` and `migrate --dry-run`: the plan on this target, printed; nothing is changed. */
-export async function printDryRun(opts: DispatcherCommandOpts, plan: Plan, json: boolean): Promise<void> {
-    const algorithm = targetAlgorithm(opts);
-    const target = await dispatcherTarget(opts);
+export async function printDryRun(opts: DispatcherCommandOpts, choice: TargetChoice, plan: Plan, json: boolean): Promise<void> {
+    const algorithm = dispatcherAlgorithmOf(choice);
+    const target = await dispatcherTarget(opts, choice);
     try {
       const t: DryRunTarget = {
         driver: target.driver,

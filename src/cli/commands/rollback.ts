@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { UsageError } from "../../core/errors.js";
 import { backupPaths, profileFromText, readRollbackPoint, verifiedApply } from "../../kamailio/apply.js";
 import { formatOutcome, outcomeJson } from "../apply-report.js";
-import { labSettingsFrom } from "../lab-options.js";
+import { targetChoiceFrom } from "../driver-options.js";
 import { withScope } from "../../core/scope.js";
 import { addDispatcherOptions, dispatcherTarget, reloadWaitMs, type DispatcherCommandOpts } from "../target-options.js";
 
@@ -21,8 +21,9 @@ export function registerRollbackCommand(program: Command): void {
       )
       .option("--json", "print the outcome as JSON"),
   ).action(async (opts: DispatcherCommandOpts) => {
-    const waitMs = reloadWaitMs(labSettingsFrom(opts), opts.reloadWaitMs);
-    const target = await dispatcherTarget(opts);
+    const choice = targetChoiceFrom(opts);
+    const waitMs = reloadWaitMs(choice.settings, opts.reloadWaitMs);
+    const target = await dispatcherTarget(opts, choice);
     try {
       const point = readRollbackPoint(target);
       if (!point) {

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { addSimOptions, runSimSession, type SimOpts } from "../../sim/session.js";
+import { runSimSession } from "../../sim/session.js";
+import { addSimOptions, simRequestFrom, type SimOpts } from "../sim-options.js";
 
 export function registerSimCommand(program: Command): void {
   const cmd = program
@@ -11,7 +12,7 @@ export function registerSimCommand(program: Command): void {
     )
     .option("--quiet", "print only the result lines (simulation.stdout.log still has everything)");
   addSimOptions(cmd).action(async (opts: SimOpts) => {
-    const { exitCode } = await runSimSession(opts);
+    const { exitCode } = await runSimSession(simRequestFrom(opts));
     process.exitCode = exitCode;
   });
 }

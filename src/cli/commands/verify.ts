@@ -2,11 +2,12 @@ import type { Command } from "commander";
 import path from "node:path";
 import { createRunDir } from "../../artifacts/run-dir.js";
 import { loadConfigFile } from "../../config/file.js";
-import { addDriverOptions, sipPolicyFor, targetFrom, versionSourcesFor, withDriverVerifyDefaults, type TargetFlags } from "../../target/driver.js";
+import { openTarget, sipPolicyOf, versionSourcesFor, withDriverVerifyDefaults } from "../../target/driver.js";
 import { formatTable } from "../../verify/checks.js";
 import { runVerify, writeVerifyJson, type VerifyReport } from "../../verify/run-verify.js";
 import { parseVerifySection, verifyEndpointProblems } from "../../verify/verify-config.js";
 import { UsageError } from "../../core/errors.js";
+import { addDriverOptions, targetChoiceFrom, type TargetFlags } from "../driver-options.js";
 import { addLabOptions } from "../lab-options.js";
 
 type VerifyOpts = TargetFlags & { artifactsDir?: string; timeoutMs?: string; json?: boolean };
@@ -48,9 +49,12 @@ export function registerVerifyCommand(program: Command): void {
     .option("--timeout-ms <ms>", "per-probe timeout (default 1000; config verify.timeoutMs)")
     .option("--json", "print the report as JSON instead of the table");
   addDriverOptions(addLabOptions(cmd)).action(async (opts: VerifyOpts) => {
+    // the config file is read once: its verify section here, its lab section for the target
     const file = loadConfigFile(opts.config);
-    const config = withDriverVerifyDefaults(parseVerifySection(file.raw["verify"], { timeoutMs: opts.timeoutMs }), opts);
-    const policy = sipPolicyFor(opts);
+    const section = parseVerifySection(file.raw["verify"], { timeoutMs: opts.timeoutMs });
+    const choice = targetChoiceFrom(opts, { file });
+    const config = withDriverVerifyDefaults(section, choice);
+    const policy = sipPolicyOf(choice.driver);
     const outside = verifyEndpointProblems(config, policy);
     if (outside.length > 0) {
       throw new UsageError(`${file.path !== undefined ? `config file ${file.path}: ` : ""}${outside[0]}; nothing was probed`, [
@@ -58,10 +62,10 @@ export function registerVerifyCommand(program: Command): void {
         `verify probes only IPs inside ${policy.name} (${policy.allow.join(", ")})`,
       ]);
     }
-    const target = await targetFrom(opts);
+    const target = await openTarget(choice);
     let report: VerifyReport;
     try {
-      report = await runVerify({ target, config, versionSources: versionSourcesFor(opts) });
+      report = await runVerify({ target, config, versionSources: versionSourcesFor(choice) });
     } finally {
       target.close();
     }

@@ -109,23 +109,26 @@ test("verify on the docker driver: each FreeSWITCH's event socket from the lab's
   const os = await import("node:os");
   const { withDriverVerifyDefaults } = await import("../../target/driver.js");
   const { parseVerifySection } = await import("../../verify/verify-config.js");
+  const { defaultLabSettings } = await import("../../config/lab-config.js");
   const dir = mkdtempSync(path.join(os.tmpdir(), "pbx-cutover-docker-dir-"));
+  const docker = (backends: "freeswitch" | "sipp" = "freeswitch") =>
+    ({ driver: "docker", settings: defaultLabSettings, dir, backends, images: "local", startEngine: false, readyTimeoutMs: 120_000 }) as const;
   try {
-    const none = withDriverVerifyDefaults(parseVerifySection(undefined), { driver: "docker", dockerDir: dir });
+    const none = withDriverVerifyDefaults(parseVerifySection(undefined), docker());
     assert.equal(none.old.eventSocket, undefined, "no secret: the lab is not up; nothing to probe");
     assert.equal(none.old.fusionpbxUrl, "http://127.0.0.1:18080/");
     assert.equal(none.new.fusionpbxUrl, "http://127.0.0.1:18081/");
-    const own = withDriverVerifyDefaults(parseVerifySection({ old: { fusionpbxUrl: "http://127.0.0.1:9/" } }), { driver: "docker", dockerDir: dir });
+    const own = withDriverVerifyDefaults(parseVerifySection({ old: { fusionpbxUrl: "http://127.0.0.1:9/" } }), docker());
     assert.equal(own.old.fusionpbxUrl, "http://127.0.0.1:9/");
-    assert.equal(withDriverVerifyDefaults(parseVerifySection(undefined), { driver: "native" }).old.fusionpbxUrl, undefined);
+    assert.equal(withDriverVerifyDefaults(parseVerifySection(undefined), { driver: "native", settings: defaultLabSettings }).old.fusionpbxUrl, undefined);
     for (const role of ["old", "new"]) {
       mkdirSync(path.join(dir, ".state", `freeswitch-${role}`), { recursive: true });
       writeFileSync(path.join(dir, ".state", `freeswitch-${role}`, "event-socket.secret"), `pw-${role}\n`);
     }
-    const d = withDriverVerifyDefaults(parseVerifySection(undefined), { driver: "docker", dockerDir: dir });
+    const d = withDriverVerifyDefaults(parseVerifySection(undefined), docker());
     assert.deepEqual(d.old.eventSocket, { host: "172.28.0.20", port: 8021, password: "pw-old" });
     assert.deepEqual(d.new.eventSocket, { host: "172.28.0.21", port: 8021, password: "pw-new" });
-    assert.equal(withDriverVerifyDefaults(parseVerifySection(undefined), { driver: "docker", dockerDir: dir, dockerBackends: "sipp" }).old.eventSocket, undefined);
+    assert.equal(withDriverVerifyDefaults(parseVerifySection(undefined), docker("sipp")).old.eventSocket, undefined);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
