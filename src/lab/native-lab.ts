@@ -7,8 +7,7 @@ import type { LabSettings } from "../config/lab-config.js";
 import { buildProfile, renderProfile } from "../dispatcher/profile.js";
 import { loadKamailioTemplate, renderKamailioConfig } from "../kamailio/config-template.js";
 import { HttpJsonRpcClient, type RpcClient } from "../kamailio/rpc.js";
-import type { RuntimeMode } from "../kamailio/runtime.js";
-import { observeRuntime } from "../observe/runtime.js";
+import { dispatcherView, observeRuntime, type DispatcherView } from "../observe/runtime.js";
 import {
   backendChannelCounts,
   backendComponent,
@@ -336,7 +335,7 @@ export interface LabStatus {
   components: ComponentStatus[];
   /** what is wrong, one line each (empty when running) */
   problems: string[];
-  dispatcher: { mode: RuntimeMode | "unavailable"; destinations: string[]; error?: string };
+  dispatcher: DispatcherView;
   activeCalls: Partial<Record<BackendRole, number>>;
   /** FreeSWITCH backends only: channels up by each FreeSWITCH's own count (`show channels count`) */
   pbxChannels?: Partial<Record<BackendRole, number>>;
@@ -413,10 +412,8 @@ export async function labStatus(labDir: string): Promise<LabStatus> {
   try {
     const obs = await observeRuntime(rpc, { setId: s.kamailio.setId, uris: { old: backendUri(s, "old"), new: backendUri(s, "new") } });
     Object.assign(activeCalls, obs.active);
-    if (obs.error === undefined) {
-      dispatcher = { mode: obs.mode, destinations: obs.destinations.map((d) => `${d.uri} (${d.flags})`) };
-    } else {
-      dispatcher = { mode: "unavailable", destinations: [], error: obs.error };
+    dispatcher = dispatcherView(obs);
+    if (obs.error !== undefined) {
       const k = components.find((c) => c.role === "kamailio");
       if (k && k.state === "alive") {
         k.state = "unhealthy";

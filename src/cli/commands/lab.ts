@@ -9,6 +9,7 @@ import { componentProto } from "../../lab/layout.js";
 import { addDriverOptions, driverFrom, type DriverFlags } from "../driver-options.js";
 import { dockerDownCommand, dockerStatusCommand, dockerUpCommand } from "./lab-docker.js";
 import { UsageError } from "../../core/errors.js";
+import { kamailioMirrors } from "../../hep/capture.js";
 import { hepView } from "../../hep/evidence-source.js";
 import { DEFAULT_RATE_WINDOW_MS, formatRateSample, parseRateWindow, sampleRates, type RateSample } from "../../hep/rate-sample.js";
 import { labPaths } from "../../lab/layout.js";
@@ -48,8 +49,8 @@ async function labRates(labDir: string, running: boolean, windowMs: number): Pro
   const s = state.settings;
   const t = nativeTarget(s);
   try {
-    const mirroring = await t.rpc.call("siptrace.status", ["check"]).then(String, () => undefined);
-    if (mirroring !== "Enabled") {
+    const mirroring = await kamailioMirrors(t.rpc);
+    if (mirroring !== true) {
       return { kind: "not-sampled", reason: mirroring === undefined ? "Kamailio did not answer siptrace.status" : "Kamailio's mirroring is off (`siptrace.status on` switches it on; lab setting hep.mirror)" };
     }
   } finally {

@@ -6,7 +6,7 @@ import { delay, type Scope } from "../../core/scope.js";
 import { ensureDir } from "../../files/ensure-dir.js";
 import { FileMode, writeFileAtomic } from "../../files/atomic-write.js";
 import { loadKamailioTemplate } from "../../kamailio/config-template.js";
-import { modeOf, parseDispatcherListResult, type RuntimeMode } from "../../kamailio/runtime.js";
+import { dispatcherView, observeDispatcher, type DispatcherView } from "../../observe/runtime.js";
 import { eslApi } from "../../verify/event-socket.js";
 import { freeswitchPaths, renderFreeswitchConfig } from "../freeswitch/config.js";
 import { findPortOwner, isTcpFree, isUdpFree } from "../ports.js";
@@ -270,7 +270,7 @@ export interface DockerContainer {
 export interface DockerLabStatus {
   engine: string;
   containers: DockerContainer[];
-  dispatcher: { mode: RuntimeMode | "unavailable"; destinations: string[]; error?: string };
+  dispatcher: DispatcherView;
 }
 
 async function labContainers(run: ArgvRunner): Promise<DockerContainer[]> {
@@ -284,15 +284,9 @@ export async function dockerLabStatus(o: Omit<DockerLabOptions, "readyTimeoutMs"
   const engine = await requireEngine(run, { start: false, stateDir: dockerStateDir(o.dir) });
   const containers = await labContainers(run);
   const target = dockerTarget(o.dir, o.backends, run);
-  let dispatcher: DockerLabStatus["dispatcher"];
+  let dispatcher: DispatcherView;
   try {
-    const dests = parseDispatcherListResult(await target.rpc.call("dispatcher.list"));
-    dispatcher = {
-      mode: modeOf(dests, target.setId, target.backends.old.uri, target.backends.new.uri),
-      destinations: dests.filter((d) => d.setId === target.setId).map((d) => `${d.uri} (${d.flags})`),
-    };
-  } catch (err) {
-    dispatcher = { mode: "unavailable", destinations: [], error: (err as Error).message };
+    dispatcher = dispatcherView(await observeDispatcher(target.rpc, { setId: target.setId, uris: { old: target.backends.old.uri, new: target.backends.new.uri } }));
   } finally {
     target.close();
   }
