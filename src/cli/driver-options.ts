@@ -6,7 +6,7 @@ import { START_ENGINE_ENV } from "../lab/docker/engine.js";
 import { IMAGE_SET_ENV, parseImageSet, type ImageSet } from "../lab/docker/images.js";
 import { DOCKER_LAB_DIR, type DockerBackends } from "../lab/docker/topology.js";
 import type { DriverName, TargetChoice } from "../target/driver.js";
-import { labSettingsFrom } from "./lab-options.js";
+import { resolveLab } from "./lab-options.js";
 
 /**
  * `--driver native|docker` and the docker driver's flags for every command that works on a target
@@ -84,8 +84,8 @@ export interface TargetChoiceOptions {
  */
 export function targetChoiceFrom(opts: TargetFlags, o: TargetChoiceOptions = {}): TargetChoice {
   const driver = driverFrom(opts);
-  const settings = labSettingsFrom(opts, o.file !== undefined ? { file: o.file } : {});
-  if (driver === "native") return { driver, settings };
+  const { settings, running } = resolveLab(opts, o.file !== undefined ? { file: o.file } : {});
+  if (driver === "native") return { driver, settings, ...(running ? { running } : {}) };
   return {
     driver,
     settings,

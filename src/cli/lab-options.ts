@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { loadConfigFile, type ConfigFile } from "../config/file.js";
 import { resolveLabSettings, type LabFlags, type LabSettings } from "../config/lab-config.js";
-import { runningLabIn } from "../lab/state.js";
+import { runningLabIn, type LabState } from "../lab/state.js";
 
 /** Add the lab's flags (every port, address, memory size, worker count) to a command. */
 export function addLabOptions(cmd: Command): Command {
@@ -52,10 +52,19 @@ export function labSettingsFrom(
   opts: LabFlags & { config?: string; driver?: string },
   o: { runningLab?: "adopt" | "ignore"; file?: ConfigFile } = {},
 ): LabSettings {
+  return resolveLab(opts, o).settings;
+}
+
+/** `labSettingsFrom`, with the state file of the lab found running (undefined: none runs, or not looked at). */
+export function resolveLab(
+  opts: LabFlags & { config?: string; driver?: string },
+  o: { runningLab?: "adopt" | "ignore"; file?: ConfigFile } = {},
+): { settings: LabSettings; running: LabState | undefined } {
   const file = o.file ?? loadConfigFile(opts.config);
   const source = file.path !== undefined ? `config file ${file.path}` : undefined;
   const s = resolveLabSettings(file.lab, opts, process.cwd(), source);
-  if (o.runningLab === "ignore" || opts.driver === "docker") return s;
+  if (o.runningLab === "ignore" || opts.driver === "docker") return { settings: s, running: undefined };
   const running = runningLabIn(s.labDir);
-  return running === undefined ? s : resolveLabSettings(file.lab, opts, process.cwd(), source, running);
+  if (running === undefined) return { settings: s, running: undefined };
+  return { settings: resolveLabSettings(file.lab, opts, process.cwd(), source, running), running: running.state };
 }

@@ -16,7 +16,10 @@ import { registerPlanCommand } from "./commands/plan.js";
 import { simRequestFrom } from "./sim-options.js";
 import { defaultLabSettings } from "../config/lab-config.js";
 import { labControlFor } from "../lab/lab-control.js";
-import { dispatcherAlgorithmOf, openTarget } from "../target/driver.js";
+import { dispatcherAlgorithmOf, openTarget, versionSourcesFor, withDriverVerifyDefaults } from "../target/driver.js";
+import { loadConfigFile } from "../config/file.js";
+import { parseVerifySection } from "../verify/verify-config.js";
+import { targetChoiceFrom } from "./driver-options.js";
 
 interface Reads {
   config: number;
@@ -87,6 +90,20 @@ test("sim: one resolution (simRequestFrom) serves the lab control, the Target an
     target.close();
     assert.equal(dispatcherAlgorithmOf(req.choice), 4);
     assert.equal(target.proxy.port, 25060, "the config file's settings reach the Target");
+  });
+  assert.deepEqual(reads, { config: 1, labJson: 1 });
+});
+
+test("verify: the config file once for both its sections, lab.json once for the settings, the versions and the defaults", async (t) => {
+  const { configFile, labDir } = fixture(t);
+  const reads = await counting(configFile, labDir, () => {
+    // what the verify command does before it probes
+    const file = loadConfigFile(configFile);
+    const section = parseVerifySection(file.raw["verify"], {});
+    const choice = targetChoiceFrom({ config: configFile }, { file });
+    withDriverVerifyDefaults(section, choice);
+    versionSourcesFor(choice);
+    return Promise.resolve();
   });
   assert.deepEqual(reads, { config: 1, labJson: 1 });
 });

@@ -71,11 +71,16 @@ export function readLabState(p: LabPaths): LabState | undefined {
   return parsed.data;
 }
 
+/** A running lab's recorded settings (lab dir as asked) and the whole state file they came from. */
+export interface RunningLabState extends RunningLab {
+  state: LabState;
+}
+
 /**
  * The lab running in `labDir` (at least one recorded process is alive and ours), or undefined: none
  * recorded, all dead, or a state file that cannot be read (the command itself reports that one).
  */
-export function runningLabIn(labDir: string): RunningLab | undefined {
+export function runningLabIn(labDir: string): RunningLabState | undefined {
   let state: LabState | undefined;
   try {
     state = readLabState(labPaths(labDir));
@@ -83,7 +88,7 @@ export function runningLabIn(labDir: string): RunningLab | undefined {
     return undefined;
   }
   if (state === undefined || !state.components.some((c) => ownershipOf(c, labDir).kind === "ours")) return undefined;
-  return { settings: { ...state.settings, labDir } };
+  return { settings: { ...state.settings, labDir }, state };
 }
 
 export function writeLabState(p: LabPaths, state: LabState): void {

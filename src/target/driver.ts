@@ -1,4 +1,5 @@
 import type { LabSettings } from "../config/lab-config.js";
+import type { LabState } from "../lab/state.js";
 import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
 import type { VersionSource } from "../verify/probes.js";
 import type { VerifySection } from "../verify/verify-config.js";
@@ -27,6 +28,8 @@ export interface NativeChoice {
   driver: "native";
   /** flags over the config file over the recorded settings of a lab running in the lab dir */
   settings: LabSettings;
+  /** that running lab's state file (its components: what verify reads versions from), read with the settings */
+  running?: LabState;
 }
 
 export interface DockerChoice {
@@ -72,7 +75,7 @@ export function sipPolicyOf(driver: DriverName): SipPolicy {
 /** Extra version sources a driver offers to `verify` (docker: inside the containers; native FreeSWITCH: its binaries). */
 export function versionSourcesFor(c: TargetChoice): VersionSource[] {
   if (c.driver === "docker") return dockerVersionSources(runArgv, c.images);
-  return [...nativeFreeswitchVersionSources(c.settings.labDir), ...nativeFusionpbxVersionSources(c.settings.labDir)];
+  return [...nativeFreeswitchVersionSources(c.running), ...nativeFusionpbxVersionSources(c.running)];
 }
 
 /**
@@ -83,8 +86,7 @@ export function versionSourcesFor(c: TargetChoice): VersionSource[] {
  */
 export function withDriverVerifyDefaults(config: VerifySection, c: TargetChoice): VerifySection {
   if (c.driver === "native") {
-    const labDir = c.settings.labDir;
-    return withNativeFusionpbxDefaults(withNativeFreeswitchDefaults(config, labDir), labDir);
+    return withNativeFusionpbxDefaults(withNativeFreeswitchDefaults(config, c.running), c.running);
   }
   const urls = dockerFusionpbxUrls();
   const out: VerifySection = { ...config };

@@ -1,7 +1,6 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { labPaths } from "../layout.js";
-import { readLabState, type LabState } from "../state.js";
+import type { LabState } from "../state.js";
 import { parseFreeswitchVersion } from "../../verify/product-version.js";
 import type { VersionSource } from "../../verify/probes.js";
 import type { VerifySection } from "../../verify/verify-config.js";
@@ -10,22 +9,17 @@ import { eventSocketOf } from "./instance.js";
 const execFileP = promisify(execFile);
 
 /**
- * What `verify` adds on a native lab whose backends are FreeSWITCH (read from the running lab's
- * lab.json, not from flags: verify checks what runs): each slot's event socket (endpoint and the
- * lab's generated password, used on the socket only) and `freeswitch -version` of the binary it runs.
+ * What `verify` adds on a native lab whose backends are FreeSWITCH (from the running lab's state file,
+ * read once by the command, not from flags: verify checks what runs): each slot's event socket
+ * (endpoint and the lab's generated password, used on the socket only) and `freeswitch -version` of
+ * the binary it runs. `running`: undefined when no lab runs.
  */
-function freeswitchLab(labDir: string): LabState | undefined {
-  let state: LabState | undefined;
-  try {
-    state = readLabState(labPaths(labDir));
-  } catch {
-    return undefined;
-  }
-  return state?.settings.backends === "freeswitch" ? state : undefined;
+function freeswitchLab(running: LabState | undefined): LabState | undefined {
+  return running?.settings.backends === "freeswitch" ? running : undefined;
 }
 
-export function nativeFreeswitchVersionSources(labDir: string): VersionSource[] {
-  const state = freeswitchLab(labDir);
+export function nativeFreeswitchVersionSources(running: LabState | undefined): VersionSource[] {
+  const state = freeswitchLab(running);
   if (!state) return [];
   return state.components.flatMap((c): VersionSource[] => {
     if ((c.role !== "old" && c.role !== "new") || c.comm !== "freeswitch") return [];
@@ -49,8 +43,8 @@ export function nativeFreeswitchVersionSources(labDir: string): VersionSource[] 
 }
 
 /** Fill each slot's event socket from the lab unless the config names one. */
-export function withNativeFreeswitchDefaults(config: VerifySection, labDir: string): VerifySection {
-  const state = freeswitchLab(labDir);
+export function withNativeFreeswitchDefaults(config: VerifySection, running: LabState | undefined): VerifySection {
+  const state = freeswitchLab(running);
   if (!state) return config;
   const out: VerifySection = { ...config };
   for (const role of ["old", "new"] as const) {

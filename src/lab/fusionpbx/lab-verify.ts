@@ -1,29 +1,23 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { labPaths } from "../layout.js";
-import { readLabState, type LabState } from "../state.js";
+import type { LabState } from "../state.js";
 import { parseSoftwarePhp } from "../../verify/product-version.js";
 import type { VersionSource } from "../../verify/probes.js";
 import type { VerifySection } from "../../verify/verify-config.js";
 import { fusionpbxUrl, servedTree, SOFTWARE_PHP } from "./instance.js";
 
 /**
- * What `verify` adds on a native lab serving FusionPBX (read from the running lab's lab.json: verify
- * checks what runs): each slot's version from the code of the tree its web server serves
- * (core/software/resources/classes/software.php), and its URL for the HTTP page check.
+ * What `verify` adds on a native lab serving FusionPBX (from the running lab's state file, read once
+ * by the command: verify checks what runs): each slot's version from the code of the tree its web
+ * server serves (core/software/resources/classes/software.php), and its URL for the HTTP page check.
+ * `running`: undefined when no lab runs.
  */
-function fusionpbxLab(labDir: string): LabState | undefined {
-  let state: LabState | undefined;
-  try {
-    state = readLabState(labPaths(labDir));
-  } catch {
-    return undefined;
-  }
-  return state?.settings.fusionpbx.enabled ? state : undefined;
+function fusionpbxLab(running: LabState | undefined): LabState | undefined {
+  return running?.settings.fusionpbx.enabled ? running : undefined;
 }
 
-export function nativeFusionpbxVersionSources(labDir: string): VersionSource[] {
-  const state = fusionpbxLab(labDir);
+export function nativeFusionpbxVersionSources(running: LabState | undefined): VersionSource[] {
+  const state = fusionpbxLab(running);
   if (!state) return [];
   return state.components.flatMap((c): VersionSource[] => {
     if (c.role !== "fusionpbx-old" && c.role !== "fusionpbx-new") return [];
@@ -46,8 +40,8 @@ export function nativeFusionpbxVersionSources(labDir: string): VersionSource[] {
 }
 
 /** Fill each slot's FusionPBX URL from the lab unless the config names one. */
-export function withNativeFusionpbxDefaults(config: VerifySection, labDir: string): VerifySection {
-  const state = fusionpbxLab(labDir);
+export function withNativeFusionpbxDefaults(config: VerifySection, running: LabState | undefined): VerifySection {
+  const state = fusionpbxLab(running);
   if (!state) return config;
   const out: VerifySection = { ...config };
   for (const role of ["old", "new"] as const) {
