@@ -3,7 +3,9 @@
  * (test/fixtures/kamailio-5.6.3-hep3-both-4-calls.hex, 14 messages per call), cloned into many
  * distinct calls (the SIPp pid in Call-ID, tags and branches replaced by a same-length number, so
  * every datagram keeps its recorded size). Target (issue 10): at least 100,000 HEP packets/s on
- * one core. Also the pcap record encoding on top. Then the collector on a real loopback socket at
+ * one core. Also the pcap record encoding on top, and a sim's whole per-packet path (decode, the SIP
+ * head read once, HEP evidence, pcap record, live rates, the HEP feed drained into an evidence book:
+ * what a `sim` run's collector does per datagram, minus the socket). Then the collector on a real loopback socket at
  * the lab's knee (1000 calls/s x 14 messages = 14,000 datagrams/s, sent by a child process for 5 s)
  * and at twice that: datagrams read, kernel drops, CPU.
  * Usage: node dist/bench/hep.bench.js [calls]
@@ -17,12 +19,21 @@ import { fileURLToPath } from "node:url";
 import { startHepCapture } from "../src/hep/capture.js";
 import { decodeHep } from "../src/hep/decode.js";
 import { HepEvidence } from "../src/hep/evidence.js";
+import { hepView } from "../src/hep/evidence-source.js";
+import { encodePcapRecord } from "../src/hep/pcap.js";
 import { pcapRecord } from "../src/hep/pcap.js";
+import { RateCounter } from "../src/hep/rates.js";
+import { readSipHeadOf } from "../src/sip/message.js";
+import { EvidenceBook } from "../src/sim/evidence.js";
+import { HepFeed } from "../src/sim/hep-feed.js";
 import { recordedBothCalls } from "../test/support/hep-fixtures.js";
 
 const RECORDED_PID = "11543";
+/** the recorded Call-IDs' prefix, and one of the same length a sim's evidence book takes for its own (run "rr", burst old) */
+const RECORDED_CALL_ID = "hep-fixture-";
+const SIM_CALL_ID = "pbxc-rr-old-";
 
-function cloneCalls(calls: number): Buffer[] {
+function cloneCalls(calls: number, simCallIds = false): Buffer[] {
   const recorded = recordedBothCalls();
   const out: Buffer[] = [];
   const sets = Math.ceil(calls / 4);
@@ -32,6 +43,7 @@ function cloneCalls(calls: number): Buffer[] {
     for (const d of recorded) {
       const b = Buffer.from(d);
       for (let at = b.indexOf(RECORDED_PID, 0, "latin1"); at >= 0; at = b.indexOf(RECORDED_PID, at + 1, "latin1")) token.copy(b, at);
+      if (simCallIds) for (let at = b.indexOf(RECORDED_CALL_ID, 0, "latin1"); at >= 0; at = b.indexOf(RECORDED_CALL_ID, at + 1, "latin1")) b.write(SIM_CALL_ID, at, "latin1");
       out.push(b);
     }
   }
@@ -49,6 +61,36 @@ function run(datagrams: Buffer[], withPcap: boolean): { packetsPerS: number; cpu
   }
   const cpu = process.cpuUsage(cpu0);
   const cpuMs = (cpu.user + cpu.system) / 1000;
+  return { packetsPerS: datagrams.length / (cpuMs / 1000), cpuMs, calls: book.calls.size };
+}
+
+/** a sim's per-packet path without the socket: capture (evidence + pcap) + rates + feed, drained every 350 packets (25 ms at the knee) */
+function runSimPath(datagrams: Buffer[]): { packetsPerS: number; cpuMs: number; calls: number } {
+  const proxy = "127.0.0.1:25060";
+  const view = hepView([proxy], { old: "127.0.0.1:25062", new: "127.0.0.1:25063" });
+  const hep = new HepEvidence([proxy]);
+  const rates = new RateCounter(view, 0);
+  const feed = new HepFeed(view);
+  const book = new EvidenceBook("rr");
+  const chunk = Buffer.allocUnsafe(256 * 1024);
+  let used = 0;
+  const cpu0 = process.cpuUsage();
+  let n = 0;
+  for (const d of datagrams) {
+    const r = decodeHep(d);
+    if (!r.ok) throw new Error(r.malformation.detail);
+    const head = readSipHeadOf(r.packet.payload);
+    hep.add(r.packet, head);
+    if (used + 70_000 > chunk.length) used = 0;
+    used = encodePcapRecord(r.packet, chunk, used);
+    rates.add(r.packet, head);
+    feed.push(r.packet, head);
+    if (++n % 350 === 0) feed.drain(book);
+  }
+  feed.drain(book);
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
+  if (book.calls.size === 0) throw new Error("the evidence book booked no call");
   return { packetsPerS: datagrams.length / (cpuMs / 1000), cpuMs, calls: book.calls.size };
 }
 
@@ -101,6 +143,16 @@ for (const withPcap of [false, true]) {
       `(${datagrams.length.toLocaleString("en-US")} recorded-size datagrams, ${r.calls.toLocaleString("en-US")} calls, ${r.cpuMs.toFixed(0)} ms CPU; target >= 100,000)`,
   );
 }
+const simDatagrams = cloneCalls(calls, true);
+runSimPath(simDatagrams.slice(0, 14 * 2000)); // warm up
+for (let i = 0; i < 2; i++) {
+  const r = runSimPath(simDatagrams);
+  console.log(
+    `a sim's whole per-packet path (decode, head, evidence, pcap record, rates, feed into an evidence book): ${Math.round(r.packetsPerS).toLocaleString("en-US")} packets/s on one core, ` +
+      `${((r.cpuMs * 1000) / simDatagrams.length).toFixed(1)} us/packet (${r.calls.toLocaleString("en-US")} calls)`,
+  );
+}
+if (process.argv.includes("--no-socket")) process.exit(0);
 await atRate(14_000, 5);
 await atRate(28_000, 5);
 }

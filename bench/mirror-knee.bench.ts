@@ -4,9 +4,12 @@
  * the tool's HEP collector running throughout (decoding, booking, writing pcap, as `sim` does);
  * for each rate a 5 s burst of calls held 1 s with `siptrace.status off`, then the same with `on`
  * (pairs, so drift in the machine's load hits both alike), calls failed per SIPp's counters.
+ * Per burst also the CPU per call of Kamailio (all its processes, from /proc) and of the collector
+ * (this process: the collector, the HEP feed and its evidence book, the rate counter, pcap), and the
+ * load average, which the figures depend on when the machine is shared.
  * Usage: node dist/bench/mirror-knee.bench.js [rate ...]   (default 500 600 700 800 900 1000)
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { assetPath } from "../src/assets.js";
@@ -15,6 +18,8 @@ import { hepView } from "../src/hep/evidence-source.js";
 import { HttpJsonRpcClient } from "../src/kamailio/rpc.js";
 import { EvidenceBook } from "../src/sim/evidence.js";
 import { HepFeed } from "../src/sim/hep-feed.js";
+import { RateCounter } from "../src/hep/rates.js";
+import { findLabProcesses } from "../src/lab/ownership.js";
 import { uacArgv } from "../src/sipp/argv.js";
 import { parseTraceStat } from "../src/sipp/results.js";
 import { startSipp } from "../src/sipp/runner.js";
@@ -22,29 +27,29 @@ import { labFixture } from "../test/support/lab-fixture.js";
 
 const SECONDS = 5;
 const HOLD_MS = 1000;
-const TICKS_PER_S = 100; // Linux USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s
 
-/** CPU seconds used so far by every process whose command line names `needle` (Kamailio and its children) */
-function cpuOf(needle: string): number {
-  let ticks = 0;
-  for (const pid of readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
+const load = (): string => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+
+/** CPU time (user + system, microseconds) of the lab's kamailio processes so far */
+function kamailioCpuUs(labDir: string): number {
+  const tick = 1e6 / 100; // USER_HZ
+  let sum = 0;
+  for (const p of findLabProcesses(labDir)) {
+    if (p.comm !== "kamailio") continue;
     try {
-      if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(needle)) continue;
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name
-      ticks += Number(fields[11]) + Number(fields[12]);
+      const stat = readFileSync(`/proc/${p.pid}/stat`, "utf8");
+      const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      sum += (Number(rest[14 - 3]) + Number(rest[15 - 3])) * tick;
     } catch {
       /* gone */
     }
   }
-  return ticks / TICKS_PER_S;
+  return sum;
 }
 
-/** this process's CPU seconds (the collector: receive, decode, evidence, pcap) */
-const selfCpu = (): number => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
+const cpuUs = (): number => {
+  const c = process.cpuUsage();
+  return c.user + c.system;
 };
 
 async function main(): Promise<void> {
@@ -53,17 +58,21 @@ async function main(): Promise<void> {
   const f = await labFixture();
   const rpc = new HttpJsonRpcClient("127.0.0.1", f.ports.rpc, 5000);
   const proxy = `127.0.0.1:${f.ports.sip}`;
-  const feed = new HepFeed(hepView([proxy], { old: `127.0.0.1:${f.ports.old}`, new: `127.0.0.1:${f.ports.new}` }));
+  const view = hepView([proxy], { old: `127.0.0.1:${f.ports.old}`, new: `127.0.0.1:${f.ports.new}` });
+  const feed = new HepFeed(view);
+  const rateCounter = new RateCounter(view, Date.now());
   let book = new EvidenceBook("bench");
-  const cap = await startHepCapture({ address: "127.0.0.1", port: f.ports.hep, proxy: [proxy], pcapPath: path.join(f.dir, "capture.pcap"), onPacket: feed.push });
+  const cap = await startHepCapture({ address: "127.0.0.1", port: f.ports.hep, proxy: [proxy], pcapPath: path.join(f.dir, "capture.pcap"), onPacket: (p, head) => {
+    rateCounter.add(p, head);
+    feed.push(p, head);
+  } });
   // the collector's consumer, as in a sim run: drain every 25 ms into an evidence book
   const drain = setInterval(() => feed.drain(book), 25);
   try {
     const up = await f.cli(["lab", "up", ...f.flags]);
     if (up.code !== 0) throw new Error(`lab up failed: ${up.stderr}`);
     await f.cli(["apply", "--mode", "both", ...f.flags]);
-    console.log(`mirror knee: ${SECONDS} s bursts, calls held ${HOLD_MS} ms, Kamailio -m 256 children 2, collector running; load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
-    const kamailioCfg = path.join(f.labDir, "kamailio.cfg");
+    console.log(`mirror knee: ${SECONDS} s bursts, calls held ${HOLD_MS} ms, Kamailio -m 256 children 2, collector running; load ${load()}`);
     const rows: { rate: number; off: number; on: number }[] = [];
     for (const rate of rates) {
       const row = { rate, off: -1, on: -1 };
@@ -87,21 +96,23 @@ async function main(): Promise<void> {
           errorFile: `${base}.errors.log`,
         });
         const before = cap.summary();
-        const cpu0 = { kamailio: cpuOf(kamailioCfg), collector: selfCpu() };
+        const k0 = kamailioCpuUs(f.labDir);
+        const c0 = cpuUs();
         const p = startSipp(argv, { cwd: f.dir });
         const exit = await p.done;
         await cap.settle(100, 3000);
+        feed.drain(book);
+        const kamUs = kamailioCpuUs(f.labDir) - k0;
+        const colUs = cpuUs() - c0;
         const after = cap.summary();
-        const calls = rate * SECONDS;
-        const us = (sec: number): number => Math.round((sec * 1e6) / calls);
-        const cpu = { kamailio: us(cpuOf(kamailioCfg) - cpu0.kamailio), collector: us(selfCpu() - cpu0.collector) };
         const stats = parseTraceStat(readFileSync(`${base}.stat.csv`, "utf8"));
         const failed = stats ? stats.failedCalls + Math.max(0, rate * SECONDS - stats.successfulCalls - stats.failedCalls) : -1;
         row[mode] = failed;
         const drops = (after.kernelDrops ?? 0) - (before.kernelDrops ?? 0);
         console.log(
           `  ${rate} calls/s mirroring ${mode.padEnd(3)}: ${stats?.successfulCalls ?? "?"} ok, ${failed} failed (sipp ${exit.description}); ` +
-            `HEP datagrams +${after.datagrams - before.datagrams}, kernel drops +${drops}; CPU per call: Kamailio ${cpu.kamailio} us, collector ${cpu.collector} us`,
+            `HEP datagrams +${after.datagrams - before.datagrams}, kernel drops +${drops}; CPU per call: Kamailio ${Math.round(kamUs / (rate * SECONDS))} us, ` +
+            `collector ${Math.round(colUs / (rate * SECONDS))} us (${after.datagrams > before.datagrams ? Math.round(colUs / (after.datagrams - before.datagrams)) : "-"} us/datagram); load ${load()}`,
         );
         // transactions linger ~5 s in Kamailio's memory: let them go before the next burst
         await new Promise((r) => setTimeout(r, 6000));

@@ -10,6 +10,7 @@ import { HepEvidence, type EndpointKey } from "./evidence.js";
 import type { HepForwardTarget } from "./forward-target.js";
 import { openPcapWriter } from "./pcap.js";
 import type { RpcClient } from "../kamailio/rpc.js";
+import { readSipHeadOf, type SipHead } from "../sip/message.js";
 
 /** Does Kamailio mirror right now (`siptrace.status check`)? undefined: it does not answer (not running yet). */
 export async function kamailioMirrors(rpc: Pick<RpcClient, "call">): Promise<boolean | undefined> {
@@ -29,7 +30,8 @@ export interface HepCaptureOptions {
   /** capture.pcap's path */
   pcapPath: string;
   forward?: HepForwardTarget;
-  onPacket?: (p: HepPacket) => void;
+  /** every packet, with its payload's SIP head (read once per packet for every consumer; undefined: not SIP) */
+  onPacket?: (p: HepPacket, head: SipHead | undefined) => void;
 }
 
 export interface HepCaptureSummary {
@@ -68,9 +70,10 @@ export async function startHepCapture(o: HepCaptureOptions): Promise<HepCapture>
       port: o.port,
       ...(o.forward ? { forward: o.forward } : {}),
       onPacket: (p) => {
-        evidence.add(p);
+        const head = readSipHeadOf(p.payload);
+        evidence.add(p, head);
         pcap.write(p);
-        o.onPacket?.(p);
+        o.onPacket?.(p, head);
       },
     });
   } catch (err) {

@@ -57,10 +57,14 @@ export function sightingOf(p: HepPacket, v: HepView): HepSighting | undefined {
  * "2026-11-23 22:51:52.507765"), so stamps from both sources compare and parse alike.
  */
 export function hepStamp(p: Pick<HepPacket, "tsSec" | "tsUsec">): string {
-  const d = new Date(p.tsSec * 1000);
-  const two = (n: number): string => String(n).padStart(2, "0");
-  return (
-    `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ` +
-    `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}.${String(p.tsUsec).padStart(6, "0")}`
-  );
+  // the local date and time of a second, made once per second (thousands of packets share it)
+  if (p.tsSec !== stampSecond) {
+    const d = new Date(p.tsSec * 1000);
+    const two = (n: number): string => String(n).padStart(2, "0");
+    stampPrefix = `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}.`;
+    stampSecond = p.tsSec;
+  }
+  return stampPrefix + String(p.tsUsec).padStart(6, "0");
 }
+let stampSecond = -1;
+let stampPrefix = "";

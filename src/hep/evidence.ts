@@ -9,7 +9,7 @@
  * one whose destination is, something it received. Retransmissions are counted, never new
  * transactions (Call-ID + CSeq + method + top Via branch + destination).
  */
-import { readSipHead } from "../sip/message.js";
+import { readSipHeadOf, type SipHead } from "../sip/message.js";
 import type { HepPacket } from "./decode.js";
 
 /** "ip:port" (IPv6 as "[ip]:port") */
@@ -77,7 +77,6 @@ export interface HepEvidenceCounts {
   noCallId: number;
 }
 
-const HEAD_END = Buffer.from("\r\n\r\n", "latin1");
 const TAG = /;\s*tag=([^;>\s,]+)/i;
 
 function tagOf(headerValue: string | undefined): string | undefined {
@@ -95,8 +94,12 @@ export class HepEvidence {
     this.proxy = new Set(proxySockets);
   }
 
-  /** Feed one decoded packet; returns the call it touched (undefined when it was not a call's SIP message). */
-  add(p: HepPacket): HepCall | undefined {
+  /**
+   * Feed one decoded packet; returns the call it touched (undefined when it was not a call's SIP
+   * message). `head`: the payload's head when the caller read it already (src/hep/capture.ts reads
+   * it once for every consumer); read here otherwise.
+   */
+  add(p: HepPacket, head?: SipHead): HepCall | undefined {
     this.counts.packets++;
     if (p.protocolType !== undefined && p.protocolType !== 1) {
       this.counts.notSip++;
@@ -110,8 +113,7 @@ export class HepEvidence {
       return undefined;
     }
     // only the head is evidence: the body (SDP) is neither converted nor parsed
-    const headEnd = p.payload.indexOf(HEAD_END);
-    const msg = readSipHead(p.payload.toString("latin1", 0, headEnd >= 0 ? headEnd : p.payload.length));
+    const msg = head ?? readSipHeadOf(p.payload);
     if (!msg) {
       this.counts.notSip++;
       return undefined;

@@ -84,10 +84,18 @@ test("the writer: every record in order across chunk boundaries; the file follow
       if (Date.now() > deadline) assert.fail("the first record never reached the file before close");
       await new Promise((r) => setTimeout(r, 20));
     }
-    for (let i = 0; i < 1000; i++) w.write(ps[i % ps.length]!); // ~700 KiB: several chunks
+    const written = [ps[0]!];
+    for (let i = 0; i < 1000; i++) {
+      // ~700 KiB: several chunks, and records of the largest size (a cut 64 KiB payload) among them
+      const p = i % 300 === 299 ? { ...ps[i % ps.length]!, payload: Buffer.alloc(70_000, 0x41) } : ps[i % ps.length]!;
+      w.write(p);
+      written.push(p);
+    }
     await w.close();
     assert.equal(w.records, 1001);
     const b = readFileSync(file);
+    // byte for byte what pcapRecord makes of each packet, in order, after the global header
+    assert.ok(b.equals(Buffer.concat([pcapGlobalHeader(), ...written.map((p) => pcapRecord(p))])), "file = header + every record");
     assert.ok(b.subarray(0, 24).equals(pcapGlobalHeader()));
     let off = 24;
     let n = 0;

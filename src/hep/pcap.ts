@@ -69,20 +69,35 @@ function onesSum(b: Buffer, start: number, end: number, initial = 0): number {
  * too big for one IP packet is cut (the record's original length says how long it was).
  */
 export function pcapRecord(p: HepPacket): Buffer {
+  const b = Buffer.allocUnsafe(pcapRecordLength(p));
+  encodePcapRecord(p, b, 0);
+  return b;
+}
+
+function payloadCut(p: HepPacket): number {
+  const v4 = p.ipFamily === "ipv4";
+  return Math.min(p.payload.length, (v4 ? 65535 - IPV4_HEADER : 65535) - UDP_HEADER);
+}
+
+/** The bytes pcapRecord(p) takes. */
+export function pcapRecordLength(p: HepPacket): number {
+  return 16 + (p.ipFamily === "ipv4" ? IPV4_HEADER : IPV6_HEADER) + UDP_HEADER + payloadCut(p);
+}
+
+/** pcapRecord(p) written into `b` at `at` (pcapRecordLength(p) bytes from there); returns the offset after it. */
+export function encodePcapRecord(p: HepPacket, b: Buffer, at: number): number {
   const v4 = p.ipFamily === "ipv4";
   const ipHeader = v4 ? IPV4_HEADER : IPV6_HEADER;
-  const maxPayload = (v4 ? 65535 - IPV4_HEADER : 65535) - UDP_HEADER;
-  const payloadLen = Math.min(p.payload.length, maxPayload);
+  const payloadLen = payloadCut(p);
   const udpLen = UDP_HEADER + payloadLen;
   const packetLen = ipHeader + udpLen;
   // headers zeroed, the payload part is overwritten by the copy below
-  const b = Buffer.allocUnsafe(16 + packetLen);
-  b.fill(0, 0, 16 + ipHeader + UDP_HEADER);
-  b.writeUInt32LE(p.tsSec, 0);
-  b.writeUInt32LE(p.tsUsec, 4);
-  b.writeUInt32LE(packetLen, 8);
-  b.writeUInt32LE(ipHeader + UDP_HEADER + p.payload.length, 12);
-  const ip = 16;
+  b.fill(0, at, at + 16 + ipHeader + UDP_HEADER);
+  b.writeUInt32LE(p.tsSec, at);
+  b.writeUInt32LE(p.tsUsec, at + 4);
+  b.writeUInt32LE(packetLen, at + 8);
+  b.writeUInt32LE(ipHeader + UDP_HEADER + p.payload.length, at + 12);
+  const ip = at + 16;
   if (v4) {
     b[ip] = 0x45; // version 4, 5 words
     b.writeUInt16BE(packetLen, ip + 2);
@@ -112,7 +127,7 @@ export function pcapRecord(p: HepPacket): Buffer {
     b.writeUInt16BE(~sum & 0xffff || 0xffff, udp + 6);
   }
   // IPv4: UDP checksum 0 = none (allowed, and what Wireshark expects from synthesized packets)
-  return b;
+  return udp + udpLen;
 }
 
 export interface PcapWriter {
@@ -124,7 +139,10 @@ export interface PcapWriter {
   close(): Promise<void>;
 }
 
-/** Records are gathered and written in chunks of this size (one write per record costs more than the rest). */
+/**
+ * Records are encoded straight into chunks of this size and each full chunk is one write (one write
+ * per record, or a buffer per record joined later, costs more than the rest).
+ */
 const CHUNK_BYTES = 256 * 1024;
 /** ...or after this long, so the file follows the capture while a run is live */
 const FLUSH_MS = 250;
@@ -136,29 +154,29 @@ export function openPcapWriter(path: string): PcapWriter {
   const out = createWriteStream("", { fd: openAppend(path, FileMode.public) });
   let failure: Error | undefined;
   out.on("error", (err) => (failure ??= err));
-  let pending: Buffer[] = [pcapGlobalHeader()];
-  let pendingBytes = 0;
+  // the chunk being filled: `used` bytes of it are records not written yet (a written chunk is
+  // handed to the stream and never touched again: the next one is a new buffer)
+  let chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+  let used = pcapGlobalHeader().copy(chunk, 0);
   let timer: NodeJS.Timeout | undefined;
   const flush = (): void => {
     if (timer) clearTimeout(timer);
     timer = undefined;
-    if (pending.length === 0 || failure) return;
-    out.write(pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes));
-    pending = [];
-    pendingBytes = 0;
+    if (used === 0 || failure) return;
+    out.write(chunk.subarray(0, used));
+    chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+    used = 0;
   };
-  pendingBytes = pending[0]!.length;
   let records = 0;
   return {
     path,
     write(p) {
       if (failure) return;
-      const r = pcapRecord(p);
-      pending.push(r);
-      pendingBytes += r.length;
+      // a record is at most 16 + 40 + 8 + 65,535 bytes: always fits an empty chunk
+      if (used + pcapRecordLength(p) > CHUNK_BYTES) flush();
+      used = encodePcapRecord(p, chunk, used);
+      timer ??= setTimeout(flush, FLUSH_MS).unref();
       records++;
-      if (pendingBytes >= CHUNK_BYTES) flush();
-      else timer ??= setTimeout(flush, FLUSH_MS).unref();
     },
     get records() {
       return records;

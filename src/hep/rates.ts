@@ -14,7 +14,7 @@
  * so memory stays bounded by two windows of calls.
  */
 import type { AnswerClass, Backend, BackendCounts } from "../events/run-events.js";
-import { readSipHead } from "../sip/message.js";
+import { readSipHeadOf, type SipHead } from "../sip/message.js";
 import type { HepPacket } from "./decode.js";
 import { sightingOf, type HepView } from "./evidence-source.js";
 
@@ -78,12 +78,13 @@ export class RateCounter {
     this.openedAt = at;
   }
 
-  add(p: HepPacket): void {
+  /** `head`: the payload's head when the caller read it already (read here otherwise, only for INVITEs to and responses from a backend) */
+  add(p: HepPacket, head?: SipHead): void {
     const s = sightingOf(p, this.view);
     if (!s || s.party !== "backend") return;
     const toBackend = s.direction === "received";
     if (toBackend ? !startsWith(p.payload, "INVITE ") : !startsWith(p.payload, "SIP/2.0 ")) return;
-    const h = readSipHead(p.payload.toString("latin1"));
+    const h = head ?? readSipHeadOf(p.payload);
     if (!h || h.cseq?.method !== "INVITE") return;
     let key: string;
     if (toBackend) {

@@ -13,7 +13,7 @@ import {
   type PhaseEvidence,
 } from "./assertions.js";
 import { byeTie, callRow, EvidenceBook, outcomeOf, parseCallId, type CallEvidence, type EvidenceFact } from "./evidence.js";
-import { parseSipMessage, type SipMessage } from "../sip/message.js";
+import { readSipHead, type SipHead } from "../sip/message.js";
 
 const FIXTURES = path.resolve(import.meta.dirname, "..", "..", "..", "test", "fixtures");
 const log = (name: string): LoggedMessage[] => parseMessageLogBuffer(readFileSync(path.join(FIXTURES, name))).records;
@@ -292,16 +292,16 @@ test("Call-IDs of another run or none are the open window's unexpected requests;
 });
 
 test("a call whose INVITE a backend's log shows before the UAC's log does is pending, not 'never sent', until its burst ends", async () => {
-  const { parseSipMessage } = await import("../sip/message.js");
+  const { readSipHead } = await import("../sip/message.js");
   const id = "pbxc-abc123-post-3-7753@127.0.0.1";
-  const invite = parseSipMessage(`INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:15060;branch=z9hG4bKk1\r\nCall-ID: ${id}\r\nCSeq: 1 INVITE\r\nTo: <sip:100@127.0.0.1>\r\n\r\n`)!;
+  const invite = readSipHead(`INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:15060;branch=z9hG4bKk1\r\nCall-ID: ${id}\r\nCSeq: 1 INVITE\r\nTo: <sip:100@127.0.0.1>\r\n\r\n`)!;
   const book = new EvidenceBook("abc123");
   book.backendMessage("new", invite, { stamp: "2026-12-01 20:56:41.000001", direction: "received" });
   assert.deepEqual(book.settle("post"), [], "concluded before the UAC's log was read");
   book.uacMessage("post", invite, { stamp: "2026-12-01 20:56:41.000000", direction: "sent" });
   assert.deepEqual(book.settle("post"), []);
   // the burst ended and the UAC never showed it: then it is a call the UAC did not send
-  const other = parseSipMessage(invite.startLine + "\r\nVia: SIP/2.0/UDP 127.0.0.1:15060;branch=z9hG4bKk2\r\nCall-ID: pbxc-abc123-post-4-7753@127.0.0.1\r\nCSeq: 1 INVITE\r\n\r\n")!;
+  const other = readSipHead(invite.startLine + "\r\nVia: SIP/2.0/UDP 127.0.0.1:15060;branch=z9hG4bKk2\r\nCall-ID: pbxc-abc123-post-4-7753@127.0.0.1\r\nCSeq: 1 INVITE\r\n\r\n")!;
   book.backendMessage("new", other, { stamp: "2026-12-01 20:56:41.000002", direction: "received" });
   const facts = book.finishBurst("post");
   const f = facts.find((x) => x.call.callId.startsWith("pbxc-abc123-post-4-"));
@@ -340,11 +340,11 @@ test("an answer to SIPp's abort BYE (new branch, no route set) is not the answer
   // out at the caller, SIPp aborted the call with a second BYE on a new branch straight to the proxy,
   // and Kamailio answered that one 404; the caller's BYE itself never had an answer
   const cid = "Call-ID: pbxc-a49508-long-1-31618@127.0.0.1";
-  const msg = (lines: string[]): SipMessage => parseSipMessage(lines.join("\r\n") + "\r\n\r\n")!;
+  const msg = (lines: string[]): SipHead => readSipHead(lines.join("\r\n") + "\r\n\r\n")!;
   const at = (stamp: string, direction: "sent" | "received") => ({ stamp: `2026-12-01 21:52:${stamp}`, direction });
-  const byeOn = (branch: string): SipMessage =>
+  const byeOn = (branch: string): SipHead =>
     msg(["BYE sip:127.0.0.1:27882;transport=UDP SIP/2.0", `Via: SIP/2.0/UDP 127.0.0.1:5060;branch=${branch}`, cid, "CSeq: 2 BYE", "To: <sip:cutover@127.0.0.1:27880>;tag=t1"]);
-  const answer = (status: string, branch: string, cseq: string): SipMessage =>
+  const answer = (status: string, branch: string, cseq: string): SipHead =>
     msg([`SIP/2.0 ${status}`, `Via: SIP/2.0/UDP 127.0.0.1:5060;branch=${branch}`, cid, `CSeq: ${cseq}`, "To: <sip:cutover@127.0.0.1:27880>;tag=t1"]);
   const run = (byeAnswerBranch: string): CallEvidence => {
     const book = new EvidenceBook("a49508");

@@ -5,8 +5,8 @@
  * never count as calls: a request is one transaction per Call-ID + CSeq + top Via branch, whatever
  * number of copies arrive.
  *
- * Facts are source-neutral: `backendMessage` / `uacMessage` take a parsed SIP message plus a stamp of
- * where and when it was seen, so any evidence source (the SIPp stand-ins' message logs today, HEP
+ * Facts are source-neutral: `backendMessage` / `uacMessage` take a message's head (start line,
+ * Call-ID, CSeq, To, top Via: all the book reads) plus a stamp of where and when it was seen, so any evidence source (the SIPp stand-ins' message logs today, HEP
  * later) can feed the same book; `addBackend` / `addUac` adapt SIPp message-log records.
  *
  * Every message of one of this run's Call-IDs belongs to that call's burst (the Call-ID says which),
@@ -15,7 +15,7 @@
  */
 import type { Backend, SimPhase } from "../events/run-events.js";
 import type { Direction, LoggedMessage } from "../sip/message-log.js";
-import { cseqOf, header, parseSipMessage, topViaBranch, type SipMessage } from "../sip/message.js";
+import { headOfMessage, parseSipMessage, type SipHead } from "../sip/message.js";
 
 /** the SIPp bursts of a simulation; the in-flight check has three */
 export type BurstLabel = "old" | "both" | "new" | "precheck" | "long" | "post";
@@ -291,16 +291,16 @@ export class EvidenceBook {
     if (rec.note !== undefined) return [];
     const msg = parseSipMessage(rec.text);
     if (!msg) return [];
-    return this.backendMessage(backend, msg, { stamp: rec.stamp, direction: rec.direction, ...(instance !== undefined ? { instance } : {}) });
+    return this.backendMessage(backend, headOfMessage(msg), { stamp: rec.stamp, direction: rec.direction, ...(instance !== undefined ? { instance } : {}) });
   }
 
   /** A SIP message a backend received or sent. */
-  backendMessage(backend: Backend, msg: SipMessage, at: SourceStamp): EvidenceFact[] {
-    const callId = header(msg, "call-id") ?? "";
-    const cseq = cseqOf(msg);
+  backendMessage(backend: Backend, msg: SipHead, at: SourceStamp): EvidenceFact[] {
+    const callId = msg.callId ?? "";
+    const cseq = msg.cseq;
     const method = msg.kind === "request" ? msg.method! : cseq?.method ?? "?";
     if (method === "OPTIONS") return []; // probes and pings are never calls
-    const key = `${backend}|${callId}|${cseq?.seq ?? "?"}|${method}|${topViaBranch(msg) ?? ""}`;
+    const key = `${backend}|${callId}|${cseq?.seq ?? "?"}|${method}|${msg.topViaBranch ?? ""}`;
     const id = parseCallId(callId);
     const ours = id !== undefined && id.runId === this.runId;
     const phase = ours ? phaseOfBurst(id.burst) : this.windowPhase;
@@ -312,7 +312,7 @@ export class EvidenceBook {
       // the backend's own answer (a response it sent) to a request it received
       if (at.direction !== "sent" || (msg.status ?? 0) < 200) return [];
       const seen = this.transactions.get(key);
-      if (seen && !seen.answer) seen.answer = { status: msg.status!, toTag: tagOf(header(msg, "to")), stamp: at.stamp };
+      if (seen && !seen.answer) seen.answer = { status: msg.status!, toTag: tagOf(msg.to), stamp: at.stamp };
       return [];
     }
     if (at.direction !== "received") return [];
@@ -357,7 +357,7 @@ export class EvidenceBook {
   addUac(burst: BurstLabel, rec: LoggedMessage): EvidenceFact[] {
     const msg = parseSipMessage(rec.text);
     if (!msg) return [];
-    return this.uacMessage(burst, msg, { stamp: rec.stamp, direction: rec.direction }, rec.note);
+    return this.uacMessage(burst, headOfMessage(msg), { stamp: rec.stamp, direction: rec.direction }, rec.note);
   }
 
   /**
@@ -365,8 +365,8 @@ export class EvidenceBook {
    * "Unexpected UDP message received"). Calls are concluded by settle(), not here: by then the
    * backends' evidence of what the UAC saw has been read too.
    */
-  uacMessage(burst: BurstLabel, msg: SipMessage, at: SourceStamp, note?: string): EvidenceFact[] {
-    const callId = header(msg, "call-id") ?? "";
+  uacMessage(burst: BurstLabel, msg: SipHead, at: SourceStamp, note?: string): EvidenceFact[] {
+    const callId = msg.callId ?? "";
     const id = parseCallId(callId);
     if (!id || id.runId !== this.runId || id.burst !== burst) return [];
     // the burst is over: the caller had given up (a source that sees the caller's side from the
@@ -377,12 +377,12 @@ export class EvidenceBook {
       u.unexpected ??= `${note}: ${msg.startLine}`;
       return [];
     }
-    const cseq = cseqOf(msg);
+    const cseq = msg.cseq;
     if (at.direction === "sent" && msg.kind === "request") {
       if (msg.method === "INVITE") u.inviteSentStamp ??= at.stamp;
       if (msg.method === "BYE" && u.byeSentStamp === undefined) {
         u.byeSentStamp = at.stamp;
-        const b = topViaBranch(msg);
+        const b = msg.topViaBranch;
         if (b !== undefined) u.byeBranch = b;
       }
       return [];
@@ -392,13 +392,13 @@ export class EvidenceBook {
       u.inviteStatus = msg.status;
       u.inviteStatusStamp = at.stamp;
       if (isOk(msg.status)) {
-        const t = tagOf(header(msg, "to"));
+        const t = tagOf(msg.to);
         if (t !== undefined) u.dialogToTag = t;
       }
-    } else if (cseq?.method === "BYE" && u.byeStatus === undefined && (u.byeBranch === undefined || topViaBranch(msg) === u.byeBranch)) {
+    } else if (cseq?.method === "BYE" && u.byeStatus === undefined && (u.byeBranch === undefined || msg.topViaBranch === u.byeBranch)) {
       u.byeStatus = msg.status;
       u.byeStatusStamp = at.stamp;
-      const t = tagOf(header(msg, "to"));
+      const t = tagOf(msg.to);
       if (t !== undefined) u.byeToTag = t;
     }
     return [];

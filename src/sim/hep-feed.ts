@@ -16,12 +16,12 @@
 import type { Backend } from "../events/run-events.js";
 import type { HepPacket } from "../hep/decode.js";
 import { hepStamp, sightingOf, type HepSighting, type HepView } from "../hep/evidence-source.js";
-import { cseqOf, header, parseSipMessage, topViaBranch, type SipMessage } from "../sip/message.js";
+import { readSipHeadOf, type SipHead } from "../sip/message.js";
 import { parseCallId, type EvidenceBook, type EvidenceFact } from "./evidence.js";
 
 interface Forwarded {
   backend: Backend;
-  msg: SipMessage;
+  msg: SipHead;
   stamp: string;
 }
 
@@ -33,44 +33,55 @@ export interface UnansweredForward {
 }
 
 /** transaction key as the backend sees it: Call-ID, CSeq, method, top Via branch (Kamailio's) */
-function txKey(backend: Backend, msg: SipMessage): string {
-  const cseq = cseqOf(msg);
+function txKey(backend: Backend, msg: SipHead): string {
+  const cseq = msg.cseq;
   const method = msg.kind === "request" ? msg.method! : cseq?.method ?? "?";
-  return `${backend}|${header(msg, "call-id") ?? ""}|${cseq?.seq ?? "?"}|${method}|${topViaBranch(msg) ?? ""}`;
+  return `${backend}|${msg.callId ?? ""}|${cseq?.seq ?? "?"}|${method}|${msg.topViaBranch ?? ""}`;
 }
 
 export class HepFeed {
   private queue: HepPacket[] = [];
+  /** the queued packets' heads as the capture read them (undefined: read when drained) */
+  private heads: (SipHead | undefined)[] = [];
   private readonly waiting = new Map<string, Forwarded[]>();
   private readonly answered = new Set<string>();
   /** answers whose request's mirror had not arrived yet */
-  private readonly early = new Map<string, { backend: Backend; msg: SipMessage; stamp: string }[]>();
+  private readonly early = new Map<string, { backend: Backend; msg: SipHead; stamp: string }[]>();
   /** transactions whose request was delivered to the book */
   private readonly delivered = new Set<string>();
   /** TEST-ONLY (src/sim/test-faults.ts, hep-drop-bye): messages the evidence loses */
-  drop: ((msg: SipMessage, s: HepSighting) => boolean) | undefined;
+  drop: ((msg: SipHead, s: HepSighting) => boolean) | undefined;
   /** packets that were neither a backend's nor the caller's (Kamailio is neither end) or not SIP */
   ignored = 0;
 
   constructor(private readonly view: HepView) {}
 
-  /** the collector's onPacket: only queues (the payload is a view into a datagram nobody reuses) */
-  readonly push = (p: HepPacket): void => {
+  /**
+   * The collector's onPacket: only queues (the payload is a view into a datagram nobody reuses).
+   * `head`: the payload's SIP head if the capture read it already (the book reads nothing else).
+   */
+  readonly push = (p: HepPacket, head?: SipHead): void => {
     this.queue.push(p);
+    this.heads.push(head);
   };
 
   /** Feed every queued packet into `book`; returns the facts it produced. */
   drain(book: EvidenceBook): EvidenceFact[] {
     const q = this.queue;
+    const heads = this.heads;
     this.queue = [];
+    this.heads = [];
     const facts: EvidenceFact[] = [];
-    for (const p of q) facts.push(...this.feed(book, p));
+    for (let i = 0; i < q.length; i++) {
+      const f = this.feed(book, q[i]!, heads[i]);
+      for (const x of f) facts.push(x);
+    }
     return facts;
   }
 
-  private feed(book: EvidenceBook, p: HepPacket): EvidenceFact[] {
+  private feed(book: EvidenceBook, p: HepPacket, head: SipHead | undefined): EvidenceFact[] {
     const s = sightingOf(p, this.view);
-    const msg = s ? parseSipMessage(p.payload.toString("latin1")) : undefined;
+    const msg = s ? (head ?? readSipHeadOf(p.payload)) : undefined;
     if (!s || !msg) {
       this.ignored++;
       return [];
@@ -78,7 +89,7 @@ export class HepFeed {
     if (this.drop?.(msg, s)) return [];
     const stamp = hepStamp(p);
     if (s.party === "caller") {
-      const id = parseCallId(header(msg, "call-id") ?? "");
+      const id = parseCallId(msg.callId ?? "");
       return id ? book.uacMessage(id.burst, msg, { stamp, direction: s.direction }) : [];
     }
     const b = s.backend;
@@ -121,7 +132,7 @@ export class HepFeed {
   unanswered(): UnansweredForward[] {
     return [...this.waiting.values()].map((w) => {
       const f = w[0]!;
-      return { backend: f.backend, method: f.msg.method ?? "?", callId: header(f.msg, "call-id") ?? "", stamp: f.stamp };
+      return { backend: f.backend, method: f.msg.method ?? "?", callId: f.msg.callId ?? "", stamp: f.stamp };
     });
   }
 }

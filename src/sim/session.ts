@@ -141,11 +141,11 @@ export async function runSimSession(req: SimRequest, hooks: SessionHooks = {}): 
           // with --evidence sipp the capture only writes capture.pcap (and counts the rates)
           onPacket:
             evidencePlan.mode !== "sipp"
-              ? (p) => {
-                  rates.add(p);
-                  feed.push(p);
+              ? (p, head) => {
+                  rates.add(p, head);
+                  feed.push(p, head);
                 }
-              : (p) => rates.add(p),
+              : (p, head) => rates.add(p, head),
         });
         const c = capture;
         scope.defer("hep capture", () => c.stop().then(() => undefined));

@@ -31,7 +31,6 @@ import { isAlive, spawnDetached, stopGroup } from "../lab/process.js";
 import { readLabState, writeLabState } from "../lab/state.js";
 import type { Target } from "../target/target.js";
 import { probeOptions } from "../sip/options-probe.js";
-import { cseqOf, header } from "../sip/message.js";
 import type { HepFeed } from "./hep-feed.js";
 
 export const TEST_FAULT_ENV = "PBX_CUTOVER_TEST_FAULT";
@@ -109,8 +108,8 @@ export async function injectFault(f: TestFault, target: Target, labDir: string, 
     let key: string | undefined;
     hep.drop = (msg, s) => {
       if (s.party !== "backend") return false;
-      const k = `${s.backend}|${header(msg, "call-id") ?? ""}|${cseqOf(msg)?.seq ?? ""}`;
-      const isBye = msg.kind === "request" ? msg.method === "BYE" : cseqOf(msg)?.method === "BYE";
+      const k = `${s.backend}|${msg.callId ?? ""}|${msg.cseq?.seq ?? ""}`;
+      const isBye = msg.kind === "request" ? msg.method === "BYE" : msg.cseq?.method === "BYE";
       if (!isBye) return false;
       key ??= k;
       return k === key;

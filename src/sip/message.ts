@@ -122,10 +122,27 @@ export interface SipHead {
 
 const HEAD_FIELDS: Record<string, "callId" | "cseq" | "to" | "via"> = { "call-id": "callId", i: "callId", cseq: "cseq", to: "to", t: "to", via: "via", v: "via" };
 
+/** the characters String.prototype.trim removes that a latin1 string can hold */
+function isTrimmed(c: number): boolean {
+  return (c >= 9 && c <= 13) || c === 32 || c === 0xa0;
+}
+
+/**
+ * Could a header name starting at `pos`, `len` characters long, be one of HEAD_FIELDS? First
+ * letter c/i/t/v (any case) and a length of 1, 2, 3, 4 or 7: most lines (From, Max-Forwards,
+ * Record-Route, Content-Length...) are passed over without a string being made of their name.
+ */
+function maybeHeadField(text: string, pos: number, len: number): boolean {
+  if (len !== 1 && len !== 2 && len !== 3 && len !== 4 && len !== 7) return false;
+  const c = text.charCodeAt(pos) | 0x20;
+  return c === 0x63 || c === 0x69 || c === 0x74 || c === 0x76;
+}
+
 /**
  * The same answers as parseSipMessage + header/cseqOf/topViaBranch, for a fraction of the work: it
- * reads the start line and only the header lines it needs, stops at the end of the head, and never
- * touches the body (HEP evidence at 100,000 messages/s). Folded header lines go the long way.
+ * reads the start line and only the header lines it needs, stops once it has them (or at the end of
+ * the head), and never touches the body (HEP evidence at 100,000 messages/s). Folded header lines
+ * go the long way.
  */
 export function readSipHead(text: string): SipHead | undefined {
   let i = 0;
@@ -137,6 +154,7 @@ export function readSipHead(text: string): SipHead | undefined {
   const req = resp ? null : /^([A-Z][A-Z0-9_.!%*+`'~-]*)\s+(\S+)\s+SIP\/2\.0$/.exec(startLine);
   if (!resp && !req) return undefined;
   const found: { callId?: string; cseq?: string; to?: string; via?: string } = {};
+  let missing = 4;
   for (let pos = eol + 1; pos < text.length; ) {
     let next = text.indexOf("\n", pos);
     if (next < 0) next = text.length;
@@ -144,10 +162,19 @@ export function readSipHead(text: string): SipHead | undefined {
     if (end === pos) break; // the empty line: end of the head
     const c0 = text.charCodeAt(pos);
     if (c0 === 32 || c0 === 9) return readSipHeadSlowly(text); // folded header line
+    // all four read, and this line continues none of them (it is no folded line): done
+    if (missing === 0) break;
     const colon = text.indexOf(":", pos);
     if (colon > pos && colon < end) {
-      const field = HEAD_FIELDS[text.slice(pos, colon).trim().toLowerCase()];
-      if (field !== undefined && found[field] === undefined) found[field] = text.slice(colon + 1, end).trim();
+      let nameEnd = colon;
+      while (nameEnd > pos && isTrimmed(text.charCodeAt(nameEnd - 1))) nameEnd--;
+      if (maybeHeadField(text, pos, nameEnd - pos)) {
+        const field = HEAD_FIELDS[text.slice(pos, nameEnd).toLowerCase()];
+        if (field !== undefined && found[field] === undefined) {
+          found[field] = text.slice(colon + 1, end).trim();
+          missing--;
+        }
+      }
     }
     pos = next + 1;
   }
@@ -164,9 +191,19 @@ export function readSipHead(text: string): SipHead | undefined {
   };
 }
 
-function readSipHeadSlowly(text: string): SipHead | undefined {
-  const m = parseSipMessage(text);
-  if (!m) return undefined;
+const HEAD_END = Buffer.from("\r\n\r\n", "latin1");
+
+/**
+ * readSipHead on a message's bytes (a mirrored payload): only the head (up to the first empty line)
+ * becomes a string; the body (SDP) is never converted.
+ */
+export function readSipHeadOf(bytes: Buffer): SipHead | undefined {
+  const headEnd = bytes.indexOf(HEAD_END);
+  return readSipHead(bytes.toString("latin1", 0, headEnd >= 0 ? headEnd : bytes.length));
+}
+
+/** What readSipHead reads, from a whole parsed message. */
+export function headOfMessage(m: SipMessage): SipHead {
   return {
     startLine: m.startLine,
     kind: m.kind,
@@ -178,6 +215,11 @@ function readSipHeadSlowly(text: string): SipHead | undefined {
     to: header(m, "to"),
     topViaBranch: topViaBranch(m),
   };
+}
+
+function readSipHeadSlowly(text: string): SipHead | undefined {
+  const m = parseSipMessage(text);
+  return m ? headOfMessage(m) : undefined;
 }
 
 export interface OptionsRequest {
