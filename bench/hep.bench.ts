@@ -4,7 +4,7 @@
  * distinct calls (the SIPp pid in Call-ID, tags and branches replaced by a same-length number, so
  * every datagram keeps its recorded size). Target (issue 10): at least 100,000 HEP packets/s on
  * one core. Also the pcap record encoding on top, and a sim's whole per-packet path (decode, the SIP
- * head read once, HEP evidence, pcap record, live rates, the HEP feed drained into an evidence book:
+ * head read once, pcap record, live rates, the HEP feed drained into an evidence book:
  * what a `sim` run's collector does per datagram, minus the socket). Then the collector on a real loopback socket at
  * the lab's knee (1000 calls/s x 14 messages = 14,000 datagrams/s, sent by a child process for 5 s)
  * and at twice that: datagrams read, kernel drops, CPU.
@@ -64,11 +64,10 @@ function run(datagrams: Buffer[], withPcap: boolean): { packetsPerS: number; cpu
   return { packetsPerS: datagrams.length / (cpuMs / 1000), cpuMs, calls: book.calls.size };
 }
 
-/** a sim's per-packet path without the socket: capture (evidence + pcap) + rates + feed, drained every 350 packets (25 ms at the knee) */
+/** a sim's per-packet path without the socket: capture (head, pcap; no proxy book, as `sim` runs it) + rates + feed, drained every 350 packets (25 ms at the knee) */
 function runSimPath(datagrams: Buffer[]): { packetsPerS: number; cpuMs: number; calls: number } {
   const proxy = "127.0.0.1:25060";
   const view = hepView([proxy], { old: "127.0.0.1:25062", new: "127.0.0.1:25063" });
-  const hep = new HepEvidence([proxy]);
   const rates = new RateCounter(view, 0);
   const feed = new HepFeed(view);
   const book = new EvidenceBook("rr");
@@ -80,7 +79,6 @@ function runSimPath(datagrams: Buffer[]): { packetsPerS: number; cpuMs: number; 
     const r = decodeHep(d);
     if (!r.ok) throw new Error(r.malformation.detail);
     const head = readSipHeadOf(r.packet.payload);
-    hep.add(r.packet, head);
     if (used + 70_000 > chunk.length) used = 0;
     used = encodePcapRecord(r.packet, chunk, used);
     rates.add(r.packet, head);
@@ -148,7 +146,7 @@ runSimPath(simDatagrams.slice(0, 14 * 2000)); // warm up
 for (let i = 0; i < 2; i++) {
   const r = runSimPath(simDatagrams);
   console.log(
-    `a sim's whole per-packet path (decode, head, evidence, pcap record, rates, feed into an evidence book): ${Math.round(r.packetsPerS).toLocaleString("en-US")} packets/s on one core, ` +
+    `a sim's whole per-packet path (decode, head, pcap record, rates, feed into an evidence book): ${Math.round(r.packetsPerS).toLocaleString("en-US")} packets/s on one core, ` +
       `${((r.cpuMs * 1000) / simDatagrams.length).toFixed(1)} us/packet (${r.calls.toLocaleString("en-US")} calls)`,
   );
 }

@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   const feed = new HepFeed(view);
   const rateCounter = new RateCounter(view, Date.now());
   let book = new EvidenceBook("bench");
-  const cap = await startHepCapture({ address: "127.0.0.1", port: f.ports.hep, proxy: [proxy], pcapPath: path.join(f.dir, "capture.pcap"), onPacket: (p, head) => {
+  const cap = await startHepCapture({ address: "127.0.0.1", port: f.ports.hep, proxy: [proxy], pcapPath: path.join(f.dir, "capture.pcap"), book: false, onPacket: (p, head) => {
     rateCounter.add(p, head);
     feed.push(p, head);
   } });

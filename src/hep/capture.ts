@@ -1,12 +1,13 @@
 /**
  * One run's HEP capture: the collector on the lab's HEP port, every packet into the run's
- * `HepEvidence` and `capture.pcap`, and whatever else the run subscribes (its evidence book).
+ * `HepEvidence` (unless `book: false`: a sim judges from its own evidence book and only counts the
+ * calls here) and `capture.pcap`, and whatever else the run subscribes (its evidence book).
  * `stop()` waits until the last mirrored messages were read, closes the file and returns the
  * counters for results.json. Register `stop` with the run's Scope.
  */
 import { startHepCollector, type HepCollectorStats } from "./collector.js";
 import type { HepPacket } from "./decode.js";
-import { HepEvidence, type EndpointKey } from "./evidence.js";
+import { endpointKey, HepEvidence, type EndpointKey } from "./evidence.js";
 import type { HepForwardTarget } from "./forward-target.js";
 import { openPcapWriter } from "./pcap.js";
 import type { RpcClient } from "../kamailio/rpc.js";
@@ -30,6 +31,12 @@ export interface HepCaptureOptions {
   /** capture.pcap's path */
   pcapPath: string;
   forward?: HepForwardTarget;
+  /**
+   * false: no `HepEvidence` is kept (the proxy's per-call book, which migrate's live gates read);
+   * only the distinct Call-IDs are counted for the summary. A sim books the same packets into its
+   * own evidence book through `onPacket`; keeping both costs the collector twice the bookkeeping.
+   */
+  book?: boolean;
   /** every packet, with its payload's SIP head (read once per packet for every consumer; undefined: not SIP) */
   onPacket?: (p: HepPacket, head: SipHead | undefined) => void;
 }
@@ -50,9 +57,10 @@ export interface HepCaptureSummary {
   calls: number;
 }
 
-export interface HepCapture {
+export interface HepCapture<E extends HepEvidence | undefined = HepEvidence> {
   readonly port: number;
-  readonly evidence: HepEvidence;
+  /** the proxy's per-call book; undefined when started with `book: false` */
+  readonly evidence: E;
   summary(): HepCaptureSummary;
   /** wait until the mirrored messages so far were read (nothing new for `quietMs`, empty socket queue; at most `maxMs`) */
   settle(quietMs?: number, maxMs?: number): Promise<void>;
@@ -60,8 +68,13 @@ export interface HepCapture {
   stop(): Promise<HepCaptureSummary>;
 }
 
-export async function startHepCapture(o: HepCaptureOptions): Promise<HepCapture> {
-  const evidence = new HepEvidence(o.proxy);
+export async function startHepCapture(o: HepCaptureOptions & { book: false }): Promise<HepCapture<undefined>>;
+export async function startHepCapture(o: HepCaptureOptions): Promise<HepCapture>;
+export async function startHepCapture(o: HepCaptureOptions): Promise<HepCapture<HepEvidence | undefined>> {
+  const evidence = o.book === false ? undefined : new HepEvidence(o.proxy);
+  // without the book: the distinct Call-IDs of SIP messages through the proxy, for the summary
+  const proxy = new Set(o.proxy);
+  const callIds = new Set<string>();
   const pcap = openPcapWriter(o.pcapPath);
   let collector;
   try {
@@ -71,7 +84,10 @@ export async function startHepCapture(o: HepCaptureOptions): Promise<HepCapture>
       ...(o.forward ? { forward: o.forward } : {}),
       onPacket: (p) => {
         const head = readSipHeadOf(p.payload);
-        evidence.add(p, head);
+        if (evidence) evidence.add(p, head);
+        else if (head?.callId !== undefined && (p.protocolType === undefined || p.protocolType === 1) && (proxy.has(endpointKey(p.src)) || proxy.has(endpointKey(p.dst)))) {
+          callIds.add(head.callId);
+        }
         pcap.write(p);
         o.onPacket?.(p, head);
       },
@@ -96,7 +112,7 @@ export async function startHepCapture(o: HepCaptureOptions): Promise<HepCapture>
       forwarded: o.forward ? s.forwarded : undefined,
       forwardErrors: o.forward ? s.forwardErrors : undefined,
       pcap: { path: pcap.path, records: pcap.records },
-      calls: evidence.calls.size,
+      calls: evidence ? evidence.calls.size : callIds.size,
     };
   };
   let stopped: Promise<HepCaptureSummary> | undefined;

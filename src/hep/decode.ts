@@ -168,7 +168,7 @@ export function decodeHep(b: Buffer): HepDecodeResult {
         case HepChunk.srcIpv4:
         case HepChunk.dstIpv4: {
           if (!fixed(4)) return badSize("IPv4 address", 4, vlen);
-          const a = `${b[v]}.${b[v + 1]}.${b[v + 2]}.${b[v + 3]}`;
+          const a = ipv4Text(b, v);
           if (type === HepChunk.srcIpv4) src4 = a;
           else dst4 = a;
           break;
@@ -248,6 +248,23 @@ export function decodeHep(b: Buffer): HepDecodeResult {
       payload,
     },
   };
+}
+
+/**
+ * The dotted text of IPv4 addresses already seen, by their 32-bit value: a lab or a site mirrors a
+ * handful of addresses, so packets share one string each instead of making one per packet (and
+ * whoever keys maps by it hashes it once). Bounded: cleared when it holds 4,096.
+ */
+const ipv4Texts = new Map<number, string>();
+function ipv4Text(b: Buffer, v: number): string {
+  const n = ((b[v]! << 24) | (b[v + 1]! << 16) | (b[v + 2]! << 8) | b[v + 3]!) | 0;
+  let t = ipv4Texts.get(n);
+  if (t === undefined) {
+    if (ipv4Texts.size >= 4096) ipv4Texts.clear();
+    t = `${b[v]}.${b[v + 1]}.${b[v + 2]}.${b[v + 3]}`;
+    ipv4Texts.set(n, t);
+  }
+  return t;
 }
 
 function badSize(what: string, want: number, got: number): HepDecodeResult {

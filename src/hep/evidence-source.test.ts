@@ -58,3 +58,10 @@ test("capture time in the SIPp logs' format, microseconds kept, parsed back by t
   assert.equal(stampMs(s), p.tsSec * 1000 + 558.654);
   assert.match(hepStamp({ tsSec: p.tsSec, tsUsec: 7 }), /\.000007$/);
 });
+
+test("stamps of packets from other seconds, in any order, each get their own second", () => {
+  const p = packets()[2]!;
+  for (const sec of [p.tsSec, p.tsSec + 1, p.tsSec, p.tsSec + 86_399, p.tsSec - 1]) {
+    assert.equal(stampMs(hepStamp({ tsSec: sec, tsUsec: 250_000 })), sec * 1000 + 250, `second ${sec}`);
+  }
+});

@@ -16,8 +16,27 @@ import type { HepPacket } from "./decode.js";
 export type EndpointKey = string;
 
 export function endpointKey(e: { address: string; port: number }): EndpointKey {
-  return e.address.includes(":") ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+  // every mirrored packet asks for two of these, several times: one string per endpoint, made once
+  let byPort = endpointKeys.get(e.address);
+  if (byPort === undefined) {
+    if (endpointKeys.size >= 4096 || endpointKeyCount >= 65_536) {
+      endpointKeys.clear();
+      endpointKeyCount = 0;
+    }
+    byPort = new Map();
+    endpointKeys.set(e.address, byPort);
+  }
+  let k = byPort.get(e.port);
+  if (k === undefined) {
+    k = e.address.includes(":") ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+    byPort.set(e.port, k);
+    endpointKeyCount++;
+  }
+  return k;
 }
+/** endpoint keys made so far, by address and port (bounded: cleared at 4,096 addresses or 65,536 keys) */
+const endpointKeys = new Map<string, Map<number, EndpointKey>>();
+let endpointKeyCount = 0;
 
 export interface RequestLeg {
   /** where Kamailio sent the request */

@@ -29,6 +29,7 @@ import { eventSocketAgreesAssertion, longCallHungUpAtOldAssertion, pbxCallsOfPha
 import { judgedFrom, type EvidenceInUse } from "./evidence-mode.js";
 import type { HepFeed } from "./hep-feed.js";
 import type { HepCapture } from "../hep/capture.js";
+import type { HepEvidence } from "../hep/evidence.js";
 import { floorMs, knobsByEnvName, type SimKnobs } from "./knobs.js";
 import { failureLine, renderJunit, type SimResults } from "./report.js";
 import type { TestFault } from "./test-faults.js";
@@ -54,7 +55,7 @@ export interface SimRunOptions {
   /** the evidence sources in use (default: the stand-ins' logs alone) */
   evidence?: EvidenceInUse;
   /** the run's HEP capture and its feed (evidence hep or both) */
-  hep?: { capture: HepCapture; feed: HepFeed };
+  hep?: { capture: HepCapture<HepEvidence | undefined>; feed: HepFeed };
   /** a lab of real FreeSWITCH: what their event sockets reported (src/freeswitch/channel-watch.ts) */
   pbx?: PbxEvidence;
 }

@@ -124,7 +124,7 @@ export async function runSimSession(req: SimRequest, hooks: SessionHooks = {}): 
     const feed = new HepFeed(view);
     // live per-backend rates from the same packets (backend-rates events, whatever --evidence says)
     const rates = new RateCounter(view, Date.now());
-    let capture: HepCapture | undefined;
+    let capture: HepCapture<undefined> | undefined;
     let hepUnavailable: string | undefined;
     const startCapture = async (): Promise<void> => {
       if (t.hepCollector === undefined && settings.hep.mirror === "off" && (await labMirrors(t)) !== true) {
@@ -138,6 +138,8 @@ export async function runSimSession(req: SimRequest, hooks: SessionHooks = {}): 
           proxy: [proxy],
           pcapPath: path.join(runDir, "capture.pcap"),
           ...(forward ? { forward } : {}),
+          // the verdicts' HEP book is the feed's (below); the proxy's own book would be a second copy
+          book: false,
           // with --evidence sipp the capture only writes capture.pcap (and counts the rates)
           onPacket:
             evidencePlan.mode !== "sipp"

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { buildOptions, cseqOf, header, parseSipMessage, readSipHead, topViaBranch } from "./message.js";
+import { buildOptions, cseqOf, header, parseSipMessage, readSipHead, readSipHeadOf, topViaBranch } from "./message.js";
 
 // as received by a SIPp 3.6.1 UAS behind Kamailio 5.6.3 (from a lab message log)
 const invite = [
@@ -104,6 +104,31 @@ test("readSipHead answers as parseSipMessage does, on every recorded message (SI
       to: header(m, "to"),
       topViaBranch: topViaBranch(m),
     }, t.slice(0, 200));
+    // the byte reader (mirrored payloads) answers the same
+    assert.deepEqual(readSipHeadOf(Buffer.from(t, "latin1")), h, t.slice(0, 200));
   }
   assert.equal(readSipHead(texts[texts.length - 1]!)?.topViaBranch, "z9hG4bKfold");
+});
+
+test("readSipHeadOf (bytes) answers as readSipHead on the same text, on the odd heads too", () => {
+  const heads = [
+    // names in any case, blanks (and a latin1 no-break space) before the colon, values with trailing blanks
+    "SIP/2.0 180 Ringing\r\nCALL-ID: up@h  \r\ncseq : 1 INVITE\r\nTo\xa0: <sip:b>;tag=x\r\nVIA\t: SIP/2.0/UDP h;branch=z9up\r\n\r\n",
+    // no empty line at all; a bare-LF head whose body names other values
+    "INVITE sip:a@b SIP/2.0\r\nCall-ID: nohead@h\r\nCSeq: 1 INVITE",
+    "BYE sip:a@b SIP/2.0\nCall-ID: lf@h\nCSeq: 2 BYE\n\nCall-ID: body@h\r\nTo: <sip:no>;tag=body\r\n\r\n",
+    // all four found, then a folded line: it continues the last one read
+    "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9a\r\nCall-ID: f@h\r\nCSeq: 1 INVITE\r\nTo: <sip:b>\r\n ;tag=folded\r\n\r\n",
+    // a second Via and a second To: the first ones count; names that only look alike are skipped
+    "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9first\r\nVia: SIP/2.0/UDP g;branch=z9second\r\nTo: <sip:1>;tag=1\r\nTo: <sip:2>;tag=2\r\nCall-Info: no\r\nTV: no\r\nCall-ID: x@h\r\nCSeq: 3 BYE\r\n\r\n",
+    // leading blank lines, a start line with trailing blanks; not SIP; empty
+    "\r\n\nOPTIONS sip:a@b SIP/2.0  \r\nCall-ID: lead@h\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nCall-ID: no@h\r\n\r\n",
+    "",
+  ];
+  for (const t of heads) assert.deepEqual(readSipHeadOf(Buffer.from(t, "latin1")), readSipHead(t), JSON.stringify(t));
+  assert.equal(readSipHeadOf(Buffer.from(heads[0]!, "latin1"))?.to, "<sip:b>;tag=x");
+  assert.equal(readSipHeadOf(Buffer.from(heads[2]!, "latin1"))?.to, undefined, "nothing read from the body");
+  assert.equal(readSipHeadOf(Buffer.from(heads[3]!, "latin1"))?.to, "<sip:b> ;tag=folded");
+  assert.equal(readSipHeadOf(Buffer.from(heads[4]!, "latin1"))?.topViaBranch, "z9first");
 });

@@ -193,11 +193,77 @@ export function readSipHead(text: string): SipHead | undefined {
 
 const HEAD_END = Buffer.from("\r\n\r\n", "latin1");
 
+/** HEAD_FIELDS' names as bytes by length: the byte reader compares names without making strings */
+const HEAD_FIELD_BYTES: { name: Buffer; field: "callId" | "cseq" | "to" | "via" }[][] = [];
+for (const [name, field] of Object.entries(HEAD_FIELDS)) (HEAD_FIELD_BYTES[name.length] ??= []).push({ name: Buffer.from(name, "latin1"), field });
+
+function headFieldAt(b: Buffer, pos: number, len: number): "callId" | "cseq" | "to" | "via" | undefined {
+  const candidates = HEAD_FIELD_BYTES[len];
+  if (candidates === undefined) return undefined;
+  next: for (const c of candidates) {
+    for (let k = 0; k < len; k++) {
+      let x = b[pos + k]!;
+      if (x >= 0x41 && x <= 0x5a) x |= 0x20; // as toLowerCase does for ASCII
+      if (x !== c.name[k]) continue next;
+    }
+    return c.field;
+  }
+  return undefined;
+}
+
 /**
- * readSipHead on a message's bytes (a mirrored payload): only the head (up to the first empty line)
- * becomes a string; the body (SDP) is never converted.
+ * readSipHead on a message's bytes (a mirrored payload), with the same answers as
+ * `readSipHead(bytes.toString("latin1"))`: it walks the head's lines in the bytes and makes strings
+ * only of the start line and the four values it keeps (no string of the whole head, whose slices
+ * would keep it alive in every book that holds a Call-ID or a tag). Folded header lines go the long way.
  */
 export function readSipHeadOf(bytes: Buffer): SipHead | undefined {
+  const n = bytes.length;
+  let i = 0;
+  while (i < n && (bytes[i] === 10 || (bytes[i] === 13 && bytes[i + 1] === 10))) i++;
+  let eol = bytes.indexOf(10, i);
+  if (eol < 0) eol = n;
+  const startLine = bytes.toString("latin1", i, eol).trim();
+  const resp = /^SIP\/2\.0\s+(\d{3})(?:\s+(.*))?$/.exec(startLine);
+  const req = resp ? null : /^([A-Z][A-Z0-9_.!%*+`'~-]*)\s+(\S+)\s+SIP\/2\.0$/.exec(startLine);
+  if (!resp && !req) return undefined;
+  const found: { callId?: string; cseq?: string; to?: string; via?: string } = {};
+  let missing = 4;
+  for (let pos = eol + 1; pos < n; ) {
+    let next = bytes.indexOf(10, pos);
+    if (next < 0) next = n;
+    const end = bytes[next - 1] === 13 ? next - 1 : next;
+    if (end === pos) break; // the empty line: end of the head
+    const c0 = bytes[pos];
+    if (c0 === 32 || c0 === 9) return readSipHeadOfSlowly(bytes); // folded header line
+    if (missing === 0) break; // all four read, and this line continues none of them
+    const colon = bytes.indexOf(0x3a, pos);
+    if (colon > pos && colon < end) {
+      let nameEnd = colon;
+      while (nameEnd > pos && isTrimmed(bytes[nameEnd - 1]!)) nameEnd--;
+      const field = headFieldAt(bytes, pos, nameEnd - pos);
+      if (field !== undefined && found[field] === undefined) {
+        found[field] = bytes.toString("latin1", colon + 1, end).trim();
+        missing--;
+      }
+    }
+    pos = next + 1;
+  }
+  return {
+    startLine,
+    kind: resp ? "response" : "request",
+    method: req ? req[1] : undefined,
+    status: resp ? Number(resp[1]) : undefined,
+    reason: resp ? (resp[2] ?? "") : undefined,
+    callId: found.callId,
+    cseq: cseqValue(found.cseq),
+    to: found.to,
+    topViaBranch: viaBranchValue(found.via),
+  };
+}
+
+function readSipHeadOfSlowly(bytes: Buffer): SipHead | undefined {
+  // only the head: the body (SDP) is not converted
   const headEnd = bytes.indexOf(HEAD_END);
   return readSipHead(bytes.toString("latin1", 0, headEnd >= 0 ? headEnd : bytes.length));
 }
