@@ -7,7 +7,8 @@
  * Per burst also the CPU per call of Kamailio (all its processes, from /proc) and of the collector
  * (this process: the collector, the HEP feed and its evidence book, the rate counter, pcap), and the
  * load average, which the figures depend on when the machine is shared.
- * Usage: node dist/bench/mirror-knee.bench.js [rate ...]   (default 500 600 700 800 900 1000)
+ * Usage: node dist/bench/mirror-knee.bench.js [--read-pause-ms N] [rate ...]   (default 500 600 700 800 900 1000;
+ * --read-pause-ms: the collector's pause between read rounds, 0 = read continuously, default 5)
  */
 import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
@@ -53,7 +54,10 @@ const cpuUs = (): number => {
 };
 
 async function main(): Promise<void> {
-  const rates = process.argv.slice(2).map(Number).filter((n) => n > 0);
+  const args = process.argv.slice(2);
+  const pauseAt = args.indexOf("--read-pause-ms");
+  const readPauseMs = pauseAt >= 0 ? Number(args.splice(pauseAt, 2)[1]) : undefined;
+  const rates = args.map(Number).filter((n) => n > 0);
   if (rates.length === 0) rates.push(500, 600, 700, 800, 900, 1000);
   const f = await labFixture();
   const rpc = new HttpJsonRpcClient("127.0.0.1", f.ports.rpc, 5000);
@@ -62,7 +66,7 @@ async function main(): Promise<void> {
   const feed = new HepFeed(view);
   const rateCounter = new RateCounter(view, Date.now());
   let book = new EvidenceBook("bench");
-  const cap = await startHepCapture({ address: "127.0.0.1", port: f.ports.hep, proxy: [proxy], pcapPath: path.join(f.dir, "capture.pcap"), book: false, onPacket: (p, head) => {
+  const cap = await startHepCapture({ address: "127.0.0.1", port: f.ports.hep, proxy: [proxy], pcapPath: path.join(f.dir, "capture.pcap"), book: false, ...(readPauseMs !== undefined ? { readPauseMs } : {}), onPacket: (p, head) => {
     rateCounter.add(p, head);
     feed.push(p, head);
   } });
@@ -72,7 +76,7 @@ async function main(): Promise<void> {
     const up = await f.cli(["lab", "up", ...f.flags]);
     if (up.code !== 0) throw new Error(`lab up failed: ${up.stderr}`);
     await f.cli(["apply", "--mode", "both", ...f.flags]);
-    console.log(`mirror knee: ${SECONDS} s bursts, calls held ${HOLD_MS} ms, Kamailio -m 256 children 2, collector running; load ${load()}`);
+    console.log(`mirror knee: ${SECONDS} s bursts, calls held ${HOLD_MS} ms, Kamailio -m 256 children 2, collector running (read pause ${readPauseMs ?? "default"} ms); load ${load()}`);
     const rows: { rate: number; off: number; on: number }[] = [];
     for (const rate of rates) {
       const row = { rate, off: -1, on: -1 };

@@ -37,6 +37,8 @@ export interface HepCaptureOptions {
    * own evidence book through `onPacket`; keeping both costs the collector twice the bookkeeping.
    */
   book?: boolean;
+  /** the collector's pause between read rounds (default DEFAULT_READ_PAUSE_MS; 0 = read continuously) */
+  readPauseMs?: number;
   /** every packet, with its payload's SIP head (read once per packet for every consumer; undefined: not SIP) */
   onPacket?: (p: HepPacket, head: SipHead | undefined) => void;
 }
@@ -82,6 +84,7 @@ export async function startHepCapture(o: HepCaptureOptions): Promise<HepCapture<
       address: o.address,
       port: o.port,
       ...(o.forward ? { forward: o.forward } : {}),
+      ...(o.readPauseMs !== undefined ? { readPauseMs: o.readPauseMs } : {}),
       onPacket: (p) => {
         const head = readSipHeadOf(p.payload);
         if (evidence) evidence.add(p, head);

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import { EnvironmentError } from "../core/errors.js";
 import { binDatagram, recordedBothCalls } from "../../test/support/hep-fixtures.js";
 import { startHepCollector, type HepCollector } from "./collector.js";
-import type { HepPacket } from "./decode.js";
+import { decodeHep, type HepPacket } from "./decode.js";
 
 // The collector on real loopback sockets (no Kamailio: test/e2e/hep.test.ts has that).
 
@@ -107,3 +107,47 @@ test("datagrams the kernel drops (buffer full while the process is busy) are rep
     await c.close();
   }
 });
+
+test("reading in rounds: after the queue is read the socket rests for the pause, and every datagram is still read, in order", async () => {
+  const got: number[] = [];
+  const c = await startHepCollector({ address: "127.0.0.1", port: 0, readPauseMs: 250, onPacket: () => got.push(performance.now()) });
+  const order: string[] = [];
+  const c2 = await startHepCollector({ address: "127.0.0.1", port: 0, readPauseMs: 5, onPacket: (p) => order.push(p.payload.toString("latin1", 0, 40)) });
+  try {
+    const d = recordedBothCalls();
+    await sendAll([d[0]!], c.port);
+    await until(() => got.length === 1, "the first datagram");
+    const sentAt = performance.now();
+    await sendAll([d[1]!], c.port);
+    await until(() => got.length === 2, "the second datagram", 5000);
+    // the first round read the queue empty, so the socket rested: the second waited in the kernel
+    assert.ok(got[1]! - sentAt >= 100, `read ${Math.round(got[1]! - sentAt)} ms after it was sent: no pause`);
+    // many rounds (more than libuv's 32 per wake-up at once, then rests): all read, none dropped, in order
+    const many = Array.from({ length: 40 }, () => d).flat();
+    await sendAll(many, c2.port);
+    await until(() => order.length === many.length, "every datagram", 5000);
+    assert.deepEqual(order, many.map((b) => decodeHepPayloadStart(b)));
+    assert.equal(c2.stats().kernelDrops, 0);
+  } finally {
+    await c.close();
+    await c2.close();
+  }
+});
+
+test("readPauseMs 0 reads continuously: every datagram", async () => {
+  let got = 0;
+  const c = await startHepCollector({ address: "127.0.0.1", port: 0, readPauseMs: 0, onPacket: () => got++ });
+  try {
+    const d = recordedBothCalls();
+    await sendAll([...d, ...d], c.port);
+    await until(() => got === 2 * d.length, "every datagram");
+  } finally {
+    await c.close();
+  }
+});
+
+function decodeHepPayloadStart(b: Buffer): string {
+  const r = decodeHep(b);
+  if (!r.ok) throw new Error(r.malformation.detail);
+  return r.packet.payload.toString("latin1", 0, 40);
+}

@@ -30,6 +30,13 @@ export interface HepCollectorOptions {
   forward?: HepForwardTarget;
   onPacket?: (packet: HepPacket, datagram: Buffer) => void;
   onMalformed?: (m: HepMalformation, datagram: Buffer) => void;
+  /**
+   * Read in rounds: once the socket's queue is empty, stop reading for this long (ms), so the
+   * kernel gathers the next datagrams and one wake-up reads them all, instead of one wake-up of
+   * this process per mirrored message (which Kamailio's sendto pays for too). 0 = read continuously.
+   * The receive buffer holds far more than a round at the lab's knee (14,000 datagrams/s: ~70 per 5 ms).
+   */
+  readPauseMs?: number;
 }
 
 export interface HepCollectorStats {
@@ -62,6 +69,49 @@ export interface HepCollector {
    */
   settle(quietMs?: number, maxMs?: number): Promise<void>;
   close(): Promise<void>;
+}
+
+/** The pause between read rounds (see `readPauseMs`). */
+export const DEFAULT_READ_PAUSE_MS = 5;
+
+/**
+ * libuv reads at most 32 datagrams per wake-up of a UDP socket and reads on while more wait: fewer
+ * than 32 in one turn of the event loop means the queue is empty. Then receiving stops for `pauseMs`
+ * (Node's UDP handle: recvStop/recvStart, not public API: without them the socket reads continuously).
+ */
+function readInRounds(socket: dgram.Socket, pauseMs: number): { onDatagram: () => void; stop(): void } | undefined {
+  const stateKey = Object.getOwnPropertySymbols(socket).find((k) => k.description === "state symbol");
+  const handle = stateKey ? (socket as unknown as Record<symbol, { handle?: { recvStop?: () => number; recvStart?: () => number } }>)[stateKey]?.handle : undefined;
+  if (typeof handle?.recvStop !== "function" || typeof handle.recvStart !== "function") return undefined;
+  const h = handle as { recvStop: () => number; recvStart: () => number };
+  let inTurn = 0;
+  let checking = false;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const check = (): void => {
+    checking = false;
+    const n = inTurn;
+    inTurn = 0;
+    if (n >= 32 || stopped) return; // more may wait: keep reading
+    h.recvStop();
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (!stopped) h.recvStart();
+    }, pauseMs);
+  };
+  return {
+    onDatagram() {
+      inTurn++;
+      if (!checking) {
+        checking = true;
+        setImmediate(check);
+      }
+    },
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
 }
 
 /** Bind the collector; a taken fixed port is exit 3 naming its owner, a forward host that does not resolve too. */
@@ -152,6 +202,10 @@ export async function startHepCollector(opts: HepCollectorOptions): Promise<HepC
     }
   });
 
+  const pause = opts.readPauseMs ?? DEFAULT_READ_PAUSE_MS;
+  const rounds = pause > 0 ? readInRounds(socket, pause) : undefined;
+  if (rounds) socket.on("message", rounds.onDatagram);
+
   const kernel = (): ReturnType<typeof udpSocketCounters> => {
     try {
       return udpSocketCounters(readFileSync("/proc/net/udp", "utf8"), opts.address, port);
@@ -183,6 +237,7 @@ export async function startHepCollector(opts: HepCollectorOptions): Promise<HepC
       const k = kernel();
       if (k) s.kernelDrops = k.drops;
       closed = true;
+      rounds?.stop();
       await Promise.all([
         new Promise<void>((r) => socket.close(() => r())),
         forward ? new Promise<void>((r) => forward.socket.close(() => r())) : Promise.resolve(),
