@@ -1,3 +1,4 @@
+import path from "node:path";
 import type { LabSettings } from "../config/lab-config.js";
 import type { LabState } from "../lab/state.js";
 import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
@@ -11,6 +12,7 @@ import { dockerVersionSources } from "../lab/docker/lab-verify.js";
 import { DOCKER_LAB_POLICY, type DockerBackends } from "../lab/docker/topology.js";
 import { nativeFreeswitchVersionSources, withNativeFreeswitchDefaults } from "../lab/freeswitch/lab-verify.js";
 import { nativeFusionpbxVersionSources, withNativeFusionpbxDefaults } from "../lab/fusionpbx/lab-verify.js";
+import { labPaths } from "../lab/layout.js";
 import { LAB_LOOPBACK_POLICY, type SipPolicy } from "../sip/sip-policy.js";
 import { dockerTarget } from "./docker-target.js";
 import { nativeTarget } from "./native-target.js";
@@ -65,6 +67,14 @@ export async function openTarget(c: TargetChoice): Promise<Target> {
  */
 export function dispatcherAlgorithmOf(c: TargetChoice): DispatcherAlgorithm {
   return c.driver === "docker" ? 4 : c.settings.kamailio.dispatcherAlg;
+}
+
+/**
+ * The directory of the choice's apply lock (`Target.lockPath`), where a running plan leaves the
+ * pointer to its control socket: what the control commands look in, without opening a Target.
+ */
+export function lockDirOf(c: TargetChoice): string {
+  return c.driver === "docker" ? path.resolve(dockerStateDir(c.dir)) : path.dirname(labPaths(c.settings.labDir).lock);
 }
 
 /** The SIP policy of a driver's target (known before anything is contacted). */

@@ -5,22 +5,16 @@
  * no plan runs, the socket is stale or the run does not answer.
  */
 import type { Command } from "commander";
-import path from "node:path";
 import { sendControl, locateRun } from "../../control/control-client.js";
 import type { ControlCommand } from "../../control/protocol.js";
 import { formatStatusText } from "../../control/run-status.js";
-import { HOST_DIRS, DOCKER_LAB_DIR } from "../../lab/docker/topology.js";
-import { addDriverOptions, driverFrom, type TargetFlags } from "../driver-options.js";
+import { lockDirOf } from "../../target/driver.js";
+import { addDriverOptions, targetChoiceFrom, type TargetFlags } from "../driver-options.js";
 import { UsageError } from "../../core/errors.js";
-import { addLabOptions, labSettingsFrom } from "../lab-options.js";
+import { addLabOptions } from "../lab-options.js";
 
 type ControlOpts = TargetFlags & { runDir?: string; json?: boolean };
 
-/** Where a target keeps its apply lock, and so the control pointer (native: the lab dir). */
-export function controlDirFor(opts: TargetFlags): string {
-  if (driverFrom(opts) === "docker") return path.resolve(opts.dockerDir ?? DOCKER_LAB_DIR, HOST_DIRS.state);
-  return labSettingsFrom(opts).labDir;
-}
 
 const DESCRIPTIONS: Record<ControlCommand, string> = {
   status: "the running plan's status: step n/N, weights, hold left, gates with their numbers, paused or not",
@@ -37,7 +31,7 @@ function register(program: Command, command: ControlCommand): void {
     .option("--run-dir <dir>", "the run folder of the plan (default: the plan running on --lab-dir's lab)");
   if (command === "status") cmd.option("--json", "machine-readable status");
   addDriverOptions(addLabOptions(cmd)).action(async (opts: ControlOpts) => {
-    const loc = locateRun({ runDir: opts.runDir, pointerDir: controlDirFor(opts) });
+    const loc = locateRun({ runDir: opts.runDir, pointerDir: lockDirOf(targetChoiceFrom(opts)) });
     const r = await sendControl(loc, command);
     if (command === "status" && opts.json) {
       process.stdout.write(JSON.stringify(r.ok ? r.status : r, null, 2) + "\n");
