@@ -8,8 +8,9 @@
  *
  * SER is higher-is-better (threshold with atLeast); ISA, SRD and SDD are lower-is-better (atMost).
  * A backend with fewer samples than the gate's minCalls makes the gate `inconclusive`, never
- * `pass`. A gate that reads a backend the step sends no calls to (new at weight 0, old at 100; a
- * relative gate at either end) is `not-applicable` and does not count.
+ * `pass`, unless it is a threshold on SER or ISA that already fails whatever the calls still needed do
+ * (`certainFail`): then it fails at once. A gate that reads a backend the step sends no calls to (new
+ * at weight 0, old at 100; a relative gate at either end) is `not-applicable` and does not count.
  */
 import { z } from "zod";
 import type { Backend } from "../events/run-events.js";
@@ -86,6 +87,8 @@ export interface GateResult {
   samples: Partial<Record<Backend, number>>;
   /** the numbers, in words: "new 96.0% (48 of 50) < 98%" */
   detail: string;
+  /** a fail decided before the minimum sample: the calls still to come could not change it */
+  certainBefore?: { samples: number; needed: number };
 }
 
 export interface StepGateVerdict {
@@ -154,6 +157,10 @@ export function evaluateGate(g: GateSpec, metrics: Record<Backend, BackendMetric
   }
   const short = backends.filter((b) => (samples[b] ?? 0) < need || values[b] === undefined);
   if (short.length > 0) {
+    if (g.kind === "threshold") {
+      const certain = certainFail(g, metrics[g.backend], need);
+      if (certain !== undefined) return { ...base, verdict: "fail", detail: certain, certainBefore: { samples: samples[g.backend] ?? 0, needed: need } };
+    }
     return {
       ...base,
       verdict: "inconclusive",
@@ -186,6 +193,29 @@ export function evaluateGate(g: GateSpec, metrics: Record<Backend, BackendMetric
       `new ${fmt(g.metric, n)}${sampleText(metrics.new, g.metric)} vs old ${fmt(g.metric, o)}${sampleText(metrics.old, g.metric)}: ` +
       `${diff} (${ok ? "allowed" : "more than"} ${g.maxWorseBy}${DIFF_UNIT[g.metric]})`,
   };
+}
+
+/**
+ * A threshold on a ratio (SER, ISA) that fails on its first `need` samples whatever the rest of them
+ * are: even if every call still to come up to `need` succeeds, the ratio at `need` misses the limit.
+ * That is the verdict the gate gives at its minimum sample, known early; undefined when the calls
+ * to come can still decide it (delays and relative gates always wait: a percentile or old's value
+ * can still move).
+ */
+function certainFail(g: ThresholdGate, m: BackendMetrics, need: number): string | undefined {
+  if (g.metric === "ser") {
+    const { numerator: a, denominator: d } = m.ser;
+    const best = (100 * (a + need - d)) / need;
+    if (best >= g.atLeast! - EPSILON) return undefined;
+    return `${g.backend} ${a} answered of ${d}: at most ${fmt("ser", best)} at the ${need} calls needed (${a + need - d} of ${need}) whatever the next ${need - d} do < ${fmt("ser", g.atLeast)}`;
+  }
+  if (g.metric === "isa") {
+    const { numerator: k, denominator: d } = m.isa;
+    const best = (100 * k) / need;
+    if (best <= g.atMost! + EPSILON) return undefined;
+    return `${g.backend} ${k} ineffective of ${d}: at least ${fmt("isa", best)} at the ${need} calls needed (${k} of ${need}) whatever the next ${need - d} do > ${fmt("isa", g.atMost)}`;
+  }
+  return undefined;
 }
 
 /** Every gate of a step on one window: fail if any fails, else inconclusive if any is, else pass. */

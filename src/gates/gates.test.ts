@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import type { Backend } from "../events/run-events.js";
 import type { CallRecord } from "./call-record.js";
 import { evaluateGate, evaluateGates, GateSpecSchema, type GateSpec } from "./gate.js";
-import { backendMetrics, inWindow, percentile, windowMetrics } from "./metrics.js";
+import { BackendTally, backendMetrics, inWindow, percentile, windowMetrics } from "./metrics.js";
 
 let n = 0;
 /** one call: answered `status` after `srd` ms (undefined = no response), BYE answered after `sdd` ms */
@@ -75,6 +75,19 @@ describe("RFC 6076 metrics", () => {
     assert.deepEqual([m.invites, m.answered2xx, m.ineffective], [2, 1, 1]);
   });
 
+  it("a tally built call by call gives what the batch gives at every moment", () => {
+    const recs = [
+      ...[30, 40, 50, 60, 70, 80, 90].map((srd, i) => call("new", 200, { srd, sdd: 10 + i, at: 1000 + i })),
+      call("new", 302, { srd: 20 }), call("new", 503, { srd: 200 }), call("new", "timeout"), call("old", 200, { srd: 5 }),
+    ].reverse();
+    const t = new BackendTally("new");
+    recs.forEach((r, i) => {
+      t.add(r);
+      assert.deepEqual(t.metrics(), backendMetrics(recs.slice(0, i + 1), "new"));
+    });
+    assert.equal(t.add(recs[0]!), false, "a Call-ID counts once");
+  });
+
   it("nearest-rank percentiles, ties included", () => {
     assert.equal(percentile([40, 10, 30, 20], 50), 20);
     assert.equal(percentile([40, 10, 30, 20], 95), 40);
@@ -142,6 +155,34 @@ describe("gates", () => {
     assert.equal(all3xx.verdict, "inconclusive", "30 INVITEs, all redirected: SER has 0 samples");
   });
 
+  it("a threshold on SER or ISA fails before its minimum sample once the calls still needed cannot save it", () => {
+    const isa = gate({ kind: "threshold", metric: "isa", atMost: 5 });
+    // 1 of 20 would be exactly 5 %: one failure in 7 calls could still pass
+    const one = evaluateGate(isa, window([], [...ok(6, "new"), ...bad(1, "new")]), 10);
+    assert.equal(one.verdict, "inconclusive");
+    assert.equal(one.certainBefore, undefined);
+    // 2 failures: at least 2 of 20 = 10 % > 5 % whatever the next 13 do
+    const two = evaluateGate(isa, window([], [...ok(5, "new"), ...bad(2, "new")]), 10);
+    assert.equal(two.verdict, "fail");
+    assert.deepEqual(two.certainBefore, { samples: 7, needed: 20 });
+    assert.equal(two.detail, "new 2 ineffective of 7: at least 10% at the 20 calls needed (2 of 20) whatever the next 13 do > 5%");
+    // SER >= 90 % on 20: 3 failures leave at most 17 of 20 = 85 %
+    const ser = gate({ kind: "threshold", metric: "ser", atLeast: 90 });
+    assert.equal(evaluateGate(ser, window([], [...ok(3, "new"), ...bad(2, "new")]), 10).verdict, "inconclusive", "at most 18 of 20 = 90 %: can pass");
+    const three = evaluateGate(ser, window([], [...ok(3, "new"), ...bad(3, "new")]), 10);
+    assert.equal(three.verdict, "fail");
+    assert.equal(three.detail, "new 3 answered of 6: at most 85% at the 20 calls needed (17 of 20) whatever the next 14 do < 90%");
+    // relative gates and delays wait for their sample: old's value or a percentile can still move
+    assert.equal(evaluateGate(gate({ kind: "relative", metric: "isa", maxWorseBy: 0 }), window(ok(50, "old"), bad(10, "new")), 10).verdict, "inconclusive");
+    assert.equal(evaluateGate(gate({ kind: "threshold", metric: "srd_p95", atMost: 10 }), window([], ok(10, "new", 900)), 10).verdict, "inconclusive");
+    // a gate on a backend the step sends nothing to stays not applicable
+    assert.equal(evaluateGate(isa, window([], bad(10, "new")), 0).verdict, "not-applicable");
+    // and the certain verdict is the one the gate gives at its minimum sample, however the rest turn out
+    for (const rest of [ok(13, "new"), bad(13, "new")]) {
+      assert.equal(evaluateGate(isa, window([], [...ok(5, "new"), ...bad(2, "new"), ...rest]), 10).verdict, "fail");
+    }
+  });
+
   it("a gate on a backend the step sends nothing to is not applicable", () => {
     const rel = gate({ kind: "relative", metric: "ser", maxWorseBy: 2 });
     assert.equal(evaluateGate(rel, window(ok(50, "old"), []), 0).verdict, "not-applicable");
@@ -155,7 +196,7 @@ describe("gates", () => {
     const v = evaluateGates(gs, w, 10);
     assert.equal(v.verdict, "fail");
     assert.match(v.summary, /^failed: SER of new >= 99%: new 96% \(48 of 50\) < 99%$/);
-    assert.equal(evaluateGates([gs[1]!, gate({ kind: "threshold", metric: "isa", atMost: 1, minCalls: 100 })], w, 10).verdict, "inconclusive");
+    assert.equal(evaluateGates([gs[1]!, gate({ kind: "threshold", metric: "isa", atMost: 2, minCalls: 100 })], w, 10).verdict, "inconclusive");
     assert.deepEqual(evaluateGates(gs, window(ok(5, "old"), []), 0), {
       verdict: "pass",
       results: evaluateGates(gs, window(ok(5, "old"), []), 0).results,

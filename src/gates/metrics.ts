@@ -60,48 +60,84 @@ function ratio(numerator: number, denominator: number): Ratio {
 
 /** Nearest-rank percentile of unsorted samples; undefined for none. */
 export function percentile(samples: readonly number[], p: number): number | undefined {
-  if (samples.length === 0) return undefined;
-  const sorted = [...samples].sort((a, b) => a - b);
-  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
-  return sorted[rank - 1];
-}
-
-function delay(samples: readonly number[]): Delay {
-  return { samples: samples.length, p50Ms: percentile(samples, 50), p95Ms: percentile(samples, 95) };
+  return sortedPercentile([...samples].sort((a, b) => a - b), p);
 }
 
 const isFinal = (s: number | undefined): s is number => s !== undefined && s >= 200 && s <= 699;
 
+/** Insert into an ascending array, keeping it sorted (binary search). */
+function insertSorted(xs: number[], x: number): void {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (xs[mid]! <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  xs.splice(lo, 0, x);
+}
+
+/** Nearest-rank percentile of ascending samples. */
+function sortedPercentile(sorted: readonly number[], p: number): number | undefined {
+  if (sorted.length === 0) return undefined;
+  return sorted[Math.max(1, Math.ceil((p / 100) * sorted.length)) - 1];
+}
+
+/**
+ * One backend's metrics built up call by call (a live window: each concluded call is added once, and
+ * the metrics are read at any moment without going over the calls again). `backendMetrics` is the
+ * same tally over a list, so the live and the final verdicts share one classification.
+ */
+export class BackendTally {
+  private readonly seen = new Set<string>();
+  private invites = 0;
+  private answered2xx = 0;
+  private redirected3xx = 0;
+  private ineffective = 0;
+  private timedOut = 0;
+  private readonly srd: number[] = [];
+  private readonly sdd: number[] = [];
+
+  constructor(readonly backend: Backend) {}
+
+  /** Count one call (another backend's record, or a Call-ID already counted, is ignored). */
+  add(r: CallRecord): boolean {
+    if (r.backend !== this.backend || this.seen.has(r.callId)) return false;
+    this.seen.add(r.callId);
+    this.invites++;
+    // a call that timed out has no final answer, whatever else was recorded
+    const final = !r.timedOut && isFinal(r.finalStatus) ? r.finalStatus : undefined;
+    if (final !== undefined && final >= 200 && final < 300) this.answered2xx++;
+    if (final !== undefined && final >= 300 && final < 400) this.redirected3xx++;
+    if (final === undefined || INEFFECTIVE_STATUSES.includes(final)) this.ineffective++;
+    if (r.timedOut) this.timedOut++;
+    if (r.firstProvisionalOrFinalMs !== undefined) insertSorted(this.srd, r.firstProvisionalOrFinalMs - r.inviteSentMs);
+    if (r.byeSentMs !== undefined && r.byeFinalMs !== undefined) insertSorted(this.sdd, r.byeFinalMs - r.byeSentMs);
+    return true;
+  }
+
+  metrics(): BackendMetrics {
+    const delay = (xs: readonly number[]): Delay => ({ samples: xs.length, p50Ms: sortedPercentile(xs, 50), p95Ms: sortedPercentile(xs, 95) });
+    return {
+      backend: this.backend,
+      invites: this.invites,
+      answered2xx: this.answered2xx,
+      redirected3xx: this.redirected3xx,
+      ineffective: this.ineffective,
+      timedOut: this.timedOut,
+      ser: ratio(this.answered2xx, this.invites - this.redirected3xx),
+      isa: ratio(this.ineffective, this.invites),
+      srd: delay(this.srd),
+      sdd: delay(this.sdd),
+    };
+  }
+}
+
 /** The metrics of one backend's calls (records of other backends are ignored). Duplicate Call-IDs count once (the first). */
 export function backendMetrics(records: readonly CallRecord[], backend: Backend): BackendMetrics {
-  const seen = new Set<string>();
-  const calls = records.filter((r) => {
-    if (r.backend !== backend || seen.has(r.callId)) return false;
-    seen.add(r.callId);
-    return true;
-  });
-  // a call that timed out has no final answer, whatever else was recorded
-  const final = (r: CallRecord): number | undefined => (!r.timedOut && isFinal(r.finalStatus) ? r.finalStatus : undefined);
-  const answered2xx = calls.filter((r) => (final(r) ?? 0) >= 200 && (final(r) ?? 0) < 300).length;
-  const redirected3xx = calls.filter((r) => (final(r) ?? 0) >= 300 && (final(r) ?? 0) < 400).length;
-  const unanswered = (r: CallRecord): boolean => final(r) === undefined;
-  const ineffective = calls.filter((r) => unanswered(r) || INEFFECTIVE_STATUSES.includes(final(r)!)).length;
-  const srd = calls
-    .filter((r) => r.firstProvisionalOrFinalMs !== undefined)
-    .map((r) => r.firstProvisionalOrFinalMs! - r.inviteSentMs);
-  const sdd = calls.filter((r) => r.byeSentMs !== undefined && r.byeFinalMs !== undefined).map((r) => r.byeFinalMs! - r.byeSentMs!);
-  return {
-    backend,
-    invites: calls.length,
-    answered2xx,
-    redirected3xx,
-    ineffective,
-    timedOut: calls.filter((r) => r.timedOut).length,
-    ser: ratio(answered2xx, calls.length - redirected3xx),
-    isa: ratio(ineffective, calls.length),
-    srd: delay(srd),
-    sdd: delay(sdd),
-  };
+  const t = new BackendTally(backend);
+  for (const r of records) t.add(r);
+  return t.metrics();
 }
 
 /** The records of a step window: INVITE sent in [fromMs, toMs). */
