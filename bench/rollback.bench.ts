@@ -9,10 +9,17 @@
  * and with Kamailio's default 5 s, where the rollback's reload is refused ("Ongoing reload") until 5 s
  * after step 2's reload, and verified apply waits that out: then the guard, not the tool, dominates.
  *
+ * The output also breaks the reaction into its links (median of each segment, src/plan/reaction.ts:
+ * the first failing call's own answer, the evidence the gate waited for, HEP's mirror lag, the
+ * verdict, the runner noticing, the rollback's write, reload guard, reload and read-back) and gives
+ * the machine's load average while it ran.
+ *
  * Usage: node dist/bench/rollback.bench.js [runs per setting] [rate]
  */
 import { readFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
+import { REACTION_SEGMENTS } from "../src/plan/reaction.js";
 import { labFixture } from "../test/support/lab-fixture.js";
 
 interface Rollback {
@@ -20,7 +27,15 @@ interface Rollback {
   durationMs: number;
   reloadWaitedMs?: number;
   reloadRefusals?: number;
-  reaction?: { reactionMs: number; firstFailingCallMs: number; restoredAtMs: number; routed: number; failed: number; unanswered: number };
+  reaction?: {
+    reactionMs: number;
+    firstFailingCallMs: number;
+    restoredAtMs: number;
+    routed: number;
+    failed: number;
+    unanswered: number;
+    segments?: Partial<Record<string, number>>;
+  };
 }
 
 function median(xs: number[]): number {
@@ -38,6 +53,7 @@ async function bench(reloadDelta: number, runs: number, rate: string): Promise<v
     const up = await f.cli(["lab", "up", ...lab, "--new-stand-in", "503-one-in-five"]);
     if (up.code !== 0) throw new Error(`lab up failed: ${up.stderr}`);
     const rows: Rollback[] = [];
+    const load = [os.loadavg()[0]!];
     for (let i = 0; i < runs; i++) {
       const art = path.join(f.dir, `art-${i}`);
       const r = await f.cli(["migrate", ...lab, "--artifacts-dir", art, "--steps", "0,10", "--traffic", rate], { timeoutMs: 180_000 });
@@ -46,6 +62,7 @@ async function bench(reloadDelta: number, runs: number, rate: string): Promise<v
       const res = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")) as { rollback?: Rollback };
       if (!res.rollback?.ok || !res.rollback.reaction) throw new Error(`run ${i}: no verified rollback with a reaction: ${JSON.stringify(res.rollback)}`);
       rows.push(res.rollback);
+      load.push(os.loadavg()[0]!);
     }
     const reaction = rows.map((x) => x.reaction!.reactionMs);
     const detect = rows.map((x) => x.reaction!.reactionMs - x.durationMs);
@@ -58,6 +75,13 @@ async function bench(reloadDelta: number, runs: number, rate: string): Promise<v
     );
     console.log(`  calls the failing backend received in that time: ${fmt(rows.map((x) => x.reaction!.routed), "calls")}`);
     console.log(`  of them failed (lost to the caller):              ${fmt(rows.map((x) => x.reaction!.failed), "calls")}`);
+    console.log(`  the chain, link by link (median of each segment; src/plan/reaction.ts):`);
+    for (const seg of REACTION_SEGMENTS) {
+      const xs = rows.map((x) => x.reaction!.segments?.[seg.name]).filter((v): v is number => v !== undefined);
+      if (xs.length > 0) console.log(`    ${seg.name.padEnd(9)} ${fmt(xs, "ms", 1).padEnd(44)} ${seg.label}`);
+    }
+    console.log(`  per run (reaction ms / new received / failed): ${rows.map((x) => `${x.reaction!.reactionMs.toFixed(0)}/${x.reaction!.routed}/${x.reaction!.failed}`).join(", ")}`);
+    console.log(`  load average (1 min) during the runs: ${Math.min(...load).toFixed(2)}-${Math.max(...load).toFixed(2)}`);
   } finally {
     await f.dispose();
   }

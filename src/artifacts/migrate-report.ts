@@ -2,6 +2,7 @@
  * The migrate run's evidence (pure): results.json's shape and summary.md's text.
  * File names are the seed's (local-lab/real-services: run_real_migration_smoke.sh).
  */
+import { reactionText, type ReactionChain, type ReactionSegmentName } from "../plan/reaction.js";
 import type { ProfileMode } from "../dispatcher/profile.js";
 import type { ReloadReport } from "../kamailio/dispatcher-rpc.js";
 import type { ApplyTimings } from "../kamailio/apply.js";
@@ -79,7 +80,18 @@ export interface RollbackResult {
    * read back, and what the failing backend received in that time
    */
   reaction?:
-    | { firstFailingCallMs: number; restoredAtMs: number; reactionMs: number; backend?: "old" | "new"; routed?: number; failed?: number; unanswered?: number }
+    | {
+        firstFailingCallMs: number;
+        restoredAtMs: number;
+        reactionMs: number;
+        backend?: "old" | "new";
+        routed?: number;
+        failed?: number;
+        unanswered?: number;
+        /** each link's time (epoch ms), and the time between them (src/plan/reaction.ts) */
+        chain?: ReactionChain | undefined;
+        segments?: Partial<Record<ReactionSegmentName, number>> | undefined;
+      }
     | undefined;
 }
 
@@ -174,6 +186,7 @@ export function renderSummary(r: MigrateResults): string {
                         (r.rollback.reaction.routed !== undefined
                           ? `; ${r.rollback.reaction.backend ?? "new"} received ${r.rollback.reaction.routed} call(s) in that time, ${r.rollback.reaction.failed ?? 0} failed`
                           : ""),
+                      ...(r.rollback.reaction.segments ? [`- reaction, link by link: ${reactionText(r.rollback.reaction.segments)}`] : []),
                     ]
                   : []),
                 ...(r.rollback.runtime ? [`- runtime after the rollback: ${dests(r.rollback.runtime)}`] : []),

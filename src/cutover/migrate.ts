@@ -187,7 +187,7 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
         await live.capture.settle(50, 1000);
         return live.gates.evaluate(i);
       },
-      ...(live ? { watch: (i: number) => live.gates.watch(i) } : {}),
+      ...(live ? { watch: (i: number) => live.gates.watch(i), whenFailed: (i: number) => live.gates.whenFailed(i) } : {}),
       onApplied: (i, out) => {
         live?.gates.open(i);
         const phase = phaseOf(i);

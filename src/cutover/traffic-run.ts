@@ -16,6 +16,7 @@ import type { GateSpec } from "../gates/gate.js";
 import { kamailioMirrors, startHepCapture, type HepCapture } from "../hep/capture.js";
 import { endpointKey } from "../hep/evidence.js";
 import type { Target } from "../target/target.js";
+import { reactionSegments, reactionText } from "../plan/reaction.js";
 import type { PlanOutcome } from "../plan/runner.js";
 import { startBackgroundTraffic, TRAFFIC_CALL_TIMEOUT_MS, TRAFFIC_FILES, type BackgroundTraffic } from "./background-traffic.js";
 import { LiveGates } from "./live-gates.js";
@@ -52,18 +53,26 @@ export async function startTrafficRun(
     ]);
   }
   const proxy = endpointKey(target.proxy);
-  const capture = await startHepCapture({ address: t.hep.address, port: t.hep.port, proxy: [proxy], pcapPath: path.join(runDir, "capture.pcap") });
-  scope.defer("hep capture", () => capture.stop().then(() => undefined));
   const backends = { old: endpointKey(target.backends.old), new: endpointKey(target.backends.new) };
   const callIdPrefix = `pbxc-${randomBytes(3).toString("hex")}-traffic`;
   const gates = new LiveGates({
     calls: () => capture.evidence.calls.values(),
+    call: (id) => capture.evidence.calls.get(id),
     backends,
     callIdPrefix,
     timeoutMs: TRAFFIC_CALL_TIMEOUT_MS,
     algorithm,
     steps: steps.map((s) => ({ weightNew: s.weightNew, gates: s.gateSpecs })),
   });
+  // every mirrored message reaches the live gates as it is decoded (they evaluate on each answer)
+  const capture = await startHepCapture({
+    address: t.hep.address,
+    port: t.hep.port,
+    proxy: [proxy],
+    pcapPath: path.join(runDir, "capture.pcap"),
+    onPacket: (_p, _head, c) => gates.observe(c),
+  });
+  scope.defer("hep capture", () => capture.stop().then(() => undefined));
   const calls = startBackgroundTraffic({ sippBin: t.sippBin, scenario: t.scenario, target, runDir, rate: t.rate, callIdPrefix, signal: scope.signal });
   scope.defer("background traffic", () => calls.stop().then(() => undefined));
   log(`traffic: ${t.rate} calls/s through ${proxy} (SIPp pid ${calls.pid}, Call-IDs ${callIdPrefix}-*), judged from HEP on ${t.hep.address}:${capture.port}`);
@@ -89,11 +98,13 @@ export async function startTrafficRun(
       if (reaction && results.rollback) {
         // what the failing backend received from its first failing call until routing was restored
         const during = gates.callsDuring("new", reaction.firstFailingCallMs, reaction.restoredAtMs);
-        results.rollback.reaction = { ...reaction, backend: "new", ...during };
+        const segments = reaction.chain ? reactionSegments(reaction.chain) : undefined;
+        results.rollback.reaction = { ...reaction, backend: "new", ...during, ...(segments ? { segments } : {}) };
         log(
           `reaction: ${reaction.reactionMs.toFixed(0)} ms from the first failing call's INVITE to the restored runtime; ` +
             `new received ${during.routed} call(s) in that time, ${during.failed} of them failed${during.unanswered > 0 ? `, ${during.unanswered} had no final answer` : ""}`,
         );
+        if (segments) log(`reaction, link by link: ${reactionText(segments)}`);
       }
     },
   };

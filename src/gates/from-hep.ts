@@ -49,23 +49,38 @@ export function callRecordsFromHep(
   const out: HepRecords = { records: [], pending: [], unrouted: [] };
   for (const c of calls) {
     if (o.accept && !o.accept(c.callId)) continue;
-    const leg = c.forwarded.INVITE?.[0];
-    if (leg === undefined) {
-      if (c.answerToInvite !== undefined && c.inviteReceivedUs !== undefined) out.unrouted.push(c.callId);
-      continue;
-    }
-    const backend: Backend | undefined = leg.to === backends.old ? "old" : leg.to === backends.new ? "new" : undefined;
-    if (backend === undefined) continue;
-    const inviteSentMs = (c.inviteReceivedUs ?? leg.firstUs) / 1000;
-    const final = c.answerToInvite;
-    const timedOut = final === undefined && o.nowMs - inviteSentMs >= o.timeoutMs;
-    if (final === undefined && !timedOut) {
-      out.pending.push(c.callId);
-      continue;
-    }
-    const toCaller = c.responses.find((r) => r.method === "INVITE" && r.status !== 100 && r.origin !== "backend" && r.to === c.caller);
-    const bye = c.forwarded.BYE?.[0];
-    out.records.push({
+    const r = callRecordFromHep(c, backends, o);
+    if (r.kind === "record") out.records.push(r.record);
+    else if (r.kind === "pending") out.pending.push(c.callId);
+    else if (r.kind === "unrouted") out.unrouted.push(c.callId);
+  }
+  return out;
+}
+
+export type HepCallState =
+  | { kind: "record"; record: CallRecord }
+  /** forwarded, no final answer yet, younger than the timeout */
+  | { kind: "pending"; backend: Backend; inviteSentMs: number }
+  /** Kamailio answered it itself without forwarding the INVITE */
+  | { kind: "unrouted" }
+  /** not (yet) a call of either backend: no INVITE forwarded and no answer, or forwarded elsewhere */
+  | { kind: "none" };
+
+/** One call's record by callRecordsFromHep's rules (pure). */
+export function callRecordFromHep(c: HepCall, backends: Readonly<Record<Backend, EndpointKey>>, o: { nowMs: number; timeoutMs: number }): HepCallState {
+  const leg = c.forwarded.INVITE?.[0];
+  if (leg === undefined) return c.answerToInvite !== undefined && c.inviteReceivedUs !== undefined ? { kind: "unrouted" } : { kind: "none" };
+  const backend: Backend | undefined = leg.to === backends.old ? "old" : leg.to === backends.new ? "new" : undefined;
+  if (backend === undefined) return { kind: "none" };
+  const inviteSentMs = (c.inviteReceivedUs ?? leg.firstUs) / 1000;
+  const final = c.answerToInvite;
+  const timedOut = final === undefined && o.nowMs - inviteSentMs >= o.timeoutMs;
+  if (final === undefined && !timedOut) return { kind: "pending", backend, inviteSentMs };
+  const toCaller = c.responses.find((r) => r.method === "INVITE" && r.status !== 100 && r.origin !== "backend" && r.to === c.caller);
+  const bye = c.forwarded.BYE?.[0];
+  return {
+    kind: "record",
+    record: {
       callId: c.callId,
       backend,
       inviteSentMs,
@@ -74,7 +89,6 @@ export function callRecordsFromHep(
       timedOut,
       byeSentMs: bye === undefined ? undefined : bye.firstUs / 1000,
       byeFinalMs: c.answerToBye === undefined ? undefined : c.answerToBye.firstUs / 1000,
-    });
-  }
-  return out;
+    },
+  };
 }

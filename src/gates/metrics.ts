@@ -97,6 +97,7 @@ export class BackendTally {
   private timedOut = 0;
   private readonly srd: number[] = [];
   private readonly sdd: number[] = [];
+  private readonly disconnected = new Set<string>();
 
   constructor(readonly backend: Backend) {}
 
@@ -112,7 +113,15 @@ export class BackendTally {
     if (final === undefined || INEFFECTIVE_STATUSES.includes(final)) this.ineffective++;
     if (r.timedOut) this.timedOut++;
     if (r.firstProvisionalOrFinalMs !== undefined) insertSorted(this.srd, r.firstProvisionalOrFinalMs - r.inviteSentMs);
-    if (r.byeSentMs !== undefined && r.byeFinalMs !== undefined) insertSorted(this.sdd, r.byeFinalMs - r.byeSentMs);
+    if (r.byeSentMs !== undefined && r.byeFinalMs !== undefined) this.addDisconnect(r.callId, r.byeFinalMs - r.byeSentMs);
+    return true;
+  }
+
+  /** A counted call's session disconnect delay, once its BYE was answered (after the call was added). */
+  addDisconnect(callId: string, ms: number): boolean {
+    if (!this.seen.has(callId) || this.disconnected.has(callId)) return false;
+    this.disconnected.add(callId);
+    insertSorted(this.sdd, ms);
     return true;
   }
 

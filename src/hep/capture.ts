@@ -7,7 +7,7 @@
  */
 import { startHepCollector, type HepCollectorStats } from "./collector.js";
 import type { HepPacket } from "./decode.js";
-import { endpointKey, HepEvidence, type EndpointKey } from "./evidence.js";
+import { endpointKey, HepEvidence, type EndpointKey, type HepCall } from "./evidence.js";
 import type { HepForwardTarget } from "./forward-target.js";
 import { openPcapWriter } from "./pcap.js";
 import type { RpcClient } from "../kamailio/rpc.js";
@@ -39,8 +39,11 @@ export interface HepCaptureOptions {
   book?: boolean;
   /** the collector's pause between read rounds (default DEFAULT_READ_PAUSE_MS; 0 = read continuously) */
   readPauseMs?: number;
-  /** every packet, with its payload's SIP head (read once per packet for every consumer; undefined: not SIP) */
-  onPacket?: (p: HepPacket, head: SipHead | undefined) => void;
+  /**
+   * every packet, with its payload's SIP head (read once per packet for every consumer; undefined: not
+   * SIP) and the call it touched in the capture's evidence (already added; undefined without a book)
+   */
+  onPacket?: (p: HepPacket, head: SipHead | undefined, call: HepCall | undefined) => void;
 }
 
 export interface HepCaptureSummary {
@@ -87,12 +90,13 @@ export async function startHepCapture(o: HepCaptureOptions): Promise<HepCapture<
       ...(o.readPauseMs !== undefined ? { readPauseMs: o.readPauseMs } : {}),
       onPacket: (p) => {
         const head = readSipHeadOf(p.payload);
-        if (evidence) evidence.add(p, head);
+        let call: HepCall | undefined;
+        if (evidence) call = evidence.add(p, head);
         else if (head?.callId !== undefined && (p.protocolType === undefined || p.protocolType === 1) && (proxy.has(endpointKey(p.src)) || proxy.has(endpointKey(p.dst)))) {
           callIds.add(head.callId);
         }
         pcap.write(p);
-        o.onPacket?.(p, head);
+        o.onPacket?.(p, head, call);
       },
     });
   } catch (err) {

@@ -38,6 +38,8 @@ export interface ReloadReport {
   unavailableRetries: number;
   /** time spent waiting between attempts */
   waitedMs: number;
+  /** how long the last attempt (the accepted one, on success) took: request sent -> reply */
+  lastAttemptMs: number;
   durationMs: number;
   /** true when the RPC could not be reached at all (the runtime state is then unknown) */
   unreachable: boolean;
@@ -58,6 +60,7 @@ export async function reloadWithRetry(
     ongoingRefusals: 0,
     unavailableRetries: 0,
     waitedMs: 0,
+    lastAttemptMs: 0,
     durationMs: 0,
     unreachable: false,
   };
@@ -66,14 +69,19 @@ export async function reloadWithRetry(
   for (;;) {
     r.attempts++;
     let retry = false;
+    let guard = false;
+    const sent = performance.now();
     try {
       const result = await rpc.call("dispatcher.reload");
+      r.lastAttemptMs = performance.now() - sent;
       r.ok = true;
       r.reply = typeof result === "string" ? result : JSON.stringify(result);
       r.unreachable = false;
     } catch (err) {
+      r.lastAttemptMs = performance.now() - sent;
       if (err instanceof RpcReplyError && ONGOING.test(err.reply)) {
         r.ongoingRefusals++;
+        guard = true;
         r.reply = `${err.code} ${err.reply}`;
         r.unreachable = false;
         retry = performance.now() - started < policy.reloadWaitMs;
@@ -92,12 +100,22 @@ export async function reloadWithRetry(
     }
     if (!retry) break;
     const t0 = performance.now();
-    await delay(backoff, signal);
+    // Kamailio's guard compares whole seconds (time(NULL) - last reload < reload_delta): its answer
+    // can only change when the wall clock's second turns, so a retry never sleeps past that moment
+    await delay(guard ? Math.min(backoff, untilNextSecondMs(Date.now())) : backoff, signal);
     r.waitedMs += performance.now() - t0;
     backoff = Math.min(backoff * 2, policy.maxBackoffMs);
   }
   r.durationMs = performance.now() - started;
   return r;
+}
+
+/** Margin after the wall clock's second turns before a retry through Kamailio's reload guard. */
+export const GUARD_MARGIN_MS = 3;
+
+/** Time from `nowMs` (epoch) to just after the next whole second: when "Ongoing reload" may turn into a reload. */
+export function untilNextSecondMs(nowMs: number): number {
+  return 1000 - (nowMs % 1000) + GUARD_MARGIN_MS;
 }
 
 /** Read Kamailio's runtime dispatcher state; retries an unreachable RPC like reload does. */

@@ -74,6 +74,30 @@ describe("runner: holds on live traffic and the automatic rollback", () => {
     assert.equal(rb[0]!.kind === "rollback" && rb[0]!.reactionMs, r.reactionMs);
   });
 
+  it("a live gate's fail wakes the hold at once (no tick waited for); the reaction chain has every link in order", async () => {
+    const s = setup((n) => ({ routed: n }));
+    const failAt = Date.now() + 30;
+    const decided = { firstFailingAnswerMs: failAt - 20, decidingAnswerMs: failAt - 2, decidingSeenMs: failAt - 1, verdictMs: failAt };
+    s.ctx.whenFailed = (i) =>
+      i === 1
+        ? new Promise((resolve) => setTimeout(() => resolve({ verdict: "fail", detail: "ISA of new <= 5%: certain", firstFailingCallMs: failAt - 25, decided }), 30))
+        : new Promise(() => undefined);
+    const t0 = performance.now();
+    const out = await runSteps(s.steps, s.ctx);
+    s.lock.release();
+    assert.equal(out.outcome, "fail");
+    // polled once at the start, once when the hold's clock (0 s) ended, once on the fail: no tick in between
+    assert.ok(s.polls() <= 3, `polls ${s.polls()}`);
+    const c = out.rollback!.reaction!.chain!;
+    assert.deepEqual([c.firstFailingInviteMs, c.firstFailingAnswerMs, c.decidingAnswerMs, c.decidingSeenMs, c.verdictMs], [failAt - 25, failAt - 20, failAt - 2, failAt - 1, failAt]);
+    const links = [c.verdictMs!, c.noticedMs, c.applyStartMs, c.writtenMs, c.reloadSentMs, c.reloadAnsweredMs, c.restoredMs];
+    assert.deepEqual([...links].sort((a, b) => a - b), links, JSON.stringify(c));
+    assert.ok(c.noticedMs - c.verdictMs! < 40, `noticed ${c.noticedMs - c.verdictMs!} ms after the verdict (a tick is 100 ms)`);
+    assert.ok(Math.abs(c.restoredMs - out.rollback!.reaction!.restoredAtMs) < 5);
+    assert.ok(performance.now() - t0 < 1000);
+    assert.deepEqual(s.kam.runtimeUris(), [OLD]);
+  });
+
   it("Kamailio's reload guard: the rollback waits it out, and the reaction time and the wait say so", async () => {
     const s = setup((n) => (n < 2 ? { routed: n } : { routed: n, failed: { verdict: "fail", detail: "SER", firstFailingCallMs: Date.now() } }), { reloadDeltaMs: 400 });
     const out = await runSteps(s.steps, s.ctx);

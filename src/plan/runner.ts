@@ -19,6 +19,7 @@ import type { ApplyLock } from "../kamailio/apply-lock.js";
 import { profileFromText, verifiedApply, type ApplyOutcome } from "../kamailio/apply.js";
 import type { RetryPolicy } from "../kamailio/dispatcher-rpc.js";
 import type { Target } from "../target/target.js";
+import { reactionChain, type DecisionMarks, type ReactionChain } from "./reaction.js";
 import { BEFORE_PLAN, initialState, next, type MachineStep, type Observation, type Outcome } from "./step-machine.js";
 
 export interface RunnerStep {
@@ -40,6 +41,8 @@ export interface GateResult {
   firstFailingCallMs?: number;
   /** each gate's row with its numbers (live traffic); absent when nothing was evaluated */
   gates?: GateRow[];
+  /** a gate that failed live (during the hold): when the evidence decided it */
+  decided?: DecisionMarks;
 }
 
 /** What a hold sees of the step's window while it waits (live traffic). */
@@ -68,6 +71,8 @@ export interface RunnerContext {
    * Without it a hold is its time alone.
    */
   watch?(step: number): WindowWatch;
+  /** live traffic: resolves as soon as step i's gates fail during its hold (evaluated on each call's answer) */
+  whenFailed?(step: number): Promise<GateResult>;
   /** step i's apply is about to start (its evidence can be written) */
   beforeApply?(step: number): void;
   onApplied?(step: number, out: ApplyOutcome): void;
@@ -89,8 +94,8 @@ export interface PlanOutcome {
         ok: boolean;
         durationMs: number;
         reason: string;
-        /** a failed gate's rollback: first failing call's INVITE -> restored runtime read back */
-        reaction?: { firstFailingCallMs: number; restoredAtMs: number; reactionMs: number };
+        /** a failed gate's rollback: first failing call's INVITE -> restored runtime read back, and the chain's links */
+        reaction?: { firstFailingCallMs: number; restoredAtMs: number; reactionMs: number; chain?: ReactionChain };
         /** time the rollback's reload waited on Kamailio's reload guard ("Ongoing reload", reload_delta) */
         reloadWaitedMs?: number;
         reloadRefusals?: number;
@@ -112,6 +117,9 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
   let rollback: PlanOutcome["rollback"];
   /** the failed gate's first failing call (epoch ms), for the rollback's reaction time */
   let firstFailingCallMs: number | undefined;
+  /** a live fail: how it was decided, and when the runner acted on it */
+  let decided: DecisionMarks | undefined;
+  let noticedMs: number | undefined;
   const control = ctx.control ?? new RunControl(ctx.events);
   const aborted = (): Observation | undefined =>
     ctx.signal.aborted
@@ -164,7 +172,11 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
       }
       case "evaluate": {
         const g = await ctx.evaluate(a.step);
-        if (g.verdict === "fail") firstFailingCallMs = g.firstFailingCallMs;
+        if (g.verdict === "fail") {
+          firstFailingCallMs = g.firstFailingCallMs;
+          decided = undefined;
+          noticedMs = Date.now();
+        }
         ctx.events.emit({ kind: "gates", at: Date.now(), index: a.step + 1, verdict: g.verdict, detail: g.detail, ...(g.gates ? { gates: g.gates } : {}) });
         ctx.log(`step ${a.step + 1}/${of} ${steps[a.step]!.label}: gates ${g.verdict === "none" ? "not evaluated" : g.verdict}: ${g.detail}`);
         obs = aborted() ?? { kind: "evaluated", verdict: g.verdict, reason: g.detail };
@@ -183,6 +195,7 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
         const toLabel = a.to === BEFORE_PLAN ? "the list before the plan" : `step ${a.to + 1} (${steps[a.to]!.label})`;
         ctx.log(`${a.reason}: putting back ${toLabel}`);
         const t0 = performance.now();
+        const applyStartMs = Date.now();
         try {
           const profile =
             a.to === BEFORE_PLAN
@@ -200,7 +213,15 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
           // verifiedApply returns once the runtime was read back equal to the profile: routing is restored
           const restoredAtMs = Date.now();
           const durationMs = performance.now() - t0;
-          const reaction = firstFailingCallMs === undefined ? undefined : { firstFailingCallMs, restoredAtMs, reactionMs: restoredAtMs - firstFailingCallMs };
+          const reaction =
+            firstFailingCallMs === undefined
+              ? undefined
+              : {
+                  firstFailingCallMs,
+                  restoredAtMs,
+                  reactionMs: restoredAtMs - firstFailingCallMs,
+                  chain: reactionChain(firstFailingCallMs, decided, noticedMs ?? applyStartMs, applyStartMs, out, restoredAtMs),
+                };
           const guard = out.reload === undefined ? {} : { reloadWaitedMs: out.reload.waitedMs, reloadRefusals: out.reload.ongoingRefusals };
           rollback = { from: a.from, to: a.to, toLabel, ok: true, durationMs, reason: a.reason, ...(reaction ? { reaction } : {}), ...guard };
           ctx.onRolledBack?.(a.to, out);
@@ -257,13 +278,19 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
     const stop = new AbortController();
     let clockEnd: HoldEnd | undefined;
     const clock = control.hold(i + 1, ms, extension, AbortSignal.any([ctx.signal, stop.signal])).then((e) => (clockEnd = e));
+    // a gate failing live wakes the hold at once; the tick is for the calls routed and timeouts
+    let liveFail: GateResult | undefined;
+    const failedLive = ctx.whenFailed?.(i).then((g) => (liveFail = g));
     try {
       for (;;) {
         const w = watch(i);
-        if (w.failed) {
-          firstFailingCallMs = w.failed.firstFailingCallMs;
-          ctx.events.emit({ kind: "gates", at: Date.now(), index: i + 1, verdict: "fail", detail: w.failed.detail, early: true, ...(w.failed.gates ? { gates: w.failed.gates } : {}) });
-          return aborted() ?? { kind: "evaluated", verdict: "fail", reason: w.failed.detail };
+        const f = liveFail ?? w.failed;
+        if (f) {
+          noticedMs = Date.now();
+          firstFailingCallMs = f.firstFailingCallMs;
+          decided = f.decided;
+          ctx.events.emit({ kind: "gates", at: Date.now(), index: i + 1, verdict: "fail", detail: f.detail, early: true, ...(f.gates ? { gates: f.gates } : {}) });
+          return aborted() ?? { kind: "evaluated", verdict: "fail", reason: f.detail };
         }
         if (clockEnd === "aborted") return aborted() ?? { kind: "abort", reason: "hold interrupted" };
         if (clockEnd === "promoted") {
@@ -271,7 +298,14 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
           return aborted() ?? { kind: "held" };
         }
         if (clockEnd === "held" && w.routed >= calls) return aborted() ?? { kind: "held" };
-        await delay(WATCH_MS, ctx.signal);
+        const tick = new AbortController();
+        try {
+          // the clock wakes it while it runs (promote, abort, the hold's time); then only the tick and a fail
+          await Promise.race([delay(WATCH_MS, AbortSignal.any([ctx.signal, tick.signal])), ...(clockEnd === undefined ? [clock] : []), ...(failedLive ? [failedLive] : [])]);
+        } finally {
+          tick.abort();
+        }
+        ctx.signal.throwIfAborted();
       }
     } catch {
       return aborted() ?? { kind: "abort", reason: "hold interrupted" };
