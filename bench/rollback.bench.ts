@@ -91,7 +91,7 @@ async function main(): Promise<void> {
   const runs = Number(process.argv[2] ?? 5);
   const rate = process.argv[3] ?? "500";
   await bench(0, runs, rate);
-  await bench(5, Math.max(1, Math.ceil(runs / 2)), rate);
+  await bench(5, runs, rate);
 }
 
 main().catch((err: unknown) => {

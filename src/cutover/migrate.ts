@@ -183,8 +183,9 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
           // no calls: a step's gates have no evidence to decide on
           return { verdict: "none", detail: `${steps[i]!.gates.join(", ")}: migrate places no calls without --traffic, so there is no evidence to judge them on` };
         }
-        // the last mirrored messages of the window are in before it is judged
-        await live.capture.settle(50, 1000);
+        // the last mirrored messages of the window are in before it is judged: a packet Kamailio
+        // captured 20 ms after now was read (its workers mirror in about that order), or all is quiet
+        await live.capture.settleUntil(Date.now() + EVALUATE_SETTLE_MS, 50, 1000);
         return live.gates.evaluate(i);
       },
       ...(live ? { watch: (i: number) => live.gates.watch(i), whenFailed: (i: number) => live.gates.whenFailed(i) } : {}),
@@ -310,6 +311,9 @@ interface MigrateStep {
   weightNew: number;
   runner: RunnerStep;
 }
+
+/** A window is judged once a packet Kamailio captured this long after the hold's end was read. */
+export const EVALUATE_SETTLE_MS = 20;
 
 /**
  * With --traffic, a step the plan gives no hold holds until its window routed enough calls for the

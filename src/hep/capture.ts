@@ -69,6 +69,8 @@ export interface HepCapture<E extends HepEvidence | undefined = HepEvidence> {
   summary(): HepCaptureSummary;
   /** wait until the mirrored messages so far were read (nothing new for `quietMs`, empty socket queue; at most `maxMs`) */
   settle(quietMs?: number, maxMs?: number): Promise<void>;
+  /** wait until a packet captured at or after `captureMs` was read (or settled, or `maxMs`): see HepCollector.settleUntil */
+  settleUntil(captureMs: number, quietMs?: number, maxMs?: number): Promise<void>;
   /** settle (nothing new for 100 ms and an empty socket queue, at most 3 s), close, summarize */
   stop(): Promise<HepCaptureSummary>;
 }
@@ -128,6 +130,7 @@ export async function startHepCapture(o: HepCaptureOptions): Promise<HepCapture<
     evidence,
     summary,
     settle: (quietMs = 100, maxMs = 3000) => c.settle(quietMs, maxMs),
+    settleUntil: (captureMs, quietMs = 50, maxMs = 3000) => c.settleUntil(captureMs, quietMs, maxMs),
     stop() {
       stopped ??= (async () => {
         await c.settle(100, 3000);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { test } from "node:test";
 import { EnvironmentError } from "../core/errors.js";
-import { binDatagram, recordedBothCalls } from "../../test/support/hep-fixtures.js";
+import { binDatagram, recordedBothCalls, sipDatagram } from "../../test/support/hep-fixtures.js";
 import { startHepCollector, type HepCollector } from "./collector.js";
 import { decodeHep, type HepPacket } from "./decode.js";
 
@@ -151,3 +151,29 @@ function decodeHepPayloadStart(b: Buffer): string {
   if (!r.ok) throw new Error(r.malformation.detail);
   return r.packet.payload.toString("latin1", 0, 40);
 }
+test("settleUntil: resolves once a packet captured at or after the time was read, though traffic never pauses; settle would wait out its maxMs", async () => {
+  const c = await startHepCollector({ address: "127.0.0.1", port: 0 });
+  const s = dgram.createSocket("udp4");
+  const at = (ms: number): Buffer =>
+    sipDatagram({ src: ["127.0.0.1", 5060], dst: ["127.0.0.1", 5070], tsSec: Math.floor(ms / 1000), tsUsec: Math.round((ms % 1000) * 1000), payload: "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nCall-ID: a\r\n\r\n" });
+  // a packet every 2 ms, captured 1 s ago: never quiet, never late enough
+  const stream = setInterval(() => s.send(at(Date.now() - 1000), c.port, "127.0.0.1"), 2);
+  try {
+    await until(() => c.stats().datagrams > 5, "the stream");
+    const target = Date.now() + 100;
+    const t0 = performance.now();
+    const timer = setTimeout(() => s.send(at(target), c.port, "127.0.0.1"), 150);
+    await c.settleUntil(target, 50, 2000);
+    const took = performance.now() - t0;
+    clearTimeout(timer);
+    assert.ok(took >= 140 && took < 1000, `resolved after ${took.toFixed(0)} ms: on the packet captured at the target`);
+    assert.ok((c.stats().latestCaptureUs ?? 0) >= target * 1000);
+    const t1 = performance.now();
+    await c.settle(50, 300);
+    assert.ok(performance.now() - t1 >= 290, "settle never sees 50 ms of quiet while the stream runs");
+  } finally {
+    clearInterval(stream);
+    s.close();
+    await c.close();
+  }
+});

@@ -57,6 +57,8 @@ export interface HepCollectorStats {
   recvBufferBytes: number;
   /** time of the last datagram (performance.now()), undefined before the first */
   lastDatagramAt: number | undefined;
+  /** the latest capture time (HEP timestamp, epoch µs) of a packet read so far */
+  latestCaptureUs: number | undefined;
 }
 
 export interface HepCollector {
@@ -68,6 +70,12 @@ export interface HepCollector {
    * `maxMs`): the way to be sure the last mirrored messages were read.
    */
   settle(quietMs?: number, maxMs?: number): Promise<void>;
+  /**
+   * Resolves once a packet Kamailio captured at or after `captureMs` (epoch ms, HEP time) was read, or
+   * the socket is settled (quiet and empty), or after `maxMs`: everything mirrored before `captureMs`
+   * is in, also while traffic never pauses (settle would wait out its maxMs then).
+   */
+  settleUntil(captureMs: number, quietMs?: number, maxMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -173,6 +181,7 @@ export async function startHepCollector(opts: HepCollectorOptions): Promise<HepC
     kernelDrops: undefined,
     recvBufferBytes: socket.getRecvBufferSize(),
     lastDatagramAt: undefined,
+    latestCaptureUs: undefined,
   };
   const onForwarded = (err: Error | null): void => {
     if (err) {
@@ -193,6 +202,8 @@ export async function startHepCollector(opts: HepCollectorOptions): Promise<HepC
     const r = decodeHep(datagram);
     if (r.ok) {
       s.packets++;
+      const us = r.packet.tsSec * 1_000_000 + r.packet.tsUsec;
+      if (s.latestCaptureUs === undefined || us > s.latestCaptureUs) s.latestCaptureUs = us;
       opts.onPacket?.(r.packet, datagram);
     } else {
       s.malformed++;
@@ -229,6 +240,16 @@ export async function startHepCollector(opts: HepCollectorOptions): Promise<HepC
         const quiet = s.lastDatagramAt === undefined || now - s.lastDatagramAt >= quietMs;
         if ((quiet && (kernel()?.rxQueueBytes ?? 0) === 0) || now >= deadline) return;
         await new Promise((r) => setTimeout(r, Math.min(quietMs, 20)));
+      }
+    },
+    async settleUntil(captureMs: number, quietMs = 50, maxMs = 3000) {
+      const deadline = performance.now() + maxMs;
+      for (;;) {
+        const now = performance.now();
+        if ((s.latestCaptureUs ?? 0) >= captureMs * 1000 || now >= deadline) return;
+        const quiet = s.lastDatagramAt === undefined || now - s.lastDatagramAt >= quietMs;
+        if (quiet && (kernel()?.rxQueueBytes ?? 0) === 0) return;
+        await new Promise((r) => setTimeout(r, 5));
       }
     },
     async close() {
