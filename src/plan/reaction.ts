@@ -48,7 +48,8 @@ export function reactionChain(
   const writtenMs = applyStartMs + t.lockMs + t.backupMs + t.writeMs;
   const reloadAnsweredMs = writtenMs + t.reloadMs;
   const reloadSentMs = reloadAnsweredMs - (out.reload?.lastAttemptMs ?? t.reloadMs);
-  return { firstFailingInviteMs, ...(decided ?? {}), noticedMs, applyStartMs, writtenMs, reloadSentMs, reloadAnsweredMs, restoredMs };
+  // the apply's links from its own durations, so they are in order whatever the clocks' resolution
+  return { firstFailingInviteMs, ...(decided ?? {}), noticedMs, applyStartMs, writtenMs, reloadSentMs, reloadAnsweredMs, restoredMs: Math.max(restoredMs, reloadAnsweredMs + t.verifyMs) };
 }
 
 /** The segments, in chain order: each named after where it ends. */
