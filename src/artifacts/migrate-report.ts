@@ -129,7 +129,7 @@ export interface MigrateResults {
   /** after a last step of weight 100: did the old backend's calls end (by Kamailio's dialog profile) */
   drain?: DrainResult | undefined;
   /** what operators asked over the control socket and the run did (pause, resume, promote, abort) */
-  control?: { at: string; command: string; detail: string }[] | undefined;
+  control?: { at: string; command: string; detail: string; by?: "operator" | "plan" }[] | undefined;
 }
 
 const ms = (n: number | undefined): string => (n === undefined ? "-" : `${n.toFixed(1)} ms`);
@@ -172,7 +172,7 @@ export function renderSummary(r: MigrateResults): string {
           "## Plan",
           "",
           `- ${r.plan.source}, dispatcher algorithm ${r.plan.algorithm}: ${r.plan.steps.map((s) => `${s.label}${s.holdS > 0 ? ` (hold ${s.holdS} s)` : ""}`).join(" -> ")}`,
-          ...(r.control ?? []).map((c) => `- operator: ${c.command} at ${c.at} (${c.detail})`),
+          ...(r.control ?? []).map((c) => `- ${c.by === "plan" ? "plan" : "operator"}: ${c.command} at ${c.at} (${c.detail})`),
           ...(r.rollback
             ? [
                 `- rollback: step ${r.rollback.from} -> ${r.rollback.toLabel}, ${r.rollback.ok ? `verified in ${ms(r.rollback.durationMs)}` : "**did not complete**"} (${r.rollback.reason})`,

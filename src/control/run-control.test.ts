@@ -110,4 +110,37 @@ describe("RunControl.hold", () => {
     c.request("resume");
     assert.deepEqual(seen.map((e) => (e.kind === "control" ? [e.command, e.accepted] : e.kind)), [["promote", false]]);
   });
+  it("the plan's own pause (inconclusive gates): an event by the plan with why; resume, promote or abort end it", async () => {
+    const { events, seen } = recorder();
+    const c = new RunControl(events);
+    const p = c.pauseInconclusive(2, "new: 3 of the 20 calls needed", new AbortController().signal);
+    assert.equal(c.paused, true);
+    const ev = seen.at(-1)!;
+    assert.ok(ev.kind === "control" && ev.by === "plan" && ev.command === "pause");
+    assert.match(ev.detail, /step 2's gates are inconclusive: new: 3 of the 20 calls needed; routing unchanged/);
+    assert.match(c.request("pause").detail, /already paused \(step 2's gates are inconclusive\)/);
+    assert.equal(c.request("resume").accept, true);
+    assert.equal(await p, "resumed");
+    assert.equal(c.paused, false);
+
+    const p2 = c.pauseInconclusive(2, "x", new AbortController().signal);
+    const promote = c.request("promote");
+    assert.deepEqual([promote.accept, promote.accept && promote.detail], [true, "step 2 passes on the operator's word with its gates inconclusive; the plan goes on"]);
+    assert.equal(await p2, "promoted");
+    // after it: promote needs a hold again
+    assert.equal(c.request("promote").accept, false);
+
+    const p3 = c.pauseInconclusive(2, "x", new AbortController().signal);
+    c.request("abort");
+    assert.equal(await p3, "aborted");
+    const ac = new AbortController();
+    const p4 = new RunControl(new RunEvents()).pauseInconclusive(1, "x", ac.signal);
+    ac.abort(new Error("SIGINT"));
+    assert.equal(await p4, "aborted");
+  });
+  it("decideControl while the plan paused a step: promote and resume are accepted (an operator's pause refuses promote)", () => {
+    assert.equal(decideControl(st({ paused: true, inconclusive: 3 }), "promote").accept, true);
+    assert.match(decideControl(st({ paused: true, inconclusive: 3 }), "resume").detail, /step 3 holds again and its gates are judged again/);
+    assert.equal(decideControl(st({ paused: true }), "promote").accept, false);
+  });
 });

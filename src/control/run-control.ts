@@ -11,6 +11,10 @@
  *   abort    back to the last good step with verifiedApply (the runner's rollback), exit 1. During the
  *            drain (the plan has passed) it stops waiting: the routing stays as the last step left it.
  *
+ * The plan pauses a step itself when its gates are inconclusive and its `onInconclusive` is `pause`
+ * (`pauseInconclusive`): routing stays as the step left it, and the operator decides: resume holds
+ * the step again and judges it again, promote passes it as it is, abort goes back to the last good step.
+ *
  * Pausing or resuming twice is not an error (nothing changes, nothing is emitted); a request the run
  * cannot honour now (promote with no hold, anything once the run is ending) is refused with the reason.
  */
@@ -24,6 +28,8 @@ export interface ControlState {
   /** the step holding now (from 1), undefined when none is */
   holding: number | undefined;
   aborted: boolean;
+  /** the step (from 1) the plan paused because its gates are inconclusive; undefined otherwise */
+  inconclusive?: number | undefined;
 }
 
 export type ControlDecision = { accept: true; change: boolean; detail: string } | { accept: false; detail: string };
@@ -34,6 +40,19 @@ export function decideControl(s: ControlState, a: ControlAction): ControlDecisio
   if (s.stage === "draining") {
     if (a === "abort") return { accept: true, change: true, detail: "stops waiting for the drain; the routing stays as the last step left it" };
     return { accept: false, detail: `the plan has finished and the run is waiting for the old backend's calls to end (drain); ${a} does not apply, abort stops the wait` };
+  }
+  if (s.inconclusive !== undefined && s.paused) {
+    const n = s.inconclusive;
+    switch (a) {
+      case "pause":
+        return { accept: true, change: false, detail: `already paused (step ${n}'s gates are inconclusive); nothing changed` };
+      case "resume":
+        return { accept: true, change: true, detail: `step ${n} holds again and its gates are judged again` };
+      case "promote":
+        return { accept: true, change: true, detail: `step ${n} passes on the operator's word with its gates inconclusive; the plan goes on` };
+      case "abort":
+        return { accept: true, change: true, detail: "going back to the last good step" };
+    }
   }
   switch (a) {
     case "pause":
@@ -88,11 +107,15 @@ export class RunControl {
   request(a: ControlAction): ControlDecision {
     const d = decideControl(this.state, a);
     if (d.accept && !d.change) return d;
-    this.events.emit({ kind: "control", at: this.now(), command: a, accepted: d.accept, detail: d.detail });
+    this.events.emit({ kind: "control", at: this.now(), command: a, accepted: d.accept, detail: d.detail, by: "operator" });
     if (!d.accept) return d;
     if (a === "pause") this.state.paused = true;
     if (a === "resume") this.state.paused = false;
-    if (a === "promote") this.promoted = true;
+    if (a === "promote") {
+      this.promoted = true;
+      // promote answers a pause of the plan's own (inconclusive gates)
+      if (this.state.inconclusive !== undefined) this.state.paused = false;
+    }
     if (a === "abort") {
       this.state.aborted = true;
       this.state.paused = false;
@@ -106,6 +129,37 @@ export class RunControl {
   async waitWhilePaused(signal: AbortSignal): Promise<boolean> {
     while (this.state.paused && !this.state.aborted && !signal.aborted) await this.changed(signal);
     return !(this.state.aborted || signal.aborted);
+  }
+
+  /**
+   * The plan pauses step `index` (from 1): its gates are inconclusive and its onInconclusive is pause.
+   * Emits the pause (by the plan, with why) and waits for the operator: "resumed" (hold it again),
+   * "promoted" (pass it), "aborted" (abort or the signal). Routing is not touched here.
+   */
+  async pauseInconclusive(index: number, reason: string, signal: AbortSignal): Promise<"resumed" | "promoted" | "aborted"> {
+    this.promoted = false;
+    this.state.paused = true;
+    this.state.inconclusive = index;
+    this.events.emit({
+      kind: "control",
+      at: this.now(),
+      command: "pause",
+      accepted: true,
+      by: "plan",
+      detail: `paused by the plan (onInconclusive: pause): step ${index}'s gates are inconclusive: ${reason.replace(/^inconclusive: /, "")}; routing unchanged; resume holds it again, promote passes it, abort goes back to the last good step`,
+    });
+    try {
+      for (;;) {
+        if (this.state.aborted || signal.aborted) return "aborted";
+        if (this.promoted) return "promoted";
+        if (!this.state.paused) return "resumed";
+        await this.changed(signal);
+      }
+    } finally {
+      this.state.inconclusive = undefined;
+      this.state.paused = false;
+      this.promoted = false;
+    }
   }
 
   /**

@@ -101,4 +101,23 @@ describe("run status", () => {
     assert.equal(fmtDuration(252), "4m 12s");
     assert.equal(fmtDuration(3720), "1h 02m");
   });
+  it("paused by the plan (inconclusive gates): status says why and what the operator can do", () => {
+    const events: RunEvent[] = [
+      ...holding,
+      { kind: "gates", at: 602_100, index: 2, verdict: "inconclusive", detail: "inconclusive: SER of new >= 90%: new: 30 of the 100000 calls needed" },
+      { kind: "control", at: 602_200, command: "pause", accepted: true, by: "plan", detail: "paused by the plan (onInconclusive: pause): step 2's gates are inconclusive: new: 30 of the 100000 calls needed" },
+    ];
+    const v = statusView(fold(events), 605_200);
+    assert.equal(v.paused, true);
+    assert.equal(v.pausedForS, 3);
+    assert.match(v.pausedBecause ?? "", /step 2's gates are inconclusive/);
+    assert.match(v.next, /resume` holds step 2 again and judges it again, `promote` passes it as it is, `abort` goes back/);
+    const text = formatStatusText(v);
+    assert.match(text, /^step 2\/3 new=10%: evaluating, PAUSED for 3\.0s by the plan$/m);
+    assert.match(text, /^ {2}why: paused by the plan \(onInconclusive: pause\)/m);
+    assert.match(text, /gates: inconclusive: .*SER of new >= 90%/);
+    // the operator's own pause has no why
+    const op = statusView(fold([...holding, { kind: "control", at: 3_000, command: "pause", accepted: true, detail: "step 2's hold clock stopped" }]), 4_000);
+    assert.equal(op.pausedBecause, undefined);
+  });
 });

@@ -34,7 +34,8 @@ export interface RunStatusState {
   /** the last step that passed, from 1; 0 = the list before the plan */
   lastGood: number;
   hold: { index: number; ms: number; endsAt: number; extension: number; frozenRemainingMs: number | undefined } | undefined;
-  paused: { since: number } | undefined;
+  /** paused since; by the plan: why (its gates are inconclusive) */
+  paused: { since: number; byPlan?: string } | undefined;
   gates: { index: number; verdict: Verdict | "none"; detail: string } | undefined;
   rollback: { from: number; to: number; toLabel: string; ok: boolean; reason: string } | undefined;
   drain: { state: DrainState; active: number; calls: DrainCall[]; detail: string; at: number } | undefined;
@@ -82,7 +83,7 @@ export function reduceStatus(s: RunStatusState, e: RunEvent): RunStatusState {
           return {
             ...s,
             lastControl,
-            paused: { since: e.at },
+            paused: { since: e.at, ...(e.by === "plan" ? { byPlan: e.detail } : {}) },
             hold: s.hold === undefined ? undefined : { ...s.hold, frozenRemainingMs: Math.max(0, s.hold.endsAt - e.at) },
           };
         case "resume":
@@ -117,6 +118,8 @@ export interface StatusView {
   phase: RunPhase;
   paused: boolean;
   pausedForS: number | undefined;
+  /** why the plan paused itself (inconclusive gates); undefined when the operator paused or nothing is paused */
+  pausedBecause: string | undefined;
   /** the current step's hold; remainingS stands still while paused */
   hold: { totalS: number; remainingS: number; extension: number } | undefined;
   /** seconds until the next step starts, when the hold is all that is left (undefined: not known / not waiting on a clock) */
@@ -160,6 +163,7 @@ export function statusView(s: RunStatusState, now: number): StatusView {
     phase: s.phase,
     paused: s.paused !== undefined,
     pausedForS: s.paused === undefined ? undefined : r1(now - s.paused.since),
+    pausedBecause: s.paused?.byPlan,
     hold,
     nextStepInS,
     next,
@@ -186,6 +190,9 @@ function nextText(s: RunStatusState, hold: StatusView["hold"], following: PlanSt
   if (s.phase === "rolling back") return "the run is ending: going back to the last good step";
   if (s.phase === "rolled back") return `the run is ending: ${s.rollback?.ok ? `${s.rollback.toLabel} is back in place` : "the rollback did not complete"}`;
   if (s.phase === "draining") return "waiting for the old backend's calls to end (drain)";
+  if (s.paused?.byPlan !== undefined) {
+    return `nothing until the operator decides: \`pbx-cutover resume\` holds step ${s.current} again and judges it again, \`promote\` passes it as it is, \`abort\` goes back to the last good step`;
+  }
   if (s.paused !== undefined) {
     return `nothing until \`pbx-cutover resume\` (paused${hold ? `; ${fmtDuration(hold.remainingS)} of the hold left` : ""}); abort goes back to the last good step`;
   }
@@ -213,7 +220,8 @@ export function formatStatusText(v: StatusView): string {
   if (v.step === undefined) {
     lines.push(`step: none applied yet (${v.phase})`);
   } else {
-    lines.push(`step ${v.step.index}/${v.step.of} ${v.step.label}: ${v.phase}${v.paused ? `, PAUSED for ${fmtDuration(v.pausedForS ?? 0)}` : ""}`);
+    lines.push(`step ${v.step.index}/${v.step.of} ${v.step.label}: ${v.phase}${v.paused ? `, PAUSED for ${fmtDuration(v.pausedForS ?? 0)}${v.pausedBecause ? " by the plan" : ""}` : ""}`);
+    if (v.pausedBecause) lines.push(`  why: ${v.pausedBecause}`);
     lines.push(`  weights: old ${v.step.weightOld}, new ${v.step.weightNew}${v.step.runtime ? ` (runtime: ${v.step.runtime})` : ""}`);
   }
   if (v.hold) lines.push(`  hold: ${fmtDuration(v.hold.remainingS)} left of ${fmtDuration(v.hold.totalS)}${v.hold.extension > 0 ? ` (extension ${v.hold.extension})` : ""}${v.paused ? " (clock stopped while paused)" : ""}`);

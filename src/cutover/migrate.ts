@@ -120,7 +120,7 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
   });
   events.subscribe((e) => {
     status = reduceStatus(status, e);
-    if (e.kind === "control" && e.accepted) (results.control ??= []).push({ at: new Date(e.at).toISOString(), command: e.command, detail: e.detail });
+    if (e.kind === "control" && e.accepted) (results.control ??= []).push({ at: new Date(e.at).toISOString(), command: e.command, detail: e.detail, ...(e.by ? { by: e.by } : {}) });
   });
   events.emit({ kind: "run-started", at: Date.now(), runDir, knobs: { steps: steps.length } });
   try {

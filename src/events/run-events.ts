@@ -91,7 +91,7 @@ export type RunEvent =
    * an operator's control request over the run's control socket (src/control/): accepted = it took
    * effect (pause, resume, promote, abort); refused ones say why in detail. status requests are not events.
    */
-  | { kind: "control"; at: number; command: ControlAction; accepted: boolean; detail: string }
+  | { kind: "control"; at: number; command: ControlAction; accepted: boolean; detail: string; by?: "operator" | "plan" }
   /**
    * drain after the last step (src/observe/drain.ts): the old backend's active dialogs by Kamailio's
    * dialog profile. started / progress (while waiting) / drained (none left) / remaining (calls left, not

@@ -5,6 +5,7 @@ import { RunEvents, type RunEvent } from "../events/run-events.js";
 import { acquireApplyLock } from "../kamailio/apply-lock.js";
 import { profileFor } from "../kamailio/apply.js";
 import { fakeTarget, NEW, OLD } from "../../test/support/fake-kamailio.js";
+import { RunControl } from "../control/run-control.js";
 import { runSteps, type RunnerContext, type RunnerStep, type WindowWatch } from "./runner.js";
 
 const dirs: string[] = [];
@@ -109,5 +110,47 @@ describe("runner: holds on live traffic and the automatic rollback", () => {
     assert.ok(out.rollback!.reaction!.reactionMs >= 200, JSON.stringify(out.rollback));
     assert.deepEqual(s.kam.runtimeUris(), [OLD]);
     assert.notDeepEqual(s.kam.runtimeUris(), [OLD, NEW]);
+  });
+
+  it("onInconclusive pause: the run waits with routing unchanged; resume holds again and judges again, promote passes it", async () => {
+    for (const answer of ["resume", "promote"] as const) {
+      const s = setup((n) => ({ routed: n * 1000 }));
+      s.steps[1]!.machine = { ...s.steps[1]!.machine, onInconclusive: "pause" };
+      const control = new RunControl(s.ctx.events);
+      s.ctx.control = control;
+      let evaluations = 0;
+      s.ctx.evaluate = () => Promise.resolve(++evaluations === 1 ? { verdict: "inconclusive", detail: "new: 3 of the 20 calls needed" } : { verdict: "pass", detail: "ok" });
+      const run = runSteps(s.steps, s.ctx);
+      while (!control.paused) await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual(s.kam.runtimeUris().sort(), [NEW, OLD].sort(), "paused on step 2: its list still routes");
+      await new Promise((r) => setTimeout(r, 150));
+      assert.equal(evaluations, 1, "nothing happens while paused");
+      control.request(answer);
+      const out = await run;
+      s.lock.release();
+      assert.equal(out.outcome, "pass", answer);
+      assert.equal(evaluations, answer === "resume" ? 2 : 1, `${answer}: judged again only after resume`);
+      const pause = s.seen.find((e) => e.kind === "control" && e.by === "plan");
+      assert.ok(pause && pause.kind === "control" && /step 2's gates are inconclusive: new: 3 of the 20 calls needed/.test(pause.detail));
+      const passed = s.seen.find((e) => e.kind === "step" && e.index === 2 && e.state === "passed");
+      assert.ok(passed && passed.kind === "step");
+      assert.equal(passed.detail, answer === "promote" ? "promoted by the operator (pbx-cutover promote) with its gates inconclusive" : "");
+    }
+  });
+
+  it("onInconclusive pause, then abort: back to the last good step, outcome aborted", async () => {
+    const s = setup((n) => ({ routed: n * 1000 }));
+    s.steps[1]!.machine = { ...s.steps[1]!.machine, onInconclusive: "pause" };
+    const control = new RunControl(s.ctx.events);
+    s.ctx.control = control;
+    s.ctx.evaluate = () => Promise.resolve({ verdict: "inconclusive", detail: "too few" });
+    const run = runSteps(s.steps, s.ctx);
+    while (!control.paused) await new Promise((r) => setTimeout(r, 5));
+    control.request("abort");
+    const out = await run;
+    s.lock.release();
+    assert.equal(out.outcome, "aborted");
+    assert.match(out.reason ?? "", /aborted by the operator \(pbx-cutover abort\) during step 2/);
+    assert.deepEqual(s.kam.runtimeUris(), [OLD]);
   });
 });

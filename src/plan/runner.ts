@@ -114,6 +114,8 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
   let beforePlanText: string | undefined;
   let error: unknown;
   const failed = new Set<number>();
+  /** steps the operator passed while the plan had paused them (inconclusive gates) */
+  const promotedInconclusive = new Set<number>();
   let rollback: PlanOutcome["rollback"];
   /** the failed gate's first failing call (epoch ms), for the rollback's reaction time */
   let firstFailingCallMs: number | undefined;
@@ -182,8 +184,23 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
         obs = aborted() ?? { kind: "evaluated", verdict: g.verdict, reason: g.detail };
         break;
       }
+      case "pause": {
+        const s = steps[a.step]!;
+        ctx.log(
+          `step ${a.step + 1}/${of} ${s.label}: paused by the plan (onInconclusive: pause): its gates are inconclusive (${a.reason}); ` +
+            "routing unchanged; `pbx-cutover resume` holds it again, `promote` passes it, `abort` goes back to the last good step",
+        );
+        const end = await control.pauseInconclusive(a.step + 1, a.reason, ctx.signal);
+        if (end === "promoted") {
+          promotedInconclusive.add(a.step);
+          ctx.log(`step ${a.step + 1}/${of} ${s.label}: promoted by the operator with its gates inconclusive`);
+        }
+        if (end === "resumed") ctx.log(`step ${a.step + 1}/${of} ${s.label}: resumed by the operator: holding again`);
+        obs = aborted() ?? (end === "promoted" ? { kind: "promoted" } : end === "resumed" ? { kind: "resumed" } : { kind: "abort", reason: "interrupted while paused" });
+        break;
+      }
       case "advance":
-        emitStep(a.step, "passed", "");
+        emitStep(a.step, "passed", promotedInconclusive.has(a.step) ? "promoted by the operator (pbx-cutover promote) with its gates inconclusive" : "");
         obs = aborted() ?? { kind: "advanced" };
         break;
       case "rollback": {

@@ -120,4 +120,26 @@ describe("step machine: holds by calls and gates failing during a hold", () => {
     assert.deepEqual(kinds(actions), ["apply(0)", "evaluate(0)", "advance(0)", "apply(1)", "hold(1)", "rollback(1->0)"]);
     assert.deepEqual(actions[4], { kind: "hold", step: 1, ms: 0, extension: 0 });
   });
+  it("onInconclusive pause: the operator decides; resume holds again (past maxExtensions), promote passes, abort rolls back", () => {
+    const paused = step({ holdMs: 1000, hasGates: true, onInconclusive: "pause", maxExtensions: 0 });
+    const { actions, state } = drive([step(), paused, step()], [
+      { kind: "start" }, { kind: "applied" }, { kind: "advanced" },
+      { kind: "applied" }, { kind: "held" }, { kind: "evaluated", verdict: "inconclusive", reason: "new: 3 of the 20 calls needed" },
+      { kind: "resumed" }, { kind: "held" }, { kind: "evaluated", verdict: "inconclusive", reason: "new: 6 of the 20 calls needed" },
+      { kind: "promoted" }, { kind: "advanced" }, { kind: "applied" }, { kind: "advanced" },
+    ]);
+    assert.deepEqual(kinds(actions), ["apply(0)", "advance(0)", "apply(1)", "hold(1)", "evaluate(1)", "pause(1)", "hold(1)", "evaluate(1)", "pause(1)", "advance(1)", "apply(2)", "advance(2)", "done(pass)"]);
+    assert.deepEqual(actions[5], { kind: "pause", step: 1, reason: "new: 3 of the 20 calls needed" });
+    assert.deepEqual(actions[6], { kind: "hold", step: 1, ms: 1000, extension: 1 });
+    assert.equal(state.lastGood, 2);
+    const aborted = drive([step(), paused], [
+      { kind: "start" }, { kind: "applied" }, { kind: "advanced" },
+      { kind: "applied" }, { kind: "held" }, { kind: "evaluated", verdict: "inconclusive" },
+      { kind: "abort", reason: "aborted by the operator" }, { kind: "rolled-back" },
+    ]);
+    assert.deepEqual(kinds(aborted.actions).slice(-3), ["pause(1)", "rollback(1->0)", "done(aborted)"]);
+    // resume or promote without a pause is a bug, not a decision
+    assert.throws(() => drive([paused], [{ kind: "start" }, { kind: "applied" }, { kind: "resumed" }]), /resumed without a pause/);
+    assert.throws(() => drive([paused], [{ kind: "start" }, { kind: "applied" }, { kind: "promoted" }]), /promoted without a pause/);
+  });
 });

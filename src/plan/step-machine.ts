@@ -7,7 +7,10 @@
  *   held(i)                    -> evaluate(i) when the step has gates, else advance(i)
  *   evaluated fail during hold -> rollback (a gate watched live failed before the hold ended)
  *   evaluated pass | none      -> advance(i)            (none: nothing could be evaluated, e.g. no traffic)
- *   evaluated inconclusive     -> hold(i) again while extensions remain (onInconclusive=extend), else fail
+ *   evaluated inconclusive     -> hold(i) again while extensions remain (onInconclusive=extend), else fail;
+ *                                 pause(i) (onInconclusive=pause): the operator decides, routing unchanged
+ *   resumed (after a pause)    -> hold(i) again, one more extension (the operator's: no maxExtensions)
+ *   promoted (after a pause)   -> advance(i): the step passes on the operator's word
  *   evaluated fail             -> rollback(to the last good step)
  *   advanced(i)                -> apply(i+1), or done(pass) after the last step
  *   apply-failed(i)            -> rollback(to the last good step)   (verifiedApply restored already; this
@@ -45,6 +48,8 @@ export interface MachineState {
   extensions: number;
   /** why the run is failing or aborting (set with the rollback) */
   failure: { outcome: Exclude<Outcome, "pass">; reason: string } | undefined;
+  /** the step is paused by the plan (inconclusive gates), waiting for the operator */
+  pausedOn: number | undefined;
   finished: boolean;
 }
 
@@ -57,18 +62,24 @@ export type Observation =
   | { kind: "advanced" }
   | { kind: "abort"; reason: string }
   | { kind: "rolled-back" }
-  | { kind: "rollback-failed"; reason: string };
+  | { kind: "rollback-failed"; reason: string }
+  /** the operator resumed a step the plan paused (inconclusive gates): hold it again */
+  | { kind: "resumed" }
+  /** the operator promoted a step the plan paused: it passes as it is */
+  | { kind: "promoted" };
 
 export type Action =
   | { kind: "apply"; step: number }
   | { kind: "hold"; step: number; ms: number; extension: number }
   | { kind: "evaluate"; step: number }
+  /** the step's gates are inconclusive and its plan says pause: wait for resume / promote / abort */
+  | { kind: "pause"; step: number; reason: string }
   | { kind: "advance"; step: number }
   | { kind: "rollback"; from: number; to: number; reason: string }
   | { kind: "done"; outcome: Outcome; reason: string | undefined };
 
 export function initialState(steps: readonly MachineStep[]): MachineState {
-  return { steps, index: 0, lastGood: BEFORE_PLAN, extensions: 0, failure: undefined, finished: false };
+  return { steps, index: 0, lastGood: BEFORE_PLAN, extensions: 0, failure: undefined, pausedOn: undefined, finished: false };
 }
 
 type Step = { state: MachineState; action: Action };
@@ -109,6 +120,9 @@ export function next(s: MachineState, o: Observation): Step {
     case "evaluated":
       if (o.verdict === "pass" || o.verdict === "none") return { state: s, action: { kind: "advance", step: s.index } };
       if (o.verdict === "fail") return rollback(s, "fail", `step ${s.index + 1}: gates failed${o.reason ? `: ${o.reason}` : ""}`);
+      if (step.onInconclusive === "pause") {
+        return { state: { ...s, pausedOn: s.index }, action: { kind: "pause", step: s.index, reason: o.reason ?? "gates inconclusive" } };
+      }
       if (step.onInconclusive === "extend" && s.extensions < step.maxExtensions) {
         const extensions = s.extensions + 1;
         // an extension holds the step's hold again (at least 1 ms, so a hold action always waits)
@@ -118,13 +132,21 @@ export function next(s: MachineState, o: Observation): Step {
         s,
         "fail",
         `step ${s.index + 1}: gates inconclusive${o.reason ? ` (${o.reason})` : ""}` +
-          (step.onInconclusive === "extend" ? ` after ${s.extensions} extension(s)` : step.onInconclusive === "pause" ? "; pausing is not built yet" : ""),
+          (step.onInconclusive === "extend" ? ` after ${s.extensions} extension(s)` : ""),
       );
     case "advanced": {
       const state = { ...s, lastGood: s.index, extensions: 0 };
       if (s.index + 1 >= s.steps.length) return done(state, "pass", undefined);
       return { state: { ...state, index: s.index + 1 }, action: { kind: "apply", step: s.index + 1 } };
     }
+    case "resumed": {
+      if (s.pausedOn !== s.index) throw new Error("step machine: resumed without a pause");
+      const extensions = s.extensions + 1;
+      return { state: { ...s, pausedOn: undefined, extensions }, action: { kind: "hold", step: s.index, ms: Math.max(1, step.holdMs), extension: extensions } };
+    }
+    case "promoted":
+      if (s.pausedOn !== s.index) throw new Error("step machine: promoted without a pause");
+      return { state: { ...s, pausedOn: undefined }, action: { kind: "advance", step: s.index } };
     case "rolled-back":
       if (s.failure === undefined) throw new Error("step machine: rolled-back without a rollback");
       return done(s, s.failure.outcome, s.failure.reason);

@@ -238,3 +238,88 @@ describe("control commands without a running plan", () => {
     assert.ok(!existsSync(path.join(f.labDir, "lab.json")), "no lab started");
   });
 });
+
+describe("onInconclusive: pause: the plan pauses a step whose gates cannot decide, the operator decides", () => {
+  let f: LabFixture;
+  let planFile: string;
+  before(async () => {
+    f = await labFixture();
+    const up = await f.cli(["lab", "up", ...f.flags, "--dispatcher-alg", "9"]);
+    assert.equal(up.code, 0, up.stderr);
+    planFile = path.join(f.dir, "plan-pause.yaml");
+    // step 2's gate needs far more calls than a 1 s hold at 50 calls/s gives: inconclusive, never pass
+    writeFileSync(
+      planFile,
+      "steps:\n  - 0\n  - weightNew: 10\n    hold: { durationS: 1 }\n    gates: [{ kind: threshold, metric: ser, atLeast: 90, minCalls: 100000 }]\n    onInconclusive: pause\n  - 100\n",
+    );
+  });
+  after(async () => {
+    for (const c of started) c.kill("SIGTERM");
+    await f.dispose();
+  });
+  const pausedLines = (m: Running): number => (m.out().match(/step 2\/3 new=10%: paused by the plan \(onInconclusive: pause\)/g) ?? []).length;
+  const controlEvents = (runDir: string): string[] =>
+    readFileSync(path.join(runDir, "events.ndjson"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Ev & { by?: string })
+      .filter((e) => e.kind === "control")
+      .map((e) => `${e.command}:${e.accepted}:${e.by ?? "?"}`);
+
+  test("paused with routing unchanged and status saying why; resume holds it again and judges again (paused again); abort goes back to step 1, exit 1", async () => {
+    const m = startMigrate(f, ["--artifacts-dir", path.join(f.dir, "art-pause"), "--plan", planFile, "--traffic", "50"]);
+    await waitFor(() => pausedLines(m) === 1, "step 2 paused by the plan");
+    const runDir = runDirOf(m.out());
+    assert.match(m.out(), /step 2\/3 new=10%: gates inconclusive: inconclusive: SER of new >= 90%: new: \d+ of the 100000 calls needed/);
+
+    const st = await f.cli(["status", ...f.flags]);
+    assert.equal(st.code, 0, st.stderr);
+    assert.match(st.stdout, /^step 2\/3 new=10%: evaluating, PAUSED for [\d.]+s by the plan$/m);
+    assert.match(st.stdout, /^ {2}why: paused by the plan \(onInconclusive: pause\): step 2's gates are inconclusive: SER of new >= 90%: new: \d+ of the 100000 calls needed.*; routing unchanged/m);
+    assert.match(st.stdout, /^next: nothing until the operator decides: `pbx-cutover resume` holds step 2 again/m);
+    const j = JSON.parse((await f.cli(["status", "--json", ...f.flags])).stdout) as StatusJson & { pausedBecause?: string };
+    assert.equal(j.paused, true);
+    assert.match(j.pausedBecause ?? "", /step 2's gates are inconclusive/);
+
+    // paused: nothing moves, Kamailio keeps routing step 2's weights
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(pausedLines(m), 1);
+    assert.deepEqual((await runtime(f)).map(([, a]) => a).sort(), ["weight=10", "weight=90"]);
+    assert.match(m.out(), /step 2\/3 new=10%: paused by the plan/);
+    assert.doesNotMatch(m.out(), /step 3\/3/);
+
+    const resume = await f.cli(["resume", ...f.flags]);
+    assert.equal(resume.code, 0, resume.stderr);
+    assert.match(resume.stdout, /resume: step 2 holds again and its gates are judged again/);
+    await waitFor(() => pausedLines(m) === 2, "step 2 held again, judged again, paused again");
+    assert.match(m.out(), /step 2\/3 new=10%: holding 1\.0 s \(extension 1\)/);
+
+    const abort = await f.cli(["abort", ...f.flags]);
+    assert.equal(abort.code, 0, abort.stderr);
+    assert.equal(await exitOf(m), 1, m.err() + m.out());
+    assert.match(m.err(), /aborted by the operator \(pbx-cutover abort\) during step 2; step 1 \(old\) is back in place/);
+    // step 1 (old only) in the file and at runtime
+    assert.deepEqual((await runtime(f)).map(([u]) => u), [uriOf(f, "old")]);
+    assert.equal(readFileSync(path.join(f.labDir, "dispatcher.list"), "utf8"), readFileSync(path.join(runDir, "dispatcher.step-1-w0.list"), "utf8"));
+    assert.deepEqual(controlEvents(runDir), ["pause:true:plan", "resume:true:operator", "pause:true:plan", "abort:true:operator"]);
+  });
+
+  test("promote passes the paused step as it is: the plan goes on to step 3, exit 0", async () => {
+    const m = startMigrate(f, ["--artifacts-dir", path.join(f.dir, "art-promote"), "--plan", planFile, "--traffic", "50"]);
+    await waitFor(() => pausedLines(m) === 1, "step 2 paused by the plan");
+    const runDir = runDirOf(m.out());
+    const promote = await f.cli(["promote", ...f.flags]);
+    assert.equal(promote.code, 0, promote.stderr);
+    assert.match(promote.stdout, /promote: step 2 passes on the operator's word with its gates inconclusive; the plan goes on/);
+    assert.equal(await exitOf(m), 0, m.err() + m.out());
+    assert.match(m.out(), /step 2\/3 new=10%: promoted by the operator with its gates inconclusive/);
+    const steps = readFileSync(path.join(runDir, "events.ndjson"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { kind: string; index?: number; state?: string; detail?: string })
+      .filter((e) => e.kind === "step" && e.state === "passed");
+    assert.deepEqual(steps.map((e) => [e.index, e.detail]), [[1, ""], [2, "promoted by the operator (pbx-cutover promote) with its gates inconclusive"], [3, ""]]);
+    assert.deepEqual(controlEvents(runDir), ["pause:true:plan", "promote:true:operator"]);
+    assert.deepEqual((await runtime(f)).map(([u]) => u), [uriOf(f, "new")]);
+  });
+});
