@@ -6,8 +6,9 @@
  * number of copies arrive.
  *
  * Facts are source-neutral: `backendMessage` / `uacMessage` take a message's head (start line,
- * Call-ID, CSeq, To, top Via: all the book reads) plus a stamp of where and when it was seen, so any evidence source (the SIPp stand-ins' message logs today, HEP
- * later) can feed the same book; `addBackend` / `addUac` adapt SIPp message-log records.
+ * Call-ID, CSeq, To, top Via: all the book reads) plus a stamp of where and when it was seen, so any
+ * evidence source (the SIPp stand-ins' message logs, HEP) can feed the same book; `addBackend` /
+ * `addUac` adapt SIPp message-log records (their head read with `readSipHead`).
  *
  * Every message of one of this run's Call-IDs belongs to that call's burst (the Call-ID says which),
  * whenever it arrives: a message read after its burst ended is recorded as late evidence of that
@@ -15,7 +16,7 @@
  */
 import type { Backend, SimPhase } from "../events/run-events.js";
 import type { Direction, LoggedMessage } from "../sip/message-log.js";
-import { headOfMessage, parseSipMessage, type SipHead } from "../sip/message.js";
+import { readSipHead, type SipHead } from "../sip/message.js";
 
 /** the SIPp bursts of a simulation; the in-flight check has three */
 export type BurstLabel = "old" | "both" | "new" | "precheck" | "long" | "post";
@@ -289,9 +290,9 @@ export class EvidenceBook {
   /** A record from a backend's SIPp message log (`instance`: the log's generation). */
   addBackend(backend: Backend, rec: LoggedMessage, instance?: number): EvidenceFact[] {
     if (rec.note !== undefined) return [];
-    const msg = parseSipMessage(rec.text);
+    const msg = readSipHead(rec.text);
     if (!msg) return [];
-    return this.backendMessage(backend, headOfMessage(msg), { stamp: rec.stamp, direction: rec.direction, ...(instance !== undefined ? { instance } : {}) });
+    return this.backendMessage(backend, msg, { stamp: rec.stamp, direction: rec.direction, ...(instance !== undefined ? { instance } : {}) });
   }
 
   /** A SIP message a backend received or sent. */
@@ -355,9 +356,9 @@ export class EvidenceBook {
 
   /** A record from a UAC burst's SIPp message log. */
   addUac(burst: BurstLabel, rec: LoggedMessage): EvidenceFact[] {
-    const msg = parseSipMessage(rec.text);
+    const msg = readSipHead(rec.text);
     if (!msg) return [];
-    return this.uacMessage(burst, headOfMessage(msg), { stamp: rec.stamp, direction: rec.direction }, rec.note);
+    return this.uacMessage(burst, msg, { stamp: rec.stamp, direction: rec.direction }, rec.note);
   }
 
   /**
