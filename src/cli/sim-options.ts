@@ -3,7 +3,9 @@ import path from "node:path";
 import { UsageError } from "../core/errors.js";
 import { parseHepForward } from "../hep/forward-target.js";
 import { resolveEvidence } from "../sim/evidence-mode.js";
+import { defaultPlan } from "../plan/plan.js";
 import { KNOBS, resolveKnobs } from "../sim/knobs.js";
+import { simPlan } from "../sim/sim-plan.js";
 import type { SimRequest } from "../sim/session.js";
 import { parseTestFaults, TEST_FAULT_ENV } from "../sim/test-faults.js";
 import { addWebOptions, webAddressFrom, type WebFlags } from "../web/web-address.js";
@@ -31,7 +33,8 @@ export function addSimOptions(cmd: Command): Command {
 
 /**
  * Everything a sim run needs, validated before anything starts (exit 2): knobs (env < flags), test
- * faults, --web, the target (flags, config file and running lab read once), --evidence, --hep-forward.
+ * faults, --web, the target (flags, config file and running lab read once), --evidence, --hep-forward,
+ * the plan's steps (sim-plan.ts).
  */
 export function simRequestFrom(opts: SimOpts, env: NodeJS.ProcessEnv = process.env): SimRequest {
   const knobs = resolveKnobs(env, opts);
@@ -59,5 +62,7 @@ export function simRequestFrom(opts: SimOpts, env: NodeJS.ProcessEnv = process.e
     artifactsDir: path.resolve(opts.artifactsDir ?? DEFAULT_SIM_ARTIFACTS_DIR),
     keepLab: opts.keepLab === true,
     quiet: opts.quiet === true,
+    // the routing phases are the steps of the seed's plan, run by the plan runner
+    plan: simPlan(defaultPlan(), knobs.callsPerPhase),
   };
 }

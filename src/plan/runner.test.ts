@@ -154,3 +154,100 @@ describe("runner: holds on live traffic and the automatic rollback", () => {
     assert.deepEqual(s.kam.runtimeUris(), [OLD]);
   });
 });
+
+describe("runner: a hold that is the caller's own burst (sim)", () => {
+  function burstSetup(burst: (i: number) => Promise<void>, beforeApply?: (i: number) => Promise<void>) {
+    const { target, kam, dir } = fakeTarget();
+    dirs.push(dir);
+    kam.reloadDeltaMs = 0;
+    const machine = { holdMs: 0, minCalls: 4, hasGates: true, onInconclusive: "fail" as const, maxExtensions: 0 };
+    const steps: RunnerStep[] = (["old", "both", "new"] as const).map((m, i) => ({ label: m, weightNew: [0, 50, 100][i]!, profile: profileFor(target, m), machine }));
+    const events = new RunEvents();
+    const order: string[] = [];
+    events.subscribe((e) => {
+      if (e.kind === "step") order.push(`step ${e.index} ${e.state}`);
+      if (e.kind === "gates") order.push(`gates ${e.index} ${e.verdict}`);
+    });
+    const lock = acquireApplyLock(target.lockPath, "test");
+    const ctx: RunnerContext = {
+      target,
+      lock,
+      retry: {},
+      signal: new AbortController().signal,
+      events,
+      evaluate: (i) => {
+        order.push(`evaluate ${i + 1}`);
+        return Promise.resolve({ verdict: "none", detail: "the seed's assertions" });
+      },
+      burst: async (i) => {
+        order.push(`burst ${i + 1} on ${kam.runtimeUris().sort().join("+")}`);
+        await burst(i);
+      },
+      ...(beforeApply ? { beforeApply } : {}),
+      log: () => undefined,
+    };
+    return { steps, ctx, kam, lock, order };
+  }
+
+  it("each step's burst runs on its verified list, then the step is judged and passes", async () => {
+    const s = burstSetup(() => new Promise((r) => setTimeout(r, 20)));
+    const out = await runSteps(s.steps, s.ctx);
+    s.lock.release();
+    assert.equal(out.outcome, "pass");
+    assert.deepEqual(s.order, [
+      "step 1 applied", `burst 1 on ${OLD}`, "evaluate 1", "gates 1 none", "step 1 passed",
+      "step 2 applied", `burst 2 on ${[OLD, NEW].sort().join("+")}`, "evaluate 2", "gates 2 none", "step 2 passed",
+      "step 3 applied", `burst 3 on ${NEW}`, "evaluate 3", "gates 3 none", "step 3 passed",
+    ]);
+  });
+
+  it("a burst that cannot run fails its step: back to the last good step, the burst's error is the run's", async () => {
+    const sippFailed = new Error("SIPp could not run the both burst");
+    const s = burstSetup((i) => (i === 1 ? Promise.reject(sippFailed) : Promise.resolve()));
+    const out = await runSteps(s.steps, s.ctx);
+    s.lock.release();
+    assert.equal(out.outcome, "fail");
+    assert.equal(out.error, sippFailed);
+    assert.match(out.reason ?? "", /^step 2: SIPp could not run the both burst/);
+    assert.deepEqual([out.rollback?.from, out.rollback?.to, out.rollback?.ok], [1, 0, true]);
+    assert.deepEqual(s.kam.runtimeUris(), [OLD]);
+    assert.ok(!s.order.includes("evaluate 2"), "a step whose burst failed is not judged");
+  });
+
+  it("beforeApply is awaited before the step's apply; its rejection fails the step before anything of it is applied", async () => {
+    const seen: string[] = [];
+    const s = burstSetup(
+      () => Promise.resolve(),
+      async (i) => {
+        await new Promise((r) => setTimeout(r, 10));
+        seen.push(`before ${i + 1} on ${s.kam.runtimeUris().sort().join("+")}`);
+        if (i === 2) throw new Error("fault injection failed");
+      },
+    );
+    const out = await runSteps(s.steps, s.ctx);
+    s.lock.release();
+    assert.equal(out.outcome, "fail");
+    assert.match(out.reason ?? "", /step 3: apply failed: fault injection failed/);
+    // step 3's list was never written: the runtime is step 2's (both) throughout
+    assert.equal(seen[2], `before 3 on ${[OLD, NEW].sort().join("+")}`);
+    assert.deepEqual(s.kam.runtimeUris().sort(), [OLD, NEW].sort());
+    assert.deepEqual(out.rollback && [out.rollback.from, out.rollback.to], [2, 1]);
+  });
+
+  it("an abort during a burst rolls back to the last good step and ends aborted", async () => {
+    const ac = new AbortController();
+    const s = burstSetup((i) => {
+      if (i === 1) {
+        ac.abort(new Error("interrupted by SIGINT"));
+        return Promise.reject(new Error("burst stopped"));
+      }
+      return Promise.resolve();
+    });
+    s.ctx.signal = ac.signal;
+    const out = await runSteps(s.steps, s.ctx);
+    s.lock.release();
+    assert.equal(out.outcome, "aborted");
+    assert.equal(out.error, undefined, "the burst's own error is not the run's: the signal is");
+    assert.deepEqual(s.kam.runtimeUris(), [OLD]);
+  });
+});

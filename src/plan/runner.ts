@@ -73,8 +73,18 @@ export interface RunnerContext {
   watch?(step: number): WindowWatch;
   /** live traffic: resolves as soon as step i's gates fail during its hold (evaluated on each call's answer) */
   whenFailed?(step: number): Promise<GateResult>;
-  /** step i's apply is about to start (its evidence can be written) */
-  beforeApply?(step: number): void;
+  /**
+   * the caller's own traffic is step i's hold (sim: one SIPp burst of the step's minCalls calls, judged
+   * when it ends): the hold lasts until this settles (and the step's time has passed). A rejection while
+   * the run is not aborted fails the step (`hold-failed`: back to the last good step) with that error.
+   * Without it, a hold is its time (and the watch's calls).
+   */
+  burst?(step: number): Promise<void>;
+  /**
+   * step i's apply is about to start (its evidence can be written; sim: the phase gap, its window
+   * opens); awaited. A rejection fails the step like a failed apply (nothing of it was applied).
+   */
+  beforeApply?(step: number): void | Promise<void>;
   onApplied?(step: number, out: ApplyOutcome): void;
   onApplyFailed?(step: number, err: unknown): void;
   onRolledBack?(to: number, out: ApplyOutcome): void;
@@ -143,7 +153,21 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
           obs = aborted() ?? { kind: "abort", reason: "aborted" };
           break;
         }
-        ctx.beforeApply?.(a.step);
+        try {
+          await ctx.beforeApply?.(a.step);
+        } catch (err) {
+          const stop = aborted();
+          if (stop) {
+            obs = stop;
+            break;
+          }
+          error = err;
+          const reason = err instanceof Error ? err.message : String(err);
+          failed.add(a.step);
+          emitStep(a.step, "failed", reason);
+          obs = { kind: "apply-failed", reason };
+          break;
+        }
         try {
           const out = await verifiedApply(ctx.target, s.profile, { lock: ctx.lock, retry: ctx.retry, events: ctx.events });
           if (a.step === 0) beforePlanText = out.previousText;
@@ -164,7 +188,12 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
       case "hold": {
         const s = steps[a.step]!;
         const calls = (s.machine.minCalls ?? 0) * (a.extension + 1);
-        const what = [a.ms > 0 ? `${(a.ms / 1000).toFixed(1)} s` : "", calls > 0 && ctx.watch ? `${calls} calls routed` : ""].filter(Boolean).join(" and ");
+        const what = [
+          a.ms > 0 ? `${(a.ms / 1000).toFixed(1)} s` : "",
+          calls > 0 && ctx.burst ? `its burst of ${calls} call${calls === 1 ? "" : "s"}` : calls > 0 && ctx.watch ? `${calls} calls routed` : "",
+        ]
+          .filter(Boolean)
+          .join(" and ");
         ctx.log(`step ${a.step + 1}/${of} ${s.label}: holding ${what || "0 s"}${a.extension > 0 ? ` (extension ${a.extension})` : ""}; Ctrl-C goes back to the last good step`);
         obs = await hold(a.step, a.ms, calls, a.extension);
         if (obs.kind === "evaluated" && obs.verdict === "fail") {
@@ -277,7 +306,6 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
     r = next(r.state, obs);
   }
 
-  /** Hold step i for `ms` and (with live traffic) until `calls` were routed; a gate failing live ends it early. */
   /**
    * Hold step i: its clock runs through the run's control (pause stops it, promote ends the hold,
    * abort ends it as aborted); with a watch, the hold also lasts until `calls` calls were routed, and a
@@ -286,6 +314,7 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
   async function hold(i: number, ms: number, calls: number, extension: number): Promise<Observation> {
     const s = steps[i]!;
     const promoted = (): void => ctx.log(`step ${i + 1}/${of} ${s.label}: promoted by the operator; the rest of the hold is skipped`);
+    if (ctx.burst) return holdBurst(i, ms, extension, ctx.burst.bind(ctx));
     const watch = ctx.watch?.bind(ctx);
     if (!watch) {
       const end = await control.hold(i + 1, ms, extension, ctx.signal);
@@ -330,6 +359,27 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
       stop.abort();
       await clock;
     }
+  }
+
+  /**
+   * Hold step i for the caller's burst (and `ms`, when the step has a time too): the hold ends once
+   * both are over. The burst is the caller's to stop on the scope's signal; a promote or an operator's
+   * abort ends the clock only, the burst runs to its end (its calls are the step's evidence).
+   */
+  async function holdBurst(i: number, ms: number, extension: number, burst: (step: number) => Promise<void>): Promise<Observation> {
+    const clock = ms > 0 ? control.hold(i + 1, ms, extension, ctx.signal) : Promise.resolve<HoldEnd>("held");
+    try {
+      await burst(i);
+    } catch (err) {
+      await clock;
+      const stop = aborted();
+      if (stop) return stop;
+      error ??= err;
+      return { kind: "hold-failed", reason: err instanceof Error ? err.message : String(err) };
+    }
+    const end = await clock;
+    if (end === "promoted") ctx.log(`step ${i + 1}/${of} ${steps[i]!.label}: promoted by the operator; the rest of the hold is skipped`);
+    return aborted() ?? (end === "aborted" ? { kind: "abort", reason: "hold interrupted" } : { kind: "held" });
   }
 }
 

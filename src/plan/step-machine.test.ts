@@ -72,6 +72,14 @@ describe("step machine", () => {
     assert.match((actions[4] as { reason: string }).reason, /step 2: apply failed: verify: runtime differs/);
   });
 
+  it("a hold whose traffic could not run (hold-failed) rolls back to the last good step and ends in fail", () => {
+    const { actions } = drive([step(), step({ minCalls: 10 })], [
+      { kind: "start" }, { kind: "applied" }, { kind: "advanced" }, { kind: "applied" }, { kind: "hold-failed", reason: "SIPp could not run the both burst" }, { kind: "rolled-back" },
+    ]);
+    assert.deepEqual(kinds(actions), ["apply(0)", "advance(0)", "apply(1)", "hold(1)", "rollback(1->0)", "done(fail)"]);
+    assert.deepEqual(actions.at(-1), { kind: "done", outcome: "fail", reason: "step 2: SIPp could not run the both burst" });
+  });
+
   it("inconclusive extends at most maxExtensions times, then fails", () => {
     const s = step({ holdMs: 100, hasGates: true, onInconclusive: "extend", maxExtensions: 2 });
     const inc: Observation = { kind: "evaluated", verdict: "inconclusive", reason: "12 calls to new, 20 needed" };

@@ -5,6 +5,8 @@
  *   start                      -> apply(0)
  *   applied(i)                 -> hold(i) when the step holds, else evaluate(i) / advance(i)
  *   held(i)                    -> evaluate(i) when the step has gates, else advance(i)
+ *   hold-failed(i)             -> rollback(to the last good step)   (the caller's traffic for the hold
+ *                                 could not run, e.g. SIPp could not start: nothing to judge the step on)
  *   evaluated fail during hold -> rollback (a gate watched live failed before the hold ended)
  *   evaluated pass | none      -> advance(i)            (none: nothing could be evaluated, e.g. no traffic)
  *   evaluated inconclusive     -> hold(i) again while extensions remain (onInconclusive=extend), else fail;
@@ -58,6 +60,7 @@ export type Observation =
   | { kind: "applied" }
   | { kind: "apply-failed"; reason: string }
   | { kind: "held" }
+  | { kind: "hold-failed"; reason: string }
   | { kind: "evaluated"; verdict: "pass" | "fail" | "inconclusive" | "none"; reason?: string }
   | { kind: "advanced" }
   | { kind: "abort"; reason: string }
@@ -117,6 +120,8 @@ export function next(s: MachineState, o: Observation): Step {
       return rollback(s, "fail", `step ${s.index + 1}: apply failed: ${o.reason}`);
     case "held":
       return afterHold(s);
+    case "hold-failed":
+      return rollback(s, "fail", `step ${s.index + 1}: ${o.reason}`);
     case "evaluated":
       if (o.verdict === "pass" || o.verdict === "none") return { state: s, action: { kind: "advance", step: s.index } };
       if (o.verdict === "fail") return rollback(s, "fail", `step ${s.index + 1}: gates failed${o.reason ? `: ${o.reason}` : ""}`);

@@ -19,6 +19,16 @@ export interface SimResults {
   exitCode: number;
   knobs: Record<string, number>;
   target: { proxy: string; old: string; new: string };
+  /**
+   * the plan the routing phases ran as (on the plan runner): its source, its steps, how it ended (undefined
+   * when the run ended before it did) and the rollback the runner made, if any
+   */
+  plan: {
+    source: string;
+    steps: { index: number; phase: string; weightNew: number }[];
+    outcome: "pass" | "fail" | "aborted" | undefined;
+    rollback?: { from: number; to: number; toLabel: string; ok: boolean; reason: string };
+  };
   applies: { phase: string; mode: string; durationMs: number; runtime: string[] }[];
   bursts: { label: string; calls: number; rate: number; holdMs: number; sipp: string; durationMs: number; stats: unknown }[];
   verdicts: Assertion[];

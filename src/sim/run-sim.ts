@@ -1,8 +1,9 @@
 /**
  * The live call cutover simulation (the seed's run_call_cutover_sim.sh, with assertions one can
- * trust): phases old, both, new (verified apply, a burst of calls, verdicts), then the in-flight
- * cutover (a long call set up in old mode must keep its dialog on OLD while new calls go to NEW).
- * Everything it learns goes out on the run's event stream; verdicts are data.
+ * trust): the plan's steps (the seed's phases old, both, new: sim-plan.ts) on the one plan runner
+ * (src/plan/runner.ts: verified apply, the step's hold is its burst of calls, then its verdicts),
+ * then the in-flight cutover (a long call set up in old mode must keep its dialog on OLD while new
+ * calls go to NEW). Everything it learns goes out on the run's event stream; verdicts are data.
  */
 import { randomBytes } from "node:crypto";
 import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
@@ -11,6 +12,9 @@ import { EnvironmentError, formatError } from "../core/errors.js";
 import { delay } from "../core/scope.js";
 import type { ProfileMode } from "../dispatcher/profile.js";
 import type { RunEvents, RunStatus, SimPhase } from "../events/run-events.js";
+import type { ApplyLock } from "../kamailio/apply-lock.js";
+import { profileFor, verifiedApply, type ApplyOutcome } from "../kamailio/apply.js";
+import { outcomeError, runSteps, type PlanOutcome } from "../plan/runner.js";
 import { callPathOf, type Target } from "../target/target.js";
 import { probeBackend } from "../cutover/migrate.js";
 import {
@@ -34,9 +38,7 @@ import { floorMs, knobsByEnvName, type SimKnobs } from "./knobs.js";
 import { failureLine, renderJunit, type SimResults } from "./report.js";
 import type { TestFault } from "./test-faults.js";
 import { Traffic, writeWindow, type BurstReport, type BurstSpec } from "./traffic.js";
-
-/** Verified apply of a profile on the target (the real one is kamailio/apply.ts's verifiedApply). */
-export type ApplyFn = (mode: ProfileMode) => Promise<{ durationMs: number; runtime: string[] }>;
+import { stepVerdictDetail, type SimPlan } from "./sim-plan.js";
 
 export interface SimRunOptions {
   target: Target;
@@ -44,7 +46,10 @@ export interface SimRunOptions {
   runDir: string;
   events: RunEvents;
   signal: AbortSignal;
-  apply: ApplyFn;
+  /** the plan's steps as sim runs them (sim-plan.ts; default: the seed's old -> both -> new) */
+  plan: SimPlan;
+  /** the apply lock, held by the caller for the whole run: every apply of the run takes it */
+  lock: ApplyLock;
   sippBin: string;
   /** the UAC scenario (assets/sipp/uac-call.xml) */
   scenario: string;
@@ -77,8 +82,6 @@ export interface SimOutcome {
   results: SimResults;
   exitCode: 0 | 1;
 }
-
-const ROUTING_PHASES = ["old", "both", "new"] as const;
 
 export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
   const started = Date.now();
@@ -119,12 +122,17 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
   const cp = callPathOf(t).proxy;
   const target = { proxy: `${cp.address}:${cp.port}`, old: t.backends.old.uri, new: t.backends.new.uri };
   let error: string | undefined;
+  let planOutcome: PlanOutcome | undefined;
 
+  const applied = (p: SimPhase, mode: string, r: ApplyOutcome): void => {
+    const runtime = r.runtime.map((d) => d.uri);
+    applies.push({ phase: p, mode, durationMs: Math.round(r.timings.totalMs), runtime });
+    log(`  applied profile ${mode} (verified at runtime in ${Math.round(r.timings.totalMs)} ms): ${runtime.join(", ")}`);
+  };
+  /** the in-flight check's applies (after the plan): the same verified apply under the run's lock */
   const apply = async (p: SimPhase, mode: ProfileMode): Promise<number> => {
     o.signal.throwIfAborted();
-    const r = await o.apply(mode);
-    applies.push({ phase: p, mode, durationMs: Math.round(r.durationMs), runtime: r.runtime });
-    log(`  applied profile ${mode} (verified at runtime in ${Math.round(r.durationMs)} ms): ${r.runtime.join(", ")}`);
+    applied(p, mode, await verifiedApply(t, profileFor(t, mode), { lock: o.lock, events: ev, signal: o.signal }));
     return Date.now();
   };
   const burst = (spec: BurstSpec): ReturnType<Traffic["start"]> => {
@@ -233,22 +241,44 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
     }
     await traffic.begin();
 
-    for (const mode of ROUTING_PHASES) {
-      if (mode !== "old" && k.phaseGapSeconds > 0) {
-        log(`phase gap: ${k.phaseGapSeconds} s`);
-        await delay(k.phaseGapSeconds * 1000, o.signal);
-      }
-      await fire(`before-phase:${mode}`);
-      phase(mode);
-      log(`== phase ${mode}`);
-      await traffic.openWindow(mode);
-      await apply(mode, mode);
-      const spec: BurstSpec = { label: mode, calls: k.callsPerPhase, rate: k.callRate, holdMs: k.callDurationMs };
-      record(await burst(spec).done, spec);
-      const e = await windowEvidence(mode, k.callsPerPhase, () => traffic.callsOf(mode));
-      await pbxSettle(mode);
-      await judge(mode, () => [...phaseAssertions(e(), mode), ...agreement(mode), ...pbxAgreement(mode)]);
-    }
+    // the plan's steps on the one runner: each step's hold is its burst, its verdicts the seed's assertions
+    const steps = o.plan.steps;
+    const outcome = await runSteps(
+      steps.map((s) => ({ label: s.phase, weightNew: s.weightNew, profile: profileFor(t, s.phase), machine: s.machine })),
+      {
+        target: t,
+        lock: o.lock,
+        retry: {},
+        signal: o.signal,
+        events: ev,
+        beforeApply: async (i) => {
+          const p = steps[i]!.phase;
+          if (i > 0 && k.phaseGapSeconds > 0) {
+            log(`phase gap: ${k.phaseGapSeconds} s`);
+            await delay(k.phaseGapSeconds * 1000, o.signal);
+          }
+          await fire(`before-phase:${p}`);
+          phase(p);
+          log(`== phase ${p}`);
+          await traffic.openWindow(p);
+        },
+        onApplied: (i, out) => applied(steps[i]!.phase, steps[i]!.phase, out),
+        onRolledBack: (to, out) => applied(to < 0 ? steps[0]!.phase : steps[to]!.phase, `rollback to ${out.label}`, out),
+        burst: async (i) => {
+          const p = steps[i]!.phase;
+          const spec: BurstSpec = { label: p, calls: steps[i]!.calls, rate: k.callRate, holdMs: k.callDurationMs };
+          record(await burst(spec).done, spec);
+          const e = await windowEvidence(p, spec.calls, () => traffic.callsOf(p));
+          await pbxSettle(p);
+          await judge(p, () => [...phaseAssertions(e(), p), ...agreement(p), ...pbxAgreement(p)]);
+        },
+        // no metric gates: the seed's assertions are the step's verdict; they decide the exit code, not the routing
+        evaluate: (i) => Promise.resolve({ verdict: "none", detail: stepVerdictDetail(steps[i]!.phase, judged.findLast((j) => j.phase === steps[i]!.phase)?.list ?? []) }),
+        log: (line) => log(`  ${line}`),
+      },
+    );
+    planOutcome = outcome;
+    if (outcome.outcome !== "pass") throw outcomeError(outcome, o.signal);
 
     if (k.phaseGapSeconds > 0) {
       log(`phase gap: ${k.phaseGapSeconds} s`);
@@ -323,6 +353,14 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
       exitCode,
       knobs: knobsByEnvName(k),
       target,
+      plan: {
+        source: o.plan.source,
+        steps: o.plan.steps.map((s, i) => ({ index: i + 1, phase: s.phase, weightNew: s.weightNew })),
+        outcome: planOutcome?.outcome,
+        ...(planOutcome?.rollback
+          ? { rollback: { from: planOutcome.rollback.from + 1, to: planOutcome.rollback.to + 1, toLabel: planOutcome.rollback.toLabel, ok: planOutcome.rollback.ok, reason: planOutcome.rollback.reason } }
+          : {}),
+      },
       applies,
       bursts,
       verdicts,

@@ -14,7 +14,7 @@ import { assetPath } from "../assets.js";
 import { EnvironmentError } from "../core/errors.js";
 import { withScope } from "../core/scope.js";
 import { RunEvents } from "../events/run-events.js";
-import { verifiedApply } from "../kamailio/apply.js";
+import { acquireApplyLock } from "../kamailio/apply-lock.js";
 import { requireBinaries } from "../lab/binaries.js";
 import { openTarget, type TargetChoice } from "../target/driver.js";
 import { labControlFor } from "../lab/lab-control.js";
@@ -29,6 +29,7 @@ import { WebServer } from "../web/server.js";
 import type { WebAddress } from "../web/web-address.js";
 import { runSimulation, type SimOutcome } from "./run-sim.js";
 import { injectFault, thawFrozenBackends, type TestFault } from "./test-faults.js";
+import type { SimPlan } from "./sim-plan.js";
 import { kamailioMirrors, startHepCapture, type HepCapture } from "../hep/capture.js";
 import type { HepForwardTarget } from "../hep/forward-target.js";
 import { hepView } from "../hep/evidence-source.js";
@@ -53,6 +54,8 @@ export interface SimRequest {
   artifactsDir: string;
   keepLab: boolean;
   quiet: boolean;
+  /** the plan sim's routing phases run as (sim-plan.ts; the seed's old -> both -> new) */
+  plan: SimPlan;
 }
 
 /** What a subscriber of one run gets: its folder, its event stream and its one Target. */
@@ -79,7 +82,7 @@ export interface SessionHooks {
 
 /** Run the whole simulation for a resolved request; resolves to the exit code (0 or 1), throws CutoverErrors. */
 export async function runSimSession(req: SimRequest, hooks: SessionHooks = {}): Promise<{ exitCode: number; outcome: SimOutcome }> {
-  const { knobs, faults, webAddress, choice, realPbx, forward, artifactsDir } = req;
+  const { knobs, faults, webAddress, choice, realPbx, forward, artifactsDir, plan } = req;
   const settings = choice.settings;
   const evidencePlan = req.evidence;
   const lab = labControlFor(choice);
@@ -211,6 +214,15 @@ export async function runSimSession(req: SimRequest, hooks: SessionHooks = {}): 
     }
     // a lab of real FreeSWITCH: each one's own account of the calls, from its event socket
     const pbx = realPbx ? await watchPbxChannels(settings, runDir, scope, log) : undefined;
+    // one apply at a time on the target: the run holds the lock for all its applies (the plan's and the in-flight check's)
+    let lock;
+    try {
+      lock = acquireApplyLock(target.lockPath, "pbx-cutover sim");
+    } catch (err) {
+      writeFileAtomic(path.join(runDir, "status.txt"), "failed\n", { mode: FileMode.public });
+      throw err;
+    }
+    scope.defer("apply lock", () => lock.release());
     // test faults: a frozen backend is resumed before anything else is stopped
     if (faults.length > 0) scope.defer("frozen backends", thawFrozenBackends);
     let outcome: SimOutcome;
@@ -221,6 +233,8 @@ export async function runSimSession(req: SimRequest, hooks: SessionHooks = {}): 
         runDir,
         events,
         signal: scope.signal,
+        plan,
+        lock,
         sippBin: sipp,
         scenario: assetPath("sipp", "uac-call.xml"),
         faults,
@@ -228,10 +242,6 @@ export async function runSimSession(req: SimRequest, hooks: SessionHooks = {}): 
         ...(capture && evidence.mode !== "sipp" ? { hep: { capture, feed } } : {}),
         ...(pbx ? { pbx } : {}),
         injectFault: (f) => injectFault(f, target, settings.labDir, feed),
-        apply: async (mode) => {
-          const r = await verifiedApply(target, mode, { events, signal: scope.signal, command: "pbx-cutover sim" });
-          return { durationMs: r.timings.totalMs, runtime: r.runtime.map((d) => d.uri) };
-        },
       });
     } finally {
       // every call of the run has ended; the lab is still up: subscribers take their last look
