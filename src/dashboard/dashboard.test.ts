@@ -191,3 +191,13 @@ test("real PBXs: each one's own channel count beside Kamailio's dialogs, in the 
   const none = endTick(s, T0 + 2100, undefined, "interrupted");
   assert.equal(none.backends.old.channels, undefined);
 });
+
+test("the plan runner's steps show after the phase: n/N, label, weight; the plan's end; a rollback", () => {
+  const step = (index: number, label: string, weightNew: number, state: "applied" | "passed" | "failed"): RunEvent => ({ kind: "step", at: T0 + index, index, of: 3, label, weightNew, state, detail: "" });
+  const head = (s: DashboardState): string => renderFrame(s, { width: 200, plain: true }).split("\n")[0]!;
+  assert.equal(head(run([{ kind: "phase", at: T0, phase: "old" }])), "pbx-cutover dashboard   phase: old   status: running", "no step yet: as before");
+  assert.equal(head(run([{ kind: "phase", at: T0, phase: "both" }, step(1, "old", 0, "passed"), step(2, "both", 50, "applied")])), "pbx-cutover dashboard   phase: both   status: running   step 2/3 both (new 50%)");
+  assert.match(head(run([step(3, "new", 100, "passed"), { kind: "phase", at: T0 + 9, phase: "inflight" }])), /phase: inflight {3}status: running {3}plan: 3\/3 steps passed$/);
+  const rb: RunEvent = { kind: "rollback", at: T0 + 9, from: 2, to: 1, toLabel: "step 1 (old)", reason: "interrupted", ok: true, durationMs: 8, runtime: [] };
+  assert.match(head(run([step(2, "both", 50, "applied"), step(2, "both", 50, "failed"), rb])), /status: running {3}step 2\/3 both failed; rolled back to step 1 \(old\)$/);
+});

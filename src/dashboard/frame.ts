@@ -77,11 +77,20 @@ export function hepRateLines(h: HepRates): string[] {
   return [head, fmt(header), ...rows.map(fmt)];
 }
 
+/** the plan runner's step, after the phase: `   step 2/3 both (new 50%)`; empty before the first */
+function stepText(s: DashboardState): string {
+  const st = s.step;
+  if (st === undefined) return "";
+  if (s.rolledBackTo !== undefined) return `   step ${st.index}/${st.of} ${st.label} failed; rolled back to ${s.rolledBackTo}`;
+  if (st.state === "passed" && st.index === st.of) return `   plan: ${st.of}/${st.of} steps passed`;
+  return `   step ${st.index}/${st.of} ${st.label} (new ${st.weightNew}%)${st.state === "applied" ? "" : ` ${st.state}`}`;
+}
+
 export function renderFrame(s: DashboardState, o: FrameOptions): string {
   const width = Math.max(20, Math.min(200, Math.floor(o.width)));
   const elapsed = ((s.now - s.startedAt) / 1000).toFixed(1);
   const lines: string[] = [];
-  lines.push(`pbx-cutover dashboard   phase: ${s.phase}   status: ${s.status}`);
+  lines.push(`pbx-cutover dashboard   phase: ${s.phase}   status: ${s.status}${stepText(s)}`);
   lines.push(`dispatcher mode (Kamailio runtime): ${s.mode}   elapsed ${elapsed} s   calls/s ${s.callsPerSecond.toFixed(1)}`);
   lines.push("");
 

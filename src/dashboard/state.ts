@@ -4,7 +4,7 @@
  * observation taken after the run's last call ended (`endTick`). Counting is incremental: every
  * event and every tick costs the same however long the run has been going.
  */
-import { assertNever, type Backend, type BackendCounts, type RunEvent, type RunStatus, type SimPhase } from "../events/run-events.js";
+import { assertNever, type Backend, type BackendCounts, type RunEvent, type RunStatus, type SimPhase, type StepState } from "../events/run-events.js";
 import { addCounts, emptyCounts } from "../hep/rates.js";
 
 export interface BackendStats {
@@ -48,6 +48,10 @@ export interface DashboardState {
   lastTick: { at: number; old: number; new: number };
   /** the backends report their own channel counts (a lab of real FreeSWITCH): the frame shows them */
   pbxChannels: boolean;
+  /** the plan runner's last step event (sim's phases are plan steps); undefined before the first */
+  step: { index: number; of: number; label: string; weightNew: number; state: StepState } | undefined;
+  /** the runner put back the last good step (its label), or undefined */
+  rolledBackTo: string | undefined;
 }
 
 export interface HepRates {
@@ -77,6 +81,8 @@ export function initialState(runDir: string, at: number): DashboardState {
     hep: undefined,
     lastTick: { at, old: 0, new: 0 },
     pbxChannels: false,
+    step: undefined,
+    rolledBackTo: undefined,
   };
 }
 
@@ -94,14 +100,16 @@ export function reduce(s: DashboardState, e: RunEvent): DashboardState {
       return { ...next, phase: e.phase };
     case "status":
       return { ...next, status: e.status };
-    case "apply":
     case "step":
+      return { ...next, step: { index: e.index, of: e.of, label: e.label, weightNew: e.weightNew, state: e.state } };
     case "rollback":
+      return e.ok ? { ...next, rolledBackTo: e.toLabel } : next;
+    case "apply":
     case "hold":
     case "gates":
     case "control":
     case "drain":
-      // plan steps are not shown yet (the sim runs no plan); the dashboard's plan view folds them later
+      // the mode comes from Kamailio's runtime at each tick, not from the apply; holds, gates, control and drain are not shown
       return next;
     case "call-routed":
       return withBackend(next, e.backend, { total: next.backends[e.backend].total + 1 });

@@ -190,3 +190,44 @@ test("a step's gates with their numbers (migrate --traffic): the rows of its lat
   const html = renderPage(v, "report", readPageAssets());
   assert.match(html, /new 80% \(20 calls\) &lt; 98%|new 80% \(20 calls\) < 98%|\\u003c 98%/);
 });
+
+test("sim's phases are plan steps: each step event fills its phase (index, weight, state, gates as notes); the timeline stays old, both, new, inflight", () => {
+  const step = (at: number, index: number, label: string, weightNew: number, state: "applied" | "passed" | "failed"): RunEvent => ({ kind: "step", at, index, of: 3, label, weightNew, state, detail: "" });
+  const phaseStep = (at: number, index: number, p: "old" | "both" | "new", w: number): RunEvent[] => [
+    { kind: "phase", at, phase: p },
+    { kind: "apply", at: at + 1, mode: p, ok: true, durationMs: 9, runtime: ["sip:127.0.0.1:1"] },
+    step(at + 2, index, p, w, "applied"),
+    { kind: "call-routed", at: at + 3, callId: `c${index}`, phase: p, backend: p === "new" ? "new" : "old" },
+    { kind: "gates", at: at + 4, index, verdict: "none", detail: `no metric gates in sim's plan; 6 of 6 assertions of phase ${p} passed` },
+    step(at + 5, index, p, w, "passed"),
+  ];
+  const sim: RunEvent[] = [
+    { kind: "run-started", at: 1000, runDir: "/a/call-cutover-1", knobs: {} },
+    ...phaseStep(1100, 1, "old", 0),
+    ...phaseStep(1200, 2, "both", 50),
+    ...phaseStep(1300, 3, "new", 100),
+    { kind: "phase", at: 1400, phase: "inflight" },
+    { kind: "apply", at: 1401, mode: "old", ok: true, durationMs: 9, runtime: ["sip:127.0.0.1:1"] },
+    { kind: "apply", at: 1402, mode: "new", ok: true, durationMs: 9, runtime: ["sip:127.0.0.1:2"] },
+  ];
+  const v = runViewOf(sim);
+  assert.deepEqual(v.steps.map((s) => [s.key, s.kind, s.index, s.weight, s.state]), [
+    ["old", "phase", 1, 0, "passed"],
+    ["both", "phase", 2, 50, "passed"],
+    ["new", "phase", 3, 100, "passed"],
+    ["inflight", "phase", undefined, undefined, undefined],
+  ]);
+  assert.deepEqual(v.steps.map((s) => s.applies.map((a) => a.mode).join("+")), ["old", "both", "new", "old+new"], "each apply on its own phase");
+  assert.deepEqual(v.steps.map((s) => s.routed.old + s.routed.new), [1, 1, 1, 0]);
+  assert.deepEqual(v.steps[1]!.notes.map((n) => n.kind), ["gates"]);
+  assert.equal(v.liveStep, 3);
+  // a rollback during sim's step 2 (Ctrl-C) is on the timeline after it; step 1 (old) is live again
+  const rb = runViewOf([
+    ...sim.slice(0, 1 + 6 + 3),
+    step(1250, 2, "both", 50, "failed"),
+    { kind: "apply", at: 1251, mode: "old", ok: true, durationMs: 9, runtime: ["sip:127.0.0.1:1"] },
+    { kind: "rollback", at: 1252, from: 2, to: 1, toLabel: "step 1 (old)", reason: "interrupted by SIGINT", ok: true, durationMs: 9, runtime: ["sip:127.0.0.1:1"] },
+  ]);
+  assert.deepEqual(rb.steps.map((s) => [s.key, s.state]), [["old", "passed"], ["both", "failed"], ["rollback-1", "passed"]]);
+  assert.equal(rb.liveStep, 0);
+});

@@ -6,8 +6,10 @@
  * rest (the timeline of steps, calls over time per backend, every verdict) is folded here.
  *
  * The timeline holds the sim's phases (old, both, new, inflight) and a plan's steps and rollbacks
- * (the runner's `step` and `rollback` events: migrate --steps/--plan): a plan step is `step-<n>` with
- * its weight and state, and the verified apply that came just before its step event; a rollback is an
+ * (the runner's `step` and `rollback` events): a plan step is `step-<n>` with its weight and state, and
+ * the verified apply that came just before its step event (migrate), or, when the step is sim's live
+ * phase (its `phase` event came first, same name), that phase with the step's index, weight and state
+ * (sim's phases are plan steps; the timeline stays old, both, new, inflight); a rollback is an
  * entry of its own and makes the step it put back live again. Events of kinds this version does not
  * fold (a newer tool's events.ndjson) are notes on the live step, or on the run, counted by kind:
  * never a crash. The page renders what is here and decides nothing.
@@ -340,13 +342,19 @@ export class RunViewFolder {
   private foldStep(e: Extract<RunEvent, { kind: "step" }>): void {
     let step = this.planStep(e.index);
     if (!step) {
-      this.endLiveStep(e.at);
-      step = newStep({ key: `step-${e.index}`, kind: "plan-step", label: `step ${e.index}/${e.of}: ${e.label}`, startedAt: e.at });
+      const live = this.liveStepView();
+      if (live && live.kind === "phase" && live.key === e.label && live.index === undefined) {
+        // sim: the plan step is the live phase (its phase event came first); it gets the step's fields
+        step = live;
+      } else {
+        this.endLiveStep(e.at);
+        step = newStep({ key: `step-${e.index}`, kind: "plan-step", label: `step ${e.index}/${e.of}: ${e.label}`, startedAt: e.at });
+        this.steps.push(step);
+        this.live = this.steps.length - 1;
+      }
       step.index = e.index;
       step.of = e.of;
       step.weight = e.weightNew;
-      this.steps.push(step);
-      this.live = this.steps.length - 1;
     }
     step.applies.push(...this.takePendingApplies());
     step.state = e.state;
@@ -355,7 +363,8 @@ export class RunViewFolder {
   }
 
   private planStep(index: number): StepView | undefined {
-    return this.steps.find((s) => s.kind === "plan-step" && s.index === index);
+    // a plan step of its own (migrate), or a sim phase that is one (its step event set its index)
+    return this.steps.find((s) => (s.kind === "plan-step" || s.kind === "phase") && s.index === index);
   }
 
   private takePendingApplies(): StepView["applies"] {
