@@ -256,7 +256,7 @@ export async function runSimSession(req: SimRequest, hooks: SessionHooks = {}): 
     log(`evidence: ${rel} (results.json, junit.xml, <phase>.assertions.txt, message logs)`);
     const notPassed = r.verdicts.filter((a) => a.verdict !== "pass");
     if (notPassed.length === 0) {
-      log(`PASS: all ${r.verdicts.length} assertions passed (old, both, new, in-flight cutover)`);
+      log(`PASS: all ${r.verdicts.length} assertions passed (${[...plan.steps.map((s) => s.phase), "in-flight cutover"].join(", ")})`);
     } else {
       log(`FAIL: ${notPassed.length} of ${r.verdicts.length} assertions did not pass:`);
       // the failing assertions and their numbers are the last lines printed
