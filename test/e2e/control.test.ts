@@ -6,14 +6,12 @@
  * leaves a stale socket that `status` reports (exit 3) instead of hanging on it.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { HttpJsonRpcClient } from "../../src/kamailio/rpc.js";
-import { parseDispatcherListResult } from "../../src/kamailio/runtime.js";
-import { CLI, labFixture, type LabFixture } from "../support/lab-fixture.js";
-import { uriOf } from "../support/lab-runtime.js";
+import { labFixture, type LabFixture } from "../support/lab-fixture.js";
+import { startCli, stopStartedClis, type RunningCli } from "../support/running-cli.js";
+import { runtimeWithAttrs, uriOf } from "../support/lab-runtime.js";
 
 interface Ev {
   kind: string;
@@ -34,46 +32,11 @@ interface StatusJson {
   runDir: string;
 }
 
-/** Kamailio's runtime right now: [uri, attrs] sorted by URI. */
-async function runtime(f: LabFixture): Promise<[string, string | undefined][]> {
-  const rpc = new HttpJsonRpcClient("127.0.0.1", f.ports.rpc, 2000);
-  try {
-    return parseDispatcherListResult(await rpc.call("dispatcher.list"))
-      .map((d): [string, string | undefined] => [d.uri, d.attrs])
-      .sort((a, b) => a[0].localeCompare(b[0]));
-  } finally {
-    rpc.close();
-  }
-}
 
-interface Running {
-  child: ChildProcess;
-  out: () => string;
-  err: () => string;
-  closed: Promise<number | null>;
-}
-
-/** every migrate a test started: one a failed assertion left running is stopped in after() */
-const started = new Set<ChildProcess>();
-
-function startMigrate(f: LabFixture, args: string[]): Running {
-  const child = spawn(process.execPath, [CLI, "migrate", ...f.flags, "--dispatcher-alg", "9", ...args], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  started.add(child);
-  const closed = new Promise<number | null>((resolve) =>
-    child.on("close", (code, sig) => {
-      started.delete(child);
-      resolve(code ?? (sig ? -1 : null));
-    }),
-  );
-  return { child, out: () => stdout, err: () => stderr, closed };
-}
+const startMigrate = (f: LabFixture, args: string[]): RunningCli => startCli(f, ["migrate", ...f.flags, "--dispatcher-alg", "9", ...args]);
 
 /** The run's exit code; a run that does not end in time (e.g. a listener left open) is killed and fails the test. */
-async function exitOf(m: Running, timeoutMs = 60_000): Promise<number | null> {
+async function exitOf(m: RunningCli, timeoutMs = 60_000): Promise<number | null> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<"hung">((r) => (timer = setTimeout(() => r("hung"), timeoutMs)));
   const r = await Promise.race([m.closed, timeout]);
@@ -112,7 +75,7 @@ describe("operator control of a running plan (status, pause, resume, promote, ab
     writeFileSync(planFile, "steps:\n  - 0\n  - weightNew: 10\n    hold: { durationS: 600 }\n  - weightNew: 50\n    hold: { durationS: 600 }\n  - 100\n");
   });
   after(async () => {
-    for (const c of started) c.kill("SIGTERM");
+    stopStartedClis();
     await f.dispose();
   });
 
@@ -151,7 +114,7 @@ describe("operator control of a running plan (status, pause, resume, promote, ab
     const promote = await f.cli(["promote", ...f.flags]);
     assert.equal(promote.code, 0, promote.stderr);
     await waitFor(() => /step 3\/4 new=50%: holding/.test(m.out()), "step 3 holding after promote");
-    assert.deepEqual((await runtime(f)).map(([, a]) => a), ["weight=50", "weight=50"]);
+    assert.deepEqual((await runtimeWithAttrs(f)).map(([, a]) => a), ["weight=50", "weight=50"]);
 
     const abort = await f.cli(["abort", ...f.flags]);
     assert.equal(abort.code, 0, abort.stderr);
@@ -165,7 +128,7 @@ describe("operator control of a running plan (status, pause, resume, promote, ab
       [uriOf(f, "old"), "weight=90"],
       [uriOf(f, "new"), "weight=10"],
     ];
-    assert.deepEqual(await runtime(f), want.sort((a, b) => a[0].localeCompare(b[0])));
+    assert.deepEqual(await runtimeWithAttrs(f), want.sort((a, b) => a[0].localeCompare(b[0])));
 
     // evidence: every request in events.ndjson, the accepted ones in results.json
     const ev = readFileSync(path.join(runDir, "events.ndjson"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Ev);
@@ -194,7 +157,7 @@ describe("operator control of a running plan (status, pause, resume, promote, ab
       assert.equal(await exitOf(m), code, m.err());
       assert.ok(!existsSync(path.join(runDir, "control.sock")), "socket removed");
       assert.ok(!existsSync(path.join(f.labDir, "control.json")), "pointer removed");
-      assert.deepEqual((await runtime(f)).map(([u]) => u), [uriOf(f, "old")]);
+      assert.deepEqual((await runtimeWithAttrs(f)).map(([u]) => u), [uriOf(f, "old")]);
     });
   }
 
@@ -254,10 +217,10 @@ describe("onInconclusive: pause: the plan pauses a step whose gates cannot decid
     );
   });
   after(async () => {
-    for (const c of started) c.kill("SIGTERM");
+    stopStartedClis();
     await f.dispose();
   });
-  const pausedLines = (m: Running): number => (m.out().match(/step 2\/3 new=10%: paused by the plan \(onInconclusive: pause\)/g) ?? []).length;
+  const pausedLines = (m: RunningCli): number => (m.out().match(/step 2\/3 new=10%: paused by the plan \(onInconclusive: pause\)/g) ?? []).length;
   const controlEvents = (runDir: string): string[] =>
     readFileSync(path.join(runDir, "events.ndjson"), "utf8")
       .trim()
@@ -284,7 +247,7 @@ describe("onInconclusive: pause: the plan pauses a step whose gates cannot decid
     // paused: nothing moves, Kamailio keeps routing step 2's weights
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(pausedLines(m), 1);
-    assert.deepEqual((await runtime(f)).map(([, a]) => a).sort(), ["weight=10", "weight=90"]);
+    assert.deepEqual((await runtimeWithAttrs(f)).map(([, a]) => a).sort(), ["weight=10", "weight=90"]);
     assert.match(m.out(), /step 2\/3 new=10%: paused by the plan/);
     assert.doesNotMatch(m.out(), /step 3\/3/);
 
@@ -299,7 +262,7 @@ describe("onInconclusive: pause: the plan pauses a step whose gates cannot decid
     assert.equal(await exitOf(m), 1, m.err() + m.out());
     assert.match(m.err(), /aborted by the operator \(pbx-cutover abort\) during step 2; step 1 \(old\) is back in place/);
     // step 1 (old only) in the file and at runtime
-    assert.deepEqual((await runtime(f)).map(([u]) => u), [uriOf(f, "old")]);
+    assert.deepEqual((await runtimeWithAttrs(f)).map(([u]) => u), [uriOf(f, "old")]);
     assert.equal(readFileSync(path.join(f.labDir, "dispatcher.list"), "utf8"), readFileSync(path.join(runDir, "dispatcher.step-1-w0.list"), "utf8"));
     assert.deepEqual(controlEvents(runDir), ["pause:true:plan", "resume:true:operator", "pause:true:plan", "abort:true:operator"]);
   });
@@ -320,6 +283,6 @@ describe("onInconclusive: pause: the plan pauses a step whose gates cannot decid
       .filter((e) => e.kind === "step" && e.state === "passed");
     assert.deepEqual(steps.map((e) => [e.index, e.detail]), [[1, ""], [2, "promoted by the operator (pbx-cutover promote) with its gates inconclusive"], [3, ""]]);
     assert.deepEqual(controlEvents(runDir), ["pause:true:plan", "promote:true:operator"]);
-    assert.deepEqual((await runtime(f)).map(([u]) => u), [uriOf(f, "new")]);
+    assert.deepEqual((await runtimeWithAttrs(f)).map(([u]) => u), [uriOf(f, "new")]);
   });
 });

@@ -5,7 +5,6 @@
  * "drained" when it ends; a drain timeout exits 1 naming the call; the operator's abort ends the wait.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
@@ -13,7 +12,8 @@ import { assetPath } from "../../src/assets.js";
 import { HttpJsonRpcClient } from "../../src/kamailio/rpc.js";
 import { uacArgv } from "../../src/sipp/argv.js";
 import { startSipp, type SippProcess } from "../../src/sipp/runner.js";
-import { CLI, labFixture, type LabFixture } from "../support/lab-fixture.js";
+import { labFixture, type LabFixture } from "../support/lab-fixture.js";
+import { startCli, stopStartedClis, type RunningCli } from "../support/running-cli.js";
 import { uriOf } from "../support/lab-runtime.js";
 
 interface DrainJson {
@@ -67,30 +67,7 @@ async function longCall(f: LabFixture, tag: string, holdMs: number): Promise<Sip
   return uac;
 }
 
-interface Running {
-  child: ChildProcess;
-  out: () => string;
-  err: () => string;
-  closed: Promise<number | null>;
-}
-
-const started = new Set<ChildProcess>();
-
-function startMigrate(f: LabFixture, args: string[]): Running {
-  const child = spawn(process.execPath, [CLI, "migrate", ...f.flags, ...args], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  started.add(child);
-  const closed = new Promise<number | null>((resolve) =>
-    child.on("close", (code) => {
-      started.delete(child);
-      resolve(code);
-    }),
-  );
-  return { child, out: () => stdout, err: () => stderr, closed };
-}
+const startMigrate = (f: LabFixture, args: string[]): RunningCli => startCli(f, ["migrate", ...f.flags, ...args]);
 
 const runDirOf = (stdout: string): string => {
   const m = /run folder (\S+)/.exec(stdout);
@@ -114,7 +91,7 @@ describe("drain: the old backend's calls after the last step", () => {
     assert.equal(up.code, 0, up.stderr);
   });
   after(async () => {
-    for (const c of started) c.kill("SIGTERM");
+    stopStartedClis();
     for (const u of uacs) await u.stop();
     await f.dispose();
   });
@@ -210,7 +187,7 @@ describe("drain: the old backend's calls after the last step", () => {
     await uac.done;
   });
 
-  const runDir = (m: Running): string => runDirOf(m.out());
+  const runDir = (m: RunningCli): string => runDirOf(m.out());
 });
 
 describe("--drain-timeout: bad input", () => {
