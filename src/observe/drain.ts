@@ -56,7 +56,7 @@ export interface DrainProgress {
 export type DrainLook = { ok: true; calls: DrainCall[]; pbx?: number | null } | { ok: false; error: string };
 
 export type DrainDecision =
-  | { kind: "wait"; progress: DrainProgress; report: { state: "started" | "progress"; calls: DrainCall[] } | undefined }
+  | { kind: "wait"; progress: DrainProgress; report: { state: "started" | "progress"; calls: DrainCall[]; text: string } | undefined }
   | { kind: "done"; progress: DrainProgress; state: DrainResult["state"]; calls: DrainCall[]; detail: string };
 
 /** how often progress is reported while the count stays the same */
@@ -92,8 +92,12 @@ export function drainStep(p: DrainProgress, look: DrainLook, now: number, timeou
   if (up === 0) return { kind: "done", progress, state: "drained", calls: [], detail: (first ? "no calls on old" : `the last of ${progress.initial} call(s) ended after ${(waited / 1000).toFixed(1)} s`) + pbxNote };
   if (timeoutMs === 0) return { kind: "done", progress, state: "remaining", calls: look.calls, detail: `${what}, not waited for (--drain-timeout 0)${list}` };
   if (waited >= timeoutMs) return { kind: "done", progress, state: "timed-out", calls: look.calls, detail: `${what} after ${(timeoutMs / 1000).toFixed(1)} s${list}` };
-  if (first) return { kind: "wait", progress: { ...progress, lastReportAt: now }, report: { state: "started", calls: look.calls } };
-  if (n !== p.lastCount || pbx !== p.lastPbx || now - p.lastReportAt >= REPORT_EVERY_MS) return { kind: "wait", progress: { ...progress, lastReportAt: now }, report: { state: "progress", calls: look.calls } };
+  const text =
+    n > 0
+      ? `${n} call(s) up on old: ${callList(look.calls)}${pbx !== undefined ? `; FreeSWITCH old counts ${pbx} channel(s)` : ""}`
+      : `FreeSWITCH old counts ${pbxUp} channel(s) while Kamailio's dialog profile holds none`;
+  if (first) return { kind: "wait", progress: { ...progress, lastReportAt: now }, report: { state: "started", calls: look.calls, text } };
+  if (n !== p.lastCount || pbx !== p.lastPbx || now - p.lastReportAt >= REPORT_EVERY_MS) return { kind: "wait", progress: { ...progress, lastReportAt: now }, report: { state: "progress", calls: look.calls, text } };
   return { kind: "wait", progress, report: undefined };
 }
 
@@ -147,10 +151,7 @@ export async function waitForDrain(o: DrainOptions): Promise<DrainResult> {
       return result(d.state, d.calls, d.detail);
     }
     if (d.report) {
-      const text =
-        d.report.calls.length > 0
-          ? `${d.report.calls.length} call(s) up on old: ${callList(d.report.calls)}${p.lastPbx !== undefined ? `; FreeSWITCH old counts ${p.lastPbx} channel(s)` : ""}`
-          : `FreeSWITCH old counts ${p.lastPbx ?? "?"} channel(s) while Kamailio's dialog profile holds none`;
+      const text = d.report.text;
       emit(d.report.state, d.report.calls, text);
       o.log(`drain: ${d.report.state === "started" ? `waiting up to ${(o.timeoutMs / 1000).toFixed(0)} s for the old backend's calls to end; ` : ""}${text}`);
     }

@@ -9,12 +9,11 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { assetPath } from "../../src/assets.js";
-import { HttpJsonRpcClient } from "../../src/kamailio/rpc.js";
 import { uacArgv } from "../../src/sipp/argv.js";
 import { startSipp, type SippProcess } from "../../src/sipp/runner.js";
 import { labFixture, type LabFixture } from "../support/lab-fixture.js";
 import { startCli, stopStartedClis, type RunningCli } from "../support/running-cli.js";
-import { uriOf } from "../support/lab-runtime.js";
+import { activeOn } from "../support/lab-runtime.js";
 
 interface DrainJson {
   state: string;
@@ -30,15 +29,6 @@ async function waitFor(cond: () => boolean | Promise<boolean>, what: string, tim
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`${what}: not seen in time`);
     await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function activeOn(f: LabFixture, role: "old" | "new"): Promise<number> {
-  const rpc = new HttpJsonRpcClient("127.0.0.1", f.ports.rpc, 2000);
-  try {
-    return Number(await rpc.call("dlg.profile_get_size", ["backend", uriOf(f, role)]));
-  } finally {
-    rpc.close();
   }
 }
 

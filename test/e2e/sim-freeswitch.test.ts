@@ -10,9 +10,8 @@ import { existsSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { callThroughProxy, freeswitchFlags, freeswitchPidsUnder } from "../support/freeswitch-fixture.js";
-import { HttpJsonRpcClient } from "../../src/kamailio/rpc.js";
 import { CLI, labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
-import { runtimeUris, uriOf } from "../support/lab-runtime.js";
+import { activeOn, runtimeUris, uriOf } from "../support/lab-runtime.js";
 import { FAST } from "../support/sim-knobs.js";
 
 interface Results {
@@ -239,15 +238,10 @@ describe("migrate on a running real-FreeSWITCH lab", () => {
     assert.equal(back.code, 0, back.stdout + back.stderr);
     // one call held 30 s (longer than migrate takes on a loaded machine): it stays on old after the cutover
     const long = callThroughProxy(f, 1, "drain-long", 30_000);
-    const rpc = new HttpJsonRpcClient("127.0.0.1", f.ports.rpc, 2000);
-    try {
-      const deadline = Date.now() + 30_000;
-      while (Number(await rpc.call("dlg.profile_get_size", ["backend", uriOf(f, "old")])) !== 1) {
-        assert.ok(Date.now() < deadline, "the long call did not come up on old");
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    } finally {
-      rpc.close();
+    const deadline = Date.now() + 30_000;
+    while ((await activeOn(f, "old")) !== 1) {
+      assert.ok(Date.now() < deadline, "the long call did not come up on old");
+      await new Promise((r) => setTimeout(r, 50));
     }
     const art = path.join(f.dir, "art-drain");
     const r = await f.cli(["migrate", ...f.flags, ...fs, "--drain-timeout", "90", "--artifacts-dir", art], { timeoutMs: 150_000 });

@@ -27,3 +27,13 @@ export async function runtimeWithAttrs(f: LabFixture): Promise<[string, string |
 }
 
 export const uriOf = (f: LabFixture, role: "old" | "new"): string => `sip:127.0.0.1:${f.ports[role]}`;
+
+/** Kamailio's active dialogs on one backend right now (its dialog profile `backend`, by URI). */
+export async function activeOn(f: LabFixture, role: "old" | "new"): Promise<number> {
+  const rpc = new HttpJsonRpcClient("127.0.0.1", f.ports.rpc, 2000);
+  try {
+    return Number(await rpc.call("dlg.profile_get_size", ["backend", uriOf(f, role)]));
+  } finally {
+    rpc.close();
+  }
+}
