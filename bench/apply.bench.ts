@@ -49,7 +49,13 @@ async function main(): Promise<void> {
       }
       const wall: number[] = [];
       const inside: number[] = [];
-      const stages = { lock: [] as number[], backup: [] as number[], write: [] as number[], reload: [] as number[], verify: [] as number[] };
+      const stages = {
+        lock: [] as number[],
+        backup: [] as number[],
+        write: [] as number[],
+        reload: [] as number[],
+        verify: [] as number[],
+      };
       for (let i = 0; i < nApply; i++) {
         const t = performance.now();
         const o = await verifiedApply(target, i % 2 === 0 ? "new" : "both");
@@ -82,7 +88,9 @@ async function main(): Promise<void> {
       const r = await f.cli(["migrate", ...f.flags, "--artifacts-dir", art]);
       mig.push(performance.now() - t);
       if (r.code !== 0) throw new Error(`migrate failed: ${r.stderr}`);
-      const results = JSON.parse(readFileSync(path.join(art, "latest", "results.json"), "utf8")) as { durationMs: number };
+      const results = JSON.parse(readFileSync(path.join(art, "latest", "results.json"), "utf8")) as {
+        durationMs: number;
+      };
       migInside.push(results.durationMs);
     }
     console.log(`migrate on a running lab, CLI start to exit: ${fmt(mig)}`);

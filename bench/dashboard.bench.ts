@@ -45,7 +45,9 @@ try {
   perTick(10, 200, dir); // warm up
   for (const calls of [10, 10_000]) {
     const r = perTick(calls, ticks, dir);
-    console.log(`dashboard tick with ${String(calls).padStart(6)} calls observed: ${r.cpuMs.toFixed(3)} ms CPU, ${r.wallMs.toFixed(3)} ms wall (mean of ${ticks} ticks)`);
+    console.log(
+      `dashboard tick with ${String(calls).padStart(6)} calls observed: ${r.cpuMs.toFixed(3)} ms CPU, ${r.wallMs.toFixed(3)} ms wall (mean of ${ticks} ticks)`,
+    );
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

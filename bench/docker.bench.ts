@@ -17,7 +17,8 @@ function median(xs: number[]): number {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
-const fmt = (xs: number[]): string => `median ${(median(xs) / 1000).toFixed(1)} s (min ${(Math.min(...xs) / 1000).toFixed(1)}, max ${(Math.max(...xs) / 1000).toFixed(1)}, n=${xs.length})`;
+const fmt = (xs: number[]): string =>
+  `median ${(median(xs) / 1000).toFixed(1)} s (min ${(Math.min(...xs) / 1000).toFixed(1)}, max ${(Math.max(...xs) / 1000).toFixed(1)}, n=${xs.length})`;
 
 async function timed(args: string[], env: NodeJS.ProcessEnv, cwd = ROOT): Promise<{ ms: number; stdout: string }> {
   const t = performance.now();
@@ -41,7 +42,9 @@ async function main(): Promise<void> {
     if (tags.length > 0) execFileSync("docker", ["rmi", "-f", ...tags], { stdio: "ignore" });
     execFileSync("docker", ["image", "prune", "-f"], { stdio: "ignore" });
     const u = await timed(["lab", "up", "--driver", "docker"], env);
-    lines.push(`lab up --driver docker with no image at all (debootstrap base + every build), CLI start to ready: ${(u.ms / 1000).toFixed(1)} s`);
+    lines.push(
+      `lab up --driver docker with no image at all (debootstrap base + every build), CLI start to ready: ${(u.ms / 1000).toFixed(1)} s`,
+    );
     for (const m of u.stdout.matchAll(/^image (\S+): built in ([\d.]+) s/gm)) lines.push(`  ${m[1]!}: ${m[2]!} s`);
     await timed(["lab", "down", "--driver", "docker"], env);
   }
@@ -59,21 +62,40 @@ async function main(): Promise<void> {
   lines.push(`  inside the process (engine start when needed, image checks, compose up, readiness): ${fmt(ready)}`);
   lines.push(`lab down --driver docker (compose down; dockerd stopped when lab up started it): ${fmt(down)}`);
 
-  const seed = { CALLS_PER_PHASE: "10", CALL_RATE: "5", CALL_DURATION_MS: "1200", LONG_CALL_MS: "25000", POST_CUTOVER_CALLS: "8" };
+  const seed = {
+    CALLS_PER_PHASE: "10",
+    CALL_RATE: "5",
+    CALL_DURATION_MS: "1200",
+    LONG_CALL_MS: "25000",
+    POST_CUTOVER_CALLS: "8",
+  };
   const simDocker: number[] = [];
   const simNative: number[] = [];
   const f = await labFixture();
   try {
     for (let i = 0; i < Math.max(1, Math.min(n, 2)); i++) {
-      simDocker.push((await timed(["sim", "--driver", "docker", "--quiet", "--artifacts-dir", f.dir], { ...env, ...seed })).ms);
-      simNative.push((await timed(["sim", ...f.flags, "--quiet", "--artifacts-dir", f.dir], { ...process.env, ...seed }, f.dir)).ms);
+      simDocker.push(
+        (await timed(["sim", "--driver", "docker", "--quiet", "--artifacts-dir", f.dir], { ...env, ...seed })).ms,
+      );
+      simNative.push(
+        (await timed(["sim", ...f.flags, "--quiet", "--artifacts-dir", f.dir], { ...process.env, ...seed }, f.dir)).ms,
+      );
     }
   } finally {
     await f.dispose();
   }
-  lines.push(`sim at seed defaults, docker lab (SIPp UAS containers, lab started and stopped by sim): ${fmt(simDocker)}`);
-  lines.push(`sim at seed defaults, native lab (SIPp stand-ins on loopback, started and stopped by sim): ${fmt(simNative)}`);
-  lines.push(`(load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")})`);
+  lines.push(
+    `sim at seed defaults, docker lab (SIPp UAS containers, lab started and stopped by sim): ${fmt(simDocker)}`,
+  );
+  lines.push(
+    `sim at seed defaults, native lab (SIPp stand-ins on loopback, started and stopped by sim): ${fmt(simNative)}`,
+  );
+  lines.push(
+    `(load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")})`,
+  );
   console.log(lines.join("\n"));
 }
 

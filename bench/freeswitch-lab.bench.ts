@@ -21,7 +21,10 @@ async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? 5);
   const f = await labFixture();
   const fs = await freeswitchFlags();
-  const runs: Record<"cold" | "warm", { cli: number[]; ready: number[] }> = { cold: { cli: [], ready: [] }, warm: { cli: [], ready: [] } };
+  const runs: Record<"cold" | "warm", { cli: number[]; ready: number[] }> = {
+    cold: { cli: [], ready: [] },
+    warm: { cli: [], ready: [] },
+  };
   const down: number[] = [];
   try {
     for (let i = 0; i < n; i++) {
@@ -41,13 +44,19 @@ async function main(): Promise<void> {
   } finally {
     await f.dispose();
   }
-  const fmt = (xs: number[]): string => `median ${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)})`;
+  const fmt = (xs: number[]): string =>
+    `median ${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)})`;
   console.log(`lab up --backends freeswitch, cold (fresh lab dir), CLI start to ready (n=${n}): ${fmt(runs.cold.cli)}`);
   console.log(`                                    cold, inside the process:           ${fmt(runs.cold.ready)}`);
   console.log(`lab up --backends freeswitch, warm (certs kept), CLI start to ready (n=${n}):  ${fmt(runs.warm.cli)}`);
   console.log(`                                    warm, inside the process:           ${fmt(runs.warm.ready)}`);
   console.log(`lab down (two FreeSWITCH + Kamailio), CLI start to exit (n=${down.length}): ${fmt(down)}`);
-  console.log(`(lab dir ${path.basename(f.labDir)} under a temp dir; load average ${(await import("node:os")).loadavg().map((l) => l.toFixed(1)).join(" ")})`);
+  console.log(
+    `(lab dir ${path.basename(f.labDir)} under a temp dir; load average ${(await import("node:os"))
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")})`,
+  );
 }
 
 main().catch((err: unknown) => {

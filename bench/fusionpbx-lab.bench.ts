@@ -33,7 +33,10 @@ async function main(): Promise<void> {
     "--ready-timeout-ms",
     "60000",
   ];
-  const runs: Record<"cold" | "warm", { cli: number[]; ready: number[] }> = { cold: { cli: [], ready: [] }, warm: { cli: [], ready: [] } };
+  const runs: Record<"cold" | "warm", { cli: number[]; ready: number[] }> = {
+    cold: { cli: [], ready: [] },
+    warm: { cli: [], ready: [] },
+  };
   const down: number[] = [];
   const load: number[] = [];
   try {
@@ -55,13 +58,20 @@ async function main(): Promise<void> {
   } finally {
     await f.dispose();
   }
-  const fmt = (xs: number[]): string => `median ${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)})`;
-  console.log(`lab up --fusionpbx, cold (fresh lab dir: initdb + certs), CLI start to ready (n=${n}): ${fmt(runs.cold.cli)}`);
+  const fmt = (xs: number[]): string =>
+    `median ${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)})`;
+  console.log(
+    `lab up --fusionpbx, cold (fresh lab dir: initdb + certs), CLI start to ready (n=${n}): ${fmt(runs.cold.cli)}`,
+  );
   console.log(`                     cold, inside the process:                        ${fmt(runs.cold.ready)}`);
   console.log(`lab up --fusionpbx, warm (data dir + certs kept), CLI start to ready (n=${n}): ${fmt(runs.warm.cli)}`);
   console.log(`                     warm, inside the process:                        ${fmt(runs.warm.ready)}`);
-  console.log(`lab down (PHP x2, PostgreSQL, FreeSWITCH x2, Kamailio), CLI start to exit (n=${down.length}): ${fmt(down)}`);
-  console.log(`(1-minute load average at each start: ${load.map((l) => l.toFixed(1)).join(" ")}; ${os.cpus().length} cores)`);
+  console.log(
+    `lab down (PHP x2, PostgreSQL, FreeSWITCH x2, Kamailio), CLI start to exit (n=${down.length}): ${fmt(down)}`,
+  );
+  console.log(
+    `(1-minute load average at each start: ${load.map((l) => l.toFixed(1)).join(" ")}; ${os.cpus().length} cores)`,
+  );
 }
 
 main().catch((err: unknown) => {

@@ -42,8 +42,15 @@ function cloneCalls(calls: number, simCallIds = false): Buffer[] {
     const token = Buffer.from(String(i).padStart(RECORDED_PID.length, "0"), "latin1");
     for (const d of recorded) {
       const b = Buffer.from(d);
-      for (let at = b.indexOf(RECORDED_PID, 0, "latin1"); at >= 0; at = b.indexOf(RECORDED_PID, at + 1, "latin1")) token.copy(b, at);
-      if (simCallIds) for (let at = b.indexOf(RECORDED_CALL_ID, 0, "latin1"); at >= 0; at = b.indexOf(RECORDED_CALL_ID, at + 1, "latin1")) b.write(SIM_CALL_ID, at, "latin1");
+      for (let at = b.indexOf(RECORDED_PID, 0, "latin1"); at >= 0; at = b.indexOf(RECORDED_PID, at + 1, "latin1"))
+        token.copy(b, at);
+      if (simCallIds)
+        for (
+          let at = b.indexOf(RECORDED_CALL_ID, 0, "latin1");
+          at >= 0;
+          at = b.indexOf(RECORDED_CALL_ID, at + 1, "latin1")
+        )
+          b.write(SIM_CALL_ID, at, "latin1");
       out.push(b);
     }
   }
@@ -131,26 +138,26 @@ if (process.argv[2] === "--send") {
 }
 
 async function main(): Promise<void> {
-const calls = Number(process.argv[2] ?? 20_000);
-const datagrams = cloneCalls(calls);
-run(datagrams.slice(0, 14 * 2000), true); // warm up
-for (const withPcap of [false, true]) {
-  const r = run(datagrams, withPcap);
-  console.log(
-    `HEP decode + evidence${withPcap ? " + pcap record" : ""}: ${Math.round(r.packetsPerS).toLocaleString("en-US")} packets/s on one core ` +
-      `(${datagrams.length.toLocaleString("en-US")} recorded-size datagrams, ${r.calls.toLocaleString("en-US")} calls, ${r.cpuMs.toFixed(0)} ms CPU; target >= 100,000)`,
-  );
-}
-const simDatagrams = cloneCalls(calls, true);
-runSimPath(simDatagrams.slice(0, 14 * 2000)); // warm up
-for (let i = 0; i < 2; i++) {
-  const r = runSimPath(simDatagrams);
-  console.log(
-    `a sim's whole per-packet path (decode, head, pcap record, rates, feed into an evidence book): ${Math.round(r.packetsPerS).toLocaleString("en-US")} packets/s on one core, ` +
-      `${((r.cpuMs * 1000) / simDatagrams.length).toFixed(1)} us/packet (${r.calls.toLocaleString("en-US")} calls)`,
-  );
-}
-if (process.argv.includes("--no-socket")) process.exit(0);
-await atRate(14_000, 5);
-await atRate(28_000, 5);
+  const calls = Number(process.argv[2] ?? 20_000);
+  const datagrams = cloneCalls(calls);
+  run(datagrams.slice(0, 14 * 2000), true); // warm up
+  for (const withPcap of [false, true]) {
+    const r = run(datagrams, withPcap);
+    console.log(
+      `HEP decode + evidence${withPcap ? " + pcap record" : ""}: ${Math.round(r.packetsPerS).toLocaleString("en-US")} packets/s on one core ` +
+        `(${datagrams.length.toLocaleString("en-US")} recorded-size datagrams, ${r.calls.toLocaleString("en-US")} calls, ${r.cpuMs.toFixed(0)} ms CPU; target >= 100,000)`,
+    );
+  }
+  const simDatagrams = cloneCalls(calls, true);
+  runSimPath(simDatagrams.slice(0, 14 * 2000)); // warm up
+  for (let i = 0; i < 2; i++) {
+    const r = runSimPath(simDatagrams);
+    console.log(
+      `a sim's whole per-packet path (decode, head, pcap record, rates, feed into an evidence book): ${Math.round(r.packetsPerS).toLocaleString("en-US")} packets/s on one core, ` +
+        `${((r.cpuMs * 1000) / simDatagrams.length).toFixed(1)} us/packet (${r.calls.toLocaleString("en-US")} calls)`,
+    );
+  }
+  if (process.argv.includes("--no-socket")) process.exit(0);
+  await atRate(14_000, 5);
+  await atRate(28_000, 5);
 }

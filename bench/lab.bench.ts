@@ -32,7 +32,8 @@ async function main(): Promise<void> {
   } finally {
     await f.dispose();
   }
-  const fmt = (xs: number[]): string => `median ${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)})`;
+  const fmt = (xs: number[]): string =>
+    `median ${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)})`;
   console.log(`lab up, CLI start to ready (n=${n}):   ${fmt(up)}`);
   console.log(`lab up, inside the process (n=${n}):  ${fmt(inProcess)}`);
   console.log(`lab down, CLI start to exit (n=${n}): ${fmt(down)}`);

@@ -66,17 +66,27 @@ async function main(): Promise<void> {
   const feed = new HepFeed(view);
   const rateCounter = new RateCounter(view, Date.now());
   let book = new EvidenceBook("bench");
-  const cap = await startHepCapture({ address: "127.0.0.1", port: f.ports.hep, proxy: [proxy], pcapPath: path.join(f.dir, "capture.pcap"), book: false, ...(readPauseMs !== undefined ? { readPauseMs } : {}), onPacket: (p, head) => {
-    rateCounter.add(p, head);
-    feed.push(p, head);
-  } });
+  const cap = await startHepCapture({
+    address: "127.0.0.1",
+    port: f.ports.hep,
+    proxy: [proxy],
+    pcapPath: path.join(f.dir, "capture.pcap"),
+    book: false,
+    ...(readPauseMs !== undefined ? { readPauseMs } : {}),
+    onPacket: (p, head) => {
+      rateCounter.add(p, head);
+      feed.push(p, head);
+    },
+  });
   // the collector's consumer, as in a sim run: drain every 25 ms into an evidence book
   const drain = setInterval(() => feed.drain(book), 25);
   try {
     const up = await f.cli(["lab", "up", ...f.flags]);
     if (up.code !== 0) throw new Error(`lab up failed: ${up.stderr}`);
     await f.cli(["apply", "--mode", "both", ...f.flags]);
-    console.log(`mirror knee: ${SECONDS} s bursts, calls held ${HOLD_MS} ms, Kamailio -m 256 children 2, collector running (read pause ${readPauseMs ?? "default"} ms); load ${load()}`);
+    console.log(
+      `mirror knee: ${SECONDS} s bursts, calls held ${HOLD_MS} ms, Kamailio -m 256 children 2, collector running (read pause ${readPauseMs ?? "default"} ms); load ${load()}`,
+    );
     const rows: { rate: number; off: number; on: number }[] = [];
     for (const rate of rates) {
       const row = { rate, off: -1, on: -1 };
@@ -110,7 +120,9 @@ async function main(): Promise<void> {
         const colUs = cpuUs() - c0;
         const after = cap.summary();
         const stats = parseTraceStat(readFileSync(`${base}.stat.csv`, "utf8"));
-        const failed = stats ? stats.failedCalls + Math.max(0, rate * SECONDS - stats.successfulCalls - stats.failedCalls) : -1;
+        const failed = stats
+          ? stats.failedCalls + Math.max(0, rate * SECONDS - stats.successfulCalls - stats.failedCalls)
+          : -1;
         row[mode] = failed;
         const drops = (after.kernelDrops ?? 0) - (before.kernelDrops ?? 0);
         console.log(
@@ -133,7 +145,9 @@ async function main(): Promise<void> {
     };
     const off = knee("off");
     const on = knee("on");
-    console.log(`zero-failure rate: off ${off} calls/s, on ${on} calls/s; mirroring costs ${off > 0 ? Math.round((100 * (off - on)) / off) : "?"}% (issue: at most 15%)`);
+    console.log(
+      `zero-failure rate: off ${off} calls/s, on ${on} calls/s; mirroring costs ${off > 0 ? Math.round((100 * (off - on)) / off) : "?"}% (issue: at most 15%)`,
+    );
     console.log(`collector: ${JSON.stringify({ ...cap.summary(), pcap: undefined })}`);
   } finally {
     clearInterval(drain);

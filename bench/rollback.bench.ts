@@ -56,11 +56,15 @@ async function bench(reloadDelta: number, runs: number, rate: string): Promise<v
     const load = [os.loadavg()[0]!];
     for (let i = 0; i < runs; i++) {
       const art = path.join(f.dir, `art-${i}`);
-      const r = await f.cli(["migrate", ...lab, "--artifacts-dir", art, "--steps", "0,10", "--traffic", rate], { timeoutMs: 180_000 });
+      const r = await f.cli(["migrate", ...lab, "--artifacts-dir", art, "--steps", "0,10", "--traffic", rate], {
+        timeoutMs: 180_000,
+      });
       const dir = /run folder (\S+)/.exec(r.stdout)?.[1];
-      if (r.code !== 1 || dir === undefined) throw new Error(`run ${i}: expected exit 1 (rollback), got ${r.code}: ${r.stderr}${r.stdout}`);
+      if (r.code !== 1 || dir === undefined)
+        throw new Error(`run ${i}: expected exit 1 (rollback), got ${r.code}: ${r.stderr}${r.stdout}`);
       const res = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")) as { rollback?: Rollback };
-      if (!res.rollback?.ok || !res.rollback.reaction) throw new Error(`run ${i}: no verified rollback with a reaction: ${JSON.stringify(res.rollback)}`);
+      if (!res.rollback?.ok || !res.rollback.reaction)
+        throw new Error(`run ${i}: no verified rollback with a reaction: ${JSON.stringify(res.rollback)}`);
       rows.push(res.rollback);
       load.push(os.loadavg()[0]!);
     }
@@ -69,19 +73,39 @@ async function bench(reloadDelta: number, runs: number, rate: string): Promise<v
     console.log(`reload_delta ${reloadDelta} s, ${rate} calls/s, new=10 % refusing 1 in 5 (${runs} runs):`);
     console.log(`  reaction (first failing call's INVITE -> restored runtime read back): ${fmt(reaction)}`);
     console.log(`    of which deciding (first failing call -> rollback starts):          ${fmt(detect)}`);
-    console.log(`    of which the rollback's verified apply:                             ${fmt(rows.map((x) => x.durationMs), "ms", 1)}`);
+    console.log(
+      `    of which the rollback's verified apply:                             ${fmt(
+        rows.map((x) => x.durationMs),
+        "ms",
+        1,
+      )}`,
+    );
     console.log(
       `    of which waiting out Kamailio's reload guard ("Ongoing reload"):     ${fmt(rows.map((x) => x.reloadWaitedMs ?? 0))}, refusals ${rows.map((x) => x.reloadRefusals ?? 0).join("/")}`,
     );
-    console.log(`  calls the failing backend received in that time: ${fmt(rows.map((x) => x.reaction!.routed), "calls")}`);
-    console.log(`  of them failed (lost to the caller):              ${fmt(rows.map((x) => x.reaction!.failed), "calls")}`);
+    console.log(
+      `  calls the failing backend received in that time: ${fmt(
+        rows.map((x) => x.reaction!.routed),
+        "calls",
+      )}`,
+    );
+    console.log(
+      `  of them failed (lost to the caller):              ${fmt(
+        rows.map((x) => x.reaction!.failed),
+        "calls",
+      )}`,
+    );
     console.log(`  the chain, link by link (median of each segment; src/plan/reaction.ts):`);
     for (const seg of REACTION_SEGMENTS) {
       const xs = rows.map((x) => x.reaction!.segments?.[seg.name]).filter((v): v is number => v !== undefined);
       if (xs.length > 0) console.log(`    ${seg.name.padEnd(9)} ${fmt(xs, "ms", 1).padEnd(44)} ${seg.label}`);
     }
-    console.log(`  per run (reaction ms / new received / failed): ${rows.map((x) => `${x.reaction!.reactionMs.toFixed(0)}/${x.reaction!.routed}/${x.reaction!.failed}`).join(", ")}`);
-    console.log(`  load average (1 min) during the runs: ${Math.min(...load).toFixed(2)}-${Math.max(...load).toFixed(2)}`);
+    console.log(
+      `  per run (reaction ms / new received / failed): ${rows.map((x) => `${x.reaction!.reactionMs.toFixed(0)}/${x.reaction!.routed}/${x.reaction!.failed}`).join(", ")}`,
+    );
+    console.log(
+      `  load average (1 min) during the runs: ${Math.min(...load).toFixed(2)}-${Math.max(...load).toFixed(2)}`,
+    );
   } finally {
     await f.dispose();
   }

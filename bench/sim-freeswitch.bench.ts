@@ -16,8 +16,20 @@ import { parseTraceStat } from "../src/sipp/results.js";
 import { freeswitchFlags } from "../test/support/freeswitch-fixture.js";
 import { freePorts, labFixture, type LabFixture } from "../test/support/lab-fixture.js";
 
-const load = (): string => os.loadavg().map((l) => l.toFixed(1)).join(" ");
-const SEED_KNOBS = ["CALLS_PER_PHASE", "CALL_RATE", "CALL_DURATION_MS", "LONG_CALL_MS", "POST_CUTOVER_CALLS", "PHASE_GAP_SECONDS", "CALL_TIMEOUT_MS"];
+const load = (): string =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(" ");
+const SEED_KNOBS = [
+  "CALLS_PER_PHASE",
+  "CALL_RATE",
+  "CALL_DURATION_MS",
+  "LONG_CALL_MS",
+  "POST_CUTOVER_CALLS",
+  "PHASE_GAP_SECONDS",
+  "CALL_TIMEOUT_MS",
+];
 
 async function simOnce(backends: "freeswitch" | "sipp"): Promise<void> {
   const f = await labFixture();
@@ -26,7 +38,10 @@ async function simOnce(backends: "freeswitch" | "sipp"): Promise<void> {
     const env: NodeJS.ProcessEnv = { ...process.env };
     for (const k of SEED_KNOBS) delete env[k];
     const t = performance.now();
-    const r = await f.cli(["sim", ...f.flags, ...extra, "--artifacts-dir", path.join(f.dir, "art")], { env, timeoutMs: 300_000 });
+    const r = await f.cli(["sim", ...f.flags, ...extra, "--artifacts-dir", path.join(f.dir, "art")], {
+      env,
+      timeoutMs: 300_000,
+    });
     const wall = performance.now() - t;
     const line = /^wall time ([\d.]+) s, floor ([\d.]+) s .*overhead (-?[\d.]+) s$/m.exec(r.stdout);
     const result = r.stdout.trimEnd().split("\n").at(-1);
@@ -54,10 +69,37 @@ async function burst(f: LabFixture, rate: number, seconds: number, holdMs: numbe
   const uacPort = (await freePorts()).sip;
   const base = path.join(f.dir, `knee-${rate}`);
   const argv = [
-    `127.0.0.1:${f.ports.sip}`, "-sf", assetPath("sipp", "uac-call.xml"), "-i", "127.0.0.1", "-p", String(uacPort),
-    "-m", String(calls), "-r", String(rate), "-d", String(holdMs), "-l", String(Math.max(100, rate * 4)),
-    "-cid_str", `knee-${rate}-%u-%p@%s`, "-nostdin", "-timeout", String(seconds + 30), "-timeout_error", "-recv_timeout", "5000",
-    "-trace_stat", "-stf", `${base}.stat.csv`, "-fd", "3600", "-trace_err", "-error_file", `${base}.errors.log`,
+    `127.0.0.1:${f.ports.sip}`,
+    "-sf",
+    assetPath("sipp", "uac-call.xml"),
+    "-i",
+    "127.0.0.1",
+    "-p",
+    String(uacPort),
+    "-m",
+    String(calls),
+    "-r",
+    String(rate),
+    "-d",
+    String(holdMs),
+    "-l",
+    String(Math.max(100, rate * 4)),
+    "-cid_str",
+    `knee-${rate}-%u-%p@%s`,
+    "-nostdin",
+    "-timeout",
+    String(seconds + 30),
+    "-timeout_error",
+    "-recv_timeout",
+    "5000",
+    "-trace_stat",
+    "-stf",
+    `${base}.stat.csv`,
+    "-fd",
+    "3600",
+    "-trace_err",
+    "-error_file",
+    `${base}.errors.log`,
   ];
   const uac = spawn("sipp", argv, { stdio: "ignore", cwd: f.dir });
   const exit = await new Promise<number | null>((resolve) => uac.on("close", resolve));
@@ -67,7 +109,14 @@ async function burst(f: LabFixture, rate: number, seconds: number, holdMs: numbe
   } catch {
     stat = undefined;
   }
-  return { rate, calls, successful: stat?.successfulCalls ?? 0, failed: stat?.failedCalls ?? calls, retransmissions: stat?.retransmissions ?? 0, exit };
+  return {
+    rate,
+    calls,
+    successful: stat?.successfulCalls ?? 0,
+    failed: stat?.failedCalls ?? calls,
+    retransmissions: stat?.retransmissions ?? 0,
+    exit,
+  };
 }
 
 async function knee(seconds: number, holdMs: number): Promise<void> {
@@ -85,15 +134,21 @@ async function knee(seconds: number, holdMs: number): Promise<void> {
     if (up.code !== 0) throw new Error(`lab up failed: ${up.stderr} ${up.stdout}`);
     const both = await f.cli(["apply", "--mode", "both", ...f.flags]);
     if (both.code !== 0) throw new Error(`apply both failed: ${both.stderr}`);
-    console.log(`knee: bursts of ${seconds} s, calls held ${holdMs} ms, through Kamailio (children 2) to FreeSWITCH 1.10.3 + 1.10.12 (round-robin); load average ${load()}`);
+    console.log(
+      `knee: bursts of ${seconds} s, calls held ${holdMs} ms, through Kamailio (children 2) to FreeSWITCH 1.10.3 + 1.10.12 (round-robin); load average ${load()}`,
+    );
     let lastClean = 0;
     for (const rate of [25, 50, 100, 150, 200, 300, 400, 500, 700, 1000]) {
       const b = await burst(f, rate, seconds, holdMs);
-      console.log(`  ${String(rate).padStart(4)} calls/s: ${b.successful}/${b.calls} completed, ${b.failed} failed, ${b.retransmissions} retransmissions (sipp exit ${b.exit})`);
+      console.log(
+        `  ${String(rate).padStart(4)} calls/s: ${b.successful}/${b.calls} completed, ${b.failed} failed, ${b.retransmissions} retransmissions (sipp exit ${b.exit})`,
+      );
       if (b.failed > 0 || b.successful < b.calls) break;
       lastClean = rate;
     }
-    console.log(`zero-failure call rate (knee) with real FreeSWITCH backends: ${lastClean} calls/s (held ${holdMs} ms; load average now ${load()})`);
+    console.log(
+      `zero-failure call rate (knee) with real FreeSWITCH backends: ${lastClean} calls/s (held ${holdMs} ms; load average now ${load()})`,
+    );
   } finally {
     await f.dispose();
   }

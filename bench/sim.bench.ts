@@ -14,7 +14,15 @@ import path from "node:path";
 import { labFixture, type LabFixture } from "../test/support/lab-fixture.js";
 
 const SEED_LOWER_BOUND_S = 141.5;
-const KNOB_VARS = ["CALLS_PER_PHASE", "CALL_RATE", "CALL_DURATION_MS", "LONG_CALL_MS", "POST_CUTOVER_CALLS", "PHASE_GAP_SECONDS", "CALL_TIMEOUT_MS"];
+const KNOB_VARS = [
+  "CALLS_PER_PHASE",
+  "CALL_RATE",
+  "CALL_DURATION_MS",
+  "LONG_CALL_MS",
+  "POST_CUTOVER_CALLS",
+  "PHASE_GAP_SECONDS",
+  "CALL_TIMEOUT_MS",
+];
 
 interface Results {
   durationMs: number;
@@ -24,7 +32,11 @@ interface Results {
   verdicts: { phase: string; name: string; verdict: string; details: string }[];
 }
 
-async function runSim(f: LabFixture, label: string, knobs: Record<string, string>): Promise<{ wallS: number; r: Results }> {
+async function runSim(
+  f: LabFixture,
+  label: string,
+  knobs: Record<string, string>,
+): Promise<{ wallS: number; r: Results }> {
   const env: NodeJS.ProcessEnv = { ...process.env, ...knobs };
   for (const k of KNOB_VARS) if (!(k in knobs)) delete env[k];
   const artifacts = path.join(f.dir, "artifacts", label);
@@ -70,14 +82,21 @@ async function main(): Promise<void> {
     console.log(line("CALL_RATE=50 LONG_CALL_MS=5000", fast.wallS, fast.r, 12));
 
     if (load) {
-      const l = await runSim(f, "load-500", { CALL_RATE: "500", CALLS_PER_PHASE: "5000", CALL_DURATION_MS: "1000", LONG_CALL_MS: "5000" });
+      const l = await runSim(f, "load-500", {
+        CALL_RATE: "500",
+        CALLS_PER_PHASE: "5000",
+        CALL_DURATION_MS: "1000",
+        LONG_CALL_MS: "5000",
+      });
       const calls = l.r.calls.filter((c) => ["old", "both", "new"].includes(c.burst));
       const failed = calls.filter((c) => c.outcome !== "completed").length;
       const lost = calls.filter((c) => c.inviteBackend === null).length;
       const misrouted = l.r.verdicts.filter((v) => v.name === "routing" && v.verdict !== "pass").length;
       const split = l.r.verdicts.find((v) => v.phase === "both" && v.name === "split")?.details ?? "?";
       console.log(line("load CALL_RATE=500 CALLS_PER_PHASE=5000 hold 1 s", l.wallS, l.r, undefined));
-      console.log(`  ${calls.length} phase calls: ${failed} failed, ${lost} lost, ${misrouted} routing verdicts failed; both: ${split}; status ${l.r.status}`);
+      console.log(
+        `  ${calls.length} phase calls: ${failed} failed, ${lost} lost, ${misrouted} routing verdicts failed; both: ${split}; status ${l.r.status}`,
+      );
     }
   } finally {
     await f.dispose();

@@ -31,7 +31,10 @@ async function main(): Promise<void> {
     if (up.code !== 0) throw new Error(`lab up failed: ${up.stderr}`);
     const noProxy = path.join(f.dir, "no-proxy.json");
     writeFileSync(noProxy, JSON.stringify({ verify: { throughProxy: false } }));
-    for (const [label, extra] of [["all probes", [] as string[]], ["direct probes only (throughProxy false)", ["--config", noProxy]]] as const) {
+    for (const [label, extra] of [
+      ["all probes", [] as string[]],
+      ["direct probes only (throughProxy false)", ["--config", noProxy]],
+    ] as const) {
       const cli: number[] = [];
       const inside: number[] = [];
       const direct: number[] = [];
@@ -56,8 +59,15 @@ async function main(): Promise<void> {
       if (via.length > 0) console.log(`  OPTIONS from Kamailio:      ${fmt(via)}`);
     }
     const http = new HttpJsonRpcClient("127.0.0.1", f.ports.rpc);
-    const kamcmd = new KamcmdRpcClient("kamcmd", (m, p) => ["/usr/sbin/kamcmd", "-s", `unix:${path.join(f.labDir, "kamailio_ctl")}`, m, ...p], runArgv);
-    for (const [name, c] of [["JSON-RPC over HTTP (keep-alive)", http], ["kamcmd process per call", kamcmd]] as const) {
+    const kamcmd = new KamcmdRpcClient(
+      "kamcmd",
+      (m, p) => ["/usr/sbin/kamcmd", "-s", `unix:${path.join(f.labDir, "kamailio_ctl")}`, m, ...p],
+      runArgv,
+    );
+    for (const [name, c] of [
+      ["JSON-RPC over HTTP (keep-alive)", http],
+      ["kamcmd process per call", kamcmd],
+    ] as const) {
       const xs: number[] = [];
       for (let i = 0; i < n * 5; i++) {
         const t = performance.now();

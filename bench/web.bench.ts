@@ -25,11 +25,21 @@ class Generator {
   /** calls routed to old so far: the page's old counter */
   old = 0;
   private readonly open: { id: string; backend: "old" | "new"; at: number }[] = [];
-  constructor(private readonly events: RunEvents, runDir: string) {
+  constructor(
+    private readonly events: RunEvents,
+    runDir: string,
+  ) {
     const at = Date.now();
     events.emit({ kind: "run-started", at, runDir, knobs: { CALL_RATE: 1000 } });
     events.emit({ kind: "phase", at, phase: "both" });
-    events.emit({ kind: "apply", at, mode: "both", ok: true, durationMs: 9, runtime: ["sip:127.0.0.1:1", "sip:127.0.0.1:2"] });
+    events.emit({
+      kind: "apply",
+      at,
+      mode: "both",
+      ok: true,
+      durationMs: 9,
+      runtime: ["sip:127.0.0.1:1", "sip:127.0.0.1:2"],
+    });
   }
   /** one call routed now (to `to`, else alternating), and the calls older than `holdMs` finished */
   call(holdMs: number, to?: "old" | "new"): void {
@@ -53,7 +63,8 @@ async function serve(runDir: string): Promise<{ events: RunEvents; server: WebSe
   return { events, server, live };
 }
 
-const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const pct = (xs: number[], p: number): number =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 
 async function latency(runDir: string): Promise<void> {
   const { events, server, live } = await serve(runDir);
@@ -61,7 +72,15 @@ async function latency(runDir: string): Promise<void> {
   const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
   try {
     const page = await ctx.newPage();
@@ -76,14 +95,19 @@ async function latency(runDir: string): Promise<void> {
     await page.goto(server.url);
     const gen = new Generator(events, runDir);
     await page.waitForFunction(() => (globalThis as unknown as { __shownAt: object }).__shownAt !== undefined);
-    const shownAt = (): Promise<Record<string, number>> => page.evaluate(() => (globalThis as unknown as { __shownAt: Record<string, number> }).__shownAt);
+    const shownAt = (): Promise<Record<string, number>> =>
+      page.evaluate(() => (globalThis as unknown as { __shownAt: Record<string, number> }).__shownAt);
     // (a) one event at a time, 150 ms apart
     const idle: number[] = [];
     for (let i = 0; i < 40; i++) {
       const at = Date.now();
       gen.call(60_000, "old");
       const want = String(gen.old);
-      await page.waitForFunction((v) => (globalThis as unknown as { __shownAt: Record<string, number> }).__shownAt[v] !== undefined, want, { polling: 5, timeout: 5000 });
+      await page.waitForFunction(
+        (v) => (globalThis as unknown as { __shownAt: Record<string, number> }).__shownAt[v] !== undefined,
+        want,
+        { polling: 5, timeout: 5000 },
+      );
       idle.push((await shownAt())[want]! - at);
       await new Promise((r) => setTimeout(r, 150));
     }
@@ -103,8 +127,12 @@ async function latency(runDir: string): Promise<void> {
     const loaded = Object.entries(shown)
       .filter(([v]) => emittedAt[v] !== undefined)
       .map(([v, t]) => t - emittedAt[v]!);
-    console.log(`event -> page (idle stream, ${idle.length} events): median ${pct(idle, 50)} ms, p95 ${pct(idle, 95)} ms, max ${Math.max(...idle)} ms`);
-    console.log(`event -> page (1000 calls/s, ${loaded.length} counter values shown): median ${pct(loaded, 50)} ms, p95 ${pct(loaded, 95)} ms, max ${Math.max(...loaded)} ms (target < 200 ms)`);
+    console.log(
+      `event -> page (idle stream, ${idle.length} events): median ${pct(idle, 50)} ms, p95 ${pct(idle, 95)} ms, max ${Math.max(...idle)} ms`,
+    );
+    console.log(
+      `event -> page (1000 calls/s, ${loaded.length} counter values shown): median ${pct(loaded, 50)} ms, p95 ${pct(loaded, 95)} ms, max ${Math.max(...loaded)} ms (target < 200 ms)`,
+    );
   } finally {
     await ctx.close();
     rmSync(profile, { recursive: true, force: true });
@@ -134,13 +162,17 @@ async function child(seconds: number, runDir: string): Promise<void> {
   }
   const cpu = process.cpuUsage(cpu0);
   const wall = Date.now() - t0;
-  process.stdout.write(JSON.stringify({ cpuMs: (cpu.user + cpu.system) / 1000, wallMs: wall, calls, viewers: server.viewerCount }) + "\n");
+  process.stdout.write(
+    JSON.stringify({ cpuMs: (cpu.user + cpu.system) / 1000, wallMs: wall, calls, viewers: server.viewerCount }) + "\n",
+  );
   live.close();
   await server.close();
 }
 
 async function cpuRun(viewers: number, seconds: number, runDir: string): Promise<void> {
-  const proc = spawn(process.execPath, [fileURLToPath(import.meta.url), "--child", String(seconds), runDir], { stdio: ["pipe", "pipe", "inherit"] });
+  const proc = spawn(process.execPath, [fileURLToPath(import.meta.url), "--child", String(seconds), runDir], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
   const lines: string[] = [];
   let buf = "";
   let onLine: () => void = () => undefined;
@@ -165,17 +197,21 @@ async function cpuRun(viewers: number, seconds: number, runDir: string): Promise
   const stats = { messages: 0, bytes: 0 };
   const reqs: http.ClientRequest[] = [];
   await Promise.all(
-    Array.from({ length: viewers }, () => new Promise<void>((resolve) => {
-      const req = http.get(url + "events", (res) => {
-        res.on("data", (d: Buffer) => {
-          stats.bytes += d.length;
-          stats.messages += d.toString().split("event: view").length - 1;
-        });
-        resolve();
-      });
-      req.on("error", () => resolve());
-      reqs.push(req);
-    })),
+    Array.from(
+      { length: viewers },
+      () =>
+        new Promise<void>((resolve) => {
+          const req = http.get(url + "events", (res) => {
+            res.on("data", (d: Buffer) => {
+              stats.bytes += d.length;
+              stats.messages += d.toString().split("event: view").length - 1;
+            });
+            resolve();
+          });
+          req.on("error", () => resolve());
+          reqs.push(req);
+        }),
+    ),
   );
   proc.stdin.end("go\n");
   const r = JSON.parse(await nextLine()) as { cpuMs: number; wallMs: number; calls: number; viewers: number };
@@ -185,7 +221,9 @@ async function cpuRun(viewers: number, seconds: number, runDir: string): Promise
   console.log(
     `server CPU with ${String(viewers).padStart(2)} viewers at ${rate.toFixed(0)} calls/s (${(2 * rate).toFixed(0)} call events/s) for ${(r.wallMs / 1000).toFixed(1)} s: ` +
       `${((100 * r.cpuMs) / r.wallMs).toFixed(1)} % of one core` +
-      (viewers > 0 ? `; ${(stats.messages / viewers / (r.wallMs / 1000)).toFixed(1)} views/s per viewer, ${(stats.bytes / viewers / 1024 / (r.wallMs / 1000)).toFixed(0)} KiB/s per viewer` : ""),
+      (viewers > 0
+        ? `; ${(stats.messages / viewers / (r.wallMs / 1000)).toFixed(1)} views/s per viewer, ${(stats.bytes / viewers / 1024 / (r.wallMs / 1000)).toFixed(0)} KiB/s per viewer`
+        : ""),
   );
 }
 

@@ -38,7 +38,12 @@
     set("status", st, "badge " + st);
     const liveStep = view.liveStep === undefined || view.liveStep === null ? undefined : view.steps[view.liveStep];
     // a plan run has no sim phases: its live step is where it is
-    set("phase", liveStep && liveStep.kind === "plan-step" && !view.finished ? `step ${liveStep.index}/${liveStep.of} (new ${liveStep.weight}%)` : view.phase);
+    set(
+      "phase",
+      liveStep && liveStep.kind === "plan-step" && !view.finished
+        ? `step ${liveStep.index}/${liveStep.of} (new ${liveStep.weight}%)`
+        : view.phase,
+    );
     set("mode", view.mode === undefined || view.mode === null ? "not applied yet" : view.mode);
     const end = view.finished ? view.finished.at : view.now;
     set("elapsed", view.startedAt ? secs(end - view.startedAt) : "-");
@@ -57,25 +62,53 @@
       const failed = s.verdicts.fail + s.verdicts.inconclusive > 0 || s.state === "failed";
       const cls = [live ? "live" : "", s.endedAt ? "done" : "", failed ? "failed" : "", s.kind || ""].join(" ").trim();
       const dur = s.endedAt ? secs(s.endedAt - s.startedAt) : "live";
-      const applies = s.applies.map((a) => `${a.ok ? "applied" : "FAILED apply"} ${a.mode} (${Math.round(a.durationMs)} ms)`).join(", ");
-      const gates = s.gates.map((g) => ({ verdict: g.verdict, text: `${g.name}: ${g.verdict}${g.details ? " \u2014 " + g.details : g.value !== undefined ? " " + g.value : ""}${g.threshold ? " vs " + g.threshold : ""}` }));
+      const applies = s.applies
+        .map((a) => `${a.ok ? "applied" : "FAILED apply"} ${a.mode} (${Math.round(a.durationMs)} ms)`)
+        .join(", ");
+      const gates = s.gates.map((g) => ({
+        verdict: g.verdict,
+        text: `${g.name}: ${g.verdict}${g.details ? " \u2014 " + g.details : g.value !== undefined ? " " + g.value : ""}${g.threshold ? " vs " + g.threshold : ""}`,
+      }));
       const title = s.kind === "plan-step" ? `step ${s.index}/${s.of}` : s.kind === "rollback" ? "rollback" : s.key;
       const weight = s.weight !== undefined && s.weight !== null ? ` (new ${s.weight}%)` : "";
       const phase = !s.kind || s.kind === "phase";
       ol.append(
-        el("li", { class: cls, "data-step": s.key, "data-live": live ? "true" : "false", "data-state": s.state || "" },
-          el("div", { class: "step-title" }, title + weight, s.state ? el("span", { class: "badge " + s.state, "data-step-state": s.state }, s.state) : null, live ? " \u25cf live" : ""),
+        el(
+          "li",
+          { class: cls, "data-step": s.key, "data-live": live ? "true" : "false", "data-state": s.state || "" },
+          el(
+            "div",
+            { class: "step-title" },
+            title + weight,
+            s.state ? el("span", { class: "badge " + s.state, "data-step-state": s.state }, s.state) : null,
+            live ? " \u25cf live" : "",
+          ),
           el("div", { class: "small muted" }, s.label),
           el("div", { class: "small" }, `${rel(s.startedAt)} \u00b7 ${dur}`),
           el("div", { class: "small" }, applies || (s.kind === "rollback" ? "" : "no apply yet")),
           phase ? el("div", { class: "small" }, `calls: old ${s.routed.old}, new ${s.routed.new}`) : null,
-          phase ? el("div", { class: "small" }, `verdicts: ${s.verdicts.pass} pass, ${s.verdicts.fail} fail, ${s.verdicts.inconclusive} inconclusive`) : null,
+          phase
+            ? el(
+                "div",
+                { class: "small" },
+                `verdicts: ${s.verdicts.pass} pass, ${s.verdicts.fail} fail, ${s.verdicts.inconclusive} inconclusive`,
+              )
+            : null,
           ...gates.map((g) => el("div", { class: "small gate " + g.verdict, "data-gate": g.verdict }, g.text)),
-          ...(s.notes || []).map((n) => el("div", { class: "small note", "data-note": n.kind }, `${rel(n.at)} ${n.kind}: ${n.text}`)),
+          ...(s.notes || []).map((n) =>
+            el("div", { class: "small note", "data-note": n.kind }, `${rel(n.at)} ${n.kind}: ${n.text}`),
+          ),
         ),
       );
     });
-    for (const n of view.otherEvents || []) ol.append(el("li", { class: "note", "data-note": n.kind }, el("div", { class: "small" }, `${rel(n.at)} ${n.kind}: ${n.text}`)));
+    for (const n of view.otherEvents || [])
+      ol.append(
+        el(
+          "li",
+          { class: "note", "data-note": n.kind },
+          el("div", { class: "small" }, `${rel(n.at)} ${n.kind}: ${n.text}`),
+        ),
+      );
   }
 
   function renderCounters() {
@@ -106,7 +139,12 @@
       set(`hep-${b}-total-2xx`, String(t.answers["2xx"]));
       set(`hep-${b}-total-3xx-6xx`, String(t.answers["3xx-6xx"]));
     }
-    set("hep-window", w ? `per second over the window of ${secs(w.windowMs)} that ended at ${rel(w.at)}; totals since the capture started. Answers are responses to INVITE the backend sent, retransmissions not counted.` : "no whole window yet");
+    set(
+      "hep-window",
+      w
+        ? `per second over the window of ${secs(w.windowMs)} that ended at ${rel(w.at)}; totals since the capture started. Answers are responses to INVITE the backend sent, retransmissions not counted.`
+        : "no whole window yet",
+    );
   }
 
   function stepMarkers(u) {
@@ -140,7 +178,11 @@
           height: 220,
           scales: { x: { time: false } },
           axes: [{ label: "seconds since the run started" }, { label: yLabel }],
-          series: [{ label: "s" }, { label: "old", stroke: COLORS.old, width: 2 }, { label: "new", stroke: COLORS.new, width: 2 }],
+          series: [
+            { label: "s" },
+            { label: "old", stroke: COLORS.old, width: 2 },
+            { label: "new", stroke: COLORS.new, width: 2 },
+          ],
           hooks: { draw: [stepMarkers] },
         },
         data,
@@ -153,7 +195,12 @@
 
   function renderCharts() {
     const s = view.series;
-    chart("chart-rate", `new calls per second (bins of ${s.binSeconds} s)`, [s.t, s.callsPerSecond.old, s.callsPerSecond.new], "calls/s");
+    chart(
+      "chart-rate",
+      `new calls per second (bins of ${s.binSeconds} s)`,
+      [s.t, s.callsPerSecond.old, s.callsPerSecond.new],
+      "calls/s",
+    );
     chart("chart-up", "calls up per backend (routed, not finished)", [s.t, s.up.old, s.up.new], "calls");
   }
 
@@ -166,7 +213,9 @@
         ? Object.entries(v.numbers).map(([k, n]) => el("code", { "data-number": k }, `${k}=${n}`))
         : [el("span", { class: "muted" }, "in results.json at the end")];
       tb.append(
-        el("tr", { "data-verdict": v.verdict, "data-name": `${v.phase}/${v.name}` },
+        el(
+          "tr",
+          { "data-verdict": v.verdict, "data-name": `${v.phase}/${v.name}` },
           el("td", {}, v.phase),
           el("td", {}, v.name),
           el("td", {}, el("span", { class: "badge " + v.verdict }, v.verdict)),
@@ -186,8 +235,23 @@
       return;
     }
     box.append(
-      el("div", {}, "status ", el("span", { class: "badge " + r.status, id: "results-status" }, r.status), ` exit ${r.exitCode}, wall time ${secs(r.durationMs)}` + (r.floorMs !== undefined && r.floorMs !== null ? `, floor ${secs(r.floorMs)}` : "")),
-      el("div", {}, `calls in results.json: ${r.calls} (INVITE reached old: `, el("b", { id: "results-old" }, String(r.callsByBackend.old)), ", new: ", el("b", { id: "results-new" }, String(r.callsByBackend.new)), ")"),
+      el(
+        "div",
+        {},
+        "status ",
+        el("span", { class: "badge " + r.status, id: "results-status" }, r.status),
+        ` exit ${r.exitCode}, wall time ${secs(r.durationMs)}` +
+          (r.floorMs !== undefined && r.floorMs !== null ? `, floor ${secs(r.floorMs)}` : ""),
+      ),
+      el(
+        "div",
+        {},
+        `calls in results.json: ${r.calls} (INVITE reached old: `,
+        el("b", { id: "results-old" }, String(r.callsByBackend.old)),
+        ", new: ",
+        el("b", { id: "results-new" }, String(r.callsByBackend.new)),
+        ")",
+      ),
       ...r.failures.map((f) => el("div", { class: "fail-line" }, f)),
     );
   }
@@ -195,7 +259,8 @@
   function renderEvidence() {
     const ul = $("evidence");
     ul.replaceChildren();
-    for (const f of view.evidence) ul.append(el("li", {}, el("a", { href: f.name }, f.name), " ", el("span", { class: "muted" }, f.what)));
+    for (const f of view.evidence)
+      ul.append(el("li", {}, el("a", { href: f.name }, f.name), " ", el("span", { class: "muted" }, f.what)));
     if (view.evidence.length === 0) ul.append(el("li", { class: "muted" }, "no file yet"));
   }
 

@@ -26,5 +26,9 @@ export function formatOutcome(verb: string, o: ApplyOutcome): string {
 
 /** The outcome as JSON for --json (timings rounded to 0.1 ms). */
 export function outcomeJson(o: ApplyOutcome): string {
-  return JSON.stringify(o, (_k, v: unknown) => (typeof v === "number" && !Number.isInteger(v) ? Math.round(v * 10) / 10 : v), 2);
+  return JSON.stringify(
+    o,
+    (_k, v: unknown) => (typeof v === "number" && !Number.isInteger(v) ? Math.round(v * 10) / 10 : v),
+    2,
+  );
 }

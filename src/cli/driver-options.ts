@@ -25,20 +25,35 @@ export type TargetFlags = LabFlags & DriverFlags & { config?: string | undefined
 
 export function addDriverOptions(cmd: Command): Command {
   return cmd
-    .option("--driver <name>", "lab driver: native (Kamailio + SIPp on loopback) or docker (the real-services lab)", "native")
+    .option(
+      "--driver <name>",
+      "lab driver: native (Kamailio + SIPp on loopback) or docker (the real-services lab)",
+      "native",
+    )
     .option(
       "--docker-backends <kind>",
       "docker driver: dispatcher backends are freeswitch (the real PBXs) or sipp (the SIPp UAS containers, with message logs)",
     )
-    .option("--docker-dir <dir>", "docker driver: the directory with the compose files (default local-lab/real-services)")
-    .option("--docker-images <set>", `docker driver: local (built here from a Debian base, the default) or seed (the seed's pulled images); env ${IMAGE_SET_ENV}`)
-    .option("--docker-start-engine", `docker driver: start Debian's dockerd (root) when no engine answers, and stop it at lab down; env ${START_ENGINE_ENV}=1`);
+    .option(
+      "--docker-dir <dir>",
+      "docker driver: the directory with the compose files (default local-lab/real-services)",
+    )
+    .option(
+      "--docker-images <set>",
+      `docker driver: local (built here from a Debian base, the default) or seed (the seed's pulled images); env ${IMAGE_SET_ENV}`,
+    )
+    .option(
+      "--docker-start-engine",
+      `docker driver: start Debian's dockerd (root) when no engine answers, and stop it at lab down; env ${START_ENGINE_ENV}=1`,
+    );
 }
 
 /** Which image set: the flag, else the env setting, else local (exit 2 on anything else). */
 export function dockerImagesFrom(opts: DriverFlags, env: NodeJS.ProcessEnv = process.env): ImageSet {
   try {
-    return parseImageSet(opts.dockerImages, "--docker-images") ?? parseImageSet(env[IMAGE_SET_ENV], IMAGE_SET_ENV) ?? "local";
+    return (
+      parseImageSet(opts.dockerImages, "--docker-images") ?? parseImageSet(env[IMAGE_SET_ENV], IMAGE_SET_ENV) ?? "local"
+    );
   } catch (err) {
     throw new UsageError(`${(err as Error).message}; nothing was started`);
   }
@@ -55,7 +70,8 @@ export function dockerStartEngineFrom(opts: DriverFlags, env: NodeJS.ProcessEnv 
 
 export function driverFrom(opts: DriverFlags): DriverName {
   const d = opts.driver ?? "native";
-  if (d !== "native" && d !== "docker") throw new UsageError(`--driver must be native or docker, got ${JSON.stringify(d)}`);
+  if (d !== "native" && d !== "docker")
+    throw new UsageError(`--driver must be native or docker, got ${JSON.stringify(d)}`);
   return d;
 }
 

@@ -15,25 +15,58 @@ export function addLabOptions(cmd: Command): Command {
     .option("--old-port <port>", "old backend udp port (default 15070)")
     .option("--new-addr <ip>", "new backend address, loopback only (default 127.0.0.1)")
     .option("--new-port <port>", "new backend udp port (default 15080)")
-    .option("--old-stand-in <how>", "backends sipp: how the old stand-in answers: answer (default), 503-one-in-five, slow (180/200 800 ms late)")
-    .option("--new-stand-in <how>", "backends sipp: how the new stand-in answers: answer (default), 503-one-in-five (every fifth INVITE refused), slow; rehearses a failing gate and the automatic rollback")
-    .option("--hep-port <port>", "udp port on 127.0.0.1 where Kamailio mirrors every SIP message as HEPv3 (default 15062)")
-    .option("--hep-mirror <on|off>", "Kamailio mirrors from the start (on, default) or not (off: no mirroring cost; `siptrace.status on` switches it later)")
+    .option(
+      "--old-stand-in <how>",
+      "backends sipp: how the old stand-in answers: answer (default), 503-one-in-five, slow (180/200 800 ms late)",
+    )
+    .option(
+      "--new-stand-in <how>",
+      "backends sipp: how the new stand-in answers: answer (default), 503-one-in-five (every fifth INVITE refused), slow; rehearses a failing gate and the automatic rollback",
+    )
+    .option(
+      "--hep-port <port>",
+      "udp port on 127.0.0.1 where Kamailio mirrors every SIP message as HEPv3 (default 15062)",
+    )
+    .option(
+      "--hep-mirror <on|off>",
+      "Kamailio mirrors from the start (on, default) or not (off: no mirroring cost; `siptrace.status on` switches it later)",
+    )
     .option("--shm-mb <mb>", "Kamailio shared memory in MB (default 256; 64 caps the lab near 400 calls/s)")
     .option("--pkg-mb <mb>", "Kamailio private memory per process in MB (default 8)")
     .option("--children <n>", "Kamailio UDP worker processes (default 2)")
-    .option("--reload-delta <s>", "dispatcher reload_delta in seconds (default 0 in the lab; Kamailio's own default is 5)")
-    .option("--dispatcher-alg <n>", "ds_select_dst algorithm in the lab's Kamailio: 4 round-robin (default), 9 weight-based (weighted plan steps)")
+    .option(
+      "--reload-delta <s>",
+      "dispatcher reload_delta in seconds (default 0 in the lab; Kamailio's own default is 5)",
+    )
+    .option(
+      "--dispatcher-alg <n>",
+      "ds_select_dst algorithm in the lab's Kamailio: 4 round-robin (default), 9 weight-based (weighted plan steps)",
+    )
     .option("--ready-timeout-ms <ms>", "how long `up` waits for each component to be ready (default 10000)")
-    .option("--backends <kind>", "what plays the PBXs: sipp (SIPp stand-ins, default) or freeswitch (real FreeSWITCH, old 1.10.3 and new 1.10.12)")
-    .option("--old-freeswitch <version|dir>", "backends freeswitch: the old slot's FreeSWITCH, an installed version or a tree's path (default 1.10.3)")
+    .option(
+      "--backends <kind>",
+      "what plays the PBXs: sipp (SIPp stand-ins, default) or freeswitch (real FreeSWITCH, old 1.10.3 and new 1.10.12)",
+    )
+    .option(
+      "--old-freeswitch <version|dir>",
+      "backends freeswitch: the old slot's FreeSWITCH, an installed version or a tree's path (default 1.10.3)",
+    )
     .option("--new-freeswitch <version|dir>", "backends freeswitch: the new slot's FreeSWITCH (default 1.10.12)")
-    .option("--old-esl-port <port>", "backends freeswitch: old event socket tcp port on the old address (default 15071)")
+    .option(
+      "--old-esl-port <port>",
+      "backends freeswitch: old event socket tcp port on the old address (default 15071)",
+    )
     .option("--new-esl-port <port>", "backends freeswitch: new event socket tcp port (default 15081)")
     .option("--old-rtp-ports <lo-hi>", "backends freeswitch: old RTP port range (default 16000-16099)")
     .option("--new-rtp-ports <lo-hi>", "backends freeswitch: new RTP port range (default 16100-16199)")
-    .option("--fusionpbx", "backends freeswitch: also serve FusionPBX (old 5.3.0, new 5.5.7) with PHP, backed by a PostgreSQL in the lab dir")
-    .option("--old-fusionpbx <version|dir>", "--fusionpbx: the old FusionPBX, an installed version or a source tree's path (default 5.3.0)")
+    .option(
+      "--fusionpbx",
+      "backends freeswitch: also serve FusionPBX (old 5.3.0, new 5.5.7) with PHP, backed by a PostgreSQL in the lab dir",
+    )
+    .option(
+      "--old-fusionpbx <version|dir>",
+      "--fusionpbx: the old FusionPBX, an installed version or a source tree's path (default 5.3.0)",
+    )
     .option("--new-fusionpbx <version|dir>", "--fusionpbx: the new FusionPBX (default 5.5.7)")
     .option("--old-http-port <port>", "--fusionpbx: old FusionPBX http port on the old address (default 18080)")
     .option("--new-http-port <port>", "--fusionpbx: new FusionPBX http port on the new address (default 18081)")

@@ -61,8 +61,22 @@ function fixture(t: { after: (fn: () => void) => void }): { configFile: string; 
   fs.writeFileSync(configFile, JSON.stringify({ lab: { labDir, kamailio: { sipPort: 25060 } } }));
   // a lab.json naming a process that is not ours (pid 1): read, and the lab found not running
   fs.mkdirSync(labDir);
-  const kamailio = { role: "kamailio", pid: 1, comm: "kamailio", address: "127.0.0.1", port: 15060, log: path.join(labDir, "kamailio.log"), argv: ["kamailio"] };
-  const state = { version: 1, driver: "native", startedAt: "2026-12-02T00:00:00.000Z", settings: { ...defaultLabSettings, labDir }, components: [kamailio] };
+  const kamailio = {
+    role: "kamailio",
+    pid: 1,
+    comm: "kamailio",
+    address: "127.0.0.1",
+    port: 15060,
+    log: path.join(labDir, "kamailio.log"),
+    argv: ["kamailio"],
+  };
+  const state = {
+    version: 1,
+    driver: "native",
+    startedAt: "2026-12-02T00:00:00.000Z",
+    settings: { ...defaultLabSettings, labDir },
+    components: [kamailio],
+  };
   fs.writeFileSync(path.join(labDir, "lab.json"), JSON.stringify(state));
   return { configFile, labDir };
 }
@@ -75,8 +89,13 @@ async function run(register: (p: Command) => void, args: string[]): Promise<void
 
 test("plan --dry-run and migrate --dry-run read the config file once and lab.json once", async (t) => {
   const { configFile, labDir } = fixture(t);
-  for (const [name, register] of [["plan", registerPlanCommand], ["migrate", registerMigrateCommand]] as const) {
-    const reads = await counting(configFile, labDir, () => run(register, [name, "--dry-run", "--steps", "0,50,100", "--config", configFile]));
+  for (const [name, register] of [
+    ["plan", registerPlanCommand],
+    ["migrate", registerMigrateCommand],
+  ] as const) {
+    const reads = await counting(configFile, labDir, () =>
+      run(register, [name, "--dry-run", "--steps", "0,50,100", "--config", configFile]),
+    );
     assert.deepEqual(reads, { config: 1, labJson: 1 }, name);
   }
 });

@@ -13,21 +13,38 @@ import { addDriverOptions, targetChoiceFrom, type TargetFlags } from "./driver-o
 import { addLabOptions } from "./lab-options.js";
 
 /** The flags of `sim` and `dashboard`, resolved once into a `SimRequest` (src/sim/session.ts). */
-export type SimOpts = TargetFlags & WebFlags & { artifactsDir?: string; keepLab?: boolean; quiet?: boolean; evidence?: string; hepForward?: string } & Record<string, unknown>;
+export type SimOpts = TargetFlags &
+  WebFlags & {
+    artifactsDir?: string;
+    keepLab?: boolean;
+    quiet?: boolean;
+    evidence?: string;
+    hepForward?: string;
+  } & Record<string, unknown>;
 
 export const DEFAULT_SIM_ARTIFACTS_DIR = "artifacts";
 
 /** The sim's flags (knobs, artifacts, --keep-lab, lab and driver flags) on a command. */
 export function addSimOptions(cmd: Command): Command {
   cmd
-    .option("--artifacts-dir <dir>", `where call-cutover-YYYYmmdd_HHMMSS/ and the \`latest\` link go (default ${DEFAULT_SIM_ARTIFACTS_DIR})`)
-    .option("--keep-lab", "leave the lab running at the end if this run started it (a lab that was already up is always left up)")
+    .option(
+      "--artifacts-dir <dir>",
+      `where call-cutover-YYYYmmdd_HHMMSS/ and the \`latest\` link go (default ${DEFAULT_SIM_ARTIFACTS_DIR})`,
+    )
+    .option(
+      "--keep-lab",
+      "leave the lab running at the end if this run started it (a lab that was already up is always left up)",
+    )
     .option(
       "--evidence <source>",
       "what the verdicts rest on: hep (what Kamailio mirrored, alone), sipp (the stand-ins' logs), both (the logs, cross-checked by HEP call by call: evidence-agrees). Default both in the lab, falling back to the logs when HEP is unavailable",
     )
-    .option("--hep-forward <host:port>", "relay every HEP datagram Kamailio mirrors, unchanged, to a Homer or another collector (UDP)");
-  for (const k of KNOBS) cmd.option(`${k.flag} <${k.integer ? "n" : "x"}>`, `${k.help} (env ${k.env}, default ${k.def})`);
+    .option(
+      "--hep-forward <host:port>",
+      "relay every HEP datagram Kamailio mirrors, unchanged, to a Homer or another collector (UDP)",
+    );
+  for (const k of KNOBS)
+    cmd.option(`${k.flag} <${k.integer ? "n" : "x"}>`, `${k.help} (env ${k.env}, default ${k.def})`);
   return addWebOptions(addDriverOptions(addLabOptions(cmd)));
 }
 
@@ -44,7 +61,9 @@ export function simRequestFrom(opts: SimOpts, env: NodeJS.ProcessEnv = process.e
   if (choice.driver === "native" && choice.settings.kamailio.dispatcherAlg === 9) {
     throw new UsageError(
       "sim's both phase asserts round-robin's split (each backend within one call of even), which the weight-based dispatcher (algorithm 9) of this lab does not give over a phase's few calls; nothing was started",
-      ["run sim on a round-robin lab (--dispatcher-alg 4, the default), or weighted steps with `pbx-cutover migrate --steps 0,10,50,100`"],
+      [
+        "run sim on a round-robin lab (--dispatcher-alg 4, the default), or weighted steps with `pbx-cutover migrate --steps 0,10,50,100`",
+      ],
     );
   }
   // a native lab running (or asked to run) real FreeSWITCH: no message logs, HEP is the evidence

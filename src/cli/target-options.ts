@@ -25,7 +25,10 @@ export function addDispatcherOptions(cmd: Command): Command {
   return addDriverOptions(
     addLabOptions(
       cmd
-        .option("--old-uri <uri>", "dispatcher destination URI of the old backend (default: the target's, sip:<old-addr>:<old-port> on the native lab)")
+        .option(
+          "--old-uri <uri>",
+          "dispatcher destination URI of the old backend (default: the target's, sip:<old-addr>:<old-port> on the native lab)",
+        )
         .option("--new-uri <uri>", "dispatcher destination URI of the new backend (default: the target's)")
         .option(
           "--reload-wait-ms <ms>",
@@ -42,14 +45,22 @@ export function addDispatcherOptions(cmd: Command): Command {
 export function backendUriFlags(opts: DispatcherFlags, driver: DriverName): Partial<Record<BackendRole, SipUriChoice>> {
   const policy = sipPolicyOf(driver);
   const out: Partial<Record<BackendRole, SipUriChoice>> = {};
-  for (const [role, flag, raw] of [["old", "--old-uri", opts.oldUri], ["new", "--new-uri", opts.newUri]] as const) {
+  for (const [role, flag, raw] of [
+    ["old", "--old-uri", opts.oldUri],
+    ["new", "--new-uri", opts.newUri],
+  ] as const) {
     if (raw === undefined) continue;
     const r = checkDestination(policy, raw);
-    if (!r.ok) throw new UsageError(`${flag} ${r.error}; nothing was changed`, [`pass a sip: URI with an IP inside ${policy.allow.join(", ")}`]);
+    if (!r.ok)
+      throw new UsageError(`${flag} ${r.error}; nothing was changed`, [
+        `pass a sip: URI with an IP inside ${policy.allow.join(", ")}`,
+      ]);
     out[role] = { flag, given: raw, text: r.text, uri: r.uri };
   }
   if (out.old && out.new && sameHostPort(out.old.uri, out.new.uri)) {
-    throw new UsageError(`--old-uri and --new-uri: ${sameDestinationProblem(out.old.given, out.new.given)}; nothing was changed`);
+    throw new UsageError(
+      `--old-uri and --new-uri: ${sameDestinationProblem(out.old.given, out.new.given)}; nothing was changed`,
+    );
   }
   return out;
 }
@@ -72,9 +83,17 @@ export async function dispatcherTarget(opts: DispatcherFlags, choice: TargetChoi
     if (u && !uris[other.role] && otherUri.ok && sameHostPort(u.uri, otherUri.uri)) {
       t.close();
       const [a, b] = role === "old" ? [u.given, other.uri] : [other.uri, u.given];
-      throw new UsageError(`${u.flag} ${JSON.stringify(u.given)}: ${sameDestinationProblem(a, b)}; nothing was changed`);
+      throw new UsageError(
+        `${u.flag} ${JSON.stringify(u.given)}: ${sameDestinationProblem(a, b)}; nothing was changed`,
+      );
     }
-    if (u) t.backends[role] = { ...t.backends[role], uri: u.text, address: u.uri.host, port: u.uri.port ?? t.backends[role].port };
+    if (u)
+      t.backends[role] = {
+        ...t.backends[role],
+        uri: u.text,
+        address: u.uri.host,
+        port: u.uri.port ?? t.backends[role].port,
+      };
   }
   return t;
 }

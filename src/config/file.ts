@@ -41,16 +41,21 @@ function readConfigText(file: string): string {
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (err) {
-    throw new UsageError(`cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}; nothing was started or changed`);
+    throw new UsageError(
+      `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}; nothing was started or changed`,
+    );
   }
   try {
     const st = fstatSync(fd);
     const tooBig = (bytes: number): UsageError =>
-      new UsageError(`config file ${file} is ${bytes} bytes; the limit is 1 MiB (${MAX_CONFIG_BYTES} bytes); nothing was started or changed`);
+      new UsageError(
+        `config file ${file} is ${bytes} bytes; the limit is 1 MiB (${MAX_CONFIG_BYTES} bytes); nothing was started or changed`,
+      );
     if (!st.isFile()) {
-      throw new UsageError(`config file ${file} is not a regular file (${kindOf(st)}); nothing was started or changed`, [
-        "pass a JSON file with --config (or PBX_CUTOVER_CONFIG)",
-      ]);
+      throw new UsageError(
+        `config file ${file} is not a regular file (${kindOf(st)}); nothing was started or changed`,
+        ["pass a JSON file with --config (or PBX_CUTOVER_CONFIG)"],
+      );
     }
     if (st.size > MAX_CONFIG_BYTES) throw tooBig(st.size);
     // the file may grow while it is read: never read more than the limit
@@ -65,7 +70,9 @@ function readConfigText(file: string): string {
     return buf.subarray(0, n).toString("utf8");
   } catch (err) {
     if (err instanceof UsageError) throw err;
-    throw new UsageError(`cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}; nothing was started or changed`);
+    throw new UsageError(
+      `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}; nothing was started or changed`,
+    );
   } finally {
     closeSync(fd);
   }
@@ -80,10 +87,13 @@ export function loadConfigFile(explicitPath: string | undefined): ConfigFile {
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new UsageError(`config file ${file} is not valid JSON: ${(err as Error).message}; nothing was started or changed`);
+    throw new UsageError(
+      `config file ${file} is not valid JSON: ${(err as Error).message}; nothing was started or changed`,
+    );
   }
   const source = `config file ${file}`;
-  const invalid = (lines: string[]): UsageError => new UsageError(`${source}: ${lines[0]}; nothing was started or changed`, lines.slice(1));
+  const invalid = (lines: string[]): UsageError =>
+    new UsageError(`${source}: ${lines[0]}; nothing was started or changed`, lines.slice(1));
   const parsed = ConfigFileSchema.safeParse(json);
   if (!parsed.success) throw invalid(issueLines(parsed.error.issues, ""));
   const raw = json as Record<string, unknown>;

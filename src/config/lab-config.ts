@@ -17,10 +17,13 @@ const loopback = z
   .refine(isLoopbackV4, {
     message: "must be a loopback IPv4 address (127.0.0.0/8); the lab never sends SIP anywhere else",
   })
-  .refine((a) => ipv4AmbiguityProblem(a) === undefined, { message: "must not have an octet with leading zeros that reads differently in octal" })
+  .refine((a) => ipv4AmbiguityProblem(a) === undefined, {
+    message: "must not have an octet with leading zeros that reads differently in octal",
+  })
   .transform(canonicalHost);
 const int = (min: number, max: number) =>
-  z.number({ error: (i) => `expected number, got ${typeof i.input}` })
+  z
+    .number({ error: (i) => `expected number, got ${typeof i.input}` })
     .int({ error: "must be an integer" })
     .min(min, { error: `must be at least ${min}` })
     .max(max, { error: `must be at most ${max}` });
@@ -41,7 +44,9 @@ const FreeswitchSlotObject = z
     rtpEnd: port,
   })
   .strict();
-const FreeswitchSlotSchema = FreeswitchSlotObject.refine((f) => f.rtpEnd >= f.rtpStart, { message: "rtpEnd must not be below rtpStart" });
+const FreeswitchSlotSchema = FreeswitchSlotObject.refine((f) => f.rtpEnd >= f.rtpStart, {
+  message: "rtpEnd must not be below rtpStart",
+});
 
 export const defaultFreeswitchSlots = {
   old: { tree: "1.10.3", eventSocketPort: 15071, rtpStart: 16000, rtpEnd: 16099 },
@@ -114,7 +119,9 @@ export const LabSettingsSchema = z
         setId: int(1, 65535),
         /** ds_select_dst algorithm: 4 round-robin (old/both/new), 9 weight-based (weighted plan steps) */
         // default: a lab.json written before the key existed still reads (that lab's Kamailio used 4)
-        dispatcherAlg: z.union([z.literal(4), z.literal(9)], { error: "must be 4 (round-robin) or 9 (weight-based)" }).default(4),
+        dispatcherAlg: z
+          .union([z.literal(4), z.literal(9)], { error: "must be 4 (round-robin) or 9 (weight-based)" })
+          .default(4),
       })
       .strict(),
     old: z.object({ address: loopback, port, standIn }).strict(),
@@ -147,7 +154,10 @@ export const LabSectionSchema = LabSettingsSchema.extend({
     .object({ old: FreeswitchSlotObject.partial().optional(), new: FreeswitchSlotObject.partial().optional() })
     .strict()
     .optional(),
-  fusionpbx: FusionpbxObject.extend({ old: FusionpbxSlotObject.partial().optional(), new: FusionpbxSlotObject.partial().optional() })
+  fusionpbx: FusionpbxObject.extend({
+    old: FusionpbxSlotObject.partial().optional(),
+    new: FusionpbxSlotObject.partial().optional(),
+  })
     .partial()
     .strict()
     .optional(),
@@ -234,7 +244,12 @@ type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]>
 export type LabSettingsInput = DeepPartial<LabSettings>;
 
 /** Which flag sets which setting (`int`: parsed as an integer; `range`: `a-b` into rtpStart/rtpEnd). Errors name the flag. */
-const FLAG_SETTINGS: readonly { key: Exclude<keyof LabFlags, "fusionpbx">; flag: string; path: readonly string[]; kind: "int" | "string" | "range" }[] = [
+const FLAG_SETTINGS: readonly {
+  key: Exclude<keyof LabFlags, "fusionpbx">;
+  flag: string;
+  path: readonly string[];
+  kind: "int" | "string" | "range";
+}[] = [
   { key: "labDir", flag: "--lab-dir", path: ["labDir"], kind: "string" },
   { key: "sipAddr", flag: "--sip-addr", path: ["kamailio", "address"], kind: "string" },
   { key: "sipPort", flag: "--sip-port", path: ["kamailio", "sipPort"], kind: "int" },
@@ -269,9 +284,12 @@ const FLAG_SETTINGS: readonly { key: Exclude<keyof LabFlags, "fusionpbx">; flag:
 
 /** zod issues as "path: message" lines; an unknown key is named with its whole path ("lab.kamailio.sipPrt: unknown key"). */
 export function issueLines(issues: readonly z.core.$ZodIssue[], prefix: string): string[] {
-  const join = (p: readonly PropertyKey[]): string => [prefix, ...p.map(String)].filter((x) => x !== "").join(".") || "(root)";
+  const join = (p: readonly PropertyKey[]): string =>
+    [prefix, ...p.map(String)].filter((x) => x !== "").join(".") || "(root)";
   return issues.flatMap((i) =>
-    i.code === "unrecognized_keys" ? i.keys.map((k) => `${join([...i.path, k])}: unknown key`) : [`${join(i.path)}: ${i.message}`],
+    i.code === "unrecognized_keys"
+      ? i.keys.map((k) => `${join([...i.path, k])}: unknown key`)
+      : [`${join(i.path)}: ${i.message}`],
   );
 }
 
@@ -298,7 +316,10 @@ export function resolveLabSettings(
   source = "config file",
   running?: RunningLab,
 ): LabSettings {
-  const d = running === undefined ? defaultLabSettings : { ...running.settings, readyTimeoutMs: defaultLabSettings.readyTimeoutMs };
+  const d =
+    running === undefined
+      ? defaultLabSettings
+      : { ...running.settings, readyTimeoutMs: defaultLabSettings.readyTimeoutMs };
   const f = fileLab === undefined ? {} : parseLabSection(fileLab, source);
   const problems: string[] = [];
   const fromFlags: Record<string, unknown> = {};
@@ -325,12 +346,16 @@ export function resolveLabSettings(
   if (running !== undefined) {
     const clash = runningLabConflicts(running, f, fromFlags, source);
     // `--fusionpbx` is a switch, not a setting path: asked of a lab that serves no FusionPBX, it would be silently dropped
-    if (flags.fusionpbx === true && !running.settings.fusionpbx.enabled) clash.unshift("--fusionpbx, the lab serves no FusionPBX");
+    if (flags.fusionpbx === true && !running.settings.fusionpbx.enabled)
+      clash.unshift("--fusionpbx, the lab serves no FusionPBX");
     if (clash.length > 0) {
-      throw new UsageError(`the lab in ${running.settings.labDir} is running with other settings: ${clash[0]}; nothing was started or changed`, [
-        ...clash.slice(1),
-        "leave those flags out (commands use the running lab's own settings), or stop it first with `pbx-cutover lab down`",
-      ]);
+      throw new UsageError(
+        `the lab in ${running.settings.labDir} is running with other settings: ${clash[0]}; nothing was started or changed`,
+        [
+          ...clash.slice(1),
+          "leave those flags out (commands use the running lab's own settings), or stop it first with `pbx-cutover lab down`",
+        ],
+      );
     }
   }
   const merged = {
@@ -342,14 +367,33 @@ export function resolveLabSettings(
     readyTimeoutMs: (pick(fromFlags, ["readyTimeoutMs"]) as number | undefined) ?? f.readyTimeoutMs ?? d.readyTimeoutMs,
     backends: (pick(fromFlags, ["backends"]) as string | undefined) ?? f.backends ?? d.backends,
     freeswitch: {
-      old: { ...d.freeswitch.old, ...f.freeswitch?.old, ...(pick(fromFlags, ["freeswitch", "old"]) as object | undefined) },
-      new: { ...d.freeswitch.new, ...f.freeswitch?.new, ...(pick(fromFlags, ["freeswitch", "new"]) as object | undefined) },
+      old: {
+        ...d.freeswitch.old,
+        ...f.freeswitch?.old,
+        ...(pick(fromFlags, ["freeswitch", "old"]) as object | undefined),
+      },
+      new: {
+        ...d.freeswitch.new,
+        ...f.freeswitch?.new,
+        ...(pick(fromFlags, ["freeswitch", "new"]) as object | undefined),
+      },
     },
     fusionpbx: {
       enabled: flags.fusionpbx === true ? true : (f.fusionpbx?.enabled ?? d.fusionpbx.enabled),
-      postgresPort: (pick(fromFlags, ["fusionpbx", "postgresPort"]) as number | undefined) ?? f.fusionpbx?.postgresPort ?? d.fusionpbx.postgresPort,
-      old: { ...d.fusionpbx.old, ...f.fusionpbx?.old, ...(pick(fromFlags, ["fusionpbx", "old"]) as object | undefined) },
-      new: { ...d.fusionpbx.new, ...f.fusionpbx?.new, ...(pick(fromFlags, ["fusionpbx", "new"]) as object | undefined) },
+      postgresPort:
+        (pick(fromFlags, ["fusionpbx", "postgresPort"]) as number | undefined) ??
+        f.fusionpbx?.postgresPort ??
+        d.fusionpbx.postgresPort,
+      old: {
+        ...d.fusionpbx.old,
+        ...f.fusionpbx?.old,
+        ...(pick(fromFlags, ["fusionpbx", "old"]) as object | undefined),
+      },
+      new: {
+        ...d.fusionpbx.new,
+        ...f.fusionpbx?.new,
+        ...(pick(fromFlags, ["fusionpbx", "new"]) as object | undefined),
+      },
     },
   };
   const parsed = LabSettingsSchema.safeParse(merged);
@@ -362,8 +406,14 @@ export function resolveLabSettings(
   const dirProblem = labDirProblem(labDir);
   if (dirProblem !== undefined) {
     const origin =
-      flags.labDir !== undefined ? `--lab-dir ${JSON.stringify(s.labDir)}` : f.labDir !== undefined ? `${source}: lab.labDir ${JSON.stringify(s.labDir)}` : `the default lab dir ${JSON.stringify(s.labDir)}`;
-    throw new UsageError(`${origin}: ${dirProblem}; nothing was created`, ["pass a --lab-dir made of ordinary characters (letters, digits, / . _ - and spaces are fine)"]);
+      flags.labDir !== undefined
+        ? `--lab-dir ${JSON.stringify(s.labDir)}`
+        : f.labDir !== undefined
+          ? `${source}: lab.labDir ${JSON.stringify(s.labDir)}`
+          : `the default lab dir ${JSON.stringify(s.labDir)}`;
+    throw new UsageError(`${origin}: ${dirProblem}; nothing was created`, [
+      "pass a --lab-dir made of ordinary characters (letters, digits, / . _ - and spaces are fine)",
+    ]);
   }
   const endpoints = [
     ["kamailio sip (udp)", s.kamailio.address, s.kamailio.sipPort],
@@ -381,7 +431,9 @@ export function resolveLabSettings(
     }
   }
   if (s.fusionpbx.enabled && s.backends !== "freeswitch") {
-    throw new UsageError("--fusionpbx (lab.fusionpbx.enabled) needs --backends freeswitch: FusionPBX is served beside the real FreeSWITCH backends; nothing was started");
+    throw new UsageError(
+      "--fusionpbx (lab.fusionpbx.enabled) needs --backends freeswitch: FusionPBX is served beside the real FreeSWITCH backends; nothing was started",
+    );
   }
   if (s.backends === "freeswitch") checkFreeswitchPorts(s);
   return { ...s, labDir };
@@ -416,7 +468,12 @@ function leaves(o: unknown, prefix: readonly string[] = []): { path: string[]; v
  * Settings given explicitly (a flag, or the config file) that differ from the running lab's: the
  * command would talk to ports or a dispatcher algorithm the lab does not have.
  */
-export function runningLabConflicts(running: RunningLab, fileLab: object, fromFlags: Record<string, unknown>, source: string): string[] {
+export function runningLabConflicts(
+  running: RunningLab,
+  fileLab: object,
+  fromFlags: Record<string, unknown>,
+  source: string,
+): string[] {
   const out: string[] = [];
   const seen = new Set<string>();
   const consider = (origin: (path: string[]) => string, o: object): void => {
@@ -499,10 +556,14 @@ function checkFreeswitchPorts(s: LabSettings): void {
       }
     }
   }
-  const ranges = (["old", "new"] as const).map((r) => [r, s[r].address, s.freeswitch[r].rtpStart, s.freeswitch[r].rtpEnd] as const);
+  const ranges = (["old", "new"] as const).map(
+    (r) => [r, s[r].address, s.freeswitch[r].rtpStart, s.freeswitch[r].rtpEnd] as const,
+  );
   const [o, n] = ranges;
   if (o![1] === n![1] && o![2] <= n![3] && n![2] <= o![3]) {
-    throw new UsageError(`old RTP ports ${o![2]}-${o![3]} and new RTP ports ${n![2]}-${n![3]} overlap; give each its own range`);
+    throw new UsageError(
+      `old RTP ports ${o![2]}-${o![3]} and new RTP ports ${n![2]}-${n![3]} overlap; give each its own range`,
+    );
   }
   for (const [role, addr, lo, hi] of ranges) {
     const hit = single.find(([, a, p]) => a === addr && p >= lo && p <= hi);

@@ -12,7 +12,16 @@ import { EnvironmentError } from "../core/errors.js";
 import { isAlive } from "../lab/process.js";
 import { startTimeOf } from "../lab/ownership.js";
 import { ownerOnlyDirProblem } from "./control-socket.js";
-import { parsePointer, parseResponse, POINTER_FILE, requestLine, SOCKET_FILE, type ControlCommand, type ControlPointer, type ControlResponse } from "./protocol.js";
+import {
+  parsePointer,
+  parseResponse,
+  POINTER_FILE,
+  requestLine,
+  SOCKET_FILE,
+  type ControlCommand,
+  type ControlPointer,
+  type ControlResponse,
+} from "./protocol.js";
 
 export interface RunLocation {
   socket: string;
@@ -26,9 +35,12 @@ const ANSWER_MS = 5000;
 
 function ownedFileProblem(p: string, what: string, wantSocket: boolean): string | undefined {
   const st = lstatSync(p);
-  if (wantSocket ? !st.isSocket() : !st.isFile()) return `${p} is not a ${wantSocket ? "socket" : "regular file"} (${what})`;
-  if (typeof process.getuid === "function" && st.uid !== process.getuid()) return `${p} belongs to uid ${st.uid}, not to this user; not talking to it`;
-  if ((st.mode & 0o077) !== 0) return `${p} is accessible to group or others (mode ${(st.mode & 0o777).toString(8)}); not talking to it`;
+  if (wantSocket ? !st.isSocket() : !st.isFile())
+    return `${p} is not a ${wantSocket ? "socket" : "regular file"} (${what})`;
+  if (typeof process.getuid === "function" && st.uid !== process.getuid())
+    return `${p} belongs to uid ${st.uid}, not to this user; not talking to it`;
+  if ((st.mode & 0o077) !== 0)
+    return `${p} is accessible to group or others (mode ${(st.mode & 0o777).toString(8)}); not talking to it`;
   return ownerOnlyDirProblem(path.dirname(p));
 }
 
@@ -40,7 +52,9 @@ export function locateRun(o: { runDir?: string | undefined; pointerDir: string }
       // a run whose run-folder path was too long for a socket has it elsewhere: the lab's pointer says where
       const viaPointer = tryPointer(o.pointerDir);
       if (viaPointer && path.resolve(viaPointer.pointer!.runDir) === path.resolve(o.runDir)) return viaPointer;
-      throw new EnvironmentError(`no plan is running in ${o.runDir}: it has no ${SOCKET_FILE} (the run has finished, or never had control)`);
+      throw new EnvironmentError(
+        `no plan is running in ${o.runDir}: it has no ${SOCKET_FILE} (the run has finished, or never had control)`,
+      );
     }
     const problem = ownedFileProblem(socket, "the run's control socket", true);
     if (problem) throw new EnvironmentError(`refusing the control socket: ${problem}`);
@@ -70,8 +84,12 @@ function tryPointer(dir: string): RunLocation | undefined {
   const problem = ownedFileProblem(pointerPath, "the control pointer", false);
   if (problem) throw new EnvironmentError(`refusing the control pointer: ${problem}`);
   const pointer = parsePointer(readFileSync(pointerPath, "utf8"));
-  if (pointer === undefined) throw new EnvironmentError(`${pointerPath} is not a control pointer this version wrote (corrupt?); remove it if no plan is running`);
-  const alive = isAlive(pointer.pid) && (pointer.startTime === undefined || startTimeOf(pointer.pid) === pointer.startTime);
+  if (pointer === undefined)
+    throw new EnvironmentError(
+      `${pointerPath} is not a control pointer this version wrote (corrupt?); remove it if no plan is running`,
+    );
+  const alive =
+    isAlive(pointer.pid) && (pointer.startTime === undefined || startTimeOf(pointer.pid) === pointer.startTime);
   if (!alive) {
     staleCleanup(pointerPath, pointer);
     throw new EnvironmentError(
@@ -79,7 +97,10 @@ function tryPointer(dir: string): RunLocation | undefined {
       [`its evidence is in ${pointer.runDir}; check the dispatcher state with \`pbx-cutover lab status\``],
     );
   }
-  if (!exists(pointer.socket)) throw new EnvironmentError(`the running plan (pid ${pointer.pid}) has no control socket at ${pointer.socket} (removed by hand?)`);
+  if (!exists(pointer.socket))
+    throw new EnvironmentError(
+      `the running plan (pid ${pointer.pid}) has no control socket at ${pointer.socket} (removed by hand?)`,
+    );
   const sp = ownedFileProblem(pointer.socket, "the run's control socket", true);
   if (sp) throw new EnvironmentError(`refusing the control socket: ${sp}`);
   return { socket: pointer.socket, pointer, pointerPath };
@@ -96,7 +117,11 @@ function staleCleanup(pointerPath: string, p: ControlPointer): void {
 }
 
 /** One request, one answer. EnvironmentError when the run cannot be reached or does not answer in time. */
-export function sendControl(loc: RunLocation, command: ControlCommand, t: { connectMs?: number; answerMs?: number } = {}): Promise<ControlResponse> {
+export function sendControl(
+  loc: RunLocation,
+  command: ControlCommand,
+  t: { connectMs?: number; answerMs?: number } = {},
+): Promise<ControlResponse> {
   const CONNECT_TIMEOUT_MS = t.connectMs ?? CONNECT_MS;
   const ANSWER_TIMEOUT_MS = t.answerMs ?? ANSWER_MS;
   return new Promise((resolve, reject) => {
@@ -113,13 +138,26 @@ export function sendControl(loc: RunLocation, command: ControlCommand, t: { conn
       if (err) reject(err);
       else resolve(r!);
     };
-    let timer = setTimeout(() => finish(new EnvironmentError(`${who} did not accept a connection on ${loc.socket} within ${CONNECT_TIMEOUT_MS} ms; nothing was changed`)), CONNECT_TIMEOUT_MS);
+    let timer = setTimeout(
+      () =>
+        finish(
+          new EnvironmentError(
+            `${who} did not accept a connection on ${loc.socket} within ${CONNECT_TIMEOUT_MS} ms; nothing was changed`,
+          ),
+        ),
+      CONNECT_TIMEOUT_MS,
+    );
     sock.setEncoding("utf8");
     sock.on("connect", () => {
       connected = true;
       clearTimeout(timer);
       timer = setTimeout(
-        () => finish(new EnvironmentError(`${who} did not answer within ${ANSWER_TIMEOUT_MS} ms on ${loc.socket} (frozen? a stopped process resumes with kill -CONT ${loc.pointer?.pid ?? "PID"}); the request may or may not have been applied: check with pbx-cutover status`)),
+        () =>
+          finish(
+            new EnvironmentError(
+              `${who} did not answer within ${ANSWER_TIMEOUT_MS} ms on ${loc.socket} (frozen? a stopped process resumes with kill -CONT ${loc.pointer?.pid ?? "PID"}); the request may or may not have been applied: check with pbx-cutover status`,
+            ),
+          ),
         ANSWER_TIMEOUT_MS,
       );
       sock.write(requestLine(command));
@@ -129,15 +167,29 @@ export function sendControl(loc: RunLocation, command: ControlCommand, t: { conn
       const nl = buf.indexOf("\n");
       if (nl < 0) return;
       const r = parseResponse(buf.slice(0, nl));
-      finish(r === undefined ? new EnvironmentError(`${who} answered something that is not a control response on ${loc.socket}`) : undefined, r);
+      finish(
+        r === undefined
+          ? new EnvironmentError(`${who} answered something that is not a control response on ${loc.socket}`)
+          : undefined,
+        r,
+      );
     });
     sock.on("error", (err: NodeJS.ErrnoException) => {
       if (!connected && (err.code === "ECONNREFUSED" || err.code === "ENOENT")) {
-        finish(new EnvironmentError(`no plan is listening on ${loc.socket} (${err.code}): the socket is stale, its run ended without removing it; nothing was changed`, ["remove it if no pbx-cutover migrate is running"]));
+        finish(
+          new EnvironmentError(
+            `no plan is listening on ${loc.socket} (${err.code}): the socket is stale, its run ended without removing it; nothing was changed`,
+            ["remove it if no pbx-cutover migrate is running"],
+          ),
+        );
         return;
       }
       finish(new EnvironmentError(`cannot talk to ${who} on ${loc.socket}: ${err.message}; nothing was changed`));
     });
-    sock.on("close", () => finish(new EnvironmentError(`${who} closed the control connection without an answer; check with pbx-cutover status`)));
+    sock.on("close", () =>
+      finish(
+        new EnvironmentError(`${who} closed the control connection without an answer; check with pbx-cutover status`),
+      ),
+    );
   });
 }

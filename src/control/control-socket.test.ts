@@ -29,10 +29,23 @@ function dirs(name: string): { runDir: string; labDir: string } {
 
 async function server(runDir: string, labDir: string) {
   const events = new RunEvents();
-  let st = initialStatus({ runDir, pid: process.pid, command: "test", startedAt: Date.now(), source: "unit", steps: [{ label: "old", weightNew: 0, holdS: 10, gates: [] }] });
+  let st = initialStatus({
+    runDir,
+    pid: process.pid,
+    command: "test",
+    startedAt: Date.now(),
+    source: "unit",
+    steps: [{ label: "old", weightNew: 0, holdS: 10, gates: [] }],
+  });
   events.subscribe((e) => (st = reduceStatus(st, e)));
   const control = new RunControl(events);
-  const s = await openControlServer({ runDir, pointerDir: labDir, command: "test", control, status: () => statusView(st, Date.now()) });
+  const s = await openControlServer({
+    runDir,
+    pointerDir: labDir,
+    command: "test",
+    control,
+    status: () => statusView(st, Date.now()),
+  });
   return { s, control };
 }
 
@@ -63,7 +76,10 @@ describe("control socket", () => {
     await s.close();
     assert.ok(!existsSync(s.socketPath), "socket removed");
     assert.ok(!existsSync(s.pointerPath), "pointer removed");
-    assert.throws(() => locateRun({ pointerDir: labDir }), (e: unknown) => e instanceof EnvironmentError && /no plan is running on this lab: there is no/.test(e.message));
+    assert.throws(
+      () => locateRun({ pointerDir: labDir }),
+      (e: unknown) => e instanceof EnvironmentError && /no plan is running on this lab: there is no/.test(e.message),
+    );
   });
 
   it("a bad request line gets an error answer, not a hang", async () => {
@@ -90,7 +106,10 @@ describe("control socket", () => {
   it("a directory others can write is refused before anything listens", async () => {
     const { runDir, labDir } = dirs("c");
     chmodSync(runDir, 0o777);
-    await assert.rejects(server(runDir, labDir), (e: unknown) => e instanceof EnvironmentError && /writable by its group/.test(e.message));
+    await assert.rejects(
+      server(runDir, labDir),
+      (e: unknown) => e instanceof EnvironmentError && /writable by its group/.test(e.message),
+    );
     assert.ok(!existsSync(path.join(runDir, SOCKET_FILE)));
     assert.ok(!existsSync(path.join(labDir, POINTER_FILE)));
   });
@@ -116,7 +135,11 @@ describe("control socket", () => {
     const { runDir, labDir } = dirs("e");
     const sockPath = path.join(runDir, SOCKET_FILE);
     // a real process binds the socket and is killed: the file stays, nobody listens
-    const child = spawn(process.execPath, ["-e", `require("net").createServer().listen(${JSON.stringify(sockPath)}, () => console.log("up"))`], { stdio: ["ignore", "pipe", "ignore"] });
+    const child = spawn(
+      process.execPath,
+      ["-e", `require("net").createServer().listen(${JSON.stringify(sockPath)}, () => console.log("up"))`],
+      { stdio: ["ignore", "pipe", "ignore"] },
+    );
     await new Promise<void>((r) => child.stdout.once("data", () => r()));
     const pid = child.pid!;
     child.kill("SIGKILL");
@@ -126,19 +149,30 @@ describe("control socket", () => {
     // --run-dir straight at it: connection refused, reported as stale
     await assert.rejects(
       sendControl(locateRun({ runDir, pointerDir: path.join(root, "nowhere") }), "status"),
-      (e: unknown) => e instanceof EnvironmentError && /no plan is listening on .* \(ECONNREFUSED\): the socket is stale/.test(e.message),
+      (e: unknown) =>
+        e instanceof EnvironmentError &&
+        /no plan is listening on .* \(ECONNREFUSED\): the socket is stale/.test(e.message),
     );
     // through the lab's pointer: the pid is gone, so it is stale; pointer and socket are removed
     const ptr = { v: 1, socket: sockPath, runDir, pid, command: "pbx-cutover migrate", startedAt: "then" };
     writeFileSync(path.join(labDir, POINTER_FILE), JSON.stringify(ptr), { mode: 0o600 });
-    assert.throws(() => locateRun({ pointerDir: labDir }), (e: unknown) => e instanceof EnvironmentError && /is stale \(its run, pid \d+ .* is gone/.test(e.message));
+    assert.throws(
+      () => locateRun({ pointerDir: labDir }),
+      (e: unknown) => e instanceof EnvironmentError && /is stale \(its run, pid \d+ .* is gone/.test(e.message),
+    );
     assert.ok(!existsSync(path.join(labDir, POINTER_FILE)), "stale pointer removed");
     assert.ok(!existsSync(sockPath), "stale socket removed");
     // a pointer naming a live process whose start time differs (a reused pid) is stale too
-    writeFileSync(path.join(labDir, POINTER_FILE), JSON.stringify({ ...ptr, pid: process.pid, startTime: "1" }), { mode: 0o600 });
+    writeFileSync(path.join(labDir, POINTER_FILE), JSON.stringify({ ...ptr, pid: process.pid, startTime: "1" }), {
+      mode: 0o600,
+    });
     assert.throws(() => locateRun({ pointerDir: labDir }), /is stale/);
     // a live run (our pid and start time) whose socket was removed by hand
-    writeFileSync(path.join(labDir, POINTER_FILE), JSON.stringify({ ...ptr, pid: process.pid, startTime: startTimeOf(process.pid) }), { mode: 0o600 });
+    writeFileSync(
+      path.join(labDir, POINTER_FILE),
+      JSON.stringify({ ...ptr, pid: process.pid, startTime: startTimeOf(process.pid) }),
+      { mode: 0o600 },
+    );
     assert.throws(() => locateRun({ pointerDir: labDir }), /has no control socket/);
   });
 
@@ -167,7 +201,10 @@ describe("control socket", () => {
     await new Promise<void>((r) => open.listen(sockPath, () => r()));
     chmodSync(sockPath, 0o666);
     try {
-      assert.throws(() => locateRun({ runDir, pointerDir: runDir }), (e: unknown) => e instanceof EnvironmentError && /accessible to group or others \(mode 666\)/.test(e.message));
+      assert.throws(
+        () => locateRun({ runDir, pointerDir: runDir }),
+        (e: unknown) => e instanceof EnvironmentError && /accessible to group or others \(mode 666\)/.test(e.message),
+      );
     } finally {
       open.close();
     }

@@ -18,7 +18,18 @@ import path from "node:path";
 import { EnvironmentError } from "../core/errors.js";
 import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
 import { startTimeOf } from "../lab/ownership.js";
-import { isAction, MAX_REQUEST_BYTES, MAX_SOCKET_PATH_BYTES, parsePointer, parseRequest, POINTER_FILE, PROTOCOL_VERSION, SOCKET_FILE, type ControlPointer, type ControlResponse } from "./protocol.js";
+import {
+  isAction,
+  MAX_REQUEST_BYTES,
+  MAX_SOCKET_PATH_BYTES,
+  parsePointer,
+  parseRequest,
+  POINTER_FILE,
+  PROTOCOL_VERSION,
+  SOCKET_FILE,
+  type ControlPointer,
+  type ControlResponse,
+} from "./protocol.js";
 import type { RunControl } from "./run-control.js";
 import type { StatusView } from "./run-status.js";
 
@@ -43,8 +54,10 @@ const CONNECTION_TIMEOUT_MS = 2000;
 export function ownerOnlyDirProblem(dir: string): string | undefined {
   const st = lstatSync(dir);
   if (!st.isDirectory()) return `${dir} is not a directory`;
-  if (typeof process.getuid === "function" && st.uid !== process.getuid()) return `${dir} belongs to uid ${st.uid}, not to this user (${process.getuid()})`;
-  if ((st.mode & 0o022) !== 0) return `${dir} is writable by ${st.mode & 0o020 ? "its group" : "others"} (mode ${(st.mode & 0o777).toString(8)}); a control socket there could be replaced`;
+  if (typeof process.getuid === "function" && st.uid !== process.getuid())
+    return `${dir} belongs to uid ${st.uid}, not to this user (${process.getuid()})`;
+  if ((st.mode & 0o022) !== 0)
+    return `${dir} is writable by ${st.mode & 0o020 ? "its group" : "others"} (mode ${(st.mode & 0o777).toString(8)}); a control socket there could be replaced`;
   return undefined;
 }
 
@@ -60,7 +73,9 @@ export async function openControlServer(o: ControlServerOptions): Promise<Contro
   const dirProblem = ownerOnlyDirProblem(path.dirname(socketPath)) ?? ownerOnlyDirProblem(o.pointerDir);
   if (dirProblem !== undefined) {
     if (privateDir) rmSync(privateDir, { recursive: true, force: true });
-    throw new EnvironmentError(`cannot open the control socket: ${dirProblem}; nothing was changed`, ["make the directory owner-only (chmod go-w) or pass another --artifacts-dir / --lab-dir"]);
+    throw new EnvironmentError(`cannot open the control socket: ${dirProblem}; nothing was changed`, [
+      "make the directory owner-only (chmod go-w) or pass another --artifacts-dir / --lab-dir",
+    ]);
   }
   const server = net.createServer((sock) => serve(sock, o));
   // the listening socket keeps the process alive while a paused run waits for the operator (no timer runs
@@ -79,13 +94,17 @@ export async function openControlServer(o: ControlServerOptions): Promise<Contro
     }
   }).catch((err: unknown) => {
     if (privateDir) rmSync(privateDir, { recursive: true, force: true });
-    throw new EnvironmentError(`cannot open the control socket ${socketPath}: ${(err as Error).message}; nothing was changed`);
+    throw new EnvironmentError(
+      `cannot open the control socket ${socketPath}: ${(err as Error).message}; nothing was changed`,
+    );
   });
   chmodSync(socketPath, 0o600);
   const st = lstatSync(socketPath);
   if (!st.isSocket() || (st.mode & 0o077) !== 0) {
     server.close();
-    throw new EnvironmentError(`the control socket ${socketPath} is not an owner-only socket after binding (mode ${(st.mode & 0o777).toString(8)}); nothing was changed`);
+    throw new EnvironmentError(
+      `the control socket ${socketPath} is not an owner-only socket after binding (mode ${(st.mode & 0o777).toString(8)}); nothing was changed`,
+    );
   }
   const pointerPath = path.join(o.pointerDir, POINTER_FILE);
   const pointer: ControlPointer = {
@@ -142,7 +161,8 @@ function serve(sock: net.Socket, o: ControlServerOptions): void {
     buf += chunk;
     const nl = buf.indexOf("\n");
     if (nl < 0) {
-      if (Buffer.byteLength(buf) > MAX_REQUEST_BYTES) reply({ v: PROTOCOL_VERSION, ok: false, error: `request longer than ${MAX_REQUEST_BYTES} bytes` });
+      if (Buffer.byteLength(buf) > MAX_REQUEST_BYTES)
+        reply({ v: PROTOCOL_VERSION, ok: false, error: `request longer than ${MAX_REQUEST_BYTES} bytes` });
       return;
     }
     const parsed = parseRequest(buf.slice(0, nl));
@@ -156,6 +176,10 @@ function serve(sock: net.Socket, o: ControlServerOptions): void {
       return;
     }
     const d = o.control.request(c);
-    reply(d.accept ? { v: PROTOCOL_VERSION, ok: true, detail: d.detail, status: o.status() } : { v: PROTOCOL_VERSION, ok: false, error: d.detail, status: o.status() });
+    reply(
+      d.accept
+        ? { v: PROTOCOL_VERSION, ok: true, detail: d.detail, status: o.status() }
+        : { v: PROTOCOL_VERSION, ok: false, error: d.detail, status: o.status() },
+    );
   });
 }

@@ -40,11 +40,14 @@ export function parseRequest(line: string): { ok: true; request: ControlRequest 
   try {
     raw = JSON.parse(line);
   } catch {
-    return { ok: false, error: "the request is not JSON; send one line like {\"v\":1,\"command\":\"status\"}" };
+    return { ok: false, error: 'the request is not JSON; send one line like {"v":1,"command":"status"}' };
   }
   const r = RequestSchema.safeParse(raw);
   if (!r.success) {
-    return { ok: false, error: `bad request: ${r.error.issues.map((i) => `${i.path.join(".") || "(top level)"}: ${i.message}`).join("; ")}` };
+    return {
+      ok: false,
+      error: `bad request: ${r.error.issues.map((i) => `${i.path.join(".") || "(top level)"}: ${i.message}`).join("; ")}`,
+    };
   }
   return { ok: true, request: r.data };
 }

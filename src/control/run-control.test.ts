@@ -3,17 +3,35 @@ import { describe, it } from "node:test";
 import { RunEvents, type RunEvent } from "../events/run-events.js";
 import { decideControl, RunControl, type ControlState } from "./run-control.js";
 
-const st = (o: Partial<ControlState> = {}): ControlState => ({ stage: "running", paused: false, holding: undefined, aborted: false, ...o });
+const st = (o: Partial<ControlState> = {}): ControlState => ({
+  stage: "running",
+  paused: false,
+  holding: undefined,
+  aborted: false,
+  ...o,
+});
 
 describe("decideControl", () => {
   it("pause and resume are idempotent: accepted, nothing changes the second time", () => {
-    assert.deepEqual(decideControl(st({ paused: true }), "pause"), { accept: true, change: false, detail: "already paused; nothing changed" });
-    assert.deepEqual(decideControl(st(), "resume"), { accept: true, change: false, detail: "not paused; nothing changed" });
+    assert.deepEqual(decideControl(st({ paused: true }), "pause"), {
+      accept: true,
+      change: false,
+      detail: "already paused; nothing changed",
+    });
+    assert.deepEqual(decideControl(st(), "resume"), {
+      accept: true,
+      change: false,
+      detail: "not paused; nothing changed",
+    });
     assert.equal(decideControl(st({ holding: 2 }), "pause").accept, true);
     assert.match(decideControl(st({ holding: 2 }), "pause").detail, /step 2's hold clock stopped/);
   });
   it("promote only while a step holds and the run is not paused", () => {
-    assert.deepEqual(decideControl(st({ holding: 3 }), "promote"), { accept: true, change: true, detail: "step 3's hold ends now; its gates are still judged" });
+    assert.deepEqual(decideControl(st({ holding: 3 }), "promote"), {
+      accept: true,
+      change: true,
+      detail: "step 3's hold ends now; its gates are still judged",
+    });
     const noHold = decideControl(st(), "promote");
     assert.equal(noHold.accept, false);
     assert.match(noHold.detail, /no step is holding/);
@@ -46,7 +64,10 @@ describe("RunControl.hold", () => {
     const t0 = Date.now();
     assert.equal(await c.hold(1, 30, 0, new AbortController().signal), "held");
     assert.ok(Date.now() - t0 >= 29);
-    assert.deepEqual(seen.map((e) => e.kind), ["hold"]);
+    assert.deepEqual(
+      seen.map((e) => e.kind),
+      ["hold"],
+    );
   });
   it("promote ends it at once; the step is no longer holding afterwards", async () => {
     const { events, seen } = recorder();
@@ -56,7 +77,10 @@ describe("RunControl.hold", () => {
     assert.equal(c.request("promote").accept, true);
     assert.equal(await p, "promoted");
     assert.equal(c.snapshot().holding, undefined);
-    assert.deepEqual(seen.map((e) => `${e.kind}${e.kind === "control" ? `:${e.command}` : ""}`), ["hold", "control:promote"]);
+    assert.deepEqual(
+      seen.map((e) => `${e.kind}${e.kind === "control" ? `:${e.command}` : ""}`),
+      ["hold", "control:promote"],
+    );
   });
   it("pause stops the clock: the hold outlasts its time by the pause, then resumes with what was left", async () => {
     const { events, seen } = recorder();
@@ -108,7 +132,10 @@ describe("RunControl.hold", () => {
     const c = new RunControl(events);
     c.request("promote");
     c.request("resume");
-    assert.deepEqual(seen.map((e) => (e.kind === "control" ? [e.command, e.accepted] : e.kind)), [["promote", false]]);
+    assert.deepEqual(
+      seen.map((e) => (e.kind === "control" ? [e.command, e.accepted] : e.kind)),
+      [["promote", false]],
+    );
   });
   it("the plan's own pause (inconclusive gates): an event by the plan with why; resume, promote or abort end it", async () => {
     const { events, seen } = recorder();
@@ -125,7 +152,10 @@ describe("RunControl.hold", () => {
 
     const p2 = c.pauseInconclusive(2, "x", new AbortController().signal);
     const promote = c.request("promote");
-    assert.deepEqual([promote.accept, promote.accept && promote.detail], [true, "step 2 passes on the operator's word with its gates inconclusive; the plan goes on"]);
+    assert.deepEqual(
+      [promote.accept, promote.accept && promote.detail],
+      [true, "step 2 passes on the operator's word with its gates inconclusive; the plan goes on"],
+    );
     assert.equal(await p2, "promoted");
     // after it: promote needs a hold again
     assert.equal(c.request("promote").accept, false);
@@ -140,7 +170,10 @@ describe("RunControl.hold", () => {
   });
   it("decideControl while the plan paused a step: promote and resume are accepted (an operator's pause refuses promote)", () => {
     assert.equal(decideControl(st({ paused: true, inconclusive: 3 }), "promote").accept, true);
-    assert.match(decideControl(st({ paused: true, inconclusive: 3 }), "resume").detail, /step 3 holds again and its gates are judged again/);
+    assert.match(
+      decideControl(st({ paused: true, inconclusive: 3 }), "resume").detail,
+      /step 3 holds again and its gates are judged again/,
+    );
     assert.equal(decideControl(st({ paused: true }), "promote").accept, false);
   });
 });

@@ -36,20 +36,37 @@ export type ControlDecision = { accept: true; change: boolean; detail: string } 
 
 /** What a request does in this state (pure). change=false: accepted, but nothing to do (already so). */
 export function decideControl(s: ControlState, a: ControlAction): ControlDecision {
-  if (s.stage === "ending" || s.aborted) return { accept: false, detail: "the run is ending (rolling back or finishing); nothing changed" };
+  if (s.stage === "ending" || s.aborted)
+    return { accept: false, detail: "the run is ending (rolling back or finishing); nothing changed" };
   if (s.stage === "draining") {
-    if (a === "abort") return { accept: true, change: true, detail: "stops waiting for the drain; the routing stays as the last step left it" };
-    return { accept: false, detail: `the plan has finished and the run is waiting for the old backend's calls to end (drain); ${a} does not apply, abort stops the wait` };
+    if (a === "abort")
+      return {
+        accept: true,
+        change: true,
+        detail: "stops waiting for the drain; the routing stays as the last step left it",
+      };
+    return {
+      accept: false,
+      detail: `the plan has finished and the run is waiting for the old backend's calls to end (drain); ${a} does not apply, abort stops the wait`,
+    };
   }
   if (s.inconclusive !== undefined && s.paused) {
     const n = s.inconclusive;
     switch (a) {
       case "pause":
-        return { accept: true, change: false, detail: `already paused (step ${n}'s gates are inconclusive); nothing changed` };
+        return {
+          accept: true,
+          change: false,
+          detail: `already paused (step ${n}'s gates are inconclusive); nothing changed`,
+        };
       case "resume":
         return { accept: true, change: true, detail: `step ${n} holds again and its gates are judged again` };
       case "promote":
-        return { accept: true, change: true, detail: `step ${n} passes on the operator's word with its gates inconclusive; the plan goes on` };
+        return {
+          accept: true,
+          change: true,
+          detail: `step ${n} passes on the operator's word with its gates inconclusive; the plan goes on`,
+        };
       case "abort":
         return { accept: true, change: true, detail: "going back to the last good step" };
     }
@@ -58,12 +75,31 @@ export function decideControl(s: ControlState, a: ControlAction): ControlDecisio
     case "pause":
       return s.paused
         ? { accept: true, change: false, detail: "already paused; nothing changed" }
-        : { accept: true, change: true, detail: s.holding !== undefined ? `step ${s.holding}'s hold clock stopped; no further step until resume` : "no further step until resume" };
+        : {
+            accept: true,
+            change: true,
+            detail:
+              s.holding !== undefined
+                ? `step ${s.holding}'s hold clock stopped; no further step until resume`
+                : "no further step until resume",
+          };
     case "resume":
-      return s.paused ? { accept: true, change: true, detail: s.holding !== undefined ? `step ${s.holding}'s hold goes on with what was left` : "the plan goes on" } : { accept: true, change: false, detail: "not paused; nothing changed" };
+      return s.paused
+        ? {
+            accept: true,
+            change: true,
+            detail:
+              s.holding !== undefined ? `step ${s.holding}'s hold goes on with what was left` : "the plan goes on",
+          }
+        : { accept: true, change: false, detail: "not paused; nothing changed" };
     case "promote":
-      if (s.paused) return { accept: false, detail: "the run is paused; resume it first (promote skips the rest of a running hold)" };
-      if (s.holding === undefined) return { accept: false, detail: "no step is holding right now; promote skips the rest of a step's hold" };
+      if (s.paused)
+        return {
+          accept: false,
+          detail: "the run is paused; resume it first (promote skips the rest of a running hold)",
+        };
+      if (s.holding === undefined)
+        return { accept: false, detail: "no step is holding right now; promote skips the rest of a step's hold" };
       return { accept: true, change: true, detail: `step ${s.holding}'s hold ends now; its gates are still judged` };
     case "abort":
       return { accept: true, change: true, detail: "going back to the last good step" };
@@ -107,7 +143,14 @@ export class RunControl {
   request(a: ControlAction): ControlDecision {
     const d = decideControl(this.state, a);
     if (d.accept && !d.change) return d;
-    this.events.emit({ kind: "control", at: this.now(), command: a, accepted: d.accept, detail: d.detail, by: "operator" });
+    this.events.emit({
+      kind: "control",
+      at: this.now(),
+      command: a,
+      accepted: d.accept,
+      detail: d.detail,
+      by: "operator",
+    });
     if (!d.accept) return d;
     if (a === "pause") this.state.paused = true;
     if (a === "resume") this.state.paused = false;
@@ -136,7 +179,11 @@ export class RunControl {
    * Emits the pause (by the plan, with why) and waits for the operator: "resumed" (hold it again),
    * "promoted" (pass it), "aborted" (abort or the signal). Routing is not touched here.
    */
-  async pauseInconclusive(index: number, reason: string, signal: AbortSignal): Promise<"resumed" | "promoted" | "aborted"> {
+  async pauseInconclusive(
+    index: number,
+    reason: string,
+    signal: AbortSignal,
+  ): Promise<"resumed" | "promoted" | "aborted"> {
     this.promoted = false;
     this.state.paused = true;
     this.state.inconclusive = index;
@@ -178,7 +225,15 @@ export class RunControl {
         if (this.state.paused) {
           await this.changed(signal);
           if (!this.state.paused && !this.state.aborted && !signal.aborted) {
-            this.events.emit({ kind: "hold", at: this.now(), index, ms: remaining, endsAt: this.now() + remaining, extension, resumed: true });
+            this.events.emit({
+              kind: "hold",
+              at: this.now(),
+              index,
+              ms: remaining,
+              endsAt: this.now() + remaining,
+              extension,
+              resumed: true,
+            });
           }
           continue;
         }

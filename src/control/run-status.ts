@@ -22,7 +22,17 @@ export interface RunInfo {
   steps: PlanStepInfo[];
 }
 
-export type RunPhase = "starting" | "applying" | "applied" | "holding" | "evaluating" | "passed" | "rolling back" | "rolled back" | "draining" | "finished";
+export type RunPhase =
+  | "starting"
+  | "applying"
+  | "applied"
+  | "holding"
+  | "evaluating"
+  | "passed"
+  | "rolling back"
+  | "rolled back"
+  | "draining"
+  | "finished";
 
 export interface RunStatusState {
   info: RunInfo;
@@ -33,7 +43,8 @@ export interface RunStatusState {
   runtime: string | undefined;
   /** the last step that passed, from 1; 0 = the list before the plan */
   lastGood: number;
-  hold: { index: number; ms: number; endsAt: number; extension: number; frozenRemainingMs: number | undefined } | undefined;
+  hold:
+    { index: number; ms: number; endsAt: number; extension: number; frozenRemainingMs: number | undefined } | undefined;
   /** paused since; by the plan: why (its gates are inconclusive) */
   paused: { since: number; byPlan?: string } | undefined;
   gates: { index: number; verdict: Verdict | "none"; detail: string } | undefined;
@@ -63,18 +74,42 @@ export function initialStatus(info: RunInfo): RunStatusState {
 export function reduceStatus(s: RunStatusState, e: RunEvent): RunStatusState {
   switch (e.kind) {
     case "step":
-      if (e.state === "applied") return { ...s, current: e.index, phase: "applied", runtime: e.detail.replace(/^runtime /, ""), hold: undefined };
+      if (e.state === "applied")
+        return {
+          ...s,
+          current: e.index,
+          phase: "applied",
+          runtime: e.detail.replace(/^runtime /, ""),
+          hold: undefined,
+        };
       if (e.state === "passed") {
         const last = e.index >= e.of;
-        return { ...s, lastGood: e.index, hold: undefined, current: last ? e.index : e.index + 1, phase: last ? "passed" : "applying", runtime: last ? s.runtime : undefined };
+        return {
+          ...s,
+          lastGood: e.index,
+          hold: undefined,
+          current: last ? e.index : e.index + 1,
+          phase: last ? "passed" : "applying",
+          runtime: last ? s.runtime : undefined,
+        };
       }
       return { ...s, current: e.index, phase: "rolling back", hold: undefined, paused: undefined };
     case "hold": {
       const frozen = s.paused !== undefined && !e.resumed ? e.ms : undefined;
-      return { ...s, current: e.index, phase: "holding", hold: { index: e.index, ms: e.ms, endsAt: e.endsAt, extension: e.extension, frozenRemainingMs: frozen } };
+      return {
+        ...s,
+        current: e.index,
+        phase: "holding",
+        hold: { index: e.index, ms: e.ms, endsAt: e.endsAt, extension: e.extension, frozenRemainingMs: frozen },
+      };
     }
     case "gates":
-      return { ...s, phase: s.phase === "holding" ? "evaluating" : s.phase, hold: undefined, gates: { index: e.index, verdict: e.verdict, detail: e.detail } };
+      return {
+        ...s,
+        phase: s.phase === "holding" ? "evaluating" : s.phase,
+        hold: undefined,
+        gates: { index: e.index, verdict: e.verdict, detail: e.detail },
+      };
     case "control": {
       const lastControl = { command: e.command, accepted: e.accepted, detail: e.detail, at: e.at };
       if (!e.accepted) return { ...s, lastControl };
@@ -84,7 +119,8 @@ export function reduceStatus(s: RunStatusState, e: RunEvent): RunStatusState {
             ...s,
             lastControl,
             paused: { since: e.at, ...(e.by === "plan" ? { byPlan: e.detail } : {}) },
-            hold: s.hold === undefined ? undefined : { ...s.hold, frozenRemainingMs: Math.max(0, s.hold.endsAt - e.at) },
+            hold:
+              s.hold === undefined ? undefined : { ...s.hold, frozenRemainingMs: Math.max(0, s.hold.endsAt - e.at) },
           };
         case "resume":
           // a held step's clock restarts with a fresh hold event (resumed) from the run's control
@@ -97,11 +133,28 @@ export function reduceStatus(s: RunStatusState, e: RunEvent): RunStatusState {
       return s;
     }
     case "rollback":
-      return { ...s, phase: "rolled back", lastGood: e.ok ? e.to : s.lastGood, hold: undefined, paused: undefined, rollback: { from: e.from, to: e.to, toLabel: e.toLabel, ok: e.ok, reason: e.reason } };
+      return {
+        ...s,
+        phase: "rolled back",
+        lastGood: e.ok ? e.to : s.lastGood,
+        hold: undefined,
+        paused: undefined,
+        rollback: { from: e.from, to: e.to, toLabel: e.toLabel, ok: e.ok, reason: e.reason },
+      };
     case "drain":
-      return { ...s, phase: e.state === "started" || e.state === "progress" ? "draining" : s.phase, drain: { state: e.state, active: e.active, calls: e.calls, detail: e.detail, at: e.at } };
+      return {
+        ...s,
+        phase: e.state === "started" || e.state === "progress" ? "draining" : s.phase,
+        drain: { state: e.state, active: e.active, calls: e.calls, detail: e.detail, at: e.at },
+      };
     case "run-finished":
-      return { ...s, phase: "finished", hold: undefined, paused: undefined, finished: { exitCode: e.exitCode, status: e.status } };
+      return {
+        ...s,
+        phase: "finished",
+        hold: undefined,
+        paused: undefined,
+        finished: { exitCode: e.exitCode, status: e.status },
+      };
     default:
       return s;
   }
@@ -114,7 +167,9 @@ export interface StatusView {
   startedAt: string;
   plan: { source: string; steps: (PlanStepInfo & { index: number; weightOld: number })[] };
   /** the step being worked on (undefined before the first apply) */
-  step: { index: number; of: number; label: string; weightNew: number; weightOld: number; runtime: string | undefined } | undefined;
+  step:
+    | { index: number; of: number; label: string; weightNew: number; weightOld: number; runtime: string | undefined }
+    | undefined;
   phase: RunPhase;
   paused: boolean;
   pausedForS: number | undefined;
@@ -144,11 +199,16 @@ export function statusView(s: RunStatusState, now: number): StatusView {
       ? undefined
       : {
           totalS: r1(s.hold.ms),
-          remainingS: r1(s.paused !== undefined && s.hold.frozenRemainingMs !== undefined ? s.hold.frozenRemainingMs : Math.max(0, s.hold.endsAt - now)),
+          remainingS: r1(
+            s.paused !== undefined && s.hold.frozenRemainingMs !== undefined
+              ? s.hold.frozenRemainingMs
+              : Math.max(0, s.hold.endsAt - now),
+          ),
           extension: s.hold.extension,
         };
   const following = s.current > 0 && s.current < of ? steps[s.current] : undefined;
-  const nextStepInS = hold !== undefined && following !== undefined && (cur?.gates.length ?? 0) === 0 ? hold.remainingS : undefined;
+  const nextStepInS =
+    hold !== undefined && following !== undefined && (cur?.gates.length ?? 0) === 0 ? hold.remainingS : undefined;
   const next = nextText(s, hold, following, cur);
   // the current step's gates: judged after its hold (the previous step's verdict is in its events)
   const gateStep = s.current;
@@ -159,7 +219,17 @@ export function statusView(s: RunStatusState, now: number): StatusView {
     command: s.info.command,
     startedAt: new Date(s.info.startedAt).toISOString(),
     plan: { source: s.info.source, steps },
-    step: cur === undefined ? undefined : { index: s.current, of, label: cur.label, weightNew: cur.weightNew, weightOld: cur.weightOld, runtime: s.runtime },
+    step:
+      cur === undefined
+        ? undefined
+        : {
+            index: s.current,
+            of,
+            label: cur.label,
+            weightNew: cur.weightNew,
+            weightOld: cur.weightOld,
+            runtime: s.runtime,
+          },
     phase: s.phase,
     paused: s.paused !== undefined,
     pausedForS: s.paused === undefined ? undefined : r1(now - s.paused.since),
@@ -167,7 +237,11 @@ export function statusView(s: RunStatusState, now: number): StatusView {
     hold,
     nextStepInS,
     next,
-    lastGood: { index: s.lastGood, label: s.lastGood === 0 ? "the list before the plan" : `step ${s.lastGood} (${steps[s.lastGood - 1]?.label ?? "?"})` },
+    lastGood: {
+      index: s.lastGood,
+      label:
+        s.lastGood === 0 ? "the list before the plan" : `step ${s.lastGood} (${steps[s.lastGood - 1]?.label ?? "?"})`,
+    },
     gates:
       gateStep > 0 && (gateNames.length > 0 || s.gates !== undefined)
         ? {
@@ -178,17 +252,27 @@ export function statusView(s: RunStatusState, now: number): StatusView {
           }
         : undefined,
     rollback: s.rollback,
-    drain: s.drain === undefined ? undefined : { state: s.drain.state, active: s.drain.active, calls: s.drain.calls, detail: s.drain.detail },
-    lastControl: s.lastControl === undefined ? undefined : { ...s.lastControl, at: new Date(s.lastControl.at).toISOString() },
+    drain:
+      s.drain === undefined
+        ? undefined
+        : { state: s.drain.state, active: s.drain.active, calls: s.drain.calls, detail: s.drain.detail },
+    lastControl:
+      s.lastControl === undefined ? undefined : { ...s.lastControl, at: new Date(s.lastControl.at).toISOString() },
     finished: s.finished,
   };
 }
 
-function nextText(s: RunStatusState, hold: StatusView["hold"], following: PlanStepInfo | undefined, cur: PlanStepInfo | undefined): string {
+function nextText(
+  s: RunStatusState,
+  hold: StatusView["hold"],
+  following: PlanStepInfo | undefined,
+  cur: PlanStepInfo | undefined,
+): string {
   const nextName = following === undefined ? "the end of the plan" : `step ${s.current + 1} (${following.label})`;
   if (s.finished) return "nothing: the run has finished";
   if (s.phase === "rolling back") return "the run is ending: going back to the last good step";
-  if (s.phase === "rolled back") return `the run is ending: ${s.rollback?.ok ? `${s.rollback.toLabel} is back in place` : "the rollback did not complete"}`;
+  if (s.phase === "rolled back")
+    return `the run is ending: ${s.rollback?.ok ? `${s.rollback.toLabel} is back in place` : "the rollback did not complete"}`;
   if (s.phase === "draining") return "waiting for the old backend's calls to end (drain)";
   if (s.paused?.byPlan !== undefined) {
     return `nothing until the operator decides: \`pbx-cutover resume\` holds step ${s.current} again and judges it again, \`promote\` passes it as it is, \`abort\` goes back to the last good step`;
@@ -216,26 +300,44 @@ export function fmtDuration(s: number): string {
 
 /** `pbx-cutover status` as text (pure). */
 export function formatStatusText(v: StatusView): string {
-  const lines = [`run ${v.runDir}`, `  ${v.command}, pid ${v.pid}, started ${v.startedAt}; plan ${v.plan.source}: ${v.plan.steps.map((p) => p.label).join(" -> ")}`];
+  const lines = [
+    `run ${v.runDir}`,
+    `  ${v.command}, pid ${v.pid}, started ${v.startedAt}; plan ${v.plan.source}: ${v.plan.steps.map((p) => p.label).join(" -> ")}`,
+  ];
   if (v.step === undefined) {
     lines.push(`step: none applied yet (${v.phase})`);
   } else {
-    lines.push(`step ${v.step.index}/${v.step.of} ${v.step.label}: ${v.phase}${v.paused ? `, PAUSED for ${fmtDuration(v.pausedForS ?? 0)}${v.pausedBecause ? " by the plan" : ""}` : ""}`);
+    lines.push(
+      `step ${v.step.index}/${v.step.of} ${v.step.label}: ${v.phase}${v.paused ? `, PAUSED for ${fmtDuration(v.pausedForS ?? 0)}${v.pausedBecause ? " by the plan" : ""}` : ""}`,
+    );
     if (v.pausedBecause) lines.push(`  why: ${v.pausedBecause}`);
-    lines.push(`  weights: old ${v.step.weightOld}, new ${v.step.weightNew}${v.step.runtime ? ` (runtime: ${v.step.runtime})` : ""}`);
+    lines.push(
+      `  weights: old ${v.step.weightOld}, new ${v.step.weightNew}${v.step.runtime ? ` (runtime: ${v.step.runtime})` : ""}`,
+    );
   }
-  if (v.hold) lines.push(`  hold: ${fmtDuration(v.hold.remainingS)} left of ${fmtDuration(v.hold.totalS)}${v.hold.extension > 0 ? ` (extension ${v.hold.extension})` : ""}${v.paused ? " (clock stopped while paused)" : ""}`);
+  if (v.hold)
+    lines.push(
+      `  hold: ${fmtDuration(v.hold.remainingS)} left of ${fmtDuration(v.hold.totalS)}${v.hold.extension > 0 ? ` (extension ${v.hold.extension})` : ""}${v.paused ? " (clock stopped while paused)" : ""}`,
+    );
   if (v.gates) {
     lines.push(`  gates: ${v.gates.verdict}${v.gates.detail ? `: ${v.gates.detail}` : ""}`);
     if (v.gates.verdict === "not evaluated yet") for (const n of v.gates.names) lines.push(`    - ${n}`);
   }
   lines.push(`  last good: ${v.lastGood.label}`);
-  if (v.rollback) lines.push(`  rollback: step ${v.rollback.from} -> ${v.rollback.toLabel}: ${v.rollback.ok ? "verified" : "did not complete"} (${v.rollback.reason})`);
+  if (v.rollback)
+    lines.push(
+      `  rollback: step ${v.rollback.from} -> ${v.rollback.toLabel}: ${v.rollback.ok ? "verified" : "did not complete"} (${v.rollback.reason})`,
+    );
   if (v.drain) {
-    lines.push(`  drain: ${v.drain.state}, ${v.drain.active} call(s) on old${v.drain.detail ? `: ${v.drain.detail}` : ""}`);
+    lines.push(
+      `  drain: ${v.drain.state}, ${v.drain.active} call(s) on old${v.drain.detail ? `: ${v.drain.detail}` : ""}`,
+    );
     for (const c of v.drain.calls.slice(0, 10)) lines.push(`    - ${c.callId} up ${fmtDuration(c.ageS)}`);
   }
-  if (v.lastControl) lines.push(`  last control: ${v.lastControl.command} ${v.lastControl.accepted ? "accepted" : "refused"} at ${v.lastControl.at}${v.lastControl.detail ? ` (${v.lastControl.detail})` : ""}`);
+  if (v.lastControl)
+    lines.push(
+      `  last control: ${v.lastControl.command} ${v.lastControl.accepted ? "accepted" : "refused"} at ${v.lastControl.at}${v.lastControl.detail ? ` (${v.lastControl.detail})` : ""}`,
+    );
   lines.push(`next: ${v.next}`);
   return lines.join("\n");
 }

@@ -88,11 +88,17 @@ const FS_FAULTS: Record<string, { what: string; todo: string }> = {
   EACCES: { what: "permission denied", todo: "fix the directory's permissions or pass a directory you can write" },
   EPERM: { what: "operation not permitted", todo: "fix the directory's permissions or pass a directory you can write" },
   EIO: { what: "an I/O error", todo: "check the disk (dmesg)" },
-  ENOENT: { what: "its directory does not exist (deleted while running?)", todo: "check the path; `pbx-cutover lab down` finds a lab whose directory was deleted" },
+  ENOENT: {
+    what: "its directory does not exist (deleted while running?)",
+    todo: "check the path; `pbx-cutover lab down` finds a lab whose directory was deleted",
+  },
   ENOTDIR: { what: "a part of the path is not a directory", todo: "check the path" },
   EISDIR: { what: "it is a directory", todo: "check the path" },
   ELOOP: { what: "it is a symlink, which the tool never follows", todo: "remove the symlink" },
-  EEXIST: { what: "something (a planted file or symlink?) already sits at the exclusive temp path", todo: "remove it and check who put it there" },
+  EEXIST: {
+    what: "something (a planted file or symlink?) already sits at the exclusive temp path",
+    todo: "remove it and check who put it there",
+  },
   EMFILE: { what: "too many open files", todo: "raise the open-file limit (ulimit -n)" },
   ENFILE: { what: "too many open files on the system", todo: "raise the system's open-file limit" },
 };
@@ -119,7 +125,13 @@ export function fileFault(err: unknown, file: string, op: string): unknown {
 /** A raw fs errno error (has code, syscall and path) that escaped: a fault of the environment, not a bug. */
 function asFileFault(err: unknown): FileFaultError | undefined {
   const e = err as NodeJS.ErrnoException | undefined;
-  if (!(e instanceof Error) || typeof e.code !== "string" || typeof e.path !== "string" || typeof e.syscall !== "string") return undefined;
+  if (
+    !(e instanceof Error) ||
+    typeof e.code !== "string" ||
+    typeof e.path !== "string" ||
+    typeof e.syscall !== "string"
+  )
+    return undefined;
   if (!Object.hasOwn(FS_FAULTS, e.code)) return undefined;
   return new FileFaultError(e.path, e.code, e.syscall === "open" || e.syscall === "write" ? "write" : e.syscall);
 }

@@ -10,7 +10,11 @@ describe("--traffic RATE", () => {
     assert.equal(parseTrafficRate(" 0.5 "), 0.5);
     assert.equal(parseTrafficRate("1000"), 1000);
     for (const bad of ["0", "-1", "1e3", "fast", "", "1001", "5/s"]) {
-      assert.throws(() => parseTrafficRate(bad), (e: unknown) => e instanceof UsageError && /--traffic must be calls per second/.test(e.message), bad);
+      assert.throws(
+        () => parseTrafficRate(bad),
+        (e: unknown) => e instanceof UsageError && /--traffic must be calls per second/.test(e.message),
+        bad,
+      );
     }
   });
   it("a step without a hold holds until its gates can decide on both backends and a whole cycle", () => {

@@ -28,9 +28,10 @@ export function parseTrafficRate(raw: string): number {
   const t = raw.trim();
   const n = /^\d+(\.\d+)?$/.test(t) ? Number(t) : NaN;
   if (!(n > 0) || n > MAX_TRAFFIC_RATE) {
-    throw new UsageError(`--traffic must be calls per second, more than 0 and at most ${MAX_TRAFFIC_RATE}, got ${JSON.stringify(raw)}; nothing was started`, [
-      "e.g. --traffic 50",
-    ]);
+    throw new UsageError(
+      `--traffic must be calls per second, more than 0 and at most ${MAX_TRAFFIC_RATE}, got ${JSON.stringify(raw)}; nothing was started`,
+      ["e.g. --traffic 50"],
+    );
   }
   return n;
 }
@@ -55,7 +56,11 @@ export interface BackgroundTraffic {
   stop(graceMs?: number): Promise<SippExit>;
 }
 
-export const TRAFFIC_FILES = { messageLog: "traffic.uac.log", statFile: "traffic.uac.stat.csv", errorFile: "traffic.uac.errors.log" } as const;
+export const TRAFFIC_FILES = {
+  messageLog: "traffic.uac.log",
+  statFile: "traffic.uac.stat.csv",
+  errorFile: "traffic.uac.errors.log",
+} as const;
 
 export function startBackgroundTraffic(o: BackgroundTrafficOptions): BackgroundTraffic {
   const files = {

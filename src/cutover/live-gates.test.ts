@@ -10,15 +10,30 @@ const OLD = "127.0.0.1:15070";
 const NEW = "127.0.0.1:15080";
 
 const toCaller = (status: number, ms: number): ResponseSeen => ({
-  status, reason: "", cseq: 1, method: "INVITE", from: PROXY, to: CALLER, toTag: "t", origin: "relayed", copies: 1, firstUs: ms * 1000,
+  status,
+  reason: "",
+  cseq: 1,
+  method: "INVITE",
+  from: PROXY,
+  to: CALLER,
+  toTag: "t",
+  origin: "relayed",
+  copies: 1,
+  firstUs: ms * 1000,
 });
 
 /** A call as the evidence holds it once Kamailio forwarded its INVITE at `at` ms (no answer yet). */
 function forwarded(id: string, at: number, to: string): HepCall {
   return {
-    callId: id, caller: CALLER, inviteReceivedUs: at * 1000,
+    callId: id,
+    caller: CALLER,
+    inviteReceivedUs: at * 1000,
     forwarded: { INVITE: [{ to, transactions: 1, retransmissions: 0, firstUs: at * 1000 + 100 }] },
-    responses: [], answerToInvite: undefined, answerToBye: undefined, dialogToTag: undefined, answeredBy: undefined,
+    responses: [],
+    answerToInvite: undefined,
+    answerToBye: undefined,
+    dialogToTag: undefined,
+    answeredBy: undefined,
   };
 }
 function answer(c: HepCall, status: number, ms: number): HepCall {
@@ -82,7 +97,12 @@ describe("live gates: evaluated on each answer", () => {
     assert.equal(failed?.verdict, "fail");
     assert.match(failed?.detail, /ISA of new <= 5%: new 2 ineffective of 7: at least 10% at the 20 calls needed/);
     assert.equal(failed?.firstFailingCallMs, 1125, "the first failing call's INVITE");
-    assert.deepEqual(failed?.decided, { firstFailingAnswerMs: 1128, decidingAnswerMs: 1155, decidingSeenMs: 1160, verdictMs: 1160 });
+    assert.deepEqual(failed?.decided, {
+      firstFailingAnswerMs: 1128,
+      decidingAnswerMs: 1155,
+      decidingSeenMs: 1160,
+      verdictMs: 1160,
+    });
     assert.equal(g.watch(1).failed?.verdict, "fail");
     assert.equal(g.verdicts.get(1)?.early, true);
     assert.deepEqual(g.verdicts.get(1)?.window.routed, { old: 1, new: 7 });

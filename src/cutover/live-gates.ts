@@ -56,7 +56,15 @@ export interface StepGateRecord {
   /** one line: the gates' summary and the split */
   detail: string;
   window: { fromMs: number; toMs: number; routed: Record<Backend, number>; pending: number; unrouted: number };
-  metrics: Record<Backend, Pick<BackendMetrics, "invites" | "answered2xx" | "ineffective" | "timedOut"> & { ser: number | undefined; isa: number | undefined; srdP50Ms: number | undefined; srdP95Ms: number | undefined }>;
+  metrics: Record<
+    Backend,
+    Pick<BackendMetrics, "invites" | "answered2xx" | "ineffective" | "timedOut"> & {
+      ser: number | undefined;
+      isa: number | undefined;
+      srdP50Ms: number | undefined;
+      srdP95Ms: number | undefined;
+    }
+  >;
   gates: Pick<GateResult, "name" | "verdict" | "detail" | "values" | "samples">[];
   split: SplitCheck | undefined;
   /** decided while the step held (a gate failed before the hold's end) */
@@ -128,7 +136,10 @@ export class LiveGates {
       // a concluded call's BYE answer: its disconnect delay
       if (c.answerToBye !== undefined && done.byeSentMs === undefined) {
         const bye = c.forwarded.BYE?.[0];
-        if (bye !== undefined && w.tally[done.backend].addDisconnect(c.callId, (c.answerToBye.firstUs - bye.firstUs) / 1000)) {
+        if (
+          bye !== undefined &&
+          w.tally[done.backend].addDisconnect(c.callId, (c.answerToBye.firstUs - bye.firstUs) / 1000)
+        ) {
           done.byeSentMs = bye.firstUs / 1000;
           done.byeFinalMs = c.answerToBye.firstUs / 1000;
           this.decide(w, c.answerToBye.firstUs / 1000, seenMs);
@@ -179,7 +190,13 @@ export class LiveGates {
       detail: gates.summary,
       window: { fromMs: w.fromMs, toMs, routed: { ...w.routed }, pending: w.pending.size, unrouted: 0 },
       metrics: { old: metricsOf(metrics.old), new: metricsOf(metrics.new) },
-      gates: gates.results.map((g) => ({ name: g.name, verdict: g.verdict, detail: g.detail, values: g.values, samples: g.samples })),
+      gates: gates.results.map((g) => ({
+        name: g.name,
+        verdict: g.verdict,
+        detail: g.detail,
+        values: g.values,
+        samples: g.samples,
+      })),
       split: undefined,
       early: true,
       firstFailingCallMs: first?.inviteSentMs,
@@ -215,7 +232,11 @@ export class LiveGates {
   }
 
   private records(): HepRecords {
-    return callRecordsFromHep(this.o.calls(), this.o.backends, { nowMs: this.now(), timeoutMs: this.o.timeoutMs, accept: this.accept });
+    return callRecordsFromHep(this.o.calls(), this.o.backends, {
+      nowMs: this.now(),
+      timeoutMs: this.o.timeoutMs,
+      accept: this.accept,
+    });
   }
 
   /**
@@ -229,7 +250,8 @@ export class LiveGates {
     for (const [id, inviteMs] of w.pending) {
       if (w.failed !== undefined || nowMs - inviteMs < this.o.timeoutMs) break;
       const c = this.o.call(id);
-      const st = c === undefined ? undefined : callRecordFromHep(c, this.o.backends, { nowMs, timeoutMs: this.o.timeoutMs });
+      const st =
+        c === undefined ? undefined : callRecordFromHep(c, this.o.backends, { nowMs, timeoutMs: this.o.timeoutMs });
       if (st?.kind === "record") this.conclude(w, st.record, inviteMs + this.o.timeoutMs, nowMs);
       else w.pending.delete(id);
     }
@@ -249,7 +271,9 @@ export class LiveGates {
     const recs = this.records();
     const inRange = (ms: number): boolean => ms >= fromMs && ms <= toMs;
     const mine = recs.records.filter((r) => r.backend === backend && inRange(r.inviteSentMs));
-    const failed = mine.filter((r) => r.timedOut || r.finalStatus === undefined || r.finalStatus < 200 || r.finalStatus >= 300).length;
+    const failed = mine.filter(
+      (r) => r.timedOut || r.finalStatus === undefined || r.finalStatus < 200 || r.finalStatus >= 300,
+    ).length;
     const routed = this.routed(fromMs, toMs + 0.001)[backend];
     return { routed, failed, unanswered: routed - mine.length };
   }
@@ -264,7 +288,13 @@ export class LiveGates {
     const gates: StepGateVerdict = evaluateGates(s.gates, metrics, s.weightNew);
     const routed = this.routed(fromMs);
     const unrouted = hr.unrouted.length === 0 ? 0 : this.unroutedSince(hr.unrouted, fromMs);
-    const split = splitCheck({ algorithm: this.o.algorithm, weightNew: s.weightNew, toOld: routed.old, toNew: routed.new, otherSelections: EDGE_SELECTIONS });
+    const split = splitCheck({
+      algorithm: this.o.algorithm,
+      weightNew: s.weightNew,
+      toOld: routed.old,
+      toNew: routed.new,
+      otherSelections: EDGE_SELECTIONS,
+    });
     const first = firstFailing(gates.results, recs)?.inviteSentMs;
     let verdict: StepGateRecord["verdict"] = gates.verdict;
     const parts = [gates.summary, split.detail];
@@ -279,7 +309,13 @@ export class LiveGates {
       detail: parts.join("; "),
       window: { fromMs, toMs, routed, pending, unrouted },
       metrics: { old: metricsOf(metrics.old), new: metricsOf(metrics.new) },
-      gates: gates.results.map((g) => ({ name: g.name, verdict: g.verdict, detail: g.detail, values: g.values, samples: g.samples })),
+      gates: gates.results.map((g) => ({
+        name: g.name,
+        verdict: g.verdict,
+        detail: g.detail,
+        values: g.values,
+        samples: g.samples,
+      })),
       split,
       early: false,
       firstFailingCallMs: first,

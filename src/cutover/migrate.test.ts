@@ -17,7 +17,11 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-const runningLab: LabControl = { readyTimeoutMs: 1000, ensureUp: () => Promise.resolve({ alreadyRunning: true, startedFromNothing: false, readyMs: 0 }), down: () => Promise.resolve() };
+const runningLab: LabControl = {
+  readyTimeoutMs: 1000,
+  ensureUp: () => Promise.resolve({ alreadyRunning: true, startedFromNothing: false, readyMs: 0 }),
+  down: () => Promise.resolve(),
+};
 const answers = (target: Target, role: "old" | "new"): ReturnType<NonNullable<MigrateOptions["probe"]>> =>
   Promise.resolve({
     role,
@@ -27,7 +31,13 @@ const answers = (target: Target, role: "old" | "new"): ReturnType<NonNullable<Mi
     probe: { reachable: true, status: 200, reason: "OK", rttMs: 1, server: `stand-in ${role}`, error: undefined },
   });
 
-function setup(): { target: Target; kam: ReturnType<typeof fakeTarget>["kam"]; art: string; opts: MigrateOptions; lines: string[] } {
+function setup(): {
+  target: Target;
+  kam: ReturnType<typeof fakeTarget>["kam"];
+  art: string;
+  opts: MigrateOptions;
+  lines: string[];
+} {
   const f = fakeTarget();
   dirs.push(f.dir);
   f.kam.calls.length = 0;
@@ -36,10 +46,17 @@ function setup(): { target: Target; kam: ReturnType<typeof fakeTarget>["kam"]; a
   const lines: string[] = [];
   // the fake's kamcmd is `echo`, so the evidence file gets a line we can recognise
   f.target.kamcmdArgv = (m) => ["echo", `kamcmd ${m}`];
-  return { target: f.target, kam: f.kam, art, lines, opts: { artifactsDir: art, keepLab: false, reloadWaitMs: 200, log: (l) => lines.push(l), probe: answers } };
+  return {
+    target: f.target,
+    kam: f.kam,
+    art,
+    lines,
+    opts: { artifactsDir: art, keepLab: false, reloadWaitMs: 200, log: (l) => lines.push(l), probe: answers },
+  };
 }
 
-const results = (art: string): MigrateResults => JSON.parse(readFileSync(path.join(art, "latest", "results.json"), "utf8")) as MigrateResults;
+const results = (art: string): MigrateResults =>
+  JSON.parse(readFileSync(path.join(art, "latest", "results.json"), "utf8")) as MigrateResults;
 
 describe("runMigrate (in-memory Kamailio)", () => {
   it("old -> both -> new, every seed file, new only at the end", async () => {
@@ -50,10 +67,22 @@ describe("runMigrate (in-memory Kamailio)", () => {
     assert.equal(r.status, "pass");
     assert.deepEqual(kam.runtimeUris(), [NEW]);
     assert.deepEqual(readdirSync(path.join(art, "latest")).sort(), [
-      "applied-both.list", "applied-new.list", "applied-old.list", "dispatcher.both.list", "dispatcher.new.list",
-      "dispatcher.old.list", "events.ndjson", "kamcmd-dispatcher.list.txt", "report.html", "results.json", "summary.md",
+      "applied-both.list",
+      "applied-new.list",
+      "applied-old.list",
+      "dispatcher.both.list",
+      "dispatcher.new.list",
+      "dispatcher.old.list",
+      "events.ndjson",
+      "kamcmd-dispatcher.list.txt",
+      "report.html",
+      "results.json",
+      "summary.md",
     ]);
-    assert.equal(readFileSync(path.join(art, "latest", "kamcmd-dispatcher.list.txt"), "utf8"), "kamcmd dispatcher.list\n");
+    assert.equal(
+      readFileSync(path.join(art, "latest", "kamcmd-dispatcher.list.txt"), "utf8"),
+      "kamcmd dispatcher.list\n",
+    );
     assert.ok(!existsSync(target.lockPath), "the run's lock is released by the scope");
   });
 
@@ -61,20 +90,43 @@ describe("runMigrate (in-memory Kamailio)", () => {
     const { target, kam, art, opts } = setup();
     const realCall = kam.call.bind(kam);
     // Kamailio refuses every reload once the `both` list is written
-    kam.call = (method: string) => (method === "dispatcher.reload" && /profile: both/.test(kam.file ?? "") ? Promise.reject(new RpcReplyError(method, 500, "Reload Failed")) : realCall(method));
+    kam.call = (method: string) =>
+      method === "dispatcher.reload" && /profile: both/.test(kam.file ?? "")
+        ? Promise.reject(new RpcReplyError(method, 500, "Reload Failed"))
+        : realCall(method);
     const scope = new Scope();
     await assert.rejects(runMigrate(runningLab, target, opts, scope), ApplyRolledBackError);
     await scope.close();
     const r = results(art);
     assert.equal(r.status, "fail");
     assert.equal(r.exitCode, 4);
-    assert.deepEqual(r.phases.map((p) => [p.mode, p.verdict]), [["old", "pass"], ["both", "fail"]]);
+    assert.deepEqual(
+      r.phases.map((p) => [p.mode, p.verdict]),
+      [
+        ["old", "pass"],
+        ["both", "fail"],
+      ],
+    );
     assert.match(r.phases[1]!.reason ?? "", /^reload: /);
-    assert.deepEqual(r.phases[1]!.restoredRuntime?.map((d) => d.uri), [OLD]);
+    assert.deepEqual(
+      r.phases[1]!.restoredRuntime?.map((d) => d.uri),
+      [OLD],
+    );
     assert.equal(r.final, undefined);
     const files = readdirSync(path.join(art, "latest")).sort();
-    assert.deepEqual(files, ["applied-old.list", "dispatcher.both.list", "dispatcher.old.list", "events.ndjson", "report.html", "results.json", "summary.md"]);
-    assert.match(readFileSync(path.join(art, "latest", "summary.md"), "utf8"), /^# pbx-cutover migrate: FAIL[\s\S]*\| both \| fail: reload: /);
+    assert.deepEqual(files, [
+      "applied-old.list",
+      "dispatcher.both.list",
+      "dispatcher.old.list",
+      "events.ndjson",
+      "report.html",
+      "results.json",
+      "summary.md",
+    ]);
+    assert.match(
+      readFileSync(path.join(art, "latest", "summary.md"), "utf8"),
+      /^# pbx-cutover migrate: FAIL[\s\S]*\| both \| fail: reload: /,
+    );
     assert.deepEqual(kam.runtimeUris(), [OLD]);
     assert.ok(!existsSync(target.lockPath));
   });
@@ -83,7 +135,11 @@ describe("runMigrate (in-memory Kamailio)", () => {
     for (const keepLab of [false, true]) {
       const { target, art, opts } = setup();
       let downs = 0;
-      const lab: LabControl = { ...runningLab, ensureUp: () => Promise.resolve({ alreadyRunning: false, startedFromNothing: true, readyMs: 5 }), down: () => Promise.resolve(void downs++) };
+      const lab: LabControl = {
+        ...runningLab,
+        ensureUp: () => Promise.resolve({ alreadyRunning: false, startedFromNothing: true, readyMs: 5 }),
+        down: () => Promise.resolve(void downs++),
+      };
       const scope = new Scope();
       await runMigrate(lab, target, { ...opts, keepLab }, scope);
       await scope.close();
@@ -97,7 +153,8 @@ describe("runMigrate (in-memory Kamailio)", () => {
     let downs = 0;
     const lab: LabControl = {
       ...runningLab,
-      ensureUp: () => Promise.resolve({ alreadyRunning: false, startedFromNothing: false, readyMs: 5, replacedDead: ["new"] }),
+      ensureUp: () =>
+        Promise.resolve({ alreadyRunning: false, startedFromNothing: false, readyMs: 5, replacedDead: ["new"] }),
       down: () => Promise.resolve(void downs++),
     };
     const scope = new Scope();

@@ -13,7 +13,15 @@ import { delay, type Scope } from "../core/scope.js";
 import { isLoopbackV4 } from "../config/lab-config.js";
 import { viaKamailioRow } from "../verify/probes.js";
 import { createRunDir } from "../artifacts/run-dir.js";
-import { migrateFiles, renderSummary, type BackendProbe, type FinalCheck, type MigrateResults, type PhaseResult, type RollbackResult } from "../artifacts/migrate-report.js";
+import {
+  migrateFiles,
+  renderSummary,
+  type BackendProbe,
+  type FinalCheck,
+  type MigrateResults,
+  type PhaseResult,
+  type RollbackResult,
+} from "../artifacts/migrate-report.js";
 import { parseDispatcherList, entriesOf } from "../dispatcher/list.js";
 import { PROFILE_MODES, renderProfile } from "../dispatcher/profile.js";
 import { parseSipUri } from "../dispatcher/sip-uri.js";
@@ -67,9 +75,17 @@ export interface MigrateOptions {
 
 const VERSION = "0.1.0";
 
-export async function runMigrate(lab: LabControl, target: Target, o: MigrateOptions, scope: Scope): Promise<MigrateResults> {
+export async function runMigrate(
+  lab: LabControl,
+  target: Target,
+  o: MigrateOptions,
+  scope: Scope,
+): Promise<MigrateResults> {
   // validation first (exit 2 before anything starts or is written)
-  const steps = o.plan === undefined ? defaultSteps(target, o.traffic !== undefined) : planSteps(target, o.plan.plan, o.plan.algorithm, o.traffic !== undefined);
+  const steps =
+    o.plan === undefined
+      ? defaultSteps(target, o.traffic !== undefined)
+      : planSteps(target, o.plan.plan, o.plan.algorithm, o.traffic !== undefined);
   const finalWeight = steps.at(-1)!.runner.weightNew;
   const t0 = performance.now();
   const runDir = createRunDir(o.artifactsDir, "run");
@@ -100,7 +116,18 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
     warnings: [],
     ...(o.plan === undefined
       ? {}
-      : { plan: { source: o.plan.plan.source, algorithm: o.plan.algorithm, steps: steps.map((s) => ({ label: s.mode, weightNew: s.runner.weightNew, holdS: s.runner.machine.holdMs / 1000, gates: s.gates })) } }),
+      : {
+          plan: {
+            source: o.plan.plan.source,
+            algorithm: o.plan.algorithm,
+            steps: steps.map((s) => ({
+              label: s.mode,
+              weightNew: s.runner.weightNew,
+              holdS: s.runner.machine.holdMs / 1000,
+              gates: s.gates,
+            })),
+          },
+        }),
   };
   o.log(`run folder ${runDir}`);
   const events = new RunEvents();
@@ -116,11 +143,22 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
     command: "pbx-cutover migrate",
     startedAt: Date.now(),
     source: o.plan?.plan.source ?? "default (old -> both -> new)",
-    steps: steps.map((s) => ({ label: s.mode, weightNew: s.runner.weightNew, holdS: s.runner.machine.holdMs / 1000, gates: s.gates })),
+    steps: steps.map((s) => ({
+      label: s.mode,
+      weightNew: s.runner.weightNew,
+      holdS: s.runner.machine.holdMs / 1000,
+      gates: s.gates,
+    })),
   });
   events.subscribe((e) => {
     status = reduceStatus(status, e);
-    if (e.kind === "control" && e.accepted) (results.control ??= []).push({ at: new Date(e.at).toISOString(), command: e.command, detail: e.detail, ...(e.by ? { by: e.by } : {}) });
+    if (e.kind === "control" && e.accepted)
+      (results.control ??= []).push({
+        at: new Date(e.at).toISOString(),
+        command: e.command,
+        detail: e.detail,
+        ...(e.by ? { by: e.by } : {}),
+      });
   });
   events.emit({ kind: "run-started", at: Date.now(), runDir, knobs: { steps: steps.length } });
   try {
@@ -132,7 +170,9 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
       scope.defer("lab started by migrate", () => lab.down());
     }
     if (up.replacedDead) {
-      o.log(`lab: the previous lab had dead components (${up.replacedDead.join(", ")}); stopped the rest and started afresh${up.startedFromNothing ? "" : "; it was running before, so it is left running at the end"}`);
+      o.log(
+        `lab: the previous lab had dead components (${up.replacedDead.join(", ")}); stopped the rest and started afresh${up.startedFromNothing ? "" : "; it was running before, so it is left running at the end"}`,
+      );
     }
     o.log(up.alreadyRunning ? "lab: already running" : `lab: started (ready in ${Math.round(up.readyMs)} ms)`);
 
@@ -143,7 +183,9 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
     const probe = o.probe ?? probeBackend;
     results.probes = await Promise.all([probe(target, "old"), probe(target, "new")]);
     for (const p of results.probes) {
-      o.log(`probe ${p.role} ${p.uri}: ${p.probe.status ?? "no answer"}${p.probe.rttMs !== undefined ? ` in ${p.probe.rttMs.toFixed(1)} ms` : ""} (${p.probe.server !== undefined ? `${p.probe.serverHeader ?? "Server"}: ${p.probe.server}` : (p.probe.error ?? "no Server or User-Agent header")})`);
+      o.log(
+        `probe ${p.role} ${p.uri}: ${p.probe.status ?? "no answer"}${p.probe.rttMs !== undefined ? ` in ${p.probe.rttMs.toFixed(1)} ms` : ""} (${p.probe.server !== undefined ? `${p.probe.serverHeader ?? "Server"}: ${p.probe.server}` : (p.probe.error ?? "no Server or User-Agent header")})`,
+      );
     }
     const unreachable = results.probes.filter((p) => !p.probe.reachable);
     if (unreachable.length > 0) {
@@ -154,10 +196,15 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
     }
     const [po, pn] = results.probes;
     if (po!.probe.server !== undefined && po!.probe.server === pn!.probe.server) {
-      results.warnings.push(`old and new answer OPTIONS with the same ${po!.probe.serverHeader ?? "Server"} header (${po!.probe.server}); make sure they are really different PBXs`);
+      results.warnings.push(
+        `old and new answer OPTIONS with the same ${po!.probe.serverHeader ?? "Server"} header (${po!.probe.server}); make sure they are really different PBXs`,
+      );
     }
     for (const p of results.probes) {
-      if (p.probe.status !== 200) results.warnings.push(`${p.role} backend answered OPTIONS with ${p.probe.status} ${p.probe.reason ?? ""}`.trim());
+      if (p.probe.status !== 200)
+        results.warnings.push(
+          `${p.role} backend answered OPTIONS with ${p.probe.status} ${p.probe.reason ?? ""}`.trim(),
+        );
     }
 
     // 4. the plan's steps (default: old -> both -> new) on the one runner, one lock across all of them
@@ -165,65 +212,107 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
     scope.defer("apply lock", () => lock.release());
     // the operator's control socket for as long as the plan runs (status, pause, resume, promote, abort)
     const control = new RunControl(events);
-    const server = await openControlServer({ runDir, pointerDir: path.dirname(target.lockPath), command: "pbx-cutover migrate", control, status: () => statusView(status, Date.now()) });
+    const server = await openControlServer({
+      runDir,
+      pointerDir: path.dirname(target.lockPath),
+      command: "pbx-cutover migrate",
+      control,
+      status: () => statusView(status, Date.now()),
+    });
     scope.defer("control socket", () => server.close());
-    if (o.plan !== undefined) o.log(`control: ${server.socketPath} (pbx-cutover status | pause | resume | promote | abort --lab-dir ${path.dirname(target.lockPath)})`);
+    if (o.plan !== undefined)
+      o.log(
+        `control: ${server.socketPath} (pbx-cutover status | pause | resume | promote | abort --lab-dir ${path.dirname(target.lockPath)})`,
+      );
     const phaseOf = (i: number): PhaseResult => results.phases[i]!;
     // --traffic: HEP capture, then the background calls, for the whole plan
-    const live = o.traffic === undefined ? undefined : await startTrafficRun(o.traffic, target, steps, o.plan?.algorithm ?? 4, runDir, scope, o.log);
-    const outcome = await runSteps(steps.map((s) => s.runner), {
-      target,
-      lock,
-      retry: { reloadWaitMs: o.reloadWaitMs },
-      signal: scope.signal,
-      control,
-      events,
-      evaluate: async (i) => {
-        if (live === undefined) {
-          // no calls: a step's gates have no evidence to decide on
-          return { verdict: "none", detail: `${steps[i]!.gates.join(", ")}: migrate places no calls without --traffic, so there is no evidence to judge them on` };
-        }
-        // the last mirrored messages of the window are in before it is judged: a packet Kamailio
-        // captured 20 ms after now was read (its workers mirror in about that order), or all is quiet
-        await live.capture.settleUntil(Date.now() + EVALUATE_SETTLE_MS, 50, 1000);
-        return live.gates.evaluate(i);
+    const live =
+      o.traffic === undefined
+        ? undefined
+        : await startTrafficRun(o.traffic, target, steps, o.plan?.algorithm ?? 4, runDir, scope, o.log);
+    const outcome = await runSteps(
+      steps.map((s) => s.runner),
+      {
+        target,
+        lock,
+        retry: { reloadWaitMs: o.reloadWaitMs },
+        signal: scope.signal,
+        control,
+        events,
+        evaluate: async (i) => {
+          if (live === undefined) {
+            // no calls: a step's gates have no evidence to decide on
+            return {
+              verdict: "none",
+              detail: `${steps[i]!.gates.join(", ")}: migrate places no calls without --traffic, so there is no evidence to judge them on`,
+            };
+          }
+          // the last mirrored messages of the window are in before it is judged: a packet Kamailio
+          // captured 20 ms after now was read (its workers mirror in about that order), or all is quiet
+          await live.capture.settleUntil(Date.now() + EVALUATE_SETTLE_MS, 50, 1000);
+          return live.gates.evaluate(i);
+        },
+        ...(live
+          ? { watch: (i: number) => live.gates.watch(i), whenFailed: (i: number) => live.gates.whenFailed(i) }
+          : {}),
+        onApplied: (i, out) => {
+          live?.gates.open(i);
+          const phase = phaseOf(i);
+          Object.assign(phase, {
+            verdict: "pass",
+            changed: out.changed,
+            reload: out.reload,
+            runtimeBefore: out.runtimeBefore,
+            runtime: out.runtime,
+            timings: out.timings,
+          });
+          phase.appliedFile = steps[i]!.appliedFile;
+          writeFileAtomic(path.join(runDir, phase.appliedFile), out.appliedText, { mode: FileMode.public });
+          if (o.plan === undefined)
+            o.log(
+              `apply ${phase.mode}: verified in ${out.timings.totalMs.toFixed(1)} ms; runtime ${out.runtime.map((d) => d.uri).join(", ")}`,
+            );
+        },
+        onApplyFailed: (i, err) => {
+          const phase = phaseOf(i);
+          if (err instanceof ApplyRolledBackError) {
+            const f = err.failure;
+            Object.assign(phase, {
+              reason: `${f.stage}: ${f.reason}`,
+              reload: f.reload,
+              runtime: f.runtime,
+              restoredRuntime: f.restore.runtime,
+              timings: f.timings,
+            });
+          } else {
+            phase.reason = err instanceof Error ? err.message : String(err);
+          }
+        },
+        onRolledBack: (to, out) => {
+          if (o.plan === undefined) return;
+          const file = migrateFiles.rollbackApplied(to < 0 ? undefined : to + 1);
+          writeFileAtomic(path.join(runDir, file), out.appliedText, { mode: FileMode.public });
+          results.rollback = { ...(results.rollback ?? emptyRollback), appliedFile: file, runtime: out.runtime };
+        },
+        beforeApply: (i) => {
+          // the phase exists (with its profile file) before its apply starts
+          const s = steps[i]!;
+          results.phases.push(newPhase(s.mode, s.profileFile, s.step));
+          writeFileAtomic(path.join(runDir, s.profileFile), renderProfile(s.runner.profile), { mode: FileMode.public });
+        },
+        log: (line) => {
+          if (o.plan !== undefined) o.log(line);
+        },
       },
-      ...(live ? { watch: (i: number) => live.gates.watch(i), whenFailed: (i: number) => live.gates.whenFailed(i) } : {}),
-      onApplied: (i, out) => {
-        live?.gates.open(i);
-        const phase = phaseOf(i);
-        Object.assign(phase, { verdict: "pass", changed: out.changed, reload: out.reload, runtimeBefore: out.runtimeBefore, runtime: out.runtime, timings: out.timings });
-        phase.appliedFile = steps[i]!.appliedFile;
-        writeFileAtomic(path.join(runDir, phase.appliedFile), out.appliedText, { mode: FileMode.public });
-        if (o.plan === undefined) o.log(`apply ${phase.mode}: verified in ${out.timings.totalMs.toFixed(1)} ms; runtime ${out.runtime.map((d) => d.uri).join(", ")}`);
-      },
-      onApplyFailed: (i, err) => {
-        const phase = phaseOf(i);
-        if (err instanceof ApplyRolledBackError) {
-          const f = err.failure;
-          Object.assign(phase, { reason: `${f.stage}: ${f.reason}`, reload: f.reload, runtime: f.runtime, restoredRuntime: f.restore.runtime, timings: f.timings });
-        } else {
-          phase.reason = err instanceof Error ? err.message : String(err);
-        }
-      },
-      onRolledBack: (to, out) => {
-        if (o.plan === undefined) return;
-        const file = migrateFiles.rollbackApplied(to < 0 ? undefined : to + 1);
-        writeFileAtomic(path.join(runDir, file), out.appliedText, { mode: FileMode.public });
-        results.rollback = { ...(results.rollback ?? emptyRollback), appliedFile: file, runtime: out.runtime };
-      },
-      beforeApply: (i) => {
-        // the phase exists (with its profile file) before its apply starts
-        const s = steps[i]!;
-        results.phases.push(newPhase(s.mode, s.profileFile, s.step));
-        writeFileAtomic(path.join(runDir, s.profileFile), renderProfile(s.runner.profile), { mode: FileMode.public });
-      },
-      log: (line) => {
-        if (o.plan !== undefined) o.log(line);
-      },
-    });
+    );
     if (outcome.rollback) {
-      results.rollback = { ...emptyRollback, ...results.rollback, ...outcome.rollback, to: outcome.rollback.to + 1, from: outcome.rollback.from + 1 };
+      results.rollback = {
+        ...emptyRollback,
+        ...results.rollback,
+        ...outcome.rollback,
+        to: outcome.rollback.to + 1,
+        from: outcome.rollback.from + 1,
+      };
     }
     if (live) await live.finish(outcome.rollback?.reaction, results);
     // a step applied after the last good one did not pass: it was rolled back
@@ -235,24 +324,34 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
     });
     if (outcome.outcome !== "pass") throw outcomeError(outcome, scope.signal);
     if (live === undefined && o.plan !== undefined && steps.some((s) => s.gates.length > 0)) {
-      results.warnings.push("the steps' gates were not evaluated: migrate placed no calls (no --traffic); each step was verified at runtime and held");
+      results.warnings.push(
+        "the steps' gates were not evaluated: migrate placed no calls (no --traffic); each step was verified at runtime and held",
+      );
     }
 
     // 5. final state: new only, in the file and at runtime
     results.final = await finalCheck(target, finalWeight);
-    o.log(`final: file new ${results.final.file.newPresent ? "present" : "absent"}, old ${results.final.file.oldPresent ? "present" : "absent"}; ` +
-      `runtime new ${results.final.runtime.newPresent ? "present" : "absent"}, old ${results.final.runtime.oldPresent ? "present" : "absent"}`);
+    o.log(
+      `final: file new ${results.final.file.newPresent ? "present" : "absent"}, old ${results.final.file.oldPresent ? "present" : "absent"}; ` +
+        `runtime new ${results.final.runtime.newPresent ? "present" : "absent"}, old ${results.final.runtime.oldPresent ? "present" : "absent"}`,
+    );
 
     // 6. Kamailio's own listing, as the seed captured it
     const argv = target.kamcmdArgv("dispatcher.list");
     const k = await run(argv);
-    writeFileAtomic(path.join(runDir, migrateFiles.kamcmd), k.stdout + (k.code === 0 ? "" : k.stderr), { mode: FileMode.public });
+    writeFileAtomic(path.join(runDir, migrateFiles.kamcmd), k.stdout + (k.code === 0 ? "" : k.stderr), {
+      mode: FileMode.public,
+    });
     results.kamcmd = { argv, exitCode: k.code, file: migrateFiles.kamcmd };
     if (k.code !== 0 || /^error:/m.test(k.stdout + k.stderr)) {
-      results.warnings.push(`kamcmd dispatcher.list did not print the listing (exit ${k.code}): ${(k.stderr || k.stdout).trim().split("\n")[0]}`);
+      results.warnings.push(
+        `kamcmd dispatcher.list did not print the listing (exit ${k.code}): ${(k.stderr || k.stdout).trim().split("\n")[0]}`,
+      );
     }
     if (results.final.verdict !== "pass") {
-      throw new VerificationError(`final state is not ${finalWeight === 100 ? "new only" : `the last step's (${steps.at(-1)!.mode})`}: ${results.final.reason}`);
+      throw new VerificationError(
+        `final state is not ${finalWeight === 100 ? "new only" : `the last step's (${steps.at(-1)!.mode})`}: ${results.final.reason}`,
+      );
     }
 
     // 7. drain: new calls all go to new now; the old backend's calls end as their callers hang up
@@ -273,10 +372,20 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
       control.setStage("ending");
       const d = results.drain;
       if (d.state === "aborted" && scope.signal.aborted) throw scope.signal.reason as Error;
-      if (d.state === "aborted") throw new VerificationError(`drain aborted by the operator (pbx-cutover abort): ${d.detail}; the cutover itself is complete (new only)`);
-      if (d.state === "timed-out") throw new VerificationError(`drain timed out: ${d.detail}; the cutover itself is complete (new only)`, d.remaining.map((c) => `still up on old: ${c.callId}, up ${c.ageS} s`));
+      if (d.state === "aborted")
+        throw new VerificationError(
+          `drain aborted by the operator (pbx-cutover abort): ${d.detail}; the cutover itself is complete (new only)`,
+        );
+      if (d.state === "timed-out")
+        throw new VerificationError(
+          `drain timed out: ${d.detail}; the cutover itself is complete (new only)`,
+          d.remaining.map((c) => `still up on old: ${c.callId}, up ${c.ageS} s`),
+        );
       if (d.state === "unavailable") {
-        if (timeoutMs > 0) throw new EnvironmentError(`drain could not be observed: ${d.detail}; the cutover itself is complete (new only)`);
+        if (timeoutMs > 0)
+          throw new EnvironmentError(
+            `drain could not be observed: ${d.detail}; the cutover itself is complete (new only)`,
+          );
         results.warnings.push(`drain not observed: ${d.detail}`);
       }
       if (d.state === "remaining") results.warnings.push(`drain: ${d.detail}`);
@@ -286,15 +395,24 @@ export async function runMigrate(lab: LabControl, target: Target, o: MigrateOpti
     return results;
   } catch (err) {
     results.error = err instanceof Error ? err.message : String(err);
-    results.exitCode = typeof (err as { exitCode?: unknown }).exitCode === "number" ? (err as { exitCode: number }).exitCode : 70;
+    results.exitCode =
+      typeof (err as { exitCode?: unknown }).exitCode === "number" ? (err as { exitCode: number }).exitCode : 70;
     throw err;
   } finally {
     results.finishedAt = new Date().toISOString();
     results.durationMs = performance.now() - t0;
-    writeFileAtomic(path.join(runDir, migrateFiles.results), JSON.stringify(results, null, 2) + "\n", { mode: FileMode.public });
+    writeFileAtomic(path.join(runDir, migrateFiles.results), JSON.stringify(results, null, 2) + "\n", {
+      mode: FileMode.public,
+    });
     writeFileAtomic(path.join(runDir, migrateFiles.summary), renderSummary(results), { mode: FileMode.public });
     // after results.json: the live page folds it in at run-finished
-    events.emit({ kind: "run-finished", at: Date.now(), status: results.status === "pass" ? "success" : "failed", exitCode: results.exitCode, failures: results.error ? [results.error] : [] });
+    events.emit({
+      kind: "run-finished",
+      at: Date.now(),
+      status: results.status === "pass" ? "success" : "failed",
+      exitCode: results.exitCode,
+      failures: results.error ? [results.error] : [],
+    });
     detachLog();
     writeRunReport(runDir);
   }
@@ -339,7 +457,13 @@ function defaultSteps(target: Target, traffic: boolean): MigrateStep[] {
       weightNew: weights[m],
       profile: profileFor(target, m),
       // with --traffic the split check judges every step
-      machine: { holdMs: 0, hasGates: traffic, onInconclusive: "fail", maxExtensions: 0, ...(traffic ? { minCalls: trafficMinCalls(weights[m]) } : {}) },
+      machine: {
+        holdMs: 0,
+        hasGates: traffic,
+        onInconclusive: "fail",
+        maxExtensions: 0,
+        ...(traffic ? { minCalls: trafficMinCalls(weights[m]) } : {}),
+      },
     },
     weightNew: weights[m],
     gateSpecs: [],
@@ -360,7 +484,13 @@ function planSteps(target: Target, plan: Plan, algorithm: DispatcherAlgorithm, t
       ["hold by time (hold: { durationS: 600 }) instead, or give the lab background calls with --traffic RATE"],
     );
   }
-  const dry = { setId: target.setId, oldUri: target.backends.old.uri, newUri: target.backends.new.uri, sipPolicy: target.sipPolicy, algorithm };
+  const dry = {
+    setId: target.setId,
+    oldUri: target.backends.old.uri,
+    newUri: target.backends.new.uri,
+    sipPolicy: target.sipPolicy,
+    algorithm,
+  };
   return plan.steps.map((s, i) => ({
     mode: stepLabel(s, algorithm === 4),
     profileFile: migrateFiles.stepProfile(i + 1, s.weightNew),
@@ -370,14 +500,19 @@ function planSteps(target: Target, plan: Plan, algorithm: DispatcherAlgorithm, t
     runner: {
       label: stepLabel(s, algorithm === 4),
       weightNew: s.weightNew,
-      profile: profileFor(target, stepProfile(s, { ...dry, driver: target.driver, listLocation: "", rpc: "", backupDir: "" })),
+      profile: profileFor(
+        target,
+        stepProfile(s, { ...dry, driver: target.driver, listLocation: "", rpc: "", backupDir: "" }),
+      ),
       machine: {
         holdMs: (s.hold.durationS ?? 0) * 1000,
         // with --traffic the split check judges every step, gates or not
         hasGates: s.gates.length > 0 || traffic,
         onInconclusive: s.onInconclusive,
         maxExtensions: s.maxExtensions,
-        ...(traffic ? { minCalls: s.hold.minCalls ?? (s.hold.durationS === undefined ? trafficMinCalls(s.weightNew) : 0) } : {}),
+        ...(traffic
+          ? { minCalls: s.hold.minCalls ?? (s.hold.durationS === undefined ? trafficMinCalls(s.weightNew) : 0) }
+          : {}),
       },
     },
     weightNew: s.weightNew,
@@ -402,7 +537,16 @@ function newPhase(mode: string, profileFile: string, step: PhaseResult["step"]):
   };
 }
 
-const emptyRollback: RollbackResult = { from: 0, to: 0, toLabel: "", ok: false, durationMs: 0, reason: "", appliedFile: undefined, runtime: undefined };
+const emptyRollback: RollbackResult = {
+  from: 0,
+  to: 0,
+  toLabel: "",
+  ok: false,
+  durationMs: 0,
+  reason: "",
+  appliedFile: undefined,
+  runtime: undefined,
+};
 
 async function waitForRpc(target: Target, timeoutMs: number, signal: AbortSignal): Promise<void> {
   const deadline = performance.now() + timeoutMs;
@@ -413,7 +557,9 @@ async function waitForRpc(target: Target, timeoutMs: number, signal: AbortSignal
       return;
     } catch (err) {
       if (performance.now() > deadline) {
-        throw new EnvironmentError(`Kamailio's RPC did not answer within ${timeoutMs} ms: ${(err as Error).message}; nothing was changed`);
+        throw new EnvironmentError(
+          `Kamailio's RPC did not answer within ${timeoutMs} ms: ${(err as Error).message}; nothing was changed`,
+        );
       }
     }
     await delay(wait, signal);
@@ -446,7 +592,14 @@ export async function probeBackend(target: Target, role: "old" | "new"): Promise
       error: row.error,
     };
   } else {
-    probe = { reachable: false, status: undefined, reason: undefined, rttMs: undefined, server: undefined, error: `not probed: ${address} is not a loopback address (the lab only sends SIP to 127.0.0.0/8)` };
+    probe = {
+      reachable: false,
+      status: undefined,
+      reason: undefined,
+      rttMs: undefined,
+      server: undefined,
+      error: `not probed: ${address} is not a loopback address (the lab only sends SIP to 127.0.0.0/8)`,
+    };
   }
   return { role: b.role, uri: b.uri, address, port, probe };
 }
@@ -470,7 +623,12 @@ async function finalCheck(target: Target, lastWeight: number): Promise<FinalChec
     ...(rt.newPresent === wantNew ? [] : [wantNew ? "new is absent at runtime" : "new is active at runtime"]),
     ...(rt.oldPresent === wantOld ? [] : [wantOld ? "old is absent at runtime" : "old is still active at runtime"]),
   ];
-  return { verdict: problems.length === 0 ? "pass" : "fail", file, runtime: rt, reason: problems.length ? problems.join("; ") : undefined };
+  return {
+    verdict: problems.length === 0 ? "pass" : "fail",
+    file,
+    runtime: rt,
+    reason: problems.length ? problems.join("; ") : undefined,
+  };
 }
 
 function run(argv: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

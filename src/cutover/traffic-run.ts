@@ -18,7 +18,12 @@ import { endpointKey } from "../hep/evidence.js";
 import type { Target } from "../target/target.js";
 import { reactionSegments, reactionText } from "../plan/reaction.js";
 import type { PlanOutcome } from "../plan/runner.js";
-import { startBackgroundTraffic, TRAFFIC_CALL_TIMEOUT_MS, TRAFFIC_FILES, type BackgroundTraffic } from "./background-traffic.js";
+import {
+  startBackgroundTraffic,
+  TRAFFIC_CALL_TIMEOUT_MS,
+  TRAFFIC_FILES,
+  type BackgroundTraffic,
+} from "./background-traffic.js";
 import { LiveGates } from "./live-gates.js";
 
 export interface TrafficSettings {
@@ -48,9 +53,10 @@ export async function startTrafficRun(
   log: (line: string) => void,
 ): Promise<TrafficRun> {
   if ((await kamailioMirrors(target.rpc)) !== true) {
-    throw new EnvironmentError("--traffic judges every call from what Kamailio mirrors (HEP), but the lab's Kamailio does not mirror; nothing was changed", [
-      "switch it on (`siptrace.status on` over the RPC, or restart the lab with --hep-mirror on)",
-    ]);
+    throw new EnvironmentError(
+      "--traffic judges every call from what Kamailio mirrors (HEP), but the lab's Kamailio does not mirror; nothing was changed",
+      ["switch it on (`siptrace.status on` over the RPC, or restart the lab with --hep-mirror on)"],
+    );
   }
   const proxy = endpointKey(target.proxy);
   const backends = { old: endpointKey(target.backends.old), new: endpointKey(target.backends.new) };
@@ -73,9 +79,19 @@ export async function startTrafficRun(
     onPacket: (_p, _head, c) => gates.observe(c),
   });
   scope.defer("hep capture", () => capture.stop().then(() => undefined));
-  const calls = startBackgroundTraffic({ sippBin: t.sippBin, scenario: t.scenario, target, runDir, rate: t.rate, callIdPrefix, signal: scope.signal });
+  const calls = startBackgroundTraffic({
+    sippBin: t.sippBin,
+    scenario: t.scenario,
+    target,
+    runDir,
+    rate: t.rate,
+    callIdPrefix,
+    signal: scope.signal,
+  });
   scope.defer("background traffic", () => calls.stop().then(() => undefined));
-  log(`traffic: ${t.rate} calls/s through ${proxy} (SIPp pid ${calls.pid}, Call-IDs ${callIdPrefix}-*), judged from HEP on ${t.hep.address}:${capture.port}`);
+  log(
+    `traffic: ${t.rate} calls/s through ${proxy} (SIPp pid ${calls.pid}, Call-IDs ${callIdPrefix}-*), judged from HEP on ${t.hep.address}:${capture.port}`,
+  );
   return {
     capture,
     gates,

@@ -28,7 +28,9 @@ export function fit(line: string, width: number): string {
 function bar(value: number, max: number, cells: number, plain: boolean): string {
   if (cells <= 0) return "";
   const filled = max <= 0 ? 0 : Math.min(cells, Math.round((value / max) * cells));
-  return plain ? "#".repeat(filled) + ".".repeat(cells - filled) : "\u2588".repeat(filled) + "\u2591".repeat(cells - filled);
+  return plain
+    ? "#".repeat(filled) + ".".repeat(cells - filled)
+    : "\u2588".repeat(filled) + "\u2591".repeat(cells - filled);
 }
 
 const num = (n: number | undefined): string => (n === undefined ? "-" : String(n));
@@ -41,15 +43,25 @@ function endLines(s: DashboardState): string[] {
   const after = ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
   const { old, new: neu } = s.backends;
   const line = `active dialogs at the end: old ${num(old.active)}, new ${num(neu.active)} (Kamailio, asked ${after} after the run)`;
-  const pbx = hasPbxChannels(s) ? [`active channels at the end: old ${num(old.channels)}, new ${num(neu.channels)} (each FreeSWITCH, show channels count)`] : [];
+  const pbx = hasPbxChannels(s)
+    ? [
+        `active channels at the end: old ${num(old.channels)}, new ${num(neu.channels)} (each FreeSWITCH, show channels count)`,
+      ]
+    : [];
   if (e.settled) return [line, ...pbx];
   const held = (old.active ?? 0) + (neu.active ?? 0);
   const channels = (old.channels ?? 0) + (neu.channels ?? 0);
   return [
     line,
     ...pbx,
-    ...(held > 0 ? [`  Kamailio still holds ${held} dialog${held === 1 ? "" : "s"} though every call of the run has ended`] : []),
-    ...(channels > 0 ? [`  FreeSWITCH still holds ${channels} channel${channels === 1 ? "" : "s"} though every call of the run has ended`] : []),
+    ...(held > 0
+      ? [`  Kamailio still holds ${held} dialog${held === 1 ? "" : "s"} though every call of the run has ended`]
+      : []),
+    ...(channels > 0
+      ? [
+          `  FreeSWITCH still holds ${channels} channel${channels === 1 ? "" : "s"} though every call of the run has ended`,
+        ]
+      : []),
   ];
 }
 
@@ -64,16 +76,29 @@ function hasPbxChannels(s: DashboardState): boolean {
  */
 export function hepRateLines(h: HepRates): string[] {
   const w = h.last;
-  const head = w ? `HEP mirror, per second over the last ${(w.windowMs / 1000).toFixed(1)} s:` : "HEP mirror: no whole window yet";
+  const head = w
+    ? `HEP mirror, per second over the last ${(w.windowMs / 1000).toFixed(1)} s:`
+    : "HEP mirror: no whole window yet";
   const header = ["backend", "INVITE/s", "1xx/s", "2xx/s", "3xx-6xx/s", "INVITEs", "2xx", "3xx-6xx"];
-  const rate = (n: number | undefined): string => (w === undefined || n === undefined ? "-" : perSecond(n, w.windowMs).toFixed(1));
+  const rate = (n: number | undefined): string =>
+    w === undefined || n === undefined ? "-" : perSecond(n, w.windowMs).toFixed(1);
   const rows = (["old", "new"] as Backend[]).map((b) => {
     const c = w?.backends[b];
     const t = h.totals[b];
-    return [b.toUpperCase(), rate(c?.routed), rate(c?.answers["1xx"]), rate(c?.answers["2xx"]), rate(c?.answers["3xx-6xx"]), String(t.routed), String(t.answers["2xx"]), String(t.answers["3xx-6xx"])];
+    return [
+      b.toUpperCase(),
+      rate(c?.routed),
+      rate(c?.answers["1xx"]),
+      rate(c?.answers["2xx"]),
+      rate(c?.answers["3xx-6xx"]),
+      String(t.routed),
+      String(t.answers["2xx"]),
+      String(t.answers["3xx-6xx"]),
+    ];
   });
   const colW = header.map((x, i) => Math.max(x.length, ...rows.map((r) => r[i]!.length)));
-  const fmt = (r: string[]): string => r.map((c, i) => (i === 0 ? c.padEnd(colW[i]!) : c.padStart(colW[i]!))).join("  ");
+  const fmt = (r: string[]): string =>
+    r.map((c, i) => (i === 0 ? c.padEnd(colW[i]!) : c.padStart(colW[i]!))).join("  ");
   return [head, fmt(header), ...rows.map(fmt)];
 }
 
@@ -81,7 +106,8 @@ export function hepRateLines(h: HepRates): string[] {
 function stepText(s: DashboardState): string {
   const st = s.step;
   if (st === undefined) return "";
-  if (s.rolledBackTo !== undefined) return `   step ${st.index}/${st.of} ${st.label} failed; rolled back to ${s.rolledBackTo}`;
+  if (s.rolledBackTo !== undefined)
+    return `   step ${st.index}/${st.of} ${st.label} failed; rolled back to ${s.rolledBackTo}`;
   if (st.state === "passed" && st.index === st.of) return `   plan: ${st.of}/${st.of} steps passed`;
   return `   step ${st.index}/${st.of} ${st.label} (new ${st.weightNew}%)${st.state === "applied" ? "" : ` ${st.state}`}`;
 }
@@ -91,7 +117,9 @@ export function renderFrame(s: DashboardState, o: FrameOptions): string {
   const elapsed = ((s.now - s.startedAt) / 1000).toFixed(1);
   const lines: string[] = [];
   lines.push(`pbx-cutover dashboard   phase: ${s.phase}   status: ${s.status}${stepText(s)}`);
-  lines.push(`dispatcher mode (Kamailio runtime): ${s.mode}   elapsed ${elapsed} s   calls/s ${s.callsPerSecond.toFixed(1)}`);
+  lines.push(
+    `dispatcher mode (Kamailio runtime): ${s.mode}   elapsed ${elapsed} s   calls/s ${s.callsPerSecond.toFixed(1)}`,
+  );
   lines.push("");
 
   // per backend: name total [bar] +delta done failed active [channels: the PBX's own count, side by side]
@@ -99,7 +127,15 @@ export function renderFrame(s: DashboardState, o: FrameOptions): string {
   const header = ["backend", "total", "delta", "done", "failed", "active", ...(pbx ? ["channels"] : [])];
   const rows = (["old", "new"] as Backend[]).map((b) => {
     const x = s.backends[b];
-    return [b.toUpperCase(), String(x.total), `+${x.delta}`, String(x.completed), String(x.failed), num(x.active), ...(pbx ? [num(x.channels)] : [])];
+    return [
+      b.toUpperCase(),
+      String(x.total),
+      `+${x.delta}`,
+      String(x.completed),
+      String(x.failed),
+      num(x.active),
+      ...(pbx ? [num(x.channels)] : []),
+    ];
   });
   const colW = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const cells = (r: string[]): string[] => r.map((c, i) => (i === 0 ? c.padEnd(colW[i]!) : c.padStart(colW[i]!)));

@@ -14,7 +14,8 @@ import type { RpcClient } from "../kamailio/rpc.js";
 import type { Target } from "../target/target.js";
 import { FINAL_FRAME_FILE, LiveDashboard } from "./live.js";
 
-const DISPATCHER_LIST = (JSON.parse(fixture("kamailio-5.6.3-jsonrpc-dispatcher.list.json")) as { result: unknown }).result;
+const DISPATCHER_LIST = (JSON.parse(fixture("kamailio-5.6.3-jsonrpc-dispatcher.list.json")) as { result: unknown })
+  .result;
 const OLD = "sip:127.0.0.1:22002";
 const NEW = "sip:127.0.0.1:22003";
 
@@ -32,8 +33,19 @@ function standIn(active: (uri: string) => number): { target: Target; calls: stri
     },
     close: () => undefined,
   };
-  const backend = (role: "old" | "new", uri: string): Target["backends"]["old"] => ({ role, address: "127.0.0.1", port: 0, uri, messageLog: undefined });
-  const target = { driver: "native", setId: 1, rpc, backends: { old: backend("old", OLD), new: backend("new", NEW) } } as unknown as Target;
+  const backend = (role: "old" | "new", uri: string): Target["backends"]["old"] => ({
+    role,
+    address: "127.0.0.1",
+    port: 0,
+    uri,
+    messageLog: undefined,
+  });
+  const target = {
+    driver: "native",
+    setId: 1,
+    rpc,
+    backends: { old: backend("old", OLD), new: backend("new", NEW) },
+  } as unknown as Target;
   return { target, calls };
 }
 
@@ -45,7 +57,10 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function dashboard(target: Target, settleTimeoutMs?: number): { events: RunEvents; dash: LiveDashboard; screen: string[] } {
+function dashboard(
+  target: Target,
+  settleTimeoutMs?: number,
+): { events: RunEvents; dash: LiveDashboard; screen: string[] } {
   const events = new RunEvents();
   const screen: string[] = [];
   const dash = new LiveDashboard(dir, events, {
@@ -63,16 +78,24 @@ function dashboard(target: Target, settleTimeoutMs?: number): { events: RunEvent
 async function runWithOneLongCall(events: RunEvents, dash: LiveDashboard): Promise<void> {
   events.emit({ kind: "call-routed", at: Date.now(), callId: "long", phase: "inflight", backend: "old" });
   // until a tick has folded in an observation (a condition; the deadline only bounds a hang)
-  for (const deadline = Date.now() + 30_000; dash.current.backends.old.active === undefined && Date.now() < deadline; ) {
+  for (const deadline = Date.now() + 30_000; dash.current.backends.old.active === undefined && Date.now() < deadline;) {
     await new Promise((r) => setTimeout(r, 5));
     dash.onTick(Date.now());
   }
   assert.equal(dash.current.backends.old.active, 1, "the ticks saw the long call up");
-  events.emit({ kind: "call-finished", at: Date.now(), callId: "long", phase: "inflight", backend: "old", completed: true });
+  events.emit({
+    kind: "call-finished",
+    at: Date.now(),
+    callId: "long",
+    phase: "inflight",
+    backend: "old",
+    completed: true,
+  });
   events.emit({ kind: "run-finished", at: Date.now(), status: "success", exitCode: 0, failures: [] });
 }
 
-const lastRow = (): string[] => readFileSync(path.join(dir, "live-metrics.csv"), "utf8").trimEnd().split("\n").at(-1)!.split(",");
+const lastRow = (): string[] =>
+  readFileSync(path.join(dir, "live-metrics.csv"), "utf8").trimEnd().split("\n").at(-1)!.split(",");
 const lastFrame = (screen: string[]): string => screen.at(-1)!.replace(/^--- frame \d+ ---\n/, "");
 
 test("the final frame and row wait until Kamailio has released the dialog after the last BYE", async () => {
@@ -92,7 +115,10 @@ test("the final frame and row wait until Kamailio has released the dialog after 
   assert.equal(screen.length, frames + 1, "one final frame");
   const final = lastFrame(screen);
   assert.match(final, /^OLD .* 0$/m, final);
-  assert.match(final, /^active dialogs at the end: old 0, new 0 \(Kamailio, asked (\d+ ms|\d+\.\d s) after the run\)$/m);
+  assert.match(
+    final,
+    /^active dialogs at the end: old 0, new 0 \(Kamailio, asked (\d+ ms|\d+\.\d s) after the run\)$/m,
+  );
   assert.doesNotMatch(final, /still holds/);
   assert.ok(askedAfterEnd >= 8, `kept asking until released (${askedAfterEnd} answers)`);
   assert.deepEqual(lastRow().slice(1, 3).concat(lastRow().slice(12, 14)), ["done", "success", "0", "0"]);
@@ -112,7 +138,11 @@ test("a dialog Kamailio keeps is reported after a bounded wait, with the number 
   // bounded: the 300 ms bound plus one observation, with room for a loaded machine
   assert.ok(waited >= 300 && waited < 10_000, `bounded wait: ${Math.round(waited)} ms`);
   const final = lastFrame(screen);
-  assert.match(final, /^active dialogs at the end: old 1, new 0 \(Kamailio, asked (\d+ ms|\d+\.\d s) after the run\)$/m, final);
+  assert.match(
+    final,
+    /^active dialogs at the end: old 1, new 0 \(Kamailio, asked (\d+ ms|\d+\.\d s) after the run\)$/m,
+    final,
+  );
   assert.match(final, /^ {2}Kamailio still holds 1 dialog though every call of the run has ended$/m);
   assert.deepEqual(lastRow().slice(12, 14), ["1", "0"]);
 });

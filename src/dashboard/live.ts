@@ -19,7 +19,16 @@ import { observeRuntime as observeKamailio } from "../observe/runtime.js";
 import type { Target } from "../target/target.js";
 import { CSV_HEADER, csvRow } from "./csv.js";
 import { renderFrame } from "./frame.js";
-import { endTick, initialState, isComplete, reduce, settledAtEnd, tick, type DashboardState, type Observation } from "./state.js";
+import {
+  endTick,
+  initialState,
+  isComplete,
+  reduce,
+  settledAtEnd,
+  tick,
+  type DashboardState,
+  type Observation,
+} from "./state.js";
 
 export interface Screen {
   write(text: string): unknown;
@@ -53,11 +62,14 @@ const CLEAR_BELOW = "\x1b[J";
 
 /** DASH_INTERVAL_SECONDS / --interval: seconds, fractions allowed, 0.05 to 3600. */
 export function resolveIntervalMs(env: NodeJS.ProcessEnv, flag: string | undefined): number {
-  const [source, raw] = flag !== undefined ? ["--interval", flag] : ["DASH_INTERVAL_SECONDS", env["DASH_INTERVAL_SECONDS"]];
+  const [source, raw] =
+    flag !== undefined ? ["--interval", flag] : ["DASH_INTERVAL_SECONDS", env["DASH_INTERVAL_SECONDS"]];
   if (raw === undefined || raw === "") return 1000;
   const n = Number(raw.trim());
   if (!/^\d*\.?\d+$/.test(raw.trim()) || !Number.isFinite(n) || n < 0.05 || n > 3600) {
-    throw new UsageError(`${source}=${JSON.stringify(raw)}: must be a number of seconds from 0.05 to 3600; nothing was started`);
+    throw new UsageError(
+      `${source}=${JSON.stringify(raw)}: must be a number of seconds from 0.05 to 3600; nothing was started`,
+    );
   }
   return Math.round(n * 1000);
 }
@@ -72,7 +84,10 @@ export function plainMode(env: NodeJS.ProcessEnv, clearFlag: boolean | undefined
 
 /** One look at Kamailio's runtime (src/observe/): dispatcher mode and active dialogs per backend of `t`. */
 export async function observeRuntime(t: Target): Promise<Observation> {
-  const o = await observeKamailio(t.rpc, { setId: t.setId, uris: { old: t.backends.old.uri, new: t.backends.new.uri } });
+  const o = await observeKamailio(t.rpc, {
+    setId: t.setId,
+    uris: { old: t.backends.old.uri, new: t.backends.new.uri },
+  });
   const obs: Observation = { at: o.at, mode: o.mode, active: o.active };
   // real PBXs: each one's own count, side by side with Kamailio's (a backend that does not answer is left out)
   if (t.pbxChannels) obs.channels = await t.pbxChannels().catch(() => ({}));
@@ -125,7 +140,12 @@ export class LiveDashboard {
 
   /** One tick: fold in the latest observation, append a CSV row, draw; kick off the next observation. */
   onTick(at: number): void {
-    this.state = tick(this.state, { at, mode: this.latest?.mode, active: this.latest?.active ?? {}, ...(this.latest?.channels ? { channels: this.latest.channels } : {}) });
+    this.state = tick(this.state, {
+      at,
+      mode: this.latest?.mode,
+      active: this.latest?.active ?? {},
+      ...(this.latest?.channels ? { channels: this.latest.channels } : {}),
+    });
     appendFileSafe(this.csv, csvRow(this.state, at), FileMode.public);
     this.draw();
     this.observe();
@@ -171,7 +191,8 @@ export class LiveDashboard {
     for (;;) {
       const obs = await observeRuntime(t);
       if (isComplete(obs)) answered = obs;
-      if ((answered && settledAtEnd(answered.active, answered.channels)) || Date.now() >= deadline || signal.aborted) break;
+      if ((answered && settledAtEnd(answered.active, answered.channels)) || Date.now() >= deadline || signal.aborted)
+        break;
       try {
         await delay(SETTLE_POLL_MS, signal);
       } catch {
@@ -194,7 +215,12 @@ export class LiveDashboard {
     const at = Date.now();
     this.state = this.state.finished
       ? endTick(this.state, at, end, reason)
-      : tick(this.state, { at, mode: this.latest?.mode, active: this.latest?.active ?? {}, ...(this.latest?.channels ? { channels: this.latest.channels } : {}) });
+      : tick(this.state, {
+          at,
+          mode: this.latest?.mode,
+          active: this.latest?.active ?? {},
+          ...(this.latest?.channels ? { channels: this.latest.channels } : {}),
+        });
     appendFileSafe(this.csv, csvRow(this.state, at), FileMode.public);
     writeFileAtomic(path.join(this.runDir, FINAL_FRAME_FILE), this.draw(), { mode: FileMode.public });
     this.unsubscribe?.();

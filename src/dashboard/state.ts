@@ -4,7 +4,15 @@
  * observation taken after the run's last call ended (`endTick`). Counting is incremental: every
  * event and every tick costs the same however long the run has been going.
  */
-import { assertNever, type Backend, type BackendCounts, type RunEvent, type RunStatus, type SimPhase, type StepState } from "../events/run-events.js";
+import {
+  assertNever,
+  type Backend,
+  type BackendCounts,
+  type RunEvent,
+  type RunStatus,
+  type SimPhase,
+  type StepState,
+} from "../events/run-events.js";
 import { addCounts, emptyCounts } from "../hep/rates.js";
 
 export interface BackendStats {
@@ -62,7 +70,14 @@ export interface HepRates {
 
 export const LOG_TAIL_LINES = 12;
 
-const emptyBackend = (): BackendStats => ({ total: 0, delta: 0, completed: 0, failed: 0, active: undefined, channels: undefined });
+const emptyBackend = (): BackendStats => ({
+  total: 0,
+  delta: 0,
+  completed: 0,
+  failed: 0,
+  active: undefined,
+  channels: undefined,
+});
 
 export function initialState(runDir: string, at: number): DashboardState {
   return {
@@ -168,8 +183,18 @@ export function tick(s: DashboardState, o: Observation): DashboardState {
     mode: o.mode ?? s.mode,
     callsPerSecond: (dOld + dNew) / seconds,
     backends: {
-      old: { ...s.backends.old, delta: dOld, active: o.active.old ?? s.backends.old.active, channels: o.channels?.old ?? s.backends.old.channels },
-      new: { ...s.backends.new, delta: dNew, active: o.active.new ?? s.backends.new.active, channels: o.channels?.new ?? s.backends.new.channels },
+      old: {
+        ...s.backends.old,
+        delta: dOld,
+        active: o.active.old ?? s.backends.old.active,
+        channels: o.channels?.old ?? s.backends.old.channels,
+      },
+      new: {
+        ...s.backends.new,
+        delta: dNew,
+        active: o.active.new ?? s.backends.new.active,
+        channels: o.channels?.new ?? s.backends.new.channels,
+      },
     },
     lastTick: { at: o.at, old: s.backends.old.total, new: s.backends.new.total },
     pbxChannels: s.pbxChannels || o.channels !== undefined,
@@ -194,14 +219,19 @@ export interface EndObservation {
 
 /** Kamailio answered all of it: the dispatcher mode and both backends' active dialogs. */
 export function isComplete(o: Observation): boolean {
-  return o.mode !== undefined && o.mode !== "unavailable" && Number.isFinite(o.active.old) && Number.isFinite(o.active.new);
+  return (
+    o.mode !== undefined && o.mode !== "unavailable" && Number.isFinite(o.active.old) && Number.isFinite(o.active.new)
+  );
 }
 
 /**
  * Active dialogs as the evidence expects them once every call of the run has ended; where the PBXs
  * report their own channels (`channels` given), those are 0 too.
  */
-export function settledAtEnd(active: Partial<Record<Backend, number>>, channels?: Partial<Record<Backend, number>>): boolean {
+export function settledAtEnd(
+  active: Partial<Record<Backend, number>>,
+  channels?: Partial<Record<Backend, number>>,
+): boolean {
   return active.old === 0 && active.new === 0 && (channels === undefined || (channels.old === 0 && channels.new === 0));
 }
 

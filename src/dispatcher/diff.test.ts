@@ -7,7 +7,9 @@ import { parseDispatcherList } from "./list.js";
 
 /** A dispatcher.list JSON-RPC reply recorded from Kamailio 5.6.3 after loading the .source.list fixture. */
 const recorded = (): ReturnType<typeof parseDispatcherListResult> =>
-  parseDispatcherListResult((JSON.parse(fixture("kamailio-5.6.3-dispatcher.list.rpc.json")) as { result: unknown }).result);
+  parseDispatcherListResult(
+    (JSON.parse(fixture("kamailio-5.6.3-dispatcher.list.rpc.json")) as { result: unknown }).result,
+  );
 
 describe("diffRuntime against a recorded Kamailio 5.6.3 reply", () => {
   it("parses the recorded reply: both sets, URIs as written, flags, priority, attrs", () => {
@@ -64,7 +66,10 @@ describe("diffRuntime: attrs of weighted entries", () => {
     const d = diffRuntime(l, runtime("weight=10"));
     assert.equal(d.ok, false);
     assert.deepEqual(d.wrongAttrs, [{ setId: 1, uri: "sip:127.0.0.1:15070", want: "weight=90", have: "weight=10" }]);
-    assert.match(describeDiff(diffRuntime(l, runtime(undefined))), /attrs of sip:127\.0\.0\.1:15070 \(set 1\) are none, not "weight=90"/);
+    assert.match(
+      describeDiff(diffRuntime(l, runtime(undefined))),
+      /attrs of sip:127\.0\.0\.1:15070 \(set 1\) are none, not "weight=90"/,
+    );
   });
   it("an entry without attrs is not compared", () => {
     assert.equal(diffRuntime(parseDispatcherList("1 sip:127.0.0.1:15070 0 0\n"), runtime("duid=x")).ok, true);

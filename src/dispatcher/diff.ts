@@ -67,7 +67,10 @@ export function describeDiff(d: RuntimeDiff): string {
     ...d.missing.map((m) => `missing ${m.uri} (set ${m.setId})`),
     ...d.unexpected.map((m) => `unexpected ${m.uri} (set ${m.setId})`),
     ...d.notActive.map((m) => `not active ${m.uri} (set ${m.setId}, flags ${m.flags})`),
-    ...d.wrongAttrs.map((m) => `attrs of ${m.uri} (set ${m.setId}) are ${m.have === undefined ? "none" : JSON.stringify(m.have)}, not ${JSON.stringify(m.want)}`),
+    ...d.wrongAttrs.map(
+      (m) =>
+        `attrs of ${m.uri} (set ${m.setId}) are ${m.have === undefined ? "none" : JSON.stringify(m.have)}, not ${JSON.stringify(m.want)}`,
+    ),
   ];
   return parts.length === 0 ? "runtime matches the list" : parts.join("; ");
 }

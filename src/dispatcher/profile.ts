@@ -20,7 +20,9 @@ export function isProfileMode(s: string): s is ProfileMode {
 export function parseProfileMode(s: string | undefined, flag = "--mode"): ProfileMode {
   if (s === undefined) throw new UsageError(`${flag} is required: one of ${PROFILE_MODES.join(", ")}`);
   if (!isProfileMode(s)) {
-    throw new UsageError(`${flag} ${JSON.stringify(s)} is not a dispatcher mode; use one of ${PROFILE_MODES.join(", ")}`);
+    throw new UsageError(
+      `${flag} ${JSON.stringify(s)} is not a dispatcher mode; use one of ${PROFILE_MODES.join(", ")}`,
+    );
   }
   return s;
 }
@@ -55,7 +57,10 @@ export function sameDestinationProblem(a: string, b: string): string {
  * The problems of a profile's inputs (pure): set id, both URIs valid and inside the policy, old and
  * new distinct as endpoints. Empty when they are fine; `canonical` holds the URIs' one spelling.
  */
-export function profileInputProblems(p: ProfileInputs): { problems: string[]; canonical: { oldUri: string; newUri: string } } {
+export function profileInputProblems(p: ProfileInputs): {
+  problems: string[];
+  canonical: { oldUri: string; newUri: string };
+} {
   const problems: string[] = [];
   if (!isSetId(p.setId)) problems.push(`set id ${p.setId} is not a non-negative integer`);
   const oldR = checkDestination(p.policy, p.oldUri);
@@ -104,7 +109,11 @@ export function listProblems(list: DispatcherList, setId: number, policy: SipPol
   return problems;
 }
 
-export function profileEntries(mode: ProfileMode, p: ProfileInputs, algorithm: DispatcherAlgorithm = 4): DispatcherEntry[] {
+export function profileEntries(
+  mode: ProfileMode,
+  p: ProfileInputs,
+  algorithm: DispatcherAlgorithm = 4,
+): DispatcherEntry[] {
   // algorithm 9 reads each destination's weight; without one, every call goes to a single destination
   const attrs = mode === "both" && algorithm === 9 ? "weight=50" : undefined;
   const entry = (uri: string): DispatcherEntry => ({ setId: p.setId, uri, flags: 0, priority: 0, attrs });
@@ -122,12 +131,18 @@ export function profileEntries(mode: ProfileMode, p: ProfileInputs, algorithm: D
  * Build the profile for a mode (validates first). Under the weight-based algorithm (9) `both` is
  * 50/50 by `weight=` attrs; under round-robin (4, the default) it is byte for byte the seed's.
  */
-export function buildProfile(mode: ProfileMode, inputs: ProfileInputs, algorithm: DispatcherAlgorithm = 4): DispatcherProfile {
+export function buildProfile(
+  mode: ProfileMode,
+  inputs: ProfileInputs,
+  algorithm: DispatcherAlgorithm = 4,
+): DispatcherProfile {
   const p = validateProfileInputs(inputs);
   const header = [
     `pbx-cutover profile: ${mode}`,
     `set ${p.setId}: old ${p.oldUri}, new ${p.newUri}`,
-    ...(mode === "both" && algorithm === 9 ? ["dispatcher algorithm 9: of every 100 calls after a reload, 50 to old and 50 to new, shuffled"] : []),
+    ...(mode === "both" && algorithm === 9
+      ? ["dispatcher algorithm 9: of every 100 calls after a reload, 50 to old and 50 to new, shuffled"]
+      : []),
     "line format: setid destination flags priority [attrs]",
   ];
   return { label: mode, list: makeList(header, profileEntries(mode, p, algorithm)) };
@@ -163,7 +178,11 @@ export function weightLabel(weightNew: number): string {
  * `both`, byte for byte; with weight-based (9) 1-99 is both destinations with `weight=` attrs that
  * sum to 100. Any other weight under round-robin is a UsageError (exit 2).
  */
-export function buildStepProfile(weightNew: number, p: ProfileInputs, algorithm: DispatcherAlgorithm): DispatcherProfile {
+export function buildStepProfile(
+  weightNew: number,
+  p: ProfileInputs,
+  algorithm: DispatcherAlgorithm,
+): DispatcherProfile {
   if (!Number.isInteger(weightNew) || weightNew < 0 || weightNew > 100) {
     throw new UsageError(`weight ${weightNew} is not an integer from 0 to 100`);
   }
@@ -177,12 +196,21 @@ export function buildStepProfile(weightNew: number, p: ProfileInputs, algorithm:
     );
   }
   const q = validateProfileInputs(p);
-  const entry = (uri: string, weight: number): DispatcherEntry => ({ setId: q.setId, uri, flags: 0, priority: 0, attrs: `weight=${weight}` });
+  const entry = (uri: string, weight: number): DispatcherEntry => ({
+    setId: q.setId,
+    uri,
+    flags: 0,
+    priority: 0,
+    attrs: `weight=${weight}`,
+  });
   const header = [
     `pbx-cutover profile: ${weightLabel(weightNew)}`,
     `set ${q.setId}: old ${q.oldUri}, new ${q.newUri}`,
     `dispatcher algorithm 9: of every 100 calls after a reload, ${100 - weightNew} to old and ${weightNew} to new, shuffled`,
     "line format: setid destination flags priority [attrs]",
   ];
-  return { label: weightLabel(weightNew), list: makeList(header, [entry(q.oldUri, 100 - weightNew), entry(q.newUri, weightNew)]) };
+  return {
+    label: weightLabel(weightNew),
+    list: makeList(header, [entry(q.oldUri, 100 - weightNew), entry(q.newUri, weightNew)]),
+  };
 }

@@ -19,13 +19,21 @@ const bad = (s: string, why: RegExp): void => {
 describe("parseSipUri", () => {
   it("accepts the destinations dispatcher lists use", () => {
     assert.deepEqual(ok("sip:127.0.0.1:15070"), {
-      scheme: "sip", user: undefined, host: "127.0.0.1", port: 15070, transport: undefined, params: [],
+      scheme: "sip",
+      user: undefined,
+      host: "127.0.0.1",
+      port: 15070,
+      transport: undefined,
+      params: [],
     });
     const u = ok("SIP:pbx@Gw1.Example.net:5080;transport=TCP;lr");
     assert.equal(u.scheme, "sip");
     assert.equal(u.user, "pbx");
     assert.equal(u.transport, "tcp");
-    assert.deepEqual(u.params.map((p) => p.name), ["transport", "lr"]);
+    assert.deepEqual(
+      u.params.map((p) => p.name),
+      ["transport", "lr"],
+    );
     assert.equal(ok("sip:[2001:db8::1]:5060").host, "[2001:db8::1]");
     assert.equal(ok("sips:gw.example.net").port, undefined);
     assert.equal(ok("sip:gw.example.net;transport=ws").transport, "ws");
@@ -84,7 +92,8 @@ describe("canonicalSipUri: one spelling per endpoint", () => {
     assert.equal(canon("sip:Alice@PBX.Example.com:5080;LR"), "sip:Alice@pbx.example.com:5080;lr");
   });
   it("is idempotent", () => {
-    for (const s of ["SIP:127.0.0.01", "sip:u@127.0.0.2:7;transport=tcp;lr", "sips:[2001:DB8::1]"]) assert.equal(canon(canon(s)), canon(s));
+    for (const s of ["SIP:127.0.0.01", "sip:u@127.0.0.2:7;transport=tcp;lr", "sips:[2001:DB8::1]"])
+      assert.equal(canon(canon(s)), canon(s));
   });
   it("refuses what parseSipUri refuses", () => {
     assert.equal(canonicalSipUri("sip:127.0.0.1:0").ok, false);

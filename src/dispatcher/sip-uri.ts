@@ -36,8 +36,12 @@ const TOKEN = /^[A-Za-z0-9\-_.!~*'%+`[\]/:&$]+$/;
 export function ipv4AmbiguityProblem(host: string): string | undefined {
   const v4 = IPV4.exec(host);
   if (!v4) return undefined;
-  const bad = v4.slice(1).find((o) => o.length > 1 && o.startsWith("0") && !(/^[0-7]+$/.test(o) && parseInt(o, 8) === parseInt(o, 10)));
-  return bad === undefined ? undefined : `host ${host} has the octet ${bad}, which reads as decimal ${parseInt(bad, 10)} or octal; write it without leading zeros`;
+  const bad = v4
+    .slice(1)
+    .find((o) => o.length > 1 && o.startsWith("0") && !(/^[0-7]+$/.test(o) && parseInt(o, 8) === parseInt(o, 10)));
+  return bad === undefined
+    ? undefined
+    : `host ${host} has the octet ${bad}, which reads as decimal ${parseInt(bad, 10)} or octal; write it without leading zeros`;
 }
 
 function checkHost(host: string): string | undefined {
@@ -127,7 +131,11 @@ export function effectivePort(u: SipUri): number {
 /** An IPv4 literal without leading zeros (`127.0.0.01` -> `127.0.0.1`, read as decimal); other hosts lower-cased. */
 export function canonicalHost(host: string): string {
   const v4 = IPV4.exec(host);
-  if (v4) return v4.slice(1).map((o) => String(Number(o))).join(".");
+  if (v4)
+    return v4
+      .slice(1)
+      .map((o) => String(Number(o)))
+      .join(".");
   return host.toLowerCase();
 }
 

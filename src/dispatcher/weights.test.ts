@@ -7,23 +7,34 @@ import { kamailioIndexOrder, splitBound, weightAttr, weightSlots } from "./weigh
 
 const OLD = "sip:127.0.0.1:15070";
 const NEW = "sip:127.0.0.1:15080";
-const list = (...lines: string[]): ReturnType<typeof parseDispatcherList> => parseDispatcherList(lines.join("\n") + "\n");
+const list = (...lines: string[]): ReturnType<typeof parseDispatcherList> =>
+  parseDispatcherList(lines.join("\n") + "\n");
 const slots = (...lines: string[]): Record<string, number> => Object.fromEntries(weightSlots(list(...lines), 1));
 
 describe("Kamailio 5.6.3 index order (dlist)", () => {
   it("is the order the recorded dispatcher.list RPC reply reports: priority descending", () => {
     const source = parseDispatcherList(fixture("kamailio-5.6.3-dispatcher.list.source.list"));
-    const recorded = parseDispatcherListResult((JSON.parse(fixture("kamailio-5.6.3-dispatcher.list.rpc.json")) as { result: unknown }).result);
+    const recorded = parseDispatcherListResult(
+      (JSON.parse(fixture("kamailio-5.6.3-dispatcher.list.rpc.json")) as { result: unknown }).result,
+    );
     const loaded = new Set(recorded.map((d) => d.uri));
     assert.deepEqual(
-      kamailioIndexOrder(source, 1).map((d) => d.uri).filter((u) => loaded.has(u)),
+      kamailioIndexOrder(source, 1)
+        .map((d) => d.uri)
+        .filter((u) => loaded.has(u)),
       recorded.filter((d) => d.setId === 1).map((d) => d.uri),
     );
   });
 
   it("puts the later line first among equal priorities", () => {
-    assert.deepEqual(kamailioIndexOrder(list(`1 ${OLD} 0 0`, `1 ${NEW} 0 0`), 1).map((d) => d.uri), [NEW, OLD]);
-    assert.deepEqual(kamailioIndexOrder(list(`1 ${OLD} 0 5`, `1 ${NEW} 0 0`), 1).map((d) => d.uri), [OLD, NEW]);
+    assert.deepEqual(
+      kamailioIndexOrder(list(`1 ${OLD} 0 0`, `1 ${NEW} 0 0`), 1).map((d) => d.uri),
+      [NEW, OLD],
+    );
+    assert.deepEqual(
+      kamailioIndexOrder(list(`1 ${OLD} 0 5`, `1 ${NEW} 0 0`), 1).map((d) => d.uri),
+      [OLD, NEW],
+    );
   });
 });
 
@@ -58,7 +69,11 @@ describe("slots per cycle of 100 (dp_init_weights)", () => {
   it("weight 0 (or none) on the destination indexed first sends every call there", () => {
     assert.deepEqual(slots(`1 ${OLD} 0 0 weight=100`, `1 ${NEW} 0 0 weight=0`), { [NEW]: 100, [OLD]: 0 });
     assert.deepEqual(slots(`1 ${NEW} 0 0 weight=100`, `1 ${OLD} 0 0 weight=0`), { [OLD]: 100, [NEW]: 0 });
-    assert.deepEqual(slots(`1 ${OLD} 0 0`, `1 ${NEW} 0 0`), { [NEW]: 100, [OLD]: 0 }, "the seed's both list under algorithm 9");
+    assert.deepEqual(
+      slots(`1 ${OLD} 0 0`, `1 ${NEW} 0 0`),
+      { [NEW]: 100, [OLD]: 0 },
+      "the seed's both list under algorithm 9",
+    );
   });
 
   it("weight 0 on the destination indexed last is a 0 share", () => {

@@ -126,7 +126,8 @@ export function splitBound(input: SplitBoundInput): CallRange {
   const { algorithm, weightNew, calls } = input;
   const other = input.otherSelections ?? 0;
   if (!Number.isInteger(calls) || calls < 0) throw new RangeError(`calls must be a non-negative integer, got ${calls}`);
-  if (!Number.isInteger(other) || other < 0) throw new RangeError(`otherSelections must be a non-negative integer, got ${other}`);
+  if (!Number.isInteger(other) || other < 0)
+    throw new RangeError(`otherSelections must be a non-negative integer, got ${other}`);
   if (!Number.isInteger(weightNew) || weightNew < 0 || weightNew > 100) {
     throw new RangeError(`weightNew must be an integer 0-100, got ${weightNew}`);
   }
@@ -134,10 +135,16 @@ export function splitBound(input: SplitBoundInput): CallRange {
   let range: CallRange;
   if (algorithm === 4) {
     if (weightNew !== 0 && weightNew !== 50 && weightNew !== 100) {
-      throw new RangeError(`round-robin (algorithm 4) splits 0, 50 or 100, not ${weightNew}: weighted steps need algorithm 9`);
+      throw new RangeError(
+        `round-robin (algorithm 4) splits 0, 50 or 100, not ${weightNew}: weighted steps need algorithm 9`,
+      );
     }
     range =
-      weightNew === 0 ? { min: 0, max: 0 } : weightNew === 100 ? { min: total, max: total } : { min: Math.floor(total / 2), max: Math.ceil(total / 2) };
+      weightNew === 0
+        ? { min: 0, max: 0 }
+        : weightNew === 100
+          ? { min: total, max: total }
+          : { min: Math.floor(total / 2), max: Math.ceil(total / 2) };
   } else {
     const q = Math.floor(total / 100);
     const r = total % 100;

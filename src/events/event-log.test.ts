@@ -18,7 +18,15 @@ test("events.ndjson: one JSON event per line, in order, as emitted; nothing afte
       { kind: "call-routed", at: 3, callId: "pbxc-ab12-old-1-99@127.0.0.1", phase: "old", backend: "old" },
       // a log line with a newline and quotes stays one NDJSON line
       { kind: "log", at: 4, line: 'two\nlines "quoted"' },
-      { kind: "call-finished", at: 5, callId: "x", phase: "old", backend: undefined, completed: false, reason: "no final response to INVITE" },
+      {
+        kind: "call-finished",
+        at: 5,
+        callId: "x",
+        phase: "old",
+        backend: undefined,
+        completed: false,
+        reason: "no final response to INVITE",
+      },
       { kind: "run-finished", at: 6, status: "success", exitCode: 0, failures: [] },
     ];
     for (const e of sent) events.emit(e);
@@ -30,7 +38,10 @@ test("events.ndjson: one JSON event per line, in order, as emitted; nothing afte
     const lines = text.trimEnd().split("\n");
     assert.equal(lines.length, sent.length);
     // undefined fields are dropped by JSON, as a reader sees them
-    assert.deepEqual(lines.map((l) => JSON.parse(l) as unknown), JSON.parse(JSON.stringify(sent)) as unknown);
+    assert.deepEqual(
+      lines.map((l) => JSON.parse(l) as unknown),
+      JSON.parse(JSON.stringify(sent)) as unknown,
+    );
     assert.equal(statSync(file).mode & 0o777, 0o644);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -46,14 +46,31 @@ export type RunEvent =
   /** a backend received the initial INVITE of a call (retransmissions never produce this) */
   | { kind: "call-routed"; at: number; callId: string; phase: SimPhase; backend: Backend }
   /** the UAC finished a call: completed = 2xx to INVITE and 2xx to BYE */
-  | { kind: "call-finished"; at: number; callId: string; phase: SimPhase; backend: Backend | undefined; completed: boolean; reason?: string }
+  | {
+      kind: "call-finished";
+      at: number;
+      callId: string;
+      phase: SimPhase;
+      backend: Backend | undefined;
+      completed: boolean;
+      reason?: string;
+    }
   | { kind: "verdict"; at: number; phase: SimPhase; name: string; verdict: Verdict; details: string }
   /**
    * a plan step (src/plan/runner.ts): `applied` = its list was verified at runtime (the step's window
    * starts here), `passed` = held and gated, it is now the last good step, `failed` = its apply or gates
    * failed or the run was aborted during it. index counts from 1; of = the plan's step count.
    */
-  | { kind: "step"; at: number; index: number; of: number; label: string; weightNew: number; state: StepState; detail: string }
+  | {
+      kind: "step";
+      at: number;
+      index: number;
+      of: number;
+      label: string;
+      weightNew: number;
+      state: StepState;
+      detail: string;
+    }
   /**
    * the runner put back the last good step with verifiedApply (to = its index, 0 = the list that ran
    * before the plan); ok = the runtime was read back equal to it
@@ -86,7 +103,15 @@ export type RunEvent =
    * the gates' verdict on a step's window (runner), with their numbers or why nothing was evaluated;
    * `gates`: each gate's row (live traffic); `early`: a gate failed while the step held
    */
-  | { kind: "gates"; at: number; index: number; verdict: Verdict | "none"; detail: string; gates?: GateRow[]; early?: boolean }
+  | {
+      kind: "gates";
+      at: number;
+      index: number;
+      verdict: Verdict | "none";
+      detail: string;
+      gates?: GateRow[];
+      early?: boolean;
+    }
   /**
    * an operator's control request over the run's control socket (src/control/): accepted = it took
    * effect (pause, resume, promote, abort); refused ones say why in detail. status requests are not events.
@@ -98,7 +123,15 @@ export type RunEvent =
    * waited for: --drain-timeout 0) / timed-out (calls left at the timeout) / aborted (operator or signal) /
    * unavailable (Kamailio could not be asked); calls are listed with their age
    */
-  | { kind: "drain"; at: number; backend: Backend; state: DrainState; active: number; calls: DrainCall[]; detail: string }
+  | {
+      kind: "drain";
+      at: number;
+      backend: Backend;
+      state: DrainState;
+      active: number;
+      calls: DrainCall[];
+      detail: string;
+    }
   /** a human-readable line for simulation.stdout.log */
   | { kind: "log"; at: number; line: string }
   | { kind: "run-finished"; at: number; status: RunStatus; exitCode: number; failures: string[] };

@@ -1,9 +1,28 @@
 import assert from "node:assert/strict";
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import { appendFileSafe, createExclusive, FileMode, openAppend, tempPathFor, writeFileAtomic, writeFileAtomicAsync } from "./atomic-write.js";
+import {
+  appendFileSafe,
+  createExclusive,
+  FileMode,
+  openAppend,
+  tempPathFor,
+  writeFileAtomic,
+  writeFileAtomicAsync,
+} from "./atomic-write.js";
 import { FileFaultError, formatError } from "../core/errors.js";
 import { closeSync } from "node:fs";
 
@@ -44,7 +63,10 @@ describe("atomic writes with explicit modes", () => {
   it("no temp file is left behind; the temp name is hidden, random and in the same directory", () => {
     const f = path.join(dir, "clean.txt");
     writeFileAtomic(f, "x", { mode: FileMode.public });
-    assert.deepEqual(readdirSync(dir).filter((e) => e.includes("clean.txt")), ["clean.txt"]);
+    assert.deepEqual(
+      readdirSync(dir).filter((e) => e.includes("clean.txt")),
+      ["clean.txt"],
+    );
     const a = tempPathFor(f);
     const b = tempPathFor(f);
     assert.notEqual(a, b);
@@ -82,7 +104,10 @@ describe("atomic writes with explicit modes", () => {
     writeFileSync(victim, "precious\n");
     const log = path.join(dir, "log-link");
     symlinkSync(victim, log);
-    assert.throws(() => openAppend(log, FileMode.public), (err: unknown) => err instanceof FileFaultError && /symlink/.test(err.message));
+    assert.throws(
+      () => openAppend(log, FileMode.public),
+      (err: unknown) => err instanceof FileFaultError && /symlink/.test(err.message),
+    );
     assert.equal(readFileSync(victim, "utf8"), "precious\n");
     assert.equal(readlinkSync(log), victim);
   });
@@ -94,7 +119,11 @@ describe("atomic writes with explicit modes", () => {
       (err: unknown) => err instanceof FileFaultError && err.exitCode === 3 && err.message.includes(f),
     );
     // a raw errno error that escapes anywhere is reported the same way
-    const raw = Object.assign(new Error("EROFS: read-only file system, open '/x/y'"), { code: "EROFS", syscall: "open", path: "/x/y" });
+    const raw = Object.assign(new Error("EROFS: read-only file system, open '/x/y'"), {
+      code: "EROFS",
+      syscall: "open",
+      path: "/x/y",
+    });
     const out = formatError(raw);
     assert.equal(out.exitCode, 3);
     assert.match(out.text, /cannot write \/x\/y: the file system is read-only \(EROFS\)/);

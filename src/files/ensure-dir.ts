@@ -51,6 +51,8 @@ export function ensureUserDir(dir: string, what: string, flag: string): void {
       const f = new FileFaultError((err as NodeJS.ErrnoException).path ?? dir, code, `create ${what}`);
       throw new EnvironmentError(`${f.message}; nothing was started`, [...f.details, `or pass another ${flag}`]);
     }
-    throw new UsageError(`cannot create ${what} ${dir}: ${(err as Error).message}; nothing was started`, [`pass a writable ${flag}`]);
+    throw new UsageError(`cannot create ${what} ${dir}: ${(err as Error).message}; nothing was started`, [
+      `pass a writable ${flag}`,
+    ]);
   }
 }

@@ -25,7 +25,10 @@ export interface ChannelWatch {
 }
 
 /** Subscribe to both; resolves once both confirmed the subscription, rejects (EventSocketError) otherwise. */
-export async function watchChannels(eps: Record<Backend, ChannelWatchEndpoint>, timeoutMs = 3000): Promise<ChannelWatch> {
+export async function watchChannels(
+  eps: Record<Backend, ChannelWatchEndpoint>,
+  timeoutMs = 3000,
+): Promise<ChannelWatch> {
   const books = { old: new FreeswitchCallBook(), new: new FreeswitchCallBook() };
   const events: Record<Backend, ChannelEvent[]> = { old: [], new: [] };
   const lostAt: Partial<Record<Backend, number>> = {};
@@ -36,10 +39,15 @@ export async function watchChannels(eps: Record<Backend, ChannelWatchEndpoint>, 
   };
   function subscribe(b: Backend): ChannelEventStream {
     const ep = eps[b];
-    const s = subscribeChannelEvents({ host: ep.host, port: ep.port }, ep.password, (e) => {
-      events[b].push(e);
-      books[b].add(e);
-    }, timeoutMs);
+    const s = subscribeChannelEvents(
+      { host: ep.host, port: ep.port },
+      ep.password,
+      (e) => {
+        events[b].push(e);
+        books[b].add(e);
+      },
+      timeoutMs,
+    );
     void s.closed.then(() => {
       if (!closing) lostAt[b] = Date.now();
     });

@@ -10,7 +10,12 @@ import type { EslFrame } from "../verify/event-socket.js";
  * each event arrives as a `text/event-plain` frame whose body is `Name: url-encoded value` lines.
  */
 
-export const CHANNEL_EVENTS = ["CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE"] as const;
+export const CHANNEL_EVENTS = [
+  "CHANNEL_CREATE",
+  "CHANNEL_ANSWER",
+  "CHANNEL_HANGUP",
+  "CHANNEL_HANGUP_COMPLETE",
+] as const;
 export type ChannelEventName = (typeof CHANNEL_EVENTS)[number];
 
 /** The subscription command for the events this module reads. */

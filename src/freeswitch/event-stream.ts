@@ -1,6 +1,11 @@
 import net from "node:net";
 import { EslFrameParser, EventSocketError, eslApi, type EslEndpoint } from "../verify/event-socket.js";
-import { CHANNEL_EVENT_SUBSCRIPTION, channelEventFrom, parseChannelsCount, type ChannelEvent } from "./event-evidence.js";
+import {
+  CHANNEL_EVENT_SUBSCRIPTION,
+  channelEventFrom,
+  parseChannelsCount,
+  type ChannelEvent,
+} from "./event-evidence.js";
 
 /**
  * A live subscription to one FreeSWITCH's channel events over its event socket (inbound mode):
@@ -32,13 +37,31 @@ export function subscribeChannelEvents(
     settle = undefined;
     sock.destroy();
   };
-  const timer = setTimeout(() => fail(new EventSocketError(`event socket ${where}: no subscription within ${timeoutMs} ms (stage ${stage})`, "timeout")), timeoutMs);
-  const closed = new Promise<void>((resolve) => sock.on("close", () => {
-    clearTimeout(timer);
-    fail(new EventSocketError(`event socket ${where} closed the connection during ${stage}`, stage === "auth-reply" ? "auth-failed" : "protocol"));
-    resolve();
-  }));
-  sock.on("error", (e: NodeJS.ErrnoException) => fail(new EventSocketError(`event socket ${where}: ${e.code ?? e.message}`, "unreachable")));
+  const timer = setTimeout(
+    () =>
+      fail(
+        new EventSocketError(
+          `event socket ${where}: no subscription within ${timeoutMs} ms (stage ${stage})`,
+          "timeout",
+        ),
+      ),
+    timeoutMs,
+  );
+  const closed = new Promise<void>((resolve) =>
+    sock.on("close", () => {
+      clearTimeout(timer);
+      fail(
+        new EventSocketError(
+          `event socket ${where} closed the connection during ${stage}`,
+          stage === "auth-reply" ? "auth-failed" : "protocol",
+        ),
+      );
+      resolve();
+    }),
+  );
+  sock.on("error", (e: NodeJS.ErrnoException) =>
+    fail(new EventSocketError(`event socket ${where}: ${e.code ?? e.message}`, "unreachable")),
+  );
   sock.on("data", (chunk: Buffer) => {
     for (const f of parser.push(chunk)) {
       const type = f.headers.get("content-type") ?? "";
@@ -53,7 +76,12 @@ export function subscribeChannelEvents(
       } else if (stage === "auth-reply" || stage === "subscribe") {
         const reply = f.headers.get("reply-text") ?? "";
         if (type !== "command/reply" || !reply.startsWith("+OK")) {
-          fail(new EventSocketError(`event socket ${where}: ${stage === "auth-reply" ? "authentication refused" : "subscription refused"} (${reply || type})`, stage === "auth-reply" ? "auth-failed" : "protocol"));
+          fail(
+            new EventSocketError(
+              `event socket ${where}: ${stage === "auth-reply" ? "authentication refused" : "subscription refused"} (${reply || type})`,
+              stage === "auth-reply" ? "auth-failed" : "protocol",
+            ),
+          );
           return;
         }
         if (stage === "auth-reply") {
@@ -75,6 +103,10 @@ export function subscribeChannelEvents(
 export async function channelsCount(ep: EslEndpoint, password: string, timeoutMs = 2000): Promise<number> {
   const body = await eslApi(ep, password, "show channels count", timeoutMs);
   const n = parseChannelsCount(body);
-  if (n === undefined) throw new EventSocketError(`event socket ${ep.host}:${ep.port}: show channels count answered ${JSON.stringify(body.trim().slice(0, 60))}`, "protocol");
+  if (n === undefined)
+    throw new EventSocketError(
+      `event socket ${ep.host}:${ep.port}: show channels count answered ${JSON.stringify(body.trim().slice(0, 60))}`,
+      "protocol",
+    );
   return n;
 }

@@ -35,10 +35,19 @@ export function failingCalls(r: GateResult, records: readonly CallRecord[]): Cal
         return f === undefined || INEFFECTIVE_STATUSES.includes(f);
       case "srd_p50":
       case "srd_p95":
-        return c.firstProvisionalOrFinalMs !== undefined && limit !== undefined && c.firstProvisionalOrFinalMs - c.inviteSentMs > limit;
+        return (
+          c.firstProvisionalOrFinalMs !== undefined &&
+          limit !== undefined &&
+          c.firstProvisionalOrFinalMs - c.inviteSentMs > limit
+        );
       case "sdd_p50":
       case "sdd_p95":
-        return c.byeSentMs !== undefined && c.byeFinalMs !== undefined && limit !== undefined && c.byeFinalMs - c.byeSentMs > limit;
+        return (
+          c.byeSentMs !== undefined &&
+          c.byeFinalMs !== undefined &&
+          limit !== undefined &&
+          c.byeFinalMs - c.byeSentMs > limit
+        );
     }
   };
   return records.filter((c) => c.backend === backend && bad(c)).sort((a, b) => a.inviteSentMs - b.inviteSentMs);

@@ -7,7 +7,10 @@ import type { Backend } from "../events/run-events.js";
 import { forwardedTo, type EndpointKey, type HepCall } from "../hep/evidence.js";
 import type { CallRecord } from "./call-record.js";
 
-export function backendsFromHep(calls: Iterable<HepCall>, backends: Readonly<Record<Backend, EndpointKey>>): Map<string, Backend> {
+export function backendsFromHep(
+  calls: Iterable<HepCall>,
+  backends: Readonly<Record<Backend, EndpointKey>>,
+): Map<string, Backend> {
   const out = new Map<string, Backend>();
   for (const c of calls) {
     const to = forwardedTo(c, "INVITE")[0];
@@ -67,16 +70,23 @@ export type HepCallState =
   | { kind: "none" };
 
 /** One call's record by callRecordsFromHep's rules (pure). */
-export function callRecordFromHep(c: HepCall, backends: Readonly<Record<Backend, EndpointKey>>, o: { nowMs: number; timeoutMs: number }): HepCallState {
+export function callRecordFromHep(
+  c: HepCall,
+  backends: Readonly<Record<Backend, EndpointKey>>,
+  o: { nowMs: number; timeoutMs: number },
+): HepCallState {
   const leg = c.forwarded.INVITE?.[0];
-  if (leg === undefined) return c.answerToInvite !== undefined && c.inviteReceivedUs !== undefined ? { kind: "unrouted" } : { kind: "none" };
+  if (leg === undefined)
+    return c.answerToInvite !== undefined && c.inviteReceivedUs !== undefined ? { kind: "unrouted" } : { kind: "none" };
   const backend: Backend | undefined = leg.to === backends.old ? "old" : leg.to === backends.new ? "new" : undefined;
   if (backend === undefined) return { kind: "none" };
   const inviteSentMs = (c.inviteReceivedUs ?? leg.firstUs) / 1000;
   const final = c.answerToInvite;
   const timedOut = final === undefined && o.nowMs - inviteSentMs >= o.timeoutMs;
   if (final === undefined && !timedOut) return { kind: "pending", backend, inviteSentMs };
-  const toCaller = c.responses.find((r) => r.method === "INVITE" && r.status !== 100 && r.origin !== "backend" && r.to === c.caller);
+  const toCaller = c.responses.find(
+    (r) => r.method === "INVITE" && r.status !== 100 && r.origin !== "backend" && r.to === c.caller,
+  );
   const bye = c.forwarded.BYE?.[0];
   return {
     kind: "record",

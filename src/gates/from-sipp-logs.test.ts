@@ -13,11 +13,17 @@ const log = (name: string): LoggedMessage[] => parseMessageLogBuffer(readFileSyn
 const id = (n: number): string => `pbxc-5f3a9c-both-${n}-26178@127.0.0.1`;
 
 describe("call records from recorded SIPp 3.6.1 logs (4 calls through Kamailio 5.6.3, round-robin)", () => {
-  const backends = backendsByCallId({ old: log("sipp-3.6.1-uas-old.messages.log"), new: log("sipp-3.6.1-uas-new.messages.log") });
+  const backends = backendsByCallId({
+    old: log("sipp-3.6.1-uas-old.messages.log"),
+    new: log("sipp-3.6.1-uas-new.messages.log"),
+  });
   const uac = log("sipp-3.6.1-uac-call.messages.log");
 
   it("each call's backend from the backends' logs (round-robin's first call went to the list's last line, new)", () => {
-    assert.deepEqual([1, 2, 3, 4].map((n) => backends.get(id(n))), ["new", "old", "new", "old"]);
+    assert.deepEqual(
+      [1, 2, 3, 4].map((n) => backends.get(id(n))),
+      ["new", "old", "new", "old"],
+    );
   });
 
   it("timings from the UAC's own log, by hand from its stamps", () => {
@@ -33,19 +39,28 @@ describe("call records from recorded SIPp 3.6.1 logs (4 calls through Kamailio 5
     const sdd = r.records.map((c) => (c.byeFinalMs! - c.byeSentMs!).toFixed(3));
     assert.deepEqual(sdd, ["1.874", "7.121", "1.075", "0.436"]);
     const m = windowMetrics(r.records, { fromMs: 0, toMs: undefined });
-    assert.deepEqual([m.old.invites, m.old.ser.percent, m.old.isa.percent, m.new.invites, m.new.ser.percent], [2, 100, 0, 2, 100]);
+    assert.deepEqual(
+      [m.old.invites, m.old.ser.percent, m.old.isa.percent, m.new.invites, m.new.ser.percent],
+      [2, 100, 0, 2, 100],
+    );
     assert.equal(m.new.srd.p95Ms!.toFixed(3), "24.465");
     // 2 calls per backend: too few for the default gates
     assert.equal(evaluateGates([{ kind: "relative", metric: "ser", maxWorseBy: 2 }], m, 50).verdict, "inconclusive");
   });
 
   it("while the burst runs, a call without a final answer is pending; afterwards it timed out", () => {
-    const cut = uac.findIndex((r) => r.direction === "received" && r.text.startsWith("SIP/2.0 200") && r.text.includes(id(1)));
+    const cut = uac.findIndex(
+      (r) => r.direction === "received" && r.text.startsWith("SIP/2.0 200") && r.text.includes(id(1)),
+    );
     const early = uac.slice(0, cut);
     assert.ok(callRecordsFromUacLog(early, backends, { final: false }).pending.includes(id(1)));
     const done = callRecordsFromUacLog(early, backends, { final: true }).records.find((c) => c.callId === id(1))!;
     assert.deepEqual([done.timedOut, done.finalStatus], [true, undefined]);
-    assert.equal((done.firstProvisionalOrFinalMs! - done.inviteSentMs).toFixed(3), "24.465", "its 180 still counts for SRD");
+    assert.equal(
+      (done.firstProvisionalOrFinalMs! - done.inviteSentMs).toFixed(3),
+      "24.465",
+      "its 180 still counts for SRD",
+    );
   });
 
   it("a call Kamailio answered itself (503 No destination) belongs to no backend", () => {
@@ -58,11 +73,23 @@ describe("backends from HEP (where Kamailio forwarded the INVITE)", () => {
   it("names the backend by its dispatcher endpoint; other destinations and calls without an INVITE leg are left out", async () => {
     const { backendsFromHep } = await import("./from-hep.js");
     const call = (callId: string, to: string | undefined): HepCall =>
-      ({ callId, forwarded: to === undefined ? {} : { INVITE: [{ to, transactions: 1, retransmissions: 0, firstUs: 0 }] } }) as unknown as HepCall;
-    const m = backendsFromHep([call("a", "127.0.0.1:15070"), call("b", "127.0.0.1:15080"), call("c", "127.0.0.1:9999"), call("d", undefined)], {
-      old: "127.0.0.1:15070",
-      new: "127.0.0.1:15080",
-    });
-    assert.deepEqual([...m], [["a", "old"], ["b", "new"]]);
+      ({
+        callId,
+        forwarded: to === undefined ? {} : { INVITE: [{ to, transactions: 1, retransmissions: 0, firstUs: 0 }] },
+      }) as unknown as HepCall;
+    const m = backendsFromHep(
+      [call("a", "127.0.0.1:15070"), call("b", "127.0.0.1:15080"), call("c", "127.0.0.1:9999"), call("d", undefined)],
+      {
+        old: "127.0.0.1:15070",
+        new: "127.0.0.1:15080",
+      },
+    );
+    assert.deepEqual(
+      [...m],
+      [
+        ["a", "old"],
+        ["b", "new"],
+      ],
+    );
   });
 });

@@ -20,12 +20,36 @@ export const GATE_METRICS = ["ser", "isa", "srd_p50", "srd_p95", "sdd_p50", "sdd
 export type GateMetric = (typeof GATE_METRICS)[number];
 
 const HIGHER_IS_BETTER: Record<GateMetric, boolean> = {
-  ser: true, isa: false, srd_p50: false, srd_p95: false, sdd_p50: false, sdd_p95: false,
+  ser: true,
+  isa: false,
+  srd_p50: false,
+  srd_p95: false,
+  sdd_p50: false,
+  sdd_p95: false,
 };
-const UNIT: Record<GateMetric, string> = { ser: "%", isa: "%", srd_p50: " ms", srd_p95: " ms", sdd_p50: " ms", sdd_p95: " ms" };
-const DIFF_UNIT: Record<GateMetric, string> = { ser: " points", isa: " points", srd_p50: " ms", srd_p95: " ms", sdd_p50: " ms", sdd_p95: " ms" };
+const UNIT: Record<GateMetric, string> = {
+  ser: "%",
+  isa: "%",
+  srd_p50: " ms",
+  srd_p95: " ms",
+  sdd_p50: " ms",
+  sdd_p95: " ms",
+};
+const DIFF_UNIT: Record<GateMetric, string> = {
+  ser: " points",
+  isa: " points",
+  srd_p50: " ms",
+  srd_p95: " ms",
+  sdd_p50: " ms",
+  sdd_p95: " ms",
+};
 const LABEL: Record<GateMetric, string> = {
-  ser: "SER", isa: "ISA", srd_p50: "SRD p50", srd_p95: "SRD p95", sdd_p50: "SDD p50", sdd_p95: "SDD p95",
+  ser: "SER",
+  isa: "ISA",
+  srd_p50: "SRD p50",
+  srd_p95: "SRD p95",
+  sdd_p50: "SDD p50",
+  sdd_p95: "SDD p95",
 };
 
 /** Calls a backend needs in the window before a gate decides, unless the gate says otherwise. */
@@ -117,7 +141,9 @@ export function metricValue(m: BackendMetrics, metric: GateMetric): { value: num
 }
 
 const fmt = (metric: GateMetric, v: number | undefined): string =>
-  v === undefined ? "n/a" : `${Number.isInteger(v) ? v : v.toFixed(metric === "ser" || metric === "isa" ? 2 : 1)}${UNIT[metric]}`;
+  v === undefined
+    ? "n/a"
+    : `${Number.isInteger(v) ? v : v.toFixed(metric === "ser" || metric === "isa" ? 2 : 1)}${UNIT[metric]}`;
 
 function sampleText(m: BackendMetrics, metric: GateMetric): string {
   if (metric === "ser") return ` (${m.ser.numerator} of ${m.ser.denominator})`;
@@ -153,13 +179,23 @@ export function evaluateGate(g: GateSpec, metrics: Record<Backend, BackendMetric
   const base = { gate: g, name, values, samples };
   const idle = backends.filter((b) => !receives(weightNew)[b]);
   if (idle.length > 0) {
-    return { ...base, verdict: "not-applicable", detail: `${idle.join(" and ")} gets no new calls at new=${weightNew}%` };
+    return {
+      ...base,
+      verdict: "not-applicable",
+      detail: `${idle.join(" and ")} gets no new calls at new=${weightNew}%`,
+    };
   }
   const short = backends.filter((b) => (samples[b] ?? 0) < need || values[b] === undefined);
   if (short.length > 0) {
     if (g.kind === "threshold") {
       const certain = certainFail(g, metrics[g.backend], need);
-      if (certain !== undefined) return { ...base, verdict: "fail", detail: certain, certainBefore: { samples: samples[g.backend] ?? 0, needed: need } };
+      if (certain !== undefined)
+        return {
+          ...base,
+          verdict: "fail",
+          detail: certain,
+          certainBefore: { samples: samples[g.backend] ?? 0, needed: need },
+        };
     }
     return {
       ...base,
@@ -185,7 +221,12 @@ export function evaluateGate(g: GateSpec, metrics: Record<Backend, BackendMetric
   const worseBy = higher ? o - n : n - o;
   const ok = worseBy <= g.maxWorseBy + EPSILON;
   const round = (x: number): string => (Number.isInteger(x) ? String(x) : x.toFixed(2));
-  const diff = worseBy > 0 ? `worse by ${round(worseBy)}${DIFF_UNIT[g.metric]}` : worseBy < 0 ? `better by ${round(-worseBy)}${DIFF_UNIT[g.metric]}` : "equal";
+  const diff =
+    worseBy > 0
+      ? `worse by ${round(worseBy)}${DIFF_UNIT[g.metric]}`
+      : worseBy < 0
+        ? `better by ${round(-worseBy)}${DIFF_UNIT[g.metric]}`
+        : "equal";
   return {
     ...base,
     verdict: ok ? "pass" : "fail",
@@ -219,7 +260,11 @@ function certainFail(g: ThresholdGate, m: BackendMetrics, need: number): string 
 }
 
 /** Every gate of a step on one window: fail if any fails, else inconclusive if any is, else pass. */
-export function evaluateGates(gates: readonly GateSpec[], metrics: Record<Backend, BackendMetrics>, weightNew: number): StepGateVerdict {
+export function evaluateGates(
+  gates: readonly GateSpec[],
+  metrics: Record<Backend, BackendMetrics>,
+  weightNew: number,
+): StepGateVerdict {
   const results = gates.map((g) => evaluateGate(g, metrics, weightNew));
   const failed = results.filter((r) => r.verdict === "fail");
   const undecided = results.filter((r) => r.verdict === "inconclusive");
@@ -230,6 +275,9 @@ export function evaluateGates(gates: readonly GateSpec[], metrics: Record<Backen
   return {
     verdict: "pass",
     results,
-    summary: applied.length === 0 ? `no gate applies at new=${weightNew}%` : `${applied.length} gate${applied.length === 1 ? "" : "s"} passed`,
+    summary:
+      applied.length === 0
+        ? `no gate applies at new=${weightNew}%`
+        : `${applied.length} gate${applied.length === 1 ? "" : "s"} passed`,
   };
 }

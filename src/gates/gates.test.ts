@@ -7,7 +7,11 @@ import { BackendTally, backendMetrics, inWindow, percentile, windowMetrics } fro
 
 let n = 0;
 /** one call: answered `status` after `srd` ms (undefined = no response), BYE answered after `sdd` ms */
-function call(backend: Backend, status: number | "timeout", o: { at?: number; srd?: number; sdd?: number; id?: string } = {}): CallRecord {
+function call(
+  backend: Backend,
+  status: number | "timeout",
+  o: { at?: number; srd?: number; sdd?: number; id?: string } = {},
+): CallRecord {
   const at = o.at ?? 1000;
   const timedOut = status === "timeout";
   const answered = !timedOut && status >= 200 && status < 300;
@@ -51,11 +55,17 @@ describe("RFC 6076 metrics", () => {
 
   it("0 calls: every ratio and delay is undefined, not 0 or 100", () => {
     const m = backendMetrics([], "new");
-    assert.deepEqual([m.invites, m.ser.percent, m.isa.percent, m.srd.p50Ms, m.sdd.p95Ms], [0, undefined, undefined, undefined, undefined]);
+    assert.deepEqual(
+      [m.invites, m.ser.percent, m.isa.percent, m.srd.p50Ms, m.sdd.p95Ms],
+      [0, undefined, undefined, undefined, undefined],
+    );
   });
 
   it("all 3xx: SER has no denominator (undefined); ISA is 0 %", () => {
-    const m = backendMetrics(times(5, () => call("new", 302, { srd: 10 })), "new");
+    const m = backendMetrics(
+      times(5, () => call("new", 302, { srd: 10 })),
+      "new",
+    );
     assert.deepEqual([m.ser.denominator, m.ser.percent], [0, undefined]);
     assert.equal(m.isa.percent, 0);
   });
@@ -78,7 +88,10 @@ describe("RFC 6076 metrics", () => {
   it("a tally built call by call gives what the batch gives at every moment", () => {
     const recs = [
       ...[30, 40, 50, 60, 70, 80, 90].map((srd, i) => call("new", 200, { srd, sdd: 10 + i, at: 1000 + i })),
-      call("new", 302, { srd: 20 }), call("new", 503, { srd: 200 }), call("new", "timeout"), call("old", 200, { srd: 5 }),
+      call("new", 302, { srd: 20 }),
+      call("new", 503, { srd: 200 }),
+      call("new", "timeout"),
+      call("old", 200, { srd: 5 }),
     ].reverse();
     const t = new BackendTally("new");
     recs.forEach((r, i) => {
@@ -97,15 +110,24 @@ describe("RFC 6076 metrics", () => {
   });
 
   it("a step window is [from, to): INVITEs sent at `to` belong to the next step", () => {
-    const recs = [call("new", 200, { at: 99 }), call("new", 200, { at: 100 }), call("new", 200, { at: 199 }), call("new", 200, { at: 200 })];
-    assert.deepEqual(inWindow(recs, { fromMs: 100, toMs: 200 }).map((r) => r.inviteSentMs), [100, 199]);
+    const recs = [
+      call("new", 200, { at: 99 }),
+      call("new", 200, { at: 100 }),
+      call("new", 200, { at: 199 }),
+      call("new", 200, { at: 200 }),
+    ];
+    assert.deepEqual(
+      inWindow(recs, { fromMs: 100, toMs: 200 }).map((r) => r.inviteSentMs),
+      [100, 199],
+    );
     assert.equal(inWindow(recs, { fromMs: 100, toMs: undefined }).length, 3);
     assert.equal(windowMetrics(recs, { fromMs: 100, toMs: 200 }).new.invites, 2);
   });
 });
 
 describe("gates", () => {
-  const window = (old: CallRecord[], nw: CallRecord[]): ReturnType<typeof windowMetrics> => windowMetrics([...old, ...nw], { fromMs: 0, toMs: undefined });
+  const window = (old: CallRecord[], nw: CallRecord[]): ReturnType<typeof windowMetrics> =>
+    windowMetrics([...old, ...nw], { fromMs: 0, toMs: undefined });
   const ok = (k: number, b: Backend, srd = 50): CallRecord[] => times(k, () => call(b, 200, { srd, sdd: 5 }));
   const bad = (k: number, b: Backend): CallRecord[] => times(k, () => call(b, 503, { srd: 5 }));
 
@@ -129,7 +151,10 @@ describe("gates", () => {
     assert.equal(four.verdict, "fail");
     assert.equal(four.detail, "new 96% (48 of 50) vs old 100% (50 of 50): worse by 4 points (more than 2 points)");
     // new better than old: pass
-    assert.match(evaluateGate(g, window([...ok(40, "old"), ...bad(10, "old")], ok(50, "new")), 10).detail, /better by 20 points/);
+    assert.match(
+      evaluateGate(g, window([...ok(40, "old"), ...bad(10, "old")], ok(50, "new")), 10).detail,
+      /better by 20 points/,
+    );
   });
 
   it("relative and threshold on delays: lower is better (ms)", () => {
@@ -148,10 +173,21 @@ describe("gates", () => {
     const r = evaluateGate(g, window(ok(100, "old"), ok(19, "new")), 1);
     assert.equal(r.verdict, "inconclusive");
     assert.equal(r.detail, "new: 19 of the 20 calls needed");
-    assert.equal(evaluateGate(gate({ kind: "threshold", metric: "ser", atLeast: 90, minCalls: 5 }), window([], ok(5, "new")), 1).verdict, "pass");
+    assert.equal(
+      evaluateGate(gate({ kind: "threshold", metric: "ser", atLeast: 90, minCalls: 5 }), window([], ok(5, "new")), 1)
+        .verdict,
+      "pass",
+    );
     const none = evaluateGate(gate({ kind: "threshold", metric: "ser", atLeast: 90 }), window([], []), 10);
     assert.equal(none.verdict, "inconclusive");
-    const all3xx = evaluateGate(gate({ kind: "threshold", metric: "ser", atLeast: 90 }), window([], times(30, () => call("new", 302))), 10);
+    const all3xx = evaluateGate(
+      gate({ kind: "threshold", metric: "ser", atLeast: 90 }),
+      window(
+        [],
+        times(30, () => call("new", 302)),
+      ),
+      10,
+    );
     assert.equal(all3xx.verdict, "inconclusive", "30 INVITEs, all redirected: SER has 0 samples");
   });
 
@@ -165,16 +201,34 @@ describe("gates", () => {
     const two = evaluateGate(isa, window([], [...ok(5, "new"), ...bad(2, "new")]), 10);
     assert.equal(two.verdict, "fail");
     assert.deepEqual(two.certainBefore, { samples: 7, needed: 20 });
-    assert.equal(two.detail, "new 2 ineffective of 7: at least 10% at the 20 calls needed (2 of 20) whatever the next 13 do > 5%");
+    assert.equal(
+      two.detail,
+      "new 2 ineffective of 7: at least 10% at the 20 calls needed (2 of 20) whatever the next 13 do > 5%",
+    );
     // SER >= 90 % on 20: 3 failures leave at most 17 of 20 = 85 %
     const ser = gate({ kind: "threshold", metric: "ser", atLeast: 90 });
-    assert.equal(evaluateGate(ser, window([], [...ok(3, "new"), ...bad(2, "new")]), 10).verdict, "inconclusive", "at most 18 of 20 = 90 %: can pass");
+    assert.equal(
+      evaluateGate(ser, window([], [...ok(3, "new"), ...bad(2, "new")]), 10).verdict,
+      "inconclusive",
+      "at most 18 of 20 = 90 %: can pass",
+    );
     const three = evaluateGate(ser, window([], [...ok(3, "new"), ...bad(3, "new")]), 10);
     assert.equal(three.verdict, "fail");
-    assert.equal(three.detail, "new 3 answered of 6: at most 85% at the 20 calls needed (17 of 20) whatever the next 14 do < 90%");
+    assert.equal(
+      three.detail,
+      "new 3 answered of 6: at most 85% at the 20 calls needed (17 of 20) whatever the next 14 do < 90%",
+    );
     // relative gates and delays wait for their sample: old's value or a percentile can still move
-    assert.equal(evaluateGate(gate({ kind: "relative", metric: "isa", maxWorseBy: 0 }), window(ok(50, "old"), bad(10, "new")), 10).verdict, "inconclusive");
-    assert.equal(evaluateGate(gate({ kind: "threshold", metric: "srd_p95", atMost: 10 }), window([], ok(10, "new", 900)), 10).verdict, "inconclusive");
+    assert.equal(
+      evaluateGate(gate({ kind: "relative", metric: "isa", maxWorseBy: 0 }), window(ok(50, "old"), bad(10, "new")), 10)
+        .verdict,
+      "inconclusive",
+    );
+    assert.equal(
+      evaluateGate(gate({ kind: "threshold", metric: "srd_p95", atMost: 10 }), window([], ok(10, "new", 900)), 10)
+        .verdict,
+      "inconclusive",
+    );
     // a gate on a backend the step sends nothing to stays not applicable
     assert.equal(evaluateGate(isa, window([], bad(10, "new")), 0).verdict, "not-applicable");
     // and the certain verdict is the one the gate gives at its minimum sample, however the rest turn out
@@ -187,16 +241,29 @@ describe("gates", () => {
     const rel = gate({ kind: "relative", metric: "ser", maxWorseBy: 2 });
     assert.equal(evaluateGate(rel, window(ok(50, "old"), []), 0).verdict, "not-applicable");
     assert.equal(evaluateGate(rel, window([], ok(50, "new")), 100).verdict, "not-applicable");
-    assert.equal(evaluateGate(gate({ kind: "threshold", metric: "ser", backend: "old", atLeast: 90 }), window(ok(50, "old"), []), 0).verdict, "pass");
+    assert.equal(
+      evaluateGate(
+        gate({ kind: "threshold", metric: "ser", backend: "old", atLeast: 90 }),
+        window(ok(50, "old"), []),
+        0,
+      ).verdict,
+      "pass",
+    );
   });
 
   it("a step: fail beats inconclusive beats pass; no applicable gate passes and says so", () => {
-    const gs = [gate({ kind: "threshold", metric: "ser", atLeast: 99 }), gate({ kind: "threshold", metric: "sdd_p95", atMost: 10 })];
+    const gs = [
+      gate({ kind: "threshold", metric: "ser", atLeast: 99 }),
+      gate({ kind: "threshold", metric: "sdd_p95", atMost: 10 }),
+    ];
     const w = window([], [...ok(48, "new"), ...bad(2, "new")]);
     const v = evaluateGates(gs, w, 10);
     assert.equal(v.verdict, "fail");
     assert.match(v.summary, /^failed: SER of new >= 99%: new 96% \(48 of 50\) < 99%$/);
-    assert.equal(evaluateGates([gs[1]!, gate({ kind: "threshold", metric: "isa", atMost: 2, minCalls: 100 })], w, 10).verdict, "inconclusive");
+    assert.equal(
+      evaluateGates([gs[1]!, gate({ kind: "threshold", metric: "isa", atMost: 2, minCalls: 100 })], w, 10).verdict,
+      "inconclusive",
+    );
     assert.deepEqual(evaluateGates(gs, window(ok(5, "old"), []), 0), {
       verdict: "pass",
       results: evaluateGates(gs, window(ok(5, "old"), []), 0).results,

@@ -29,7 +29,13 @@ const resp = (status: number, ms: number, o: Partial<ResponseSeen> = {}): Respon
 });
 
 /** A call Kamailio received at `at` ms and forwarded to `to`, with what it sent the caller. */
-function hepCall(id: string, at: number, to: string | undefined, answers: ResponseSeen[], bye?: { sent: number; answered: number }): HepCall {
+function hepCall(
+  id: string,
+  at: number,
+  to: string | undefined,
+  answers: ResponseSeen[],
+  bye?: { sent: number; answered: number },
+): HepCall {
   const final = answers.find((r) => r.status >= 200 && r.method === "INVITE");
   const byeAnswer = bye ? resp(200, bye.answered, { method: "BYE", cseq: 2 }) : undefined;
   return {
@@ -41,7 +47,11 @@ function hepCall(id: string, at: number, to: string | undefined, answers: Respon
       ...(bye && to ? { BYE: [{ to, transactions: 1, retransmissions: 0, firstUs: bye.sent * 1000 }] } : {}),
     },
     // a backend's own copies (origin backend) are not what the caller saw
-    responses: [...answers.map((r) => ({ ...r })), resp(180, 0, { origin: "backend", from: to ?? PROXY, to: PROXY }), ...(byeAnswer ? [byeAnswer] : [])],
+    responses: [
+      ...answers.map((r) => ({ ...r })),
+      resp(180, 0, { origin: "backend", from: to ?? PROXY, to: PROXY }),
+      ...(byeAnswer ? [byeAnswer] : []),
+    ],
     answerToInvite: final,
     answerToBye: byeAnswer,
     dialogToTag: undefined,
@@ -52,25 +62,43 @@ function hepCall(id: string, at: number, to: string | undefined, answers: Respon
 describe("call records from HEP (the proxy's view)", () => {
   it("timings, status and backend from what Kamailio received, forwarded and sent the caller; pending, timed out, unrouted, not ours", () => {
     const calls = [
-      hepCall("run-1-1@x", 1000, NEW, [resp(100, 1001), resp(180, 1012), resp(200, 1015)], { sent: 1120, answered: 1123 }),
+      hepCall("run-1-1@x", 1000, NEW, [resp(100, 1001), resp(180, 1012), resp(200, 1015)], {
+        sent: 1120,
+        answered: 1123,
+      }),
       hepCall("run-2-1@x", 1100, NEW, [resp(100, 1101), resp(500, 1104)]),
       hepCall("run-3-1@x", 1200, OLD, [resp(100, 1201)]), // no answer, 3800 ms old at 5000: pending
       hepCall("run-4-1@x", 500, OLD, [resp(100, 501)]), // no answer for 4500 ms: timed out
       hepCall("run-5-1@x", 1300, undefined, [resp(503, 1301, { origin: "proxy" })]), // Kamailio answered itself
       hepCall("other-1@x", 1000, OLD, [resp(200, 1003)]),
     ];
-    const r = callRecordsFromHep(calls, backends, { nowMs: 5000, timeoutMs: 4000, accept: (id) => id.startsWith("run-") });
+    const r = callRecordsFromHep(calls, backends, {
+      nowMs: 5000,
+      timeoutMs: 4000,
+      accept: (id) => id.startsWith("run-"),
+    });
     assert.deepEqual(r.pending, ["run-3-1@x"]);
     assert.deepEqual(r.unrouted, ["run-5-1@x"]);
     const by = new Map(r.records.map((c) => [c.callId, c]));
     assert.deepEqual([...by.keys()].sort(), ["run-1-1@x", "run-2-1@x", "run-4-1@x"]);
     const one = by.get("run-1-1@x")!;
     assert.deepEqual(
-      [one.backend, one.inviteSentMs, one.firstProvisionalOrFinalMs, one.finalStatus, one.timedOut, one.byeSentMs, one.byeFinalMs],
+      [
+        one.backend,
+        one.inviteSentMs,
+        one.firstProvisionalOrFinalMs,
+        one.finalStatus,
+        one.timedOut,
+        one.byeSentMs,
+        one.byeFinalMs,
+      ],
       ["new", 1000, 1012, 200, false, 1120, 1123],
     );
     assert.deepEqual([by.get("run-2-1@x")!.finalStatus, by.get("run-2-1@x")!.firstProvisionalOrFinalMs], [500, 1104]);
-    assert.deepEqual([by.get("run-4-1@x")!.timedOut, by.get("run-4-1@x")!.finalStatus, by.get("run-4-1@x")!.backend], [true, undefined, "old"]);
+    assert.deepEqual(
+      [by.get("run-4-1@x")!.timedOut, by.get("run-4-1@x")!.finalStatus, by.get("run-4-1@x")!.backend],
+      [true, undefined, "old"],
+    );
   });
 });
 
@@ -90,21 +118,50 @@ describe("the calls behind a failed gate", () => {
   it("ISA: the first 408/500/503/504 or timeout on new, by INVITE time; a passing gate has none", () => {
     const recs = [
       ...Array.from({ length: 16 }, (_, i) => rec("new", 100 + i, 200)),
-      rec("new", 300, 503), rec("new", 250, "timeout"), rec("new", 400, 486), rec("new", 500, 500), rec("new", 600, 500),
+      rec("new", 300, 503),
+      rec("new", 250, "timeout"),
+      rec("new", 400, 486),
+      rec("new", 500, 500),
+      rec("new", 600, 500),
       rec("old", 10, 503),
     ];
-    const g = evaluateGate(gate({ kind: "threshold", metric: "isa", atMost: 5 }), windowMetrics(recs, { fromMs: 0, toMs: undefined }), 10);
+    const g = evaluateGate(
+      gate({ kind: "threshold", metric: "isa", atMost: 5 }),
+      windowMetrics(recs, { fromMs: 0, toMs: undefined }),
+      10,
+    );
     assert.equal(g.verdict, "fail");
     // old's 503 is not new's, 486 is not ineffective
-    assert.deepEqual(failingCalls(g, recs).map((c) => c.inviteSentMs), [250, 300, 500, 600]);
-    const ser = evaluateGate(gate({ kind: "threshold", metric: "ser", atLeast: 99 }), windowMetrics(recs, { fromMs: 0, toMs: undefined }), 10);
-    assert.deepEqual(failingCalls(ser, recs).map((c) => c.inviteSentMs), [250, 300, 400, 500, 600]);
-    const ok = evaluateGate(gate({ kind: "threshold", metric: "isa", atMost: 50 }), windowMetrics(recs, { fromMs: 0, toMs: undefined }), 10);
+    assert.deepEqual(
+      failingCalls(g, recs).map((c) => c.inviteSentMs),
+      [250, 300, 500, 600],
+    );
+    const ser = evaluateGate(
+      gate({ kind: "threshold", metric: "ser", atLeast: 99 }),
+      windowMetrics(recs, { fromMs: 0, toMs: undefined }),
+      10,
+    );
+    assert.deepEqual(
+      failingCalls(ser, recs).map((c) => c.inviteSentMs),
+      [250, 300, 400, 500, 600],
+    );
+    const ok = evaluateGate(
+      gate({ kind: "threshold", metric: "isa", atMost: 50 }),
+      windowMetrics(recs, { fromMs: 0, toMs: undefined }),
+      10,
+    );
     assert.deepEqual(failingCalls(ok, recs), []);
   });
   it("relative SRD: calls slower than old's value plus the allowance", () => {
-    const recs = [...Array.from({ length: 20 }, (_, i) => rec("old", i, 200, 10)), ...Array.from({ length: 20 }, (_, i) => rec("new", 100 + i, 200, i < 5 ? 50 : 800))];
-    const g = evaluateGate(gate({ kind: "relative", metric: "srd_p95", maxWorseBy: 200 }), windowMetrics(recs, { fromMs: 0, toMs: undefined }), 10);
+    const recs = [
+      ...Array.from({ length: 20 }, (_, i) => rec("old", i, 200, 10)),
+      ...Array.from({ length: 20 }, (_, i) => rec("new", 100 + i, 200, i < 5 ? 50 : 800)),
+    ];
+    const g = evaluateGate(
+      gate({ kind: "relative", metric: "srd_p95", maxWorseBy: 200 }),
+      windowMetrics(recs, { fromMs: 0, toMs: undefined }),
+      10,
+    );
     assert.equal(g.verdict, "fail");
     // old p95 10 ms + 200: the 800 ms calls, from the sixth on
     assert.equal(failingCalls(g, recs)[0]!.inviteSentMs, 105);
@@ -115,8 +172,14 @@ describe("the calls behind a failed gate", () => {
 describe("the split check", () => {
   it("new's calls within algorithm 9's bound pass, outside fail, with the numbers", () => {
     // 200 calls at 10 %: exactly 20 per two cycles; 2 edge selections widen it to 18-22
-    assert.deepEqual(splitCheck({ algorithm: 9, weightNew: 10, toOld: 180, toNew: 20, otherSelections: 2 }).bound, { min: 18, max: 22 });
-    assert.equal(splitCheck({ algorithm: 9, weightNew: 10, toOld: 180, toNew: 20, otherSelections: 0 }).verdict, "pass");
+    assert.deepEqual(splitCheck({ algorithm: 9, weightNew: 10, toOld: 180, toNew: 20, otherSelections: 2 }).bound, {
+      min: 18,
+      max: 22,
+    });
+    assert.equal(
+      splitCheck({ algorithm: 9, weightNew: 10, toOld: 180, toNew: 20, otherSelections: 0 }).verdict,
+      "pass",
+    );
     const off = splitCheck({ algorithm: 9, weightNew: 10, toOld: 177, toNew: 23, otherSelections: 2 });
     assert.equal(off.verdict, "fail");
     assert.match(off.detail, /new 23 of 200 calls OUTSIDE the bound 18-22 at new=10%/);

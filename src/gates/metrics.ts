@@ -60,7 +60,10 @@ function ratio(numerator: number, denominator: number): Ratio {
 
 /** Nearest-rank percentile of unsorted samples; undefined for none. */
 export function percentile(samples: readonly number[], p: number): number | undefined {
-  return sortedPercentile([...samples].sort((a, b) => a - b), p);
+  return sortedPercentile(
+    [...samples].sort((a, b) => a - b),
+    p,
+  );
 }
 
 const isFinal = (s: number | undefined): s is number => s !== undefined && s >= 200 && s <= 699;
@@ -113,7 +116,8 @@ export class BackendTally {
     if (final === undefined || INEFFECTIVE_STATUSES.includes(final)) this.ineffective++;
     if (r.timedOut) this.timedOut++;
     if (r.firstProvisionalOrFinalMs !== undefined) insertSorted(this.srd, r.firstProvisionalOrFinalMs - r.inviteSentMs);
-    if (r.byeSentMs !== undefined && r.byeFinalMs !== undefined) this.addDisconnect(r.callId, r.byeFinalMs - r.byeSentMs);
+    if (r.byeSentMs !== undefined && r.byeFinalMs !== undefined)
+      this.addDisconnect(r.callId, r.byeFinalMs - r.byeSentMs);
     return true;
   }
 
@@ -126,7 +130,11 @@ export class BackendTally {
   }
 
   metrics(): BackendMetrics {
-    const delay = (xs: readonly number[]): Delay => ({ samples: xs.length, p50Ms: sortedPercentile(xs, 50), p95Ms: sortedPercentile(xs, 95) });
+    const delay = (xs: readonly number[]): Delay => ({
+      samples: xs.length,
+      p50Ms: sortedPercentile(xs, 50),
+      p95Ms: sortedPercentile(xs, 95),
+    });
     return {
       backend: this.backend,
       invites: this.invites,

@@ -15,9 +15,20 @@ export interface SplitCheck {
   detail: string;
 }
 
-export function splitCheck(i: { algorithm: DispatcherAlgorithm; weightNew: number; toOld: number; toNew: number; otherSelections: number }): SplitCheck {
+export function splitCheck(i: {
+  algorithm: DispatcherAlgorithm;
+  weightNew: number;
+  toOld: number;
+  toNew: number;
+  otherSelections: number;
+}): SplitCheck {
   const calls = i.toOld + i.toNew;
-  const bound = splitBound({ algorithm: i.algorithm, weightNew: i.weightNew, calls, otherSelections: i.otherSelections });
+  const bound = splitBound({
+    algorithm: i.algorithm,
+    weightNew: i.weightNew,
+    calls,
+    otherSelections: i.otherSelections,
+  });
   const ok = i.toNew >= bound.min && i.toNew <= bound.max;
   return {
     verdict: ok ? "pass" : "fail",

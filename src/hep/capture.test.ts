@@ -18,7 +18,10 @@ async function sendAll(datagrams: Buffer[], port: number): Promise<void> {
   s.close();
 }
 
-async function captured(opts: { book?: boolean; proxy: string }): Promise<{ calls: number; records: number; book: number | undefined; seen: [HepPacket, SipHead | undefined][] }> {
+async function captured(opts: {
+  book?: boolean;
+  proxy: string;
+}): Promise<{ calls: number; records: number; book: number | undefined; seen: [HepPacket, SipHead | undefined][] }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "capture-test-"));
   const seen: [HepPacket, SipHead | undefined][] = [];
   try {

@@ -94,7 +94,11 @@ export async function startHepCapture(o: HepCaptureOptions): Promise<HepCapture<
         const head = readSipHeadOf(p.payload);
         let call: HepCall | undefined;
         if (evidence) call = evidence.add(p, head);
-        else if (head?.callId !== undefined && (p.protocolType === undefined || p.protocolType === 1) && (proxy.has(endpointKey(p.src)) || proxy.has(endpointKey(p.dst)))) {
+        else if (
+          head?.callId !== undefined &&
+          (p.protocolType === undefined || p.protocolType === 1) &&
+          (proxy.has(endpointKey(p.src)) || proxy.has(endpointKey(p.dst)))
+        ) {
           callIds.add(head.callId);
         }
         pcap.write(p);
@@ -115,7 +119,9 @@ export async function startHepCapture(o: HepCaptureOptions): Promise<HepCapture<
       packets: s.packets,
       malformed: s.malformed,
       malformedByReason: s.malformedByReason,
-      firstMalformation: s.firstMalformation ? `${s.firstMalformation.reason}: ${s.firstMalformation.detail}` : undefined,
+      firstMalformation: s.firstMalformation
+        ? `${s.firstMalformation.reason}: ${s.firstMalformation.detail}`
+        : undefined,
       kernelDrops: s.kernelDrops,
       recvBufferBytes: s.recvBufferBytes,
       forwarded: o.forward ? s.forwarded : undefined,

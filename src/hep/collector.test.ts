@@ -44,7 +44,11 @@ test("recorded datagrams are decoded and handed over; malformed ones are counted
     assert.equal(s.firstMalformation?.reason, "not-hep");
     assert.equal(s.kernelDrops, 0);
     assert.ok(s.recvBufferBytes >= 212_992, `receive buffer ${s.recvBufferBytes}`);
-    assert.equal(got.filter((p) => p.payload.toString("latin1").startsWith("INVITE ")).length, 8, "4 calls: INVITE in, INVITE out");
+    assert.equal(
+      got.filter((p) => p.payload.toString("latin1").startsWith("INVITE ")).length,
+      8,
+      "4 calls: INVITE in, INVITE out",
+    );
   } finally {
     await c.close();
   }
@@ -55,7 +59,11 @@ test("--hep-forward relays every datagram byte for byte, malformed ones too", as
   const relayed: Buffer[] = [];
   homer.on("message", (m) => relayed.push(m));
   await new Promise<void>((r) => homer.bind(0, "127.0.0.1", () => r()));
-  const c = await startHepCollector({ address: "127.0.0.1", port: 0, forward: { host: "127.0.0.1", port: homer.address().port } });
+  const c = await startHepCollector({
+    address: "127.0.0.1",
+    port: 0,
+    forward: { host: "127.0.0.1", port: homer.address().port },
+  });
   try {
     const sent = [...recordedBothCalls().slice(0, 10), Buffer.from("not hep at all")];
     await sendAll(sent, c.port);
@@ -78,7 +86,9 @@ test("a forward host that does not resolve and a taken port are environment erro
   try {
     await assert.rejects(
       startHepCollector({ address: "127.0.0.1", port: first.port }),
-      (e: unknown) => e instanceof EnvironmentError && new RegExp(`port ${first.port}/udp on 127\\.0\\.0\\.1 is in use by pid ${process.pid}`).test(e.message),
+      (e: unknown) =>
+        e instanceof EnvironmentError &&
+        new RegExp(`port ${first.port}/udp on 127\\.0\\.0\\.1 is in use by pid ${process.pid}`).test(e.message),
     );
   } finally {
     await first.close();
@@ -110,9 +120,19 @@ test("datagrams the kernel drops (buffer full while the process is busy) are rep
 
 test("reading in rounds: after the queue is read the socket rests for the pause, and every datagram is still read, in order", async () => {
   const got: number[] = [];
-  const c = await startHepCollector({ address: "127.0.0.1", port: 0, readPauseMs: 250, onPacket: () => got.push(performance.now()) });
+  const c = await startHepCollector({
+    address: "127.0.0.1",
+    port: 0,
+    readPauseMs: 250,
+    onPacket: () => got.push(performance.now()),
+  });
   const order: string[] = [];
-  const c2 = await startHepCollector({ address: "127.0.0.1", port: 0, readPauseMs: 5, onPacket: (p) => order.push(p.payload.toString("latin1", 0, 40)) });
+  const c2 = await startHepCollector({
+    address: "127.0.0.1",
+    port: 0,
+    readPauseMs: 5,
+    onPacket: (p) => order.push(p.payload.toString("latin1", 0, 40)),
+  });
   try {
     const d = recordedBothCalls();
     await sendAll([d[0]!], c.port);
@@ -126,7 +146,10 @@ test("reading in rounds: after the queue is read the socket rests for the pause,
     const many = Array.from({ length: 40 }, () => d).flat();
     await sendAll(many, c2.port);
     await until(() => order.length === many.length, "every datagram", 5000);
-    assert.deepEqual(order, many.map((b) => decodeHepPayloadStart(b)));
+    assert.deepEqual(
+      order,
+      many.map((b) => decodeHepPayloadStart(b)),
+    );
     assert.equal(c2.stats().kernelDrops, 0);
   } finally {
     await c.close();
@@ -155,7 +178,13 @@ test("settleUntil: resolves once a packet captured at or after the time was read
   const c = await startHepCollector({ address: "127.0.0.1", port: 0 });
   const s = dgram.createSocket("udp4");
   const at = (ms: number): Buffer =>
-    sipDatagram({ src: ["127.0.0.1", 5060], dst: ["127.0.0.1", 5070], tsSec: Math.floor(ms / 1000), tsUsec: Math.round((ms % 1000) * 1000), payload: "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nCall-ID: a\r\n\r\n" });
+    sipDatagram({
+      src: ["127.0.0.1", 5060],
+      dst: ["127.0.0.1", 5070],
+      tsSec: Math.floor(ms / 1000),
+      tsUsec: Math.round((ms % 1000) * 1000),
+      payload: "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nCall-ID: a\r\n\r\n",
+    });
   // a packet every 2 ms, captured 1 s ago: never quiet, never late enough
   const stream = setInterval(() => s.send(at(Date.now() - 1000), c.port, "127.0.0.1"), 2);
   try {

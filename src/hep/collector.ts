@@ -89,7 +89,11 @@ export const DEFAULT_READ_PAUSE_MS = 5;
  */
 function readInRounds(socket: dgram.Socket, pauseMs: number): { onDatagram: () => void; stop(): void } | undefined {
   const stateKey = Object.getOwnPropertySymbols(socket).find((k) => k.description === "state symbol");
-  const handle = stateKey ? (socket as unknown as Record<symbol, { handle?: { recvStop?: () => number; recvStart?: () => number } }>)[stateKey]?.handle : undefined;
+  const handle = stateKey
+    ? (socket as unknown as Record<symbol, { handle?: { recvStop?: () => number; recvStart?: () => number } }>)[
+        stateKey
+      ]?.handle
+    : undefined;
   if (typeof handle?.recvStop !== "function" || typeof handle.recvStart !== "function") return undefined;
   const h = handle as { recvStop: () => number; recvStart: () => number };
   let inTurn = 0;
@@ -159,7 +163,9 @@ export async function startHepCollector(opts: HepCollectorOptions): Promise<HepC
         ["stop whatever holds it, or pick another port (--hep-port)"],
       );
     }
-    throw new EnvironmentError(`HEP collector: cannot bind ${opts.address}:${opts.port}/udp (${code ?? String(err)}); nothing was started`);
+    throw new EnvironmentError(
+      `HEP collector: cannot bind ${opts.address}:${opts.port}/udp (${code ?? String(err)}); nothing was started`,
+    );
   }
   try {
     socket.setRecvBufferSize(opts.recvBufferBytes ?? DEFAULT_RECV_BUFFER_BYTES);

@@ -61,7 +61,11 @@ test("every datagram of 4 recorded calls decodes; the payload is a view sized by
   assert.equal(invitesTo(25062), 2, "round robin: 2 to old");
   assert.equal(invitesTo(25063), 2, "and 2 to new");
   const times = packets.map((p) => p.tsSec * 1e6 + p.tsUsec);
-  assert.deepEqual([...times].sort((a, b) => a - b), times, "mirrored in capture order");
+  assert.deepEqual(
+    [...times].sort((a, b) => a - b),
+    times,
+    "mirrored in capture order",
+  );
 });
 
 test("HEPv1 and HEPv2 from Kamailio 5.6.3 (hep_version 1, 2) are named, with the fix", () => {
@@ -96,7 +100,11 @@ test("a recorded packet cut short at any length is a malformation, never a packe
 });
 
 test("wrong lengths: header longer or shorter than the datagram, chunks too short or too long", () => {
-  const chunks = sipChunks({ src: ["127.0.0.1", 5060], dst: ["127.0.0.1", 5070], payload: "BYE sip:a@b SIP/2.0\r\n\r\n" });
+  const chunks = sipChunks({
+    src: ["127.0.0.1", 5060],
+    dst: ["127.0.0.1", 5070],
+    payload: "BYE sip:a@b SIP/2.0\r\n\r\n",
+  });
   const good = buildHep3(chunks);
   ok(decodeHep(good));
   assert.equal(reason(decodeHep(buildHep3(chunks, good.length + 1))), "length-mismatch");
@@ -116,7 +124,11 @@ test("wrong lengths: header longer or shorter than the datagram, chunks too shor
 });
 
 test("unknown chunks and other vendors' chunks are skipped", () => {
-  const base = sipChunks({ src: ["127.0.0.1", 5060], dst: ["127.0.0.1", 5070], payload: "ACK sip:a@b SIP/2.0\r\n\r\n" });
+  const base = sipChunks({
+    src: ["127.0.0.1", 5060],
+    dst: ["127.0.0.1", 5070],
+    payload: "ACK sip:a@b SIP/2.0\r\n\r\n",
+  });
   const extra: HepChunkSpec[] = [
     { type: 14, value: Buffer.from("auth-key") },
     { type: 99, value: Buffer.alloc(0) },
@@ -164,8 +176,10 @@ test("correlation id, 16-bit capture id, IPv6 addresses", () => {
 test("missing and invalid chunks", () => {
   const base = sipChunks({ src: ["127.0.0.1", 5060], dst: ["127.0.0.1", 5070], payload: "x" });
   const without = (type: number): Buffer => buildHep3(base.filter((c) => c.type !== type));
-  const replace = (type: number, value: Buffer): Buffer => buildHep3(base.map((c) => (c.type === type ? { ...c, value } : c)));
-  for (const t of [1, 3, 4, 7, 8, 9, 15]) assert.equal(reason(decodeHep(without(t))), "missing-chunk", `without chunk ${t}`);
+  const replace = (type: number, value: Buffer): Buffer =>
+    buildHep3(base.map((c) => (c.type === type ? { ...c, value } : c)));
+  for (const t of [1, 3, 4, 7, 8, 9, 15])
+    assert.equal(reason(decodeHep(without(t))), "missing-chunk", `without chunk ${t}`);
   ok(decodeHep(without(10)));
   ok(decodeHep(without(11)));
   ok(decodeHep(without(12)));

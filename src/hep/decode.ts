@@ -113,7 +113,10 @@ export function decodeHep(b: Buffer): HepDecodeResult {
   if (!isHep3(b)) {
     const v = olderHepVersion(b);
     if (v !== undefined) {
-      return bad(`hep-v${v}`, `HEPv${v} packet: only HEPv3 is read; set siptrace's hep_version to 3 (its default is 1)`);
+      return bad(
+        `hep-v${v}`,
+        `HEPv${v} packet: only HEPv3 is read; set siptrace's hep_version to 3 (its default is 1)`,
+      );
     }
     return bad("not-hep", `not a HEP packet: starts with 0x${b.subarray(0, 4).toString("hex")}, not "HEP3"`);
   }
@@ -147,10 +150,16 @@ export function decodeHep(b: Buffer): HepDecodeResult {
     const type = b.readUInt16BE(off + 2);
     const len = b.readUInt16BE(off + 4);
     if (len < CHUNK_HEADER_LEN) {
-      return bad("bad-chunk-length", `chunk type ${type} at offset ${off} claims ${len} bytes, less than its own 6-byte header`);
+      return bad(
+        "bad-chunk-length",
+        `chunk type ${type} at offset ${off} claims ${len} bytes, less than its own 6-byte header`,
+      );
     }
     if (off + len > total) {
-      return bad("bad-chunk-length", `chunk type ${type} at offset ${off} claims ${len} bytes, only ${total - off} left`);
+      return bad(
+        "bad-chunk-length",
+        `chunk type ${type} at offset ${off} claims ${len} bytes, only ${total - off} left`,
+      );
     }
     const v = off + CHUNK_HEADER_LEN;
     const vlen = len - CHUNK_HEADER_LEN;
@@ -194,7 +203,8 @@ export function decodeHep(b: Buffer): HepDecodeResult {
         case HepChunk.tsUsec:
           if (!fixed(4)) return badSize("timestamp microseconds", 4, vlen);
           tsUsec = b.readUInt32BE(v);
-          if (tsUsec > 999_999) return bad("bad-chunk-value", `timestamp microseconds ${tsUsec} is not below 1,000,000`);
+          if (tsUsec > 999_999)
+            return bad("bad-chunk-value", `timestamp microseconds ${tsUsec} is not below 1,000,000`);
           break;
         case HepChunk.protocolType:
           if (!fixed(1)) return badSize("protocol type", 1, vlen);
@@ -227,8 +237,10 @@ export function decodeHep(b: Buffer): HepDecodeResult {
   const v4 = ipFamily === FAMILY_IPV4;
   const srcAddr = v4 ? src4 : src6;
   const dstAddr = v4 ? dst4 : dst6;
-  if (srcAddr === undefined) return bad("missing-chunk", `no source ${v4 ? "IPv4 (type 3)" : "IPv6 (type 5)"} address chunk`);
-  if (dstAddr === undefined) return bad("missing-chunk", `no destination ${v4 ? "IPv4 (type 4)" : "IPv6 (type 6)"} address chunk`);
+  if (srcAddr === undefined)
+    return bad("missing-chunk", `no source ${v4 ? "IPv4 (type 3)" : "IPv6 (type 5)"} address chunk`);
+  if (dstAddr === undefined)
+    return bad("missing-chunk", `no destination ${v4 ? "IPv4 (type 4)" : "IPv6 (type 6)"} address chunk`);
   if (srcPort === undefined) return bad("missing-chunk", "no source port chunk (type 7)");
   if (dstPort === undefined) return bad("missing-chunk", "no destination port chunk (type 8)");
   if (tsSec === undefined) return bad("missing-chunk", "no timestamp seconds chunk (type 9)");
@@ -257,7 +269,7 @@ export function decodeHep(b: Buffer): HepDecodeResult {
  */
 const ipv4Texts = new Map<number, string>();
 function ipv4Text(b: Buffer, v: number): string {
-  const n = ((b[v]! << 24) | (b[v + 1]! << 16) | (b[v + 2]! << 8) | b[v + 3]!) | 0;
+  const n = (b[v]! << 24) | (b[v + 1]! << 16) | (b[v + 2]! << 8) | b[v + 3]! | 0;
   let t = ipv4Texts.get(n);
   if (t === undefined) {
     if (ipv4Texts.size >= 4096) ipv4Texts.clear();
@@ -277,7 +289,7 @@ export function formatIpv6(b: Buffer, off: number): string {
   for (let i = 0; i < 8; i++) groups.push(b.readUInt16BE(off + i * 2));
   let bestStart = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;

@@ -20,12 +20,17 @@ test("each mirrored message of 4 recorded calls is a backend's or the caller's, 
   for (const p of packets()) {
     const s = sightingOf(p, view);
     assert.ok(s);
-    const first = p.payload.toString("latin1").split("\r\n")[0]!.replace(/ sip:\S+| --.*/g, "");
+    const first = p.payload
+      .toString("latin1")
+      .split("\r\n")[0]!
+      .replace(/ sip:\S+| --.*/g, "");
     const k = `${s.party === "backend" ? s.backend : "caller"} ${s.direction} ${first}`;
     seen.set(k, (seen.get(k) ?? 0) + 1);
   }
   const per = (who: string): Record<string, number> =>
-    Object.fromEntries([...seen].filter(([k]) => k.startsWith(`${who} `)).map(([k, n]) => [k.slice(who.length + 1), n]));
+    Object.fromEntries(
+      [...seen].filter(([k]) => k.startsWith(`${who} `)).map(([k, n]) => [k.slice(who.length + 1), n]),
+    );
   assert.deepEqual(per("caller"), {
     "sent INVITE SIP/2.0": 4,
     "received SIP/2.0 100 trying": 4,
@@ -48,7 +53,10 @@ test("each mirrored message of 4 recorded calls is a backend's or the caller's, 
 
 test("a packet that does not involve the proxy is nobody's", () => {
   const p = packets()[0]!;
-  assert.equal(sightingOf({ ...p, src: { address: "127.0.0.9", port: 1 }, dst: { address: "127.0.0.9", port: 2 } }, view), undefined);
+  assert.equal(
+    sightingOf({ ...p, src: { address: "127.0.0.9", port: 1 }, dst: { address: "127.0.0.9", port: 2 } }, view),
+    undefined,
+  );
 });
 
 test("capture time in the SIPp logs' format, microseconds kept, parsed back by the verdicts", () => {

@@ -25,7 +25,8 @@ export interface HepView {
   backends: Readonly<Record<Backend, EndpointKey>>;
 }
 
-export type HepSighting = { party: "backend"; backend: Backend; direction: Direction } | { party: "caller"; direction: Direction };
+export type HepSighting =
+  { party: "backend"; backend: Backend; direction: Direction } | { party: "caller"; direction: Direction };
 
 export function hepView(proxy: readonly EndpointKey[], backends: Record<Backend, EndpointKey>): HepView {
   return { proxy: new Set(proxy), backends };

@@ -51,7 +51,10 @@ test("4 recorded calls through Kamailio 5.6.3 (profile both): where every reques
     assert.equal(c.answerToBye?.toTag, c.dialogToTag, "BYE answered inside the dialog the 200 set up");
     // who sent what: Kamailio's own 100, the backend's 100/180/200 (INVITE) and 200 (BYE), relayed 180/200/200
     assert.deepEqual(
-      c.responses.map((r) => `${r.status} ${r.method} ${r.origin} ${r.from === PROXY ? "proxy" : r.from === backend ? "backend" : r.from}`),
+      c.responses.map(
+        (r) =>
+          `${r.status} ${r.method} ${r.origin} ${r.from === PROXY ? "proxy" : r.from === backend ? "backend" : r.from}`,
+      ),
       [
         "100 INVITE proxy proxy",
         "100 INVITE backend backend",
@@ -83,15 +86,35 @@ function mirrored(src: string, dst: string, lines: string[], usec = 0): HepPacke
     const [a, p] = k.split(":");
     return [a!, Number(p)];
   };
-  const r = decodeHep(sipDatagram({ src: ep(src), dst: ep(dst), tsUsec: usec, payload: `${lines.join("\r\n")}\r\n\r\n` }));
+  const r = decodeHep(
+    sipDatagram({ src: ep(src), dst: ep(dst), tsUsec: usec, payload: `${lines.join("\r\n")}\r\n\r\n` }),
+  );
   if (!r.ok) throw new Error(r.malformation.detail);
   return r.packet;
 }
 
 const cid = "Call-ID: pbxc-x-old-1-1@127.0.0.1";
-const invite = ["INVITE sip:100@127.0.0.1:25060 SIP/2.0", "Via: SIP/2.0/UDP 127.0.0.1:25065;branch=z9hG4bK-1", cid, "CSeq: 1 INVITE", "To: <sip:100@x>"];
-const bye = (branch: string): string[] => [`BYE sip:127.0.0.1:25062 SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.1:25060;branch=${branch}`, cid, "CSeq: 2 BYE", "To: <sip:100@x>;tag=abc"];
-const resp = (status: string, cseq: string, tag?: string): string[] => [`SIP/2.0 ${status}`, "Via: SIP/2.0/UDP 127.0.0.1:25065;branch=z9hG4bK-1", cid, `CSeq: ${cseq}`, `To: <sip:100@x>${tag ? `;tag=${tag}` : ""}`];
+const invite = [
+  "INVITE sip:100@127.0.0.1:25060 SIP/2.0",
+  "Via: SIP/2.0/UDP 127.0.0.1:25065;branch=z9hG4bK-1",
+  cid,
+  "CSeq: 1 INVITE",
+  "To: <sip:100@x>",
+];
+const bye = (branch: string): string[] => [
+  `BYE sip:127.0.0.1:25062 SIP/2.0`,
+  `Via: SIP/2.0/UDP 127.0.0.1:25060;branch=${branch}`,
+  cid,
+  "CSeq: 2 BYE",
+  "To: <sip:100@x>;tag=abc",
+];
+const resp = (status: string, cseq: string, tag?: string): string[] => [
+  `SIP/2.0 ${status}`,
+  "Via: SIP/2.0/UDP 127.0.0.1:25065;branch=z9hG4bK-1",
+  cid,
+  `CSeq: ${cseq}`,
+  `To: <sip:100@x>${tag ? `;tag=${tag}` : ""}`,
+];
 
 test("failures HEP alone shows: BYE to the wrong backend, a BYE Kamailio answered itself, another dialog's To-tag", () => {
   const e = new HepEvidence([PROXY]);
@@ -121,10 +144,22 @@ test("failures HEP alone shows: BYE to the wrong backend, a BYE Kamailio answere
 
 test("Kamailio's retransmission of a forwarded INVITE (same branch) and a second transaction (new branch)", () => {
   const e = new HepEvidence([PROXY]);
-  const out = ["INVITE sip:100@127.0.0.1:25062 SIP/2.0", "Via: SIP/2.0/UDP 127.0.0.1:25060;branch=z9hG4bKa.0", cid, "CSeq: 1 INVITE"];
+  const out = [
+    "INVITE sip:100@127.0.0.1:25062 SIP/2.0",
+    "Via: SIP/2.0/UDP 127.0.0.1:25060;branch=z9hG4bKa.0",
+    cid,
+    "CSeq: 1 INVITE",
+  ];
   e.add(mirrored(PROXY, OLD, out, 1));
   e.add(mirrored(PROXY, OLD, out, 500_001));
-  e.add(mirrored(PROXY, NEW, out.map((l) => l.replace("a.0", "a.1")), 900_000));
+  e.add(
+    mirrored(
+      PROXY,
+      NEW,
+      out.map((l) => l.replace("a.0", "a.1")),
+      900_000,
+    ),
+  );
   const c = e.calls.get("pbxc-x-old-1-1@127.0.0.1")!;
   assert.deepEqual(c.forwarded.INVITE, [
     { to: OLD, transactions: 1, retransmissions: 1, firstUs: 1_796_150_630_000_001 },

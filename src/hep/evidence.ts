@@ -184,10 +184,28 @@ export class HepEvidence {
     }
     const origin: ResponseSeen["origin"] = !sent
       ? "backend"
-      : c.responses.some((r) => r.origin === "backend" && r.cseq === seq && r.method === method && r.status === status && r.toTag === toTag)
+      : c.responses.some(
+            (r) =>
+              r.origin === "backend" &&
+              r.cseq === seq &&
+              r.method === method &&
+              r.status === status &&
+              r.toTag === toTag,
+          )
         ? "relayed"
         : "proxy";
-    const r: ResponseSeen = { status, reason: msg.reason ?? "", cseq: seq, method, from, to, toTag, origin, copies: 1, firstUs: us };
+    const r: ResponseSeen = {
+      status,
+      reason: msg.reason ?? "",
+      cseq: seq,
+      method,
+      from,
+      to,
+      toTag,
+      origin,
+      copies: 1,
+      firstUs: us,
+    };
     c.responses.push(r);
     this.transactions.set(key, r);
     if (!sent && method === "INVITE" && status >= 200 && status < 300 && c.dialogToTag === undefined) {
@@ -231,6 +249,9 @@ export function byeAnsweredBy(c: HepCall): EndpointKey | undefined {
   const a = c.answerToBye;
   if (!a) return undefined;
   if (a.origin !== "relayed") return a.from;
-  const src = c.responses.find((r) => r.origin === "backend" && r.method === "BYE" && r.cseq === a.cseq && r.status === a.status && r.toTag === a.toTag);
+  const src = c.responses.find(
+    (r) =>
+      r.origin === "backend" && r.method === "BYE" && r.cseq === a.cseq && r.status === a.status && r.toTag === a.toTag,
+  );
   return src?.from;
 }

@@ -32,7 +32,10 @@ test("a recorded INVITE becomes IPv4/UDP with its real addresses, ports, time an
   const r = pcapRecord(p);
   const ipLen = 20 + 8 + p.payload.length;
   assert.equal(r.length, 16 + ipLen);
-  assert.deepEqual([r.readUInt32LE(0), r.readUInt32LE(4), r.readUInt32LE(8), r.readUInt32LE(12)], [p.tsSec, p.tsUsec, ipLen, ipLen]);
+  assert.deepEqual(
+    [r.readUInt32LE(0), r.readUInt32LE(4), r.readUInt32LE(8), r.readUInt32LE(12)],
+    [p.tsSec, p.tsUsec, ipLen, ipLen],
+  );
   const ip = r.subarray(16);
   assert.equal(ip[0], 0x45);
   assert.equal(ip.readUInt16BE(2), ipLen);
@@ -40,13 +43,21 @@ test("a recorded INVITE becomes IPv4/UDP with its real addresses, ports, time an
   assert.deepEqual([...ip.subarray(12, 16)], [127, 0, 0, 1]);
   assert.deepEqual([...ip.subarray(16, 20)], [127, 0, 0, 1]);
   assert.ok(checksumOk(ip, 0, 20), "IPv4 header checksum");
-  assert.deepEqual([ip.readUInt16BE(20), ip.readUInt16BE(22), ip.readUInt16BE(24)], [25060, 25063, 8 + p.payload.length]);
+  assert.deepEqual(
+    [ip.readUInt16BE(20), ip.readUInt16BE(22), ip.readUInt16BE(24)],
+    [25060, 25063, 8 + p.payload.length],
+  );
   assert.ok(ip.subarray(28).equals(p.payload));
 });
 
 test("IPv6 packets get an IPv6 header and a valid UDP checksum", () => {
   const base = packet(recordedBothCalls()[0]!);
-  const p: HepPacket = { ...base, ipFamily: "ipv6", src: { address: "::1", port: 5060 }, dst: { address: "2001:db8::5", port: 5080 } };
+  const p: HepPacket = {
+    ...base,
+    ipFamily: "ipv6",
+    src: { address: "::1", port: 5060 },
+    dst: { address: "2001:db8::5", port: 5080 },
+  };
   const r = pcapRecord(p);
   const ip = r.subarray(16);
   assert.equal(ip[0]! >> 4, 6);
@@ -95,7 +106,10 @@ test("the writer: every record in order across chunk boundaries; the file follow
     assert.equal(w.records, 1001);
     const b = readFileSync(file);
     // byte for byte what pcapRecord makes of each packet, in order, after the global header
-    assert.ok(b.equals(Buffer.concat([pcapGlobalHeader(), ...written.map((p) => pcapRecord(p))])), "file = header + every record");
+    assert.ok(
+      b.equals(Buffer.concat([pcapGlobalHeader(), ...written.map((p) => pcapRecord(p))])),
+      "file = header + every record",
+    );
     assert.ok(b.subarray(0, 24).equals(pcapGlobalHeader()));
     let off = 24;
     let n = 0;

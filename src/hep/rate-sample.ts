@@ -25,7 +25,9 @@ export function parseRateWindow(raw: string | boolean | undefined): number | und
   const m = /^(\d*\.?\d+)\s*(ms|s)?$/.exec(raw.trim());
   const ms = m ? Number(m[1]) * (m[2] === "ms" ? 1 : 1000) : NaN;
   if (!Number.isFinite(ms) || ms < 100 || ms > 60_000) {
-    throw new UsageError(`--rates ${JSON.stringify(raw)}: give a sampling window from 100ms to 60s, e.g. --rates 2s or --rates 500ms; nothing was sampled`);
+    throw new UsageError(
+      `--rates ${JSON.stringify(raw)}: give a sampling window from 100ms to 60s, e.g. --rates 2s or --rates 500ms; nothing was sampled`,
+    );
   }
   return Math.round(ms);
 }
@@ -58,17 +60,28 @@ export async function sampleRates(o: SampleOptions): Promise<RateSample> {
   } catch (err) {
     if (!(err instanceof CutoverError)) throw err;
     const owner = findPortOwner("udp", o.address, o.port);
-    if (owner || /in use/.test(err.message)) return { kind: "port-held", address: o.address, port: o.port, owner, command: owner ? commandOf(owner.pid) : undefined };
+    if (owner || /in use/.test(err.message))
+      return {
+        kind: "port-held",
+        address: o.address,
+        port: o.port,
+        owner,
+        command: owner ? commandOf(owner.pid) : undefined,
+      };
     return { kind: "not-sampled", reason: err.message };
   }
   const started = Date.now();
   try {
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, o.windowMs);
-      o.signal?.addEventListener("abort", () => {
-        clearTimeout(t);
-        resolve();
-      }, { once: true });
+      o.signal?.addEventListener(
+        "abort",
+        () => {
+          clearTimeout(t);
+          resolve();
+        },
+        { once: true },
+      );
     });
     // what arrived inside the window and is still in the socket's queue is part of it
     await collector.settle(20, 200);
@@ -93,7 +106,9 @@ export function formatRateSample(r: RateSample): string[] {
   const w = r.window;
   const s = w.windowMs / 1000;
   const rate = (n: number): string => (n / s).toFixed(1);
-  const lines = [`rates from Kamailio's HEP mirror over ${s.toFixed(1)} s (${r.datagrams} mirrored messages${r.kernelDrops ? `, ${r.kernelDrops} dropped by the kernel` : ""}):`];
+  const lines = [
+    `rates from Kamailio's HEP mirror over ${s.toFixed(1)} s (${r.datagrams} mirrored messages${r.kernelDrops ? `, ${r.kernelDrops} dropped by the kernel` : ""}):`,
+  ];
   for (const b of ["old", "new"] as const) {
     const c = w.backends[b];
     lines.push(

@@ -18,7 +18,12 @@ const decoded = (d: Buffer): HepPacket => {
 };
 
 /** one mirrored message: a request (start line "INVITE sip:...") or a response ("SIP/2.0 486 Busy Here") */
-function msg(src: [string, number], dst: [string, number], startLine: string, o: { callId: string; cseq?: string; to?: string; branch?: string }): HepPacket {
+function msg(
+  src: [string, number],
+  dst: [string, number],
+  startLine: string,
+  o: { callId: string; cseq?: string; to?: string; branch?: string },
+): HepPacket {
   const lines = [
     startLine,
     `Via: SIP/2.0/UDP 127.0.0.1:25060;branch=${o.branch ?? "z9hG4bKk1"}`,
@@ -58,8 +63,22 @@ test("retransmissions are not counted again, in the same window or the next; a r
   c.add(invite());
   c.add(msg(OLD, PROXY, "SIP/2.0 200 OK", { callId: "a", to: "<sip:100@127.0.0.1>;tag=b1" }));
   // a re-INVITE (To-tag set, new CSeq) in the dialog, and its 200: the answer counts, the call does not
-  c.add(msg(PROXY, OLD, "INVITE sip:100@127.0.0.1:25062 SIP/2.0", { callId: "a", cseq: "2 INVITE", to: "<sip:100@127.0.0.1>;tag=b1", branch: "z9hG4bKk2" }));
-  c.add(msg(OLD, PROXY, "SIP/2.0 200 OK", { callId: "a", cseq: "2 INVITE", to: "<sip:100@127.0.0.1>;tag=b1", branch: "z9hG4bKk2" }));
+  c.add(
+    msg(PROXY, OLD, "INVITE sip:100@127.0.0.1:25062 SIP/2.0", {
+      callId: "a",
+      cseq: "2 INVITE",
+      to: "<sip:100@127.0.0.1>;tag=b1",
+      branch: "z9hG4bKk2",
+    }),
+  );
+  c.add(
+    msg(OLD, PROXY, "SIP/2.0 200 OK", {
+      callId: "a",
+      cseq: "2 INVITE",
+      to: "<sip:100@127.0.0.1>;tag=b1",
+      branch: "z9hG4bKk2",
+    }),
+  );
   w = c.take(2000);
   assert.deepEqual(w.backends.old, { routed: 0, answers: { "1xx": 0, "2xx": 1, "3xx-6xx": 0 } });
 });
@@ -71,7 +90,13 @@ test("failures by class; requests other than INVITE, answers to them, and the ca
   c.add(msg(PROXY, NEW, "INVITE sip:100@127.0.0.1:25063 SIP/2.0", { callId: "c" }));
   c.add(msg(NEW, PROXY, "SIP/2.0 503 Service Unavailable", { callId: "c", to: "<sip:100@127.0.0.1>;tag=n2" }));
   c.add(msg(NEW, PROXY, "SIP/2.0 302 Moved", { callId: "d", to: "<sip:100@127.0.0.1>;tag=n3" }));
-  c.add(msg(PROXY, NEW, "BYE sip:100@127.0.0.1:25063 SIP/2.0", { callId: "e", cseq: "2 BYE", to: "<sip:100@127.0.0.1>;tag=n4" }));
+  c.add(
+    msg(PROXY, NEW, "BYE sip:100@127.0.0.1:25063 SIP/2.0", {
+      callId: "e",
+      cseq: "2 BYE",
+      to: "<sip:100@127.0.0.1>;tag=n4",
+    }),
+  );
   c.add(msg(NEW, PROXY, "SIP/2.0 200 OK", { callId: "e", cseq: "2 BYE", to: "<sip:100@127.0.0.1>;tag=n4" }));
   c.add(msg(NEW, PROXY, "SIP/2.0 200 OK", { callId: "f", cseq: "1 OPTIONS" }));
   // what Kamailio relays to the caller and what the caller sends
@@ -86,12 +111,28 @@ test("failures by class; requests other than INVITE, answers to them, and the ca
 
 test("classes, per second, totals", () => {
   assert.deepEqual([99, 100, 183, 199, 200, 299, 300, 486, 599, 699, 700].map(answerClass), [
-    undefined, "1xx", "1xx", "1xx", "2xx", "2xx", "3xx-6xx", "3xx-6xx", "3xx-6xx", "3xx-6xx", undefined,
+    undefined,
+    "1xx",
+    "1xx",
+    "1xx",
+    "2xx",
+    "2xx",
+    "3xx-6xx",
+    "3xx-6xx",
+    "3xx-6xx",
+    "3xx-6xx",
+    undefined,
   ]);
   assert.equal(perSecond(25, 500), 50);
   assert.equal(perSecond(3, 0), 0);
-  assert.deepEqual(addCounts({ routed: 1, answers: { "1xx": 2, "2xx": 1, "3xx-6xx": 0 } }, { routed: 2, answers: { "1xx": 0, "2xx": 1, "3xx-6xx": 1 } }), {
-    routed: 3,
-    answers: { "1xx": 2, "2xx": 2, "3xx-6xx": 1 },
-  });
+  assert.deepEqual(
+    addCounts(
+      { routed: 1, answers: { "1xx": 2, "2xx": 1, "3xx-6xx": 0 } },
+      { routed: 2, answers: { "1xx": 0, "2xx": 1, "3xx-6xx": 1 } },
+    ),
+    {
+      routed: 3,
+      answers: { "1xx": 2, "2xx": 2, "3xx-6xx": 1 },
+    },
+  );
 });

@@ -47,7 +47,11 @@ export function perSecond(n: number, windowMs: number): number {
 export function addCounts(a: BackendCounts, b: BackendCounts): BackendCounts {
   return {
     routed: a.routed + b.routed,
-    answers: { "1xx": a.answers["1xx"] + b.answers["1xx"], "2xx": a.answers["2xx"] + b.answers["2xx"], "3xx-6xx": a.answers["3xx-6xx"] + b.answers["3xx-6xx"] },
+    answers: {
+      "1xx": a.answers["1xx"] + b.answers["1xx"],
+      "2xx": a.answers["2xx"] + b.answers["2xx"],
+      "3xx-6xx": a.answers["3xx-6xx"] + b.answers["3xx-6xx"],
+    },
   };
 }
 

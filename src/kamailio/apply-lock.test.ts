@@ -28,7 +28,11 @@ test("the lock is created whole, mode 0600 whatever the umask, and removed on re
     assert.equal(h?.startTime, startTimeOf(process.pid));
     lock.release();
     assert.equal(existsSync(f), false);
-    assert.deepEqual(readdirSync(dir).filter((e) => e.startsWith(".")), [], "no temp file left");
+    assert.deepEqual(
+      readdirSync(dir).filter((e) => e.startsWith(".")),
+      [],
+      "no temp file left",
+    );
   }
 });
 
@@ -37,17 +41,23 @@ test("a live holder makes the second taker fail with exit 3 naming it", () => {
   const lock = acquireApplyLock(f, "pbx-cutover apply new");
   assert.throws(
     () => acquireApplyLock(f, "second"),
-    (err: unknown) => (err as { exitCode?: number }).exitCode === 3 && /another apply holds the dispatcher lock .* pid \d+ \(pbx-cutover apply new\)/.test((err as Error).message),
+    (err: unknown) =>
+      (err as { exitCode?: number }).exitCode === 3 &&
+      /another apply holds the dispatcher lock .* pid \d+ \(pbx-cutover apply new\)/.test((err as Error).message),
   );
   lock.release();
 });
 
 test("an empty or garbage lock (e.g. left by a full disk) is stale and taken over at once", () => {
-  for (const text of ["", "{\"pid\":", "null", "{\"pid\": -1}", "\u0000\u0000"]) {
+  for (const text of ["", '{"pid":', "null", '{"pid": -1}', "\u0000\u0000"]) {
     const f = lockFile();
     writeFileSync(f, text);
     const lock = acquireApplyLock(f, "test");
-    assert.equal(parseHolder(readFileSync(f, "utf8"))?.pid, process.pid, `took over a lock holding ${JSON.stringify(text)}`);
+    assert.equal(
+      parseHolder(readFileSync(f, "utf8"))?.pid,
+      process.pid,
+      `took over a lock holding ${JSON.stringify(text)}`,
+    );
     lock.release();
   }
 });
@@ -59,7 +69,10 @@ test("a dead holder, and a holder whose pid was reused by another process, are s
   acquireApplyLock(f1, "test").release();
   // our own (live) pid with another start time: the pid was reused, the holder is gone
   const f2 = lockFile();
-  writeFileSync(f2, JSON.stringify({ pid: process.pid, startTime: "1", command: "x", startedAt: "t", host: os.hostname() }));
+  writeFileSync(
+    f2,
+    JSON.stringify({ pid: process.pid, startTime: "1", command: "x", startedAt: "t", host: os.hostname() }),
+  );
   const lock = acquireApplyLock(f2, "test");
   assert.equal(parseHolder(readFileSync(f2, "utf8"))?.startTime, startTimeOf(process.pid));
   lock.release();

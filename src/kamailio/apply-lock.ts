@@ -36,7 +36,8 @@ export interface ApplyLock {
 export function parseHolder(text: string): LockHolder | undefined {
   try {
     const h = JSON.parse(text) as Partial<LockHolder> | null;
-    if (h === null || typeof h !== "object" || typeof h.pid !== "number" || !Number.isInteger(h.pid) || h.pid <= 0) return undefined;
+    if (h === null || typeof h !== "object" || typeof h.pid !== "number" || !Number.isInteger(h.pid) || h.pid <= 0)
+      return undefined;
     return {
       pid: h.pid,
       startTime: typeof h.startTime === "string" ? h.startTime : undefined,
@@ -66,7 +67,8 @@ function staleReason(h: LockHolder | undefined): string | undefined {
   if (h === undefined) return "empty or unreadable content";
   if (h.host !== os.hostname()) return undefined; // cannot check another host's pids
   if (!isAlive(h.pid)) return `holder pid ${h.pid} is gone`;
-  if (h.startTime !== undefined && startTimeOf(h.pid) !== h.startTime) return `pid ${h.pid} now belongs to another process`;
+  if (h.startTime !== undefined && startTimeOf(h.pid) !== h.startTime)
+    return `pid ${h.pid} now belongs to another process`;
   return undefined;
 }
 
@@ -106,7 +108,13 @@ export function acquireApplyLock(file: string, command: string): ApplyLock {
   } catch (err) {
     throw fileFault(err, path.dirname(file), "create the directory of the lock");
   }
-  const holder: LockHolder = { pid: process.pid, startTime: startTimeOf(process.pid), command, startedAt: new Date().toISOString(), host: os.hostname() };
+  const holder: LockHolder = {
+    pid: process.pid,
+    startTime: startTimeOf(process.pid),
+    command,
+    startedAt: new Date().toISOString(),
+    host: os.hostname(),
+  };
   for (let attempt = 0; attempt < 3; attempt++) {
     if (tryCreate(file, holder)) return lockHandle(file, holder);
     const judgedInode = inode(file);

@@ -34,12 +34,18 @@ describe("verifiedApply", () => {
       const out = await verifiedApply(target, mode, { events, retry: fast });
       assert.equal(out.label, mode);
       assert.deepEqual(kam.runtimeUris(), uris);
-      assert.deepEqual(out.runtime.map((d) => d.uri), uris);
+      assert.deepEqual(
+        out.runtime.map((d) => d.uri),
+        uris,
+      );
       assert.equal(out.appliedText, kam.file);
       assert.ok(out.diff.ok);
       assert.ok(out.timings.totalMs >= out.timings.reloadMs);
     }
-    assert.deepEqual(seen.map((e) => e.kind === "apply" && `${e.mode}:${e.ok}`), ["old:true", "both:true", "new:true"]);
+    assert.deepEqual(
+      seen.map((e) => e.kind === "apply" && `${e.mode}:${e.ok}`),
+      ["old:true", "both:true", "new:true"],
+    );
     // the first apply (old over the initial old list) only rewrote the header comment
     assert.match(readRollbackPoint(target)!.text, /profile: both/);
     assert.equal(existsSync(target.lockPath), false, "lock released");
@@ -82,12 +88,21 @@ describe("verifiedApply", () => {
     const { target, kam } = setup();
     await verifiedApply(target, "old", { retry: fast });
     const [file, writes, calls] = [kam.file, kam.writes, kam.calls.length];
-    const outside = { ...target, backends: { ...target.backends, new: { ...target.backends.new, uri: "sip:10.0.0.1:5060" } } };
-    await assert.rejects(verifiedApply(outside, "both", { retry: fast }), (err: unknown) => err instanceof UsageError && /10\.0\.0\.1 is outside/.test(err.message));
+    const outside = {
+      ...target,
+      backends: { ...target.backends, new: { ...target.backends.new, uri: "sip:10.0.0.1:5060" } },
+    };
+    await assert.rejects(
+      verifiedApply(outside, "both", { retry: fast }),
+      (err: unknown) => err instanceof UsageError && /10\.0\.0\.1 is outside/.test(err.message),
+    );
     const tampered = profileFromText("both", `1 ${OLD} 0 0\n1 sip:6.6.6.6:5060 0 0\n`, "/x/previous.list");
     await assert.rejects(verifiedApply(target, tampered, { retry: fast }), (err: unknown) => {
       assert.ok(err instanceof UsageError);
-      assert.match(err.message, /^\/x\/previous\.list is not a list pbx-cutover would apply: line 2: "sip:6\.6\.6\.6:5060": 6\.6\.6\.6 is outside .*; nothing was changed$/);
+      assert.match(
+        err.message,
+        /^\/x\/previous\.list is not a list pbx-cutover would apply: line 2: "sip:6\.6\.6\.6:5060": 6\.6\.6\.6 is outside .*; nothing was changed$/,
+      );
       return true;
     });
     assert.deepEqual([kam.file, kam.writes, kam.calls.length], [file, writes, calls], "no write, no RPC call");
@@ -98,7 +113,10 @@ describe("verifiedApply", () => {
     const { target, kam } = setup();
     await verifiedApply(target, "old", { retry: fast });
     const before = kam.file;
-    const broken = { ...target, backends: { ...target.backends, new: { ...target.backends.new, uri: "sip:192.0.2.1:5060" } } };
+    const broken = {
+      ...target,
+      backends: { ...target.backends, new: { ...target.backends.new, uri: "sip:192.0.2.1:5060" } },
+    };
     await assert.rejects(verifiedApply(broken, "both", { retry: fast }), (err: unknown) => {
       assert.ok(err instanceof ApplyRolledBackError);
       assert.ok(err instanceof ApplyRestoredError);
@@ -106,7 +124,11 @@ describe("verifiedApply", () => {
       assert.equal(err.failure.stage, "verify");
       assert.match(err.message, /missing sip:192\.0\.2\.1:5060 \(set 1\)/);
       assert.match(err.message, /restored and verified/);
-      assert.deepEqual(err.failure.runtime?.map((d) => d.uri), [OLD], "what Kamailio ran after the bad apply");
+      assert.deepEqual(
+        err.failure.runtime?.map((d) => d.uri),
+        [OLD],
+        "what Kamailio ran after the bad apply",
+      );
       assert.ok(err.failure.restore.reload?.ok, "the bad list was loaded, so the restore reloads");
       return true;
     });
@@ -181,8 +203,15 @@ describe("verifiedApply", () => {
     const { target, kam } = setup();
     const before = kam.file;
     const same = { ...target, backends: { ...target.backends, new: { ...target.backends.new, uri: OLD } } };
-    const badPort = { ...target, backends: { ...target.backends, new: { ...target.backends.new, uri: "sip:127.0.0.1:0" } } };
-    for (const [t, mode] of [[target, "sideways"], [same, "both"], [badPort, "new"]] as const) {
+    const badPort = {
+      ...target,
+      backends: { ...target.backends, new: { ...target.backends.new, uri: "sip:127.0.0.1:0" } },
+    };
+    for (const [t, mode] of [
+      [target, "sideways"],
+      [same, "both"],
+      [badPort, "new"],
+    ] as const) {
       await assert.rejects(verifiedApply(t, mode as "old"), UsageError);
     }
     assert.throws(() => profileFromText("backup", "1 sip:127.0.0.1:0\n", "backup.list"), UsageError);
@@ -197,7 +226,10 @@ describe("verifiedApply", () => {
     kam.lastReloadAt = performance.now();
     const ac = new AbortController();
     setTimeout(() => ac.abort(new Error("interrupted by SIGINT")), 50);
-    await assert.rejects(verifiedApply(target, "new", { retry: { ...fast, reloadWaitMs: 5000 }, signal: ac.signal }), /interrupted by SIGINT/);
+    await assert.rejects(
+      verifiedApply(target, "new", { retry: { ...fast, reloadWaitMs: 5000 }, signal: ac.signal }),
+      /interrupted by SIGINT/,
+    );
     assert.doesNotMatch(kam.file!, /15080/);
   });
 });
@@ -226,7 +258,10 @@ describe("apply lock", () => {
   it("takes over a stale lock left by a dead process", () => {
     const { target } = setup();
     const dead = spawnSync(process.execPath, ["-e", "0"]).pid;
-    writeFileSync(target.lockPath, JSON.stringify({ pid: dead, command: "crashed", startedAt: "x", host: os.hostname() }));
+    writeFileSync(
+      target.lockPath,
+      JSON.stringify({ pid: dead, command: "crashed", startedAt: "x", host: os.hostname() }),
+    );
     const lock = acquireApplyLock(target.lockPath, "next");
     assert.equal((JSON.parse(readFileSync(target.lockPath, "utf8")) as { command: string }).command, "next");
     lock.release();

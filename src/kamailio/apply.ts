@@ -15,11 +15,24 @@ import path from "node:path";
 import { ApplyRestoredError, EnvironmentError, UsageError, VerificationError } from "../core/errors.js";
 import { diffRuntime, describeDiff, type RuntimeDiff } from "../dispatcher/diff.js";
 import { parseDispatcherList, DispatcherListError, type DispatcherList } from "../dispatcher/list.js";
-import { buildProfile, isProfileMode, listProblems, renderProfile, type DispatcherProfile, type ProfileMode } from "../dispatcher/profile.js";
+import {
+  buildProfile,
+  isProfileMode,
+  listProblems,
+  renderProfile,
+  type DispatcherProfile,
+  type ProfileMode,
+} from "../dispatcher/profile.js";
 import type { RunEvents } from "../events/run-events.js";
 import type { Target } from "../target/target.js";
 import { acquireApplyLock, type ApplyLock } from "./apply-lock.js";
-import { defaultRetryPolicy, readRuntime, reloadWithRetry, type ReloadReport, type RetryPolicy } from "./dispatcher-rpc.js";
+import {
+  defaultRetryPolicy,
+  readRuntime,
+  reloadWithRetry,
+  type ReloadReport,
+  type RetryPolicy,
+} from "./dispatcher-rpc.js";
 import type { RuntimeDestination } from "./runtime.js";
 import { ensureDir } from "../files/ensure-dir.js";
 import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
@@ -72,7 +85,12 @@ export interface ApplyFailure {
   reason: string;
   reload: ReloadReport | undefined;
   runtime: RuntimeDestination[] | undefined;
-  restore: { reload: ReloadReport | undefined; runtime: RuntimeDestination[] | undefined; verified: boolean; detail: string };
+  restore: {
+    reload: ReloadReport | undefined;
+    runtime: RuntimeDestination[] | undefined;
+    verified: boolean;
+    detail: string;
+  };
   timings: ApplyTimings;
 }
 
@@ -90,7 +108,8 @@ export class ApplyRolledBackError extends ApplyRestoredError {
   }
 }
 
-const uris = (r: readonly RuntimeDestination[]): string => (r.length === 0 ? "(empty)" : r.map((d) => `${d.uri} [set ${d.setId}, ${d.flags}]`).join(", "));
+const uris = (r: readonly RuntimeDestination[]): string =>
+  r.length === 0 ? "(empty)" : r.map((d) => `${d.uri} [set ${d.setId}, ${d.flags}]`).join(", ");
 
 /** Where a target's rollback point lives: next to its lock file. */
 export function backupPaths(target: Target): { dir: string; previous: string; inFlight: string } {
@@ -130,13 +149,15 @@ export function profileFor(target: Target, desired: ProfileMode | DispatcherProf
     const problems = listProblems(desired.list, target.setId, target.sipPolicy);
     if (problems.length > 0) {
       const what = desired.source ?? `profile ${desired.label}`;
-      throw new UsageError(`${what} is not a list pbx-cutover would apply: ${problems.join("; ")}; nothing was changed`, [
-        "check who changed it; `pbx-cutover apply --mode old|both|new` applies a profile explicitly",
-      ]);
+      throw new UsageError(
+        `${what} is not a list pbx-cutover would apply: ${problems.join("; ")}; nothing was changed`,
+        ["check who changed it; `pbx-cutover apply --mode old|both|new` applies a profile explicitly"],
+      );
     }
     return desired;
   }
-  if (!isProfileMode(desired)) throw new UsageError(`unknown dispatcher mode ${JSON.stringify(desired)}; use old, both or new`);
+  if (!isProfileMode(desired))
+    throw new UsageError(`unknown dispatcher mode ${JSON.stringify(desired)}; use old, both or new`);
   return buildProfile(
     desired,
     {
@@ -172,7 +193,14 @@ export async function verifiedApply(
   const lock = opts.lock ?? acquireApplyLock(target.lockPath, opts.command ?? `pbx-cutover apply ${profile.label}`);
   timings.lockMs = performance.now() - t0;
   const emit = (ok: boolean, runtime: readonly RuntimeDestination[]): void =>
-    opts.events?.emit({ kind: "apply", at: Date.now(), mode: profile.label, ok, durationMs: timings.totalMs, runtime: runtime.map((d) => d.uri) });
+    opts.events?.emit({
+      kind: "apply",
+      at: Date.now(),
+      mode: profile.label,
+      ok,
+      durationMs: timings.totalMs,
+      runtime: runtime.map((d) => d.uri),
+    });
   try {
     // 1. back up: the list file and what runs now (an unreachable Kamailio stops us here, untouched)
     let t = performance.now();
@@ -193,8 +221,17 @@ export async function verifiedApply(
       timings.totalMs = performance.now() - t0;
       emit(true, runtimeBefore);
       return {
-        ok: true, label: profile.label, changed: false, profileText, appliedText: profileText, previousText,
-        runtimeBefore, reload: undefined, runtime: runtimeBefore, diff, timings,
+        ok: true,
+        label: profile.label,
+        changed: false,
+        profileText,
+        appliedText: profileText,
+        previousText,
+        runtimeBefore,
+        reload: undefined,
+        runtime: runtimeBefore,
+        diff,
+        timings,
       };
     }
     const backups = backupPaths(target);
@@ -218,19 +255,40 @@ export async function verifiedApply(
         failure = { stage: "reload", reason: `dispatcher.reload was not accepted: ${reload.reply}` };
       } else {
         t = performance.now();
-        const [appliedText, rt] = await Promise.all([readCurrent(target), readRuntime(target.rpc, policy, opts.signal)]);
+        const [appliedText, rt] = await Promise.all([
+          readCurrent(target),
+          readRuntime(target.rpc, policy, opts.signal),
+        ]);
         runtime = rt;
         const diff = diffRuntime(profile.list, runtime);
         timings.verifyMs = performance.now() - t;
         if (appliedText !== profileText) {
-          failure = { stage: "verify", reason: `the list file changed under us (${target.dispatcherList.location} no longer holds profile ${profile.label})` };
+          failure = {
+            stage: "verify",
+            reason: `the list file changed under us (${target.dispatcherList.location} no longer holds profile ${profile.label})`,
+          };
         } else if (!diff.ok) {
-          failure = { stage: "verify", reason: `Kamailio's runtime does not match profile ${profile.label}: ${describeDiff(diff)}` };
+          failure = {
+            stage: "verify",
+            reason: `Kamailio's runtime does not match profile ${profile.label}: ${describeDiff(diff)}`,
+          };
         } else {
           if (previousText !== undefined) renameSync(backups.inFlight, backups.previous);
           timings.totalMs = performance.now() - t0;
           emit(true, runtime);
-          return { ok: true, label: profile.label, changed: true, profileText, appliedText, previousText, runtimeBefore, reload, runtime, diff, timings };
+          return {
+            ok: true,
+            label: profile.label,
+            changed: true,
+            profileText,
+            appliedText,
+            previousText,
+            runtimeBefore,
+            reload,
+            runtime,
+            diff,
+            timings,
+          };
         }
       }
     } catch (err) {
@@ -284,11 +342,21 @@ async function restorePrevious(
   appliedReloadOk: boolean,
 ): Promise<ApplyFailure["restore"]> {
   if (previousText === undefined) {
-    return { reload: undefined, runtime: undefined, verified: false, detail: `there was no list at ${target.dispatcherList.location} before` };
+    return {
+      reload: undefined,
+      runtime: undefined,
+      verified: false,
+      detail: `there was no list at ${target.dispatcherList.location} before`,
+    };
   }
   await target.dispatcherList.writeAtomic(previousText);
   if ((await readCurrent(target)) !== previousText) {
-    return { reload: undefined, runtime: undefined, verified: false, detail: `${target.dispatcherList.location} does not read back as the previous list` };
+    return {
+      reload: undefined,
+      runtime: undefined,
+      verified: false,
+      detail: `${target.dispatcherList.location} does not read back as the previous list`,
+    };
   }
   let expected: DispatcherList | undefined;
   try {
@@ -306,24 +374,50 @@ async function restorePrevious(
   if (!appliedReloadOk && expected) {
     const before = await readRt();
     if (typeof before !== "string" && diffRuntime(expected, before).ok) {
-      return { reload: undefined, runtime: before, verified: true, detail: "file restored; the runtime never left the previous list" };
+      return {
+        reload: undefined,
+        runtime: before,
+        verified: true,
+        detail: "file restored; the runtime never left the previous list",
+      };
     }
   }
   const reload = await reloadWithRetry(target.rpc, policy);
   const runtime = await readRt();
   if (typeof runtime === "string") {
-    return { reload, runtime: undefined, verified: false, detail: `file restored; runtime could not be read: ${runtime}` };
+    return {
+      reload,
+      runtime: undefined,
+      verified: false,
+      detail: `file restored; runtime could not be read: ${runtime}`,
+    };
   }
   if (!reload.ok) {
     // a refused reload leaves the runtime as it was; that is fine if it equals the previous list
     if (expected && diffRuntime(expected, runtime).ok) {
-      return { reload, runtime, verified: true, detail: `file restored; runtime still holds the previous list (${reload.reply})` };
+      return {
+        reload,
+        runtime,
+        verified: true,
+        detail: `file restored; runtime still holds the previous list (${reload.reply})`,
+      };
     }
     return { reload, runtime, verified: false, detail: `file restored but reload failed: ${reload.reply}` };
   }
-  if (!expected) return { reload, runtime, verified: false, detail: "file restored and reloaded, but the previous list did not parse, so it cannot be compared" };
+  if (!expected)
+    return {
+      reload,
+      runtime,
+      verified: false,
+      detail: "file restored and reloaded, but the previous list did not parse, so it cannot be compared",
+    };
   const diff = diffRuntime(expected, runtime);
   return diff.ok
     ? { reload, runtime, verified: true, detail: "file restored, reloaded, runtime matches it" }
-    : { reload, runtime, verified: false, detail: `file restored and reloaded but runtime differs: ${describeDiff(diff)}` };
+    : {
+        reload,
+        runtime,
+        verified: false,
+        detail: `file restored and reloaded but runtime differs: ${describeDiff(diff)}`,
+      };
 }

@@ -49,12 +49,16 @@ test("every SIP message is mirrored as HEPv3 to the collector (siptrace's defaul
 test("unknown placeholders and unsafe values are refused", () => {
   assert.throws(() => renderKamailioConfig("{{NOPE}}", values), /unknown placeholder/);
   assert.throws(() => renderKamailioConfig("x", { ...values, ctlSocket: 'a"b' }), /CTL_SOCKET contains a double quote/);
-  assert.throws(() => renderKamailioConfig("x", { ...values, dispatcherList: "a\\nb" }), /DISPATCHER_LIST contains a backslash/);
+  assert.throws(
+    () => renderKamailioConfig("x", { ...values, dispatcherList: "a\\nb" }),
+    /DISPATCHER_LIST contains a backslash/,
+  );
   assert.throws(() => renderKamailioConfig("x", { ...values, dispatcherList: "a\nb" }), /control character/);
 });
 
 test("cfg strings: what Kamailio 5.6.3 cannot hold (measured), and what it can", () => {
-  for (const ok of ["/tmp/lab", "/tmp/sp ace/#$%;'{}`()", "/tmp/é-utf8"]) assert.equal(cfgStringProblem(ok), undefined, ok);
+  for (const ok of ["/tmp/lab", "/tmp/sp ace/#$%;'{}`()", "/tmp/é-utf8"])
+    assert.equal(cfgStringProblem(ok), undefined, ok);
   assert.equal(cfgStringProblem('/tmp/a"b'), "contains a double quote");
   assert.equal(cfgStringProblem("/tmp/a\\b"), "contains a backslash");
   assert.match(cfgStringProblem("/tmp/a\nb")!, /control character/);
@@ -68,12 +72,21 @@ test("the dispatcher algorithm is a parameter: round-robin (4) unless asked for 
   const w = renderKamailioConfig(loadKamailioTemplate(), { ...values, dispatcherAlg: 9 });
   assert.match(w, /ds_select_dst\("1", "9"\)/);
   assert.match(w, /# weight-based \(algorithm 9\) over set 1/);
-  assert.equal(w.replace(/weight-based/g, "round-robin").replace('"9")', '"4")').replace("algorithm 9", "algorithm 4"), rr);
+  assert.equal(
+    w
+      .replace(/weight-based/g, "round-robin")
+      .replace('"9")', '"4")')
+      .replace("algorithm 9", "algorithm 4"),
+    rr,
+  );
 });
 
 test("the algorithm of a rendered config can be read back", async () => {
   const { dispatcherAlgorithmOfConfig } = await import("./config-template.js");
   assert.equal(dispatcherAlgorithmOfConfig(renderKamailioConfig(loadKamailioTemplate(), values)), 4);
-  assert.equal(dispatcherAlgorithmOfConfig(renderKamailioConfig(loadKamailioTemplate(), { ...values, dispatcherAlg: 9 })), 9);
+  assert.equal(
+    dispatcherAlgorithmOfConfig(renderKamailioConfig(loadKamailioTemplate(), { ...values, dispatcherAlg: 9 })),
+    9,
+  );
   assert.equal(dispatcherAlgorithmOfConfig("request_route { }"), undefined);
 });

@@ -84,7 +84,9 @@ export class HttpJsonRpcClient implements RpcClient {
         },
       );
       req.on("timeout", () => req.destroy(new Error(`no reply within ${this.timeoutMs} ms`)));
-      req.on("error", (e: NodeJS.ErrnoException) => reject(new RpcUnavailableError(this.endpoint, e.code ?? e.message)));
+      req.on("error", (e: NodeJS.ErrnoException) =>
+        reject(new RpcUnavailableError(this.endpoint, e.code ?? e.message)),
+      );
       req.end(body);
     });
   }

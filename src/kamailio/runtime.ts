@@ -35,7 +35,8 @@ export function parseDispatcherListResult(result: unknown): RuntimeDestination[]
     if (!Array.isArray(targets)) continue;
     for (const t of targets) {
       const dest = asObj(asObj(t)?.["DEST"]);
-      if (dest === undefined || typeof dest["URI"] !== "string") throw new Error("dispatcher.list: target without DEST.URI");
+      if (dest === undefined || typeof dest["URI"] !== "string")
+        throw new Error("dispatcher.list: target without DEST.URI");
       const attrs = asObj(dest["ATTRS"]);
       out.push({
         setId,
@@ -52,7 +53,12 @@ export function parseDispatcherListResult(result: unknown): RuntimeDestination[]
 export type RuntimeMode = "old" | "both" | "new" | "empty" | "unknown";
 
 /** Name the runtime state of one set in terms of the two backends. */
-export function modeOf(dests: readonly RuntimeDestination[], setId: number, oldUri: string, newUri: string): RuntimeMode {
+export function modeOf(
+  dests: readonly RuntimeDestination[],
+  setId: number,
+  oldUri: string,
+  newUri: string,
+): RuntimeMode {
   const uris = dests.filter((d) => d.setId === setId).map((d) => d.uri);
   if (uris.length === 0) return "empty";
   const hasOld = uris.includes(oldUri);

@@ -2,7 +2,12 @@ import type { LabSettings, StandInAnswer } from "../config/lab-config.js";
 import { assetPath } from "../assets.js";
 import { probeOptions } from "../sip/options-probe.js";
 import { channelsCount } from "../freeswitch/event-stream.js";
-import { eventSocketOf, freeswitchVersionText, prepareFreeswitch, probeFreeswitchReady } from "./freeswitch/instance.js";
+import {
+  eventSocketOf,
+  freeswitchVersionText,
+  prepareFreeswitch,
+  probeFreeswitchReady,
+} from "./freeswitch/instance.js";
 import { requireFreeswitchTree } from "./freeswitch/install.js";
 import { uasArgv, type BackendRole, type ComponentRole, type LabPaths } from "./layout.js";
 
@@ -69,7 +74,10 @@ export function requireBackendPrograms(s: LabSettings): Partial<Record<BackendRo
 }
 
 /** The ports each backend will bind (for the port-in-use check before start). */
-export function backendPorts(s: LabSettings, role: BackendRole): { proto: "udp" | "tcp"; address: string; port: number }[] {
+export function backendPorts(
+  s: LabSettings,
+  role: BackendRole,
+): { proto: "udp" | "tcp"; address: string; port: number }[] {
   const b = s[role];
   if (s.backends !== "freeswitch") return [{ proto: "udp", address: b.address, port: b.port }];
   return [

@@ -52,7 +52,10 @@ export function findBinary(name: BinaryName, env: NodeJS.ProcessEnv = process.en
 }
 
 /** Resolve all of `names`, or fail with exit 3 and the install command. */
-export function requireBinaries<N extends BinaryName>(names: readonly N[], env: NodeJS.ProcessEnv = process.env): Record<N, string> {
+export function requireBinaries<N extends BinaryName>(
+  names: readonly N[],
+  env: NodeJS.ProcessEnv = process.env,
+): Record<N, string> {
   const found = {} as Record<N, string>;
   const missing: N[] = [];
   for (const n of names) {

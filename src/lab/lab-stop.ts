@@ -83,11 +83,23 @@ export async function stopFound(labDir: string, exclude: readonly number[] = [])
   for (const [pgid, members] of byGroup) {
     const leader = members.find((p) => p.pid === pgid);
     if (leader && groupMembers(pgid, procs).length === members.length) {
-      r.stopped.push({ role: roleOf(leader), pid: pgid, result: `${await stopGroup(pgid, stopGraceMs(leader.comm), stopSignal(leader.comm))} (found by its command line)` });
+      r.stopped.push({
+        role: roleOf(leader),
+        pid: pgid,
+        result: `${await stopGroup(pgid, stopGraceMs(leader.comm), stopSignal(leader.comm))} (found by its command line)`,
+      });
       continue;
     }
-    for (const p of members) r.stopped.push({ role: roleOf(p), pid: p.pid, result: `${await stopPid(p.pid, stopGraceMs(p.comm), stopSignal(p.comm))} (found by its command line)` });
+    for (const p of members)
+      r.stopped.push({
+        role: roleOf(p),
+        pid: p.pid,
+        result: `${await stopPid(p.pid, stopGraceMs(p.comm), stopSignal(p.comm))} (found by its command line)`,
+      });
   }
-  r.stillRunning = findLabProcesses(labDir, listProcs().filter((p) => !exclude.includes(p.pgid) && !exclude.includes(p.pid)));
+  r.stillRunning = findLabProcesses(
+    labDir,
+    listProcs().filter((p) => !exclude.includes(p.pgid) && !exclude.includes(p.pid)),
+  );
   return r;
 }

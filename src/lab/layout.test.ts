@@ -8,7 +8,19 @@ const p = labPaths("/lab");
 
 test("kamailio argv: foreground, stderr log, lab config, memory", () => {
   assert.deepEqual(kamailioArgv("/usr/sbin/kamailio", s, p), [
-    "/usr/sbin/kamailio", "-DD", "-E", "-f", "/lab/kamailio.cfg", "-m", "256", "-M", "8", "-Y", "/lab", "-w", "/lab",
+    "/usr/sbin/kamailio",
+    "-DD",
+    "-E",
+    "-f",
+    "/lab/kamailio.cfg",
+    "-m",
+    "256",
+    "-M",
+    "8",
+    "-Y",
+    "/lab",
+    "-w",
+    "/lab",
   ]);
 });
 

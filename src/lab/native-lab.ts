@@ -23,17 +23,18 @@ import { fusionpbxStatusText, postgresStatusText } from "./fusionpbx/instance.js
 import { requireServicePrograms, servicePorts, serviceSpecs } from "./fusionpbx/specs.js";
 import { LAB_LOOPBACK_POLICY } from "../sip/sip-policy.js";
 import { requireBinaries } from "./binaries.js";
-import {
-  backendUri,
-  componentProto,
-  kamailioArgv,
-  labPaths,
-  type BackendRole,
-  type ComponentRole,
-} from "./layout.js";
+import { backendUri, componentProto, kamailioArgv, labPaths, type BackendRole, type ComponentRole } from "./layout.js";
 import { describePortInUse, findPortOwner, isTcpFree, isUdpFree, type PortInUse } from "./ports.js";
 import { isAlive, spawnDetached, stopGroup, tailLines } from "./process.js";
-import { LabStateCorruptError, readLabState, removeLabState, setAsideCorruptState, writeLabState, type ComponentState, type LabState } from "./state.js";
+import {
+  LabStateCorruptError,
+  readLabState,
+  removeLabState,
+  setAsideCorruptState,
+  writeLabState,
+  type ComponentState,
+  type LabState,
+} from "./state.js";
 import { ensureUserDir } from "../files/ensure-dir.js";
 import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
 import { describeProc, findLabProcesses, isFrozen, ownershipOf, startTimeOf } from "./ownership.js";
@@ -57,9 +58,7 @@ async function portsInUse(s: LabSettings): Promise<PortInUse[]> {
   const free = await Promise.all(
     checks.map((c) => (c.proto === "udp" ? isUdpFree(c.address, c.port) : isTcpFree(c.address, c.port))),
   );
-  return checks
-    .filter((_c, i) => !free[i])
-    .map((c) => ({ ...c, owner: findPortOwner(c.proto, c.address, c.port) }));
+  return checks.filter((_c, i) => !free[i]).map((c) => ({ ...c, owner: findPortOwner(c.proto, c.address, c.port) }));
 }
 
 export interface UpResult {
@@ -100,7 +99,9 @@ export async function labUp(s: LabSettings, scope: Scope, o: UpOptions = { froze
     if (frozen.length > 0 && o.frozen === "refuse") {
       throw new EnvironmentError(
         `the lab in ${s.labDir} is frozen: ${frozen.map((j) => `${j.c.role} pid ${j.c.pid} is stopped (process state T, e.g. SIGSTOP or a debugger)`).join("; ")}; nothing was started or stopped`,
-        [`resume it with \`kill -CONT -${frozen[0]!.c.pid}\`, or stop the whole lab with \`pbx-cutover lab down --lab-dir ${s.labDir}\``],
+        [
+          `resume it with \`kill -CONT -${frozen[0]!.c.pid}\`, or stop the whole lab with \`pbx-cutover lab down --lab-dir ${s.labDir}\``,
+        ],
       );
     }
     if (judged.every((j) => j.o.kind === "ours")) {
@@ -127,7 +128,10 @@ export async function labUp(s: LabSettings, scope: Scope, o: UpOptions = { froze
   if (busy.length > 0) {
     throw new EnvironmentError(`${busy.map(describePortInUse).join("; ")}; nothing was started`, [
       "stop whatever holds it, or pick other ports (--sip-port, --rpc-port, --old-port, --new-port" +
-        (s.backends === "freeswitch" ? ", --old-esl-port, --new-esl-port" + (s.fusionpbx.enabled ? ", --postgres-port, --old-http-port, --new-http-port)" : ")") : ")"),
+        (s.backends === "freeswitch"
+          ? ", --old-esl-port, --new-esl-port" +
+            (s.fusionpbx.enabled ? ", --postgres-port, --old-http-port, --new-http-port)" : ")")
+          : ")"),
     ]);
   }
 
@@ -161,13 +165,20 @@ export async function labUp(s: LabSettings, scope: Scope, o: UpOptions = { froze
   writeFileAtomic(
     p.dispatcherList,
     renderProfile(
-      buildProfile("old", { setId: s.kamailio.setId, oldUri: backendUri(s, "old"), newUri: backendUri(s, "new"), policy: LAB_LOOPBACK_POLICY }),
+      buildProfile("old", {
+        setId: s.kamailio.setId,
+        oldUri: backendUri(s, "old"),
+        newUri: backendUri(s, "new"),
+        policy: LAB_LOOPBACK_POLICY,
+      }),
     ),
     { mode: FileMode.public, fsync: true },
   );
 
   const specs: ComponentSpec[] = [
-    ...(await backendSpecs(s, p, { sipp: "sipp" in bins ? bins.sipp : undefined, trees })).map((b) => backendComponent(s, b)),
+    ...(await backendSpecs(s, p, { sipp: "sipp" in bins ? bins.sipp : undefined, trees })).map((b) =>
+      backendComponent(s, b),
+    ),
     ...(await serviceSpecs(s, services)),
   ];
   const components: ComponentState[] = [];
@@ -216,7 +227,17 @@ export async function labUp(s: LabSettings, scope: Scope, o: UpOptions = { froze
   try {
     await abortable(
       scope.signal,
-      Promise.all(components.map((c) => waitReady(c, s, rpc, scope.signal, specs.find((b) => b.role === c.role)))),
+      Promise.all(
+        components.map((c) =>
+          waitReady(
+            c,
+            s,
+            rpc,
+            scope.signal,
+            specs.find((b) => b.role === c.role),
+          ),
+        ),
+      ),
     );
   } finally {
     rpc.close();
@@ -224,10 +245,22 @@ export async function labUp(s: LabSettings, scope: Scope, o: UpOptions = { froze
   // ready: the lab outlives this command
   scope.release("lab state");
   scope.release("lab components");
-  return { state, alreadyRunning: false, wasRunning, readyMs: performance.now() - started, ...(replacedDead ? { replacedDead } : {}) };
+  return {
+    state,
+    alreadyRunning: false,
+    wasRunning,
+    readyMs: performance.now() - started,
+    ...(replacedDead ? { replacedDead } : {}),
+  };
 }
 
-async function waitReady(c: ComponentState, s: LabSettings, rpc: RpcClient, signal: AbortSignal, spec: ComponentSpec | undefined): Promise<void> {
+async function waitReady(
+  c: ComponentState,
+  s: LabSettings,
+  rpc: RpcClient,
+  signal: AbortSignal,
+  spec: ComponentSpec | undefined,
+): Promise<void> {
   const deadline = performance.now() + s.readyTimeoutMs;
   let wait = 5;
   let lastError = "";
@@ -249,7 +282,11 @@ async function waitReady(c: ComponentState, s: LabSettings, rpc: RpcClient, sign
     if (performance.now() > deadline) {
       throw new EnvironmentError(
         `${describe(c, spec)} was not ready within ${s.readyTimeoutMs} ms (${lastError}); nothing is left running`,
-        [`last lines of ${c.log}:`, ...tailLines(c.log).map((l) => `  ${l}`), ...(spec?.extraLogs ?? []).flatMap((f) => [`last lines of ${f}:`, ...tailLines(f, 8).map((l) => `  ${l}`)])],
+        [
+          `last lines of ${c.log}:`,
+          ...tailLines(c.log).map((l) => `  ${l}`),
+          ...(spec?.extraLogs ?? []).flatMap((f) => [`last lines of ${f}:`, ...tailLines(f, 8).map((l) => `  ${l}`)]),
+        ],
       );
     }
     await delay(wait, signal);
@@ -295,12 +332,20 @@ export async function labDown(labDir: string): Promise<DownResult> {
     if (!(err instanceof LabStateCorruptError)) throw err;
     corrupt = true;
   }
-  const recorded: StopReport = state ? await stopRecorded(state, labDir) : { stopped: [], notOurs: [], notOursPids: [], stillRunning: [] };
+  const recorded: StopReport = state
+    ? await stopRecorded(state, labDir)
+    : { stopped: [], notOurs: [], notOursPids: [], stillRunning: [] };
   // anything of this lab dir not in lab.json (or no lab.json at all): found by its command line
   const found = await stopFound(labDir, recorded.notOursPids);
   const stillRunning = [...recorded.stillRunning, ...found.stillRunning];
   const stopped = [...recorded.stopped, ...found.stopped];
-  if (stillRunning.length > 0) throw stillRunningError(labDir, { stopped, notOurs: recorded.notOurs, notOursPids: recorded.notOursPids, stillRunning });
+  if (stillRunning.length > 0)
+    throw stillRunningError(labDir, {
+      stopped,
+      notOurs: recorded.notOurs,
+      notOursPids: recorded.notOursPids,
+      stillRunning,
+    });
   rmSync(p.ctlSocket, { force: true });
   const result: DownResult = {
     wasRunning: state !== undefined || found.stopped.length > 0,
@@ -385,9 +430,12 @@ export async function labStatus(labDir: string): Promise<LabStatus> {
       running: false,
       labDir,
       components: [],
-      problems: orphans.length === 0 ? [] : [
-        `${p.state} is missing, but processes of this lab dir are running: ${orphans.map(describeProc).join("; ")}; \`pbx-cutover lab down --lab-dir ${labDir}\` stops them`,
-      ],
+      problems:
+        orphans.length === 0
+          ? []
+          : [
+              `${p.state} is missing, but processes of this lab dir are running: ${orphans.map(describeProc).join("; ")}; \`pbx-cutover lab down --lab-dir ${labDir}\` stops them`,
+            ],
       dispatcher: { mode: "unavailable", destinations: [] },
       activeCalls: {},
     };
@@ -397,11 +445,21 @@ export async function labStatus(labDir: string): Promise<LabStatus> {
   const components: ComponentStatus[] = await Promise.all(
     state.components.map(async (c) => {
       const o = ownershipOf(c, labDir);
-      const base = { role: c.role, address: `${c.address}:${c.port}/${componentProto(c.role)}`, pid: c.pid, version: await componentVersion(s, c) };
+      const base = {
+        role: c.role,
+        address: `${c.address}:${c.port}/${componentProto(c.role)}`,
+        pid: c.pid,
+        version: await componentVersion(s, c),
+      };
       if (o.kind === "gone") return { ...base, alive: false, state: "dead" as const, reason: `pid ${c.pid} is gone` };
       if (o.kind === "not-ours") return { ...base, alive: false, state: "not ours" as const, reason: o.why };
       if (isFrozen(o.proc)) {
-        return { ...base, alive: true, state: "frozen" as const, reason: `pid ${c.pid} is stopped (process state ${o.proc.state}, e.g. SIGSTOP); resume it with kill -CONT -${c.pid}` };
+        return {
+          ...base,
+          alive: true,
+          state: "frozen" as const,
+          reason: `pid ${c.pid} is stopped (process state ${o.proc.state}, e.g. SIGSTOP); resume it with kill -CONT -${c.pid}`,
+        };
       }
       return { ...base, alive: true, state: "alive" as const };
     }),
@@ -410,7 +468,10 @@ export async function labStatus(labDir: string): Promise<LabStatus> {
   let dispatcher: LabStatus["dispatcher"];
   const activeCalls: LabStatus["activeCalls"] = {};
   try {
-    const obs = await observeRuntime(rpc, { setId: s.kamailio.setId, uris: { old: backendUri(s, "old"), new: backendUri(s, "new") } });
+    const obs = await observeRuntime(rpc, {
+      setId: s.kamailio.setId,
+      uris: { old: backendUri(s, "old"), new: backendUri(s, "new") },
+    });
     Object.assign(activeCalls, obs.active);
     dispatcher = dispatcherView(obs);
     if (obs.error !== undefined) {
@@ -423,7 +484,17 @@ export async function labStatus(labDir: string): Promise<LabStatus> {
   } finally {
     rpc.close();
   }
-  const problems = components.filter((c) => c.state !== "alive").map((c) => `${c.role} is ${c.state}: ${c.reason ?? "?"}`);
+  const problems = components
+    .filter((c) => c.state !== "alive")
+    .map((c) => `${c.role} is ${c.state}: ${c.reason ?? "?"}`);
   const pbxChannels = await backendChannelCounts(s);
-  return { running: problems.length === 0, labDir, components, problems, dispatcher, activeCalls, ...(pbxChannels ? { pbxChannels } : {}) };
+  return {
+    running: problems.length === 0,
+    labDir,
+    components,
+    problems,
+    dispatcher,
+    activeCalls,
+    ...(pbxChannels ? { pbxChannels } : {}),
+  };
 }

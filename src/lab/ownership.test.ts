@@ -27,12 +27,20 @@ const kam = (over: Partial<ProcInfo> = {}): ProcInfo => ({
 
 test("ours only when the start time and the command line (naming the lab dir) both match", () => {
   assert.equal(judge({ pid: 4242, startTime: "74955" }, kam(), labDir).kind, "ours");
-  assert.equal(judge({ pid: 4242 }, kam(), labDir).kind, "ours", "older lab.json without a start time: command line only");
+  assert.equal(
+    judge({ pid: 4242 }, kam(), labDir).kind,
+    "ours",
+    "older lab.json without a start time: command line only",
+  );
   const reused = judge({ pid: 4242, startTime: "70000" }, kam(), labDir);
   assert.equal(reused.kind, "not-ours");
   assert.match(reused.kind === "not-ours" ? reused.why : "", /reused/);
   // another lab's Kamailio with the same start time tick: its command line names another dir
-  const other = judge({ pid: 4242, startTime: "74955" }, kam({ cmdline: ["/usr/sbin/kamailio", "-f", "/tmp/e2e/lab2/kamailio.cfg"] }), labDir);
+  const other = judge(
+    { pid: 4242, startTime: "74955" },
+    kam({ cmdline: ["/usr/sbin/kamailio", "-f", "/tmp/e2e/lab2/kamailio.cfg"] }),
+    labDir,
+  );
   assert.equal(other.kind, "not-ours");
   assert.equal(judge({ pid: 4242 }, undefined, labDir).kind, "gone");
   assert.equal(judge({ pid: 4242 }, kam({ state: "Z" }), labDir).kind, "gone");
@@ -55,19 +63,37 @@ test("found by command line: only kamailio and sipp naming the lab dir (not a ta
     kam({ pid: 5001, comm: "tail", cmdline: ["tail", "-f", `${labDir}/kamailio.log`] }),
     kam({ pid: 5002, comm: "kamailio", cmdline: ["kamailio", "-f", "/tmp/other/kamailio.cfg"] }),
   ];
-  assert.deepEqual(findLabProcesses(labDir, procs).map((p) => p.pid), [4242, 5000]);
+  assert.deepEqual(
+    findLabProcesses(labDir, procs).map((p) => p.pid),
+    [4242, 5000],
+  );
 });
 
 test("found by command line with --fusionpbx: the postmaster, PHP's server (php, php8.2), unshare before it execs; not a psql", () => {
   const procs: ProcInfo[] = [
-    kam({ pid: 6000, comm: "postgres", cmdline: ["/usr/lib/postgresql/15/bin/postgres", "-D", `${labDir}/postgres/data`] }),
+    kam({
+      pid: 6000,
+      comm: "postgres",
+      cmdline: ["/usr/lib/postgresql/15/bin/postgres", "-D", `${labDir}/postgres/data`],
+    }),
     kam({ pid: 6001, comm: "postgres", cmdline: ["postgres: checkpointer "] }),
-    kam({ pid: 6002, comm: "php8.2", cmdline: ["php8.2", "-d", `error_log=${labDir}/fusionpbx-new/php-errors.log`, "-S", "127.0.0.1:18081"] }),
-    kam({ pid: 6003, comm: "unshare", cmdline: ["unshare", "--mount", "--", "/bin/sh", "serve.sh", "/tree", `${labDir}/fusionpbx-old/etc`] }),
+    kam({
+      pid: 6002,
+      comm: "php8.2",
+      cmdline: ["php8.2", "-d", `error_log=${labDir}/fusionpbx-new/php-errors.log`, "-S", "127.0.0.1:18081"],
+    }),
+    kam({
+      pid: 6003,
+      comm: "unshare",
+      cmdline: ["unshare", "--mount", "--", "/bin/sh", "serve.sh", "/tree", `${labDir}/fusionpbx-old/etc`],
+    }),
     kam({ pid: 6004, comm: "psql", cmdline: ["psql", "-h", `${labDir}/postgres/run`] }),
     kam({ pid: 6005, comm: "phpunit", cmdline: ["phpunit", `${labDir}/x`] }),
   ];
-  assert.deepEqual(findLabProcesses(labDir, procs).map((p) => p.pid), [6000, 6002, 6003]);
+  assert.deepEqual(
+    findLabProcesses(labDir, procs).map((p) => p.pid),
+    [6000, 6002, 6003],
+  );
 });
 
 test("frozen = process state T or t", () => {

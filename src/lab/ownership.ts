@@ -20,11 +20,16 @@ export interface ProcInfo {
 }
 
 /** Parse /proc/<pid>/stat (pure). The comm may contain spaces and parentheses: split after the last ')'. */
-export function parseProcStat(text: string): { comm: string; state: string; pgid: number; startTime: string } | undefined {
+export function parseProcStat(
+  text: string,
+): { comm: string; state: string; pgid: number; startTime: string } | undefined {
   const open = text.indexOf("(");
   const close = text.lastIndexOf(")");
   if (open < 0 || close < open) return undefined;
-  const rest = text.slice(close + 2).trim().split(" ");
+  const rest = text
+    .slice(close + 2)
+    .trim()
+    .split(" ");
   // rest[0] is field 3 (state); field n is rest[n - 3]
   const state = rest[0];
   const pgid = Number(rest[5 - 3]);
@@ -65,15 +70,17 @@ export interface Recorded {
 }
 
 export type Ownership =
-  | { kind: "ours"; proc: ProcInfo }
-  | { kind: "gone" }
-  | { kind: "not-ours"; proc: ProcInfo; why: string };
+  { kind: "ours"; proc: ProcInfo } | { kind: "gone" } | { kind: "not-ours"; proc: ProcInfo; why: string };
 
 /** Judge a recorded process against what /proc shows now (pure). */
 export function judge(rec: Recorded, proc: ProcInfo | undefined, labDir: string): Ownership {
   if (proc === undefined || proc.state === "Z" || proc.state === "X") return { kind: "gone" };
   if (rec.startTime !== undefined && proc.startTime !== rec.startTime) {
-    return { kind: "not-ours", proc, why: `pid ${rec.pid} was reused: it now belongs to a process started at tick ${proc.startTime}, not ${rec.startTime}` };
+    return {
+      kind: "not-ours",
+      proc,
+      why: `pid ${rec.pid} was reused: it now belongs to a process started at tick ${proc.startTime}, not ${rec.startTime}`,
+    };
   }
   if (!mentionsLabDir(proc.cmdline, labDir)) {
     return { kind: "not-ours", proc, why: `pid ${rec.pid}'s command line does not name the lab directory ${labDir}` };

@@ -88,17 +88,32 @@ function safeRead(p: string): string | undefined {
  * group is theirs first (src/lab/ownership.ts).
  */
 export async function stopGroup(pgid: number, graceMs = 3000, first: NodeJS.Signals = "SIGTERM"): Promise<StopResult> {
-  return stopWith((sig) => process.kill(-pgid, sig), () => liveGroupMembers(pgid), graceMs, first);
+  return stopWith(
+    (sig) => process.kill(-pgid, sig),
+    () => liveGroupMembers(pgid),
+    graceMs,
+    first,
+  );
 }
 
 /** Stop one process (not a group leader): SIGTERM (or `first`), then SIGKILL after `graceMs`. */
 export async function stopPid(pid: number, graceMs = 3000, first: NodeJS.Signals = "SIGTERM"): Promise<StopResult> {
-  return stopWith((sig) => process.kill(pid, sig), () => (isAlive(pid) ? 1 : 0), graceMs, first);
+  return stopWith(
+    (sig) => process.kill(pid, sig),
+    () => (isAlive(pid) ? 1 : 0),
+    graceMs,
+    first,
+  );
 }
 
 export type StopResult = "stopped" | "killed" | "absent" | "not permitted";
 
-async function stopWith(send: (sig: NodeJS.Signals) => void, alive: () => number, graceMs: number, first: NodeJS.Signals): Promise<StopResult> {
+async function stopWith(
+  send: (sig: NodeJS.Signals) => void,
+  alive: () => number,
+  graceMs: number,
+  first: NodeJS.Signals,
+): Promise<StopResult> {
   if (alive() === 0) return "absent";
   const signal = (sig: NodeJS.Signals): "ok" | "gone" | "not permitted" => {
     try {

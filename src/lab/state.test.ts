@@ -18,16 +18,35 @@ const state = (labDir: string): LabState => ({
   driver: "native",
   startedAt: new Date().toISOString(),
   settings: resolveLabSettings(undefined, { labDir }),
-  components: [{ role: "kamailio", pid: 1234, startTime: "99", comm: "kamailio", address: "127.0.0.1", port: 15060, log: "k.log", argv: ["kamailio"] }],
+  components: [
+    {
+      role: "kamailio",
+      pid: 1234,
+      startTime: "99",
+      comm: "kamailio",
+      address: "127.0.0.1",
+      port: 15060,
+      log: "k.log",
+      argv: ["kamailio"],
+    },
+  ],
 });
 
 test("a corrupt lab.json is exit 3 naming the file and what to do, never a SyntaxError (70)", () => {
   const p = labPaths(path.join(dir, "corrupt"));
   rmSync(p.labDir, { recursive: true, force: true });
   fresh(p.labDir);
-  for (const [text, why] of [["{\"version\": 1, \"compo", /not JSON/], ["", /empty/], ["[1,2,3]", /not a lab state/], ["{\"version\": 7}", /not a lab state/]] as const) {
+  for (const [text, why] of [
+    ['{"version": 1, "compo', /not JSON/],
+    ["", /empty/],
+    ["[1,2,3]", /not a lab state/],
+    ['{"version": 7}', /not a lab state/],
+  ] as const) {
     writeFileSync(p.state, text);
-    assert.throws(() => readLabState(p), (err: unknown) => err instanceof LabStateCorruptError && why.test(err.message));
+    assert.throws(
+      () => readLabState(p),
+      (err: unknown) => err instanceof LabStateCorruptError && why.test(err.message),
+    );
     const out = formatError(catchIt(() => readLabState(p)));
     assert.equal(out.exitCode, 3);
     assert.match(out.text, new RegExp(`lab state file ${p.state.replace(/[/.]/g, "\\$&")} is corrupt`));

@@ -54,7 +54,8 @@ export function readLabState(p: LabPaths): LabState | undefined {
   try {
     text = readFileSync(p.state, "utf8");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT" || (err as NodeJS.ErrnoException).code === "ENOTDIR") return undefined;
+    if ((err as NodeJS.ErrnoException).code === "ENOENT" || (err as NodeJS.ErrnoException).code === "ENOTDIR")
+      return undefined;
     throw fileFault(err, p.state, "read");
   }
   let json: unknown;
@@ -66,7 +67,10 @@ export function readLabState(p: LabPaths): LabState | undefined {
   const parsed = LabStateSchema.safeParse(json);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
-    throw new LabStateCorruptError(p.state, `not a lab state: ${first ? `${first.path.join(".") || "(root)"}: ${first.message}` : "unknown shape"}`);
+    throw new LabStateCorruptError(
+      p.state,
+      `not a lab state: ${first ? `${first.path.join(".") || "(root)"}: ${first.message}` : "unknown shape"}`,
+    );
   }
   return parsed.data;
 }

@@ -31,7 +31,11 @@ export function parseProfileList(result: unknown): ActiveDialog[] | undefined {
     if (state === 5) continue;
     const start = Number(o["start_ts"]);
     const init = Number(o["init_ts"]);
-    out.push({ callId, state: Number.isFinite(state) ? state : 0, sinceS: start > 0 ? start : Number.isFinite(init) ? init : 0 });
+    out.push({
+      callId,
+      state: Number.isFinite(state) ? state : 0,
+      sinceS: start > 0 ? start : Number.isFinite(init) ? init : 0,
+    });
   }
   return out;
 }

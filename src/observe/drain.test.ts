@@ -9,7 +9,8 @@ import { drainCalls, parseProfileList } from "./dialogs.js";
 import { drainStep, MAX_FAILURES, REPORT_EVERY_MS, waitForDrain, type DrainProgress } from "./drain.js";
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "test", "fixtures");
-const reply = (name: string): unknown => (JSON.parse(readFileSync(path.join(FIXTURES, name), "utf8")) as { result: unknown }).result;
+const reply = (name: string): unknown =>
+  (JSON.parse(readFileSync(path.join(FIXTURES, name), "utf8")) as { result: unknown }).result;
 
 describe("dlg.profile_list (Kamailio 5.6.3)", () => {
   it("one answered call on old: its Call-ID, state 4 and its answer time", () => {
@@ -20,17 +21,36 @@ describe("dlg.profile_list (Kamailio 5.6.3)", () => {
   it("an empty profile is no calls; deleted dialogs are not calls; another shape is not a list", () => {
     assert.deepEqual(parseProfileList([]), []);
     assert.deepEqual(parseProfileList([{ "call-id": "x", state: 5, start_ts: 1 }]), []);
-    assert.deepEqual(parseProfileList([{ "call-id": "ringing", state: 2, start_ts: 0, init_ts: 100 }]), [{ callId: "ringing", state: 2, sinceS: 100 }]);
+    assert.deepEqual(parseProfileList([{ "call-id": "ringing", state: 2, start_ts: 0, init_ts: 100 }]), [
+      { callId: "ringing", state: 2, sinceS: 100 },
+    ]);
     assert.equal(parseProfileList({ size: 1 }), undefined);
     assert.equal(parseProfileList([{ callid: "x" }]), undefined);
   });
   it("oldest first", () => {
-    const calls = drainCalls([{ callId: "b", state: 4, sinceS: 90 }, { callId: "a", state: 4, sinceS: 10 }], 100_000);
-    assert.deepEqual(calls.map((c) => c.callId), ["a", "b"]);
+    const calls = drainCalls(
+      [
+        { callId: "b", state: 4, sinceS: 90 },
+        { callId: "a", state: 4, sinceS: 10 },
+      ],
+      100_000,
+    );
+    assert.deepEqual(
+      calls.map((c) => c.callId),
+      ["a", "b"],
+    );
   });
 });
 
-const p0 = (o: Partial<DrainProgress> = {}): DrainProgress => ({ startedAt: 0, polls: 0, initial: undefined, lastCount: undefined, lastReportAt: 0, failures: 0, ...o });
+const p0 = (o: Partial<DrainProgress> = {}): DrainProgress => ({
+  startedAt: 0,
+  polls: 0,
+  initial: undefined,
+  lastCount: undefined,
+  lastReportAt: 0,
+  failures: 0,
+  ...o,
+});
 const call = (id: string, ageS = 5) => ({ callId: id, ageS });
 
 describe("drainStep", () => {
@@ -42,7 +62,10 @@ describe("drainStep", () => {
   it("timeout 0: the calls left are reported, not waited for", () => {
     const d = drainStep(p0(), { ok: true, calls: [call("long-1", 12)] }, 10, 0);
     assert.equal(d.kind === "done" && d.state, "remaining");
-    assert.match(d.kind === "done" ? d.detail : "", /1 call\(s\) still up on old, not waited for \(--drain-timeout 0\): long-1 \(up 12 s\)/);
+    assert.match(
+      d.kind === "done" ? d.detail : "",
+      /1 call\(s\) still up on old, not waited for \(--drain-timeout 0\): long-1 \(up 12 s\)/,
+    );
   });
   it("waits: started, progress on a change or every 5 s, drained when the last call ends", () => {
     let d = drainStep(p0(), { ok: true, calls: [call("a"), call("b")] }, 0, 60_000);
@@ -58,7 +81,12 @@ describe("drainStep", () => {
     assert.equal(d.kind === "done" && d.detail, "the last of 2 call(s) ended after 8.0 s");
   });
   it("timed out: names each call left with its age", () => {
-    const d = drainStep(p0({ initial: 1, lastCount: 1, polls: 3 }), { ok: true, calls: [call("long-1", 33)] }, 2000, 2000);
+    const d = drainStep(
+      p0({ initial: 1, lastCount: 1, polls: 3 }),
+      { ok: true, calls: [call("long-1", 33)] },
+      2000,
+      2000,
+    );
     assert.equal(d.kind === "done" && d.state, "timed-out");
     assert.equal(d.kind === "done" && d.detail, "1 call(s) still up on old after 2.0 s: long-1 (up 33 s)");
   });
@@ -70,15 +98,32 @@ describe("drainStep", () => {
     assert.equal(d.kind, "wait");
     d = drainStep(d.progress, { ok: true, calls: [], pbx: 0 }, 1000, 60_000);
     assert.equal(d.kind === "done" && d.state, "drained");
-    assert.equal(d.kind === "done" && d.detail, "the last of 1 call(s) ended after 1.0 s; FreeSWITCH old counts 0 channel(s)");
-    const t = drainStep(p0({ initial: 1, lastCount: 0, lastPbx: 2, polls: 3 }), { ok: true, calls: [], pbx: 2 }, 2000, 2000);
+    assert.equal(
+      d.kind === "done" && d.detail,
+      "the last of 1 call(s) ended after 1.0 s; FreeSWITCH old counts 0 channel(s)",
+    );
+    const t = drainStep(
+      p0({ initial: 1, lastCount: 0, lastPbx: 2, polls: 3 }),
+      { ok: true, calls: [], pbx: 2 },
+      2000,
+      2000,
+    );
     assert.equal(t.kind === "done" && t.state, "timed-out");
-    assert.equal(t.kind === "done" && t.detail, "FreeSWITCH old still counts 2 channel(s) while Kamailio's dialog profile holds none after 2.0 s");
+    assert.equal(
+      t.kind === "done" && t.detail,
+      "FreeSWITCH old still counts 2 channel(s) while Kamailio's dialog profile holds none after 2.0 s",
+    );
     const both = drainStep(p0(), { ok: true, calls: [call("long-1", 9)], pbx: 1 }, 0, 0);
-    assert.equal(both.kind === "done" && both.detail, "1 call(s) still up on old, not waited for (--drain-timeout 0): long-1 (up 9 s); FreeSWITCH old counts 1 channel(s)");
+    assert.equal(
+      both.kind === "done" && both.detail,
+      "1 call(s) still up on old, not waited for (--drain-timeout 0): long-1 (up 9 s); FreeSWITCH old counts 1 channel(s)",
+    );
     const unknown = drainStep(p0(), { ok: true, calls: [], pbx: null }, 0, 60_000);
     assert.equal(unknown.kind === "done" && unknown.state, "drained");
-    assert.match(unknown.kind === "done" ? unknown.detail : "", /FreeSWITCH old's own channel count unknown \(no answer\)/);
+    assert.match(
+      unknown.kind === "done" ? unknown.detail : "",
+      /FreeSWITCH old's own channel count unknown \(no answer\)/,
+    );
   });
   it("RPC failures: retried, then unavailable; at once with timeout 0", () => {
     let p = p0();
@@ -114,11 +159,26 @@ describe("waitForDrain", () => {
     const seen: RunEvent[] = [];
     events.subscribe((e) => seen.push(e));
     const lines: string[] = [];
-    const r = await waitForDrain({ rpc: scripted([[dialog], [dialog], []]), backend: "old", backendUri: "sip:127.0.0.1:15070", timeoutMs: 10_000, intervalMs: 5, signal: new AbortController().signal, events, log: (l) => lines.push(l) });
+    const r = await waitForDrain({
+      rpc: scripted([[dialog], [dialog], []]),
+      backend: "old",
+      backendUri: "sip:127.0.0.1:15070",
+      timeoutMs: 10_000,
+      intervalMs: 5,
+      signal: new AbortController().signal,
+      events,
+      log: (l) => lines.push(l),
+    });
     assert.equal(r.state, "drained");
     assert.equal(r.initial, 1);
-    assert.deepEqual(seen.map((e) => (e.kind === "drain" ? e.state : e.kind)), ["started", "drained"]);
-    assert.match(lines[0]!, /waiting up to 10 s for the old backend's calls to end; 1 call\(s\) up on old: long-1 \(up [78] s\)/);
+    assert.deepEqual(
+      seen.map((e) => (e.kind === "drain" ? e.state : e.kind)),
+      ["started", "drained"],
+    );
+    assert.match(
+      lines[0]!,
+      /waiting up to 10 s for the old backend's calls to end; 1 call\(s\) up on old: long-1 \(up [78] s\)/,
+    );
   });
   it("with the PBX's own count: waits for it after Kamailio's profile is empty; the result keeps the last count", async () => {
     const counts = [1, 1, 0];
@@ -143,11 +203,26 @@ describe("waitForDrain", () => {
   it("the signal (Ctrl-C or the operator's abort) ends the wait as aborted, naming what is left", async () => {
     const ac = new AbortController();
     const events = new RunEvents();
-    const p = waitForDrain({ rpc: scripted([[dialog]]), backend: "old", backendUri: "u", timeoutMs: 60_000, intervalMs: 20, signal: ac.signal, events, log: () => undefined });
+    const p = waitForDrain({
+      rpc: scripted([[dialog]]),
+      backend: "old",
+      backendUri: "u",
+      timeoutMs: 60_000,
+      intervalMs: 20,
+      signal: ac.signal,
+      events,
+      log: () => undefined,
+    });
     setTimeout(() => ac.abort(new Error("aborted by the operator (pbx-cutover abort)")), 50);
     const r = await p;
     assert.equal(r.state, "aborted");
-    assert.deepEqual(r.remaining.map((c) => c.callId), ["long-1"]);
-    assert.match(r.detail, /stopped waiting \(aborted by the operator \(pbx-cutover abort\)\) with 1 call\(s\) up on old/);
+    assert.deepEqual(
+      r.remaining.map((c) => c.callId),
+      ["long-1"],
+    );
+    assert.match(
+      r.detail,
+      /stopped waiting \(aborted by the operator \(pbx-cutover abort\)\) with 1 call\(s\) up on old/,
+    );
   });
 });

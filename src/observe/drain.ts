@@ -56,7 +56,11 @@ export interface DrainProgress {
 export type DrainLook = { ok: true; calls: DrainCall[]; pbx?: number | null } | { ok: false; error: string };
 
 export type DrainDecision =
-  | { kind: "wait"; progress: DrainProgress; report: { state: "started" | "progress"; calls: DrainCall[]; text: string } | undefined }
+  | {
+      kind: "wait";
+      progress: DrainProgress;
+      report: { state: "started" | "progress"; calls: DrainCall[]; text: string } | undefined;
+    }
   | { kind: "done"; progress: DrainProgress; state: DrainResult["state"]; calls: DrainCall[]; detail: string };
 
 /** how often progress is reported while the count stays the same */
@@ -65,7 +69,10 @@ export const REPORT_EVERY_MS = 5000;
 export const MAX_FAILURES = 3;
 
 export const callList = (calls: readonly DrainCall[], max = 5): string =>
-  calls.slice(0, max).map((c) => `${c.callId} (up ${c.ageS} s)`).join(", ") + (calls.length > max ? ` and ${calls.length - max} more` : "");
+  calls
+    .slice(0, max)
+    .map((c) => `${c.callId} (up ${c.ageS} s)`)
+    .join(", ") + (calls.length > max ? ` and ${calls.length - max} more` : "");
 
 /** One look at the old backend's dialogs -> what to report and whether the drain is over (pure). */
 export function drainStep(p: DrainProgress, look: DrainLook, now: number, timeoutMs: number): DrainDecision {
@@ -74,7 +81,13 @@ export function drainStep(p: DrainProgress, look: DrainLook, now: number, timeou
     const failures = p.failures + 1;
     const progress = { ...p, polls, failures };
     if (failures >= MAX_FAILURES || timeoutMs === 0 || now - p.startedAt >= timeoutMs) {
-      return { kind: "done", progress, state: "unavailable", calls: [], detail: `Kamailio's dialog profile could not be read: ${look.error}` };
+      return {
+        kind: "done",
+        progress,
+        state: "unavailable",
+        calls: [],
+        detail: `Kamailio's dialog profile could not be read: ${look.error}`,
+      };
     }
     return { kind: "wait", progress, report: undefined };
   }
@@ -86,18 +99,60 @@ export function drainStep(p: DrainProgress, look: DrainLook, now: number, timeou
   const first = p.initial === undefined;
   const progress: DrainProgress = { ...p, polls, failures: 0, initial: p.initial ?? up, lastCount: n, lastPbx: pbx };
   const waited = now - p.startedAt;
-  const pbxNote = look.pbx === undefined ? "" : look.pbx === null ? "; FreeSWITCH old's own channel count unknown (no answer)" : `; FreeSWITCH old counts ${look.pbx} channel(s)`;
-  const what = n > 0 ? `${n} call(s) still up on old` : `FreeSWITCH old still counts ${pbxUp} channel(s) while Kamailio's dialog profile holds none`;
+  const pbxNote =
+    look.pbx === undefined
+      ? ""
+      : look.pbx === null
+        ? "; FreeSWITCH old's own channel count unknown (no answer)"
+        : `; FreeSWITCH old counts ${look.pbx} channel(s)`;
+  const what =
+    n > 0
+      ? `${n} call(s) still up on old`
+      : `FreeSWITCH old still counts ${pbxUp} channel(s) while Kamailio's dialog profile holds none`;
   const list = n > 0 ? `: ${callList(look.calls)}${pbxNote}` : "";
-  if (up === 0) return { kind: "done", progress, state: "drained", calls: [], detail: (first ? "no calls on old" : `the last of ${progress.initial} call(s) ended after ${(waited / 1000).toFixed(1)} s`) + pbxNote };
-  if (timeoutMs === 0) return { kind: "done", progress, state: "remaining", calls: look.calls, detail: `${what}, not waited for (--drain-timeout 0)${list}` };
-  if (waited >= timeoutMs) return { kind: "done", progress, state: "timed-out", calls: look.calls, detail: `${what} after ${(timeoutMs / 1000).toFixed(1)} s${list}` };
+  if (up === 0)
+    return {
+      kind: "done",
+      progress,
+      state: "drained",
+      calls: [],
+      detail:
+        (first
+          ? "no calls on old"
+          : `the last of ${progress.initial} call(s) ended after ${(waited / 1000).toFixed(1)} s`) + pbxNote,
+    };
+  if (timeoutMs === 0)
+    return {
+      kind: "done",
+      progress,
+      state: "remaining",
+      calls: look.calls,
+      detail: `${what}, not waited for (--drain-timeout 0)${list}`,
+    };
+  if (waited >= timeoutMs)
+    return {
+      kind: "done",
+      progress,
+      state: "timed-out",
+      calls: look.calls,
+      detail: `${what} after ${(timeoutMs / 1000).toFixed(1)} s${list}`,
+    };
   const text =
     n > 0
       ? `${n} call(s) up on old: ${callList(look.calls)}${pbx !== undefined ? `; FreeSWITCH old counts ${pbx} channel(s)` : ""}`
       : `FreeSWITCH old counts ${pbxUp} channel(s) while Kamailio's dialog profile holds none`;
-  if (first) return { kind: "wait", progress: { ...progress, lastReportAt: now }, report: { state: "started", calls: look.calls, text } };
-  if (n !== p.lastCount || pbx !== p.lastPbx || now - p.lastReportAt >= REPORT_EVERY_MS) return { kind: "wait", progress: { ...progress, lastReportAt: now }, report: { state: "progress", calls: look.calls, text } };
+  if (first)
+    return {
+      kind: "wait",
+      progress: { ...progress, lastReportAt: now },
+      report: { state: "started", calls: look.calls, text },
+    };
+  if (n !== p.lastCount || pbx !== p.lastPbx || now - p.lastReportAt >= REPORT_EVERY_MS)
+    return {
+      kind: "wait",
+      progress: { ...progress, lastReportAt: now },
+      report: { state: "progress", calls: look.calls, text },
+    };
   return { kind: "wait", progress, report: undefined };
 }
 
@@ -118,7 +173,14 @@ export interface DrainOptions {
 export async function waitForDrain(o: DrainOptions): Promise<DrainResult> {
   const interval = o.intervalMs ?? 500;
   const t0 = Date.now();
-  let p: DrainProgress = { startedAt: t0, polls: 0, initial: undefined, lastCount: undefined, lastReportAt: t0, failures: 0 };
+  let p: DrainProgress = {
+    startedAt: t0,
+    polls: 0,
+    initial: undefined,
+    lastCount: undefined,
+    lastReportAt: t0,
+    failures: 0,
+  };
   const emit = (state: DrainState, calls: DrainCall[], detail: string): void =>
     o.events.emit({ kind: "drain", at: Date.now(), backend: o.backend, state, active: calls.length, calls, detail });
   let last: DrainCall[] = [];
@@ -126,7 +188,9 @@ export async function waitForDrain(o: DrainOptions): Promise<DrainResult> {
     let look: DrainLook;
     try {
       const calls = drainCalls(await activeDialogs(o.rpc, o.backendUri), Date.now());
-      look = o.pbxChannels ? { ok: true, calls, pbx: (await o.pbxChannels().catch(() => undefined)) ?? null } : { ok: true, calls };
+      look = o.pbxChannels
+        ? { ok: true, calls, pbx: (await o.pbxChannels().catch(() => undefined)) ?? null }
+        : { ok: true, calls };
       last = calls;
     } catch (err) {
       look = { ok: false, error: err instanceof Error ? err.message : String(err) };
@@ -153,7 +217,9 @@ export async function waitForDrain(o: DrainOptions): Promise<DrainResult> {
     if (d.report) {
       const text = d.report.text;
       emit(d.report.state, d.report.calls, text);
-      o.log(`drain: ${d.report.state === "started" ? `waiting up to ${(o.timeoutMs / 1000).toFixed(0)} s for the old backend's calls to end; ` : ""}${text}`);
+      o.log(
+        `drain: ${d.report.state === "started" ? `waiting up to ${(o.timeoutMs / 1000).toFixed(0)} s for the old backend's calls to end; ` : ""}${text}`,
+      );
     }
     try {
       await delay(interval, o.signal);

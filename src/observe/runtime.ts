@@ -38,7 +38,10 @@ export interface DispatcherObservation {
 export async function observeDispatcher(rpc: RpcClient, b: ObservedBackends): Promise<DispatcherObservation> {
   try {
     const dests = parseDispatcherListResult(await rpc.call("dispatcher.list"));
-    return { mode: modeOf(dests, b.setId, b.uris.old, b.uris.new), destinations: dests.filter((d) => d.setId === b.setId) };
+    return {
+      mode: modeOf(dests, b.setId, b.uris.old, b.uris.new),
+      destinations: dests.filter((d) => d.setId === b.setId),
+    };
   } catch (err) {
     return { mode: "unavailable", destinations: [], error: err instanceof Error ? err.message : String(err) };
   }
@@ -77,6 +80,9 @@ export function dispatcherView(o: DispatcherObservation): DispatcherView {
 export async function activeDialogs(rpc: RpcClient, backendUri: string): Promise<ActiveDialog[]> {
   const result = await rpc.call("dlg.profile_list", ["backend", backendUri]);
   const dialogs = parseProfileList(result);
-  if (dialogs === undefined) throw new Error(`dlg.profile_list backend ${backendUri}: not a list of dialogs (${JSON.stringify(result).slice(0, 120)})`);
+  if (dialogs === undefined)
+    throw new Error(
+      `dlg.profile_list backend ${backendUri}: not a list of dialogs (${JSON.stringify(result).slice(0, 120)})`,
+    );
   return dialogs;
 }

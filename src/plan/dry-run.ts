@@ -5,7 +5,12 @@
  */
 import { UsageError } from "../core/errors.js";
 import { buildStepProfile, renderProfile, type DispatcherProfile } from "../dispatcher/profile.js";
-import { DISPATCHER_ALGORITHM_NAMES, splitBound, type CallRange, type DispatcherAlgorithm } from "../dispatcher/weights.js";
+import {
+  DISPATCHER_ALGORITHM_NAMES,
+  splitBound,
+  type CallRange,
+  type DispatcherAlgorithm,
+} from "../dispatcher/weights.js";
 import { gateName } from "../gates/gate.js";
 import { stepLabel, type Hold, type Plan, type PlanStep } from "./plan.js";
 import type { SipPolicy } from "../sip/sip-policy.js";
@@ -69,15 +74,35 @@ export function checkPlanForAlgorithm(plan: Plan, algorithm: DispatcherAlgorithm
 }
 
 export function stepProfile(step: Pick<PlanStep, "weightNew">, t: DryRunTarget): DispatcherProfile {
-  return buildStepProfile(step.weightNew, { setId: t.setId, oldUri: t.oldUri, newUri: t.newUri, policy: t.sipPolicy }, t.algorithm);
+  return buildStepProfile(
+    step.weightNew,
+    { setId: t.setId, oldUri: t.oldUri, newUri: t.newUri, policy: t.sipPolicy },
+    t.algorithm,
+  );
 }
 
 function applyActions(t: DryRunTarget): PlannedAction[] {
   return [
-    { kind: "rpc", method: "dispatcher.list", why: "read what Kamailio runs now (with the list file: the rollback point)" },
-    { kind: "write", path: t.listLocation, why: `atomically (temp file + rename); the previous list is kept in ${t.backupDir}` },
-    { kind: "rpc", method: "dispatcher.reload", why: "judged by its reply; `500 Ongoing reload` is retried until reload_delta has passed" },
-    { kind: "rpc", method: "dispatcher.list", why: "verify: the runtime holds exactly this list (destinations, active, attrs/weights)" },
+    {
+      kind: "rpc",
+      method: "dispatcher.list",
+      why: "read what Kamailio runs now (with the list file: the rollback point)",
+    },
+    {
+      kind: "write",
+      path: t.listLocation,
+      why: `atomically (temp file + rename); the previous list is kept in ${t.backupDir}`,
+    },
+    {
+      kind: "rpc",
+      method: "dispatcher.reload",
+      why: "judged by its reply; `500 Ongoing reload` is retried until reload_delta has passed",
+    },
+    {
+      kind: "rpc",
+      method: "dispatcher.list",
+      why: "verify: the runtime holds exactly this list (destinations, active, attrs/weights)",
+    },
   ];
 }
 
@@ -95,7 +120,10 @@ export function buildDryRun(plan: Plan, t: DryRunTarget): DryRun {
       gates: s.gates.map(gateName),
       onInconclusive: s.onInconclusive,
       maxExtensions: s.maxExtensions,
-      split: calls === undefined ? undefined : { calls, ...splitBound({ algorithm: t.algorithm, weightNew: s.weightNew, calls }) },
+      split:
+        calls === undefined
+          ? undefined
+          : { calls, ...splitBound({ algorithm: t.algorithm, weightNew: s.weightNew, calls }) },
       list: renderProfile(stepProfile(s, t)),
       actions: applyActions(t),
       onFailure:
@@ -108,7 +136,10 @@ export function buildDryRun(plan: Plan, t: DryRunTarget): DryRun {
 }
 
 function holdText(h: Hold): string {
-  const parts = [...(h.durationS !== undefined ? [`${h.durationS} s`] : []), ...(h.minCalls !== undefined ? [`${h.minCalls} calls`] : [])];
+  const parts = [
+    ...(h.durationS !== undefined ? [`${h.durationS} s`] : []),
+    ...(h.minCalls !== undefined ? [`${h.minCalls} calls`] : []),
+  ];
   return parts.length === 0 ? "none" : `at least ${parts.join(" and ")}`;
 }
 
@@ -127,7 +158,10 @@ export function renderDryRun(d: DryRun): string {
     out.push(`  gates: ${s.gates.length === 0 ? "none" : ""}`.trimEnd());
     for (const g of s.gates) out.push(`    - ${g}`);
     if (s.gates.length > 0) {
-      const extend = s.onInconclusive === "extend" ? ` (at most ${s.maxExtensions} time${s.maxExtensions === 1 ? "" : "s"}, then fail)` : "";
+      const extend =
+        s.onInconclusive === "extend"
+          ? ` (at most ${s.maxExtensions} time${s.maxExtensions === 1 ? "" : "s"}, then fail)`
+          : "";
       out.push(`  if the gates cannot decide: ${s.onInconclusive}${extend}`);
     }
     if (s.split) {

@@ -52,13 +52,17 @@ export function readPlanFile(file: string): Plan {
     fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(`cannot read plan file ${file}: ${code === "ENOENT" ? "no such file" : (code ?? String(err))}`);
+    throw new UsageError(
+      `cannot read plan file ${file}: ${code === "ENOENT" ? "no such file" : (code ?? String(err))}`,
+    );
   }
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new UsageError(`plan file ${file} is not a regular file; pass a YAML file`);
     if (st.size > MAX_PLAN_FILE_BYTES) {
-      throw new UsageError(`plan file ${file} is ${st.size} bytes; a plan file may be at most ${MAX_PLAN_FILE_BYTES} bytes (1 MiB)`);
+      throw new UsageError(
+        `plan file ${file} is ${st.size} bytes; a plan file may be at most ${MAX_PLAN_FILE_BYTES} bytes (1 MiB)`,
+      );
     }
     // read at most the limit + 1 byte, whatever the size said (files under /proc report 0)
     const buf = Buffer.alloc(MAX_PLAN_FILE_BYTES + 1);

@@ -18,7 +18,11 @@ export type OnInconclusive = (typeof ON_INCONCLUSIVE)[number];
 
 export const HoldSchema = z
   .object({
-    durationS: z.number().positive().max(7 * 86_400).optional(),
+    durationS: z
+      .number()
+      .positive()
+      .max(7 * 86_400)
+      .optional(),
     minCalls: z.number().int().min(1).max(100_000_000).optional(),
   })
   .strict();
@@ -95,7 +99,13 @@ export const DEFAULT_STEP: Omit<PlanStep, "weightNew"> = {
  * metric gates: the seed's own per-phase assertions stay the verdict, as before.
  */
 export function defaultPlan(): Plan {
-  const step = (weightNew: number): PlanStep => ({ weightNew, hold: {}, gates: [], onInconclusive: "fail", maxExtensions: 0 });
+  const step = (weightNew: number): PlanStep => ({
+    weightNew,
+    hold: {},
+    gates: [],
+    onInconclusive: "fail",
+    maxExtensions: 0,
+  });
   return { source: "default (old -> both -> new)", steps: [step(0), step(50), step(100)] };
 }
 

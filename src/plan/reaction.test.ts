@@ -17,10 +17,24 @@ describe("the reaction chain", () => {
     // written = start + lock + backup + write; the accepted reload was the last 1 ms of the 30 ms reload
     assert.deepEqual([c.writtenMs, c.reloadSentMs, c.reloadAnsweredMs], [1106, 1135, 1136]);
     const seg = reactionSegments(c);
-    assert.deepEqual(seg, { answer: 3, evidence: 97, mirror: 1, verdict: 0.5, notice: 0.5, start: 1, write: 3, guard: 29, reload: 1, verify: 4 });
+    assert.deepEqual(seg, {
+      answer: 3,
+      evidence: 97,
+      mirror: 1,
+      verdict: 0.5,
+      notice: 0.5,
+      start: 1,
+      write: 3,
+      guard: 29,
+      reload: 1,
+      verify: 4,
+    });
     const total = Object.values(seg).reduce((a, b) => a + b, 0);
     assert.equal(total, c.restoredMs - c.firstFailingInviteMs, "the segments add up to the reaction");
-    assert.equal(reactionText(seg), "answer 3 ms, evidence 97 ms, mirror 1 ms, verdict 1 ms, notice 1 ms, start 1 ms, write 3 ms, guard 29 ms, reload 1 ms, verify 4 ms");
+    assert.equal(
+      reactionText(seg),
+      "answer 3 ms, evidence 97 ms, mirror 1 ms, verdict 1 ms, notice 1 ms, start 1 ms, write 3 ms, guard 29 ms, reload 1 ms, verify 4 ms",
+    );
   });
 
   it("a fail found at the hold's end has no live decision: its time is in the notice segment", () => {

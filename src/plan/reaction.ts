@@ -49,7 +49,16 @@ export function reactionChain(
   const reloadAnsweredMs = writtenMs + t.reloadMs;
   const reloadSentMs = reloadAnsweredMs - (out.reload?.lastAttemptMs ?? t.reloadMs);
   // the apply's links from its own durations, so they are in order whatever the clocks' resolution
-  return { firstFailingInviteMs, ...(decided ?? {}), noticedMs, applyStartMs, writtenMs, reloadSentMs, reloadAnsweredMs, restoredMs: Math.max(restoredMs, reloadAnsweredMs + t.verifyMs) };
+  return {
+    firstFailingInviteMs,
+    ...(decided ?? {}),
+    noticedMs,
+    applyStartMs,
+    writtenMs,
+    reloadSentMs,
+    reloadAnsweredMs,
+    restoredMs: Math.max(restoredMs, reloadAnsweredMs + t.verifyMs),
+  };
 }
 
 /** The segments, in chain order: each named after where it ends. */

@@ -19,8 +19,18 @@ function setup(watch: (polls: number) => WindowWatch, o: { reloadDeltaMs?: numbe
   dirs.push(dir);
   kam.reloadDeltaMs = o.reloadDeltaMs ?? 0;
   const steps: RunnerStep[] = [
-    { label: "old", weightNew: 0, profile: profileFor(target, "old"), machine: { holdMs: 0, hasGates: false, onInconclusive: "fail", maxExtensions: 0 } },
-    { label: "both", weightNew: 50, profile: profileFor(target, "both"), machine: { holdMs: 0, minCalls: o.minCalls ?? 100, hasGates: true, onInconclusive: "fail", maxExtensions: 0 } },
+    {
+      label: "old",
+      weightNew: 0,
+      profile: profileFor(target, "old"),
+      machine: { holdMs: 0, hasGates: false, onInconclusive: "fail", maxExtensions: 0 },
+    },
+    {
+      label: "both",
+      weightNew: 50,
+      profile: profileFor(target, "both"),
+      machine: { holdMs: 0, minCalls: o.minCalls ?? 100, hasGates: true, onInconclusive: "fail", maxExtensions: 0 },
+    },
   ];
   const events = new RunEvents();
   const seen: RunEvent[] = [];
@@ -57,7 +67,14 @@ describe("runner: holds on live traffic and the automatic rollback", () => {
 
   it("a gate failing during the hold rolls back at once to the last good step, with the reaction time", async () => {
     const firstFailingCallMs = Date.now() - 250;
-    const s = setup((n) => (n < 3 ? { routed: n } : { routed: n, failed: { verdict: "fail", detail: "ISA of new <= 5%: new 20% (4 of 20) > 5%", firstFailingCallMs } }));
+    const s = setup((n) =>
+      n < 3
+        ? { routed: n }
+        : {
+            routed: n,
+            failed: { verdict: "fail", detail: "ISA of new <= 5%: new 20% (4 of 20) > 5%", firstFailingCallMs },
+          },
+    );
     const out = await runSteps(s.steps, s.ctx);
     s.lock.release();
     assert.equal(out.outcome, "fail");
@@ -78,10 +95,26 @@ describe("runner: holds on live traffic and the automatic rollback", () => {
   it("a live gate's fail wakes the hold at once (no tick waited for); the reaction chain has every link in order", async () => {
     const s = setup((n) => ({ routed: n }));
     const failAt = Date.now() + 30;
-    const decided = { firstFailingAnswerMs: failAt - 20, decidingAnswerMs: failAt - 2, decidingSeenMs: failAt - 1, verdictMs: failAt };
+    const decided = {
+      firstFailingAnswerMs: failAt - 20,
+      decidingAnswerMs: failAt - 2,
+      decidingSeenMs: failAt - 1,
+      verdictMs: failAt,
+    };
     s.ctx.whenFailed = (i) =>
       i === 1
-        ? new Promise((resolve) => setTimeout(() => resolve({ verdict: "fail", detail: "ISA of new <= 5%: certain", firstFailingCallMs: failAt - 25, decided }), 30))
+        ? new Promise((resolve) =>
+            setTimeout(
+              () =>
+                resolve({
+                  verdict: "fail",
+                  detail: "ISA of new <= 5%: certain",
+                  firstFailingCallMs: failAt - 25,
+                  decided,
+                }),
+              30,
+            ),
+          )
         : new Promise(() => undefined);
     const t0 = performance.now();
     const out = await runSteps(s.steps, s.ctx);
@@ -90,17 +123,41 @@ describe("runner: holds on live traffic and the automatic rollback", () => {
     // polled once at the start, once when the hold's clock (0 s) ended, once on the fail: no tick in between
     assert.ok(s.polls() <= 3, `polls ${s.polls()}`);
     const c = out.rollback!.reaction!.chain!;
-    assert.deepEqual([c.firstFailingInviteMs, c.firstFailingAnswerMs, c.decidingAnswerMs, c.decidingSeenMs, c.verdictMs], [failAt - 25, failAt - 20, failAt - 2, failAt - 1, failAt]);
-    const links = [c.verdictMs!, c.noticedMs, c.applyStartMs, c.writtenMs, c.reloadSentMs, c.reloadAnsweredMs, c.restoredMs];
-    assert.deepEqual([...links].sort((a, b) => a - b), links, JSON.stringify(c));
-    assert.ok(c.noticedMs - c.verdictMs! < 40, `noticed ${c.noticedMs - c.verdictMs!} ms after the verdict (a tick is 100 ms)`);
+    assert.deepEqual(
+      [c.firstFailingInviteMs, c.firstFailingAnswerMs, c.decidingAnswerMs, c.decidingSeenMs, c.verdictMs],
+      [failAt - 25, failAt - 20, failAt - 2, failAt - 1, failAt],
+    );
+    const links = [
+      c.verdictMs!,
+      c.noticedMs,
+      c.applyStartMs,
+      c.writtenMs,
+      c.reloadSentMs,
+      c.reloadAnsweredMs,
+      c.restoredMs,
+    ];
+    assert.deepEqual(
+      [...links].sort((a, b) => a - b),
+      links,
+      JSON.stringify(c),
+    );
+    assert.ok(
+      c.noticedMs - c.verdictMs! < 40,
+      `noticed ${c.noticedMs - c.verdictMs!} ms after the verdict (a tick is 100 ms)`,
+    );
     assert.ok(Math.abs(c.restoredMs - out.rollback!.reaction!.restoredAtMs) < 5);
     assert.ok(performance.now() - t0 < 1000);
     assert.deepEqual(s.kam.runtimeUris(), [OLD]);
   });
 
   it("Kamailio's reload guard: the rollback waits it out, and the reaction time and the wait say so", async () => {
-    const s = setup((n) => (n < 2 ? { routed: n } : { routed: n, failed: { verdict: "fail", detail: "SER", firstFailingCallMs: Date.now() } }), { reloadDeltaMs: 400 });
+    const s = setup(
+      (n) =>
+        n < 2
+          ? { routed: n }
+          : { routed: n, failed: { verdict: "fail", detail: "SER", firstFailingCallMs: Date.now() } },
+      { reloadDeltaMs: 400 },
+    );
     const out = await runSteps(s.steps, s.ctx);
     s.lock.release();
     assert.equal(out.outcome, "fail");
@@ -119,7 +176,12 @@ describe("runner: holds on live traffic and the automatic rollback", () => {
       const control = new RunControl(s.ctx.events);
       s.ctx.control = control;
       let evaluations = 0;
-      s.ctx.evaluate = () => Promise.resolve(++evaluations === 1 ? { verdict: "inconclusive", detail: "new: 3 of the 20 calls needed" } : { verdict: "pass", detail: "ok" });
+      s.ctx.evaluate = () =>
+        Promise.resolve(
+          ++evaluations === 1
+            ? { verdict: "inconclusive", detail: "new: 3 of the 20 calls needed" }
+            : { verdict: "pass", detail: "ok" },
+        );
       const run = runSteps(s.steps, s.ctx);
       while (!control.paused) await new Promise((r) => setTimeout(r, 5));
       assert.deepEqual(s.kam.runtimeUris().sort(), [NEW, OLD].sort(), "paused on step 2: its list still routes");
@@ -131,10 +193,17 @@ describe("runner: holds on live traffic and the automatic rollback", () => {
       assert.equal(out.outcome, "pass", answer);
       assert.equal(evaluations, answer === "resume" ? 2 : 1, `${answer}: judged again only after resume`);
       const pause = s.seen.find((e) => e.kind === "control" && e.by === "plan");
-      assert.ok(pause && pause.kind === "control" && /step 2's gates are inconclusive: new: 3 of the 20 calls needed/.test(pause.detail));
+      assert.ok(
+        pause &&
+          pause.kind === "control" &&
+          /step 2's gates are inconclusive: new: 3 of the 20 calls needed/.test(pause.detail),
+      );
       const passed = s.seen.find((e) => e.kind === "step" && e.index === 2 && e.state === "passed");
       assert.ok(passed && passed.kind === "step");
-      assert.equal(passed.detail, answer === "promote" ? "promoted by the operator (pbx-cutover promote) with its gates inconclusive" : "");
+      assert.equal(
+        passed.detail,
+        answer === "promote" ? "promoted by the operator (pbx-cutover promote) with its gates inconclusive" : "",
+      );
     }
   });
 
@@ -161,7 +230,12 @@ describe("runner: a hold that is the caller's own burst (sim)", () => {
     dirs.push(dir);
     kam.reloadDeltaMs = 0;
     const machine = { holdMs: 0, minCalls: 4, hasGates: true, onInconclusive: "fail" as const, maxExtensions: 0 };
-    const steps: RunnerStep[] = (["old", "both", "new"] as const).map((m, i) => ({ label: m, weightNew: [0, 50, 100][i]!, profile: profileFor(target, m), machine }));
+    const steps: RunnerStep[] = (["old", "both", "new"] as const).map((m, i) => ({
+      label: m,
+      weightNew: [0, 50, 100][i]!,
+      profile: profileFor(target, m),
+      machine,
+    }));
     const events = new RunEvents();
     const order: string[] = [];
     events.subscribe((e) => {
@@ -195,9 +269,21 @@ describe("runner: a hold that is the caller's own burst (sim)", () => {
     s.lock.release();
     assert.equal(out.outcome, "pass");
     assert.deepEqual(s.order, [
-      "step 1 applied", `burst 1 on ${OLD}`, "evaluate 1", "gates 1 none", "step 1 passed",
-      "step 2 applied", `burst 2 on ${[OLD, NEW].sort().join("+")}`, "evaluate 2", "gates 2 none", "step 2 passed",
-      "step 3 applied", `burst 3 on ${NEW}`, "evaluate 3", "gates 3 none", "step 3 passed",
+      "step 1 applied",
+      `burst 1 on ${OLD}`,
+      "evaluate 1",
+      "gates 1 none",
+      "step 1 passed",
+      "step 2 applied",
+      `burst 2 on ${[OLD, NEW].sort().join("+")}`,
+      "evaluate 2",
+      "gates 2 none",
+      "step 2 passed",
+      "step 3 applied",
+      `burst 3 on ${NEW}`,
+      "evaluate 3",
+      "gates 3 none",
+      "step 3 passed",
     ]);
   });
 

@@ -119,7 +119,16 @@ export interface PlanOutcome {
 export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext): Promise<PlanOutcome> {
   const of = steps.length;
   const emitStep = (i: number, state: "applied" | "passed" | "failed", detail: string): void =>
-    ctx.events.emit({ kind: "step", at: Date.now(), index: i + 1, of, label: steps[i]!.label, weightNew: steps[i]!.weightNew, state, detail });
+    ctx.events.emit({
+      kind: "step",
+      at: Date.now(),
+      index: i + 1,
+      of,
+      label: steps[i]!.label,
+      weightNew: steps[i]!.weightNew,
+      state,
+      detail,
+    });
   /** the list that ran before the plan, as the first apply read it */
   let beforePlanText: string | undefined;
   let error: unknown;
@@ -148,7 +157,10 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
       case "apply": {
         const s = steps[a.step]!;
         // a pause holds the run on the step it is on: the next step is not applied until resume
-        if (control.paused) ctx.log(`paused before step ${a.step + 1}/${of} ${s.label}; \`pbx-cutover resume\` goes on, abort goes back to the last good step`);
+        if (control.paused)
+          ctx.log(
+            `paused before step ${a.step + 1}/${of} ${s.label}; \`pbx-cutover resume\` goes on, abort goes back to the last good step`,
+          );
         if (!(await control.waitWhilePaused(ctx.signal))) {
           obs = aborted() ?? { kind: "abort", reason: "aborted" };
           break;
@@ -169,11 +181,21 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
           break;
         }
         try {
-          const out = await verifiedApply(ctx.target, s.profile, { lock: ctx.lock, retry: ctx.retry, events: ctx.events });
+          const out = await verifiedApply(ctx.target, s.profile, {
+            lock: ctx.lock,
+            retry: ctx.retry,
+            events: ctx.events,
+          });
           if (a.step === 0) beforePlanText = out.previousText;
           ctx.onApplied?.(a.step, out);
-          emitStep(a.step, "applied", `runtime ${out.runtime.map((d) => `${d.uri}${d.attrs ? ` (${d.attrs})` : ""}`).join(", ")}`);
-          ctx.log(`step ${a.step + 1}/${of} ${s.label}: verified in ${out.timings.totalMs.toFixed(1)} ms; runtime ${out.runtime.map((d) => d.uri + (d.attrs ? ` ${d.attrs}` : "")).join(", ")}`);
+          emitStep(
+            a.step,
+            "applied",
+            `runtime ${out.runtime.map((d) => `${d.uri}${d.attrs ? ` (${d.attrs})` : ""}`).join(", ")}`,
+          );
+          ctx.log(
+            `step ${a.step + 1}/${of} ${s.label}: verified in ${out.timings.totalMs.toFixed(1)} ms; runtime ${out.runtime.map((d) => d.uri + (d.attrs ? ` ${d.attrs}` : "")).join(", ")}`,
+          );
           obs = aborted() ?? { kind: "applied" };
         } catch (err) {
           error = err;
@@ -190,11 +212,17 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
         const calls = (s.machine.minCalls ?? 0) * (a.extension + 1);
         const what = [
           a.ms > 0 ? `${(a.ms / 1000).toFixed(1)} s` : "",
-          calls > 0 && ctx.burst ? `its burst of ${calls} call${calls === 1 ? "" : "s"}` : calls > 0 && ctx.watch ? `${calls} calls routed` : "",
+          calls > 0 && ctx.burst
+            ? `its burst of ${calls} call${calls === 1 ? "" : "s"}`
+            : calls > 0 && ctx.watch
+              ? `${calls} calls routed`
+              : "",
         ]
           .filter(Boolean)
           .join(" and ");
-        ctx.log(`step ${a.step + 1}/${of} ${s.label}: holding ${what || "0 s"}${a.extension > 0 ? ` (extension ${a.extension})` : ""}; Ctrl-C goes back to the last good step`);
+        ctx.log(
+          `step ${a.step + 1}/${of} ${s.label}: holding ${what || "0 s"}${a.extension > 0 ? ` (extension ${a.extension})` : ""}; Ctrl-C goes back to the last good step`,
+        );
         obs = await hold(a.step, a.ms, calls, a.extension);
         if (obs.kind === "evaluated" && obs.verdict === "fail") {
           ctx.log(`step ${a.step + 1}/${of} ${s.label}: gates fail during the hold: ${obs.reason ?? ""}`);
@@ -208,8 +236,17 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
           decided = undefined;
           noticedMs = Date.now();
         }
-        ctx.events.emit({ kind: "gates", at: Date.now(), index: a.step + 1, verdict: g.verdict, detail: g.detail, ...(g.gates ? { gates: g.gates } : {}) });
-        ctx.log(`step ${a.step + 1}/${of} ${steps[a.step]!.label}: gates ${g.verdict === "none" ? "not evaluated" : g.verdict}: ${g.detail}`);
+        ctx.events.emit({
+          kind: "gates",
+          at: Date.now(),
+          index: a.step + 1,
+          verdict: g.verdict,
+          detail: g.detail,
+          ...(g.gates ? { gates: g.gates } : {}),
+        });
+        ctx.log(
+          `step ${a.step + 1}/${of} ${steps[a.step]!.label}: gates ${g.verdict === "none" ? "not evaluated" : g.verdict}: ${g.detail}`,
+        );
         obs = aborted() ?? { kind: "evaluated", verdict: g.verdict, reason: g.detail };
         break;
       }
@@ -225,11 +262,23 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
           ctx.log(`step ${a.step + 1}/${of} ${s.label}: promoted by the operator with its gates inconclusive`);
         }
         if (end === "resumed") ctx.log(`step ${a.step + 1}/${of} ${s.label}: resumed by the operator: holding again`);
-        obs = aborted() ?? (end === "promoted" ? { kind: "promoted" } : end === "resumed" ? { kind: "resumed" } : { kind: "abort", reason: "interrupted while paused" });
+        obs =
+          aborted() ??
+          (end === "promoted"
+            ? { kind: "promoted" }
+            : end === "resumed"
+              ? { kind: "resumed" }
+              : { kind: "abort", reason: "interrupted while paused" });
         break;
       }
       case "advance":
-        emitStep(a.step, "passed", promotedInconclusive.has(a.step) ? "promoted by the operator (pbx-cutover promote) with its gates inconclusive" : "");
+        emitStep(
+          a.step,
+          "passed",
+          promotedInconclusive.has(a.step)
+            ? "promoted by the operator (pbx-cutover promote) with its gates inconclusive"
+            : "",
+        );
         obs = aborted() ?? { kind: "advanced" };
         break;
       case "rollback": {
@@ -247,7 +296,11 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
             a.to === BEFORE_PLAN
               ? beforePlanText === undefined
                 ? undefined
-                : profileFromText("before-plan", beforePlanText, `${ctx.target.dispatcherList.location} (before the plan)`)
+                : profileFromText(
+                    "before-plan",
+                    beforePlanText,
+                    `${ctx.target.dispatcherList.location} (before the plan)`,
+                  )
               : steps[a.to]!.profile;
           if (profile === undefined) {
             // the first apply never read the list: verifiedApply left (or restored) it untouched
@@ -255,7 +308,11 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
             obs = { kind: "rolled-back" };
             break;
           }
-          const out = await verifiedApply(ctx.target, profile, { lock: ctx.lock, retry: ctx.retry, events: ctx.events });
+          const out = await verifiedApply(ctx.target, profile, {
+            lock: ctx.lock,
+            retry: ctx.retry,
+            events: ctx.events,
+          });
           // verifiedApply returns once the runtime was read back equal to the profile: routing is restored
           const restoredAtMs = Date.now();
           const durationMs = performance.now() - t0;
@@ -266,10 +323,29 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
                   firstFailingCallMs,
                   restoredAtMs,
                   reactionMs: restoredAtMs - firstFailingCallMs,
-                  chain: reactionChain(firstFailingCallMs, decided, noticedMs ?? applyStartMs, applyStartMs, out, restoredAtMs),
+                  chain: reactionChain(
+                    firstFailingCallMs,
+                    decided,
+                    noticedMs ?? applyStartMs,
+                    applyStartMs,
+                    out,
+                    restoredAtMs,
+                  ),
                 };
-          const guard = out.reload === undefined ? {} : { reloadWaitedMs: out.reload.waitedMs, reloadRefusals: out.reload.ongoingRefusals };
-          rollback = { from: a.from, to: a.to, toLabel, ok: true, durationMs, reason: a.reason, ...(reaction ? { reaction } : {}), ...guard };
+          const guard =
+            out.reload === undefined
+              ? {}
+              : { reloadWaitedMs: out.reload.waitedMs, reloadRefusals: out.reload.ongoingRefusals };
+          rollback = {
+            from: a.from,
+            to: a.to,
+            toLabel,
+            ok: true,
+            durationMs,
+            reason: a.reason,
+            ...(reaction ? { reaction } : {}),
+            ...guard,
+          };
           ctx.onRolledBack?.(a.to, out);
           ctx.events.emit({
             kind: "rollback",
@@ -283,17 +359,32 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
             runtime: out.runtime.map((d) => d.uri),
             ...(reaction ? { reactionMs: reaction.reactionMs } : {}),
           });
-          const waited = out.reload && out.reload.ongoingRefusals > 0 ? `, of which ${out.reload.waitedMs.toFixed(0)} ms waiting out Kamailio's reload guard (${out.reload.ongoingRefusals} x "Ongoing reload")` : "";
+          const waited =
+            out.reload && out.reload.ongoingRefusals > 0
+              ? `, of which ${out.reload.waitedMs.toFixed(0)} ms waiting out Kamailio's reload guard (${out.reload.ongoingRefusals} x "Ongoing reload")`
+              : "";
           ctx.log(
             `rolled back to ${toLabel} in ${durationMs.toFixed(1)} ms${waited} (${out.changed ? "reloaded" : "already in place"}); runtime ${out.runtime.map((d) => d.uri + (d.attrs ? ` ${d.attrs}` : "")).join(", ")}` +
-              (reaction ? `; reaction time ${reaction.reactionMs.toFixed(0)} ms from the first failing call's INVITE to the restored runtime` : ""),
+              (reaction
+                ? `; reaction time ${reaction.reactionMs.toFixed(0)} ms from the first failing call's INVITE to the restored runtime`
+                : ""),
           );
           obs = { kind: "rolled-back" };
         } catch (err) {
           const durationMs = performance.now() - t0;
           const reason = err instanceof Error ? err.message : String(err);
           rollback = { from: a.from, to: a.to, toLabel, ok: false, durationMs, reason: a.reason };
-          ctx.events.emit({ kind: "rollback", at: Date.now(), from: a.from + 1, to: a.to + 1, toLabel, reason: `${a.reason}; failed: ${reason}`, ok: false, durationMs, runtime: [] });
+          ctx.events.emit({
+            kind: "rollback",
+            at: Date.now(),
+            from: a.from + 1,
+            to: a.to + 1,
+            toLabel,
+            reason: `${a.reason}; failed: ${reason}`,
+            ok: false,
+            durationMs,
+            runtime: [],
+          });
           error ??= err;
           obs = { kind: "rollback-failed", reason };
         }
@@ -313,7 +404,8 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
    */
   async function hold(i: number, ms: number, calls: number, extension: number): Promise<Observation> {
     const s = steps[i]!;
-    const promoted = (): void => ctx.log(`step ${i + 1}/${of} ${s.label}: promoted by the operator; the rest of the hold is skipped`);
+    const promoted = (): void =>
+      ctx.log(`step ${i + 1}/${of} ${s.label}: promoted by the operator; the rest of the hold is skipped`);
     if (ctx.burst) return holdBurst(i, ms, extension, ctx.burst.bind(ctx));
     const watch = ctx.watch?.bind(ctx);
     if (!watch) {
@@ -323,7 +415,9 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
     }
     const stop = new AbortController();
     let clockEnd: HoldEnd | undefined;
-    const clock = control.hold(i + 1, ms, extension, AbortSignal.any([ctx.signal, stop.signal])).then((e) => (clockEnd = e));
+    const clock = control
+      .hold(i + 1, ms, extension, AbortSignal.any([ctx.signal, stop.signal]))
+      .then((e) => (clockEnd = e));
     // a gate failing live wakes the hold at once; the tick is for the calls routed and timeouts
     let liveFail: GateResult | undefined;
     const failedLive = ctx.whenFailed?.(i).then((g) => (liveFail = g));
@@ -335,7 +429,15 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
           noticedMs = Date.now();
           firstFailingCallMs = f.firstFailingCallMs;
           decided = f.decided;
-          ctx.events.emit({ kind: "gates", at: Date.now(), index: i + 1, verdict: "fail", detail: f.detail, early: true, ...(f.gates ? { gates: f.gates } : {}) });
+          ctx.events.emit({
+            kind: "gates",
+            at: Date.now(),
+            index: i + 1,
+            verdict: "fail",
+            detail: f.detail,
+            early: true,
+            ...(f.gates ? { gates: f.gates } : {}),
+          });
           return aborted() ?? { kind: "evaluated", verdict: "fail", reason: f.detail };
         }
         if (clockEnd === "aborted") return aborted() ?? { kind: "abort", reason: "hold interrupted" };
@@ -347,7 +449,11 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
         const tick = new AbortController();
         try {
           // the clock wakes it while it runs (promote, abort, the hold's time); then only the tick and a fail
-          await Promise.race([delay(WATCH_MS, AbortSignal.any([ctx.signal, tick.signal])), ...(clockEnd === undefined ? [clock] : []), ...(failedLive ? [failedLive] : [])]);
+          await Promise.race([
+            delay(WATCH_MS, AbortSignal.any([ctx.signal, tick.signal])),
+            ...(clockEnd === undefined ? [clock] : []),
+            ...(failedLive ? [failedLive] : []),
+          ]);
         } finally {
           tick.abort();
         }
@@ -366,7 +472,12 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
    * both are over. The burst is the caller's to stop on the scope's signal; a promote or an operator's
    * abort ends the clock only, the burst runs to its end (its calls are the step's evidence).
    */
-  async function holdBurst(i: number, ms: number, extension: number, burst: (step: number) => Promise<void>): Promise<Observation> {
+  async function holdBurst(
+    i: number,
+    ms: number,
+    extension: number,
+    burst: (step: number) => Promise<void>,
+  ): Promise<Observation> {
     const clock = ms > 0 ? control.hold(i + 1, ms, extension, ctx.signal) : Promise.resolve<HoldEnd>("held");
     try {
       await burst(i);
@@ -378,7 +489,8 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
       return { kind: "hold-failed", reason: err instanceof Error ? err.message : String(err) };
     }
     const end = await clock;
-    if (end === "promoted") ctx.log(`step ${i + 1}/${of} ${steps[i]!.label}: promoted by the operator; the rest of the hold is skipped`);
+    if (end === "promoted")
+      ctx.log(`step ${i + 1}/${of} ${steps[i]!.label}: promoted by the operator; the rest of the hold is skipped`);
     return aborted() ?? (end === "aborted" ? { kind: "abort", reason: "hold interrupted" } : { kind: "held" });
   }
 }
@@ -390,8 +502,14 @@ export async function runSteps(steps: readonly RunnerStep[], ctx: RunnerContext)
 export function outcomeError(o: PlanOutcome, signal: AbortSignal): unknown {
   if (o.outcome === "pass") return undefined;
   if (o.outcome === "aborted") {
-    return signal.aborted ? signal.reason : new VerificationError(`${o.reason ?? "aborted"}; ${o.rollback?.ok ? `${o.rollback.toLabel} is back in place` : "the rollback did not complete"}`);
+    return signal.aborted
+      ? signal.reason
+      : new VerificationError(
+          `${o.reason ?? "aborted"}; ${o.rollback?.ok ? `${o.rollback.toLabel} is back in place` : "the rollback did not complete"}`,
+        );
   }
   if (o.error !== undefined) return o.error;
-  return new VerificationError(`${o.reason ?? "a step failed"}; ${o.rollback?.ok ? `${o.rollback.toLabel} is back in place` : "the rollback did not complete"}`);
+  return new VerificationError(
+    `${o.reason ?? "a step failed"}; ${o.rollback?.ok ? `${o.rollback.toLabel} is back in place` : "the rollback did not complete"}`,
+  );
 }

@@ -82,7 +82,15 @@ export type Action =
   | { kind: "done"; outcome: Outcome; reason: string | undefined };
 
 export function initialState(steps: readonly MachineStep[]): MachineState {
-  return { steps, index: 0, lastGood: BEFORE_PLAN, extensions: 0, failure: undefined, pausedOn: undefined, finished: false };
+  return {
+    steps,
+    index: 0,
+    lastGood: BEFORE_PLAN,
+    extensions: 0,
+    failure: undefined,
+    pausedOn: undefined,
+    finished: false,
+  };
 }
 
 type Step = { state: MachineState; action: Action };
@@ -106,7 +114,8 @@ export function next(s: MachineState, o: Observation): Step {
   if (s.steps.length === 0) return done(s, "pass", undefined);
   // an abort wins over anything but a rollback already under way
   if (o.kind === "abort") {
-    if (s.failure !== undefined) return { state: s, action: { kind: "rollback", from: s.index, to: s.lastGood, reason: s.failure.reason } };
+    if (s.failure !== undefined)
+      return { state: s, action: { kind: "rollback", from: s.index, to: s.lastGood, reason: s.failure.reason } };
     return rollback(s, "aborted", o.reason);
   }
   const step = s.steps[s.index]!;
@@ -114,7 +123,8 @@ export function next(s: MachineState, o: Observation): Step {
     case "start":
       return { state: s, action: { kind: "apply", step: 0 } };
     case "applied":
-      if (step.holdMs > 0 || (step.minCalls ?? 0) > 0) return { state: s, action: { kind: "hold", step: s.index, ms: step.holdMs, extension: 0 } };
+      if (step.holdMs > 0 || (step.minCalls ?? 0) > 0)
+        return { state: s, action: { kind: "hold", step: s.index, ms: step.holdMs, extension: 0 } };
       return afterHold(s);
     case "apply-failed":
       return rollback(s, "fail", `step ${s.index + 1}: apply failed: ${o.reason}`);
@@ -124,14 +134,21 @@ export function next(s: MachineState, o: Observation): Step {
       return rollback(s, "fail", `step ${s.index + 1}: ${o.reason}`);
     case "evaluated":
       if (o.verdict === "pass" || o.verdict === "none") return { state: s, action: { kind: "advance", step: s.index } };
-      if (o.verdict === "fail") return rollback(s, "fail", `step ${s.index + 1}: gates failed${o.reason ? `: ${o.reason}` : ""}`);
+      if (o.verdict === "fail")
+        return rollback(s, "fail", `step ${s.index + 1}: gates failed${o.reason ? `: ${o.reason}` : ""}`);
       if (step.onInconclusive === "pause") {
-        return { state: { ...s, pausedOn: s.index }, action: { kind: "pause", step: s.index, reason: o.reason ?? "gates inconclusive" } };
+        return {
+          state: { ...s, pausedOn: s.index },
+          action: { kind: "pause", step: s.index, reason: o.reason ?? "gates inconclusive" },
+        };
       }
       if (step.onInconclusive === "extend" && s.extensions < step.maxExtensions) {
         const extensions = s.extensions + 1;
         // an extension holds the step's hold again (at least 1 ms, so a hold action always waits)
-        return { state: { ...s, extensions }, action: { kind: "hold", step: s.index, ms: Math.max(1, step.holdMs), extension: extensions } };
+        return {
+          state: { ...s, extensions },
+          action: { kind: "hold", step: s.index, ms: Math.max(1, step.holdMs), extension: extensions },
+        };
       }
       return rollback(
         s,
@@ -147,7 +164,10 @@ export function next(s: MachineState, o: Observation): Step {
     case "resumed": {
       if (s.pausedOn !== s.index) throw new Error("step machine: resumed without a pause");
       const extensions = s.extensions + 1;
-      return { state: { ...s, pausedOn: undefined, extensions }, action: { kind: "hold", step: s.index, ms: Math.max(1, step.holdMs), extension: extensions } };
+      return {
+        state: { ...s, pausedOn: undefined, extensions },
+        action: { kind: "hold", step: s.index, ms: Math.max(1, step.holdMs), extension: extensions },
+      };
     }
     case "promoted":
       if (s.pausedOn !== s.index) throw new Error("step machine: promoted without a pause");
@@ -156,7 +176,11 @@ export function next(s: MachineState, o: Observation): Step {
       if (s.failure === undefined) throw new Error("step machine: rolled-back without a rollback");
       return done(s, s.failure.outcome, s.failure.reason);
     case "rollback-failed":
-      return done(s, "fail", `${s.failure?.reason ?? "rollback"}; putting back the last good step failed too: ${o.reason}`);
+      return done(
+        s,
+        "fail",
+        `${s.failure?.reason ?? "rollback"}; putting back the last good step failed too: ${o.reason}`,
+      );
     default:
       return assertNeverObservation(o);
   }

@@ -15,7 +15,9 @@ export function parseStepsFlag(raw: string, flag = "--steps"): Plan {
   for (const [i, p] of parts.entries()) {
     if (p === "") throw new UsageError(`${flag} ${JSON.stringify(raw)}: step ${i + 1} is empty; ${hint}`);
     if (!/^\d{1,3}$/.test(p) || Number(p) > 100) {
-      throw new UsageError(`${flag} ${JSON.stringify(raw)}: step ${i + 1} ${JSON.stringify(p)} is not a whole number from 0 to 100; ${hint}`);
+      throw new UsageError(
+        `${flag} ${JSON.stringify(raw)}: step ${i + 1} ${JSON.stringify(p)} is not a whole number from 0 to 100; ${hint}`,
+      );
     }
     weights.push(Number(p));
   }

@@ -34,7 +34,9 @@ export interface Assertion {
 const MAX_LISTED = 10;
 
 function listed(items: string[]): string[] {
-  return items.length > MAX_LISTED ? [...items.slice(0, MAX_LISTED), `... and ${items.length - MAX_LISTED} more`] : items;
+  return items.length > MAX_LISTED
+    ? [...items.slice(0, MAX_LISTED), `... and ${items.length - MAX_LISTED} more`]
+    : items;
 }
 
 function verdictOf(ok: boolean, evidenceMissing = false): Verdict {
@@ -61,9 +63,23 @@ export interface PhaseEvidence {
  * belong to it (this run's Call-IDs by their own phase, whenever they arrived; others by the window
  * they arrived in).
  */
-export function phaseEvidenceFrom(book: EvidenceBook, phase: SimPhase, expectedCalls: number, calls: CallEvidence[], backendLogs: boolean): PhaseEvidence {
+export function phaseEvidenceFrom(
+  book: EvidenceBook,
+  phase: SimPhase,
+  expectedCalls: number,
+  calls: CallEvidence[],
+  backendLogs: boolean,
+): PhaseEvidence {
   const inv = book.invitesOf(phase);
-  return { phase, expectedCalls, calls, unexpected: book.unexpectedOf(phase), inviteDelta: inv.transactions, rawInviteDelta: inv.raw, backendLogs };
+  return {
+    phase,
+    expectedCalls,
+    calls,
+    unexpected: book.unexpectedOf(phase),
+    inviteDelta: inv.transactions,
+    rawInviteDelta: inv.raw,
+    backendLogs,
+  };
 }
 
 /** "late evidence for phase both: 7 messages of its calls arrived after it ended (at new: INVITE received x3, ...; read during new)" */
@@ -82,7 +98,11 @@ export function changedAssertions(before: Assertion[], after: Assertion[]): stri
   for (const a of after) {
     const b = before.find((x) => x.name === a.name);
     if (b && b.verdict === a.verdict && b.details === a.details && b.offenders.join() === a.offenders.join()) continue;
-    const change = !b ? `(new) ${a.verdict}` : b.verdict === a.verdict ? `still ${a.verdict}` : `${b.verdict} -> ${a.verdict}`;
+    const change = !b
+      ? `(new) ${a.verdict}`
+      : b.verdict === a.verdict
+        ? `still ${a.verdict}`
+        : `${b.verdict} -> ${a.verdict}`;
     out.push(`${a.phase} ${a.name}: ${change}: ${a.details}`);
   }
   return out;
@@ -118,13 +138,24 @@ export function routingAssertion(p: PhaseEvidence, to: Backend, name = "routing"
       (misrouted.length > 0 ? ` (misrouted)` : "") +
       (onBoth.length > 0 ? `, ${onBoth.length} reached both` : "") +
       lostText(lost.length),
-    numbers: { calls: calls.length, [`reached_${to}`]: reached.length, [`reached_${other}`]: misrouted.length, onBoth: onBoth.length, lost: lost.length },
+    numbers: {
+      calls: calls.length,
+      [`reached_${to}`]: reached.length,
+      [`reached_${other}`]: misrouted.length,
+      onBoth: onBoth.length,
+      lost: lost.length,
+    },
     offenders: listed(calls.filter((c) => !reached.includes(c)).map((c) => `${c.callId}: INVITE reached ${where(c)}`)),
   };
 }
 
 /** Every call completed: 2xx to INVITE and 2xx to BYE, and the UAC made every call it was asked to. */
-export function completedAssertion(p: PhaseEvidence, expected = p.expectedCalls, calls = sent(p.calls), name = "completed"): Assertion {
+export function completedAssertion(
+  p: PhaseEvidence,
+  expected = p.expectedCalls,
+  calls = sent(p.calls),
+  name = "completed",
+): Assertion {
   const failed = calls.filter((c) => outcomeOf(c).outcome !== "completed");
   const completed = calls.length - failed.length;
   const ok = calls.length === expected && failed.length === 0;
@@ -195,7 +226,13 @@ export function seedDeltaAssertion(p: PhaseEvidence, mode: "old" | "both" | "new
     name: "seed-delta",
     verdict: verdictOf(ok, !p.backendLogs),
     details: `${rule}; raw INVITE lines incl. retransmissions: old ${p.rawInviteDelta.old}, new ${p.rawInviteDelta.new}`,
-    numbers: { expected: n, oldDelta: d.old, newDelta: d.new, oldRawInvites: p.rawInviteDelta.old, newRawInvites: p.rawInviteDelta.new },
+    numbers: {
+      expected: n,
+      oldDelta: d.old,
+      newDelta: d.new,
+      oldRawInvites: p.rawInviteDelta.old,
+      newRawInvites: p.rawInviteDelta.new,
+    },
     offenders: [],
   };
 }
@@ -243,7 +280,10 @@ export function inflightAssertions(e: InflightEvidence): Assertion[] {
   const answeredMs = stampMs(lc?.uac.inviteStatusStamp);
   const byeMs = stampMs(lc?.uac.byeSentStamp);
   const upAtCutover =
-    e.cutoverAtMs !== undefined && answeredMs !== undefined && answeredMs < e.cutoverAtMs && (byeMs === undefined || byeMs > e.cutoverAtMs);
+    e.cutoverAtMs !== undefined &&
+    answeredMs !== undefined &&
+    answeredMs < e.cutoverAtMs &&
+    (byeMs === undefined || byeMs > e.cutoverAtMs);
   out.push({
     phase: p.phase,
     name: "cutover-while-long-call-up",
@@ -253,7 +293,8 @@ export function inflightAssertions(e: InflightEvidence): Assertion[] {
         ? `the long call was ${answeredMs === undefined ? "never answered" : "answered"}; cutover ${e.cutoverAtMs === undefined ? "not applied" : "applied"}`
         : `long call answered ${Math.round(e.cutoverAtMs - answeredMs)} ms before the cutover; BYE sent ${byeMs === undefined ? "never" : `${Math.round(byeMs - e.cutoverAtMs)} ms after it`}`,
     numbers: {
-      answeredBeforeCutoverMs: answeredMs !== undefined && e.cutoverAtMs !== undefined ? Math.round(e.cutoverAtMs - answeredMs) : -1,
+      answeredBeforeCutoverMs:
+        answeredMs !== undefined && e.cutoverAtMs !== undefined ? Math.round(e.cutoverAtMs - answeredMs) : -1,
       byeAfterCutoverMs: byeMs !== undefined && e.cutoverAtMs !== undefined ? Math.round(byeMs - e.cutoverAtMs) : -1,
     },
     offenders: [],
@@ -268,7 +309,12 @@ export function inflightAssertions(e: InflightEvidence): Assertion[] {
   const tie = lc ? byeTie(lc) : undefined;
   // old's own answer to it: a 2xx in the dialog the INVITE's 2xx set up (its To-tag)
   const oldAnswer = lc?.bye.old?.answer;
-  const inDialog = oldAnswer !== undefined && oldAnswer.status >= 200 && oldAnswer.status < 300 && oldAnswer.toTag !== undefined && oldAnswer.toTag === lc?.uac.dialogToTag;
+  const inDialog =
+    oldAnswer !== undefined &&
+    oldAnswer.status >= 200 &&
+    oldAnswer.status < 300 &&
+    oldAnswer.toTag !== undefined &&
+    oldAnswer.toTag === lc?.uac.dialogToTag;
   const sameDialog = tie?.kind === "same" && tie.home === "old";
   const byeOk = lc !== undefined && byeAt.join() === "old" && sameDialog && inDialog;
   const byeText = byeAt.join("+") || "no backend";
@@ -278,17 +324,21 @@ export function inflightAssertions(e: InflightEvidence): Assertion[] {
       ? `the long call's BYE reached old, but ${otherInstanceText(tie.note)}`
       : tie?.kind === "not-held" && byeAt.join() === "old"
         ? "the long call's BYE reached old, but old answered it 481: it does not hold the dialog (restarted?)"
-      : sameDialog && byeAt.join() === "old" && !inDialog
-        ? `the long call's BYE reached old, but old's answer was ${oldAnswer ? `${oldAnswer.status} with To-tag ${oldAnswer.toTag ?? "(none)"}` : "not seen"}, not a 2xx in the dialog (To-tag ${lc.uac.dialogToTag ?? "(none)"})`
-      : byeOk
-        ? `the long call's BYE reached old, the instance that answered its INVITE, and old answered ${oldAnswer.status} in the dialog (To-tag ${oldAnswer.toTag}) (in-dialog requests follow the route set, not the dispatcher)`
-        : `the long call's BYE reached ${byeText} (expected old: in-dialog requests follow the route set, not the dispatcher)`;
+        : sameDialog && byeAt.join() === "old" && !inDialog
+          ? `the long call's BYE reached old, but old's answer was ${oldAnswer ? `${oldAnswer.status} with To-tag ${oldAnswer.toTag ?? "(none)"}` : "not seen"}, not a 2xx in the dialog (To-tag ${lc.uac.dialogToTag ?? "(none)"})`
+          : byeOk
+            ? `the long call's BYE reached old, the instance that answered its INVITE, and old answered ${oldAnswer.status} in the dialog (To-tag ${oldAnswer.toTag}) (in-dialog requests follow the route set, not the dispatcher)`
+            : `the long call's BYE reached ${byeText} (expected old: in-dialog requests follow the route set, not the dispatcher)`;
   out.push({
     phase: p.phase,
     name: "long-call-bye-reached-old",
     verdict: verdictOf(byeOk, !p.backendLogs),
     details: byeDetails,
-    numbers: { byeAtOld: lc?.bye.old ? 1 : 0, byeAtNew: lc?.bye.new ? 1 : 0, sameInstance: tie?.kind === "same" ? 1 : 0 },
+    numbers: {
+      byeAtOld: lc?.bye.old ? 1 : 0,
+      byeAtNew: lc?.bye.new ? 1 : 0,
+      sameInstance: tie?.kind === "same" ? 1 : 0,
+    },
     offenders:
       lc && !byeOk
         ? [
@@ -309,6 +359,10 @@ export function renderAssertions(phase: SimPhase, list: Assertion[], notes: stri
     for (const o of a.offenders) lines.push(`    ${o}`);
   }
   const failed = list.filter((a) => a.verdict !== "pass").length;
-  lines.push(failed === 0 ? `RESULT: PASS (${list.length} assertions)` : `RESULT: FAIL (${failed} of ${list.length} assertions did not pass)`);
+  lines.push(
+    failed === 0
+      ? `RESULT: PASS (${list.length} assertions)`
+      : `RESULT: FAIL (${failed} of ${list.length} assertions did not pass)`,
+  );
   return lines.join("\n") + "\n";
 }

@@ -31,7 +31,8 @@ function hepSide(c: CallEvidence | undefined): Record<Field, Backend[]> {
 }
 
 function pbxSide(callId: string, pbx: PbxCalls): Record<Field, Backend[]> {
-  const at = (pred: (c: FreeswitchCall) => boolean): Backend[] => BACKENDS.filter((b) => pbx[b].some((c) => c.callId === callId && pred(c)));
+  const at = (pred: (c: FreeswitchCall) => boolean): Backend[] =>
+    BACKENDS.filter((b) => pbx[b].some((c) => c.callId === callId && pred(c)));
   return {
     invite: at(() => true),
     answered: at((c) => c.answeredAtMs !== undefined),
@@ -93,8 +94,14 @@ const MAX_LISTED = 10;
 
 export function eventSocketAgreesAssertion(phase: SimPhase, hep: CallEvidence[], pbx: PbxCalls): Assertion {
   const d = pbxDisagreements(hep, pbx);
-  const calls = new Set([...hep.map((c) => c.callId), ...pbx.old.map((c) => c.callId), ...pbx.new.map((c) => c.callId)]).size;
-  const lines = d.map((x) => `${x.callId}: ${Object.entries(x.differences).map(([f, v]) => `${f} ${v}`).join("; ")}`);
+  const calls = new Set([...hep.map((c) => c.callId), ...pbx.old.map((c) => c.callId), ...pbx.new.map((c) => c.callId)])
+    .size;
+  const lines = d.map(
+    (x) =>
+      `${x.callId}: ${Object.entries(x.differences)
+        .map(([f, v]) => `${f} ${v}`)
+        .join("; ")}`,
+  );
   return {
     phase,
     name: "event-socket-agrees",
@@ -103,8 +110,15 @@ export function eventSocketAgreesAssertion(phase: SimPhase, hep: CallEvidence[],
       d.length === 0
         ? `HEP and the FreeSWITCH event sockets agree on all ${calls} calls (INVITE reached, answered, hung up by the caller's BYE: same backend)`
         : `HEP and the FreeSWITCH event sockets disagree on ${d.length} of ${calls} calls`,
-    numbers: { calls, disagree: d.length, hepCalls: hep.length, oldChannels: pbx.old.length, newChannels: pbx.new.length },
-    offenders: lines.length > MAX_LISTED ? [...lines.slice(0, MAX_LISTED), `... and ${lines.length - MAX_LISTED} more`] : lines,
+    numbers: {
+      calls,
+      disagree: d.length,
+      hepCalls: hep.length,
+      oldChannels: pbx.old.length,
+      newChannels: pbx.new.length,
+    },
+    offenders:
+      lines.length > MAX_LISTED ? [...lines.slice(0, MAX_LISTED), `... and ${lines.length - MAX_LISTED} more`] : lines,
     source: "hep+event-socket",
   };
 }
@@ -113,14 +127,21 @@ export function eventSocketAgreesAssertion(phase: SimPhase, hep: CallEvidence[],
  * The long call, from old's own event socket: old created and answered its channel, and ended it
  * because the caller's BYE reached it (recv_bye), after the cutover; new never saw the call.
  */
-export function longCallHungUpAtOldAssertion(long: CallEvidence | undefined, pbx: PbxCalls, cutoverAtMs: number | undefined): Assertion {
+export function longCallHungUpAtOldAssertion(
+  long: CallEvidence | undefined,
+  pbx: PbxCalls,
+  cutoverAtMs: number | undefined,
+): Assertion {
   const base = { phase: "inflight" as const, name: "long-call-hung-up-at-old", source: "event-socket" as const };
   if (!long) return { ...base, verdict: "fail", details: "no long call was made", numbers: {}, offenders: [] };
   const old = pbx.old.find((c) => c.callId === long.callId);
   const atNew = pbx.new.some((c) => c.callId === long.callId);
   const afterCutover = old?.hungUpAtMs !== undefined && cutoverAtMs !== undefined && old.hungUpAtMs > cutoverAtMs;
   const ok = old !== undefined && old.answeredAtMs !== undefined && old.byeReceived && !atNew && afterCutover;
-  const heldMs = old?.answeredAtMs !== undefined && old.hungUpAtMs !== undefined ? Math.round(old.hungUpAtMs - old.answeredAtMs) : -1;
+  const heldMs =
+    old?.answeredAtMs !== undefined && old.hungUpAtMs !== undefined
+      ? Math.round(old.hungUpAtMs - old.answeredAtMs)
+      : -1;
   const why = !old
     ? "old's event socket never reported a channel for the long call"
     : old.answeredAtMs === undefined

@@ -10,7 +10,15 @@ import type { Assertion } from "./assertions.js";
 import { callRow, type CallEvidence } from "./evidence.js";
 
 /** the facts both sources must agree on, as results.json's call rows name them */
-export const AGREEMENT_FIELDS = ["inviteBackend", "byeBackend", "inviteStatus", "byeStatus", "byeBackendAnswer", "dialogToTag", "byeToTag"] as const;
+export const AGREEMENT_FIELDS = [
+  "inviteBackend",
+  "byeBackend",
+  "inviteStatus",
+  "byeStatus",
+  "byeBackendAnswer",
+  "dialogToTag",
+  "byeToTag",
+] as const;
 
 export interface EvidenceDisagreement {
   callId: string;
@@ -26,7 +34,8 @@ const shown = (v: unknown): string => {
 
 /** Per Call-ID (either book), the fields whose values differ. */
 export function disagreements(sipp: CallEvidence[], hep: CallEvidence[]): EvidenceDisagreement[] {
-  const rows = (cs: CallEvidence[]): Map<string, Record<string, unknown>> => new Map(cs.map((c) => [c.callId, callRow(c)]));
+  const rows = (cs: CallEvidence[]): Map<string, Record<string, unknown>> =>
+    new Map(cs.map((c) => [c.callId, callRow(c)]));
   const a = rows(sipp);
   const b = rows(hep);
   const ids = [...new Set([...a.keys(), ...b.keys()])].sort();
@@ -38,7 +47,8 @@ export function disagreements(sipp: CallEvidence[], hep: CallEvidence[]): Eviden
     for (const f of AGREEMENT_FIELDS) {
       const vx = x ? x[f] : undefined;
       const vy = y ? y[f] : undefined;
-      if (shown(vx) !== shown(vy)) differences[f] = `sipp ${x ? shown(vx) : "(no such call)"} / hep ${y ? shown(vy) : "(no such call)"}`;
+      if (shown(vx) !== shown(vy))
+        differences[f] = `sipp ${x ? shown(vx) : "(no such call)"} / hep ${y ? shown(vy) : "(no such call)"}`;
     }
     if (Object.keys(differences).length > 0) out.push({ callId: id, differences });
   }
@@ -50,7 +60,12 @@ const MAX_LISTED = 10;
 export function evidenceAgreesAssertion(phase: SimPhase, sipp: CallEvidence[], hep: CallEvidence[]): Assertion {
   const d = disagreements(sipp, hep);
   const calls = new Set([...sipp, ...hep].map((c) => c.callId)).size;
-  const lines = d.map((x) => `${x.callId}: ${Object.entries(x.differences).map(([f, v]) => `${f} ${v}`).join("; ")}`);
+  const lines = d.map(
+    (x) =>
+      `${x.callId}: ${Object.entries(x.differences)
+        .map(([f, v]) => `${f} ${v}`)
+        .join("; ")}`,
+  );
   return {
     phase,
     name: "evidence-agrees",
@@ -60,6 +75,7 @@ export function evidenceAgreesAssertion(phase: SimPhase, sipp: CallEvidence[], h
         ? `the stand-ins' logs and HEP agree on all ${calls} calls (INVITE and BYE backend, final answers, To-tags)`
         : `the stand-ins' logs and HEP disagree on ${d.length} of ${calls} calls`,
     numbers: { calls, disagree: d.length, sippCalls: sipp.length, hepCalls: hep.length },
-    offenders: lines.length > MAX_LISTED ? [...lines.slice(0, MAX_LISTED), `... and ${lines.length - MAX_LISTED} more`] : lines,
+    offenders:
+      lines.length > MAX_LISTED ? [...lines.slice(0, MAX_LISTED), `... and ${lines.length - MAX_LISTED} more`] : lines,
   };
 }

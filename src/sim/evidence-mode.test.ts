@@ -10,21 +10,55 @@ test("--evidence: default both in the lab (HEP wanted, not required), hep where 
   assert.deepEqual(resolveEvidence("hep", true), { mode: "hep", hepRequired: true, defaulted: false });
   assert.deepEqual(resolveEvidence("both", true), { mode: "both", hepRequired: true, defaulted: false });
   assert.deepEqual(resolveEvidence("sipp", true), { mode: "sipp", hepRequired: false, defaulted: false });
-  assert.throws(() => resolveEvidence("homer", true), (e: unknown) => e instanceof UsageError && /--evidence takes hep, sipp or both, got "homer"/.test(e.message));
+  assert.throws(
+    () => resolveEvidence("homer", true),
+    (e: unknown) => e instanceof UsageError && /--evidence takes hep, sipp or both, got "homer"/.test(e.message),
+  );
   assert.throws(() => resolveEvidence("sipp", false), /write no message logs/);
-  assert.deepEqual(evidenceInUse(resolveEvidence(undefined, true), "port taken"), { mode: "sipp", hepUnavailable: "port taken" });
+  assert.deepEqual(evidenceInUse(resolveEvidence(undefined, true), "port taken"), {
+    mode: "sipp",
+    hepUnavailable: "port taken",
+  });
   assert.deepEqual(evidenceInUse(resolveEvidence("hep", true), undefined), { mode: "hep" });
 });
 
-const a = (name: string, verdict: Assertion["verdict"]): Assertion => ({ phase: "old", name, verdict, details: "10/10 calls reached old only", numbers: {}, offenders: [] });
+const a = (name: string, verdict: Assertion["verdict"]): Assertion => ({
+  phase: "old",
+  name,
+  verdict,
+  details: "10/10 calls reached old only",
+  numbers: {},
+  offenders: [],
+});
 
 test("each verdict says its source; kernel drops make every verdict resting on HEP inconclusive (never pass), saying why", () => {
-  assert.deepEqual(judgedFrom([a("routing", "pass")], "sipp", 5).map((x) => [x.source, x.verdict]), [["sipp", "pass"]]);
-  assert.deepEqual(judgedFrom([a("routing", "pass"), a("evidence-agrees", "pass")], "both", 0).map((x) => [x.source, x.verdict]), [["sipp", "pass"], ["sipp+hep", "pass"]]);
+  assert.deepEqual(
+    judgedFrom([a("routing", "pass")], "sipp", 5).map((x) => [x.source, x.verdict]),
+    [["sipp", "pass"]],
+  );
+  assert.deepEqual(
+    judgedFrom([a("routing", "pass"), a("evidence-agrees", "pass")], "both", 0).map((x) => [x.source, x.verdict]),
+    [
+      ["sipp", "pass"],
+      ["sipp+hep", "pass"],
+    ],
+  );
   const dropped = judgedFrom([a("routing", "pass"), a("completed", "fail")], "hep", 3);
-  assert.deepEqual(dropped.map((x) => [x.source, x.verdict]), [["hep", "inconclusive"], ["hep", "inconclusive"]]);
-  assert.match(dropped[0]!.details, /^10\/10 calls reached old only; inconclusive: the kernel dropped 3 HEP datagrams at the collector/);
+  assert.deepEqual(
+    dropped.map((x) => [x.source, x.verdict]),
+    [
+      ["hep", "inconclusive"],
+      ["hep", "inconclusive"],
+    ],
+  );
+  assert.match(
+    dropped[0]!.details,
+    /^10\/10 calls reached old only; inconclusive: the kernel dropped 3 HEP datagrams at the collector/,
+  );
   assert.equal(dropped[0]!.numbers.hepKernelDrops, 3);
   // with both, only the cross-check rests on HEP
-  assert.deepEqual(judgedFrom([a("routing", "pass"), a("evidence-agrees", "pass")], "both", 1).map((x) => x.verdict), ["pass", "inconclusive"]);
+  assert.deepEqual(
+    judgedFrom([a("routing", "pass"), a("evidence-agrees", "pass")], "both", 1).map((x) => x.verdict),
+    ["pass", "inconclusive"],
+  );
 });

@@ -26,14 +26,19 @@ export interface EvidencePlan {
 }
 
 export function resolveEvidence(flag: string | undefined, backendLogs: boolean): EvidencePlan {
-  if (flag === undefined) return backendLogs ? { mode: "both", hepRequired: false, defaulted: true } : { mode: "hep", hepRequired: true, defaulted: true };
+  if (flag === undefined)
+    return backendLogs
+      ? { mode: "both", hepRequired: false, defaulted: true }
+      : { mode: "hep", hepRequired: true, defaulted: true };
   const v = flag.trim();
   if (!(EVIDENCE_SOURCES as readonly string[]).includes(v)) {
     throw new UsageError(`--evidence takes hep, sipp or both, got ${JSON.stringify(flag)}; nothing was started`);
   }
   const mode = v as EvidenceSource;
   if (mode !== "hep" && !backendLogs) {
-    throw new UsageError(`--evidence ${mode}: these backends write no message logs (a real PBX); nothing was started`, ["use --evidence hep (HEP mirrored by Kamailio)"]);
+    throw new UsageError(`--evidence ${mode}: these backends write no message logs (a real PBX); nothing was started`, [
+      "use --evidence hep (HEP mirrored by Kamailio)",
+    ]);
   }
   return { mode, hepRequired: mode !== "sipp", defaulted: false };
 }
@@ -60,7 +65,13 @@ export function judgedFrom(list: Assertion[], mode: EvidenceSource, kernelDrops:
   return list.map((a) => {
     // the event-socket assertions (a lab of real FreeSWITCH) name their own source
     const source: Assertion["source"] =
-      a.source === "event-socket" || a.source === "hep+event-socket" ? a.source : mode === "hep" ? "hep" : mode === "both" && a.name === "evidence-agrees" ? "sipp+hep" : "sipp";
+      a.source === "event-socket" || a.source === "hep+event-socket"
+        ? a.source
+        : mode === "hep"
+          ? "hep"
+          : mode === "both" && a.name === "evidence-agrees"
+            ? "sipp+hep"
+            : "sipp";
     if (source === "sipp" || source === "event-socket" || kernelDrops <= 0) return { ...a, source };
     return {
       ...a,

@@ -12,7 +12,15 @@ import {
   type Assertion,
   type PhaseEvidence,
 } from "./assertions.js";
-import { byeTie, callRow, EvidenceBook, outcomeOf, parseCallId, type CallEvidence, type EvidenceFact } from "./evidence.js";
+import {
+  byeTie,
+  callRow,
+  EvidenceBook,
+  outcomeOf,
+  parseCallId,
+  type CallEvidence,
+  type EvidenceFact,
+} from "./evidence.js";
 import { readSipHead, type SipHead } from "../sip/message.js";
 
 const FIXTURES = path.resolve(import.meta.dirname, "..", "..", "..", "test", "fixtures");
@@ -126,10 +134,19 @@ test("a call refused by the proxy (503, recorded) fails with the status, and was
   assert.deepEqual(
     v.filter((a) => a.verdict === "fail").map((a) => [a.name, a.details]),
     [
-      ["routing", "0/1 calls reached new only, 0 reached old; 1 lost / unknown destination (reached neither old nor new)"],
+      [
+        "routing",
+        "0/1 calls reached new only, 0 reached old; 1 lost / unknown destination (reached neither old nor new)",
+      ],
       ["completed", "0/1 calls completed (2xx to INVITE and BYE); 1 sent, 1 failed"],
-      ["no-lost", "0/1 calls seen on exactly one backend; 1 lost / unknown destination (reached no backend), 0 on both"],
-      ["seed-delta", "old delta (0) == 0, new delta (0) >= expected (1); raw INVITE lines incl. retransmissions: old 0, new 0"],
+      [
+        "no-lost",
+        "0/1 calls seen on exactly one backend; 1 lost / unknown destination (reached no backend), 0 on both",
+      ],
+      [
+        "seed-delta",
+        "old delta (0) == 0, new delta (0) >= expected (1); raw INVITE lines incl. retransmissions: old 0, new 0",
+      ],
     ],
   );
 });
@@ -194,10 +211,20 @@ function inflightOf(book: EvidenceBook, long: CallEvidence[]): Assertion[] {
 
 test("recorded restart: the long call's BYE answered 481 by the restarted old backend is a dead dialog, and both long-call assertions say so", () => {
   const { book, call } = restartedLongCall();
-  assert.deepEqual(outcomeOf(call), { outcome: "failed", reason: "BYE answered 481 by a backend that does not hold the dialog (restarted?)" });
+  assert.deepEqual(outcomeOf(call), {
+    outcome: "failed",
+    reason: "BYE answered 481 by a backend that does not hold the dialog (restarted?)",
+  });
   const row = callRow(call);
   assert.deepEqual(
-    [row.inviteBackend, row.inviteBackendInstance, row.byeBackend, row.byeBackendInstance, row.byeStatus, row.byeBackendAnswer],
+    [
+      row.inviteBackend,
+      row.inviteBackendInstance,
+      row.byeBackend,
+      row.byeBackendInstance,
+      row.byeStatus,
+      row.byeBackendAnswer,
+    ],
     ["old", 1, "old", 2, 481, 481],
   );
   assert.equal(row.dialogToTag, "11001SIPpTag0113");
@@ -216,7 +243,9 @@ test("recorded restart: the long call's BYE answered 481 by the restarted old ba
   );
   const completed = v.find((a) => a.name === "long-call-completed")!;
   assert.equal(completed.verdict, "fail");
-  assert.deepEqual(completed.offenders, [`${call.callId}: BYE answered 481 by a backend that does not hold the dialog (restarted?)`]);
+  assert.deepEqual(completed.offenders, [
+    `${call.callId}: BYE answered 481 by a backend that does not hold the dialog (restarted?)`,
+  ]);
 });
 
 test("recorded restart, as the old stand-in answered it (200 echoing the BYE's To-tag): still not completed, the instance differs", () => {
@@ -236,12 +265,19 @@ test("a 2xx to BYE without the dialog's To-tag is not a completed call", () => {
   for (const r of log("sipp-3.6.1-uas-old.messages.log")) book.addBackend("old", r);
   for (const r of log("sipp-3.6.1-uas-new.messages.log")) book.addBackend("new", r);
   for (const r of log("sipp-3.6.1-uac-call.messages.log")) {
-    const isByeOk = r.direction === "received" && /^SIP\/2\.0 200 /.test(r.text) && /^CSeq: 2 BYE/m.test(r.text) && r.text.includes("both-2-");
+    const isByeOk =
+      r.direction === "received" &&
+      /^SIP\/2\.0 200 /.test(r.text) &&
+      /^CSeq: 2 BYE/m.test(r.text) &&
+      r.text.includes("both-2-");
     book.addUac("both", isByeOk ? { ...r, text: r.text.replace(/^(To: .*;tag=)\S+/m, "$1someone-else") } : r);
   }
   book.settle("both");
   const c = [...book.calls.values()].find((x) => x.callId.includes("-both-2-"))!;
-  assert.match(outcomeOf(c).reason ?? "", /^BYE answered 200 outside the dialog: To-tag someone-else, the dialog's is \S+SIPpTag\d+$/);
+  assert.match(
+    outcomeOf(c).reason ?? "",
+    /^BYE answered 200 outside the dialog: To-tag someone-else, the dialog's is \S+SIPpTag\d+$/,
+  );
   assert.equal(book.callsOf("both").filter((x) => outcomeOf(x).outcome === "completed").length, 3);
 });
 
@@ -253,9 +289,14 @@ test("recorded frozen backend: its late answers belong to their own phase, never
   for (const r of log("sipp-3.6.1-uac-both-new-frozen.messages.log")) book.addUac("both", r);
   book.settle("both");
   book.finishBurst("both");
-  const judge = (): Assertion[] => phaseAssertions(phaseEvidenceFrom(book, "both", 6, book.callsOf("both"), true), "both");
+  const judge = (): Assertion[] =>
+    phaseAssertions(phaseEvidenceFrom(book, "both", 6, book.callsOf("both"), true), "both");
   const live = judge();
-  assert.equal(live.find((a) => a.name === "no-lost")!.numbers.lost, 2, "while new was frozen its calls reached no backend");
+  assert.equal(
+    live.find((a) => a.name === "no-lost")!.numbers.lost,
+    2,
+    "while new was frozen its calls reached no backend",
+  );
   // the new phase's window: the thawed backend's late records of both's calls, then new's own calls
   book.openWindow("new");
   for (const r of log("sipp-3.6.1-uas-new-thawed.new-window.log")) book.addBackend("new", r, 1);
@@ -263,8 +304,13 @@ test("recorded frozen backend: its late answers belong to their own phase, never
   assert.deepEqual(book.invitesOf("new").transactions, { old: 0, new: 6 }, "new's INVITEs are new's six calls");
   assert.equal(book.invitesOf("both").transactions.new, 3, "both's late INVITEs count for both");
   const late = book.lateOf("both");
-  assert.ok(late.some((l) => l.readDuring === "new") && late.every((l) => l.callId.includes("-both-") && l.backend === "new"));
-  assert.match(lateEvidenceLine("both", late), /^late evidence for phase both: \d+ messages of its calls arrived after it ended \(new: .*INVITE received x\d+, .*CANCEL received.*; read during .*new\); counted for both$/);
+  assert.ok(
+    late.some((l) => l.readDuring === "new") && late.every((l) => l.callId.includes("-both-") && l.backend === "new"),
+  );
+  assert.match(
+    lateEvidenceLine("both", late),
+    /^late evidence for phase both: \d+ messages of its calls arrived after it ended \(new: .*INVITE received x\d+, .*CANCEL received.*; read during .*new\); counted for both$/,
+  );
   const now = judge();
   assert.deepEqual(
     changedAssertions(live, now).map((c) => c.split(": ").slice(0, 2).join(": ")),
@@ -273,7 +319,10 @@ test("recorded frozen backend: its late answers belong to their own phase, never
   // the rows say what the re-judged verdicts say
   const rows = book.callsOf("both").map(callRow);
   const split = now.find((a) => a.name === "split")!;
-  assert.deepEqual([split.numbers.old, split.numbers.new], [rows.filter((r) => r.inviteBackend === "old").length, rows.filter((r) => r.inviteBackend === "new").length]);
+  assert.deepEqual(
+    [split.numbers.old, split.numbers.new],
+    [rows.filter((r) => r.inviteBackend === "old").length, rows.filter((r) => r.inviteBackend === "new").length],
+  );
   const completed = now.find((a) => a.name === "completed")!;
   assert.equal(completed.numbers.completed, rows.filter((r) => r.outcome === "completed").length);
   assert.equal(completed.verdict, "fail");
@@ -286,7 +335,10 @@ test("Call-IDs of another run or none are the open window's unexpected requests;
   book.addBackend("old", invite);
   book.openWindow(undefined);
   book.addBackend("old", { ...invite, text: invite.text.replace(/branch=\S+/, "branch=z9hG4bKother") });
-  assert.deepEqual(book.unexpected.map((u) => u.phase), ["old", undefined]);
+  assert.deepEqual(
+    book.unexpected.map((u) => u.phase),
+    ["old", undefined],
+  );
   assert.equal(book.unexpectedOf("old").length, 1);
   assert.deepEqual(book.invitesOf("old").transactions, { old: 1, new: 0 });
 });
@@ -294,36 +346,56 @@ test("Call-IDs of another run or none are the open window's unexpected requests;
 test("a call whose INVITE a backend's log shows before the UAC's log does is pending, not 'never sent', until its burst ends", async () => {
   const { readSipHead } = await import("../sip/message.js");
   const id = "pbxc-abc123-post-3-7753@127.0.0.1";
-  const invite = readSipHead(`INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:15060;branch=z9hG4bKk1\r\nCall-ID: ${id}\r\nCSeq: 1 INVITE\r\nTo: <sip:100@127.0.0.1>\r\n\r\n`)!;
+  const invite = readSipHead(
+    `INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:15060;branch=z9hG4bKk1\r\nCall-ID: ${id}\r\nCSeq: 1 INVITE\r\nTo: <sip:100@127.0.0.1>\r\n\r\n`,
+  )!;
   const book = new EvidenceBook("abc123");
   book.backendMessage("new", invite, { stamp: "2026-12-01 20:56:41.000001", direction: "received" });
   assert.deepEqual(book.settle("post"), [], "concluded before the UAC's log was read");
   book.uacMessage("post", invite, { stamp: "2026-12-01 20:56:41.000000", direction: "sent" });
   assert.deepEqual(book.settle("post"), []);
   // the burst ended and the UAC never showed it: then it is a call the UAC did not send
-  const other = readSipHead(invite.startLine + "\r\nVia: SIP/2.0/UDP 127.0.0.1:15060;branch=z9hG4bKk2\r\nCall-ID: pbxc-abc123-post-4-7753@127.0.0.1\r\nCSeq: 1 INVITE\r\n\r\n")!;
+  const other = readSipHead(
+    invite.startLine +
+      "\r\nVia: SIP/2.0/UDP 127.0.0.1:15060;branch=z9hG4bKk2\r\nCall-ID: pbxc-abc123-post-4-7753@127.0.0.1\r\nCSeq: 1 INVITE\r\n\r\n",
+  )!;
   book.backendMessage("new", other, { stamp: "2026-12-01 20:56:41.000002", direction: "received" });
   const facts = book.finishBurst("post");
   const f = facts.find((x) => x.call.callId.startsWith("pbxc-abc123-post-4-"));
-  assert.ok(f && f.kind === "finished" && !f.completed && f.reason === "the UAC never sent this INVITE (seen only at a backend)");
+  assert.ok(
+    f &&
+      f.kind === "finished" &&
+      !f.completed &&
+      f.reason === "the UAC never sent this INVITE (seen only at a backend)",
+  );
 });
 
 test("a backend's log that lags the UAC's: the call waits for the BYE's evidence instead of failing live", () => {
   const book = new EvidenceBook("5f3a9c");
   const isBye = (r: LoggedMessage): boolean => /^CSeq: 2 BYE/m.test(r.text);
-  const backend = [...log("sipp-3.6.1-uas-old.messages.log").map((r) => ["old", r] as const), ...log("sipp-3.6.1-uas-new.messages.log").map((r) => ["new", r] as const)];
+  const backend = [
+    ...log("sipp-3.6.1-uas-old.messages.log").map((r) => ["old", r] as const),
+    ...log("sipp-3.6.1-uas-new.messages.log").map((r) => ["new", r] as const),
+  ];
   for (const [b, r] of backend) if (!isBye(r)) book.addBackend(b, r);
   for (const r of log("sipp-3.6.1-uac-call.messages.log")) book.addUac("both", r);
   assert.deepEqual(book.settle("both"), [], "INVITEs seen, BYEs not yet: nothing concluded");
   for (const [b, r] of backend) if (isBye(r)) book.addBackend(b, r);
   const facts = book.settle("both");
-  assert.deepEqual(facts.map((f) => (f.kind === "finished" ? f.completed : f.kind)), [true, true, true, true]);
+  assert.deepEqual(
+    facts.map((f) => (f.kind === "finished" ? f.completed : f.kind)),
+    [true, true, true, true],
+  );
   // had the BYEs never shown up, the burst's end would have failed the calls, saying why
   const lone = new EvidenceBook("5f3a9c");
   for (const [b, r] of backend) if (!isBye(r)) lone.addBackend(b, r);
   for (const r of log("sipp-3.6.1-uac-call.messages.log")) lone.addUac("both", r);
   const ends = lone.finishBurst("both");
-  assert.ok(ends.every((f) => f.kind === "finished" && !f.completed && f.reason === "BYE answered 200, but no backend received it"));
+  assert.ok(
+    ends.every(
+      (f) => f.kind === "finished" && !f.completed && f.reason === "BYE answered 200, but no backend received it",
+    ),
+  );
 });
 
 test("a call a backend saw before the UAC's log shows its INVITE is not concluded by settle (the UAC's log lags)", () => {
@@ -332,7 +404,10 @@ test("a call a backend saw before the UAC's log shows its INVITE is not conclude
   assert.deepEqual(book.settle("both"), []);
   for (const r of log("sipp-3.6.1-uac-call.messages.log")) book.addUac("both", r);
   for (const r of log("sipp-3.6.1-uas-new.messages.log")) book.addBackend("new", r);
-  assert.deepEqual(book.settle("both").map((f) => (f.kind === "finished" ? f.completed : f.kind)), [true, true, true, true]);
+  assert.deepEqual(
+    book.settle("both").map((f) => (f.kind === "finished" ? f.completed : f.kind)),
+    [true, true, true, true],
+  );
 });
 
 test("an answer to SIPp's abort BYE (new branch, no route set) is not the answer to the call's BYE", () => {
@@ -343,14 +418,36 @@ test("an answer to SIPp's abort BYE (new branch, no route set) is not the answer
   const msg = (lines: string[]): SipHead => readSipHead(lines.join("\r\n") + "\r\n\r\n")!;
   const at = (stamp: string, direction: "sent" | "received") => ({ stamp: `2026-12-01 21:52:${stamp}`, direction });
   const byeOn = (branch: string): SipHead =>
-    msg(["BYE sip:127.0.0.1:27882;transport=UDP SIP/2.0", `Via: SIP/2.0/UDP 127.0.0.1:5060;branch=${branch}`, cid, "CSeq: 2 BYE", "To: <sip:cutover@127.0.0.1:27880>;tag=t1"]);
+    msg([
+      "BYE sip:127.0.0.1:27882;transport=UDP SIP/2.0",
+      `Via: SIP/2.0/UDP 127.0.0.1:5060;branch=${branch}`,
+      cid,
+      "CSeq: 2 BYE",
+      "To: <sip:cutover@127.0.0.1:27880>;tag=t1",
+    ]);
   const answer = (status: string, branch: string, cseq: string): SipHead =>
-    msg([`SIP/2.0 ${status}`, `Via: SIP/2.0/UDP 127.0.0.1:5060;branch=${branch}`, cid, `CSeq: ${cseq}`, "To: <sip:cutover@127.0.0.1:27880>;tag=t1"]);
+    msg([
+      `SIP/2.0 ${status}`,
+      `Via: SIP/2.0/UDP 127.0.0.1:5060;branch=${branch}`,
+      cid,
+      `CSeq: ${cseq}`,
+      "To: <sip:cutover@127.0.0.1:27880>;tag=t1",
+    ]);
   const run = (byeAnswerBranch: string): CallEvidence => {
     const book = new EvidenceBook("a49508");
-    book.uacMessage("long", msg(["INVITE sip:cutover@127.0.0.1:27880 SIP/2.0", "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-1-0", cid, "CSeq: 1 INVITE"]), at("57.488890", "sent"));
+    book.uacMessage(
+      "long",
+      msg([
+        "INVITE sip:cutover@127.0.0.1:27880 SIP/2.0",
+        "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-1-0",
+        cid,
+        "CSeq: 1 INVITE",
+      ]),
+      at("57.488890", "sent"),
+    );
     book.uacMessage("long", answer("200 OK", "z9hG4bK-1-0", "1 INVITE"), at("57.496760", "received"));
-    for (const s of ["00.000740", "00.504392", "01.507679"]) book.uacMessage("long", byeOn("z9hG4bK-1-7"), at(s, "sent"));
+    for (const s of ["00.000740", "00.504392", "01.507679"])
+      book.uacMessage("long", byeOn("z9hG4bK-1-7"), at(s, "sent"));
     book.uacMessage("long", byeOn("z9hG4bK-1--1"), at("03.004132", "sent"));
     book.uacMessage("long", answer("404 Not here", byeAnswerBranch, "2 BYE"), at("03.005759", "received"));
     book.finishBurst("long");

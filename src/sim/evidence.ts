@@ -158,7 +158,10 @@ const isOk = (s: number | undefined): boolean => s !== undefined && s >= 200 && 
 export function outcomeOf(c: CallEvidence): { outcome: CallOutcome; reason?: string } {
   const u = c.uac;
   // the backend's log can be read before the UAC's shows the INVITE it sent: decided when the burst ends
-  if (u.inviteSentStamp === undefined) return u.unanswered ? { outcome: "failed", reason: "the UAC never sent this INVITE (seen only at a backend)" } : { outcome: "pending" };
+  if (u.inviteSentStamp === undefined)
+    return u.unanswered
+      ? { outcome: "failed", reason: "the UAC never sent this INVITE (seen only at a backend)" }
+      : { outcome: "pending" };
   if (u.inviteStatus === undefined) {
     return u.unanswered ? { outcome: "failed", reason: "no final response to INVITE" } : { outcome: "pending" };
   }
@@ -167,7 +170,8 @@ export function outcomeOf(c: CallEvidence): { outcome: CallOutcome; reason?: str
     if (!u.unanswered) return { outcome: "pending" };
     return { outcome: "failed", reason: u.byeSentStamp === undefined ? "BYE never sent" : "no final response to BYE" };
   }
-  if (u.byeStatus === 481) return { outcome: "failed", reason: "BYE answered 481 by a backend that does not hold the dialog (restarted?)" };
+  if (u.byeStatus === 481)
+    return { outcome: "failed", reason: "BYE answered 481 by a backend that does not hold the dialog (restarted?)" };
   if (!isOk(u.byeStatus)) return { outcome: "failed", reason: `BYE answered ${u.byeStatus}` };
   if (u.dialogToTag === undefined || u.byeToTag !== u.dialogToTag) {
     return {
@@ -181,11 +185,17 @@ export function outcomeOf(c: CallEvidence): { outcome: CallOutcome; reason?: str
     case "nowhere":
       return { outcome: "failed", reason: `${answered}, but no backend received it` };
     case "elsewhere":
-      return { outcome: "failed", reason: `${answered} after reaching ${tie.byeAt.join("+")}, not ${tie.home} that answered the INVITE` };
+      return {
+        outcome: "failed",
+        reason: `${answered} after reaching ${tie.byeAt.join("+")}, not ${tie.home} that answered the INVITE`,
+      };
     case "other-instance":
       return { outcome: "failed", reason: `${answered} by ${tie.home}, but by ${otherInstanceText(tie.note)}` };
     case "not-held":
-      return { outcome: "failed", reason: `${answered}, but ${tie.home} answered it 481 (it does not hold the dialog)` };
+      return {
+        outcome: "failed",
+        reason: `${answered}, but ${tie.home} answered it 481 (it does not hold the dialog)`,
+      };
     default:
       return { outcome: "completed" };
   }
@@ -292,14 +302,18 @@ export class EvidenceBook {
     if (rec.note !== undefined) return [];
     const msg = readSipHead(rec.text);
     if (!msg) return [];
-    return this.backendMessage(backend, msg, { stamp: rec.stamp, direction: rec.direction, ...(instance !== undefined ? { instance } : {}) });
+    return this.backendMessage(backend, msg, {
+      stamp: rec.stamp,
+      direction: rec.direction,
+      ...(instance !== undefined ? { instance } : {}),
+    });
   }
 
   /** A SIP message a backend received or sent. */
   backendMessage(backend: Backend, msg: SipHead, at: SourceStamp): EvidenceFact[] {
     const callId = msg.callId ?? "";
     const cseq = msg.cseq;
-    const method = msg.kind === "request" ? msg.method! : cseq?.method ?? "?";
+    const method = msg.kind === "request" ? msg.method! : (cseq?.method ?? "?");
     if (method === "OPTIONS") return []; // probes and pings are never calls
     const key = `${backend}|${callId}|${cseq?.seq ?? "?"}|${method}|${msg.topViaBranch ?? ""}`;
     const id = parseCallId(callId);
@@ -322,7 +336,11 @@ export class EvidenceBook {
     if (!ours || !CALL_METHODS.has(method)) {
       if (!isRetransmission) {
         this.transactions.set(key, undefined);
-        const why = !ours ? (id ? `Call-ID of another run (${id.runId})` : "Call-ID not sent by this run") : `unexpected method ${method}`;
+        const why = !ours
+          ? id
+            ? `Call-ID of another run (${id.runId})`
+            : "Call-ID not sent by this run"
+          : `unexpected method ${method}`;
         this.unexpected.push({ backend, method, callId, stamp: at.stamp, why, phase });
       }
       return [];
@@ -388,7 +406,8 @@ export class EvidenceBook {
       }
       return [];
     }
-    if (at.direction !== "received" || msg.kind !== "response" || msg.status === undefined || msg.status < 200) return [];
+    if (at.direction !== "received" || msg.kind !== "response" || msg.status === undefined || msg.status < 200)
+      return [];
     if (cseq?.method === "INVITE" && u.inviteStatus === undefined) {
       u.inviteStatus = msg.status;
       u.inviteStatusStamp = at.stamp;
@@ -396,7 +415,11 @@ export class EvidenceBook {
         const t = tagOf(msg.to);
         if (t !== undefined) u.dialogToTag = t;
       }
-    } else if (cseq?.method === "BYE" && u.byeStatus === undefined && (u.byeBranch === undefined || msg.topViaBranch === u.byeBranch)) {
+    } else if (
+      cseq?.method === "BYE" &&
+      u.byeStatus === undefined &&
+      (u.byeBranch === undefined || msg.topViaBranch === u.byeBranch)
+    ) {
       u.byeStatus = msg.status;
       u.byeStatusStamp = at.stamp;
       const t = tagOf(msg.to);
@@ -441,7 +464,9 @@ export class EvidenceBook {
     const o = outcomeOf(c);
     if (o.outcome === "pending") return [];
     this.concluded.add(c.callId);
-    return [{ kind: "finished", call: c, completed: o.outcome === "completed", ...(o.reason ? { reason: o.reason } : {}) }];
+    return [
+      { kind: "finished", call: c, completed: o.outcome === "completed", ...(o.reason ? { reason: o.reason } : {}) },
+    ];
   }
 
   callsOf(burst: BurstLabel): CallEvidence[] {
@@ -471,7 +496,10 @@ export function callRow(c: CallEvidence): Record<string, unknown> {
     byeToTag: c.uac.byeToTag ?? null,
     inviteBackendInstance: instances(c.invite)[0] ?? null,
     byeBackendInstance: instances(c.bye)[0] ?? null,
-    byeBackendAnswer: backendsOf(c.bye).map((b) => c.bye[b]?.answer?.status).find((s) => s !== undefined) ?? null,
+    byeBackendAnswer:
+      backendsOf(c.bye)
+        .map((b) => c.bye[b]?.answer?.status)
+        .find((s) => s !== undefined) ?? null,
     inviteRetransmissionsAtBackend: retrans(c.invite),
     byeRetransmissionsAtBackend: retrans(c.bye),
     ...(c.uac.unexpected ? { uacNote: c.uac.unexpected } : {}),

@@ -35,7 +35,7 @@ export interface UnansweredForward {
 /** transaction key as the backend sees it: Call-ID, CSeq, method, top Via branch (Kamailio's) */
 function txKey(backend: Backend, msg: SipHead): string {
   const cseq = msg.cseq;
-  const method = msg.kind === "request" ? msg.method! : cseq?.method ?? "?";
+  const method = msg.kind === "request" ? msg.method! : (cseq?.method ?? "?");
   return `${backend}|${msg.callId ?? ""}|${cseq?.seq ?? "?"}|${method}|${msg.topViaBranch ?? ""}`;
 }
 
@@ -103,7 +103,8 @@ export class HepFeed {
       }
       const facts = book.backendMessage(b, msg, { stamp, direction: "received" });
       if (msg.kind === "request") this.delivered.add(key);
-      for (const e of this.early.get(key) ?? []) facts.push(...book.backendMessage(e.backend, e.msg, { stamp: e.stamp, direction: "sent" }));
+      for (const e of this.early.get(key) ?? [])
+        facts.push(...book.backendMessage(e.backend, e.msg, { stamp: e.stamp, direction: "sent" }));
       this.early.delete(key);
       return facts;
     }
@@ -120,7 +121,8 @@ export class HepFeed {
         else this.early.set(key, [{ backend: b, msg, stamp }]);
         return [];
       }
-      for (const f of w ?? []) facts.push(...book.backendMessage(f.backend, f.msg, { stamp: f.stamp, direction: "received" }));
+      for (const f of w ?? [])
+        facts.push(...book.backendMessage(f.backend, f.msg, { stamp: f.stamp, direction: "received" }));
       this.waiting.delete(key);
       this.delivered.add(key);
     }

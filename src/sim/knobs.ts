@@ -32,13 +32,83 @@ interface KnobSpec {
 }
 
 export const KNOBS: readonly KnobSpec[] = [
-  { key: "callsPerPhase", env: "CALLS_PER_PHASE", flag: "--calls-per-phase", opt: "callsPerPhase", def: 10, integer: true, zeroOk: false, max: 1_000_000, help: "calls sent in each of the phases old, both, new" },
-  { key: "callRate", env: "CALL_RATE", flag: "--call-rate", opt: "callRate", def: 5, integer: false, zeroOk: false, max: 5000, help: "calls per second (fractions allowed)" },
-  { key: "callDurationMs", env: "CALL_DURATION_MS", flag: "--call-duration-ms", opt: "callDurationMs", def: 1200, integer: true, zeroOk: false, max: 3_600_000, help: "how long each call is held before BYE" },
-  { key: "longCallMs", env: "LONG_CALL_MS", flag: "--long-call-ms", opt: "longCallMs", def: 25_000, integer: true, zeroOk: false, max: 3_600_000, help: "hold of the in-flight long call (the cutover happens while it is up)" },
-  { key: "postCutoverCalls", env: "POST_CUTOVER_CALLS", flag: "--post-cutover-calls", opt: "postCutoverCalls", def: 8, integer: true, zeroOk: false, max: 1_000_000, help: "fresh calls sent after the cutover (all must reach new)" },
-  { key: "phaseGapSeconds", env: "PHASE_GAP_SECONDS", flag: "--phase-gap-seconds", opt: "phaseGapSeconds", def: 0, integer: false, zeroOk: true, max: 3600, help: "pause between phases (seed: 35; unique Call-IDs make it unnecessary)" },
-  { key: "callTimeoutMs", env: "CALL_TIMEOUT_MS", flag: "--call-timeout-ms", opt: "callTimeoutMs", def: 5000, integer: true, zeroOk: false, max: 600_000, help: "a call fails when its next answer takes longer (SIPp -recv_timeout)" },
+  {
+    key: "callsPerPhase",
+    env: "CALLS_PER_PHASE",
+    flag: "--calls-per-phase",
+    opt: "callsPerPhase",
+    def: 10,
+    integer: true,
+    zeroOk: false,
+    max: 1_000_000,
+    help: "calls sent in each of the phases old, both, new",
+  },
+  {
+    key: "callRate",
+    env: "CALL_RATE",
+    flag: "--call-rate",
+    opt: "callRate",
+    def: 5,
+    integer: false,
+    zeroOk: false,
+    max: 5000,
+    help: "calls per second (fractions allowed)",
+  },
+  {
+    key: "callDurationMs",
+    env: "CALL_DURATION_MS",
+    flag: "--call-duration-ms",
+    opt: "callDurationMs",
+    def: 1200,
+    integer: true,
+    zeroOk: false,
+    max: 3_600_000,
+    help: "how long each call is held before BYE",
+  },
+  {
+    key: "longCallMs",
+    env: "LONG_CALL_MS",
+    flag: "--long-call-ms",
+    opt: "longCallMs",
+    def: 25_000,
+    integer: true,
+    zeroOk: false,
+    max: 3_600_000,
+    help: "hold of the in-flight long call (the cutover happens while it is up)",
+  },
+  {
+    key: "postCutoverCalls",
+    env: "POST_CUTOVER_CALLS",
+    flag: "--post-cutover-calls",
+    opt: "postCutoverCalls",
+    def: 8,
+    integer: true,
+    zeroOk: false,
+    max: 1_000_000,
+    help: "fresh calls sent after the cutover (all must reach new)",
+  },
+  {
+    key: "phaseGapSeconds",
+    env: "PHASE_GAP_SECONDS",
+    flag: "--phase-gap-seconds",
+    opt: "phaseGapSeconds",
+    def: 0,
+    integer: false,
+    zeroOk: true,
+    max: 3600,
+    help: "pause between phases (seed: 35; unique Call-IDs make it unnecessary)",
+  },
+  {
+    key: "callTimeoutMs",
+    env: "CALL_TIMEOUT_MS",
+    flag: "--call-timeout-ms",
+    opt: "callTimeoutMs",
+    def: 5000,
+    integer: true,
+    zeroOk: false,
+    max: 600_000,
+    help: "a call fails when its next answer takes longer (SIPp -recv_timeout)",
+  },
 ];
 
 export const defaultKnobs: SimKnobs = Object.fromEntries(KNOBS.map((k) => [k.key, k.def])) as unknown as SimKnobs;
@@ -55,7 +125,11 @@ export function resolveKnobs(env: NodeJS.ProcessEnv, flags: Record<string, unkno
     const fromFlag = typeof f === "string" || typeof f === "number" ? String(f) : undefined;
     const fromEnv = env[k.env];
     const [source, raw] =
-      fromFlag !== undefined ? [k.flag, fromFlag] : fromEnv !== undefined && fromEnv !== "" ? [k.env, fromEnv] : [undefined, undefined];
+      fromFlag !== undefined
+        ? [k.flag, fromFlag]
+        : fromEnv !== undefined && fromEnv !== ""
+          ? [k.env, fromEnv]
+          : [undefined, undefined];
     if (raw === undefined || source === undefined) continue;
     const text = raw.trim();
     const pattern = k.integer ? /^[+-]?\d+$/ : /^[+-]?(\d+\.?\d*|\.\d+)$/;
@@ -80,8 +154,9 @@ export function resolveKnobs(env: NodeJS.ProcessEnv, flags: Record<string, unkno
   const floor = floorMs(out);
   if (floor > MAX_RUN_MS) {
     throw new UsageError(
-      `the knobs ask for a run of at least ${formatDuration(floor)} (${Object.entries(knobsByEnvName(out)).map(([n, v]) => `${n}=${v}`).join(" ")}); ` +
-        `the limit is 24 h; nothing was started`,
+      `the knobs ask for a run of at least ${formatDuration(floor)} (${Object.entries(knobsByEnvName(out))
+        .map(([n, v]) => `${n}=${v}`)
+        .join(" ")}); ` + `the limit is 24 h; nothing was started`,
       ["raise CALL_RATE or lower CALLS_PER_PHASE, the holds or the gap"],
     );
   }
@@ -113,7 +188,9 @@ export function floorMs(k: SimKnobs): number {
   const burst = (n: number, hold: number): number => (n / k.callRate) * 1000 + hold;
   const phases = 3 * burst(k.callsPerPhase, k.callDurationMs);
   const gaps = 3 * k.phaseGapSeconds * 1000;
-  const inflight = burst(1, k.callDurationMs) + Math.max(burst(1, k.longCallMs), burst(1, 0) + burst(k.postCutoverCalls, k.callDurationMs));
+  const inflight =
+    burst(1, k.callDurationMs) +
+    Math.max(burst(1, k.longCallMs), burst(1, 0) + burst(k.postCutoverCalls, k.callDurationMs));
   return phases + gaps + inflight;
 }
 

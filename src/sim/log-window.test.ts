@@ -30,16 +30,36 @@ test("a window over a log truncated and rewritten mid-window holds what was read
     assert.ok(out.length > after.length);
     const lines = text.split("\n").filter((l) => l.startsWith("# pbx-cutover: "));
     assert.equal(lines.length, 2);
-    assert.match(lines[0]!, /^# pbx-cutover: uas-old\.messages\.log was recreated during this window, recreated at \d\d:\d\d:\d\d\.\d{3} \((truncated|rewritten in place)[^)]*\): a restarted backend/);
+    assert.match(
+      lines[0]!,
+      /^# pbx-cutover: uas-old\.messages\.log was recreated during this window, recreated at \d\d:\d\d:\d\d\.\d{3} \((truncated|rewritten in place)[^)]*\): a restarted backend/,
+    );
     assert.match(lines[1]!, /; instance 2 starts here$/);
     // exactly the bytes read: the old log from the window's start, then the new log, each marked
-    assert.deepEqual(out, Buffer.concat([Buffer.from(lines[0]! + "\n", "latin1"), before.subarray(start), Buffer.from(lines[1]! + "\n", "latin1"), after]));
+    assert.deepEqual(
+      out,
+      Buffer.concat([
+        Buffer.from(lines[0]! + "\n", "latin1"),
+        before.subarray(start),
+        Buffer.from(lines[1]! + "\n", "latin1"),
+        after,
+      ]),
+    );
     // and still a message log: every record of both logs, the note lines reported as skipped
     const parsed = parseMessageLogBuffer(out);
-    const expected = [...parseMessageLogBuffer(before).records.filter((r) => r.offset >= start), ...parseMessageLogBuffer(after).records];
-    assert.deepEqual(parsed.records.map((r) => r.text), expected.map((r) => r.text));
+    const expected = [
+      ...parseMessageLogBuffer(before).records.filter((r) => r.offset >= start),
+      ...parseMessageLogBuffer(after).records,
+    ];
+    assert.deepEqual(
+      parsed.records.map((r) => r.text),
+      expected.map((r) => r.text),
+    );
     assert.equal(parsed.skipped.length, 2);
-    assert.deepEqual(w.recreations.map((r) => r.generation), [2]);
+    assert.deepEqual(
+      w.recreations.map((r) => r.generation),
+      [2],
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -48,7 +48,14 @@ export class LogWindow {
       );
     }
     for (const p of this.parts) {
-      out.push(Buffer.isBuffer(p) ? p : Buffer.from(`# pbx-cutover: ${logName} ${recreationText(p)}; instance ${p.generation} starts here\n`, "latin1"));
+      out.push(
+        Buffer.isBuffer(p)
+          ? p
+          : Buffer.from(
+              `# pbx-cutover: ${logName} ${recreationText(p)}; instance ${p.generation} starts here\n`,
+              "latin1",
+            ),
+      );
     }
     return Buffer.concat(out);
   }

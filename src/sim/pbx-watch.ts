@@ -17,22 +17,32 @@ import type { PbxEvidence } from "./run-sim.js";
 export const PBX_EVENTS_FILE = (role: "old" | "new"): string => `freeswitch-${role}.events.ndjson`;
 
 /** `s`: the settings of the lab the run made sure is up (backends freeswitch). */
-export async function watchPbxChannels(s: LabSettings, runDir: string, scope: Scope, log: (line: string) => void): Promise<PbxEvidence> {
+export async function watchPbxChannels(
+  s: LabSettings,
+  runDir: string,
+  scope: Scope,
+  log: (line: string) => void,
+): Promise<PbxEvidence> {
   let watch: ChannelWatch;
   try {
     const ep = (role: "old" | "new") => ({ ...eventSocketOf(s, role) });
     watch = await watchChannels({ old: ep("old"), new: ep("new") });
   } catch (err) {
-    throw new EnvironmentError(`the FreeSWITCH event sockets do not accept a channel-event subscription: ${(err as Error).message}; no call was made`, [
-      "check `pbx-cutover lab status` (both FreeSWITCH alive, their versions read), or restart the lab: lab down, lab up --backends freeswitch",
-    ]);
+    throw new EnvironmentError(
+      `the FreeSWITCH event sockets do not accept a channel-event subscription: ${(err as Error).message}; no call was made`,
+      [
+        "check `pbx-cutover lab status` (both FreeSWITCH alive, their versions read), or restart the lab: lab down, lab up --backends freeswitch",
+      ],
+    );
   }
   const w = watch;
   scope.defer("event sockets", async () => {
     await w.close();
     for (const role of ["old", "new"] as const) {
       const text = w.events[role].map((e) => JSON.stringify(e)).join("\n");
-      await writeFileAtomicAsync(path.join(runDir, PBX_EVENTS_FILE(role)), text ? text + "\n" : "", { mode: FileMode.public });
+      await writeFileAtomicAsync(path.join(runDir, PBX_EVENTS_FILE(role)), text ? text + "\n" : "", {
+        mode: FileMode.public,
+      });
     }
   });
   log(
@@ -44,7 +54,10 @@ export async function watchPbxChannels(s: LabSettings, runDir: string, scope: Sc
     calls: () => {
       if (!lostLogged && Object.keys(w.lostAt).length > 0) {
         lostLogged = true;
-        for (const [role, at] of Object.entries(w.lostAt)) log(`  event socket of ${role} closed at ${new Date(at).toISOString()} (FreeSWITCH stopped?); its account ends there`);
+        for (const [role, at] of Object.entries(w.lostAt))
+          log(
+            `  event socket of ${role} closed at ${new Date(at).toISOString()} (FreeSWITCH stopped?); its account ends there`,
+          );
       }
       return { old: w.books.old.all(), new: w.books.new.all() };
     },

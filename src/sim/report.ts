@@ -30,7 +30,15 @@ export interface SimResults {
     rollback?: { from: number; to: number; toLabel: string; ok: boolean; reason: string };
   };
   applies: { phase: string; mode: string; durationMs: number; runtime: string[] }[];
-  bursts: { label: string; calls: number; rate: number; holdMs: number; sipp: string; durationMs: number; stats: unknown }[];
+  bursts: {
+    label: string;
+    calls: number;
+    rate: number;
+    holdMs: number;
+    sipp: string;
+    durationMs: number;
+    stats: unknown;
+  }[];
   verdicts: Assertion[];
   /** one line per assertion that did not pass */
   failures: string[];
@@ -71,12 +79,15 @@ export function renderJunit(r: Pick<SimResults, "verdicts" | "durationMs" | "err
   ];
   for (const phase of phases) {
     const list = r.verdicts.filter((v) => v.phase === phase);
-    out.push(`  <testsuite name="${xml(phase)}" tests="${list.length}" failures="${count(list, "fail")}" errors="${count(list, "inconclusive")}">`);
+    out.push(
+      `  <testsuite name="${xml(phase)}" tests="${list.length}" failures="${count(list, "fail")}" errors="${count(list, "inconclusive")}">`,
+    );
     for (const a of list) {
       const body = xml([a.details, ...a.offenders].join("\n"));
       out.push(`    <testcase classname="pbx-cutover.sim.${xml(phase)}" name="${xml(a.name)}">`);
       if (a.verdict === "fail") out.push(`      <failure message="${xml(a.details)}">${body}</failure>`);
-      else if (a.verdict === "inconclusive") out.push(`      <error message="inconclusive: ${xml(a.details)}">${body}</error>`);
+      else if (a.verdict === "inconclusive")
+        out.push(`      <error message="inconclusive: ${xml(a.details)}">${body}</error>`);
       else out.push(`      <system-out>${body}</system-out>`);
       out.push(`    </testcase>`);
     }

@@ -11,7 +11,11 @@ function writeNow(file: string, text: string): void {
   writeFileAtomic(file, text, { mode: FileMode.public });
 }
 
-export function attachRunFiles(events: RunEvents, runDir: string, echo: ((line: string) => void) | undefined): () => void {
+export function attachRunFiles(
+  events: RunEvents,
+  runDir: string,
+  echo: ((line: string) => void) | undefined,
+): () => void {
   const stdoutLog = path.join(runDir, "simulation.stdout.log");
   writeNow(stdoutLog, "");
   return events.subscribe((e: RunEvent) => {

@@ -29,7 +29,13 @@ import {
 } from "./assertions.js";
 import { callRow, type EvidenceBook, type EvidenceFact } from "./evidence.js";
 import { evidenceAgreesAssertion } from "./evidence-agrees.js";
-import { eventSocketAgreesAssertion, longCallHungUpAtOldAssertion, pbxCallsOfPhase, pbxPending, type PbxCalls } from "./event-socket-agrees.js";
+import {
+  eventSocketAgreesAssertion,
+  longCallHungUpAtOldAssertion,
+  pbxCallsOfPhase,
+  pbxPending,
+  type PbxCalls,
+} from "./event-socket-agrees.js";
 import { judgedFrom, type EvidenceInUse } from "./evidence-mode.js";
 import type { HepFeed } from "./hep-feed.js";
 import type { HepCapture } from "../hep/capture.js";
@@ -101,7 +107,8 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
     }
   };
   const onFact = async (f: EvidenceFact): Promise<void> => {
-    if (f.kind === "routed" && faults.some((x) => x.point === `during-phase:${f.call.phase}`)) await fire(`during-phase:${f.call.phase}`);
+    if (f.kind === "routed" && faults.some((x) => x.point === `during-phase:${f.call.phase}`))
+      await fire(`during-phase:${f.call.phase}`);
   };
   const evidence: EvidenceInUse = o.evidence ?? { mode: "sipp" };
   const hep = o.hep;
@@ -127,7 +134,9 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
   const applied = (p: SimPhase, mode: string, r: ApplyOutcome): void => {
     const runtime = r.runtime.map((d) => d.uri);
     applies.push({ phase: p, mode, durationMs: Math.round(r.timings.totalMs), runtime });
-    log(`  applied profile ${mode} (verified at runtime in ${Math.round(r.timings.totalMs)} ms): ${runtime.join(", ")}`);
+    log(
+      `  applied profile ${mode} (verified at runtime in ${Math.round(r.timings.totalMs)} ms): ${runtime.join(", ")}`,
+    );
   };
   /** the in-flight check's applies (after the plan): the same verified apply under the run's lock */
   const apply = async (p: SimPhase, mode: ProfileMode): Promise<number> => {
@@ -137,15 +146,27 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
   };
   const burst = (spec: BurstSpec): ReturnType<Traffic["start"]> => {
     o.signal.throwIfAborted();
-    log(`  sending ${spec.calls} call${spec.calls === 1 ? "" : "s"} (${spec.label}) at ${spec.rate}/s, held ${spec.holdMs} ms`);
+    log(
+      `  sending ${spec.calls} call${spec.calls === 1 ? "" : "s"} (${spec.label}) at ${spec.rate}/s, held ${spec.holdMs} ms`,
+    );
     return traffic.start(spec);
   };
   const record = (r: BurstReport, spec: BurstSpec): void => {
     // an interrupted burst is not evidence: stop here (the scope stops the rest)
     o.signal.throwIfAborted();
     const s = r.stats;
-    bursts.push({ label: r.label, calls: spec.calls, rate: spec.rate, holdMs: spec.holdMs, sipp: r.exit.description, durationMs: Math.round(r.exit.durationMs), stats: s ?? null });
-    const counts = s ? `${s.successfulCalls} successful, ${s.failedCalls} failed, ${s.retransmissions} retransmissions` : "no statistics";
+    bursts.push({
+      label: r.label,
+      calls: spec.calls,
+      rate: spec.rate,
+      holdMs: spec.holdMs,
+      sipp: r.exit.description,
+      durationMs: Math.round(r.exit.durationMs),
+      stats: s ?? null,
+    });
+    const counts = s
+      ? `${s.successfulCalls} successful, ${s.failedCalls} failed, ${s.retransmissions} retransmissions`
+      : "no statistics";
     log(`  SIPp ${r.label}: ${r.exit.description}; ${counts} (${Math.round(r.exit.durationMs)} ms)`);
     if (r.exit.code !== 0 && r.exit.code !== 1) for (const l of r.exit.outputTail) log(`    sipp: ${l}`);
     if (r.exit.code === 254 || r.exit.code === 255 || r.exit.code === null) {
@@ -157,7 +178,10 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
   /** every judged phase: how to judge it from the book, and the verdicts it got when it ended */
   const judged: { phase: SimPhase; compute: () => Assertion[]; list: Assertion[] }[] = [];
   /** the verdicts as judged from the evidence in use: each says its source; HEP lost by the kernel = inconclusive */
-  const judgedNow = (compute: () => Assertion[]): (() => Assertion[]) => () => judgedFrom(compute(), evidence.mode, hep?.capture.summary().kernelDrops ?? 0);
+  const judgedNow =
+    (compute: () => Assertion[]): (() => Assertion[]) =>
+    () =>
+      judgedFrom(compute(), evidence.mode, hep?.capture.summary().kernelDrops ?? 0);
   const judge = async (p: SimPhase, computeRaw: () => Assertion[]): Promise<void> => {
     const compute = judgedNow(computeRaw);
     const list = compute();
@@ -167,7 +191,9 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
       ev.emit({ kind: "verdict", at: Date.now(), phase: p, name: a.name, verdict: a.verdict, details: a.details });
       log(`  ${a.verdict === "pass" ? "ok  " : a.verdict === "fail" ? "FAIL" : "????"} ${a.name}: ${a.details}`);
     }
-    await writeFileAtomicAsync(path.join(o.runDir, `${p}.assertions.txt`), renderAssertions(p, list), { mode: FileMode.public });
+    await writeFileAtomicAsync(path.join(o.runDir, `${p}.assertions.txt`), renderAssertions(p, list), {
+      mode: FileMode.public,
+    });
   };
   /**
    * Judge every phase again from the book as it is now, the moment results.json's call rows are
@@ -183,16 +209,28 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
       const notes = [lateEvidenceLine(j.phase, late), ...changed.map((c) => `re-judged ${c}`)];
       for (const n of notes) log(n);
       j.list = now;
-      await writeFileAtomicAsync(path.join(o.runDir, `${j.phase}.assertions.txt`), renderAssertions(j.phase, now, notes), { mode: FileMode.public });
+      await writeFileAtomicAsync(
+        path.join(o.runDir, `${j.phase}.assertions.txt`),
+        renderAssertions(j.phase, now, notes),
+        { mode: FileMode.public },
+      );
     }
     verdicts.splice(0, verdicts.length, ...judged.flatMap((j) => j.list));
   };
-  const windowEvidence = async (p: SimPhase, expected: number, calls: () => PhaseEvidence["calls"]): Promise<() => PhaseEvidence> => {
+  const windowEvidence = async (
+    p: SimPhase,
+    expected: number,
+    calls: () => PhaseEvidence["calls"],
+  ): Promise<() => PhaseEvidence> => {
     const logs = await traffic.closeWindow();
     for (const b of ["old", "new"] as const) {
       const dest = path.join(o.runDir, `${p}.uas-${b}.messages.log`);
       if (evidence.mode === "hep" && t.backends[b].messageLog !== undefined) {
-        await writeFileAtomicAsync(dest, "(not read: --evidence hep; this run's evidence is what Kamailio mirrored, in capture.pcap)\n", { mode: FileMode.public });
+        await writeFileAtomicAsync(
+          dest,
+          "(not read: --evidence hep; this run's evidence is what Kamailio mirrored, in capture.pcap)\n",
+          { mode: FileMode.public },
+        );
       } else {
         await writeWindow(t.backends[b].messageLog, logs[b], dest);
       }
@@ -203,12 +241,14 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
   const agreement = (p: SimPhase): Assertion[] => {
     const { sippBook, hepBook } = traffic;
     if (!sippBook || !hepBook) return [];
-    const of = (b: EvidenceBook): ReturnType<EvidenceBook["callsOf"]> => [...b.calls.values()].filter((c) => c.phase === p);
+    const of = (b: EvidenceBook): ReturnType<EvidenceBook["callsOf"]> =>
+      [...b.calls.values()].filter((c) => c.phase === p);
     return [evidenceAgreesAssertion(p, of(sippBook), of(hepBook))];
   };
   /** a lab of real FreeSWITCH: HEP and the event sockets tell the same story of every call of the phase */
   const pbxOf = (p: SimPhase): PbxCalls | undefined => (o.pbx ? pbxCallsOfPhase(o.pbx.calls(), runId, p) : undefined);
-  const phaseCalls = (p: SimPhase): ReturnType<EvidenceBook["callsOf"]> => [...traffic.book.calls.values()].filter((c) => c.phase === p);
+  const phaseCalls = (p: SimPhase): ReturnType<EvidenceBook["callsOf"]> =>
+    [...traffic.book.calls.values()].filter((c) => c.phase === p);
   const pbxAgreement = (p: SimPhase): Assertion[] => {
     const pbx = pbxOf(p);
     return pbx ? [eventSocketAgreesAssertion(p, phaseCalls(p), pbx)] : [];
@@ -219,7 +259,9 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
     if (!pbx) return;
     const pending = (): string[] => pbxPending(phaseCalls(p), pbxCallsOfPhase(pbx.calls(), runId, p));
     if (!(await pbx.until(() => pending().length === 0, PBX_SETTLE_MS, o.signal))) {
-      log(`  event sockets: ${pending().length} call end${pending().length === 1 ? "" : "s"} HEP saw not reported by FreeSWITCH within ${PBX_SETTLE_MS} ms (${pending().slice(0, 3).join(", ")})`);
+      log(
+        `  event sockets: ${pending().length} call end${pending().length === 1 ? "" : "s"} HEP saw not reported by FreeSWITCH within ${PBX_SETTLE_MS} ms (${pending().slice(0, 3).join(", ")})`,
+      );
     }
   };
 
@@ -227,7 +269,11 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
   ev.emit({ kind: "status", at: Date.now(), status: "running" });
   try {
     log(`pbx-cutover sim: run ${runId}, evidence in ${o.runDir}`);
-    log(`knobs: ${Object.entries(knobsByEnvName(k)).map(([n, v]) => `${n}=${v}`).join(" ")} (floor ${(floorMs(k) / 1000).toFixed(1)} s)`);
+    log(
+      `knobs: ${Object.entries(knobsByEnvName(k))
+        .map(([n, v]) => `${n}=${v}`)
+        .join(" ")} (floor ${(floorMs(k) / 1000).toFixed(1)} s)`,
+    );
     if (faults.length > 0) log(`WARNING: test-only faults will be injected: ${faults.map((f) => f.spec).join(", ")}`);
 
     phase("preflight");
@@ -235,16 +281,25 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
       // straight to a loopback backend; a backend on a Docker network gets its OPTIONS from Kamailio
       const { probe: r } = await probeBackend(t, b);
       if (!r.reachable) {
-        throw new EnvironmentError(`the ${b} backend ${t.backends[b].uri} does not answer SIP OPTIONS (${r.error ?? "no answer"}); nothing was changed`);
+        throw new EnvironmentError(
+          `the ${b} backend ${t.backends[b].uri} does not answer SIP OPTIONS (${r.error ?? "no answer"}); nothing was changed`,
+        );
       }
-      log(`preflight: ${b} backend ${t.backends[b].uri} answers OPTIONS ${r.status} in ${r.rttMs?.toFixed(1) ?? "?"} ms`);
+      log(
+        `preflight: ${b} backend ${t.backends[b].uri} answers OPTIONS ${r.status} in ${r.rttMs?.toFixed(1) ?? "?"} ms`,
+      );
     }
     await traffic.begin();
 
     // the plan's steps on the one runner: each step's hold is its burst, its verdicts the seed's assertions
     const steps = o.plan.steps;
     const outcome = await runSteps(
-      steps.map((s) => ({ label: s.phase, weightNew: s.weightNew, profile: profileFor(t, s.phase), machine: s.machine })),
+      steps.map((s) => ({
+        label: s.phase,
+        weightNew: s.weightNew,
+        profile: profileFor(t, s.phase),
+        machine: s.machine,
+      })),
       {
         target: t,
         lock: o.lock,
@@ -263,7 +318,8 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
           await traffic.openWindow(p);
         },
         onApplied: (i, out) => applied(steps[i]!.phase, steps[i]!.phase, out),
-        onRolledBack: (to, out) => applied(to < 0 ? steps[0]!.phase : steps[to]!.phase, `rollback to ${out.label}`, out),
+        onRolledBack: (to, out) =>
+          applied(to < 0 ? steps[0]!.phase : steps[to]!.phase, `rollback to ${out.label}`, out),
         burst: async (i) => {
           const p = steps[i]!.phase;
           const spec: BurstSpec = { label: p, calls: steps[i]!.calls, rate: k.callRate, holdMs: k.callDurationMs };
@@ -273,7 +329,11 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
           await judge(p, () => [...phaseAssertions(e(), p), ...agreement(p), ...pbxAgreement(p)]);
         },
         // no metric gates: the seed's assertions are the step's verdict; they decide the exit code, not the routing
-        evaluate: (i) => Promise.resolve({ verdict: "none", detail: stepVerdictDetail(steps[i]!.phase, judged.findLast((j) => j.phase === steps[i]!.phase)?.list ?? []) }),
+        evaluate: (i) =>
+          Promise.resolve({
+            verdict: "none",
+            detail: stepVerdictDetail(steps[i]!.phase, judged.findLast((j) => j.phase === steps[i]!.phase)?.list ?? []),
+          }),
         log: (line) => log(`  ${line}`),
       },
     );
@@ -300,7 +360,9 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
     let cutoverAtMs: number | undefined;
     const post: BurstSpec = { label: "post", calls: k.postCutoverCalls, rate: k.callRate, holdMs: k.callDurationMs };
     if (await traffic.waitFor(answered, long.done, 2 * k.callTimeoutMs + 1000)) {
-      log(`  long call answered ${traffic.callsOf("long")[0]?.uac.inviteStatus ?? "?"}; cutting over to new while it is up`);
+      log(
+        `  long call answered ${traffic.callsOf("long")[0]?.uac.inviteStatus ?? "?"}; cutting over to new while it is up`,
+      );
       cutoverAtMs = await apply("inflight", "new");
       await fire("after-cutover");
       record(await burst(post).done, post);
@@ -308,14 +370,33 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
       log("  the long call was never answered; no cutover was made under it");
     }
     record(await long.done, longSpec);
-    const calls = (): PhaseEvidence["calls"] => [...traffic.callsOf("precheck"), ...traffic.callsOf("long"), ...traffic.callsOf("post")];
+    const calls = (): PhaseEvidence["calls"] => [
+      ...traffic.callsOf("precheck"),
+      ...traffic.callsOf("long"),
+      ...traffic.callsOf("post"),
+    ];
     const e = await windowEvidence("inflight", 2 + k.postCutoverCalls, calls);
     await pbxSettle("inflight");
     await judge("inflight", () => [
-      ...inflightAssertions({ phase: e(), precheck: traffic.callsOf("precheck"), long: traffic.callsOf("long"), post: traffic.callsOf("post"), postExpected: k.postCutoverCalls, cutoverAtMs }),
+      ...inflightAssertions({
+        phase: e(),
+        precheck: traffic.callsOf("precheck"),
+        long: traffic.callsOf("long"),
+        post: traffic.callsOf("post"),
+        postExpected: k.postCutoverCalls,
+        cutoverAtMs,
+      }),
       ...agreement("inflight"),
       ...pbxAgreement("inflight"),
-      ...(o.pbx ? [longCallHungUpAtOldAssertion(traffic.callsOf("long").find((c) => c.uac.inviteSentStamp !== undefined), pbxOf("inflight")!, cutoverAtMs)] : []),
+      ...(o.pbx
+        ? [
+            longCallHungUpAtOldAssertion(
+              traffic.callsOf("long").find((c) => c.uac.inviteSentStamp !== undefined),
+              pbxOf("inflight")!,
+              cutoverAtMs,
+            ),
+          ]
+        : []),
     ]);
   } catch (err) {
     // the exit code the command will end with: the interrupt's (130), an error's own, or 70
@@ -339,7 +420,9 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
 
   async function finish(status: RunStatus, exitCode: number): Promise<SimResults> {
     const finishedAt = Date.now();
-    const hepSummary = hep ? { ...hep.capture.summary(), unansweredForwards: hep.feed.unanswered().length, ignoredPackets: hep.feed.ignored } : undefined;
+    const hepSummary = hep
+      ? { ...hep.capture.summary(), unansweredForwards: hep.feed.unanswered().length, ignoredPackets: hep.feed.ignored }
+      : undefined;
     const failures = verdicts.filter((a) => a.verdict !== "pass").map(failureLine);
     const results: SimResults = {
       tool: "pbx-cutover sim",
@@ -358,7 +441,15 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
         steps: o.plan.steps.map((s, i) => ({ index: i + 1, phase: s.phase, weightNew: s.weightNew })),
         outcome: planOutcome?.outcome,
         ...(planOutcome?.rollback
-          ? { rollback: { from: planOutcome.rollback.from + 1, to: planOutcome.rollback.to + 1, toLabel: planOutcome.rollback.toLabel, ok: planOutcome.rollback.ok, reason: planOutcome.rollback.reason } }
+          ? {
+              rollback: {
+                from: planOutcome.rollback.from + 1,
+                to: planOutcome.rollback.to + 1,
+                toLabel: planOutcome.rollback.toLabel,
+                ok: planOutcome.rollback.ok,
+                reason: planOutcome.rollback.reason,
+              },
+            }
           : {}),
       },
       applies,
@@ -377,7 +468,9 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
       },
       ...(error ? { error } : {}),
     };
-    await writeFileAtomicAsync(path.join(o.runDir, "results.json"), JSON.stringify(results, null, 2) + "\n", { mode: FileMode.public });
+    await writeFileAtomicAsync(path.join(o.runDir, "results.json"), JSON.stringify(results, null, 2) + "\n", {
+      mode: FileMode.public,
+    });
     await writeFileAtomicAsync(path.join(o.runDir, "junit.xml"), renderJunit(results), { mode: FileMode.public });
     // stamped now, not at finishedAt: events emitted while the files were written (the rate
     // sampler's timer) must not come before it in time (events.ndjson is in time order; seen red)

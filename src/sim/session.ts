@@ -81,7 +81,10 @@ export interface SessionHooks {
 }
 
 /** Run the whole simulation for a resolved request; resolves to the exit code (0 or 1), throws CutoverErrors. */
-export async function runSimSession(req: SimRequest, hooks: SessionHooks = {}): Promise<{ exitCode: number; outcome: SimOutcome }> {
+export async function runSimSession(
+  req: SimRequest,
+  hooks: SessionHooks = {},
+): Promise<{ exitCode: number; outcome: SimOutcome }> {
   const { knobs, faults, webAddress, choice, realPbx, forward, artifactsDir, plan } = req;
   const settings = choice.settings;
   const evidencePlan = req.evidence;
@@ -104,7 +107,10 @@ export async function runSimSession(req: SimRequest, hooks: SessionHooks = {}): 
     const events = new RunEvents();
     let resultPhase = false;
     scope.defer("event log", attachEventLog(events, path.join(runDir, EVENT_LOG_FILE)));
-    scope.defer("run files", attachRunFiles(events, runDir, (l) => (echoAll || resultPhase ? echo(l) : undefined)));
+    scope.defer(
+      "run files",
+      attachRunFiles(events, runDir, (l) => (echoAll || resultPhase ? echo(l) : undefined)),
+    );
     if (web) {
       const live = new LiveView(web, runDir).attach(events);
       scope.defer("web view", () => live.close());
@@ -123,7 +129,10 @@ export async function runSimSession(req: SimRequest, hooks: SessionHooks = {}): 
     const cp = callPathOf(t).proxy;
     const proxy = `${cp.address}:${cp.port}`;
     const hepAt = t.hepCollector ?? { address: settings.hep.address, port: settings.hep.port };
-    const view = hepView([proxy], { old: `${t.backends.old.address}:${t.backends.old.port}`, new: `${t.backends.new.address}:${t.backends.new.port}` });
+    const view = hepView([proxy], {
+      old: `${t.backends.old.address}:${t.backends.old.port}`,
+      new: `${t.backends.new.address}:${t.backends.new.port}`,
+    });
     const feed = new HepFeed(view);
     // live per-backend rates from the same packets (backend-rates events, whatever --evidence says)
     const rates = new RateCounter(view, Date.now());
@@ -163,9 +172,12 @@ export async function runSimSession(req: SimRequest, hooks: SessionHooks = {}): 
     const requireHep = (): void => {
       if (hepUnavailable !== undefined && evidencePlan.hepRequired) {
         writeFileAtomic(path.join(runDir, "status.txt"), "failed\n", { mode: FileMode.public });
-        throw new EnvironmentError(`HEP evidence was asked for (--evidence ${evidencePlan.mode}) but is not available: ${hepUnavailable}`, [
-          "free the HEP port or pick another (--hep-port), run the lab with mirroring on, or use --evidence sipp (the stand-ins' logs)",
-        ]);
+        throw new EnvironmentError(
+          `HEP evidence was asked for (--evidence ${evidencePlan.mode}) but is not available: ${hepUnavailable}`,
+          [
+            "free the HEP port or pick another (--hep-port), run the lab with mirroring on, or use --evidence sipp (the stand-ins' logs)",
+          ],
+        );
       }
     };
     if (t.hepCollector === undefined) {
@@ -185,9 +197,13 @@ export async function runSimSession(req: SimRequest, hooks: SessionHooks = {}): 
       log(`lab: already running (${choice.driver} driver, ${where}); left running at the end`);
     } else if (!up.startedFromNothing) {
       // a lab found partly running was someone's before this run: it stays up after it
-      log(`lab: the previous lab had dead components (${(up.replacedDead ?? []).join(", ")}); restarted in ${Math.round(up.readyMs)} ms (${where}); left running at the end (it was running before)`);
+      log(
+        `lab: the previous lab had dead components (${(up.replacedDead ?? []).join(", ")}); restarted in ${Math.round(up.readyMs)} ms (${where}); left running at the end (it was running before)`,
+      );
     } else {
-      log(`lab: started in ${Math.round(up.readyMs)} ms (${where}); ${req.keepLab ? "left running (--keep-lab)" : "stopped at the end"}`);
+      log(
+        `lab: started in ${Math.round(up.readyMs)} ms (${where}); ${req.keepLab ? "left running (--keep-lab)" : "stopped at the end"}`,
+      );
       if (!req.keepLab) scope.defer("lab", () => lab.down());
     }
     // after the lab's cleanup is registered: a collector that cannot bind still stops a lab this run started
@@ -199,7 +215,10 @@ export async function runSimSession(req: SimRequest, hooks: SessionHooks = {}): 
     if (capture && (await labMirrors(t)) === false) {
       const why = "Kamailio's mirroring is off (`siptrace.status` says Disabled; `siptrace.status on` switches it on)";
       if (evidencePlan.hepRequired) {
-        throw new EnvironmentError(`HEP evidence was asked for (--evidence ${evidencePlan.mode}) but is not available: ${why}`, ["switch it on, or use --evidence sipp"]);
+        throw new EnvironmentError(
+          `HEP evidence was asked for (--evidence ${evidencePlan.mode}) but is not available: ${why}`,
+          ["switch it on, or use --evidence sipp"],
+        );
       }
       hepUnavailable = why;
     }
@@ -252,11 +271,15 @@ export async function runSimSession(req: SimRequest, hooks: SessionHooks = {}): 
     const rel = path.relative(process.cwd(), runDir) || runDir;
     const seconds = (ms: number): string => (ms / 1000).toFixed(1);
     log("== result");
-    log(`wall time ${seconds(r.durationMs)} s, floor ${seconds(r.floorMs)} s (the call time the knobs impose), overhead ${seconds(r.durationMs - r.floorMs)} s`);
+    log(
+      `wall time ${seconds(r.durationMs)} s, floor ${seconds(r.floorMs)} s (the call time the knobs impose), overhead ${seconds(r.durationMs - r.floorMs)} s`,
+    );
     log(`evidence: ${rel} (results.json, junit.xml, <phase>.assertions.txt, message logs)`);
     const notPassed = r.verdicts.filter((a) => a.verdict !== "pass");
     if (notPassed.length === 0) {
-      log(`PASS: all ${r.verdicts.length} assertions passed (${[...plan.steps.map((s) => s.phase), "in-flight cutover"].join(", ")})`);
+      log(
+        `PASS: all ${r.verdicts.length} assertions passed (${[...plan.steps.map((s) => s.phase), "in-flight cutover"].join(", ")})`,
+      );
     } else {
       log(`FAIL: ${notPassed.length} of ${r.verdicts.length} assertions did not pass:`);
       // the failing assertions and their numbers are the last lines printed

@@ -7,8 +7,12 @@ import { PHASE_WEIGHT, phaseOfStep, simPlan, stepVerdictDetail, weightOfPhase, t
 
 describe("sim's phases as plan steps", () => {
   it("phase <-> step: 0 old, 50 both, 100 new, both ways; any other weight is no phase", () => {
-    for (const p of ["old", "both", "new"] as RoutingPhase[]) assert.equal(phaseOfStep({ weightNew: weightOfPhase(p) }), p);
-    assert.deepEqual([0, 50, 100].map((w) => phaseOfStep({ weightNew: w })), ["old", "both", "new"]);
+    for (const p of ["old", "both", "new"] as RoutingPhase[])
+      assert.equal(phaseOfStep({ weightNew: weightOfPhase(p) }), p);
+    assert.deepEqual(
+      [0, 50, 100].map((w) => phaseOfStep({ weightNew: w })),
+      ["old", "both", "new"],
+    );
     for (const w of [1, 10, 49, 51, 99]) assert.equal(phaseOfStep({ weightNew: w }), undefined, String(w));
     assert.deepEqual(PHASE_WEIGHT, { old: 0, both: 50, new: 100 });
   });
@@ -16,19 +20,44 @@ describe("sim's phases as plan steps", () => {
   it("the default plan is the seed's phases in order, each held by its burst of CALLS_PER_PHASE calls", () => {
     const p = simPlan(defaultPlan(), 10);
     assert.equal(p.source, "default (old -> both -> new)");
-    assert.deepEqual(p.steps.map((s) => [s.phase, s.weightNew, s.calls]), [["old", 0, 10], ["both", 50, 10], ["new", 100, 10]]);
+    assert.deepEqual(
+      p.steps.map((s) => [s.phase, s.weightNew, s.calls]),
+      [
+        ["old", 0, 10],
+        ["both", 50, 10],
+        ["new", 100, 10],
+      ],
+    );
     for (const s of p.steps) {
       // a hold action (minCalls > 0) and a verdict asked of sim (hasGates), never a rollback for inconclusive
-      assert.deepEqual(s.machine, { holdMs: 0, minCalls: 10, hasGates: true, onInconclusive: "fail", maxExtensions: 0 });
+      assert.deepEqual(s.machine, {
+        holdMs: 0,
+        minCalls: 10,
+        hasGates: true,
+        onInconclusive: "fail",
+        maxExtensions: 0,
+      });
     }
   });
 
   it("a plan of sim's phases without gates maps the same way (steps 0,50,100 equal the default)", () => {
     const p = simPlan(planFromInput({ defaults: { gates: [] }, steps: [0, 50, 100] }, "test"), 7);
-    assert.deepEqual(p.steps.map((s) => s.phase), ["old", "both", "new"]);
-    assert.deepEqual(p.steps.map((s) => s.machine.minCalls), [7, 7, 7]);
+    assert.deepEqual(
+      p.steps.map((s) => s.phase),
+      ["old", "both", "new"],
+    );
+    assert.deepEqual(
+      p.steps.map((s) => s.machine.minCalls),
+      [7, 7, 7],
+    );
     const q = simPlan(planFromInput({ defaults: { gates: [], hold: { durationS: 2 } }, steps: [0, 100] }, "test"), 3);
-    assert.deepEqual(q.steps.map((s) => [s.phase, s.machine.holdMs]), [["old", 2000], ["new", 2000]]);
+    assert.deepEqual(
+      q.steps.map((s) => [s.phase, s.machine.holdMs]),
+      [
+        ["old", 2000],
+        ["new", 2000],
+      ],
+    );
   });
 
   it("refuses (exit 2) steps that are no phase and steps with metric gates, naming every one", () => {
@@ -53,7 +82,10 @@ describe("sim's phases as plan steps", () => {
       stepVerdictDetail("both", [v("pass"), v("pass"), v("fail"), v("inconclusive")]),
       "no metric gates in sim's plan; 2 of 4 assertions of phase both passed, 1 failed, 1 inconclusive (both.assertions.txt); the assertions decide the exit code, not the routing",
     );
-    assert.match(stepVerdictDetail("old", [v("pass")]), /; 1 of 1 assertions of phase old passed \(old\.assertions\.txt\);/);
+    assert.match(
+      stepVerdictDetail("old", [v("pass")]),
+      /; 1 of 1 assertions of phase old passed \(old\.assertions\.txt\);/,
+    );
     assert.match(stepVerdictDetail("new", []), /no assertions of phase new were judged/);
   });
 });

@@ -53,8 +53,14 @@ export interface SimPlan {
  */
 export function simPlan(plan: Plan, callsPerPhase: number): SimPlan {
   const problems = plan.steps.flatMap((s, i) => [
-    ...(phaseOfStep(s) === undefined ? [`step ${i + 1} (weight ${s.weightNew}) is no sim phase: sim's steps are 0 (old), 50 (both) and 100 (new)`] : []),
-    ...(s.gates.length > 0 ? [`step ${i + 1} has metric gates: sim judges its steps by the seed's assertions; gates on sim's bursts are not built`] : []),
+    ...(phaseOfStep(s) === undefined
+      ? [`step ${i + 1} (weight ${s.weightNew}) is no sim phase: sim's steps are 0 (old), 50 (both) and 100 (new)`]
+      : []),
+    ...(s.gates.length > 0
+      ? [
+          `step ${i + 1} has metric gates: sim judges its steps by the seed's assertions; gates on sim's bursts are not built`,
+        ]
+      : []),
   ]);
   if (problems.length > 0) {
     throw new UsageError(`${plan.source}: not a plan sim can run; nothing was started`, problems);

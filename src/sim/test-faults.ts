@@ -64,7 +64,9 @@ export function parseTestFaults(value: string | undefined): TestFault[] {
     const spec = raw.trim();
     const [a = "", point = ""] = spec.split("@");
     const bad = (): never => {
-      throw new UsageError(`${TEST_FAULT_ENV}: cannot understand ${JSON.stringify(spec)}; nothing was started`, [FORMAT]);
+      throw new UsageError(`${TEST_FAULT_ENV}: cannot understand ${JSON.stringify(spec)}; nothing was started`, [
+        FORMAT,
+      ]);
     };
     if (!POINTS.test(point)) bad();
     if (a === "hep-drop-bye") return [{ spec, action: { kind: "hep-drop-bye" }, point }];
@@ -73,12 +75,15 @@ export function parseTestFaults(value: string | undefined): TestFault[] {
     const m = /^(stop|restart|freeze|thaw)-backend:(old|new)(?::(\d{1,6}))?$/.exec(a);
     if (!m || (m[3] !== undefined && m[1] !== "freeze")) return bad();
     const backend = m[2] as BackendRole;
-    if (m[1] !== "freeze") return [{ spec, action: { kind: `${m[1] as "stop" | "restart" | "thaw"}-backend`, backend }, point }];
+    if (m[1] !== "freeze")
+      return [{ spec, action: { kind: `${m[1] as "stop" | "restart" | "thaw"}-backend`, backend }, point }];
     if (m[3] !== undefined) return [{ spec, action: { kind: "freeze-backend", backend, forMs: Number(m[3]) }, point }];
     // frozen until the next phase starts (the run's end thaws it in any case)
     const next = NEXT_PHASE[point];
     const freeze: TestFault = { spec, action: { kind: "freeze-backend", backend }, point };
-    return next ? [freeze, { spec: `thaw-backend:${backend}@${next}`, action: { kind: "thaw-backend", backend }, point: next }] : [freeze];
+    return next
+      ? [freeze, { spec: `thaw-backend:${backend}@${next}`, action: { kind: "thaw-backend", backend }, point: next }]
+      : [freeze];
   });
 }
 
@@ -117,7 +122,18 @@ export async function injectFault(f: TestFault, target: Target, labDir: string, 
     return `test fault ${f.spec}: the HEP evidence will lose the next BYE forwarded to a backend`;
   }
   if (a.kind === "profile") {
-    const text = renderProfile(buildProfile(a.mode, { setId: target.setId, oldUri: target.backends.old.uri, newUri: target.backends.new.uri, policy: target.sipPolicy }, target.dispatcherAlgorithm));
+    const text = renderProfile(
+      buildProfile(
+        a.mode,
+        {
+          setId: target.setId,
+          oldUri: target.backends.old.uri,
+          newUri: target.backends.new.uri,
+          policy: target.sipPolicy,
+        },
+        target.dispatcherAlgorithm,
+      ),
+    );
     await target.dispatcherList.writeAtomic(text);
     const reply = await target.rpc.call("dispatcher.reload");
     return `test fault ${f.spec}: dispatcher list set to ${a.mode} behind the tool's back (reload: ${JSON.stringify(reply)})`;
@@ -135,7 +151,10 @@ export async function injectFault(f: TestFault, target: Target, labDir: string, 
       const r = await stopGroup(c.pid, 1000);
       const pid = spawnDetached(c.argv, c.log, labDir);
       // recorded at once, so `lab down` stops the new process whatever happens next
-      writeLabState(paths, { ...state, components: state.components.map((x) => (x === c ? { ...x, pid, startTime: startTimeOf(pid) } : x)) });
+      writeLabState(paths, {
+        ...state,
+        components: state.components.map((x) => (x === c ? { ...x, pid, startTime: startTimeOf(pid) } : x)),
+      });
       const ready = await waitAnswering(c.address, c.port, pid);
       return `test fault ${f.spec}: restarted the ${a.backend} backend (pid ${c.pid} ${r}; new pid ${pid}, same port ${c.port} and message log; ${ready})`;
     }

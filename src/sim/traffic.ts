@@ -185,7 +185,13 @@ export class Traffic {
     for (const f of facts) {
       const c = f.call;
       if (f.kind === "routed") {
-        this.o.events.emit({ kind: "call-routed", at: Date.now(), callId: c.callId, phase: c.phase, backend: f.backend });
+        this.o.events.emit({
+          kind: "call-routed",
+          at: Date.now(),
+          callId: c.callId,
+          phase: c.phase,
+          backend: f.backend,
+        });
       } else {
         this.o.events.emit({
           kind: "call-finished",
@@ -204,7 +210,11 @@ export class Traffic {
   /** Start a burst; its calls are evidenced live while it runs. */
   start(spec: BurstSpec): RunningBurst {
     const base = path.join(this.o.runDir, UAC_LOG_NAMES[spec.label]);
-    const files = { messageLog: base, statFile: base.replace(/\.log$/, ".stat.csv"), errorFile: base.replace(/\.log$/, ".errors.log") };
+    const files = {
+      messageLog: base,
+      statFile: base.replace(/\.log$/, ".stat.csv"),
+      errorFile: base.replace(/\.log$/, ".errors.log"),
+    };
     const argv = uacArgv(this.o.sippBin, this.o.scenario, {
       proxy: callPathOf(this.o.target).proxy,
       localAddress: callPathOf(this.o.target).localAddress,
@@ -291,7 +301,9 @@ function firstBackend(c: CallEvidence): Backend | undefined {
 /** Write a backend's window of evidence (the phase's artifact) from what was read. */
 export async function writeWindow(src: string | undefined, window: LogWindow, dest: string): Promise<void> {
   if (src === undefined) {
-    await writeFileAtomicAsync(dest, "(this backend has no message log: a real PBX, not the lab's SIPp stand-in)\n", { mode: FileMode.public });
+    await writeFileAtomicAsync(dest, "(this backend has no message log: a real PBX, not the lab's SIPp stand-in)\n", {
+      mode: FileMode.public,
+    });
     return;
   }
   await writeFileAtomicAsync(dest, window.render(path.basename(src)), { mode: FileMode.public });

@@ -99,7 +99,7 @@ test("follower reads incrementally from its offset, across partial writes and a 
   }
 });
 
-test("follower: a log truncated in place and rewritten (a restarted SIPp reopens it with \"w\") is a new generation, read from its start", async () => {
+test('follower: a log truncated in place and rewritten (a restarted SIPp reopens it with "w") is a new generation, read from its start', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "msglog-"));
   try {
     const file = path.join(dir, "uas-old.messages.log");
@@ -130,7 +130,10 @@ test("follower: a log truncated in place and rewritten (a restarted SIPp reopens
     assert.deepEqual(third.records, all.slice(0, 2));
     // nothing changed: no new generation
     assert.equal((await f.read()).recreated, undefined);
-    assert.deepEqual(f.recreations.map((r) => r.generation), [2, 3]);
+    assert.deepEqual(
+      f.recreations.map((r) => r.generation),
+      [2, 3],
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -144,7 +147,10 @@ test("follower: a log replaced by a new file (another inode) is a new generation
     const all = parseMessageLogBuffer(buf).records;
     writeFileSync(file, buf.subarray(0, all[3]!.offset));
     const f = new MessageLogFollower(file, all[1]!.offset);
-    assert.deepEqual((await f.poll()).map((r) => r.offset), [all[1]!.offset, all[2]!.offset]);
+    assert.deepEqual(
+      (await f.poll()).map((r) => r.offset),
+      [all[1]!.offset, all[2]!.offset],
+    );
     appendFileSync(file, buf.subarray(all[3]!.offset, all[5]!.offset));
     const more = await f.read();
     assert.equal(more.recreated, undefined, "appending is not recreating");

@@ -196,7 +196,8 @@ export class MessageLogFollower {
     try {
       fh = await open(this.file, "r");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return { records: [], bytes: Buffer.alloc(0), generation: this.gen };
+      if ((err as NodeJS.ErrnoException).code === "ENOENT")
+        return { records: [], bytes: Buffer.alloc(0), generation: this.gen };
       throw err;
     }
     try {
@@ -225,11 +226,19 @@ export class MessageLogFollower {
   }
 
   private result(records: LoggedMessage[], consumed: string, recreated: LogRecreation | undefined): FollowerRead {
-    return { records, bytes: Buffer.from(consumed, "latin1"), generation: this.gen, ...(recreated ? { recreated } : {}) };
+    return {
+      records,
+      bytes: Buffer.from(consumed, "latin1"),
+      generation: this.gen,
+      ...(recreated ? { recreated } : {}),
+    };
   }
 
   /** Is this still the log read so far? If not: a new generation, read from its start. */
-  private async checkIdentity(fh: FileHandle, st: { dev: number; ino: number; size: number }): Promise<LogRecreation | undefined> {
+  private async checkIdentity(
+    fh: FileHandle,
+    st: { dev: number; ino: number; size: number },
+  ): Promise<LogRecreation | undefined> {
     const seen = this.identity;
     this.identity = { dev: st.dev, ino: st.ino };
     let why: string | undefined;
@@ -240,7 +249,8 @@ export class MessageLogFollower {
       const buf = Buffer.alloc(n);
       const { bytesRead } = await fh.read(buf, 0, n, this.readPos - n);
       const now = buf.subarray(0, bytesRead).toString("latin1");
-      if (this.anchor === undefined) this.anchor = now; // started at an offset: what was there then
+      if (this.anchor === undefined)
+        this.anchor = now; // started at an offset: what was there then
       else if (now !== this.anchor.slice(-n)) why = "rewritten in place (the bytes before the read position changed)";
     }
     if (why === undefined) return undefined;

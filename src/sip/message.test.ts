@@ -29,7 +29,9 @@ test("parses a request: method, URI, headers in order", () => {
 });
 
 test("parses a response and compact header forms", () => {
-  const m = parseSipMessage("SIP/2.0 200 OK\ni: abc@x\nv: SIP/2.0/UDP h;branch=z9hG4bKx\nServer: FreeSWITCH-mod_sofia/1.10.12-release\n\n")!;
+  const m = parseSipMessage(
+    "SIP/2.0 200 OK\ni: abc@x\nv: SIP/2.0/UDP h;branch=z9hG4bKx\nServer: FreeSWITCH-mod_sofia/1.10.12-release\n\n",
+  )!;
   assert.equal(m.kind, "response");
   assert.equal(m.status, 200);
   assert.equal(m.reason, "OK");
@@ -75,16 +77,27 @@ test("readSipHead answers as parseSipMessage does, on every recorded message (SI
   const { decodeHep } = await import("../hep/decode.js");
   const fixtures = path.resolve(import.meta.dirname, "..", "..", "..", "test", "fixtures");
   const texts: string[] = [];
-  for (const log of ["sipp-3.6.1-uac-call.messages.log", "sipp-3.6.1-uac-call-503.messages.log", "sipp-3.6.1-uas-old.messages.log", "sipp-3.6.1-uas-retransmissions.messages.log"]) {
+  for (const log of [
+    "sipp-3.6.1-uac-call.messages.log",
+    "sipp-3.6.1-uac-call-503.messages.log",
+    "sipp-3.6.1-uas-old.messages.log",
+    "sipp-3.6.1-uas-retransmissions.messages.log",
+  ]) {
     texts.push(...parseMessageLogBuffer(readFileSync(path.join(fixtures, log))).records.map((r) => r.text));
   }
   for (const d of hexDatagrams("kamailio-5.6.3-hep3-both-4-calls.hex")) {
     const r = decodeHep(d);
     if (r.ok) texts.push(r.packet.payload.toString("latin1"));
   }
-  texts.push(invite, "\r\n\r\nOPTIONS sip:a@b SIP/2.0\r\ni: compact@h\r\nv: SIP/2.0/UDP h;branch=z9\r\nt: <sip:b>;tag=1\r\n\r\n", "garbage\r\n\r\n");
+  texts.push(
+    invite,
+    "\r\n\r\nOPTIONS sip:a@b SIP/2.0\r\ni: compact@h\r\nv: SIP/2.0/UDP h;branch=z9\r\nt: <sip:b>;tag=1\r\n\r\n",
+    "garbage\r\n\r\n",
+  );
   // folded header lines take the long way and still agree
-  texts.push("BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n ;branch=z9hG4bKfold\r\nCall-ID: f@h\r\nCSeq: 2\r\n BYE\r\n\r\n");
+  texts.push(
+    "BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n ;branch=z9hG4bKfold\r\nCall-ID: f@h\r\nCSeq: 2\r\n BYE\r\n\r\n",
+  );
   assert.ok(texts.length > 100, `${texts.length} messages`);
   for (const t of texts) {
     const m = parseSipMessage(t);
@@ -93,17 +106,21 @@ test("readSipHead answers as parseSipMessage does, on every recorded message (SI
       assert.equal(h, undefined, t);
       continue;
     }
-    assert.deepEqual(h, {
-      startLine: m.startLine,
-      kind: m.kind,
-      method: m.method,
-      status: m.status,
-      reason: m.reason,
-      callId: header(m, "call-id"),
-      cseq: cseqOf(m),
-      to: header(m, "to"),
-      topViaBranch: topViaBranch(m),
-    }, t.slice(0, 200));
+    assert.deepEqual(
+      h,
+      {
+        startLine: m.startLine,
+        kind: m.kind,
+        method: m.method,
+        status: m.status,
+        reason: m.reason,
+        callId: header(m, "call-id"),
+        cseq: cseqOf(m),
+        to: header(m, "to"),
+        topViaBranch: topViaBranch(m),
+      },
+      t.slice(0, 200),
+    );
     // the byte reader (mirrored payloads) answers the same
     assert.deepEqual(readSipHeadOf(Buffer.from(t, "latin1")), h, t.slice(0, 200));
   }

@@ -120,7 +120,15 @@ export interface SipHead {
   topViaBranch: string | undefined;
 }
 
-const HEAD_FIELDS: Record<string, "callId" | "cseq" | "to" | "via"> = { "call-id": "callId", i: "callId", cseq: "cseq", to: "to", t: "to", via: "via", v: "via" };
+const HEAD_FIELDS: Record<string, "callId" | "cseq" | "to" | "via"> = {
+  "call-id": "callId",
+  i: "callId",
+  cseq: "cseq",
+  to: "to",
+  t: "to",
+  via: "via",
+  v: "via",
+};
 
 /** the characters String.prototype.trim removes that a latin1 string can hold */
 function isTrimmed(c: number): boolean {
@@ -146,7 +154,8 @@ function maybeHeadField(text: string, pos: number, len: number): boolean {
  */
 export function readSipHead(text: string): SipHead | undefined {
   let i = 0;
-  while (i < text.length && (text.charCodeAt(i) === 10 || (text.charCodeAt(i) === 13 && text.charCodeAt(i + 1) === 10))) i++;
+  while (i < text.length && (text.charCodeAt(i) === 10 || (text.charCodeAt(i) === 13 && text.charCodeAt(i + 1) === 10)))
+    i++;
   let eol = text.indexOf("\n", i);
   if (eol < 0) eol = text.length;
   const startLine = text.slice(i, eol).trim();
@@ -155,7 +164,7 @@ export function readSipHead(text: string): SipHead | undefined {
   if (!resp && !req) return undefined;
   const found: { callId?: string; cseq?: string; to?: string; via?: string } = {};
   let missing = 4;
-  for (let pos = eol + 1; pos < text.length; ) {
+  for (let pos = eol + 1; pos < text.length;) {
     let next = text.indexOf("\n", pos);
     if (next < 0) next = text.length;
     const end = text.charCodeAt(next - 1) === 13 ? next - 1 : next;
@@ -195,7 +204,8 @@ const HEAD_END = Buffer.from("\r\n\r\n", "latin1");
 
 /** HEAD_FIELDS' names as bytes by length: the byte reader compares names without making strings */
 const HEAD_FIELD_BYTES: { name: Buffer; field: "callId" | "cseq" | "to" | "via" }[][] = [];
-for (const [name, field] of Object.entries(HEAD_FIELDS)) (HEAD_FIELD_BYTES[name.length] ??= []).push({ name: Buffer.from(name, "latin1"), field });
+for (const [name, field] of Object.entries(HEAD_FIELDS))
+  (HEAD_FIELD_BYTES[name.length] ??= []).push({ name: Buffer.from(name, "latin1"), field });
 
 function headFieldAt(b: Buffer, pos: number, len: number): "callId" | "cseq" | "to" | "via" | undefined {
   const candidates = HEAD_FIELD_BYTES[len];
@@ -229,7 +239,7 @@ export function readSipHeadOf(bytes: Buffer): SipHead | undefined {
   if (!resp && !req) return undefined;
   const found: { callId?: string; cseq?: string; to?: string; via?: string } = {};
   let missing = 4;
-  for (let pos = eol + 1; pos < n; ) {
+  for (let pos = eol + 1; pos < n;) {
     let next = bytes.indexOf(10, pos);
     if (next < 0) next = n;
     const end = bytes[next - 1] === 13 ? next - 1 : next;
@@ -301,21 +311,19 @@ export interface OptionsRequest {
 
 /** Build an OPTIONS request (RFC 3261 §11). */
 export function buildOptions(r: OptionsRequest): string {
-  return (
-    [
-      `OPTIONS ${r.uri} SIP/2.0`,
-      `Via: SIP/2.0/UDP ${r.localAddress}:${r.localPort};branch=${r.branch};rport`,
-      `Max-Forwards: 70`,
-      `From: <sip:pbx-cutover@${r.localAddress}:${r.localPort}>;tag=${r.fromTag}`,
-      `To: <${r.uri}>`,
-      `Call-ID: ${r.callId}`,
-      `CSeq: 1 OPTIONS`,
-      `Contact: <sip:pbx-cutover@${r.localAddress}:${r.localPort}>`,
-      `Accept: application/sdp`,
-      `User-Agent: ${r.userAgent}`,
-      `Content-Length: 0`,
-      ``,
-      ``,
-    ].join("\r\n")
-  );
+  return [
+    `OPTIONS ${r.uri} SIP/2.0`,
+    `Via: SIP/2.0/UDP ${r.localAddress}:${r.localPort};branch=${r.branch};rport`,
+    `Max-Forwards: 70`,
+    `From: <sip:pbx-cutover@${r.localAddress}:${r.localPort}>;tag=${r.fromTag}`,
+    `To: <${r.uri}>`,
+    `Call-ID: ${r.callId}`,
+    `CSeq: 1 OPTIONS`,
+    `Contact: <sip:pbx-cutover@${r.localAddress}:${r.localPort}>`,
+    `Accept: application/sdp`,
+    `User-Agent: ${r.userAgent}`,
+    `Content-Length: 0`,
+    ``,
+    ``,
+  ].join("\r\n");
 }

@@ -39,7 +39,11 @@ export interface ProbeOrigin {
  * Provisional responses are skipped; the request is retransmitted 100, 300 and 700 ms after the first send
  * (intervals doubling from 100 ms: RFC 3261 timer E, shortened), as long as that is before `timeoutMs`.
  */
-export async function probeOptions(target: OptionsTarget, timeoutMs = 1000, from?: ProbeOrigin): Promise<OptionsResult> {
+export async function probeOptions(
+  target: OptionsTarget,
+  timeoutMs = 1000,
+  from?: ProbeOrigin,
+): Promise<OptionsResult> {
   if (from === undefined && !isLoopbackV4(target.address)) {
     throw new Error(`refusing to send SIP to ${target.address}: only loopback (127.0.0.0/8) is allowed`);
   }
@@ -85,12 +89,24 @@ export async function probeOptions(target: OptionsTarget, timeoutMs = 1000, from
           reason: msg.reason,
           rttMs: performance.now() - started,
           server: header(msg, "server") ?? header(msg, "user-agent"),
-          serverHeader: header(msg, "server") !== undefined ? "Server" : header(msg, "user-agent") !== undefined ? "User-Agent" : undefined,
+          serverHeader:
+            header(msg, "server") !== undefined
+              ? "Server"
+              : header(msg, "user-agent") !== undefined
+                ? "User-Agent"
+                : undefined,
           error: undefined,
         });
       });
       sock.on("error", (err) =>
-        finish({ reachable: false, status: undefined, reason: undefined, rttMs: undefined, server: undefined, error: err.message }),
+        finish({
+          reachable: false,
+          status: undefined,
+          reason: undefined,
+          rttMs: undefined,
+          server: undefined,
+          error: err.message,
+        }),
       );
       const send = (): void => sock.send(payload, target.port, target.address);
       send();

@@ -7,17 +7,24 @@ describe("SIP policy", () => {
     assert.deepEqual(parseCidr("127.0.0.0/8"), { base: 0x7f000000, mask: 0xff000000 });
     assert.deepEqual(parseCidr("172.28.0.9/24"), { base: 0xac1c0000, mask: 0xffffff00 });
     assert.deepEqual(parseCidr("0.0.0.0/0"), { base: 0, mask: 0 });
-    for (const bad of ["127.0.0.0", "127.0.0.0/33", "300.0.0.0/8", "::1/128", "x/8"]) assert.equal(parseCidr(bad), undefined, bad);
+    for (const bad of ["127.0.0.0", "127.0.0.0/33", "300.0.0.0/8", "::1/128", "x/8"])
+      assert.equal(parseCidr(bad), undefined, bad);
     assert.throws(() => sipPolicy("p", ["10.0.0.0/40"]), /not an IPv4 CIDR/);
   });
 
   it("the lab allows loopback IPv4 literals only, and never resolves a name", () => {
     const lab = LAB_LOOPBACK_POLICY;
     for (const ok of ["127.0.0.1", "127.255.255.254", "127.0.0.01"]) assert.equal(hostProblem(lab, ok), undefined, ok);
-    assert.match(hostProblem(lab, "10.0.0.1")!, /^10\.0\.0\.1 is outside the lab's SIP policy \(allowed: 127\.0\.0\.0\/8\)$/);
+    assert.match(
+      hostProblem(lab, "10.0.0.1")!,
+      /^10\.0\.0\.1 is outside the lab's SIP policy \(allowed: 127\.0\.0\.0\/8\)$/,
+    );
     assert.match(hostProblem(lab, "128.0.0.1")!, /outside/);
     assert.match(hostProblem(lab, "8.8.8.8")!, /outside/);
-    assert.match(hostProblem(lab, "localhost")!, /^host name localhost is not allowed: .*nothing is resolved through DNS/);
+    assert.match(
+      hostProblem(lab, "localhost")!,
+      /^host name localhost is not allowed: .*nothing is resolved through DNS/,
+    );
     assert.match(hostProblem(lab, "pbx.example.com")!, /host name/);
     assert.match(hostProblem(lab, "[::1]")!, /IPv6 address \[::1\] is outside the lab's SIP policy/);
     assert.match(hostProblem(lab, "::1")!, /IPv6 address \[::1\]/);
@@ -29,7 +36,10 @@ describe("SIP policy", () => {
     const prod = sipPolicy("the production SIP policy", ["10.20.0.0/16", "192.0.2.10/32"]);
     assert.equal(hostProblem(prod, "10.20.3.4"), undefined);
     assert.equal(hostProblem(prod, "192.0.2.10"), undefined);
-    assert.match(hostProblem(prod, "192.0.2.11")!, /outside the production SIP policy \(allowed: 10\.20\.0\.0\/16, 192\.0\.2\.10\/32\)/);
+    assert.match(
+      hostProblem(prod, "192.0.2.11")!,
+      /outside the production SIP policy \(allowed: 10\.20\.0\.0\/16, 192\.0\.2\.10\/32\)/,
+    );
     assert.match(hostProblem(prod, "127.0.0.1")!, /outside/);
   });
 

@@ -44,7 +44,8 @@ export function parseCidr(text: string): Cidr | undefined {
 
 /** A policy from a name and CIDRs; throws for a CIDR that is not one (a programming or config error upstream). */
 export function sipPolicy(name: string, allow: readonly string[]): SipPolicy {
-  for (const c of allow) if (!parseCidr(c)) throw new Error(`SIP policy ${name}: ${JSON.stringify(c)} is not an IPv4 CIDR`);
+  for (const c of allow)
+    if (!parseCidr(c)) throw new Error(`SIP policy ${name}: ${JSON.stringify(c)} is not an IPv4 CIDR`);
   return { name, allow: [...allow] };
 }
 
@@ -54,7 +55,7 @@ export const LAB_LOOPBACK_POLICY: SipPolicy = sipPolicy("the lab's SIP policy", 
 function inPolicy(policy: SipPolicy, addr: number): boolean {
   return policy.allow.some((c) => {
     const cidr = parseCidr(c)!;
-    return ((addr & cidr.mask) >>> 0) === cidr.base;
+    return (addr & cidr.mask) >>> 0 === cidr.base;
   });
 }
 

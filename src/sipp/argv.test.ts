@@ -37,7 +37,10 @@ test("uac argv: proxy, scenario, count, rate, hold, unique Call-IDs, bounded wai
 });
 
 test("uac argv: fractional rates pass through; bad values are refused", () => {
-  assert.equal(uacArgv("sipp", "s.xml", { ...burst, rate: 0.5 })[uacArgv("sipp", "s.xml", burst).indexOf("-r") + 1], "0.5");
+  assert.equal(
+    uacArgv("sipp", "s.xml", { ...burst, rate: 0.5 })[uacArgv("sipp", "s.xml", burst).indexOf("-r") + 1],
+    "0.5",
+  );
   assert.throws(() => uacArgv("sipp", "s.xml", { ...burst, callIdTag: "a b" }));
   assert.throws(() => uacArgv("sipp", "s.xml", { ...burst, calls: 0 }));
   assert.throws(() => uacArgv("sipp", "s.xml", { ...burst, rate: 0 }));

@@ -35,7 +35,10 @@ export function dockerTarget(labDir: string, backends: DockerBackends, run: Argv
   return {
     driver: "docker",
     proxy: { address: "127.0.0.1", port: hostSipPort() },
-    callPath: { proxy: { address: NETWORK.kamailio, port: IN_CONTAINER.kamailioSipPort }, localAddress: NETWORK.gateway },
+    callPath: {
+      proxy: { address: NETWORK.kamailio, port: IN_CONTAINER.kamailioSipPort },
+      localAddress: NETWORK.gateway,
+    },
     hepCollector: { address: NETWORK.gateway, port: DOCKER_HEP_PORT },
     setId: 1,
     sipPolicy: DOCKER_LAB_POLICY,

@@ -11,6 +11,14 @@ test("lockDirOf: where the choice's Target keeps its apply lock (the control poi
   const t = nativeTarget(native.settings);
   t.close();
   assert.equal(lockDirOf(native), path.dirname(t.lockPath));
-  const docker: TargetChoice = { driver: "docker", settings: defaultLabSettings, dir: "local-lab/real-services", backends: "sipp", images: "local", startEngine: false, readyTimeoutMs: 120_000 };
+  const docker: TargetChoice = {
+    driver: "docker",
+    settings: defaultLabSettings,
+    dir: "local-lab/real-services",
+    backends: "sipp",
+    images: "local",
+    startEngine: false,
+    readyTimeoutMs: 120_000,
+  };
   assert.equal(lockDirOf(docker), path.resolve(path.dirname(dockerTarget(docker.dir, "sipp").lockPath)));
 });

@@ -53,7 +53,14 @@ test("versions are compared within a stack only", () => {
 });
 
 test("unreachable: exit 3 naming the component; a definite mix-up still wins (exit 1)", () => {
-  const down = row({ role: "new", kind: "backend SIP", endpoint: "127.0.0.1:2/udp", component: "new backend (SIP OPTIONS)", reachable: false, error: "no SIP response" });
+  const down = row({
+    role: "new",
+    kind: "backend SIP",
+    endpoint: "127.0.0.1:2/udp",
+    component: "new backend (SIP OPTIONS)",
+    reachable: false,
+    error: "no SIP response",
+  });
   const e = evaluate([row({ role: "old", kind: "backend SIP", endpoint: "127.0.0.1:1/udp" }), down]);
   assert.equal(e.exitCode, 3);
   assert.match(e.findings[0]!.message, /new backend \(SIP OPTIONS\) at 127\.0\.0\.1:2\/udp is unreachable/);
@@ -71,7 +78,9 @@ test("versions of unreachable rows and the proxy row are not compared; skipped r
 });
 
 test("the table has the five columns", () => {
-  const t = formatTable([row({ role: "old", kind: "k", endpoint: "127.0.0.1:1/udp", versionText: "no PBX version (SIPp stand-in)" })]);
+  const t = formatTable([
+    row({ role: "old", kind: "k", endpoint: "127.0.0.1:1/udp", versionText: "no PBX version (SIPp stand-in)" }),
+  ]);
   assert.match(t.split("\n")[0]!, /^COMPONENT\s+ENDPOINT\s+REACHABLE\s+VERSION\s+SOURCE$/);
   assert.match(t, /yes \(200 OK, 1\.0 ms\)/);
 });

@@ -68,7 +68,8 @@ export function evaluate(rows: readonly ProbeRow[]): Evaluation {
           findings.push({
             check: "same-endpoint",
             severity: "fail",
-            message: `old and new resolve to the same endpoint for ${kind}: ${oe}` +
+            message:
+              `old and new resolve to the same endpoint for ${kind}: ${oe}` +
               (o.endpoint !== n.endpoint ? ` (${o.endpoint} and ${n.endpoint})` : ""),
           });
         }
@@ -130,5 +131,12 @@ export function formatTable(rows: readonly ProbeRow[]): string {
     ...rows.map((r) => [r.component, r.endpoint, reach(r), r.versionText, r.source]),
   ];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  return table.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
+  return table
+    .map((row) =>
+      row
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }

@@ -81,7 +81,9 @@ test("a server that never speaks: timeout", async () => {
 test("frame parser: headers, Content-Length body, two frames in one chunk, URL-encoded values", () => {
   const p = new EslFrameParser();
   const frames = p.push(
-    Buffer.from("Content-Type: command/reply\nReply-Text: %2BOK%20accepted\n\nContent-Type: api/response\nContent-Length: 5\n\nab"),
+    Buffer.from(
+      "Content-Type: command/reply\nReply-Text: %2BOK%20accepted\n\nContent-Type: api/response\nContent-Length: 5\n\nab",
+    ),
   );
   assert.equal(frames.length, 1);
   assert.equal(frames[0]!.headers.get("reply-text"), "+OK accepted");

@@ -91,25 +91,43 @@ export async function eslApi(ep: EslEndpoint, password: string, command: string,
       else resolve(value ?? "");
     };
     const timer = setTimeout(
-      () => finish(new EventSocketError(`event socket ${where}: no reply within ${timeoutMs} ms (stage ${stage})`, "timeout")),
+      () =>
+        finish(
+          new EventSocketError(`event socket ${where}: no reply within ${timeoutMs} ms (stage ${stage})`, "timeout"),
+        ),
       timeoutMs,
     );
     sock.on("error", (e: NodeJS.ErrnoException) =>
       finish(new EventSocketError(`event socket ${where}: ${e.code ?? e.message}`, "unreachable")),
     );
     sock.on("close", () =>
-      finish(new EventSocketError(`event socket ${where} closed the connection during ${stage}`, stage === "auth-reply" ? "auth-failed" : "protocol")),
+      finish(
+        new EventSocketError(
+          `event socket ${where} closed the connection during ${stage}`,
+          stage === "auth-reply" ? "auth-failed" : "protocol",
+        ),
+      ),
     );
     sock.on("data", (chunk: Buffer) => {
       for (const f of parser.push(chunk)) {
         const type = f.headers.get("content-type") ?? "";
         if (type === "text/disconnect-notice") {
-          finish(new EventSocketError(`event socket ${where} disconnected during ${stage}`, stage === "auth-reply" ? "auth-failed" : "protocol"));
+          finish(
+            new EventSocketError(
+              `event socket ${where} disconnected during ${stage}`,
+              stage === "auth-reply" ? "auth-failed" : "protocol",
+            ),
+          );
           return;
         }
         if (stage === "auth-request") {
           if (type !== "auth/request") {
-            finish(new EventSocketError(`event socket ${where}: expected auth/request, got ${type || "no content type"}`, "protocol"));
+            finish(
+              new EventSocketError(
+                `event socket ${where}: expected auth/request, got ${type || "no content type"}`,
+                "protocol",
+              ),
+            );
             return;
           }
           stage = "auth-reply";
@@ -117,14 +135,21 @@ export async function eslApi(ep: EslEndpoint, password: string, command: string,
         } else if (stage === "auth-reply") {
           const reply = f.headers.get("reply-text") ?? "";
           if (type !== "command/reply" || !reply.startsWith("+OK")) {
-            finish(new EventSocketError(`event socket ${where}: authentication refused (${reply || type})`, "auth-failed"));
+            finish(
+              new EventSocketError(`event socket ${where}: authentication refused (${reply || type})`, "auth-failed"),
+            );
             return;
           }
           stage = "api";
           sock.write(`api ${command}\n\n`);
         } else if (stage === "api") {
           if (type !== "api/response") {
-            finish(new EventSocketError(`event socket ${where}: expected api/response, got ${type || "no content type"}`, "protocol"));
+            finish(
+              new EventSocketError(
+                `event socket ${where}: expected api/response, got ${type || "no content type"}`,
+                "protocol",
+              ),
+            );
             return;
           }
           if (f.body.startsWith("-ERR")) {

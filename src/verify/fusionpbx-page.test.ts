@@ -15,7 +15,19 @@ test("the installer form, the login form, anything else", () => {
   assert.equal(classifyFusionpbxPage("/core/install/install.php", INSTALLER), "installer");
   assert.equal(classifyFusionpbxPage("/login.php", LOGIN), "login");
   assert.equal(classifyFusionpbxPage("/", "<html><title>Welcome to nginx!</title></html>"), "other");
-  assert.equal(classifyFusionpbxPage("/login", "<title>Login</title><input name='username'><input name='password'>"), "other", "a login form that is not FusionPBX's");
-  assert.equal(classifyFusionpbxPage("/index.php", INSTALLER), "other", "an installer form outside /core/install/ is not taken for one");
-  assert.equal(classifyFusionpbxPage("/core/install/install.php", "Fatal error: Smarty not found"), "other", "5.5.7 outside its paths dies with a fatal error");
+  assert.equal(
+    classifyFusionpbxPage("/login", "<title>Login</title><input name='username'><input name='password'>"),
+    "other",
+    "a login form that is not FusionPBX's",
+  );
+  assert.equal(
+    classifyFusionpbxPage("/index.php", INSTALLER),
+    "other",
+    "an installer form outside /core/install/ is not taken for one",
+  );
+  assert.equal(
+    classifyFusionpbxPage("/core/install/install.php", "Fatal error: Smarty not found"),
+    "other",
+    "5.5.7 outside its paths dies with a fatal error",
+  );
 });

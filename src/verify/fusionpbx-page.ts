@@ -67,7 +67,14 @@ export async function probeFusionpbxPage(url: string, timeoutMs = 2000): Promise
   const started = performance.now();
   const first = new URL(url);
   if (first.protocol !== "http:") {
-    return { reachable: false, status: undefined, chain: "", page: undefined, rttMs: undefined, error: `${first.protocol} is not probed (http only)` };
+    return {
+      reachable: false,
+      status: undefined,
+      chain: "",
+      page: undefined,
+      rttMs: undefined,
+      error: `${first.protocol} is not probed (http only)`,
+    };
   }
   try {
     let r = await get(first, timeoutMs);
@@ -85,6 +92,13 @@ export async function probeFusionpbxPage(url: string, timeoutMs = 2000): Promise
     const page = r.status === 200 ? classifyFusionpbxPage(at.pathname, r.body) : undefined;
     return { reachable: true, status: r.status, chain, page, rttMs: performance.now() - started, error: undefined };
   } catch (err) {
-    return { reachable: false, status: undefined, chain: "", page: undefined, rttMs: undefined, error: (err as Error).message };
+    return {
+      reachable: false,
+      status: undefined,
+      chain: "",
+      page: undefined,
+      rttMs: undefined,
+      error: (err as Error).message,
+    };
   }
 }

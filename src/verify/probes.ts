@@ -7,7 +7,12 @@ import { hostProblem } from "../sip/sip-policy.js";
 import type { ProbeRow, Role, Stack } from "./checks.js";
 import { eslApi, type EventSocketError } from "./event-socket.js";
 import { probeFusionpbxPage } from "./fusionpbx-page.js";
-import { parseFreeswitchVersion, parseKamailioVersion, parseServerHeader, type ProductVersion } from "./product-version.js";
+import {
+  parseFreeswitchVersion,
+  parseKamailioVersion,
+  parseServerHeader,
+  type ProductVersion,
+} from "./product-version.js";
 import type { EventSocketSettings } from "./verify-config.js";
 
 /**
@@ -17,10 +22,19 @@ import type { EventSocketSettings } from "./verify-config.js";
 
 const STAND_IN_TEXT = "no PBX version (SIPp stand-in)";
 
-function versionCells(pv: ProductVersion | undefined, unknown: string): Pick<ProbeRow, "product" | "version" | "build" | "versionText"> {
+function versionCells(
+  pv: ProductVersion | undefined,
+  unknown: string,
+): Pick<ProbeRow, "product" | "version" | "build" | "versionText"> {
   if (pv === undefined) return { product: undefined, version: undefined, build: undefined, versionText: unknown };
   if (pv.standIn) return { product: pv.product, version: undefined, build: undefined, versionText: STAND_IN_TEXT };
-  if (pv.version === undefined) return { product: pv.product, version: undefined, build: undefined, versionText: `${pv.product} (no version given)` };
+  if (pv.version === undefined)
+    return {
+      product: pv.product,
+      version: undefined,
+      build: undefined,
+      versionText: `${pv.product} (no version given)`,
+    };
   return { product: pv.product, version: pv.version, build: pv.build, versionText: `${pv.product} ${pv.version}` };
 }
 
@@ -63,13 +77,24 @@ export async function sipOptionsRow(
   from?: ProbeOrigin,
 ): Promise<ProbeRow> {
   const endpoint = `${ep.address}:${ep.port}/udp`;
-  const row = base(role, `${role} backend (SIP OPTIONS)`, "sip-backend", "backend SIP", endpoint, "SIP Server (or User-Agent) header");
+  const row = base(
+    role,
+    `${role} backend (SIP OPTIONS)`,
+    "sip-backend",
+    "backend SIP",
+    endpoint,
+    "SIP Server (or User-Agent) header",
+  );
   row.resolvedEndpoint = resolveHostPort(ep.address, ep.port);
   const resolvedHost = row.resolvedEndpoint.split(":")[0]!;
   if (!isLoopbackV4(resolvedHost) && (from === undefined || hostProblem(from.policy, resolvedHost) !== undefined)) {
     return { ...row, reachable: "skipped", error: "not on loopback: not probed from this host", source: "-" };
   }
-  const r = await probeOptions({ address: resolvedHost, port: ep.port }, timeoutMs, isLoopbackV4(resolvedHost) ? undefined : from);
+  const r = await probeOptions(
+    { address: resolvedHost, port: ep.port },
+    timeoutMs,
+    isLoopbackV4(resolvedHost) ? undefined : from,
+  );
   if (!r.reachable) return { ...row, reachable: false, error: r.error };
   const pv = r.server !== undefined ? parseServerHeader(r.server) : undefined;
   return {
@@ -87,7 +112,14 @@ export async function sipOptionsRow(
 /** SIP OPTIONS to Kamailio's listener: it relays to the current dispatcher destination; who answered? */
 export async function proxyRouteRow(proxy: { address: string; port: number }, timeoutMs: number): Promise<ProbeRow> {
   const endpoint = `${proxy.address}:${proxy.port}/udp`;
-  const row = base("proxy", "Kamailio route (SIP OPTIONS via proxy)", "sip-backend", "proxy SIP", endpoint, "SIP Server (or User-Agent) header of the answering backend");
+  const row = base(
+    "proxy",
+    "Kamailio route (SIP OPTIONS via proxy)",
+    "sip-backend",
+    "proxy SIP",
+    endpoint,
+    "SIP Server (or User-Agent) header of the answering backend",
+  );
   if (!isLoopbackV4(proxy.address)) return { ...row, reachable: "skipped", error: "not on loopback", source: "-" };
   const r = await probeOptions({ address: proxy.address, port: proxy.port }, timeoutMs);
   if (!r.reachable) return { ...row, reachable: false, error: r.error };
@@ -112,7 +144,13 @@ export async function kamailioRpcRow(rpc: RpcClient): Promise<ProbeRow> {
   try {
     const result = await rpc.call("core.version");
     const pv = parseKamailioVersion(String(result));
-    return { ...row, reachable: true, status: "ok", rttMs: performance.now() - started, ...versionCells(pv, String(result)) };
+    return {
+      ...row,
+      reachable: true,
+      status: "ok",
+      rttMs: performance.now() - started,
+      ...versionCells(pv, String(result)),
+    };
   } catch (err) {
     return { ...row, reachable: false, error: msg(err) };
   }
@@ -122,7 +160,12 @@ export async function kamailioRpcRow(rpc: RpcClient): Promise<ProbeRow> {
  * Kamailio sends OPTIONS to the backend itself (`tm.t_uac_wait_block`): proves the proxy can reach
  * the backend (the only SIP path to a backend on a Docker network). Kamailio reports only code and reason.
  */
-export async function viaKamailioRow(role: "old" | "new", rpc: RpcClient, uri: string, timeoutMs: number): Promise<ProbeRow> {
+export async function viaKamailioRow(
+  role: "old" | "new",
+  rpc: RpcClient,
+  uri: string,
+  timeoutMs: number,
+): Promise<ProbeRow> {
   const row = base(role, `${role} backend (OPTIONS from Kamailio)`, "sip-backend", "backend via proxy", uri, "-");
   const headers =
     `From: <sip:pbx-cutover-verify@localhost>;tag=${randomBytes(4).toString("hex")}\r\n` +
@@ -133,7 +176,10 @@ export async function viaKamailioRow(role: "old" | "new", rpc: RpcClient, uri: s
     const result = await Promise.race([
       rpc.call("tm.t_uac_wait_block", ["OPTIONS", uri, ".", ".", headers]),
       new Promise<never>((_r, reject) => {
-        timer = setTimeout(() => reject(new Error(`Kamailio got no reply from ${uri} within ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(
+          () => reject(new Error(`Kamailio got no reply from ${uri} within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
       }),
     ]);
     const o = (typeof result === "object" && result !== null ? result : {}) as { code?: unknown; text?: unknown };
@@ -143,7 +189,13 @@ export async function viaKamailioRow(role: "old" | "new", rpc: RpcClient, uri: s
       // 408 = Kamailio's own timeout: the backend did not answer
       return { ...row, reachable: false, status, error: `Kamailio got ${status} from ${uri}` };
     }
-    return { ...row, reachable: true, status, rttMs: performance.now() - started, versionText: "(Kamailio reports status only)" };
+    return {
+      ...row,
+      reachable: true,
+      status,
+      rttMs: performance.now() - started,
+      versionText: "(Kamailio reports status only)",
+    };
   } catch (err) {
     return { ...row, reachable: false, error: msg(err) };
   } finally {
@@ -152,15 +204,32 @@ export async function viaKamailioRow(role: "old" | "new", rpc: RpcClient, uri: s
 }
 
 /** FreeSWITCH event socket: `version`. The password is used and forgotten. */
-export async function eventSocketRow(role: "old" | "new", esl: EventSocketSettings, timeoutMs: number): Promise<ProbeRow> {
+export async function eventSocketRow(
+  role: "old" | "new",
+  esl: EventSocketSettings,
+  timeoutMs: number,
+): Promise<ProbeRow> {
   const endpoint = `${esl.host}:${esl.port}/tcp`;
-  const row = base(role, `${role} FreeSWITCH (event socket)`, "freeswitch", "event socket", endpoint, "event socket `api version`");
+  const row = base(
+    role,
+    `${role} FreeSWITCH (event socket)`,
+    "freeswitch",
+    "event socket",
+    endpoint,
+    "event socket `api version`",
+  );
   row.resolvedEndpoint = resolveHostPort(esl.host, esl.port);
   const started = performance.now();
   try {
     const body = await eslApi({ host: esl.host, port: esl.port }, esl.password, "version", timeoutMs);
     const pv = parseFreeswitchVersion(body);
-    return { ...row, reachable: true, status: "+OK", rttMs: performance.now() - started, ...versionCells(pv, `unparsed: ${body.trim().slice(0, 60)}`) };
+    return {
+      ...row,
+      reachable: true,
+      status: "+OK",
+      rttMs: performance.now() - started,
+      ...versionCells(pv, `unparsed: ${body.trim().slice(0, 60)}`),
+    };
   } catch (err) {
     const e = err as EventSocketError;
     return { ...row, reachable: false, error: e.message, status: e.kind };
@@ -179,9 +248,20 @@ export async function fusionpbxHttpRow(role: "old" | "new", url: string, timeout
   const r = await probeFusionpbxPage(url, timeoutMs);
   if (!r.reachable) return { ...row, reachable: false, error: r.error };
   if (r.page !== "installer" && r.page !== "login") {
-    return { ...row, reachable: false, status: r.chain, error: `HTTP ${r.chain}: not FusionPBX's installer or login page` };
+    return {
+      ...row,
+      reachable: false,
+      status: r.chain,
+      error: `HTTP ${r.chain}: not FusionPBX's installer or login page`,
+    };
   }
-  return { ...row, reachable: true, status: r.chain, rttMs: r.rttMs, versionText: `${r.page} page (HTTP gives no version)` };
+  return {
+    ...row,
+    reachable: true,
+    status: r.chain,
+    rttMs: r.rttMs,
+    versionText: `${r.page} page (HTTP gives no version)`,
+  };
 }
 
 /** A version read by a driver (e.g. `docker exec ... freeswitch -version`). */
@@ -202,7 +282,13 @@ export async function versionSourceRow(vs: VersionSource, timeoutMs: number): Pr
   try {
     const text = await vs.read(timeoutMs);
     const pv = vs.parse(text);
-    return { ...row, reachable: true, status: "ok", rttMs: performance.now() - started, ...versionCells(pv, "unparsed output") };
+    return {
+      ...row,
+      reachable: true,
+      status: "ok",
+      rttMs: performance.now() - started,
+      ...versionCells(pv, "unparsed output"),
+    };
   } catch (err) {
     return { ...row, reachable: false, error: msg(err) };
   }

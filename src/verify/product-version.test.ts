@@ -3,12 +3,21 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { PROJECT_ROOT } from "../assets.js";
-import { parseFreeswitchVersion, parseKamailioVersion, parseServerHeader, parseSoftwarePhp } from "./product-version.js";
+import {
+  parseFreeswitchVersion,
+  parseKamailioVersion,
+  parseServerHeader,
+  parseSoftwarePhp,
+} from "./product-version.js";
 
 const fixture = (name: string): string => readFileSync(path.join(PROJECT_ROOT, "test", "fixtures", name), "utf8");
 
 test("real SIP Server/User-Agent strings give product and version", () => {
-  const cases = JSON.parse(fixture("sip-server-headers.json")) as { header: string; product: string; version: string | null }[];
+  const cases = JSON.parse(fixture("sip-server-headers.json")) as {
+    header: string;
+    product: string;
+    version: string | null;
+  }[];
   assert.ok(cases.length >= 10);
   for (const c of cases) {
     const pv = parseServerHeader(c.header);
@@ -19,7 +28,12 @@ test("real SIP Server/User-Agent strings give product and version", () => {
 
 test("FreeSWITCH's build string is kept beside the version", () => {
   const pv = parseServerHeader("FreeSWITCH-mod_sofia/1.10.12-release~a88d069d6f~64bit");
-  assert.deepEqual(pv, { product: "FreeSWITCH", version: "1.10.12", build: "1.10.12-release~a88d069d6f~64bit", standIn: false });
+  assert.deepEqual(pv, {
+    product: "FreeSWITCH",
+    version: "1.10.12",
+    build: "1.10.12-release~a88d069d6f~64bit",
+    standIn: false,
+  });
 });
 
 test("the lab's SIPp stand-in has no PBX version, and none is invented", () => {

@@ -67,7 +67,9 @@ export async function runVerify(input: VerifyInput): Promise<VerifyReport> {
   }
   const [kam, route, oldRows, newRows] = await Promise.all([
     kamailioRpcRow(input.target.rpc),
-    input.config.throughProxy ? proxyRouteRow(input.target.proxy, input.config.timeoutMs).then((r) => [r]) : Promise.resolve([]),
+    input.config.throughProxy
+      ? proxyRouteRow(input.target.proxy, input.config.timeoutMs).then((r) => [r])
+      : Promise.resolve([]),
     probeRole("old", input),
     probeRole("new", input),
   ]);

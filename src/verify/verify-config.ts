@@ -33,7 +33,10 @@ const EventSocketSchema = z
     host: z.string().min(1),
     port: z.number().int().min(1).max(65535).default(8021),
     password: z.string().min(1).optional(),
-    passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+    passwordEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+      .optional(),
   })
   .strict()
   .refine((e) => e.password !== undefined || e.passwordEnv !== undefined, "give password or passwordEnv");
@@ -113,7 +116,9 @@ export function eventSocketSettings(
   if (cfg.passwordEnv !== undefined) {
     const fromEnv = env[cfg.passwordEnv];
     if (fromEnv === undefined || fromEnv === "") {
-      throw new UsageError(`verify.${role}.eventSocket.passwordEnv names ${cfg.passwordEnv}, which is not set; nothing was probed`);
+      throw new UsageError(
+        `verify.${role}.eventSocket.passwordEnv names ${cfg.passwordEnv}, which is not set; nothing was probed`,
+      );
     }
     password = fromEnv;
   }

@@ -64,7 +64,12 @@ export class LiveView {
     if (listFiles || now - this.evidence.at >= EVIDENCE_MS) this.evidence = { at: now, list: evidenceIn(this.runDir) };
     let view = this.folder.snapshot();
     if (this.results) view = withResults(view, this.results);
-    this.server.publish({ ...view, runDir: this.runDir, runName: path.basename(this.runDir), evidence: this.evidence.list });
+    this.server.publish({
+      ...view,
+      runDir: this.runDir,
+      runName: path.basename(this.runDir),
+      evidence: this.evidence.list,
+    });
   }
 
   /** Detach with a last publish (the run folder as it is now: report.html is in it by then). */

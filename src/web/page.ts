@@ -35,11 +35,17 @@ export function readPageAssets(): PageAssets {
 
 export type PageKind = "live" | "report";
 
-const html = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+const html = (s: string): string =>
+  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
 /** JSON that is safe inside a <script> element: no "</script>", no "<!--", no U+2028/2029 surprises. */
 export function scriptJson(x: unknown): string {
-  return JSON.stringify(x).replace(/</g, "\\u003c").replace(/>/g, "\\u003e").replace(/&/g, "\\u0026").replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
+  return JSON.stringify(x)
+    .replace(/</g, "\\u003c")
+    .replace(/>/g, "\\u003e")
+    .replace(/&/g, "\\u0026")
+    .replace(/\u2028/g, "\\u2028")
+    .replace(/\u2029/g, "\\u2029");
 }
 
 /** Inline script text must not close its element early. */
@@ -67,7 +73,9 @@ export function renderPage(view: RunView, kind: PageKind, assets: PageAssets): s
     `</tr>`;
   const hepRow = (b: "old" | "new"): string =>
     `<tr class="${b}"><td>${b.toUpperCase()}</td>` +
-    ["routed", "1xx", "2xx", "3xx-6xx", "total-routed", "total-2xx", "total-3xx-6xx"].map((k) => `<td class="num" id="hep-${b}-${k}">-</td>`).join("") +
+    ["routed", "1xx", "2xx", "3xx-6xx", "total-routed", "total-2xx", "total-3xx-6xx"]
+      .map((k) => `<td class="num" id="hep-${b}-${k}">-</td>`)
+      .join("") +
     `</tr>`;
   return `<!doctype html>
 <html lang="en">

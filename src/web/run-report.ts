@@ -58,7 +58,8 @@ export function readRunView(runDir: string): RunView {
     try {
       results = JSON.parse(readFileSync(resultsPath, "utf8"));
     } catch (err) {
-      if (err instanceof SyntaxError) throw new UsageError(`${resultsPath} is not valid JSON (${err.message}); nothing was written`);
+      if (err instanceof SyntaxError)
+        throw new UsageError(`${resultsPath} is not valid JSON (${err.message}); nothing was written`);
       throw err;
     }
     const input: ResultsInput = typeof results === "object" && results !== null ? results : {};
@@ -77,7 +78,9 @@ export function checkRunDir(runDir: string): void {
   }
   if (!st.isDirectory()) throw new UsageError(`${runDir} is not a folder; pass a run folder such as artifacts/latest`);
   if (!existsSync(path.join(runDir, EVENT_LOG_FILE))) {
-    throw new UsageError(`${runDir} has no ${EVENT_LOG_FILE}, so it is not a sim or dashboard run folder; pass one such as artifacts/latest`);
+    throw new UsageError(
+      `${runDir} has no ${EVENT_LOG_FILE}, so it is not a sim or dashboard run folder; pass one such as artifacts/latest`,
+    );
   }
 }
 
@@ -91,7 +94,8 @@ export function writeRunReport(runDir: string): string {
     throw fileFault(err, path.join(runDir, EVENT_LOG_FILE), "read");
   }
   // report.html lists itself: it is there once this write is done
-  if (!view.evidence.some((e) => e.name === REPORT_FILE)) view = { ...view, evidence: [...view.evidence, KNOWN.at(-1)!] };
+  if (!view.evidence.some((e) => e.name === REPORT_FILE))
+    view = { ...view, evidence: [...view.evidence, KNOWN.at(-1)!] };
   writeFileAtomic(out, renderPage(view, "report", readPageAssets()), { mode: FileMode.public });
   return out;
 }

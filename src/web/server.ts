@@ -77,7 +77,9 @@ export class WebServer {
     }
     const port = (server.address() as AddressInfo).port;
     const hostPart = addr.host.includes(":") ? `[${addr.host}]` : addr.host;
-    const hosts = addr.loopback ? new Set([`${hostPart}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`]) : undefined;
+    const hosts = addr.loopback
+      ? new Set([`${hostPart}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`])
+      : undefined;
     return new WebServer(server, `http://${hostPart}:${port}/`, hosts);
   }
 
@@ -121,7 +123,8 @@ export class WebServer {
       res.setHeader("Content-Security-Policy", contentSecurityPolicy("live"));
       return body(res, 200, "text/html; charset=utf-8", renderPage(view, "live", readPageAssets()), req.method);
     }
-    if (url.pathname === "/view.json") return body(res, 200, "application/json; charset=utf-8", JSON.stringify(view), req.method);
+    if (url.pathname === "/view.json")
+      return body(res, 200, "application/json; charset=utf-8", JSON.stringify(view), req.method);
     if (url.pathname === "/events") return this.stream(req, res);
     const name = decodeURIComponent(url.pathname.slice(1));
     const file = view.evidence.find((e) => e.name === name);
@@ -139,7 +142,11 @@ export class WebServer {
 
   private stream(req: http.IncomingMessage, res: http.ServerResponse): void {
     if (this.closed) return plain(res, 503, "the run is over\n");
-    res.writeHead(200, { "Content-Type": "text/event-stream; charset=utf-8", Connection: "keep-alive", "X-Accel-Buffering": "no" });
+    res.writeHead(200, {
+      "Content-Type": "text/event-stream; charset=utf-8",
+      Connection: "keep-alive",
+      "X-Accel-Buffering": "no",
+    });
     res.write(`retry: ${RETRY_MS}\n\n`);
     const last = Number(req.headers["last-event-id"]);
     // a reconnecting page that already has the latest view is not sent it again
@@ -189,10 +196,18 @@ function listenError(err: unknown, addr: WebAddress): unknown {
     const owner = findPortOwner("tcp", addr.host, addr.port);
     return new EnvironmentError(
       `--web: port ${addr.port}/tcp on ${addr.host} is in use${owner ? ` by pid ${owner.pid} (${owner.comm})` : ""}; nothing was started`,
-      [`pass another port (--web ${addr.host.includes(":") ? `[${addr.host}]` : addr.host}:PORT), or --web alone for any free port`],
+      [
+        `pass another port (--web ${addr.host.includes(":") ? `[${addr.host}]` : addr.host}:PORT), or --web alone for any free port`,
+      ],
     );
   }
-  if (code === "EADDRNOTAVAIL") return new EnvironmentError(`--web: ${addr.host} is not an address of this machine (${where}); nothing was started`);
-  if (code === "EACCES") return new EnvironmentError(`--web: not allowed to listen on ${where} (ports below 1024 need root); nothing was started`);
+  if (code === "EADDRNOTAVAIL")
+    return new EnvironmentError(
+      `--web: ${addr.host} is not an address of this machine (${where}); nothing was started`,
+    );
+  if (code === "EACCES")
+    return new EnvironmentError(
+      `--web: not allowed to listen on ${where} (ports below 1024 need root); nothing was started`,
+    );
   return err;
 }

@@ -14,14 +14,24 @@ const RESULTS = JSON.parse(fixture("pbx-cutover-sim-kamailio-5.6.3-sipp-3.6.1.re
 
 test("a real run's events: counters equal results.json, four steps in order, none live at the end", () => {
   const v = runViewOfLog(EVENTS, "/x/run");
-  const count = (b: string): number => RESULTS.calls.filter((c) => (c.inviteBackend ?? "").split("+").includes(b)).length;
+  const count = (b: string): number =>
+    RESULTS.calls.filter((c) => (c.inviteBackend ?? "").split("+").includes(b)).length;
   assert.deepEqual([v.backends.old.routed, v.backends.new.routed], [count("old"), count("new")]);
-  assert.deepEqual([v.backends.old.completed + v.backends.new.completed, v.backends.old.failed + v.backends.new.failed], [RESULTS.calls.length, 0]);
+  assert.deepEqual(
+    [v.backends.old.completed + v.backends.new.completed, v.backends.old.failed + v.backends.new.failed],
+    [RESULTS.calls.length, 0],
+  );
   assert.deepEqual([v.backends.old.up, v.backends.new.up], [0, 0], "every call finished");
-  assert.deepEqual(v.steps.map((s) => s.key), ["old", "both", "new", "inflight"]);
+  assert.deepEqual(
+    v.steps.map((s) => s.key),
+    ["old", "both", "new", "inflight"],
+  );
   assert.equal(v.liveStep, undefined);
   assert.ok(v.steps.every((s) => s.endedAt !== undefined && s.endedAt >= s.startedAt));
-  assert.deepEqual(v.steps.map((s) => s.applies.map((a) => a.mode).join("+")), ["old", "both", "new", "old+new"]);
+  assert.deepEqual(
+    v.steps.map((s) => s.applies.map((a) => a.mode).join("+")),
+    ["old", "both", "new", "old+new"],
+  );
   assert.deepEqual(v.steps[0]!.routed, { old: 4, new: 0 });
   assert.equal(v.mode, "new");
   assert.equal(v.verdicts.length, 25);
@@ -64,20 +74,26 @@ test("a step is live from its phase event until the next one", () => {
 test("a long run keeps at most MAX_BINS bins, and no call is lost when bins merge", () => {
   const e: RunEvent[] = [{ kind: "run-started", at: 0, runDir: "/r", knobs: {} }];
   const n = 5000;
-  for (let i = 0; i < n; i++) e.push({ kind: "call-routed", at: i * 1000, callId: `c${i}`, phase: "old", backend: i % 3 ? "old" : "new" });
+  for (let i = 0; i < n; i++)
+    e.push({ kind: "call-routed", at: i * 1000, callId: `c${i}`, phase: "old", backend: i % 3 ? "old" : "new" });
   const v = runViewOf(e);
   assert.ok(v.series.t.length <= MAX_BINS, `${v.series.t.length} bins`);
   assert.ok(v.series.binSeconds >= n / MAX_BINS);
-  const total = [...v.series.callsPerSecond.old, ...v.series.callsPerSecond.new].reduce((a, b) => a + b, 0) * v.series.binSeconds;
+  const total =
+    [...v.series.callsPerSecond.old, ...v.series.callsPerSecond.new].reduce((a, b) => a + b, 0) * v.series.binSeconds;
   assert.equal(Math.round(total), n);
   assert.equal(v.series.up.old.at(-1), v.backends.old.up);
 });
 
 test("events.ndjson lines that are not events are counted, never fatal", () => {
-  assert.equal(parseEventLine('{"kind":"later","at":1}')?.kind, "later", "a kind this version does not know is kept (and noted by the folder)");
+  assert.equal(
+    parseEventLine('{"kind":"later","at":1}')?.kind,
+    "later",
+    "a kind this version does not know is kept (and noted by the folder)",
+  );
   assert.equal(parseEventLine("{trunc"), undefined);
   assert.equal(parseEventLine('{"kind":"log"}'), undefined, "no time");
-  assert.equal(parseEventLine('[1,2]'), undefined);
+  assert.equal(parseEventLine("[1,2]"), undefined);
   const v = runViewOfLog('{"kind":"log","at":1,"line":"x"}\n{trunc\n\n{"kind":"later","at":2}\n', "/r");
   assert.equal(v.unreadable, 1);
   assert.deepEqual(v.unknownKinds, { later: 1 });
@@ -96,7 +112,10 @@ test("the page is one file: everything inline, the view's text cannot close its 
 });
 
 test("backend-rates events: the view shows the last whole window per second and the totals; no capture, no rates", () => {
-  const c = (routed: number, ok: number) => ({ routed, answers: { "1xx": 2 * routed, "2xx": ok, "3xx-6xx": routed - ok } });
+  const c = (routed: number, ok: number) => ({
+    routed,
+    answers: { "1xx": 2 * routed, "2xx": ok, "3xx-6xx": routed - ok },
+  });
   const events: RunEvent[] = [
     { kind: "run-started", at: 1000, runDir: "/x/run", knobs: {} },
     { kind: "backend-rates", at: 2000, windowMs: 1000, final: false, backends: { old: c(12, 12), new: c(3, 2) } },
@@ -111,9 +130,29 @@ test("backend-rates events: the view shows the last whole window per second and 
 });
 
 test("a plan's events (migrate --steps 0,50,100 with a rollback): steps n/N with weight and state, each apply on its step, the rollback on the timeline", () => {
-  const apply = (at: number, mode: string): RunEvent => ({ kind: "apply", at, mode, ok: true, durationMs: 9, runtime: ["sip:127.0.0.1:15070"] });
-  const step = (at: number, index: number, weightNew: number, state: "applied" | "passed" | "failed", detail = ""): RunEvent => ({
-    kind: "step", at, index, of: 3, label: weightNew === 0 ? "old" : weightNew === 100 ? "new" : "both", weightNew, state, detail,
+  const apply = (at: number, mode: string): RunEvent => ({
+    kind: "apply",
+    at,
+    mode,
+    ok: true,
+    durationMs: 9,
+    runtime: ["sip:127.0.0.1:15070"],
+  });
+  const step = (
+    at: number,
+    index: number,
+    weightNew: number,
+    state: "applied" | "passed" | "failed",
+    detail = "",
+  ): RunEvent => ({
+    kind: "step",
+    at,
+    index,
+    of: 3,
+    label: weightNew === 0 ? "old" : weightNew === 100 ? "new" : "both",
+    weightNew,
+    state,
+    detail,
   });
   const events: RunEvent[] = [
     { kind: "run-started", at: 1000, runDir: "/x/run", knobs: { steps: 3 } },
@@ -124,27 +163,62 @@ test("a plan's events (migrate --steps 0,50,100 with a rollback): steps n/N with
     step(1050, 2, 50, "applied"),
   ];
   let v = runViewOf(events);
-  assert.deepEqual(v.steps.map((s) => [s.key, s.kind, s.index, s.of, s.weight, s.state]), [
-    ["step-1", "plan-step", 1, 3, 0, "passed"],
-    ["step-2", "plan-step", 2, 3, 50, "applied"],
-  ]);
+  assert.deepEqual(
+    v.steps.map((s) => [s.key, s.kind, s.index, s.of, s.weight, s.state]),
+    [
+      ["step-1", "plan-step", 1, 3, 0, "passed"],
+      ["step-2", "plan-step", 2, 3, 50, "applied"],
+    ],
+  );
   assert.equal(v.liveStep, 1, "step 2 is live");
-  assert.deepEqual(v.steps.map((s) => s.applies.map((a) => a.mode)), [["step-1"], ["step-2"]], "an apply belongs to the step it applied");
+  assert.deepEqual(
+    v.steps.map((s) => s.applies.map((a) => a.mode)),
+    [["step-1"], ["step-2"]],
+    "an apply belongs to the step it applied",
+  );
   assert.equal(v.steps[0]!.endedAt, 1050);
-  assert.deepEqual(v.steps[0]!.notes.map((n) => n.text), ["runtime sip:127.0.0.1:15070"]);
+  assert.deepEqual(
+    v.steps[0]!.notes.map((n) => n.text),
+    ["runtime sip:127.0.0.1:15070"],
+  );
   // step 3 fails its apply, the runner puts step 2 back
   v = runViewOf([
     ...events,
     step(1060, 2, 50, "passed"),
     step(1100, 3, 100, "failed", "apply failed: reload refused; the previous list was restored"),
     apply(1110, "step-2"),
-    { kind: "rollback", at: 1120, from: 3, to: 2, toLabel: "step 2 (both)", reason: "step 3 failed", ok: true, durationMs: 12, runtime: ["sip:127.0.0.1:15070", "sip:127.0.0.1:15080"] },
+    {
+      kind: "rollback",
+      at: 1120,
+      from: 3,
+      to: 2,
+      toLabel: "step 2 (both)",
+      reason: "step 3 failed",
+      ok: true,
+      durationMs: 12,
+      runtime: ["sip:127.0.0.1:15070", "sip:127.0.0.1:15080"],
+    },
     { kind: "run-finished", at: 1200, status: "failed", exitCode: 4, failures: ["apply failed"] },
   ]);
-  assert.deepEqual(v.steps.map((s) => [s.key, s.state]), [["step-1", "passed"], ["step-2", "passed"], ["step-3", "failed"], ["rollback-1", "passed"]]);
-  assert.deepEqual(v.steps[3]!.applies.map((a) => a.mode), ["step-2"], "the rollback's apply is on the rollback");
+  assert.deepEqual(
+    v.steps.map((s) => [s.key, s.state]),
+    [
+      ["step-1", "passed"],
+      ["step-2", "passed"],
+      ["step-3", "failed"],
+      ["rollback-1", "passed"],
+    ],
+  );
+  assert.deepEqual(
+    v.steps[3]!.applies.map((a) => a.mode),
+    ["step-2"],
+    "the rollback's apply is on the rollback",
+  );
   assert.match(v.steps[3]!.label, /rollback from step 3 to step 2 \(both\)/);
-  assert.match(v.steps[3]!.notes[0]!.text, /^step 3 failed; runtime sip:127\.0\.0\.1:15070, sip:127\.0\.0\.1:15080 in 12 ms$/);
+  assert.match(
+    v.steps[3]!.notes[0]!.text,
+    /^step 3 failed; runtime sip:127\.0\.0\.1:15070, sip:127\.0\.0\.1:15080 in 12 ms$/,
+  );
   assert.match(v.steps[2]!.notes[0]!.text, /reload refused/);
   assert.equal(v.liveStep, undefined, "nothing is live after the end");
   assert.equal(v.steps[1]!.endedAt, 1200, "step 2 ran again until the end");
@@ -164,41 +238,78 @@ test("plan runner notes (hold, gates, control, drain) and kinds this version doe
   const v = runViewOfLog(lines.join("\n"), "/x/run");
   assert.equal(v.unreadable, 2);
   assert.deepEqual(v.unknownKinds, { "future-thing": 1 });
-  assert.deepEqual(v.otherEvents.map((n) => `${n.kind}: ${n.text}`), ["drain: old started: 3 active"], "before any step: on the run");
-  assert.deepEqual(v.steps[0]!.notes.map((n) => `${n.kind}: ${n.text}`), ["gates: pass: ser new 100% >= 98 (24 calls)", "control: pause accepted: paused by pid 42", "future-thing: n=7"]);
+  assert.deepEqual(
+    v.otherEvents.map((n) => `${n.kind}: ${n.text}`),
+    ["drain: old started: 3 active"],
+    "before any step: on the run",
+  );
+  assert.deepEqual(
+    v.steps[0]!.notes.map((n) => `${n.kind}: ${n.text}`),
+    ["gates: pass: ser new 100% >= 98 (24 calls)", "control: pause accepted: paused by pid 42", "future-thing: n=7"],
+  );
   assert.equal(parseEventLine(JSON.stringify({ kind: "gates", at: 5 }))?.kind, "gates");
   // the page renders such a view
   assert.match(renderPage(v, "report", readPageAssets()), /<\/html>/);
 });
 
 test("a step's gates with their numbers (migrate --traffic): the rows of its latest gates event, shown on the page with their verdict", () => {
-  const row = (verdict: "pass" | "fail", ser: number, n: number) => ({ name: "SER of new >= 98%", verdict, detail: `new ${ser}% (${n} calls) ${verdict === "pass" ? ">=" : "<"} 98%`, values: { old: 100, new: ser }, samples: { old: n, new: n } });
+  const row = (verdict: "pass" | "fail", ser: number, n: number) => ({
+    name: "SER of new >= 98%",
+    verdict,
+    detail: `new ${ser}% (${n} calls) ${verdict === "pass" ? ">=" : "<"} 98%`,
+    values: { old: 100, new: ser },
+    samples: { old: n, new: n },
+  });
   const events: RunEvent[] = [
     { kind: "run-started", at: 1000, runDir: "/x/run", knobs: { steps: 2 } },
     { kind: "step", at: 1010, index: 1, of: 2, label: "old", weightNew: 0, state: "applied", detail: "" },
     { kind: "gates", at: 1020, index: 1, verdict: "pass", detail: "1 gate passed", gates: [row("pass", 100, 30)] },
     { kind: "step", at: 1030, index: 1, of: 2, label: "old", weightNew: 0, state: "passed", detail: "" },
     { kind: "step", at: 1040, index: 2, of: 2, label: "new=10%", weightNew: 10, state: "applied", detail: "" },
-    { kind: "gates", at: 1050, index: 2, verdict: "fail", detail: "SER of new >= 98% failed", early: true, gates: [row("fail", 80, 20)] },
+    {
+      kind: "gates",
+      at: 1050,
+      index: 2,
+      verdict: "fail",
+      detail: "SER of new >= 98% failed",
+      early: true,
+      gates: [row("fail", 80, 20)],
+    },
     { kind: "gates", at: 1060, index: 2, verdict: "none", detail: "no evidence" },
   ];
   const v = runViewOf(events, "/x/run");
-  assert.deepEqual(v.steps.map((s) => s.gates.map((g) => [g.name, g.verdict, g.value, g.details])), [
-    [["SER of new >= 98%", "pass", 100, "new 100% (30 calls) >= 98%"]],
-    [["SER of new >= 98%", "fail", 80, "new 80% (20 calls) < 98%"]],
-  ], "each step keeps its own rows; an event without rows leaves them");
+  assert.deepEqual(
+    v.steps.map((s) => s.gates.map((g) => [g.name, g.verdict, g.value, g.details])),
+    [
+      [["SER of new >= 98%", "pass", 100, "new 100% (30 calls) >= 98%"]],
+      [["SER of new >= 98%", "fail", 80, "new 80% (20 calls) < 98%"]],
+    ],
+    "each step keeps its own rows; an event without rows leaves them",
+  );
   const html = renderPage(v, "report", readPageAssets());
   assert.match(html, /new 80% \(20 calls\) &lt; 98%|new 80% \(20 calls\) < 98%|\\u003c 98%/);
 });
 
 test("sim's phases are plan steps: each step event fills its phase (index, weight, state, gates as notes); the timeline stays old, both, new, inflight", () => {
-  const step = (at: number, index: number, label: string, weightNew: number, state: "applied" | "passed" | "failed"): RunEvent => ({ kind: "step", at, index, of: 3, label, weightNew, state, detail: "" });
+  const step = (
+    at: number,
+    index: number,
+    label: string,
+    weightNew: number,
+    state: "applied" | "passed" | "failed",
+  ): RunEvent => ({ kind: "step", at, index, of: 3, label, weightNew, state, detail: "" });
   const phaseStep = (at: number, index: number, p: "old" | "both" | "new", w: number): RunEvent[] => [
     { kind: "phase", at, phase: p },
     { kind: "apply", at: at + 1, mode: p, ok: true, durationMs: 9, runtime: ["sip:127.0.0.1:1"] },
     step(at + 2, index, p, w, "applied"),
     { kind: "call-routed", at: at + 3, callId: `c${index}`, phase: p, backend: p === "new" ? "new" : "old" },
-    { kind: "gates", at: at + 4, index, verdict: "none", detail: `no metric gates in sim's plan; 6 of 6 assertions of phase ${p} passed` },
+    {
+      kind: "gates",
+      at: at + 4,
+      index,
+      verdict: "none",
+      detail: `no metric gates in sim's plan; 6 of 6 assertions of phase ${p} passed`,
+    },
     step(at + 5, index, p, w, "passed"),
   ];
   const sim: RunEvent[] = [
@@ -211,23 +322,53 @@ test("sim's phases are plan steps: each step event fills its phase (index, weigh
     { kind: "apply", at: 1402, mode: "new", ok: true, durationMs: 9, runtime: ["sip:127.0.0.1:2"] },
   ];
   const v = runViewOf(sim);
-  assert.deepEqual(v.steps.map((s) => [s.key, s.kind, s.index, s.weight, s.state]), [
-    ["old", "phase", 1, 0, "passed"],
-    ["both", "phase", 2, 50, "passed"],
-    ["new", "phase", 3, 100, "passed"],
-    ["inflight", "phase", undefined, undefined, undefined],
-  ]);
-  assert.deepEqual(v.steps.map((s) => s.applies.map((a) => a.mode).join("+")), ["old", "both", "new", "old+new"], "each apply on its own phase");
-  assert.deepEqual(v.steps.map((s) => s.routed.old + s.routed.new), [1, 1, 1, 0]);
-  assert.deepEqual(v.steps[1]!.notes.map((n) => n.kind), ["gates"]);
+  assert.deepEqual(
+    v.steps.map((s) => [s.key, s.kind, s.index, s.weight, s.state]),
+    [
+      ["old", "phase", 1, 0, "passed"],
+      ["both", "phase", 2, 50, "passed"],
+      ["new", "phase", 3, 100, "passed"],
+      ["inflight", "phase", undefined, undefined, undefined],
+    ],
+  );
+  assert.deepEqual(
+    v.steps.map((s) => s.applies.map((a) => a.mode).join("+")),
+    ["old", "both", "new", "old+new"],
+    "each apply on its own phase",
+  );
+  assert.deepEqual(
+    v.steps.map((s) => s.routed.old + s.routed.new),
+    [1, 1, 1, 0],
+  );
+  assert.deepEqual(
+    v.steps[1]!.notes.map((n) => n.kind),
+    ["gates"],
+  );
   assert.equal(v.liveStep, 3);
   // a rollback during sim's step 2 (Ctrl-C) is on the timeline after it; step 1 (old) is live again
   const rb = runViewOf([
     ...sim.slice(0, 1 + 6 + 3),
     step(1250, 2, "both", 50, "failed"),
     { kind: "apply", at: 1251, mode: "old", ok: true, durationMs: 9, runtime: ["sip:127.0.0.1:1"] },
-    { kind: "rollback", at: 1252, from: 2, to: 1, toLabel: "step 1 (old)", reason: "interrupted by SIGINT", ok: true, durationMs: 9, runtime: ["sip:127.0.0.1:1"] },
+    {
+      kind: "rollback",
+      at: 1252,
+      from: 2,
+      to: 1,
+      toLabel: "step 1 (old)",
+      reason: "interrupted by SIGINT",
+      ok: true,
+      durationMs: 9,
+      runtime: ["sip:127.0.0.1:1"],
+    },
   ]);
-  assert.deepEqual(rb.steps.map((s) => [s.key, s.state]), [["old", "passed"], ["both", "failed"], ["rollback-1", "passed"]]);
+  assert.deepEqual(
+    rb.steps.map((s) => [s.key, s.state]),
+    [
+      ["old", "passed"],
+      ["both", "failed"],
+      ["rollback-1", "passed"],
+    ],
+  );
   assert.equal(rb.liveStep, 0);
 });

@@ -19,7 +19,18 @@
  * width doubles when a run outgrows them).
  */
 import { initialState, reduce, type DashboardState } from "../dashboard/state.js";
-import { assertNever, type AnswerClass, type Backend, type BackendCounts, type RunEvent, type RunEventKind, type RunStatus, type SimPhase, type StepState, type Verdict } from "../events/run-events.js";
+import {
+  assertNever,
+  type AnswerClass,
+  type Backend,
+  type BackendCounts,
+  type RunEvent,
+  type RunEventKind,
+  type RunStatus,
+  type SimPhase,
+  type StepState,
+  type Verdict,
+} from "../events/run-events.js";
 import { perSecond } from "../hep/rates.js";
 
 export const VIEW_SCHEMA = 1;
@@ -207,7 +218,9 @@ function pushNote(notes: NoteView[], n: NoteView): void {
 /** an unknown event as one line: its detail (or reason, state) when it has one, else its other fields */
 function noteText(e: UnknownEvent): string {
   const rest = Object.entries(e).filter(([k]) => k !== "kind" && k !== "at");
-  const said = ["detail", "reason", "state", "command"].map((k) => e[k]).find((v): v is string => typeof v === "string" && v !== "");
+  const said = ["detail", "reason", "state", "command"]
+    .map((k) => e[k])
+    .find((v): v is string => typeof v === "string" && v !== "");
   const text = said ?? rest.map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ");
   return text.length > 300 ? `${text.slice(0, 299)}~` : text;
 }
@@ -251,7 +264,9 @@ export class RunViewFolder {
       case "phase":
         this.endLiveStep(e.at);
         if (STEP_PHASES.has(e.phase)) {
-          this.steps.push(newStep({ key: e.phase, kind: "phase", label: STEP_LABEL[e.phase] ?? e.phase, startedAt: e.at }));
+          this.steps.push(
+            newStep({ key: e.phase, kind: "phase", label: STEP_LABEL[e.phase] ?? e.phase, startedAt: e.at }),
+          );
           this.live = this.steps.length - 1;
         }
         break;
@@ -272,11 +287,20 @@ export class RunViewFolder {
         if (from) from.state = "failed";
         this.endLiveStep(e.at);
         const label = `rollback from step ${e.from} to ${e.toLabel}${e.ok ? "" : ": FAILED"}`;
-        const rb = newStep({ key: `rollback-${this.steps.filter((x) => x.kind === "rollback").length + 1}`, kind: "rollback", label, startedAt: e.at });
+        const rb = newStep({
+          key: `rollback-${this.steps.filter((x) => x.kind === "rollback").length + 1}`,
+          kind: "rollback",
+          label,
+          startedAt: e.at,
+        });
         rb.state = e.ok ? "passed" : "failed";
         rb.endedAt = e.at;
         rb.applies.push(...this.takePendingApplies());
-        pushNote(rb.notes, { at: e.at, kind: "rollback", text: `${e.reason}; ${e.ok ? `runtime ${e.runtime.join(", ") || "(empty)"} in ${Math.round(e.durationMs)} ms` : "the runtime was not read back equal to it"}` });
+        pushNote(rb.notes, {
+          at: e.at,
+          kind: "rollback",
+          text: `${e.reason}; ${e.ok ? `runtime ${e.runtime.join(", ") || "(empty)"} in ${Math.round(e.durationMs)} ms` : "the runtime was not read back equal to it"}`,
+        });
         this.steps.push(rb);
         // the step rolled back to is live again (0: the list before the plan, no step of it)
         const to = this.planStep(e.to);
@@ -307,7 +331,15 @@ export class RunViewFolder {
         break;
       }
       case "verdict": {
-        this.verdicts.push({ at: e.at, phase: e.phase, name: e.name, verdict: e.verdict, details: e.details, numbers: undefined, offenders: [] });
+        this.verdicts.push({
+          at: e.at,
+          phase: e.phase,
+          name: e.name,
+          verdict: e.verdict,
+          details: e.details,
+          numbers: undefined,
+          offenders: [],
+        });
         const step = [...this.steps].reverse().find((s) => s.key === e.phase);
         if (step) step.verdicts[e.verdict]++;
         break;
@@ -348,7 +380,12 @@ export class RunViewFolder {
         step = live;
       } else {
         this.endLiveStep(e.at);
-        step = newStep({ key: `step-${e.index}`, kind: "plan-step", label: `step ${e.index}/${e.of}: ${e.label}`, startedAt: e.at });
+        step = newStep({
+          key: `step-${e.index}`,
+          kind: "plan-step",
+          label: `step ${e.index}/${e.of}: ${e.label}`,
+          startedAt: e.at,
+        });
         this.steps.push(step);
         this.live = this.steps.length - 1;
       }
@@ -375,7 +412,12 @@ export class RunViewFolder {
   private foldGates(e: Extract<RunEvent, { kind: "gates" }>): void {
     const step = this.planStep(e.index);
     if (!step || !e.gates) return;
-    step.gates = e.gates.map((g) => ({ name: g.name, verdict: g.verdict, ...(g.values.new !== undefined ? { value: g.values.new } : {}), details: g.detail }));
+    step.gates = e.gates.map((g) => ({
+      name: g.name,
+      verdict: g.verdict,
+      ...(g.values.new !== undefined ? { value: g.values.new } : {}),
+      details: g.detail,
+    }));
   }
 
   /** a plan runner's hold, gates, control or drain event: a note on the live step (or the run) */
@@ -396,7 +438,11 @@ export class RunViewFolder {
         break;
     }
     const step = this.liveStepView();
-    pushNote(step ? step.notes : this.otherEvents, { at: e.at, kind: e.kind, text: text.length > 300 ? `${text.slice(0, 299)}~` : text });
+    pushNote(step ? step.notes : this.otherEvents, {
+      at: e.at,
+      kind: e.kind,
+      text: text.length > 300 ? `${text.slice(0, 299)}~` : text,
+    });
   }
 
   /** an event of a kind the view does not fold: a note on the live step (or the run), counted by kind */
@@ -448,7 +494,10 @@ export class RunViewFolder {
     for (let i = 0; i < this.bins.length; i += 2) {
       const a = this.bins[i]!;
       const b = this.bins[i + 1];
-      merged.push({ routed: { old: a.routed.old + (b?.routed.old ?? 0), new: a.routed.new + (b?.routed.new ?? 0) }, up: { ...(b ?? a).up } });
+      merged.push({
+        routed: { old: a.routed.old + (b?.routed.old ?? 0), new: a.routed.new + (b?.routed.new ?? 0) },
+        up: { ...(b ?? a).up },
+      });
     }
     this.bins.splice(0, this.bins.length, ...merged);
     this.binSeconds *= 2;
@@ -468,9 +517,21 @@ export class RunViewFolder {
       status: d.status,
       mode: this.mode,
       knobs: { ...this.knobs },
-      steps: this.steps.map((s) => ({ ...s, applies: [...s.applies], routed: { ...s.routed }, verdicts: { ...s.verdicts }, gates: [...s.gates], notes: [...s.notes] })),
+      steps: this.steps.map((s) => ({
+        ...s,
+        applies: [...s.applies],
+        routed: { ...s.routed },
+        verdicts: { ...s.verdicts },
+        gates: [...s.gates],
+        notes: [...s.notes],
+      })),
       liveStep: this.live,
-      backends: perBackendFrom((b) => ({ routed: d.backends[b].total, completed: d.backends[b].completed, failed: d.backends[b].failed, up: this.up[b] })),
+      backends: perBackendFrom((b) => ({
+        routed: d.backends[b].total,
+        completed: d.backends[b].completed,
+        failed: d.backends[b].failed,
+        up: this.up[b],
+      })),
       series: {
         binSeconds: w,
         t: this.bins.map((_, i) => i * w),
@@ -495,10 +556,16 @@ function hepRatesView(h: NonNullable<DashboardState["hep"]>): HepRatesView {
   const w = h.last;
   const rate = (c: BackendCounts, ms: number): HepRateView => ({
     routed: perSecond(c.routed, ms),
-    answers: { "1xx": perSecond(c.answers["1xx"], ms), "2xx": perSecond(c.answers["2xx"], ms), "3xx-6xx": perSecond(c.answers["3xx-6xx"], ms) },
+    answers: {
+      "1xx": perSecond(c.answers["1xx"], ms),
+      "2xx": perSecond(c.answers["2xx"], ms),
+      "3xx-6xx": perSecond(c.answers["3xx-6xx"], ms),
+    },
   });
   return {
-    last: w ? { at: w.at, windowMs: w.windowMs, perSecond: perBackendFrom((b) => rate(w.backends[b], w.windowMs)) } : undefined,
+    last: w
+      ? { at: w.at, windowMs: w.windowMs, perSecond: perBackendFrom((b) => rate(w.backends[b], w.windowMs)) }
+      : undefined,
     totals: perBackendFrom((b) => ({ routed: h.totals[b].routed, answers: { ...h.totals[b].answers } })),
   };
 }
@@ -528,7 +595,8 @@ export interface ResultsInput {
 const num = (x: unknown): number | undefined => (typeof x === "number" && Number.isFinite(x) ? x : undefined);
 const arr = (x: unknown): unknown[] => (Array.isArray(x) ? (x as unknown[]) : []);
 const str = (x: unknown): string => (typeof x === "string" ? x : "");
-const rec = (x: unknown): Record<string, unknown> => (x !== null && typeof x === "object" ? (x as Record<string, unknown>) : {});
+const rec = (x: unknown): Record<string, unknown> =>
+  x !== null && typeof x === "object" ? (x as Record<string, unknown>) : {};
 
 /** The view with results.json folded in: each verdict's numbers and offenders, and the run's summary. */
 export function withResults(view: RunView, results: ResultsInput): RunView {
@@ -537,7 +605,9 @@ export function withResults(view: RunView, results: ResultsInput): RunView {
   const verdicts = view.verdicts.map((v) => {
     const r = byKey.get(`${v.phase}\u0000${v.name}`);
     if (!r) return v;
-    const numbers = Object.fromEntries(Object.entries(rec(r["numbers"])).filter((kv): kv is [string, number] => num(kv[1]) !== undefined));
+    const numbers = Object.fromEntries(
+      Object.entries(rec(r["numbers"])).filter((kv): kv is [string, number] => num(kv[1]) !== undefined),
+    );
     return { ...v, numbers, offenders: arr(r["offenders"]).map(String) };
   });
   const calls = arr(results.calls).map(rec);
@@ -559,8 +629,22 @@ export function withResults(view: RunView, results: ResultsInput): RunView {
 
 /** the kinds this version folds (a complete record: a new kind is a compile error until it is listed) */
 const KNOWN_KINDS: Record<RunEventKind, true> = {
-  "run-started": true, phase: true, status: true, apply: true, "call-routed": true, "call-finished": true, verdict: true,
-  step: true, rollback: true, hold: true, gates: true, control: true, drain: true, "backend-rates": true, log: true, "run-finished": true,
+  "run-started": true,
+  phase: true,
+  status: true,
+  apply: true,
+  "call-routed": true,
+  "call-finished": true,
+  verdict: true,
+  step: true,
+  rollback: true,
+  hold: true,
+  gates: true,
+  control: true,
+  drain: true,
+  "backend-rates": true,
+  log: true,
+  "run-finished": true,
 };
 const KINDS: ReadonlySet<string> = new Set(Object.keys(KNOWN_KINDS));
 

@@ -10,7 +10,11 @@ test("--web forms: alone, a bare port, addr:port, [v6]:port, localhost", () => {
   assert.deepEqual(webAddressFrom({ web: "127.0.0.5:81" }), { host: "127.0.0.5", port: 81, loopback: true });
   assert.deepEqual(webAddressFrom({ web: "[::1]:8090" }), { host: "::1", port: 8090, loopback: true });
   assert.deepEqual(webAddressFrom({ web: "localhost:8090" }), { host: "127.0.0.1", port: 8090, loopback: true });
-  assert.deepEqual(webAddressFrom({ web: "0.0.0.0:8090", webAllowRemote: true }), { host: "0.0.0.0", port: 8090, loopback: false });
+  assert.deepEqual(webAddressFrom({ web: "0.0.0.0:8090", webAllowRemote: true }), {
+    host: "0.0.0.0",
+    port: 8090,
+    loopback: false,
+  });
 });
 
 test("--web bad values are usage errors (exit 2) naming what to do", () => {

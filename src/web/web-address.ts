@@ -30,7 +30,10 @@ export function addWebOptions(cmd: Command): Command {
       `serve a live page of the run (read-only) at http://addr:port/; default ${DEFAULT_WEB_HOST} on a free port (the URL is printed); ` +
         "a bare port means 127.0.0.1:port",
     )
-    .option("--web-allow-remote", "let --web listen on an address other than loopback (anyone who reaches it can watch the run)");
+    .option(
+      "--web-allow-remote",
+      "let --web listen on an address other than loopback (anyone who reaches it can watch the run)",
+    );
 }
 
 export function isLoopback(ip: string): boolean {
@@ -42,7 +45,9 @@ export function isLoopback(ip: string): boolean {
 }
 
 const usage = (raw: string, why: string): UsageError =>
-  new UsageError(`--web ${raw}: ${why}; nothing was started`, ["examples: --web, --web 8090, --web 127.0.0.1:8090, --web [::1]:8090"]);
+  new UsageError(`--web ${raw}: ${why}; nothing was started`, [
+    "examples: --web, --web 8090, --web 127.0.0.1:8090, --web [::1]:8090",
+  ]);
 
 /** The flags as an address to listen on; undefined when --web was not given. Exit 2 on a bad value. */
 export function webAddressFrom(f: WebFlags): WebAddress | undefined {
@@ -64,17 +69,24 @@ export function webAddressFrom(f: WebFlags): WebAddress | undefined {
     portText = m[2];
   }
   if (host === "localhost") host = DEFAULT_WEB_HOST;
-  if (isIP(host) === 0) throw usage(raw, `${JSON.stringify(host)} is not an IP address (give one, e.g. 127.0.0.1; names are not looked up)`);
+  if (isIP(host) === 0)
+    throw usage(
+      raw,
+      `${JSON.stringify(host)} is not an IP address (give one, e.g. 127.0.0.1; names are not looked up)`,
+    );
   let port = DEFAULT_WEB_PORT;
   if (portText !== undefined) {
-    if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw usage(raw, `port ${JSON.stringify(portText)} must be a number from 0 to 65535`);
+    if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535)
+      throw usage(raw, `port ${JSON.stringify(portText)} must be a number from 0 to 65535`);
     port = Number(portText);
   }
   const loopback = isLoopback(host);
   if (!loopback && f.webAllowRemote !== true) {
     throw new UsageError(
       `--web ${raw}: ${host} is not a loopback address, and the live page would be open to anyone who reaches it; nothing was started`,
-      ["pass --web-allow-remote as well to mean it, or listen on 127.0.0.1 (the default) and forward the port (ssh -L)"],
+      [
+        "pass --web-allow-remote as well to mean it, or listen on 127.0.0.1 (the default) and forward the port (ssh -L)",
+      ],
     );
   }
   return { host, port, loopback };

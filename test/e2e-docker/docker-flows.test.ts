@@ -43,15 +43,26 @@ describe("the commands on the Docker lab (real engine)", () => {
     const r = await wrapper("verify_versions.sh", ["--driver", "docker"]);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /verify passed: both stacks answer and are truly different/);
-    const latest = readdirSync(path.join(WRAPPERS, "artifacts")).filter((d) => d.startsWith("verify-")).sort().at(-1)!;
+    const latest = readdirSync(path.join(WRAPPERS, "artifacts"))
+      .filter((d) => d.startsWith("verify-"))
+      .sort()
+      .at(-1)!;
     const report = JSON.parse(readFileSync(path.join(WRAPPERS, "artifacts", latest, "verify.json"), "utf8")) as {
       driver: string;
       components: { component: string; reachable: boolean | string; version?: string }[];
     };
     assert.equal(report.driver, "docker");
-    const version = (component: string): string | undefined => report.components.find((row) => row.component === component && row.reachable === true)?.version;
-    for (const [role, v] of [["old", "1.10.3"], ["new", "1.10.12"]] as const) {
-      assert.equal(version(`${role} backend (SIP OPTIONS)`), v, `${role}: SIP User-Agent from the container, probed from the lab bridge`);
+    const version = (component: string): string | undefined =>
+      report.components.find((row) => row.component === component && row.reachable === true)?.version;
+    for (const [role, v] of [
+      ["old", "1.10.3"],
+      ["new", "1.10.12"],
+    ] as const) {
+      assert.equal(
+        version(`${role} backend (SIP OPTIONS)`),
+        v,
+        `${role}: SIP User-Agent from the container, probed from the lab bridge`,
+      );
       assert.equal(version(`${role} FreeSWITCH (event socket)`), v, `${role}: event socket api version`);
       assert.equal(version(`${role} FreeSWITCH (binary)`), v, `${role}: docker exec freeswitch -version`);
     }
@@ -95,22 +106,35 @@ describe("the commands on the Docker lab (real engine)", () => {
   });
 
   test("run_call_cutover_sim.sh --driver docker: every phase and the in-flight cutover pass, HEP from the Kamailio container agrees with the UAS logs; the lab it started is stopped", async () => {
-    const r = await wrapper("run_call_cutover_sim.sh", ["--driver", "docker", "--evidence", "both"], { ...env, ...FAST });
+    const r = await wrapper("run_call_cutover_sim.sh", ["--driver", "docker", "--evidence", "both"], {
+      ...env,
+      ...FAST,
+    });
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /PASS: all \d+ assertions passed/);
     assert.match(r.stdout, /ok\s+evidence-agrees: the stand-ins' logs and HEP agree on all/);
     assert.match(r.stdout, /HEP collector on 172\.28\.0\.1:9060/);
     assert.match(r.stdout, /ok\s+long-call-bye-reached-old/);
-    const run = readdirSync(path.join(WRAPPERS, "artifacts")).filter((d) => d.startsWith("call-cutover-")).sort().at(-1)!;
+    const run = readdirSync(path.join(WRAPPERS, "artifacts"))
+      .filter((d) => d.startsWith("call-cutover-"))
+      .sort()
+      .at(-1)!;
     assert.ok(existsSync(path.join(WRAPPERS, "artifacts", run, "capture.pcap")));
     assert.deepEqual(await dockerLeaks(engineAtStart), [], "sim stops the lab (and a dockerd) it started");
   });
 
   test("run_call_cutover_dashboard.sh --driver docker: the live view's run passes and writes live-metrics.csv", async () => {
-    const r = await wrapper("run_call_cutover_dashboard.sh", ["--driver", "docker"], { ...env, ...FAST, DASH_NO_CLEAR: "1" });
+    const r = await wrapper("run_call_cutover_dashboard.sh", ["--driver", "docker"], {
+      ...env,
+      ...FAST,
+      DASH_NO_CLEAR: "1",
+    });
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /RESULT: PASS \(exit 0\)/);
-    const run = readdirSync(path.join(WRAPPERS, "artifacts")).filter((d) => d.startsWith("call-cutover-")).sort().at(-1)!;
+    const run = readdirSync(path.join(WRAPPERS, "artifacts"))
+      .filter((d) => d.startsWith("call-cutover-"))
+      .sort()
+      .at(-1)!;
     assert.ok(readFileSync(path.join(WRAPPERS, "artifacts", run, "live-metrics.csv"), "utf8").split("\n").length > 2);
     assert.deepEqual(await dockerLeaks(engineAtStart), []);
   });

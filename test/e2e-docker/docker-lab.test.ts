@@ -65,7 +65,10 @@ describe("docker lab on a real Docker engine", () => {
 
     const st = await cli(["lab", "status", "--driver", "docker", "--json"]);
     assert.equal(st.code, 0, st.stderr);
-    const status = JSON.parse(st.stdout) as { containers: { name: string; state: string; image: string }[]; dispatcher: { mode: string; destinations: string[] } };
+    const status = JSON.parse(st.stdout) as {
+      containers: { name: string; state: string; image: string }[];
+      dispatcher: { mode: string; destinations: string[] };
+    };
     assert.deepEqual(
       status.containers.map((c) => [c.name, c.state, c.image]),
       [
@@ -90,7 +93,11 @@ describe("docker lab on a real Docker engine", () => {
   });
 
   test("no engine and not asked to start one: exit 3 with the commands to run, nothing started", async () => {
-    const e = { ...env, DOCKER_HOST: `unix://${path.join(tmp, "no-engine.sock")}`, PBX_CUTOVER_DOCKER_START_ENGINE: "0" };
+    const e = {
+      ...env,
+      DOCKER_HOST: `unix://${path.join(tmp, "no-engine.sock")}`,
+      PBX_CUTOVER_DOCKER_START_ENGINE: "0",
+    };
     const r = await cli(["lab", "up", "--driver", "docker"], { env: e });
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stderr, /needs a running Docker engine/);
@@ -101,9 +108,14 @@ describe("docker lab on a real Docker engine", () => {
   test("an engine that cannot be started: exit 3 with its last log lines, nothing left", async () => {
     if (engineAtStart) return; // an engine runs: nothing to start
     const fake = path.join(tmp, "dockerd-broken");
-    writeFileSync(fake, "#!/bin/sh\necho 'failed to start daemon: pid file found, ensure docker is not running' >&2\nexit 1\n");
+    writeFileSync(
+      fake,
+      "#!/bin/sh\necho 'failed to start daemon: pid file found, ensure docker is not running' >&2\nexit 1\n",
+    );
     chmodSync(fake, 0o755);
-    const r = await cli(["lab", "up", "--driver", "docker", "--docker-start-engine"], { env: { ...env, PBX_CUTOVER_DOCKERD: fake } });
+    const r = await cli(["lab", "up", "--driver", "docker", "--docker-start-engine"], {
+      env: { ...env, PBX_CUTOVER_DOCKERD: fake },
+    });
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stderr, /dockerd exited right after it was started/);
     assert.match(r.stderr, /pid file found/);
@@ -117,7 +129,10 @@ describe("docker lab on a real Docker engine", () => {
     try {
       const r = await cli(["lab", "up", "--driver", "docker"]);
       assert.equal(r.code, 3, r.stderr);
-      assert.match(r.stderr, new RegExp(`127\\.0\\.0\\.1:${port}/tcp \\(the new FusionPBX's web UI.*is in use by node`));
+      assert.match(
+        r.stderr,
+        new RegExp(`127\\.0\\.0\\.1:${port}/tcp \\(the new FusionPBX's web UI.*is in use by node`),
+      );
       assert.match(r.stderr, /PBX_CUTOVER_DOCKER_FUSIONPBX_NEW_PORT=/);
     } finally {
       await new Promise<void>((r) => srv.close(() => r()));
@@ -131,7 +146,10 @@ describe("docker lab on a real Docker engine", () => {
     try {
       const r = await cli(["lab", "up", "--driver", "docker"]);
       assert.equal(r.code, 3, r.stderr);
-      assert.match(r.stderr, new RegExp(`127\\.0\\.0\\.1:${env["PBX_CUTOVER_DOCKER_SIP_PORT"]}/udp .* is in use by node`));
+      assert.match(
+        r.stderr,
+        new RegExp(`127\\.0\\.0\\.1:${env["PBX_CUTOVER_DOCKER_SIP_PORT"]}/udp .* is in use by node`),
+      );
       assert.match(r.stderr, /nothing was started/);
     } finally {
       sock.close();
@@ -142,12 +160,17 @@ describe("docker lab on a real Docker engine", () => {
   test("an image build failing: exit 3 with the failing step's last lines; the lab is not started", async () => {
     // a FreeSWITCH 1.10.3 tree whose binary is not 1.10.3: the image's version check fails the build
     const rs = path.join(tmp, "real-services");
-    const installed = process.env["PBX_CUTOVER_REAL_SERVICES"] ?? path.join(os.homedir(), ".cache", "pbx-cutover", "real-services");
-    for (const t of ["freeswitch-1.10.3", "freeswitch-1.10.12"]) cpSync(path.join(installed, t), path.join(rs, t), { recursive: true, verbatimSymlinks: true });
+    const installed =
+      process.env["PBX_CUTOVER_REAL_SERVICES"] ?? path.join(os.homedir(), ".cache", "pbx-cutover", "real-services");
+    for (const t of ["freeswitch-1.10.3", "freeswitch-1.10.12"])
+      cpSync(path.join(installed, t), path.join(rs, t), { recursive: true, verbatimSymlinks: true });
     // the FusionPBX trees as they are (the build fails before their images)
     for (const t of ["fusionpbx-5.3.0", "fusionpbx-5.5.7"]) symlinkSync(path.join(installed, t), path.join(rs, t));
     mkdirSync(path.join(rs, "freeswitch-1.10.3", "bin"), { recursive: true });
-    writeFileSync(path.join(rs, "freeswitch-1.10.3", "bin", "freeswitch"), "#!/bin/sh\necho 'FreeSWITCH version: 9.9.9-broken'\n");
+    writeFileSync(
+      path.join(rs, "freeswitch-1.10.3", "bin", "freeswitch"),
+      "#!/bin/sh\necho 'FreeSWITCH version: 9.9.9-broken'\n",
+    );
     chmodSync(path.join(rs, "freeswitch-1.10.3", "bin", "freeswitch"), 0o755);
     const r = await cli(["lab", "up", "--driver", "docker"], { env: { ...env, PBX_CUTOVER_REAL_SERVICES: rs } });
     assert.equal(r.code, 3, r.stderr);
@@ -162,13 +185,25 @@ describe("docker lab on a real Docker engine", () => {
     // first start) widen that window. A run that became ready first lost the race: it is taken down
     // and tried again (at most 3 times)
     for (let attempt = 1; ; attempt++) {
-      for (const role of ["old", "new"]) rmSync(path.join(ROOT, "local-lab", "real-services", ".state", `freeswitch-${role}`, "certs"), { recursive: true, force: true });
-      const child = spawn(process.execPath, [CLI, "lab", "up", "--driver", "docker"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+      for (const role of ["old", "new"])
+        rmSync(path.join(ROOT, "local-lab", "real-services", ".state", `freeswitch-${role}`, "certs"), {
+          recursive: true,
+          force: true,
+        });
+      const child = spawn(process.execPath, [CLI, "lab", "up", "--driver", "docker"], {
+        cwd: ROOT,
+        env,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
       let out = "";
       child.stdout.on("data", (d: Buffer) => (out += d.toString()));
       child.stderr.on("data", (d: Buffer) => (out += d.toString()));
       const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
-      await waitFor(async () => (await labContainers()).length > 0, 10 * 60_000, () => out);
+      await waitFor(
+        async () => (await labContainers()).length > 0,
+        10 * 60_000,
+        () => out,
+      );
       child.kill("SIGINT");
       const code = await exited;
       if (/docker lab ready in/.test(out) && attempt < 3) {
@@ -181,5 +216,4 @@ describe("docker lab on a real Docker engine", () => {
       break;
     }
   });
-
 });

@@ -42,10 +42,18 @@ describe("apply / rollback against the real Kamailio (reload_delta 0)", () => {
 
     r = await f.cli(["apply", "--mode", "new", "--json", ...f.flags]);
     assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as { label: string; changed: boolean; runtime: { uri: string }[]; timings: { totalMs: number } };
+    const out = JSON.parse(r.stdout) as {
+      label: string;
+      changed: boolean;
+      runtime: { uri: string }[];
+      timings: { totalMs: number };
+    };
     assert.equal(out.label, "new");
     assert.equal(out.changed, true);
-    assert.deepEqual(out.runtime.map((d) => d.uri), [NEW]);
+    assert.deepEqual(
+      out.runtime.map((d) => d.uri),
+      [NEW],
+    );
     assert.match(readFileSync(list, "utf8"), /^# pbx-cutover profile: new$/m);
     calls = await placeCalls(f, 2, "new");
     assert.equal(calls.code, 0);
@@ -66,8 +74,14 @@ describe("apply / rollback against the real Kamailio (reload_delta 0)", () => {
     const cases: [string[], RegExp][] = [
       [["--mode", "sideways"], /--mode "sideways" is not a dispatcher mode/],
       [[], /--mode is required/],
-      [["--mode", "both", "--new-uri", "sip:127.0.0.1:70000"], /--new-uri invalid SIP URI "sip:127\.0\.0\.1:70000": port 70000 is outside 1-65535/],
-      [["--mode", "both", "--old-uri", "http://127.0.0.1:5060"], /--old-uri invalid SIP URI .*scheme http: is not sip: or sips:/],
+      [
+        ["--mode", "both", "--new-uri", "sip:127.0.0.1:70000"],
+        /--new-uri invalid SIP URI "sip:127\.0\.0\.1:70000": port 70000 is outside 1-65535/,
+      ],
+      [
+        ["--mode", "both", "--old-uri", "http://127.0.0.1:5060"],
+        /--old-uri invalid SIP URI .*scheme http: is not sip: or sips:/,
+      ],
       [["--mode", "both", "--new-uri", uriOf(f, "old")], /old and new backends are the same destination/],
       [["--mode", "both", "--new-uri", "sip:127.0.0.1:5060;transport=smoke"], /transport=smoke is not one of/],
     ];
@@ -107,22 +121,30 @@ describe("apply against a Kamailio that refuses reloads for reload_delta (Kamail
     await waitFor(() => existsSync(lock), 60_000);
     const third = await f.cli(["apply", "--mode", "old", ...f.flags]);
     assert.equal(third.code, 3, third.stderr);
-    assert.match(third.stderr, /another apply holds the dispatcher lock .*apply\.lock: pid \d+ \(pbx-cutover apply --mode new\)/);
+    assert.match(
+      third.stderr,
+      /another apply holds the dispatcher lock .*apply\.lock: pid \d+ \(pbx-cutover apply --mode new\)/,
+    );
     assert.match(third.stderr, /nothing was changed/);
 
     const r2 = await second;
     assert.equal(r2.code, 0, r2.stderr);
-    const out = JSON.parse(r2.stdout) as { runtime: { uri: string }[]; reload: { ok: boolean; ongoingRefusals: number; waitedMs: number } };
+    const out = JSON.parse(r2.stdout) as {
+      runtime: { uri: string }[];
+      reload: { ok: boolean; ongoingRefusals: number; waitedMs: number };
+    };
     assert.ok(out.reload.ok);
     assert.ok(out.reload.ongoingRefusals >= 1, "Kamailio refused the reload at first");
-    assert.deepEqual(out.runtime.map((d) => d.uri), [uriOf(f, "new")]);
+    assert.deepEqual(
+      out.runtime.map((d) => d.uri),
+      [uriOf(f, "new")],
+    );
     assert.deepEqual(await runtimeUris(f), [uriOf(f, "new")]);
     assert.ok(!existsSync(lock), "lock released");
     const calls = await placeCalls(f, 1, "delta5");
     assert.deepEqual([calls.code, calls.old, calls.new], [0, 0, 1]);
   });
 });
-
 
 describe("apply interrupted (Ctrl-C) while Kamailio refuses reloads", () => {
   let f: LabFixture;
@@ -142,7 +164,10 @@ describe("apply interrupted (Ctrl-C) while Kamailio refuses reloads", () => {
     assert.equal(r1.code, 0, r1.stderr);
     const list = path.join(f.labDir, "dispatcher.list");
     const before = readFileSync(list, "utf8");
-    const child = spawn(process.execPath, [CLI, "apply", "--mode", "new", ...f.flags], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CLI, "apply", "--mode", "new", ...f.flags], {
+      cwd: f.dir,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     const closed = new Promise<number | null>((resolve) => child.on("close", resolve));
@@ -151,7 +176,10 @@ describe("apply interrupted (Ctrl-C) while Kamailio refuses reloads", () => {
     const t = performance.now();
     child.kill("SIGINT");
     assert.equal(await closed, 130, stderr);
-    assert.ok(performance.now() - t < 4000, `answered at once (${Math.round(performance.now() - t)} ms), without waiting for reload_delta`);
+    assert.ok(
+      performance.now() - t < 4000,
+      `answered at once (${Math.round(performance.now() - t)} ms), without waiting for reload_delta`,
+    );
     assert.match(stderr, /interrupted by SIGINT/);
     assert.equal(readFileSync(list, "utf8"), before);
     assert.deepEqual(await runtimeUris(f), [uriOf(f, "old"), uriOf(f, "new")].sort());
@@ -161,10 +189,17 @@ describe("apply interrupted (Ctrl-C) while Kamailio refuses reloads", () => {
   test("a reload Kamailio refuses (no time left to wait it out): exit 4, the previous profile restored and still routing", async () => {
     const list = path.join(f.labDir, "dispatcher.list");
     const before = readFileSync(list, "utf8");
-    assert.match(before, /profile: both/, "the previous test left profile both (its last reload was well within reload_delta 30)");
+    assert.match(
+      before,
+      /profile: both/,
+      "the previous test left profile both (its last reload was well within reload_delta 30)",
+    );
     const r = await f.cli(["apply", "--mode", "old", "--reload-wait-ms", "0", ...f.flags]);
     assert.equal(r.code, 4, r.stderr);
-    assert.match(r.stderr, /applying profile old failed at reload: dispatcher\.reload was not accepted: .*Ongoing reload/);
+    assert.match(
+      r.stderr,
+      /applying profile old failed at reload: dispatcher\.reload was not accepted: .*Ongoing reload/,
+    );
     assert.match(r.stderr, /previous dispatcher list was restored and verified at runtime/);
     assert.equal(readFileSync(list, "utf8"), before, "the file is the previous one, byte for byte");
     assert.deepEqual(await runtimeUris(f), [uriOf(f, "old"), uriOf(f, "new")].sort());
@@ -174,7 +209,6 @@ describe("apply interrupted (Ctrl-C) while Kamailio refuses reloads", () => {
     assert.equal(calls.old + calls.new, 2);
   });
 });
-
 
 /** Poll `cond` until it holds; the deadline only bounds a hang. */
 async function waitFor(cond: () => boolean, timeoutMs: number): Promise<void> {

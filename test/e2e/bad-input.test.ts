@@ -69,20 +69,42 @@ describe("refused input on a running lab changes nothing (file bytes, runtime, r
     const old = uriOf(f, "old");
     const oldPort = f.ports.old;
     const cases: [string[], RegExp][] = [
-      [["apply", "--mode", "both", "--old-uri", "sip:10.0.0.1:5060"], /--old-uri "sip:10\.0\.0\.1:5060": .*10\.0\.0\.1 is outside the lab's SIP policy \(allowed: 127\.0\.0\.0\/8\)/],
+      [
+        ["apply", "--mode", "both", "--old-uri", "sip:10.0.0.1:5060"],
+        /--old-uri "sip:10\.0\.0\.1:5060": .*10\.0\.0\.1 is outside the lab's SIP policy \(allowed: 127\.0\.0\.0\/8\)/,
+      ],
       [["apply", "--mode", "new", "--new-uri", "sip:6.6.6.6:5060"], /--new-uri .*6\.6\.6\.6 is outside/],
-      [["apply", "--mode", "both", "--new-uri", "sip:pbx.example.com:5060"], /--new-uri .*host name pbx\.example\.com is not allowed.*DNS/],
-      [["apply", "--mode", "both", "--new-uri", "sip:localhost:5060"], /--new-uri .*host name localhost is not allowed/],
+      [
+        ["apply", "--mode", "both", "--new-uri", "sip:pbx.example.com:5060"],
+        /--new-uri .*host name pbx\.example\.com is not allowed.*DNS/,
+      ],
+      [
+        ["apply", "--mode", "both", "--new-uri", "sip:localhost:5060"],
+        /--new-uri .*host name localhost is not allowed/,
+      ],
       [["apply", "--mode", "both", "--new-uri", "sip:[::1]:5060"], /--new-uri .*\[::1\].*(IPv6|outside)/],
-      [["apply", "--mode", "both", "--new-uri", `sip:127.0.0.01:${oldPort}`], /old and new backends are the same destination/],
-      [["apply", "--mode", "both", "--new-uri", old.replace("sip:", "SIP:")], /old and new backends are the same destination/],
-      [["apply", "--mode", "both", "--old-uri", "sip:127.0.0.1", "--new-uri", "sip:127.0.0.1:5060"], /old and new backends are the same destination/],
+      [
+        ["apply", "--mode", "both", "--new-uri", `sip:127.0.0.01:${oldPort}`],
+        /old and new backends are the same destination/,
+      ],
+      [
+        ["apply", "--mode", "both", "--new-uri", old.replace("sip:", "SIP:")],
+        /old and new backends are the same destination/,
+      ],
+      [
+        ["apply", "--mode", "both", "--old-uri", "sip:127.0.0.1", "--new-uri", "sip:127.0.0.1:5060"],
+        /old and new backends are the same destination/,
+      ],
       [["apply", "--mode", "both", "--new-uri", "sip:127.0.0.1:70000"], /--new-uri .*port 70000 is outside 1-65535/],
       [["migrate", "--old-uri", "sip:10.0.0.1:5060"], /--old-uri .*outside the lab's SIP policy/],
     ];
     const before = await snapshot();
     for (const [args, re] of cases) {
-      const r = await f.cli([...args, ...f.flags, ...(args[0] === "migrate" ? ["--artifacts-dir", path.join(f.dir, "artifacts")] : [])]);
+      const r = await f.cli([
+        ...args,
+        ...f.flags,
+        ...(args[0] === "migrate" ? ["--artifacts-dir", path.join(f.dir, "artifacts")] : []),
+      ]);
       assertRefused(r, args.join(" "), re);
       await assertUnchanged(before, args.join(" "));
     }
@@ -117,9 +139,18 @@ describe("refused input on a running lab changes nothing (file bytes, runtime, r
 
   test("verify: endpoints outside the lab's policy in the config file are refused before any probe", async () => {
     const cases: [unknown, RegExp][] = [
-      [{ verify: { old: { eventSocket: { host: "10.0.0.1", port: 8021, password: "x" } } } }, /verify\.old\.eventSocket\.host: 10\.0\.0\.1 is outside the lab's SIP policy/],
-      [{ verify: { new: { fusionpbxUrl: "http://localhost:18081/" } } }, /verify\.new\.fusionpbxUrl: host name localhost is not allowed/],
-      [{ verify: { new: { sip: "pbx.example.com:5060" } } }, /verify\.new\.sip: host name pbx\.example\.com is not allowed/],
+      [
+        { verify: { old: { eventSocket: { host: "10.0.0.1", port: 8021, password: "x" } } } },
+        /verify\.old\.eventSocket\.host: 10\.0\.0\.1 is outside the lab's SIP policy/,
+      ],
+      [
+        { verify: { new: { fusionpbxUrl: "http://localhost:18081/" } } },
+        /verify\.new\.fusionpbxUrl: host name localhost is not allowed/,
+      ],
+      [
+        { verify: { new: { sip: "pbx.example.com:5060" } } },
+        /verify\.new\.sip: host name pbx\.example\.com is not allowed/,
+      ],
     ];
     const before = await snapshot();
     for (const [cfg, re] of cases) {
@@ -151,7 +182,10 @@ describe("refused input on a lab that is not running: nothing is created or star
       [path.join(f.dir, 'lab"quote'), /--lab-dir .*contains a double quote/],
       [path.join(f.dir, "lab\\backslash"), /--lab-dir .*contains a backslash/],
       [path.join(f.dir, "lab\nnewline"), /--lab-dir .*contains a control character/],
-      [path.join(f.dir, "x".repeat(120)), /--lab-dir .*kamailio_ctl.* is \d+ bytes; Kamailio's ctl socket path holds at most 104/],
+      [
+        path.join(f.dir, "x".repeat(120)),
+        /--lab-dir .*kamailio_ctl.* is \d+ bytes; Kamailio's ctl socket path holds at most 104/,
+      ],
     ];
     for (const [dir, re] of bad) {
       const flags = f.flags.map((a) => (a === f.labDir ? dir : a));
@@ -192,8 +226,16 @@ describe("refused input on a lab that is not running: nothing is created or star
       [write("proto.json", '{"__proto__": {"labDir": "/tmp/evil"}}'), [], /__proto__: unknown key/],
       [write("ctor.json", { lab: { constructor: { x: 1 } } }), [], /lab\.constructor: unknown key/],
       [write("deep.json", { lab: { kamailio: { sipPrt: 5 } } }), [], /lab\.kamailio\.sipPrt: unknown key/],
-      [write("verify.json", { verify: { old: { eventSocket: { host: "127.0.0.1", password: "x", pasword: "y" } } } }), [], /verify\.old\.eventSocket\.pasword: unknown key/],
-      [write("type.json", { lab: { kamailio: { sipPort: "15060" } } }), ["--sip-port", String(f.ports.sip)], /lab\.kamailio\.sipPort: .*expected number/],
+      [
+        write("verify.json", { verify: { old: { eventSocket: { host: "127.0.0.1", password: "x", pasword: "y" } } } }),
+        [],
+        /verify\.old\.eventSocket\.pasword: unknown key/,
+      ],
+      [
+        write("type.json", { lab: { kamailio: { sipPort: "15060" } } }),
+        ["--sip-port", String(f.ports.sip)],
+        /lab\.kamailio\.sipPort: .*expected number/,
+      ],
       [write("json.json", "{not json"), [], /is not valid JSON/],
     ];
     for (const [file, extra, re] of cases) {
@@ -218,7 +260,10 @@ describe("refused input on a lab that is not running: nothing is created or star
     ];
     for (const [args, re] of cases) {
       // the fixture's flags first: the last one given wins
-      const r = await f.cli([args[0]!, ...(args[0] === "lab" ? [args[1]!] : []), ...f.flags, ...args.slice(args[0] === "lab" ? 2 : 1)], { timeoutMs: 20_000 });
+      const r = await f.cli(
+        [args[0]!, ...(args[0] === "lab" ? [args[1]!] : []), ...f.flags, ...args.slice(args[0] === "lab" ? 2 : 1)],
+        { timeoutMs: 20_000 },
+      );
       assertRefused(r, args.join(" "), re);
       assertNothingCreated(args.join(" "));
     }
@@ -226,10 +271,18 @@ describe("refused input on a lab that is not running: nothing is created or star
 
   test("knobs whose run would take absurdly long are refused with the computed duration", async () => {
     for (const [args, re] of [
-      [["sim", "--call-rate", "0.000000001"], /the knobs ask for a run of at least [\d.]+ (years|days) \(.*CALL_RATE=1e-9.*\); the limit is 24 h/],
-      [["dashboard", "--calls-per-phase", "1000000", "--call-rate", "1"], /at least 34\.7 days \(.*\); the limit is 24 h/],
+      [
+        ["sim", "--call-rate", "0.000000001"],
+        /the knobs ask for a run of at least [\d.]+ (years|days) \(.*CALL_RATE=1e-9.*\); the limit is 24 h/,
+      ],
+      [
+        ["dashboard", "--calls-per-phase", "1000000", "--call-rate", "1"],
+        /at least 34\.7 days \(.*\); the limit is 24 h/,
+      ],
     ] as [string[], RegExp][]) {
-      const r = await f.cli([...args, ...f.flags, "--artifacts-dir", path.join(f.dir, "sim-artifacts")], { timeoutMs: 20_000 });
+      const r = await f.cli([...args, ...f.flags, "--artifacts-dir", path.join(f.dir, "sim-artifacts")], {
+        timeoutMs: 20_000,
+      });
       assertRefused(r, args.join(" "), re);
       assert.ok(!existsSync(path.join(f.dir, "sim-artifacts")), "no run folder");
       assertNothingCreated(args.join(" "));

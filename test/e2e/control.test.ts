@@ -32,8 +32,8 @@ interface StatusJson {
   runDir: string;
 }
 
-
-const startMigrate = (f: LabFixture, args: string[]): RunningCli => startCli(f, ["migrate", ...f.flags, "--dispatcher-alg", "9", ...args]);
+const startMigrate = (f: LabFixture, args: string[]): RunningCli =>
+  startCli(f, ["migrate", ...f.flags, "--dispatcher-alg", "9", ...args]);
 
 /** The run's exit code; a run that does not end in time (e.g. a listener left open) is killed and fails the test. */
 async function exitOf(m: RunningCli, timeoutMs = 60_000): Promise<number | null> {
@@ -72,7 +72,10 @@ describe("operator control of a running plan (status, pause, resume, promote, ab
     const up = await f.cli(["lab", "up", ...f.flags, "--dispatcher-alg", "9"]);
     assert.equal(up.code, 0, up.stderr);
     planFile = path.join(f.dir, "plan.yaml");
-    writeFileSync(planFile, "steps:\n  - 0\n  - weightNew: 10\n    hold: { durationS: 600 }\n  - weightNew: 50\n    hold: { durationS: 600 }\n  - 100\n");
+    writeFileSync(
+      planFile,
+      "steps:\n  - 0\n  - weightNew: 10\n    hold: { durationS: 600 }\n  - weightNew: 50\n    hold: { durationS: 600 }\n  - 100\n",
+    );
   });
   after(async () => {
     stopStartedClis();
@@ -114,29 +117,57 @@ describe("operator control of a running plan (status, pause, resume, promote, ab
     const promote = await f.cli(["promote", ...f.flags]);
     assert.equal(promote.code, 0, promote.stderr);
     await waitFor(() => /step 3\/4 new=50%: holding/.test(m.out()), "step 3 holding after promote");
-    assert.deepEqual((await runtimeWithAttrs(f)).map(([, a]) => a), ["weight=50", "weight=50"]);
+    assert.deepEqual(
+      (await runtimeWithAttrs(f)).map(([, a]) => a),
+      ["weight=50", "weight=50"],
+    );
 
     const abort = await f.cli(["abort", ...f.flags]);
     assert.equal(abort.code, 0, abort.stderr);
     assert.match(abort.stdout, /abort: going back to the last good step/);
     assert.equal(await exitOf(m), 1, m.err() + m.out());
-    assert.match(m.err(), /aborted by the operator \(pbx-cutover abort\) during step 3; step 2 \(new=10%\) is back in place/);
+    assert.match(
+      m.err(),
+      /aborted by the operator \(pbx-cutover abort\) during step 3; step 2 \(new=10%\) is back in place/,
+    );
 
     // the last good step (2, new=10%) in the file and at runtime
-    assert.equal(readFileSync(path.join(f.labDir, "dispatcher.list"), "utf8"), readFileSync(path.join(runDir, "dispatcher.step-2-w10.list"), "utf8"));
+    assert.equal(
+      readFileSync(path.join(f.labDir, "dispatcher.list"), "utf8"),
+      readFileSync(path.join(runDir, "dispatcher.step-2-w10.list"), "utf8"),
+    );
     const want: [string, string][] = [
       [uriOf(f, "old"), "weight=90"],
       [uriOf(f, "new"), "weight=10"],
     ];
-    assert.deepEqual(await runtimeWithAttrs(f), want.sort((a, b) => a[0].localeCompare(b[0])));
+    assert.deepEqual(
+      await runtimeWithAttrs(f),
+      want.sort((a, b) => a[0].localeCompare(b[0])),
+    );
 
     // evidence: every request in events.ndjson, the accepted ones in results.json
-    const ev = readFileSync(path.join(runDir, "events.ndjson"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Ev);
-    assert.deepEqual(ev.filter((e) => e.kind === "control").map((e) => `${e.command}:${e.accepted}`), ["pause:true", "promote:false", "resume:true", "promote:true", "abort:true"]);
-    assert.deepEqual(ev.filter((e) => e.kind === "hold").map((e) => `${e.index}:${e.resumed}`), ["2:false", "2:true", "3:false"]);
-    const res = JSON.parse(readFileSync(path.join(runDir, "results.json"), "utf8")) as { exitCode: number; control: { command: string }[]; rollback: { from: number; to: number; ok: boolean } };
+    const ev = readFileSync(path.join(runDir, "events.ndjson"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Ev);
+    assert.deepEqual(
+      ev.filter((e) => e.kind === "control").map((e) => `${e.command}:${e.accepted}`),
+      ["pause:true", "promote:false", "resume:true", "promote:true", "abort:true"],
+    );
+    assert.deepEqual(
+      ev.filter((e) => e.kind === "hold").map((e) => `${e.index}:${e.resumed}`),
+      ["2:false", "2:true", "3:false"],
+    );
+    const res = JSON.parse(readFileSync(path.join(runDir, "results.json"), "utf8")) as {
+      exitCode: number;
+      control: { command: string }[];
+      rollback: { from: number; to: number; ok: boolean };
+    };
     assert.equal(res.exitCode, 1);
-    assert.deepEqual(res.control.map((c) => c.command), ["pause", "resume", "promote", "abort"]);
+    assert.deepEqual(
+      res.control.map((c) => c.command),
+      ["pause", "resume", "promote", "abort"],
+    );
     assert.deepEqual([res.rollback.from, res.rollback.to, res.rollback.ok], [3, 2, true]);
 
     // nothing left behind; no plan runs now
@@ -147,7 +178,10 @@ describe("operator control of a running plan (status, pause, resume, promote, ab
     assert.match(none.stderr, /no plan is running on this lab: there is no .*control\.json/);
   });
 
-  for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  for (const [sig, code] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+  ] as const) {
     test(`${sig} during a hold: exit ${code}, back to the last good step, socket and pointer removed`, async () => {
       const m = startMigrate(f, ["--artifacts-dir", path.join(f.dir, `art-${sig}`), "--plan", planFile]);
       await waitFor(() => /step 2\/4 new=10%: holding/.test(m.out()), "step 2 holding");
@@ -157,7 +191,10 @@ describe("operator control of a running plan (status, pause, resume, promote, ab
       assert.equal(await exitOf(m), code, m.err());
       assert.ok(!existsSync(path.join(runDir, "control.sock")), "socket removed");
       assert.ok(!existsSync(path.join(f.labDir, "control.json")), "pointer removed");
-      assert.deepEqual((await runtimeWithAttrs(f)).map(([u]) => u), [uriOf(f, "old")]);
+      assert.deepEqual(
+        (await runtimeWithAttrs(f)).map(([u]) => u),
+        [uriOf(f, "old")],
+      );
     });
   }
 
@@ -171,7 +208,10 @@ describe("operator control of a running plan (status, pause, resume, promote, ab
     const t0 = Date.now();
     const st = await f.cli(["status", ...f.flags]);
     assert.equal(st.code, 3, st.stderr + st.stdout);
-    assert.match(st.stderr, /the control socket .*control\.sock is stale \(its run, pid \d+ `pbx-cutover migrate`.* is gone/);
+    assert.match(
+      st.stderr,
+      /the control socket .*control\.sock is stale \(its run, pid \d+ `pbx-cutover migrate`.* is gone/,
+    );
     assert.ok(Date.now() - t0 < 10_000, "answered at once");
     assert.ok(!existsSync(path.join(runDir, "control.sock")), "stale socket removed");
     assert.ok(!existsSync(path.join(f.labDir, "control.json")), "stale pointer removed");
@@ -220,7 +260,8 @@ describe("onInconclusive: pause: the plan pauses a step whose gates cannot decid
     stopStartedClis();
     await f.dispose();
   });
-  const pausedLines = (m: RunningCli): number => (m.out().match(/step 2\/3 new=10%: paused by the plan \(onInconclusive: pause\)/g) ?? []).length;
+  const pausedLines = (m: RunningCli): number =>
+    (m.out().match(/step 2\/3 new=10%: paused by the plan \(onInconclusive: pause\)/g) ?? []).length;
   const controlEvents = (runDir: string): string[] =>
     readFileSync(path.join(runDir, "events.ndjson"), "utf8")
       .trim()
@@ -230,17 +271,32 @@ describe("onInconclusive: pause: the plan pauses a step whose gates cannot decid
       .map((e) => `${e.command}:${e.accepted}:${e.by ?? "?"}`);
 
   test("paused with routing unchanged and status saying why; resume holds it again and judges again (paused again); abort goes back to step 1, exit 1", async () => {
-    const m = startMigrate(f, ["--artifacts-dir", path.join(f.dir, "art-pause"), "--plan", planFile, "--traffic", "50"]);
+    const m = startMigrate(f, [
+      "--artifacts-dir",
+      path.join(f.dir, "art-pause"),
+      "--plan",
+      planFile,
+      "--traffic",
+      "50",
+    ]);
     await waitFor(() => pausedLines(m) === 1, "step 2 paused by the plan");
     const runDir = runDirOf(m.out());
-    assert.match(m.out(), /step 2\/3 new=10%: gates inconclusive: inconclusive: SER of new >= 90%: new: \d+ of the 100000 calls needed/);
+    assert.match(
+      m.out(),
+      /step 2\/3 new=10%: gates inconclusive: inconclusive: SER of new >= 90%: new: \d+ of the 100000 calls needed/,
+    );
 
     const st = await f.cli(["status", ...f.flags]);
     assert.equal(st.code, 0, st.stderr);
     assert.match(st.stdout, /^step 2\/3 new=10%: evaluating, PAUSED for [\d.]+s by the plan$/m);
-    assert.match(st.stdout, /^ {2}why: paused by the plan \(onInconclusive: pause\): step 2's gates are inconclusive: SER of new >= 90%: new: \d+ of the 100000 calls needed.*; routing unchanged/m);
+    assert.match(
+      st.stdout,
+      /^ {2}why: paused by the plan \(onInconclusive: pause\): step 2's gates are inconclusive: SER of new >= 90%: new: \d+ of the 100000 calls needed.*; routing unchanged/m,
+    );
     assert.match(st.stdout, /^next: nothing until the operator decides: `pbx-cutover resume` holds step 2 again/m);
-    const j = JSON.parse((await f.cli(["status", "--json", ...f.flags])).stdout) as StatusJson & { pausedBecause?: string };
+    const j = JSON.parse((await f.cli(["status", "--json", ...f.flags])).stdout) as StatusJson & {
+      pausedBecause?: string;
+    };
     assert.equal(j.paused, true);
     assert.match(j.pausedBecause ?? "", /step 2's gates are inconclusive/);
 
@@ -260,20 +316,44 @@ describe("onInconclusive: pause: the plan pauses a step whose gates cannot decid
     const abort = await f.cli(["abort", ...f.flags]);
     assert.equal(abort.code, 0, abort.stderr);
     assert.equal(await exitOf(m), 1, m.err() + m.out());
-    assert.match(m.err(), /aborted by the operator \(pbx-cutover abort\) during step 2; step 1 \(old\) is back in place/);
+    assert.match(
+      m.err(),
+      /aborted by the operator \(pbx-cutover abort\) during step 2; step 1 \(old\) is back in place/,
+    );
     // step 1 (old only) in the file and at runtime
-    assert.deepEqual((await runtimeWithAttrs(f)).map(([u]) => u), [uriOf(f, "old")]);
-    assert.equal(readFileSync(path.join(f.labDir, "dispatcher.list"), "utf8"), readFileSync(path.join(runDir, "dispatcher.step-1-w0.list"), "utf8"));
-    assert.deepEqual(controlEvents(runDir), ["pause:true:plan", "resume:true:operator", "pause:true:plan", "abort:true:operator"]);
+    assert.deepEqual(
+      (await runtimeWithAttrs(f)).map(([u]) => u),
+      [uriOf(f, "old")],
+    );
+    assert.equal(
+      readFileSync(path.join(f.labDir, "dispatcher.list"), "utf8"),
+      readFileSync(path.join(runDir, "dispatcher.step-1-w0.list"), "utf8"),
+    );
+    assert.deepEqual(controlEvents(runDir), [
+      "pause:true:plan",
+      "resume:true:operator",
+      "pause:true:plan",
+      "abort:true:operator",
+    ]);
   });
 
   test("promote passes the paused step as it is: the plan goes on to step 3, exit 0", async () => {
-    const m = startMigrate(f, ["--artifacts-dir", path.join(f.dir, "art-promote"), "--plan", planFile, "--traffic", "50"]);
+    const m = startMigrate(f, [
+      "--artifacts-dir",
+      path.join(f.dir, "art-promote"),
+      "--plan",
+      planFile,
+      "--traffic",
+      "50",
+    ]);
     await waitFor(() => pausedLines(m) === 1, "step 2 paused by the plan");
     const runDir = runDirOf(m.out());
     const promote = await f.cli(["promote", ...f.flags]);
     assert.equal(promote.code, 0, promote.stderr);
-    assert.match(promote.stdout, /promote: step 2 passes on the operator's word with its gates inconclusive; the plan goes on/);
+    assert.match(
+      promote.stdout,
+      /promote: step 2 passes on the operator's word with its gates inconclusive; the plan goes on/,
+    );
     assert.equal(await exitOf(m), 0, m.err() + m.out());
     assert.match(m.out(), /step 2\/3 new=10%: promoted by the operator with its gates inconclusive/);
     const steps = readFileSync(path.join(runDir, "events.ndjson"), "utf8")
@@ -281,8 +361,18 @@ describe("onInconclusive: pause: the plan pauses a step whose gates cannot decid
       .split("\n")
       .map((l) => JSON.parse(l) as { kind: string; index?: number; state?: string; detail?: string })
       .filter((e) => e.kind === "step" && e.state === "passed");
-    assert.deepEqual(steps.map((e) => [e.index, e.detail]), [[1, ""], [2, "promoted by the operator (pbx-cutover promote) with its gates inconclusive"], [3, ""]]);
+    assert.deepEqual(
+      steps.map((e) => [e.index, e.detail]),
+      [
+        [1, ""],
+        [2, "promoted by the operator (pbx-cutover promote) with its gates inconclusive"],
+        [3, ""],
+      ],
+    );
     assert.deepEqual(controlEvents(runDir), ["pause:true:plan", "promote:true:operator"]);
-    assert.deepEqual((await runtimeWithAttrs(f)).map(([u]) => u), [uriOf(f, "new")]);
+    assert.deepEqual(
+      (await runtimeWithAttrs(f)).map(([u]) => u),
+      [uriOf(f, "new")],
+    );
   });
 });

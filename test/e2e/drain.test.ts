@@ -38,7 +38,11 @@ async function waitFor(cond: () => boolean | Promise<boolean>, what: string, tim
  * their own: a stopped SIPp would leave its dialog in Kamailio for the dialog timeout (1 h).
  */
 async function longCall(f: LabFixture, tag: string, holdMs: number): Promise<SippProcess> {
-  const files = { messageLog: path.join(f.dir, `${tag}.log`), statFile: path.join(f.dir, `${tag}.csv`), errorFile: path.join(f.dir, `${tag}.err`) };
+  const files = {
+    messageLog: path.join(f.dir, `${tag}.log`),
+    statFile: path.join(f.dir, `${tag}.csv`),
+    errorFile: path.join(f.dir, `${tag}.err`),
+  };
   const uac = startSipp(
     uacArgv("sipp", assetPath("sipp", "uac-call.xml"), {
       proxy: { address: "127.0.0.1", port: f.ports.sip },
@@ -89,21 +93,40 @@ describe("drain: the old backend's calls after the last step", () => {
   /** every test starts on old with no calls, whatever the one before left */
   beforeEach(async () => {
     assert.equal((await f.cli(["apply", "--mode", "old", ...f.flags])).code, 0);
-    await waitFor(async () => (await activeOn(f, "old")) + (await activeOn(f, "new")) === 0, "no calls left from an earlier test", 30_000);
+    await waitFor(
+      async () => (await activeOn(f, "old")) + (await activeOn(f, "new")) === 0,
+      "no calls left from an earlier test",
+      30_000,
+    );
   });
 
   test("a long call on old: reported with its Call-ID and age while it lasts, then drained when it ends (exit 0)", async () => {
     const tag = `drain-a-${process.pid}`;
     const uac = await longCall(f, tag, 12000);
     uacs.push(uac);
-    const m = startMigrate(f, ["--steps", "0,100", "--drain-timeout", "60", "--artifacts-dir", path.join(f.dir, "art-a")]);
+    const m = startMigrate(f, [
+      "--steps",
+      "0,100",
+      "--drain-timeout",
+      "60",
+      "--artifacts-dir",
+      path.join(f.dir, "art-a"),
+    ]);
     const code = await m.closed;
     assert.equal(code, 0, m.err() + m.out());
-    assert.match(m.out(), new RegExp(`drain: waiting up to 60 s for the old backend's calls to end; 1 call\\(s\\) up on old: ${tag}-1-\\d+@127\\.0\\.0\\.1 \\(up \\d+ s\\)`));
+    assert.match(
+      m.out(),
+      new RegExp(
+        `drain: waiting up to 60 s for the old backend's calls to end; 1 call\\(s\\) up on old: ${tag}-1-\\d+@127\\.0\\.0\\.1 \\(up \\d+ s\\)`,
+      ),
+    );
     assert.match(m.out(), /drain: drained: the last of 1 call\(s\) ended after \d+\.\d s/);
     assert.equal((await uac.done).code, 0, "the long call completed: its BYE reached old through the route set");
     const runDir = runDirOf(m.out());
-    const res = JSON.parse(readFileSync(path.join(runDir, "results.json"), "utf8")) as { status: string; drain: DrainJson };
+    const res = JSON.parse(readFileSync(path.join(runDir, "results.json"), "utf8")) as {
+      status: string;
+      drain: DrainJson;
+    };
     assert.equal(res.status, "pass");
     assert.equal(res.drain.state, "drained");
     assert.equal(res.drain.initial, 1);
@@ -113,9 +136,15 @@ describe("drain: the old backend's calls after the last step", () => {
     const ev = drainEvents(runDir);
     assert.equal(ev[0]!.state, "started");
     assert.equal(ev.at(-1)!.state, "drained");
-    assert.deepEqual(ev.slice(1, -1).filter((e) => e.state !== "progress"), []);
+    assert.deepEqual(
+      ev.slice(1, -1).filter((e) => e.state !== "progress"),
+      [],
+    );
     assert.match(ev[0]!.calls[0]!.callId, new RegExp(`^${tag}-1-`));
-    assert.match(readFileSync(path.join(runDir, "summary.md"), "utf8"), /## Drain[^\n]*\n\n- \*\*drained\*\*: the last of 1 call/);
+    assert.match(
+      readFileSync(path.join(runDir, "summary.md"), "utf8"),
+      /## Drain[^\n]*\n\n- \*\*drained\*\*: the last of 1 call/,
+    );
     assert.equal(await activeOn(f, "old"), 0);
     assert.ok(!existsSync(path.join(runDir, "control.sock")), "a passed run removes its control socket");
     assert.ok(!existsSync(path.join(f.labDir, "control.json")), "and its pointer");
@@ -125,17 +154,37 @@ describe("drain: the old backend's calls after the last step", () => {
     const tag = `drain-b-${process.pid}`;
     const uac = await longCall(f, tag, 20000);
     uacs.push(uac);
-    const m = startMigrate(f, ["--steps", "0,100", "--drain-timeout", "2", "--artifacts-dir", path.join(f.dir, "art-b")]);
+    const m = startMigrate(f, [
+      "--steps",
+      "0,100",
+      "--drain-timeout",
+      "2",
+      "--artifacts-dir",
+      path.join(f.dir, "art-b"),
+    ]);
     assert.equal(await m.closed, 1, m.err() + m.out());
-    assert.match(m.err(), new RegExp(`drain timed out: 1 call\\(s\\) still up on old after 2\\.0 s: ${tag}-1-\\S+ \\(up \\d+ s\\); the cutover itself is complete \\(new only\\)`));
+    assert.match(
+      m.err(),
+      new RegExp(
+        `drain timed out: 1 call\\(s\\) still up on old after 2\\.0 s: ${tag}-1-\\S+ \\(up \\d+ s\\); the cutover itself is complete \\(new only\\)`,
+      ),
+    );
     assert.match(m.err(), new RegExp(`still up on old: ${tag}-1-\\S+, up \\d+ s`));
     const runDir = runDirOf(m.out());
-    const res = JSON.parse(readFileSync(path.join(runDir, "results.json"), "utf8")) as { exitCode: number; drain: DrainJson };
+    const res = JSON.parse(readFileSync(path.join(runDir, "results.json"), "utf8")) as {
+      exitCode: number;
+      drain: DrainJson;
+    };
     assert.equal(res.exitCode, 1);
     assert.equal(res.drain.state, "timed-out");
     assert.match(res.drain.remaining[0]!.callId, new RegExp(`^${tag}-1-`));
     assert.ok(res.drain.remaining[0]!.ageS >= 2, `age ${res.drain.remaining[0]!.ageS} s`);
-    assert.deepEqual(drainEvents(runDir).map((e) => e.state).at(-1), "timed-out");
+    assert.deepEqual(
+      drainEvents(runDir)
+        .map((e) => e.state)
+        .at(-1),
+      "timed-out",
+    );
     assert.equal((await uac.done).code, 0, "the call was left alone and completed");
   });
 
@@ -145,10 +194,19 @@ describe("drain: the old backend's calls after the last step", () => {
     uacs.push(uac);
     const m = startMigrate(f, ["--artifacts-dir", path.join(f.dir, "art-c")]);
     assert.equal(await m.closed, 0, m.err() + m.out());
-    assert.match(m.out(), new RegExp(`drain: remaining: 1 call\\(s\\) still up on old, not waited for \\(--drain-timeout 0\\): ${tag}-1-`));
-    const res = JSON.parse(readFileSync(path.join(runDir(m), "results.json"), "utf8")) as { drain: DrainJson; warnings: string[] };
+    assert.match(
+      m.out(),
+      new RegExp(`drain: remaining: 1 call\\(s\\) still up on old, not waited for \\(--drain-timeout 0\\): ${tag}-1-`),
+    );
+    const res = JSON.parse(readFileSync(path.join(runDir(m), "results.json"), "utf8")) as {
+      drain: DrainJson;
+      warnings: string[];
+    };
     assert.equal(res.drain.state, "remaining");
-    assert.ok(res.warnings.some((w) => w.startsWith("drain: 1 call(s) still up on old")), res.warnings.join("\n"));
+    assert.ok(
+      res.warnings.some((w) => w.startsWith("drain: 1 call(s) still up on old")),
+      res.warnings.join("\n"),
+    );
     await uac.done;
   });
 
@@ -156,22 +214,38 @@ describe("drain: the old backend's calls after the last step", () => {
     const tag = `drain-d-${process.pid}`;
     const uac = await longCall(f, tag, 20000);
     uacs.push(uac);
-    const m = startMigrate(f, ["--steps", "0,100", "--drain-timeout", "60", "--artifacts-dir", path.join(f.dir, "art-d")]);
+    const m = startMigrate(f, [
+      "--steps",
+      "0,100",
+      "--drain-timeout",
+      "60",
+      "--artifacts-dir",
+      path.join(f.dir, "art-d"),
+    ]);
     await waitFor(() => /drain: waiting up to 60 s/.test(m.out()), "the drain wait");
     const st = await f.cli(["status", ...f.flags]);
     assert.equal(st.code, 0, st.stderr);
     assert.match(st.stdout, new RegExp(`drain: started, 1 call\\(s\\) on old[^\\n]*\\n {4}- ${tag}-1-\\S+ up \\d`));
     const pause = await f.cli(["pause", ...f.flags]);
     assert.equal(pause.code, 2);
-    assert.match(pause.stderr, /waiting for the old backend's calls to end \(drain\); pause does not apply, abort stops the wait/);
+    assert.match(
+      pause.stderr,
+      /waiting for the old backend's calls to end \(drain\); pause does not apply, abort stops the wait/,
+    );
     const abort = await f.cli(["abort", ...f.flags]);
     assert.equal(abort.code, 0, abort.stderr);
     assert.equal(await m.closed, 1, m.err() + m.out());
-    assert.match(m.err(), /drain aborted by the operator \(pbx-cutover abort\): stopped waiting .* with 1 call\(s\) up on old/);
+    assert.match(
+      m.err(),
+      /drain aborted by the operator \(pbx-cutover abort\): stopped waiting .* with 1 call\(s\) up on old/,
+    );
     const rd = runDirOf(m.out());
     const states = drainEvents(rd).map((e) => e.state);
     assert.deepEqual([states[0], states.at(-1)], ["started", "aborted"]);
-    assert.deepEqual(states.slice(1, -1).filter((s) => s !== "progress"), []);
+    assert.deepEqual(
+      states.slice(1, -1).filter((s) => s !== "progress"),
+      [],
+    );
     assert.ok(!existsSync(path.join(rd, "control.sock")), "socket removed");
     assert.ok(!existsSync(path.join(f.labDir, "control.json")), "pointer removed");
     await uac.done;
@@ -194,7 +268,10 @@ describe("--drain-timeout: bad input", () => {
     assert.match(bad.stderr, /--drain-timeout "soon": must be a number of seconds from 0 to 604800/);
     const partial = await f.cli(["migrate", ...f.flags, "--steps", "0,50", "--drain-timeout", "30"]);
     assert.equal(partial.code, 2, partial.stderr);
-    assert.match(partial.stderr, /--drain-timeout: the plan's last step is new=50%, which still sends calls to old, so old never drains/);
+    assert.match(
+      partial.stderr,
+      /--drain-timeout: the plan's last step is new=50%, which still sends calls to old, so old never drains/,
+    );
     assert.ok(!existsSync(path.join(f.labDir, "lab.json")), "no lab started");
   });
 });

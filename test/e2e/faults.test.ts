@@ -17,7 +17,8 @@ interface StateJson {
   settings: { labDir: string };
   components: { role: string; pid: number; startTime?: string }[];
 }
-const stateOf = (labDir: string): StateJson => JSON.parse(readFileSync(path.join(labDir, "lab.json"), "utf8")) as StateJson;
+const stateOf = (labDir: string): StateJson =>
+  JSON.parse(readFileSync(path.join(labDir, "lab.json"), "utf8")) as StateJson;
 const pidsOf = (labDir: string): number[] => stateOf(labDir).components.map((c) => c.pid);
 
 /** exit 3, the message names `what`, and nothing looks like a crash */
@@ -51,7 +52,11 @@ describe("corrupt state files", () => {
     mkdirSync(f.labDir, { recursive: true });
     const state = path.join(f.labDir, "lab.json");
     writeFileSync(state, '{"version": 1, "driver": "nat');
-    for (const args of [["lab", "up"], ["lab", "status"], ["migrate", "--artifacts-dir", path.join(f.dir, "art")]]) {
+    for (const args of [
+      ["lab", "up"],
+      ["lab", "status"],
+      ["migrate", "--artifacts-dir", path.join(f.dir, "art")],
+    ]) {
       assertFault(await f.cli([...args, ...f.flags]), `the lab state file ${state} is corrupt`, args.join(" "));
     }
     const r = await f.cli(["lab", "up", ...f.flags]);
@@ -60,7 +65,11 @@ describe("corrupt state files", () => {
     assert.equal(down.code, 0, down.stderr);
     assert.match(down.stdout, /corrupt; moved aside to .*lab\.json\.corrupt-/);
     assert.equal(existsSync(state), false);
-    assert.equal(readdirSync(f.labDir).filter((e) => e.startsWith("lab.json.corrupt-")).length, 1, "kept for inspection");
+    assert.equal(
+      readdirSync(f.labDir).filter((e) => e.startsWith("lab.json.corrupt-")).length,
+      1,
+      "kept for inspection",
+    );
   });
 
   test("lab.json corrupted under a running lab: lab down finds the processes by their command line", async () => {
@@ -105,7 +114,11 @@ describe("full and read-only disks (real tmpfs and read-only bind mounts)", { sk
     const r = await f.cli(["lab", "up", ...flags]);
     assertFault(r, /cannot write \S*\/full\/lab\/\S+: no space left on the device \(ENOSPC\)/, "lab up");
     assert.equal(existsSync(path.join(labDir, "lab.json")), false);
-    assert.deepEqual(readdirSync(labDir).filter((e) => e.startsWith(".")), [], "no temp file left");
+    assert.deepEqual(
+      readdirSync(labDir).filter((e) => e.startsWith(".")),
+      [],
+      "no temp file left",
+    );
     umount(mnt);
   });
 
@@ -144,14 +157,24 @@ describe("full and read-only disks (real tmpfs and read-only bind mounts)", { sk
     mount(art, bindReadOnly);
     try {
       const m = await f.cli(["migrate", "--artifacts-dir", art, ...f.flags]);
-      assertFault(m, new RegExp(`cannot create the run folder ${art.replace(/[/.]/g, "\\$&")}/run-\\S+: the file system is read-only \\(EROFS\\)`), "migrate");
+      assertFault(
+        m,
+        new RegExp(
+          `cannot create the run folder ${art.replace(/[/.]/g, "\\$&")}/run-\\S+: the file system is read-only \\(EROFS\\)`,
+        ),
+        "migrate",
+      );
     } finally {
       umount(art);
     }
     mount(f.labDir, bindReadOnly);
     try {
       const a = await f.cli(["apply", "--mode", "both", ...f.flags]);
-      assertFault(a, /cannot create the dispatcher lock \S+apply\.lock: the file system is read-only \(EROFS\)/, "apply");
+      assertFault(
+        a,
+        /cannot create the dispatcher lock \S+apply\.lock: the file system is read-only \(EROFS\)/,
+        "apply",
+      );
     } finally {
       umount(f.labDir);
     }
@@ -179,7 +202,9 @@ describe("ownership: a command stops only what it started from nothing", () => {
     assert.match(m.stdout, /dead components \(new\).*left running at the end/);
     const st = await f.cli(["lab", "status", ...f.flags]);
     assert.equal(st.code, 0, `the lab is still up after migrate:\n${st.stdout}`);
-    const results = JSON.parse(readFileSync(path.join(f.dir, "art", "latest", "results.json"), "utf8")) as { lab: unknown };
+    const results = JSON.parse(readFileSync(path.join(f.dir, "art", "latest", "results.json"), "utf8")) as {
+      lab: unknown;
+    };
     assert.deepEqual(results.lab, { startedByThisRun: false, leftRunning: true });
   });
 
@@ -187,8 +212,17 @@ describe("ownership: a command stops only what it started from nothing", () => {
     const up = await f.cli(["lab", "up", ...f.flags]);
     assert.equal(up.code, 0, up.stderr);
     process.kill(stateOf(f.labDir).components[1]!.pid, "SIGKILL");
-    const fast = { CALLS_PER_PHASE: "4", CALL_RATE: "20", CALL_DURATION_MS: "200", LONG_CALL_MS: "1000", POST_CUTOVER_CALLS: "2", CALL_TIMEOUT_MS: "1500" };
-    const r = await f.cli(["sim", "--artifacts-dir", path.join(f.dir, "sim-art"), ...f.flags], { env: { ...process.env, ...fast } });
+    const fast = {
+      CALLS_PER_PHASE: "4",
+      CALL_RATE: "20",
+      CALL_DURATION_MS: "200",
+      LONG_CALL_MS: "1000",
+      POST_CUTOVER_CALLS: "2",
+      CALL_TIMEOUT_MS: "1500",
+    };
+    const r = await f.cli(["sim", "--artifacts-dir", path.join(f.dir, "sim-art"), ...f.flags], {
+      env: { ...process.env, ...fast },
+    });
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /dead components \(old\).*left running at the end \(it was running before\)/);
     const st = await f.cli(["lab", "status", ...f.flags]);
@@ -199,7 +233,12 @@ describe("ownership: a command stops only what it started from nothing", () => {
 /** Run the CLI as the unprivileged user `nobody` (what an operator without root sees). */
 function cliAsNobody(f: LabFixture, args: string[]): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: f.dir, uid: 65534, gid: 65534, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: f.dir,
+      uid: 65534,
+      gid: 65534,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -209,34 +248,48 @@ function cliAsNobody(f: LabFixture, args: string[]): Promise<CliResult> {
   });
 }
 
-describe("permissions (as the user nobody)", { skip: process.getuid?.() === 0 ? false : "needs root to run a command as nobody" }, () => {
-  let f: LabFixture;
-  before(async () => {
-    f = await labFixture();
-    chmodSync(f.dir, 0o755); // nobody may enter, not write
-  });
-  after(async () => {
-    await f.dispose();
-  });
+describe(
+  "permissions (as the user nobody)",
+  { skip: process.getuid?.() === 0 ? false : "needs root to run a command as nobody" },
+  () => {
+    let f: LabFixture;
+    before(async () => {
+      f = await labFixture();
+      chmodSync(f.dir, 0o755); // nobody may enter, not write
+    });
+    after(async () => {
+      await f.dispose();
+    });
 
-  test("EACCES: a lab dir nobody may not create is exit 3 naming the path, nothing started", async () => {
-    const r = await cliAsNobody(f, ["lab", "up", ...f.flags]);
-    assertFault(r, new RegExp(`cannot create the lab directory ${f.labDir.replace(/[/.]/g, "\\$&")}: permission denied \\(EACCES\\)`), "lab up as nobody");
-    assert.equal(existsSync(f.labDir), false);
-  });
+    test("EACCES: a lab dir nobody may not create is exit 3 naming the path, nothing started", async () => {
+      const r = await cliAsNobody(f, ["lab", "up", ...f.flags]);
+      assertFault(
+        r,
+        new RegExp(
+          `cannot create the lab directory ${f.labDir.replace(/[/.]/g, "\\$&")}: permission denied \\(EACCES\\)`,
+        ),
+        "lab up as nobody",
+      );
+      assert.equal(existsSync(f.labDir), false);
+    });
 
-  test("a lab process the user may not signal: lab down exits 3 naming what still runs and how to stop it", async () => {
-    const up = await f.cli(["lab", "up", ...f.flags]);
-    assert.equal(up.code, 0, up.stderr);
-    const pids = pidsOf(f.labDir);
-    const down = await cliAsNobody(f, ["lab", "down", ...f.flags]);
-    assertFault(down, /could not stop everything of the lab in .*; still running: pid \d+ \((sipp|kamailio)/, "lab down as nobody");
-    assert.match(down.stderr, /kill -KILL \d+/);
-    for (const pid of pids) assert.equal(isAlive(pid), true, `pid ${pid} still running, as reported`);
-    assert.ok(existsSync(path.join(f.labDir, "lab.json")), "the state stays: root can still take the lab down");
-    assert.equal((await f.cli(["lab", "down", ...f.flags])).code, 0);
-  });
-});
+    test("a lab process the user may not signal: lab down exits 3 naming what still runs and how to stop it", async () => {
+      const up = await f.cli(["lab", "up", ...f.flags]);
+      assert.equal(up.code, 0, up.stderr);
+      const pids = pidsOf(f.labDir);
+      const down = await cliAsNobody(f, ["lab", "down", ...f.flags]);
+      assertFault(
+        down,
+        /could not stop everything of the lab in .*; still running: pid \d+ \((sipp|kamailio)/,
+        "lab down as nobody",
+      );
+      assert.match(down.stderr, /kill -KILL \d+/);
+      for (const pid of pids) assert.equal(isAlive(pid), true, `pid ${pid} still running, as reported`);
+      assert.ok(existsSync(path.join(f.labDir, "lab.json")), "the state stays: root can still take the lab down");
+      assert.equal((await f.cli(["lab", "down", ...f.flags])).code, 0);
+    });
+  },
+);
 
 describe("pid reuse, a deleted lab dir, a frozen Kamailio", () => {
   let a: LabFixture;
@@ -261,7 +314,10 @@ describe("pid reuse, a deleted lab dir, a frozen Kamailio", () => {
     writeFileSync(path.join(b.labDir, "lab.json"), JSON.stringify(stale));
     const st = await b.cli(["lab", "status", "--json", ...b.flags]);
     assert.equal(st.code, 3);
-    assert.ok((JSON.parse(st.stdout) as { components: { state: string }[] }).components.every((c) => c.state === "not ours"), st.stdout);
+    assert.ok(
+      (JSON.parse(st.stdout) as { components: { state: string }[] }).components.every((c) => c.state === "not ours"),
+      st.stdout,
+    );
     const down = await b.cli(["lab", "down", ...b.flags]);
     assert.equal(down.code, 0, down.stderr);
     assert.match(down.stdout, /not ours .*left alone/);
@@ -278,7 +334,10 @@ describe("pid reuse, a deleted lab dir, a frozen Kamailio", () => {
     const file = path.join(a.labDir, "lab.json");
     const original = readFileSync(file, "utf8");
     const s = JSON.parse(original) as StateJson;
-    assert.ok(s.components.every((c) => typeof c.startTime === "string" && /^\d+$/.test(c.startTime)), "start times recorded");
+    assert.ok(
+      s.components.every((c) => typeof c.startTime === "string" && /^\d+$/.test(c.startTime)),
+      "start times recorded",
+    );
     s.components[0]!.startTime = "1";
     writeFileSync(file, JSON.stringify(s));
     const down = await a.cli(["lab", "down", ...a.flags]);
@@ -315,7 +374,8 @@ describe("pid reuse, a deleted lab dir, a frozen Kamailio", () => {
     try {
       const st = await a.cli(["lab", "status", "--json", ...a.flags]);
       assert.equal(st.code, 3, st.stdout);
-      const kam = (JSON.parse(st.stdout) as { components: { role: string; state: string; reason?: string }[] }).components[0]!;
+      const kam = (JSON.parse(st.stdout) as { components: { role: string; state: string; reason?: string }[] })
+        .components[0]!;
       assert.equal(kam.state, "frozen");
       assert.match(kam.reason ?? "", /stopped \(process state T/);
       const human = await a.cli(["lab", "status", ...a.flags]);
@@ -357,7 +417,10 @@ describe("signals: SIGINT -> 130, SIGTERM -> 143, the same cleanup", () => {
     return slow;
   }
 
-  for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  for (const [sig, code] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+  ] as const) {
     test(`${sig} while lab up waits for readiness: exit ${code}, everything it started stopped`, async () => {
       assert.equal((await f.cli(["lab", "down", ...f.flags])).code, 0, "starts from a stopped lab");
       const child = spawn(process.execPath, [CLI, "lab", "up", ...f.flags], {
@@ -385,7 +448,10 @@ describe("signals: SIGINT -> 130, SIGTERM -> 143, the same cleanup", () => {
       const k = pidsOf(f.labDir)[0]!;
       process.kill(-k, "SIGSTOP");
       try {
-        const child = spawn(process.execPath, [CLI, "lab", "status", ...f.flags], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
+        const child = spawn(process.execPath, [CLI, "lab", "status", ...f.flags], {
+          cwd: f.dir,
+          stdio: ["ignore", "pipe", "pipe"],
+        });
         let out = "";
         child.stdout.on("data", (d: Buffer) => (out += d.toString()));
         child.stderr.on("data", (d: Buffer) => (out += d.toString()));
@@ -412,7 +478,10 @@ describe("signals: SIGINT -> 130, SIGTERM -> 143, the same cleanup", () => {
     assert.equal(r1.code, 0, r1.stderr);
     const list = path.join(f.labDir, "dispatcher.list");
     const before = readFileSync(list, "utf8");
-    const child = spawn(process.execPath, [CLI, "apply", "--mode", "new", ...f.flags], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CLI, "apply", "--mode", "new", ...f.flags], {
+      cwd: f.dir,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     const closed = new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));

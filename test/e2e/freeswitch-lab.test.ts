@@ -49,7 +49,9 @@ describe("native lab with real FreeSWITCH: up, status, verify, calls through Kam
     assert.match(up.stdout, /lab ready in \d+ ms/);
 
     // each instance runs from the lab dir with the config the tool wrote; the password stays out of argv and logs
-    const state = JSON.parse(readFileSync(path.join(f.labDir, "lab.json"), "utf8")) as { components: { role: string; argv: string[] }[] };
+    const state = JSON.parse(readFileSync(path.join(f.labDir, "lab.json"), "utf8")) as {
+      components: { role: string; argv: string[] }[];
+    };
     for (const role of ["old", "new"]) {
       const conf = path.join(f.labDir, `freeswitch-${role}`, "conf", "freeswitch.xml");
       const secret = path.join(f.labDir, `freeswitch-${role}`, "event-socket.secret");
@@ -59,17 +61,30 @@ describe("native lab with real FreeSWITCH: up, status, verify, calls through Kam
       assert.match(password, /^[0-9a-f]{32}$/);
       const argv = state.components.find((c) => c.role === role)!.argv;
       assert.equal(argv[argv.indexOf("-base") + 1], path.join(f.labDir, `freeswitch-${role}`));
-      for (const file of [path.join(f.labDir, "lab.json"), path.join(f.labDir, `freeswitch-${role}`, "log", "freeswitch.log")]) {
+      for (const file of [
+        path.join(f.labDir, "lab.json"),
+        path.join(f.labDir, `freeswitch-${role}`, "log", "freeswitch.log"),
+      ]) {
         assert.ok(!readFileSync(file, "utf8").includes(password), `password not in ${file}`);
       }
       assert.ok(!up.stdout.includes(password) && !up.stderr.includes(password));
-      assert.ok(existsSync(path.join(f.labDir, `freeswitch-${role}`, "certs", "dtls-srtp.pem")), "DTLS cert made and kept");
+      assert.ok(
+        existsSync(path.join(f.labDir, `freeswitch-${role}`, "certs", "dtls-srtp.pem")),
+        "DTLS cert made and kept",
+      );
     }
 
     const st = await f.cli(["lab", "status", "--json", ...f.flags]);
     assert.equal(st.code, 0, st.stderr);
     const status = JSON.parse(st.stdout) as StatusJson;
-    assert.deepEqual(status.components.map((c) => [c.role, c.alive]), [["kamailio", true], ["old", true], ["new", true]]);
+    assert.deepEqual(
+      status.components.map((c) => [c.role, c.alive]),
+      [
+        ["kamailio", true],
+        ["old", true],
+        ["new", true],
+      ],
+    );
     assert.match(status.components[1]!.version, /^FreeSWITCH 1\.10\.3 \(1\.10\.3-release/);
     assert.match(status.components[2]!.version, /^FreeSWITCH 1\.10\.12 \(1\.10\.12-release/);
     const human = await f.cli(["lab", "status", ...f.flags]);
@@ -105,28 +120,41 @@ describe("native lab with real FreeSWITCH: up, status, verify, calls through Kam
       password: readFileSync(path.join(f.labDir, `freeswitch-${role}`, "event-socket.secret"), "utf8").trim(),
     });
     const books = { old: new FreeswitchCallBook(), new: new FreeswitchCallBook() };
-    const streams = (["old", "new"] as const).map((role) => subscribeChannelEvents(esl(role), esl(role).password, (e) => books[role].add(e)));
+    const streams = (["old", "new"] as const).map((role) =>
+      subscribeChannelEvents(esl(role), esl(role).password, (e) => books[role].add(e)),
+    );
     await Promise.all(streams.map((st) => st.ready));
 
     // real calls through Kamailio: profile old -> every call answered by 1.10.3; new -> by 1.10.12
     const toOld = await callThroughProxy(f, 3, "old");
     assert.equal(toOld.code, 0, `calls to old complete:\n${toOld.log.slice(-2000)}`);
     assert.equal(toOld.statuses.filter((s) => s === "200").length, 6, "3 INVITE 200s + 3 BYE 200s");
-    assert.ok(toOld.userAgents.every((ua) => ua.startsWith("FreeSWITCH-mod_sofia/1.10.3-")), toOld.userAgents.join(", "));
+    assert.ok(
+      toOld.userAgents.every((ua) => ua.startsWith("FreeSWITCH-mod_sofia/1.10.3-")),
+      toOld.userAgents.join(", "),
+    );
 
     const apply = await f.cli(["apply", "--mode", "new", ...f.flags]);
     assert.equal(apply.code, 0, apply.stdout + apply.stderr);
     const toNew = await callThroughProxy(f, 3, "new");
     assert.equal(toNew.code, 0, `calls to new complete:\n${toNew.log.slice(-2000)}`);
     assert.equal(toNew.statuses.filter((s) => s === "200").length, 6);
-    assert.ok(toNew.userAgents.every((ua) => ua.startsWith("FreeSWITCH-mod_sofia/1.10.12-")), toNew.userAgents.join(", "));
+    assert.ok(
+      toNew.userAgents.every((ua) => ua.startsWith("FreeSWITCH-mod_sofia/1.10.12-")),
+      toNew.userAgents.join(", "),
+    );
 
     // a call held 4 s: the new FreeSWITCH counts one channel while it is up, none after. The three
     // calls before it have ended for the caller, but under load FreeSWITCH may still be tearing down
     // their channels (seen: 2 while the held call was up); wait (bounded) until it counts none first
     const idleDeadline = Date.now() + 10_000;
-    while ((await channelsCount(esl("new"), esl("new").password)) !== 0 && Date.now() < idleDeadline) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(await channelsCount(esl("new"), esl("new").password), 0, "new's channels of the calls before have gone");
+    while ((await channelsCount(esl("new"), esl("new").password)) !== 0 && Date.now() < idleDeadline)
+      await new Promise((r) => setTimeout(r, 50));
+    assert.equal(
+      await channelsCount(esl("new"), esl("new").password),
+      0,
+      "new's channels of the calls before have gone",
+    );
     const held = callThroughProxy(f, 1, "held", 4000);
     const upDeadline = Date.now() + 4000;
     let during = 0;
@@ -146,13 +174,20 @@ describe("native lab with real FreeSWITCH: up, status, verify, calls through Kam
       books.new.withPrefix("fs-e2e-new-").filter((c) => c.complete).length === 3 &&
       books.new.withPrefix("fs-e2e-held-").filter((c) => c.complete).length === 1;
     while (!allComplete() && Date.now() < completeDeadline) await new Promise((r) => setTimeout(r, 50));
-    for (const [role, other, label, n] of [["old", "new", "old", 3], ["new", "old", "new", 3], ["new", "old", "held", 1]] as const) {
+    for (const [role, other, label, n] of [
+      ["old", "new", "old", 3],
+      ["new", "old", "new", 3],
+      ["new", "old", "held", 1],
+    ] as const) {
       const calls = books[role].withPrefix(`fs-e2e-${label}-`);
       assert.equal(calls.length, n, `${label} calls seen by ${role} FreeSWITCH`);
       assert.equal(books[other].withPrefix(`fs-e2e-${label}-`).length, 0, `${label} calls never reached ${other}`);
       for (const c of calls) {
         assert.ok(c.answeredAtMs !== undefined, `${c.callId} answered`);
-        assert.ok(c.byeReceived, `${c.callId}: the caller's BYE reached ${role} (${c.hangupDisposition ?? "no disposition"})`);
+        assert.ok(
+          c.byeReceived,
+          `${c.callId}: the caller's BYE reached ${role} (${c.hangupDisposition ?? "no disposition"})`,
+        );
         assert.equal(c.channels.length, 1);
       }
     }
@@ -163,10 +198,25 @@ describe("native lab with real FreeSWITCH: up, status, verify, calls through Kam
 
     // FreeSWITCH writes no SIPp-style message log: evidence from the stand-ins' logs is refused before
     // anything starts, lab left as it was (sim on it: sim-freeswitch.test.ts)
-    const sim = await f.cli(["sim", ...f.flags, "--evidence", "sipp", "--calls-per-phase", "1", "--artifacts-dir", "artifacts"]);
+    const sim = await f.cli([
+      "sim",
+      ...f.flags,
+      "--evidence",
+      "sipp",
+      "--calls-per-phase",
+      "1",
+      "--artifacts-dir",
+      "artifacts",
+    ]);
     assert.equal(sim.code, 2, sim.stdout + sim.stderr);
-    assert.match(sim.stderr, /--evidence sipp: these backends write no message logs \(a real PBX\); nothing was started/);
-    assert.ok(status.components.every((c) => isAlive(c.pid)), "the running lab is untouched");
+    assert.match(
+      sim.stderr,
+      /--evidence sipp: these backends write no message logs \(a real PBX\); nothing was started/,
+    );
+    assert.ok(
+      status.components.every((c) => isAlive(c.pid)),
+      "the running lab is untouched",
+    );
 
     const pids = status.components.map((c) => c.pid);
     const down = await f.cli(["lab", "down", ...f.flags]);
@@ -175,7 +225,10 @@ describe("native lab with real FreeSWITCH: up, status, verify, calls through Kam
     assert.deepEqual(freeswitchPidsUnder(f.dir), []);
     assert.ok(await isUdpFree("127.0.0.1", f.ports.old));
     assert.ok(await isTcpFree("127.0.0.1", Number(fs[fs.indexOf("--old-esl-port") + 1])), "event socket port free");
-    assert.ok(existsSync(path.join(f.labDir, "freeswitch-old", "certs", "dtls-srtp.pem")), "certs kept for the next start");
+    assert.ok(
+      existsSync(path.join(f.labDir, "freeswitch-old", "certs", "dtls-srtp.pem")),
+      "certs kept for the next start",
+    );
   });
 });
 
@@ -222,7 +275,10 @@ describe("native lab with real FreeSWITCH: same version in both slots, refusals,
 
   test("Ctrl-C while FreeSWITCH starts: exit 130, every freeswitch stopped", async () => {
     const fs = await freeswitchFlags();
-    const child = spawn(process.execPath, [CLI, "lab", "up", ...f.flags, ...fs], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CLI, "lab", "up", ...f.flags, ...fs], {
+      cwd: f.dir,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     const closed = new Promise<number | null>((resolve) => child.on("close", resolve));

@@ -18,10 +18,18 @@ import { CLI, labFixture, type LabFixture } from "../support/lab-fixture.js";
  */
 
 const CACHE = realServicesDir();
-const NEEDED = ["freeswitch-1.10.3/bin/freeswitch", "freeswitch-1.10.12/bin/freeswitch", "fusionpbx-5.3.0/index.php", "fusionpbx-5.5.7/index.php"];
+const NEEDED = [
+  "freeswitch-1.10.3/bin/freeswitch",
+  "freeswitch-1.10.12/bin/freeswitch",
+  "fusionpbx-5.3.0/index.php",
+  "fusionpbx-5.5.7/index.php",
+];
 const MISSING = NEEDED.filter((f) => !existsSync(path.join(CACHE, f)));
 // without the real services installed (no vendor tarballs, no `make real-services`): a skip that says why, never a silent pass
-const SKIP = MISSING.length > 0 ? `real services not installed in ${CACHE} (missing ${MISSING.join(", ")}; run make real-services)` : false;
+const SKIP =
+  MISSING.length > 0
+    ? `real services not installed in ${CACHE} (missing ${MISSING.join(", ")}; run make real-services)`
+    : false;
 if (SKIP) process.stdout.write(`# skipping the FusionPBX lab e2e: ${SKIP}\n`);
 
 interface StatusJson {
@@ -31,7 +39,14 @@ interface StatusJson {
 interface VerifyJson {
   verdict: string;
   findings: { check: string; message: string }[];
-  components: { component: string; version?: string; versionText: string; source: string; status?: string; reachable: boolean | string }[];
+  components: {
+    component: string;
+    version?: string;
+    versionText: string;
+    source: string;
+    status?: string;
+    reachable: boolean | string;
+  }[];
 }
 
 function verifyJson(stdout: string): VerifyJson {
@@ -48,10 +63,22 @@ function servicesUnder(dir: string, groups: readonly number[] = []): string[] {
     .map((p) => `${p.pid} ${p.comm} ${p.cmdline.join(" ").slice(0, 100)}`);
 }
 
-async function fusionpbxFlags(opts: { old?: string } = {}): Promise<{ flags: string[]; http: { old: number; new: number }; pg: number }> {
+async function fusionpbxFlags(
+  opts: { old?: string } = {},
+): Promise<{ flags: string[]; http: { old: number; new: number }; pg: number }> {
   const [o, n, pg] = [await freeTcpPort(), await freeTcpPort(), await freeTcpPort()];
   return {
-    flags: [...(await freeswitchFlags()), "--fusionpbx", "--old-http-port", String(o), "--new-http-port", String(n), "--postgres-port", String(pg), ...(opts.old ? ["--old-fusionpbx", opts.old] : [])],
+    flags: [
+      ...(await freeswitchFlags()),
+      "--fusionpbx",
+      "--old-http-port",
+      String(o),
+      "--new-http-port",
+      String(n),
+      "--postgres-port",
+      String(pg),
+      ...(opts.old ? ["--old-fusionpbx", opts.old] : []),
+    ],
     http: { old: o, new: n },
     pg,
   };
@@ -85,7 +112,10 @@ describe("native lab with FreeSWITCH and FusionPBX: up, status, verify, down", {
     const pgDir = path.join(f.labDir, "postgres");
     assert.ok(existsSync(path.join(pgDir, "data", "PG_VERSION")));
     assert.equal(statSync(path.join(pgDir, "password")).mode & 0o777, 0o600);
-    assert.ok(readdirSync(path.join(pgDir, "run")).some((e) => e === `.s.PGSQL.${fp.pg}`), "unix socket in the lab dir");
+    assert.ok(
+      readdirSync(path.join(pgDir, "run")).some((e) => e === `.s.PGSQL.${fp.pg}`),
+      "unix socket in the lab dir",
+    );
 
     // each slot answers / with its own tree's installer (5.5.7 renders only inside its namespace)
     for (const role of ["old", "new"] as const) {
@@ -95,21 +125,34 @@ describe("native lab with FreeSWITCH and FusionPBX: up, status, verify, down", {
     }
     hostMountPointsEmpty();
     // 5.5.7 caches its class map in PHP's temp dir: the slot's own, not the host's /tmp (shared by every instance)
-    assert.ok(existsSync(path.join(f.labDir, "fusionpbx-new", "tmp", "autoloader_cache.php")), "5.5.7's class map cache in its own temp dir");
+    assert.ok(
+      existsSync(path.join(f.labDir, "fusionpbx-new", "tmp", "autoloader_cache.php")),
+      "5.5.7's class map cache in its own temp dir",
+    );
 
     const st = await f.cli(["lab", "status", "--json", ...f.flags]);
     assert.equal(st.code, 0, st.stdout + st.stderr);
     const status = JSON.parse(st.stdout) as StatusJson;
     assert.deepEqual(
       status.components.map((c) => [c.role, c.state]),
-      [["kamailio", "alive"], ["old", "alive"], ["new", "alive"], ["postgres", "alive"], ["fusionpbx-old", "alive"], ["fusionpbx-new", "alive"]],
+      [
+        ["kamailio", "alive"],
+        ["old", "alive"],
+        ["new", "alive"],
+        ["postgres", "alive"],
+        ["fusionpbx-old", "alive"],
+        ["fusionpbx-new", "alive"],
+      ],
     );
     const version = (role: string): string => status.components.find((c) => c.role === role)!.version;
     assert.match(version("postgres"), /^PostgreSQL \d+\.\d+/);
     assert.match(version("fusionpbx-old"), /^FusionPBX 5\.3\.3 \(software\.php\), installer page/);
     assert.match(version("fusionpbx-new"), /^FusionPBX 5\.5\.7 \(software\.php\), installer page/);
     const human = await f.cli(["lab", "status", ...f.flags]);
-    assert.match(human.stdout, new RegExp(`fusionpbx-new\\s+127\\.0\\.0\\.1:${fp.http.new}/tcp\\s+\\d+\\s+alive\\s+FusionPBX 5\\.5\\.7`));
+    assert.match(
+      human.stdout,
+      new RegExp(`fusionpbx-new\\s+127\\.0\\.0\\.1:${fp.http.new}/tcp\\s+\\d+\\s+alive\\s+FusionPBX 5\\.5\\.7`),
+    );
 
     const v = await f.cli(["verify", ...f.flags, "--artifacts-dir", "artifacts"]);
     assert.equal(v.code, 0, v.stdout + v.stderr);
@@ -119,8 +162,14 @@ describe("native lab with FreeSWITCH and FusionPBX: up, status, verify, down", {
       assert.ok(r, `row ${component}: ${vj.components.map((c) => c.component).join(", ")}`);
       return r;
     };
-    assert.deepEqual([row("old FusionPBX (code)").version, row("old FusionPBX (code)").source], ["5.3.3", "software.php of the served tree"]);
-    assert.deepEqual([row("new FusionPBX (code)").version, row("new FusionPBX (code)").source], ["5.5.7", "software.php of the served tree"]);
+    assert.deepEqual(
+      [row("old FusionPBX (code)").version, row("old FusionPBX (code)").source],
+      ["5.3.3", "software.php of the served tree"],
+    );
+    assert.deepEqual(
+      [row("new FusionPBX (code)").version, row("new FusionPBX (code)").source],
+      ["5.5.7", "software.php of the served tree"],
+    );
     for (const role of ["old", "new"]) {
       const http = row(`${role} FusionPBX (HTTP)`);
       assert.equal(http.reachable, true);
@@ -144,7 +193,8 @@ describe("native lab with FreeSWITCH and FusionPBX: up, status, verify, down", {
     assert.match(down.stdout, /stopped postgres pid \d+: stopped/);
     for (const pid of pids) assert.equal(isAlive(pid), false, `pid ${pid} gone after down`);
     assert.deepEqual(servicesUnder(f.dir, pids), [], "no PostgreSQL child, PHP or unshare left");
-    for (const port of [fp.pg, fp.http.old, fp.http.new]) assert.ok(await isTcpFree("127.0.0.1", port), `port ${port} free`);
+    for (const port of [fp.pg, fp.http.old, fp.http.new])
+      assert.ok(await isTcpFree("127.0.0.1", port), `port ${port} free`);
     assert.ok(existsSync(path.join(pgDir, "data", "PG_VERSION")), "the database is kept for the next start");
     hostMountPointsEmpty();
   });
@@ -162,9 +212,13 @@ describe("native lab with FusionPBX: same version in both slots, lab.json lost, 
 
   test("5.5.7 in both slots: verify fails with exit 1 naming the same FusionPBX version; lab.json deleted: lab down still stops everything", async () => {
     const fp = await fusionpbxFlags({ old: "5.5.7" });
-    const up = await f.cli(["lab", "up", ...f.flags, ...fp.flags, "--ready-timeout-ms", "60000"], { timeoutMs: 120_000 });
+    const up = await f.cli(["lab", "up", ...f.flags, ...fp.flags, "--ready-timeout-ms", "60000"], {
+      timeoutMs: 120_000,
+    });
     assert.equal(up.code, 0, up.stdout + up.stderr);
-    const state = JSON.parse(readFileSync(path.join(f.labDir, "lab.json"), "utf8")) as { components: { pid: number }[] };
+    const state = JSON.parse(readFileSync(path.join(f.labDir, "lab.json"), "utf8")) as {
+      components: { pid: number }[];
+    };
     const pids = state.components.map((c) => c.pid);
     try {
       const v = await f.cli(["verify", ...f.flags, "--artifacts-dir", "artifacts"]);
@@ -185,15 +239,23 @@ describe("native lab with FusionPBX: same version in both slots, lab.json lost, 
 
   test("Ctrl-C while FusionPBX starts: exit 130, PostgreSQL, PHP and FreeSWITCH all stopped", async () => {
     const fp = await fusionpbxFlags();
-    const child = spawn(process.execPath, [CLI, "lab", "up", ...f.flags, ...fp.flags, "--ready-timeout-ms", "60000"], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CLI, "lab", "up", ...f.flags, ...fp.flags, "--ready-timeout-ms", "60000"], {
+      cwd: f.dir,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     const closed = new Promise<number | null>((resolve) => child.on("close", resolve));
     // interrupt as soon as the web servers exist (before they are ready)
     const deadline = Date.now() + 30_000;
-    const webs = (): number => listProcs().filter((p) => (/^php/.test(p.comm) || p.comm === "unshare") && p.cmdline.some((a) => a.includes(f.dir))).length;
+    const webs = (): number =>
+      listProcs().filter(
+        (p) => (/^php/.test(p.comm) || p.comm === "unshare") && p.cmdline.some((a) => a.includes(f.dir)),
+      ).length;
     while (webs() < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    const before = listProcs().filter((p) => p.cmdline.some((a) => a.includes(f.dir))).map((p) => p.pgid);
+    const before = listProcs()
+      .filter((p) => p.cmdline.some((a) => a.includes(f.dir)))
+      .map((p) => p.pgid);
     assert.ok(webs() >= 2, stderr);
     child.kill("SIGINT");
     const code = await closed;

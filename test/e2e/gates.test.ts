@@ -59,8 +59,12 @@ describe("gates on real calls through Kamailio 5.6.3 (algorithm 9)", () => {
     assert.equal(up.code, 0, up.stderr);
     target = nativeTarget(
       resolveLabSettings(undefined, {
-        labDir: f.labDir, sipPort: String(f.ports.sip), rpcPort: String(f.ports.rpc),
-        oldPort: String(f.ports.old), newPort: String(f.ports.new), dispatcherAlg: "9",
+        labDir: f.labDir,
+        sipPort: String(f.ports.sip),
+        rpcPort: String(f.ports.rpc),
+        oldPort: String(f.ports.old),
+        newPort: String(f.ports.new),
+        dispatcherAlg: "9",
       }),
     );
   });
@@ -75,16 +79,45 @@ describe("gates on real calls through Kamailio 5.6.3 (algorithm 9)", () => {
     t: TestContext,
     weightNew: number,
     calls: number,
-  ): Promise<{ verdict: StepGateVerdict; m: Record<"old" | "new", BackendMetrics>; fromLogs: Map<string, "old" | "new">; fromHep: Map<string, "old" | "new">; ids: string[] }> {
-    const inputs = { setId: 1, oldUri: target.backends.old.uri, newUri: target.backends.new.uri, policy: target.sipPolicy };
+  ): Promise<{
+    verdict: StepGateVerdict;
+    m: Record<"old" | "new", BackendMetrics>;
+    fromLogs: Map<string, "old" | "new">;
+    fromHep: Map<string, "old" | "new">;
+    ids: string[];
+  }> {
+    const inputs = {
+      setId: 1,
+      oldUri: target.backends.old.uri,
+      newUri: target.backends.new.uri,
+      policy: target.sipPolicy,
+    };
     const fromMs = Date.now();
     const b = ++burst;
-    await verifiedApply(target, profileFromText(`w${weightNew}`, `${renderProfile(buildStepProfile(weightNew, inputs, 9))}# burst ${b}\n`, "step"));
-    const files = { messageLog: path.join(f.dir, `uac-${b}.log`), statFile: path.join(f.dir, `uac-${b}.csv`), errorFile: path.join(f.dir, `uac-${b}.err`) };
+    await verifiedApply(
+      target,
+      profileFromText(
+        `w${weightNew}`,
+        `${renderProfile(buildStepProfile(weightNew, inputs, 9))}# burst ${b}\n`,
+        "step",
+      ),
+    );
+    const files = {
+      messageLog: path.join(f.dir, `uac-${b}.log`),
+      statFile: path.join(f.dir, `uac-${b}.csv`),
+      errorFile: path.join(f.dir, `uac-${b}.err`),
+    };
     const uac = startSipp(
       uacArgv("sipp", assetPath("sipp", "uac-call.xml"), {
-        proxy: { address: "127.0.0.1", port: f.ports.sip }, localAddress: "127.0.0.1", service: "gates",
-        calls, rate: 100, holdMs: 0, callIdTag: `gates-${b}-${process.pid}`, recvTimeoutMs: 2000, ...files,
+        proxy: { address: "127.0.0.1", port: f.ports.sip },
+        localAddress: "127.0.0.1",
+        service: "gates",
+        calls,
+        rate: 100,
+        holdMs: 0,
+        callIdTag: `gates-${b}-${process.pid}`,
+        recvTimeoutMs: 2000,
+        ...files,
       }),
       { cwd: f.dir },
     );
@@ -100,7 +133,9 @@ describe("gates on real calls through Kamailio 5.6.3 (algorithm 9)", () => {
     const ids = [...r.records.map((c) => c.callId), ...r.unrouted, ...r.pending];
     const m = windowMetrics(r.records, { fromMs, toMs: undefined });
     const verdict = evaluateGates(DEFAULT_STEP_GATES, m, weightNew);
-    t.diagnostic(`new=${weightNew}%, ${calls} calls (${r.unrouted.length} unrouted): ${verdict.verdict}: ${verdict.summary}`);
+    t.diagnostic(
+      `new=${weightNew}%, ${calls} calls (${r.unrouted.length} unrouted): ${verdict.verdict}: ${verdict.summary}`,
+    );
     t.diagnostic(`  ${fmt(m.old)}`);
     t.diagnostic(`  ${fmt(m.new)}`);
     return { verdict, m, fromLogs, fromHep, ids };
@@ -109,10 +144,17 @@ describe("gates on real calls through Kamailio 5.6.3 (algorithm 9)", () => {
   test("healthy backends: new=10% over 200 calls passes every default gate, with its numbers", async (t) => {
     const { verdict, m, fromLogs, fromHep, ids } = await step(t, 10, 200);
     assert.equal(ids.length, 200);
-    assert.deepEqual(ids.map((id) => fromHep.get(id)), ids.map((id) => fromLogs.get(id)), "HEP and the backends' logs agree on every call");
+    assert.deepEqual(
+      ids.map((id) => fromHep.get(id)),
+      ids.map((id) => fromLogs.get(id)),
+      "HEP and the backends' logs agree on every call",
+    );
     assert.deepEqual([m.old.invites, m.new.invites], [180, 20], "two whole cycles: exactly 20 to new");
     assert.equal(verdict.verdict, "pass", verdict.summary);
-    assert.deepEqual(verdict.results.map((r) => r.verdict), ["pass", "pass", "pass"]);
+    assert.deepEqual(
+      verdict.results.map((r) => r.verdict),
+      ["pass", "pass", "pass"],
+    );
     assert.deepEqual([m.old.ser.percent, m.new.ser.percent, m.new.isa.percent], [100, 100, 0]);
   });
 
@@ -129,12 +171,19 @@ describe("gates on real calls through Kamailio 5.6.3 (algorithm 9)", () => {
     assert.ok(c, "the lab state names the new backend");
     await stopGroup(c.pid, 1000);
     const { verdict, m, fromLogs, ids } = await step(t, 10, 200);
-    assert.equal(ids.filter((id) => fromLogs.get(id) === "new").length, 0, "the stopped backend's log names none of its calls");
+    assert.equal(
+      ids.filter((id) => fromLogs.get(id) === "new").length,
+      0,
+      "the stopped backend's log names none of its calls",
+    );
     assert.equal(m.new.invites, 20, "HEP does: Kamailio forwarded 20 INVITEs to new");
     assert.deepEqual([m.new.ser.percent, m.new.isa.percent, m.new.timedOut], [0, 100, 20]);
     assert.equal(m.old.ser.percent, 100);
     assert.equal(verdict.verdict, "fail");
-    assert.match(verdict.summary, /SER of new not worse than old by more than 2 points: new 0% \(0 of 20\) vs old 100% \(180 of 180\): worse by 100 points/);
+    assert.match(
+      verdict.summary,
+      /SER of new not worse than old by more than 2 points: new 0% \(0 of 20\) vs old 100% \(180 of 180\): worse by 100 points/,
+    );
     assert.match(verdict.summary, /ISA of new <= 5%: new 100% \(20 of 20\) > 5%/);
   });
 });

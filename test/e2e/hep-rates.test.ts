@@ -14,10 +14,27 @@ import type { BackendCounts, RunEvent } from "../../src/events/run-events.js";
 import { CLI, labFixture, type LabFixture } from "../support/lab-fixture.js";
 import { placeCalls } from "../support/sip-call.js";
 
-const KNOBS = ["--calls-per-phase", "6", "--call-rate", "10", "--call-duration-ms", "300", "--long-call-ms", "3000", "--post-cutover-calls", "4", "--call-timeout-ms", "3000"];
+const KNOBS = [
+  "--calls-per-phase",
+  "6",
+  "--call-rate",
+  "10",
+  "--call-duration-ms",
+  "300",
+  "--long-call-ms",
+  "3000",
+  "--post-cutover-calls",
+  "4",
+  "--call-timeout-ms",
+  "3000",
+];
 
 interface StatusJson {
-  rates?: { kind: string; window?: { windowMs: number; backends: Record<"old" | "new", BackendCounts> }; owner?: { pid: number } };
+  rates?: {
+    kind: string;
+    window?: { windowMs: number; backends: Record<"old" | "new", BackendCounts> };
+    owner?: { pid: number };
+  };
 }
 
 describe("live per-backend rates from the HEP stream", () => {
@@ -62,7 +79,11 @@ describe("live per-backend rates from the HEP stream", () => {
     assert.equal(text.code, 0, text.stderr);
     // at least the 300 ms asked for; a loaded machine stretches it (0.4 s seen in make test)
     assert.match(text.stdout, /^rates from Kamailio's HEP mirror over 0\.[3-9] s/m);
-    assert.match(text.stdout, /^ {2}old: 0\.0 new calls\/s \(INVITEs routed\); answers\/s 1xx 0\.0, 2xx 0\.0, 3xx-6xx 0\.0$/m, "no traffic now");
+    assert.match(
+      text.stdout,
+      /^ {2}old: 0\.0 new calls\/s \(INVITEs routed\); answers\/s 1xx 0\.0, 2xx 0\.0, 3xx-6xx 0\.0$/m,
+      "no traffic now",
+    );
     for (const bad of ["0", "2h", "61s", "fast"]) {
       const r = await f.cli(["lab", "status", ...f.flags, "--rates", bad]);
       assert.equal(r.code, 2, `${bad}: ${r.stdout}${r.stderr}`);
@@ -86,7 +107,10 @@ describe("live per-backend rates from the HEP stream", () => {
   });
 
   test("dashboard: HEP rates in the frames; events.ndjson's totals count results.json's calls per backend; lab status --rates meanwhile names the dashboard", async () => {
-    const child = spawn(process.execPath, [CLI, "dashboard", ...f.flags, ...KNOBS, "--interval", "0.3", "--no-clear"], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CLI, "dashboard", ...f.flags, ...KNOBS, "--interval", "0.3", "--no-clear"], {
+      cwd: f.dir,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -100,7 +124,13 @@ describe("live per-backend rates from the HEP stream", () => {
       }
       const held = await f.cli(["lab", "status", ...f.flags, "--rates", "200ms"]);
       assert.equal(held.code, 3, held.stdout + held.stderr);
-      assert.match(held.stdout, new RegExp(`^rates: not sampled: the lab's HEP port 127\\.0\\.0\\.1:${f.ports.hep}/udp is held by pid ${child.pid} \\(.*main\\.js dashboard .*\\)\\. Only one process can receive Kamailio's mirror`, "m"));
+      assert.match(
+        held.stdout,
+        new RegExp(
+          `^rates: not sampled: the lab's HEP port 127\\.0\\.0\\.1:${f.ports.hep}/udp is held by pid ${child.pid} \\(.*main\\.js dashboard .*\\)\\. Only one process can receive Kamailio's mirror`,
+          "m",
+        ),
+      );
       assert.match(held.stdout, /^dispatcher mode: /m, "the status itself is still shown");
       assert.equal(await exited, 0, stdout.slice(-3000) + stderr);
     } finally {
@@ -108,20 +138,39 @@ describe("live per-backend rates from the HEP stream", () => {
       await exited;
     }
     const run = realpathSync(path.join(f.dir, "artifacts", "latest"));
-    const events = readFileSync(path.join(run, "events.ndjson"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as RunEvent);
+    const events = readFileSync(path.join(run, "events.ndjson"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as RunEvent);
     const windows = events.filter((e): e is Extract<RunEvent, { kind: "backend-rates" }> => e.kind === "backend-rates");
     assert.ok(windows.length >= 5, `${windows.length} rate windows`);
     assert.equal(windows.filter((w) => w.final).length, 1, "one final window");
     assert.ok(windows.at(-1)!.final, "the final window is the last");
-    const sum = (b: "old" | "new", k: (c: BackendCounts) => number): number => windows.reduce((n, w) => n + k(w.backends[b]), 0);
-    const results = JSON.parse(readFileSync(path.join(run, "results.json"), "utf8")) as { exitCode: number; calls: { inviteBackend: string | null; outcome: string }[] };
+    const sum = (b: "old" | "new", k: (c: BackendCounts) => number): number =>
+      windows.reduce((n, w) => n + k(w.backends[b]), 0);
+    const results = JSON.parse(readFileSync(path.join(run, "results.json"), "utf8")) as {
+      exitCode: number;
+      calls: { inviteBackend: string | null; outcome: string }[];
+    };
     assert.equal(results.exitCode, 0);
     for (const b of ["old", "new"] as const) {
       const calls = results.calls.filter((c) => (c.inviteBackend ?? "").split("+").includes(b));
       assert.ok(calls.length > 0, b);
-      assert.equal(sum(b, (c) => c.routed), calls.length, `${b}: new calls routed per HEP = calls whose INVITE reached ${b}`);
-      assert.equal(sum(b, (c) => c.answers["2xx"]), calls.length, `${b}: one 2xx per call`);
-      assert.equal(sum(b, (c) => c.answers["3xx-6xx"]), 0, b);
+      assert.equal(
+        sum(b, (c) => c.routed),
+        calls.length,
+        `${b}: new calls routed per HEP = calls whose INVITE reached ${b}`,
+      );
+      assert.equal(
+        sum(b, (c) => c.answers["2xx"]),
+        calls.length,
+        `${b}: one 2xx per call`,
+      );
+      assert.equal(
+        sum(b, (c) => c.answers["3xx-6xx"]),
+        0,
+        b,
+      );
     }
     // the rates moved with the run (which window holds which phase's calls depends on the machine's pace)
     for (const b of ["old", "new"] as const) {
@@ -132,9 +181,18 @@ describe("live per-backend rates from the HEP stream", () => {
     const final = readFileSync(path.join(run, "final-frame.txt"), "utf8");
     assert.match(final, /^HEP mirror, per second over the last \d+\.\d s:$/m);
     const hepLines = final.slice(final.indexOf("HEP mirror"));
-    const totalsIn = (b: string): number => Number(new RegExp(`^${b.toUpperCase()} +[\\d.]+ +[\\d.]+ +[\\d.]+ +[\\d.]+ +(\\d+) +`, "m").exec(hepLines)?.[1]);
-    assert.equal(totalsIn("old"), sum("old", (c) => c.routed), final);
-    assert.equal(totalsIn("new"), sum("new", (c) => c.routed), final);
+    const totalsIn = (b: string): number =>
+      Number(new RegExp(`^${b.toUpperCase()} +[\\d.]+ +[\\d.]+ +[\\d.]+ +[\\d.]+ +(\\d+) +`, "m").exec(hepLines)?.[1]);
+    assert.equal(
+      totalsIn("old"),
+      sum("old", (c) => c.routed),
+      final,
+    );
+    assert.equal(
+      totalsIn("new"),
+      sum("new", (c) => c.routed),
+      final,
+    );
     assert.ok(existsSync(path.join(run, "report.html")));
   });
 });

@@ -55,7 +55,7 @@ describe("HEP: the lab's Kamailio mirrors every SIP message to the collector", (
     // on a loaded machine a Kamailio worker may mirror its last copies after a quiet spell: wait for them (bounded)
     const ours = (): HepPacket[] => packets.filter((p) => /Call-ID: e2e-hep-/i.test(p.payload.toString("latin1")));
     await c.settle();
-    for (const end = Date.now() + 5000; ours().length < 11 * 14 && Date.now() < end; ) await c.settle(100, 500);
+    for (const end = Date.now() + 5000; ours().length < 11 * 14 && Date.now() < end;) await c.settle(100, 500);
     const s = c.summary();
     assert.equal(s.malformed, 0, s.firstMalformation);
     // per Call-ID: the INVITEs Kamailio forwarded, as HEP shows them, = what each backend logged
@@ -64,7 +64,10 @@ describe("HEP: the lab's Kamailio mirrors every SIP message to the collector", (
     assert.equal(invitesForwardedTo(packets, f.ports.sip, f.ports.old, both.tag).size, both.old);
     assert.equal(invitesForwardedTo(packets, f.ports.sip, f.ports.new, both.tag).size, both.new);
     assert.deepEqual([old.old, both.old, both.new], [5, 3, 3]);
-    assert.ok(ours().length >= 11 * 14, `${ours().length} mirrored messages for 11 calls (datagrams the kernel dropped at the collector: ${s.kernelDrops})`);
+    assert.ok(
+      ours().length >= 11 * 14,
+      `${ours().length} mirrored messages for 11 calls (datagrams the kernel dropped at the collector: ${s.kernelDrops})`,
+    );
     assert.ok(ours().every((p) => p.captureId === 1 && p.protocolType === 1 && p.ipProtocol === 17));
   });
 
@@ -97,12 +100,23 @@ describe("HEP: the lab's Kamailio mirrors every SIP message to the collector", (
     const file = s.pcap.path;
     const ours = new Map<number, number>();
     for (const p of packets) {
-      if (p.payload.subarray(0, 7).toString("latin1") === "INVITE ") ours.set(p.dst.port, (ours.get(p.dst.port) ?? 0) + 1);
+      if (p.payload.subarray(0, 7).toString("latin1") === "INVITE ")
+        ours.set(p.dst.port, (ours.get(p.dst.port) ?? 0) + 1);
     }
     // decode the lab's ports as SIP: tshark's port table wins over its SIP heuristics, so a random
     // port another protocol owns (26000 is Quake's) would otherwise show no SIP at all
     const decodeAs = [f.ports.sip, f.ports.old, f.ports.new].flatMap((p) => ["-d", `udp.port==${p},sip`]);
-    const { stdout } = await promisify(execFile)("tshark", ["-r", file, ...decodeAs, "-Y", 'sip.Method == "INVITE"', "-T", "fields", "-e", "udp.dstport"]);
+    const { stdout } = await promisify(execFile)("tshark", [
+      "-r",
+      file,
+      ...decodeAs,
+      "-Y",
+      'sip.Method == "INVITE"',
+      "-T",
+      "fields",
+      "-e",
+      "udp.dstport",
+    ]);
     const theirs = new Map<number, number>();
     for (const port of stdout.split("\n").filter(Boolean).map(Number)) theirs.set(port, (theirs.get(port) ?? 0) + 1);
     assert.deepEqual(theirs, ours);
@@ -150,7 +164,10 @@ describe("HEP: --hep-mirror off starts Kamailio silent; siptrace.status on switc
     assert.equal(loud.code, 0);
     await c.settle();
     const ids = new Set(packets.map((p) => /Call-ID: (\S+)/i.exec(p.payload.toString("latin1"))?.[1]));
-    assert.ok([...ids].every((id) => id?.startsWith(loud.tag)), "only the calls placed after the switch");
+    assert.ok(
+      [...ids].every((id) => id?.startsWith(loud.tag)),
+      "only the calls placed after the switch",
+    );
     assert.equal(ids.size, 2);
     assert.ok(packets.length >= 2 * 14, `${packets.length} mirrored messages`);
   });

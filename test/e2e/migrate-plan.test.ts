@@ -15,7 +15,12 @@ import { runtimeWithAttrs, uriOf } from "../support/lab-runtime.js";
 interface Results {
   status: string;
   exitCode: number;
-  phases: { mode: string; verdict: string; step: { index: number; weightNew: number }; runtime: RuntimeDestination[] }[];
+  phases: {
+    mode: string;
+    verdict: string;
+    step: { index: number; weightNew: number };
+    runtime: RuntimeDestination[];
+  }[];
   final: { verdict: string };
   rollback?: { from: number; to: number; ok: boolean; appliedFile: string; runtime: { uri: string; attrs: string }[] };
   warnings: string[];
@@ -88,29 +93,58 @@ describe("migrate with weighted steps on an algorithm-9 lab", () => {
       "summary.md",
     ]);
     const read = (n: string): string => readFileSync(path.join(runDir, n), "utf8");
-    for (const [i, w] of [[1, 0], [2, 10], [3, 50], [4, 100]] as const) {
-      assert.equal(read(`applied-step-${i}-w${w}.list`), read(`dispatcher.step-${i}-w${w}.list`), `step ${i}: the file Kamailio read back is the step's list`);
+    for (const [i, w] of [
+      [1, 0],
+      [2, 10],
+      [3, 50],
+      [4, 100],
+    ] as const) {
+      assert.equal(
+        read(`applied-step-${i}-w${w}.list`),
+        read(`dispatcher.step-${i}-w${w}.list`),
+        `step ${i}: the file Kamailio read back is the step's list`,
+      );
     }
     const res = JSON.parse(read("results.json")) as Results;
     assert.equal(res.status, "pass");
-    assert.deepEqual(res.phases.map((p) => [p.mode, p.verdict, p.step.weightNew]), [
-      ["old", "pass", 0],
-      ["new=10%", "pass", 10],
-      ["new=50%", "pass", 50],
-      ["new", "pass", 100],
-    ]);
+    assert.deepEqual(
+      res.phases.map((p) => [p.mode, p.verdict, p.step.weightNew]),
+      [
+        ["old", "pass", 0],
+        ["new=10%", "pass", 10],
+        ["new=50%", "pass", 50],
+        ["new", "pass", 100],
+      ],
+    );
     // what Kamailio held after each step's reload, read back by verifiedApply
-    assert.deepEqual(res.phases.map((p) => weights(f, p.runtime)), [
-      ["", undefined],
-      ["weight=90", "weight=10"],
-      ["weight=50", "weight=50"],
-      [undefined, ""],
-    ]);
+    assert.deepEqual(
+      res.phases.map((p) => weights(f, p.runtime)),
+      [
+        ["", undefined],
+        ["weight=90", "weight=10"],
+        ["weight=50", "weight=50"],
+        [undefined, ""],
+      ],
+    );
     assert.equal(res.final.verdict, "pass");
-    assert.ok(res.warnings.some((w) => /gates were not evaluated: migrate placed no calls \(no --traffic\)/.test(w)), res.warnings.join("\n"));
+    assert.ok(
+      res.warnings.some((w) => /gates were not evaluated: migrate placed no calls \(no --traffic\)/.test(w)),
+      res.warnings.join("\n"),
+    );
     assert.deepEqual(await runtime(f), [[uriOf(f, "new"), undefined]]);
-    const steps = events(runDir).filter((e) => e.kind === "step").map((e) => `${e.index}:${e.state}`);
-    assert.deepEqual(steps, ["1:applied", "1:passed", "2:applied", "2:passed", "3:applied", "3:passed", "4:applied", "4:passed"]);
+    const steps = events(runDir)
+      .filter((e) => e.kind === "step")
+      .map((e) => `${e.index}:${e.state}`);
+    assert.deepEqual(steps, [
+      "1:applied",
+      "1:passed",
+      "2:applied",
+      "2:passed",
+      "3:applied",
+      "3:passed",
+      "4:applied",
+      "4:passed",
+    ]);
     assert.equal(events(runDir).at(-1)!.kind, "run-finished");
   });
 
@@ -119,16 +153,41 @@ describe("migrate with weighted steps on an algorithm-9 lab", () => {
     const both = await f.cli(["apply", "--mode", "both", "--lab-dir", f.labDir]);
     assert.equal(both.code, 0, both.stderr + both.stdout);
     // without weights algorithm 9 sent every call to one destination (seen: 6 of 6 to new)
-    assert.deepEqual(await runtime(f), [[uriOf(f, "old"), "weight=50"], [uriOf(f, "new"), "weight=50"]].sort((a, b) => a[0]!.localeCompare(b[0]!)));
+    assert.deepEqual(
+      await runtime(f),
+      [
+        [uriOf(f, "old"), "weight=50"],
+        [uriOf(f, "new"), "weight=50"],
+      ].sort((a, b) => a[0]!.localeCompare(b[0]!)),
+    );
     const file = readFileSync(path.join(f.labDir, "dispatcher.list"), "utf8");
-    const clash = await f.cli(["apply", "--mode", "old", "--lab-dir", f.labDir, "--rpc-port", String(f.ports.rpc + 1000), "--dispatcher-alg", "4"]);
+    const clash = await f.cli([
+      "apply",
+      "--mode",
+      "old",
+      "--lab-dir",
+      f.labDir,
+      "--rpc-port",
+      String(f.ports.rpc + 1000),
+      "--dispatcher-alg",
+      "4",
+    ]);
     assert.equal(clash.code, 2, clash.stderr);
-    assert.match(clash.stderr, new RegExp(`running with other settings: --rpc-port ${f.ports.rpc + 1000}, the lab has ${f.ports.rpc}; nothing was started or changed`));
+    assert.match(
+      clash.stderr,
+      new RegExp(
+        `running with other settings: --rpc-port ${f.ports.rpc + 1000}, the lab has ${f.ports.rpc}; nothing was started or changed`,
+      ),
+    );
     assert.match(clash.stderr, /--dispatcher-alg 4, the lab has 9/);
     const sim = await f.cli(["sim", "--lab-dir", f.labDir, "--artifacts-dir", path.join(f.dir, "art-sim9")]);
     assert.equal(sim.code, 2, sim.stderr);
     assert.match(sim.stderr, /weight-based dispatcher \(algorithm 9\).*nothing was started/);
-    assert.equal(readFileSync(path.join(f.labDir, "dispatcher.list"), "utf8"), file, "refused commands changed nothing");
+    assert.equal(
+      readFileSync(path.join(f.labDir, "dispatcher.list"), "utf8"),
+      file,
+      "refused commands changed nothing",
+    );
     assert.ok(!existsSync(path.join(f.dir, "art-sim9")));
   });
 
@@ -138,10 +197,14 @@ describe("migrate with weighted steps on an algorithm-9 lab", () => {
     const planFile = path.join(f.dir, "hold.yaml");
     writeFileSync(planFile, "steps:\n  - 0\n  - 10\n  - weightNew: 50\n    hold: { durationS: 300 }\n");
     const art = path.join(f.dir, "art-abort");
-    const child = spawn(process.execPath, [CLI, "migrate", ...f.flags, ...alg, "--artifacts-dir", art, "--plan", planFile], {
-      cwd: f.dir,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      [CLI, "migrate", ...f.flags, ...alg, "--artifacts-dir", art, "--plan", planFile],
+      {
+        cwd: f.dir,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -149,7 +212,10 @@ describe("migrate with weighted steps on an algorithm-9 lab", () => {
     const closed = new Promise<number | null>((resolve) => child.on("close", resolve));
     await waitFor(() => /step 3\/3 new=50%: holding/.test(stdout), 60_000);
     // the held step is at runtime now, and it is not good yet
-    assert.deepEqual((await runtime(f)).map(([, a]) => a), ["weight=50", "weight=50"]);
+    assert.deepEqual(
+      (await runtime(f)).map(([, a]) => a),
+      ["weight=50", "weight=50"],
+    );
     child.kill("SIGINT");
     assert.equal(await closed, 130, stderr + stdout);
     assert.match(stderr, /interrupted by SIGINT/);
@@ -161,16 +227,32 @@ describe("migrate with weighted steps on an algorithm-9 lab", () => {
       [uriOf(f, "old"), "weight=90"],
       [uriOf(f, "new"), "weight=10"],
     ];
-    assert.deepEqual(await runtime(f), want.sort((a, b) => a[0].localeCompare(b[0])));
+    assert.deepEqual(
+      await runtime(f),
+      want.sort((a, b) => a[0].localeCompare(b[0])),
+    );
     const res = JSON.parse(read("results.json")) as Results;
     assert.equal(res.status, "fail");
     assert.equal(res.exitCode, 130);
     assert.deepEqual([res.rollback?.from, res.rollback?.to, res.rollback?.ok], [3, 2, true]);
     assert.equal(read(res.rollback!.appliedFile), read("dispatcher.step-2-w10.list"));
-    assert.deepEqual(res.phases.map((p) => [p.mode, p.verdict]), [["old", "pass"], ["new=10%", "pass"], ["new=50%", "fail"]]);
+    assert.deepEqual(
+      res.phases.map((p) => [p.mode, p.verdict]),
+      [
+        ["old", "pass"],
+        ["new=10%", "pass"],
+        ["new=50%", "fail"],
+      ],
+    );
     const ev = events(runDir);
-    assert.deepEqual(ev.filter((e) => e.kind === "step").map((e) => `${e.index}:${e.state}`), ["1:applied", "1:passed", "2:applied", "2:passed", "3:applied", "3:failed"]);
-    assert.deepEqual(ev.filter((e) => e.kind === "rollback").map((e) => [e.from, e.to, e.ok]), [[3, 2, true]]);
+    assert.deepEqual(
+      ev.filter((e) => e.kind === "step").map((e) => `${e.index}:${e.state}`),
+      ["1:applied", "1:passed", "2:applied", "2:passed", "3:applied", "3:failed"],
+    );
+    assert.deepEqual(
+      ev.filter((e) => e.kind === "rollback").map((e) => [e.from, e.to, e.ok]),
+      [[3, 2, true]],
+    );
     assert.ok(!existsSync(path.join(f.labDir, "apply.lock")), "the apply lock is released");
   });
 });
@@ -198,12 +280,23 @@ describe("migrate plans: bad input and dry run change nothing", () => {
     writeFileSync(planFile, "steps:\n  - 0\n  - weightNew: 100\n    hold: { minCalls: 100 }\n");
     const r = await f.cli(["migrate", ...f.flags, "--artifacts-dir", path.join(f.dir, "art"), "--plan", planFile]);
     assert.equal(r.code, 2, r.stderr + r.stdout);
-    assert.match(r.stderr, /step 2 holds until a number of calls \(hold\.minCalls\), but migrate places no calls without --traffic; nothing was changed/);
+    assert.match(
+      r.stderr,
+      /step 2 holds until a number of calls \(hold\.minCalls\), but migrate places no calls without --traffic; nothing was changed/,
+    );
     assert.ok(!existsSync(path.join(f.labDir, "lab.json")), "no lab started");
   });
 
   test("--dry-run prints the plan's dry run and starts nothing", async () => {
-    const r = await f.cli(["migrate", ...f.flags, "--artifacts-dir", path.join(f.dir, "art"), "--dry-run", "--steps", "0,50,100"]);
+    const r = await f.cli([
+      "migrate",
+      ...f.flags,
+      "--artifacts-dir",
+      path.join(f.dir, "art"),
+      "--dry-run",
+      "--steps",
+      "0,50,100",
+    ]);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /nothing is written, reloaded or started/);
     assert.match(r.stdout, /3 steps: old -> both -> new/);

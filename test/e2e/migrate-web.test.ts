@@ -45,7 +45,10 @@ describe("migrate --web: the plan's timeline, live and in report.html", () => {
     // so each step is live for about 5 s, long enough for a page on a loaded machine to see it
     const both = await f.cli(["apply", "--mode", "both", ...f.flags]);
     assert.equal(both.code, 0, both.stderr);
-    const child = spawn(process.execPath, [CLI, "migrate", ...f.flags, "--steps", "0,50,100", "--web"], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CLI, "migrate", ...f.flags, "--steps", "0,50,100", "--web"], {
+      cwd: f.dir,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -62,7 +65,9 @@ describe("migrate --web: the plan's timeline, live and in report.html", () => {
       const page = await browser.context.newPage();
       await page.addInitScript(PROBE_SCRIPT);
       await page.goto(url);
-      await page.waitForFunction(() => (globalThis as unknown as Probed).__pbx.shown().ended, undefined, { timeout: 120_000 });
+      await page.waitForFunction(() => (globalThis as unknown as Probed).__pbx.shown().ended, undefined, {
+        timeout: 120_000,
+      });
       assert.equal(await exited, 0, stdout + stderr);
       await page.screenshot({ path: path.join(WEB_SHOTS, "migrate-live-final.png"), fullPage: true });
       const shown = await shownOn(page);
@@ -74,11 +79,13 @@ describe("migrate --web: the plan's timeline, live and in report.html", () => {
       const seen = await page.evaluate(() => (globalThis as unknown as Probed).__pbx.seen);
       const liveOrder = seen.map((s) => s.live).filter((l, i, a) => l !== "" && l !== a[i - 1]);
       assert.ok(liveOrder.length >= 2, `live steps seen: ${liveOrder.join(" ")}`);
-      for (let i = 1; i < liveOrder.length; i++) assert.ok(liveOrder[i]! > liveOrder[i - 1]!, `in order: ${liveOrder.join(" ")}`);
+      for (let i = 1; i < liveOrder.length; i++)
+        assert.ok(liveOrder[i]! > liveOrder[i - 1]!, `in order: ${liveOrder.join(" ")}`);
       const m = /run folder (\S+)/.exec(stdout);
       assert.ok(m, stdout);
       runDir = m[1]!;
-      for (const name of ["results.json", "events.ndjson", "report.html"]) assert.ok(shown.links.includes(name), `link to ${name}: ${shown.links.join(" ")}`);
+      for (const name of ["results.json", "events.ndjson", "report.html"])
+        assert.ok(shown.links.includes(name), `link to ${name}: ${shown.links.join(" ")}`);
     } finally {
       child.kill("SIGKILL");
       await exited;
@@ -102,7 +109,10 @@ describe("migrate --web: the plan's timeline, live and in report.html", () => {
       assert.deepEqual(shown.steps, ["step-1", "step-2", "step-3"]);
       assert.deepEqual(shown.stepStates, ["passed", "passed", "passed"]);
       assert.deepEqual(shown.weights, ["new 0%", "new 50%", "new 100%"]);
-      const results = JSON.parse(readFileSync(path.join(runDir, "results.json"), "utf8")) as { status: string; phases: { runtime: unknown[] }[] };
+      const results = JSON.parse(readFileSync(path.join(runDir, "results.json"), "utf8")) as {
+        status: string;
+        phases: { runtime: unknown[] }[];
+      };
       assert.equal(results.status, "pass");
       assert.equal(shown.applies, results.phases.length, "one verified apply per step on the timeline");
       assert.deepEqual(requests, [fileUrl]);
@@ -125,13 +135,26 @@ describe("migrate --web: the plan's timeline, live and in report.html", () => {
     await new Promise<void>((r) => holder.listen(0, "127.0.0.1", () => r()));
     const port = (holder.address() as net.AddressInfo).port;
     try {
-      const r = await f.cli(["migrate", ...f.flags, "--steps", "0,100", "--web", `127.0.0.1:${port}`, "--artifacts-dir", "busy"]);
+      const r = await f.cli([
+        "migrate",
+        ...f.flags,
+        "--steps",
+        "0,100",
+        "--web",
+        `127.0.0.1:${port}`,
+        "--artifacts-dir",
+        "busy",
+      ]);
       assert.equal(r.code, 3, r.stdout + r.stderr);
       assert.match(r.stderr, new RegExp(`port ${port}/tcp on 127\\.0\\.0\\.1 is in use by pid ${process.pid}`));
       assert.equal(existsSync(path.join(f.dir, "busy")), false, "no run folder");
     } finally {
       holder.close();
     }
-    assert.equal(readFileSync(path.join(f.labDir, "dispatcher.list"), "utf8"), before, "the dispatcher list was not touched");
+    assert.equal(
+      readFileSync(path.join(f.labDir, "dispatcher.list"), "utf8"),
+      before,
+      "the dispatcher list was not touched",
+    );
   });
 });

@@ -11,8 +11,18 @@ interface Results {
   exitCode: number;
   lab: { startedByThisRun: boolean; leftRunning: boolean };
   probes: { role: string; probe: { status: number; server: string } }[];
-  phases: { mode: string; verdict: string; changed: boolean; runtime: { uri: string }[]; timings: { totalMs: number } }[];
-  final: { verdict: string; file: { oldPresent: boolean; newPresent: boolean }; runtime: { oldPresent: boolean; newPresent: boolean } };
+  phases: {
+    mode: string;
+    verdict: string;
+    changed: boolean;
+    runtime: { uri: string }[];
+    timings: { totalMs: number };
+  }[];
+  final: {
+    verdict: string;
+    file: { oldPresent: boolean; newPresent: boolean };
+    runtime: { oldPresent: boolean; newPresent: boolean };
+  };
   kamcmd: { exitCode: number };
   error?: string;
 }
@@ -47,7 +57,11 @@ function checkRunDir(f: LabFixture, runDir: string): Results {
     .split("\n")
     .map((l) => JSON.parse(l) as { kind: string; label?: string; state?: string; exitCode?: number });
   assert.equal(events[0]!.kind, "run-started");
-  assert.deepEqual(events.at(-1), { ...events.at(-1), kind: "run-finished", exitCode: 0 }, "the stream ends with the run's exit code");
+  assert.deepEqual(
+    events.at(-1),
+    { ...events.at(-1), kind: "run-finished", exitCode: 0 },
+    "the stream ends with the run's exit code",
+  );
   assert.deepEqual(
     events.filter((e) => e.kind === "step" && e.state === "passed").map((e) => e.label),
     ["old", "both", "new"],
@@ -58,7 +72,11 @@ function checkRunDir(f: LabFixture, runDir: string): Results {
   assert.deepEqual(listUris(read("dispatcher.both.list")), [OLD, NEW]);
   assert.deepEqual(listUris(read("dispatcher.new.list")), [NEW]);
   for (const m of ["old", "both", "new"]) {
-    assert.equal(read(`applied-${m}.list`), read(`dispatcher.${m}.list`), `applied-${m}.list is the file Kamailio read after the ${m} apply`);
+    assert.equal(
+      read(`applied-${m}.list`),
+      read(`dispatcher.${m}.list`),
+      `applied-${m}.list is the file Kamailio read after the ${m} apply`,
+    );
   }
   const kam = read("kamcmd-dispatcher.list.txt");
   assert.match(kam, /NRSETS: 1/, "kamcmd's own output format");
@@ -67,13 +85,29 @@ function checkRunDir(f: LabFixture, runDir: string): Results {
   const r = JSON.parse(read("results.json")) as Results;
   assert.equal(r.status, "pass");
   assert.equal(r.exitCode, 0);
-  assert.deepEqual(r.phases.map((p) => [p.mode, p.verdict]), [["old", "pass"], ["both", "pass"], ["new", "pass"]]);
-  assert.deepEqual(r.phases.map((p) => p.runtime.map((d) => d.uri).sort()), [[OLD], [OLD, NEW].sort(), [NEW]]);
+  assert.deepEqual(
+    r.phases.map((p) => [p.mode, p.verdict]),
+    [
+      ["old", "pass"],
+      ["both", "pass"],
+      ["new", "pass"],
+    ],
+  );
+  assert.deepEqual(
+    r.phases.map((p) => p.runtime.map((d) => d.uri).sort()),
+    [[OLD], [OLD, NEW].sort(), [NEW]],
+  );
   assert.deepEqual(r.final.file, { oldPresent: false, newPresent: true });
   assert.deepEqual([r.final.runtime.oldPresent, r.final.runtime.newPresent], [false, true]);
   assert.equal(r.final.verdict, "pass");
   assert.equal(r.kamcmd.exitCode, 0);
-  assert.deepEqual(r.probes.map((p) => [p.role, p.probe.status]), [["old", 200], ["new", 200]]);
+  assert.deepEqual(
+    r.probes.map((p) => [p.role, p.probe.status]),
+    [
+      ["old", 200],
+      ["new", 200],
+    ],
+  );
   assert.match(r.probes[0]!.probe.server, /old backend/);
   const summary = read("summary.md");
   assert.match(summary, /^# pbx-cutover migrate: PASS/);
@@ -163,7 +197,10 @@ describe("migrate on a running lab", () => {
     const silent = `sip:127.0.0.1:${f.ports.sip + 7}`;
     const r = await f.cli(["migrate", ...f.flags, "--artifacts-dir", art, "--new-uri", silent]);
     assert.equal(r.code, 3, r.stderr);
-    assert.match(r.stderr, new RegExp(`new backend ${silent.replace(/\./g, "\\.")} did not answer SIP OPTIONS; nothing was changed`));
+    assert.match(
+      r.stderr,
+      new RegExp(`new backend ${silent.replace(/\./g, "\\.")} did not answer SIP OPTIONS; nothing was changed`),
+    );
     const res = JSON.parse(readFileSync(path.join(art, "latest", "results.json"), "utf8")) as Results;
     assert.equal(res.status, "fail");
     assert.equal(res.exitCode, 3);
@@ -171,4 +208,3 @@ describe("migrate on a running lab", () => {
     assert.deepEqual(await runtimeUris(f), [uriOf(f, "old")]);
   });
 });
-

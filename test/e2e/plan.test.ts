@@ -59,9 +59,18 @@ describe("plan --dry-run on a real lab (algorithm 9)", () => {
     assert.equal(r.stderr, "");
     assert.match(r.stdout, /plan: --steps 0,1,10,50,100, 5 steps: old -> new=1% -> new=10% -> new=50% -> new\n/);
     assert.match(r.stdout, /algorithm 9 \(weight-based\)/);
-    assert.match(r.stdout, new RegExp(`\\| 1 sip:127\\.0\\.0\\.1:${f.ports.old} 0 0 weight=99\\n    \\| 1 sip:127\\.0\\.0\\.1:${f.ports.new} 0 0 weight=1\\n`));
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `\\| 1 sip:127\\.0\\.0\\.1:${f.ports.old} 0 0 weight=99\\n    \\| 1 sip:127\\.0\\.0\\.1:${f.ports.new} 0 0 weight=1\\n`,
+      ),
+    );
     assert.equal((r.stdout.match(/RPC dispatcher\.reload/g) ?? []).length, 5);
-    assert.equal((r.stdout.match(new RegExp(`write ${path.join(f.labDir, "dispatcher.list").replace(/[.]/g, "\\.")}`, "g")) ?? []).length, 5);
+    assert.equal(
+      (r.stdout.match(new RegExp(`write ${path.join(f.labDir, "dispatcher.list").replace(/[.]/g, "\\.")}`, "g")) ?? [])
+        .length,
+      5,
+    );
     assert.deepEqual(await snapshot(f), before, "nothing changed");
   });
 
@@ -71,8 +80,13 @@ describe("plan --dry-run on a real lab (algorithm 9)", () => {
     const before = await snapshot(f);
     const r = await f.cli(["plan", "--dry-run", "--plan", file, "--json", ...f.flags, ...alg]);
     assert.equal(r.code, 0, r.stderr);
-    const d = JSON.parse(r.stdout) as { steps: { label: string; split: { min: number; max: number }; actions: { kind: string }[] }[] };
-    assert.deepEqual(d.steps.map((s) => s.label), ["old", "new=10%", "new"]);
+    const d = JSON.parse(r.stdout) as {
+      steps: { label: string; split: { min: number; max: number }; actions: { kind: string }[] }[];
+    };
+    assert.deepEqual(
+      d.steps.map((s) => s.label),
+      ["old", "new=10%", "new"],
+    );
     assert.deepEqual([d.steps[1]!.split.min, d.steps[1]!.split.max], [20, 20]);
     assert.deepEqual(await snapshot(f), before, "nothing changed");
   });
@@ -80,13 +94,22 @@ describe("plan --dry-run on a real lab (algorithm 9)", () => {
   test("bad input exits 2 with one clear line, nothing changed", async () => {
     const before = await snapshot(f);
     const cases: [string[], RegExp][] = [
-      [["--dry-run", "--steps", "0,50,10", ...alg], /^pbx-cutover: --steps "0,50,10": step 3 \(10\) does not increase on step 2 \(50\)/],
+      [
+        ["--dry-run", "--steps", "0,50,10", ...alg],
+        /^pbx-cutover: --steps "0,50,10": step 3 \(10\) does not increase on step 2 \(50\)/,
+      ],
       [["--dry-run", "--steps", "0,abc", ...alg], /step 2 "abc" is not a whole number from 0 to 100/],
       [["--steps", "0,10,100", ...alg], /running a plan is not built yet; pass --dry-run/],
       [["--dry-run", "--steps", "0,10", "--plan", "x.yaml", ...alg], /--steps and --plan both given/],
-      [["--dry-run", "--plan", path.join(f.dir, "missing.yaml"), ...alg], /cannot read plan file .*missing\.yaml: no such file/],
+      [
+        ["--dry-run", "--plan", path.join(f.dir, "missing.yaml"), ...alg],
+        /cannot read plan file .*missing\.yaml: no such file/,
+      ],
       // without the flag the running lab's algorithm (9) is used; a flag that contradicts it is refused
-      [["--dry-run", "--steps", "0,10,100", "--dispatcher-alg", "4"], /running with other settings: --dispatcher-alg 4, the lab has 9; nothing was started or changed/],
+      [
+        ["--dry-run", "--steps", "0,10,100", "--dispatcher-alg", "4"],
+        /running with other settings: --dispatcher-alg 4, the lab has 9; nothing was started or changed/,
+      ],
     ];
     const unknown = path.join(f.dir, "unknown.yaml");
     writeFileSync(unknown, "steps:\n  - weightNew: 10\n    gate: []\n");

@@ -21,7 +21,9 @@ const TARBALLS = [
 
 // Without the offline copies (a clone that is not beside shared/, no PBX_CUTOVER_VENDOR) the install
 // from a vendor directory cannot be exercised: said as a skip with the reason, never a silent pass.
-const NO_VENDOR = existsSync(path.join(VENDOR, "SHA256SUMS")) ? false : `no vendor tarballs in ${VENDOR} (set PBX_CUTOVER_VENDOR)`;
+const NO_VENDOR = existsSync(path.join(VENDOR, "SHA256SUMS"))
+  ? false
+  : `no vendor tarballs in ${VENDOR} (set PBX_CUTOVER_VENDOR)`;
 
 describe("make real-services from a vendor directory", { skip: NO_VENDOR }, () => {
   let dir: string;
@@ -31,7 +33,11 @@ describe("make real-services from a vendor directory", { skip: NO_VENDOR }, () =
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   const run = (vendor: string, dest: string) =>
-    runProgram("bash", [SCRIPT], { cwd: ROOT, env: { ...process.env, PBX_CUTOVER_VENDOR: vendor, PBX_CUTOVER_REAL_SERVICES: dest }, timeoutMs: 120_000 });
+    runProgram("bash", [SCRIPT], {
+      cwd: ROOT,
+      env: { ...process.env, PBX_CUTOVER_VENDOR: vendor, PBX_CUTOVER_REAL_SERVICES: dest },
+      timeoutMs: 120_000,
+    });
 
   /** a vendor dir with links to the real tarballs and a SHA256SUMS we may tamper with */
   function vendorCopy(name: string, sums: (text: string) => string): string {
@@ -44,15 +50,29 @@ describe("make real-services from a vendor directory", { skip: NO_VENDOR }, () =
 
   test("installs all four, each FreeSWITCH answers -version; a second run installs nothing", async () => {
     const dest = path.join(dir, "good");
-    const r = await run(vendorCopy("vendor-good", (s) => s), dest);
+    const r = await run(
+      vendorCopy("vendor-good", (s) => s),
+      dest,
+    );
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /freeswitch-1\.10\.3 installed: FreeSWITCH version: 1\.10\.3-release/);
     assert.match(r.stdout, /freeswitch-1\.10\.12 installed: FreeSWITCH version: 1\.10\.12-release/);
-    for (const d of ["freeswitch-1.10.3/bin/freeswitch", "freeswitch-1.10.12/mod/mod_sofia.so", "fusionpbx-5.3.0/core/software/resources/classes/software.php", "fusionpbx-5.5.7/index.php"]) {
+    for (const d of [
+      "freeswitch-1.10.3/bin/freeswitch",
+      "freeswitch-1.10.12/mod/mod_sofia.so",
+      "fusionpbx-5.3.0/core/software/resources/classes/software.php",
+      "fusionpbx-5.5.7/index.php",
+    ]) {
       assert.ok(existsSync(path.join(dest, d)), d);
     }
-    assert.match(readFileSync(path.join(dest, "freeswitch-1.10.3", ".pbx-cutover-installed"), "utf8"), /^sha256=2776381d/m);
-    const again = await run(vendorCopy("vendor-good2", (s) => s), dest);
+    assert.match(
+      readFileSync(path.join(dest, "freeswitch-1.10.3", ".pbx-cutover-installed"), "utf8"),
+      /^sha256=2776381d/m,
+    );
+    const again = await run(
+      vendorCopy("vendor-good2", (s) => s),
+      dest,
+    );
     assert.equal(again.code, 0, again.stderr);
     assert.equal((again.stdout.match(/ present \(/g) ?? []).length, 4, again.stdout);
     assert.doesNotMatch(again.stdout, /installed/);
@@ -60,10 +80,15 @@ describe("make real-services from a vendor directory", { skip: NO_VENDOR }, () =
 
   test("a tarball that does not match SHA256SUMS: exit 3, nothing installed from it", async () => {
     const dest = path.join(dir, "tampered");
-    const v = vendorCopy("vendor-bad", (s) => s.replace(/^[0-9a-f]{64}(\s+freeswitch-1\.10\.3-)/m, `${"0".repeat(64)}$1`));
+    const v = vendorCopy("vendor-bad", (s) =>
+      s.replace(/^[0-9a-f]{64}(\s+freeswitch-1\.10\.3-)/m, `${"0".repeat(64)}$1`),
+    );
     const r = await run(v, dest);
     assert.equal(r.code, 3, r.stdout + r.stderr);
-    assert.match(r.stderr, /freeswitch-1\.10\.3-debian12-amd64\.tar\.zst does not match SHA256SUMS .*nothing installed from it/);
+    assert.match(
+      r.stderr,
+      /freeswitch-1\.10\.3-debian12-amd64\.tar\.zst does not match SHA256SUMS .*nothing installed from it/,
+    );
     assert.equal(existsSync(path.join(dest, "freeswitch-1.10.3")), false);
   });
 

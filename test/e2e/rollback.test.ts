@@ -46,7 +46,15 @@ interface Results {
     ok: boolean;
     reason: string;
     appliedFile: string;
-    reaction?: { reactionMs: number; firstFailingCallMs: number; restoredAtMs: number; backend: string; routed: number; failed: number; segments: Record<string, number> };
+    reaction?: {
+      reactionMs: number;
+      firstFailingCallMs: number;
+      restoredAtMs: number;
+      backend: string;
+      routed: number;
+      failed: number;
+      segments: Record<string, number>;
+    };
   };
   traffic?: { rate: number; callIdPrefix: string; exit: string; hep: { calls: number; kernelDrops?: number } };
 }
@@ -56,7 +64,8 @@ const runDirOf = (r: CliResult): string => {
   assert.ok(m, r.stdout);
   return m[1]!;
 };
-const results = (runDir: string): Results => JSON.parse(readFileSync(path.join(runDir, "results.json"), "utf8")) as Results;
+const results = (runDir: string): Results =>
+  JSON.parse(readFileSync(path.join(runDir, "results.json"), "utf8")) as Results;
 const events = (runDir: string): { kind: string; reactionMs?: number; from?: number; to?: number; ok?: boolean }[] =>
   readFileSync(path.join(runDir, "events.ndjson"), "utf8")
     .trim()
@@ -70,13 +79,28 @@ const gate = (p: Phase, name: RegExp): GateRow => {
 };
 
 /** A lab on algorithm 9 with the new stand-in answering `how`; the migrate run's result. */
-async function runWith(how: "answer" | "503-one-in-five" | "slow"): Promise<{ f: LabFixture; r: CliResult; runDir: string; res: Results }> {
+async function runWith(
+  how: "answer" | "503-one-in-five" | "slow",
+): Promise<{ f: LabFixture; r: CliResult; runDir: string; res: Results }> {
   const f = await labFixture();
   const up = await f.cli(["lab", "up", ...f.flags, ...ALG, "--new-stand-in", how]);
   assert.equal(up.code, 0, up.stderr);
-  const r = await f.cli(["migrate", ...f.flags, ...ALG, "--artifacts-dir", path.join(f.dir, "art"), "--steps", "0,10,50,100", "--traffic", RATE], {
-    timeoutMs: 180_000,
-  });
+  const r = await f.cli(
+    [
+      "migrate",
+      ...f.flags,
+      ...ALG,
+      "--artifacts-dir",
+      path.join(f.dir, "art"),
+      "--steps",
+      "0,10,50,100",
+      "--traffic",
+      RATE,
+    ],
+    {
+      timeoutMs: 180_000,
+    },
+  );
   const runDir = runDirOf(r);
   return { f, r, runDir, res: results(runDir) };
 }
@@ -95,18 +119,30 @@ describe("migrate --traffic: a new backend refusing one call in five", () => {
     assert.equal(r.code, 1, r.stderr + r.stdout);
     // the output names the gate and its numbers
     // decided as soon as it was certain: 2 refused calls cannot make 5 % of the 20 calls the gate needs
-    assert.match(r.stdout, /step 2\/4 new=10%: gates fail.*ISA of new <= 5%: new 2 ineffective of \d+: at least 10% at the 20 calls needed \(2 of 20\) whatever the next \d+ do > 5%/);
+    assert.match(
+      r.stdout,
+      /step 2\/4 new=10%: gates fail.*ISA of new <= 5%: new 2 ineffective of \d+: at least 10% at the 20 calls needed \(2 of 20\) whatever the next \d+ do > 5%/,
+    );
     assert.match(r.stderr, /step 2: gates failed: .*ISA of new <= 5%.*; step 1 \(old\) is back in place/);
     assert.match(r.stdout, /rolled back to step 1 \(old\) in [\d.]+ ms .*reaction time \d+ ms/);
     assert.deepEqual([res.status, res.exitCode], ["fail", 1]);
-    assert.deepEqual(res.phases.map((p) => [p.mode, p.verdict]), [["old", "pass"], ["new=10%", "fail"]]);
+    assert.deepEqual(
+      res.phases.map((p) => [p.mode, p.verdict]),
+      [
+        ["old", "pass"],
+        ["new=10%", "fail"],
+      ],
+    );
     const step2 = res.phases[1]!;
     assert.equal(step2.gates?.verdict, "fail");
     const isa = gate(step2, /^ISA of new/);
     assert.equal(isa.verdict, "fail");
     // one in five refused: ISA of new well above 5 %, old's calls all fine
     assert.ok(isa.values.new! >= 10 && isa.values.new! <= 34, `ISA of new ${isa.values.new}`);
-    assert.ok(isa.samples.new! < 20, `decided before the 20 calls the gate needs (${isa.samples.new}): the rest could not change it`);
+    assert.ok(
+      isa.samples.new! < 20,
+      `decided before the 20 calls the gate needs (${isa.samples.new}): the rest could not change it`,
+    );
     // SER relative to old needs its 20 calls on new: not decided yet when ISA was certain
     const ser = gate(step2, /^SER of new/);
     assert.equal(ser.verdict, "inconclusive");
@@ -122,13 +158,30 @@ describe("migrate --traffic: a new backend refusing one call in five", () => {
     assert.ok(rb.reaction.failed >= 1 && rb.reaction.failed <= rb.reaction.routed, JSON.stringify(rb.reaction));
     // link by link: every segment present, none negative beyond clock rounding, adding up to the reaction
     const seg = rb.reaction.segments;
-    assert.deepEqual(Object.keys(seg), ["answer", "evidence", "mirror", "verdict", "notice", "start", "write", "guard", "reload", "verify"]);
+    assert.deepEqual(Object.keys(seg), [
+      "answer",
+      "evidence",
+      "mirror",
+      "verdict",
+      "notice",
+      "start",
+      "write",
+      "guard",
+      "reload",
+      "verify",
+    ]);
     for (const [k, v] of Object.entries(seg)) assert.ok(v > -2, `${k} ${v} ms`);
     const sum = Object.values(seg).reduce((a, b) => a + b, 0);
-    assert.ok(Math.abs(sum - rb.reaction.reactionMs) < 2, `segments ${sum} ms vs reaction ${rb.reaction.reactionMs} ms`);
+    assert.ok(
+      Math.abs(sum - rb.reaction.reactionMs) < 2,
+      `segments ${sum} ms vs reaction ${rb.reaction.reactionMs} ms`,
+    );
     assert.match(r.stdout, /reaction, link by link: answer \d+ ms, evidence \d+ ms, mirror -?\d+ ms, .* verify \d+ ms/);
     const rbEvents = events(runDir).filter((e) => e.kind === "rollback");
-    assert.deepEqual(rbEvents.map((e) => [e.from, e.to, e.ok]), [[2, 1, true]]);
+    assert.deepEqual(
+      rbEvents.map((e) => [e.from, e.to, e.ok]),
+      [[2, 1, true]],
+    );
     assert.equal(Math.round(rbEvents[0]!.reactionMs!), Math.round(rb.reaction.reactionMs));
     // the event stream carries the failing step's gate rows with the numbers results.json has (the web view shows them)
     const gateEvents = readFileSync(path.join(runDir, "events.ndjson"), "utf8")
@@ -138,10 +191,17 @@ describe("migrate --traffic: a new backend refusing one call in five", () => {
       .filter((e) => e.kind === "gates" && e.index === 2);
     assert.equal(gateEvents.at(-1)?.verdict, "fail", JSON.stringify(gateEvents));
     const isaRow = gateEvents.at(-1)!.gates?.find((g) => /^ISA of new/.test(g.name));
-    assert.deepEqual(isaRow && [isaRow.verdict, isaRow.values.new, isaRow.samples.new], [isa.verdict, isa.values.new, isa.samples.new]);
+    assert.deepEqual(isaRow && [isaRow.verdict, isaRow.values.new, isaRow.samples.new], [
+      isa.verdict,
+      isa.values.new,
+      isa.samples.new,
+    ]);
     // weight 0: old only, in the file and at runtime; never a half state
     assert.deepEqual(await runtimeUris(f), [uriOf(f, "old")]);
-    assert.equal(readFileSync(path.join(f.labDir, "dispatcher.list"), "utf8"), readFileSync(path.join(runDir, "dispatcher.step-1-w0.list"), "utf8"));
+    assert.equal(
+      readFileSync(path.join(f.labDir, "dispatcher.list"), "utf8"),
+      readFileSync(path.join(runDir, "dispatcher.step-1-w0.list"), "utf8"),
+    );
     const summary = readFileSync(path.join(runDir, "summary.md"), "utf8");
     assert.match(summary, /reaction \d+ ms/);
     assert.match(summary, /reaction, link by link: answer/);
@@ -163,7 +223,10 @@ describe("migrate --traffic: a slow new backend", () => {
   test("trips the SRD gate at weight 10 and rolls back to weight 0: exit 1", async () => {
     const { f, r, res } = run;
     assert.equal(r.code, 1, r.stderr + r.stdout);
-    assert.match(r.stdout, /SRD p95 of new not worse than old by more than 200 ms: new \d+(\.\d+)? ms \(\d+ samples\) vs old [\d.]+ ms/);
+    assert.match(
+      r.stdout,
+      /SRD p95 of new not worse than old by more than 200 ms: new \d+(\.\d+)? ms \(\d+ samples\) vs old [\d.]+ ms/,
+    );
     const srd = gate(res.phases[1]!, /^SRD p95/);
     assert.equal(srd.verdict, "fail");
     assert.ok(srd.values.new! >= 700, `new's SRD p95 ${srd.values.new} ms: the stand-in waits 800 ms`);
@@ -188,12 +251,15 @@ describe("migrate --traffic: healthy backends", () => {
   test("passes every step with its gates and each step's split within its bound", async () => {
     const { f, r, res } = run;
     assert.equal(r.code, 0, r.stderr + r.stdout);
-    assert.deepEqual(res.phases.map((p) => [p.mode, p.verdict, p.gates?.verdict]), [
-      ["old", "pass", "pass"],
-      ["new=10%", "pass", "pass"],
-      ["new=50%", "pass", "pass"],
-      ["new", "pass", "pass"],
-    ]);
+    assert.deepEqual(
+      res.phases.map((p) => [p.mode, p.verdict, p.gates?.verdict]),
+      [
+        ["old", "pass", "pass"],
+        ["new=10%", "pass", "pass"],
+        ["new=50%", "pass", "pass"],
+        ["new", "pass", "pass"],
+      ],
+    );
     for (const p of res.phases) {
       const s = p.gates!.split!;
       assert.equal(s.verdict, "pass", `${p.mode}: ${JSON.stringify(s)}`);
@@ -214,11 +280,27 @@ describe("migrate --traffic: healthy backends", () => {
   test("bad --traffic values and a non-lab driver: exit 2, nothing started", async () => {
     const { f } = run;
     for (const bad of ["0", "-5", "fast", "5000"]) {
-      const r = await f.cli(["migrate", ...f.flags, ...ALG, "--artifacts-dir", path.join(f.dir, "bad"), "--traffic", bad]);
+      const r = await f.cli([
+        "migrate",
+        ...f.flags,
+        ...ALG,
+        "--artifacts-dir",
+        path.join(f.dir, "bad"),
+        "--traffic",
+        bad,
+      ]);
       assert.equal(r.code, 2, `${bad}: ${r.stderr}`);
       assert.match(r.stderr, /--traffic must be calls per second, more than 0 and at most 1000/);
     }
-    const d = await f.cli(["migrate", "--driver", "docker", "--artifacts-dir", path.join(f.dir, "bad"), "--traffic", "5"]);
+    const d = await f.cli([
+      "migrate",
+      "--driver",
+      "docker",
+      "--artifacts-dir",
+      path.join(f.dir, "bad"),
+      "--traffic",
+      "5",
+    ]);
     assert.equal(d.code, 2, d.stderr);
     assert.match(d.stderr, /--traffic places calls through the native lab's Kamailio only/);
     const s = await f.cli(["lab", "up", ...f.flags, "--new-stand-in", "sometimes"]);

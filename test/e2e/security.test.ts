@@ -14,9 +14,12 @@ import { CLI, labFixture, runProgram, type CliResult, type LabFixture } from "..
 import { groupPids, isLoopback, socketsOf, type BoundSocket } from "../support/lab-sockets.js";
 
 const labPids = (labDir: string): number[] =>
-  (JSON.parse(readFileSync(path.join(labDir, "lab.json"), "utf8")) as { components: { pid: number }[] }).components.map((c) => c.pid);
+  (JSON.parse(readFileSync(path.join(labDir, "lab.json"), "utf8")) as { components: { pid: number }[] }).components.map(
+    (c) => c.pid,
+  );
 
-const show = (s: readonly BoundSocket[]): string => s.map((x) => `${x.proto} ${x.address}:${x.port} (pid ${x.pid})`).join(", ");
+const show = (s: readonly BoundSocket[]): string =>
+  s.map((x) => `${x.proto} ${x.address}:${x.port} (pid ${x.pid})`).join(", ");
 
 describe("every socket the lab opens is on 127.0.0.0/8", () => {
   let f: LabFixture;
@@ -32,7 +35,8 @@ describe("every socket the lab opens is on 127.0.0.0/8", () => {
   test("Kamailio (all its processes) and both backends: SIP, RPC, SIPp control and media sockets", () => {
     const sockets = socketsOf(groupPids(labPids(f.labDir)));
     const ports = new Set(sockets.map((s) => s.port));
-    for (const p of [f.ports.sip, f.ports.rpc, f.ports.old, f.ports.new]) assert.ok(ports.has(p), `port ${p} seen: ${show(sockets)}`);
+    for (const p of [f.ports.sip, f.ports.rpc, f.ports.old, f.ports.new])
+      assert.ok(ports.has(p), `port ${p} seen: ${show(sockets)}`);
     assert.ok(sockets.length >= 6, `SIPp's control sockets are among them too: ${show(sockets)}`);
     const open = sockets.filter((s) => !isLoopback(s));
     assert.deepEqual(open, [], `listening beyond loopback: ${show(open)}`);
@@ -60,7 +64,8 @@ describe("every socket the lab opens is on 127.0.0.0/8", () => {
       // the control socket and the SIP socket both exist once SIPp is up (a condition: polled while the
       // UAC runs, however slowly it starts; the deadline only bounds a hang)
       const deadline = Date.now() + 60_000;
-      while (running && Date.now() < deadline && (sockets = socketsOf([uac.pid!])).length < 2) await new Promise((r) => setTimeout(r, 20));
+      while (running && Date.now() < deadline && (sockets = socketsOf([uac.pid!])).length < 2)
+        await new Promise((r) => setTimeout(r, 20));
       assert.ok(sockets.length >= 2, `UAC sockets seen: ${show(sockets)}`);
       const open = sockets.filter((s) => !isLoopback(s));
       assert.deepEqual(open, [], `UAC listening beyond loopback: ${show(open)}`);
@@ -73,7 +78,9 @@ describe("every socket the lab opens is on 127.0.0.0/8", () => {
 
 /** Run the CLI under a given umask (the shell only sets it; argv passes through untouched). */
 function cliUnderUmask(f: LabFixture, mask: string, args: string[]): Promise<CliResult> {
-  return runProgram("/bin/sh", ["-c", `umask ${mask} && exec "$0" "$@"`, process.execPath, CLI, ...args], { cwd: f.dir });
+  return runProgram("/bin/sh", ["-c", `umask ${mask} && exec "$0" "$@"`, process.execPath, CLI, ...args], {
+    cwd: f.dir,
+  });
 }
 
 const modeOf = (p: string): string => (statSync(p).mode & 0o777).toString(8).padStart(3, "0");
@@ -106,12 +113,19 @@ describe("explicit file modes whatever the umask", () => {
           "uas-new.stdout.log",
           "dispatcher-backups/previous.list",
         ].map((n) => path.join(f.labDir, n));
-        const run = path.join(art, readdirSync(art).find((n) => n.startsWith("run-"))!);
+        const run = path.join(
+          art,
+          readdirSync(art).find((n) => n.startsWith("run-"))!,
+        );
         files.push(...readdirSync(run).map((n) => path.join(run, n)));
         const wrong = files.filter((p) => modeOf(p) !== "644").map((p) => `${p} ${modeOf(p)}`);
         assert.deepEqual(wrong, [], "files 0644");
         const dirs = [f.labDir, path.join(f.labDir, "dispatcher-backups"), art, run];
-        assert.deepEqual(dirs.filter((d) => modeOf(d) !== "755").map((d) => `${d} ${modeOf(d)}`), [], "directories 0755");
+        assert.deepEqual(
+          dirs.filter((d) => modeOf(d) !== "755").map((d) => `${d} ${modeOf(d)}`),
+          [],
+          "directories 0755",
+        );
         assert.equal(modeOf(path.join(f.labDir, "kamailio_ctl")), "600", "Kamailio's control socket is private");
       });
     });

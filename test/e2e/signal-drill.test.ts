@@ -55,12 +55,24 @@ interface Drilled {
   out: string;
 }
 
-async function drill(f: LabFixture, args: string[], env: NodeJS.ProcessEnv, sig: NodeJS.Signals, atMs: number): Promise<Drilled> {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: f.dir, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+async function drill(
+  f: LabFixture,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  sig: NodeJS.Signals,
+  atMs: number,
+): Promise<Drilled> {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: f.dir,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("close", (code, signal) => resolve({ code, signal })));
+  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("close", (code, signal) => resolve({ code, signal })),
+  );
   // the random moment is the point of a drill: this wait is the input, not a condition being waited for
   const timer = setTimeout(() => child.kill(sig), atMs);
   const hardStop = setTimeout(() => child.kill("SIGKILL"), 120_000);
@@ -102,7 +114,11 @@ describe(`signals at random moments (seed ${SEED}; replay with PBX_CUTOVER_DRILL
     f = await labFixture();
     const up = await f.cli(["lab", "up", ...f.flags]);
     assert.equal(up.code, 0, up.stderr);
-    labPids = JSON.stringify((JSON.parse(readFileSync(path.join(f.labDir, "lab.json"), "utf8")) as { components: { pid: number }[] }).components.map((c) => c.pid));
+    labPids = JSON.stringify(
+      (
+        JSON.parse(readFileSync(path.join(f.labDir, "lab.json"), "utf8")) as { components: { pid: number }[] }
+      ).components.map((c) => c.pid),
+    );
   });
   after(async () => {
     await f.dispose();
@@ -112,14 +128,26 @@ describe(`signals at random moments (seed ${SEED}; replay with PBX_CUTOVER_DRILL
     const old = uriOf(f, "old");
     const nu = uriOf(f, "new");
     const sorted = (p: Pair[]): Pair[] => p.sort((a, b) => a[0].localeCompare(b[0]));
-    return [[[old, ""]], [[nu, ""]], sorted([[old, ""], [nu, ""]])];
+    return [
+      [[old, ""]],
+      [[nu, ""]],
+      sorted([
+        [old, ""],
+        [nu, ""],
+      ]),
+    ];
   };
 
   // on an idle machine sim at the FAST knobs runs about 6 s and migrate --steps 0,50,100 about 1 s
   // (the lab's reload_delta is 0); moments are drawn over that span and past it
   const cases: { name: string; args: (art: string) => string[]; env: NodeJS.ProcessEnv; spanMs: number }[] = [
     { name: "sim", args: (art) => ["sim", ...f.flags, "--artifacts-dir", art], env: FAST, spanMs: 7_000 },
-    { name: "migrate", args: (art) => ["migrate", ...f.flags, "--steps", "0,50,100", "--artifacts-dir", art], env: {}, spanMs: 1_500 },
+    {
+      name: "migrate",
+      args: (art) => ["migrate", ...f.flags, "--steps", "0,50,100", "--artifacts-dir", art],
+      env: {},
+      spanMs: 1_500,
+    },
   ];
   const ROUNDS = 3;
   for (let i = 0; i < ROUNDS; i++) {
@@ -151,15 +179,27 @@ describe(`signals at random moments (seed ${SEED}; replay with PBX_CUTOVER_DRILL
           // migrate ends where it promised: the last step that passed, or (none passed) the list it found
           const ev = existsSync(art) ? eventsOf(art) : [];
           const passed = ev.filter((e) => e.kind === "step" && e.state === "passed").at(-1);
-          const want = finished ? whole()[1] : passed === undefined ? before : whole()[passed.weightNew === 0 ? 0 : passed.weightNew === 100 ? 1 : 2];
-          assert.deepEqual(rt, want, `migrate left the last good step (${passed ? `step ${passed.index}, new=${passed.weightNew}%` : "none passed: the list before it"}): ${what}`);
+          const want = finished
+            ? whole()[1]
+            : passed === undefined
+              ? before
+              : whole()[passed.weightNew === 0 ? 0 : passed.weightNew === 100 ? 1 : 2];
+          assert.deepEqual(
+            rt,
+            want,
+            `migrate left the last good step (${passed ? `step ${passed.index}, new=${passed.weightNew}%` : "none passed: the list before it"}): ${what}`,
+          );
         }
         assert.ok(!existsSync(path.join(f.labDir, "apply.lock")), `apply lock released: ${what}`);
         assert.deepEqual(processesNaming(art), [], `no process of the run left: ${what}`);
         // the lab it found running is still running, the same processes, healthy
         const st = await f.cli(["lab", "status", ...f.flags]);
         assert.equal(st.code, 0, `lab still healthy: ${st.stdout}${st.stderr}\n${what}`);
-        const pids = JSON.stringify((JSON.parse(readFileSync(path.join(f.labDir, "lab.json"), "utf8")) as { components: { pid: number }[] }).components.map((x) => x.pid));
+        const pids = JSON.stringify(
+          (
+            JSON.parse(readFileSync(path.join(f.labDir, "lab.json"), "utf8")) as { components: { pid: number }[] }
+          ).components.map((x) => x.pid),
+        );
         assert.equal(pids, labPids, `the lab's processes are the ones it had: ${what}`);
         // a run that was interrupted says so in its results, when it got as far as a run folder
         if (byHandler && existsSync(art)) {
@@ -170,7 +210,10 @@ describe(`signals at random moments (seed ${SEED}; replay with PBX_CUTOVER_DRILL
               // a signal after the run had ended (its results written, PASS printed) while its scope was
               // still closing: the results keep the run's own exit code
               const after = /nothing was running\s*$/.test(r.out) || /^(migrate: )?PASS: /m.test(r.out);
-              assert.ok(j.exitCode === SIGNAL_EXIT[sig] || (after && j.exitCode === 0), `results.json exit code ${j.exitCode}: ${what}`);
+              assert.ok(
+                j.exitCode === SIGNAL_EXIT[sig] || (after && j.exitCode === 0),
+                `results.json exit code ${j.exitCode}: ${what}`,
+              );
             }
           }
         }

@@ -17,7 +17,14 @@ import { FAST } from "../support/sim-knobs.js";
 interface Results {
   status: string;
   verdicts: { phase: string; name: string; verdict: string; source: string; details: string }[];
-  calls: { callId: string; burst: string; inviteBackend: string | null; byeBackend: string | null; outcome: string; dialogToTag: string | null }[];
+  calls: {
+    callId: string;
+    burst: string;
+    inviteBackend: string | null;
+    byeBackend: string | null;
+    outcome: string;
+    dialogToTag: string | null;
+  }[];
   evidence: {
     mode: string;
     verdictsFrom: string;
@@ -35,16 +42,18 @@ interface EventLine {
 
 /** live pids of `comm` whose command line names `dir` (zombies excluded) */
 function pidsOf(comm: string, dir: string): number[] {
-  return readdirSync("/proc").filter((e) => /^\d+$/.test(e)).flatMap((e) => {
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, "utf8");
-      if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z") return [];
-      if (readFileSync(`/proc/${e}/comm`, "utf8").trim() !== comm) return [];
-      return readFileSync(`/proc/${e}/cmdline`, "utf8").includes(dir) ? [Number(e)] : [];
-    } catch {
-      return [];
-    }
-  });
+  return readdirSync("/proc")
+    .filter((e) => /^\d+$/.test(e))
+    .flatMap((e) => {
+      try {
+        const stat = readFileSync(`/proc/${e}/stat`, "utf8");
+        if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z") return [];
+        if (readFileSync(`/proc/${e}/comm`, "utf8").trim() !== comm) return [];
+        return readFileSync(`/proc/${e}/cmdline`, "utf8").includes(dir) ? [Number(e)] : [];
+      } catch {
+        return [];
+      }
+    });
 }
 
 function runDirIn(artifacts: string): string {
@@ -53,7 +62,15 @@ function runDirIn(artifacts: string): string {
   return path.join(artifacts, runs[0]!);
 }
 
-const SEED_KNOBS = ["CALLS_PER_PHASE", "CALL_RATE", "CALL_DURATION_MS", "LONG_CALL_MS", "POST_CUTOVER_CALLS", "PHASE_GAP_SECONDS", "CALL_TIMEOUT_MS"];
+const SEED_KNOBS = [
+  "CALLS_PER_PHASE",
+  "CALL_RATE",
+  "CALL_DURATION_MS",
+  "LONG_CALL_MS",
+  "POST_CUTOVER_CALLS",
+  "PHASE_GAP_SECONDS",
+  "CALL_TIMEOUT_MS",
+];
 
 describe("sim on real FreeSWITCH: HEP + event sockets", () => {
   let f: LabFixture;
@@ -73,7 +90,10 @@ describe("sim on real FreeSWITCH: HEP + event sockets", () => {
     const art = path.join(f.dir, "art-seed");
     const r = await f.cli(["sim", ...f.flags, ...fs, "--artifacts-dir", art], { env, timeoutMs: 180_000 });
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /^evidence: HEP, cross-checked call by call by each FreeSWITCH's event socket \(event-socket-agrees\)/m);
+    assert.match(
+      r.stdout,
+      /^evidence: HEP, cross-checked call by call by each FreeSWITCH's event socket \(event-socket-agrees\)/m,
+    );
     assert.match(r.stdout.trimEnd().split("\n").at(-1)!, /^PASS: all 30 assertions passed/);
     const dir = runDirIn(art);
     const res = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")) as Results;
@@ -83,33 +103,58 @@ describe("sim on real FreeSWITCH: HEP + event sockets", () => {
     assert.equal(res.calls.length, 40);
     assert.ok(res.calls.every((c) => c.outcome === "completed" && c.inviteBackend === c.byeBackend));
     const agrees = res.verdicts.filter((v) => v.name === "event-socket-agrees");
-    assert.deepEqual(agrees.map((v) => [v.phase, v.verdict, v.source]), [
-      ["old", "pass", "hep+event-socket"],
-      ["both", "pass", "hep+event-socket"],
-      ["new", "pass", "hep+event-socket"],
-      ["inflight", "pass", "hep+event-socket"],
-    ]);
+    assert.deepEqual(
+      agrees.map((v) => [v.phase, v.verdict, v.source]),
+      [
+        ["old", "pass", "hep+event-socket"],
+        ["both", "pass", "hep+event-socket"],
+        ["new", "pass", "hep+event-socket"],
+        ["inflight", "pass", "hep+event-socket"],
+      ],
+    );
     const hungUp = res.verdicts.find((v) => v.name === "long-call-hung-up-at-old")!;
     assert.deepEqual([hungUp.verdict, hungUp.source], ["pass", "event-socket"]);
     const long = res.calls.find((c) => c.burst === "long")!;
     assert.equal(long.byeBackend, "old");
     const byeVerdict = res.verdicts.find((v) => v.name === "long-call-bye-reached-old")!;
     assert.equal(byeVerdict.verdict, "pass");
-    assert.ok(byeVerdict.details.includes(`old answered 200 in the dialog (To-tag ${long.dialogToTag})`), byeVerdict.details);
+    assert.ok(
+      byeVerdict.details.includes(`old answered 200 in the dialog (To-tag ${long.dialogToTag})`),
+      byeVerdict.details,
+    );
 
     // each FreeSWITCH's own account, in the run folder: every call it got, created and completed
     const events = (role: "old" | "new"): EventLine[] =>
-      readFileSync(path.join(dir, res.evidence.eventSocket![role].file), "utf8").trim().split("\n").map((l) => JSON.parse(l) as EventLine);
+      readFileSync(path.join(dir, res.evidence.eventSocket![role].file), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as EventLine);
     for (const role of ["old", "new"] as const) {
       const ev = events(role);
       assert.ok(ev.every((e) => e.switchname === `pbx-cutover-${role}`));
-      const mine = res.calls.filter((c) => c.inviteBackend === role).map((c) => c.callId).sort();
+      const mine = res.calls
+        .filter((c) => c.inviteBackend === role)
+        .map((c) => c.callId)
+        .sort();
       const completed = ev.filter((e) => e.name === "CHANNEL_HANGUP_COMPLETE");
-      assert.deepEqual(completed.map((e) => e.callId).sort(), mine, `${role}: a completed channel for each of its calls, no other`);
-      assert.ok(completed.every((e) => e.hangupDisposition === "recv_bye"), `${role}: every channel ended by the caller's BYE`);
+      assert.deepEqual(
+        completed.map((e) => e.callId).sort(),
+        mine,
+        `${role}: a completed channel for each of its calls, no other`,
+      );
+      assert.ok(
+        completed.every((e) => e.hangupDisposition === "recv_bye"),
+        `${role}: every channel ended by the caller's BYE`,
+      );
       assert.equal(res.evidence.eventSocket![role].calls, mine.length);
     }
-    assert.deepEqual([res.calls.filter((c) => c.inviteBackend === "old").length, res.calls.filter((c) => c.inviteBackend === "new").length], [17, 23]);
+    assert.deepEqual(
+      [
+        res.calls.filter((c) => c.inviteBackend === "old").length,
+        res.calls.filter((c) => c.inviteBackend === "new").length,
+      ],
+      [17, 23],
+    );
     assert.ok(events("old").some((e) => e.callId === long.callId && e.name === "CHANNEL_HANGUP_COMPLETE"));
     assert.ok(!events("new").some((e) => e.callId === long.callId));
     assert.deepEqual(freeswitchPidsUnder(f.dir), [], "the lab this run started is gone");
@@ -125,7 +170,10 @@ describe("sim on real FreeSWITCH: HEP + event sockets", () => {
     test("(a) new FreeSWITCH stopped before the new phase: Kamailio's forwards unanswered, no channel at new, exit 1", async () => {
       const r = await sim("stop-backend:new@before-phase:new");
       assert.equal(r.code, 1, r.stdout + r.stderr);
-      assert.match(r.stdout, /^FAIL new routing: 0\/6 calls reached new only, 0 reached old; 6 lost \/ unknown destination/m);
+      assert.match(
+        r.stdout,
+        /^FAIL new routing: 0\/6 calls reached new only, 0 reached old; 6 lost \/ unknown destination/m,
+      );
       assert.match(r.stdout, /^FAIL new completed: 0\/6 calls completed/m);
       assert.match(r.stdout, /event socket of new closed at .* \(FreeSWITCH stopped\?\)/);
       assert.doesNotMatch(r.stdout, /^FAIL (old|both) /m);
@@ -149,7 +197,10 @@ describe("sim on real FreeSWITCH: HEP + event sockets", () => {
       const r = await sim("freeze-backend:old@after-cutover");
       assert.equal(r.code, 1, r.stdout + r.stderr);
       assert.match(r.stdout, /^FAIL inflight long-call-bye-reached-old: the long call's BYE reached no backend/m);
-      assert.match(r.stdout, /^FAIL inflight long-call-hung-up-at-old: old's channel for the long call never ended \(no CHANNEL_HANGUP_COMPLETE\)$/m);
+      assert.match(
+        r.stdout,
+        /^FAIL inflight long-call-hung-up-at-old: old's channel for the long call never ended \(no CHANNEL_HANGUP_COMPLETE\)$/m,
+      );
       assert.match(r.stdout, /^FAIL inflight long-call-completed: 0\/1 calls completed/m);
       assert.doesNotMatch(r.stdout, /^FAIL inflight post-cutover/m);
       assert.deepEqual(freeswitchPidsUnder(f.dir), [], "the frozen FreeSWITCH was thawed and stopped");
@@ -168,11 +219,15 @@ describe("sim on real FreeSWITCH: Ctrl-C", () => {
 
   test("SIGINT during the both phase: exit 130, the lab it started is stopped, no freeswitch, sipp or kamailio of it left", async () => {
     const fs = await freeswitchFlags();
-    const child = spawn(process.execPath, [CLI, "sim", ...f.flags, ...fs, "--artifacts-dir", path.join(f.dir, "art-int")], {
-      cwd: f.dir,
-      env: { ...process.env, ...FAST, CALLS_PER_PHASE: "40", CALL_RATE: "10" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      [CLI, "sim", ...f.flags, ...fs, "--artifacts-dir", path.join(f.dir, "art-int")],
+      {
+        cwd: f.dir,
+        env: { ...process.env, ...FAST, CALLS_PER_PHASE: "40", CALL_RATE: "10" },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let out = "";
     let err = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
@@ -217,19 +272,32 @@ describe("migrate on a running real-FreeSWITCH lab", () => {
     assert.match(r.stdout, /^active = Kamailio's dialogs; channels = FreeSWITCH's own \(show channels count\)$/m);
     const finalFrame = r.stdout.slice(r.stdout.lastIndexOf("--- frame "));
     assert.match(finalFrame, /^active dialogs at the end: old 0, new 0 \(Kamailio/m, finalFrame);
-    assert.match(finalFrame, /^active channels at the end: old 0, new 0 \(each FreeSWITCH, show channels count\)$/m, finalFrame);
-    const csv = readFileSync(path.join(art, "latest", "live-metrics.csv"), "utf8").trimEnd().split("\n");
+    assert.match(
+      finalFrame,
+      /^active channels at the end: old 0, new 0 \(each FreeSWITCH, show channels count\)$/m,
+      finalFrame,
+    );
+    const csv = readFileSync(path.join(art, "latest", "live-metrics.csv"), "utf8")
+      .trimEnd()
+      .split("\n");
     const head = csv[0]!.split(",");
     const col = (name: string): number => head.indexOf(name);
     assert.ok(col("old_pbx_channels") > 0 && col("new_pbx_channels") > 0, csv[0]);
     const rows = csv.slice(1).map((l) => l.split(","));
     // while the long call is up on old (2.5 s, ~12 ticks): Kamailio's dialog and 1.10.3's own channel, together
     assert.ok(
-      rows.some((row) => row[col("phase")] === "inflight" && row[col("old_active")] === "1" && row[col("old_pbx_channels")] === "1"),
+      rows.some(
+        (row) =>
+          row[col("phase")] === "inflight" && row[col("old_active")] === "1" && row[col("old_pbx_channels")] === "1",
+      ),
       "a tick saw the long call as 1 dialog (Kamailio) and 1 channel (old FreeSWITCH)",
     );
     const observed = rows.filter((row) => row[col("dispatcher_mode")] !== "unavailable");
-    assert.ok(observed.length >= 10 && observed.every((row) => row[col("old_pbx_channels")] !== "" && row[col("new_pbx_channels")] !== ""), "every observed row has both channel counts");
+    assert.ok(
+      observed.length >= 10 &&
+        observed.every((row) => row[col("old_pbx_channels")] !== "" && row[col("new_pbx_channels")] !== ""),
+      "every observed row has both channel counts",
+    );
     assert.deepEqual([rows.at(-1)![col("old_pbx_channels")], rows.at(-1)![col("new_pbx_channels")]], ["0", "0"]);
   });
 
@@ -244,26 +312,41 @@ describe("migrate on a running real-FreeSWITCH lab", () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     const art = path.join(f.dir, "art-drain");
-    const r = await f.cli(["migrate", ...f.flags, ...fs, "--drain-timeout", "90", "--artifacts-dir", art], { timeoutMs: 150_000 });
+    const r = await f.cli(["migrate", ...f.flags, ...fs, "--drain-timeout", "90", "--artifacts-dir", art], {
+      timeoutMs: 150_000,
+    });
     const call = await long;
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal(call.code, 0, call.log.slice(-2000));
-    assert.match(r.stdout, /drain: waiting up to 90 s for the old backend's calls to end; 1 call\(s\) up on old: fs-e2e-drain-long-\S+ \(up \d+ s\); FreeSWITCH old counts 1 channel\(s\)/);
-    const results = JSON.parse(readFileSync(path.join(art, "latest", "results.json"), "utf8")) as { drain: { state: string; initial: number; pbxChannels?: number; detail: string } };
+    assert.match(
+      r.stdout,
+      /drain: waiting up to 90 s for the old backend's calls to end; 1 call\(s\) up on old: fs-e2e-drain-long-\S+ \(up \d+ s\); FreeSWITCH old counts 1 channel\(s\)/,
+    );
+    const results = JSON.parse(readFileSync(path.join(art, "latest", "results.json"), "utf8")) as {
+      drain: { state: string; initial: number; pbxChannels?: number; detail: string };
+    };
     assert.equal(results.drain.state, "drained", results.drain.detail);
     assert.equal(results.drain.initial, 1);
     assert.equal(results.drain.pbxChannels, 0, "1.10.3's own count reached 0");
-    assert.match(results.drain.detail, /^the last of 1 call\(s\) ended after [\d.]+ s; FreeSWITCH old counts 0 channel\(s\)$/);
+    assert.match(
+      results.drain.detail,
+      /^the last of 1 call\(s\) ended after [\d.]+ s; FreeSWITCH old counts 0 channel\(s\)$/,
+    );
   });
 
   test("passes old -> both -> new and leaves new-only routing: the next calls are answered by 1.10.12", async () => {
-    const r = await f.cli(["migrate", ...f.flags, ...fs, "--artifacts-dir", path.join(f.dir, "art-migrate")], { timeoutMs: 90_000 });
+    const r = await f.cli(["migrate", ...f.flags, ...fs, "--artifacts-dir", path.join(f.dir, "art-migrate")], {
+      timeoutMs: 90_000,
+    });
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /lab: already running/);
     assert.deepEqual(await runtimeUris(f), [uriOf(f, "new")]);
     const calls = await callThroughProxy(f, 2, "post-migrate");
     assert.equal(calls.code, 0, calls.log.slice(-2000));
     assert.equal(calls.userAgents.length, 4);
-    assert.ok(calls.userAgents.every((ua) => ua.startsWith("FreeSWITCH-mod_sofia/1.10.12-")), calls.userAgents.join(", "));
+    assert.ok(
+      calls.userAgents.every((ua) => ua.startsWith("FreeSWITCH-mod_sofia/1.10.12-")),
+      calls.userAgents.join(", "),
+    );
   });
 });

@@ -70,10 +70,21 @@ describe("pbx-cutover sim with HEP evidence (real Kamailio + SIPp)", () => {
     await new Promise<void>((r) => homer.bind(0, "127.0.0.1", () => r()));
     const artifacts = path.join(fx.dir, "artifacts-hep");
     const env: NodeJS.ProcessEnv = { ...process.env, LONG_CALL_MS: "3000" };
-    for (const k of ["CALLS_PER_PHASE", "CALL_RATE", "CALL_DURATION_MS", "POST_CUTOVER_CALLS", "PHASE_GAP_SECONDS"]) delete env[k];
+    for (const k of ["CALLS_PER_PHASE", "CALL_RATE", "CALL_DURATION_MS", "POST_CUTOVER_CALLS", "PHASE_GAP_SECONDS"])
+      delete env[k];
     const child = spawn(
       process.execPath,
-      [CLI, "sim", ...fx.flags, "--evidence", "hep", "--hep-forward", `127.0.0.1:${homer.address().port}`, "--artifacts-dir", artifacts],
+      [
+        CLI,
+        "sim",
+        ...fx.flags,
+        "--evidence",
+        "hep",
+        "--hep-forward",
+        `127.0.0.1:${homer.address().port}`,
+        "--artifacts-dir",
+        artifacts,
+      ],
       { cwd: fx.dir, env, stdio: ["ignore", "pipe", "pipe"] },
     );
     let out = "";
@@ -95,7 +106,10 @@ describe("pbx-cutover sim with HEP evidence (real Kamailio + SIPp)", () => {
     sender.close();
     try {
       assert.equal(code, 0, out + err);
-      assert.match(out, /evidence: HEP alone \(the stand-ins' logs are not read\); HEP collector on 127\.0\.0\.1:\d+, relayed to 127\.0\.0\.1:\d+/);
+      assert.match(
+        out,
+        /evidence: HEP alone \(the stand-ins' logs are not read\); HEP collector on 127\.0\.0\.1:\d+, relayed to 127\.0\.0\.1:\d+/,
+      );
       assert.match(out.trimEnd().split("\n").at(-1)!, /^PASS: all 25 assertions passed/);
       const dir = runDir(artifacts);
       const r = results(dir);
@@ -115,11 +129,24 @@ describe("pbx-cutover sim with HEP evidence (real Kamailio + SIPp)", () => {
       assert.equal(h.pcap.records, h.packets);
       assert.equal(h.forwardErrors, 0);
       assert.equal(h.forwarded, h.datagrams, "every datagram relayed, the malformed one too");
-      assert.ok(await waitFor(() => relayed >= h.forwarded, 5000), `the forward target received ${relayed} of ${h.forwarded}`);
+      assert.ok(
+        await waitFor(() => relayed >= h.forwarded, 5000),
+        `the forward target received ${relayed} of ${h.forwarded}`,
+      );
       assert.equal(relayed, h.datagrams);
       // tshark: INVITEs per destination port in capture.pcap = what the run counted
       const decodeAs = [fx.ports.sip, fx.ports.old, fx.ports.new].flatMap((p) => ["-d", `udp.port==${p},sip`]);
-      const { stdout } = await promisify(execFile)("tshark", ["-r", path.join(dir, "capture.pcap"), ...decodeAs, "-Y", 'sip.Method == "INVITE"', "-T", "fields", "-e", "udp.dstport"]);
+      const { stdout } = await promisify(execFile)("tshark", [
+        "-r",
+        path.join(dir, "capture.pcap"),
+        ...decodeAs,
+        "-Y",
+        'sip.Method == "INVITE"',
+        "-T",
+        "fields",
+        "-e",
+        "udp.dstport",
+      ]);
       const perPort = new Map<number, number>();
       for (const p of stdout.split("\n").filter(Boolean).map(Number)) perPort.set(p, (perPort.get(p) ?? 0) + 1);
       const at = (b: string): number => r.calls.filter((c) => c.inviteBackend === b).length;
@@ -136,18 +163,27 @@ describe("pbx-cutover sim with HEP evidence (real Kamailio + SIPp)", () => {
 
   describe("from HEP alone, the sabotage sim.test.ts proves for the logs fails the run too", () => {
     const sim = (fault: string, args: string[] = [], knobs: NodeJS.ProcessEnv = {}): Promise<CliResult> =>
-      fx.cli(["sim", ...fx.flags, ...args, "--artifacts-dir", path.join(fx.dir, "artifacts", fault.replace(/[:@]/g, "_"))], {
-        env: { ...process.env, ...FAST, ...knobs, PBX_CUTOVER_TEST_FAULT: fault },
-        timeoutMs: 60_000,
-      });
+      fx.cli(
+        ["sim", ...fx.flags, ...args, "--artifacts-dir", path.join(fx.dir, "artifacts", fault.replace(/[:@]/g, "_"))],
+        {
+          env: { ...process.env, ...FAST, ...knobs, PBX_CUTOVER_TEST_FAULT: fault },
+          timeoutMs: 60_000,
+        },
+      );
     const hep = ["--evidence", "hep"];
 
     test("(a) new backend stopped before the new phase: Kamailio's forwards unanswered = lost, calls failed", async () => {
       const r = await sim("stop-backend:new@before-phase:new", hep);
       assert.equal(r.code, 1, r.stdout + r.stderr);
       assert.match(r.stdout, /^FAIL new completed: 0\/6 calls completed \(2xx to INVITE and BYE\); 6 sent, 6 failed$/m);
-      assert.match(r.stdout, /^FAIL new no-lost: 0\/6 calls seen on exactly one backend; 6 lost \/ unknown destination \(reached no backend\), 0 on both$/m);
-      assert.match(r.stdout, /^FAIL new routing: 0\/6 calls reached new only, 0 reached old; 6 lost \/ unknown destination \(reached neither old nor new\)$/m);
+      assert.match(
+        r.stdout,
+        /^FAIL new no-lost: 0\/6 calls seen on exactly one backend; 6 lost \/ unknown destination \(reached no backend\), 0 on both$/m,
+      );
+      assert.match(
+        r.stdout,
+        /^FAIL new routing: 0\/6 calls reached new only, 0 reached old; 6 lost \/ unknown destination \(reached neither old nor new\)$/m,
+      );
       assert.match(r.stdout, /^ {4}pbxc-[0-9a-f]+-new-1-\d+@127\.0\.0\.1: no final response to INVITE$/m);
       assert.doesNotMatch(r.stdout, /^FAIL (old|both) /m);
     });
@@ -159,8 +195,17 @@ describe("pbx-cutover sim with HEP evidence (real Kamailio + SIPp)", () => {
       assert.ok(m, r.stdout);
       const [toNew, toOld] = [Number(m[1]), Number(m[2])];
       assert.ok(toNew >= 1 && toOld >= 1 && toNew + toOld === 6, m[0]);
-      assert.match(r.stdout, new RegExp(`^ {4}pbxc-[0-9a-f]+-new-${toNew + 1}-\\d+@127\\.0\\.0\\.1: INVITE reached old$`, "m"));
-      assert.match(r.stdout, new RegExp(`^FAIL new seed-delta: old delta \\(${toOld}\\) == 0, new delta \\(${toNew}\\) >= expected \\(6\\)`, "m"));
+      assert.match(
+        r.stdout,
+        new RegExp(`^ {4}pbxc-[0-9a-f]+-new-${toNew + 1}-\\d+@127\\.0\\.0\\.1: INVITE reached old$`, "m"),
+      );
+      assert.match(
+        r.stdout,
+        new RegExp(
+          `^FAIL new seed-delta: old delta \\(${toOld}\\) == 0, new delta \\(${toNew}\\) >= expected \\(6\\)`,
+          "m",
+        ),
+      );
     });
 
     test("(c) the in-flight long call's BYE does not reach old (stopped): exit 1", async () => {
@@ -177,11 +222,20 @@ describe("pbx-cutover sim with HEP evidence (real Kamailio + SIPp)", () => {
       assert.match(r.stdout, /^FAIL inflight long-call-completed: 0\/1 calls completed/m);
       // Kamailio's 404 to SIPp's abort BYE (a new branch, sent after the 481) is not the BYE's answer,
       // even when its HEP packet overtakes the 481's
-      assert.match(r.stdout, /^ {4}pbxc-[0-9a-f]+-long-1-\d+@127\.0\.0\.1: BYE answered 481 by a backend that does not hold the dialog \(restarted\?\)$/m);
-      assert.match(r.stdout, /^FAIL inflight long-call-bye-reached-old: the long call's BYE reached old, but old answered it 481: it does not hold the dialog \(restarted\?\)$/m);
+      assert.match(
+        r.stdout,
+        /^ {4}pbxc-[0-9a-f]+-long-1-\d+@127\.0\.0\.1: BYE answered 481 by a backend that does not hold the dialog \(restarted\?\)$/m,
+      );
+      assert.match(
+        r.stdout,
+        /^FAIL inflight long-call-bye-reached-old: the long call's BYE reached old, but old answered it 481: it does not hold the dialog \(restarted\?\)$/m,
+      );
       // HEP alone has no message-log generations to read
       assert.doesNotMatch(r.stdout, /message log was recreated/);
-      assert.doesNotMatch(r.stdout, /^FAIL inflight (post-cutover|precheck|cutover-while|long-call-reached-old|no-lost|no-unexpected)/m);
+      assert.doesNotMatch(
+        r.stdout,
+        /^FAIL inflight (post-cutover|precheck|cutover-while|long-call-reached-old|no-lost|no-unexpected)/m,
+      );
     });
 
     test("with both sources, evidence-agrees fails when HEP lost a BYE the logs show (test fault hep-drop-bye), naming the call and the difference", async () => {
@@ -189,13 +243,18 @@ describe("pbx-cutover sim with HEP evidence (real Kamailio + SIPp)", () => {
       const r = await sim(fault);
       assert.equal(r.code, 1, r.stdout + r.stderr);
       assert.match(r.stdout, /^FAIL both evidence-agrees: the stand-ins' logs and HEP disagree on 1 of 6 calls$/m);
-      assert.match(r.stdout, /^ {4}pbxc-[0-9a-f]+-both-1-\d+@127\.0\.0\.1: byeBackend sipp (old|new) \/ hep none; byeBackendAnswer sipp 200 \/ hep none$/m);
+      assert.match(
+        r.stdout,
+        /^ {4}pbxc-[0-9a-f]+-both-1-\d+@127\.0\.0\.1: byeBackend sipp (old|new) \/ hep none; byeBackendAnswer sipp 200 \/ hep none$/m,
+      );
       // the verdicts themselves come from the logs and pass
       assert.match(r.stdout, /^FAIL: 1 of 29 assertions did not pass:$/m);
       const res = results(runDir(path.join(fx.dir, "artifacts", fault.replace(/[:@]/g, "_"))));
       assert.deepEqual([res.evidence.mode, res.evidence.verdictsFrom], ["both", "sipp"]);
       assert.deepEqual(
-        [...new Set(res.verdicts.map((v) => `${v.name === "evidence-agrees" ? "agrees" : "other"}:${v.source}`))].sort(),
+        [
+          ...new Set(res.verdicts.map((v) => `${v.name === "evidence-agrees" ? "agrees" : "other"}:${v.source}`)),
+        ].sort(),
         ["agrees:sipp+hep", "other:sipp"],
       );
     });
@@ -206,15 +265,27 @@ describe("pbx-cutover sim with HEP evidence (real Kamailio + SIPp)", () => {
     await new Promise<void>((r) => squatter.bind(fx.ports.hep, "127.0.0.1", () => r()));
     try {
       const artifacts = path.join(fx.dir, "artifacts-busy");
-      const r = await fx.cli(["sim", ...fx.flags, "--evidence", "hep", "--artifacts-dir", artifacts], { env: { ...process.env, ...FAST } });
+      const r = await fx.cli(["sim", ...fx.flags, "--evidence", "hep", "--artifacts-dir", artifacts], {
+        env: { ...process.env, ...FAST },
+      });
       assert.equal(r.code, 3, r.stdout + r.stderr);
-      assert.match(r.stderr, new RegExp(`HEP evidence was asked for \\(--evidence hep\\) but is not available: HEP collector: .*${fx.ports.hep}.* in use`));
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `HEP evidence was asked for \\(--evidence hep\\) but is not available: HEP collector: .*${fx.ports.hep}.* in use`,
+        ),
+      );
       assert.doesNotMatch(r.stdout, /applied profile/);
       assert.equal((await fx.cli(["lab", "status", ...fx.flags])).code === 0, false, "no lab was started");
       const small = { ...FAST, CALLS_PER_PHASE: "2", POST_CUTOVER_CALLS: "2", LONG_CALL_MS: "1500" };
-      const d = await fx.cli(["sim", ...fx.flags, "--artifacts-dir", path.join(fx.dir, "artifacts-fallback")], { env: { ...process.env, ...small } });
+      const d = await fx.cli(["sim", ...fx.flags, "--artifacts-dir", path.join(fx.dir, "artifacts-fallback")], {
+        env: { ...process.env, ...small },
+      });
       assert.equal(d.code, 0, d.stdout + d.stderr);
-      assert.match(d.stdout, /evidence: HEP is not available \(HEP collector: .*in use.*\); verdicts from the stand-ins' logs only/);
+      assert.match(
+        d.stdout,
+        /evidence: HEP is not available \(HEP collector: .*in use.*\); verdicts from the stand-ins' logs only/,
+      );
       const res = results(runDir(path.join(fx.dir, "artifacts-fallback")));
       assert.equal(res.evidence.mode, "sipp");
       assert.match(res.evidence.hepUnavailable ?? "", /in use/);

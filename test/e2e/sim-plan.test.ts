@@ -55,7 +55,11 @@ interface BackgroundSim {
 
 /** a sim run in the background: its output so far, a wait for a line, its exit */
 function startSim(f: LabFixture, art: string, env: NodeJS.ProcessEnv): BackgroundSim {
-  const child = spawn(process.execPath, [CLI, "sim", ...f.flags, "--artifacts-dir", art], { cwd: f.dir, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [CLI, "sim", ...f.flags, "--artifacts-dir", art], {
+    cwd: f.dir,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   const waiters: { re: RegExp; resolve: () => void }[] = [];
   const onData = (d: Buffer): void => {
@@ -107,16 +111,25 @@ describe("sim's phases on the plan runner (real Kamailio + SIPp)", () => {
     assert.equal(apply.code, 3, apply.stdout + apply.stderr);
     assert.match(apply.stderr, /another apply holds the dispatcher lock .*pbx-cutover sim.*; nothing was changed/);
     assert.equal(await sim.exited, 0, sim.out());
-    assert.match(sim.out(), /^ {2}step 2\/3 both: holding its burst of 6 calls; Ctrl-C goes back to the last good step$/m);
-    assert.match(sim.out(), /^ {2}step 1\/3 old: gates not evaluated: no metric gates in sim's plan; \d+ of \d+ assertions of phase old passed \(old\.assertions\.txt\)/m);
+    assert.match(
+      sim.out(),
+      /^ {2}step 2\/3 both: holding its burst of 6 calls; Ctrl-C goes back to the last good step$/m,
+    );
+    assert.match(
+      sim.out(),
+      /^ {2}step 1\/3 old: gates not evaluated: no metric gates in sim's plan; \d+ of \d+ assertions of phase old passed \(old\.assertions\.txt\)/m,
+    );
 
     const dir = runDirIn(art);
     const ev = eventsOf(dir);
     const steps = ev.filter((e) => e.kind === "step").map((e) => [e.index, e.label, e.weightNew, e.state]);
     assert.deepEqual(steps, [
-      [1, "old", 0, "applied"], [1, "old", 0, "passed"],
-      [2, "both", 50, "applied"], [2, "both", 50, "passed"],
-      [3, "new", 100, "applied"], [3, "new", 100, "passed"],
+      [1, "old", 0, "applied"],
+      [1, "old", 0, "passed"],
+      [2, "both", 50, "applied"],
+      [2, "both", 50, "passed"],
+      [3, "new", 100, "applied"],
+      [3, "new", 100, "passed"],
     ]);
     // per step, in this order: its phase, its verified apply, applied, the phase's verdicts, the gates, passed
     for (const [i, p] of (["old", "both", "new"] as const).entries()) {
@@ -134,23 +147,40 @@ describe("sim's phases on the plan runner (real Kamailio + SIPp)", () => {
         at((e) => e.kind === "gates" && e.index === i + 1, "gates"),
         at((e) => e.kind === "step" && e.index === i + 1 && e.state === "passed", "step passed"),
       ];
-      assert.deepEqual(order, [...order].sort((a, b) => a - b), `${p}: ${order.join(" < ")}`);
+      assert.deepEqual(
+        order,
+        [...order].sort((a, b) => a - b),
+        `${p}: ${order.join(" < ")}`,
+      );
       const g = ev[order[5]!]!;
       const verdicts = ev.filter((e) => e.kind === "verdict" && e.phase === p);
       assert.equal(g.verdict, "none");
-      assert.equal(g.detail, `no metric gates in sim's plan; ${verdicts.length} of ${verdicts.length} assertions of phase ${p} passed (${p}.assertions.txt); the assertions decide the exit code, not the routing`);
+      assert.equal(
+        g.detail,
+        `no metric gates in sim's plan; ${verdicts.length} of ${verdicts.length} assertions of phase ${p} passed (${p}.assertions.txt); the assertions decide the exit code, not the routing`,
+      );
     }
     // the in-flight check is no plan step: its applies come after the plan's last step passed
     const lastPassed = ev.findIndex((e) => e.kind === "step" && e.index === 3 && e.state === "passed");
     assert.ok(ev.findIndex((e) => e.kind === "phase" && e.phase === "inflight") > lastPassed);
     assert.equal(ev.filter((e) => e.kind === "rollback").length, 0);
-    const results = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")) as { plan: unknown; applies: { phase: string; mode: string }[] };
+    const results = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")) as {
+      plan: unknown;
+      applies: { phase: string; mode: string }[];
+    };
     assert.deepEqual(results.plan, {
       source: "default (old -> both -> new)",
-      steps: [{ index: 1, phase: "old", weightNew: 0 }, { index: 2, phase: "both", weightNew: 50 }, { index: 3, phase: "new", weightNew: 100 }],
+      steps: [
+        { index: 1, phase: "old", weightNew: 0 },
+        { index: 2, phase: "both", weightNew: 50 },
+        { index: 3, phase: "new", weightNew: 100 },
+      ],
       outcome: "pass",
     });
-    assert.deepEqual(results.applies.map((a) => `${a.phase}:${a.mode}`), ["old:old", "both:both", "new:new", "inflight:old", "inflight:new"]);
+    assert.deepEqual(
+      results.applies.map((a) => `${a.phase}:${a.mode}`),
+      ["old:old", "both:both", "new:new", "inflight:old", "inflight:new"],
+    );
     assert.ok(!existsSync(path.join(f.labDir, "apply.lock")), "the lock is released at the end");
   });
 
@@ -167,11 +197,20 @@ describe("sim's phases on the plan runner (real Kamailio + SIPp)", () => {
     assert.deepEqual(await runtimeUris(f), [uriOf(f, "old")], "Kamailio runs step 1's list (old only) again");
     const dir = runDirIn(art);
     const rb = eventsOf(dir).filter((e) => e.kind === "rollback");
-    assert.deepEqual(rb.map((e) => [e.from, e.to, e.toLabel, e.ok]), [[2, 1, "step 1 (old)", true]]);
-    const results = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")) as { exitCode: number; plan: { outcome: string; rollback: unknown } };
+    assert.deepEqual(
+      rb.map((e) => [e.from, e.to, e.toLabel, e.ok]),
+      [[2, 1, "step 1 (old)", true]],
+    );
+    const results = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")) as {
+      exitCode: number;
+      plan: { outcome: string; rollback: unknown };
+    };
     assert.equal(results.exitCode, 130);
     const { reason, ...rollback } = results.plan.rollback as { reason: string };
-    assert.deepEqual([results.plan.outcome, rollback], ["aborted", { from: 2, to: 1, toLabel: "step 1 (old)", ok: true }]);
+    assert.deepEqual(
+      [results.plan.outcome, rollback],
+      ["aborted", { from: 2, to: 1, toLabel: "step 1 (old)", ok: true }],
+    );
     assert.match(reason, /^interrupted by SIGINT/);
     assert.ok(!existsSync(path.join(f.labDir, "apply.lock")), "the lock is released");
     assert.deepEqual(processesNaming(art), [], "no SIPp of the run is left");

@@ -41,8 +41,20 @@ describe("SIPp stand-in backends answer unknown dialogs with 481 (real SIPp)", (
     const r = sip.send({ method: "INVITE", to: old, toTag: "cafe01", body: SDP });
     const f = await sip.final(r.callId, "INVITE");
     assert.equal(f?.status, 481, f?.startLine);
-    assert.equal(sip.responses(r.callId, "INVITE").filter((m) => (m.status ?? 0) < 200).length, 0, "no 100/180 for a dead dialog");
-    sip.send({ method: "ACK", to: old, toTag: "cafe01", callId: r.callId, branch: r.branch, fromTag: r.fromTag, cseq: 2 });
+    assert.equal(
+      sip.responses(r.callId, "INVITE").filter((m) => (m.status ?? 0) < 200).length,
+      0,
+      "no 100/180 for a dead dialog",
+    );
+    sip.send({
+      method: "ACK",
+      to: old,
+      toTag: "cafe01",
+      callId: r.callId,
+      branch: r.branch,
+      fromTag: r.fromTag,
+      cseq: 2,
+    });
     assert.equal(await sip.final(r.callId, "ACK", 500), undefined);
   });
 
@@ -51,8 +63,12 @@ describe("SIPp stand-in backends answer unknown dialogs with 481 (real SIPp)", (
     assert.equal((await sip.final(r.callId, "BYE"))?.status, 481);
     sip.send({ method: "BYE", to: old, toTag: "beef02", callId: r.callId, branch: r.branch, fromTag: r.fromTag });
     const deadline = performance.now() + 2000;
-    while (sip.responses(r.callId, "BYE").length < 2 && performance.now() < deadline) await new Promise((res) => setTimeout(res, 20));
-    assert.deepEqual(sip.responses(r.callId, "BYE").map((m) => m.status), [481, 481]);
+    while (sip.responses(r.callId, "BYE").length < 2 && performance.now() < deadline)
+      await new Promise((res) => setTimeout(res, 20));
+    assert.deepEqual(
+      sip.responses(r.callId, "BYE").map((m) => m.status),
+      [481, 481],
+    );
   });
 
   test("CANCEL for an unknown transaction: 481 with a To-tag added", async () => {
@@ -105,16 +121,35 @@ describe("faulty stand-ins (lab flags --new-stand-in 503-one-in-five, --old-stan
   test("503-one-in-five: of 10 INVITEs the 5th and the 10th get 503 (with a To-tag, ACK absorbed), the rest 200; OPTIONS do not count", async () => {
     const finals: number[] = [];
     for (let i = 1; i <= 10; i++) {
-      if (i === 3) assert.equal((await sip.final(sip.send({ method: "OPTIONS", to: refusing, cseq: 1 }).callId, "OPTIONS"))?.status, 200);
+      if (i === 3)
+        assert.equal(
+          (await sip.final(sip.send({ method: "OPTIONS", to: refusing, cseq: 1 }).callId, "OPTIONS"))?.status,
+          200,
+        );
       const inv = sip.send({ method: "INVITE", to: refusing, cseq: 1, body: SDP });
       const f = await sip.final(inv.callId, "INVITE");
       assert.ok(f, `INVITE ${i} answered`);
       finals.push(f.status ?? 0);
       const tag = toTagOf(f);
       assert.ok(tag, "a final response carries a To-tag");
-      sip.send({ method: "ACK", to: refusing, toTag: tag, callId: inv.callId, fromTag: inv.fromTag, branch: f.status === 503 ? inv.branch : undefined, cseq: 1 });
+      sip.send({
+        method: "ACK",
+        to: refusing,
+        toTag: tag,
+        callId: inv.callId,
+        fromTag: inv.fromTag,
+        branch: f.status === 503 ? inv.branch : undefined,
+        cseq: 1,
+      });
       if (f.status === 200) {
-        const bye = sip.send({ method: "BYE", to: refusing, toTag: tag, callId: inv.callId, fromTag: inv.fromTag, cseq: 2 });
+        const bye = sip.send({
+          method: "BYE",
+          to: refusing,
+          toTag: tag,
+          callId: inv.callId,
+          fromTag: inv.fromTag,
+          cseq: 2,
+        });
         assert.equal((await sip.final(bye.callId, "BYE"))?.status, 200);
       }
     }
@@ -127,10 +162,20 @@ describe("faulty stand-ins (lab flags --new-stand-in 503-one-in-five, --old-stan
     const ok = await sip.final(inv.callId, "INVITE", 5000);
     const took = performance.now() - t0;
     assert.equal(ok?.status, 200, ok?.startLine);
-    assert.deepEqual(sip.responses(inv.callId, "INVITE").map((m) => m.status), [100, 180, 200]);
+    assert.deepEqual(
+      sip.responses(inv.callId, "INVITE").map((m) => m.status),
+      [100, 180, 200],
+    );
     assert.ok(took >= 790 && took < 3000, `200 after ${took.toFixed(0)} ms`);
     sip.send({ method: "ACK", to: slow, toTag: toTagOf(ok), callId: inv.callId, fromTag: inv.fromTag, cseq: 1 });
-    const bye = sip.send({ method: "BYE", to: slow, toTag: toTagOf(ok), callId: inv.callId, fromTag: inv.fromTag, cseq: 2 });
+    const bye = sip.send({
+      method: "BYE",
+      to: slow,
+      toTag: toTagOf(ok),
+      callId: inv.callId,
+      fromTag: inv.fromTag,
+      cseq: 2,
+    });
     assert.equal((await sip.final(bye.callId, "BYE"))?.status, 200);
   });
 

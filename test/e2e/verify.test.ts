@@ -13,7 +13,14 @@ interface VerifyJson {
   exitCode: number;
   driver: string;
   findings: { check: string; message: string }[];
-  components: { component: string; role: string; reachable: boolean | string; version?: string; versionText: string; source: string }[];
+  components: {
+    component: string;
+    role: string;
+    reachable: boolean | string;
+    version?: string;
+    versionText: string;
+    source: string;
+  }[];
 }
 
 function verifyJsonFrom(stdout: string): { file: string; json: VerifyJson } {
@@ -25,7 +32,9 @@ function verifyJsonFrom(stdout: string): { file: string; json: VerifyJson } {
 }
 
 function labState(f: LabFixture): { components: { role: string; pid: number }[] } {
-  return JSON.parse(readFileSync(path.join(f.labDir, "lab.json"), "utf8")) as { components: { role: string; pid: number }[] };
+  return JSON.parse(readFileSync(path.join(f.labDir, "lab.json"), "utf8")) as {
+    components: { role: string; pid: number }[];
+  };
 }
 
 describe("verify on the native lab", () => {
@@ -48,8 +57,14 @@ describe("verify on the native lab", () => {
     const r = await f.cli(["verify", ...f.flags, "--artifacts-dir", "artifacts"]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /^COMPONENT\s+ENDPOINT\s+REACHABLE\s+VERSION\s+SOURCE$/m);
-    assert.match(r.stdout, new RegExp(`old backend \\(SIP OPTIONS\\)\\s+127\\.0\\.0\\.1:${f.ports.old}/udp\\s+yes \\(200 OK`));
-    assert.match(r.stdout, new RegExp(`new backend \\(SIP OPTIONS\\)\\s+127\\.0\\.0\\.1:${f.ports.new}/udp\\s+yes \\(200 OK`));
+    assert.match(
+      r.stdout,
+      new RegExp(`old backend \\(SIP OPTIONS\\)\\s+127\\.0\\.0\\.1:${f.ports.old}/udp\\s+yes \\(200 OK`),
+    );
+    assert.match(
+      r.stdout,
+      new RegExp(`new backend \\(SIP OPTIONS\\)\\s+127\\.0\\.0\\.1:${f.ports.new}/udp\\s+yes \\(200 OK`),
+    );
     assert.match(r.stdout, /Kamailio \(RPC\).*Kamailio 5\.6\.3/);
     assert.match(r.stdout, /verify passed/);
     const { file, json } = verifyJsonFrom(r.stdout);
@@ -65,7 +80,10 @@ describe("verify on the native lab", () => {
       assert.equal(b.versionText, "no PBX version (SIPp stand-in)");
     }
     // Kamailio itself reached each backend (tm.t_uac_wait_block)
-    assert.equal(json.components.filter((c) => c.component.endsWith("(OPTIONS from Kamailio)") && c.reachable === true).length, 2);
+    assert.equal(
+      json.components.filter((c) => c.component.endsWith("(OPTIONS from Kamailio)") && c.reachable === true).length,
+      2,
+    );
   });
 
   test("old and new pointed at the same endpoint: exit 1", async () => {
@@ -73,7 +91,10 @@ describe("verify on the native lab", () => {
     writeFileSync(cfg, JSON.stringify({ verify: { new: { sip: `127.0.0.1:${f.ports.old}` } } }));
     const r = await f.cli(["verify", ...f.flags, "--config", cfg, "--artifacts-dir", "artifacts"]);
     assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.match(r.stdout, new RegExp(`FAIL: old and new resolve to the same endpoint for backend SIP: 127\\.0\\.0\\.1:${f.ports.old}`));
+    assert.match(
+      r.stdout,
+      new RegExp(`FAIL: old and new resolve to the same endpoint for backend SIP: 127\\.0\\.0\\.1:${f.ports.old}`),
+    );
     const { json } = verifyJsonFrom(r.stdout);
     assert.equal(json.verdict, "fail");
     assert.ok(json.findings.some((x) => x.check === "same-endpoint"));
@@ -81,15 +102,26 @@ describe("verify on the native lab", () => {
 
   test("event socket and FusionPBX probes: versions compared, the password never printed or written", async () => {
     const password = "pw-" + Math.random().toString(36).slice(2);
-    const eslOld = await startFakeEsl({ password, api: { version: "FreeSWITCH Version 1.10.3-release.5~64bit (-release.5 64bit)\n" } });
-    const eslNew = await startFakeEsl({ password, api: { version: "FreeSWITCH Version 1.10.12-release~64bit (-release 64bit)\n" } });
-    const eslSame = await startFakeEsl({ password, api: { version: "FreeSWITCH Version 1.10.3-release.5~64bit (-release.5 64bit)\n" } });
+    const eslOld = await startFakeEsl({
+      password,
+      api: { version: "FreeSWITCH Version 1.10.3-release.5~64bit (-release.5 64bit)\n" },
+    });
+    const eslNew = await startFakeEsl({
+      password,
+      api: { version: "FreeSWITCH Version 1.10.12-release~64bit (-release 64bit)\n" },
+    });
+    const eslSame = await startFakeEsl({
+      password,
+      api: { version: "FreeSWITCH Version 1.10.3-release.5~64bit (-release.5 64bit)\n" },
+    });
     servers.push(eslOld, eslNew, eslSame);
     const web = http.createServer((req, res) => {
       // a fresh FusionPBX: / redirects to its installer, which answers its form (verify follows the redirect)
       if (req.url === "/core/install/install.php") {
         res.writeHead(200, { "content-type": "text/html" });
-        res.end("<html><head><title>FusionPBX</title></head><body><form method='post'><input type='hidden' name='step' value='2'></form></body></html>");
+        res.end(
+          "<html><head><title>FusionPBX</title></head><body><form method='post'><input type='hidden' name='step' value='2'></form></body></html>",
+        );
         return;
       }
       res.writeHead(req.url === "/broken" ? 500 : 302, { location: "/core/install/install.php" });
@@ -104,8 +136,14 @@ describe("verify on the native lab", () => {
         file,
         JSON.stringify({
           verify: {
-            old: { eventSocket: { host: "127.0.0.1", port: eslOld.port, passwordEnv: "TEST_ESL_PW" }, fusionpbxUrl: `http://127.0.0.1:${webPort}/` },
-            new: { eventSocket: { host: "127.0.0.1", port: newEsl, passwordEnv: "TEST_ESL_PW" }, fusionpbxUrl: `http://127.0.0.01:${webPort}${newUrl}` },
+            old: {
+              eventSocket: { host: "127.0.0.1", port: eslOld.port, passwordEnv: "TEST_ESL_PW" },
+              fusionpbxUrl: `http://127.0.0.1:${webPort}/`,
+            },
+            new: {
+              eventSocket: { host: "127.0.0.1", port: newEsl, passwordEnv: "TEST_ESL_PW" },
+              fusionpbxUrl: `http://127.0.0.01:${webPort}${newUrl}`,
+            },
           },
         }),
       );
@@ -113,7 +151,10 @@ describe("verify on the native lab", () => {
     };
     const env = { ...process.env, TEST_ESL_PW: password };
 
-    const ok = await f.cli(["verify", ...f.flags, "--config", write("esl.json", eslNew.port, "/other"), "--artifacts-dir", "artifacts"], { env });
+    const ok = await f.cli(
+      ["verify", ...f.flags, "--config", write("esl.json", eslNew.port, "/other"), "--artifacts-dir", "artifacts"],
+      { env },
+    );
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
     assert.match(ok.stdout, /old FreeSWITCH \(event socket\).*FreeSWITCH 1\.10\.3 .*event socket `api version`/);
     assert.match(ok.stdout, /new FreeSWITCH \(event socket\).*FreeSWITCH 1\.10\.12 /);
@@ -121,21 +162,40 @@ describe("verify on the native lab", () => {
     const okJson = verifyJsonFrom(ok.stdout);
     for (const text of [ok.stdout, ok.stderr, readFileSync(okJson.file, "utf8")]) assert.ok(!text.includes(password));
 
-    const same = await f.cli(["verify", ...f.flags, "--config", write("same-version.json", eslSame.port, "/other"), "--artifacts-dir", "artifacts"], { env });
+    const same = await f.cli(
+      [
+        "verify",
+        ...f.flags,
+        "--config",
+        write("same-version.json", eslSame.port, "/other"),
+        "--artifacts-dir",
+        "artifacts",
+      ],
+      { env },
+    );
     assert.equal(same.code, 1, same.stdout + same.stderr);
     assert.match(same.stdout, /FAIL: old and new report the same freeswitch version 1\.10\.3/);
 
-    const sameUrl = await f.cli(["verify", ...f.flags, "--config", write("same-url.json", eslNew.port, "/"), "--artifacts-dir", "artifacts"], { env });
+    const sameUrl = await f.cli(
+      ["verify", ...f.flags, "--config", write("same-url.json", eslNew.port, "/"), "--artifacts-dir", "artifacts"],
+      { env },
+    );
     assert.equal(sameUrl.code, 1, sameUrl.stdout);
     assert.match(sameUrl.stdout, /same endpoint for FusionPBX HTTP/);
 
-    const down = await f.cli(["verify", ...f.flags, "--config", write("broken.json", eslNew.port, "/broken"), "--artifacts-dir", "artifacts"], { env });
+    const down = await f.cli(
+      ["verify", ...f.flags, "--config", write("broken.json", eslNew.port, "/broken"), "--artifacts-dir", "artifacts"],
+      { env },
+    );
     assert.equal(down.code, 3, down.stdout);
     assert.match(down.stdout, /UNREACHABLE: new FusionPBX \(HTTP\) .* HTTP 500/);
 
-    const wrong = await f.cli(["verify", ...f.flags, "--config", write("esl.json", eslNew.port, "/other"), "--artifacts-dir", "artifacts"], {
-      env: { ...process.env, TEST_ESL_PW: "not-the-password" },
-    });
+    const wrong = await f.cli(
+      ["verify", ...f.flags, "--config", write("esl.json", eslNew.port, "/other"), "--artifacts-dir", "artifacts"],
+      {
+        env: { ...process.env, TEST_ESL_PW: "not-the-password" },
+      },
+    );
     assert.equal(wrong.code, 3, wrong.stdout);
     assert.match(wrong.stdout, /authentication refused/);
     assert.ok(!wrong.stdout.includes("not-the-password"));
@@ -152,11 +212,15 @@ describe("verify on the native lab", () => {
     const newPid = labState(f).components.find((c) => c.role === "new")!.pid;
     process.kill(-newPid, "SIGTERM");
     // gone when it is gone (a loaded machine may take seconds); the deadline only bounds a hang
-    for (const deadline = Date.now() + 60_000; isAlive(newPid) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+    for (const deadline = Date.now() + 60_000; isAlive(newPid) && Date.now() < deadline;)
+      await new Promise((r) => setTimeout(r, 20));
     assert.ok(!isAlive(newPid));
     const r = await f.cli(["verify", ...f.flags, "--artifacts-dir", "artifacts"]);
     assert.equal(r.code, 3, r.stdout + r.stderr);
-    assert.match(r.stdout, new RegExp(`UNREACHABLE: new backend \\(SIP OPTIONS\\) at 127\\.0\\.0\\.1:${f.ports.new}/udp is unreachable`));
+    assert.match(
+      r.stdout,
+      new RegExp(`UNREACHABLE: new backend \\(SIP OPTIONS\\) at 127\\.0\\.0\\.1:${f.ports.new}/udp is unreachable`),
+    );
     assert.doesNotMatch(r.stdout, /UNREACHABLE: old/);
     const { json } = verifyJsonFrom(r.stdout);
     assert.equal(json.verdict, "unreachable");

@@ -26,7 +26,20 @@ const shownOn = (p: Page): Promise<Shown> => p.evaluate(() => (globalThis as unk
 export const WEB_SHOTS = path.join(os.tmpdir(), "pbx-cutover-web-e2e");
 
 // small knobs; the long call keeps the in-flight step live long enough to be seen on any machine
-const KNOBS = ["--calls-per-phase", "6", "--call-rate", "10", "--call-duration-ms", "300", "--long-call-ms", "3000", "--post-cutover-calls", "4", "--call-timeout-ms", "3000"];
+const KNOBS = [
+  "--calls-per-phase",
+  "6",
+  "--call-rate",
+  "10",
+  "--call-duration-ms",
+  "300",
+  "--long-call-ms",
+  "3000",
+  "--post-cutover-calls",
+  "4",
+  "--call-timeout-ms",
+  "3000",
+];
 
 interface Results {
   exitCode: number;
@@ -39,7 +52,11 @@ function countTo(r: Results, b: string): number {
 }
 
 /** One raw HTTP GET (no browser): status, headers and the first `bytes` of the body. */
-function get(url: string, headers: Record<string, string> = {}, method = "GET"): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+function get(
+  url: string,
+  headers: Record<string, string> = {},
+  method = "GET",
+): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, headers }, (res) => {
       let body = "";
@@ -52,7 +69,10 @@ function get(url: string, headers: Record<string, string> = {}, method = "GET"):
 }
 
 /** An event-stream client: the ids of the views it received, until `stop()` or the stream ends. */
-function sseClient(url: string, lastEventId?: string): { ids: number[]; views: ViewJson[]; ended: Promise<void>; stop(): void; firstAfterMs: Promise<number> } {
+function sseClient(
+  url: string,
+  lastEventId?: string,
+): { ids: number[]; views: ViewJson[]; ended: Promise<void>; stop(): void; firstAfterMs: Promise<number> } {
   const ids: number[] = [];
   const views: ViewJson[] = [];
   const t0 = Date.now();
@@ -103,7 +123,10 @@ describe("web view of a real run", () => {
   });
 
   test("sim --web: the live page shows the step change and the counters move; at the end its numbers equal results.json", async () => {
-    const child = spawn(process.execPath, [CLI, "sim", ...f.flags, ...KNOBS, "--web"], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CLI, "sim", ...f.flags, ...KNOBS, "--web"], {
+      cwd: f.dir,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -134,10 +157,14 @@ describe("web view of a real run", () => {
       assert.match(String(home.headers["content-security-policy"]), /default-src 'none'/);
 
       // mid-run: the live step is new or inflight, with calls on both backends
-      await page.waitForFunction(() => {
-        const s = (globalThis as unknown as Probed).__pbx.shown();
-        return ["new", "inflight"].includes(s.live[0] ?? "") && s.new > 0;
-      }, undefined, { timeout: 120_000 });
+      await page.waitForFunction(
+        () => {
+          const s = (globalThis as unknown as Probed).__pbx.shown();
+          return ["new", "inflight"].includes(s.live[0] ?? "") && s.new > 0;
+        },
+        undefined,
+        { timeout: 120_000 },
+      );
       const midSeq = (await shownOn(page)).seq;
       // a reconnecting page that is up to date gets nothing at once; one that is behind gets the current view
       const had = raw.ids.at(-1)!;
@@ -148,7 +175,9 @@ describe("web view of a real run", () => {
       await page.screenshot({ path: path.join(WEB_SHOTS, "live-mid-run.png"), fullPage: true });
 
       // the end: the server says so, the page keeps the final view
-      await page.waitForFunction(() => (globalThis as unknown as Probed).__pbx.shown().ended, undefined, { timeout: 180_000 });
+      await page.waitForFunction(() => (globalThis as unknown as Probed).__pbx.shown().ended, undefined, {
+        timeout: 180_000,
+      });
       assert.equal(await exited, 0, stdout + stderr);
       await raw.ended;
       await Promise.all([upToDate.ended, behind.ended]);
@@ -159,35 +188,52 @@ describe("web view of a real run", () => {
       for (const p of [page, second]) {
         const shown = await shownOn(p);
         // the counters come from the event stream; results.json from the evidence book: they must agree
-        assert.deepEqual([shown.old, shown.new], [countTo(results, "old"), countTo(results, "new")], JSON.stringify(shown));
+        assert.deepEqual(
+          [shown.old, shown.new],
+          [countTo(results, "old"), countTo(results, "new")],
+          JSON.stringify(shown),
+        );
         // the HEP rates' totals (what Kamailio mirrored) count the same calls per backend
-        assert.deepEqual([shown.hepOld, shown.hepNew], [countTo(results, "old"), countTo(results, "new")], "HEP totals on the page");
+        assert.deepEqual(
+          [shown.hepOld, shown.hepNew],
+          [countTo(results, "old"), countTo(results, "new")],
+          "HEP totals on the page",
+        );
         assert.equal(shown.completed, results.calls.filter((c) => c.outcome === "completed").length);
         assert.equal(shown.failed, 0);
         assert.equal(shown.up, 0);
         assert.equal(shown.verdicts, results.verdicts.length);
         assert.equal(shown.passed, results.verdicts.length);
-        assert.ok(shown.withNumbers > results.verdicts.length, "the verdicts' numbers from results.json are on the page");
+        assert.ok(
+          shown.withNumbers > results.verdicts.length,
+          "the verdicts' numbers from results.json are on the page",
+        );
         assert.equal(shown.status, "success");
         assert.deepEqual(shown.live, [], "no step is live after the end");
         assert.deepEqual(shown.steps, ["old", "both", "new", "inflight"]);
-        for (const name of ["results.json", "junit.xml", "events.ndjson", "report.html"]) assert.ok(shown.links.includes(name), `link to ${name}: ${shown.links.join(" ")}`);
+        for (const name of ["results.json", "junit.xml", "events.ndjson", "report.html"])
+          assert.ok(shown.links.includes(name), `link to ${name}: ${shown.links.join(" ")}`);
       }
       // what the page showed as the run went: the live step moved forward, the counters grew
       const seen = await page.evaluate(() => (globalThis as unknown as Probed).__pbx.seen);
       const liveOrder = seen.map((s) => s.live).filter((l, i, a) => l !== "" && l !== a[i - 1]);
       assert.ok(liveOrder.length >= 2, `live steps seen: ${liveOrder.join(" ")}`);
       const order = ["old", "both", "new", "inflight"];
-      for (let i = 1; i < liveOrder.length; i++) assert.ok(order.indexOf(liveOrder[i]!) > order.indexOf(liveOrder[i - 1]!), `in order: ${liveOrder.join(" ")}`);
+      for (let i = 1; i < liveOrder.length; i++)
+        assert.ok(order.indexOf(liveOrder[i]!) > order.indexOf(liveOrder[i - 1]!), `in order: ${liveOrder.join(" ")}`);
       const totals = [...new Set(seen.map((s) => s.old + s.new))];
       assert.ok(totals.length >= 3, `the counters moved while the page watched: ${totals.join(" ")}`);
-      for (let i = 1; i < seen.length; i++) assert.ok(seen[i]!.old + seen[i]!.new >= seen[i - 1]!.old + seen[i - 1]!.new, "counters never go back");
+      for (let i = 1; i < seen.length; i++)
+        assert.ok(seen[i]!.old + seen[i]!.new >= seen[i - 1]!.old + seen[i - 1]!.new, "counters never go back");
       assert.ok(midSeq > 0);
       // the raw viewer saw views in order, ending with the final one
       assert.ok(raw.ids.length >= 3, `views on the raw stream: ${raw.ids.length}`);
       for (let i = 1; i < raw.ids.length; i++) assert.ok(raw.ids[i]! > raw.ids[i - 1]!, "view ids increase");
       assert.equal(upToDate.ids.at(-1), raw.ids.at(-1), "every viewer ends with the same final view");
-      assert.ok(upToDate.ids[0]! > had, `an up-to-date page is not sent the view it has (${had}): ${upToDate.ids.join(" ")}`);
+      assert.ok(
+        upToDate.ids[0]! > had,
+        `an up-to-date page is not sent the view it has (${had}): ${upToDate.ids.join(" ")}`,
+      );
       assert.ok(existsSync(path.join(runDir, "report.html")), "report.html at the end of the run");
       // the server is gone with the run
       await assert.rejects(get(url));
@@ -205,7 +251,9 @@ describe("web view of a real run", () => {
       await page.addInitScript(PROBE_SCRIPT);
       const requests: string[] = [];
       page.on("request", (r) => requests.push(r.url()));
-      await page.route("**/*", (route) => (route.request().url().startsWith("file:") ? route.continue() : route.abort()));
+      await page.route("**/*", (route) =>
+        route.request().url().startsWith("file:") ? route.continue() : route.abort(),
+      );
       const errors: string[] = [];
       page.on("pageerror", (e) => errors.push(e.message));
       const fileUrl = pathToFileURL(path.join(runDir, "report.html")).href;
@@ -214,10 +262,17 @@ describe("web view of a real run", () => {
       const results = JSON.parse(readFileSync(path.join(runDir, "results.json"), "utf8")) as Results;
       const shown = await shownOn(page);
       assert.deepEqual([shown.old, shown.new], [countTo(results, "old"), countTo(results, "new")]);
-      assert.deepEqual([shown.hepOld, shown.hepNew], [countTo(results, "old"), countTo(results, "new")], "HEP totals in the report");
+      assert.deepEqual(
+        [shown.hepOld, shown.hepNew],
+        [countTo(results, "old"), countTo(results, "new")],
+        "HEP totals in the report",
+      );
       assert.equal(shown.verdicts, results.verdicts.length);
       const split = results.verdicts.find((v) => v.phase === "both" && v.name === "split")!;
-      assert.deepEqual(shown.split, Object.entries(split.numbers).map(([k, v]) => `${k}=${v}`));
+      assert.deepEqual(
+        shown.split,
+        Object.entries(split.numbers).map(([k, v]) => `${k}=${v}`),
+      );
       assert.equal(shown.charts, 2);
       assert.deepEqual(shown.steps, ["old", "both", "new", "inflight"]);
       for (const l of shown.links) {
@@ -239,7 +294,11 @@ describe("web view of a real run", () => {
     const r = await f.cli(["report", runDir]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^report: .*report\.html$/m);
-    assert.equal(readFileSync(path.join(runDir, "report.html"), "utf8"), before, "rebuilt from the folder alone, byte for byte");
+    assert.equal(
+      readFileSync(path.join(runDir, "report.html"), "utf8"),
+      before,
+      "rebuilt from the folder alone, byte for byte",
+    );
     for (const bad of [path.join(f.dir, "nope"), path.join(runDir, "results.json"), f.dir]) {
       const b = await f.cli(["report", bad]);
       assert.equal(b.code, 2, `${bad}: ${b.stderr}`);
@@ -280,7 +339,10 @@ describe("--web bad input", () => {
     try {
       const r = await f.cli(["dashboard", ...f.flags, ...KNOBS, "--web", `127.0.0.1:${port}`]);
       assert.equal(r.code, 3, r.stdout + r.stderr);
-      assert.match(r.stderr, new RegExp(`port ${port}/tcp on 127\\.0\\.0\\.1 is in use by pid ${process.pid} \\(node\\)`));
+      assert.match(
+        r.stderr,
+        new RegExp(`port ${port}/tcp on 127\\.0\\.0\\.1 is in use by pid ${process.pid} \\(node\\)`),
+      );
       assert.equal(existsSync(path.join(f.dir, "artifacts")), false, "no run folder");
       assert.equal(existsSync(path.join(f.labDir, "lab.json")), false, "no lab started");
     } finally {
@@ -299,7 +361,10 @@ describe("watch RUN_DIR: the live page of a run started elsewhere", () => {
   });
 
   test("follows a sim's events.ndjson to the end: the final view equals results.json, then exits 0", async () => {
-    const sim = spawn(process.execPath, [CLI, "sim", ...f.flags, ...KNOBS], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
+    const sim = spawn(process.execPath, [CLI, "sim", ...f.flags, ...KNOBS], {
+      cwd: f.dir,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     const simExit = new Promise<number | null>((resolve) => sim.on("close", (code) => resolve(code)));
     let watch: ReturnType<typeof spawn> | undefined;
     try {
@@ -327,10 +392,19 @@ describe("watch RUN_DIR: the live page of a run started elsewhere", () => {
       await viewer.ended;
       const final = viewer.views.at(-1)!;
       const results = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")) as Results;
-      assert.deepEqual([final.backends.old.routed, final.backends.new.routed], [countTo(results, "old"), countTo(results, "new")]);
+      assert.deepEqual(
+        [final.backends.old.routed, final.backends.new.routed],
+        [countTo(results, "old"), countTo(results, "new")],
+      );
       assert.equal(final.finished?.exitCode, 0);
-      assert.ok(final.verdicts.every((v) => v.numbers !== undefined), "results.json's numbers folded in");
-      assert.ok(final.evidence.some((e) => e.name === "report.html"), "the final view links report.html");
+      assert.ok(
+        final.verdicts.every((v) => v.numbers !== undefined),
+        "results.json's numbers folded in",
+      );
+      assert.ok(
+        final.evidence.some((e) => e.name === "report.html"),
+        "the final view links report.html",
+      );
       assert.ok(viewer.ids.length >= 2);
     } finally {
       sim.kill("SIGKILL");
@@ -343,7 +417,10 @@ describe("watch RUN_DIR: the live page of a run started elsewhere", () => {
     const bad = await f.cli(["watch", path.join(f.dir, "nope")]);
     assert.equal(bad.code, 2);
     const dir = realpathSync(path.join(f.dir, "artifacts", "latest"));
-    const watch = spawn(process.execPath, [CLI, "watch", dir, "--web", "127.0.0.1:0"], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
+    const watch = spawn(process.execPath, [CLI, "watch", dir, "--web", "127.0.0.1:0"], {
+      cwd: f.dir,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     const watchExit = new Promise<number | null>((resolve) => watch.on("close", (code) => resolve(code)));
     let stderr = "";
     const url = await new Promise<string>((resolve) => {

@@ -39,17 +39,29 @@ async function startLab(alg: DispatcherAlgorithm, children: number): Promise<Lab
     dispatcherAlg: String(alg),
   });
   const target = nativeTarget(s);
-  return { f, target, inputs: { setId: 1, oldUri: target.backends.old.uri, newUri: target.backends.new.uri, policy: target.sipPolicy } };
+  return {
+    f,
+    target,
+    inputs: { setId: 1, oldUri: target.backends.old.uri, newUri: target.backends.new.uri, policy: target.sipPolicy },
+  };
 }
 
 /** Verified apply of a list (reload: a fresh cycle), then `n` calls; the new backend's count. */
-async function measure(lab: Lab, listText: string, n: number, label: string): Promise<{ old: number; new: number; seq: string }> {
+async function measure(
+  lab: Lab,
+  listText: string,
+  n: number,
+  label: string,
+): Promise<{ old: number; new: number; seq: string }> {
   // a comment naming the measurement makes each list differ from the last: always a reload, a fresh cycle
   await verifiedApply(lab.target, profileFromText(label, `${listText}# e2e measurement ${label}\n`, label));
   const r = await placeCalls(lab.f, n, label, { rate: RATE });
   assert.equal(r.code, 0, `${label}: every call completed`);
   assert.equal(r.old + r.new, n, `${label}: every call reached exactly one backend`);
-  const seq = r.byCallNumber.slice(1).map((b) => (b === "new" ? "N" : b === "old" ? "o" : "?")).join("");
+  const seq = r.byCallNumber
+    .slice(1)
+    .map((b) => (b === "new" ? "N" : b === "old" ? "o" : "?"))
+    .join("");
   return { old: r.old, new: r.new, seq };
 }
 
@@ -88,7 +100,10 @@ describe("dispatcher algorithm 9 (weight-based) on the real Kamailio 5.6.3, chil
       const again = await placeCalls(lab.f, 100, `w${w}-b`, { rate: RATE });
       assert.equal(again.code, 0);
       const reloaded = await measure(lab, renderText(buildStepProfile(w, lab.inputs, 9)), 100, `w${w}-c`);
-      note(t, `new=${w}%: cycle 1 new ${first.new}/100, cycle 2 new ${again.new}/100, after a reload new ${reloaded.new}/100`);
+      note(
+        t,
+        `new=${w}%: cycle 1 new ${first.new}/100, cycle 2 new ${again.new}/100, after a reload new ${reloaded.new}/100`,
+      );
       note(t, `  cycle 1:       ${first.seq}`);
       note(t, `  after reload:  ${reloaded.seq}`);
       assert.equal(first.new, modelNew(lab, text, 100), "cycle 1 is the model's share");
@@ -118,12 +133,36 @@ describe("dispatcher algorithm 9 (weight-based) on the real Kamailio 5.6.3, chil
   test("weights that do not sum to 100, and weight 0, do what dp_init_weights says", async (t) => {
     const kamailioLog = (): string => readFileSync(path.join(lab.f.labDir, "kamailio.log"), "utf8");
     const cases: { name: string; text: string; expectNew: number }[] = [
-      { name: "old 0 (first line), new 100", text: listOf(OLD_LINE(lab, "weight=0"), NEW_LINE(lab, "weight=100")), expectNew: 100 },
-      { name: "new 100 (first line), old 0", text: listOf(NEW_LINE(lab, "weight=100"), OLD_LINE(lab, "weight=0")), expectNew: 0 },
-      { name: "old 100, new 0 (last line)", text: listOf(OLD_LINE(lab, "weight=100"), NEW_LINE(lab, "weight=0")), expectNew: 100 },
-      { name: "no weights (the seed's both list)", text: listOf(`1 ${lab.inputs.oldUri} 0 0`, `1 ${lab.inputs.newUri} 0 0`), expectNew: 100 },
-      { name: "old 10, new 10 (sum 20)", text: listOf(OLD_LINE(lab, "weight=10"), NEW_LINE(lab, "weight=10")), expectNew: 10 },
-      { name: "old 90, new 90 (sum 180)", text: listOf(OLD_LINE(lab, "weight=90"), NEW_LINE(lab, "weight=90")), expectNew: 90 },
+      {
+        name: "old 0 (first line), new 100",
+        text: listOf(OLD_LINE(lab, "weight=0"), NEW_LINE(lab, "weight=100")),
+        expectNew: 100,
+      },
+      {
+        name: "new 100 (first line), old 0",
+        text: listOf(NEW_LINE(lab, "weight=100"), OLD_LINE(lab, "weight=0")),
+        expectNew: 0,
+      },
+      {
+        name: "old 100, new 0 (last line)",
+        text: listOf(OLD_LINE(lab, "weight=100"), NEW_LINE(lab, "weight=0")),
+        expectNew: 100,
+      },
+      {
+        name: "no weights (the seed's both list)",
+        text: listOf(`1 ${lab.inputs.oldUri} 0 0`, `1 ${lab.inputs.newUri} 0 0`),
+        expectNew: 100,
+      },
+      {
+        name: "old 10, new 10 (sum 20)",
+        text: listOf(OLD_LINE(lab, "weight=10"), NEW_LINE(lab, "weight=10")),
+        expectNew: 10,
+      },
+      {
+        name: "old 90, new 90 (sum 180)",
+        text: listOf(OLD_LINE(lab, "weight=90"), NEW_LINE(lab, "weight=90")),
+        expectNew: 90,
+      },
     ];
     for (const c of cases) {
       const r = await measure(lab, c.text, 100, `edge-${cases.indexOf(c)}`);

@@ -54,7 +54,14 @@ export async function freeUdpPort(): Promise<number> {
 
 /** The lab's containers in any state (none when no engine answers). */
 export async function labContainers(): Promise<string[]> {
-  const out = await docker(["ps", "-a", "--filter", `label=com.docker.compose.project=${PROJECT}`, "--format", "{{.Names}}"]);
+  const out = await docker([
+    "ps",
+    "-a",
+    "--filter",
+    `label=com.docker.compose.project=${PROJECT}`,
+    "--format",
+    "{{.Names}}",
+  ]);
   return (out ?? "").split("\n").filter((l) => l.trim() !== "");
 }
 
@@ -77,10 +84,34 @@ function dockerdPids(): number[] {
 /** What of the lab is left: containers, the lab network, its volumes, and a dockerd when none ran at the start. */
 export async function dockerLeaks(engineAtStart: boolean): Promise<string[]> {
   const leaks = (await labContainers()).map((c) => `container ${c}`);
-  const nets = await docker(["network", "ls", "--filter", `label=com.docker.compose.project=${PROJECT}`, "--format", "{{.Name}}"]);
-  leaks.push(...(nets ?? "").split("\n").filter((l) => l.trim() !== "").map((n) => `network ${n}`));
-  const vols = await docker(["volume", "ls", "--filter", `label=com.docker.compose.project=${PROJECT}`, "--format", "{{.Name}}"]);
-  leaks.push(...(vols ?? "").split("\n").filter((l) => l.trim() !== "").map((v) => `volume ${v}`));
+  const nets = await docker([
+    "network",
+    "ls",
+    "--filter",
+    `label=com.docker.compose.project=${PROJECT}`,
+    "--format",
+    "{{.Name}}",
+  ]);
+  leaks.push(
+    ...(nets ?? "")
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .map((n) => `network ${n}`),
+  );
+  const vols = await docker([
+    "volume",
+    "ls",
+    "--filter",
+    `label=com.docker.compose.project=${PROJECT}`,
+    "--format",
+    "{{.Name}}",
+  ]);
+  leaks.push(
+    ...(vols ?? "")
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .map((v) => `volume ${v}`),
+  );
   if (!engineAtStart) leaks.push(...dockerdPids().map((p) => `dockerd pid ${p}`));
   return leaks;
 }

@@ -64,8 +64,10 @@ export class FakeKamailio implements RpcClient, DispatcherListStore {
     if (method === "core.version") return Promise.resolve("kamailio 5.6.3 (pbx-cutover test stand-in)");
     if (method === "dispatcher.reload") {
       const now = performance.now();
-      if (now - this.lastReloadAt < this.reloadDeltaMs) return Promise.reject(new RpcReplyError(method, 500, "Ongoing reload"));
-      if (this.failReloads || this.file === undefined) return Promise.reject(new RpcReplyError(method, 500, "Reload Failed"));
+      if (now - this.lastReloadAt < this.reloadDeltaMs)
+        return Promise.reject(new RpcReplyError(method, 500, "Ongoing reload"));
+      if (this.failReloads || this.file === undefined)
+        return Promise.reject(new RpcReplyError(method, 500, "Reload Failed"));
       this.lastReloadAt = now;
       this.load();
       return Promise.resolve("Ok. Dispatcher successfully reloaded.");
@@ -81,7 +83,12 @@ export class FakeKamailio implements RpcClient, DispatcherListStore {
             TARGETS: this.loaded
               .filter((d) => d.setId === id)
               .map((d) => ({
-                DEST: { URI: d.uri, FLAGS: d.flags & 1 ? "IX" : "AX", PRIORITY: 0, ...(d.attrs ? { ATTRS: { BODY: d.attrs.replace(/;$/, "") } } : {}) },
+                DEST: {
+                  URI: d.uri,
+                  FLAGS: d.flags & 1 ? "IX" : "AX",
+                  PRIORITY: 0,
+                  ...(d.attrs ? { ATTRS: { BODY: d.attrs.replace(/;$/, "") } } : {}),
+                },
               })),
           },
         })),

@@ -64,9 +64,30 @@ export async function callThroughProxy(f: LabFixture, n: number, label: string, 
   const uacPort = (await freePorts()).sip;
   const log = `${f.dir}/uac-${label}.messages.log`;
   const argv = [
-    `127.0.0.1:${f.ports.sip}`, "-sf", assetPath("sipp", "uac-call.xml"), "-i", "127.0.0.1", "-p", String(uacPort),
-    "-m", String(n), "-r", "5", "-d", String(holdMs), "-cid_str", `fs-e2e-${label}-%u-%p@%s`, "-nostdin",
-    "-timeout", String(Math.max(20, Math.ceil(holdMs / 1000) + 20)), "-timeout_error", "-recv_timeout", "5000", "-trace_msg", "-message_file", log,
+    `127.0.0.1:${f.ports.sip}`,
+    "-sf",
+    assetPath("sipp", "uac-call.xml"),
+    "-i",
+    "127.0.0.1",
+    "-p",
+    String(uacPort),
+    "-m",
+    String(n),
+    "-r",
+    "5",
+    "-d",
+    String(holdMs),
+    "-cid_str",
+    `fs-e2e-${label}-%u-%p@%s`,
+    "-nostdin",
+    "-timeout",
+    String(Math.max(20, Math.ceil(holdMs / 1000) + 20)),
+    "-timeout_error",
+    "-recv_timeout",
+    "5000",
+    "-trace_msg",
+    "-message_file",
+    log,
   ];
   const uac = spawn("sipp", argv, { stdio: "ignore" });
   const code = await new Promise<number | null>((resolve) => uac.on("close", resolve));
@@ -79,7 +100,9 @@ export async function callThroughProxy(f: LabFixture, n: number, label: string, 
   const received = text.split(/^-{10,}.*$/m).filter((rec) => /message received/.test(rec));
   return {
     code,
-    userAgents: received.flatMap((rec) => /^SIP\/2\.0 [2-6]\d\d/m.test(rec) ? [/^User-Agent:\s*(.+)$/im.exec(rec)?.[1]?.trim() ?? "(none)"] : []),
+    userAgents: received.flatMap((rec) =>
+      /^SIP\/2\.0 [2-6]\d\d/m.test(rec) ? [/^User-Agent:\s*(.+)$/im.exec(rec)?.[1]?.trim() ?? "(none)"] : [],
+    ),
     statuses: received.flatMap((rec) => /^SIP\/2\.0 ([2-6]\d\d)/m.exec(rec)?.[1] ?? []),
     log: text,
   };

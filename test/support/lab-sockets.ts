@@ -13,13 +13,25 @@ export interface BoundSocket {
 }
 
 function decodeV4(hex: string): string {
-  return [0, 2, 4, 6].map((i) => parseInt(hex.slice(i, i + 2), 16)).reverse().join(".");
+  return [0, 2, 4, 6]
+    .map((i) => parseInt(hex.slice(i, i + 2), 16))
+    .reverse()
+    .join(".");
 }
 
 function decodeV6(hex: string): string {
   // four little-endian 32-bit words
-  const words = [0, 8, 16, 24].map((i) => hex.slice(i, i + 8).match(/../g)!.reverse().join(""));
-  const groups = words.join("").match(/.{4}/g)!.map((g) => parseInt(g, 16).toString(16));
+  const words = [0, 8, 16, 24].map((i) =>
+    hex
+      .slice(i, i + 8)
+      .match(/../g)!
+      .reverse()
+      .join(""),
+  );
+  const groups = words
+    .join("")
+    .match(/.{4}/g)!
+    .map((g) => parseInt(g, 16).toString(16));
   return groups.join(":");
 }
 

@@ -39,12 +39,34 @@ function readLog(file: string): string {
 }
 
 /** Place `n` calls (10 per second unless `rate` says otherwise, held 0 ms) and count where their INVITEs arrived. */
-export async function placeCalls(f: LabFixture, n: number, label: string, opts: { rate?: number } = {}): Promise<CallsResult> {
+export async function placeCalls(
+  f: LabFixture,
+  n: number,
+  label: string,
+  opts: { rate?: number } = {},
+): Promise<CallsResult> {
   const tag = `e2e-${label}-${randomBytes(3).toString("hex")}`;
   const uacPort = (await freePorts()).sip;
   const argv = [
-    `127.0.0.1:${f.ports.sip}`, "-sf", assetPath("sipp", "uac-call.xml"), "-i", "127.0.0.1", "-p", String(uacPort),
-    "-m", String(n), "-r", String(opts.rate ?? 10), "-d", "0", "-cid_str", `${tag}-%u-%p@%s`, "-nostdin", "-timeout", "15", "-timeout_error",
+    `127.0.0.1:${f.ports.sip}`,
+    "-sf",
+    assetPath("sipp", "uac-call.xml"),
+    "-i",
+    "127.0.0.1",
+    "-p",
+    String(uacPort),
+    "-m",
+    String(n),
+    "-r",
+    String(opts.rate ?? 10),
+    "-d",
+    "0",
+    "-cid_str",
+    `${tag}-%u-%p@%s`,
+    "-nostdin",
+    "-timeout",
+    "15",
+    "-timeout_error",
   ];
   const uac = spawn("sipp", argv, { stdio: "ignore" });
   const code = await new Promise<number | null>((resolve) => uac.on("close", resolve));

@@ -85,7 +85,10 @@ export class SipTestClient {
   /** responses received so far for a Call-ID (and CSeq method, if given) */
   responses(callId: string, method?: string): SipMessage[] {
     return this.got.filter(
-      (m) => m.kind === "response" && header(m, "call-id") === callId && (method === undefined || (header(m, "cseq") ?? "").endsWith(` ${method}`)),
+      (m) =>
+        m.kind === "response" &&
+        header(m, "call-id") === callId &&
+        (method === undefined || (header(m, "cseq") ?? "").endsWith(` ${method}`)),
     );
   }
 

@@ -15,7 +15,6 @@ import { addLabOptions } from "../lab-options.js";
 
 type ControlOpts = TargetFlags & { runDir?: string; json?: boolean };
 
-
 const DESCRIPTIONS: Record<ControlCommand, string> = {
   status: "the running plan's status: step n/N, weights, hold left, gates with their numbers, paused or not",
   pause: "pause the running plan: it stays on its step (a hold's clock stops) and applies no further step until resume",

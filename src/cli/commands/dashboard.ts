@@ -14,7 +14,10 @@ export function registerDashboardCommand(program: Command): void {
         "active dialogs), calls/s; and live-metrics.csv in the run folder (the seed's run_call_cutover_dashboard.sh)",
     )
     .option("--interval <seconds>", "refresh interval, fractions allowed (env DASH_INTERVAL_SECONDS, default 1)")
-    .option("--no-clear", "append plain frames without control codes, for log capture (env DASH_NO_CLEAR=1; also when output is not a TTY)");
+    .option(
+      "--no-clear",
+      "append plain frames without control codes, for log capture (env DASH_NO_CLEAR=1; also when output is not a TTY)",
+    );
   addSimOptions(cmd).action(async (opts: DashOpts) => {
     // validated before anything starts (exit 2)
     const intervalMs = resolveIntervalMs(process.env, opts.interval);
@@ -24,7 +27,13 @@ export function registerDashboardCommand(program: Command): void {
       echo: () => undefined,
       // the dashboard observes the run's own Target: the Kamailio and backend URIs the simulation uses
       onRun: ({ runDir, events, target }) =>
-        new LiveDashboard(runDir, events, { intervalMs, plain, screen: process.stdout, target, cwd: process.cwd() }).start(),
+        new LiveDashboard(runDir, events, {
+          intervalMs,
+          plain,
+          screen: process.stdout,
+          target,
+          cwd: process.cwd(),
+        }).start(),
     });
     process.exitCode = exitCode;
   });

@@ -11,7 +11,13 @@ import { dockerDownCommand, dockerStatusCommand, dockerUpCommand } from "./lab-d
 import { UsageError } from "../../core/errors.js";
 import { kamailioMirrors } from "../../hep/capture.js";
 import { hepView } from "../../hep/evidence-source.js";
-import { DEFAULT_RATE_WINDOW_MS, formatRateSample, parseRateWindow, sampleRates, type RateSample } from "../../hep/rate-sample.js";
+import {
+  DEFAULT_RATE_WINDOW_MS,
+  formatRateSample,
+  parseRateWindow,
+  sampleRates,
+  type RateSample,
+} from "../../hep/rate-sample.js";
 import { labPaths } from "../../lab/layout.js";
 import { readLabState } from "../../lab/state.js";
 import { nativeTarget } from "../../target/native-target.js";
@@ -19,13 +25,19 @@ import { nativeTarget } from "../../target/native-target.js";
 type LabOpts = LabFlags & DriverFlags & { config?: string; json?: boolean };
 
 export function formatStatus(st: LabStatus): string {
-  if (st.components.length === 0) return [`lab is not running (lab dir ${st.labDir})`, ...st.problems.map((p) => `problem: ${p}`)].join("\n");
+  if (st.components.length === 0)
+    return [`lab is not running (lab dir ${st.labDir})`, ...st.problems.map((p) => `problem: ${p}`)].join("\n");
   const rows = [
     ["ROLE", "ADDRESS", "PID", "STATE", "VERSION"],
     ...st.components.map((c) => [c.role, c.address, String(c.pid), c.state, c.version]),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const table = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd());
+  const table = rows.map((r) =>
+    r
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd(),
+  );
   const d = st.dispatcher;
   const mode =
     d.mode === "unavailable"
@@ -39,7 +51,14 @@ export function formatStatus(st: LabStatus): string {
     st.pbxChannels !== undefined
       ? `FreeSWITCH channels (show channels count): old ${st.pbxChannels.old ?? "?"}, new ${st.pbxChannels.new ?? "?"}`
       : undefined;
-  return [...table, mode, ...(calls ? [calls] : []), ...(channels ? [channels] : []), `lab dir: ${st.labDir}`, ...st.problems.map((p) => `problem: ${p}`)].join("\n");
+  return [
+    ...table,
+    mode,
+    ...(calls ? [calls] : []),
+    ...(channels ? [channels] : []),
+    `lab dir: ${st.labDir}`,
+    ...st.problems.map((p) => `problem: ${p}`),
+  ].join("\n");
 }
 
 /** `lab status --rates`: the running lab's own settings (its state file) say where Kamailio mirrors and who is who. */
@@ -51,7 +70,13 @@ async function labRates(labDir: string, running: boolean, windowMs: number): Pro
   try {
     const mirroring = await kamailioMirrors(t.rpc);
     if (mirroring !== true) {
-      return { kind: "not-sampled", reason: mirroring === undefined ? "Kamailio did not answer siptrace.status" : "Kamailio's mirroring is off (`siptrace.status on` switches it on; lab setting hep.mirror)" };
+      return {
+        kind: "not-sampled",
+        reason:
+          mirroring === undefined
+            ? "Kamailio did not answer siptrace.status"
+            : "Kamailio's mirroring is off (`siptrace.status on` switches it on; lab setting hep.mirror)",
+      };
     }
   } finally {
     t.close();
@@ -74,17 +99,21 @@ export function registerLabCommand(program: Command): void {
         "Flags win over the config file, the config file over the defaults.",
     );
 
-  addDriverOptions(addLabOptions(
-    lab
-      .command("up")
-      .description("start Kamailio and both backends; returns when all answer (RPC, SIP OPTIONS)")
-      .option("--json", "print the lab state as JSON"),
-  )).action(async (opts: LabOpts) => {
+  addDriverOptions(
+    addLabOptions(
+      lab
+        .command("up")
+        .description("start Kamailio and both backends; returns when all answer (RPC, SIP OPTIONS)")
+        .option("--json", "print the lab state as JSON"),
+    ),
+  ).action(async (opts: LabOpts) => {
     if (driverFrom(opts) === "docker") return dockerUpCommand(opts);
     const settings = labSettingsFrom(opts);
     const r = await withScope((scope) => labUp(settings, scope));
     if (opts.json) {
-      process.stdout.write(JSON.stringify({ ...r.state, alreadyRunning: r.alreadyRunning, readyMs: r.readyMs }, null, 2) + "\n");
+      process.stdout.write(
+        JSON.stringify({ ...r.state, alreadyRunning: r.alreadyRunning, readyMs: r.readyMs }, null, 2) + "\n",
+      );
       return;
     }
     if (r.alreadyRunning) {
@@ -93,10 +122,14 @@ export function registerLabCommand(program: Command): void {
       );
     } else {
       if (r.replacedDead) {
-        process.stdout.write(`previous lab had dead components (${r.replacedDead.join(", ")}); stopped the rest and started afresh\n`);
+        process.stdout.write(
+          `previous lab had dead components (${r.replacedDead.join(", ")}); stopped the rest and started afresh\n`,
+        );
       }
       for (const c of r.state.components) {
-        process.stdout.write(`started ${c.role.padEnd(8)} ${c.address}:${c.port}/${componentProto(c.role)}  pid ${c.pid}\n`);
+        process.stdout.write(
+          `started ${c.role.padEnd(8)} ${c.address}:${c.port}/${componentProto(c.role)}  pid ${c.pid}\n`,
+        );
       }
       process.stdout.write(
         `lab ready in ${Math.round(r.readyMs)} ms: JSON-RPC http://${settings.kamailio.address}:${settings.kamailio.rpcPort}/RPC, ` +
@@ -105,36 +138,47 @@ export function registerLabCommand(program: Command): void {
     }
   });
 
-  addDriverOptions(addLabOptions(
-    lab.command("down").description("stop everything the lab started (whole process groups); idempotent"),
-  )).action(async (opts: LabOpts) => {
+  addDriverOptions(
+    addLabOptions(
+      lab.command("down").description("stop everything the lab started (whole process groups); idempotent"),
+    ),
+  ).action(async (opts: LabOpts) => {
     if (driverFrom(opts) === "docker") return dockerDownCommand(opts);
     const settings = labSettingsFrom(opts, { runningLab: "ignore" });
     const r = await withScope(() => labDown(settings.labDir));
-    if (r.corruptStateMovedTo) process.stdout.write(`the lab state file was corrupt; moved aside to ${r.corruptStateMovedTo}\n`);
+    if (r.corruptStateMovedTo)
+      process.stdout.write(`the lab state file was corrupt; moved aside to ${r.corruptStateMovedTo}\n`);
     if (!r.wasRunning) {
       process.stdout.write(`lab is not running (lab dir ${settings.labDir}); nothing to stop\n`);
       return;
     }
-    if (r.foundByCommandLine) process.stdout.write(`lab state missing or incomplete; found this lab's processes by their command line (naming ${settings.labDir})\n`);
+    if (r.foundByCommandLine)
+      process.stdout.write(
+        `lab state missing or incomplete; found this lab's processes by their command line (naming ${settings.labDir})\n`,
+      );
     for (const s of r.stopped) process.stdout.write(`stopped ${s.role.padEnd(8)} pid ${s.pid}: ${s.result}\n`);
     for (const n of r.notOurs) process.stdout.write(`warning: ${n}: not ours, never signalled\n`);
     process.stdout.write("lab down\n");
   });
 
-  addDriverOptions(addLabOptions(
-    lab
-      .command("status")
-      .description("each component (role, address, pid, alive, version) and the runtime dispatcher mode")
-      .option("--json", "machine-readable output")
-      .option(
-        "--rates [window]",
-        `also sample live per-backend rates from Kamailio's HEP mirror for a window (e.g. 2s, 500ms; default ${DEFAULT_RATE_WINDOW_MS / 1000}s): ` +
-          "new calls routed and answers to INVITE by class, per second. Binds the lab's HEP port, so not while a sim or dashboard holds it (exit 3, saying who does)",
-      ),
-  )).action(async (opts: LabOpts & { rates?: string | boolean }) => {
+  addDriverOptions(
+    addLabOptions(
+      lab
+        .command("status")
+        .description("each component (role, address, pid, alive, version) and the runtime dispatcher mode")
+        .option("--json", "machine-readable output")
+        .option(
+          "--rates [window]",
+          `also sample live per-backend rates from Kamailio's HEP mirror for a window (e.g. 2s, 500ms; default ${DEFAULT_RATE_WINDOW_MS / 1000}s): ` +
+            "new calls routed and answers to INVITE by class, per second. Binds the lab's HEP port, so not while a sim or dashboard holds it (exit 3, saying who does)",
+        ),
+    ),
+  ).action(async (opts: LabOpts & { rates?: string | boolean }) => {
     if (driverFrom(opts) === "docker") {
-      if (opts.rates !== undefined) throw new UsageError("--rates: the docker lab's Kamailio does not mirror to this machine's loopback; nothing was sampled");
+      if (opts.rates !== undefined)
+        throw new UsageError(
+          "--rates: the docker lab's Kamailio does not mirror to this machine's loopback; nothing was sampled",
+        );
       return dockerStatusCommand(opts);
     }
     const windowMs = parseRateWindow(opts.rates);

@@ -15,7 +15,16 @@ import { WebServer } from "../../web/server.js";
 import { addWebOptions, webAddressFrom, type WebFlags } from "../../web/web-address.js";
 import { addDispatcherOptions, dispatcherTarget, reloadWaitMs, type DispatcherCommandOpts } from "../target-options.js";
 
-type MigrateOpts = DispatcherCommandOpts & WebFlags & { artifactsDir?: string; keepLab?: boolean; steps?: string; plan?: string; dryRun?: boolean; traffic?: string; drainTimeout?: string };
+type MigrateOpts = DispatcherCommandOpts &
+  WebFlags & {
+    artifactsDir?: string;
+    keepLab?: boolean;
+    steps?: string;
+    plan?: string;
+    dryRun?: boolean;
+    traffic?: string;
+    drainTimeout?: string;
+  };
 
 const MAX_DRAIN_S = 7 * 86_400;
 
@@ -25,53 +34,71 @@ export function drainTimeoutMs(raw: string | undefined): number {
   const t = raw.trim();
   const n = Number(t);
   if (!/^\d*\.?\d+$/.test(t) || !Number.isFinite(n) || n > MAX_DRAIN_S) {
-    throw new UsageError(`--drain-timeout ${JSON.stringify(raw)}: must be a number of seconds from 0 to ${MAX_DRAIN_S} (7 days); nothing was started`);
+    throw new UsageError(
+      `--drain-timeout ${JSON.stringify(raw)}: must be a number of seconds from 0 to ${MAX_DRAIN_S} (7 days); nothing was started`,
+    );
   }
   return Math.round(n * 1000);
 }
 
 export function registerMigrateCommand(program: Command): void {
-  addWebOptions(addDispatcherOptions(
-    program
-      .command("migrate")
-      .description(
-        "staged dispatcher cutover old -> both -> new with evidence (the seed's run_real_migration_smoke.sh): " +
-          "ensure the lab is up, probe both backends, apply each profile with verification, check the final state is new only",
-      )
-      .option("--artifacts-dir <dir>", "where run-YYYYmmdd_HHMMSS/ folders and the `latest` link go", "artifacts")
-      .option("--keep-lab", "leave the lab running at the end if this run started it (a lab that was already up is always left up)")
-      .option("--steps <weights>", "run weighted steps: the new backend's weight per step, e.g. 0,10,50,100 (weights other than 0/50/100 need --dispatcher-alg 9)")
-      .option("--plan <file>", "run a YAML plan file (steps, holds by durationS; see README)")
-      .option(
-        "--traffic <rate>",
-        "lab only: background calls at RATE calls/s through Kamailio for the whole plan, judged from HEP; each step holds until its gates and split can decide, a failed gate rolls back by itself",
-      )
-      .option(
-        "--drain-timeout <s>",
-        "after a last step of 100 (new only): wait up to this many seconds for the old backend's calls to end (Kamailio's dialog profile); " +
-          "calls still up then fail the run (exit 1) naming each with its age. 0 (default): one look, the calls left are reported, not waited for",
-      )
-      .option("--dry-run", "print the plan (default: old -> both -> new), every list it would write and every RPC; change nothing"),
-  )).action(async (opts: MigrateOpts) => {
+  addWebOptions(
+    addDispatcherOptions(
+      program
+        .command("migrate")
+        .description(
+          "staged dispatcher cutover old -> both -> new with evidence (the seed's run_real_migration_smoke.sh): " +
+            "ensure the lab is up, probe both backends, apply each profile with verification, check the final state is new only",
+        )
+        .option("--artifacts-dir <dir>", "where run-YYYYmmdd_HHMMSS/ folders and the `latest` link go", "artifacts")
+        .option(
+          "--keep-lab",
+          "leave the lab running at the end if this run started it (a lab that was already up is always left up)",
+        )
+        .option(
+          "--steps <weights>",
+          "run weighted steps: the new backend's weight per step, e.g. 0,10,50,100 (weights other than 0/50/100 need --dispatcher-alg 9)",
+        )
+        .option("--plan <file>", "run a YAML plan file (steps, holds by durationS; see README)")
+        .option(
+          "--traffic <rate>",
+          "lab only: background calls at RATE calls/s through Kamailio for the whole plan, judged from HEP; each step holds until its gates and split can decide, a failed gate rolls back by itself",
+        )
+        .option(
+          "--drain-timeout <s>",
+          "after a last step of 100 (new only): wait up to this many seconds for the old backend's calls to end (Kamailio's dialog profile); " +
+            "calls still up then fail the run (exit 1) naming each with its age. 0 (default): one look, the calls left are reported, not waited for",
+        )
+        .option(
+          "--dry-run",
+          "print the plan (default: old -> both -> new), every list it would write and every RPC; change nothing",
+        ),
+    ),
+  ).action(async (opts: MigrateOpts) => {
     // validate everything first (exit 2 before anything starts)
     const planned = opts.steps !== undefined || opts.plan !== undefined ? planFrom(opts) : undefined;
     const drainMs = drainTimeoutMs(opts.drainTimeout);
     const lastWeight = (planned ?? defaultPlan()).steps.at(-1)!.weightNew;
     if (drainMs > 0 && lastWeight !== 100) {
-      throw new UsageError(`--drain-timeout: the plan's last step is new=${lastWeight}%, which still sends calls to old, so old never drains; nothing was started`, [
-        "end the plan with 100, or leave --drain-timeout out",
-      ]);
+      throw new UsageError(
+        `--drain-timeout: the plan's last step is new=${lastWeight}%, which still sends calls to old, so old never drains; nothing was started`,
+        ["end the plan with 100, or leave --drain-timeout out"],
+      );
     }
     const rate = opts.traffic === undefined ? undefined : parseTrafficRate(opts.traffic);
     // the flags, the config file and the running lab, resolved once for the whole command
     const choice = targetChoiceFrom(opts);
     if (rate !== undefined && choice.driver !== "native") {
-      throw new UsageError(`--traffic places calls through the native lab's Kamailio only, not on --driver ${choice.driver}; nothing was started`, [
-        "drop --traffic (real traffic is judged by the plan's holds), or run on the native lab",
-      ]);
+      throw new UsageError(
+        `--traffic places calls through the native lab's Kamailio only, not on --driver ${choice.driver}; nothing was started`,
+        ["drop --traffic (real traffic is judged by the plan's holds), or run on the native lab"],
+      );
     }
     const webAddress = webAddressFrom(opts);
-    if (opts.dryRun && webAddress) throw new UsageError("--web with --dry-run: a dry run changes nothing and runs no step to watch; drop one of them");
+    if (opts.dryRun && webAddress)
+      throw new UsageError(
+        "--web with --dry-run: a dry run changes nothing and runs no step to watch; drop one of them",
+      );
     if (opts.dryRun) {
       await printDryRun(opts, choice, planned ?? defaultPlan(), false);
       return;
@@ -82,7 +109,12 @@ export function registerMigrateCommand(program: Command): void {
     const traffic =
       rate === undefined
         ? undefined
-        : { rate, sippBin: requireBinaries(["sipp"]).sipp, scenario: assetPath("sipp", "uac-call.xml"), hep: { address: settings.hep.address, port: settings.hep.port } };
+        : {
+            rate,
+            sippBin: requireBinaries(["sipp"]).sipp,
+            scenario: assetPath("sipp", "uac-call.xml"),
+            hep: { address: settings.hep.address, port: settings.hep.port },
+          };
     const lab = labControlFor(choice);
     const target = await dispatcherTarget(opts, choice);
     const log = (line: string): void => {
@@ -99,12 +131,23 @@ export function registerMigrateCommand(program: Command): void {
         return runMigrate(
           lab,
           target,
-          { artifactsDir: path.resolve(opts.artifactsDir ?? "artifacts"), keepLab: opts.keepLab === true, reloadWaitMs: waitMs, log, plan, traffic, drainTimeoutMs: drainMs, web },
+          {
+            artifactsDir: path.resolve(opts.artifactsDir ?? "artifacts"),
+            keepLab: opts.keepLab === true,
+            reloadWaitMs: waitMs,
+            log,
+            plan,
+            traffic,
+            drainTimeoutMs: drainMs,
+            web,
+          },
           scope,
         );
       });
       const last = r.phases.at(-1)?.mode ?? "new";
-      log(`PASS: ${plan === undefined || last === "new" ? "cutover complete, new only in file and runtime" : `plan complete, ${last} in file and runtime`}; evidence in ${path.relative(process.cwd(), r.runDir) || r.runDir}`);
+      log(
+        `PASS: ${plan === undefined || last === "new" ? "cutover complete, new only in file and runtime" : `plan complete, ${last} in file and runtime`}; evidence in ${path.relative(process.cwd(), r.runDir) || r.runDir}`,
+      );
     } finally {
       target.close();
     }

@@ -30,38 +30,48 @@ export function registerPlanCommand(program: Command): void {
           "it would send (--dry-run; running a plan is not built yet)",
       )
       .option("--dry-run", "print the plan and change nothing: no file written, no RPC sent, nothing started")
-      .option("--steps <weights>", "the new backend's weight per step, e.g. 0,1,10,50,100 (default: the seed's old,both,new)")
+      .option(
+        "--steps <weights>",
+        "the new backend's weight per step, e.g. 0,1,10,50,100 (default: the seed's old,both,new)",
+      )
       .option("--plan <file>", "a YAML plan file (steps, holds, gates; see README)")
       .option("--json", "print the dry run as JSON"),
   ).action(async (opts: PlanOpts) => {
     // validate everything first (exit 2)
     const plan = planFrom(opts);
     if (!opts.dryRun) {
-      throw new UsageError("running a plan is not built yet; pass --dry-run to see what this plan would do (nothing is changed)");
+      throw new UsageError(
+        "running a plan is not built yet; pass --dry-run to see what this plan would do (nothing is changed)",
+      );
     }
     await printDryRun(opts, targetChoiceFrom(opts), plan, opts.json === true);
   });
 }
 
 /** `plan --dry-run` and `migrate --dry-run`: the plan on this target, printed; nothing is changed. */
-export async function printDryRun(opts: DispatcherCommandOpts, choice: TargetChoice, plan: Plan, json: boolean): Promise<void> {
-    const algorithm = dispatcherAlgorithmOf(choice);
-    const target = await dispatcherTarget(opts, choice);
-    try {
-      const t: DryRunTarget = {
-        driver: target.driver,
-        setId: target.setId,
-        oldUri: target.backends.old.uri,
-        newUri: target.backends.new.uri,
-        listLocation: target.dispatcherList.location,
-        rpc: target.rpc.endpoint,
-        backupDir: backupPaths(target).dir,
-        algorithm,
-        sipPolicy: target.sipPolicy,
-      };
-      const dry = buildDryRun(plan, t);
-      process.stdout.write(json ? JSON.stringify(dry, null, 2) + "\n" : renderDryRun(dry));
-    } finally {
-      target.close();
-    }
+export async function printDryRun(
+  opts: DispatcherCommandOpts,
+  choice: TargetChoice,
+  plan: Plan,
+  json: boolean,
+): Promise<void> {
+  const algorithm = dispatcherAlgorithmOf(choice);
+  const target = await dispatcherTarget(opts, choice);
+  try {
+    const t: DryRunTarget = {
+      driver: target.driver,
+      setId: target.setId,
+      oldUri: target.backends.old.uri,
+      newUri: target.backends.new.uri,
+      listLocation: target.dispatcherList.location,
+      rpc: target.rpc.endpoint,
+      backupDir: backupPaths(target).dir,
+      algorithm,
+      sipPolicy: target.sipPolicy,
+    };
+    const dry = buildDryRun(plan, t);
+    process.stdout.write(json ? JSON.stringify(dry, null, 2) + "\n" : renderDryRun(dry));
+  } finally {
+    target.close();
+  }
 }

@@ -34,7 +34,11 @@ export function registerRollbackCommand(program: Command): void {
       }
       const profile = profileFromText(labelOf(point.text), point.text, point.file);
       const outcome = await withScope((scope) =>
-        verifiedApply(target, profile, { command: "pbx-cutover rollback", retry: { reloadWaitMs: waitMs }, signal: scope.signal }),
+        verifiedApply(target, profile, {
+          command: "pbx-cutover rollback",
+          retry: { reloadWaitMs: waitMs },
+          signal: scope.signal,
+        }),
       );
       process.stdout.write((opts.json ? outcomeJson(outcome) : formatOutcome("rolled back to", outcome)) + "\n");
     } finally {

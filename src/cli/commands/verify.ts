@@ -57,10 +57,10 @@ export function registerVerifyCommand(program: Command): void {
     const policy = sipPolicyOf(choice.driver);
     const outside = verifyEndpointProblems(config, policy);
     if (outside.length > 0) {
-      throw new UsageError(`${file.path !== undefined ? `config file ${file.path}: ` : ""}${outside[0]}; nothing was probed`, [
-        ...outside.slice(1),
-        `verify probes only IPs inside ${policy.name} (${policy.allow.join(", ")})`,
-      ]);
+      throw new UsageError(
+        `${file.path !== undefined ? `config file ${file.path}: ` : ""}${outside[0]}; nothing was probed`,
+        [...outside.slice(1), `verify probes only IPs inside ${policy.name} (${policy.allow.join(", ")})`],
+      );
     }
     const target = await openTarget(choice);
     let report: VerifyReport;

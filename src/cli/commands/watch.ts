@@ -36,7 +36,9 @@ export function registerWatchCommand(program: Command): void {
       scope.defer("web view", () => live.close());
       follower.poll();
       const over = finished;
-      process.stderr.write(`pbx-cutover: live view of ${path.basename(dir)} at ${server.url} (read-only)${over ? "; the run is over: serving its final view until Ctrl-C" : ""}\n`);
+      process.stderr.write(
+        `pbx-cutover: live view of ${path.basename(dir)} at ${server.url} (read-only)${over ? "; the run is over: serving its final view until Ctrl-C" : ""}\n`,
+      );
       for (;;) {
         await delay(POLL_MS, scope.signal);
         follower.poll();

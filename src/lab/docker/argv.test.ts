@@ -40,7 +40,8 @@ function driverCommands(): string[] {
     fusionpbxSoftwarePhpArgv("old"),
     fusionpbxSoftwarePhpArgv("new"),
   ].map((argv) => {
-    for (const a of argv) assert.ok(!/[\s"'$`\\]/.test(a) || a === "{{json .}}", `argument needs quoting in the README: ${a}`);
+    for (const a of argv)
+      assert.ok(!/[\s"'$`\\]/.test(a) || a === "{{json .}}", `argument needs quoting in the README: ${a}`);
     return argv.join(" ");
   });
 }
@@ -55,14 +56,42 @@ test("the README's docker command list is exactly what the driver builds", () =>
 
 test("argv builders: compose files, kamcmd over docker exec, no shell", () => {
   assert.deepEqual(composeDownArgv(COMPOSE_V2, "/x/real/", { calls: false, images: "local" }), [
-    "docker", "compose", "-p", "pbx-cutover-real", "-f", "/x/real/docker-compose.real.yml", "down", "-v", "--remove-orphans", "-t", "5",
+    "docker",
+    "compose",
+    "-p",
+    "pbx-cutover-real",
+    "-f",
+    "/x/real/docker-compose.real.yml",
+    "down",
+    "-v",
+    "--remove-orphans",
+    "-t",
+    "5",
   ]);
   assert.deepEqual(composeUpArgv(["docker-compose"], "/x/real", { calls: true, images: "seed" }), [
-    "docker-compose", "-p", "pbx-cutover-real", "-f", "/x/real/docker-compose.real.yml", "-f", "/x/real/docker-compose.calls.yml",
-    "-f", "/x/real/docker-compose.seed-images.yml", "up", "-d", "--no-build",
+    "docker-compose",
+    "-p",
+    "pbx-cutover-real",
+    "-f",
+    "/x/real/docker-compose.real.yml",
+    "-f",
+    "/x/real/docker-compose.calls.yml",
+    "-f",
+    "/x/real/docker-compose.seed-images.yml",
+    "up",
+    "-d",
+    "--no-build",
   ]);
   assert.deepEqual(kamcmdExecArgv("dlg.profile_get_size", ["backend", "sip:172.28.0.30:5060"]), [
-    "docker", "exec", "real-kamailio", "kamcmd", "-s", "unix:/run/kamailio/kamailio_ctl", "dlg.profile_get_size", "backend", "sip:172.28.0.30:5060",
+    "docker",
+    "exec",
+    "real-kamailio",
+    "kamcmd",
+    "-s",
+    "unix:/run/kamailio/kamailio_ctl",
+    "dlg.profile_get_size",
+    "backend",
+    "sip:172.28.0.30:5060",
   ]);
 });
 
@@ -76,14 +105,26 @@ const runner = (replies: Record<string, Reply | Error>) => (argv: readonly strin
 test("requireEngine: no CLI, no engine (not asked to start one), no compose -> exit 3 with what to do; all there -> versions", async () => {
   const o = { start: false, stateDir: "/nonexistent/pbx-cutover-state" };
   const noCli = runner({ "--version": new Error("docker: ENOENT") });
-  await assert.rejects(requireEngine(noCli, o), (e: unknown) => e instanceof CutoverError && e.exitCode === 3 && /docker CLI does not run/.test(e.message));
+  await assert.rejects(
+    requireEngine(noCli, o),
+    (e: unknown) => e instanceof CutoverError && e.exitCode === 3 && /docker CLI does not run/.test(e.message),
+  );
   const noEngine = runner({
     "--version": { stdout: "Docker version 28.2.2\n", stderr: "", code: 0 },
-    "info --format": { stdout: "", stderr: "Cannot connect to the Docker daemon at unix:///var/run/docker.sock\n", code: 1 },
+    "info --format": {
+      stdout: "",
+      stderr: "Cannot connect to the Docker daemon at unix:///var/run/docker.sock\n",
+      code: 1,
+    },
   });
   await assert.rejects(
     requireEngine(noEngine, o),
-    (e: unknown) => e instanceof CutoverError && e.exitCode === 3 && /running Docker engine/.test(e.message) && /Cannot connect/.test(e.message) && /--docker-start-engine|apt-get/.test(e.details.join(" ")),
+    (e: unknown) =>
+      e instanceof CutoverError &&
+      e.exitCode === 3 &&
+      /running Docker engine/.test(e.message) &&
+      /Cannot connect/.test(e.message) &&
+      /--docker-start-engine|apt-get/.test(e.details.join(" ")),
   );
   const v1 = runner({
     "--version": { stdout: "Docker version 28.2.2\n", stderr: "", code: 0 },
@@ -99,8 +140,23 @@ test("requireEngine: no CLI, no engine (not asked to start one), no compose -> e
 });
 
 test("docker ps --format {{json .}}: the lab's containers with their compose service", () => {
-  const line = { Names: "real-kamailio", State: "running", Status: "Up 3 seconds (healthy)", Image: "pbx-cutover/kamailio:5.6.3", Labels: "com.docker.compose.project=pbx-cutover-real,com.docker.compose.service=kamailio,com.docker.compose.version=1.29.2" };
-  assert.deepEqual(parseDockerPs(JSON.stringify(line) + "\n"), [{ name: "real-kamailio", service: "kamailio", state: "running", status: "Up 3 seconds (healthy)", image: "pbx-cutover/kamailio:5.6.3" }]);
+  const line = {
+    Names: "real-kamailio",
+    State: "running",
+    Status: "Up 3 seconds (healthy)",
+    Image: "pbx-cutover/kamailio:5.6.3",
+    Labels:
+      "com.docker.compose.project=pbx-cutover-real,com.docker.compose.service=kamailio,com.docker.compose.version=1.29.2",
+  };
+  assert.deepEqual(parseDockerPs(JSON.stringify(line) + "\n"), [
+    {
+      name: "real-kamailio",
+      service: "kamailio",
+      state: "running",
+      status: "Up 3 seconds (healthy)",
+      image: "pbx-cutover/kamailio:5.6.3",
+    },
+  ]);
   assert.deepEqual(parseDockerPs(""), []);
 });
 
@@ -112,15 +168,30 @@ test("verify on the docker driver: each FreeSWITCH's event socket from the lab's
   const { defaultLabSettings } = await import("../../config/lab-config.js");
   const dir = mkdtempSync(path.join(os.tmpdir(), "pbx-cutover-docker-dir-"));
   const docker = (backends: "freeswitch" | "sipp" = "freeswitch") =>
-    ({ driver: "docker", settings: defaultLabSettings, dir, backends, images: "local", startEngine: false, readyTimeoutMs: 120_000 }) as const;
+    ({
+      driver: "docker",
+      settings: defaultLabSettings,
+      dir,
+      backends,
+      images: "local",
+      startEngine: false,
+      readyTimeoutMs: 120_000,
+    }) as const;
   try {
     const none = withDriverVerifyDefaults(parseVerifySection(undefined), docker());
     assert.equal(none.old.eventSocket, undefined, "no secret: the lab is not up; nothing to probe");
     assert.equal(none.old.fusionpbxUrl, "http://127.0.0.1:18080/");
     assert.equal(none.new.fusionpbxUrl, "http://127.0.0.1:18081/");
-    const own = withDriverVerifyDefaults(parseVerifySection({ old: { fusionpbxUrl: "http://127.0.0.1:9/" } }), docker());
+    const own = withDriverVerifyDefaults(
+      parseVerifySection({ old: { fusionpbxUrl: "http://127.0.0.1:9/" } }),
+      docker(),
+    );
     assert.equal(own.old.fusionpbxUrl, "http://127.0.0.1:9/");
-    assert.equal(withDriverVerifyDefaults(parseVerifySection(undefined), { driver: "native", settings: defaultLabSettings }).old.fusionpbxUrl, undefined);
+    assert.equal(
+      withDriverVerifyDefaults(parseVerifySection(undefined), { driver: "native", settings: defaultLabSettings }).old
+        .fusionpbxUrl,
+      undefined,
+    );
     for (const role of ["old", "new"]) {
       mkdirSync(path.join(dir, ".state", `freeswitch-${role}`), { recursive: true });
       writeFileSync(path.join(dir, ".state", `freeswitch-${role}`, "event-socket.secret"), `pw-${role}\n`);

@@ -1,5 +1,12 @@
 import type { ImageSet } from "./images.js";
-import { COMPOSE_CALLS, COMPOSE_PROJECT, COMPOSE_REAL, COMPOSE_SEED_IMAGES, CONTAINERS, IN_CONTAINER } from "./topology.js";
+import {
+  COMPOSE_CALLS,
+  COMPOSE_PROJECT,
+  COMPOSE_REAL,
+  COMPOSE_SEED_IMAGES,
+  CONTAINERS,
+  IN_CONTAINER,
+} from "./topology.js";
 
 /**
  * Every docker command the docker driver runs, as argv (pure; the README documents these exact lines).
@@ -19,7 +26,11 @@ export interface ComposeSelection {
 }
 
 export function composeFiles(labDir: string, sel: ComposeSelection): string[] {
-  const files = [COMPOSE_REAL, ...(sel.calls ? [COMPOSE_CALLS] : []), ...(sel.images === "seed" ? [COMPOSE_SEED_IMAGES] : [])];
+  const files = [
+    COMPOSE_REAL,
+    ...(sel.calls ? [COMPOSE_CALLS] : []),
+    ...(sel.images === "seed" ? [COMPOSE_SEED_IMAGES] : []),
+  ];
   // joined by hand (not path.join) so "./local-lab/real-services" stays as written in the README
   return files.flatMap((f) => ["-f", `${labDir.replace(/\/+$/, "")}/${f}`]);
 }
@@ -40,7 +51,15 @@ export function composeDownArgv(c: ComposeCommand, labDir: string, sel: ComposeS
 
 /** The lab's containers, any state, by the compose project label (the same for compose v1 and v2). */
 export function labContainersArgv(): string[] {
-  return ["docker", "ps", "-a", "--filter", `label=com.docker.compose.project=${COMPOSE_PROJECT}`, "--format", "{{json .}}"];
+  return [
+    "docker",
+    "ps",
+    "-a",
+    "--filter",
+    `label=com.docker.compose.project=${COMPOSE_PROJECT}`,
+    "--format",
+    "{{json .}}",
+  ];
 }
 
 /** `docker exec real-kamailio kamcmd -s unix:/run/kamailio/kamailio_ctl <method> [params...]` */
@@ -50,7 +69,13 @@ export function kamcmdExecArgv(method: string, params: readonly string[] = []): 
 
 /** `docker exec real-freeswitch-<role> <freeswitch> -version` (the local images' tree, or the seed image's PATH) */
 export function freeswitchVersionArgv(role: "old" | "new", images: ImageSet = "local"): string[] {
-  return ["docker", "exec", CONTAINERS.freeswitch[role], images === "local" ? IN_CONTAINER.freeswitchBinary : "freeswitch", "-version"];
+  return [
+    "docker",
+    "exec",
+    CONTAINERS.freeswitch[role],
+    images === "local" ? IN_CONTAINER.freeswitchBinary : "freeswitch",
+    "-version",
+  ];
 }
 
 /** `docker exec real-fusionpbx-<role> cat /var/www/fusionpbx/core/software/resources/classes/software.php` */

@@ -18,7 +18,18 @@ import { standInServerHeader } from "../layout.js";
 import { dockerInitialDispatcherList, dockerKamailioConfig } from "./docker-files.js";
 import { freeswitchArgv, freeswitchPaths } from "../freeswitch/config.js";
 import { FREESWITCH_TREE_IN_IMAGE, LOCAL_IMAGES, SEED_IMAGES, freeswitchImage } from "./images.js";
-import { COMPOSE_CALLS, COMPOSE_REAL, COMPOSE_SEED_IMAGES, CONTAINERS, DOCKER_LAB_DIR, HOST_PORTS, IN_CONTAINER, NETWORK, SIP_PORT_ENV, hostSipPort } from "./topology.js";
+import {
+  COMPOSE_CALLS,
+  COMPOSE_REAL,
+  COMPOSE_SEED_IMAGES,
+  CONTAINERS,
+  DOCKER_LAB_DIR,
+  HOST_PORTS,
+  IN_CONTAINER,
+  NETWORK,
+  SIP_PORT_ENV,
+  hostSipPort,
+} from "./topology.js";
 
 type Service = {
   image?: string;
@@ -51,7 +62,11 @@ function composeSchemaValidator() {
 
 test("both compose files validate against the Compose specification schema (npm package dclint)", () => {
   const validate = composeSchemaValidator();
-  for (const [name, doc] of [[COMPOSE_REAL, real], [COMPOSE_CALLS, calls], [COMPOSE_SEED_IMAGES, seed]] as const) {
+  for (const [name, doc] of [
+    [COMPOSE_REAL, real],
+    [COMPOSE_CALLS, calls],
+    [COMPOSE_SEED_IMAGES, seed],
+  ] as const) {
     const ok = validate(doc);
     assert.ok(ok, `${name}: ${JSON.stringify(validate.errors, null, 2)}`);
   }
@@ -71,15 +86,24 @@ test("images: the project's own in the main files, the seed's pulled ones in the
   assert.equal(real.services["kamailio"]?.image, LOCAL_IMAGES.kamailio);
   assert.equal(real.services["freeswitch-old"]?.image, LOCAL_IMAGES.freeswitchOld);
   assert.equal(real.services["freeswitch-new"]?.image, LOCAL_IMAGES.freeswitchNew);
-  for (const svc of ["sipp-uas-old", "sipp-uas-new", "sipp-uac"]) assert.equal(calls.services[svc]?.image, LOCAL_IMAGES.sipp);
+  for (const svc of ["sipp-uas-old", "sipp-uas-new", "sipp-uac"])
+    assert.equal(calls.services[svc]?.image, LOCAL_IMAGES.sipp);
   assert.equal(real.services["fusionpbx-old"]?.image, LOCAL_IMAGES.fusionpbxOld);
   assert.equal(real.services["fusionpbx-new"]?.image, LOCAL_IMAGES.fusionpbxNew);
-  for (const role of ["old", "new"]) assert.equal(real.services[`fusionpbx-${role}-db`]?.image, LOCAL_IMAGES.postgresql);
-  assert.deepEqual([LOCAL_IMAGES.fusionpbxOld, LOCAL_IMAGES.fusionpbxNew], ["pbx-cutover/fusionpbx:5.3.0", "pbx-cutover/fusionpbx:5.5.7"]);
+  for (const role of ["old", "new"])
+    assert.equal(real.services[`fusionpbx-${role}-db`]?.image, LOCAL_IMAGES.postgresql);
+  assert.deepEqual(
+    [LOCAL_IMAGES.fusionpbxOld, LOCAL_IMAGES.fusionpbxNew],
+    ["pbx-cutover/fusionpbx:5.3.0", "pbx-cutover/fusionpbx:5.5.7"],
+  );
   assert.equal(seed.services["kamailio"]?.image, "kamailio/kamailio-ci:latest");
   assert.equal(seed.services["freeswitch-old"]?.image, "safarov/freeswitch:1.10.3");
   assert.equal(seed.services["freeswitch-new"]?.image, "safarov/freeswitch:1.10.12");
-  assert.deepEqual(SEED_IMAGES, { kamailio: "kamailio/kamailio-ci:latest", freeswitchOld: "safarov/freeswitch:1.10.3", freeswitchNew: "safarov/freeswitch:1.10.12" });
+  assert.deepEqual(SEED_IMAGES, {
+    kamailio: "kamailio/kamailio-ci:latest",
+    freeswitchOld: "safarov/freeswitch:1.10.3",
+    freeswitchNew: "safarov/freeswitch:1.10.12",
+  });
   // nothing is built by compose: the images come from src/lab/docker/images.ts
   for (const c of [real, calls, seed]) for (const s of Object.values(c.services)) assert.equal(s.build, undefined);
 });
@@ -93,7 +117,10 @@ test("host ports are the seed's: 15060/udp, 18080/tcp, 18081/tcp, on loopback, n
   ]);
   assert.deepEqual(HOST_PORTS, { kamailioSip: 15060, fusionpbxOld: 18080, fusionpbxNew: 18081 });
   assert.equal(HOST_PORTS.kamailioSip, 15060);
-  assert.equal(real.services["kamailio"]?.ports?.[0], `127.0.0.1:\${${SIP_PORT_ENV}:-${HOST_PORTS.kamailioSip}}:${IN_CONTAINER.kamailioSipPort}/udp`);
+  assert.equal(
+    real.services["kamailio"]?.ports?.[0],
+    `127.0.0.1:\${${SIP_PORT_ENV}:-${HOST_PORTS.kamailioSip}}:${IN_CONTAINER.kamailioSipPort}/udp`,
+  );
   assert.equal(hostSipPort({}), 15060);
   assert.equal(hostSipPort({ [SIP_PORT_ENV]: "25060" }), 25060);
   assert.throws(() => hostSipPort({ [SIP_PORT_ENV]: "80" }), /1024-65535/);
@@ -127,7 +154,11 @@ test("fixed addresses agree with the driver's topology (dispatcher URIs never de
 });
 
 test("every file or directory a compose file mounts or builds from exists", () => {
-  for (const [name, c] of [[COMPOSE_REAL, real], [COMPOSE_CALLS, calls], [COMPOSE_SEED_IMAGES, seed]] as const) {
+  for (const [name, c] of [
+    [COMPOSE_REAL, real],
+    [COMPOSE_CALLS, calls],
+    [COMPOSE_SEED_IMAGES, seed],
+  ] as const) {
     for (const [svc, s] of Object.entries(c.services)) {
       for (const v of s.volumes ?? []) {
         const host = v.split(":")[0]!;
@@ -158,10 +189,20 @@ test("Kamailio: the project's config, rendered for the container, mounted as a d
   const kdir = path.join(DOCKER_LAB_DIR, "kamailio");
   assert.ok(real.services["kamailio"]?.volumes?.includes(`./kamailio:${IN_CONTAINER.kamailioConfigDir}`));
   const cfg = readFileSync(path.join(kdir, "kamailio.cfg"), "utf8");
-  assert.equal(cfg, dockerKamailioConfig(loadKamailioTemplate(), "local"), "kamailio.cfg is stale: re-render it from the template");
+  assert.equal(
+    cfg,
+    dockerKamailioConfig(loadKamailioTemplate(), "local"),
+    "kamailio.cfg is stale: re-render it from the template",
+  );
   assert.match(cfg, /^modparam\("ctl", "binrpc", "unix:\/run\/kamailio\/kamailio_ctl"\)$/m);
   assert.equal(readFileSync(path.join(kdir, "dispatcher.list"), "utf8"), dockerInitialDispatcherList("freeswitch"));
-  assert.deepEqual(real.services["kamailio"]?.healthcheck?.test, ["CMD", "kamcmd", "-s", `unix:${IN_CONTAINER.kamailioCtl}`, "core.version"]);
+  assert.deepEqual(real.services["kamailio"]?.healthcheck?.test, [
+    "CMD",
+    "kamcmd",
+    "-s",
+    `unix:${IN_CONTAINER.kamailioCtl}`,
+    "core.version",
+  ]);
 });
 
 test("the docker Kamailio config passes `kamailio -c` (the local image is Debian's kamailio, as here)", () => {
@@ -181,7 +222,10 @@ test("FreeSWITCH (local images): the native lab's argv, run directory in the mou
     const inside = freeswitchPaths(IN_CONTAINER.freeswitchLabDir, role);
     assert.deepEqual(svc?.command, freeswitchArgv(FREESWITCH_TREE_IN_IMAGE, inside).slice(1));
     assert.ok(svc?.volumes?.includes(`./.state/freeswitch-${role}:${inside.base}`));
-    assert.match(freeswitchImage(role, "1.10.3", "/x").dockerfile, new RegExp(`ENTRYPOINT \\["${IN_CONTAINER.freeswitchBinary}"\\]`));
+    assert.match(
+      freeswitchImage(role, "1.10.3", "/x").dockerfile,
+      new RegExp(`ENTRYPOINT \\["${IN_CONTAINER.freeswitchBinary}"\\]`),
+    );
     assert.deepEqual(seed.services[`freeswitch-${role}`]?.entrypoint, ["/bin/sh", "/pbx-cutover/freeswitch/start.sh"]);
   }
   const esl = readFileSync(path.join(DOCKER_LAB_DIR, "freeswitch", "event_socket.conf.xml"), "utf8");

@@ -21,6 +21,11 @@ export function dockerKamailioConfig(template: string, images: ImageSet = "local
 
 export function dockerInitialDispatcherList(backends: DockerBackends): string {
   return renderProfile(
-    buildProfile("old", { setId: 1, oldUri: dockerBackendUri(backends, "old"), newUri: dockerBackendUri(backends, "new"), policy: DOCKER_LAB_POLICY }),
+    buildProfile("old", {
+      setId: 1,
+      oldUri: dockerBackendUri(backends, "old"),
+      newUri: dockerBackendUri(backends, "new"),
+      policy: DOCKER_LAB_POLICY,
+    }),
   );
 }

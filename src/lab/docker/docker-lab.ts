@@ -19,7 +19,16 @@ import { dockerdStartedByUs, requireEngine, stopDockerd, type Engine } from "./e
 import { ensureLocalImages, type BuiltImage } from "./image-build.js";
 import type { ImageSet } from "./images.js";
 import type { ArgvRunner } from "./kamcmd-rpc.js";
-import { CONTAINERS, HOST_DIRS, IN_CONTAINER, NETWORK, PORT_ENV, hostPort, hostSipPort, type DockerBackends } from "./topology.js";
+import {
+  CONTAINERS,
+  HOST_DIRS,
+  IN_CONTAINER,
+  NETWORK,
+  PORT_ENV,
+  hostPort,
+  hostSipPort,
+  type DockerBackends,
+} from "./topology.js";
 
 /**
  * `lab up / down / status --driver docker` on a real Docker engine: the engine (found, or started
@@ -50,7 +59,11 @@ export interface DockerLabUp {
 }
 
 function tail(text: string, n = 8): string[] {
-  return text.trim().split("\n").slice(-n).map((l) => `  ${l}`);
+  return text
+    .trim()
+    .split("\n")
+    .slice(-n)
+    .map((l) => `  ${l}`);
 }
 
 export function dockerStateDir(dir: string): string {
@@ -63,17 +76,20 @@ function selection(o: Pick<DockerLabOptions, "backends" | "images">, calls = o.b
 
 /** The host ports the lab publishes, each free or exit 3 naming who holds it (nothing started yet). */
 async function requirePortsFree(): Promise<void> {
-  const checks: [proto: "udp" | "tcp", port: number, what: string, free: (a: string, p: number) => Promise<boolean>][] = [
-    ["udp", hostSipPort(), "Kamailio's SIP port", isUdpFree],
-    ["tcp", hostPort("fusionpbxOld"), "the old FusionPBX's web UI", isTcpFree],
-    ["tcp", hostPort("fusionpbxNew"), "the new FusionPBX's web UI", isTcpFree],
-  ];
+  const checks: [proto: "udp" | "tcp", port: number, what: string, free: (a: string, p: number) => Promise<boolean>][] =
+    [
+      ["udp", hostSipPort(), "Kamailio's SIP port", isUdpFree],
+      ["tcp", hostPort("fusionpbxOld"), "the old FusionPBX's web UI", isTcpFree],
+      ["tcp", hostPort("fusionpbxNew"), "the new FusionPBX's web UI", isTcpFree],
+    ];
   for (const [proto, port, what, free] of checks) {
     if (await free("127.0.0.1", port)) continue;
     const owner = findPortOwner(proto, "127.0.0.1", port);
     throw new EnvironmentError(
       `127.0.0.1:${port}/${proto} (${what}, published by the docker lab) is in use${owner ? ` by ${owner.comm} (pid ${owner.pid})` : ""}; nothing was started`,
-      [`stop whatever holds it (a native lab on the same port: pbx-cutover lab down), or publish another port: ${PORT_ENV[portKey(proto, port)]}=<port>`],
+      [
+        `stop whatever holds it (a native lab on the same port: pbx-cutover lab down), or publish another port: ${PORT_ENV[portKey(proto, port)]}=<port>`,
+      ],
     );
   }
 }
@@ -92,7 +108,10 @@ function writeDbSecret(stateDir: string): string {
 
 /** The FusionPBX web UIs on their published loopback ports. */
 export function dockerFusionpbxUrls(env: NodeJS.ProcessEnv = process.env): Record<"old" | "new", string> {
-  return { old: `http://127.0.0.1:${hostPort("fusionpbxOld", env)}/`, new: `http://127.0.0.1:${hostPort("fusionpbxNew", env)}/` };
+  return {
+    old: `http://127.0.0.1:${hostPort("fusionpbxOld", env)}/`,
+    new: `http://127.0.0.1:${hostPort("fusionpbxNew", env)}/`,
+  };
 }
 
 /** Each FreeSWITCH's run directory in the state dir: its freeswitch.xml and event-socket secret (both 0600). */
@@ -132,10 +151,17 @@ function writeSeedSecrets(stateDir: string): void {
 }
 
 /** A FreeSWITCH container's event socket (from the host, over the lab network) and its password. */
-export function dockerEventSocket(dir: string, role: "old" | "new"): { host: string; port: number; password: string } | undefined {
+export function dockerEventSocket(
+  dir: string,
+  role: "old" | "new",
+): { host: string; port: number; password: string } | undefined {
   const secret = freeswitchPaths(dockerStateDir(dir), role).secretFile;
   if (!existsSync(secret)) return undefined;
-  return { host: NETWORK.freeswitch[role], port: IN_CONTAINER.freeswitchEventSocketPort, password: readFileSync(secret, "utf8").trim() };
+  return {
+    host: NETWORK.freeswitch[role],
+    port: IN_CONTAINER.freeswitchEventSocketPort,
+    password: readFileSync(secret, "utf8").trim(),
+  };
 }
 
 async function probeReady(dir: string, o: DockerLabOptions, run: ArgvRunner): Promise<void> {
@@ -150,15 +176,20 @@ async function probeReady(dir: string, o: DockerLabOptions, run: ArgvRunner): Pr
       const es = dockerEventSocket(dir, role);
       if (!es) throw new Error(`no event-socket secret for the ${role} FreeSWITCH`);
       const status = await eslApi({ host: es.host, port: es.port }, es.password, "sofia status", 1500);
-      if (!/\bRUNNING\b/.test(status)) throw new Error(`${CONTAINERS.freeswitch[role]}: its SIP profile is not running yet`);
+      if (!/\bRUNNING\b/.test(status))
+        throw new Error(`${CONTAINERS.freeswitch[role]}: its SIP profile is not running yet`);
     }
   }
   const urls = dockerFusionpbxUrls();
   for (const role of ["old", "new"] as const) {
     // as the native lab: `/` leads to FusionPBX's installer or login page
     const r = await probeFusionpbxPage(urls[role], 2000);
-    if (!r.reachable) throw new Error(`${CONTAINERS.fusionpbx[role]}: ${urls[role]} does not answer (${r.error ?? "?"})`);
-    if (r.page !== "installer" && r.page !== "login") throw new Error(`${CONTAINERS.fusionpbx[role]}: GET / answered ${r.chain}, not FusionPBX's installer or login page`);
+    if (!r.reachable)
+      throw new Error(`${CONTAINERS.fusionpbx[role]}: ${urls[role]} does not answer (${r.error ?? "?"})`);
+    if (r.page !== "installer" && r.page !== "login")
+      throw new Error(
+        `${CONTAINERS.fusionpbx[role]}: GET / answered ${r.chain}, not FusionPBX's installer or login page`,
+      );
   }
 }
 
@@ -191,8 +222,13 @@ export async function dockerLabUp(o: DockerLabOptions, scope: Scope): Promise<Do
   ensureDir(kdir);
   ensureDir(path.join(o.dir, HOST_DIRS.sippLogs));
   if (!alreadyRunning) {
-    writeFileAtomic(path.join(kdir, "kamailio.cfg"), dockerKamailioConfig(loadKamailioTemplate(), o.images), { mode: FileMode.public });
-    writeFileAtomic(path.join(kdir, "dispatcher.list"), dockerInitialDispatcherList(o.backends), { mode: FileMode.public, fsync: true });
+    writeFileAtomic(path.join(kdir, "kamailio.cfg"), dockerKamailioConfig(loadKamailioTemplate(), o.images), {
+      mode: FileMode.public,
+    });
+    writeFileAtomic(path.join(kdir, "dispatcher.list"), dockerInitialDispatcherList(o.backends), {
+      mode: FileMode.public,
+      fsync: true,
+    });
     if (o.images === "local") writeFreeswitchFiles(stateDir);
     else writeSeedSecrets(stateDir);
   }
@@ -205,7 +241,10 @@ export async function dockerLabUp(o: DockerLabOptions, scope: Scope): Promise<Do
     });
     const up = await runArgvWith({ FUSIONPBX_DB_PASSWORD: writeDbSecret(stateDir) })(argv, 10 * 60_000);
     if (up.code !== 0) {
-      throw new EnvironmentError(`\`${argv.join(" ")}\` failed (exit ${up.code}); the lab was taken down again`, tail(up.stderr || up.stdout));
+      throw new EnvironmentError(
+        `\`${argv.join(" ")}\` failed (exit ${up.code}); the lab was taken down again`,
+        tail(up.stderr || up.stdout),
+      );
     }
   }
   const deadline = performance.now() + o.readyTimeoutMs;
@@ -219,16 +258,23 @@ export async function dockerLabUp(o: DockerLabOptions, scope: Scope): Promise<Do
     }
     if (performance.now() > deadline) {
       const dead = (await labContainers(run)).filter((c) => c.state !== "running");
-      throw new EnvironmentError(`the docker lab was not ready within ${o.readyTimeoutMs} ms (${last}); the lab was taken down again`, [
-        ...dead.map((c) => `  ${c.name}: ${c.status}`),
-        `  logs: docker logs ${CONTAINERS.kamailio}`,
-      ]);
+      throw new EnvironmentError(
+        `the docker lab was not ready within ${o.readyTimeoutMs} ms (${last}); the lab was taken down again`,
+        [...dead.map((c) => `  ${c.name}: ${c.status}`), `  logs: docker logs ${CONTAINERS.kamailio}`],
+      );
     }
     await delay(250, scope.signal);
   }
   scope.release("docker compose down");
   scope.release("dockerd");
-  return { readyMs: performance.now() - started, argv, engine, images, alreadyRunning, partlyRunning: running.size > 0 };
+  return {
+    readyMs: performance.now() - started,
+    argv,
+    engine,
+    images,
+    alreadyRunning,
+    partlyRunning: running.size > 0,
+  };
 }
 
 export interface DockerLabDown {
@@ -236,7 +282,9 @@ export interface DockerLabDown {
   dockerd: "stopped" | "none" | "not ours";
 }
 
-export async function dockerLabDown(o: Omit<DockerLabOptions, "readyTimeoutMs" | "startEngine">): Promise<DockerLabDown> {
+export async function dockerLabDown(
+  o: Omit<DockerLabOptions, "readyTimeoutMs" | "startEngine">,
+): Promise<DockerLabDown> {
   const run = o.run ?? runArgv;
   const stateDir = dockerStateDir(o.dir);
   let argv: string[] | undefined;
@@ -249,11 +297,16 @@ export async function dockerLabDown(o: Omit<DockerLabOptions, "readyTimeoutMs" |
     // every file, so the SIPp containers go too whichever way the lab was started
     argv = composeDownArgv(engine.compose, o.dir, selection(o, true));
     const r = await run(argv, 300_000);
-    if (r.code !== 0) throw new EnvironmentError(`\`${argv.join(" ")}\` failed (exit ${r.code})`, tail(r.stderr || r.stdout));
+    if (r.code !== 0)
+      throw new EnvironmentError(`\`${argv.join(" ")}\` failed (exit ${r.code})`, tail(r.stderr || r.stdout));
   }
   // leave the mounted directory as committed: the initial profile `old` with the FreeSWITCH backends
   if (existsSync(path.join(o.dir, HOST_DIRS.kamailio))) {
-    writeFileAtomic(path.join(o.dir, HOST_DIRS.kamailio, "dispatcher.list"), dockerInitialDispatcherList("freeswitch"), { mode: FileMode.public, fsync: true });
+    writeFileAtomic(
+      path.join(o.dir, HOST_DIRS.kamailio, "dispatcher.list"),
+      dockerInitialDispatcherList("freeswitch"),
+      { mode: FileMode.public, fsync: true },
+    );
   }
   const dockerd = await stopDockerd(stateDir);
   return { argv, dockerd };
@@ -279,14 +332,21 @@ async function labContainers(run: ArgvRunner): Promise<DockerContainer[]> {
   return parseDockerPs(ps.stdout);
 }
 
-export async function dockerLabStatus(o: Omit<DockerLabOptions, "readyTimeoutMs" | "startEngine">): Promise<DockerLabStatus> {
+export async function dockerLabStatus(
+  o: Omit<DockerLabOptions, "readyTimeoutMs" | "startEngine">,
+): Promise<DockerLabStatus> {
   const run = o.run ?? runArgv;
   const engine = await requireEngine(run, { start: false, stateDir: dockerStateDir(o.dir) });
   const containers = await labContainers(run);
   const target = dockerTarget(o.dir, o.backends, run);
   let dispatcher: DispatcherView;
   try {
-    dispatcher = dispatcherView(await observeDispatcher(target.rpc, { setId: target.setId, uris: { old: target.backends.old.uri, new: target.backends.new.uri } }));
+    dispatcher = dispatcherView(
+      await observeDispatcher(target.rpc, {
+        setId: target.setId,
+        uris: { old: target.backends.old.uri, new: target.backends.new.uri },
+      }),
+    );
   } finally {
     target.close();
   }

@@ -55,7 +55,11 @@ function dockerdBinary(env: NodeJS.ProcessEnv = process.env): string | undefined
 }
 
 export function dockerdPaths(stateDir: string) {
-  return { record: path.join(stateDir, "dockerd.json"), pidfile: path.join(stateDir, "dockerd.pid"), log: path.join(stateDir, "dockerd.log") };
+  return {
+    record: path.join(stateDir, "dockerd.json"),
+    pidfile: path.join(stateDir, "dockerd.pid"),
+    log: path.join(stateDir, "dockerd.log"),
+  };
 }
 
 let detected: { compose: ComposeCommand; version: string } | undefined;
@@ -70,9 +74,10 @@ export async function detectCompose(run: ArgvRunner): Promise<{ compose: Compose
       return detected;
     }
   }
-  throw new EnvironmentError("the docker driver needs Docker Compose: neither `docker compose` (v2) nor `docker-compose` (v1) runs; nothing was started", [
-    "as root on Debian: apt-get install -y docker-compose   (or install the docker-compose-plugin)",
-  ]);
+  throw new EnvironmentError(
+    "the docker driver needs Docker Compose: neither `docker compose` (v2) nor `docker-compose` (v1) runs; nothing was started",
+    ["as root on Debian: apt-get install -y docker-compose   (or install the docker-compose-plugin)"],
+  );
 }
 
 async function serverVersion(run: ArgvRunner): Promise<{ ok: true; server: string } | { ok: false; why: string }> {
@@ -82,10 +87,10 @@ async function serverVersion(run: ArgvRunner): Promise<{ ok: true; server: strin
 }
 
 function noEngine(why: string, hints: string[]): never {
-  throw new EnvironmentError(`the docker driver needs a running Docker engine (\`docker info\`: ${why}); nothing was started or changed`, [
-    ...hints,
-    "or use the native lab (the default): --driver native",
-  ]);
+  throw new EnvironmentError(
+    `the docker driver needs a running Docker engine (\`docker info\`: ${why}); nothing was started or changed`,
+    [...hints, "or use the native lab (the default): --driver native"],
+  );
 }
 
 /**
@@ -93,9 +98,15 @@ function noEngine(why: string, hints: string[]): never {
  * started (root only) and recorded under `stateDir`.
  */
 export async function requireEngine(run: ArgvRunner, o: { start: boolean; stateDir: string }): Promise<Engine> {
-  const cli = await run(["docker", "--version"], 10_000).catch((err: Error) => ({ code: -1, stdout: "", stderr: err.message }));
+  const cli = await run(["docker", "--version"], 10_000).catch((err: Error) => ({
+    code: -1,
+    stdout: "",
+    stderr: err.message,
+  }));
   if (cli.code !== 0) {
-    noEngine(`the docker CLI does not run (${firstLine(cli.stderr) || `exit ${cli.code}`})`, ["as root on Debian: apt-get install -y docker.io docker-compose"]);
+    noEngine(`the docker CLI does not run (${firstLine(cli.stderr) || `exit ${cli.code}`})`, [
+      "as root on Debian: apt-get install -y docker.io docker-compose",
+    ]);
   }
   let info = await serverVersion(run);
   let startedPid: number | undefined;
@@ -103,17 +114,25 @@ export async function requireEngine(run: ArgvRunner, o: { start: boolean; stateD
     const bin = dockerdBinary();
     if (!o.start) {
       noEngine(info.why, [
-        bin ? "start it: sudo dockerd &   (or let the tool start and stop it: --docker-start-engine, or PBX_CUTOVER_DOCKER_START_ENGINE=1)" : "as root on Debian: apt-get install -y docker.io docker-compose",
+        bin
+          ? "start it: sudo dockerd &   (or let the tool start and stop it: --docker-start-engine, or PBX_CUTOVER_DOCKER_START_ENGINE=1)"
+          : "as root on Debian: apt-get install -y docker.io docker-compose",
       ]);
     }
-    if (bin === undefined) noEngine(info.why, ["dockerd is not installed; as root on Debian: apt-get install -y docker.io docker-compose"]);
+    if (bin === undefined)
+      noEngine(info.why, ["dockerd is not installed; as root on Debian: apt-get install -y docker.io docker-compose"]);
     if (process.getuid?.() !== 0) noEngine(info.why, [`starting dockerd needs root: sudo ${bin} &`]);
     startedPid = await startDockerd(bin, run, o.stateDir);
     info = await serverVersion(run);
     if (!info.ok) noEngine(info.why, []);
   }
   const c = await detectCompose(run);
-  return { server: info.server, compose: c.compose, composeVersion: c.version, ...(startedPid !== undefined ? { startedPid } : {}) };
+  return {
+    server: info.server,
+    compose: c.compose,
+    composeVersion: c.version,
+    ...(startedPid !== undefined ? { startedPid } : {}),
+  };
 }
 
 async function startDockerd(bin: string, run: ArgvRunner, stateDir: string): Promise<number> {
@@ -128,12 +147,18 @@ async function startDockerd(bin: string, run: ArgvRunner, stateDir: string): Pro
   for (;;) {
     if (!isAlive(pid)) {
       rmSync(p.record, { force: true });
-      noEngine("dockerd exited right after it was started", tailLines(p.log, 10).map((l) => `  ${l}`));
+      noEngine(
+        "dockerd exited right after it was started",
+        tailLines(p.log, 10).map((l) => `  ${l}`),
+      );
     }
     if ((await serverVersion(run)).ok) return pid;
     if (Date.now() > deadline) {
       await stopDockerd(stateDir);
-      noEngine("dockerd did not answer within 60 s; it was stopped again", tailLines(p.log, 10).map((l) => `  ${l}`));
+      noEngine(
+        "dockerd did not answer within 60 s; it was stopped again",
+        tailLines(p.log, 10).map((l) => `  ${l}`),
+      );
     }
     await delay(200);
   }

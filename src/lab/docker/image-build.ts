@@ -36,11 +36,19 @@ function last(text: string, n = 12): string[] {
   // docker build colours a failing step's stderr: the message shows plain text
   // eslint-disable-next-line no-control-regex
   const plain = text.replace(/\x1b\[[0-9;]*m/g, "");
-  return plain.trim().split("\n").slice(-n).map((l) => `  ${l}`);
+  return plain
+    .trim()
+    .split("\n")
+    .slice(-n)
+    .map((l) => `  ${l}`);
 }
 
 /** Run argv to completion, collecting output (bounded), killed with its process group when the scope aborts. */
-function runLogged(argv: string[], scope: Scope, opts: { stdin?: "pipe-from"; input?: NodeJS.ReadableStream } = {}): Promise<{ code: number; output: string }> {
+function runLogged(
+  argv: string[],
+  scope: Scope,
+  opts: { stdin?: "pipe-from"; input?: NodeJS.ReadableStream } = {},
+): Promise<{ code: number; output: string }> {
   return new Promise((resolve, reject) => {
     const [bin, ...args] = argv;
     const child = spawn(bin!, args, { stdio: [opts.input ? "pipe" : "ignore", "pipe", "pipe"], detached: true });
@@ -72,7 +80,10 @@ function runLogged(argv: string[], scope: Scope, opts: { stdin?: "pipe-from"; in
 }
 
 async function imageLabel(run: ArgvRunner, tag: string): Promise<string | undefined> {
-  const r = await run(["docker", "image", "inspect", "--format", `{{ index .Config.Labels "${INPUTS_LABEL}" }}`, tag], 30_000);
+  const r = await run(
+    ["docker", "image", "inspect", "--format", `{{ index .Config.Labels "${INPUTS_LABEL}" }}`, tag],
+    30_000,
+  );
   return r.code === 0 ? r.stdout.trim() : undefined;
 }
 
@@ -97,7 +108,8 @@ function readContext(spec: ImageSpec): { path: string; mode: number; bytes: Buff
 /** The base image: imported from a debootstrap of Debian bookworm when absent (root; ~30 s). */
 export async function ensureBaseImage(run: ArgvRunner, scope: Scope, stateDir: string): Promise<BuiltImage> {
   const started = performance.now();
-  if ((await imageLabel(run, BASE_IMAGE)) !== undefined) return { tag: BASE_IMAGE, what: "Debian bookworm base", cached: true, ms: performance.now() - started };
+  if ((await imageLabel(run, BASE_IMAGE)) !== undefined)
+    return { tag: BASE_IMAGE, what: "Debian bookworm base", cached: true, ms: performance.now() - started };
   const debootstrap = ["/usr/sbin/debootstrap", "/usr/bin/debootstrap"].find((p) => {
     try {
       return statSync(p).isFile();
@@ -106,38 +118,76 @@ export async function ensureBaseImage(run: ArgvRunner, scope: Scope, stateDir: s
     }
   });
   if (debootstrap === undefined) {
-    throw new EnvironmentError(`the base image ${BASE_IMAGE} is missing and debootstrap is not installed; nothing was started`, [
-      "as root: apt-get install -y debootstrap   (or `docker tag <a debian:bookworm image> " + BASE_IMAGE + "`)",
-    ]);
+    throw new EnvironmentError(
+      `the base image ${BASE_IMAGE} is missing and debootstrap is not installed; nothing was started`,
+      ["as root: apt-get install -y debootstrap   (or `docker tag <a debian:bookworm image> " + BASE_IMAGE + "`)"],
+    );
   }
   if (process.getuid?.() !== 0) {
-    throw new EnvironmentError(`the base image ${BASE_IMAGE} is missing and debootstrap needs root; nothing was started`, [
-      `as root: debootstrap --variant=minbase bookworm /tmp/rootfs && tar -C /tmp/rootfs -c . | docker import - ${BASE_IMAGE}`,
-    ]);
+    throw new EnvironmentError(
+      `the base image ${BASE_IMAGE} is missing and debootstrap needs root; nothing was started`,
+      [
+        `as root: debootstrap --variant=minbase bookworm /tmp/rootfs && tar -C /tmp/rootfs -c . | docker import - ${BASE_IMAGE}`,
+      ],
+    );
   }
   ensureDir(stateDir);
   const root = mkdtempSync(path.join(stateDir, "debootstrap-"));
   try {
-    const boot = await runLogged(["nice", "-n", "10", debootstrap, "--variant=minbase", "bookworm", root, "http://deb.debian.org/debian"], scope);
+    const boot = await runLogged(
+      ["nice", "-n", "10", debootstrap, "--variant=minbase", "bookworm", root, "http://deb.debian.org/debian"],
+      scope,
+    );
     if (boot.code !== 0) {
-      throw new EnvironmentError(`building the base image ${BASE_IMAGE} failed at debootstrap (exit ${boot.code}); nothing was started`, last(boot.output));
+      throw new EnvironmentError(
+        `building the base image ${BASE_IMAGE} failed at debootstrap (exit ${boot.code}); nothing was started`,
+        last(boot.output),
+      );
     }
     const tar = spawn("tar", ["-C", root, "-c", "."], { stdio: ["ignore", "pipe", "inherit"] });
-    const imp = await runLogged(["docker", "import", "--change", `LABEL ${INPUTS_LABEL}=${inputsHash({ dockerfile: BASE_RECIPE }, [])}`, "--change", 'CMD ["/bin/bash"]', "-", BASE_IMAGE], scope, {
-      input: tar.stdout,
-    });
-    if (imp.code !== 0) throw new EnvironmentError(`building the base image ${BASE_IMAGE} failed at docker import (exit ${imp.code})`, last(imp.output));
+    const imp = await runLogged(
+      [
+        "docker",
+        "import",
+        "--change",
+        `LABEL ${INPUTS_LABEL}=${inputsHash({ dockerfile: BASE_RECIPE }, [])}`,
+        "--change",
+        'CMD ["/bin/bash"]',
+        "-",
+        BASE_IMAGE,
+      ],
+      scope,
+      {
+        input: tar.stdout,
+      },
+    );
+    if (imp.code !== 0)
+      throw new EnvironmentError(
+        `building the base image ${BASE_IMAGE} failed at docker import (exit ${imp.code})`,
+        last(imp.output),
+      );
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
-  return { tag: BASE_IMAGE, what: "Debian bookworm base (debootstrap + docker import)", cached: false, ms: performance.now() - started };
+  return {
+    tag: BASE_IMAGE,
+    what: "Debian bookworm base (debootstrap + docker import)",
+    cached: false,
+    ms: performance.now() - started,
+  };
 }
 
 /** One image: reused when its inputs label matches, else built with `nice docker build`. */
-export async function ensureImage(spec: ImageSpec, run: ArgvRunner, scope: Scope, stateDir: string): Promise<BuiltImage> {
+export async function ensureImage(
+  spec: ImageSpec,
+  run: ArgvRunner,
+  scope: Scope,
+  stateDir: string,
+): Promise<BuiltImage> {
   const started = performance.now();
   const hash = inputsHash(spec, readContext(spec));
-  if ((await imageLabel(run, spec.tag)) === hash) return { tag: spec.tag, what: spec.what, cached: true, ms: performance.now() - started };
+  if ((await imageLabel(run, spec.tag)) === hash)
+    return { tag: spec.tag, what: spec.what, cached: true, ms: performance.now() - started };
   ensureDir(stateDir);
   const ctx = mkdtempSync(path.join(stateDir, "build-"));
   try {
@@ -147,10 +197,27 @@ export async function ensureImage(spec: ImageSpec, run: ArgvRunner, scope: Scope
       if ("text" in e) writeFileSync(dest, e.text);
       else cpSync(e.hostPath, dest, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
     }
-    const argv = ["nice", "-n", "10", "docker", "build", "--force-rm", "--network", "host", "--label", `${INPUTS_LABEL}=${hash}`, "-t", spec.tag, ctx];
+    const argv = [
+      "nice",
+      "-n",
+      "10",
+      "docker",
+      "build",
+      "--force-rm",
+      "--network",
+      "host",
+      "--label",
+      `${INPUTS_LABEL}=${hash}`,
+      "-t",
+      spec.tag,
+      ctx,
+    ];
     const r = await runLogged(argv, scope);
     if (r.code !== 0) {
-      throw new EnvironmentError(`building the image ${spec.tag} (${spec.what}) failed (docker build exit ${r.code}); nothing was started`, last(r.output));
+      throw new EnvironmentError(
+        `building the image ${spec.tag} (${spec.what}) failed (docker build exit ${r.code}); nothing was started`,
+        last(r.output),
+      );
     }
   } finally {
     rmSync(ctx, { recursive: true, force: true });
@@ -182,7 +249,12 @@ export function localImageSpecs(env: NodeJS.ProcessEnv = process.env): ImageSpec
   ];
 }
 
-export async function ensureLocalImages(run: ArgvRunner, scope: Scope, stateDir: string, specs: ImageSpec[] = localImageSpecs()): Promise<BuiltImage[]> {
+export async function ensureLocalImages(
+  run: ArgvRunner,
+  scope: Scope,
+  stateDir: string,
+  specs: ImageSpec[] = localImageSpecs(),
+): Promise<BuiltImage[]> {
   const out = [await ensureBaseImage(run, scope, stateDir)];
   for (const spec of specs) out.push(await ensureImage(spec, run, scope, stateDir));
   return out;

@@ -84,7 +84,13 @@ export const FREESWITCH_RUNTIME_PACKAGES = [
 ] as const;
 
 function dockerfile(lines: string[]): string {
-  return ["# written by pbx-cutover (src/lab/docker/images.ts); built with `lab up --driver docker`", `FROM ${BASE_IMAGE}`, ...lines].join("\n") + "\n";
+  return (
+    [
+      "# written by pbx-cutover (src/lab/docker/images.ts); built with `lab up --driver docker`",
+      `FROM ${BASE_IMAGE}`,
+      ...lines,
+    ].join("\n") + "\n"
+  );
 }
 
 export function kamailioImage(): ImageSpec {
@@ -104,7 +110,10 @@ export function sippImage(): ImageSpec {
   return {
     tag: LOCAL_IMAGES.sipp,
     what: "SIPp 3.6.1 (Debian bookworm's sip-tester)",
-    dockerfile: dockerfile([`RUN ${APT} sip-tester && ${APT_CLEAN} && (sipp -v || true) | grep -q 'v3.6.1'`, 'ENTRYPOINT ["sipp"]']),
+    dockerfile: dockerfile([
+      `RUN ${APT} sip-tester && ${APT_CLEAN} && (sipp -v || true) | grep -q 'v3.6.1'`,
+      'ENTRYPOINT ["sipp"]',
+    ]),
     context: [],
   };
 }
@@ -126,7 +135,14 @@ export function freeswitchImage(role: "old" | "new", version: string, treeDir: s
 }
 
 /** Debian's PHP 8.2 with what FusionPBX needs (../shared/REAL-SERVICES.md). */
-export const FUSIONPBX_PHP_PACKAGES = ["php-cli", "php-pgsql", "php-xml", "php-curl", "php-mbstring", "ca-certificates"] as const;
+export const FUSIONPBX_PHP_PACKAGES = [
+  "php-cli",
+  "php-pgsql",
+  "php-xml",
+  "php-curl",
+  "php-mbstring",
+  "ca-certificates",
+] as const;
 
 /** Where FusionPBX lives in its image: the path 5.5.7 hard-codes (its config: /etc/fusionpbx). */
 export const FUSIONPBX_ROOT_IN_IMAGE = "/var/www/fusionpbx";
@@ -196,7 +212,10 @@ export function postgresImage(): ImageSpec {
  * The inputs hash (pure): the Dockerfile, the base recipe and every context file as (path, mode,
  * bytes) in a stable order. `files` lists the context as the builder read it.
  */
-export function inputsHash(spec: Pick<ImageSpec, "dockerfile">, files: readonly { path: string; mode: number; bytes: Buffer }[]): string {
+export function inputsHash(
+  spec: Pick<ImageSpec, "dockerfile">,
+  files: readonly { path: string; mode: number; bytes: Buffer }[],
+): string {
   const h = createHash("sha256");
   h.update(`base ${BASE_IMAGE} ${BASE_RECIPE}\n`);
   h.update(`dockerfile ${spec.dockerfile.length}\n${spec.dockerfile}\n`);

@@ -27,14 +27,25 @@ for (const [text, json] of pairs) {
 
 test("a single-destination list still gives arrays (RECORDS, TARGETS), as JSON-RPC does", () => {
   const r = parseKamcmdOutput("dispatcher.list", fixture("kamailio-5.6.3-kamcmd-dispatcher.list-old.txt"));
-  assert.deepEqual(parseDispatcherListResult(r), [{ setId: 1, uri: "sip:127.0.0.1:22002", flags: "AX", priority: 0, attrs: undefined }]);
+  assert.deepEqual(parseDispatcherListResult(r), [
+    { setId: 1, uri: "sip:127.0.0.1:22002", flags: "AX", priority: 0, attrs: undefined },
+  ]);
 });
 
 test("scalars: core.version string, dlg.profile_get_size number, reload text, core.uptime struct", () => {
-  assert.equal(parseKamcmdOutput("core.version", fixture("kamailio-5.6.3-kamcmd-core.version.txt")), "kamailio 5.6.3 (x86_64/linux)");
+  assert.equal(
+    parseKamcmdOutput("core.version", fixture("kamailio-5.6.3-kamcmd-core.version.txt")),
+    "kamailio 5.6.3 (x86_64/linux)",
+  );
   assert.equal(parseKamcmdOutput("dlg.profile_get_size", fixture("kamailio-5.6.3-kamcmd-dlg.profile_get_size.txt")), 0);
-  assert.equal(parseKamcmdOutput("dispatcher.reload", fixture("kamailio-5.6.3-kamcmd-dispatcher.reload.txt")), "Ok. Dispatcher successfully reloaded.");
-  const up = parseKamcmdOutput("core.uptime", fixture("kamailio-5.6.3-kamcmd-core.uptime.txt")) as Record<string, unknown>;
+  assert.equal(
+    parseKamcmdOutput("dispatcher.reload", fixture("kamailio-5.6.3-kamcmd-dispatcher.reload.txt")),
+    "Ok. Dispatcher successfully reloaded.",
+  );
+  const up = parseKamcmdOutput("core.uptime", fixture("kamailio-5.6.3-kamcmd-core.uptime.txt")) as Record<
+    string,
+    unknown
+  >;
   assert.equal(typeof up["uptime"], "number");
   assert.match(String(up["now"]), /^\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4}$/);
 });
@@ -58,13 +69,24 @@ test("KamcmdRpcClient runs docker exec argv and maps failures", async () => {
   });
   assert.equal(await client.call("core.version"), "kamailio 5.6.3 (x86_64/linux)");
   await client.call("dlg.profile_get_size", ["backend", "sip:172.28.0.30:5060"]);
-  assert.deepEqual(seen[0], ["docker", "exec", "real-kamailio", "kamcmd", "-s", "unix:/run/kamailio/kamailio_ctl", "core.version"]);
+  assert.deepEqual(seen[0], [
+    "docker",
+    "exec",
+    "real-kamailio",
+    "kamcmd",
+    "-s",
+    "unix:/run/kamailio/kamailio_ctl",
+    "core.version",
+  ]);
   assert.deepEqual(seen[1]!.slice(-3), ["dlg.profile_get_size", "backend", "sip:172.28.0.30:5060"]);
 
   const down = new KamcmdRpcClient("x", kamcmdExecArgv, () =>
     Promise.resolve({ stdout: "", stderr: "Error response from daemon: No such container: real-kamailio\n", code: 1 }),
   );
-  await assert.rejects(down.call("core.version"), (e: unknown) => e instanceof RpcUnavailableError && /No such container/.test(e.message));
+  await assert.rejects(
+    down.call("core.version"),
+    (e: unknown) => e instanceof RpcUnavailableError && /No such container/.test(e.message),
+  );
   const noDocker = new KamcmdRpcClient("x", kamcmdExecArgv, () => Promise.reject(new Error("docker: ENOENT")));
   await assert.rejects(noDocker.call("core.version"), RpcUnavailableError);
 });

@@ -103,7 +103,10 @@ export function kamcmdParam(v: string | number): string {
 }
 
 /** Runs one argv (no shell) and returns stdout; rejects when the program could not run or exited non-zero. */
-export type ArgvRunner = (argv: readonly string[], timeoutMs: number) => Promise<{ stdout: string; stderr: string; code: number }>;
+export type ArgvRunner = (
+  argv: readonly string[],
+  timeoutMs: number,
+) => Promise<{ stdout: string; stderr: string; code: number }>;
 
 /** RpcClient over kamcmd: `argvFor(method, params)` builds the command (e.g. docker exec ... kamcmd ...). */
 export class KamcmdRpcClient implements RpcClient {

@@ -10,7 +10,8 @@ import { CONTAINERS } from "./topology.js";
 export function dockerVersionSources(run: ArgvRunner = runArgv, images: ImageSet = "local"): VersionSource[] {
   const exec = async (argv: string[], timeoutMs: number): Promise<string> => {
     const r = await run(argv, timeoutMs);
-    if (r.code !== 0) throw new Error(`${argv.slice(0, 4).join(" ")}: exit ${r.code}: ${r.stderr.trim().split("\n").pop() ?? ""}`);
+    if (r.code !== 0)
+      throw new Error(`${argv.slice(0, 4).join(" ")}: exit ${r.code}: ${r.stderr.trim().split("\n").pop() ?? ""}`);
     return `${r.stdout}\n${r.stderr}`;
   };
   return (["old", "new"] as const).flatMap((role): VersionSource[] => [

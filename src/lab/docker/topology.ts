@@ -48,7 +48,8 @@ export function hostPort(which: keyof typeof HOST_PORTS, env: NodeJS.ProcessEnv 
   const v = env[name];
   if (v === undefined || v === "") return HOST_PORTS[which];
   const n = /^\d{1,5}$/.test(v) ? Number(v) : NaN;
-  if (!(n >= 1024 && n <= 65535)) throw new UsageError(`${name}=${JSON.stringify(v)}: must be a port number 1024-65535; nothing was started`);
+  if (!(n >= 1024 && n <= 65535))
+    throw new UsageError(`${name}=${JSON.stringify(v)}: must be a port number 1024-65535; nothing was started`);
   return n;
 }
 export function hostSipPort(env: NodeJS.ProcessEnv = process.env): number {

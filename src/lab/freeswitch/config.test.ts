@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { freeswitchArgv, freeswitchPaths, LAB_MODULES, renderFreeswitchConfig, type FreeswitchInstanceConfig } from "./config.js";
+import {
+  freeswitchArgv,
+  freeswitchPaths,
+  LAB_MODULES,
+  renderFreeswitchConfig,
+  type FreeswitchInstanceConfig,
+} from "./config.js";
 
 const cfg: FreeswitchInstanceConfig = {
   role: "old",
@@ -52,13 +58,19 @@ test("the public dialplan answers and parks every call (it ends on the caller's 
   const xml = renderFreeswitchConfig(cfg);
   assert.match(param(xml, "sofia.conf", "context") ?? "", /^public$/);
   const ctx = /<context name="public">([\s\S]*?)<\/context>/.exec(xml)?.[1] ?? "";
-  assert.deepEqual([...ctx.matchAll(/application="(\w+)"/g)].map((m) => m[1]), ["answer", "park"]);
+  assert.deepEqual(
+    [...ctx.matchAll(/application="(\w+)"/g)].map((m) => m[1]),
+    ["answer", "park"],
+  );
   assert.match(ctx, /expression="\^\.\*\$"/);
 });
 
 test("only the lab's modules are loaded, the log file is the lab's", () => {
   const xml = renderFreeswitchConfig(cfg);
-  assert.deepEqual([...xml.matchAll(/<load module="(\w+)"\/>/g)].map((m) => m[1]), [...LAB_MODULES]);
+  assert.deepEqual(
+    [...xml.matchAll(/<load module="(\w+)"\/>/g)].map((m) => m[1]),
+    [...LAB_MODULES],
+  );
   assert.equal(param(xml, "logfile.conf", "logfile"), cfg.logFile);
 });
 
@@ -76,7 +88,19 @@ test("argv: foreground, own base dir, every directory in the lab dir, modules fr
   assert.equal(flag("-conf"), "/lab/freeswitch-new/conf");
   assert.equal(flag("-certs"), "/lab/freeswitch-new/certs");
   assert.equal(flag("-mod"), "/cache/freeswitch-1.10.12/mod");
-  for (const f of ["-log", "-db", "-run", "-cache", "-temp", "-storage", "-recordings", "-sounds", "-scripts", "-grammar", "-htdocs"]) {
+  for (const f of [
+    "-log",
+    "-db",
+    "-run",
+    "-cache",
+    "-temp",
+    "-storage",
+    "-recordings",
+    "-sounds",
+    "-scripts",
+    "-grammar",
+    "-htdocs",
+  ]) {
     assert.ok(flag(f)?.startsWith("/lab/freeswitch-new/"), `${f} under the lab dir`);
   }
   assert.equal(p.configFile, "/lab/freeswitch-new/conf/freeswitch.xml");

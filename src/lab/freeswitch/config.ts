@@ -41,7 +41,21 @@ export function freeswitchPaths(labDir: string, role: BackendRole) {
     stdout: path.join(base, "stdout.log"),
     certs: dir("certs"),
     /** every directory FreeSWITCH is told about, created before it starts */
-    dirs: ["conf", "log", "db", "run", "cache", "temp", "storage", "recordings", "sounds", "certs", "scripts", "grammar", "htdocs"].map(dir),
+    dirs: [
+      "conf",
+      "log",
+      "db",
+      "run",
+      "cache",
+      "temp",
+      "storage",
+      "recordings",
+      "sounds",
+      "certs",
+      "scripts",
+      "grammar",
+      "htdocs",
+    ].map(dir),
   };
 }
 export type FreeswitchPaths = ReturnType<typeof freeswitchPaths>;

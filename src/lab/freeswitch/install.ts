@@ -29,11 +29,14 @@ export function requireFreeswitchTree(role: string, spec: string, env: NodeJS.Pr
     accessSync(path.join(tree, "bin", "freeswitch"), constants.X_OK);
   } catch {
     const what = VERSION.test(spec) ? `FreeSWITCH ${spec}` : `a FreeSWITCH tree`;
-    throw new EnvironmentError(`${what} for the ${role} backend is not installed at ${tree} (no bin/freeswitch); nothing was started`, [
-      VERSION.test(spec)
-        ? "install it with: make real-services (from PBX_CUTOVER_VENDOR, or built from upstream; PBX_CUTOVER_REAL_SERVICES picks the directory)"
-        : `point --${role}-freeswitch at a directory holding bin/freeswitch and mod/, or at an installed version such as 1.10.12`,
-    ]);
+    throw new EnvironmentError(
+      `${what} for the ${role} backend is not installed at ${tree} (no bin/freeswitch); nothing was started`,
+      [
+        VERSION.test(spec)
+          ? "install it with: make real-services (from PBX_CUTOVER_VENDOR, or built from upstream; PBX_CUTOVER_REAL_SERVICES picks the directory)"
+          : `point --${role}-freeswitch at a directory holding bin/freeswitch and mod/, or at an installed version such as 1.10.12`,
+      ],
+    );
   }
   return tree;
 }

@@ -38,7 +38,21 @@ async function ensureCerts(p: FreeswitchPaths): Promise<void> {
   try {
     await execFileP(
       "openssl",
-      ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=pbx-cutover-lab", "-days", "3650", "-keyout", key, "-out", crt],
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=pbx-cutover-lab",
+        "-days",
+        "3650",
+        "-keyout",
+        key,
+        "-out",
+        crt,
+      ],
       { timeout: 20_000 },
     );
     const pem = readFileSync(key, "utf8") + readFileSync(crt, "utf8");
@@ -86,7 +100,11 @@ export async function prepareFreeswitch(s: LabSettings, role: BackendRole, tree:
 /** The event-socket endpoint and password of a slot, read from the lab directory (never printed). */
 export function eventSocketOf(s: LabSettings, role: BackendRole): { host: string; port: number; password: string } {
   const p = freeswitchPaths(s.labDir, role);
-  return { host: s[role].address, port: s.freeswitch[role].eventSocketPort, password: readFileSync(p.secretFile, "utf8").trim() };
+  return {
+    host: s[role].address,
+    port: s.freeswitch[role].eventSocketPort,
+    password: readFileSync(p.secretFile, "utf8").trim(),
+  };
 }
 
 /** Ready = answers SIP OPTIONS with 200 and its event socket answers `api version`. Throws why not. */

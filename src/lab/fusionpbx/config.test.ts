@@ -19,7 +19,14 @@ test("PostgreSQL: data, socket and log in the lab dir; TCP on the given loopback
 test("as root PostgreSQL and initdb run as nobody in a user namespace (PostgreSQL refuses root)", () => {
   const p = postgresPaths("/lab");
   const argv = postgresArgv("/pg/bin", p, "127.0.0.1", 1, "/usr/bin/unshare");
-  assert.deepEqual(argv.slice(0, 6), ["/usr/bin/unshare", "--user", "--map-user=65534", "--map-group=65534", "--", "/pg/bin/postgres"]);
+  assert.deepEqual(argv.slice(0, 6), [
+    "/usr/bin/unshare",
+    "--user",
+    "--map-user=65534",
+    "--map-group=65534",
+    "--",
+    "/pg/bin/postgres",
+  ]);
   const init = initdbArgv("/pg/bin", p, "/lab/postgres/.pw", "/usr/bin/unshare");
   assert.equal(init[5], "/pg/bin/initdb");
   assert.ok(init.includes("--pwfile=/lab/postgres/.pw") && init.includes("--auth-host=scram-sha-256"));
@@ -28,8 +35,25 @@ test("as root PostgreSQL and initdb run as nobody in a user namespace (PostgreSQ
 
 test("the web server: its own namespace, the tree and the slot's etc dir mounted by the script, PHP on the slot's port", () => {
   const paths = fusionpbxPaths("/lab", "new");
-  const argv = fusionpbxArgv({ unshare: "/usr/bin/unshare", sh: "/bin/sh", script: "/a/serve.sh", php: "/usr/bin/php", tree: "/cache/fusionpbx-5.5.7", paths, address: "127.0.0.1", port: 18081 });
-  assert.deepEqual(argv.slice(0, 7), ["/usr/bin/unshare", "--user", "--map-root-user", "--mount", "--propagation", "private", "--"]);
+  const argv = fusionpbxArgv({
+    unshare: "/usr/bin/unshare",
+    sh: "/bin/sh",
+    script: "/a/serve.sh",
+    php: "/usr/bin/php",
+    tree: "/cache/fusionpbx-5.5.7",
+    paths,
+    address: "127.0.0.1",
+    port: 18081,
+  });
+  assert.deepEqual(argv.slice(0, 7), [
+    "/usr/bin/unshare",
+    "--user",
+    "--map-root-user",
+    "--mount",
+    "--propagation",
+    "private",
+    "--",
+  ]);
   assert.deepEqual(argv.slice(7, 11), ["/bin/sh", "/a/serve.sh", "/cache/fusionpbx-5.5.7", "/lab/fusionpbx-new/etc"]);
   assert.equal(argv[11], "/usr/bin/php");
   assert.equal(argv[argv.indexOf("-S") + 1], "127.0.0.1:18081");

@@ -53,7 +53,9 @@ export type PostgresPaths = ReturnType<typeof postgresPaths>;
 export const POSTGRES_NS_ID = 65534;
 
 function asUnprivileged(unshare: string | undefined, argv: string[]): string[] {
-  return unshare === undefined ? argv : [unshare, "--user", `--map-user=${POSTGRES_NS_ID}`, `--map-group=${POSTGRES_NS_ID}`, "--", ...argv];
+  return unshare === undefined
+    ? argv
+    : [unshare, "--user", `--map-user=${POSTGRES_NS_ID}`, `--map-group=${POSTGRES_NS_ID}`, "--", ...argv];
 }
 
 /**
@@ -78,7 +80,13 @@ export function initdbArgv(binDir: string, p: PostgresPaths, pwFile: string, uns
 }
 
 /** postgres argv (pure): foreground postmaster, TCP on one loopback address and port, socket in the lab dir. */
-export function postgresArgv(binDir: string, p: PostgresPaths, address: string, port: number, unshare: string | undefined): string[] {
+export function postgresArgv(
+  binDir: string,
+  p: PostgresPaths,
+  address: string,
+  port: number,
+  unshare: string | undefined,
+): string[] {
   return asUnprivileged(unshare, [
     path.join(binDir, "postgres"),
     "-D",

@@ -13,7 +13,14 @@ import { parseSoftwarePhp } from "../../verify/product-version.js";
 import { requireBinaries } from "../binaries.js";
 import { realServicesDir } from "../freeswitch/install.js";
 import type { BackendRole } from "../layout.js";
-import { FUSIONPBX_MOUNT_POINTS, fusionpbxArgv, fusionpbxPaths, initdbArgv, postgresArgv, postgresPaths } from "./config.js";
+import {
+  FUSIONPBX_MOUNT_POINTS,
+  fusionpbxArgv,
+  fusionpbxPaths,
+  initdbArgv,
+  postgresArgv,
+  postgresPaths,
+} from "./config.js";
 
 const execFileP = promisify(execFile);
 
@@ -56,7 +63,9 @@ export function findPostgresBinDir(env: NodeJS.ProcessEnv = process.env): string
   if (explicit) return has(explicit) ? explicit : undefined;
   let majors: string[] = [];
   try {
-    majors = readdirSync("/usr/lib/postgresql").filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(b) - Number(a));
+    majors = readdirSync("/usr/lib/postgresql")
+      .filter((d) => /^\d+$/.test(d))
+      .sort((a, b) => Number(b) - Number(a));
   } catch {
     return undefined;
   }
@@ -72,7 +81,10 @@ function isRoot(): boolean {
  * both trees, PHP, PostgreSQL, unshare, and the two empty mount points FusionPBX's hard-coded paths
  * need (made here when running as root; they stay empty on the host).
  */
-export function requireFusionpbxPrograms(s: LabSettings, env: NodeJS.ProcessEnv = process.env): FusionpbxPrograms | undefined {
+export function requireFusionpbxPrograms(
+  s: LabSettings,
+  env: NodeJS.ProcessEnv = process.env,
+): FusionpbxPrograms | undefined {
   if (!s.fusionpbx.enabled) return undefined;
   const trees = {} as Record<BackendRole, string>;
   for (const role of ["old", "new"] as const) {
@@ -100,9 +112,10 @@ export function requireFusionpbxPrograms(s: LabSettings, env: NodeJS.ProcessEnv 
   for (const dir of FUSIONPBX_MOUNT_POINTS) {
     if (existsSync(dir)) continue;
     if (!isRoot()) {
-      throw new EnvironmentError(`FusionPBX's hard-coded path ${dir} does not exist: the lab mounts each slot's view on it; nothing was started`, [
-        `create the empty mount points once as root: sudo mkdir -p ${FUSIONPBX_MOUNT_POINTS.join(" ")}`,
-      ]);
+      throw new EnvironmentError(
+        `FusionPBX's hard-coded path ${dir} does not exist: the lab mounts each slot's view on it; nothing was started`,
+        [`create the empty mount points once as root: sudo mkdir -p ${FUSIONPBX_MOUNT_POINTS.join(" ")}`],
+      );
     }
     ensureDir(dir);
   }
@@ -139,14 +152,21 @@ export async function preparePostgres(s: LabSettings, programs: FusionpbxProgram
       renameSync(fresh.data, p.data);
     } catch (err) {
       const e = err as { stderr?: string; message: string };
-      throw new EnvironmentError(`initdb for the lab's PostgreSQL failed; nothing was started`, (e.stderr ?? e.message).trim().split("\n").slice(-5));
+      throw new EnvironmentError(
+        `initdb for the lab's PostgreSQL failed; nothing was started`,
+        (e.stderr ?? e.message).trim().split("\n").slice(-5),
+      );
     } finally {
       rmSync(pwFile, { force: true });
       rmSync(fresh.data, { recursive: true, force: true });
     }
   }
   rmSync(p.log, { force: true });
-  return { argv: postgresArgv(programs.pgBin, p, s.kamailio.address, s.fusionpbx.postgresPort, unshare), log: p.log, extraLogs: [] };
+  return {
+    argv: postgresArgv(programs.pgBin, p, s.kamailio.address, s.fusionpbx.postgresPort, unshare),
+    log: p.log,
+    extraLogs: [],
+  };
 }
 
 /** A slot's web server: its etc dir (empty until an installer writes config.conf), sessions, logs. */
@@ -174,7 +194,11 @@ export function prepareFusionpbx(s: LabSettings, role: BackendRole, programs: Fu
 /** Ready = PostgreSQL accepts connections on its TCP port (pg_isready). Throws why not. */
 export async function probePostgresReady(s: LabSettings, pgBin: string): Promise<void> {
   try {
-    await execFileP(path.join(pgBin, "pg_isready"), ["-q", "-h", s.kamailio.address, "-p", String(s.fusionpbx.postgresPort), "-t", "1"], { timeout: 3000 });
+    await execFileP(
+      path.join(pgBin, "pg_isready"),
+      ["-q", "-h", s.kamailio.address, "-p", String(s.fusionpbx.postgresPort), "-t", "1"],
+      { timeout: 3000 },
+    );
   } catch {
     throw new Error(`PostgreSQL on ${s.kamailio.address}:${s.fusionpbx.postgresPort} does not accept connections yet`);
   }
@@ -188,7 +212,8 @@ export function fusionpbxUrl(s: LabSettings, role: BackendRole): string {
 export async function probeFusionpbxReady(s: LabSettings, role: BackendRole): Promise<void> {
   const r = await probeFusionpbxPage(fusionpbxUrl(s, role), 2000);
   if (!r.reachable) throw new Error(r.error ?? "no HTTP answer");
-  if (r.page !== "installer" && r.page !== "login") throw new Error(`GET / answered ${r.chain}, not FusionPBX's installer or login page`);
+  if (r.page !== "installer" && r.page !== "login")
+    throw new Error(`GET / answered ${r.chain}, not FusionPBX's installer or login page`);
 }
 
 /** The version a tree's code states (software.php), e.g. "5.3.3" for tag 5.3.0; undefined when unreadable. */
