@@ -8,8 +8,8 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { resolveLabSettings } from "../src/config/lab-config.js";
-import { verifiedApply } from "../src/kamailio/apply.js";
-import { nativeTarget } from "../src/target/native-target.js";
+import { verifiedApply } from "../src/apply/apply.js";
+import { nativeTarget } from "../src/lab/native-target.js";
 import { labFixture } from "../test/support/lab-fixture.js";
 
 function median(xs: number[]): number {

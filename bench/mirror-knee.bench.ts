@@ -13,14 +13,14 @@
 import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
-import { assetPath } from "../src/assets.js";
+import { assetPath } from "../src/core/assets.js";
 import { startHepCapture } from "../src/hep/capture.js";
 import { hepView } from "../src/hep/evidence-source.js";
 import { HttpJsonRpcClient } from "../src/kamailio/rpc.js";
 import { EvidenceBook } from "../src/sim/evidence.js";
 import { HepFeed } from "../src/sim/hep-feed.js";
 import { RateCounter } from "../src/hep/rates.js";
-import { findLabProcesses } from "../src/lab/ownership.js";
+import { findLabProcesses } from "../src/os/ownership.js";
 import { uacArgv } from "../src/sipp/argv.js";
 import { parseTraceStat } from "../src/sipp/results.js";
 import { startSipp } from "../src/sipp/runner.js";

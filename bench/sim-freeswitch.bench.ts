@@ -11,7 +11,7 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { assetPath } from "../src/assets.js";
+import { assetPath } from "../src/core/assets.js";
 import { parseTraceStat } from "../src/sipp/results.js";
 import { freeswitchFlags } from "../test/support/freeswitch-fixture.js";
 import { freePorts, labFixture, type LabFixture } from "../test/support/lab-fixture.js";

@@ -1,8 +1,8 @@
 /**
  * How apply / rollback print an outcome (pure): one line a human reads, or the outcome as JSON.
  */
-import type { ApplyOutcome } from "../kamailio/apply.js";
-import type { RuntimeDestination } from "../kamailio/runtime.js";
+import type { ApplyOutcome } from "../apply/apply.js";
+import type { RuntimeDestination } from "../dispatcher/runtime.js";
 
 export function formatRuntime(r: readonly RuntimeDestination[]): string {
   return r.length === 0 ? "(no destinations)" : r.map((d) => `${d.uri} [set ${d.setId}, ${d.flags}]`).join(", ");

@@ -5,13 +5,13 @@ import { UsageError } from "../core/errors.js";
 import { START_ENGINE_ENV } from "../lab/docker/engine.js";
 import { IMAGE_SET_ENV, parseImageSet, type ImageSet } from "../lab/docker/images.js";
 import { DOCKER_LAB_DIR, type DockerBackends } from "../lab/docker/topology.js";
-import type { DriverName, TargetChoice } from "../target/driver.js";
+import type { DriverName, TargetChoice } from "../drivers/driver.js";
 import { resolveLab } from "./lab-options.js";
 
 /**
  * `--driver native|docker` and the docker driver's flags for every command that works on a target
  * (lab, verify, migrate, sim, dashboard, apply, rollback, plan, the control commands). A command
- * resolves them once with `targetChoiceFrom` and passes the choice down (src/target/driver.ts).
+ * resolves them once with `targetChoiceFrom` and passes the choice down (src/drivers/driver.ts).
  */
 export interface DriverFlags {
   driver?: string | undefined;

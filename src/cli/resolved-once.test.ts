@@ -15,10 +15,10 @@ import { registerMigrateCommand } from "./commands/migrate.js";
 import { registerPlanCommand } from "./commands/plan.js";
 import { simRequestFrom } from "./sim-options.js";
 import { defaultLabSettings } from "../config/lab-config.js";
-import { labControlFor } from "../lab/lab-control.js";
-import { dispatcherAlgorithmOf, openTarget, versionSourcesFor, withDriverVerifyDefaults } from "../target/driver.js";
+import { labControlFor } from "../drivers/lab-control.js";
+import { dispatcherAlgorithmOf, openTarget, versionSourcesFor, withDriverVerifyDefaults } from "../drivers/driver.js";
 import { loadConfigFile } from "../config/file.js";
-import { parseVerifySection } from "../verify/verify-config.js";
+import { parseVerifySection } from "../config/verify-config.js";
 import { targetChoiceFrom } from "./driver-options.js";
 
 interface Reads {

@@ -1,9 +1,9 @@
 import type { Command } from "commander";
 import { parseIntFlag, type LabSettings } from "../config/lab-config.js";
 import { sameDestinationProblem } from "../dispatcher/profile.js";
-import { canonicalSipUri, sameHostPort, type SipUri } from "../dispatcher/sip-uri.js";
-import { openTarget, sipPolicyOf, type DriverName, type TargetChoice } from "../target/driver.js";
-import type { BackendRole } from "../lab/layout.js";
+import { canonicalSipUri, sameHostPort, type SipUri } from "../sip/sip-uri.js";
+import { openTarget, sipPolicyOf, type DriverName, type TargetChoice } from "../drivers/driver.js";
+import type { BackendRole } from "../core/backend-role.js";
 import { checkDestination } from "../sip/sip-policy.js";
 import type { Target } from "../target/target.js";
 import { UsageError } from "../core/errors.js";

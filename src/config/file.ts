@@ -1,7 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from "node:fs";
 import { z } from "zod";
 import { UsageError } from "../core/errors.js";
-import { VerifySectionSchema } from "../verify/verify-config.js";
+import { VerifySectionSchema } from "./verify-config.js";
 import { issueLines, parseLabSection, type LabSettingsInput } from "./lab-config.js";
 
 /**

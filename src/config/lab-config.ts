@@ -1,15 +1,10 @@
 import path from "node:path";
 import { z } from "zod";
 import { UsageError } from "../core/errors.js";
-import { canonicalHost, ipv4AmbiguityProblem } from "../dispatcher/sip-uri.js";
+import { canonicalHost, ipv4AmbiguityProblem } from "../sip/sip-uri.js";
 import { cfgStringProblem, MAX_CTL_SOCKET_BYTES } from "../kamailio/config-template.js";
-import { labPaths } from "../lab/layout.js";
-
-/** SIP traffic goes to loopback only (127.0.0.0/8). */
-export function isLoopbackV4(addr: string): boolean {
-  const m = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(addr);
-  return m !== null && m.slice(1).every((o) => Number(o) <= 255);
-}
+import { labPaths } from "./lab-paths.js";
+import { isLoopbackV4 } from "../sip/sip-policy.js";
 
 /** Addresses in their one spelling (127.0.0.01 -> 127.0.0.1), so two spellings are never two endpoints. */
 const loopback = z

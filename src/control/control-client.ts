@@ -9,8 +9,8 @@ import { lstatSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { EnvironmentError } from "../core/errors.js";
-import { isAlive } from "../lab/process.js";
-import { startTimeOf } from "../lab/ownership.js";
+import { isAlive } from "../os/process.js";
+import { startTimeOf } from "../os/ownership.js";
 import { ownerOnlyDirProblem } from "./control-socket.js";
 import {
   parsePointer,

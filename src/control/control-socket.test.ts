@@ -7,7 +7,7 @@ import path from "node:path";
 import { after, describe, it } from "node:test";
 import { EnvironmentError } from "../core/errors.js";
 import { RunEvents } from "../events/run-events.js";
-import { startTimeOf } from "../lab/ownership.js";
+import { startTimeOf } from "../os/ownership.js";
 import { locateRun, sendControl } from "./control-client.js";
 import { openControlServer } from "./control-socket.js";
 import { POINTER_FILE, PROTOCOL_VERSION, SOCKET_FILE } from "./protocol.js";

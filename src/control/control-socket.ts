@@ -17,7 +17,7 @@ import os from "node:os";
 import path from "node:path";
 import { EnvironmentError } from "../core/errors.js";
 import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
-import { startTimeOf } from "../lab/ownership.js";
+import { startTimeOf } from "../os/ownership.js";
 import {
   isAction,
   MAX_REQUEST_BYTES,

@@ -10,7 +10,7 @@ import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
 import path from "node:path";
 import { EnvironmentError, UsageError, VerificationError } from "../core/errors.js";
 import { delay, type Scope } from "../core/scope.js";
-import { isLoopbackV4 } from "../config/lab-config.js";
+import { isLoopbackV4 } from "../sip/sip-policy.js";
 import { viaKamailioRow } from "../verify/probes.js";
 import { createRunDir } from "../artifacts/run-dir.js";
 import {
@@ -21,12 +21,12 @@ import {
   type MigrateResults,
   type PhaseResult,
   type RollbackResult,
-} from "../artifacts/migrate-report.js";
+} from "./migrate-report.js";
 import { parseDispatcherList, entriesOf } from "../dispatcher/list.js";
 import { PROFILE_MODES, renderProfile } from "../dispatcher/profile.js";
-import { parseSipUri } from "../dispatcher/sip-uri.js";
-import { acquireApplyLock } from "../kamailio/apply-lock.js";
-import { ApplyRolledBackError, profileFor } from "../kamailio/apply.js";
+import { parseSipUri } from "../sip/sip-uri.js";
+import { acquireApplyLock } from "../apply/apply-lock.js";
+import { ApplyRolledBackError, profileFor } from "../apply/apply.js";
 import { RunEvents } from "../events/run-events.js";
 import { attachEventLog, EVENT_LOG_FILE } from "../events/event-log.js";
 import { LiveView } from "../web/live-view.js";
@@ -42,8 +42,8 @@ import { RunControl } from "../control/run-control.js";
 import { initialStatus, reduceStatus, statusView } from "../control/run-status.js";
 import { waitForDrain } from "../observe/drain.js";
 import { readRuntime } from "../kamailio/dispatcher-rpc.js";
-import type { RuntimeDestination } from "../kamailio/runtime.js";
-import type { LabControl } from "../lab/lab-control.js";
+import type { RuntimeDestination } from "../dispatcher/runtime.js";
+import type { LabControl } from "../drivers/lab-control.js";
 import type { BackendEndpoint, Target } from "../target/target.js";
 import { probeOptions, type OptionsResult } from "../sip/options-probe.js";
 import { DEFAULT_MIN_CALLS } from "../gates/gate.js";

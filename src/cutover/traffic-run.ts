@@ -10,7 +10,7 @@ import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { EnvironmentError } from "../core/errors.js";
 import type { Scope } from "../core/scope.js";
-import type { MigrateResults } from "../artifacts/migrate-report.js";
+import type { MigrateResults } from "./migrate-report.js";
 import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
 import type { GateSpec } from "../gates/gate.js";
 import { kamailioMirrors, startHepCapture, type HepCapture } from "../hep/capture.js";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { fixture } from "../../test/support/fixtures.js";
-import { parseDispatcherListResult } from "../kamailio/runtime.js";
+import { parseDispatcherListResult } from "./runtime.js";
 import { describeDiff, diffRuntime } from "./diff.js";
 import { parseDispatcherList } from "./list.js";
 

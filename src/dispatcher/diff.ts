@@ -3,7 +3,7 @@
  * Destinations are compared by set id and URI exactly as written: Kamailio's dispatcher.list
  * RPC echoes each URI as it was read from the file.
  */
-import type { RuntimeDestination } from "../kamailio/runtime.js";
+import type { RuntimeDestination } from "./runtime.js";
 import { entriesOf, type DispatcherList } from "./list.js";
 
 export interface DestinationKey {

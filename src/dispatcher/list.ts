@@ -8,7 +8,7 @@
  * parse keeps every line's text, so render(parse(text)) === text for any file Kamailio accepts;
  * entries made in code render in the canonical form `setid uri flags priority[ attrs]`.
  */
-import { parseSipUri } from "./sip-uri.js";
+import { parseSipUri } from "../sip/sip-uri.js";
 
 export interface DispatcherEntry {
   setId: number;

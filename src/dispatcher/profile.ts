@@ -6,7 +6,7 @@
 import { UsageError } from "../core/errors.js";
 import { entriesOf, makeList, renderDispatcherList, type DispatcherEntry, type DispatcherList } from "./list.js";
 import { checkDestination, type SipPolicy } from "../sip/sip-policy.js";
-import { sameHostPort, type SipUri } from "./sip-uri.js";
+import { sameHostPort, type SipUri } from "../sip/sip-uri.js";
 import type { DispatcherAlgorithm } from "./weights.js";
 
 export const PROFILE_MODES = ["old", "both", "new"] as const;

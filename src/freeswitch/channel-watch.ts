@@ -1,5 +1,5 @@
 import type { Backend } from "../events/run-events.js";
-import type { EslEndpoint } from "../verify/event-socket.js";
+import type { EslEndpoint } from "./event-socket.js";
 import { FreeswitchCallBook, type ChannelEvent } from "./event-evidence.js";
 import { subscribeChannelEvents, type ChannelEventStream } from "./event-stream.js";
 

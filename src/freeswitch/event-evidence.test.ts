@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { EslFrameParser } from "../verify/event-socket.js";
+import { EslFrameParser } from "./event-socket.js";
 import {
   channelEventFrom,
   FreeswitchCallBook,

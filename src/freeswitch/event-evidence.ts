@@ -1,4 +1,4 @@
-import type { EslFrame } from "../verify/event-socket.js";
+import type { EslFrame } from "./event-socket.js";
 
 /**
  * Per-call evidence from a FreeSWITCH's own event socket (pure): which calls it received, by the

@@ -1,5 +1,5 @@
 import net from "node:net";
-import { EslFrameParser, EventSocketError, eslApi, type EslEndpoint } from "../verify/event-socket.js";
+import { EslFrameParser, EventSocketError, eslApi, type EslEndpoint } from "./event-socket.js";
 import {
   CHANNEL_EVENT_SUBSCRIPTION,
   channelEventFrom,

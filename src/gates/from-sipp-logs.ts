@@ -14,8 +14,7 @@
  * belongs to no backend's metrics.
  */
 import type { Backend } from "../events/run-events.js";
-import { stampMs } from "../sim/assertions.js";
-import type { LoggedMessage } from "../sip/message-log.js";
+import { stampMs, type LoggedMessage } from "../sip/message-log.js";
 import { cseqOf, header, parseSipMessage } from "../sip/message.js";
 import type { CallRecord } from "./call-record.js";
 

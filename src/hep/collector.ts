@@ -8,7 +8,7 @@ import dgram from "node:dgram";
 import { lookup } from "node:dns/promises";
 import { readFileSync } from "node:fs";
 import { EnvironmentError } from "../core/errors.js";
-import { describePortInUse, findPortOwner, udpSocketCounters } from "../lab/ports.js";
+import { describePortInUse, findPortOwner, udpSocketCounters } from "../os/ports.js";
 import { decodeHep, type HepMalformation, type HepMalformationReason, type HepPacket } from "./decode.js";
 import type { HepForwardTarget } from "./forward-target.js";
 

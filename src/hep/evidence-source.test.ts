@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { stampMs } from "../sim/assertions.js";
+import { stampMs } from "../sip/message-log.js";
 import { recordedBothCalls } from "../../test/support/hep-fixtures.js";
 import { decodeHep, type HepPacket } from "./decode.js";
 import { hepStamp, hepView, sightingOf } from "./evidence-source.js";

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { CutoverError, UsageError } from "../core/errors.js";
-import { findPortOwner, type PortOwner } from "../lab/ports.js";
+import { findPortOwner, type PortOwner } from "../os/ports.js";
 import { startHepCollector } from "./collector.js";
 import type { HepView } from "./evidence-source.js";
 import { RateCounter, type RateWindow } from "./rates.js";

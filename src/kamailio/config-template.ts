@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { assetPath } from "../assets.js";
+import { assetPath } from "../core/assets.js";
 import { DISPATCHER_ALGORITHM_NAMES, type DispatcherAlgorithm } from "../dispatcher/weights.js";
 
 export interface KamailioConfigValues {

@@ -9,7 +9,7 @@
  */
 import { delay } from "../core/scope.js";
 import { RpcReplyError, RpcUnavailableError, type RpcClient } from "./rpc.js";
-import { parseDispatcherListResult, type RuntimeDestination } from "./runtime.js";
+import { parseDispatcherListResult, type RuntimeDestination } from "../dispatcher/runtime.js";
 
 export interface RetryPolicy {
   /** keep retrying "Ongoing reload" for this long (Kamailio's reload_delta plus a margin) */

@@ -1,5 +1,5 @@
 import type { LabSettings, StandInAnswer } from "../config/lab-config.js";
-import { assetPath } from "../assets.js";
+import { assetPath } from "../core/assets.js";
 import { probeOptions } from "../sip/options-probe.js";
 import { channelsCount } from "../freeswitch/event-stream.js";
 import {
@@ -9,7 +9,9 @@ import {
   probeFreeswitchReady,
 } from "./freeswitch/instance.js";
 import { requireFreeswitchTree } from "./freeswitch/install.js";
-import { uasArgv, type BackendRole, type ComponentRole, type LabPaths } from "./layout.js";
+import type { LabPaths } from "../config/lab-paths.js";
+import type { BackendRole } from "../core/backend-role.js";
+import { uasArgv, type ComponentRole } from "./layout.js";
 
 /**
  * What plays a backend in the native lab, by the lab's backends kind: how to start it, when it is

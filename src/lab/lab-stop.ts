@@ -4,9 +4,9 @@
  * php (FusionPBX's web server) or unshare (one starting it) whose command line names the lab dir (lab.json missing or corrupt, lab dir deleted). A pid that now belongs to
  * another program is never signalled; what cannot be stopped is reported, not hidden.
  */
-import { findLabProcesses, listProcs, ownershipOf, readProc, type ProcInfo } from "./ownership.js";
+import { findLabProcesses, listProcs, ownershipOf, readProc, type ProcInfo } from "../os/ownership.js";
 import { stopGraceMs, stopSignal } from "./backend-spec.js";
-import { stopGroup, stopPid } from "./process.js";
+import { stopGroup, stopPid } from "../os/process.js";
 import type { LabState } from "./state.js";
 
 export interface StopReport {

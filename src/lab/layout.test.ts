@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { defaultLabSettings } from "../config/lab-config.js";
-import { kamailioArgv, labPaths, uasArgv } from "./layout.js";
+import { labPaths } from "../config/lab-paths.js";
+import { kamailioArgv, uasArgv } from "./layout.js";
 
 const s = { ...defaultLabSettings, labDir: "/lab" };
 const p = labPaths("/lab");

@@ -1,7 +1,7 @@
-import path from "node:path";
 import type { LabSettings } from "../config/lab-config.js";
+import type { LabPaths } from "../config/lab-paths.js";
+import type { BackendRole } from "../core/backend-role.js";
 
-export type BackendRole = "old" | "new";
 /** FusionPBX's web UI of a slot and the PostgreSQL behind both (`--fusionpbx`) */
 export type ServiceRole = "postgres" | "fusionpbx-old" | "fusionpbx-new";
 export type ComponentRole = "kamailio" | BackendRole | ServiceRole;
@@ -10,27 +10,6 @@ export type ComponentRole = "kamailio" | BackendRole | ServiceRole;
 export function componentProto(role: ComponentRole): "udp" | "tcp" {
   return role === "postgres" || role.startsWith("fusionpbx-") ? "tcp" : "udp";
 }
-
-/** Where everything of one lab lives (pure). */
-export function labPaths(labDir: string) {
-  return {
-    labDir,
-    state: path.join(labDir, "lab.json"),
-    kamailioConfig: path.join(labDir, "kamailio.cfg"),
-    kamailioLog: path.join(labDir, "kamailio.log"),
-    dispatcherList: path.join(labDir, "dispatcher.list"),
-    ctlSocket: path.join(labDir, "kamailio_ctl"),
-    lock: path.join(labDir, "apply.lock"),
-    backend(role: BackendRole) {
-      return {
-        stdout: path.join(labDir, `uas-${role}.stdout.log`),
-        messages: path.join(labDir, `uas-${role}.messages.log`),
-        errors: path.join(labDir, `uas-${role}.errors.log`),
-      };
-    },
-  };
-}
-export type LabPaths = ReturnType<typeof labPaths>;
 
 /** The SIP URI dispatcher uses for a backend. */
 export function backendUri(s: LabSettings, role: BackendRole): string {

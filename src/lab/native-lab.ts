@@ -23,9 +23,11 @@ import { fusionpbxStatusText, postgresStatusText } from "./fusionpbx/instance.js
 import { requireServicePrograms, servicePorts, serviceSpecs } from "./fusionpbx/specs.js";
 import { LAB_LOOPBACK_POLICY } from "../sip/sip-policy.js";
 import { requireBinaries } from "./binaries.js";
-import { backendUri, componentProto, kamailioArgv, labPaths, type BackendRole, type ComponentRole } from "./layout.js";
-import { describePortInUse, findPortOwner, isTcpFree, isUdpFree, type PortInUse } from "./ports.js";
-import { isAlive, spawnDetached, stopGroup, tailLines } from "./process.js";
+import { labPaths } from "../config/lab-paths.js";
+import type { BackendRole } from "../core/backend-role.js";
+import { backendUri, componentProto, kamailioArgv, type ComponentRole } from "./layout.js";
+import { describePortInUse, findPortOwner, isTcpFree, isUdpFree, type PortInUse } from "../os/ports.js";
+import { isAlive, spawnDetached, stopGroup, tailLines } from "../os/process.js";
 import {
   LabStateCorruptError,
   readLabState,
@@ -37,7 +39,7 @@ import {
 } from "./state.js";
 import { ensureUserDir } from "../files/ensure-dir.js";
 import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
-import { describeProc, findLabProcesses, isFrozen, ownershipOf, startTimeOf } from "./ownership.js";
+import { describeProc, findLabProcesses, isFrozen, ownershipOf, startTimeOf } from "../os/ownership.js";
 import { stopFound, stopRecorded, type StopReport } from "./lab-stop.js";
 
 const execFileP = promisify(execFile);

@@ -5,7 +5,7 @@ import path from "node:path";
 import { after, test } from "node:test";
 import { resolveLabSettings } from "../config/lab-config.js";
 import { formatError } from "../core/errors.js";
-import { labPaths } from "./layout.js";
+import { labPaths } from "../config/lab-paths.js";
 import { ensureDir } from "../files/ensure-dir.js";
 import { fixture } from "../../test/support/fixtures.js";
 import { LabStateCorruptError, readLabState, writeLabState, type LabState } from "./state.js";

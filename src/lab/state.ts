@@ -4,8 +4,8 @@ import { EnvironmentError, fileFault } from "../core/errors.js";
 import { LabSettingsSchema } from "../config/lab-config.js";
 import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
 import type { RunningLab } from "../config/lab-config.js";
-import { labPaths, type LabPaths } from "./layout.js";
-import { ownershipOf } from "./ownership.js";
+import { labPaths, type LabPaths } from "../config/lab-paths.js";
+import { ownershipOf } from "../os/ownership.js";
 
 const ComponentSchema = z.object({
   role: z.enum(["kamailio", "old", "new", "postgres", "fusionpbx-old", "fusionpbx-new"]),

@@ -7,7 +7,7 @@
  */
 import type { Backend } from "../events/run-events.js";
 import type { RpcClient } from "../kamailio/rpc.js";
-import { modeOf, parseDispatcherListResult, type RuntimeDestination, type RuntimeMode } from "../kamailio/runtime.js";
+import { modeOf, parseDispatcherListResult, type RuntimeDestination, type RuntimeMode } from "../dispatcher/runtime.js";
 import { parseProfileList, type ActiveDialog } from "./dialogs.js";
 
 export interface ObservedBackends {

@@ -11,7 +11,7 @@
  *
  * Times are epoch ms; Kamailio's HEP times and this process's clock are the same host's wall clock.
  */
-import type { ApplyOutcome } from "../kamailio/apply.js";
+import type { ApplyOutcome } from "../apply/apply.js";
 
 /** How a live gate's fail came about (epoch ms): the first links of the chain. */
 export interface DecisionMarks {

@@ -3,6 +3,7 @@
  * (`pass | fail | inconclusive`, with the numbers and the offending Call-IDs), never an exception.
  */
 import type { Backend, SimPhase, Verdict } from "../events/run-events.js";
+import { stampMs } from "../sip/message-log.js";
 import {
   backendsOf,
   byeTie,
@@ -256,15 +257,6 @@ export interface InflightEvidence {
   postExpected: number;
   /** SIPp timestamps (ms since epoch) of the cutover apply: started, verified */
   cutoverAtMs: number | undefined;
-}
-
-/** "2026-11-23 22:51:52.507765" (local time, as SIPp prints it) -> ms since epoch */
-export function stampMs(stamp: string | undefined): number | undefined {
-  if (!stamp) return undefined;
-  const m = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d+))?$/.exec(stamp);
-  if (!m) return undefined;
-  const frac = Number(`0.${m[7] ?? "0"}`) * 1000;
-  return new Date(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!).getTime() + frac;
 }
 
 export function inflightAssertions(e: InflightEvidence): Assertion[] {

@@ -10,14 +10,14 @@
 import path from "node:path";
 import { createRunDir } from "../artifacts/run-dir.js";
 import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
-import { assetPath } from "../assets.js";
+import { assetPath } from "../core/assets.js";
 import { EnvironmentError } from "../core/errors.js";
 import { withScope } from "../core/scope.js";
 import { RunEvents } from "../events/run-events.js";
-import { acquireApplyLock } from "../kamailio/apply-lock.js";
+import { acquireApplyLock } from "../apply/apply-lock.js";
 import { requireBinaries } from "../lab/binaries.js";
-import { openTarget, type TargetChoice } from "../target/driver.js";
-import { labControlFor } from "../lab/lab-control.js";
+import { openTarget, type TargetChoice } from "../drivers/driver.js";
+import { labControlFor } from "../drivers/lab-control.js";
 import { attachEventLog, EVENT_LOG_FILE } from "../events/event-log.js";
 import { callPathOf, type Target } from "../target/target.js";
 import type { SimKnobs } from "./knobs.js";

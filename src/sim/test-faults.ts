@@ -25,9 +25,10 @@
 import { UsageError } from "../core/errors.js";
 import { delay } from "../core/scope.js";
 import { buildProfile, renderProfile, type ProfileMode } from "../dispatcher/profile.js";
-import { labPaths, type BackendRole } from "../lab/layout.js";
-import { startTimeOf } from "../lab/ownership.js";
-import { isAlive, spawnDetached, stopGroup } from "../lab/process.js";
+import { labPaths } from "../config/lab-paths.js";
+import type { BackendRole } from "../core/backend-role.js";
+import { startTimeOf } from "../os/ownership.js";
+import { isAlive, spawnDetached, stopGroup } from "../os/process.js";
 import { readLabState, writeLabState } from "../lab/state.js";
 import type { Target } from "../target/target.js";
 import { probeOptions } from "../sip/options-probe.js";

@@ -23,6 +23,15 @@
  */
 import { open, type FileHandle } from "node:fs/promises";
 
+/** "2026-11-23 22:51:52.507765" (local time, as SIPp prints it) -> ms since epoch */
+export function stampMs(stamp: string | undefined): number | undefined {
+  if (!stamp) return undefined;
+  const m = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d+))?$/.exec(stamp);
+  if (!m) return undefined;
+  const frac = Number(`0.${m[7] ?? "0"}`) * 1000;
+  return new Date(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!).getTime() + frac;
+}
+
 export type Direction = "received" | "sent";
 
 export interface LoggedMessage {

@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import dgram from "node:dgram";
-import { isLoopbackV4 } from "../config/lab-config.js";
-import { hostProblem, type SipPolicy } from "./sip-policy.js";
+import { hostProblem, isLoopbackV4, type SipPolicy } from "./sip-policy.js";
 import { buildOptions, header, parseSipMessage } from "./message.js";
 
 export interface OptionsResult {

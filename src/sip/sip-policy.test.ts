@@ -1,8 +1,24 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { checkDestination, hostProblem, LAB_LOOPBACK_POLICY, parseCidr, sipPolicy } from "./sip-policy.js";
+import {
+  checkDestination,
+  hostProblem,
+  isLoopbackV4,
+  LAB_LOOPBACK_POLICY,
+  parseCidr,
+  sipPolicy,
+} from "./sip-policy.js";
 
 describe("SIP policy", () => {
+  it("loopback check accepts 127.0.0.0/8 only", () => {
+    assert.ok(isLoopbackV4("127.0.0.1"));
+    assert.ok(isLoopbackV4("127.255.0.9"));
+    assert.ok(!isLoopbackV4("128.0.0.1"));
+    assert.ok(!isLoopbackV4("127.0.0.256"));
+    assert.ok(!isLoopbackV4("localhost"));
+    assert.ok(!isLoopbackV4("10.0.0.1"));
+  });
+
   it("parses CIDRs", () => {
     assert.deepEqual(parseCidr("127.0.0.0/8"), { base: 0x7f000000, mask: 0xff000000 });
     assert.deepEqual(parseCidr("172.28.0.9/24"), { base: 0xac1c0000, mask: 0xffffff00 });

@@ -7,7 +7,7 @@
  * The native lab allows 127.0.0.0/8 only; the Docker lab its compose network plus loopback (the
  * ports it publishes). A later production target lists its own networks explicitly.
  */
-import { canonicalHost, canonicalSipUri, ipv4AmbiguityProblem, type SipUri } from "../dispatcher/sip-uri.js";
+import { canonicalHost, canonicalSipUri, ipv4AmbiguityProblem, type SipUri } from "./sip-uri.js";
 
 export interface SipPolicy {
   /** for messages: "the lab's SIP policy" */
@@ -57,6 +57,12 @@ function inPolicy(policy: SipPolicy, addr: number): boolean {
     const cidr = parseCidr(c)!;
     return (addr & cidr.mask) >>> 0 === cidr.base;
   });
+}
+
+/** An IPv4 address in 127.0.0.0/8 (the lab sends SIP nowhere else). */
+export function isLoopbackV4(addr: string): boolean {
+  const m = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(addr);
+  return m !== null && m.slice(1).every((o) => Number(o) <= 255);
 }
 
 /** Why a host is not allowed, or undefined when it is. Never resolves anything. */

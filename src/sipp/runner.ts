@@ -4,7 +4,7 @@
  * reported with SIPp's meaning and the last lines it printed.
  */
 import { spawn } from "node:child_process";
-import { stopGroup } from "../lab/process.js";
+import { stopGroup } from "../os/process.js";
 import { describeSippExit } from "./results.js";
 
 export interface SippExit {

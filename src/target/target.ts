@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
 import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
 import type { RpcClient } from "../kamailio/rpc.js";
-import type { BackendRole } from "../lab/layout.js";
+import type { BackendRole } from "../core/backend-role.js";
 import type { SipPolicy } from "../sip/sip-policy.js";
 
 /**

@@ -1,11 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { isLoopbackV4 } from "../config/lab-config.js";
-import { canonicalHost } from "../dispatcher/sip-uri.js";
+import { canonicalHost } from "../sip/sip-uri.js";
 import type { RpcClient } from "../kamailio/rpc.js";
 import { probeOptions, type ProbeOrigin } from "../sip/options-probe.js";
-import { hostProblem } from "../sip/sip-policy.js";
+import { hostProblem, isLoopbackV4 } from "../sip/sip-policy.js";
 import type { ProbeRow, Role, Stack } from "./checks.js";
-import { eslApi, type EventSocketError } from "./event-socket.js";
+import { eslApi, type EventSocketError } from "../freeswitch/event-socket.js";
 import { probeFusionpbxPage } from "./fusionpbx-page.js";
 import {
   parseFreeswitchVersion,
@@ -13,7 +12,7 @@ import {
   parseServerHeader,
   type ProductVersion,
 } from "./product-version.js";
-import type { EventSocketSettings } from "./verify-config.js";
+import type { EventSocketSettings } from "../config/verify-config.js";
 
 /**
  * The probes `verify` runs. Each returns one table row and never throws for an expected failure

@@ -12,7 +12,7 @@ import {
   viaKamailioRow,
   type VersionSource,
 } from "./probes.js";
-import { eventSocketSettings, type VerifySection } from "./verify-config.js";
+import { eventSocketSettings, type VerifySection } from "../config/verify-config.js";
 
 /**
  * `verify` on any Target: the same probes for the native and the docker driver; a driver may add

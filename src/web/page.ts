@@ -7,7 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { assetPath } from "../assets.js";
+import { assetPath } from "../core/assets.js";
 import type { RunView } from "./view-model.js";
 
 export interface PageAssets {

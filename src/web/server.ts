@@ -18,7 +18,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { EnvironmentError } from "../core/errors.js";
-import { findPortOwner } from "../lab/ports.js";
+import { findPortOwner } from "../os/ports.js";
 import { contentSecurityPolicy, readPageAssets, renderPage } from "./page.js";
 import { runViewOf, type RunView } from "./view-model.js";
 import type { WebAddress } from "./web-address.js";

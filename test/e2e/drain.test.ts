@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
-import { assetPath } from "../../src/assets.js";
+import { assetPath } from "../../src/core/assets.js";
 import { uacArgv } from "../../src/sipp/argv.js";
 import { startSipp, type SippProcess } from "../../src/sipp/runner.js";
 import { labFixture, type LabFixture } from "../support/lab-fixture.js";

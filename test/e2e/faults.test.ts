@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { isAlive } from "../../src/lab/process.js";
+import { isAlive } from "../../src/os/process.js";
 import { CLI, labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
 import { bindReadOnly, cannotMount, fill, mountTmpfs, unmount } from "../support/mounts.js";
 import { connectedTo, groupPids } from "../support/lab-sockets.js";

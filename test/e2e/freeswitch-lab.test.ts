@@ -5,8 +5,8 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { FreeswitchCallBook } from "../../src/freeswitch/event-evidence.js";
 import { channelsCount, subscribeChannelEvents } from "../../src/freeswitch/event-stream.js";
-import { isTcpFree, isUdpFree } from "../../src/lab/ports.js";
-import { isAlive } from "../../src/lab/process.js";
+import { isTcpFree, isUdpFree } from "../../src/os/ports.js";
+import { isAlive } from "../../src/os/process.js";
 import { callThroughProxy, freeswitchFlags, freeswitchPidsUnder } from "../support/freeswitch-fixture.js";
 import { CLI, labFixture, type LabFixture } from "../support/lab-fixture.js";
 

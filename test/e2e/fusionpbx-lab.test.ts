@@ -4,9 +4,9 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { realServicesDir } from "../../src/lab/freeswitch/install.js";
-import { listProcs } from "../../src/lab/ownership.js";
-import { isTcpFree } from "../../src/lab/ports.js";
-import { isAlive } from "../../src/lab/process.js";
+import { listProcs } from "../../src/os/ownership.js";
+import { isTcpFree } from "../../src/os/ports.js";
+import { isAlive } from "../../src/os/process.js";
 import { probeFusionpbxPage } from "../../src/verify/fusionpbx-page.js";
 import { freeswitchFlags, freeTcpPort } from "../support/freeswitch-fixture.js";
 import { CLI, labFixture, type LabFixture } from "../support/lab-fixture.js";

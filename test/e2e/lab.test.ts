@@ -4,9 +4,9 @@ import dgram from "node:dgram";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { assetPath } from "../../src/assets.js";
-import { isTcpFree, isUdpFree } from "../../src/lab/ports.js";
-import { isAlive } from "../../src/lab/process.js";
+import { assetPath } from "../../src/core/assets.js";
+import { isTcpFree, isUdpFree } from "../../src/os/ports.js";
+import { isAlive } from "../../src/os/process.js";
 import { probeOptions } from "../../src/sip/options-probe.js";
 import { CLI, freePorts, labFixture, type LabFixture } from "../support/lab-fixture.js";
 

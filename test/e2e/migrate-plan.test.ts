@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { RuntimeDestination } from "../../src/kamailio/runtime.js";
+import type { RuntimeDestination } from "../../src/dispatcher/runtime.js";
 import { CLI, labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
 import { runtimeWithAttrs, uriOf } from "../support/lab-runtime.js";
 

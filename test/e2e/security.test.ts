@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { assetPath } from "../../src/assets.js";
+import { assetPath } from "../../src/core/assets.js";
 import { uacArgv } from "../../src/sipp/argv.js";
 import { CLI, labFixture, runProgram, type CliResult, type LabFixture } from "../support/lab-fixture.js";
 import { groupPids, isLoopback, socketsOf, type BoundSocket } from "../support/lab-sockets.js";

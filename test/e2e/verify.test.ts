@@ -4,7 +4,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { isAlive } from "../../src/lab/process.js";
+import { isAlive } from "../../src/os/process.js";
 import { startFakeEsl, type FakeEsl } from "../support/fake-event-socket.js";
 import { labFixture, ROOT, type LabFixture } from "../support/lab-fixture.js";
 

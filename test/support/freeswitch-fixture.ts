@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
-import { assetPath } from "../../src/assets.js";
+import { assetPath } from "../../src/core/assets.js";
 import { freePorts, type LabFixture } from "./lab-fixture.js";
 
 /** A free TCP port on loopback (the kernel picks it). */

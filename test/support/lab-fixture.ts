@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { isTcpFree, isUdpFree } from "../../src/lab/ports.js";
+import { isTcpFree, isUdpFree } from "../../src/os/ports.js";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 export const CLI = path.join(ROOT, "dist", "src", "cli", "main.js");

@@ -1,5 +1,5 @@
 import { HttpJsonRpcClient } from "../../src/kamailio/rpc.js";
-import { parseDispatcherListResult } from "../../src/kamailio/runtime.js";
+import { parseDispatcherListResult } from "../../src/dispatcher/runtime.js";
 import type { LabFixture } from "./lab-fixture.js";
 
 /** The URIs Kamailio has loaded right now (straight from its JSON-RPC, not through the CLI). */

@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { assetPath } from "../../src/assets.js";
+import { assetPath } from "../../src/core/assets.js";
 import { freePorts, type LabFixture } from "./lab-fixture.js";
 
 export interface CallsResult {

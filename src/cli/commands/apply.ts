@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { profileFor, verifiedApply } from "../../kamailio/apply.js";
+import { profileFor, verifiedApply } from "../../apply/apply.js";
 import { parseProfileMode } from "../../dispatcher/profile.js";
 import { formatOutcome, outcomeJson } from "../apply-report.js";
 import { targetChoiceFrom } from "../driver-options.js";

@@ -8,7 +8,7 @@ import type { Command } from "commander";
 import { sendControl, locateRun } from "../../control/control-client.js";
 import type { ControlCommand } from "../../control/protocol.js";
 import { formatStatusText } from "../../control/run-status.js";
-import { lockDirOf } from "../../target/driver.js";
+import { lockDirOf } from "../../drivers/driver.js";
 import { addDriverOptions, targetChoiceFrom, type TargetFlags } from "../driver-options.js";
 import { UsageError } from "../../core/errors.js";
 import { addLabOptions } from "../lab-options.js";

@@ -18,9 +18,9 @@ import {
   sampleRates,
   type RateSample,
 } from "../../hep/rate-sample.js";
-import { labPaths } from "../../lab/layout.js";
+import { labPaths } from "../../config/lab-paths.js";
 import { readLabState } from "../../lab/state.js";
-import { nativeTarget } from "../../target/native-target.js";
+import { nativeTarget } from "../../lab/native-target.js";
 
 type LabOpts = LabFlags & DriverFlags & { config?: string; json?: boolean };
 

@@ -1,15 +1,15 @@
 import type { Command } from "commander";
 import path from "node:path";
 import { runMigrate } from "../../cutover/migrate.js";
-import { labControlFor } from "../../lab/lab-control.js";
+import { labControlFor } from "../../drivers/lab-control.js";
 import { defaultPlan } from "../../plan/plan.js";
 import { planFrom, printDryRun } from "./plan.js";
 import { targetChoiceFrom } from "../driver-options.js";
 import { UsageError } from "../../core/errors.js";
 import { withScope } from "../../core/scope.js";
-import { assetPath } from "../../assets.js";
+import { assetPath } from "../../core/assets.js";
 import { parseTrafficRate } from "../../cutover/background-traffic.js";
-import { dispatcherAlgorithmOf } from "../../target/driver.js";
+import { dispatcherAlgorithmOf } from "../../drivers/driver.js";
 import { requireBinaries } from "../../lab/binaries.js";
 import { WebServer } from "../../web/server.js";
 import { addWebOptions, webAddressFrom, type WebFlags } from "../../web/web-address.js";

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { backupPaths } from "../../kamailio/apply.js";
-import { dispatcherAlgorithmOf, type TargetChoice } from "../../target/driver.js";
+import { backupPaths } from "../../apply/apply.js";
+import { dispatcherAlgorithmOf, type TargetChoice } from "../../drivers/driver.js";
 import { buildDryRun, renderDryRun, type DryRunTarget } from "../../plan/dry-run.js";
 import { defaultPlan, type Plan } from "../../plan/plan.js";
 import { readPlanFile } from "../../plan/plan-file.js";

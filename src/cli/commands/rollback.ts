@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { UsageError } from "../../core/errors.js";
-import { backupPaths, profileFromText, readRollbackPoint, verifiedApply } from "../../kamailio/apply.js";
+import { backupPaths, profileFromText, readRollbackPoint, verifiedApply } from "../../apply/apply.js";
 import { formatOutcome, outcomeJson } from "../apply-report.js";
 import { targetChoiceFrom } from "../driver-options.js";
 import { withScope } from "../../core/scope.js";

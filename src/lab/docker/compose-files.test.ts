@@ -12,7 +12,7 @@ import path from "node:path";
 import { test } from "node:test";
 import { Ajv } from "ajv";
 import { parse as parseYaml } from "yaml";
-import { PROJECT_ROOT } from "../../assets.js";
+import { PROJECT_ROOT } from "../../core/assets.js";
 import { loadKamailioTemplate } from "../../kamailio/config-template.js";
 import { standInServerHeader } from "../layout.js";
 import { dockerInitialDispatcherList, dockerKamailioConfig } from "./docker-files.js";

@@ -4,8 +4,8 @@ import { EnvironmentError } from "../../core/errors.js";
 import { delay } from "../../core/scope.js";
 import { ensureDir } from "../../files/ensure-dir.js";
 import { FileMode, writeFileAtomic } from "../../files/atomic-write.js";
-import { judge, readProc, startTimeOf } from "../ownership.js";
-import { isAlive, spawnDetached, stopGroup, tailLines } from "../process.js";
+import { judge, readProc, startTimeOf } from "../../os/ownership.js";
+import { isAlive, spawnDetached, stopGroup, tailLines } from "../../os/process.js";
 import { composeVersionArgv, dockerInfoArgv, type ComposeCommand } from "./argv.js";
 import type { ArgvRunner } from "./kamcmd-rpc.js";
 
@@ -139,7 +139,7 @@ async function startDockerd(bin: string, run: ArgvRunner, stateDir: string): Pro
   ensureDir(stateDir);
   const p = dockerdPaths(stateDir);
   rmSync(p.log, { force: true });
-  // --pidfile names the state directory: the ownership check (src/lab/ownership.ts) recognises it
+  // --pidfile names the state directory: the ownership check (src/os/ownership.ts) recognises it
   const pid = spawnDetached([bin, "--pidfile", p.pidfile], p.log, stateDir);
   const rec: DockerdRecord = { pid, startTime: startTimeOf(pid), startedAt: new Date().toISOString() };
   writeFileAtomic(p.record, JSON.stringify(rec) + "\n", { mode: FileMode.public });

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { PROJECT_ROOT } from "../../assets.js";
+import { PROJECT_ROOT } from "../../core/assets.js";
 import { RpcReplyError, RpcUnavailableError } from "../../kamailio/rpc.js";
-import { parseDispatcherListResult } from "../../kamailio/runtime.js";
+import { parseDispatcherListResult } from "../../dispatcher/runtime.js";
 import { kamcmdExecArgv } from "./argv.js";
 import { KamcmdRpcClient, kamcmdParam, parseKamcmdOutput } from "./kamcmd-rpc.js";
 

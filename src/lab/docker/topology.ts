@@ -1,5 +1,5 @@
 import path from "node:path";
-import { PROJECT_ROOT } from "../../assets.js";
+import { PROJECT_ROOT } from "../../core/assets.js";
 import { UsageError } from "../../core/errors.js";
 import { sipPolicy, type SipPolicy } from "../../sip/sip-policy.js";
 import { FREESWITCH_TREE_IN_IMAGE, kamailioModulePath, type ImageSet } from "./images.js";

@@ -1,5 +1,5 @@
 import path from "node:path";
-import type { BackendRole } from "../layout.js";
+import type { BackendRole } from "../../core/backend-role.js";
 
 /**
  * One FreeSWITCH instance of the native lab, as data (pure): where its run directory lives, the

@@ -7,9 +7,9 @@ import type { LabSettings } from "../../config/lab-config.js";
 import { ensureDir } from "../../files/ensure-dir.js";
 import { FileMode, writeFileAtomic } from "../../files/atomic-write.js";
 import { probeOptions } from "../../sip/options-probe.js";
-import { eslApi } from "../../verify/event-socket.js";
+import { eslApi } from "../../freeswitch/event-socket.js";
 import { parseFreeswitchVersion } from "../../verify/product-version.js";
-import type { BackendRole } from "../layout.js";
+import type { BackendRole } from "../../core/backend-role.js";
 import { freeswitchArgv, freeswitchPaths, renderFreeswitchConfig, type FreeswitchPaths } from "./config.js";
 
 const execFileP = promisify(execFile);

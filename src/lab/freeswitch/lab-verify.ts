@@ -3,7 +3,7 @@ import { promisify } from "node:util";
 import type { LabState } from "../state.js";
 import { parseFreeswitchVersion } from "../../verify/product-version.js";
 import type { VersionSource } from "../../verify/probes.js";
-import type { VerifySection } from "../../verify/verify-config.js";
+import type { VerifySection } from "../../config/verify-config.js";
 import { eventSocketOf } from "./instance.js";
 
 const execFileP = promisify(execFile);

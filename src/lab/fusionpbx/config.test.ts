@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { mentionsLabDir } from "../ownership.js";
+import { mentionsLabDir } from "../../os/ownership.js";
 import { fusionpbxArgv, fusionpbxPaths, initdbArgv, postgresArgv, postgresPaths } from "./config.js";
 
 test("PostgreSQL: data, socket and log in the lab dir; TCP on the given loopback address and port only", () => {

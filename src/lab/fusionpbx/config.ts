@@ -1,5 +1,5 @@
 import path from "node:path";
-import type { BackendRole } from "../layout.js";
+import type { BackendRole } from "../../core/backend-role.js";
 
 /**
  * FusionPBX in the native lab as data (pure): where each web UI and the PostgreSQL behind them live

@@ -5,14 +5,14 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { EnvironmentError } from "../../core/errors.js";
 import type { LabSettings } from "../../config/lab-config.js";
-import { assetPath } from "../../assets.js";
+import { assetPath } from "../../core/assets.js";
 import { ensureDir } from "../../files/ensure-dir.js";
 import { FileMode, writeFileAtomic } from "../../files/atomic-write.js";
 import { probeFusionpbxPage } from "../../verify/fusionpbx-page.js";
 import { parseSoftwarePhp } from "../../verify/product-version.js";
 import { requireBinaries } from "../binaries.js";
 import { realServicesDir } from "../freeswitch/install.js";
-import type { BackendRole } from "../layout.js";
+import type { BackendRole } from "../../core/backend-role.js";
 import {
   FUSIONPBX_MOUNT_POINTS,
   fusionpbxArgv,

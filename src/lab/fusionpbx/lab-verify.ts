@@ -3,7 +3,7 @@ import path from "node:path";
 import type { LabState } from "../state.js";
 import { parseSoftwarePhp } from "../../verify/product-version.js";
 import type { VersionSource } from "../../verify/probes.js";
-import type { VerifySection } from "../../verify/verify-config.js";
+import type { VerifySection } from "../../config/verify-config.js";
 import { fusionpbxUrl, servedTree, SOFTWARE_PHP } from "./instance.js";
 
 /**

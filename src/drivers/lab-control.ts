@@ -7,9 +7,9 @@
  * and is left running after it.
  */
 import type { Scope } from "../core/scope.js";
-import type { TargetChoice } from "../target/driver.js";
-import { dockerLabDown, dockerLabUp } from "./docker/docker-lab.js";
-import { labDown, labUp } from "./native-lab.js";
+import type { TargetChoice } from "./driver.js";
+import { dockerLabDown, dockerLabUp } from "../lab/docker/docker-lab.js";
+import { labDown, labUp } from "../lab/native-lab.js";
 
 export interface LabControl {
   /** start the lab unless it runs; resolves when it is ready */

@@ -1,12 +1,12 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The project root: this file is at <root>/src/assets.ts or <root>/dist/src/assets.js. */
+/** The project root: this file is at <root>/src/core/assets.ts or <root>/dist/src/core/assets.js. */
 function projectRoot(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  return here.includes(`${path.sep}dist${path.sep}`) || here.endsWith(`${path.sep}dist${path.sep}src`)
-    ? path.resolve(here, "..", "..")
-    : path.resolve(here, "..");
+  return here.endsWith(`${path.sep}dist${path.sep}src${path.sep}core`)
+    ? path.resolve(here, "..", "..", "..")
+    : path.resolve(here, "..", "..");
 }
 
 export const PROJECT_ROOT = projectRoot();

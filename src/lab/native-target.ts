@@ -1,10 +1,12 @@
 import type { LabSettings } from "../config/lab-config.js";
-import { backendUri, labPaths, type BackendRole } from "../lab/layout.js";
-import { rpcClientFor } from "../lab/native-lab.js";
-import { findBinary } from "../lab/binaries.js";
-import { backendChannelCounts } from "../lab/backend-spec.js";
+import { labPaths } from "../config/lab-paths.js";
+import type { BackendRole } from "../core/backend-role.js";
+import { backendUri } from "./layout.js";
+import { rpcClientFor } from "./native-lab.js";
+import { findBinary } from "./binaries.js";
+import { backendChannelCounts } from "./backend-spec.js";
 import { LAB_LOOPBACK_POLICY } from "../sip/sip-policy.js";
-import { fileListStore, type BackendEndpoint, type Target } from "./target.js";
+import { fileListStore, type BackendEndpoint, type Target } from "../target/target.js";
 
 /**
  * The native lab as a target (the lab may or may not be running; callers probe). `s` are the settings

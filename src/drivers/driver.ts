@@ -3,7 +3,7 @@ import type { LabSettings } from "../config/lab-config.js";
 import type { LabState } from "../lab/state.js";
 import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
 import type { VersionSource } from "../verify/probes.js";
-import type { VerifySection } from "../verify/verify-config.js";
+import type { VerifySection } from "../config/verify-config.js";
 import { runArgv } from "../lab/docker/docker-cli.js";
 import { dockerEventSocket, dockerFusionpbxUrls, dockerStateDir } from "../lab/docker/docker-lab.js";
 import { requireEngine } from "../lab/docker/engine.js";
@@ -12,11 +12,11 @@ import { dockerVersionSources } from "../lab/docker/lab-verify.js";
 import { DOCKER_LAB_POLICY, type DockerBackends } from "../lab/docker/topology.js";
 import { nativeFreeswitchVersionSources, withNativeFreeswitchDefaults } from "../lab/freeswitch/lab-verify.js";
 import { nativeFusionpbxVersionSources, withNativeFusionpbxDefaults } from "../lab/fusionpbx/lab-verify.js";
-import { labPaths } from "../lab/layout.js";
+import { labPaths } from "../config/lab-paths.js";
 import { LAB_LOOPBACK_POLICY, type SipPolicy } from "../sip/sip-policy.js";
-import { dockerTarget } from "./docker-target.js";
-import { nativeTarget } from "./native-target.js";
-import type { Target } from "./target.js";
+import { dockerTarget } from "../lab/docker/docker-target.js";
+import { nativeTarget } from "../lab/native-target.js";
+import type { Target } from "../target/target.js";
 
 /**
  * Which target a command works on, as values: the command resolves its flags, the config file and

@@ -85,7 +85,7 @@ function safeRead(p: string): string | undefined {
 /**
  * Stop a whole process group: SIGTERM, wait up to `graceMs`, then SIGKILL. Resolves when
  * no live member remains. Idempotent: a group that is gone is fine. Callers check that the
- * group is theirs first (src/lab/ownership.ts).
+ * group is theirs first (src/os/ownership.ts).
  */
 export async function stopGroup(pgid: number, graceMs = 3000, first: NodeJS.Signals = "SIGTERM"): Promise<StopResult> {
   return stopWith(

@@ -13,8 +13,8 @@ import path from "node:path";
 import { EnvironmentError, fileFault } from "../core/errors.js";
 import { createExclusive, FileMode, tempPathFor } from "../files/atomic-write.js";
 import { ensureDir } from "../files/ensure-dir.js";
-import { isAlive } from "../lab/process.js";
-import { startTimeOf } from "../lab/ownership.js";
+import { isAlive } from "../os/process.js";
+import { startTimeOf } from "../os/ownership.js";
 
 export interface LockHolder {
   pid: number;

@@ -1,8 +1,8 @@
 import path from "node:path";
-import { fileListStore, type BackendEndpoint, type Target } from "./target.js";
-import { kamcmdExecArgv } from "../lab/docker/argv.js";
-import { runArgv } from "../lab/docker/docker-cli.js";
-import { KamcmdRpcClient, type ArgvRunner } from "../lab/docker/kamcmd-rpc.js";
+import { fileListStore, type BackendEndpoint, type Target } from "../../target/target.js";
+import { kamcmdExecArgv } from "./argv.js";
+import { runArgv } from "./docker-cli.js";
+import { KamcmdRpcClient, type ArgvRunner } from "./kamcmd-rpc.js";
 import {
   CONTAINERS,
   DOCKER_HEP_PORT,
@@ -14,7 +14,7 @@ import {
   hostSipPort,
   sippMessageLog,
   type DockerBackends,
-} from "../lab/docker/topology.js";
+} from "./topology.js";
 
 /**
  * The Docker real-services lab as a Target:

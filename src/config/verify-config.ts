@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { UsageError } from "../core/errors.js";
-import { parseIntFlag } from "../config/lab-config.js";
+import { parseIntFlag } from "./lab-config.js";
 import { hostProblem, type SipPolicy } from "../sip/sip-policy.js";
 
 /**

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { PROJECT_ROOT } from "../assets.js";
+import { PROJECT_ROOT } from "../core/assets.js";
 import { modeOf, parseDispatcherListResult } from "./runtime.js";
 
 const fixture = (name: string): unknown =>

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, w
 import os from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
-import { startTimeOf } from "../lab/ownership.js";
+import { startTimeOf } from "../os/ownership.js";
 import { acquireApplyLock, parseHolder } from "./apply-lock.js";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "pbx-cutover-lock-"));

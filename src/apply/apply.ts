@@ -32,8 +32,8 @@ import {
   reloadWithRetry,
   type ReloadReport,
   type RetryPolicy,
-} from "./dispatcher-rpc.js";
-import type { RuntimeDestination } from "./runtime.js";
+} from "../kamailio/dispatcher-rpc.js";
+import type { RuntimeDestination } from "../dispatcher/runtime.js";
 import { ensureDir } from "../files/ensure-dir.js";
 import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
 import { fileFault } from "../core/errors.js";

@@ -5,11 +5,11 @@
 import { reactionText, type ReactionChain, type ReactionSegmentName } from "../plan/reaction.js";
 import type { ProfileMode } from "../dispatcher/profile.js";
 import type { ReloadReport } from "../kamailio/dispatcher-rpc.js";
-import type { ApplyTimings } from "../kamailio/apply.js";
-import type { RuntimeDestination } from "../kamailio/runtime.js";
+import type { ApplyTimings } from "../apply/apply.js";
+import type { RuntimeDestination } from "../dispatcher/runtime.js";
 import type { DrainResult } from "../observe/drain.js";
 import type { OptionsResult } from "../sip/options-probe.js";
-import type { StepGateRecord } from "../cutover/live-gates.js";
+import type { StepGateRecord } from "./live-gates.js";
 import type { HepCaptureSummary } from "../hep/capture.js";
 
 export const migrateFiles = {
@@ -19,7 +19,8 @@ export const migrateFiles = {
   stepProfile: (i: number, w: number): string => `dispatcher.step-${i}-w${w}.list`,
   stepApplied: (i: number, w: number): string => `applied-step-${i}-w${w}.list`,
   /** the file read back after a rollback to step i (undefined: the list before the plan) */
-  rollbackApplied: (i: number | undefined): string => `applied-rollback-to-${i === undefined ? "before-plan" : `step-${i}`}.list`,
+  rollbackApplied: (i: number | undefined): string =>
+    `applied-rollback-to-${i === undefined ? "before-plan" : `step-${i}`}.list`,
   kamcmd: "kamcmd-dispatcher.list.txt",
   results: "results.json",
   summary: "summary.md",
@@ -123,7 +124,11 @@ export interface MigrateResults {
   kamcmd: { argv: string[]; exitCode: number | null; file: string } | undefined;
   warnings: string[];
   /** plan runs only (--steps / --plan) */
-  plan?: { source: string; algorithm: number; steps: { label: string; weightNew: number; holdS: number; gates: string[] }[] };
+  plan?: {
+    source: string;
+    algorithm: number;
+    steps: { label: string; weightNew: number; holdS: number; gates: string[] }[];
+  };
   rollback?: RollbackResult | undefined;
   traffic?: TrafficResult | undefined;
   /** after a last step of weight 100: did the old backend's calls end (by Kamailio's dialog profile) */
@@ -161,8 +166,16 @@ export function renderSummary(r: MigrateResults): string {
     "| phase | verdict | reload | runtime after | apply time | files |",
     "| --- | --- | --- | --- | --- | --- |",
     ...r.phases.map((p) => {
-      const reload = p.changed === false ? "not needed" : p.reload ? `${p.reload.ok ? "ok" : "failed"}, ${p.reload.attempts} attempt(s)` : "-";
-      const files = [p.profileFile, p.appliedFile].filter(Boolean).map((f) => `\`${f}\``).join(", ");
+      const reload =
+        p.changed === false
+          ? "not needed"
+          : p.reload
+            ? `${p.reload.ok ? "ok" : "failed"}, ${p.reload.attempts} attempt(s)`
+            : "-";
+      const files = [p.profileFile, p.appliedFile]
+        .filter(Boolean)
+        .map((f) => `\`${f}\``)
+        .join(", ");
       const after = p.verdict === "pass" ? dests(p.runtime) : `restored: ${dests(p.restoredRuntime)}`;
       return `| ${p.mode} | ${p.verdict}${p.reason ? `: ${p.reason}` : ""} | ${reload} | ${after} | ${ms(p.timings?.totalMs)} | ${files} |`;
     }),
@@ -172,12 +185,16 @@ export function renderSummary(r: MigrateResults): string {
           "## Plan",
           "",
           `- ${r.plan.source}, dispatcher algorithm ${r.plan.algorithm}: ${r.plan.steps.map((s) => `${s.label}${s.holdS > 0 ? ` (hold ${s.holdS} s)` : ""}`).join(" -> ")}`,
-          ...(r.control ?? []).map((c) => `- ${c.by === "plan" ? "plan" : "operator"}: ${c.command} at ${c.at} (${c.detail})`),
+          ...(r.control ?? []).map(
+            (c) => `- ${c.by === "plan" ? "plan" : "operator"}: ${c.command} at ${c.at} (${c.detail})`,
+          ),
           ...(r.rollback
             ? [
                 `- rollback: step ${r.rollback.from} -> ${r.rollback.toLabel}, ${r.rollback.ok ? `verified in ${ms(r.rollback.durationMs)}` : "**did not complete**"} (${r.rollback.reason})`,
                 ...((r.rollback.reloadRefusals ?? 0) > 0
-                  ? [`- the rollback's reload waited ${ms(r.rollback.reloadWaitedMs)} on Kamailio's reload guard (${r.rollback.reloadRefusals} x "Ongoing reload", reload_delta)`]
+                  ? [
+                      `- the rollback's reload waited ${ms(r.rollback.reloadWaitedMs)} on Kamailio's reload guard (${r.rollback.reloadRefusals} x "Ongoing reload", reload_delta)`,
+                    ]
                   : []),
                 ...(r.rollback.reaction
                   ? [
@@ -186,7 +203,9 @@ export function renderSummary(r: MigrateResults): string {
                         (r.rollback.reaction.routed !== undefined
                           ? `; ${r.rollback.reaction.backend ?? "new"} received ${r.rollback.reaction.routed} call(s) in that time, ${r.rollback.reaction.failed ?? 0} failed`
                           : ""),
-                      ...(r.rollback.reaction.segments ? [`- reaction, link by link: ${reactionText(r.rollback.reaction.segments)}`] : []),
+                      ...(r.rollback.reaction.segments
+                        ? [`- reaction, link by link: ${reactionText(r.rollback.reaction.segments)}`]
+                        : []),
                     ]
                   : []),
                 ...(r.rollback.runtime ? [`- runtime after the rollback: ${dests(r.rollback.runtime)}`] : []),
@@ -220,7 +239,9 @@ export function renderSummary(r: MigrateResults): string {
           `- runtime: new ${r.final.runtime.newPresent ? "present" : "absent"}, old ${r.final.runtime.oldPresent ? "present" : "absent"}: ${dests(r.final.runtime.destinations)}`,
         ]
       : ["- not reached"]),
-    ...(r.kamcmd ? [`- Kamailio's own listing: \`${r.kamcmd.file}\` (\`${r.kamcmd.argv.join(" ")}\`, exit ${r.kamcmd.exitCode})`] : []),
+    ...(r.kamcmd
+      ? [`- Kamailio's own listing: \`${r.kamcmd.file}\` (\`${r.kamcmd.argv.join(" ")}\`, exit ${r.kamcmd.exitCode})`]
+      : []),
     ...(r.drain
       ? [
           "",
@@ -239,7 +260,9 @@ export function renderSummary(r: MigrateResults): string {
       ? [
           "- `dispatcher.step-<i>-w<weight>.list`: each step's generated list",
           "- `applied-step-<i>-w<weight>.list`: Kamailio's dispatcher file as read back after the step's verified apply",
-          ...(r.rollback?.appliedFile ? [`- \`${r.rollback.appliedFile}\`: the file as read back after the rollback`] : []),
+          ...(r.rollback?.appliedFile
+            ? [`- \`${r.rollback.appliedFile}\`: the file as read back after the rollback`]
+            : []),
           "- `events.ndjson`: the run's event stream (step, apply, rollback), one JSON event a line",
         ]
       : [
