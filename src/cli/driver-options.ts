@@ -40,7 +40,7 @@ export function addDriverOptions(cmd: Command): Command {
     )
     .option(
       "--docker-images <set>",
-      `docker driver: local (built here from a Debian base, the default) or seed (the seed's pulled images); env ${IMAGE_SET_ENV}`,
+      `docker driver: local (built here from a Debian base, the default) or seed (the images the legacy lab pulled: kamailio-ci, safarov/freeswitch); env ${IMAGE_SET_ENV}`,
     )
     .option(
       "--docker-start-engine",

@@ -96,7 +96,7 @@ export const KNOBS: readonly KnobSpec[] = [
     integer: false,
     zeroOk: true,
     max: 3600,
-    help: "pause between phases (seed: 35; unique Call-IDs make it unnecessary)",
+    help: "pause between phases (the legacy lab used 35; unique Call-IDs make it unnecessary)",
   },
   {
     key: "callTimeoutMs",

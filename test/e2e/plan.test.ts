@@ -99,7 +99,7 @@ describe("plan --dry-run on a real lab (algorithm 9)", () => {
         /^pbx-cutover: --steps "0,50,10": step 3 \(10\) does not increase on step 2 \(50\)/,
       ],
       [["--dry-run", "--steps", "0,abc", ...alg], /step 2 "abc" is not a whole number from 0 to 100/],
-      [["--steps", "0,10,100", ...alg], /running a plan is not built yet; pass --dry-run/],
+      [["--steps", "0,10,100", ...alg], /plan only shows a plan: pass --dry-run/],
       [["--dry-run", "--steps", "0,10", "--plan", "x.yaml", ...alg], /--steps and --plan both given/],
       [
         ["--dry-run", "--plan", path.join(f.dir, "missing.yaml"), ...alg],

@@ -12,6 +12,7 @@ export function registerApplyCommand(program: Command): void {
   addDispatcherOptions(
     program
       .command("apply")
+      .summary("one verified dispatcher change to old, both or new; restored on failure")
       .description(
         "one verified dispatcher step: back up the list, write the profile atomically, dispatcher.reload, " +
           "read the runtime back and compare; on failure restore the previous list (exit 4)",

@@ -1,6 +1,6 @@
 /**
- * `pbx-cutover status | pause | resume | promote | abort`: talk to a running plan (`migrate --steps /
- * --plan`) from another terminal over its control socket (src/control/). Exit 0 when the run did it
+ * `pbx-cutover status | pause | resume | promote | abort`: talk to the plan a `migrate` is running
+ * (the default plan too) from another terminal over its control socket (src/control/). Exit 0 when the run did it
  * (or it was already so), 2 when the run refused it (nothing changed; the reason is printed), 3 when
  * no plan runs, the socket is stale or the run does not answer.
  */
@@ -16,16 +16,28 @@ import { addLabOptions } from "../lab-options.js";
 type ControlOpts = TargetFlags & { runDir?: string; json?: boolean };
 
 const DESCRIPTIONS: Record<ControlCommand, string> = {
-  status: "the running plan's status: step n/N, weights, hold left, gates with their numbers, paused or not",
+  status:
+    "the status of the plan `migrate` is running on this lab (--lab-dir, or --run-dir): step n/N, its weights and " +
+    "the runtime read back, hold left, gates with their numbers, last good step, paused or not, the drain",
   pause: "pause the running plan: it stays on its step (a hold's clock stops) and applies no further step until resume",
-  resume: "resume a paused plan: a hold goes on with the time it had left",
-  promote: "skip the rest of the current step's hold (its gates are still judged)",
-  abort: "abort the running plan: it goes back to the last good step (verified) and exits 1",
+  resume:
+    "resume a paused plan: a hold goes on with the time it had left; a step the plan paused is held and judged again",
+  promote: "skip the rest of the current step's hold (its gates are still judged); passes a step the plan paused",
+  abort: "abort the running plan: it goes back to the last good step (verified) and migrate exits 1",
+};
+
+const SUMMARIES: Record<ControlCommand, string> = {
+  status: "the running migrate's step, weights, hold, gates and drain",
+  pause: "keep the running migrate on its step until resume",
+  resume: "go on with a paused migrate",
+  promote: "end the current step's hold now (its gates are still judged)",
+  abort: "send the running migrate back to its last good step (exit 1)",
 };
 
 function register(program: Command, command: ControlCommand): void {
   const cmd = program
     .command(command)
+    .summary(SUMMARIES[command])
     .description(DESCRIPTIONS[command])
     .option("--run-dir <dir>", "the run folder of the plan (default: the plan running on --lab-dir's lab)");
   if (command === "status") cmd.option("--json", "machine-readable status");

@@ -8,10 +8,12 @@ type DashOpts = SimOpts & { interval?: string; clear?: boolean };
 export function registerDashboardCommand(program: Command): void {
   const cmd = program
     .command("dashboard")
+    .summary("`sim` with a live terminal view and live-metrics.csv")
     .description(
       "the call cutover simulation (same knobs, artifacts and exit codes as `sim`) with a live terminal view: " +
         "phase, status, Kamailio's runtime dispatcher mode, per-backend calls (total, delta, completed, failed, " +
-        "active dialogs), calls/s; and live-metrics.csv in the run folder (the seed's run_call_cutover_dashboard.sh)",
+        "active dialogs), calls/s, live rates from HEP; and live-metrics.csv in the run folder (replaces the legacy " +
+        "lab's run_call_cutover_dashboard.sh)",
     )
     .option("--interval <seconds>", "refresh interval, fractions allowed (env DASH_INTERVAL_SECONDS, default 1)")
     .option(

@@ -89,7 +89,12 @@ async function labRates(labDir: string, running: boolean, windowMs: number): Pro
 export function registerLabCommand(program: Command): void {
   const lab = program
     .command("lab")
-    .description("start, stop and inspect the native lab (Kamailio + old and new SIPp backends on loopback)")
+    .summary("start, stop and inspect a lab: Kamailio with SIPp stand-ins or real FreeSWITCH/FusionPBX")
+    .description(
+      "start, stop and inspect a lab: Kamailio in front of an old and a new backend on loopback, played by SIPp " +
+        "stand-ins (--backends sipp, the default) or by real FreeSWITCH 1.10.3 and 1.10.12 (--backends freeswitch; " +
+        "--fusionpbx adds FusionPBX 5.3.0 and 5.5.7 with a PostgreSQL); --driver docker runs the Docker lab instead",
+    )
     .addHelpText(
       "after",
       "\nEach subcommand takes the lab flags (see `pbx-cutover lab up --help`).\n" +
@@ -103,7 +108,12 @@ export function registerLabCommand(program: Command): void {
     addLabOptions(
       lab
         .command("up")
-        .description("start Kamailio and both backends; returns when all answer (RPC, SIP OPTIONS)")
+        .summary("start the lab; returns when every component answers")
+        .description(
+          "start Kamailio and both backends (and FusionPBX with its PostgreSQL, with --fusionpbx); returns when each " +
+            "answers (Kamailio's JSON-RPC, SIP OPTIONS, FreeSWITCH's event socket, FusionPBX's page). A lab that " +
+            "runs already is left as it is",
+        )
         .option("--json", "print the lab state as JSON"),
     ),
   ).action(async (opts: LabOpts) => {
@@ -140,7 +150,13 @@ export function registerLabCommand(program: Command): void {
 
   addDriverOptions(
     addLabOptions(
-      lab.command("down").description("stop everything the lab started (whole process groups); idempotent"),
+      lab
+        .command("down")
+        .summary("stop everything the lab started; idempotent")
+        .description(
+          "stop everything the lab started (whole process groups; found by their command line when lab.json is " +
+            "gone; a process that is not the lab's is never signalled); idempotent",
+        ),
     ),
   ).action(async (opts: LabOpts) => {
     if (driverFrom(opts) === "docker") return dockerDownCommand(opts);
@@ -165,7 +181,11 @@ export function registerLabCommand(program: Command): void {
     addLabOptions(
       lab
         .command("status")
-        .description("each component (role, address, pid, alive, version) and the runtime dispatcher mode")
+        .summary("each component's state, the runtime dispatcher mode, active calls")
+        .description(
+          "each component (role, address, pid, state: alive, dead, frozen, unhealthy or not ours; version), the " +
+            "dispatcher mode read from Kamailio's runtime and the active calls per backend; exit 3 unless all are alive",
+        )
         .option("--json", "machine-readable output")
         .option(
           "--rates [window]",

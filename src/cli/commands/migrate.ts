@@ -46,9 +46,13 @@ export function registerMigrateCommand(program: Command): void {
     addDispatcherOptions(
       program
         .command("migrate")
+        .summary("cut routing over step by step: gates, automatic rollback, drain, operator control")
         .description(
-          "staged dispatcher cutover old -> both -> new with evidence (the seed's run_real_migration_smoke.sh): " +
-            "ensure the lab is up, probe both backends, apply each profile with verification, check the final state is new only",
+          "cut routing over from old to new by a plan (default old -> both -> new; weighted steps with --steps or " +
+            "--plan), each step a verified apply and a hold (by time, or with --traffic by live calls whose gates roll " +
+            "back to the last good step on a fail); starts the lab if needed, probes both backends, checks the final " +
+            "state, reports the old backend's calls still up (--drain-timeout waits for them); status, pause, resume, " +
+            "promote and abort reach it from another terminal (replaces the legacy lab's run_real_migration_smoke.sh)",
         )
         .option("--artifacts-dir <dir>", "where run-YYYYmmdd_HHMMSS/ folders and the `latest` link go", "artifacts")
         .option(
@@ -59,7 +63,10 @@ export function registerMigrateCommand(program: Command): void {
           "--steps <weights>",
           "run weighted steps: the new backend's weight per step, e.g. 0,10,50,100 (weights other than 0/50/100 need --dispatcher-alg 9)",
         )
-        .option("--plan <file>", "run a YAML plan file (steps, holds by durationS; see README)")
+        .option(
+          "--plan <file>",
+          "run a YAML or JSON plan file (steps, holds, gates; docs/cutover.md); without --traffic steps hold by time only",
+        )
         .option(
           "--traffic <rate>",
           "lab only: background calls at RATE calls/s through Kamailio for the whole plan, judged from HEP; each step holds until its gates and split can decide, a failed gate rolls back by itself",

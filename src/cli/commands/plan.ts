@@ -11,7 +11,7 @@ import { addDispatcherOptions, dispatcherTarget, type DispatcherCommandOpts } fr
 
 type PlanOpts = DispatcherCommandOpts & { dryRun?: boolean; steps?: string; plan?: string };
 
-/** The plan the flags ask for: --steps, --plan, or the seed's default. */
+/** The plan the flags ask for: --steps, --plan, or the default plan. */
 export function planFrom(opts: { steps?: string | undefined; plan?: string | undefined }): Plan {
   if (opts.steps !== undefined && opts.plan !== undefined) {
     throw new UsageError("--steps and --plan both given; pass one (a plan file can list its steps)");
@@ -25,23 +25,26 @@ export function registerPlanCommand(program: Command): void {
   addDispatcherOptions(
     program
       .command("plan")
+      .summary("what a plan would do (--dry-run): each step's list and RPCs; changes nothing")
       .description(
-        "show a cutover plan on the target: every step, its hold and gates, the dispatcher list it would write and every RPC " +
-          "it would send (--dry-run; running a plan is not built yet)",
+        "show what a cutover plan would do on the target, changing nothing (--dry-run is required): every step, " +
+          "its hold and gates, the dispatcher list it would write and every RPC it would send. " +
+          "`pbx-cutover migrate --steps/--plan` runs the plan",
       )
       .option("--dry-run", "print the plan and change nothing: no file written, no RPC sent, nothing started")
       .option(
         "--steps <weights>",
-        "the new backend's weight per step, e.g. 0,1,10,50,100 (default: the seed's old,both,new)",
+        "the new backend's weight per step, e.g. 0,1,10,50,100 (default: the default plan old,both,new)",
       )
-      .option("--plan <file>", "a YAML plan file (steps, holds, gates; see README)")
+      .option("--plan <file>", "a YAML or JSON plan file (steps, holds, gates; docs/cutover.md)")
       .option("--json", "print the dry run as JSON"),
   ).action(async (opts: PlanOpts) => {
     // validate everything first (exit 2)
     const plan = planFrom(opts);
     if (!opts.dryRun) {
       throw new UsageError(
-        "running a plan is not built yet; pass --dry-run to see what this plan would do (nothing is changed)",
+        "plan only shows a plan: pass --dry-run to see what it would do (nothing is changed); " +
+          "`pbx-cutover migrate` with the same --steps or --plan runs it",
       );
     }
     await printDryRun(opts, targetChoiceFrom(opts), plan, opts.json === true);

@@ -5,7 +5,8 @@ import { checkRunDir, writeRunReport } from "../../web/run-report.js";
 export function registerReportCommand(program: Command): void {
   program
     .command("report")
-    .argument("<run-dir>", "a sim or dashboard run folder (e.g. artifacts/latest)")
+    .summary("rebuild a run folder's self-contained report.html")
+    .argument("<run-dir>", "a sim, dashboard or migrate run folder (e.g. artifacts/latest)")
     .description(
       "rebuild report.html in a run folder from its events.ndjson and results.json: one self-contained file " +
         "(timeline, calls per backend over time, verdicts with their numbers, links to the evidence) that opens " +

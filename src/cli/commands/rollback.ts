@@ -15,6 +15,7 @@ export function registerRollbackCommand(program: Command): void {
   addDispatcherOptions(
     program
       .command("rollback")
+      .summary("put back the dispatcher list saved by the last verified apply")
       .description(
         "re-apply the previous dispatcher list (saved by the last verified apply) with the same verification; " +
           "a second rollback undoes the first",

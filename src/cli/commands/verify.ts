@@ -41,9 +41,12 @@ export function formatReport(r: VerifyReport, verifyJson: string): string {
 export function registerVerifyCommand(program: Command): void {
   const cmd = program
     .command("verify")
+    .summary("preflight: old and new reachable and truly different versions")
     .description(
-      "preflight: both stacks reachable and truly different (SIP OPTIONS, optional FreeSWITCH event socket and FusionPBX HTTP); " +
-        "exit 1 when old and new are the same endpoint or version, 3 when something does not answer",
+      "preflight (replaces the legacy lab's verify_versions.sh): both stacks reachable and truly different: Kamailio's " +
+        "RPC, SIP OPTIONS to each backend directly and from Kamailio, versions from the SIP headers and, where the lab " +
+        "runs them, FreeSWITCH's event socket and binary and FusionPBX's code and page; exit 1 when old and new are " +
+        "the same endpoint or version, 3 when something does not answer",
     )
     .option("--artifacts-dir <dir>", `where the run folder with verify.json goes (default ${DEFAULT_ARTIFACTS_DIR})`)
     .option("--timeout-ms <ms>", "per-probe timeout (default 1000; config verify.timeoutMs)")

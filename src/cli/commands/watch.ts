@@ -14,7 +14,8 @@ const POLL_MS = 100;
 export function registerWatchCommand(program: Command): void {
   const cmd = program
     .command("watch")
-    .argument("<run-dir>", "the run folder of a sim or dashboard running elsewhere (e.g. artifacts/latest)")
+    .summary("the live web page of a run started elsewhere")
+    .argument("<run-dir>", "the run folder of a sim, dashboard or migrate running elsewhere (e.g. artifacts/latest)")
     .description(
       "serve the live web page of a run started by another process, following its events.ndjson (the same page " +
         "as --web); ends when that run has finished and its report.html is written; a run already over is served " +
