@@ -12,6 +12,8 @@
 # Build dependencies come from Debian through apt-get as root; not root: the line is printed, exit 3.
 # Time on a 2-core machine (make -j2): 1.10.3 ~4 min; sofia-sip + spandsp ~1 min; 1.10.12 ~2 min.
 set -euo pipefail
+# shellcheck source=scripts/lib/debian-packages.sh
+source "$(dirname "$0")/lib/debian-packages.sh"
 
 version="${1:-}"
 dest="${2:-}"
@@ -37,18 +39,7 @@ missing=()
 for p in "${BUILD_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ]; then
-    say "installing build dependencies: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  else
-    echo "build-freeswitch: missing Debian packages: ${missing[*]}" >&2
-    echo "build-freeswitch: run as root:  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
-    exit 3
-  fi
-fi
+install_debian_packages build-freeswitch "FreeSWITCH's build dependencies" "${missing[@]}"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/pbx-cutover-build-freeswitch-$version-XXXXXX")"
 trap 'rm -rf "$work"' EXIT

@@ -7,6 +7,8 @@
 # As root it runs apt-get; otherwise it prints the exact command and exits 3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/debian-packages.sh
+source scripts/lib/debian-packages.sh
 
 missing=()
 command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || missing+=(kamailio)
@@ -15,18 +17,7 @@ command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 command -v tshark >/dev/null 2>&1 || missing+=(tshark)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
 
-if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ]; then
-    echo "install-deps: installing Debian packages: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  else
-    echo "install-deps: missing Debian packages: ${missing[*]}" >&2
-    echo "install-deps: run as root:  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
-    exit 3
-  fi
-fi
+install_debian_packages install-deps "the lab's tools" "${missing[@]}"
 
 # The Debian package enables a system kamailio service; the lab never uses it.
 # Where systemd runs it would hold port 5060 only; we leave it alone.

@@ -5,20 +5,11 @@
 #   - debootstrap (the lab's Debian bookworm base image when none is present)
 # As root it runs apt-get; otherwise it prints the exact command and exits 3.
 set -euo pipefail
+# shellcheck source=scripts/lib/debian-packages.sh
+source "$(dirname "$0")/lib/debian-packages.sh"
 missing=()
 command -v docker >/dev/null 2>&1 || missing+=(docker.io)
 [ -x /usr/sbin/dockerd ] || [ -x /usr/bin/dockerd ] || [[ " ${missing[*]-} " == *" docker.io "* ]] || missing+=(docker.io)
 if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then missing+=(docker-compose); fi
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
-if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ]; then
-    echo "install-docker-deps: installing Debian packages: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  else
-    echo "install-docker-deps: missing Debian packages: ${missing[*]}" >&2
-    echo "install-docker-deps: run as root:  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
-    exit 3
-  fi
-fi
+install_debian_packages install-docker-deps "the Docker engine and tools" "${missing[@]}"

@@ -22,6 +22,8 @@
 # the script exits 3. Exit 2: PBX_CUTOVER_VENDOR names no such directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/debian-packages.sh
+source scripts/lib/debian-packages.sh
 
 say() { echo "real-services: $*"; }
 fail() { echo "real-services: $1" >&2; exit "${2:-3}"; }
@@ -48,18 +50,7 @@ for p in "${RUNTIME_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
-if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ]; then
-    say "installing Debian packages: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  else
-    echo "real-services: missing Debian packages: ${missing[*]}" >&2
-    echo "real-services: run as root:  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
-    exit 3
-  fi
-fi
+install_debian_packages real-services "the real services' runtime" "${missing[@]}"
 
 if [ "$(id -u)" -eq 0 ]; then
   mkdir -p /var/www/fusionpbx /etc/fusionpbx
