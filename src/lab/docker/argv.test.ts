@@ -21,7 +21,7 @@ import { requireEngine } from "./engine.js";
 
 const DIR = "./local-lab/real-services";
 
-/** Every command the docker driver builds, rendered as the README shows it. */
+/** Every command the docker driver builds, rendered as docs/docker-lab.md shows it. */
 function driverCommands(): string[] {
   return [
     dockerInfoArgv(),
@@ -41,15 +41,15 @@ function driverCommands(): string[] {
     fusionpbxSoftwarePhpArgv("new"),
   ].map((argv) => {
     for (const a of argv)
-      assert.ok(!/[\s"'$`\\]/.test(a) || a === "{{json .}}", `argument needs quoting in the README: ${a}`);
+      assert.ok(!/[\s"'$`\\]/.test(a) || a === "{{json .}}", `argument needs quoting in docs/docker-lab.md: ${a}`);
     return argv.join(" ");
   });
 }
 
-test("the README's docker command list is exactly what the driver builds", () => {
-  const readme = readFileSync(path.join(PROJECT_ROOT, "README.md"), "utf8");
+test("docs/docker-lab.md's docker command list is exactly what the driver builds", () => {
+  const readme = readFileSync(path.join(PROJECT_ROOT, "docs", "docker-lab.md"), "utf8");
   const m = /<!-- docker-commands:start -->\n```bash\n([\s\S]*?)```\n<!-- docker-commands:end -->/.exec(readme);
-  assert.ok(m, "README has no docker-commands block");
+  assert.ok(m, "docs/docker-lab.md has no docker-commands block");
   const documented = m[1]!.trim().split("\n");
   assert.deepEqual(documented, driverCommands());
 });

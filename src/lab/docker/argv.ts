@@ -9,7 +9,7 @@ import {
 } from "./topology.js";
 
 /**
- * Every docker command the docker driver runs, as argv (pure; the README documents these exact lines).
+ * Every docker command the docker driver runs, as argv (pure; docs/docker-lab.md documents these exact lines).
  * `docker` / `docker-compose` are resolved from PATH by the runner; nothing here goes through a shell.
  */
 
@@ -31,7 +31,7 @@ export function composeFiles(labDir: string, sel: ComposeSelection): string[] {
     ...(sel.calls ? [COMPOSE_CALLS] : []),
     ...(sel.images === "seed" ? [COMPOSE_SEED_IMAGES] : []),
   ];
-  // joined by hand (not path.join) so "./local-lab/real-services" stays as written in the README
+  // joined by hand (not path.join) so "./local-lab/real-services" stays as written in docs/docker-lab.md
   return files.flatMap((f) => ["-f", `${labDir.replace(/\/+$/, "")}/${f}`]);
 }
 
