@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make demo`'s main job: the seed's full live call cutover (old -> both -> new, then an in-flight
-# cutover under a long call) with the seed's default knobs, on the real services when they are
+# `make demo`'s main job: the full live call cutover (old -> both -> new, then an in-flight
+# cutover under a long call) with the default knobs, on the real services when they are
 # installed: old = FreeSWITCH 1.10.3, new = FreeSWITCH 1.10.12 behind the lab's Kamailio.
 #
 #   DEMO_BACKENDS=freeswitch   the real services (default when `make real-services` installed both trees)
@@ -8,7 +8,7 @@
 #
 # freeswitch: `lab up --backends freeswitch`, `verify` (the versions, from three sources each, must
 # differ), `sim` on that lab, `lab down`; the lab is stopped on success, failure and Ctrl-C.
-# sipp: `sim` starts and stops its own lab. Knobs: the seed's env vars (CALLS_PER_PHASE, ...);
+# sipp: `sim` starts and stops its own lab. Knobs: the env vars (CALLS_PER_PHASE, ...);
 # extra arguments go to every command (e.g. --lab-dir, ports).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +44,7 @@ evidence() {
 
 start=$(date +%s)
 if [[ "$DEMO_BACKENDS" == sipp ]]; then
-  echo "== pbx-cutover sim on the SIPp stand-ins (seed defaults; about 40 s: three phases of 10 calls, then a 25 s in-flight call)"
+  echo "== pbx-cutover sim on the SIPp stand-ins (the default knobs; about 40 s: three phases of 10 calls, then a 25 s in-flight call)"
   [[ -x "$real/freeswitch-1.10.12/bin/freeswitch" ]] || echo "   (the real services are not installed in $real: make real-services)"
   status=0
   "${cli[@]}" sim "$@" || status=$?
@@ -71,7 +71,7 @@ echo "$vout"
 vjson="$(sed -n 's/^verify\.json: //p' <<<"$vout" | tail -1)"
 
 echo
-echo "== pbx-cutover sim on them (seed defaults; about 45 s: three phases of 10 calls, then a 25 s in-flight call on 1.10.3)"
+echo "== pbx-cutover sim on them (the default knobs; about 45 s: three phases of 10 calls, then a 25 s in-flight call on 1.10.3)"
 status=0
 "${cli[@]}" sim "$@" || status=$?
 evidence

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make real-services`: installs the seed's real services, only what is missing, into one cache
+# `make real-services`: installs the real services (FreeSWITCH, FusionPBX), only what is missing, into one cache
 # directory (the native lab's `--backends freeswitch` runs them from there):
 #
 #   $PBX_CUTOVER_REAL_SERVICES   default ${XDG_CACHE_HOME:-$HOME/.cache}/pbx-cutover/real-services
