@@ -77,12 +77,13 @@ export function addLabOptions(cmd: Command): Command {
  * The lab settings for a command: flags over the config file over, when a native lab is running in
  * the lab dir, that lab's recorded settings (so `lab up --sip-port 25060` then `migrate` talks to
  * port 25060). A flag or config value that contradicts the running lab is exit 2, nothing touched.
- * `runningLab: "ignore"` (lab down, lab status) resolves without looking at the running lab. `file`:
- * the config file when the command has read it already (verify reads its own section too).
+ * `runningLab: "ignore"` (lab down, lab status, a driver that does not adopt a running native lab)
+ * resolves without looking at the running lab. `file`: the config file when the command has read it
+ * already (verify reads its own section too).
  * Commands call this once (directly, or through `targetChoiceFrom`) and pass the settings down.
  */
 export function labSettingsFrom(
-  opts: LabFlags & { config?: string; driver?: string },
+  opts: LabFlags & { config?: string },
   o: { runningLab?: "adopt" | "ignore"; file?: ConfigFile } = {},
 ): LabSettings {
   return resolveLab(opts, o).settings;
@@ -90,13 +91,13 @@ export function labSettingsFrom(
 
 /** `labSettingsFrom`, with the state file of the lab found running (undefined: none runs, or not looked at). */
 export function resolveLab(
-  opts: LabFlags & { config?: string; driver?: string },
+  opts: LabFlags & { config?: string },
   o: { runningLab?: "adopt" | "ignore"; file?: ConfigFile } = {},
 ): { settings: LabSettings; running: LabState | undefined } {
   const file = o.file ?? loadConfigFile(opts.config);
   const source = file.path !== undefined ? `config file ${file.path}` : undefined;
   const s = resolveLabSettings(file.lab, opts, process.cwd(), source);
-  if (o.runningLab === "ignore" || opts.driver === "docker") return { settings: s, running: undefined };
+  if (o.runningLab === "ignore") return { settings: s, running: undefined };
   const running = runningLabIn(s.labDir);
   if (running === undefined) return { settings: s, running: undefined };
   return { settings: resolveLabSettings(file.lab, opts, process.cwd(), source, running), running: running.state };

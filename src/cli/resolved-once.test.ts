@@ -15,8 +15,7 @@ import { registerMigrateCommand } from "./commands/migrate.js";
 import { registerPlanCommand } from "./commands/plan.js";
 import { simRequestFrom } from "./sim-options.js";
 import { defaultLabSettings } from "../config/lab-config.js";
-import { labControlFor } from "../drivers/lab-control.js";
-import { dispatcherAlgorithmOf, openTarget, versionSourcesFor, withDriverVerifyDefaults } from "../drivers/driver.js";
+import { driverFor } from "../drivers/select.js";
 import { loadConfigFile } from "../config/file.js";
 import { parseVerifySection } from "../config/verify-config.js";
 import { targetChoiceFrom } from "./driver-options.js";
@@ -104,10 +103,11 @@ test("sim: one resolution (simRequestFrom) serves the lab control, the Target an
   const { configFile, labDir } = fixture(t);
   const reads = await counting(configFile, labDir, async () => {
     const req = simRequestFrom({ config: configFile }, {});
-    labControlFor(req.choice);
-    const target = await openTarget(req.choice);
+    const driver = driverFor(req.choice);
+    driver.lab();
+    const target = await driver.openTarget();
     target.close();
-    assert.equal(dispatcherAlgorithmOf(req.choice), 4);
+    assert.equal(driver.dispatcherAlgorithm, 4);
     assert.equal(target.proxy.port, 25060, "the config file's settings reach the Target");
   });
   assert.deepEqual(reads, { config: 1, labJson: 1 });
@@ -120,8 +120,9 @@ test("verify: the config file once for both its sections, lab.json once for the 
     const file = loadConfigFile(configFile);
     const section = parseVerifySection(file.raw["verify"], {});
     const choice = targetChoiceFrom({ config: configFile }, { file });
-    withDriverVerifyDefaults(section, choice);
-    versionSourcesFor(choice);
+    const driver = driverFor(choice);
+    driver.withVerifyDefaults(section);
+    driver.versionSources();
     return Promise.resolve();
   });
   assert.deepEqual(reads, { config: 1, labJson: 1 });

@@ -9,6 +9,7 @@ import { simPlan } from "../sim/sim-plan.js";
 import type { SimRequest } from "../sim/session.js";
 import { parseTestFaults, TEST_FAULT_ENV } from "../sim/test-faults.js";
 import { addWebOptions, webAddressFrom, type WebFlags } from "../web/web-address.js";
+import { driverFor } from "../drivers/select.js";
 import { addDriverOptions, targetChoiceFrom, type TargetFlags } from "./driver-options.js";
 import { addLabOptions } from "./lab-options.js";
 
@@ -58,7 +59,8 @@ export function simRequestFrom(opts: SimOpts, env: NodeJS.ProcessEnv = process.e
   const faults = parseTestFaults(env[TEST_FAULT_ENV]);
   const webAddress = webAddressFrom(opts);
   const choice = targetChoiceFrom(opts, { needsEvidence: true });
-  if (choice.driver === "native" && choice.settings.kamailio.dispatcherAlg === 9) {
+  const driver = driverFor(choice);
+  if (driver.dispatcherAlgorithm === 9) {
     throw new UsageError(
       "sim's both phase asserts round-robin's split (each backend within one call of even), which the weight-based dispatcher (algorithm 9) of this lab does not give over a phase's few calls; nothing was started",
       [
@@ -67,7 +69,7 @@ export function simRequestFrom(opts: SimOpts, env: NodeJS.ProcessEnv = process.e
     );
   }
   // a native lab running (or asked to run) real FreeSWITCH: no message logs, HEP is the evidence
-  const realPbx = choice.driver === "native" && choice.settings.backends === "freeswitch";
+  const realPbx = driver.realPbx;
   const evidence = resolveEvidence(opts.evidence, !realPbx);
   const forward = opts.hepForward !== undefined ? parseHepForward(opts.hepForward) : undefined;
   return {

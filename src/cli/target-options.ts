@@ -2,9 +2,10 @@ import type { Command } from "commander";
 import { parseIntFlag, type LabSettings } from "../config/lab-config.js";
 import { sameDestinationProblem } from "../dispatcher/profile.js";
 import { canonicalSipUri, sameHostPort, type SipUri } from "../sip/sip-uri.js";
-import { openTarget, sipPolicyOf, type DriverName, type TargetChoice } from "../drivers/driver.js";
+import type { TargetChoice } from "../drivers/driver.js";
+import { driverFor } from "../drivers/select.js";
 import type { BackendRole } from "../core/backend-role.js";
-import { checkDestination } from "../sip/sip-policy.js";
+import { checkDestination, type SipPolicy } from "../sip/sip-policy.js";
 import type { Target } from "../target/target.js";
 import { UsageError } from "../core/errors.js";
 import { addDriverOptions, type TargetFlags } from "./driver-options.js";
@@ -42,8 +43,7 @@ export function addDispatcherOptions(cmd: Command): Command {
  * --old-uri / --new-uri checked against the target's SIP policy and normalised (one spelling per
  * endpoint). UsageError naming the flag; runs before anything is started or contacted.
  */
-export function backendUriFlags(opts: DispatcherFlags, driver: DriverName): Partial<Record<BackendRole, SipUriChoice>> {
-  const policy = sipPolicyOf(driver);
+export function backendUriFlags(opts: DispatcherFlags, policy: SipPolicy): Partial<Record<BackendRole, SipUriChoice>> {
   const out: Partial<Record<BackendRole, SipUriChoice>> = {};
   for (const [role, flag, raw] of [
     ["old", "--old-uri", opts.oldUri],
@@ -74,8 +74,9 @@ interface SipUriChoice {
 
 /** The target of the command's choice (native or docker), with --old-uri / --new-uri validated first, then applied. */
 export async function dispatcherTarget(opts: DispatcherFlags, choice: TargetChoice): Promise<Target> {
-  const uris = backendUriFlags(opts, choice.driver);
-  const t = await openTarget(choice);
+  const driver = driverFor(choice);
+  const uris = backendUriFlags(opts, driver.sipPolicy);
+  const t = await driver.openTarget();
   for (const role of ["old", "new"] as const) {
     const u = uris[role];
     const other = t.backends[role === "old" ? "new" : "old"];

@@ -1,31 +1,22 @@
-import path from "node:path";
 import type { LabSettings } from "../config/lab-config.js";
-import type { LabState } from "../lab/state.js";
-import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
-import type { VersionSource } from "../verify/probes.js";
 import type { VerifySection } from "../config/verify-config.js";
-import { runArgv } from "../lab/docker/docker-cli.js";
-import { dockerEventSocket, dockerFusionpbxUrls, dockerStateDir } from "../lab/docker/docker-lab.js";
-import { requireEngine } from "../lab/docker/engine.js";
+import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
+import type { DockerBackends } from "../lab/docker/topology.js";
 import type { ImageSet } from "../lab/docker/images.js";
-import { dockerVersionSources } from "../lab/docker/lab-verify.js";
-import { DOCKER_LAB_POLICY, type DockerBackends } from "../lab/docker/topology.js";
-import { nativeFreeswitchVersionSources, withNativeFreeswitchDefaults } from "../lab/freeswitch/lab-verify.js";
-import { nativeFusionpbxVersionSources, withNativeFusionpbxDefaults } from "../lab/fusionpbx/lab-verify.js";
-import { labPaths } from "../config/lab-paths.js";
-import { LAB_LOOPBACK_POLICY, type SipPolicy } from "../sip/sip-policy.js";
-import { dockerTarget } from "../lab/docker/docker-target.js";
-import { nativeTarget } from "../lab/native-target.js";
-import type { Target } from "../target/target.js";
+import type { LabState } from "../lab/state.js";
+import type { SipPolicy } from "../sip/sip-policy.js";
+import type { DriverName, Target } from "../target/target.js";
+import type { VersionSource } from "../verify/probes.js";
+import type { LabControl } from "./lab-control.js";
+
+export type { DriverName } from "../target/target.js";
 
 /**
  * Which target a command works on, as values: the command resolves its flags, the config file and
  * the running lab once (`targetChoiceFrom`, src/cli/driver-options.ts) and hands the choice down;
- * nothing here reads a flag or the config file. `openTarget` builds the Target; the driver's extra
- * version sources and verify defaults come from the same choice.
+ * nothing below the CLI reads a flag or the config file. `driverFor(choice)` (select.ts) gives the
+ * choice's Driver.
  */
-export type DriverName = "native" | "docker";
-
 export interface NativeChoice {
   driver: "native";
   /** flags over the config file over the recorded settings of a lab running in the lab dir */
@@ -49,62 +40,73 @@ export interface DockerChoice {
 
 export type TargetChoice = NativeChoice | DockerChoice;
 
-/**
- * The Target of a choice. Docker: checks that the engine answers first (exit 3 with what to do),
- * unless the command is to start one. The caller owns the Target: call close() when done.
- */
-export async function openTarget(c: TargetChoice): Promise<Target> {
-  if (c.driver === "native") return nativeTarget(c.settings);
-  // asked to start an engine: the command's LabControl.ensureUp starts it (when it starts the lab)
-  if (!c.startEngine) await requireEngine(runArgv, { start: false, stateDir: dockerStateDir(c.dir) });
-  return dockerTarget(c.dir, c.backends);
+/** The driver flags as the command line gave them (strings, unchecked): each driver checks its own. */
+export interface DriverFlags {
+  driver?: string | undefined;
+  dockerBackends?: string | undefined;
+  dockerDir?: string | undefined;
+  dockerImages?: string | undefined;
+  dockerStartEngine?: boolean | undefined;
+  /** --ready-timeout-ms as given (the lab settings hold it checked) */
+  readyTimeoutMs?: string | undefined;
+}
+
+/** What a driver makes its choice from: the resolved lab settings, the running lab's state, its flags. */
+export interface ChoiceInput {
+  settings: LabSettings;
+  /** the running native lab's state file, when the driver adopts it (`adoptsRunningLab`) */
+  running: LabState | undefined;
+  flags: DriverFlags;
+  /** the command reads per-call evidence from backend message logs (sim, dashboard) */
+  needsEvidence: boolean;
+  env: NodeJS.ProcessEnv;
 }
 
 /**
- * The ds_select_dst algorithm the choice's Kamailio routes with: the native lab's setting (a running
- * lab's recorded one; a --dispatcher-alg that contradicts it was exit 2 when the settings were
- * resolved), the docker lab's round-robin.
+ * Everything that differs between targets of different kinds, for one choice. Commands never ask
+ * which driver they run on; they ask their Driver. One implementation per driver (native.ts,
+ * docker.ts); select.ts is the one place that picks it, by the choice's `driver` name.
+ *
+ * A third driver, e.g. a production Kamailio described by a target file (RPC over HTTP or kamcmd, the
+ * dispatcher list in a file or a DB table, no lab processes), is one more `DriverKind`: its choice type
+ * (added to `TargetChoice`, its name to `DriverName`), `choose` (read and check the target file),
+ * `bind`: `openTarget` builds the Target (an `RpcClient`, a `DispatcherListStore`, the backends, the
+ * lock path); `lab()` starts and stops nothing (`ensureUp` answers `alreadyRunning` once Kamailio
+ * answers); `sipPolicy` lists the target file's networks; `dispatcherAlgorithm` is the one the file
+ * names; `lockDir` is where its lock lives; no version sources unless it has some.
  */
-export function dispatcherAlgorithmOf(c: TargetChoice): DispatcherAlgorithm {
-  return c.driver === "docker" ? 4 : c.settings.kamailio.dispatcherAlg;
+export interface Driver {
+  readonly name: DriverName;
+  /** where SIP may go: every dispatcher destination and every endpoint verify probes (known before anything is contacted) */
+  readonly sipPolicy: SipPolicy;
+  /** the ds_select_dst algorithm the target's Kamailio routes with (a plan's steps are checked against it) */
+  readonly dispatcherAlgorithm: DispatcherAlgorithm;
+  /** the directory of the target's apply lock (`Target.lockPath`), where a running plan leaves its control pointer */
+  readonly lockDir: string;
+  /** where the target lives, for messages: "lab dir .lab", "docker dir local-lab/real-services" */
+  readonly where: string;
+  /** the backends are real PBXs on this machine whose event sockets `sim` subscribes to (no message logs: HEP is the evidence) */
+  readonly realPbx: boolean;
+  /** `migrate --traffic` can place calls through this target's Kamailio */
+  readonly placesTraffic: boolean;
+  /** what to tell the user when Kamailio does not answer (verify) */
+  readonly kamailioDownHint: string;
+  /** the Target of the choice; the caller owns it (close() when done) */
+  openTarget(): Promise<Target>;
+  /** "make sure it is up, and take down what I started" for migrate, sim and dashboard */
+  lab(): LabControl;
+  /** versions `verify` reads besides the probes (inside containers, of binaries) */
+  versionSources(): VersionSource[];
+  /** `verify`'s config with the driver's defaults filled in where the config file names nothing */
+  withVerifyDefaults(config: VerifySection): VerifySection;
 }
 
-/**
- * The directory of the choice's apply lock (`Target.lockPath`), where a running plan leaves the
- * pointer to its control socket: what the control commands look in, without opening a Target.
- */
-export function lockDirOf(c: TargetChoice): string {
-  return c.driver === "docker" ? path.resolve(dockerStateDir(c.dir)) : path.dirname(labPaths(c.settings.labDir).lock);
-}
-
-/** The SIP policy of a driver's target (known before anything is contacted). */
-export function sipPolicyOf(driver: DriverName): SipPolicy {
-  return driver === "docker" ? DOCKER_LAB_POLICY : LAB_LOOPBACK_POLICY;
-}
-
-/** Extra version sources a driver offers to `verify` (docker: inside the containers; native FreeSWITCH: its binaries). */
-export function versionSourcesFor(c: TargetChoice): VersionSource[] {
-  if (c.driver === "docker") return dockerVersionSources(runArgv, c.images);
-  return [...nativeFreeswitchVersionSources(c.running), ...nativeFusionpbxVersionSources(c.running)];
-}
-
-/**
- * Driver defaults for `verify`'s config: each FreeSWITCH's event socket, from the lab's own secret
- * (native: the lab directory; docker: the compose directory's .state/, reached over the lab network),
- * unless the config names one; on docker each FusionPBX's published web UI; a native lab with
- * `--fusionpbx`: each FusionPBX URL.
- */
-export function withDriverVerifyDefaults(config: VerifySection, c: TargetChoice): VerifySection {
-  if (c.driver === "native") {
-    return withNativeFusionpbxDefaults(withNativeFreeswitchDefaults(config, c.running), c.running);
-  }
-  const urls = dockerFusionpbxUrls();
-  const out: VerifySection = { ...config };
-  for (const role of ["old", "new"] as const) {
-    out[role] = { ...config[role], fusionpbxUrl: config[role].fusionpbxUrl ?? urls[role] };
-    if (c.backends !== "freeswitch") continue;
-    const es = config[role].eventSocket ? undefined : dockerEventSocket(c.dir, role);
-    if (es) out[role] = { ...out[role], eventSocket: es };
-  }
-  return out;
+/** A driver before a choice: how its choice is made from the flags, and the Driver of a choice. */
+export interface DriverKind<C extends TargetChoice = TargetChoice> {
+  readonly name: C["driver"];
+  /** the lab settings adopt the recorded settings of a native lab running in the lab dir */
+  readonly adoptsRunningLab: boolean;
+  /** the choice from the resolved settings and this driver's flags (exit 2 on a bad value, nothing started) */
+  choose(input: ChoiceInput): C;
+  bind(choice: C): Driver;
 }

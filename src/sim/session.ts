@@ -16,8 +16,8 @@ import { withScope } from "../core/scope.js";
 import { RunEvents } from "../events/run-events.js";
 import { acquireApplyLock } from "../apply/apply-lock.js";
 import { requireBinaries } from "../lab/binaries.js";
-import { openTarget, type TargetChoice } from "../drivers/driver.js";
-import { labControlFor } from "../drivers/lab-control.js";
+import type { TargetChoice } from "../drivers/driver.js";
+import { driverFor } from "../drivers/select.js";
 import { attachEventLog, EVENT_LOG_FILE } from "../events/event-log.js";
 import { callPathOf, type Target } from "../target/target.js";
 import type { SimKnobs } from "./knobs.js";
@@ -88,7 +88,8 @@ export async function runSimSession(
   const { knobs, faults, webAddress, choice, realPbx, forward, artifactsDir, plan } = req;
   const settings = choice.settings;
   const evidencePlan = req.evidence;
-  const lab = labControlFor(choice);
+  const driver = driverFor(choice);
+  const lab = driver.lab();
   const { sipp } = requireBinaries(["sipp"]);
   const defaultEcho = (line: string): void => void process.stdout.write(line + "\n");
   const echo = hooks.echo ?? defaultEcho;
@@ -101,7 +102,7 @@ export async function runSimSession(
       process.stderr.write(`pbx-cutover: live view at ${web.url} (read-only)\n`);
     }
     // the run's one Target (docker: exit 3 here when Docker does not answer, before any folder exists)
-    const target = await openTarget(choice);
+    const target = await driver.openTarget();
     scope.defer("target", () => target.close());
     const runDir = createRunDir(artifactsDir, "call-cutover");
     const events = new RunEvents();
@@ -191,18 +192,16 @@ export async function runSimSession(
       writeFileAtomic(path.join(runDir, "status.txt"), "failed\n", { mode: FileMode.public });
       throw err;
     }
-    // where this driver's lab lives (the docker driver's is its compose directory, not --lab-dir)
-    const where = choice.driver === "docker" ? `docker dir ${choice.dir}` : `lab dir ${settings.labDir}`;
     if (up.alreadyRunning) {
-      log(`lab: already running (${choice.driver} driver, ${where}); left running at the end`);
+      log(`lab: already running (${driver.name} driver, ${driver.where}); left running at the end`);
     } else if (!up.startedFromNothing) {
       // a lab found partly running was someone's before this run: it stays up after it
       log(
-        `lab: the previous lab had dead components (${(up.replacedDead ?? []).join(", ")}); restarted in ${Math.round(up.readyMs)} ms (${where}); left running at the end (it was running before)`,
+        `lab: the previous lab had dead components (${(up.replacedDead ?? []).join(", ")}); restarted in ${Math.round(up.readyMs)} ms (${driver.where}); left running at the end (it was running before)`,
       );
     } else {
       log(
-        `lab: started in ${Math.round(up.readyMs)} ms (${where}); ${req.keepLab ? "left running (--keep-lab)" : "stopped at the end"}`,
+        `lab: started in ${Math.round(up.readyMs)} ms (${driver.where}); ${req.keepLab ? "left running (--keep-lab)" : "stopped at the end"}`,
       );
       if (!req.keepLab) scope.defer("lab", () => lab.down());
     }

@@ -7,8 +7,9 @@ import type { SipPolicy } from "../sip/sip-policy.js";
 
 /**
  * A target: one Kamailio (its RPC and its dispatcher list) plus the two backends.
- * Lab drivers produce one (`nativeTarget` in native-target.ts, `dockerTarget` in docker-target.ts); a production
- * Kamailio described by a config file will be another producer.
+ * Drivers (src/drivers/) produce one: the native lab's `nativeTarget` (src/lab/native-target.ts), the
+ * Docker lab's `dockerTarget` (src/lab/docker/docker-target.ts); a production Kamailio described by a
+ * target file will be another driver.
  * migrate / apply / sim / dashboard / verify work on a Target and never on a driver directly.
  */
 export interface BackendEndpoint {
@@ -30,8 +31,11 @@ export interface DispatcherListStore {
   writeAtomic(text: string): Promise<void>;
 }
 
+/** The drivers that produce Targets (src/drivers/): `--driver <name>`. */
+export type DriverName = "native" | "docker";
+
 export interface Target {
-  driver: "native" | "docker";
+  driver: DriverName;
   /** where calls are sent: Kamailio's SIP listener */
   proxy: { address: string; port: number };
   /**

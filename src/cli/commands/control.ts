@@ -8,7 +8,7 @@ import type { Command } from "commander";
 import { sendControl, locateRun } from "../../control/control-client.js";
 import type { ControlCommand } from "../../control/protocol.js";
 import { formatStatusText } from "../../control/run-status.js";
-import { lockDirOf } from "../../drivers/driver.js";
+import { driverFor } from "../../drivers/select.js";
 import { addDriverOptions, targetChoiceFrom, type TargetFlags } from "../driver-options.js";
 import { UsageError } from "../../core/errors.js";
 import { addLabOptions } from "../lab-options.js";
@@ -42,7 +42,7 @@ function register(program: Command, command: ControlCommand): void {
     .option("--run-dir <dir>", "the run folder of the plan (default: the plan running on --lab-dir's lab)");
   if (command === "status") cmd.option("--json", "machine-readable status");
   addDriverOptions(addLabOptions(cmd)).action(async (opts: ControlOpts) => {
-    const loc = locateRun({ runDir: opts.runDir, pointerDir: lockDirOf(targetChoiceFrom(opts)) });
+    const loc = locateRun({ runDir: opts.runDir, pointerDir: driverFor(targetChoiceFrom(opts)).lockDir });
     const r = await sendControl(loc, command);
     if (command === "status" && opts.json) {
       process.stdout.write(JSON.stringify(r.ok ? r.status : r, null, 2) + "\n");

@@ -1,6 +1,7 @@
 import { DOCKER_LAB_DIR } from "../../lab/docker/topology.js";
 import { dockerLabDown, dockerLabStatus, dockerLabUp, type DockerLabStatus } from "../../lab/docker/docker-lab.js";
-import { dockerBackendsFrom, dockerImagesFrom, dockerStartEngineFrom, type DriverFlags } from "../driver-options.js";
+import { dockerBackendsFrom, dockerImagesFrom, dockerStartEngineFrom } from "../../drivers/docker.js";
+import type { DriverFlags } from "../../drivers/driver.js";
 import { parseIntFlag } from "../../config/lab-config.js";
 import { UsageError } from "../../core/errors.js";
 import { ExitCode } from "../../core/exit-codes.js";

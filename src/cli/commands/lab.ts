@@ -6,7 +6,9 @@ import { withScope } from "../../core/scope.js";
 import { labDown, labStatus, labUp, type LabStatus } from "../../lab/native-lab.js";
 import type { LabFlags } from "../../config/lab-config.js";
 import { componentProto } from "../../lab/layout.js";
-import { addDriverOptions, driverFrom, type DriverFlags } from "../driver-options.js";
+import type { DriverFlags, DriverName } from "../../drivers/driver.js";
+import { driverNamed } from "../../drivers/select.js";
+import { addDriverOptions } from "../driver-options.js";
 import { dockerDownCommand, dockerStatusCommand, dockerUpCommand } from "./lab-docker.js";
 import { UsageError } from "../../core/errors.js";
 import { kamailioMirrors } from "../../hep/capture.js";
@@ -23,6 +25,7 @@ import { readLabState } from "../../lab/state.js";
 import { nativeTarget } from "../../lab/native-target.js";
 
 type LabOpts = LabFlags & DriverFlags & { config?: string; json?: boolean };
+type LabStatusOpts = LabOpts & { rates?: string | boolean };
 
 export function formatStatus(st: LabStatus): string {
   if (st.components.length === 0)
@@ -86,6 +89,92 @@ async function labRates(labDir: string, running: boolean, windowMs: number): Pro
   return sampleRates({ address: s.hep.address, port: s.hep.port, view, windowMs });
 }
 
+async function nativeUp(opts: LabOpts): Promise<void> {
+  const settings = labSettingsFrom(opts);
+  const r = await withScope((scope) => labUp(settings, scope));
+  if (opts.json) {
+    process.stdout.write(
+      JSON.stringify({ ...r.state, alreadyRunning: r.alreadyRunning, readyMs: r.readyMs }, null, 2) + "\n",
+    );
+    return;
+  }
+  if (r.alreadyRunning) {
+    process.stdout.write(
+      `lab already running (backends ${r.state.settings.backends}, lab dir ${path.relative(process.cwd(), settings.labDir) || "."})\n`,
+    );
+  } else {
+    if (r.replacedDead) {
+      process.stdout.write(
+        `previous lab had dead components (${r.replacedDead.join(", ")}); stopped the rest and started afresh\n`,
+      );
+    }
+    for (const c of r.state.components) {
+      process.stdout.write(
+        `started ${c.role.padEnd(8)} ${c.address}:${c.port}/${componentProto(c.role)}  pid ${c.pid}\n`,
+      );
+    }
+    process.stdout.write(
+      `lab ready in ${Math.round(r.readyMs)} ms: JSON-RPC http://${settings.kamailio.address}:${settings.kamailio.rpcPort}/RPC, ` +
+        `dispatcher profile old; lab dir ${settings.labDir}\n`,
+    );
+  }
+}
+
+async function nativeDown(opts: LabOpts): Promise<void> {
+  const settings = labSettingsFrom(opts, { runningLab: "ignore" });
+  const r = await withScope(() => labDown(settings.labDir));
+  if (r.corruptStateMovedTo)
+    process.stdout.write(`the lab state file was corrupt; moved aside to ${r.corruptStateMovedTo}\n`);
+  if (!r.wasRunning) {
+    process.stdout.write(`lab is not running (lab dir ${settings.labDir}); nothing to stop\n`);
+    return;
+  }
+  if (r.foundByCommandLine)
+    process.stdout.write(
+      `lab state missing or incomplete; found this lab's processes by their command line (naming ${settings.labDir})\n`,
+    );
+  for (const s of r.stopped) process.stdout.write(`stopped ${s.role.padEnd(8)} pid ${s.pid}: ${s.result}\n`);
+  for (const n of r.notOurs) process.stdout.write(`warning: ${n}: not ours, never signalled\n`);
+  process.stdout.write("lab down\n");
+}
+
+async function nativeStatus(opts: LabStatusOpts): Promise<void> {
+  const windowMs = parseRateWindow(opts.rates);
+  const settings = labSettingsFrom(opts, { runningLab: "ignore" });
+  const st = await labStatus(settings.labDir);
+  const rates = windowMs === undefined ? undefined : await labRates(settings.labDir, st.running, windowMs);
+  if (opts.json) {
+    process.stdout.write(JSON.stringify(rates ? { ...st, rates } : st, null, 2) + "\n");
+  } else {
+    process.stdout.write([formatStatus(st), ...(rates ? formatRateSample(rates) : [])].join("\n") + "\n");
+  }
+  if (!st.running || (rates !== undefined && rates.kind !== "sampled")) process.exitCode = ExitCode.Environment;
+}
+
+async function dockerStatus(opts: LabStatusOpts): Promise<void> {
+  if (opts.rates !== undefined)
+    throw new UsageError(
+      "--rates: the docker lab's Kamailio does not mirror to this machine's loopback; nothing was sampled",
+    );
+  return dockerStatusCommand(opts);
+}
+
+interface LabCommands {
+  up(opts: LabOpts): Promise<void>;
+  down(opts: LabOpts): Promise<void>;
+  status(opts: LabStatusOpts): Promise<void>;
+}
+
+/** How each driver's lab is started, stopped and shown (the docker driver's in lab-docker.ts). */
+const LAB_COMMANDS: Record<DriverName, LabCommands> = {
+  native: { up: nativeUp, down: nativeDown, status: nativeStatus },
+  docker: { up: dockerUpCommand, down: dockerDownCommand, status: dockerStatus },
+};
+
+function labCommandsOf(opts: DriverFlags): LabCommands {
+  return LAB_COMMANDS[driverNamed(opts.driver).name];
+}
+
 export function registerLabCommand(program: Command): void {
   const lab = program
     .command("lab")
@@ -116,37 +205,7 @@ export function registerLabCommand(program: Command): void {
         )
         .option("--json", "print the lab state as JSON"),
     ),
-  ).action(async (opts: LabOpts) => {
-    if (driverFrom(opts) === "docker") return dockerUpCommand(opts);
-    const settings = labSettingsFrom(opts);
-    const r = await withScope((scope) => labUp(settings, scope));
-    if (opts.json) {
-      process.stdout.write(
-        JSON.stringify({ ...r.state, alreadyRunning: r.alreadyRunning, readyMs: r.readyMs }, null, 2) + "\n",
-      );
-      return;
-    }
-    if (r.alreadyRunning) {
-      process.stdout.write(
-        `lab already running (backends ${r.state.settings.backends}, lab dir ${path.relative(process.cwd(), settings.labDir) || "."})\n`,
-      );
-    } else {
-      if (r.replacedDead) {
-        process.stdout.write(
-          `previous lab had dead components (${r.replacedDead.join(", ")}); stopped the rest and started afresh\n`,
-        );
-      }
-      for (const c of r.state.components) {
-        process.stdout.write(
-          `started ${c.role.padEnd(8)} ${c.address}:${c.port}/${componentProto(c.role)}  pid ${c.pid}\n`,
-        );
-      }
-      process.stdout.write(
-        `lab ready in ${Math.round(r.readyMs)} ms: JSON-RPC http://${settings.kamailio.address}:${settings.kamailio.rpcPort}/RPC, ` +
-          `dispatcher profile old; lab dir ${settings.labDir}\n`,
-      );
-    }
-  });
+  ).action((opts: LabOpts) => labCommandsOf(opts).up(opts));
 
   addDriverOptions(
     addLabOptions(
@@ -158,24 +217,7 @@ export function registerLabCommand(program: Command): void {
             "gone; a process that is not the lab's is never signalled); idempotent",
         ),
     ),
-  ).action(async (opts: LabOpts) => {
-    if (driverFrom(opts) === "docker") return dockerDownCommand(opts);
-    const settings = labSettingsFrom(opts, { runningLab: "ignore" });
-    const r = await withScope(() => labDown(settings.labDir));
-    if (r.corruptStateMovedTo)
-      process.stdout.write(`the lab state file was corrupt; moved aside to ${r.corruptStateMovedTo}\n`);
-    if (!r.wasRunning) {
-      process.stdout.write(`lab is not running (lab dir ${settings.labDir}); nothing to stop\n`);
-      return;
-    }
-    if (r.foundByCommandLine)
-      process.stdout.write(
-        `lab state missing or incomplete; found this lab's processes by their command line (naming ${settings.labDir})\n`,
-      );
-    for (const s of r.stopped) process.stdout.write(`stopped ${s.role.padEnd(8)} pid ${s.pid}: ${s.result}\n`);
-    for (const n of r.notOurs) process.stdout.write(`warning: ${n}: not ours, never signalled\n`);
-    process.stdout.write("lab down\n");
-  });
+  ).action((opts: LabOpts) => labCommandsOf(opts).down(opts));
 
   addDriverOptions(
     addLabOptions(
@@ -193,23 +235,5 @@ export function registerLabCommand(program: Command): void {
             "new calls routed and answers to INVITE by class, per second. Binds the lab's HEP port, so not while a sim or dashboard holds it (exit 3, saying who does)",
         ),
     ),
-  ).action(async (opts: LabOpts & { rates?: string | boolean }) => {
-    if (driverFrom(opts) === "docker") {
-      if (opts.rates !== undefined)
-        throw new UsageError(
-          "--rates: the docker lab's Kamailio does not mirror to this machine's loopback; nothing was sampled",
-        );
-      return dockerStatusCommand(opts);
-    }
-    const windowMs = parseRateWindow(opts.rates);
-    const settings = labSettingsFrom(opts, { runningLab: "ignore" });
-    const st = await labStatus(settings.labDir);
-    const rates = windowMs === undefined ? undefined : await labRates(settings.labDir, st.running, windowMs);
-    if (opts.json) {
-      process.stdout.write(JSON.stringify(rates ? { ...st, rates } : st, null, 2) + "\n");
-    } else {
-      process.stdout.write([formatStatus(st), ...(rates ? formatRateSample(rates) : [])].join("\n") + "\n");
-    }
-    if (!st.running || (rates !== undefined && rates.kind !== "sampled")) process.exitCode = ExitCode.Environment;
-  });
+  ).action((opts: LabStatusOpts) => labCommandsOf(opts).status(opts));
 }

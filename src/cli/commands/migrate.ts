@@ -1,7 +1,6 @@
 import type { Command } from "commander";
 import path from "node:path";
 import { runMigrate } from "../../cutover/migrate.js";
-import { labControlFor } from "../../drivers/lab-control.js";
 import { defaultPlan } from "../../plan/plan.js";
 import { planFrom, printDryRun } from "./plan.js";
 import { targetChoiceFrom } from "../driver-options.js";
@@ -9,7 +8,7 @@ import { UsageError } from "../../core/errors.js";
 import { withScope } from "../../core/scope.js";
 import { assetPath } from "../../core/assets.js";
 import { parseTrafficRate } from "../../cutover/background-traffic.js";
-import { dispatcherAlgorithmOf } from "../../drivers/driver.js";
+import { driverFor } from "../../drivers/select.js";
 import { requireBinaries } from "../../lab/binaries.js";
 import { WebServer } from "../../web/server.js";
 import { addWebOptions, webAddressFrom, type WebFlags } from "../../web/web-address.js";
@@ -95,7 +94,8 @@ export function registerMigrateCommand(program: Command): void {
     const rate = opts.traffic === undefined ? undefined : parseTrafficRate(opts.traffic);
     // the flags, the config file and the running lab, resolved once for the whole command
     const choice = targetChoiceFrom(opts);
-    if (rate !== undefined && choice.driver !== "native") {
+    const driver = driverFor(choice);
+    if (rate !== undefined && !driver.placesTraffic) {
       throw new UsageError(
         `--traffic places calls through the native lab's Kamailio only, not on --driver ${choice.driver}; nothing was started`,
         ["drop --traffic (real traffic is judged by the plan's holds), or run on the native lab"],
@@ -110,7 +110,7 @@ export function registerMigrateCommand(program: Command): void {
       await printDryRun(opts, choice, planned ?? defaultPlan(), false);
       return;
     }
-    const plan = planned === undefined ? undefined : { plan: planned, algorithm: dispatcherAlgorithmOf(choice) };
+    const plan = planned === undefined ? undefined : { plan: planned, algorithm: driver.dispatcherAlgorithm };
     const settings = choice.settings;
     const waitMs = reloadWaitMs(settings, opts.reloadWaitMs);
     const traffic =
@@ -122,7 +122,7 @@ export function registerMigrateCommand(program: Command): void {
             scenario: assetPath("sipp", "uac-call.xml"),
             hep: { address: settings.hep.address, port: settings.hep.port },
           };
-    const lab = labControlFor(choice);
+    const lab = driver.lab();
     const target = await dispatcherTarget(opts, choice);
     const log = (line: string): void => {
       process.stdout.write(`migrate: ${line}\n`);

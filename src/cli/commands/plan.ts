@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { backupPaths } from "../../apply/apply.js";
-import { dispatcherAlgorithmOf, type TargetChoice } from "../../drivers/driver.js";
+import type { TargetChoice } from "../../drivers/driver.js";
+import { driverFor } from "../../drivers/select.js";
 import { buildDryRun, renderDryRun, type DryRunTarget } from "../../plan/dry-run.js";
 import { defaultPlan, type Plan } from "../../plan/plan.js";
 import { readPlanFile } from "../../plan/plan-file.js";
@@ -58,7 +59,7 @@ export async function printDryRun(
   plan: Plan,
   json: boolean,
 ): Promise<void> {
-  const algorithm = dispatcherAlgorithmOf(choice);
+  const algorithm = driverFor(choice).dispatcherAlgorithm;
   const target = await dispatcherTarget(opts, choice);
   try {
     const t: DryRunTarget = {

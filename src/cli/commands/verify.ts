@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import path from "node:path";
 import { createRunDir } from "../../artifacts/run-dir.js";
 import { loadConfigFile } from "../../config/file.js";
-import { openTarget, sipPolicyOf, versionSourcesFor, withDriverVerifyDefaults } from "../../drivers/driver.js";
+import { driverFor } from "../../drivers/select.js";
 import { formatTable } from "../../verify/checks.js";
 import { runVerify, writeVerifyJson, type VerifyReport } from "../../verify/run-verify.js";
 import { parseVerifySection, verifyEndpointProblems } from "../../config/verify-config.js";
@@ -14,7 +14,7 @@ type VerifyOpts = TargetFlags & { artifactsDir?: string; timeoutMs?: string; jso
 
 export const DEFAULT_ARTIFACTS_DIR = "artifacts";
 
-export function formatReport(r: VerifyReport, verifyJson: string): string {
+export function formatReport(r: VerifyReport, verifyJson: string, kamailioDownHint: string): string {
   const lines = [formatTable(r.rows), ""];
   for (const f of r.findings) {
     const tag = f.severity === "fail" ? "FAIL" : f.severity === "unreachable" ? "UNREACHABLE" : "warning";
@@ -29,10 +29,7 @@ export function formatReport(r: VerifyReport, verifyJson: string): string {
   lines.push(`${summary}; ${r.rows.length} probes in ${Math.round(r.durationMs)} ms (${r.driver} driver)`);
   const kamailioDown = r.rows.some((row) => row.stack === "kamailio" && row.reachable === false);
   if (kamailioDown) {
-    lines.push(
-      `hint: Kamailio does not answer; is the lab up? pbx-cutover lab status${r.driver === "docker" ? " --driver docker" : ""} ` +
-        `(start it with pbx-cutover lab up${r.driver === "docker" ? " --driver docker" : ""})`,
-    );
+    lines.push(`hint: ${kamailioDownHint}`);
   }
   lines.push(`verify.json: ${verifyJson}`);
   return lines.join("\n");
@@ -56,8 +53,9 @@ export function registerVerifyCommand(program: Command): void {
     const file = loadConfigFile(opts.config);
     const section = parseVerifySection(file.raw["verify"], { timeoutMs: opts.timeoutMs });
     const choice = targetChoiceFrom(opts, { file });
-    const config = withDriverVerifyDefaults(section, choice);
-    const policy = sipPolicyOf(choice.driver);
+    const driver = driverFor(choice);
+    const config = driver.withVerifyDefaults(section);
+    const policy = driver.sipPolicy;
     const outside = verifyEndpointProblems(config, policy);
     if (outside.length > 0) {
       throw new UsageError(
@@ -65,10 +63,10 @@ export function registerVerifyCommand(program: Command): void {
         [...outside.slice(1), `verify probes only IPs inside ${policy.name} (${policy.allow.join(", ")})`],
       );
     }
-    const target = await openTarget(choice);
+    const target = await driver.openTarget();
     let report: VerifyReport;
     try {
-      report = await runVerify({ target, config, versionSources: versionSourcesFor(choice) });
+      report = await runVerify({ target, config, versionSources: driver.versionSources() });
     } finally {
       target.close();
     }
@@ -77,7 +75,7 @@ export function registerVerifyCommand(program: Command): void {
     if (opts.json) {
       process.stdout.write(JSON.stringify({ ...report, verifyJson: jsonFile }, null, 2) + "\n");
     } else {
-      process.stdout.write(formatReport(report, jsonFile) + "\n");
+      process.stdout.write(formatReport(report, jsonFile, driver.kamailioDownHint) + "\n");
     }
     process.exitCode = report.exitCode;
   });
