@@ -18,7 +18,7 @@ import { defaultLabSettings } from "../config/lab-config.js";
 import { driverFor } from "../drivers/select.js";
 import { loadConfigFile } from "../config/file.js";
 import { parseVerifySection } from "../config/verify-config.js";
-import { targetChoiceFrom } from "./driver-options.js";
+import { targetChoiceFrom } from "./target-options.js";
 
 interface Reads {
   config: number;

@@ -10,7 +10,7 @@ import type { SimRequest } from "../sim/session.js";
 import { parseTestFaults, TEST_FAULT_ENV } from "../sim/test-faults.js";
 import { addWebOptions, webAddressFrom, type WebFlags } from "../web/web-address.js";
 import { driverFor } from "../drivers/select.js";
-import { addDriverOptions, targetChoiceFrom, type TargetFlags } from "./driver-options.js";
+import { addDriverOptions, targetChoiceFrom, type TargetFlags } from "./target-options.js";
 import { addLabOptions } from "./lab-options.js";
 
 /** The flags of `sim` and `dashboard`, resolved once into a `SimRequest` (src/sim/session.ts). */

@@ -13,7 +13,7 @@ export type { DriverName } from "../target/target.js";
 
 /**
  * Which target a command works on, as values: the command resolves its flags, the config file and
- * the running lab once (`targetChoiceFrom`, src/cli/driver-options.ts) and hands the choice down;
+ * the running lab once (`targetChoiceFrom`, src/cli/target-options.ts) and hands the choice down;
  * nothing below the CLI reads a flag or the config file. `driverFor(choice)` (select.ts) gives the
  * choice's Driver.
  */

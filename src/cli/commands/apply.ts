@@ -2,9 +2,14 @@ import type { Command } from "commander";
 import { profileFor, verifiedApply } from "../../apply/apply.js";
 import { parseProfileMode } from "../../dispatcher/profile.js";
 import { formatOutcome, outcomeJson } from "../apply-report.js";
-import { targetChoiceFrom } from "../driver-options.js";
+import { targetChoiceFrom } from "../target-options.js";
 import { withScope } from "../../core/scope.js";
-import { addDispatcherOptions, dispatcherTarget, reloadWaitMs, type DispatcherCommandOpts } from "../target-options.js";
+import {
+  addDispatcherOptions,
+  dispatcherTarget,
+  reloadWaitMs,
+  type DispatcherCommandOpts,
+} from "../dispatcher-options.js";
 
 type ApplyOpts = DispatcherCommandOpts & { mode?: string };
 

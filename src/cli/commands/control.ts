@@ -9,7 +9,7 @@ import { sendControl, locateRun } from "../../control/control-client.js";
 import type { ControlCommand } from "../../control/protocol.js";
 import { formatStatusText } from "../../control/run-status.js";
 import { driverFor } from "../../drivers/select.js";
-import { addDriverOptions, targetChoiceFrom, type TargetFlags } from "../driver-options.js";
+import { addDriverOptions, targetChoiceFrom, type TargetFlags } from "../target-options.js";
 import { UsageError } from "../../core/errors.js";
 import { addLabOptions } from "../lab-options.js";
 

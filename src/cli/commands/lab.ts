@@ -8,7 +8,7 @@ import type { LabFlags } from "../../config/lab-config.js";
 import { componentProto } from "../../lab/layout.js";
 import type { DriverFlags, DriverName } from "../../drivers/driver.js";
 import { driverNamed } from "../../drivers/select.js";
-import { addDriverOptions } from "../driver-options.js";
+import { addDriverOptions } from "../target-options.js";
 import { dockerDownCommand, dockerStatusCommand, dockerUpCommand } from "./lab-docker.js";
 import { UsageError } from "../../core/errors.js";
 import { kamailioMirrors } from "../../hep/capture.js";

@@ -3,7 +3,7 @@ import path from "node:path";
 import { runMigrate } from "../../cutover/migrate.js";
 import { defaultPlan } from "../../plan/plan.js";
 import { planFrom, printDryRun } from "./plan.js";
-import { targetChoiceFrom } from "../driver-options.js";
+import { targetChoiceFrom } from "../target-options.js";
 import { UsageError } from "../../core/errors.js";
 import { withScope } from "../../core/scope.js";
 import { assetPath } from "../../core/assets.js";
@@ -12,7 +12,12 @@ import { driverFor } from "../../drivers/select.js";
 import { requireBinaries } from "../../lab/binaries.js";
 import { WebServer } from "../../web/server.js";
 import { addWebOptions, webAddressFrom, type WebFlags } from "../../web/web-address.js";
-import { addDispatcherOptions, dispatcherTarget, reloadWaitMs, type DispatcherCommandOpts } from "../target-options.js";
+import {
+  addDispatcherOptions,
+  dispatcherTarget,
+  reloadWaitMs,
+  type DispatcherCommandOpts,
+} from "../dispatcher-options.js";
 
 type MigrateOpts = DispatcherCommandOpts &
   WebFlags & {

@@ -7,8 +7,8 @@ import { defaultPlan, type Plan } from "../../plan/plan.js";
 import { readPlanFile } from "../../plan/plan-file.js";
 import { parseStepsFlag } from "../../plan/steps-flag.js";
 import { UsageError } from "../../core/errors.js";
-import { targetChoiceFrom } from "../driver-options.js";
-import { addDispatcherOptions, dispatcherTarget, type DispatcherCommandOpts } from "../target-options.js";
+import { targetChoiceFrom } from "../target-options.js";
+import { addDispatcherOptions, dispatcherTarget, type DispatcherCommandOpts } from "../dispatcher-options.js";
 
 type PlanOpts = DispatcherCommandOpts & { dryRun?: boolean; steps?: string; plan?: string };
 

@@ -2,9 +2,14 @@ import type { Command } from "commander";
 import { UsageError } from "../../core/errors.js";
 import { backupPaths, profileFromText, readRollbackPoint, verifiedApply } from "../../apply/apply.js";
 import { formatOutcome, outcomeJson } from "../apply-report.js";
-import { targetChoiceFrom } from "../driver-options.js";
+import { targetChoiceFrom } from "../target-options.js";
 import { withScope } from "../../core/scope.js";
-import { addDispatcherOptions, dispatcherTarget, reloadWaitMs, type DispatcherCommandOpts } from "../target-options.js";
+import {
+  addDispatcherOptions,
+  dispatcherTarget,
+  reloadWaitMs,
+  type DispatcherCommandOpts,
+} from "../dispatcher-options.js";
 
 /** "# pbx-cutover profile: both" in a saved list names the profile it was. */
 export function labelOf(text: string): string {

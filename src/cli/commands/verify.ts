@@ -7,7 +7,7 @@ import { formatTable } from "../../verify/checks.js";
 import { runVerify, writeVerifyJson, type VerifyReport } from "../../verify/run-verify.js";
 import { parseVerifySection, verifyEndpointProblems } from "../../config/verify-config.js";
 import { UsageError } from "../../core/errors.js";
-import { addDriverOptions, targetChoiceFrom, type TargetFlags } from "../driver-options.js";
+import { addDriverOptions, targetChoiceFrom, type TargetFlags } from "../target-options.js";
 import { addLabOptions } from "../lab-options.js";
 
 type VerifyOpts = TargetFlags & { artifactsDir?: string; timeoutMs?: string; json?: boolean };
