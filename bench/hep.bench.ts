@@ -22,7 +22,7 @@ import { HepEvidence } from "../src/hep/evidence.js";
 import { hepView } from "../src/hep/evidence-source.js";
 import { encodePcapRecord } from "../src/hep/pcap.js";
 import { pcapRecord } from "../src/hep/pcap.js";
-import { RateCounter } from "../src/hep/rates.js";
+import { RateCounter } from "../src/hep/rate-counter.js";
 import { readSipHeadOf } from "../src/sip/message.js";
 import { EvidenceBook } from "../src/sim/evidence.js";
 import { HepFeed } from "../src/sim/hep-feed.js";

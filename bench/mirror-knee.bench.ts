@@ -19,7 +19,7 @@ import { hepView } from "../src/hep/evidence-source.js";
 import { HttpJsonRpcClient } from "../src/kamailio/rpc.js";
 import { EvidenceBook } from "../src/sim/evidence.js";
 import { HepFeed } from "../src/sim/hep-feed.js";
-import { RateCounter } from "../src/hep/rates.js";
+import { RateCounter } from "../src/hep/rate-counter.js";
 import { findLabProcesses } from "../src/os/ownership.js";
 import { uacArgv } from "../src/sipp/argv.js";
 import { parseTraceStat } from "../src/sipp/results.js";

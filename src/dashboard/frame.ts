@@ -5,7 +5,7 @@
  */
 import path from "node:path";
 import type { Backend } from "../events/run-events.js";
-import { perSecond } from "../hep/rates.js";
+import { perSecond } from "../hep/rate-counter.js";
 import type { DashboardState, HepRates } from "./state.js";
 
 export interface FrameOptions {

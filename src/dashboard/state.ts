@@ -13,7 +13,7 @@ import {
   type SimPhase,
   type StepState,
 } from "../events/run-events.js";
-import { addCounts, emptyCounts } from "../hep/rates.js";
+import { addCounts, emptyCounts } from "../hep/rate-counter.js";
 
 export interface BackendStats {
   /** calls whose initial INVITE reached this backend (never retransmissions) */

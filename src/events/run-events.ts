@@ -13,7 +13,7 @@ export type Backend = "old" | "new";
 export type StepState = "applied" | "passed" | "failed";
 /** classes of the answers a backend gives to INVITE */
 export type AnswerClass = "1xx" | "2xx" | "3xx-6xx";
-/** one backend's share of one window of the HEP stream (src/hep/rates.ts) */
+/** one backend's share of one window of the HEP stream (src/hep/rate-counter.ts) */
 export interface BackendCounts {
   /** initial INVITEs Kamailio forwarded to the backend (new calls routed there; retransmissions not counted) */
   routed: number;
@@ -90,7 +90,7 @@ export type RunEvent =
     }
   /**
    * per-backend counts from what Kamailio mirrored (HEP) over the window of `windowMs` that ended at
-   * `at` (src/hep/rate-sampler.ts, every second while the capture runs); final = the partial window
+   * `at` (src/hep/rate-events.ts, every second while the capture runs); final = the partial window
    * closed at the run's end (its counts add to the totals; it is no rate to show)
    */
   | { kind: "backend-rates"; at: number; windowMs: number; final: boolean; backends: Record<Backend, BackendCounts> }

@@ -36,8 +36,8 @@ import { hepView } from "../hep/evidence-source.js";
 import { CutoverError } from "../core/errors.js";
 import { evidenceInUse, type EvidenceInUse, type EvidencePlan } from "./evidence-mode.js";
 import { HepFeed } from "./hep-feed.js";
-import { RateCounter } from "../hep/rates.js";
-import { startRateSampler } from "../hep/rate-sampler.js";
+import { RateCounter } from "../hep/rate-counter.js";
+import { startRateSampler } from "../hep/rate-events.js";
 import { watchPbxChannels } from "./pbx-watch.js";
 
 /** One sim run's input, resolved from the flags once by the command (src/cli/sim-options.ts). */

@@ -31,7 +31,7 @@ import {
   type StepState,
   type Verdict,
 } from "../events/run-events.js";
-import { perSecond } from "../hep/rates.js";
+import { perSecond } from "../hep/rate-counter.js";
 
 export const VIEW_SCHEMA = 1;
 /** the time series' bound: a run of any length keeps at most this many bins per series */

@@ -19,7 +19,7 @@ import {
   parseRateWindow,
   sampleRates,
   type RateSample,
-} from "../../hep/rate-sample.js";
+} from "../../hep/rate-snapshot.js";
 import { labPaths } from "../../config/lab-paths.js";
 import { readLabState } from "../../lab/state.js";
 import { nativeTarget } from "../../lab/native-target.js";

@@ -1,6 +1,6 @@
 /**
  * `lab status --rates`: a short look at the lab's live per-backend rates. The collector binds the
- * lab's HEP port (where Kamailio mirrors), counts one window (src/hep/rates.ts) and closes. Only one
+ * lab's HEP port (where Kamailio mirrors), counts one window (src/hep/rate-counter.ts) and closes. Only one
  * process can bind that port: when a sim or dashboard holds it, the answer says who does (their own
  * dashboard and --web page show the rates) instead of a bind error.
  */
@@ -9,7 +9,7 @@ import { CutoverError, UsageError } from "../core/errors.js";
 import { findPortOwner, type PortOwner } from "../os/ports.js";
 import { startHepCollector } from "./collector.js";
 import type { HepView } from "./evidence-source.js";
-import { RateCounter, type RateWindow } from "./rates.js";
+import { RateCounter, type RateWindow } from "./rate-counter.js";
 
 export const DEFAULT_RATE_WINDOW_MS = 2000;
 

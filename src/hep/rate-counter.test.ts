@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { recordedBothCalls, sipDatagram } from "../../test/support/hep-fixtures.js";
 import { decodeHep, type HepPacket } from "./decode.js";
 import { hepView } from "./evidence-source.js";
-import { addCounts, answerClass, emptyCounts, perSecond, RateCounter } from "./rates.js";
+import { addCounts, answerClass, emptyCounts, perSecond, RateCounter } from "./rate-counter.js";
 
 const PROXY: [string, number] = ["127.0.0.1", 25060];
 const OLD: [string, number] = ["127.0.0.1", 25062];

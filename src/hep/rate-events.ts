@@ -5,7 +5,7 @@
  * sampler stops: the totals of all windows are every initial INVITE and every answer the capture saw.
  */
 import type { RunEvents } from "../events/run-events.js";
-import type { RateCounter } from "./rates.js";
+import type { RateCounter } from "./rate-counter.js";
 
 export const RATE_INTERVAL_MS = 1000;
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { UsageError } from "../core/errors.js";
-import { DEFAULT_RATE_WINDOW_MS, formatRateSample, parseRateWindow } from "./rate-sample.js";
+import { DEFAULT_RATE_WINDOW_MS, formatRateSample, parseRateWindow } from "./rate-snapshot.js";
 
 test("--rates window: the flag alone is the default; seconds, s and ms; out of range or not a duration is exit 2", () => {
   assert.equal(parseRateWindow(undefined), undefined);
