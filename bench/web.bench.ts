@@ -16,6 +16,7 @@ import { chromium } from "playwright-core";
 import { RunEvents } from "../src/events/run-events.js";
 import { LiveView } from "../src/web/live-view.js";
 import { WebServer } from "../src/web/server.js";
+import type { BackendRole } from "../src/core/backend-role.js";
 
 const CHROMIUM = process.env["PBX_CUTOVER_CHROMIUM"] ?? "/usr/bin/chromium";
 
@@ -24,7 +25,7 @@ class Generator {
   private n = 0;
   /** calls routed to old so far: the page's old counter */
   old = 0;
-  private readonly open: { id: string; backend: "old" | "new"; at: number }[] = [];
+  private readonly open: { id: string; backend: BackendRole; at: number }[] = [];
   constructor(
     private readonly events: RunEvents,
     runDir: string,
@@ -42,7 +43,7 @@ class Generator {
     });
   }
   /** one call routed now (to `to`, else alternating), and the calls older than `holdMs` finished */
-  call(holdMs: number, to?: "old" | "new"): void {
+  call(holdMs: number, to?: BackendRole): void {
     const at = Date.now();
     const backend = to ?? (this.n % 2 ? "new" : "old");
     if (backend === "old") this.old++;

@@ -16,7 +16,7 @@
  * Calls are this run's own (their Call-ID prefix); a call still waiting for its final answer is
  * left out until it has one or times out (src/gates/from-hep.ts).
  */
-import type { Backend } from "../events/run-events.js";
+
 import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
 import { failingCalls } from "../gates/failing-calls.js";
 import type { CallRecord } from "../gates/call-record.js";
@@ -27,6 +27,7 @@ import { splitCheck, type SplitCheck } from "../gates/split-check.js";
 import type { EndpointKey, HepCall } from "../hep/evidence.js";
 import type { DecisionMarks } from "../plan/reaction.js";
 import type { GateResult as RunnerGateResult, WindowWatch } from "../plan/runner.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 /**
  * Selections the split check allows out of order at each window edge: with several Kamailio workers
@@ -40,7 +41,7 @@ export interface LiveGatesOptions {
   calls: () => Iterable<HepCall>;
   /** one call of what Kamailio mirrored, by Call-ID */
   call: (callId: string) => HepCall | undefined;
-  backends: Readonly<Record<Backend, EndpointKey>>;
+  backends: Readonly<Record<BackendRole, EndpointKey>>;
   /** Call-IDs of this run's traffic start with it */
   callIdPrefix: string;
   /** a call with no final answer this long after its INVITE timed out */
@@ -55,9 +56,9 @@ export interface StepGateRecord {
   verdict: "pass" | "fail" | "inconclusive";
   /** one line: the gates' summary and the split */
   detail: string;
-  window: { fromMs: number; toMs: number; routed: Record<Backend, number>; pending: number; unrouted: number };
+  window: { fromMs: number; toMs: number; routed: Record<BackendRole, number>; pending: number; unrouted: number };
   metrics: Record<
-    Backend,
+    BackendRole,
     Pick<BackendMetrics, "invites" | "answered2xx" | "ineffective" | "timedOut"> & {
       ser: number | undefined;
       isa: number | undefined;
@@ -78,8 +79,8 @@ export interface StepGateRecord {
 interface LiveWindow {
   step: number;
   fromMs: number;
-  tally: Record<Backend, BackendTally>;
-  routed: Record<Backend, number>;
+  tally: Record<BackendRole, BackendTally>;
+  routed: Record<BackendRole, number>;
   routedIds: Set<string>;
   /** forwarded, no final answer yet: Call-ID -> INVITE time (insertion order = INVITE order, about) */
   pending: Map<string, number>;
@@ -217,8 +218,8 @@ export class LiveGates {
   }
 
   /** Calls routed to each backend with their INVITE at or after `fromMs` (and before `toMs`). */
-  routed(fromMs: number, toMs = Infinity): Record<Backend, number> {
-    const out: Record<Backend, number> = { old: 0, new: 0 };
+  routed(fromMs: number, toMs = Infinity): Record<BackendRole, number> {
+    const out: Record<BackendRole, number> = { old: 0, new: 0 };
     for (const c of this.o.calls()) {
       if (!this.accept(c.callId)) continue;
       const leg = c.forwarded.INVITE?.[0];
@@ -267,7 +268,11 @@ export class LiveGates {
    * Calls routed to `backend` with their INVITE in [fromMs, toMs], and how many of them failed (no
    * 2xx, or no answer yet): what a failing backend received while the rollback was under way.
    */
-  callsDuring(backend: Backend, fromMs: number, toMs: number): { routed: number; failed: number; unanswered: number } {
+  callsDuring(
+    backend: BackendRole,
+    fromMs: number,
+    toMs: number,
+  ): { routed: number; failed: number; unanswered: number } {
     const recs = this.records();
     const inRange = (ms: number): boolean => ms >= fromMs && ms <= toMs;
     const mine = recs.records.filter((r) => r.backend === backend && inRange(r.inviteSentMs));

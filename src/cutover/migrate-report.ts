@@ -11,6 +11,7 @@ import type { DrainResult } from "../observe/drain.js";
 import type { OptionsResult } from "../sip/options-probe.js";
 import type { StepGateRecord } from "./live-gates.js";
 import type { HepCaptureSummary } from "../hep/capture.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 export const migrateFiles = {
   profile: (m: ProfileMode): string => `dispatcher.${m}.list`,
@@ -49,7 +50,7 @@ export interface PhaseResult {
 }
 
 export interface BackendProbe {
-  role: "old" | "new";
+  role: BackendRole;
   uri: string;
   address: string;
   port: number;
@@ -85,7 +86,7 @@ export interface RollbackResult {
         firstFailingCallMs: number;
         restoredAtMs: number;
         reactionMs: number;
-        backend?: "old" | "new";
+        backend?: BackendRole;
         routed?: number;
         failed?: number;
         unanswered?: number;

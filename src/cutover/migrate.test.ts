@@ -11,6 +11,7 @@ import type { LabControl } from "../drivers/lab-control.js";
 import type { Target } from "../target/target.js";
 import { fakeTarget, NEW, OLD } from "../../test/support/fake-kamailio.js";
 import { runMigrate, type MigrateOptions } from "./migrate.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -22,7 +23,7 @@ const runningLab: LabControl = {
   ensureUp: () => Promise.resolve({ alreadyRunning: true, startedFromNothing: false, readyMs: 0 }),
   down: () => Promise.resolve(),
 };
-const answers = (target: Target, role: "old" | "new"): ReturnType<NonNullable<MigrateOptions["probe"]>> =>
+const answers = (target: Target, role: BackendRole): ReturnType<NonNullable<MigrateOptions["probe"]>> =>
   Promise.resolve({
     role,
     uri: target.backends[role].uri,

@@ -48,6 +48,7 @@ import type { BackendEndpoint, Target } from "../target/target.js";
 import { probeOptions, type OptionsResult } from "../sip/options-probe.js";
 import { DEFAULT_MIN_CALLS } from "../gates/gate.js";
 import { startTrafficRun, type TrafficSettings } from "./traffic-run.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 export interface MigrateOptions {
   /** a plan from --steps / --plan with the target's dispatcher algorithm; undefined = the seed's old -> both -> new */
@@ -70,7 +71,7 @@ export interface MigrateOptions {
   /** --web: the live page's server (started by the command); the run's events are published to it */
   web?: WebServer | undefined;
   /** how a backend is probed (default: SIP OPTIONS, see probeBackend); tests pass their own */
-  probe?: (target: Target, role: "old" | "new") => Promise<BackendProbe>;
+  probe?: (target: Target, role: BackendRole) => Promise<BackendProbe>;
 }
 
 const VERSION = "0.1.0";
@@ -572,7 +573,7 @@ async function waitForRpc(target: Target, timeoutMs: number, signal: AbortSignal
  * (the lab never sends SIP elsewhere); otherwise (e.g. a Docker network) Kamailio sends it
  * (`tm.t_uac_wait_block`), which also proves the proxy reaches the backend.
  */
-export async function probeBackend(target: Target, role: "old" | "new"): Promise<BackendProbe> {
+export async function probeBackend(target: Target, role: BackendRole): Promise<BackendProbe> {
   const b: BackendEndpoint = target.backends[role];
   const u = parseSipUri(b.uri);
   const address = u.ok ? u.uri.host : b.address;

@@ -5,13 +5,14 @@ import { CSV_HEADER, csvRow } from "./csv.js";
 import { fit, renderFrame } from "./frame.js";
 import { resolveIntervalMs, plainMode } from "./live.js";
 import { endTick, initialState, reduce, tick, type DashboardState } from "./state.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 const T0 = Date.UTC(2026, 10, 24, 0, 0, 0);
 
 function run(events: RunEvent[], s: DashboardState = initialState("/a/artifacts/call-cutover-x", T0)): DashboardState {
   return events.reduce(reduce, s);
 }
-const routed = (backend: "old" | "new", n: number, at = T0 + 100): RunEvent[] =>
+const routed = (backend: BackendRole, n: number, at = T0 + 100): RunEvent[] =>
   Array.from({ length: n }, (_, i) => ({ kind: "call-routed", at, callId: `c${backend}${i}`, phase: "both", backend }));
 
 test("events fold into totals, outcomes, phase and verdict counts", () => {

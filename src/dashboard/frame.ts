@@ -4,9 +4,10 @@
  * (and only ASCII), for log capture; the live loop adds the cursor codes for a TTY.
  */
 import path from "node:path";
-import type { Backend } from "../events/run-events.js";
+
 import { perSecond } from "../hep/rate-counter.js";
 import type { DashboardState, HepRates } from "./state.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 export interface FrameOptions {
   /** terminal columns (clamped to 20..200) */
@@ -82,7 +83,7 @@ export function hepRateLines(h: HepRates): string[] {
   const header = ["backend", "INVITE/s", "1xx/s", "2xx/s", "3xx-6xx/s", "INVITEs", "2xx", "3xx-6xx"];
   const rate = (n: number | undefined): string =>
     w === undefined || n === undefined ? "-" : perSecond(n, w.windowMs).toFixed(1);
-  const rows = (["old", "new"] as Backend[]).map((b) => {
+  const rows = (["old", "new"] as BackendRole[]).map((b) => {
     const c = w?.backends[b];
     const t = h.totals[b];
     return [
@@ -125,7 +126,7 @@ export function renderFrame(s: DashboardState, o: FrameOptions): string {
   // per backend: name total [bar] +delta done failed active [channels: the PBX's own count, side by side]
   const pbx = hasPbxChannels(s);
   const header = ["backend", "total", "delta", "done", "failed", "active", ...(pbx ? ["channels"] : [])];
-  const rows = (["old", "new"] as Backend[]).map((b) => {
+  const rows = (["old", "new"] as BackendRole[]).map((b) => {
     const x = s.backends[b];
     return [
       b.toUpperCase(),
@@ -147,7 +148,7 @@ export function renderFrame(s: DashboardState, o: FrameOptions): string {
   const line = (c: string[], barText: string): string =>
     showBar ? [c[0], c[1], barText, ...c.slice(2)].join("  ") : c.join("  ");
   lines.push(line(cells(header), "".padEnd(showBar ? barCells : 0)));
-  (["old", "new"] as Backend[]).forEach((b, i) => {
+  (["old", "new"] as BackendRole[]).forEach((b, i) => {
     lines.push(line(cells(rows[i]!), bar(s.backends[b].total, max, barCells, o.plain)));
   });
   if (pbx) lines.push("active = Kamailio's dialogs; channels = FreeSWITCH's own (show channels count)");

@@ -13,6 +13,7 @@ import { RunEvents } from "../events/run-events.js";
 import type { RpcClient } from "../kamailio/rpc.js";
 import type { Target } from "../target/target.js";
 import { FINAL_FRAME_FILE, LiveDashboard } from "./live.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 const DISPATCHER_LIST = (JSON.parse(fixture("kamailio-5.6.3-jsonrpc-dispatcher.list.json")) as { result: unknown })
   .result;
@@ -33,7 +34,7 @@ function standIn(active: (uri: string) => number): { target: Target; calls: stri
     },
     close: () => undefined,
   };
-  const backend = (role: "old" | "new", uri: string): Target["backends"]["old"] => ({
+  const backend = (role: BackendRole, uri: string): Target["backends"]["old"] => ({
     role,
     address: "127.0.0.1",
     port: 0,

@@ -6,7 +6,6 @@
  */
 import {
   assertNever,
-  type Backend,
   type BackendCounts,
   type RunEvent,
   type RunStatus,
@@ -14,6 +13,7 @@ import {
   type StepState,
 } from "../events/run-events.js";
 import { addCounts, emptyCounts } from "../hep/rate-counter.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 export interface BackendStats {
   /** calls whose initial INVITE reached this backend (never retransmissions) */
@@ -37,7 +37,7 @@ export interface DashboardState {
   status: RunStatus;
   /** dispatcher mode as Kamailio's runtime reports it (`dispatcher.list`), or "unavailable" */
   mode: string;
-  backends: Record<Backend, BackendStats>;
+  backends: Record<BackendRole, BackendStats>;
   /** calls per second over the last tick interval */
   callsPerSecond: number;
   verdicts: { pass: number; fail: number; inconclusive: number };
@@ -64,8 +64,8 @@ export interface DashboardState {
 
 export interface HepRates {
   /** the last window that is a rate to show (not the partial final one); undefined before the first */
-  last: { at: number; windowMs: number; backends: Record<Backend, BackendCounts> } | undefined;
-  totals: Record<Backend, BackendCounts>;
+  last: { at: number; windowMs: number; backends: Record<BackendRole, BackendCounts> } | undefined;
+  totals: Record<BackendRole, BackendCounts>;
 }
 
 export const LOG_TAIL_LINES = 12;
@@ -101,7 +101,7 @@ export function initialState(runDir: string, at: number): DashboardState {
   };
 }
 
-function withBackend(s: DashboardState, b: Backend, change: Partial<BackendStats>): DashboardState {
+function withBackend(s: DashboardState, b: BackendRole, change: Partial<BackendStats>): DashboardState {
   return { ...s, backends: { ...s.backends, [b]: { ...s.backends[b], ...change } } };
 }
 
@@ -167,9 +167,9 @@ export interface Observation {
   at: number;
   /** runtime dispatcher mode, or undefined when Kamailio did not answer (the last one is kept) */
   mode: string | undefined;
-  active: Partial<Record<Backend, number>>;
+  active: Partial<Record<BackendRole, number>>;
   /** each PBX's own channel count (real FreeSWITCH only; absent for stand-ins) */
-  channels?: Partial<Record<Backend, number>>;
+  channels?: Partial<Record<BackendRole, number>>;
 }
 
 /** A tick: deltas since the previous tick, calls/s over the interval, and Kamailio's runtime view. */
@@ -229,8 +229,8 @@ export function isComplete(o: Observation): boolean {
  * report their own channels (`channels` given), those are 0 too.
  */
 export function settledAtEnd(
-  active: Partial<Record<Backend, number>>,
-  channels?: Partial<Record<Backend, number>>,
+  active: Partial<Record<BackendRole, number>>,
+  channels?: Partial<Record<BackendRole, number>>,
 ): boolean {
   return active.old === 0 && active.new === 0 && (channels === undefined || (channels.old === 0 && channels.new === 0));
 }

@@ -1,4 +1,5 @@
 import { EventEmitter } from "node:events";
+import type { BackendRole } from "../core/backend-role.js";
 
 /**
  * The run's one typed event stream. The simulation emits; subscribers record or show it and never
@@ -9,7 +10,6 @@ import { EventEmitter } from "node:events";
 export type SimPhase = "stack-start" | "preflight" | "old" | "both" | "new" | "inflight" | "done";
 export type RunStatus = "running" | "success" | "failed";
 export type Verdict = "pass" | "fail" | "inconclusive";
-export type Backend = "old" | "new";
 export type StepState = "applied" | "passed" | "failed";
 /** classes of the answers a backend gives to INVITE */
 export type AnswerClass = "1xx" | "2xx" | "3xx-6xx";
@@ -27,8 +27,8 @@ export interface GateRow {
   name: string;
   verdict: Verdict | "not-applicable";
   detail: string;
-  values: Partial<Record<Backend, number | undefined>>;
-  samples: Partial<Record<Backend, number>>;
+  values: Partial<Record<BackendRole, number | undefined>>;
+  samples: Partial<Record<BackendRole, number>>;
 }
 export interface DrainCall {
   callId: string;
@@ -44,14 +44,14 @@ export type RunEvent =
   /** a verified dispatcher apply finished (ok or restored) */
   | { kind: "apply"; at: number; mode: string; ok: boolean; durationMs: number; runtime: string[] }
   /** a backend received the initial INVITE of a call (retransmissions never produce this) */
-  | { kind: "call-routed"; at: number; callId: string; phase: SimPhase; backend: Backend }
+  | { kind: "call-routed"; at: number; callId: string; phase: SimPhase; backend: BackendRole }
   /** the UAC finished a call: completed = 2xx to INVITE and 2xx to BYE */
   | {
       kind: "call-finished";
       at: number;
       callId: string;
       phase: SimPhase;
-      backend: Backend | undefined;
+      backend: BackendRole | undefined;
       completed: boolean;
       reason?: string;
     }
@@ -93,7 +93,13 @@ export type RunEvent =
    * `at` (src/hep/rate-events.ts, every second while the capture runs); final = the partial window
    * closed at the run's end (its counts add to the totals; it is no rate to show)
    */
-  | { kind: "backend-rates"; at: number; windowMs: number; final: boolean; backends: Record<Backend, BackendCounts> }
+  | {
+      kind: "backend-rates";
+      at: number;
+      windowMs: number;
+      final: boolean;
+      backends: Record<BackendRole, BackendCounts>;
+    }
   /**
    * a plan step's hold (re)started: it ends at endsAt unless paused (the clock stops) or promoted (it ends
    * now). Emitted when a hold starts and again when a paused hold resumes, with what was left.
@@ -126,7 +132,7 @@ export type RunEvent =
   | {
       kind: "drain";
       at: number;
-      backend: Backend;
+      backend: BackendRole;
       state: DrainState;
       active: number;
       calls: DrainCall[];

@@ -1,7 +1,7 @@
-import type { Backend } from "../events/run-events.js";
 import type { EslEndpoint } from "./event-socket.js";
 import { FreeswitchCallBook, type ChannelEvent } from "./event-evidence.js";
 import { subscribeChannelEvents, type ChannelEventStream } from "./event-stream.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 /**
  * Both FreeSWITCH backends' channel events for one run (a lab of real FreeSWITCH): one event-socket
@@ -14,11 +14,11 @@ export interface ChannelWatchEndpoint extends EslEndpoint {
 }
 
 export interface ChannelWatch {
-  readonly books: Record<Backend, FreeswitchCallBook>;
+  readonly books: Record<BackendRole, FreeswitchCallBook>;
   /** every channel event received, per backend, in arrival order */
-  readonly events: Record<Backend, ChannelEvent[]>;
+  readonly events: Record<BackendRole, ChannelEvent[]>;
   /** when a backend's subscription ended before close() (ms since the epoch) */
-  readonly lostAt: Partial<Record<Backend, number>>;
+  readonly lostAt: Partial<Record<BackendRole, number>>;
   /** poll `pred` every 20 ms until it holds or `timeoutMs` passed; true when it holds */
   until(pred: () => boolean, timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
   close(): Promise<void>;
@@ -26,18 +26,18 @@ export interface ChannelWatch {
 
 /** Subscribe to both; resolves once both confirmed the subscription, rejects (EventSocketError) otherwise. */
 export async function watchChannels(
-  eps: Record<Backend, ChannelWatchEndpoint>,
+  eps: Record<BackendRole, ChannelWatchEndpoint>,
   timeoutMs = 3000,
 ): Promise<ChannelWatch> {
   const books = { old: new FreeswitchCallBook(), new: new FreeswitchCallBook() };
-  const events: Record<Backend, ChannelEvent[]> = { old: [], new: [] };
-  const lostAt: Partial<Record<Backend, number>> = {};
+  const events: Record<BackendRole, ChannelEvent[]> = { old: [], new: [] };
+  const lostAt: Partial<Record<BackendRole, number>> = {};
   let closing = false;
-  const streams: Record<Backend, ChannelEventStream> = {
+  const streams: Record<BackendRole, ChannelEventStream> = {
     old: subscribe("old"),
     new: subscribe("new"),
   };
-  function subscribe(b: Backend): ChannelEventStream {
+  function subscribe(b: BackendRole): ChannelEventStream {
     const ep = eps[b];
     const s = subscribeChannelEvents(
       { host: ep.host, port: ep.port },

@@ -3,15 +3,16 @@
  * call's INVITE to, as HEP mirrored it. Unlike the backends' logs this also names a backend that
  * never answered (stopped, or a packet lost on the way), which is exactly the call a gate must see.
  */
-import type { Backend } from "../events/run-events.js";
+
 import { forwardedTo, type EndpointKey, type HepCall } from "../hep/evidence.js";
 import type { CallRecord } from "./call-record.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 export function backendsFromHep(
   calls: Iterable<HepCall>,
-  backends: Readonly<Record<Backend, EndpointKey>>,
-): Map<string, Backend> {
-  const out = new Map<string, Backend>();
+  backends: Readonly<Record<BackendRole, EndpointKey>>,
+): Map<string, BackendRole> {
+  const out = new Map<string, BackendRole>();
   for (const c of calls) {
     const to = forwardedTo(c, "INVITE")[0];
     const b = to === backends.old ? "old" : to === backends.new ? "new" : undefined;
@@ -46,7 +47,7 @@ export interface HepRecords {
  */
 export function callRecordsFromHep(
   calls: Iterable<HepCall>,
-  backends: Readonly<Record<Backend, EndpointKey>>,
+  backends: Readonly<Record<BackendRole, EndpointKey>>,
   o: { nowMs: number; timeoutMs: number; accept?: (callId: string) => boolean },
 ): HepRecords {
   const out: HepRecords = { records: [], pending: [], unrouted: [] };
@@ -63,7 +64,7 @@ export function callRecordsFromHep(
 export type HepCallState =
   | { kind: "record"; record: CallRecord }
   /** forwarded, no final answer yet, younger than the timeout */
-  | { kind: "pending"; backend: Backend; inviteSentMs: number }
+  | { kind: "pending"; backend: BackendRole; inviteSentMs: number }
   /** Kamailio answered it itself without forwarding the INVITE */
   | { kind: "unrouted" }
   /** not (yet) a call of either backend: no INVITE forwarded and no answer, or forwarded elsewhere */
@@ -72,13 +73,14 @@ export type HepCallState =
 /** One call's record by callRecordsFromHep's rules (pure). */
 export function callRecordFromHep(
   c: HepCall,
-  backends: Readonly<Record<Backend, EndpointKey>>,
+  backends: Readonly<Record<BackendRole, EndpointKey>>,
   o: { nowMs: number; timeoutMs: number },
 ): HepCallState {
   const leg = c.forwarded.INVITE?.[0];
   if (leg === undefined)
     return c.answerToInvite !== undefined && c.inviteReceivedUs !== undefined ? { kind: "unrouted" } : { kind: "none" };
-  const backend: Backend | undefined = leg.to === backends.old ? "old" : leg.to === backends.new ? "new" : undefined;
+  const backend: BackendRole | undefined =
+    leg.to === backends.old ? "old" : leg.to === backends.new ? "new" : undefined;
   if (backend === undefined) return { kind: "none" };
   const inviteSentMs = (c.inviteReceivedUs ?? leg.firstUs) / 1000;
   const final = c.answerToInvite;

@@ -13,14 +13,17 @@
  * no backend received (Kamailio answered it itself, e.g. 503 No destination) is `unrouted`: it
  * belongs to no backend's metrics.
  */
-import type { Backend } from "../events/run-events.js";
+
 import { stampMs, type LoggedMessage } from "../sip/message-log.js";
 import { cseqOf, header, parseSipMessage } from "../sip/message.js";
 import type { CallRecord } from "./call-record.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 /** Call-ID -> the backend whose log shows the call's INVITE received. */
-export function backendsByCallId(logs: Partial<Record<Backend, readonly LoggedMessage[]>>): Map<string, Backend> {
-  const out = new Map<string, Backend>();
+export function backendsByCallId(
+  logs: Partial<Record<BackendRole, readonly LoggedMessage[]>>,
+): Map<string, BackendRole> {
+  const out = new Map<string, BackendRole>();
   for (const backend of ["old", "new"] as const) {
     for (const r of logs[backend] ?? []) {
       if (r.note !== undefined || r.direction !== "received") continue;
@@ -50,7 +53,7 @@ export interface RecordsFromLogs {
 
 export function callRecordsFromUacLog(
   uac: readonly LoggedMessage[],
-  backendOf: ReadonlyMap<string, Backend>,
+  backendOf: ReadonlyMap<string, BackendRole>,
   opts: { final: boolean },
 ): RecordsFromLogs {
   const calls = new Map<string, CallTimes>();

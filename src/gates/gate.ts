@@ -13,8 +13,9 @@
  * at weight 0, old at 100; a relative gate at either end) is `not-applicable` and does not count.
  */
 import { z } from "zod";
-import type { Backend } from "../events/run-events.js";
+
 import type { BackendMetrics } from "./metrics.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 export const GATE_METRICS = ["ser", "isa", "srd_p50", "srd_p95", "sdd_p50", "sdd_p95"] as const;
 export type GateMetric = (typeof GATE_METRICS)[number];
@@ -106,9 +107,9 @@ export interface GateResult {
   name: string;
   verdict: GateVerdict;
   /** the metric per backend the gate read (undefined: no samples) */
-  values: Partial<Record<Backend, number | undefined>>;
+  values: Partial<Record<BackendRole, number | undefined>>;
   /** samples per backend the gate read */
-  samples: Partial<Record<Backend, number>>;
+  samples: Partial<Record<BackendRole, number>>;
   /** the numbers, in words: "new 96.0% (48 of 50) < 98%" */
   detail: string;
   /** a fail decided before the minimum sample: the calls still to come could not change it */
@@ -161,14 +162,14 @@ export function gateName(g: GateSpec): string {
 }
 
 /** Which backends a step at this weight sends calls to. */
-function receives(weightNew: number): Record<Backend, boolean> {
+function receives(weightNew: number): Record<BackendRole, boolean> {
   return { old: weightNew < 100, new: weightNew > 0 };
 }
 
-export function evaluateGate(g: GateSpec, metrics: Record<Backend, BackendMetrics>, weightNew: number): GateResult {
+export function evaluateGate(g: GateSpec, metrics: Record<BackendRole, BackendMetrics>, weightNew: number): GateResult {
   const name = gateName(g);
   const need = g.minCalls ?? DEFAULT_MIN_CALLS;
-  const backends: Backend[] = g.kind === "threshold" ? [g.backend] : ["old", "new"];
+  const backends: BackendRole[] = g.kind === "threshold" ? [g.backend] : ["old", "new"];
   const values: GateResult["values"] = {};
   const samples: GateResult["samples"] = {};
   for (const b of backends) {
@@ -262,7 +263,7 @@ function certainFail(g: ThresholdGate, m: BackendMetrics, need: number): string 
 /** Every gate of a step on one window: fail if any fails, else inconclusive if any is, else pass. */
 export function evaluateGates(
   gates: readonly GateSpec[],
-  metrics: Record<Backend, BackendMetrics>,
+  metrics: Record<BackendRole, BackendMetrics>,
   weightNew: number,
 ): StepGateVerdict {
   const results = gates.map((g) => evaluateGate(g, metrics, weightNew));

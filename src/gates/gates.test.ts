@@ -1,14 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { Backend } from "../events/run-events.js";
+
 import type { CallRecord } from "./call-record.js";
 import { evaluateGate, evaluateGates, GateSpecSchema, type GateSpec } from "./gate.js";
 import { BackendTally, backendMetrics, inWindow, percentile, windowMetrics } from "./metrics.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 let n = 0;
 /** one call: answered `status` after `srd` ms (undefined = no response), BYE answered after `sdd` ms */
 function call(
-  backend: Backend,
+  backend: BackendRole,
   status: number | "timeout",
   o: { at?: number; srd?: number; sdd?: number; id?: string } = {},
 ): CallRecord {
@@ -128,8 +129,8 @@ describe("RFC 6076 metrics", () => {
 describe("gates", () => {
   const window = (old: CallRecord[], nw: CallRecord[]): ReturnType<typeof windowMetrics> =>
     windowMetrics([...old, ...nw], { fromMs: 0, toMs: undefined });
-  const ok = (k: number, b: Backend, srd = 50): CallRecord[] => times(k, () => call(b, 200, { srd, sdd: 5 }));
-  const bad = (k: number, b: Backend): CallRecord[] => times(k, () => call(b, 503, { srd: 5 }));
+  const ok = (k: number, b: BackendRole, srd = 50): CallRecord[] => times(k, () => call(b, 200, { srd, sdd: 5 }));
+  const bad = (k: number, b: BackendRole): CallRecord[] => times(k, () => call(b, 503, { srd: 5 }));
 
   it("threshold: SER of new >= 98 passes at exactly 98 (49 of 50) and fails at 96", () => {
     const g = gate({ kind: "threshold", metric: "ser", atLeast: 98 });

@@ -7,6 +7,7 @@ import { callRecordsFromHep } from "./from-hep.js";
 import { evaluateGate, GateSpecSchema } from "./gate.js";
 import { windowMetrics } from "./metrics.js";
 import { splitCheck } from "./split-check.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 const PROXY = "127.0.0.1:15060";
 const CALLER = "127.0.0.1:40000";
@@ -102,7 +103,7 @@ describe("call records from HEP (the proxy's view)", () => {
   });
 });
 
-const rec = (backend: "old" | "new", at: number, status: number | "timeout", srd = 5): CallRecord => ({
+const rec = (backend: BackendRole, at: number, status: number | "timeout", srd = 5): CallRecord => ({
   callId: `${backend}-${at}`,
   backend,
   inviteSentMs: at,

@@ -13,8 +13,9 @@
  * (the smallest sample with at least p % of the samples at or below it), so a p95 is always a
  * delay some call really had.
  */
-import type { Backend } from "../events/run-events.js";
+
 import type { CallRecord } from "./call-record.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 /** RFC 6076 section 4.8's ineffective final responses. */
 export const INEFFECTIVE_STATUSES: readonly number[] = [408, 500, 503, 504];
@@ -33,7 +34,7 @@ export interface Delay {
 }
 
 export interface BackendMetrics {
-  backend: Backend;
+  backend: BackendRole;
   /** INVITEs in the window (one per Call-ID) */
   invites: number;
   answered2xx: number;
@@ -102,7 +103,7 @@ export class BackendTally {
   private readonly sdd: number[] = [];
   private readonly disconnected = new Set<string>();
 
-  constructor(readonly backend: Backend) {}
+  constructor(readonly backend: BackendRole) {}
 
   /** Count one call (another backend's record, or a Call-ID already counted, is ignored). */
   add(r: CallRecord): boolean {
@@ -151,7 +152,7 @@ export class BackendTally {
 }
 
 /** The metrics of one backend's calls (records of other backends are ignored). Duplicate Call-IDs count once (the first). */
-export function backendMetrics(records: readonly CallRecord[], backend: Backend): BackendMetrics {
+export function backendMetrics(records: readonly CallRecord[], backend: BackendRole): BackendMetrics {
   const t = new BackendTally(backend);
   for (const r of records) t.add(r);
   return t.metrics();
@@ -163,7 +164,7 @@ export function inWindow(records: readonly CallRecord[], w: StepWindow): CallRec
 }
 
 /** Both backends' metrics over one step window. */
-export function windowMetrics(records: readonly CallRecord[], w: StepWindow): Record<Backend, BackendMetrics> {
+export function windowMetrics(records: readonly CallRecord[], w: StepWindow): Record<BackendRole, BackendMetrics> {
   const calls = inWindow(records, w);
   return { old: backendMetrics(calls, "old"), new: backendMetrics(calls, "new") };
 }

@@ -13,26 +13,27 @@
  * (What Kamailio sent a backend is what the backend was sent: a datagram lost on the way is not
  * visible in HEP; the backend's answer, or its absence, is.)
  */
-import type { Backend } from "../events/run-events.js";
+
 import type { Direction } from "../sip/message-log.js";
 import type { HepPacket } from "./decode.js";
 import { endpointKey, type EndpointKey } from "./evidence.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 export interface HepView {
   /** Kamailio's SIP sockets */
   proxy: ReadonlySet<EndpointKey>;
   /** the backends' SIP endpoints as the dispatcher addresses them */
-  backends: Readonly<Record<Backend, EndpointKey>>;
+  backends: Readonly<Record<BackendRole, EndpointKey>>;
 }
 
 export type HepSighting =
-  { party: "backend"; backend: Backend; direction: Direction } | { party: "caller"; direction: Direction };
+  { party: "backend"; backend: BackendRole; direction: Direction } | { party: "caller"; direction: Direction };
 
-export function hepView(proxy: readonly EndpointKey[], backends: Record<Backend, EndpointKey>): HepView {
+export function hepView(proxy: readonly EndpointKey[], backends: Record<BackendRole, EndpointKey>): HepView {
   return { proxy: new Set(proxy), backends };
 }
 
-function backendAt(v: HepView, e: EndpointKey): Backend | undefined {
+function backendAt(v: HepView, e: EndpointKey): BackendRole | undefined {
   if (v.backends.old === e) return "old";
   if (v.backends.new === e) return "new";
   return undefined;

@@ -13,10 +13,11 @@
  * are recognised within the current and the previous window (retransmissions come within seconds),
  * so memory stays bounded by two windows of calls.
  */
-import type { AnswerClass, Backend, BackendCounts } from "../events/run-events.js";
+import type { AnswerClass, BackendCounts } from "../events/run-events.js";
 import { readSipHeadOf, type SipHead } from "../sip/message.js";
 import type { HepPacket } from "./decode.js";
 import { sightingOf, type HepView } from "./evidence-source.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 export const ANSWER_CLASSES = ["1xx", "2xx", "3xx-6xx"] as const satisfies readonly AnswerClass[];
 export type { AnswerClass, BackendCounts };
@@ -26,7 +27,7 @@ export interface RateWindow {
   at: number;
   /** how long it was, ms */
   windowMs: number;
-  backends: Record<Backend, BackendCounts>;
+  backends: Record<BackendRole, BackendCounts>;
 }
 
 export const emptyCounts = (): BackendCounts => ({ routed: 0, answers: { "1xx": 0, "2xx": 0, "3xx-6xx": 0 } });
@@ -68,7 +69,7 @@ function hasToTag(to: string | undefined): boolean {
 }
 
 export class RateCounter {
-  private current: Record<Backend, BackendCounts> = { old: emptyCounts(), new: emptyCounts() };
+  private current: Record<BackendRole, BackendCounts> = { old: emptyCounts(), new: emptyCounts() };
   private seen = new Set<string>();
   private seenBefore = new Set<string>();
   private openedAt: number;

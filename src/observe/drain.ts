@@ -17,13 +17,14 @@
  * the old backend only loses calls as their callers or the PBX hang up.
  */
 import { delay } from "../core/scope.js";
-import type { Backend, DrainCall, DrainState, RunEvents } from "../events/run-events.js";
+import type { DrainCall, DrainState, RunEvents } from "../events/run-events.js";
 import type { RpcClient } from "../kamailio/rpc.js";
 import { drainCalls } from "./dialogs.js";
 import { activeDialogs } from "./runtime.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 export interface DrainResult {
-  backend: Backend;
+  backend: BackendRole;
   backendUri: string;
   state: Extract<DrainState, "drained" | "remaining" | "timed-out" | "aborted" | "unavailable">;
   timeoutS: number;
@@ -158,7 +159,7 @@ export function drainStep(p: DrainProgress, look: DrainLook, now: number, timeou
 
 export interface DrainOptions {
   rpc: RpcClient;
-  backend: Backend;
+  backend: BackendRole;
   backendUri: string;
   timeoutMs: number;
   intervalMs?: number;

@@ -5,14 +5,15 @@
  * the drain read it here; nothing here decides anything. (A verified apply reads the runtime back
  * itself, with retries: `readRuntime` in src/kamailio/dispatcher-rpc.ts, the same parser.)
  */
-import type { Backend } from "../events/run-events.js";
+
 import type { RpcClient } from "../kamailio/rpc.js";
 import { modeOf, parseDispatcherListResult, type RuntimeDestination, type RuntimeMode } from "../dispatcher/runtime.js";
 import { parseProfileList, type ActiveDialog } from "./dialogs.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 export interface ObservedBackends {
   setId: number;
-  uris: Record<Backend, string>;
+  uris: Record<BackendRole, string>;
 }
 
 export interface RuntimeObservation {
@@ -22,7 +23,7 @@ export interface RuntimeObservation {
   /** the set's destinations at runtime */
   destinations: RuntimeDestination[];
   /** active dialogs per backend (absent when Kamailio could not be asked) */
-  active: Partial<Record<Backend, number>>;
+  active: Partial<Record<BackendRole, number>>;
   error?: string;
 }
 

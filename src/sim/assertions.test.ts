@@ -9,11 +9,12 @@ import {
   type PhaseEvidence,
 } from "./assertions.js";
 import type { CallEvidence, RequestSeen } from "./evidence.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 const seen: RequestSeen = { transactions: 1, retransmissions: 0, firstStamp: "2026-12-01 18:00:00.000000" };
 
 /** a call the UAC sent whose INVITE reached `at` (none: lost, or sent to a destination that is neither backend) */
-function call(n: number, at: ("old" | "new")[]): CallEvidence {
+function call(n: number, at: BackendRole[]): CallEvidence {
   return {
     callId: `pbxc-abc123-new-${n}-1@127.0.0.1`,
     burst: "new",

@@ -2,7 +2,7 @@
  * Verdicts (pure): from the evidence of a phase, each assertion of the issue as data
  * (`pass | fail | inconclusive`, with the numbers and the offending Call-IDs), never an exception.
  */
-import type { Backend, SimPhase, Verdict } from "../events/run-events.js";
+import type { SimPhase, Verdict } from "../events/run-events.js";
 import { stampMs } from "../sip/message-log.js";
 import {
   backendsOf,
@@ -14,6 +14,7 @@ import {
   type LateMessage,
   type UnexpectedRequest,
 } from "./evidence.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 export interface Assertion {
   phase: SimPhase;
@@ -52,9 +53,9 @@ export interface PhaseEvidence {
   calls: CallEvidence[];
   unexpected: UnexpectedRequest[];
   /** distinct INVITE transactions per backend in the phase's window (any Call-ID) */
-  inviteDelta: Record<Backend, number>;
+  inviteDelta: Record<BackendRole, number>;
   /** raw INVITE lines per backend in the window (the seed's grep count, retransmissions included) */
-  rawInviteDelta: Record<Backend, number>;
+  rawInviteDelta: Record<BackendRole, number>;
   /** false when a backend's message log is not available (a real PBX): routing cannot be judged */
   backendLogs: boolean;
 }
@@ -122,8 +123,13 @@ function lostText(lost: number): string {
 }
 
 /** Every call of the phase reached `to` (and only it). A call no backend saw is lost, not misrouted. */
-export function routingAssertion(p: PhaseEvidence, to: Backend, name = "routing", calls = sent(p.calls)): Assertion {
-  const other: Backend = to === "old" ? "new" : "old";
+export function routingAssertion(
+  p: PhaseEvidence,
+  to: BackendRole,
+  name = "routing",
+  calls = sent(p.calls),
+): Assertion {
+  const other: BackendRole = to === "old" ? "new" : "old";
   const at = (c: CallEvidence): string => backendsOf(c.invite).join("+");
   const reached = calls.filter((c) => at(c) === to);
   const misrouted = calls.filter((c) => at(c) === other);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { FreeswitchCall } from "../freeswitch/event-evidence.js";
-import type { Backend } from "../events/run-events.js";
+
 import type { CallEvidence } from "./evidence.js";
 import {
   eventSocketAgreesAssertion,
@@ -10,11 +10,12 @@ import {
   pbxDisagreements,
   pbxPending,
 } from "./event-socket-agrees.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 const id = (burst: string, n: number): string => `pbxc-ab12cd-${burst}-${n}-4242@127.0.0.1`;
 
 /** a call as the HEP book holds it: INVITE and BYE at `b`, each answered `inv` / `bye` */
-function hepCall(callId: string, b: Backend, o: { inv?: number; bye?: number | null } = {}): CallEvidence {
+function hepCall(callId: string, b: BackendRole, o: { inv?: number; bye?: number | null } = {}): CallEvidence {
   const seen = (status: number | undefined, toTag: string) => ({
     transactions: 1,
     retransmissions: 0,

@@ -7,21 +7,22 @@
  * have been ended by the caller's BYE (`long-call-hung-up-at-old`).
  */
 import type { FreeswitchCall } from "../freeswitch/event-evidence.js";
-import type { Backend, SimPhase } from "../events/run-events.js";
+import type { SimPhase } from "../events/run-events.js";
 import type { Assertion } from "./assertions.js";
 import { backendsOf, parseCallId, phaseOfBurst, type CallEvidence } from "./evidence.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 const BACKENDS = ["old", "new"] as const;
 const isOk = (s: number | undefined): boolean => s !== undefined && s >= 200 && s < 300;
 
 /** What the event sockets said, per backend: every call of this run seen by that FreeSWITCH. */
-export type PbxCalls = Record<Backend, FreeswitchCall[]>;
+export type PbxCalls = Record<BackendRole, FreeswitchCall[]>;
 
 /** the facts both sides must agree on, per call: the backends each one names */
 export const PBX_AGREEMENT_FIELDS = ["invite", "answered", "hungUpByBye"] as const;
 type Field = (typeof PBX_AGREEMENT_FIELDS)[number];
 
-function hepSide(c: CallEvidence | undefined): Record<Field, Backend[]> {
+function hepSide(c: CallEvidence | undefined): Record<Field, BackendRole[]> {
   if (!c) return { invite: [], answered: [], hungUpByBye: [] };
   return {
     invite: backendsOf(c.invite),
@@ -30,8 +31,8 @@ function hepSide(c: CallEvidence | undefined): Record<Field, Backend[]> {
   };
 }
 
-function pbxSide(callId: string, pbx: PbxCalls): Record<Field, Backend[]> {
-  const at = (pred: (c: FreeswitchCall) => boolean): Backend[] =>
+function pbxSide(callId: string, pbx: PbxCalls): Record<Field, BackendRole[]> {
+  const at = (pred: (c: FreeswitchCall) => boolean): BackendRole[] =>
     BACKENDS.filter((b) => pbx[b].some((c) => c.callId === callId && pred(c)));
   return {
     invite: at(() => true),
@@ -56,7 +57,7 @@ export interface PbxDisagreement {
   differences: Record<string, string>;
 }
 
-const named = (bs: Backend[]): string => (bs.length === 0 ? "none" : bs.join("+"));
+const named = (bs: BackendRole[]): string => (bs.length === 0 ? "none" : bs.join("+"));
 
 /** Per Call-ID (either side), the fields whose backends differ. `pbx` holds this phase's calls only. */
 export function pbxDisagreements(hep: CallEvidence[], pbx: PbxCalls): PbxDisagreement[] {

@@ -14,9 +14,10 @@
  * whenever it arrives: a message read after its burst ended is recorded as late evidence of that
  * burst's phase, never as something that happened in the phase running at the time.
  */
-import type { Backend, SimPhase } from "../events/run-events.js";
+import type { SimPhase } from "../events/run-events.js";
 import type { Direction, LoggedMessage } from "../sip/message-log.js";
 import { readSipHead, type SipHead } from "../sip/message.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 /** the SIPp bursts of a simulation; the in-flight check has three */
 export type BurstLabel = "old" | "both" | "new" | "precheck" | "long" | "post";
@@ -77,8 +78,8 @@ export interface CallEvidence {
   burst: BurstLabel;
   phase: SimPhase;
   /** backends that received this call's INVITE (one, normally) */
-  invite: Partial<Record<Backend, RequestSeen>>;
-  bye: Partial<Record<Backend, RequestSeen>>;
+  invite: Partial<Record<BackendRole, RequestSeen>>;
+  bye: Partial<Record<BackendRole, RequestSeen>>;
   uac: {
     inviteSentStamp?: string;
     /** the first final response to the INVITE the UAC received */
@@ -109,18 +110,18 @@ export function tagOf(headerValue: string | undefined): string | undefined {
 export type CallOutcome = "completed" | "failed" | "pending";
 
 /** The backend(s) a request reached. */
-export function backendsOf(seen: Partial<Record<Backend, RequestSeen>>): Backend[] {
+export function backendsOf(seen: Partial<Record<BackendRole, RequestSeen>>): BackendRole[] {
   return (["old", "new"] as const).filter((b) => seen[b] !== undefined);
 }
 
 /** Where a call's BYE went, against the backend (and the instance of it) that answered its INVITE. */
 export type ByeTie =
-  | { kind: "same"; home: Backend }
-  | { kind: "nowhere"; home: Backend }
-  | { kind: "elsewhere"; home: Backend; byeAt: Backend[] }
-  | { kind: "other-instance"; home: Backend; note: string | undefined }
+  | { kind: "same"; home: BackendRole }
+  | { kind: "nowhere"; home: BackendRole }
+  | { kind: "elsewhere"; home: BackendRole; byeAt: BackendRole[] }
+  | { kind: "other-instance"; home: BackendRole; note: string | undefined }
   /** the home backend answered the BYE 481: it does not hold the dialog (a restart a source without instances cannot see) */
-  | { kind: "not-held"; home: Backend };
+  | { kind: "not-held"; home: BackendRole };
 
 /**
  * Did the BYE reach the dialog that was set up: the backend, and the instance of it, that answered
@@ -202,7 +203,7 @@ export function outcomeOf(c: CallEvidence): { outcome: CallOutcome; reason?: str
 }
 
 export interface UnexpectedRequest {
-  backend: Backend;
+  backend: BackendRole;
   method: string;
   callId: string;
   stamp: string;
@@ -215,7 +216,7 @@ export interface UnexpectedRequest {
 export interface LateMessage {
   callId: string;
   phase: SimPhase;
-  backend: Backend;
+  backend: BackendRole;
   /** e.g. "INVITE received", "200 sent" */
   what: string;
   stamp: string;
@@ -225,13 +226,13 @@ export interface LateMessage {
 
 /** What a fed message changed, for the live event stream. */
 export type EvidenceFact =
-  | { kind: "routed"; call: CallEvidence; backend: Backend }
+  | { kind: "routed"; call: CallEvidence; backend: BackendRole }
   | { kind: "finished"; call: CallEvidence; completed: boolean; reason?: string };
 
 /** requests that are part of a call the UAC makes (ACK and CANCEL are evidence of nothing else) */
 const CALL_METHODS = new Set(["INVITE", "ACK", "BYE", "CANCEL"]);
 
-type PerBackend = Record<Backend, number>;
+type PerBackend = Record<BackendRole, number>;
 const zero = (): PerBackend => ({ old: 0, new: 0 });
 
 export class EvidenceBook {
@@ -259,7 +260,7 @@ export class EvidenceBook {
   }
 
   /** Describe a backend instance after the first, e.g. "its message log was recreated at 21:04:05.123". */
-  noteInstance(backend: Backend, instance: number, note: string): void {
+  noteInstance(backend: BackendRole, instance: number, note: string): void {
     this.instanceNotes.set(`${backend}#${instance}`, note);
   }
 
@@ -286,7 +287,7 @@ export class EvidenceBook {
     return c;
   }
 
-  private countInvite(phase: SimPhase | undefined, backend: Backend, retransmission: boolean): void {
+  private countInvite(phase: SimPhase | undefined, backend: BackendRole, retransmission: boolean): void {
     let v = this.invitesByPhase.get(phase);
     if (!v) this.invitesByPhase.set(phase, (v = { transactions: zero(), raw: zero() }));
     v.raw[backend]++;
@@ -298,7 +299,7 @@ export class EvidenceBook {
   }
 
   /** A record from a backend's SIPp message log (`instance`: the log's generation). */
-  addBackend(backend: Backend, rec: LoggedMessage, instance?: number): EvidenceFact[] {
+  addBackend(backend: BackendRole, rec: LoggedMessage, instance?: number): EvidenceFact[] {
     if (rec.note !== undefined) return [];
     const msg = readSipHead(rec.text);
     if (!msg) return [];
@@ -310,7 +311,7 @@ export class EvidenceBook {
   }
 
   /** A SIP message a backend received or sent. */
-  backendMessage(backend: Backend, msg: SipHead, at: SourceStamp): EvidenceFact[] {
+  backendMessage(backend: BackendRole, msg: SipHead, at: SourceStamp): EvidenceFact[] {
     const callId = msg.callId ?? "";
     const cseq = msg.cseq;
     const method = msg.kind === "request" ? msg.method! : (cseq?.method ?? "?");
@@ -477,10 +478,10 @@ export class EvidenceBook {
 /** Call evidence as one flat row (results.json). */
 export function callRow(c: CallEvidence): Record<string, unknown> {
   const o = outcomeOf(c);
-  const join = (bs: Backend[]): string | null => (bs.length === 0 ? null : bs.join("+"));
-  const retrans = (s: Partial<Record<Backend, RequestSeen>>): number =>
+  const join = (bs: BackendRole[]): string | null => (bs.length === 0 ? null : bs.join("+"));
+  const retrans = (s: Partial<Record<BackendRole, RequestSeen>>): number =>
     Object.values(s).reduce((n, r) => n + (r?.retransmissions ?? 0), 0);
-  const instances = (s: Partial<Record<Backend, RequestSeen>>): number[] =>
+  const instances = (s: Partial<Record<BackendRole, RequestSeen>>): number[] =>
     backendsOf(s).flatMap((b) => (s[b]?.instance !== undefined ? [s[b].instance] : []));
   return {
     callId: c.callId,

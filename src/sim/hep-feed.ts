@@ -13,27 +13,28 @@
  * mirror of the request another worker forwarded (seen on the lab at 20 calls/s): an answer whose
  * request was not seen yet waits for it.
  */
-import type { Backend } from "../events/run-events.js";
+
 import type { HepPacket } from "../hep/decode.js";
 import { hepStamp, sightingOf, type HepSighting, type HepView } from "../hep/evidence-source.js";
 import { readSipHeadOf, type SipHead } from "../sip/message.js";
 import { parseCallId, type EvidenceBook, type EvidenceFact } from "./evidence.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 interface Forwarded {
-  backend: Backend;
+  backend: BackendRole;
   msg: SipHead;
   stamp: string;
 }
 
 export interface UnansweredForward {
-  backend: Backend;
+  backend: BackendRole;
   method: string;
   callId: string;
   stamp: string;
 }
 
 /** transaction key as the backend sees it: Call-ID, CSeq, method, top Via branch (Kamailio's) */
-function txKey(backend: Backend, msg: SipHead): string {
+function txKey(backend: BackendRole, msg: SipHead): string {
   const cseq = msg.cseq;
   const method = msg.kind === "request" ? msg.method! : (cseq?.method ?? "?");
   return `${backend}|${msg.callId ?? ""}|${cseq?.seq ?? "?"}|${method}|${msg.topViaBranch ?? ""}`;
@@ -46,7 +47,7 @@ export class HepFeed {
   private readonly waiting = new Map<string, Forwarded[]>();
   private readonly answered = new Set<string>();
   /** answers whose request's mirror had not arrived yet */
-  private readonly early = new Map<string, { backend: Backend; msg: SipHead; stamp: string }[]>();
+  private readonly early = new Map<string, { backend: BackendRole; msg: SipHead; stamp: string }[]>();
   /** transactions whose request was delivered to the book */
   private readonly delivered = new Set<string>();
   /** TEST-ONLY (src/sim/test-faults.ts, hep-drop-bye): messages the evidence loses */

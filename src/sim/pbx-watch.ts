@@ -13,8 +13,9 @@ import { watchChannels, type ChannelWatch } from "../freeswitch/channel-watch.js
 import { eventSocketOf } from "../lab/freeswitch/instance.js";
 import type { LabSettings } from "../config/lab-config.js";
 import type { PbxEvidence } from "./run-sim.js";
+import type { BackendRole } from "../core/backend-role.js";
 
-export const PBX_EVENTS_FILE = (role: "old" | "new"): string => `freeswitch-${role}.events.ndjson`;
+export const PBX_EVENTS_FILE = (role: BackendRole): string => `freeswitch-${role}.events.ndjson`;
 
 /** `s`: the settings of the lab the run made sure is up (backends freeswitch). */
 export async function watchPbxChannels(
@@ -25,7 +26,7 @@ export async function watchPbxChannels(
 ): Promise<PbxEvidence> {
   let watch: ChannelWatch;
   try {
-    const ep = (role: "old" | "new") => ({ ...eventSocketOf(s, role) });
+    const ep = (role: BackendRole) => ({ ...eventSocketOf(s, role) });
     watch = await watchChannels({ old: ep("old"), new: ep("new") });
   } catch (err) {
     throw new EnvironmentError(
@@ -63,7 +64,7 @@ export async function watchPbxChannels(
     },
     until: (pred, ms, signal) => w.until(pred, ms, signal),
     summary: () => {
-      const of = (role: "old" | "new") => ({
+      const of = (role: BackendRole) => ({
         endpoint: `${s[role].address}:${s.freeswitch[role].eventSocketPort}`,
         events: w.events[role].length,
         calls: w.books[role].all().length,

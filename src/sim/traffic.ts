@@ -9,7 +9,7 @@ import { readFile } from "node:fs/promises";
 import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
 import path from "node:path";
 import { delay } from "../core/scope.js";
-import type { Backend, RunEvents, SimPhase } from "../events/run-events.js";
+import type { RunEvents, SimPhase } from "../events/run-events.js";
 import { callPathOf, type Target } from "../target/target.js";
 import { MessageLogFollower, fileSize } from "../sip/message-log.js";
 import { uacArgv } from "../sipp/argv.js";
@@ -19,6 +19,7 @@ import type { EvidenceSource } from "./evidence-mode.js";
 import type { HepFeed } from "./hep-feed.js";
 import { callIdTag, EvidenceBook, type BurstLabel, type CallEvidence, type EvidenceFact } from "./evidence.js";
 import { clockTime, LogWindow, recreationText } from "./log-window.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 const POLL_MS = 25;
 
@@ -84,11 +85,11 @@ export class Traffic {
   readonly sippBook: EvidenceBook | undefined;
   /** HEP (undefined with --evidence sipp) */
   readonly hepBook: EvidenceBook | undefined;
-  private readonly followers: Partial<Record<Backend, MessageLogFollower>> = {};
+  private readonly followers: Partial<Record<BackendRole, MessageLogFollower>> = {};
   private backendPoll: Promise<void> = Promise.resolve();
   private readonly running = new Set<SippProcess>();
   /** the open phase window: what each backend's follower read while it is open */
-  private window: { phase: SimPhase; logs: Record<Backend, LogWindow> } | undefined;
+  private window: { phase: SimPhase; logs: Record<BackendRole, LogWindow> } | undefined;
 
   constructor(private readonly o: TrafficOptions) {
     if (o.evidence !== "sipp" && !o.hep) throw new Error(`--evidence ${o.evidence} without a HEP capture`);
@@ -135,7 +136,7 @@ export class Traffic {
   }
 
   /** Read what is left and close the window: what each backend's follower read while it was open. */
-  async closeWindow(): Promise<Record<Backend, LogWindow>> {
+  async closeWindow(): Promise<Record<BackendRole, LogWindow>> {
     await this.pollBackends();
     const w = this.window;
     this.window = undefined;
@@ -292,7 +293,7 @@ export class Traffic {
   }
 }
 
-function firstBackend(c: CallEvidence): Backend | undefined {
+function firstBackend(c: CallEvidence): BackendRole | undefined {
   if (c.invite.old) return "old";
   if (c.invite.new) return "new";
   return undefined;

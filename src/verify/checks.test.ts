@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { evaluate, formatTable, type ProbeRow } from "./checks.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 function row(p: Partial<ProbeRow> & Pick<ProbeRow, "role" | "kind" | "endpoint">): ProbeRow {
   return {
@@ -38,7 +39,7 @@ test("same resolved endpoint: fail (exit 1)", () => {
 });
 
 test("same FreeSWITCH version on old and new: fail; different: pass", () => {
-  const fs = (role: "old" | "new", version: string): ProbeRow =>
+  const fs = (role: BackendRole, version: string): ProbeRow =>
     row({ role, kind: "event socket", endpoint: `${role}:8021`, stack: "freeswitch", version });
   assert.equal(evaluate([fs("old", "1.10.12"), fs("new", "1.10.12")]).exitCode, 1);
   assert.equal(evaluate([fs("old", "1.10.3"), fs("new", "1.10.12")]).exitCode, 0);

@@ -1,3 +1,4 @@
+import type { BackendRole } from "../core/backend-role.js";
 /**
  * What `verify` concludes from its probe results (pure). One row per probe; then:
  *   - old and new resolve to the same endpoint (any probe kind)       -> fail (exit 1)
@@ -6,12 +7,13 @@
  * A definite mix-up (same endpoint or version) wins over unreachable: it is wrong whatever else answers.
  */
 
-export type Role = "old" | "new" | "proxy";
+/** who a probe row is about: a backend, or the proxy */
+export type ProbeRole = BackendRole | "proxy";
 /** what a version belongs to; versions are only compared within one stack */
 export type Stack = "kamailio" | "freeswitch" | "fusionpbx" | "sip-backend";
 
 export interface ProbeRow {
-  role: Role;
+  role: ProbeRole;
   /** e.g. "old backend (SIP OPTIONS)" */
   component: string;
   stack: Stack;

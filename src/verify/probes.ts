@@ -3,7 +3,7 @@ import { canonicalHost } from "../sip/sip-uri.js";
 import type { RpcClient } from "../kamailio/rpc.js";
 import { probeOptions, type ProbeOrigin } from "../sip/options-probe.js";
 import { hostProblem, isLoopbackV4 } from "../sip/sip-policy.js";
-import type { ProbeRow, Role, Stack } from "./checks.js";
+import type { ProbeRole, ProbeRow, Stack } from "./checks.js";
 import { eslApi, type EventSocketError } from "../freeswitch/event-socket.js";
 import { probeFusionpbxPage } from "./fusionpbx-page.js";
 import {
@@ -13,6 +13,7 @@ import {
   type ProductVersion,
 } from "./product-version.js";
 import type { EventSocketSettings } from "../config/verify-config.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 /**
  * The probes `verify` runs. Each returns one table row and never throws for an expected failure
@@ -37,7 +38,14 @@ function versionCells(
   return { product: pv.product, version: pv.version, build: pv.build, versionText: `${pv.product} ${pv.version}` };
 }
 
-function base(role: Role, component: string, stack: Stack, kind: string, endpoint: string, source: string): ProbeRow {
+function base(
+  role: ProbeRole,
+  component: string,
+  stack: Stack,
+  kind: string,
+  endpoint: string,
+  source: string,
+): ProbeRow {
   return {
     role,
     component,
@@ -70,7 +78,7 @@ function msg(err: unknown): string {
 
 /** Direct SIP OPTIONS to a backend; version from its Server (or User-Agent) header. */
 export async function sipOptionsRow(
-  role: "old" | "new",
+  role: BackendRole,
   ep: { address: string; port: number },
   timeoutMs: number,
   from?: ProbeOrigin,
@@ -160,7 +168,7 @@ export async function kamailioRpcRow(rpc: RpcClient): Promise<ProbeRow> {
  * the backend (the only SIP path to a backend on a Docker network). Kamailio reports only code and reason.
  */
 export async function viaKamailioRow(
-  role: "old" | "new",
+  role: BackendRole,
   rpc: RpcClient,
   uri: string,
   timeoutMs: number,
@@ -204,7 +212,7 @@ export async function viaKamailioRow(
 
 /** FreeSWITCH event socket: `version`. The password is used and forgotten. */
 export async function eventSocketRow(
-  role: "old" | "new",
+  role: BackendRole,
   esl: EventSocketSettings,
   timeoutMs: number,
 ): Promise<ProbeRow> {
@@ -240,7 +248,7 @@ export async function eventSocketRow(
  * installer, an installed one to its login page); up = that page answers 200 and is recognisably
  * FusionPBX's installer or login form. No version here (that comes from software.php).
  */
-export async function fusionpbxHttpRow(role: "old" | "new", url: string, timeoutMs: number): Promise<ProbeRow> {
+export async function fusionpbxHttpRow(role: BackendRole, url: string, timeoutMs: number): Promise<ProbeRow> {
   const row = base(role, `${role} FusionPBX (HTTP)`, "fusionpbx", "FusionPBX HTTP", url, "HTTP page");
   const u = new URL(url);
   row.resolvedEndpoint = `${u.protocol}//${resolveHostPort(u.hostname, Number(u.port || (u.protocol === "https:" ? 443 : 80)))}${u.pathname}`;
@@ -265,7 +273,7 @@ export async function fusionpbxHttpRow(role: "old" | "new", url: string, timeout
 
 /** A version read by a driver (e.g. `docker exec ... freeswitch -version`). */
 export interface VersionSource {
-  role: "old" | "new";
+  role: BackendRole;
   component: string;
   stack: Stack;
   kind: string;

@@ -13,6 +13,7 @@ import {
   type VersionSource,
 } from "./probes.js";
 import { eventSocketSettings, type VerifySection } from "../config/verify-config.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 /**
  * `verify` on any Target: the same probes for the native and the docker driver; a driver may add
@@ -32,7 +33,7 @@ export interface VerifyReport extends Evaluation {
   rows: ProbeRow[];
 }
 
-async function probeRole(role: "old" | "new", input: VerifyInput): Promise<ProbeRow[]> {
+async function probeRole(role: BackendRole, input: VerifyInput): Promise<ProbeRow[]> {
   const { target, config } = input;
   const t = config.timeoutMs;
   const b = target.backends[role];

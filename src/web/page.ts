@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { assetPath } from "../core/assets.js";
 import type { RunView } from "./view-model.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 export interface PageAssets {
   uplotJs: string;
@@ -67,11 +68,11 @@ export function contentSecurityPolicy(kind: PageKind): string {
 /** The page (pure): the view rendered by the page script, live or as a report. */
 export function renderPage(view: RunView, kind: PageKind, assets: PageAssets): string {
   const title = `pbx-cutover ${kind === "live" ? "live" : "report"}: ${view.runName || "run"}`;
-  const counter = (b: "old" | "new"): string =>
+  const counter = (b: BackendRole): string =>
     `<tr class="${b}"><td>${b.toUpperCase()}</td>` +
     ["routed", "completed", "failed", "up", "rate"].map((k) => `<td class="num" id="${b}-${k}">-</td>`).join("") +
     `</tr>`;
-  const hepRow = (b: "old" | "new"): string =>
+  const hepRow = (b: BackendRole): string =>
     `<tr class="${b}"><td>${b.toUpperCase()}</td>` +
     ["routed", "1xx", "2xx", "3xx-6xx", "total-routed", "total-2xx", "total-3xx-6xx"]
       .map((k) => `<td class="num" id="hep-${b}-${k}">-</td>`)

@@ -22,7 +22,6 @@ import { initialState, reduce, type DashboardState } from "../dashboard/state.js
 import {
   assertNever,
   type AnswerClass,
-  type Backend,
   type BackendCounts,
   type RunEvent,
   type RunEventKind,
@@ -32,6 +31,7 @@ import {
   type Verdict,
 } from "../events/run-events.js";
 import { perSecond } from "../hep/rate-counter.js";
+import type { BackendRole } from "../core/backend-role.js";
 
 export const VIEW_SCHEMA = 1;
 /** the time series' bound: a run of any length keeps at most this many bins per series */
@@ -39,7 +39,7 @@ export const MAX_BINS = 600;
 export const LOG_TAIL = 20;
 /** the time series starts with half-second bins (a short lab run still shows its phases) */
 export const FIRST_BIN_SECONDS = 0.5;
-export const BACKENDS = ["old", "new"] as const satisfies readonly Backend[];
+export const BACKENDS = ["old", "new"] as const satisfies readonly BackendRole[];
 /** notes kept per step and outside steps: a run of any length keeps at most this many */
 export const MAX_NOTES = 50;
 
@@ -76,7 +76,7 @@ export interface StepView {
   /** when the next step started or the run finished; undefined while it is live */
   endedAt: number | undefined;
   applies: { at: number; mode: string; ok: boolean; durationMs: number; runtime: string[] }[];
-  routed: Record<Backend, number>;
+  routed: Record<BackendRole, number>;
   verdicts: { pass: number; fail: number; inconclusive: number };
   gates: GateView[];
   /** what happened during the step, in order: step details, and events of kinds the view does not fold (bounded) */
@@ -109,9 +109,9 @@ export interface SeriesView {
   /** bin start, seconds since the run started */
   t: number[];
   /** new calls per second per backend in each bin */
-  callsPerSecond: Record<Backend, number[]>;
+  callsPerSecond: Record<BackendRole, number[]>;
   /** calls up per backend at the end of each bin */
-  up: Record<Backend, number[]>;
+  up: Record<BackendRole, number[]>;
 }
 
 export interface ResultsSummary {
@@ -120,7 +120,7 @@ export interface ResultsSummary {
   durationMs: number;
   floorMs: number | undefined;
   /** calls per backend of INVITE as results.json lists them */
-  callsByBackend: Record<Backend, number>;
+  callsByBackend: Record<BackendRole, number>;
   calls: number;
   failures: string[];
 }
@@ -134,9 +134,9 @@ export interface HepRateView {
 
 export interface HepRatesView {
   /** the last whole window: when it ended, how long it was, its rates; undefined before the first */
-  last: { at: number; windowMs: number; perSecond: Record<Backend, HepRateView> } | undefined;
+  last: { at: number; windowMs: number; perSecond: Record<BackendRole, HepRateView> } | undefined;
   /** counts over every window since the capture started */
-  totals: Record<Backend, BackendCounts>;
+  totals: Record<BackendRole, BackendCounts>;
 }
 
 export interface EvidenceLink {
@@ -160,7 +160,7 @@ export interface RunView {
   steps: StepView[];
   /** index in `steps` of the live step, undefined when none is (before the first, after the end) */
   liveStep: number | undefined;
-  backends: Record<Backend, BackendView>;
+  backends: Record<BackendRole, BackendView>;
   series: SeriesView;
   verdicts: VerdictView[];
   verdictCounts: { pass: number; fail: number; inconclusive: number };
@@ -185,7 +185,7 @@ const STEP_LABEL: Partial<Record<SimPhase, string>> = {
   inflight: "in-flight cutover under a long call",
 };
 
-const perBackend = <T>(f: () => T): Record<Backend, T> => ({ old: f(), new: f() });
+const perBackend = <T>(f: () => T): Record<BackendRole, T> => ({ old: f(), new: f() });
 
 /** what the view reads of an event of a kind it does not know */
 interface UnknownEvent {
@@ -236,10 +236,10 @@ export class RunViewFolder {
   private readonly steps: StepView[] = [];
   private live: number | undefined;
   private readonly verdicts: VerdictView[] = [];
-  private readonly open = new Map<string, Backend>();
+  private readonly open = new Map<string, BackendRole>();
   private readonly up = perBackend(() => 0);
   private binSeconds = FIRST_BIN_SECONDS;
-  private readonly bins: { routed: Record<Backend, number>; up: Record<Backend, number> }[] = [];
+  private readonly bins: { routed: Record<BackendRole, number>; up: Record<BackendRole, number> }[] = [];
   private readonly logTail: string[] = [];
   private unreadable = 0;
   private readonly pendingApplies: StepView["applies"] = [];
@@ -474,7 +474,7 @@ export class RunViewFolder {
   }
 
   /** the bin holding `at`; bins are created up to it (gaps carry the calls up forward) */
-  private bin(at: number): { routed: Record<Backend, number>; up: Record<Backend, number> } {
+  private bin(at: number): { routed: Record<BackendRole, number>; up: Record<BackendRole, number> } {
     const sec = Math.max(0, (at - this.origin()) / 1000);
     let i = Math.floor(sec / this.binSeconds);
     while (i >= MAX_BINS) {
@@ -570,7 +570,7 @@ function hepRatesView(h: NonNullable<DashboardState["hep"]>): HepRatesView {
   };
 }
 
-function perBackendFrom<T>(f: (b: Backend) => T): Record<Backend, T> {
+function perBackendFrom<T>(f: (b: BackendRole) => T): Record<BackendRole, T> {
   return { old: f("old"), new: f("new") };
 }
 
@@ -611,7 +611,8 @@ export function withResults(view: RunView, results: ResultsInput): RunView {
     return { ...v, numbers, offenders: arr(r["offenders"]).map(String) };
   });
   const calls = arr(results.calls).map(rec);
-  const callsTo = (b: Backend): number => calls.filter((c) => str(c["inviteBackend"]).split("+").includes(b)).length;
+  const callsTo = (b: BackendRole): number =>
+    calls.filter((c) => str(c["inviteBackend"]).split("+").includes(b)).length;
   return {
     ...view,
     verdicts,

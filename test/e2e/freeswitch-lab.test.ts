@@ -9,6 +9,7 @@ import { isTcpFree, isUdpFree } from "../../src/os/ports.js";
 import { isAlive } from "../../src/os/process.js";
 import { callThroughProxy, freeswitchFlags, freeswitchPidsUnder } from "../support/freeswitch-fixture.js";
 import { CLI, labFixture, type LabFixture } from "../support/lab-fixture.js";
+import type { BackendRole } from "../../src/core/backend-role.js";
 
 /**
  * The native lab with the real services: FreeSWITCH 1.10.3 (old) and 1.10.12 (new) from the trees
@@ -114,7 +115,7 @@ describe("native lab with real FreeSWITCH: up, status, verify, calls through Kam
     }
 
     // each FreeSWITCH's own account of the calls: channel events by Call-ID over its event socket
-    const esl = (role: "old" | "new") => ({
+    const esl = (role: BackendRole) => ({
       host: "127.0.0.1",
       port: Number(fs[fs.indexOf(`--${role}-esl-port`) + 1]),
       password: readFileSync(path.join(f.labDir, `freeswitch-${role}`, "event-socket.secret"), "utf8").trim(),

@@ -29,6 +29,7 @@ import { parseMessageLogBuffer } from "../../src/sip/message-log.js";
 import { uacArgv } from "../../src/sipp/argv.js";
 import { startSipp } from "../../src/sipp/runner.js";
 import { labFixture, type LabFixture } from "../support/lab-fixture.js";
+import type { BackendRole } from "../../src/core/backend-role.js";
 
 const read = (file: string): ReturnType<typeof parseMessageLogBuffer>["records"] => {
   try {
@@ -81,9 +82,9 @@ describe("gates on real calls through Kamailio 5.6.3 (algorithm 9)", () => {
     calls: number,
   ): Promise<{
     verdict: StepGateVerdict;
-    m: Record<"old" | "new", BackendMetrics>;
-    fromLogs: Map<string, "old" | "new">;
-    fromHep: Map<string, "old" | "new">;
+    m: Record<BackendRole, BackendMetrics>;
+    fromLogs: Map<string, BackendRole>;
+    fromHep: Map<string, BackendRole>;
     ids: string[];
   }> {
     const inputs = {

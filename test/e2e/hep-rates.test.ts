@@ -13,6 +13,7 @@ import { HttpJsonRpcClient } from "../../src/kamailio/rpc.js";
 import type { BackendCounts, RunEvent } from "../../src/events/run-events.js";
 import { CLI, labFixture, type LabFixture } from "../support/lab-fixture.js";
 import { placeCalls } from "../support/sip-call.js";
+import type { BackendRole } from "../../src/core/backend-role.js";
 
 const KNOBS = [
   "--calls-per-phase",
@@ -32,7 +33,7 @@ const KNOBS = [
 interface StatusJson {
   rates?: {
     kind: string;
-    window?: { windowMs: number; backends: Record<"old" | "new", BackendCounts> };
+    window?: { windowMs: number; backends: Record<BackendRole, BackendCounts> };
     owner?: { pid: number };
   };
 }
@@ -146,7 +147,7 @@ describe("live per-backend rates from the HEP stream", () => {
     assert.ok(windows.length >= 5, `${windows.length} rate windows`);
     assert.equal(windows.filter((w) => w.final).length, 1, "one final window");
     assert.ok(windows.at(-1)!.final, "the final window is the last");
-    const sum = (b: "old" | "new", k: (c: BackendCounts) => number): number =>
+    const sum = (b: BackendRole, k: (c: BackendCounts) => number): number =>
       windows.reduce((n, w) => n + k(w.backends[b]), 0);
     const results = JSON.parse(readFileSync(path.join(run, "results.json"), "utf8")) as {
       exitCode: number;

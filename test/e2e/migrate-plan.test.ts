@@ -11,6 +11,7 @@ import { after, before, describe, test } from "node:test";
 import type { RuntimeDestination } from "../../src/dispatcher/runtime.js";
 import { CLI, labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
 import { runtimeWithAttrs, uriOf } from "../support/lab-runtime.js";
+import type { BackendRole } from "../../src/core/backend-role.js";
 
 interface Results {
   status: string;
@@ -52,7 +53,7 @@ const events = (runDir: string): Ev[] =>
 
 /** the weights a step's runtime was read back with, old first */
 function weights(f: LabFixture, rt: readonly { uri: string; attrs?: string | undefined }[]): (string | undefined)[] {
-  const w = (role: "old" | "new"): string | undefined => {
+  const w = (role: BackendRole): string | undefined => {
     const d = rt.find((x) => x.uri === uriOf(f, role));
     return d === undefined ? undefined : (d.attrs ?? "");
   };

@@ -13,6 +13,7 @@ import { callThroughProxy, freeswitchFlags, freeswitchPidsUnder } from "../suppo
 import { CLI, labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
 import { activeOn, runtimeUris, uriOf } from "../support/lab-runtime.js";
 import { FAST } from "../support/sim-knobs.js";
+import type { BackendRole } from "../../src/core/backend-role.js";
 
 interface Results {
   status: string;
@@ -29,7 +30,7 @@ interface Results {
     mode: string;
     verdictsFrom: string;
     crossCheck?: string;
-    eventSocket?: Record<"old" | "new", { events: number; calls: number; file: string; closedEarlyAt?: string }>;
+    eventSocket?: Record<BackendRole, { events: number; calls: number; file: string; closedEarlyAt?: string }>;
   };
 }
 
@@ -124,7 +125,7 @@ describe("sim on real FreeSWITCH: HEP + event sockets", () => {
     );
 
     // each FreeSWITCH's own account, in the run folder: every call it got, created and completed
-    const events = (role: "old" | "new"): EventLine[] =>
+    const events = (role: BackendRole): EventLine[] =>
       readFileSync(path.join(dir, res.evidence.eventSocket![role].file), "utf8")
         .trim()
         .split("\n")

@@ -1,6 +1,7 @@
 import { HttpJsonRpcClient } from "../../src/kamailio/rpc.js";
 import { parseDispatcherListResult } from "../../src/dispatcher/runtime.js";
 import type { LabFixture } from "./lab-fixture.js";
+import type { BackendRole } from "../../src/core/backend-role.js";
 
 /** The URIs Kamailio has loaded right now (straight from its JSON-RPC, not through the CLI). */
 export async function runtimeUris(f: LabFixture): Promise<string[]> {
@@ -26,10 +27,10 @@ export async function runtimeWithAttrs(f: LabFixture): Promise<[string, string |
   }
 }
 
-export const uriOf = (f: LabFixture, role: "old" | "new"): string => `sip:127.0.0.1:${f.ports[role]}`;
+export const uriOf = (f: LabFixture, role: BackendRole): string => `sip:127.0.0.1:${f.ports[role]}`;
 
 /** Kamailio's active dialogs on one backend right now (its dialog profile `backend`, by URI). */
-export async function activeOn(f: LabFixture, role: "old" | "new"): Promise<number> {
+export async function activeOn(f: LabFixture, role: BackendRole): Promise<number> {
   const rpc = new HttpJsonRpcClient("127.0.0.1", f.ports.rpc, 2000);
   try {
     return Number(await rpc.call("dlg.profile_get_size", ["backend", uriOf(f, role)]));

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { assetPath } from "../../src/core/assets.js";
 import { freePorts, type LabFixture } from "./lab-fixture.js";
+import type { BackendRole } from "../../src/core/backend-role.js";
 
 export interface CallsResult {
   /** SIPp's exit code: 0 = every call completed (2xx to INVITE and to BYE) */
@@ -17,7 +18,7 @@ export interface CallsResult {
   old: number;
   new: number;
   /** the backend of each call by SIPp's call number (1-based; index 0 unused), undefined if none got it */
-  byCallNumber: ("old" | "new" | undefined)[];
+  byCallNumber: (BackendRole | undefined)[];
 }
 
 function callIdsWithInvite(log: string, tag: string): Set<string> {

@@ -7,6 +7,7 @@ import {
   CONTAINERS,
   IN_CONTAINER,
 } from "./topology.js";
+import type { BackendRole } from "../../core/backend-role.js";
 
 /**
  * Every docker command the docker driver runs, as argv (pure; docs/docker-lab.md documents these exact lines).
@@ -68,7 +69,7 @@ export function kamcmdExecArgv(method: string, params: readonly string[] = []): 
 }
 
 /** `docker exec real-freeswitch-<role> <freeswitch> -version` (the local images' tree, or the seed image's PATH) */
-export function freeswitchVersionArgv(role: "old" | "new", images: ImageSet = "local"): string[] {
+export function freeswitchVersionArgv(role: BackendRole, images: ImageSet = "local"): string[] {
   return [
     "docker",
     "exec",
@@ -79,7 +80,7 @@ export function freeswitchVersionArgv(role: "old" | "new", images: ImageSet = "l
 }
 
 /** `docker exec real-fusionpbx-<role> cat /var/www/fusionpbx/core/software/resources/classes/software.php` */
-export function fusionpbxSoftwarePhpArgv(role: "old" | "new"): string[] {
+export function fusionpbxSoftwarePhpArgv(role: BackendRole): string[] {
   return ["docker", "exec", CONTAINERS.fusionpbx[role], "cat", IN_CONTAINER.fusionpbxSoftwarePhp];
 }
 

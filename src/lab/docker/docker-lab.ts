@@ -29,6 +29,7 @@ import {
   hostSipPort,
   type DockerBackends,
 } from "./topology.js";
+import type { BackendRole } from "../../core/backend-role.js";
 
 /**
  * `lab up / down / status --driver docker` on a real Docker engine: the engine (found, or started
@@ -107,7 +108,7 @@ function writeDbSecret(stateDir: string): string {
 }
 
 /** The FusionPBX web UIs on their published loopback ports. */
-export function dockerFusionpbxUrls(env: NodeJS.ProcessEnv = process.env): Record<"old" | "new", string> {
+export function dockerFusionpbxUrls(env: NodeJS.ProcessEnv = process.env): Record<BackendRole, string> {
   return {
     old: `http://127.0.0.1:${hostPort("fusionpbxOld", env)}/`,
     new: `http://127.0.0.1:${hostPort("fusionpbxNew", env)}/`,
@@ -153,7 +154,7 @@ function writeSeedSecrets(stateDir: string): void {
 /** A FreeSWITCH container's event socket (from the host, over the lab network) and its password. */
 export function dockerEventSocket(
   dir: string,
-  role: "old" | "new",
+  role: BackendRole,
 ): { host: string; port: number; password: string } | undefined {
   const secret = freeswitchPaths(dockerStateDir(dir), role).secretFile;
   if (!existsSync(secret)) return undefined;

@@ -15,6 +15,7 @@ import {
   sippMessageLog,
   type DockerBackends,
 } from "./topology.js";
+import type { BackendRole } from "../../core/backend-role.js";
 
 /**
  * The Docker real-services lab as a Target:
@@ -25,7 +26,7 @@ import {
  */
 export function dockerTarget(labDir: string, backends: DockerBackends, run: ArgvRunner = runArgv): Target {
   const rpc = new KamcmdRpcClient(`docker exec ${CONTAINERS.kamailio} kamcmd`, kamcmdExecArgv, run);
-  const backend = (role: "old" | "new"): BackendEndpoint => ({
+  const backend = (role: BackendRole): BackendEndpoint => ({
     role,
     address: backends === "freeswitch" ? NETWORK.freeswitch[role] : NETWORK.sippUas[role],
     port: backends === "freeswitch" ? IN_CONTAINER.freeswitchSipPort : IN_CONTAINER.sippPort,

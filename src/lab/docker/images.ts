@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { BackendRole } from "../../core/backend-role.js";
 
 /**
  * The images the Docker lab runs, as data (pure). Two image sets:
@@ -119,7 +120,7 @@ export function sippImage(): ImageSpec {
 }
 
 /** FreeSWITCH from the native real-services lab's prebuilt tree (bin/ lib/ mod/), plus its runtime libraries. */
-export function freeswitchImage(role: "old" | "new", version: string, treeDir: string): ImageSpec {
+export function freeswitchImage(role: BackendRole, version: string, treeDir: string): ImageSpec {
   return {
     tag: role === "old" ? LOCAL_IMAGES.freeswitchOld : LOCAL_IMAGES.freeswitchNew,
     what: `FreeSWITCH ${version} (the real-services tree ${treeDir})`,
@@ -152,7 +153,7 @@ export const FUSIONPBX_ROOT_IN_IMAGE = "/var/www/fusionpbx";
  * served by PHP's built-in web server on port 8080. The tag 5.3.0's software.php says 5.3.3: the build
  * checks the version the code reports, `reports`.
  */
-export function fusionpbxImage(role: "old" | "new", tag: string, reports: string, treeDir: string): ImageSpec {
+export function fusionpbxImage(role: BackendRole, tag: string, reports: string, treeDir: string): ImageSpec {
   return {
     tag: role === "old" ? LOCAL_IMAGES.fusionpbxOld : LOCAL_IMAGES.fusionpbxNew,
     what: `FusionPBX ${tag} (software.php: ${reports}; the real-services tree ${treeDir}) on Debian's PHP`,

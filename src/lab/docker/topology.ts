@@ -3,6 +3,7 @@ import { PROJECT_ROOT } from "../../core/assets.js";
 import { UsageError } from "../../core/errors.js";
 import { sipPolicy, type SipPolicy } from "../../sip/sip-policy.js";
 import { FREESWITCH_TREE_IN_IMAGE, kamailioModulePath, type ImageSet } from "./images.js";
+import type { BackendRole } from "../../core/backend-role.js";
 
 /**
  * The Docker real-services lab (the seed's topology and pinned versions) as data. The compose files
@@ -105,14 +106,14 @@ export const HOST_DIRS = {
 export type DockerBackends = "freeswitch" | "sipp";
 
 /** A backend's SIP URI as Kamailio's dispatcher sees it on the lab network. */
-export function dockerBackendUri(kind: DockerBackends, role: "old" | "new"): string {
+export function dockerBackendUri(kind: DockerBackends, role: BackendRole): string {
   const addr = kind === "freeswitch" ? NETWORK.freeswitch[role] : NETWORK.sippUas[role];
   const port = kind === "freeswitch" ? IN_CONTAINER.freeswitchSipPort : IN_CONTAINER.sippPort;
   return `sip:${addr}:${port}`;
 }
 
 /** The SIPp UAS message log, on the host (the container writes it into the mounted directory). */
-export function sippMessageLog(labDir: string, role: "old" | "new"): string {
+export function sippMessageLog(labDir: string, role: BackendRole): string {
   return path.join(labDir, HOST_DIRS.sippLogs, `uas-${role}.messages.log`);
 }
 
