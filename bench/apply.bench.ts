@@ -3,7 +3,7 @@
  * file and the runtime) inside the process, against a raw write + reload RPC; and a whole
  * `pbx-cutover migrate` (CLI process) on a running lab. Free ports, temp dir, lab reload_delta 0.
  * Usage: node dist/bench/apply.bench.js [applies] [migrates]
- * Target (issue 3): one verified apply under 50 ms in-process (raw write + reload: 8-12 ms here).
+ * Target: one verified apply under 50 ms in-process (raw write + reload: 8-12 ms here).
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";

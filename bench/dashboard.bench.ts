@@ -1,6 +1,6 @@
 /**
  * Benchmark: CPU time of one dashboard tick (fold the tick, render the frame, append the CSV row to
- * a real file) after 10 and after 10,000 calls were observed. Target (issue 5): independent of the
+ * a real file) after 10 and after 10,000 calls were observed. Target: independent of the
  * number of calls, under 5 ms. Usage: node dist/bench/dashboard.bench.js [ticks]
  */
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";

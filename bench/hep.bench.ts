@@ -2,7 +2,7 @@
  * Benchmark: HEP decoding + per-call evidence bookkeeping on datagrams recorded from Kamailio 5.6.3
  * (test/fixtures/kamailio-5.6.3-hep3-both-4-calls.hex, 14 messages per call), cloned into many
  * distinct calls (the SIPp pid in Call-ID, tags and branches replaced by a same-length number, so
- * every datagram keeps its recorded size). Target (issue 10): at least 100,000 HEP packets/s on
+ * every datagram keeps its recorded size). Target: at least 100,000 HEP packets/s on
  * one core. Also the pcap record encoding on top, and a sim's whole per-packet path (decode, the SIP
  * head read once, pcap record, live rates, the HEP feed drained into an evidence book:
  * what a `sim` run's collector does per datagram, minus the socket). Then the collector on a real loopback socket at

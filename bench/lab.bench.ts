@@ -1,7 +1,7 @@
 /**
  * Benchmark: `pbx-cutover lab up` to ready and `lab down`, whole CLI processes (Node start included),
  * on free ports in a temp dir. Prints medians. Usage: node dist/bench/lab.bench.js [iterations]
- * Target (issue 2): up to ready under 1 s including the CLI's own start.
+ * Target: up to ready under 1 s including the CLI's own start.
  */
 import { labFixture } from "../test/support/lab-fixture.js";
 

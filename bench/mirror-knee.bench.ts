@@ -1,5 +1,5 @@
 /**
- * Benchmark: the lab's zero-failure call rate with and without HEP mirroring (issue 10: mirroring
+ * Benchmark: the lab's zero-failure call rate with and without HEP mirroring (target: mirroring
  * must not cost more than 15% of it). One lab (Kamailio -m 256, children 2, the SIPp stand-ins),
  * the tool's HEP collector running throughout (decoding, booking, writing pcap, as `sim` does);
  * for each rate a 5 s burst of calls held 1 s with `siptrace.status off`, then the same with `on`
@@ -146,7 +146,7 @@ async function main(): Promise<void> {
     const off = knee("off");
     const on = knee("on");
     console.log(
-      `zero-failure rate: off ${off} calls/s, on ${on} calls/s; mirroring costs ${off > 0 ? Math.round((100 * (off - on)) / off) : "?"}% (issue: at most 15%)`,
+      `zero-failure rate: off ${off} calls/s, on ${on} calls/s; mirroring costs ${off > 0 ? Math.round((100 * (off - on)) / off) : "?"}% (target: at most 15%)`,
     );
     console.log(`collector: ${JSON.stringify({ ...cap.summary(), pcap: undefined })}`);
   } finally {

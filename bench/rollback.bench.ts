@@ -1,5 +1,5 @@
 /**
- * Benchmark: the automatic rollback's reaction time at 500 calls/s (issue 12, target < 1 s): from the
+ * Benchmark: the automatic rollback's reaction time at 500 calls/s (target: under 1 s): from the
  * first failing call's INVITE (as Kamailio received it) to the restored runtime read back, and how many
  * calls the failing backend received in that time (and how many of them failed: the calls lost).
  *

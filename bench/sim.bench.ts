@@ -6,7 +6,7 @@
  *   2. CALL_RATE=50, LONG_CALL_MS=5000;
  *   3. load: CALL_RATE=500, CALLS_PER_PHASE=5000, CALL_DURATION_MS=1000 (LONG_CALL_MS=5000), which
  *      must pass with zero failed, lost or misrouted calls.
- * Targets (issue 4): 1 under 40 s, 2 under 12 s, overhead under 2 s.
+ * Targets: 1 under 40 s, 2 under 12 s, overhead under 2 s.
  * Usage: node dist/bench/sim.bench.js [--no-load]
  */
 import { readFileSync, readdirSync } from "node:fs";

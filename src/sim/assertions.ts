@@ -1,5 +1,5 @@
 /**
- * Verdicts (pure): from the evidence of a phase, each assertion of the issue as data
+ * Verdicts (pure): from the evidence of a phase, each assertion as data
  * (`pass | fail | inconclusive`, with the numbers and the offending Call-IDs), never an exception.
  */
 import type { SimPhase, Verdict } from "../events/run-events.js";

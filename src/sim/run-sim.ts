@@ -473,7 +473,7 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
     });
     await writeFileAtomicAsync(path.join(o.runDir, "junit.xml"), renderJunit(results), { mode: FileMode.public });
     // stamped now, not at finishedAt: events emitted while the files were written (the rate
-    // sampler's timer) must not come before it in time (events.ndjson is in time order; seen red)
+    // events' timer) must not come before it in time (events.ndjson is in time order)
     ev.emit({ kind: "run-finished", at: Date.now(), status, exitCode, failures: results.failures });
     return results;
   }

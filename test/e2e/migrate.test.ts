@@ -49,7 +49,7 @@ const listUris = (text: string): string[] =>
 function checkRunDir(f: LabFixture, runDir: string): Results {
   const OLD = uriOf(f, "old");
   const NEW = uriOf(f, "new");
-  // the seed's files, plus the run's event stream and its offline report (issue 12 §8: every run folder)
+  // the seed's files, plus the run's event stream and its offline report (every run folder has both)
   assert.deepEqual(readdirSync(runDir).sort(), [...SEED_FILES, "events.ndjson", "report.html"].sort());
   const read = (n: string): string => readFileSync(path.join(runDir, n), "utf8");
   const events = read("events.ndjson")
