@@ -16,7 +16,9 @@ export async function freeTcpPort(): Promise<number> {
 /** The flags that make a fixture's lab run real FreeSWITCH: event sockets and RTP ranges of its own. */
 export async function freeswitchFlags(opts: { old?: string; new?: string } = {}): Promise<string[]> {
   const [oldEsl, newEsl] = [await freeTcpPort(), await freeTcpPort()];
-  const rtp = 40000 + Math.floor(Math.random() * 500) * 40;
+  // above the kernel's ephemeral range (32768-60999), where freeTcpPort's ports (event sockets,
+  // PostgreSQL, HTTP) come from: an RTP range there can collide with the fixture's own TCP ports
+  const rtp = 61000 + Math.floor(Math.random() * 100) * 40;
   return [
     "--backends",
     "freeswitch",
