@@ -132,6 +132,57 @@ describe("runMigrate (in-memory Kamailio)", () => {
     assert.ok(!existsSync(target.lockPath));
   });
 
+  for (const probesBeforeDeath of [1, 3]) {
+    const when = probesBeforeDeath === 1 ? "before the both step" : "after the last step";
+    it(`new stops answering ${when}: exit 1 naming it, never PASS; the step before it stays or is put back`, async () => {
+      const { target, kam, art, opts } = setup();
+      let newProbes = 0;
+      const probe: MigrateOptions["probe"] = async (t, role) => {
+        const p = await answers(t, role);
+        if (role === "new" && ++newProbes > probesBeforeDeath)
+          return { ...p, probe: { ...p.probe, reachable: false, status: undefined, error: "no answer in 1000 ms" } };
+        return p;
+      };
+      const scope = new Scope();
+      // new is probed at the start (1), before both (2), before new (3) and after it (4)
+      const err = await runMigrate(runningLab, target, { ...opts, probe }, scope).catch((e: unknown) => e);
+      await scope.close();
+      assert.equal((err as { exitCode?: number }).exitCode, 1, String(err));
+      assert.match(String((err as Error).message), new RegExp(`new backend ${NEW.replace(/\./g, "\\.")}`));
+      const r = results(art);
+      assert.equal(r.status, "fail");
+      if (probesBeforeDeath === 1) {
+        assert.match(
+          String((err as Error).message),
+          /step 2\/3 \(both\) was not applied: .* does not answer; step 1 \(old\) stays in place$/,
+        );
+        assert.deepEqual(
+          r.phases.map((p) => [p.mode, p.verdict]),
+          [
+            ["old", "pass"],
+            ["both", "fail"],
+          ],
+        );
+        assert.match(r.phases[1]!.reason ?? "", /^not applied: /);
+        assert.deepEqual(kam.runtimeUris(), [OLD]);
+      } else {
+        assert.match(
+          String((err as Error).message),
+          /after the last step, .*does not answer SIP OPTIONS.*step 2 \(both\) is back in place/,
+        );
+        assert.deepEqual(
+          r.phases.map((p) => [p.mode, p.verdict]),
+          [
+            ["old", "pass"],
+            ["both", "pass"],
+            ["new", "fail"],
+          ],
+        );
+        assert.deepEqual(kam.runtimeUris().sort(), [NEW, OLD].sort());
+      }
+    });
+  }
+
   it("a lab it started is taken down at the end unless --keep-lab", async () => {
     for (const keepLab of [false, true]) {
       const { target, art, opts } = setup();

@@ -36,7 +36,7 @@ import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
 import { gateName, type GateSpec } from "../gates/gate.js";
 import { checkPlanForAlgorithm, stepProfile } from "../plan/dry-run.js";
 import { stepLabel, type Plan } from "../plan/plan.js";
-import { outcomeError, runSteps, type RunnerStep } from "../plan/runner.js";
+import { outcomeError, runSteps, type GateResult, type RunnerStep } from "../plan/runner.js";
 import { openControlServer } from "../control/control-socket.js";
 import { RunControl } from "../control/run-control.js";
 import { initialStatus, reduceStatus, statusView } from "../control/run-status.js";
@@ -49,6 +49,7 @@ import { probeOptions, type OptionsResult } from "../sip/options-probe.js";
 import { DEFAULT_MIN_CALLS } from "../gates/gate.js";
 import { startTrafficRun, type TrafficSettings } from "./traffic-run.js";
 import type { BackendRole } from "../core/backend-role.js";
+import { checkDestinations, destinationName, type DestinationCheck } from "./destination-check.js";
 
 export interface MigrateOptions {
   /** a plan from --steps / --plan with the target's dispatcher algorithm; undefined = the seed's old -> both -> new */
@@ -231,6 +232,19 @@ export async function runMigrate(
       o.traffic === undefined
         ? undefined
         : await startTrafficRun(o.traffic, target, steps, o.plan?.algorithm ?? 4, runDir, scope, o.log);
+    const evaluateGates = async (i: number): Promise<GateResult> => {
+      if (live === undefined) {
+        // no calls: a step's gates have no evidence to decide on
+        return {
+          verdict: "none",
+          detail: `${steps[i]!.gates.join(", ")}: migrate places no calls without --traffic, so there is no evidence to judge them on`,
+        };
+      }
+      // the last mirrored messages of the window are in before it is judged: a packet Kamailio
+      // captured 20 ms after now was read (its workers mirror in about that order), or all is quiet
+      await live.capture.settleUntil(Date.now() + EVALUATE_SETTLE_MS, 50, 1000);
+      return live.gates.evaluate(i);
+    };
     const outcome = await runSteps(
       steps.map((s) => s.runner),
       {
@@ -241,17 +255,19 @@ export async function runMigrate(
         control,
         events,
         evaluate: async (i) => {
-          if (live === undefined) {
-            // no calls: a step's gates have no evidence to decide on
+          // the end of the cutover: the destinations the last step moved calls to answer, before its gates
+          if (i !== steps.length - 1) return evaluateGates(i);
+          const answers = await checkDestinations(target, steps[i]!.weightNew, probe);
+          if (!answers.ok)
             return {
-              verdict: "none",
-              detail: `${steps[i]!.gates.join(", ")}: migrate places no calls without --traffic, so there is no evidence to judge them on`,
+              verdict: "fail",
+              detail: `after the last step, ${answers.lines.join("; ")}`,
+              gates: [answers.row],
             };
-          }
-          // the last mirrored messages of the window are in before it is judged: a packet Kamailio
-          // captured 20 ms after now was read (its workers mirror in about that order), or all is quiet
-          await live.capture.settleUntil(Date.now() + EVALUATE_SETTLE_MS, 50, 1000);
-          return live.gates.evaluate(i);
+          if (live === undefined && steps[i]!.gates.length === 0)
+            return { verdict: "pass", detail: answers.lines.join("; "), gates: [answers.row] };
+          const judged = await evaluateGates(i);
+          return { ...judged, gates: [answers.row, ...(judged.gates ?? [])] };
         },
         ...(live
           ? { watch: (i: number) => live.gates.watch(i), whenFailed: (i: number) => live.gates.whenFailed(i) }
@@ -295,11 +311,17 @@ export async function runMigrate(
           writeFileAtomic(path.join(runDir, file), out.appliedText, { mode: FileMode.public });
           results.rollback = { ...(results.rollback ?? emptyRollback), appliedFile: file, runtime: out.runtime };
         },
-        beforeApply: (i) => {
+        beforeApply: async (i) => {
           // the phase exists (with its profile file) before its apply starts
           const s = steps[i]!;
           results.phases.push(newPhase(s.mode, s.profileFile, s.step));
           writeFileAtomic(path.join(runDir, s.profileFile), renderProfile(s.runner.profile), { mode: FileMode.public });
+          // a step is applied only when the destinations it sends calls to answer
+          const answers = await checkDestinations(target, s.weightNew, probe);
+          if (!answers.ok) {
+            phaseOf(i).reason = `not applied: ${answers.lines.join("; ")}`;
+            throw destinationsDownError(steps, i, answers.down, answers.lines);
+          }
         },
         log: (line) => {
           if (o.plan !== undefined) o.log(line);
@@ -460,7 +482,8 @@ function defaultSteps(target: Target, traffic: boolean): MigrateStep[] {
       // with --traffic the split check judges every step
       machine: {
         holdMs: 0,
-        hasGates: traffic,
+        // the last step's destinations are checked with its gates
+        hasGates: traffic || m === "new",
         onInconclusive: "fail",
         maxExtensions: 0,
         ...(traffic ? { minCalls: trafficMinCalls(weights[m]) } : {}),
@@ -508,7 +531,7 @@ function planSteps(target: Target, plan: Plan, algorithm: DispatcherAlgorithm, t
       machine: {
         holdMs: (s.hold.durationS ?? 0) * 1000,
         // with --traffic the split check judges every step, gates or not
-        hasGates: s.gates.length > 0 || traffic,
+        hasGates: s.gates.length > 0 || traffic || i === plan.steps.length - 1,
         onInconclusive: s.onInconclusive,
         maxExtensions: s.maxExtensions,
         ...(traffic
@@ -519,6 +542,38 @@ function planSteps(target: Target, plan: Plan, algorithm: DispatcherAlgorithm, t
     weightNew: s.weightNew,
     gateSpecs: s.gates,
   }));
+}
+
+/**
+ * Step i was not applied because destinations it sends calls to do not answer: the steps before it
+ * stay as they are (the last good one is in place), and the operator is told when that step still
+ * sends calls to a destination that does not answer.
+ */
+function destinationsDownError(
+  steps: readonly MigrateStep[],
+  i: number,
+  down: DestinationCheck["down"],
+  lines: string[],
+): VerificationError {
+  const prev = steps[i - 1];
+  const share = (role: BackendRole, w: number): number => (role === "new" ? w : 100 - w);
+  const still = prev === undefined ? [] : down.filter((d) => share(d.role, prev.weightNew) > 0);
+  const inPlace =
+    prev === undefined
+      ? "the list before the plan stays in place"
+      : `step ${i} (${prev.mode}) stays in place` +
+        still.map((d) => `, and it still sends ${share(d.role, prev.weightNew)}% of new calls to ${d.role}`).join("");
+  return new VerificationError(
+    `step ${i + 1}/${steps.length} (${steps[i]!.mode}) was not applied: ${down.map(destinationName).join(" and ")} ${down.length === 1 ? "does" : "do"} not answer; ${inPlace}`,
+    [
+      ...lines,
+      ...(still.length > 0
+        ? [
+            `to send no calls to ${still.map((d) => d.role).join(" and ")}: pbx-cutover apply --mode ${still[0]!.role === "new" ? "old" : "new"}`,
+          ]
+        : []),
+    ],
+  );
 }
 
 function newPhase(mode: string, profileFile: string, step: PhaseResult["step"]): PhaseResult {

@@ -10,6 +10,9 @@ import {
   reloadWaitMs,
   type DispatcherCommandOpts,
 } from "../dispatcher-options.js";
+import { EnvironmentError } from "../../core/errors.js";
+import { checkDestinations, destinationName } from "../../cutover/destination-check.js";
+import { probeBackend } from "../../cutover/migrate.js";
 
 type ApplyOpts = DispatcherCommandOpts & { mode?: string };
 
@@ -20,7 +23,8 @@ export function registerApplyCommand(program: Command): void {
       .summary("one verified dispatcher change to old, both or new; restored on failure")
       .description(
         "one verified dispatcher step: back up the list, write the profile atomically, dispatcher.reload, " +
-          "read the runtime back and compare; on failure restore the previous list (exit 4)",
+          "read the runtime back and compare; on failure restore the previous list (exit 4). " +
+          "both and new only when the new backend answers SIP OPTIONS (exit 3 otherwise, nothing changed)",
       )
       .option("--mode <mode>", "profile to apply: old (old only), both (old and new), new (new only)")
       .option("--json", "print the outcome (profile, reload, runtime before/after, timings) as JSON"),
@@ -32,6 +36,15 @@ export function registerApplyCommand(program: Command): void {
     const target = await dispatcherTarget(opts, choice);
     try {
       const profile = profileFor(target, mode);
+      // calls move to new only when it answers (old is where a rollback goes: never refused)
+      if (mode !== "old") {
+        const answers = await checkDestinations(target, 100, probeBackend);
+        if (!answers.ok)
+          throw new EnvironmentError(
+            `${answers.down.map(destinationName).join(" and ")} does not answer; --mode ${mode} would send calls to it; nothing was changed`,
+            answers.lines,
+          );
+      }
       const outcome = await withScope((scope) =>
         verifiedApply(target, profile, {
           command: `pbx-cutover apply --mode ${mode}`,
