@@ -16,7 +16,7 @@ import path from "node:path";
 import { assetPath } from "../src/core/assets.js";
 import { startHepCapture } from "../src/hep/capture.js";
 import { hepView } from "../src/hep/evidence-source.js";
-import { HttpJsonRpcClient } from "../src/kamailio/rpc.js";
+import { labRpc } from "../test/support/lab-runtime.js";
 import { EvidenceBook } from "../src/sim/evidence.js";
 import { HepFeed } from "../src/sim/hep-feed.js";
 import { RateCounter } from "../src/hep/rate-counter.js";
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   const rates = args.map(Number).filter((n) => n > 0);
   if (rates.length === 0) rates.push(500, 600, 700, 800, 900, 1000);
   const f = await labFixture();
-  const rpc = new HttpJsonRpcClient("127.0.0.1", f.ports.rpc, 5000);
+  const rpc = labRpc(f, 5000);
   const proxy = `127.0.0.1:${f.ports.sip}`;
   const view = hepView([proxy], { old: `127.0.0.1:${f.ports.old}`, new: `127.0.0.1:${f.ports.new}` });
   const feed = new HepFeed(view);

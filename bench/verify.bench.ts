@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { HttpJsonRpcClient } from "../src/kamailio/rpc.js";
+import { labRpc } from "../test/support/lab-runtime.js";
 import { runArgv } from "../src/lab/docker/docker-cli.js";
 import { KamcmdRpcClient } from "../src/lab/docker/kamcmd-rpc.js";
 import { labFixture } from "../test/support/lab-fixture.js";
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
       console.log(`  direct OPTIONS round trip:  ${fmt(direct)}`);
       if (via.length > 0) console.log(`  OPTIONS from Kamailio:      ${fmt(via)}`);
     }
-    const http = new HttpJsonRpcClient("127.0.0.1", f.ports.rpc);
+    const http = labRpc(f);
     const kamcmd = new KamcmdRpcClient(
       "kamcmd",
       (m, p) => ["/usr/sbin/kamcmd", "-s", `unix:${path.join(f.labDir, "kamailio_ctl")}`, m, ...p],

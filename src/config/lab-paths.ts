@@ -1,5 +1,6 @@
 import path from "node:path";
 import type { BackendRole } from "../core/backend-role.js";
+import { RPC_SECRET_CFG } from "../kamailio/rpc-secret.js";
 
 /** Where everything of one lab lives (pure). */
 export function labPaths(labDir: string) {
@@ -10,6 +11,7 @@ export function labPaths(labDir: string) {
     kamailioLog: path.join(labDir, "kamailio.log"),
     dispatcherList: path.join(labDir, "dispatcher.list"),
     ctlSocket: path.join(labDir, "kamailio_ctl"),
+    rpcSecretCfg: path.join(labDir, RPC_SECRET_CFG),
     lock: path.join(labDir, "apply.lock"),
     backend(role: BackendRole) {
       return {

@@ -10,6 +10,7 @@ const values = {
   reloadDelta: 0,
   setId: 1,
   ctlSocket: "/lab/kamailio_ctl",
+  rpcSecretCfg: "/lab/kamailio-rpc-secret.cfg",
   dispatcherList: "/lab/dispatcher.list",
   modulePath: "/usr/lib/x86_64-linux-gnu/kamailio/modules/",
   hepAddr: "127.0.0.1",
@@ -23,6 +24,9 @@ test("the project template renders with every placeholder filled", () => {
   assert.match(cfg, /^listen=udp:127\.0\.0\.1:15060$/m);
   assert.match(cfg, /^listen=tcp:127\.0\.0\.1:15061$/m);
   assert.match(cfg, /^children=2$/m);
+  assert.match(cfg, /^include_file "\/lab\/kamailio-rpc-secret\.cfg"$/m);
+  assert.match(cfg, /if \(\$hdr\(Authorization\) != "PBX_CUTOVER_RPC_AUTHORIZATION"\) \{\n\s*xhttp_reply\("401"/);
+  assert.match(cfg, /^modparam\("ctl", "mode", 0600\)$/m);
   assert.match(cfg, /modparam\("dispatcher", "reload_delta", 0\)/);
   assert.match(cfg, /modparam\("ctl", "binrpc", "unix:\/lab\/kamailio_ctl"\)/);
   assert.match(cfg, /record_route\(\)/);

@@ -10,6 +10,8 @@ export interface KamailioConfigValues {
   reloadDelta: number;
   setId: number;
   ctlSocket: string;
+  /** the include file with the RPC's secret (rpc-secret.ts) */
+  rpcSecretCfg: string;
   dispatcherList: string;
   modulePath: string;
   debug?: number;
@@ -51,6 +53,7 @@ export function renderKamailioConfig(template: string, v: KamailioConfigValues):
     RELOAD_DELTA: String(v.reloadDelta),
     SET_ID: String(v.setId),
     CTL_SOCKET: v.ctlSocket,
+    RPC_SECRET_CFG: v.rpcSecretCfg,
     DISPATCHER_LIST: v.dispatcherList,
     MODULE_PATH: v.modulePath,
     DEBUG: String(v.debug ?? 2),

@@ -39,18 +39,30 @@ export class HttpJsonRpcClient implements RpcClient {
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   private nextId = 1;
 
+  private readonly path: string;
+  private readonly authorization: (() => string | undefined) | undefined;
+
   constructor(
     private readonly host: string,
     private readonly port: number,
     private readonly timeoutMs = 2000,
-    private readonly path = "/RPC",
+    /** authorization: the Authorization header's value, asked for at each call (the lab's secret) */
+    opts: { path?: string; authorization?: () => string | undefined } = {},
   ) {
-    this.endpoint = `http://${host}:${port}${path}`;
+    this.path = opts.path ?? "/RPC";
+    this.authorization = opts.authorization;
+    this.endpoint = `http://${host}:${port}${this.path}`;
   }
 
   call(method: string, params: readonly (string | number)[] = []): Promise<unknown> {
     const id = this.nextId++;
     const body = JSON.stringify({ jsonrpc: "2.0", method, params, id });
+    let authorization: string | undefined;
+    try {
+      authorization = this.authorization?.();
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
     return new Promise((resolve, reject) => {
       const req = http.request(
         {
@@ -60,7 +72,11 @@ export class HttpJsonRpcClient implements RpcClient {
           method: "POST",
           agent: this.agent,
           timeout: this.timeoutMs,
-          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+          headers: {
+            "content-type": "application/json",
+            "content-length": Buffer.byteLength(body),
+            ...(authorization === undefined ? {} : { authorization }),
+          },
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -68,6 +84,15 @@ export class HttpJsonRpcClient implements RpcClient {
           res.on("error", (e) => reject(new RpcUnavailableError(this.endpoint, e.message)));
           res.on("end", () => {
             const text = Buffer.concat(chunks).toString("utf8");
+            if (res.statusCode === 401) {
+              reject(
+                new RpcUnavailableError(
+                  this.endpoint,
+                  `HTTP 401: it refused ${authorization === undefined ? "a caller without" : "this caller's"} secret (the lab's, readable only by the user who started it, changes with every \`lab up\`)`,
+                ),
+              );
+              return;
+            }
             let reply: { result?: unknown; error?: { code?: number; message?: string } };
             try {
               reply = JSON.parse(text) as typeof reply;

@@ -40,13 +40,18 @@ import {
 import { ensureUserDir } from "../files/ensure-dir.js";
 import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
 import { describeProc, findLabProcesses, isFrozen, ownershipOf, startTimeOf } from "../os/ownership.js";
+import { readRpcAuthorization, writeRpcSecret } from "../kamailio/rpc-secret.js";
 import { stopFound, stopRecorded, type StopReport } from "./lab-stop.js";
 
 const execFileP = promisify(execFile);
 const KAMAILIO_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
 
+/** The lab's JSON-RPC, with the lab's secret (read at each call: a restarted lab has a new one). */
 export function rpcClientFor(s: LabSettings, timeoutMs = 2000): RpcClient {
-  return new HttpJsonRpcClient(s.kamailio.address, s.kamailio.rpcPort, timeoutMs);
+  const secret = labPaths(s.labDir).rpcSecretCfg;
+  return new HttpJsonRpcClient(s.kamailio.address, s.kamailio.rpcPort, timeoutMs, {
+    authorization: () => readRpcAuthorization(secret),
+  });
 }
 
 async function portsInUse(s: LabSettings): Promise<PortInUse[]> {
@@ -144,6 +149,7 @@ export async function labUp(s: LabSettings, scope: Scope, o: UpOptions = { froze
     for (const f of Object.values(p.backend(role))) writeFileAtomic(f, "", { mode: FileMode.public });
   }
   rmSync(p.kamailioLog, { force: true });
+  writeRpcSecret(p.rpcSecretCfg);
   writeFileAtomic(
     p.kamailioConfig,
     renderKamailioConfig(loadKamailioTemplate(), {
@@ -154,6 +160,7 @@ export async function labUp(s: LabSettings, scope: Scope, o: UpOptions = { froze
       reloadDelta: s.kamailio.reloadDelta,
       setId: s.kamailio.setId,
       ctlSocket: p.ctlSocket,
+      rpcSecretCfg: p.rpcSecretCfg,
       dispatcherList: p.dispatcherList,
       modulePath: KAMAILIO_MODULES,
       dispatcherAlg: s.kamailio.dispatcherAlg,
@@ -349,6 +356,7 @@ export async function labDown(labDir: string): Promise<DownResult> {
       stillRunning,
     });
   rmSync(p.ctlSocket, { force: true });
+  rmSync(p.rpcSecretCfg, { force: true });
   const result: DownResult = {
     wasRunning: state !== undefined || found.stopped.length > 0,
     stopped,

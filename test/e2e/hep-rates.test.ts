@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { HttpJsonRpcClient } from "../../src/kamailio/rpc.js";
+import { labRpc } from "../support/lab-runtime.js";
 import type { BackendCounts, RunEvent } from "../../src/events/run-events.js";
 import { CLI, labFixture, type LabFixture } from "../support/lab-fixture.js";
 import { placeCalls } from "../support/sip-call.js";
@@ -94,7 +94,7 @@ describe("live per-backend rates from the HEP stream", () => {
   });
 
   test("mirroring off: lab status --rates says so (exit 3) and still shows the lab", async () => {
-    const rpc = new HttpJsonRpcClient("127.0.0.1", f.ports.rpc, 2000);
+    const rpc = labRpc(f);
     try {
       await rpc.call("siptrace.status", ["off"]);
       const r = await f.cli(["lab", "status", ...f.flags, "--rates", "200ms"]);

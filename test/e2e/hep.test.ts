@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { startHepCapture, type HepCapture } from "../../src/hep/capture.js";
 import type { HepPacket } from "../../src/hep/decode.js";
 import { byeAnsweredBy, forwardedTo } from "../../src/hep/evidence.js";
-import { HttpJsonRpcClient } from "../../src/kamailio/rpc.js";
+import { labRpc } from "../support/lab-runtime.js";
 import { parseSipMessage } from "../../src/sip/message.js";
 import { labFixture, type LabFixture } from "../support/lab-fixture.js";
 import { placeCalls } from "../support/sip-call.js";
@@ -154,7 +154,7 @@ describe("HEP: --hep-mirror off starts Kamailio silent; siptrace.status on switc
     assert.equal(silent.code, 0);
     await c.settle();
     assert.equal(c.summary().datagrams, 0, "nothing mirrored with --hep-mirror off");
-    const rpc = new HttpJsonRpcClient("127.0.0.1", f.ports.rpc, 2000);
+    const rpc = labRpc(f);
     try {
       assert.equal(await rpc.call("siptrace.status", ["on"]), "Enabled");
     } finally {

@@ -7,11 +7,11 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { HttpJsonRpcClient } from "../../src/kamailio/rpc.js";
+import { labRpc } from "../support/lab-runtime.js";
 import { labFixture, type LabFixture } from "../support/lab-fixture.js";
 
 async function runtimeReply(f: LabFixture): Promise<unknown> {
-  const rpc = new HttpJsonRpcClient("127.0.0.1", f.ports.rpc, 2000);
+  const rpc = labRpc(f);
   try {
     return await rpc.call("dispatcher.list");
   } finally {

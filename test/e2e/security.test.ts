@@ -5,13 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { chmodSync, readFileSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { assetPath } from "../../src/core/assets.js";
 import { uacArgv } from "../../src/sipp/argv.js";
 import { CLI, labFixture, runProgram, type CliResult, type LabFixture } from "../support/lab-fixture.js";
 import { groupPids, isLoopback, socketsOf, type BoundSocket } from "../support/lab-sockets.js";
+import { labRpc } from "../support/lab-runtime.js";
 
 const labPids = (labDir: string): number[] =>
   (JSON.parse(readFileSync(path.join(labDir, "lab.json"), "utf8")) as { components: { pid: number }[] }).components.map(
@@ -127,7 +128,100 @@ describe("explicit file modes whatever the umask", () => {
           "directories 0755",
         );
         assert.equal(modeOf(path.join(f.labDir, "kamailio_ctl")), "600", "Kamailio's control socket is private");
+        assert.equal(modeOf(path.join(f.labDir, "kamailio-rpc-secret.cfg")), "600", "the RPC's secret is private");
       });
     });
   }
+});
+
+/** One JSON-RPC request to the lab's RPC as `user` (this process's user when undefined): HTTP status and body. */
+async function rpcAs(
+  f: LabFixture,
+  user: string | undefined,
+  method: string,
+  authorization?: string,
+): Promise<{ status: number; body: string }> {
+  const script = `
+    const http = require("node:http");
+    const body = JSON.stringify({ jsonrpc: "2.0", method: process.argv[1], params: [], id: 1 });
+    const headers = { "content-type": "application/json", "content-length": Buffer.byteLength(body) };
+    if (process.argv[3]) headers.authorization = process.argv[3];
+    const req = http.request({ host: "127.0.0.1", port: Number(process.argv[2]), path: "/RPC", method: "POST", headers }, (res) => {
+      let text = "";
+      res.on("data", (d) => (text += d));
+      res.on("end", () => console.log(JSON.stringify({ status: res.statusCode, body: text })));
+    });
+    req.on("error", (e) => console.log(JSON.stringify({ status: 0, body: e.message })));
+    req.end(body);`;
+  const argv = [process.execPath, "-e", script, method, String(f.ports.rpc), authorization ?? ""];
+  const r =
+    user === undefined
+      ? await runProgram(argv[0]!, argv.slice(1), { cwd: f.dir })
+      : await runProgram(
+          "setpriv",
+          [`--reuid=${user}`, `--regid=${user === "nobody" ? "nogroup" : user}`, "--clear-groups", ...argv],
+          {
+            cwd: "/",
+          },
+        );
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as { status: number; body: string };
+}
+
+describe("the lab's RPC answers only the user who started it", () => {
+  let f: LabFixture;
+  before(async () => {
+    f = await labFixture();
+    const up = await f.cli(["lab", "up", ...f.flags]);
+    assert.equal(up.code, 0, up.stderr);
+    // another user may walk to the lab dir (as under a shared /tmp): only the files' own modes protect them
+    chmodSync(f.dir, 0o711);
+  });
+  after(async () => {
+    await f.dispose();
+  });
+
+  test("JSON-RPC without the lab's secret, or with a wrong one: 401 and nothing done; with it (the tool's way): answered", async () => {
+    for (const auth of [undefined, "Bearer " + "0".repeat(64), "Basic x"]) {
+      const r = await rpcAs(f, undefined, "dispatcher.reload", auth);
+      assert.equal(r.status, 401, `${auth ?? "no Authorization"}: ${r.body}`);
+      assert.match(r.body, /needs the lab's secret/);
+    }
+    const rpc = labRpc(f);
+    try {
+      assert.match(JSON.stringify(await rpc.call("core.version")), /kamailio 5\./i);
+    } finally {
+      rpc.close();
+    }
+    const st = await f.cli(["lab", "status", ...f.flags]);
+    assert.equal(st.code, 0, st.stderr);
+  });
+
+  test("as another local user (nobody): the secret cannot be read, the RPC refuses every call, kamcmd cannot connect", async () => {
+    const secret = path.join(f.labDir, "kamailio-rpc-secret.cfg");
+    const read = await runProgram("setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "cat", secret], {
+      cwd: "/",
+    });
+    assert.notEqual(read.code, 0, "nobody cannot read the secret");
+    assert.match(read.stderr, /Permission denied/);
+    for (const method of ["dispatcher.reload", "tm.t_uac_start", "core.version"]) {
+      const r = await rpcAs(f, "nobody", method);
+      assert.equal(r.status, 401, `${method} as nobody: ${r.body}`);
+    }
+    const k = await runProgram(
+      "setpriv",
+      [
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        "kamcmd",
+        "-s",
+        `unix:${path.join(f.labDir, "kamailio_ctl")}`,
+        "core.version",
+      ],
+      { cwd: "/" },
+    );
+    assert.doesNotMatch(k.stdout, /kamailio 5\./i, "kamcmd as nobody gets no answer");
+    assert.match(k.stdout + k.stderr, /(Permission denied|connect)/i);
+  });
 });

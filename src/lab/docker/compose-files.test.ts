@@ -14,6 +14,7 @@ import { Ajv } from "ajv";
 import { parse as parseYaml } from "yaml";
 import { PROJECT_ROOT } from "../../core/assets.js";
 import { loadKamailioTemplate } from "../../kamailio/config-template.js";
+import { RPC_SECRET_CFG, writeRpcSecret } from "../../kamailio/rpc-secret.js";
 import { standInServerHeader } from "../layout.js";
 import { dockerInitialDispatcherList, dockerKamailioConfig } from "./docker-files.js";
 import { freeswitchArgv, freeswitchPaths } from "../freeswitch/config.js";
@@ -210,7 +211,12 @@ test("the docker Kamailio config passes `kamailio -c` (the local image is Debian
   assert.match(cfg, /mpath="\/usr\/lib\/x86_64-linux-gnu\/kamailio\/modules\/"/);
   assert.match(dockerKamailioConfig(loadKamailioTemplate(), "seed"), /mpath="\/usr\/lib\/kamailio\/modules\/"/);
   const tmp = path.join(PROJECT_ROOT, "dist", "kamailio-docker-check.cfg");
-  execFileSync("sh", ["-c", 'cat > "$1"', "sh", tmp], { input: cfg });
+  // the RPC's secret is written by `lab up` into the mounted directory: a stand-in here
+  const secretInContainer = `${IN_CONTAINER.kamailioConfigDir}/${RPC_SECRET_CFG}`;
+  assert.ok(cfg.includes(`include_file "${secretInContainer}"`), "the config includes the RPC's secret");
+  const secret = path.join(PROJECT_ROOT, "dist", "kamailio-docker-check-secret.cfg");
+  writeRpcSecret(secret);
+  execFileSync("sh", ["-c", 'cat > "$1"', "sh", tmp], { input: cfg.replace(secretInContainer, secret) });
   const bin = existsSync("/usr/sbin/kamailio") ? "/usr/sbin/kamailio" : "kamailio";
   const out = execFileSync(bin, ["-c", "-f", tmp], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   assert.match(out + "", /Listening on/);

@@ -5,6 +5,7 @@ import { EnvironmentError } from "../../core/errors.js";
 import { delay, type Scope } from "../../core/scope.js";
 import { ensureDir } from "../../files/ensure-dir.js";
 import { FileMode, writeFileAtomic } from "../../files/atomic-write.js";
+import { RPC_SECRET_CFG, writeRpcSecret } from "../../kamailio/rpc-secret.js";
 import { loadKamailioTemplate } from "../../kamailio/config-template.js";
 import { dispatcherView, observeDispatcher, type DispatcherView } from "../../observe/runtime.js";
 import { eslApi } from "../../freeswitch/event-socket.js";
@@ -223,6 +224,8 @@ export async function dockerLabUp(o: DockerLabOptions, scope: Scope): Promise<Do
   ensureDir(kdir);
   ensureDir(path.join(o.dir, HOST_DIRS.sippLogs));
   if (!alreadyRunning) {
+    // the secret its JSON-RPC checks (the container's address is reachable by every local user); the tool itself uses kamcmd
+    writeRpcSecret(path.join(kdir, RPC_SECRET_CFG));
     writeFileAtomic(path.join(kdir, "kamailio.cfg"), dockerKamailioConfig(loadKamailioTemplate(), o.images), {
       mode: FileMode.public,
     });

@@ -1,6 +1,7 @@
 import path from "node:path";
 import { PROJECT_ROOT } from "../../core/assets.js";
 import { UsageError } from "../../core/errors.js";
+import { RPC_SECRET_CFG } from "../../kamailio/rpc-secret.js";
 import { sipPolicy, type SipPolicy } from "../../sip/sip-policy.js";
 import { FREESWITCH_TREE_IN_IMAGE, kamailioModulePath, type ImageSet } from "./images.js";
 import type { BackendRole } from "../../core/backend-role.js";
@@ -127,6 +128,7 @@ export function dockerKamailioConfigValues(images: ImageSet = "local") {
     reloadDelta: 0,
     setId: 1,
     ctlSocket: IN_CONTAINER.kamailioCtl,
+    rpcSecretCfg: `${IN_CONTAINER.kamailioConfigDir}/${RPC_SECRET_CFG}`,
     dispatcherList: `${IN_CONTAINER.kamailioConfigDir}/dispatcher.list`,
     modulePath: kamailioModulePath(images),
     // HEP to the host's address on the lab bridge, where `sim` / `dashboard` run their collector
