@@ -30,7 +30,8 @@ import { ApplyRolledBackError, profileFor } from "../apply/apply.js";
 import { RunEvents } from "../events/run-events.js";
 import { attachEventLog, EVENT_LOG_FILE } from "../events/event-log.js";
 import { LiveView } from "../web/live-view.js";
-import { writeRunReport } from "../web/run-report.js";
+import { REPORT_FILE, writeRunReport } from "../web/run-report.js";
+import { RunFileFaults } from "../artifacts/run-faults.js";
 import type { WebServer } from "../web/server.js";
 import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
 import { gateName, type GateSpec } from "../gates/gate.js";
@@ -134,7 +135,16 @@ export async function runMigrate(
   o.log(`run folder ${runDir}`);
   const events = new RunEvents();
   // every run folder: the seed's files, plus events.ndjson (the run's event stream) and report.html
-  const detachLog = attachEventLog(events, path.join(runDir, EVENT_LOG_FILE));
+  // a run-folder file that cannot be written (full, read-only, failing disk) is recorded, not thrown:
+  // routing goes on as it would; the run then ends with exit 3 naming it and saying what routing did
+  const faults = new RunFileFaults();
+  const writeRunFile = (name: string, text: string): void => {
+    const file = path.join(runDir, name);
+    faults.write(file, () => writeFileAtomic(file, text, { mode: FileMode.public }));
+  };
+  const eventLog = path.join(runDir, EVENT_LOG_FILE);
+  const detachLog = attachEventLog(events, eventLog, (err) => faults.record(err, eventLog));
+  let failure: unknown;
   if (o.web) {
     const live = new LiveView(o.web, runDir).attach(events);
     scope.defer("web view", () => live.close());
@@ -284,7 +294,7 @@ export async function runMigrate(
             timings: out.timings,
           });
           phase.appliedFile = steps[i]!.appliedFile;
-          writeFileAtomic(path.join(runDir, phase.appliedFile), out.appliedText, { mode: FileMode.public });
+          writeRunFile(phase.appliedFile, out.appliedText);
           if (o.plan === undefined)
             o.log(
               `apply ${phase.mode}: verified in ${out.timings.totalMs.toFixed(1)} ms; runtime ${out.runtime.map((d) => d.uri).join(", ")}`,
@@ -308,14 +318,14 @@ export async function runMigrate(
         onRolledBack: (to, out) => {
           if (o.plan === undefined) return;
           const file = migrateFiles.rollbackApplied(to < 0 ? undefined : to + 1);
-          writeFileAtomic(path.join(runDir, file), out.appliedText, { mode: FileMode.public });
+          writeRunFile(file, out.appliedText);
           results.rollback = { ...(results.rollback ?? emptyRollback), appliedFile: file, runtime: out.runtime };
         },
         beforeApply: async (i) => {
           // the phase exists (with its profile file) before its apply starts
           const s = steps[i]!;
           results.phases.push(newPhase(s.mode, s.profileFile, s.step));
-          writeFileAtomic(path.join(runDir, s.profileFile), renderProfile(s.runner.profile), { mode: FileMode.public });
+          writeRunFile(s.profileFile, renderProfile(s.runner.profile));
           // a step is applied only when the destinations it sends calls to answer
           const answers = await checkDestinations(target, s.weightNew, probe);
           if (!answers.ok) {
@@ -362,9 +372,7 @@ export async function runMigrate(
     // 6. Kamailio's own listing, as the seed captured it
     const argv = target.kamcmdArgv("dispatcher.list");
     const k = await run(argv);
-    writeFileAtomic(path.join(runDir, migrateFiles.kamcmd), k.stdout + (k.code === 0 ? "" : k.stderr), {
-      mode: FileMode.public,
-    });
+    writeRunFile(migrateFiles.kamcmd, k.stdout + (k.code === 0 ? "" : k.stderr));
     results.kamcmd = { argv, exitCode: k.code, file: migrateFiles.kamcmd };
     if (k.code !== 0 || /^error:/m.test(k.stdout + k.stderr)) {
       results.warnings.push(
@@ -415,30 +423,42 @@ export async function runMigrate(
     }
     results.status = "pass";
     results.exitCode = 0;
-    return results;
   } catch (err) {
+    failure = err;
     results.error = err instanceof Error ? err.message : String(err);
     results.exitCode =
       typeof (err as { exitCode?: unknown }).exitCode === "number" ? (err as { exitCode: number }).exitCode : 70;
-    throw err;
-  } finally {
-    results.finishedAt = new Date().toISOString();
-    results.durationMs = performance.now() - t0;
-    writeFileAtomic(path.join(runDir, migrateFiles.results), JSON.stringify(results, null, 2) + "\n", {
-      mode: FileMode.public,
-    });
-    writeFileAtomic(path.join(runDir, migrateFiles.summary), renderSummary(results), { mode: FileMode.public });
-    // after results.json: the live page folds it in at run-finished
-    events.emit({
-      kind: "run-finished",
-      at: Date.now(),
-      status: results.status === "pass" ? "success" : "failed",
-      exitCode: results.exitCode,
-      failures: results.error ? [results.error] : [],
-    });
-    detachLog();
-    writeRunReport(runDir);
   }
+  // what routing did, whatever happens to the run folder's files
+  const routing =
+    failure === undefined
+      ? `the ${o.plan === undefined ? "cutover" : "plan"} completed: ${results.phases.at(-1)?.mode ?? "new"} in the file and at runtime, verified`
+      : results.error!;
+  const faulted = (): Error | undefined => faults.endError(runDir, routing);
+  if (faults.first !== undefined) {
+    results.status = "fail";
+    results.exitCode = faults.first.exitCode;
+    results.error = faulted()!.message;
+  }
+  results.finishedAt = new Date().toISOString();
+  results.durationMs = performance.now() - t0;
+  writeRunFile(migrateFiles.results, JSON.stringify(results, null, 2) + "\n");
+  writeRunFile(migrateFiles.summary, renderSummary(results));
+  // after results.json: the live page folds it in at run-finished
+  events.emit({
+    kind: "run-finished",
+    at: Date.now(),
+    status: results.status === "pass" ? "success" : "failed",
+    exitCode: results.exitCode,
+    failures: results.error ? [results.error] : [],
+  });
+  detachLog();
+  faults.write(path.join(runDir, REPORT_FILE), () => writeRunReport(runDir));
+  const fault = faulted();
+  if (fault !== undefined) throw fault;
+  // rethrown as it was caught (a CutoverError with its exit code, or a bug: 70)
+  if (failure !== undefined) throw failure as Error;
+  return results;
 }
 
 interface MigrateStep {

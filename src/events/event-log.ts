@@ -4,6 +4,7 @@
  * write(2) as it is emitted, so the file is complete up to the last event whatever ends the run.
  */
 import { closeSync, writeSync } from "node:fs";
+import { fileFault } from "../core/errors.js";
 import { FileMode, openAppend, writeFileAtomic } from "../files/atomic-write.js";
 import type { RunEvent, RunEvents } from "./run-events.js";
 
@@ -14,13 +15,27 @@ export function eventLine(e: RunEvent): string {
   return JSON.stringify(e) + "\n";
 }
 
-/** Append every event of `events` to `file` (created or truncated, mode 0644); returns the detach function. */
-export function attachEventLog(events: RunEvents, file: string): () => void {
+/**
+ * Append every event of `events` to `file` (created or truncated, mode 0644); returns the detach function.
+ * A write that fails (full or read-only disk, I/O error) ends the log: `onFault` gets it as a
+ * FileFaultError naming the file (exit 3), and the run goes on (a full disk must not stop a
+ * rollback); without `onFault` that error is thrown to the emitter.
+ */
+export function attachEventLog(events: RunEvents, file: string, onFault?: (err: unknown) => void): () => void {
   // created empty (atomically, never through a symlink), then appended to
   writeFileAtomic(file, "", { mode: FileMode.public });
   const fd = openAppend(file, FileMode.public);
+  let failed = false;
   const unsubscribe = events.subscribe((e) => {
-    writeSync(fd, eventLine(e));
+    if (failed) return;
+    try {
+      writeSync(fd, eventLine(e));
+    } catch (err) {
+      failed = true;
+      const fault = fileFault(err, file, "write");
+      if (onFault === undefined) throw fault;
+      onFault(fault);
+    }
   });
   let open = true;
   return () => {

@@ -5,6 +5,7 @@
  * `openPcapWriter` is the one place a file is written.
  */
 import { createWriteStream } from "node:fs";
+import { fileFault } from "../core/errors.js";
 import { FileMode, openAppend, writeFileAtomic } from "../files/atomic-write.js";
 import type { HepPacket } from "./decode.js";
 
@@ -153,7 +154,8 @@ export function openPcapWriter(path: string): PcapWriter {
   writeFileAtomic(path, "", { mode: FileMode.public });
   const out = createWriteStream("", { fd: openAppend(path, FileMode.public) });
   let failure: Error | undefined;
-  out.on("error", (err) => (failure ??= err));
+  // a write error of the fd names no path: the fault names the file (exit 3)
+  out.on("error", (err) => (failure ??= fileFault(err, path, "write") as Error));
   // the chunk being filled: `used` bytes of it are records not written yet (a written chunk is
   // handed to the stream and never touched again: the next one is a new buffer)
   let chunk = Buffer.allocUnsafe(CHUNK_BYTES);

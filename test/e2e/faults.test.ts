@@ -12,6 +12,7 @@ import { isAlive } from "../../src/os/process.js";
 import { CLI, labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
 import { bindReadOnly, cannotMount, fill, mountTmpfs, unmount } from "../support/mounts.js";
 import { connectedTo, groupPids } from "../support/lab-sockets.js";
+import { startCli, stopStartedClis } from "../support/running-cli.js";
 
 interface StateJson {
   settings: { labDir: string };
@@ -181,6 +182,63 @@ describe("full and read-only disks (real tmpfs and read-only bind mounts)", { sk
     const st = await f.cli(["lab", "status", ...f.flags]);
     assert.equal(st.code, 0, st.stdout);
     assert.match(st.stdout, /dispatcher mode: old/);
+  });
+
+  test("ENOSPC under migrate's run folder: the cutover still completes; exit 3 naming events.ndjson and saying where calls go", async () => {
+    if ((await f.cli(["lab", "status", ...f.flags])).code !== 0)
+      assert.equal((await f.cli(["lab", "up", ...f.flags])).code, 0);
+    const art = path.join(f.dir, "full-art");
+    mount(art, (d) => mountTmpfs(d, "256k"));
+    const filler = fill(art);
+    try {
+      const m = await f.cli(["migrate", "--artifacts-dir", art, ...f.flags]);
+      assertFault(m, /cannot write \S+\/run-\S+\/events\.ndjson: no space left on the device \(ENOSPC\)/, "migrate");
+      assert.match(
+        m.stderr,
+        /evidence in \S+ is incomplete \(\d+ more files not written\)\. Routing: the cutover completed: new in the file and at runtime, verified/,
+      );
+      assert.match(m.stderr, /not written: \S+\/results\.json/);
+      assert.doesNotMatch(m.stdout, /PASS/);
+      const st = await f.cli(["lab", "status", ...f.flags]);
+      assert.match(st.stdout, /dispatcher mode: new/, "the verified cutover stands");
+    } finally {
+      rmSync(filler);
+      umount(art);
+    }
+  });
+
+  test("ENOSPC under a plan that must roll back: the rollback still happens; exit 3 naming the file and the step put back", async () => {
+    if ((await f.cli(["lab", "status", ...f.flags])).code !== 0)
+      assert.equal((await f.cli(["lab", "up", ...f.flags])).code, 0);
+    assert.equal((await f.cli(["apply", "--mode", "old", ...f.flags])).code, 0);
+    const planFile = path.join(f.dir, "hold-new.yaml");
+    writeFileSync(planFile, "steps:\n  - 0\n  - 50\n  - weightNew: 100\n    hold: { durationS: 600 }\n");
+    const art = path.join(f.dir, "full-art2");
+    mount(art, (d) => mountTmpfs(d, "256k"));
+    const filler = fill(art);
+    try {
+      const run = startCli(f, ["migrate", "--artifacts-dir", art, "--plan", planFile, ...f.flags]);
+      await waitFor(() => /step 3\/3 \S+: holding/.test(run.out()), 60_000, "the last step's hold");
+      // the new backend dies: the check after the last step fails and step 2 is put back
+      process.kill(stateOf(f.labDir).components.find((c) => c.role === "new")!.pid, "SIGKILL");
+      assert.equal((await f.cli(["promote", ...f.flags])).code, 0);
+      const code = await run.closed;
+      assertFault(
+        { code, signal: null, stdout: run.out(), stderr: run.err() },
+        /cannot write \S+\/events\.ndjson: no space left on the device \(ENOSPC\)/,
+        "plan",
+      );
+      assert.match(
+        run.err(),
+        /Routing: step 3: gates failed: after the last step, new backend \S+ does not answer SIP OPTIONS.*; step 2 \(\S+\) is back in place/,
+      );
+      const st = await f.cli(["lab", "status", ...f.flags]);
+      assert.match(st.stdout, /dispatcher mode: both/, "the last good step is back");
+    } finally {
+      stopStartedClis();
+      rmSync(filler);
+      umount(art);
+    }
   });
 });
 
