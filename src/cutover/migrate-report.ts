@@ -105,6 +105,8 @@ export interface TrafficResult {
   files: string[];
   exit: string;
   hep: HepCaptureSummary;
+  /** calls whose INVITE Kamailio forwarded, in all and per backend (from HEP) */
+  calls: { total: number; old: number; new: number };
 }
 
 export interface MigrateResults {

@@ -134,6 +134,11 @@ export async function runMigrate(
   };
   o.log(`run folder ${runDir}`);
   const events = new RunEvents();
+  // the run's lines go to the terminal and to the stream (events.ndjson, the live page, report.html)
+  const say = (line: string): void => {
+    o.log(line);
+    events.emit({ kind: "log", at: Date.now(), line });
+  };
   // every run folder: the seed's files, plus events.ndjson (the run's event stream) and report.html
   // a run-folder file that cannot be written (full, read-only, failing disk) is recorded, not thrown:
   // routing goes on as it would; the run then ends with exit 3 naming it and saying what routing did
@@ -182,11 +187,11 @@ export async function runMigrate(
       scope.defer("lab started by migrate", () => lab.down());
     }
     if (up.replacedDead) {
-      o.log(
+      say(
         `lab: the previous lab had dead components (${up.replacedDead.join(", ")}); stopped the rest and started afresh${up.startedFromNothing ? "" : "; it was running before, so it is left running at the end"}`,
       );
     }
-    o.log(up.alreadyRunning ? "lab: already running" : `lab: started (ready in ${Math.round(up.readyMs)} ms)`);
+    say(up.alreadyRunning ? "lab: already running" : `lab: started (ready in ${Math.round(up.readyMs)} ms)`);
 
     // 2. the RPC answers
     await waitForRpc(target, lab.readyTimeoutMs, scope.signal);
@@ -195,7 +200,7 @@ export async function runMigrate(
     const probe = o.probe ?? probeBackend;
     results.probes = await Promise.all([probe(target, "old"), probe(target, "new")]);
     for (const p of results.probes) {
-      o.log(
+      say(
         `probe ${p.role} ${p.uri}: ${p.probe.status ?? "no answer"}${p.probe.rttMs !== undefined ? ` in ${p.probe.rttMs.toFixed(1)} ms` : ""} (${p.probe.server !== undefined ? `${p.probe.serverHeader ?? "Server"}: ${p.probe.server}` : (p.probe.error ?? "no Server or User-Agent header")})`,
       );
     }
@@ -233,7 +238,7 @@ export async function runMigrate(
     });
     scope.defer("control socket", () => server.close());
     if (o.plan !== undefined)
-      o.log(
+      say(
         `control: ${server.socketPath} (pbx-cutover status | pause | resume | promote | abort --lab-dir ${path.dirname(target.lockPath)})`,
       );
     const phaseOf = (i: number): PhaseResult => results.phases[i]!;
@@ -241,7 +246,7 @@ export async function runMigrate(
     const live =
       o.traffic === undefined
         ? undefined
-        : await startTrafficRun(o.traffic, target, steps, o.plan?.algorithm ?? 4, runDir, scope, o.log);
+        : await startTrafficRun(o.traffic, target, steps, o.plan?.algorithm ?? 4, runDir, scope, events, say);
     const evaluateGates = async (i: number): Promise<GateResult> => {
       if (live === undefined) {
         // no calls: a step's gates have no evidence to decide on
@@ -283,7 +288,7 @@ export async function runMigrate(
           ? { watch: (i: number) => live.gates.watch(i), whenFailed: (i: number) => live.gates.whenFailed(i) }
           : {}),
         onApplied: (i, out) => {
-          live?.gates.open(i);
+          live?.open(i);
           const phase = phaseOf(i);
           Object.assign(phase, {
             verdict: "pass",
@@ -296,7 +301,7 @@ export async function runMigrate(
           phase.appliedFile = steps[i]!.appliedFile;
           writeRunFile(phase.appliedFile, out.appliedText);
           if (o.plan === undefined)
-            o.log(
+            say(
               `apply ${phase.mode}: verified in ${out.timings.totalMs.toFixed(1)} ms; runtime ${out.runtime.map((d) => d.uri).join(", ")}`,
             );
         },
@@ -334,7 +339,7 @@ export async function runMigrate(
           }
         },
         log: (line) => {
-          if (o.plan !== undefined) o.log(line);
+          if (o.plan !== undefined) say(line);
         },
       },
     );
@@ -364,7 +369,7 @@ export async function runMigrate(
 
     // 5. final state: new only, in the file and at runtime
     results.final = await finalCheck(target, finalWeight);
-    o.log(
+    say(
       `final: file new ${results.final.file.newPresent ? "present" : "absent"}, old ${results.final.file.oldPresent ? "present" : "absent"}; ` +
         `runtime new ${results.final.runtime.newPresent ? "present" : "absent"}, old ${results.final.runtime.oldPresent ? "present" : "absent"}`,
     );
@@ -396,7 +401,7 @@ export async function runMigrate(
         timeoutMs,
         signal: AbortSignal.any([scope.signal, control.abortSignal]),
         events,
-        log: o.log,
+        log: say,
         // a real FreeSWITCH as old: its own channel count must reach 0 too
         pbxChannels: target.pbxChannels ? async () => (await target.pbxChannels!()).old : undefined,
       });

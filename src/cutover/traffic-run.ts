@@ -25,6 +25,11 @@ import {
   type BackgroundTraffic,
 } from "./background-traffic.js";
 import { LiveGates } from "./live-gates.js";
+import { phaseOfWeight, TrafficCallEvents } from "./traffic-calls.js";
+import type { RunEvents } from "../events/run-events.js";
+import { hepView } from "../hep/evidence-source.js";
+import { RateCounter } from "../hep/rate-counter.js";
+import { startRateSampler } from "../hep/rate-events.js";
 
 export interface TrafficSettings {
   rate: number;
@@ -39,6 +44,8 @@ export interface TrafficRun {
   capture: HepCapture;
   gates: LiveGates;
   calls: BackgroundTraffic;
+  /** step i was applied: its window opens (gates) and the calls routed from now on are its phase's */
+  open(i: number): void;
   /** stop the calls, settle, record the numbers (the reaction's calls when a gate rolled back) */
   finish(reaction: NonNullable<PlanOutcome["rollback"]>["reaction"], results: MigrateResults): Promise<void>;
 }
@@ -50,6 +57,7 @@ export async function startTrafficRun(
   algorithm: DispatcherAlgorithm,
   runDir: string,
   scope: Scope,
+  events: RunEvents,
   log: (line: string) => void,
 ): Promise<TrafficRun> {
   if ((await kamailioMirrors(target.rpc)) !== true) {
@@ -70,15 +78,23 @@ export async function startTrafficRun(
     algorithm,
     steps: steps.map((s) => ({ weightNew: s.weightNew, gates: s.gateSpecs })),
   });
+  // the calls and the per-backend rates on the run's stream, as a sim's (the web view and report.html show them)
+  const callEvents = new TrafficCallEvents({ backends, callIdPrefix, timeoutMs: TRAFFIC_CALL_TIMEOUT_MS });
+  const rates = new RateCounter(hepView([proxy], backends), Date.now());
   // every mirrored message reaches the live gates as it is decoded (they evaluate on each answer)
   const capture = await startHepCapture({
     address: t.hep.address,
     port: t.hep.port,
     proxy: [proxy],
     pcapPath: path.join(runDir, "capture.pcap"),
-    onPacket: (_p, _head, c) => gates.observe(c),
+    onPacket: (p, head, c) => {
+      gates.observe(c);
+      rates.add(p, head);
+      for (const e of callEvents.observe(c, Date.now())) events.emit(e);
+    },
   });
   scope.defer("hep capture", () => capture.stop().then(() => undefined));
+  scope.defer("hep rates", startRateSampler(rates, events));
   const calls = startBackgroundTraffic({
     sippBin: t.sippBin,
     scenario: t.scenario,
@@ -96,6 +112,10 @@ export async function startTrafficRun(
     capture,
     gates,
     calls,
+    open(i) {
+      gates.open(i);
+      callEvents.phase = phaseOfWeight(steps[i]!.weightNew);
+    },
     async finish(reaction, results) {
       const exit = await calls.stop();
       await capture.settle(100, 3000);
@@ -106,6 +126,7 @@ export async function startTrafficRun(
         files: [TRAFFIC_FILES.messageLog, TRAFFIC_FILES.statFile, TRAFFIC_FILES.errorFile, "capture.pcap"],
         exit: exit.description,
         hep: capture.summary(),
+        calls: { total: callEvents.routedTo.old + callEvents.routedTo.new, ...callEvents.routedTo },
       };
       results.phases.forEach((p, i) => {
         const v = gates.verdicts.get(i);

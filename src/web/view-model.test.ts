@@ -288,6 +288,32 @@ test("a step's gates with their numbers (migrate --traffic): the rows of its lat
   );
   const html = renderPage(v, "report", readPageAssets());
   assert.match(html, /new 80% \(20 calls\) &lt; 98%|new 80% \(20 calls\) < 98%|\\u003c 98%/);
+  assert.deepEqual(
+    v.verdicts.map((x) => [x.phase, x.name, x.verdict]),
+    [
+      ["step 1/2: old", "SER of new >= 98%", "pass"],
+      ["step 2/2: new=10%", "SER of new >= 98%", "fail"],
+    ],
+    "every gate verdict is a row of the run's verdicts",
+  );
+  assert.deepEqual(
+    v.steps.map((s) => s.verdicts),
+    [
+      { pass: 1, fail: 0, inconclusive: 0 },
+      { pass: 0, fail: 1, inconclusive: 0 },
+    ],
+  );
+});
+
+test("results.json of migrate --traffic (calls counted per backend from HEP, not listed): the view's call counts", () => {
+  const v = withResults(runViewOf([{ kind: "run-started", at: 1, runDir: "/r", knobs: {} }], "/r"), {
+    status: "fail",
+    exitCode: 1,
+    durationMs: 5,
+    traffic: { calls: { total: 380, old: 300, new: 80 } },
+  });
+  assert.equal(v.results?.calls, 380);
+  assert.deepEqual(v.results?.callsByBackend, { old: 300, new: 80 });
 });
 
 test("sim's phases are plan steps: each step event fills its phase (index, weight, state, gates as notes); the timeline stays old, both, new, inflight", () => {

@@ -412,6 +412,20 @@ export class RunViewFolder {
   private foldGates(e: Extract<RunEvent, { kind: "gates" }>): void {
     const step = this.planStep(e.index);
     if (!step || !e.gates) return;
+    // each gate's verdict is a row of the run's verdicts too (the step's label is its phase)
+    for (const g of e.gates) {
+      if (g.verdict === "not-applicable") continue;
+      this.verdicts.push({
+        at: e.at,
+        phase: step.label,
+        name: g.name,
+        verdict: g.verdict,
+        details: g.detail,
+        numbers: undefined,
+        offenders: [],
+      });
+      step.verdicts[g.verdict]++;
+    }
     step.gates = e.gates.map((g) => ({
       name: g.name,
       verdict: g.verdict,
@@ -590,6 +604,8 @@ export interface ResultsInput {
   failures?: unknown;
   verdicts?: unknown;
   calls?: unknown;
+  /** migrate --traffic: `calls: {total, old, new}` */
+  traffic?: unknown;
 }
 
 const num = (x: unknown): number | undefined => (typeof x === "number" && Number.isFinite(x) ? x : undefined);
@@ -611,8 +627,13 @@ export function withResults(view: RunView, results: ResultsInput): RunView {
     return { ...v, numbers, offenders: arr(r["offenders"]).map(String) };
   });
   const calls = arr(results.calls).map(rec);
+  // migrate --traffic lists no calls one by one: its counts from HEP (traffic.calls)
+  const traffic = rec(rec(results.traffic)["calls"]);
+  const counted = Array.isArray(results.calls) ? undefined : num(traffic["total"]);
   const callsTo = (b: BackendRole): number =>
-    calls.filter((c) => str(c["inviteBackend"]).split("+").includes(b)).length;
+    counted !== undefined
+      ? (num(traffic[b]) ?? 0)
+      : calls.filter((c) => str(c["inviteBackend"]).split("+").includes(b)).length;
   return {
     ...view,
     verdicts,
@@ -622,7 +643,7 @@ export function withResults(view: RunView, results: ResultsInput): RunView {
       durationMs: num(results.durationMs) ?? 0,
       floorMs: num(results.floorMs),
       callsByBackend: perBackendFrom(callsTo),
-      calls: calls.length,
+      calls: counted ?? calls.length,
       failures: arr(results.failures).map(String),
     },
   };

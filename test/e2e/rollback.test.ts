@@ -14,6 +14,9 @@ import { after, before, describe, test } from "node:test";
 import { labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
 import { runtimeUris, uriOf } from "../support/lab-runtime.js";
 import { processesNaming } from "../support/processes.js";
+import { pathToFileURL } from "node:url";
+import { launchBrowser } from "../support/browser.js";
+import { PROBE_SCRIPT, type Shown } from "../support/page-probe.js";
 
 const RATE = "50";
 const ALG = ["--dispatcher-alg", "9"];
@@ -56,7 +59,13 @@ interface Results {
       segments: Record<string, number>;
     };
   };
-  traffic?: { rate: number; callIdPrefix: string; exit: string; hep: { calls: number; kernelDrops?: number } };
+  traffic?: {
+    rate: number;
+    callIdPrefix: string;
+    exit: string;
+    hep: { calls: number; kernelDrops?: number };
+    calls?: { total: number; old: number; new: number };
+  };
 }
 
 const runDirOf = (r: CliResult): string => {
@@ -208,6 +217,49 @@ describe("migrate --traffic: a new backend refusing one call in five", () => {
     assert.match(summary, /ISA of new <= 5%/);
     // the background calls are gone
     assert.deepEqual(processesNaming(res.traffic!.callIdPrefix), []);
+  });
+});
+
+describe("report.html of a migrate --traffic run (Chromium, offline)", () => {
+  let run: Awaited<ReturnType<typeof runWith>>;
+  before(async () => {
+    run = await runWith("503-one-in-five");
+  });
+  after(async () => {
+    await run?.f.dispose();
+  });
+
+  test("shows the run's calls per backend, the HEP rates, the charts, the failed gate and the log", async () => {
+    const { r, runDir, res } = run;
+    assert.equal(r.code, 1, r.stderr + r.stdout);
+    const calls = res.traffic?.calls;
+    assert.ok(
+      calls && calls.old > 0 && calls.new > 0,
+      `results.json counts calls per backend: ${JSON.stringify(calls)}`,
+    );
+    const browser = await launchBrowser({ offline: true });
+    try {
+      const page = await browser.context.newPage();
+      await page.addInitScript(PROBE_SCRIPT);
+      const errors: string[] = [];
+      page.on("pageerror", (e) => errors.push(e.message));
+      await page.goto(pathToFileURL(path.join(runDir, "report.html")).href);
+      await page.waitForSelector("#timeline li[data-step]");
+      const shown = await page.evaluate(() => (globalThis as unknown as { __pbx: { shown(): Shown } }).__pbx.shown());
+      assert.equal(shown.old + shown.new, calls.total, "every call routed, per backend");
+      assert.ok(shown.old > 0 && shown.new > 0, `calls per backend ${shown.old}/${shown.new}`);
+      assert.ok(shown.completed > 0 && shown.failed > 0, `completed ${shown.completed}, failed ${shown.failed}`);
+      assert.ok(shown.hepOld > 0 && shown.hepNew > 0, `HEP rates' totals ${shown.hepOld}/${shown.hepNew}`);
+      assert.ok(shown.charts > 0, "charts drawn");
+      assert.ok(shown.verdicts > 0 && shown.passed < shown.verdicts, "the gates' verdicts, a failed one among them");
+      const text = await page.innerText("body");
+      assert.match(text, new RegExp(`calls in results\\.json: ${calls.total}\\b`));
+      assert.doesNotMatch(text, /no HEP capture in this run|no verdict yet/);
+      assert.match(text, /gates fail/, "the run's log lines");
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
   });
 });
 
