@@ -24,8 +24,8 @@ import { encodePcapRecord } from "../src/hep/pcap.js";
 import { pcapRecord } from "../src/hep/pcap.js";
 import { RateCounter } from "../src/hep/rate-counter.js";
 import { readSipHeadOf } from "../src/sip/message.js";
-import { EvidenceBook } from "../src/sim/evidence.js";
-import { HepFeed } from "../src/sim/hep-feed.js";
+import { EvidenceBook } from "../src/evidence/book.js";
+import { HepFeed } from "../src/evidence/hep-feed.js";
 import { recordedBothCalls } from "../test/support/hep-fixtures.js";
 
 const RECORDED_PID = "11543";

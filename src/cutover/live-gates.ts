@@ -14,13 +14,13 @@
  * split within its bound, and no call Kamailio answered itself.
  *
  * Calls are this run's own (their Call-ID prefix); a call still waiting for its final answer is
- * left out until it has one or times out (src/gates/from-hep.ts).
+ * left out until it has one or times out (src/evidence/hep-records.ts).
  */
 
 import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
 import { failingCalls } from "../gates/failing-calls.js";
-import type { CallRecord } from "../gates/call-record.js";
-import { callRecordFromHep, callRecordsFromHep, type HepRecords } from "../gates/from-hep.js";
+import type { CallRecord, CallRecords } from "../evidence/call-record.js";
+import { callRecordFromHep, callRecordsFromHep } from "../evidence/hep-records.js";
 import { evaluateGates, type GateResult, type GateSpec, type StepGateVerdict } from "../gates/gate.js";
 import { BackendTally, windowMetrics, type BackendMetrics } from "../gates/metrics.js";
 import { splitCheck, type SplitCheck } from "../gates/split-check.js";
@@ -232,7 +232,7 @@ export class LiveGates {
     return out;
   }
 
-  private records(): HepRecords {
+  private records(): CallRecords {
     return callRecordsFromHep(this.o.calls(), this.o.backends, {
       nowMs: this.now(),
       timeoutMs: this.o.timeoutMs,

@@ -6,7 +6,7 @@
  */
 import type { RunEvent, SimPhase } from "../events/run-events.js";
 import type { BackendRole } from "../core/backend-role.js";
-import { callRecordFromHep } from "../gates/from-hep.js";
+import { callRecordFromHep } from "../evidence/hep-records.js";
 import type { EndpointKey, HepCall } from "../hep/evidence.js";
 
 type CallEvent = Extract<RunEvent, { kind: "call-routed" | "call-finished" }>;

@@ -7,7 +7,12 @@ import type { BackendRole } from "../core/backend-role.js";
  * (events.ndjson), and the dashboard's view and live-metrics.csv (src/dashboard/live.ts).
  * Add a kind here and every `switch (e.kind)` with an exhaustive check must handle it.
  */
-export type SimPhase = "stack-start" | "preflight" | "old" | "both" | "new" | "inflight" | "done";
+/**
+ * A step of sim's plan: the seed's old, both and new, or a weighted step `new<W>` (new10: new at 10 %,
+ * any weight from 1 to 99 a `--steps` or `--plan` run holds).
+ */
+export type RoutingPhase = "old" | "both" | "new" | `new${number}`;
+export type SimPhase = "stack-start" | "preflight" | RoutingPhase | "inflight" | "done";
 export type RunStatus = "running" | "success" | "failed";
 export type Verdict = "pass" | "fail" | "inconclusive";
 export type StepState = "applied" | "passed" | "failed";

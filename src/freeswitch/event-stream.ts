@@ -5,7 +5,7 @@ import {
   channelEventFrom,
   parseChannelsCount,
   type ChannelEvent,
-} from "./event-evidence.js";
+} from "./channel-events.js";
 
 /**
  * A live subscription to one FreeSWITCH's channel events over its event socket (inbound mode):

@@ -9,11 +9,10 @@
  *             gate old's value plus maxWorseBy
  *   sdd_*     the same for the session disconnect delay
  */
-
-import type { CallRecord } from "./call-record.js";
+import type { BackendRole } from "../core/backend-role.js";
+import type { CallRecord } from "../evidence/call-record.js";
 import type { GateResult } from "./gate.js";
 import { INEFFECTIVE_STATUSES } from "./metrics.js";
-import type { BackendRole } from "../core/backend-role.js";
 
 /** The backend a gate reads: a threshold's own, new for a relative gate. */
 export function gateBackend(r: Pick<GateResult, "gate">): BackendRole {

@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-
-import type { CallRecord } from "./call-record.js";
+import type { BackendRole } from "../core/backend-role.js";
+import type { CallRecord } from "../evidence/call-record.js";
 import { evaluateGate, evaluateGates, GateSpecSchema, type GateSpec } from "./gate.js";
 import { BackendTally, backendMetrics, inWindow, percentile, windowMetrics } from "./metrics.js";
-import type { BackendRole } from "../core/backend-role.js";
 
 let n = 0;
 /** one call: answered `status` after `srd` ms (undefined = no response), BYE answered after `sdd` ms */

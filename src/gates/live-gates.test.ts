@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { HepCall, ResponseSeen } from "../hep/evidence.js";
-import type { CallRecord } from "./call-record.js";
+import type { CallRecord } from "../evidence/call-record.js";
 import { failingCalls } from "./failing-calls.js";
-import { callRecordsFromHep } from "./from-hep.js";
+import { callRecordsFromHep } from "../evidence/hep-records.js";
 import { evaluateGate, GateSpecSchema } from "./gate.js";
 import { windowMetrics } from "./metrics.js";
 import { splitCheck } from "./split-check.js";

@@ -13,9 +13,8 @@
  * (the smallest sample with at least p % of the samples at or below it), so a p95 is always a
  * delay some call really had.
  */
-
-import type { CallRecord } from "./call-record.js";
 import type { BackendRole } from "../core/backend-role.js";
+import type { CallRecord } from "../evidence/call-record.js";
 
 /** RFC 6076 section 4.8's ineffective final responses. */
 export const INEFFECTIVE_STATUSES: readonly number[] = [408, 500, 503, 504];

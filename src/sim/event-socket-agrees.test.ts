@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { FreeswitchCall } from "../freeswitch/event-evidence.js";
-
-import type { CallEvidence } from "./evidence.js";
+import type { FreeswitchCall } from "../evidence/event-socket.js";
+import type { BackendRole } from "../core/backend-role.js";
+import type { CallEvidence } from "../evidence/call.js";
 import {
   eventSocketAgreesAssertion,
   longCallHungUpAtOldAssertion,
@@ -10,7 +10,6 @@ import {
   pbxDisagreements,
   pbxPending,
 } from "./event-socket-agrees.js";
-import type { BackendRole } from "../core/backend-role.js";
 
 const id = (burst: string, n: number): string => `pbxc-ab12cd-${burst}-${n}-4242@127.0.0.1`;
 

@@ -6,11 +6,13 @@
  * same from both sides (`event-socket-agrees`), and the in-flight long call's channel on old must
  * have been ended by the caller's BYE (`long-call-hung-up-at-old`).
  */
-import type { FreeswitchCall } from "../freeswitch/event-evidence.js";
+import type { FreeswitchCall } from "../evidence/event-socket.js";
 import type { SimPhase } from "../events/run-events.js";
-import type { Assertion } from "./assertions.js";
-import { backendsOf, parseCallId, phaseOfBurst, type CallEvidence } from "./evidence.js";
 import type { BackendRole } from "../core/backend-role.js";
+import type { Assertion } from "../evidence/assertions.js";
+import { backendsOf } from "../evidence/outcome.js";
+import { parseCallId, phaseOfBurst } from "../evidence/call-id.js";
+import type { CallEvidence } from "../evidence/call.js";
 
 const BACKENDS = ["old", "new"] as const;
 const isOk = (s: number | undefined): boolean => s !== undefined && s >= 200 && s < 300;

@@ -6,8 +6,9 @@
  * verdict resting on either would be a guess.
  */
 import type { SimPhase } from "../events/run-events.js";
-import type { Assertion } from "./assertions.js";
-import { callRow, type CallEvidence } from "./evidence.js";
+import type { Assertion } from "../evidence/assertions.js";
+import { callRow } from "../evidence/book.js";
+import type { CallEvidence } from "../evidence/call.js";
 
 /** the facts both sources must agree on, as results.json's call rows name them */
 export const AGREEMENT_FIELDS = [

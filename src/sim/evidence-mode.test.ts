@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { UsageError } from "../core/errors.js";
-import type { Assertion } from "./assertions.js";
+import type { Assertion } from "../evidence/assertions.js";
 import { evidenceInUse, judgedFrom, resolveEvidence } from "./evidence-mode.js";
 
 test("--evidence: default both in the lab (HEP wanted, not required), hep where backends have no logs; bad values exit 2", () => {

@@ -11,7 +11,7 @@
  * Backends without message logs (a real PBX) imply `hep`; `sipp` or `both` there is a usage error.
  */
 import { UsageError } from "../core/errors.js";
-import type { Assertion } from "./assertions.js";
+import type { Assertion } from "../evidence/assertions.js";
 
 export const EVIDENCE_SOURCES = ["hep", "sipp", "both"] as const;
 export type EvidenceSource = (typeof EVIDENCE_SOURCES)[number];

@@ -1,6 +1,6 @@
 /**
  * The sim's third evidence source on a lab of real FreeSWITCH: both backends' event sockets
- * (src/freeswitch/channel-watch.ts), subscribed before the first call from the lab's settings as the
+ * (channel-watch.ts), subscribed before the first call from the lab's settings as the
  * command resolved them (a running lab's own, from its lab.json: ports) and the secret files
  * (passwords, used on the sockets only). Each event is written to `freeswitch-<role>.events.ndjson`
  * in the run folder when the run ends.
@@ -9,7 +9,7 @@ import path from "node:path";
 import { EnvironmentError } from "../core/errors.js";
 import type { Scope } from "../core/scope.js";
 import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
-import { watchChannels, type ChannelWatch } from "../freeswitch/channel-watch.js";
+import { watchChannels, type ChannelWatch } from "./channel-watch.js";
 import { eventSocketOf } from "../lab/freeswitch/instance.js";
 import type { LabSettings } from "../config/lab-config.js";
 import type { PbxEvidence } from "./run-sim.js";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Assertion } from "./assertions.js";
+import type { Assertion } from "../evidence/assertions.js";
 import { failureLine, renderJunit } from "./report.js";
 
 const a = (

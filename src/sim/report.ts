@@ -4,7 +4,7 @@
  */
 import type { RunStatus } from "../events/run-events.js";
 import type { HepCaptureSummary } from "../hep/capture.js";
-import type { Assertion } from "./assertions.js";
+import type { Assertion } from "../evidence/assertions.js";
 
 export interface SimResults {
   tool: "pbx-cutover sim";

@@ -26,8 +26,8 @@ import {
   renderAssertions,
   type Assertion,
   type PhaseEvidence,
-} from "./assertions.js";
-import { callRow, type EvidenceBook, type EvidenceFact } from "./evidence.js";
+} from "../evidence/assertions.js";
+import { callRow, type EvidenceBook, type EvidenceFact } from "../evidence/book.js";
 import { evidenceAgreesAssertion } from "./evidence-agrees.js";
 import {
   eventSocketAgreesAssertion,
@@ -37,7 +37,7 @@ import {
   type PbxCalls,
 } from "./event-socket-agrees.js";
 import { judgedFrom, type EvidenceInUse } from "./evidence-mode.js";
-import type { HepFeed } from "./hep-feed.js";
+import type { HepFeed } from "../evidence/hep-feed.js";
 import type { HepCapture } from "../hep/capture.js";
 import type { HepEvidence } from "../hep/evidence.js";
 import { floorMs, knobsByEnvName, type SimKnobs } from "./knobs.js";
@@ -67,7 +67,7 @@ export interface SimRunOptions {
   evidence?: EvidenceInUse;
   /** the run's HEP capture and its feed (evidence hep or both) */
   hep?: { capture: HepCapture<HepEvidence | undefined>; feed: HepFeed };
-  /** a lab of real FreeSWITCH: what their event sockets reported (src/freeswitch/channel-watch.ts) */
+  /** a lab of real FreeSWITCH: what their event sockets reported (channel-watch.ts) */
   pbx?: PbxEvidence;
 }
 

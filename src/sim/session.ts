@@ -35,7 +35,7 @@ import type { HepForwardTarget } from "../hep/forward-target.js";
 import { hepView } from "../hep/evidence-source.js";
 import { CutoverError } from "../core/errors.js";
 import { evidenceInUse, type EvidenceInUse, type EvidencePlan } from "./evidence-mode.js";
-import { HepFeed } from "./hep-feed.js";
+import { HepFeed } from "../evidence/hep-feed.js";
 import { RateCounter } from "../hep/rate-counter.js";
 import { startRateSampler } from "../hep/rate-events.js";
 import { watchPbxChannels } from "./pbx-watch.js";

@@ -32,7 +32,7 @@ import { isAlive, spawnDetached, stopGroup } from "../os/process.js";
 import { readLabState, writeLabState } from "../lab/state.js";
 import type { Target } from "../target/target.js";
 import { probeOptions } from "../sip/options-probe.js";
-import type { HepFeed } from "./hep-feed.js";
+import type { HepFeed } from "../evidence/hep-feed.js";
 
 export const TEST_FAULT_ENV = "PBX_CUTOVER_TEST_FAULT";
 

@@ -1,7 +1,7 @@
 /**
  * Live traffic and evidence: runs SIPp UAC bursts against the target's proxy and, while they run,
  * follows the evidence sources: the backends' and the UAC's message logs (the SIPp stand-ins) into
- * one EvidenceBook, HEP mirrored by Kamailio (src/sim/hep-feed.ts) into another. The book the
+ * one EvidenceBook, HEP mirrored by Kamailio (src/evidence/hep-feed.ts) into another. The book the
  * verdicts rest on (`book`: HEP with `--evidence hep`, else the logs) emits `call-routed` /
  * `call-finished` events as the evidence shows them.
  */
@@ -16,22 +16,27 @@ import { uacArgv } from "../sipp/argv.js";
 import { parseTraceStat, type TraceStat } from "../sipp/results.js";
 import { startSipp, type SippExit, type SippProcess } from "../sipp/runner.js";
 import type { EvidenceSource } from "./evidence-mode.js";
-import type { HepFeed } from "./hep-feed.js";
-import { callIdTag, EvidenceBook, type BurstLabel, type CallEvidence, type EvidenceFact } from "./evidence.js";
+import type { HepFeed } from "../evidence/hep-feed.js";
+import { callIdTag, type BurstLabel } from "../evidence/call-id.js";
+import { EvidenceBook, type EvidenceFact } from "../evidence/book.js";
+import type { CallEvidence } from "../evidence/call.js";
+import { backendLogRecord, uacLogRecord } from "../evidence/sipp-log.js";
 import { clockTime, LogWindow, recreationText } from "./log-window.js";
 import type { BackendRole } from "../core/backend-role.js";
 
 const POLL_MS = 25;
 
-/** the UAC message log of each burst, by the seed's names where the seed has one */
-export const UAC_LOG_NAMES: Record<BurstLabel, string> = {
-  old: "old.uac.log",
-  both: "both.uac.log",
-  new: "new.uac.log",
+/** the UAC message log of the in-flight check's bursts, by the seed's names */
+const INFLIGHT_UAC_LOGS: Partial<Record<BurstLabel, string>> = {
   precheck: "inflight-precutover.uac.log",
   long: "inflight-long.uac.log",
   post: "inflight-post-cutover.uac.log",
 };
+
+/** the UAC message log of a burst: `<phase>.uac.log` for a step's (the seed's old, both, new), the seed's names in flight */
+export function uacLogName(label: BurstLabel): string {
+  return INFLIGHT_UAC_LOGS[label] ?? `${label}.uac.log`;
+}
 
 export interface BurstSpec {
   label: BurstLabel;
@@ -167,7 +172,7 @@ export class Traffic {
             line: `  the ${b} backend's message log was ${recreationText(r)}: a restarted backend; reading it from the start (instance ${r.generation})`,
           });
         }
-        for (const rec of read.records) await this.deliver(sipp.addBackend(b, rec, read.generation), sipp);
+        for (const rec of read.records) await this.deliver(backendLogRecord(sipp, b, rec, read.generation), sipp);
       }
     });
     return this.backendPoll;
@@ -210,7 +215,7 @@ export class Traffic {
 
   /** Start a burst; its calls are evidenced live while it runs. */
   start(spec: BurstSpec): RunningBurst {
-    const base = path.join(this.o.runDir, UAC_LOG_NAMES[spec.label]);
+    const base = path.join(this.o.runDir, uacLogName(spec.label));
     const files = {
       messageLog: base,
       statFile: base.replace(/\.log$/, ".stat.csv"),
@@ -233,7 +238,7 @@ export class Traffic {
     const sipp = this.sippBook;
     const pollUac = async (final: boolean): Promise<void> => {
       if (!sipp) return;
-      for (const rec of await follower.poll(final)) await this.deliver(sipp.addUac(spec.label, rec), sipp);
+      for (const rec of await follower.poll(final)) await this.deliver(uacLogRecord(sipp, spec.label, rec), sipp);
     };
     const settle = async (): Promise<void> => {
       for (const b of this.books) await this.deliver(b.settle(spec.label), b);

@@ -1,7 +1,7 @@
 /**
  * What a finished SIPp run reports: its exit code (include/defines.h of SIPp 3.6.1) and the last
  * row of its -trace_stat file. Pure. SIPp exits 0 when *some* calls succeeded even if fewer than
- * -m completed, so neither is a verdict on its own: per-call evidence is (see sim/evidence.ts).
+ * -m completed, so neither is a verdict on its own: per-call evidence is (see src/evidence/).
  */
 
 export const sippExitMeaning: Record<number, string> = {

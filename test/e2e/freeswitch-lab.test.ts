@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { FreeswitchCallBook } from "../../src/freeswitch/event-evidence.js";
+import { FreeswitchCallBook } from "../../src/evidence/event-socket.js";
 import { channelsCount, subscribeChannelEvents } from "../../src/freeswitch/event-stream.js";
 import { isTcpFree, isUdpFree } from "../../src/os/ports.js";
 import { isAlive } from "../../src/os/process.js";

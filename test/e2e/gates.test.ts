@@ -14,8 +14,12 @@ import { assetPath } from "../../src/core/assets.js";
 import { resolveLabSettings } from "../../src/config/lab-config.js";
 import { buildStepProfile, renderProfile } from "../../src/dispatcher/profile.js";
 import { evaluateGates, type StepGateVerdict } from "../../src/gates/gate.js";
-import { backendsFromHep } from "../../src/gates/from-hep.js";
-import { backendsByCallId, callRecordsFromUacLog } from "../../src/gates/from-sipp-logs.js";
+import { backendsFromHep } from "../../src/evidence/hep-records.js";
+import { EvidenceBook } from "../../src/evidence/book.js";
+import { callIdTag } from "../../src/evidence/call-id.js";
+import { callRecordsOf } from "../../src/evidence/call-record.js";
+import { backendsOf } from "../../src/evidence/outcome.js";
+import { backendLogRecord, uacLogRecord } from "../../src/evidence/sipp-log.js";
 import { startHepCapture, type HepCapture } from "../../src/hep/capture.js";
 import { windowMetrics, type BackendMetrics } from "../../src/gates/metrics.js";
 import { profileFromText, verifiedApply } from "../../src/apply/apply.js";
@@ -95,6 +99,8 @@ describe("gates on real calls through Kamailio 5.6.3 (algorithm 9)", () => {
     };
     const fromMs = Date.now();
     const b = ++burst;
+    const runId = `g${b}p${process.pid}`;
+    const label = weightNew === 0 ? "old" : weightNew === 100 ? "new" : (`new${weightNew}` as const);
     await verifiedApply(
       target,
       profileFromText(
@@ -116,7 +122,7 @@ describe("gates on real calls through Kamailio 5.6.3 (algorithm 9)", () => {
         calls,
         rate: 100,
         holdMs: 0,
-        callIdTag: `gates-${b}-${process.pid}`,
+        callIdTag: callIdTag(runId, label),
         recvTimeoutMs: 2000,
         ...files,
       }),
@@ -125,12 +131,22 @@ describe("gates on real calls through Kamailio 5.6.3 (algorithm 9)", () => {
     await uac.done;
     await hep.settle();
     const p = labPaths(f.labDir);
-    const fromLogs = backendsByCallId({ old: read(p.backend("old").messages), new: read(p.backend("new").messages) });
+    // the backends' own logs, in a book of their own: which backend each call reached, by its own account
+    const logs = new EvidenceBook(runId);
+    for (const role of ["old", "new"] as const)
+      for (const rec of read(p.backend(role).messages)) backendLogRecord(logs, role, rec);
+    const fromLogs = new Map<string, "old" | "new">();
+    for (const c of logs.calls.values()) for (const at of backendsOf(c.invite)) fromLogs.set(c.callId, at);
     const fromHep = backendsFromHep(hep.evidence.calls.values(), {
       old: `127.0.0.1:${f.ports.old}`,
       new: `127.0.0.1:${f.ports.new}`,
     });
-    const r = callRecordsFromUacLog(read(files.messageLog), fromHep, { final: true });
+    // the gates' records: the caller's own log (timings) and where Kamailio forwarded each INVITE (HEP)
+    const book = new EvidenceBook(runId);
+    for (const rec of read(files.messageLog)) uacLogRecord(book, label, rec);
+    for (const [id, backend] of fromHep) book.forwarded(backend, id);
+    book.finishBurst(label);
+    const r = callRecordsOf(book.callsOf(label));
     const ids = [...r.records.map((c) => c.callId), ...r.unrouted, ...r.pending];
     const m = windowMetrics(r.records, { fromMs, toMs: undefined });
     const verdict = evaluateGates(DEFAULT_STEP_GATES, m, weightNew);

@@ -4,16 +4,9 @@
  */
 import type { SimPhase, Verdict } from "../events/run-events.js";
 import { stampMs } from "../sip/message-log.js";
-import {
-  backendsOf,
-  byeTie,
-  otherInstanceText,
-  outcomeOf,
-  type CallEvidence,
-  type EvidenceBook,
-  type LateMessage,
-  type UnexpectedRequest,
-} from "./evidence.js";
+import type { EvidenceBook, LateMessage, UnexpectedRequest } from "./book.js";
+import type { CallEvidence } from "./call.js";
+import { backendsOf, byeTie, otherInstanceText, outcomeOf } from "./outcome.js";
 import type { BackendRole } from "../core/backend-role.js";
 
 export interface Assertion {

@@ -3,8 +3,8 @@ import { test } from "node:test";
 import { recordedBothCalls } from "../../test/support/hep-fixtures.js";
 import { decodeHep, type HepPacket } from "../hep/decode.js";
 import { hepView } from "../hep/evidence-source.js";
-import { disagreements, evidenceAgreesAssertion } from "./evidence-agrees.js";
-import { callRow, EvidenceBook } from "./evidence.js";
+import { disagreements, evidenceAgreesAssertion } from "../sim/evidence-agrees.js";
+import { callRow, EvidenceBook } from "./book.js";
 import { HepFeed } from "./hep-feed.js";
 
 const view = hepView(["127.0.0.1:25060"], { old: "127.0.0.1:25062", new: "127.0.0.1:25063" });

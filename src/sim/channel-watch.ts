@@ -1,7 +1,8 @@
-import type { EslEndpoint } from "./event-socket.js";
-import { FreeswitchCallBook, type ChannelEvent } from "./event-evidence.js";
-import { subscribeChannelEvents, type ChannelEventStream } from "./event-stream.js";
 import type { BackendRole } from "../core/backend-role.js";
+import { FreeswitchCallBook } from "../evidence/event-socket.js";
+import type { ChannelEvent } from "../freeswitch/channel-events.js";
+import type { EslEndpoint } from "../freeswitch/event-socket.js";
+import { subscribeChannelEvents, type ChannelEventStream } from "../freeswitch/event-stream.js";
 
 /**
  * Both FreeSWITCH backends' channel events for one run (a lab of real FreeSWITCH): one event-socket

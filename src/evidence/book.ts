@@ -7,200 +7,18 @@
  *
  * Facts are source-neutral: `backendMessage` / `uacMessage` take a message's head (start line,
  * Call-ID, CSeq, To, top Via: all the book reads) plus a stamp of where and when it was seen, so any
- * evidence source (the SIPp stand-ins' message logs, HEP) can feed the same book; `addBackend` /
- * `addUac` adapt SIPp message-log records (their head read with `readSipHead`).
+ * evidence source (the SIPp stand-ins' message logs: sipp-log.ts; HEP: hep-feed.ts) can feed the same book.
  *
  * Every message of one of this run's Call-IDs belongs to that call's burst (the Call-ID says which),
  * whenever it arrives: a message read after its burst ended is recorded as late evidence of that
  * burst's phase, never as something that happened in the phase running at the time.
  */
 import type { SimPhase } from "../events/run-events.js";
-import type { Direction, LoggedMessage } from "../sip/message-log.js";
-import { readSipHead, type SipHead } from "../sip/message.js";
 import type { BackendRole } from "../core/backend-role.js";
-
-/** the SIPp bursts of a simulation; the in-flight check has three */
-export type BurstLabel = "old" | "both" | "new" | "precheck" | "long" | "post";
-export const BURST_LABELS: readonly BurstLabel[] = ["old", "both", "new", "precheck", "long", "post"];
-
-export function phaseOfBurst(b: BurstLabel): SimPhase {
-  return b === "old" || b === "both" || b === "new" ? b : "inflight";
-}
-
-/** Call-IDs are `pbxc-<run id>-<burst>-<call number>-<pid>@<ip>` (SIPp -cid_str). */
-export function callIdTag(runId: string, burst: BurstLabel): string {
-  return `pbxc-${runId}-${burst}`;
-}
-
-export function parseCallId(callId: string): { runId: string; burst: BurstLabel } | undefined {
-  const m = /^pbxc-([0-9a-z]+)-([a-z]+)-\d+-\d+@/.exec(callId);
-  if (!m || !(BURST_LABELS as readonly string[]).includes(m[2]!)) return undefined;
-  return { runId: m[1]!, burst: m[2] as BurstLabel };
-}
-
-/** Where and when an evidence source saw a message. */
-export interface SourceStamp {
-  /** the source's timestamp; SIPp logs: local time "2026-11-23 22:51:52.507765" ("" when unknown) */
-  stamp: string;
-  /** from the point of view of the party the source watches (the backend, the UAC) */
-  direction: Direction;
-  /**
-   * which instance of the backend process handled it: a new one after a restart (the lab: a new
-   * generation of its message log). Undefined when the source cannot tell.
-   */
-  instance?: number;
-}
-
-/** How one party answered a request: its first final response. */
-export interface Answer {
-  status: number;
-  toTag: string | undefined;
-  stamp: string;
-}
-
-export interface RequestSeen {
-  /** distinct transactions (Call-ID + CSeq + branch) */
-  transactions: number;
-  /** copies beyond the first of each transaction */
-  retransmissions: number;
-  /** the source's timestamp of the first copy */
-  firstStamp: string;
-  /** the backend instance that received the first copy (see SourceStamp.instance) */
-  instance?: number;
-  /** what that instance is, when it is not the first one, e.g. "its message log was recreated at 21:04:05.123" */
-  instanceNote?: string;
-  /** the backend's own first final answer to it */
-  answer?: Answer;
-}
-
-export interface CallEvidence {
-  callId: string;
-  burst: BurstLabel;
-  phase: SimPhase;
-  /** backends that received this call's INVITE (one, normally) */
-  invite: Partial<Record<BackendRole, RequestSeen>>;
-  bye: Partial<Record<BackendRole, RequestSeen>>;
-  uac: {
-    inviteSentStamp?: string;
-    /** the first final response to the INVITE the UAC received */
-    inviteStatus?: number;
-    inviteStatusStamp?: string;
-    /** the To-tag of the 2xx to INVITE: the dialog every later request and answer must belong to */
-    dialogToTag?: string;
-    byeSentStamp?: string;
-    /** the top Via branch of the first BYE the UAC sent: only that transaction's answer is the BYE's
-     * answer (SIPp sends a second BYE, without the route set, on a new branch when it aborts a call) */
-    byeBranch?: string;
-    byeStatus?: number;
-    byeStatusStamp?: string;
-    /** the To-tag of the BYE's final response */
-    byeToTag?: string;
-    /** SIPp's note, e.g. "Unexpected UDP message received: SIP/2.0 503 No destination" */
-    unexpected?: string;
-    /** the burst ended without a final answer (SIPp's receive timeout or the burst was stopped) */
-    unanswered?: boolean;
-  };
-}
-
-/** The tag parameter of a To (or From) header value. */
-export function tagOf(headerValue: string | undefined): string | undefined {
-  return headerValue === undefined ? undefined : /;\s*tag=([^;>\s,]+)/i.exec(headerValue)?.[1];
-}
-
-export type CallOutcome = "completed" | "failed" | "pending";
-
-/** The backend(s) a request reached. */
-export function backendsOf(seen: Partial<Record<BackendRole, RequestSeen>>): BackendRole[] {
-  return (["old", "new"] as const).filter((b) => seen[b] !== undefined);
-}
-
-/** Where a call's BYE went, against the backend (and the instance of it) that answered its INVITE. */
-export type ByeTie =
-  | { kind: "same"; home: BackendRole }
-  | { kind: "nowhere"; home: BackendRole }
-  | { kind: "elsewhere"; home: BackendRole; byeAt: BackendRole[] }
-  | { kind: "other-instance"; home: BackendRole; note: string | undefined }
-  /** the home backend answered the BYE 481: it does not hold the dialog (a restart a source without instances cannot see) */
-  | { kind: "not-held"; home: BackendRole };
-
-/**
- * Did the BYE reach the dialog that was set up: the backend, and the instance of it, that answered
- * the INVITE? Undefined when no backend evidence exists for the call (a backend without a log).
- */
-export function byeTie(c: CallEvidence): ByeTie | undefined {
-  const invitedAt = backendsOf(c.invite);
-  if (invitedAt.length === 0) return undefined;
-  // the backend that answered the INVITE with a 2xx; without its answers, the one that received it
-  const answered = invitedAt.filter((b) => isOk(c.invite[b]?.answer?.status));
-  const home = (answered.length > 0 ? answered : invitedAt)[0]!;
-  const byeAt = backendsOf(c.bye);
-  if (byeAt.length === 0) return { kind: "nowhere", home };
-  if (byeAt.some((b) => b !== home)) return { kind: "elsewhere", home, byeAt };
-  const inv = c.invite[home]!;
-  const bye = c.bye[home]!;
-  if (inv.instance !== undefined && bye.instance !== undefined && inv.instance !== bye.instance) {
-    return { kind: "other-instance", home, note: bye.instanceNote };
-  }
-  if (bye.answer?.status === 481) return { kind: "not-held", home };
-  return { kind: "same", home };
-}
-
-/** "a different instance than the one that answered the INVITE (its message log was recreated at ...)" */
-export function otherInstanceText(note: string | undefined): string {
-  return `a different instance than the one that answered the INVITE${note ? ` (${note})` : ""}`;
-}
-
-const isOk = (s: number | undefined): boolean => s !== undefined && s >= 200 && s < 300;
-
-/**
- * completed = the UAC got a 2xx to its INVITE and a 2xx to its BYE carrying the dialog's To-tag, and,
- * where the backends' evidence exists, the BYE reached the instance that answered the INVITE.
- */
-export function outcomeOf(c: CallEvidence): { outcome: CallOutcome; reason?: string } {
-  const u = c.uac;
-  // the backend's log can be read before the UAC's shows the INVITE it sent: decided when the burst ends
-  if (u.inviteSentStamp === undefined)
-    return u.unanswered
-      ? { outcome: "failed", reason: "the UAC never sent this INVITE (seen only at a backend)" }
-      : { outcome: "pending" };
-  if (u.inviteStatus === undefined) {
-    return u.unanswered ? { outcome: "failed", reason: "no final response to INVITE" } : { outcome: "pending" };
-  }
-  if (!isOk(u.inviteStatus)) return { outcome: "failed", reason: `INVITE answered ${u.inviteStatus}` };
-  if (u.byeStatus === undefined) {
-    if (!u.unanswered) return { outcome: "pending" };
-    return { outcome: "failed", reason: u.byeSentStamp === undefined ? "BYE never sent" : "no final response to BYE" };
-  }
-  if (u.byeStatus === 481)
-    return { outcome: "failed", reason: "BYE answered 481 by a backend that does not hold the dialog (restarted?)" };
-  if (!isOk(u.byeStatus)) return { outcome: "failed", reason: `BYE answered ${u.byeStatus}` };
-  if (u.dialogToTag === undefined || u.byeToTag !== u.dialogToTag) {
-    return {
-      outcome: "failed",
-      reason: `BYE answered ${u.byeStatus} outside the dialog: To-tag ${u.byeToTag ?? "(none)"}, the dialog's is ${u.dialogToTag ?? "(none)"}`,
-    };
-  }
-  const tie = byeTie(c);
-  const answered = `BYE answered ${u.byeStatus}`;
-  switch (tie?.kind) {
-    case "nowhere":
-      return { outcome: "failed", reason: `${answered}, but no backend received it` };
-    case "elsewhere":
-      return {
-        outcome: "failed",
-        reason: `${answered} after reaching ${tie.byeAt.join("+")}, not ${tie.home} that answered the INVITE`,
-      };
-    case "other-instance":
-      return { outcome: "failed", reason: `${answered} by ${tie.home}, but by ${otherInstanceText(tie.note)}` };
-    case "not-held":
-      return {
-        outcome: "failed",
-        reason: `${answered}, but ${tie.home} answered it 481 (it does not hold the dialog)`,
-      };
-    default:
-      return { outcome: "completed" };
-  }
-}
+import type { SipHead } from "../sip/message.js";
+import { parseCallId, phaseOfBurst, type BurstLabel } from "./call-id.js";
+import type { CallEvidence, RequestSeen, SourceStamp } from "./call.js";
+import { backendsOf, byeTie, isOk, outcomeOf, tagOf } from "./outcome.js";
 
 export interface UnexpectedRequest {
   backend: BackendRole;
@@ -298,18 +116,6 @@ export class EvidenceBook {
     }
   }
 
-  /** A record from a backend's SIPp message log (`instance`: the log's generation). */
-  addBackend(backend: BackendRole, rec: LoggedMessage, instance?: number): EvidenceFact[] {
-    if (rec.note !== undefined) return [];
-    const msg = readSipHead(rec.text);
-    if (!msg) return [];
-    return this.backendMessage(backend, msg, {
-      stamp: rec.stamp,
-      direction: rec.direction,
-      ...(instance !== undefined ? { instance } : {}),
-    });
-  }
-
   /** A SIP message a backend received or sent. */
   backendMessage(backend: BackendRole, msg: SipHead, at: SourceStamp): EvidenceFact[] {
     const callId = msg.callId ?? "";
@@ -373,11 +179,11 @@ export class EvidenceBook {
     return method === "INVITE" ? [{ kind: "routed", call: c, backend }] : [];
   }
 
-  /** A record from a UAC burst's SIPp message log. */
-  addUac(burst: BurstLabel, rec: LoggedMessage): EvidenceFact[] {
-    const msg = readSipHead(rec.text);
-    if (!msg) return [];
-    return this.uacMessage(burst, msg, { stamp: rec.stamp, direction: rec.direction }, rec.note);
+  /** The proxy forwarded a call's INVITE to `backend` (HEP), answered or not: the first forward names it. */
+  forwarded(backend: BackendRole, callId: string): void {
+    const id = parseCallId(callId);
+    if (id === undefined || id.runId !== this.runId) return;
+    this.call(callId, id.burst).forwardedTo ??= backend;
   }
 
   /**
@@ -407,8 +213,9 @@ export class EvidenceBook {
       }
       return [];
     }
-    if (at.direction !== "received" || msg.kind !== "response" || msg.status === undefined || msg.status < 200)
-      return [];
+    if (at.direction !== "received" || msg.kind !== "response" || msg.status === undefined) return [];
+    if (cseq?.method === "INVITE" && msg.status !== 100) u.firstResponseStamp ??= at.stamp;
+    if (msg.status < 200) return [];
     if (cseq?.method === "INVITE" && u.inviteStatus === undefined) {
       u.inviteStatus = msg.status;
       u.inviteStatusStamp = at.stamp;

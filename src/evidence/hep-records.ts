@@ -5,7 +5,7 @@
  */
 
 import { forwardedTo, type EndpointKey, type HepCall } from "../hep/evidence.js";
-import type { CallRecord } from "./call-record.js";
+import { collectRecords, type CallRecords, type CallRecordState } from "./call-record.js";
 import type { BackendRole } from "../core/backend-role.js";
 
 export function backendsFromHep(
@@ -19,14 +19,6 @@ export function backendsFromHep(
     if (b !== undefined) out.set(c.callId, b);
   }
   return out;
-}
-
-export interface HepRecords {
-  records: CallRecord[];
-  /** Call-IDs forwarded to a backend and still waiting for a final answer (younger than the timeout) */
-  pending: string[];
-  /** Call-IDs Kamailio answered itself without forwarding the INVITE (e.g. 503 No destination) */
-  unrouted: string[];
 }
 
 /**
@@ -49,33 +41,18 @@ export function callRecordsFromHep(
   calls: Iterable<HepCall>,
   backends: Readonly<Record<BackendRole, EndpointKey>>,
   o: { nowMs: number; timeoutMs: number; accept?: (callId: string) => boolean },
-): HepRecords {
-  const out: HepRecords = { records: [], pending: [], unrouted: [] };
-  for (const c of calls) {
-    if (o.accept && !o.accept(c.callId)) continue;
-    const r = callRecordFromHep(c, backends, o);
-    if (r.kind === "record") out.records.push(r.record);
-    else if (r.kind === "pending") out.pending.push(c.callId);
-    else if (r.kind === "unrouted") out.unrouted.push(c.callId);
-  }
-  return out;
+): CallRecords {
+  return collectRecords(calls, (c) =>
+    o.accept && !o.accept(c.callId) ? { kind: "none" } : callRecordFromHep(c, backends, o),
+  );
 }
-
-export type HepCallState =
-  | { kind: "record"; record: CallRecord }
-  /** forwarded, no final answer yet, younger than the timeout */
-  | { kind: "pending"; backend: BackendRole; inviteSentMs: number }
-  /** Kamailio answered it itself without forwarding the INVITE */
-  | { kind: "unrouted" }
-  /** not (yet) a call of either backend: no INVITE forwarded and no answer, or forwarded elsewhere */
-  | { kind: "none" };
 
 /** One call's record by callRecordsFromHep's rules (pure). */
 export function callRecordFromHep(
   c: HepCall,
   backends: Readonly<Record<BackendRole, EndpointKey>>,
   o: { nowMs: number; timeoutMs: number },
-): HepCallState {
+): CallRecordState {
   const leg = c.forwarded.INVITE?.[0];
   if (leg === undefined)
     return c.answerToInvite !== undefined && c.inviteReceivedUs !== undefined ? { kind: "unrouted" } : { kind: "none" };

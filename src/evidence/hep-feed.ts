@@ -17,7 +17,8 @@
 import type { HepPacket } from "../hep/decode.js";
 import { hepStamp, sightingOf, type HepSighting, type HepView } from "../hep/evidence-source.js";
 import { readSipHeadOf, type SipHead } from "../sip/message.js";
-import { parseCallId, type EvidenceBook, type EvidenceFact } from "./evidence.js";
+import { parseCallId } from "./call-id.js";
+import type { EvidenceBook, EvidenceFact } from "./book.js";
 import type { BackendRole } from "../core/backend-role.js";
 
 interface Forwarded {
@@ -96,6 +97,7 @@ export class HepFeed {
     const b = s.backend;
     if (s.direction === "received") {
       const key = txKey(b, msg);
+      if (msg.method === "INVITE") book.forwarded(b, msg.callId ?? "");
       if (msg.kind === "request" && msg.method !== "ACK" && !this.answered.has(key)) {
         const w = this.waiting.get(key);
         if (w) w.push({ backend: b, msg, stamp });

@@ -12,15 +12,11 @@ import {
   type Assertion,
   type PhaseEvidence,
 } from "./assertions.js";
-import {
-  byeTie,
-  callRow,
-  EvidenceBook,
-  outcomeOf,
-  parseCallId,
-  type CallEvidence,
-  type EvidenceFact,
-} from "./evidence.js";
+import { byeTie, outcomeOf } from "./outcome.js";
+import { callRow, EvidenceBook, type EvidenceFact } from "./book.js";
+import { parseCallId } from "./call-id.js";
+import type { CallEvidence } from "./call.js";
+import { backendLogRecord, uacLogRecord } from "./sipp-log.js";
 import { readSipHead, type SipHead } from "../sip/message.js";
 
 const FIXTURES = path.resolve(import.meta.dirname, "..", "..", "..", "test", "fixtures");
@@ -30,9 +26,9 @@ const log = (name: string): LoggedMessage[] => parseMessageLogBuffer(readFileSyn
 function bothBurst(): { book: EvidenceBook; facts: EvidenceFact[] } {
   const book = new EvidenceBook("5f3a9c");
   const facts: EvidenceFact[] = [];
-  for (const r of log("sipp-3.6.1-uas-old.messages.log")) facts.push(...book.addBackend("old", r));
-  for (const r of log("sipp-3.6.1-uas-new.messages.log")) facts.push(...book.addBackend("new", r));
-  for (const r of log("sipp-3.6.1-uac-call.messages.log")) facts.push(...book.addUac("both", r));
+  for (const r of log("sipp-3.6.1-uas-old.messages.log")) facts.push(...backendLogRecord(book, "old", r));
+  for (const r of log("sipp-3.6.1-uas-new.messages.log")) facts.push(...backendLogRecord(book, "new", r));
+  for (const r of log("sipp-3.6.1-uac-call.messages.log")) facts.push(...uacLogRecord(book, "both", r));
   facts.push(...book.settle("both"));
   facts.push(...book.finishBurst("both"));
   return { book, facts };
@@ -99,7 +95,7 @@ test("the same evidence judged as an `old` phase names the misrouted calls", () 
 
 test("retransmitted INVITE and BYE (recorded at a SIPp 3.6.1 backend) count once", () => {
   const book = new EvidenceBook("5f3a9c");
-  const routed = log("sipp-3.6.1-uas-retransmissions.messages.log").flatMap((r) => book.addBackend("new", r));
+  const routed = log("sipp-3.6.1-uas-retransmissions.messages.log").flatMap((r) => backendLogRecord(book, "new", r));
   assert.equal(routed.length, 1);
   const c = book.calls.get("pbxc-5f3a9c-new-1-4242@127.0.0.1")!;
   assert.deepEqual(c.invite.new, {
@@ -121,7 +117,7 @@ test("retransmitted INVITE and BYE (recorded at a SIPp 3.6.1 backend) count once
 
 test("a call refused by the proxy (503, recorded) fails with the status, and was lost", () => {
   const book = new EvidenceBook("5f3a9c");
-  const fed = log("sipp-3.6.1-uac-call-503.messages.log").flatMap((r) => book.addUac("new", r));
+  const fed = log("sipp-3.6.1-uac-call-503.messages.log").flatMap((r) => uacLogRecord(book, "new", r));
   assert.equal(fed.length, 0, "calls are concluded by settle(), after the backends' logs were read");
   const facts = book.settle("new");
   assert.deepEqual(
@@ -154,20 +150,20 @@ test("a call refused by the proxy (503, recorded) fails with the status, and was
 test("OPTIONS and foreign Call-IDs: OPTIONS ignored, foreign INVITE is an unexpected request", () => {
   const book = new EvidenceBook("aaaaaa");
   const recs = log("sipp-3.6.1-uas-old.messages.log");
-  for (const r of recs) book.addBackend("old", r);
+  for (const r of recs) backendLogRecord(book, "old", r);
   assert.equal(book.calls.size, 0);
   assert.ok(book.unexpected.length >= 2);
   assert.match(book.unexpected[0]!.why, /another run \(5f3a9c\)/);
   const options = `OPTIONS sip:127.0.0.1:23002 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:1;branch=z9hG4bKx\r\nCall-ID: probe-1@x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`;
   const before = book.unexpected.length;
-  book.addBackend("old", { offset: 0, stamp: "", direction: "received", transport: "UDP", text: options });
+  backendLogRecord(book, "old", { offset: 0, stamp: "", direction: "received", transport: "UDP", text: options });
   assert.equal(book.unexpected.length, before);
 });
 
 test("a call with no final answer when its burst ends fails; before that it is pending", () => {
   const book = new EvidenceBook("5f3a9c");
   const invite = log("sipp-3.6.1-uac-call.messages.log")[0]!;
-  assert.deepEqual(book.addUac("both", invite), []);
+  assert.deepEqual(uacLogRecord(book, "both", invite), []);
   const c = [...book.calls.values()][0]!;
   assert.equal(outcomeOf(c).outcome, "pending");
   const facts = book.finishBurst("both");
@@ -189,10 +185,11 @@ function restartedLongCall(uacEdit: (text: string) => string = (t) => t): { book
   const book = new EvidenceBook("2d1632");
   const [before, after] = generations("sipp-3.6.1-uas-old-restarted.inflight-artifact.log");
   assert.ok(before && after && before.length > 0 && after.length > 0, "two instances in the artifact");
-  for (const r of before) book.addBackend("old", r, 1);
+  for (const r of before) backendLogRecord(book, "old", r, 1);
   book.noteInstance("old", 2, "its message log was recreated at 18:56:44.124; truncated: 50421 -> 0 bytes");
-  for (const r of after) book.addBackend("old", r, 2);
-  for (const r of log("sipp-3.6.1-uac-long-bye-481.messages.log")) book.addUac("long", { ...r, text: uacEdit(r.text) });
+  for (const r of after) backendLogRecord(book, "old", r, 2);
+  for (const r of log("sipp-3.6.1-uac-long-bye-481.messages.log"))
+    uacLogRecord(book, "long", { ...r, text: uacEdit(r.text) });
   book.settle("long");
   book.finishBurst("long");
   return { book, call: book.callsOf("long")[0]! };
@@ -262,15 +259,15 @@ test("recorded restart, as the old stand-in answered it (200 echoing the BYE's T
 
 test("a 2xx to BYE without the dialog's To-tag is not a completed call", () => {
   const book = new EvidenceBook("5f3a9c");
-  for (const r of log("sipp-3.6.1-uas-old.messages.log")) book.addBackend("old", r);
-  for (const r of log("sipp-3.6.1-uas-new.messages.log")) book.addBackend("new", r);
+  for (const r of log("sipp-3.6.1-uas-old.messages.log")) backendLogRecord(book, "old", r);
+  for (const r of log("sipp-3.6.1-uas-new.messages.log")) backendLogRecord(book, "new", r);
   for (const r of log("sipp-3.6.1-uac-call.messages.log")) {
     const isByeOk =
       r.direction === "received" &&
       /^SIP\/2\.0 200 /.test(r.text) &&
       /^CSeq: 2 BYE/m.test(r.text) &&
       r.text.includes("both-2-");
-    book.addUac("both", isByeOk ? { ...r, text: r.text.replace(/^(To: .*;tag=)\S+/m, "$1someone-else") } : r);
+    uacLogRecord(book, "both", isByeOk ? { ...r, text: r.text.replace(/^(To: .*;tag=)\S+/m, "$1someone-else") } : r);
   }
   book.settle("both");
   const c = [...book.calls.values()].find((x) => x.callId.includes("-both-2-"))!;
@@ -284,9 +281,9 @@ test("a 2xx to BYE without the dialog's To-tag is not a completed call", () => {
 test("recorded frozen backend: its late answers belong to their own phase, never to the next one; re-judged, verdicts and rows agree", () => {
   const book = new EvidenceBook("d18f70");
   book.openWindow("both");
-  for (const r of log("sipp-3.6.1-uas-old-frozen.both-window.log")) book.addBackend("old", r, 1);
-  for (const r of log("sipp-3.6.1-uas-new-frozen.both-window.log")) book.addBackend("new", r, 1);
-  for (const r of log("sipp-3.6.1-uac-both-new-frozen.messages.log")) book.addUac("both", r);
+  for (const r of log("sipp-3.6.1-uas-old-frozen.both-window.log")) backendLogRecord(book, "old", r, 1);
+  for (const r of log("sipp-3.6.1-uas-new-frozen.both-window.log")) backendLogRecord(book, "new", r, 1);
+  for (const r of log("sipp-3.6.1-uac-both-new-frozen.messages.log")) uacLogRecord(book, "both", r);
   book.settle("both");
   book.finishBurst("both");
   const judge = (): Assertion[] =>
@@ -299,7 +296,7 @@ test("recorded frozen backend: its late answers belong to their own phase, never
   );
   // the new phase's window: the thawed backend's late records of both's calls, then new's own calls
   book.openWindow("new");
-  for (const r of log("sipp-3.6.1-uas-new-thawed.new-window.log")) book.addBackend("new", r, 1);
+  for (const r of log("sipp-3.6.1-uas-new-thawed.new-window.log")) backendLogRecord(book, "new", r, 1);
   assert.deepEqual(book.unexpectedOf("new"), [], "the late CANCELs of both's calls are not unexpected in new");
   assert.deepEqual(book.invitesOf("new").transactions, { old: 0, new: 6 }, "new's INVITEs are new's six calls");
   assert.equal(book.invitesOf("both").transactions.new, 3, "both's late INVITEs count for both");
@@ -332,9 +329,9 @@ test("Call-IDs of another run or none are the open window's unexpected requests;
   const book = new EvidenceBook("aaaaaa");
   const invite = log("sipp-3.6.1-uas-old.messages.log")[0]!;
   book.openWindow("old");
-  book.addBackend("old", invite);
+  backendLogRecord(book, "old", invite);
   book.openWindow(undefined);
-  book.addBackend("old", { ...invite, text: invite.text.replace(/branch=\S+/, "branch=z9hG4bKother") });
+  backendLogRecord(book, "old", { ...invite, text: invite.text.replace(/branch=\S+/, "branch=z9hG4bKother") });
   assert.deepEqual(
     book.unexpected.map((u) => u.phase),
     ["old", undefined],
@@ -377,10 +374,10 @@ test("a backend's log that lags the UAC's: the call waits for the BYE's evidence
     ...log("sipp-3.6.1-uas-old.messages.log").map((r) => ["old", r] as const),
     ...log("sipp-3.6.1-uas-new.messages.log").map((r) => ["new", r] as const),
   ];
-  for (const [b, r] of backend) if (!isBye(r)) book.addBackend(b, r);
-  for (const r of log("sipp-3.6.1-uac-call.messages.log")) book.addUac("both", r);
+  for (const [b, r] of backend) if (!isBye(r)) backendLogRecord(book, b, r);
+  for (const r of log("sipp-3.6.1-uac-call.messages.log")) uacLogRecord(book, "both", r);
   assert.deepEqual(book.settle("both"), [], "INVITEs seen, BYEs not yet: nothing concluded");
-  for (const [b, r] of backend) if (isBye(r)) book.addBackend(b, r);
+  for (const [b, r] of backend) if (isBye(r)) backendLogRecord(book, b, r);
   const facts = book.settle("both");
   assert.deepEqual(
     facts.map((f) => (f.kind === "finished" ? f.completed : f.kind)),
@@ -388,8 +385,8 @@ test("a backend's log that lags the UAC's: the call waits for the BYE's evidence
   );
   // had the BYEs never shown up, the burst's end would have failed the calls, saying why
   const lone = new EvidenceBook("5f3a9c");
-  for (const [b, r] of backend) if (!isBye(r)) lone.addBackend(b, r);
-  for (const r of log("sipp-3.6.1-uac-call.messages.log")) lone.addUac("both", r);
+  for (const [b, r] of backend) if (!isBye(r)) backendLogRecord(lone, b, r);
+  for (const r of log("sipp-3.6.1-uac-call.messages.log")) uacLogRecord(lone, "both", r);
   const ends = lone.finishBurst("both");
   assert.ok(
     ends.every(
@@ -400,10 +397,10 @@ test("a backend's log that lags the UAC's: the call waits for the BYE's evidence
 
 test("a call a backend saw before the UAC's log shows its INVITE is not concluded by settle (the UAC's log lags)", () => {
   const book = new EvidenceBook("5f3a9c");
-  for (const r of log("sipp-3.6.1-uas-old.messages.log")) book.addBackend("old", r);
+  for (const r of log("sipp-3.6.1-uas-old.messages.log")) backendLogRecord(book, "old", r);
   assert.deepEqual(book.settle("both"), []);
-  for (const r of log("sipp-3.6.1-uac-call.messages.log")) book.addUac("both", r);
-  for (const r of log("sipp-3.6.1-uas-new.messages.log")) book.addBackend("new", r);
+  for (const r of log("sipp-3.6.1-uac-call.messages.log")) uacLogRecord(book, "both", r);
+  for (const r of log("sipp-3.6.1-uas-new.messages.log")) backendLogRecord(book, "new", r);
   assert.deepEqual(
     book.settle("both").map((f) => (f.kind === "finished" ? f.completed : f.kind)),
     [true, true, true, true],

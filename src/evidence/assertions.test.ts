@@ -8,7 +8,7 @@ import {
   splitAssertion,
   type PhaseEvidence,
 } from "./assertions.js";
-import type { CallEvidence, RequestSeen } from "./evidence.js";
+import type { CallEvidence, RequestSeen } from "./call.js";
 import type { BackendRole } from "../core/backend-role.js";
 
 const seen: RequestSeen = { transactions: 1, retransmissions: 0, firstStamp: "2026-12-01 18:00:00.000000" };

@@ -3,14 +3,14 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { EslFrameParser } from "./event-socket.js";
+import { EslFrameParser } from "../freeswitch/event-socket.js";
 import {
   channelEventFrom,
-  FreeswitchCallBook,
   parseChannelsCount,
   parseEventPlain,
   type ChannelEvent,
-} from "./event-evidence.js";
+} from "../freeswitch/channel-events.js";
+import { FreeswitchCallBook } from "./event-socket.js";
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "test", "fixtures");
 const fixture = (name: string): Buffer => readFileSync(path.join(FIXTURES, name));

@@ -1,0 +1,87 @@
+/**
+ * A FreeSWITCH's own event socket as an evidence source (pure): its channel events
+ * (src/freeswitch/channel-events.ts) folded per SIP Call-ID: which calls it received, whether it
+ * answered them, and how they ended. FreeSWITCH writes no SIPp-style message log, so this is the real
+ * PBX's own account of the calls, next to Kamailio's (HEP) and the caller's; sim checks that they
+ * agree call by call (src/sim/event-socket-agrees.ts). One book per FreeSWITCH instance.
+ */
+import type { ChannelEvent } from "../freeswitch/channel-events.js";
+
+/** What one FreeSWITCH says about one call (by Call-ID). */
+export interface FreeswitchCall {
+  callId: string;
+  /** channel UUIDs seen for this Call-ID (more than one = the dialog reached this PBX twice) */
+  channels: string[];
+  createdAtMs: number | undefined;
+  answeredAtMs: number | undefined;
+  hungUpAtMs: number | undefined;
+  hangupCause: string | undefined;
+  hangupDisposition: string | undefined;
+  /** the BYE that ended the call reached this FreeSWITCH (it hung up on the caller's BYE) */
+  byeReceived: boolean;
+  /** CHANNEL_HANGUP_COMPLETE seen: nothing more will come for this channel */
+  complete: boolean;
+}
+
+/** Folds channel events into per-Call-ID calls. One book per FreeSWITCH instance. */
+export class FreeswitchCallBook {
+  private readonly calls = new Map<string, FreeswitchCall>();
+
+  add(e: ChannelEvent): FreeswitchCall {
+    let c = this.calls.get(e.callId);
+    if (!c) {
+      c = {
+        callId: e.callId,
+        channels: [],
+        createdAtMs: undefined,
+        answeredAtMs: undefined,
+        hungUpAtMs: undefined,
+        hangupCause: undefined,
+        hangupDisposition: undefined,
+        byeReceived: false,
+        complete: false,
+      };
+      this.calls.set(e.callId, c);
+    }
+    if (!c.channels.includes(e.uniqueId)) c.channels.push(e.uniqueId);
+    switch (e.name) {
+      case "CHANNEL_CREATE":
+        c.createdAtMs ??= e.atMs;
+        break;
+      case "CHANNEL_ANSWER":
+        c.answeredAtMs ??= e.atMs;
+        break;
+      case "CHANNEL_HANGUP":
+        c.hungUpAtMs ??= e.atMs;
+        c.hangupCause ??= e.hangupCause;
+        break;
+      case "CHANNEL_HANGUP_COMPLETE":
+        c.hungUpAtMs ??= e.atMs;
+        c.hangupCause ??= e.hangupCause;
+        c.hangupDisposition = e.hangupDisposition ?? c.hangupDisposition;
+        c.byeReceived = c.hangupDisposition === "recv_bye";
+        c.complete = true;
+        break;
+    }
+    return c;
+  }
+
+  get(callId: string): FreeswitchCall | undefined {
+    return this.calls.get(callId);
+  }
+
+  /** every call, in the order first seen */
+  all(): FreeswitchCall[] {
+    return [...this.calls.values()];
+  }
+
+  /** calls whose Call-ID starts with `prefix` (a run's or burst's tag) */
+  withPrefix(prefix: string): FreeswitchCall[] {
+    return this.all().filter((c) => c.callId.startsWith(prefix));
+  }
+
+  /** channels up right now by this book (created, not hung up) */
+  activeCount(): number {
+    return this.all().filter((c) => c.createdAtMs !== undefined && c.hungUpAtMs === undefined).length;
+  }
+}
