@@ -3,13 +3,13 @@ import path from "node:path";
 import { UsageError } from "../core/errors.js";
 import { parseHepForward } from "../hep/forward-target.js";
 import { resolveEvidence } from "../sim/evidence-mode.js";
-import { defaultPlan } from "../plan/plan.js";
 import { KNOBS, resolveKnobs } from "../sim/knobs.js";
 import { simPlan } from "../sim/sim-plan.js";
 import type { SimRequest } from "../sim/session.js";
 import { parseTestFaults, TEST_FAULT_ENV } from "../sim/test-faults.js";
 import { addWebOptions, webAddressFrom, type WebFlags } from "../web/web-address.js";
 import { driverFor } from "../drivers/select.js";
+import { planFrom } from "./commands/plan.js";
 import { addDriverOptions, targetChoiceFrom, type TargetFlags } from "./target-options.js";
 import { addLabOptions } from "./lab-options.js";
 
@@ -21,6 +21,8 @@ export type SimOpts = TargetFlags &
     quiet?: boolean;
     evidence?: string;
     hepForward?: string;
+    steps?: string;
+    plan?: string;
   } & Record<string, unknown>;
 
 export const DEFAULT_SIM_ARTIFACTS_DIR = "artifacts";
@@ -43,6 +45,14 @@ export function addSimOptions(cmd: Command): Command {
     .option(
       "--hep-forward <host:port>",
       "relay every HEP datagram Kamailio mirrors, unchanged, to a Homer or another collector (UDP)",
+    )
+    .option(
+      "--steps <weights>",
+      "run weighted steps instead of old,both,new: the new backend's weight per step, e.g. 0,10,50,100 (weights other than 0/50/100 need --dispatcher-alg 9), each with the default gates and a burst of enough calls for them",
+    )
+    .option(
+      "--plan <file>",
+      "run a YAML plan file (steps, gates; a step's hold.minCalls is its burst of calls, else CALLS_PER_PHASE)",
     );
   for (const k of KNOBS)
     cmd.option(`${k.flag} <${k.integer ? "n" : "x"}>`, `${k.help} (env ${k.env}, default ${k.def})`);
@@ -58,13 +68,15 @@ export function simRequestFrom(opts: SimOpts, env: NodeJS.ProcessEnv = process.e
   const knobs = resolveKnobs(env, opts);
   const faults = parseTestFaults(env[TEST_FAULT_ENV]);
   const webAddress = webAddressFrom(opts);
+  const plan = planFrom(opts);
   const choice = targetChoiceFrom(opts, { needsEvidence: true });
   const driver = driverFor(choice);
-  if (driver.dispatcherAlgorithm === 9) {
+  const algorithm = driver.dispatcherAlgorithm;
+  if (opts.steps === undefined && opts.plan === undefined && algorithm === 9) {
     throw new UsageError(
       "sim's both phase asserts round-robin's split (each backend within one call of even), which the weight-based dispatcher (algorithm 9) of this lab does not give over a phase's few calls; nothing was started",
       [
-        "run sim on a round-robin lab (--dispatcher-alg 4, the default), or weighted steps with `pbx-cutover migrate --steps 0,10,50,100`",
+        "run sim on a round-robin lab (--dispatcher-alg 4, the default), or weighted steps with `pbx-cutover sim --steps 0,10,50,100`",
       ],
     );
   }
@@ -83,7 +95,7 @@ export function simRequestFrom(opts: SimOpts, env: NodeJS.ProcessEnv = process.e
     artifactsDir: path.resolve(opts.artifactsDir ?? DEFAULT_SIM_ARTIFACTS_DIR),
     keepLab: opts.keepLab === true,
     quiet: opts.quiet === true,
-    // the routing phases are the steps of the seed's plan, run by the plan runner
-    plan: simPlan(defaultPlan(), knobs.callsPerPhase),
+    // the routing phases are the steps of a plan (the seed's by default), run by the plan runner
+    plan: simPlan(plan, knobs.callsPerPhase, algorithm),
   };
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { UsageError } from "../core/errors.js";
 import { parseTrafficRate } from "./background-traffic.js";
-import { trafficMinCalls } from "./migrate.js";
+import { stepMinCalls } from "../gates/gate.js";
 
 describe("--traffic RATE", () => {
   it("calls per second, more than 0 and at most 1000; anything else is a usage error", () => {
@@ -18,6 +18,6 @@ describe("--traffic RATE", () => {
     }
   });
   it("a step without a hold holds until its gates can decide on both backends and a whole cycle", () => {
-    assert.deepEqual([0, 1, 10, 50, 90, 100].map(trafficMinCalls), [100, 2000, 200, 100, 200, 100]);
+    assert.deepEqual([0, 1, 10, 50, 90, 100].map(stepMinCalls), [100, 2000, 200, 100, 200, 100]);
   });
 });

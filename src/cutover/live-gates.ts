@@ -18,23 +18,16 @@
  */
 
 import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
-import { failingCalls } from "../gates/failing-calls.js";
+import { firstFailingCall } from "../gates/failing-calls.js";
 import type { CallRecord, CallRecords } from "../evidence/call-record.js";
 import { callRecordFromHep, callRecordsFromHep } from "../evidence/hep-records.js";
-import { evaluateGates, type GateResult, type GateSpec, type StepGateVerdict } from "../gates/gate.js";
+import { evaluateGates, gateRows, type GateResult, type GateSpec, type StepGateVerdict } from "../gates/gate.js";
 import { BackendTally, windowMetrics, type BackendMetrics } from "../gates/metrics.js";
-import { splitCheck, type SplitCheck } from "../gates/split-check.js";
+import { EDGE_SELECTIONS, splitCheck, type SplitCheck } from "../gates/split-check.js";
 import type { EndpointKey, HepCall } from "../hep/evidence.js";
 import type { DecisionMarks } from "../plan/reaction.js";
 import type { GateResult as RunnerGateResult, WindowWatch } from "../plan/runner.js";
 import type { BackendRole } from "../core/backend-role.js";
-
-/**
- * Selections the split check allows out of order at each window edge: with several Kamailio workers
- * the order INVITEs are received in (the window's clock) and the order ds_select_dst picks in can
- * differ by a call at the start and at the end of the window.
- */
-export const EDGE_SELECTIONS = 2;
 
 export interface LiveGatesOptions {
   /** what Kamailio mirrored (the run's HEP capture) */
@@ -177,7 +170,7 @@ export class LiveGates {
     const gates = evaluateGates(s.gates, metrics, s.weightNew);
     if (gates.verdict !== "fail") return;
     const records = [...w.concluded.values()];
-    const first = firstFailing(gates.results, records);
+    const first = firstFailingCall(gates.results, records);
     const answer = first === undefined ? undefined : this.o.call(first.callId)?.answerToInvite;
     const decided: DecisionMarks = {
       ...(answer !== undefined ? { firstFailingAnswerMs: answer.firstUs / 1000 } : {}),
@@ -191,13 +184,7 @@ export class LiveGates {
       detail: gates.summary,
       window: { fromMs: w.fromMs, toMs, routed: { ...w.routed }, pending: w.pending.size, unrouted: 0 },
       metrics: { old: metricsOf(metrics.old), new: metricsOf(metrics.new) },
-      gates: gates.results.map((g) => ({
-        name: g.name,
-        verdict: g.verdict,
-        detail: g.detail,
-        values: g.values,
-        samples: g.samples,
-      })),
+      gates: gateRows(gates.results),
       split: undefined,
       early: true,
       firstFailingCallMs: first?.inviteSentMs,
@@ -300,7 +287,7 @@ export class LiveGates {
       toNew: routed.new,
       otherSelections: EDGE_SELECTIONS,
     });
-    const first = firstFailing(gates.results, recs)?.inviteSentMs;
+    const first = firstFailingCall(gates.results, recs)?.inviteSentMs;
     let verdict: StepGateRecord["verdict"] = gates.verdict;
     const parts = [gates.summary, split.detail];
     if (split.verdict === "fail") verdict = "fail";
@@ -314,13 +301,7 @@ export class LiveGates {
       detail: parts.join("; "),
       window: { fromMs, toMs, routed, pending, unrouted },
       metrics: { old: metricsOf(metrics.old), new: metricsOf(metrics.new) },
-      gates: gates.results.map((g) => ({
-        name: g.name,
-        verdict: g.verdict,
-        detail: g.detail,
-        values: g.values,
-        samples: g.samples,
-      })),
+      gates: gateRows(gates.results),
       split,
       early: false,
       firstFailingCallMs: first,
@@ -348,13 +329,6 @@ function metricsOf(m: BackendMetrics): StepGateRecord["metrics"]["old"] {
     srdP50Ms: m.srd.p50Ms,
     srdP95Ms: m.srd.p95Ms,
   };
-}
-
-/** The earliest call (by INVITE) that counts against any failed gate: where the reaction time starts. */
-function firstFailing(results: readonly GateResult[], records: readonly CallRecord[]): CallRecord | undefined {
-  return results
-    .flatMap((g) => failingCalls(g, records).slice(0, 1))
-    .reduce<CallRecord | undefined>((m, c) => (m === undefined || c.inviteSentMs < m.inviteSentMs ? c : m), undefined);
 }
 
 function toRunner(v: StepGateRecord): RunnerGateResult {

@@ -34,7 +34,7 @@ import { REPORT_FILE, writeRunReport } from "../web/run-report.js";
 import { RunFileFaults } from "../artifacts/run-faults.js";
 import type { WebServer } from "../web/server.js";
 import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
-import { gateName, type GateSpec } from "../gates/gate.js";
+import { gateName, stepMinCalls, type GateSpec } from "../gates/gate.js";
 import { checkPlanForAlgorithm, stepProfile } from "../plan/dry-run.js";
 import { stepLabel, type Plan } from "../plan/plan.js";
 import { outcomeError, runSteps, type GateResult, type RunnerStep } from "../plan/runner.js";
@@ -47,7 +47,6 @@ import type { RuntimeDestination } from "../dispatcher/runtime.js";
 import type { LabControl } from "../drivers/lab-control.js";
 import type { BackendEndpoint, Target } from "../target/target.js";
 import { probeOptions, type OptionsResult } from "../sip/options-probe.js";
-import { DEFAULT_MIN_CALLS } from "../gates/gate.js";
 import { startTrafficRun, type TrafficSettings } from "./traffic-run.js";
 import type { BackendRole } from "../core/backend-role.js";
 import { checkDestinations, destinationName, type DestinationCheck } from "./destination-check.js";
@@ -481,16 +480,6 @@ interface MigrateStep {
 /** A window is judged once a packet Kamailio captured this long after the hold's end was read. */
 export const EVALUATE_SETTLE_MS = 20;
 
-/**
- * With --traffic, a step the plan gives no hold holds until its window routed enough calls for the
- * gates to decide on both backends (DEFAULT_MIN_CALLS each at the weight's share) and at least 100
- * (a whole algorithm-9 cycle for the split check): new=10% needs 200, new=1% 2000, old/new/both 100.
- */
-export function trafficMinCalls(weightNew: number): number {
-  const share = Math.min(weightNew, 100 - weightNew);
-  return share <= 0 ? 100 : Math.max(100, Math.ceil((100 * DEFAULT_MIN_CALLS) / share));
-}
-
 /** The seed's old -> both -> new, with its file names; no gates (as before the runner), held by calls with --traffic. */
 function defaultSteps(target: Target, traffic: boolean): MigrateStep[] {
   const weights = { old: 0, both: 50, new: 100 } as const;
@@ -511,7 +500,7 @@ function defaultSteps(target: Target, traffic: boolean): MigrateStep[] {
         hasGates: traffic || m === "new",
         onInconclusive: "fail",
         maxExtensions: 0,
-        ...(traffic ? { minCalls: trafficMinCalls(weights[m]) } : {}),
+        ...(traffic ? { minCalls: stepMinCalls(weights[m]) } : {}),
       },
     },
     weightNew: weights[m],
@@ -560,7 +549,7 @@ function planSteps(target: Target, plan: Plan, algorithm: DispatcherAlgorithm, t
         onInconclusive: s.onInconclusive,
         maxExtensions: s.maxExtensions,
         ...(traffic
-          ? { minCalls: s.hold.minCalls ?? (s.hold.durationS === undefined ? trafficMinCalls(s.weightNew) : 0) }
+          ? { minCalls: s.hold.minCalls ?? (s.hold.durationS === undefined ? stepMinCalls(s.weightNew) : 0) }
           : {}),
       },
     },

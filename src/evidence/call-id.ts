@@ -5,19 +5,28 @@
  */
 import type { RoutingPhase, SimPhase } from "../events/run-events.js";
 
-/** the SIPp bursts of a simulation: one per plan step (its phase), and the in-flight check's three */
-export type BurstLabel = RoutingPhase | "precheck" | "long" | "post";
+/**
+ * the SIPp bursts of a simulation: one per plan step (its phase; a step held again after inconclusive
+ * gates places another burst, `<phase>r<k>`: new10r1), and the in-flight check's three
+ */
+export type BurstLabel = RoutingPhase | `${RoutingPhase}r${number}` | "precheck" | "long" | "post";
 export const BURST_LABELS: readonly BurstLabel[] = ["old", "both", "new", "precheck", "long", "post"];
 
-/** a weighted step's phase: new1 ... new99 */
-const WEIGHTED = /^new([1-9][0-9]?)$/;
+/** a step's burst: its phase (a weighted step's is new1 ... new99), and which round of the step's hold */
+const STEP_BURST = /^(old|both|new|new[1-9][0-9]?)(?:r([1-9][0-9]*))?$/;
 
 export function isBurstLabel(s: string): s is BurstLabel {
-  return (BURST_LABELS as readonly string[]).includes(s) || WEIGHTED.test(s);
+  return (BURST_LABELS as readonly string[]).includes(s) || STEP_BURST.test(s);
+}
+
+/** The burst of a step's hold: its phase for the first, `<phase>r<k>` for the k-th one after it. */
+export function stepBurst(phase: RoutingPhase, round: number): BurstLabel {
+  return round === 0 ? phase : `${phase}r${round}`;
 }
 
 export function phaseOfBurst(b: BurstLabel): SimPhase {
-  return b === "precheck" || b === "long" || b === "post" ? "inflight" : b;
+  if (b === "precheck" || b === "long" || b === "post") return "inflight";
+  return STEP_BURST.exec(b)![1] as RoutingPhase;
 }
 
 /** Call-IDs are `pbxc-<run id>-<burst>-<call number>-<pid>@<ip>` (SIPp -cid_str). */
@@ -26,7 +35,7 @@ export function callIdTag(runId: string, burst: BurstLabel): string {
 }
 
 export function parseCallId(callId: string): { runId: string; burst: BurstLabel } | undefined {
-  const m = /^pbxc-([0-9a-z]+)-([a-z]+[0-9]*)-\d+-\d+@/.exec(callId);
+  const m = /^pbxc-([0-9a-z]+)-([a-z0-9]+)-\d+-\d+@/.exec(callId);
   if (!m || !isBurstLabel(m[2]!)) return undefined;
   return { runId: m[1]!, burst: m[2] };
 }

@@ -52,3 +52,13 @@ export function failingCalls(r: GateResult, records: readonly CallRecord[]): Cal
   };
   return records.filter((c) => c.backend === backend && bad(c)).sort((a, b) => a.inviteSentMs - b.inviteSentMs);
 }
+
+/** The earliest call (by INVITE) that counts against any failed gate: where the reaction time starts. */
+export function firstFailingCall(
+  results: readonly GateResult[],
+  records: readonly CallRecord[],
+): CallRecord | undefined {
+  return results
+    .flatMap((g) => failingCalls(g, records).slice(0, 1))
+    .reduce<CallRecord | undefined>((m, c) => (m === undefined || c.inviteSentMs < m.inviteSentMs ? c : m), undefined);
+}

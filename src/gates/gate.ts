@@ -13,7 +13,7 @@
  * at weight 0, old at 100; a relative gate at either end) is `not-applicable` and does not count.
  */
 import { z } from "zod";
-
+import type { GateRow } from "../events/run-events.js";
 import type { BackendMetrics } from "./metrics.js";
 import type { BackendRole } from "../core/backend-role.js";
 
@@ -55,6 +55,17 @@ const LABEL: Record<GateMetric, string> = {
 
 /** Calls a backend needs in the window before a gate decides, unless the gate says otherwise. */
 export const DEFAULT_MIN_CALLS = 20;
+/**
+ * The calls a step's window needs for its gates to decide on both backends (DEFAULT_MIN_CALLS each at
+ * the weight's share) and at least 100 (a whole algorithm-9 cycle for the split check): new=10% needs
+ * 200, new=1% 2000, old/new/both 100. What `migrate --traffic` holds a step without a hold for, and the
+ * burst `sim` places for a gated step without hold.minCalls.
+ */
+export function stepMinCalls(weightNew: number): number {
+  const share = Math.min(weightNew, 100 - weightNew);
+  return share <= 0 ? 100 : Math.max(100, Math.ceil((100 * DEFAULT_MIN_CALLS) / share));
+}
+
 /** Float noise allowance when comparing percentages and differences. */
 const EPSILON = 1e-9;
 
@@ -281,4 +292,15 @@ export function evaluateGates(
         ? `no gate applies at new=${weightNew}%`
         : `${applied.length} gate${applied.length === 1 ? "" : "s"} passed`,
   };
+}
+
+/** The gates' rows for the event stream and results.json (the gate's spec left out). */
+export function gateRows(results: readonly GateResult[]): GateRow[] {
+  return results.map((g) => ({
+    name: g.name,
+    verdict: g.verdict,
+    detail: g.detail,
+    values: g.values,
+    samples: g.samples,
+  }));
 }

@@ -4,6 +4,13 @@
  */
 import { splitBound, type CallRange, type DispatcherAlgorithm } from "../dispatcher/weights.js";
 
+/**
+ * Selections the split check allows out of order at each window edge: with several Kamailio workers
+ * the order INVITEs are received in (the window's clock) and the order ds_select_dst picks in can
+ * differ by a call at the start and at the end of the window.
+ */
+export const EDGE_SELECTIONS = 2;
+
 export interface SplitCheck {
   verdict: "pass" | "fail";
   /** calls routed in the window, and of them to new */

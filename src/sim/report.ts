@@ -2,7 +2,7 @@
  * The run's machine-readable results (pure renderers): results.json and junit.xml (one test case
  * per assertion, one suite per phase) for CI systems.
  */
-import type { RunStatus } from "../events/run-events.js";
+import type { GateRow, RunStatus } from "../events/run-events.js";
 import type { HepCaptureSummary } from "../hep/capture.js";
 import type { Assertion } from "../evidence/assertions.js";
 
@@ -25,7 +25,13 @@ export interface SimResults {
    */
   plan: {
     source: string;
-    steps: { index: number; phase: string; weightNew: number }[];
+    /** `gates`: a step with metric gates, its last verdict (the gates on its calls, its split) */
+    steps: {
+      index: number;
+      phase: string;
+      weightNew: number;
+      gates?: { verdict: string; detail: string; gates: GateRow[] };
+    }[];
     outcome: "pass" | "fail" | "aborted" | undefined;
     rollback?: { from: number; to: number; toLabel: string; ok: boolean; reason: string };
   };

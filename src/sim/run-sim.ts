@@ -14,14 +14,16 @@ import type { ProfileMode } from "../dispatcher/profile.js";
 import type { RunEvents, RunStatus, SimPhase } from "../events/run-events.js";
 import type { ApplyLock } from "../apply/apply-lock.js";
 import { profileFor, verifiedApply, type ApplyOutcome } from "../apply/apply.js";
-import { outcomeError, runSteps, type PlanOutcome } from "../plan/runner.js";
+import { outcomeError, runSteps, type GateResult, type PlanOutcome } from "../plan/runner.js";
+import { stepLabel } from "../plan/plan.js";
+import { buildStepProfile } from "../dispatcher/profile.js";
+import { stepBurst } from "../evidence/call-id.js";
 import { callPathOf, type Target } from "../target/target.js";
 import { probeBackend } from "../cutover/migrate.js";
 import {
   changedAssertions,
   inflightAssertions,
   lateEvidenceLine,
-  phaseAssertions,
   phaseEvidenceFrom,
   renderAssertions,
   type Assertion,
@@ -44,7 +46,8 @@ import { floorMs, knobsByEnvName, type SimKnobs } from "./knobs.js";
 import { failureLine, renderJunit, type SimResults } from "./report.js";
 import type { TestFault } from "./test-faults.js";
 import { Traffic, writeWindow, type BurstReport, type BurstSpec } from "./traffic.js";
-import { stepVerdictDetail, type SimPlan } from "./sim-plan.js";
+import { isSeedPhase, type SimPlan } from "./sim-plan.js";
+import { simStepVerdict, stepAssertions } from "./step-verdict.js";
 
 export interface SimRunOptions {
   target: Target;
@@ -130,6 +133,8 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
   const target = { proxy: `${cp.address}:${cp.port}`, old: t.backends.old.uri, new: t.backends.new.uri };
   let error: string | undefined;
   let planOutcome: PlanOutcome | undefined;
+  /** each step's last verdict from the runner's evaluate (gates and split), for results.json */
+  const stepGates: (GateResult | undefined)[] = [];
 
   const applied = (p: SimPhase, mode: string, r: ApplyOutcome): void => {
     const runtime = r.runtime.map((d) => d.uri);
@@ -185,8 +190,11 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
   const judge = async (p: SimPhase, computeRaw: () => Assertion[]): Promise<void> => {
     const compute = judgedNow(computeRaw);
     const list = compute();
+    // a step held again (inconclusive gates) is judged again over all its calls
+    const earlier = judged.findIndex((j) => j.phase === p);
+    if (earlier >= 0) judged.splice(earlier, 1);
     judged.push({ phase: p, compute, list });
-    verdicts.push(...list);
+    verdicts.splice(0, verdicts.length, ...judged.flatMap((j) => j.list));
     for (const a of list) {
       ev.emit({ kind: "verdict", at: Date.now(), phase: p, name: a.name, verdict: a.verdict, details: a.details });
       log(`  ${a.verdict === "pass" ? "ok  " : a.verdict === "fail" ? "FAIL" : "????"} ${a.name}: ${a.details}`);
@@ -293,11 +301,25 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
 
     // the plan's steps on the one runner: each step's hold is its burst, its verdicts the seed's assertions
     const steps = o.plan.steps;
+    const algorithm = o.plan.algorithm;
+    const labels = steps.map((s) => stepLabel(s, algorithm === 4));
+    /** the bursts each step placed so far (a step held again places another) */
+    const rounds = steps.map(() => 0);
     const outcome = await runSteps(
-      steps.map((s) => ({
-        label: s.phase,
+      steps.map((s, i) => ({
+        label: labels[i]!,
         weightNew: s.weightNew,
-        profile: profileFor(t, s.phase),
+        // the seed's phases apply the seed's lists; a weighted step the plan's weights for this algorithm
+        profile: profileFor(
+          t,
+          isSeedPhase(s.phase)
+            ? s.phase
+            : buildStepProfile(
+                s.weightNew,
+                { setId: t.setId, oldUri: t.backends.old.uri, newUri: t.backends.new.uri, policy: t.sipPolicy },
+                algorithm,
+              ),
+        ),
         machine: s.machine,
       })),
       {
@@ -317,23 +339,29 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
           log(`== phase ${p}`);
           await traffic.openWindow(p);
         },
-        onApplied: (i, out) => applied(steps[i]!.phase, steps[i]!.phase, out),
+        onApplied: (i, out) => applied(steps[i]!.phase, labels[i]!, out),
         onRolledBack: (to, out) =>
           applied(to < 0 ? steps[0]!.phase : steps[to]!.phase, `rollback to ${out.label}`, out),
         burst: async (i) => {
-          const p = steps[i]!.phase;
-          const spec: BurstSpec = { label: p, calls: steps[i]!.calls, rate: k.callRate, holdMs: k.callDurationMs };
+          const s = steps[i]!;
+          const p = s.phase;
+          const round = rounds[i]!++;
+          // held again: the step's window opens again, its artifacts keep what the first burst read
+          if (round > 0) await traffic.openWindow(p);
+          const label = stepBurst(p, round);
+          const spec: BurstSpec = { label, calls: s.calls, rate: k.callRate, holdMs: k.callDurationMs };
           record(await burst(spec).done, spec);
-          const e = await windowEvidence(p, spec.calls, () => traffic.callsOf(p));
+          const e = await windowEvidence(p, s.calls * (round + 1), () => phaseCalls(p));
           await pbxSettle(p);
-          await judge(p, () => [...phaseAssertions(e(), p), ...agreement(p), ...pbxAgreement(p)]);
+          await judge(p, () => [...stepAssertions(e(), s, algorithm), ...agreement(p), ...pbxAgreement(p)]);
         },
-        // no metric gates: the seed's assertions are the step's verdict; they decide the exit code, not the routing
-        evaluate: (i) =>
-          Promise.resolve({
-            verdict: "none",
-            detail: stepVerdictDetail(steps[i]!.phase, judged.findLast((j) => j.phase === steps[i]!.phase)?.list ?? []),
-          }),
+        // the step's gates on its calls (none in the default plan: the seed's assertions decide the exit code, not the routing)
+        evaluate: (i) => {
+          const s = steps[i]!;
+          const v = simStepVerdict(s, phaseCalls(s.phase), judged.findLast((j) => j.phase === s.phase)?.list ?? []);
+          stepGates[i] = v;
+          return Promise.resolve(v);
+        },
         log: (line) => log(`  ${line}`),
       },
     );
@@ -438,7 +466,17 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
       target,
       plan: {
         source: o.plan.source,
-        steps: o.plan.steps.map((s, i) => ({ index: i + 1, phase: s.phase, weightNew: s.weightNew })),
+        steps: o.plan.steps.map((s, i) => {
+          const g = stepGates[i];
+          return {
+            index: i + 1,
+            phase: s.phase,
+            weightNew: s.weightNew,
+            ...(s.gates.length > 0 && g !== undefined
+              ? { gates: { verdict: g.verdict, detail: g.detail, gates: g.gates ?? [] } }
+              : {}),
+          };
+        }),
         outcome: planOutcome?.outcome,
         ...(planOutcome?.rollback
           ? {

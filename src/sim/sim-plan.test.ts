@@ -3,22 +3,22 @@ import { describe, it } from "node:test";
 import { UsageError } from "../core/errors.js";
 import { defaultPlan, planFromInput } from "../plan/plan.js";
 import { parseStepsFlag } from "../plan/steps-flag.js";
-import { PHASE_WEIGHT, phaseOfStep, simPlan, stepVerdictDetail, weightOfPhase, type RoutingPhase } from "./sim-plan.js";
+import { phaseOfStep, simPlan, stepVerdictDetail } from "./sim-plan.js";
 
 describe("sim's phases as plan steps", () => {
-  it("phase <-> step: 0 old, 50 both, 100 new, both ways; any other weight is no phase", () => {
-    for (const p of ["old", "both", "new"] as RoutingPhase[])
-      assert.equal(phaseOfStep({ weightNew: weightOfPhase(p) }), p);
+  it("a step's phase: 0 old, 100 new, 50 both on round-robin, new<W> for any other weight", () => {
     assert.deepEqual(
-      [0, 50, 100].map((w) => phaseOfStep({ weightNew: w })),
+      [0, 50, 100].map((w) => phaseOfStep({ weightNew: w }, 4)),
       ["old", "both", "new"],
     );
-    for (const w of [1, 10, 49, 51, 99]) assert.equal(phaseOfStep({ weightNew: w }), undefined, String(w));
-    assert.deepEqual(PHASE_WEIGHT, { old: 0, both: 50, new: 100 });
+    assert.deepEqual(
+      [0, 1, 10, 50, 99, 100].map((w) => phaseOfStep({ weightNew: w }, 9)),
+      ["old", "new1", "new10", "new50", "new99", "new"],
+    );
   });
 
   it("the default plan is the seed's phases in order, each held by its burst of CALLS_PER_PHASE calls", () => {
-    const p = simPlan(defaultPlan(), 10);
+    const p = simPlan(defaultPlan(), 10, 4);
     assert.equal(p.source, "default (old -> both -> new)");
     assert.deepEqual(
       p.steps.map((s) => [s.phase, s.weightNew, s.calls]),
@@ -41,7 +41,7 @@ describe("sim's phases as plan steps", () => {
   });
 
   it("a plan of sim's phases without gates maps the same way (steps 0,50,100 equal the default)", () => {
-    const p = simPlan(planFromInput({ defaults: { gates: [] }, steps: [0, 50, 100] }, "test"), 7);
+    const p = simPlan(planFromInput({ defaults: { gates: [] }, steps: [0, 50, 100] }, "test"), 7, 4);
     assert.deepEqual(
       p.steps.map((s) => s.phase),
       ["old", "both", "new"],
@@ -50,7 +50,11 @@ describe("sim's phases as plan steps", () => {
       p.steps.map((s) => s.machine.minCalls),
       [7, 7, 7],
     );
-    const q = simPlan(planFromInput({ defaults: { gates: [], hold: { durationS: 2 } }, steps: [0, 100] }, "test"), 3);
+    const q = simPlan(
+      planFromInput({ defaults: { gates: [], hold: { durationS: 2 } }, steps: [0, 100] }, "test"),
+      3,
+      4,
+    );
     assert.deepEqual(
       q.steps.map((s) => [s.phase, s.machine.holdMs]),
       [
@@ -60,19 +64,33 @@ describe("sim's phases as plan steps", () => {
     );
   });
 
-  it("refuses (exit 2) steps that are no phase and steps with metric gates, naming every one", () => {
+  it("--steps on a weight-based lab: each step's phase, the default gates, a burst of the calls they need", () => {
+    const p = simPlan(parseStepsFlag("0,10,50,100"), 10, 9);
+    assert.deepEqual(
+      p.steps.map((s) => [s.phase, s.calls, s.gates.length, s.machine.minCalls, s.machine.onInconclusive]),
+      [
+        ["old", 100, 3, 100, "extend"],
+        ["new10", 200, 3, 200, "extend"],
+        ["new50", 100, 3, 100, "extend"],
+        ["new", 100, 3, 100, "extend"],
+      ],
+    );
+    // a hold by calls is the step's burst, whatever CALLS_PER_PHASE says
+    const q = simPlan(planFromInput({ steps: [0, { weightNew: 10, hold: { minCalls: 300 } }] }, "test"), 500, 9);
+    assert.deepEqual(
+      q.steps.map((s) => s.calls),
+      [500, 300],
+    );
+  });
+
+  it("refuses (exit 2) weights round-robin cannot split, naming every one", () => {
     try {
-      simPlan(parseStepsFlag("0,10,50,100"), 10);
+      simPlan(parseStepsFlag("0,10,50,90,100"), 10, 4);
       assert.fail("refused");
     } catch (err) {
       assert.ok(err instanceof UsageError);
       assert.equal(err.exitCode, 2);
-      assert.match(err.message, /--steps 0,10,50,100: not a plan sim can run; nothing was started/);
-      const lines = err.details.join("\n");
-      assert.match(lines, /step 2 \(weight 10\) is no sim phase/);
-      // --steps gives every step the default gates
-      assert.match(lines, /step 1 has metric gates/);
-      assert.match(lines, /step 4 has metric gates/);
+      assert.match(err.message, /step 2 \(weight 10\), step 4 \(weight 90\) needs Kamailio's weight-based dispatcher/);
     }
   });
 

@@ -95,6 +95,8 @@ export class Traffic {
   private readonly running = new Set<SippProcess>();
   /** the open phase window: what each backend's follower read while it is open */
   private window: { phase: SimPhase; logs: Record<BackendRole, LogWindow> } | undefined;
+  /** the window closed last */
+  private closed: { phase: SimPhase; logs: Record<BackendRole, LogWindow> } | undefined;
 
   constructor(private readonly o: TrafficOptions) {
     if (o.evidence !== "sipp" && !o.hep) throw new Error(`--evidence ${o.evidence} without a HEP capture`);
@@ -130,12 +132,14 @@ export class Traffic {
   /**
    * Open a phase's window: from here on, what the backends' followers read is kept for the phase's
    * artifacts, and, once everything written so far is read, messages of Call-IDs that are not this
-   * run's are the phase's.
+   * run's are the phase's. The phase that was the last one closed (a step held again) goes on with
+   * what its window read so far.
    */
   async openWindow(phase: SimPhase): Promise<void> {
     // what was written since the previous window closed goes into this one's artifact, but a
     // foreign message read now belongs to no phase
-    this.window = { phase, logs: { old: new LogWindow(), new: new LogWindow() } };
+    const again = this.closed?.phase === phase ? this.closed.logs : undefined;
+    this.window = { phase, logs: again ?? { old: new LogWindow(), new: new LogWindow() } };
     await this.pollBackends();
     for (const b of this.books) b.openWindow(phase);
   }
@@ -145,6 +149,7 @@ export class Traffic {
     await this.pollBackends();
     const w = this.window;
     this.window = undefined;
+    this.closed = w;
     for (const b of this.books) b.openWindow(undefined);
     return w?.logs ?? { old: new LogWindow(), new: new LogWindow() };
   }

@@ -263,9 +263,14 @@ export class RunViewFolder {
         break;
       case "phase":
         this.endLiveStep(e.at);
-        if (STEP_PHASES.has(e.phase)) {
+        if (STEP_PHASES.has(e.phase) || /^new\d+$/.test(e.phase)) {
           this.steps.push(
-            newStep({ key: e.phase, kind: "phase", label: STEP_LABEL[e.phase] ?? e.phase, startedAt: e.at }),
+            newStep({
+              key: e.phase,
+              kind: "phase",
+              label: STEP_LABEL[e.phase] ?? `${e.phase}: ${e.phase.slice(3)}% of new calls to new`,
+              startedAt: e.at,
+            }),
           );
           this.live = this.steps.length - 1;
         }
