@@ -31,4 +31,5 @@ test("uas argv: own address and port, message log, honest Server header, no stdi
   assert.equal(argv[argv.indexOf("-message_file") + 1], "/lab/uas-new.messages.log");
   assert.match(argv[argv.indexOf("server_name") + 1]!, /SIPp stand-in .*new backend; not a PBX/);
   assert.ok(argv.includes("-nostdin"));
+  assert.equal(argv[argv.indexOf("-rtcheck") + 1], "loose", "retransmissions recognised by To, From, Call-ID, CSeq");
 });

@@ -59,6 +59,10 @@ export function uasArgv(bin: string, scenario: string, s: LabSettings, p: LabPat
     "-set",
     "server_name",
     standInServerHeader(role),
+    // a retransmitted INVITE is one whatever bytes differ besides To, From, Call-ID and CSeq (a copy
+    // re-sent through another hop): SIPp answers it again instead of aborting the call, in every state
+    "-rtcheck",
+    "loose",
     "-trace_msg",
     "-message_file",
     files.messages,

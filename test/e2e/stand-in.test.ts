@@ -4,10 +4,12 @@
  * that would make a dead dialog look alive. Requests go straight to a backend's port.
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { header } from "../../src/sip/message.js";
 import { labFixture, type LabFixture } from "../support/lab-fixture.js";
-import { SipTestClient, toTagOf } from "../support/sip-request.js";
+import { buildRequest, SipTestClient, toTagOf } from "../support/sip-request.js";
 
 const SDP = "v=0\r\no=t 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n";
 
@@ -188,4 +190,84 @@ describe("faulty stand-ins (lab flags --new-stand-in 503-one-in-five, --old-stan
       assert.equal((await sip.final(c.callId, "CANCEL"))?.status, 481);
     });
   }
+});
+
+/** a stand-in's pid from the lab's lab.json */
+const standInPid = (fx: LabFixture, role: "old" | "new"): number =>
+  (
+    JSON.parse(readFileSync(path.join(fx.labDir, "lab.json"), "utf8")) as {
+      components: { role: string; pid: number }[];
+    }
+  ).components.find((c) => c.role === role)!.pid;
+
+describe("stand-ins absorb a retransmitted INVITE in every state of the INVITE transaction (real SIPp)", () => {
+  let fx: LabFixture;
+  let sip: SipTestClient;
+  before(async () => {
+    fx = await labFixture();
+    const up = await fx.cli(["lab", "up", ...fx.flags, "--new-stand-in", "slow"]);
+    assert.equal(up.code, 0, up.stderr);
+    sip = await new SipTestClient().open();
+  });
+  after(async () => {
+    sip.close();
+    await fx.dispose();
+  });
+
+  /** an INVITE and its copy as a proxy re-sends it through one more hop: same transaction, other bytes */
+  const inviteAndCopy = (to: { address: string; port: number }) => {
+    const first = buildRequest({ method: "INVITE", to, cseq: 1, body: SDP }, sip.local);
+    const copy = first.text.replace("Max-Forwards: 70", "Max-Forwards: 69");
+    assert.notEqual(copy, first.text);
+    return { first, copy };
+  };
+
+  async function completes(to: { address: string; port: number }, callId: string, fromTag: string): Promise<void> {
+    const ok = await sip.final(callId, "INVITE", 5000);
+    assert.equal(
+      ok?.status,
+      200,
+      `the call is answered: ${JSON.stringify(sip.responses(callId, "INVITE").map((m) => m.status))}`,
+    );
+    const tag = toTagOf(ok);
+    sip.send({ method: "ACK", to, toTag: tag, callId, fromTag, cseq: 1 });
+    const bye = sip.send({ method: "BYE", to, toTag: tag, callId, fromTag, cseq: 2 });
+    assert.equal((await sip.final(bye.callId, "BYE"))?.status, 200, "and hung up");
+  }
+
+  test("both copies queued while the stand-in is frozen (SIGSTOP): 100, 180, 200 once the copy is absorbed; ACK, BYE 200", async () => {
+    const to = { address: "127.0.0.1", port: fx.ports.old };
+    const pid = standInPid(fx, "old");
+    const { first, copy } = inviteAndCopy(to);
+    process.kill(pid, "SIGSTOP");
+    try {
+      sip.sendText(first.text, to);
+      sip.sendText(copy, to);
+      // both are in the stand-in's socket before it runs again
+      await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    await completes(to, first.callId, first.fromTag);
+  });
+
+  test("the copy between the 100 and the 180 (slow stand-in) and after the 200 before the ACK: the call completes", async () => {
+    const to = { address: "127.0.0.1", port: fx.ports.new };
+    const { first, copy } = inviteAndCopy(to);
+    sip.sendText(first.text, to);
+    const deadline = performance.now() + 5000;
+    while (!sip.responses(first.callId, "INVITE").some((m) => m.status === 100) && performance.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(
+      sip.responses(first.callId, "INVITE").map((m) => m.status),
+      [100],
+      "only the 100 yet (800 ms to the 180)",
+    );
+    sip.sendText(copy, to);
+    const ok = await sip.final(first.callId, "INVITE", 5000);
+    assert.equal(ok?.status, 200);
+    // after the 200, before the ACK
+    sip.sendText(copy, to);
+    await completes(to, first.callId, first.fromTag);
+  });
 });

@@ -82,6 +82,11 @@ export class SipTestClient {
     return b;
   }
 
+  /** send a request's exact text (e.g. a retransmission that differs from the original) */
+  sendText(text: string, to: { address: string; port: number }): void {
+    this.sock.send(Buffer.from(text, "latin1"), to.port, to.address);
+  }
+
   /** responses received so far for a Call-ID (and CSeq method, if given) */
   responses(callId: string, method?: string): SipMessage[] {
     return this.got.filter(

@@ -244,6 +244,11 @@ test("FreeSWITCH (local images): the native lab's argv, run directory in the mou
 test("SIPp UAS containers: the project's scenario, the honest Server header, logs into the mounted dir", () => {
   for (const role of ["old", "new"] as const) {
     const cmd = calls.services[`sipp-uas-${role}`]?.command ?? [];
+    assert.equal(
+      cmd[cmd.indexOf("-rtcheck") + 1],
+      "loose",
+      "the containers absorb INVITE copies as the native stand-ins do",
+    );
     assert.equal(cmd[cmd.indexOf("-sf") + 1], "/scenarios/uas-answer.xml");
     assert.equal(cmd[cmd.indexOf("server_name") + 1], standInServerHeader(role));
     assert.equal(cmd[cmd.indexOf("-message_file") + 1], `${IN_CONTAINER.sippLogDir}/uas-${role}.messages.log`);
