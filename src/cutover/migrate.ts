@@ -37,6 +37,7 @@ import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
 import { gateName, stepMinCalls, type GateSpec } from "../gates/gate.js";
 import { checkPlanForAlgorithm, stepProfile } from "../plan/dry-run.js";
 import { stepLabel, type Plan } from "../plan/plan.js";
+import { watchedHold } from "../plan/hold.js";
 import { outcomeError, runSteps, type GateResult, type RunnerStep } from "../plan/runner.js";
 import { openControlServer } from "../control/control-socket.js";
 import { RunControl } from "../control/run-control.js";
@@ -284,7 +285,12 @@ export async function runMigrate(
           return { ...judged, gates: [answers.row, ...(judged.gates ?? [])] };
         },
         ...(live
-          ? { watch: (i: number) => live.gates.watch(i), whenFailed: (i: number) => live.gates.whenFailed(i) }
+          ? {
+              hold: watchedHold(
+                (i) => live.gates.watch(i),
+                (i) => live.gates.whenFailed(i),
+              ),
+            }
           : {}),
         onApplied: (i, out) => {
           live?.open(i);

@@ -6,7 +6,8 @@ import { acquireApplyLock } from "../apply/apply-lock.js";
 import { profileFor } from "../apply/apply.js";
 import { fakeTarget, NEW, OLD } from "../../test/support/fake-kamailio.js";
 import { RunControl } from "../control/run-control.js";
-import { runSteps, type RunnerContext, type RunnerStep, type WindowWatch } from "./runner.js";
+import { burstHold, watchedHold, type GateResult, type WindowWatch } from "./hold.js";
+import { runSteps, type RunnerContext, type RunnerStep } from "./runner.js";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -48,10 +49,15 @@ function setup(watch: (polls: number) => WindowWatch, o: { reloadDeltaMs?: numbe
       evaluated.push(i);
       return Promise.resolve({ verdict: "pass", detail: "ok" });
     },
-    watch: (i) => (i === 1 ? watch(++polls) : { routed: 1000 }),
+    hold: watchedHold(
+      (i) => (i === 1 ? watch(++polls) : { routed: 1000 }),
+      (i) => live.whenFailed?.(i) ?? new Promise(() => undefined),
+    ),
     log: () => undefined,
   };
-  return { steps, ctx, kam, seen, lock, evaluated, polls: () => polls };
+  /** a gate failing live: set before the run */
+  const live: { whenFailed?: (i: number) => Promise<GateResult> } = {};
+  return { steps, ctx, kam, seen, lock, evaluated, live, polls: () => polls };
 }
 
 describe("runner: holds on live traffic and the automatic rollback", () => {
@@ -101,7 +107,7 @@ describe("runner: holds on live traffic and the automatic rollback", () => {
       decidingSeenMs: failAt - 1,
       verdictMs: failAt,
     };
-    s.ctx.whenFailed = (i) =>
+    s.live.whenFailed = (i) =>
       i === 1
         ? new Promise((resolve) =>
             setTimeout(
@@ -253,10 +259,10 @@ describe("runner: a hold that is the caller's own burst (sim)", () => {
         order.push(`evaluate ${i + 1}`);
         return Promise.resolve({ verdict: "none", detail: "the seed's assertions" });
       },
-      burst: async (i) => {
+      hold: burstHold(async (i) => {
         order.push(`burst ${i + 1} on ${kam.runtimeUris().sort().join("+")}`);
         await burst(i);
-      },
+      }),
       ...(beforeApply ? { beforeApply } : {}),
       log: () => undefined,
     };

@@ -19,7 +19,7 @@ import { profileFromText, verifiedApply, type ApplyOutcome } from "../apply/appl
 import type { RetryPolicy } from "../kamailio/dispatcher-rpc.js";
 import type { Target } from "../target/target.js";
 import { reactionChain, type DecisionMarks, type ReactionChain } from "./reaction.js";
-import { burstHold, timeHold, watchedHold, type GateResult, type HoldStrategy, type WindowWatch } from "./hold.js";
+import { timeHold, type GateResult, type HoldStrategy } from "./hold.js";
 import {
   BEFORE_PLAN,
   initialState,
@@ -53,20 +53,11 @@ export interface RunnerContext {
   /** the gates' verdict on step i's window (0-based) */
   evaluate(step: number): Promise<GateResult>;
   /**
-   * live traffic: polled every WATCH_MS (hold.ts) during step i's hold; the hold ends once its time has passed
-   * AND the window routed the step's minCalls (times 1 + extensions), or at once when a gate fails.
-   * Without it a hold is its time alone.
+   * how a step holds (hold.ts): `timeHold` (the default: its time, through the run's control),
+   * `watchedHold` (live traffic: its time and the calls routed; a gate failing live ends it at once),
+   * `burstHold` (the caller's own burst of the step's calls is the hold; sim)
    */
-  watch?(step: number): WindowWatch;
-  /** live traffic: resolves as soon as step i's gates fail during its hold (evaluated on each call's answer) */
-  whenFailed?(step: number): Promise<GateResult>;
-  /**
-   * the caller's own traffic is step i's hold (sim: one SIPp burst of the step's minCalls calls, judged
-   * when it ends): the hold lasts until this settles (and the step's time has passed). A rejection while
-   * the run is not aborted fails the step (`hold-failed`: back to the last good step) with that error.
-   * Without it, a hold is its time (and the watch's calls).
-   */
-  burst?(step: number): Promise<void>;
+  hold?: HoldStrategy;
   /**
    * step i's apply is about to start (its evidence can be written; sim: the phase gap, its window
    * opens); awaited. A rejection fails the step like a failed apply (nothing of it was applied).
@@ -137,11 +128,7 @@ export class PlanRunner {
   ) {
     this.of = steps.length;
     this.control = ctx.control ?? new RunControl(ctx.events);
-    this.holds = ctx.burst
-      ? burstHold(ctx.burst.bind(ctx))
-      : ctx.watch
-        ? watchedHold(ctx.watch.bind(ctx), ctx.whenFailed?.bind(ctx))
-        : timeHold;
+    this.holds = ctx.hold ?? timeHold;
   }
 
   async run(): Promise<PlanOutcome> {

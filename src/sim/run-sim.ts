@@ -14,6 +14,7 @@ import type { ProfileMode } from "../dispatcher/profile.js";
 import type { RunEvents, RunStatus, SimPhase } from "../events/run-events.js";
 import type { ApplyLock } from "../apply/apply-lock.js";
 import { profileFor, verifiedApply, type ApplyOutcome } from "../apply/apply.js";
+import { burstHold } from "../plan/hold.js";
 import { outcomeError, runSteps, type GateResult, type PlanOutcome } from "../plan/runner.js";
 import { stepLabel } from "../plan/plan.js";
 import { buildStepProfile } from "../dispatcher/profile.js";
@@ -342,7 +343,7 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
         onApplied: (i, out) => applied(steps[i]!.phase, labels[i]!, out),
         onRolledBack: (to, out) =>
           applied(to < 0 ? steps[0]!.phase : steps[to]!.phase, `rollback to ${out.label}`, out),
-        burst: async (i) => {
+        hold: burstHold(async (i) => {
           const s = steps[i]!;
           const p = s.phase;
           const round = rounds[i]!++;
@@ -354,7 +355,7 @@ export async function runSimulation(o: SimRunOptions): Promise<SimOutcome> {
           const e = await windowEvidence(p, s.calls * (round + 1), () => phaseCalls(p));
           await pbxSettle(p);
           await judge(p, () => [...stepAssertions(e(), s, algorithm), ...agreement(p), ...pbxAgreement(p)]);
-        },
+        }),
         // the step's gates on its calls (none in the default plan: the seed's assertions decide the exit code, not the routing)
         evaluate: (i) => {
           const s = steps[i]!;
