@@ -147,10 +147,6 @@ describe("runner: holds on live traffic and the automatic rollback", () => {
       links,
       JSON.stringify(c),
     );
-    assert.ok(
-      c.noticedMs - c.verdictMs! < 40,
-      `noticed ${c.noticedMs - c.verdictMs!} ms after the verdict (a tick is 100 ms)`,
-    );
     assert.ok(Math.abs(c.restoredMs - out.rollback!.reaction!.restoredAtMs) < 5);
     assert.ok(performance.now() - t0 < 1000);
     assert.deepEqual(s.kam.runtimeUris(), [OLD]);
