@@ -9,6 +9,8 @@
 # side therefore each get their own view of those two paths: the tree, read-only, on
 # /var/www/fusionpbx and the lab's per-instance etc dir on /etc/fusionpbx. The mounts exist only in
 # this namespace; the host's /var/www/fusionpbx and /etc/fusionpbx stay empty mount points.
+# The program starts in /var/www/fusionpbx: FusionPBX's command-line scripts (core/upgrade/upgrade.php)
+# expect it, as its installer runs them (`cd /var/www/fusionpbx && php core/upgrade/upgrade.php`).
 set -eu
 tree="$1"
 etc="$2"
@@ -16,4 +18,5 @@ shift 2
 mount --bind "$tree" /var/www/fusionpbx
 mount -o remount,bind,ro /var/www/fusionpbx
 mount --bind "$etc" /etc/fusionpbx
+cd /var/www/fusionpbx
 exec "$@"

@@ -19,8 +19,15 @@ import {
   stopSignal,
   type ComponentSpec,
 } from "./backend-spec.js";
-import { fusionpbxStatusText, postgresStatusText } from "./fusionpbx/instance.js";
-import { requireServicePrograms, servicePorts, serviceSpecs } from "./fusionpbx/specs.js";
+import { postgresStatusText } from "./fusionpbx/instance.js";
+import { fusionpbxStatusText } from "./fusionpbx/status.js";
+import {
+  afterServicesReady,
+  requireServicePrograms,
+  servicePorts,
+  serviceSpecs,
+  type FusionpbxReady,
+} from "./fusionpbx/specs.js";
 import { LAB_LOOPBACK_POLICY } from "../sip/sip-policy.js";
 import { requireBinaries } from "./binaries.js";
 import { labPaths } from "../config/lab-paths.js";
@@ -79,6 +86,8 @@ export interface UpResult {
   readyMs: number;
   /** roles found dead in a previous lab of this lab dir: the rest was stopped and the lab started afresh */
   replacedDead?: ComponentRole[];
+  /** `--fusionpbx`: how each slot was installed and its admin login */
+  fusionpbx?: FusionpbxReady[];
 }
 
 export interface UpOptions {
@@ -88,6 +97,8 @@ export interface UpOptions {
    * what does not answer)
    */
   frozen: "refuse" | "accept";
+  /** progress lines of long steps (FusionPBX's install) */
+  say?: (line: string) => void;
 }
 
 /**
@@ -251,6 +262,10 @@ export async function labUp(s: LabSettings, scope: Scope, o: UpOptions = { froze
   } finally {
     rpc.close();
   }
+  const fusionpbx = await abortable(
+    scope.signal,
+    afterServicesReady(s, services, scope.signal, o.say ?? (() => undefined)),
+  );
   // ready: the lab outlives this command
   scope.release("lab state");
   scope.release("lab components");
@@ -260,6 +275,7 @@ export async function labUp(s: LabSettings, scope: Scope, o: UpOptions = { froze
     wasRunning,
     readyMs: performance.now() - started,
     ...(replacedDead ? { replacedDead } : {}),
+    ...(fusionpbx.length > 0 ? { fusionpbx } : {}),
   };
 }
 

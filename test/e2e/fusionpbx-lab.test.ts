@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { realServicesDir } from "../../src/lab/freeswitch/install.js";
@@ -9,7 +10,14 @@ import { isTcpFree } from "../../src/os/ports.js";
 import { isAlive } from "../../src/os/process.js";
 import { probeFusionpbxPage } from "../../src/verify/fusionpbx-page.js";
 import { freeswitchFlags, freeTcpPort } from "../support/freeswitch-fixture.js";
-import { CLI, labFixture, type LabFixture } from "../support/lab-fixture.js";
+import { CLI, labFixture, runProgram, type LabFixture } from "../support/lab-fixture.js";
+import { launchBrowser } from "../support/browser.js";
+import { loginToFusionpbx } from "../../src/lab/fusionpbx/web-session.js";
+
+/** a cold install of 5.3 takes minutes on a loaded 2-core machine (later labs restore the cached install in seconds) */
+const INSTALL_TIMEOUT_MS = 15 * 60_000;
+/** the dashboards' screenshots, kept after the run */
+export const FUSIONPBX_SHOTS = path.join(os.tmpdir(), "pbx-cutover-fusionpbx-e2e");
 
 /**
  * The native lab with the whole real-services stack: FreeSWITCH 1.10.3 / 1.10.12 and FusionPBX
@@ -100,13 +108,18 @@ describe("native lab with FreeSWITCH and FusionPBX: up, status, verify, down", {
     assert.deepEqual(servicesUnder(f.dir), [], "no FreeSWITCH, PostgreSQL, PHP left behind");
   });
 
-  test("both FusionPBX versions answer with their installer, verify reports each version from its code and its page", async () => {
+  test("both FusionPBX versions installed: login reaches each dashboard (HTTP session and Chromium), status and verify say installed and the version each reports", async () => {
     const fp = await fusionpbxFlags();
     const all = [...f.flags, ...fp.flags];
-    const up = await f.cli(["lab", "up", ...all, "--ready-timeout-ms", "60000"], { timeoutMs: 120_000 });
+    const up = await f.cli(["lab", "up", ...all, "--ready-timeout-ms", "60000"], { timeoutMs: INSTALL_TIMEOUT_MS });
     assert.equal(up.code, 0, up.stdout + up.stderr);
     assert.match(up.stdout, new RegExp(`started postgres\\s+127\\.0\\.0\\.1:${fp.pg}/tcp`));
     assert.match(up.stdout, new RegExp(`started fusionpbx-old 127\\.0\\.0\\.1:${fp.http.old}/tcp`));
+    assert.match(
+      up.stdout,
+      /FusionPBX old 5\.3\.3 (installed|restored) in [\d.]+ s \(database fusionpbx_old, domain 127\.0\.0\.1\); admin login reaches the dashboard/,
+    );
+    assert.match(up.stdout, /FusionPBX new 5\.5\.7 (installed|restored) in [\d.]+ s \(database fusionpbx_new/);
 
     // PostgreSQL lives in the lab dir: data made by initdb, its password 0600, its socket dir 0700
     const pgDir = path.join(f.labDir, "postgres");
@@ -116,12 +129,23 @@ describe("native lab with FreeSWITCH and FusionPBX: up, status, verify, down", {
       readdirSync(path.join(pgDir, "run")).some((e) => e === `.s.PGSQL.${fp.pg}`),
       "unix socket in the lab dir",
     );
+    // the generated admin credentials: 0600 in the lab dir, never printed; each slot's config.conf 0600
+    const credsFile = path.join(f.labDir, "fusionpbx-credentials.json");
+    assert.equal(statSync(credsFile).mode & 0o777, 0o600);
+    const creds = JSON.parse(readFileSync(credsFile, "utf8")) as { username: string; password: string };
+    assert.ok(creds.password.length >= 16);
+    assert.ok(!(up.stdout + up.stderr).includes(creds.password), "the admin password is never printed");
+    for (const role of ["old", "new"]) {
+      const conf = path.join(f.labDir, `fusionpbx-${role}`, "etc", "config.conf");
+      assert.equal(statSync(conf).mode & 0o777, 0o600);
+      assert.match(readFileSync(conf, "utf8"), new RegExp(`^database\\.0\\.name = fusionpbx_${role}$`, "m"));
+    }
 
-    // each slot answers / with its own tree's installer (5.5.7 renders only inside its namespace)
+    // each slot answers / with its own tree's login page (5.5.7 renders only inside its namespace)
     for (const role of ["old", "new"] as const) {
       const page = await probeFusionpbxPage(`http://127.0.0.1:${fp.http[role]}/`);
-      assert.equal(page.page, "installer", `${role}: ${page.chain} ${page.error ?? ""}`);
-      assert.match(page.chain, /^302 -> \/core\/install\/install\.php, 200$/);
+      assert.equal(page.page, "login", `${role}: ${page.chain} ${page.error ?? ""}`);
+      assert.match(page.chain, /^302 -> \/login\.php, 200$/);
     }
     hostMountPointsEmpty();
     // 5.5.7 caches its class map in PHP's temp dir: the slot's own, not the host's /tmp (shared by every instance)
@@ -129,6 +153,40 @@ describe("native lab with FreeSWITCH and FusionPBX: up, status, verify, down", {
       existsSync(path.join(f.labDir, "fusionpbx-new", "tmp", "autoloader_cache.php")),
       "5.5.7's class map cache in its own temp dir",
     );
+
+    // an HTTP client session logs in with the lab's credentials and reaches each dashboard; a wrong password does not
+    for (const role of ["old", "new"] as const) {
+      const base = `http://127.0.0.1:${fp.http[role]}`;
+      const ok = await loginToFusionpbx(base, {
+        username: creds.username,
+        domain: "127.0.0.1",
+        password: creds.password,
+      });
+      assert.equal(ok.ok, true, `${role}: ${ok.chain} ${ok.error ?? ""}`);
+      assert.match(
+        ok.chain,
+        /POST \/login\.php 302 -> \/core\/dashboard\/, GET \/core\/dashboard\/ 200 \(Dashboard - FusionPBX\)$/,
+      );
+      const bad = await loginToFusionpbx(base, { username: creds.username, domain: "127.0.0.1", password: "wrong" });
+      assert.equal(bad.ok, false, `${role}: a wrong password must not reach the dashboard (${bad.chain})`);
+    }
+    // and a real browser, through the login form, to each dashboard: one screenshot each
+    mkdirSync(FUSIONPBX_SHOTS, { recursive: true });
+    const browser = await launchBrowser();
+    try {
+      for (const role of ["old", "new"] as const) {
+        const page = await browser.context.newPage();
+        await page.goto(`http://127.0.0.1:${fp.http[role]}/login.php`);
+        await page.fill("input[name=username]", `${creds.username}@127.0.0.1`);
+        await page.fill("input[name=password]", creds.password);
+        await Promise.all([page.waitForURL(/\/core\/dashboard\//), page.click("#btn_login")]);
+        assert.match(await page.title(), /^Dashboard - FusionPBX/);
+        await page.screenshot({ path: path.join(FUSIONPBX_SHOTS, `${role}-dashboard.png`), fullPage: false });
+        await page.close();
+      }
+    } finally {
+      await browser.close();
+    }
 
     const st = await f.cli(["lab", "status", "--json", ...f.flags]);
     assert.equal(st.code, 0, st.stdout + st.stderr);
@@ -146,8 +204,14 @@ describe("native lab with FreeSWITCH and FusionPBX: up, status, verify, down", {
     );
     const version = (role: string): string => status.components.find((c) => c.role === role)!.version;
     assert.match(version("postgres"), /^PostgreSQL \d+\.\d+/);
-    assert.match(version("fusionpbx-old"), /^FusionPBX 5\.3\.3 \(software\.php\), installer page/);
-    assert.match(version("fusionpbx-new"), /^FusionPBX 5\.5\.7 \(software\.php\), installer page/);
+    assert.match(
+      version("fusionpbx-old"),
+      /^FusionPBX 5\.3\.3 \(software\.php\) installed \(v_software 5\.3\.3, database fusionpbx_old\), login page/,
+    );
+    assert.match(
+      version("fusionpbx-new"),
+      /^FusionPBX 5\.5\.7 \(software\.php\) installed \(v_software 5\.5\.7, database fusionpbx_new\), login page/,
+    );
     const human = await f.cli(["lab", "status", ...f.flags]);
     assert.match(
       human.stdout,
@@ -170,11 +234,13 @@ describe("native lab with FreeSWITCH and FusionPBX: up, status, verify, down", {
       [row("new FusionPBX (code)").version, row("new FusionPBX (code)").source],
       ["5.5.7", "software.php of the served tree"],
     );
+    assert.equal(row("old FusionPBX (installed)").version, "5.3.3");
+    assert.equal(row("new FusionPBX (installed)").version, "5.5.7");
     for (const role of ["old", "new"]) {
       const http = row(`${role} FusionPBX (HTTP)`);
       assert.equal(http.reachable, true);
-      assert.equal(http.status, "302 -> /core/install/install.php, 200");
-      assert.equal(http.versionText, "installer page (HTTP gives no version)");
+      assert.equal(http.status, "302 -> /login.php, 200");
+      assert.equal(http.versionText, "login page (HTTP gives no version)");
     }
     assert.equal(row("old FreeSWITCH (event socket)").version, "1.10.3");
 
@@ -197,6 +263,43 @@ describe("native lab with FreeSWITCH and FusionPBX: up, status, verify, down", {
       assert.ok(await isTcpFree("127.0.0.1", port), `port ${port} free`);
     assert.ok(existsSync(path.join(pgDir, "data", "PG_VERSION")), "the database is kept for the next start");
     hostMountPointsEmpty();
+
+    // up again on the same lab dir: both installs kept; new's database dropped behind the tool's back: not installed
+    const again = await f.cli(["lab", "up", ...all], { timeoutMs: INSTALL_TIMEOUT_MS });
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    assert.match(again.stdout, /FusionPBX old 5\.3\.3 kept in/);
+    assert.match(again.stdout, /FusionPBX new 5\.5\.7 kept in/);
+    const drop = await runProgram(
+      "/usr/bin/psql",
+      [
+        "-X",
+        "-q",
+        "-h",
+        path.join(pgDir, "run"),
+        "-p",
+        String(fp.pg),
+        "-U",
+        "postgres",
+        "-d",
+        "postgres",
+        "-c",
+        "DROP DATABASE fusionpbx_new WITH (FORCE)",
+      ],
+      { cwd: f.dir },
+    );
+    assert.equal(drop.code, 0, drop.stderr);
+    const st2 = await f.cli(["lab", "status", ...f.flags]);
+    assert.match(
+      st2.stdout,
+      /fusionpbx-new .*FusionPBX 5\.5\.7 \(software\.php\) not installed \(no database fusionpbx_new\)/,
+    );
+    assert.match(st2.stdout, /fusionpbx-old .*FusionPBX 5\.3\.3 \(software\.php\) installed/);
+    const v3 = await f.cli(["verify", ...f.flags, "--artifacts-dir", "artifacts"]);
+    assert.equal(v3.code, 3, v3.stdout + v3.stderr);
+    assert.match(
+      v3.stdout + v3.stderr,
+      /new FusionPBX \(installed\) at postgresql:\/\/\S+ is unreachable: not installed: no database fusionpbx_new/,
+    );
   });
 });
 
@@ -213,7 +316,7 @@ describe("native lab with FusionPBX: same version in both slots, lab.json lost, 
   test("5.5.7 in both slots: verify fails with exit 1 naming the same FusionPBX version; lab.json deleted: lab down still stops everything", async () => {
     const fp = await fusionpbxFlags({ old: "5.5.7" });
     const up = await f.cli(["lab", "up", ...f.flags, ...fp.flags, "--ready-timeout-ms", "60000"], {
-      timeoutMs: 120_000,
+      timeoutMs: INSTALL_TIMEOUT_MS,
     });
     assert.equal(up.code, 0, up.stdout + up.stderr);
     const state = JSON.parse(readFileSync(path.join(f.labDir, "lab.json"), "utf8")) as {

@@ -23,6 +23,7 @@ import {
 import { labPaths } from "../../config/lab-paths.js";
 import { readLabState } from "../../lab/state.js";
 import { nativeTarget } from "../../lab/native-target.js";
+import { credentialsPath } from "../../lab/fusionpbx/installer.js";
 
 type LabOpts = LabFlags & DriverFlags & { config?: string; json?: boolean };
 type LabStatusOpts = LabOpts & { rates?: string | boolean };
@@ -91,7 +92,8 @@ async function labRates(labDir: string, running: boolean, windowMs: number): Pro
 
 async function nativeUp(opts: LabOpts): Promise<void> {
   const settings = labSettingsFrom(opts);
-  const r = await withScope((scope) => labUp(settings, scope));
+  const say = opts.json ? undefined : (line: string): void => void process.stdout.write(`${line}\n`);
+  const r = await withScope((scope) => labUp(settings, scope, { frozen: "refuse", ...(say ? { say } : {}) }));
   if (opts.json) {
     process.stdout.write(
       JSON.stringify({ ...r.state, alreadyRunning: r.alreadyRunning, readyMs: r.readyMs }, null, 2) + "\n",
@@ -113,6 +115,13 @@ async function nativeUp(opts: LabOpts): Promise<void> {
         `started ${c.role.padEnd(8)} ${c.address}:${c.port}/${componentProto(c.role)}  pid ${c.pid}\n`,
       );
     }
+    for (const f of r.fusionpbx ?? []) {
+      process.stdout.write(
+        `FusionPBX ${f.role} ${f.version} ${f.how} in ${(f.ms / 1000).toFixed(1)} s (database ${f.database}, domain ${f.domain}); ` +
+          `admin login reaches the dashboard\n`,
+      );
+    }
+    if (r.fusionpbx) process.stdout.write(`FusionPBX admin credentials: ${credentialsPath(settings.labDir)} (0600)\n`);
     process.stdout.write(
       `lab ready in ${Math.round(r.readyMs)} ms: JSON-RPC http://${settings.kamailio.address}:${settings.kamailio.rpcPort}/RPC, ` +
         `dispatcher profile old; lab dir ${settings.labDir}\n`,

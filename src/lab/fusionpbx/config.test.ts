@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { mentionsLabDir } from "../../os/ownership.js";
-import { fusionpbxArgv, fusionpbxPaths, initdbArgv, postgresArgv, postgresPaths } from "./config.js";
+import {
+  fusionpbxArgv,
+  fusionpbxPaths,
+  fusionpbxPhpCliArgv,
+  initdbArgv,
+  postgresArgv,
+  postgresPaths,
+} from "./config.js";
 
 test("PostgreSQL: data, socket and log in the lab dir; TCP on the given loopback address and port only", () => {
   const p = postgresPaths("/lab");
@@ -62,4 +69,17 @@ test("the web server: its own namespace, the tree and the slot's etc dir mounted
   assert.ok(argv.includes("sys_temp_dir=/lab/fusionpbx-new/tmp"), argv.join(" "));
   // after exec only PHP's argv is left: it must still name the lab dir
   assert.ok(mentionsLabDir(argv.slice(11), "/lab"), "PHP's own argv names the lab dir");
+});
+
+test("a FusionPBX command-line script runs in the slot's namespace with the server's PHP settings (same temp dir)", () => {
+  const paths = fusionpbxPaths("/lab", "old");
+  const argv = fusionpbxPhpCliArgv(
+    { unshare: "/usr/bin/unshare", sh: "/bin/sh", script: "/a/serve.sh", php: "/usr/bin/php", tree: "/t", paths },
+    "core/upgrade/upgrade.php",
+    ["--schema"],
+  );
+  assert.deepEqual(argv.slice(7, 11), ["/bin/sh", "/a/serve.sh", "/t", "/lab/fusionpbx-old/etc"]);
+  assert.ok(argv.includes("sys_temp_dir=/lab/fusionpbx-old/tmp"));
+  assert.deepEqual(argv.slice(-2), ["core/upgrade/upgrade.php", "--schema"]);
+  assert.ok(!argv.includes("-S"), "no web server");
 });

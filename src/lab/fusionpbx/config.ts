@@ -124,11 +124,26 @@ export interface FusionpbxArgvInput {
   port: number;
 }
 
-/**
- * The web server argv (pure): a private user + mount namespace (root inside maps to the caller),
- * the mounts, then PHP's built-in server on the slot's address and port serving /var/www/fusionpbx.
- */
-export function fusionpbxArgv(i: FusionpbxArgvInput): string[] {
+/** PHP's settings for one slot, the web server's and the CLI's alike (same temp dir: 5.5 caches its class map there). */
+function phpSettings(p: FusionpbxPaths): string[] {
+  return [
+    "-d",
+    `error_log=${p.errorLog}`,
+    "-d",
+    "log_errors=1",
+    "-d",
+    "display_errors=0",
+    "-d",
+    `session.save_path=${p.sessions}`,
+    "-d",
+    `sys_temp_dir=${p.tmp}`,
+    "-d",
+    `upload_tmp_dir=${p.tmp}`,
+  ];
+}
+
+/** A private user + mount namespace (root inside maps to the caller) with the slot's mounts, then `program`. */
+function inNamespace(i: Omit<FusionpbxArgvInput, "address" | "port">): string[] {
   return [
     i.unshare,
     "--user",
@@ -142,21 +157,26 @@ export function fusionpbxArgv(i: FusionpbxArgvInput): string[] {
     i.tree,
     i.paths.etc,
     i.php,
-    "-d",
-    `error_log=${i.paths.errorLog}`,
-    "-d",
-    "log_errors=1",
-    "-d",
-    "display_errors=0",
-    "-d",
-    `session.save_path=${i.paths.sessions}`,
-    "-d",
-    `sys_temp_dir=${i.paths.tmp}`,
-    "-d",
-    `upload_tmp_dir=${i.paths.tmp}`,
-    "-S",
-    `${i.address}:${i.port}`,
-    "-t",
-    FUSIONPBX_DOC_ROOT,
   ];
+}
+
+/**
+ * The web server argv (pure): a private user + mount namespace (root inside maps to the caller),
+ * the mounts, then PHP's built-in server on the slot's address and port serving /var/www/fusionpbx.
+ */
+export function fusionpbxArgv(i: FusionpbxArgvInput): string[] {
+  return [...inNamespace(i), ...phpSettings(i.paths), "-S", `${i.address}:${i.port}`, "-t", FUSIONPBX_DOC_ROOT];
+}
+
+/**
+ * A FusionPBX command-line script in the slot's namespace (pure), as finish.sh runs them
+ * (`cd /var/www/fusionpbx && php core/upgrade/upgrade.php --schema`): the script's path relative to
+ * the tree, then its arguments. The namespace script starts it in /var/www/fusionpbx.
+ */
+export function fusionpbxPhpCliArgv(
+  i: Omit<FusionpbxArgvInput, "address" | "port">,
+  script: string,
+  args: readonly string[],
+): string[] {
+  return [...inNamespace(i), ...phpSettings(i.paths), script, ...args];
 }

@@ -58,7 +58,8 @@ function executable(p: string): boolean {
 
 /** PBX_CUTOVER_PG_BINDIR, else the newest Debian PostgreSQL (/usr/lib/postgresql/<major>/bin). */
 export function findPostgresBinDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const has = (d: string): boolean => ["initdb", "postgres", "pg_isready"].every((b) => executable(path.join(d, b)));
+  const has = (d: string): boolean =>
+    ["initdb", "postgres", "pg_isready", "psql", "pg_dump", "pg_restore"].every((b) => executable(path.join(d, b)));
   const explicit = env["PBX_CUTOVER_PG_BINDIR"];
   if (explicit) return has(explicit) ? explicit : undefined;
   let majors: string[] = [];
@@ -105,9 +106,12 @@ export function requireFusionpbxPrograms(
   const bins = requireBinaries(["php", "unshare"], env);
   const pgBin = findPostgresBinDir(env);
   if (pgBin === undefined) {
-    throw new EnvironmentError("PostgreSQL (initdb, postgres, pg_isready) is not installed; nothing was started", [
-      "install it with: sudo apt-get install -y postgresql (make real-services does, as root); or point PBX_CUTOVER_PG_BINDIR at its bin directory",
-    ]);
+    throw new EnvironmentError(
+      "PostgreSQL (initdb, postgres, pg_isready, psql, pg_dump, pg_restore) is not installed; nothing was started",
+      [
+        "install it with: sudo apt-get install -y postgresql (make real-services does, as root); or point PBX_CUTOVER_PG_BINDIR at its bin directory",
+      ],
+    );
   }
   for (const dir of FUSIONPBX_MOUNT_POINTS) {
     if (existsSync(dir)) continue;
@@ -229,15 +233,6 @@ export function fusionpbxCodeVersion(tree: string): string | undefined {
 export function servedTree(argv: readonly string[]): string | undefined {
   const i = argv.findIndex((a) => a.endsWith(path.join("fusionpbx", "serve-in-namespace.sh")));
   return i >= 0 ? argv[i + 1] : undefined;
-}
-
-/** `lab status`'s version cell: "FusionPBX 5.3.3 (software.php), installer page (302 -> ..., 200)". */
-export async function fusionpbxStatusText(s: LabSettings, role: BackendRole, argv: readonly string[]): Promise<string> {
-  const tree = servedTree(argv);
-  const v = tree !== undefined ? fusionpbxCodeVersion(tree) : undefined;
-  const r = await probeFusionpbxPage(fusionpbxUrl(s, role), 2000);
-  const page = r.reachable ? `${r.page ?? "no"} page (${r.chain})` : `HTTP: ${r.error ?? "no answer"}`;
-  return `FusionPBX ${v ?? "unknown"} (software.php), ${page}`;
 }
 
 /** `lab status`'s version cell for PostgreSQL: `postgres --version`. */

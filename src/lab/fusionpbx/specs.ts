@@ -1,8 +1,13 @@
 import type { LabSettings } from "../../config/lab-config.js";
+import { EnvironmentError } from "../../core/errors.js";
 import type { ComponentSpec } from "../backend-spec.js";
+import type { BackendRole } from "../../core/backend-role.js";
+import { fusionpbxDomain, installFusionpbx, readCredentials, type SlotInstall } from "./installer.js";
+import { loginToFusionpbx } from "./web-session.js";
 import {
   prepareFusionpbx,
   preparePostgres,
+  fusionpbxUrl,
   probeFusionpbxReady,
   probePostgresReady,
   requireFusionpbxPrograms,
@@ -57,4 +62,42 @@ export function servicePorts(s: LabSettings): { proto: "tcp"; address: string; p
     { proto: "tcp", address: s.old.address, port: s.fusionpbx.old.httpPort },
     { proto: "tcp", address: s.new.address, port: s.fusionpbx.new.httpPort },
   ];
+}
+
+export interface FusionpbxReady extends SlotInstall {
+  /** the login with the lab's admin credentials, e.g. "GET /login.php 200, POST ..., GET /core/dashboard/ 200 (Dashboard - FusionPBX)" */
+  login: string;
+}
+
+/**
+ * After the services answer: both FusionPBX slots installed (kept, restored or installed cold,
+ * installer.ts), then ready = a login with the lab's admin credentials reaches each dashboard.
+ * Throws EnvironmentError (exit 3) naming the slot.
+ */
+export async function afterServicesReady(
+  s: LabSettings,
+  programs: FusionpbxPrograms | undefined,
+  signal: AbortSignal | undefined,
+  say: (line: string) => void,
+): Promise<FusionpbxReady[]> {
+  if (programs === undefined) return [];
+  const installs = await installFusionpbx(s, programs, signal, say);
+  return Promise.all(installs.map(async (i) => ({ ...i, login: await requireLogin(s, i.role) })));
+}
+
+async function requireLogin(s: LabSettings, role: BackendRole): Promise<string> {
+  const c = readCredentials(s.labDir);
+  if (c === undefined) throw new EnvironmentError(`the lab's FusionPBX credentials are missing in ${s.labDir}`);
+  const r = await loginToFusionpbx(fusionpbxUrl(s, role), {
+    username: c.username,
+    domain: fusionpbxDomain(s, role),
+    password: c.password,
+  });
+  if (!r.ok) {
+    throw new EnvironmentError(
+      `the ${role} FusionPBX is installed but its admin login does not reach the dashboard: ${r.error ?? "?"} (${r.chain})`,
+      [`its logs: ${s.labDir}/fusionpbx-${role}/php-errors.log, install.log`],
+    );
+  }
+  return r.chain;
 }
