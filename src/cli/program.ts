@@ -18,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   plan: async () => (await import("./commands/plan.js")).registerPlanCommand,
   report: async () => (await import("./commands/report.js")).registerReportCommand,
   watch: async () => (await import("./commands/watch.js")).registerWatchCommand,
+  fusionpbx: async () => (await import("./commands/fusionpbx.js")).registerFusionpbxCommand,
   status: async () => (await import("./commands/control.js")).registerStatusCommand,
   pause: async () => (await import("./commands/control.js")).registerPauseCommand,
   resume: async () => (await import("./commands/control.js")).registerResumeCommand,

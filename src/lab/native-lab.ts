@@ -26,7 +26,7 @@ import {
   requireServicePrograms,
   servicePorts,
   serviceSpecs,
-  type FusionpbxReady,
+  type FusionpbxUp,
 } from "./fusionpbx/specs.js";
 import { LAB_LOOPBACK_POLICY } from "../sip/sip-policy.js";
 import { requireBinaries } from "./binaries.js";
@@ -86,8 +86,8 @@ export interface UpResult {
   readyMs: number;
   /** roles found dead in a previous lab of this lab dir: the rest was stopped and the lab started afresh */
   replacedDead?: ComponentRole[];
-  /** `--fusionpbx`: how each slot was installed and its admin login */
-  fusionpbx?: FusionpbxReady[];
+  /** `--fusionpbx`: how each slot was installed and its admin login, the data set loaded into old */
+  fusionpbx?: FusionpbxUp;
 }
 
 export interface UpOptions {
@@ -99,6 +99,8 @@ export interface UpOptions {
   frozen: "refuse" | "accept";
   /** progress lines of long steps (FusionPBX's install) */
   say?: (line: string) => void;
+  /** `--fusionpbx-seed`: an SQL data set loaded into the old FusionPBX once installed */
+  fusionpbxSeed?: string;
 }
 
 /**
@@ -264,7 +266,7 @@ export async function labUp(s: LabSettings, scope: Scope, o: UpOptions = { froze
   }
   const fusionpbx = await abortable(
     scope.signal,
-    afterServicesReady(s, services, scope.signal, o.say ?? (() => undefined)),
+    afterServicesReady(s, services, scope.signal, o.say ?? (() => undefined), o.fusionpbxSeed),
   );
   // ready: the lab outlives this command
   scope.release("lab state");
@@ -275,7 +277,7 @@ export async function labUp(s: LabSettings, scope: Scope, o: UpOptions = { froze
     wasRunning,
     readyMs: performance.now() - started,
     ...(replacedDead ? { replacedDead } : {}),
-    ...(fusionpbx.length > 0 ? { fusionpbx } : {}),
+    ...(fusionpbx ? { fusionpbx } : {}),
   };
 }
 

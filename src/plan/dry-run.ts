@@ -12,7 +12,7 @@ import {
   type DispatcherAlgorithm,
 } from "../dispatcher/weights.js";
 import { gateName } from "../gates/gate.js";
-import { stepLabel, type Hold, type Plan, type PlanStep } from "./plan.js";
+import { stepLabel, type Hold, type Plan, type PlanRequirement, type PlanStep } from "./plan.js";
 import type { SipPolicy } from "../sip/sip-policy.js";
 
 export interface DryRunTarget {
@@ -58,6 +58,8 @@ export interface DryRun {
   plan: string;
   target: DryRunTarget;
   steps: DryRunStep[];
+  /** what must hold before the first step (a plan's `requires`) */
+  requires: PlanRequirement[];
 }
 
 /** Refuse (exit 2) steps the target's algorithm cannot split, naming every one. */
@@ -132,7 +134,7 @@ export function buildDryRun(plan: Plan, t: DryRunTarget): DryRun {
           : `apply step ${i} (${stepLabel(prev, t.algorithm === 4)}) again, the last good step (the same verified apply), keep the evidence, exit 1`,
     };
   });
-  return { plan: plan.source, target: t, steps };
+  return { plan: plan.source, target: t, steps, requires: plan.requires ?? [] };
 }
 
 function holdText(h: Hold): string {
@@ -151,6 +153,9 @@ export function renderDryRun(d: DryRun): string {
     `plan: ${d.plan}, ${d.steps.length} step${d.steps.length === 1 ? "" : "s"}: ${d.steps.map((s) => s.label).join(" -> ")}`,
     `target: ${t.driver}; dispatcher set ${t.setId} in ${t.listLocation}; Kamailio RPC ${t.rpc}; algorithm ${t.algorithm} (${DISPATCHER_ALGORITHM_NAMES[t.algorithm]})`,
     `backends: old ${t.oldUri}, new ${t.newUri}`,
+    ...(d.requires.length > 0
+      ? [`before the first step: ${d.requires.join(", ")} must hold (else exit 1, nothing changed)`]
+      : []),
   ];
   for (const s of d.steps) {
     out.push("", `step ${s.index}/${d.steps.length}: ${s.label} (new backend weight ${s.weightNew})`);

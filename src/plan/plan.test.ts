@@ -298,3 +298,13 @@ describe("dry run", () => {
     assert.equal((text.match(/write \/lab\/dispatcher\.list/g) ?? []).length, 3);
   });
 });
+
+it("a plan file may require FusionPBX parity before its first step; an unknown requirement is exit 2", () => {
+  const p = planFromInput({ requires: ["fusionpbx-parity"], steps: [0, 10, 100] }, "plan.yaml");
+  assert.deepEqual(p.requires, ["fusionpbx-parity"]);
+  assert.equal(planFromInput({ steps: [0, 100] }, "plan.yaml").requires, undefined);
+  assert.throws(
+    () => planFromInput({ requires: ["coffee"], steps: [0, 100] }, "plan.yaml"),
+    (e: Error) => e instanceof UsageError && /requires\[0\]/.test(e.details.join("\n")),
+  );
+});

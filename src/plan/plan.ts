@@ -51,9 +51,17 @@ const DefaultsSchema = z
   })
   .strict();
 
+/**
+ * What must hold before the plan's first step changes anything: `fusionpbx-parity` = the lab's old
+ * and new FusionPBX hold the same configuration (`verify --parity`); not holding = exit 1, nothing changed.
+ */
+export const PLAN_REQUIREMENTS = ["fusionpbx-parity"] as const;
+export type PlanRequirement = (typeof PLAN_REQUIREMENTS)[number];
+
 /** A plan file (`--plan`): `steps` is a list of weights or step objects; `defaults` fill the gaps. */
 export const PlanInputSchema = z
   .object({
+    requires: z.array(z.enum(PLAN_REQUIREMENTS)).max(PLAN_REQUIREMENTS.length).optional(),
     defaults: DefaultsSchema.optional(),
     steps: z
       .array(z.preprocess((v) => (typeof v === "number" ? { weightNew: v } : v), StepInputSchema))
@@ -78,6 +86,8 @@ export interface Plan {
   /** where it came from, for messages and the dry run: "default", "--steps 0,10,100", a file path */
   source: string;
   steps: PlanStep[];
+  /** checked before the first step (none: nothing required) */
+  requires?: PlanRequirement[];
 }
 
 /** Gates a `--steps` plan gets unless a plan file says otherwise (RFC 6076 metrics, new vs old). */
@@ -135,7 +145,8 @@ export function planFromInput(raw: unknown, source: string): Plan {
   const steps: PlanStep[] = parsed.data.steps.map((s) => PlanStepSchema.parse({ ...d, ...stripUndefined(s) }));
   const problems = planRules(steps);
   if (problems.length > 0) throw new UsageError(`${source}: invalid plan; nothing was changed`, problems);
-  return { source, steps };
+  const requires = [...new Set(parsed.data.requires ?? [])];
+  return { source, steps, ...(requires.length > 0 ? { requires } : {}) };
 }
 
 /** Rules across steps: weights strictly increasing (a plan moves towards new; rollback is not a step). */

@@ -4,18 +4,15 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } fr
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { realServicesDir } from "../../src/lab/freeswitch/install.js";
 import { listProcs } from "../../src/os/ownership.js";
 import { isTcpFree } from "../../src/os/ports.js";
 import { isAlive } from "../../src/os/process.js";
 import { probeFusionpbxPage } from "../../src/verify/fusionpbx-page.js";
-import { freeswitchFlags, freeTcpPort } from "../support/freeswitch-fixture.js";
+import { fusionpbxFlags, fusionpbxSkip, INSTALL_TIMEOUT_MS } from "../support/fusionpbx-fixture.js";
 import { CLI, labFixture, runProgram, type LabFixture } from "../support/lab-fixture.js";
 import { launchBrowser } from "../support/browser.js";
 import { loginToFusionpbx } from "../../src/lab/fusionpbx/web-session.js";
 
-/** a cold install of 5.3 takes minutes on a loaded 2-core machine (later labs restore the cached install in seconds) */
-const INSTALL_TIMEOUT_MS = 15 * 60_000;
 /** the dashboards' screenshots, kept after the run */
 export const FUSIONPBX_SHOTS = path.join(os.tmpdir(), "pbx-cutover-fusionpbx-e2e");
 
@@ -25,19 +22,7 @@ export const FUSIONPBX_SHOTS = path.join(os.tmpdir(), "pbx-cutover-fusionpbx-e2e
  * dir, from the trees `make real-services` installed (make test runs it first).
  */
 
-const CACHE = realServicesDir();
-const NEEDED = [
-  "freeswitch-1.10.3/bin/freeswitch",
-  "freeswitch-1.10.12/bin/freeswitch",
-  "fusionpbx-5.3.0/index.php",
-  "fusionpbx-5.5.7/index.php",
-];
-const MISSING = NEEDED.filter((f) => !existsSync(path.join(CACHE, f)));
-// without the real services installed (no vendor tarballs, no `make real-services`): a skip that says why, never a silent pass
-const SKIP =
-  MISSING.length > 0
-    ? `real services not installed in ${CACHE} (missing ${MISSING.join(", ")}; run make real-services)`
-    : false;
+const SKIP = fusionpbxSkip();
 if (SKIP) process.stdout.write(`# skipping the FusionPBX lab e2e: ${SKIP}\n`);
 
 interface StatusJson {
@@ -69,27 +54,6 @@ function servicesUnder(dir: string, groups: readonly number[] = []): string[] {
     .filter((p) => ["postgres", "unshare", "freeswitch"].includes(p.comm) || /^php/.test(p.comm))
     .filter((p) => p.cmdline.some((a) => a.includes(dir)) || groups.includes(p.pgid))
     .map((p) => `${p.pid} ${p.comm} ${p.cmdline.join(" ").slice(0, 100)}`);
-}
-
-async function fusionpbxFlags(
-  opts: { old?: string } = {},
-): Promise<{ flags: string[]; http: { old: number; new: number }; pg: number }> {
-  const [o, n, pg] = [await freeTcpPort(), await freeTcpPort(), await freeTcpPort()];
-  return {
-    flags: [
-      ...(await freeswitchFlags()),
-      "--fusionpbx",
-      "--old-http-port",
-      String(o),
-      "--new-http-port",
-      String(n),
-      "--postgres-port",
-      String(pg),
-      ...(opts.old ? ["--old-fusionpbx", opts.old] : []),
-    ],
-    http: { old: o, new: n },
-    pg,
-  };
 }
 
 function hostMountPointsEmpty(): void {

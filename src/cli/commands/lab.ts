@@ -23,9 +23,10 @@ import {
 import { labPaths } from "../../config/lab-paths.js";
 import { readLabState } from "../../lab/state.js";
 import { nativeTarget } from "../../lab/native-target.js";
-import { credentialsPath } from "../../lab/fusionpbx/installer.js";
+import { credentialsPath, DEFAULT_SEED } from "../../lab/fusionpbx/installer.js";
+import { existsSync, statSync } from "node:fs";
 
-type LabOpts = LabFlags & DriverFlags & { config?: string; json?: boolean };
+type LabOpts = LabFlags & DriverFlags & { config?: string; json?: boolean; fusionpbxSeed?: string | boolean };
 type LabStatusOpts = LabOpts & { rates?: string | boolean };
 
 export function formatStatus(st: LabStatus): string {
@@ -90,10 +91,27 @@ async function labRates(labDir: string, running: boolean, windowMs: number): Pro
   return sampleRates({ address: s.hep.address, port: s.hep.port, view, windowMs });
 }
 
+/** `--fusionpbx-seed [file]`: the file (default the project's data set), checked before anything starts (exit 2). */
+function seedFileFrom(v: string | boolean | undefined, fusionpbx: boolean): string | undefined {
+  if (v === undefined || v === false) return undefined;
+  if (!fusionpbx) throw new UsageError("--fusionpbx-seed needs --fusionpbx; nothing was started");
+  const file = v === true ? DEFAULT_SEED : path.resolve(v);
+  if (!existsSync(file) || !statSync(file).isFile())
+    throw new UsageError(`--fusionpbx-seed: ${file} is not a file; nothing was started`);
+  return file;
+}
+
 async function nativeUp(opts: LabOpts): Promise<void> {
   const settings = labSettingsFrom(opts);
+  const fusionpbxSeed = seedFileFrom(opts.fusionpbxSeed, settings.fusionpbx.enabled);
   const say = opts.json ? undefined : (line: string): void => void process.stdout.write(`${line}\n`);
-  const r = await withScope((scope) => labUp(settings, scope, { frozen: "refuse", ...(say ? { say } : {}) }));
+  const r = await withScope((scope) =>
+    labUp(settings, scope, {
+      frozen: "refuse",
+      ...(say ? { say } : {}),
+      ...(fusionpbxSeed ? { fusionpbxSeed } : {}),
+    }),
+  );
   if (opts.json) {
     process.stdout.write(
       JSON.stringify({ ...r.state, alreadyRunning: r.alreadyRunning, readyMs: r.readyMs }, null, 2) + "\n",
@@ -115,12 +133,15 @@ async function nativeUp(opts: LabOpts): Promise<void> {
         `started ${c.role.padEnd(8)} ${c.address}:${c.port}/${componentProto(c.role)}  pid ${c.pid}\n`,
       );
     }
-    for (const f of r.fusionpbx ?? []) {
+    for (const f of r.fusionpbx?.slots ?? []) {
       process.stdout.write(
         `FusionPBX ${f.role} ${f.version} ${f.how} in ${(f.ms / 1000).toFixed(1)} s (database ${f.database}, domain ${f.domain}); ` +
           `admin login reaches the dashboard\n`,
       );
     }
+    const seed = r.fusionpbx?.seed;
+    if (seed)
+      process.stdout.write(`FusionPBX old: data set ${seed.file} ${seed.how} (${(seed.ms / 1000).toFixed(1)} s)\n`);
     if (r.fusionpbx) process.stdout.write(`FusionPBX admin credentials: ${credentialsPath(settings.labDir)} (0600)\n`);
     process.stdout.write(
       `lab ready in ${Math.round(r.readyMs)} ms: JSON-RPC http://${settings.kamailio.address}:${settings.kamailio.rpcPort}/RPC, ` +
@@ -212,7 +233,12 @@ export function registerLabCommand(program: Command): void {
             "answers (Kamailio's JSON-RPC, SIP OPTIONS, FreeSWITCH's event socket, FusionPBX's page). A lab that " +
             "runs already is left as it is",
         )
-        .option("--json", "print the lab state as JSON"),
+        .option("--json", "print the lab state as JSON")
+        .option(
+          "--fusionpbx-seed [sql-file]",
+          "--fusionpbx: load a data set into the old FusionPBX once installed (default: the project's, " +
+            "assets/fusionpbx/seed-5.3.0.sql: two domains, extensions with voicemail, a gateway, routes, a ring group, an IVR); once per lab dir",
+        ),
     ),
   ).action((opts: LabOpts) => labCommandsOf(opts).up(opts));
 

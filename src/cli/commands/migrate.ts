@@ -4,7 +4,12 @@ import { runMigrate } from "../../cutover/migrate.js";
 import { defaultPlan } from "../../plan/plan.js";
 import { planFrom, printDryRun } from "./plan.js";
 import { targetChoiceFrom } from "../target-options.js";
-import { UsageError } from "../../core/errors.js";
+import { UsageError, VerificationError } from "../../core/errors.js";
+import type { LabSettings } from "../../config/lab-config.js";
+import { requireFusionpbxPrograms } from "../../lab/fusionpbx/instance.js";
+import { labParity } from "../../lab/fusionpbx/parity-read.js";
+import { pgConnOf } from "../../lab/fusionpbx/pg-client.js";
+import { formatParity } from "../../verify/fusionpbx-parity.js";
 import { withScope } from "../../core/scope.js";
 import { assetPath } from "../../core/assets.js";
 import { parseTrafficRate } from "../../cutover/background-traffic.js";
@@ -115,6 +120,10 @@ export function registerMigrateCommand(program: Command): void {
       await printDryRun(opts, choice, planned ?? defaultPlan(), false);
       return;
     }
+    if (planned?.requires?.includes("fusionpbx-parity")) {
+      await requireFusionpbxParity(choice.driver, choice.settings);
+      process.stdout.write("migrate: required FusionPBX parity holds: old and new hold the same configuration\n");
+    }
     const plan = planned === undefined ? undefined : { plan: planned, algorithm: driver.dispatcherAlgorithm };
     const settings = choice.settings;
     const waitMs = reloadWaitMs(settings, opts.reloadWaitMs);
@@ -164,4 +173,21 @@ export function registerMigrateCommand(program: Command): void {
       target.close();
     }
   });
+}
+
+/** A plan's `requires: [fusionpbx-parity]`: the lab's two FusionPBX compared before any step; a difference is exit 1, nothing changed. */
+async function requireFusionpbxParity(driver: string, settings: LabSettings): Promise<void> {
+  if (driver !== "native" || !settings.fusionpbx.enabled) {
+    throw new UsageError(
+      "the plan requires fusionpbx-parity, which needs the native lab serving FusionPBX (lab up --backends freeswitch --fusionpbx); nothing was changed",
+    );
+  }
+  const programs = requireFusionpbxPrograms(settings)!;
+  const r = await labParity(pgConnOf(settings, programs.pgBin), programs.trees);
+  if (!r.ok) {
+    throw new VerificationError(
+      "the plan requires fusionpbx-parity and old and new FusionPBX differ; no step was run, nothing was changed",
+      formatParity(r).split("\n"),
+    );
+  }
 }

@@ -6,11 +6,19 @@ import { driverFor } from "../../drivers/select.js";
 import { formatTable } from "../../verify/checks.js";
 import { runVerify, writeVerifyJson, type VerifyReport } from "../../verify/run-verify.js";
 import { parseVerifySection, verifyEndpointProblems } from "../../config/verify-config.js";
-import { UsageError } from "../../core/errors.js";
+import { EnvironmentError, UsageError } from "../../core/errors.js";
+import { ExitCode } from "../../core/exit-codes.js";
+import type { ConfigFile } from "../../config/file.js";
+import { FileMode, writeFileAtomic } from "../../files/atomic-write.js";
+import { requireFusionpbxPrograms } from "../../lab/fusionpbx/instance.js";
+import { labParity } from "../../lab/fusionpbx/parity-read.js";
+import { pgConnOf } from "../../lab/fusionpbx/pg-client.js";
+import { formatParity } from "../../verify/fusionpbx-parity.js";
 import { addDriverOptions, targetChoiceFrom, type TargetFlags } from "../target-options.js";
-import { addLabOptions } from "../lab-options.js";
+import { driverNamed } from "../../drivers/select.js";
+import { addLabOptions, resolveLab } from "../lab-options.js";
 
-type VerifyOpts = TargetFlags & { artifactsDir?: string; timeoutMs?: string; json?: boolean };
+type VerifyOpts = TargetFlags & { artifactsDir?: string; timeoutMs?: string; json?: boolean; parity?: boolean };
 
 export const DEFAULT_ARTIFACTS_DIR = "artifacts";
 
@@ -47,10 +55,16 @@ export function registerVerifyCommand(program: Command): void {
     )
     .option("--artifacts-dir <dir>", `where the run folder with verify.json goes (default ${DEFAULT_ARTIFACTS_DIR})`)
     .option("--timeout-ms <ms>", "per-probe timeout (default 1000; config verify.timeoutMs)")
-    .option("--json", "print the report as JSON instead of the table");
+    .option("--json", "print the report as JSON instead of the table")
+    .option(
+      "--parity",
+      "instead: configuration parity of the lab's two FusionPBX (domains, extensions, voicemail boxes, gateways, " +
+        "dialplans and routes, ring groups, IVRs, inbound numbers) by the keys a user knows; exit 1 on any missing, extra or different object",
+    );
   addDriverOptions(addLabOptions(cmd)).action(async (opts: VerifyOpts) => {
     // the config file is read once: its verify section here, its lab section for the target
     const file = loadConfigFile(opts.config);
+    if (opts.parity) return parityCommand(opts, file);
     const section = parseVerifySection(file.raw["verify"], { timeoutMs: opts.timeoutMs });
     const choice = targetChoiceFrom(opts, { file });
     const driver = driverFor(choice);
@@ -79,4 +93,28 @@ export function registerVerifyCommand(program: Command): void {
     }
     process.exitCode = report.exitCode;
   });
+}
+
+async function parityCommand(opts: VerifyOpts, file: ConfigFile): Promise<void> {
+  if (driverNamed(opts.driver).name === "docker")
+    throw new UsageError(
+      "--parity: the docker lab's FusionPBX databases are not reachable from here; nothing was compared",
+    );
+  const { settings, running } = resolveLab(opts, { file });
+  if (running === undefined || !settings.fusionpbx.enabled) {
+    throw new EnvironmentError(`no lab serving FusionPBX runs in ${settings.labDir}; nothing was compared`, [
+      "start one: pbx-cutover lab up --backends freeswitch --fusionpbx",
+    ]);
+  }
+  const programs = requireFusionpbxPrograms(settings)!;
+  const result = await labParity(pgConnOf(settings, programs.pgBin), programs.trees);
+  const runDir = createRunDir(path.resolve(opts.artifactsDir ?? DEFAULT_ARTIFACTS_DIR), "parity");
+  const jsonFile = path.join(runDir, "parity.json");
+  writeFileAtomic(jsonFile, JSON.stringify(result, null, 2) + "\n", { mode: FileMode.public });
+  process.stdout.write(
+    (opts.json
+      ? JSON.stringify({ ...result, parityJson: jsonFile }, null, 2)
+      : `${formatParity(result)}\nparity.json: ${jsonFile}`) + "\n",
+  );
+  process.exitCode = result.ok ? ExitCode.Ok : ExitCode.VerificationFailed;
 }

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { randomBytes, randomUUID } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { chmodSync, closeSync, existsSync, openSync, readFileSync, realpathSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
 import type { LabSettings } from "../../config/lab-config.js";
@@ -25,6 +25,7 @@ import {
   parseInstalledState,
   renderConfigConf,
   resetAdminPasswordSql,
+  sqlLiteral,
   UPGRADE_SCRIPT,
   upgradeArg,
   type InstalledState,
@@ -99,7 +100,7 @@ export function installCacheDir(env: NodeJS.ProcessEnv = process.env): string | 
   return v ? path.resolve(v) : path.join(realServicesDir(env), "fusionpbx-installs");
 }
 
-export type InstallHow = "kept" | "restored" | "installed";
+export type InstallHow = "kept" | "restored" | "installed" | "migrated";
 
 export interface SlotInstall {
   role: BackendRole;
@@ -114,7 +115,7 @@ export interface SlotInstall {
 }
 
 /** What the slot's install recorded: the tree it was installed from (a different tree = a different install). */
-interface InstallMarker {
+export interface InstallMarker {
   tree: string;
   codeVersion: string;
   database: string;
@@ -123,11 +124,20 @@ interface InstallMarker {
   at: string;
 }
 
+/** The domain the slot's database holds: its own, or the one its install marker names (migrate-data copies old's). */
+export function installedDomain(s: LabSettings, role: BackendRole): string {
+  return readMarker(s, role)?.domain ?? fusionpbxDomain(s, role);
+}
+
 function markerPath(s: LabSettings, role: BackendRole): string {
   return path.join(fusionpbxPaths(s.labDir, role).base, "installed.json");
 }
 
-function readMarker(s: LabSettings, role: BackendRole): InstallMarker | undefined {
+export function writeMarker(s: LabSettings, role: BackendRole, m: InstallMarker): void {
+  writeFileAtomic(markerPath(s, role), JSON.stringify(m, null, 2) + "\n", { mode: FileMode.public });
+}
+
+export function readMarker(s: LabSettings, role: BackendRole): InstallMarker | undefined {
   try {
     return JSON.parse(readFileSync(markerPath(s, role), "utf8")) as InstallMarker;
   } catch {
@@ -135,14 +145,22 @@ function readMarker(s: LabSettings, role: BackendRole): InstallMarker | undefine
   }
 }
 
-/** Is the slot installed (the domain, the admin, v_software)? Reads the database; never throws. */
-export async function installedState(s: LabSettings, pgBin: string, role: BackendRole): Promise<InstalledState> {
+/**
+ * Is the slot installed (the domain, the admin, v_software)? Reads the database; never throws.
+ * `domain`: the domain to look for (default the slot's own; after migrate-data new holds old's).
+ */
+export async function installedState(
+  s: LabSettings,
+  pgBin: string,
+  role: BackendRole,
+  domain = installedDomain(s, role),
+): Promise<InstalledState> {
   const conn = pgConnOf(s, pgBin);
   const db = fusionpbxDatabase(role);
   const c = readCredentials(s.labDir);
   try {
     if (!(await databaseExists(conn, db))) return { installed: false, reason: `no database ${db}` };
-    const out = await psql(conn, db, "postgres", installedStateSql(c?.username ?? "admin", fusionpbxDomain(s, role)), {
+    const out = await psql(conn, db, "postgres", installedStateSql(c?.username ?? "admin", domain), {
       timeoutMs: 10_000,
     });
     return parseInstalledState(out);
@@ -164,8 +182,10 @@ interface SlotContext {
 
 const PHP_STEP_TIMEOUT_MS = 20 * 60_000;
 
-/** One upgrade.php step in the slot's namespace; output appended to the slot's install.log. */
-async function upgradeStep(x: SlotContext, codeVersion: string, step: UpgradeStep): Promise<void> {
+export type UpgradeContext = Pick<SlotContext, "s" | "role" | "programs" | "signal" | "installLog">;
+
+/** One upgrade.php step in the slot's namespace; output appended to `installLog`. */
+export async function upgradeStep(x: UpgradeContext, codeVersion: string, step: UpgradeStep): Promise<void> {
   const paths = fusionpbxPaths(x.s.labDir, x.role);
   const argv = fusionpbxPhpCliArgv(
     {
@@ -254,8 +274,7 @@ async function installSlot(x: SlotContext): Promise<SlotInstall> {
   );
   const done = (how: InstallHow, version: string, cacheFile?: string): SlotInstall => {
     const marker: InstallMarker = { tree, codeVersion, database, domain, how, at: new Date().toISOString() };
-    if (how !== "kept")
-      writeFileAtomic(markerPath(s, role), JSON.stringify(marker, null, 2) + "\n", { mode: FileMode.public });
+    if (how !== "kept") writeMarker(s, role, marker);
     return {
       role,
       database,
@@ -267,8 +286,8 @@ async function installSlot(x: SlotContext): Promise<SlotInstall> {
     };
   };
 
-  const resetAdmin = (): Promise<string> =>
-    sql(x, database, resetAdminPasswordSql(x.creds.username, domain, randomUUID(), x.creds.password));
+  const resetAdmin = (d = domain): Promise<string> =>
+    sql(x, database, resetAdminPasswordSql(x.creds.username, d, randomUUID(), x.creds.password));
 
   if (await databaseExists(x.conn, database)) {
     const marker = readMarker(s, role);
@@ -282,8 +301,8 @@ async function installSlot(x: SlotContext): Promise<SlotInstall> {
       );
     }
     if (state.installed) {
-      await resetAdmin();
-      return done("kept", state.version!);
+      await resetAdmin(installedDomain(s, role));
+      return { ...done("kept", state.version!), domain: installedDomain(s, role) };
     }
     // a half-made install (an interrupted lab up): made again from scratch
     x.say(`${role} FusionPBX: database ${database} is not installed (${state.reason}); installing it again`);
@@ -388,4 +407,69 @@ export async function installFusionpbx(
   } finally {
     signal?.removeEventListener("abort", stop);
   }
+}
+
+/** The project's data set for the old slot (SQL against FusionPBX 5.3.0's schema). */
+export const DEFAULT_SEED = assetPath("fusionpbx", "seed-5.3.0.sql");
+
+export interface SeedResult {
+  file: string;
+  how: "loaded" | "kept";
+  ms: number;
+}
+
+interface SeedMarker {
+  file: string;
+  sha256: string;
+  at: string;
+}
+
+/**
+ * Load a data set (SQL) into the old slot's database once, in one transaction, as the database's
+ * owner, with :lab_domain set to the slot's domain. Kept when this lab dir's old database already
+ * holds the same file's data (seeded.json); a different file on a seeded database is refused (exit 3).
+ */
+export async function seedOld(
+  s: LabSettings,
+  programs: FusionpbxPrograms,
+  file: string,
+  signal: AbortSignal | undefined,
+): Promise<SeedResult> {
+  const started = performance.now();
+  const text = readFileSync(file, "utf8");
+  const sha256 = createHash("sha256").update(text).digest("hex");
+  const markerFile = path.join(fusionpbxPaths(s.labDir, "old").base, "seeded.json");
+  let marker: SeedMarker | undefined;
+  try {
+    marker = JSON.parse(readFileSync(markerFile, "utf8")) as SeedMarker;
+  } catch {
+    marker = undefined;
+  }
+  if (marker !== undefined) {
+    if (marker.sha256 === sha256) return { file, how: "kept", ms: performance.now() - started };
+    throw new EnvironmentError(
+      `the old FusionPBX of ${s.labDir} already holds the data set ${marker.file} (loaded ${marker.at}); ${file} was not loaded`,
+      ["start with a fresh lab dir (--lab-dir) to load another data set"],
+    );
+  }
+  const domain = fusionpbxDomain(s, "old");
+  const conn = pgConnOf(s, programs.pgBin);
+  try {
+    await psql(
+      conn,
+      fusionpbxDatabase("old"),
+      FUSIONPBX_DB_ROLE,
+      `\\set lab_domain ${sqlLiteral(domain)}\nBEGIN;\n${text}\nCOMMIT;\n`,
+      { ...(signal ? { signal } : {}), timeoutMs: 300_000 },
+    );
+  } catch (err) {
+    throw new EnvironmentError(
+      `loading the data set ${file} into the old FusionPBX failed (nothing of it was kept): ${(err as Error).message}`,
+      err instanceof ToolFailed ? err.detail : [],
+    );
+  }
+  writeFileAtomic(markerFile, JSON.stringify({ file, sha256, at: new Date().toISOString() }, null, 2) + "\n", {
+    mode: FileMode.public,
+  });
+  return { file, how: "loaded", ms: performance.now() - started };
 }

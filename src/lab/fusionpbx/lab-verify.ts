@@ -6,7 +6,7 @@ import type { VersionSource } from "../../verify/probes.js";
 import type { VerifySection } from "../../config/verify-config.js";
 import { findPostgresBinDir, fusionpbxUrl, servedTree, SOFTWARE_PHP } from "./instance.js";
 import { fusionpbxDatabase } from "./install-recipe.js";
-import { fusionpbxDomain, installedState, readCredentials } from "./installer.js";
+import { installedDomain, installedState, readCredentials } from "./installer.js";
 import { loginToFusionpbx } from "./web-session.js";
 
 /**
@@ -67,7 +67,7 @@ function installedSource(state: LabState, role: "old" | "new"): VersionSource {
       if (c === undefined) throw new Error(`installed, but the lab's credentials are missing in ${s.labDir}`);
       const login = await loginToFusionpbx(fusionpbxUrl(s, role), {
         username: c.username,
-        domain: fusionpbxDomain(s, role),
+        domain: installedDomain(s, role),
         password: c.password,
       });
       if (!login.ok)

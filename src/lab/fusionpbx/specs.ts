@@ -2,7 +2,14 @@ import type { LabSettings } from "../../config/lab-config.js";
 import { EnvironmentError } from "../../core/errors.js";
 import type { ComponentSpec } from "../backend-spec.js";
 import type { BackendRole } from "../../core/backend-role.js";
-import { fusionpbxDomain, installFusionpbx, readCredentials, type SlotInstall } from "./installer.js";
+import {
+  installedDomain,
+  installFusionpbx,
+  readCredentials,
+  seedOld,
+  type SeedResult,
+  type SlotInstall,
+} from "./installer.js";
 import { loginToFusionpbx } from "./web-session.js";
 import {
   prepareFusionpbx,
@@ -74,15 +81,24 @@ export interface FusionpbxReady extends SlotInstall {
  * installer.ts), then ready = a login with the lab's admin credentials reaches each dashboard.
  * Throws EnvironmentError (exit 3) naming the slot.
  */
+export interface FusionpbxUp {
+  slots: FusionpbxReady[];
+  /** `--fusionpbx-seed`: the data set loaded into old (or found loaded) */
+  seed?: SeedResult;
+}
+
 export async function afterServicesReady(
   s: LabSettings,
   programs: FusionpbxPrograms | undefined,
   signal: AbortSignal | undefined,
   say: (line: string) => void,
-): Promise<FusionpbxReady[]> {
-  if (programs === undefined) return [];
+  seedFile: string | undefined,
+): Promise<FusionpbxUp | undefined> {
+  if (programs === undefined) return undefined;
   const installs = await installFusionpbx(s, programs, signal, say);
-  return Promise.all(installs.map(async (i) => ({ ...i, login: await requireLogin(s, i.role) })));
+  const seed = seedFile === undefined ? undefined : await seedOld(s, programs, seedFile, signal);
+  const slots = await Promise.all(installs.map(async (i) => ({ ...i, login: await requireLogin(s, i.role) })));
+  return { slots, ...(seed ? { seed } : {}) };
 }
 
 async function requireLogin(s: LabSettings, role: BackendRole): Promise<string> {
@@ -90,7 +106,7 @@ async function requireLogin(s: LabSettings, role: BackendRole): Promise<string> 
   if (c === undefined) throw new EnvironmentError(`the lab's FusionPBX credentials are missing in ${s.labDir}`);
   const r = await loginToFusionpbx(fusionpbxUrl(s, role), {
     username: c.username,
-    domain: fusionpbxDomain(s, role),
+    domain: installedDomain(s, role),
     password: c.password,
   });
   if (!r.ok) {

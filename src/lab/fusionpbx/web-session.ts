@@ -96,3 +96,21 @@ export async function loginToFusionpbx(base: string, c: LoginCredentials, timeou
     return { ok: false, chain: chain.join(", "), error: e.cause?.code ?? e.message };
   }
 }
+
+/**
+ * GET a page in a logged-in session (the cookie of `loginToFusionpbx`, and its User-Agent: FusionPBX
+ * binds a session to the User-Agent it logged in with).
+ */
+export async function sessionGet(
+  base: string,
+  p: string,
+  cookie: string,
+  timeoutMs = 20_000,
+): Promise<{ status: number; body: string }> {
+  const res = await fetch(new URL(p, base), {
+    redirect: "manual",
+    signal: AbortSignal.timeout(timeoutMs),
+    headers: { "user-agent": UA, cookie },
+  });
+  return { status: res.status, body: await res.text() };
+}
