@@ -121,7 +121,7 @@ export function registerMigrateCommand(program: Command): void {
       return;
     }
     if (planned?.requires?.includes("fusionpbx-parity")) {
-      await requireFusionpbxParity(choice.driver, choice.settings);
+      await requireFusionpbxParity(choice.settings);
       process.stdout.write("migrate: required FusionPBX parity holds: old and new hold the same configuration\n");
     }
     const plan = planned === undefined ? undefined : { plan: planned, algorithm: driver.dispatcherAlgorithm };
@@ -176,8 +176,8 @@ export function registerMigrateCommand(program: Command): void {
 }
 
 /** A plan's `requires: [fusionpbx-parity]`: the lab's two FusionPBX compared before any step; a difference is exit 1, nothing changed. */
-async function requireFusionpbxParity(driver: string, settings: LabSettings): Promise<void> {
-  if (driver !== "native" || !settings.fusionpbx.enabled) {
+async function requireFusionpbxParity(settings: LabSettings): Promise<void> {
+  if (!settings.fusionpbx.enabled) {
     throw new UsageError(
       "the plan requires fusionpbx-parity, which needs the native lab serving FusionPBX (lab up --backends freeswitch --fusionpbx); nothing was changed",
     );

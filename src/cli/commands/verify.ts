@@ -15,7 +15,6 @@ import { labParity } from "../../lab/fusionpbx/parity-read.js";
 import { pgConnOf } from "../../lab/fusionpbx/pg-client.js";
 import { formatParity } from "../../verify/fusionpbx-parity.js";
 import { addDriverOptions, targetChoiceFrom, type TargetFlags } from "../target-options.js";
-import { driverNamed } from "../../drivers/select.js";
 import { addLabOptions, resolveLab } from "../lab-options.js";
 
 type VerifyOpts = TargetFlags & { artifactsDir?: string; timeoutMs?: string; json?: boolean; parity?: boolean };
@@ -96,10 +95,6 @@ export function registerVerifyCommand(program: Command): void {
 }
 
 async function parityCommand(opts: VerifyOpts, file: ConfigFile): Promise<void> {
-  if (driverNamed(opts.driver).name === "docker")
-    throw new UsageError(
-      "--parity: the docker lab's FusionPBX databases are not reachable from here; nothing was compared",
-    );
   const { settings, running } = resolveLab(opts, { file });
   if (running === undefined || !settings.fusionpbx.enabled) {
     throw new EnvironmentError(`no lab serving FusionPBX runs in ${settings.labDir}; nothing was compared`, [
