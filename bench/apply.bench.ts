@@ -11,12 +11,8 @@ import { resolveLabSettings } from "../src/config/lab-config.js";
 import { verifiedApply } from "../src/apply/apply.js";
 import { nativeTarget } from "../src/lab/native-target.js";
 import { labFixture } from "../test/support/lab-fixture.js";
+import { median } from "./support/median.js";
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 const fmt = (xs: number[]): string =>
   `median ${median(xs).toFixed(1)} ms (min ${Math.min(...xs).toFixed(1)}, max ${Math.max(...xs).toFixed(1)}, n=${xs.length})`;
 

@@ -11,12 +11,8 @@ import { execFileSync } from "node:child_process";
 import os from "node:os";
 import { labFixture, runCli, ROOT } from "../test/support/lab-fixture.js";
 import { dockerEnv, engineRunning } from "../test/support/docker-engine.js";
+import { median } from "./support/median.js";
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 const fmt = (xs: number[]): string =>
   `median ${(median(xs) / 1000).toFixed(1)} s (min ${(Math.min(...xs) / 1000).toFixed(1)}, max ${(Math.max(...xs) / 1000).toFixed(1)}, n=${xs.length})`;
 

@@ -10,12 +10,7 @@ import { rmSync } from "node:fs";
 import path from "node:path";
 import { freeswitchFlags } from "../test/support/freeswitch-fixture.js";
 import { labFixture } from "../test/support/lab-fixture.js";
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+import { median } from "./support/median.js";
 
 async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? 5);

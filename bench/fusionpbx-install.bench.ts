@@ -12,14 +12,9 @@ import os from "node:os";
 import path from "node:path";
 import { freeswitchFlags, freeTcpPort } from "../test/support/freeswitch-fixture.js";
 import { labFixture } from "../test/support/lab-fixture.js";
+import { median } from "./support/median.js";
 
 type Kind = "cold" | "restored" | "kept";
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? 3);

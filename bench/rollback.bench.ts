@@ -21,6 +21,7 @@ import os from "node:os";
 import path from "node:path";
 import { REACTION_SEGMENTS } from "../src/plan/reaction.js";
 import { labFixture } from "../test/support/lab-fixture.js";
+import { median } from "./support/median.js";
 
 interface Rollback {
   ok: boolean;
@@ -38,11 +39,6 @@ interface Rollback {
   };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 const fmt = (xs: number[], unit = "ms", digits = 0): string =>
   `median ${median(xs).toFixed(digits)} ${unit} (min ${Math.min(...xs).toFixed(digits)}, max ${Math.max(...xs).toFixed(digits)}, n=${xs.length})`;
 
