@@ -4,7 +4,11 @@
  */
 import type { GateRow, RunStatus } from "../events/run-events.js";
 import type { HepCaptureSummary } from "../hep/capture.js";
+import type { GateResult, PlanOutcome } from "../plan/runner.js";
 import type { Assertion } from "../evidence/assertions.js";
+import type { EvidenceInUse } from "./evidence-mode.js";
+import { floorMs, knobsByEnvName, type SimKnobs } from "./knobs.js";
+import type { SimPlan } from "./sim-plan.js";
 
 export interface SimResults {
   tool: "pbx-cutover sim";
@@ -61,6 +65,88 @@ export interface SimResults {
     eventSocket?: Record<string, unknown>;
   };
   error?: string;
+}
+
+/** What a simulation knows at its end: simResults turns it into results.json's shape. */
+export interface SimResultsInput {
+  runId: string;
+  runDir: string;
+  /** epoch ms */
+  startedAt: number;
+  finishedAt: number;
+  status: RunStatus;
+  exitCode: number;
+  knobs: SimKnobs;
+  target: SimResults["target"];
+  plan: SimPlan;
+  /** undefined when the run ended before the plan did */
+  planOutcome: PlanOutcome | undefined;
+  /** each step's last verdict from the runner's evaluate (gates and split), by step index from 0 */
+  stepGates: readonly (GateResult | undefined)[];
+  applies: SimResults["applies"];
+  bursts: SimResults["bursts"];
+  verdicts: Assertion[];
+  /** the error that ended the run */
+  error: string | undefined;
+  calls: SimResults["calls"];
+  evidence: EvidenceInUse;
+  /** the HEP capture's counters (undefined: no HEP evidence in use) */
+  hep: SimResults["evidence"]["hep"] | undefined;
+  /** a lab of real FreeSWITCH: their event sockets' summary */
+  eventSocket: Record<string, unknown> | undefined;
+}
+
+/** results.json of a simulation (pure). */
+export function simResults(r: SimResultsInput): SimResults {
+  const failures = r.verdicts.filter((a) => a.verdict !== "pass").map(failureLine);
+  const rb = r.planOutcome?.rollback;
+  const e = r.evidence;
+  return {
+    tool: "pbx-cutover sim",
+    runId: r.runId,
+    runDir: r.runDir,
+    startedAt: new Date(r.startedAt).toISOString(),
+    finishedAt: new Date(r.finishedAt).toISOString(),
+    durationMs: r.finishedAt - r.startedAt,
+    floorMs: Math.round(floorMs(r.knobs)),
+    status: r.status,
+    exitCode: r.exitCode,
+    knobs: knobsByEnvName(r.knobs),
+    target: r.target,
+    plan: {
+      source: r.plan.source,
+      steps: r.plan.steps.map((s, i) => {
+        const g = r.stepGates[i];
+        return {
+          index: i + 1,
+          phase: s.phase,
+          weightNew: s.weightNew,
+          ...(s.gates.length > 0 && g !== undefined
+            ? { gates: { verdict: g.verdict, detail: g.detail, gates: g.gates ?? [] } }
+            : {}),
+        };
+      }),
+      outcome: r.planOutcome?.outcome,
+      ...(rb
+        ? { rollback: { from: rb.from + 1, to: rb.to + 1, toLabel: rb.toLabel, ok: rb.ok, reason: rb.reason } }
+        : {}),
+    },
+    applies: r.applies,
+    bursts: r.bursts,
+    verdicts: r.verdicts,
+    failures: r.error ? [...failures, `ERROR ${r.error}`] : failures,
+    calls: r.calls,
+    evidence: {
+      mode: e.mode,
+      verdictsFrom: e.mode === "hep" ? "hep" : "sipp",
+      ...(e.mode === "both" ? { crossCheck: "evidence-agrees (stand-in logs vs HEP, per call)" } : {}),
+      ...(r.eventSocket ? { crossCheck: "event-socket-agrees (HEP vs each FreeSWITCH's event socket, per call)" } : {}),
+      ...(e.hepUnavailable !== undefined ? { hepUnavailable: e.hepUnavailable } : {}),
+      hep: r.hep ?? null,
+      ...(r.eventSocket ? { eventSocket: r.eventSocket } : {}),
+    },
+    ...(r.error ? { error: r.error } : {}),
+  };
 }
 
 export function failureLine(a: Assertion): string {
