@@ -35,6 +35,7 @@ export const LAYERS = [
   ["gates", "evidence"],
   ["plan"],
   ["sipp"],
+  ["run"],
   ["cutover"],
   ["sim"],
   ["cli"],

@@ -6,13 +6,11 @@
  * Every run writes its evidence, pass or fail, into a run-YYYYmmdd_HHMMSS folder.
  */
 import { execFile } from "node:child_process";
-import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
 import path from "node:path";
 import { EnvironmentError, UsageError, VerificationError } from "../core/errors.js";
 import { delay, type Scope } from "../core/scope.js";
 import { isLoopbackV4 } from "../sip/sip-policy.js";
 import { viaKamailioRow } from "../verify/probes.js";
-import { createRunDir } from "../artifacts/run-dir.js";
 import {
   migrateFiles,
   renderSummary,
@@ -25,30 +23,26 @@ import {
 import { parseDispatcherList, entriesOf } from "../dispatcher/list.js";
 import { PROFILE_MODES, renderProfile } from "../dispatcher/profile.js";
 import { parseSipUri } from "../sip/sip-uri.js";
-import { acquireApplyLock } from "../apply/apply-lock.js";
-import { ApplyRolledBackError, profileFor } from "../apply/apply.js";
-import { RunEvents } from "../events/run-events.js";
-import { attachEventLog, EVENT_LOG_FILE } from "../events/event-log.js";
-import { LiveView } from "../web/live-view.js";
-import { REPORT_FILE, writeRunReport } from "../web/run-report.js";
-import { RunFileFaults } from "../artifacts/run-faults.js";
+import { ApplyRolledBackError, profileFor, type ApplyOutcome } from "../apply/apply.js";
+import type { RunEvents } from "../events/run-events.js";
 import type { WebServer } from "../web/server.js";
+import { RunSession } from "../run/session.js";
 import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
 import { gateName, stepMinCalls, type GateSpec } from "../gates/gate.js";
 import { checkPlanForAlgorithm, stepProfile } from "../plan/dry-run.js";
 import { stepLabel, type Plan } from "../plan/plan.js";
 import { watchedHold } from "../plan/hold.js";
-import { outcomeError, runSteps, type GateResult, type RunnerStep } from "../plan/runner.js";
+import { outcomeError, runSteps, type GateResult, type PlanOutcome, type RunnerStep } from "../plan/runner.js";
 import { openControlServer } from "../control/control-socket.js";
 import { RunControl } from "../control/run-control.js";
-import { initialStatus, reduceStatus, statusView } from "../control/run-status.js";
+import { initialStatus, reduceStatus, statusView, type RunStatusState } from "../control/run-status.js";
 import { waitForDrain } from "../observe/drain.js";
 import { readRuntime } from "../kamailio/dispatcher-rpc.js";
 import type { RuntimeDestination } from "../dispatcher/runtime.js";
 import type { LabControl } from "../drivers/lab-control.js";
 import type { BackendEndpoint, Target } from "../target/target.js";
 import { probeOptions, type OptionsResult } from "../sip/options-probe.js";
-import { startTrafficRun, type TrafficSettings } from "./traffic-run.js";
+import { startTrafficRun, type TrafficRun, type TrafficSettings } from "./traffic-run.js";
 import type { BackendRole } from "../core/backend-role.js";
 import { checkDestinations, destinationName, type DestinationCheck } from "./destination-check.js";
 
@@ -78,6 +72,8 @@ export interface MigrateOptions {
 
 const VERSION = "0.1.0";
 
+const COMMAND = "pbx-cutover migrate";
+
 export async function runMigrate(
   lab: LabControl,
   target: Target,
@@ -89,11 +85,40 @@ export async function runMigrate(
     o.plan === undefined
       ? defaultSteps(target, o.traffic !== undefined)
       : planSteps(target, o.plan.plan, o.plan.algorithm, o.traffic !== undefined);
-  const finalWeight = steps.at(-1)!.runner.weightNew;
-  const t0 = performance.now();
-  const runDir = createRunDir(o.artifactsDir, "run");
-  const results: MigrateResults = {
-    tool: "pbx-cutover migrate",
+  const session = RunSession.open(scope, {
+    command: COMMAND,
+    artifactsDir: o.artifactsDir,
+    folderPrefix: "run",
+    target,
+    web: o.web,
+    // a run-folder file that cannot be written (full, read-only, failing disk) is recorded, not thrown:
+    // routing goes on as it would; the run then ends with exit 3 naming it and saying what routing did
+    recordFileFaults: true,
+  });
+  return new Migration(session, lab, steps, o).run();
+}
+
+/** The plan's steps as results.json and the status view list them. */
+function stepSummaries(steps: readonly MigrateStep[]): PlanStepSummary[] {
+  return steps.map((s) => ({
+    label: s.mode,
+    weightNew: s.runner.weightNew,
+    holdS: s.runner.machine.holdMs / 1000,
+    gates: s.gates,
+  }));
+}
+
+type PlanStepSummary = NonNullable<MigrateResults["plan"]>["steps"][number];
+
+/** results.json as it starts: nothing done yet, failed with exit 70 until the run says otherwise. */
+function initialResults(
+  target: Target,
+  runDir: string,
+  steps: readonly MigrateStep[],
+  o: MigrateOptions,
+): MigrateResults {
+  return {
+    tool: COMMAND,
     version: VERSION,
     status: "fail",
     exitCode: 70,
@@ -119,91 +144,145 @@ export async function runMigrate(
     warnings: [],
     ...(o.plan === undefined
       ? {}
-      : {
-          plan: {
-            source: o.plan.plan.source,
-            algorithm: o.plan.algorithm,
-            steps: steps.map((s) => ({
-              label: s.mode,
-              weightNew: s.runner.weightNew,
-              holdS: s.runner.machine.holdMs / 1000,
-              gates: s.gates,
-            })),
-          },
-        }),
+      : { plan: { source: o.plan.plan.source, algorithm: o.plan.algorithm, steps: stepSummaries(steps) } }),
   };
-  o.log(`run folder ${runDir}`);
-  const events = new RunEvents();
-  // the run's lines go to the terminal and to the stream (events.ndjson, the live page, report.html)
-  const say = (line: string): void => {
-    o.log(line);
-    events.emit({ kind: "log", at: Date.now(), line });
-  };
-  // every run folder: the seed's files, plus events.ndjson (the run's event stream) and report.html
-  // a run-folder file that cannot be written (full, read-only, failing disk) is recorded, not thrown:
-  // routing goes on as it would; the run then ends with exit 3 naming it and saying what routing did
-  const faults = new RunFileFaults();
-  const writeRunFile = (name: string, text: string): void => {
-    const file = path.join(runDir, name);
-    faults.write(file, () => writeFileAtomic(file, text, { mode: FileMode.public }));
-  };
-  const eventLog = path.join(runDir, EVENT_LOG_FILE);
-  const detachLog = attachEventLog(events, eventLog, (err) => faults.record(err, eventLog));
-  let failure: unknown;
-  if (o.web) {
-    const live = new LiveView(o.web, runDir).attach(events);
-    scope.defer("web view", () => live.close());
+}
+
+/**
+ * One migrate run in its session: the lab, the RPC, the backends' probes, the plan's steps on the
+ * runner (one lock across all of them; --traffic: live calls judged from HEP), the final state,
+ * Kamailio's own listing, the drain. Every part records into `results`, written whatever ended it.
+ */
+class Migration {
+  private readonly results: MigrateResults;
+  private readonly runDir: string;
+  private readonly events: RunEvents;
+  private readonly target: Target;
+  private readonly t0 = performance.now();
+  private status: RunStatusState;
+  private readonly control: RunControl;
+  private live: TrafficRun | undefined;
+
+  constructor(
+    private readonly session: RunSession,
+    private readonly lab: LabControl,
+    private readonly steps: readonly MigrateStep[],
+    private readonly o: MigrateOptions,
+  ) {
+    this.runDir = session.runDir;
+    this.events = session.events;
+    this.target = session.target;
+    this.results = initialResults(this.target, this.runDir, steps, o);
+    this.control = new RunControl(this.events);
+    this.status = initialStatus({
+      runDir: this.runDir,
+      pid: process.pid,
+      command: COMMAND,
+      startedAt: Date.now(),
+      source: o.plan?.plan.source ?? "default (old -> both -> new)",
+      steps: stepSummaries(steps),
+    });
   }
-  let status = initialStatus({
-    runDir,
-    pid: process.pid,
-    command: "pbx-cutover migrate",
-    startedAt: Date.now(),
-    source: o.plan?.plan.source ?? "default (old -> both -> new)",
-    steps: steps.map((s) => ({
-      label: s.mode,
-      weightNew: s.runner.weightNew,
-      holdS: s.runner.machine.holdMs / 1000,
-      gates: s.gates,
-    })),
-  });
-  events.subscribe((e) => {
-    status = reduceStatus(status, e);
-    if (e.kind === "control" && e.accepted)
-      (results.control ??= []).push({
-        at: new Date(e.at).toISOString(),
-        command: e.command,
-        detail: e.detail,
-        ...(e.by ? { by: e.by } : {}),
-      });
-  });
-  events.emit({ kind: "run-started", at: Date.now(), runDir, knobs: { steps: steps.length } });
-  try {
-    // 1. the lab
-    const up = await lab.ensureUp(scope);
-    results.lab.startedByThisRun = up.startedFromNothing;
-    if (up.startedFromNothing && !o.keepLab) {
-      results.lab.leftRunning = false;
-      scope.defer("lab started by migrate", () => lab.down());
+
+  async run(): Promise<MigrateResults> {
+    const { o, results } = this;
+    o.log(`run folder ${this.runDir}`);
+    this.events.subscribe((e) => {
+      this.status = reduceStatus(this.status, e);
+      if (e.kind === "control" && e.accepted)
+        (results.control ??= []).push({
+          at: new Date(e.at).toISOString(),
+          command: e.command,
+          detail: e.detail,
+          ...(e.by ? { by: e.by } : {}),
+        });
+    });
+    this.events.emit({ kind: "run-started", at: Date.now(), runDir: this.runDir, knobs: { steps: this.steps.length } });
+    let failure: unknown;
+    try {
+      await this.ensureLab();
+      // the RPC answers
+      await waitForRpc(this.target, this.lab.readyTimeoutMs, this.session.signal);
+      await this.probeBackends();
+      await this.runPlan();
+      await this.checkFinalState();
+      const finalWeight = this.steps.at(-1)!.runner.weightNew;
+      if (finalWeight === 100) await this.drain();
+      results.status = "pass";
+      results.exitCode = 0;
+    } catch (err) {
+      failure = err;
+      results.error = err instanceof Error ? err.message : String(err);
+      results.exitCode =
+        typeof (err as { exitCode?: unknown }).exitCode === "number" ? (err as { exitCode: number }).exitCode : 70;
     }
+    const fault = this.end(failure);
+    if (fault !== undefined) throw fault;
+    // rethrown as it was caught (a CutoverError with its exit code, or a bug: 70)
+    if (failure !== undefined) throw failure as Error;
+    return results;
+  }
+
+  /**
+   * The run's record, whatever ended it: results.json, summary.md, run-finished, events.ndjson closed,
+   * report.html. A file that could not be written ends the run with exit 3 naming it (the error
+   * returned), saying what routing did.
+   */
+  private end(failure: unknown): Error | undefined {
+    const { results, session, o } = this;
+    const routing =
+      failure === undefined
+        ? `the ${o.plan === undefined ? "cutover" : "plan"} completed: ${results.phases.at(-1)?.mode ?? "new"} in the file and at runtime, verified`
+        : results.error!;
+    const faulted = (): Error | undefined => session.faults.endError(this.runDir, routing);
+    if (session.faults.first !== undefined) {
+      results.status = "fail";
+      results.exitCode = session.faults.first.exitCode;
+      results.error = faulted()!.message;
+    }
+    results.finishedAt = new Date().toISOString();
+    results.durationMs = performance.now() - this.t0;
+    this.write(migrateFiles.results, JSON.stringify(results, null, 2) + "\n");
+    this.write(migrateFiles.summary, renderSummary(results));
+    // after results.json: the live page folds it in at run-finished
+    session.finish({
+      status: results.status === "pass" ? "success" : "failed",
+      exitCode: results.exitCode,
+      failures: results.error ? [results.error] : [],
+    });
+    session.close();
+    return faulted();
+  }
+
+  /** a line of the run: to the terminal and to the stream (events.ndjson, the live page, report.html) */
+  private say(line: string): void {
+    this.o.log(line);
+    this.events.emit({ kind: "log", at: Date.now(), line });
+  }
+
+  private write(file: string, text: string): void {
+    this.session.writeFile(file, text);
+  }
+
+  /** 1. the lab: up, and stopped at the end if this run started it (unless --keep-lab) */
+  private async ensureLab(): Promise<void> {
+    const own = await this.session.ownLab(this.lab, this.o.keepLab);
+    const up = own.up;
+    this.results.lab = { startedByThisRun: own.startedByThisRun, leftRunning: own.leftRunning };
     if (up.replacedDead) {
-      say(
+      this.say(
         `lab: the previous lab had dead components (${up.replacedDead.join(", ")}); stopped the rest and started afresh${up.startedFromNothing ? "" : "; it was running before, so it is left running at the end"}`,
       );
     }
-    say(up.alreadyRunning ? "lab: already running" : `lab: started (ready in ${Math.round(up.readyMs)} ms)`);
+    this.say(up.alreadyRunning ? "lab: already running" : `lab: started (ready in ${Math.round(up.readyMs)} ms)`);
+  }
 
-    // 2. the RPC answers
-    await waitForRpc(target, lab.readyTimeoutMs, scope.signal);
-
-    // 3. both backends answer and are different
-    const probe = o.probe ?? probeBackend;
+  /** 3. both backends answer and are different */
+  private async probeBackends(): Promise<void> {
+    const { results, target } = this;
+    const probe = this.probe;
     results.probes = await Promise.all([probe(target, "old"), probe(target, "new")]);
-    for (const p of results.probes) {
-      say(
-        `probe ${p.role} ${p.uri}: ${p.probe.status ?? "no answer"}${p.probe.rttMs !== undefined ? ` in ${p.probe.rttMs.toFixed(1)} ms` : ""} (${p.probe.server !== undefined ? `${p.probe.serverHeader ?? "Server"}: ${p.probe.server}` : (p.probe.error ?? "no Server or User-Agent header")})`,
-      );
-    }
+    for (const p of results.probes) this.say(probeLine(p));
     const unreachable = results.probes.filter((p) => !p.probe.reachable);
     if (unreachable.length > 0) {
       throw new EnvironmentError(
@@ -211,79 +290,51 @@ export async function runMigrate(
         unreachable.map((p) => `${p.role}: ${p.probe.error ?? "no final response"}`),
       );
     }
-    const [po, pn] = results.probes;
-    if (po!.probe.server !== undefined && po!.probe.server === pn!.probe.server) {
-      results.warnings.push(
-        `old and new answer OPTIONS with the same ${po!.probe.serverHeader ?? "Server"} header (${po!.probe.server}); make sure they are really different PBXs`,
-      );
-    }
-    for (const p of results.probes) {
-      if (p.probe.status !== 200)
-        results.warnings.push(
-          `${p.role} backend answered OPTIONS with ${p.probe.status} ${p.probe.reason ?? ""}`.trim(),
-        );
-    }
+    results.warnings.push(...probeWarnings(results.probes));
+  }
 
-    // 4. the plan's steps (default: old -> both -> new) on the one runner, one lock across all of them
-    const lock = acquireApplyLock(target.lockPath, "pbx-cutover migrate");
-    scope.defer("apply lock", () => lock.release());
+  /** 4. the plan's steps (default: old -> both -> new) on the one runner, one lock across all of them */
+  private async runPlan(): Promise<void> {
+    const { o, results, steps, session, control } = this;
+    const lock = session.lockApplies();
     // the operator's control socket for as long as the plan runs (status, pause, resume, promote, abort)
-    const control = new RunControl(events);
     const server = await openControlServer({
-      runDir,
-      pointerDir: path.dirname(target.lockPath),
-      command: "pbx-cutover migrate",
+      runDir: this.runDir,
+      pointerDir: path.dirname(this.target.lockPath),
+      command: COMMAND,
       control,
-      status: () => statusView(status, Date.now()),
+      status: () => statusView(this.status, Date.now()),
     });
-    scope.defer("control socket", () => server.close());
+    session.scope.defer("control socket", () => server.close());
     if (o.plan !== undefined)
-      say(
-        `control: ${server.socketPath} (pbx-cutover status | pause | resume | promote | abort --lab-dir ${path.dirname(target.lockPath)})`,
+      this.say(
+        `control: ${server.socketPath} (pbx-cutover status | pause | resume | promote | abort --lab-dir ${path.dirname(this.target.lockPath)})`,
       );
-    const phaseOf = (i: number): PhaseResult => results.phases[i]!;
     // --traffic: HEP capture, then the background calls, for the whole plan
     const live =
       o.traffic === undefined
         ? undefined
-        : await startTrafficRun(o.traffic, target, steps, o.plan?.algorithm ?? 4, runDir, scope, events, say);
-    const evaluateGates = async (i: number): Promise<GateResult> => {
-      if (live === undefined) {
-        // no calls: a step's gates have no evidence to decide on
-        return {
-          verdict: "none",
-          detail: `${steps[i]!.gates.join(", ")}: migrate places no calls without --traffic, so there is no evidence to judge them on`,
-        };
-      }
-      // the last mirrored messages of the window are in before it is judged: a packet Kamailio
-      // captured 20 ms after now was read (its workers mirror in about that order), or all is quiet
-      await live.capture.settleUntil(Date.now() + EVALUATE_SETTLE_MS, 50, 1000);
-      return live.gates.evaluate(i);
-    };
+        : await startTrafficRun(
+            o.traffic,
+            this.target,
+            steps,
+            o.plan?.algorithm ?? 4,
+            this.runDir,
+            session.scope,
+            this.events,
+            (line) => this.say(line),
+          );
+    this.live = live;
     const outcome = await runSteps(
       steps.map((s) => s.runner),
       {
-        target,
+        target: this.target,
         lock,
         retry: { reloadWaitMs: o.reloadWaitMs },
-        signal: scope.signal,
+        signal: session.signal,
         control,
-        events,
-        evaluate: async (i) => {
-          // the end of the cutover: the destinations the last step moved calls to answer, before its gates
-          if (i !== steps.length - 1) return evaluateGates(i);
-          const answers = await checkDestinations(target, steps[i]!.weightNew, probe);
-          if (!answers.ok)
-            return {
-              verdict: "fail",
-              detail: `after the last step, ${answers.lines.join("; ")}`,
-              gates: [answers.row],
-            };
-          if (live === undefined && steps[i]!.gates.length === 0)
-            return { verdict: "pass", detail: answers.lines.join("; "), gates: [answers.row] };
-          const judged = await evaluateGates(i);
-          return { ...judged, gates: [answers.row, ...(judged.gates ?? [])] };
-        },
+        events: this.events,
+        evaluate: (i) => this.evaluate(i),
         ...(live
           ? {
               hold: watchedHold(
@@ -292,71 +343,16 @@ export async function runMigrate(
               ),
             }
           : {}),
-        onApplied: (i, out) => {
-          live?.open(i);
-          const phase = phaseOf(i);
-          Object.assign(phase, {
-            verdict: "pass",
-            changed: out.changed,
-            reload: out.reload,
-            runtimeBefore: out.runtimeBefore,
-            runtime: out.runtime,
-            timings: out.timings,
-          });
-          phase.appliedFile = steps[i]!.appliedFile;
-          writeRunFile(phase.appliedFile, out.appliedText);
-          if (o.plan === undefined)
-            say(
-              `apply ${phase.mode}: verified in ${out.timings.totalMs.toFixed(1)} ms; runtime ${out.runtime.map((d) => d.uri).join(", ")}`,
-            );
-        },
-        onApplyFailed: (i, err) => {
-          const phase = phaseOf(i);
-          if (err instanceof ApplyRolledBackError) {
-            const f = err.failure;
-            Object.assign(phase, {
-              reason: `${f.stage}: ${f.reason}`,
-              reload: f.reload,
-              runtime: f.runtime,
-              restoredRuntime: f.restore.runtime,
-              timings: f.timings,
-            });
-          } else {
-            phase.reason = err instanceof Error ? err.message : String(err);
-          }
-        },
-        onRolledBack: (to, out) => {
-          if (o.plan === undefined) return;
-          const file = migrateFiles.rollbackApplied(to < 0 ? undefined : to + 1);
-          writeRunFile(file, out.appliedText);
-          results.rollback = { ...(results.rollback ?? emptyRollback), appliedFile: file, runtime: out.runtime };
-        },
-        beforeApply: async (i) => {
-          // the phase exists (with its profile file) before its apply starts
-          const s = steps[i]!;
-          results.phases.push(newPhase(s.mode, s.profileFile, s.step));
-          writeRunFile(s.profileFile, renderProfile(s.runner.profile));
-          // a step is applied only when the destinations it sends calls to answer
-          const answers = await checkDestinations(target, s.weightNew, probe);
-          if (!answers.ok) {
-            phaseOf(i).reason = `not applied: ${answers.lines.join("; ")}`;
-            throw destinationsDownError(steps, i, answers.down, answers.lines);
-          }
-        },
+        onApplied: (i, out) => this.onApplied(i, out),
+        onApplyFailed: (i, err) => this.onApplyFailed(i, err),
+        onRolledBack: (to, out) => this.onRolledBack(to, out),
+        beforeApply: (i) => this.beforeApply(i),
         log: (line) => {
-          if (o.plan !== undefined) say(line);
+          if (o.plan !== undefined) this.say(line);
         },
       },
     );
-    if (outcome.rollback) {
-      results.rollback = {
-        ...emptyRollback,
-        ...results.rollback,
-        ...outcome.rollback,
-        to: outcome.rollback.to + 1,
-        from: outcome.rollback.from + 1,
-      };
-    }
+    this.recordOutcome(outcome);
     if (live) await live.finish(outcome.rollback?.reaction, results);
     // a step applied after the last good one did not pass: it was rolled back
     results.phases.forEach((p, i) => {
@@ -365,24 +361,129 @@ export async function runMigrate(
         p.reason ??= `${outcome.reason ?? "not passed"}; rolled back`;
       }
     });
-    if (outcome.outcome !== "pass") throw outcomeError(outcome, scope.signal);
+    if (outcome.outcome !== "pass") throw outcomeError(outcome, session.signal);
     if (live === undefined && o.plan !== undefined && steps.some((s) => s.gates.length > 0)) {
       results.warnings.push(
         "the steps' gates were not evaluated: migrate placed no calls (no --traffic); each step was verified at runtime and held",
       );
     }
+  }
 
-    // 5. final state: new only, in the file and at runtime
+  private recordOutcome(outcome: PlanOutcome): void {
+    if (!outcome.rollback) return;
+    const results = this.results;
+    results.rollback = {
+      ...emptyRollback,
+      ...results.rollback,
+      ...outcome.rollback,
+      to: outcome.rollback.to + 1,
+      from: outcome.rollback.from + 1,
+    };
+  }
+
+  /** how a backend is probed (the destination checks too) */
+  private get probe(): NonNullable<MigrateOptions["probe"]> {
+    return this.o.probe ?? probeBackend;
+  }
+
+  /** step i's verdict: its gates; after the last step, first whether the destinations it moved calls to answer */
+  private async evaluate(i: number): Promise<GateResult> {
+    const { steps, live } = this;
+    if (i !== steps.length - 1) return this.evaluateGates(i);
+    // the end of the cutover: the destinations the last step moved calls to answer, before its gates
+    const answers = await checkDestinations(this.target, steps[i]!.weightNew, this.probe);
+    if (!answers.ok)
+      return { verdict: "fail", detail: `after the last step, ${answers.lines.join("; ")}`, gates: [answers.row] };
+    if (live === undefined && steps[i]!.gates.length === 0)
+      return { verdict: "pass", detail: answers.lines.join("; "), gates: [answers.row] };
+    const judged = await this.evaluateGates(i);
+    return { ...judged, gates: [answers.row, ...(judged.gates ?? [])] };
+  }
+
+  /** a step's gates on its window (--traffic), or why there is nothing to judge them on */
+  private async evaluateGates(i: number): Promise<GateResult> {
+    const live = this.live;
+    if (live === undefined) {
+      // no calls: a step's gates have no evidence to decide on
+      return {
+        verdict: "none",
+        detail: `${this.steps[i]!.gates.join(", ")}: migrate places no calls without --traffic, so there is no evidence to judge them on`,
+      };
+    }
+    // the last mirrored messages of the window are in before it is judged: a packet Kamailio
+    // captured 20 ms after now was read (its workers mirror in about that order), or all is quiet
+    await live.capture.settleUntil(Date.now() + EVALUATE_SETTLE_MS, 50, 1000);
+    return live.gates.evaluate(i);
+  }
+
+  /** the phase exists (with its profile file) before its apply starts; a step is applied only when the destinations it sends calls to answer */
+  private async beforeApply(i: number): Promise<void> {
+    const s = this.steps[i]!;
+    this.results.phases.push(newPhase(s.mode, s.profileFile, s.step));
+    this.write(s.profileFile, renderProfile(s.runner.profile));
+    const answers = await checkDestinations(this.target, s.weightNew, this.probe);
+    if (!answers.ok) {
+      this.results.phases[i]!.reason = `not applied: ${answers.lines.join("; ")}`;
+      throw destinationsDownError(this.steps, i, answers.down, answers.lines);
+    }
+  }
+
+  private onApplied(i: number, out: ApplyOutcome): void {
+    this.live?.open(i);
+    const phase = this.results.phases[i]!;
+    Object.assign(phase, {
+      verdict: "pass",
+      changed: out.changed,
+      reload: out.reload,
+      runtimeBefore: out.runtimeBefore,
+      runtime: out.runtime,
+      timings: out.timings,
+    });
+    phase.appliedFile = this.steps[i]!.appliedFile;
+    this.write(phase.appliedFile, out.appliedText);
+    if (this.o.plan === undefined)
+      this.say(
+        `apply ${phase.mode}: verified in ${out.timings.totalMs.toFixed(1)} ms; runtime ${out.runtime.map((d) => d.uri).join(", ")}`,
+      );
+  }
+
+  private onApplyFailed(i: number, err: unknown): void {
+    const phase = this.results.phases[i]!;
+    if (err instanceof ApplyRolledBackError) {
+      const f = err.failure;
+      Object.assign(phase, {
+        reason: `${f.stage}: ${f.reason}`,
+        reload: f.reload,
+        runtime: f.runtime,
+        restoredRuntime: f.restore.runtime,
+        timings: f.timings,
+      });
+    } else {
+      phase.reason = err instanceof Error ? err.message : String(err);
+    }
+  }
+
+  private onRolledBack(to: number, out: ApplyOutcome): void {
+    if (this.o.plan === undefined) return;
+    const file = migrateFiles.rollbackApplied(to < 0 ? undefined : to + 1);
+    this.write(file, out.appliedText);
+    const results = this.results;
+    results.rollback = { ...(results.rollback ?? emptyRollback), appliedFile: file, runtime: out.runtime };
+  }
+
+  /** 5. final state (new only, in the file and at runtime), and 6. Kamailio's own listing, as the seed captured it */
+  private async checkFinalState(): Promise<void> {
+    const { results, target, steps } = this;
+    const finalWeight = steps.at(-1)!.runner.weightNew;
     results.final = await finalCheck(target, finalWeight);
-    say(
-      `final: file new ${results.final.file.newPresent ? "present" : "absent"}, old ${results.final.file.oldPresent ? "present" : "absent"}; ` +
-        `runtime new ${results.final.runtime.newPresent ? "present" : "absent"}, old ${results.final.runtime.oldPresent ? "present" : "absent"}`,
+    const present = (b: boolean): string => (b ? "present" : "absent");
+    this.say(
+      `final: file new ${present(results.final.file.newPresent)}, old ${present(results.final.file.oldPresent)}; ` +
+        `runtime new ${present(results.final.runtime.newPresent)}, old ${present(results.final.runtime.oldPresent)}`,
     );
-
-    // 6. Kamailio's own listing, as the seed captured it
     const argv = target.kamcmdArgv("dispatcher.list");
     const k = await run(argv);
-    writeRunFile(migrateFiles.kamcmd, k.stdout + (k.code === 0 ? "" : k.stderr));
+    this.write(migrateFiles.kamcmd, k.stdout + (k.code === 0 ? "" : k.stderr));
     results.kamcmd = { argv, exitCode: k.code, file: migrateFiles.kamcmd };
     if (k.code !== 0 || /^error:/m.test(k.stdout + k.stderr)) {
       results.warnings.push(
@@ -394,81 +495,72 @@ export async function runMigrate(
         `final state is not ${finalWeight === 100 ? "new only" : `the last step's (${steps.at(-1)!.mode})`}: ${results.final.reason}`,
       );
     }
+  }
 
-    // 7. drain: new calls all go to new now; the old backend's calls end as their callers hang up
-    if (finalWeight === 100) {
-      control.setStage("draining");
-      const timeoutMs = o.drainTimeoutMs ?? 0;
-      results.drain = await waitForDrain({
-        rpc: target.rpc,
-        backend: "old",
-        backendUri: target.backends.old.uri,
-        timeoutMs,
-        signal: AbortSignal.any([scope.signal, control.abortSignal]),
-        events,
-        log: say,
-        // a real FreeSWITCH as old: its own channel count must reach 0 too
-        pbxChannels: target.pbxChannels ? async () => (await target.pbxChannels!()).old : undefined,
-      });
-      control.setStage("ending");
-      const d = results.drain;
-      if (d.state === "aborted" && scope.signal.aborted) throw scope.signal.reason as Error;
-      if (d.state === "aborted")
-        throw new VerificationError(
-          `drain aborted by the operator (pbx-cutover abort): ${d.detail}; the cutover itself is complete (new only)`,
+  /** 7. drain: new calls all go to new now; the old backend's calls end as their callers hang up */
+  private async drain(): Promise<void> {
+    const { control, target, o, session, results } = this;
+    control.setStage("draining");
+    const timeoutMs = o.drainTimeoutMs ?? 0;
+    const d = await waitForDrain({
+      rpc: target.rpc,
+      backend: "old",
+      backendUri: target.backends.old.uri,
+      timeoutMs,
+      signal: AbortSignal.any([session.signal, control.abortSignal]),
+      events: this.events,
+      log: (line) => this.say(line),
+      // a real FreeSWITCH as old: its own channel count must reach 0 too
+      pbxChannels: target.pbxChannels ? async () => (await target.pbxChannels!()).old : undefined,
+    });
+    results.drain = d;
+    control.setStage("ending");
+    if (d.state === "aborted" && session.signal.aborted) throw session.signal.reason as Error;
+    if (d.state === "aborted")
+      throw new VerificationError(
+        `drain aborted by the operator (pbx-cutover abort): ${d.detail}; the cutover itself is complete (new only)`,
+      );
+    if (d.state === "timed-out")
+      throw new VerificationError(
+        `drain timed out: ${d.detail}; the cutover itself is complete (new only)`,
+        d.remaining.map((c) => `still up on old: ${c.callId}, up ${c.ageS} s`),
+      );
+    if (d.state === "unavailable") {
+      if (timeoutMs > 0)
+        throw new EnvironmentError(
+          `drain could not be observed: ${d.detail}; the cutover itself is complete (new only)`,
         );
-      if (d.state === "timed-out")
-        throw new VerificationError(
-          `drain timed out: ${d.detail}; the cutover itself is complete (new only)`,
-          d.remaining.map((c) => `still up on old: ${c.callId}, up ${c.ageS} s`),
-        );
-      if (d.state === "unavailable") {
-        if (timeoutMs > 0)
-          throw new EnvironmentError(
-            `drain could not be observed: ${d.detail}; the cutover itself is complete (new only)`,
-          );
-        results.warnings.push(`drain not observed: ${d.detail}`);
-      }
-      if (d.state === "remaining") results.warnings.push(`drain: ${d.detail}`);
+      results.warnings.push(`drain not observed: ${d.detail}`);
     }
-    results.status = "pass";
-    results.exitCode = 0;
-  } catch (err) {
-    failure = err;
-    results.error = err instanceof Error ? err.message : String(err);
-    results.exitCode =
-      typeof (err as { exitCode?: unknown }).exitCode === "number" ? (err as { exitCode: number }).exitCode : 70;
+    if (d.state === "remaining") results.warnings.push(`drain: ${d.detail}`);
   }
-  // what routing did, whatever happens to the run folder's files
-  const routing =
-    failure === undefined
-      ? `the ${o.plan === undefined ? "cutover" : "plan"} completed: ${results.phases.at(-1)?.mode ?? "new"} in the file and at runtime, verified`
-      : results.error!;
-  const faulted = (): Error | undefined => faults.endError(runDir, routing);
-  if (faults.first !== undefined) {
-    results.status = "fail";
-    results.exitCode = faults.first.exitCode;
-    results.error = faulted()!.message;
+}
+
+/** A backend's probe as one log line: status, round trip, who answered. */
+function probeLine(p: BackendProbe): string {
+  const r = p.probe;
+  const rtt = r.rttMs !== undefined ? ` in ${r.rttMs.toFixed(1)} ms` : "";
+  const who =
+    r.server !== undefined
+      ? `${r.serverHeader ?? "Server"}: ${r.server}`
+      : (r.error ?? "no Server or User-Agent header");
+  return `probe ${p.role} ${p.uri}: ${r.status ?? "no answer"}${rtt} (${who})`;
+}
+
+/** What the probes of two reachable backends warn about: the same Server header, an answer other than 200. */
+function probeWarnings(probes: readonly BackendProbe[]): string[] {
+  const [po, pn] = probes;
+  const warnings: string[] = [];
+  if (po!.probe.server !== undefined && po!.probe.server === pn!.probe.server) {
+    warnings.push(
+      `old and new answer OPTIONS with the same ${po!.probe.serverHeader ?? "Server"} header (${po!.probe.server}); make sure they are really different PBXs`,
+    );
   }
-  results.finishedAt = new Date().toISOString();
-  results.durationMs = performance.now() - t0;
-  writeRunFile(migrateFiles.results, JSON.stringify(results, null, 2) + "\n");
-  writeRunFile(migrateFiles.summary, renderSummary(results));
-  // after results.json: the live page folds it in at run-finished
-  events.emit({
-    kind: "run-finished",
-    at: Date.now(),
-    status: results.status === "pass" ? "success" : "failed",
-    exitCode: results.exitCode,
-    failures: results.error ? [results.error] : [],
-  });
-  detachLog();
-  faults.write(path.join(runDir, REPORT_FILE), () => writeRunReport(runDir));
-  const fault = faulted();
-  if (fault !== undefined) throw fault;
-  // rethrown as it was caught (a CutoverError with its exit code, or a bug: 70)
-  if (failure !== undefined) throw failure as Error;
-  return results;
+  for (const p of probes) {
+    if (p.probe.status !== 200)
+      warnings.push(`${p.role} backend answered OPTIONS with ${p.probe.status} ${p.probe.reason ?? ""}`.trim());
+  }
+  return warnings;
 }
 
 interface MigrateStep {

@@ -15,7 +15,7 @@ import { assetPath } from "../../core/assets.js";
 import { parseTrafficRate } from "../../cutover/background-traffic.js";
 import { driverFor } from "../../drivers/select.js";
 import { requireBinaries } from "../../lab/binaries.js";
-import { WebServer } from "../../web/server.js";
+import { startLiveServer } from "../../run/session.js";
 import { addWebOptions, webAddressFrom, type WebFlags } from "../../web/web-address.js";
 import {
   addDispatcherOptions,
@@ -144,11 +144,7 @@ export function registerMigrateCommand(program: Command): void {
     try {
       const r = await withScope(async (scope) => {
         // --web: listening before anything else starts (a port in use is exit 3 with nothing started or changed)
-        const web = webAddress ? await WebServer.start(webAddress) : undefined;
-        if (web) {
-          scope.defer("web server", () => web.close());
-          process.stderr.write(`pbx-cutover: live view at ${web.url} (read-only)\n`);
-        }
+        const web = await startLiveServer(scope, webAddress);
         return runMigrate(
           lab,
           target,
