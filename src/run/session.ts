@@ -86,11 +86,7 @@ export class RunSession {
     const runDir = createRunDir(spec.artifactsDir, spec.folderPrefix);
     const s = new RunSession(scope, spec, runDir);
     const log = path.join(runDir, EVENT_LOG_FILE);
-    s.detachLog = attachEventLog(
-      s.events,
-      log,
-      spec.recordFileFaults ? (err) => s.faults.record(err, log) : undefined,
-    );
+    s.detachLog = attachEventLog(s.events, log, spec.recordFileFaults ? (err) => s.faults.record(err, log) : undefined);
     if (spec.web) {
       const live = new LiveView(spec.web, runDir).attach(s.events);
       scope.defer("web view", () => live.close());

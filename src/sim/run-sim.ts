@@ -19,6 +19,7 @@ import { outcomeError, runSteps, type GateResult, type PlanOutcome } from "../pl
 import { stepLabel } from "../plan/plan.js";
 import { buildStepProfile } from "../dispatcher/profile.js";
 import { stepBurst } from "../evidence/call-id.js";
+import type { RunEnd } from "../run/session.js";
 import { callPathOf, type Target } from "../target/target.js";
 import { probeBackend } from "../cutover/migrate.js";
 import {
@@ -73,6 +74,8 @@ export interface SimRunOptions {
   hep?: { capture: HepCapture<HepEvidence | undefined>; feed: HepFeed };
   /** a lab of real FreeSWITCH: what their event sockets reported (channel-watch.ts) */
   pbx?: PbxEvidence;
+  /** the run's end, once results.json and junit.xml are written (the session's; default: run-finished on `events`) */
+  finished?: (end: RunEnd) => void;
 }
 
 /** The PBXs' own account of the calls, as the simulation reads it. */
@@ -567,7 +570,9 @@ export class Simulation {
     await writeFileAtomicAsync(path.join(o.runDir, "junit.xml"), renderJunit(results), { mode: FileMode.public });
     // stamped now, not at finishedAt: events emitted while the files were written (the rate
     // events' timer) must not come before it in time (events.ndjson is in time order)
-    this.ev.emit({ kind: "run-finished", at: Date.now(), status, exitCode, failures: results.failures });
+    const end: RunEnd = { status, exitCode, failures: results.failures };
+    if (o.finished) o.finished(end);
+    else this.ev.emit({ kind: "run-finished", at: Date.now(), ...end });
     return results;
   }
 }
