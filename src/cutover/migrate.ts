@@ -372,13 +372,7 @@ class Migration {
   private recordOutcome(outcome: PlanOutcome): void {
     if (!outcome.rollback) return;
     const results = this.results;
-    results.rollback = {
-      ...emptyRollback,
-      ...results.rollback,
-      ...outcome.rollback,
-      to: outcome.rollback.to + 1,
-      from: outcome.rollback.from + 1,
-    };
+    results.rollback = { ...emptyRollback, ...results.rollback, ...outcome.rollback };
   }
 
   /** how a backend is probed (the destination checks too) */

@@ -87,7 +87,7 @@ describe("runner: holds on live traffic and the automatic rollback", () => {
     assert.equal(s.polls(), 3, "no poll after the failing one");
     assert.deepEqual(s.evaluated, [], "the hold's end was not waited for");
     assert.match(out.reason ?? "", /step 2: gates failed: ISA of new <= 5%/);
-    assert.deepEqual([out.rollback?.from, out.rollback?.to, out.rollback?.ok], [1, 0, true]);
+    assert.deepEqual([out.rollback?.from, out.rollback?.to, out.rollback?.ok], [2, 1, true]);
     const r = out.rollback!.reaction!;
     assert.equal(r.firstFailingCallMs, firstFailingCallMs);
     assert.ok(r.reactionMs >= 250 && r.reactionMs < 5000, String(r.reactionMs));
@@ -297,7 +297,7 @@ describe("runner: a hold that is the caller's own burst (sim)", () => {
     assert.equal(out.outcome, "fail");
     assert.equal(out.error, sippFailed);
     assert.match(out.reason ?? "", /^step 2: SIPp could not run the both burst/);
-    assert.deepEqual([out.rollback?.from, out.rollback?.to, out.rollback?.ok], [1, 0, true]);
+    assert.deepEqual([out.rollback?.from, out.rollback?.to, out.rollback?.ok], [2, 1, true]);
     assert.deepEqual(s.kam.runtimeUris(), [OLD]);
     assert.ok(!s.order.includes("evaluate 2"), "a step whose burst failed is not judged");
   });
@@ -319,7 +319,7 @@ describe("runner: a hold that is the caller's own burst (sim)", () => {
     // step 3's list was never written: the runtime is step 2's (both) throughout
     assert.equal(seen[2], `before 3 on ${[OLD, NEW].sort().join("+")}`);
     assert.deepEqual(s.kam.runtimeUris().sort(), [OLD, NEW].sort());
-    assert.deepEqual(out.rollback && [out.rollback.from, out.rollback.to], [2, 1]);
+    assert.deepEqual(out.rollback && [out.rollback.from, out.rollback.to], [3, 2]);
   });
 
   it("an abort during a burst rolls back to the last good step and ends aborted", async () => {

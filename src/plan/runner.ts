@@ -69,26 +69,34 @@ export interface RunnerContext {
   log(line: string): void;
 }
 
+/**
+ * The runner's rollback: it put back the last good step (or the list before the plan). Steps are
+ * numbered from 1 as everywhere a user sees them (events, results.json, logs); `to` 0 = the list
+ * that ran before the plan.
+ */
+export interface RollbackRecord {
+  /** the step that failed or was aborted, from 1 */
+  from: number;
+  /** the step put back, from 1; 0 = the list before the plan */
+  to: number;
+  toLabel: string;
+  /** the runtime was read back equal to it */
+  ok: boolean;
+  durationMs: number;
+  reason: string;
+  /** a failed gate's rollback: first failing call's INVITE -> restored runtime read back, and the chain's links */
+  reaction?: { firstFailingCallMs: number; restoredAtMs: number; reactionMs: number; chain?: ReactionChain };
+  /** time the rollback's reload waited on Kamailio's reload guard ("Ongoing reload", reload_delta) */
+  reloadWaitedMs?: number;
+  reloadRefusals?: number;
+}
+
 export interface PlanOutcome {
   outcome: Outcome;
   reason: string | undefined;
   /** the last step that passed, 0-based; -1 = none (the list before the plan) */
   lastGood: number;
-  rollback:
-    | {
-        from: number;
-        to: number;
-        toLabel: string;
-        ok: boolean;
-        durationMs: number;
-        reason: string;
-        /** a failed gate's rollback: first failing call's INVITE -> restored runtime read back, and the chain's links */
-        reaction?: { firstFailingCallMs: number; restoredAtMs: number; reactionMs: number; chain?: ReactionChain };
-        /** time the rollback's reload waited on Kamailio's reload guard ("Ongoing reload", reload_delta) */
-        reloadWaitedMs?: number;
-        reloadRefusals?: number;
-      }
-    | undefined;
+  rollback: RollbackRecord | undefined;
   /** the error that failed the run (an apply's), or undefined when a gate or an abort ended it */
   error: unknown;
 }
@@ -369,7 +377,7 @@ export class PlanRunner {
       const profile = this.rollbackProfile(to);
       if (profile === undefined) {
         // the first apply never read the list: verifiedApply left (or restored) it untouched
-        this.rollback = { from, to, toLabel, ok: true, durationMs: 0, reason };
+        this.rollback = { from: from + 1, to: to + 1, toLabel, ok: true, durationMs: 0, reason };
         return { kind: "rolled-back" };
       }
       const out = await verifiedApply(ctx.target, profile, { lock: ctx.lock, retry: ctx.retry, events: ctx.events });
@@ -378,7 +386,7 @@ export class PlanRunner {
     } catch (err) {
       const durationMs = performance.now() - t0;
       const why = err instanceof Error ? err.message : String(err);
-      this.rollback = { from, to, toLabel, ok: false, durationMs, reason };
+      this.rollback = { from: from + 1, to: to + 1, toLabel, ok: false, durationMs, reason };
       ctx.events.emit({
         kind: "rollback",
         at: Date.now(),
@@ -421,7 +429,16 @@ export class PlanRunner {
       out.reload === undefined
         ? {}
         : { reloadWaitedMs: out.reload.waitedMs, reloadRefusals: out.reload.ongoingRefusals };
-    this.rollback = { from, to, toLabel, ok: true, durationMs, reason, ...(reaction ? { reaction } : {}), ...guard };
+    this.rollback = {
+      from: from + 1,
+      to: to + 1,
+      toLabel,
+      ok: true,
+      durationMs,
+      reason,
+      ...(reaction ? { reaction } : {}),
+      ...guard,
+    };
     ctx.onRolledBack?.(to, out);
     ctx.events.emit({
       kind: "rollback",

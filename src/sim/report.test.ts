@@ -111,7 +111,7 @@ describe("simResults: a simulation's results.json (pure)", () => {
     assert.equal("error" in r, false);
   });
 
-  it("a failed run: the failing verdicts and the error as failure lines, the runner's rollback indexed from 1", () => {
+  it("a failed run: the failing verdicts and the error as failure lines, the runner's rollback as it says it (steps from 1)", () => {
     const r = simResults({
       ...base,
       status: "failed",
@@ -122,7 +122,7 @@ describe("simResults: a simulation's results.json (pure)", () => {
         outcome: "fail",
         reason: "step 3: SIPp could not run the new burst",
         lastGood: 1,
-        rollback: { from: 2, to: 1, toLabel: "step 2 (both)", ok: true, durationMs: 12, reason: "step 3: SIPp" },
+        rollback: { from: 3, to: 2, toLabel: "step 2 (both)", ok: true, durationMs: 12, reason: "step 3: SIPp" },
         error: undefined,
       },
       evidence: { mode: "hep" },

@@ -127,9 +127,7 @@ export function simResults(r: SimResultsInput): SimResults {
         };
       }),
       outcome: r.planOutcome?.outcome,
-      ...(rb
-        ? { rollback: { from: rb.from + 1, to: rb.to + 1, toLabel: rb.toLabel, ok: rb.ok, reason: rb.reason } }
-        : {}),
+      ...(rb ? { rollback: { from: rb.from, to: rb.to, toLabel: rb.toLabel, ok: rb.ok, reason: rb.reason } } : {}),
     },
     applies: r.applies,
     bursts: r.bursts,
