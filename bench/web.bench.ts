@@ -36,6 +36,7 @@ class Generator {
     events.emit({
       kind: "apply",
       at,
+      label: "both",
       mode: "both",
       ok: true,
       durationMs: 9,

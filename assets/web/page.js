@@ -44,7 +44,7 @@
         ? `step ${liveStep.index}/${liveStep.of} (new ${liveStep.weight}%)`
         : view.phase,
     );
-    set("mode", view.mode === undefined || view.mode === null ? "not applied yet" : view.mode);
+    set("applied", view.applied === undefined || view.applied === null ? "not applied yet" : view.applied);
     const end = view.finished ? view.finished.at : view.now;
     set("elapsed", view.startedAt ? secs(end - view.startedAt) : "-");
     set("run", view.runName || view.runDir);
@@ -63,7 +63,7 @@
       const cls = [live ? "live" : "", s.endedAt ? "done" : "", failed ? "failed" : "", s.kind || ""].join(" ").trim();
       const dur = s.endedAt ? secs(s.endedAt - s.startedAt) : "live";
       const applies = s.applies
-        .map((a) => `${a.ok ? "applied" : "FAILED apply"} ${a.mode} (${Math.round(a.durationMs)} ms)`)
+        .map((a) => `${a.ok ? "applied" : "FAILED apply"} ${a.label} (${Math.round(a.durationMs)} ms)`)
         .join(", ");
       const gates = s.gates.map((g) => ({
         verdict: g.verdict,

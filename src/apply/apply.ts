@@ -196,7 +196,8 @@ export async function verifiedApply(
     opts.events?.emit({
       kind: "apply",
       at: Date.now(),
-      mode: profile.label,
+      label: profile.label,
+      ...(isProfileMode(profile.label) ? { mode: profile.label } : {}),
       ok,
       durationMs: timings.totalMs,
       runtime: runtime.map((d) => d.uri),

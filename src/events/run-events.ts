@@ -46,8 +46,21 @@ export type RunEvent =
   | { kind: "run-started"; at: number; runDir: string; knobs: Record<string, number> }
   | { kind: "phase"; at: number; phase: SimPhase }
   | { kind: "status"; at: number; status: RunStatus }
-  /** a verified dispatcher apply finished (ok or restored) */
-  | { kind: "apply"; at: number; mode: string; ok: boolean; durationMs: number; runtime: string[] }
+  /**
+   * a verified dispatcher apply finished (ok or restored): `label` names the list (old, both, new, a
+   * plan step's new=10%, before-plan); `mode` is there only when the list is one of the modes
+   * old/both/new. Event logs written before `label` existed carry the label in `mode`: readers take
+   * `label ?? mode` (applyLabel).
+   */
+  | {
+      kind: "apply";
+      at: number;
+      label: string;
+      mode?: "old" | "both" | "new";
+      ok: boolean;
+      durationMs: number;
+      runtime: string[];
+    }
   /** a backend received the initial INVITE of a call (retransmissions never produce this) */
   | { kind: "call-routed"; at: number; callId: string; phase: SimPhase; backend: BackendRole }
   /** the UAC finished a call: completed = 2xx to INVITE and 2xx to BYE */
@@ -159,6 +172,11 @@ export class RunEvents {
     this.ee.on("event", fn);
     return () => this.ee.off("event", fn);
   }
+}
+
+/** The list an apply event names, also from an event log written when `mode` carried it (new=10%). */
+export function applyLabel(e: Extract<RunEvent, { kind: "apply" }>): string {
+  return (e as { label?: string }).label ?? e.mode ?? "?";
 }
 
 /** Compile-time exhaustiveness helper for `switch (e.kind)`. */

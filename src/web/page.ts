@@ -95,7 +95,7 @@ export function renderPage(view: RunView, kind: PageKind, assets: PageAssets): s
 <span class="kv">run <b id="run"></b></span>
 <span class="kv">status <span id="status" class="badge"></span></span>
 <span class="kv">phase <b id="phase"></b></span>
-<span class="kv">dispatcher mode (last verified apply) <b id="mode"></b></span>
+<span class="kv">dispatcher list (last verified apply) <b id="applied"></b></span>
 <span class="kv">elapsed <b id="elapsed"></b></span>
 <span class="kv">exit <b id="exit"></b></span>
 <span class="kv muted">events <span id="seq"></span></span>

@@ -29,11 +29,11 @@ test("a real run's events: counters equal results.json, four steps in order, non
   assert.equal(v.liveStep, undefined);
   assert.ok(v.steps.every((s) => s.endedAt !== undefined && s.endedAt >= s.startedAt));
   assert.deepEqual(
-    v.steps.map((s) => s.applies.map((a) => a.mode).join("+")),
+    v.steps.map((s) => s.applies.map((a) => a.label).join("+")),
     ["old", "both", "new", "old+new"],
   );
   assert.deepEqual(v.steps[0]!.routed, { old: 4, new: 0 });
-  assert.equal(v.mode, "new");
+  assert.equal(v.applied, "new");
   assert.equal(v.verdicts.length, 25);
   assert.deepEqual(v.verdictCounts, { pass: 25, fail: 0, inconclusive: 0 });
   assert.equal(v.finished?.exitCode, 0);
@@ -58,7 +58,7 @@ test("a step is live from its phase event until the next one", () => {
     { kind: "run-started", at: 1000, runDir: "/a/call-cutover-1", knobs: {} },
     { kind: "phase", at: 1000, phase: "preflight" },
     { kind: "phase", at: 1100, phase: "old" },
-    { kind: "apply", at: 1110, mode: "old", ok: true, durationMs: 9, runtime: ["sip:127.0.0.1:1"] },
+    { kind: "apply", at: 1110, label: "old", ok: true, durationMs: 9, runtime: ["sip:127.0.0.1:1"] },
     { kind: "call-routed", at: 1200, callId: "a", phase: "old", backend: "old" },
   ];
   const v = runViewOf(e);
@@ -130,10 +130,10 @@ test("backend-rates events: the view shows the last whole window per second and 
 });
 
 test("a plan's events (migrate --steps 0,50,100 with a rollback): steps n/N with weight and state, each apply on its step, the rollback on the timeline", () => {
-  const apply = (at: number, mode: string): RunEvent => ({
+  const apply = (at: number, label: string): RunEvent => ({
     kind: "apply",
     at,
-    mode,
+    label,
     ok: true,
     durationMs: 9,
     runtime: ["sip:127.0.0.1:15070"],
@@ -172,7 +172,7 @@ test("a plan's events (migrate --steps 0,50,100 with a rollback): steps n/N with
   );
   assert.equal(v.liveStep, 1, "step 2 is live");
   assert.deepEqual(
-    v.steps.map((s) => s.applies.map((a) => a.mode)),
+    v.steps.map((s) => s.applies.map((a) => a.label)),
     [["step-1"], ["step-2"]],
     "an apply belongs to the step it applied",
   );
@@ -210,7 +210,7 @@ test("a plan's events (migrate --steps 0,50,100 with a rollback): steps n/N with
     ],
   );
   assert.deepEqual(
-    v.steps[3]!.applies.map((a) => a.mode),
+    v.steps[3]!.applies.map((a) => a.label),
     ["step-2"],
     "the rollback's apply is on the rollback",
   );
@@ -326,7 +326,7 @@ test("sim's phases are plan steps: each step event fills its phase (index, weigh
   ): RunEvent => ({ kind: "step", at, index, of: 3, label, weightNew, state, detail: "" });
   const phaseStep = (at: number, index: number, p: "old" | "both" | "new", w: number): RunEvent[] => [
     { kind: "phase", at, phase: p },
-    { kind: "apply", at: at + 1, mode: p, ok: true, durationMs: 9, runtime: ["sip:127.0.0.1:1"] },
+    { kind: "apply", at: at + 1, label: p, ok: true, durationMs: 9, runtime: ["sip:127.0.0.1:1"] },
     step(at + 2, index, p, w, "applied"),
     { kind: "call-routed", at: at + 3, callId: `c${index}`, phase: p, backend: p === "new" ? "new" : "old" },
     {
@@ -344,8 +344,8 @@ test("sim's phases are plan steps: each step event fills its phase (index, weigh
     ...phaseStep(1200, 2, "both", 50),
     ...phaseStep(1300, 3, "new", 100),
     { kind: "phase", at: 1400, phase: "inflight" },
-    { kind: "apply", at: 1401, mode: "old", ok: true, durationMs: 9, runtime: ["sip:127.0.0.1:1"] },
-    { kind: "apply", at: 1402, mode: "new", ok: true, durationMs: 9, runtime: ["sip:127.0.0.1:2"] },
+    { kind: "apply", at: 1401, label: "old", ok: true, durationMs: 9, runtime: ["sip:127.0.0.1:1"] },
+    { kind: "apply", at: 1402, label: "new", ok: true, durationMs: 9, runtime: ["sip:127.0.0.1:2"] },
   ];
   const v = runViewOf(sim);
   assert.deepEqual(
@@ -358,7 +358,7 @@ test("sim's phases are plan steps: each step event fills its phase (index, weigh
     ],
   );
   assert.deepEqual(
-    v.steps.map((s) => s.applies.map((a) => a.mode).join("+")),
+    v.steps.map((s) => s.applies.map((a) => a.label).join("+")),
     ["old", "both", "new", "old+new"],
     "each apply on its own phase",
   );
@@ -375,7 +375,7 @@ test("sim's phases are plan steps: each step event fills its phase (index, weigh
   const rb = runViewOf([
     ...sim.slice(0, 1 + 6 + 3),
     step(1250, 2, "both", 50, "failed"),
-    { kind: "apply", at: 1251, mode: "old", ok: true, durationMs: 9, runtime: ["sip:127.0.0.1:1"] },
+    { kind: "apply", at: 1251, label: "old", ok: true, durationMs: 9, runtime: ["sip:127.0.0.1:1"] },
     {
       kind: "rollback",
       at: 1252,

@@ -29,11 +29,12 @@ import {
   type SimPhase,
   type StepState,
   type Verdict,
+  applyLabel,
 } from "../events/run-events.js";
 import { perSecond } from "../hep/rate-counter.js";
 import type { BackendRole } from "../core/backend-role.js";
 
-export const VIEW_SCHEMA = 1;
+export const VIEW_SCHEMA = 2;
 /** the time series' bound: a run of any length keeps at most this many bins per series */
 export const MAX_BINS = 600;
 export const LOG_TAIL = 20;
@@ -75,7 +76,8 @@ export interface StepView {
   startedAt: number;
   /** when the next step started or the run finished; undefined while it is live */
   endedAt: number | undefined;
-  applies: { at: number; mode: string; ok: boolean; durationMs: number; runtime: string[] }[];
+  /** each verified apply of the step: the list's label (old, both, new, new=10%, before-plan) */
+  applies: { at: number; label: string; ok: boolean; durationMs: number; runtime: string[] }[];
   routed: Record<BackendRole, number>;
   verdicts: { pass: number; fail: number; inconclusive: number };
   gates: GateView[];
@@ -154,8 +156,8 @@ export interface RunView {
   now: number;
   phase: SimPhase;
   status: RunStatus;
-  /** the mode of the last verified apply (Kamailio's runtime read back), undefined before the first */
-  mode: string | undefined;
+  /** the list of the last verified apply (Kamailio's runtime read back), undefined before the first */
+  applied: string | undefined;
   knobs: Record<string, number>;
   steps: StepView[];
   /** index in `steps` of the live step, undefined when none is (before the first, after the end) */
@@ -231,7 +233,7 @@ export class RunViewFolder {
   private seq = 0;
   private startedAt: number | undefined;
   private firstAt: number | undefined;
-  private mode: string | undefined;
+  private applied: string | undefined;
   private knobs: Record<string, number> = {};
   private readonly steps: StepView[] = [];
   private live: number | undefined;
@@ -276,8 +278,9 @@ export class RunViewFolder {
         }
         break;
       case "apply": {
-        if (e.ok) this.mode = e.mode;
-        const a = { at: e.at, mode: e.mode, ok: e.ok, durationMs: e.durationMs, runtime: [...e.runtime] };
+        const label = applyLabel(e);
+        if (e.ok) this.applied = label;
+        const a = { at: e.at, label, ok: e.ok, durationMs: e.durationMs, runtime: [...e.runtime] };
         // a plan step's (or rollback's) apply comes before its step (rollback) event: it waits for it
         const live = this.liveStepView();
         if (live && live.kind === "phase") live.applies.push(a);
@@ -534,7 +537,7 @@ export class RunViewFolder {
       now: d.now,
       phase: d.phase,
       status: d.status,
-      mode: this.mode,
+      applied: this.applied,
       knobs: { ...this.knobs },
       steps: this.steps.map((s) => ({
         ...s,
