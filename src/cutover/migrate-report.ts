@@ -2,7 +2,8 @@
  * The migrate run's evidence (pure): results.json's shape and summary.md's text.
  * File names are the seed's (local-lab/real-services: run_real_migration_smoke.sh).
  */
-import { reactionText, type ReactionChain, type ReactionSegmentName } from "../plan/reaction.js";
+import { reactionText, type ReactionSegmentName } from "../plan/reaction.js";
+import type { RollbackRecord } from "../plan/runner.js";
 import type { ProfileMode } from "../dispatcher/profile.js";
 import type { ReloadReport } from "../kamailio/dispatcher-rpc.js";
 import type { ApplyTimings } from "../apply/apply.js";
@@ -64,36 +65,23 @@ export interface FinalCheck {
   reason: string | undefined;
 }
 
-/** a plan run that put back its last good step (to = its index from 1; 0 = the list before the plan) */
-export interface RollbackResult {
-  from: number;
-  to: number;
-  toLabel: string;
-  ok: boolean;
-  durationMs: number;
-  reason: string;
+/**
+ * a plan run that put back its last good step: the runner's record (steps from 1; to 0 = the list
+ * before the plan), the list read back after it, and under --traffic what the failing backend
+ * received between its first failing call's INVITE and the restored runtime
+ */
+export interface RollbackResult extends Omit<RollbackRecord, "reaction"> {
   appliedFile: string | undefined;
   runtime: RuntimeDestination[] | undefined;
-  /** time the rollback's reload waited out Kamailio's reload guard (reload_delta), and its refusals */
-  reloadWaitedMs?: number | undefined;
-  reloadRefusals?: number | undefined;
-  /**
-   * a failed gate's rollback under --traffic: first failing call's INVITE -> the restored runtime
-   * read back, and what the failing backend received in that time
-   */
   reaction?:
-    | {
-        firstFailingCallMs: number;
-        restoredAtMs: number;
-        reactionMs: number;
+    | (NonNullable<RollbackRecord["reaction"]> & {
         backend?: BackendRole;
         routed?: number;
         failed?: number;
         unanswered?: number;
-        /** each link's time (epoch ms), and the time between them (src/plan/reaction.ts) */
-        chain?: ReactionChain | undefined;
+        /** the time between the chain's links (src/plan/reaction.ts) */
         segments?: Partial<Record<ReactionSegmentName, number>> | undefined;
-      }
+      })
     | undefined;
 }
 

@@ -386,21 +386,27 @@ export class PlanRunner {
     } catch (err) {
       const durationMs = performance.now() - t0;
       const why = err instanceof Error ? err.message : String(err);
-      this.rollback = { from: from + 1, to: to + 1, toLabel, ok: false, durationMs, reason };
-      ctx.events.emit({
-        kind: "rollback",
-        at: Date.now(),
-        from: from + 1,
-        to: to + 1,
-        toLabel,
-        reason: `${reason}; failed: ${why}`,
-        ok: false,
-        durationMs,
-        runtime: [],
-      });
+      this.recordRollback({ from: from + 1, to: to + 1, toLabel, ok: false, durationMs, reason }, [], why);
       this.error ??= err;
       return { kind: "rollback-failed", reason: why };
     }
+  }
+
+  /** the run's rollback record, and the rollback event that says it (a failed one with why) */
+  private recordRollback(r: RollbackRecord, runtime: string[], failedWhy?: string): void {
+    this.rollback = r;
+    this.ctx.events.emit({
+      kind: "rollback",
+      at: Date.now(),
+      from: r.from,
+      to: r.to,
+      toLabel: r.toLabel,
+      reason: failedWhy === undefined ? r.reason : `${r.reason}; failed: ${failedWhy}`,
+      ok: r.ok,
+      durationMs: r.durationMs,
+      runtime,
+      ...(r.reaction ? { reactionMs: r.reaction.reactionMs } : {}),
+    });
   }
 
   /** the rollback's apply was verified at runtime: routing is restored; record, emit and log it */
@@ -429,29 +435,12 @@ export class PlanRunner {
       out.reload === undefined
         ? {}
         : { reloadWaitedMs: out.reload.waitedMs, reloadRefusals: out.reload.ongoingRefusals };
-    this.rollback = {
-      from: from + 1,
-      to: to + 1,
-      toLabel,
-      ok: true,
-      durationMs,
-      reason,
-      ...(reaction ? { reaction } : {}),
-      ...guard,
-    };
+    const record = { from: from + 1, to: to + 1, toLabel, ok: true, durationMs, reason };
     ctx.onRolledBack?.(to, out);
-    ctx.events.emit({
-      kind: "rollback",
-      at: Date.now(),
-      from: from + 1,
-      to: to + 1,
-      toLabel,
-      reason,
-      ok: true,
-      durationMs,
-      runtime: out.runtime.map((d) => d.uri),
-      ...(reaction ? { reactionMs: reaction.reactionMs } : {}),
-    });
+    this.recordRollback(
+      { ...record, ...(reaction ? { reaction } : {}), ...guard },
+      out.runtime.map((d) => d.uri),
+    );
     const waited =
       out.reload && out.reload.ongoingRefusals > 0
         ? `, of which ${out.reload.waitedMs.toFixed(0)} ms waiting out Kamailio's reload guard (${out.reload.ongoingRefusals} x "Ongoing reload")`
