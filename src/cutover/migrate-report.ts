@@ -30,11 +30,22 @@ export const migrateFiles = {
 
 export type Verdict = "pass" | "fail";
 
-export interface PhaseResult {
+/**
+ * results.json's shape: 2 since a migrate's steps are `steps` (each with its `label`, `index`,
+ * `weightNew`, `holdS`); schema 1 (no `schemaVersion`) stored them as `phases`, each named by `mode`
+ * with an optional `step`.
+ */
+export const MIGRATE_RESULTS_SCHEMA = 2;
+
+/** One step of the run (the default old -> both -> new, or a plan's) as it ran. */
+export interface StepResult {
+  /** the step's number, from 1 */
+  index: number;
   /** old | both | new, or a plan step's label (new=10%) */
-  mode: string;
-  /** plan runs only: the step (index from 1), its weight and hold */
-  step?: { index: number; weightNew: number; holdS: number } | undefined;
+  label: string;
+  weightNew: number;
+  /** the plan's hold in seconds (0: none given) */
+  holdS: number;
   profileFile: string;
   appliedFile: string | undefined;
   verdict: Verdict;
@@ -99,6 +110,7 @@ export interface TrafficResult {
 
 export interface MigrateResults {
   tool: "pbx-cutover migrate";
+  schemaVersion: typeof MIGRATE_RESULTS_SCHEMA;
   version: string;
   status: "pass" | "fail";
   exitCode: number;
@@ -110,7 +122,8 @@ export interface MigrateResults {
   target: { driver: string; proxy: string; rpc: string; setId: number; listLocation: string; old: string; new: string };
   lab: { startedByThisRun: boolean; leftRunning: boolean };
   probes: BackendProbe[];
-  phases: PhaseResult[];
+  /** the steps that started, in order */
+  steps: StepResult[];
   final: FinalCheck | undefined;
   kamcmd: { argv: string[]; exitCode: number | null; file: string } | undefined;
   warnings: string[];
@@ -152,11 +165,11 @@ export function renderSummary(r: MigrateResults): string {
         `| ${p.role} | \`${p.uri}\` | ${p.probe.status ?? `unreachable (${p.probe.error ?? "?"})`} | ${ms(p.probe.rttMs)} | ${p.probe.server ?? "-"} |`,
     ),
     "",
-    "## Phases",
+    "## Steps",
     "",
-    "| phase | verdict | reload | runtime after | apply time | files |",
+    "| step | verdict | reload | runtime after | apply time | files |",
     "| --- | --- | --- | --- | --- | --- |",
-    ...r.phases.map((p) => {
+    ...r.steps.map((p) => {
       const reload =
         p.changed === false
           ? "not needed"
@@ -168,7 +181,7 @@ export function renderSummary(r: MigrateResults): string {
         .map((f) => `\`${f}\``)
         .join(", ");
       const after = p.verdict === "pass" ? dests(p.runtime) : `restored: ${dests(p.restoredRuntime)}`;
-      return `| ${p.mode} | ${p.verdict}${p.reason ? `: ${p.reason}` : ""} | ${reload} | ${after} | ${ms(p.timings?.totalMs)} | ${files} |`;
+      return `| ${p.label} | ${p.verdict}${p.reason ? `: ${p.reason}` : ""} | ${reload} | ${after} | ${ms(p.timings?.totalMs)} | ${files} |`;
     }),
     "",
     ...(r.plan
@@ -211,10 +224,10 @@ export function renderSummary(r: MigrateResults): string {
           "",
           `- ${r.traffic.rate} calls/s of background calls (Call-IDs \`${r.traffic.callIdPrefix}-*\`), judged from HEP: ${r.traffic.hep.calls} calls mirrored, ${r.traffic.hep.packets} packets, kernel drops ${r.traffic.hep.kernelDrops ?? "unknown"}; SIPp ${r.traffic.exit}`,
           `- files: ${r.traffic.files.map((f) => `\`${f}\``).join(", ")}`,
-          ...r.phases.flatMap((p) =>
+          ...r.steps.flatMap((p) =>
             p.gates
               ? [
-                  `- ${p.mode}: gates **${p.gates.verdict}**${p.gates.early ? " (during the hold)" : ""} on ${p.gates.window.routed.old} calls to old, ${p.gates.window.routed.new} to new: ${p.gates.detail}`,
+                  `- ${p.label}: gates **${p.gates.verdict}**${p.gates.early ? " (during the hold)" : ""} on ${p.gates.window.routed.old} calls to old, ${p.gates.window.routed.new} to new: ${p.gates.detail}`,
                 ]
               : [],
           ),

@@ -67,6 +67,17 @@ describe("runMigrate (in-memory Kamailio)", () => {
     await scope.close();
     assert.equal(r.status, "pass");
     assert.deepEqual(kam.runtimeUris(), [NEW]);
+    const written = results(art);
+    assert.equal(written.schemaVersion, 2);
+    assert.deepEqual(
+      written.steps.map((s) => [s.index, s.label, s.weightNew, s.holdS, s.verdict]),
+      [
+        [1, "old", 0, 0, "pass"],
+        [2, "both", 50, 0, "pass"],
+        [3, "new", 100, 0, "pass"],
+      ],
+    );
+    assert.equal("phases" in written, false);
     assert.deepEqual(readdirSync(path.join(art, "latest")).sort(), [
       "applied-both.list",
       "applied-new.list",
@@ -102,15 +113,15 @@ describe("runMigrate (in-memory Kamailio)", () => {
     assert.equal(r.status, "fail");
     assert.equal(r.exitCode, 4);
     assert.deepEqual(
-      r.phases.map((p) => [p.mode, p.verdict]),
+      r.steps.map((p) => [p.label, p.verdict]),
       [
         ["old", "pass"],
         ["both", "fail"],
       ],
     );
-    assert.match(r.phases[1]!.reason ?? "", /^reload: /);
+    assert.match(r.steps[1]!.reason ?? "", /^reload: /);
     assert.deepEqual(
-      r.phases[1]!.restoredRuntime?.map((d) => d.uri),
+      r.steps[1]!.restoredRuntime?.map((d) => d.uri),
       [OLD],
     );
     assert.equal(r.final, undefined);
@@ -157,13 +168,13 @@ describe("runMigrate (in-memory Kamailio)", () => {
           /step 2\/3 \(both\) was not applied: .* does not answer; step 1 \(old\) stays in place$/,
         );
         assert.deepEqual(
-          r.phases.map((p) => [p.mode, p.verdict]),
+          r.steps.map((p) => [p.label, p.verdict]),
           [
             ["old", "pass"],
             ["both", "fail"],
           ],
         );
-        assert.match(r.phases[1]!.reason ?? "", /^not applied: /);
+        assert.match(r.steps[1]!.reason ?? "", /^not applied: /);
         assert.deepEqual(kam.runtimeUris(), [OLD]);
       } else {
         assert.match(
@@ -171,7 +182,7 @@ describe("runMigrate (in-memory Kamailio)", () => {
           /after the last step, .*does not answer SIP OPTIONS.*step 2 \(both\) is back in place/,
         );
         assert.deepEqual(
-          r.phases.map((p) => [p.mode, p.verdict]),
+          r.steps.map((p) => [p.label, p.verdict]),
           [
             ["old", "pass"],
             ["both", "pass"],

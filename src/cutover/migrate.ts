@@ -17,7 +17,8 @@ import {
   type BackendProbe,
   type FinalCheck,
   type MigrateResults,
-  type PhaseResult,
+  MIGRATE_RESULTS_SCHEMA,
+  type StepResult,
   type RollbackResult,
 } from "./migrate-report.js";
 import { parseDispatcherList, entriesOf } from "../dispatcher/list.js";
@@ -101,7 +102,7 @@ export async function runMigrate(
 /** The plan's steps as results.json and the status view list them. */
 function stepSummaries(steps: readonly MigrateStep[]): PlanStepSummary[] {
   return steps.map((s) => ({
-    label: s.mode,
+    label: s.runner.label,
     weightNew: s.runner.weightNew,
     holdS: s.runner.machine.holdMs / 1000,
     gates: s.gates,
@@ -119,6 +120,7 @@ function initialResults(
 ): MigrateResults {
   return {
     tool: COMMAND,
+    schemaVersion: MIGRATE_RESULTS_SCHEMA,
     version: VERSION,
     status: "fail",
     exitCode: 70,
@@ -138,7 +140,7 @@ function initialResults(
     },
     lab: { startedByThisRun: false, leftRunning: true },
     probes: [],
-    phases: [],
+    steps: [],
     final: undefined,
     kamcmd: undefined,
     warnings: [],
@@ -232,7 +234,7 @@ class Migration {
     const { results, session, o } = this;
     const routing =
       failure === undefined
-        ? `the ${o.plan === undefined ? "cutover" : "plan"} completed: ${results.phases.at(-1)?.mode ?? "new"} in the file and at runtime, verified`
+        ? `the ${o.plan === undefined ? "cutover" : "plan"} completed: ${results.steps.at(-1)?.label ?? "new"} in the file and at runtime, verified`
         : results.error!;
     const faulted = (): Error | undefined => session.faults.endError(this.runDir, routing);
     if (session.faults.first !== undefined) {
@@ -355,7 +357,7 @@ class Migration {
     this.recordOutcome(outcome);
     if (live) await live.finish(outcome.rollback?.reaction, results);
     // a step applied after the last good one did not pass: it was rolled back
-    results.phases.forEach((p, i) => {
+    results.steps.forEach((p, i) => {
       if (i > outcome.lastGood && p.verdict === "pass") {
         p.verdict = "fail";
         p.reason ??= `${outcome.reason ?? "not passed"}; rolled back`;
@@ -410,22 +412,22 @@ class Migration {
     return live.gates.evaluate(i);
   }
 
-  /** the phase exists (with its profile file) before its apply starts; a step is applied only when the destinations it sends calls to answer */
+  /** the step's record exists (with its profile file) before its apply starts; a step is applied only when the destinations it sends calls to answer */
   private async beforeApply(i: number): Promise<void> {
     const s = this.steps[i]!;
-    this.results.phases.push(newPhase(s.mode, s.profileFile, s.step));
+    this.results.steps.push(newStep(s, i));
     this.write(s.profileFile, renderProfile(s.runner.profile));
     const answers = await checkDestinations(this.target, s.weightNew, this.probe);
     if (!answers.ok) {
-      this.results.phases[i]!.reason = `not applied: ${answers.lines.join("; ")}`;
+      this.results.steps[i]!.reason = `not applied: ${answers.lines.join("; ")}`;
       throw destinationsDownError(this.steps, i, answers.down, answers.lines);
     }
   }
 
   private onApplied(i: number, out: ApplyOutcome): void {
     this.live?.open(i);
-    const phase = this.results.phases[i]!;
-    Object.assign(phase, {
+    const step = this.results.steps[i]!;
+    Object.assign(step, {
       verdict: "pass",
       changed: out.changed,
       reload: out.reload,
@@ -433,19 +435,19 @@ class Migration {
       runtime: out.runtime,
       timings: out.timings,
     });
-    phase.appliedFile = this.steps[i]!.appliedFile;
-    this.write(phase.appliedFile, out.appliedText);
+    step.appliedFile = this.steps[i]!.appliedFile;
+    this.write(step.appliedFile, out.appliedText);
     if (this.o.plan === undefined)
       this.say(
-        `apply ${phase.mode}: verified in ${out.timings.totalMs.toFixed(1)} ms; runtime ${out.runtime.map((d) => d.uri).join(", ")}`,
+        `apply ${step.label}: verified in ${out.timings.totalMs.toFixed(1)} ms; runtime ${out.runtime.map((d) => d.uri).join(", ")}`,
       );
   }
 
   private onApplyFailed(i: number, err: unknown): void {
-    const phase = this.results.phases[i]!;
+    const step = this.results.steps[i]!;
     if (err instanceof ApplyRolledBackError) {
       const f = err.failure;
-      Object.assign(phase, {
+      Object.assign(step, {
         reason: `${f.stage}: ${f.reason}`,
         reload: f.reload,
         runtime: f.runtime,
@@ -453,7 +455,7 @@ class Migration {
         timings: f.timings,
       });
     } else {
-      phase.reason = err instanceof Error ? err.message : String(err);
+      step.reason = err instanceof Error ? err.message : String(err);
     }
   }
 
@@ -486,7 +488,7 @@ class Migration {
     }
     if (results.final.verdict !== "pass") {
       throw new VerificationError(
-        `final state is not ${finalWeight === 100 ? "new only" : `the last step's (${steps.at(-1)!.mode})`}: ${results.final.reason}`,
+        `final state is not ${finalWeight === 100 ? "new only" : `the last step's (${steps.at(-1)!.runner.label})`}: ${results.final.reason}`,
       );
     }
   }
@@ -557,12 +559,10 @@ function probeWarnings(probes: readonly BackendProbe[]): string[] {
   return warnings;
 }
 
+/** A step as migrate runs it: the runner's step (label: old, both, new or new=10%), its files and gates. */
 interface MigrateStep {
-  /** old | both | new, or the plan step's label */
-  mode: string;
   profileFile: string;
   appliedFile: string;
-  step: PhaseResult["step"];
   gates: string[];
   gateSpecs: readonly GateSpec[];
   weightNew: number;
@@ -576,10 +576,8 @@ export const EVALUATE_SETTLE_MS = 20;
 function defaultSteps(target: Target, traffic: boolean): MigrateStep[] {
   const weights = { old: 0, both: 50, new: 100 } as const;
   return PROFILE_MODES.map((m) => ({
-    mode: m,
     profileFile: migrateFiles.profile(m),
     appliedFile: migrateFiles.applied(m),
-    step: undefined,
     gates: [],
     runner: {
       label: m,
@@ -622,10 +620,8 @@ function planSteps(target: Target, plan: Plan, algorithm: DispatcherAlgorithm, t
     algorithm,
   };
   return plan.steps.map((s, i) => ({
-    mode: stepLabel(s, algorithm === 4),
     profileFile: migrateFiles.stepProfile(i + 1, s.weightNew),
     appliedFile: migrateFiles.stepApplied(i + 1, s.weightNew),
-    step: { index: i + 1, weightNew: s.weightNew, holdS: s.hold.durationS ?? 0 },
     gates: s.gates.map(gateName),
     runner: {
       label: stepLabel(s, algorithm === 4),
@@ -667,10 +663,10 @@ function destinationsDownError(
   const inPlace =
     prev === undefined
       ? "the list before the plan stays in place"
-      : `step ${i} (${prev.mode}) stays in place` +
+      : `step ${i} (${prev.runner.label}) stays in place` +
         still.map((d) => `, and it still sends ${share(d.role, prev.weightNew)}% of new calls to ${d.role}`).join("");
   return new VerificationError(
-    `step ${i + 1}/${steps.length} (${steps[i]!.mode}) was not applied: ${down.map(destinationName).join(" and ")} ${down.length === 1 ? "does" : "do"} not answer; ${inPlace}`,
+    `step ${i + 1}/${steps.length} (${steps[i]!.runner.label}) was not applied: ${down.map(destinationName).join(" and ")} ${down.length === 1 ? "does" : "do"} not answer; ${inPlace}`,
     [
       ...lines,
       ...(still.length > 0
@@ -682,11 +678,14 @@ function destinationsDownError(
   );
 }
 
-function newPhase(mode: string, profileFile: string, step: PhaseResult["step"]): PhaseResult {
+/** results.json's record of step i (0-based) as its apply starts: failed until it is applied. */
+function newStep(s: MigrateStep, i: number): StepResult {
   return {
-    mode,
-    ...(step === undefined ? {} : { step }),
-    profileFile,
+    index: i + 1,
+    label: s.runner.label,
+    weightNew: s.runner.weightNew,
+    holdS: s.runner.machine.holdMs / 1000,
+    profileFile: s.profileFile,
     appliedFile: undefined,
     verdict: "fail",
     reason: undefined,

@@ -128,7 +128,7 @@ export async function startTrafficRun(
         hep: capture.summary(),
         calls: { total: callEvents.routedTo.old + callEvents.routedTo.new, ...callEvents.routedTo },
       };
-      results.phases.forEach((p, i) => {
+      results.steps.forEach((p, i) => {
         const v = gates.verdicts.get(i);
         if (v) p.gates = v;
       });

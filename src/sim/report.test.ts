@@ -88,6 +88,7 @@ describe("simResults: a simulation's results.json (pure)", () => {
 
   it("times, knobs by their env names, the plan's steps from 1, the evidence's source and cross-check", () => {
     const r = simResults(base);
+    assert.equal(r.schemaVersion, 2);
     assert.equal(r.startedAt, "2026-12-07T01:00:00.000Z");
     assert.equal(r.durationMs, 12_000);
     assert.equal(r.knobs.CALLS_PER_PHASE, defaultKnobs.callsPerPhase);

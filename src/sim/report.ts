@@ -10,8 +10,15 @@ import type { EvidenceInUse } from "./evidence-mode.js";
 import { floorMs, knobsByEnvName, type SimKnobs } from "./knobs.js";
 import type { SimPlan } from "./sim-plan.js";
 
+/**
+ * results.json's shape: 2 since each apply names its list in `label` (a step's phase, or
+ * "rollback to ..."); schema 1 (no `schemaVersion`) called it `mode`.
+ */
+export const SIM_RESULTS_SCHEMA = 2;
+
 export interface SimResults {
   tool: "pbx-cutover sim";
+  schemaVersion: typeof SIM_RESULTS_SCHEMA;
   runId: string;
   runDir: string;
   startedAt: string;
@@ -39,7 +46,8 @@ export interface SimResults {
     outcome: "pass" | "fail" | "aborted" | undefined;
     rollback?: { from: number; to: number; toLabel: string; ok: boolean; reason: string };
   };
-  applies: { phase: string; mode: string; durationMs: number; runtime: string[] }[];
+  /** every verified apply: the phase it served and its list (old, both, new, or "rollback to ...") */
+  applies: { phase: string; label: string; durationMs: number; runtime: string[] }[];
   bursts: {
     label: string;
     calls: number;
@@ -103,6 +111,7 @@ export function simResults(r: SimResultsInput): SimResults {
   const e = r.evidence;
   return {
     tool: "pbx-cutover sim",
+    schemaVersion: SIM_RESULTS_SCHEMA,
     runId: r.runId,
     runDir: r.runDir,
     startedAt: new Date(r.startedAt).toISOString(),

@@ -244,11 +244,11 @@ export class Simulation {
     }
   }
 
-  private applied(p: SimPhase, mode: string, r: ApplyOutcome): void {
+  private applied(p: SimPhase, label: string, r: ApplyOutcome): void {
     const runtime = r.runtime.map((d) => d.uri);
-    this.applies.push({ phase: p, mode, durationMs: Math.round(r.timings.totalMs), runtime });
+    this.applies.push({ phase: p, label, durationMs: Math.round(r.timings.totalMs), runtime });
     this.log(
-      `  applied profile ${mode} (verified at runtime in ${Math.round(r.timings.totalMs)} ms): ${runtime.join(", ")}`,
+      `  applied profile ${label} (verified at runtime in ${Math.round(r.timings.totalMs)} ms): ${runtime.join(", ")}`,
     );
   }
 

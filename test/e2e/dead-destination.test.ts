@@ -14,7 +14,7 @@ import { startCli, stopStartedClis } from "../support/running-cli.js";
 interface Results {
   status: string;
   exitCode: number;
-  phases: { mode: string; verdict: string; reason?: string }[];
+  steps: { label: string; verdict: string; reason?: string }[];
   rollback?: { from: number; to: number; ok: boolean };
 }
 
@@ -75,11 +75,11 @@ describe("the destination a cutover moves calls to must answer (real Kamailio an
       const res = JSON.parse(readFileSync(path.join(art, "latest", "results.json"), "utf8")) as Results;
       assert.equal(res.exitCode, 1);
       assert.deepEqual(
-        res.phases.map((p) => p.verdict),
+        res.steps.map((p) => p.verdict),
         ["pass", "pass", "fail"],
       );
       if (held === "new") assert.deepEqual([res.rollback?.from, res.rollback?.to, res.rollback?.ok], [3, 2, true]);
-      else assert.match(res.phases[2]!.reason ?? "", /^not applied: .*does not answer SIP OPTIONS/);
+      else assert.match(res.steps[2]!.reason ?? "", /^not applied: .*does not answer SIP OPTIONS/);
     });
   }
 

@@ -16,10 +16,11 @@ import type { BackendRole } from "../../src/core/backend-role.js";
 interface Results {
   status: string;
   exitCode: number;
-  phases: {
-    mode: string;
+  steps: {
+    label: string;
     verdict: string;
-    step: { index: number; weightNew: number };
+    index: number;
+    weightNew: number;
     runtime: RuntimeDestination[];
   }[];
   final: { verdict: string };
@@ -109,7 +110,7 @@ describe("migrate with weighted steps on an algorithm-9 lab", () => {
     const res = JSON.parse(read("results.json")) as Results;
     assert.equal(res.status, "pass");
     assert.deepEqual(
-      res.phases.map((p) => [p.mode, p.verdict, p.step.weightNew]),
+      res.steps.map((p) => [p.label, p.verdict, p.weightNew]),
       [
         ["old", "pass", 0],
         ["new=10%", "pass", 10],
@@ -119,7 +120,7 @@ describe("migrate with weighted steps on an algorithm-9 lab", () => {
     );
     // what Kamailio held after each step's reload, read back by verifiedApply
     assert.deepEqual(
-      res.phases.map((p) => weights(f, p.runtime)),
+      res.steps.map((p) => weights(f, p.runtime)),
       [
         ["", undefined],
         ["weight=90", "weight=10"],
@@ -238,7 +239,7 @@ describe("migrate with weighted steps on an algorithm-9 lab", () => {
     assert.deepEqual([res.rollback?.from, res.rollback?.to, res.rollback?.ok], [3, 2, true]);
     assert.equal(read(res.rollback!.appliedFile), read("dispatcher.step-2-w10.list"));
     assert.deepEqual(
-      res.phases.map((p) => [p.mode, p.verdict]),
+      res.steps.map((p) => [p.label, p.verdict]),
       [
         ["old", "pass"],
         ["new=10%", "pass"],

@@ -111,10 +111,10 @@ describe("migrate --web: the plan's timeline, live and in report.html", () => {
       assert.deepEqual(shown.weights, ["new 0%", "new 50%", "new 100%"]);
       const results = JSON.parse(readFileSync(path.join(runDir, "results.json"), "utf8")) as {
         status: string;
-        phases: { runtime: unknown[] }[];
+        steps: { runtime: unknown[] }[];
       };
       assert.equal(results.status, "pass");
-      assert.equal(shown.applies, results.phases.length, "one verified apply per step on the timeline");
+      assert.equal(shown.applies, results.steps.length, "one verified apply per step on the timeline");
       assert.deepEqual(requests, [fileUrl]);
       assert.deepEqual(errors, []);
       await page.screenshot({ path: path.join(WEB_SHOTS, "migrate-report.png"), fullPage: true });

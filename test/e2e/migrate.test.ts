@@ -11,8 +11,8 @@ interface Results {
   exitCode: number;
   lab: { startedByThisRun: boolean; leftRunning: boolean };
   probes: { role: string; probe: { status: number; server: string } }[];
-  phases: {
-    mode: string;
+  steps: {
+    label: string;
     verdict: string;
     changed: boolean;
     runtime: { uri: string }[];
@@ -86,7 +86,7 @@ function checkRunDir(f: LabFixture, runDir: string): Results {
   assert.equal(r.status, "pass");
   assert.equal(r.exitCode, 0);
   assert.deepEqual(
-    r.phases.map((p) => [p.mode, p.verdict]),
+    r.steps.map((p) => [p.label, p.verdict]),
     [
       ["old", "pass"],
       ["both", "pass"],
@@ -94,7 +94,7 @@ function checkRunDir(f: LabFixture, runDir: string): Results {
     ],
   );
   assert.deepEqual(
-    r.phases.map((p) => p.runtime.map((d) => d.uri).sort()),
+    r.steps.map((p) => p.runtime.map((d) => d.uri).sort()),
     [[OLD], [OLD, NEW].sort(), [NEW]],
   );
   assert.deepEqual(r.final.file, { oldPresent: false, newPresent: true });
@@ -142,7 +142,7 @@ describe("migrate on a lab that is not running", () => {
     assert.equal(readlinkSync(path.join(art, "latest")), path.basename(runDir));
     const res = checkRunDir(f, runDir);
     assert.deepEqual(res.lab, { startedByThisRun: true, leftRunning: false });
-    assert.equal(res.phases[0]!.changed, false, "the lab starts on profile old");
+    assert.equal(res.steps[0]!.changed, false, "the lab starts on profile old");
     // the lab it started is gone
     assert.ok(!existsSync(path.join(f.labDir, "lab.json")));
     const st = await f.cli(["lab", "status", ...f.flags]);
@@ -204,7 +204,7 @@ describe("migrate on a running lab", () => {
     const res = JSON.parse(readFileSync(path.join(art, "latest", "results.json"), "utf8")) as Results;
     assert.equal(res.status, "fail");
     assert.equal(res.exitCode, 3);
-    assert.deepEqual(res.phases, []);
+    assert.deepEqual(res.steps, []);
     assert.deepEqual(await runtimeUris(f), [uriOf(f, "old")]);
   });
 });

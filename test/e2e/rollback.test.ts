@@ -28,7 +28,7 @@ interface GateRow {
   samples: { old?: number; new?: number };
 }
 interface Phase {
-  mode: string;
+  label: string;
   verdict: string;
   gates?: {
     verdict: string;
@@ -42,7 +42,7 @@ interface Results {
   status: string;
   exitCode: number;
   error?: string;
-  phases: Phase[];
+  steps: Phase[];
   rollback?: {
     from: number;
     to: number;
@@ -136,13 +136,13 @@ describe("migrate --traffic: a new backend refusing one call in five", () => {
     assert.match(r.stdout, /rolled back to step 1 \(old\) in [\d.]+ ms .*reaction time \d+ ms/);
     assert.deepEqual([res.status, res.exitCode], ["fail", 1]);
     assert.deepEqual(
-      res.phases.map((p) => [p.mode, p.verdict]),
+      res.steps.map((p) => [p.label, p.verdict]),
       [
         ["old", "pass"],
         ["new=10%", "fail"],
       ],
     );
-    const step2 = res.phases[1]!;
+    const step2 = res.steps[1]!;
     assert.equal(step2.gates?.verdict, "fail");
     const isa = gate(step2, /^ISA of new/);
     assert.equal(isa.verdict, "fail");
@@ -279,12 +279,12 @@ describe("migrate --traffic: a slow new backend", () => {
       r.stdout,
       /SRD p95 of new not worse than old by more than 200 ms: new \d+(\.\d+)? ms \(\d+ samples\) vs old [\d.]+ ms/,
     );
-    const srd = gate(res.phases[1]!, /^SRD p95/);
+    const srd = gate(res.steps[1]!, /^SRD p95/);
     assert.equal(srd.verdict, "fail");
     assert.ok(srd.values.new! >= 700, `new's SRD p95 ${srd.values.new} ms: the stand-in waits 800 ms`);
     assert.ok(srd.values.old! < 200, `old's SRD p95 ${srd.values.old} ms`);
     // the calls themselves were answered: SER and ISA do not fail
-    assert.equal(gate(res.phases[1]!, /^ISA of new/).verdict, "pass");
+    assert.equal(gate(res.steps[1]!, /^ISA of new/).verdict, "pass");
     assert.deepEqual([res.rollback?.from, res.rollback?.to, res.rollback?.ok], [2, 1, true]);
     assert.deepEqual(await runtimeUris(f), [uriOf(f, "old")]);
     assert.deepEqual(processesNaming(res.traffic!.callIdPrefix), []);
@@ -304,7 +304,7 @@ describe("migrate --traffic: healthy backends", () => {
     const { f, r, res } = run;
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.deepEqual(
-      res.phases.map((p) => [p.mode, p.verdict, p.gates?.verdict]),
+      res.steps.map((p) => [p.label, p.verdict, p.gates?.verdict]),
       [
         ["old", "pass", "pass"],
         ["new=10%", "pass", "pass"],
@@ -312,18 +312,18 @@ describe("migrate --traffic: healthy backends", () => {
         ["new", "pass", "pass"],
       ],
     );
-    for (const p of res.phases) {
+    for (const p of res.steps) {
       const s = p.gates!.split!;
-      assert.equal(s.verdict, "pass", `${p.mode}: ${JSON.stringify(s)}`);
-      assert.ok(s.toNew >= s.bound.min && s.toNew <= s.bound.max, `${p.mode}: ${JSON.stringify(s)}`);
-      assert.ok(s.calls >= 100, `${p.mode}: held for at least 100 calls, got ${s.calls}`);
+      assert.equal(s.verdict, "pass", `${p.label}: ${JSON.stringify(s)}`);
+      assert.ok(s.toNew >= s.bound.min && s.toNew <= s.bound.max, `${p.label}: ${JSON.stringify(s)}`);
+      assert.ok(s.calls >= 100, `${p.label}: held for at least 100 calls, got ${s.calls}`);
     }
     // the weighted steps really split: new got about its share
-    const ten = res.phases[1]!.gates!.split!;
+    const ten = res.steps[1]!.gates!.split!;
     assert.ok(ten.toNew > 0 && ten.toNew < ten.calls / 4, JSON.stringify(ten));
-    assert.equal(res.phases[0]!.gates!.split!.toNew, 0);
-    assert.equal(res.phases[3]!.gates!.split!.toNew, res.phases[3]!.gates!.split!.calls);
-    for (const p of res.phases.slice(1)) assert.equal(gate(p, /^ISA of new/).verdict, "pass", p.mode);
+    assert.equal(res.steps[0]!.gates!.split!.toNew, 0);
+    assert.equal(res.steps[3]!.gates!.split!.toNew, res.steps[3]!.gates!.split!.calls);
+    for (const p of res.steps.slice(1)) assert.equal(gate(p, /^ISA of new/).verdict, "pass", p.label);
     assert.equal(res.rollback, undefined);
     assert.deepEqual(await runtimeUris(f), [uriOf(f, "new")]);
     assert.deepEqual(processesNaming(res.traffic!.callIdPrefix), []);

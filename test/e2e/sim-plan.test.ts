@@ -166,7 +166,7 @@ describe("sim's phases on the plan runner (real Kamailio + SIPp)", () => {
     assert.equal(ev.filter((e) => e.kind === "rollback").length, 0);
     const results = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")) as {
       plan: unknown;
-      applies: { phase: string; mode: string }[];
+      applies: { phase: string; label: string }[];
     };
     assert.deepEqual(results.plan, {
       source: "default (old -> both -> new)",
@@ -178,7 +178,7 @@ describe("sim's phases on the plan runner (real Kamailio + SIPp)", () => {
       outcome: "pass",
     });
     assert.deepEqual(
-      results.applies.map((a) => `${a.phase}:${a.mode}`),
+      results.applies.map((a) => `${a.phase}:${a.label}`),
       ["old:old", "both:both", "new:new", "inflight:old", "inflight:new"],
     );
     assert.ok(!existsSync(path.join(f.labDir, "apply.lock")), "the lock is released at the end");

@@ -161,7 +161,7 @@ export function registerMigrateCommand(program: Command): void {
           scope,
         );
       });
-      const last = r.phases.at(-1)?.mode ?? "new";
+      const last = r.steps.at(-1)?.label ?? "new";
       log(
         `PASS: ${plan === undefined || last === "new" ? "cutover complete, new only in file and runtime" : `plan complete, ${last} in file and runtime`}; evidence in ${path.relative(process.cwd(), r.runDir) || r.runDir}`,
       );
