@@ -145,9 +145,22 @@ const ms = (n: number | undefined): string => (n === undefined ? "-" : `${n.toFi
 const dests = (r: readonly RuntimeDestination[] | undefined): string =>
   r === undefined ? "-" : r.length === 0 ? "(none)" : r.map((d) => `\`${d.uri}\` ${d.flags}`).join(", ");
 
-/** summary.md: what ran, each phase's verdict and runtime, the final state, where the evidence is. */
+/** summary.md: what ran, each step's verdict and runtime, the final state, where the evidence is. */
 export function renderSummary(r: MigrateResults): string {
-  const lines = [
+  return [
+    ...summaryHead(r),
+    ...backendsSection(r),
+    ...stepsSection(r),
+    ...planSection(r),
+    ...trafficSection(r),
+    ...finalSection(r),
+    ...filesSection(r),
+  ].join("\n");
+}
+
+/** the title, the run, the target, the lab, the error */
+function summaryHead(r: MigrateResults): string[] {
+  return [
     `# pbx-cutover migrate: ${r.status.toUpperCase()}`,
     "",
     `- started ${r.startedAt}, took ${(r.durationMs / 1000).toFixed(2)} s, exit code ${r.exitCode}`,
@@ -156,6 +169,12 @@ export function renderSummary(r: MigrateResults): string {
     `- lab: ${r.lab.startedByThisRun ? "started by this run" : "was already running"}; ${r.lab.leftRunning ? "left running" : "stopped at the end"}`,
     ...(r.error ? ["", `**Error:** ${r.error}`] : []),
     "",
+  ];
+}
+
+/** each backend's answer to SIP OPTIONS */
+function backendsSection(r: MigrateResults): string[] {
+  return [
     "## Backends (SIP OPTIONS)",
     "",
     "| role | URI | status | rtt | server |",
@@ -165,6 +184,12 @@ export function renderSummary(r: MigrateResults): string {
         `| ${p.role} | \`${p.uri}\` | ${p.probe.status ?? `unreachable (${p.probe.error ?? "?"})`} | ${ms(p.probe.rttMs)} | ${p.probe.server ?? "-"} |`,
     ),
     "",
+  ];
+}
+
+/** each step: verdict, reload, runtime after, apply time, files */
+function stepsSection(r: MigrateResults): string[] {
+  return [
     "## Steps",
     "",
     "| step | verdict | reload | runtime after | apply time | files |",
@@ -184,6 +209,12 @@ export function renderSummary(r: MigrateResults): string {
       return `| ${p.label} | ${p.verdict}${p.reason ? `: ${p.reason}` : ""} | ${reload} | ${after} | ${ms(p.timings?.totalMs)} | ${files} |`;
     }),
     "",
+  ];
+}
+
+/** a plan run: the plan, the operator's requests, the rollback and its reaction */
+function planSection(r: MigrateResults): string[] {
+  return [
     ...(r.plan
       ? [
           "## Plan",
@@ -218,6 +249,12 @@ export function renderSummary(r: MigrateResults): string {
           "",
         ]
       : []),
+  ];
+}
+
+/** --traffic: the background calls and each step's gates */
+function trafficSection(r: MigrateResults): string[] {
+  return [
     ...(r.traffic
       ? [
           "## Traffic",
@@ -234,6 +271,12 @@ export function renderSummary(r: MigrateResults): string {
           "",
         ]
       : []),
+  ];
+}
+
+/** the final state, Kamailio's own listing, the drain */
+function finalSection(r: MigrateResults): string[] {
+  return [
     "## Final state",
     "",
     ...(r.final
@@ -256,6 +299,12 @@ export function renderSummary(r: MigrateResults): string {
           ...r.drain.remaining.map((c) => `- still up: \`${c.callId}\`, up ${c.ageS} s`),
         ]
       : []),
+  ];
+}
+
+/** the warnings and the files of the run folder */
+function filesSection(r: MigrateResults): string[] {
+  return [
     ...(r.warnings.length > 0 ? ["", "## Warnings", "", ...r.warnings.map((w) => `- ${w}`)] : []),
     "",
     "## Files",
@@ -277,5 +326,4 @@ export function renderSummary(r: MigrateResults): string {
     "- `results.json`: everything above, machine-readable",
     "",
   ];
-  return lines.join("\n");
 }
