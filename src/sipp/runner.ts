@@ -50,7 +50,8 @@ export function startSipp(argv: readonly string[], opts: { cwd: string; signal?:
         .map((l) => l.trimEnd())
         .filter((l) => l.trim() !== "" && !/^[-+| ]+$/.test(l));
       resolve({
-        code,
+        // a SIPp that could not be spawned has no exit code of its own (Node reports the negative errno)
+        code: spawnError ? null : code,
         signal,
         description: spawnError ? `could not start ${bin}: ${spawnError.message}` : describeSippExit(code, signal),
         durationMs: performance.now() - started,
