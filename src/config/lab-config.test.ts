@@ -109,6 +109,22 @@ test("the HEP collector port: default 15062, config file, --hep-port; loopback o
   );
 });
 
+test("a FreeSWITCH or FusionPBX slot is merged key by key: defaults < config file < flags", () => {
+  const s = resolveLabSettings(
+    {
+      backends: "freeswitch",
+      freeswitch: { old: { eventSocketPort: 17071, tree: "1.10.12" } },
+      fusionpbx: { enabled: true, new: { httpPort: 18081 } },
+    },
+    { oldFreeswitch: "1.10.3", oldHttpPort: "18080" },
+    "/w",
+  );
+  assert.deepEqual([s.freeswitch.old.tree, s.freeswitch.old.eventSocketPort], ["1.10.3", 17071]);
+  assert.equal(s.freeswitch.old.rtpStart, defaultLabSettings.freeswitch.old.rtpStart);
+  assert.deepEqual([s.fusionpbx.old.httpPort, s.fusionpbx.new.httpPort], [18080, 18081]);
+  assert.equal(s.fusionpbx.new.tree, defaultLabSettings.fusionpbx.new.tree);
+});
+
 test("backends kind and FreeSWITCH slots: defaults, flags, port collisions", () => {
   const d = resolveLabSettings(undefined, {}, "/w");
   assert.equal(d.backends, "sipp");

@@ -316,6 +316,40 @@ export function resolveLabSettings(
       ? defaultLabSettings
       : { ...running.settings, readyTimeoutMs: defaultLabSettings.readyTimeoutMs };
   const f = fileLab === undefined ? {} : parseLabSection(fileLab, source);
+  const fromFlags = settingsFromFlags(flags);
+  if (running !== undefined) refuseRunningLabClash(running, f, fromFlags, flags, source);
+  const parsed = LabSettingsSchema.safeParse(mergeLabSettings(d, f, fromFlags, flags));
+  if (!parsed.success) {
+    const lines = issueLines(parsed.error.issues, "lab");
+    throw new UsageError(`invalid lab settings: ${lines[0]}; nothing was started`, lines.slice(1));
+  }
+  const s = parsed.data;
+  const labDir = path.resolve(cwd, s.labDir);
+  const dirProblem = labDirProblem(labDir);
+  if (dirProblem !== undefined) {
+    const origin =
+      flags.labDir !== undefined
+        ? `--lab-dir ${JSON.stringify(s.labDir)}`
+        : f.labDir !== undefined
+          ? `${source}: lab.labDir ${JSON.stringify(s.labDir)}`
+          : `the default lab dir ${JSON.stringify(s.labDir)}`;
+    throw new UsageError(`${origin}: ${dirProblem}; nothing was created`, [
+      "pass a --lab-dir made of ordinary characters (letters, digits, / . _ - and spaces are fine)",
+    ]);
+  }
+  const shared = sharedEndpoint(s);
+  if (shared !== undefined) throw new UsageError(shared);
+  if (s.fusionpbx.enabled && s.backends !== "freeswitch") {
+    throw new UsageError(
+      "--fusionpbx (lab.fusionpbx.enabled) needs --backends freeswitch: FusionPBX is served beside the real FreeSWITCH backends; nothing was started",
+    );
+  }
+  if (s.backends === "freeswitch") checkFreeswitchPorts(s);
+  return { ...s, labDir };
+}
+
+/** The settings the flags give, by setting path; every bad flag named (UsageError, the first one leading). */
+function settingsFromFlags(flags: LabFlags): Record<string, unknown> {
   const problems: string[] = [];
   const fromFlags: Record<string, unknown> = {};
   const check = (flag: string, shown: string, path: readonly string[], value: unknown): void => {
@@ -338,22 +372,45 @@ export function resolveLabSettings(
     }
   }
   if (problems.length > 0) throw new UsageError(`${problems[0]}; nothing was started or changed`, problems.slice(1));
-  if (running !== undefined) {
-    const clash = runningLabConflicts(running, f, fromFlags, source);
-    // `--fusionpbx` is a switch, not a setting path: asked of a lab that serves no FusionPBX, it would be silently dropped
-    if (flags.fusionpbx === true && !running.settings.fusionpbx.enabled)
-      clash.unshift("--fusionpbx, the lab serves no FusionPBX");
-    if (clash.length > 0) {
-      throw new UsageError(
-        `the lab in ${running.settings.labDir} is running with other settings: ${clash[0]}; nothing was started or changed`,
-        [
-          ...clash.slice(1),
-          "leave those flags out (commands use the running lab's own settings), or stop it first with `pbx-cutover lab down`",
-        ],
-      );
-    }
+  return fromFlags;
+}
+
+/** An explicit value (file or flag) contradicting the running lab's settings: exit 2 naming each. */
+function refuseRunningLabClash(
+  running: RunningLab,
+  f: LabSettingsInput,
+  fromFlags: Record<string, unknown>,
+  flags: LabFlags,
+  source: string,
+): void {
+  const clash = runningLabConflicts(running, f, fromFlags, source);
+  // `--fusionpbx` is a switch, not a setting path: asked of a lab that serves no FusionPBX, it would be silently dropped
+  if (flags.fusionpbx === true && !running.settings.fusionpbx.enabled)
+    clash.unshift("--fusionpbx, the lab serves no FusionPBX");
+  if (clash.length > 0) {
+    throw new UsageError(
+      `the lab in ${running.settings.labDir} is running with other settings: ${clash[0]}; nothing was started or changed`,
+      [
+        ...clash.slice(1),
+        "leave those flags out (commands use the running lab's own settings), or stop it first with `pbx-cutover lab down`",
+      ],
+    );
   }
-  const merged = {
+}
+
+/** defaults < file < flags, section by section (not validated yet) */
+function mergeLabSettings(
+  d: LabSettings,
+  f: LabSettingsInput,
+  fromFlags: Record<string, unknown>,
+  flags: LabFlags,
+): unknown {
+  const slot = <T extends object>(dv: T, fv: object | undefined, path: readonly string[]): T => ({
+    ...dv,
+    ...fv,
+    ...(pick(fromFlags, path) as object | undefined),
+  });
+  return {
     labDir: (pick(fromFlags, ["labDir"]) as string | undefined) ?? f.labDir ?? d.labDir,
     kamailio: { ...d.kamailio, ...f.kamailio, ...pickObj(fromFlags, "kamailio") },
     old: { ...d.old, ...f.old, ...pickObj(fromFlags, "old") },
@@ -362,16 +419,8 @@ export function resolveLabSettings(
     readyTimeoutMs: (pick(fromFlags, ["readyTimeoutMs"]) as number | undefined) ?? f.readyTimeoutMs ?? d.readyTimeoutMs,
     backends: (pick(fromFlags, ["backends"]) as string | undefined) ?? f.backends ?? d.backends,
     freeswitch: {
-      old: {
-        ...d.freeswitch.old,
-        ...f.freeswitch?.old,
-        ...(pick(fromFlags, ["freeswitch", "old"]) as object | undefined),
-      },
-      new: {
-        ...d.freeswitch.new,
-        ...f.freeswitch?.new,
-        ...(pick(fromFlags, ["freeswitch", "new"]) as object | undefined),
-      },
+      old: slot(d.freeswitch.old, f.freeswitch?.old, ["freeswitch", "old"]),
+      new: slot(d.freeswitch.new, f.freeswitch?.new, ["freeswitch", "new"]),
     },
     fusionpbx: {
       enabled: flags.fusionpbx === true ? true : (f.fusionpbx?.enabled ?? d.fusionpbx.enabled),
@@ -379,37 +428,14 @@ export function resolveLabSettings(
         (pick(fromFlags, ["fusionpbx", "postgresPort"]) as number | undefined) ??
         f.fusionpbx?.postgresPort ??
         d.fusionpbx.postgresPort,
-      old: {
-        ...d.fusionpbx.old,
-        ...f.fusionpbx?.old,
-        ...(pick(fromFlags, ["fusionpbx", "old"]) as object | undefined),
-      },
-      new: {
-        ...d.fusionpbx.new,
-        ...f.fusionpbx?.new,
-        ...(pick(fromFlags, ["fusionpbx", "new"]) as object | undefined),
-      },
+      old: slot(d.fusionpbx.old, f.fusionpbx?.old, ["fusionpbx", "old"]),
+      new: slot(d.fusionpbx.new, f.fusionpbx?.new, ["fusionpbx", "new"]),
     },
   };
-  const parsed = LabSettingsSchema.safeParse(merged);
-  if (!parsed.success) {
-    const lines = issueLines(parsed.error.issues, "lab");
-    throw new UsageError(`invalid lab settings: ${lines[0]}; nothing was started`, lines.slice(1));
-  }
-  const s = parsed.data;
-  const labDir = path.resolve(cwd, s.labDir);
-  const dirProblem = labDirProblem(labDir);
-  if (dirProblem !== undefined) {
-    const origin =
-      flags.labDir !== undefined
-        ? `--lab-dir ${JSON.stringify(s.labDir)}`
-        : f.labDir !== undefined
-          ? `${source}: lab.labDir ${JSON.stringify(s.labDir)}`
-          : `the default lab dir ${JSON.stringify(s.labDir)}`;
-    throw new UsageError(`${origin}: ${dirProblem}; nothing was created`, [
-      "pass a --lab-dir made of ordinary characters (letters, digits, / . _ - and spaces are fine)",
-    ]);
-  }
+}
+
+/** Two of Kamailio's SIP socket, the backends and the HEP collector on one address and port: what to say, else undefined. */
+function sharedEndpoint(s: LabSettings): string | undefined {
   const endpoints = [
     ["kamailio sip (udp)", s.kamailio.address, s.kamailio.sipPort],
     ["old backend (udp)", s.old.address, s.old.port],
@@ -421,17 +447,11 @@ export function resolveLabSettings(
       const a = endpoints[i]!;
       const b = endpoints[j]!;
       if (a[1] === b[1] && a[2] === b[2]) {
-        throw new UsageError(`${a[0]} and ${b[0]} both use ${a[1]}:${a[2]}; give each its own address or port`);
+        return `${a[0]} and ${b[0]} both use ${a[1]}:${a[2]}; give each its own address or port`;
       }
     }
   }
-  if (s.fusionpbx.enabled && s.backends !== "freeswitch") {
-    throw new UsageError(
-      "--fusionpbx (lab.fusionpbx.enabled) needs --backends freeswitch: FusionPBX is served beside the real FreeSWITCH backends; nothing was started",
-    );
-  }
-  if (s.backends === "freeswitch") checkFreeswitchPorts(s);
-  return { ...s, labDir };
+  return undefined;
 }
 
 /** The schema of one setting (undefined for labDir, checked by labDirProblem). */
