@@ -4,7 +4,6 @@ import { promisify } from "node:util";
 import { EnvironmentError } from "../core/errors.js";
 import { abortable, delay, type Scope } from "../core/scope.js";
 import type { LabSettings } from "../config/lab-config.js";
-import { buildProfile, renderProfile } from "../dispatcher/profile.js";
 import { loadKamailioTemplate, renderKamailioConfig } from "../kamailio/config-template.js";
 import { HttpJsonRpcClient, type RpcClient } from "../kamailio/rpc.js";
 import { dispatcherView, observeRuntime, type DispatcherView } from "../observe/runtime.js";
@@ -28,9 +27,9 @@ import {
   serviceSpecs,
   type FusionpbxUp,
 } from "./fusionpbx/specs.js";
-import { LAB_LOOPBACK_POLICY } from "../sip/sip-policy.js";
 import { requireBinaries } from "./binaries.js";
-import { labPaths } from "../config/lab-paths.js";
+import { labPaths, type LabPaths } from "../config/lab-paths.js";
+import { initialDispatcherList, kamailioConfigValues, portsHint } from "./native-files.js";
 import type { BackendRole } from "../core/backend-role.js";
 import { backendUri, componentProto, kamailioArgv, type ComponentRole } from "./layout.js";
 import { describePortInUse, findPortOwner, isTcpFree, isUdpFree, type PortInUse } from "../os/ports.js";
@@ -51,7 +50,6 @@ import { readRpcAuthorization, writeRpcSecret } from "../kamailio/rpc-secret.js"
 import { stopFound, stopRecorded, type StopReport } from "./lab-stop.js";
 
 const execFileP = promisify(execFile);
-const KAMAILIO_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
 
 /** The lab's JSON-RPC, with the lab's secret (read at each call: a restarted lab has a new one). */
 export function rpcClientFor(s: LabSettings, timeoutMs = 2000): RpcClient {
@@ -110,160 +108,24 @@ export interface UpOptions {
 export async function labUp(s: LabSettings, scope: Scope, o: UpOptions = { frozen: "refuse" }): Promise<UpResult> {
   const started = performance.now();
   const p = labPaths(s.labDir);
-  const existing = readLabState(p); // corrupt: exit 3, nothing touched
-  let replacedDead: ComponentRole[] | undefined;
-  let wasRunning = false;
-  if (existing) {
-    const judged = existing.components.map((c) => ({ c, o: ownershipOf(c, s.labDir) }));
-    const frozen = judged.filter((j) => j.o.kind === "ours" && isFrozen(j.o.proc));
-    if (frozen.length > 0 && o.frozen === "refuse") {
-      throw new EnvironmentError(
-        `the lab in ${s.labDir} is frozen: ${frozen.map((j) => `${j.c.role} pid ${j.c.pid} is stopped (process state T, e.g. SIGSTOP or a debugger)`).join("; ")}; nothing was started or stopped`,
-        [
-          `resume it with \`kill -CONT -${frozen[0]!.c.pid}\`, or stop the whole lab with \`pbx-cutover lab down --lab-dir ${s.labDir}\``,
-        ],
-      );
-    }
-    if (judged.every((j) => j.o.kind === "ours")) {
-      return { state: existing, alreadyRunning: true, wasRunning: true, readyMs: 0 };
-    }
-    // stale: a component died (or its pid now belongs to another program); stop the rest and start afresh (and say so)
-    wasRunning = judged.some((j) => j.o.kind === "ours");
-    replacedDead = judged.filter((j) => j.o.kind !== "ours").map((j) => j.c.role);
-    const report = await stopRecorded(existing, s.labDir);
-    if (report.stillRunning.length > 0) throw stillRunningError(s.labDir, report);
-  } else {
-    const orphans = findLabProcesses(s.labDir);
-    if (orphans.length > 0) {
-      throw new EnvironmentError(
-        `${s.labDir}/lab.json is missing, but processes of this lab dir are running: ${orphans.map(describeProc).join("; ")}; nothing was started`,
-        [`\`pbx-cutover lab down --lab-dir ${s.labDir}\` finds them by their command line and stops them`],
-      );
-    }
-  }
+  const found = await reconcileExisting(s, p, o);
+  if (found.running) return { state: found.running, alreadyRunning: true, wasRunning: true, readyMs: 0 };
   const bins = requireBinaries(s.backends === "sipp" ? ["kamailio", "sipp"] : ["kamailio"]);
   const trees = requireBackendPrograms(s);
   const services = requireServicePrograms(s);
   const busy = await portsInUse(s);
   if (busy.length > 0) {
-    throw new EnvironmentError(`${busy.map(describePortInUse).join("; ")}; nothing was started`, [
-      "stop whatever holds it, or pick other ports (--sip-port, --rpc-port, --old-port, --new-port" +
-        (s.backends === "freeswitch"
-          ? ", --old-esl-port, --new-esl-port" +
-            (s.fusionpbx.enabled ? ", --postgres-port, --old-http-port, --new-http-port)" : ")")
-          : ")"),
-    ]);
+    throw new EnvironmentError(`${busy.map(describePortInUse).join("; ")}; nothing was started`, [portsHint(s)]);
   }
-
-  ensureUserDir(p.labDir, "the lab directory", "--lab-dir");
-  rmSync(p.ctlSocket, { force: true });
-  // the backends' logs exist (empty, mode 0644, never a planted symlink) before SIPp opens them
-  for (const role of ["old", "new"] as const) {
-    for (const f of Object.values(p.backend(role))) writeFileAtomic(f, "", { mode: FileMode.public });
-  }
-  rmSync(p.kamailioLog, { force: true });
-  writeRpcSecret(p.rpcSecretCfg);
-  writeFileAtomic(
-    p.kamailioConfig,
-    renderKamailioConfig(loadKamailioTemplate(), {
-      sipAddr: s.kamailio.address,
-      sipPort: s.kamailio.sipPort,
-      rpcPort: s.kamailio.rpcPort,
-      children: s.kamailio.children,
-      reloadDelta: s.kamailio.reloadDelta,
-      setId: s.kamailio.setId,
-      ctlSocket: p.ctlSocket,
-      rpcSecretCfg: p.rpcSecretCfg,
-      dispatcherList: p.dispatcherList,
-      modulePath: KAMAILIO_MODULES,
-      dispatcherAlg: s.kamailio.dispatcherAlg,
-      hepAddr: s.hep.address,
-      hepPort: s.hep.port,
-      hepMirror: s.hep.mirror === "on",
-    }),
-    { mode: FileMode.public },
-  );
-  // initial profile: old only
-  writeFileAtomic(
-    p.dispatcherList,
-    renderProfile(
-      buildProfile("old", {
-        setId: s.kamailio.setId,
-        oldUri: backendUri(s, "old"),
-        newUri: backendUri(s, "new"),
-        policy: LAB_LOOPBACK_POLICY,
-      }),
-    ),
-    { mode: FileMode.public, fsync: true },
-  );
-
+  writeLabFiles(s, p);
   const specs: ComponentSpec[] = [
     ...(await backendSpecs(s, p, { sipp: "sipp" in bins ? bins.sipp : undefined, trees })).map((b) =>
       backendComponent(s, b),
     ),
     ...(await serviceSpecs(s, services)),
   ];
-  const components: ComponentState[] = [];
-  const stopAll = async (): Promise<void> => {
-    await Promise.all(components.map((c) => stopGroup(c.pid, stopGraceMs(c.comm), stopSignal(c.comm))));
-  };
-  scope.defer("lab components", stopAll);
-
-  const kArgv = kamailioArgv(bins.kamailio, s, p);
-  const kPid = spawnDetached(kArgv, p.kamailioLog, p.labDir);
-  components.push({
-    role: "kamailio",
-    pid: kPid,
-    startTime: startTimeOf(kPid),
-    comm: "kamailio",
-    address: s.kamailio.address,
-    port: s.kamailio.sipPort,
-    log: p.kamailioLog,
-    argv: kArgv,
-  });
-  for (const b of specs) {
-    const pid = spawnDetached(b.argv, b.log, p.labDir);
-    components.push({
-      role: b.role,
-      pid,
-      startTime: startTimeOf(pid),
-      comm: b.comm,
-      address: b.address,
-      port: b.port,
-      log: b.log,
-      argv: b.argv,
-    });
-  }
-  const state: LabState = {
-    version: 1,
-    driver: "native",
-    startedAt: new Date().toISOString(),
-    settings: s,
-    components,
-  };
-  // recorded before readiness, so `lab down` can clean up even if this process is killed
-  writeLabState(p, state);
-  scope.defer("lab state", () => removeLabState(p));
-
-  const rpc = rpcClientFor(s, 500);
-  try {
-    await abortable(
-      scope.signal,
-      Promise.all(
-        components.map((c) =>
-          waitReady(
-            c,
-            s,
-            rpc,
-            scope.signal,
-            specs.find((b) => b.role === c.role),
-          ),
-        ),
-      ),
-    );
-  } finally {
-    rpc.close();
-  }
+  const state = startComponents(s, p, bins.kamailio, specs, scope);
+  await waitAllReady(s, state.components, specs, scope.signal);
   const fusionpbx = await abortable(
     scope.signal,
     afterServicesReady(s, services, scope.signal, o.say ?? (() => undefined), o.fusionpbxSeed),
@@ -274,11 +136,150 @@ export async function labUp(s: LabSettings, scope: Scope, o: UpOptions = { froze
   return {
     state,
     alreadyRunning: false,
-    wasRunning,
+    wasRunning: found.wasRunning,
     readyMs: performance.now() - started,
-    ...(replacedDead ? { replacedDead } : {}),
+    ...(found.replacedDead ? { replacedDead: found.replacedDead } : {}),
     ...(fusionpbx ? { fusionpbx } : {}),
   };
+}
+
+/**
+ * What a previous lab of this lab dir left: `running` when all of it is ours and running; a stale
+ * one (a component died, or its pid now belongs to another program) is stopped, its dead roles
+ * named. Refuses (exit 3, nothing touched) a frozen lab when asked to, and processes of this lab
+ * dir running without a lab.json; a corrupt lab.json is exit 3.
+ */
+async function reconcileExisting(
+  s: LabSettings,
+  p: LabPaths,
+  o: UpOptions,
+): Promise<{ running?: LabState; wasRunning: boolean; replacedDead?: ComponentRole[] }> {
+  const existing = readLabState(p);
+  if (!existing) {
+    const orphans = findLabProcesses(s.labDir);
+    if (orphans.length > 0) {
+      throw new EnvironmentError(
+        `${s.labDir}/lab.json is missing, but processes of this lab dir are running: ${orphans.map(describeProc).join("; ")}; nothing was started`,
+        [`\`pbx-cutover lab down --lab-dir ${s.labDir}\` finds them by their command line and stops them`],
+      );
+    }
+    return { wasRunning: false };
+  }
+  const judged = existing.components.map((c) => ({ c, o: ownershipOf(c, s.labDir) }));
+  const frozen = judged.filter((j) => j.o.kind === "ours" && isFrozen(j.o.proc));
+  if (frozen.length > 0 && o.frozen === "refuse") {
+    throw new EnvironmentError(
+      `the lab in ${s.labDir} is frozen: ${frozen.map((j) => `${j.c.role} pid ${j.c.pid} is stopped (process state T, e.g. SIGSTOP or a debugger)`).join("; ")}; nothing was started or stopped`,
+      [
+        `resume it with \`kill -CONT -${frozen[0]!.c.pid}\`, or stop the whole lab with \`pbx-cutover lab down --lab-dir ${s.labDir}\``,
+      ],
+    );
+  }
+  if (judged.every((j) => j.o.kind === "ours")) return { running: existing, wasRunning: true };
+  // stale: stop the rest and start afresh (and say so)
+  const report = await stopRecorded(existing, s.labDir);
+  if (report.stillRunning.length > 0) throw stillRunningError(s.labDir, report);
+  return {
+    wasRunning: judged.some((j) => j.o.kind === "ours"),
+    replacedDead: judged.filter((j) => j.o.kind !== "ours").map((j) => j.c.role),
+  };
+}
+
+/**
+ * The lab dir's files before anything starts: the backends' logs (empty, mode 0644, never a
+ * planted symlink, before SIPp opens them), a new RPC secret, kamailio.cfg, the first list (old only).
+ */
+function writeLabFiles(s: LabSettings, p: LabPaths): void {
+  ensureUserDir(p.labDir, "the lab directory", "--lab-dir");
+  rmSync(p.ctlSocket, { force: true });
+  for (const role of ["old", "new"] as const) {
+    for (const f of Object.values(p.backend(role))) writeFileAtomic(f, "", { mode: FileMode.public });
+  }
+  rmSync(p.kamailioLog, { force: true });
+  writeRpcSecret(p.rpcSecretCfg);
+  writeFileAtomic(p.kamailioConfig, renderKamailioConfig(loadKamailioTemplate(), kamailioConfigValues(s, p)), {
+    mode: FileMode.public,
+  });
+  writeFileAtomic(p.dispatcherList, initialDispatcherList(s), { mode: FileMode.public, fsync: true });
+}
+
+/**
+ * Spawn Kamailio and every component, each in its own process group, and record them in lab.json
+ * before readiness (so `lab down` can clean up even if this process is killed). Until the scope
+ * releases them, the scope stops them and removes lab.json.
+ */
+function startComponents(
+  s: LabSettings,
+  p: LabPaths,
+  kamailioBin: string,
+  specs: ComponentSpec[],
+  scope: Scope,
+): LabState {
+  const components: ComponentState[] = [];
+  scope.defer("lab components", async () => {
+    await Promise.all(components.map((c) => stopGroup(c.pid, stopGraceMs(c.comm), stopSignal(c.comm))));
+  });
+  const spawn = (c: Omit<ComponentState, "pid" | "startTime">): void => {
+    const pid = spawnDetached(c.argv, c.log, p.labDir);
+    components.push({
+      role: c.role,
+      pid,
+      startTime: startTimeOf(pid),
+      comm: c.comm,
+      address: c.address,
+      port: c.port,
+      log: c.log,
+      argv: c.argv,
+    });
+  };
+  spawn({
+    role: "kamailio",
+    comm: "kamailio",
+    address: s.kamailio.address,
+    port: s.kamailio.sipPort,
+    log: p.kamailioLog,
+    argv: kamailioArgv(kamailioBin, s, p),
+  });
+  for (const b of specs)
+    spawn({ role: b.role, comm: b.comm, address: b.address, port: b.port, log: b.log, argv: b.argv });
+  const state: LabState = {
+    version: 1,
+    driver: "native",
+    startedAt: new Date().toISOString(),
+    settings: s,
+    components,
+  };
+  writeLabState(p, state);
+  scope.defer("lab state", () => removeLabState(p));
+  return state;
+}
+
+/** every component ready (Kamailio's RPC, each spec's own probe), or the first that died or timed out */
+async function waitAllReady(
+  s: LabSettings,
+  components: readonly ComponentState[],
+  specs: readonly ComponentSpec[],
+  signal: AbortSignal,
+): Promise<void> {
+  const rpc = rpcClientFor(s, 500);
+  try {
+    await abortable(
+      signal,
+      Promise.all(
+        components.map((c) =>
+          waitReady(
+            c,
+            s,
+            rpc,
+            signal,
+            specs.find((b) => b.role === c.role),
+          ),
+        ),
+      ),
+    );
+  } finally {
+    rpc.close();
+  }
 }
 
 async function waitReady(
