@@ -1,0 +1,257 @@
+/**
+ * Benchmark: the tool's own memory and CPU on long runs at production rates (CLI processes on a lab
+ * of real Kamailio and SIPp stand-ins, as an operator runs them), sampled from /proc/<pid>/stat once a
+ * second:
+ *   1. hold: `migrate --plan` with one weighted step (new=10 %, algorithm 9) held HOLD seconds and
+ *      `--traffic RATE` (default 500 calls/s): RSS after the warm-up (mean, spread around it, slope
+ *      in MB per 100,000 calls), peak RSS, CPU cores while the traffic ran, the collector's kernel
+ *      drops (/proc/net/udp) and the run's verdict;
+ *   2. sim: `sim` at SIM_RATE calls/s (default 1000) with SIM_CALLS calls per phase (default 20,000):
+ *      peak RSS, CPU cores over the run, kernel drops, status and exit code, the run folder's size.
+ * The load average is printed with every figure (the machine may be shared).
+ *
+ * Usage: node dist/bench/long-hold.bench.js [--only hold|sim] [--hold-s 60] [--rate 500]
+ *          [--warmup-s 60] [--sim-rate 1000] [--sim-calls 20000] [--node-arg=--cpu-prof ...]
+ *          [--keep-records FILE]
+ *   --node-arg passes an option to the CLI's node (e.g. --node-arg=--cpu-prof
+ *   --node-arg=--cpu-prof-dir=/tmp/prof); repeatable. --keep-records copies the hold's calls.ndjson.
+ */
+import { spawn } from "node:child_process";
+import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { CLI, labFixture, type LabFixture } from "../test/support/lab-fixture.js";
+import { coresBetween, rssFigures, sampleProcess, type ProcSample } from "./support/proc-sampler.js";
+
+interface Args {
+  only: "hold" | "sim" | undefined;
+  holdS: number;
+  rate: number;
+  warmupS: number;
+  simRate: number;
+  simCalls: number;
+  nodeArgs: string[];
+  /** copy the hold's calls.ndjson here */
+  keepRecords: string | undefined;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = {
+    only: undefined,
+    holdS: 60,
+    rate: 500,
+    warmupS: 60,
+    simRate: 1000,
+    simCalls: 20_000,
+    nodeArgs: [],
+    keepRecords: undefined,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i]!;
+    const v = (): string => {
+      const x = argv[++i];
+      if (x === undefined) throw new Error(`${k} needs a value`);
+      return x;
+    };
+    if (k === "--only") {
+      const o = v();
+      if (o !== "hold" && o !== "sim") throw new Error("--only hold|sim");
+      a.only = o;
+    } else if (k === "--hold-s") a.holdS = Number(v());
+    else if (k === "--rate") a.rate = Number(v());
+    else if (k === "--warmup-s") a.warmupS = Number(v());
+    else if (k === "--sim-rate") a.simRate = Number(v());
+    else if (k === "--sim-calls") a.simCalls = Number(v());
+    else if (k === "--keep-records") a.keepRecords = v();
+    else if (k.startsWith("--node-arg=")) a.nodeArgs.push(k.slice("--node-arg=".length));
+    else throw new Error(`unknown argument ${k}`);
+  }
+  return a;
+}
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  samples: ProcSample[];
+  /** ms (sampler clock) when the output first matched `mark` */
+  markMs: number | undefined;
+  endMs: number;
+}
+
+/** Run the CLI with node options, sampling its process; `mark` is a stdout line whose time is noted. */
+function runSampled(
+  f: LabFixture,
+  nodeArgs: string[],
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  mark: RegExp,
+): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], {
+      cwd: f.dir,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const sampler = sampleProcess(child.pid!, 1000, { address: "127.0.0.1", port: f.ports.hep });
+    const t0 = performance.now();
+    let stdout = "";
+    let stderr = "";
+    let markMs: number | undefined;
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+      if (markMs === undefined && mark.test(stdout)) markMs = performance.now() - t0;
+    });
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    // the last sample before the process is reaped: stop on 'exit'
+    child.on("exit", () => sampler.stop());
+    child.on("close", (code) =>
+      resolve({ code, stdout, stderr, samples: sampler.samples, markMs, endMs: performance.now() - t0 }),
+    );
+  });
+}
+
+function dirBytes(dir: string): number {
+  let n = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) n += dirBytes(p);
+    else if (e.isFile()) n += statSync(p).size;
+  }
+  return n;
+}
+
+function largestFiles(dir: string, k: number): string {
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => ({ name: e.name, mb: statSync(path.join(dir, e.name)).size / 1024 / 1024 }))
+    .sort((x, y) => y.mb - x.mb)
+    .slice(0, k)
+    .map((x) => `${x.name} ${x.mb.toFixed(1)} MB`)
+    .join(", ");
+}
+
+const runFolder = (out: string): string | undefined => /run folder (\S+)/.exec(out)?.[1];
+const mb = (x: number): string => `${x.toFixed(0)} MB`;
+const load = (xs: readonly ProcSample[]): string => {
+  const l = xs.map((s) => s.load1);
+  return `load1 ${Math.min(...l).toFixed(2)}-${Math.max(...l).toFixed(2)}`;
+};
+
+/** The curve, one row per `everyS` seconds: t, RSS, cores in that interval. */
+function curve(samples: readonly ProcSample[], everyS: number): string {
+  const rows: string[] = [];
+  let prev: ProcSample | undefined;
+  for (const s of samples) {
+    if (prev !== undefined && s.tMs - prev.tMs < everyS * 1000 - 500) continue;
+    const cores = prev === undefined ? "" : ` ${coresBetween(prev, s).toFixed(2)} cores`;
+    rows.push(`    t=${(s.tMs / 1000).toFixed(0).padStart(4)} s  rss ${s.rssMb.toFixed(0).padStart(4)} MB${cores}`);
+    prev = s;
+  }
+  return rows.join("\n");
+}
+
+async function hold(f: LabFixture, a: Args, lab: string[]): Promise<void> {
+  const plan = path.join(f.dir, "long-hold.plan.yaml");
+  writeFileSync(plan, `steps:\n  - weightNew: 10\n    hold: { durationS: ${a.holdS} }\n`);
+  const args = ["migrate", ...lab, "--artifacts-dir", path.join(f.dir, "art-hold"), "--plan", plan, "--traffic"];
+  const r = await runSampled(f, a.nodeArgs, [...args, String(a.rate)], process.env, /^(migrate: )?traffic: \d/m);
+  const dir = runFolder(r.stdout);
+  console.log(`hold: pbx-cutover ${[...args, String(a.rate)].join(" ")} (hold ${a.holdS} s)`);
+  if (r.markMs === undefined || dir === undefined) {
+    console.log(r.stdout + r.stderr);
+    throw new Error(`hold: no traffic started (exit ${r.code})`);
+  }
+  const res = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")) as {
+    status: string;
+    traffic?: { calls?: { total: number }; hep?: { kernelDrops?: number } };
+  };
+  if (a.keepRecords !== undefined) copyFileSync(path.join(dir, "calls.ndjson"), a.keepRecords);
+  const trafficEnd = r.markMs + a.holdS * 1000;
+  const fromMs = r.markMs + a.warmupS * 1000;
+  const fig = rssFigures(r.samples, fromMs, trafficEnd, a.rate);
+  const inTraffic = r.samples.filter((s) => s.tMs >= r.markMs! && s.tMs <= trafficEnd);
+  const cores = inTraffic.length >= 2 ? coresBetween(inTraffic[0]!, inTraffic[inTraffic.length - 1]!) : NaN;
+  const drops = r.samples.at(-1)?.udpDrops ?? Math.max(0, ...r.samples.map((s) => s.udpDrops ?? 0));
+  const w = fig.afterWarmup;
+  console.log(
+    `  exit ${r.code}, status ${res.status}, ${res.traffic?.calls?.total ?? "?"} calls, wall ${(r.endMs / 1000).toFixed(0)} s, ${load(r.samples)}`,
+  );
+  console.log(
+    `  RSS peak ${mb(fig.peakMb)}; after ${a.warmupS} s of traffic: ` +
+      (w === undefined
+        ? "no samples (hold shorter than the warm-up)"
+        : `mean ${mb(w.meanMb)}, ${mb(w.minMb)}-${mb(w.maxMb)} (+-${w.spreadPct.toFixed(1)} %), slope ${fig.slopeMbPer100kCalls?.toFixed(1) ?? "?"} MB per 100k calls (${w.samples} samples)`),
+  );
+  console.log(
+    `  CPU while the traffic ran: ${cores.toFixed(2)} cores; kernel HEP drops ${drops} (results.json: ${res.traffic?.hep?.kernelDrops ?? "?"})`,
+  );
+  console.log(`  run folder ${(dirBytes(dir) / 1024 / 1024).toFixed(0)} MB: ${largestFiles(dir, 4)}`);
+  console.log(curve(r.samples, Math.max(5, Math.round(a.holdS / 30))));
+  if (r.code !== 0) console.log((r.stdout + r.stderr).trimEnd().split("\n").slice(-8).join("\n"));
+}
+
+async function sim(f: LabFixture, a: Args, lab: string[]): Promise<void> {
+  const knobs = {
+    CALL_RATE: String(a.simRate),
+    CALLS_PER_PHASE: String(a.simCalls),
+    CALL_DURATION_MS: "1000",
+    LONG_CALL_MS: "5000",
+    POST_CUTOVER_CALLS: "1000",
+  };
+  const args = ["sim", ...lab, "--quiet", "--artifacts-dir", path.join(f.dir, "art-sim")];
+  const r = await runSampled(f, a.nodeArgs, args, { ...process.env, ...knobs }, /^run folder /m);
+  console.log(
+    `sim: ${Object.entries(knobs)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(" ")} pbx-cutover ${args.join(" ")}`,
+  );
+  const art = path.join(f.dir, "art-sim");
+  const dir = (existsSync(art) ? readdirSync(art) : []).find((n) => n.startsWith("call-cutover-"));
+  if (dir === undefined) throw new Error(`sim: no run folder (exit ${r.code}): ${r.stdout}${r.stderr}`);
+  const runDir = path.join(f.dir, "art-sim", dir);
+  const res = JSON.parse(readFileSync(path.join(runDir, "results.json"), "utf8")) as {
+    status: string;
+    calls: unknown[];
+    evidence?: { mode?: string; hep?: { kernelDrops?: number } };
+  };
+  const first = r.samples[0]!;
+  const last = r.samples.at(-1)!;
+  const peak = Math.max(...r.samples.map((s) => s.rssMb));
+  console.log(
+    `  exit ${r.code}, status ${res.status}, ${res.calls.length} calls, evidence ${res.evidence?.mode ?? "?"}, wall ${(r.endMs / 1000).toFixed(0)} s, ${load(r.samples)}`,
+  );
+  console.log(
+    `  RSS peak ${mb(peak)}; CPU ${(last.userS - first.userS).toFixed(1)} s user + ${(last.systemS - first.systemS).toFixed(1)} s system = ${coresBetween(first, last).toFixed(2)} cores over the run; kernel HEP drops ${last.udpDrops ?? "?"} (results.json: ${res.evidence?.hep?.kernelDrops ?? "?"})`,
+  );
+  console.log(`  run folder ${(dirBytes(runDir) / 1024 / 1024).toFixed(0)} MB: ${largestFiles(runDir, 5)}`);
+  console.log(curve(r.samples, 5));
+  if (r.code !== 0) console.log(r.stdout.trimEnd().split("\n").slice(-15).join("\n"));
+}
+
+/** A lab of its own for each part (hold: algorithm 9 for the weighted step; sim: round-robin). */
+async function onLab(lab: string[], part: (f: LabFixture, lab: string[]) => Promise<void>): Promise<void> {
+  const f = await labFixture();
+  try {
+    const up = await f.cli(["lab", "up", ...f.flags, ...lab]);
+    if (up.code !== 0) throw new Error(`lab up failed: ${up.stderr}`);
+    await part(f, [...f.flags, ...lab]);
+  } finally {
+    await f.dispose();
+  }
+}
+
+async function main(): Promise<void> {
+  const a = parseArgs(process.argv.slice(2));
+  console.log(
+    `machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? "?"}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; node ${process.version}`,
+  );
+  if (a.only !== "sim") await onLab(["--dispatcher-alg", "9"], (f, lab) => hold(f, a, lab));
+  if (a.only !== "hold") await onLab([], (f, lab) => sim(f, a, lab));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
