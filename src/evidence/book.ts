@@ -66,6 +66,8 @@ export class EvidenceBook {
   /** request transactions seen, with the call and the record they belong to */
   private readonly transactions = new Map<string, RequestSeen | undefined>();
   private readonly concluded = new Set<string>();
+  /** per burst, its calls not concluded yet (in the order they were first seen): what settle looks at */
+  private readonly open = new Map<BurstLabel, Map<string, CallEvidence>>();
   private readonly finishedBursts = new Set<BurstLabel>();
   private readonly instanceNotes = new Map<string, string>();
   private windowPhase: SimPhase | undefined;
@@ -101,6 +103,9 @@ export class EvidenceBook {
     if (!c) {
       c = { callId, burst, phase: phaseOfBurst(burst), invite: {}, bye: {}, uac: {} };
       this.calls.set(callId, c);
+      let open = this.open.get(burst);
+      if (!open) this.open.set(burst, (open = new Map<string, CallEvidence>()));
+      open.set(callId, c);
     }
     return c;
   }
@@ -243,8 +248,7 @@ export class EvidenceBook {
    */
   settle(burst: BurstLabel): EvidenceFact[] {
     const facts: EvidenceFact[] = [];
-    for (const c of this.calls.values()) {
-      if (c.burst !== burst) continue;
+    for (const c of this.open.get(burst)?.values() ?? []) {
       // seen at a backend before the UAC's own log shows the INVITE: that log lags, wait for it
       if (c.uac.inviteSentStamp === undefined) continue;
       // the UAC has its 2xx to BYE but no backend's log shows the BYE yet: a backend's log can lag
@@ -259,8 +263,7 @@ export class EvidenceBook {
   finishBurst(burst: BurstLabel): EvidenceFact[] {
     this.finishedBursts.add(burst);
     const facts: EvidenceFact[] = [];
-    for (const c of this.calls.values()) {
-      if (c.burst !== burst || this.concluded.has(c.callId)) continue;
+    for (const c of this.open.get(burst)?.values() ?? []) {
       c.uac.unanswered = true;
       facts.push(...this.conclude(c));
     }
@@ -272,6 +275,7 @@ export class EvidenceBook {
     const o = outcomeOf(c);
     if (o.outcome === "pending") return [];
     this.concluded.add(c.callId);
+    this.open.get(c.burst)?.delete(c.callId);
     return [
       { kind: "finished", call: c, completed: o.outcome === "completed", ...(o.reason ? { reason: o.reason } : {}) },
     ];
