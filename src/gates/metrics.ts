@@ -10,11 +10,13 @@
  *   SDD, section 4.4   Session Disconnect Delay: BYE sent -> its final response; p50 and p95
  *
  * A ratio with a zero denominator is `undefined`, never 0 or 100. Percentiles are nearest-rank
- * (the smallest sample with at least p % of the samples at or below it), so a p95 is always a
- * delay some call really had.
+ * (the smallest sample with at least p % of the samples at or below it), so a p95 is a delay some
+ * call really had; a tally's delays are kept in bounded memory (delay-sketch.ts): exact up to
+ * EXACT_SAMPLES calls per backend, within RELATIVE_ERROR (0.5 %) of the exact value beyond.
  */
 import type { BackendRole } from "../core/backend-role.js";
 import type { CallRecord } from "../evidence/call-record.js";
+import { DelaySketch, sortedPercentile } from "./delay-sketch.js";
 
 /** RFC 6076 section 4.8's ineffective final responses. */
 export const INEFFECTIVE_STATUSES: readonly number[] = [408, 500, 503, 504];
@@ -68,41 +70,33 @@ export function percentile(samples: readonly number[], p: number): number | unde
 
 const isFinal = (s: number | undefined): s is number => s !== undefined && s >= 200 && s <= 699;
 
-/** Insert into an ascending array, keeping it sorted (binary search). */
-function insertSorted(xs: number[], x: number): void {
-  let lo = 0;
-  let hi = xs.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (xs[mid]! <= x) lo = mid + 1;
-    else hi = mid;
-  }
-  xs.splice(lo, 0, x);
-}
-
-/** Nearest-rank percentile of ascending samples. */
-function sortedPercentile(sorted: readonly number[], p: number): number | undefined {
-  if (sorted.length === 0) return undefined;
-  return sorted[Math.max(1, Math.ceil((p / 100) * sorted.length)) - 1];
-}
-
 /**
  * One backend's metrics built up call by call (a live window: each concluded call is added once, and
  * the metrics are read at any moment without going over the calls again). `backendMetrics` is the
- * same tally over a list, so the live and the final verdicts share one classification.
+ * same tally over a list, so the live and the final verdicts share one classification. Its memory
+ * does not grow with the window: counts, two delay sketches, and the Call-IDs of calls not yet
+ * `forget`-ten (a live window forgets a call once it is over).
  */
 export class BackendTally {
+  /** Call-IDs counted and not forgotten: a second add is ignored, a disconnect delay still taken */
   private readonly seen = new Set<string>();
   private invites = 0;
   private answered2xx = 0;
   private redirected3xx = 0;
   private ineffective = 0;
   private timedOut = 0;
-  private readonly srd: number[] = [];
-  private readonly sdd: number[] = [];
+  private readonly srd: DelaySketch;
+  private readonly sdd: DelaySketch;
   private readonly disconnected = new Set<string>();
 
-  constructor(readonly backend: BackendRole) {}
+  /** @param exactDelays delays kept one by one before the sketch takes over (default EXACT_SAMPLES) */
+  constructor(
+    readonly backend: BackendRole,
+    exactDelays?: number,
+  ) {
+    this.srd = new DelaySketch(exactDelays);
+    this.sdd = new DelaySketch(exactDelays);
+  }
 
   /** Count one call (another backend's record, or a Call-ID already counted, is ignored). */
   add(r: CallRecord): boolean {
@@ -115,7 +109,7 @@ export class BackendTally {
     if (final !== undefined && final >= 300 && final < 400) this.redirected3xx++;
     if (final === undefined || INEFFECTIVE_STATUSES.includes(final)) this.ineffective++;
     if (r.timedOut) this.timedOut++;
-    if (r.firstProvisionalOrFinalMs !== undefined) insertSorted(this.srd, r.firstProvisionalOrFinalMs - r.inviteSentMs);
+    if (r.firstProvisionalOrFinalMs !== undefined) this.srd.add(r.firstProvisionalOrFinalMs - r.inviteSentMs);
     if (r.byeSentMs !== undefined && r.byeFinalMs !== undefined)
       this.addDisconnect(r.callId, r.byeFinalMs - r.byeSentMs);
     return true;
@@ -125,15 +119,21 @@ export class BackendTally {
   addDisconnect(callId: string, ms: number): boolean {
     if (!this.seen.has(callId) || this.disconnected.has(callId)) return false;
     this.disconnected.add(callId);
-    insertSorted(this.sdd, ms);
+    this.sdd.add(ms);
     return true;
   }
 
+  /** A counted call is over: its Call-ID is no longer kept (its numbers stay in the tally). */
+  forget(callId: string): void {
+    this.seen.delete(callId);
+    this.disconnected.delete(callId);
+  }
+
   metrics(): BackendMetrics {
-    const delay = (xs: readonly number[]): Delay => ({
-      samples: xs.length,
-      p50Ms: sortedPercentile(xs, 50),
-      p95Ms: sortedPercentile(xs, 95),
+    const delay = (xs: DelaySketch): Delay => ({
+      samples: xs.samples,
+      p50Ms: xs.percentile(50),
+      p95Ms: xs.percentile(95),
     });
     return {
       backend: this.backend,
