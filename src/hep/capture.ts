@@ -127,7 +127,7 @@ export async function startHepCapture(o: HepCaptureOptions): Promise<HepCapture<
       forwarded: o.forward ? s.forwarded : undefined,
       forwardErrors: o.forward ? s.forwardErrors : undefined,
       pcap: { path: pcap.path, records: pcap.records },
-      calls: evidence ? evidence.calls.size : callIds.size,
+      calls: evidence ? evidence.lifecycle.calls : callIds.size,
     };
   };
   let stopped: Promise<HepCaptureSummary> | undefined;

@@ -178,3 +178,25 @@ test("what is not a call's SIP through this proxy is counted and left out", () =
   assert.deepEqual(e.counts, { packets: 4, notSip: 2, notThroughProxy: 1, noCallId: 1 });
   assert.equal(e.calls.size, 0);
 });
+
+test("a forgotten call's evidence is gone and its later messages are ignored for 32 s; calls nobody forgot expire by age", () => {
+  const ps = packets(recordedBothCalls());
+  const e = book(ps);
+  const one = call(e, 1);
+  const t = (p: HepPacket): number => p.tsSec * 1_000_000 + p.tsUsec;
+  const last = Math.max(...ps.map(t));
+  e.forget(one.callId, last);
+  assert.equal(e.calls.size, 3);
+  const mine = ps.filter((p) => p.payload.includes(one.callId));
+  for (const p of mine) assert.equal(e.add(p), undefined, "ignored");
+  assert.equal(e.lifecycle.ofForgottenCalls, mine.length);
+  // 32 s later another forget lets the first one's memory go: its messages make a call again
+  e.forget(call(e, 2).callId, last + 32_000_001);
+  assert.notEqual(e.add(mine[0]!), undefined);
+  assert.equal(e.lifecycle.calls, 5);
+  // every call first seen before the last packet's time expires, the one just seen again too (its first sight is old)
+  const expired = e.expireCreatedBefore(last + 1);
+  assert.equal(expired.length, 3);
+  assert.equal(e.calls.size, 0);
+  assert.equal(e.lifecycle.expired, 3);
+});

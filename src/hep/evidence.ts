@@ -8,6 +8,10 @@
  * the proxy: a packet whose source is one of the proxy's SIP sockets is something Kamailio sent,
  * one whose destination is, something it received. Retransmissions are counted, never new
  * transactions (Call-ID + CSeq + method + top Via branch + destination).
+ *
+ * Its memory is what the open calls need: a reader done with a call `forget`s it (its later
+ * messages, e.g. a retransmitted answer, are then ignored and counted for FORGOTTEN_CALL_MS), and
+ * `expireCreatedBefore` drops calls nobody forgot (another caller's, a call that never ended).
  */
 import { readSipHeadOf, type SipHead } from "../sip/message.js";
 import type { HepPacket } from "./decode.js";
@@ -102,11 +106,25 @@ function tagOf(headerValue: string | undefined): string | undefined {
   return headerValue === undefined ? undefined : TAG.exec(headerValue)?.[1];
 }
 
+/** how long a forgotten call's later messages are still recognised and ignored (SIP's 64 x T1) */
+export const FORGOTTEN_CALL_MS = 32_000;
+
+/** per call: when it was first seen, and its transactions (for retransmissions) */
+interface CallState {
+  firstUs: number;
+  transactions: Map<string, RequestLeg | ResponseSeen>;
+}
+
 export class HepEvidence {
   readonly calls = new Map<string, HepCall>();
   readonly counts: HepEvidenceCounts = { packets: 0, notSip: 0, notThroughProxy: 0, noCallId: 0 };
+  /** the calls' lifecycle: seen (each Call-ID once, unless it came back after its forgetting expired),
+   * messages of calls already forgotten (late retransmissions), calls dropped by expireCreatedBefore */
+  readonly lifecycle = { calls: 0, ofForgottenCalls: 0, expired: 0 };
   private readonly proxy: ReadonlySet<EndpointKey>;
-  private readonly transactions = new Map<string, RequestLeg | ResponseSeen>();
+  private readonly state = new Map<string, CallState>();
+  /** forgotten Call-IDs -> until when (capture time, us) their messages are ignored; in forget order */
+  private readonly forgotten = new Map<string, number>();
 
   /** @param proxySockets Kamailio's SIP sockets ("127.0.0.1:15060"): every mirrored message has one as source or destination */
   constructor(proxySockets: readonly EndpointKey[]) {
@@ -143,7 +161,12 @@ export class HepEvidence {
       return undefined;
     }
     const us = p.tsSec * 1_000_000 + p.tsUsec;
-    const c = this.call(callId);
+    if (this.forgotten.has(callId)) {
+      this.lifecycle.ofForgottenCalls++;
+      return undefined;
+    }
+    const c = this.call(callId, us);
+    const transactions = this.state.get(callId)!.transactions;
     const cseq = msg.cseq;
     if (msg.kind === "request") {
       const method = msg.method!;
@@ -154,8 +177,8 @@ export class HepEvidence {
         }
         return c;
       }
-      const key = `q|${callId}|${cseq?.seq ?? "?"}|${method}|${msg.topViaBranch ?? ""}|${to}`;
-      const seen = this.transactions.get(key) as RequestLeg | undefined;
+      const key = `q|${cseq?.seq ?? "?"}|${method}|${msg.topViaBranch ?? ""}|${to}`;
+      const seen = transactions.get(key) as RequestLeg | undefined;
       if (seen) {
         seen.retransmissions++;
         return c;
@@ -168,7 +191,7 @@ export class HepEvidence {
         leg = { to, transactions: 1, retransmissions: 0, firstUs: us };
         legs.push(leg);
       }
-      this.transactions.set(key, leg);
+      transactions.set(key, leg);
       return c;
     }
 
@@ -176,8 +199,8 @@ export class HepEvidence {
     const toTag = tagOf(msg.to);
     const method = cseq?.method ?? "?";
     const seq = cseq?.seq ?? -1;
-    const key = `r|${callId}|${seq}|${method}|${status}|${toTag ?? ""}|${from}|${to}`;
-    const seen = this.transactions.get(key) as ResponseSeen | undefined;
+    const key = `r|${seq}|${method}|${status}|${toTag ?? ""}|${from}|${to}`;
+    const seen = transactions.get(key) as ResponseSeen | undefined;
     if (seen) {
       seen.copies++;
       return c;
@@ -207,7 +230,7 @@ export class HepEvidence {
       firstUs: us,
     };
     c.responses.push(r);
-    this.transactions.set(key, r);
+    transactions.set(key, r);
     if (!sent && method === "INVITE" && status >= 200 && status < 300 && c.dialogToTag === undefined) {
       c.dialogToTag = toTag;
       c.answeredBy = from;
@@ -219,7 +242,35 @@ export class HepEvidence {
     return c;
   }
 
-  private call(callId: string): HepCall {
+  /**
+   * The reader is done with this call: its evidence is dropped, and its messages captured up to
+   * FORGOTTEN_CALL_MS after `nowUs` are ignored (counted in `lifecycle.ofForgottenCalls`).
+   */
+  forget(callId: string, nowUs: number): void {
+    this.calls.delete(callId);
+    this.state.delete(callId);
+    for (const [id, until] of this.forgotten) {
+      if (until > nowUs) break;
+      this.forgotten.delete(id);
+    }
+    this.forgotten.delete(callId);
+    this.forgotten.set(callId, nowUs + FORGOTTEN_CALL_MS * 1000);
+  }
+
+  /** Drop the calls first seen before `us` (capture time) that nobody forgot; returns their Call-IDs. */
+  expireCreatedBefore(us: number): string[] {
+    const out: string[] = [];
+    for (const [id, st] of this.state) {
+      if (st.firstUs >= us) break;
+      this.calls.delete(id);
+      this.state.delete(id);
+      out.push(id);
+    }
+    this.lifecycle.expired += out.length;
+    return out;
+  }
+
+  private call(callId: string, us: number): HepCall {
     let c = this.calls.get(callId);
     if (!c) {
       c = {
@@ -234,6 +285,8 @@ export class HepEvidence {
         answeredBy: undefined,
       };
       this.calls.set(callId, c);
+      this.state.set(callId, { firstUs: us, transactions: new Map() });
+      this.lifecycle.calls++;
     }
     return c;
   }
