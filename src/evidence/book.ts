@@ -68,6 +68,8 @@ export class EvidenceBook {
   private readonly concluded = new Set<string>();
   /** per burst, its calls not concluded yet (in the order they were first seen): what settle looks at */
   private readonly open = new Map<BurstLabel, Map<string, CallEvidence>>();
+  /** calls with new evidence since their burst's last settle: only their outcome can have changed */
+  private readonly touched = new Set<CallEvidence>();
   private readonly finishedBursts = new Set<BurstLabel>();
   private readonly instanceNotes = new Map<string, string>();
   private windowPhase: SimPhase | undefined;
@@ -107,6 +109,7 @@ export class EvidenceBook {
       if (!open) this.open.set(burst, (open = new Map<string, CallEvidence>()));
       open.set(callId, c);
     }
+    if (!this.concluded.has(callId)) this.touched.add(c);
     return c;
   }
 
@@ -139,7 +142,11 @@ export class EvidenceBook {
       // the backend's own answer (a response it sent) to a request it received
       if (at.direction !== "sent" || (msg.status ?? 0) < 200) return [];
       const seen = this.transactions.get(key);
-      if (seen && !seen.answer) seen.answer = { status: msg.status!, toTag: tagOf(msg.to), stamp: at.stamp };
+      if (seen && !seen.answer) {
+        seen.answer = { status: msg.status!, toTag: tagOf(msg.to), stamp: at.stamp };
+        const c = this.calls.get(callId);
+        if (c && !this.concluded.has(callId)) this.touched.add(c);
+      }
       return [];
     }
     if (at.direction !== "received") return [];
@@ -249,6 +256,8 @@ export class EvidenceBook {
   settle(burst: BurstLabel): EvidenceFact[] {
     const facts: EvidenceFact[] = [];
     for (const c of this.open.get(burst)?.values() ?? []) {
+      if (!this.touched.has(c)) continue;
+      this.touched.delete(c);
       // seen at a backend before the UAC's own log shows the INVITE: that log lags, wait for it
       if (c.uac.inviteSentStamp === undefined) continue;
       // the UAC has its 2xx to BYE but no backend's log shows the BYE yet: a backend's log can lag
