@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { GateSpecSchema } from "../gates/gate.js";
 import type { HepCall, ResponseSeen } from "../hep/evidence.js";
-import { LiveGates } from "./live-gates.js";
+import type { CallRecord } from "../evidence/call-record.js";
+import { callsDuring, LiveGates } from "./live-gates.js";
 
 const PROXY = "127.0.0.1:15060";
 const CALLER = "127.0.0.1:40000";
@@ -139,5 +140,80 @@ describe("live gates: evaluated on each answer", () => {
     now.ms = 2000;
     assert.equal(g.evaluate(0).verdict, "pass");
     assert.match(g.evaluate(0).detail, /new 0 of 100 calls/);
+  });
+});
+
+describe("live gates over a long hold", () => {
+  it("keep only the open calls: each call's record goes out once as it ends, the evidence forgets it, the tallies stay", () => {
+    const now = { ms: 1000 };
+    const calls = new Map<string, HepCall>();
+    const records: CallRecord[] = [];
+    const g = new LiveGates({
+      call: (id) => calls.get(id),
+      backends: { old: OLD, new: NEW },
+      callIdPrefix: "run",
+      timeoutMs: 4000,
+      algorithm: 9,
+      steps: [{ weightNew: 10, gates: [GateSpecSchema.parse({ kind: "threshold", metric: "srd_p95", atMost: 50 })] }],
+      now: () => now.ms,
+      onRecord: (r) => records.push(r),
+      onOver: (id) => calls.delete(id),
+    });
+    g.open(0);
+    let most = 0;
+    for (let i = 0; i < 20_000; i++) {
+      now.ms = 1001 + i;
+      const c = forwarded(`run-${i}`, now.ms, i % 10 === 0 ? NEW : OLD);
+      calls.set(c.callId, c);
+      g.observe(c);
+      // the 200 OK, then BYE and its answer; every 1000th call gets no answer at all
+      if (i % 1000 === 999) continue;
+      g.observe(answer(c, 200, now.ms + 5));
+      c.dialogToTag = "t";
+      c.forwarded["BYE"] = [
+        { to: c.forwarded["INVITE"]![0]!.to, transactions: 1, retransmissions: 0, firstUs: (now.ms + 105) * 1000 },
+      ];
+      c.answerToBye = { ...toCaller(200, now.ms + 106), method: "BYE", cseq: 2 };
+      g.observe(c);
+      if (i % 500 === 0) g.watch(0);
+      most = Math.max(most, g.openCalls, calls.size);
+    }
+    assert.ok(most < 10, `at most a few calls open at once, was ${most}`);
+    now.ms += 5000;
+    const v = g.evaluate(0);
+    assert.equal(v.verdict, "pass", v.detail);
+    const rec = g.verdicts.get(0)!;
+    assert.deepEqual(rec.window.routed, { old: 18_000, new: 2000 });
+    assert.equal(rec.metrics.old.timedOut + rec.metrics.new.timedOut, 20);
+    assert.equal(rec.metrics.new.srdP95Ms, 5);
+    g.flush();
+    assert.equal(records.length, 20_000, "every call's record once");
+    assert.equal(new Set(records.map((r) => r.callId)).size, 20_000);
+    assert.equal(records.filter((r) => r.timedOut).length, 20);
+    assert.equal(records.find((r) => r.callId === "run-1")?.byeFinalMs, 1002 + 106);
+    assert.equal(g.openCalls, 0);
+  });
+
+  it("the calls a backend received in a time range, from the run's records", async () => {
+    const r = (id: string, backend: "old" | "new", at: number, finalStatus?: number, timedOut = false): CallRecord => ({
+      callId: id,
+      backend,
+      inviteSentMs: at,
+      firstProvisionalOrFinalMs: undefined,
+      finalStatus,
+      timedOut,
+      byeSentMs: undefined,
+      byeFinalMs: undefined,
+    });
+    const recs = [
+      r("a", "new", 99, 503),
+      r("b", "new", 100, 200),
+      r("c", "new", 150, 503),
+      r("d", "new", 160, undefined, true),
+      r("e", "new", 170),
+      r("f", "old", 170, 503),
+      r("g", "new", 201, 503),
+    ];
+    assert.deepEqual(await callsDuring(recs, "new", 100, 200), { routed: 4, failed: 2, unanswered: 1 });
   });
 });

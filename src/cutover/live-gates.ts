@@ -15,23 +15,31 @@
  *
  * Calls are this run's own (their Call-ID prefix); a call still waiting for its final answer is
  * left out until it has one or times out (src/evidence/hep-records.ts).
+ *
+ * Memory does not grow with a hold: a call is kept only while it is open (routed, waiting for its
+ * final answer, its BYE's answer, or its timeout); once it is over (`recordOver`) its record goes to
+ * `onRecord` (the run's calls.ndjson), `onOver` tells the evidence to forget it, and the window keeps
+ * only tallies (counts, delay sketches, the candidates for the first failing call).
  */
 
 import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
-import { firstFailingCall } from "../gates/failing-calls.js";
-import type { CallRecord, CallRecords } from "../evidence/call-record.js";
-import { callRecordFromHep, callRecordsFromHep } from "../evidence/hep-records.js";
+import { FirstFailingCalls } from "../gates/failing-calls.js";
+import { recordOver, type CallRecord } from "../evidence/call-record.js";
+import { callRecordFromHep } from "../evidence/hep-records.js";
 import { evaluateGates, gateRows, type GateResult, type GateSpec, type StepGateVerdict } from "../gates/gate.js";
-import { BackendTally, windowMetrics, type BackendMetrics } from "../gates/metrics.js";
+import { BackendTally, type BackendMetrics } from "../gates/metrics.js";
 import { EDGE_SELECTIONS, splitCheck, type SplitCheck } from "../gates/split-check.js";
 import type { EndpointKey, HepCall } from "../hep/evidence.js";
 import type { DecisionMarks } from "../plan/reaction.js";
 import type { GateResult as RunnerGateResult, WindowWatch } from "../plan/runner.js";
 import type { BackendRole } from "../core/backend-role.js";
 
+/** a call with a final answer but no answer to its BYE this long after its INVITE is over as it is (SIP's 64 x T1) */
+export const CALL_LINGER_MS = 32_000;
+
 export interface LiveGatesOptions {
-  /** what Kamailio mirrored (the run's HEP capture) */
-  calls: () => Iterable<HepCall>;
+  /** what Kamailio mirrored (the run's HEP capture): not read, the gates keep what they need */
+  calls?: () => Iterable<HepCall>;
   /** one call of what Kamailio mirrored, by Call-ID */
   call: (callId: string) => HepCall | undefined;
   backends: Readonly<Record<BackendRole, EndpointKey>>;
@@ -42,6 +50,10 @@ export interface LiveGatesOptions {
   algorithm: DispatcherAlgorithm;
   steps: readonly { weightNew: number; gates: readonly GateSpec[] }[];
   now?: () => number;
+  /** a call of this run is over: its record (once, in the order calls end) */
+  onRecord?: (r: CallRecord) => void;
+  /** a call of this run is over, or Kamailio answered it itself: the evidence may forget it */
+  onOver?: (callId: string) => void;
 }
 
 /** One step's verdict with its numbers, for results.json and summary.md. */
@@ -68,18 +80,29 @@ export interface StepGateRecord {
   decided?: DecisionMarks;
 }
 
-/** The step being held: its calls as they conclude, tallied once each. */
+/** The step being held: its calls' tallies, each call counted once. */
 interface LiveWindow {
   step: number;
   fromMs: number;
   tally: Record<BackendRole, BackendTally>;
+  first: FirstFailingCalls;
   routed: Record<BackendRole, number>;
-  routedIds: Set<string>;
-  /** forwarded, no final answer yet: Call-ID -> INVITE time (insertion order = INVITE order, about) */
-  pending: Map<string, number>;
-  concluded: Map<string, CallRecord>;
+  /** routed in the window, no final answer yet */
+  pending: number;
+  /** calls Kamailio answered itself without routing them */
+  unrouted: number;
   failed: StepGateRecord | undefined;
   waiters: ((r: RunnerGateResult) => void)[];
+}
+
+/** A call of the run that is not over yet. */
+interface OpenCall {
+  backend: BackendRole;
+  inviteMs: number;
+  /** the window it counts in (it was routed while that window held and had not failed) */
+  window: LiveWindow | undefined;
+  /** concluded: its final answer (or timeout), its BYE's times once answered */
+  record: CallRecord | undefined;
 }
 
 export class LiveGates {
@@ -87,6 +110,12 @@ export class LiveGates {
   /** the last verdict per step (0-based) */
   readonly verdicts = new Map<number, StepGateRecord>();
   private readonly now: () => number;
+  /** calls routed and not over yet, in the order they were first seen */
+  private readonly calls = new Map<string, OpenCall>();
+  /** calls Kamailio answered itself -> when first seen (counted once; let go CALL_LINGER_MS later) */
+  private readonly unroutedIds = new Map<string, number>();
+  /** a concluded call's final answer as the caller got it (epoch ms), for the first failing call's */
+  private readonly answerMsOf = new WeakMap<CallRecord, number>();
 
   constructor(private readonly o: LiveGatesOptions) {
     this.now = o.now ?? Date.now;
@@ -101,13 +130,18 @@ export class LiveGates {
       step,
       fromMs: atMs,
       tally: { old: new BackendTally("old"), new: new BackendTally("new") },
+      first: new FirstFailingCalls(),
       routed: { old: 0, new: 0 },
-      routedIds: new Set(),
-      pending: new Map(),
-      concluded: new Map(),
+      pending: 0,
+      unrouted: 0,
       failed: undefined,
       waiters: [],
     };
+  }
+
+  /** calls of the run not over yet (what the gates hold per call) */
+  get openCalls(): number {
+    return this.calls.size + this.unroutedIds.size;
   }
 
   windowStart(step: number): number | undefined {
@@ -116,51 +150,103 @@ export class LiveGates {
 
   private accept = (id: string): boolean => id.startsWith(`${this.o.callIdPrefix}-`);
 
+  /** the window a call routed at `inviteMs` counts in: the live one, unless it failed or the call is older */
+  private windowFor(inviteMs: number): LiveWindow | undefined {
+    const w = this.live;
+    return w !== undefined && w.failed === undefined && inviteMs >= w.fromMs ? w : undefined;
+  }
+
   /**
    * One mirrored message's call (the capture's onPacket, after the evidence took it): counts it as
    * routed in the open window, and once it has its final answer adds it to the tallies and evaluates
-   * the gates (the event that can decide them).
+   * the gates (the event that can decide them); once it is over, its record goes out.
    */
   observe(c: HepCall | undefined): void {
-    const w = this.live;
-    if (c === undefined || w === undefined || w.failed !== undefined || !this.accept(c.callId)) return;
+    if (c === undefined || !this.accept(c.callId)) return;
     const seenMs = this.now();
-    const done = w.concluded.get(c.callId);
-    if (done !== undefined) {
+    const known = this.calls.get(c.callId);
+    if (known?.record !== undefined) {
       // a concluded call's BYE answer: its disconnect delay
-      if (c.answerToBye !== undefined && done.byeSentMs === undefined) {
+      const r = known.record;
+      if (c.answerToBye !== undefined && r.byeSentMs === undefined) {
         const bye = c.forwarded.BYE?.[0];
-        if (
-          bye !== undefined &&
-          w.tally[done.backend].addDisconnect(c.callId, (c.answerToBye.firstUs - bye.firstUs) / 1000)
-        ) {
-          done.byeSentMs = bye.firstUs / 1000;
-          done.byeFinalMs = c.answerToBye.firstUs / 1000;
-          this.decide(w, c.answerToBye.firstUs / 1000, seenMs);
+        if (bye !== undefined) {
+          r.byeSentMs = bye.firstUs / 1000;
+          r.byeFinalMs = c.answerToBye.firstUs / 1000;
+          const w = known.window;
+          if (w !== undefined && w === this.live && w.failed === undefined) {
+            w.first.addDisconnect(r);
+            if (w.tally[r.backend].addDisconnect(c.callId, r.byeFinalMs - r.byeSentMs))
+              this.decide(w, c.answerToBye.firstUs / 1000, seenMs);
+          }
         }
       }
+      if (recordOver(r)) this.over(c.callId, known);
       return;
     }
     const st = callRecordFromHep(c, this.o.backends, { nowMs: seenMs, timeoutMs: this.o.timeoutMs });
-    if (st.kind !== "pending" && st.kind !== "record") return;
-    const backend = st.kind === "record" ? st.record.backend : st.backend;
-    const inviteMs = st.kind === "record" ? st.record.inviteSentMs : st.inviteSentMs;
-    if (inviteMs < w.fromMs) return;
-    if (!w.routedIds.has(c.callId)) {
-      w.routedIds.add(c.callId);
-      w.routed[backend]++;
-    }
-    if (st.kind === "pending") {
-      if (!w.pending.has(c.callId)) w.pending.set(c.callId, inviteMs);
+    if (st.kind === "unrouted") {
+      if (this.unroutedIds.has(c.callId)) return;
+      this.unroutedIds.set(c.callId, seenMs);
+      const w = this.windowFor((c.inviteReceivedUs ?? 0) / 1000);
+      if (w !== undefined) w.unrouted++;
+      this.o.onOver?.(c.callId);
       return;
     }
-    this.conclude(w, st.record, c.answerToInvite === undefined ? seenMs : c.answerToInvite.firstUs / 1000, seenMs);
+    if (st.kind !== "pending" && st.kind !== "record") return;
+    let oc = known;
+    if (oc === undefined) {
+      const backend = st.kind === "record" ? st.record.backend : st.backend;
+      const inviteMs = st.kind === "record" ? st.record.inviteSentMs : st.inviteSentMs;
+      oc = { backend, inviteMs, window: this.windowFor(inviteMs), record: undefined };
+      this.calls.set(c.callId, oc);
+      if (oc.window !== undefined) {
+        oc.window.routed[backend]++;
+        oc.window.pending++;
+      }
+    }
+    if (st.kind === "pending") return;
+    this.conclude(
+      c.callId,
+      oc,
+      st.record,
+      c.answerToInvite === undefined ? seenMs : c.answerToInvite.firstUs / 1000,
+      seenMs,
+    );
   }
 
-  private conclude(w: LiveWindow, r: CallRecord, answerMs: number, seenMs: number): void {
-    w.pending.delete(r.callId);
-    w.concluded.set(r.callId, { ...r });
-    if (w.tally[r.backend].add(r)) this.decide(w, answerMs, seenMs);
+  private conclude(id: string, oc: OpenCall, r: CallRecord, answerMs: number, seenMs: number): void {
+    oc.record = { ...r };
+    this.answerMsOf.set(oc.record, answerMs);
+    const w = oc.window;
+    if (w !== undefined) w.pending--;
+    if (w !== undefined && w === this.live && w.failed === undefined) {
+      w.first.add(oc.record);
+      if (w.tally[r.backend].add(oc.record)) this.decide(w, answerMs, seenMs);
+    }
+    if (recordOver(oc.record)) this.over(id, oc);
+  }
+
+  /**
+   * The call is over: its record goes out (a call still without a final answer as one with neither a
+   * final status nor a timeout), the window and the evidence let it go.
+   */
+  private over(id: string, oc: OpenCall): void {
+    this.calls.delete(id);
+    oc.window?.tally[oc.backend].forget(id);
+    this.o.onRecord?.(
+      oc.record ?? {
+        callId: id,
+        backend: oc.backend,
+        inviteSentMs: oc.inviteMs,
+        firstProvisionalOrFinalMs: undefined,
+        finalStatus: undefined,
+        timedOut: false,
+        byeSentMs: undefined,
+        byeFinalMs: undefined,
+      },
+    );
+    this.o.onOver?.(id);
   }
 
   /** The gates on the window's tallies; a fail ends the step (the waiters hear it at once). */
@@ -169,11 +255,10 @@ export class LiveGates {
     const metrics = { old: w.tally.old.metrics(), new: w.tally.new.metrics() };
     const gates = evaluateGates(s.gates, metrics, s.weightNew);
     if (gates.verdict !== "fail") return;
-    const records = [...w.concluded.values()];
-    const first = firstFailingCall(gates.results, records);
-    const answer = first === undefined ? undefined : this.o.call(first.callId)?.answerToInvite;
+    const first = w.first.first(gates.results);
+    const firstAnswerMs = first === undefined ? undefined : this.answerMsOf.get(first);
     const decided: DecisionMarks = {
-      ...(answer !== undefined ? { firstFailingAnswerMs: answer.firstUs / 1000 } : {}),
+      ...(firstAnswerMs !== undefined ? { firstFailingAnswerMs: firstAnswerMs } : {}),
       decidingAnswerMs: answerMs,
       decidingSeenMs: seenMs,
       verdictMs: this.now(),
@@ -182,7 +267,7 @@ export class LiveGates {
     const rec: StepGateRecord = {
       verdict: "fail",
       detail: gates.summary,
-      window: { fromMs: w.fromMs, toMs, routed: { ...w.routed }, pending: w.pending.size, unrouted: 0 },
+      window: { fromMs: w.fromMs, toMs, routed: { ...w.routed }, pending: w.pending, unrouted: 0 },
       metrics: { old: metricsOf(metrics.old), new: metricsOf(metrics.new) },
       gates: gateRows(gates.results),
       split: undefined,
@@ -204,27 +289,31 @@ export class LiveGates {
     return new Promise((resolve) => w.waiters.push(resolve));
   }
 
-  /** Calls routed to each backend with their INVITE at or after `fromMs` (and before `toMs`). */
-  routed(fromMs: number, toMs = Infinity): Record<BackendRole, number> {
-    const out: Record<BackendRole, number> = { old: 0, new: 0 };
-    for (const c of this.o.calls()) {
-      if (!this.accept(c.callId)) continue;
-      const leg = c.forwarded.INVITE?.[0];
-      if (leg === undefined) continue;
-      const at = (c.inviteReceivedUs ?? leg.firstUs) / 1000;
-      if (at < fromMs || at >= toMs) continue;
-      if (leg.to === this.o.backends.old) out.old++;
-      else if (leg.to === this.o.backends.new) out.new++;
+  /**
+   * Calls without a final answer `timeoutMs` after their INVITE are concluded as timeouts (a timeout is
+   * evidence too); calls answered but without an answer to their BYE CALL_LINGER_MS after it are over.
+   */
+  age(nowMs = this.now()): void {
+    for (const [id, at] of this.unroutedIds) {
+      if (nowMs - at < CALL_LINGER_MS) break;
+      this.unroutedIds.delete(id);
     }
-    return out;
-  }
-
-  private records(): CallRecords {
-    return callRecordsFromHep(this.o.calls(), this.o.backends, {
-      nowMs: this.now(),
-      timeoutMs: this.o.timeoutMs,
-      accept: this.accept,
-    });
+    for (const [id, oc] of this.calls) {
+      if (oc.record !== undefined) {
+        if (nowMs - oc.inviteMs >= CALL_LINGER_MS) this.over(id, oc);
+        continue;
+      }
+      if (nowMs - oc.inviteMs < this.o.timeoutMs) continue;
+      const c = this.o.call(id);
+      const st =
+        c === undefined ? undefined : callRecordFromHep(c, this.o.backends, { nowMs, timeoutMs: this.o.timeoutMs });
+      if (st?.kind === "record") this.conclude(id, oc, st.record, oc.inviteMs + this.o.timeoutMs, nowMs);
+      else {
+        // the evidence let it go: a timeout without its numbers
+        if (oc.window !== undefined) oc.window.pending--;
+        this.over(id, oc);
+      }
+    }
   }
 
   /**
@@ -234,15 +323,7 @@ export class LiveGates {
   watch(step: number): WindowWatch {
     const w = this.live;
     if (w === undefined || w.step !== step) return { routed: 0 };
-    const nowMs = this.now();
-    for (const [id, inviteMs] of w.pending) {
-      if (w.failed !== undefined || nowMs - inviteMs < this.o.timeoutMs) break;
-      const c = this.o.call(id);
-      const st =
-        c === undefined ? undefined : callRecordFromHep(c, this.o.backends, { nowMs, timeoutMs: this.o.timeoutMs });
-      if (st?.kind === "record") this.conclude(w, st.record, inviteMs + this.o.timeoutMs, nowMs);
-      else w.pending.delete(id);
-    }
+    this.age(this.now());
     return { routed: w.routed.old + w.routed.new, ...(w.failed ? { failed: toRunner(w.failed) } : {}) };
   }
 
@@ -251,35 +332,24 @@ export class LiveGates {
     return toRunner(this.judge(step));
   }
 
-  /**
-   * Calls routed to `backend` with their INVITE in [fromMs, toMs], and how many of them failed (no
-   * 2xx, or no answer yet): what a failing backend received while the rollback was under way.
-   */
-  callsDuring(
-    backend: BackendRole,
-    fromMs: number,
-    toMs: number,
-  ): { routed: number; failed: number; unanswered: number } {
-    const recs = this.records();
-    const inRange = (ms: number): boolean => ms >= fromMs && ms <= toMs;
-    const mine = recs.records.filter((r) => r.backend === backend && inRange(r.inviteSentMs));
-    const failed = mine.filter(
-      (r) => r.timedOut || r.finalStatus === undefined || r.finalStatus < 200 || r.finalStatus >= 300,
-    ).length;
-    const routed = this.routed(fromMs, toMs + 0.001)[backend];
-    return { routed, failed, unanswered: routed - mine.length };
+  /** The run ends: the calls not over yet (waiting for an answer or a BYE's) go out as they are. */
+  flush(): void {
+    this.age(this.now());
+    for (const [id, oc] of this.calls) this.over(id, oc);
   }
 
   private judge(step: number): StepGateRecord {
     const s = this.o.steps[step]!;
-    const fromMs = this.starts.get(step) ?? this.now();
     const toMs = this.now();
-    const hr = this.records();
-    const recs = hr.records.filter((r) => r.inviteSentMs >= fromMs);
-    const metrics = windowMetrics(recs, { fromMs, toMs: undefined });
+    this.age(toMs);
+    const w = this.live;
+    const fromMs = this.starts.get(step) ?? toMs;
+    const current = w !== undefined && w.step === step ? w : undefined;
+    const tally = current?.tally ?? { old: new BackendTally("old"), new: new BackendTally("new") };
+    const metrics = { old: tally.old.metrics(), new: tally.new.metrics() };
     const gates: StepGateVerdict = evaluateGates(s.gates, metrics, s.weightNew);
-    const routed = this.routed(fromMs);
-    const unrouted = hr.unrouted.length === 0 ? 0 : this.unroutedSince(hr.unrouted, fromMs);
+    const routed = { ...(current?.routed ?? { old: 0, new: 0 }) };
+    const unrouted = current?.unrouted ?? 0;
     const split = splitCheck({
       algorithm: this.o.algorithm,
       weightNew: s.weightNew,
@@ -287,7 +357,7 @@ export class LiveGates {
       toNew: routed.new,
       otherSelections: EDGE_SELECTIONS,
     });
-    const first = firstFailingCall(gates.results, recs)?.inviteSentMs;
+    const first = current?.first.first(gates.results)?.inviteSentMs;
     let verdict: StepGateRecord["verdict"] = gates.verdict;
     const parts = [gates.summary, split.detail];
     if (split.verdict === "fail") verdict = "fail";
@@ -295,11 +365,10 @@ export class LiveGates {
       parts.push(`${unrouted} call(s) Kamailio answered itself without routing them`);
       verdict = "fail";
     }
-    const pending = hr.pending.length;
     const rec: StepGateRecord = {
       verdict,
       detail: parts.join("; "),
-      window: { fromMs, toMs, routed, pending, unrouted },
+      window: { fromMs, toMs, routed, pending: current?.pending ?? 0, unrouted },
       metrics: { old: metricsOf(metrics.old), new: metricsOf(metrics.new) },
       gates: gateRows(gates.results),
       split,
@@ -309,13 +378,29 @@ export class LiveGates {
     this.verdicts.set(step, rec);
     return rec;
   }
+}
 
-  private unroutedSince(ids: readonly string[], fromMs: number): number {
-    const set = new Set(ids);
-    let n = 0;
-    for (const c of this.o.calls()) if (set.has(c.callId) && (c.inviteReceivedUs ?? 0) / 1000 >= fromMs) n++;
-    return n;
+/**
+ * Calls routed to `backend` with their INVITE in [fromMs, toMs], and how many of them failed (no
+ * 2xx, or no answer): what a failing backend received while the rollback was under way, from the
+ * run's records (calls.ndjson, every call of the run once it was over).
+ */
+export async function callsDuring(
+  records: AsyncIterable<CallRecord> | Iterable<CallRecord>,
+  backend: BackendRole,
+  fromMs: number,
+  toMs: number,
+): Promise<{ routed: number; failed: number; unanswered: number }> {
+  let routed = 0;
+  let failed = 0;
+  let unanswered = 0;
+  for await (const r of records) {
+    if (r.backend !== backend || r.inviteSentMs < fromMs || r.inviteSentMs > toMs) continue;
+    routed++;
+    if (r.finalStatus === undefined && !r.timedOut) unanswered++;
+    else if (r.timedOut || r.finalStatus === undefined || r.finalStatus < 200 || r.finalStatus >= 300) failed++;
   }
+  return { routed, failed, unanswered };
 }
 
 function metricsOf(m: BackendMetrics): StepGateRecord["metrics"]["old"] {

@@ -6,6 +6,7 @@
  */
 import type { RunEvent, SimPhase } from "../events/run-events.js";
 import type { BackendRole } from "../core/backend-role.js";
+import { recordOver } from "../evidence/call-record.js";
 import { callRecordFromHep } from "../evidence/hep-records.js";
 import type { EndpointKey, HepCall } from "../hep/evidence.js";
 
@@ -49,8 +50,7 @@ export class TrafficCallEvents {
       const rec = st.record;
       // a call ends with its BYE's answer, or with a final answer that sets up no dialog
       const answered = rec.finalStatus !== undefined && rec.finalStatus >= 200 && rec.finalStatus < 300;
-      const over = !answered || rec.byeFinalMs !== undefined;
-      if (over) {
+      if (recordOver(rec)) {
         this.finished.add(c.callId);
         this.routed.delete(c.callId);
         const completed =
@@ -75,5 +75,11 @@ export class TrafficCallEvents {
       }
     }
     return out;
+  }
+
+  /** The evidence let the call go (it is over, or expired): nothing of it is kept here either. */
+  forget(callId: string): void {
+    this.routed.delete(callId);
+    this.finished.delete(callId);
   }
 }

@@ -24,12 +24,16 @@ import {
   TRAFFIC_FILES,
   type BackgroundTraffic,
 } from "./background-traffic.js";
-import { LiveGates } from "./live-gates.js";
+import { callsDuring, LiveGates } from "./live-gates.js";
+import { CALL_RECORDS_FILE, openCallRecordLog, readCallRecords } from "../evidence/call-record-log.js";
 import { phaseOfWeight, TrafficCallEvents } from "./traffic-calls.js";
 import type { RunEvents } from "../events/run-events.js";
 import { hepView } from "../hep/evidence-source.js";
 import { RateCounter } from "../hep/rate-counter.js";
 import { startRateSampler } from "../hep/rate-events.js";
+
+/** a call of the capture's evidence first seen this long ago is dropped, ended or not (ours last 100 ms) */
+const EVIDENCE_MAX_AGE_MS = 120_000;
 
 export interface TrafficSettings {
   rate: number;
@@ -69,9 +73,22 @@ export async function startTrafficRun(
   const proxy = endpointKey(target.proxy);
   const backends = { old: endpointKey(target.backends.old), new: endpointKey(target.backends.new) };
   const callIdPrefix = `pbxc-${randomBytes(3).toString("hex")}-traffic`;
+  // every call of the run as it ends (the evidence and the gates keep only the calls still open)
+  const records = openCallRecordLog(path.join(runDir, CALL_RECORDS_FILE));
+  scope.defer("call records", () => records.close());
+  /** calls over, let go of once the packet that ended them went through every reader */
+  const over: string[] = [];
+  const letGo = (): void => {
+    const nowUs = Date.now() * 1000;
+    for (const id of over.splice(0)) {
+      capture.evidence.forget(id, nowUs);
+      callEvents.forget(id);
+    }
+  };
   const gates = new LiveGates({
-    calls: () => capture.evidence.calls.values(),
     call: (id) => capture.evidence.calls.get(id),
+    onRecord: (r) => records.append(r),
+    onOver: (id) => over.push(id),
     backends,
     callIdPrefix,
     timeoutMs: TRAFFIC_CALL_TIMEOUT_MS,
@@ -91,9 +108,18 @@ export async function startTrafficRun(
       gates.observe(c);
       rates.add(p, head);
       for (const e of callEvents.observe(c, Date.now())) events.emit(e);
+      if (over.length > 0) letGo();
     },
   });
   scope.defer("hep capture", () => capture.stop().then(() => undefined));
+  // timeouts and calls that never ended, also between steps
+  const sweep = setInterval(() => {
+    gates.age();
+    for (const id of capture.evidence.expireCreatedBefore((Date.now() - EVIDENCE_MAX_AGE_MS) * 1000)) over.push(id);
+    letGo();
+  }, 1000);
+  sweep.unref();
+  scope.defer("evidence sweep", () => clearInterval(sweep));
   scope.defer("hep rates", startRateSampler(rates, events));
   const calls = startBackgroundTraffic({
     sippBin: t.sippBin,
@@ -119,11 +145,21 @@ export async function startTrafficRun(
     async finish(reaction, results) {
       const exit = await calls.stop();
       await capture.settle(100, 3000);
+      clearInterval(sweep);
+      gates.flush();
+      letGo();
+      records.close();
       results.traffic = {
         rate: t.rate,
         argv: calls.argv,
         callIdPrefix,
-        files: [TRAFFIC_FILES.messageLog, TRAFFIC_FILES.statFile, TRAFFIC_FILES.errorFile, "capture.pcap"],
+        files: [
+          TRAFFIC_FILES.messageLog,
+          TRAFFIC_FILES.statFile,
+          TRAFFIC_FILES.errorFile,
+          "capture.pcap",
+          CALL_RECORDS_FILE,
+        ],
         exit: exit.description,
         hep: capture.summary(),
         calls: { total: callEvents.routedTo.old + callEvents.routedTo.new, ...callEvents.routedTo },
@@ -134,7 +170,12 @@ export async function startTrafficRun(
       });
       if (reaction && results.rollback) {
         // what the failing backend received from its first failing call until routing was restored
-        const during = gates.callsDuring("new", reaction.firstFailingCallMs, reaction.restoredAtMs);
+        const during = await callsDuring(
+          readCallRecords(records.path),
+          "new",
+          reaction.firstFailingCallMs,
+          reaction.restoredAtMs,
+        );
         const segments = reaction.chain ? reactionSegments(reaction.chain) : undefined;
         results.rollback.reaction = { ...reaction, backend: "new", ...during, ...(segments ? { segments } : {}) };
         log(

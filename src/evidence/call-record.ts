@@ -28,6 +28,15 @@ export interface CallRecord {
   byeFinalMs: number | undefined;
 }
 
+/**
+ * The call is over: its final answer set up no dialog (not a 2xx, or none: a timeout), or its BYE
+ * was answered. A 2xx call whose BYE is still unanswered is not.
+ */
+export function recordOver(r: CallRecord): boolean {
+  const answered = !r.timedOut && r.finalStatus !== undefined && r.finalStatus >= 200 && r.finalStatus < 300;
+  return !answered || r.byeFinalMs !== undefined;
+}
+
 /** A call as the gates see it: a record, still waiting for its final answer, or reaching no backend. */
 export type CallRecordState =
   | { kind: "record"; record: CallRecord }
