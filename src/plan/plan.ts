@@ -11,6 +11,7 @@
  */
 import { z } from "zod";
 import { UsageError } from "../core/errors.js";
+import { issueLines } from "../core/zod-issues.js";
 import { GateSpecSchema, type GateSpec } from "../gates/gate.js";
 
 export const ON_INCONCLUSIVE = ["extend", "pause", "fail"] as const;
@@ -117,22 +118,6 @@ export function defaultPlan(): Plan {
     maxExtensions: 0,
   });
   return { source: "default (old -> both -> new)", steps: [step(0), step(50), step(100)] };
-}
-
-/** "steps[1].gates[0].maxWorse" from a zod path */
-export function pathText(path: readonly PropertyKey[]): string {
-  let out = "";
-  for (const p of path) out += typeof p === "number" ? `[${p}]` : `${out === "" ? "" : "."}${String(p)}`;
-  return out === "" ? "(top level)" : out;
-}
-
-/** zod issues as one line each, unknown keys named by their full path. */
-export function issueLines(issues: readonly z.core.$ZodIssue[]): string[] {
-  return issues.flatMap((i) => {
-    if (i.code === "unrecognized_keys") return i.keys.map((k) => `${pathText([...i.path, k])}: unknown key`);
-    if (i.code === "invalid_union" && i.errors.length > 0) return issueLines(i.errors.flat());
-    return [`${pathText(i.path)}: ${i.message}`];
-  });
 }
 
 /** Validate plan input (from a file or a flag), fill defaults, check the rules. UsageError (exit 2) naming every problem. */
