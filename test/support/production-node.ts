@@ -1,0 +1,448 @@
+/**
+ * "Production" Kamailio nodes for end-to-end tests: started by the test, not by pbx-cutover. Each
+ * node runs its own kamailio.cfg shaped like an operator's (dispatcher from a list file, JSON-RPC over
+ * xhttp with an auth check in event_route[xhttp:request], a ctl socket for kamcmd, siptrace mirroring
+ * HEP3 to an address the test names, a dialog profile keyed by destination, `reload_delta` as the
+ * test chooses), on its own loopback address 127.0.1.x, with two SIPp stand-ins as its PBXs.
+ * The tool is only ever handed a target file that describes the node.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { stringify } from "yaml";
+import os from "node:os";
+import path from "node:path";
+import { isTcpFree, isUdpFree } from "../../src/os/ports.js";
+import { ROOT } from "./lab-fixture.js";
+
+const KAMAILIO_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
+
+export type NodeAuth = { basic: { user: string; password: string } } | { bearer: string };
+
+export interface ProductionNodeOptions {
+  auth: NodeAuth;
+  /** where siptrace mirrors HEP3 (the tool's collector); default 127.0.0.1 and a free port */
+  hep?: { address: string; port: number };
+  /** Kamailio's own default is 5 */
+  reloadDelta?: number;
+  /** the ds_select_dst algorithm of the node's config (4 round-robin, 9 weight-based) */
+  algorithm?: 4 | 9;
+  setId?: number;
+  /** the dialog profile (with value) the node's config sets per destination; null: none */
+  dialogProfile?: string | null;
+  /** the list the node starts with; default: set `setId` with old only (flags 0, priority 0) */
+  initialList?: (uris: { old: string; new: string }) => string;
+  /** the SIPp scenario each stand-in plays (assets/sipp/), default uas-answer.xml */
+  scenarios?: { old?: string; new?: string };
+}
+
+export interface ProductionNode {
+  dir: string;
+  address: string;
+  sipPort: number;
+  httpPort: number;
+  ctlSocket: string;
+  listFile: string;
+  cfgFile: string;
+  log: string;
+  hep: { address: string; port: number };
+  setId: number;
+  backends: {
+    old: { uri: string; port: number; messages: string };
+    new: { uri: string; port: number; messages: string };
+  };
+  /** the Authorization header the node's config accepts */
+  authorization: string;
+  /** one JSON-RPC call with the right credentials (for the test's own reads) */
+  rpc(method: string, params?: readonly (string | number)[]): Promise<unknown>;
+  /** stop Kamailio and start it again from its config (the list file is re-read) */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const used = new Set<string>();
+
+/** A 127.0.1.x address no other node of this process uses, and free ports on it. */
+async function nodeAddress(): Promise<{ address: string; sip: number; http: number; old: number; new: number }> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const address = `127.0.1.${2 + Math.floor(Math.random() * 250)}`;
+    if (used.has(address)) continue;
+    const base = 25000 + Math.floor(Math.random() * 1000) * 10;
+    const ok = await Promise.all([
+      isUdpFree(address, base),
+      isTcpFree(address, base + 1),
+      isUdpFree(address, base + 2),
+      isUdpFree(address, base + 3),
+    ]);
+    if (ok.every(Boolean)) {
+      used.add(address);
+      return { address, sip: base, http: base + 1, old: base + 2, new: base + 3 };
+    }
+  }
+  throw new Error("no free 127.0.1.x address and ports found");
+}
+
+export function authorizationOf(auth: NodeAuth): string {
+  return "basic" in auth
+    ? `Basic ${Buffer.from(`${auth.basic.user}:${auth.basic.password}`).toString("base64")}`
+    : `Bearer ${auth.bearer}`;
+}
+
+/** The node's kamailio.cfg: what an operator's looks like (pure). */
+export function operatorConfig(v: {
+  address: string;
+  sipPort: number;
+  httpPort: number;
+  ctlSocket: string;
+  listFile: string;
+  reloadDelta: number;
+  algorithm: number;
+  setId: number;
+  hep: { address: string; port: number };
+  authorization: string;
+  dialogProfile: string | null;
+}): string {
+  const profile = v.dialogProfile;
+  return `#!KAMAILIO
+# an operator's proxy in front of two PBXs (test harness node)
+debug=2
+log_stderror=yes
+children=2
+tcp_children=2
+auto_aliases=no
+listen=udp:${v.address}:${v.sipPort}
+listen=tcp:${v.address}:${v.httpPort}
+tcp_accept_no_cl=yes
+mpath="${KAMAILIO_MODULES}"
+
+loadmodule "kex.so"
+loadmodule "corex.so"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "siputils.so"
+loadmodule "textops.so"
+loadmodule "xlog.so"
+loadmodule "ctl.so"
+loadmodule "xhttp.so"
+loadmodule "jsonrpcs.so"
+loadmodule "dispatcher.so"
+loadmodule "dialog.so"
+loadmodule "siptrace.so"
+
+modparam("ctl", "binrpc", "unix:${v.ctlSocket}")
+modparam("jsonrpcs", "transport", 1)
+modparam("dispatcher", "list_file", "${v.listFile}")
+modparam("dispatcher", "reload_delta", ${v.reloadDelta})
+modparam("dispatcher", "ds_ping_interval", 0)
+modparam("rr", "append_fromtag", 1)
+${profile === null ? "" : `modparam("dialog", "profiles_with_value", "${profile}")`}
+modparam("siptrace", "trace_on", 1)
+modparam("siptrace", "trace_mode", 1)
+modparam("siptrace", "trace_to_database", 0)
+modparam("siptrace", "hep_mode_on", 1)
+modparam("siptrace", "hep_version", 3)
+modparam("siptrace", "hep_capture_id", 7)
+modparam("siptrace", "duplicate_uri", "sip:${v.hep.address}:${v.hep.port}")
+
+request_route {
+  if (!mf_process_maxfwd_header("10")) {
+    sl_send_reply("483", "Too Many Hops");
+    exit;
+  }
+  if (has_totag()) {
+    if (loose_route()) {
+      t_relay();
+      exit;
+    }
+    if (is_method("ACK")) {
+      if (t_check_trans()) t_relay();
+      exit;
+    }
+    sl_send_reply("404", "Not here");
+    exit;
+  }
+  if (is_method("CANCEL")) {
+    if (t_check_trans()) t_relay();
+    exit;
+  }
+  if (t_check_trans()) exit;
+  if (is_method("INVITE")) record_route();
+  if (!ds_select_dst("${v.setId}", "${v.algorithm}")) {
+    sl_send_reply("503", "No destination");
+    exit;
+  }
+  if (is_method("INVITE")) {
+    dlg_manage();
+${profile === null ? "" : `    set_dlg_profile("${profile}", "$du");\n`}  }
+  if (!t_relay()) sl_reply_error();
+  exit;
+}
+
+# Kamailio has no RPC authentication: the operator checks the caller here
+event_route[xhttp:request] {
+  if ($hu =~ "^/RPC") {
+    if ($hdr(Authorization) != "${v.authorization}") {
+      xhttp_reply("401", "Unauthorized", "text/plain", "who are you?");
+      exit;
+    }
+    jsonrpc_dispatch();
+    exit;
+  }
+  xhttp_reply("404", "Not Found", "text/plain", "");
+}
+`;
+}
+
+function stopChild(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null || child.pid === undefined)
+    return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+    }, 3000);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    try {
+      process.kill(-child.pid!, "SIGTERM");
+    } catch {
+      clearTimeout(timer);
+      resolve();
+    }
+  });
+}
+
+function spawnGroup(argv: string[], log: string, cwd: string): ChildProcess {
+  const fd = openSync(log, "a");
+  try {
+    const child = spawn(argv[0]!, argv.slice(1), { cwd, detached: true, stdio: ["ignore", fd, fd] });
+    child.on("error", () => undefined);
+    return child;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function untilReady(what: string, probe: () => Promise<void>, timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < until) {
+    try {
+      await probe();
+      return;
+    } catch (err) {
+      last = err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error(`${what} not ready within ${timeoutMs} ms: ${last instanceof Error ? last.message : String(last)}`);
+}
+
+async function rawRpc(
+  address: string,
+  port: number,
+  authorization: string,
+  method: string,
+  params: readonly (string | number)[] = [],
+): Promise<unknown> {
+  const res = await fetch(`http://${address}:${port}/RPC`, {
+    method: "POST",
+    headers: { authorization, "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", method, params, id: 1 }),
+    signal: AbortSignal.timeout(3000),
+  });
+  const body = (await res.json()) as { result?: unknown; error?: { code: number; message: string } };
+  if (body.error) throw new Error(`${method}: ${body.error.code} ${body.error.message}`);
+  return body.result;
+}
+
+/** Start a node and its two stand-ins; resolves when Kamailio's RPC answers and both stand-ins listen. */
+export async function startProductionNode(o: ProductionNodeOptions): Promise<ProductionNode> {
+  const at = await nodeAddress();
+  const dir = mkdtempSync(path.join(os.tmpdir(), "pbx-cutover-node-"));
+  const setId = o.setId ?? 1;
+  const hep = o.hep ?? { address: "127.0.0.1", port: 9 };
+  const authorization = authorizationOf(o.auth);
+  const uris = { old: `sip:${at.address}:${at.old}`, new: `sip:${at.address}:${at.new}` };
+  const listFile = path.join(dir, "dispatcher.list");
+  const cfgFile = path.join(dir, "kamailio.cfg");
+  const ctlSocket = path.join(dir, "kamailio_ctl");
+  const log = path.join(dir, "kamailio.log");
+  writeFileSync(listFile, o.initialList?.(uris) ?? `# PBXs\n${setId} ${uris.old} 0 0\n`);
+  writeFileSync(
+    cfgFile,
+    operatorConfig({
+      address: at.address,
+      sipPort: at.sip,
+      httpPort: at.http,
+      ctlSocket,
+      listFile,
+      reloadDelta: o.reloadDelta ?? 5,
+      algorithm: o.algorithm ?? 4,
+      setId,
+      hep,
+      authorization,
+      dialogProfile: o.dialogProfile === undefined ? "pbx" : o.dialogProfile,
+    }),
+  );
+  let kamailio: ChildProcess | undefined;
+  const uas: ChildProcess[] = [];
+  const startKamailio = async (): Promise<void> => {
+    kamailio = spawnGroup(
+      ["/usr/sbin/kamailio", "-DD", "-E", "-f", cfgFile, "-m", "128", "-M", "8", "-Y", dir, "-w", dir],
+      log,
+      dir,
+    );
+    await untilReady(`kamailio node ${at.address}`, async () => {
+      if (kamailio!.exitCode !== null) {
+        const tail = readFileSync(log, "utf8").trim().split("\n").slice(-8).join("\n");
+        throw new Error(`kamailio exited ${kamailio!.exitCode}:\n${tail}`);
+      }
+      await rawRpc(at.address, at.http, authorization, "core.version");
+    });
+  };
+  const messages = { old: path.join(dir, "uas-old.messages.log"), new: path.join(dir, "uas-new.messages.log") };
+  try {
+    for (const role of ["old", "new"] as const) {
+      const scenario = path.join(ROOT, "assets", "sipp", o.scenarios?.[role] ?? "uas-answer.xml");
+      uas.push(
+        spawnGroup(
+          [
+            "/usr/bin/sipp",
+            "-sf",
+            scenario,
+            "-i",
+            at.address,
+            "-p",
+            String(at[role]),
+            "-ci",
+            at.address,
+            "-set",
+            "server_name",
+            `SIPp stand-in (harness ${role} PBX)`,
+            "-trace_msg",
+            "-message_file",
+            messages[role],
+            "-nostdin",
+          ],
+          path.join(dir, `uas-${role}.stdout.log`),
+          dir,
+        ),
+      );
+    }
+    await startKamailio();
+    for (const role of ["old", "new"] as const) {
+      await untilReady(`stand-in ${role}`, async () => {
+        if (await isUdpFree(at.address, at[role])) throw new Error("not listening yet");
+      });
+    }
+  } catch (err) {
+    await Promise.all([stopChild(kamailio), ...uas.map(stopChild)]);
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    dir,
+    address: at.address,
+    sipPort: at.sip,
+    httpPort: at.http,
+    ctlSocket,
+    listFile,
+    cfgFile,
+    log,
+    hep,
+    setId,
+    backends: {
+      old: { uri: uris.old, port: at.old, messages: messages.old },
+      new: { uri: uris.new, port: at.new, messages: messages.new },
+    },
+    authorization,
+    rpc: (method, params) => rawRpc(at.address, at.http, authorization, method, params),
+    async restart() {
+      await stopChild(kamailio);
+      await startKamailio();
+    },
+    async stop() {
+      await Promise.all([stopChild(kamailio), ...uas.map(stopChild)]);
+      used.delete(at.address);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface TargetFileOptions {
+  /** the secret's file (written 0600 unless `secretMode`) */
+  secret?: string;
+  secretMode?: number;
+  /** the HEP collector the target names (default: the node's mirror address) */
+  hep?: { address: string; port: number } | null;
+  algorithm?: number;
+  /** merged over the file's top level (tests of bad input) */
+  extra?: Record<string, unknown>;
+}
+
+/**
+ * A target file for `node` in `dir` (YAML), with its RPC secret in a file beside it: what an operator
+ * hands the tool. Returns the file's path and the secret.
+ */
+export function writeTargetFile(
+  node: ProductionNode,
+  dir: string,
+  auth: NodeAuth,
+  o: TargetFileOptions = {},
+): { file: string; secret: string } {
+  const secret = o.secret ?? ("basic" in auth ? auth.basic.password : auth.bearer);
+  const secretFile = path.join(dir, "rpc.secret");
+  writeFileSync(secretFile, `${secret}\n`, { mode: o.secretMode ?? 0o600 });
+  chmodSync(secretFile, o.secretMode ?? 0o600);
+  const hep = o.hep === undefined ? node.hep : o.hep;
+  const doc = {
+    id: "harness",
+    dispatcher: {
+      setId: node.setId,
+      algorithm: o.algorithm ?? 4,
+      old: [{ uri: node.backends.old.uri }],
+      new: [{ uri: node.backends.new.uri }],
+    },
+    sipPolicy: ["127.0.0.0/8"],
+    ...(hep ? { hep: { collector: `${hep.address}:${hep.port}` } } : {}),
+    dialogProfile: "pbx",
+    stateDir: path.join(dir, "state"),
+    nodes: [
+      {
+        name: "kam1",
+        sip: `${node.address}:${node.sipPort}`,
+        rpc: {
+          http: {
+            url: `http://${node.address}:${node.httpPort}/RPC`,
+            auth:
+              "basic" in auth
+                ? { basic: { user: auth.basic.user, password: { file: secretFile } } }
+                : { bearer: { file: secretFile } },
+          },
+        },
+        list: { file: { path: node.listFile } },
+      },
+    ],
+    ...o.extra,
+  };
+  const file = path.join(dir, "target.yaml");
+  writeFileSync(file, stringify(doc));
+  return { file, secret };
+}
+
+/** A free UDP port on `address` (the tool's HEP collector in a test). */
+export async function freeUdpPort(address = "127.0.0.1"): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 35000 + Math.floor(Math.random() * 10000);
+    if (await isUdpFree(address, port)) return port;
+  }
+  throw new Error(`no free UDP port on ${address}`);
+}
