@@ -165,6 +165,7 @@ export function profileFor(target: Target, desired: ProfileMode | DispatcherProf
       oldUri: target.backends.old.uri,
       newUri: target.backends.new.uri,
       policy: target.sipPolicy,
+      ...(target.asWritten ? { asWritten: target.asWritten } : {}),
     },
     target.dispatcherAlgorithm,
   );

@@ -33,6 +33,40 @@ export interface ProfileInputs {
   newUri: string;
   /** the target's SIP policy: both URIs must be IPs inside it */
   policy: SipPolicy;
+  /**
+   * each backend's line as the operator's list writes it (a production target): its URI spelling,
+   * flags, priority and attrs are kept in every profile; a weighted step sets only `weight=`
+   */
+  asWritten?: Record<"old" | "new", DestinationTemplate>;
+}
+
+/** A destination line's fields besides the set id. */
+export interface DestinationTemplate {
+  uri: string;
+  flags: number;
+  priority: number;
+  attrs: string | undefined;
+}
+
+/** `attrs` with its `weight=` set to `weight` (added when absent); unchanged when `weight` is undefined. */
+export function withWeightAttr(attrs: string | undefined, weight: number | undefined): string | undefined {
+  if (weight === undefined) return attrs;
+  const pairs = (attrs ?? "").split(";").filter((p) => p !== "" && p.split("=")[0]!.trim().toLowerCase() !== "weight");
+  pairs.push(`weight=${weight}`);
+  return pairs.join(";");
+}
+
+/** One backend's entry in a profile: the operator's line when the target has one, else `setid uri 0 0`. */
+function backendEntry(p: ProfileInputs, role: "old" | "new", weight: number | undefined): DispatcherEntry {
+  const w = p.asWritten?.[role];
+  const uri = w?.uri ?? (role === "old" ? p.oldUri : p.newUri);
+  return {
+    setId: p.setId,
+    uri,
+    flags: w?.flags ?? 0,
+    priority: w?.priority ?? 0,
+    attrs: withWeightAttr(w?.attrs, weight),
+  };
 }
 
 /** What an apply should leave in Kamailio: the list text and the destinations it must contain. */
@@ -115,15 +149,14 @@ export function profileEntries(
   algorithm: DispatcherAlgorithm = 4,
 ): DispatcherEntry[] {
   // algorithm 9 reads each destination's weight; without one, every call goes to a single destination
-  const attrs = mode === "both" && algorithm === 9 ? "weight=50" : undefined;
-  const entry = (uri: string): DispatcherEntry => ({ setId: p.setId, uri, flags: 0, priority: 0, attrs });
+  const weight = mode === "both" && algorithm === 9 ? 50 : undefined;
   switch (mode) {
     case "old":
-      return [entry(p.oldUri)];
+      return [backendEntry(p, "old", weight)];
     case "both":
-      return [entry(p.oldUri), entry(p.newUri)];
+      return [backendEntry(p, "old", weight), backendEntry(p, "new", weight)];
     case "new":
-      return [entry(p.newUri)];
+      return [backendEntry(p, "new", weight)];
   }
 }
 
@@ -196,13 +229,6 @@ export function buildStepProfile(
     );
   }
   const q = validateProfileInputs(p);
-  const entry = (uri: string, weight: number): DispatcherEntry => ({
-    setId: q.setId,
-    uri,
-    flags: 0,
-    priority: 0,
-    attrs: `weight=${weight}`,
-  });
   const header = [
     `pbx-cutover profile: ${weightLabel(weightNew)}`,
     `set ${q.setId}: old ${q.oldUri}, new ${q.newUri}`,
@@ -211,6 +237,6 @@ export function buildStepProfile(
   ];
   return {
     label: weightLabel(weightNew),
-    list: makeList(header, [entry(q.oldUri, 100 - weightNew), entry(q.newUri, weightNew)]),
+    list: makeList(header, [backendEntry(q, "old", 100 - weightNew), backendEntry(q, "new", weightNew)]),
   };
 }

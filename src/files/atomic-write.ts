@@ -23,6 +23,8 @@ export interface WriteOptions {
   mode: number;
   /** flush to the disk before the rename (dispatcher lists: a crash never leaves an empty list) */
   fsync?: boolean;
+  /** the owner the file keeps (an operator's list replaced in place: async writer only) */
+  owner?: { uid: number; gid: number };
 }
 
 const EXCL_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
@@ -70,6 +72,7 @@ export async function writeFileAtomicAsync(file: string, data: string | Uint8Arr
   try {
     const fh = await open(tmp, EXCL_FLAGS, o.mode);
     try {
+      if (o.owner) await fh.chown(o.owner.uid, o.owner.gid);
       await fh.chmod(o.mode);
       await fh.writeFile(data);
       if (o.fsync === true) await fh.sync();

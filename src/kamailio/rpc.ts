@@ -1,4 +1,6 @@
 import http from "node:http";
+import https from "node:https";
+import { EnvironmentError } from "../core/errors.js";
 
 /** Kamailio answered with a JSON-RPC error object (e.g. 500 "Ongoing reload"). */
 export class RpcReplyError extends Error {
@@ -23,6 +25,38 @@ export class RpcUnavailableError extends Error {
   }
 }
 
+/**
+ * Kamailio's HTTP front refused the caller (401/403 from the operator's check in
+ * event_route[xhttp:request]): wrong or missing credentials. Final (never retried), exit 3.
+ */
+export class RpcRefusedError extends EnvironmentError {
+  constructor(
+    readonly endpoint: string,
+    readonly status: number,
+  ) {
+    super(`Kamailio RPC at ${endpoint} refused the request: HTTP ${status} (wrong or missing credentials?)`, [
+      "check the target file's rpc auth (the secret file or environment variable it names) against the node's kamailio.cfg",
+    ]);
+    this.name = "RpcRefusedError";
+  }
+}
+
+export interface HttpRpcOptions {
+  path?: string;
+  /** the Authorization header's value, asked for at each call (the lab's secret, a target's token); never in messages */
+  authorization?: () => string | undefined;
+  /** https: the CA certificates (PEM) the server's certificate must chain to (default: the system's) */
+  tls?: { ca?: string | Buffer };
+  /** for messages: who this is (a node's name), before the URL */
+  label?: string;
+  /**
+   * a 401/403: "final" = RpcRefusedError (a target's credentials are wrong: exit 3, not retried);
+   * "unavailable" (default) = RpcUnavailableError, retried like an unreachable RPC (the lab's secret
+   * changes with every `lab up`, and is read again at each call)
+   */
+  onRefused?: "final" | "unavailable";
+}
+
 export interface RpcClient {
   call(method: string, params?: readonly (string | number)[]): Promise<unknown>;
   /** where it talks to, for messages */
@@ -36,7 +70,7 @@ export interface RpcClient {
  */
 export class HttpJsonRpcClient implements RpcClient {
   readonly endpoint: string;
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  private readonly agent: http.Agent;
   private nextId = 1;
 
   private readonly path: string;
@@ -46,12 +80,15 @@ export class HttpJsonRpcClient implements RpcClient {
     private readonly host: string,
     private readonly port: number,
     private readonly timeoutMs = 2000,
-    /** authorization: the Authorization header's value, asked for at each call (the lab's secret) */
-    opts: { path?: string; authorization?: () => string | undefined } = {},
+    private readonly opts: HttpRpcOptions = {},
   ) {
     this.path = opts.path ?? "/RPC";
     this.authorization = opts.authorization;
-    this.endpoint = `http://${host}:${port}${this.path}`;
+    const url = `${opts.tls ? "https" : "http"}://${host}:${port}${this.path}`;
+    this.endpoint = opts.label ? `${opts.label} (${url})` : url;
+    this.agent = opts.tls
+      ? new https.Agent({ keepAlive: true, maxSockets: 1, ...(opts.tls.ca ? { ca: opts.tls.ca } : {}) })
+      : new http.Agent({ keepAlive: true, maxSockets: 1 });
   }
 
   call(method: string, params: readonly (string | number)[] = []): Promise<unknown> {
@@ -63,8 +100,9 @@ export class HttpJsonRpcClient implements RpcClient {
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
+    const request = this.opts.tls ? https.request : http.request;
     return new Promise((resolve, reject) => {
-      const req = http.request(
+      const req = request(
         {
           host: this.host,
           port: this.port,
@@ -84,6 +122,10 @@ export class HttpJsonRpcClient implements RpcClient {
           res.on("error", (e) => reject(new RpcUnavailableError(this.endpoint, e.message)));
           res.on("end", () => {
             const text = Buffer.concat(chunks).toString("utf8");
+            if ((res.statusCode === 401 || res.statusCode === 403) && this.opts.onRefused === "final") {
+              reject(new RpcRefusedError(this.endpoint, res.statusCode));
+              return;
+            }
             if (res.statusCode === 401) {
               reject(
                 new RpcUnavailableError(

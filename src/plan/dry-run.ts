@@ -4,7 +4,7 @@
  * as JSON. Nothing here reads or writes anything; the caller passes the target's description.
  */
 import { UsageError } from "../core/errors.js";
-import { buildStepProfile, renderProfile, type DispatcherProfile } from "../dispatcher/profile.js";
+import { buildStepProfile, renderProfile, type DispatcherProfile, type ProfileInputs } from "../dispatcher/profile.js";
 import {
   DISPATCHER_ALGORITHM_NAMES,
   splitBound,
@@ -30,6 +30,8 @@ export interface DryRunTarget {
   algorithm: DispatcherAlgorithm;
   /** the target's SIP policy: a dry run refuses what the apply would refuse */
   sipPolicy: SipPolicy;
+  /** each backend's line as the operator's list writes it (a production target) */
+  asWritten?: ProfileInputs["asWritten"];
 }
 
 export type PlannedAction =
@@ -78,7 +80,13 @@ export function checkPlanForAlgorithm(plan: Plan, algorithm: DispatcherAlgorithm
 export function stepProfile(step: Pick<PlanStep, "weightNew">, t: DryRunTarget): DispatcherProfile {
   return buildStepProfile(
     step.weightNew,
-    { setId: t.setId, oldUri: t.oldUri, newUri: t.newUri, policy: t.sipPolicy },
+    {
+      setId: t.setId,
+      oldUri: t.oldUri,
+      newUri: t.newUri,
+      policy: t.sipPolicy,
+      ...(t.asWritten ? { asWritten: t.asWritten } : {}),
+    },
     t.algorithm,
   );
 }

@@ -42,6 +42,8 @@ export async function probeOptions(
   target: OptionsTarget,
   timeoutMs = 1000,
   from?: ProbeOrigin,
+  /** the request's Call-ID (to find its mirror in a HEP capture); a random one by default */
+  callId = `probe-${randomBytes(8).toString("hex")}@pbx-cutover`,
 ): Promise<OptionsResult> {
   if (from === undefined && !isLoopbackV4(target.address)) {
     throw new Error(`refusing to send SIP to ${target.address}: only loopback (127.0.0.0/8) is allowed`);
@@ -49,7 +51,6 @@ export async function probeOptions(
   const problem = from ? hostProblem(from.policy, target.address) : undefined;
   if (problem !== undefined) throw new Error(`refusing to send SIP to ${target.address}: ${problem}`);
   const sock = dgram.createSocket("udp4");
-  const callId = `probe-${randomBytes(8).toString("hex")}@pbx-cutover`;
   const uri = `sip:${target.user ? `${target.user}@` : ""}${target.address}:${target.port}`;
   try {
     await new Promise<void>((resolve, reject) => {

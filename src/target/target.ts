@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
 import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
+import type { DestinationTemplate } from "../dispatcher/profile.js";
 import type { RpcClient } from "../kamailio/rpc.js";
 import type { BackendRole } from "../core/backend-role.js";
 import type { SipPolicy } from "../sip/sip-policy.js";
@@ -35,7 +36,8 @@ export interface DispatcherListStore {
 export type DriverName = "native" | "docker";
 
 export interface Target {
-  driver: DriverName;
+  /** native and docker: a lab the tool started; production: a Kamailio described by a target file */
+  driver: DriverName | "production";
   /** where calls are sent: Kamailio's SIP listener */
   proxy: { address: string; port: number };
   /**
@@ -60,6 +62,8 @@ export interface Target {
    */
   sipPolicy: SipPolicy;
   backends: Record<BackendRole, BackendEndpoint>;
+  /** each backend's line as the operator's list writes it (flags, priority, attrs kept in every profile) */
+  asWritten?: Record<BackendRole, DestinationTemplate>;
   dispatcherList: DispatcherListStore;
   rpc: RpcClient;
   /** argv (no shell) that prints an RPC result the way kamcmd does, for evidence files */

@@ -1,0 +1,180 @@
+import assert from "node:assert/strict";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { inspect } from "node:util";
+import { after, describe, it } from "node:test";
+import { UsageError } from "../core/errors.js";
+import { buildProfile, buildStepProfile, renderProfile, withWeightAttr } from "../dispatcher/profile.js";
+import { authorizationOf } from "./production-target.js";
+import { readSecret, Secret, secretModeProblem } from "./secret.js";
+import { readTargetFile, targetFromInput, type SecretResolver } from "./target-file.js";
+
+const dir = mkdtempSync(path.join(os.tmpdir(), "pbx-cutover-target-file-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function usage(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof UsageError, `expected UsageError, got ${String(err)}`);
+    return [err.message, ...err.details].join("\n");
+  }
+  assert.fail("expected a UsageError");
+}
+
+const fakeSecrets: SecretResolver = (ref) => new Secret("pw", "file" in ref ? `file ${ref.file}` : `env ${ref.env}`);
+
+const valid = () => ({
+  id: "pbx-east",
+  dispatcher: {
+    setId: 1,
+    algorithm: 9,
+    old: [{ uri: "sip:10.0.0.10:5060", flags: 8, attrs: "duid=pbx-a;weight=100" }],
+    new: [{ uri: "sip:10.0.0.20:5060", priority: 2 }],
+  },
+  hep: { collector: "10.0.0.5:9060" },
+  nodes: [
+    {
+      name: "kam1",
+      sip: "10.0.0.2:5060",
+      rpc: { http: { url: "http://10.0.0.2:5071/RPC", auth: { basic: { user: "ops", password: { env: "KAM_PW" } } } } },
+      list: { file: { path: "dispatcher.list" } },
+    },
+  ],
+});
+
+const parse = (raw: unknown) => targetFromInput(raw, "t.yaml", fakeSecrets, "/etc/pbx", { HOME: "/home/ops" });
+
+describe("target files", () => {
+  it("a valid file: destinations as written, policy from their addresses, paths from the file's directory", () => {
+    const t = parse(valid());
+    assert.equal(t.algorithm, 9);
+    assert.deepEqual(t.old, { uri: "sip:10.0.0.10:5060", flags: 8, priority: 0, attrs: "duid=pbx-a;weight=100" });
+    assert.deepEqual(t.new, { uri: "sip:10.0.0.20:5060", flags: 0, priority: 2, attrs: undefined });
+    assert.deepEqual(t.sipPolicy.allow, ["10.0.0.10/32", "10.0.0.20/32"]);
+    assert.deepEqual(t.hepCollector, { address: "10.0.0.5", port: 9060 });
+    assert.equal(t.nodes[0]!.list.path, "/etc/pbx/dispatcher.list");
+    assert.equal(t.stateDir, "/home/ops/.local/state/pbx-cutover/targets/pbx-east");
+  });
+
+  it("unknown keys anywhere are errors naming their path", () => {
+    const raw = valid() as Record<string, unknown>;
+    raw.extra = 1;
+    (raw.nodes as Record<string, unknown>[])[0]!.ssh = {};
+    const text = usage(() => parse(raw));
+    assert.match(text, /invalid target file; nothing was changed/);
+    assert.match(text, /^extra: unknown key$/m);
+    assert.match(text, /^nodes\[0\]\.ssh: unknown key$/m);
+  });
+
+  it("an algorithm the plan's weights cannot express is refused", () => {
+    const raw = valid();
+    raw.dispatcher.algorithm = 0;
+    assert.match(
+      usage(() => parse(raw)),
+      /dispatcher\.algorithm: 0 is not one pbx-cutover can step through/,
+    );
+  });
+
+  it("a destination outside the policy, or the same PBX twice, is refused", () => {
+    const raw = { ...valid(), sipPolicy: ["10.0.0.0/28"] };
+    raw.dispatcher.new[0]!.uri = "sip:10.0.0.200:5060";
+    assert.match(
+      usage(() => parse(raw)),
+      /dispatcher\.new\[0\]\.uri: .*outside/,
+    );
+    const twin = valid();
+    twin.dispatcher.new[0]!.uri = "sip:10.0.0.10";
+    assert.match(
+      usage(() => parse(twin)),
+      /are the same destination/,
+    );
+  });
+
+  it("credentials in the RPC URL, a CA file for http: and a second node are refused", () => {
+    const raw = valid();
+    raw.nodes[0]!.rpc.http.url = "http://ops:pw@10.0.0.2:5071/RPC";
+    assert.match(
+      usage(() => parse(raw)),
+      /has credentials in it/,
+    );
+    const two = valid();
+    two.nodes.push({ ...two.nodes[0]!, name: "kam2" });
+    assert.match(
+      usage(() => parse(two)),
+      /nodes: one node for now/,
+    );
+  });
+});
+
+describe("secrets", () => {
+  it("a secret file readable by group or others is refused; 0600 is read without its newline", () => {
+    const f = path.join(dir, "pw");
+    writeFileSync(f, "s3cret\n");
+    chmodSync(f, 0o644);
+    assert.match(
+      usage(() => readSecret({ file: f }, "rpc password")),
+      /has mode 0644; .*chmod 600/,
+    );
+    chmodSync(f, 0o600);
+    assert.equal(readSecret({ file: f }, "rpc password").reveal(), "s3cret");
+    assert.equal(secretModeProblem(0o100400), undefined);
+    assert.ok(secretModeProblem(0o100640));
+  });
+
+  it("an unset environment variable is refused; a secret never prints its value", () => {
+    assert.match(
+      usage(() => readSecret({ env: "NOPE" }, "token", {})),
+      /environment variable NOPE is not set/,
+    );
+    const s = readSecret({ env: "TOK" }, "token", { TOK: "abc123" });
+    assert.equal(s.reveal(), "abc123");
+    const shown = [String(s), JSON.stringify({ s }), inspect({ s }), "" + s.toString()].join(" ");
+    assert.doesNotMatch(shown, /abc123/);
+  });
+
+  it("readTargetFile reads the secret files it names (a 0644 one is exit 2)", () => {
+    const pw = path.join(dir, "kam.pw");
+    writeFileSync(pw, "hunter2\n", { mode: 0o644 });
+    chmodSync(pw, 0o644);
+    const file = path.join(dir, "target.json");
+    const raw = valid();
+    raw.nodes[0]!.rpc.http.auth = { basic: { user: "ops", password: { file: "kam.pw" } } } as never;
+    writeFileSync(file, JSON.stringify(raw));
+    assert.match(
+      usage(() => readTargetFile(file)),
+      /secret file .*kam\.pw has mode 0644/,
+    );
+    chmodSync(pw, 0o600);
+    const t = readTargetFile(file);
+    assert.equal(authorizationOf(t.nodes[0]!.rpc.auth), `Basic ${Buffer.from("ops:hunter2").toString("base64")}`);
+  });
+});
+
+describe("profiles of a production target keep the operator's lines", () => {
+  const asWritten = {
+    old: { uri: "sip:10.0.0.10:5060", flags: 8, priority: 0, attrs: "duid=pbx-a;weight=100" },
+    new: { uri: "sip:10.0.0.20:5060", flags: 0, priority: 2, attrs: undefined },
+  };
+  const inputs = {
+    setId: 1,
+    oldUri: asWritten.old.uri,
+    newUri: asWritten.new.uri,
+    policy: { name: "p", allow: ["10.0.0.0/24"] },
+    asWritten,
+  };
+
+  it("flags, priority and attrs are kept; a weighted step sets only weight=", () => {
+    const lines = (text: string) => text.split("\n").filter((l) => /^\d/.test(l));
+    assert.deepEqual(lines(renderProfile(buildProfile("old", inputs))), [
+      "1 sip:10.0.0.10:5060 8 0 duid=pbx-a;weight=100",
+    ]);
+    assert.deepEqual(lines(renderProfile(buildStepProfile(10, inputs, 9))), [
+      "1 sip:10.0.0.10:5060 8 0 duid=pbx-a;weight=90",
+      "1 sip:10.0.0.20:5060 0 2 weight=10",
+    ]);
+    assert.equal(withWeightAttr("a=1;WEIGHT=3;b=2", 7), "a=1;b=2;weight=7");
+    assert.equal(withWeightAttr("weight=3", undefined), "weight=3");
+  });
+});

@@ -1,0 +1,312 @@
+/**
+ * `--target FILE`: a Kamailio the tool did not start, described in YAML (schema below; unknown keys
+ * anywhere are errors naming their path). `parseTargetFile` is pure; `readTargetFile` reads the file
+ * and the secrets it names. Every problem is a UsageError (exit 2) thrown before anything is
+ * contacted or changed.
+ *
+ *   id: pbx-east                       # names the tool's state (lock, backups) for this deployment
+ *   dispatcher:
+ *     setId: 1
+ *     algorithm: 4                     # what the operator's ds_select_dst uses: 4 round-robin, 9 weight-based
+ *     old: [{ uri: "sip:10.0.0.10:5060", flags: 8, attrs: "duid=pbx-a" }]
+ *     new: [{ uri: "sip:10.0.0.20:5060" }]
+ *   sipPolicy: [10.0.0.0/24]           # where SIP may go (default: the destinations' own addresses)
+ *   hep: { collector: "10.0.0.5:9060" } # where the node's siptrace mirrors; the tool listens there
+ *   dialogProfile: pbx                 # a dialog profile with value, set to $du per call (drain, check)
+ *   stateDir: /var/lib/pbx-cutover/pbx-east   # lock and list backups (default $XDG_STATE_HOME/pbx-cutover/targets/ID)
+ *   nodes:
+ *     - name: kam1
+ *       sip: "10.0.0.2:5060"           # the node's SIP listener (OPTIONS from `target check`, probe calls)
+ *       rpc:
+ *         http:
+ *           url: https://10.0.0.2:5071/RPC
+ *           auth: { bearer: { file: /etc/pbx-cutover/kam1.token } }   # or basic: { user, password: {env: X} }
+ *           caFile: /etc/pbx-cutover/kam-ca.pem
+ *       list:
+ *         file: { path: /etc/kamailio/dispatcher.list }
+ */
+import { existsSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { z } from "zod";
+import { UsageError } from "../core/errors.js";
+import { issueLines } from "../core/zod-issues.js";
+import { sameHostPort } from "../sip/sip-uri.js";
+import { DISPATCHER_ALGORITHMS, type DispatcherAlgorithm } from "../dispatcher/weights.js";
+import { parseYamlData, readBoundedFile } from "../files/yaml-file.js";
+import { checkDestination, parseCidr, sipPolicy, type SipPolicy } from "../sip/sip-policy.js";
+import { readSecret, type Secret, type SecretRef } from "./secret.js";
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+const SecretSchema = z.union([
+  z.object({ file: z.string().min(1) }).strict(),
+  z.object({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "not an environment variable name") }).strict(),
+]);
+
+const DestinationSchema = z
+  .object({
+    uri: z.string().min(1),
+    flags: z.number().int().min(0).max(0xffff).default(0),
+    priority: z.number().int().min(0).max(999_999_999).default(0),
+    attrs: z.string().min(1).optional(),
+  })
+  .strict();
+
+const HttpRpcSchema = z
+  .object({
+    url: z.string().min(1),
+    auth: z
+      .union([
+        z.object({ bearer: SecretSchema }).strict(),
+        z.object({ basic: z.object({ user: z.string().min(1), password: SecretSchema }).strict() }).strict(),
+      ])
+      .optional(),
+    caFile: z.string().min(1).optional(),
+    timeoutMs: z.number().int().min(100).max(60_000).default(2000),
+  })
+  .strict();
+
+const ListSourceSchema = z.union([z.object({ file: z.object({ path: z.string().min(1) }).strict() }).strict()]);
+
+const NodeSchema = z
+  .object({
+    name: z.string().regex(NAME, "letters, digits, '.', '_' or '-' (at most 63)"),
+    sip: z.string().min(1),
+    rpc: z.union([z.object({ http: HttpRpcSchema }).strict()]),
+    list: ListSourceSchema,
+  })
+  .strict();
+
+const TargetFileSchema = z
+  .object({
+    id: z.string().regex(NAME, "letters, digits, '.', '_' or '-' (at most 63)"),
+    dispatcher: z
+      .object({
+        setId: z.number().int().min(0).max(999_999_999),
+        algorithm: z.number().int(),
+        old: z.array(DestinationSchema).min(1),
+        new: z.array(DestinationSchema).min(1),
+      })
+      .strict(),
+    sipPolicy: z.array(z.string()).min(1).optional(),
+    hep: z
+      .object({ collector: z.string().min(1) })
+      .strict()
+      .optional(),
+    dialogProfile: z
+      .string()
+      .regex(/^[A-Za-z0-9_]{1,64}$/, "a Kamailio dialog profile name")
+      .optional(),
+    stateDir: z.string().min(1).optional(),
+    nodes: z.array(NodeSchema).min(1),
+  })
+  .strict();
+
+type TargetFileInput = z.infer<typeof TargetFileSchema>;
+
+/** A destination as the operator's list writes it (its flags, priority and attrs are kept). */
+export interface TargetDestination {
+  uri: string;
+  flags: number;
+  priority: number;
+  attrs: string | undefined;
+}
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+export type RpcTransport = {
+  kind: "http";
+  url: URL;
+  /** the Authorization header's value, built from the secret only when sent */
+  auth: { scheme: "bearer"; token: Secret } | { scheme: "basic"; user: string; password: Secret } | undefined;
+  caFile: string | undefined;
+  timeoutMs: number;
+};
+
+export type ListSource = { kind: "file"; path: string };
+
+export interface TargetNode {
+  name: string;
+  sip: Endpoint;
+  rpc: RpcTransport;
+  list: ListSource;
+}
+
+export interface ProductionTargetSpec {
+  source: string;
+  id: string;
+  setId: number;
+  algorithm: DispatcherAlgorithm;
+  old: TargetDestination;
+  new: TargetDestination;
+  sipPolicy: SipPolicy;
+  hepCollector: Endpoint | undefined;
+  dialogProfile: string | undefined;
+  /** where the tool keeps its lock and list backups for this target */
+  stateDir: string;
+  nodes: TargetNode[];
+}
+
+/** "a.b.c.d:port" (IPv4 literal: nothing is resolved). */
+export function parseEndpoint(text: string): Endpoint | string {
+  const m = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(text);
+  if (!m || !parseCidr(`${m[1]}/32`)) return `${JSON.stringify(text)} is not an IPv4 address:port`;
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) return `${JSON.stringify(text)}: port ${port} is outside 1-65535`;
+  return { address: m[1]!, port };
+}
+
+/** What the resolution of secrets needs (pure parse: a resolver that records instead of reading). */
+export type SecretResolver = (ref: SecretRef, what: string) => Secret;
+
+/**
+ * Validate target data (already parsed from YAML): schema, then the rules across fields. Secrets are
+ * resolved through `secret` (readSecret in readTargetFile). `baseDir` resolves relative paths.
+ */
+export function targetFromInput(
+  raw: unknown,
+  source: string,
+  secret: SecretResolver,
+  baseDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+): ProductionTargetSpec {
+  const parsed = TargetFileSchema.safeParse(raw);
+  const bad = (lines: string[]): never => {
+    throw new UsageError(`${source}: invalid target file; nothing was changed`, lines);
+  };
+  if (!parsed.success) bad(issueLines(parsed.error.issues));
+  const t = parsed.data as TargetFileInput;
+  const problems: string[] = [];
+  const d = t.dispatcher;
+  if (!(DISPATCHER_ALGORITHMS as readonly number[]).includes(d.algorithm)) {
+    problems.push(
+      `dispatcher.algorithm: ${d.algorithm} is not one pbx-cutover can step through; it moves traffic with 4 (round-robin: 0/50/100) or 9 (weight-based: any weight)`,
+    );
+  }
+  if (d.old.length !== 1 || d.new.length !== 1) {
+    problems.push(
+      `dispatcher.old / dispatcher.new: one destination each for now (old has ${d.old.length}, new has ${d.new.length})`,
+    );
+  }
+  let policy: SipPolicy | undefined;
+  if (t.sipPolicy) {
+    const badCidrs = t.sipPolicy.filter((c) => !parseCidr(c));
+    if (badCidrs.length > 0)
+      problems.push(`sipPolicy: ${badCidrs.map((c) => JSON.stringify(c)).join(", ")} not IPv4 CIDRs`);
+    else policy = sipPolicy(`the SIP policy of ${source}`, t.sipPolicy);
+  }
+  const dests = [...d.old.map((x) => ({ role: "old", x })), ...d.new.map((x) => ({ role: "new", x }))];
+  // without an explicit policy the destinations' own addresses are the policy
+  if (!t.sipPolicy) {
+    const hosts = dests.flatMap(({ x }) => {
+      const r = checkDestination(sipPolicy("any", ["0.0.0.0/0"]), x.uri);
+      return r.ok ? [`${r.uri.host}/32`] : [];
+    });
+    policy = sipPolicy(`the SIP policy of ${source} (its destinations' addresses)`, hosts);
+  }
+  const checked = dests.map(({ role, x }, i) => {
+    const r = checkDestination(policy ?? sipPolicy("any", ["0.0.0.0/0"]), x.uri);
+    if (!r.ok) problems.push(`dispatcher.${role}[${role === "old" ? i : i - d.old.length}].uri: ${r.error}`);
+    return r;
+  });
+  for (let i = 0; i < checked.length; i++)
+    for (let j = i + 1; j < checked.length; j++) {
+      const a = checked[i]!;
+      const b = checked[j]!;
+      if (a.ok && b.ok && sameHostPort(a.uri, b.uri))
+        problems.push(
+          `${dests[i]!.x.uri} and ${dests[j]!.x.uri} are the same destination; a migration needs two different PBXs`,
+        );
+    }
+  const hep = t.hep ? parseEndpoint(t.hep.collector) : undefined;
+  if (typeof hep === "string") problems.push(`hep.collector: ${hep}`);
+  if (t.nodes.length > 1) problems.push(`nodes: one node for now (the file names ${t.nodes.length})`);
+  const names = new Set<string>();
+  const nodes: TargetNode[] = [];
+  t.nodes.forEach((n, i) => {
+    const at = `nodes[${i}]`;
+    if (names.has(n.name)) problems.push(`${at}.name: ${n.name} names two nodes`);
+    names.add(n.name);
+    const sip = parseEndpoint(n.sip);
+    if (typeof sip === "string") problems.push(`${at}.sip: ${sip}`);
+    const h = n.rpc.http;
+    let url: URL | undefined;
+    try {
+      url = new URL(h.url);
+    } catch {
+      problems.push(`${at}.rpc.http.url: ${JSON.stringify(h.url)} is not a URL`);
+    }
+    if (url && url.protocol !== "http:" && url.protocol !== "https:")
+      problems.push(`${at}.rpc.http.url: ${url.protocol} is not http: or https:`);
+    if (url && (url.username !== "" || url.password !== ""))
+      problems.push(`${at}.rpc.http.url: has credentials in it; put them in rpc.http.auth (a 0600 file or an env var)`);
+    if (url && h.caFile && url.protocol !== "https:") problems.push(`${at}.rpc.http.caFile: only for an https: url`);
+    const caFile = h.caFile ? path.resolve(baseDir, h.caFile) : undefined;
+    if (caFile && !existsSync(caFile)) problems.push(`${at}.rpc.http.caFile: ${caFile} does not exist`);
+    let auth: RpcTransport["auth"];
+    try {
+      if (h.auth && "bearer" in h.auth)
+        auth = { scheme: "bearer", token: secret(resolveRef(h.auth.bearer, baseDir), `${at}.rpc.http.auth.bearer`) };
+      else if (h.auth)
+        auth = {
+          scheme: "basic",
+          user: h.auth.basic.user,
+          password: secret(resolveRef(h.auth.basic.password, baseDir), `${at}.rpc.http.auth.basic.password`),
+        };
+    } catch (err) {
+      if (!(err instanceof UsageError)) throw err;
+      problems.push(err.message.replace(/; nothing was changed$/, ""));
+    }
+    if (typeof sip !== "string" && url)
+      nodes.push({
+        name: n.name,
+        sip,
+        rpc: { kind: "http", url, auth, caFile, timeoutMs: h.timeoutMs },
+        list: { kind: "file", path: path.resolve(baseDir, n.list.file.path) },
+      });
+  });
+  if (problems.length > 0) bad(problems);
+  const entry = (x: z.infer<typeof DestinationSchema>): TargetDestination => ({
+    uri: x.uri,
+    flags: x.flags,
+    priority: x.priority,
+    attrs: x.attrs,
+  });
+  return {
+    source,
+    id: t.id,
+    setId: d.setId,
+    algorithm: d.algorithm as DispatcherAlgorithm,
+    old: entry(d.old[0]!),
+    new: entry(d.new[0]!),
+    sipPolicy: policy!,
+    hepCollector: hep as Endpoint | undefined,
+    dialogProfile: t.dialogProfile,
+    stateDir: t.stateDir
+      ? path.resolve(baseDir, t.stateDir)
+      : path.join(stateHome(env), "pbx-cutover", "targets", t.id),
+    nodes,
+  };
+}
+
+/** $XDG_STATE_HOME, else ~/.local/state */
+function stateHome(env: NodeJS.ProcessEnv): string {
+  const xdg = env.XDG_STATE_HOME;
+  return xdg && path.isAbsolute(xdg) ? xdg : path.join(env.HOME ?? os.homedir(), ".local", "state");
+}
+
+function resolveRef(ref: SecretRef, baseDir: string): SecretRef {
+  return "file" in ref ? { file: path.resolve(baseDir, ref.file) } : ref;
+}
+
+/** Read a target file and its secrets (UsageError, exit 2, on any problem; nothing contacted). */
+export function readTargetFile(file: string, env: NodeJS.ProcessEnv = process.env): ProductionTargetSpec {
+  const data = parseYamlData(readBoundedFile(file, "target"), file, "target");
+  if (data === undefined || data === null)
+    throw new UsageError(`${file} is empty; a target file needs id, dispatcher and nodes`);
+  return targetFromInput(data, file, (ref, what) => readSecret(ref, what, env), path.dirname(path.resolve(file)), env);
+}
