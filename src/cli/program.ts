@@ -24,6 +24,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   resume: async () => (await import("./commands/control.js")).registerResumeCommand,
   promote: async () => (await import("./commands/control.js")).registerPromoteCommand,
   abort: async () => (await import("./commands/control.js")).registerAbortCommand,
+  target: async () => (await import("./commands/target.js")).registerTargetCommand,
 };
 
 export const PROGRAM_DESCRIPTION =
