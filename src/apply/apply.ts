@@ -216,6 +216,8 @@ export async function verifiedApply(
         );
       }),
     ]);
+    // a target that refuses lists it did not write (drift, foreign destinations) says so before any write
+    target.checkBeforeWrite?.(previousText, runtimeBefore);
     if (previousText === profileText && diffRuntime(profile.list, runtimeBefore).ok) {
       // file and runtime already hold the profile: nothing to do
       const diff = diffRuntime(profile.list, runtimeBefore);

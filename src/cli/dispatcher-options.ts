@@ -75,6 +75,11 @@ interface SipUriChoice {
 /** The target of the command's choice (native or docker), with --old-uri / --new-uri validated first, then applied. */
 export async function dispatcherTarget(opts: DispatcherFlags, choice: TargetChoice): Promise<Target> {
   const driver = driverFor(choice);
+  if (driver.destinationsFrom !== undefined && (opts.oldUri !== undefined || opts.newUri !== undefined)) {
+    throw new UsageError(
+      `${driver.destinationsFrom} names the old and new destinations; --old-uri / --new-uri cannot be given with --target; nothing was changed`,
+    );
+  }
   const uris = backendUriFlags(opts, driver.sipPolicy);
   const t = await driver.openTarget();
   for (const role of ["old", "new"] as const) {

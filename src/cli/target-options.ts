@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { ConfigFile } from "../config/file.js";
 import type { LabFlags } from "../config/lab-config.js";
 import type { DriverFlags, TargetChoice } from "../drivers/driver.js";
-import { driverNamed } from "../drivers/select.js";
+import { driverOf } from "../drivers/select.js";
 import { START_ENGINE_ENV } from "../lab/docker/engine.js";
 import { IMAGE_SET_ENV } from "../lab/docker/images.js";
 import { resolveLab } from "./lab-options.js";
@@ -16,6 +16,10 @@ export type TargetFlags = LabFlags & DriverFlags & { config?: string | undefined
  */
 export function addDriverOptions(cmd: Command): Command {
   return cmd
+    .option(
+      "--target <file>",
+      "work on a Kamailio the tool did not start, described by a target file (YAML; docs/production.md), instead of a lab",
+    )
     .option(
       "--driver <name>",
       "lab driver: native (Kamailio + SIPp on loopback) or docker (the real-services lab)",
@@ -53,7 +57,7 @@ export interface TargetChoiceOptions {
  * flags. The command passes the choice down; lab, sim, plan and target code take values.
  */
 export function targetChoiceFrom(opts: TargetFlags, o: TargetChoiceOptions = {}): TargetChoice {
-  const kind = driverNamed(opts.driver);
+  const kind = driverOf(opts);
   const { settings, running } = resolveLab(opts, {
     runningLab: kind.adoptsRunningLab ? "adopt" : "ignore",
     ...(o.file !== undefined ? { file: o.file } : {}),

@@ -3,20 +3,8 @@
  * why), and the table. src/target/target-check.ts gathers the facts.
  */
 import { ExitCode } from "../core/exit-codes.js";
-import { sameHostPort, canonicalSipUri } from "../sip/sip-uri.js";
 import { DISPATCHER_ALGORITHM_NAMES, type DispatcherAlgorithm } from "../dispatcher/weights.js";
-import type { RuntimeDestination } from "../dispatcher/runtime.js";
-
-export type DestinationRole = "old" | "new" | "unknown";
-
-export interface DestinationRow {
-  uri: string;
-  role: DestinationRole;
-  /** in the durable list (file or table) */
-  inList: boolean;
-  /** Kamailio's state flags at runtime (AX, AP, IP, ...); undefined when not loaded */
-  runtimeFlags: string | undefined;
-}
+import type { DestinationRow } from "../target/list-guard.js";
 
 export interface NodeCheck {
   node: string;
@@ -50,43 +38,6 @@ export interface TargetCheck {
   old: string;
   new: string;
   nodes: NodeCheck[];
-}
-
-/** Which configured destination a URI is (same host and port), or unknown. */
-export function roleOf(uri: string, old: string, neu: string): DestinationRole {
-  const u = canonicalSipUri(uri);
-  if (!u.ok) return "unknown";
-  for (const [role, ref] of [
-    ["old", old],
-    ["new", neu],
-  ] as const) {
-    const r = canonicalSipUri(ref);
-    if (r.ok && sameHostPort(u.uri, r.uri)) return role;
-  }
-  return "unknown";
-}
-
-/** The destinations of the target's set in the durable list and at runtime, each with its role. */
-export function destinationRows(
-  setId: number,
-  listed: readonly { setId: number; uri: string }[],
-  runtime: readonly RuntimeDestination[] | undefined,
-  old: string,
-  neu: string,
-): DestinationRow[] {
-  const rows = new Map<string, DestinationRow>();
-  for (const e of listed.filter((x) => x.setId === setId))
-    rows.set(e.uri, { uri: e.uri, role: roleOf(e.uri, old, neu), inList: true, runtimeFlags: undefined });
-  for (const r of (runtime ?? []).filter((x) => x.setId === setId)) {
-    const row = rows.get(r.uri) ?? {
-      uri: r.uri,
-      role: roleOf(r.uri, old, neu),
-      inList: false,
-      runtimeFlags: undefined,
-    };
-    rows.set(r.uri, { ...row, runtimeFlags: r.flags });
-  }
-  return [...rows.values()];
 }
 
 /** Kamailio's state flags in words: A active, I inactive, D disabled, T trying; P probing, X not probing. */
@@ -152,7 +103,7 @@ export function renderCheck(c: TargetCheck, v: CheckVerdict): string {
     `  new ${c.new}`,
   ];
   for (const n of c.nodes) {
-    out.push(`node ${n.node}: ${n.rpc}`);
+    out.push(n.rpc.startsWith(`node ${n.node} `) ? n.rpc : `node ${n.node}: ${n.rpc}`);
     const row = (k: string, text: string): void => void out.push(`  ${pad(k)}${text}`);
     row("reachable", n.reachable.ok ? `yes, ${n.reachable.version}` : `NO: ${n.reachable.error}`);
     if (n.list)

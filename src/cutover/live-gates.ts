@@ -43,8 +43,8 @@ export interface LiveGatesOptions {
   /** one call of what Kamailio mirrored, by Call-ID */
   call: (callId: string) => HepCall | undefined;
   backends: Readonly<Record<BackendRole, EndpointKey>>;
-  /** Call-IDs of this run's traffic start with it */
-  callIdPrefix: string;
+  /** Call-IDs of this run's traffic start with it; undefined: every mirrored call counts (a production node's real traffic) */
+  callIdPrefix: string | undefined;
   /** a call with no final answer this long after its INVITE timed out */
   timeoutMs: number;
   algorithm: DispatcherAlgorithm;
@@ -148,7 +148,8 @@ export class LiveGates {
     return this.starts.get(step);
   }
 
-  private accept = (id: string): boolean => id.startsWith(`${this.o.callIdPrefix}-`);
+  private accept = (id: string): boolean =>
+    this.o.callIdPrefix === undefined || id.startsWith(`${this.o.callIdPrefix}-`);
 
   /** the window a call routed at `inviteMs` counts in: the live one, unless it failed or the call is older */
   private windowFor(inviteMs: number): LiveWindow | undefined {

@@ -96,11 +96,15 @@ export interface RollbackResult extends Omit<RollbackRecord, "reaction"> {
     | undefined;
 }
 
-/** --traffic: the background calls and the HEP capture they were judged from */
+/**
+ * The calls the steps were judged on and the HEP capture they were judged from: --traffic's
+ * background calls (rate, argv, Call-ID prefix), or on a production target the real calls it mirrors
+ * (rate 0, no argv, no prefix)
+ */
 export interface TrafficResult {
   rate: number;
   argv: string[];
-  callIdPrefix: string;
+  callIdPrefix: string | undefined;
   files: string[];
   exit: string;
   hep: HepCaptureSummary;
@@ -259,7 +263,7 @@ function trafficSection(r: MigrateResults): string[] {
       ? [
           "## Traffic",
           "",
-          `- ${r.traffic.rate} calls/s of background calls (Call-IDs \`${r.traffic.callIdPrefix}-*\`), judged from HEP: ${r.traffic.hep.calls} calls mirrored, ${r.traffic.hep.packets} packets, kernel drops ${r.traffic.hep.kernelDrops ?? "unknown"}; SIPp ${r.traffic.exit}`,
+          `- ${r.traffic.callIdPrefix === undefined ? "the real calls the node mirrors" : `${r.traffic.rate} calls/s of background calls (Call-IDs \`${r.traffic.callIdPrefix}-*\`)`}, judged from HEP: ${r.traffic.hep.calls} calls mirrored, ${r.traffic.hep.packets} packets, kernel drops ${r.traffic.hep.kernelDrops ?? "unknown"}; ${r.traffic.exit}`,
           `- files: ${r.traffic.files.map((f) => `\`${f}\``).join(", ")}`,
           ...r.steps.flatMap((p) =>
             p.gates

@@ -30,7 +30,7 @@ import type { WebServer } from "../web/server.js";
 import { RunSession } from "../run/session.js";
 import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
 import { gateName, stepMinCalls, type GateSpec } from "../gates/gate.js";
-import { checkPlanForAlgorithm, stepProfile } from "../plan/dry-run.js";
+import { checkPlanForAlgorithm, dryRunTargetOf, stepProfile } from "../plan/dry-run.js";
 import { stepLabel, type Plan } from "../plan/plan.js";
 import { watchedHold } from "../plan/hold.js";
 import { outcomeError, runSteps, type GateResult, type PlanOutcome, type RunnerStep } from "../plan/runner.js";
@@ -477,10 +477,21 @@ class Migration {
       `final: file new ${present(results.final.file.newPresent)}, old ${present(results.final.file.oldPresent)}; ` +
         `runtime new ${present(results.final.runtime.newPresent)}, old ${present(results.final.runtime.oldPresent)}`,
     );
-    const argv = target.kamcmdArgv("dispatcher.list");
-    const k = await run(argv);
+    // 6. Kamailio's own listing, as the seed captured it (a target without kamcmd here: the RPC's reply)
+    const argv = target.kamcmdArgv?.("dispatcher.list");
+    const k =
+      argv === undefined
+        ? await target.rpc.call("dispatcher.list").then(
+            (r) => ({ code: 0, stdout: JSON.stringify(r, null, 2) + "\n", stderr: "" }),
+            (err: unknown) => ({ code: 1, stdout: "", stderr: err instanceof Error ? err.message : String(err) }),
+          )
+        : await run(argv);
     this.write(migrateFiles.kamcmd, k.stdout + (k.code === 0 ? "" : k.stderr));
-    results.kamcmd = { argv, exitCode: k.code, file: migrateFiles.kamcmd };
+    results.kamcmd = {
+      argv: argv ?? [target.rpc.endpoint, "dispatcher.list"],
+      exitCode: k.code,
+      file: migrateFiles.kamcmd,
+    };
     if (k.code !== 0 || /^error:/m.test(k.stdout + k.stderr)) {
       results.warnings.push(
         `kamcmd dispatcher.list did not print the listing (exit ${k.code}): ${(k.stderr || k.stdout).trim().split("\n")[0]}`,
@@ -612,13 +623,7 @@ function planSteps(target: Target, plan: Plan, algorithm: DispatcherAlgorithm, t
       ["hold by time (hold: { durationS: 600 }) instead, or give the lab background calls with --traffic RATE"],
     );
   }
-  const dry = {
-    setId: target.setId,
-    oldUri: target.backends.old.uri,
-    newUri: target.backends.new.uri,
-    sipPolicy: target.sipPolicy,
-    algorithm,
-  };
+  const dry = dryRunTargetOf(target, algorithm);
   return plan.steps.map((s, i) => ({
     profileFile: migrateFiles.stepProfile(i + 1, s.weightNew),
     appliedFile: migrateFiles.stepApplied(i + 1, s.weightNew),
@@ -626,10 +631,7 @@ function planSteps(target: Target, plan: Plan, algorithm: DispatcherAlgorithm, t
     runner: {
       label: stepLabel(s, algorithm === 4),
       weightNew: s.weightNew,
-      profile: profileFor(
-        target,
-        stepProfile(s, { ...dry, driver: target.driver, listLocation: "", rpc: "", backupDir: "" }),
-      ),
+      profile: profileFor(target, stepProfile(s, dry)),
       machine: {
         holdMs: (s.hold.durationS ?? 0) * 1000,
         // with --traffic the split check judges every step, gates or not

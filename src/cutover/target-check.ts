@@ -12,7 +12,6 @@
  */
 import { randomBytes } from "node:crypto";
 import dgram from "node:dgram";
-import { describeDiff, diffRuntime } from "../dispatcher/diff.js";
 import { entriesOf, parseDispatcherList, type DispatcherList } from "../dispatcher/list.js";
 import { startHepCollector } from "../hep/collector.js";
 import { readRuntime, reloadWithRetry, defaultRetryPolicy } from "../kamailio/dispatcher-rpc.js";
@@ -20,7 +19,8 @@ import { RpcRefusedError, RpcReplyError } from "../kamailio/rpc.js";
 import type { RuntimeDestination } from "../dispatcher/runtime.js";
 import { probeOptions } from "../sip/options-probe.js";
 import { isLoopbackV4, sipPolicy } from "../sip/sip-policy.js";
-import { destinationRows, type NodeCheck, type TargetCheck } from "./check-report.js";
+import { destinationRows, listFindings } from "../target/list-guard.js";
+import type { NodeCheck, TargetCheck } from "./check-report.js";
 import { productionTarget } from "../target/production-target.js";
 import type { ProductionTargetSpec, TargetNode } from "../target/target-file.js";
 import type { Target } from "../target/target.js";
@@ -87,17 +87,14 @@ async function checkNode(spec: ProductionTargetSpec, node: TargetNode): Promise<
       };
       return check;
     }
-    const listed = list ? entriesOf(list) : [];
-    check.destinations = destinationRows(spec.setId, listed, runtime, spec.old.uri, spec.new.uri);
-    check.otherSets = [...new Set(listed.filter((e) => e.setId !== spec.setId).map((e) => e.setId))];
+    const ids = { setId: spec.setId, old: spec.old.uri, new: spec.new.uri };
     if (list) {
-      const d = diffRuntime(list, runtime);
-      check.drift = {
-        ok: d.ok,
-        difference: describeDiff(d),
-        durable: listed.map((e) => `${e.uri} (set ${e.setId})`),
-        runtime: runtime.map((r) => `${r.uri} (set ${r.setId}, ${r.flags})`),
-      };
+      const f = listFindings(list, runtime, ids);
+      check.drift = f.drift;
+      check.destinations = f.destinations;
+      check.otherSets = f.otherSets;
+    } else {
+      check.destinations = destinationRows(spec.setId, [], runtime, spec.old.uri, spec.new.uri);
     }
     const unknown = check.destinations.some((x) => x.role === "unknown");
     check.reloadGuard =

@@ -36,18 +36,24 @@ import { startRateSampler } from "../hep/rate-events.js";
 const EVIDENCE_MAX_AGE_MS = 120_000;
 
 export interface TrafficSettings {
-  rate: number;
-  sippBin: string;
-  /** the UAC scenario (assets/sipp/uac-call.xml) */
-  scenario: string;
-  /** where the lab's Kamailio mirrors (lab settings `hep`) */
+  /**
+   * the tool's own background calls (--traffic on the native lab); absent: the steps are judged on
+   * every call the target mirrors (a production node's real traffic)
+   */
+  calls?: {
+    rate: number;
+    sippBin: string;
+    /** the UAC scenario (assets/sipp/uac-call.xml) */
+    scenario: string;
+  };
+  /** where the target's Kamailio mirrors (lab settings `hep`, or the target file's collector) */
   hep: { address: string; port: number };
 }
 
 export interface TrafficRun {
   capture: HepCapture;
   gates: LiveGates;
-  calls: BackgroundTraffic;
+  calls: BackgroundTraffic | undefined;
   /** step i was applied: its window opens (gates) and the calls routed from now on are its phase's */
   open(i: number): void;
   /** stop the calls, settle, record the numbers (the reaction's calls when a gate rolled back) */
@@ -66,13 +72,13 @@ export async function startTrafficRun(
 ): Promise<TrafficRun> {
   if ((await kamailioMirrors(target.rpc)) !== true) {
     throw new EnvironmentError(
-      "--traffic judges every call from what Kamailio mirrors (HEP), but the lab's Kamailio does not mirror; nothing was changed",
+      `${t.calls ? "--traffic" : "the plan's gates"} judge${t.calls ? "s" : ""} every call from what Kamailio mirrors (HEP), but ${target.rpc.endpoint} does not mirror; nothing was changed`,
       ["switch it on (`siptrace.status on` over the RPC, or restart the lab with --hep-mirror on)"],
     );
   }
   const proxy = endpointKey(target.proxy);
   const backends = { old: endpointKey(target.backends.old), new: endpointKey(target.backends.new) };
-  const callIdPrefix = `pbxc-${randomBytes(3).toString("hex")}-traffic`;
+  const callIdPrefix = t.calls ? `pbxc-${randomBytes(3).toString("hex")}-traffic` : undefined;
   // every call of the run as it ends (the evidence and the gates keep only the calls still open)
   const records = openCallRecordLog(path.join(runDir, CALL_RECORDS_FILE));
   scope.defer("call records", () => records.close());
@@ -96,7 +102,11 @@ export async function startTrafficRun(
     steps: steps.map((s) => ({ weightNew: s.weightNew, gates: s.gateSpecs })),
   });
   // the calls and the per-backend rates on the run's stream, as a sim's (the web view and report.html show them)
-  const callEvents = new TrafficCallEvents({ backends, callIdPrefix, timeoutMs: TRAFFIC_CALL_TIMEOUT_MS });
+  const callEvents = new TrafficCallEvents({
+    backends,
+    callIdPrefix: callIdPrefix ?? "",
+    timeoutMs: TRAFFIC_CALL_TIMEOUT_MS,
+  });
   const rates = new RateCounter(hepView([proxy], backends), Date.now());
   // every mirrored message reaches the live gates as it is decoded (they evaluate on each answer)
   const capture = await startHepCapture({
@@ -121,19 +131,26 @@ export async function startTrafficRun(
   sweep.unref();
   scope.defer("evidence sweep", () => clearInterval(sweep));
   scope.defer("hep rates", startRateSampler(rates, events));
-  const calls = startBackgroundTraffic({
-    sippBin: t.sippBin,
-    scenario: t.scenario,
-    target,
-    runDir,
-    rate: t.rate,
-    callIdPrefix,
-    signal: scope.signal,
-  });
-  scope.defer("background traffic", () => calls.stop().then(() => undefined));
-  log(
-    `traffic: ${t.rate} calls/s through ${proxy} (SIPp pid ${calls.pid}, Call-IDs ${callIdPrefix}-*), judged from HEP on ${t.hep.address}:${capture.port}`,
-  );
+  const calls =
+    t.calls && callIdPrefix !== undefined
+      ? startBackgroundTraffic({
+          sippBin: t.calls.sippBin,
+          scenario: t.calls.scenario,
+          target,
+          runDir,
+          rate: t.calls.rate,
+          callIdPrefix,
+          signal: scope.signal,
+        })
+      : undefined;
+  if (calls) {
+    scope.defer("background traffic", () => calls.stop().then(() => undefined));
+    log(
+      `traffic: ${t.calls!.rate} calls/s through ${proxy} (SIPp pid ${calls.pid}, Call-IDs ${callIdPrefix}-*), judged from HEP on ${t.hep.address}:${capture.port}`,
+    );
+  } else {
+    log(`traffic: the calls ${proxy} mirrors, judged from HEP on ${t.hep.address}:${capture.port}`);
+  }
   return {
     capture,
     gates,
@@ -143,24 +160,26 @@ export async function startTrafficRun(
       callEvents.phase = phaseOfWeight(steps[i]!.weightNew);
     },
     async finish(reaction, results) {
-      const exit = await calls.stop();
+      const exit = calls ? await calls.stop() : undefined;
       await capture.settle(100, 3000);
       clearInterval(sweep);
       gates.flush();
       letGo();
       records.close();
       results.traffic = {
-        rate: t.rate,
-        argv: calls.argv,
+        rate: t.calls?.rate ?? 0,
+        argv: calls?.argv ?? [],
         callIdPrefix,
-        files: [
-          TRAFFIC_FILES.messageLog,
-          TRAFFIC_FILES.statFile,
-          TRAFFIC_FILES.errorFile,
-          "capture.pcap",
-          CALL_RECORDS_FILE,
-        ],
-        exit: exit.description,
+        files: calls
+          ? [
+              TRAFFIC_FILES.messageLog,
+              TRAFFIC_FILES.statFile,
+              TRAFFIC_FILES.errorFile,
+              "capture.pcap",
+              CALL_RECORDS_FILE,
+            ]
+          : ["capture.pcap", CALL_RECORDS_FILE],
+        exit: exit ? exit.description : "no calls placed by the tool",
         hep: capture.summary(),
         calls: { total: callEvents.routedTo.old + callEvents.routedTo.new, ...callEvents.routedTo },
       };

@@ -71,6 +71,8 @@ export const dockerDriver: DriverKind<DockerChoice> = {
     lockDir: path.resolve(dockerStateDir(c.dir)),
     where: `docker dir ${c.dir}`,
     realPbx: false,
+    mirroredCalls: undefined,
+    destinationsFrom: undefined,
     placesTraffic: false,
     kamailioDownHint:
       "Kamailio does not answer; is the lab up? pbx-cutover lab status --driver docker (start it with pbx-cutover lab up --driver docker)",

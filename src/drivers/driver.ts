@@ -7,6 +7,7 @@ import type { LabState } from "../lab/state.js";
 import type { SipPolicy } from "../sip/sip-policy.js";
 import type { DriverName, Target } from "../target/target.js";
 import type { VersionSource } from "../verify/probes.js";
+import type { ProductionTargetSpec } from "../target/target-file.js";
 import type { LabControl } from "./lab-control.js";
 
 export type { DriverName } from "../target/target.js";
@@ -38,11 +39,22 @@ export interface DockerChoice {
   readyTimeoutMs: number;
 }
 
-export type TargetChoice = NativeChoice | DockerChoice;
+/** A Kamailio the tool did not start, described by a target file (`--target FILE`). */
+export interface ProductionChoice {
+  driver: "production";
+  /** what the flags and config file say (knobs of the command); the target's own facts are in `spec` */
+  settings: LabSettings;
+  /** the target file, validated, with its secrets */
+  spec: ProductionTargetSpec;
+}
+
+export type TargetChoice = NativeChoice | DockerChoice | ProductionChoice;
 
 /** The driver flags as the command line gave them (strings, unchecked): each driver checks its own. */
 export interface DriverFlags {
   driver?: string | undefined;
+  /** --target FILE: a Kamailio the tool did not start (the production driver) */
+  target?: string | undefined;
   dockerBackends?: string | undefined;
   dockerDir?: string | undefined;
   dockerImages?: string | undefined;
@@ -89,6 +101,13 @@ export interface Driver {
   readonly realPbx: boolean;
   /** `migrate --traffic` can place calls through this target's Kamailio */
   readonly placesTraffic: boolean;
+  /**
+   * where the target's Kamailio mirrors its real calls (HEP): `migrate` judges its steps on them with
+   * no calls of its own; undefined on a lab, whose calls the tool places
+   */
+  readonly mirroredCalls: { address: string; port: number } | undefined;
+  /** the file that names the target's old and new destinations (then --old-uri / --new-uri are refused) */
+  readonly destinationsFrom: string | undefined;
   /** what to tell the user when Kamailio does not answer (verify) */
   readonly kamailioDownHint: string;
   /** the Target of the choice; the caller owns it (close() when done) */

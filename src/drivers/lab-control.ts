@@ -25,3 +25,15 @@ export interface EnsureUpResult {
   /** components found dead and replaced (the lab was partly running: not the caller's) */
   replacedDead?: string[];
 }
+
+/**
+ * A Kamailio the tool did not start (a target file's node): nothing to start, nothing to stop; it is
+ * running, or the RPC wait says it is not.
+ */
+export function unmanagedKamailio(readyTimeoutMs = 5000): LabControl {
+  return {
+    readyTimeoutMs,
+    ensureUp: () => Promise.resolve({ alreadyRunning: true, startedFromNothing: false, readyMs: 0 }),
+    down: () => Promise.resolve(),
+  };
+}

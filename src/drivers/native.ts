@@ -23,6 +23,8 @@ export const nativeDriver: DriverKind<NativeChoice> = {
     lockDir: path.dirname(labPaths(c.settings.labDir).lock),
     where: `lab dir ${c.settings.labDir}`,
     realPbx: c.settings.backends === "freeswitch",
+    mirroredCalls: undefined,
+    destinationsFrom: undefined,
     placesTraffic: true,
     kamailioDownHint:
       "Kamailio does not answer; is the lab up? pbx-cutover lab status (start it with pbx-cutover lab up)",

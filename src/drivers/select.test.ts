@@ -12,7 +12,8 @@ import { DOCKER_LAB_DIR, DOCKER_LAB_POLICY } from "../lab/docker/topology.js";
 import { nativeTarget } from "../lab/native-target.js";
 import { LAB_LOOPBACK_POLICY } from "../sip/sip-policy.js";
 import type { ChoiceInput, DockerChoice, NativeChoice } from "./driver.js";
-import { DRIVER_NAMES, driverFor, driverNamed } from "./select.js";
+import { UsageError } from "../core/errors.js";
+import { DRIVER_NAMES, driverFor, driverNamed, driverOf } from "./select.js";
 
 const native: NativeChoice = { driver: "native", settings: { ...defaultLabSettings, labDir: "/tmp/some-lab" } };
 const docker = (dir = "local-lab/real-services", backends: "freeswitch" | "sipp" = "sipp"): DockerChoice => ({
@@ -34,17 +35,17 @@ const input = (o: Partial<ChoiceInput> = {}): ChoiceInput => ({
 });
 
 test("--driver picks by name: native when not given, docker, anything else exit 2 naming the drivers there are", () => {
-  assert.deepEqual(DRIVER_NAMES, ["native", "docker"]);
+  assert.deepEqual(DRIVER_NAMES, ["native", "docker", "production"]);
   assert.equal(driverNamed(undefined).name, "native");
   assert.equal(driverNamed("native").name, "native");
   assert.equal(driverNamed("docker").name, "docker");
-  for (const bad of ["Docker", "production", "", "toString", "__proto__"]) {
+  for (const bad of ["Docker", "prod", "", "toString", "__proto__"]) {
     assert.throws(
       () => driverNamed(bad),
       (e: unknown) =>
         e instanceof CutoverError &&
         e.exitCode === ExitCode.Usage &&
-        e.message === `--driver must be native or docker, got ${JSON.stringify(bad)}`,
+        e.message === `--driver must be native or docker or production, got ${JSON.stringify(bad)}`,
       bad,
     );
   }
@@ -173,4 +174,15 @@ test("no code outside src/drivers/ asks which driver it runs on (`driver ===` / 
   };
   walk(src);
   assert.deepEqual(asks, []);
+});
+
+test("--target FILE is the production driver; with --driver docker it is exit 2; --driver production needs --target", () => {
+  assert.equal(driverOf({ target: "t.yaml" }).name, "production");
+  assert.equal(driverOf({ target: "t.yaml", driver: "native" }).name, "production");
+  assert.equal(driverOf({}).name, "native");
+  assert.throws(() => driverOf({ target: "t.yaml", driver: "docker" }), /--driver docker cannot be given with it/);
+  assert.throws(
+    () => driverNamed("production").choose(input()),
+    (e: unknown) => e instanceof UsageError && /pass --target FILE/.test(e.message),
+  );
 });

@@ -4,6 +4,8 @@
  * as JSON. Nothing here reads or writes anything; the caller passes the target's description.
  */
 import { UsageError } from "../core/errors.js";
+import { backupPaths } from "../apply/apply.js";
+import type { Target } from "../target/target.js";
 import { buildStepProfile, renderProfile, type DispatcherProfile, type ProfileInputs } from "../dispatcher/profile.js";
 import {
   DISPATCHER_ALGORITHM_NAMES,
@@ -75,6 +77,22 @@ export function checkPlanForAlgorithm(plan: Plan, algorithm: DispatcherAlgorithm
       ["start the lab with --dispatcher-alg 9, or use steps of 0, 50 and 100"],
     );
   }
+}
+
+/** A Target as the dry run sees it (its apply's writes, RPCs and backups). */
+export function dryRunTargetOf(target: Target, algorithm: DispatcherAlgorithm): DryRunTarget {
+  return {
+    driver: target.driver,
+    setId: target.setId,
+    oldUri: target.backends.old.uri,
+    newUri: target.backends.new.uri,
+    listLocation: target.dispatcherList.location,
+    rpc: target.rpc.endpoint,
+    backupDir: backupPaths(target).dir,
+    algorithm,
+    sipPolicy: target.sipPolicy,
+    ...(target.asWritten ? { asWritten: target.asWritten } : {}),
+  };
 }
 
 export function stepProfile(step: Pick<PlanStep, "weightNew">, t: DryRunTarget): DispatcherProfile {

@@ -12,6 +12,7 @@ import { EnvironmentError } from "../core/errors.js";
 import { canonicalSipUri } from "../sip/sip-uri.js";
 import { writeFileAtomicAsync } from "../files/atomic-write.js";
 import { HttpJsonRpcClient, type RpcClient } from "../kamailio/rpc.js";
+import { refuseUnlessClean } from "./list-guard.js";
 import type { DispatcherListStore, Target } from "./target.js";
 import type { ProductionTargetSpec, RpcTransport, TargetDestination, TargetNode } from "./target-file.js";
 
@@ -97,9 +98,14 @@ export function productionTarget(spec: ProductionTargetSpec, node: TargetNode = 
     backends: { old: backend("old"), new: backend("new") },
     asWritten: { old: spec.old, new: spec.new },
     dispatcherList: operatorFileStore(node.list.path),
+    checkBeforeWrite: (text, runtime) =>
+      refuseUnlessClean(`node ${node.name} (${node.list.path})`, text, runtime, {
+        setId: spec.setId,
+        old: spec.old.uri,
+        new: spec.new.uri,
+        source: spec.source,
+      }),
     rpc,
-    // no kamcmd on this host for an HTTP transport: evidence files get the RPC's JSON instead
-    kamcmdArgv: () => [],
     lockPath: path.join(spec.stateDir, node.name, "apply.lock"),
     close: () => rpc.close(),
   };

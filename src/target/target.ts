@@ -4,6 +4,7 @@ import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
 import type { DestinationTemplate } from "../dispatcher/profile.js";
 import type { RpcClient } from "../kamailio/rpc.js";
 import type { BackendRole } from "../core/backend-role.js";
+import type { RuntimeDestination } from "../dispatcher/runtime.js";
 import type { SipPolicy } from "../sip/sip-policy.js";
 
 /**
@@ -33,11 +34,11 @@ export interface DispatcherListStore {
 }
 
 /** The drivers that produce Targets (src/drivers/): `--driver <name>`. */
-export type DriverName = "native" | "docker";
+export type DriverName = "native" | "docker" | "production";
 
 export interface Target {
   /** native and docker: a lab the tool started; production: a Kamailio described by a target file */
-  driver: DriverName | "production";
+  driver: DriverName;
   /** where calls are sent: Kamailio's SIP listener */
   proxy: { address: string; port: number };
   /**
@@ -65,9 +66,15 @@ export interface Target {
   /** each backend's line as the operator's list writes it (flags, priority, attrs kept in every profile) */
   asWritten?: Record<BackendRole, DestinationTemplate>;
   dispatcherList: DispatcherListStore;
+  /**
+   * called by a verified apply with the durable list and the runtime it read, before anything is
+   * written: throws to refuse (a production node with drift, or destinations the target file does
+   * not name); absent on a lab, whose list only the tool writes
+   */
+  checkBeforeWrite?(listText: string | undefined, runtime: readonly RuntimeDestination[]): void;
   rpc: RpcClient;
-  /** argv (no shell) that prints an RPC result the way kamcmd does, for evidence files */
-  kamcmdArgv(method: string, ...params: string[]): string[];
+  /** argv (no shell) that prints an RPC result the way kamcmd does, for evidence files; absent where no kamcmd reaches the node */
+  kamcmdArgv?(method: string, ...params: string[]): string[];
   /** lock file that serialises applies on this target */
   lockPath: string;
   /**

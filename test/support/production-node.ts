@@ -13,6 +13,8 @@ import os from "node:os";
 import path from "node:path";
 import { isTcpFree, isUdpFree } from "../../src/os/ports.js";
 import { ROOT } from "./lab-fixture.js";
+import { uacArgv } from "../../src/sipp/argv.js";
+import { startSipp } from "../../src/sipp/runner.js";
 
 const KAMAILIO_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
 
@@ -60,6 +62,18 @@ export interface ProductionNode {
 }
 
 const used = new Set<string>();
+
+/** process groups of every node and stand-in still running: killed when the test process exits, whatever failed */
+const groups = new Set<number>();
+process.once("exit", () => {
+  for (const g of groups) {
+    try {
+      process.kill(-g, "SIGKILL");
+    } catch {
+      /* gone */
+    }
+  }
+});
 
 /** A 127.0.1.x address no other node of this process uses, and free ports on it. */
 async function nodeAddress(): Promise<{ address: string; sip: number; http: number; old: number; new: number }> {
@@ -224,6 +238,11 @@ function spawnGroup(argv: string[], log: string, cwd: string): ChildProcess {
   try {
     const child = spawn(argv[0]!, argv.slice(1), { cwd, detached: true, stdio: ["ignore", fd, fd] });
     child.on("error", () => undefined);
+    const pid = child.pid;
+    if (pid !== undefined) {
+      groups.add(pid);
+      child.once("exit", () => groups.delete(pid));
+    }
     return child;
   } finally {
     closeSync(fd);
@@ -384,6 +403,11 @@ export interface TargetFileOptions {
   /** the HEP collector the target names (default: the node's mirror address) */
   hep?: { address: string; port: number } | null;
   algorithm?: number;
+  /** the destinations' flags, priority, attrs as the operator's list writes them */
+  lines?: {
+    old?: { flags?: number; priority?: number; attrs?: string };
+    new?: { flags?: number; priority?: number; attrs?: string };
+  };
   /** merged over the file's top level (tests of bad input) */
   extra?: Record<string, unknown>;
 }
@@ -408,8 +432,8 @@ export function writeTargetFile(
     dispatcher: {
       setId: node.setId,
       algorithm: o.algorithm ?? 4,
-      old: [{ uri: node.backends.old.uri }],
-      new: [{ uri: node.backends.new.uri }],
+      old: [{ uri: node.backends.old.uri, ...o.lines?.old }],
+      new: [{ uri: node.backends.new.uri, ...o.lines?.new }],
     },
     sipPolicy: ["127.0.0.0/8"],
     ...(hep ? { hep: { collector: `${hep.address}:${hep.port}` } } : {}),
@@ -445,4 +469,39 @@ export async function freeUdpPort(address = "127.0.0.1"): Promise<number> {
     if (await isUdpFree(address, port)) return port;
   }
   throw new Error(`no free UDP port on ${address}`);
+}
+
+export interface Callers {
+  /** Call-IDs start with it */
+  tag: string;
+  /** stop placing calls; resolves once SIPp is gone */
+  stop(): Promise<void>;
+}
+
+/**
+ * SIPp users calling through the node at `rate` calls/s (the project's UAC scenario), until stopped:
+ * the "real traffic" a production node mirrors. Files go to `dir`.
+ */
+export function startCallers(node: ProductionNode, dir: string, rate: number): Callers {
+  const tag = `users-${Math.random().toString(16).slice(2, 8)}`;
+  const argv = uacArgv("/usr/bin/sipp", path.join(ROOT, "assets", "sipp", "uac-call.xml"), {
+    proxy: { address: node.address, port: node.sipPort },
+    localAddress: node.address,
+    service: "users",
+    calls: rate * 3600,
+    rate,
+    holdMs: 100,
+    callIdTag: tag,
+    recvTimeoutMs: 4000,
+    messageLog: path.join(dir, `${tag}.messages.log`),
+    statFile: path.join(dir, `${tag}.stat.csv`),
+    errorFile: path.join(dir, `${tag}.errors.log`),
+  });
+  const proc = startSipp(argv, { cwd: dir });
+  return {
+    tag,
+    async stop() {
+      await proc.stop();
+    },
+  };
 }

@@ -7,7 +7,7 @@ import { labDown, labStatus, labUp, type LabStatus } from "../../lab/native-lab.
 import type { LabFlags } from "../../config/lab-config.js";
 import { componentProto } from "../../lab/layout.js";
 import type { DriverFlags, DriverName } from "../../drivers/driver.js";
-import { driverNamed } from "../../drivers/select.js";
+import { driverOf } from "../../drivers/select.js";
 import { addDriverOptions } from "../target-options.js";
 import { dockerDownCommand, dockerStatusCommand, dockerUpCommand } from "./lab-docker.js";
 import { UsageError } from "../../core/errors.js";
@@ -199,10 +199,19 @@ interface LabCommands {
 const LAB_COMMANDS: Record<DriverName, LabCommands> = {
   native: { up: nativeUp, down: nativeDown, status: nativeStatus },
   docker: { up: dockerUpCommand, down: dockerDownCommand, status: dockerStatus },
+  production: { up: notALab, down: notALab, status: notALab },
 };
 
+function notALab(): Promise<void> {
+  return Promise.reject(
+    new UsageError(
+      "a target file's Kamailio is not a lab: pbx-cutover never starts or stops it; `pbx-cutover target check --target FILE` looks at it",
+    ),
+  );
+}
+
 function labCommandsOf(opts: DriverFlags): LabCommands {
-  return LAB_COMMANDS[driverNamed(opts.driver).name];
+  return LAB_COMMANDS[driverOf(opts).name];
 }
 
 export function registerLabCommand(program: Command): void {

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import path from "node:path";
 import { runMigrate } from "../../cutover/migrate.js";
+import type { TrafficSettings } from "../../cutover/traffic-run.js";
 import { defaultPlan } from "../../plan/plan.js";
 import { planFrom, printDryRun } from "./plan.js";
 import { targetChoiceFrom } from "../target-options.js";
@@ -107,8 +108,12 @@ export function registerMigrateCommand(program: Command): void {
     const driver = driverFor(choice);
     if (rate !== undefined && !driver.placesTraffic) {
       throw new UsageError(
-        `--traffic places calls through the native lab's Kamailio only, not on --driver ${choice.driver}; nothing was started`,
-        ["drop --traffic (real traffic is judged by the plan's holds), or run on the native lab"],
+        `--traffic places calls through the native lab's Kamailio only, not on ${driver.where}; nothing was started`,
+        [
+          driver.mirroredCalls
+            ? "drop --traffic: the plan's gates judge the real calls the node mirrors"
+            : "drop --traffic (real traffic is judged by the plan's holds), or run on the native lab",
+        ],
       );
     }
     const webAddress = webAddressFrom(opts);
@@ -127,15 +132,16 @@ export function registerMigrateCommand(program: Command): void {
     const plan = planned === undefined ? undefined : { plan: planned, algorithm: driver.dispatcherAlgorithm };
     const settings = choice.settings;
     const waitMs = reloadWaitMs(settings, opts.reloadWaitMs);
-    const traffic =
-      rate === undefined
-        ? undefined
-        : {
-            rate,
-            sippBin: requireBinaries(["sipp"]).sipp,
-            scenario: assetPath("sipp", "uac-call.xml"),
+    // the steps are judged on the tool's own calls (--traffic), or on the real calls a target mirrors
+    const traffic: TrafficSettings | undefined =
+      rate !== undefined
+        ? {
+            calls: { rate, sippBin: requireBinaries(["sipp"]).sipp, scenario: assetPath("sipp", "uac-call.xml") },
             hep: { address: settings.hep.address, port: settings.hep.port },
-          };
+          }
+        : driver.mirroredCalls
+          ? { hep: driver.mirroredCalls }
+          : undefined;
     const lab = driver.lab();
     const target = await dispatcherTarget(opts, choice);
     const log = (line: string): void => {

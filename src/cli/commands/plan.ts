@@ -1,8 +1,7 @@
 import type { Command } from "commander";
-import { backupPaths } from "../../apply/apply.js";
 import type { TargetChoice } from "../../drivers/driver.js";
 import { driverFor } from "../../drivers/select.js";
-import { buildDryRun, renderDryRun, type DryRunTarget } from "../../plan/dry-run.js";
+import { buildDryRun, dryRunTargetOf, renderDryRun } from "../../plan/dry-run.js";
 import { defaultPlan, type Plan } from "../../plan/plan.js";
 import { readPlanFile } from "../../plan/plan-file.js";
 import { parseStepsFlag } from "../../plan/steps-flag.js";
@@ -62,17 +61,7 @@ export async function printDryRun(
   const algorithm = driverFor(choice).dispatcherAlgorithm;
   const target = await dispatcherTarget(opts, choice);
   try {
-    const t: DryRunTarget = {
-      driver: target.driver,
-      setId: target.setId,
-      oldUri: target.backends.old.uri,
-      newUri: target.backends.new.uri,
-      listLocation: target.dispatcherList.location,
-      rpc: target.rpc.endpoint,
-      backupDir: backupPaths(target).dir,
-      algorithm,
-      sipPolicy: target.sipPolicy,
-    };
+    const t = dryRunTargetOf(target, algorithm);
     const dry = buildDryRun(plan, t);
     process.stdout.write(json ? JSON.stringify(dry, null, 2) + "\n" : renderDryRun(dry));
   } finally {

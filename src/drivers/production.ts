@@ -1,0 +1,42 @@
+import path from "node:path";
+import { UsageError } from "../core/errors.js";
+import { productionTarget } from "../target/production-target.js";
+import { readTargetFile } from "../target/target-file.js";
+import type { DriverKind, ProductionChoice } from "./driver.js";
+import { unmanagedKamailio } from "./lab-control.js";
+
+/**
+ * A Kamailio the tool did not start (`--target FILE`, src/target/target-file.ts): its RPC over the
+ * transport the target file names, the operator's own dispatcher list, the destinations the file calls
+ * old and new. Nothing is started or stopped; the lock and list backups live in the target's state dir;
+ * migrate judges its steps on the real calls the node mirrors to the file's HEP collector.
+ */
+export const productionDriver: DriverKind<ProductionChoice> = {
+  name: "production",
+  adoptsRunningLab: false,
+  choose: ({ settings, flags, env }) => {
+    if (flags.target === undefined) {
+      throw new UsageError("--driver production works on a target file: pass --target FILE; nothing was started");
+    }
+    return { driver: "production", settings, spec: readTargetFile(flags.target, env) };
+  },
+  bind: (c) => {
+    const node = c.spec.nodes[0]!;
+    return {
+      name: "production",
+      sipPolicy: c.spec.sipPolicy,
+      dispatcherAlgorithm: c.spec.algorithm,
+      lockDir: path.join(c.spec.stateDir, node.name),
+      where: `target ${c.spec.id} (${c.spec.source})`,
+      realPbx: false,
+      placesTraffic: false,
+      mirroredCalls: c.spec.hepCollector,
+      destinationsFrom: c.spec.source,
+      kamailioDownHint: `node ${node.name} does not answer; pbx-cutover target check --target ${c.spec.source} says why`,
+      openTarget: () => Promise.resolve().then(() => productionTarget(c.spec, node)),
+      lab: () => unmanagedKamailio(),
+      versionSources: () => [],
+      withVerifyDefaults: (config) => config,
+    };
+  },
+};

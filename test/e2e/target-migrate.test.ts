@@ -1,0 +1,155 @@
+/**
+ * migrate --target on a "production" node (algorithm 9, Kamailio's default reload_delta of 5 s):
+ * SIPp users call through the node (started by the test, not the tool); the tool judges each step
+ * on the calls the node mirrors to the target's HEP collector. Healthy PBXs: the plan passes to new
+ * only, in the operator's file and at runtime. A new PBX refusing one call in five: the gates fail at
+ * weight 10 and the node goes back to old by itself. No artifact holds the RPC secret.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { runCli, type CliResult } from "../support/lab-fixture.js";
+import {
+  freeUdpPort,
+  startCallers,
+  startProductionNode,
+  writeTargetFile,
+  type Callers,
+  type NodeAuth,
+  type ProductionNode,
+} from "../support/production-node.js";
+
+const AUTH: NodeAuth = { basic: { user: "cutover", password: "pw-migrate-3Jd9" } };
+const RATE = 50;
+
+interface Results {
+  status: string;
+  exitCode: number;
+  steps: {
+    label: string;
+    verdict: string;
+    gates?: { verdict: string; window: { routed: { old: number; new: number } } };
+  }[];
+  rollback?: { from: number; to: number; ok: boolean };
+  traffic?: { rate: number; callIdPrefix?: string; exit: string; hep: { calls: number } };
+  target: { driver: string };
+}
+
+const runDirOf = (r: CliResult): string => {
+  const m = /run folder (\S+)/.exec(r.stdout);
+  assert.ok(m, r.stdout + r.stderr);
+  return m[1]!;
+};
+
+/** every file of a run folder, as text */
+function artifactsText(dir: string): string {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => readFileSync(path.join(e.parentPath, e.name), "latin1"))
+    .join("\n");
+}
+
+async function migrateOn(
+  newScenario: string,
+): Promise<{ node: ProductionNode; dir: string; r: CliResult; runDir: string; res: Results; callers: Callers }> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "pbx-cutover-e2e-tmigrate-"));
+  const node = await startProductionNode({
+    auth: AUTH,
+    algorithm: 9,
+    hep: { address: "127.0.0.1", port: await freeUdpPort() },
+    scenarios: { new: newScenario },
+    initialList: (u) => `1 ${u.old} 0 0 duid=old-pbx\n`,
+  });
+  const { file } = writeTargetFile(node, dir, AUTH, { algorithm: 9, lines: { old: { attrs: "duid=old-pbx" } } });
+  const callers = startCallers(node, dir, RATE);
+  try {
+    const r = await runCli(
+      ["migrate", "--target", file, "--artifacts-dir", path.join(dir, "art"), "--steps", "0,10,50,100"],
+      { cwd: dir, timeoutMs: 240_000 },
+    );
+    const runDir = runDirOf(r);
+    const res = JSON.parse(readFileSync(path.join(runDir, "results.json"), "utf8")) as Results;
+    return { node, dir, r, runDir, res, callers };
+  } catch (err) {
+    await callers.stop();
+    await node.stop();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+describe("migrate --target: healthy PBXs, real callers through the node", () => {
+  let run: Awaited<ReturnType<typeof migrateOn>>;
+  before(async () => {
+    run = await migrateOn("uas-answer.xml");
+  });
+  after(async () => {
+    await run?.callers.stop();
+    await run?.node.stop();
+    if (run) rmSync(run.dir, { recursive: true, force: true });
+  });
+
+  test("every step judged on the mirrored calls and passed; new only in the operator's file and at runtime", async () => {
+    const { r, res, node } = run;
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /traffic: the calls 127\.0\.1\.\d+:\d+ mirrors, judged from HEP/);
+    assert.deepEqual(
+      res.steps.map((p) => [p.label, p.verdict]),
+      [
+        ["old", "pass"],
+        ["new=10%", "pass"],
+        ["new=50%", "pass"],
+        ["new", "pass"],
+      ],
+    );
+    assert.equal(res.target.driver, "production");
+    assert.equal(res.traffic?.callIdPrefix, undefined);
+    assert.equal(res.traffic?.rate, 0);
+    assert.ok((res.traffic?.hep.calls ?? 0) > 50, JSON.stringify(res.traffic));
+    const step2 = res.steps[1]!.gates!;
+    assert.equal(step2.verdict, "pass");
+    assert.ok(step2.window.routed.new > 0 && step2.window.routed.old > 0, JSON.stringify(step2.window));
+    const entries = readFileSync(node.listFile, "utf8")
+      .split("\n")
+      .filter((l) => /^\d/.test(l));
+    assert.deepEqual(entries, [`1 ${node.backends.new.uri} 0 0`]);
+    const runtime = JSON.stringify(await node.rpc("dispatcher.list"));
+    assert.ok(runtime.includes(node.backends.new.uri) && !runtime.includes(node.backends.old.uri), runtime);
+  });
+
+  test("no artifact and no output holds the RPC password", () => {
+    assert.ok(!(run.r.stdout + run.r.stderr).includes(AUTH.basic.password));
+    assert.ok(!artifactsText(run.runDir).includes(AUTH.basic.password));
+    assert.ok(!artifactsText(run.runDir).includes(Buffer.from(`cutover:${AUTH.basic.password}`).toString("base64")));
+  });
+});
+
+describe("migrate --target: a new PBX refusing one call in five", () => {
+  let run: Awaited<ReturnType<typeof migrateOn>>;
+  before(async () => {
+    run = await migrateOn("uas-503-one-in-five.xml");
+  });
+  after(async () => {
+    await run?.callers.stop();
+    await run?.node.stop();
+    if (run) rmSync(run.dir, { recursive: true, force: true });
+  });
+
+  test("the gates fail at weight 10 and the node is back on old by itself (exit 1), in the file and at runtime", async () => {
+    const { r, res, node } = run;
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.deepEqual(
+      res.steps.map((p) => [p.label, p.verdict]),
+      [
+        ["old", "pass"],
+        ["new=10%", "fail"],
+      ],
+    );
+    assert.deepEqual([res.rollback?.from, res.rollback?.to, res.rollback?.ok], [2, 1, true]);
+    assert.match(readFileSync(node.listFile, "utf8"), new RegExp(`^1 ${node.backends.old.uri} 0 0 duid=old-pbx$`, "m"));
+    const runtime = JSON.stringify(await node.rpc("dispatcher.list"));
+    assert.ok(runtime.includes(node.backends.old.uri) && !runtime.includes(node.backends.new.uri), runtime);
+  });
+});
