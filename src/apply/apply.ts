@@ -37,6 +37,7 @@ import type { RuntimeDestination } from "../dispatcher/runtime.js";
 import { ensureDir } from "../files/ensure-dir.js";
 import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
 import { fileFault } from "../core/errors.js";
+import { runtimeBeforeTakeOut, type TakenOut } from "./take-out.js";
 
 export interface ApplyOptions {
   /** who applies, recorded in the lock file (e.g. "pbx-cutover apply --mode new") */
@@ -47,6 +48,11 @@ export interface ApplyOptions {
   signal?: AbortSignal;
   /** emits one `apply` event per call (ok or restored) */
   events?: RunEvents;
+  /**
+   * destinations this run disabled with set_state just before (a rollback's take-out): the check
+   * against changes behind the tool's back sees them with the flags they had, not as drift
+   */
+  takenOut?: readonly TakenOut[];
 }
 
 export interface ApplyTimings {
@@ -217,7 +223,10 @@ export async function verifiedApply(
       }),
     ]);
     // a target that refuses lists it did not write (drift, foreign destinations) says so before any write
-    target.checkBeforeWrite?.(previousText, runtimeBefore);
+    target.checkBeforeWrite?.(
+      previousText,
+      opts.takenOut ? runtimeBeforeTakeOut(runtimeBefore, opts.takenOut) : runtimeBefore,
+    );
     if (previousText === profileText && diffRuntime(profile.list, runtimeBefore).ok) {
       // file and runtime already hold the profile: nothing to do
       const diff = diffRuntime(profile.list, runtimeBefore);

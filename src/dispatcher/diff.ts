@@ -29,7 +29,7 @@ export interface RuntimeDiff {
 const key = (d: DestinationKey): string => `${d.setId} ${d.uri}`;
 
 /** Runtime state flags start with A (active) or T (trying); I and D are inactive/disabled. */
-function runtimeActive(flags: string): boolean {
+export function runtimeActive(flags: string): boolean {
   return flags.startsWith("A") || flags.startsWith("T");
 }
 

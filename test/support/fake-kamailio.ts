@@ -20,7 +20,9 @@ export class FakeKamailio implements RpcClient, DispatcherListStore {
   readonly endpoint = "fake://kamailio/RPC";
   readonly location = "fake:dispatcher.list";
   file: string | undefined;
-  loaded: { setId: number; uri: string; flags: number; attrs?: string | undefined }[] = [];
+  loaded: { setId: number; uri: string; flags: number; attrs?: string | undefined; state?: string }[] = [];
+  /** dispatcher.set_state fails with this reply when set */
+  failSetState: string | undefined;
   reloadDeltaMs = 0;
   lastReloadAt = -Infinity;
   /** the next N calls (of `unavailableMethod`, or any) fail as unreachable */
@@ -55,7 +57,7 @@ export class FakeKamailio implements RpcClient, DispatcherListStore {
     return Promise.resolve();
   }
 
-  call(method: string): Promise<unknown> {
+  call(method: string, params: readonly (string | number)[] = []): Promise<unknown> {
     this.calls.push(method);
     if (this.unavailableCalls > 0 && (this.unavailableMethod === undefined || this.unavailableMethod === method)) {
       this.unavailableCalls--;
@@ -72,6 +74,15 @@ export class FakeKamailio implements RpcClient, DispatcherListStore {
       this.load();
       return Promise.resolve("Ok. Dispatcher successfully reloaded.");
     }
+    if (method === "dispatcher.set_state") {
+      // memory only, never throttled by reload_delta; the next reload brings back the file's state
+      const [state, setId, uri] = params;
+      const d = this.loaded.find((x) => x.setId === Number(setId) && x.uri === uri);
+      if (this.failSetState !== undefined || d === undefined || typeof state !== "string")
+        return Promise.reject(new RpcReplyError(method, 500, this.failSetState ?? "State Update Failed"));
+      d.state = state.startsWith("d") ? "DX" : state.startsWith("i") ? "IX" : "AX";
+      return Promise.resolve("Ok. Dispatcher state updated.");
+    }
     if (method === "dispatcher.list") {
       if (this.loaded.length === 0) return Promise.reject(new RpcReplyError(method, 500, "No Destination Sets"));
       const sets = [...new Set(this.loaded.map((d) => d.setId))];
@@ -85,7 +96,7 @@ export class FakeKamailio implements RpcClient, DispatcherListStore {
               .map((d) => ({
                 DEST: {
                   URI: d.uri,
-                  FLAGS: d.flags & 1 ? "IX" : "AX",
+                  FLAGS: d.state ?? (d.flags & 1 ? "IX" : "AX"),
                   PRIORITY: 0,
                   ...(d.attrs ? { ATTRS: { BODY: d.attrs.replace(/;$/, "") } } : {}),
                 },
