@@ -6,8 +6,8 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { labRpc } from "../test/support/lab-runtime.js";
-import { runArgv } from "../src/lab/docker/docker-cli.js";
-import { KamcmdRpcClient } from "../src/lab/docker/kamcmd-rpc.js";
+import { runArgv } from "../src/os/run-argv.js";
+import { KamcmdRpcClient } from "../src/kamailio/kamcmd-rpc.js";
 import { labFixture } from "../test/support/lab-fixture.js";
 import { median } from "./support/median.js";
 

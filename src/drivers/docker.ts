@@ -1,6 +1,6 @@
 import path from "node:path";
 import { UsageError } from "../core/errors.js";
-import { runArgv } from "../lab/docker/docker-cli.js";
+import { runArgv } from "../os/run-argv.js";
 import {
   dockerEventSocket,
   dockerFusionpbxUrls,

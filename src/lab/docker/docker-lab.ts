@@ -13,13 +13,13 @@ import { freeswitchPaths, renderFreeswitchConfig } from "../freeswitch/config.js
 import { findPortOwner, isTcpFree, isUdpFree } from "../../os/ports.js";
 import { probeFusionpbxPage } from "../../verify/fusionpbx-page.js";
 import { composeDownArgv, composeUpArgv, labContainersArgv, type ComposeSelection } from "./argv.js";
-import { runArgv, runArgvWith } from "./docker-cli.js";
+import { runArgv, runArgvWith } from "../../os/run-argv.js";
 import { dockerInitialDispatcherList, dockerKamailioConfig } from "./docker-files.js";
 import { dockerTarget } from "./docker-target.js";
 import { dockerdStartedByUs, requireEngine, stopDockerd, type Engine } from "./engine.js";
 import { ensureLocalImages, type BuiltImage } from "./image-build.js";
 import type { ImageSet } from "./images.js";
-import type { ArgvRunner } from "./kamcmd-rpc.js";
+import type { ArgvRunner } from "../../kamailio/kamcmd-rpc.js";
 import {
   CONTAINERS,
   HOST_DIRS,

@@ -1,8 +1,8 @@
 import path from "node:path";
 import { fileListStore, type BackendEndpoint, type Target } from "../../target/target.js";
 import { kamcmdExecArgv } from "./argv.js";
-import { runArgv } from "./docker-cli.js";
-import { KamcmdRpcClient, type ArgvRunner } from "./kamcmd-rpc.js";
+import { runArgv } from "../../os/run-argv.js";
+import { KamcmdRpcClient, type ArgvRunner } from "../../kamailio/kamcmd-rpc.js";
 import {
   CONTAINERS,
   DOCKER_HEP_PORT,

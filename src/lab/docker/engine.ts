@@ -7,7 +7,7 @@ import { FileMode, writeFileAtomic } from "../../files/atomic-write.js";
 import { judge, readProc, startTimeOf } from "../../os/ownership.js";
 import { isAlive, spawnDetached, stopGroup, tailLines } from "../../os/process.js";
 import { composeVersionArgv, dockerInfoArgv, type ComposeCommand } from "./argv.js";
-import type { ArgvRunner } from "./kamcmd-rpc.js";
+import type { ArgvRunner } from "../../kamailio/kamcmd-rpc.js";
 
 /**
  * The Docker engine the lab runs on (effects): find one answering `docker info`, or, when asked

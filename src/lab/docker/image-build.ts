@@ -5,7 +5,7 @@ import { EnvironmentError } from "../../core/errors.js";
 import type { Scope } from "../../core/scope.js";
 import { ensureDir } from "../../files/ensure-dir.js";
 import { realServicesDir, requireFreeswitchTree } from "../freeswitch/install.js";
-import type { ArgvRunner } from "./kamcmd-rpc.js";
+import type { ArgvRunner } from "../../kamailio/kamcmd-rpc.js";
 import {
   BASE_IMAGE,
   BASE_RECIPE,

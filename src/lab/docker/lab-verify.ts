@@ -1,9 +1,9 @@
 import { parseFreeswitchVersion, parseSoftwarePhp } from "../../verify/product-version.js";
 import type { VersionSource } from "../../verify/probes.js";
 import { freeswitchVersionArgv, fusionpbxSoftwarePhpArgv } from "./argv.js";
-import { runArgv } from "./docker-cli.js";
+import { runArgv } from "../../os/run-argv.js";
 import type { ImageSet } from "./images.js";
-import type { ArgvRunner } from "./kamcmd-rpc.js";
+import type { ArgvRunner } from "../../kamailio/kamcmd-rpc.js";
 import { CONTAINERS } from "./topology.js";
 
 /** Versions read inside the containers: each FreeSWITCH binary and FusionPBX's source. */

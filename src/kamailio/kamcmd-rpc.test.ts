@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { PROJECT_ROOT } from "../../core/assets.js";
-import { RpcReplyError, RpcUnavailableError } from "../../kamailio/rpc.js";
-import { parseDispatcherListResult } from "../../dispatcher/runtime.js";
-import { kamcmdExecArgv } from "./argv.js";
+import { PROJECT_ROOT } from "../core/assets.js";
+import { RpcReplyError, RpcUnavailableError } from "./rpc.js";
+import { parseDispatcherListResult } from "../dispatcher/runtime.js";
+import { kamcmdExecArgv } from "../lab/docker/argv.js";
 import { KamcmdRpcClient, kamcmdParam, parseKamcmdOutput } from "./kamcmd-rpc.js";
 
 const fixture = (name: string): string => readFileSync(path.join(PROJECT_ROOT, "test", "fixtures", name), "utf8");

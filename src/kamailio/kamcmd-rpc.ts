@@ -1,4 +1,4 @@
-import { RpcReplyError, RpcUnavailableError, type RpcClient } from "../../kamailio/rpc.js";
+import { RpcReplyError, RpcUnavailableError, type RpcClient } from "./rpc.js";
 
 /**
  * Kamailio RPC through `kamcmd` (binrpc over the ctl socket), for a Kamailio reachable only by
@@ -102,10 +102,14 @@ export function kamcmdParam(v: string | number): string {
   return /^[+-]?(\d|\.\d)/.test(v) || /^0x/i.test(v) || /^[a-z]:/i.test(v) ? `s:${v}` : v;
 }
 
-/** Runs one argv (no shell) and returns stdout; rejects when the program could not run or exited non-zero. */
+/**
+ * Runs one argv (no shell), with `input` on its stdin (else stdin is closed at once), and resolves
+ * with its output and exit code; rejects when the program could not run or did not finish in time.
+ */
 export type ArgvRunner = (
   argv: readonly string[],
   timeoutMs: number,
+  input?: string,
 ) => Promise<{ stdout: string; stderr: string; code: number }>;
 
 /** RpcClient over kamcmd: `argvFor(method, params)` builds the command (e.g. docker exec ... kamcmd ...). */
