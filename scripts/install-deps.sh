@@ -4,6 +4,8 @@
 #   - Debian's kamailio (kamailio, kamcmd) and sip-tester (sipp)
 #   - Debian's tshark (the e2e test opens the HEP capture's pcap with it)
 #   - Debian's chromium (the web e2e test drives it headless with playwright-core; never a browser download)
+#   - Debian's openssh-server (the production-target e2e tests run an sshd per test node; the package's
+#     own service is not started where policy-rc.d forbids it, and the tests never use it)
 # As root it runs apt-get; otherwise it prints the exact command and exits 3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +18,8 @@ command -v kamcmd >/dev/null 2>&1 || [ -x /usr/sbin/kamcmd ] || { [[ " ${missing
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 command -v tshark >/dev/null 2>&1 || missing+=(tshark)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
 
 install_debian_packages install-deps "the lab's tools" "${missing[@]}"
 

@@ -119,6 +119,8 @@ export class KamcmdRpcClient implements RpcClient {
     private readonly argvFor: (method: string, params: readonly string[]) => string[],
     private readonly run: ArgvRunner,
     private readonly timeoutMs = 5000,
+    /** a non-zero exit that no retry fixes (ssh's host key or login), as the error to throw */
+    private readonly refusal?: (out: { stdout: string; stderr: string; code: number }) => Error | undefined,
   ) {}
 
   async call(method: string, params: readonly (string | number)[] = []): Promise<unknown> {
@@ -130,6 +132,8 @@ export class KamcmdRpcClient implements RpcClient {
       throw new RpcUnavailableError(this.endpoint, err instanceof Error ? err.message : String(err));
     }
     if (out.code !== 0) {
+      const final = this.refusal?.(out);
+      if (final) throw final;
       const why = (out.stderr.trim().split("\n").pop() ?? "").trim() || `exit ${out.code}`;
       throw new RpcUnavailableError(this.endpoint, why);
     }

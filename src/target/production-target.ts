@@ -13,6 +13,10 @@ import { canonicalSipUri } from "../sip/sip-uri.js";
 import { writeFileAtomicAsync } from "../files/atomic-write.js";
 import { HttpJsonRpcClient, type RpcClient } from "../kamailio/rpc.js";
 import { refuseUnlessClean } from "./list-guard.js";
+import { KamcmdRpcClient, type ArgvRunner } from "../kamailio/kamcmd-rpc.js";
+import { runArgv } from "../os/run-argv.js";
+import { SshSession, sshRefusal } from "../os/ssh.js";
+import { sshFileStore } from "./remote-list.js";
 import type { DispatcherListStore, Target } from "./target.js";
 import type { ProductionTargetSpec, RpcTransport, TargetDestination, TargetNode } from "./target-file.js";
 
@@ -23,9 +27,35 @@ export function authorizationOf(auth: Extract<RpcTransport, { kind: "http" }>["a
   return `Basic ${Buffer.from(`${auth.user}:${auth.password.reveal()}`).toString("base64")}`;
 }
 
+/**
+ * kamcmd on the node's ctl socket: `kamcmd -s unix:SOCKET METHOD PARAMS...` run here, or on the
+ * node's host through ssh (src/os/ssh.ts quotes each word). The method comes from the tool's code
+ * and the params are values it validated (a state letter, a set id, a SIP URI of the target file).
+ */
+export function kamcmdArgvOf(
+  t: Extract<RpcTransport, { kind: "kamcmd" }>,
+  method: string,
+  params: readonly string[],
+  session?: SshSession,
+): string[] {
+  const local = [t.binary, "-s", `unix:${t.socket}`, method, ...params];
+  return session ? session.argv(local) : local;
+}
+
 /** The node's RPC client (nothing is contacted until the first call). */
-export function rpcClientOf(node: TargetNode): RpcClient {
+export function rpcClientOf(node: TargetNode, run: ArgvRunner = runArgv, session?: SshSession): RpcClient {
   const t = node.rpc;
+  if (t.kind === "kamcmd") {
+    const where = `node ${node.name}`;
+    const ssh = t.ssh;
+    return new KamcmdRpcClient(
+      ssh ? `${where} (kamcmd on ${t.socket} over ssh ${ssh.host}:${ssh.port})` : `${where} (kamcmd on ${t.socket})`,
+      (method, params) => kamcmdArgvOf(t, method, params, session),
+      run,
+      t.timeoutMs,
+      ssh ? (out) => sshRefusal(out.code, out.stderr, where, ssh.knownHosts) : undefined,
+    );
+  }
   const u = t.url;
   let ca: Buffer | undefined;
   if (t.caFile) {
@@ -80,8 +110,13 @@ function endpointOf(d: TargetDestination): { address: string; port: number } {
 }
 
 /** The Target of one node of a validated target file. The caller owns it: call close(). */
-export function productionTarget(spec: ProductionTargetSpec, node: TargetNode = spec.nodes[0]!): Target {
-  const rpc = rpcClientOf(node);
+export function productionTarget(
+  spec: ProductionTargetSpec,
+  node: TargetNode = spec.nodes[0]!,
+  run: ArgvRunner = runArgv,
+): Target {
+  const session = node.ssh ? new SshSession(node.ssh) : undefined;
+  const rpc = rpcClientOf(node, run, session);
   const backend = (role: "old" | "new"): Target["backends"]["old"] => ({
     role,
     ...endpointOf(spec[role]),
@@ -97,7 +132,9 @@ export function productionTarget(spec: ProductionTargetSpec, node: TargetNode = 
     sipPolicy: spec.sipPolicy,
     backends: { old: backend("old"), new: backend("new") },
     asWritten: { old: spec.old, new: spec.new },
-    dispatcherList: operatorFileStore(node.list.path),
+    dispatcherList: session
+      ? sshFileStore(session, node.list.path, run, `node ${node.name}`)
+      : operatorFileStore(node.list.path),
     checkBeforeWrite: (text, runtime) =>
       refuseUnlessClean(`node ${node.name} (${node.list.path})`, text, runtime, {
         setId: spec.setId,
@@ -107,6 +144,9 @@ export function productionTarget(spec: ProductionTargetSpec, node: TargetNode = 
       }),
     rpc,
     lockPath: path.join(spec.stateDir, node.name, "apply.lock"),
-    close: () => rpc.close(),
+    close: () => {
+      rpc.close();
+      session?.close();
+    },
   };
 }

@@ -61,11 +61,64 @@ describe("target files", () => {
   it("unknown keys anywhere are errors naming their path", () => {
     const raw = valid() as Record<string, unknown>;
     raw.extra = 1;
-    (raw.nodes as Record<string, unknown>[])[0]!.ssh = {};
+    (raw.nodes as { rpc: { http: Record<string, unknown> } }[])[0]!.rpc.http.proxy = "x";
     const text = usage(() => parse(raw));
     assert.match(text, /invalid target file; nothing was changed/);
     assert.match(text, /^extra: unknown key$/m);
-    assert.match(text, /^nodes\[0\]\.ssh: unknown key$/m);
+    assert.match(text, /^nodes\[0\]\.rpc\.http\.proxy: unknown key$/m);
+  });
+
+  it("kamcmd on the ctl socket, and over the node's ssh: paths on the node are absolute, the local ones resolved", () => {
+    const kh = path.join(dir, "known_hosts");
+    writeFileSync(kh, "");
+    const raw = valid() as unknown as { nodes: Record<string, unknown>[] };
+    raw.nodes[0]!.rpc = { kamcmd: { socket: "/run/kamailio/kamailio_ctl" } };
+    const local = parse(raw).nodes[0]!;
+    assert.deepEqual(local.rpc, {
+      kind: "kamcmd",
+      socket: "/run/kamailio/kamailio_ctl",
+      binary: "kamcmd",
+      timeoutMs: 5000,
+      ssh: undefined,
+    });
+    raw.nodes[0]!.ssh = { host: "kam1.example.net", user: "ops", knownHosts: kh };
+    raw.nodes[0]!.list = { file: { path: "/etc/kamailio/dispatcher.list" } };
+    const remote = parse(raw).nodes[0]!;
+    const ssh = {
+      host: "kam1.example.net",
+      port: 22,
+      user: "ops",
+      knownHosts: kh,
+      identityFile: undefined,
+      connectTimeoutS: 5,
+    };
+    assert.deepEqual(remote.ssh, ssh);
+    assert.deepEqual(remote.list, { kind: "file", path: "/etc/kamailio/dispatcher.list", ssh });
+    assert.equal(remote.rpc.kind === "kamcmd" && remote.rpc.ssh?.host, "kam1.example.net");
+  });
+
+  it("ssh and kamcmd input that could be read as something else is refused (exit 2)", () => {
+    const raw = valid() as unknown as { nodes: Record<string, unknown>[] };
+    raw.nodes[0]!.ssh = { host: "-oProxyCommand=x", user: "ops;id", knownHosts: "/nonexistent/known_hosts" };
+    raw.nodes[0]!.rpc = { kamcmd: { socket: "run/ctl", binary: "kamcmd; id" } };
+    const text = usage(() => parse(raw));
+    assert.match(text, /^nodes\[0\]\.ssh\.host: an IPv4 address or a host name/m);
+    assert.match(text, /^nodes\[0\]\.ssh\.user: a user name/m);
+    assert.match(text, /^nodes\[0\]\.rpc\.kamcmd\.binary: a program name or path/m);
+    raw.nodes[0]!.ssh = { host: "10.0.0.2", knownHosts: "/nonexistent/known_hosts" };
+    raw.nodes[0]!.rpc = { kamcmd: { socket: "run/ctl\nx" } };
+    const text2 = usage(() => parse(raw));
+    assert.match(text2, /^nodes\[0\]\.ssh\.knownHosts: \/nonexistent\/known_hosts does not exist$/m);
+    assert.match(text2, /^nodes\[0\]\.rpc\.kamcmd\.socket: control characters in a path$/m);
+    assert.match(
+      text2,
+      /^nodes\[0\]\.list\.file\.path: dispatcher\.list is on the node \(over ssh\): give it as an absolute path$/m,
+    );
+    raw.nodes[0]!.rpc = { kamcmd: { socket: "/run/ctl" }, http: { url: "http://10.0.0.2:5071/RPC" } };
+    assert.match(
+      usage(() => parse(raw)),
+      /nodes\[0\]\.rpc: name one transport, http or kamcmd/,
+    );
   });
 
   it("an algorithm the plan's weights cannot express is refused", () => {
@@ -148,7 +201,12 @@ describe("secrets", () => {
     );
     chmodSync(pw, 0o600);
     const t = readTargetFile(file);
-    assert.equal(authorizationOf(t.nodes[0]!.rpc.auth), `Basic ${Buffer.from("ops:hunter2").toString("base64")}`);
+    const rpc = t.nodes[0]!.rpc;
+    assert.equal(rpc.kind, "http");
+    assert.equal(
+      authorizationOf(rpc.kind === "http" ? rpc.auth : undefined),
+      `Basic ${Buffer.from("ops:hunter2").toString("base64")}`,
+    );
   });
 });
 

@@ -36,6 +36,7 @@ import { DISPATCHER_ALGORITHMS, type DispatcherAlgorithm } from "../dispatcher/w
 import { parseYamlData, readBoundedFile } from "../files/yaml-file.js";
 import { checkDestination, parseCidr, sipPolicy, type SipPolicy } from "../sip/sip-policy.js";
 import { readSecret, type Secret, type SecretRef } from "./secret.js";
+import type { SshConnection } from "../os/ssh.js";
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
@@ -67,13 +68,44 @@ const HttpRpcSchema = z
   })
   .strict();
 
-const ListSourceSchema = z.union([z.object({ file: z.object({ path: z.string().min(1) }).strict() }).strict()]);
+const KamcmdRpcSchema = z
+  .object({
+    socket: z.string().min(1),
+    binary: z
+      .string()
+      .regex(/^[A-Za-z0-9_./+-]+$/, "a program name or path (letters, digits, '.', '_', '/', '+', '-')")
+      .default("kamcmd"),
+    timeoutMs: z.number().int().min(100).max(60_000).default(5000),
+  })
+  .strict();
+
+const SshSchema = z
+  .object({
+    host: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/,
+        "an IPv4 address or a host name (letters, digits, '.', '-')",
+      ),
+    port: z.number().int().min(1).max(65535).default(22),
+    user: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/, "a user name (letters, digits, '_', '.', '-')")
+      .optional(),
+    knownHosts: z.string().min(1),
+    identityFile: z.string().min(1).optional(),
+    connectTimeoutS: z.number().int().min(1).max(60).default(5),
+  })
+  .strict();
+
+const ListSourceSchema = z.object({ file: z.object({ path: z.string().min(1) }).strict() }).strict();
 
 const NodeSchema = z
   .object({
     name: z.string().regex(NAME, "letters, digits, '.', '_' or '-' (at most 63)"),
     sip: z.string().min(1),
-    rpc: z.union([z.object({ http: HttpRpcSchema }).strict()]),
+    ssh: SshSchema.optional(),
+    rpc: z.object({ http: HttpRpcSchema.optional(), kamcmd: KamcmdRpcSchema.optional() }).strict(),
     list: ListSourceSchema,
   })
   .strict();
@@ -118,20 +150,32 @@ export interface Endpoint {
   port: number;
 }
 
-export type RpcTransport = {
-  kind: "http";
-  url: URL;
-  /** the Authorization header's value, built from the secret only when sent */
-  auth: { scheme: "bearer"; token: Secret } | { scheme: "basic"; user: string; password: Secret } | undefined;
-  caFile: string | undefined;
-  timeoutMs: number;
-};
+export type RpcTransport =
+  | {
+      kind: "http";
+      url: URL;
+      /** the Authorization header's value, built from the secret only when sent */
+      auth: { scheme: "bearer"; token: Secret } | { scheme: "basic"; user: string; password: Secret } | undefined;
+      caFile: string | undefined;
+      timeoutMs: number;
+    }
+  | {
+      /** kamcmd on the node's ctl socket: here, or on the node's host over its ssh */
+      kind: "kamcmd";
+      socket: string;
+      binary: string;
+      timeoutMs: number;
+      ssh: SshConnection | undefined;
+    };
 
-export type ListSource = { kind: "file"; path: string };
+/** the list file: here, or on the node's host over its ssh */
+export type ListSource = { kind: "file"; path: string; ssh: SshConnection | undefined };
 
 export interface TargetNode {
   name: string;
   sip: Endpoint;
+  /** kamcmd and the list file are on this host (reached over the system's ssh) */
+  ssh: SshConnection | undefined;
   rpc: RpcTransport;
   list: ListSource;
 }
@@ -233,7 +277,30 @@ export function targetFromInput(
     names.add(n.name);
     const sip = parseEndpoint(n.sip);
     if (typeof sip === "string") problems.push(`${at}.sip: ${sip}`);
-    const h = n.rpc.http;
+    const ssh = n.ssh ? sshOf(n.ssh, `${at}.ssh`, baseDir, problems) : undefined;
+    const listPath = remotePath(n.list.file.path, `${at}.list.file.path`, ssh, baseDir, problems);
+    const list: ListSource = { kind: "file", path: listPath, ssh };
+    if ((n.rpc.http === undefined) === (n.rpc.kamcmd === undefined)) {
+      problems.push(`${at}.rpc: name one transport, http or kamcmd`);
+      return;
+    }
+    if (n.rpc.kamcmd) {
+      const k = n.rpc.kamcmd;
+      const socket = remotePath(k.socket, `${at}.rpc.kamcmd.socket`, ssh, baseDir, problems);
+      // sockaddr_un holds 107 bytes and a NUL
+      if (Buffer.byteLength(socket) > 107)
+        problems.push(`${at}.rpc.kamcmd.socket: ${socket} is longer than a unix socket path can be (107 bytes)`);
+      if (typeof sip !== "string")
+        nodes.push({
+          name: n.name,
+          sip,
+          ssh,
+          rpc: { kind: "kamcmd", socket, binary: k.binary, timeoutMs: k.timeoutMs, ssh },
+          list,
+        });
+      return;
+    }
+    const h = n.rpc.http!;
     let url: URL | undefined;
     try {
       url = new URL(h.url);
@@ -247,7 +314,7 @@ export function targetFromInput(
     if (url && h.caFile && url.protocol !== "https:") problems.push(`${at}.rpc.http.caFile: only for an https: url`);
     const caFile = h.caFile ? path.resolve(baseDir, h.caFile) : undefined;
     if (caFile && !existsSync(caFile)) problems.push(`${at}.rpc.http.caFile: ${caFile} does not exist`);
-    let auth: RpcTransport["auth"];
+    let auth: Extract<RpcTransport, { kind: "http" }>["auth"];
     try {
       if (h.auth && "bearer" in h.auth)
         auth = { scheme: "bearer", token: secret(resolveRef(h.auth.bearer, baseDir), `${at}.rpc.http.auth.bearer`) };
@@ -265,8 +332,9 @@ export function targetFromInput(
       nodes.push({
         name: n.name,
         sip,
+        ssh,
         rpc: { kind: "http", url, auth, caFile, timeoutMs: h.timeoutMs },
-        list: { kind: "file", path: path.resolve(baseDir, n.list.file.path) },
+        list,
       });
   });
   if (problems.length > 0) bad(problems);
@@ -291,6 +359,39 @@ export function targetFromInput(
       : path.join(stateHome(env), "pbx-cutover", "targets", t.id),
     nodes,
   };
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * A path on the node: over ssh it must be absolute (it is the node's, nothing here resolves it); a
+ * local one is resolved against the target file's directory. Control characters are refused.
+ */
+function remotePath(
+  p: string,
+  at: string,
+  ssh: SshConnection | undefined,
+  baseDir: string,
+  problems: string[],
+): string {
+  if (CONTROL.test(p)) problems.push(`${at}: control characters in a path`);
+  if (ssh && !path.isAbsolute(p)) problems.push(`${at}: ${p} is on the node (over ssh): give it as an absolute path`);
+  return ssh ? path.posix.normalize(p) : path.resolve(baseDir, p);
+}
+
+/** The node's ssh: the known_hosts file must be there (an empty one refuses every host). */
+function sshOf(x: z.infer<typeof SshSchema>, at: string, baseDir: string, problems: string[]): SshConnection {
+  const knownHosts = path.resolve(baseDir, x.knownHosts);
+  if (!existsSync(knownHosts)) problems.push(`${at}.knownHosts: ${knownHosts} does not exist`);
+  const identityFile = x.identityFile ? path.resolve(baseDir, x.identityFile) : undefined;
+  if (identityFile && !existsSync(identityFile)) problems.push(`${at}.identityFile: ${identityFile} does not exist`);
+  for (const [k, v] of [
+    ["knownHosts", knownHosts],
+    ["identityFile", identityFile],
+  ] as const)
+    if (v && CONTROL.test(v)) problems.push(`${at}.${k}: control characters in a path`);
+  return { host: x.host, port: x.port, user: x.user, knownHosts, identityFile, connectTimeoutS: x.connectTimeoutS };
 }
 
 /** $XDG_STATE_HOME, else ~/.local/state */

@@ -6,8 +6,18 @@
  * test chooses), on its own loopback address 127.0.1.x, with two SIPp stand-ins as its PBXs.
  * The tool is only ever handed a target file that describes the node.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { stringify } from "yaml";
 import os from "node:os";
 import path from "node:path";
@@ -35,6 +45,19 @@ export interface ProductionNodeOptions {
   initialList?: (uris: { old: string; new: string }) => string;
   /** the SIPp scenario each stand-in plays (assets/sipp/), default uas-answer.xml */
   scenarios?: { old?: string; new?: string };
+  /** also run an sshd (Debian's openssh-server) on the node's address, with a test-only host key and client key */
+  ssh?: boolean;
+}
+
+/** The node's sshd: a host key of its own, a test-only client key, and a known_hosts line for it. */
+export interface NodeSsh {
+  port: number;
+  user: string;
+  /** the test-only client key (0600) whose public half is the sshd's only authorized key */
+  identityFile: string;
+  /** `[address]:port ssh-ed25519 AAAA...`: what a known_hosts file holds for this sshd */
+  knownHostsLine: string;
+  log: string;
 }
 
 export interface ProductionNode {
@@ -54,6 +77,7 @@ export interface ProductionNode {
   };
   /** the Authorization header the node's config accepts */
   authorization: string;
+  ssh: NodeSsh | undefined;
   /** one JSON-RPC call with the right credentials (for the test's own reads) */
   rpc(method: string, params?: readonly (string | number)[]): Promise<unknown>;
   /** stop Kamailio and start it again from its config (the list file is re-read) */
@@ -76,7 +100,14 @@ process.once("exit", () => {
 });
 
 /** A 127.0.1.x address no other node of this process uses, and free ports on it. */
-async function nodeAddress(): Promise<{ address: string; sip: number; http: number; old: number; new: number }> {
+async function nodeAddress(): Promise<{
+  address: string;
+  sip: number;
+  http: number;
+  old: number;
+  new: number;
+  ssh: number;
+}> {
   for (let attempt = 0; attempt < 100; attempt++) {
     const address = `127.0.1.${2 + Math.floor(Math.random() * 250)}`;
     if (used.has(address)) continue;
@@ -86,10 +117,11 @@ async function nodeAddress(): Promise<{ address: string; sip: number; http: numb
       isTcpFree(address, base + 1),
       isUdpFree(address, base + 2),
       isUdpFree(address, base + 3),
+      isTcpFree(address, base + 4),
     ]);
     if (ok.every(Boolean)) {
       used.add(address);
-      return { address, sip: base, http: base + 1, old: base + 2, new: base + 3 };
+      return { address, sip: base, http: base + 1, old: base + 2, new: base + 3, ssh: base + 4 };
     }
   }
   throw new Error("no free 127.0.1.x address and ports found");
@@ -312,6 +344,8 @@ export async function startProductionNode(o: ProductionNodeOptions): Promise<Pro
     }),
   );
   let kamailio: ChildProcess | undefined;
+  let sshd: ChildProcess | undefined;
+  let ssh: NodeSsh | undefined;
   const uas: ChildProcess[] = [];
   const startKamailio = async (): Promise<void> => {
     kamailio = spawnGroup(
@@ -357,13 +391,18 @@ export async function startProductionNode(o: ProductionNodeOptions): Promise<Pro
       );
     }
     await startKamailio();
+    if (o.ssh) {
+      const started = await startSshd(dir, at.address, at.ssh);
+      sshd = started.child;
+      ssh = started.ssh;
+    }
     for (const role of ["old", "new"] as const) {
       await untilReady(`stand-in ${role}`, async () => {
         if (await isUdpFree(at.address, at[role])) throw new Error("not listening yet");
       });
     }
   } catch (err) {
-    await Promise.all([stopChild(kamailio), ...uas.map(stopChild)]);
+    await Promise.all([stopChild(kamailio), stopChild(sshd), ...uas.map(stopChild)]);
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
@@ -383,15 +422,83 @@ export async function startProductionNode(o: ProductionNodeOptions): Promise<Pro
       new: { uri: uris.new, port: at.new, messages: messages.new },
     },
     authorization,
+    ssh,
     rpc: (method, params) => rawRpc(at.address, at.http, authorization, method, params),
     async restart() {
       await stopChild(kamailio);
       await startKamailio();
     },
     async stop() {
-      await Promise.all([stopChild(kamailio), ...uas.map(stopChild)]);
+      await Promise.all([stopChild(kamailio), stopChild(sshd), ...uas.map(stopChild)]);
       used.delete(at.address);
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const SSHD = "/usr/sbin/sshd";
+
+function keygen(file: string, comment: string): string {
+  const r = spawnSync("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", file], {
+    encoding: "utf8",
+  });
+  if (r.status !== 0) throw new Error(`ssh-keygen failed: ${r.stderr}`);
+  return readFileSync(`${file}.pub`, "utf8").trim();
+}
+
+/**
+ * An sshd for one node, as the test's own process (Debian's openssh-server; scripts/install-deps.sh
+ * installs it): listening only on the node's address and port, its own host key, public keys only,
+ * one authorized key (a client key made here), no PAM. The test writes the known_hosts it hands the
+ * tool from `knownHostsLine`.
+ */
+async function startSshd(dir: string, address: string, port: number): Promise<{ child: ChildProcess; ssh: NodeSsh }> {
+  if (!existsSync(SSHD)) throw new Error(`${SSHD} is missing: scripts/install-deps.sh installs openssh-server`);
+  const sshDir = path.join(dir, "ssh");
+  mkdirSync(sshDir, { mode: 0o700 });
+  const hostKey = path.join(sshDir, "host_ed25519");
+  const hostPub = keygen(hostKey, "pbx-cutover test node");
+  const identityFile = path.join(sshDir, "client_ed25519");
+  const clientPub = keygen(identityFile, "pbx-cutover test client");
+  const authorized = path.join(sshDir, "authorized_keys");
+  writeFileSync(authorized, `${clientPub}\n`, { mode: 0o600 });
+  const cfg = path.join(sshDir, "sshd_config");
+  writeFileSync(
+    cfg,
+    [
+      `ListenAddress ${address}:${port}`,
+      `HostKey ${hostKey}`,
+      `PidFile ${path.join(sshDir, "sshd.pid")}`,
+      `AuthorizedKeysFile ${authorized}`,
+      "PubkeyAuthentication yes",
+      "PasswordAuthentication no",
+      "KbdInteractiveAuthentication no",
+      "PermitRootLogin prohibit-password",
+      "UsePAM no",
+      // the test's temp dirs sit under the world-writable /tmp
+      "StrictModes no",
+      "PrintMotd no",
+      "LogLevel VERBOSE",
+      "",
+    ].join("\n"),
+  );
+  // sshd refuses to start without its privilege separation directory
+  mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
+  const log = path.join(sshDir, "sshd.log");
+  const child = spawnGroup([SSHD, "-D", "-e", "-f", cfg], log, sshDir);
+  await untilReady(`sshd ${address}:${port}`, async () => {
+    if (child.exitCode !== null) throw new Error(`sshd exited ${child.exitCode}: ${readFileSync(log, "utf8").trim()}`);
+    if (await isTcpFree(address, port)) throw new Error("not listening yet");
+  });
+  const [type, key] = hostPub.split(/\s+/);
+  return {
+    child,
+    ssh: {
+      port,
+      user: os.userInfo().username,
+      identityFile,
+      knownHostsLine: `[${address}]:${port} ${type} ${key}`,
+      log,
     },
   };
 }
@@ -410,6 +517,13 @@ export interface TargetFileOptions {
   };
   /** merged over the file's top level (tests of bad input) */
   extra?: Record<string, unknown>;
+  /**
+   * how the tool reaches the node: JSON-RPC over HTTP (default), kamcmd on its ctl socket here, or
+   * kamcmd and the list file over the node's sshd (the node must have been started with ssh)
+   */
+  transport?: "http" | "kamcmd" | "kamcmd-ssh";
+  /** the known_hosts text handed to the tool (default: the node's own host key line) */
+  knownHosts?: string;
 }
 
 /**
@@ -427,6 +541,32 @@ export function writeTargetFile(
   writeFileSync(secretFile, `${secret}\n`, { mode: o.secretMode ?? 0o600 });
   chmodSync(secretFile, o.secretMode ?? 0o600);
   const hep = o.hep === undefined ? node.hep : o.hep;
+  const transport = o.transport ?? "http";
+  let ssh: Record<string, unknown> | undefined;
+  if (transport === "kamcmd-ssh") {
+    if (!node.ssh) throw new Error("transport kamcmd-ssh needs a node started with ssh: true");
+    const knownHosts = path.join(dir, "known_hosts");
+    writeFileSync(knownHosts, o.knownHosts ?? `${node.ssh.knownHostsLine}\n`);
+    ssh = {
+      host: node.address,
+      port: node.ssh.port,
+      user: node.ssh.user,
+      knownHosts,
+      identityFile: node.ssh.identityFile,
+    };
+  }
+  const rpc =
+    transport === "http"
+      ? {
+          http: {
+            url: `http://${node.address}:${node.httpPort}/RPC`,
+            auth:
+              "basic" in auth
+                ? { basic: { user: auth.basic.user, password: { file: secretFile } } }
+                : { bearer: { file: secretFile } },
+          },
+        }
+      : { kamcmd: { socket: node.ctlSocket } };
   const doc = {
     id: "harness",
     dispatcher: {
@@ -443,15 +583,8 @@ export function writeTargetFile(
       {
         name: "kam1",
         sip: `${node.address}:${node.sipPort}`,
-        rpc: {
-          http: {
-            url: `http://${node.address}:${node.httpPort}/RPC`,
-            auth:
-              "basic" in auth
-                ? { basic: { user: auth.basic.user, password: { file: secretFile } } }
-                : { bearer: { file: secretFile } },
-          },
-        },
+        ...(ssh ? { ssh } : {}),
+        rpc,
         list: { file: { path: node.listFile } },
       },
     ],
