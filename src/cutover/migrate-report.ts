@@ -90,6 +90,13 @@ export interface RollbackResult extends Omit<RollbackRecord, "reaction"> {
         routed?: number;
         failed?: number;
         unanswered?: number;
+        /**
+         * with a take-out: what the failing backend received from its first failing call until it was
+         * out of selection (untilStopped), and after that until routing was restored (afterStopped: 0
+         * when set_state took it out)
+         */
+        untilStopped?: { routed: number; failed: number };
+        afterStopped?: { routed: number; failed: number };
         /** the time between the chain's links (src/plan/reaction.ts) */
         segments?: Partial<Record<ReactionSegmentName, number>> | undefined;
       })
@@ -233,6 +240,19 @@ function planSection(r: MigrateResults): string[] {
                 ...((r.rollback.reloadRefusals ?? 0) > 0
                   ? [
                       `- the rollback's reload waited ${ms(r.rollback.reloadWaitedMs)} on Kamailio's reload guard (${r.rollback.reloadRefusals} x "Ongoing reload", reload_delta)`,
+                    ]
+                  : []),
+                ...(r.rollback.takeOut
+                  ? [
+                      r.rollback.takeOut.ok
+                        ? `- new out of selection first (dispatcher.set_state, not subject to the reload guard) in ${ms(r.rollback.takeOut.durationMs)}` +
+                          (r.rollback.reaction?.stopMs !== undefined
+                            ? `: traffic to new stopped ${r.rollback.reaction.stopMs.toFixed(0)} ms after the first failing call's INVITE` +
+                              (r.rollback.reaction.untilStopped
+                                ? ` (new received ${r.rollback.reaction.untilStopped.routed} call(s) until then, ${r.rollback.reaction.afterStopped?.routed ?? 0} after)`
+                                : "")
+                            : "")
+                        : `- new not taken out of selection first: ${r.rollback.takeOut.reason}`,
                     ]
                   : []),
                 ...(r.rollback.reaction

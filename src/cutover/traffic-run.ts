@@ -60,6 +60,11 @@ export interface TrafficRun {
   finish(reaction: NonNullable<PlanOutcome["rollback"]>["reaction"], results: MigrateResults): Promise<void>;
 }
 
+const pick = (c: { routed: number; failed: number }): { routed: number; failed: number } => ({
+  routed: c.routed,
+  failed: c.failed,
+});
+
 export async function startTrafficRun(
   t: TrafficSettings,
   target: Target,
@@ -196,7 +201,30 @@ export async function startTrafficRun(
           reaction.restoredAtMs,
         );
         const segments = reaction.chain ? reactionSegments(reaction.chain) : undefined;
-        results.rollback.reaction = { ...reaction, backend: "new", ...during, ...(segments ? { segments } : {}) };
+        const stopped = reaction.stoppedAtMs;
+        const split =
+          stopped === undefined
+            ? undefined
+            : {
+                untilStopped: pick(
+                  await callsDuring(readCallRecords(records.path), "new", reaction.firstFailingCallMs, stopped),
+                ),
+                afterStopped: pick(
+                  await callsDuring(readCallRecords(records.path), "new", stopped + 0.001, reaction.restoredAtMs),
+                ),
+              };
+        results.rollback.reaction = {
+          ...reaction,
+          backend: "new",
+          ...during,
+          ...(split ?? {}),
+          ...(segments ? { segments } : {}),
+        };
+        if (stopped !== undefined && split)
+          log(
+            `traffic to new stopped ${(stopped - reaction.firstFailingCallMs).toFixed(0)} ms after the first failing call's INVITE ` +
+              `(new out of selection); new received ${split.untilStopped.routed} call(s) until then and ${split.afterStopped.routed} after`,
+          );
         log(
           `reaction: ${reaction.reactionMs.toFixed(0)} ms from the first failing call's INVITE to the restored runtime; ` +
             `new received ${during.routed} call(s) in that time, ${during.failed} of them failed${during.unanswered > 0 ? `, ${during.unanswered} had no final answer` : ""}`,

@@ -124,6 +124,7 @@ export function reduce(s: DashboardState, e: RunEvent): DashboardState {
     case "gates":
     case "control":
     case "drain":
+    case "take-out":
       // the mode comes from Kamailio's runtime at each tick, not from the apply; holds, gates, control and drain are not shown
       return next;
     case "call-routed":

@@ -105,6 +105,24 @@ export type RunEvent =
       runtime: string[];
       /** a failed gate's rollback: its first failing call's INVITE -> the restored runtime read back (ms) */
       reactionMs?: number;
+      /** a failed gate's rollback whose take-out worked: its first failing call's INVITE -> new out of selection (ms) */
+      stoppedMs?: number;
+    }
+  /**
+   * a failed gate's first move (src/apply/take-out.ts): new's destinations disabled in Kamailio's
+   * memory with dispatcher.set_state (not subject to the reload guard) and read back, before the
+   * rollback's verified apply; ok false = not taken out (why in reason), the calls wait for the reload.
+   * `step` is the failing step (from 1); stoppedMs: from its first failing call's INVITE
+   */
+  | {
+      kind: "take-out";
+      at: number;
+      step: number;
+      ok: boolean;
+      destinations: string[];
+      durationMs: number;
+      reason?: string;
+      stoppedMs?: number;
     }
   /**
    * per-backend counts from what Kamailio mirrored (HEP) over the window of `windowMs` that ended at

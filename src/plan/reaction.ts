@@ -1,13 +1,14 @@
 /**
  * A gate's rollback, link by link (pure): when each step of the chain from the first failing call to
  * restored routing happened, and the time between consecutive links. The live gates give the first
- * links (the decision), the runner its own (noticing, starting the rollback) and the rollback's
- * verified apply the rest (from its timings):
+ * links (the decision), the runner its own (noticing, taking new out, starting the rollback) and the
+ * rollback's verified apply the rest (from its timings):
  *
  *   first failing call's INVITE -> its final answer -> the answer that decided the gate -> the capture
- *   handing it to the gates -> the verdict -> the runner acting on it -> the rollback's apply starting
- *   -> list file written -> the accepted dispatcher.reload sent -> its reply -> runtime read back equal
- *   to the last good step (restored)
+ *   handing it to the gates -> the verdict -> the runner acting on it -> [the take-out's set_state sent
+ *   -> new read back out of selection: traffic stopped] -> the rollback's apply starting -> list file
+ *   written -> the accepted dispatcher.reload sent -> its reply -> runtime read back equal to the last
+ *   good step (restored)
  *
  * Times are epoch ms; Kamailio's HEP times and this process's clock are the same host's wall clock.
  */
@@ -25,7 +26,13 @@ export interface DecisionMarks {
   verdictMs: number;
 }
 
-export interface ReactionChain extends Partial<DecisionMarks> {
+/** The take-out's two links (epoch ms): its first set_state sent, new read back out of selection. */
+export interface TakeOutMarks {
+  takeOutSentMs: number;
+  stoppedMs: number;
+}
+
+export interface ReactionChain extends Partial<DecisionMarks>, Partial<TakeOutMarks> {
   firstFailingInviteMs: number;
   noticedMs: number;
   applyStartMs: number;
@@ -43,6 +50,7 @@ export function reactionChain(
   applyStartMs: number,
   out: Pick<ApplyOutcome, "timings" | "reload">,
   restoredMs: number,
+  takeOut?: TakeOutMarks,
 ): ReactionChain {
   const t = out.timings;
   const writtenMs = applyStartMs + t.lockMs + t.backupMs + t.writeMs;
@@ -53,6 +61,7 @@ export function reactionChain(
     firstFailingInviteMs,
     ...(decided ?? {}),
     noticedMs,
+    ...(takeOut ?? {}),
     applyStartMs,
     writtenMs,
     reloadSentMs,
@@ -68,6 +77,8 @@ export const REACTION_SEGMENTS = [
   { key: "decidingSeenMs", name: "mirror", label: "HEP: Kamailio's mirror -> handed to the gates" },
   { key: "verdictMs", name: "verdict", label: "the gates evaluated on it" },
   { key: "noticedMs", name: "notice", label: "the runner acting on the verdict" },
+  { key: "takeOutSentMs", name: "stop-start", label: "to the take-out's dispatcher.set_state" },
+  { key: "stoppedMs", name: "stop", label: "set_state d + read back: traffic to new stopped" },
   { key: "applyStartMs", name: "start", label: "to the rollback's verified apply" },
   { key: "writtenMs", name: "write", label: "lock, backup (file + dispatcher.list), list file written" },
   { key: "reloadSentMs", name: "guard", label: "reload guard: refused reloads waited out (reload_delta)" },

@@ -171,6 +171,67 @@ describe("runner: holds on live traffic and the automatic rollback", () => {
     assert.notDeepEqual(s.kam.runtimeUris(), [OLD, NEW]);
   });
 
+  it("with the reload guard, a failed gate takes new out of selection at once; routing is restored when the guard allows", async () => {
+    const s = setup(
+      (n) =>
+        n < 2
+          ? { routed: n }
+          : { routed: n, failed: { verdict: "fail", detail: "SER", firstFailingCallMs: Date.now() - 50 } },
+      { reloadDeltaMs: 400 },
+    );
+    let stateWhileGuarded: string[] | undefined;
+    s.ctx.events.subscribe((e) => {
+      if (e.kind === "take-out") stateWhileGuarded = s.kam.loaded.map((d) => `${d.uri} ${d.state ?? "file"}`);
+    });
+    const out = await runSteps(s.steps, s.ctx);
+    s.lock.release();
+    assert.equal(out.outcome, "fail");
+    const rb = out.rollback!;
+    assert.deepEqual(rb.takeOut, {
+      ok: true,
+      destinations: [NEW],
+      durationMs: rb.takeOut?.ok ? rb.takeOut.durationMs : -1,
+    });
+    // while the guard still refused the reload, new was disabled and old selected
+    assert.deepEqual(stateWhileGuarded, [`${OLD} file`, `${NEW} DX`]);
+    const r = rb.reaction!;
+    assert.ok(r.stopMs !== undefined && r.stoppedAtMs !== undefined, JSON.stringify(r));
+    assert.ok(r.stopMs < 200, `traffic stopped ${r.stopMs} ms after the first failing call`);
+    assert.ok(r.reactionMs >= r.stopMs + 150, `restored later, when the guard allowed: ${JSON.stringify(r)}`);
+    assert.ok((rb.reloadRefusals ?? 0) >= 1);
+    const c = r.chain!;
+    const links = [c.noticedMs, c.takeOutSentMs!, c.stoppedMs!, c.applyStartMs, c.reloadSentMs, c.restoredMs];
+    assert.deepEqual(
+      [...links].sort((a, b) => a - b),
+      links,
+      JSON.stringify(c),
+    );
+    const t = s.seen.find((e) => e.kind === "take-out");
+    assert.ok(t && t.kind === "take-out" && t.ok && t.step === 2 && t.stoppedMs === r.stopMs, JSON.stringify(t));
+    const ev = s.seen.find((e) => e.kind === "rollback");
+    assert.ok(ev && ev.kind === "rollback" && ev.stoppedMs === r.stopMs && ev.reactionMs === r.reactionMs);
+    // the reload brought back the file's state: old only, active
+    assert.deepEqual(
+      s.kam.loaded.map((d) => `${d.uri} ${d.state ?? "file"}`),
+      [`${OLD} file`],
+    );
+  });
+
+  it("no take-out when the failing step's list has nothing but new (the set would be empty)", async () => {
+    const s = setup((n) =>
+      n < 2 ? { routed: n } : { routed: n, failed: { verdict: "fail", detail: "SER", firstFailingCallMs: Date.now() } },
+    );
+    s.steps[1] = { ...s.steps[1]!, label: "new", weightNew: 100, profile: profileFor(s.ctx.target, "new") };
+    const out = await runSteps(s.steps, s.ctx);
+    s.lock.release();
+    assert.equal(out.outcome, "fail");
+    assert.equal(out.rollback?.takeOut?.ok, false);
+    assert.match(out.rollback?.takeOut?.ok === false ? out.rollback.takeOut.reason : "", /leave the set empty/);
+    assert.equal(out.rollback?.reaction?.stopMs, undefined);
+    assert.ok(!s.kam.calls.includes("dispatcher.set_state"));
+    assert.deepEqual(s.kam.runtimeUris(), [OLD]);
+  });
+
   it("onInconclusive pause: the run waits with routing unchanged; resume holds again and judges again, promote passes it", async () => {
     for (const answer of ["resume", "promote"] as const) {
       const s = setup((n) => ({ routed: n * 1000 }));
@@ -300,6 +361,8 @@ describe("runner: a hold that is the caller's own burst (sim)", () => {
     assert.deepEqual([out.rollback?.from, out.rollback?.to, out.rollback?.ok], [2, 1, true]);
     assert.deepEqual(s.kam.runtimeUris(), [OLD]);
     assert.ok(!s.order.includes("evaluate 2"), "a step whose burst failed is not judged");
+    assert.equal(out.rollback?.takeOut, undefined, "only a failed gate takes new out first");
+    assert.ok(!s.kam.calls.includes("dispatcher.set_state"));
   });
 
   it("beforeApply is awaited before the step's apply; its rejection fails the step before anything of it is applied", async () => {

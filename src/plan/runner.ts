@@ -16,7 +16,8 @@ import type { DispatcherProfile } from "../dispatcher/profile.js";
 import type { RunEvents, StepState } from "../events/run-events.js";
 import type { ApplyLock } from "../apply/apply-lock.js";
 import { profileFromText, verifiedApply, type ApplyOutcome } from "../apply/apply.js";
-import type { RetryPolicy } from "../kamailio/dispatcher-rpc.js";
+import { takeNewOutOfSelection, type TakeOutResult } from "../apply/take-out.js";
+import { defaultRetryPolicy, type RetryPolicy } from "../kamailio/dispatcher-rpc.js";
 import type { Target } from "../target/target.js";
 import { reactionChain, type DecisionMarks, type ReactionChain } from "./reaction.js";
 import { timeHold, type GateResult, type HoldStrategy } from "./hold.js";
@@ -84,8 +85,20 @@ export interface RollbackRecord {
   ok: boolean;
   durationMs: number;
   reason: string;
-  /** a failed gate's rollback: first failing call's INVITE -> restored runtime read back, and the chain's links */
-  reaction?: { firstFailingCallMs: number; restoredAtMs: number; reactionMs: number; chain?: ReactionChain };
+  /**
+   * a failed gate's rollback: first failing call's INVITE -> restored runtime read back, and the chain's
+   * links; with a take-out that worked, also -> new out of selection (stoppedAtMs, stopMs)
+   */
+  reaction?: {
+    firstFailingCallMs: number;
+    restoredAtMs: number;
+    reactionMs: number;
+    stoppedAtMs?: number;
+    stopMs?: number;
+    chain?: ReactionChain;
+  };
+  /** a failed gate's first move: new taken out of selection before the reload guard allowed the rollback */
+  takeOut?: { ok: true; destinations: string[]; durationMs: number } | { ok: false; reason: string };
   /** time the rollback's reload waited on Kamailio's reload guard ("Ongoing reload", reload_delta) */
   reloadWaitedMs?: number;
   reloadRefusals?: number;
@@ -129,6 +142,8 @@ export class PlanRunner {
   private noticedMs: number | undefined;
   /** the step the machine is on */
   private current = 0;
+  /** a gate failed the step (not an abort or a failed apply): the rollback takes new out first */
+  private gateFailed = false;
 
   constructor(
     private readonly steps: readonly RunnerStep[],
@@ -282,6 +297,7 @@ export class PlanRunner {
         this.noticedMs = h.noticedMs;
         this.firstFailingCallMs = f.firstFailingCallMs;
         this.decided = f.decided;
+        this.gateFailed = true;
         this.ctx.events.emit({
           kind: "gates",
           at: Date.now(),
@@ -305,6 +321,7 @@ export class PlanRunner {
       this.firstFailingCallMs = g.firstFailingCallMs;
       this.decided = undefined;
       this.noticedMs = Date.now();
+      this.gateFailed = true;
     }
     this.ctx.events.emit({
       kind: "gates",
@@ -372,7 +389,6 @@ export class PlanRunner {
     const toLabel = to === BEFORE_PLAN ? "the list before the plan" : `step ${to + 1} (${this.steps[to]!.label})`;
     ctx.log(`${reason}: putting back ${toLabel}`);
     const t0 = performance.now();
-    const applyStartMs = Date.now();
     try {
       const profile = this.rollbackProfile(to);
       if (profile === undefined) {
@@ -380,8 +396,15 @@ export class PlanRunner {
         this.rollback = { from: from + 1, to: to + 1, toLabel, ok: true, durationMs: 0, reason };
         return { kind: "rolled-back" };
       }
-      const out = await verifiedApply(ctx.target, profile, { lock: ctx.lock, retry: ctx.retry, events: ctx.events });
-      this.rolledBack(from, to, toLabel, reason, out, performance.now() - t0, applyStartMs);
+      const takeOut = this.gateFailed && !this.aborted() ? await this.takeOut(from) : undefined;
+      const applyAtMs = Date.now();
+      const out = await verifiedApply(ctx.target, profile, {
+        lock: ctx.lock,
+        retry: ctx.retry,
+        events: ctx.events,
+        ...(takeOut?.ok ? { takenOut: takeOut.taken } : {}),
+      });
+      this.rolledBack(from, to, toLabel, reason, out, performance.now() - t0, applyAtMs, takeOut);
       return { kind: "rolled-back" };
     } catch (err) {
       const durationMs = performance.now() - t0;
@@ -390,6 +413,43 @@ export class PlanRunner {
       this.error ??= err;
       return { kind: "rollback-failed", reason: why };
     }
+  }
+
+  /**
+   * A failed gate's first move: new out of selection at once (dispatcher.set_state, not subject to
+   * the reload guard), so the failing PBX gets no new calls while the rollback's reload waits for the
+   * guard. Its outcome is data: a take-out that could not be done leaves the rollback as it was.
+   */
+  private async takeOut(from: number): Promise<TakeOutResult> {
+    const { ctx } = this;
+    const t0 = performance.now();
+    let r: TakeOutResult;
+    try {
+      r = await takeNewOutOfSelection(ctx.target, { ...defaultRetryPolicy, ...ctx.retry });
+    } catch (err) {
+      r = { ok: false, reason: err instanceof Error ? err.message : String(err), durationMs: performance.now() - t0 };
+    }
+    const first = this.firstFailingCallMs;
+    const stoppedMs = r.ok && first !== undefined ? r.stoppedAtMs - first : undefined;
+    ctx.events.emit({
+      kind: "take-out",
+      at: Date.now(),
+      step: from + 1,
+      ok: r.ok,
+      destinations: r.ok ? r.taken.map((d) => d.uri) : [],
+      durationMs: r.durationMs,
+      ...(r.ok ? {} : { reason: r.reason }),
+      ...(stoppedMs !== undefined ? { stoppedMs } : {}),
+    });
+    ctx.log(
+      r.ok
+        ? `new out of selection in ${r.durationMs.toFixed(1)} ms (dispatcher.set_state d ${r.taken.map((d) => d.uri).join(", ")})` +
+            (stoppedMs !== undefined
+              ? `: traffic to new stopped ${stoppedMs.toFixed(0)} ms after the first failing call's INVITE`
+              : "")
+        : `new not taken out of selection (${r.reason}); the rollback's reload puts the last good step back`,
+    );
+    return r;
   }
 
   /** the run's rollback record, and the rollback event that says it (a failed one with why) */
@@ -406,6 +466,7 @@ export class PlanRunner {
       durationMs: r.durationMs,
       runtime,
       ...(r.reaction ? { reactionMs: r.reaction.reactionMs } : {}),
+      ...(r.reaction?.stopMs !== undefined ? { stoppedMs: r.reaction.stopMs } : {}),
     });
   }
 
@@ -418,10 +479,12 @@ export class PlanRunner {
     out: ApplyOutcome,
     durationMs: number,
     applyStartMs: number,
+    takeOut: TakeOutResult | undefined,
   ): void {
     const { ctx } = this;
     const restoredAtMs = Date.now();
     const first = this.firstFailingCallMs;
+    const stopped = takeOut?.ok ? takeOut : undefined;
     const reaction =
       first === undefined
         ? undefined
@@ -429,13 +492,36 @@ export class PlanRunner {
             firstFailingCallMs: first,
             restoredAtMs,
             reactionMs: restoredAtMs - first,
-            chain: reactionChain(first, this.decided, this.noticedMs ?? applyStartMs, applyStartMs, out, restoredAtMs),
+            ...(stopped ? { stoppedAtMs: stopped.stoppedAtMs, stopMs: stopped.stoppedAtMs - first } : {}),
+            chain: reactionChain(
+              first,
+              this.decided,
+              this.noticedMs ?? applyStartMs,
+              applyStartMs,
+              out,
+              restoredAtMs,
+              stopped ? { takeOutSentMs: stopped.sentAtMs, stoppedMs: stopped.stoppedAtMs } : undefined,
+            ),
           };
     const guard =
       out.reload === undefined
         ? {}
         : { reloadWaitedMs: out.reload.waitedMs, reloadRefusals: out.reload.ongoingRefusals };
-    const record = { from: from + 1, to: to + 1, toLabel, ok: true, durationMs, reason };
+    const record = {
+      from: from + 1,
+      to: to + 1,
+      toLabel,
+      ok: true,
+      durationMs,
+      reason,
+      ...(takeOut === undefined
+        ? {}
+        : {
+            takeOut: takeOut.ok
+              ? { ok: true as const, destinations: takeOut.taken.map((d) => d.uri), durationMs: takeOut.durationMs }
+              : { ok: false as const, reason: takeOut.reason },
+          }),
+    };
     ctx.onRolledBack?.(to, out);
     this.recordRollback(
       { ...record, ...(reaction ? { reaction } : {}), ...guard },

@@ -371,6 +371,7 @@ export class RunViewFolder {
       case "hold":
       case "control":
       case "drain":
+      case "take-out":
         this.planNote(e);
         break;
       default:
@@ -443,7 +444,7 @@ export class RunViewFolder {
   }
 
   /** a plan runner's hold, gates, control or drain event: a note on the live step (or the run) */
-  private planNote(e: Extract<RunEvent, { kind: "hold" | "gates" | "control" | "drain" }>): void {
+  private planNote(e: Extract<RunEvent, { kind: "hold" | "gates" | "control" | "drain" | "take-out" }>): void {
     let text: string;
     switch (e.kind) {
       case "hold":
@@ -457,6 +458,11 @@ export class RunViewFolder {
         break;
       case "drain":
         text = `${e.backend} ${e.state}: ${e.active} active${e.detail !== "" ? `; ${e.detail}` : ""}`;
+        break;
+      case "take-out":
+        text = e.ok
+          ? `new out of selection (${e.destinations.join(", ")}) in ${Math.round(e.durationMs)} ms${e.stoppedMs !== undefined ? `, ${Math.round(e.stoppedMs)} ms after the first failing call` : ""}`
+          : `new not taken out: ${e.reason ?? "?"}`;
         break;
     }
     const step = this.liveStepView();
@@ -668,6 +674,7 @@ const KNOWN_KINDS: Record<RunEventKind, true> = {
   verdict: true,
   step: true,
   rollback: true,
+  "take-out": true,
   hold: true,
   gates: true,
   control: true,

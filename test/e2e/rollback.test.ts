@@ -54,6 +54,8 @@ interface Results {
       firstFailingCallMs: number;
       restoredAtMs: number;
       backend: string;
+      stopMs?: number;
+      afterStopped?: { routed: number; failed: number };
       routed: number;
       failed: number;
       segments: Record<string, number>;
@@ -165,6 +167,12 @@ describe("migrate --traffic: a new backend refusing one call in five", () => {
     assert.ok(rb.reaction.firstFailingCallMs < rb.reaction.restoredAtMs);
     assert.equal(rb.reaction.backend, "new");
     assert.ok(rb.reaction.failed >= 1 && rb.reaction.failed <= rb.reaction.routed, JSON.stringify(rb.reaction));
+    // the lab's rollback takes new out of selection first too: no call reached new after that
+    assert.ok(
+      rb.reaction.stopMs !== undefined && rb.reaction.stopMs <= rb.reaction.reactionMs,
+      JSON.stringify(rb.reaction),
+    );
+    assert.deepEqual(rb.reaction.afterStopped, { routed: 0, failed: 0 });
     // link by link: every segment present, none negative beyond clock rounding, adding up to the reaction
     const seg = rb.reaction.segments;
     assert.deepEqual(Object.keys(seg), [
@@ -173,6 +181,8 @@ describe("migrate --traffic: a new backend refusing one call in five", () => {
       "mirror",
       "verdict",
       "notice",
+      "stop-start",
+      "stop",
       "start",
       "write",
       "guard",

@@ -3,7 +3,9 @@
  * SIPp users call through the node (started by the test, not the tool); the tool judges each step
  * on the calls the node mirrors to the target's HEP collector. Healthy PBXs: the plan passes to new
  * only, in the operator's file and at runtime. A new PBX refusing one call in five: the gates fail at
- * weight 10 and the node goes back to old by itself. No artifact holds the RPC secret.
+ * weight 10 within the 5 s after step 2's reload, new is out of selection (set_state) within 1 s of
+ * its first failing call and gets no call after that, and the node is back on old by itself once
+ * the guard lets the reload through. No artifact holds the RPC secret.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -32,7 +34,20 @@ interface Results {
     verdict: string;
     gates?: { verdict: string; window: { routed: { old: number; new: number } } };
   }[];
-  rollback?: { from: number; to: number; ok: boolean };
+  rollback?: {
+    from: number;
+    to: number;
+    ok: boolean;
+    takeOut?: { ok: boolean; destinations?: string[]; durationMs?: number; reason?: string };
+    reloadRefusals?: number;
+    reaction?: {
+      reactionMs: number;
+      stopMs?: number;
+      firstFailingCallMs: number;
+      untilStopped?: { routed: number; failed: number };
+      afterStopped?: { routed: number; failed: number };
+    };
+  };
   traffic?: { rate: number; callIdPrefix?: string; exit: string; hep: { calls: number } };
   target: { driver: string };
 }
@@ -53,6 +68,7 @@ function artifactsText(dir: string): string {
 
 async function migrateOn(
   newScenario: string,
+  rate = RATE,
 ): Promise<{ node: ProductionNode; dir: string; r: CliResult; runDir: string; res: Results; callers: Callers }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "pbx-cutover-e2e-tmigrate-"));
   const node = await startProductionNode({
@@ -63,7 +79,7 @@ async function migrateOn(
     initialList: (u) => `1 ${u.old} 0 0 duid=old-pbx\n`,
   });
   const { file } = writeTargetFile(node, dir, AUTH, { algorithm: 9, lines: { old: { attrs: "duid=old-pbx" } } });
-  const callers = startCallers(node, dir, RATE);
+  const callers = startCallers(node, dir, rate);
   try {
     const r = await runCli(
       ["migrate", "--target", file, "--artifacts-dir", path.join(dir, "art"), "--steps", "0,10,50,100"],
@@ -129,7 +145,8 @@ describe("migrate --target: healthy PBXs, real callers through the node", () => 
 describe("migrate --target: a new PBX refusing one call in five", () => {
   let run: Awaited<ReturnType<typeof migrateOn>>;
   before(async () => {
-    run = await migrateOn("uas-503-one-in-five.xml");
+    // 200 calls/s: 20 a second to new at weight 10, so its second refusal (the gate's proof) comes 0.25 s after the first
+    run = await migrateOn("uas-503-one-in-five.xml", 200);
   });
   after(async () => {
     await run?.callers.stop();
@@ -137,7 +154,7 @@ describe("migrate --target: a new PBX refusing one call in five", () => {
     if (run) rmSync(run.dir, { recursive: true, force: true });
   });
 
-  test("the gates fail at weight 10 and the node is back on old by itself (exit 1), in the file and at runtime", async () => {
+  test("the gates fail at weight 10: new out of selection within 1 s, no call to it after; back on old by itself (exit 1), in the file and at runtime", async () => {
     const { r, res, node } = run;
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.deepEqual(
@@ -148,6 +165,23 @@ describe("migrate --target: a new PBX refusing one call in five", () => {
       ],
     );
     assert.deepEqual([res.rollback?.from, res.rollback?.to, res.rollback?.ok], [2, 1, true]);
+    // the gate failed within reload_delta (5 s) of step 2's reload: new out of selection at once, routing
+    // restored once the guard let the reload through
+    const rb = res.rollback!;
+    assert.deepEqual(rb.takeOut, {
+      ok: true,
+      destinations: [node.backends.new.uri],
+      durationMs: rb.takeOut?.durationMs,
+    });
+    const re = rb.reaction!;
+    assert.ok(
+      re.stopMs !== undefined && re.stopMs < 1000,
+      `traffic to new stopped ${re.stopMs} ms after the first failing call`,
+    );
+    assert.ok((rb.reloadRefusals ?? 0) >= 1 && re.reactionMs > re.stopMs + 500, JSON.stringify(rb));
+    assert.deepEqual(re.afterStopped, { routed: 0, failed: 0 }, "no call reached new once it was out of selection");
+    assert.ok((re.untilStopped?.routed ?? 0) >= 1, JSON.stringify(re));
+    assert.match(r.stdout, /new out of selection in [\d.]+ ms \(dispatcher\.set_state d sip:/);
     assert.match(readFileSync(node.listFile, "utf8"), new RegExp(`^1 ${node.backends.old.uri} 0 0 duid=old-pbx$`, "m"));
     const runtime = JSON.stringify(await node.rpc("dispatcher.list"));
     assert.ok(runtime.includes(node.backends.old.uri) && !runtime.includes(node.backends.new.uri), runtime);
