@@ -1,7 +1,8 @@
 /**
- * Benchmark: the automatic rollback's reaction time at 500 calls/s (target: under 1 s): from the
- * first failing call's INVITE (as Kamailio received it) to the restored runtime read back, and how many
- * calls the failing backend received in that time (and how many of them failed: the calls lost).
+ * Benchmark: the automatic rollback's reaction at 500 calls/s (target: traffic to the failing backend
+ * stopped within 1 s): from the first failing call's INVITE (as Kamailio received it) to new out of
+ * selection (the take-out's dispatcher.set_state, read back) and to the restored runtime read back,
+ * and how many calls the failing backend received until each (and how many of them failed: the calls lost).
  *
  * `pbx-cutover migrate --steps 0,10 --traffic RATE` (CLI processes, as an operator runs it) on a lab
  * with algorithm 9 and the new stand-in refusing every fifth call (503-one-in-five): step 2 (new=10 %)
@@ -28,8 +29,12 @@ interface Rollback {
   durationMs: number;
   reloadWaitedMs?: number;
   reloadRefusals?: number;
+  takeOut?: { ok: boolean; reason?: string };
   reaction?: {
     reactionMs: number;
+    stopMs?: number;
+    untilStopped?: { routed: number; failed: number };
+    afterStopped?: { routed: number; failed: number };
     firstFailingCallMs: number;
     restoredAtMs: number;
     routed: number;
@@ -67,7 +72,29 @@ async function bench(reloadDelta: number, runs: number, rate: string): Promise<v
     const reaction = rows.map((x) => x.reaction!.reactionMs);
     const detect = rows.map((x) => x.reaction!.reactionMs - x.durationMs);
     console.log(`reload_delta ${reloadDelta} s, ${rate} calls/s, new=10 % refusing 1 in 5 (${runs} runs):`);
-    console.log(`  reaction (first failing call's INVITE -> restored runtime read back): ${fmt(reaction)}`);
+    const stopped = rows.filter((x) => x.reaction!.stopMs !== undefined);
+    if (stopped.length < rows.length)
+      console.log(
+        `  not taken out first in ${rows.length - stopped.length} run(s): ${rows
+          .filter((x) => x.reaction!.stopMs === undefined)
+          .map((x) => x.takeOut?.reason ?? "no take-out")
+          .join("; ")}`,
+      );
+    if (stopped.length > 0) {
+      console.log(
+        `  traffic stopped (first failing call's INVITE -> new out of selection):  ${fmt(stopped.map((x) => x.reaction!.stopMs!))}`,
+      );
+      console.log(
+        `    calls new received until then: ${fmt(
+          stopped.map((x) => x.reaction!.untilStopped?.routed ?? 0),
+          "calls",
+        )}, failed ${fmt(
+          stopped.map((x) => x.reaction!.untilStopped?.failed ?? 0),
+          "calls",
+        )}; after: ${stopped.map((x) => x.reaction!.afterStopped?.routed ?? 0).join("/")}`,
+      );
+    }
+    console.log(`  routing restored (first failing call's INVITE -> restored runtime read back): ${fmt(reaction)}`);
     console.log(`    of which deciding (first failing call -> rollback starts):          ${fmt(detect)}`);
     console.log(
       `    of which the rollback's verified apply:                             ${fmt(
@@ -97,7 +124,7 @@ async function bench(reloadDelta: number, runs: number, rate: string): Promise<v
       if (xs.length > 0) console.log(`    ${seg.name.padEnd(9)} ${fmt(xs, "ms", 1).padEnd(44)} ${seg.label}`);
     }
     console.log(
-      `  per run (reaction ms / new received / failed): ${rows.map((x) => `${x.reaction!.reactionMs.toFixed(0)}/${x.reaction!.routed}/${x.reaction!.failed}`).join(", ")}`,
+      `  per run (stopped ms / restored ms / new received until stopped / until restored / failed): ${rows.map((x) => `${x.reaction!.stopMs?.toFixed(0) ?? "-"}/${x.reaction!.reactionMs.toFixed(0)}/${x.reaction!.untilStopped?.routed ?? "-"}/${x.reaction!.routed}/${x.reaction!.failed}`).join(", ")}`,
     );
     console.log(
       `  load average (1 min) during the runs: ${Math.min(...load).toFixed(2)}-${Math.max(...load).toFixed(2)}`,
