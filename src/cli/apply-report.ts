@@ -2,11 +2,7 @@
  * How apply / rollback print an outcome (pure): one line a human reads, or the outcome as JSON.
  */
 import type { ApplyOutcome } from "../apply/apply.js";
-import type { RuntimeDestination } from "../dispatcher/runtime.js";
-
-export function formatRuntime(r: readonly RuntimeDestination[]): string {
-  return r.length === 0 ? "(no destinations)" : r.map((d) => `${d.uri} [set ${d.setId}, ${d.flags}]`).join(", ");
-}
+import { formatRuntime } from "../dispatcher/runtime.js";
 
 export function formatOutcome(verb: string, o: ApplyOutcome): string {
   if (!o.changed) {

@@ -13,6 +13,11 @@ export interface RuntimeDestination {
   attrs: string | undefined;
 }
 
+/** One line a human reads: each destination with its set and state flags. */
+export function formatRuntime(r: readonly RuntimeDestination[]): string {
+  return r.length === 0 ? "(no destinations)" : r.map((d) => `${d.uri} [set ${d.setId}, ${d.flags}]`).join(", ");
+}
+
 type Json = Record<string, unknown>;
 
 function asObj(v: unknown): Json | undefined {

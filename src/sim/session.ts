@@ -11,6 +11,9 @@ import path from "node:path";
 import { FileMode, writeFileAtomic } from "../files/atomic-write.js";
 import { assetPath } from "../core/assets.js";
 import { withScope } from "../core/scope.js";
+import { EnvironmentError, FileFaultError } from "../core/errors.js";
+import { formatRuntime } from "../dispatcher/runtime.js";
+import { readRuntime } from "../kamailio/dispatcher-rpc.js";
 import type { RunEvents } from "../events/run-events.js";
 import { requireBinaries } from "../lab/binaries.js";
 import type { EnsureUpResult } from "../drivers/lab-control.js";
@@ -89,79 +92,110 @@ export async function runSimSession(
     // the run's one Target (docker: exit 3 here when Docker does not answer, before any folder exists)
     const target = await driver.openTarget();
     scope.defer("target", () => target.close());
-    const session = RunSession.open(scope, {
-      command: "pbx-cutover sim",
-      artifactsDir,
-      folderPrefix: "call-cutover",
+    // a run-folder file that cannot be written ends the run with exit 3 naming it and where calls go now
+    let labEnd = "the run ended before it touched the lab (nothing applied)";
+    return sayRoutingOnFileFault(
       target,
-      web,
-    });
-    const { runDir, events } = session;
-    let resultPhase = false;
-    scope.defer(
-      "run files",
-      attachRunFiles(events, runDir, (l) => (echoAll || resultPhase ? echo(l) : undefined)),
+      () => labEnd,
+      async () => {
+        const session = RunSession.open(scope, {
+          command: "pbx-cutover sim",
+          artifactsDir,
+          folderPrefix: "call-cutover",
+          target,
+          web,
+        });
+        const { runDir, events } = session;
+        let resultPhase = false;
+        scope.defer(
+          "run files",
+          attachRunFiles(events, runDir, (l) => (echoAll || resultPhase ? echo(l) : undefined)),
+        );
+        const subscriber = hooks.onRun?.({ runDir, events, target });
+        if (subscriber) scope.defer("run subscribers", () => subscriber.close());
+        const log = (line: string): void => events.emit({ kind: "log", at: Date.now(), line });
+        if (web) log(`web: live view at ${web.url} (read-only)`);
+        events.emit({ kind: "phase", at: Date.now(), phase: "stack-start" });
+        // before the run starts, a failure says so in status.txt too (after it, run-finished does)
+        const beforeRun = async <T>(step: () => T | Promise<T>): Promise<T> => {
+          try {
+            return await step();
+          } catch (err) {
+            writeFileAtomic(path.join(runDir, "status.txt"), "failed\n", { mode: FileMode.public });
+            throw err;
+          }
+        };
+        const hep = new SimHep(session, settings.hep, req.evidence, req.forward);
+        // HEP: the collector binds before the lab starts (a taken port is known before anything runs);
+        // a target whose Kamailio mirrors to a fixed address (the Docker lab: its bridge's gateway, which
+        // exists once the lab network does) gets its collector right after the lab is up
+        if (target.hepCollector === undefined) await beforeRun(() => hep.start());
+        const own = await beforeRun(() => session.ownLab(lab, req.keepLab));
+        log(labLine(own.up, driver, req.keepLab));
+        // after the lab's cleanup is registered: a collector that cannot bind still stops a lab this run started
+        if (target.hepCollector !== undefined) await beforeRun(() => hep.start());
+        labEnd =
+          own.up.startedFromNothing && !req.keepLab
+            ? "the lab this run started is stopped now"
+            : "the lab is left running";
+        // a lab that was already running may have had its mirroring switched off at runtime
+        await hep.checkMirroring();
+        const evidence = hep.inUse();
+        log(hep.describe(realPbx));
+        // a lab of real FreeSWITCH: each one's own account of the calls, from its event socket
+        const pbx = realPbx ? await watchPbxChannels(settings, runDir, scope, log) : undefined;
+        // one apply at a time on the target: the run holds the lock for all its applies (the plan's and the in-flight check's)
+        const lock = await beforeRun(() => session.lockApplies());
+        // test faults: a frozen backend is resumed before anything else is stopped
+        if (faults.length > 0) scope.defer("frozen backends", thawFrozenBackends);
+        let outcome: SimOutcome;
+        try {
+          outcome = await runSimulation({
+            target,
+            knobs,
+            runDir,
+            events,
+            signal: scope.signal,
+            plan,
+            lock,
+            sippBin: sipp,
+            scenario: assetPath("sipp", "uac-call.xml"),
+            faults,
+            evidence,
+            ...(hep.capture && evidence.mode !== "sipp" ? { hep: { capture: hep.capture, feed: hep.feed } } : {}),
+            ...(pbx ? { pbx } : {}),
+            injectFault: (f) => injectFault(f, target, settings.labDir, hep.feed),
+            finished: (end) => session.finish(end),
+          });
+        } finally {
+          // every call of the run has ended; the lab is still up: subscribers take their last look
+          if (!scope.signal.aborted) await subscriber?.settle?.(scope.signal);
+        }
+        resultPhase = true;
+        for (const line of resultLines(outcome.results, plan, path.relative(process.cwd(), runDir) || runDir))
+          log(line);
+        return { exitCode: outcome.exitCode, outcome };
+      },
     );
-    const subscriber = hooks.onRun?.({ runDir, events, target });
-    if (subscriber) scope.defer("run subscribers", () => subscriber.close());
-    const log = (line: string): void => events.emit({ kind: "log", at: Date.now(), line });
-    if (web) log(`web: live view at ${web.url} (read-only)`);
-    events.emit({ kind: "phase", at: Date.now(), phase: "stack-start" });
-    // before the run starts, a failure says so in status.txt too (after it, run-finished does)
-    const beforeRun = async <T>(step: () => T | Promise<T>): Promise<T> => {
-      try {
-        return await step();
-      } catch (err) {
-        writeFileAtomic(path.join(runDir, "status.txt"), "failed\n", { mode: FileMode.public });
-        throw err;
-      }
-    };
-    const hep = new SimHep(session, settings.hep, req.evidence, req.forward);
-    // HEP: the collector binds before the lab starts (a taken port is known before anything runs);
-    // a target whose Kamailio mirrors to a fixed address (the Docker lab: its bridge's gateway, which
-    // exists once the lab network does) gets its collector right after the lab is up
-    if (target.hepCollector === undefined) await beforeRun(() => hep.start());
-    const own = await beforeRun(() => session.ownLab(lab, req.keepLab));
-    log(labLine(own.up, driver, req.keepLab));
-    // after the lab's cleanup is registered: a collector that cannot bind still stops a lab this run started
-    if (target.hepCollector !== undefined) await beforeRun(() => hep.start());
-    // a lab that was already running may have had its mirroring switched off at runtime
-    await hep.checkMirroring();
-    const evidence = hep.inUse();
-    log(hep.describe(realPbx));
-    // a lab of real FreeSWITCH: each one's own account of the calls, from its event socket
-    const pbx = realPbx ? await watchPbxChannels(settings, runDir, scope, log) : undefined;
-    // one apply at a time on the target: the run holds the lock for all its applies (the plan's and the in-flight check's)
-    const lock = await beforeRun(() => session.lockApplies());
-    // test faults: a frozen backend is resumed before anything else is stopped
-    if (faults.length > 0) scope.defer("frozen backends", thawFrozenBackends);
-    let outcome: SimOutcome;
-    try {
-      outcome = await runSimulation({
-        target,
-        knobs,
-        runDir,
-        events,
-        signal: scope.signal,
-        plan,
-        lock,
-        sippBin: sipp,
-        scenario: assetPath("sipp", "uac-call.xml"),
-        faults,
-        evidence,
-        ...(hep.capture && evidence.mode !== "sipp" ? { hep: { capture: hep.capture, feed: hep.feed } } : {}),
-        ...(pbx ? { pbx } : {}),
-        injectFault: (f) => injectFault(f, target, settings.labDir, hep.feed),
-        finished: (end) => session.finish(end),
-      });
-    } finally {
-      // every call of the run has ended; the lab is still up: subscribers take their last look
-      if (!scope.signal.aborted) await subscriber?.settle?.(scope.signal);
-    }
-    resultPhase = true;
-    for (const line of resultLines(outcome.results, plan, path.relative(process.cwd(), runDir) || runDir)) log(line);
-    return { exitCode: outcome.exitCode, outcome };
   });
+}
+
+/**
+ * Run `run`; a run-folder file it could not write (full, read-only, failing disk) ends it with exit 3
+ * naming the file, followed by the dispatcher's runtime read back now, so the operator knows where
+ * calls go, and whether the lab stays up.
+ */
+async function sayRoutingOnFileFault<T>(target: Target, labEnd: () => string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (!(err instanceof FileFaultError)) throw err;
+    const runtime = await readRuntime(target.rpc).then(formatRuntime, (e: unknown) => `not read back (${String(e)})`);
+    throw new EnvironmentError(
+      `${err.message}; the run's evidence is incomplete. Routing: the dispatcher's runtime at the run's end: ${runtime}; ${labEnd()}`,
+      err.details,
+    );
+  }
 }
 
 /** How the run found the lab, and what happens to it at the end. */

@@ -207,6 +207,30 @@ describe("full and read-only disks (real tmpfs and read-only bind mounts)", { sk
     }
   });
 
+  test("ENOSPC under sim's run folder: exit 3 naming the file and saying where calls go (the runtime read back)", async () => {
+    if ((await f.cli(["lab", "status", ...f.flags])).code !== 0)
+      assert.equal((await f.cli(["lab", "up", ...f.flags])).code, 0);
+    const art = path.join(f.dir, "full-sim");
+    mount(art, (d) => mountTmpfs(d, "256k"));
+    const filler = fill(art);
+    try {
+      const r = await f.cli(["sim", "--artifacts-dir", art, "--calls-per-phase", "4", "--quiet", ...f.flags]);
+      assertFault(r, /cannot write \S+\/call-cutover-\S+: no space left on the device \(ENOSPC\)/, "sim");
+      const routing =
+        /Routing: the dispatcher's runtime at the run's end: (sip:\S+) \[set \d+, [A-Z]+\]; (the lab is left running|the run ended before it touched the lab \(nothing applied\))/.exec(
+          r.stderr,
+        );
+      assert.ok(routing, `sim says where calls go:\n${r.stderr}`);
+      assert.doesNotMatch(r.stdout, /PASS/);
+      const st = await f.cli(["lab", "status", ...f.flags]);
+      assert.equal(st.code, 0, `the lab that was running stays up:\n${st.stdout}`);
+      assert.ok(st.stdout.includes(routing[1]!), `the runtime named is the lab's:\n${st.stdout}`);
+    } finally {
+      rmSync(filler);
+      umount(art);
+    }
+  });
+
   test("ENOSPC under a plan that must roll back: the rollback still happens; exit 3 naming the file and the step put back", async () => {
     if ((await f.cli(["lab", "status", ...f.flags])).code !== 0)
       assert.equal((await f.cli(["lab", "up", ...f.flags])).code, 0);
