@@ -12,9 +12,11 @@
  *
  * Usage: node dist/bench/long-hold.bench.js [--only hold|sim] [--hold-s 60] [--rate 500]
  *          [--warmup-s 60] [--sim-rate 1000] [--sim-calls 20000] [--node-arg=--cpu-prof ...]
- *          [--keep-records FILE]
+ *          [--keep-records FILE] [--no-gates]
  *   --node-arg passes an option to the CLI's node (e.g. --node-arg=--cpu-prof
  *   --node-arg=--cpu-prof-dir=/tmp/prof); repeatable. --keep-records copies the hold's calls.ndjson.
+ *   --no-gates holds the step without metric gates: on a loaded machine the collector's kernel drops
+ *   lose answers, which can trip them and end the hold early (the split is still judged at the end).
  */
 import { spawn } from "node:child_process";
 import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -33,6 +35,8 @@ interface Args {
   nodeArgs: string[];
   /** copy the hold's calls.ndjson here */
   keepRecords: string | undefined;
+  /** the held step without metric gates (its split is still judged at the end) */
+  noGates: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -45,6 +49,7 @@ function parseArgs(argv: string[]): Args {
     simCalls: 20_000,
     nodeArgs: [],
     keepRecords: undefined,
+    noGates: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
@@ -63,6 +68,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === "--sim-rate") a.simRate = Number(v());
     else if (k === "--sim-calls") a.simCalls = Number(v());
     else if (k === "--keep-records") a.keepRecords = v();
+    else if (k === "--no-gates") a.noGates = true;
     else if (k.startsWith("--node-arg=")) a.nodeArgs.push(k.slice("--node-arg=".length));
     else throw new Error(`unknown argument ${k}`);
   }
@@ -154,7 +160,8 @@ function curve(samples: readonly ProcSample[], everyS: number): string {
 
 async function hold(f: LabFixture, a: Args, lab: string[]): Promise<void> {
   const plan = path.join(f.dir, "long-hold.plan.yaml");
-  writeFileSync(plan, `steps:\n  - weightNew: 10\n    hold: { durationS: ${a.holdS} }\n`);
+  const gates = a.noGates ? "    gates: []\n" : "";
+  writeFileSync(plan, `steps:\n  - weightNew: 10\n    hold: { durationS: ${a.holdS} }\n${gates}`);
   const args = ["migrate", ...lab, "--artifacts-dir", path.join(f.dir, "art-hold"), "--plan", plan, "--traffic"];
   const r = await runSampled(f, a.nodeArgs, [...args, String(a.rate)], process.env, /^(migrate: )?traffic: \d/m);
   const dir = runFolder(r.stdout);
