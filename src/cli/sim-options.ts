@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import path from "node:path";
 import { UsageError } from "../core/errors.js";
 import { parseHepForward } from "../hep/forward-target.js";
+import { CAPTURE_MAX_MB_HELP, parseCaptureMaxMb } from "../hep/capture.js";
 import { resolveEvidence } from "../sim/evidence-mode.js";
 import { KNOBS, resolveKnobs } from "../sim/knobs.js";
 import { simPlan } from "../sim/sim-plan.js";
@@ -21,6 +22,7 @@ export type SimOpts = TargetFlags &
     quiet?: boolean;
     evidence?: string;
     hepForward?: string;
+    captureMaxMb?: string;
     steps?: string;
     plan?: string;
   } & Record<string, unknown>;
@@ -46,6 +48,7 @@ export function addSimOptions(cmd: Command): Command {
       "--hep-forward <host:port>",
       "relay every HEP datagram Kamailio mirrors, unchanged, to a Homer or another collector (UDP)",
     )
+    .option("--capture-max-mb <mb>", CAPTURE_MAX_MB_HELP)
     .option(
       "--steps <weights>",
       "run weighted steps instead of old,both,new: the new backend's weight per step, e.g. 0,10,50,100 (weights other than 0/50/100 need --dispatcher-alg 9), each with the default gates and a burst of enough calls for them",
@@ -84,6 +87,7 @@ export function simRequestFrom(opts: SimOpts, env: NodeJS.ProcessEnv = process.e
   const realPbx = driver.realPbx;
   const evidence = resolveEvidence(opts.evidence, !realPbx);
   const forward = opts.hepForward !== undefined ? parseHepForward(opts.hepForward) : undefined;
+  const captureMaxMb = opts.captureMaxMb !== undefined ? parseCaptureMaxMb(opts.captureMaxMb) : undefined;
   return {
     knobs,
     faults,
@@ -92,6 +96,7 @@ export function simRequestFrom(opts: SimOpts, env: NodeJS.ProcessEnv = process.e
     realPbx,
     evidence,
     ...(forward ? { forward } : {}),
+    ...(captureMaxMb !== undefined ? { captureMaxMb } : {}),
     artifactsDir: path.resolve(opts.artifactsDir ?? DEFAULT_SIM_ARTIFACTS_DIR),
     keepLab: opts.keepLab === true,
     quiet: opts.quiet === true,

@@ -12,6 +12,7 @@ import type { DrainResult } from "../observe/drain.js";
 import type { OptionsResult } from "../sip/options-probe.js";
 import type { StepGateRecord } from "./live-gates.js";
 import type { HepCaptureSummary } from "../hep/capture.js";
+import { pcapKeptText } from "../hep/pcap.js";
 import type { BackendRole } from "../core/backend-role.js";
 
 export const migrateFiles = {
@@ -285,6 +286,7 @@ function trafficSection(r: MigrateResults): string[] {
           "",
           `- ${r.traffic.callIdPrefix === undefined ? "the real calls the node mirrors" : `${r.traffic.rate} calls/s of background calls (Call-IDs \`${r.traffic.callIdPrefix}-*\`)`}, judged from HEP: ${r.traffic.hep.calls} calls mirrored, ${r.traffic.hep.packets} packets, kernel drops ${r.traffic.hep.kernelDrops ?? "unknown"}; ${r.traffic.exit}`,
           `- files: ${r.traffic.files.map((f) => `\`${f}\``).join(", ")}`,
+          `- capture: ${pcapKeptText(r.traffic.hep.pcap.kept)}`,
           ...r.steps.flatMap((p) =>
             p.gates
               ? [

@@ -31,6 +31,7 @@ import type { RunEvents } from "../events/run-events.js";
 import { hepView } from "../hep/evidence-source.js";
 import { RateCounter } from "../hep/rate-counter.js";
 import { startRateSampler } from "../hep/rate-events.js";
+import { pcapKeptText } from "../hep/pcap.js";
 
 /** a call of the capture's evidence first seen this long ago is dropped, ended or not (ours last 100 ms) */
 const EVIDENCE_MAX_AGE_MS = 120_000;
@@ -48,6 +49,8 @@ export interface TrafficSettings {
   };
   /** where the target's Kamailio mirrors (lab settings `hep`, or the target file's collector) */
   hep: { address: string; port: number };
+  /** capture.pcap and its segments together at most this many MB (--capture-max-mb; 0: no cap) */
+  captureMaxMb?: number;
 }
 
 export interface TrafficRun {
@@ -119,6 +122,7 @@ export async function startTrafficRun(
     port: t.hep.port,
     proxy: [proxy],
     pcapPath: path.join(runDir, "capture.pcap"),
+    ...(t.captureMaxMb !== undefined ? { captureMaxMb: t.captureMaxMb } : {}),
     onPacket: (p, head, c) => {
       gates.observe(c);
       rates.add(p, head);
@@ -171,6 +175,8 @@ export async function startTrafficRun(
       gates.flush();
       letGo();
       records.close();
+      const hep = capture.summary();
+      if (hep.pcap.kept.dropped.files > 0) log(`capture: ${pcapKeptText(hep.pcap.kept)}`);
       results.traffic = {
         rate: t.calls?.rate ?? 0,
         argv: calls?.argv ?? [],
@@ -180,12 +186,12 @@ export async function startTrafficRun(
               TRAFFIC_FILES.messageLog,
               TRAFFIC_FILES.statFile,
               TRAFFIC_FILES.errorFile,
-              "capture.pcap",
+              ...hep.pcap.kept.files,
               CALL_RECORDS_FILE,
             ]
-          : ["capture.pcap", CALL_RECORDS_FILE],
+          : [...hep.pcap.kept.files, CALL_RECORDS_FILE],
         exit: exit ? exit.description : "no calls placed by the tool",
-        hep: capture.summary(),
+        hep,
         calls: { total: callEvents.routedTo.old + callEvents.routedTo.new, ...callEvents.routedTo },
       };
       results.steps.forEach((p, i) => {

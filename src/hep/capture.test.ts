@@ -64,3 +64,16 @@ test("book: false keeps no proxy book and still counts the calls through the pro
   assert.equal(elsewhere.calls, 0);
   assert.equal(elsewhereBook.calls, 0);
 });
+
+test("--capture-max-mb: whole MB, 0 for no cap; anything else is exit 2 naming the flag", async () => {
+  const { parseCaptureMaxMb } = await import("./capture.js");
+  const { UsageError } = await import("../core/errors.js");
+  assert.equal(parseCaptureMaxMb("512"), 512);
+  assert.equal(parseCaptureMaxMb(" 0 "), 0);
+  for (const bad of ["-1", "1.5", "abc", "", "12345678"])
+    assert.throws(
+      () => parseCaptureMaxMb(bad),
+      (e: unknown) => e instanceof UsageError && /--capture-max-mb must be a whole number of MB/.test(e.message),
+      bad,
+    );
+});

@@ -5,11 +5,12 @@
  * `stop()` waits until the last mirrored messages were read, closes the file and returns the
  * counters for results.json. Register `stop` with the run's Scope.
  */
+import { UsageError } from "../core/errors.js";
 import { startHepCollector, type HepCollectorStats } from "./collector.js";
 import type { HepPacket } from "./decode.js";
 import { endpointKey, HepEvidence, type EndpointKey, type HepCall } from "./evidence.js";
 import type { HepForwardTarget } from "./forward-target.js";
-import { openPcapWriter } from "./pcap.js";
+import { openPcapWriter, type PcapKept } from "./pcap.js";
 import type { RpcClient } from "../kamailio/rpc.js";
 import { readSipHeadOf, type SipHead } from "../sip/message.js";
 
@@ -30,6 +31,11 @@ export interface HepCaptureOptions {
   proxy: readonly EndpointKey[];
   /** capture.pcap's path */
   pcapPath: string;
+  /**
+   * the capture's files together at most this many MB (DEFAULT_CAPTURE_MAX_MB when not given; 0: no
+   * cap): the run's start and its latest part are kept (src/hep/pcap.ts)
+   */
+  captureMaxMb?: number;
   forward?: HepForwardTarget;
   /**
    * false: no `HepEvidence` is kept (the proxy's per-call book, which migrate's live gates read);
@@ -46,6 +52,28 @@ export interface HepCaptureOptions {
   onPacket?: (p: HepPacket, head: SipHead | undefined, call: HepCall | undefined) => void;
 }
 
+/**
+ * A capture's files together at most this many MB unless the run says otherwise: every message of a
+ * run up to ~2 min at 500 calls/s (~3.7 MB/s mirrored), the start and the latest minutes of longer ones.
+ */
+export const DEFAULT_CAPTURE_MAX_MB = 512;
+
+/** the flag's help, the same for every command that captures */
+export const CAPTURE_MAX_MB_HELP = `cap capture.pcap at this many MB (default ${DEFAULT_CAPTURE_MAX_MB}; 0: no cap): a longer run keeps its start (capture.pcap) and its latest part (capture.N.pcap), results.json and the output say what was let go`;
+
+/** `--capture-max-mb MB`: a whole number of MB, 0 for no cap (UsageError, exit 2). */
+export function parseCaptureMaxMb(raw: string): number {
+  const t = raw.trim();
+  const n = /^\d{1,7}$/.test(t) ? Number(t) : NaN;
+  if (!Number.isInteger(n)) {
+    throw new UsageError(
+      `--capture-max-mb must be a whole number of MB (0: no cap), got ${JSON.stringify(raw)}; nothing was started`,
+      [`e.g. --capture-max-mb ${DEFAULT_CAPTURE_MAX_MB} (the default)`],
+    );
+  }
+  return n;
+}
+
 export interface HepCaptureSummary {
   address: string;
   port: number;
@@ -58,7 +86,8 @@ export interface HepCaptureSummary {
   recvBufferBytes: number;
   forwarded: number | undefined;
   forwardErrors: number | undefined;
-  pcap: { path: string; records: number };
+  /** records: every record written; kept: the files kept under the cap and what was let go */
+  pcap: { path: string; records: number; kept: PcapKept };
   calls: number;
 }
 
@@ -82,7 +111,8 @@ export async function startHepCapture(o: HepCaptureOptions): Promise<HepCapture<
   // without the book: the distinct Call-IDs of SIP messages through the proxy, for the summary
   const proxy = new Set(o.proxy);
   const callIds = new Set<string>();
-  const pcap = openPcapWriter(o.pcapPath);
+  const maxMb = o.captureMaxMb ?? DEFAULT_CAPTURE_MAX_MB;
+  const pcap = openPcapWriter(o.pcapPath, maxMb > 0 ? { maxBytes: maxMb * 1024 * 1024 } : {});
   let collector;
   try {
     collector = await startHepCollector({
@@ -126,7 +156,7 @@ export async function startHepCapture(o: HepCaptureOptions): Promise<HepCapture<
       recvBufferBytes: s.recvBufferBytes,
       forwarded: o.forward ? s.forwarded : undefined,
       forwardErrors: o.forward ? s.forwardErrors : undefined,
-      pcap: { path: pcap.path, records: pcap.records },
+      pcap: { path: pcap.path, records: pcap.records, kept: pcap.kept() },
       calls: evidence ? evidence.lifecycle.calls : callIds.size,
     };
   };

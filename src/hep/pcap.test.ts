@@ -126,3 +126,69 @@ test("the writer: every record in order across chunk boundaries; the file follow
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a capped capture: the start (capture.pcap) and the latest segments kept, each a whole pcap, the middle let go and counted", async () => {
+  const { mkdtempSync, readdirSync, readFileSync, rmSync } = await import("node:fs");
+  const os = await import("node:os");
+  const path = await import("node:path");
+  const { openPcapWriter, pcapKeptText, pcapSegmentPath, PCAP_SEGMENTS } = await import("./pcap.js");
+  assert.equal(pcapSegmentPath("/r/capture.pcap", 1), "/r/capture.pcap");
+  assert.equal(pcapSegmentPath("/r/capture.pcap", 12), "/r/capture.12.pcap");
+  const dir = mkdtempSync(path.join(os.tmpdir(), "pcap-test-"));
+  try {
+    const file = path.join(dir, "capture.pcap");
+    const ps = recordedBothCalls().map(packet);
+    const maxBytes = PCAP_SEGMENTS * 64 * 1024;
+    const w = openPcapWriter(file, { maxBytes });
+    const written: HepPacket[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      const p = ps[i % ps.length]!;
+      w.write(p);
+      written.push(p);
+    }
+    await w.close();
+    const k = w.kept();
+    assert.equal(w.records, 20_000);
+    assert.equal(k.files.length, PCAP_SEGMENTS);
+    assert.equal(k.files[0], "capture.pcap");
+    assert.deepEqual(readdirSync(dir).sort(), [...k.files].sort(), "the files it says it kept, and only those");
+    assert.ok(k.bytes <= maxBytes + 70_000, `${k.bytes} bytes kept under the cap ${maxBytes}`);
+    assert.equal(k.records + k.dropped.records, 20_000, "every record kept or counted as let go");
+    assert.ok(k.dropped.files > 0);
+    // each kept file is a whole pcap: the header, then records in capture order; the last one ends the capture
+    let total = 0;
+    let last = -1;
+    for (const f of k.files) {
+      const b = readFileSync(path.join(dir, f));
+      assert.ok(b.subarray(0, 24).equals(pcapGlobalHeader()), f);
+      let off = 24;
+      while (off < b.length) {
+        off += 16 + b.readUInt32LE(off + 8);
+        total++;
+      }
+      assert.equal(off, b.length, `${f} ends on a record`);
+      if (f === k.files.at(-1)) last = b.length;
+    }
+    assert.equal(total, k.records);
+    assert.ok(last > 24);
+    const tail = readFileSync(path.join(dir, k.files.at(-1)!));
+    const lastRecord = pcapRecord(written.at(-1)!);
+    assert.ok(
+      tail.subarray(tail.length - lastRecord.length).equals(lastRecord),
+      "the latest segment ends with the last packet",
+    );
+    assert.match(
+      pcapKeptText(k),
+      /capture\.pcap \+ capture\.\d+\.pcap, .*: the run's start and its latest part, under the 0\.5 MB cap; \d+ segment\(s\) between them deleted/,
+    );
+    // uncapped: one file, as before
+    const one = openPcapWriter(path.join(dir, "one.pcap"));
+    for (const p of ps) one.write(p);
+    await one.close();
+    assert.deepEqual(one.kept().files, ["one.pcap"]);
+    assert.equal(one.kept().dropped.files, 0);
+    assert.match(pcapKeptText(one.kept()), /^one\.pcap \(0\.0 MB, 56 records\)$/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -3,8 +3,14 @@
  * LINKTYPE_RAW, one record per mirrored SIP message, with an IPv4 (or IPv6) and UDP header
  * synthesized from the addresses, ports and capture time in the HEP packet. Encoding is pure;
  * `openPcapWriter` is the one place a file is written.
+ *
+ * A long run's capture is capped (`maxBytes`): it is written in segments of an eighth of the cap,
+ * `capture.pcap` (the run's start, always kept), then `capture.2.pcap`, `capture.3.pcap`, ...; once
+ * the segments would exceed the cap the oldest after the first is deleted, so what is kept is the
+ * start and the latest part of the run, and the writer says which files and how much it let go.
  */
-import { createWriteStream } from "node:fs";
+import { createWriteStream, unlinkSync, type WriteStream } from "node:fs";
+import path from "node:path";
 import { fileFault } from "../core/errors.js";
 import { FileMode, openAppend, writeFileAtomic } from "../files/atomic-write.js";
 import type { HepPacket } from "./decode.js";
@@ -131,11 +137,26 @@ export function encodePcapRecord(p: HepPacket, b: Buffer, at: number): number {
   return udp + udpLen;
 }
 
+/** what a capped capture kept on disk and what it let go */
+export interface PcapKept {
+  /** the files kept, in capture order (base names, beside the first) */
+  files: string[];
+  /** records in the files kept */
+  records: number;
+  bytes: number;
+  /** segments deleted to stay under the cap, and their records and bytes */
+  dropped: { files: number; records: number; bytes: number };
+  /** the cap (bytes); undefined: none */
+  maxBytes: number | undefined;
+}
+
 export interface PcapWriter {
   readonly path: string;
   write(p: HepPacket): void;
-  /** records written so far */
+  /** records written so far (kept or since dropped) */
   readonly records: number;
+  /** the files kept and what was dropped so far */
+  kept(): PcapKept;
   /** flush and close; resolves when the file is complete (rejects on a write error) */
   close(): Promise<void>;
 }
@@ -147,19 +168,55 @@ export interface PcapWriter {
 const CHUNK_BYTES = 256 * 1024;
 /** ...or after this long, so the file follows the capture while a run is live */
 const FLUSH_MS = 250;
+/** a capped capture is kept as at most this many segments: the first and the latest others */
+export const PCAP_SEGMENTS = 8;
+/** the smallest segment */
+const MIN_SEGMENT_BYTES = 64 * 1024;
 
-/** Create (truncate) `path` as a pcap file and append a record per packet; an unwritable path throws here. */
-export function openPcapWriter(path: string): PcapWriter {
-  // created empty with its mode (never through a symlink), then appended to
-  writeFileAtomic(path, "", { mode: FileMode.public });
-  const out = createWriteStream("", { fd: openAppend(path, FileMode.public) });
+/** `capture.pcap` -> `capture.<n>.pcap` (n >= 2); segment 1 is the path itself */
+export function pcapSegmentPath(file: string, n: number): string {
+  if (n <= 1) return file;
+  const ext = path.extname(file);
+  return `${file.slice(0, file.length - ext.length)}.${n}${ext}`;
+}
+
+interface Segment {
+  path: string;
+  records: number;
+  bytes: number;
+}
+
+/**
+ * Create (truncate) `file` as a pcap file and append a record per packet; an unwritable path throws
+ * here. With `maxBytes` the capture rotates through segments and stays under it (see above).
+ */
+export function openPcapWriter(file: string, o: { maxBytes?: number } = {}): PcapWriter {
+  const segmentMax =
+    o.maxBytes === undefined ? Infinity : Math.max(MIN_SEGMENT_BYTES, Math.floor(o.maxBytes / PCAP_SEGMENTS));
   let failure: Error | undefined;
-  // a write error of the fd names no path: the fault names the file (exit 3)
-  out.on("error", (err) => (failure ??= fileFault(err, path, "write") as Error));
-  // the chunk being filled: `used` bytes of it are records not written yet (a written chunk is
-  // handed to the stream and never touched again: the next one is a new buffer)
-  let chunk = Buffer.allocUnsafe(CHUNK_BYTES);
-  let used = pcapGlobalHeader().copy(chunk, 0);
+  const closing: Promise<void>[] = [];
+  const segments: Segment[] = [];
+  const dropped = { files: 0, records: 0, bytes: 0 };
+  let out: WriteStream;
+  let chunk: Buffer;
+  let used: number;
+  let current: Segment;
+  const open = (n: number): void => {
+    const p = pcapSegmentPath(file, n);
+    // created empty with its mode (never through a symlink), then appended to
+    writeFileAtomic(p, "", { mode: FileMode.public });
+    const stream = createWriteStream("", { fd: openAppend(p, FileMode.public) });
+    // a write error of the fd names no path: the fault names the file (exit 3)
+    stream.on("error", (err) => (failure ??= fileFault(err, p, "write") as Error));
+    out = stream;
+    // the chunk being filled: `used` bytes of it are records not written yet (a written chunk is
+    // handed to the stream and never touched again: the next one is a new buffer)
+    chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+    used = pcapGlobalHeader().copy(chunk, 0);
+    current = { path: p, records: 0, bytes: used };
+    segments.push(current);
+  };
+  open(1);
   let timer: NodeJS.Timeout | undefined;
   const flush = (): void => {
     if (timer) clearTimeout(timer);
@@ -169,22 +226,53 @@ export function openPcapWriter(path: string): PcapWriter {
     chunk = Buffer.allocUnsafe(CHUNK_BYTES);
     used = 0;
   };
+  const rotate = (): void => {
+    flush();
+    const done = out;
+    closing.push(new Promise<void>((resolve) => done.end(() => resolve())));
+    open(segments.length + dropped.files + 1);
+    if (segments.length > PCAP_SEGMENTS) {
+      const [gone] = segments.splice(1, 1);
+      try {
+        unlinkSync(gone!.path);
+      } catch {
+        // already gone: nothing to keep
+      }
+      dropped.files++;
+      dropped.records += gone!.records;
+      dropped.bytes += gone!.bytes;
+    }
+  };
   let records = 0;
   return {
-    path,
+    path: file,
     write(p) {
       if (failure) return;
+      const len = pcapRecordLength(p);
+      if (current.records > 0 && current.bytes + len > segmentMax) rotate();
       // a record is at most 16 + 40 + 8 + 65,535 bytes: always fits an empty chunk
-      if (used + pcapRecordLength(p) > CHUNK_BYTES) flush();
+      if (used + len > CHUNK_BYTES) flush();
       used = encodePcapRecord(p, chunk, used);
       timer ??= setTimeout(flush, FLUSH_MS).unref();
+      current.records++;
+      current.bytes += len;
       records++;
     },
     get records() {
       return records;
     },
-    close() {
+    kept() {
+      return {
+        files: segments.map((x) => path.basename(x.path)),
+        records: segments.reduce((n, x) => n + x.records, 0),
+        bytes: segments.reduce((n, x) => n + x.bytes, 0),
+        dropped: { ...dropped },
+        maxBytes: o.maxBytes,
+      };
+    },
+    async close() {
       flush();
+      await Promise.all(closing);
       return new Promise<void>((resolve, reject) => {
         if (failure) {
           out.destroy();
@@ -195,4 +283,16 @@ export function openPcapWriter(path: string): PcapWriter {
       });
     },
   };
+}
+
+/** One line on what a capture kept: "capture.pcap (12.3 MB, 45,678 records)" or, capped, what was let go. */
+export function pcapKeptText(k: PcapKept): string {
+  const mb = (b: number): string => `${(b / 1024 / 1024).toFixed(1)} MB`;
+  const files = k.files.length === 1 ? k.files[0]! : `${k.files[0]} + ${k.files.slice(1).join(", ")}`;
+  const kept = `${files} (${mb(k.bytes)}, ${k.records.toLocaleString("en-US")} records)`;
+  if (k.dropped.files === 0) return kept;
+  return (
+    `${kept}: the run's start and its latest part, under the ${mb(k.maxBytes ?? 0)} cap; ` +
+    `${k.dropped.files} segment(s) between them deleted (${mb(k.dropped.bytes)}, ${k.dropped.records.toLocaleString("en-US")} records)`
+  );
 }

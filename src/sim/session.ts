@@ -23,6 +23,7 @@ import type { Target } from "../target/target.js";
 import { RunSession, startLiveServer } from "../run/session.js";
 import type { WebAddress } from "../web/web-address.js";
 import type { HepForwardTarget } from "../hep/forward-target.js";
+import { pcapKeptText } from "../hep/pcap.js";
 import type { SimKnobs } from "./knobs.js";
 import { failureLine, type SimResults } from "./report.js";
 import { attachRunFiles } from "./run-files.js";
@@ -44,6 +45,8 @@ export interface SimRequest {
   realPbx: boolean;
   evidence: EvidencePlan;
   forward?: HepForwardTarget;
+  /** capture.pcap and its segments together at most this many MB (--capture-max-mb; 0: no cap) */
+  captureMaxMb?: number;
   artifactsDir: string;
   keepLab: boolean;
   quiet: boolean;
@@ -125,7 +128,7 @@ export async function runSimSession(
             throw err;
           }
         };
-        const hep = new SimHep(session, settings.hep, req.evidence, req.forward);
+        const hep = new SimHep(session, settings.hep, req.evidence, req.forward, req.captureMaxMb);
         // HEP: the collector binds before the lab starts (a taken port is known before anything runs);
         // a target whose Kamailio mirrors to a fixed address (the Docker lab: its bridge's gateway, which
         // exists once the lab network does) gets its collector right after the lab is up
@@ -216,6 +219,8 @@ function resultLines(r: SimResults, plan: SimPlan, folder: string): string[] {
     `wall time ${seconds(r.durationMs)} s, floor ${seconds(r.floorMs)} s (the call time the knobs impose), overhead ${seconds(r.durationMs - r.floorMs)} s`,
     `evidence: ${folder} (results.json, junit.xml, <phase>.assertions.txt, message logs)`,
   ];
+  const kept = r.evidence.hep?.pcap.kept;
+  if (kept !== undefined && kept.dropped.files > 0) lines.push(`capture: ${pcapKeptText(kept)}`);
   const notPassed = r.verdicts.filter((a) => a.verdict !== "pass");
   if (notPassed.length === 0) {
     const phases = [...plan.steps.map((s) => s.phase), "in-flight cutover"].join(", ");

@@ -31,6 +31,7 @@ export class SimHep {
     private readonly labHep: LabSettings["hep"],
     private readonly plan: EvidencePlan,
     private readonly forward: HepForwardTarget | undefined,
+    private readonly captureMaxMb: number | undefined,
   ) {
     const t = session.target;
     const cp = callPathOf(t).proxy;
@@ -74,6 +75,7 @@ export class SimHep {
         proxy: [this.proxy],
         pcapPath: path.join(session.runDir, "capture.pcap"),
         ...(this.forward ? { forward: this.forward } : {}),
+        ...(this.captureMaxMb !== undefined ? { captureMaxMb: this.captureMaxMb } : {}),
         // the verdicts' HEP book is the feed's; the proxy's own book would be a second copy
         book: false,
         // with --evidence sipp the capture only writes capture.pcap (and counts the rates)

@@ -14,6 +14,7 @@ import { formatParity } from "../../verify/fusionpbx-parity.js";
 import { withScope } from "../../core/scope.js";
 import { assetPath } from "../../core/assets.js";
 import { parseTrafficRate } from "../../cutover/background-traffic.js";
+import { CAPTURE_MAX_MB_HELP, parseCaptureMaxMb } from "../../hep/capture.js";
 import { driverFor } from "../../drivers/select.js";
 import { requireBinaries } from "../../lab/binaries.js";
 import { startLiveServer } from "../../run/session.js";
@@ -33,6 +34,7 @@ type MigrateOpts = DispatcherCommandOpts &
     plan?: string;
     dryRun?: boolean;
     traffic?: string;
+    captureMaxMb?: string;
     drainTimeout?: string;
   };
 
@@ -81,6 +83,7 @@ export function registerMigrateCommand(program: Command): void {
           "--traffic <rate>",
           "lab only: background calls at RATE calls/s through Kamailio for the whole plan, judged from HEP; each step holds until its gates and split can decide, a failed gate rolls back by itself",
         )
+        .option("--capture-max-mb <mb>", `with --traffic or a target's mirrored calls: ${CAPTURE_MAX_MB_HELP}`)
         .option(
           "--drain-timeout <s>",
           "after a last step of 100 (new only): wait up to this many seconds for the old backend's calls to end (Kamailio's dialog profile); " +
@@ -103,6 +106,7 @@ export function registerMigrateCommand(program: Command): void {
       );
     }
     const rate = opts.traffic === undefined ? undefined : parseTrafficRate(opts.traffic);
+    const captureMaxMb = opts.captureMaxMb === undefined ? undefined : parseCaptureMaxMb(opts.captureMaxMb);
     // the flags, the config file and the running lab, resolved once for the whole command
     const choice = targetChoiceFrom(opts);
     const driver = driverFor(choice);
@@ -133,14 +137,16 @@ export function registerMigrateCommand(program: Command): void {
     const settings = choice.settings;
     const waitMs = reloadWaitMs(settings, opts.reloadWaitMs);
     // the steps are judged on the tool's own calls (--traffic), or on the real calls a target mirrors
+    const capture = captureMaxMb !== undefined ? { captureMaxMb } : {};
     const traffic: TrafficSettings | undefined =
       rate !== undefined
         ? {
             calls: { rate, sippBin: requireBinaries(["sipp"]).sipp, scenario: assetPath("sipp", "uac-call.xml") },
             hep: { address: settings.hep.address, port: settings.hep.port },
+            ...capture,
           }
         : driver.mirroredCalls
-          ? { hep: driver.mirroredCalls }
+          ? { hep: driver.mirroredCalls, ...capture }
           : undefined;
     const lab = driver.lab();
     const target = await dispatcherTarget(opts, choice);
