@@ -6,6 +6,8 @@
 #   - Debian's chromium (the web e2e test drives it headless with playwright-core; never a browser download)
 #   - Debian's openssh-server (the production-target e2e tests run an sshd per test node; the package's
 #     own service is not started where policy-rc.d forbids it, and the tests never use it)
+#   - Debian's postgresql and kamailio-postgres-modules (the production-target e2e test's node reads its
+#     dispatcher table through db_postgres from a PostgreSQL the test starts; the tool talks to it with psql)
 # As root it runs apt-get; otherwise it prints the exact command and exits 3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +22,9 @@ command -v tshark >/dev/null 2>&1 || missing+=(tshark)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
+[ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=(postgresql)
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+[ -f /usr/lib/x86_64-linux-gnu/kamailio/modules/db_postgres.so ] || missing+=(kamailio-postgres-modules)
 
 install_debian_packages install-deps "the lab's tools" "${missing[@]}"
 

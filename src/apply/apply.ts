@@ -14,7 +14,7 @@ import { readFileSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
 import { ApplyRestoredError, EnvironmentError, UsageError, VerificationError } from "../core/errors.js";
 import { diffRuntime, describeDiff, type RuntimeDiff } from "../dispatcher/diff.js";
-import { parseDispatcherList, DispatcherListError, type DispatcherList } from "../dispatcher/list.js";
+import { entriesText, parseDispatcherList, DispatcherListError, type DispatcherList } from "../dispatcher/list.js";
 import {
   buildProfile,
   isProfileMode,
@@ -227,7 +227,7 @@ export async function verifiedApply(
       previousText,
       opts.takenOut ? runtimeBeforeTakeOut(runtimeBefore, opts.takenOut) : runtimeBefore,
     );
-    if (previousText === profileText && diffRuntime(profile.list, runtimeBefore).ok) {
+    if (sameList(target, previousText, profileText) && diffRuntime(profile.list, runtimeBefore).ok) {
       // file and runtime already hold the profile: nothing to do
       const diff = diffRuntime(profile.list, runtimeBefore);
       timings.verifyMs = performance.now() - t;
@@ -275,7 +275,7 @@ export async function verifiedApply(
         runtime = rt;
         const diff = diffRuntime(profile.list, runtime);
         timings.verifyMs = performance.now() - t;
-        if (appliedText !== profileText) {
+        if (!sameList(target, appliedText, profileText)) {
           failure = {
             stage: "verify",
             reason: `the list file changed under us (${target.dispatcherList.location} no longer holds profile ${profile.label})`,
@@ -294,7 +294,7 @@ export async function verifiedApply(
             label: profile.label,
             changed: true,
             profileText,
-            appliedText,
+            appliedText: appliedText ?? profileText,
             previousText,
             runtimeBefore,
             reload,
@@ -334,6 +334,16 @@ export async function verifiedApply(
   }
 }
 
+/** Two list texts are the same list: byte for byte, or by their entries where the store keeps only those. */
+function sameList(target: Target, a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined || !target.dispatcherList.entriesOnly) return a === b;
+  try {
+    return entriesText(a) === entriesText(b);
+  } catch {
+    return false;
+  }
+}
+
 async function readCurrent(target: Target): Promise<string | undefined> {
   try {
     return await target.dispatcherList.read();
@@ -363,7 +373,7 @@ async function restorePrevious(
     };
   }
   await target.dispatcherList.writeAtomic(previousText);
-  if ((await readCurrent(target)) !== previousText) {
+  if (!sameList(target, await readCurrent(target), previousText)) {
     return {
       reload: undefined,
       runtime: undefined,

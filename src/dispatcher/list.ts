@@ -137,6 +137,13 @@ export function entriesOf(list: DispatcherList): DispatcherEntry[] {
   return list.lines.flatMap((l) => (l.kind === "entry" ? [l.entry] : []));
 }
 
+/** A list's entries only, each rendered one way (comments, blank lines and spacing go): what a table holds of it. */
+export function entriesText(text: string): string {
+  return entriesOf(parseDispatcherList(text))
+    .map((e) => `${renderEntry(e)}\n`)
+    .join("");
+}
+
 /** A list made in code: header comments, then the entries in order. */
 export function makeList(comments: readonly string[], entries: readonly DispatcherEntry[]): DispatcherList {
   for (const e of entries) {

@@ -17,6 +17,7 @@ import { KamcmdRpcClient, type ArgvRunner } from "../kamailio/kamcmd-rpc.js";
 import { runArgv } from "../os/run-argv.js";
 import { SshSession, sshRefusal } from "../os/ssh.js";
 import { sshFileStore } from "./remote-list.js";
+import { dbTableStore } from "./db-list.js";
 import type { DispatcherListStore, Target } from "./target.js";
 import type { ProductionTargetSpec, RpcTransport, TargetDestination, TargetNode } from "./target-file.js";
 
@@ -117,6 +118,12 @@ export function productionTarget(
 ): Target {
   const session = node.ssh ? new SshSession(node.ssh) : undefined;
   const rpc = rpcClientOf(node, run, session);
+  const store =
+    node.list.kind === "db"
+      ? dbTableStore(node.list.db, `node ${node.name}`)
+      : session
+        ? sshFileStore(session, node.list.path, run, `node ${node.name}`)
+        : operatorFileStore(node.list.path);
   const backend = (role: "old" | "new"): Target["backends"]["old"] => ({
     role,
     ...endpointOf(spec[role]),
@@ -132,11 +139,9 @@ export function productionTarget(
     sipPolicy: spec.sipPolicy,
     backends: { old: backend("old"), new: backend("new") },
     asWritten: { old: spec.old, new: spec.new },
-    dispatcherList: session
-      ? sshFileStore(session, node.list.path, run, `node ${node.name}`)
-      : operatorFileStore(node.list.path),
+    dispatcherList: store,
     checkBeforeWrite: (text, runtime) =>
-      refuseUnlessClean(`node ${node.name} (${node.list.path})`, text, runtime, {
+      refuseUnlessClean(`node ${node.name} (${store.location})`, text, runtime, {
         setId: spec.setId,
         old: spec.old.uri,
         new: spec.new.uri,

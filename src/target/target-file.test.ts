@@ -54,7 +54,7 @@ describe("target files", () => {
     assert.deepEqual(t.new, { uri: "sip:10.0.0.20:5060", flags: 0, priority: 2, attrs: undefined });
     assert.deepEqual(t.sipPolicy.allow, ["10.0.0.10/32", "10.0.0.20/32"]);
     assert.deepEqual(t.hepCollector, { address: "10.0.0.5", port: 9060 });
-    assert.equal(t.nodes[0]!.list.path, "/etc/pbx/dispatcher.list");
+    assert.deepEqual(t.nodes[0]!.list, { kind: "file", path: "/etc/pbx/dispatcher.list", ssh: undefined });
     assert.equal(t.stateDir, "/home/ops/.local/state/pbx-cutover/targets/pbx-east");
   });
 
@@ -95,6 +95,44 @@ describe("target files", () => {
     assert.deepEqual(remote.ssh, ssh);
     assert.deepEqual(remote.list, { kind: "file", path: "/etc/kamailio/dispatcher.list", ssh });
     assert.equal(remote.rpc.kind === "kamcmd" && remote.rpc.ssh?.host, "kam1.example.net");
+  });
+
+  it("the dispatcher table in PostgreSQL: the URL's parts checked, its password from a secret, never in the URL", () => {
+    const raw = valid() as unknown as { nodes: Record<string, unknown>[] };
+    raw.nodes[0]!.list = { db: { url: "postgres://kamailio@10.0.0.3:5433/kamailio", password: { env: "DB_PW" } } };
+    const l = parse(raw).nodes[0]!.list;
+    assert.equal(l.kind, "db");
+    if (l.kind === "db") {
+      assert.deepEqual(
+        { ...l.db, password: l.db.password?.toString() },
+        {
+          host: "10.0.0.3",
+          port: 5433,
+          user: "kamailio",
+          database: "kamailio",
+          table: "dispatcher",
+          password: String(new Secret("pw", "env DB_PW")),
+          timeoutMs: 5000,
+        },
+      );
+    }
+    for (const [url, says] of [
+      ["postgres://kamailio:pw@10.0.0.3/kamailio", /has a password in it/],
+      ["postgres://kamailio@10.0.0.3/kamailio?sslmode=disable", /no parameters/],
+      ["mysql://kamailio@10.0.0.3/kamailio", /mysql: is not postgres:/],
+      ["postgres://10.0.0.3/kamailio", /needs a user name/],
+      ["postgres://kamailio@10.0.0.3/kam;ailio", /needs a database name/],
+    ] as const) {
+      raw.nodes[0]!.list = { db: { url } };
+      assert.match(
+        usage(() => parse(raw)),
+        says,
+        url,
+      );
+    }
+    raw.nodes[0]!.list = { db: { url: "postgres://k@10.0.0.3/k", table: "dispatcher; drop" }, file: { path: "/x" } };
+    const text = usage(() => parse(raw));
+    assert.match(text, /nodes\[0\]\.list\.db\.table: a table name/);
   });
 
   it("ssh and kamcmd input that could be read as something else is refused (exit 2)", () => {

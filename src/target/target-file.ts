@@ -37,6 +37,7 @@ import { parseYamlData, readBoundedFile } from "../files/yaml-file.js";
 import { checkDestination, parseCidr, sipPolicy, type SipPolicy } from "../sip/sip-policy.js";
 import { readSecret, type Secret, type SecretRef } from "./secret.js";
 import type { SshConnection } from "../os/ssh.js";
+import type { DbListSource } from "./db-list.js";
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
@@ -98,7 +99,27 @@ const SshSchema = z
   })
   .strict();
 
-const ListSourceSchema = z.object({ file: z.object({ path: z.string().min(1) }).strict() }).strict();
+const DbListSchema = z
+  .object({
+    url: z.string().min(1),
+    password: SecretSchema.optional(),
+    table: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, "a table name (letters, digits, '_')")
+      .default("dispatcher"),
+    timeoutMs: z.number().int().min(1000).max(60_000).default(5000),
+  })
+  .strict();
+
+const ListSourceSchema = z
+  .object({
+    file: z
+      .object({ path: z.string().min(1) })
+      .strict()
+      .optional(),
+    db: DbListSchema.optional(),
+  })
+  .strict();
 
 const NodeSchema = z
   .object({
@@ -168,8 +189,9 @@ export type RpcTransport =
       ssh: SshConnection | undefined;
     };
 
-/** the list file: here, or on the node's host over its ssh */
-export type ListSource = { kind: "file"; path: string; ssh: SshConnection | undefined };
+/** the list file (here, or on the node's host over its ssh), or Kamailio's dispatcher table in PostgreSQL */
+export type ListSource =
+  { kind: "file"; path: string; ssh: SshConnection | undefined } | { kind: "db"; db: DbListSource };
 
 export interface TargetNode {
   name: string;
@@ -278,8 +300,18 @@ export function targetFromInput(
     const sip = parseEndpoint(n.sip);
     if (typeof sip === "string") problems.push(`${at}.sip: ${sip}`);
     const ssh = n.ssh ? sshOf(n.ssh, `${at}.ssh`, baseDir, problems) : undefined;
-    const listPath = remotePath(n.list.file.path, `${at}.list.file.path`, ssh, baseDir, problems);
-    const list: ListSource = { kind: "file", path: listPath, ssh };
+    let list: ListSource;
+    if ((n.list.file === undefined) === (n.list.db === undefined)) {
+      problems.push(`${at}.list: name one source, file or db`);
+      return;
+    }
+    if (n.list.db) {
+      const db = dbSourceOf(n.list.db, `${at}.list.db`, baseDir, secret, problems);
+      if (db === undefined) return;
+      list = { kind: "db", db };
+    } else {
+      list = { kind: "file", path: remotePath(n.list.file!.path, `${at}.list.file.path`, ssh, baseDir, problems), ssh };
+    }
     if ((n.rpc.http === undefined) === (n.rpc.kamcmd === undefined)) {
       problems.push(`${at}.rpc: name one transport, http or kamcmd`);
       return;
@@ -392,6 +424,56 @@ function sshOf(x: z.infer<typeof SshSchema>, at: string, baseDir: string, proble
   ] as const)
     if (v && CONTROL.test(v)) problems.push(`${at}.${k}: control characters in a path`);
   return { host: x.host, port: x.port, user: x.user, knownHosts, identityFile, connectTimeoutS: x.connectTimeoutS };
+}
+
+/**
+ * `postgres://USER@HOST:PORT/DATABASE`: the password from the target's secret (never in the URL), no
+ * parameters; the parts are what psql's connection string is made of, so each is checked here.
+ */
+function dbSourceOf(
+  x: z.infer<typeof DbListSchema>,
+  at: string,
+  baseDir: string,
+  secret: SecretResolver,
+  problems: string[],
+): DbListSource | undefined {
+  let u: URL;
+  try {
+    u = new URL(x.url);
+  } catch {
+    problems.push(`${at}.url: ${JSON.stringify(x.url)} is not a URL`);
+    return undefined;
+  }
+  const bad = (why: string): undefined => {
+    problems.push(`${at}.url: ${why}`);
+    return undefined;
+  };
+  if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") return bad(`${u.protocol} is not postgres:`);
+  if (u.password !== "") return bad("has a password in it; put it in list.db.password (a 0600 file or an env var)");
+  if (u.search !== "" || u.hash !== "") return bad("no parameters: postgres://USER@HOST:PORT/DATABASE");
+  const user = decodeURIComponent(u.username);
+  if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,62}$/.test(user)) return bad("needs a user name (letters, digits, '_', '.', '-')");
+  const host = u.hostname;
+  if (!/^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(host))
+    return bad("needs an IPv4 address or a host name");
+  const database = decodeURIComponent(u.pathname.replace(/^\//, ""));
+  if (!/^[A-Za-z_][A-Za-z0-9_-]{0,62}$/.test(database)) return bad("needs a database name (letters, digits, '_', '-')");
+  let password: Secret | undefined;
+  try {
+    password = x.password ? secret(resolveRef(x.password, baseDir), `${at}.password`) : undefined;
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    problems.push(err.message.replace(/; nothing was changed$/, ""));
+  }
+  return {
+    host,
+    port: u.port === "" ? 5432 : Number(u.port),
+    user,
+    database,
+    table: x.table,
+    password,
+    timeoutMs: x.timeoutMs,
+  };
 }
 
 /** $XDG_STATE_HOME, else ~/.local/state */

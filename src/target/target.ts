@@ -31,6 +31,11 @@ export interface DispatcherListStore {
   read(): Promise<string>;
   /** exclusive temp file + rename in the same directory, mode 0644 (src/files/atomic-write.ts) */
   writeAtomic(text: string): Promise<void>;
+  /**
+   * the store keeps a list's entries only (a database table: no comments): a list read back is
+   * compared with the one written by its entries
+   */
+  entriesOnly?: true;
 }
 
 /** The drivers that produce Targets (src/drivers/): `--driver <name>`. */

@@ -47,6 +47,27 @@ export interface ProductionNodeOptions {
   scenarios?: { old?: string; new?: string };
   /** also run an sshd (Debian's openssh-server) on the node's address, with a test-only host key and client key */
   ssh?: boolean;
+  /**
+   * where the node's dispatcher reads its list: a file (default), or the dispatcher table of a
+   * PostgreSQL the harness starts on the node's address (Kamailio's db_postgres, Debian's schema files)
+   */
+  listSource?: "file" | "db";
+}
+
+/** The node's PostgreSQL (listSource db): the dispatcher table Kamailio reads. */
+export interface NodeDb {
+  /** postgres://USER@ADDRESS:PORT/DATABASE, without the password */
+  url: string;
+  password: string;
+  /** one SQL script through psql as the table's owner (the test's own reads and writes); stdout */
+  sql(script: string): string;
+  /** the table's rows as list lines, in id order */
+  rows(): string[];
+  /** a psql session that holds `script` open (a lock, a sleep) until killed */
+  hold(script: string): ChildProcess;
+  /** PostgreSQL goes away at once (immediate shutdown: open transactions are not committed) */
+  crash(): Promise<void>;
+  start(): Promise<void>;
 }
 
 /** The node's sshd: a host key of its own, a test-only client key, and a known_hosts line for it. */
@@ -78,6 +99,7 @@ export interface ProductionNode {
   /** the Authorization header the node's config accepts */
   authorization: string;
   ssh: NodeSsh | undefined;
+  db: NodeDb | undefined;
   /** one JSON-RPC call with the right credentials (for the test's own reads) */
   rpc(method: string, params?: readonly (string | number)[]): Promise<unknown>;
   /** stop Kamailio and start it again from its config (the list file is re-read) */
@@ -107,6 +129,7 @@ async function nodeAddress(): Promise<{
   old: number;
   new: number;
   ssh: number;
+  pg: number;
 }> {
   for (let attempt = 0; attempt < 100; attempt++) {
     const address = `127.0.1.${2 + Math.floor(Math.random() * 250)}`;
@@ -118,10 +141,11 @@ async function nodeAddress(): Promise<{
       isUdpFree(address, base + 2),
       isUdpFree(address, base + 3),
       isTcpFree(address, base + 4),
+      isTcpFree(address, base + 5),
     ]);
     if (ok.every(Boolean)) {
       used.add(address);
-      return { address, sip: base, http: base + 1, old: base + 2, new: base + 3, ssh: base + 4 };
+      return { address, sip: base, http: base + 1, old: base + 2, new: base + 3, ssh: base + 4, pg: base + 5 };
     }
   }
   throw new Error("no free 127.0.1.x address and ports found");
@@ -140,6 +164,8 @@ export function operatorConfig(v: {
   httpPort: number;
   ctlSocket: string;
   listFile: string;
+  /** the dispatcher table's URL with its password (listSource db) instead of the list file */
+  dbUrl?: string;
   reloadDelta: number;
   algorithm: number;
   setId: number;
@@ -173,13 +199,13 @@ loadmodule "xlog.so"
 loadmodule "ctl.so"
 loadmodule "xhttp.so"
 loadmodule "jsonrpcs.so"
-loadmodule "dispatcher.so"
+${v.dbUrl ? 'loadmodule "db_postgres.so"\n' : ""}loadmodule "dispatcher.so"
 loadmodule "dialog.so"
 loadmodule "siptrace.so"
 
 modparam("ctl", "binrpc", "unix:${v.ctlSocket}")
 modparam("jsonrpcs", "transport", 1)
-modparam("dispatcher", "list_file", "${v.listFile}")
+${v.dbUrl ? `modparam("dispatcher", "db_url", "${v.dbUrl}")` : `modparam("dispatcher", "list_file", "${v.listFile}")`}
 modparam("dispatcher", "reload_delta", ${v.reloadDelta})
 modparam("dispatcher", "ds_ping_interval", 0)
 modparam("rr", "append_fromtag", 1)
@@ -326,7 +352,10 @@ export async function startProductionNode(o: ProductionNodeOptions): Promise<Pro
   const cfgFile = path.join(dir, "kamailio.cfg");
   const ctlSocket = path.join(dir, "kamailio_ctl");
   const log = path.join(dir, "kamailio.log");
-  writeFileSync(listFile, o.initialList?.(uris) ?? `# PBXs\n${setId} ${uris.old} 0 0\n`);
+  const initial = o.initialList?.(uris) ?? `# PBXs\n${setId} ${uris.old} 0 0\n`;
+  writeFileSync(listFile, initial);
+  let db: (NodeDb & { stop(): Promise<void> }) | undefined;
+  if (o.listSource === "db") db = await startPostgres(at.address, at.pg, initial);
   writeFileSync(
     cfgFile,
     operatorConfig({
@@ -335,6 +364,7 @@ export async function startProductionNode(o: ProductionNodeOptions): Promise<Pro
       httpPort: at.http,
       ctlSocket,
       listFile,
+      ...(db ? { dbUrl: db.url.replace("postgres://kamailio@", `postgres://kamailio:${db.password}@`) } : {}),
       reloadDelta: o.reloadDelta ?? 5,
       algorithm: o.algorithm ?? 4,
       setId,
@@ -403,6 +433,7 @@ export async function startProductionNode(o: ProductionNodeOptions): Promise<Pro
     }
   } catch (err) {
     await Promise.all([stopChild(kamailio), stopChild(sshd), ...uas.map(stopChild)]);
+    await db?.stop();
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
@@ -423,6 +454,7 @@ export async function startProductionNode(o: ProductionNodeOptions): Promise<Pro
     },
     authorization,
     ssh,
+    db,
     rpc: (method, params) => rawRpc(at.address, at.http, authorization, method, params),
     async restart() {
       await stopChild(kamailio);
@@ -430,7 +462,159 @@ export async function startProductionNode(o: ProductionNodeOptions): Promise<Pro
     },
     async stop() {
       await Promise.all([stopChild(kamailio), stopChild(sshd), ...uas.map(stopChild)]);
+      await db?.stop();
       used.delete(at.address);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const PG_BIN = "/usr/lib/postgresql/15/bin";
+const PG_SCHEMA = "/usr/share/kamailio/postgres";
+
+/** run as the postgres system user (initdb and postgres refuse root) */
+const asPostgres = (argv: string[]): string[] => [
+  "/usr/bin/setpriv",
+  "--reuid=postgres",
+  "--regid=postgres",
+  "--init-groups",
+  ...argv,
+];
+
+/**
+ * A PostgreSQL 15 (Debian's) for one node, started by the test: its own data directory, listening on
+ * the node's address (password auth for TCP, as Kamailio's db_url uses it) and a unix socket in its
+ * directory (the test's own psql), a `kamailio` role and database with Kamailio's version and
+ * dispatcher tables from the schema files kamailio-postgres-modules ships, and `initial`'s entries
+ * as rows.
+ */
+async function startPostgres(
+  address: string,
+  port: number,
+  initial: string,
+): Promise<NodeDb & { stop(): Promise<void> }> {
+  for (const f of [`${PG_BIN}/postgres`, `${PG_SCHEMA}/dispatcher-create.sql`])
+    if (!existsSync(f))
+      throw new Error(`${f} is missing: scripts/install-deps.sh installs postgresql and kamailio-postgres-modules`);
+  const dir = mkdtempSync(path.join(os.tmpdir(), "pbx-cutover-pg-"));
+  chmodSync(dir, 0o755);
+  spawnSync("chown", ["postgres:postgres", dir]);
+  const data = path.join(dir, "data");
+  const initdb = asPostgres([
+    `${PG_BIN}/initdb`,
+    "-D",
+    data,
+    "-U",
+    "postgres",
+    "--auth-local=trust",
+    "--auth-host=scram-sha-256",
+    "--no-sync",
+  ]);
+  const init = spawnSync(initdb[0]!, initdb.slice(1), { encoding: "utf8" });
+  if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
+  const log = path.join(dir, "postgres.log");
+  let child: ChildProcess | undefined;
+  const psql = (user: string, database: string, script: string): string => {
+    const r = spawnSync(
+      "/usr/bin/psql",
+      [
+        "-X",
+        "-q",
+        "-A",
+        "-t",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-h",
+        dir,
+        "-p",
+        String(port),
+        "-U",
+        user,
+        "-d",
+        database,
+        "-f",
+        "-",
+      ],
+      { input: script, encoding: "utf8" },
+    );
+    if (r.status !== 0) throw new Error(`psql failed: ${r.stderr}`);
+    return r.stdout;
+  };
+  const start = async (): Promise<void> => {
+    child = spawnGroup(
+      asPostgres([
+        `${PG_BIN}/postgres`,
+        "-D",
+        data,
+        "-k",
+        dir,
+        "-p",
+        String(port),
+        "-c",
+        `listen_addresses=${address}`,
+      ]),
+      log,
+      dir,
+    );
+    await untilReady(`postgres ${address}:${port}`, () => {
+      if (child!.exitCode !== null) return Promise.reject(new Error(`postgres exited: ${readFileSync(log, "utf8")}`));
+      const r = spawnSync(`${PG_BIN}/pg_isready`, ["-q", "-h", dir, "-p", String(port)]);
+      return r.status === 0 ? Promise.resolve() : Promise.reject(new Error("not ready"));
+    });
+  };
+  await start();
+  const password = `pg-${Math.random().toString(36).slice(2, 10)}`;
+  psql(
+    "postgres",
+    "postgres",
+    `CREATE ROLE kamailio LOGIN PASSWORD '${password}';\nCREATE DATABASE kamailio OWNER kamailio;\n`,
+  );
+  const schema = ["standard-create.sql", "dispatcher-create.sql"].map((f) =>
+    readFileSync(path.join(PG_SCHEMA, f), "utf8"),
+  );
+  const rows = initial
+    .split("\n")
+    .filter((l) => /^\d/.test(l.trim()))
+    .map((l) => {
+      const [setid, dest, flags, prio, attrs] = l.trim().split(/\s+/);
+      return `INSERT INTO dispatcher (setid, destination, flags, priority, attrs) VALUES (${Number(setid)}, '${dest}', ${Number(flags ?? 0)}, ${Number(prio ?? 0)}, '${attrs ?? ""}');`;
+    });
+  psql("kamailio", "kamailio", [...schema, ...rows, ""].join("\n"));
+  const url = `postgres://kamailio@${address}:${port}/kamailio`;
+  return {
+    url,
+    password,
+    sql: (script) => psql("kamailio", "kamailio", script),
+    rows: () =>
+      psql(
+        "kamailio",
+        "kamailio",
+        "SELECT setid || ' ' || destination || ' ' || flags || ' ' || priority || CASE WHEN attrs = '' THEN '' ELSE ' ' || attrs END FROM dispatcher ORDER BY id;",
+      )
+        .split("\n")
+        .filter(Boolean),
+    hold: (script) =>
+      spawnGroup(
+        ["/usr/bin/psql", "-X", "-q", "-h", dir, "-p", String(port), "-U", "kamailio", "-d", "kamailio", "-c", script],
+        path.join(dir, "hold.log"),
+        dir,
+      ),
+    crash: async () => {
+      const c = child;
+      if (!c || c.exitCode !== null) return;
+      // SIGQUIT: PostgreSQL's immediate shutdown; what was not committed is not there after a restart
+      await new Promise<void>((resolve) => {
+        c.once("exit", () => resolve());
+        try {
+          process.kill(c.pid!, "SIGQUIT");
+        } catch {
+          resolve();
+        }
+      });
+    },
+    start,
+    stop: async () => {
+      await stopChild(child);
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -585,7 +769,9 @@ export function writeTargetFile(
         sip: `${node.address}:${node.sipPort}`,
         ...(ssh ? { ssh } : {}),
         rpc,
-        list: { file: { path: node.listFile } },
+        list: node.db
+          ? { db: { url: node.db.url, password: { file: writeSecret(dir, "db.secret", node.db.password) } } }
+          : { file: { path: node.listFile } },
       },
     ],
     ...o.extra,
@@ -593,6 +779,13 @@ export function writeTargetFile(
   const file = path.join(dir, "target.yaml");
   writeFileSync(file, stringify(doc));
   return { file, secret };
+}
+
+function writeSecret(dir: string, name: string, value: string): string {
+  const file = path.join(dir, name);
+  writeFileSync(file, `${value}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return file;
 }
 
 /** A free UDP port on `address` (the tool's HEP collector in a test). */
