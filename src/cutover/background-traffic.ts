@@ -20,6 +20,8 @@ export const MAX_TRAFFIC_RATE = 1000;
 export const TRAFFIC_HOLD_MS = 100;
 /** a call with no final answer after this long is a timeout (for SIPp and for the gates) */
 export const TRAFFIC_CALL_TIMEOUT_MS = 4000;
+/** the background caller's message and error logs: rotated at 64 MB, the latest 7 rotated kept (512 MB with the current) */
+export const TRAFFIC_LOG_ROTATION = { fileBytes: 64 * 1024 * 1024, files: 7 };
 /** a day of calls at the rate: SIPp needs a call count; the plan ends long before */
 const RUN_SECONDS = 86_400;
 
@@ -79,6 +81,7 @@ export function startBackgroundTraffic(o: BackgroundTrafficOptions): BackgroundT
     callIdTag: o.callIdPrefix,
     recvTimeoutMs: TRAFFIC_CALL_TIMEOUT_MS,
     ...files,
+    logRotation: TRAFFIC_LOG_ROTATION,
   });
   const proc = startSipp(argv, { cwd: o.runDir, signal: o.signal });
   let stopped: Promise<SippExit> | undefined;

@@ -6,6 +6,7 @@
  * under way, and writes the numbers into results. Both the calls and the capture are also owned by
  * the run's Scope, so Ctrl-C or a failure stops them.
  */
+import { readdirSync } from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { EnvironmentError } from "../core/errors.js";
@@ -32,6 +33,19 @@ import { hepView } from "../hep/evidence-source.js";
 import { RateCounter } from "../hep/rate-counter.js";
 import { startRateSampler } from "../hep/rate-events.js";
 import { pcapKeptText } from "../hep/pcap.js";
+
+/** the background caller's rotated logs SIPp left in the run folder (`<scenario>_<pid>_messages_<time>.<n>.log`) */
+function rotatedLogs(runDir: string, scenario: string | undefined): string[] {
+  if (scenario === undefined) return [];
+  const prefix = `${path.basename(scenario, path.extname(scenario))}_`;
+  try {
+    return readdirSync(runDir)
+      .filter((f) => f.startsWith(prefix) && f.endsWith(".log"))
+      .sort();
+  } catch {
+    return [];
+  }
+}
 
 /** a call of the capture's evidence first seen this long ago is dropped, ended or not (ours last 100 ms) */
 const EVIDENCE_MAX_AGE_MS = 120_000;
@@ -186,6 +200,7 @@ export async function startTrafficRun(
               TRAFFIC_FILES.messageLog,
               TRAFFIC_FILES.statFile,
               TRAFFIC_FILES.errorFile,
+              ...rotatedLogs(runDir, t.calls?.scenario),
               ...hep.pcap.kept.files,
               CALL_RECORDS_FILE,
             ]

@@ -49,3 +49,10 @@ test("uac argv: fractional rates pass through; bad values are refused", () => {
 test("burst timeout covers sending, hold and two receive timeouts", () => {
   assert.equal(burstTimeoutS({ calls: 5000, rate: 500, holdMs: 1000, recvTimeoutMs: 5000 }), 31);
 });
+
+test("uac argv: a long run's logs rotate (SIPp's ring buffer); a followed burst's never do", () => {
+  const a = uacArgv("sipp", "s.xml", { ...burst, logRotation: { fileBytes: 1024, files: 3 } });
+  assert.equal(a[a.indexOf("-ringbuffer_size") + 1], "1024");
+  assert.equal(a[a.indexOf("-ringbuffer_files") + 1], "3");
+  assert.ok(!uacArgv("sipp", "s.xml", burst).includes("-ringbuffer_size"));
+});

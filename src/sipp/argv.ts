@@ -27,6 +27,12 @@ export interface UacBurst {
   statFile: string;
   /** -trace_err target: SIPp's complaints (unexpected messages, timeouts) */
   errorFile: string;
+  /**
+   * a long run's logs rotate (SIPp's -ringbuffer_size / -ringbuffer_files): each file at most
+   * `fileBytes`, SIPp keeping the latest `files` rotated ones beside the current (named after the
+   * scenario, its pid and a timestamp); never for a burst whose log is followed
+   */
+  logRotation?: { fileBytes: number; files: number };
 }
 
 /** Upper bound for a burst: sending time + hold + two receive timeouts + slack (SIPp quits then). */
@@ -88,6 +94,9 @@ export function uacArgv(bin: string, scenario: string, b: UacBurst): string[] {
     "-trace_err",
     "-error_file",
     b.errorFile,
+    ...(b.logRotation
+      ? ["-ringbuffer_size", String(b.logRotation.fileBytes), "-ringbuffer_files", String(b.logRotation.files)]
+      : []),
     "-nostdin",
   ];
 }
