@@ -25,6 +25,7 @@ export type SimOpts = TargetFlags &
     captureMaxMb?: string;
     steps?: string;
     plan?: string;
+    media?: string;
   } & Record<string, unknown>;
 
 export const DEFAULT_SIM_ARTIFACTS_DIR = "artifacts";
@@ -43,6 +44,10 @@ export function addSimOptions(cmd: Command): Command {
     .option(
       "--evidence <source>",
       "what the verdicts rest on: hep (what Kamailio mirrored, alone), sipp (the stand-ins' logs), both (the logs, cross-checked by HEP call by call: evidence-agrees). Default both in the lab, falling back to the logs when HEP is unavailable",
+    )
+    .option(
+      "--media <on|off>",
+      "calls carry G.711 audio (20 ms packets) both ways and media-both-ways checks each call's packets per direction; off for pure-signalling load. Default on where the backends send audio back (the native lab's SIPp stand-ins)",
     )
     .option(
       "--hep-forward <host:port>",
@@ -86,6 +91,9 @@ export function simRequestFrom(opts: SimOpts, env: NodeJS.ProcessEnv = process.e
   // a native lab running (or asked to run) real FreeSWITCH: no message logs, HEP is the evidence
   const realPbx = driver.realPbx;
   const evidence = resolveEvidence(opts.evidence, !realPbx);
+  if (opts.media !== undefined && opts.media !== "on" && opts.media !== "off")
+    throw new UsageError(`--media must be on or off, got ${JSON.stringify(opts.media)}; nothing was started`);
+  const media = opts.media === undefined ? driver.echoesMedia : opts.media === "on";
   const forward = opts.hepForward !== undefined ? parseHepForward(opts.hepForward) : undefined;
   const captureMaxMb = opts.captureMaxMb !== undefined ? parseCaptureMaxMb(opts.captureMaxMb) : undefined;
   return {
@@ -95,6 +103,7 @@ export function simRequestFrom(opts: SimOpts, env: NodeJS.ProcessEnv = process.e
     choice,
     realPbx,
     evidence,
+    media,
     ...(forward ? { forward } : {}),
     ...(captureMaxMb !== undefined ? { captureMaxMb } : {}),
     artifactsDir: path.resolve(opts.artifactsDir ?? DEFAULT_SIM_ARTIFACTS_DIR),

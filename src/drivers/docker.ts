@@ -73,6 +73,7 @@ export const dockerDriver: DriverKind<DockerChoice> = {
     realPbx: false,
     mirroredCalls: undefined,
     destinationsFrom: undefined,
+    echoesMedia: false,
     placesTraffic: false,
     kamailioDownHint:
       "Kamailio does not answer; is the lab up? pbx-cutover lab status --driver docker (start it with pbx-cutover lab up --driver docker)",

@@ -29,6 +29,7 @@ export const productionDriver: DriverKind<ProductionChoice> = {
       lockDir: path.join(c.spec.stateDir, node.name),
       where: `target ${c.spec.id} (${c.spec.source})`,
       realPbx: false,
+      echoesMedia: false,
       placesTraffic: false,
       mirroredCalls: c.spec.hepCollector,
       destinationsFrom: c.spec.source,

@@ -38,6 +38,7 @@ export const STAND_IN_SCENARIOS: Record<StandInAnswer, string> = {
   answer: "uas-answer.xml",
   "503-one-in-five": "uas-503-one-in-five.xml",
   slow: "uas-answer-slow.xml",
+  mute: "uas-answer.xml",
 };
 
 /**

@@ -2,7 +2,7 @@ import { accessSync, constants } from "node:fs";
 import path from "node:path";
 import { EnvironmentError } from "../core/errors.js";
 
-export type BinaryName = "kamailio" | "kamcmd" | "sipp" | "php" | "unshare";
+export type BinaryName = "kamailio" | "kamcmd" | "sipp" | "php" | "unshare" | "dumpcap";
 
 const envOverride: Record<BinaryName, string> = {
   kamailio: "PBX_CUTOVER_KAMAILIO",
@@ -10,6 +10,7 @@ const envOverride: Record<BinaryName, string> = {
   sipp: "PBX_CUTOVER_SIPP",
   php: "PBX_CUTOVER_PHP",
   unshare: "PBX_CUTOVER_UNSHARE",
+  dumpcap: "PBX_CUTOVER_DUMPCAP",
 };
 
 const debianPackage: Record<BinaryName, string> = {
@@ -19,6 +20,8 @@ const debianPackage: Record<BinaryName, string> = {
   // FusionPBX's runtime (`lab up --fusionpbx`); `make real-services` installs them as root
   php: "php-cli php-pgsql php-xml php-curl php-mbstring",
   unshare: "util-linux",
+  // sim's media capture (the caller's RTP on loopback)
+  dumpcap: "wireshark-common",
 };
 
 /** The apt-get line that installs what is missing. */

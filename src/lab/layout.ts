@@ -63,6 +63,8 @@ export function uasArgv(bin: string, scenario: string, s: LabSettings, p: LabPat
     // re-sent through another hop): SIPp answers it again instead of aborting the call, in every state
     "-rtcheck",
     "loose",
+    // RTP sent to the media address in its 200 OK goes back to its sender; a mute stand-in sends none
+    ...(b.standIn === "mute" ? [] : ["-rtp_echo"]),
     "-trace_msg",
     "-message_file",
     files.messages,

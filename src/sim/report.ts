@@ -56,6 +56,8 @@ export interface SimResults {
     sipp: string;
     durationMs: number;
     stats: unknown;
+    /** media on: the burst's RTP capture and how many calls' streams it counted (null: why says why not) */
+    media?: { pcap: string; calls: number | null; why?: string };
   }[];
   verdicts: Assertion[];
   /** one line per assertion that did not pass */

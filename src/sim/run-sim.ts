@@ -6,6 +6,7 @@
  * calls go to NEW). Everything it learns goes out on the run's event stream; verdicts are data.
  */
 import { randomBytes } from "node:crypto";
+import { burstMediaRow, MediaBook } from "./media.js";
 import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
 import path from "node:path";
 import { EnvironmentError, formatError } from "../core/errors.js";
@@ -68,6 +69,8 @@ export interface SimRunOptions {
   faults?: TestFault[];
   injectFault?: (f: TestFault) => Promise<string>;
   runId?: string;
+  /** media on: calls stream audio, captured with this dumpcap, and each phase is judged media-both-ways */
+  media?: { dumpcapBin: string };
   /** the evidence sources in use (default: the stand-ins' logs alone) */
   evidence?: EvidenceInUse;
   /** the run's HEP capture and its feed (evidence hep or both) */
@@ -132,6 +135,8 @@ export class Simulation {
   private readonly stepGates: (GateResult | undefined)[] = [];
   /** the bursts each step placed so far (a step held again places another) */
   private readonly rounds: number[];
+  /** media on: each call's packets per direction, per phase */
+  private readonly media = new MediaBook();
 
   constructor(private readonly o: SimRunOptions) {
     this.runId = o.runId ?? randomBytes(3).toString("hex");
@@ -151,6 +156,7 @@ export class Simulation {
       runDir: o.runDir,
       sippBin: o.sippBin,
       scenario: o.scenario,
+      ...(o.media ? { media: o.media } : {}),
       callTimeoutMs: o.knobs.callTimeoutMs,
       events: o.events,
       signal: o.signal,
@@ -285,6 +291,7 @@ export class Simulation {
       sipp: r.exit.description,
       durationMs: Math.round(r.exit.durationMs),
       stats: s ?? null,
+      ...(r.media ? { media: burstMediaRow(r.media) } : {}),
     });
     const counts = s
       ? `${s.successfulCalls} successful, ${s.failedCalls} failed, ${s.retransmissions} retransmissions`
@@ -456,11 +463,19 @@ export class Simulation {
     const round = this.rounds[i]!++;
     if (round > 0) await this.traffic.openWindow(p);
     const spec: BurstSpec = { label: stepBurst(p, round), calls: s.calls, rate: k.callRate, holdMs: k.callDurationMs };
-    this.record(await this.burst(spec).done, spec);
+    const r = await this.burst(spec).done;
+    this.record(r, spec);
+    this.media.add(p, r.media);
     const e = await this.windowEvidence(p, s.calls * (round + 1), () => this.phaseCalls(p));
     await this.pbxSettle(p);
     const algorithm = this.o.plan.algorithm;
-    await this.judge(p, () => [...stepAssertions(e(), s, algorithm), ...this.agreement(p), ...this.pbxAgreement(p)]);
+    const media = this.media.assertions(p);
+    await this.judge(p, () => [
+      ...stepAssertions(e(), s, algorithm),
+      ...this.agreement(p),
+      ...this.pbxAgreement(p),
+      ...media,
+    ]);
   }
 
   /** the step's gates on its calls (none in the default plan: the seed's assertions decide the exit code, not the routing) */
@@ -553,7 +568,10 @@ export class Simulation {
       bursts: this.bursts,
       verdicts: this.verdicts(),
       error: this.error,
-      calls: [...this.traffic.book.calls.values()].map(callRow),
+      calls: [...this.traffic.book.calls.values()].map((c) => {
+        const m = this.media.row(c.callId);
+        return m ? { ...callRow(c), media: m } : callRow(c);
+      }),
       evidence: this.evidence,
       hep: hep
         ? {

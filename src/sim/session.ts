@@ -44,6 +44,8 @@ export interface SimRequest {
   /** a native lab of real FreeSWITCH: no message logs, HEP plus the event sockets are the evidence */
   realPbx: boolean;
   evidence: EvidencePlan;
+  /** calls carry audio and media-both-ways judges each phase */
+  media: boolean;
   forward?: HepForwardTarget;
   /** capture.pcap and its segments together at most this many MB (--capture-max-mb; 0: no cap) */
   captureMaxMb?: number;
@@ -86,6 +88,7 @@ export async function runSimSession(
   const driver = driverFor(choice);
   const lab = driver.lab();
   const { sipp } = requireBinaries(["sipp"]);
+  const dumpcap = req.media ? requireBinaries(["dumpcap"]).dumpcap : undefined;
   const defaultEcho = (line: string): void => void process.stdout.write(line + "\n");
   const echo = hooks.echo ?? defaultEcho;
   const echoAll = !req.quiet;
@@ -165,6 +168,7 @@ export async function runSimSession(
             scenario: assetPath("sipp", "uac-call.xml"),
             faults,
             evidence,
+            ...(dumpcap !== undefined ? { media: { dumpcapBin: dumpcap } } : {}),
             ...(hep.capture && evidence.mode !== "sipp" ? { hep: { capture: hep.capture, feed: hep.feed } } : {}),
             ...(pbx ? { pbx } : {}),
             injectFault: (f) => injectFault(f, target, settings.labDir, hep.feed),

@@ -11,7 +11,10 @@ import path from "node:path";
 import { delay } from "../core/scope.js";
 import type { RunEvents, SimPhase } from "../events/run-events.js";
 import { callPathOf, type Target } from "../target/target.js";
-import { MessageLogFollower, fileSize } from "../sip/message-log.js";
+import { MessageLogFollower, fileSize, parseMessageLogBuffer } from "../sip/message-log.js";
+import { mediaScenario, pcmuTone, streamOrder } from "../sipp/media.js";
+import { callMedia, rtpPacketsOf, sdpAddressesOf, type CallMedia } from "./media.js";
+import { startMediaCapture, type MediaCapture } from "./media-capture.js";
 import { uacArgv } from "../sipp/argv.js";
 import { parseTraceStat, type TraceStat } from "../sipp/results.js";
 import { startSipp, type SippExit, type SippProcess } from "../sipp/runner.js";
@@ -51,6 +54,8 @@ export interface BurstReport {
   exit: SippExit;
   stats: TraceStat | undefined;
   uacLog: string;
+  /** media on: each call's packets per direction, or why they could not be counted */
+  media?: { calls: CallMedia[] | undefined; why?: string; pcap: string };
 }
 
 export interface RunningBurst {
@@ -74,6 +79,8 @@ export interface TrafficOptions {
   evidence: EvidenceSource;
   /** the run's HEP capture, when `evidence` is hep or both */
   hep?: TrafficHep;
+  /** media on: each call streams a tone and the caller's RTP is captured with this dumpcap */
+  media?: { dumpcapBin: string };
 }
 
 /** What Traffic needs of the run's HEP capture. */
@@ -97,6 +104,8 @@ export class Traffic {
   private window: { phase: SimPhase; logs: Record<BackendRole, LogWindow> } | undefined;
   /** the window closed last */
   private closed: { phase: SimPhase; logs: Record<BackendRole, LogWindow> } | undefined;
+  /** media on: the scenario with audio, written into the run folder once */
+  private mediaScenario: Promise<string> | undefined;
 
   constructor(private readonly o: TrafficOptions) {
     if (o.evidence !== "sipp" && !o.hep) throw new Error(`--evidence ${o.evidence} without a HEP capture`);
@@ -218,6 +227,20 @@ export class Traffic {
     }
   }
 
+  /** The UAC scenario with audio and its tone, in the run folder (written once per run). */
+  private scenarioWithMedia(): Promise<string> {
+    this.mediaScenario ??= (async () => {
+      const tone = path.join(this.o.runDir, "tone.pcmu");
+      await writeFileAtomicAsync(tone, pcmuTone(), { mode: FileMode.public });
+      const file = path.join(this.o.runDir, "uac-call-media.xml");
+      await writeFileAtomicAsync(file, mediaScenario(await readFile(this.o.scenario, "utf8"), tone), {
+        mode: FileMode.public,
+      });
+      return file;
+    })();
+    return this.mediaScenario;
+  }
+
   /** Start a burst; its calls are evidenced live while it runs. */
   start(spec: BurstSpec): RunningBurst {
     const base = path.join(this.o.runDir, uacLogName(spec.label));
@@ -226,19 +249,41 @@ export class Traffic {
       statFile: base.replace(/\.log$/, ".stat.csv"),
       errorFile: base.replace(/\.log$/, ".errors.log"),
     };
-    const argv = uacArgv(this.o.sippBin, this.o.scenario, {
-      proxy: callPathOf(this.o.target).proxy,
-      localAddress: callPathOf(this.o.target).localAddress,
-      service: "cutover",
-      calls: spec.calls,
-      rate: spec.rate,
-      holdMs: spec.holdMs,
-      callIdTag: callIdTag(this.o.runId, spec.label),
-      recvTimeoutMs: this.o.callTimeoutMs,
-      ...files,
-    });
-    const proc = startSipp(argv, { cwd: this.o.runDir, signal: this.o.signal });
-    this.running.add(proc);
+    const localAddress = callPathOf(this.o.target).localAddress;
+    const media = this.o.media;
+    const mediaFiles = { pcap: base.replace(/\.log$/, ".media.pcap"), log: base.replace(/\.log$/, ".media.log") };
+    let capture: MediaCapture | undefined;
+    let stopped = false;
+    const launch = async (): Promise<{ proc: SippProcess; argv: string[] }> => {
+      const scenario = media ? await this.scenarioWithMedia() : this.o.scenario;
+      if (media) {
+        capture = await startMediaCapture({
+          bin: media.dumpcapBin,
+          address: localAddress,
+          file: mediaFiles.pcap,
+          cwd: this.o.runDir,
+          signal: this.o.signal,
+        });
+      }
+      const argv = uacArgv(this.o.sippBin, scenario, {
+        proxy: callPathOf(this.o.target).proxy,
+        localAddress,
+        service: "cutover",
+        calls: spec.calls,
+        rate: spec.rate,
+        holdMs: spec.holdMs,
+        callIdTag: callIdTag(this.o.runId, spec.label),
+        recvTimeoutMs: this.o.callTimeoutMs,
+        ...files,
+        ...(capture ? { media: { port: capture.port, logFile: mediaFiles.log } } : {}),
+      });
+      this.o.signal.throwIfAborted();
+      const proc = startSipp(argv, { cwd: this.o.runDir, signal: this.o.signal });
+      this.running.add(proc);
+      if (stopped) await proc.stop();
+      return { proc, argv };
+    };
+    const launched = launch();
     const follower = new MessageLogFollower(files.messageLog);
     const sipp = this.sippBook;
     const pollUac = async (final: boolean): Promise<void> => {
@@ -249,6 +294,14 @@ export class Traffic {
       for (const b of this.books) await this.deliver(b.settle(spec.label), b);
     };
     const done = (async (): Promise<BurstReport> => {
+      let proc: SippProcess;
+      let argv: string[];
+      try {
+        ({ proc, argv } = await launched);
+      } catch (e) {
+        await capture?.stop();
+        throw e;
+      }
       let exited = false;
       void proc.done.then(() => (exited = true));
       // the UAC's log first, then the backends': whatever a backend did before the UAC saw its
@@ -261,6 +314,7 @@ export class Traffic {
       }
       const exit = await proc.done;
       this.running.delete(proc);
+      await capture?.stop();
       await pollUac(true);
       // the last mirrored messages of the burst are in the collector's socket by now, or on their way
       if (this.o.hep) await this.o.hep.settle();
@@ -273,9 +327,17 @@ export class Traffic {
       } catch {
         stats = undefined;
       }
-      return { label: spec.label, argv, exit, stats, uacLog: files.messageLog };
+      const report: BurstReport = { label: spec.label, argv, exit, stats, uacLog: files.messageLog };
+      if (capture) report.media = await countMedia(files.messageLog, mediaFiles, spec.holdMs);
+      return report;
     })();
-    return { label: spec.label, done, stop: () => proc.stop() };
+    const stop = async (): Promise<void> => {
+      stopped = true;
+      const l = await launched.catch(() => undefined);
+      await l?.proc.stop();
+      await capture?.stop();
+    };
+    return { label: spec.label, done, stop };
   }
 
   /** Wait until `pred` holds for the evidence, or `until` settles; polls like a burst does. */
@@ -300,6 +362,25 @@ export class Traffic {
 
   callsOf(label: BurstLabel): CallEvidence[] {
     return this.book.callsOf(label);
+  }
+}
+
+/** Each call's packets from the burst's media capture, its media log and the UAC's message log. */
+async function countMedia(
+  uacLog: string,
+  files: { pcap: string; log: string },
+  holdMs: number,
+): Promise<NonNullable<BurstReport["media"]>> {
+  try {
+    const [pcap, log, messages] = await Promise.all([
+      readFile(files.pcap),
+      readFile(files.log, "utf8").catch(() => ""),
+      readFile(uacLog),
+    ]);
+    const sdp = sdpAddressesOf(parseMessageLogBuffer(messages).records);
+    return { calls: callMedia(streamOrder(log), sdp, rtpPacketsOf(pcap), holdMs), pcap: files.pcap };
+  } catch (e) {
+    return { calls: undefined, why: (e as Error).message, pcap: files.pcap };
   }
 }
 

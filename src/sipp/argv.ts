@@ -33,6 +33,8 @@ export interface UacBurst {
    * scenario, its pid and a timestamp); never for a burst whose log is followed
    */
   logRotation?: { fileBytes: number; files: number };
+  /** media on: the caller's media base port (-mp) and the -trace_logs file the media action writes */
+  media?: { port: number; logFile: string };
 }
 
 /** Upper bound for a burst: sending time + hold + two receive timeouts + slack (SIPp quits then). */
@@ -97,6 +99,7 @@ export function uacArgv(bin: string, scenario: string, b: UacBurst): string[] {
     ...(b.logRotation
       ? ["-ringbuffer_size", String(b.logRotation.fileBytes), "-ringbuffer_files", String(b.logRotation.files)]
       : []),
+    ...(b.media ? ["-mp", String(b.media.port), "-trace_logs", "-log_file", b.media.logFile] : []),
     "-nostdin",
   ];
 }

@@ -1,0 +1,267 @@
+/**
+ * Caller-side media evidence (pure): RTP packets counted per call and direction from a loopback
+ * capture of the caller's media ports, and the `media-both-ways` verdict.
+ *
+ * A call's stream is known by its SSRC (SIPp numbers its streams from SIPP_BASE_SSRC in the order
+ * they start, which the scenario's log records); the stand-ins echo each packet unchanged, so what
+ * comes back carries the same SSRC. The address a reply came from is checked against the media
+ * address in the 200 OK's SDP the caller received.
+ */
+import path from "node:path";
+import type { SimPhase } from "../events/run-events.js";
+import type { LoggedMessage } from "../sip/message-log.js";
+import { readSipHead } from "../sip/message.js";
+import { expectedPackets, SIPP_BASE_SSRC } from "../sipp/media.js";
+import type { Assertion } from "../evidence/assertions.js";
+
+export interface RtpPacket {
+  src: string;
+  dst: string;
+  ssrc: number;
+}
+
+const LINKTYPE_ETHERNET = 1;
+const LINKTYPE_RAW = 101;
+const LINKTYPE_LINUX_SLL = 113;
+
+/** Each IPv4/UDP datagram in a classic pcap file: addresses and where its payload is. */
+export function udpDatagramsOf(pcap: Buffer): { src: string; dst: string; dstPort: number; payload: Buffer }[] {
+  if (pcap.length < 24) return [];
+  const magic = pcap.readUInt32LE(0);
+  const le = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
+  if (!le && pcap.readUInt32BE(0) !== 0xa1b2c3d4 && pcap.readUInt32BE(0) !== 0xa1b23c4d)
+    throw new Error("not a classic pcap file");
+  const u32 = (at: number): number => (le ? pcap.readUInt32LE(at) : pcap.readUInt32BE(at));
+  const linktype = u32(20);
+  const linkHeader =
+    linktype === LINKTYPE_ETHERNET ? 14 : linktype === LINKTYPE_RAW ? 0 : linktype === LINKTYPE_LINUX_SLL ? 16 : -1;
+  if (linkHeader < 0) throw new Error(`pcap link type ${linktype} is not read`);
+  const out: { src: string; dst: string; dstPort: number; payload: Buffer }[] = [];
+  for (let at = 24; at + 16 <= pcap.length;) {
+    const caplen = u32(at + 8);
+    const start = at + 16;
+    at = start + caplen;
+    if (at > pcap.length) break;
+    const ip = start + linkHeader;
+    if (ip + 20 > at || pcap[ip]! >> 4 !== 4 || pcap[ip + 9] !== 17) continue;
+    const udp = ip + (pcap[ip]! & 0x0f) * 4;
+    if (udp + 8 > at) continue;
+    const addr = (o: number): string => `${pcap[o]}.${pcap[o + 1]}.${pcap[o + 2]}.${pcap[o + 3]}`;
+    const dstPort = pcap.readUInt16BE(udp + 2);
+    out.push({
+      src: `${addr(ip + 12)}:${pcap.readUInt16BE(udp)}`,
+      dst: `${addr(ip + 16)}:${dstPort}`,
+      dstPort,
+      payload: pcap.subarray(udp + 8, at),
+    });
+  }
+  return out;
+}
+
+/** The datagrams that look like RTP (version 2, at least 12 bytes), with their SSRC. */
+export function rtpPacketsOf(pcap: Buffer): RtpPacket[] {
+  return udpDatagramsOf(pcap)
+    .filter((d) => d.payload.length >= 12 && d.payload[0]! >> 6 === 2)
+    .map((d) => ({ src: d.src, dst: d.dst, ssrc: d.payload.readUInt32BE(8) }));
+}
+
+/** "127.0.0.1:15072" from an SDP body's first c= and m=audio lines, undefined without both */
+export function sdpAudioAddress(message: string): string | undefined {
+  const c = /^c=IN IP4 (\S+)/m.exec(message);
+  const m = /^m=audio (\d+) /m.exec(message);
+  return c && m ? `${c[1]}:${m[1]}` : undefined;
+}
+
+/** Per Call-ID: the media address the caller offered (its INVITE) and the one it was answered with (the 200). */
+export function sdpAddressesOf(uacLog: LoggedMessage[]): Map<string, { offer?: string; answer?: string }> {
+  const out = new Map<string, { offer?: string; answer?: string }>();
+  for (const r of uacLog) {
+    if (r.note !== undefined) continue;
+    const h = readSipHead(r.text);
+    if (!h?.callId || h.cseq?.method !== "INVITE") continue;
+    const a = sdpAudioAddress(r.text);
+    if (a === undefined) continue;
+    const e = out.get(h.callId) ?? {};
+    if (r.direction === "sent" && h.kind === "request") e.offer ??= a;
+    if (r.direction === "received" && h.status !== undefined && h.status >= 200 && h.status < 300) e.answer ??= a;
+    out.set(h.callId, e);
+  }
+  return out;
+}
+
+/** One call's media as the caller saw it. */
+export interface CallMedia {
+  callId: string;
+  /** the caller's RTP address (its SDP offer) */
+  caller: string | undefined;
+  /** the media address in the 200 OK's SDP */
+  answered: string | undefined;
+  /** packets the caller sent (caller -> PBX) */
+  sent: number;
+  /** packets that came back to the caller from the answered address (PBX -> caller) */
+  received: number;
+  /** packets of this call that came back from another address than the answered one */
+  receivedElsewhere: number;
+  /** the packets each direction should carry for the call's hold */
+  expected: number;
+}
+
+/** Count each call's packets: `streams` is the Call-IDs in the order their RTP streams started. */
+export function callMedia(
+  streams: readonly string[],
+  sdp: Map<string, { offer?: string; answer?: string }>,
+  packets: readonly RtpPacket[],
+  holdMs: number,
+): CallMedia[] {
+  const counted = (callId: string): CallMedia => {
+    const s = sdp.get(callId) ?? {};
+    return {
+      callId,
+      caller: s.offer,
+      answered: s.answer,
+      sent: 0,
+      received: 0,
+      receivedElsewhere: 0,
+      expected: expectedPackets(holdMs),
+    };
+  };
+  const bySsrc = new Map<number, CallMedia>();
+  const calls = streams.map((callId, i) => {
+    const c = counted(callId);
+    bySsrc.set((SIPP_BASE_SSRC + i) >>> 0, c);
+    return c;
+  });
+  // an answered call whose stream never started carried no audio either way
+  const started = new Set(streams);
+  for (const [callId, s] of sdp) if (s.answer !== undefined && !started.has(callId)) calls.push(counted(callId));
+  for (const p of packets) {
+    const c = bySsrc.get(p.ssrc);
+    if (!c || c.caller === undefined) continue;
+    if (p.src === c.caller) c.sent++;
+    else if (p.dst === c.caller) {
+      if (p.src === c.answered) c.received++;
+      else c.receivedElsewhere++;
+    }
+  }
+  return calls;
+}
+
+/** A call's media for results.json's call rows: packets per direction, addresses, its verdict. */
+export function mediaRow(c: CallMedia): Record<string, unknown> {
+  const why = oneWayReason(c);
+  return {
+    callerToPbx: c.sent,
+    pbxToCaller: c.received,
+    pbxToCallerFromElsewhere: c.receivedElsewhere,
+    expectedEachWay: c.expected,
+    caller: c.caller ?? null,
+    answered: c.answered ?? null,
+    bothWays: why === undefined,
+    ...(why !== undefined ? { why } : {}),
+  };
+}
+
+/** Share of the expected packets a direction must carry */
+export const MIN_SHARE = 0.9;
+
+/** Why a call's media is not both ways, or undefined when it is. */
+export function oneWayReason(c: CallMedia): string | undefined {
+  const floor = Math.ceil(c.expected * MIN_SHARE);
+  const why: string[] = [];
+  if (c.sent === 0 || c.sent < floor) why.push(`caller->PBX ${c.sent} packets (expected >= ${floor} of ${c.expected})`);
+  if (c.received === 0 || c.received < floor)
+    why.push(
+      `PBX->caller ${c.received} packets from ${c.answered ?? "(no answer SDP)"} (expected >= ${floor} of ${c.expected})`,
+    );
+  if (c.receivedElsewhere > 0)
+    why.push(`${c.receivedElsewhere} packets came back from an address not in the 200 OK's SDP`);
+  return why.length > 0 ? why.join("; ") : undefined;
+}
+
+/**
+ * media-both-ways: every completed call of the phase carried audio both ways (at least 90% of the
+ * packets its hold should carry, from the answered address). Inconclusive when there is no capture.
+ */
+export function mediaAssertion(phase: SimPhase, calls: CallMedia[] | undefined, why?: string): Assertion {
+  if (!calls) {
+    return {
+      phase,
+      name: "media-both-ways",
+      verdict: "inconclusive",
+      details: `no media evidence: ${why ?? "no capture"}`,
+      numbers: {},
+      offenders: [],
+    };
+  }
+  const bad = calls.map((c) => ({ c, why: oneWayReason(c) })).filter((x) => x.why !== undefined);
+  const sum = (f: (c: CallMedia) => number): number => calls.reduce((n, c) => n + f(c), 0);
+  const noBack = calls.filter((c) => c.received === 0).length;
+  const noOut = calls.filter((c) => c.sent === 0).length;
+  const offenders = bad.map((x) => `${x.c.callId}: ${x.why!}`);
+  return {
+    phase,
+    name: "media-both-ways",
+    verdict: calls.length === 0 ? "inconclusive" : bad.length === 0 ? "pass" : "fail",
+    details:
+      `${calls.length - bad.length}/${calls.length} calls with audio both ways; caller->PBX ${sum((c) => c.sent)} packets, ` +
+      `PBX->caller ${sum((c) => c.received)} (expected ${sum((c) => c.expected)} each way); ` +
+      `${noOut} calls with no audio caller->PBX, ${noBack} with no audio PBX->caller`,
+    numbers: {
+      calls: calls.length,
+      oneWay: bad.length,
+      sent: sum((c) => c.sent),
+      received: sum((c) => c.received),
+      expected: sum((c) => c.expected),
+      noAudioCallerToPbx: noOut,
+      noAudioPbxToCaller: noBack,
+    },
+    offenders: offenders.length > 10 ? [...offenders.slice(0, 10), `... and ${offenders.length - 10} more`] : offenders,
+  };
+}
+
+/** One burst's media: each call's counts, or why they could not be had. */
+export interface BurstMedia {
+  calls: CallMedia[] | undefined;
+  why?: string;
+  pcap: string;
+}
+
+/** The run's media so far: each call's counts, and per phase its bursts' calls for media-both-ways. */
+export class MediaBook {
+  private readonly byCall = new Map<string, CallMedia>();
+  private readonly byPhase = new Map<SimPhase, { calls: CallMedia[]; why?: string }>();
+
+  /** a burst of phase `p` ended (media off: nothing to add) */
+  add(p: SimPhase, m: BurstMedia | undefined): void {
+    if (!m) return;
+    const acc = this.byPhase.get(p) ?? { calls: [] };
+    for (const c of m.calls ?? []) {
+      acc.calls.push(c);
+      this.byCall.set(c.callId, c);
+    }
+    if (m.calls === undefined) acc.why ??= m.why ?? "no capture";
+    this.byPhase.set(p, acc);
+  }
+
+  /** media-both-ways over every burst of the phase (none when the phase carried no media) */
+  assertions(p: SimPhase): Assertion[] {
+    const acc = this.byPhase.get(p);
+    if (!acc) return [];
+    return [mediaAssertion(p, acc.why === undefined ? acc.calls : undefined, acc.why)];
+  }
+
+  /** results.json's `media` of a call row */
+  row(callId: string): Record<string, unknown> | undefined {
+    const c = this.byCall.get(callId);
+    return c ? mediaRow(c) : undefined;
+  }
+}
+
+/** results.json's `media` of a burst row */
+export function burstMediaRow(m: BurstMedia): { pcap: string; calls: number | null; why?: string } {
+  return {
+    pcap: path.basename(m.pcap),
+    calls: m.calls?.length ?? null,
+    ...(m.why !== undefined ? { why: m.why } : {}),
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * sim's calls carry audio on the native lab (real Kamailio, SIPp 3.6.1's rtp_stream on the caller,
+ * -rtp_echo on the stand-ins, dumpcap on loopback): media-both-ways passes per phase when the stand-ins
+ * echo, fails naming the call, the direction and the counts when one answers and sends nothing back,
+ * and is absent with --media off.
+ */
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { labFixture, type LabFixture } from "../support/lab-fixture.js";
+import { FAST } from "../support/sim-knobs.js";
+
+interface Results {
+  verdicts?: { phase: string; name: string; verdict: string; details: string; offenders: string[] }[];
+}
+
+interface CallRow {
+  phase: string;
+  media?: { bothWays: boolean; callerToPbx: number; pbxToCaller: number; pbxToCallerFromElsewhere: number };
+}
+
+function lastRun(artifacts: string): string {
+  const run = readdirSync(artifacts).find((n) => n.startsWith("call-cutover-"));
+  assert.ok(run, `no run folder in ${artifacts}`);
+  return path.join(artifacts, run);
+}
+
+function mediaVerdicts(runDir: string): NonNullable<Results["verdicts"]> {
+  const r = JSON.parse(readFileSync(path.join(runDir, "results.json"), "utf8")) as Results;
+  return (r.verdicts ?? []).filter((v) => v.name === "media-both-ways");
+}
+
+describe("sim with media: audio both ways per call (real Kamailio + SIPp RTP)", () => {
+  let fx: LabFixture;
+  before(async () => {
+    fx = await labFixture();
+  });
+  after(async () => {
+    await fx.dispose();
+  });
+  const env = { ...process.env, ...FAST, CALL_DURATION_MS: "1000" };
+
+  test("healthy stand-ins echo: media-both-ways passes in old, both and new; per call in results.json, in junit.xml", async () => {
+    const artifacts = path.join(fx.dir, "artifacts-ok");
+    const r = await fx.cli(["sim", ...fx.flags, "--artifacts-dir", artifacts], { env, timeoutMs: 180_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /ok {3}media-both-ways: 6\/6 calls with audio both ways; caller->PBX \d+ packets/);
+    const run = lastRun(artifacts);
+    const v = mediaVerdicts(run);
+    assert.deepEqual(
+      v.map((x) => [x.phase, x.verdict]),
+      [
+        ["old", "pass"],
+        ["both", "pass"],
+        ["new", "pass"],
+      ],
+    );
+    assert.match(readFileSync(path.join(run, "junit.xml"), "utf8"), /name="media-both-ways"/);
+    assert.match(readFileSync(path.join(run, "new.assertions.txt"), "utf8"), /media-both-ways/);
+    assert.ok(readdirSync(run).includes("old.uac.media.pcap"));
+    const calls = (JSON.parse(readFileSync(path.join(run, "results.json"), "utf8")) as { calls: CallRow[] }).calls;
+    const old = calls.filter((c) => c.phase === "old");
+    assert.equal(old.length, 6);
+    for (const c of old) {
+      assert.equal(c.media?.bothWays, true, JSON.stringify(c));
+      assert.ok(c.media.callerToPbx >= 45 && c.media.pbxToCaller >= 45, JSON.stringify(c.media));
+      assert.equal(c.media.pbxToCallerFromElsewhere, 0);
+    }
+  });
+
+  test("a new stand-in that answers but sends no audio: the new phase fails naming the call and PBX->caller 0 packets", async () => {
+    const artifacts = path.join(fx.dir, "artifacts-mute");
+    const r = await fx.cli(["sim", ...fx.flags, "--new-stand-in", "mute", "--artifacts-dir", artifacts], {
+      env,
+      timeoutMs: 180_000,
+    });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    const v = mediaVerdicts(lastRun(artifacts));
+    const byPhase = Object.fromEntries(v.map((x) => [x.phase, x]));
+    assert.equal(byPhase.old?.verdict, "pass");
+    assert.equal(byPhase.new?.verdict, "fail");
+    assert.equal(byPhase.both?.verdict, "fail", "the both phase's calls to new are one-way too");
+    assert.match(byPhase.new.details, /0\/6 calls with audio both ways/);
+    assert.match(
+      byPhase.new.offenders[0] ?? "",
+      /^[^:]+-new-\S+: PBX->caller 0 packets from 127\.0\.0\.1:\d+ \(expected >= 45 of 50\)$/,
+    );
+  });
+
+  test("--media off: no audio, no media-both-ways verdict; a bad --media value is exit 2", async () => {
+    const artifacts = path.join(fx.dir, "artifacts-off");
+    const bad = await fx.cli(["sim", ...fx.flags, "--media", "sometimes", "--artifacts-dir", artifacts], { env });
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /--media must be on or off/);
+    const r = await fx.cli(["sim", ...fx.flags, "--media", "off", "--artifacts-dir", artifacts], {
+      env,
+      timeoutMs: 180_000,
+    });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(mediaVerdicts(lastRun(artifacts)), []);
+  });
+});
