@@ -43,7 +43,10 @@ describe("sim with media: audio both ways per call (real Kamailio + SIPp RTP)", 
 
   test("healthy stand-ins echo: media-both-ways passes in old, both and new; per call in results.json, in junit.xml", async () => {
     const artifacts = path.join(fx.dir, "artifacts-ok");
-    const r = await fx.cli(["sim", ...fx.flags, "--artifacts-dir", artifacts], { env, timeoutMs: 180_000 });
+    const r = await fx.cli(["sim", ...fx.flags, "--media", "on", "--artifacts-dir", artifacts], {
+      env,
+      timeoutMs: 180_000,
+    });
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /ok {3}media-both-ways: 6\/6 calls with audio both ways; caller->PBX \d+ packets/);
     const run = lastRun(artifacts);
@@ -71,10 +74,13 @@ describe("sim with media: audio both ways per call (real Kamailio + SIPp RTP)", 
 
   test("a new stand-in that answers but sends no audio: the new phase fails naming the call and PBX->caller 0 packets", async () => {
     const artifacts = path.join(fx.dir, "artifacts-mute");
-    const r = await fx.cli(["sim", ...fx.flags, "--new-stand-in", "mute", "--artifacts-dir", artifacts], {
-      env,
-      timeoutMs: 180_000,
-    });
+    const r = await fx.cli(
+      ["sim", ...fx.flags, "--media", "on", "--new-stand-in", "mute", "--artifacts-dir", artifacts],
+      {
+        env,
+        timeoutMs: 180_000,
+      },
+    );
     assert.equal(r.code, 1, r.stdout + r.stderr);
     const v = mediaVerdicts(lastRun(artifacts));
     const byPhase = Object.fromEntries(v.map((x) => [x.phase, x]));
