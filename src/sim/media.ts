@@ -11,33 +11,49 @@ import path from "node:path";
 import type { SimPhase } from "../events/run-events.js";
 import type { LoggedMessage } from "../sip/message-log.js";
 import { readSipHead } from "../sip/message.js";
-import { expectedPackets, SIPP_BASE_SSRC } from "../sipp/media.js";
+import { stampMs } from "../sip/message-log.js";
+import { expectedPackets, PACKET_MS, SIPP_BASE_SSRC } from "../sipp/media.js";
 import type { Assertion } from "../evidence/assertions.js";
 
 export interface RtpPacket {
   src: string;
   dst: string;
   ssrc: number;
+  /** RTP payload type (0 PCMU, 8 PCMA) */
+  pt: number;
+  /** capture time, ms since the epoch */
+  ms: number;
 }
 
 const LINKTYPE_ETHERNET = 1;
 const LINKTYPE_RAW = 101;
 const LINKTYPE_LINUX_SLL = 113;
 
-/** Each IPv4/UDP datagram in a classic pcap file: addresses and where its payload is. */
-export function udpDatagramsOf(pcap: Buffer): { src: string; dst: string; dstPort: number; payload: Buffer }[] {
+export interface UdpDatagram {
+  src: string;
+  dst: string;
+  dstPort: number;
+  payload: Buffer;
+  /** capture time, ms since the epoch */
+  ms: number;
+}
+
+/** Each IPv4/UDP datagram in a classic pcap file (micro- or nanosecond): addresses, time, payload. */
+export function udpDatagramsOf(pcap: Buffer): UdpDatagram[] {
   if (pcap.length < 24) return [];
   const magic = pcap.readUInt32LE(0);
   const le = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
-  if (!le && pcap.readUInt32BE(0) !== 0xa1b2c3d4 && pcap.readUInt32BE(0) !== 0xa1b23c4d)
-    throw new Error("not a classic pcap file");
+  const be = pcap.readUInt32BE(0);
+  if (!le && be !== 0xa1b2c3d4 && be !== 0xa1b23c4d) throw new Error("not a classic pcap file");
+  const nano = (le ? magic : be) === 0xa1b23c4d;
   const u32 = (at: number): number => (le ? pcap.readUInt32LE(at) : pcap.readUInt32BE(at));
   const linktype = u32(20);
   const linkHeader =
     linktype === LINKTYPE_ETHERNET ? 14 : linktype === LINKTYPE_RAW ? 0 : linktype === LINKTYPE_LINUX_SLL ? 16 : -1;
   if (linkHeader < 0) throw new Error(`pcap link type ${linktype} is not read`);
-  const out: { src: string; dst: string; dstPort: number; payload: Buffer }[] = [];
+  const out: UdpDatagram[] = [];
   for (let at = 24; at + 16 <= pcap.length;) {
+    const ms = u32(at) * 1000 + u32(at + 4) / (nano ? 1e6 : 1e3);
     const caplen = u32(at + 8);
     const start = at + 16;
     at = start + caplen;
@@ -53,33 +69,56 @@ export function udpDatagramsOf(pcap: Buffer): { src: string; dst: string; dstPor
       dst: `${addr(ip + 16)}:${dstPort}`,
       dstPort,
       payload: pcap.subarray(udp + 8, at),
+      ms,
     });
   }
   return out;
 }
 
-/** The datagrams that look like RTP (version 2, at least 12 bytes), with their SSRC. */
+/** The datagrams that look like RTP (version 2, at least 12 bytes), with their SSRC and payload type. */
 export function rtpPacketsOf(pcap: Buffer): RtpPacket[] {
   return udpDatagramsOf(pcap)
     .filter((d) => d.payload.length >= 12 && d.payload[0]! >> 6 === 2)
-    .map((d) => ({ src: d.src, dst: d.dst, ssrc: d.payload.readUInt32BE(8) }));
+    .map((d) => ({ src: d.src, dst: d.dst, ssrc: d.payload.readUInt32BE(8), pt: d.payload[1]! & 0x7f, ms: d.ms }));
 }
 
-/** "127.0.0.1:15072" from an SDP body's first c= and m=audio lines, undefined without both */
-export function sdpAudioAddress(message: string): string | undefined {
+/** The audio of an SDP body: its address ("127.0.0.1:15072", from the first c= and m=audio lines) and payload types. */
+export interface SdpAudio {
+  address: string;
+  formats: number[];
+}
+
+/** An SDP body's audio, undefined without c= and m=audio lines */
+export function sdpAudioOf(message: string): SdpAudio | undefined {
   const c = /^c=IN IP4 (\S+)/m.exec(message);
-  const m = /^m=audio (\d+) /m.exec(message);
-  return c && m ? `${c[1]}:${m[1]}` : undefined;
+  const m = /^m=audio (\d+) RTP\/AVP((?: \d+)+)/m.exec(message);
+  if (!c || !m) return undefined;
+  return { address: `${c[1]}:${m[1]}`, formats: m[2]!.trim().split(" ").map(Number) };
 }
 
-/** Per Call-ID: the media address the caller offered (its INVITE) and the one it was answered with (the 200). */
-export function sdpAddressesOf(uacLog: LoggedMessage[]): Map<string, { offer?: string; answer?: string }> {
-  const out = new Map<string, { offer?: string; answer?: string }>();
+/** What the caller's message log says of one call's media: the offer, the answer, when its BYE went out. */
+export interface CallSignals {
+  offer?: SdpAudio;
+  answer?: SdpAudio;
+  /** when the caller sent its BYE (ms since the epoch) */
+  byeAt?: number;
+}
+
+/** Per Call-ID: the SDP the caller offered (its INVITE), the one it was answered with (the 2xx), its BYE's time. */
+export function callSignalsOf(uacLog: LoggedMessage[]): Map<string, CallSignals> {
+  const out = new Map<string, CallSignals>();
   for (const r of uacLog) {
     if (r.note !== undefined) continue;
     const h = readSipHead(r.text);
-    if (!h?.callId || h.cseq?.method !== "INVITE") continue;
-    const a = sdpAudioAddress(r.text);
+    if (!h?.callId) continue;
+    if (h.cseq?.method === "BYE" && r.direction === "sent" && h.kind === "request") {
+      const e = out.get(h.callId) ?? {};
+      e.byeAt ??= stampMs(r.stamp);
+      out.set(h.callId, e);
+      continue;
+    }
+    if (h.cseq?.method !== "INVITE") continue;
+    const a = sdpAudioOf(r.text);
     if (a === undefined) continue;
     const e = out.get(h.callId) ?? {};
     if (r.direction === "sent" && h.kind === "request") e.offer ??= a;
@@ -96,36 +135,58 @@ export interface CallMedia {
   caller: string | undefined;
   /** the media address in the 200 OK's SDP */
   answered: string | undefined;
+  /** payload types offered (the INVITE) and answered (the 200 OK) */
+  offeredFormats: number[];
+  answeredFormats: number[];
   /** packets the caller sent (caller -> PBX) */
   sent: number;
   /** packets that came back to the caller from the answered address (PBX -> caller) */
   received: number;
   /** packets of this call that came back from another address than the answered one */
   receivedElsewhere: number;
-  /** the packets each direction should carry for the call's hold */
+  /** packets that came back with a payload type the answer did not name */
+  wrongPayload: number;
+  /** how long media flowed: from the caller's first packet to its BYE, or to its last packet's end (ms; the hold when unknown) */
+  windowMs: number;
+  /** the packets each direction should carry for that time */
   expected: number;
 }
 
-/** Count each call's packets: `streams` is the Call-IDs in the order their RTP streams started. */
+/**
+ * Count each call's packets: `streams` is the Call-IDs in the order their RTP streams started. A packet
+ * back to the caller is a call's by its SSRC when the PBX echoes it unchanged (the stand-ins), else by
+ * the PBX's own stream (source and SSRC) coming from that call's answered address, the call whose
+ * stream started nearest to it when a PBX reused the port for a later call.
+ */
 export function callMedia(
   streams: readonly string[],
-  sdp: Map<string, { offer?: string; answer?: string }>,
+  signals: Map<string, CallSignals>,
   packets: readonly RtpPacket[],
   holdMs: number,
 ): CallMedia[] {
-  const counted = (callId: string): CallMedia => {
-    const s = sdp.get(callId) ?? {};
+  interface Counting extends CallMedia {
+    firstSent?: number;
+    lastSent?: number;
+    byeAt?: number;
+  }
+  const counted = (callId: string): Counting => {
+    const s = signals.get(callId) ?? {};
     return {
       callId,
-      caller: s.offer,
-      answered: s.answer,
+      caller: s.offer?.address,
+      answered: s.answer?.address,
+      offeredFormats: s.offer?.formats ?? [],
+      answeredFormats: s.answer?.formats ?? [],
       sent: 0,
       received: 0,
       receivedElsewhere: 0,
+      wrongPayload: 0,
+      windowMs: holdMs,
       expected: expectedPackets(holdMs),
+      ...(s.byeAt !== undefined ? { byeAt: s.byeAt } : {}),
     };
   };
-  const bySsrc = new Map<number, CallMedia>();
+  const bySsrc = new Map<number, Counting>();
   const calls = streams.map((callId, i) => {
     const c = counted(callId);
     bySsrc.set((SIPP_BASE_SSRC + i) >>> 0, c);
@@ -133,17 +194,42 @@ export function callMedia(
   });
   // an answered call whose stream never started carried no audio either way
   const started = new Set(streams);
-  for (const [callId, s] of sdp) if (s.answer !== undefined && !started.has(callId)) calls.push(counted(callId));
+  for (const [callId, s] of signals) if (s.answer !== undefined && !started.has(callId)) calls.push(counted(callId));
+  const back = (c: Counting, p: RtpPacket): void => {
+    if (p.src !== c.answered) c.receivedElsewhere++;
+    else c.received++;
+    if (!c.answeredFormats.includes(p.pt)) c.wrongPayload++;
+  };
+  // the PBX's own streams (not an echo of the caller's SSRC), by source and SSRC
+  const own = new Map<string, RtpPacket[]>();
   for (const p of packets) {
     const c = bySsrc.get(p.ssrc);
-    if (!c || c.caller === undefined) continue;
-    if (p.src === c.caller) c.sent++;
-    else if (p.dst === c.caller) {
-      if (p.src === c.answered) c.received++;
-      else c.receivedElsewhere++;
+    if (c && c.caller !== undefined && p.src === c.caller) {
+      c.sent++;
+      c.firstSent ??= p.ms;
+      c.lastSent = p.ms;
+    } else if (c && c.caller !== undefined && p.dst === c.caller) back(c, p);
+    else if (!c) {
+      const key = `${p.src}/${p.ssrc}`;
+      const l = own.get(key) ?? [];
+      l.push(p);
+      own.set(key, l);
     }
   }
-  return calls;
+  for (const stream of own.values()) {
+    const first = stream[0]!;
+    const candidates = calls.filter((c) => c.answered === first.src && c.caller === first.dst);
+    const near = (c: Counting): number => Math.abs((c.firstSent ?? Infinity) - first.ms);
+    const c = candidates.sort((a, b) => near(a) - near(b))[0];
+    if (c) for (const p of stream) back(c, p);
+  }
+  return calls.map(({ firstSent, lastSent, byeAt, ...c }) => {
+    // the last packet carries the 20 ms after it
+    const end = byeAt ?? (lastSent !== undefined ? lastSent + PACKET_MS : undefined);
+    if (firstSent === undefined || end === undefined || end < firstSent) return c;
+    const windowMs = Math.round(end - firstSent);
+    return { ...c, windowMs, expected: expectedPackets(windowMs) };
+  });
 }
 
 /** A call's media for results.json's call rows: packets per direction, addresses, its verdict. */
@@ -153,9 +239,13 @@ export function mediaRow(c: CallMedia): Record<string, unknown> {
     callerToPbx: c.sent,
     pbxToCaller: c.received,
     pbxToCallerFromElsewhere: c.receivedElsewhere,
+    wrongPayload: c.wrongPayload,
+    windowMs: c.windowMs,
     expectedEachWay: c.expected,
     caller: c.caller ?? null,
     answered: c.answered ?? null,
+    offeredFormats: c.offeredFormats,
+    answeredFormats: c.answeredFormats,
     bothWays: why === undefined,
     ...(why !== undefined ? { why } : {}),
   };
@@ -175,6 +265,11 @@ export function oneWayReason(c: CallMedia): string | undefined {
     );
   if (c.receivedElsewhere > 0)
     why.push(`${c.receivedElsewhere} packets came back from an address not in the 200 OK's SDP`);
+  if (c.answered !== undefined && !c.answeredFormats.some((f) => c.offeredFormats.includes(f)))
+    why.push(
+      `codec mismatch: the 200 OK answers payload ${c.answeredFormats.join(",") || "none"}, the INVITE offered ${c.offeredFormats.join(",")}`,
+    );
+  if (c.wrongPayload > 0) why.push(`${c.wrongPayload} packets came back with a payload type the answer did not name`);
   return why.length > 0 ? why.join("; ") : undefined;
 }
 

@@ -13,7 +13,7 @@ import type { RunEvents, SimPhase } from "../events/run-events.js";
 import { callPathOf, type Target } from "../target/target.js";
 import { MessageLogFollower, fileSize, parseMessageLogBuffer } from "../sip/message-log.js";
 import { mediaScenario, pcmuTone, streamOrder } from "../sipp/media.js";
-import { callMedia, rtpPacketsOf, sdpAddressesOf, type CallMedia } from "./media.js";
+import { callMedia, rtpPacketsOf, callSignalsOf, type CallMedia } from "./media.js";
 import { startMediaCapture, type MediaCapture } from "./media-capture.js";
 import { uacArgv } from "../sipp/argv.js";
 import { parseTraceStat, type TraceStat } from "../sipp/results.js";
@@ -377,7 +377,7 @@ async function countMedia(
       readFile(files.log, "utf8").catch(() => ""),
       readFile(uacLog),
     ]);
-    const sdp = sdpAddressesOf(parseMessageLogBuffer(messages).records);
+    const sdp = callSignalsOf(parseMessageLogBuffer(messages).records);
     return { calls: callMedia(streamOrder(log), sdp, rtpPacketsOf(pcap), holdMs), pcap: files.pcap };
   } catch (e) {
     return { calls: undefined, why: (e as Error).message, pcap: files.pcap };
