@@ -15,28 +15,19 @@ import { assetPath } from "../src/core/assets.js";
 import { parseTraceStat } from "../src/sipp/results.js";
 import { freeswitchFlags } from "../test/support/freeswitch-fixture.js";
 import { freePorts, labFixture, type LabFixture } from "../test/support/lab-fixture.js";
+import { seedEnv } from "../test/support/sim-knobs.js";
 
 const load = (): string =>
   os
     .loadavg()
     .map((l) => l.toFixed(1))
     .join(" ");
-const SEED_KNOBS = [
-  "CALLS_PER_PHASE",
-  "CALL_RATE",
-  "CALL_DURATION_MS",
-  "LONG_CALL_MS",
-  "POST_CUTOVER_CALLS",
-  "PHASE_GAP_SECONDS",
-  "CALL_TIMEOUT_MS",
-];
 
 async function simOnce(backends: "freeswitch" | "sipp"): Promise<void> {
   const f = await labFixture();
   try {
     const extra = backends === "freeswitch" ? await freeswitchFlags() : [];
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    for (const k of SEED_KNOBS) delete env[k];
+    const env = seedEnv();
     const t = performance.now();
     const r = await f.cli(["sim", ...f.flags, ...extra, "--artifacts-dir", path.join(f.dir, "art")], {
       env,

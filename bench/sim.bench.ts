@@ -12,17 +12,9 @@
 import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { labFixture, type LabFixture } from "../test/support/lab-fixture.js";
+import { seedEnv } from "../test/support/sim-knobs.js";
 
 const SEED_LOWER_BOUND_S = 141.5;
-const KNOB_VARS = [
-  "CALLS_PER_PHASE",
-  "CALL_RATE",
-  "CALL_DURATION_MS",
-  "LONG_CALL_MS",
-  "POST_CUTOVER_CALLS",
-  "PHASE_GAP_SECONDS",
-  "CALL_TIMEOUT_MS",
-];
 
 interface Results {
   durationMs: number;
@@ -37,8 +29,7 @@ async function runSim(
   label: string,
   knobs: Record<string, string>,
 ): Promise<{ wallS: number; r: Results }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...knobs };
-  for (const k of KNOB_VARS) if (!(k in knobs)) delete env[k];
+  const env: NodeJS.ProcessEnv = { ...seedEnv(), ...knobs };
   const artifacts = path.join(f.dir, "artifacts", label);
   const t = performance.now();
   const out = await f.cli(["sim", ...f.flags, "--quiet", "--artifacts-dir", artifacts], { env, timeoutMs: 300_000 });

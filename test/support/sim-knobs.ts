@@ -11,3 +11,21 @@ export const FAST = {
   POST_CUTOVER_CALLS: "4",
   CALL_TIMEOUT_MS: "3000",
 };
+
+/** The environment variables that set sim's knobs (CALLS_PER_PHASE, ...). */
+export const SEED_KNOBS = [
+  "CALLS_PER_PHASE",
+  "CALL_RATE",
+  "CALL_DURATION_MS",
+  "LONG_CALL_MS",
+  "POST_CUTOVER_CALLS",
+  "PHASE_GAP_SECONDS",
+  "CALL_TIMEOUT_MS",
+];
+
+/** This process's environment without any of sim's knobs: a run at the seed's defaults. */
+export function seedEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of SEED_KNOBS) delete env[k];
+  return env;
+}
