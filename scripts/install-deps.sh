@@ -2,7 +2,8 @@
 # Installs what pbx-cutover needs on a Debian machine, only what is missing:
 #   - npm packages (npm ci from the committed lockfile)
 #   - Debian's kamailio (kamailio, kamcmd) and sip-tester (sipp)
-#   - Debian's tshark (the e2e test opens the HEP capture's pcap with it)
+#   - Debian's tshark (the e2e test opens the HEP capture's pcap with it) and its dumpcap (wireshark-common:
+#     sim captures the caller's RTP with it)
 #   - Debian's chromium (the web e2e test drives it headless with playwright-core; never a browser download)
 #   - Debian's openssh-server (the production-target e2e tests run an sshd per test node; the package's
 #     own service is not started where policy-rc.d forbids it, and the tests never use it)
@@ -19,6 +20,7 @@ command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || missing+=(ka
 command -v kamcmd >/dev/null 2>&1 || [ -x /usr/sbin/kamcmd ] || { [[ " ${missing[*]-} " == *" kamailio "* ]] || missing+=(kamailio); }
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 command -v tshark >/dev/null 2>&1 || missing+=(tshark)
+command -v dumpcap >/dev/null 2>&1 || [ -x /usr/bin/dumpcap ] || missing+=(wireshark-common)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)

@@ -17,11 +17,11 @@ export function addLabOptions(cmd: Command): Command {
     .option("--new-port <port>", "new backend udp port (default 15080)")
     .option(
       "--old-stand-in <how>",
-      "backends sipp: how the old stand-in answers: answer (default), 503-one-in-five, slow (180/200 800 ms late)",
+      "backends sipp: how the old stand-in answers: answer (default), 503-one-in-five, slow (180/200 800 ms late), mute (sends no audio back), codec-mismatch (answers PCMA to a PCMU offer), dead-media-address (its SDP names a port nobody listens on)",
     )
     .option(
       "--new-stand-in <how>",
-      "backends sipp: how the new stand-in answers: answer (default), 503-one-in-five (every fifth INVITE refused), slow; rehearses a failing gate and the automatic rollback",
+      "backends sipp: how the new stand-in answers: answer (default), 503-one-in-five (every fifth INVITE refused), slow, mute, codec-mismatch, dead-media-address; rehearses a failing gate and the automatic rollback",
     )
     .option(
       "--hep-port <port>",

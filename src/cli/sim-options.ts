@@ -47,7 +47,7 @@ export function addSimOptions(cmd: Command): Command {
     )
     .option(
       "--media <on|off>",
-      "on: calls carry G.711 audio (20 ms packets) both ways and media-both-ways checks each call's packets per direction (the native lab's SIPp stand-ins echo it); off (default): signalling only",
+      "calls carry G.711 audio (20 ms packets) both ways and media-both-ways checks each call's packets per direction; off for pure-signalling load. Default on where the backends send audio back (the native lab: SIPp stand-ins and FreeSWITCH echo it)",
     )
     .option(
       "--hep-forward <host:port>",
@@ -93,10 +93,10 @@ export function simRequestFrom(opts: SimOpts, env: NodeJS.ProcessEnv = process.e
   const evidence = resolveEvidence(opts.evidence, !realPbx);
   if (opts.media !== undefined && opts.media !== "on" && opts.media !== "off")
     throw new UsageError(`--media must be on or off, got ${JSON.stringify(opts.media)}; nothing was started`);
-  const media = opts.media === "on";
+  const media = opts.media === undefined ? driver.echoesMedia : opts.media === "on";
   if (media && !driver.echoesMedia)
     throw new UsageError(
-      "--media on needs backends that send the caller's audio back (the native lab's SIPp stand-ins); real FreeSWITCH and the docker lab do not yet; nothing was started",
+      "--media on needs backends that send the caller's audio back (the native lab's SIPp stand-ins or FreeSWITCH); the docker lab's do not yet; nothing was started",
     );
   const forward = opts.hepForward !== undefined ? parseHepForward(opts.hepForward) : undefined;
   const captureMaxMb = opts.captureMaxMb !== undefined ? parseCaptureMaxMb(opts.captureMaxMb) : undefined;

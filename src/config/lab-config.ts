@@ -90,10 +90,19 @@ const HepObject = z
  * How a SIPp stand-in answers calls (backends sipp): `answer` every call (assets/sipp/uas-answer.xml),
  * `503-one-in-five` (every fifth INVITE refused with 503: uas-503-one-in-five.xml) or `slow` (180/200
  * 800 ms after the INVITE: uas-answer-slow.xml) or `mute` (answers every call like `answer` but sends no audio
- * back: the one-way audio of a PBX that answers and never sends RTP). The faulty ones rehearse a failing gate and the
+ * back: the one-way audio of a PBX that answers and never sends RTP) or `codec-mismatch` (its 200 OK answers
+ * PCMA to the caller's PCMU-only offer: uas-answer-codec-mismatch.xml) or `dead-media-address` (its 200 OK's
+ * SDP names port 9, where nobody listens: uas-answer-dead-media-address.xml). The faulty ones rehearse a failing gate and the
  * automatic rollback; undefined = answer.
  */
-export const STAND_IN_ANSWERS = ["answer", "503-one-in-five", "slow", "mute"] as const;
+export const STAND_IN_ANSWERS = [
+  "answer",
+  "503-one-in-five",
+  "slow",
+  "mute",
+  "codec-mismatch",
+  "dead-media-address",
+] as const;
 export type StandInAnswer = (typeof STAND_IN_ANSWERS)[number];
 const standIn = z.enum(STAND_IN_ANSWERS, { error: `must be one of ${STAND_IN_ANSWERS.join(", ")}` }).optional();
 

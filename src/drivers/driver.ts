@@ -99,7 +99,7 @@ export interface Driver {
   readonly where: string;
   /** the backends are real PBXs on this machine whose event sockets `sim` subscribes to (no message logs: HEP is the evidence) */
   readonly realPbx: boolean;
-  /** the backends send the caller's audio back (the native lab's SIPp stand-ins echo RTP): `sim --media on` works */
+  /** the backends send the caller's audio back (the native lab's stand-ins and FreeSWITCH echo RTP): sim's media is on by default */
   readonly echoesMedia: boolean;
   /** `migrate --traffic` can place calls through this target's Kamailio */
   readonly placesTraffic: boolean;

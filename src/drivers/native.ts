@@ -25,7 +25,7 @@ export const nativeDriver: DriverKind<NativeChoice> = {
     realPbx: c.settings.backends === "freeswitch",
     mirroredCalls: undefined,
     destinationsFrom: undefined,
-    echoesMedia: c.settings.backends !== "freeswitch",
+    echoesMedia: true,
     placesTraffic: true,
     kamailioDownHint:
       "Kamailio does not answer; is the lab up? pbx-cutover lab status (start it with pbx-cutover lab up)",

@@ -21,9 +21,10 @@ export interface Assertion {
   offenders: string[];
   /**
    * the evidence it rests on: "sipp" (stand-in logs), "hep" (mirrored by Kamailio), "sipp+hep", or on a
-   * lab of real FreeSWITCH "event-socket" (the PBXs' own channel events) and "hep+event-socket"
+   * lab of real FreeSWITCH "event-socket" (the PBXs' own channel events) and "hep+event-socket"; media
+   * verdicts "rtp-capture" (the caller's RTP captured on loopback, with the SDP of its message log)
    */
-  source?: "sipp" | "hep" | "sipp+hep" | "event-socket" | "hep+event-socket";
+  source?: "sipp" | "hep" | "sipp+hep" | "event-socket" | "hep+event-socket" | "rtp-capture";
 }
 
 const MAX_LISTED = 10;

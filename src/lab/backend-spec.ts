@@ -39,6 +39,8 @@ export const STAND_IN_SCENARIOS: Record<StandInAnswer, string> = {
   "503-one-in-five": "uas-503-one-in-five.xml",
   slow: "uas-answer-slow.xml",
   mute: "uas-answer.xml",
+  "codec-mismatch": "uas-answer-codec-mismatch.xml",
+  "dead-media-address": "uas-answer-dead-media-address.xml",
 };
 
 /**

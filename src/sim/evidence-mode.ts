@@ -63,16 +63,17 @@ export function evidenceInUse(plan: EvidencePlan, unavailable: string | undefine
  */
 export function judgedFrom(list: Assertion[], mode: EvidenceSource, kernelDrops: number): Assertion[] {
   return list.map((a) => {
-    // the event-socket assertions (a lab of real FreeSWITCH) name their own source
+    // the event-socket assertions (a lab of real FreeSWITCH) and the media ones name their own source
     const source: Assertion["source"] =
-      a.source === "event-socket" || a.source === "hep+event-socket"
+      a.source === "event-socket" || a.source === "hep+event-socket" || a.source === "rtp-capture"
         ? a.source
         : mode === "hep"
           ? "hep"
           : mode === "both" && a.name === "evidence-agrees"
             ? "sipp+hep"
             : "sipp";
-    if (source === "sipp" || source === "event-socket" || kernelDrops <= 0) return { ...a, source };
+    if (source === "sipp" || source === "event-socket" || source === "rtp-capture" || kernelDrops <= 0)
+      return { ...a, source };
     return {
       ...a,
       source,

@@ -6,6 +6,7 @@
  */
 import { createSocket } from "node:dgram";
 import { readFile, stat } from "node:fs/promises";
+import { EnvironmentError } from "../core/errors.js";
 import { delay } from "../core/scope.js";
 import { startSipp, type SippProcess } from "../sipp/runner.js";
 import { udpDatagramsOf } from "./media.js";
@@ -82,7 +83,9 @@ export async function startMediaCapture(o: {
     if (exited || performance.now() > deadline) {
       await proc.stop();
       const tail = (await proc.done).outputTail.join("; ");
-      throw new Error(`dumpcap did not start capturing the caller's media: ${tail || "no output"}`);
+      throw new EnvironmentError(
+        `dumpcap did not start capturing the caller's media on lo (capturing needs root or dumpcap's capabilities; --media off places calls without audio): ${tail || "no output"}`,
+      );
     }
     await delay(20, o.signal);
   }

@@ -286,6 +286,7 @@ export function mediaAssertion(phase: SimPhase, calls: CallMedia[] | undefined, 
       details: `no media evidence: ${why ?? "no capture"}`,
       numbers: {},
       offenders: [],
+      source: "rtp-capture",
     };
   }
   const bad = calls.map((c) => ({ c, why: oneWayReason(c) })).filter((x) => x.why !== undefined);
@@ -311,6 +312,7 @@ export function mediaAssertion(phase: SimPhase, calls: CallMedia[] | undefined, 
       noAudioPbxToCaller: noBack,
     },
     offenders: offenders.length > 10 ? [...offenders.slice(0, 10), `... and ${offenders.length - 10} more`] : offenders,
+    source: "rtp-capture",
   };
 }
 

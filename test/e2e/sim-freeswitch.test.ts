@@ -12,7 +12,7 @@ import { after, before, describe, test } from "node:test";
 import { callThroughProxy, freeswitchFlags, freeswitchPidsUnder } from "../support/freeswitch-fixture.js";
 import { CLI, labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
 import { activeOn, runtimeUris, uriOf } from "../support/lab-runtime.js";
-import { FAST } from "../support/sim-knobs.js";
+import { FAST, seedEnv } from "../support/sim-knobs.js";
 import type { BackendRole } from "../../src/core/backend-role.js";
 
 interface Results {
@@ -63,16 +63,6 @@ function runDirIn(artifacts: string): string {
   return path.join(artifacts, runs[0]!);
 }
 
-const SEED_KNOBS = [
-  "CALLS_PER_PHASE",
-  "CALL_RATE",
-  "CALL_DURATION_MS",
-  "LONG_CALL_MS",
-  "POST_CUTOVER_CALLS",
-  "PHASE_GAP_SECONDS",
-  "CALL_TIMEOUT_MS",
-];
-
 describe("sim on real FreeSWITCH: HEP + event sockets", () => {
   let f: LabFixture;
   let fs: string[];
@@ -86,8 +76,7 @@ describe("sim on real FreeSWITCH: HEP + event sockets", () => {
   });
 
   test("seed defaults pass: every phase and the in-flight cutover, HEP and both event sockets agree, the long call's BYE ended 1.10.3's channel", async () => {
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    for (const k of SEED_KNOBS) delete env[k];
+    const env = seedEnv();
     const art = path.join(f.dir, "art-seed");
     const r = await f.cli(["sim", ...f.flags, ...fs, "--artifacts-dir", art], { env, timeoutMs: 180_000 });
     assert.equal(r.code, 0, r.stdout + r.stderr);
@@ -95,7 +84,7 @@ describe("sim on real FreeSWITCH: HEP + event sockets", () => {
       r.stdout,
       /^evidence: HEP, cross-checked call by call by each FreeSWITCH's event socket \(event-socket-agrees\)/m,
     );
-    assert.match(r.stdout.trimEnd().split("\n").at(-1)!, /^PASS: all 30 assertions passed/);
+    assert.match(r.stdout.trimEnd().split("\n").at(-1)!, /^PASS: all 33 assertions passed/);
     const dir = runDirIn(art);
     const res = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")) as Results;
     assert.equal(res.status, "success");

@@ -110,12 +110,13 @@ describe("pbx-cutover sim with HEP evidence (real Kamailio + SIPp)", () => {
         out,
         /evidence: HEP alone \(the stand-ins' logs are not read\); HEP collector on 127\.0\.0\.1:\d+, relayed to 127\.0\.0\.1:\d+/,
       );
-      assert.match(out.trimEnd().split("\n").at(-1)!, /^PASS: all 25 assertions passed/);
+      assert.match(out.trimEnd().split("\n").at(-1)!, /^PASS: all 28 assertions passed/);
       const dir = runDir(artifacts);
       const r = results(dir);
       assert.equal(r.status, "success");
       assert.deepEqual([r.evidence.mode, r.evidence.verdictsFrom], ["hep", "hep"]);
-      assert.ok(r.verdicts.every((v) => v.source === "hep" && v.verdict === "pass"));
+      assert.ok(r.verdicts.every((v) => v.verdict === "pass"));
+      assert.ok(r.verdicts.every((v) => v.source === (v.name === "media-both-ways" ? "rtp-capture" : "hep")));
       assert.equal(r.calls.length, 40);
       assert.ok(r.calls.every((c) => c.outcome === "completed" && c.inviteBackend === c.byeBackend));
       assert.equal(r.calls.find((c) => c.burst === "long")!.byeBackend, "old");
@@ -248,14 +249,14 @@ describe("pbx-cutover sim with HEP evidence (real Kamailio + SIPp)", () => {
         /^ {4}pbxc-[0-9a-f]+-both-1-\d+@127\.0\.0\.1: byeBackend sipp (old|new) \/ hep none; byeBackendAnswer sipp 200 \/ hep none$/m,
       );
       // the verdicts themselves come from the logs and pass
-      assert.match(r.stdout, /^FAIL: 1 of 29 assertions did not pass:$/m);
+      assert.match(r.stdout, /^FAIL: 1 of 32 assertions did not pass:$/m);
       const res = results(runDir(path.join(fx.dir, "artifacts", fault.replace(/[:@]/g, "_"))));
       assert.deepEqual([res.evidence.mode, res.evidence.verdictsFrom], ["both", "sipp"]);
       assert.deepEqual(
         [
           ...new Set(res.verdicts.map((v) => `${v.name === "evidence-agrees" ? "agrees" : "other"}:${v.source}`)),
         ].sort(),
-        ["agrees:sipp+hep", "other:sipp"],
+        ["agrees:sipp+hep", "other:rtp-capture", "other:sipp"],
       );
     });
   });
@@ -290,7 +291,7 @@ describe("pbx-cutover sim with HEP evidence (real Kamailio + SIPp)", () => {
       assert.equal(res.evidence.mode, "sipp");
       assert.match(res.evidence.hepUnavailable ?? "", /in use/);
       assert.equal(res.evidence.hep, null);
-      assert.ok(res.verdicts.every((v) => v.source === "sipp"));
+      assert.ok(res.verdicts.every((v) => v.source === (v.name === "media-both-ways" ? "rtp-capture" : "sipp")));
     } finally {
       squatter.close();
     }

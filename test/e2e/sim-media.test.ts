@@ -41,9 +41,29 @@ describe("sim with media: audio both ways per call (real Kamailio + SIPp RTP)", 
   });
   const env = { ...process.env, ...FAST, CALL_DURATION_MS: "1000" };
 
-  test("healthy stand-ins echo: media-both-ways passes in old, both and new; per call in results.json, in junit.xml", async () => {
+  /** sim with a faulty new stand-in: old passes, new fails on media alone, each of its 6 calls named */
+  const newPhaseFails = async (standIn: string, offender: RegExp): Promise<void> => {
+    const artifacts = path.join(fx.dir, `artifacts-${standIn}`);
+    const r = await fx.cli(["sim", ...fx.flags, "--new-stand-in", standIn, "--artifacts-dir", artifacts], {
+      env,
+      timeoutMs: 180_000,
+    });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    const byPhase = Object.fromEntries(mediaVerdicts(lastRun(artifacts)).map((x) => [x.phase, x]));
+    assert.equal(byPhase.old?.verdict, "pass");
+    assert.equal(byPhase.new?.verdict, "fail");
+    assert.equal(byPhase.both?.verdict, "fail", "the both phase's calls to new are one-way too");
+    assert.match(byPhase.new.details, /^0\/6 calls with audio both ways/);
+    assert.equal(byPhase.new.offenders.length, 6);
+    for (const o of byPhase.new.offenders) assert.match(o, offender);
+    assert.match(r.stdout, /^FAIL new media-both-ways: 0\/6 calls with audio both ways/m);
+    assert.doesNotMatch(r.stdout, /^FAIL new (routing|completed|no-lost)/m);
+  };
+
+  test("by default, healthy stand-ins echo: media-both-ways passes in old, both and new; per call in results.json, in junit.xml", async () => {
     const artifacts = path.join(fx.dir, "artifacts-ok");
-    const r = await fx.cli(["sim", ...fx.flags, "--media", "on", "--artifacts-dir", artifacts], {
+    // no --media flag: on by default where the backends echo
+    const r = await fx.cli(["sim", ...fx.flags, "--artifacts-dir", artifacts], {
       env,
       timeoutMs: 180_000,
     });
@@ -72,27 +92,20 @@ describe("sim with media: audio both ways per call (real Kamailio + SIPp RTP)", 
     }
   });
 
-  test("a new stand-in that answers but sends no audio: the new phase fails naming the call and PBX->caller 0 packets", async () => {
-    const artifacts = path.join(fx.dir, "artifacts-mute");
-    const r = await fx.cli(
-      ["sim", ...fx.flags, "--media", "on", "--new-stand-in", "mute", "--artifacts-dir", artifacts],
-      {
-        env,
-        timeoutMs: 180_000,
-      },
-    );
-    assert.equal(r.code, 1, r.stdout + r.stderr);
-    const v = mediaVerdicts(lastRun(artifacts));
-    const byPhase = Object.fromEntries(v.map((x) => [x.phase, x]));
-    assert.equal(byPhase.old?.verdict, "pass");
-    assert.equal(byPhase.new?.verdict, "fail");
-    assert.equal(byPhase.both?.verdict, "fail", "the both phase's calls to new are one-way too");
-    assert.match(byPhase.new.details, /0\/6 calls with audio both ways/);
-    assert.match(
-      byPhase.new.offenders[0] ?? "",
-      /^[^:]+-new-\S+: PBX->caller 0 packets from 127\.0\.0\.1:\d+ \(expected >= 45 of 50\)$/,
-    );
-  });
+  test("a new stand-in that answers but sends no audio: the new phase fails naming the call and PBX->caller 0 packets", () =>
+    newPhaseFails("mute", /^[^:]+-new-\S+: PBX->caller 0 packets from 127\.0\.0\.1:\d+ \(expected >= \d+ of \d+\)$/));
+
+  test("a new stand-in whose 200 OK answers PCMA to the PCMU offer: the new phase fails naming the call and the codec mismatch", () =>
+    newPhaseFails(
+      "codec-mismatch",
+      /^[^:]+-new-\S+: codec mismatch: the 200 OK answers payload 8, the INVITE offered 0; \d+ packets came back with a payload type the answer did not name$/,
+    ));
+
+  test("a new stand-in whose 200 OK advertises a media address nobody listens on: the new phase fails naming the call, the address and PBX->caller 0 packets", () =>
+    newPhaseFails(
+      "dead-media-address",
+      /^[^:]+-new-\S+: PBX->caller 0 packets from 127\.0\.0\.1:9 \(expected >= \d+ of \d+\)$/,
+    ));
 
   test("--media off: no audio, no media-both-ways verdict; a bad --media value is exit 2", async () => {
     const artifacts = path.join(fx.dir, "artifacts-off");

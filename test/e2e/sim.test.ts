@@ -86,7 +86,7 @@ describe("pbx-cutover sim (real Kamailio + SIPp)", () => {
     // the timeout only ends a hung run (the floor is ~16 s; a loaded 2-core machine needs more)
     const r = await fx.cli(["sim", ...fx.flags], { env, timeoutMs: 300_000 });
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(lastLines(r, 1)[0]!, /^PASS: all 29 assertions passed/);
+    assert.match(lastLines(r, 1)[0]!, /^PASS: all 32 assertions passed/);
     const dir = runDirOf(fx);
     for (const f of SEED_ARTIFACTS) assert.ok(existsSync(path.join(dir, f)), `artifact ${f}`);
     assert.equal(readFileSync(path.join(dir, "status.txt"), "utf8"), "success\n");
@@ -123,7 +123,7 @@ describe("pbx-cutover sim (real Kamailio + SIPp)", () => {
       results.calls.filter((c) => c.burst === "new" || c.burst === "post").every((c) => c.inviteBackend === "new"),
     );
     assert.equal(results.calls.find((c) => c.burst === "long")!.byeBackend, "old");
-    assert.equal(results.verdicts.length, 29);
+    assert.equal(results.verdicts.length, 32);
     // the lab default: verdicts from the stand-ins' logs, HEP cross-checks them per phase
     assert.equal(results.verdicts.filter((v) => v.name === "evidence-agrees").length, 4);
     const junit = readFileSync(path.join(dir, "junit.xml"), "utf8");

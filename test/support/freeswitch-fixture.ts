@@ -1,7 +1,10 @@
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import net from "node:net";
 import { assetPath } from "../../src/core/assets.js";
+import { eslApi } from "../../src/freeswitch/event-socket.js";
 import { freePorts, type LabFixture } from "./lab-fixture.js";
 
 /** A free TCP port on loopback (the kernel picks it). */
@@ -108,4 +111,34 @@ export async function callThroughProxy(f: LabFixture, n: number, label: string, 
     statuses: received.flatMap((rec) => /^SIP\/2\.0 ([2-6]\d\d)/m.exec(rec)?.[1] ?? []),
     log: text,
   };
+}
+
+/**
+ * Change what a running lab's FreeSWITCH does with a call, from outside the tool: the actions of its
+ * public dialplan (the lab writes answer + echo) are replaced by `actions` in its freeswitch.xml and
+ * FreeSWITCH reloads it (`reloadxml` over its event socket). `undefined` puts answer + echo back.
+ */
+export async function setDialplan(
+  labDir: string,
+  role: "old" | "new",
+  eslPort: number,
+  actions?: string,
+): Promise<void> {
+  const base = path.join(labDir, `freeswitch-${role}`);
+  const file = path.join(base, "conf", "freeswitch.xml");
+  const xml = readFileSync(file, "utf8");
+  const body = actions ?? '<action application="answer"/><action application="echo"/>';
+  const condition = /(<condition field="destination_number" expression="\^\.\*\$">)[\s\S]*?(<\/condition>)/;
+  assert.match(xml, condition, `no dialplan condition in ${file}`);
+  writeFileSync(file, xml.replace(condition, `$1${body}$2`));
+  const password = readFileSync(path.join(base, "event-socket.secret"), "utf8").trim();
+  const reply = await eslApi({ host: "127.0.0.1", port: eslPort }, password, "reloadxml");
+  assert.match(reply, /^\+OK/, reply);
+}
+
+/** The value of `flag` in a list of CLI flags (freeswitchFlags' ports and ranges). */
+export function flagValue(flags: readonly string[], flag: string): string {
+  const i = flags.indexOf(flag);
+  assert.ok(i >= 0 && i + 1 < flags.length, `${flag} not in ${flags.join(" ")}`);
+  return flags[i + 1]!;
 }

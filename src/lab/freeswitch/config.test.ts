@@ -54,13 +54,13 @@ test("RTP in the instance's small range; a bad range is refused", () => {
   assert.throws(() => renderFreeswitchConfig({ ...cfg, rtpStart: 16100, rtpEnd: 16099 }), /invalid RTP range/);
 });
 
-test("the public dialplan answers and parks every call (it ends on the caller's BYE)", () => {
+test("the public dialplan answers every call and echoes its audio (it ends on the caller's BYE)", () => {
   const xml = renderFreeswitchConfig(cfg);
   assert.match(param(xml, "sofia.conf", "context") ?? "", /^public$/);
   const ctx = /<context name="public">([\s\S]*?)<\/context>/.exec(xml)?.[1] ?? "";
   assert.deepEqual(
     [...ctx.matchAll(/application="(\w+)"/g)].map((m) => m[1]),
-    ["answer", "park"],
+    ["answer", "echo"],
   );
   assert.match(ctx, /expression="\^\.\*\$"/);
 });

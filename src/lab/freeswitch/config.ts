@@ -115,7 +115,8 @@ export const LAB_MODULES = [
  * freeswitch.xml for one instance (pure). SIP profile `lab` on the backend's address and port,
  * no auth, PCMU/PCMA, late negotiation, no NAT parameters (every ext-* is the loopback address);
  * event socket on its own loopback port; RTP in [rtpStart, rtpEnd]; the public context answers
- * every call and parks it, so the call lasts until the caller's BYE.
+ * every call and echoes the caller's audio back (mod_dptools' echo), so each call carries audio both
+ * ways and lasts until the caller's BYE.
  */
 export function renderFreeswitchConfig(c: FreeswitchInstanceConfig): string {
   if (!(c.rtpStart > 0 && c.rtpEnd >= c.rtpStart && c.rtpEnd <= 65535)) {
@@ -212,12 +213,12 @@ ${params(
       </profiles>
     </configuration>
   </section>
-  <section name="dialplan" description="answer and park until the caller hangs up">
+  <section name="dialplan" description="answer and echo the caller's audio until the caller hangs up">
     <context name="public">
-      <extension name="pbx-cutover-answer-and-park">
+      <extension name="pbx-cutover-answer-and-echo">
         <condition field="destination_number" expression="^.*$">
           <action application="answer"/>
-          <action application="park"/>
+          <action application="echo"/>
         </condition>
       </extension>
     </context>

@@ -1,0 +1,176 @@
+/**
+ * sim's audio on real FreeSWITCH (old 1.10.3, new 1.10.12 from `make real-services`) behind the real
+ * Kamailio: the lab's dialplan answers and echoes, so media is on by default and media-both-ways passes
+ * at the seed's knobs; tshark's RTP stream analysis of each burst's media capture counts the same
+ * packets per direction as the tool. Then new is broken from outside, the way a new PBX goes wrong in
+ * production, and the new phase fails naming the call, the direction and the counts: it answers and
+ * never sends audio (park), and a firewall drops its RTP towards the caller (iptables on lo, root only).
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { flagValue, freeswitchFlags, freeswitchPidsUnder, setDialplan } from "../support/freeswitch-fixture.js";
+import { labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
+import { FAST, seedEnv } from "../support/sim-knobs.js";
+
+interface MediaRow {
+  callerToPbx: number;
+  pbxToCaller: number;
+  pbxToCallerFromElsewhere: number;
+  expectedEachWay: number;
+  caller: string | null;
+  answered: string | null;
+  bothWays: boolean;
+}
+interface Results {
+  verdicts: { phase: string; name: string; verdict: string; details: string; offenders: string[] }[];
+  calls: { callId: string; phase: string; burst: string; media?: MediaRow }[];
+  bursts: { label: string; media?: { pcap: string; calls: number | null } }[];
+}
+
+function runDirIn(artifacts: string): string {
+  const runs = readdirSync(artifacts).filter((n) => n.startsWith("call-cutover-"));
+  assert.equal(runs.length, 1, runs.join(", "));
+  return path.join(artifacts, runs[0]!);
+}
+
+const resultsOf = (dir: string): Results => JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")) as Results;
+
+/** tshark's RTP streams of a pcap (every UDP datagram tried as RTP): source, destination, packets */
+function tsharkStreams(pcap: string): { src: string; dst: string; ssrc: string; packets: number }[] {
+  const out = execFileSync("tshark", ["-r", pcap, "-o", "rtp.heuristic_rtp:TRUE", "-q", "-z", "rtp,streams"], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  const rows: { src: string; dst: string; ssrc: string; packets: number }[] = [];
+  for (const line of out.split("\n")) {
+    const m = /^\s*[\d.]+\s+[\d.]+\s+(\S+)\s+(\d+)\s+(\S+)\s+(\d+)\s+(0x[0-9A-Fa-f]+)\s+\S+\s+(\d+)\s/.exec(line);
+    if (m) rows.push({ src: `${m[1]}:${m[2]}`, dst: `${m[3]}:${m[4]}`, ssrc: m[5]!.toLowerCase(), packets: +m[6]! });
+  }
+  return rows;
+}
+
+describe("sim with media on real FreeSWITCH: echo both ways, sabotage of new named per call", () => {
+  let f: LabFixture;
+  let fs: string[];
+  let newEsl: number;
+  before(async () => {
+    f = await labFixture();
+    fs = await freeswitchFlags();
+    newEsl = Number(flagValue(fs, "--new-esl-port"));
+    const up = await f.cli(["lab", "up", ...f.flags, ...fs], { timeoutMs: 120_000 });
+    assert.equal(up.code, 0, up.stdout + up.stderr);
+  });
+  after(async () => {
+    await f.dispose();
+    assert.deepEqual(freeswitchPidsUnder(f.dir), [], "no freeswitch left behind");
+  });
+
+  test("seed knobs, no --media flag: audio both ways on every call of old, both and new; tshark counts the same packets per direction", async () => {
+    const env = seedEnv();
+    const art = path.join(f.dir, "art-seed");
+    const r = await f.cli(["sim", ...f.flags, ...fs, "--artifacts-dir", art], { env, timeoutMs: 180_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const dir = runDirIn(art);
+    const res = resultsOf(dir);
+    assert.deepEqual(
+      res.verdicts.filter((v) => v.name === "media-both-ways").map((v) => [v.phase, v.verdict]),
+      [
+        ["old", "pass"],
+        ["both", "pass"],
+        ["new", "pass"],
+      ],
+    );
+    const routed = res.calls.filter((c) => ["old", "both", "new"].includes(c.burst));
+    assert.equal(routed.length, 30);
+    for (const c of routed) assert.equal(c.media?.bothWays, true, JSON.stringify(c));
+
+    for (const burst of ["old", "both", "new"]) {
+      const pcap = path.join(dir, res.bursts.find((b) => b.label === burst)!.media!.pcap);
+      const streams = tsharkStreams(pcap);
+      const calls = res.calls.filter((c) => c.burst === burst && c.media);
+      assert.equal(calls.length, 10);
+      const caller = calls[0]!.media!.caller!;
+      // caller -> PBX: one stream per call (SIPp's SSRC), the same packets the tool counted
+      const sentByTshark = streams.filter((s) => s.src === caller).map((s) => s.packets);
+      assert.deepEqual(
+        sentByTshark.sort((a, b) => a - b),
+        calls.map((c) => c.media!.callerToPbx).sort((a, b) => a - b),
+        `${burst}: caller->PBX per stream`,
+      );
+      // PBX -> caller: FreeSWITCH's own stream per call from the address its 200 OK answered with
+      const byAnswer = new Map<string, number>();
+      for (const c of calls)
+        byAnswer.set(c.media!.answered!, (byAnswer.get(c.media!.answered!) ?? 0) + c.media!.pbxToCaller);
+      const tsharkByAnswer = new Map<string, number>();
+      for (const s of streams.filter((x) => x.dst === caller))
+        tsharkByAnswer.set(s.src, (tsharkByAnswer.get(s.src) ?? 0) + s.packets);
+      assert.deepEqual(
+        [...tsharkByAnswer].sort(),
+        [...byAnswer].sort(),
+        `${burst}: PBX->caller packets per answered address`,
+      );
+    }
+  });
+
+  describe("new FreeSWITCH broken from outside: the new phase fails naming the call, the direction and the counts", () => {
+    const env = { ...process.env, ...FAST, CALL_DURATION_MS: "1000" };
+    const sim = (name: string): Promise<CliResult> =>
+      f.cli(["sim", ...f.flags, ...fs, "--artifacts-dir", path.join(f.dir, `art-${name}`)], {
+        env,
+        timeoutMs: 120_000,
+      });
+    const mediaVerdicts = (name: string): Record<string, Results["verdicts"][number]> =>
+      Object.fromEntries(
+        resultsOf(runDirIn(path.join(f.dir, `art-${name}`)))
+          .verdicts.filter((v) => v.name === "media-both-ways")
+          .map((v) => [v.phase, v]),
+      );
+    const failsOneWay = (name: string, r: CliResult, from: RegExp): void => {
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      const v = mediaVerdicts(name);
+      assert.equal(v.old?.verdict, "pass", JSON.stringify(v.old));
+      assert.equal(v.new?.verdict, "fail", JSON.stringify(v.new));
+      assert.match(v.new.details, /^0\/6 calls with audio both ways;/);
+      assert.equal(v.new.offenders.length, 6);
+      for (const o of v.new.offenders) {
+        const m =
+          /^(pbxc-[0-9a-f]+-new-\d+-\d+@127\.0\.0\.1): PBX->caller 0 packets from (\S+) \(expected >= (\d+) of (\d+)\)$/.exec(
+            o,
+          );
+        assert.ok(m, o);
+        assert.match(m[2]!, from, o);
+      }
+      assert.match(r.stdout, /^FAIL new media-both-ways: 0\/6 calls with audio both ways/m);
+      assert.match(r.stdout, /^ {4}pbxc-[0-9a-f]+-new-\d+-\d+@127\.0\.0\.1: PBX->caller 0 packets from/m);
+      // the signalling is perfect: only the audio is wrong
+      assert.doesNotMatch(r.stdout, /^FAIL new (routing|completed|no-lost)/m);
+    };
+
+    test("(a) new answers and never sends audio (its dialplan parks the call)", async () => {
+      await setDialplan(f.labDir, "new", newEsl, '<action application="answer"/><action application="park"/>');
+      try {
+        failsOneWay("mute", await sim("mute"), /^127\.0\.0\.1:\d+$/);
+      } finally {
+        await setDialplan(f.labDir, "new", newEsl);
+      }
+    });
+
+    test(
+      "(b) a firewall drops new's RTP towards the caller (iptables, new's RTP ports)",
+      { skip: process.getuid?.() !== 0 && "needs root (iptables)" },
+      async () => {
+        const [lo, hi] = flagValue(fs, "--new-rtp-ports").split("-");
+        const rule = ["OUTPUT", "-o", "lo", "-p", "udp", "--sport", `${lo}:${hi}`, "-j", "DROP"];
+        execFileSync("iptables", ["-I", ...rule]);
+        try {
+          failsOneWay("firewall", await sim("firewall"), /^127\.0\.0\.1:\d+$/);
+        } finally {
+          execFileSync("iptables", ["-D", ...rule]);
+        }
+      },
+    );
+  });
+});
