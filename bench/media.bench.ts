@@ -1,12 +1,14 @@
 /**
- * Benchmark: what media costs the lab's zero-failure call rate on the SIPp stand-ins. `pbx-cutover sim`
- * with `--media on` and `--media off` at rising call rates (calls held `hold` ms, `seconds` of calls per
- * phase); the knee is the last rate at which the whole run passes (every assertion, media-both-ways
- * included with media on). Each rate runs on a fresh lab.
- * Usage: node dist/bench/media.bench.js [seconds] [hold] [rates...]
+ * Benchmark: what media costs the lab's zero-failure call rate. `pbx-cutover sim` with `--media on`
+ * and `--media off` at rising call rates (calls held `hold` ms, `seconds` of calls per phase), on the
+ * SIPp stand-ins or on real FreeSWITCH (old 1.10.3, new 1.10.12; needs `make real-services`); the
+ * knee is the last rate at which the whole run passes (every assertion, media-both-ways included with
+ * media on). Each rate runs on a fresh lab.
+ * Usage: node dist/bench/media.bench.js <sipp|freeswitch> [seconds] [hold] [rates...]
  */
 import os from "node:os";
 import path from "node:path";
+import { freeswitchFlags } from "../test/support/freeswitch-fixture.js";
 import { labFixture } from "../test/support/lab-fixture.js";
 
 const load = (): string =>
@@ -15,9 +17,22 @@ const load = (): string =>
     .map((l) => l.toFixed(1))
     .join(" ");
 
-async function simAt(media: "on" | "off", rate: number, seconds: number, hold: number): Promise<boolean> {
+async function simAt(
+  backends: string,
+  media: "on" | "off",
+  rate: number,
+  seconds: number,
+  hold: number,
+): Promise<boolean> {
   const f = await labFixture();
   try {
+    const extra = backends === "freeswitch" ? await freeswitchFlags() : [];
+    // wide RTP ranges (above the fixtures' SIP/RPC ports): each call holds a port pair at its FreeSWITCH
+    const widen = (flag: string, lo: number): void => void (extra[extra.indexOf(flag) + 1] = `${lo}-${lo + 3999}`);
+    if (backends === "freeswitch") {
+      widen("--old-rtp-ports", 50000);
+      widen("--new-rtp-ports", 54000);
+    }
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       CALLS_PER_PHASE: String(Math.max(2, Math.round(rate * seconds))),
@@ -27,13 +42,13 @@ async function simAt(media: "on" | "off", rate: number, seconds: number, hold: n
       POST_CUTOVER_CALLS: "4",
     };
     const t = performance.now();
-    const r = await f.cli(["sim", ...f.flags, "--media", media, "--artifacts-dir", path.join(f.dir, "art")], {
+    const r = await f.cli(["sim", ...f.flags, ...extra, "--media", media, "--artifacts-dir", path.join(f.dir, "art")], {
       env,
       timeoutMs: 600_000,
     });
-    const fails = (r.stdout.match(/^\s*FAIL \S+ \S+: .*/gm) ?? []).slice(0, 3);
+    const fails = (r.stdout.match(/^FAIL \S+ \S+: .*/gm) ?? []).slice(0, 3);
     console.log(
-      `media ${media.padEnd(3)} rate ${String(rate).padStart(4)}/s: exit ${r.code} in ${((performance.now() - t) / 1000).toFixed(1)} s (load ${load()})${fails.length ? "\n    " + fails.join("\n    ") : ""}`,
+      `${backends} media ${media.padEnd(3)} rate ${String(rate).padStart(4)}/s: exit ${r.code} in ${((performance.now() - t) / 1000).toFixed(1)} s (load ${load()})${fails.length ? "\n    " + fails.join("\n    ") : ""}`,
     );
     return r.code === 0;
   } finally {
@@ -41,14 +56,18 @@ async function simAt(media: "on" | "off", rate: number, seconds: number, hold: n
   }
 }
 
-const [seconds = 5, hold = 1000, ...rates] = process.argv.slice(2).map(Number);
+const [backends = "sipp", ...rest] = process.argv.slice(2);
+if (backends !== "sipp" && backends !== "freeswitch") throw new Error("usage: media.bench.js <sipp|freeswitch> ...");
+const [seconds = 5, hold = 1000, ...rates] = rest.map(Number);
 const ladder = rates.length > 0 ? rates : [50, 100, 200, 300, 400];
-console.log(`machine: ${os.cpus().length} cores; ${seconds} s of calls per phase, held ${hold} ms; load ${load()}`);
+console.log(
+  `machine: ${os.cpus().length} cores; ${backends}; ${seconds} s of calls per phase, held ${hold} ms; load ${load()}`,
+);
 for (const media of ["off", "on"] as const) {
   let knee = 0;
   for (const rate of ladder) {
-    if (!(await simAt(media, rate, seconds, hold))) break;
+    if (!(await simAt(backends, media, rate, seconds, hold))) break;
     knee = rate;
   }
-  console.log(`media ${media}: zero-failure up to ${knee} calls/s (of ${ladder.join(", ")})`);
+  console.log(`${backends} media ${media}: zero-failure up to ${knee} calls/s (of ${ladder.join(", ")})`);
 }

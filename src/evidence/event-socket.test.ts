@@ -65,7 +65,13 @@ for (const [version, tag] of [
       assert.equal(c.hangupDisposition, "recv_bye");
       assert.ok(c.byeReceived, "the caller's BYE reached this FreeSWITCH");
       assert.ok(c.complete);
+      // recorded with the answer-and-park dialplan, no audio: 0 packets each way, and still a MOS
+      assert.deepEqual(c.rtp, { inPackets: 0, outPackets: 0, inMos: 4.5 });
     }
+    assert.ok(
+      events.filter((e) => e.name !== "CHANNEL_HANGUP_COMPLETE").every((e) => e.rtp === undefined),
+      "RTP counters only from the hangup's end",
+    );
     assert.equal(book.activeCount(), 0);
   });
 }

@@ -5,7 +5,7 @@
  * PBX's own account of the calls, next to Kamailio's (HEP) and the caller's; sim checks that they
  * agree call by call (src/sim/event-socket-agrees.ts). One book per FreeSWITCH instance.
  */
-import type { ChannelEvent } from "../freeswitch/channel-events.js";
+import type { ChannelEvent, ChannelRtp } from "../freeswitch/channel-events.js";
 
 /** What one FreeSWITCH says about one call (by Call-ID). */
 export interface FreeswitchCall {
@@ -21,6 +21,8 @@ export interface FreeswitchCall {
   byeReceived: boolean;
   /** CHANNEL_HANGUP_COMPLETE seen: nothing more will come for this channel */
   complete: boolean;
+  /** its audio as FreeSWITCH counted it (from CHANNEL_HANGUP_COMPLETE) */
+  rtp?: ChannelRtp;
 }
 
 /** Folds channel events into per-Call-ID calls. One book per FreeSWITCH instance. */
@@ -61,6 +63,7 @@ export class FreeswitchCallBook {
         c.hangupDisposition = e.hangupDisposition ?? c.hangupDisposition;
         c.byeReceived = c.hangupDisposition === "recv_bye";
         c.complete = true;
+        if (e.rtp) c.rtp = e.rtp;
         break;
     }
     return c;

@@ -37,6 +37,28 @@ export interface ChannelEvent {
   hangupCause: string | undefined;
   /** variable_sip_hangup_disposition: recv_bye = the caller's BYE reached this FreeSWITCH */
   hangupDisposition: string | undefined;
+  /** CHANNEL_HANGUP_COMPLETE: the channel's audio RTP counters (variable_rtp_audio_*), when it had media */
+  rtp?: ChannelRtp;
+}
+
+/**
+ * FreeSWITCH's own count of a channel's audio: packets it received from the caller and sent to it.
+ * Its MOS is kept for the record only: it is computed over the packets that arrived, so a channel
+ * that received none still reports one (4.50 on 1.10.3 and 1.10.12).
+ */
+export interface ChannelRtp {
+  inPackets: number;
+  outPackets: number;
+  inMos: number | undefined;
+}
+
+function rtpOf(h: Map<string, string>): ChannelRtp | undefined {
+  const inPackets = Number(h.get("variable_rtp_audio_in_packet_count"));
+  const outPackets = Number(h.get("variable_rtp_audio_out_packet_count"));
+  if (!h.has("variable_rtp_audio_in_packet_count") || !Number.isFinite(inPackets) || !Number.isFinite(outPackets))
+    return undefined;
+  const mos = Number(h.get("variable_rtp_audio_in_mos"));
+  return { inPackets, outPackets, inMos: h.has("variable_rtp_audio_in_mos") && Number.isFinite(mos) ? mos : undefined };
 }
 
 function decode(v: string): string {
@@ -81,6 +103,7 @@ export function channelEventFrom(frame: EslFrame): ChannelEvent | undefined {
     destination: h.get("Caller-Destination-Number"),
     hangupCause: h.get("Hangup-Cause"),
     hangupDisposition: h.get("variable_sip_hangup_disposition"),
+    ...(name === "CHANNEL_HANGUP_COMPLETE" && rtpOf(h) ? { rtp: rtpOf(h)! } : {}),
   };
 }
 

@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { LoggedMessage } from "../sip/message-log.js";
 import { SIPP_BASE_SSRC } from "../sipp/media.js";
-import { callMedia, callSignalsOf, mediaAssertion, oneWayReason, rtpPacketsOf, type CallMedia } from "./media.js";
+import {
+  callMedia,
+  callSignalsOf,
+  mediaAssertion,
+  oneWayReason,
+  pbxRtpByCall,
+  rtpPacketsOf,
+  type CallMedia,
+} from "./media.js";
 
 /** a classic pcap of Ethernet frames (what dumpcap writes for lo), each an IPv4/UDP datagram */
 type Frame = { src: [string, number]; dst: [string, number]; payload: Buffer; ms?: number };
@@ -231,4 +239,47 @@ test("media-both-ways: an answer whose payload types the offer does not hold is 
   ];
   const [a] = callMedia(["a"], signals, rtpPacketsOf(pcapOf(frames)), 20);
   assert.deepEqual([a!.answeredFormats, a!.wrongPayload], [[8], 1]);
+});
+
+test("media-both-ways with the PBX's own count: a caller->PBX loss is the PBX receiving too few; PBX->caller says whether the PBX sent none or its packets were lost on the way", () => {
+  const pbx = (inPackets: number, outPackets: number): CallMedia["pbx"] => ({
+    backend: "new",
+    inPackets,
+    outPackets,
+    inMos: 4.5,
+  });
+  assert.equal(oneWayReason({ ...call(50, 49), pbx: pbx(50, 49) }), undefined);
+  assert.equal(
+    oneWayReason({ ...call(50, 0), pbx: pbx(50, 0) }),
+    "PBX->caller 0 packets from 127.0.0.1:6000 (expected >= 45 of 50); new's PBX sent none",
+  );
+  assert.equal(
+    oneWayReason({ ...call(50, 0), pbx: pbx(50, 50) }),
+    "PBX->caller 0 packets from 127.0.0.1:6000 (expected >= 45 of 50); new's PBX sent 50: lost between it and the caller",
+  );
+  assert.equal(
+    oneWayReason({ ...call(50, 0), pbx: pbx(0, 0) }),
+    "caller->PBX: new's PBX received 0 of the caller's 50 packets (expected >= 45 of 50); PBX->caller 0 packets from 127.0.0.1:6000 (expected >= 45 of 50); new's PBX sent none",
+  );
+});
+
+test("pbxRtpByCall: each call's counts from the FreeSWITCH that reported them, by Call-ID", () => {
+  const fsCall = (callId: string, rtp?: { inPackets: number; outPackets: number; inMos: number | undefined }) => ({
+    callId,
+    channels: [],
+    createdAtMs: 1,
+    answeredAtMs: 2,
+    hungUpAtMs: 3,
+    hangupCause: "NORMAL_CLEARING",
+    hangupDisposition: "recv_bye",
+    byeReceived: true,
+    complete: true,
+    ...(rtp ? { rtp } : {}),
+  });
+  const m = pbxRtpByCall({
+    old: [fsCall("a", { inPackets: 50, outPackets: 50, inMos: 4.5 })],
+    new: [fsCall("b", { inPackets: 50, outPackets: 0, inMos: 4.5 }), fsCall("c")],
+  });
+  assert.deepEqual([...m.keys()], ["a", "b"]);
+  assert.deepEqual(m.get("b"), { backend: "new", inPackets: 50, outPackets: 0, inMos: 4.5 });
 });

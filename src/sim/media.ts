@@ -8,6 +8,8 @@
  * address in the 200 OK's SDP the caller received.
  */
 import path from "node:path";
+import type { BackendRole } from "../core/backend-role.js";
+import type { PbxCalls } from "./event-socket-agrees.js";
 import type { SimPhase } from "../events/run-events.js";
 import type { LoggedMessage } from "../sip/message-log.js";
 import { readSipHead } from "../sip/message.js";
@@ -150,6 +152,25 @@ export interface CallMedia {
   windowMs: number;
   /** the packets each direction should carry for that time */
   expected: number;
+  /** the answering PBX's own count (FreeSWITCH's hangup event), when it reported one */
+  pbx?: PbxRtp;
+}
+
+/** What the PBX that answered a call counted of its audio (FreeSWITCH: CHANNEL_HANGUP_COMPLETE). */
+export interface PbxRtp {
+  backend: BackendRole;
+  inPackets: number;
+  outPackets: number;
+  /** FreeSWITCH's MOS over the packets that arrived: recorded, never judged (it has one for 0 packets) */
+  inMos: number | undefined;
+}
+
+/** Each call's PBX-side audio counts from both FreeSWITCHs' books, by Call-ID. */
+export function pbxRtpByCall(pbx: PbxCalls): Map<string, PbxRtp> {
+  const out = new Map<string, PbxRtp>();
+  for (const backend of ["old", "new"] as const)
+    for (const c of pbx[backend]) if (c.rtp) out.set(c.callId, { backend, ...c.rtp });
+  return out;
 }
 
 /**
@@ -240,6 +261,7 @@ export function mediaRow(c: CallMedia): Record<string, unknown> {
     pbxToCaller: c.received,
     pbxToCallerFromElsewhere: c.receivedElsewhere,
     wrongPayload: c.wrongPayload,
+    ...(c.pbx ? { pbx: c.pbx } : {}),
     windowMs: c.windowMs,
     expectedEachWay: c.expected,
     caller: c.caller ?? null,
@@ -257,12 +279,19 @@ export const MIN_SHARE = 0.9;
 /** Why a call's media is not both ways, or undefined when it is. */
 export function oneWayReason(c: CallMedia): string | undefined {
   const floor = Math.ceil(c.expected * MIN_SHARE);
+  const expected = `(expected >= ${floor} of ${c.expected})`;
   const why: string[] = [];
-  if (c.sent === 0 || c.sent < floor) why.push(`caller->PBX ${c.sent} packets (expected >= ${floor} of ${c.expected})`);
-  if (c.received === 0 || c.received < floor)
-    why.push(
-      `PBX->caller ${c.received} packets from ${c.answered ?? "(no answer SDP)"} (expected >= ${floor} of ${c.expected})`,
-    );
+  const pbx = c.pbx;
+  const pbxName = pbx ? `${pbx.backend}'s PBX` : undefined;
+  if (c.sent === 0 || c.sent < floor) why.push(`caller->PBX ${c.sent} packets ${expected}`);
+  else if (pbx && (pbx.inPackets === 0 || pbx.inPackets < floor))
+    why.push(`caller->PBX: ${pbxName} received ${pbx.inPackets} of the caller's ${c.sent} packets ${expected}`);
+  if (c.received === 0 || c.received < floor) {
+    const from = `PBX->caller ${c.received} packets from ${c.answered ?? "(no answer SDP)"} ${expected}`;
+    if (!pbx) why.push(from);
+    else if (pbx.outPackets === 0) why.push(`${from}; ${pbxName} sent none`);
+    else why.push(`${from}; ${pbxName} sent ${pbx.outPackets}: lost between it and the caller`);
+  }
   if (c.receivedElsewhere > 0)
     why.push(`${c.receivedElsewhere} packets came back from an address not in the 200 OK's SDP`);
   if (c.answered !== undefined && !c.answeredFormats.some((f) => c.offeredFormats.includes(f)))
@@ -340,10 +369,20 @@ export class MediaBook {
     this.byPhase.set(p, acc);
   }
 
-  /** media-both-ways over every burst of the phase (none when the phase carried no media) */
-  assertions(p: SimPhase): Assertion[] {
+  /**
+   * media-both-ways over every burst of the phase (none when the phase carried no media); with the
+   * PBXs' own counts (a lab of real FreeSWITCH), each call's are added first
+   */
+  assertions(p: SimPhase, pbx?: PbxCalls): Assertion[] {
     const acc = this.byPhase.get(p);
     if (!acc) return [];
+    if (pbx) {
+      const rtp = pbxRtpByCall(pbx);
+      for (const c of acc.calls) {
+        const r = rtp.get(c.callId);
+        if (r) c.pbx = r;
+      }
+    }
     return [mediaAssertion(p, acc.why === undefined ? acc.calls : undefined, acc.why)];
   }
 

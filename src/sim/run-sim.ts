@@ -469,7 +469,7 @@ export class Simulation {
     const e = await this.windowEvidence(p, s.calls * (round + 1), () => this.phaseCalls(p));
     await this.pbxSettle(p);
     const algorithm = this.o.plan.algorithm;
-    const media = this.media.assertions(p);
+    const media = this.media.assertions(p, this.o.pbx?.calls());
     await this.judge(p, () => [
       ...stepAssertions(e(), s, algorithm),
       ...this.agreement(p),
