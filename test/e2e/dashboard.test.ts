@@ -126,8 +126,8 @@ describe("dashboard in plain mode on the real lab", () => {
     );
     assert.equal(
       events.filter((e) => e.kind === "verdict").length,
-      29,
-      "25 verdicts + evidence-agrees per phase (the lab default: both sources)",
+      32,
+      "25 verdicts + evidence-agrees per phase (the lab default: both sources) + media-both-ways in old, both and new",
     );
   });
 
