@@ -283,3 +283,27 @@ test("pbxRtpByCall: each call's counts from the FreeSWITCH that reported them, b
   assert.deepEqual([...m.keys()], ["a", "b"]);
   assert.deepEqual(m.get("b"), { backend: "new", inPackets: 50, outPackets: 0, inMos: 4.5 });
 });
+
+test("callMedia: two streams that took their SSRCs out of the order their calls logged them are matched by where each was sent (its call's answered address)", () => {
+  const OLD: [string, number] = ["127.0.0.1", 6000];
+  const NEW: [string, number] = ["127.0.0.1", 6002];
+  const signals = new Map([
+    ["a", { offer: OFFER, answer: { address: "127.0.0.1:6000", formats: [0] } }],
+    ["b", { offer: OFFER, answer: { address: "127.0.0.1:6002", formats: [0] } }],
+  ]);
+  // a logged first but its stream took the second SSRC: SSRC 0 went to new (b's), SSRC 1 to old (a's)
+  const frames = [
+    ...stream(50, 0, { src: CALLER, dst: NEW, payload: rtp(SIPP_BASE_SSRC) }),
+    ...stream(50, 1, { src: NEW, dst: CALLER, payload: rtp(SIPP_BASE_SSRC) }),
+    ...stream(50, 2, { src: CALLER, dst: OLD, payload: rtp(SIPP_BASE_SSRC + 1) }),
+    ...stream(50, 3, { src: OLD, dst: CALLER, payload: rtp(SIPP_BASE_SSRC + 1) }),
+  ].sort((x, y) => x.ms! - y.ms!);
+  const calls = callMedia(["a", "b"], signals, rtpPacketsOf(pcapOf(frames)), 1000);
+  assert.deepEqual(
+    calls.map((c) => [c.callId, c.sent, c.received, c.receivedElsewhere]),
+    [
+      ["a", 50, 50, 0],
+      ["b", 50, 50, 0],
+    ],
+  );
+});

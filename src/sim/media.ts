@@ -173,6 +173,43 @@ export function pbxRtpByCall(pbx: PbxCalls): Map<string, PbxRtp> {
   return out;
 }
 
+/** how far (in streams) a stream may have started out of the order its call logged it */
+const STREAM_REORDER_SPAN = 8;
+
+/**
+ * The calls in the order of their streams' SSRCs. The log gives the order the streams were asked
+ * for; streams started close together can take their SSRCs in another order. Each stream's own
+ * packets say where it went (the caller sends to the address its call was answered with), so a
+ * stream sent elsewhere than its logged call's answer trades places with a nearby call answered
+ * there.
+ */
+function streamsBySsrc<C extends { caller: string | undefined; answered: string | undefined }>(
+  calls: C[],
+  packets: readonly RtpPacket[],
+): C[] {
+  const callers = new Set(calls.map((c) => c.caller));
+  const to = new Map<number, string>();
+  for (const p of packets) {
+    const k = (p.ssrc - SIPP_BASE_SSRC) >>> 0;
+    if (k < calls.length && !to.has(k) && callers.has(p.src)) to.set(k, p.dst);
+  }
+  const order = [...calls];
+  for (let k = 0; k < order.length; k++) {
+    const dst = to.get(k);
+    if (dst === undefined || order[k]!.answered === dst) continue;
+    const lo = Math.max(0, k - STREAM_REORDER_SPAN);
+    const hi = Math.min(order.length - 1, k + STREAM_REORDER_SPAN);
+    for (let j = lo; j <= hi; j++) {
+      if (j === k || order[j]!.answered !== dst) continue;
+      // a stream already matched to its call keeps it
+      if (j < k && to.get(j) === order[j]!.answered) continue;
+      [order[k], order[j]] = [order[j]!, order[k]!];
+      break;
+    }
+  }
+  return order;
+}
+
 /**
  * Count each call's packets: `streams` is the Call-IDs in the order their RTP streams started. A packet
  * back to the caller is a call's by its SSRC when the PBX echoes it unchanged (the stand-ins), else by
@@ -207,12 +244,10 @@ export function callMedia(
       ...(s.byeAt !== undefined ? { byeAt: s.byeAt } : {}),
     };
   };
+  const calls = streams.map(counted);
   const bySsrc = new Map<number, Counting>();
-  const calls = streams.map((callId, i) => {
-    const c = counted(callId);
-    bySsrc.set((SIPP_BASE_SSRC + i) >>> 0, c);
-    return c;
-  });
+  const order = streamsBySsrc(calls, packets);
+  order.forEach((c, i) => bySsrc.set((SIPP_BASE_SSRC + i) >>> 0, c));
   // an answered call whose stream never started carried no audio either way
   const started = new Set(streams);
   for (const [callId, s] of signals) if (s.answer !== undefined && !started.has(callId)) calls.push(counted(callId));

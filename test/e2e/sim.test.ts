@@ -127,7 +127,7 @@ describe("pbx-cutover sim (real Kamailio + SIPp)", () => {
     // the lab default: verdicts from the stand-ins' logs, HEP cross-checks them per phase
     assert.equal(results.verdicts.filter((v) => v.name === "evidence-agrees").length, 4);
     const junit = readFileSync(path.join(dir, "junit.xml"), "utf8");
-    assert.equal((junit.match(/<testcase /g) ?? []).length, 29);
+    assert.equal((junit.match(/<testcase /g) ?? []).length, 32);
     assert.match(junit, /failures="0" errors="0"/);
     // the stdout log holds what was printed
     assert.equal(readFileSync(path.join(dir, "simulation.stdout.log"), "utf8"), r.stdout);
