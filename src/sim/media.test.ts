@@ -159,7 +159,16 @@ const call = (sent: number, received: number): CallMedia => ({
 
 test("media-both-ways: 90% of the expected packets each way passes; below it or 0 fails naming the direction", () => {
   assert.equal(oneWayReason(call(45, 45)), undefined);
-  assert.match(oneWayReason(call(44, 50)) ?? "", /^caller->PBX 44 packets \(expected >= 45 of 50\)$/);
+  // the caller's own shortfall is not the PBX's: what comes back is judged against what was sent
+  assert.equal(oneWayReason(call(44, 44)), undefined);
+  assert.match(
+    oneWayReason(call(44, 39)) ?? "",
+    /^PBX->caller 39 packets from 127\.0\.0\.1:6000 \(expected >= 40 of 44\)$/,
+  );
+  assert.match(
+    oneWayReason(call(0, 0)) ?? "",
+    /^caller->PBX 0 packets \(the caller's stream did not run\); PBX->caller 0/,
+  );
   assert.match(oneWayReason(call(50, 0)) ?? "", /^PBX->caller 0 packets from 127\.0\.0\.1:6000/);
   const a = mediaAssertion("new", [call(50, 50), { ...call(50, 0), callId: "bad" }]);
   assert.equal(a.verdict, "fail");
@@ -168,6 +177,14 @@ test("media-both-ways: 90% of the expected packets each way passes; below it or 
   assert.equal(mediaAssertion("new", [call(50, 50)]).verdict, "pass");
   assert.equal(mediaAssertion("new", undefined, "dumpcap failed").verdict, "inconclusive");
   assert.equal(mediaAssertion("new", []).verdict, "inconclusive");
+  // a call whose stream never started is not judged: the caller's, not the PBX's
+  const starved = mediaAssertion("new", [call(50, 50), { ...call(0, 0), callId: "starved" }]);
+  assert.equal(starved.verdict, "pass");
+  assert.match(
+    starved.details,
+    /^1\/1 calls with audio both ways; .*; 1 not judged \(the caller's stream never started\)$/,
+  );
+  assert.equal(mediaAssertion("new", [call(0, 0)]).verdict, "inconclusive");
 });
 
 test("callMedia: a PBX that sends its own stream (FreeSWITCH's echo: its SSRC, its port per call) counts for the call answered there; a port used again by a later call goes to that call", () => {

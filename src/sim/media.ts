@@ -313,16 +313,20 @@ export const MIN_SHARE = 0.9;
 
 /** Why a call's media is not both ways, or undefined when it is. */
 export function oneWayReason(c: CallMedia): string | undefined {
-  const floor = Math.ceil(c.expected * MIN_SHARE);
-  const expected = `(expected >= ${floor} of ${c.expected})`;
+  const at = (n: number): string => `(expected >= ${Math.ceil(n * MIN_SHARE)} of ${n})`;
+  const short = (got: number, of: number): boolean => got === 0 || got < Math.ceil(of * MIN_SHARE);
   const why: string[] = [];
   const pbx = c.pbx;
   const pbxName = pbx ? `${pbx.backend}'s PBX` : undefined;
-  if (c.sent === 0 || c.sent < floor) why.push(`caller->PBX ${c.sent} packets ${expected}`);
-  else if (pbx && (pbx.inPackets === 0 || pbx.inPackets < floor))
-    why.push(`caller->PBX: ${pbxName} received ${pbx.inPackets} of the caller's ${c.sent} packets ${expected}`);
-  if (c.received === 0 || c.received < floor) {
-    const from = `PBX->caller ${c.received} packets from ${c.answered ?? "(no answer SDP)"} ${expected}`;
+  // what the caller sent is the caller's own doing (a starved generator sends late or less); the PBX
+  // is judged on those packets: each must reach it, and its echo is what can come back, at most the
+  // window's worth
+  const back = Math.min(c.expected, c.sent);
+  if (c.sent === 0) why.push(`caller->PBX 0 packets (the caller's stream did not run)`);
+  else if (pbx && short(pbx.inPackets, c.sent))
+    why.push(`caller->PBX: ${pbxName} received ${pbx.inPackets} of the caller's ${c.sent} packets ${at(c.sent)}`);
+  if (c.received === 0 || short(c.received, back)) {
+    const from = `PBX->caller ${c.received} packets from ${c.answered ?? "(no answer SDP)"} ${at(back)}`;
     if (!pbx) why.push(from);
     else if (pbx.outPackets === 0) why.push(`${from}; ${pbxName} sent none`);
     else why.push(`${from}; ${pbxName} sent ${pbx.outPackets}: lost between it and the caller`);
@@ -353,26 +357,30 @@ export function mediaAssertion(phase: SimPhase, calls: CallMedia[] | undefined, 
       source: "rtp-capture",
     };
   }
-  const bad = calls.map((c) => ({ c, why: oneWayReason(c) })).filter((x) => x.why !== undefined);
-  const sum = (f: (c: CallMedia) => number): number => calls.reduce((n, c) => n + f(c), 0);
-  const noBack = calls.filter((c) => c.received === 0).length;
-  const noOut = calls.filter((c) => c.sent === 0).length;
+  // a call whose stream never started (the caller's generator, starved at short holds) says nothing of the PBX
+  const unjudged = calls.filter((c) => c.sent === 0).length;
+  const judged = calls.filter((c) => c.sent > 0);
+  const bad = judged.map((c) => ({ c, why: oneWayReason(c) })).filter((x) => x.why !== undefined);
+  const sum = (f: (c: CallMedia) => number): number => judged.reduce((n, c) => n + f(c), 0);
+  const noBack = judged.filter((c) => c.received === 0).length;
   const offenders = bad.map((x) => `${x.c.callId}: ${x.why!}`);
   return {
     phase,
     name: "media-both-ways",
-    verdict: calls.length === 0 ? "inconclusive" : bad.length === 0 ? "pass" : "fail",
+    verdict: judged.length === 0 ? "inconclusive" : bad.length === 0 ? "pass" : "fail",
     details:
-      `${calls.length - bad.length}/${calls.length} calls with audio both ways; caller->PBX ${sum((c) => c.sent)} packets, ` +
+      `${judged.length - bad.length}/${judged.length} calls with audio both ways; caller->PBX ${sum((c) => c.sent)} packets, ` +
       `PBX->caller ${sum((c) => c.received)} (expected ${sum((c) => c.expected)} each way); ` +
-      `${noOut} calls with no audio caller->PBX, ${noBack} with no audio PBX->caller`,
+      `${noBack} calls with no audio PBX->caller` +
+      (unjudged > 0 ? `; ${unjudged} not judged (the caller's stream never started)` : ""),
     numbers: {
       calls: calls.length,
+      judged: judged.length,
+      notJudged: unjudged,
       oneWay: bad.length,
       sent: sum((c) => c.sent),
       received: sum((c) => c.received),
       expected: sum((c) => c.expected),
-      noAudioCallerToPbx: noOut,
       noAudioPbxToCaller: noBack,
     },
     offenders: offenders.length > 10 ? [...offenders.slice(0, 10), `... and ${offenders.length - 10} more`] : offenders,
