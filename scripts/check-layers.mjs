@@ -22,6 +22,7 @@ export const LAYERS = [
   ["artifacts"],
   ["target"],
   ["apply"],
+  ["fleet"],
   ["config"],
   ["freeswitch"],
   ["observe"],

@@ -123,7 +123,8 @@ export function backupPaths(target: Target): { dir: string; previous: string; in
   return { dir, previous: path.join(dir, "previous.list"), inFlight: path.join(dir, "in-flight.list") };
 }
 
-function writeBackup(file: string, text: string): void {
+/** Save a list as a rollback point (flushed before the rename). */
+export function writeBackup(file: string, text: string): void {
   try {
     ensureDir(path.dirname(file));
   } catch (err) {
@@ -344,7 +345,8 @@ function sameList(target: Target, a: string | undefined, b: string | undefined):
   }
 }
 
-async function readCurrent(target: Target): Promise<string | undefined> {
+/** The target's durable list, undefined when there is none. */
+export async function readCurrent(target: Target): Promise<string | undefined> {
   try {
     return await target.dispatcherList.read();
   } catch (err) {
@@ -358,7 +360,7 @@ async function readCurrent(target: Target): Promise<string | undefined> {
  * Kamailio still runs the previous list: then writing the file back and checking the runtime is
  * enough (no reload, so no wait for reload_delta, and Ctrl-C is answered at once).
  */
-async function restorePrevious(
+export async function restorePrevious(
   target: Target,
   previousText: string | undefined,
   policy: RetryPolicy,

@@ -183,18 +183,36 @@ describe("target files", () => {
     );
   });
 
-  it("credentials in the RPC URL, a CA file for http: and a second node are refused", () => {
+  it("credentials in the RPC URL and a CA file for http: are refused", () => {
     const raw = valid();
     raw.nodes[0]!.rpc.http.url = "http://ops:pw@10.0.0.2:5071/RPC";
     assert.match(
       usage(() => parse(raw)),
       /has credentials in it/,
     );
+  });
+
+  it("a fleet: several nodes, each with its own list; two nodes on one list file or one name are refused", () => {
     const two = valid();
-    two.nodes.push({ ...two.nodes[0]!, name: "kam2" });
+    two.nodes.push({ ...two.nodes[0]!, name: "kam2", list: { file: { path: "kam2.list" } } });
+    assert.deepEqual(
+      parse(two).nodes.map((n) => [n.name, n.list.path]),
+      [
+        ["kam1", "/etc/pbx/dispatcher.list"],
+        ["kam2", "/etc/pbx/kam2.list"],
+      ],
+    );
+    const shared = valid();
+    shared.nodes.push({ ...shared.nodes[0]!, name: "kam2" });
     assert.match(
-      usage(() => parse(two)),
-      /nodes: one node for now/,
+      usage(() => parse(shared)),
+      /^nodes\[1\]\.list\.file\.path: \/etc\/pbx\/dispatcher\.list is also the list of node kam1; each node needs its own list$/m,
+    );
+    const twice = valid();
+    twice.nodes.push({ ...twice.nodes[0]!, list: { file: { path: "kam2.list" } } });
+    assert.match(
+      usage(() => parse(twice)),
+      /^nodes\[1\]\.name: kam1 names two nodes$/m,
     );
   });
 });

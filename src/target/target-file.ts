@@ -14,7 +14,7 @@
  *   hep: { collector: "10.0.0.5:9060" } # where the node's siptrace mirrors; the tool listens there
  *   dialogProfile: pbx                 # a dialog profile with value, set to $du per call (drain, check)
  *   stateDir: /var/lib/pbx-cutover/pbx-east   # lock and list backups (default $XDG_STATE_HOME/pbx-cutover/targets/ID)
- *   nodes:
+ *   nodes:                             # one node, or a fleet: each with its own RPC and list file
  *     - name: kam1
  *       sip: "10.0.0.2:5060"           # the node's SIP listener (OPTIONS from `target check`, probe calls)
  *       rpc:
@@ -290,8 +290,8 @@ export function targetFromInput(
     }
   const hep = t.hep ? parseEndpoint(t.hep.collector) : undefined;
   if (typeof hep === "string") problems.push(`hep.collector: ${hep}`);
-  if (t.nodes.length > 1) problems.push(`nodes: one node for now (the file names ${t.nodes.length})`);
   const names = new Set<string>();
+  const lists = new Map<string, string>();
   const nodes: TargetNode[] = [];
   t.nodes.forEach((n, i) => {
     const at = `nodes[${i}]`;
@@ -306,11 +306,22 @@ export function targetFromInput(
       return;
     }
     if (n.list.db) {
+      if (t.nodes.length > 1)
+        problems.push(`${at}.list.db: a fleet works on a list file per node for now, not on a database table`);
       const db = dbSourceOf(n.list.db, `${at}.list.db`, baseDir, secret, problems);
       if (db === undefined) return;
       list = { kind: "db", db };
     } else {
-      list = { kind: "file", path: remotePath(n.list.file!.path, `${at}.list.file.path`, ssh, baseDir, problems), ssh };
+      const listPath = remotePath(n.list.file!.path, `${at}.list.file.path`, ssh, baseDir, problems);
+      list = { kind: "file", path: listPath, ssh };
+      // a fleet of file-per-node: two nodes writing one file would step each other's list
+      const where = ssh ? `${ssh.host}:${ssh.port}:${listPath}` : listPath;
+      const other = lists.get(where);
+      if (other !== undefined)
+        problems.push(
+          `${at}.list.file.path: ${listPath} is also the list of node ${other}; each node needs its own list`,
+        );
+      else lists.set(where, n.name);
     }
     if ((n.rpc.http === undefined) === (n.rpc.kamcmd === undefined)) {
       problems.push(`${at}.rpc: name one transport, http or kamcmd`);

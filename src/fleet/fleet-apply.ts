@@ -1,0 +1,280 @@
+/**
+ * One step on a fleet of Kamailio nodes, all or nothing:
+ *   lock every node -> check every node (reachable, runtime == its list, the same current step) ->
+ *   back up and write each durable list -> reload each (in parallel) -> read every list and runtime
+ *   back.
+ * Nothing is written until every node passed the check. If any node fails after the first write
+ * (a write, a reload, a read-back), every node is put back on the last good step with the verified
+ * restore of a single apply (write the previous list, reload unless the runtime never left it, read
+ * back) and the error says per node what happened (exit 4). Nodes end on different steps only if a
+ * node could not be restored (unreachable during the restore itself): FleetSplitError (exit 4)
+ * names each node and what it routes by.
+ * The skew of a step is the window in which the fleet was mixed: from the first node's accepted
+ * reload to the last's (their replies), each confirmed by the read-back.
+ */
+import { rmSync, renameSync } from "node:fs";
+import { ApplyRestoredError, EnvironmentError, UsageError } from "../core/errors.js";
+import { diffRuntime, describeDiff } from "../dispatcher/diff.js";
+import { entriesOf, parseDispatcherList } from "../dispatcher/list.js";
+import { renderProfile, type DispatcherProfile, type ProfileMode } from "../dispatcher/profile.js";
+import type { RuntimeDestination } from "../dispatcher/runtime.js";
+import { defaultRetryPolicy, readRuntime, reloadWithRetry, type RetryPolicy } from "../kamailio/dispatcher-rpc.js";
+import type { Target } from "../target/target.js";
+import { acquireApplyLock, type ApplyLock } from "../apply/apply-lock.js";
+import { backupPaths, profileFor, readCurrent, restorePrevious, writeBackup } from "../apply/apply.js";
+import { DriftError } from "../target/list-guard.js";
+import {
+  computeSkew,
+  routingLines,
+  type FleetFailure,
+  type FleetOutcome,
+  type FleetStage,
+  type NodeStep,
+} from "./fleet-report.js";
+
+/** One node of a fleet: its name in the target file and its Target. */
+export interface FleetMember {
+  name: string;
+  target: Target;
+}
+
+/** The step failed on a node and every node was put back on the last good step (verified). Exit 4. */
+export class FleetRestoredError extends ApplyRestoredError {
+  constructor(readonly failure: FleetFailure) {
+    super(
+      `applying ${failure.label} to the fleet failed on node ${failure.cause.node} at ${failure.cause.stage}: ${failure.cause.reason}; every node was put back on ${failure.previousLabel} and verified at runtime`,
+      routingLines(failure.nodes),
+    );
+  }
+}
+
+/** The step failed and at least one node could not be restored: the fleet is on different steps. Exit 4. */
+export class FleetSplitError extends ApplyRestoredError {
+  constructor(readonly failure: FleetFailure) {
+    const stray = failure.nodes.filter((n) => n.restore?.verified !== true).map((n) => n.name);
+    super(
+      `FLEET ON DIFFERENT STEPS: applying ${failure.label} failed on node ${failure.cause.node} at ${failure.cause.stage}: ${failure.cause.reason}; node ${stray.join(", ")} could NOT be put back on ${failure.previousLabel}. Check each node now`,
+      routingLines(failure.nodes),
+    );
+  }
+}
+
+export interface FleetApplyOptions {
+  command?: string;
+  retry?: Partial<RetryPolicy>;
+  signal?: AbortSignal;
+  /** awaited after every list is written and before any reload */
+  afterWrite?: () => Promise<void>;
+}
+
+const uris = (r: readonly RuntimeDestination[]): string[] => r.map((d) => d.uri);
+const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/** "# pbx-cutover profile: both" in a list names the step it was. */
+export function stepLabelOf(text: string | undefined): string {
+  return (text && /^#\s*pbx-cutover profile:\s*(\S+)/m.exec(text)?.[1]) ?? "the list before";
+}
+
+/** A list's destinations as one comparable string (comments and spacing ignored); the text when it does not parse. */
+function entriesKey(text: string | undefined): string {
+  try {
+    return JSON.stringify(entriesOf(parseDispatcherList(text ?? "")));
+  } catch {
+    return `unparsed:${text ?? ""}`;
+  }
+}
+
+interface Checked {
+  member: FleetMember;
+  previousText: string | undefined;
+  runtimeBefore: RuntimeDestination[];
+}
+
+/**
+ * Read every node (in parallel) and refuse before anything is written: a node that does not answer
+ * (exit 3), drift or a list the tool does not work on (the node's own check: exit 4 / 2), nodes
+ * whose lists hold different steps (exit 4).
+ */
+async function checkFleet(
+  members: readonly FleetMember[],
+  label: string,
+  policy: RetryPolicy,
+  signal: AbortSignal | undefined,
+): Promise<Checked[]> {
+  const read = await Promise.all(
+    members.map(async (member) => {
+      try {
+        const [previousText, runtimeBefore] = await Promise.all([
+          readCurrent(member.target),
+          readRuntime(member.target.rpc, policy, signal),
+        ]);
+        return { member, previousText, runtimeBefore };
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        return `node ${member.name}: ${message(err)}`;
+      }
+    }),
+  );
+  const unreachable = read.filter((r): r is string => typeof r === "string");
+  if (unreachable.length > 0)
+    throw new EnvironmentError(
+      `cannot read every node of the fleet before applying ${label}; nothing was written on any node`,
+      unreachable,
+    );
+  const checked = read as Checked[];
+  const drift: string[] = [];
+  for (const c of checked) {
+    try {
+      c.member.target.checkBeforeWrite?.(c.previousText, c.runtimeBefore);
+    } catch (err) {
+      if (!(err instanceof DriftError)) throw err;
+      drift.push(err.message, ...err.details.map((d) => `  ${d}`));
+    }
+  }
+  if (drift.length > 0)
+    throw new DriftError(`drift on the fleet before applying ${label}: nothing was written on any node`, drift);
+  const keys = new Set(checked.map((c) => entriesKey(c.previousText)));
+  if (keys.size > 1)
+    throw new DriftError(
+      `the fleet's nodes are not on the same step before applying ${label}; nothing was written on any node`,
+      checked.map(
+        (c) =>
+          `node ${c.member.name}: ${stepLabelOf(c.previousText)} (${c.member.target.dispatcherList.location}), routing ${uris(c.runtimeBefore).join(", ") || "(empty)"}`,
+      ),
+    );
+  return checked;
+}
+
+/** Apply one profile to every node of a fleet, all or nothing (see the module's comment). */
+export async function fleetApply(
+  members: readonly FleetMember[],
+  desired: ProfileMode | DispatcherProfile,
+  opts: FleetApplyOptions = {},
+): Promise<FleetOutcome> {
+  if (members.length === 0) throw new UsageError("a fleet needs at least one node; nothing was changed");
+  const t0 = performance.now();
+  const policy: RetryPolicy = { ...defaultRetryPolicy, ...opts.retry };
+  const profiles = members.map((m) => profileFor(m.target, desired));
+  const texts = profiles.map(renderProfile);
+  const label = profiles[0]!.label;
+  const locks: ApplyLock[] = [];
+  try {
+    for (const m of members)
+      locks.push(acquireApplyLock(m.target.lockPath, opts.command ?? `pbx-cutover apply ${label} (fleet)`));
+    const checked = await checkFleet(members, label, policy, opts.signal);
+    const steps: NodeStep[] = members.map((m) => ({
+      name: m.name,
+      location: m.target.dispatcherList.location,
+      result: "stopped",
+      routing: "unknown",
+    }));
+    if (checked.every((c, i) => c.previousText === texts[i] && diffRuntime(profiles[i]!.list, c.runtimeBefore).ok)) {
+      for (const [i, c] of checked.entries())
+        Object.assign(steps[i]!, { result: "unchanged", runtime: uris(c.runtimeBefore), routing: label });
+      return { ok: true, label, changed: false, nodes: steps, skew: undefined, totalMs: performance.now() - t0 };
+    }
+    const previousLabel = stepLabelOf(checked[0]!.previousText);
+    for (const c of checked)
+      if (c.previousText !== undefined) writeBackup(backupPaths(c.member.target).inFlight, c.previousText);
+
+    const first: { cause?: FleetFailure["cause"] } = {};
+    const fail = (i: number, stage: FleetStage, reason: string): void => {
+      Object.assign(steps[i]!, { result: "failed", failedAt: stage, reason });
+      first.cause ??= { node: members[i]!.name, stage, reason };
+    };
+    const interrupted = (): boolean => opts.signal?.aborted === true;
+
+    // write every list
+    await Promise.all(
+      members.map(async (m, i) => {
+        try {
+          opts.signal?.throwIfAborted();
+          await m.target.dispatcherList.writeAtomic(texts[i]!);
+        } catch (err) {
+          fail(i, "write", interrupted() ? "the run was interrupted" : message(err));
+        }
+      }),
+    );
+    if (first.cause === undefined && opts.afterWrite) await opts.afterWrite();
+
+    // reload every node at once
+    if (first.cause === undefined)
+      await Promise.all(
+        members.map(async (m, i) => {
+          try {
+            const started = Date.now();
+            const reload = await reloadWithRetry(m.target.rpc, policy, opts.signal);
+            const at = started + reload.durationMs;
+            Object.assign(steps[i]!, { reload, reloadSentAt: at - reload.lastAttemptMs, routingAt: at });
+            if (!reload.ok) fail(i, "reload", `dispatcher.reload was not accepted: ${reload.reply}`);
+          } catch (err) {
+            fail(i, "reload", interrupted() ? "the run was interrupted" : message(err));
+          }
+        }),
+      );
+
+    // read every list and runtime back
+    if (first.cause === undefined)
+      await Promise.all(
+        members.map(async (m, i) => {
+          try {
+            const [text, runtime] = await Promise.all([
+              readCurrent(m.target),
+              readRuntime(m.target.rpc, policy, opts.signal),
+            ]);
+            steps[i]!.runtime = uris(runtime);
+            const diff = diffRuntime(profiles[i]!.list, runtime);
+            if (text !== texts[i])
+              fail(i, "verify", `the list file changed under us (${m.target.dispatcherList.location})`);
+            else if (!diff.ok) fail(i, "verify", `Kamailio's runtime does not match ${label}: ${describeDiff(diff)}`);
+          } catch (err) {
+            fail(i, "verify", interrupted() ? "the run was interrupted" : message(err));
+          }
+        }),
+      );
+
+    if (first.cause === undefined) {
+      for (const [i, c] of checked.entries()) {
+        const b = backupPaths(c.member.target);
+        if (c.previousText !== undefined) renameSync(b.inFlight, b.previous);
+        Object.assign(steps[i]!, { result: "applied", routing: label });
+      }
+      return {
+        ok: true,
+        label,
+        changed: true,
+        nodes: steps,
+        skew: computeSkew(steps),
+        totalMs: performance.now() - t0,
+      };
+    }
+
+    // put every node back on the last good step (never interrupted: it must finish)
+    await Promise.all(
+      checked.map(async (c, i) => {
+        const s = steps[i]!;
+        try {
+          const r = await restorePrevious(c.member.target, c.previousText, policy, s.reload?.ok === true);
+          s.restore = { verified: r.verified, detail: r.detail, runtime: r.runtime ? uris(r.runtime) : undefined };
+        } catch (err) {
+          s.restore = { verified: false, detail: `restore failed: ${message(err)}`, runtime: undefined };
+        }
+        s.routing = s.restore.verified ? previousLabel : "unknown";
+        if (s.result === "stopped" && s.reload?.ok) s.result = "applied";
+        rmSync(backupPaths(c.member.target).inFlight, { force: true });
+      }),
+    );
+    const failure: FleetFailure = {
+      label,
+      previousLabel,
+      cause: first.cause,
+      nodes: steps,
+      consistent: steps.every((s) => s.restore?.verified === true),
+    };
+    if (!failure.consistent) throw new FleetSplitError(failure);
+    if (interrupted()) opts.signal!.throwIfAborted();
+    throw new FleetRestoredError(failure);
+  } finally {
+    for (const l of locks) l.release();
+  }
+}
