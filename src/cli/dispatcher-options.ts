@@ -2,7 +2,8 @@ import type { Command } from "commander";
 import { parseIntFlag, type LabSettings } from "../config/lab-config.js";
 import { sameDestinationProblem } from "../dispatcher/profile.js";
 import { canonicalSipUri, sameHostPort, type SipUri } from "../sip/sip-uri.js";
-import type { TargetChoice } from "../drivers/driver.js";
+import type { Driver, TargetChoice } from "../drivers/driver.js";
+import type { FleetMember } from "../fleet/fleet-apply.js";
 import { driverFor } from "../drivers/select.js";
 import type { BackendRole } from "../core/backend-role.js";
 import { checkDestination, type SipPolicy } from "../sip/sip-policy.js";
@@ -72,14 +73,26 @@ interface SipUriChoice {
   uri: SipUri;
 }
 
-/** The target of the command's choice (native or docker), with --old-uri / --new-uri validated first, then applied. */
-export async function dispatcherTarget(opts: DispatcherFlags, choice: TargetChoice): Promise<Target> {
-  const driver = driverFor(choice);
+function refuseUriFlags(opts: DispatcherFlags, driver: Driver): void {
   if (driver.destinationsFrom !== undefined && (opts.oldUri !== undefined || opts.newUri !== undefined)) {
     throw new UsageError(
       `${driver.destinationsFrom} names the old and new destinations; --old-uri / --new-uri cannot be given with --target; nothing was changed`,
     );
   }
+}
+
+/** The nodes of a target file that names several (undefined for any other target). */
+export async function dispatcherFleet(opts: DispatcherFlags, choice: TargetChoice): Promise<FleetMember[] | undefined> {
+  const driver = driverFor(choice);
+  if (!driver.openFleet) return undefined;
+  refuseUriFlags(opts, driver);
+  return driver.openFleet();
+}
+
+/** The target of the command's choice (native or docker), with --old-uri / --new-uri validated first, then applied. */
+export async function dispatcherTarget(opts: DispatcherFlags, choice: TargetChoice): Promise<Target> {
+  const driver = driverFor(choice);
+  refuseUriFlags(opts, driver);
   const uris = backendUriFlags(opts, driver.sipPolicy);
   const t = await driver.openTarget();
   for (const role of ["old", "new"] as const) {

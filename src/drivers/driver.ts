@@ -9,6 +9,7 @@ import type { DriverName, Target } from "../target/target.js";
 import type { VersionSource } from "../verify/probes.js";
 import type { ProductionTargetSpec } from "../target/target-file.js";
 import type { LabControl } from "./lab-control.js";
+import type { FleetMember } from "../fleet/fleet-apply.js";
 
 export type { DriverName } from "../target/target.js";
 
@@ -114,6 +115,11 @@ export interface Driver {
   readonly kamailioDownHint: string;
   /** the Target of the choice; the caller owns it (close() when done) */
   openTarget(): Promise<Target>;
+  /**
+   * a target file naming several nodes: each node's Target (the caller closes them); then openTarget
+   * refuses (exit 2) for the commands that do not work on a fleet yet
+   */
+  openFleet?(): Promise<FleetMember[]>;
   /** "make sure it is up, and take down what I started" for migrate, sim and dashboard */
   lab(): LabControl;
   /** versions `verify` reads besides the probes (inside containers, of binaries) */

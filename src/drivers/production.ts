@@ -22,6 +22,8 @@ export const productionDriver: DriverKind<ProductionChoice> = {
   },
   bind: (c) => {
     const node = c.spec.nodes[0]!;
+    const fleet = c.spec.nodes.length > 1;
+    const names = c.spec.nodes.map((n) => n.name).join(", ");
     return {
       name: "production",
       sipPolicy: c.spec.sipPolicy,
@@ -34,7 +36,22 @@ export const productionDriver: DriverKind<ProductionChoice> = {
       mirroredCalls: c.spec.hepCollector,
       destinationsFrom: c.spec.source,
       kamailioDownHint: `node ${node.name} does not answer; pbx-cutover target check --target ${c.spec.source} says why`,
-      openTarget: () => Promise.resolve().then(() => productionTarget(c.spec, node)),
+      openTarget: () =>
+        Promise.resolve().then(() => {
+          if (fleet)
+            throw new UsageError(
+              `${c.spec.source} names ${c.spec.nodes.length} nodes (${names}); this command works on one node for now (apply and rollback work on a fleet); nothing was changed`,
+            );
+          return productionTarget(c.spec, node);
+        }),
+      ...(fleet
+        ? {
+            openFleet: () =>
+              Promise.resolve().then(() =>
+                c.spec.nodes.map((n) => ({ name: n.name, target: productionTarget(c.spec, n) })),
+              ),
+          }
+        : {}),
       lab: () => unmanagedKamailio(),
       versionSources: () => [],
       withVerifyDefaults: (config) => config,

@@ -196,7 +196,7 @@ describe("target files", () => {
     const two = valid();
     two.nodes.push({ ...two.nodes[0]!, name: "kam2", list: { file: { path: "kam2.list" } } });
     assert.deepEqual(
-      parse(two).nodes.map((n) => [n.name, n.list.path]),
+      parse(two).nodes.map((n) => [n.name, n.list.kind === "file" ? n.list.path : "db"]),
       [
         ["kam1", "/etc/pbx/dispatcher.list"],
         ["kam2", "/etc/pbx/kam2.list"],

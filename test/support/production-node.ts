@@ -52,6 +52,8 @@ export interface ProductionNodeOptions {
    * PostgreSQL the harness starts on the node's address (Kamailio's db_postgres, Debian's schema files)
    */
   listSource?: "file" | "db";
+  /** route to another node's stand-ins (a fleet: every node in front of the same two PBXs) instead of starting its own */
+  sharedBackends?: ProductionNode["backends"];
 }
 
 /** The node's PostgreSQL (listSource db): the dispatcher table Kamailio reads. */
@@ -104,6 +106,8 @@ export interface ProductionNode {
   rpc(method: string, params?: readonly (string | number)[]): Promise<unknown>;
   /** stop Kamailio and start it again from its config (the list file is re-read) */
   restart(): Promise<void>;
+  /** Kamailio's process group (SIGSTOP it to freeze the node's RPC) */
+  kamailioGroup(): number;
   stop(): Promise<void>;
 }
 
@@ -284,6 +288,8 @@ function stopChild(child: ChildProcess | undefined): Promise<void> {
     });
     try {
       process.kill(-child.pid!, "SIGTERM");
+      // a frozen (SIGSTOPped) node ends too
+      process.kill(-child.pid!, "SIGCONT");
     } catch {
       clearTimeout(timer);
       resolve();
@@ -347,7 +353,10 @@ export async function startProductionNode(o: ProductionNodeOptions): Promise<Pro
   const setId = o.setId ?? 1;
   const hep = o.hep ?? { address: "127.0.0.1", port: 9 };
   const authorization = authorizationOf(o.auth);
-  const uris = { old: `sip:${at.address}:${at.old}`, new: `sip:${at.address}:${at.new}` };
+  const shared = o.sharedBackends;
+  const uris = shared
+    ? { old: shared.old.uri, new: shared.new.uri }
+    : { old: `sip:${at.address}:${at.old}`, new: `sip:${at.address}:${at.new}` };
   const listFile = path.join(dir, "dispatcher.list");
   const cfgFile = path.join(dir, "kamailio.cfg");
   const ctlSocket = path.join(dir, "kamailio_ctl");
@@ -391,9 +400,11 @@ export async function startProductionNode(o: ProductionNodeOptions): Promise<Pro
       await rawRpc(at.address, at.http, authorization, "core.version");
     });
   };
-  const messages = { old: path.join(dir, "uas-old.messages.log"), new: path.join(dir, "uas-new.messages.log") };
+  const messages = shared
+    ? { old: shared.old.messages, new: shared.new.messages }
+    : { old: path.join(dir, "uas-old.messages.log"), new: path.join(dir, "uas-new.messages.log") };
   try {
-    for (const role of ["old", "new"] as const) {
+    for (const role of shared ? [] : (["old", "new"] as const)) {
       const scenario = path.join(ROOT, "assets", "sipp", o.scenarios?.[role] ?? "uas-answer.xml");
       uas.push(
         spawnGroup(
@@ -426,7 +437,7 @@ export async function startProductionNode(o: ProductionNodeOptions): Promise<Pro
       sshd = started.child;
       ssh = started.ssh;
     }
-    for (const role of ["old", "new"] as const) {
+    for (const role of shared ? [] : (["old", "new"] as const)) {
       await untilReady(`stand-in ${role}`, async () => {
         if (await isUdpFree(at.address, at[role])) throw new Error("not listening yet");
       });
@@ -448,7 +459,7 @@ export async function startProductionNode(o: ProductionNodeOptions): Promise<Pro
     log,
     hep,
     setId,
-    backends: {
+    backends: shared ?? {
       old: { uri: uris.old, port: at.old, messages: messages.old },
       new: { uri: uris.new, port: at.new, messages: messages.new },
     },
@@ -460,6 +471,7 @@ export async function startProductionNode(o: ProductionNodeOptions): Promise<Pro
       await stopChild(kamailio);
       await startKamailio();
     },
+    kamailioGroup: () => kamailio!.pid!,
     async stop() {
       await Promise.all([stopChild(kamailio), stopChild(sshd), ...uas.map(stopChild)]);
       await db?.stop();
@@ -739,18 +751,41 @@ export function writeTargetFile(
       identityFile: node.ssh.identityFile,
     };
   }
-  const rpc =
-    transport === "http"
-      ? {
-          http: {
-            url: `http://${node.address}:${node.httpPort}/RPC`,
-            auth:
-              "basic" in auth
-                ? { basic: { user: auth.basic.user, password: { file: secretFile } } }
-                : { bearer: { file: secretFile } },
-          },
-        }
-      : { kamcmd: { socket: node.ctlSocket } };
+  const rpc = transport === "http" ? httpRpc(node, auth, secretFile) : { kamcmd: { socket: node.ctlSocket } };
+  const file = writeDoc(dir, node, o, hep, [
+    {
+      name: "kam1",
+      sip: `${node.address}:${node.sipPort}`,
+      ...(ssh ? { ssh } : {}),
+      rpc,
+      list: node.db
+        ? { db: { url: node.db.url, password: { file: writeSecret(dir, "db.secret", node.db.password) } } }
+        : { file: { path: node.listFile } },
+    },
+  ]);
+  return { file, secret };
+}
+
+function httpRpc(node: ProductionNode, auth: NodeAuth, secretFile: string): Record<string, unknown> {
+  return {
+    http: {
+      url: `http://${node.address}:${node.httpPort}/RPC`,
+      auth:
+        "basic" in auth
+          ? { basic: { user: auth.basic.user, password: { file: secretFile } } }
+          : { bearer: { file: secretFile } },
+    },
+  };
+}
+
+/** The target file's document around its nodes; destinations and set from `node`. */
+function writeDoc(
+  dir: string,
+  node: ProductionNode,
+  o: TargetFileOptions,
+  hep: { address: string; port: number } | null,
+  nodes: Record<string, unknown>[],
+): string {
   const doc = {
     id: "harness",
     dispatcher: {
@@ -763,22 +798,43 @@ export function writeTargetFile(
     ...(hep ? { hep: { collector: `${hep.address}:${hep.port}` } } : {}),
     dialogProfile: "pbx",
     stateDir: path.join(dir, "state"),
-    nodes: [
-      {
-        name: "kam1",
-        sip: `${node.address}:${node.sipPort}`,
-        ...(ssh ? { ssh } : {}),
-        rpc,
-        list: node.db
-          ? { db: { url: node.db.url, password: { file: writeSecret(dir, "db.secret", node.db.password) } } }
-          : { file: { path: node.listFile } },
-      },
-    ],
+    nodes,
     ...o.extra,
   };
   const file = path.join(dir, "target.yaml");
   writeFileSync(file, stringify(doc));
-  return { file, secret };
+  return file;
+}
+
+/** One node of a fleet's target file: JSON-RPC over HTTP, or kamcmd (its binary and timeout) on its ctl socket. */
+export interface FleetNodeEntry {
+  name: string;
+  node: ProductionNode;
+  kamcmd?: { binary: string; timeoutMs: number };
+}
+
+/**
+ * A target file naming several nodes (a file per node: each its own list), all in front of the first
+ * node's destinations, with the RPC secret in a file beside it.
+ */
+export function writeFleetTargetFile(entries: readonly FleetNodeEntry[], dir: string, auth: NodeAuth): string {
+  const secretFile = path.join(dir, "rpc.secret");
+  writeFileSync(secretFile, `${"basic" in auth ? auth.basic.password : auth.bearer}\n`, { mode: 0o600 });
+  const first = entries[0]!.node;
+  return writeDoc(
+    dir,
+    first,
+    {},
+    first.hep,
+    entries.map((e) => ({
+      name: e.name,
+      sip: `${e.node.address}:${e.node.sipPort}`,
+      rpc: e.kamcmd
+        ? { kamcmd: { socket: e.node.ctlSocket, binary: e.kamcmd.binary, timeoutMs: e.kamcmd.timeoutMs } }
+        : httpRpc(e.node, auth, secretFile),
+      list: { file: { path: e.node.listFile } },
+    })),
+  );
 }
 
 function writeSecret(dir: string, name: string, value: string): string {

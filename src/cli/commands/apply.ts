@@ -4,8 +4,10 @@ import { parseProfileMode } from "../../dispatcher/profile.js";
 import { formatOutcome, outcomeJson } from "../apply-report.js";
 import { targetChoiceFrom } from "../target-options.js";
 import { withScope } from "../../core/scope.js";
+import { applyOnFleet } from "../fleet-dispatch.js";
 import {
   addDispatcherOptions,
+  dispatcherFleet,
   dispatcherTarget,
   reloadWaitMs,
   type DispatcherCommandOpts,
@@ -33,6 +35,15 @@ export function registerApplyCommand(program: Command): void {
     const mode = parseProfileMode(opts.mode);
     const choice = targetChoiceFrom(opts);
     const waitMs = reloadWaitMs(choice.settings, opts.reloadWaitMs);
+    const fleet = await dispatcherFleet(opts, choice);
+    if (fleet) {
+      try {
+        await applyOnFleet(fleet, mode, { json: opts.json === true, reloadWaitMs: waitMs });
+      } finally {
+        for (const m of fleet) m.target.close();
+      }
+      return;
+    }
     const target = await dispatcherTarget(opts, choice);
     try {
       const profile = profileFor(target, mode);

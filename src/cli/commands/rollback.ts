@@ -4,8 +4,10 @@ import { backupPaths, profileFromText, readRollbackPoint, verifiedApply } from "
 import { formatOutcome, outcomeJson } from "../apply-report.js";
 import { targetChoiceFrom } from "../target-options.js";
 import { withScope } from "../../core/scope.js";
+import { rollbackOnFleet } from "../fleet-dispatch.js";
 import {
   addDispatcherOptions,
+  dispatcherFleet,
   dispatcherTarget,
   reloadWaitMs,
   type DispatcherCommandOpts,
@@ -29,6 +31,15 @@ export function registerRollbackCommand(program: Command): void {
   ).action(async (opts: DispatcherCommandOpts) => {
     const choice = targetChoiceFrom(opts);
     const waitMs = reloadWaitMs(choice.settings, opts.reloadWaitMs);
+    const fleet = await dispatcherFleet(opts, choice);
+    if (fleet) {
+      try {
+        await rollbackOnFleet(fleet, { json: opts.json === true, reloadWaitMs: waitMs });
+      } finally {
+        for (const m of fleet) m.target.close();
+      }
+      return;
+    }
     const target = await dispatcherTarget(opts, choice);
     try {
       const point = readRollbackPoint(target);

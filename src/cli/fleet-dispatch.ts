@@ -1,0 +1,80 @@
+/**
+ * apply and rollback on a fleet (a target file naming several nodes): one step on every node, all or
+ * nothing (src/fleet/fleet-apply.ts), the per-node table and the skew printed (or the JSON).
+ */
+import { profileFor, profileFromText, readRollbackPoint, backupPaths } from "../apply/apply.js";
+import { EnvironmentError, UsageError } from "../core/errors.js";
+import { withScope } from "../core/scope.js";
+import { checkDestinations, destinationName } from "../cutover/destination-check.js";
+import { probeBackend } from "../cutover/migrate.js";
+import type { DispatcherProfile, ProfileMode } from "../dispatcher/profile.js";
+import {
+  fleetApply,
+  FleetRestoredError,
+  FleetSplitError,
+  stepLabelOf,
+  type FleetMember,
+} from "../fleet/fleet-apply.js";
+import { fleetJson, formatFleetOutcome } from "../fleet/fleet-report.js";
+
+async function runOnFleet(
+  members: FleetMember[],
+  desired: ProfileMode | DispatcherProfile,
+  o: { command: string; verb: string; json: boolean; reloadWaitMs: number },
+): Promise<void> {
+  try {
+    const outcome = await withScope((scope) =>
+      fleetApply(members, desired, {
+        command: o.command,
+        retry: { reloadWaitMs: o.reloadWaitMs },
+        signal: scope.signal,
+      }),
+    );
+    process.stdout.write((o.json ? fleetJson(outcome) : formatFleetOutcome(o.verb, outcome)) + "\n");
+  } catch (err) {
+    if (o.json && (err instanceof FleetRestoredError || err instanceof FleetSplitError))
+      process.stdout.write(fleetJson({ ok: false, ...err.failure }) + "\n");
+    throw err;
+  }
+}
+
+/** `apply --mode M --target FLEET`: new destinations must answer first (exit 3 otherwise, nothing changed). */
+export async function applyOnFleet(
+  members: FleetMember[],
+  mode: ProfileMode,
+  o: { json: boolean; reloadWaitMs: number },
+): Promise<void> {
+  const profile = profileFor(members[0]!.target, mode);
+  if (mode !== "old") {
+    const answers = await checkDestinations(members[0]!.target, 100, probeBackend);
+    if (!answers.ok)
+      throw new EnvironmentError(
+        `${answers.down.map(destinationName).join(" and ")} does not answer; --mode ${mode} would send calls to it; nothing was changed`,
+        answers.lines,
+      );
+  }
+  await runOnFleet(members, profile, { command: `pbx-cutover apply --mode ${mode} (fleet)`, verb: "applied", ...o });
+}
+
+/** `rollback --target FLEET`: every node's saved list must be the same step. */
+export async function rollbackOnFleet(
+  members: FleetMember[],
+  o: { json: boolean; reloadWaitMs: number },
+): Promise<void> {
+  const points = members.map((m) => ({ m, point: readRollbackPoint(m.target) }));
+  const missing = points.filter((p) => p.point === undefined);
+  if (missing.length > 0)
+    throw new UsageError(
+      `nothing to roll back to on node ${missing.map((p) => p.m.name).join(", ")}: no previous dispatcher list recorded; nothing was changed`,
+      missing.map((p) => `node ${p.m.name}: ${backupPaths(p.m.target).previous}`),
+    );
+  const texts = new Set(points.map((p) => p.point!.text));
+  if (texts.size > 1)
+    throw new UsageError(
+      "the fleet's nodes saved different lists to roll back to; nothing was changed",
+      points.map((p) => `node ${p.m.name}: ${stepLabelOf(p.point!.text)} (${p.point!.file})`),
+    );
+  const first = points[0]!.point!;
+  const profile = profileFromText(stepLabelOf(first.text), first.text, first.file);
+  await runOnFleet(members, profile, { command: "pbx-cutover rollback (fleet)", verb: "rolled back to", ...o });
+}

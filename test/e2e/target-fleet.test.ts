@@ -1,0 +1,183 @@
+/**
+ * apply --target on a fleet: a target file naming three "production" Kamailio nodes
+ * (test/support/production-node.ts), each with its own list file, all in front of the same two PBXs.
+ * A step lands on every node or on none: every node switched and read back (the skew reported), a
+ * node's RPC frozen (SIGSTOP) between the write and the reload puts every node back on the last good
+ * step (verified), drift on one node before a step writes nothing anywhere.
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { runCli } from "../support/lab-fixture.js";
+import {
+  startProductionNode,
+  writeFleetTargetFile,
+  type NodeAuth,
+  type ProductionNode,
+} from "../support/production-node.js";
+
+const AUTH: NodeAuth = { bearer: "tok-fleet-Zr7-never-printed" };
+
+interface RuntimeReply {
+  RECORDS?: { SET: { TARGETS: { DEST: { URI: string } }[] } }[];
+}
+const runtimeOf = async (node: ProductionNode): Promise<string[]> =>
+  ((await node.rpc("dispatcher.list")) as RuntimeReply)
+    .RECORDS!.flatMap((r) => r.SET.TARGETS.map((t) => t.DEST.URI))
+    .sort();
+
+async function until(what: string, cond: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+interface FleetJson {
+  ok: boolean;
+  label: string;
+  nodes: { name: string; result: string; routing: string; runtime: string[] }[];
+  skew: { skewMs: number; boundMs: number; first: string; last: string };
+}
+
+describe("apply --target on a fleet of three nodes, all or nothing", () => {
+  const nodes: ProductionNode[] = [];
+  let dir: string;
+  let file: string;
+  let arm: string;
+  let mark: string;
+  let OLD: string;
+  let NEW: string;
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), "pbx-cutover-e2e-fleet-"));
+    nodes.push(await startProductionNode({ auth: AUTH, reloadDelta: 0 }));
+    for (let i = 0; i < 2; i++)
+      nodes.push(await startProductionNode({ auth: AUTH, reloadDelta: 0, sharedBackends: nodes[0]!.backends }));
+    OLD = nodes[0]!.backends.old.uri;
+    NEW = nodes[0]!.backends.new.uri;
+    // kam2 is reached with kamcmd through a wrapper that, once armed, freezes the node's Kamailio
+    // (SIGSTOP on its process group) just before the first dispatcher.reload reaches it
+    arm = path.join(dir, "freeze.armed");
+    mark = path.join(dir, "frozen");
+    const wrapper = path.join(dir, "kamcmd-freezing");
+    writeFileSync(
+      wrapper,
+      [
+        "#!/bin/sh",
+        `if [ "$3" = dispatcher.reload ] && [ -e '${arm}' ] && mkdir '${mark}' 2>/dev/null; then`,
+        `  kill -STOP -${nodes[1]!.kamailioGroup()}`,
+        "fi",
+        'exec /usr/sbin/kamcmd "$@"',
+        "",
+      ].join("\n"),
+    );
+    chmodSync(wrapper, 0o755);
+    file = writeFleetTargetFile(
+      [
+        { name: "kam1", node: nodes[0]! },
+        { name: "kam2", node: nodes[1]!, kamcmd: { binary: wrapper, timeoutMs: 1000 } },
+        { name: "kam3", node: nodes[2]! },
+      ],
+      dir,
+      AUTH,
+    );
+  });
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const cli = (...args: string[]) => runCli(args, { cwd: dir });
+  const lists = (): string[] => nodes.map((n) => readFileSync(n.listFile, "utf8"));
+
+  it("apply --mode both, then new: every node switched and read back, the skew reported", async (t) => {
+    const both = await cli("apply", "--target", file, "--mode", "both", "--json");
+    assert.equal(both.code, 0, both.stdout + both.stderr);
+    const o = JSON.parse(both.stdout) as FleetJson;
+    assert.deepEqual(
+      o.nodes.map((n) => [n.name, n.result, n.routing]),
+      [
+        ["kam1", "applied", "both"],
+        ["kam2", "applied", "both"],
+        ["kam3", "applied", "both"],
+      ],
+    );
+    assert.ok(o.skew.skewMs >= 0 && o.skew.boundMs >= o.skew.skewMs, JSON.stringify(o.skew));
+    for (const n of nodes) assert.deepEqual(await runtimeOf(n), [OLD, NEW].sort());
+    const neu = await cli("apply", "--target", file, "--mode", "new");
+    assert.equal(neu.code, 0, neu.stdout + neu.stderr);
+    const m =
+      /^applied new on 3 nodes: every node verified in [\d.]+ ms; skew ([\d.]+) ms \(\S+ first, \S+ last; mixed at most ([\d.]+) ms\)$/m.exec(
+        neu.stdout,
+      );
+    assert.ok(m, neu.stdout);
+    assert.match(neu.stdout, /^ {2}node kam2 {2}routes by new {2}runtime sip:\S+ {2}\[applied and verified\]$/m);
+    for (const n of nodes) assert.deepEqual(await runtimeOf(n), [NEW]);
+    assert.ok(!(both.stdout + both.stderr + neu.stdout + neu.stderr).includes(AUTH.bearer));
+    t.diagnostic(`skew both: ${o.skew.skewMs} ms (bound ${o.skew.boundMs}); new: ${m[1]} ms (bound ${m[2]})`);
+  });
+
+  it("kam2's RPC frozen between write and reload: exit 4, every node back on new (verified), per-node table", async () => {
+    const before = lists();
+    writeFileSync(arm, "");
+    const group = nodes[1]!.kamailioGroup();
+    let thawed = false;
+    const thaw = (): void => {
+      if (thawed) return;
+      thawed = true;
+      process.kill(-group, "SIGCONT");
+    };
+    try {
+      const run = cli("apply", "--target", file, "--mode", "both");
+      // frozen at its reload; thawed once the tool put kam2's list back (its restore reads the runtime)
+      await until("kam2 frozen", () => existsSync(mark));
+      assert.notEqual(readFileSync(nodes[1]!.listFile, "utf8"), before[1], "kam2's list was written before its reload");
+      await until("kam2's list restored", () => readFileSync(nodes[1]!.listFile, "utf8") === before[1]);
+      thaw();
+      const r = await run;
+      assert.equal(r.code, 4, r.stdout + r.stderr);
+      assert.match(
+        r.stderr,
+        /applying both to the fleet failed on node kam2 at reload: .*; every node was put back on new and verified at runtime/,
+      );
+      assert.match(
+        r.stderr,
+        /^ {2}node kam1 {2}routes by new {2}runtime sip:\S+ {2}\[applied, then put back; restore verified/m,
+      );
+      assert.match(r.stderr, /^ {2}node kam2 {2}routes by new {2}runtime sip:\S+ {2}\[failed at reload: /m);
+      assert.match(r.stderr, /^ {2}node kam3 {2}routes by new .*restore verified/m);
+      for (const n of nodes) assert.deepEqual(await runtimeOf(n), [NEW]);
+      assert.deepEqual(lists(), before);
+    } finally {
+      thaw();
+      rmSync(arm, { force: true });
+    }
+  });
+
+  it("drift on kam3 before a step: exit 4 naming it, nothing written on any node", async () => {
+    const original = readFileSync(nodes[2]!.listFile, "utf8");
+    writeFileSync(nodes[2]!.listFile, `${original}1 ${OLD} 0 0\n`);
+    const before = lists();
+    try {
+      const r = await cli("apply", "--target", file, "--mode", "old");
+      assert.equal(r.code, 4, r.stdout + r.stderr);
+      assert.match(r.stderr, /drift on the fleet before applying old: nothing was written on any node/);
+      assert.match(r.stderr, /drift on node kam3 \(/);
+      assert.doesNotMatch(r.stderr, /drift on node kam[12]/);
+      assert.deepEqual(lists(), before, "no node's list written");
+      for (const n of nodes) assert.deepEqual(await runtimeOf(n), [NEW]);
+    } finally {
+      writeFileSync(nodes[2]!.listFile, original);
+    }
+  });
+
+  it("migrate --target on a fleet is refused for now (exit 2), nothing touched", async () => {
+    const before = lists();
+    const r = await cli("migrate", "--target", file, "--steps", "0,100");
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /names 3 nodes \(kam1, kam2, kam3\); this command works on one node for now/);
+    assert.deepEqual(lists(), before);
+  });
+});
