@@ -173,6 +173,15 @@ describe("apply --target on a fleet of three nodes, all or nothing", () => {
     }
   });
 
+  it("target check --target on a fleet: each node checked in turn, nothing written", async () => {
+    const before = lists();
+    const r = await cli("target", "check", "--target", file);
+    for (const name of ["kam1", "kam2", "kam3"])
+      assert.match(r.stdout, new RegExp(`^node ${name} \\(`, "m"), r.stdout + r.stderr);
+    assert.match(r.stdout, /^ {2}runtime = list {2}yes$/m);
+    assert.deepEqual(lists(), before);
+  });
+
   it("migrate --target on a fleet is refused for now (exit 2), nothing touched", async () => {
     const before = lists();
     const r = await cli("migrate", "--target", file, "--steps", "0,100");
