@@ -173,6 +173,13 @@ describe("apply --target on a fleet of three nodes, all or nothing", () => {
     }
   });
 
+  it("rollback --target on the fleet: every node back on both (the step before new), verified", async () => {
+    const r = await cli("rollback", "--target", file);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^rolled back to both on 3 nodes: every node verified in [\d.]+ ms; skew [\d.]+ ms/m);
+    for (const n of nodes) assert.deepEqual(await runtimeOf(n), [OLD, NEW].sort());
+  });
+
   it("target check --target on a fleet: each node checked in turn, nothing written", async () => {
     const before = lists();
     const r = await cli("target", "check", "--target", file);
