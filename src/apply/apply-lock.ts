@@ -149,16 +149,24 @@ export function acquireApplyLock(file: string, command: string): ApplyLock {
   );
 }
 
+/** the locks this process holds: one exit listener releases them all (a fleet holds one per node) */
+const held = new Set<() => void>();
+const releaseAll = (): void => {
+  for (const release of [...held]) release();
+};
+
 function lockHandle(file: string, holder: LockHolder): ApplyLock {
   let released = false;
   const release = (): void => {
     if (released) return;
     released = true;
-    process.off("exit", release);
+    held.delete(release);
+    if (held.size === 0) process.off("exit", releaseAll);
     const now = readHolder(file);
     if (now && now.pid === holder.pid && now.startedAt === holder.startedAt) rmSync(file, { force: true });
   };
   // a last resort: whatever path the process takes to its end, the lock goes with it
-  process.once("exit", release);
+  if (held.size === 0) process.once("exit", releaseAll);
+  held.add(release);
   return { path: file, holder, release };
 }
