@@ -156,6 +156,34 @@ describe("apply --target on a fleet of three nodes, all or nothing", () => {
     }
   });
 
+  it("kam2 still frozen during the restore: exit 4, the fleet on different steps, each node's routing named", async () => {
+    const before = lists();
+    rmSync(mark, { recursive: true, force: true });
+    writeFileSync(arm, "");
+    const group = nodes[1]!.kamailioGroup();
+    try {
+      const r = await cli("apply", "--target", file, "--mode", "both");
+      assert.equal(r.code, 4, r.stdout + r.stderr);
+      assert.match(
+        r.stderr,
+        /FLEET ON DIFFERENT STEPS: applying both failed on node kam2 at reload: .*node kam2 could NOT be put back on new/,
+      );
+      assert.match(
+        r.stderr,
+        /^ {2}node kam1 {2}routes by new {2}runtime sip:\S+ {2}\[applied, then put back; restore verified/m,
+      );
+      assert.match(r.stderr, /^ {2}node kam2 {2}routes by unknown {2}runtime \(unknown\) .*restore NOT verified/m);
+      assert.match(r.stderr, /^ {2}node kam3 {2}routes by new .*restore verified/m);
+      for (const n of [nodes[0]!, nodes[2]!]) assert.deepEqual(await runtimeOf(n), [NEW]);
+    } finally {
+      process.kill(-group, "SIGCONT");
+      rmSync(arm, { force: true });
+    }
+    // thawed, kam2 reloads the list the restore wrote: new again
+    assert.deepEqual(lists(), before);
+    assert.deepEqual(await runtimeOf(nodes[1]!), [NEW]);
+  });
+
   it("drift on kam3 before a step: exit 4 naming it, nothing written on any node", async () => {
     const original = readFileSync(nodes[2]!.listFile, "utf8");
     writeFileSync(nodes[2]!.listFile, `${original}1 ${OLD} 0 0\n`);
