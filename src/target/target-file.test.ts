@@ -208,6 +208,13 @@ describe("target files", () => {
       usage(() => parse(shared)),
       /^nodes\[1\]\.list\.file\.path: \/etc\/pbx\/dispatcher\.list is also the list of node kam1; each node needs its own list$/m,
     );
+    const table = valid() as unknown as { nodes: Record<string, unknown>[] };
+    table.nodes.push({ ...table.nodes[0]!, name: "kam2" });
+    table.nodes[1]!.list = { db: { url: "postgres://kamailio@10.0.0.3:5433/kamailio", password: { env: "DB_PW" } } };
+    assert.match(
+      usage(() => parse(table)),
+      /^nodes\[1\]\.list\.db: a fleet works on a list file per node for now, not on a database table$/m,
+    );
     const twice = valid();
     twice.nodes.push({ ...twice.nodes[0]!, list: { file: { path: "kam2.list" } } });
     assert.match(
