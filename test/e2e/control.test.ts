@@ -12,6 +12,7 @@ import { after, before, describe, test } from "node:test";
 import { labFixture, type LabFixture } from "../support/lab-fixture.js";
 import { startCli, stopStartedClis, type RunningCli } from "../support/running-cli.js";
 import { runtimeWithAttrs, uriOf } from "../support/lab-runtime.js";
+import { runDirOf } from "../support/run-folder.js";
 
 interface Ev {
   kind: string;
@@ -57,12 +58,6 @@ async function waitFor(cond: () => boolean, what: string, timeoutMs = 90_000): P
     await new Promise((r) => setTimeout(r, 20));
   }
 }
-
-const runDirOf = (stdout: string): string => {
-  const m = /run folder (\S+)/.exec(stdout);
-  assert.ok(m, stdout);
-  return m[1]!;
-};
 
 describe("operator control of a running plan (status, pause, resume, promote, abort)", () => {
   let f: LabFixture;

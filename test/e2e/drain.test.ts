@@ -14,6 +14,7 @@ import { startSipp, type SippProcess } from "../../src/sipp/runner.js";
 import { labFixture, type LabFixture } from "../support/lab-fixture.js";
 import { startCli, stopStartedClis, type RunningCli } from "../support/running-cli.js";
 import { activeOn } from "../support/lab-runtime.js";
+import { runDirOf } from "../support/run-folder.js";
 
 interface DrainJson {
   state: string;
@@ -62,12 +63,6 @@ async function longCall(f: LabFixture, tag: string, holdMs: number): Promise<Sip
 }
 
 const startMigrate = (f: LabFixture, args: string[]): RunningCli => startCli(f, ["migrate", ...f.flags, ...args]);
-
-const runDirOf = (stdout: string): string => {
-  const m = /run folder (\S+)/.exec(stdout);
-  assert.ok(m, stdout);
-  return m[1]!;
-};
 
 const drainEvents = (runDir: string): { state: string; active: number; calls: { callId: string }[] }[] =>
   readFileSync(path.join(runDir, "events.ndjson"), "utf8")

@@ -9,9 +9,10 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { RuntimeDestination } from "../../src/dispatcher/runtime.js";
-import { CLI, labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
+import { CLI, labFixture, type LabFixture } from "../support/lab-fixture.js";
 import { runtimeWithAttrs, uriOf } from "../support/lab-runtime.js";
 import type { BackendRole } from "../../src/core/backend-role.js";
+import { runDirOf } from "../support/run-folder.js";
 
 interface Results {
   status: string;
@@ -39,12 +40,6 @@ interface Ev {
 }
 
 const runtime = runtimeWithAttrs;
-
-const runDirOf = (r: CliResult): string => {
-  const m = /run folder (\S+)/.exec(r.stdout);
-  assert.ok(m, r.stdout);
-  return m[1]!;
-};
 
 const events = (runDir: string): Ev[] =>
   readFileSync(path.join(runDir, "events.ndjson"), "utf8")

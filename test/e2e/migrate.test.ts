@@ -2,9 +2,10 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
 import path from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
-import { ROOT, labFixture, runProgram, type CliResult, type LabFixture } from "../support/lab-fixture.js";
+import { ROOT, labFixture, runProgram, type LabFixture } from "../support/lab-fixture.js";
 import { runtimeUris, uriOf } from "../support/lab-runtime.js";
 import { placeCalls } from "../support/sip-call.js";
+import { runDirOf } from "../support/run-folder.js";
 
 interface Results {
   status: string;
@@ -115,12 +116,6 @@ function checkRunDir(f: LabFixture, runDir: string): Results {
   assert.match(summary, /file: new present, old absent/);
   return r;
 }
-
-const runDirOf = (r: CliResult): string => {
-  const m = /run folder (\S+)/.exec(r.stdout);
-  assert.ok(m, r.stdout);
-  return m[1]!;
-};
 
 describe("migrate on a lab that is not running", () => {
   let f: LabFixture;

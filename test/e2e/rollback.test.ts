@@ -17,6 +17,7 @@ import { processesNaming } from "../support/processes.js";
 import { pathToFileURL } from "node:url";
 import { launchBrowser } from "../support/browser.js";
 import { PROBE_SCRIPT, type Shown } from "../support/page-probe.js";
+import { runDirOf } from "../support/run-folder.js";
 
 const RATE = "50";
 const ALG = ["--dispatcher-alg", "9"];
@@ -70,11 +71,6 @@ interface Results {
   };
 }
 
-const runDirOf = (r: CliResult): string => {
-  const m = /run folder (\S+)/.exec(r.stdout);
-  assert.ok(m, r.stdout);
-  return m[1]!;
-};
 const results = (runDir: string): Results =>
   JSON.parse(readFileSync(path.join(runDir, "results.json"), "utf8")) as Results;
 const events = (runDir: string): { kind: string; reactionMs?: number; from?: number; to?: number; ok?: boolean }[] =>

@@ -7,7 +7,7 @@
  * untouched. The database password is in no output and no artifact.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -20,22 +20,10 @@ import {
   type NodeAuth,
   type ProductionNode,
 } from "../support/production-node.js";
+import { runDirOf, artifactsText } from "../support/run-folder.js";
 
 const AUTH: NodeAuth = { basic: { user: "cutover", password: "pw-db-7Hq2" } };
 const RATE = 50;
-
-const runDirOf = (r: CliResult): string => {
-  const m = /run folder (\S+)/.exec(r.stdout);
-  assert.ok(m, r.stdout + r.stderr);
-  return m[1]!;
-};
-
-function artifactsText(dir: string): string {
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => readFileSync(path.join(e.parentPath, e.name), "latin1"))
-    .join("\n");
-}
 
 const until = async (what: string, ok: () => boolean, timeoutMs = 20_000): Promise<void> => {
   const end = Date.now() + timeoutMs;

@@ -22,6 +22,7 @@ import {
   type NodeAuth,
   type ProductionNode,
 } from "../support/production-node.js";
+import { runDirOf } from "../support/run-folder.js";
 
 const AUTH: NodeAuth = { bearer: "tok-kamcmd-8Qz" };
 const RATE = 50;
@@ -30,12 +31,6 @@ interface Results {
   steps: { label: string; verdict: string }[];
   target: { driver: string };
 }
-
-const runDirOf = (r: CliResult): string => {
-  const m = /run folder (\S+)/.exec(r.stdout);
-  assert.ok(m, r.stdout + r.stderr);
-  return m[1]!;
-};
 
 const entries = (file: string): string[] =>
   readFileSync(file, "utf8")

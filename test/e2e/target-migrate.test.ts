@@ -8,7 +8,7 @@
  * the guard lets the reload through. No artifact holds the RPC secret.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -22,6 +22,7 @@ import {
   type NodeAuth,
   type ProductionNode,
 } from "../support/production-node.js";
+import { runDirOf, artifactsText } from "../support/run-folder.js";
 
 const AUTH: NodeAuth = { basic: { user: "cutover", password: "pw-migrate-3Jd9" } };
 const RATE = 50;
@@ -50,20 +51,6 @@ interface Results {
   };
   traffic?: { rate: number; callIdPrefix?: string; exit: string; hep: { calls: number } };
   target: { driver: string };
-}
-
-const runDirOf = (r: CliResult): string => {
-  const m = /run folder (\S+)/.exec(r.stdout);
-  assert.ok(m, r.stdout + r.stderr);
-  return m[1]!;
-};
-
-/** every file of a run folder, as text */
-function artifactsText(dir: string): string {
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => readFileSync(path.join(e.parentPath, e.name), "latin1"))
-    .join("\n");
 }
 
 async function migrateOn(
