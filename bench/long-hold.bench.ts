@@ -37,6 +37,8 @@ interface Args {
   keepRecords: string | undefined;
   /** the held step without metric gates (its split is still judged at the end) */
   noGates: boolean;
+  /** more arguments for the sim command (e.g. --evidence hep) */
+  simArgs: string[];
 }
 
 function parseArgs(argv: string[]): Args {
@@ -50,6 +52,7 @@ function parseArgs(argv: string[]): Args {
     nodeArgs: [],
     keepRecords: undefined,
     noGates: false,
+    simArgs: [],
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
@@ -70,6 +73,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === "--keep-records") a.keepRecords = v();
     else if (k === "--no-gates") a.noGates = true;
     else if (k.startsWith("--node-arg=")) a.nodeArgs.push(k.slice("--node-arg=".length));
+    else if (k.startsWith("--sim-arg=")) a.simArgs.push(k.slice("--sim-arg=".length));
     else throw new Error(`unknown argument ${k}`);
   }
   return a;
@@ -207,7 +211,7 @@ async function sim(f: LabFixture, a: Args, lab: string[]): Promise<void> {
     LONG_CALL_MS: "5000",
     POST_CUTOVER_CALLS: "1000",
   };
-  const args = ["sim", ...lab, "--quiet", "--artifacts-dir", path.join(f.dir, "art-sim")];
+  const args = ["sim", ...lab, "--quiet", "--artifacts-dir", path.join(f.dir, "art-sim"), ...a.simArgs];
   const r = await runSampled(f, a.nodeArgs, args, { ...process.env, ...knobs }, /^run folder /m);
   console.log(
     `sim: ${Object.entries(knobs)

@@ -44,9 +44,10 @@ function answer(c: HepCall, status: number, ms: number): HepCall {
   return c;
 }
 
-function gates(now: { ms: number }) {
+function gates(now: { ms: number }, kernel: { drops: number | undefined } = { drops: 0 }) {
   const calls = new Map<string, HepCall>();
   const g = new LiveGates({
+    kernelDrops: () => kernel.drops,
     calls: () => calls.values(),
     call: (id) => calls.get(id),
     backends: { old: OLD, new: NEW },
@@ -140,6 +141,65 @@ describe("live gates: evaluated on each answer", () => {
     now.ms = 2000;
     assert.equal(g.evaluate(0).verdict, "pass");
     assert.match(g.evaluate(0).detail, /new 0 of 100 calls/);
+  });
+});
+
+describe("live gates: datagrams the kernel dropped at the collector", () => {
+  /** step 1 (ISA of new <= 5 %): 3 calls to new refused, 20 answered, from `at` ms */
+  function failingWindow(feed: (c: HepCall) => void, now: { ms: number }, at: number): void {
+    for (let i = 0; i < 23; i++) {
+      now.ms = at + i * 10;
+      feed(answer(forwarded(`run-${at}-${i}`, now.ms, NEW), i < 3 ? 503 : 200, now.ms + 2));
+    }
+  }
+
+  it("a window that would fail is inconclusive when datagrams were dropped while it was open: no early fail, no rollback", async () => {
+    const now = { ms: 1000 };
+    const kernel = { drops: 7 as number | undefined };
+    const { g, feed } = gates(now, kernel);
+    g.open(1); // 7 drops before the window: not its
+    kernel.drops = 12;
+    let failed = false;
+    void g.whenFailed(1).then(() => (failed = true));
+    failingWindow(feed, now, 1001);
+    await Promise.resolve();
+    assert.equal(failed, false, "no early fail on evidence the kernel lost part of");
+    assert.equal(g.watch(1).failed, undefined);
+    now.ms = 2000;
+    const v = g.evaluate(1);
+    assert.equal(v.verdict, "inconclusive");
+    assert.match(v.detail, /ISA of new <= 5%/);
+    assert.match(v.detail, /inconclusive: the kernel dropped 5 HEP datagrams at the collector/);
+    assert.equal(g.verdicts.get(1)?.hepKernelDrops, 5);
+  });
+
+  it("the same window without drops (or an unreadable counter) fails early as before", async () => {
+    for (const drops of [0, undefined]) {
+      const now = { ms: 1000 };
+      const { g, feed } = gates(now, { drops });
+      g.open(1);
+      let failed = false;
+      void g.whenFailed(1).then(() => (failed = true));
+      failingWindow(feed, now, 1001);
+      await Promise.resolve();
+      assert.equal(failed, true, `drops ${drops}`);
+      assert.equal(g.verdicts.get(1)?.verdict, "fail");
+      assert.equal(g.verdicts.get(1)?.hepKernelDrops, undefined);
+    }
+  });
+
+  it("a passing window with drops is inconclusive too: the evidence cannot show what it misses", () => {
+    const now = { ms: 1000 };
+    const kernel = { drops: 0 as number | undefined };
+    const { g, feed } = gates(now, kernel);
+    g.open(0);
+    for (let i = 0; i < 50; i++) feed(answer(forwarded(`run-${i}`, 1001 + i, OLD), 200, 1002 + i));
+    now.ms = 2000;
+    assert.equal(g.evaluate(0).verdict, "pass");
+    kernel.drops = 1;
+    const v = g.evaluate(0);
+    assert.equal(v.verdict, "inconclusive");
+    assert.match(v.detail, /dropped 1 HEP datagram at the collector/);
   });
 });
 

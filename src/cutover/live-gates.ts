@@ -20,6 +20,11 @@
  * final answer, its BYE's answer, or its timeout); once it is over (`recordOver`) its record goes to
  * `onRecord` (the run's calls.ndjson), `onOver` tells the evidence to forget it, and the window keeps
  * only tallies (counts, delay sketches, the candidates for the first failing call).
+ *
+ * Datagrams the kernel dropped at the collector's socket while a window was open (`kernelDrops`)
+ * make its verdict inconclusive, never pass or fail: a lost answer looks like a failed or timed-out
+ * call and a lost forward like an unrouted one, so the evidence cannot show what it misses. No
+ * early fail is decided on such a window; the plan's onInconclusive says what happens next.
  */
 
 import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
@@ -54,6 +59,8 @@ export interface LiveGatesOptions {
   onRecord?: (r: CallRecord) => void;
   /** a call of this run is over, or Kamailio answered it itself: the evidence may forget it */
   onOver?: (callId: string) => void;
+  /** the kernel's drop counter of the collector's socket (undefined: unknown, taken as none) */
+  kernelDrops?: () => number | undefined;
 }
 
 /** One step's verdict with its numbers, for results.json and summary.md. */
@@ -78,6 +85,8 @@ export interface StepGateRecord {
   firstFailingCallMs: number | undefined;
   /** an early fail: when the evidence decided it (epoch ms), see DecisionMarks */
   decided?: DecisionMarks;
+  /** HEP datagrams the kernel dropped at the collector while the window was open (the verdict is inconclusive) */
+  hepKernelDrops?: number;
 }
 
 /** The step being held: its calls' tallies, each call counted once. */
@@ -93,6 +102,10 @@ interface LiveWindow {
   unrouted: number;
   failed: StepGateRecord | undefined;
   waiters: ((r: RunnerGateResult) => void)[];
+  /** the collector's kernel drop counter when the window opened */
+  dropsAtOpen: number;
+  /** drops seen while it was open (set once a gate would have failed on it): no early fail any more */
+  lossy: number | undefined;
 }
 
 /** A call of the run that is not over yet. */
@@ -136,7 +149,18 @@ export class LiveGates {
       unrouted: 0,
       failed: undefined,
       waiters: [],
+      dropsAtOpen: this.drops(),
+      lossy: undefined,
     };
+  }
+
+  private drops(): number {
+    return this.o.kernelDrops?.() ?? 0;
+  }
+
+  /** datagrams the kernel dropped since the window opened */
+  private droppedIn(w: LiveWindow): number {
+    return Math.max(0, this.drops() - w.dropsAtOpen);
   }
 
   /** calls of the run not over yet (what the gates hold per call) */
@@ -252,10 +276,17 @@ export class LiveGates {
 
   /** The gates on the window's tallies; a fail ends the step (the waiters hear it at once). */
   private decide(w: LiveWindow, answerMs: number, seenMs: number): void {
+    if (w.lossy !== undefined) return;
     const s = this.o.steps[w.step]!;
     const metrics = { old: w.tally.old.metrics(), new: w.tally.new.metrics() };
     const gates = evaluateGates(s.gates, metrics, s.weightNew);
     if (gates.verdict !== "fail") return;
+    // the counter is read only when a gate would fail: evidence lost since the window opened makes it no verdict
+    const lost = this.droppedIn(w);
+    if (lost > 0) {
+      w.lossy = lost;
+      return;
+    }
     const first = w.first.first(gates.results);
     const firstAnswerMs = first === undefined ? undefined : this.answerMsOf.get(first);
     const decided: DecisionMarks = {
@@ -366,6 +397,13 @@ export class LiveGates {
       parts.push(`${unrouted} call(s) Kamailio answered itself without routing them`);
       verdict = "fail";
     }
+    const lost = current === undefined ? 0 : this.droppedIn(current);
+    if (lost > 0) {
+      verdict = "inconclusive";
+      parts.push(
+        `inconclusive: the kernel dropped ${lost} HEP datagram${lost === 1 ? "" : "s"} at the collector (socket buffer full) while the step held, so the HEP evidence is incomplete`,
+      );
+    }
     const rec: StepGateRecord = {
       verdict,
       detail: parts.join("; "),
@@ -375,6 +413,7 @@ export class LiveGates {
       split,
       early: false,
       firstFailingCallMs: first,
+      ...(lost > 0 ? { hepKernelDrops: lost } : {}),
     };
     this.verdicts.set(step, rec);
     return rec;

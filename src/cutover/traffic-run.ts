@@ -117,6 +117,8 @@ export async function startTrafficRun(
     call: (id) => capture.evidence.calls.get(id),
     onRecord: (r) => records.append(r),
     onOver: (id) => over.push(id),
+    // evidence lost at the collector makes a window's verdict inconclusive (read when a verdict is taken)
+    kernelDrops: () => capture.summary().kernelDrops,
     backends,
     callIdPrefix,
     timeoutMs: TRAFFIC_CALL_TIMEOUT_MS,
