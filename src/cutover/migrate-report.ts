@@ -14,6 +14,7 @@ import type { StepGateRecord } from "./live-gates.js";
 import type { HepCaptureSummary } from "../hep/capture.js";
 import { pcapKeptText } from "../hep/pcap.js";
 import type { BackendRole } from "../core/backend-role.js";
+import type { RestartFinding } from "../observe/restart-watch.js";
 
 export const migrateFiles = {
   profile: (m: ProfileMode): string => `dispatcher.${m}.list`,
@@ -139,6 +140,8 @@ export interface MigrateResults {
   final: FinalCheck | undefined;
   kamcmd: { argv: string[]; exitCode: number | null; file: string } | undefined;
   warnings: string[];
+  /** the target's Kamailio restarted during the run (src/observe/restart-watch.ts): seen when, routing by what */
+  restart?: RestartFinding | undefined;
   /** plan runs only (--steps / --plan) */
   plan?: {
     source: string;

@@ -39,6 +39,7 @@ import { RunControl } from "../control/run-control.js";
 import { initialStatus, reduceStatus, statusView, type RunStatusState } from "../control/run-status.js";
 import { waitForDrain } from "../observe/drain.js";
 import { readRuntime } from "../kamailio/dispatcher-rpc.js";
+import { identityText, restartFinding, restartText, RestartWatch } from "../observe/restart-watch.js";
 import type { RuntimeDestination } from "../dispatcher/runtime.js";
 import type { LabControl } from "../drivers/lab-control.js";
 import type { BackendEndpoint, Target } from "../target/target.js";
@@ -67,6 +68,11 @@ export interface MigrateOptions {
   drainTimeoutMs?: number;
   /** --web: the live page's server (started by the command); the run's events are published to it */
   web?: WebServer | undefined;
+  /**
+   * look for a restart of the target's Kamailio this often, from before the first step to the end of
+   * the drain (a Kamailio the tool did not start); undefined: not watched
+   */
+  restartWatchMs?: number | undefined;
   /** how a backend is probed (default: SIP OPTIONS, see probeBackend); tests pass their own */
   probe?: (target: Target, role: BackendRole) => Promise<BackendProbe>;
 }
@@ -164,6 +170,7 @@ class Migration {
   private status: RunStatusState;
   private readonly control: RunControl;
   private live: TrafficRun | undefined;
+  private restarts: RestartWatch | undefined;
 
   constructor(
     private readonly session: RunSession,
@@ -210,6 +217,7 @@ class Migration {
       await this.checkFinalState();
       const finalWeight = this.steps.at(-1)!.runner.weightNew;
       if (finalWeight === 100) await this.drain();
+      await this.noRestartSincePlan();
       results.status = "pass";
       results.exitCode = 0;
     } catch (err) {
@@ -327,6 +335,7 @@ class Migration {
             (line) => this.say(line),
           );
     this.live = live;
+    this.restarts = await this.watchRestarts();
     const outcome = await runSteps(
       steps.map((s) => s.runner),
       {
@@ -349,6 +358,7 @@ class Migration {
         onApplyFailed: (i, err) => this.onApplyFailed(i, err),
         onRolledBack: (to, out) => this.onRolledBack(to, out),
         beforeApply: (i) => this.beforeApply(i),
+        ...(this.restarts ? { restarts: this.restarts } : {}),
         log: (line) => {
           if (o.plan !== undefined) this.say(line);
         },
@@ -372,9 +382,62 @@ class Migration {
   }
 
   private recordOutcome(outcome: PlanOutcome): void {
+    if (outcome.restart) this.results.restart = outcome.restart;
     if (!outcome.rollback) return;
     const results = this.results;
     results.rollback = { ...emptyRollback, ...results.rollback, ...outcome.rollback };
+  }
+
+  /**
+   * The target's Kamailio as it is before the first step (its main process and start time), watched
+   * until the run ends. A node that does not say who it is runs unwatched, with a warning.
+   */
+  private async watchRestarts(): Promise<RestartWatch | undefined> {
+    const ms = this.o.restartWatchMs;
+    if (ms === undefined) return undefined;
+    try {
+      const watch = await RestartWatch.start(this.target.rpc, ms);
+      this.session.scope.defer("restart watch", () => watch.stop());
+      this.say(
+        `restart watch: ${this.target.rpc.endpoint} is ${identityText(watch.baseline)}; looked at every ${ms} ms`,
+      );
+      return watch;
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      this.results.warnings.push(
+        `a restart of Kamailio during the run would not be seen: core.psx / core.uptime did not answer (${why})`,
+      );
+      this.say(`restart watch: off (${why})`);
+      return undefined;
+    }
+  }
+
+  /**
+   * After the plan passed, the final check and the drain: a restart since the plan's last step means
+   * the drain counted a fresh Kamailio's dialogs, and that the run cannot vouch for what it applied.
+   */
+  private async noRestartSincePlan(): Promise<void> {
+    const watch = this.restarts;
+    const restart = await watch?.check();
+    if (watch === undefined || restart === undefined) return;
+    const last = this.steps.length - 1;
+    const runtime = await readRuntime(this.target.rpc).catch((err: unknown) =>
+      err instanceof Error ? err.message : String(err),
+    );
+    const finding = restartFinding({
+      node: this.target.rpc.endpoint,
+      restart,
+      seen: "after the plan's last step (during the final check or the drain)",
+      onStep: last + 1,
+      onStepLabel: this.steps[last]!.runner.label,
+      list: this.steps[last]!.runner.profile.list,
+      runtime,
+    });
+    this.results.restart = finding;
+    throw new VerificationError(
+      `${restartText(finding)}; the plan itself completed, but the drain's count of old's calls began again at the restart`,
+      ["pbx-cutover target check --target FILE shows the node's runtime against its durable list now"],
+    );
   }
 
   /** how a backend is probed (the destination checks too) */

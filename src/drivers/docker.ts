@@ -75,6 +75,7 @@ export const dockerDriver: DriverKind<DockerChoice> = {
     destinationsFrom: undefined,
     echoesMedia: false,
     placesTraffic: false,
+    restartWatchMs: undefined,
     kamailioDownHint:
       "Kamailio does not answer; is the lab up? pbx-cutover lab status --driver docker (start it with pbx-cutover lab up --driver docker)",
     // the engine must answer (exit 3 with what to do), unless the command's LabControl.ensureUp is to start one

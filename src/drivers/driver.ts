@@ -105,6 +105,12 @@ export interface Driver {
   /** `migrate --traffic` can place calls through this target's Kamailio */
   readonly placesTraffic: boolean;
   /**
+   * how often a run looks whether the target's Kamailio restarted (a Kamailio the tool did not start
+   * can be restarted by anyone: its runtime goes back to its durable list); undefined: not watched (a
+   * lab's Kamailio is the tool's own)
+   */
+  readonly restartWatchMs: number | undefined;
+  /**
    * where the target's Kamailio mirrors its real calls (HEP): `migrate` judges its steps on them with
    * no calls of its own; undefined on a lab, whose calls the tool places
    */

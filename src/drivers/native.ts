@@ -27,6 +27,7 @@ export const nativeDriver: DriverKind<NativeChoice> = {
     destinationsFrom: undefined,
     echoesMedia: true,
     placesTraffic: true,
+    restartWatchMs: undefined,
     kamailioDownHint:
       "Kamailio does not answer; is the lab up? pbx-cutover lab status (start it with pbx-cutover lab up)",
     // a Target that cannot be built is a rejected promise, as for every driver

@@ -5,6 +5,9 @@ import { readTargetFile } from "../target/target-file.js";
 import type { DriverKind, ProductionChoice } from "./driver.js";
 import { unmanagedKamailio } from "./lab-control.js";
 
+/** a run on a target looks for a restart of its Kamailio this often (besides before each step passes and is applied) */
+const RESTART_WATCH_MS = 1000;
+
 /**
  * A Kamailio the tool did not start (`--target FILE`, src/target/target-file.ts): its RPC over the
  * transport the target file names, the operator's own dispatcher list, the destinations the file calls
@@ -33,6 +36,7 @@ export const productionDriver: DriverKind<ProductionChoice> = {
       realPbx: false,
       echoesMedia: false,
       placesTraffic: false,
+      restartWatchMs: RESTART_WATCH_MS,
       mirroredCalls: c.spec.hepCollector,
       destinationsFrom: c.spec.source,
       kamailioDownHint: `node ${node.name} does not answer; pbx-cutover target check --target ${c.spec.source} says why`,

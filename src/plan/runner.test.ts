@@ -8,6 +8,7 @@ import { fakeTarget, NEW, OLD } from "../../test/support/fake-kamailio.js";
 import { RunControl } from "../control/run-control.js";
 import { burstHold, watchedHold, type GateResult, type WindowWatch } from "./hold.js";
 import { runSteps, type RunnerContext, type RunnerStep } from "./runner.js";
+import { RestartWatch } from "../observe/restart-watch.js";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -400,5 +401,83 @@ describe("runner: a hold that is the caller's own burst (sim)", () => {
     assert.equal(out.outcome, "aborted");
     assert.equal(out.error, undefined, "the burst's own error is not the run's: the signal is");
     assert.deepEqual(s.kam.runtimeUris(), [OLD]);
+  });
+});
+
+describe("runner: the target's Kamailio restarted mid-run", () => {
+  it("during a hold: seen by the watch's poll, the hold ends, the step fails, the last good step is put back; the finding says what the runtime shows", async () => {
+    let restartedAt = 0;
+    const s = setup((n) => {
+      if (n === 3) {
+        s.kam.restart();
+        restartedAt = n;
+      }
+      return { routed: n };
+    });
+    const watch = await RestartWatch.start(s.kam, 20);
+    s.ctx.restarts = watch;
+    const out = await runSteps(s.steps, s.ctx);
+    watch.stop();
+    s.lock.release();
+    assert.equal(restartedAt, 3);
+    assert.equal(out.outcome, "fail");
+    assert.match(out.reason ?? "", /step 2: Kamailio at fake:\/\/kamailio\/RPC restarted during step 2\/2 both's hold/);
+    assert.deepEqual(s.evaluated, [], "a step whose window spans a restart is not judged");
+    const f = out.restart!;
+    assert.deepEqual(
+      [f.before.pid, f.after.pid, f.onStep, f.onStepLabel, f.matchesStep],
+      [4242, 4243, 2, "both", true],
+    );
+    assert.match(out.reason ?? "", /which is step 2 \(both\), the list the run applied/);
+    assert.deepEqual([out.rollback?.from, out.rollback?.to, out.rollback?.ok], [2, 1, true]);
+    assert.deepEqual(s.kam.runtimeUris(), [OLD]);
+  });
+
+  it("between steps (after step 2 passed, before step 3): step 3 is not applied; a list changed behind the run shows as NOT the step's", async () => {
+    const s = setup(() => ({ routed: 1000 }));
+    s.steps.push({
+      label: "new",
+      weightNew: 100,
+      profile: profileFor(s.ctx.target, "new"),
+      machine: { holdMs: 0, hasGates: false, onInconclusive: "fail", maxExtensions: 0 },
+    });
+    s.ctx.events.subscribe((e) => {
+      if (e.kind === "step" && e.index === 2 && e.state === "passed") {
+        s.kam.file = `1 ${OLD} 0 0\n`;
+        s.kam.restart();
+      }
+    });
+    const watch = await RestartWatch.start(s.kam, 60_000);
+    s.ctx.restarts = watch;
+    const writes = s.kam.writes;
+    const out = await runSteps(s.steps, s.ctx);
+    watch.stop();
+    s.lock.release();
+    assert.equal(out.outcome, "fail");
+    assert.match(
+      out.reason ?? "",
+      /^step 3: Kamailio at .* restarted before step 3\/3 new was applied \(after step 2\/3 both passed\)/,
+    );
+    assert.match(
+      out.reason ?? "",
+      /which is NOT step 2 \(both\), the list the run applied \(missing sip:127\.0\.0\.1:15080 \(set 1\)\)/,
+    );
+    assert.equal(out.restart?.matchesStep, false);
+    assert.ok(
+      !s.kam.file?.includes("weight=100") && s.kam.writes > writes,
+      "step 2 was put back, step 3 never written",
+    );
+    assert.deepEqual(s.kam.runtimeUris().sort(), [OLD, NEW].sort());
+  });
+
+  it("no restart: the watch changes nothing", async () => {
+    const s = setup((n) => ({ routed: n * 50 }));
+    const watch = await RestartWatch.start(s.kam, 5);
+    s.ctx.restarts = watch;
+    const out = await runSteps(s.steps, s.ctx);
+    watch.stop();
+    s.lock.release();
+    assert.equal(out.outcome, "pass");
+    assert.equal(out.restart, undefined);
   });
 });

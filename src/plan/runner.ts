@@ -17,7 +17,8 @@ import type { RunEvents, StepState } from "../events/run-events.js";
 import type { ApplyLock } from "../apply/apply-lock.js";
 import { profileFromText, verifiedApply, type ApplyOutcome } from "../apply/apply.js";
 import { takeNewOutOfSelection, type TakeOutResult } from "../apply/take-out.js";
-import { defaultRetryPolicy, type RetryPolicy } from "../kamailio/dispatcher-rpc.js";
+import { defaultRetryPolicy, readRuntime, type RetryPolicy } from "../kamailio/dispatcher-rpc.js";
+import { restartFinding, restartText, type RestartFinding, type RestartWatch } from "../observe/restart-watch.js";
 import type { Target } from "../target/target.js";
 import { reactionChain, type DecisionMarks, type ReactionChain } from "./reaction.js";
 import { timeHold, type GateResult, type HoldStrategy } from "./hold.js";
@@ -67,6 +68,12 @@ export interface RunnerContext {
   onApplied?(step: number, out: ApplyOutcome): void;
   onApplyFailed?(step: number, err: unknown): void;
   onRolledBack?(to: number, out: ApplyOutcome): void;
+  /**
+   * the target's Kamailio, watched since the run began for a restart (its runtime back to its durable
+   * list, its set_state and dialogs forgotten): seen during a hold, before a step passes or before the
+   * next is applied, the step fails and the last good step is put back. Absent: not watched.
+   */
+  restarts?: RestartWatch;
   log(line: string): void;
 }
 
@@ -112,6 +119,8 @@ export interface PlanOutcome {
   rollback: RollbackRecord | undefined;
   /** the error that failed the run (an apply's), or undefined when a gate or an abort ended it */
   error: unknown;
+  /** the target's Kamailio restarted during the run: what was seen, and what it routed by then */
+  restart?: RestartFinding | undefined;
 }
 
 /** Run the steps; returns how it ended. Never throws for a step's failure: the outcome says. */
@@ -144,6 +153,9 @@ export class PlanRunner {
   private current = 0;
   /** a gate failed the step (not an abort or a failed apply): the rollback takes new out first */
   private gateFailed = false;
+  /** the last step whose list was applied (BEFORE_PLAN: none yet), the one a restart is compared with */
+  private applied = BEFORE_PLAN;
+  private restart: RestartFinding | undefined;
 
   constructor(
     private readonly steps: readonly RunnerStep[],
@@ -167,6 +179,7 @@ export class PlanRunner {
           lastGood: r.state.lastGood,
           rollback: this.rollback,
           error: this.error,
+          restart: this.restart,
         };
       }
       r = next(r.state, await this.perform(a));
@@ -184,7 +197,7 @@ export class PlanRunner {
       case "pause":
         return this.pause(a.step, a.reason);
       case "advance":
-        return Promise.resolve(this.advance(a.step));
+        return this.advance(a.step);
       case "rollback":
         return this.rollBack(a.from, a.to, a.reason);
     }
@@ -235,6 +248,8 @@ export class PlanRunner {
         `paused before step ${i + 1}/${this.of} ${this.steps[i]!.label}; \`pbx-cutover resume\` goes on, abort goes back to the last good step`,
       );
     if (!(await control.waitWhilePaused(ctx.signal))) return this.aborted() ?? { kind: "abort", reason: "aborted" };
+    if (i > 0 && (await ctx.restarts?.check()))
+      return this.restarted(`before ${this.name(i)} was applied (after ${this.name(i - 1)} passed)`);
     try {
       await ctx.beforeApply?.(i);
     } catch (err) {
@@ -252,6 +267,7 @@ export class PlanRunner {
       return this.stepFailed(i, err);
     }
     if (i === 0) this.beforePlanText = out.previousText;
+    this.applied = i;
     ctx.onApplied?.(i, out);
     this.emitStep(
       i,
@@ -270,14 +286,19 @@ export class PlanRunner {
     this.ctx.log(
       `${this.name(i)}: holding ${what || "0 s"}${extension > 0 ? ` (extension ${extension})` : ""}; Ctrl-C goes back to the last good step`,
     );
+    // a restart seen by the watch's poll ends the hold at once
+    const restarted = new AbortController();
+    void this.ctx.restarts?.restarted.then(() => restarted.abort());
     const h = await this.holds.hold({
       step: i,
       ms,
       calls,
       extension,
       control: this.control,
-      signal: this.ctx.signal,
+      signal: AbortSignal.any([this.ctx.signal, restarted.signal]),
     });
+    restarted.abort();
+    if (!this.ctx.signal.aborted && this.ctx.restarts?.restart) return this.restarted(`during ${this.name(i)}'s hold`);
     switch (h.end) {
       case "held":
         return this.aborted() ?? { kind: "held" };
@@ -357,7 +378,8 @@ export class PlanRunner {
     );
   }
 
-  private advance(i: number): Observation {
+  private async advance(i: number): Promise<Observation> {
+    if (await this.ctx.restarts?.check()) return this.restarted(`after ${this.name(i)}'s hold, before it passed`);
     this.emitStep(
       i,
       "passed",
@@ -413,6 +435,31 @@ export class PlanRunner {
       this.error ??= err;
       return { kind: "rollback-failed", reason: why };
     }
+  }
+
+  /**
+   * The watch saw the target's Kamailio restarted: what it routes by now against the step the run
+   * applied last, logged, kept for the outcome, and the observation that fails the step.
+   */
+  private async restarted(seen: string): Promise<Observation> {
+    const { ctx } = this;
+    const restart = ctx.restarts!.restart!;
+    const runtime = await readRuntime(ctx.target.rpc, { ...defaultRetryPolicy, ...ctx.retry }).catch((err: unknown) =>
+      err instanceof Error ? err.message : String(err),
+    );
+    const on = this.applied;
+    this.restart = restartFinding({
+      node: ctx.target.rpc.endpoint,
+      restart,
+      seen,
+      onStep: on + 1,
+      onStepLabel: on === BEFORE_PLAN ? "before the plan" : this.steps[on]!.label,
+      list: this.rollbackProfile(on)?.list,
+      runtime,
+    });
+    const reason = restartText(this.restart);
+    ctx.log(reason);
+    return this.aborted() ?? { kind: "restarted", reason };
   }
 
   /**
@@ -522,6 +569,7 @@ export class PlanRunner {
               : { ok: false as const, reason: takeOut.reason },
           }),
     };
+    this.applied = to;
     ctx.onRolledBack?.(to, out);
     this.recordRollback(
       { ...record, ...(reaction ? { reaction } : {}), ...guard },

@@ -169,6 +169,26 @@ describe("step machine", () => {
     });
   });
 
+  it("the node restarted (during a hold, or before the next step is applied): back to the last good step, fail", () => {
+    for (const [obs, expected] of [
+      [
+        [{ kind: "start" }, { kind: "applied" }, { kind: "advanced" }, { kind: "applied" }],
+        ["apply(0)", "advance(0)", "apply(1)", "hold(1)", "rollback(1->0)", "done(fail)"],
+      ],
+      [
+        [{ kind: "start" }, { kind: "applied" }, { kind: "advanced" }],
+        ["apply(0)", "advance(0)", "apply(1)", "rollback(1->0)", "done(fail)"],
+      ],
+    ] as [Observation[], string[]][]) {
+      const { actions } = drive(
+        [step(), step({ holdMs: 5000 })],
+        [...obs, { kind: "restarted", reason: "Kamailio restarted" }, { kind: "rolled-back" }],
+      );
+      assert.deepEqual(kinds(actions), expected);
+      assert.deepEqual(actions.at(-1), { kind: "done", outcome: "fail", reason: "step 2: Kamailio restarted" });
+    }
+  });
+
   it("inconclusive extends at most maxExtensions times, then fails", () => {
     const s = step({ holdMs: 100, hasGates: true, onInconclusive: "extend", maxExtensions: 2 });
     const inc: Observation = { kind: "evaluated", verdict: "inconclusive", reason: "12 calls to new, 20 needed" };

@@ -17,6 +17,9 @@
  *   advanced(i)                -> apply(i+1), or done(pass) after the last step
  *   apply-failed(i)            -> rollback(to the last good step)   (verifiedApply restored already; this
  *                                 makes sure the runtime is the last good step, with the same apply)
+ *   restarted(i)               -> rollback(to the last good step)   (the node's Kamailio restarted since the
+ *                                 run began: its runtime went back to its durable list, and the step's
+ *                                 window spans the restart, so it cannot pass)
  *   abort (Ctrl-C, operator)   -> rollback(to the last good step), never a half state
  *   rolled-back                -> done(fail | aborted)
  *   rollback-failed            -> done(fail) with both reasons
@@ -66,6 +69,8 @@ export type Observation =
   | { kind: "abort"; reason: string }
   | { kind: "rolled-back" }
   | { kind: "rollback-failed"; reason: string }
+  /** the target's Kamailio is not the process the run started on (src/observe/restart-watch.ts) */
+  | { kind: "restarted"; reason: string }
   /** the operator resumed a step the plan paused (inconclusive gates): hold it again */
   | { kind: "resumed" }
   /** the operator promoted a step the plan paused: it passes as it is */
@@ -131,6 +136,7 @@ export function next(s: MachineState, o: Observation): Step {
     case "held":
       return afterHold(s);
     case "hold-failed":
+    case "restarted":
       return rollback(s, "fail", `step ${s.index + 1}: ${o.reason}`);
     case "evaluated":
       if (o.verdict === "pass" || o.verdict === "none") return { state: s, action: { kind: "advance", step: s.index } };

@@ -33,6 +33,9 @@ export class FakeKamailio implements RpcClient, DispatcherListStore {
   failReloads = false;
   calls: string[] = [];
   writes = 0;
+  /** the main process's pid and start time (core.psx, core.uptime); restart() changes them */
+  pid = 4242;
+  upSince = "Mon Dec  7 10:00:00 2026";
 
   constructor(initial: string) {
     this.file = initial;
@@ -43,6 +46,14 @@ export class FakeKamailio implements RpcClient, DispatcherListStore {
     this.loaded = entriesOf(parseDispatcherList(this.file ?? ""))
       .filter((e) => !/^sips?:(?:[^@]*@)?192\.0\.2\.\d+(:|;|$)/.test(e.uri))
       .map((e) => ({ setId: e.setId, uri: e.uri, flags: e.flags }));
+  }
+
+  /** Kamailio stopped and started again: the runtime is the file's again, set_state and the reload guard forgotten */
+  restart(): void {
+    this.pid++;
+    this.upSince = `Mon Dec  7 10:00:0${this.pid % 10} 2026`;
+    this.lastReloadAt = -Infinity;
+    this.load();
   }
 
   read(): Promise<string> {
@@ -64,6 +75,12 @@ export class FakeKamailio implements RpcClient, DispatcherListStore {
       return Promise.reject(new RpcUnavailableError(this.endpoint, "ECONNREFUSED"));
     }
     if (method === "core.version") return Promise.resolve("kamailio 5.6.3 (pbx-cutover test stand-in)");
+    if (method === "core.psx")
+      return Promise.resolve([
+        { IDX: 0, PID: this.pid, DSC: "main process - attendant" },
+        { IDX: 1, PID: this.pid + 1, DSC: "udp receiver child=0 sock=127.0.0.1:15060" },
+      ]);
+    if (method === "core.uptime") return Promise.resolve({ now: this.upSince, up_since: this.upSince, uptime: 0 });
     if (method === "dispatcher.reload") {
       const now = performance.now();
       if (now - this.lastReloadAt < this.reloadDeltaMs)

@@ -16,7 +16,7 @@ export interface RunningCli {
 const started = new Set<ChildProcess>();
 
 /** `pbx-cutover <argv>` with the fixture's folder as its working directory */
-export function startCli(f: LabFixture, argv: string[]): RunningCli {
+export function startCli(f: Pick<LabFixture, "dir">, argv: string[]): RunningCli {
   const child = spawn(process.execPath, [CLI, ...argv], { cwd: f.dir, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";

@@ -168,6 +168,7 @@ export function registerMigrateCommand(program: Command): void {
             plan,
             traffic,
             drainTimeoutMs: drainMs,
+            restartWatchMs: driver.restartWatchMs,
             web,
           },
           scope,
