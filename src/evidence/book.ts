@@ -70,6 +70,9 @@ export class EvidenceBook {
   private readonly open = new Map<BurstLabel, Map<string, CallEvidence>>();
   /** calls with new evidence since their burst's last settle: only their outcome can have changed */
   private readonly touched = new Set<CallEvidence>();
+  /** each call's place in the order calls were first seen (settle concludes in that order) */
+  private readonly firstSeen = new WeakMap<CallEvidence, number>();
+  private seen = 0;
   private readonly finishedBursts = new Set<BurstLabel>();
   private readonly instanceNotes = new Map<string, string>();
   private windowPhase: SimPhase | undefined;
@@ -105,6 +108,7 @@ export class EvidenceBook {
     if (!c) {
       c = { callId, burst, phase: phaseOfBurst(burst), invite: {}, bye: {}, uac: {} };
       this.calls.set(callId, c);
+      this.firstSeen.set(c, this.seen++);
       let open = this.open.get(burst);
       if (!open) this.open.set(burst, (open = new Map<string, CallEvidence>()));
       open.set(callId, c);
@@ -255,9 +259,15 @@ export class EvidenceBook {
    */
   settle(burst: BurstLabel): EvidenceFact[] {
     const facts: EvidenceFact[] = [];
-    for (const c of this.open.get(burst)?.values() ?? []) {
-      if (!this.touched.has(c)) continue;
+    const open = this.open.get(burst);
+    if (open === undefined) return facts;
+    // the burst's open calls with new evidence, in the order first seen: a poll's worth, not every open call
+    const mine: CallEvidence[] = [];
+    for (const c of this.touched) if (c.burst === burst) mine.push(c);
+    mine.sort((a, b) => this.firstSeen.get(a)! - this.firstSeen.get(b)!);
+    for (const c of mine) {
       this.touched.delete(c);
+      if (open.get(c.callId) !== c) continue;
       // seen at a backend before the UAC's own log shows the INVITE: that log lags, wait for it
       if (c.uac.inviteSentStamp === undefined) continue;
       // the UAC has its 2xx to BYE but no backend's log shows the BYE yet: a backend's log can lag
@@ -284,6 +294,7 @@ export class EvidenceBook {
     const o = outcomeOf(c);
     if (o.outcome === "pending") return [];
     this.concluded.add(c.callId);
+    this.touched.delete(c);
     this.open.get(c.burst)?.delete(c.callId);
     return [
       { kind: "finished", call: c, completed: o.outcome === "completed", ...(o.reason ? { reason: o.reason } : {}) },
