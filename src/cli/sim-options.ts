@@ -43,7 +43,7 @@ export function addSimOptions(cmd: Command): Command {
     )
     .option(
       "--evidence <source>",
-      "what the verdicts rest on: hep (what Kamailio mirrored, alone), sipp (the stand-ins' logs), both (the logs, cross-checked by HEP call by call: evidence-agrees). Default both in the lab, falling back to the logs when HEP is unavailable",
+      "what the verdicts rest on: hep (what Kamailio mirrored, alone), sipp (the stand-ins' logs), both (the logs, cross-checked by HEP call by call: evidence-agrees). Default both in the lab (hep above 500 calls/s: the collector reads every message anyway), falling back to the logs when HEP is unavailable",
     )
     .option(
       "--media <on|off>",
@@ -90,7 +90,7 @@ export function simRequestFrom(opts: SimOpts, env: NodeJS.ProcessEnv = process.e
   }
   // a native lab running (or asked to run) real FreeSWITCH: no message logs, HEP is the evidence
   const realPbx = driver.realPbx;
-  const evidence = resolveEvidence(opts.evidence, !realPbx);
+  const evidence = resolveEvidence(opts.evidence, !realPbx, knobs.callRate);
   if (opts.media !== undefined && opts.media !== "on" && opts.media !== "off")
     throw new UsageError(`--media must be on or off, got ${JSON.stringify(opts.media)}; nothing was started`);
   const media = opts.media === undefined ? driver.echoesMedia : opts.media === "on";

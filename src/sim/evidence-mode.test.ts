@@ -22,6 +22,18 @@ test("--evidence: default both in the lab (HEP wanted, not required), hep where 
   assert.deepEqual(evidenceInUse(resolveEvidence("hep", true), undefined), { mode: "hep" });
 });
 
+test("above 500 calls/s a run without --evidence reads HEP alone and says why; a flag, backends without logs or a missing capture decide as before", () => {
+  assert.deepEqual(resolveEvidence(undefined, true, 500), { mode: "both", hepRequired: false, defaulted: true });
+  const fast = resolveEvidence(undefined, true, 1000);
+  assert.equal(fast.mode, "hep");
+  assert.equal(fast.hepRequired, false, "HEP unavailable: the stand-ins' logs, recorded");
+  assert.match(fast.why ?? "", /^CALL_RATE 1000 calls\/s is above 500: .*--evidence both to have them/);
+  assert.deepEqual(evidenceInUse(fast, undefined), { mode: "hep", why: fast.why });
+  assert.deepEqual(evidenceInUse(fast, "port taken"), { mode: "sipp", hepUnavailable: "port taken" });
+  assert.deepEqual(resolveEvidence("both", true, 1000), { mode: "both", hepRequired: true, defaulted: false });
+  assert.deepEqual(resolveEvidence(undefined, false, 1000), { mode: "hep", hepRequired: true, defaulted: true });
+});
+
 const a = (name: string, verdict: Assertion["verdict"]): Assertion => ({
   phase: "old",
   name,

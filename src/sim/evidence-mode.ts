@@ -4,11 +4,18 @@
  * | flag            | verdicts from                         | HEP capture                          |
  * | --------------- | ------------------------------------- | ------------------------------------ |
  * | (none), lab     | the stand-ins' logs, cross-checked by HEP (`evidence-agrees`) | wanted; unavailable = stand-in logs only, recorded |
+ * | (none), lab, CALL_RATE above HEP_ALONE_ABOVE | HEP alone, the logs not read (`why` says so) | wanted; unavailable = stand-in logs only, recorded |
  * | both            | the same                              | required (exit 3 without it)         |
  * | hep             | HEP alone; the stand-ins' logs are not read | required                        |
  * | sipp            | the stand-ins' logs alone             | still written to capture.pcap when it can run |
  *
  * Backends without message logs (a real PBX) imply `hep`; `sipp` or `both` there is a usage error.
+ *
+ * Above HEP_ALONE_ABOVE calls/s the default is HEP alone: the collector reads every mirrored message
+ * anyway (capture.pcap, the live rates), so following three SIPp message logs as well reads every
+ * message a second time, and at the lab's knee that double work is what starves the collector into
+ * kernel drops. HEP alone fails the same lost, misrouted and wrong-dialog calls the logs do (the HEP
+ * e2e runs every sabotage of the logs' e2e), and a kernel drop makes its verdicts inconclusive.
  */
 import { UsageError } from "../core/errors.js";
 import type { Assertion } from "../evidence/assertions.js";
@@ -23,13 +30,26 @@ export interface EvidencePlan {
   hepRequired: boolean;
   /** true when the mode was not given: HEP is used when it can be */
   defaulted: boolean;
+  /** why the default is not the usual one (HEP alone above HEP_ALONE_ABOVE calls/s) */
+  why?: string;
 }
 
-export function resolveEvidence(flag: string | undefined, backendLogs: boolean): EvidencePlan {
-  if (flag === undefined)
-    return backendLogs
-      ? { mode: "both", hepRequired: false, defaulted: true }
-      : { mode: "hep", hepRequired: true, defaulted: true };
+/** calls/s above which a run without --evidence reads HEP alone (the stand-ins' logs are not followed) */
+export const HEP_ALONE_ABOVE = 500;
+
+export function resolveEvidence(flag: string | undefined, backendLogs: boolean, callRate?: number): EvidencePlan {
+  if (flag === undefined) {
+    if (!backendLogs) return { mode: "hep", hepRequired: true, defaulted: true };
+    if (callRate !== undefined && callRate > HEP_ALONE_ABOVE) {
+      return {
+        mode: "hep",
+        hepRequired: false,
+        defaulted: true,
+        why: `CALL_RATE ${callRate} calls/s is above ${HEP_ALONE_ABOVE}: the collector reads every mirrored message anyway, so the stand-ins' logs are not followed as well (--evidence both to have them)`,
+      };
+    }
+    return { mode: "both", hepRequired: false, defaulted: true };
+  }
   const v = flag.trim();
   if (!(EVIDENCE_SOURCES as readonly string[]).includes(v)) {
     throw new UsageError(`--evidence takes hep, sipp or both, got ${JSON.stringify(flag)}; nothing was started`);
@@ -48,11 +68,14 @@ export interface EvidenceInUse {
   mode: EvidenceSource;
   /** why HEP is not used although it was wanted (port taken, mirroring off, docker lab) */
   hepUnavailable?: string;
+  /** why this mode when it was chosen by the call rate (EvidencePlan.why) */
+  why?: string;
 }
 
 /** The mode once the capture's availability is known; undefined `unavailable` = it runs. Throws nothing. */
 export function evidenceInUse(plan: EvidencePlan, unavailable: string | undefined): EvidenceInUse {
-  if (unavailable === undefined) return { mode: plan.mode };
+  if (unavailable === undefined)
+    return plan.why !== undefined ? { mode: plan.mode, why: plan.why } : { mode: plan.mode };
   return { mode: "sipp", hepUnavailable: unavailable };
 }
 

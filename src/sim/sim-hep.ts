@@ -127,7 +127,8 @@ export class SimHep {
           ? "the stand-ins' logs, cross-checked call by call by HEP (evidence-agrees)"
           : "the stand-ins' logs";
     const relay = this.forward ? `, relayed to ${this.forward.host}:${this.forward.port}` : "";
-    return `evidence: ${source}; HEP collector on ${this.at.address}:${this.at.port}${relay}, capture.pcap in the run folder`;
+    const why = this.plan.why !== undefined ? ` (${this.plan.why})` : "";
+    return `evidence: ${source}${why}; HEP collector on ${this.at.address}:${this.at.port}${relay}, capture.pcap in the run folder`;
   }
 
   /** Does the lab's Kamailio mirror right now? (src/hep/capture.ts) */
