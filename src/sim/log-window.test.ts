@@ -81,3 +81,38 @@ test("a window without a recreation is exactly the bytes read, no note", async (
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a capped window keeps the phase's start and its latest reads within the cap, says what it let go, and is still a message log", () => {
+  const buf = fixture("sipp-3.6.1-uas-new.messages.log");
+  const records = parseMessageLogBuffer(buf).records;
+  // one read per record, as a follower hands them over (each read ends on a record)
+  const reads = records.map((r, i) => buf.subarray(i === 0 ? 0 : r.offset, records[i + 1]?.offset ?? buf.length));
+  const total = reads.reduce((n, b) => n + b.length, 0);
+  const cap = Math.floor(total / 3);
+  const w = new LogWindow(cap);
+  for (const b of reads) w.add({ records: [], bytes: b, generation: 1 });
+  assert.ok(w.keptBytes <= cap, `${w.keptBytes} kept of a ${cap}-byte cap`);
+  assert.ok(w.keptBytes >= cap - Math.max(...reads.map((b) => b.length)) * 2);
+  assert.equal(w.keptBytes + w.dropped.bytes, total, "every byte kept or counted as let go");
+  const out = w.render("uas-new.messages.log").toString("latin1");
+  const note = out.split("\n").filter((l) => l.startsWith("# pbx-cutover: "));
+  assert.equal(note.length, 1);
+  assert.match(
+    note[0]!,
+    new RegExp(
+      `^# pbx-cutover: ${w.dropped.bytes} bytes of uas-new\\.messages\\.log \\(\\d+ reads\\) left out here: this copy is capped at ${cap} bytes`,
+    ),
+  );
+  const parsed = parseMessageLogBuffer(Buffer.from(out, "latin1"));
+  // the first records and the last ones, in order
+  assert.equal(parsed.records[0]!.text, records[0]!.text);
+  assert.equal(parsed.records.at(-1)!.text, records.at(-1)!.text);
+  assert.ok(parsed.records.length < records.length);
+  // without a cap (or 0) everything is kept
+  for (const c of [undefined, 0]) {
+    const all = new LogWindow(c);
+    for (const b of reads) all.add({ records: [], bytes: b, generation: 1 });
+    assert.equal(all.dropped.bytes, 0);
+    assert.equal(all.keptBytes, total);
+  }
+});

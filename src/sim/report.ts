@@ -2,6 +2,7 @@
  * The run's machine-readable results (pure renderers): results.json and junit.xml (one test case
  * per assertion, one suite per phase) for CI systems.
  */
+import type { CallsListed } from "./call-rows.js";
 import type { GateRow, RunStatus } from "../events/run-events.js";
 import type { HepCaptureSummary } from "../hep/capture.js";
 import type { GateResult, PlanOutcome } from "../plan/runner.js";
@@ -62,7 +63,10 @@ export interface SimResults {
   verdicts: Assertion[];
   /** one line per assertion that did not pass */
   failures: string[];
+  /** every call up to RESULTS_CALLS_MAX, else the calls that did not complete (callsListed says which) */
   calls: Record<string, unknown>[];
+  /** how many calls the run had, per backend, and where every row is (calls.ndjson) */
+  callsListed?: CallsListed;
   /** where the verdicts' evidence came from, and the HEP capture's counters */
   evidence: {
     mode: "hep" | "sipp" | "both";
@@ -70,11 +74,23 @@ export interface SimResults {
     crossCheck?: string;
     /** why HEP was wanted but not used (the run went on with the stand-in logs only) */
     hepUnavailable?: string;
+    /** why this mode, when the call rate chose it (HEP alone above 500 calls/s) */
+    why?: string;
     hep: (HepCaptureSummary & { unansweredForwards: number; ignoredPackets: number }) | null;
     /** a lab of real FreeSWITCH: what each one's event socket reported (channel events, calls) */
     eventSocket?: Record<string, unknown>;
+    /** the stand-ins' phase copies that reached their cap: what each kept and let go */
+    logCopies?: LogCopyKept[];
   };
   error?: string;
+}
+
+/** A stand-in's phase copy (`<phase>.uas-<backend>.messages.log`) that reached its cap. */
+export interface LogCopyKept {
+  file: string;
+  maxBytes: number;
+  keptBytes: number;
+  droppedBytes: number;
 }
 
 /** What a simulation knows at its end: simResults turns it into results.json's shape. */
@@ -99,11 +115,14 @@ export interface SimResultsInput {
   /** the error that ended the run */
   error: string | undefined;
   calls: SimResults["calls"];
+  callsListed?: CallsListed;
   evidence: EvidenceInUse;
   /** the HEP capture's counters (undefined: no HEP evidence in use) */
   hep: SimResults["evidence"]["hep"] | undefined;
   /** a lab of real FreeSWITCH: their event sockets' summary */
   eventSocket: Record<string, unknown> | undefined;
+  /** the phase copies of the stand-ins' logs that reached their cap */
+  logCopies?: LogCopyKept[];
 }
 
 /** results.json of a simulation (pure). */
@@ -145,14 +164,17 @@ export function simResults(r: SimResultsInput): SimResults {
     verdicts: r.verdicts,
     failures: r.error ? [...failures, `ERROR ${r.error}`] : failures,
     calls: r.calls,
+    ...(r.callsListed ? { callsListed: r.callsListed } : {}),
     evidence: {
       mode: e.mode,
       verdictsFrom: e.mode === "hep" ? "hep" : "sipp",
       ...(e.mode === "both" ? { crossCheck: "evidence-agrees (stand-in logs vs HEP, per call)" } : {}),
       ...(r.eventSocket ? { crossCheck: "event-socket-agrees (HEP vs each FreeSWITCH's event socket, per call)" } : {}),
       ...(e.hepUnavailable !== undefined ? { hepUnavailable: e.hepUnavailable } : {}),
+      ...(e.why !== undefined ? { why: e.why } : {}),
       hep: r.hep ?? null,
       ...(r.eventSocket ? { eventSocket: r.eventSocket } : {}),
+      ...(r.logCopies !== undefined && r.logCopies.length > 0 ? { logCopies: r.logCopies } : {}),
     },
     ...(r.error ? { error: r.error } : {}),
   };

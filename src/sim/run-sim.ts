@@ -46,7 +46,9 @@ import type { HepFeed } from "../evidence/hep-feed.js";
 import type { HepCapture } from "../hep/capture.js";
 import type { HepEvidence } from "../hep/evidence.js";
 import { floorMs, knobsByEnvName, type SimKnobs } from "./knobs.js";
-import { renderJunit, simResults, type SimResults } from "./report.js";
+import { renderJunit, simResults, type LogCopyKept, type SimResults } from "./report.js";
+import { CALL_ROWS_FILE, writeCallRows } from "./call-rows.js";
+import type { CallEvidence } from "../evidence/call.js";
 import type { TestFault } from "./test-faults.js";
 import { Traffic, writeWindow, type BurstReport, type BurstSpec } from "./traffic.js";
 import { isSeedPhase, type SimPlan, type SimStep } from "./sim-plan.js";
@@ -77,6 +79,8 @@ export interface SimRunOptions {
   hep?: { capture: HepCapture<HepEvidence | undefined>; feed: HepFeed };
   /** a lab of real FreeSWITCH: what their event sockets reported (channel-watch.ts) */
   pbx?: PbxEvidence;
+  /** each phase's copy of a stand-in's log keeps at most this many bytes (its start and latest part; 0: all) */
+  logCopyMaxBytes?: number;
   /** the run's end, once results.json and junit.xml are written (the session's; default: run-finished on `events`) */
   finished?: (end: RunEnd) => void;
 }
@@ -137,6 +141,8 @@ export class Simulation {
   private readonly rounds: number[];
   /** media on: each call's packets per direction, per phase */
   private readonly media = new MediaBook();
+  /** the stand-ins' phase copies that reached their cap */
+  private readonly logCopies: LogCopyKept[] = [];
 
   constructor(private readonly o: SimRunOptions) {
     this.runId = o.runId ?? randomBytes(3).toString("hex");
@@ -157,6 +163,7 @@ export class Simulation {
       sippBin: o.sippBin,
       scenario: o.scenario,
       ...(o.media ? { media: o.media } : {}),
+      ...(o.logCopyMaxBytes !== undefined ? { logCopyMaxBytes: o.logCopyMaxBytes } : {}),
       callTimeoutMs: o.knobs.callTimeoutMs,
       events: o.events,
       signal: o.signal,
@@ -358,13 +365,30 @@ export class Simulation {
     for (const b of ["old", "new"] as const) {
       const dest = path.join(this.o.runDir, `${p}.uas-${b}.messages.log`);
       if (this.evidence.mode === "hep" && t.backends[b].messageLog !== undefined) {
+        const why = this.evidence.why !== undefined ? `HEP alone: ${this.evidence.why}` : "--evidence hep";
         await writeFileAtomicAsync(
           dest,
-          "(not read: --evidence hep; this run's evidence is what Kamailio mirrored, in capture.pcap)\n",
+          `(not read: ${why}; this run's evidence is what Kamailio mirrored, in capture.pcap)\n`,
           { mode: FileMode.public },
         );
       } else {
         await writeWindow(t.backends[b].messageLog, logs[b], dest);
+        const w = logs[b];
+        if (w.dropped.bytes > 0) {
+          const kept: LogCopyKept = {
+            file: path.basename(dest),
+            maxBytes: this.o.logCopyMaxBytes ?? 0,
+            keptBytes: w.keptBytes,
+            droppedBytes: w.dropped.bytes,
+          };
+          const i = this.logCopies.findIndex((x) => x.file === kept.file);
+          if (i >= 0) this.logCopies.splice(i, 1);
+          this.logCopies.push(kept);
+          const mib = (n: number): string => (n / 1024 / 1024).toFixed(1);
+          this.log(
+            `  ${kept.file}: capped at ${mib(kept.maxBytes)} MB: the phase's start and latest part kept (${mib(kept.keptBytes)} MB), ${mib(kept.droppedBytes)} MB between them let go`,
+          );
+        }
       }
     }
     return () => phaseEvidenceFrom(traffic.book, p, expected, calls(), traffic.backendEvidence);
@@ -552,6 +576,20 @@ export class Simulation {
   private async finish(status: RunStatus, exitCode: number): Promise<SimResults> {
     const { o, t, hep } = this;
     const cp = callPathOf(t).proxy;
+    // every call's row to calls.ndjson as it is made; results.json keeps a bounded list
+    const media = this.media;
+    const rows = (function* (calls: Iterable<CallEvidence>): Generator<Record<string, unknown>> {
+      for (const c of calls) {
+        const m = media.row(c.callId);
+        yield m ? { ...callRow(c), media: m } : callRow(c);
+      }
+    })(this.traffic.book.calls.values());
+    const { calls, listed } = writeCallRows(rows, path.join(o.runDir, CALL_ROWS_FILE));
+    if (listed.listed !== "every call")
+      this.log(
+        `calls: ${listed.total} in ${CALL_ROWS_FILE}; results.json lists the ${listed.inResults} that did not complete` +
+          (listed.capped ? ` (the first ${listed.capped.max}; ${listed.capped.left} more in ${CALL_ROWS_FILE})` : ""),
+      );
     const results = simResults({
       runId: this.runId,
       runDir: o.runDir,
@@ -568,10 +606,8 @@ export class Simulation {
       bursts: this.bursts,
       verdicts: this.verdicts(),
       error: this.error,
-      calls: [...this.traffic.book.calls.values()].map((c) => {
-        const m = this.media.row(c.callId);
-        return m ? { ...callRow(c), media: m } : callRow(c);
-      }),
+      calls,
+      callsListed: listed,
       evidence: this.evidence,
       hep: hep
         ? {
@@ -581,6 +617,7 @@ export class Simulation {
           }
         : undefined,
       eventSocket: o.pbx?.summary(),
+      logCopies: this.logCopies,
     });
     await writeFileAtomicAsync(path.join(o.runDir, "results.json"), JSON.stringify(results, null, 2) + "\n", {
       mode: FileMode.public,

@@ -24,6 +24,7 @@ import { RunSession, startLiveServer } from "../run/session.js";
 import type { WebAddress } from "../web/web-address.js";
 import type { HepForwardTarget } from "../hep/forward-target.js";
 import { pcapKeptText } from "../hep/pcap.js";
+import { DEFAULT_CAPTURE_MAX_MB } from "../hep/capture.js";
 import type { SimKnobs } from "./knobs.js";
 import { failureLine, type SimResults } from "./report.js";
 import { attachRunFiles } from "./run-files.js";
@@ -168,6 +169,7 @@ export async function runSimSession(
             scenario: assetPath("sipp", "uac-call.xml"),
             faults,
             evidence,
+            logCopyMaxBytes: logCopyMaxBytes(req.captureMaxMb),
             ...(dumpcap !== undefined ? { media: { dumpcapBin: dumpcap } } : {}),
             ...(hep.capture && evidence.mode !== "sipp" ? { hep: { capture: hep.capture, feed: hep.feed } } : {}),
             ...(pbx ? { pbx } : {}),
@@ -206,6 +208,11 @@ async function sayRoutingOnFileFault<T>(target: Target, labEnd: () => string, ru
 }
 
 /** How the run found the lab, and what happens to it at the end. */
+/** each phase's copy of a stand-in's log: an eighth of the capture's cap (64 MB by default), none without a cap */
+export function logCopyMaxBytes(captureMaxMb = DEFAULT_CAPTURE_MAX_MB): number {
+  return captureMaxMb > 0 ? Math.floor((captureMaxMb * 1024 * 1024) / 8) : 0;
+}
+
 function labLine(up: EnsureUpResult, driver: Pick<Driver, "name" | "where">, keepLab: boolean): string {
   if (up.alreadyRunning)
     return `lab: already running (${driver.name} driver, ${driver.where}); left running at the end`;

@@ -81,6 +81,8 @@ export interface TrafficOptions {
   hep?: TrafficHep;
   /** media on: each call streams a tone and the caller's RTP is captured with this dumpcap */
   media?: { dumpcapBin: string };
+  /** each phase's copy of a stand-in's log keeps at most this many bytes (undefined or 0: all) */
+  logCopyMaxBytes?: number;
 }
 
 /** What Traffic needs of the run's HEP capture. */
@@ -148,7 +150,7 @@ export class Traffic {
     // what was written since the previous window closed goes into this one's artifact, but a
     // foreign message read now belongs to no phase
     const again = this.closed?.phase === phase ? this.closed.logs : undefined;
-    this.window = { phase, logs: again ?? { old: new LogWindow(), new: new LogWindow() } };
+    this.window = { phase, logs: again ?? this.newWindows() };
     await this.pollBackends();
     for (const b of this.books) b.openWindow(phase);
   }
@@ -160,7 +162,12 @@ export class Traffic {
     this.window = undefined;
     this.closed = w;
     for (const b of this.books) b.openWindow(undefined);
-    return w?.logs ?? { old: new LogWindow(), new: new LogWindow() };
+    return w?.logs ?? this.newWindows();
+  }
+
+  private newWindows(): Record<BackendRole, LogWindow> {
+    const cap = this.o.logCopyMaxBytes;
+    return { old: new LogWindow(cap), new: new LogWindow(cap) };
   }
 
   /**

@@ -316,6 +316,18 @@ test("results.json of migrate --traffic (calls counted per backend from HEP, not
   assert.deepEqual(v.results?.callsByBackend, { old: 300, new: 80 });
 });
 
+test("results.json of a sim too large to list every call (callsListed): the view's call counts come from it, not from the calls listed", () => {
+  const v = withResults(runViewOf([{ kind: "run-started", at: 1, runDir: "/r", knobs: {} }], "/r"), {
+    status: "fail",
+    exitCode: 1,
+    durationMs: 5,
+    calls: [{ callId: "a", inviteBackend: null, outcome: "failed" }],
+    callsListed: { total: 61_002, byBackend: { old: 30_501, new: 30_501 }, listed: "the calls that did not complete" },
+  });
+  assert.equal(v.results?.calls, 61_002);
+  assert.deepEqual(v.results?.callsByBackend, { old: 30_501, new: 30_501 });
+});
+
 test("sim's phases are plan steps: each step event fills its phase (index, weight, state, gates as notes); the timeline stays old, both, new, inflight", () => {
   const step = (
     at: number,

@@ -620,6 +620,8 @@ export interface ResultsInput {
   calls?: unknown;
   /** migrate --traffic: `calls: {total, old, new}` */
   traffic?: unknown;
+  /** sim: how many calls the run had and per backend (`calls` may list only the ones that did not complete) */
+  callsListed?: unknown;
 }
 
 const num = (x: unknown): number | undefined => (typeof x === "number" && Number.isFinite(x) ? x : undefined);
@@ -643,10 +645,14 @@ export function withResults(view: RunView, results: ResultsInput): RunView {
   const calls = arr(results.calls).map(rec);
   // migrate --traffic lists no calls one by one: its counts from HEP (traffic.calls)
   const traffic = rec(rec(results.traffic)["calls"]);
-  const counted = Array.isArray(results.calls) ? undefined : num(traffic["total"]);
+  // sim: its counts from callsListed, which knows them when results.json lists only some calls
+  const listed = rec(results.callsListed);
+  const listedTotal = num(listed["total"]);
+  const counted = listedTotal ?? (Array.isArray(results.calls) ? undefined : num(traffic["total"]));
+  const perBackend = listedTotal !== undefined ? rec(listed["byBackend"]) : traffic;
   const callsTo = (b: BackendRole): number =>
     counted !== undefined
-      ? (num(traffic[b]) ?? 0)
+      ? (num(perBackend[b]) ?? 0)
       : calls.filter((c) => str(c["inviteBackend"]).split("+").includes(b)).length;
   return {
     ...view,
