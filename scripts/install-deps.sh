@@ -9,6 +9,7 @@
 #     own service is not started where policy-rc.d forbids it, and the tests never use it)
 #   - Debian's postgresql and kamailio-postgres-modules (the production-target e2e test's node reads its
 #     dispatcher table through db_postgres from a PostgreSQL the test starts; the tool talks to it with psql)
+#   - Debian's kamailio-tls-modules (the production-target e2e tests serve a node's JSON-RPC over TLS)
 # As root it runs apt-get; otherwise it prints the exact command and exits 3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,7 @@ command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=(postgresql)
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 [ -f /usr/lib/x86_64-linux-gnu/kamailio/modules/db_postgres.so ] || missing+=(kamailio-postgres-modules)
+[ -f /usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so ] || missing+=(kamailio-tls-modules)
 
 install_debian_packages install-deps "the lab's tools" "${missing[@]}"
 

@@ -64,7 +64,7 @@ export function checkVerdict(c: TargetCheck): CheckVerdict {
   const by: Record<number, string[]> = { 3: [], 4: [], 2: [], 1: [] };
   for (const n of c.nodes) {
     const at = `node ${n.node}`;
-    if (!n.reachable.ok) by[3]!.push(`${at}: ${n.reachable.error}`);
+    if (!n.reachable.ok) by[3]!.push(namingNode(at, n.reachable.error));
     if (n.list && "error" in n.list) by[3]!.push(`${at}: cannot read the list at ${n.list.location}: ${n.list.error}`);
     if (n.drift && !n.drift.ok)
       by[4]!.push(
@@ -91,6 +91,11 @@ export function checkVerdict(c: TargetCheck): CheckVerdict {
   for (const code of [3, 4, 2, 1] as const)
     if (by[code]!.length > 0) return { exitCode: code, problems: [3, 4, 2, 1].flatMap((k) => by[k]!) };
   return { exitCode: ExitCode.Ok, problems: [] };
+}
+
+/** `node X: message`, unless the message names the node already ("node X: ...", "... at node X (url) ...") */
+export function namingNode(at: string, message: string): string {
+  return message.startsWith(`${at}:`) || message.includes(` ${at} (`) ? message : `${at}: ${message}`;
 }
 
 const pad = (s: string): string => s.padEnd(16);

@@ -782,6 +782,8 @@ async function waitForRpc(target: Target, timeoutMs: number, signal: AbortSignal
       await target.rpc.call("core.version");
       return;
     } catch (err) {
+      // a refusal no retry changes (credentials, a TLS certificate, an SSH host key): at once
+      if (err instanceof EnvironmentError) throw err;
       if (performance.now() > deadline) {
         throw new EnvironmentError(
           `Kamailio's RPC did not answer within ${timeoutMs} ms: ${(err as Error).message}; nothing was changed`,

@@ -41,12 +41,40 @@ export class RpcRefusedError extends EnvironmentError {
   }
 }
 
+/**
+ * The node's TLS certificate did not verify against the CAs the client trusts (or names another
+ * address): final (a retry meets the same certificate), exit 3. The check is never skipped.
+ */
+export class RpcTlsError extends EnvironmentError {
+  constructor(
+    readonly endpoint: string,
+    readonly code: string,
+    detail: string,
+    caSource: string,
+  ) {
+    super(
+      `Kamailio RPC at ${endpoint}: its TLS certificate is not trusted (${detail}; ${code}), checked against ${caSource}; nothing was sent`,
+      [
+        "name the CA (PEM) that signed the node's certificate in the target file's rpc.http.caFile; the certificate must name the address in rpc.http.url",
+      ],
+    );
+    this.name = "RpcTlsError";
+  }
+}
+
+/** Node's codes for a server certificate that did not verify (OpenSSL's, and Node's own host check). */
+const CERT_ERROR =
+  /^(?:ERR_TLS_CERT_ALTNAME_INVALID|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(?:_LOCALLY)?|CERT_[A-Z_]+|.*_CERT_.*)$/;
+
 export interface HttpRpcOptions {
   path?: string;
   /** the Authorization header's value, asked for at each call (the lab's secret, a target's token); never in messages */
   authorization?: () => string | undefined;
-  /** https: the CA certificates (PEM) the server's certificate must chain to (default: the system's) */
-  tls?: { ca?: string | Buffer };
+  /**
+   * https: the CA certificates (PEM) the server's certificate must chain to (default: the system's),
+   * and where they came from, for messages
+   */
+  tls?: { ca?: string | Buffer; caSource?: string };
   /** for messages: who this is (a node's name), before the URL */
   label?: string;
   /**
@@ -151,9 +179,14 @@ export class HttpJsonRpcClient implements RpcClient {
         },
       );
       req.on("timeout", () => req.destroy(new Error(`no reply within ${this.timeoutMs} ms`)));
-      req.on("error", (e: NodeJS.ErrnoException) =>
-        reject(new RpcUnavailableError(this.endpoint, e.code ?? e.message)),
-      );
+      req.on("error", (e: NodeJS.ErrnoException) => {
+        if (this.opts.tls && e.code !== undefined && CERT_ERROR.test(e.code)) {
+          const source = this.opts.tls.caSource ?? (this.opts.tls.ca ? "the given CA" : "the system's CAs");
+          reject(new RpcTlsError(this.endpoint, e.code, e.message, source));
+          return;
+        }
+        reject(new RpcUnavailableError(this.endpoint, e.code ?? e.message));
+      });
       req.end(body);
     });
   }

@@ -76,7 +76,9 @@ export function rpcClientOf(node: TargetNode, run: ArgvRunner = runArgv, session
     onRefused: "final",
     ...(t.auth ? { authorization: () => authorizationOf(t.auth) } : {}),
     // https without a CA file: the system's CAs
-    ...(u.protocol === "https:" ? { tls: ca ? { ca } : {} } : {}),
+    ...(u.protocol === "https:"
+      ? { tls: ca ? { ca, caSource: `CA file ${t.caFile}` } : { caSource: "the system's CAs (no rpc.http.caFile)" } }
+      : {}),
   });
 }
 

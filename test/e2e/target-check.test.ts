@@ -107,8 +107,9 @@ describe("target check on a Kamailio the tool did not start", () => {
     assert.equal(r.code, 3, r.stdout + r.stderr);
     assert.match(
       r.stdout,
-      /node kam1: Kamailio RPC at node kam1 \(http:\/\/127\.0\.1\.\d+:\d+\/RPC\) refused the request: HTTP 401/,
+      /Kamailio RPC at node kam1 \(http:\/\/127\.0\.1\.\d+:\d+\/RPC\) refused the request: HTTP 401/,
     );
+    assert.doesNotMatch(r.stdout, /node kam1: Kamailio RPC at node kam1/, "the node is named once");
     assert.ok(!(r.stdout + r.stderr).includes(secret));
   });
 

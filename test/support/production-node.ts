@@ -7,6 +7,7 @@
  * The tool is only ever handed a target file that describes the node.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import https from "node:https";
 import {
   chmodSync,
   closeSync,
@@ -54,6 +55,16 @@ export interface ProductionNodeOptions {
   listSource?: "file" | "db";
   /** route to another node's stand-ins (a fleet: every node in front of the same two PBXs) instead of starting its own */
   sharedBackends?: ProductionNode["backends"];
+  /**
+   * serve the JSON-RPC over TLS (Kamailio's tls module, Debian's kamailio-tls-modules) instead of plain
+   * TCP, with a certificate for the node's address signed by a CA the harness makes
+   */
+  https?: boolean;
+}
+
+/** A node's TLS (https: true): the test CA (PEM) that signed its certificate. */
+export interface NodeTls {
+  caFile: string;
 }
 
 /** The node's PostgreSQL (listSource db): the dispatcher table Kamailio reads. */
@@ -100,6 +111,9 @@ export interface ProductionNode {
   };
   /** the Authorization header the node's config accepts */
   authorization: string;
+  /** the RPC's URL: http://ADDRESS:PORT/RPC, or https:// with `tls` */
+  rpcUrl: string;
+  tls: NodeTls | undefined;
   ssh: NodeSsh | undefined;
   db: NodeDb | undefined;
   /** one JSON-RPC call with the right credentials (for the test's own reads) */
@@ -176,8 +190,11 @@ export function operatorConfig(v: {
   hep: { address: string; port: number };
   authorization: string;
   dialogProfile: string | null;
+  /** the RPC over TLS with this certificate and key (the tls module) */
+  tls?: { certificate: string; privateKey: string };
 }): string {
   const profile = v.dialogProfile;
+  const tls = v.tls;
   return `#!KAMAILIO
 # an operator's proxy in front of two PBXs (test harness node)
 debug=2
@@ -186,10 +203,10 @@ children=2
 tcp_children=2
 auto_aliases=no
 listen=udp:${v.address}:${v.sipPort}
-listen=tcp:${v.address}:${v.httpPort}
+${tls ? `enable_tls=yes\nlisten=tls:${v.address}:${v.httpPort}` : `listen=tcp:${v.address}:${v.httpPort}`}
 tcp_accept_no_cl=yes
 mpath="${KAMAILIO_MODULES}"
-
+${tls ? '\nloadmodule "tls.so"\n' : ""}
 loadmodule "kex.so"
 loadmodule "corex.so"
 loadmodule "tm.so"
@@ -207,7 +224,7 @@ ${v.dbUrl ? 'loadmodule "db_postgres.so"\n' : ""}loadmodule "dispatcher.so"
 loadmodule "dialog.so"
 loadmodule "siptrace.so"
 
-modparam("ctl", "binrpc", "unix:${v.ctlSocket}")
+${tls ? `modparam("tls", "certificate", "${tls.certificate}")\nmodparam("tls", "private_key", "${tls.privateKey}")\nmodparam("tls", "tls_method", "TLSv1.2+")\n` : ""}modparam("ctl", "binrpc", "unix:${v.ctlSocket}")
 modparam("jsonrpcs", "transport", 1)
 ${v.dbUrl ? `modparam("dispatcher", "db_url", "${v.dbUrl}")` : `modparam("dispatcher", "list_file", "${v.listFile}")`}
 modparam("dispatcher", "reload_delta", ${v.reloadDelta})
@@ -329,19 +346,28 @@ async function untilReady(what: string, probe: () => Promise<void>, timeoutMs = 
 }
 
 async function rawRpc(
-  address: string,
-  port: number,
+  url: string,
+  ca: Buffer | undefined,
   authorization: string,
   method: string,
   params: readonly (string | number)[] = [],
 ): Promise<unknown> {
-  const res = await fetch(`http://${address}:${port}/RPC`, {
-    method: "POST",
-    headers: { authorization, "content-type": "application/json" },
-    body: JSON.stringify({ jsonrpc: "2.0", method, params, id: 1 }),
-    signal: AbortSignal.timeout(3000),
-  });
-  const body = (await res.json()) as { result?: unknown; error?: { code: number; message: string } };
+  const payload = JSON.stringify({ jsonrpc: "2.0", method, params, id: 1 });
+  const headers = { authorization, "content-type": "application/json" };
+  const text = ca
+    ? await new Promise<string>((resolve, reject) => {
+        const req = https.request(url, { method: "POST", headers, ca, timeout: 3000 }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+          res.on("error", reject);
+        });
+        req.on("timeout", () => req.destroy(new Error("no reply within 3000 ms")));
+        req.on("error", reject);
+        req.end(payload);
+      })
+    : await (await fetch(url, { method: "POST", headers, body: payload, signal: AbortSignal.timeout(3000) })).text();
+  const body = JSON.parse(text) as { result?: unknown; error?: { code: number; message: string } };
   if (body.error) throw new Error(`${method}: ${body.error.code} ${body.error.message}`);
   return body.result;
 }
@@ -365,6 +391,11 @@ export async function startProductionNode(o: ProductionNodeOptions): Promise<Pro
   writeFileSync(listFile, initial);
   let db: (NodeDb & { stop(): Promise<void> }) | undefined;
   if (o.listSource === "db") db = await startPostgres(at.address, at.pg, initial);
+  if (o.https && !existsSync(`${KAMAILIO_MODULES}tls.so`))
+    throw new Error(`${KAMAILIO_MODULES}tls.so is missing: scripts/install-deps.sh installs kamailio-tls-modules`);
+  const tls = o.https ? makeNodeCertificate(dir, at.address) : undefined;
+  const rpcUrl = `${tls ? "https" : "http"}://${at.address}:${at.http}/RPC`;
+  const ca = tls ? readFileSync(tls.caFile) : undefined;
   writeFileSync(
     cfgFile,
     operatorConfig({
@@ -380,6 +411,7 @@ export async function startProductionNode(o: ProductionNodeOptions): Promise<Pro
       hep,
       authorization,
       dialogProfile: o.dialogProfile === undefined ? "pbx" : o.dialogProfile,
+      ...(tls ? { tls: { certificate: tls.certificate, privateKey: tls.privateKey } } : {}),
     }),
   );
   let kamailio: ChildProcess | undefined;
@@ -397,7 +429,7 @@ export async function startProductionNode(o: ProductionNodeOptions): Promise<Pro
         const tail = readFileSync(log, "utf8").trim().split("\n").slice(-8).join("\n");
         throw new Error(`kamailio exited ${kamailio!.exitCode}:\n${tail}`);
       }
-      await rawRpc(at.address, at.http, authorization, "core.version");
+      await rawRpc(rpcUrl, ca, authorization, "core.version");
     });
   };
   const messages = shared
@@ -464,9 +496,11 @@ export async function startProductionNode(o: ProductionNodeOptions): Promise<Pro
       new: { uri: uris.new, port: at.new, messages: messages.new },
     },
     authorization,
+    rpcUrl,
+    tls: tls ? { caFile: tls.caFile } : undefined,
     ssh,
     db,
-    rpc: (method, params) => rawRpc(at.address, at.http, authorization, method, params),
+    rpc: (method, params) => rawRpc(rpcUrl, ca, authorization, method, params),
     async restart() {
       await stopChild(kamailio);
       await startKamailio();
@@ -479,6 +513,60 @@ export async function startProductionNode(o: ProductionNodeOptions): Promise<Pro
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** openssl with its output kept for the error */
+function openssl(args: string[]): void {
+  const r = spawnSync("/usr/bin/openssl", args, { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr}`);
+}
+
+/**
+ * A test CA and a certificate for the node's address signed by it (subjectAltName IP: the client
+ * checks the address it connects to), both EC P-256, in the node's tls/ directory.
+ */
+export function makeNodeCertificate(
+  dir: string,
+  address: string,
+  name = "ca",
+): { caFile: string; certificate: string; privateKey: string } {
+  const tlsDir = path.join(dir, "tls");
+  mkdirSync(tlsDir, { recursive: true, mode: 0o700 });
+  const f = (n: string): string => path.join(tlsDir, n);
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  openssl([
+    "req",
+    "-x509",
+    ...ec,
+    "-keyout",
+    f(`${name}.key`),
+    "-out",
+    f(`${name}.pem`),
+    "-days",
+    "2",
+    "-subj",
+    `/CN=pbx-cutover test ${name}`,
+  ]);
+  openssl(["req", ...ec, "-keyout", f("node.key"), "-out", f("node.csr"), "-subj", `/CN=${address}`]);
+  writeFileSync(f("node.ext"), `subjectAltName=IP:${address}\n`);
+  openssl([
+    "x509",
+    "-req",
+    "-in",
+    f("node.csr"),
+    "-CA",
+    f(`${name}.pem`),
+    "-CAkey",
+    f(`${name}.key`),
+    "-CAcreateserial",
+    "-out",
+    f("node.pem"),
+    "-days",
+    "2",
+    "-extfile",
+    f("node.ext"),
+  ]);
+  return { caFile: f(`${name}.pem`), certificate: f("node.pem"), privateKey: f("node.key") };
 }
 
 const PG_BIN = "/usr/lib/postgresql/15/bin";
@@ -720,6 +808,8 @@ export interface TargetFileOptions {
   transport?: "http" | "kamcmd" | "kamcmd-ssh";
   /** the known_hosts text handed to the tool (default: the node's own host key line) */
   knownHosts?: string;
+  /** an https node's rpc.http.caFile (default: the node's test CA; null: none, the system's CAs) */
+  caFile?: string | null;
 }
 
 /**
@@ -751,7 +841,7 @@ export function writeTargetFile(
       identityFile: node.ssh.identityFile,
     };
   }
-  const rpc = transport === "http" ? httpRpc(node, auth, secretFile) : { kamcmd: { socket: node.ctlSocket } };
+  const rpc = transport === "http" ? httpRpc(node, auth, secretFile, o.caFile) : { kamcmd: { socket: node.ctlSocket } };
   const file = writeDoc(dir, node, o, hep, [
     {
       name: "kam1",
@@ -766,10 +856,16 @@ export function writeTargetFile(
   return { file, secret };
 }
 
-function httpRpc(node: ProductionNode, auth: NodeAuth, secretFile: string): Record<string, unknown> {
+function httpRpc(
+  node: ProductionNode,
+  auth: NodeAuth,
+  secretFile: string,
+  caFile: string | null = node.tls?.caFile ?? null,
+): Record<string, unknown> {
   return {
     http: {
-      url: `http://${node.address}:${node.httpPort}/RPC`,
+      url: node.rpcUrl,
+      ...(caFile === null ? {} : { caFile }),
       auth:
         "basic" in auth
           ? { basic: { user: auth.basic.user, password: { file: secretFile } } }
