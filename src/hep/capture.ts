@@ -45,6 +45,8 @@ export interface HepCaptureOptions {
   book?: boolean;
   /** the collector's pause between read rounds (default DEFAULT_READ_PAUSE_MS; 0 = read continuously) */
   readPauseMs?: number;
+  /** the collector's socket read on a thread of its own (default true: a busy run loses no datagram to the kernel) */
+  thread?: boolean;
   /**
    * every packet, with its payload's SIP head (read once per packet for every consumer; undefined: not
    * SIP) and the call it touched in the capture's evidence (already added; undefined without a book)
@@ -120,6 +122,7 @@ export async function startHepCapture(o: HepCaptureOptions): Promise<HepCapture<
       port: o.port,
       ...(o.forward ? { forward: o.forward } : {}),
       ...(o.readPauseMs !== undefined ? { readPauseMs: o.readPauseMs } : {}),
+      thread: o.thread ?? true,
       onPacket: (p) => {
         const head = readSipHeadOf(p.payload);
         let call: HepCall | undefined;

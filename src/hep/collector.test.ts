@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { test } from "node:test";
+import { Worker } from "node:worker_threads";
 import { EnvironmentError } from "../core/errors.js";
 import { binDatagram, recordedBothCalls, sipDatagram } from "../../test/support/hep-fixtures.js";
 import { startHepCollector, type HepCollector } from "./collector.js";
@@ -204,5 +205,70 @@ test("settleUntil: resolves once a packet captured at or after the time was read
     clearInterval(stream);
     s.close();
     await c.close();
+  }
+});
+
+/** 300 datagrams sent from another thread, one a millisecond, while this thread is busy for 700 ms */
+async function sendWhileBusy(c: HepCollector): Promise<void> {
+  const d = recordedBothCalls()[2]!;
+  const sender = new Worker(
+    `const { parentPort, workerData } = require("node:worker_threads");
+     const s = require("node:dgram").createSocket("udp4");
+     let n = 0;
+     const t = setInterval(() => {
+       s.send(Buffer.from(workerData.d), workerData.port, "127.0.0.1");
+       if (++n === 300) { clearInterval(t); setTimeout(() => { s.close(); parentPort.postMessage("sent"); }, 50); }
+     }, 1);`,
+    { eval: true, workerData: { d, port: c.port } },
+  );
+  const sent = new Promise<void>((r) => sender.once("message", () => r()));
+  const busyUntil = Date.now() + 700;
+  while (Date.now() < busyUntil) {
+    /* busy: nothing is read on this thread */
+  }
+  await sent;
+  await sender.terminate();
+  await c.settle(50);
+}
+
+test("thread: the socket is read on its own thread, so a busy main thread loses nothing (the same collector on the main thread does)", async () => {
+  // 64 KiB asked (the kernel grants twice that): far less than 300 datagrams, far more than a read round's
+  const here = await startHepCollector({ address: "127.0.0.1", port: 0, recvBufferBytes: 64 * 1024 });
+  try {
+    await sendWhileBusy(here);
+    const st = here.stats();
+    assert.ok((st.kernelDrops ?? 0) > 0, `main thread: kernel drops ${st.kernelDrops}`);
+    assert.equal(st.datagrams + (st.kernelDrops ?? 0), 300);
+  } finally {
+    await here.close();
+  }
+  let handed = 0;
+  const c = await startHepCollector({
+    address: "127.0.0.1",
+    port: 0,
+    recvBufferBytes: 64 * 1024,
+    thread: true,
+    onPacket: () => handed++,
+  });
+  try {
+    await sendWhileBusy(c);
+    const st = c.stats();
+    assert.equal(st.kernelDrops ?? 0, 0, `own thread: kernel drops ${st.kernelDrops}`);
+    assert.equal(st.datagrams, 300);
+    assert.equal(handed, 300);
+  } finally {
+    await c.close();
+  }
+  // a taken port is still exit 3 naming its owner
+  const first = await startHepCollector({ address: "127.0.0.1", port: 0 });
+  try {
+    await assert.rejects(
+      () => startHepCollector({ address: "127.0.0.1", port: first.port, thread: true }),
+      (e: unknown) =>
+        e instanceof EnvironmentError &&
+        new RegExp(`port ${first.port}/udp on 127\\.0\\.0\\.1 is in use by pid ${process.pid}`).test(e.message),
+    );
+  } finally {
+    await first.close();
   }
 });

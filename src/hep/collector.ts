@@ -9,6 +9,9 @@ import { lookup } from "node:dns/promises";
 import { readFileSync } from "node:fs";
 import { EnvironmentError } from "../core/errors.js";
 import { describePortInUse, findPortOwner, udpSocketCounters } from "../os/ports.js";
+import { Worker } from "node:worker_threads";
+import { readInRounds } from "./collector-rounds.js";
+import type { CollectorWorkerData, CollectorWorkerMessage } from "./collector-worker.js";
 import { decodeHep, type HepMalformation, type HepMalformationReason, type HepPacket } from "./decode.js";
 import type { HepForwardTarget } from "./forward-target.js";
 
@@ -37,6 +40,12 @@ export interface HepCollectorOptions {
    * The receive buffer holds far more than a round at the lab's knee (14,000 datagrams/s: ~70 per 5 ms).
    */
   readPauseMs?: number;
+  /**
+   * Read the socket on a thread of its own (src/hep/collector-worker.ts): the main thread still
+   * decodes and hands over every datagram, in batches, but while it is busy (a collection, a phase's
+   * verdicts) the socket is still read, so the kernel does not drop what arrives meanwhile.
+   */
+  thread?: boolean;
 }
 
 export interface HepCollectorStats {
@@ -82,46 +91,120 @@ export interface HepCollector {
 /** The pause between read rounds (see `readPauseMs`). */
 export const DEFAULT_READ_PAUSE_MS = 5;
 
-/**
- * libuv reads at most 32 datagrams per wake-up of a UDP socket and reads on while more wait: fewer
- * than 32 in one turn of the event loop means the queue is empty. Then receiving stops for `pauseMs`
- * (Node's UDP handle: recvStop/recvStart, not public API: without them the socket reads continuously).
- */
-function readInRounds(socket: dgram.Socket, pauseMs: number): { onDatagram: () => void; stop(): void } | undefined {
-  const stateKey = Object.getOwnPropertySymbols(socket).find((k) => k.description === "state symbol");
-  const handle = stateKey
-    ? (socket as unknown as Record<symbol, { handle?: { recvStop?: () => number; recvStart?: () => number } }>)[
-        stateKey
-      ]?.handle
-    : undefined;
-  if (typeof handle?.recvStop !== "function" || typeof handle.recvStart !== "function") return undefined;
-  const h = handle as { recvStop: () => number; recvStart: () => number };
-  let inTurn = 0;
-  let checking = false;
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  const check = (): void => {
-    checking = false;
-    const n = inTurn;
-    inTurn = 0;
-    if (n >= 32 || stopped) return; // more may wait: keep reading
-    h.recvStop();
-    timer = setTimeout(() => {
-      timer = undefined;
-      if (!stopped) h.recvStart();
-    }, pauseMs);
-  };
+/** A bound socket, read here or on its own thread: hands every datagram to `onDatagram`. */
+interface BoundSocket {
+  port: number;
+  recvBufferBytes: number;
+  start(onDatagram: (d: Buffer) => void, onError: () => void): void;
+  /** true when every datagram the socket received was handed to onDatagram */
+  handedOver(): boolean;
+  close(): Promise<void>;
+}
+
+function bindFailed(opts: HepCollectorOptions, code: string | undefined, detail: string): EnvironmentError {
+  if (code === "EADDRINUSE") {
+    const owner = findPortOwner("udp", opts.address, opts.port);
+    return new EnvironmentError(
+      `HEP collector: ${describePortInUse({ proto: "udp", address: opts.address, port: opts.port, owner })}; nothing was started`,
+      ["stop whatever holds it, or pick another port (--hep-port)"],
+    );
+  }
+  return new EnvironmentError(
+    `HEP collector: cannot bind ${opts.address}:${opts.port}/udp (${code ?? detail}); nothing was started`,
+  );
+}
+
+/** The socket on this thread (read in rounds unless readPauseMs is 0). */
+async function bindHere(opts: HepCollectorOptions): Promise<BoundSocket> {
+  const socket = dgram.createSocket({ type: "udp4", reuseAddr: false });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once("error", reject);
+      socket.bind(opts.port, opts.address, () => {
+        socket.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    socket.close();
+    throw bindFailed(opts, (err as NodeJS.ErrnoException).code, String(err));
+  }
+  try {
+    socket.setRecvBufferSize(opts.recvBufferBytes ?? DEFAULT_RECV_BUFFER_BYTES);
+  } catch {
+    /* the kernel refused the size: keep its default, stats() reports what we have */
+  }
+  const pause = opts.readPauseMs ?? DEFAULT_READ_PAUSE_MS;
+  const rounds = pause > 0 ? readInRounds(socket, pause) : undefined;
   return {
-    onDatagram() {
-      inTurn++;
-      if (!checking) {
-        checking = true;
-        setImmediate(check);
-      }
+    port: socket.address().port,
+    recvBufferBytes: socket.getRecvBufferSize(),
+    start(onDatagram, onError) {
+      socket.on("error", onError);
+      socket.on("message", onDatagram);
+      if (rounds) socket.on("message", rounds.onDatagram);
     },
-    stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
+    handedOver: () => true,
+    close() {
+      rounds?.stop();
+      return new Promise<void>((r) => socket.close(() => r()));
+    },
+  };
+}
+
+/** The socket on a thread of its own (collector-worker.ts): batches of datagrams posted to this thread. */
+async function bindThread(opts: HepCollectorOptions): Promise<BoundSocket> {
+  const counters = new SharedArrayBuffer(4);
+  const received = new Int32Array(counters);
+  let handed = 0;
+  const data: CollectorWorkerData = {
+    address: opts.address,
+    port: opts.port,
+    recvBufferBytes: opts.recvBufferBytes ?? DEFAULT_RECV_BUFFER_BYTES,
+    readPauseMs: opts.readPauseMs ?? DEFAULT_READ_PAUSE_MS,
+    counters,
+  };
+  const worker = new Worker(new URL("./collector-worker.js", import.meta.url), { workerData: data });
+  const exited = new Promise<void>((r) => worker.once("exit", () => r()));
+  let onDatagram: ((d: Buffer) => void) | undefined;
+  let onError: (() => void) | undefined;
+  const first = await new Promise<CollectorWorkerMessage>((resolve, reject) => {
+    worker.once("error", reject);
+    worker.once("message", resolve);
+  });
+  if (first.kind !== "bound") {
+    await worker.terminate();
+    const e = first.kind === "bind-error" ? first : { code: undefined, message: first.kind };
+    throw bindFailed(opts, e.code, e.message);
+  }
+  worker.on("message", (m: CollectorWorkerMessage) => {
+    if (m.kind === "socket-error") onError?.();
+    if (m.kind !== "batch") return;
+    const all = Buffer.from(m.data);
+    let at = 0;
+    for (const n of m.lengths) {
+      const d = all.subarray(at, at + n);
+      at += n;
+      handed++;
+      onDatagram?.(d);
+    }
+  });
+  // an error after bind (it should not happen) is counted like a socket's
+  worker.on("error", () => onError?.());
+  return {
+    port: first.port,
+    recvBufferBytes: first.recvBufferBytes,
+    start(d, e) {
+      onDatagram = d;
+      onError = e;
+    },
+    handedOver: () => handed >= Atomics.load(received, 0),
+    async close() {
+      worker.postMessage("close");
+      // the socket closed and its last batch posted, then the thread ends; at most a second
+      const timer = setTimeout(() => void worker.terminate(), 1000);
+      await exited;
+      clearTimeout(timer);
     },
   };
 }
@@ -143,37 +226,14 @@ export async function startHepCollector(opts: HepCollectorOptions): Promise<HepC
     forward = { address: resolved.address, port: opts.forward.port, socket };
   }
 
-  const socket = dgram.createSocket({ type: "udp4", reuseAddr: false });
+  let bound: BoundSocket;
   try {
-    await new Promise<void>((resolve, reject) => {
-      socket.once("error", reject);
-      socket.bind(opts.port, opts.address, () => {
-        socket.off("error", reject);
-        resolve();
-      });
-    });
+    bound = opts.thread === true ? await bindThread(opts) : await bindHere(opts);
   } catch (err) {
     forward?.socket.close();
-    socket.close();
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "EADDRINUSE") {
-      const owner = findPortOwner("udp", opts.address, opts.port);
-      throw new EnvironmentError(
-        `HEP collector: ${describePortInUse({ proto: "udp", address: opts.address, port: opts.port, owner })}; nothing was started`,
-        ["stop whatever holds it, or pick another port (--hep-port)"],
-      );
-    }
-    throw new EnvironmentError(
-      `HEP collector: cannot bind ${opts.address}:${opts.port}/udp (${code ?? String(err)}); nothing was started`,
-    );
+    throw err;
   }
-  try {
-    socket.setRecvBufferSize(opts.recvBufferBytes ?? DEFAULT_RECV_BUFFER_BYTES);
-  } catch {
-    /* the kernel refused the size: keep its default, stats() reports what we have */
-  }
-  const { port } = socket.address();
-
+  const port = bound.port;
   const s: HepCollectorStats = {
     datagrams: 0,
     packets: 0,
@@ -185,7 +245,7 @@ export async function startHepCollector(opts: HepCollectorOptions): Promise<HepC
     firstForwardError: undefined,
     socketErrors: 0,
     kernelDrops: undefined,
-    recvBufferBytes: socket.getRecvBufferSize(),
+    recvBufferBytes: bound.recvBufferBytes,
     lastDatagramAt: undefined,
     latestCaptureUs: undefined,
   };
@@ -197,11 +257,9 @@ export async function startHepCollector(opts: HepCollectorOptions): Promise<HepC
       s.forwarded++;
     }
   };
-  // after bind, socket errors are counted and reported, never thrown
-  socket.on("error", () => s.socketErrors++);
   forward?.socket.on("error", (err) => onForwarded(err));
 
-  socket.on("message", (datagram) => {
+  const onDatagram = (datagram: Buffer): void => {
     s.datagrams++;
     s.lastDatagramAt = performance.now();
     if (forward) forward.socket.send(datagram, forward.port, forward.address, onForwarded);
@@ -217,11 +275,9 @@ export async function startHepCollector(opts: HepCollectorOptions): Promise<HepC
       s.firstMalformation ??= r.malformation;
       opts.onMalformed?.(r.malformation, datagram);
     }
-  });
-
-  const pause = opts.readPauseMs ?? DEFAULT_READ_PAUSE_MS;
-  const rounds = pause > 0 ? readInRounds(socket, pause) : undefined;
-  if (rounds) socket.on("message", rounds.onDatagram);
+  };
+  // after bind, socket errors are counted and reported, never thrown
+  bound.start(onDatagram, () => s.socketErrors++);
 
   const kernel = (): ReturnType<typeof udpSocketCounters> => {
     try {
@@ -244,7 +300,7 @@ export async function startHepCollector(opts: HepCollectorOptions): Promise<HepC
       for (;;) {
         const now = performance.now();
         const quiet = s.lastDatagramAt === undefined || now - s.lastDatagramAt >= quietMs;
-        if ((quiet && (kernel()?.rxQueueBytes ?? 0) === 0) || now >= deadline) return;
+        if ((quiet && bound.handedOver() && (kernel()?.rxQueueBytes ?? 0) === 0) || now >= deadline) return;
         await new Promise((r) => setTimeout(r, Math.min(quietMs, 20)));
       }
     },
@@ -254,7 +310,7 @@ export async function startHepCollector(opts: HepCollectorOptions): Promise<HepC
         const now = performance.now();
         if ((s.latestCaptureUs ?? 0) >= captureMs * 1000 || now >= deadline) return;
         const quiet = s.lastDatagramAt === undefined || now - s.lastDatagramAt >= quietMs;
-        if (quiet && (kernel()?.rxQueueBytes ?? 0) === 0) return;
+        if (quiet && bound.handedOver() && (kernel()?.rxQueueBytes ?? 0) === 0) return;
         await new Promise((r) => setTimeout(r, 5));
       }
     },
@@ -264,9 +320,8 @@ export async function startHepCollector(opts: HepCollectorOptions): Promise<HepC
       const k = kernel();
       if (k) s.kernelDrops = k.drops;
       closed = true;
-      rounds?.stop();
       await Promise.all([
-        new Promise<void>((r) => socket.close(() => r())),
+        bound.close(),
         forward ? new Promise<void>((r) => forward.socket.close(() => r())) : Promise.resolve(),
       ]);
     },
