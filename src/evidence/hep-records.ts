@@ -54,8 +54,12 @@ export function callRecordFromHep(
   o: { nowMs: number; timeoutMs: number },
 ): CallRecordState {
   const leg = c.forwarded.INVITE?.[0];
+  // unrouted: Kamailio's own answer. A relayed answer proves the INVITE was forwarded, whose mirror
+  // another worker has not sent yet (each worker mirrors what it sends, in its own order): not yet known
   if (leg === undefined)
-    return c.answerToInvite !== undefined && c.inviteReceivedUs !== undefined ? { kind: "unrouted" } : { kind: "none" };
+    return c.answerToInvite?.origin === "proxy" && c.inviteReceivedUs !== undefined
+      ? { kind: "unrouted" }
+      : { kind: "none" };
   const backend: BackendRole | undefined =
     leg.to === backends.old ? "old" : leg.to === backends.new ? "new" : undefined;
   if (backend === undefined) return { kind: "none" };

@@ -71,6 +71,8 @@ describe("call records from HEP (the proxy's view)", () => {
       hepCall("run-3-1@x", 1200, OLD, [resp(100, 1201)]), // no answer, 3800 ms old at 5000: pending
       hepCall("run-4-1@x", 500, OLD, [resp(100, 501)]), // no answer for 4500 ms: timed out
       hepCall("run-5-1@x", 1300, undefined, [resp(503, 1301, { origin: "proxy" })]), // Kamailio answered itself
+      // its forwarded INVITE's mirror not in yet (another worker mirrored the relayed answer first): routed, not unrouted
+      hepCall("run-6-1@x", 1400, undefined, [resp(100, 1401, { origin: "proxy" }), resp(200, 1405)]),
       hepCall("other-1@x", 1000, OLD, [resp(200, 1003)]),
     ];
     const r = callRecordsFromHep(calls, backends, {
