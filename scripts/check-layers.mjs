@@ -36,6 +36,7 @@ export const LAYERS = [
   ["gates", "evidence"],
   ["plan"],
   ["sipp"],
+  ["media"],
   ["run"],
   ["cutover"],
   ["sim"],

@@ -327,3 +327,40 @@ test("the plan runner's steps show after the phase: n/N, label, weight; the plan
     /status: running {3}step 2\/3 both failed; rolled back to step 1 \(old\)$/,
   );
 });
+
+test("the calls' audio: each phase's media-both-ways with its RFC 3550 loss and jitter, a phase judged again replacing its row", () => {
+  let s = initialState("/tmp/run", 0);
+  const media = (phase: "old" | "new", verdict: "pass" | "fail", numbers: Record<string, number>): RunEvent => ({
+    kind: "verdict",
+    at: 1,
+    phase,
+    name: "media-both-ways",
+    verdict,
+    details: "...",
+    numbers,
+  });
+  s = reduce(s, { kind: "verdict", at: 1, phase: "old", name: "completed", verdict: "pass", details: "x" });
+  s = reduce(
+    s,
+    media("old", "pass", {
+      judged: 6,
+      oneWay: 0,
+      lossPbxToCallerPercent: 0,
+      jitterPbxToCallerP50Ms: 0.42,
+      jitterPbxToCallerMaxMs: 2.1,
+    }),
+  );
+  s = reduce(s, media("new", "fail", { judged: 6, oneWay: 6, lossPbxToCallerPercent: 0 }));
+  s = reduce(s, media("new", "fail", { judged: 6, oneWay: 5, lossPbxToCallerPercent: 1.5 }));
+  assert.deepEqual(s.verdicts, { pass: 2, fail: 2, inconclusive: 0 });
+  const frame = renderFrame(s, { width: 120, plain: true });
+  assert.match(
+    frame,
+    /^audio old: pass, 6\/6 calls both ways; PBX->caller loss 0\.00%, jitter p50 0\.4 ms \(max 2\.1 ms\)$/m,
+  );
+  assert.match(
+    frame,
+    /^audio new: fail, 1\/6 calls both ways; PBX->caller loss 1\.50%, jitter p50 n\/a \(max n\/a\)$/m,
+  );
+  assert.equal(frame.match(/^audio new/gm)?.length, 1);
+});

@@ -156,6 +156,7 @@ export function renderFrame(s: DashboardState, o: FrameOptions): string {
   lines.push("");
   const v = s.verdicts;
   lines.push(`assertions: ${v.pass} pass, ${v.fail} fail${v.inconclusive ? `, ${v.inconclusive} inconclusive` : ""}`);
+  for (const a of s.audio) lines.push(audioLine(a));
   const rel = o.cwd ? path.relative(o.cwd, s.runDir) || s.runDir : s.runDir;
   lines.push(`artifacts: ${rel}`);
 
@@ -174,4 +175,19 @@ export function renderFrame(s: DashboardState, o: FrameOptions): string {
     }
   }
   return lines.map((l) => fit(l, width)).join("\n") + "\n";
+}
+
+/** "audio new: pass, 6/6 calls both ways; PBX->caller loss 0.00%, jitter p50 0.4 ms (max 2.1 ms)" */
+export function audioLine(a: DashboardState["audio"][number]): string {
+  const n = a.numbers;
+  const judged = n["judged"] ?? 0;
+  const ok = judged - (n["oneWay"] ?? 0);
+  const f = (k: string, unit: string, digits: number): string => {
+    const v = n[k];
+    return v === undefined ? "n/a" : `${v.toFixed(digits)}${unit}`;
+  };
+  return (
+    `audio ${a.phase}: ${a.verdict}, ${ok}/${judged} calls both ways; PBX->caller loss ${f("lossPbxToCallerPercent", "%", 2)}, ` +
+    `jitter p50 ${f("jitterPbxToCallerP50Ms", " ms", 1)} (max ${f("jitterPbxToCallerMaxMs", " ms", 1)})`
+  );
 }

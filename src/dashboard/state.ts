@@ -11,6 +11,7 @@ import {
   type RunStatus,
   type SimPhase,
   type StepState,
+  type Verdict,
 } from "../events/run-events.js";
 import { addCounts, emptyCounts } from "../hep/rate-counter.js";
 import type { BackendRole } from "../core/backend-role.js";
@@ -60,6 +61,8 @@ export interface DashboardState {
   step: { index: number; of: number; label: string; weightNew: number; state: StepState } | undefined;
   /** the runner put back the last good step (its label), or undefined */
   rolledBackTo: string | undefined;
+  /** each phase's media-both-ways verdict with its numbers (calls that carry audio), in the order they came */
+  audio: { phase: SimPhase; verdict: Verdict; numbers: Record<string, number> }[];
 }
 
 export interface HepRates {
@@ -98,6 +101,7 @@ export function initialState(runDir: string, at: number): DashboardState {
     pbxChannels: false,
     step: undefined,
     rolledBackTo: undefined,
+    audio: [],
   };
 }
 
@@ -136,8 +140,16 @@ export function reduce(s: DashboardState, e: RunEvent): DashboardState {
     }
     case "backend-rates":
       return { ...next, hep: foldRates(next.hep, e) };
-    case "verdict":
-      return { ...next, verdicts: { ...next.verdicts, [e.verdict]: next.verdicts[e.verdict] + 1 } };
+    case "verdict": {
+      const verdicts = { ...next.verdicts, [e.verdict]: next.verdicts[e.verdict] + 1 };
+      if (e.numbers === undefined) return { ...next, verdicts };
+      // a phase judged again replaces its row
+      const audio = [
+        ...next.audio.filter((a) => a.phase !== e.phase),
+        { phase: e.phase, verdict: e.verdict, numbers: e.numbers },
+      ];
+      return { ...next, verdicts, audio };
+    }
     case "log": {
       const tail = next.logTail.length >= LOG_TAIL_LINES ? next.logTail.slice(1) : next.logTail.slice();
       tail.push(e.line);

@@ -73,7 +73,16 @@ export type RunEvent =
       completed: boolean;
       reason?: string;
     }
-  | { kind: "verdict"; at: number; phase: SimPhase; name: string; verdict: Verdict; details: string }
+  | {
+      kind: "verdict";
+      at: number;
+      phase: SimPhase;
+      name: string;
+      verdict: Verdict;
+      details: string;
+      /** media-both-ways: its numbers (calls judged, one-way, RFC 3550 loss and jitter), for the live views */
+      numbers?: Record<string, number>;
+    }
   /**
    * a plan step (src/plan/runner.ts): `applied` = its list was verified at runtime (the step's window
    * starts here), `passed` = held and gated, it is now the last good step, `failed` = its apply or gates

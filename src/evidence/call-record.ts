@@ -26,6 +26,19 @@ export interface CallRecord {
   byeSentMs: number | undefined;
   /** when the caller received the final response to that BYE */
   byeFinalMs: number | undefined;
+  /** its audio, once counted (calls that carry media; after the call ended) */
+  media?: CallAudio;
+}
+
+/** A call's audio as verdicts count it (src/media/ decides it from the caller's capture). */
+export interface CallAudio {
+  /** the caller's stream ran: the call says something of the PBX */
+  judged: boolean;
+  /** media-both-ways failed for it */
+  oneWay: boolean;
+  /** packets the worse direction should have carried, and how many of them did not arrive */
+  expected: number;
+  lost: number;
 }
 
 /**

@@ -5,6 +5,7 @@
  * PBX's own account of the calls, next to Kamailio's (HEP) and the caller's; sim checks that they
  * agree call by call (src/sim/event-socket-agrees.ts). One book per FreeSWITCH instance.
  */
+import type { BackendRole } from "../core/backend-role.js";
 import type { ChannelEvent, ChannelRtp } from "../freeswitch/channel-events.js";
 
 /** What one FreeSWITCH says about one call (by Call-ID). */
@@ -88,3 +89,6 @@ export class FreeswitchCallBook {
     return this.all().filter((c) => c.createdAtMs !== undefined && c.hungUpAtMs === undefined).length;
   }
 }
+
+/** What the event sockets said, per backend: every call of this run seen by that FreeSWITCH. */
+export type PbxCalls = Record<BackendRole, FreeswitchCall[]>;

@@ -6,7 +6,7 @@
  * same from both sides (`event-socket-agrees`), and the in-flight long call's channel on old must
  * have been ended by the caller's BYE (`long-call-hung-up-at-old`).
  */
-import type { FreeswitchCall } from "../evidence/event-socket.js";
+import type { FreeswitchCall, PbxCalls } from "../evidence/event-socket.js";
 import type { SimPhase } from "../events/run-events.js";
 import type { BackendRole } from "../core/backend-role.js";
 import type { Assertion } from "../evidence/assertions.js";
@@ -17,8 +17,7 @@ import type { CallEvidence } from "../evidence/call.js";
 const BACKENDS = ["old", "new"] as const;
 const isOk = (s: number | undefined): boolean => s !== undefined && s >= 200 && s < 300;
 
-/** What the event sockets said, per backend: every call of this run seen by that FreeSWITCH. */
-export type PbxCalls = Record<BackendRole, FreeswitchCall[]>;
+export type { PbxCalls };
 
 /** the facts both sides must agree on, per call: the backends each one names */
 export const PBX_AGREEMENT_FIELDS = ["invite", "answered", "hungUpByBye"] as const;

@@ -6,7 +6,7 @@
  * calls go to NEW). Everything it learns goes out on the run's event stream; verdicts are data.
  */
 import { randomBytes } from "node:crypto";
-import { burstMediaRow, MediaBook } from "./media.js";
+import { burstMediaRow, MEDIA_VERDICT, MediaBook } from "../media/rtp.js";
 import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
 import path from "node:path";
 import { EnvironmentError, formatError } from "../core/errors.js";
@@ -325,7 +325,15 @@ export class Simulation {
     if (earlier >= 0) this.judged.splice(earlier, 1);
     this.judged.push({ phase: p, compute, list });
     for (const a of list) {
-      this.ev.emit({ kind: "verdict", at: Date.now(), phase: p, name: a.name, verdict: a.verdict, details: a.details });
+      this.ev.emit({
+        kind: "verdict",
+        at: Date.now(),
+        phase: p,
+        name: a.name,
+        verdict: a.verdict,
+        details: a.details,
+        ...(a.name === MEDIA_VERDICT ? { numbers: a.numbers } : {}),
+      });
       this.log(`  ${a.verdict === "pass" ? "ok  " : a.verdict === "fail" ? "FAIL" : "????"} ${a.name}: ${a.details}`);
     }
     await writeFileAtomicAsync(path.join(this.o.runDir, `${p}.assertions.txt`), renderAssertions(p, list), {

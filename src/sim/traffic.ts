@@ -12,9 +12,10 @@ import { delay } from "../core/scope.js";
 import type { RunEvents, SimPhase } from "../events/run-events.js";
 import { callPathOf, type Target } from "../target/target.js";
 import { MessageLogFollower, fileSize, parseMessageLogBuffer } from "../sip/message-log.js";
-import { mediaScenario, pcmuTone, streamOrder } from "../sipp/media.js";
-import { callMedia, rtpPacketsOf, callSignalsOf, type CallMedia } from "./media.js";
-import { startMediaCapture, type MediaCapture } from "./media-capture.js";
+import { streamOrder } from "../sipp/media.js";
+import { mediaScenarioFile } from "../media/scenario-file.js";
+import { callMedia, rtpPacketsOf, callSignalsOf, type CallMedia } from "../media/rtp.js";
+import { startMediaCapture, type MediaCapture } from "../media/capture.js";
 import { uacArgv } from "../sipp/argv.js";
 import { parseTraceStat, type TraceStat } from "../sipp/results.js";
 import { startSipp, type SippExit, type SippProcess } from "../sipp/runner.js";
@@ -236,15 +237,7 @@ export class Traffic {
 
   /** The UAC scenario with audio and its tone, in the run folder (written once per run). */
   private scenarioWithMedia(): Promise<string> {
-    this.mediaScenario ??= (async () => {
-      const tone = path.join(this.o.runDir, "tone.pcmu");
-      await writeFileAtomicAsync(tone, pcmuTone(), { mode: FileMode.public });
-      const file = path.join(this.o.runDir, "uac-call-media.xml");
-      await writeFileAtomicAsync(file, mediaScenario(await readFile(this.o.scenario, "utf8"), tone), {
-        mode: FileMode.public,
-      });
-      return file;
-    })();
+    this.mediaScenario ??= mediaScenarioFile(this.o.scenario, this.o.runDir);
     return this.mediaScenario;
   }
 

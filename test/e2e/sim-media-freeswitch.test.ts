@@ -14,6 +14,7 @@ import { after, before, describe, test } from "node:test";
 import { flagValue, freeswitchFlags, freeswitchPidsUnder, setDialplan } from "../support/freeswitch-fixture.js";
 import { labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
 import { FAST, seedEnv } from "../support/sim-knobs.js";
+import { tsharkStreams } from "../support/tshark.js";
 
 interface MediaRow {
   callerToPbx: number;
@@ -37,20 +38,6 @@ function runDirIn(artifacts: string): string {
 }
 
 const resultsOf = (dir: string): Results => JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")) as Results;
-
-/** tshark's RTP streams of a pcap (every UDP datagram tried as RTP): source, destination, packets */
-function tsharkStreams(pcap: string): { src: string; dst: string; ssrc: string; packets: number }[] {
-  const out = execFileSync("tshark", ["-r", pcap, "-o", "rtp.heuristic_rtp:TRUE", "-q", "-z", "rtp,streams"], {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "ignore"],
-  });
-  const rows: { src: string; dst: string; ssrc: string; packets: number }[] = [];
-  for (const line of out.split("\n")) {
-    const m = /^\s*[\d.]+\s+[\d.]+\s+(\S+)\s+(\d+)\s+(\S+)\s+(\d+)\s+(0x[0-9A-Fa-f]+)\s+\S+\s+(\d+)\s/.exec(line);
-    if (m) rows.push({ src: `${m[1]}:${m[2]}`, dst: `${m[3]}:${m[4]}`, ssrc: m[5]!.toLowerCase(), packets: +m[6]! });
-  }
-  return rows;
-}
 
 describe("sim with media on real FreeSWITCH: echo both ways, sabotage of new named per call", () => {
   let f: LabFixture;

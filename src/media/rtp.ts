@@ -9,18 +9,23 @@
  */
 import path from "node:path";
 import type { BackendRole } from "../core/backend-role.js";
-import type { PbxCalls } from "./event-socket-agrees.js";
+import type { PbxCalls } from "../evidence/event-socket.js";
 import type { SimPhase } from "../events/run-events.js";
 import type { LoggedMessage } from "../sip/message-log.js";
 import { readSipHead } from "../sip/message.js";
 import { stampMs } from "../sip/message-log.js";
 import { expectedPackets, PACKET_MS, SIPP_BASE_SSRC } from "../sipp/media.js";
 import type { Assertion } from "../evidence/assertions.js";
+import type { CallAudio } from "../evidence/call-record.js";
+import { RtpStreamStats, type RtpStreamFigures } from "./rtp-stats.js";
 
 export interface RtpPacket {
   src: string;
   dst: string;
   ssrc: number;
+  seq: number;
+  /** RTP timestamp */
+  ts: number;
   /** RTP payload type (0 PCMU, 8 PCMA) */
   pt: number;
   /** capture time, ms since the epoch */
@@ -42,46 +47,92 @@ export interface UdpDatagram {
 
 /** Each IPv4/UDP datagram in a classic pcap file (micro- or nanosecond): addresses, time, payload. */
 export function udpDatagramsOf(pcap: Buffer): UdpDatagram[] {
-  if (pcap.length < 24) return [];
-  const magic = pcap.readUInt32LE(0);
-  const le = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
-  const be = pcap.readUInt32BE(0);
-  if (!le && be !== 0xa1b2c3d4 && be !== 0xa1b23c4d) throw new Error("not a classic pcap file");
-  const nano = (le ? magic : be) === 0xa1b23c4d;
-  const u32 = (at: number): number => (le ? pcap.readUInt32LE(at) : pcap.readUInt32BE(at));
-  const linktype = u32(20);
-  const linkHeader =
-    linktype === LINKTYPE_ETHERNET ? 14 : linktype === LINKTYPE_RAW ? 0 : linktype === LINKTYPE_LINUX_SLL ? 16 : -1;
-  if (linkHeader < 0) throw new Error(`pcap link type ${linktype} is not read`);
-  const out: UdpDatagram[] = [];
-  for (let at = 24; at + 16 <= pcap.length;) {
-    const ms = u32(at) * 1000 + u32(at + 4) / (nano ? 1e6 : 1e3);
-    const caplen = u32(at + 8);
-    const start = at + 16;
-    at = start + caplen;
-    if (at > pcap.length) break;
-    const ip = start + linkHeader;
-    if (ip + 20 > at || pcap[ip]! >> 4 !== 4 || pcap[ip + 9] !== 17) continue;
-    const udp = ip + (pcap[ip]! & 0x0f) * 4;
-    if (udp + 8 > at) continue;
-    const addr = (o: number): string => `${pcap[o]}.${pcap[o + 1]}.${pcap[o + 2]}.${pcap[o + 3]}`;
-    const dstPort = pcap.readUInt16BE(udp + 2);
-    out.push({
-      src: `${addr(ip + 12)}:${pcap.readUInt16BE(udp)}`,
-      dst: `${addr(ip + 16)}:${dstPort}`,
-      dstPort,
-      payload: pcap.subarray(udp + 8, at),
-      ms,
-    });
+  return new PcapReader().push(pcap);
+}
+
+/**
+ * A classic pcap file read as it grows: `push` each new chunk of bytes; it returns the IPv4/UDP
+ * datagrams of the records completed so far (a partial record waits for its bytes).
+ */
+export class PcapReader {
+  private pending: Buffer = Buffer.alloc(0);
+  private head: { le: boolean; nano: boolean; linkHeader: number } | undefined;
+
+  push(chunk: Buffer): UdpDatagram[] {
+    const pcap = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    let at = 0;
+    if (!this.head) {
+      if (pcap.length < 24) {
+        this.pending = pcap;
+        return [];
+      }
+      const magic = pcap.readUInt32LE(0);
+      const le = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
+      const be = pcap.readUInt32BE(0);
+      if (!le && be !== 0xa1b2c3d4 && be !== 0xa1b23c4d) throw new Error("not a classic pcap file");
+      const nano = (le ? magic : be) === 0xa1b23c4d;
+      const linktype = le ? pcap.readUInt32LE(20) : pcap.readUInt32BE(20);
+      const linkHeader =
+        linktype === LINKTYPE_ETHERNET ? 14 : linktype === LINKTYPE_RAW ? 0 : linktype === LINKTYPE_LINUX_SLL ? 16 : -1;
+      if (linkHeader < 0) throw new Error(`pcap link type ${linktype} is not read`);
+      this.head = { le, nano, linkHeader };
+      at = 24;
+    }
+    const { le, nano, linkHeader } = this.head;
+    const u32 = (o: number): number => (le ? pcap.readUInt32LE(o) : pcap.readUInt32BE(o));
+    const out: UdpDatagram[] = [];
+    while (at + 16 <= pcap.length) {
+      const caplen = u32(at + 8);
+      const start = at + 16;
+      if (start + caplen > pcap.length) break;
+      const ms = u32(at) * 1000 + u32(at + 4) / (nano ? 1e6 : 1e3);
+      at = start + caplen;
+      const ip = start + linkHeader;
+      if (ip + 20 > at || pcap[ip]! >> 4 !== 4 || pcap[ip + 9] !== 17) continue;
+      const udp = ip + (pcap[ip]! & 0x0f) * 4;
+      if (udp + 8 > at) continue;
+      const addr = (o: number): string => `${pcap[o]}.${pcap[o + 1]}.${pcap[o + 2]}.${pcap[o + 3]}`;
+      const dstPort = pcap.readUInt16BE(udp + 2);
+      out.push({
+        src: `${addr(ip + 12)}:${pcap.readUInt16BE(udp)}`,
+        dst: `${addr(ip + 16)}:${dstPort}`,
+        dstPort,
+        payload: pcap.subarray(udp + 8, at),
+        ms,
+      });
+    }
+    // keep only the unread tail (a copy: the datagrams above keep their own views of `pcap`)
+    this.pending = Buffer.from(pcap.subarray(at));
+    return out;
   }
-  return out;
 }
 
 /** The datagrams that look like RTP (version 2, at least 12 bytes), with their SSRC and payload type. */
 export function rtpPacketsOf(pcap: Buffer): RtpPacket[] {
   return udpDatagramsOf(pcap)
     .filter((d) => d.payload.length >= 12 && d.payload[0]! >> 6 === 2)
-    .map((d) => ({ src: d.src, dst: d.dst, ssrc: d.payload.readUInt32BE(8), pt: d.payload[1]! & 0x7f, ms: d.ms }));
+    .map(rtpOf);
+}
+
+/** A datagram that looks like RTP as a packet (the caller checked version and length). */
+function rtpOf(d: UdpDatagram): RtpPacket {
+  return {
+    src: d.src,
+    dst: d.dst,
+    ssrc: d.payload.readUInt32BE(8),
+    seq: d.payload.readUInt16BE(2),
+    ts: d.payload.readUInt32BE(4),
+    pt: d.payload[1]! & 0x7f,
+    ms: d.ms,
+  };
+}
+
+/** Is this datagram RTP (version 2, at least 12 bytes)? */
+export const isRtp = (d: UdpDatagram): boolean => d.payload.length >= 12 && d.payload[0]! >> 6 === 2;
+
+/** The RTP packets among datagrams. */
+export function rtpOfDatagrams(ds: readonly UdpDatagram[]): RtpPacket[] {
+  return ds.filter(isRtp).map(rtpOf);
 }
 
 /** The audio of an SDP body: its address ("127.0.0.1:15072", from the first c= and m=audio lines) and payload types. */
@@ -140,6 +191,8 @@ export interface CallMedia {
   /** payload types offered (the INVITE) and answered (the 200 OK) */
   offeredFormats: number[];
   answeredFormats: number[];
+  /** its stream's SSRC (undefined: its stream never started) */
+  ssrc?: number;
   /** packets the caller sent (caller -> PBX) */
   sent: number;
   /** packets that came back to the caller from the answered address (PBX -> caller) */
@@ -154,6 +207,12 @@ export interface CallMedia {
   expected: number;
   /** the answering PBX's own count (FreeSWITCH's hangup event), when it reported one */
   pbx?: PbxRtp;
+  /**
+   * RFC 3550 figures per direction: caller->PBX over the caller's packets as captured leaving it (its
+   * jitter is the sender's own), PBX->caller over the packets that came back to it from the answered address
+   */
+  callerToPbx: RtpStreamFigures;
+  pbxToCaller: RtpStreamFigures;
 }
 
 /** What the PBX that answered a call counted of its audio (FreeSWITCH: CHANNEL_HANGUP_COMPLETE). */
@@ -186,11 +245,12 @@ const STREAM_REORDER_SPAN = 8;
 function streamsBySsrc<C extends { caller: string | undefined; answered: string | undefined }>(
   calls: C[],
   packets: readonly RtpPacket[],
+  firstStream: number,
 ): C[] {
   const callers = new Set(calls.map((c) => c.caller));
   const to = new Map<number, string>();
   for (const p of packets) {
-    const k = (p.ssrc - SIPP_BASE_SSRC) >>> 0;
+    const k = (p.ssrc - SIPP_BASE_SSRC - firstStream) >>> 0;
     if (k < calls.length && !to.has(k) && callers.has(p.src)) to.set(k, p.dst);
   }
   const order = [...calls];
@@ -211,21 +271,45 @@ function streamsBySsrc<C extends { caller: string | undefined; answered: string 
 }
 
 /**
- * Count each call's packets: `streams` is the Call-IDs in the order their RTP streams started. A packet
- * back to the caller is a call's by its SSRC when the PBX echoes it unchanged (the stand-ins), else by
- * the PBX's own stream (source and SSRC) coming from that call's answered address, the call whose
- * stream started nearest to it when a PBX reused the port for a later call.
+ * SIPp's call number in a Call-ID the tool placed (`<tag>-<call number>-<pid>@<ip>`, SIPp -cid_str
+ * `%u-%p@%s`), undefined for any other Call-ID.
+ */
+export function sippCallNumber(callId: string): number | undefined {
+  const m = /-(\d+)-\d+@[^@]*$/.exec(callId);
+  const n = m ? Number(m[1]) : NaN;
+  return Number.isSafeInteger(n) && n >= 1 ? n : undefined;
+}
+
+/**
+ * A call's RTP stream SSRC: SIPp 3.6.1's rtp_stream sets a call's up when the call is created (the
+ * [rtpstream_audio_port] of its INVITE), so the n-th call of a SIPp process streams with SSRC
+ * 0xCA110000 + n - 1, whenever its stream starts (a call answered late starts late, after calls placed
+ * after it: the order of the streams is not the order of the SSRCs).
+ */
+export const ssrcOfCall = (callNumber: number): number => (SIPP_BASE_SSRC + callNumber - 1) >>> 0;
+
+/**
+ * Count each call's packets: `streams` is the Call-IDs whose RTP stream started, in the order they
+ * logged it. A call's SSRC comes from its SIPp call number (ssrcOfCall); Call-IDs without one (other
+ * callers) are taken in log order, `firstStream` being the stream number of `streams[0]`, and a
+ * stream sent elsewhere than its logged call's answer trades places with a nearby call answered
+ * there. A packet back to the caller is a call's by its SSRC when the PBX echoes it unchanged (the
+ * stand-ins), else by the PBX's own stream (source and SSRC) coming from that call's answered address,
+ * the call whose stream started nearest to it when a PBX reused the port for a later call.
  */
 export function callMedia(
   streams: readonly string[],
   signals: Map<string, CallSignals>,
   packets: readonly RtpPacket[],
   holdMs: number,
+  firstStream = 0,
 ): CallMedia[] {
-  interface Counting extends CallMedia {
+  interface Counting extends Omit<CallMedia, "callerToPbx" | "pbxToCaller"> {
     firstSent?: number;
     lastSent?: number;
     byeAt?: number;
+    out: RtpStreamStats;
+    back: Map<number, RtpStreamStats>;
   }
   const counted = (callId: string): Counting => {
     const s = signals.get(callId) ?? {};
@@ -242,18 +326,30 @@ export function callMedia(
       windowMs: holdMs,
       expected: expectedPackets(holdMs),
       ...(s.byeAt !== undefined ? { byeAt: s.byeAt } : {}),
+      out: new RtpStreamStats(),
+      back: new Map(),
     };
   };
   const calls = streams.map(counted);
   const bySsrc = new Map<number, Counting>();
-  const order = streamsBySsrc(calls, packets);
-  order.forEach((c, i) => bySsrc.set((SIPP_BASE_SSRC + i) >>> 0, c));
+  const numbers = streams.map(sippCallNumber);
+  if (numbers.every((n) => n !== undefined)) calls.forEach((c, i) => bySsrc.set(ssrcOfCall(numbers[i]!), c));
+  else {
+    const order = streamsBySsrc(calls, packets, firstStream);
+    order.forEach((c, i) => bySsrc.set((SIPP_BASE_SSRC + firstStream + i) >>> 0, c));
+  }
+  for (const [ssrc, c] of bySsrc) c.ssrc = ssrc;
   // an answered call whose stream never started carried no audio either way
   const started = new Set(streams);
   for (const [callId, s] of signals) if (s.answer !== undefined && !started.has(callId)) calls.push(counted(callId));
   const back = (c: Counting, p: RtpPacket): void => {
     if (p.src !== c.answered) c.receivedElsewhere++;
-    else c.received++;
+    else {
+      c.received++;
+      const st = c.back.get(p.ssrc) ?? new RtpStreamStats();
+      st.add(p.seq, p.ts, p.ms);
+      c.back.set(p.ssrc, st);
+    }
     if (!c.answeredFormats.includes(p.pt)) c.wrongPayload++;
   };
   // the PBX's own streams (not an echo of the caller's SSRC), by source and SSRC
@@ -262,6 +358,7 @@ export function callMedia(
     const c = bySsrc.get(p.ssrc);
     if (c && c.caller !== undefined && p.src === c.caller) {
       c.sent++;
+      c.out.add(p.seq, p.ts, p.ms);
       c.firstSent ??= p.ms;
       c.lastSent = p.ms;
     } else if (c && c.caller !== undefined && p.dst === c.caller) back(c, p);
@@ -279,7 +376,8 @@ export function callMedia(
     const c = candidates.sort((a, b) => near(a) - near(b))[0];
     if (c) for (const p of stream) back(c, p);
   }
-  return calls.map(({ firstSent, lastSent, byeAt, ...c }) => {
+  return calls.map(({ firstSent, lastSent, byeAt, out, back, ...rest }) => {
+    const c: CallMedia = { ...rest, callerToPbx: out.figures(), pbxToCaller: combined([...back.values()]) };
     // the last packet carries the 20 ms after it
     const end = byeAt ?? (lastSent !== undefined ? lastSent + PACKET_MS : undefined);
     if (firstSent === undefined || end === undefined || end < firstSent) return c;
@@ -288,10 +386,41 @@ export function callMedia(
   });
 }
 
+/** Several streams of one direction as one: counts added, the jitter of the stream with the most packets. */
+function combined(streams: RtpStreamStats[]): RtpStreamFigures {
+  const fs = streams.map((s) => s.figures()).sort((a, b) => b.received - a.received);
+  const received = fs.reduce((n, f) => n + f.received, 0);
+  const expected = fs.reduce((n, f) => n + f.expected, 0);
+  const lost = fs.reduce((n, f) => n + f.lost, 0);
+  return {
+    received,
+    expected,
+    lost,
+    lossPercent: expected === 0 ? undefined : (100 * lost) / expected,
+    jitterMs: fs[0]?.jitterMs,
+  };
+}
+
+/**
+ * A call's audio as the gates count it: judged when the caller's stream ran; one-way by
+ * media-both-ways; of the packets a direction should have carried, how many did not arrive (the worse
+ * direction: PBX->caller against what the caller sent, capped at the window's worth; caller->PBX
+ * where the PBX reported its own count)
+ */
+export function audioOf(c: CallMedia): CallAudio {
+  const back = Math.min(c.expected, c.sent);
+  const dirs = [{ expected: back, lost: Math.max(0, back - c.received) }];
+  if (c.pbx) dirs.push({ expected: c.sent, lost: Math.max(0, c.sent - c.pbx.inPackets) });
+  const ratio = (d: { expected: number; lost: number }): number => (d.expected === 0 ? 0 : d.lost / d.expected);
+  const worst = dirs.sort((a, b) => ratio(b) - ratio(a))[0]!;
+  return { judged: c.sent > 0, oneWay: c.sent > 0 && oneWayReason(c) !== undefined, ...worst };
+}
+
 /** A call's media for results.json's call rows: packets per direction, addresses, its verdict. */
 export function mediaRow(c: CallMedia): Record<string, unknown> {
   const why = oneWayReason(c);
   return {
+    ...(c.ssrc !== undefined ? { ssrc: `0x${c.ssrc.toString(16).padStart(8, "0")}` } : {}),
     callerToPbx: c.sent,
     pbxToCaller: c.received,
     pbxToCallerFromElsewhere: c.receivedElsewhere,
@@ -299,6 +428,7 @@ export function mediaRow(c: CallMedia): Record<string, unknown> {
     ...(c.pbx ? { pbx: c.pbx } : {}),
     windowMs: c.windowMs,
     expectedEachWay: c.expected,
+    rfc3550: { callerToPbx: c.callerToPbx, pbxToCaller: c.pbxToCaller },
     caller: c.caller ?? null,
     answered: c.answered ?? null,
     offeredFormats: c.offeredFormats,
@@ -307,6 +437,9 @@ export function mediaRow(c: CallMedia): Record<string, unknown> {
     ...(why !== undefined ? { why } : {}),
   };
 }
+
+/** the per-phase verdict on the calls' audio */
+export const MEDIA_VERDICT = "media-both-ways";
 
 /** Share of the expected packets a direction must carry */
 export const MIN_SHARE = 0.9;
@@ -364,6 +497,7 @@ export function mediaAssertion(phase: SimPhase, calls: CallMedia[] | undefined, 
   const sum = (f: (c: CallMedia) => number): number => judged.reduce((n, c) => n + f(c), 0);
   const noBack = judged.filter((c) => c.received === 0).length;
   const offenders = bad.map((x) => `${x.c.callId}: ${x.why!}`);
+  const q = qualityOf(judged);
   return {
     phase,
     name: "media-both-ways",
@@ -372,7 +506,8 @@ export function mediaAssertion(phase: SimPhase, calls: CallMedia[] | undefined, 
       `${judged.length - bad.length}/${judged.length} calls with audio both ways; caller->PBX ${sum((c) => c.sent)} packets, ` +
       `PBX->caller ${sum((c) => c.received)} (expected ${sum((c) => c.expected)} each way); ` +
       `${noBack} calls with no audio PBX->caller` +
-      (unjudged > 0 ? `; ${unjudged} not judged (the caller's stream never started)` : ""),
+      (unjudged > 0 ? `; ${unjudged} not judged (the caller's stream never started)` : "") +
+      (judged.length > 0 ? `; ${qualityText(q)}` : ""),
     numbers: {
       calls: calls.length,
       judged: judged.length,
@@ -382,10 +517,65 @@ export function mediaAssertion(phase: SimPhase, calls: CallMedia[] | undefined, 
       received: sum((c) => c.received),
       expected: sum((c) => c.expected),
       noAudioPbxToCaller: noBack,
+      ...qualityNumbers(q),
     },
     offenders: offenders.length > 10 ? [...offenders.slice(0, 10), `... and ${offenders.length - 10} more`] : offenders,
     source: "rtp-capture",
   };
+}
+
+/** RFC 3550 figures over calls: PBX->caller loss (summed) and jitter (median and worst call), the sender's jitter. */
+export interface MediaQuality {
+  lost: number;
+  expected: number;
+  lossPercent: number | undefined;
+  jitterP50Ms: number | undefined;
+  jitterMaxMs: number | undefined;
+  senderJitterP50Ms: number | undefined;
+}
+
+export function qualityOf(calls: readonly CallMedia[]): MediaQuality {
+  const median = (xs: number[]): number | undefined => {
+    if (xs.length === 0) return undefined;
+    const s = [...xs].sort((a, b) => a - b);
+    return s[Math.ceil(s.length / 2) - 1];
+  };
+  const back = calls.map((c) => c.pbxToCaller);
+  const jit = back.flatMap((f) => (f.jitterMs === undefined ? [] : [f.jitterMs]));
+  const lost = back.reduce((n, f) => n + f.lost, 0);
+  const expected = back.reduce((n, f) => n + f.expected, 0);
+  return {
+    lost,
+    expected,
+    lossPercent: expected === 0 ? undefined : (100 * lost) / expected,
+    jitterP50Ms: median(jit),
+    jitterMaxMs: jit.length === 0 ? undefined : Math.max(...jit),
+    senderJitterP50Ms: median(
+      calls.flatMap((c) => (c.callerToPbx.jitterMs === undefined ? [] : [c.callerToPbx.jitterMs])),
+    ),
+  };
+}
+
+const ms1 = (x: number | undefined): string => (x === undefined ? "n/a" : `${x.toFixed(1)} ms`);
+
+/** "PBX->caller loss 0.00% (0 of 2450, RFC 3550), jitter p50 0.4 ms, max 2.1 ms; caller's own sending jitter p50 0.3 ms" */
+export function qualityText(q: MediaQuality): string {
+  return (
+    `PBX->caller loss ${q.lossPercent === undefined ? "n/a" : `${q.lossPercent.toFixed(2)}%`} (${q.lost} of ${q.expected}, RFC 3550), ` +
+    `jitter p50 ${ms1(q.jitterP50Ms)}, max ${ms1(q.jitterMaxMs)}; caller's own sending jitter p50 ${ms1(q.senderJitterP50Ms)}`
+  );
+}
+
+function qualityNumbers(q: MediaQuality): Record<string, number> {
+  const out: Record<string, number> = { lostPbxToCaller: q.lost };
+  const put = (k: string, v: number | undefined): void => {
+    if (v !== undefined) out[k] = Math.round(v * 1000) / 1000;
+  };
+  put("lossPbxToCallerPercent", q.lossPercent);
+  put("jitterPbxToCallerP50Ms", q.jitterP50Ms);
+  put("jitterPbxToCallerMaxMs", q.jitterMaxMs);
+  put("jitterCallerToPbxP50Ms", q.senderJitterP50Ms);
+  return out;
 }
 
 /** One burst's media: each call's counts, or why they could not be had. */

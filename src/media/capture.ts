@@ -9,7 +9,7 @@ import { readFile, stat } from "node:fs/promises";
 import { EnvironmentError } from "../core/errors.js";
 import { delay } from "../core/scope.js";
 import { startSipp, type SippProcess } from "../sipp/runner.js";
-import { udpDatagramsOf } from "./media.js";
+import { udpDatagramsOf } from "./rtp.js";
 
 /** ports above the caller's -mp that SIPp may move its media sockets to when one is taken */
 export const MEDIA_PORT_SPAN = 40;

@@ -3,14 +3,18 @@ import { test } from "node:test";
 import type { LoggedMessage } from "../sip/message-log.js";
 import { SIPP_BASE_SSRC } from "../sipp/media.js";
 import {
+  audioOf,
   callMedia,
   callSignalsOf,
   mediaAssertion,
   oneWayReason,
   pbxRtpByCall,
+  PcapReader,
   rtpPacketsOf,
+  sippCallNumber,
+  udpDatagramsOf,
   type CallMedia,
-} from "./media.js";
+} from "./rtp.js";
 
 /** a classic pcap of Ethernet frames (what dumpcap writes for lo), each an IPv4/UDP datagram */
 type Frame = { src: [string, number]; dst: [string, number]; payload: Buffer; ms?: number };
@@ -42,10 +46,12 @@ function pcapOf(frames: Frame[]): Buffer {
   return Buffer.concat([head, ...recs]);
 }
 
-function rtp(ssrc: number, pt = 0): Buffer {
+function rtp(ssrc: number, pt = 0, seq = 0, ts = 0): Buffer {
   const b = Buffer.alloc(12 + 160);
   b[0] = 0x80;
   b[1] = pt;
+  b.writeUInt16BE(seq & 0xffff, 2);
+  b.writeUInt32BE(ts >>> 0, 4);
   b.writeUInt32BE(ssrc >>> 0, 8);
   return b;
 }
@@ -60,15 +66,44 @@ const PBX: [string, number] = ["127.0.0.1", 6000];
 test("rtpPacketsOf: IPv4/UDP RTP datagrams of a pcap with addresses, SSRC, payload type and time; non-RTP skipped", () => {
   const p = rtpPacketsOf(
     pcapOf([
-      { src: CALLER, dst: PBX, payload: rtp(SIPP_BASE_SSRC), ms: 1_700_000_000_020.5 },
-      { src: PBX, dst: CALLER, payload: rtp(SIPP_BASE_SSRC, 8), ms: 1_700_000_000_040 },
+      { src: CALLER, dst: PBX, payload: rtp(SIPP_BASE_SSRC, 0, 7, 1120), ms: 1_700_000_000_020.5 },
+      { src: PBX, dst: CALLER, payload: rtp(SIPP_BASE_SSRC, 8, 65535, 2 ** 32 - 1), ms: 1_700_000_000_040 },
       { src: CALLER, dst: ["127.0.0.1", 30040], payload: Buffer.alloc(12) },
     ]),
   );
   assert.deepEqual(p, [
-    { src: "127.0.0.1:30000", dst: "127.0.0.1:6000", ssrc: 0xca110000, pt: 0, ms: 1_700_000_000_020.5 },
-    { src: "127.0.0.1:6000", dst: "127.0.0.1:30000", ssrc: 0xca110000, pt: 8, ms: 1_700_000_000_040 },
+    {
+      src: "127.0.0.1:30000",
+      dst: "127.0.0.1:6000",
+      ssrc: 0xca110000,
+      seq: 7,
+      ts: 1120,
+      pt: 0,
+      ms: 1_700_000_000_020.5,
+    },
+    {
+      src: "127.0.0.1:6000",
+      dst: "127.0.0.1:30000",
+      ssrc: 0xca110000,
+      seq: 65535,
+      ts: 2 ** 32 - 1,
+      pt: 8,
+      ms: 1_700_000_000_040,
+    },
   ]);
+  // read as it grows, a byte at a time: the same datagrams
+  const whole = pcapOf([
+    { src: CALLER, dst: PBX, payload: rtp(SIPP_BASE_SSRC, 0, 1, 160), ms: 5 },
+    { src: PBX, dst: CALLER, payload: rtp(SIPP_BASE_SSRC, 0, 1, 160), ms: 6 },
+  ]);
+  const r = new PcapReader();
+  const got = [];
+  for (let i = 0; i < whole.length; i++) got.push(...r.push(whole.subarray(i, i + 1)));
+  assert.deepEqual(
+    got.map((d) => [d.src, d.dst, d.ms, d.payload.length]),
+    udpDatagramsOf(whole).map((d) => [d.src, d.dst, d.ms, d.payload.length]),
+  );
+  assert.equal(got.length, 2);
   assert.throws(() => rtpPacketsOf(Buffer.alloc(24, 1)), /not a classic pcap file/);
 });
 
@@ -155,6 +190,8 @@ const call = (sent: number, received: number): CallMedia => ({
   wrongPayload: 0,
   windowMs: 1000,
   expected: 50,
+  callerToPbx: { received: sent, expected: sent, lost: 0, lossPercent: 0, jitterMs: 0 },
+  pbxToCaller: { received, expected: received, lost: 0, lossPercent: 0, jitterMs: 0 },
 });
 
 test("media-both-ways: 90% of the expected packets each way passes; below it or 0 fails naming the direction", () => {
@@ -182,7 +219,7 @@ test("media-both-ways: 90% of the expected packets each way passes; below it or 
   assert.equal(starved.verdict, "pass");
   assert.match(
     starved.details,
-    /^1\/1 calls with audio both ways; .*; 1 not judged \(the caller's stream never started\)$/,
+    /^1\/1 calls with audio both ways; .*; 1 not judged \(the caller's stream never started\); PBX->caller loss 0\.00% \(0 of 50, RFC 3550\), jitter p50 0\.0 ms, max 0\.0 ms; caller's own sending jitter p50 0\.0 ms$/,
   );
   assert.equal(mediaAssertion("new", [call(0, 0)]).verdict, "inconclusive");
 });
@@ -323,4 +360,66 @@ test("callMedia: two streams that took their SSRCs out of the order their calls 
       ["b", 50, 50, 0],
     ],
   );
+});
+
+test("callMedia: RFC 3550 loss and jitter per direction from sequence numbers, RTP timestamps and arrival times; audioOf", () => {
+  const ssrc = SIPP_BASE_SSRC;
+  const signals = new Map([
+    [
+      "c1",
+      { offer: { address: "127.0.0.1:30000", formats: [0] }, answer: { address: "127.0.0.1:6000", formats: [0] } },
+    ],
+  ]);
+  const frames: Frame[] = [];
+  for (let i = 0; i < 50; i++) {
+    // the caller sends 50 packets 20 ms apart (160 units each); the PBX's echo loses seq 10-14 and
+    // every other packet comes back 4 ms late
+    frames.push({ src: CALLER, dst: PBX, payload: rtp(ssrc, 0, 100 + i, 1000 + 160 * i), ms: 10_000 + 20 * i });
+    if (i >= 10 && i < 15) continue;
+    frames.push({
+      src: PBX,
+      dst: CALLER,
+      payload: rtp(ssrc, 0, 100 + i, 1000 + 160 * i),
+      ms: 10_001 + 20 * i + (i % 2) * 4,
+    });
+  }
+  const [c] = callMedia(["c1"], signals, rtpPacketsOf(pcapOf(frames)), 1000);
+  assert.deepEqual([c!.sent, c!.received], [50, 45]);
+  assert.deepEqual([c!.callerToPbx.expected, c!.callerToPbx.lost, c!.callerToPbx.jitterMs], [50, 0, 0]);
+  assert.deepEqual([c!.pbxToCaller.received, c!.pbxToCaller.expected, c!.pbxToCaller.lost], [45, 50, 5]);
+  assert.equal(c!.pbxToCaller.lossPercent, 10);
+  // |D| is 4 ms on every step but the one over the gap (D = 0 ms between two late packets): J tends to 4 ms
+  const j = c!.pbxToCaller.jitterMs!;
+  assert.ok(j > 3 && j < 4, String(j));
+  assert.deepEqual(audioOf(c!), { judged: true, oneWay: false, expected: 50, lost: 5 });
+  assert.equal(audioOf({ ...c!, received: 0 }).oneWay, true);
+  assert.equal(audioOf({ ...c!, sent: 0, received: 0 }).judged, false);
+});
+
+test("callMedia: a call's SSRC is its SIPp call number's (set up when the call is created), whatever order the streams started in", () => {
+  // call 1 was answered 800 ms late (a slow PBX): calls 2-13 logged their streams before it did,
+  // further apart than any reordering by log position can mend
+  const id = (n: number): string => `pbxc-r1-traffic-${n}-4242@127.0.0.1`;
+  const OLD = "127.0.0.1:6000";
+  const SLOW = "127.0.0.1:6020";
+  const offer = { address: "127.0.0.1:30000", formats: [0] };
+  const signals = new Map([[id(1), { offer, answer: { address: SLOW, formats: [0] } }]]);
+  const to = (a: string): [string, number] => [a.split(":")[0]!, Number(a.split(":")[1])];
+  const frames: Frame[] = [];
+  for (let n = 2; n <= 13; n++) {
+    signals.set(id(n), { offer, answer: { address: OLD, formats: [0] } });
+    frames.push(...stream(50, 20 * n, { src: CALLER, dst: to(OLD), payload: rtp(SIPP_BASE_SSRC + n - 1) }));
+    frames.push(...stream(50, 20 * n + 1, { src: to(OLD), dst: CALLER, payload: rtp(SIPP_BASE_SSRC + n - 1) }));
+  }
+  frames.push(...stream(50, 800, { src: CALLER, dst: to(SLOW), payload: rtp(SIPP_BASE_SSRC) }));
+  frames.push(...stream(50, 801, { src: to(SLOW), dst: CALLER, payload: rtp(SIPP_BASE_SSRC) }));
+  assert.equal(sippCallNumber(id(12)), 12);
+  assert.equal(sippCallNumber("c1"), undefined);
+  const logged = [...Array.from({ length: 12 }, (_, i) => id(i + 2)), id(1)];
+  const calls = callMedia(logged, signals, rtpPacketsOf(pcapOf(frames)), 1000);
+  assert.equal(calls.length, 13);
+  for (const c of calls) {
+    assert.deepEqual([c.callId, c.sent, c.received, c.receivedElsewhere], [c.callId, 50, 50, 0]);
+    assert.equal(oneWayReason(c), undefined, c.callId);
+  }
 });
