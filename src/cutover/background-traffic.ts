@@ -18,6 +18,8 @@ import { startSipp, type SippExit } from "../sipp/runner.js";
 export const MAX_TRAFFIC_RATE = 1000;
 /** how long a background call is held before its BYE */
 export const TRAFFIC_HOLD_MS = 100;
+/** the same with audio: 50 packets each way, so one lost packet is 2 % of a call and not its verdict */
+export const TRAFFIC_MEDIA_HOLD_MS = 1000;
 /** a call with no final answer after this long is a timeout (for SIPp and for the gates) */
 export const TRAFFIC_CALL_TIMEOUT_MS = 4000;
 /** the background caller's message and error logs: rotated at 64 MB, the latest 7 rotated kept (512 MB with the current) */
@@ -47,6 +49,8 @@ export interface BackgroundTrafficOptions {
   /** Call-IDs are `<callIdPrefix>-<n>-<pid>@<ip>` */
   callIdPrefix: string;
   signal: AbortSignal;
+  /** the calls stream audio (the scenario has the media action): the caller's media port and the action's log */
+  media?: { port: number; logFile: string };
 }
 
 export interface BackgroundTraffic {
@@ -62,6 +66,9 @@ export const TRAFFIC_FILES = {
   messageLog: "traffic.uac.log",
   statFile: "traffic.uac.stat.csv",
   errorFile: "traffic.uac.errors.log",
+  mediaLog: "traffic.uac.media.log",
+  mediaPcap: "media.pcap",
+  mediaCalls: "media-calls.ndjson",
 } as const;
 
 export function startBackgroundTraffic(o: BackgroundTrafficOptions): BackgroundTraffic {
@@ -77,11 +84,12 @@ export function startBackgroundTraffic(o: BackgroundTrafficOptions): BackgroundT
     service: "cutover",
     calls,
     rate: o.rate,
-    holdMs: TRAFFIC_HOLD_MS,
+    holdMs: o.media ? TRAFFIC_MEDIA_HOLD_MS : TRAFFIC_HOLD_MS,
     callIdTag: o.callIdPrefix,
     recvTimeoutMs: TRAFFIC_CALL_TIMEOUT_MS,
     ...files,
     logRotation: TRAFFIC_LOG_ROTATION,
+    ...(o.media ? { media: o.media } : {}),
   });
   const proc = startSipp(argv, { cwd: o.runDir, signal: o.signal });
   let stopped: Promise<SippExit> | undefined;

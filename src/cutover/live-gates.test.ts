@@ -277,3 +277,50 @@ describe("live gates over a long hold", () => {
     assert.deepEqual(await callsDuring(recs, "new", 100, 200), { routed: 4, failed: 2, unanswered: 1 });
   });
 });
+
+describe("live gates: the calls' audio", () => {
+  it("an answered call's audio counted after it is over goes into its window and can fail the step at once", async () => {
+    const now = { ms: 1000 };
+    const calls = new Map<string, HepCall>();
+    const g = new LiveGates({
+      call: (id) => calls.get(id),
+      backends: { old: OLD, new: NEW },
+      callIdPrefix: "run",
+      timeoutMs: 4000,
+      algorithm: 9,
+      steps: [
+        { weightNew: 50, gates: [GateSpecSchema.parse({ kind: "threshold", metric: "one_way_calls", atMost: 0 })] },
+      ],
+      now: () => now.ms,
+      media: true,
+    });
+    g.open(0);
+    let failed: string | undefined;
+    void g.whenFailed(0).then((r) => (failed = r.detail));
+    const ok = answer(forwarded("run-1", 1001, NEW), 200, 1002);
+    calls.set(ok.callId, ok);
+    g.observe(ok);
+    const mute = answer(forwarded("run-2", 1003, NEW), 200, 1004);
+    calls.set(mute.callId, mute);
+    g.observe(mute);
+    assert.deepEqual(g.mediaOwed(0).sort(), ["run-1", "run-2"]);
+    g.observeMedia("run-1", { judged: true, oneWay: false, expected: 50, lost: 0 });
+    assert.equal(g.stillOwed(0, ["run-1", "run-2"]), 1);
+    await Promise.resolve();
+    assert.equal(failed, undefined);
+    g.observeMedia("run-2", { judged: true, oneWay: true, expected: 50, lost: 50 });
+    // counted once only
+    g.observeMedia("run-2", { judged: true, oneWay: true, expected: 50, lost: 50 });
+    await Promise.resolve();
+    assert.match(failed ?? "", /one-way calls of new <= 0: new 1 one-way of 2 calls with audio judged/);
+    assert.equal(g.verdicts.get(0)?.firstFailingCallMs, 1003);
+    assert.deepEqual(g.verdicts.get(0)?.metrics.new.media, {
+      judged: 2,
+      oneWay: 1,
+      expected: 100,
+      lost: 50,
+      lossPercent: 50,
+    });
+    assert.equal(g.stillOwed(0, ["run-1", "run-2"]), 0);
+  });
+});

@@ -29,7 +29,7 @@
 
 import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
 import { FirstFailingCalls } from "../gates/failing-calls.js";
-import { recordOver, type CallRecord } from "../evidence/call-record.js";
+import { recordOver, type CallAudio, type CallRecord } from "../evidence/call-record.js";
 import { callRecordFromHep } from "../evidence/hep-records.js";
 import { evaluateGates, gateRows, type GateResult, type GateSpec, type StepGateVerdict } from "../gates/gate.js";
 import { BackendTally, type BackendMetrics } from "../gates/metrics.js";
@@ -61,6 +61,8 @@ export interface LiveGatesOptions {
   onOver?: (callId: string) => void;
   /** the kernel's drop counter of the collector's socket (undefined: unknown, taken as none) */
   kernelDrops?: () => number | undefined;
+  /** the calls carry audio: each answered call's is owed (observeMedia) and counts in its window */
+  media?: boolean;
 }
 
 /** One step's verdict with its numbers, for results.json and summary.md. */
@@ -76,6 +78,8 @@ export interface StepGateRecord {
       isa: number | undefined;
       srdP50Ms: number | undefined;
       srdP95Ms: number | undefined;
+      /** the calls' audio (calls that carry media): judged, one-way, packets lost of those expected */
+      media?: BackendMetrics["media"];
     }
   >;
   gates: Pick<GateResult, "name" | "verdict" | "detail" | "values" | "samples">[];
@@ -106,6 +110,8 @@ interface LiveWindow {
   dropsAtOpen: number;
   /** drops seen while it was open (set once a gate would have failed on it): no early fail any more */
   lossy: number | undefined;
+  /** answered calls of the window whose audio was not counted yet */
+  owed: Set<string>;
 }
 
 /** A call of the run that is not over yet. */
@@ -129,6 +135,8 @@ export class LiveGates {
   private readonly unroutedIds = new Map<string, number>();
   /** a concluded call's final answer as the caller got it (epoch ms), for the first failing call's */
   private readonly answerMsOf = new WeakMap<CallRecord, number>();
+  /** answered calls over before their audio was counted -> since when (let go CALL_LINGER_MS later) */
+  private readonly awaitingMedia = new Map<string, { oc: OpenCall; at: number }>();
 
   constructor(private readonly o: LiveGatesOptions) {
     this.now = o.now ?? Date.now;
@@ -151,6 +159,7 @@ export class LiveGates {
       waiters: [],
       dropsAtOpen: this.drops(),
       lossy: undefined,
+      owed: new Set(),
     };
   }
 
@@ -165,7 +174,7 @@ export class LiveGates {
 
   /** calls of the run not over yet (what the gates hold per call) */
   get openCalls(): number {
-    return this.calls.size + this.unroutedIds.size;
+    return this.calls.size + this.unroutedIds.size + this.awaitingMedia.size;
   }
 
   windowStart(step: number): number | undefined {
@@ -245,6 +254,7 @@ export class LiveGates {
     this.answerMsOf.set(oc.record, answerMs);
     const w = oc.window;
     if (w !== undefined) w.pending--;
+    if (this.o.media && w !== undefined && answered(r)) w.owed.add(id);
     if (w !== undefined && w === this.live && w.failed === undefined) {
       w.first.add(oc.record);
       if (w.tally[r.backend].add(oc.record)) this.decide(w, answerMs, seenMs);
@@ -258,6 +268,8 @@ export class LiveGates {
    */
   private over(id: string, oc: OpenCall): void {
     this.calls.delete(id);
+    if (this.o.media && oc.record !== undefined && answered(oc.record) && oc.record.media === undefined)
+      this.awaitingMedia.set(id, { oc, at: this.now() });
     oc.window?.tally[oc.backend].forget(id);
     this.o.onRecord?.(
       oc.record ?? {
@@ -272,6 +284,39 @@ export class LiveGates {
       },
     );
     this.o.onOver?.(id);
+  }
+
+  /**
+   * A call's audio was counted (after its BYE): it goes into the call's window, whose gates are
+   * evaluated on it. A call not of this run, or let go already, is ignored.
+   */
+  observeMedia(callId: string, audio: CallAudio): void {
+    const oc = this.calls.get(callId) ?? this.awaitingMedia.get(callId)?.oc;
+    this.awaitingMedia.delete(callId);
+    const r = oc?.record;
+    if (oc === undefined || r === undefined || r.media !== undefined) return;
+    r.media = audio;
+    const w = oc.window;
+    w?.owed.delete(callId);
+    if (w === undefined || w !== this.live || w.failed !== undefined) return;
+    w.first.addMedia(r);
+    if (w.tally[r.backend].addMedia({ ...audio, callId, backend: r.backend })) {
+      const nowMs = this.now();
+      this.decide(w, nowMs, nowMs);
+    }
+  }
+
+  /** the answered calls of step i's window whose audio is not counted yet */
+  mediaOwed(step: number): string[] {
+    const w = this.live;
+    return w === undefined || w.step !== step ? [] : [...w.owed];
+  }
+
+  /** how many of these calls' audio is still not counted */
+  stillOwed(step: number, ids: readonly string[]): number {
+    const w = this.live;
+    if (w === undefined || w.step !== step) return 0;
+    return ids.filter((id) => w.owed.has(id)).length;
   }
 
   /** The gates on the window's tallies; a fail ends the step (the waiters hear it at once). */
@@ -326,6 +371,11 @@ export class LiveGates {
    * evidence too); calls answered but without an answer to their BYE CALL_LINGER_MS after it are over.
    */
   age(nowMs = this.now()): void {
+    for (const [id, { oc, at }] of this.awaitingMedia) {
+      if (nowMs - at < CALL_LINGER_MS) break;
+      this.awaitingMedia.delete(id);
+      oc.window?.owed.delete(id);
+    }
     for (const [id, at] of this.unroutedIds) {
       if (nowMs - at < CALL_LINGER_MS) break;
       this.unroutedIds.delete(id);
@@ -453,8 +503,12 @@ function metricsOf(m: BackendMetrics): StepGateRecord["metrics"]["old"] {
     isa: m.isa.percent,
     srdP50Ms: m.srd.p50Ms,
     srdP95Ms: m.srd.p95Ms,
+    ...(m.media.judged > 0 ? { media: m.media } : {}),
   };
 }
+
+const answered = (r: CallRecord): boolean =>
+  !r.timedOut && r.finalStatus !== undefined && r.finalStatus >= 200 && r.finalStatus < 300;
 
 function toRunner(v: StepGateRecord): RunnerGateResult {
   return {

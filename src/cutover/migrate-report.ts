@@ -119,6 +119,8 @@ export interface TrafficResult {
   hep: HepCaptureSummary;
   /** calls whose INVITE Kamailio forwarded, in all and per backend (from HEP) */
   calls: { total: number; old: number; new: number };
+  /** the calls' audio: on (each call held holdMs, the caller's RTP in pcap, each call's counts in media-calls.ndjson) or off */
+  media?: { on: true; holdMs: number; pcap: string; callsCounted: number } | { on: false };
 }
 
 export interface MigrateResults {
@@ -290,10 +292,21 @@ function trafficSection(r: MigrateResults): string[] {
           `- ${r.traffic.callIdPrefix === undefined ? "the real calls the node mirrors" : `${r.traffic.rate} calls/s of background calls (Call-IDs \`${r.traffic.callIdPrefix}-*\`)`}, judged from HEP: ${r.traffic.hep.calls} calls mirrored, ${r.traffic.hep.packets} packets, kernel drops ${r.traffic.hep.kernelDrops ?? "unknown"}; ${r.traffic.exit}`,
           `- files: ${r.traffic.files.map((f) => `\`${f}\``).join(", ")}`,
           `- capture: ${pcapKeptText(r.traffic.hep.pcap.kept)}`,
+          r.traffic.media?.on
+            ? `- audio: G.711 both ways on every call (held ${r.traffic.media.holdMs} ms), the caller's RTP in \`${r.traffic.media.pcap}\`, ${r.traffic.media.callsCounted} calls counted (\`media-calls.ndjson\`: packets, RFC 3550 loss and jitter per direction)`
+            : "- audio: off (--media off, or backends that do not send audio back)",
           ...r.steps.flatMap((p) =>
             p.gates
               ? [
                   `- ${p.label}: gates **${p.gates.verdict}**${p.gates.early ? " (during the hold)" : ""} on ${p.gates.window.routed.old} calls to old, ${p.gates.window.routed.new} to new: ${p.gates.detail}`,
+                  ...(["old", "new"] as const).flatMap((b) => {
+                    const m = p.gates!.metrics[b].media;
+                    return m
+                      ? [
+                          `  - ${b}'s audio: ${m.judged} calls judged, ${m.oneWay} one-way, ${m.lost} of ${m.expected} packets lost (${(m.lossPercent ?? 0).toFixed(2)}%)`,
+                        ]
+                      : [];
+                  }),
                 ]
               : [],
           ),

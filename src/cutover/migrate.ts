@@ -29,9 +29,9 @@ import type { RunEvents } from "../events/run-events.js";
 import type { WebServer } from "../web/server.js";
 import { RunSession } from "../run/session.js";
 import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
-import { gateName, stepMinCalls, type GateSpec } from "../gates/gate.js";
+import { gateName, MEDIA_GATE_METRICS, stepMinCalls, type GateSpec } from "../gates/gate.js";
 import { checkPlanForAlgorithm, dryRunTargetOf, stepProfile } from "../plan/dry-run.js";
-import { stepLabel, type Plan } from "../plan/plan.js";
+import { MEDIA_STEP_GATES, stepLabel, type Plan } from "../plan/plan.js";
 import { watchedHold } from "../plan/hold.js";
 import { outcomeError, runSteps, type GateResult, type PlanOutcome, type RunnerStep } from "../plan/runner.js";
 import { openControlServer } from "../control/control-socket.js";
@@ -88,10 +88,11 @@ export async function runMigrate(
   scope: Scope,
 ): Promise<MigrateResults> {
   // validation first (exit 2 before anything starts or is written)
-  const steps =
+  const planned =
     o.plan === undefined
       ? defaultSteps(target, o.traffic !== undefined)
       : planSteps(target, o.plan.plan, o.plan.algorithm, o.traffic !== undefined);
+  const steps = withMediaGates(planned, o.traffic?.calls?.media !== undefined, o.plan?.plan.source);
   const session = RunSession.open(scope, {
     command: COMMAND,
     artifactsDir: o.artifactsDir,
@@ -472,6 +473,8 @@ class Migration {
     // the last mirrored messages of the window are in before it is judged: a packet Kamailio
     // captured 20 ms after now was read (its workers mirror in about that order), or all is quiet
     await live.capture.settleUntil(Date.now() + EVALUATE_SETTLE_MS, 50, 1000);
+    // and the audio of the calls answered so far is counted (each call's comes after its BYE)
+    await live.settleMedia(i);
     return live.gates.evaluate(i);
   }
 
@@ -670,6 +673,35 @@ function defaultSteps(target: Target, traffic: boolean): MigrateStep[] {
     weightNew: weights[m],
     gateSpecs: [],
   }));
+}
+
+/**
+ * Calls that carry audio: every step also gets the media gates (MEDIA_STEP_GATES) on a metric it does
+ * not gate already. Calls without audio: a plan gating on audio is refused (exit 2, nothing started).
+ */
+function withMediaGates(steps: MigrateStep[], media: boolean, source: string | undefined): MigrateStep[] {
+  if (!media) {
+    const gated = steps.flatMap((s, i) =>
+      s.gateSpecs.some((g) => MEDIA_GATE_METRICS.includes(g.metric)) ? [`step ${i + 1}`] : [],
+    );
+    if (gated.length > 0)
+      throw new UsageError(
+        `${source ?? "the plan"}: ${gated.join(", ")} gate${gated.length === 1 ? "s" : ""} on the calls' audio (one_way_calls, rtp_loss), but the calls carry none; nothing was changed`,
+        ["give the lab background calls with audio (--traffic RATE, --media on, the default on the native lab)"],
+      );
+    return steps;
+  }
+  return steps.map((s) => {
+    const add = MEDIA_STEP_GATES.filter((g) => !s.gateSpecs.some((h) => h.metric === g.metric));
+    if (add.length === 0) return s;
+    const gateSpecs = [...s.gateSpecs, ...add];
+    return {
+      ...s,
+      gateSpecs,
+      gates: gateSpecs.map(gateName),
+      runner: { ...s.runner, machine: { ...s.runner.machine, hasGates: true } },
+    };
+  });
 }
 
 /**

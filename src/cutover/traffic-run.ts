@@ -23,8 +23,15 @@ import {
   startBackgroundTraffic,
   TRAFFIC_CALL_TIMEOUT_MS,
   TRAFFIC_FILES,
+  TRAFFIC_MEDIA_HOLD_MS,
   type BackgroundTraffic,
 } from "./background-traffic.js";
+import { openLineLog } from "../files/atomic-write.js";
+import { delay } from "../core/scope.js";
+import { startMediaCapture, type MediaCapture } from "../media/capture.js";
+import { LiveMedia } from "../media/live.js";
+import { audioOf, mediaRow } from "../media/rtp.js";
+import { mediaScenarioFile } from "../media/scenario-file.js";
 import { callsDuring, LiveGates } from "./live-gates.js";
 import { CALL_RECORDS_FILE, openCallRecordLog, readCallRecords } from "../evidence/call-record-log.js";
 import { phaseOfWeight, TrafficCallEvents } from "./traffic-calls.js";
@@ -60,6 +67,8 @@ export interface TrafficSettings {
     sippBin: string;
     /** the UAC scenario (assets/sipp/uac-call.xml) */
     scenario: string;
+    /** the calls stream audio both ways, the caller's RTP captured with this dumpcap (media.pcap) and judged per call */
+    media?: { dumpcapBin: string };
   };
   /** where the target's Kamailio mirrors (lab settings `hep`, or the target file's collector) */
   hep: { address: string; port: number };
@@ -73,6 +82,8 @@ export interface TrafficRun {
   calls: BackgroundTraffic | undefined;
   /** step i was applied: its window opens (gates) and the calls routed from now on are its phase's */
   open(i: number): void;
+  /** media on: wait (at most the hold and 3 s) for the audio of the calls step i's window has answered so far */
+  settleMedia(i: number): Promise<void>;
   /** stop the calls, settle, record the numbers (the reaction's calls when a gate rolled back) */
   finish(reaction: NonNullable<PlanOutcome["rollback"]>["reaction"], results: MigrateResults): Promise<void>;
 }
@@ -124,6 +135,7 @@ export async function startTrafficRun(
     timeoutMs: TRAFFIC_CALL_TIMEOUT_MS,
     algorithm,
     steps: steps.map((s) => ({ weightNew: s.weightNew, gates: s.gateSpecs })),
+    ...(t.calls?.media ? { media: true } : {}),
   });
   // the calls and the per-backend rates on the run's stream, as a sim's (the web view and report.html show them)
   const callEvents = new TrafficCallEvents({
@@ -156,22 +168,70 @@ export async function startTrafficRun(
   sweep.unref();
   scope.defer("evidence sweep", () => clearInterval(sweep));
   scope.defer("hep rates", startRateSampler(rates, events));
+  // media: the caller's RTP captured from before the first call, each call counted after its BYE
+  const mediaOn = t.calls?.media;
+  let mediaCapture: MediaCapture | undefined;
+  let media: LiveMedia | undefined;
+  let mediaPoll: NodeJS.Timeout | undefined;
+  let polling: Promise<void> | undefined;
+  const pollMedia = (final = false): Promise<void> => {
+    const m = media;
+    if (!m) return Promise.resolve();
+    polling = (polling ?? Promise.resolve())
+      .then(() => m.poll(final))
+      .catch((e: unknown) => {
+        log(`media: ${(e as Error).message}`);
+      });
+    return polling;
+  };
+  const mediaFiles = {
+    pcap: path.join(runDir, TRAFFIC_FILES.mediaPcap),
+    streamLog: path.join(runDir, TRAFFIC_FILES.mediaLog),
+    uacLog: path.join(runDir, TRAFFIC_FILES.messageLog),
+  };
+  let scenario = t.calls?.scenario;
+  if (mediaOn && t.calls) {
+    scenario = await mediaScenarioFile(t.calls.scenario, runDir);
+    mediaCapture = await startMediaCapture({
+      bin: mediaOn.dumpcapBin,
+      address: target.proxy.address,
+      file: mediaFiles.pcap,
+      cwd: runDir,
+      signal: scope.signal,
+    });
+    const capture = mediaCapture;
+    scope.defer("media capture", () => capture.stop());
+    const rows = openLineLog(path.join(runDir, TRAFFIC_FILES.mediaCalls));
+    scope.defer("media rows", () => rows.close());
+    media = new LiveMedia(mediaFiles, TRAFFIC_MEDIA_HOLD_MS, (c) => {
+      const audio = audioOf(c);
+      gates.observeMedia(c.callId, audio);
+      rows.append(JSON.stringify({ callId: c.callId, ...mediaRow(c) }));
+    });
+    mediaPoll = setInterval(() => void pollMedia(), 200);
+    mediaPoll.unref();
+    scope.defer("media poll", () => clearInterval(mediaPoll));
+  }
   const calls =
-    t.calls && callIdPrefix !== undefined
+    t.calls && callIdPrefix !== undefined && scenario !== undefined
       ? startBackgroundTraffic({
           sippBin: t.calls.sippBin,
-          scenario: t.calls.scenario,
+          scenario,
           target,
           runDir,
           rate: t.calls.rate,
           callIdPrefix,
           signal: scope.signal,
+          ...(mediaCapture ? { media: { port: mediaCapture.port, logFile: mediaFiles.streamLog } } : {}),
         })
       : undefined;
   if (calls) {
     scope.defer("background traffic", () => calls.stop().then(() => undefined));
     log(
-      `traffic: ${t.calls!.rate} calls/s through ${proxy} (SIPp pid ${calls.pid}, Call-IDs ${callIdPrefix}-*), judged from HEP on ${t.hep.address}:${capture.port}`,
+      `traffic: ${t.calls!.rate} calls/s through ${proxy} (SIPp pid ${calls.pid}, Call-IDs ${callIdPrefix}-*), judged from HEP on ${t.hep.address}:${capture.port}` +
+        (mediaCapture
+          ? `; audio both ways (${TRAFFIC_MEDIA_HOLD_MS} ms calls), the caller's RTP in ${TRAFFIC_FILES.mediaPcap}`
+          : "; no audio (--media off)"),
     );
   } else {
     log(`traffic: the calls ${proxy} mirrors, judged from HEP on ${t.hep.address}:${capture.port}`);
@@ -184,8 +244,19 @@ export async function startTrafficRun(
       gates.open(i);
       callEvents.phase = phaseOfWeight(steps[i]!.weightNew);
     },
+    async settleMedia(i) {
+      if (!media) return;
+      const owed = gates.mediaOwed(i);
+      const deadline = performance.now() + TRAFFIC_MEDIA_HOLD_MS + 3000;
+      while (gates.stillOwed(i, owed) > 0 && performance.now() < deadline) await delay(50, scope.signal);
+    },
     async finish(reaction, results) {
       const exit = calls ? await calls.stop() : undefined;
+      if (mediaCapture) {
+        clearInterval(mediaPoll);
+        await mediaCapture.stop();
+        await pollMedia(true);
+      }
       await capture.settle(100, 3000);
       clearInterval(sweep);
       gates.flush();
@@ -202,14 +273,18 @@ export async function startTrafficRun(
               TRAFFIC_FILES.messageLog,
               TRAFFIC_FILES.statFile,
               TRAFFIC_FILES.errorFile,
-              ...rotatedLogs(runDir, t.calls?.scenario),
+              ...rotatedLogs(runDir, scenario),
               ...hep.pcap.kept.files,
               CALL_RECORDS_FILE,
+              ...(media ? [TRAFFIC_FILES.mediaLog, TRAFFIC_FILES.mediaPcap, TRAFFIC_FILES.mediaCalls] : []),
             ]
           : [...hep.pcap.kept.files, CALL_RECORDS_FILE],
         exit: exit ? exit.description : "no calls placed by the tool",
         hep,
         calls: { total: callEvents.routedTo.old + callEvents.routedTo.new, ...callEvents.routedTo },
+        media: media
+          ? { on: true, holdMs: TRAFFIC_MEDIA_HOLD_MS, pcap: TRAFFIC_FILES.mediaPcap, callsCounted: media.total }
+          : { on: false },
       };
       results.steps.forEach((p, i) => {
         const v = gates.verdicts.get(i);

@@ -121,3 +121,35 @@ export function appendFileSafe(file: string, text: string, mode: number): void {
 export function writeEmpty(file: string, mode: number): void {
   writeFileAtomic(file, "", { mode });
 }
+
+/** A file written a line at a time (created or truncated first); a failed write stops it and is kept as `fault`. */
+export interface LineLog {
+  readonly fault: unknown;
+  append(line: string): void;
+  close(): void;
+}
+
+export function openLineLog(file: string, mode: number = FileMode.public): LineLog {
+  writeEmpty(file, mode);
+  const fd = openAppend(file, mode);
+  let open = true;
+  let fault: unknown;
+  return {
+    get fault() {
+      return fault;
+    },
+    append(line) {
+      if (!open || fault !== undefined) return;
+      try {
+        writeSync(fd, line.endsWith("\n") ? line : `${line}\n`);
+      } catch (err) {
+        fault = fileFault(err, file, "write");
+      }
+    },
+    close() {
+      if (!open) return;
+      open = false;
+      closeSync(fd);
+    },
+  };
+}

@@ -8,6 +8,8 @@
  *   srd_*     a session request delay above the limit: the threshold's atMost, or for a relative
  *             gate old's value plus maxWorseBy
  *   sdd_*     the same for the session disconnect delay
+ *   one_way_calls   a call whose audio failed media-both-ways
+ *   rtp_loss        a call that lost packets
  */
 import type { BackendRole } from "../core/backend-role.js";
 import type { CallRecord } from "../evidence/call-record.js";
@@ -35,6 +37,8 @@ const badForIsa = (c: CallRecord): boolean => {
   const f = finalOf(c);
   return f === undefined || INEFFECTIVE_STATUSES.includes(f);
 };
+const badForOneWay = (c: CallRecord): boolean => c.media?.judged === true && c.media.oneWay;
+const badForLoss = (c: CallRecord): boolean => c.media?.judged === true && c.media.lost > 0;
 const srdOf = (c: CallRecord): number | undefined =>
   c.firstProvisionalOrFinalMs === undefined ? undefined : c.firstProvisionalOrFinalMs - c.inviteSentMs;
 const sddOf = (c: CallRecord): number | undefined =>
@@ -59,6 +63,10 @@ export function failingCalls(r: GateResult, records: readonly CallRecord[]): Cal
       case "sdd_p50":
       case "sdd_p95":
         return over(sddOf(c));
+      case "one_way_calls":
+        return badForOneWay(c);
+      case "rtp_loss":
+        return badForLoss(c);
     }
   };
   return records.filter((c) => c.backend === backend && bad(c)).sort((a, b) => a.inviteSentMs - b.inviteSentMs);
@@ -128,6 +136,8 @@ const earlier = (a: CallRecord | undefined, b: CallRecord | undefined): CallReco
 export class FirstFailingCalls {
   private readonly ser: Partial<Record<BackendRole, CallRecord>> = {};
   private readonly isa: Partial<Record<BackendRole, CallRecord>> = {};
+  private readonly oneWay: Partial<Record<BackendRole, CallRecord>> = {};
+  private readonly loss: Partial<Record<BackendRole, CallRecord>> = {};
   private readonly srd = { old: new DelayStaircase(), new: new DelayStaircase() };
   private readonly sdd = { old: new DelayStaircase(), new: new DelayStaircase() };
 
@@ -138,6 +148,13 @@ export class FirstFailingCalls {
     const srd = srdOf(c);
     if (srd !== undefined) this.srd[c.backend].add(c, srd);
     this.addDisconnect(c);
+    this.addMedia(c);
+  }
+
+  /** the call's audio was counted after it was added (its record now has `media`) */
+  addMedia(c: CallRecord): void {
+    if (badForOneWay(c)) this.oneWay[c.backend] = earlier(this.oneWay[c.backend], c);
+    if (badForLoss(c)) this.loss[c.backend] = earlier(this.loss[c.backend], c);
   }
 
   /** the call's BYE was answered after it was added (its record now has both BYE times) */
@@ -167,6 +184,12 @@ export class FirstFailingCalls {
         case "sdd_p50":
         case "sdd_p95":
           c = limit === undefined ? undefined : this.sdd[b].firstOver(limit);
+          break;
+        case "one_way_calls":
+          c = this.oneWay[b];
+          break;
+        case "rtp_loss":
+          c = this.loss[b];
           break;
       }
       out = earlier(out, c);

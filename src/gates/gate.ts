@@ -6,7 +6,12 @@
  *   relative   new against old in the same window:     { kind: relative, metric: ser, maxWorseBy: 2 }
  *              ("SER of new not worse than old's by more than 2 points"; ISA in points, delays in ms)
  *
- * SER is higher-is-better (threshold with atLeast); ISA, SRD and SDD are lower-is-better (atMost).
+ *   media      one_way_calls: calls whose audio failed media-both-ways ({ kind: threshold, metric:
+ *              one_way_calls, atMost: 0 }); rtp_loss: percent of the packets expected that did not arrive
+ *              ({ kind: relative, metric: rtp_loss, maxWorseBy: 1 }); both over the calls whose audio was
+ *              judged (a call counts once its capture was read, after its BYE)
+ *
+ * SER is higher-is-better (threshold with atLeast); ISA, SRD, SDD and the media metrics are lower-is-better (atMost).
  * A backend with fewer samples than the gate's minCalls makes the gate `inconclusive`, never
  * `pass`, unless it is a threshold on SER or ISA that already fails whatever the calls still needed do
  * (`certainFail`): then it fails at once. A gate that reads a backend the step sends no calls to (new
@@ -17,7 +22,18 @@ import type { GateRow } from "../events/run-events.js";
 import type { BackendMetrics } from "./metrics.js";
 import type { BackendRole } from "../core/backend-role.js";
 
-export const GATE_METRICS = ["ser", "isa", "srd_p50", "srd_p95", "sdd_p50", "sdd_p95"] as const;
+export const GATE_METRICS = [
+  "ser",
+  "isa",
+  "srd_p50",
+  "srd_p95",
+  "sdd_p50",
+  "sdd_p95",
+  "one_way_calls",
+  "rtp_loss",
+] as const;
+/** the metrics read from the calls' audio: a plan with one of them needs calls that carry media */
+export const MEDIA_GATE_METRICS: readonly GateMetric[] = ["one_way_calls", "rtp_loss"];
 export type GateMetric = (typeof GATE_METRICS)[number];
 
 const HIGHER_IS_BETTER: Record<GateMetric, boolean> = {
@@ -27,6 +43,8 @@ const HIGHER_IS_BETTER: Record<GateMetric, boolean> = {
   srd_p95: false,
   sdd_p50: false,
   sdd_p95: false,
+  one_way_calls: false,
+  rtp_loss: false,
 };
 const UNIT: Record<GateMetric, string> = {
   ser: "%",
@@ -35,6 +53,8 @@ const UNIT: Record<GateMetric, string> = {
   srd_p95: " ms",
   sdd_p50: " ms",
   sdd_p95: " ms",
+  one_way_calls: "",
+  rtp_loss: "%",
 };
 const DIFF_UNIT: Record<GateMetric, string> = {
   ser: " points",
@@ -43,6 +63,8 @@ const DIFF_UNIT: Record<GateMetric, string> = {
   srd_p95: " ms",
   sdd_p50: " ms",
   sdd_p95: " ms",
+  one_way_calls: " calls",
+  rtp_loss: " points",
 };
 const LABEL: Record<GateMetric, string> = {
   ser: "SER",
@@ -51,7 +73,10 @@ const LABEL: Record<GateMetric, string> = {
   srd_p95: "SRD p95",
   sdd_p50: "SDD p50",
   sdd_p95: "SDD p95",
+  one_way_calls: "one-way calls",
+  rtp_loss: "RTP loss",
 };
+const PERCENT: ReadonlySet<GateMetric> = new Set<GateMetric>(["ser", "isa", "rtp_loss"]);
 
 /** Calls a backend needs in the window before a gate decides, unless the gate says otherwise. */
 export const DEFAULT_MIN_CALLS = 20;
@@ -90,7 +115,7 @@ export const ThresholdGateSchema = z
     if (!higher && (g.atMost === undefined || g.atLeast !== undefined)) {
       ctx.addIssue({ code: "custom", message: `${g.metric} is lower-is-better: give atMost (and no atLeast)` });
     }
-    if ((g.metric === "ser" || g.metric === "isa") && ((g.atLeast ?? 0) > 100 || (g.atMost ?? 0) > 100)) {
+    if (PERCENT.has(g.metric) && ((g.atLeast ?? 0) > 100 || (g.atMost ?? 0) > 100)) {
       ctx.addIssue({ code: "custom", message: `${g.metric} is a percentage: the limit must be 0-100` });
     }
   });
@@ -149,17 +174,21 @@ export function metricValue(m: BackendMetrics, metric: GateMetric): { value: num
       return { value: m.sdd.p50Ms, samples: m.sdd.samples };
     case "sdd_p95":
       return { value: m.sdd.p95Ms, samples: m.sdd.samples };
+    case "one_way_calls":
+      return { value: m.media.judged === 0 ? undefined : m.media.oneWay, samples: m.media.judged };
+    case "rtp_loss":
+      return { value: m.media.lossPercent, samples: m.media.judged };
   }
 }
 
 const fmt = (metric: GateMetric, v: number | undefined): string =>
-  v === undefined
-    ? "n/a"
-    : `${Number.isInteger(v) ? v : v.toFixed(metric === "ser" || metric === "isa" ? 2 : 1)}${UNIT[metric]}`;
+  v === undefined ? "n/a" : `${Number.isInteger(v) ? v : v.toFixed(PERCENT.has(metric) ? 2 : 1)}${UNIT[metric]}`;
 
 function sampleText(m: BackendMetrics, metric: GateMetric): string {
   if (metric === "ser") return ` (${m.ser.numerator} of ${m.ser.denominator})`;
   if (metric === "isa") return ` (${m.isa.numerator} of ${m.isa.denominator})`;
+  if (metric === "one_way_calls") return ` (of ${m.media.judged} calls with audio judged)`;
+  if (metric === "rtp_loss") return ` (${m.media.lost} of ${m.media.expected} packets)`;
   return ` (${metricValue(m, metric).samples} samples)`;
 }
 
@@ -249,7 +278,7 @@ export function evaluateGate(g: GateSpec, metrics: Record<BackendRole, BackendMe
 }
 
 /**
- * A threshold on a ratio (SER, ISA) that fails on its first `need` samples whatever the rest of them
+ * A threshold on a ratio (SER, ISA) or a count (one-way calls) that fails on its first `need` samples whatever the rest of them
  * are: even if every call still to come up to `need` succeeds, the ratio at `need` misses the limit.
  * That is the verdict the gate gives at its minimum sample, known early; undefined when the calls
  * to come can still decide it (delays and relative gates always wait: a percentile or old's value
@@ -267,6 +296,9 @@ function certainFail(g: ThresholdGate, m: BackendMetrics, need: number): string 
     const best = (100 * k) / need;
     if (best <= g.atMost! + EPSILON) return undefined;
     return `${g.backend} ${k} ineffective of ${d}: at least ${fmt("isa", best)} at the ${need} calls needed (${k} of ${need}) whatever the next ${need - d} do > ${fmt("isa", g.atMost)}`;
+  }
+  if (g.metric === "one_way_calls" && m.media.oneWay > g.atMost! + EPSILON) {
+    return `${g.backend} ${m.media.oneWay} one-way of ${m.media.judged} calls with audio judged: more than ${g.atMost} whatever the next ${need - m.media.judged} do`;
   }
   return undefined;
 }

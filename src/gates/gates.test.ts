@@ -286,3 +286,48 @@ describe("gates", () => {
     assert.equal(gate({ kind: "threshold", metric: "ser", atLeast: 98 }).kind, "threshold");
   });
 });
+
+describe("media gates: one-way calls and RTP loss from the calls' audio", () => {
+  const audio = (backend: BackendRole, oneWay: boolean, lost: number): CallRecord => ({
+    ...call(backend, 200, { srd: 10, sdd: 5 }),
+    media: { judged: true, oneWay, expected: 50, lost },
+  });
+  it("one_way_calls of new <= 0: passes at 0 of 20 judged, fails at once on the first one-way call (certain)", () => {
+    const g = gate({ kind: "threshold", metric: "one_way_calls", atMost: 0 });
+    const ok = windowMetrics(
+      times(20, () => audio("new", false, 0)),
+      { fromMs: 0, toMs: undefined },
+    );
+    const r = evaluateGate(g, ok, 100);
+    assert.deepEqual([r.verdict, r.values.new, r.samples.new], ["pass", 0, 20]);
+    assert.equal(r.name, "one-way calls of new <= 0");
+    const one = windowMetrics([audio("new", false, 0), audio("new", true, 50)], { fromMs: 0, toMs: undefined });
+    const f = evaluateGate(g, one, 100);
+    assert.equal(f.verdict, "fail");
+    assert.match(f.detail, /new 1 one-way of 2 calls with audio judged: more than 0 whatever the next 18 do/);
+    // a call whose caller's stream never ran is not judged; without judged calls the gate waits
+    const none = windowMetrics(
+      [{ ...call("new", 200), media: { judged: false, oneWay: false, expected: 0, lost: 0 } }],
+      {
+        fromMs: 0,
+        toMs: undefined,
+      },
+    );
+    assert.equal(evaluateGate(g, none, 100).verdict, "inconclusive");
+  });
+  it("rtp_loss relative: new losing 2.0% vs old's 0% fails a 1-point allowance; 0.5% passes; a percentage above 100 is refused", () => {
+    const g = gate({ kind: "relative", metric: "rtp_loss", maxWorseBy: 1 });
+    const w = (newLost: number) =>
+      windowMetrics([...times(20, () => audio("old", false, 0)), ...times(20, () => audio("new", false, newLost))], {
+        fromMs: 0,
+        toMs: undefined,
+      });
+    const bad = evaluateGate(g, w(1), 50);
+    assert.equal(bad.verdict, "fail");
+    assert.equal(bad.values.new, 2);
+    assert.match(bad.detail, /new 2% \(20 of 1000 packets\) vs old 0% \(0 of 1000 packets\): worse by 2 points/);
+    assert.equal(evaluateGate(g, w(0.25), 50).verdict, "pass");
+    assert.throws(() => gate({ kind: "threshold", metric: "rtp_loss", atMost: 101 }), /percentage/);
+    assert.throws(() => gate({ kind: "threshold", metric: "one_way_calls", atLeast: 1 }), /lower-is-better/);
+  });
+});

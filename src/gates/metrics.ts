@@ -9,13 +9,17 @@
  *                      (4.3.1 successful and 4.3.2 failed setups alike); p50 and p95
  *   SDD, section 4.4   Session Disconnect Delay: BYE sent -> its final response; p50 and p95
  *
+ *   media              per call, once its audio was counted (src/media/): whether it was one-way (the
+ *                      media-both-ways rule) and the packets lost of those expected back, over the calls
+ *                      whose caller's stream ran (the judged ones)
+ *
  * A ratio with a zero denominator is `undefined`, never 0 or 100. Percentiles are nearest-rank
  * (the smallest sample with at least p % of the samples at or below it), so a p95 is a delay some
  * call really had; a tally's delays are kept in bounded memory (delay-sketch.ts): exact up to
  * EXACT_SAMPLES calls per backend, within RELATIVE_ERROR (0.5 %) of the exact value beyond.
  */
 import type { BackendRole } from "../core/backend-role.js";
-import type { CallRecord } from "../evidence/call-record.js";
+import type { CallAudio, CallRecord } from "../evidence/call-record.js";
 import { DelaySketch, sortedPercentile } from "./delay-sketch.js";
 
 /** RFC 6076 section 4.8's ineffective final responses. */
@@ -34,6 +38,19 @@ export interface Delay {
   p95Ms: number | undefined;
 }
 
+/** One call's audio as the gates count it. */
+export type MediaSample = CallAudio & { callId: string; backend: BackendRole };
+
+/** A backend's calls' audio: calls judged, one-way among them, packets lost of those expected. */
+export interface MediaMetrics {
+  judged: number;
+  oneWay: number;
+  expected: number;
+  lost: number;
+  /** percent of the expected packets lost (undefined: no packet expected) */
+  lossPercent: number | undefined;
+}
+
 export interface BackendMetrics {
   backend: BackendRole;
   /** INVITEs in the window (one per Call-ID) */
@@ -47,6 +64,7 @@ export interface BackendMetrics {
   isa: Ratio;
   srd: Delay;
   sdd: Delay;
+  media: MediaMetrics;
 }
 
 export interface StepWindow {
@@ -88,6 +106,7 @@ export class BackendTally {
   private readonly srd: DelaySketch;
   private readonly sdd: DelaySketch;
   private readonly disconnected = new Set<string>();
+  private readonly media = { judged: 0, oneWay: 0, expected: 0, lost: 0 };
 
   /** @param exactDelays delays kept one by one before the sketch takes over (default EXACT_SAMPLES) */
   constructor(
@@ -112,6 +131,7 @@ export class BackendTally {
     if (r.firstProvisionalOrFinalMs !== undefined) this.srd.add(r.firstProvisionalOrFinalMs - r.inviteSentMs);
     if (r.byeSentMs !== undefined && r.byeFinalMs !== undefined)
       this.addDisconnect(r.callId, r.byeFinalMs - r.byeSentMs);
+    if (r.media) this.addMedia({ ...r.media, callId: r.callId, backend: r.backend });
     return true;
   }
 
@@ -120,6 +140,19 @@ export class BackendTally {
     if (!this.seen.has(callId) || this.disconnected.has(callId)) return false;
     this.disconnected.add(callId);
     this.sdd.add(ms);
+    return true;
+  }
+
+  /**
+   * A call's audio (counted after the call ended; another backend's, or one whose caller's stream
+   * never ran, is not counted). The caller makes sure each call's audio comes once.
+   */
+  addMedia(m: MediaSample): boolean {
+    if (m.backend !== this.backend || !m.judged) return false;
+    this.media.judged++;
+    if (m.oneWay) this.media.oneWay++;
+    this.media.expected += m.expected;
+    this.media.lost += Math.max(0, Math.min(m.lost, m.expected));
     return true;
   }
 
@@ -146,6 +179,10 @@ export class BackendTally {
       isa: ratio(this.ineffective, this.invites),
       srd: delay(this.srd),
       sdd: delay(this.sdd),
+      media: {
+        ...this.media,
+        lossPercent: this.media.expected === 0 ? undefined : (100 * this.media.lost) / this.media.expected,
+      },
     };
   }
 }

@@ -98,6 +98,16 @@ export const DEFAULT_STEP_GATES: readonly GateSpec[] = [
   { kind: "relative", metric: "srd_p95", maxWorseBy: 200 },
 ];
 
+/**
+ * Gates every step gets when its calls carry audio (migrate --traffic with media), unless it gates
+ * that metric itself: no call of new with one-way audio (media-both-ways), and new losing no more than
+ * 1 point more of its packets than old.
+ */
+export const MEDIA_STEP_GATES: readonly GateSpec[] = [
+  { kind: "threshold", metric: "one_way_calls", backend: "new", atMost: 0 },
+  { kind: "relative", metric: "rtp_loss", maxWorseBy: 1 },
+];
+
 export const DEFAULT_STEP: Omit<PlanStep, "weightNew"> = {
   hold: {},
   gates: [...DEFAULT_STEP_GATES],

@@ -34,6 +34,7 @@ type MigrateOpts = DispatcherCommandOpts &
     plan?: string;
     dryRun?: boolean;
     traffic?: string;
+    media?: string;
     captureMaxMb?: string;
     drainTimeout?: string;
   };
@@ -83,6 +84,10 @@ export function registerMigrateCommand(program: Command): void {
           "--traffic <rate>",
           "lab only: background calls at RATE calls/s through Kamailio for the whole plan, judged from HEP; each step holds until its gates and split can decide, a failed gate rolls back by itself",
         )
+        .option(
+          "--media <on|off>",
+          "with --traffic: the calls carry G.711 audio both ways (1 s calls), the caller's RTP is captured (media.pcap) and every step also gets the media gates (one-way calls of new <= 0, RTP loss of new not worse than old's by more than 1 point); off for pure-signalling calls (100 ms). Default on where the backends send audio back (the native lab)",
+        )
         .option("--capture-max-mb <mb>", `with --traffic or a target's mirrored calls: ${CAPTURE_MAX_MB_HELP}`)
         .option(
           "--drain-timeout <s>",
@@ -120,6 +125,15 @@ export function registerMigrateCommand(program: Command): void {
         ],
       );
     }
+    if (opts.media !== undefined && opts.media !== "on" && opts.media !== "off")
+      throw new UsageError(`--media must be on or off, got ${JSON.stringify(opts.media)}; nothing was started`);
+    if (opts.media === "on" && (rate === undefined || !driver.echoesMedia))
+      throw new UsageError(
+        rate === undefined
+          ? "--media on: migrate places calls (with or without audio) only with --traffic RATE; nothing was started"
+          : "--media on needs backends that send the caller's audio back (the native lab's SIPp stand-ins or FreeSWITCH); nothing was started",
+      );
+    const media = rate !== undefined && (opts.media === undefined ? driver.echoesMedia : opts.media === "on");
     const webAddress = webAddressFrom(opts);
     if (opts.dryRun && webAddress)
       throw new UsageError(
@@ -141,7 +155,12 @@ export function registerMigrateCommand(program: Command): void {
     const traffic: TrafficSettings | undefined =
       rate !== undefined
         ? {
-            calls: { rate, sippBin: requireBinaries(["sipp"]).sipp, scenario: assetPath("sipp", "uac-call.xml") },
+            calls: {
+              rate,
+              sippBin: requireBinaries(["sipp"]).sipp,
+              scenario: assetPath("sipp", "uac-call.xml"),
+              ...(media ? { media: { dumpcapBin: requireBinaries(["dumpcap"]).dumpcap } } : {}),
+            },
             hep: { address: settings.hep.address, port: settings.hep.port },
             ...capture,
           }

@@ -1,0 +1,240 @@
+/**
+ * `migrate --traffic` with audio (the default on the native lab: real Kamailio 5.6.3, SIPp 3.6.1's
+ * rtp_stream on the caller and -rtp_echo on the stand-ins, dumpcap on loopback): every step gets the
+ * media gates; a new stand-in that answers and sends no audio back trips "one-way calls of new <= 0"
+ * as soon as its first call is counted and the plan rolls back to old by itself, naming the gate and
+ * its numbers; healthy stand-ins pass with the calls' audio counted per step, RFC 3550 figures per
+ * call in media-calls.ndjson and the caller's RTP in media.pcap.
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
+import { runtimeUris, uriOf } from "../support/lab-runtime.js";
+import { processesNaming } from "../support/processes.js";
+import { runDirOf } from "../support/run-folder.js";
+import { tsharkStreams } from "../support/tshark.js";
+
+const RATE = "50";
+
+interface GateRow {
+  name: string;
+  verdict: string;
+  detail: string;
+  values: { old?: number; new?: number };
+  samples: { old?: number; new?: number };
+}
+interface MediaMetrics {
+  judged: number;
+  oneWay: number;
+  expected: number;
+  lost: number;
+  lossPercent?: number;
+}
+interface Step {
+  label: string;
+  verdict: string;
+  gates?: {
+    verdict: string;
+    early: boolean;
+    gates: GateRow[];
+    metrics: { old: { media?: MediaMetrics }; new: { media?: MediaMetrics } };
+  };
+}
+interface Results {
+  status: string;
+  exitCode: number;
+  steps: Step[];
+  rollback?: { from: number; to: number; ok: boolean; reason: string };
+  traffic?: {
+    callIdPrefix: string;
+    files: string[];
+    media?: { on: boolean; holdMs?: number; pcap?: string; callsCounted?: number };
+  };
+}
+interface MediaRow {
+  callId: string;
+  ssrc?: string;
+  caller: string | null;
+  answered: string | null;
+  callerToPbx: number;
+  pbxToCaller: number;
+  bothWays: boolean;
+  why?: string;
+  rfc3550: {
+    callerToPbx: { received: number; expected: number; lost: number; jitterMs?: number };
+    pbxToCaller: { received: number; expected: number; lost: number; jitterMs?: number };
+  };
+}
+
+const results = (runDir: string): Results =>
+  JSON.parse(readFileSync(path.join(runDir, "results.json"), "utf8")) as Results;
+const mediaRows = (runDir: string): MediaRow[] =>
+  readFileSync(path.join(runDir, "media-calls.ndjson"), "utf8")
+    .trim()
+    .split("\n")
+    .filter((l) => l.length > 0)
+    .map((l) => JSON.parse(l) as MediaRow);
+const gate = (s: Step, name: RegExp): GateRow => {
+  const g = s.gates?.gates.find((x) => name.test(x.name));
+  assert.ok(g, JSON.stringify(s.gates));
+  return g;
+};
+
+async function migrateWith(
+  how: "answer" | "mute",
+  extra: string[] = [],
+): Promise<{ f: LabFixture; r: CliResult; runDir: string; res: Results }> {
+  const f = await labFixture();
+  const up = await f.cli(["lab", "up", ...f.flags, "--new-stand-in", how]);
+  assert.equal(up.code, 0, up.stderr);
+  const r = await f.cli(
+    ["migrate", ...f.flags, "--artifacts-dir", path.join(f.dir, "art"), "--traffic", RATE, ...extra],
+    { timeoutMs: 180_000 },
+  );
+  const runDir = runDirOf(r);
+  return { f, r, runDir, res: results(runDir) };
+}
+
+describe("migrate --traffic with audio: a new PBX that answers and sends no audio back", () => {
+  let run: Awaited<ReturnType<typeof migrateWith>>;
+  before(async () => {
+    run = await migrateWith("mute");
+  });
+  after(async () => {
+    await run?.f.dispose();
+  });
+
+  test("rolls back to old on the media gate: exit 1, the gate, the direction and the counts named", async () => {
+    const { f, r, runDir, res } = run;
+    assert.equal(r.code, 1, r.stderr + r.stdout);
+    assert.deepEqual(
+      res.steps.map((s) => [s.label, s.verdict]),
+      [
+        ["old", "pass"],
+        ["both", "fail"],
+      ],
+    );
+    const both = res.steps[1]!;
+    const oneWay = gate(both, /^one-way calls of new <= 0/);
+    assert.equal(oneWay.verdict, "fail", JSON.stringify(both.gates));
+    assert.ok(oneWay.values.new! >= 1, JSON.stringify(oneWay));
+    // the signalling is fine: SER and the split do not fail it, the audio does
+    assert.equal(both.gates?.metrics.new.media?.oneWay, oneWay.values.new);
+    assert.match(r.stderr, /step 2: gates failed: .*one-way calls of new <= 0/);
+    assert.deepEqual([res.rollback?.from, res.rollback?.to, res.rollback?.ok], [2, 1, true]);
+    assert.match(res.rollback!.reason, /one-way calls of new/);
+    assert.deepEqual(await runtimeUris(f), [uriOf(f, "old")]);
+    // each one-way call is named with its direction and counts; old's calls have audio both ways
+    const rows = mediaRows(runDir);
+    const bad = rows.filter((x) => !x.bothWays);
+    assert.ok(bad.length >= 1, `one-way calls in media-calls.ndjson: ${bad.length}`);
+    for (const b of bad) {
+      assert.match(b.why ?? "", /PBX->caller 0 packets from 127\.0\.0\.1:\d+ \(expected >= \d+ of \d+\)/);
+      assert.equal(b.pbxToCaller, 0);
+      assert.ok(b.callerToPbx > 0);
+    }
+    assert.ok(
+      rows.filter((x) => x.bothWays).length >= 20,
+      `old's calls with audio both ways: ${rows.filter((x) => x.bothWays).length}`,
+    );
+    const summary = readFileSync(path.join(runDir, "summary.md"), "utf8");
+    assert.match(summary, /new's audio: \d+ calls judged, [1-9]\d* one-way/);
+    assert.deepEqual(processesNaming(res.traffic!.callIdPrefix), []);
+  });
+});
+
+describe("migrate --traffic with audio: healthy stand-ins", () => {
+  let run: Awaited<ReturnType<typeof migrateWith>>;
+  before(async () => {
+    run = await migrateWith("answer");
+  });
+  after(async () => {
+    await run?.f.dispose();
+  });
+
+  test("passes with the media gates on every step, the audio counted per call and the caller's RTP in media.pcap", async () => {
+    const { f, r, runDir, res } = run;
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /audio both ways \(1000 ms calls\), the caller's RTP in media\.pcap/);
+    assert.deepEqual(
+      res.steps.map((s) => [s.label, s.verdict, s.gates?.verdict]),
+      [
+        ["old", "pass", "pass"],
+        ["both", "pass", "pass"],
+        ["new", "pass", "pass"],
+      ],
+    );
+    for (const label of ["both", "new"]) {
+      const s = res.steps.find((x) => x.label === label)!;
+      const g = gate(s, /^one-way calls of new <= 0/);
+      assert.equal(g.verdict, "pass", `${label}: ${JSON.stringify(g)}`);
+      assert.equal(g.values.new, 0);
+      assert.ok(g.samples.new! >= 20, `${label}: ${g.samples.new} calls with audio judged`);
+    }
+    const loss = gate(res.steps[1]!, /^RTP loss of new not worse than old/);
+    assert.equal(loss.verdict, "pass", JSON.stringify(loss));
+    assert.equal(gate(res.steps[0]!, /^one-way calls/).verdict, "not-applicable");
+    assert.equal(res.traffic?.media?.on, true);
+    assert.ok(res.traffic.files.includes("media.pcap"));
+    const rows = mediaRows(runDir);
+    assert.equal(rows.length, res.traffic?.media?.callsCounted);
+    assert.ok(rows.length >= 150, `calls counted: ${rows.length}`);
+    for (const x of rows.filter((y) => y.callerToPbx > 0)) {
+      assert.ok(x.bothWays, JSON.stringify(x));
+      // up to 50 packets a call each way (1 s at 20 ms; the stream may start late); the echo lost none on loopback
+      assert.ok(x.callerToPbx >= 10 && x.callerToPbx <= 52, JSON.stringify(x));
+      assert.equal(x.rfc3550.pbxToCaller.received, x.pbxToCaller, JSON.stringify(x));
+      assert.equal(x.rfc3550.pbxToCaller.lost, 0, JSON.stringify(x));
+      // jitter in ms (the caller's own sending jitter on a loaded machine included), never a packet's worth of seconds
+      const j = x.rfc3550.pbxToCaller.jitterMs;
+      assert.ok(j !== undefined && j >= 0 && j < 200, JSON.stringify(x));
+    }
+    // tshark's RTP stream analysis of the one media.pcap finds each call's stream with the packets the
+    // tool counted, per direction (the stand-ins echo the caller's SSRC back)
+    const streams = tsharkStreams(path.join(runDir, "media.pcap"));
+    const key = (src: string | null, dst: string | null, ssrc: string | undefined): string => `${src}>${dst}/${ssrc}`;
+    const byKey = new Map(streams.map((s) => [key(s.src, s.dst, s.ssrc), s]));
+    let compared = 0;
+    for (const x of rows.filter((y) => y.callerToPbx > 0)) {
+      const out = byKey.get(key(x.caller, x.answered, x.ssrc));
+      const back = byKey.get(key(x.answered, x.caller, x.ssrc));
+      assert.equal(out?.packets, x.callerToPbx, `caller->PBX ${JSON.stringify(x)}`);
+      assert.equal(back?.packets, x.pbxToCaller, `PBX->caller ${JSON.stringify(x)}`);
+      assert.equal(back.lost, x.rfc3550.pbxToCaller.lost, `lost ${JSON.stringify(x)}`);
+      // the tool's jitter is the stream's last running value: within tshark's smallest and largest
+      const j = x.rfc3550.pbxToCaller.jitterMs ?? NaN;
+      assert.ok(
+        j >= (back.jitterMinMs ?? NaN) - 0.01 && j <= (back.jitterMaxMs ?? NaN) + 0.01,
+        `jitter ${j} ${JSON.stringify(back)}`,
+      );
+      compared++;
+    }
+    assert.ok(compared >= 150, `calls compared with tshark: ${compared}`);
+    // and every RTP stream tshark finds is a call's
+    assert.equal(streams.length, 2 * compared, `tshark's streams: ${streams.length}`);
+    assert.deepEqual(await runtimeUris(f), [uriOf(f, "new")]);
+    assert.deepEqual(processesNaming(res.traffic.callIdPrefix), []);
+  });
+
+  test("--media: bad values exit 2; on without --traffic exit 2; a plan gating on audio with --media off exit 2", async () => {
+    const { f } = run;
+    const bad = await f.cli(["migrate", ...f.flags, "--traffic", "10", "--media", "maybe"]);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /--media must be on or off/);
+    const noTraffic = await f.cli(["migrate", ...f.flags, "--media", "on"]);
+    assert.equal(noTraffic.code, 2, noTraffic.stderr);
+    assert.match(noTraffic.stderr, /only with --traffic RATE/);
+    const plan = path.join(f.dir, "media-plan.yaml");
+    const { writeFileSync } = await import("node:fs");
+    writeFileSync(
+      plan,
+      "steps:\n  - 0\n  - weightNew: 100\n    gates:\n      - { kind: threshold, metric: one_way_calls, atMost: 0 }\n",
+    );
+    const off = await f.cli(["migrate", ...f.flags, "--plan", plan, "--traffic", "10", "--media", "off"]);
+    assert.equal(off.code, 2, off.stderr);
+    assert.match(off.stderr, /gates on the calls' audio \(one_way_calls, rtp_loss\), but the calls carry none/);
+    assert.deepEqual(await runtimeUris(f), [uriOf(f, "new")], "nothing was changed");
+  });
+});
