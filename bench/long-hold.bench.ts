@@ -7,23 +7,40 @@
  *      in MB per 100,000 calls), peak RSS, CPU cores while the traffic ran, the collector's kernel
  *      drops (/proc/net/udp) and the run's verdict;
  *   2. sim: `sim` at SIM_RATE calls/s (default 1000) with SIM_CALLS calls per phase (default 20,000):
- *      peak RSS, CPU cores over the run, kernel drops, status and exit code, the run folder's size.
- * The load average is printed with every figure (the machine may be shared).
+ *      peak RSS, CPU cores over the run, kernel drops, status, exit code and verdict counts, the
+ *      evidence used and why (results.json), the stand-in copies that reached their cap, the run
+ *      folder's size.
+ * Each curve row (hold: every HOLD/30 s, sim: every 5 s) has the RSS, the tool's cores, the whole
+ * machine's busy cores (/proc/stat), the load average and the collector's kernel drops in that
+ * interval. The hold's RSS band is given three ways: every sample around the mean (above and below),
+ * each 30 s window's highest sample, and the first half's mean against the second's; with
+ * --node-arg=--trace-gc also the heap in use after each full collection (what the process keeps),
+ * its band and slope. The load average is printed with every figure (the machine may be shared).
+ * A quiet-machine rerun: `node dist/bench/long-hold.bench.js --only hold --no-gates --hold-s 600
+ * --node-arg=--trace-gc` and `node dist/bench/long-hold.bench.js --only sim --sim-arg=--media
+ * --sim-arg=off` (media on is its own cost: bench/media.bench.ts).
  *
  * Usage: node dist/bench/long-hold.bench.js [--only hold|sim] [--hold-s 60] [--rate 500]
  *          [--warmup-s 60] [--sim-rate 1000] [--sim-calls 20000] [--node-arg=--cpu-prof ...]
- *          [--keep-records FILE] [--no-gates]
+ *          [--keep-records FILE] [--no-gates] [--sim-arg=ARG ...]
  *   --node-arg passes an option to the CLI's node (e.g. --node-arg=--cpu-prof
  *   --node-arg=--cpu-prof-dir=/tmp/prof); repeatable. --keep-records copies the hold's calls.ndjson.
  *   --no-gates holds the step without metric gates: on a loaded machine the collector's kernel drops
  *   lose answers, which can trip them and end the hold early (the split is still judged at the end).
+ *   --sim-arg passes an argument to sim (e.g. --sim-arg=--evidence --sim-arg=both); repeatable.
  */
 import { spawn } from "node:child_process";
 import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { CLI, labFixture, type LabFixture } from "../test/support/lab-fixture.js";
-import { coresBetween, rssFigures, sampleProcess, type ProcSample } from "./support/proc-sampler.js";
+import {
+  coresBetween,
+  machineCoresBetween,
+  rssFigures,
+  sampleProcess,
+  type ProcSample,
+} from "./support/proc-sampler.js";
 
 interface Args {
   only: "hold" | "sim" | undefined;
@@ -149,17 +166,87 @@ const load = (xs: readonly ProcSample[]): string => {
   return `load1 ${Math.min(...l).toFixed(2)}-${Math.max(...l).toFixed(2)}`;
 };
 
-/** The curve, one row per `everyS` seconds: t, RSS, cores in that interval. */
+/**
+ * The curve, one row per `everyS` seconds: t, RSS, the tool's cores in that interval, the whole
+ * machine's busy cores (the tool, the lab and whatever else runs), the load average, and the kernel
+ * drops at the collector in that interval.
+ */
 function curve(samples: readonly ProcSample[], everyS: number): string {
   const rows: string[] = [];
   let prev: ProcSample | undefined;
   for (const s of samples) {
     if (prev !== undefined && s.tMs - prev.tMs < everyS * 1000 - 500) continue;
-    const cores = prev === undefined ? "" : ` ${coresBetween(prev, s).toFixed(2)} cores`;
-    rows.push(`    t=${(s.tMs / 1000).toFixed(0).padStart(4)} s  rss ${s.rssMb.toFixed(0).padStart(4)} MB${cores}`);
+    const cores =
+      prev === undefined
+        ? ""
+        : `  tool ${coresBetween(prev, s).toFixed(2)} cores, machine ${machineCoresBetween(prev, s).toFixed(2)} busy, load1 ${s.load1.toFixed(1)}`;
+    const drops =
+      prev !== undefined && s.udpDrops !== undefined && prev.udpDrops !== undefined
+        ? `, drops +${s.udpDrops - prev.udpDrops}`
+        : "";
+    rows.push(
+      `    t=${(s.tMs / 1000).toFixed(0).padStart(4)} s  rss ${s.rssMb.toFixed(0).padStart(4)} MB${cores}${drops}`,
+    );
     prev = s;
   }
   return rows.join("\n");
+}
+
+/** A full collection's result from `--trace-gc` output: the heap in use after it (MB) at `tMs` (since the process started). */
+interface FullGc {
+  tMs: number;
+  afterMb: number;
+}
+
+/**
+ * The main isolate's mark-compact collections in `--trace-gc` output (`[pid:0xISOLATE] 1234 ms:
+ * Mark-Compact 150.2 (160.5) -> 120.1 (165.0) MB, ...`): the heap in use after each, the memory the
+ * process really keeps (RSS also counts what the collector has not given back yet). The isolate with
+ * the largest heap is the main thread's (the collector's thread has its own, small).
+ */
+export function fullGcs(out: string): FullGc[] {
+  const re =
+    /^\[\d+:(0x[0-9a-f]+)\]\s+(\d+) ms: Mark-Compact(?: \(reduce\))? [\d.]+ \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB/gm;
+  const by = new Map<string, FullGc[]>();
+  for (const m of out.matchAll(re)) {
+    const l = by.get(m[1]!) ?? [];
+    l.push({ tMs: Number(m[2]), afterMb: Number(m[3]) });
+    by.set(m[1]!, l);
+  }
+  let best: FullGc[] = [];
+  for (const l of by.values())
+    if (Math.max(...l.map((g) => g.afterMb)) > Math.max(0, ...best.map((g) => g.afterMb))) best = l;
+  return best;
+}
+
+/** the live heap after full collections in [fromMs, toMs]: mean, band, slope per 100k calls, first and second half */
+function heapLine(gcs: readonly FullGc[], fromMs: number, toMs: number, rate: number): string {
+  const w = gcs.filter((g) => g.tMs >= fromMs && g.tMs <= toMs);
+  if (w.length < 2) return `heap after full collections: ${w.length} in the window (run with --node-arg=--trace-gc)`;
+  const ys = w.map((g) => g.afterMb);
+  const mean = ys.reduce((a, b) => a + b, 0) / ys.length;
+  const mx = w.reduce((a, g) => a + g.tMs, 0) / w.length;
+  let num = 0;
+  let den = 0;
+  for (const g of w) {
+    num += (g.tMs - mx) * (g.afterMb - mean);
+    den += (g.tMs - mx) ** 2;
+  }
+  const perMs = den === 0 ? 0 : num / den;
+  const half = Math.floor(ys.length / 2);
+  const avg = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const halves = (100 * (avg(ys.slice(half)) - avg(ys.slice(0, half)))) / avg(ys.slice(0, half));
+  return (
+    `heap in use after each full collection (${w.length} after the warm-up): mean ${mean.toFixed(0)} MB, ` +
+    `${Math.min(...ys).toFixed(0)}-${Math.max(...ys).toFixed(0)} MB (+${((100 * (Math.max(...ys) - mean)) / mean).toFixed(1)} % / -${((100 * (mean - Math.min(...ys))) / mean).toFixed(1)} %), ` +
+    `slope ${(((perMs * 1000) / rate) * 100_000).toFixed(1)} MB per 100k calls, second half vs first ${halves >= 0 ? "+" : ""}${halves.toFixed(1)} %`
+  );
+}
+
+/** the collector's drops over the run: the last figure the socket had (the sampler's, while it was bound) */
+function lastDrops(samples: readonly ProcSample[]): number | undefined {
+  const d = samples.map((s) => s.udpDrops).filter((x): x is number => x !== undefined);
+  return d.length === 0 ? undefined : Math.max(...d);
 }
 
 async function hold(f: LabFixture, a: Args, lab: string[]): Promise<void> {
@@ -184,7 +271,8 @@ async function hold(f: LabFixture, a: Args, lab: string[]): Promise<void> {
   const fig = rssFigures(r.samples, fromMs, trafficEnd, a.rate);
   const inTraffic = r.samples.filter((s) => s.tMs >= r.markMs! && s.tMs <= trafficEnd);
   const cores = inTraffic.length >= 2 ? coresBetween(inTraffic[0]!, inTraffic[inTraffic.length - 1]!) : NaN;
-  const drops = r.samples.at(-1)?.udpDrops ?? Math.max(0, ...r.samples.map((s) => s.udpDrops ?? 0));
+  const drops = lastDrops(r.samples);
+  const machine = inTraffic.length >= 2 ? machineCoresBetween(inTraffic[0]!, inTraffic[inTraffic.length - 1]!) : NaN;
   const w = fig.afterWarmup;
   console.log(
     `  exit ${r.code}, status ${res.status}, ${res.traffic?.calls?.total ?? "?"} calls, wall ${(r.endMs / 1000).toFixed(0)} s, ${load(r.samples)}`,
@@ -193,14 +281,24 @@ async function hold(f: LabFixture, a: Args, lab: string[]): Promise<void> {
     `  RSS peak ${mb(fig.peakMb)}; after ${a.warmupS} s of traffic: ` +
       (w === undefined
         ? "no samples (hold shorter than the warm-up)"
-        : `mean ${mb(w.meanMb)}, ${mb(w.minMb)}-${mb(w.maxMb)} (+-${w.spreadPct.toFixed(1)} %), slope ${fig.slopeMbPer100kCalls?.toFixed(1) ?? "?"} MB per 100k calls (${w.samples} samples)`),
+        : `mean ${mb(w.meanMb)}, ${mb(w.minMb)}-${mb(w.maxMb)} (+${w.abovePct.toFixed(1)} % / -${w.belowPct.toFixed(1)} %), slope ${fig.slopeMbPer100kCalls?.toFixed(1) ?? "?"} MB per 100k calls (${w.samples} samples); ` +
+          `each ${w.peaks.bucketS} s window's highest: mean ${mb(w.peaks.meanMb)}, +${w.peaks.abovePct.toFixed(1)} % / -${w.peaks.belowPct.toFixed(1)} % (${w.peaks.n} windows); second half's mean vs first half's ${w.halvesPct >= 0 ? "+" : ""}${w.halvesPct.toFixed(1)} %`),
   );
   console.log(
-    `  CPU while the traffic ran: ${cores.toFixed(2)} cores; kernel HEP drops ${drops} (results.json: ${res.traffic?.hep?.kernelDrops ?? "?"})`,
+    `  CPU while the traffic ran: the tool ${cores.toFixed(2)} cores (${((100 * cores) / os.cpus().length).toFixed(0)} % of the machine), the machine ${machine.toFixed(2)} of ${os.cpus().length} busy; kernel HEP drops ${drops ?? "?"} (results.json: ${res.traffic?.hep?.kernelDrops ?? "?"})`,
   );
+  console.log(`  ${heapLine(fullGcs(r.stdout + r.stderr), fromMs, trafficEnd, a.rate)}`);
   console.log(`  run folder ${(dirBytes(dir) / 1024 / 1024).toFixed(0)} MB: ${largestFiles(dir, 4)}`);
   console.log(curve(r.samples, Math.max(5, Math.round(a.holdS / 30))));
-  if (r.code !== 0) console.log((r.stdout + r.stderr).trimEnd().split("\n").slice(-8).join("\n"));
+  if (r.code !== 0)
+    console.log(
+      (r.stdout + r.stderr)
+        .trimEnd()
+        .split("\n")
+        .filter((l) => !/^\[\d+:0x/.test(l))
+        .slice(-8)
+        .join("\n"),
+    );
 }
 
 async function sim(f: LabFixture, a: Args, lab: string[]): Promise<void> {
@@ -225,17 +323,33 @@ async function sim(f: LabFixture, a: Args, lab: string[]): Promise<void> {
   const res = JSON.parse(readFileSync(path.join(runDir, "results.json"), "utf8")) as {
     status: string;
     calls: unknown[];
-    evidence?: { mode?: string; hep?: { kernelDrops?: number } };
+    callsListed?: { total: number };
+    verdicts?: { verdict: string }[];
+    evidence?: {
+      mode?: string;
+      why?: string;
+      hep?: { kernelDrops?: number };
+      logCopies?: { file: string; droppedBytes: number }[];
+    };
   };
   const first = r.samples[0]!;
   const last = r.samples.at(-1)!;
   const peak = Math.max(...r.samples.map((s) => s.rssMb));
+  const verdicts = new Map<string, number>();
+  for (const v of res.verdicts ?? []) verdicts.set(v.verdict, (verdicts.get(v.verdict) ?? 0) + 1);
   console.log(
-    `  exit ${r.code}, status ${res.status}, ${res.calls.length} calls, evidence ${res.evidence?.mode ?? "?"}, wall ${(r.endMs / 1000).toFixed(0)} s, ${load(r.samples)}`,
+    `  exit ${r.code}, status ${res.status}, verdicts ${[...verdicts].map(([k, n]) => `${n} ${k}`).join(", ")}, ${res.callsListed?.total ?? res.calls.length} calls, wall ${(r.endMs / 1000).toFixed(0)} s, ${load(r.samples)}`,
   );
   console.log(
-    `  RSS peak ${mb(peak)}; CPU ${(last.userS - first.userS).toFixed(1)} s user + ${(last.systemS - first.systemS).toFixed(1)} s system = ${coresBetween(first, last).toFixed(2)} cores over the run; kernel HEP drops ${last.udpDrops ?? "?"} (results.json: ${res.evidence?.hep?.kernelDrops ?? "?"})`,
+    `  evidence ${res.evidence?.mode ?? "?"}${res.evidence?.why !== undefined ? ` (${res.evidence.why})` : ""}`,
   );
+  // the calls' part: from the first sample with traffic-like CPU to the end, whole run for the share
+  console.log(
+    `  RSS peak ${mb(peak)}; the tool's CPU ${(last.userS - first.userS).toFixed(1)} s user + ${(last.systemS - first.systemS).toFixed(1)} s system = ${coresBetween(first, last).toFixed(2)} cores over the run (${((100 * coresBetween(first, last)) / os.cpus().length).toFixed(0)} % of the machine); ` +
+      `the machine ${machineCoresBetween(first, last).toFixed(2)} of ${os.cpus().length} cores busy; kernel HEP drops ${lastDrops(r.samples) ?? "?"} (results.json: ${res.evidence?.hep?.kernelDrops ?? "?"})`,
+  );
+  for (const c of res.evidence?.logCopies ?? [])
+    console.log(`  ${c.file}: capped, ${(c.droppedBytes / 1024 / 1024).toFixed(1)} MB let go`);
   console.log(`  run folder ${(dirBytes(runDir) / 1024 / 1024).toFixed(0)} MB: ${largestFiles(runDir, 5)}`);
   console.log(curve(r.samples, 5));
   if (r.code !== 0) console.log(r.stdout.trimEnd().split("\n").slice(-15).join("\n"));

@@ -21,6 +21,15 @@ export interface ProcSample {
   /** the collector socket's kernel drops so far (undefined: socket not bound yet) */
   udpDrops: number | undefined;
   load1: number;
+  /** the whole machine's busy CPU seconds so far (/proc/stat: all but idle and iowait), every core */
+  machineBusyS: number;
+}
+
+/** busy CPU seconds of the whole machine from /proc/stat's first line (all but idle and iowait) */
+export function machineBusySeconds(procStat: string): number {
+  const f = procStat.slice(0, procStat.indexOf("\n")).trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
+  return (total - (f[3] ?? 0) - (f[4] ?? 0)) / TICKS_PER_S;
 }
 
 /** utime and stime (seconds) and RSS (MB) of a /proc/<pid>/stat line. */
@@ -59,7 +68,14 @@ export function sampleProcess(pid: number, everyMs: number, udp?: { address: str
         udpDrops = undefined;
       }
     }
+    let machineBusyS = NaN;
+    try {
+      machineBusyS = machineBusySeconds(readFileSync("/proc/stat", "utf8"));
+    } catch {
+      /* not Linux: NaN */
+    }
     samples.push({
+      machineBusyS,
       tMs: performance.now() - t0,
       rssMb: s.rssMb,
       cpuS: s.userS + s.systemS,
@@ -98,8 +114,25 @@ export function slope(points: readonly { x: number; y: number }[]): number | und
 
 export interface RssFigures {
   peakMb: number;
-  /** after the warm-up: mean, lowest, highest, and the spread around the mean in percent */
-  afterWarmup: { samples: number; meanMb: number; minMb: number; maxMb: number; spreadPct: number } | undefined;
+  /**
+   * after the warm-up: mean, lowest, highest, the spread around the mean in percent (the larger side),
+   * above and below it; the same band over each `bucketS` window's highest sample (the memory the
+   * process held, without the moments a collection had just given pages back); the change from the
+   * first half's mean to the second half's (a drift shows there, noise does not)
+   */
+  afterWarmup:
+    | {
+        samples: number;
+        meanMb: number;
+        minMb: number;
+        maxMb: number;
+        spreadPct: number;
+        abovePct: number;
+        belowPct: number;
+        peaks: { bucketS: number; n: number; meanMb: number; abovePct: number; belowPct: number };
+        halvesPct: number;
+      }
+    | undefined;
   /** MB per 100,000 calls after the warm-up (calls = rate x time since the traffic started) */
   slopeMbPer100kCalls: number | undefined;
 }
@@ -114,10 +147,40 @@ export function rssFigures(samples: readonly ProcSample[], fromMs: number, toMs:
   const minMb = Math.min(...rss);
   const maxMb = Math.max(...rss);
   const spreadPct = (100 * Math.max(maxMb - meanMb, meanMb - minMb)) / meanMb;
+  const abovePct = (100 * (maxMb - meanMb)) / meanMb;
+  const belowPct = (100 * (meanMb - minMb)) / meanMb;
+  // the highest sample of each 30 s window
+  const bucketS = 30;
+  const byBucket = new Map<number, number>();
+  for (const s of w) {
+    const k = Math.floor((s.tMs - fromMs) / (bucketS * 1000));
+    byBucket.set(k, Math.max(byBucket.get(k) ?? 0, s.rssMb));
+  }
+  const pk = [...byBucket.values()];
+  const pkMean = pk.reduce((a, b) => a + b, 0) / pk.length;
+  const peaks = {
+    bucketS,
+    n: pk.length,
+    meanMb: pkMean,
+    abovePct: (100 * (Math.max(...pk) - pkMean)) / pkMean,
+    belowPct: (100 * (pkMean - Math.min(...pk))) / pkMean,
+  };
+  const half = Math.floor(rss.length / 2);
+  const avg = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  const halvesPct = half > 0 ? (100 * (avg(rss.slice(half)) - avg(rss.slice(0, half)))) / avg(rss.slice(0, half)) : 0;
   // MB per ms -> MB per call (rate calls per s) -> MB per 100k calls
   const perMs = slope(w.map((s) => ({ x: s.tMs, y: s.rssMb })));
   const slopeMbPer100kCalls = perMs === undefined ? undefined : ((perMs * 1000) / rate) * 100_000;
-  return { peakMb, afterWarmup: { samples: w.length, meanMb, minMb, maxMb, spreadPct }, slopeMbPer100kCalls };
+  return {
+    peakMb,
+    afterWarmup: { samples: w.length, meanMb, minMb, maxMb, spreadPct, abovePct, belowPct, peaks, halvesPct },
+    slopeMbPer100kCalls,
+  };
+}
+
+/** CPU cores the whole machine was busy between two samples (every process, the tool too). */
+export function machineCoresBetween(a: ProcSample, b: ProcSample): number {
+  return (b.machineBusyS - a.machineBusyS) / ((b.tMs - a.tMs) / 1000);
 }
 
 /** CPU cores the process used between two samples. */
