@@ -30,7 +30,8 @@ async function runOnFleet(
         signal: scope.signal,
       }),
     );
-    process.stdout.write((o.json ? fleetJson(outcome) : formatFleetOutcome(o.verb, outcome)) + "\n");
+    const { details: _d, timings: _t, ...table } = outcome;
+    process.stdout.write((o.json ? fleetJson(table) : formatFleetOutcome(o.verb, table)) + "\n");
   } catch (err) {
     if (o.json && (err instanceof FleetRestoredError || err instanceof FleetSplitError))
       process.stdout.write(fleetJson({ ok: false, ...err.failure }) + "\n");

@@ -29,6 +29,7 @@ function forwarded(id: string, at: number, to: string): HepCall {
     callId: id,
     caller: CALLER,
     inviteReceivedUs: at * 1000,
+    proxy: PROXY,
     forwarded: { INVITE: [{ to, transactions: 1, retransmissions: 0, firstUs: at * 1000 + 100 }] },
     responses: [],
     answerToInvite: undefined,

@@ -50,6 +50,13 @@ export interface LiveGatesOptions {
   backends: Readonly<Record<BackendRole, EndpointKey>>;
   /** Call-IDs of this run's traffic start with it; undefined: every mirrored call counts (a production node's real traffic) */
   callIdPrefix: string | undefined;
+  /** one node of a fleet: only the calls through this proxy socket count (HepCall.proxy) */
+  node?: EndpointKey;
+  /**
+   * selections out of order the split check allows at the window's edges (default EDGE_SELECTIONS;
+   * a fleet's sum: that many per node, each node cycling through its list on its own)
+   */
+  edgeSelections?: number;
   /** a call with no final answer this long after its INVITE timed out */
   timeoutMs: number;
   algorithm: DispatcherAlgorithm;
@@ -197,6 +204,7 @@ export class LiveGates {
    */
   observe(c: HepCall | undefined): void {
     if (c === undefined || !this.accept(c.callId)) return;
+    if (this.o.node !== undefined && c.proxy !== this.o.node) return;
     const seenMs = this.now();
     const known = this.calls.get(c.callId);
     if (known?.record !== undefined) {
@@ -414,13 +422,18 @@ export class LiveGates {
     return toRunner(this.judge(step));
   }
 
+  /** Step i's window judged as it is now, without recording it as the step's verdict. */
+  peek(step: number): StepGateRecord {
+    return this.judge(step, false);
+  }
+
   /** The run ends: the calls not over yet (waiting for an answer or a BYE's) go out as they are. */
   flush(): void {
     this.age(this.now());
     for (const [id, oc] of this.calls) this.over(id, oc);
   }
 
-  private judge(step: number): StepGateRecord {
+  private judge(step: number, record = true): StepGateRecord {
     const s = this.o.steps[step]!;
     const toMs = this.now();
     this.age(toMs);
@@ -437,7 +450,7 @@ export class LiveGates {
       weightNew: s.weightNew,
       toOld: routed.old,
       toNew: routed.new,
-      otherSelections: EDGE_SELECTIONS,
+      otherSelections: this.o.edgeSelections ?? EDGE_SELECTIONS,
     });
     const first = current?.first.first(gates.results)?.inviteSentMs;
     let verdict: StepGateRecord["verdict"] = gates.verdict;
@@ -465,7 +478,7 @@ export class LiveGates {
       firstFailingCallMs: first,
       ...(lost > 0 ? { hepKernelDrops: lost } : {}),
     };
-    this.verdicts.set(step, rec);
+    if (record) this.verdicts.set(step, rec);
     return rec;
   }
 }

@@ -15,6 +15,8 @@ import type { HepCaptureSummary } from "../hep/capture.js";
 import { pcapKeptText } from "../hep/pcap.js";
 import type { BackendRole } from "../core/backend-role.js";
 import type { RestartFinding } from "../observe/restart-watch.js";
+import type { FleetStepRecord, NodeTakeOut } from "../fleet/fleet-routing.js";
+import { routingLines } from "../fleet/fleet-report.js";
 
 export const migrateFiles = {
   profile: (m: ProfileMode): string => `dispatcher.${m}.list`,
@@ -61,6 +63,10 @@ export interface StepResult {
   timings: ApplyTimings | undefined;
   /** --traffic: the step window's gates and split, with their numbers */
   gates?: StepGateRecord | undefined;
+  /** a fleet: each node's own calls judged with the same gates, by node name */
+  gatesByNode?: Record<string, StepGateRecord> | undefined;
+  /** a fleet: the step on every node (per-node table, skew), or how it failed and was put back */
+  fleet?: FleetStepRecord | undefined;
 }
 
 export interface BackendProbe {
@@ -156,6 +162,18 @@ export interface MigrateResults {
   drain?: DrainResult | undefined;
   /** what operators asked over the control socket and the run did (pause, resume, promote, abort) */
   control?: { at: string; command: string; detail: string; by?: "operator" | "plan" }[] | undefined;
+  /**
+   * a target file naming several nodes: their names (the first is `target`), the rollback's per-node
+   * table and take-out, each node's final state
+   */
+  fleet?:
+    | {
+        nodes: string[];
+        rollback?: FleetStepRecord | undefined;
+        takeOut?: NodeTakeOut[] | undefined;
+        final?: Record<string, FinalCheck> | undefined;
+      }
+    | undefined;
 }
 
 const ms = (n: number | undefined): string => (n === undefined ? "-" : `${n.toFixed(1)} ms`);
@@ -170,9 +188,41 @@ export function renderSummary(r: MigrateResults): string {
     ...stepsSection(r),
     ...planSection(r),
     ...trafficSection(r),
+    ...fleetSection(r),
     ...finalSection(r),
     ...filesSection(r),
   ].join("\n");
+}
+
+/** a fleet: each step's skew and every node's routing after it, the rollback's table */
+function fleetSection(r: MigrateResults): string[] {
+  if (r.fleet === undefined) return [];
+  const table = (f: FleetStepRecord): string[] => routingLines(f.nodes).map((l) => `    - ${l}`);
+  const stepLine = (p: StepResult): string[] => {
+    const f = p.fleet;
+    if (f === undefined) return [];
+    if (!f.ok)
+      return [
+        `- ${p.label}: failed on node ${f.cause.node} at ${f.cause.stage}; every node put back: ${f.consistent}`,
+        ...table(f),
+      ];
+    const skew = f.skew
+      ? `skew ${f.skew.skewMs.toFixed(1)} ms (${f.skew.first} first, ${f.skew.last} last; mixed at most ${f.skew.boundMs.toFixed(1)} ms)`
+      : "no reload (already in place)";
+    return [`- ${p.label}: ${f.changed ? "applied on every node" : "already on every node"}; ${skew}`, ...table(f)];
+  };
+  return [
+    `## Fleet (${r.fleet.nodes.join(", ")})`,
+    "",
+    ...r.steps.flatMap(stepLine),
+    ...(r.fleet.rollback ? [`- rollback to ${r.fleet.rollback.label}:`, ...table(r.fleet.rollback)] : []),
+    ...(r.fleet.takeOut
+      ? [
+          `- take-out (new out of selection): ${r.fleet.takeOut.map((t) => `${t.name} ${t.ok ? `${t.durationMs.toFixed(0)} ms` : `failed (${t.reason})`}`).join(", ")}`,
+        ]
+      : []),
+    "",
+  ];
 }
 
 /** the title, the run, the target, the lab, the error */

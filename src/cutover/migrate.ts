@@ -47,6 +47,10 @@ import { probeOptions, type OptionsResult } from "../sip/options-probe.js";
 import { startTrafficRun, type TrafficRun, type TrafficSettings } from "./traffic-run.js";
 import type { BackendRole } from "../core/backend-role.js";
 import { checkDestinations, destinationName, type DestinationCheck } from "./destination-check.js";
+import type { FleetMember } from "../fleet/fleet-apply.js";
+import { FleetRouting } from "../fleet/fleet-routing.js";
+import { routingLines } from "../fleet/fleet-report.js";
+import { acquireApplyLock } from "../apply/apply-lock.js";
 
 export interface MigrateOptions {
   /** a plan from --steps / --plan with the target's dispatcher algorithm; undefined = the seed's old -> both -> new */
@@ -75,6 +79,11 @@ export interface MigrateOptions {
   restartWatchMs?: number | undefined;
   /** how a backend is probed (default: SIP OPTIONS, see probeBackend); tests pass their own */
   probe?: (target: Target, role: BackendRole) => Promise<BackendProbe>;
+  /**
+   * a target file naming several nodes: every node (the first is the run's `target`); each step is
+   * applied all or nothing over them, the gates judge the fleet's calls and each node's
+   */
+  fleet?: readonly FleetMember[] | undefined;
 }
 
 const VERSION = "0.1.0";
@@ -154,6 +163,7 @@ function initialResults(
     ...(o.plan === undefined
       ? {}
       : { plan: { source: o.plan.plan.source, algorithm: o.plan.algorithm, steps: stepSummaries(steps) } }),
+    ...(o.fleet ? { fleet: { nodes: o.fleet.map((m) => m.name) } } : {}),
   };
 }
 
@@ -172,6 +182,7 @@ class Migration {
   private readonly control: RunControl;
   private live: TrafficRun | undefined;
   private restarts: RestartWatch | undefined;
+  private fleetRouting: FleetRouting | undefined;
 
   constructor(
     private readonly session: RunSession,
@@ -211,8 +222,12 @@ class Migration {
     let failure: unknown;
     try {
       await this.ensureLab();
-      // the RPC answers
-      await waitForRpc(this.target, this.lab.readyTimeoutMs, this.session.signal);
+      // the RPC answers (every node's)
+      await Promise.all(
+        (this.o.fleet?.map((m) => m.target) ?? [this.target]).map((t) =>
+          waitForRpc(t, this.lab.readyTimeoutMs, this.session.signal),
+        ),
+      );
       await this.probeBackends();
       await this.runPlan();
       await this.checkFinalState();
@@ -308,6 +323,17 @@ class Migration {
   private async runPlan(): Promise<void> {
     const { o, results, steps, session, control } = this;
     const lock = session.lockApplies();
+    if (o.fleet) {
+      // every node's apply lock for the whole run (the first node's is the session's)
+      const locks = [lock];
+      for (const m of o.fleet.slice(1)) {
+        const l = acquireApplyLock(m.target.lockPath, COMMAND);
+        session.scope.defer(`apply lock ${m.name}`, () => l.release());
+        locks.push(l);
+      }
+      this.fleetRouting = new FleetRouting(o.fleet, locks, COMMAND);
+      this.say(`fleet: ${o.fleet.length} nodes (${o.fleet.map((m) => m.name).join(", ")}); each step all or nothing`);
+    }
     // the operator's control socket for as long as the plan runs (status, pause, resume, promote, abort)
     const server = await openControlServer({
       runDir: this.runDir,
@@ -334,6 +360,7 @@ class Migration {
             session.scope,
             this.events,
             (line) => this.say(line),
+            o.fleet,
           );
     this.live = live;
     this.restarts = await this.watchRestarts();
@@ -341,6 +368,7 @@ class Migration {
       steps.map((s) => s.runner),
       {
         target: this.target,
+        ...(this.fleetRouting ? { routing: this.fleetRouting } : {}),
         lock,
         retry: { reloadWaitMs: o.reloadWaitMs },
         signal: session.signal,
@@ -387,6 +415,22 @@ class Migration {
     if (!outcome.rollback) return;
     const results = this.results;
     results.rollback = { ...emptyRollback, ...results.rollback, ...outcome.rollback };
+    if (results.fleet && this.fleetRouting?.lastTakeOut) results.fleet.takeOut = this.fleetRouting.lastTakeOut;
+  }
+
+  /** a fleet's step (or rollback) as it ended: its per-node table, logged and returned for results.json */
+  private fleetStep(what: string): FleetRouting["last"] {
+    const f = this.fleetRouting?.last;
+    if (f === undefined) return undefined;
+    const skew =
+      f.ok && f.skew
+        ? `; skew ${f.skew.skewMs.toFixed(1)} ms (${f.skew.first} first, ${f.skew.last} last; mixed at most ${f.skew.boundMs.toFixed(1)} ms)`
+        : "";
+    this.say(
+      `${what} on the fleet${f.ok ? (f.changed ? ": every node verified" : ": already on every node") : `: failed on node ${f.cause.node} at ${f.cause.stage}`}${skew}`,
+    );
+    for (const l of routingLines(f.nodes)) this.say(`  ${l}`);
+    return f;
   }
 
   /**
@@ -503,6 +547,7 @@ class Migration {
     });
     step.appliedFile = this.steps[i]!.appliedFile;
     this.write(step.appliedFile, out.appliedText);
+    if (this.fleetRouting) step.fleet = this.fleetStep(`step ${i + 1} ${step.label}`);
     if (this.o.plan === undefined)
       this.say(
         `apply ${step.label}: verified in ${out.timings.totalMs.toFixed(1)} ms; runtime ${out.runtime.map((d) => d.uri).join(", ")}`,
@@ -511,6 +556,7 @@ class Migration {
 
   private onApplyFailed(i: number, err: unknown): void {
     const step = this.results.steps[i]!;
+    if (this.fleetRouting) step.fleet = this.fleetStep(`step ${i + 1} ${step.label}`);
     if (err instanceof ApplyRolledBackError) {
       const f = err.failure;
       Object.assign(step, {
@@ -526,6 +572,7 @@ class Migration {
   }
 
   private onRolledBack(to: number, out: ApplyOutcome): void {
+    if (this.results.fleet) this.results.fleet.rollback = this.fleetStep(`rollback to ${out.label}`);
     if (this.o.plan === undefined) return;
     const file = migrateFiles.rollbackApplied(to < 0 ? undefined : to + 1);
     this.write(file, out.appliedText);
@@ -538,6 +585,19 @@ class Migration {
     const { results, target, steps } = this;
     const finalWeight = steps.at(-1)!.runner.weightNew;
     results.final = await finalCheck(target, finalWeight);
+    if (this.o.fleet && results.fleet) {
+      const byNode = await Promise.all(
+        this.o.fleet.map(async (m) => [m.name, await finalCheck(m.target, finalWeight)] as const),
+      );
+      results.fleet.final = Object.fromEntries(byNode);
+      const bad = byNode.filter(([, f]) => f.verdict !== "pass");
+      if (bad.length > 0)
+        results.final = {
+          ...results.final,
+          verdict: "fail",
+          reason: bad.map(([name, f]) => `node ${name}: ${f.reason}`).join("; "),
+        };
+    }
     const present = (b: boolean): string => (b ? "present" : "absent");
     this.say(
       `final: file new ${present(results.final.file.newPresent)}, old ${present(results.final.file.oldPresent)}; ` +

@@ -32,7 +32,8 @@ import { startMediaCapture, type MediaCapture } from "../media/capture.js";
 import { LiveMedia } from "../media/live.js";
 import { audioOf, mediaRow } from "../media/rtp.js";
 import { mediaScenarioFile } from "../media/scenario-file.js";
-import { callsDuring, LiveGates } from "./live-gates.js";
+import { callsDuring, LiveGates, type LiveGatesOptions } from "./live-gates.js";
+import { FleetGates, type StepGates } from "./fleet-gates.js";
 import { CALL_RECORDS_FILE, openCallRecordLog, readCallRecords } from "../evidence/call-record-log.js";
 import { phaseOfWeight, TrafficCallEvents } from "./traffic-calls.js";
 import type { RunEvents } from "../events/run-events.js";
@@ -78,7 +79,7 @@ export interface TrafficSettings {
 
 export interface TrafficRun {
   capture: HepCapture;
-  gates: LiveGates;
+  gates: StepGates;
   calls: BackgroundTraffic | undefined;
   /** step i was applied: its window opens (gates) and the calls routed from now on are its phase's */
   open(i: number): void;
@@ -102,14 +103,21 @@ export async function startTrafficRun(
   scope: Scope,
   events: RunEvents,
   log: (line: string) => void,
+  /** a fleet: every node's Target (the first is `target`); each call is judged with its node's too */
+  fleet?: readonly { name: string; target: Target }[],
 ): Promise<TrafficRun> {
-  if ((await kamailioMirrors(target.rpc)) !== true) {
+  const nodes = fleet ?? [{ name: "", target }];
+  const silent = (
+    await Promise.all(nodes.map(async (n) => ((await kamailioMirrors(n.target.rpc)) === true ? undefined : n)))
+  ).filter((n) => n !== undefined);
+  if (silent.length > 0) {
     throw new EnvironmentError(
-      `${t.calls ? "--traffic" : "the plan's gates"} judge${t.calls ? "s" : ""} every call from what Kamailio mirrors (HEP), but ${target.rpc.endpoint} does not mirror; nothing was changed`,
+      `${t.calls ? "--traffic" : "the plan's gates"} judge${t.calls ? "s" : ""} every call from what Kamailio mirrors (HEP), but ${silent.map((n) => n.target.rpc.endpoint).join(" and ")} ${silent.length === 1 ? "does" : "do"} not mirror; nothing was changed`,
       ["switch it on (`siptrace.status on` over the RPC, or restart the lab with --hep-mirror on)"],
     );
   }
-  const proxy = endpointKey(target.proxy);
+  const proxies = nodes.map((n) => endpointKey(n.target.proxy));
+  const proxy = proxies.join(", ");
   const backends = { old: endpointKey(target.backends.old), new: endpointKey(target.backends.new) };
   const callIdPrefix = t.calls ? `pbxc-${randomBytes(3).toString("hex")}-traffic` : undefined;
   // every call of the run as it ends (the evidence and the gates keep only the calls still open)
@@ -124,7 +132,7 @@ export async function startTrafficRun(
       callEvents.forget(id);
     }
   };
-  const gates = new LiveGates({
+  const gatesOptions: LiveGatesOptions = {
     call: (id) => capture.evidence.calls.get(id),
     onRecord: (r) => records.append(r),
     onOver: (id) => over.push(id),
@@ -136,19 +144,25 @@ export async function startTrafficRun(
     algorithm,
     steps: steps.map((s) => ({ weightNew: s.weightNew, gates: s.gateSpecs })),
     ...(t.calls?.media ? { media: true } : {}),
-  });
+  };
+  const gates: StepGates = fleet
+    ? new FleetGates(
+        gatesOptions,
+        fleet.map((n) => ({ name: n.name, proxy: endpointKey(n.target.proxy) })),
+      )
+    : new LiveGates(gatesOptions);
   // the calls and the per-backend rates on the run's stream, as a sim's (the web view and report.html show them)
   const callEvents = new TrafficCallEvents({
     backends,
     callIdPrefix: callIdPrefix ?? "",
     timeoutMs: TRAFFIC_CALL_TIMEOUT_MS,
   });
-  const rates = new RateCounter(hepView([proxy], backends), Date.now());
+  const rates = new RateCounter(hepView(proxies, backends), Date.now());
   // every mirrored message reaches the live gates as it is decoded (they evaluate on each answer)
   const capture = await startHepCapture({
     address: t.hep.address,
     port: t.hep.port,
-    proxy: [proxy],
+    proxy: proxies,
     pcapPath: path.join(runDir, "capture.pcap"),
     ...(t.captureMaxMb !== undefined ? { captureMaxMb: t.captureMaxMb } : {}),
     onPacket: (p, head, c) => {
@@ -289,6 +303,8 @@ export async function startTrafficRun(
       results.steps.forEach((p, i) => {
         const v = gates.verdicts.get(i);
         if (v) p.gates = v;
+        const byNode = gates.nodeVerdicts?.(i);
+        if (byNode) p.gatesByNode = byNode;
       });
       if (reaction && results.rollback) {
         // what the failing backend received from its first failing call until routing was restored

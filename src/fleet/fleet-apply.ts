@@ -22,6 +22,7 @@ import { defaultRetryPolicy, readRuntime, reloadWithRetry, type RetryPolicy } fr
 import type { Target } from "../target/target.js";
 import { acquireApplyLock, type ApplyLock } from "../apply/apply-lock.js";
 import { backupPaths, profileFor, readCurrent, restorePrevious, writeBackup } from "../apply/apply.js";
+import { runtimeBeforeTakeOut, type TakenOut } from "../apply/take-out.js";
 import { DriftError } from "../target/list-guard.js";
 import {
   computeSkew,
@@ -61,6 +62,13 @@ export class FleetSplitError extends ApplyRestoredError {
 
 export interface FleetApplyOptions {
   command?: string;
+  /** every node's apply lock, held by the caller (a migrate holds them for its whole run); else taken and released here */
+  locks?: readonly ApplyLock[];
+  /**
+   * per node (by name): destinations this run disabled with set_state just before (a rollback's
+   * take-out), seen by the drift check with the flags they had
+   */
+  takenOut?: ReadonlyMap<string, readonly TakenOut[]>;
   retry?: Partial<RetryPolicy>;
   signal?: AbortSignal;
   /** awaited after every list is written and before any reload */
@@ -100,6 +108,7 @@ async function checkFleet(
   label: string,
   policy: RetryPolicy,
   signal: AbortSignal | undefined,
+  takenOut: FleetApplyOptions["takenOut"],
 ): Promise<Checked[]> {
   const read = await Promise.all(
     members.map(async (member) => {
@@ -125,7 +134,11 @@ async function checkFleet(
   const drift: string[] = [];
   for (const c of checked) {
     try {
-      c.member.target.checkBeforeWrite?.(c.previousText, c.runtimeBefore);
+      const taken = takenOut?.get(c.member.name);
+      c.member.target.checkBeforeWrite?.(
+        c.previousText,
+        taken ? runtimeBeforeTakeOut(c.runtimeBefore, taken) : c.runtimeBefore,
+      );
     } catch (err) {
       if (!(err instanceof DriftError)) throw err;
       drift.push(err.message, ...err.details.map((d) => `  ${d}`));
@@ -145,23 +158,62 @@ async function checkFleet(
   return checked;
 }
 
-/** Apply one profile to every node of a fleet, all or nothing (see the module's comment). */
+/** What each node held and holds, for a caller that records a step (migrate): not part of the table or --json. */
+export interface FleetNodeDetail {
+  name: string;
+  previousText: string | undefined;
+  runtimeBefore: RuntimeDestination[];
+  appliedText: string;
+  runtime: RuntimeDestination[];
+}
+
+/** Stage durations of a fleet step (ms), each the slowest node's: the verified apply's timings. */
+export interface FleetTimings {
+  lockMs: number;
+  backupMs: number;
+  writeMs: number;
+  reloadMs: number;
+  verifyMs: number;
+  totalMs: number;
+}
+
+/**
+ * Apply one profile to every node of a fleet, all or nothing (see the module's comment). `desired`
+ * may be a node's own profile (a rollback to the lists each node had before a plan).
+ */
 export async function fleetApply(
   members: readonly FleetMember[],
-  desired: ProfileMode | DispatcherProfile,
+  desired: ProfileMode | DispatcherProfile | ((m: FleetMember) => DispatcherProfile),
   opts: FleetApplyOptions = {},
-): Promise<FleetOutcome> {
+): Promise<FleetOutcome & { details: FleetNodeDetail[]; timings: FleetTimings }> {
   if (members.length === 0) throw new UsageError("a fleet needs at least one node; nothing was changed");
   const t0 = performance.now();
   const policy: RetryPolicy = { ...defaultRetryPolicy, ...opts.retry };
-  const profiles = members.map((m) => profileFor(m.target, desired));
+  const profiles = members.map((m) => profileFor(m.target, typeof desired === "function" ? desired(m) : desired));
   const texts = profiles.map(renderProfile);
   const label = profiles[0]!.label;
   const locks: ApplyLock[] = [];
+  const timings: FleetTimings = { lockMs: 0, backupMs: 0, writeMs: 0, reloadMs: 0, verifyMs: 0, totalMs: 0 };
+  let mark = t0;
+  const lap = (): number => {
+    const now = performance.now();
+    const d = now - mark;
+    mark = now;
+    return d;
+  };
   try {
-    for (const m of members)
-      locks.push(acquireApplyLock(m.target.lockPath, opts.command ?? `pbx-cutover apply ${label} (fleet)`));
-    const checked = await checkFleet(members, label, policy, opts.signal);
+    if (opts.locks === undefined)
+      for (const m of members)
+        locks.push(acquireApplyLock(m.target.lockPath, opts.command ?? `pbx-cutover apply ${label} (fleet)`));
+    timings.lockMs = lap();
+    const checked = await checkFleet(members, label, policy, opts.signal, opts.takenOut);
+    const details: FleetNodeDetail[] = checked.map((c, i) => ({
+      name: c.member.name,
+      previousText: c.previousText,
+      runtimeBefore: c.runtimeBefore,
+      appliedText: texts[i]!,
+      runtime: c.runtimeBefore,
+    }));
     const steps: NodeStep[] = members.map((m) => ({
       name: m.name,
       location: m.target.dispatcherList.location,
@@ -171,11 +223,23 @@ export async function fleetApply(
     if (checked.every((c, i) => c.previousText === texts[i] && diffRuntime(profiles[i]!.list, c.runtimeBefore).ok)) {
       for (const [i, c] of checked.entries())
         Object.assign(steps[i]!, { result: "unchanged", runtime: uris(c.runtimeBefore), routing: label });
-      return { ok: true, label, changed: false, nodes: steps, skew: undefined, totalMs: performance.now() - t0 };
+      timings.totalMs = performance.now() - t0;
+      timings.verifyMs = lap();
+      return {
+        ok: true,
+        label,
+        changed: false,
+        nodes: steps,
+        skew: undefined,
+        totalMs: timings.totalMs,
+        details,
+        timings,
+      };
     }
     const previousLabel = stepLabelOf(checked[0]!.previousText);
     for (const c of checked)
       if (c.previousText !== undefined) writeBackup(backupPaths(c.member.target).inFlight, c.previousText);
+    timings.backupMs = lap();
 
     const first: { cause?: FleetFailure["cause"] } = {};
     const fail = (i: number, stage: FleetStage, reason: string): void => {
@@ -195,7 +259,9 @@ export async function fleetApply(
         }
       }),
     );
+    timings.writeMs = lap();
     if (first.cause === undefined && opts.afterWrite) await opts.afterWrite();
+    lap();
 
     // reload every node at once
     if (first.cause === undefined)
@@ -213,6 +279,7 @@ export async function fleetApply(
         }),
       );
 
+    timings.reloadMs = lap();
     // read every list and runtime back
     if (first.cause === undefined)
       await Promise.all(
@@ -223,6 +290,7 @@ export async function fleetApply(
               readRuntime(m.target.rpc, policy, opts.signal),
             ]);
             steps[i]!.runtime = uris(runtime);
+            details[i]!.runtime = runtime;
             const diff = diffRuntime(profiles[i]!.list, runtime);
             if (text !== texts[i])
               fail(i, "verify", `the list file changed under us (${m.target.dispatcherList.location})`);
@@ -233,6 +301,7 @@ export async function fleetApply(
         }),
       );
 
+    timings.verifyMs = lap();
     if (first.cause === undefined) {
       for (const [i, c] of checked.entries()) {
         const b = backupPaths(c.member.target);
@@ -245,7 +314,9 @@ export async function fleetApply(
         changed: true,
         nodes: steps,
         skew: computeSkew(steps),
-        totalMs: performance.now() - t0,
+        totalMs: (timings.totalMs = performance.now() - t0),
+        details,
+        timings,
       };
     }
 

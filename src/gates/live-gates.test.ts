@@ -43,6 +43,7 @@ function hepCall(
     callId: id,
     caller: CALLER,
     inviteReceivedUs: at * 1000,
+    proxy: PROXY,
     forwarded: {
       ...(to ? { INVITE: [{ to, transactions: 1, retransmissions: 0, firstUs: at * 1000 + 200 }] } : {}),
       ...(bye && to ? { BYE: [{ to, transactions: 1, retransmissions: 0, firstUs: bye.sent * 1000 }] } : {}),

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { recordedBothCalls, sipDatagram } from "../../test/support/hep-fixtures.js";
 import { decodeHep, type HepPacket } from "./decode.js";
-import { byeAnsweredBy, forwardedTo, HepEvidence, type HepCall } from "./evidence.js";
+import { byeAnsweredBy, endpointKey, forwardedTo, HepEvidence, type HepCall } from "./evidence.js";
 
 const PROXY = "127.0.0.1:25060";
 const OLD = "127.0.0.1:25062";
@@ -67,6 +67,34 @@ test("4 recorded calls through Kamailio 5.6.3 (profile both): where every reques
       ],
     );
   }
+});
+
+test("a fleet on one collector: each call is the node's whose socket mirrored it, with the same facts", () => {
+  const KAM2 = { address: "127.0.1.2", port: 25060 };
+  const moved = (p: HepPacket): HepPacket =>
+    /hep-fixture-[12]-/.test(Buffer.from(p.payload).toString("latin1"))
+      ? {
+          ...p,
+          src: endpointKey(p.src) === PROXY ? KAM2 : p.src,
+          dst: endpointKey(p.dst) === PROXY ? KAM2 : p.dst,
+        }
+      : p;
+  const e = new HepEvidence([PROXY, endpointKey(KAM2)]);
+  for (const p of packets(recordedBothCalls())) e.add(moved(p));
+  assert.equal(e.counts.notThroughProxy, 0);
+  assert.deepEqual(
+    [1, 2, 3, 4].map((n) => call(e, n).proxy),
+    ["127.0.1.2:25060", "127.0.1.2:25060", PROXY, PROXY],
+  );
+  assert.deepEqual(
+    [1, 2, 3, 4].map((n) => [forwardedTo(call(e, n), "INVITE")[0], call(e, n).answerToInvite?.status]),
+    [
+      [NEW, 200],
+      [OLD, 200],
+      [NEW, 200],
+      [OLD, 200],
+    ],
+  );
 });
 
 test("copies of the same messages are retransmissions, not new transactions or calls", () => {

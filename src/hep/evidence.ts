@@ -76,6 +76,11 @@ export interface HepCall {
   caller: EndpointKey | undefined;
   /** when Kamailio received the first INVITE */
   inviteReceivedUs: number | undefined;
+  /**
+   * the proxy socket the call went through (on a fleet: the node that mirrored it): where the
+   * caller's first INVITE was received, else the source of the first request forwarded
+   */
+  proxy: EndpointKey | undefined;
   /** per method, where Kamailio forwarded the requests of this call */
   forwarded: Record<string, RequestLeg[]>;
   /** every distinct response, in order */
@@ -174,9 +179,11 @@ export class HepEvidence {
         if (method === "INVITE" && c.caller === undefined) {
           c.caller = from;
           c.inviteReceivedUs = us;
+          c.proxy = to;
         }
         return c;
       }
+      c.proxy ??= from;
       const key = `q|${cseq?.seq ?? "?"}|${method}|${msg.topViaBranch ?? ""}|${to}`;
       const seen = transactions.get(key) as RequestLeg | undefined;
       if (seen) {
@@ -277,6 +284,7 @@ export class HepEvidence {
         callId,
         caller: undefined,
         inviteReceivedUs: undefined,
+        proxy: undefined,
         forwarded: {},
         responses: [],
         answerToInvite: undefined,

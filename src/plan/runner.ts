@@ -15,8 +15,9 @@ import { RunControl } from "../control/run-control.js";
 import type { DispatcherProfile } from "../dispatcher/profile.js";
 import type { RunEvents, StepState } from "../events/run-events.js";
 import type { ApplyLock } from "../apply/apply-lock.js";
-import { profileFromText, verifiedApply, type ApplyOutcome } from "../apply/apply.js";
-import { takeNewOutOfSelection, type TakeOutResult } from "../apply/take-out.js";
+import { profileFromText, type ApplyOutcome } from "../apply/apply.js";
+import type { TakeOutResult } from "../apply/take-out.js";
+import { BEFORE_PLAN_LABEL, targetRouting, type Routing } from "../apply/routing.js";
 import { defaultRetryPolicy, readRuntime, type RetryPolicy } from "../kamailio/dispatcher-rpc.js";
 import { restartFinding, restartText, type RestartFinding, type RestartWatch } from "../observe/restart-watch.js";
 import type { Target } from "../target/target.js";
@@ -44,6 +45,8 @@ export type { GateResult, WindowWatch } from "./hold.js";
 
 export interface RunnerContext {
   target: Target;
+  /** how steps are applied and rolled back: default the target's own verified apply; a fleet's all or nothing */
+  routing?: Routing;
   /** held by the caller for the whole run */
   lock: ApplyLock;
   retry: Partial<RetryPolicy>;
@@ -137,6 +140,7 @@ export class PlanRunner {
   private readonly of: number;
   private readonly control: RunControl;
   private readonly holds: HoldStrategy;
+  private readonly routing: Routing;
   /** the list that ran before the plan, as the first apply read it */
   private beforePlanText: string | undefined;
   private error: unknown;
@@ -164,6 +168,7 @@ export class PlanRunner {
     this.of = steps.length;
     this.control = ctx.control ?? new RunControl(ctx.events);
     this.holds = ctx.hold ?? timeHold;
+    this.routing = ctx.routing ?? targetRouting(ctx.target);
   }
 
   async run(): Promise<PlanOutcome> {
@@ -257,7 +262,7 @@ export class PlanRunner {
     }
     let out: ApplyOutcome;
     try {
-      out = await verifiedApply(ctx.target, this.steps[i]!.profile, {
+      out = await this.routing.apply(this.steps[i]!.profile, {
         lock: ctx.lock,
         retry: ctx.retry,
         events: ctx.events,
@@ -394,11 +399,7 @@ export class PlanRunner {
   private rollbackProfile(to: number): DispatcherProfile | undefined {
     if (to !== BEFORE_PLAN) return this.steps[to]!.profile;
     if (this.beforePlanText === undefined) return undefined;
-    return profileFromText(
-      "before-plan",
-      this.beforePlanText,
-      `${this.ctx.target.dispatcherList.location} (before the plan)`,
-    );
+    return profileFromText(BEFORE_PLAN_LABEL, this.beforePlanText, `${this.routing.location} (before the plan)`);
   }
 
   private async rollBack(from: number, to: number, reason: string): Promise<Observation> {
@@ -420,7 +421,7 @@ export class PlanRunner {
       }
       const takeOut = this.gateFailed && !this.aborted() ? await this.takeOut(from) : undefined;
       const applyAtMs = Date.now();
-      const out = await verifiedApply(ctx.target, profile, {
+      const out = await this.routing.apply(profile, {
         lock: ctx.lock,
         retry: ctx.retry,
         events: ctx.events,
@@ -472,7 +473,7 @@ export class PlanRunner {
     const t0 = performance.now();
     let r: TakeOutResult;
     try {
-      r = await takeNewOutOfSelection(ctx.target, { ...defaultRetryPolicy, ...ctx.retry });
+      r = await this.routing.takeOut({ ...defaultRetryPolicy, ...ctx.retry });
     } catch (err) {
       r = { ok: false, reason: err instanceof Error ? err.message : String(err), durationMs: performance.now() - t0 };
     }

@@ -217,9 +217,9 @@ describe("apply --target on a fleet of three nodes, all or nothing", () => {
     assert.deepEqual(lists(), before);
   });
 
-  it("migrate --target on a fleet is refused for now (exit 2), nothing touched", async () => {
+  it("migrate --dry-run --target on a fleet is refused for now (exit 2), nothing touched", async () => {
     const before = lists();
-    const r = await cli("migrate", "--target", file, "--steps", "0,100");
+    const r = await cli("migrate", "--target", file, "--steps", "0,100", "--dry-run");
     assert.equal(r.code, 2, r.stdout + r.stderr);
     assert.match(r.stderr, /names 3 nodes \(kam1, kam2, kam3\); this command works on one node for now/);
     assert.deepEqual(lists(), before);

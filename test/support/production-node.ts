@@ -44,7 +44,7 @@ export interface ProductionNodeOptions {
   dialogProfile?: string | null;
   /** the list the node starts with; default: set `setId` with old only (flags 0, priority 0) */
   initialList?: (uris: { old: string; new: string }) => string;
-  /** the SIPp scenario each stand-in plays (assets/sipp/), default uas-answer.xml */
+  /** the SIPp scenario each stand-in plays (assets/sipp/, or an absolute path), default uas-answer.xml */
   scenarios?: { old?: string; new?: string };
   /** also run an sshd (Debian's openssh-server) on the node's address, with a test-only host key and client key */
   ssh?: boolean;
@@ -60,12 +60,20 @@ export interface ProductionNodeOptions {
    * TCP, with a certificate for the node's address signed by a CA the harness makes
    */
   https?: boolean;
+  /**
+   * this node's path to the new PBX is "broken": it marks the INVITEs it relays to new with
+   * `X-Harness-Path: broken`, which test/fixtures/sipp/uas-503-when-marked.xml refuses with 503
+   */
+  brokenPathToNew?: boolean;
 }
 
 /** A node's TLS (https: true): the test CA (PEM) that signed its certificate. */
 export interface NodeTls {
   caFile: string;
 }
+
+/** the new PBX's stand-in that refuses what a node with brokenPathToNew relays to it */
+export const UAS_503_WHEN_MARKED = path.join(ROOT, "test", "fixtures", "sipp", "uas-503-when-marked.xml");
 
 /** The node's PostgreSQL (listSource db): the dispatcher table Kamailio reads. */
 export interface NodeDb {
@@ -192,6 +200,8 @@ export function operatorConfig(v: {
   dialogProfile: string | null;
   /** the RPC over TLS with this certificate and key (the tls module) */
   tls?: { certificate: string; privateKey: string };
+  /** INVITEs relayed to this URI carry `X-Harness-Path: broken` (a node whose path to it is broken) */
+  markTo?: string;
 }): string {
   const profile = v.dialogProfile;
   const tls = v.tls;
@@ -266,7 +276,12 @@ request_route {
     sl_send_reply("503", "No destination");
     exit;
   }
-  if (is_method("INVITE")) {
+${
+  v.markTo
+    ? `  if ($du == "${v.markTo}") append_hf("X-Harness-Path: broken\\r\\n");
+`
+    : ""
+}  if (is_method("INVITE")) {
     dlg_manage();
 ${profile === null ? "" : `    set_dlg_profile("${profile}", "$du");\n`}  }
   if (!t_relay()) sl_reply_error();
@@ -412,6 +427,7 @@ export async function startProductionNode(o: ProductionNodeOptions): Promise<Pro
       authorization,
       dialogProfile: o.dialogProfile === undefined ? "pbx" : o.dialogProfile,
       ...(tls ? { tls: { certificate: tls.certificate, privateKey: tls.privateKey } } : {}),
+      ...(o.brokenPathToNew ? { markTo: uris.new } : {}),
     }),
   );
   let kamailio: ChildProcess | undefined;
@@ -437,7 +453,8 @@ export async function startProductionNode(o: ProductionNodeOptions): Promise<Pro
     : { old: path.join(dir, "uas-old.messages.log"), new: path.join(dir, "uas-new.messages.log") };
   try {
     for (const role of shared ? [] : (["old", "new"] as const)) {
-      const scenario = path.join(ROOT, "assets", "sipp", o.scenarios?.[role] ?? "uas-answer.xml");
+      const name = o.scenarios?.[role] ?? "uas-answer.xml";
+      const scenario = path.isAbsolute(name) ? name : path.join(ROOT, "assets", "sipp", name);
       uas.push(
         spawnGroup(
           [
@@ -913,14 +930,19 @@ export interface FleetNodeEntry {
  * A target file naming several nodes (a file per node: each its own list), all in front of the first
  * node's destinations, with the RPC secret in a file beside it.
  */
-export function writeFleetTargetFile(entries: readonly FleetNodeEntry[], dir: string, auth: NodeAuth): string {
+export function writeFleetTargetFile(
+  entries: readonly FleetNodeEntry[],
+  dir: string,
+  auth: NodeAuth,
+  o: Pick<TargetFileOptions, "algorithm" | "lines"> = {},
+): string {
   const secretFile = path.join(dir, "rpc.secret");
   writeFileSync(secretFile, `${"basic" in auth ? auth.basic.password : auth.bearer}\n`, { mode: 0o600 });
   const first = entries[0]!.node;
   return writeDoc(
     dir,
     first,
-    {},
+    o,
     first.hep,
     entries.map((e) => ({
       name: e.name,

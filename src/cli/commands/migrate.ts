@@ -21,6 +21,7 @@ import { startLiveServer } from "../../run/session.js";
 import { addWebOptions, webAddressFrom, type WebFlags } from "../../web/web-address.js";
 import {
   addDispatcherOptions,
+  dispatcherFleet,
   dispatcherTarget,
   reloadWaitMs,
   type DispatcherCommandOpts,
@@ -168,7 +169,9 @@ export function registerMigrateCommand(program: Command): void {
           ? { hep: driver.mirroredCalls, ...capture }
           : undefined;
     const lab = driver.lab();
-    const target = await dispatcherTarget(opts, choice);
+    // a target file naming several nodes: every node, the first one the run's target
+    const fleet = await dispatcherFleet(opts, choice);
+    const target = fleet ? fleet[0]!.target : await dispatcherTarget(opts, choice);
     const log = (line: string): void => {
       process.stdout.write(`migrate: ${line}\n`);
     };
@@ -189,6 +192,7 @@ export function registerMigrateCommand(program: Command): void {
             drainTimeoutMs: drainMs,
             restartWatchMs: driver.restartWatchMs,
             web,
+            fleet,
           },
           scope,
         );
@@ -198,7 +202,7 @@ export function registerMigrateCommand(program: Command): void {
         `PASS: ${plan === undefined || last === "new" ? "cutover complete, new only in file and runtime" : `plan complete, ${last} in file and runtime`}; evidence in ${path.relative(process.cwd(), r.runDir) || r.runDir}`,
       );
     } finally {
-      target.close();
+      for (const t of fleet?.map((m) => m.target) ?? [target]) t.close();
     }
   });
 }
