@@ -16,20 +16,63 @@ import {
   type FleetMember,
 } from "../fleet/fleet-apply.js";
 import { fleetJson, formatFleetOutcome } from "../fleet/fleet-report.js";
+import { acquireFleetLock, type FleetLock } from "../fleet/fleet-lock.js";
+import type { TargetChoice } from "../drivers/driver.js";
+import { driverFor } from "../drivers/select.js";
+
+/** the flag that takes over a stale fleet lock (apply, rollback, migrate) */
+export const TAKE_OVER_FLAG = "--take-over-stale-lock";
+export const TAKE_OVER_HELP =
+  "on a fleet: take over a stale fleet lock (its holder gone: its pid dead on this host, or not renewed for 30 s); a live holder is never taken over";
+
+/**
+ * The fleet lock on every node for the command's run (src/fleet/fleet-lock.ts): exit 3 naming the
+ * holder when another run holds it (or it is stale and not taken over).
+ */
+export async function takeFleetLock(
+  members: readonly FleetMember[],
+  choice: TargetChoice,
+  o: { command: string; takeOverStale: boolean; log: (line: string) => void },
+): Promise<FleetLock> {
+  const lock = await acquireFleetLock(members, {
+    fleet: driverFor(choice).where,
+    command: o.command,
+    takeOverStale: o.takeOverStale,
+    onRenewFailed: (why) => o.log(`fleet lock: not renewed: ${why}`),
+  });
+  for (const t of lock.takenOver) o.log(`fleet lock: took over node ${t.node}'s stale lock (${t.holder})`);
+  o.log(
+    `fleet lock: held on ${members.length} nodes (${members.map((m) => m.target.fleetLock?.location).join(", ")}) by pid ${lock.holder.pid} on ${lock.holder.host}`,
+  );
+  return lock;
+}
+
+export interface FleetCommandOptions {
+  json: boolean;
+  reloadWaitMs: number;
+  choice: TargetChoice;
+  takeOverStale: boolean;
+}
 
 async function runOnFleet(
   members: FleetMember[],
   desired: ProfileMode | DispatcherProfile,
-  o: { command: string; verb: string; json: boolean; reloadWaitMs: number },
+  o: FleetCommandOptions & { command: string; verb: string },
 ): Promise<void> {
   try {
-    const outcome = await withScope((scope) =>
-      fleetApply(members, desired, {
+    const outcome = await withScope(async (scope) => {
+      const lock = await takeFleetLock(members, o.choice, {
+        command: o.command,
+        takeOverStale: o.takeOverStale,
+        log: (line) => process.stderr.write(`${line}\n`),
+      });
+      scope.defer("fleet lock", () => lock.release());
+      return fleetApply(members, desired, {
         command: o.command,
         retry: { reloadWaitMs: o.reloadWaitMs },
         signal: scope.signal,
-      }),
-    );
+      });
+    });
     const { details: _d, timings: _t, ...table } = outcome;
     process.stdout.write((o.json ? fleetJson(table) : formatFleetOutcome(o.verb, table)) + "\n");
   } catch (err) {
@@ -40,11 +83,7 @@ async function runOnFleet(
 }
 
 /** `apply --mode M --target FLEET`: new destinations must answer first (exit 3 otherwise, nothing changed). */
-export async function applyOnFleet(
-  members: FleetMember[],
-  mode: ProfileMode,
-  o: { json: boolean; reloadWaitMs: number },
-): Promise<void> {
+export async function applyOnFleet(members: FleetMember[], mode: ProfileMode, o: FleetCommandOptions): Promise<void> {
   const profile = profileFor(members[0]!.target, mode);
   if (mode !== "old") {
     const answers = await checkDestinations(members[0]!.target, 100, probeBackend);
@@ -58,10 +97,7 @@ export async function applyOnFleet(
 }
 
 /** `rollback --target FLEET`: every node's saved list must be the same step. */
-export async function rollbackOnFleet(
-  members: FleetMember[],
-  o: { json: boolean; reloadWaitMs: number },
-): Promise<void> {
+export async function rollbackOnFleet(members: FleetMember[], o: FleetCommandOptions): Promise<void> {
   const points = members.map((m) => ({ m, point: readRollbackPoint(m.target) }));
   const missing = points.filter((p) => p.point === undefined);
   if (missing.length > 0)

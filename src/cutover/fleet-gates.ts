@@ -82,8 +82,10 @@ export class FleetGates implements StepGates {
   }
 
   open(step: number): void {
-    this.fleet.open(step);
-    for (const n of this.nodes) n.gates.open(step);
+    // one moment for every window: a call counts in its node's window exactly when in the fleet's
+    const at = Date.now();
+    this.fleet.open(step, at);
+    for (const n of this.nodes) n.gates.open(step, at);
   }
 
   observe(c: HepCall | undefined): void {

@@ -18,6 +18,7 @@ import { runArgv } from "../os/run-argv.js";
 import { SshSession, sshRefusal } from "../os/ssh.js";
 import { sshFileStore } from "./remote-list.js";
 import { dbTableStore } from "./db-list.js";
+import { localLockFile, lockFileOf, sshLockFile } from "./node-lock-file.js";
 import type { DispatcherListStore, Target } from "./target.js";
 import type { ProductionTargetSpec, RpcTransport, TargetDestination, TargetNode } from "./target-file.js";
 
@@ -151,6 +152,13 @@ export function productionTarget(
       }),
     rpc,
     lockPath: path.join(spec.stateDir, node.name, "apply.lock"),
+    ...(node.list.kind === "db"
+      ? {}
+      : {
+          fleetLock: session
+            ? sshLockFile(session, lockFileOf(node.list.path), run, `node ${node.name}`)
+            : localLockFile(lockFileOf(node.list.path)),
+        }),
     close: () => {
       rpc.close();
       session?.close();

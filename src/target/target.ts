@@ -6,6 +6,7 @@ import type { RpcClient } from "../kamailio/rpc.js";
 import type { BackendRole } from "../core/backend-role.js";
 import type { RuntimeDestination } from "../dispatcher/runtime.js";
 import type { SipPolicy } from "../sip/sip-policy.js";
+import type { NodeLockFile } from "./node-lock-file.js";
 
 /**
  * A target: one Kamailio (its RPC and its dispatcher list) plus the two backends.
@@ -82,6 +83,11 @@ export interface Target {
   kamcmdArgv?(method: string, ...params: string[]): string[];
   /** lock file that serialises applies on this target */
   lockPath: string;
+  /**
+   * where a fleet's lock lives on this node (a file beside its list, reached as the list is), so every
+   * machine that runs the tool sees it; absent where the list is not a file (a database table)
+   */
+  fleetLock?: NodeLockFile;
   /**
    * each backend PBX's own count of active channels (a lab of real FreeSWITCH: `show channels count`
    * on its event socket; a backend that does not answer is left out); absent for stand-ins

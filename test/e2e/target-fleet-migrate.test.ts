@@ -9,7 +9,7 @@
  * is put back on the last good step, verified on every node.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -70,6 +70,9 @@ interface Run {
   res: Results;
   callers: Callers[];
   statuses: CliResult[];
+  /** a second migrate on the same fleet while the first ran, and kam2's lock file then */
+  second: CliResult | undefined;
+  lockSeen: string | undefined;
 }
 
 async function fleetMigrate(brokenOn: number | undefined): Promise<Run> {
@@ -112,9 +115,32 @@ async function fleetMigrate(brokenOn: number | undefined): Promise<Run> {
       statuses.push(await runCli(["status", "--target", file, "--json"], { cwd: dir }));
       await new Promise((res) => setTimeout(res, 200));
     }
+    // another operator's migrate on the same fleet while this one runs (from another state dir: another machine's)
+    let second: CliResult | undefined;
+    let lockSeen: string | undefined;
+    if (!done && brokenOn === undefined) {
+      lockSeen = readFileSync(`${nodes[1]!.listFile}.pbx-cutover.lock`, "utf8");
+      const elsewhere = path.join(dir, "elsewhere");
+      mkdirSync(elsewhere);
+      const other = readFileSync(file, "utf8").replace(/^stateDir: .*$/m, `stateDir: ${path.join(elsewhere, "state")}`);
+      writeFileSync(path.join(elsewhere, "target.yaml"), other);
+      for (const f of ["rpc.secret"]) copyFileSync(path.join(dir, f), path.join(elsewhere, f));
+      second = await runCli(
+        [
+          "migrate",
+          "--target",
+          path.join(elsewhere, "target.yaml"),
+          "--artifacts-dir",
+          path.join(elsewhere, "art"),
+          "--steps",
+          "0,100",
+        ],
+        { cwd: elsewhere, timeoutMs: 60_000 },
+      );
+    }
     const r = await migrate;
     const res = JSON.parse(readFileSync(path.join(runDirOf(r), "results.json"), "utf8")) as Results;
-    return { nodes, dir, file, r, res, callers, statuses };
+    return { nodes, dir, file, r, res, callers, statuses, second, lockSeen };
   } catch (err) {
     await Promise.all(callers.map((c) => c.stop()));
     await Promise.all(nodes.map((n) => n.stop()));
@@ -181,7 +207,11 @@ describe("migrate --target on a fleet of three nodes: healthy PBXs, users callin
       assert.ok(w.old > 0 && w.new > 0, `${name}: ${JSON.stringify(w)}`);
     }
     const sum = (b: "old" | "new"): number => NAMES.reduce((n, name) => n + byNode[name]!.window.routed[b], 0);
-    assert.deepEqual([sum("old"), sum("new")], [half.gates!.window.routed.old, half.gates!.window.routed.new]);
+    assert.deepEqual(
+      [sum("old"), sum("new")],
+      [half.gates!.window.routed.old, half.gates!.window.routed.new],
+      JSON.stringify({ fleet: half.gates!.window, byNode: NAMES.map((name) => byNode[name]!.window) }),
+    );
     assert.deepEqual(
       Object.entries(res.fleet!.final!).map(([name, f]) => [name, f.verdict]),
       NAMES.map((name) => [name, "pass"]),
@@ -191,6 +221,23 @@ describe("migrate --target on a fleet of three nodes: healthy PBXs, users callin
       assert.deepEqual(entries(n), [`1 ${NEW} 0 0`]);
       assert.deepEqual(await runtimeOf(n), [`${NEW} AX`]);
     }
+  });
+
+  test("a second migrate on the fleet, from another state dir, is refused naming the holder; the lock is gone after the run", () => {
+    const { second, lockSeen, statuses, nodes } = run!;
+    assert.ok(second, "the first migrate ended before a second one could be started");
+    assert.equal(second.code, 3, second.stdout + second.stderr);
+    const pid = (JSON.parse(statuses.find((s) => s.code === 0)!.stdout) as { pid: number }).pid;
+    assert.match(
+      second.stderr,
+      new RegExp(
+        `the fleet is locked by another run: node kam1's lock \\S+dispatcher\\.list\\.pbx-cutover\\.lock is held by pid ${pid} on host ${os.hostname()} \\(pbx-cutover migrate\\), since \\S+Z`,
+      ),
+    );
+    assert.doesNotMatch(second.stdout, /run folder/, "refused before any run started");
+    const held = JSON.parse(lockSeen!) as { pid: number; host: string; tool: string };
+    assert.deepEqual([held.tool, held.pid, held.host], ["pbx-cutover", pid, os.hostname()]);
+    for (const n of nodes) assert.equal(existsSync(`${n.listFile}.pbx-cutover.lock`), false);
   });
 
   test("status --target on the fleet answered while the plan ran", () => {

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import os from "node:os";
+import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runCli } from "../support/lab-fixture.js";
@@ -215,6 +216,41 @@ describe("apply --target on a fleet of three nodes, all or nothing", () => {
       assert.match(r.stdout, new RegExp(`^node ${name} \\(`, "m"), r.stdout + r.stderr);
     assert.match(r.stdout, /^ {2}runtime = list {2}yes$/m);
     assert.deepEqual(lists(), before);
+  });
+
+  it("a stale fleet lock on kam2 (its holder's pid gone) is named and refused; --take-over-stale-lock takes it over", async () => {
+    const dead = spawnSync("true").pid;
+    const lock = `${nodes[1]!.listFile}.pbx-cutover.lock`;
+    writeFileSync(
+      lock,
+      JSON.stringify({
+        tool: "pbx-cutover",
+        fleet: "harness",
+        host: os.hostname(),
+        pid: dead,
+        command: "pbx-cutover migrate",
+        startedAt: "2026-12-07T10:00:00.000Z",
+        renewedAt: new Date().toISOString(),
+        token: "gone",
+      }),
+    );
+    const before = lists();
+    const refused = await cli("apply", "--target", file, "--mode", "old");
+    assert.equal(refused.code, 3, refused.stdout + refused.stderr);
+    assert.match(
+      refused.stderr,
+      new RegExp(
+        `the fleet lock on node kam2 \\(\\S+\\) is stale: held by pid ${dead} on host \\S+ \\(pbx-cutover migrate\\), since 2026-12-07T10:00:00.000Z, but its holder pid ${dead} is gone; nothing was changed`,
+      ),
+    );
+    assert.match(refused.stderr, /--take-over-stale-lock/);
+    assert.deepEqual(lists(), before);
+    assert.ok(existsSync(lock), "a refused run leaves the stale lock for the operator to see");
+    const taken = await cli("apply", "--target", file, "--mode", "old", "--take-over-stale-lock");
+    assert.equal(taken.code, 0, taken.stdout + taken.stderr);
+    assert.match(taken.stderr, new RegExp(`fleet lock: took over node kam2's stale lock \\(pid ${dead} on host`));
+    assert.equal(existsSync(lock), false);
+    for (const n of nodes) assert.deepEqual(await runtimeOf(n), [OLD]);
   });
 
   it("migrate --dry-run --target on a fleet is refused for now (exit 2), nothing touched", async () => {

@@ -4,7 +4,7 @@ import { parseProfileMode } from "../../dispatcher/profile.js";
 import { formatOutcome, outcomeJson } from "../apply-report.js";
 import { targetChoiceFrom } from "../target-options.js";
 import { withScope } from "../../core/scope.js";
-import { applyOnFleet } from "../fleet-dispatch.js";
+import { applyOnFleet, TAKE_OVER_FLAG, TAKE_OVER_HELP } from "../fleet-dispatch.js";
 import {
   addDispatcherOptions,
   dispatcherFleet,
@@ -16,7 +16,7 @@ import { EnvironmentError } from "../../core/errors.js";
 import { checkDestinations, destinationName } from "../../cutover/destination-check.js";
 import { probeBackend } from "../../cutover/migrate.js";
 
-type ApplyOpts = DispatcherCommandOpts & { mode?: string };
+type ApplyOpts = DispatcherCommandOpts & { mode?: string; takeOverStaleLock?: boolean };
 
 export function registerApplyCommand(program: Command): void {
   addDispatcherOptions(
@@ -29,6 +29,7 @@ export function registerApplyCommand(program: Command): void {
           "both and new only when the new backend answers SIP OPTIONS (exit 3 otherwise, nothing changed)",
       )
       .option("--mode <mode>", "profile to apply: old (old only), both (old and new), new (new only)")
+      .option(TAKE_OVER_FLAG, TAKE_OVER_HELP)
       .option("--json", "print the outcome (profile, reload, runtime before/after, timings) as JSON"),
   ).action(async (opts: ApplyOpts) => {
     // everything is validated before anything is touched (exit 2)
@@ -38,7 +39,12 @@ export function registerApplyCommand(program: Command): void {
     const fleet = await dispatcherFleet(opts, choice);
     if (fleet) {
       try {
-        await applyOnFleet(fleet, mode, { json: opts.json === true, reloadWaitMs: waitMs });
+        await applyOnFleet(fleet, mode, {
+          json: opts.json === true,
+          reloadWaitMs: waitMs,
+          choice,
+          takeOverStale: opts.takeOverStaleLock === true,
+        });
       } finally {
         for (const m of fleet) m.target.close();
       }

@@ -18,6 +18,7 @@ import { CAPTURE_MAX_MB_HELP, parseCaptureMaxMb } from "../../hep/capture.js";
 import { driverFor } from "../../drivers/select.js";
 import { requireBinaries } from "../../lab/binaries.js";
 import { startLiveServer } from "../../run/session.js";
+import { takeFleetLock, TAKE_OVER_FLAG, TAKE_OVER_HELP } from "../fleet-dispatch.js";
 import { addWebOptions, webAddressFrom, type WebFlags } from "../../web/web-address.js";
 import {
   addDispatcherOptions,
@@ -38,6 +39,7 @@ type MigrateOpts = DispatcherCommandOpts &
     media?: string;
     captureMaxMb?: string;
     drainTimeout?: string;
+    takeOverStaleLock?: boolean;
   };
 
 const MAX_DRAIN_S = 7 * 86_400;
@@ -95,6 +97,7 @@ export function registerMigrateCommand(program: Command): void {
           "after a last step of 100 (new only): wait up to this many seconds for the old backend's calls to end (Kamailio's dialog profile); " +
             "calls still up then fail the run (exit 1) naming each with its age. 0 (default): one look, the calls left are reported, not waited for",
         )
+        .option(TAKE_OVER_FLAG, TAKE_OVER_HELP)
         .option(
           "--dry-run",
           "print the plan (default: old -> both -> new), every list it would write and every RPC; change nothing",
@@ -179,6 +182,15 @@ export function registerMigrateCommand(program: Command): void {
       const r = await withScope(async (scope) => {
         // --web: listening before anything else starts (a port in use is exit 3 with nothing started or changed)
         const web = await startLiveServer(scope, webAddress);
+        // a fleet: no other run anywhere on these nodes while this one runs (exit 3 naming the holder)
+        if (fleet) {
+          const lock = await takeFleetLock(fleet, choice, {
+            command: "pbx-cutover migrate",
+            takeOverStale: opts.takeOverStaleLock === true,
+            log,
+          });
+          scope.defer("fleet lock", () => lock.release());
+        }
         return runMigrate(
           lab,
           target,

@@ -4,7 +4,7 @@ import { backupPaths, profileFromText, readRollbackPoint, verifiedApply } from "
 import { formatOutcome, outcomeJson } from "../apply-report.js";
 import { targetChoiceFrom } from "../target-options.js";
 import { withScope } from "../../core/scope.js";
-import { rollbackOnFleet } from "../fleet-dispatch.js";
+import { rollbackOnFleet, TAKE_OVER_FLAG, TAKE_OVER_HELP } from "../fleet-dispatch.js";
 import {
   addDispatcherOptions,
   dispatcherFleet,
@@ -27,14 +27,20 @@ export function registerRollbackCommand(program: Command): void {
         "re-apply the previous dispatcher list (saved by the last verified apply) with the same verification; " +
           "a second rollback undoes the first",
       )
+      .option(TAKE_OVER_FLAG, TAKE_OVER_HELP)
       .option("--json", "print the outcome as JSON"),
-  ).action(async (opts: DispatcherCommandOpts) => {
+  ).action(async (opts: DispatcherCommandOpts & { takeOverStaleLock?: boolean }) => {
     const choice = targetChoiceFrom(opts);
     const waitMs = reloadWaitMs(choice.settings, opts.reloadWaitMs);
     const fleet = await dispatcherFleet(opts, choice);
     if (fleet) {
       try {
-        await rollbackOnFleet(fleet, { json: opts.json === true, reloadWaitMs: waitMs });
+        await rollbackOnFleet(fleet, {
+          json: opts.json === true,
+          reloadWaitMs: waitMs,
+          choice,
+          takeOverStale: opts.takeOverStaleLock === true,
+        });
       } finally {
         for (const m of fleet) m.target.close();
       }
