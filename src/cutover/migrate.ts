@@ -643,6 +643,9 @@ class Migration {
       signal: AbortSignal.any([session.signal, control.abortSignal]),
       events: this.events,
       log: (line) => this.say(line),
+      profile: target.dialogProfile,
+      // a fleet: old's calls summed over every node
+      nodes: this.o.fleet?.map((m) => ({ name: m.name, rpc: m.target.rpc })),
       // a real FreeSWITCH as old: its own channel count must reach 0 too
       pbxChannels: target.pbxChannels ? async () => (await target.pbxChannels!()).old : undefined,
     });

@@ -180,6 +180,34 @@ describe("waitForDrain", () => {
       /waiting up to 10 s for the old backend's calls to end; 1 call\(s\) up on old: long-1 \(up [78] s\)/,
     );
   });
+  it("a fleet: old's calls summed over every node's profile (the target's own profile name), each node's count kept", async () => {
+    const asked: unknown[] = [];
+    const node = (replies: unknown[]): RpcClient => {
+      const rpc = scripted(replies);
+      return { ...rpc, call: (m, p) => (asked.push(p), rpc.call(m, p)) };
+    };
+    const other = { ...dialog, "call-id": "long-2" };
+    const r = await waitForDrain({
+      rpc: scripted([]),
+      nodes: [
+        { name: "kam1", rpc: node([[dialog]]) },
+        { name: "kam2", rpc: node([[]]) },
+        { name: "kam3", rpc: node([[other]]) },
+      ],
+      profile: "pbx",
+      backend: "old",
+      backendUri: "sip:127.0.0.1:15070",
+      timeoutMs: 0,
+      signal: new AbortController().signal,
+      events: new RunEvents(),
+      log: () => undefined,
+    });
+    assert.equal(r.state, "remaining");
+    assert.deepEqual(r.remaining.map((c) => c.callId).sort(), ["long-1", "long-2"]);
+    assert.deepEqual(r.byNode, { kam1: 1, kam2: 0, kam3: 1 });
+    assert.match(r.detail, /^2 call\(s\) still up on old, .*\(by node: kam1 1, kam2 0, kam3 1\)$/);
+    assert.deepEqual(asked[0], ["pbx", "sip:127.0.0.1:15070"]);
+  });
   it("with the PBX's own count: waits for it after Kamailio's profile is empty; the result keeps the last count", async () => {
     const counts = [1, 1, 0];
     let i = 0;

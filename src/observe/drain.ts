@@ -36,6 +36,8 @@ export interface DrainResult {
   remaining: DrainCall[];
   /** the old PBX's own channel count at the last look (FreeSWITCH backends only; absent: not asked or no answer) */
   pbxChannels?: number;
+  /** a fleet: each node's count of the backend's calls at the last look */
+  byNode?: Record<string, number>;
   detail: string;
 }
 
@@ -169,6 +171,13 @@ export interface DrainOptions {
   log(line: string): void;
   /** a real PBX's own channel count on this backend (FreeSWITCH's event socket); rejects or undefined when it cannot say */
   pbxChannels?: (() => Promise<number | undefined>) | undefined;
+  /** the dialog profile keyed by destination (default "backend", the lab's) */
+  profile?: string | undefined;
+  /**
+   * a fleet: every node's RPC (`rpc` is then unused); the backend's calls are summed over the nodes
+   * (a call goes through one node), each node's count kept in the result
+   */
+  nodes?: readonly { name: string; rpc: RpcClient }[] | undefined;
 }
 
 export async function waitForDrain(o: DrainOptions): Promise<DrainResult> {
@@ -185,10 +194,14 @@ export async function waitForDrain(o: DrainOptions): Promise<DrainResult> {
   const emit = (state: DrainState, calls: DrainCall[], detail: string): void =>
     o.events.emit({ kind: "drain", at: Date.now(), backend: o.backend, state, active: calls.length, calls, detail });
   let last: DrainCall[] = [];
+  let byNode: Record<string, number> | undefined;
+  const nodes = o.nodes ?? [{ name: "", rpc: o.rpc }];
   for (;;) {
     let look: DrainLook;
     try {
-      const calls = drainCalls(await activeDialogs(o.rpc, o.backendUri), Date.now());
+      const each = await Promise.all(nodes.map((n) => activeDialogs(n.rpc, o.backendUri, o.profile)));
+      if (o.nodes) byNode = Object.fromEntries(o.nodes.map((n, i) => [n.name, each[i]!.length]));
+      const calls = drainCalls(each.flat(), Date.now());
       look = o.pbxChannels
         ? { ok: true, calls, pbx: (await o.pbxChannels().catch(() => undefined)) ?? null }
         : { ok: true, calls };
@@ -208,7 +221,12 @@ export async function waitForDrain(o: DrainOptions): Promise<DrainResult> {
       polls: p.polls,
       remaining: calls,
       ...(p.lastPbx !== undefined ? { pbxChannels: p.lastPbx } : {}),
-      detail,
+      ...(byNode ? { byNode } : {}),
+      detail: byNode
+        ? `${detail} (by node: ${Object.entries(byNode)
+            .map(([n, c]) => `${n} ${c}`)
+            .join(", ")})`
+        : detail,
     });
     if (d.kind === "done") {
       emit(d.state, d.calls, d.detail);

@@ -78,12 +78,12 @@ export function dispatcherView(o: DispatcherObservation): DispatcherView {
 }
 
 /** The dialogs up on one backend (dlg.profile_list). Throws the RPC's error; a reply of another shape is an Error naming it. */
-export async function activeDialogs(rpc: RpcClient, backendUri: string): Promise<ActiveDialog[]> {
-  const result = await rpc.call("dlg.profile_list", ["backend", backendUri]);
+export async function activeDialogs(rpc: RpcClient, backendUri: string, profile = "backend"): Promise<ActiveDialog[]> {
+  const result = await rpc.call("dlg.profile_list", [profile, backendUri]);
   const dialogs = parseProfileList(result);
   if (dialogs === undefined)
     throw new Error(
-      `dlg.profile_list backend ${backendUri}: not a list of dialogs (${JSON.stringify(result).slice(0, 120)})`,
+      `dlg.profile_list ${profile} ${backendUri}: not a list of dialogs (${JSON.stringify(result).slice(0, 120)})`,
     );
   return dialogs;
 }

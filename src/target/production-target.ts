@@ -152,6 +152,7 @@ export function productionTarget(
       }),
     rpc,
     lockPath: path.join(spec.stateDir, node.name, "apply.lock"),
+    ...(spec.dialogProfile !== undefined ? { dialogProfile: spec.dialogProfile } : {}),
     ...(node.list.kind === "db"
       ? {}
       : {

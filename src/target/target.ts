@@ -81,6 +81,8 @@ export interface Target {
   rpc: RpcClient;
   /** argv (no shell) that prints an RPC result the way kamcmd does, for evidence files; absent where no kamcmd reaches the node */
   kamcmdArgv?(method: string, ...params: string[]): string[];
+  /** the dialog profile the proxy's config sets to each call's destination (drain); undefined: the lab's, "backend" */
+  dialogProfile?: string;
   /** lock file that serialises applies on this target */
   lockPath: string;
   /**

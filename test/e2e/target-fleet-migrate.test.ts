@@ -54,6 +54,7 @@ interface Results {
     fleet?: FleetStep;
   }[];
   rollback?: { from: number; to: number; ok: boolean; takeOut?: { ok: boolean } };
+  drain?: { state: string; detail: string; byNode?: Record<string, number> };
   fleet?: {
     nodes: string[];
     rollback?: FleetStep;
@@ -216,6 +217,10 @@ describe("migrate --target on a fleet of three nodes: healthy PBXs, users callin
       Object.entries(res.fleet!.final!).map(([name, f]) => [name, f.verdict]),
       NAMES.map((name) => [name, "pass"]),
     );
+    // the drain read old's calls on every node (the target's dialog profile) and summed them
+    assert.ok(["drained", "remaining"].includes(res.drain?.state ?? ""), JSON.stringify(res.drain));
+    assert.deepEqual(Object.keys(res.drain!.byNode ?? {}), [...NAMES], JSON.stringify(res.drain));
+    assert.match(res.drain!.detail, /\(by node: kam1 \d+, kam2 \d+, kam3 \d+\)$/);
     const NEW = nodes[0]!.backends.new.uri;
     for (const n of nodes) {
       assert.deepEqual(entries(n), [`1 ${NEW} 0 0`]);
