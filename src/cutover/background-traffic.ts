@@ -51,6 +51,12 @@ export interface BackgroundTrafficOptions {
   signal: AbortSignal;
   /** the calls stream audio (the scenario has the media action): the caller's media port and the action's log */
   media?: { port: number; logFile: string };
+  /** the user part the calls dial (default `cutover`) */
+  service?: string;
+  /** the address SIPp binds (default: the proxy's own address, the lab's loopback) */
+  localAddress?: string;
+  /** the UAC's files in the run folder (default TRAFFIC_FILES) */
+  fileNames?: { messageLog: string; statFile: string; errorFile: string };
 }
 
 export interface BackgroundTraffic {
@@ -72,16 +78,17 @@ export const TRAFFIC_FILES = {
 } as const;
 
 export function startBackgroundTraffic(o: BackgroundTrafficOptions): BackgroundTraffic {
+  const names = o.fileNames ?? TRAFFIC_FILES;
   const files = {
-    messageLog: path.join(o.runDir, TRAFFIC_FILES.messageLog),
-    statFile: path.join(o.runDir, TRAFFIC_FILES.statFile),
-    errorFile: path.join(o.runDir, TRAFFIC_FILES.errorFile),
+    messageLog: path.join(o.runDir, names.messageLog),
+    statFile: path.join(o.runDir, names.statFile),
+    errorFile: path.join(o.runDir, names.errorFile),
   };
   const calls = Math.ceil(o.rate * RUN_SECONDS);
   const argv = uacArgv(o.sippBin, o.scenario, {
     proxy: o.target.proxy,
-    localAddress: o.target.proxy.address,
-    service: "cutover",
+    localAddress: o.localAddress ?? o.target.proxy.address,
+    service: o.service ?? "cutover",
     calls,
     rate: o.rate,
     holdMs: o.media ? TRAFFIC_MEDIA_HOLD_MS : TRAFFIC_HOLD_MS,

@@ -325,3 +325,65 @@ describe("live gates: the calls' audio", () => {
     assert.equal(g.stillOwed(0, ["run-1", "run-2"]), 0);
   });
 });
+
+describe("live gates: probe calls counted apart", () => {
+  function probeGates(now: { ms: number }) {
+    const calls = new Map<string, HepCall>();
+    const g = new LiveGates({
+      calls: () => calls.values(),
+      call: (id) => calls.get(id),
+      backends: { old: OLD, new: NEW },
+      // a production node: every mirrored call is a user's, but the probe calls
+      callIdPrefix: undefined,
+      probeCallIdPrefix: "pbxc-abc123-probe",
+      timeoutMs: 4000,
+      algorithm: 4,
+      steps: [{ weightNew: 50, gates: [GateSpecSchema.parse({ kind: "threshold", metric: "isa", atMost: 5 })] }],
+      now: () => now.ms,
+    });
+    const feed = (c: HepCall): void => {
+      calls.set(c.callId, c);
+      g.observe(c);
+    };
+    return { g, feed };
+  }
+
+  it("failing probe calls do not count in the users' gates (no early fail) but fail the step at its end, with their own numbers", () => {
+    const now = { ms: 1000 };
+    const { g, feed } = probeGates(now);
+    g.open(0);
+    for (let i = 0; i < 20; i++) {
+      const to = i % 2 === 0 ? OLD : NEW;
+      feed(answer(forwarded(`user-${i}`, 1001 + i, to), 200, 1005 + i));
+      feed(answer(forwarded(`pbxc-abc123-probe-${i}-1@x`, 1001 + i, to), to === NEW ? 503 : 200, 1005 + i));
+    }
+    now.ms = 2000;
+    assert.equal(g.watch(0).failed, undefined, "the users' calls alone decide early");
+    assert.equal(g.watch(0).routed, 40, "a hold waits for every call routed, probes too");
+    const v = g.evaluate(0);
+    const rec = g.verdicts.get(0)!;
+    assert.equal(v.verdict, "fail");
+    assert.match(v.detail, /probe calls: .*ISA/);
+    assert.equal(rec.judgedOn, "users");
+    assert.deepEqual(rec.window.routed, { old: 20, new: 20 });
+    assert.deepEqual(rec.probe?.routed, { old: 10, new: 10 });
+    assert.deepEqual(
+      [rec.metrics.new.invites, rec.probe?.metrics.new.invites, rec.probe?.metrics.new.ineffective],
+      [10, 10, 10],
+    );
+    assert.equal(rec.probe?.verdict, "fail");
+  });
+
+  it("a window without a single user call is judged on its probe calls", () => {
+    const now = { ms: 1000 };
+    const { g, feed } = probeGates(now);
+    g.open(0);
+    for (let i = 0; i < 40; i++)
+      feed(answer(forwarded(`pbxc-abc123-probe-${i}-1@x`, 1001 + i, i % 2 === 0 ? OLD : NEW), 200, 1005 + i));
+    now.ms = 2000;
+    const v = g.evaluate(0);
+    assert.equal(v.verdict, "pass", v.detail);
+    assert.match(v.detail, /^no user calls in the window: judged on its 40 probe calls/);
+    assert.equal(g.verdicts.get(0)!.judgedOn, "probes");
+  });
+});

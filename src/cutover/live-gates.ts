@@ -16,6 +16,13 @@
  * Calls are this run's own (their Call-ID prefix); a call still waiting for its final answer is
  * left out until it has one or times out (src/evidence/hep-records.ts).
  *
+ * Probe calls (`migrate --target --probe`: the tool's own synthetic calls through a production node,
+ * labelled by their Call-ID prefix) are counted apart: they count in the split (the dispatcher selected
+ * them like any call) and towards the calls a hold waits for, but their numbers are their own
+ * (`probe` in the step's record) and the gates judge the users' calls. Probe calls that fail the
+ * step's gates fail the step too (at the hold's end); a window without a single user call is judged
+ * on its probe calls.
+ *
  * Memory does not grow with a hold: a call is kept only while it is open (routed, waiting for its
  * final answer, its BYE's answer, or its timeout); once it is over (`recordOver`) its record goes to
  * `onRecord` (the run's calls.ndjson), `onOver` tells the evidence to forget it, and the window keeps
@@ -57,6 +64,8 @@ export interface LiveGatesOptions {
    * a fleet's sum: that many per node, each node cycling through its list on its own)
    */
   edgeSelections?: number;
+  /** Call-IDs of the run's probe calls start with it: counted apart from the users' calls (see above) */
+  probeCallIdPrefix?: string | undefined;
   /** a call with no final answer this long after its INVITE timed out */
   timeoutMs: number;
   algorithm: DispatcherAlgorithm;
@@ -98,6 +107,18 @@ export interface StepGateRecord {
   decided?: DecisionMarks;
   /** HEP datagrams the kernel dropped at the collector while the window was open (the verdict is inconclusive) */
   hepKernelDrops?: number;
+  /**
+   * the window's probe calls, apart (routed is part of window.routed: the split counts every call):
+   * their metrics and the step's gates on them; judgedOn "probes" when the window had no user call
+   */
+  probe?: {
+    routed: Record<BackendRole, number>;
+    metrics: StepGateRecord["metrics"];
+    verdict: "pass" | "fail" | "inconclusive";
+    detail: string;
+    gates: StepGateRecord["gates"];
+  };
+  judgedOn?: "users" | "probes";
 }
 
 /** The step being held: its calls' tallies, each call counted once. */
@@ -105,8 +126,12 @@ interface LiveWindow {
   step: number;
   fromMs: number;
   tally: Record<BackendRole, BackendTally>;
+  /** the probe calls' tallies, apart */
+  probeTally: Record<BackendRole, BackendTally>;
   first: FirstFailingCalls;
   routed: Record<BackendRole, number>;
+  /** of `routed`, the probe calls */
+  probeRouted: Record<BackendRole, number>;
   /** routed in the window, no final answer yet */
   pending: number;
   /** calls Kamailio answered itself without routing them */
@@ -129,6 +154,8 @@ interface OpenCall {
   window: LiveWindow | undefined;
   /** concluded: its final answer (or timeout), its BYE's times once answered */
   record: CallRecord | undefined;
+  /** one of the run's probe calls */
+  probe: boolean;
 }
 
 export class LiveGates {
@@ -158,8 +185,10 @@ export class LiveGates {
       step,
       fromMs: atMs,
       tally: { old: new BackendTally("old"), new: new BackendTally("new") },
+      probeTally: { old: new BackendTally("old"), new: new BackendTally("new") },
       first: new FirstFailingCalls(),
       routed: { old: 0, new: 0 },
+      probeRouted: { old: 0, new: 0 },
       pending: 0,
       unrouted: 0,
       failed: undefined,
@@ -189,7 +218,10 @@ export class LiveGates {
   }
 
   private accept = (id: string): boolean =>
-    this.o.callIdPrefix === undefined || id.startsWith(`${this.o.callIdPrefix}-`);
+    this.o.callIdPrefix === undefined || id.startsWith(`${this.o.callIdPrefix}-`) || this.isProbe(id);
+
+  private isProbe = (id: string): boolean =>
+    this.o.probeCallIdPrefix !== undefined && id.startsWith(`${this.o.probeCallIdPrefix}-`);
 
   /** the window a call routed at `inviteMs` counts in: the live one, unless it failed or the call is older */
   private windowFor(inviteMs: number): LiveWindow | undefined {
@@ -217,9 +249,12 @@ export class LiveGates {
           r.byeFinalMs = c.answerToBye.firstUs / 1000;
           const w = known.window;
           if (w !== undefined && w === this.live && w.failed === undefined) {
-            w.first.addDisconnect(r);
-            if (w.tally[r.backend].addDisconnect(c.callId, r.byeFinalMs - r.byeSentMs))
-              this.decide(w, c.answerToBye.firstUs / 1000, seenMs);
+            if (known.probe) w.probeTally[r.backend].addDisconnect(c.callId, r.byeFinalMs - r.byeSentMs);
+            else {
+              w.first.addDisconnect(r);
+              if (w.tally[r.backend].addDisconnect(c.callId, r.byeFinalMs - r.byeSentMs))
+                this.decide(w, c.answerToBye.firstUs / 1000, seenMs);
+            }
           }
         }
       }
@@ -240,10 +275,11 @@ export class LiveGates {
     if (oc === undefined) {
       const backend = st.kind === "record" ? st.record.backend : st.backend;
       const inviteMs = st.kind === "record" ? st.record.inviteSentMs : st.inviteSentMs;
-      oc = { backend, inviteMs, window: this.windowFor(inviteMs), record: undefined };
+      oc = { backend, inviteMs, window: this.windowFor(inviteMs), record: undefined, probe: this.isProbe(c.callId) };
       this.calls.set(c.callId, oc);
       if (oc.window !== undefined) {
         oc.window.routed[backend]++;
+        if (oc.probe) oc.window.probeRouted[backend]++;
         oc.window.pending++;
       }
     }
@@ -264,8 +300,11 @@ export class LiveGates {
     if (w !== undefined) w.pending--;
     if (this.o.media && w !== undefined && answered(r)) w.owed.add(id);
     if (w !== undefined && w === this.live && w.failed === undefined) {
-      w.first.add(oc.record);
-      if (w.tally[r.backend].add(oc.record)) this.decide(w, answerMs, seenMs);
+      if (oc.probe) w.probeTally[r.backend].add(oc.record);
+      else {
+        w.first.add(oc.record);
+        if (w.tally[r.backend].add(oc.record)) this.decide(w, answerMs, seenMs);
+      }
     }
     if (recordOver(oc.record)) this.over(id, oc);
   }
@@ -278,7 +317,7 @@ export class LiveGates {
     this.calls.delete(id);
     if (this.o.media && oc.record !== undefined && answered(oc.record) && oc.record.media === undefined)
       this.awaitingMedia.set(id, { oc, at: this.now() });
-    oc.window?.tally[oc.backend].forget(id);
+    (oc.probe ? oc.window?.probeTally : oc.window?.tally)?.[oc.backend].forget(id);
     this.o.onRecord?.(
       oc.record ?? {
         callId: id,
@@ -440,10 +479,24 @@ export class LiveGates {
     const w = this.live;
     const fromMs = this.starts.get(step) ?? toMs;
     const current = w !== undefined && w.step === step ? w : undefined;
-    const tally = current?.tally ?? { old: new BackendTally("old"), new: new BackendTally("new") };
+    const empty = (): Record<BackendRole, BackendTally> => ({
+      old: new BackendTally("old"),
+      new: new BackendTally("new"),
+    });
+    const routed = { ...(current?.routed ?? { old: 0, new: 0 }) };
+    const probeRouted = { ...(current?.probeRouted ?? { old: 0, new: 0 }) };
+    const probes = this.o.probeCallIdPrefix !== undefined;
+    const probeTally = current?.probeTally ?? empty();
+    const probeMetrics = { old: probeTally.old.metrics(), new: probeTally.new.metrics() };
+    // no user call in the window, but probe calls: the gates judge those
+    const onProbes =
+      probes && routed.old + routed.new === probeRouted.old + probeRouted.new && probeRouted.old + probeRouted.new > 0;
+    const tally = onProbes ? probeTally : (current?.tally ?? empty());
     const metrics = { old: tally.old.metrics(), new: tally.new.metrics() };
     const gates: StepGateVerdict = evaluateGates(s.gates, metrics, s.weightNew);
-    const routed = { ...(current?.routed ?? { old: 0, new: 0 }) };
+    const probeGates: StepGateVerdict | undefined = probes
+      ? evaluateGates(s.gates, probeMetrics, s.weightNew)
+      : undefined;
     const unrouted = current?.unrouted ?? 0;
     const split = splitCheck({
       algorithm: this.o.algorithm,
@@ -455,7 +508,13 @@ export class LiveGates {
     const first = current?.first.first(gates.results)?.inviteSentMs;
     let verdict: StepGateRecord["verdict"] = gates.verdict;
     const parts = [gates.summary, split.detail];
+    if (onProbes)
+      parts.unshift(`no user calls in the window: judged on its ${probeRouted.old + probeRouted.new} probe calls`);
     if (split.verdict === "fail") verdict = "fail";
+    if (probeGates && !onProbes && probeGates.verdict === "fail") {
+      parts.push(`probe calls: ${probeGates.summary}`);
+      verdict = "fail";
+    }
     if (unrouted > 0) {
       parts.push(`${unrouted} call(s) Kamailio answered itself without routing them`);
       verdict = "fail";
@@ -477,6 +536,18 @@ export class LiveGates {
       early: false,
       firstFailingCallMs: first,
       ...(lost > 0 ? { hepKernelDrops: lost } : {}),
+      ...(probeGates
+        ? {
+            probe: {
+              routed: probeRouted,
+              metrics: { old: metricsOf(probeMetrics.old), new: metricsOf(probeMetrics.new) },
+              verdict: probeGates.verdict,
+              detail: probeGates.summary,
+              gates: gateRows(probeGates.results),
+            },
+            judgedOn: onProbes ? ("probes" as const) : ("users" as const),
+          }
+        : {}),
     };
     if (record) this.verdicts.set(step, rec);
     return rec;

@@ -127,6 +127,19 @@ export interface TrafficResult {
   calls: { total: number; old: number; new: number };
   /** the calls' audio: on (each call held holdMs, the caller's RTP in pcap, each call's counts in media-calls.ndjson) or off */
   media?: { on: true; holdMs: number; pcap: string; callsCounted: number } | { on: false };
+  /**
+   * `--probe` on a target: the tool's synthetic calls through the node (counted apart; each step's
+   * gates record has their numbers under `probe`), and how many of them the steps' windows routed
+   */
+  probe?: {
+    rate: number;
+    uri: string;
+    callIdPrefix: string;
+    argv: string[];
+    files: string[];
+    exit: string;
+    calls: { total: number; old: number; new: number };
+  };
 }
 
 export interface MigrateResults {
@@ -340,6 +353,11 @@ function trafficSection(r: MigrateResults): string[] {
           "## Traffic",
           "",
           `- ${r.traffic.callIdPrefix === undefined ? "the real calls the node mirrors" : `${r.traffic.rate} calls/s of background calls (Call-IDs \`${r.traffic.callIdPrefix}-*\`)`}, judged from HEP: ${r.traffic.hep.calls} calls mirrored, ${r.traffic.hep.packets} packets, kernel drops ${r.traffic.hep.kernelDrops ?? "unknown"}; ${r.traffic.exit}`,
+          ...(r.traffic.probe
+            ? [
+                `- probe calls, counted apart: ${r.traffic.probe.rate} calls/s dialing ${r.traffic.probe.uri} (Call-IDs \`${r.traffic.probe.callIdPrefix}-*\`), ${r.traffic.probe.calls.total} routed in the steps' windows (old ${r.traffic.probe.calls.old}, new ${r.traffic.probe.calls.new}); ${r.traffic.probe.exit}`,
+              ]
+            : []),
           `- files: ${r.traffic.files.map((f) => `\`${f}\``).join(", ")}`,
           `- capture: ${pcapKeptText(r.traffic.hep.pcap.kept)}`,
           r.traffic.media?.on

@@ -55,6 +55,13 @@ function rotatedLogs(runDir: string, scenario: string | undefined): string[] {
   }
 }
 
+/** the probe caller's files in the run folder */
+export const PROBE_FILES = {
+  messageLog: "probe.uac.log",
+  statFile: "probe.uac.stat.csv",
+  errorFile: "probe.uac.errors.log",
+} as const;
+
 /** a call of the capture's evidence first seen this long ago is dropped, ended or not (ours last 100 ms) */
 const EVIDENCE_MAX_AGE_MS = 120_000;
 
@@ -70,6 +77,20 @@ export interface TrafficSettings {
     scenario: string;
     /** the calls stream audio both ways, the caller's RTP captured with this dumpcap (media.pcap) and judged per call */
     media?: { dumpcapBin: string };
+  };
+  /**
+   * `--probe RATE --probe-uri URI` on a target: the tool's own synthetic calls through the node,
+   * labelled by their Call-ID prefix and counted apart from the users' calls (live-gates.ts)
+   */
+  probe?: {
+    rate: number;
+    sippBin: string;
+    scenario: string;
+    /** the URI's user part: what the calls dial */
+    service: string;
+    uri: string;
+    /** where SIPp binds (the address this host reaches the node from) */
+    localAddress: string;
   };
   /** where the target's Kamailio mirrors (lab settings `hep`, or the target file's collector) */
   hep: { address: string; port: number };
@@ -119,7 +140,9 @@ export async function startTrafficRun(
   const proxies = nodes.map((n) => endpointKey(n.target.proxy));
   const proxy = proxies.join(", ");
   const backends = { old: endpointKey(target.backends.old), new: endpointKey(target.backends.new) };
-  const callIdPrefix = t.calls ? `pbxc-${randomBytes(3).toString("hex")}-traffic` : undefined;
+  const runTag = randomBytes(3).toString("hex");
+  const callIdPrefix = t.calls ? `pbxc-${runTag}-traffic` : undefined;
+  const probePrefix = t.probe ? `pbxc-${runTag}-probe` : undefined;
   // every call of the run as it ends (the evidence and the gates keep only the calls still open)
   const records = openCallRecordLog(path.join(runDir, CALL_RECORDS_FILE));
   scope.defer("call records", () => records.close());
@@ -140,6 +163,7 @@ export async function startTrafficRun(
     kernelDrops: () => capture.summary().kernelDrops,
     backends,
     callIdPrefix,
+    probeCallIdPrefix: probePrefix,
     timeoutMs: TRAFFIC_CALL_TIMEOUT_MS,
     algorithm,
     steps: steps.map((s) => ({ weightNew: s.weightNew, gates: s.gateSpecs })),
@@ -250,6 +274,27 @@ export async function startTrafficRun(
   } else {
     log(`traffic: the calls ${proxy} mirrors, judged from HEP on ${t.hep.address}:${capture.port}`);
   }
+  const probes =
+    t.probe && probePrefix !== undefined
+      ? startBackgroundTraffic({
+          sippBin: t.probe.sippBin,
+          scenario: t.probe.scenario,
+          target,
+          runDir,
+          rate: t.probe.rate,
+          callIdPrefix: probePrefix,
+          signal: scope.signal,
+          service: t.probe.service,
+          localAddress: t.probe.localAddress,
+          fileNames: PROBE_FILES,
+        })
+      : undefined;
+  if (probes) {
+    scope.defer("probe calls", () => probes.stop().then(() => undefined));
+    log(
+      `probe: ${t.probe!.rate} calls/s dialing ${t.probe!.uri} through ${proxy} (SIPp pid ${probes.pid}, Call-IDs ${probePrefix}-*), counted apart from the users' calls`,
+    );
+  }
   return {
     capture,
     gates,
@@ -265,7 +310,7 @@ export async function startTrafficRun(
       while (gates.stillOwed(i, owed) > 0 && performance.now() < deadline) await delay(50, scope.signal);
     },
     async finish(reaction, results) {
-      const exit = calls ? await calls.stop() : undefined;
+      const [exit, probeExit] = await Promise.all([calls?.stop(), probes?.stop()]);
       if (mediaCapture) {
         clearInterval(mediaPoll);
         await mediaCapture.stop();
@@ -300,6 +345,22 @@ export async function startTrafficRun(
           ? { on: true, holdMs: TRAFFIC_MEDIA_HOLD_MS, pcap: TRAFFIC_FILES.mediaPcap, callsCounted: media.total }
           : { on: false },
       };
+      if (probes && t.probe && probePrefix !== undefined) {
+        const routed = { old: 0, new: 0 };
+        for (const v of gates.verdicts.values()) {
+          routed.old += v.probe?.routed.old ?? 0;
+          routed.new += v.probe?.routed.new ?? 0;
+        }
+        results.traffic.probe = {
+          rate: t.probe.rate,
+          uri: t.probe.uri,
+          callIdPrefix: probePrefix,
+          argv: probes.argv,
+          files: [PROBE_FILES.messageLog, PROBE_FILES.statFile, PROBE_FILES.errorFile],
+          exit: probeExit?.description ?? "",
+          calls: { total: routed.old + routed.new, ...routed },
+        };
+      }
       results.steps.forEach((p, i) => {
         const v = gates.verdicts.get(i);
         if (v) p.gates = v;

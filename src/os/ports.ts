@@ -142,3 +142,22 @@ export function describePortInUse(p: PortInUse): string {
   const owner = p.owner ? ` by pid ${p.owner.pid} (${p.owner.comm})` : "";
   return `port ${p.port}/${p.proto} on ${p.address} is in use${owner}`;
 }
+
+/**
+ * The local IPv4 address this host sends from to reach `address` (the kernel's route, read from a UDP
+ * socket connected there; nothing is sent).
+ */
+export function localAddressTowards(address: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket("udp4");
+    s.once("error", (err) => {
+      s.close();
+      reject(err);
+    });
+    s.connect(port, address, () => {
+      const local = s.address().address;
+      s.close();
+      resolve(local);
+    });
+  });
+}

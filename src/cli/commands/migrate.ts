@@ -14,6 +14,8 @@ import { formatParity } from "../../verify/fusionpbx-parity.js";
 import { withScope } from "../../core/scope.js";
 import { assetPath } from "../../core/assets.js";
 import { parseTrafficRate } from "../../cutover/background-traffic.js";
+import { probeRequest, type ProbeRequest } from "../../cutover/probe-calls.js";
+import { localAddressTowards } from "../../os/ports.js";
 import { CAPTURE_MAX_MB_HELP, parseCaptureMaxMb } from "../../hep/capture.js";
 import { driverFor } from "../../drivers/select.js";
 import { requireBinaries } from "../../lab/binaries.js";
@@ -37,6 +39,8 @@ type MigrateOpts = DispatcherCommandOpts &
     dryRun?: boolean;
     traffic?: string;
     media?: string;
+    probe?: string;
+    probeUri?: string;
     captureMaxMb?: string;
     drainTimeout?: string;
     takeOverStaleLock?: boolean;
@@ -91,6 +95,14 @@ export function registerMigrateCommand(program: Command): void {
           "--media <on|off>",
           "with --traffic: the calls carry G.711 audio both ways (1 s calls), the caller's RTP is captured (media.pcap) and every step also gets the media gates (one-way calls of new <= 0, RTP loss of new not worse than old's by more than 1 point); off for pure-signalling calls (100 ms). Default on where the backends send audio back (the native lab)",
         )
+        .option(
+          "--probe <rate>",
+          "target only: the tool's own calls at RATE calls/s through the node (SIPp), dialing --probe-uri; labelled by their Call-ID and counted apart from the users' calls (a step without user calls is judged on them)",
+        )
+        .option(
+          "--probe-uri <uri>",
+          "with --probe: what the probe calls dial, sip:USER@NODE-ADDRESS[:PORT] (the node's own SIP address)",
+        )
         .option("--capture-max-mb <mb>", `with --traffic or a target's mirrored calls: ${CAPTURE_MAX_MB_HELP}`)
         .option(
           "--drain-timeout <s>",
@@ -138,6 +150,12 @@ export function registerMigrateCommand(program: Command): void {
           : "--media on needs backends that send the caller's audio back (the native lab's SIPp stand-ins or FreeSWITCH); nothing was started",
       );
     const media = rate !== undefined && (opts.media === undefined ? driver.echoesMedia : opts.media === "on");
+    if ((opts.probe !== undefined || opts.probeUri !== undefined) && !driver.mirroredCalls) {
+      throw new UsageError(
+        `--probe places calls through a target's node (--target FILE), not on ${driver.where}; nothing was started`,
+        ["on the lab, --traffic RATE places the calls"],
+      );
+    }
     const webAddress = webAddressFrom(opts);
     if (opts.dryRun && webAddress)
       throw new UsageError(
@@ -175,6 +193,25 @@ export function registerMigrateCommand(program: Command): void {
     // a target file naming several nodes: every node, the first one the run's target
     const fleet = await dispatcherFleet(opts, choice);
     const target = fleet ? fleet[0]!.target : await dispatcherTarget(opts, choice);
+    let probe: ProbeRequest | undefined;
+    try {
+      probe = probeRequest(opts.probe, opts.probeUri, {
+        // a target's RPC endpoint names its node first ("node kam1 (https://...)")
+        name: /^node \S+/.exec(target.rpc.endpoint)?.[0] ?? "the target's node",
+        ...target.proxy,
+      });
+    } catch (err) {
+      for (const t of fleet?.map((m) => m.target) ?? [target]) t.close();
+      throw err;
+    }
+    if (probe && traffic) {
+      traffic.probe = {
+        ...probe,
+        sippBin: requireBinaries(["sipp"]).sipp,
+        scenario: assetPath("sipp", "uac-call.xml"),
+        localAddress: await localAddressTowards(target.proxy.address, target.proxy.port),
+      };
+    }
     const log = (line: string): void => {
       process.stdout.write(`migrate: ${line}\n`);
     };

@@ -1,0 +1,51 @@
+/**
+ * `migrate --target --probe RATE --probe-uri URI` (pure): the tool's own synthetic calls through a
+ * production node, besides the users' calls it judges. Checked before anything starts (exit 2).
+ */
+import { UsageError } from "../core/errors.js";
+import { canonicalHost, effectivePort, parseSipUri } from "../sip/sip-uri.js";
+import { MAX_TRAFFIC_RATE } from "./background-traffic.js";
+
+export interface ProbeRequest {
+  rate: number;
+  /** what the calls dial: the URI's user part */
+  service: string;
+  uri: string;
+}
+
+/**
+ * Both flags or neither; RATE calls/s above 0 and at most MAX_TRAFFIC_RATE; the URI `sip:USER@NODE`,
+ * with the node's own SIP address and port (the calls go through the node; its user part is what
+ * they dial).
+ */
+export function probeRequest(
+  rate: string | undefined,
+  uri: string | undefined,
+  /** name: "node kam1" */
+  node: { name: string; address: string; port: number },
+): ProbeRequest | undefined {
+  if (rate === undefined && uri === undefined) return undefined;
+  if (rate === undefined || uri === undefined)
+    throw new UsageError(
+      `${rate === undefined ? "--probe-uri" : "--probe"} needs ${rate === undefined ? "--probe RATE" : "--probe-uri sip:USER@NODE"} too; nothing was started`,
+      [`e.g. --probe 2 --probe-uri sip:probe@${node.address}:${node.port}`],
+    );
+  const t = rate.trim();
+  const n = /^\d+(\.\d+)?$/.test(t) ? Number(t) : NaN;
+  if (!(n > 0) || n > MAX_TRAFFIC_RATE)
+    throw new UsageError(
+      `--probe must be calls per second, more than 0 and at most ${MAX_TRAFFIC_RATE}, got ${JSON.stringify(rate)}; nothing was started`,
+    );
+  const u = parseSipUri(uri);
+  if (!u.ok) throw new UsageError(`--probe-uri ${JSON.stringify(uri)}: ${u.error}; nothing was started`);
+  if (u.uri.user === undefined || u.uri.user === "" || !/^[\w.+*#-]+$/.test(u.uri.user))
+    throw new UsageError(
+      `--probe-uri ${uri}: names no user to dial (letters, digits, . + * # - _); nothing was started`,
+      [`e.g. sip:probe@${node.address}:${node.port}`],
+    );
+  if (canonicalHost(u.uri.host) !== canonicalHost(node.address) || effectivePort(u.uri) !== node.port)
+    throw new UsageError(
+      `--probe-uri ${uri}: the probe calls go through ${node.name} at ${node.address}:${node.port}; name it as the URI's host and port; nothing was started`,
+    );
+  return { rate: n, service: u.uri.user, uri };
+}
