@@ -250,16 +250,25 @@ export async function startTrafficRun(
     mediaPoll.unref();
     scope.defer("media poll", () => clearInterval(mediaPoll));
   }
+  // one SIPp UAC for the whole plan: --traffic's background calls, --probe's probe calls
+  const uac = (
+    c: { sippBin: string; scenario: string; rate: number },
+    prefix: string,
+    more: Partial<Parameters<typeof startBackgroundTraffic>[0]> = {},
+  ): BackgroundTraffic =>
+    startBackgroundTraffic({
+      sippBin: c.sippBin,
+      scenario: c.scenario,
+      target,
+      runDir,
+      rate: c.rate,
+      callIdPrefix: prefix,
+      signal: scope.signal,
+      ...more,
+    });
   const calls =
     t.calls && callIdPrefix !== undefined && scenario !== undefined
-      ? startBackgroundTraffic({
-          sippBin: t.calls.sippBin,
-          scenario,
-          target,
-          runDir,
-          rate: t.calls.rate,
-          callIdPrefix,
-          signal: scope.signal,
+      ? uac({ ...t.calls, scenario }, callIdPrefix, {
           ...(mediaCapture ? { media: { port: mediaCapture.port, logFile: mediaFiles.streamLog } } : {}),
         })
       : undefined;
@@ -276,14 +285,7 @@ export async function startTrafficRun(
   }
   const probes =
     t.probe && probePrefix !== undefined
-      ? startBackgroundTraffic({
-          sippBin: t.probe.sippBin,
-          scenario: t.probe.scenario,
-          target,
-          runDir,
-          rate: t.probe.rate,
-          callIdPrefix: probePrefix,
-          signal: scope.signal,
+      ? uac(t.probe, probePrefix, {
           service: t.probe.service,
           localAddress: t.probe.localAddress,
           fileNames: PROBE_FILES,

@@ -8,21 +8,13 @@
  * the guard lets the reload through. No artifact holds the RPC secret.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import os from "node:os";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runCli, type CliResult } from "../support/lab-fixture.js";
-import {
-  freeUdpPort,
-  startCallers,
-  startProductionNode,
-  writeTargetFile,
-  type Callers,
-  type NodeAuth,
-  type ProductionNode,
-} from "../support/production-node.js";
+import type { NodeAuth, ProductionNode } from "../support/production-node.js";
 import { runDirOf, artifactsText } from "../support/run-folder.js";
+import { targetNode, type TargetNode } from "../support/target-node.js";
 
 const AUTH: NodeAuth = { basic: { user: "cutover", password: "pw-migrate-3Jd9" } };
 const RATE = 50;
@@ -56,29 +48,19 @@ interface Results {
 async function migrateOn(
   newScenario: string,
   rate = RATE,
-): Promise<{ node: ProductionNode; dir: string; r: CliResult; runDir: string; res: Results; callers: Callers }> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "pbx-cutover-e2e-tmigrate-"));
-  const node = await startProductionNode({
-    auth: AUTH,
-    algorithm: 9,
-    hep: { address: "127.0.0.1", port: await freeUdpPort() },
-    scenarios: { new: newScenario },
-    initialList: (u) => `1 ${u.old} 0 0 duid=old-pbx\n`,
-  });
-  const { file } = writeTargetFile(node, dir, AUTH, { algorithm: 9, lines: { old: { attrs: "duid=old-pbx" } } });
-  const callers = startCallers(node, dir, rate);
+): Promise<{ t: TargetNode; node: ProductionNode; r: CliResult; runDir: string; res: Results }> {
+  const t = await targetNode({ prefix: "tmigrate", auth: AUTH, node: { scenarios: { new: newScenario } } });
   try {
+    t.callers(rate);
     const r = await runCli(
-      ["migrate", "--target", file, "--artifacts-dir", path.join(dir, "art"), "--steps", "0,10,50,100"],
-      { cwd: dir, timeoutMs: 240_000 },
+      ["migrate", "--target", t.file, "--artifacts-dir", path.join(t.dir, "art"), "--steps", "0,10,50,100"],
+      { cwd: t.dir, timeoutMs: 240_000 },
     );
     const runDir = runDirOf(r);
     const res = JSON.parse(readFileSync(path.join(runDir, "results.json"), "utf8")) as Results;
-    return { node, dir, r, runDir, res, callers };
+    return { t, node: t.node, r, runDir, res };
   } catch (err) {
-    await callers.stop();
-    await node.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await t.dispose();
     throw err;
   }
 }
@@ -89,9 +71,7 @@ describe("migrate --target: healthy PBXs, real callers through the node", () => 
     run = await migrateOn("uas-answer.xml");
   });
   after(async () => {
-    await run?.callers.stop();
-    await run?.node.stop();
-    if (run) rmSync(run.dir, { recursive: true, force: true });
+    await run?.t.dispose();
   });
 
   test("every step judged on the mirrored calls and passed; new only in the operator's file and at runtime", async () => {
@@ -136,9 +116,7 @@ describe("migrate --target: a new PBX refusing one call in five", () => {
     run = await migrateOn("uas-503-one-in-five.xml", 200);
   });
   after(async () => {
-    await run?.callers.stop();
-    await run?.node.stop();
-    if (run) rmSync(run.dir, { recursive: true, force: true });
+    await run?.t.dispose();
   });
 
   test("the gates fail at weight 10: new out of selection within 1 s, no call to it after; back on old by itself (exit 1), in the file and at runtime", async () => {
