@@ -29,6 +29,7 @@ interface Results {
     before: { pid: number; upSince: string };
     after: { pid: number; upSince: string };
     seen: string;
+    detectedAt: string;
     onStep: number;
     onStepLabel: string;
     runtime?: string[];
@@ -54,7 +55,7 @@ describe("migrate --target: the node's Kamailio restarted while a step holds", (
     await t?.dispose();
   });
 
-  test("the restart is seen and reported (runtime now vs step 2), step 2 fails, old is put back and verified: exit 1", async () => {
+  test("the restart is seen and reported (runtime now vs step 2), step 2 fails, old is put back and verified: exit 1", async (tc) => {
     const { node, dir, file } = t;
     const plan = path.join(dir, "plan.yaml");
     // step 2 holds long enough for the restart to land in it; its gates never see enough calls to fail it
@@ -72,6 +73,7 @@ describe("migrate --target: the node's Kamailio restarted while a step holds", (
     await until("step 2's hold", () => /step 2\/3 new=10%: holding/.test(run.out()), 120_000);
     const pidBefore = ((await node.rpc("core.psx")) as { PID: number }[])[0]!.PID;
     await node.restart();
+    const restartedAtMs = Date.now();
     const code = await run.closed;
     const out = run.out() + run.err();
     assert.equal(code, 1, out);
@@ -104,6 +106,10 @@ describe("migrate --target: the node's Kamailio restarted while a step holds", (
     assert.equal(r.before.pid, pidBefore);
     assert.notEqual(r.after.pid, pidBefore);
     assert.deepEqual([r.onStep, r.onStepLabel, r.matchesStep], [2, "new=10%", true]);
+    // the watch looks every second: seen within that and an RPC round trip of the restarted node
+    const lagMs = Date.parse(r.detectedAt) - restartedAtMs;
+    tc.diagnostic(`restart seen ${lagMs} ms after the node answered again`);
+    assert.ok(lagMs < 2500, `seen ${lagMs} ms after the restart`);
     assert.deepEqual([res.rollback?.from, res.rollback?.to, res.rollback?.ok], [2, 1, true]);
     assert.deepEqual(listEntries(readFileSync(node.listFile, "utf8")), [`1 ${node.backends.old.uri} 0 0 ${OLD_ATTRS}`]);
     const runtime = JSON.stringify(await node.rpc("dispatcher.list"));
