@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runCli } from "../support/lab-fixture.js";
+import { targetNode, type TargetNode } from "../support/target-node.js";
 import {
   freeUdpPort,
   startProductionNode,
@@ -15,15 +15,16 @@ import {
 const AUTH: NodeAuth = { basic: { user: "ops", password: "pw-7Hq2-not-in-output" } };
 
 describe("target check on a Kamailio the tool did not start", () => {
+  let t: TargetNode;
   let node: ProductionNode;
   let dir: string;
   before(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), "pbx-cutover-e2e-target-"));
-    node = await startProductionNode({ auth: AUTH, hep: { address: "127.0.0.1", port: await freeUdpPort() } });
+    // round-robin, the harness's own first list (old alone, no attrs)
+    t = await targetNode({ prefix: "target", auth: AUTH, node: { algorithm: 4, initialList: undefined } });
+    ({ node, dir } = t);
   });
   after(async () => {
-    await node?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await t?.dispose();
   });
   const check = (file: string, ...more: string[]) =>
     runCli(["target", "check", "--target", file, ...more], { cwd: dir });
