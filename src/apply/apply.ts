@@ -188,6 +188,18 @@ export function profileFromText(label: string, text: string, source: string): Di
   }
 }
 
+/** What one apply knows as it goes: the profile, the state before, the timings, the clock. */
+interface ApplyRun {
+  target: Target;
+  profile: DispatcherProfile;
+  profileText: string;
+  policy: RetryPolicy;
+  opts: ApplyOptions;
+  timings: ApplyTimings;
+  t0: number;
+  emit: (ok: boolean, runtime: readonly RuntimeDestination[]) => void;
+}
+
 export async function verifiedApply(
   target: Target,
   desired: ProfileMode | DispatcherProfile,
@@ -195,51 +207,44 @@ export async function verifiedApply(
 ): Promise<ApplyOutcome> {
   const t0 = performance.now();
   const profile = profileFor(target, desired);
-  const profileText = renderProfile(profile);
-  const policy: RetryPolicy = { ...defaultRetryPolicy, ...opts.retry };
   const timings: ApplyTimings = { lockMs: 0, backupMs: 0, writeMs: 0, reloadMs: 0, verifyMs: 0, totalMs: 0 };
+  const run: ApplyRun = {
+    target,
+    profile,
+    profileText: renderProfile(profile),
+    policy: { ...defaultRetryPolicy, ...opts.retry },
+    opts,
+    timings,
+    t0,
+    emit: (ok, runtime) =>
+      opts.events?.emit({
+        kind: "apply",
+        at: Date.now(),
+        label: profile.label,
+        ...(isProfileMode(profile.label) ? { mode: profile.label } : {}),
+        ok,
+        durationMs: timings.totalMs,
+        runtime: runtime.map((d) => d.uri),
+      }),
+  };
   const lock = opts.lock ?? acquireApplyLock(target.lockPath, opts.command ?? `pbx-cutover apply ${profile.label}`);
   timings.lockMs = performance.now() - t0;
-  const emit = (ok: boolean, runtime: readonly RuntimeDestination[]): void =>
-    opts.events?.emit({
-      kind: "apply",
-      at: Date.now(),
-      label: profile.label,
-      ...(isProfileMode(profile.label) ? { mode: profile.label } : {}),
-      ok,
-      durationMs: timings.totalMs,
-      runtime: runtime.map((d) => d.uri),
-    });
   try {
     // 1. back up: the list file and what runs now (an unreachable Kamailio stops us here, untouched)
-    let t = performance.now();
-    const [previousText, runtimeBefore] = await Promise.all([
-      readCurrent(target),
-      readRuntime(target.rpc, policy, opts.signal).catch((err: unknown) => {
-        if (opts.signal?.aborted) throw err;
-        throw new EnvironmentError(
-          `cannot read Kamailio's dispatcher state before applying profile ${profile.label}: ${err instanceof Error ? err.message : String(err)}; nothing was changed`,
-          ["is Kamailio running? (pbx-cutover lab status / lab up)"],
-        );
-      }),
-    ]);
-    // a target that refuses lists it did not write (drift, foreign destinations) says so before any write
-    target.checkBeforeWrite?.(
-      previousText,
-      opts.takenOut ? runtimeBeforeTakeOut(runtimeBefore, opts.takenOut) : runtimeBefore,
-    );
-    if (sameList(target, previousText, profileText) && diffRuntime(profile.list, runtimeBefore).ok) {
+    const t = performance.now();
+    const { previousText, runtimeBefore } = await readBefore(run);
+    if (sameList(target, previousText, run.profileText) && diffRuntime(profile.list, runtimeBefore).ok) {
       // file and runtime already hold the profile: nothing to do
       const diff = diffRuntime(profile.list, runtimeBefore);
       timings.verifyMs = performance.now() - t;
       timings.totalMs = performance.now() - t0;
-      emit(true, runtimeBefore);
+      run.emit(true, runtimeBefore);
       return {
         ok: true,
         label: profile.label,
         changed: false,
-        profileText,
-        appliedText: profileText,
+        profileText: run.profileText,
+        appliedText: run.profileText,
         previousText,
         runtimeBefore,
         reload: undefined,
@@ -253,86 +258,143 @@ export async function verifiedApply(
     timings.backupMs = performance.now() - t;
 
     // 2. write, 3. reload, 4. verify; any failure restores
-    let reload: ReloadReport | undefined;
-    let runtime: RuntimeDestination[] | undefined;
-    let failure: { stage: ApplyFailure["stage"]; reason: string } | undefined;
-    let interrupted: Error | undefined;
-    try {
-      t = performance.now();
-      opts.signal?.throwIfAborted();
-      await target.dispatcherList.writeAtomic(profileText);
-      timings.writeMs = performance.now() - t;
-      t = performance.now();
-      reload = await reloadWithRetry(target.rpc, policy, opts.signal);
-      timings.reloadMs = performance.now() - t;
-      if (!reload.ok) {
-        failure = { stage: "reload", reason: `dispatcher.reload was not accepted: ${reload.reply}` };
-      } else {
-        t = performance.now();
-        const [appliedText, rt] = await Promise.all([
-          readCurrent(target),
-          readRuntime(target.rpc, policy, opts.signal),
-        ]);
-        runtime = rt;
-        const diff = diffRuntime(profile.list, runtime);
-        timings.verifyMs = performance.now() - t;
-        if (!sameList(target, appliedText, profileText)) {
-          failure = {
-            stage: "verify",
-            reason: `the list file changed under us (${target.dispatcherList.location} no longer holds profile ${profile.label})`,
-          };
-        } else if (!diff.ok) {
-          failure = {
-            stage: "verify",
-            reason: `Kamailio's runtime does not match profile ${profile.label}: ${describeDiff(diff)}`,
-          };
-        } else {
-          if (previousText !== undefined) renameSync(backups.inFlight, backups.previous);
-          timings.totalMs = performance.now() - t0;
-          emit(true, runtime);
-          return {
-            ok: true,
-            label: profile.label,
-            changed: true,
-            profileText,
-            appliedText: appliedText ?? profileText,
-            previousText,
-            runtimeBefore,
-            reload,
-            runtime,
-            diff,
-            timings,
-          };
-        }
-      }
-    } catch (err) {
-      if (opts.signal?.aborted) {
-        interrupted = err instanceof Error ? err : new Error(String(err));
-        failure = { stage: "interrupted", reason: "the run was interrupted" };
-      } else {
-        // whatever went wrong after the write, the previous list goes back first
-        failure = { stage: reload?.ok ? "verify" : "reload", reason: err instanceof Error ? err.message : String(err) };
-      }
+    const attempt = await writeReloadVerify(run);
+    if (attempt.ok) {
+      if (previousText !== undefined) renameSync(backups.inFlight, backups.previous);
+      timings.totalMs = performance.now() - t0;
+      run.emit(true, attempt.runtime);
+      return {
+        ok: true,
+        label: profile.label,
+        changed: true,
+        profileText: run.profileText,
+        appliedText: attempt.appliedText ?? run.profileText,
+        previousText,
+        runtimeBefore,
+        reload: attempt.reload,
+        runtime: attempt.runtime,
+        diff: attempt.diff,
+        timings,
+      };
     }
-
-    // restore the previous list (never interrupted: it must finish)
-    const restore = await restorePrevious(target, previousText, policy, reload?.ok === true);
-    rmSync(backups.inFlight, { force: true });
-    timings.totalMs = performance.now() - t0;
-    emit(false, restore.runtime ?? []);
-    const f: ApplyFailure = { label: profile.label, ...failure, reload, runtime, restore, timings };
-    if (interrupted !== undefined && restore.verified) throw interrupted;
-    if (!restore.verified) {
-      const msg =
-        `applying profile ${profile.label} failed at ${f.stage}: ${f.reason}; restoring the previous list ` +
-        `was NOT verified (${restore.detail}). Check ${target.dispatcherList.location} and Kamailio now`;
-      if (restore.reload?.unreachable) throw new EnvironmentError(msg);
-      throw new VerificationError(msg);
-    }
-    throw new ApplyRolledBackError(f);
+    return await restoreAndThrow(run, previousText, attempt);
   } finally {
     if (!opts.lock) lock.release();
   }
+}
+
+/** The list as stored and the runtime before anything is written; a target's own pre-write check runs here. */
+async function readBefore(
+  run: ApplyRun,
+): Promise<{ previousText: string | undefined; runtimeBefore: RuntimeDestination[] }> {
+  const { target, profile, policy, opts } = run;
+  const [previousText, runtimeBefore] = await Promise.all([
+    readCurrent(target),
+    readRuntime(target.rpc, policy, opts.signal).catch((err: unknown) => {
+      if (opts.signal?.aborted) throw err;
+      throw new EnvironmentError(
+        `cannot read Kamailio's dispatcher state before applying profile ${profile.label}: ${err instanceof Error ? err.message : String(err)}; nothing was changed`,
+        ["is Kamailio running? (pbx-cutover lab status / lab up)"],
+      );
+    }),
+  ]);
+  // a target that refuses lists it did not write (drift, foreign destinations) says so before any write
+  target.checkBeforeWrite?.(
+    previousText,
+    opts.takenOut ? runtimeBeforeTakeOut(runtimeBefore, opts.takenOut) : runtimeBefore,
+  );
+  return { previousText, runtimeBefore };
+}
+
+type Attempt =
+  | {
+      ok: true;
+      reload: ReloadReport;
+      runtime: RuntimeDestination[];
+      appliedText: string | undefined;
+      diff: RuntimeDiff;
+    }
+  | {
+      ok: false;
+      failure: { stage: ApplyFailure["stage"]; reason: string };
+      reload: ReloadReport | undefined;
+      runtime: RuntimeDestination[] | undefined;
+      interrupted: Error | undefined;
+    };
+
+/** Write the list, reload, read file and runtime back: the first thing that goes wrong is the failure. */
+async function writeReloadVerify(run: ApplyRun): Promise<Attempt> {
+  const { target, profile, profileText, policy, opts, timings } = run;
+  let reload: ReloadReport | undefined;
+  let runtime: RuntimeDestination[] | undefined;
+  const failed = (stage: ApplyFailure["stage"], reason: string, interrupted?: Error): Attempt => ({
+    ok: false,
+    failure: { stage, reason },
+    reload,
+    runtime,
+    interrupted,
+  });
+  try {
+    let t = performance.now();
+    opts.signal?.throwIfAborted();
+    await target.dispatcherList.writeAtomic(profileText);
+    timings.writeMs = performance.now() - t;
+    t = performance.now();
+    reload = await reloadWithRetry(target.rpc, policy, opts.signal);
+    timings.reloadMs = performance.now() - t;
+    if (!reload.ok) return failed("reload", `dispatcher.reload was not accepted: ${reload.reply}`);
+    t = performance.now();
+    const [appliedText, rt] = await Promise.all([readCurrent(target), readRuntime(target.rpc, policy, opts.signal)]);
+    runtime = rt;
+    const diff = diffRuntime(profile.list, runtime);
+    timings.verifyMs = performance.now() - t;
+    if (!sameList(target, appliedText, profileText)) {
+      return failed(
+        "verify",
+        `the list file changed under us (${target.dispatcherList.location} no longer holds profile ${profile.label})`,
+      );
+    }
+    if (!diff.ok) {
+      return failed("verify", `Kamailio's runtime does not match profile ${profile.label}: ${describeDiff(diff)}`);
+    }
+    return { ok: true, reload, runtime, appliedText, diff };
+  } catch (err) {
+    if (opts.signal?.aborted) {
+      return failed("interrupted", "the run was interrupted", err instanceof Error ? err : new Error(String(err)));
+    }
+    // whatever went wrong after the write, the previous list goes back first
+    return failed(reload?.ok ? "verify" : "reload", err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** Put the previous list back (never interrupted: it must finish), then say what happened: always throws. */
+async function restoreAndThrow(
+  run: ApplyRun,
+  previousText: string | undefined,
+  attempt: Extract<Attempt, { ok: false }>,
+): Promise<never> {
+  const { target, profile, policy, timings } = run;
+  const restore = await restorePrevious(target, previousText, policy, attempt.reload?.ok === true);
+  rmSync(backupPaths(target).inFlight, { force: true });
+  timings.totalMs = performance.now() - run.t0;
+  run.emit(false, restore.runtime ?? []);
+  const f: ApplyFailure = {
+    label: profile.label,
+    ...attempt.failure,
+    reload: attempt.reload,
+    runtime: attempt.runtime,
+    restore,
+    timings,
+  };
+  if (attempt.interrupted !== undefined && restore.verified) throw attempt.interrupted;
+  if (!restore.verified) {
+    const msg =
+      `applying profile ${f.label} failed at ${f.stage}: ${f.reason}; restoring the previous list ` +
+      `was NOT verified (${restore.detail}). Check ${target.dispatcherList.location} and Kamailio now`;
+    if (restore.reload?.unreachable) throw new EnvironmentError(msg);
+    throw new VerificationError(msg);
+  }
+  throw new ApplyRolledBackError(f);
 }
 
 /** Two list texts are the same list: byte for byte, or by their entries where the store keeps only those. */

@@ -115,6 +115,7 @@ const pick = (c: { routed: number; failed: number }): { routed: number; failed: 
   failed: c.failed,
 });
 
+// eslint-disable-next-line max-lines-per-function -- to be split once the fleet, media and probe work on it lands
 export async function startTrafficRun(
   t: TrafficSettings,
   target: Target,

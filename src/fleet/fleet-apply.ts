@@ -181,6 +181,7 @@ export interface FleetTimings {
  * Apply one profile to every node of a fleet, all or nothing (see the module's comment). `desired`
  * may be a node's own profile (a rollback to the lists each node had before a plan).
  */
+// eslint-disable-next-line max-lines-per-function -- to be split once the fleet, media and probe work on it lands
 export async function fleetApply(
   members: readonly FleetMember[],
   desired: ProfileMode | DispatcherProfile | ((m: FleetMember) => DispatcherProfile),

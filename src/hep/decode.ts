@@ -102,6 +102,7 @@ function isHep3(b: Buffer): boolean {
 }
 
 /** Decode one HEP datagram. Never throws; anything wrong is a malformation. */
+// eslint-disable-next-line max-lines-per-function -- a pure decoder, read top to bottom as the wire format is
 export function decodeHep(b: Buffer): HepDecodeResult {
   if (b.length < 4) {
     // too short to tell: a prefix of "HEP3" or of an older header is cut off, anything else is not HEP

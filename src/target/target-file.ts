@@ -297,88 +297,8 @@ export function targetFromInput(
     const at = `nodes[${i}]`;
     if (names.has(n.name)) problems.push(`${at}.name: ${n.name} names two nodes`);
     names.add(n.name);
-    const sip = parseEndpoint(n.sip);
-    if (typeof sip === "string") problems.push(`${at}.sip: ${sip}`);
-    const ssh = n.ssh ? sshOf(n.ssh, `${at}.ssh`, baseDir, problems) : undefined;
-    let list: ListSource;
-    if ((n.list.file === undefined) === (n.list.db === undefined)) {
-      problems.push(`${at}.list: name one source, file or db`);
-      return;
-    }
-    if (n.list.db) {
-      if (t.nodes.length > 1)
-        problems.push(`${at}.list.db: a fleet works on a list file per node for now, not on a database table`);
-      const db = dbSourceOf(n.list.db, `${at}.list.db`, baseDir, secret, problems);
-      if (db === undefined) return;
-      list = { kind: "db", db };
-    } else {
-      const listPath = remotePath(n.list.file!.path, `${at}.list.file.path`, ssh, baseDir, problems);
-      list = { kind: "file", path: listPath, ssh };
-      // a fleet of file-per-node: two nodes writing one file would step each other's list
-      const where = ssh ? `${ssh.host}:${ssh.port}:${listPath}` : listPath;
-      const other = lists.get(where);
-      if (other !== undefined)
-        problems.push(
-          `${at}.list.file.path: ${listPath} is also the list of node ${other}; each node needs its own list`,
-        );
-      else lists.set(where, n.name);
-    }
-    if ((n.rpc.http === undefined) === (n.rpc.kamcmd === undefined)) {
-      problems.push(`${at}.rpc: name one transport, http or kamcmd`);
-      return;
-    }
-    if (n.rpc.kamcmd) {
-      const k = n.rpc.kamcmd;
-      const socket = remotePath(k.socket, `${at}.rpc.kamcmd.socket`, ssh, baseDir, problems);
-      // sockaddr_un holds 107 bytes and a NUL
-      if (Buffer.byteLength(socket) > 107)
-        problems.push(`${at}.rpc.kamcmd.socket: ${socket} is longer than a unix socket path can be (107 bytes)`);
-      if (typeof sip !== "string")
-        nodes.push({
-          name: n.name,
-          sip,
-          ssh,
-          rpc: { kind: "kamcmd", socket, binary: k.binary, timeoutMs: k.timeoutMs, ssh },
-          list,
-        });
-      return;
-    }
-    const h = n.rpc.http!;
-    let url: URL | undefined;
-    try {
-      url = new URL(h.url);
-    } catch {
-      problems.push(`${at}.rpc.http.url: ${JSON.stringify(h.url)} is not a URL`);
-    }
-    if (url && url.protocol !== "http:" && url.protocol !== "https:")
-      problems.push(`${at}.rpc.http.url: ${url.protocol} is not http: or https:`);
-    if (url && (url.username !== "" || url.password !== ""))
-      problems.push(`${at}.rpc.http.url: has credentials in it; put them in rpc.http.auth (a 0600 file or an env var)`);
-    if (url && h.caFile && url.protocol !== "https:") problems.push(`${at}.rpc.http.caFile: only for an https: url`);
-    const caFile = h.caFile ? path.resolve(baseDir, h.caFile) : undefined;
-    if (caFile && !existsSync(caFile)) problems.push(`${at}.rpc.http.caFile: ${caFile} does not exist`);
-    let auth: Extract<RpcTransport, { kind: "http" }>["auth"];
-    try {
-      if (h.auth && "bearer" in h.auth)
-        auth = { scheme: "bearer", token: secret(resolveRef(h.auth.bearer, baseDir), `${at}.rpc.http.auth.bearer`) };
-      else if (h.auth)
-        auth = {
-          scheme: "basic",
-          user: h.auth.basic.user,
-          password: secret(resolveRef(h.auth.basic.password, baseDir), `${at}.rpc.http.auth.basic.password`),
-        };
-    } catch (err) {
-      if (!(err instanceof UsageError)) throw err;
-      problems.push(err.message.replace(/; nothing was changed$/, ""));
-    }
-    if (typeof sip !== "string" && url)
-      nodes.push({
-        name: n.name,
-        sip,
-        ssh,
-        rpc: { kind: "http", url, auth, caFile, timeoutMs: h.timeoutMs },
-        list,
-      });
+    const node = nodeOf(n, at, { fleet: t.nodes.length > 1, lists, baseDir, secret, problems });
+    if (node) nodes.push(node);
   });
   if (problems.length > 0) bad(problems);
   const entry = (x: z.infer<typeof DestinationSchema>): TargetDestination => ({
@@ -402,6 +322,107 @@ export function targetFromInput(
       : path.join(stateHome(env), "pbx-cutover", "targets", t.id),
     nodes,
   };
+}
+
+type NodeInput = TargetFileInput["nodes"][number];
+
+/** What validating one node needs from the whole file; problems are collected, not thrown. */
+interface NodeContext {
+  fleet: boolean;
+  /** list file -> node name, across the fleet */
+  lists: Map<string, string>;
+  baseDir: string;
+  secret: SecretResolver;
+  problems: string[];
+}
+
+/** One node of the file: its SIP address, list source and RPC transport, or undefined with the problems said. */
+function nodeOf(n: NodeInput, at: string, c: NodeContext): TargetNode | undefined {
+  const { problems, baseDir } = c;
+  const sip = parseEndpoint(n.sip);
+  if (typeof sip === "string") problems.push(`${at}.sip: ${sip}`);
+  const ssh = n.ssh ? sshOf(n.ssh, `${at}.ssh`, baseDir, problems) : undefined;
+  const list = listSourceOf(n, at, ssh, c);
+  if (list === undefined) return undefined;
+  if ((n.rpc.http === undefined) === (n.rpc.kamcmd === undefined)) {
+    problems.push(`${at}.rpc: name one transport, http or kamcmd`);
+    return undefined;
+  }
+  if (n.rpc.kamcmd) {
+    const k = n.rpc.kamcmd;
+    const socket = remotePath(k.socket, `${at}.rpc.kamcmd.socket`, ssh, baseDir, problems);
+    // sockaddr_un holds 107 bytes and a NUL
+    if (Buffer.byteLength(socket) > 107)
+      problems.push(`${at}.rpc.kamcmd.socket: ${socket} is longer than a unix socket path can be (107 bytes)`);
+    if (typeof sip === "string") return undefined;
+    return {
+      name: n.name,
+      sip,
+      ssh,
+      rpc: { kind: "kamcmd", socket, binary: k.binary, timeoutMs: k.timeoutMs, ssh },
+      list,
+    };
+  }
+  const rpc = httpRpcOf(n.rpc.http!, at, c);
+  if (typeof sip === "string" || rpc === undefined) return undefined;
+  return { name: n.name, sip, ssh, rpc, list };
+}
+
+function listSourceOf(n: NodeInput, at: string, ssh: TargetNode["ssh"], c: NodeContext): ListSource | undefined {
+  const { problems, baseDir } = c;
+  if ((n.list.file === undefined) === (n.list.db === undefined)) {
+    problems.push(`${at}.list: name one source, file or db`);
+    return undefined;
+  }
+  if (n.list.db) {
+    if (c.fleet) problems.push(`${at}.list.db: a fleet works on a list file per node for now, not on a database table`);
+    const db = dbSourceOf(n.list.db, `${at}.list.db`, baseDir, c.secret, problems);
+    return db === undefined ? undefined : { kind: "db", db };
+  }
+  const listPath = remotePath(n.list.file!.path, `${at}.list.file.path`, ssh, baseDir, problems);
+  // a fleet of file-per-node: two nodes writing one file would step each other's list
+  const where = ssh ? `${ssh.host}:${ssh.port}:${listPath}` : listPath;
+  const other = c.lists.get(where);
+  if (other !== undefined)
+    problems.push(`${at}.list.file.path: ${listPath} is also the list of node ${other}; each node needs its own list`);
+  else c.lists.set(where, n.name);
+  return { kind: "file", path: listPath, ssh };
+}
+
+function httpRpcOf(
+  h: NonNullable<NodeInput["rpc"]["http"]>,
+  at: string,
+  c: NodeContext,
+): Extract<RpcTransport, { kind: "http" }> | undefined {
+  const { problems, baseDir, secret } = c;
+  let url: URL | undefined;
+  try {
+    url = new URL(h.url);
+  } catch {
+    problems.push(`${at}.rpc.http.url: ${JSON.stringify(h.url)} is not a URL`);
+  }
+  if (url && url.protocol !== "http:" && url.protocol !== "https:")
+    problems.push(`${at}.rpc.http.url: ${url.protocol} is not http: or https:`);
+  if (url && (url.username !== "" || url.password !== ""))
+    problems.push(`${at}.rpc.http.url: has credentials in it; put them in rpc.http.auth (a 0600 file or an env var)`);
+  if (url && h.caFile && url.protocol !== "https:") problems.push(`${at}.rpc.http.caFile: only for an https: url`);
+  const caFile = h.caFile ? path.resolve(baseDir, h.caFile) : undefined;
+  if (caFile && !existsSync(caFile)) problems.push(`${at}.rpc.http.caFile: ${caFile} does not exist`);
+  let auth: Extract<RpcTransport, { kind: "http" }>["auth"];
+  try {
+    if (h.auth && "bearer" in h.auth)
+      auth = { scheme: "bearer", token: secret(resolveRef(h.auth.bearer, baseDir), `${at}.rpc.http.auth.bearer`) };
+    else if (h.auth)
+      auth = {
+        scheme: "basic",
+        user: h.auth.basic.user,
+        password: secret(resolveRef(h.auth.basic.password, baseDir), `${at}.rpc.http.auth.basic.password`),
+      };
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    problems.push(err.message.replace(/; nothing was changed$/, ""));
+  }
+  return url ? { kind: "http", url, auth, caFile, timeoutMs: h.timeoutMs } : undefined;
 }
 
 // eslint-disable-next-line no-control-regex

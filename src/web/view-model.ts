@@ -264,94 +264,26 @@ export class RunViewFolder {
         this.knobs = { ...e.knobs };
         break;
       case "phase":
-        this.endLiveStep(e.at);
-        if (STEP_PHASES.has(e.phase) || /^new\d+$/.test(e.phase)) {
-          this.steps.push(
-            newStep({
-              key: e.phase,
-              kind: "phase",
-              label: STEP_LABEL[e.phase] ?? `${e.phase}: ${e.phase.slice(3)}% of new calls to new`,
-              startedAt: e.at,
-            }),
-          );
-          this.live = this.steps.length - 1;
-        }
+        this.foldPhase(e);
         break;
-      case "apply": {
-        const label = applyLabel(e);
-        if (e.ok) this.applied = label;
-        const a = { at: e.at, label, ok: e.ok, durationMs: e.durationMs, runtime: [...e.runtime] };
-        // a plan step's (or rollback's) apply comes before its step (rollback) event: it waits for it
-        const live = this.liveStepView();
-        if (live && live.kind === "phase") live.applies.push(a);
-        else this.pendingApplies.push(a);
+      case "apply":
+        this.foldApply(e);
         break;
-      }
       case "step":
         this.foldStep(e);
         break;
-      case "rollback": {
-        const from = this.planStep(e.from);
-        if (from) from.state = "failed";
-        this.endLiveStep(e.at);
-        const label = `rollback from step ${e.from} to ${e.toLabel}${e.ok ? "" : ": FAILED"}`;
-        const rb = newStep({
-          key: `rollback-${this.steps.filter((x) => x.kind === "rollback").length + 1}`,
-          kind: "rollback",
-          label,
-          startedAt: e.at,
-        });
-        rb.state = e.ok ? "passed" : "failed";
-        rb.endedAt = e.at;
-        rb.applies.push(...this.takePendingApplies());
-        pushNote(rb.notes, {
-          at: e.at,
-          kind: "rollback",
-          text: `${e.reason}; ${e.ok ? `runtime ${e.runtime.join(", ") || "(empty)"} in ${Math.round(e.durationMs)} ms` : "the runtime was not read back equal to it"}`,
-        });
-        this.steps.push(rb);
-        // the step rolled back to is live again (0: the list before the plan, no step of it)
-        const to = this.planStep(e.to);
-        if (e.ok && to) {
-          to.endedAt = undefined;
-          this.live = this.steps.indexOf(to);
-        }
+      case "rollback":
+        this.foldRollback(e);
         break;
-      }
-      case "call-routed": {
-        const step = this.liveStepView();
-        if (step) step.routed[e.backend]++;
-        if (!this.open.has(e.callId)) {
-          this.open.set(e.callId, e.backend);
-          this.up[e.backend]++;
-        }
-        this.bin(e.at).routed[e.backend]++;
-        this.bin(e.at).up = { ...this.up };
+      case "call-routed":
+        this.foldCallRouted(e);
         break;
-      }
-      case "call-finished": {
-        const b = this.open.get(e.callId);
-        if (b !== undefined) {
-          this.open.delete(e.callId);
-          this.up[b]--;
-          this.bin(e.at).up = { ...this.up };
-        }
+      case "call-finished":
+        this.foldCallFinished(e);
         break;
-      }
-      case "verdict": {
-        this.verdicts.push({
-          at: e.at,
-          phase: e.phase,
-          name: e.name,
-          verdict: e.verdict,
-          details: e.details,
-          numbers: undefined,
-          offenders: [],
-        });
-        const step = [...this.steps].reverse().find((s) => s.key === e.phase);
-        if (step) step.verdicts[e.verdict]++;
+      case "verdict":
+        this.foldVerdict(e);
         break;
-      }
       case "log":
         if (this.logTail.length >= LOG_TAIL) this.logTail.shift();
         this.logTail.push(e.line);
@@ -377,6 +309,92 @@ export class RunViewFolder {
       default:
         assertNever(e);
     }
+  }
+
+  private foldPhase(e: Extract<RunEvent, { kind: "phase" }>): void {
+    this.endLiveStep(e.at);
+    if (!STEP_PHASES.has(e.phase) && !/^new\d+$/.test(e.phase)) return;
+    this.steps.push(
+      newStep({
+        key: e.phase,
+        kind: "phase",
+        label: STEP_LABEL[e.phase] ?? `${e.phase}: ${e.phase.slice(3)}% of new calls to new`,
+        startedAt: e.at,
+      }),
+    );
+    this.live = this.steps.length - 1;
+  }
+
+  private foldApply(e: Extract<RunEvent, { kind: "apply" }>): void {
+    const label = applyLabel(e);
+    if (e.ok) this.applied = label;
+    const a = { at: e.at, label, ok: e.ok, durationMs: e.durationMs, runtime: [...e.runtime] };
+    // a plan step's (or rollback's) apply comes before its step (rollback) event: it waits for it
+    const live = this.liveStepView();
+    if (live && live.kind === "phase") live.applies.push(a);
+    else this.pendingApplies.push(a);
+  }
+
+  private foldRollback(e: Extract<RunEvent, { kind: "rollback" }>): void {
+    const from = this.planStep(e.from);
+    if (from) from.state = "failed";
+    this.endLiveStep(e.at);
+    const label = `rollback from step ${e.from} to ${e.toLabel}${e.ok ? "" : ": FAILED"}`;
+    const rb = newStep({
+      key: `rollback-${this.steps.filter((x) => x.kind === "rollback").length + 1}`,
+      kind: "rollback",
+      label,
+      startedAt: e.at,
+    });
+    rb.state = e.ok ? "passed" : "failed";
+    rb.endedAt = e.at;
+    rb.applies.push(...this.takePendingApplies());
+    pushNote(rb.notes, {
+      at: e.at,
+      kind: "rollback",
+      text: `${e.reason}; ${e.ok ? `runtime ${e.runtime.join(", ") || "(empty)"} in ${Math.round(e.durationMs)} ms` : "the runtime was not read back equal to it"}`,
+    });
+    this.steps.push(rb);
+    // the step rolled back to is live again (0: the list before the plan, no step of it)
+    const to = this.planStep(e.to);
+    if (e.ok && to) {
+      to.endedAt = undefined;
+      this.live = this.steps.indexOf(to);
+    }
+  }
+
+  private foldCallRouted(e: Extract<RunEvent, { kind: "call-routed" }>): void {
+    const step = this.liveStepView();
+    if (step) step.routed[e.backend]++;
+    if (!this.open.has(e.callId)) {
+      this.open.set(e.callId, e.backend);
+      this.up[e.backend]++;
+    }
+    this.bin(e.at).routed[e.backend]++;
+    this.bin(e.at).up = { ...this.up };
+  }
+
+  private foldCallFinished(e: Extract<RunEvent, { kind: "call-finished" }>): void {
+    const b = this.open.get(e.callId);
+    if (b !== undefined) {
+      this.open.delete(e.callId);
+      this.up[b]--;
+      this.bin(e.at).up = { ...this.up };
+    }
+  }
+
+  private foldVerdict(e: Extract<RunEvent, { kind: "verdict" }>): void {
+    this.verdicts.push({
+      at: e.at,
+      phase: e.phase,
+      name: e.name,
+      verdict: e.verdict,
+      details: e.details,
+      numbers: undefined,
+      offenders: [],
+    });
+    const step = [...this.steps].reverse().find((s) => s.key === e.phase);
+    if (step) step.verdicts[e.verdict]++;
   }
 
   /** a plan step event: the step's entry on the timeline is made when it is first applied (or fails first) */
