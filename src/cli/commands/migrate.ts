@@ -61,9 +61,12 @@ export function drainTimeoutMs(raw: string | undefined): number {
   return Math.round(n * 1000);
 }
 
-// eslint-disable-next-line max-lines-per-function -- to be split once the fleet, media and probe work on it lands
 export function registerMigrateCommand(program: Command): void {
-  addWebOptions(
+  migrateOptions(program).action(migrateAction);
+}
+
+function migrateOptions(program: Command): Command {
+  return addWebOptions(
     addDispatcherOptions(
       program
         .command("migrate")
@@ -116,145 +119,159 @@ export function registerMigrateCommand(program: Command): void {
           "print the plan (default: old -> both -> new), every list it would write and every RPC; change nothing",
         ),
     ),
-  ).action(async (opts: MigrateOpts) => {
-    // validate everything first (exit 2 before anything starts)
-    const planned = opts.steps !== undefined || opts.plan !== undefined ? planFrom(opts) : undefined;
-    const drainMs = drainTimeoutMs(opts.drainTimeout);
-    const lastWeight = (planned ?? defaultPlan()).steps.at(-1)!.weightNew;
-    if (drainMs > 0 && lastWeight !== 100) {
-      throw new UsageError(
-        `--drain-timeout: the plan's last step is new=${lastWeight}%, which still sends calls to old, so old never drains; nothing was started`,
-        ["end the plan with 100, or leave --drain-timeout out"],
+  );
+}
+
+type MigrateDriver = ReturnType<typeof driverFor>;
+
+/** Every flag checked, with the target chosen, before anything starts (exit 2). */
+function migrateFlags(opts: MigrateOpts) {
+  const planned = opts.steps !== undefined || opts.plan !== undefined ? planFrom(opts) : undefined;
+  const drainMs = drainTimeoutMs(opts.drainTimeout);
+  const lastWeight = (planned ?? defaultPlan()).steps.at(-1)!.weightNew;
+  if (drainMs > 0 && lastWeight !== 100) {
+    throw new UsageError(
+      `--drain-timeout: the plan's last step is new=${lastWeight}%, which still sends calls to old, so old never drains; nothing was started`,
+      ["end the plan with 100, or leave --drain-timeout out"],
+    );
+  }
+  const rate = opts.traffic === undefined ? undefined : parseTrafficRate(opts.traffic);
+  const captureMaxMb = opts.captureMaxMb === undefined ? undefined : parseCaptureMaxMb(opts.captureMaxMb);
+  // the flags, the config file and the running lab, resolved once for the whole command
+  const choice = targetChoiceFrom(opts);
+  const driver = driverFor(choice);
+  if (rate !== undefined && !driver.placesTraffic) {
+    throw new UsageError(
+      `--traffic places calls through the native lab's Kamailio only, not on ${driver.where}; nothing was started`,
+      [
+        driver.mirroredCalls
+          ? "drop --traffic: the plan's gates judge the real calls the node mirrors"
+          : "drop --traffic (real traffic is judged by the plan's holds), or run on the native lab",
+      ],
+    );
+  }
+  if (opts.media !== undefined && opts.media !== "on" && opts.media !== "off")
+    throw new UsageError(`--media must be on or off, got ${JSON.stringify(opts.media)}; nothing was started`);
+  if (opts.media === "on" && (rate === undefined || !driver.echoesMedia))
+    throw new UsageError(
+      rate === undefined
+        ? "--media on: migrate places calls (with or without audio) only with --traffic RATE; nothing was started"
+        : "--media on needs backends that send the caller's audio back (the native lab's SIPp stand-ins or FreeSWITCH); nothing was started",
+    );
+  const media = rate !== undefined && (opts.media === undefined ? driver.echoesMedia : opts.media === "on");
+  if ((opts.probe !== undefined || opts.probeUri !== undefined) && !driver.mirroredCalls) {
+    throw new UsageError(
+      `--probe places calls through a target's node (--target FILE), not on ${driver.where}; nothing was started`,
+      ["on the lab, --traffic RATE places the calls"],
+    );
+  }
+  return { planned, drainMs, rate, captureMaxMb, media, choice, driver };
+}
+
+async function migrateAction(opts: MigrateOpts): Promise<void> {
+  const { planned, drainMs, rate, captureMaxMb, media, choice, driver } = migrateFlags(opts);
+  const webAddress = webAddressFrom(opts);
+  if (opts.dryRun && webAddress)
+    throw new UsageError("--web with --dry-run: a dry run changes nothing and runs no step to watch; drop one of them");
+  if (opts.dryRun) {
+    await printDryRun(opts, choice, planned ?? defaultPlan(), false);
+    return;
+  }
+  if (planned?.requires?.includes("fusionpbx-parity")) {
+    await requireFusionpbxParity(choice.settings);
+    process.stdout.write("migrate: required FusionPBX parity holds: old and new hold the same configuration\n");
+  }
+  const plan = planned === undefined ? undefined : { plan: planned, algorithm: driver.dispatcherAlgorithm };
+  const settings = choice.settings;
+  const waitMs = reloadWaitMs(settings, opts.reloadWaitMs);
+  const traffic = trafficSettings(rate, media, captureMaxMb, settings, driver);
+  const lab = driver.lab();
+  // a target file naming several nodes: every node, the first one the run's target
+  const fleet = await dispatcherFleet(opts, choice);
+  const target = fleet ? fleet[0]!.target : await dispatcherTarget(opts, choice);
+  let probe: ProbeRequest | undefined;
+  try {
+    probe = probeRequest(opts.probe, opts.probeUri, {
+      // a target's RPC endpoint names its node first ("node kam1 (https://...)")
+      name: /^node \S+/.exec(target.rpc.endpoint)?.[0] ?? "the target's node",
+      ...target.proxy,
+    });
+  } catch (err) {
+    for (const t of fleet?.map((m) => m.target) ?? [target]) t.close();
+    throw err;
+  }
+  if (probe && traffic) {
+    traffic.probe = {
+      ...probe,
+      sippBin: requireBinaries(["sipp"]).sipp,
+      scenario: assetPath("sipp", "uac-call.xml"),
+      localAddress: await localAddressTowards(target.proxy.address, target.proxy.port),
+    };
+  }
+  const log = (line: string): void => {
+    process.stdout.write(`migrate: ${line}\n`);
+  };
+  try {
+    const r = await withScope(async (scope) => {
+      // --web: listening before anything else starts (a port in use is exit 3 with nothing started or changed)
+      const web = await startLiveServer(scope, webAddress);
+      // a fleet: no other run anywhere on these nodes while this one runs (exit 3 naming the holder)
+      if (fleet) {
+        const lock = await takeFleetLock(fleet, choice, {
+          command: "pbx-cutover migrate",
+          takeOverStale: opts.takeOverStaleLock === true,
+          log,
+        });
+        scope.defer("fleet lock", () => lock.release());
+      }
+      return runMigrate(
+        lab,
+        target,
+        {
+          artifactsDir: path.resolve(opts.artifactsDir ?? "artifacts"),
+          keepLab: opts.keepLab === true,
+          reloadWaitMs: waitMs,
+          log,
+          plan,
+          traffic,
+          drainTimeoutMs: drainMs,
+          restartWatchMs: driver.restartWatchMs,
+          web,
+          fleet,
+        },
+        scope,
       );
-    }
-    const rate = opts.traffic === undefined ? undefined : parseTrafficRate(opts.traffic);
-    const captureMaxMb = opts.captureMaxMb === undefined ? undefined : parseCaptureMaxMb(opts.captureMaxMb);
-    // the flags, the config file and the running lab, resolved once for the whole command
-    const choice = targetChoiceFrom(opts);
-    const driver = driverFor(choice);
-    if (rate !== undefined && !driver.placesTraffic) {
-      throw new UsageError(
-        `--traffic places calls through the native lab's Kamailio only, not on ${driver.where}; nothing was started`,
-        [
-          driver.mirroredCalls
-            ? "drop --traffic: the plan's gates judge the real calls the node mirrors"
-            : "drop --traffic (real traffic is judged by the plan's holds), or run on the native lab",
-        ],
-      );
-    }
-    if (opts.media !== undefined && opts.media !== "on" && opts.media !== "off")
-      throw new UsageError(`--media must be on or off, got ${JSON.stringify(opts.media)}; nothing was started`);
-    if (opts.media === "on" && (rate === undefined || !driver.echoesMedia))
-      throw new UsageError(
-        rate === undefined
-          ? "--media on: migrate places calls (with or without audio) only with --traffic RATE; nothing was started"
-          : "--media on needs backends that send the caller's audio back (the native lab's SIPp stand-ins or FreeSWITCH); nothing was started",
-      );
-    const media = rate !== undefined && (opts.media === undefined ? driver.echoesMedia : opts.media === "on");
-    if ((opts.probe !== undefined || opts.probeUri !== undefined) && !driver.mirroredCalls) {
-      throw new UsageError(
-        `--probe places calls through a target's node (--target FILE), not on ${driver.where}; nothing was started`,
-        ["on the lab, --traffic RATE places the calls"],
-      );
-    }
-    const webAddress = webAddressFrom(opts);
-    if (opts.dryRun && webAddress)
-      throw new UsageError(
-        "--web with --dry-run: a dry run changes nothing and runs no step to watch; drop one of them",
-      );
-    if (opts.dryRun) {
-      await printDryRun(opts, choice, planned ?? defaultPlan(), false);
-      return;
-    }
-    if (planned?.requires?.includes("fusionpbx-parity")) {
-      await requireFusionpbxParity(choice.settings);
-      process.stdout.write("migrate: required FusionPBX parity holds: old and new hold the same configuration\n");
-    }
-    const plan = planned === undefined ? undefined : { plan: planned, algorithm: driver.dispatcherAlgorithm };
-    const settings = choice.settings;
-    const waitMs = reloadWaitMs(settings, opts.reloadWaitMs);
-    // the steps are judged on the tool's own calls (--traffic), or on the real calls a target mirrors
-    const capture = captureMaxMb !== undefined ? { captureMaxMb } : {};
-    const traffic: TrafficSettings | undefined =
-      rate !== undefined
-        ? {
-            calls: {
-              rate,
-              sippBin: requireBinaries(["sipp"]).sipp,
-              scenario: assetPath("sipp", "uac-call.xml"),
-              ...(media ? { media: { dumpcapBin: requireBinaries(["dumpcap"]).dumpcap } } : {}),
-            },
-            hep: { address: settings.hep.address, port: settings.hep.port },
-            ...capture,
-          }
-        : driver.mirroredCalls
-          ? { hep: driver.mirroredCalls, ...capture }
-          : undefined;
-    const lab = driver.lab();
-    // a target file naming several nodes: every node, the first one the run's target
-    const fleet = await dispatcherFleet(opts, choice);
-    const target = fleet ? fleet[0]!.target : await dispatcherTarget(opts, choice);
-    let probe: ProbeRequest | undefined;
-    try {
-      probe = probeRequest(opts.probe, opts.probeUri, {
-        // a target's RPC endpoint names its node first ("node kam1 (https://...)")
-        name: /^node \S+/.exec(target.rpc.endpoint)?.[0] ?? "the target's node",
-        ...target.proxy,
-      });
-    } catch (err) {
-      for (const t of fleet?.map((m) => m.target) ?? [target]) t.close();
-      throw err;
-    }
-    if (probe && traffic) {
-      traffic.probe = {
-        ...probe,
+    });
+    const last = r.steps.at(-1)?.label ?? "new";
+    log(
+      `PASS: ${plan === undefined || last === "new" ? "cutover complete, new only in file and runtime" : `plan complete, ${last} in file and runtime`}; evidence in ${path.relative(process.cwd(), r.runDir) || r.runDir}`,
+    );
+  } finally {
+    for (const t of fleet?.map((m) => m.target) ?? [target]) t.close();
+  }
+}
+
+/** The steps are judged on the tool's own calls (--traffic), or on the real calls a target mirrors. */
+function trafficSettings(
+  rate: number | undefined,
+  media: boolean,
+  captureMaxMb: number | undefined,
+  settings: LabSettings,
+  driver: MigrateDriver,
+): TrafficSettings | undefined {
+  const capture = captureMaxMb !== undefined ? { captureMaxMb } : {};
+  if (rate !== undefined)
+    return {
+      calls: {
+        rate,
         sippBin: requireBinaries(["sipp"]).sipp,
         scenario: assetPath("sipp", "uac-call.xml"),
-        localAddress: await localAddressTowards(target.proxy.address, target.proxy.port),
-      };
-    }
-    const log = (line: string): void => {
-      process.stdout.write(`migrate: ${line}\n`);
+        ...(media ? { media: { dumpcapBin: requireBinaries(["dumpcap"]).dumpcap } } : {}),
+      },
+      hep: { address: settings.hep.address, port: settings.hep.port },
+      ...capture,
     };
-    try {
-      const r = await withScope(async (scope) => {
-        // --web: listening before anything else starts (a port in use is exit 3 with nothing started or changed)
-        const web = await startLiveServer(scope, webAddress);
-        // a fleet: no other run anywhere on these nodes while this one runs (exit 3 naming the holder)
-        if (fleet) {
-          const lock = await takeFleetLock(fleet, choice, {
-            command: "pbx-cutover migrate",
-            takeOverStale: opts.takeOverStaleLock === true,
-            log,
-          });
-          scope.defer("fleet lock", () => lock.release());
-        }
-        return runMigrate(
-          lab,
-          target,
-          {
-            artifactsDir: path.resolve(opts.artifactsDir ?? "artifacts"),
-            keepLab: opts.keepLab === true,
-            reloadWaitMs: waitMs,
-            log,
-            plan,
-            traffic,
-            drainTimeoutMs: drainMs,
-            restartWatchMs: driver.restartWatchMs,
-            web,
-            fleet,
-          },
-          scope,
-        );
-      });
-      const last = r.steps.at(-1)?.label ?? "new";
-      log(
-        `PASS: ${plan === undefined || last === "new" ? "cutover complete, new only in file and runtime" : `plan complete, ${last} in file and runtime`}; evidence in ${path.relative(process.cwd(), r.runDir) || r.runDir}`,
-      );
-    } finally {
-      for (const t of fleet?.map((m) => m.target) ?? [target]) t.close();
-    }
-  });
+  return driver.mirroredCalls ? { hep: driver.mirroredCalls, ...capture } : undefined;
 }
 
 /** A plan's `requires: [fusionpbx-parity]`: the lab's two FusionPBX compared before any step; a difference is exit 1, nothing changed. */
