@@ -25,6 +25,7 @@ export const LAYERS = [
   ["fleet"],
   ["config"],
   ["freeswitch"],
+  ["rtpengine"],
   ["observe"],
   ["verify"],
   ["lab"],

@@ -10,6 +10,9 @@
 #   - Debian's postgresql and kamailio-postgres-modules (the production-target e2e test's node reads its
 #     dispatcher table through db_postgres from a PostgreSQL the test starts; the tool talks to it with psql)
 #   - Debian's kamailio-tls-modules (the production-target e2e tests serve a node's JSON-RPC over TLS)
+#   - Debian's rtpengine-daemon (the lab's media relay, `lab up --media-relay rtpengine`: userspace only,
+#     no kernel module; Kamailio's rtpengine.so is in the kamailio package). Its packaged service is never
+#     used: the lab starts its own rtpengine with --config-file=none
 # As root it runs apt-get; otherwise it prints the exact command and exits 3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +32,7 @@ command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 [ -f /usr/lib/x86_64-linux-gnu/kamailio/modules/db_postgres.so ] || missing+=(kamailio-postgres-modules)
 [ -f /usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so ] || missing+=(kamailio-tls-modules)
+command -v rtpengine >/dev/null 2>&1 || [ -x /usr/bin/rtpengine ] || missing+=(rtpengine-daemon)
 
 install_debian_packages install-deps "the lab's tools" "${missing[@]}"
 

@@ -42,6 +42,18 @@ export function addLabOptions(cmd: Command): Command {
       "--dispatcher-alg <n>",
       "ds_select_dst algorithm in the lab's Kamailio: 4 round-robin (default), 9 weight-based (weighted plan steps)",
     )
+    .option(
+      "--media-relay <none|rtpengine>",
+      "the lab's media relay: none (default: caller and PBX send RTP to each other) or rtpengine (Debian's rtpengine in userspace on loopback; Kamailio's rtpengine_offer/answer/delete put every call's RTP through it, as production relays do)",
+    )
+    .option(
+      "--relay-ng-port <port>",
+      "media relay rtpengine: its ng control udp port on the SIP address (default 15064)",
+    )
+    .option(
+      "--relay-ports <lo-hi>",
+      "media relay rtpengine: the RTP ports it relays on, 4 per call kept 30 s after its BYE (default 16200-22999)",
+    )
     .option("--ready-timeout-ms <ms>", "how long `up` waits for each component to be ready (default 10000)")
     .option(
       "--backends <kind>",

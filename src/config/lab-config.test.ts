@@ -278,3 +278,31 @@ test("a running lab with FusionPBX keeps it for every command; --fusionpbx asked
     /running with other settings: --fusionpbx, the lab serves no FusionPBX/,
   );
 });
+
+test("the media relay: none by default; --media-relay rtpengine with its ng port and RTP ports from flags or the config file; its ng port its own", () => {
+  assert.deepEqual(resolveLabSettings(undefined, {}).mediaRelay, {
+    kind: "none",
+    ngPort: 15064,
+    rtpStart: 16200,
+    rtpEnd: 22999,
+  });
+  const r = resolveLabSettings(
+    { mediaRelay: { ngPort: 15164 } },
+    { mediaRelay: "rtpengine", relayPorts: "30000-30999" },
+  );
+  assert.deepEqual(r.mediaRelay, { kind: "rtpengine", ngPort: 15164, rtpStart: 30000, rtpEnd: 30999 });
+  assert.throws(
+    () => resolveLabSettings(undefined, { mediaRelay: "rtpproxy" }),
+    /^UsageError: --media-relay "rtpproxy": must be one of none, rtpengine/,
+  );
+  assert.throws(
+    () => resolveLabSettings(undefined, { mediaRelay: "rtpengine", relayNgPort: "15060" }),
+    /kamailio sip \(udp\) and rtpengine ng control \(udp\) both use 127\.0\.0\.1:15060/,
+  );
+  // without a relay its port is not in use
+  assert.equal(resolveLabSettings(undefined, { relayNgPort: "15060" }).mediaRelay.kind, "none");
+  assert.throws(
+    () => resolveLabSettings(undefined, { relayPorts: "30999-30000" }),
+    /rtpEnd must not be below rtpStart/,
+  );
+});

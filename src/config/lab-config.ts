@@ -86,6 +86,25 @@ const HepObject = z
   })
   .strict();
 
+export const MEDIA_RELAYS = ["none", "rtpengine"] as const;
+export type MediaRelayKind = (typeof MEDIA_RELAYS)[number];
+
+/**
+ * The lab's media relay: `none` (the caller and the PBX send RTP to each other) or `rtpengine` (Debian's
+ * rtpengine, userspace forwarding on loopback, its ng control on `ngPort`; Kamailio rewrites every
+ * SDP with rtpengine_offer/answer so RTP flows through it, ports rtpStart-rtpEnd)
+ */
+const MediaRelayObject = z
+  .object({
+    kind: z.enum(MEDIA_RELAYS, { error: `must be one of ${MEDIA_RELAYS.join(", ")}` }),
+    ngPort: port,
+    rtpStart: port,
+    rtpEnd: port,
+  })
+  .strict();
+/** 6800 ports: rtpengine takes 4 a call (RTP and RTCP per leg) and keeps a call's for its delete delay (30 s): ~50 calls/s of 1 s calls */
+const defaultMediaRelay = { kind: "none" as MediaRelayKind, ngPort: 15064, rtpStart: 16200, rtpEnd: 22999 };
+
 /**
  * How a SIPp stand-in answers calls (backends sipp): `answer` every call (assets/sipp/uas-answer.xml),
  * `503-one-in-five` (every fifth INVITE refused with 503: uas-503-one-in-five.xml) or `slow` (180/200
@@ -142,6 +161,10 @@ export const LabSettingsSchema = z
       .default(defaultFreeswitchSlots),
     // default: a lab.json written before FusionPBX was served still reads (that lab served none)
     fusionpbx: FusionpbxObject.default(defaultFusionpbx),
+    // default: a lab.json written before the relay existed still reads (that lab had none)
+    mediaRelay: MediaRelayObject.refine((r) => r.rtpEnd >= r.rtpStart, {
+      message: "rtpEnd must not be below rtpStart",
+    }).default(defaultMediaRelay),
   })
   .strict();
 
@@ -166,6 +189,7 @@ export const LabSectionSchema = LabSettingsSchema.extend({
     .partial()
     .strict()
     .optional(),
+  mediaRelay: MediaRelayObject.partial().optional(),
 })
   .partial()
   .strict();
@@ -192,6 +216,7 @@ export const defaultLabSettings: LabSettings = {
   backends: "sipp",
   freeswitch: defaultFreeswitchSlots,
   fusionpbx: defaultFusionpbx,
+  mediaRelay: defaultMediaRelay,
 };
 
 /** Flags that override the lab settings (all optional; undefined means "not given"). */
@@ -228,6 +253,9 @@ export interface LabFlags {
   postgresPort?: string | undefined;
   oldStandIn?: string | undefined;
   newStandIn?: string | undefined;
+  mediaRelay?: string | undefined;
+  relayNgPort?: string | undefined;
+  relayPorts?: string | undefined;
 }
 
 /** `--old-rtp-ports 16000-16099` -> start and end; the message names the flag. */
@@ -285,6 +313,9 @@ const FLAG_SETTINGS: readonly {
   { key: "oldHttpPort", flag: "--old-http-port", path: ["fusionpbx", "old", "httpPort"], kind: "int" },
   { key: "newHttpPort", flag: "--new-http-port", path: ["fusionpbx", "new", "httpPort"], kind: "int" },
   { key: "postgresPort", flag: "--postgres-port", path: ["fusionpbx", "postgresPort"], kind: "int" },
+  { key: "mediaRelay", flag: "--media-relay", path: ["mediaRelay", "kind"], kind: "string" },
+  { key: "relayNgPort", flag: "--relay-ng-port", path: ["mediaRelay", "ngPort"], kind: "int" },
+  { key: "relayPorts", flag: "--relay-ports", path: ["mediaRelay"], kind: "range" },
 ];
 
 /** zod issues as "path: message" lines; an unknown key is named with its whole path ("lab.kamailio.sipPrt: unknown key"). */
@@ -441,6 +472,7 @@ function mergeLabSettings(
       old: slot(d.fusionpbx.old, f.fusionpbx?.old, ["fusionpbx", "old"]),
       new: slot(d.fusionpbx.new, f.fusionpbx?.new, ["fusionpbx", "new"]),
     },
+    mediaRelay: slot(d.mediaRelay, f.mediaRelay, ["mediaRelay"]),
   };
 }
 
@@ -451,6 +483,9 @@ function sharedEndpoint(s: LabSettings): string | undefined {
     ["old backend (udp)", s.old.address, s.old.port],
     ["new backend (udp)", s.new.address, s.new.port],
     ["HEP collector (udp)", s.hep.address, s.hep.port],
+    ...(s.mediaRelay.kind === "rtpengine"
+      ? ([["rtpengine ng control (udp)", s.kamailio.address, s.mediaRelay.ngPort]] as const)
+      : []),
   ] as const;
   for (let i = 0; i < endpoints.length; i++) {
     for (let j = i + 1; j < endpoints.length; j++) {

@@ -74,6 +74,7 @@ export const dockerDriver: DriverKind<DockerChoice> = {
     mirroredCalls: undefined,
     destinationsFrom: undefined,
     echoesMedia: false,
+    mediaRelay: undefined,
     placesTraffic: false,
     restartWatchMs: undefined,
     kamailioDownHint:

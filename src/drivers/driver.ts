@@ -102,6 +102,8 @@ export interface Driver {
   readonly realPbx: boolean;
   /** the backends send the caller's audio back (the native lab's stand-ins and FreeSWITCH echo RTP): sim's media is on by default */
   readonly echoesMedia: boolean;
+  /** the lab's media relay's ng control (lab up --media-relay rtpengine): each call's own counters; undefined: no relay */
+  readonly mediaRelay: { address: string; port: number } | undefined;
   /** `migrate --traffic` can place calls through this target's Kamailio */
   readonly placesTraffic: boolean;
   /**

@@ -26,6 +26,10 @@ export const nativeDriver: DriverKind<NativeChoice> = {
     mirroredCalls: undefined,
     destinationsFrom: undefined,
     echoesMedia: true,
+    mediaRelay:
+      c.settings.mediaRelay.kind === "rtpengine"
+        ? { address: c.settings.kamailio.address, port: c.settings.mediaRelay.ngPort }
+        : undefined,
     placesTraffic: true,
     restartWatchMs: undefined,
     kamailioDownHint:

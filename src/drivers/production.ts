@@ -35,6 +35,7 @@ export const productionDriver: DriverKind<ProductionChoice> = {
       where: `target ${c.spec.id} (${c.spec.source})`,
       realPbx: false,
       echoesMedia: false,
+      mediaRelay: undefined,
       placesTraffic: false,
       restartWatchMs: RESTART_WATCH_MS,
       mirroredCalls: c.spec.hepCollector,

@@ -94,3 +94,24 @@ test("the algorithm of a rendered config can be read back", async () => {
   );
   assert.equal(dispatcherAlgorithmOfConfig("request_route { }"), undefined);
 });
+
+test("the media relay: rtpengine's module, offer on the initial INVITE, answer on a reply with SDP, delete on BYE, CANCEL and a failed INVITE; off by default", () => {
+  const off = renderKamailioConfig(loadKamailioTemplate(), values);
+  assert.doesNotMatch(off, /^#!define WITH_RTPENGINE$/m);
+  assert.match(off, /^# no media relay/m);
+  const on = renderKamailioConfig(loadKamailioTemplate(), { ...values, rtpengineNg: "127.0.0.1:15064" });
+  assert.match(on, /^#!define WITH_RTPENGINE$/m);
+  assert.match(on, /^modparam\("rtpengine", "rtpengine_sock", "udp:127\.0\.0\.1:15064"\)$/m);
+  assert.match(
+    on,
+    /if \(!rtpengine_offer\("replace-origin replace-session-connection"\)\) \{\n\s*sl_send_reply\("503", "Media relay unavailable"\)/,
+  );
+  assert.match(
+    on,
+    /onreply_route\[MEDIA_ANSWER\] \{\n\s*if \(has_body\("application\/sdp"\)\) \{\n\s*rtpengine_answer\(/,
+  );
+  assert.match(on, /failure_route\[MEDIA_FAILED\] \{\n\s*rtpengine_delete\(\);/);
+  assert.match(on, /if \(is_method\("BYE"\)\) \{\n\s*rtpengine_delete\(\);/);
+  // the define comes before anything reads it
+  assert.ok(on.indexOf("#!define WITH_RTPENGINE") < on.indexOf("#!ifdef WITH_RTPENGINE"));
+});

@@ -22,6 +22,8 @@ export interface KamailioConfigValues {
   hepPort: number;
   /** mirror from the start (siptrace trace_on); `siptrace.status on|off` switches it at runtime */
   hepMirror: boolean;
+  /** the media relay's ng control socket ("127.0.0.1:15064"): every call's SDP rewritten through rtpengine; undefined: no relay */
+  rtpengineNg?: string;
 }
 
 /**
@@ -62,6 +64,9 @@ export function renderKamailioConfig(template: string, v: KamailioConfigValues):
     HEP_ADDR: v.hepAddr,
     HEP_PORT: String(v.hepPort),
     HEP_TRACE_ON: v.hepMirror ? "1" : "0",
+    RTPENGINE_DEFINE:
+      v.rtpengineNg !== undefined ? "#!define WITH_RTPENGINE" : "# no media relay (lab up --media-relay rtpengine)",
+    RTPENGINE_NG: v.rtpengineNg ?? "127.0.0.1:0",
   };
   // the settings were validated at the boundary (labDirProblem); reaching this is a bug
   for (const [k, val] of Object.entries(values)) {

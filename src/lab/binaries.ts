@@ -2,7 +2,7 @@ import { accessSync, constants } from "node:fs";
 import path from "node:path";
 import { EnvironmentError } from "../core/errors.js";
 
-export type BinaryName = "kamailio" | "kamcmd" | "sipp" | "php" | "unshare" | "dumpcap";
+export type BinaryName = "kamailio" | "kamcmd" | "sipp" | "php" | "unshare" | "dumpcap" | "rtpengine";
 
 const envOverride: Record<BinaryName, string> = {
   kamailio: "PBX_CUTOVER_KAMAILIO",
@@ -11,6 +11,7 @@ const envOverride: Record<BinaryName, string> = {
   php: "PBX_CUTOVER_PHP",
   unshare: "PBX_CUTOVER_UNSHARE",
   dumpcap: "PBX_CUTOVER_DUMPCAP",
+  rtpengine: "PBX_CUTOVER_RTPENGINE",
 };
 
 const debianPackage: Record<BinaryName, string> = {
@@ -22,6 +23,8 @@ const debianPackage: Record<BinaryName, string> = {
   unshare: "util-linux",
   // sim's media capture (the caller's RTP on loopback)
   dumpcap: "wireshark-common",
+  // the lab's media relay (`lab up --media-relay rtpengine`)
+  rtpengine: "rtpengine-daemon",
 };
 
 /** The apt-get line that installs what is missing. */

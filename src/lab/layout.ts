@@ -4,7 +4,7 @@ import type { BackendRole } from "../core/backend-role.js";
 
 /** FusionPBX's web UI of a slot and the PostgreSQL behind both (`--fusionpbx`) */
 export type ServiceRole = "postgres" | "fusionpbx-old" | "fusionpbx-new";
-export type ComponentRole = "kamailio" | BackendRole | ServiceRole;
+export type ComponentRole = "kamailio" | BackendRole | ServiceRole | "rtpengine";
 
 /** What a component's recorded address:port is: SIP (udp) for Kamailio and the backends, tcp for the services. */
 export function componentProto(role: ComponentRole): "udp" | "tcp" {

@@ -29,6 +29,7 @@ export function kamailioConfigValues(s: LabSettings, p: LabPaths): KamailioConfi
     hepAddr: s.hep.address,
     hepPort: s.hep.port,
     hepMirror: s.hep.mirror === "on",
+    ...(s.mediaRelay.kind === "rtpengine" ? { rtpengineNg: `${s.kamailio.address}:${s.mediaRelay.ngPort}` } : {}),
   };
 }
 

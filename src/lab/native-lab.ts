@@ -1,3 +1,4 @@
+import path from "node:path";
 import { execFile } from "node:child_process";
 import { rmSync } from "node:fs";
 import { promisify } from "node:util";
@@ -27,7 +28,8 @@ import {
   serviceSpecs,
   type FusionpbxUp,
 } from "./fusionpbx/specs.js";
-import { requireBinaries } from "./binaries.js";
+import { requireBinaries, type BinaryName } from "./binaries.js";
+import { relayPorts, relaySpecs } from "./rtpengine.js";
 import { labPaths, type LabPaths } from "../config/lab-paths.js";
 import { initialDispatcherList, kamailioConfigValues, portsHint } from "./native-files.js";
 import type { BackendRole } from "../core/backend-role.js";
@@ -66,6 +68,7 @@ async function portsInUse(s: LabSettings): Promise<PortInUse[]> {
     ...backendPorts(s, "old"),
     ...backendPorts(s, "new"),
     ...servicePorts(s),
+    ...relayPorts(s),
   ];
   const free = await Promise.all(
     checks.map((c) => (c.proto === "udp" ? isUdpFree(c.address, c.port) : isTcpFree(c.address, c.port))),
@@ -110,7 +113,12 @@ export async function labUp(s: LabSettings, scope: Scope, o: UpOptions = { froze
   const p = labPaths(s.labDir);
   const found = await reconcileExisting(s, p, o);
   if (found.running) return { state: found.running, alreadyRunning: true, wasRunning: true, readyMs: 0 };
-  const bins = requireBinaries(s.backends === "sipp" ? ["kamailio", "sipp"] : ["kamailio"]);
+  const needed: BinaryName[] = [
+    "kamailio",
+    ...(s.backends === "sipp" ? (["sipp"] as const) : []),
+    ...(s.mediaRelay.kind === "rtpengine" ? (["rtpengine"] as const) : []),
+  ];
+  const bins = requireBinaries(needed);
   const trees = requireBackendPrograms(s);
   const services = requireServicePrograms(s);
   const busy = await portsInUse(s);
@@ -119,6 +127,8 @@ export async function labUp(s: LabSettings, scope: Scope, o: UpOptions = { froze
   }
   writeLabFiles(s, p);
   const specs: ComponentSpec[] = [
+    // the relay first: Kamailio's rtpengine module looks for it as it starts
+    ...relaySpecs(s, p, bins.rtpengine),
     ...(await backendSpecs(s, p, { sipp: "sipp" in bins ? bins.sipp : undefined, trees })).map((b) =>
       backendComponent(s, b),
     ),
@@ -126,6 +136,7 @@ export async function labUp(s: LabSettings, scope: Scope, o: UpOptions = { froze
   ];
   const state = startComponents(s, p, bins.kamailio, specs, scope);
   await waitAllReady(s, state.components, specs, scope.signal);
+  if (s.mediaRelay.kind === "rtpengine") await relayReachedByKamailio(s, scope.signal);
   const fusionpbx = await abortable(
     scope.signal,
     afterServicesReady(s, services, scope.signal, o.say ?? (() => undefined), o.fusionpbxSeed),
@@ -232,6 +243,8 @@ function startComponents(
       argv: c.argv,
     });
   };
+  for (const b of specs.filter((x) => x.role === "rtpengine"))
+    spawn({ role: b.role, comm: b.comm, address: b.address, port: b.port, log: b.log, argv: b.argv });
   spawn({
     role: "kamailio",
     comm: "kamailio",
@@ -240,7 +253,7 @@ function startComponents(
     log: p.kamailioLog,
     argv: kamailioArgv(kamailioBin, s, p),
   });
-  for (const b of specs)
+  for (const b of specs.filter((x) => x.role !== "rtpengine"))
     spawn({ role: b.role, comm: b.comm, address: b.address, port: b.port, log: b.log, argv: b.argv });
   const state: LabState = {
     version: 1,
@@ -252,6 +265,35 @@ function startComponents(
   writeLabState(p, state);
   scope.defer("lab state", () => removeLabState(p));
   return state;
+}
+
+/**
+ * Kamailio has the relay in use: `rtpengine.ping all` (Kamailio pings it over ng and enables it; one
+ * found unreachable as Kamailio started is otherwise left disabled for rtpengine_disable_tout), retried
+ * until the ready timeout; exit 3 naming both logs if it never answers.
+ */
+async function relayReachedByKamailio(s: LabSettings, signal: AbortSignal): Promise<void> {
+  const rpc = rpcClientFor(s, 1000);
+  const deadline = performance.now() + s.readyTimeoutMs;
+  let last = "";
+  try {
+    for (;;) {
+      try {
+        await rpc.call("rtpengine.ping", ["all"]);
+        return;
+      } catch (err) {
+        last = err instanceof Error ? err.message : String(err);
+      }
+      if (performance.now() > deadline)
+        throw new EnvironmentError(
+          `Kamailio does not reach the media relay at ${s.kamailio.address}:${s.mediaRelay.ngPort} (rtpengine.ping all: ${last}); nothing is left running`,
+          [`see ${labPaths(s.labDir).kamailioLog} and ${path.join(s.labDir, "rtpengine.log")}`],
+        );
+      await delay(100, signal);
+    }
+  } finally {
+    rpc.close();
+  }
 }
 
 /** every component ready (Kamailio's RPC, each spec's own probe), or the first that died or timed out */
@@ -445,6 +487,8 @@ async function componentVersion(s: LabSettings, c: ComponentState): Promise<stri
     case "fusionpbx-old":
     case "fusionpbx-new":
       return fusionpbxStatusText(s, c.role === "fusionpbx-old" ? "old" : "new", c.argv);
+    case "rtpengine":
+      return (await binaryVersion([c.argv[0]!, "--version"])).replace(/^Version:\s*/, "rtpengine ");
     default:
       return (await backendVersion(s, c.role)) ?? (await binaryVersion([c.argv[0]!, "-v"]));
   }

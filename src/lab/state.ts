@@ -8,7 +8,7 @@ import { labPaths, type LabPaths } from "../config/lab-paths.js";
 import { ownershipOf } from "../os/ownership.js";
 
 const ComponentSchema = z.object({
-  role: z.enum(["kamailio", "old", "new", "postgres", "fusionpbx-old", "fusionpbx-new"]),
+  role: z.enum(["kamailio", "old", "new", "postgres", "fusionpbx-old", "fusionpbx-new", "rtpengine"]),
   pid: z.number().int(),
   /** /proc/<pid>/comm of the program (informational; wrappers may show another name at first) */
   comm: z.string(),

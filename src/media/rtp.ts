@@ -207,6 +207,8 @@ export interface CallMedia {
   expected: number;
   /** the answering PBX's own count (FreeSWITCH's hangup event), when it reported one */
   pbx?: PbxRtp;
+  /** the media relay's own count (rtpengine's ng query), when the call went through one */
+  relay?: RelayRtp;
   /**
    * RFC 3550 figures per direction: caller->PBX over the caller's packets as captured leaving it (its
    * jitter is the sender's own), PBX->caller over the packets that came back to it from the answered address
@@ -222,6 +224,28 @@ export interface PbxRtp {
   outPackets: number;
   /** FreeSWITCH's MOS over the packets that arrived: recorded, never judged (it has one for 0 packets) */
   inMos: number | undefined;
+}
+
+/** What the media relay received of a call's RTP: from the caller's leg and from the PBX's. */
+export interface RelayRtp {
+  fromCaller: number;
+  fromPbx: number;
+}
+
+/**
+ * A relay's per-leg counters of one call (rtpengine's ng query) as the call's two directions: the leg
+ * whose RTP endpoint is the caller's address is the caller's, the other the PBX's; undefined when the
+ * relay does not know the call or the caller's leg.
+ */
+export function relayRtpOf(
+  caller: string | undefined,
+  legs: readonly { packets: number; endpoint: string | undefined }[],
+): RelayRtp | undefined {
+  if (caller === undefined) return undefined;
+  const mine = legs.find((l) => l.endpoint === caller);
+  if (!mine) return undefined;
+  const other = legs.filter((l) => l !== mine).reduce((n, l) => n + l.packets, 0);
+  return { fromCaller: mine.packets, fromPbx: other };
 }
 
 /** Each call's PBX-side audio counts from both FreeSWITCHs' books, by Call-ID. */
@@ -426,6 +450,7 @@ export function mediaRow(c: CallMedia): Record<string, unknown> {
     pbxToCallerFromElsewhere: c.receivedElsewhere,
     wrongPayload: c.wrongPayload,
     ...(c.pbx ? { pbx: c.pbx } : {}),
+    ...(c.relay ? { relay: c.relay } : {}),
     windowMs: c.windowMs,
     expectedEachWay: c.expected,
     rfc3550: { callerToPbx: c.callerToPbx, pbxToCaller: c.pbxToCaller },
@@ -458,11 +483,25 @@ export function oneWayReason(c: CallMedia): string | undefined {
   if (c.sent === 0) why.push(`caller->PBX 0 packets (the caller's stream did not run)`);
   else if (pbx && short(pbx.inPackets, c.sent))
     why.push(`caller->PBX: ${pbxName} received ${pbx.inPackets} of the caller's ${c.sent} packets ${at(c.sent)}`);
+  const relay = c.relay;
+  if (relay && c.sent > 0 && short(relay.fromCaller, c.sent))
+    why.push(`caller->PBX: the relay received ${relay.fromCaller} of the caller's ${c.sent} packets ${at(c.sent)}`);
   if (c.received === 0 || short(c.received, back)) {
     const from = `PBX->caller ${c.received} packets from ${c.answered ?? "(no answer SDP)"} ${at(back)}`;
-    if (!pbx) why.push(from);
-    else if (pbx.outPackets === 0) why.push(`${from}; ${pbxName} sent none`);
-    else why.push(`${from}; ${pbxName} sent ${pbx.outPackets}: lost between it and the caller`);
+    const parts = [from];
+    if (pbx)
+      parts.push(
+        pbx.outPackets === 0
+          ? `${pbxName} sent none`
+          : `${pbxName} sent ${pbx.outPackets}: lost between it and the caller`,
+      );
+    if (relay)
+      parts.push(
+        relay.fromPbx > c.received
+          ? `the relay received ${relay.fromPbx} from the PBX: ${relay.fromPbx - c.received} lost between the relay and the caller`
+          : `the relay received ${relay.fromPbx} from the PBX`,
+      );
+    why.push(parts.join("; "));
   }
   if (c.receivedElsewhere > 0)
     why.push(`${c.receivedElsewhere} packets came back from an address not in the 200 OK's SDP`);

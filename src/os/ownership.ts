@@ -113,7 +113,7 @@ export function listProcs(): ProcInfo[] {
  * (FusionPBX's web server, e.g. `php` or `php8.2`), each started through unshare (for the moment
  * before it execs, the name is unshare).
  */
-const LAB_PROGRAMS = new Set(["kamailio", "sipp", "freeswitch", "postgres", "unshare"]);
+const LAB_PROGRAMS = new Set(["kamailio", "sipp", "freeswitch", "postgres", "unshare", "rtpengine"]);
 export function isLabProgram(comm: string): boolean {
   return LAB_PROGRAMS.has(comm) || /^php[\d.]*$/.test(comm);
 }

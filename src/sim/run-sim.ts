@@ -7,6 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { burstMediaRow, MEDIA_VERDICT, MediaBook } from "../media/rtp.js";
+import type { NgAddress } from "../rtpengine/ng.js";
 import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
 import path from "node:path";
 import { EnvironmentError, formatError } from "../core/errors.js";
@@ -72,7 +73,7 @@ export interface SimRunOptions {
   injectFault?: (f: TestFault) => Promise<string>;
   runId?: string;
   /** media on: calls stream audio, captured with this dumpcap, and each phase is judged media-both-ways */
-  media?: { dumpcapBin: string };
+  media?: { dumpcapBin: string; relay?: NgAddress };
   /** the evidence sources in use (default: the stand-ins' logs alone) */
   evidence?: EvidenceInUse;
   /** the run's HEP capture and its feed (evidence hep or both) */

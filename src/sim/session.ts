@@ -170,7 +170,14 @@ export async function runSimSession(
             faults,
             evidence,
             logCopyMaxBytes: logCopyMaxBytes(req.captureMaxMb),
-            ...(dumpcap !== undefined ? { media: { dumpcapBin: dumpcap } } : {}),
+            ...(dumpcap !== undefined
+              ? {
+                  media: {
+                    dumpcapBin: dumpcap,
+                    ...(driver.mediaRelay ? { relay: driver.mediaRelay } : {}),
+                  },
+                }
+              : {}),
             ...(hep.capture && evidence.mode !== "sipp" ? { hep: { capture: hep.capture, feed: hep.feed } } : {}),
             ...(pbx ? { pbx } : {}),
             injectFault: (f) => injectFault(f, target, settings.labDir, hep.feed),

@@ -14,7 +14,8 @@ import { callPathOf, type Target } from "../target/target.js";
 import { MessageLogFollower, fileSize, parseMessageLogBuffer } from "../sip/message-log.js";
 import { streamOrder } from "../sipp/media.js";
 import { mediaScenarioFile } from "../media/scenario-file.js";
-import { callMedia, rtpPacketsOf, callSignalsOf, type CallMedia } from "../media/rtp.js";
+import { callMedia, relayRtpOf, rtpPacketsOf, callSignalsOf, type CallMedia } from "../media/rtp.js";
+import { ngQuery, type NgAddress } from "../rtpengine/ng.js";
 import { startMediaCapture, type MediaCapture } from "../media/capture.js";
 import { uacArgv } from "../sipp/argv.js";
 import { parseTraceStat, type TraceStat } from "../sipp/results.js";
@@ -80,8 +81,8 @@ export interface TrafficOptions {
   evidence: EvidenceSource;
   /** the run's HEP capture, when `evidence` is hep or both */
   hep?: TrafficHep;
-  /** media on: each call streams a tone and the caller's RTP is captured with this dumpcap */
-  media?: { dumpcapBin: string };
+  /** media on: each call streams a tone and the caller's RTP is captured with this dumpcap; with a media relay, its ng control (each call's counters) */
+  media?: { dumpcapBin: string; relay?: NgAddress };
   /** each phase's copy of a stand-in's log keeps at most this many bytes (undefined or 0: all) */
   logCopyMaxBytes?: number;
 }
@@ -328,7 +329,14 @@ export class Traffic {
         stats = undefined;
       }
       const report: BurstReport = { label: spec.label, argv, exit, stats, uacLog: files.messageLog };
-      if (capture) report.media = await countMedia(files.messageLog, mediaFiles, spec.holdMs);
+      if (capture)
+        report.media = await countMedia(
+          files.messageLog,
+          mediaFiles,
+          spec.holdMs,
+          `${callIdTag(this.o.runId, spec.label)}-`,
+          media?.relay,
+        );
       return report;
     })();
     const stop = async (): Promise<void> => {
@@ -370,6 +378,8 @@ async function countMedia(
   uacLog: string,
   files: { pcap: string; log: string },
   holdMs: number,
+  callIdPrefix: string,
+  relay: NgAddress | undefined,
 ): Promise<NonNullable<BurstReport["media"]>> {
   try {
     const [pcap, log, messages] = await Promise.all([
@@ -377,10 +387,31 @@ async function countMedia(
       readFile(files.log, "utf8").catch(() => ""),
       readFile(uacLog),
     ]);
-    const sdp = callSignalsOf(parseMessageLogBuffer(messages).records);
-    return { calls: callMedia(streamOrder(log), sdp, rtpPacketsOf(pcap), holdMs), pcap: files.pcap };
+    // the burst's own calls: a stranger's answer that reached the caller's SIP port is not one of them
+    const sdp = new Map(
+      [...callSignalsOf(parseMessageLogBuffer(messages).records)].filter(([id]) => id.startsWith(callIdPrefix)),
+    );
+    const calls = callMedia(streamOrder(log), sdp, rtpPacketsOf(pcap), holdMs);
+    if (relay) await addRelayCounts(relay, calls);
+    return { calls, pcap: files.pcap };
   } catch (e) {
     return { calls: undefined, why: (e as Error).message, pcap: files.pcap };
+  }
+}
+
+/**
+ * The relay's own counters of each call (rtpengine keeps a call's for its delete delay after the BYE):
+ * a call it does not know (or that it could not be asked about) gets none.
+ */
+async function addRelayCounts(relay: NgAddress, calls: CallMedia[]): Promise<void> {
+  for (let i = 0; i < calls.length; i += 20) {
+    await Promise.all(
+      calls.slice(i, i + 20).map(async (c) => {
+        const stats = await ngQuery(relay, c.callId).catch(() => undefined);
+        const r = stats && relayRtpOf(c.caller, stats.legs);
+        if (r) c.relay = r;
+      }),
+    );
   }
 }
 
