@@ -177,11 +177,107 @@ export interface FleetTimings {
   totalMs: number;
 }
 
+type FailNode = (i: number, stage: FleetStage, reason: string) => void;
+
+async function writeEvery(
+  members: readonly FleetMember[],
+  texts: readonly string[],
+  fail: FailNode,
+  interrupted: () => boolean,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  await Promise.all(
+    members.map(async (m, i) => {
+      try {
+        signal?.throwIfAborted();
+        await m.target.dispatcherList.writeAtomic(texts[i]!);
+      } catch (err) {
+        fail(i, "write", interrupted() ? "the run was interrupted" : message(err));
+      }
+    }),
+  );
+}
+
+async function reloadEvery(
+  members: readonly FleetMember[],
+  steps: NodeStep[],
+  policy: RetryPolicy,
+  fail: FailNode,
+  interrupted: () => boolean,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  await Promise.all(
+    members.map(async (m, i) => {
+      try {
+        const started = Date.now();
+        const reload = await reloadWithRetry(m.target.rpc, policy, signal);
+        const at = started + reload.durationMs;
+        Object.assign(steps[i]!, { reload, reloadSentAt: at - reload.lastAttemptMs, routingAt: at });
+        if (!reload.ok) fail(i, "reload", `dispatcher.reload was not accepted: ${reload.reply}`);
+      } catch (err) {
+        fail(i, "reload", interrupted() ? "the run was interrupted" : message(err));
+      }
+    }),
+  );
+}
+
+async function verifyEvery(v: {
+  members: readonly FleetMember[];
+  steps: NodeStep[];
+  details: FleetNodeDetail[];
+  profiles: readonly DispatcherProfile[];
+  texts: readonly string[];
+  label: string;
+  policy: RetryPolicy;
+  fail: FailNode;
+  interrupted: () => boolean;
+  signal: AbortSignal | undefined;
+}): Promise<void> {
+  const { steps, details, profiles, texts, label, policy, fail } = v;
+  await Promise.all(
+    v.members.map(async (m, i) => {
+      try {
+        const [text, runtime] = await Promise.all([readCurrent(m.target), readRuntime(m.target.rpc, policy, v.signal)]);
+        steps[i]!.runtime = uris(runtime);
+        details[i]!.runtime = runtime;
+        const diff = diffRuntime(profiles[i]!.list, runtime);
+        if (text !== texts[i])
+          fail(i, "verify", `the list file changed under us (${m.target.dispatcherList.location})`);
+        else if (!diff.ok) fail(i, "verify", `Kamailio's runtime does not match ${label}: ${describeDiff(diff)}`);
+      } catch (err) {
+        fail(i, "verify", v.interrupted() ? "the run was interrupted" : message(err));
+      }
+    }),
+  );
+}
+
+/** Every node back on the step before, each verified; what happened is written into its step. */
+async function restoreFleet(
+  checked: readonly Awaited<ReturnType<typeof checkFleet>>[number][],
+  steps: NodeStep[],
+  policy: RetryPolicy,
+  previousLabel: string,
+): Promise<void> {
+  await Promise.all(
+    checked.map(async (c, i) => {
+      const s = steps[i]!;
+      try {
+        const r = await restorePrevious(c.member.target, c.previousText, policy, s.reload?.ok === true);
+        s.restore = { verified: r.verified, detail: r.detail, runtime: r.runtime ? uris(r.runtime) : undefined };
+      } catch (err) {
+        s.restore = { verified: false, detail: `restore failed: ${message(err)}`, runtime: undefined };
+      }
+      s.routing = s.restore.verified ? previousLabel : "unknown";
+      if (s.result === "stopped" && s.reload?.ok) s.result = "applied";
+      rmSync(backupPaths(c.member.target).inFlight, { force: true });
+    }),
+  );
+}
+
 /**
  * Apply one profile to every node of a fleet, all or nothing (see the module's comment). `desired`
  * may be a node's own profile (a rollback to the lists each node had before a plan).
  */
-// eslint-disable-next-line max-lines-per-function -- to be split once the fleet, media and probe work on it lands
 export async function fleetApply(
   members: readonly FleetMember[],
   desired: ProfileMode | DispatcherProfile | ((m: FleetMember) => DispatcherProfile),
@@ -250,57 +346,29 @@ export async function fleetApply(
     const interrupted = (): boolean => opts.signal?.aborted === true;
 
     // write every list
-    await Promise.all(
-      members.map(async (m, i) => {
-        try {
-          opts.signal?.throwIfAborted();
-          await m.target.dispatcherList.writeAtomic(texts[i]!);
-        } catch (err) {
-          fail(i, "write", interrupted() ? "the run was interrupted" : message(err));
-        }
-      }),
-    );
+    await writeEvery(members, texts, fail, interrupted, opts.signal);
     timings.writeMs = lap();
     if (first.cause === undefined && opts.afterWrite) await opts.afterWrite();
     lap();
 
     // reload every node at once
-    if (first.cause === undefined)
-      await Promise.all(
-        members.map(async (m, i) => {
-          try {
-            const started = Date.now();
-            const reload = await reloadWithRetry(m.target.rpc, policy, opts.signal);
-            const at = started + reload.durationMs;
-            Object.assign(steps[i]!, { reload, reloadSentAt: at - reload.lastAttemptMs, routingAt: at });
-            if (!reload.ok) fail(i, "reload", `dispatcher.reload was not accepted: ${reload.reply}`);
-          } catch (err) {
-            fail(i, "reload", interrupted() ? "the run was interrupted" : message(err));
-          }
-        }),
-      );
+    if (first.cause === undefined) await reloadEvery(members, steps, policy, fail, interrupted, opts.signal);
 
     timings.reloadMs = lap();
     // read every list and runtime back
     if (first.cause === undefined)
-      await Promise.all(
-        members.map(async (m, i) => {
-          try {
-            const [text, runtime] = await Promise.all([
-              readCurrent(m.target),
-              readRuntime(m.target.rpc, policy, opts.signal),
-            ]);
-            steps[i]!.runtime = uris(runtime);
-            details[i]!.runtime = runtime;
-            const diff = diffRuntime(profiles[i]!.list, runtime);
-            if (text !== texts[i])
-              fail(i, "verify", `the list file changed under us (${m.target.dispatcherList.location})`);
-            else if (!diff.ok) fail(i, "verify", `Kamailio's runtime does not match ${label}: ${describeDiff(diff)}`);
-          } catch (err) {
-            fail(i, "verify", interrupted() ? "the run was interrupted" : message(err));
-          }
-        }),
-      );
+      await verifyEvery({
+        members,
+        steps,
+        details,
+        profiles,
+        texts,
+        label,
+        policy,
+        fail,
+        interrupted,
+        signal: opts.signal,
+      });
 
     timings.verifyMs = lap();
     if (first.cause === undefined) {
@@ -322,20 +390,7 @@ export async function fleetApply(
     }
 
     // put every node back on the last good step (never interrupted: it must finish)
-    await Promise.all(
-      checked.map(async (c, i) => {
-        const s = steps[i]!;
-        try {
-          const r = await restorePrevious(c.member.target, c.previousText, policy, s.reload?.ok === true);
-          s.restore = { verified: r.verified, detail: r.detail, runtime: r.runtime ? uris(r.runtime) : undefined };
-        } catch (err) {
-          s.restore = { verified: false, detail: `restore failed: ${message(err)}`, runtime: undefined };
-        }
-        s.routing = s.restore.verified ? previousLabel : "unknown";
-        if (s.result === "stopped" && s.reload?.ok) s.result = "applied";
-        rmSync(backupPaths(c.member.target).inFlight, { force: true });
-      }),
-    );
+    await restoreFleet(checked, steps, policy, previousLabel);
     const failure: FleetFailure = {
       label,
       previousLabel,
