@@ -4,12 +4,23 @@
  * SIPp stand-ins or on real FreeSWITCH (old 1.10.3, new 1.10.12; needs `make real-services`); the
  * knee is the last rate at which the whole run passes (every assertion, media-both-ways included with
  * media on). Each rate runs on a fresh lab.
- * Usage: node dist/bench/media.bench.js <sipp|freeswitch> [seconds] [hold] [rates...]
+ * With `sipp-relay` it compares media on without and with the lab's rtpengine relay
+ * (--media-relay rtpengine, RTP ports 10000-29999: 4 a call kept 30 s after its BYE) on the stand-ins.
+ * Usage: node dist/bench/media.bench.js <sipp|freeswitch|sipp-relay> [seconds] [hold] [rates...]
  */
 import os from "node:os";
 import path from "node:path";
 import { freeswitchFlags } from "../test/support/freeswitch-fixture.js";
+import { createSocket } from "node:dgram";
 import { labFixture } from "../test/support/lab-fixture.js";
+
+async function freeUdpPort(): Promise<number> {
+  const s = createSocket("udp4");
+  await new Promise<void>((r) => s.bind(0, "127.0.0.1", () => r()));
+  const port = s.address().port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
 
 const load = (): string =>
   os
@@ -23,10 +34,20 @@ async function simAt(
   rate: number,
   seconds: number,
   hold: number,
+  relay = false,
 ): Promise<boolean> {
   const f = await labFixture();
   try {
     const extra = backends === "freeswitch" ? await freeswitchFlags() : [];
+    if (relay)
+      extra.push(
+        "--media-relay",
+        "rtpengine",
+        "--relay-ng-port",
+        String(await freeUdpPort()),
+        "--relay-ports",
+        "10000-29999",
+      );
     // wide RTP ranges (above the fixtures' SIP/RPC ports): each call holds a port pair at its FreeSWITCH
     const widen = (flag: string, lo: number): void => void (extra[extra.indexOf(flag) + 1] = `${lo}-${lo + 3999}`);
     if (backends === "freeswitch") {
@@ -48,7 +69,7 @@ async function simAt(
     });
     const fails = (r.stdout.match(/^FAIL \S+ \S+: .*/gm) ?? []).slice(0, 3);
     console.log(
-      `${backends} media ${media.padEnd(3)} rate ${String(rate).padStart(4)}/s: exit ${r.code} in ${((performance.now() - t) / 1000).toFixed(1)} s (load ${load()})${fails.length ? "\n    " + fails.join("\n    ") : ""}`,
+      `${backends}${relay ? " via rtpengine" : ""} media ${media.padEnd(3)} rate ${String(rate).padStart(4)}/s: exit ${r.code} in ${((performance.now() - t) / 1000).toFixed(1)} s (load ${load()})${fails.length ? "\n    " + fails.join("\n    ") : ""}`,
     );
     return r.code === 0;
   } finally {
@@ -56,18 +77,32 @@ async function simAt(
   }
 }
 
-const [backends = "sipp", ...rest] = process.argv.slice(2);
-if (backends !== "sipp" && backends !== "freeswitch") throw new Error("usage: media.bench.js <sipp|freeswitch> ...");
+const [mode = "sipp", ...rest] = process.argv.slice(2);
+if (mode !== "sipp" && mode !== "freeswitch" && mode !== "sipp-relay")
+  throw new Error("usage: media.bench.js <sipp|freeswitch|sipp-relay> ...");
+const backends = mode === "freeswitch" ? "freeswitch" : "sipp";
 const [seconds = 5, hold = 1000, ...rates] = rest.map(Number);
 const ladder = rates.length > 0 ? rates : [50, 100, 200, 300, 400];
 console.log(
   `machine: ${os.cpus().length} cores; ${backends}; ${seconds} s of calls per phase, held ${hold} ms; load ${load()}`,
 );
-for (const media of ["off", "on"] as const) {
+const runs: { media: "on" | "off"; relay: boolean }[] =
+  mode === "sipp-relay"
+    ? [
+        { media: "on", relay: false },
+        { media: "on", relay: true },
+      ]
+    : [
+        { media: "off", relay: false },
+        { media: "on", relay: false },
+      ];
+for (const { media, relay } of runs) {
   let knee = 0;
   for (const rate of ladder) {
-    if (!(await simAt(backends, media, rate, seconds, hold))) break;
+    if (!(await simAt(backends, media, rate, seconds, hold, relay))) break;
     knee = rate;
   }
-  console.log(`${backends} media ${media}: zero-failure up to ${knee} calls/s (of ${ladder.join(", ")})`);
+  console.log(
+    `${backends}${relay ? " via rtpengine" : ""} media ${media}: zero-failure up to ${knee} calls/s (of ${ladder.join(", ")})`,
+  );
 }
