@@ -115,7 +115,6 @@ const pick = (c: { routed: number; failed: number }): { routed: number; failed: 
   failed: c.failed,
 });
 
-// eslint-disable-next-line max-lines-per-function -- to be split once the fleet, media and probe work on it lands
 export async function startTrafficRun(
   t: TrafficSettings,
   target: Target,
@@ -129,17 +128,8 @@ export async function startTrafficRun(
   fleet?: readonly { name: string; target: Target }[],
 ): Promise<TrafficRun> {
   const nodes = fleet ?? [{ name: "", target }];
-  const silent = (
-    await Promise.all(nodes.map(async (n) => ((await kamailioMirrors(n.target.rpc)) === true ? undefined : n)))
-  ).filter((n) => n !== undefined);
-  if (silent.length > 0) {
-    throw new EnvironmentError(
-      `${t.calls ? "--traffic" : "the plan's gates"} judge${t.calls ? "s" : ""} every call from what Kamailio mirrors (HEP), but ${silent.map((n) => n.target.rpc.endpoint).join(" and ")} ${silent.length === 1 ? "does" : "do"} not mirror; nothing was changed`,
-      ["switch it on (`siptrace.status on` over the RPC, or restart the lab with --hep-mirror on)"],
-    );
-  }
+  await requireMirroring(nodes, t.calls !== undefined);
   const proxies = nodes.map((n) => endpointKey(n.target.proxy));
-  const proxy = proxies.join(", ");
   const backends = { old: endpointKey(target.backends.old), new: endpointKey(target.backends.new) };
   const runTag = randomBytes(3).toString("hex");
   const callIdPrefix = t.calls ? `pbxc-${runTag}-traffic` : undefined;
@@ -170,12 +160,7 @@ export async function startTrafficRun(
     steps: steps.map((s) => ({ weightNew: s.weightNew, gates: s.gateSpecs })),
     ...(t.calls?.media ? { media: true } : {}),
   };
-  const gates: StepGates = fleet
-    ? new FleetGates(
-        gatesOptions,
-        fleet.map((n) => ({ name: n.name, proxy: endpointKey(n.target.proxy) })),
-      )
-    : new LiveGates(gatesOptions);
+  const gates = stepGatesFor(gatesOptions, fleet);
   // the calls and the per-backend rates on the run's stream, as a sim's (the web view and report.html show them)
   const callEvents = new TrafficCallEvents({
     backends,
@@ -199,59 +184,224 @@ export async function startTrafficRun(
   });
   scope.defer("hep capture", () => capture.stop().then(() => undefined));
   // timeouts and calls that never ended, also between steps
-  const sweep = setInterval(() => {
+  const sweep = every(1000, scope, "evidence sweep", () => {
     gates.age();
     for (const id of capture.evidence.expireCreatedBefore((Date.now() - EVIDENCE_MAX_AGE_MS) * 1000)) over.push(id);
     letGo();
-  }, 1000);
-  sweep.unref();
-  scope.defer("evidence sweep", () => clearInterval(sweep));
+  });
   scope.defer("hep rates", startRateSampler(rates, events));
   // media: the caller's RTP captured from before the first call, each call counted after its BYE
-  const mediaOn = t.calls?.media;
-  let mediaCapture: MediaCapture | undefined;
-  let media: LiveMedia | undefined;
-  let mediaPoll: NodeJS.Timeout | undefined;
-  let polling: Promise<void> | undefined;
-  const pollMedia = (final = false): Promise<void> => {
-    const m = media;
-    if (!m) return Promise.resolve();
-    polling = (polling ?? Promise.resolve())
-      .then(() => m.poll(final))
-      .catch((e: unknown) => {
-        log(`media: ${(e as Error).message}`);
+  const media = t.calls?.media ? await startTrafficMedia(t.calls, target, runDir, scope, gates, log) : undefined;
+  const scenario = media?.scenario ?? t.calls?.scenario;
+  const { calls, probes } = startUacs({
+    t,
+    target,
+    runDir,
+    scope,
+    scenario,
+    media,
+    callIdPrefix,
+    probePrefix,
+    proxy: proxies.join(", "),
+    hepAt: `${t.hep.address}:${capture.port}`,
+    log,
+  });
+  return {
+    capture,
+    gates,
+    calls,
+    open(i) {
+      gates.open(i);
+      callEvents.phase = phaseOfWeight(steps[i]!.weightNew);
+    },
+    async settleMedia(i) {
+      if (!media) return;
+      const owed = gates.mediaOwed(i);
+      const deadline = performance.now() + TRAFFIC_MEDIA_HOLD_MS + 3000;
+      while (gates.stillOwed(i, owed) > 0 && performance.now() < deadline) await delay(50, scope.signal);
+    },
+    async finish(reaction, results) {
+      const [exit, probeExit] = await Promise.all([calls?.stop(), probes?.stop()]);
+      if (media) await media.stop();
+      await capture.settle(100, 3000);
+      clearInterval(sweep);
+      gates.flush();
+      letGo();
+      records.close();
+      const hep = capture.summary();
+      if (hep.pcap.kept.dropped.files > 0) log(`capture: ${pcapKeptText(hep.pcap.kept)}`);
+      results.traffic = trafficResults(t, runDir, scenario, callIdPrefix, calls, exit, hep, callEvents.routedTo, media);
+      if (probes && t.probe && probePrefix !== undefined)
+        results.traffic.probe = probeResults(t.probe, probePrefix, probes, probeExit?.description ?? "", gates);
+      results.steps.forEach((p, i) => {
+        const v = gates.verdicts.get(i);
+        if (v) p.gates = v;
+        const byNode = gates.nodeVerdicts?.(i);
+        if (byNode) p.gatesByNode = byNode;
       });
-    return polling;
+      if (reaction && results.rollback) await recordReaction(reaction, results.rollback, records.path, log);
+    },
   };
-  const mediaFiles = {
+}
+
+/** The gates judge what Kamailio mirrors: a node that does not mirror is exit 3 before anything changes. */
+async function requireMirroring(nodes: readonly { target: Target }[], ownCalls: boolean): Promise<void> {
+  const silent = (
+    await Promise.all(nodes.map(async (n) => ((await kamailioMirrors(n.target.rpc)) === true ? undefined : n)))
+  ).filter((n) => n !== undefined);
+  if (silent.length === 0) return;
+  throw new EnvironmentError(
+    `${ownCalls ? "--traffic judges" : "the plan's gates judge"} every call from what Kamailio mirrors (HEP), but ${silent.map((n) => n.target.rpc.endpoint).join(" and ")} ${silent.length === 1 ? "does" : "do"} not mirror; nothing was changed`,
+    ["switch it on (`siptrace.status on` over the RPC, or restart the lab with --hep-mirror on)"],
+  );
+}
+
+interface TrafficMedia {
+  capture: MediaCapture;
+  live: LiveMedia;
+  /** the UAC scenario with the RTP actions in it */
+  scenario: string;
+  files: { pcap: string; streamLog: string; uacLog: string };
+  /** stop polling and capturing, then count the calls still owed */
+  stop(): Promise<void>;
+}
+
+/** The caller's RTP captured (dumpcap on the proxy's address) and counted call by call into the gates. */
+async function startTrafficMedia(
+  calls: NonNullable<TrafficSettings["calls"]>,
+  target: Target,
+  runDir: string,
+  scope: Scope,
+  gates: StepGates,
+  log: (line: string) => void,
+): Promise<TrafficMedia> {
+  const files = {
     pcap: path.join(runDir, TRAFFIC_FILES.mediaPcap),
     streamLog: path.join(runDir, TRAFFIC_FILES.mediaLog),
     uacLog: path.join(runDir, TRAFFIC_FILES.messageLog),
   };
-  let scenario = t.calls?.scenario;
-  if (mediaOn && t.calls) {
-    scenario = await mediaScenarioFile(t.calls.scenario, runDir);
-    mediaCapture = await startMediaCapture({
-      bin: mediaOn.dumpcapBin,
-      address: target.proxy.address,
-      file: mediaFiles.pcap,
-      cwd: runDir,
-      signal: scope.signal,
-    });
-    const capture = mediaCapture;
-    scope.defer("media capture", () => capture.stop());
-    const rows = openLineLog(path.join(runDir, TRAFFIC_FILES.mediaCalls));
-    scope.defer("media rows", () => rows.close());
-    media = new LiveMedia(mediaFiles, TRAFFIC_MEDIA_HOLD_MS, (c) => {
-      const audio = audioOf(c);
-      gates.observeMedia(c.callId, audio);
-      rows.append(JSON.stringify({ callId: c.callId, ...mediaRow(c) }));
-    });
-    mediaPoll = setInterval(() => void pollMedia(), 200);
-    mediaPoll.unref();
-    scope.defer("media poll", () => clearInterval(mediaPoll));
+  const scenario = await mediaScenarioFile(calls.scenario, runDir);
+  const capture = await startMediaCapture({
+    bin: calls.media!.dumpcapBin,
+    address: target.proxy.address,
+    file: files.pcap,
+    cwd: runDir,
+    signal: scope.signal,
+  });
+  scope.defer("media capture", () => capture.stop());
+  const rows = openLineLog(path.join(runDir, TRAFFIC_FILES.mediaCalls));
+  scope.defer("media rows", () => rows.close());
+  const live = new LiveMedia(files, TRAFFIC_MEDIA_HOLD_MS, (c) => {
+    gates.observeMedia(c.callId, audioOf(c));
+    rows.append(JSON.stringify({ callId: c.callId, ...mediaRow(c) }));
+  });
+  let polling: Promise<void> = Promise.resolve();
+  const poll = (final = false): Promise<void> =>
+    (polling = polling
+      .then(() => live.poll(final))
+      .catch((e: unknown) => {
+        log(`media: ${(e as Error).message}`);
+      }));
+  const timer = every(200, scope, "media poll", () => void poll());
+  return {
+    capture,
+    live,
+    scenario,
+    files,
+    async stop() {
+      clearInterval(timer);
+      await capture.stop();
+      await poll(true);
+    },
+  };
+}
+
+/** The probe calls' totals, summed over the steps' verdicts. */
+function probeResults(
+  probe: NonNullable<TrafficSettings["probe"]>,
+  callIdPrefix: string,
+  probes: BackgroundTraffic,
+  exit: string,
+  gates: StepGates,
+): NonNullable<NonNullable<MigrateResults["traffic"]>["probe"]> {
+  const routed = { old: 0, new: 0 };
+  for (const v of gates.verdicts.values()) {
+    routed.old += v.probe?.routed.old ?? 0;
+    routed.new += v.probe?.routed.new ?? 0;
   }
-  // one SIPp UAC for the whole plan: --traffic's background calls, --probe's probe calls
+  return {
+    rate: probe.rate,
+    uri: probe.uri,
+    callIdPrefix,
+    argv: probes.argv,
+    files: [PROBE_FILES.messageLog, PROBE_FILES.statFile, PROBE_FILES.errorFile],
+    exit,
+    calls: { total: routed.old + routed.new, ...routed },
+  };
+}
+
+/** What the failing backend received from its first failing call until routing was restored (and until traffic stopped). */
+async function recordReaction(
+  reaction: NonNullable<NonNullable<PlanOutcome["rollback"]>["reaction"]>,
+  rollback: NonNullable<MigrateResults["rollback"]>,
+  recordsPath: string,
+  log: (line: string) => void,
+): Promise<void> {
+  // what the failing backend received from its first failing call until routing was restored
+  const during = await callsDuring(
+    readCallRecords(recordsPath),
+    "new",
+    reaction.firstFailingCallMs,
+    reaction.restoredAtMs,
+  );
+  const segments = reaction.chain ? reactionSegments(reaction.chain) : undefined;
+  const stopped = reaction.stoppedAtMs;
+  const split =
+    stopped === undefined
+      ? undefined
+      : {
+          untilStopped: pick(
+            await callsDuring(readCallRecords(recordsPath), "new", reaction.firstFailingCallMs, stopped),
+          ),
+          afterStopped: pick(
+            await callsDuring(readCallRecords(recordsPath), "new", stopped + 0.001, reaction.restoredAtMs),
+          ),
+        };
+  rollback.reaction = {
+    ...reaction,
+    backend: "new",
+    ...during,
+    ...(split ?? {}),
+    ...(segments ? { segments } : {}),
+  };
+  if (stopped !== undefined && split)
+    log(
+      `traffic to new stopped ${(stopped - reaction.firstFailingCallMs).toFixed(0)} ms after the first failing call's INVITE ` +
+        `(new out of selection); new received ${split.untilStopped.routed} call(s) until then and ${split.afterStopped.routed} after`,
+    );
+  log(
+    `reaction: ${reaction.reactionMs.toFixed(0)} ms from the first failing call's INVITE to the restored runtime; ` +
+      `new received ${during.routed} call(s) in that time, ${during.failed} of them failed${during.unanswered > 0 ? `, ${during.unanswered} had no final answer` : ""}`,
+  );
+  if (segments) log(`reaction, link by link: ${reactionText(segments)}`);
+}
+
+/** One SIPp UAC for the whole plan: --traffic's background calls, --probe's probe calls; each stopped with the run's scope. */
+function startUacs(u: {
+  t: TrafficSettings;
+  target: Target;
+  runDir: string;
+  scope: Scope;
+  scenario: string | undefined;
+  media: TrafficMedia | undefined;
+  callIdPrefix: string | undefined;
+  probePrefix: string | undefined;
+  proxy: string;
+  /** the collector's address, for the log line */
+  hepAt: string;
+  log: (line: string) => void;
+}): { calls: BackgroundTraffic | undefined; probes: BackgroundTraffic | undefined } {
+  const { t, target, runDir, scope, scenario, media, callIdPrefix, probePrefix, proxy, log } = u;
   const uac = (
     c: { sippBin: string; scenario: string; rate: number },
     prefix: string,
@@ -270,19 +420,19 @@ export async function startTrafficRun(
   const calls =
     t.calls && callIdPrefix !== undefined && scenario !== undefined
       ? uac({ ...t.calls, scenario }, callIdPrefix, {
-          ...(mediaCapture ? { media: { port: mediaCapture.port, logFile: mediaFiles.streamLog } } : {}),
+          ...(media ? { media: { port: media.capture.port, logFile: media.files.streamLog } } : {}),
         })
       : undefined;
   if (calls) {
     scope.defer("background traffic", () => calls.stop().then(() => undefined));
     log(
-      `traffic: ${t.calls!.rate} calls/s through ${proxy} (SIPp pid ${calls.pid}, Call-IDs ${callIdPrefix}-*), judged from HEP on ${t.hep.address}:${capture.port}` +
-        (mediaCapture
+      `traffic: ${t.calls!.rate} calls/s through ${proxy} (SIPp pid ${calls.pid}, Call-IDs ${callIdPrefix}-*), judged from HEP on ${u.hepAt}` +
+        (media
           ? `; audio both ways (${TRAFFIC_MEDIA_HOLD_MS} ms calls), the caller's RTP in ${TRAFFIC_FILES.mediaPcap}`
           : "; no audio (--media off)"),
     );
   } else {
-    log(`traffic: the calls ${proxy} mirrors, judged from HEP on ${t.hep.address}:${capture.port}`);
+    log(`traffic: the calls ${proxy} mirrors, judged from HEP on ${u.hepAt}`);
   }
   const probes =
     t.probe && probePrefix !== undefined
@@ -298,117 +448,58 @@ export async function startTrafficRun(
       `probe: ${t.probe!.rate} calls/s dialing ${t.probe!.uri} through ${proxy} (SIPp pid ${probes.pid}, Call-IDs ${probePrefix}-*), counted apart from the users' calls`,
     );
   }
+  return { calls, probes };
+}
+
+/** results.json's traffic: the calls placed, the files kept, the capture and the media counted. */
+function trafficResults(
+  t: TrafficSettings,
+  runDir: string,
+  scenario: string | undefined,
+  callIdPrefix: string | undefined,
+  calls: BackgroundTraffic | undefined,
+  exit: Awaited<ReturnType<BackgroundTraffic["stop"]>> | undefined,
+  hep: ReturnType<HepCapture["summary"]>,
+  routedTo: { old: number; new: number },
+  media: TrafficMedia | undefined,
+): NonNullable<MigrateResults["traffic"]> {
   return {
-    capture,
-    gates,
-    calls,
-    open(i) {
-      gates.open(i);
-      callEvents.phase = phaseOfWeight(steps[i]!.weightNew);
-    },
-    async settleMedia(i) {
-      if (!media) return;
-      const owed = gates.mediaOwed(i);
-      const deadline = performance.now() + TRAFFIC_MEDIA_HOLD_MS + 3000;
-      while (gates.stillOwed(i, owed) > 0 && performance.now() < deadline) await delay(50, scope.signal);
-    },
-    async finish(reaction, results) {
-      const [exit, probeExit] = await Promise.all([calls?.stop(), probes?.stop()]);
-      if (mediaCapture) {
-        clearInterval(mediaPoll);
-        await mediaCapture.stop();
-        await pollMedia(true);
-      }
-      await capture.settle(100, 3000);
-      clearInterval(sweep);
-      gates.flush();
-      letGo();
-      records.close();
-      const hep = capture.summary();
-      if (hep.pcap.kept.dropped.files > 0) log(`capture: ${pcapKeptText(hep.pcap.kept)}`);
-      results.traffic = {
-        rate: t.calls?.rate ?? 0,
-        argv: calls?.argv ?? [],
-        callIdPrefix,
-        files: calls
-          ? [
-              TRAFFIC_FILES.messageLog,
-              TRAFFIC_FILES.statFile,
-              TRAFFIC_FILES.errorFile,
-              ...rotatedLogs(runDir, scenario),
-              ...hep.pcap.kept.files,
-              CALL_RECORDS_FILE,
-              ...(media ? [TRAFFIC_FILES.mediaLog, TRAFFIC_FILES.mediaPcap, TRAFFIC_FILES.mediaCalls] : []),
-            ]
-          : [...hep.pcap.kept.files, CALL_RECORDS_FILE],
-        exit: exit ? exit.description : "no calls placed by the tool",
-        hep,
-        calls: { total: callEvents.routedTo.old + callEvents.routedTo.new, ...callEvents.routedTo },
-        media: media
-          ? { on: true, holdMs: TRAFFIC_MEDIA_HOLD_MS, pcap: TRAFFIC_FILES.mediaPcap, callsCounted: media.total }
-          : { on: false },
-      };
-      if (probes && t.probe && probePrefix !== undefined) {
-        const routed = { old: 0, new: 0 };
-        for (const v of gates.verdicts.values()) {
-          routed.old += v.probe?.routed.old ?? 0;
-          routed.new += v.probe?.routed.new ?? 0;
-        }
-        results.traffic.probe = {
-          rate: t.probe.rate,
-          uri: t.probe.uri,
-          callIdPrefix: probePrefix,
-          argv: probes.argv,
-          files: [PROBE_FILES.messageLog, PROBE_FILES.statFile, PROBE_FILES.errorFile],
-          exit: probeExit?.description ?? "",
-          calls: { total: routed.old + routed.new, ...routed },
-        };
-      }
-      results.steps.forEach((p, i) => {
-        const v = gates.verdicts.get(i);
-        if (v) p.gates = v;
-        const byNode = gates.nodeVerdicts?.(i);
-        if (byNode) p.gatesByNode = byNode;
-      });
-      if (reaction && results.rollback) {
-        // what the failing backend received from its first failing call until routing was restored
-        const during = await callsDuring(
-          readCallRecords(records.path),
-          "new",
-          reaction.firstFailingCallMs,
-          reaction.restoredAtMs,
-        );
-        const segments = reaction.chain ? reactionSegments(reaction.chain) : undefined;
-        const stopped = reaction.stoppedAtMs;
-        const split =
-          stopped === undefined
-            ? undefined
-            : {
-                untilStopped: pick(
-                  await callsDuring(readCallRecords(records.path), "new", reaction.firstFailingCallMs, stopped),
-                ),
-                afterStopped: pick(
-                  await callsDuring(readCallRecords(records.path), "new", stopped + 0.001, reaction.restoredAtMs),
-                ),
-              };
-        results.rollback.reaction = {
-          ...reaction,
-          backend: "new",
-          ...during,
-          ...(split ?? {}),
-          ...(segments ? { segments } : {}),
-        };
-        if (stopped !== undefined && split)
-          log(
-            `traffic to new stopped ${(stopped - reaction.firstFailingCallMs).toFixed(0)} ms after the first failing call's INVITE ` +
-              `(new out of selection); new received ${split.untilStopped.routed} call(s) until then and ${split.afterStopped.routed} after`,
-          );
-        log(
-          `reaction: ${reaction.reactionMs.toFixed(0)} ms from the first failing call's INVITE to the restored runtime; ` +
-            `new received ${during.routed} call(s) in that time, ${during.failed} of them failed${during.unanswered > 0 ? `, ${during.unanswered} had no final answer` : ""}`,
-        );
-        if (segments) log(`reaction, link by link: ${reactionText(segments)}`);
-      }
-    },
+    rate: t.calls?.rate ?? 0,
+    argv: calls?.argv ?? [],
+    callIdPrefix,
+    files: calls
+      ? [
+          TRAFFIC_FILES.messageLog,
+          TRAFFIC_FILES.statFile,
+          TRAFFIC_FILES.errorFile,
+          ...rotatedLogs(runDir, scenario),
+          ...hep.pcap.kept.files,
+          CALL_RECORDS_FILE,
+          ...(media ? [TRAFFIC_FILES.mediaLog, TRAFFIC_FILES.mediaPcap, TRAFFIC_FILES.mediaCalls] : []),
+        ]
+      : [...hep.pcap.kept.files, CALL_RECORDS_FILE],
+    exit: exit ? exit.description : "no calls placed by the tool",
+    hep,
+    calls: { total: routedTo.old + routedTo.new, ...routedTo },
+    media: media
+      ? { on: true, holdMs: TRAFFIC_MEDIA_HOLD_MS, pcap: TRAFFIC_FILES.mediaPcap, callsCounted: media.live.total }
+      : { on: false },
   };
+}
+
+/** A fleet's gates judge each node's calls too; one target's, its calls. */
+function stepGatesFor(o: LiveGatesOptions, fleet: readonly { name: string; target: Target }[] | undefined): StepGates {
+  if (!fleet) return new LiveGates(o);
+  return new FleetGates(
+    o,
+    fleet.map((n) => ({ name: n.name, proxy: endpointKey(n.target.proxy) })),
+  );
+}
+
+/** A timer that does not keep the process up and stops with the scope. */
+function every(ms: number, scope: Scope, name: string, tick: () => void): NodeJS.Timeout {
+  const timer = setInterval(tick, ms);
+  timer.unref();
+  scope.defer(name, () => clearInterval(timer));
+  return timer;
 }
