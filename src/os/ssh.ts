@@ -19,6 +19,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { EnvironmentError } from "../core/errors.js";
+import type { ArgvRunner } from "../kamailio/kamcmd-rpc.js";
 
 export interface SshConnection {
   /** an IPv4 literal or a host name ssh resolves (never starting with '-') */
@@ -169,4 +170,33 @@ export function sshRefusal(
   if (HOST_KEY.test(stderr)) return new SshRefusedError(where, "host-key", detail, knownHosts);
   if (LOGIN.test(stderr)) return new SshRefusedError(where, "login", detail, knownHosts);
   return undefined;
+}
+
+export type SshExec = (remote: string[], input?: string) => Promise<{ stdout: string; stderr: string; code: number }>;
+
+/**
+ * A file on the session's host: its name in messages and a runner of remote argv that turns a failed
+ * ssh into exit 3 and a refused host key or login into the refusal's own error.
+ */
+export function sshFileAccess(
+  session: SshSession,
+  file: string,
+  run: ArgvRunner,
+  where: string,
+  timeoutMs: number,
+): { location: string; exec: SshExec } {
+  const c = session.connection;
+  const location = `${c.user ? `${c.user}@` : ""}${c.host}:${file} (ssh)`;
+  const exec: SshExec = async (remote, input) => {
+    let out: { stdout: string; stderr: string; code: number };
+    try {
+      out = await run(session.argv(remote), timeoutMs, input);
+    } catch (err) {
+      throw new EnvironmentError(`${where}: ssh to ${c.host}:${c.port} failed: ${(err as Error).message}`);
+    }
+    const refused = sshRefusal(out.code, out.stderr, where, c.knownHosts);
+    if (refused) throw refused;
+    return out;
+  };
+  return { location, exec };
 }

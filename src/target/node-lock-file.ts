@@ -10,7 +10,7 @@ import { readFile } from "node:fs/promises";
 import { EnvironmentError, fileFault } from "../core/errors.js";
 import { createExclusive, FileMode, tempPathFor } from "../files/atomic-write.js";
 import type { ArgvRunner } from "../kamailio/kamcmd-rpc.js";
-import { sshRefusal, type SshSession } from "../os/ssh.js";
+import { sshFileAccess, type SshSession } from "../os/ssh.js";
 
 export interface NodeLockFile {
   /** for messages: the path (and host over SSH) */
@@ -110,19 +110,7 @@ export function sshLockFile(
   where: string,
   timeoutMs = 10_000,
 ): NodeLockFile {
-  const c = session.connection;
-  const location = `${c.user ? `${c.user}@` : ""}${c.host}:${file} (ssh)`;
-  const exec = async (remote: string[], input?: string): Promise<{ stdout: string; stderr: string; code: number }> => {
-    let out: { stdout: string; stderr: string; code: number };
-    try {
-      out = await run(session.argv(remote), timeoutMs, input);
-    } catch (err) {
-      throw new EnvironmentError(`${where}: ssh to ${c.host}:${c.port} failed: ${(err as Error).message}`);
-    }
-    const refused = sshRefusal(out.code, out.stderr, where, c.knownHosts);
-    if (refused) throw refused;
-    return out;
-  };
+  const { location, exec } = sshFileAccess(session, file, run, where, timeoutMs);
   const failed = (what: string, out: { stderr: string; code: number }): EnvironmentError =>
     new EnvironmentError(
       `${where}: cannot ${what} ${location}: ${out.stderr.trim().split("\n").pop() || `exit ${out.code}`}`,

@@ -12,7 +12,7 @@
  */
 import { EnvironmentError } from "../core/errors.js";
 import type { ArgvRunner } from "../kamailio/kamcmd-rpc.js";
-import { sshRefusal, type SshSession } from "../os/ssh.js";
+import { sshFileAccess, type SshSession } from "../os/ssh.js";
 import type { DispatcherListStore } from "./target.js";
 
 /** The fixed write helper: `sh -c WRITE_LIST pbx-cutover-write PATH` with the list on stdin. */
@@ -47,19 +47,7 @@ export function sshFileStore(
   where: string,
   timeoutMs = 10_000,
 ): DispatcherListStore {
-  const c = session.connection;
-  const location = `${c.user ? `${c.user}@` : ""}${c.host}:${file} (ssh)`;
-  const exec = async (remote: string[], input?: string): Promise<{ stdout: string; stderr: string; code: number }> => {
-    let out: { stdout: string; stderr: string; code: number };
-    try {
-      out = await run(session.argv(remote), timeoutMs, input);
-    } catch (err) {
-      throw new EnvironmentError(`${where}: ssh to ${c.host}:${c.port} failed: ${(err as Error).message}`);
-    }
-    const refused = sshRefusal(out.code, out.stderr, where, c.knownHosts);
-    if (refused) throw refused;
-    return out;
-  };
+  const { location, exec } = sshFileAccess(session, file, run, where, timeoutMs);
   const lastLine = (s: string): string =>
     s
       .split("\n")
