@@ -11,7 +11,7 @@ import { linkSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { EnvironmentError, fileFault } from "../core/errors.js";
-import { createExclusive, FileMode, tempPathFor } from "../files/atomic-write.js";
+import { createIfAbsent, FileMode, tempPathFor } from "../files/atomic-write.js";
 import { ensureDir } from "../files/ensure-dir.js";
 import { isAlive } from "../os/process.js";
 import { startTimeOf } from "../os/ownership.js";
@@ -81,21 +81,7 @@ function inode(file: string): number | undefined {
 }
 
 function tryCreate(file: string, holder: LockHolder): boolean {
-  const tmp = tempPathFor(file);
-  try {
-    createExclusive(tmp, JSON.stringify(holder) + "\n", FileMode.private);
-    try {
-      linkSync(tmp, file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
-      throw err;
-    }
-    return true;
-  } catch (err) {
-    throw fileFault(err, file, "create the dispatcher lock");
-  } finally {
-    rmSync(tmp, { force: true });
-  }
+  return createIfAbsent(file, JSON.stringify(holder) + "\n", FileMode.private, "create the dispatcher lock");
 }
 
 /**

@@ -5,7 +5,17 @@
  * target (rename replaces a symlink at the target itself; it never writes through it).
  * A failed write removes its temp file and throws a FileFaultError (exit 3) naming the path.
  */
-import { closeSync, constants, fchmodSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fsyncSync,
+  linkSync,
+  openSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
 import { randomBytes } from "node:crypto";
 import { open, rename, rm } from "node:fs/promises";
 import path from "node:path";
@@ -152,4 +162,27 @@ export function openLineLog(file: string, mode: number = FileMode.public): LineL
       closeSync(fd);
     },
   };
+}
+
+/**
+ * Publish `file` whole, only if it does not exist: written to a temporary name, then hard-linked, so
+ * nobody ever reads it half-written and of two creators exactly one wins. False when it already
+ * exists; any other failure is a file fault naming `what` ("create the dispatcher lock").
+ */
+export function createIfAbsent(file: string, data: string, mode: number, what: string, fsync = false): boolean {
+  const tmp = tempPathFor(file);
+  try {
+    createExclusive(tmp, data, mode, fsync);
+    try {
+      linkSync(tmp, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
+      throw err;
+    }
+    return true;
+  } catch (err) {
+    throw fileFault(err, file, what);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
 }

@@ -5,10 +5,10 @@
  * operator can read it (`cat <list>.pbx-cutover.lock`). Created exclusively (written to a temporary
  * file first and hard-linked into place, so it is never seen half-written), replaced atomically.
  */
-import { linkSync, renameSync, rmSync } from "node:fs";
+import { renameSync, rmSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { EnvironmentError, fileFault } from "../core/errors.js";
-import { createExclusive, FileMode, tempPathFor } from "../files/atomic-write.js";
+import { createExclusive, createIfAbsent, FileMode, tempPathFor } from "../files/atomic-write.js";
 import type { ArgvRunner } from "../kamailio/kamcmd-rpc.js";
 import { sshFileAccess, type SshSession } from "../os/ssh.js";
 
@@ -32,23 +32,7 @@ export function localLockFile(file: string): NodeLockFile {
   return {
     location: file,
     create: (text) =>
-      Promise.resolve().then(() => {
-        const tmp = tempPathFor(file);
-        try {
-          createExclusive(tmp, text, FileMode.public, true);
-          try {
-            linkSync(tmp, file);
-          } catch (err) {
-            if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
-            throw err;
-          }
-          return true;
-        } catch (err) {
-          throw fileFault(err, file, "create the fleet lock");
-        } finally {
-          rmSync(tmp, { force: true });
-        }
-      }),
+      Promise.resolve().then(() => createIfAbsent(file, text, FileMode.public, "create the fleet lock", true)),
     read: async () => {
       try {
         return await readFile(file, "utf8");
