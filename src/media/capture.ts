@@ -5,11 +5,11 @@
  * stream analysis) and what src/sim/media.ts counts.
  */
 import { createSocket } from "node:dgram";
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { EnvironmentError } from "../core/errors.js";
+import { readRange } from "../files/read-range.js";
 import { delay } from "../core/scope.js";
 import { startSipp, type SippProcess } from "../sipp/runner.js";
-import { udpDatagramsOf } from "./rtp.js";
 
 /** ports above the caller's -mp that SIPp may move its media sockets to when one is taken */
 export const MEDIA_PORT_SPAN = 40;
@@ -36,19 +36,51 @@ export async function freeUdpPort(address: string): Promise<number> {
 }
 
 /**
+ * Where the flush marker (a UDP datagram to `port` whose payload is 12 zero bytes: not RTP) sits in
+ * raw capture bytes (the offset of its UDP header's destination port), or -1: destination port and
+ * length 20, then the zeros (the checksum between them not compared).
+ */
+export function markerAt(bytes: Buffer, port: number): number {
+  const head = Buffer.alloc(4);
+  head.writeUInt16BE(port, 0);
+  head.writeUInt16BE(8 + 12, 2);
+  for (let at = bytes.indexOf(head); at >= 0; at = bytes.indexOf(head, at + 1)) {
+    const payload = at + 6;
+    if (payload + 12 > bytes.length) return -1;
+    if (bytes.subarray(payload, payload + 12).every((b) => b === 0)) return at;
+  }
+  return -1;
+}
+
+/**
  * Wait (at most 5 s) until everything captured so far is in the file: dumpcap hands packets over in
  * blocks, so a datagram sent now to the last captured port (not RTP: a version-0 payload) shows up in
- * the file after every earlier packet.
+ * the file after every earlier packet. Only what the file gains from now on is read, in bounded chunks.
  */
 async function flushed(address: string, markerPort: number, file: string): Promise<void> {
   const s = createSocket("udp4");
   s.on("error", () => undefined);
   const deadline = performance.now() + 5000;
+  let pos = await stat(file).then(
+    (st) => st.size,
+    () => 0,
+  );
+  // the last bytes of the previous chunk, for a marker split across two reads
+  let tail = Buffer.alloc(0);
+  const markerSeen = async (): Promise<boolean> => {
+    for (;;) {
+      const { data, from } = await readRange(file, pos);
+      if (from !== pos || data.length === 0) return false;
+      pos += data.length;
+      const bytes = Buffer.concat([tail, data]);
+      if (markerAt(bytes, markerPort) >= 0) return true;
+      tail = Buffer.from(bytes.subarray(Math.max(0, bytes.length - 19)));
+    }
+  };
   try {
     for (let sent = 0; performance.now() < deadline; sent++) {
       if (sent % 10 === 0) s.send(Buffer.alloc(12), markerPort, address);
-      const pcap = await readFile(file).catch(() => Buffer.alloc(0));
-      if (udpDatagramsOf(pcap).some((d) => d.dstPort === markerPort && d.payload[0] === 0)) return;
+      if (await markerSeen()) return;
       await delay(50);
     }
   } finally {

@@ -6,7 +6,7 @@
  * burst's (callMedia, media-both-ways). Memory holds only the calls not yet counted and the packets
  * they may still own.
  */
-import { open } from "node:fs/promises";
+import { readRange } from "../files/read-range.js";
 import { MessageLogFollower } from "../sip/message-log.js";
 import { SIPP_BASE_SSRC, streamOrder } from "../sipp/media.js";
 import {
@@ -26,6 +26,11 @@ export const COUNT_AFTER_BYE_MS = 300;
 const OVERDUE_AFTER_HOLD_MS = 10_000;
 /** a message-log call with no stream (refused, never answered) is let go this long after it was read */
 const SIGNALS_MAX_AGE_MS = 60_000;
+/** the most of the capture one poll reads (in bounded chunks); the rest waits for the next poll */
+const PCAP_BYTES_PER_POLL = 16 * 1024 * 1024;
+/** the media log (a line per call) is read in chunks this big, at most this many a poll */
+const LOG_CHUNK_BYTES = 1024 * 1024;
+const LOG_CHUNKS_PER_POLL = 8;
 
 export interface LiveMediaFiles {
   /** dumpcap's capture of the caller's media ports */
@@ -34,27 +39,6 @@ export interface LiveMediaFiles {
   streamLog: string;
   /** the UAC's message log */
   uacLog: string;
-}
-
-/** Read a file from `pos` to its end (nothing when it does not exist yet; from 0 when it is shorter: rotated). */
-async function readFrom(file: string, pos: number): Promise<{ data: Buffer; from: number }> {
-  let fh;
-  try {
-    fh = await open(file, "r");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return { data: Buffer.alloc(0), from: pos };
-    throw e;
-  }
-  try {
-    const { size } = await fh.stat();
-    if (size < pos) pos = 0;
-    if (size === pos) return { data: Buffer.alloc(0), from: pos };
-    const buf = Buffer.alloc(size - pos);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-    return { data: buf.subarray(0, bytesRead), from: pos };
-  } finally {
-    await fh.close();
-  }
 }
 
 /** A call whose stream started (its log line was read). */
@@ -85,6 +69,9 @@ export class LiveMedia {
   private captureMs = 0;
   /** calls counted so far */
   total = 0;
+  /** the capture's bytes not read yet after the last poll, and the most there were */
+  backlogBytes = 0;
+  maxBacklogBytes = 0;
 
   constructor(
     private readonly files: LiveMediaFiles,
@@ -98,22 +85,7 @@ export class LiveMedia {
   /** Read what the three files gained; count the calls that are ready (`final`: every call left). */
   async poll(final = false): Promise<void> {
     const nowMs = this.now();
-    const { data: chunk } = await readFrom(this.files.pcap, this.pcapPos);
-    this.pcapPos += chunk.length;
-    for (const p of rtpOfDatagrams(this.reader.push(chunk))) {
-      this.packets.push(p);
-      if (p.ms > this.captureMs) this.captureMs = p.ms;
-    }
-    const { data: log, from } = await readFrom(this.files.streamLog, this.logPos);
-    if (from !== this.logPos) this.logPending = "";
-    this.logPos = from + log.length;
-    const text = this.logPending + log.toString("latin1");
-    const cut = text.lastIndexOf("\n") + 1;
-    this.logPending = text.slice(cut);
-    for (const callId of streamOrder(text.slice(0, cut))) {
-      const n = sippCallNumber(callId);
-      if (n !== undefined) this.streams.push({ callId, k: n - 1, readAt: nowMs });
-    }
+    await this.readStreamLog(nowMs);
     for (const [id, s] of callSignalsOf(await this.follower.poll(final))) {
       const e = this.signals.get(id) ?? { readAt: nowMs };
       e.offer ??= s.offer;
@@ -121,8 +93,49 @@ export class LiveMedia {
       e.byeAt ??= s.byeAt;
       this.signals.set(id, e);
     }
+    await this.readCapture(nowMs, final);
     this.countReady(nowMs, final);
     this.prune(nowMs);
+  }
+
+  /** The media log's new lines (each stream's Call-ID), a bounded chunk at a time. */
+  private async readStreamLog(nowMs: number): Promise<void> {
+    for (let chunks = 0; chunks < LOG_CHUNKS_PER_POLL; chunks++) {
+      const { data: log, from } = await readRange(this.files.streamLog, this.logPos, LOG_CHUNK_BYTES);
+      if (from !== this.logPos) this.logPending = "";
+      this.logPos = from + log.length;
+      if (log.length === 0) return;
+      const text = this.logPending + log.toString("latin1");
+      const cut = text.lastIndexOf("\n") + 1;
+      this.logPending = text.slice(cut);
+      for (const callId of streamOrder(text.slice(0, cut))) {
+        const n = sippCallNumber(callId);
+        if (n !== undefined) this.streams.push({ callId, k: n - 1, readAt: nowMs });
+      }
+    }
+  }
+
+  /**
+   * The capture's new records, a bounded chunk at a time (the ready calls counted and the packets no
+   * call needs let go after each): at most PCAP_BYTES_PER_POLL a poll, all of it when `final`; what
+   * is left waits for the next poll (`backlogBytes`).
+   */
+  private async readCapture(nowMs: number, final: boolean): Promise<void> {
+    for (let read = 0; final || read < PCAP_BYTES_PER_POLL;) {
+      const { data: chunk, from, size } = await readRange(this.files.pcap, this.pcapPos);
+      if (from !== this.pcapPos) throw new Error(`${this.files.pcap} became shorter than what was read of it`);
+      this.pcapPos += chunk.length;
+      read += chunk.length;
+      this.backlogBytes = size - this.pcapPos;
+      if (this.backlogBytes > this.maxBacklogBytes) this.maxBacklogBytes = this.backlogBytes;
+      for (const p of rtpOfDatagrams(this.reader.push(chunk))) {
+        this.packets.push(p);
+        if (p.ms > this.captureMs) this.captureMs = p.ms;
+      }
+      if (chunk.length === 0 || this.backlogBytes === 0) return;
+      this.countReady(nowMs, false);
+      this.prune(nowMs);
+    }
   }
 
   private ready(st: Stream, nowMs: number, final: boolean): boolean {

@@ -14,7 +14,8 @@ import { callPathOf, type Target } from "../target/target.js";
 import { MessageLogFollower, fileSize, parseMessageLogBuffer } from "../sip/message-log.js";
 import { streamOrder } from "../sipp/media.js";
 import { mediaScenarioFile } from "../media/scenario-file.js";
-import { callMedia, relayRtpOf, rtpPacketsOf, callSignalsOf, type CallMedia } from "../media/rtp.js";
+import { rtpOfPcapFile } from "../media/pcap-file.js";
+import { callMedia, relayRtpOf, callSignalsOf, type CallMedia } from "../media/rtp.js";
 import { ngQuery, type NgAddress } from "../rtpengine/ng.js";
 import { startMediaCapture, type MediaCapture } from "../media/capture.js";
 import { uacArgv } from "../sipp/argv.js";
@@ -382,8 +383,8 @@ async function countMedia(
   relay: NgAddress | undefined,
 ): Promise<NonNullable<BurstReport["media"]>> {
   try {
-    const [pcap, log, messages] = await Promise.all([
-      readFile(files.pcap),
+    const [packets, log, messages] = await Promise.all([
+      rtpOfPcapFile(files.pcap),
       readFile(files.log, "utf8").catch(() => ""),
       readFile(uacLog),
     ]);
@@ -391,7 +392,7 @@ async function countMedia(
     const sdp = new Map(
       [...callSignalsOf(parseMessageLogBuffer(messages).records)].filter(([id]) => id.startsWith(callIdPrefix)),
     );
-    const calls = callMedia(streamOrder(log), sdp, rtpPacketsOf(pcap), holdMs);
+    const calls = callMedia(streamOrder(log), sdp, packets, holdMs);
     if (relay) await addRelayCounts(relay, calls);
     return { calls, pcap: files.pcap };
   } catch (e) {

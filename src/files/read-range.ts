@@ -1,0 +1,54 @@
+/**
+ * Bounded reads of a file another process is still writing (a capture, a log): never the whole
+ * backlog in one buffer, at most `maxBytes` per read, the caller loops.
+ */
+import { open } from "node:fs/promises";
+
+/** the most one read of a growing file hands back */
+export const READ_CHUNK_BYTES = 4 * 1024 * 1024;
+
+export interface RangeRead {
+  /** the bytes read (at most maxBytes) */
+  data: Buffer;
+  /** where they start: `pos`, or 0 when the file became shorter than `pos` (recreated) */
+  from: number;
+  /** the file's size when read (0: it does not exist yet) */
+  size: number;
+}
+
+/** Read at most `maxBytes` of `file` from `pos` (nothing when it does not exist yet; from 0 when it is shorter than `pos`). */
+export async function readRange(file: string, pos: number, maxBytes = READ_CHUNK_BYTES): Promise<RangeRead> {
+  let fh;
+  try {
+    fh = await open(file, "r");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return { data: Buffer.alloc(0), from: pos, size: 0 };
+    throw e;
+  }
+  try {
+    const { size } = await fh.stat();
+    const from = size < pos ? 0 : pos;
+    const want = Math.min(size - from, maxBytes);
+    if (want <= 0) return { data: Buffer.alloc(0), from, size };
+    const buf = Buffer.allocUnsafe(want);
+    let got = 0;
+    while (got < want) {
+      const { bytesRead } = await fh.read(buf, got, want - got, from + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return { data: buf.subarray(0, got), from, size };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Each chunk (at most `maxBytes`) of `file` from `pos` to the end it had when each chunk was read. */
+export async function* chunksOf(file: string, pos = 0, maxBytes = READ_CHUNK_BYTES): AsyncGenerator<Buffer> {
+  for (;;) {
+    const r = await readRange(file, pos, maxBytes);
+    if (r.data.length === 0) return;
+    pos = r.from + r.data.length;
+    yield r.data;
+  }
+}
