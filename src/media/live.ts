@@ -4,28 +4,14 @@
  * (each call's offer, answer and BYE) are read as they grow, and each call is counted once its BYE
  * went out and the capture has run past it (or it is long overdue), with the same rules as a sim
  * burst's (callMedia, media-both-ways). Memory holds only the calls not yet counted and the packets
- * they may still own.
+ * they may still own (held-media.ts); the files are read in bounded chunks.
  */
 import { readRange } from "../files/read-range.js";
 import { MessageLogFollower } from "../sip/message-log.js";
-import { SIPP_BASE_SSRC, streamOrder } from "../sipp/media.js";
-import {
-  callMedia,
-  callSignalsOf,
-  PcapReader,
-  rtpOfDatagrams,
-  sippCallNumber,
-  type CallMedia,
-  type CallSignals,
-  type RtpPacket,
-} from "./rtp.js";
+import { streamOrder } from "../sipp/media.js";
+import { HeldMedia } from "./held-media.js";
+import { callSignalsOf, PcapReader, rtpOfDatagrams, sippCallNumber, type CallMedia } from "./rtp.js";
 
-/** a call is counted once the capture holds a packet this long after its BYE went out */
-export const COUNT_AFTER_BYE_MS = 300;
-/** a call with no BYE this long after its stream started is counted as it is */
-const OVERDUE_AFTER_HOLD_MS = 10_000;
-/** a message-log call with no stream (refused, never answered) is let go this long after it was read */
-const SIGNALS_MAX_AGE_MS = 60_000;
 /** the most of the capture one poll reads (in bounded chunks); the rest waits for the next poll */
 const PCAP_BYTES_PER_POLL = 16 * 1024 * 1024;
 /** the media log (a line per call) is read in chunks this big, at most this many a poll */
@@ -41,32 +27,14 @@ export interface LiveMediaFiles {
   uacLog: string;
 }
 
-/** A call whose stream started (its log line was read). */
-interface Stream {
-  callId: string;
-  /** its SSRC's number (SIPp's call number - 1) */
-  k: number;
-  /** when its log line was read (wall ms) */
-  readAt: number;
-  /** when it was counted (wall ms) */
-  countedAt?: number;
-}
-
-/** a counted call stays this long among the calls a packet may belong to (a PBX's stream near it is not another's) */
-const KEEP_COUNTED_MS = 5000;
-
 export class LiveMedia {
   private readonly reader = new PcapReader();
   private pcapPos = 0;
   private logPos = 0;
   private logPending = "";
   private readonly follower: MessageLogFollower;
-  /** the calls whose stream started and that are not let go yet, in log order */
-  private streams: Stream[] = [];
-  private readonly signals = new Map<string, CallSignals & { readAt: number }>();
-  private packets: RtpPacket[] = [];
-  /** the latest capture time read */
-  private captureMs = 0;
+  /** the calls not counted yet and the packets they may own */
+  readonly held: HeldMedia;
   /** calls counted so far */
   total = 0;
   /** the capture's bytes not read yet after the last poll, and the most there were */
@@ -80,22 +48,16 @@ export class LiveMedia {
     private readonly now: () => number = Date.now,
   ) {
     this.follower = new MessageLogFollower(files.uacLog);
+    this.held = new HeldMedia(holdMs);
   }
 
   /** Read what the three files gained; count the calls that are ready (`final`: every call left). */
   async poll(final = false): Promise<void> {
     const nowMs = this.now();
     await this.readStreamLog(nowMs);
-    for (const [id, s] of callSignalsOf(await this.follower.poll(final))) {
-      const e = this.signals.get(id) ?? { readAt: nowMs };
-      e.offer ??= s.offer;
-      e.answer ??= s.answer;
-      e.byeAt ??= s.byeAt;
-      this.signals.set(id, e);
-    }
+    for (const [id, s] of callSignalsOf(await this.follower.poll(final))) this.held.addSignals(id, s, nowMs);
     await this.readCapture(nowMs, final);
-    this.countReady(nowMs, final);
-    this.prune(nowMs);
+    this.count(nowMs, final);
   }
 
   /** The media log's new lines (each stream's Call-ID), a bounded chunk at a time. */
@@ -110,7 +72,7 @@ export class LiveMedia {
       this.logPending = text.slice(cut);
       for (const callId of streamOrder(text.slice(0, cut))) {
         const n = sippCallNumber(callId);
-        if (n !== undefined) this.streams.push({ callId, k: n - 1, readAt: nowMs });
+        if (n !== undefined) this.held.addStream(callId, n - 1, nowMs);
       }
     }
   }
@@ -128,78 +90,18 @@ export class LiveMedia {
       read += chunk.length;
       this.backlogBytes = size - this.pcapPos;
       if (this.backlogBytes > this.maxBacklogBytes) this.maxBacklogBytes = this.backlogBytes;
-      for (const p of rtpOfDatagrams(this.reader.push(chunk))) {
-        this.packets.push(p);
-        if (p.ms > this.captureMs) this.captureMs = p.ms;
-      }
+      for (const p of rtpOfDatagrams(this.reader.push(chunk))) this.held.addPacket(p);
       if (chunk.length === 0 || this.backlogBytes === 0) return;
-      this.countReady(nowMs, false);
-      this.prune(nowMs);
+      this.count(nowMs, false);
     }
   }
 
-  private ready(st: Stream, nowMs: number, final: boolean): boolean {
-    if (st.countedAt !== undefined) return false;
-    if (final) return true;
-    const s = this.signals.get(st.callId);
-    if (s?.byeAt !== undefined && this.captureMs >= s.byeAt + COUNT_AFTER_BYE_MS) return true;
-    return nowMs - st.readAt > this.holdMs + OVERDUE_AFTER_HOLD_MS;
-  }
-
-  private countReady(nowMs: number, final: boolean): void {
-    const ready = new Set(this.streams.filter((st) => this.ready(st, nowMs, final)).map((st) => st.callId));
-    if (ready.size === 0) return;
-    // every call still held counts, so each packet goes to its own call; only the ready ones come out
-    const ids = this.streams.map((st) => st.callId);
-    const signals = new Map<string, CallSignals>();
-    for (const id of ids) {
-      const s = this.signals.get(id);
-      if (s) signals.set(id, s);
-    }
-    const held = new Set(this.streams.map((st) => st.k));
-    const packets = this.packets.filter((p) => {
-      const k = (p.ssrc - SIPP_BASE_SSRC) >>> 0;
-      return held.has(k) || !this.isCallerSsrc(k);
-    });
-    for (const c of callMedia(ids, signals, packets, this.holdMs)) {
-      if (!ready.has(c.callId)) continue;
-      const st = this.streams.find((x) => x.callId === c.callId)!;
-      st.countedAt = nowMs;
+  /** count the calls that are ready, let go of what no call needs any more */
+  private count(nowMs: number, final: boolean): void {
+    for (const c of this.held.countReady(nowMs, final)) {
       this.total++;
       this.onCall(c);
     }
-  }
-
-  /**
-   * An SSRC numbered like the caller's streams (SIPp's base + k, k at most a little beyond the calls
-   * logged so far: a stream's first packets can be read before its log line). A PBX's own is random.
-   */
-  private isCallerSsrc(k: number): boolean {
-    const top = this.streams.reduce((m, st) => Math.max(m, st.k), 0);
-    return k <= top + 1000;
-  }
-
-  /** Let go of the calls counted a while ago, the packets no call held owns, and stale message-log calls. */
-  private prune(nowMs: number): void {
-    const gone = this.streams.filter((st) => st.countedAt !== undefined && nowMs - st.countedAt > KEEP_COUNTED_MS);
-    if (gone.length > 0) {
-      for (const st of gone) this.signals.delete(st.callId);
-      this.streams = this.streams.filter((st) => !gone.includes(st));
-    }
-    const held = new Set(this.streams.map((st) => st.k));
-    const lowest = this.streams.reduce((m, st) => Math.min(m, st.k), Infinity);
-    const keepFrom = this.captureMs - this.holdMs - OVERDUE_AFTER_HOLD_MS;
-    this.packets = this.packets.filter((p) => {
-      const k = (p.ssrc - SIPP_BASE_SSRC) >>> 0;
-      // one of the caller's streams (its SSRC, echoed or not): kept while its call is held, or may still be logged
-      if (this.isCallerSsrc(k)) return held.has(k) || (k > lowest && p.ms >= keepFrom);
-      // a PBX's own stream: kept for as long as a call may last
-      return p.ms >= keepFrom;
-    });
-    const streamed = new Set(this.streams.map((st) => st.callId));
-    for (const [id, s] of this.signals) {
-      if (nowMs - s.readAt < SIGNALS_MAX_AGE_MS) break;
-      if (!streamed.has(id)) this.signals.delete(id);
-    }
+    this.held.prune(nowMs);
   }
 }
