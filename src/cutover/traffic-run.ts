@@ -295,6 +295,7 @@ async function startTrafficMedia(
     gates.observeMedia(c.callId, audioOf(c));
     rows.append(JSON.stringify({ callId: c.callId, ...mediaRow(c) }));
   });
+  scope.defer("media message log", () => live.close());
   let polling: Promise<void> = Promise.resolve();
   const poll = (final = false): Promise<void> =>
     (polling = polling
@@ -312,6 +313,7 @@ async function startTrafficMedia(
       clearInterval(timer);
       await capture.stop();
       await poll(true);
+      await live.close();
     },
   };
 }

@@ -96,6 +96,11 @@ export class LiveMedia {
     }
   }
 
+  /** Let go of the message log (poll opens it again). */
+  close(): Promise<void> {
+    return this.follower.close();
+  }
+
   /** count the calls that are ready, let go of what no call needs any more */
   private count(nowMs: number, final: boolean): void {
     for (const c of this.held.countReady(nowMs, final)) {

@@ -197,6 +197,7 @@ export class Simulation {
       await this.traffic.readHep().catch(() => undefined);
       await this.rejudge().catch(() => undefined);
       await this.finish("failed", formatError(cause).exitCode);
+      await this.traffic.close();
       throw err;
     }
     // the verdicts and the call rows, from the same evidence at the same moment
@@ -206,6 +207,7 @@ export class Simulation {
     this.phase("done");
     const exitCode = this.verdicts().every((a) => a.verdict === "pass") ? 0 : 1;
     const results = await this.finish(exitCode === 0 ? "success" : "failed", exitCode);
+    await this.traffic.close();
     return { results, exitCode };
   }
 

@@ -339,7 +339,7 @@ export class Traffic {
           media?.relay,
         );
       return report;
-    })();
+    })().finally(() => follower.close());
     const stop = async (): Promise<void> => {
       stopped = true;
       const l = await launched.catch(() => undefined);
@@ -362,6 +362,11 @@ export class Traffic {
       await delay(POLL_MS, this.o.signal);
     }
     return true;
+  }
+
+  /** Let go of the backends' logs (the run is over). */
+  async close(): Promise<void> {
+    await Promise.all(Object.values(this.followers).map((f) => f.close()));
   }
 
   /** Stop every burst still running (interrupt, failure). */

@@ -3,7 +3,7 @@ import { appendFileSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
-import { MessageLogFollower, parseMessageLog, parseMessageLogBuffer } from "./message-log.js";
+import { MAX_READ_BYTES, MessageLogFollower, parseMessageLog, parseMessageLogBuffer } from "./message-log.js";
 import { parseSipMessage } from "./message.js";
 
 const FIXTURES = path.resolve(import.meta.dirname, "..", "..", "..", "test", "fixtures");
@@ -163,8 +163,87 @@ test("follower: a log replaced by a new file (another inode) is a new generation
     writeFileSync(file, other.subarray(0, otherRecs[6]!.offset));
     const r = await f.read();
     assert.equal(r.generation, 2);
-    assert.equal(r.recreated?.why, "replaced: inode changed");
+    assert.match(r.recreated?.why ?? "", /^renamed away/);
     assert.deepEqual(r.records, otherRecs.slice(0, 6));
+    // deleted and created again: replaced
+    rmSync(file);
+    rmSync(`${file}.old`);
+    writeFileSync(file, other.subarray(0, otherRecs[2]!.offset));
+    await f.close();
+    const again = await f.read();
+    assert.equal(again.generation, 3);
+    assert.equal(again.recreated?.why, "replaced: inode changed");
+    assert.deepEqual(again.records, otherRecs.slice(0, 2));
+    await f.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("follower: a log rotated by SIPp (-ringbuffer: closed, renamed, a new one created) is read to its end before the new one", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "msglog-"));
+  try {
+    const file = path.join(dir, "uac.messages.log");
+    const buf = fixture("sipp-3.6.1-uas-new.messages.log");
+    const all = parseMessageLogBuffer(buf).records;
+    const other = fixture("sipp-3.6.1-uas-old.messages.log");
+    const otherRecs = parseMessageLogBuffer(other).records;
+    writeFileSync(file, buf.subarray(0, all[2]!.offset));
+    const f = new MessageLogFollower(file);
+    assert.deepEqual(await f.poll(), all.slice(0, 2));
+    // between two polls the writer logs more, rotates, and logs into the new file
+    appendFileSync(file, buf);
+    writeFileSync(file, buf.subarray(0, all[4]!.offset), { flag: "a" });
+    renameSync(file, path.join(dir, "uac_1_messages_1796653346.1.log"));
+    writeFileSync(file, other.subarray(0, otherRecs[3]!.offset));
+    const tail = await f.read();
+    assert.equal(tail.generation, 1);
+    assert.equal(tail.recreated, undefined);
+    assert.deepEqual(
+      tail.records.map((r) => r.offset),
+      parseMessageLogBuffer(Buffer.concat([buf.subarray(0, all[2]!.offset), buf, buf.subarray(0, all[4]!.offset)]))
+        .records.slice(2)
+        .map((r) => r.offset),
+      "the rotated log's tail, every record",
+    );
+    const next = await f.read();
+    assert.equal(next.generation, 2);
+    assert.match(next.recreated?.why ?? "", /^renamed away \(rotated; read to its end\)/);
+    assert.deepEqual(next.records, otherRecs.slice(0, 3));
+    // poll() takes both in one call
+    appendFileSync(file, other.subarray(otherRecs[3]!.offset));
+    renameSync(file, path.join(dir, "uac_1_messages_1796653346.2.log"));
+    writeFileSync(file, buf.subarray(0, all[1]!.offset));
+    const both = await f.poll();
+    assert.deepEqual(both.slice(0, -1), otherRecs.slice(3));
+    assert.deepEqual(both.at(-1), all[0]);
+    await f.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("follower: a log far ahead of the reader is read in steps of at most MAX_READ_BYTES while the writer runs", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "msglog-"));
+  try {
+    const file = path.join(dir, "uac.messages.log");
+    const one = fixture("sipp-3.6.1-uas-new.messages.log");
+    const buf = Buffer.concat(Array.from({ length: Math.ceil((2.5 * MAX_READ_BYTES) / one.length) }, () => one));
+    writeFileSync(file, buf);
+    const expected = parseMessageLogBuffer(buf).records;
+    const f = new MessageLogFollower(file);
+    const got = [];
+    let reads = 0;
+    for (;;) {
+      const r = await f.read();
+      if (r.bytes.length === 0) break;
+      assert.ok(r.bytes.length <= MAX_READ_BYTES, `${r.bytes.length} bytes in one read`);
+      got.push(...r.records);
+      reads++;
+    }
+    assert.equal(reads, 3);
+    assert.deepEqual(got, expected);
+    await f.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

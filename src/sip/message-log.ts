@@ -21,7 +21,7 @@
  * A note has no byte count; it ends where the next separator starts. Offsets are byte offsets into the file (the text is read as latin1,
  * one char per byte, so lengths and offsets agree).
  */
-import { open, type FileHandle } from "node:fs/promises";
+import { open, stat, type FileHandle } from "node:fs/promises";
 
 /** "2026-11-23 22:51:52.507765" (local time, as SIPp prints it) -> ms since epoch */
 export function stampMs(stamp: string | undefined): number | undefined {
@@ -153,13 +153,19 @@ export interface FollowerRead {
 
 /** bytes before the read position kept to recognise a log rewritten in place */
 const ANCHOR_BYTES = 64;
+/** at most this much of a log is read by one read() while its writer runs: a follower that fell behind catches up in steps */
+export const MAX_READ_BYTES = 8 * 1024 * 1024;
 
 /**
- * Follows one message log: each read() takes the file from the last offset to its end and returns
- * the records completed since, and their raw bytes. A partial trailing record stays pending until
- * its bytes arrive. A log that was recreated (another inode, a smaller size, or the bytes just before
- * the read position changed: SIPp reopens its log with "w", truncating it in place) starts a new
- * generation and is read again from its start.
+ * Follows one message log: each read() takes the file from the last offset towards its end (at most
+ * MAX_READ_BYTES while the writer runs) and returns the records completed since, and their raw bytes.
+ * A partial trailing record stays pending until its bytes arrive.
+ *
+ * The log stays open between reads, so a log renamed away (SIPp's -ringbuffer rotation: it closes the
+ * log, renames it and creates a new one under the name) is read to its end before the new file under
+ * the name is taken up. A new file under the name, a smaller size, or the bytes just before the read
+ * position changed (SIPp reopens its log with "w", truncating it in place) start a new generation,
+ * read from its start. close() lets the log go.
  */
 export class MessageLogFollower {
   private pending = "";
@@ -169,6 +175,11 @@ export class MessageLogFollower {
   private anchor: string | undefined;
   private gen = 1;
   private readonly history: LogRecreation[] = [];
+  private fh: FileHandle | undefined;
+  /** the open log is no longer the one under the name: once read to its end, take up the new one */
+  private movedAway = false;
+  /** why the next log under the name is a new generation, when the last one was seen moving away */
+  private movedWhy: string | undefined;
 
   constructor(
     readonly file: string,
@@ -195,43 +206,79 @@ export class MessageLogFollower {
     return this.skippedLines;
   }
 
-  /** `final`: the writer has exited, so a trailing note is complete */
+  /** `final`: the writer has exited, so a trailing note is complete and everything is read */
   async poll(final = false): Promise<LoggedMessage[]> {
-    return (await this.read(final)).records;
+    const records: LoggedMessage[] = [];
+    for (;;) {
+      const r = await this.read(final);
+      records.push(...r.records);
+      // a rotated log's tail came first; the new log under the name follows
+      if (!this.movedAway) return records;
+    }
   }
 
   async read(final = false): Promise<FollowerRead> {
-    let fh;
+    if (this.movedAway) {
+      // the old log was read to its end by the previous read
+      await this.close();
+      this.movedAway = false;
+    }
+    const fh = await this.handle();
+    if (!fh) return { records: [], bytes: Buffer.alloc(0), generation: this.gen };
+    const st = await fh.stat();
+    const recreated = await this.checkIdentity(fh, st);
+    const limit = final ? Infinity : MAX_READ_BYTES;
+    let bytes = await readRange(fh, this.readPos, Math.min(st.size, this.readPos + limit));
+    if (this.readPos + bytes.length >= st.size && (await this.renamedAway(fh))) {
+      // the writer closed it before renaming it: whatever it holds past what was read is its end
+      bytes = Buffer.concat([bytes, await readRange(fh, this.readPos + bytes.length, Infinity)]);
+      this.movedAway = true;
+      this.movedWhy = "renamed away (rotated; read to its end), a new log under its name";
+      if (bytes.length === 0 && this.pending === "") return this.read(final);
+    }
+    if (bytes.length === 0 && !((final || this.movedAway) && this.pending !== ""))
+      return this.result([], "", recreated);
+    const base = this.offset;
+    this.readPos += bytes.length;
+    const text = this.pending + bytes.toString("latin1");
+    const r = parseMessageLog(text, base, final || this.movedAway);
+    this.pending = text.slice(r.consumed);
+    this.skippedLines.push(...r.skipped);
+    this.anchor = ((this.anchor ?? "") + bytes.toString("latin1")).slice(-ANCHOR_BYTES);
+    return this.result(r.records, text.slice(0, r.consumed), recreated);
+  }
+
+  /** Let go of the open log (a later read opens it again). */
+  async close(): Promise<void> {
+    const fh = this.fh;
+    this.fh = undefined;
+    await fh?.close().catch(() => undefined);
+  }
+
+  /** The open log, or the one under the name now (undefined while there is none). */
+  private async handle(): Promise<FileHandle | undefined> {
+    if (this.fh) return this.fh;
     try {
-      fh = await open(this.file, "r");
+      this.fh = await open(this.file, "r");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT")
-        return { records: [], bytes: Buffer.alloc(0), generation: this.gen };
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw err;
     }
+    return this.fh;
+  }
+
+  /** Is another file (or none) under the name now than the one held open? */
+  private async renamedAway(fh: FileHandle): Promise<boolean> {
+    let now;
     try {
-      const st = await fh.stat();
-      const recreated = await this.checkIdentity(fh, st);
-      const { size } = st;
-      if (size === this.readPos && !(final && this.pending !== "")) return this.result([], "", recreated);
-      const buf = Buffer.alloc(size - this.readPos);
-      let got = 0;
-      while (got < buf.length) {
-        const { bytesRead } = await fh.read(buf, got, buf.length - got, this.readPos + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      const base = this.offset;
-      this.readPos += got;
-      const text = this.pending + buf.subarray(0, got).toString("latin1");
-      const r = parseMessageLog(text, base, final);
-      this.pending = text.slice(r.consumed);
-      this.skippedLines.push(...r.skipped);
-      this.anchor = ((this.anchor ?? "") + buf.subarray(0, got).toString("latin1")).slice(-ANCHOR_BYTES);
-      return this.result(r.records, text.slice(0, r.consumed), recreated);
-    } finally {
-      await fh.close();
+      now = await stat(this.file);
+    } catch (err) {
+      // renamed, its successor not created yet: keep reading the open one
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+      throw err;
     }
+    const held = await fh.stat();
+    return now.ino !== held.ino || now.dev !== held.dev;
   }
 
   private result(records: LoggedMessage[], consumed: string, recreated: LogRecreation | undefined): FollowerRead {
@@ -251,7 +298,8 @@ export class MessageLogFollower {
     const seen = this.identity;
     this.identity = { dev: st.dev, ino: st.ino };
     let why: string | undefined;
-    if (seen !== undefined && (seen.dev !== st.dev || seen.ino !== st.ino)) why = "replaced: inode changed";
+    if (seen !== undefined && (seen.dev !== st.dev || seen.ino !== st.ino))
+      why = this.movedWhy ?? "replaced: inode changed";
     else if (st.size < this.readPos) why = `truncated: ${this.readPos} -> ${st.size} bytes`;
     else if (this.readPos > 0) {
       const n = Math.min(ANCHOR_BYTES, this.readPos);
@@ -262,6 +310,7 @@ export class MessageLogFollower {
         this.anchor = now; // started at an offset: what was there then
       else if (now !== this.anchor.slice(-n)) why = "rewritten in place (the bytes before the read position changed)";
     }
+    this.movedWhy = undefined;
     if (why === undefined) return undefined;
     this.gen++;
     this.readPos = 0;
@@ -271,6 +320,20 @@ export class MessageLogFollower {
     this.history.push(r);
     return r;
   }
+}
+
+/** The bytes of an open file from `from` up to `to` (or its end), read in steps. */
+async function readRange(fh: FileHandle, from: number, to: number): Promise<Buffer> {
+  const end = to === Infinity ? (await fh.stat()).size : to;
+  if (end <= from) return Buffer.alloc(0);
+  const buf = Buffer.alloc(end - from);
+  let got = 0;
+  while (got < buf.length) {
+    const { bytesRead } = await fh.read(buf, got, buf.length - got, from + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return buf.subarray(0, got);
 }
 
 /** The size of a file now (0 when it does not exist): where a follower of new records starts. */
