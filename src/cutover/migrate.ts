@@ -10,6 +10,7 @@ import path from "node:path";
 import { EnvironmentError, UsageError, VerificationError } from "../core/errors.js";
 import { delay, type Scope } from "../core/scope.js";
 import { isLoopbackV4 } from "../sip/sip-policy.js";
+import type { RpcClient } from "../kamailio/rpc.js";
 import { viaKamailioRow } from "../verify/probes.js";
 import {
   migrateFiles,
@@ -39,7 +40,14 @@ import { RunControl } from "../control/run-control.js";
 import { initialStatus, reduceStatus, statusView, type RunStatusState } from "../control/run-status.js";
 import { waitForDrain } from "../observe/drain.js";
 import { readRuntime } from "../kamailio/dispatcher-rpc.js";
-import { identityText, restartFinding, restartText, RestartWatch } from "../observe/restart-watch.js";
+import {
+  FleetRestartWatch,
+  identityText,
+  restartFinding,
+  restartText,
+  RestartWatch,
+  type RestartWatching,
+} from "../observe/restart-watch.js";
 import type { RuntimeDestination } from "../dispatcher/runtime.js";
 import type { LabControl } from "../drivers/lab-control.js";
 import type { BackendEndpoint, Target } from "../target/target.js";
@@ -181,7 +189,7 @@ class Migration {
   private status: RunStatusState;
   private readonly control: RunControl;
   private live: TrafficRun | undefined;
-  private restarts: RestartWatch | undefined;
+  private restarts: RestartWatching | undefined;
   private fleetRouting: FleetRouting | undefined;
 
   constructor(
@@ -434,25 +442,32 @@ class Migration {
   }
 
   /**
-   * The target's Kamailio as it is before the first step (its main process and start time), watched
-   * until the run ends. A node that does not say who it is runs unwatched, with a warning.
+   * The target's Kamailio (a fleet: every node's) as it is before the first step (its main process and
+   * start time), watched until the run ends. A node that does not say who it is runs unwatched, with a
+   * warning naming it.
    */
-  private async watchRestarts(): Promise<RestartWatch | undefined> {
+  private async watchRestarts(): Promise<RestartWatching | undefined> {
     const ms = this.o.restartWatchMs;
     if (ms === undefined) return undefined;
+    const rpcs = this.o.fleet?.map((m) => m.target.rpc) ?? [this.target.rpc];
+    const started = await Promise.all(rpcs.map((rpc) => this.watchRestartsOf(rpc, ms)));
+    const watches = started.filter((w): w is RestartWatch => w !== undefined);
+    if (watches.length === 0) return undefined;
+    return this.o.fleet ? new FleetRestartWatch(watches) : watches[0];
+  }
+
+  private async watchRestartsOf(rpc: RpcClient, ms: number): Promise<RestartWatch | undefined> {
     try {
-      const watch = await RestartWatch.start(this.target.rpc, ms);
-      this.session.scope.defer("restart watch", () => watch.stop());
-      this.say(
-        `restart watch: ${this.target.rpc.endpoint} is ${identityText(watch.baseline)}; looked at every ${ms} ms`,
-      );
+      const watch = await RestartWatch.start(rpc, ms);
+      this.session.scope.defer(`restart watch ${rpc.endpoint}`, () => watch.stop());
+      this.say(`restart watch: ${rpc.endpoint} is ${identityText(watch.baseline)}; looked at every ${ms} ms`);
       return watch;
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       this.results.warnings.push(
-        `a restart of Kamailio during the run would not be seen: core.psx / core.uptime did not answer (${why})`,
+        `a restart of Kamailio at ${rpc.endpoint} during the run would not be seen: core.psx / core.uptime did not answer (${why})`,
       );
-      this.say(`restart watch: off (${why})`);
+      this.say(`restart watch: off for ${rpc.endpoint} (${why})`);
       return undefined;
     }
   }
@@ -466,11 +481,11 @@ class Migration {
     const restart = await watch?.check();
     if (watch === undefined || restart === undefined) return;
     const last = this.steps.length - 1;
-    const runtime = await readRuntime(this.target.rpc).catch((err: unknown) =>
+    const runtime = await readRuntime(restart.rpc).catch((err: unknown) =>
       err instanceof Error ? err.message : String(err),
     );
     const finding = restartFinding({
-      node: this.target.rpc.endpoint,
+      node: restart.rpc.endpoint,
       restart,
       seen: "after the plan's last step (during the final check or the drain)",
       onStep: last + 1,

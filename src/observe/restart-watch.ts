@@ -47,6 +47,22 @@ export const sameProcess = (a: KamailioIdentity, b: KamailioIdentity): boolean =
 
 export const identityText = (i: KamailioIdentity): string => `pid ${i.pid}, up since ${i.upSince}`;
 
+/** A restart as a watch sees it: and which node's RPC saw it (names the node, reads its runtime). */
+export interface NodeRestart extends Restart {
+  rpc: RpcClient;
+}
+
+/** What a run asks of a watch, on one node or on every node of a fleet. */
+export interface RestartWatching {
+  /** resolves when a poll or a check sees a node restarted */
+  readonly restarted: Promise<NodeRestart>;
+  /** the restart seen so far, if any (on a fleet: the first seen) */
+  readonly restart: NodeRestart | undefined;
+  /** a look now at every node watched */
+  check(): Promise<NodeRestart | undefined>;
+  stop(): void;
+}
+
 /** One look at the node's identity (two RPCs). Throws what the RPC throws. */
 export async function readIdentity(rpc: RpcClient): Promise<KamailioIdentity> {
   const [psx, uptime] = await Promise.all([rpc.call("core.psx"), rpc.call("core.uptime")]);
@@ -58,15 +74,15 @@ export async function readIdentity(rpc: RpcClient): Promise<KamailioIdentity> {
  * is a node that may be restarting: the next answer says), and `check()` for a look now. Once a
  * restart is seen it stays seen: the run that started on the baseline cannot trust its state again.
  */
-export class RestartWatch {
-  private seen: Restart | undefined;
+export class RestartWatch implements RestartWatching {
+  private seen: NodeRestart | undefined;
   private readonly stopped = new AbortController();
-  private resolveRestarted!: (r: Restart) => void;
+  private resolveRestarted!: (r: NodeRestart) => void;
   /** resolves when a poll or a check sees the node restarted */
-  readonly restarted: Promise<Restart>;
+  readonly restarted: Promise<NodeRestart>;
 
   private constructor(
-    private readonly rpc: RpcClient,
+    readonly rpc: RpcClient,
     readonly baseline: KamailioIdentity,
     private readonly intervalMs: number,
   ) {
@@ -80,12 +96,12 @@ export class RestartWatch {
   }
 
   /** the restart seen so far, if any */
-  get restart(): Restart | undefined {
+  get restart(): NodeRestart | undefined {
     return this.seen;
   }
 
   /** A look now: the restart seen (now or before), or undefined (also when the node does not answer). */
-  async check(): Promise<Restart | undefined> {
+  async check(): Promise<NodeRestart | undefined> {
     if (this.seen || this.stopped.signal.aborted) return this.seen;
     try {
       this.compare(await readIdentity(this.rpc));
@@ -101,7 +117,7 @@ export class RestartWatch {
 
   private compare(now: KamailioIdentity): void {
     if (this.seen || sameProcess(this.baseline, now)) return;
-    this.seen = { before: this.baseline, after: now, detectedAtMs: Date.now() };
+    this.seen = { before: this.baseline, after: now, detectedAtMs: Date.now(), rpc: this.rpc };
     this.resolveRestarted(this.seen);
   }
 
@@ -115,6 +131,36 @@ export class RestartWatch {
       }
       await this.check();
     }
+  }
+}
+
+/**
+ * Every node of a fleet watched, each from its own baseline: a restart of any node is the run's
+ * restart, named by that node's RPC. When several restarted, the first seen is the one reported.
+ */
+export class FleetRestartWatch implements RestartWatching {
+  readonly restarted: Promise<NodeRestart>;
+
+  constructor(readonly watches: readonly RestartWatch[]) {
+    this.restarted = Promise.race(watches.map((w) => w.restarted));
+  }
+
+  get restart(): NodeRestart | undefined {
+    let first: NodeRestart | undefined;
+    for (const w of this.watches) {
+      const r = w.restart;
+      if (r !== undefined && (first === undefined || r.detectedAtMs < first.detectedAtMs)) first = r;
+    }
+    return first;
+  }
+
+  async check(): Promise<NodeRestart | undefined> {
+    await Promise.all(this.watches.map((w) => w.check()));
+    return this.restart;
+  }
+
+  stop(): void {
+    for (const w of this.watches) w.stop();
   }
 }
 

@@ -8,7 +8,8 @@ import { fakeTarget, NEW, OLD } from "../../test/support/fake-kamailio.js";
 import { RunControl } from "../control/run-control.js";
 import { burstHold, watchedHold, type GateResult, type WindowWatch } from "./hold.js";
 import { runSteps, type RunnerContext, type RunnerStep } from "./runner.js";
-import { RestartWatch } from "../observe/restart-watch.js";
+import { FleetRestartWatch, RestartWatch } from "../observe/restart-watch.js";
+import { FakeKamailio } from "../../test/support/fake-kamailio.js";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -468,6 +469,24 @@ describe("runner: the target's Kamailio restarted mid-run", () => {
       "step 2 was put back, step 3 never written",
     );
     assert.deepEqual(s.kam.runtimeUris().sort(), [OLD, NEW].sort());
+  });
+
+  it("on a fleet, a node other than the first restarted during a hold: named by its RPC, its runtime read, the step fails and is rolled back", async () => {
+    const second = Object.assign(new FakeKamailio(`1 ${OLD} 0 0\n`), { endpoint: "fake://kam2/RPC" });
+    const s = setup((n) => {
+      if (n === 3) second.restart();
+      return { routed: n };
+    });
+    const watch = new FleetRestartWatch([await RestartWatch.start(s.kam, 20), await RestartWatch.start(second, 20)]);
+    s.ctx.restarts = watch;
+    const out = await runSteps(s.steps, s.ctx);
+    watch.stop();
+    s.lock.release();
+    assert.equal(out.outcome, "fail");
+    assert.match(out.reason ?? "", /step 2: Kamailio at fake:\/\/kam2\/RPC restarted during step 2\/2 both's hold/);
+    assert.equal(out.restart?.node, "fake://kam2/RPC");
+    assert.deepEqual(s.evaluated, []);
+    assert.deepEqual([out.rollback?.from, out.rollback?.to, out.rollback?.ok], [2, 1, true]);
   });
 
   it("no restart: the watch changes nothing", async () => {

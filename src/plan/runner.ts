@@ -19,7 +19,7 @@ import { profileFromText, type ApplyOutcome } from "../apply/apply.js";
 import type { TakeOutResult } from "../apply/take-out.js";
 import { BEFORE_PLAN_LABEL, targetRouting, type Routing } from "../apply/routing.js";
 import { defaultRetryPolicy, readRuntime, type RetryPolicy } from "../kamailio/dispatcher-rpc.js";
-import { restartFinding, restartText, type RestartFinding, type RestartWatch } from "../observe/restart-watch.js";
+import { restartFinding, restartText, type RestartFinding, type RestartWatching } from "../observe/restart-watch.js";
 import type { Target } from "../target/target.js";
 import { reactionChain, type DecisionMarks, type ReactionChain } from "./reaction.js";
 import { timeHold, type GateResult, type HoldStrategy } from "./hold.js";
@@ -72,11 +72,12 @@ export interface RunnerContext {
   onApplyFailed?(step: number, err: unknown): void;
   onRolledBack?(to: number, out: ApplyOutcome): void;
   /**
-   * the target's Kamailio, watched since the run began for a restart (its runtime back to its durable
-   * list, its set_state and dialogs forgotten): seen during a hold, before a step passes or before the
-   * next is applied, the step fails and the last good step is put back. Absent: not watched.
+   * the target's Kamailio (a fleet: every node's), watched since the run began for a restart (its
+   * runtime back to its durable list, its set_state and dialogs forgotten): seen during a hold, before
+   * a step passes or before the next is applied, the step fails and the last good step is put back
+   * (on every node). Absent: not watched.
    */
-  restarts?: RestartWatch;
+  restarts?: RestartWatching;
   log(line: string): void;
 }
 
@@ -445,17 +446,18 @@ export class PlanRunner {
   private async restarted(seen: string): Promise<Observation> {
     const { ctx } = this;
     const restart = ctx.restarts!.restart!;
-    const runtime = await readRuntime(ctx.target.rpc, { ...defaultRetryPolicy, ...ctx.retry }).catch((err: unknown) =>
+    const runtime = await readRuntime(restart.rpc, { ...defaultRetryPolicy, ...ctx.retry }).catch((err: unknown) =>
       err instanceof Error ? err.message : String(err),
     );
     const on = this.applied;
     this.restart = restartFinding({
-      node: ctx.target.rpc.endpoint,
+      node: restart.rpc.endpoint,
       restart,
       seen,
       onStep: on + 1,
       onStepLabel: on === BEFORE_PLAN ? "before the plan" : this.steps[on]!.label,
-      list: this.rollbackProfile(on)?.list,
+      // the list before the plan was read on the first node only: another node's is not known here
+      list: on === BEFORE_PLAN && restart.rpc !== ctx.target.rpc ? undefined : this.rollbackProfile(on)?.list,
       runtime,
     });
     const reason = restartText(this.restart);

@@ -7,13 +7,13 @@
  * a green run.
  */
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { startCli, stopStartedClis } from "../support/running-cli.js";
+import { stopStartedClis } from "../support/running-cli.js";
 import type { NodeAuth } from "../support/production-node.js";
 import { runDirOf } from "../support/run-folder.js";
-import { listEntries, OLD_ATTRS, targetNode, type TargetNode } from "../support/target-node.js";
+import { listEntries, OLD_ATTRS, restartDuringStep2, targetNode, type TargetNode } from "../support/target-node.js";
 
 const AUTH: NodeAuth = { bearer: "tok-restart-4Rw" };
 const RATE = 50;
@@ -37,14 +37,6 @@ interface Results {
   };
 }
 
-const until = async (what: string, ok: () => boolean, timeoutMs: number): Promise<void> => {
-  const end = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
-
 describe("migrate --target: the node's Kamailio restarted while a step holds", () => {
   let t: TargetNode;
   before(async () => {
@@ -57,25 +49,8 @@ describe("migrate --target: the node's Kamailio restarted while a step holds", (
 
   test("the restart is seen and reported (runtime now vs step 2), step 2 fails, old is put back and verified: exit 1", async (tc) => {
     const { node, dir, file } = t;
-    const plan = path.join(dir, "plan.yaml");
-    // step 2 holds long enough for the restart to land in it; its gates never see enough calls to fail it
-    writeFileSync(plan, "steps:\n  - 0\n  - weightNew: 10\n    hold: { durationS: 30 }\n  - 100\n");
     t.callers(RATE);
-    const run = startCli({ dir }, [
-      "migrate",
-      "--target",
-      file,
-      "--artifacts-dir",
-      path.join(dir, "art"),
-      "--plan",
-      plan,
-    ]);
-    await until("step 2's hold", () => /step 2\/3 new=10%: holding/.test(run.out()), 120_000);
-    const pidBefore = ((await node.rpc("core.psx")) as { PID: number }[])[0]!.PID;
-    await node.restart();
-    const restartedAtMs = Date.now();
-    const code = await run.closed;
-    const out = run.out() + run.err();
+    const { run, code, out, pidBefore, restartedAtMs } = await restartDuringStep2(dir, file, node);
     assert.equal(code, 1, out);
     assert.doesNotMatch(out, /PASS/);
     assert.match(

@@ -36,3 +36,12 @@ export function startCli(f: Pick<LabFixture, "dir">, argv: string[]): RunningCli
 export function stopStartedClis(): void {
   for (const c of started) c.kill("SIGTERM");
 }
+
+/** Wait until `ok()` holds (looked at every 50 ms), or throw naming `what` after `timeoutMs`. */
+export async function until(what: string, ok: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

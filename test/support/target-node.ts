@@ -3,7 +3,7 @@
  * operator's (algorithm 9, Kamailio's default reload_delta, HEP mirrored to a free port, the old PBX
  * alone in its list with the operator's attrs), a temp dir, and the target file that describes it.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import {
@@ -17,6 +17,7 @@ import {
   type ProductionNodeOptions,
   type TargetFileOptions,
 } from "./production-node.js";
+import { startCli, until, type RunningCli } from "./running-cli.js";
 
 export interface TargetNode {
   node: ProductionNode;
@@ -84,3 +85,33 @@ export async function targetNode(o: {
 
 /** The node's list file's entries (no comments, no blank lines). */
 export const listEntries = (text: string): string[] => text.split("\n").filter((l) => /^\d/.test(l));
+
+/**
+ * `migrate --target FILE --plan P` started in `dir` with a plan whose step 2 (new=10%) holds 30 s;
+ * once it holds, `node`'s Kamailio is restarted. Returns the run's end, the node's pid before the
+ * restart and when the node answered again.
+ */
+export async function restartDuringStep2(
+  dir: string,
+  file: string,
+  node: ProductionNode,
+): Promise<{ run: RunningCli; code: number | null; out: string; pidBefore: number; restartedAtMs: number }> {
+  const plan = path.join(dir, "plan.yaml");
+  // step 2 holds long enough for the restart to land in it; its gates never see enough calls to fail it
+  writeFileSync(plan, "steps:\n  - 0\n  - weightNew: 10\n    hold: { durationS: 30 }\n  - 100\n");
+  const run = startCli({ dir }, [
+    "migrate",
+    "--target",
+    file,
+    "--artifacts-dir",
+    path.join(dir, "art"),
+    "--plan",
+    plan,
+  ]);
+  await until("step 2's hold", () => /step 2\/3 new=10%: holding/.test(run.out()), 120_000);
+  const pidBefore = ((await node.rpc("core.psx")) as { PID: number }[])[0]!.PID;
+  await node.restart();
+  const restartedAtMs = Date.now();
+  const code = await run.closed;
+  return { run, code, out: run.out() + run.err(), pidBefore, restartedAtMs };
+}
