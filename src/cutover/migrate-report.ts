@@ -139,6 +139,8 @@ export interface TrafficResult {
     files: string[];
     exit: string;
     calls: { total: number; old: number; new: number };
+    /** a fleet: each node's probe calls (each node has its own caller), routed in the steps' windows */
+    byNode?: Record<string, { total: number; old: number; new: number }>;
   };
 }
 
@@ -355,7 +357,7 @@ function trafficSection(r: MigrateResults): string[] {
           `- ${r.traffic.callIdPrefix === undefined ? "the real calls the node mirrors" : `${r.traffic.rate} calls/s of background calls (Call-IDs \`${r.traffic.callIdPrefix}-*\`)`}, judged from HEP: ${r.traffic.hep.calls} calls mirrored, ${r.traffic.hep.packets} packets, kernel drops ${r.traffic.hep.kernelDrops ?? "unknown"}; ${r.traffic.exit}`,
           ...(r.traffic.probe
             ? [
-                `- probe calls, counted apart: ${r.traffic.probe.rate} calls/s dialing ${r.traffic.probe.uri} (Call-IDs \`${r.traffic.probe.callIdPrefix}-*\`), ${r.traffic.probe.calls.total} routed in the steps' windows (old ${r.traffic.probe.calls.old}, new ${r.traffic.probe.calls.new}); ${r.traffic.probe.exit}`,
+                `- probe calls, counted apart: ${r.traffic.probe.rate} calls/s dialing ${r.traffic.probe.uri} (Call-IDs \`${r.traffic.probe.callIdPrefix}-*\`), ${r.traffic.probe.calls.total} routed in the steps' windows (old ${r.traffic.probe.calls.old}, new ${r.traffic.probe.calls.new})${probeByNodeText(r.traffic.probe.byNode)}; ${r.traffic.probe.exit}`,
               ]
             : []),
           `- files: ${r.traffic.files.map((f) => `\`${f}\``).join(", ")}`,
@@ -436,4 +438,11 @@ function filesSection(r: MigrateResults): string[] {
     "- `results.json`: everything above, machine-readable",
     "",
   ];
+}
+
+/** a fleet's probe calls per node, for the summary: " (by node: kam1 40 (old 36, new 4), ...)" */
+function probeByNodeText(byNode: Record<string, { total: number; old: number; new: number }> | undefined): string {
+  if (byNode === undefined) return "";
+  const each = Object.entries(byNode).map(([name, n]) => `${name} ${n.total} (old ${n.old}, new ${n.new})`);
+  return ` (by node: ${each.join(", ")}; each node its own caller)`;
 }

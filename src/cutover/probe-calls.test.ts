@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { UsageError } from "../core/errors.js";
 import { probeRequest } from "./probe-calls.js";
 
-const node = { name: "node kam1", address: "10.0.0.2", port: 5060 };
+const node = [{ name: "node kam1", address: "10.0.0.2", port: 5060 }];
 
 test("--probe and --probe-uri: both or neither, a rate, a user to dial at the node's own address", () => {
   assert.equal(probeRequest(undefined, undefined, node), undefined);
@@ -29,4 +29,13 @@ test("--probe and --probe-uri: both or neither, a rate, a user to dial at the no
       `${rate} ${uri}`,
     );
   }
+});
+
+test("on a fleet, --probe-uri may name any of its nodes; one outside the fleet names them all", () => {
+  const fleet = [...node, { name: "node kam2", address: "10.0.0.3", port: 5060 }];
+  assert.equal(probeRequest("2", "sip:probe@10.0.0.3", fleet)?.service, "probe");
+  assert.throws(
+    () => probeRequest("2", "sip:probe@10.0.0.4", fleet),
+    /go through node kam1 at 10\.0\.0\.2:5060, node kam2 at 10\.0\.0\.3:5060; name one of them/,
+  );
 });

@@ -15,15 +15,17 @@ export interface ProbeRequest {
 
 /**
  * Both flags or neither; RATE calls/s above 0 and at most MAX_TRAFFIC_RATE; the URI `sip:USER@NODE`,
- * with the node's own SIP address and port (the calls go through the node; its user part is what
- * they dial).
+ * with a node's own SIP address and port (the calls go through the node; its user part is what they
+ * dial). On a fleet the URI may name any of its nodes: the probe calls go through every node, each
+ * dialing USER at that node.
  */
 export function probeRequest(
   rate: string | undefined,
   uri: string | undefined,
-  /** name: "node kam1" */
-  node: { name: string; address: string; port: number },
+  /** the target's node, or every node of a fleet (the first first); name: "node kam1" */
+  nodes: readonly { name: string; address: string; port: number }[],
 ): ProbeRequest | undefined {
+  const node = nodes[0]!;
   if (rate === undefined && uri === undefined) return undefined;
   if (rate === undefined || uri === undefined)
     throw new UsageError(
@@ -43,9 +45,10 @@ export function probeRequest(
       `--probe-uri ${uri}: names no user to dial (letters, digits, . + * # - _); nothing was started`,
       [`e.g. sip:probe@${node.address}:${node.port}`],
     );
-  if (canonicalHost(u.uri.host) !== canonicalHost(node.address) || effectivePort(u.uri) !== node.port)
+  const host = canonicalHost(u.uri.host);
+  if (!nodes.some((n) => host === canonicalHost(n.address) && effectivePort(u.uri) === n.port))
     throw new UsageError(
-      `--probe-uri ${uri}: the probe calls go through ${node.name} at ${node.address}:${node.port}; name it as the URI's host and port; nothing was started`,
+      `--probe-uri ${uri}: the probe calls go through ${nodes.map((n) => `${n.name} at ${n.address}:${n.port}`).join(", ")}; name ${nodes.length === 1 ? "it" : "one of them"} as the URI's host and port; nothing was started`,
     );
   return { rate: n, service: u.uri.user, uri };
 }

@@ -89,8 +89,11 @@ export interface TrafficSettings {
     /** the URI's user part: what the calls dial */
     service: string;
     uri: string;
-    /** where SIPp binds (the address this host reaches the node from) */
-    localAddress: string;
+    /**
+     * the nodes the calls go through, each with its own SIPp bound to the address this host reaches
+     * the node from: the target's one (name ""), or every node of a fleet in the fleet's order
+     */
+    via: readonly { name: string; localAddress: string }[];
   };
   /** where the target's Kamailio mirrors (lab settings `hep`, or the target file's collector) */
   hep: { address: string; port: number };
@@ -193,19 +196,9 @@ export async function startTrafficRun(
   // media: the caller's RTP captured from before the first call, each call counted after its BYE
   const media = t.calls?.media ? await startTrafficMedia(t.calls, target, runDir, scope, gates, log) : undefined;
   const scenario = media?.scenario ?? t.calls?.scenario;
-  const { calls, probes } = startUacs({
-    t,
-    target,
-    runDir,
-    scope,
-    scenario,
-    media,
-    callIdPrefix,
-    probePrefix,
-    proxy: proxies.join(", "),
-    hepAt: `${t.hep.address}:${capture.port}`,
-    log,
-  });
+  const hepAt = `${t.hep.address}:${capture.port}`;
+  const calls = startUsersUac({ t, target, runDir, scope, scenario, media, callIdPrefix, proxies, hepAt, log });
+  const probes = t.probe && probePrefix ? startProbes(t.probe, probePrefix, nodes, runDir, scope, log) : [];
   return {
     capture,
     gates,
@@ -221,7 +214,7 @@ export async function startTrafficRun(
       while (gates.stillOwed(i, owed) > 0 && performance.now() < deadline) await delay(50, scope.signal);
     },
     async finish(reaction, results) {
-      const [exit, probeExit] = await Promise.all([calls?.stop(), probes?.stop()]);
+      const [exit, ...probeExits] = await Promise.all([calls?.stop(), ...probes.map((p) => p.uac.stop())]);
       if (media) await media.stop();
       await capture.settle(100, 3000);
       clearInterval(sweep);
@@ -231,8 +224,13 @@ export async function startTrafficRun(
       const hep = capture.summary();
       if (hep.pcap.kept.dropped.files > 0) log(`capture: ${pcapKeptText(hep.pcap.kept)}`);
       results.traffic = trafficResults(t, runDir, scenario, callIdPrefix, calls, exit, hep, callEvents.routedTo, media);
-      if (probes && t.probe && probePrefix !== undefined)
-        results.traffic.probe = probeResults(t.probe, probePrefix, probes, probeExit?.description ?? "", gates);
+      if (t.probe && probePrefix !== undefined && probes.length > 0)
+        results.traffic.probe = probeResults(
+          t.probe,
+          probePrefix,
+          probes.map((p, i) => ({ ...p, exit: probeExits[i]?.description ?? "" })),
+          gates,
+        );
       results.steps.forEach((p, i) => {
         const v = gates.verdicts.get(i);
         if (v) p.gates = v;
@@ -318,27 +316,35 @@ async function startTrafficMedia(
   };
 }
 
-/** The probe calls' totals, summed over the steps' verdicts. */
+/** The probe calls' totals, summed over the steps' verdicts (a fleet: each node's too). */
 function probeResults(
   probe: NonNullable<TrafficSettings["probe"]>,
   callIdPrefix: string,
-  probes: BackgroundTraffic,
-  exit: string,
+  probes: readonly (ProbeUac & { exit: string })[],
   gates: StepGates,
 ): NonNullable<NonNullable<MigrateResults["traffic"]>["probe"]> {
   const routed = { old: 0, new: 0 };
-  for (const v of gates.verdicts.values()) {
+  const byNode: Record<string, { total: number; old: number; new: number }> = {};
+  for (const [step, v] of gates.verdicts) {
     routed.old += v.probe?.routed.old ?? 0;
     routed.new += v.probe?.routed.new ?? 0;
+    for (const [name, n] of Object.entries(gates.nodeVerdicts?.(step) ?? {})) {
+      const b = (byNode[name] ??= { total: 0, old: 0, new: 0 });
+      b.old += n.probe?.routed.old ?? 0;
+      b.new += n.probe?.routed.new ?? 0;
+      b.total = b.old + b.new;
+    }
   }
+  const fleet = probes.length > 1 || probes[0]?.name !== "";
   return {
     rate: probe.rate,
     uri: probe.uri,
     callIdPrefix,
-    argv: probes.argv,
-    files: [PROBE_FILES.messageLog, PROBE_FILES.statFile, PROBE_FILES.errorFile],
-    exit,
+    argv: probes[0]!.uac.argv,
+    files: probes.flatMap((p) => [p.names.messageLog, p.names.statFile, p.names.errorFile]),
+    exit: fleet ? probes.map((p) => `${p.name}: ${p.exit}`).join("; ") : probes[0]!.exit,
     calls: { total: routed.old + routed.new, ...routed },
+    ...(fleet ? { byNode } : {}),
   };
 }
 
@@ -388,8 +394,8 @@ async function recordReaction(
   if (segments) log(`reaction, link by link: ${reactionText(segments)}`);
 }
 
-/** One SIPp UAC for the whole plan: --traffic's background calls, --probe's probe calls; each stopped with the run's scope. */
-function startUacs(u: {
+/** --traffic's SIPp UAC for the whole plan, stopped with the run's scope; without it, says which calls are judged. */
+function startUsersUac(u: {
   t: TrafficSettings;
   target: Target;
   runDir: string;
@@ -397,31 +403,24 @@ function startUacs(u: {
   scenario: string | undefined;
   media: TrafficMedia | undefined;
   callIdPrefix: string | undefined;
-  probePrefix: string | undefined;
-  proxy: string;
+  /** every node's SIP socket, for the log line */
+  proxies: readonly string[];
   /** the collector's address, for the log line */
   hepAt: string;
   log: (line: string) => void;
-}): { calls: BackgroundTraffic | undefined; probes: BackgroundTraffic | undefined } {
-  const { t, target, runDir, scope, scenario, media, callIdPrefix, probePrefix, proxy, log } = u;
-  const uac = (
-    c: { sippBin: string; scenario: string; rate: number },
-    prefix: string,
-    more: Partial<Parameters<typeof startBackgroundTraffic>[0]> = {},
-  ): BackgroundTraffic =>
-    startBackgroundTraffic({
-      sippBin: c.sippBin,
-      scenario: c.scenario,
-      target,
-      runDir,
-      rate: c.rate,
-      callIdPrefix: prefix,
-      signal: scope.signal,
-      ...more,
-    });
+}): BackgroundTraffic | undefined {
+  const { t, target, runDir, scope, scenario, media, callIdPrefix, log } = u;
+  const proxy = u.proxies.join(", ");
   const calls =
     t.calls && callIdPrefix !== undefined && scenario !== undefined
-      ? uac({ ...t.calls, scenario }, callIdPrefix, {
+      ? startBackgroundTraffic({
+          sippBin: t.calls.sippBin,
+          scenario,
+          target,
+          runDir,
+          rate: t.calls.rate,
+          callIdPrefix,
+          signal: scope.signal,
           ...(media ? { media: { port: media.capture.port, logFile: media.files.streamLog } } : {}),
         })
       : undefined;
@@ -436,21 +435,63 @@ function startUacs(u: {
   } else {
     log(`traffic: the calls ${proxy} mirrors, judged from HEP on ${u.hepAt}`);
   }
-  const probes =
-    t.probe && probePrefix !== undefined
-      ? uac(t.probe, probePrefix, {
-          service: t.probe.service,
-          localAddress: t.probe.localAddress,
-          fileNames: PROBE_FILES,
-        })
-      : undefined;
-  if (probes) {
-    scope.defer("probe calls", () => probes.stop().then(() => undefined));
+  return calls;
+}
+
+/** one node's probe caller */
+interface ProbeUac {
+  /** the node's name in the fleet; "" for a single target */
+  name: string;
+  uac: BackgroundTraffic;
+  /** its files' names in the run folder */
+  names: { messageLog: string; statFile: string; errorFile: string };
+}
+
+/**
+ * --probe's calls: one SIPp per node they go through (bound to the address this host reaches that
+ * node from, dialing the user at that node), each stopped with the run's scope. On a fleet each
+ * node's Call-IDs and files carry its name; the gates count them apart by the common prefix and
+ * attribute each call to its node by the SIP socket it went through.
+ */
+function startProbes(
+  probe: NonNullable<TrafficSettings["probe"]>,
+  probePrefix: string,
+  nodes: readonly { name: string; target: Target }[],
+  runDir: string,
+  scope: Scope,
+  log: (line: string) => void,
+): ProbeUac[] {
+  return probe.via.map((v) => {
+    const target = (nodes.find((n) => n.name === v.name) ?? nodes[0]!).target;
+    const prefix = v.name === "" ? probePrefix : `${probePrefix}-${v.name}`;
+    const names =
+      v.name === ""
+        ? PROBE_FILES
+        : {
+            messageLog: `probe.${v.name}.uac.log`,
+            statFile: `probe.${v.name}.uac.stat.csv`,
+            errorFile: `probe.${v.name}.uac.errors.log`,
+          };
+    const uac = startBackgroundTraffic({
+      sippBin: probe.sippBin,
+      scenario: probe.scenario,
+      target,
+      runDir,
+      rate: probe.rate,
+      callIdPrefix: prefix,
+      signal: scope.signal,
+      service: probe.service,
+      localAddress: v.localAddress,
+      fileNames: names,
+    });
+    scope.defer(`probe calls${v.name === "" ? "" : ` ${v.name}`}`, () => uac.stop().then(() => undefined));
+    const proxy = endpointKey(target.proxy);
+    const dialing = v.name === "" ? probe.uri : `sip:${probe.service}@${proxy}`;
     log(
-      `probe: ${t.probe!.rate} calls/s dialing ${t.probe!.uri} through ${proxy} (SIPp pid ${probes.pid}, Call-IDs ${probePrefix}-*), counted apart from the users' calls`,
+      `probe: ${probe.rate} calls/s dialing ${dialing} through ${v.name === "" ? proxy : `${v.name} ${proxy}`} (SIPp pid ${uac.pid}, Call-IDs ${prefix}-*), counted apart from the users' calls`,
     );
-  }
-  return { calls, probes };
+    return { name: v.name, uac, names };
+  });
 }
 
 /** results.json's traffic: the calls placed, the files kept, the capture and the media counted. */

@@ -101,11 +101,11 @@ function migrateOptions(program: Command): Command {
         )
         .option(
           "--probe <rate>",
-          "target only: the tool's own calls at RATE calls/s through the node (SIPp), dialing --probe-uri; labelled by their Call-ID and counted apart from the users' calls (a step without user calls is judged on them)",
+          "target only: the tool's own calls at RATE calls/s through the node (SIPp; a fleet: through every node, RATE each, counted per node), dialing --probe-uri; labelled by their Call-ID and counted apart from the users' calls (a step without user calls is judged on them)",
         )
         .option(
           "--probe-uri <uri>",
-          "with --probe: what the probe calls dial, sip:USER@NODE-ADDRESS[:PORT] (the node's own SIP address)",
+          "with --probe: what the probe calls dial, sip:USER@NODE-ADDRESS[:PORT] (the node's own SIP address; a fleet: any of its nodes', USER is dialed at each node)",
         )
         .option("--capture-max-mb <mb>", `with --traffic or a target's mirrored calls: ${CAPTURE_MAX_MB_HELP}`)
         .option(
@@ -189,13 +189,19 @@ async function migrateAction(opts: MigrateOpts): Promise<void> {
   // a target file naming several nodes: every node, the first one the run's target
   const fleet = await dispatcherFleet(opts, choice);
   const target = fleet ? fleet[0]!.target : await dispatcherTarget(opts, choice);
+  // the probe calls go through every node (a single target: name "")
+  const nodes = fleet ?? [{ name: "", target }];
   let probe: ProbeRequest | undefined;
   try {
-    probe = probeRequest(opts.probe, opts.probeUri, {
-      // a target's RPC endpoint names its node first ("node kam1 (https://...)")
-      name: /^node \S+/.exec(target.rpc.endpoint)?.[0] ?? "the target's node",
-      ...target.proxy,
-    });
+    probe = probeRequest(
+      opts.probe,
+      opts.probeUri,
+      nodes.map((n) => ({
+        // a target's RPC endpoint names its node first ("node kam1 (https://...)")
+        name: /^node \S+/.exec(n.target.rpc.endpoint)?.[0] ?? "the target's node",
+        ...n.target.proxy,
+      })),
+    );
   } catch (err) {
     for (const t of fleet?.map((m) => m.target) ?? [target]) t.close();
     throw err;
@@ -205,7 +211,12 @@ async function migrateAction(opts: MigrateOpts): Promise<void> {
       ...probe,
       sippBin: requireBinaries(["sipp"]).sipp,
       scenario: assetPath("sipp", "uac-call.xml"),
-      localAddress: await localAddressTowards(target.proxy.address, target.proxy.port),
+      via: await Promise.all(
+        nodes.map(async (n) => ({
+          name: n.name,
+          localAddress: await localAddressTowards(n.target.proxy.address, n.target.proxy.port),
+        })),
+      ),
     };
   }
   const log = (line: string): void => {
