@@ -326,6 +326,76 @@ describe("live gates: the calls' audio", () => {
   });
 });
 
+describe("live gates: a one-way call stands when HEP was lost", () => {
+  function mediaGates(now: { ms: number }, kernel: { drops: number }) {
+    const calls = new Map<string, HepCall>();
+    const g = new LiveGates({
+      kernelDrops: () => kernel.drops,
+      call: (id) => calls.get(id),
+      backends: { old: OLD, new: NEW },
+      callIdPrefix: "run",
+      timeoutMs: 4000,
+      algorithm: 9,
+      steps: [
+        {
+          weightNew: 50,
+          gates: [
+            GateSpecSchema.parse({ kind: "threshold", metric: "one_way_calls", atMost: 0 }),
+            GateSpecSchema.parse({ kind: "threshold", metric: "isa", atMost: 5 }),
+          ],
+        },
+      ],
+      now: () => now.ms,
+      media: true,
+    });
+    const feed = (c: HepCall): void => {
+      calls.set(c.callId, c);
+      g.observe(c);
+    };
+    return { g, feed };
+  }
+
+  it("dropped datagrams do not hold back a one-way call's fail (early and at the end), and the note says why it stands", async () => {
+    const now = { ms: 1000 };
+    const kernel = { drops: 0 };
+    const { g, feed } = mediaGates(now, kernel);
+    g.open(0);
+    let failed: string | undefined;
+    void g.whenFailed(0).then((r) => (failed = r.detail));
+    // ISA fails on 3 of 23 with drops: no verdict on that alone
+    kernel.drops = 4;
+    for (let i = 0; i < 23; i++) feed(answer(forwarded(`run-${i}`, 1001 + i, NEW), i < 3 ? 503 : 200, 1002 + i));
+    await Promise.resolve();
+    assert.equal(failed, undefined, "ISA alone on lossy evidence: no early fail");
+    g.observeMedia("run-5", { judged: true, oneWay: false, expected: 50, lost: 0 });
+    g.observeMedia("run-6", { judged: true, oneWay: true, expected: 50, lost: 50 });
+    await Promise.resolve();
+    assert.match(failed ?? "", /^failed: one-way calls of new <= 0: new 1 one-way of 2 calls with audio judged/);
+    assert.doesNotMatch(failed ?? "", /ISA/, "only the gate the drops cannot overturn is named");
+    assert.match(failed ?? "", /the kernel dropped 4 HEP datagrams .* the one-way calls stand/);
+    assert.equal(g.verdicts.get(0)?.verdict, "fail");
+    assert.equal(g.verdicts.get(0)?.hepKernelDrops, 4);
+    now.ms = 2000;
+    const v = g.evaluate(0);
+    assert.equal(v.verdict, "fail");
+    assert.match(v.detail, /one-way calls of new <= 0.*; the kernel dropped 4 HEP datagrams/);
+  });
+
+  it("with drops and no one-way call the window stays inconclusive", () => {
+    const now = { ms: 1000 };
+    const kernel = { drops: 0 };
+    const { g, feed } = mediaGates(now, kernel);
+    g.open(0);
+    kernel.drops = 2;
+    for (let i = 0; i < 23; i++) feed(answer(forwarded(`run-${i}`, 1001 + i, NEW), 200, 1002 + i));
+    for (let i = 0; i < 23; i++) g.observeMedia(`run-${i}`, { judged: true, oneWay: false, expected: 50, lost: 0 });
+    now.ms = 2000;
+    const v = g.evaluate(0);
+    assert.equal(v.verdict, "inconclusive");
+    assert.match(v.detail, /inconclusive: the kernel dropped 2 HEP datagrams/);
+  });
+});
+
 describe("live gates: probe calls counted apart", () => {
   function probeGates(now: { ms: number }) {
     const calls = new Map<string, HepCall>();

@@ -38,7 +38,16 @@ import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
 import { FirstFailingCalls } from "../gates/failing-calls.js";
 import { recordOver, type CallAudio, type CallRecord } from "../evidence/call-record.js";
 import { callRecordFromHep } from "../evidence/hep-records.js";
-import { evaluateGates, gateRows, type GateResult, type GateSpec, type StepGateVerdict } from "../gates/gate.js";
+import {
+  evaluateGates,
+  failsDespiteLostHep,
+  gateRows,
+  lossProof,
+  lostHepNote,
+  type GateResult,
+  type GateSpec,
+  type StepGateVerdict,
+} from "../gates/gate.js";
 import { BackendTally, type BackendMetrics } from "../gates/metrics.js";
 import { EDGE_SELECTIONS, splitCheck, type SplitCheck } from "../gates/split-check.js";
 import type { EndpointKey, HepCall } from "../hep/evidence.js";
@@ -201,6 +210,11 @@ export class LiveGates {
 
   private drops(): number {
     return this.o.kernelDrops?.() ?? 0;
+  }
+
+  /** does step i have a gate that lost HEP evidence cannot overturn once it fails? */
+  private lossProofGates(step: number): boolean {
+    return this.o.steps[step]!.gates.some(lossProof);
   }
 
   /** datagrams the kernel dropped since the window opened */
@@ -368,17 +382,17 @@ export class LiveGates {
 
   /** The gates on the window's tallies; a fail ends the step (the waiters hear it at once). */
   private decide(w: LiveWindow, answerMs: number, seenMs: number): void {
-    if (w.lossy !== undefined) return;
+    if (w.lossy !== undefined && !this.lossProofGates(w.step)) return;
     const s = this.o.steps[w.step]!;
     const metrics = { old: w.tally.old.metrics(), new: w.tally.new.metrics() };
     const gates = evaluateGates(s.gates, metrics, s.weightNew);
     if (gates.verdict !== "fail") return;
-    // the counter is read only when a gate would fail: evidence lost since the window opened makes it no verdict
+    // the counter is read only when a gate would fail: evidence lost since the window opened makes it
+    // no verdict, unless a gate failed that lost evidence cannot overturn
     const lost = this.droppedIn(w);
-    if (lost > 0) {
-      w.lossy = lost;
-      return;
-    }
+    const proven = gates.results.filter(failsDespiteLostHep);
+    if (lost > 0) w.lossy = lost;
+    if (lost > 0 && proven.length === 0) return;
     const first = w.first.first(gates.results);
     const firstAnswerMs = first === undefined ? undefined : this.answerMsOf.get(first);
     const decided: DecisionMarks = {
@@ -390,7 +404,10 @@ export class LiveGates {
     const toMs = this.now();
     const rec: StepGateRecord = {
       verdict: "fail",
-      detail: gates.summary,
+      detail:
+        lost > 0
+          ? `failed: ${proven.map((r) => `${r.name}: ${r.detail}`).join("; ")}; ${lostHepNote(lost)}`
+          : gates.summary,
       window: { fromMs: w.fromMs, toMs, routed: { ...w.routed }, pending: w.pending, unrouted: 0 },
       metrics: { old: metricsOf(metrics.old), new: metricsOf(metrics.new) },
       gates: gateRows(gates.results),
@@ -398,6 +415,7 @@ export class LiveGates {
       early: true,
       firstFailingCallMs: first?.inviteSentMs,
       decided,
+      ...(lost > 0 ? { hepKernelDrops: lost } : {}),
     };
     w.failed = rec;
     this.verdicts.set(w.step, rec);
@@ -520,7 +538,16 @@ export class LiveGates {
       verdict = "fail";
     }
     const lost = current === undefined ? 0 : this.droppedIn(current);
-    if (lost > 0) {
+    const proven = gates.results.filter(failsDespiteLostHep);
+    if (lost > 0 && proven.length > 0) {
+      verdict = "fail";
+      parts.splice(
+        0,
+        parts.length,
+        `failed: ${proven.map((r) => `${r.name}: ${r.detail}`).join("; ")}`,
+        lostHepNote(lost),
+      );
+    } else if (lost > 0) {
       verdict = "inconclusive";
       parts.push(
         `inconclusive: the kernel dropped ${lost} HEP datagram${lost === 1 ? "" : "s"} at the collector (socket buffer full) while the step held, so the HEP evidence is incomplete`,

@@ -303,6 +303,25 @@ function certainFail(g: ThresholdGate, m: BackendMetrics, need: number): string 
   return undefined;
 }
 
+/**
+ * A failed gate that HEP evidence the kernel dropped cannot overturn: one_way_calls counts the calls the
+ * media capture proved one-way among those HEP saw routed to the backend; lost datagrams can hide a call
+ * from it, never add one. Every other gate can move either way with what was lost.
+ */
+export function failsDespiteLostHep(r: GateResult): boolean {
+  return r.verdict === "fail" && lossProof(r.gate);
+}
+
+/** a gate whose fail lost HEP cannot overturn (see failsDespiteLostHep) */
+export function lossProof(g: GateSpec): boolean {
+  return g.kind === "threshold" && g.metric === "one_way_calls";
+}
+
+/** "...: the kernel dropped N HEP datagrams ..." for a verdict that stands on a gate HEP loss cannot overturn */
+export function lostHepNote(lost: number): string {
+  return `the kernel dropped ${lost} HEP datagram${lost === 1 ? "" : "s"} at the collector while the step held; the one-way calls stand (counted from the media capture: lost HEP can hide calls, never add one)`;
+}
+
 /** Every gate of a step on one window: fail if any fails, else inconclusive if any is, else pass. */
 export function evaluateGates(
   gates: readonly GateSpec[],
