@@ -13,79 +13,22 @@ import { after, before, describe, test } from "node:test";
 import { labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
 import { runtimeUris, uriOf } from "../support/lab-runtime.js";
 import { processesNaming } from "../support/processes.js";
+import {
+  mediaRows,
+  migrateResults,
+  passedWithMediaGates,
+  rolledBackOnOneWay,
+  type MigrateResults,
+} from "../support/migrate-results.js";
 import { runDirOf } from "../support/run-folder.js";
 import { tsharkStreams } from "../support/tshark.js";
 
 const RATE = "50";
 
-interface GateRow {
-  name: string;
-  verdict: string;
-  detail: string;
-  values: { old?: number; new?: number };
-  samples: { old?: number; new?: number };
-}
-interface MediaMetrics {
-  judged: number;
-  oneWay: number;
-  expected: number;
-  lost: number;
-  lossPercent?: number;
-}
-interface Step {
-  label: string;
-  verdict: string;
-  gates?: {
-    verdict: string;
-    early: boolean;
-    gates: GateRow[];
-    metrics: { old: { media?: MediaMetrics }; new: { media?: MediaMetrics } };
-  };
-}
-interface Results {
-  status: string;
-  exitCode: number;
-  steps: Step[];
-  rollback?: { from: number; to: number; ok: boolean; reason: string };
-  traffic?: {
-    callIdPrefix: string;
-    files: string[];
-    media?: { on: boolean; holdMs?: number; pcap?: string; callsCounted?: number };
-  };
-}
-interface MediaRow {
-  callId: string;
-  ssrc?: string;
-  caller: string | null;
-  answered: string | null;
-  callerToPbx: number;
-  pbxToCaller: number;
-  bothWays: boolean;
-  why?: string;
-  rfc3550: {
-    callerToPbx: { received: number; expected: number; lost: number; jitterMs?: number };
-    pbxToCaller: { received: number; expected: number; lost: number; jitterMs?: number };
-  };
-}
-
-const results = (runDir: string): Results =>
-  JSON.parse(readFileSync(path.join(runDir, "results.json"), "utf8")) as Results;
-const mediaRows = (runDir: string): MediaRow[] =>
-  readFileSync(path.join(runDir, "media-calls.ndjson"), "utf8")
-    .trim()
-    .split("\n")
-    .filter((l) => l.length > 0)
-    .map((l) => JSON.parse(l) as MediaRow);
-const gate = (s: Step, name: RegExp): GateRow => {
-  const g = s.gates?.gates.find((x) => name.test(x.name));
-  assert.ok(g, JSON.stringify(s.gates));
-  return g;
-};
-
 async function migrateWith(
   how: "answer" | "mute",
   extra: string[] = [],
-): Promise<{ f: LabFixture; r: CliResult; runDir: string; res: Results }> {
+): Promise<{ f: LabFixture; r: CliResult; runDir: string; res: MigrateResults }> {
   const f = await labFixture();
   const up = await f.cli(["lab", "up", ...f.flags, "--new-stand-in", how]);
   assert.equal(up.code, 0, up.stderr);
@@ -94,7 +37,7 @@ async function migrateWith(
     { timeoutMs: 180_000 },
   );
   const runDir = runDirOf(r);
-  return { f, r, runDir, res: results(runDir) };
+  return { f, r, runDir, res: migrateResults(runDir) };
 }
 
 describe("migrate --traffic with audio: a new PBX that answers and sends no audio back", () => {
@@ -108,23 +51,7 @@ describe("migrate --traffic with audio: a new PBX that answers and sends no audi
 
   test("rolls back to old on the media gate: exit 1, the gate, the direction and the counts named", async () => {
     const { f, r, runDir, res } = run;
-    assert.equal(r.code, 1, r.stderr + r.stdout);
-    assert.deepEqual(
-      res.steps.map((s) => [s.label, s.verdict]),
-      [
-        ["old", "pass"],
-        ["both", "fail"],
-      ],
-    );
-    const both = res.steps[1]!;
-    const oneWay = gate(both, /^one-way calls of new <= 0/);
-    assert.equal(oneWay.verdict, "fail", JSON.stringify(both.gates));
-    assert.ok(oneWay.values.new! >= 1, JSON.stringify(oneWay));
-    // the signalling is fine: SER and the split do not fail it, the audio does
-    assert.equal(both.gates?.metrics.new.media?.oneWay, oneWay.values.new);
-    assert.match(r.stderr, /step 2: gates failed: .*one-way calls of new <= 0/);
-    assert.deepEqual([res.rollback?.from, res.rollback?.to, res.rollback?.ok], [2, 1, true]);
-    assert.match(res.rollback!.reason, /one-way calls of new/);
+    rolledBackOnOneWay(r, res);
     assert.deepEqual(await runtimeUris(f), [uriOf(f, "old")]);
     // each one-way call is named with its direction and counts; old's calls have audio both ways
     const rows = mediaRows(runDir);
@@ -156,31 +83,7 @@ describe("migrate --traffic with audio: healthy stand-ins", () => {
 
   test("passes with the media gates on every step, the audio counted per call and the caller's RTP in media.pcap", async () => {
     const { f, r, runDir, res } = run;
-    assert.equal(r.code, 0, r.stderr + r.stdout);
-    assert.match(r.stdout, /audio both ways \(1000 ms calls\), the caller's RTP in media\.pcap/);
-    assert.deepEqual(
-      res.steps.map((s) => [s.label, s.verdict, s.gates?.verdict]),
-      [
-        ["old", "pass", "pass"],
-        ["both", "pass", "pass"],
-        ["new", "pass", "pass"],
-      ],
-    );
-    for (const label of ["both", "new"]) {
-      const s = res.steps.find((x) => x.label === label)!;
-      const g = gate(s, /^one-way calls of new <= 0/);
-      assert.equal(g.verdict, "pass", `${label}: ${JSON.stringify(g)}`);
-      assert.equal(g.values.new, 0);
-      assert.ok(g.samples.new! >= 20, `${label}: ${g.samples.new} calls with audio judged`);
-    }
-    const loss = gate(res.steps[1]!, /^RTP loss of new not worse than old/);
-    assert.equal(loss.verdict, "pass", JSON.stringify(loss));
-    assert.equal(gate(res.steps[0]!, /^one-way calls/).verdict, "not-applicable");
-    assert.equal(res.traffic?.media?.on, true);
-    assert.ok(res.traffic.files.includes("media.pcap"));
-    const rows = mediaRows(runDir);
-    assert.equal(rows.length, res.traffic?.media?.callsCounted);
-    assert.ok(rows.length >= 150, `calls counted: ${rows.length}`);
+    const rows = passedWithMediaGates(r, runDir, res);
     for (const x of rows.filter((y) => y.callerToPbx > 0)) {
       assert.ok(x.bothWays, JSON.stringify(x));
       // up to 50 packets a call each way (1 s at 20 ms; the stream may start late); the echo lost none on loopback
@@ -215,7 +118,7 @@ describe("migrate --traffic with audio: healthy stand-ins", () => {
     // and every RTP stream tshark finds is a call's
     assert.equal(streams.length, 2 * compared, `tshark's streams: ${streams.length}`);
     assert.deepEqual(await runtimeUris(f), [uriOf(f, "new")]);
-    assert.deepEqual(processesNaming(res.traffic.callIdPrefix), []);
+    assert.deepEqual(processesNaming(res.traffic!.callIdPrefix), []);
   });
 
   test("--media: bad values exit 2; on without --traffic exit 2; a plan gating on audio with --media off exit 2", async () => {

@@ -9,7 +9,13 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { callThroughProxy, freeswitchFlags, freeswitchPidsUnder } from "../support/freeswitch-fixture.js";
+import {
+  callThroughProxy,
+  disposeFreeswitchLab,
+  freeswitchFlags,
+  freeswitchLabUp,
+  freeswitchPidsUnder,
+} from "../support/freeswitch-fixture.js";
 import { CLI, labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
 import { activeOn, runtimeUris, uriOf } from "../support/lab-runtime.js";
 import { FAST, seedEnv } from "../support/sim-knobs.js";
@@ -241,14 +247,10 @@ describe("migrate on a running real-FreeSWITCH lab", () => {
   let f: LabFixture;
   let fs: string[];
   before(async () => {
-    f = await labFixture();
-    fs = await freeswitchFlags();
-    const up = await f.cli(["lab", "up", ...f.flags, ...fs], { timeoutMs: 60_000 });
-    assert.equal(up.code, 0, up.stdout + up.stderr);
+    ({ f, fs } = await freeswitchLabUp());
   });
   after(async () => {
-    await f.dispose();
-    assert.deepEqual(freeswitchPidsUnder(f.dir), [], "no freeswitch left behind");
+    await disposeFreeswitchLab(f);
   });
 
   test("dashboard: active calls per backend from Kamailio and from each FreeSWITCH's channel count, side by side; 0 and 0 at the end", async () => {

@@ -11,8 +11,8 @@ import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { flagValue, freeswitchFlags, freeswitchPidsUnder, setDialplan } from "../support/freeswitch-fixture.js";
-import { labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
+import { disposeFreeswitchLab, flagValue, freeswitchLabUp, setDialplan } from "../support/freeswitch-fixture.js";
+import { type CliResult, type LabFixture } from "../support/lab-fixture.js";
 import { FAST, seedEnv } from "../support/sim-knobs.js";
 import { tsharkStreams } from "../support/tshark.js";
 
@@ -44,15 +44,11 @@ describe("sim with media on real FreeSWITCH: echo both ways, sabotage of new nam
   let fs: string[];
   let newEsl: number;
   before(async () => {
-    f = await labFixture();
-    fs = await freeswitchFlags();
+    ({ f, fs } = await freeswitchLabUp());
     newEsl = Number(flagValue(fs, "--new-esl-port"));
-    const up = await f.cli(["lab", "up", ...f.flags, ...fs], { timeoutMs: 120_000 });
-    assert.equal(up.code, 0, up.stdout + up.stderr);
   });
   after(async () => {
-    await f.dispose();
-    assert.deepEqual(freeswitchPidsUnder(f.dir), [], "no freeswitch left behind");
+    await disposeFreeswitchLab(f);
   });
 
   test("seed knobs, no --media flag: audio both ways on every call of old, both and new; tshark counts the same packets per direction", async () => {

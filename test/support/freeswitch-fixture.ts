@@ -5,7 +5,7 @@ import path from "node:path";
 import net from "node:net";
 import { assetPath } from "../../src/core/assets.js";
 import { eslApi } from "../../src/freeswitch/event-socket.js";
-import { freePorts, type LabFixture } from "./lab-fixture.js";
+import { freePorts, labFixture, type LabFixture } from "./lab-fixture.js";
 
 /** A free TCP port on loopback (the kernel picks it). */
 export async function freeTcpPort(): Promise<number> {
@@ -16,12 +16,16 @@ export async function freeTcpPort(): Promise<number> {
   return port;
 }
 
-/** The flags that make a fixture's lab run real FreeSWITCH: event sockets and RTP ranges of its own. */
-export async function freeswitchFlags(opts: { old?: string; new?: string } = {}): Promise<string[]> {
+/**
+ * The flags that make a fixture's lab run real FreeSWITCH: event sockets and RTP ranges of its own,
+ * `rtpPorts` each (20 by default: a few calls at a time; a port pair per call held while it is up).
+ */
+export async function freeswitchFlags(opts: { old?: string; new?: string; rtpPorts?: number } = {}): Promise<string[]> {
   const [oldEsl, newEsl] = [await freeTcpPort(), await freeTcpPort()];
+  const span = opts.rtpPorts ?? 20;
   // above the kernel's ephemeral range (32768-60999), where freeTcpPort's ports (event sockets,
   // PostgreSQL, HTTP) come from: an RTP range there can collide with the fixture's own TCP ports
-  const rtp = 61000 + Math.floor(Math.random() * 100) * 40;
+  const rtp = 61000 + Math.floor(Math.random() * Math.floor(4000 / (2 * span))) * 2 * span;
   return [
     "--backends",
     "freeswitch",
@@ -30,12 +34,30 @@ export async function freeswitchFlags(opts: { old?: string; new?: string } = {})
     "--new-esl-port",
     String(newEsl),
     "--old-rtp-ports",
-    `${rtp}-${rtp + 19}`,
+    `${rtp}-${rtp + span - 1}`,
     "--new-rtp-ports",
-    `${rtp + 20}-${rtp + 39}`,
+    `${rtp + span}-${rtp + 2 * span - 1}`,
     ...(opts.old ? ["--old-freeswitch", opts.old] : []),
     ...(opts.new ? ["--new-freeswitch", opts.new] : []),
   ];
+}
+
+/** A fixture whose lab is up with real FreeSWITCH (`freeswitchFlags(opts)`), and those flags. */
+export async function freeswitchLabUp(
+  opts: Parameters<typeof freeswitchFlags>[0] = {},
+): Promise<{ f: LabFixture; fs: string[] }> {
+  const f = await labFixture();
+  const fs = await freeswitchFlags(opts);
+  const up = await f.cli(["lab", "up", ...f.flags, ...fs], { timeoutMs: 120_000 });
+  assert.equal(up.code, 0, up.stdout + up.stderr);
+  return { f, fs };
+}
+
+/** Dispose of a fixture that ran real FreeSWITCH, and check none of its freeswitch processes is left. */
+export async function disposeFreeswitchLab(f: LabFixture | undefined): Promise<void> {
+  if (!f) return;
+  await f.dispose();
+  assert.deepEqual(freeswitchPidsUnder(f.dir), [], "no freeswitch left behind");
 }
 
 /** Pids of freeswitch processes (zombies excluded) whose command line mentions `dir`. */
