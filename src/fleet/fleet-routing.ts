@@ -101,6 +101,9 @@ export class FleetRouting implements Routing {
       if (err instanceof FleetRestoredError || err instanceof FleetSplitError) {
         this.last = { ok: false, ...err.failure };
         this.taken.clear();
+      } else {
+        // refused before anything was written (drift, a node not answering): no table of this step
+        this.last = undefined;
       }
       emit(o, profile, false, performance.now() - t0, []);
       throw err;
