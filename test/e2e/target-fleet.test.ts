@@ -6,12 +6,13 @@
  * step (verified), drift on one node before a step writes nothing anywhere.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runCli } from "../support/lab-fixture.js";
+import { freezingKamcmd, runtimeUris, type FreezingKamcmd } from "../support/target-fleet.js";
 import {
   startProductionNode,
   writeFleetTargetFile,
@@ -21,13 +22,7 @@ import {
 
 const AUTH: NodeAuth = { bearer: "tok-fleet-Zr7-never-printed" };
 
-interface RuntimeReply {
-  RECORDS?: { SET: { TARGETS: { DEST: { URI: string } }[] } }[];
-}
-const runtimeOf = async (node: ProductionNode): Promise<string[]> =>
-  ((await node.rpc("dispatcher.list")) as RuntimeReply)
-    .RECORDS!.flatMap((r) => r.SET.TARGETS.map((t) => t.DEST.URI))
-    .sort();
+const runtimeOf = runtimeUris;
 
 async function until(what: string, cond: () => boolean, timeoutMs = 30_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -48,8 +43,7 @@ describe("apply --target on a fleet of three nodes, all or nothing", () => {
   const nodes: ProductionNode[] = [];
   let dir: string;
   let file: string;
-  let arm: string;
-  let mark: string;
+  let freezer: FreezingKamcmd;
   let OLD: string;
   let NEW: string;
   before(async () => {
@@ -61,25 +55,11 @@ describe("apply --target on a fleet of three nodes, all or nothing", () => {
     NEW = nodes[0]!.backends.new.uri;
     // kam2 is reached with kamcmd through a wrapper that, once armed, freezes the node's Kamailio
     // (SIGSTOP on its process group) just before the first dispatcher.reload reaches it
-    arm = path.join(dir, "freeze.armed");
-    mark = path.join(dir, "frozen");
-    const wrapper = path.join(dir, "kamcmd-freezing");
-    writeFileSync(
-      wrapper,
-      [
-        "#!/bin/sh",
-        `if [ "$3" = dispatcher.reload ] && [ -e '${arm}' ] && mkdir '${mark}' 2>/dev/null; then`,
-        `  kill -STOP -${nodes[1]!.kamailioGroup()}`,
-        "fi",
-        'exec /usr/sbin/kamcmd "$@"',
-        "",
-      ].join("\n"),
-    );
-    chmodSync(wrapper, 0o755);
+    freezer = freezingKamcmd(dir, nodes[1]!);
     file = writeFleetTargetFile(
       [
         { name: "kam1", node: nodes[0]! },
-        { name: "kam2", node: nodes[1]!, kamcmd: { binary: wrapper, timeoutMs: 1000 } },
+        { name: "kam2", node: nodes[1]!, kamcmd: { binary: freezer.binary, timeoutMs: 1000 } },
         { name: "kam3", node: nodes[2]! },
       ],
       dir,
@@ -122,21 +102,14 @@ describe("apply --target on a fleet of three nodes, all or nothing", () => {
 
   it("kam2's RPC frozen between write and reload: exit 4, every node back on new (verified), per-node table", async () => {
     const before = lists();
-    writeFileSync(arm, "");
-    const group = nodes[1]!.kamailioGroup();
-    let thawed = false;
-    const thaw = (): void => {
-      if (thawed) return;
-      thawed = true;
-      process.kill(-group, "SIGCONT");
-    };
+    freezer.arm();
     try {
       const run = cli("apply", "--target", file, "--mode", "both");
       // frozen at its reload; thawed once the tool put kam2's list back (its restore reads the runtime)
-      await until("kam2 frozen", () => existsSync(mark));
+      await until("kam2 frozen", () => freezer.frozen());
       assert.notEqual(readFileSync(nodes[1]!.listFile, "utf8"), before[1], "kam2's list was written before its reload");
       await until("kam2's list restored", () => readFileSync(nodes[1]!.listFile, "utf8") === before[1]);
-      thaw();
+      freezer.thaw();
       const r = await run;
       assert.equal(r.code, 4, r.stdout + r.stderr);
       assert.match(
@@ -152,16 +125,13 @@ describe("apply --target on a fleet of three nodes, all or nothing", () => {
       for (const n of nodes) assert.deepEqual(await runtimeOf(n), [NEW]);
       assert.deepEqual(lists(), before);
     } finally {
-      thaw();
-      rmSync(arm, { force: true });
+      freezer.thaw();
     }
   });
 
   it("kam2 still frozen during the restore: exit 4, the fleet on different steps, each node's routing named", async () => {
     const before = lists();
-    rmSync(mark, { recursive: true, force: true });
-    writeFileSync(arm, "");
-    const group = nodes[1]!.kamailioGroup();
+    freezer.arm();
     try {
       const r = await cli("apply", "--target", file, "--mode", "both");
       assert.equal(r.code, 4, r.stdout + r.stderr);
@@ -177,8 +147,7 @@ describe("apply --target on a fleet of three nodes, all or nothing", () => {
       assert.match(r.stderr, /^ {2}node kam3 {2}routes by new .*restore verified/m);
       for (const n of [nodes[0]!, nodes[2]!]) assert.deepEqual(await runtimeOf(n), [NEW]);
     } finally {
-      process.kill(-group, "SIGCONT");
-      rmSync(arm, { force: true });
+      freezer.thaw();
     }
     // thawed, kam2 reloads the list the restore wrote: new again
     assert.deepEqual(lists(), before);

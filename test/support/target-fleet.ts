@@ -3,8 +3,11 @@
  * operator's (algorithm 9, Kamailio's default reload_delta, the old PBX alone in each list with the
  * operator's attrs), each with its own list file, all in front of the first node's two PBXs and all
  * mirroring HEP to one free port; a temp dir and the fleet's target file naming them kam1..kamN.
+ * One node may be reached through a kamcmd that freezes its Kamailio (SIGSTOP on its process group)
+ * just before the nth `dispatcher.reload` reaches it once armed: a node whose RPC stops answering
+ * between the write and the reload, at exactly that moment, without a sleep.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import {
@@ -15,6 +18,7 @@ import {
   type Callers,
   type NodeAuth,
   type ProductionNode,
+  type ProductionNodeOptions,
 } from "./production-node.js";
 import { OLD_ATTRS } from "./target-node.js";
 
@@ -27,17 +31,29 @@ export interface TargetFleet {
   file: string;
   /** the collector address every node mirrors to (the target file's hep.collector) */
   hep: { address: string; port: number };
+  /** the node reached through a freezing kamcmd (option `freeze`) */
+  freezer: FreezingKamcmd | undefined;
   /** SIPp users calling through every node at `ratePerNode` calls/s until dispose() */
   callers(ratePerNode: number): Callers[];
   dispose(): Promise<void>;
 }
 
-export async function targetFleet(o: { prefix: string; auth: NodeAuth; count?: number }): Promise<TargetFleet> {
+export async function targetFleet(o: {
+  prefix: string;
+  auth: NodeAuth;
+  count?: number;
+  /** merged over node i's options (from 0) */
+  node?: (i: number) => Partial<Omit<ProductionNodeOptions, "auth">>;
+  /** node i is reached through a freezing kamcmd (1 s timeout) */
+  freeze?: number;
+}): Promise<TargetFleet> {
   const dir = mkdtempSync(path.join(os.tmpdir(), `pbx-cutover-e2e-${o.prefix}-`));
   const hep = { address: "127.0.0.1", port: await freeUdpPort() };
   const nodes: ProductionNode[] = [];
   const started: Callers[] = [];
+  let freezer: FreezingKamcmd | undefined;
   const dispose = async (): Promise<void> => {
+    freezer?.thaw();
     await Promise.all(started.map((c) => c.stop()));
     await Promise.all(nodes.map((n) => n.stop()));
     rmSync(dir, { recursive: true, force: true });
@@ -49,12 +65,18 @@ export async function targetFleet(o: { prefix: string; auth: NodeAuth; count?: n
       hep,
       initialList: (u: { old: string }) => `1 ${u.old} 0 0 ${OLD_ATTRS}\n`,
     };
-    nodes.push(await startProductionNode(common));
+    nodes.push(await startProductionNode({ ...common, ...o.node?.(0) }));
     for (let i = 1; i < (o.count ?? 3); i++)
-      nodes.push(await startProductionNode({ ...common, sharedBackends: nodes[0]!.backends }));
+      nodes.push(await startProductionNode({ ...common, ...o.node?.(i), sharedBackends: nodes[0]!.backends }));
     const names = nodes.map((_, i) => `kam${i + 1}`);
+    const frozen = o.freeze;
+    freezer = frozen === undefined ? undefined : freezingKamcmd(dir, nodes[frozen]!);
     const file = writeFleetTargetFile(
-      nodes.map((node, i) => ({ name: names[i]!, node })),
+      nodes.map((node, i) => ({
+        name: names[i]!,
+        node,
+        ...(freezer && i === frozen ? { kamcmd: { binary: freezer.binary, timeoutMs: 1000 } } : {}),
+      })),
       dir,
       o.auth,
       { algorithm: 9, lines: { old: { attrs: OLD_ATTRS } } },
@@ -65,6 +87,7 @@ export async function targetFleet(o: { prefix: string; auth: NodeAuth; count?: n
       dir,
       file,
       hep,
+      freezer,
       callers: (rate) => {
         const c = nodes.map((n) => startCallers(n, dir, rate));
         started.push(...c);
@@ -77,3 +100,61 @@ export async function targetFleet(o: { prefix: string; auth: NodeAuth; count?: n
     throw err;
   }
 }
+
+/** A kamcmd for one node that freezes it at its first dispatcher.reload once armed. */
+export interface FreezingKamcmd {
+  binary: string;
+  /** from now on, the nth dispatcher.reload (default the next) freezes the node, once */
+  arm(nth?: number): void;
+  /** the node was frozen */
+  frozen(): boolean;
+  /** SIGCONT (idempotent); disarmed, ready to be armed again */
+  thaw(): void;
+}
+
+export function freezingKamcmd(dir: string, node: ProductionNode): FreezingKamcmd {
+  const armed = path.join(dir, `freeze-${node.address}.armed`);
+  const count = path.join(dir, `freeze-${node.address}.reloads`);
+  const mark = path.join(dir, `frozen-${node.address}`);
+  const binary = path.join(dir, `kamcmd-freezing-${node.address}`);
+  writeFileSync(
+    binary,
+    [
+      "#!/bin/sh",
+      `if [ "$3" = dispatcher.reload ] && [ -e '${armed}' ]; then`,
+      `  echo >> '${count}'`,
+      `  if [ "$(wc -l < '${count}')" -eq "$(cat '${armed}')" ]; then`,
+      `    kill -STOP -${node.kamailioGroup()}`,
+      `    : > '${mark}'`,
+      "  fi",
+      "fi",
+      'exec /usr/sbin/kamcmd "$@"',
+      "",
+    ].join("\n"),
+  );
+  chmodSync(binary, 0o755);
+  return {
+    binary,
+    arm: (nth = 1) => {
+      rmSync(count, { force: true });
+      writeFileSync(armed, `${nth}\n`);
+    },
+    frozen: () => existsSync(mark),
+    thaw: () => {
+      rmSync(armed, { force: true });
+      if (!existsSync(mark)) return;
+      process.kill(-node.kamailioGroup(), "SIGCONT");
+      rmSync(mark, { force: true });
+    },
+  };
+}
+
+interface RuntimeReply {
+  RECORDS?: { SET: { TARGETS: { DEST: { URI: string } }[] } }[];
+}
+
+/** the node's runtime destinations' URIs, sorted (the test's own read) */
+export const runtimeUris = async (node: ProductionNode): Promise<string[]> =>
+  ((await node.rpc("dispatcher.list")) as RuntimeReply)
+    .RECORDS!.flatMap((r) => r.SET.TARGETS.map((t) => t.DEST.URI))
+    .sort();
