@@ -45,7 +45,7 @@ export const productionDriver: DriverKind<ProductionChoice> = {
         Promise.resolve().then(() => {
           if (fleet)
             throw new UsageError(
-              `${c.spec.source} names ${c.spec.nodes.length} nodes (${names}); this command works on one node for now (apply, rollback, migrate and the control commands work on a fleet); nothing was changed`,
+              `${c.spec.source} names ${c.spec.nodes.length} nodes (${names}); this command works on one node for now (apply, rollback, migrate, plan --dry-run and the control commands work on a fleet); nothing was changed`,
             );
           return productionTarget(c.spec, node);
         }),

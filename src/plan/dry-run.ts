@@ -54,13 +54,26 @@ export interface DryRunStep {
   list: string;
   /** in order; when the file and runtime already hold the list, only the first is taken */
   actions: PlannedAction[];
+  /** a fleet: the actions on each node (the step lands on every node or on none) */
+  nodes?: { name: string; actions: PlannedAction[] }[];
   /** what a failed gate (or an inconclusive one under onInconclusive=fail) would apply */
   onFailure: string;
 }
 
+/** One node of a fleet as the dry run sees it: where its list lives and how its RPC is reached. */
+export interface DryRunNode {
+  name: string;
+  listLocation: string;
+  rpc: string;
+  backupDir: string;
+}
+
 export interface DryRun {
   plan: string;
+  /** the first node's, on a fleet */
   target: DryRunTarget;
+  /** a fleet: every node (the first is `target`'s) */
+  fleet?: DryRunNode[];
   steps: DryRunStep[];
   /** what must hold before the first step (a plan's `requires`) */
   requires: PlanRequirement[];
@@ -109,7 +122,17 @@ export function stepProfile(step: Pick<PlanStep, "weightNew">, t: DryRunTarget):
   );
 }
 
-function applyActions(t: DryRunTarget): PlannedAction[] {
+/** A fleet's node as the dry run sees it. */
+export function dryRunNodeOf(name: string, target: Target): DryRunNode {
+  return {
+    name,
+    listLocation: target.dispatcherList.location,
+    rpc: target.rpc.endpoint,
+    backupDir: backupPaths(target).dir,
+  };
+}
+
+function applyActions(t: Pick<DryRunTarget, "listLocation" | "backupDir">): PlannedAction[] {
   return [
     {
       kind: "rpc",
@@ -134,8 +157,9 @@ function applyActions(t: DryRunTarget): PlannedAction[] {
   ];
 }
 
-export function buildDryRun(plan: Plan, t: DryRunTarget): DryRun {
+export function buildDryRun(plan: Plan, t: DryRunTarget, fleet?: readonly DryRunNode[]): DryRun {
   checkPlanForAlgorithm(plan, t.algorithm);
+  const back = fleet ? "put every node back on" : "put back";
   const steps = plan.steps.map((s, i): DryRunStep => {
     const label = stepLabel(s, t.algorithm === 4);
     const calls = s.hold.minCalls;
@@ -154,13 +178,20 @@ export function buildDryRun(plan: Plan, t: DryRunTarget): DryRun {
           : { calls, ...splitBound({ algorithm: t.algorithm, weightNew: s.weightNew, calls }) },
       list: renderProfile(stepProfile(s, t)),
       actions: applyActions(t),
+      ...(fleet ? { nodes: fleet.map((n) => ({ name: n.name, actions: applyActions(n) })) } : {}),
       onFailure:
         prev === undefined
-          ? "put back the list that ran before the plan (the same verified apply), keep the evidence, exit 1"
-          : `apply step ${i} (${stepLabel(prev, t.algorithm === 4)}) again, the last good step (the same verified apply), keep the evidence, exit 1`,
+          ? `${back} the list that ran before the plan (the same verified apply), keep the evidence, exit 1`
+          : `${fleet ? "put every node back on" : "apply"} step ${i} (${stepLabel(prev, t.algorithm === 4)})${fleet ? "" : " again"}, the last good step (the same verified apply), keep the evidence, exit 1`,
     };
   });
-  return { plan: plan.source, target: t, steps, requires: plan.requires ?? [] };
+  return {
+    plan: plan.source,
+    target: t,
+    ...(fleet ? { fleet: [...fleet] } : {}),
+    steps,
+    requires: plan.requires ?? [],
+  };
 }
 
 function holdText(h: Hold): string {
@@ -177,7 +208,10 @@ export function renderDryRun(d: DryRun): string {
   const out = [
     "pbx-cutover plan --dry-run: nothing is written, reloaded or started",
     `plan: ${d.plan}, ${d.steps.length} step${d.steps.length === 1 ? "" : "s"}: ${d.steps.map((s) => s.label).join(" -> ")}`,
-    `target: ${t.driver}; dispatcher set ${t.setId} in ${t.listLocation}; Kamailio RPC ${t.rpc}; algorithm ${t.algorithm} (${DISPATCHER_ALGORITHM_NAMES[t.algorithm]})`,
+    d.fleet
+      ? `target: ${t.driver}; a fleet of ${d.fleet.length} nodes (${d.fleet.map((n) => n.name).join(", ")}), each step on every node or on none; dispatcher set ${t.setId}; algorithm ${t.algorithm} (${DISPATCHER_ALGORITHM_NAMES[t.algorithm]})`
+      : `target: ${t.driver}; dispatcher set ${t.setId} in ${t.listLocation}; Kamailio RPC ${t.rpc}; algorithm ${t.algorithm} (${DISPATCHER_ALGORITHM_NAMES[t.algorithm]})`,
+    ...(d.fleet ?? []).map((n) => `  node ${n.name}: list ${n.listLocation}; Kamailio RPC ${n.rpc}`),
     `backends: old ${t.oldUri}, new ${t.newUri}`,
     ...(d.requires.length > 0
       ? [`before the first step: ${d.requires.join(", ")} must hold (else exit 1, nothing changed)`]
@@ -203,10 +237,22 @@ export function renderDryRun(d: DryRun): string {
     if (s.gates.length > 0) out.push(`  if a gate fails: ${s.onFailure}`);
     out.push(`  dispatcher list it would write:`);
     for (const line of s.list.replace(/\n$/, "").split("\n")) out.push(`    | ${line}`);
-    out.push(`  what it would do (nothing after the first read when file and runtime already hold this list):`);
-    s.actions.forEach((a, i) => {
-      out.push(`    ${i + 1}. ${a.kind === "rpc" ? `RPC ${a.method}` : `write ${a.path}`}: ${a.why}`);
-    });
+    out.push(...actionLines(s));
   }
   return out.join("\n") + "\n";
+}
+
+/** what a step would do: on the one node, or on each node of a fleet (every node's list read first, then written, reloaded, read back) */
+function actionLines(s: DryRunStep): string[] {
+  const line = (a: PlannedAction, i: number, pad: string): string =>
+    `${pad}${i + 1}. ${a.kind === "rpc" ? `RPC ${a.method}` : `write ${a.path}`}: ${a.why}`;
+  if (s.nodes === undefined)
+    return [
+      `  what it would do (nothing after the first read when file and runtime already hold this list):`,
+      ...s.actions.map((a, i) => line(a, i, "    ")),
+    ];
+  return [
+    `  what it would do on each node, all or nothing (every node checked first; a node that fails puts every node back):`,
+    ...s.nodes.flatMap((n) => [`    node ${n.name}:`, ...n.actions.map((a, i) => line(a, i, "      "))]),
+  ];
 }

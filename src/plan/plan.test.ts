@@ -307,4 +307,28 @@ it("a plan file may require FusionPBX parity before its first step; an unknown r
     () => planFromInput({ requires: ["coffee"], steps: [0, 100] }, "plan.yaml"),
     (e: Error) => e instanceof UsageError && /requires\[0\]/.test(e.details.join("\n")),
   );
+
+  it("on a fleet: every node named with its list and RPC, each step's actions on each node, a failure puts every node back", () => {
+    const fleet = ["kam1", "kam2", "kam3"].map((name) => ({
+      name,
+      listLocation: `/${name}/dispatcher.list`,
+      rpc: `node ${name} (http://${name}/RPC)`,
+      backupDir: `/${name}/backups`,
+    }));
+    const d = buildDryRun(parseStepsFlag("0,100"), target(4), fleet);
+    assert.deepEqual(
+      d.steps[1]!.nodes!.map((n) => [n.name, n.actions.find((a) => a.kind === "write")?.path]),
+      fleet.map((n) => [n.name, n.listLocation]),
+    );
+    const text = renderDryRun(d);
+    assert.match(text, /a fleet of 3 nodes \(kam1, kam2, kam3\), each step on every node or on none/);
+    assert.match(
+      text,
+      /\n {2}node kam2: list \/kam2\/dispatcher\.list; Kamailio RPC node kam2 \(http:\/\/kam2\/RPC\)\n/,
+    );
+    assert.match(text, /what it would do on each node, all or nothing/);
+    for (const n of fleet) assert.equal(text.split(`write ${n.listLocation}:`).length - 1, 2, n.name);
+    assert.equal((text.match(/RPC dispatcher\.reload/g) ?? []).length, 6);
+    assert.doesNotMatch(text, /\/lab\/dispatcher\.list/);
+  });
 });

@@ -222,11 +222,32 @@ describe("apply --target on a fleet of three nodes, all or nothing", () => {
     for (const n of nodes) assert.deepEqual(await runtimeOf(n), [OLD]);
   });
 
-  it("migrate --dry-run --target on a fleet is refused for now (exit 2), nothing touched", async () => {
+  it("migrate --dry-run and plan --dry-run on a fleet: each node's list and actions, nothing changed on any node", async () => {
     const before = lists();
+    const runtimes = await Promise.all(nodes.map((n) => runtimeOf(n)));
     const r = await cli("migrate", "--target", file, "--steps", "0,100", "--dry-run");
-    assert.equal(r.code, 2, r.stdout + r.stderr);
-    assert.match(r.stderr, /names 3 nodes \(kam1, kam2, kam3\); this command works on one node for now/);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /a fleet of 3 nodes \(kam1, kam2, kam3\), each step on every node or on none/);
+    for (const [i, n] of nodes.entries()) {
+      assert.ok(r.stdout.includes(`node kam${i + 1}: list ${n.listFile}; Kamailio RPC node kam${i + 1} (`), r.stdout);
+      assert.equal(r.stdout.split(`write ${n.listFile}:`).length - 1, 2, `kam${i + 1}: a write per step`);
+    }
+    const json = await cli("plan", "--dry-run", "--target", file, "--steps", "0,100", "--json");
+    assert.equal(json.code, 0, json.stdout + json.stderr);
+    const dry = JSON.parse(json.stdout) as { fleet: { name: string }[]; steps: { nodes: { name: string }[] }[] };
+    assert.deepEqual(
+      dry.fleet.map((n) => n.name),
+      ["kam1", "kam2", "kam3"],
+    );
+    assert.deepEqual(
+      dry.steps.map((s) => s.nodes.map((n) => n.name)),
+      [
+        ["kam1", "kam2", "kam3"],
+        ["kam1", "kam2", "kam3"],
+      ],
+    );
     assert.deepEqual(lists(), before);
+    assert.deepEqual(await Promise.all(nodes.map((n) => runtimeOf(n))), runtimes);
+    for (const n of nodes) assert.equal(existsSync(`${n.listFile}.pbx-cutover.lock`), false);
   });
 });

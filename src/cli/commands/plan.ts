@@ -1,13 +1,18 @@
 import type { Command } from "commander";
 import type { TargetChoice } from "../../drivers/driver.js";
 import { driverFor } from "../../drivers/select.js";
-import { buildDryRun, dryRunTargetOf, renderDryRun } from "../../plan/dry-run.js";
+import { buildDryRun, dryRunNodeOf, dryRunTargetOf, renderDryRun } from "../../plan/dry-run.js";
 import { defaultPlan, type Plan } from "../../plan/plan.js";
 import { readPlanFile } from "../../plan/plan-file.js";
 import { parseStepsFlag } from "../../plan/steps-flag.js";
 import { UsageError } from "../../core/errors.js";
 import { targetChoiceFrom } from "../target-options.js";
-import { addDispatcherOptions, dispatcherTarget, type DispatcherCommandOpts } from "../dispatcher-options.js";
+import {
+  addDispatcherOptions,
+  dispatcherFleet,
+  dispatcherTarget,
+  type DispatcherCommandOpts,
+} from "../dispatcher-options.js";
 
 type PlanOpts = DispatcherCommandOpts & { dryRun?: boolean; steps?: string; plan?: string };
 
@@ -59,12 +64,18 @@ export async function printDryRun(
   json: boolean,
 ): Promise<void> {
   const algorithm = driverFor(choice).dispatcherAlgorithm;
-  const target = await dispatcherTarget(opts, choice);
+  // a target file naming several nodes: the plan on every node (nothing is read from or sent to any)
+  const fleet = await dispatcherFleet(opts, choice);
+  const target = fleet ? fleet[0]!.target : await dispatcherTarget(opts, choice);
   try {
     const t = dryRunTargetOf(target, algorithm);
-    const dry = buildDryRun(plan, t);
+    const dry = buildDryRun(
+      plan,
+      t,
+      fleet?.map((m) => dryRunNodeOf(m.name, m.target)),
+    );
     process.stdout.write(json ? JSON.stringify(dry, null, 2) + "\n" : renderDryRun(dry));
   } finally {
-    target.close();
+    for (const m of fleet ?? [{ target }]) m.target.close();
   }
 }
