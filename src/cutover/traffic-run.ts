@@ -16,6 +16,7 @@ import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
 import type { GateSpec } from "../gates/gate.js";
 import { kamailioMirrors, startHepCapture, type HepCapture } from "../hep/capture.js";
 import { endpointKey } from "../hep/evidence.js";
+import type { HepForwardTarget } from "../hep/forward-target.js";
 import type { Target } from "../target/target.js";
 import { reactionSegments, reactionText } from "../plan/reaction.js";
 import type { PlanOutcome } from "../plan/runner.js";
@@ -99,6 +100,8 @@ export interface TrafficSettings {
   hep: { address: string; port: number };
   /** capture.pcap and its segments together at most this many MB (--capture-max-mb; 0: no cap) */
   captureMaxMb?: number;
+  /** --hep-forward: every datagram the collector receives (every node's, on a fleet) relayed unchanged */
+  forward?: HepForwardTarget;
 }
 
 export interface TrafficRun {
@@ -178,6 +181,7 @@ export async function startTrafficRun(
     proxy: proxies,
     pcapPath: path.join(runDir, "capture.pcap"),
     ...(t.captureMaxMb !== undefined ? { captureMaxMb: t.captureMaxMb } : {}),
+    ...(t.forward ? { forward: t.forward } : {}),
     onPacket: (p, head, c) => {
       gates.observe(c);
       rates.add(p, head);
@@ -186,6 +190,7 @@ export async function startTrafficRun(
     },
   });
   scope.defer("hep capture", () => capture.stop().then(() => undefined));
+  if (t.forward) log(forwardText(t.forward, `${t.hep.address}:${capture.port}`, fleet));
   // timeouts and calls that never ended, also between steps
   const sweep = every(1000, scope, "evidence sweep", () => {
     gates.age();
@@ -223,6 +228,7 @@ export async function startTrafficRun(
       records.close();
       const hep = capture.summary();
       if (hep.pcap.kept.dropped.files > 0) log(`capture: ${pcapKeptText(hep.pcap.kept)}`);
+      if (t.forward) log(`hep forward: ${hep.forwarded} datagrams relayed, ${hep.forwardErrors} failed`);
       results.traffic = trafficResults(t, runDir, scenario, callIdPrefix, calls, exit, hep, callEvents.routedTo, media);
       if (t.probe && probePrefix !== undefined && probes.length > 0)
         results.traffic.probe = probeResults(
@@ -537,6 +543,12 @@ function stepGatesFor(o: LiveGatesOptions, fleet: readonly { name: string; targe
     o,
     fleet.map((n) => ({ name: n.name, proxy: endpointKey(n.target.proxy) })),
   );
+}
+
+/** --hep-forward's line: what is relayed (every node's mirroring, on a fleet), and where to */
+function forwardText(to: HepForwardTarget, at: string, fleet: readonly { name: string }[] | undefined): string {
+  const from = fleet ? `nodes ${fleet.map((n) => n.name).join(", ")}` : "Kamailio";
+  return `hep forward: every datagram mirrored to ${at} (${from}) relayed unchanged to ${to.host}:${to.port}`;
 }
 
 /** A timer that does not keep the process up and stops with the scope. */

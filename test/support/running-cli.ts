@@ -37,11 +37,11 @@ export function stopStartedClis(): void {
   for (const c of started) c.kill("SIGTERM");
 }
 
-/** Wait until `ok()` holds (looked at every 50 ms), or throw naming `what` after `timeoutMs`. */
-export async function until(what: string, ok: () => boolean, timeoutMs = 20_000): Promise<void> {
+/** Wait until `ok()` holds (looked at every `everyMs`), or throw naming `what` after `timeoutMs`. */
+export async function until(what: string, ok: () => boolean, timeoutMs = 20_000, everyMs = 50): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!ok()) {
     if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }

@@ -17,6 +17,7 @@ import { parseTrafficRate } from "../../cutover/background-traffic.js";
 import { probeRequest, type ProbeRequest } from "../../cutover/probe-calls.js";
 import { localAddressTowards } from "../../os/ports.js";
 import { CAPTURE_MAX_MB_HELP, parseCaptureMaxMb } from "../../hep/capture.js";
+import { parseHepForward, type HepForwardTarget } from "../../hep/forward-target.js";
 import { driverFor } from "../../drivers/select.js";
 import { requireBinaries } from "../../lab/binaries.js";
 import { startLiveServer } from "../../run/session.js";
@@ -42,6 +43,7 @@ type MigrateOpts = DispatcherCommandOpts &
     probe?: string;
     probeUri?: string;
     captureMaxMb?: string;
+    hepForward?: string;
     drainTimeout?: string;
     takeOverStaleLock?: boolean;
   };
@@ -109,6 +111,10 @@ function migrateOptions(program: Command): Command {
         )
         .option("--capture-max-mb <mb>", `with --traffic or a target's mirrored calls: ${CAPTURE_MAX_MB_HELP}`)
         .option(
+          "--hep-forward <host:port>",
+          "with --traffic or a target's mirrored calls: relay every HEP datagram the run's collector receives (on a fleet every node's), unchanged, to a Homer or another collector (UDP)",
+        )
+        .option(
           "--drain-timeout <s>",
           "after a last step of 100 (new only): wait up to this many seconds for the old backend's calls to end (Kamailio's dialog profile); " +
             "calls still up then fail the run (exit 1) naming each with its age. 0 (default): one look, the calls left are reported, not waited for",
@@ -165,11 +171,17 @@ function migrateFlags(opts: MigrateOpts) {
       ["on the lab, --traffic RATE places the calls"],
     );
   }
-  return { planned, drainMs, rate, captureMaxMb, media, choice, driver };
+  const forward = opts.hepForward === undefined ? undefined : parseHepForward(opts.hepForward);
+  if (forward && rate === undefined && !driver.mirroredCalls)
+    throw new UsageError(
+      `--hep-forward relays what the run's HEP collector receives, and on ${driver.where} without --traffic there is none; nothing was started`,
+      ["add --traffic RATE on the lab, or name hep.collector in the target file"],
+    );
+  return { planned, drainMs, rate, captureMaxMb, media, choice, driver, forward };
 }
 
 async function migrateAction(opts: MigrateOpts): Promise<void> {
-  const { planned, drainMs, rate, captureMaxMb, media, choice, driver } = migrateFlags(opts);
+  const { planned, drainMs, rate, captureMaxMb, media, choice, driver, forward } = migrateFlags(opts);
   const webAddress = webAddressFrom(opts);
   if (opts.dryRun && webAddress)
     throw new UsageError("--web with --dry-run: a dry run changes nothing and runs no step to watch; drop one of them");
@@ -184,7 +196,7 @@ async function migrateAction(opts: MigrateOpts): Promise<void> {
   const plan = planned === undefined ? undefined : { plan: planned, algorithm: driver.dispatcherAlgorithm };
   const settings = choice.settings;
   const waitMs = reloadWaitMs(settings, opts.reloadWaitMs);
-  const traffic = trafficSettings(rate, media, captureMaxMb, settings, driver);
+  const traffic = trafficSettings(rate, media, captureMaxMb, forward, settings, driver);
   const lab = driver.lab();
   // a target file naming several nodes: every node, the first one the run's target
   const fleet = await dispatcherFleet(opts, choice);
@@ -267,10 +279,11 @@ function trafficSettings(
   rate: number | undefined,
   media: boolean,
   captureMaxMb: number | undefined,
+  forward: HepForwardTarget | undefined,
   settings: LabSettings,
   driver: MigrateDriver,
 ): TrafficSettings | undefined {
-  const capture = captureMaxMb !== undefined ? { captureMaxMb } : {};
+  const capture = { ...(captureMaxMb !== undefined ? { captureMaxMb } : {}), ...(forward ? { forward } : {}) };
   if (rate !== undefined)
     return {
       calls: {
