@@ -263,7 +263,7 @@ async function hold(f: LabFixture, a: Args, lab: string[]): Promise<void> {
   }
   const res = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")) as {
     status: string;
-    traffic?: { calls?: { total: number }; hep?: { kernelDrops?: number } };
+    traffic?: { calls?: { total: number }; hep?: { kernelDrops?: number }; media?: Record<string, unknown> };
   };
   if (a.keepRecords !== undefined) copyFileSync(path.join(dir, "calls.ndjson"), a.keepRecords);
   const trafficEnd = r.markMs + a.holdS * 1000;
@@ -287,6 +287,7 @@ async function hold(f: LabFixture, a: Args, lab: string[]): Promise<void> {
   console.log(
     `  CPU while the traffic ran: the tool ${cores.toFixed(2)} cores (${((100 * cores) / os.cpus().length).toFixed(0)} % of the machine), the machine ${machine.toFixed(2)} of ${os.cpus().length} busy; kernel HEP drops ${drops ?? "?"} (results.json: ${res.traffic?.hep?.kernelDrops ?? "?"})`,
   );
+  if (res.traffic?.media) console.log(`  media: ${JSON.stringify(res.traffic.media)}`);
   console.log(`  ${heapLine(fullGcs(r.stdout + r.stderr), fromMs, trafficEnd, a.rate)}`);
   console.log(`  run folder ${(dirBytes(dir) / 1024 / 1024).toFixed(0)} MB: ${largestFiles(dir, 4)}`);
   console.log(curve(r.samples, Math.max(5, Math.round(a.holdS / 30))));

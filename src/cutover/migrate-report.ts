@@ -126,7 +126,16 @@ export interface TrafficResult {
   /** calls whose INVITE Kamailio forwarded, in all and per backend (from HEP) */
   calls: { total: number; old: number; new: number };
   /** the calls' audio: on (each call held holdMs, the caller's RTP in pcap, each call's counts in media-calls.ndjson) or off */
-  media?: { on: true; holdMs: number; pcap: string; callsCounted: number } | { on: false };
+  media?:
+    | {
+        on: true;
+        holdMs: number;
+        pcap: string;
+        callsCounted: number;
+        /** the most of media.pcap captured and not read yet by the count (bytes) */
+        countBehindMaxBytes?: number;
+      }
+    | { on: false };
   /**
    * `--probe` on a target: the tool's synthetic calls through the node (counted apart; each step's
    * gates record has their numbers under `probe`), and how many of them the steps' windows routed

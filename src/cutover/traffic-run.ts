@@ -260,6 +260,9 @@ async function requireMirroring(nodes: readonly { target: Target }[], ownCalls: 
   );
 }
 
+/** a media count this far behind the capture is said in the output */
+const MEDIA_BEHIND_WARN_BYTES = 64 * 1024 * 1024;
+
 interface TrafficMedia {
   capture: MediaCapture;
   live: LiveMedia;
@@ -317,6 +320,10 @@ async function startTrafficMedia(
       clearInterval(timer);
       await capture.stop();
       await poll(true);
+      if (live.maxBacklogBytes > MEDIA_BEHIND_WARN_BYTES)
+        log(
+          `media: the count fell behind the capture by up to ${(live.maxBacklogBytes / 1024 / 1024).toFixed(0)} MB (the tool was short of CPU): calls counted late were let go by the gates, whose media verdicts then lack calls`,
+        );
       await live.close();
     },
   };
@@ -531,7 +538,13 @@ function trafficResults(
     hep,
     calls: { total: routedTo.old + routedTo.new, ...routedTo },
     media: media
-      ? { on: true, holdMs: TRAFFIC_MEDIA_HOLD_MS, pcap: TRAFFIC_FILES.mediaPcap, callsCounted: media.live.total }
+      ? {
+          on: true,
+          holdMs: TRAFFIC_MEDIA_HOLD_MS,
+          pcap: TRAFFIC_FILES.mediaPcap,
+          callsCounted: media.live.total,
+          countBehindMaxBytes: media.live.maxBacklogBytes,
+        }
       : { on: false },
   };
 }
