@@ -86,8 +86,10 @@ describe("migrate --traffic with audio: healthy stand-ins", () => {
     const rows = passedWithMediaGates(r, runDir, res);
     for (const x of rows.filter((y) => y.callerToPbx > 0)) {
       assert.ok(x.bothWays, JSON.stringify(x));
-      // up to 50 packets a call each way (1 s at 20 ms; the stream may start late); the echo lost none on loopback
-      assert.ok(x.callerToPbx >= 10 && x.callerToPbx <= 52, JSON.stringify(x));
+      // ~50 packets a call each way (1 s at 20 ms; the stream may start late, and on a loaded machine the
+      // hold and SIPp's catch-up sending run a few packets over): at most the call's window's worth and
+      // a little; the echo lost none on loopback
+      assert.ok(x.callerToPbx >= 10 && x.callerToPbx <= Math.ceil(x.windowMs / 20) + 3, JSON.stringify(x));
       assert.equal(x.rfc3550.pbxToCaller.received, x.pbxToCaller, JSON.stringify(x));
       assert.equal(x.rfc3550.pbxToCaller.lost, 0, JSON.stringify(x));
       // jitter in ms (the caller's own sending jitter on a loaded machine included), never a packet's worth of seconds

@@ -241,7 +241,7 @@ describe("report.html of a migrate --traffic run (Chromium, offline)", () => {
     const calls = res.traffic?.calls;
     assert.ok(
       calls && calls.old > 0 && calls.new > 0,
-      `results.json counts calls per backend: ${JSON.stringify(calls)}`,
+      `results.json counts calls per backend: ${JSON.stringify(calls)}; steps ${JSON.stringify(res.steps.map((x) => [x.label, x.verdict, x.gates?.verdict]))}\n${r.stderr}`,
     );
     const browser = await launchBrowser({ offline: true });
     try {

@@ -49,6 +49,8 @@ export interface MediaRow {
   answered: string | null;
   callerToPbx: number;
   pbxToCaller: number;
+  /** the call's media window (its audio's expected length) */
+  windowMs: number;
   bothWays: boolean;
   why?: string;
   /** the answering PBX's own counts (FreeSWITCH's hangup event) */
