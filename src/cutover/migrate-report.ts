@@ -134,6 +134,11 @@ export interface TrafficResult {
         callsCounted: number;
         /** the most of media.pcap captured and not read yet by the count (bytes) */
         countBehindMaxBytes?: number;
+        /** a lab of real FreeSWITCH: the calls counted with their PBX's own counters (its hangup event), and its event sockets */
+        pbxCounted?: number;
+        eventSockets?: Record<string, unknown>;
+        /** the lab's media relay: the calls counted with the relay's own counters (its ng query) */
+        relayCounted?: number;
       }
     | { on: false };
   /**
@@ -372,7 +377,13 @@ function trafficSection(r: MigrateResults): string[] {
           `- files: ${r.traffic.files.map((f) => `\`${f}\``).join(", ")}`,
           `- capture: ${pcapKeptText(r.traffic.hep.pcap.kept)}`,
           r.traffic.media?.on
-            ? `- audio: G.711 both ways on every call (held ${r.traffic.media.holdMs} ms), the caller's RTP in \`${r.traffic.media.pcap}\`, ${r.traffic.media.callsCounted} calls counted (\`media-calls.ndjson\`: packets, RFC 3550 loss and jitter per direction)`
+            ? `- audio: G.711 both ways on every call (held ${r.traffic.media.holdMs} ms), the caller's RTP in \`${r.traffic.media.pcap}\`, ${r.traffic.media.callsCounted} calls counted (\`media-calls.ndjson\`: packets, RFC 3550 loss and jitter per direction)` +
+              (r.traffic.media.pbxCounted !== undefined
+                ? `; ${r.traffic.media.pbxCounted} with their PBX's own counters (FreeSWITCH's hangup event)`
+                : "") +
+              (r.traffic.media.relayCounted !== undefined
+                ? `; ${r.traffic.media.relayCounted} with the media relay's (rtpengine's ng query)`
+                : "")
             : "- audio: off (--media off, or backends that do not send audio back)",
           ...r.steps.flatMap((p) =>
             p.gates

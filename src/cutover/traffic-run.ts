@@ -18,6 +18,7 @@ import { kamailioMirrors, startHepCapture, type HepCapture } from "../hep/captur
 import { endpointKey } from "../hep/evidence.js";
 import type { HepForwardTarget } from "../hep/forward-target.js";
 import type { Target } from "../target/target.js";
+import type { BackendRole } from "../core/backend-role.js";
 import { reactionSegments, reactionText } from "../plan/reaction.js";
 import type { PlanOutcome } from "../plan/runner.js";
 import {
@@ -31,7 +32,11 @@ import { openLineLog } from "../files/atomic-write.js";
 import { delay } from "../core/scope.js";
 import { startMediaCapture, type MediaCapture } from "../media/capture.js";
 import { LiveMedia } from "../media/live.js";
-import { audioOf, mediaRow } from "../media/rtp.js";
+import { audioOf, mediaRow, pbxRtpOf, type CallMedia } from "../media/rtp.js";
+import { addRelayCounts } from "../media/relay-counts.js";
+import type { NgAddress } from "../rtpengine/ng.js";
+import type { LabSettings } from "../config/lab-config.js";
+import { watchPbxChannels, type PbxEvidence } from "../evidence/pbx-watch.js";
 import { mediaScenarioFile } from "../media/scenario-file.js";
 import { callsDuring, LiveGates, type LiveGatesOptions } from "./live-gates.js";
 import { FleetGates, type StepGates } from "./fleet-gates.js";
@@ -76,8 +81,12 @@ export interface TrafficSettings {
     sippBin: string;
     /** the UAC scenario (assets/sipp/uac-call.xml) */
     scenario: string;
-    /** the calls stream audio both ways, the caller's RTP captured with this dumpcap (media.pcap) and judged per call */
-    media?: { dumpcapBin: string };
+    /**
+     * the calls stream audio both ways, the caller's RTP captured with this dumpcap (media.pcap) and
+     * judged per call; with the lab's media relay, its ng control (each call's counters); on a lab of
+     * real FreeSWITCH, that lab's settings (each call's counters from its PBX's hangup event)
+     */
+    media?: { dumpcapBin: string; relay?: NgAddress; pbx?: LabSettings };
   };
   /**
    * `--probe RATE --probe-uri URI` on a target: the tool's own synthetic calls through the node,
@@ -269,9 +278,16 @@ interface TrafficMedia {
   /** the UAC scenario with the RTP actions in it */
   scenario: string;
   files: { pcap: string; streamLog: string; uacLog: string };
+  /** the calls counted with the PBX's own counters, with the relay's */
+  counted: { pbx: number; relay: number };
+  /** the event sockets subscribed (a lab of real FreeSWITCH) */
+  pbx: PbxEvidence | undefined;
   /** stop polling and capturing, then count the calls still owed */
   stop(): Promise<void>;
 }
+
+/** how long a counted call waits for its PBX's hangup event (it comes within ms of the BYE) */
+const PBX_HANGUP_WAIT_MS = 1000;
 
 /** The caller's RTP captured (dumpcap on the proxy's address) and counted call by call into the gates. */
 async function startTrafficMedia(
@@ -287,9 +303,12 @@ async function startTrafficMedia(
     streamLog: path.join(runDir, TRAFFIC_FILES.mediaLog),
     uacLog: path.join(runDir, TRAFFIC_FILES.messageLog),
   };
+  const media = calls.media!;
+  // a lab of real FreeSWITCH: each call's own counters from its PBX, subscribed before the first call
+  const pbx = media.pbx ? await watchPbxChannels(media.pbx, runDir, scope, log) : undefined;
   const scenario = await mediaScenarioFile(calls.scenario, runDir);
   const capture = await startMediaCapture({
-    bin: calls.media!.dumpcapBin,
+    bin: media.dumpcapBin,
     address: target.proxy.address,
     file: files.pcap,
     cwd: runDir,
@@ -298,9 +317,31 @@ async function startTrafficMedia(
   scope.defer("media capture", () => capture.stop());
   const rows = openLineLog(path.join(runDir, TRAFFIC_FILES.mediaCalls));
   scope.defer("media rows", () => rows.close());
-  const live = new LiveMedia(files, TRAFFIC_MEDIA_HOLD_MS, (c) => {
+  const counted = { pbx: 0, relay: 0 };
+  // each counted call gets the other vantage points' counters before it is judged
+  const judge = async (c: CallMedia): Promise<void> => {
+    if (media.relay) await addRelayCounts(media.relay, [c]);
+    if (pbx) {
+      const of = (b: BackendRole) => pbx.call(b, c.callId);
+      await pbx.until(
+        () => of("old")?.complete === true || of("new")?.complete === true,
+        PBX_HANGUP_WAIT_MS,
+        scope.signal,
+      );
+      const r = pbxRtpOf(of);
+      if (r) c.pbx = r;
+    }
+    if (c.pbx) counted.pbx++;
+    if (c.relay) counted.relay++;
     gates.observeMedia(c.callId, audioOf(c));
     rows.append(JSON.stringify({ callId: c.callId, ...mediaRow(c) }));
+  };
+  const judging = new Set<Promise<void>>();
+  const live = new LiveMedia(files, TRAFFIC_MEDIA_HOLD_MS, (c) => {
+    const p: Promise<void> = judge(c)
+      .catch((e: unknown) => log(`media: ${c.callId}: ${(e as Error).message}`))
+      .finally(() => judging.delete(p));
+    judging.add(p);
   });
   scope.defer("media message log", () => live.close());
   let polling: Promise<void> = Promise.resolve();
@@ -316,6 +357,8 @@ async function startTrafficMedia(
     live,
     scenario,
     files,
+    counted,
+    pbx,
     async stop() {
       clearInterval(timer);
       await capture.stop();
@@ -325,6 +368,7 @@ async function startTrafficMedia(
           `media: the count fell behind the capture by up to ${(live.maxBacklogBytes / 1024 / 1024).toFixed(0)} MB (the tool was short of CPU): calls counted late were let go by the gates, whose media verdicts then lack calls`,
         );
       await live.close();
+      await Promise.all([...judging]);
     },
   };
 }
@@ -544,6 +588,8 @@ function trafficResults(
           pcap: TRAFFIC_FILES.mediaPcap,
           callsCounted: media.live.total,
           countBehindMaxBytes: media.live.maxBacklogBytes,
+          ...(media.pbx ? { pbxCounted: media.counted.pbx, eventSockets: media.pbx.summary() } : {}),
+          ...(t.calls?.media?.relay ? { relayCounted: media.counted.relay } : {}),
         }
       : { on: false },
   };

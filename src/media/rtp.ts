@@ -9,7 +9,7 @@
  */
 import path from "node:path";
 import type { BackendRole } from "../core/backend-role.js";
-import type { PbxCalls } from "../evidence/event-socket.js";
+import type { FreeswitchCall, PbxCalls } from "../evidence/event-socket.js";
 import type { SimPhase } from "../events/run-events.js";
 import type { LoggedMessage } from "../sip/message-log.js";
 import { readSipHead } from "../sip/message.js";
@@ -246,6 +246,15 @@ export function relayRtpOf(
   if (!mine) return undefined;
   const other = legs.filter((l) => l !== mine).reduce((n, l) => n + l.packets, 0);
   return { fromCaller: mine.packets, fromPbx: other };
+}
+
+/** A call's PBX-side audio counts from whichever FreeSWITCH reported them (`call`: each one's account of it). */
+export function pbxRtpOf(call: (backend: BackendRole) => FreeswitchCall | undefined): PbxRtp | undefined {
+  for (const backend of ["old", "new"] as const) {
+    const rtp = call(backend)?.rtp;
+    if (rtp) return { backend, ...rtp };
+  }
+  return undefined;
 }
 
 /** Each call's PBX-side audio counts from both FreeSWITCHs' books, by Call-ID. */

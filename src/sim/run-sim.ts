@@ -50,6 +50,7 @@ import { floorMs, knobsByEnvName, type SimKnobs } from "./knobs.js";
 import { renderJunit, simResults, type LogCopyKept, type SimResults } from "./report.js";
 import { CALL_ROWS_FILE, writeCallRows } from "./call-rows.js";
 import type { CallEvidence } from "../evidence/call.js";
+import type { PbxEvidence } from "../evidence/pbx-watch.js";
 import type { TestFault } from "./test-faults.js";
 import { Traffic, writeWindow, type BurstReport, type BurstSpec } from "./traffic.js";
 import { isSeedPhase, type SimPlan, type SimStep } from "./sim-plan.js";
@@ -84,16 +85,6 @@ export interface SimRunOptions {
   logCopyMaxBytes?: number;
   /** the run's end, once results.json and junit.xml are written (the session's; default: run-finished on `events`) */
   finished?: (end: RunEnd) => void;
-}
-
-/** The PBXs' own account of the calls, as the simulation reads it. */
-export interface PbxEvidence {
-  /** every call each FreeSWITCH reported so far */
-  calls(): PbxCalls;
-  /** poll until `pred` holds, at most `ms` */
-  until(pred: () => boolean, ms: number, signal: AbortSignal): Promise<boolean>;
-  /** for results.json's evidence.eventSocket */
-  summary(): Record<string, unknown>;
 }
 
 /** how long a phase waits for the event sockets to report the end of calls HEP saw end */

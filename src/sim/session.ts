@@ -33,7 +33,7 @@ import { injectFault, thawFrozenBackends, type TestFault } from "./test-faults.j
 import type { SimPlan } from "./sim-plan.js";
 import type { EvidencePlan } from "./evidence-mode.js";
 import { SimHep } from "./sim-hep.js";
-import { watchPbxChannels } from "./pbx-watch.js";
+import { watchPbxChannels } from "../evidence/pbx-watch.js";
 
 /** One sim run's input, resolved from the flags once by the command (src/cli/sim-options.ts). */
 export interface SimRequest {

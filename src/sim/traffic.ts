@@ -15,8 +15,9 @@ import { MessageLogFollower, fileSize, parseMessageLogBuffer } from "../sip/mess
 import { streamOrder } from "../sipp/media.js";
 import { mediaScenarioFile } from "../media/scenario-file.js";
 import { rtpOfPcapFile } from "../media/pcap-file.js";
-import { callMedia, relayRtpOf, callSignalsOf, type CallMedia } from "../media/rtp.js";
-import { ngQuery, type NgAddress } from "../rtpengine/ng.js";
+import { callMedia, callSignalsOf, type CallMedia } from "../media/rtp.js";
+import { addRelayCounts } from "../media/relay-counts.js";
+import type { NgAddress } from "../rtpengine/ng.js";
 import { startMediaCapture, type MediaCapture } from "../media/capture.js";
 import { uacArgv } from "../sipp/argv.js";
 import { parseTraceStat, type TraceStat } from "../sipp/results.js";
@@ -402,22 +403,6 @@ async function countMedia(
     return { calls, pcap: files.pcap };
   } catch (e) {
     return { calls: undefined, why: (e as Error).message, pcap: files.pcap };
-  }
-}
-
-/**
- * The relay's own counters of each call (rtpengine keeps a call's for its delete delay after the BYE):
- * a call it does not know (or that it could not be asked about) gets none.
- */
-async function addRelayCounts(relay: NgAddress, calls: CallMedia[]): Promise<void> {
-  for (let i = 0; i < calls.length; i += 20) {
-    await Promise.all(
-      calls.slice(i, i + 20).map(async (c) => {
-        const stats = await ngQuery(relay, c.callId).catch(() => undefined);
-        const r = stats && relayRtpOf(c.caller, stats.legs);
-        if (r) c.relay = r;
-      }),
-    );
   }
 }
 

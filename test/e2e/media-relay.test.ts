@@ -13,6 +13,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { labFixture, type LabFixture } from "../support/lab-fixture.js";
+import { gate, mediaRows, migrateResults } from "../support/migrate-results.js";
 import { processesNaming } from "../support/processes.js";
 import { runDirOf } from "../support/run-folder.js";
 import { FAST } from "../support/sim-knobs.js";
@@ -152,11 +153,19 @@ describe("lab up --media-relay rtpengine: every call's RTP through Debian's rtpe
       },
     );
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    const res = JSON.parse(readFileSync(path.join(runDirOf(r), "results.json"), "utf8")) as {
-      steps: { label: string; gates?: { gates: { name: string; verdict: string }[] } }[];
-    };
+    const runDir = runDirOf(r);
+    const res = migrateResults(runDir);
     const both = res.steps.find((s) => s.label === "both")!;
-    assert.equal(both.gates?.gates.find((g) => /^one-way calls of new/.test(g.name))?.verdict, "pass");
+    assert.equal(gate(both, /^one-way calls of new/).verdict, "pass");
+    // the relay's own counters (ng query) on every call it relayed: what it received from each side
+    const judged = mediaRows(runDir).filter((x) => x.callerToPbx > 0);
+    assert.ok(judged.length >= 150, `calls judged: ${judged.length}`);
+    assert.ok(res.traffic!.media!.relayCounted! >= judged.length, JSON.stringify(res.traffic?.media));
+    for (const x of judged) {
+      assert.ok(x.relay, `no relay counters: ${JSON.stringify(x)}`);
+      assert.ok(Math.abs(x.relay.fromCaller - x.callerToPbx) <= 2, JSON.stringify(x));
+      assert.ok(x.relay.fromPbx >= x.pbxToCaller, JSON.stringify(x));
+    }
     const down = await f.cli(["lab", "down", ...f.flags]);
     assert.equal(down.code, 0, down.stderr);
     assert.deepEqual(processesNaming(f.dir), []);

@@ -52,8 +52,25 @@ describe("migrate --traffic with audio on real FreeSWITCH", () => {
     const judged = rows.filter((x) => x.callerToPbx > 0);
     assert.ok(judged.length >= 150, `calls with audio judged: ${judged.length}`);
     for (const x of judged) assert.ok(x.bothWays, JSON.stringify(x));
+    // the PBX's own counters (its hangup event over the event socket) on every call: it received what
+    // the caller sent (all but the packets before its media started or after it hung up) and echoed it
+    assert.equal(res.traffic?.media?.pbxCounted, rows.length, "calls with their PBX's counters");
+    for (const x of judged) {
+      assert.ok(x.pbx, `no PBX counters: ${JSON.stringify(x)}`);
+      assert.ok(
+        x.pbx.inPackets >= Math.ceil(0.9 * x.callerToPbx) && x.pbx.inPackets <= x.callerToPbx,
+        JSON.stringify(x),
+      );
+      assert.ok(x.pbx.outPackets > 0, JSON.stringify(x));
+    }
+    assert.deepEqual([...new Set(judged.map((x) => x.pbx!.backend))].sort(), ["new", "old"]);
+    for (const role of ["old", "new"]) {
+      const es = res.traffic.media.eventSockets![role]!;
+      assert.ok(es.calls >= 50, JSON.stringify(es));
+      assert.ok(readFileSync(path.join(runDir, es.file), "utf8").includes("CHANNEL_HANGUP_COMPLETE"), es.file);
+    }
     assert.deepEqual(await runtimeUris(f), [uriOf(f, "new")]);
-    assert.deepEqual(processesNaming(res.traffic!.callIdPrefix), []);
+    assert.deepEqual(processesNaming(res.traffic.callIdPrefix), []);
   });
 
   test("new answers and never sends audio (park): rolls back to old on the media gate, direction and counts named", async () => {
@@ -75,6 +92,11 @@ describe("migrate --traffic with audio on real FreeSWITCH", () => {
       assert.match(b.why ?? "", /PBX->caller 0 packets from 127\.0\.0\.1:\d+ \(expected >= \d+ of \d+\)/, b.why);
       assert.equal(b.pbxToCaller, 0);
       assert.ok(b.callerToPbx > 0, JSON.stringify(b));
+      // new's FreeSWITCH says so itself: the caller's audio reached it, it sent none
+      assert.equal(b.pbx?.backend, "new", JSON.stringify(b));
+      assert.equal(b.pbx.outPackets, 0, JSON.stringify(b));
+      assert.ok(b.pbx.inPackets >= Math.ceil(0.9 * b.callerToPbx), JSON.stringify(b));
+      assert.match(b.why!, /; new's PBX sent none$/, b.why);
     }
     assert.match(
       readFileSync(path.join(runDir, "summary.md"), "utf8"),

@@ -39,7 +39,15 @@ export interface MigrateResults {
   traffic?: {
     callIdPrefix: string;
     files: string[];
-    media?: { on: boolean; holdMs?: number; pcap?: string; callsCounted?: number };
+    media?: {
+      on: boolean;
+      holdMs?: number;
+      pcap?: string;
+      callsCounted?: number;
+      pbxCounted?: number;
+      relayCounted?: number;
+      eventSockets?: Record<string, { events: number; calls: number; file: string }>;
+    };
   };
 }
 export interface MediaRow {

@@ -290,7 +290,15 @@ function trafficSettings(
         rate,
         sippBin: requireBinaries(["sipp"]).sipp,
         scenario: assetPath("sipp", "uac-call.xml"),
-        ...(media ? { media: { dumpcapBin: requireBinaries(["dumpcap"]).dumpcap } } : {}),
+        ...(media
+          ? {
+              media: {
+                dumpcapBin: requireBinaries(["dumpcap"]).dumpcap,
+                ...(driver.mediaRelay ? { relay: driver.mediaRelay } : {}),
+                ...(driver.realPbx ? { pbx: settings } : {}),
+              },
+            }
+          : {}),
       },
       hep: { address: settings.hep.address, port: settings.hep.port },
       ...capture,

@@ -1,6 +1,6 @@
 /**
- * The sim's third evidence source on a lab of real FreeSWITCH: both backends' event sockets
- * (channel-watch.ts), subscribed before the first call from the lab's settings as the
+ * A run's third evidence source on a lab of real FreeSWITCH (sim; migrate --traffic with audio): both
+ * backends' event sockets (channel-watch.ts), subscribed before the first call from the lab's settings as the
  * command resolved them (a running lab's own, from its lab.json: ports) and the secret files
  * (passwords, used on the sockets only). Each event is written to `freeswitch-<role>.events.ndjson`
  * in the run folder when the run ends.
@@ -12,8 +12,20 @@ import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
 import { watchChannels, type ChannelWatch } from "./channel-watch.js";
 import { eventSocketOf } from "../lab/freeswitch/instance.js";
 import type { LabSettings } from "../config/lab-config.js";
-import type { PbxEvidence } from "./run-sim.js";
 import type { BackendRole } from "../core/backend-role.js";
+import type { FreeswitchCall, PbxCalls } from "./event-socket.js";
+
+/** The PBXs' own account of the calls, as a run reads it. */
+export interface PbxEvidence {
+  /** every call each FreeSWITCH reported so far */
+  calls(): PbxCalls;
+  /** the call as `role`'s FreeSWITCH reported it so far, when it did */
+  call(role: BackendRole, callId: string): FreeswitchCall | undefined;
+  /** poll until `pred` holds, at most `ms` */
+  until(pred: () => boolean, ms: number, signal: AbortSignal): Promise<boolean>;
+  /** for results.json's evidence.eventSocket */
+  summary(): Record<string, unknown>;
+}
 
 export const PBX_EVENTS_FILE = (role: BackendRole): string => `freeswitch-${role}.events.ndjson`;
 
@@ -62,6 +74,7 @@ export async function watchPbxChannels(
       }
       return { old: w.books.old.all(), new: w.books.new.all() };
     },
+    call: (role, callId) => w.books[role].get(callId),
     until: (pred, ms, signal) => w.until(pred, ms, signal),
     summary: () => {
       const of = (role: BackendRole) => ({
