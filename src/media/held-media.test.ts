@@ -77,6 +77,26 @@ test("HeldMedia: a call is ready once the capture ran past its BYE (or it is ove
   assert.equal(h.countReady(t0 + 11_001).length, 1);
 });
 
+test("HeldMedia: a count behind the capture never calls a call overdue before the capture reached its end", () => {
+  const h = new HeldMedia(1000);
+  h.addStream(id(1), 0, t0);
+  h.addSignals(id(1), { offer: OFFER, answer: { address: "127.0.0.1:16100", formats: [0] } }, t0);
+  const at = (ms: number): void =>
+    h.addPacket({ src: "127.0.0.1:30000", dst: "127.0.0.1:16100", ssrc: SIPP_BASE_SSRC, seq: 0, ts: 0, pt: 0, ms });
+  at(t0 + 20);
+  // long past its end by the wall clock, but the capture read so far is at its start: not yet
+  assert.equal(h.countReady(t0 + 60_000, false, false).length, 0);
+  // the capture read up to its overdue time: counted
+  at(t0 + 11_001);
+  const [c] = h.countReady(t0 + 60_000, false, false);
+  assert.equal(c?.callId, id(1));
+  assert.ok((c?.sent ?? 0) >= 1, JSON.stringify(c));
+  // caught up (nothing left unread): the wall clock decides, as before
+  h.addStream(id(2), 1, t0 + 20_000);
+  assert.equal(h.countReady(t0 + 31_001, false, false).length, 0);
+  assert.equal(h.countReady(t0 + 31_001, false, true).length, 1);
+});
+
 test("HeldMedia: packets no call claims are let go by capture time, counted calls after a while", () => {
   const h = new HeldMedia(1000);
   // a PBX's stream nobody answered from, and a caller's stream whose log line never came

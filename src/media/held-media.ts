@@ -113,18 +113,24 @@ export class HeldMedia {
     return this.streams.size;
   }
 
-  private ready(st: Stream, nowMs: number, final: boolean): boolean {
+  private ready(st: Stream, nowMs: number, final: boolean, caughtUp: boolean): boolean {
     if (st.countedAt !== undefined) return false;
     if (final) return true;
     const s = this.signals.get(st.callId);
     if (s?.byeAt !== undefined && this.captureMs >= s.byeAt + COUNT_AFTER_BYE_MS) return true;
-    return nowMs - st.readAt > this.holdMs + OVERDUE_AFTER_HOLD_MS;
+    // overdue by the capture's clock (its packets up to then are read), by the wall clock only when
+    // nothing of the capture is left unread: a count behind the capture never counts a call before its packets
+    const overdueAt = st.readAt + this.holdMs + OVERDUE_AFTER_HOLD_MS;
+    return this.captureMs > overdueAt || (caughtUp && nowMs > overdueAt);
   }
 
-  /** The calls ready to be counted (`final`: every call left), each counted once from its own packets. */
-  countReady(nowMs: number, final = false): CallMedia[] {
+  /**
+   * The calls ready to be counted (`final`: every call left), each counted once from its own packets.
+   * `caughtUp`: every packet captured so far has been added (a call may be overdue by the wall clock).
+   */
+  countReady(nowMs: number, final = false, caughtUp = true): CallMedia[] {
     const ready: Stream[] = [];
-    for (const st of this.streams.values()) if (this.ready(st, nowMs, final)) ready.push(st);
+    for (const st of this.streams.values()) if (this.ready(st, nowMs, final, caughtUp)) ready.push(st);
     if (ready.length === 0) return [];
     const owners = this.ownStreamOwners(ready);
     const out: CallMedia[] = [];

@@ -57,7 +57,7 @@ export class LiveMedia {
     await this.readStreamLog(nowMs);
     for (const [id, s] of callSignalsOf(await this.follower.poll(final))) this.held.addSignals(id, s, nowMs);
     await this.readCapture(nowMs, final);
-    this.count(nowMs, final);
+    this.count(nowMs, final, this.backlogBytes === 0);
   }
 
   /** The media log's new lines (each stream's Call-ID), a bounded chunk at a time. */
@@ -92,7 +92,7 @@ export class LiveMedia {
       if (this.backlogBytes > this.maxBacklogBytes) this.maxBacklogBytes = this.backlogBytes;
       for (const p of rtpOfDatagrams(this.reader.push(chunk))) this.held.addPacket(p);
       if (chunk.length === 0 || this.backlogBytes === 0) return;
-      this.count(nowMs, false);
+      this.count(nowMs, false, false);
     }
   }
 
@@ -102,8 +102,8 @@ export class LiveMedia {
   }
 
   /** count the calls that are ready, let go of what no call needs any more */
-  private count(nowMs: number, final: boolean): void {
-    for (const c of this.held.countReady(nowMs, final)) {
+  private count(nowMs: number, final: boolean, caughtUp: boolean): void {
+    for (const c of this.held.countReady(nowMs, final, caughtUp)) {
       this.total++;
       this.onCall(c);
     }
