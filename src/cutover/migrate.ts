@@ -905,6 +905,9 @@ async function waitForRpc(target: Target, timeoutMs: number, signal: AbortSignal
   }
 }
 
+/** a backend on a loaded machine (a SIPp stand-in starved for over a second at load 17) still answers in this */
+const BACKEND_OPTIONS_TIMEOUT_MS = 3000;
+
 /**
  * SIP OPTIONS to a backend: straight to the host:port of its destination URI when that is loopback
  * (the lab never sends SIP elsewhere); otherwise (e.g. a Docker network) Kamailio sends it
@@ -917,7 +920,7 @@ export async function probeBackend(target: Target, role: BackendRole): Promise<B
   const port = u.ok ? (u.uri.port ?? 5060) : b.port;
   let probe: OptionsResult;
   if (isLoopbackV4(address)) {
-    probe = await probeOptions({ address, port }, 1000);
+    probe = await probeOptions({ address, port }, BACKEND_OPTIONS_TIMEOUT_MS);
   } else if (u.ok && /^[\d.]+$/.test(address)) {
     const row = await viaKamailioRow(role, target.rpc, b.uri, 2000);
     const code = Number(/^\d+/.exec(row.status ?? "")?.[0]);

@@ -35,8 +35,8 @@ export interface ProbeOrigin {
 
 /**
  * Send one SIP OPTIONS over UDP and wait for a final response. Loopback only.
- * Provisional responses are skipped; the request is retransmitted 100, 300 and 700 ms after the first send
- * (intervals doubling from 100 ms: RFC 3261 timer E, shortened), as long as that is before `timeoutMs`.
+ * Provisional responses are skipped; the request is retransmitted 100, 300, 700 and 1500 ms after the first
+ * send (intervals doubling from 100 ms: RFC 3261 timer E, shortened), as long as that is before `timeoutMs`.
  */
 export async function probeOptions(
   target: OptionsTarget,
@@ -110,7 +110,7 @@ export async function probeOptions(
       );
       const send = (): void => sock.send(payload, target.port, target.address);
       send();
-      for (const at of [100, 300, 700]) if (at < timeoutMs) timers.push(setTimeout(send, at));
+      for (const at of [100, 300, 700, 1500]) if (at < timeoutMs) timers.push(setTimeout(send, at));
       timers.push(
         setTimeout(
           () =>
