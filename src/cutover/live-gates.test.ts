@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { GateSpecSchema } from "../gates/gate.js";
+import { GateSpecSchema, type GateSpec } from "../gates/gate.js";
 import type { HepCall, ResponseSeen } from "../hep/evidence.js";
 import type { CallRecord } from "../evidence/call-record.js";
 import { callsDuring, LiveGates } from "./live-gates.js";
@@ -45,7 +45,16 @@ function answer(c: HepCall, status: number, ms: number): HepCall {
   return c;
 }
 
-function gates(now: { ms: number }, kernel: { drops: number | undefined } = { drops: 0 }) {
+const ISA_STEPS = [
+  { weightNew: 0, gates: [] },
+  { weightNew: 10, gates: [GateSpecSchema.parse({ kind: "threshold", metric: "isa", atMost: 5 })] },
+];
+
+function gates(
+  now: { ms: number },
+  kernel: { drops: number | undefined } = { drops: 0 },
+  o: { steps?: { weightNew: number; gates: GateSpec[] }[]; media?: boolean } = {},
+) {
   const calls = new Map<string, HepCall>();
   const g = new LiveGates({
     kernelDrops: () => kernel.drops,
@@ -55,11 +64,9 @@ function gates(now: { ms: number }, kernel: { drops: number | undefined } = { dr
     callIdPrefix: "run",
     timeoutMs: 4000,
     algorithm: 9,
-    steps: [
-      { weightNew: 0, gates: [] },
-      { weightNew: 10, gates: [GateSpecSchema.parse({ kind: "threshold", metric: "isa", atMost: 5 })] },
-    ],
+    steps: o.steps ?? ISA_STEPS,
     now: () => now.ms,
+    ...(o.media ? { media: true } : {}),
   });
   /** the evidence took a message of this call, then the gates see it */
   const feed = (c: HepCall): void => {
@@ -327,15 +334,8 @@ describe("live gates: the calls' audio", () => {
 });
 
 describe("live gates: a one-way call stands when HEP was lost", () => {
-  function mediaGates(now: { ms: number }, kernel: { drops: number }) {
-    const calls = new Map<string, HepCall>();
-    const g = new LiveGates({
-      kernelDrops: () => kernel.drops,
-      call: (id) => calls.get(id),
-      backends: { old: OLD, new: NEW },
-      callIdPrefix: "run",
-      timeoutMs: 4000,
-      algorithm: 9,
+  const mediaGates = (now: { ms: number }, kernel: { drops: number }) =>
+    gates(now, kernel, {
       steps: [
         {
           weightNew: 50,
@@ -345,15 +345,8 @@ describe("live gates: a one-way call stands when HEP was lost", () => {
           ],
         },
       ],
-      now: () => now.ms,
       media: true,
     });
-    const feed = (c: HepCall): void => {
-      calls.set(c.callId, c);
-      g.observe(c);
-    };
-    return { g, feed };
-  }
 
   it("dropped datagrams do not hold back a one-way call's fail (early and at the end), and the note says why it stands", async () => {
     const now = { ms: 1000 };
