@@ -2,7 +2,7 @@
  * Bounded reads of a file another process is still writing (a capture, a log): never the whole
  * backlog in one buffer, at most `maxBytes` per read, the caller loops.
  */
-import { open } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 
 /** the most one read of a growing file hands back */
 export const READ_CHUNK_BYTES = 4 * 1024 * 1024;
@@ -30,17 +30,23 @@ export async function readRange(file: string, pos: number, maxBytes = READ_CHUNK
     const from = size < pos ? 0 : pos;
     const want = Math.min(size - from, maxBytes);
     if (want <= 0) return { data: Buffer.alloc(0), from, size };
-    const buf = Buffer.allocUnsafe(want);
-    let got = 0;
-    while (got < want) {
-      const { bytesRead } = await fh.read(buf, got, want - got, from + got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
-    return { data: buf.subarray(0, got), from, size };
+    return { data: await readSpan(fh, from, want), from, size };
   } finally {
     await fh.close();
   }
+}
+
+/** `length` bytes of an open file from `from` (fewer when it ends first), read until they are all there. */
+export async function readSpan(fh: FileHandle, from: number, length: number): Promise<Buffer> {
+  if (length <= 0) return Buffer.alloc(0);
+  const buf = Buffer.allocUnsafe(length);
+  let got = 0;
+  while (got < length) {
+    const { bytesRead } = await fh.read(buf, got, length - got, from + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return buf.subarray(0, got);
 }
 
 /** Each chunk (at most `maxBytes`) of `file` from `pos` to the end it had when each chunk was read. */

@@ -22,6 +22,7 @@
  * one char per byte, so lengths and offsets agree).
  */
 import { open, stat, type FileHandle } from "node:fs/promises";
+import { readSpan } from "../files/read-range.js";
 
 /** "2026-11-23 22:51:52.507765" (local time, as SIPp prints it) -> ms since epoch */
 export function stampMs(stamp: string | undefined): number | undefined {
@@ -322,18 +323,10 @@ export class MessageLogFollower {
   }
 }
 
-/** The bytes of an open file from `from` up to `to` (or its end), read in steps. */
+/** The bytes of an open file from `from` up to `to` (or its end). */
 async function readRange(fh: FileHandle, from: number, to: number): Promise<Buffer> {
   const end = to === Infinity ? (await fh.stat()).size : to;
-  if (end <= from) return Buffer.alloc(0);
-  const buf = Buffer.alloc(end - from);
-  let got = 0;
-  while (got < buf.length) {
-    const { bytesRead } = await fh.read(buf, got, buf.length - got, from + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  return buf.subarray(0, got);
+  return readSpan(fh, from, end - from);
 }
 
 /** The size of a file now (0 when it does not exist): where a follower of new records starts. */
