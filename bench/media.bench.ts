@@ -11,16 +11,7 @@
 import os from "node:os";
 import path from "node:path";
 import { freeswitchFlags } from "../test/support/freeswitch-fixture.js";
-import { createSocket } from "node:dgram";
-import { labFixture } from "../test/support/lab-fixture.js";
-
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket("udp4");
-  await new Promise<void>((r) => s.bind(0, "127.0.0.1", () => r()));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+import { freeUdpPort, labFixture } from "../test/support/lab-fixture.js";
 
 const load = (): string =>
   os

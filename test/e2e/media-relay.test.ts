@@ -8,11 +8,10 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { createSocket } from "node:dgram";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { labFixture, type LabFixture } from "../support/lab-fixture.js";
+import { freeUdpPort, labFixture, type LabFixture } from "../support/lab-fixture.js";
 import { gate, mediaRows, migrateResults } from "../support/migrate-results.js";
 import { processesNaming } from "../support/processes.js";
 import { runDirOf } from "../support/run-folder.js";
@@ -34,14 +33,6 @@ interface Verdict {
   verdict: string;
   details: string;
   offenders: string[];
-}
-
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket("udp4");
-  await new Promise<void>((r) => s.bind(0, "127.0.0.1", () => r()));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 function lastRun(artifacts: string): string {

@@ -3,11 +3,11 @@
  * (containers, the lab network, volumes, a dockerd the tests caused), a free UDP port to publish.
  */
 import { execFile } from "node:child_process";
-import dgram from "node:dgram";
 import net from "node:net";
 import { readdirSync, readFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { delay } from "../../src/core/scope.js";
+import { freeUdpPort } from "./lab-fixture.js";
 
 const execFileP = promisify(execFile);
 const PROJECT = "pbx-cutover-real";
@@ -41,14 +41,6 @@ export async function freeTcpPort(): Promise<number> {
   await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
   const port = (srv.address() as net.AddressInfo).port;
   await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
-export async function freeUdpPort(): Promise<number> {
-  const s = dgram.createSocket("udp4");
-  await new Promise<void>((r) => s.bind(0, "127.0.0.1", r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
   return port;
 }
 

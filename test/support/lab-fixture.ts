@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import dgram from "node:dgram";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -7,6 +8,15 @@ import { isTcpFree, isUdpFree } from "../../src/os/ports.js";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 export const CLI = path.join(ROOT, "dist", "src", "cli", "main.js");
+
+/** A UDP port the kernel hands out on 127.0.0.1 now (free until something else binds it). */
+export async function freeUdpPort(): Promise<number> {
+  const s = dgram.createSocket("udp4");
+  await new Promise<void>((r) => s.bind(0, "127.0.0.1", r));
+  const port = s.address().port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
 
 /** Five consecutive free ports (sip udp, rpc tcp, old udp, new udp, hep udp) from a random base. */
 export async function freePorts(): Promise<{ sip: number; rpc: number; old: number; new: number; hep: number }> {
