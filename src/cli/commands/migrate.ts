@@ -14,7 +14,7 @@ import { formatParity } from "../../verify/fusionpbx-parity.js";
 import { withScope } from "../../core/scope.js";
 import { assetPath } from "../../core/assets.js";
 import { parseTrafficRate } from "../../cutover/background-traffic.js";
-import { probeRequest, type ProbeRequest } from "../../cutover/probe-calls.js";
+import { probeRequest } from "../../cutover/probe-calls.js";
 import { localAddressTowards } from "../../os/ports.js";
 import { CAPTURE_MAX_MB_HELP, parseCaptureMaxMb } from "../../hep/capture.js";
 import { parseHepForward, type HepForwardTarget } from "../../hep/forward-target.js";
@@ -203,9 +203,8 @@ async function migrateAction(opts: MigrateOpts): Promise<void> {
   const target = fleet ? fleet[0]!.target : await dispatcherTarget(opts, choice);
   // the probe calls go through every node (a single target: name "")
   const nodes = fleet ?? [{ name: "", target }];
-  let probe: ProbeRequest | undefined;
   try {
-    probe = probeRequest(
+    const probe = probeRequest(
       opts.probe,
       opts.probeUri,
       nodes.map((n) => ({
@@ -214,27 +213,22 @@ async function migrateAction(opts: MigrateOpts): Promise<void> {
         ...n.target.proxy,
       })),
     );
-  } catch (err) {
-    for (const t of fleet?.map((m) => m.target) ?? [target]) t.close();
-    throw err;
-  }
-  if (probe && traffic) {
-    traffic.probe = {
-      ...probe,
-      sippBin: requireBinaries(["sipp"]).sipp,
-      scenario: assetPath("sipp", "uac-call.xml"),
-      via: await Promise.all(
-        nodes.map(async (n) => ({
-          name: n.name,
-          localAddress: await localAddressTowards(n.target.proxy.address, n.target.proxy.port),
-        })),
-      ),
+    if (probe && traffic) {
+      traffic.probe = {
+        ...probe,
+        sippBin: requireBinaries(["sipp"]).sipp,
+        scenario: assetPath("sipp", "uac-call.xml"),
+        via: await Promise.all(
+          nodes.map(async (n) => ({
+            name: n.name,
+            localAddress: await localAddressTowards(n.target.proxy.address, n.target.proxy.port),
+          })),
+        ),
+      };
+    }
+    const log = (line: string): void => {
+      process.stdout.write(`migrate: ${line}\n`);
     };
-  }
-  const log = (line: string): void => {
-    process.stdout.write(`migrate: ${line}\n`);
-  };
-  try {
     const r = await withScope(async (scope) => {
       // --web: listening before anything else starts (a port in use is exit 3 with nothing started or changed)
       const web = await startLiveServer(scope, webAddress);
@@ -270,7 +264,8 @@ async function migrateAction(opts: MigrateOpts): Promise<void> {
       `PASS: ${plan === undefined || last === "new" ? "cutover complete, new only in file and runtime" : `plan complete, ${last} in file and runtime`}; evidence in ${path.relative(process.cwd(), r.runDir) || r.runDir}`,
     );
   } finally {
-    for (const t of fleet?.map((m) => m.target) ?? [target]) t.close();
+    // every node's connection, whatever ended the run (a missing sipp, a probe URI naming no node, a fault)
+    for (const t of nodes.map((n) => n.target)) t.close();
   }
 }
 
