@@ -434,6 +434,7 @@ export class PlanRunner {
       const durationMs = performance.now() - t0;
       const why = err instanceof Error ? err.message : String(err);
       this.recordRollback({ from: from + 1, to: to + 1, toLabel, ok: false, durationMs, reason }, [], why);
+      ctx.log(`putting back ${toLabel} failed after ${durationMs.toFixed(1)} ms: ${why}`);
       this.error ??= err;
       return { kind: "rollback-failed", reason: why };
     }

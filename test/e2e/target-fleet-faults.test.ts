@@ -230,6 +230,8 @@ describe("migrate --target on a fleet: faults during a step", () => {
     assert.match(run.err(), /drift on the fleet before applying new: nothing was written on any node/);
     assert.match(run.err(), /drift on node kam3 \(/);
     assert.doesNotMatch(run.err(), /drift on node kam[12]/);
+    // putting step 2 back meets the same drift: said, not left unsaid
+    assert.match(run.out(), /putting back step 2 \(new=50%\) failed after [\d.]+ ms: drift on the fleet/);
     assert.deepEqual(
       f.nodes.map((n) => readFileSync(n.listFile, "utf8")),
       lists,
