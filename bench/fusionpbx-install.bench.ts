@@ -10,7 +10,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { freeswitchFlags, freeTcpPort } from "../test/support/freeswitch-fixture.js";
+import { freeswitchFlags } from "../test/support/freeswitch-fixture.js";
+import { freeTcpPort } from "../test/support/lab-fixture.js";
 import { labFixture } from "../test/support/lab-fixture.js";
 import { median } from "./support/median.js";
 

@@ -8,7 +8,8 @@
  */
 import { rmSync } from "node:fs";
 import os from "node:os";
-import { freeswitchFlags, freeTcpPort } from "../test/support/freeswitch-fixture.js";
+import { freeswitchFlags } from "../test/support/freeswitch-fixture.js";
+import { freeTcpPort } from "../test/support/lab-fixture.js";
 import { labFixture } from "../test/support/lab-fixture.js";
 import { median } from "./support/median.js";
 

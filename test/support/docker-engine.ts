@@ -3,11 +3,10 @@
  * (containers, the lab network, volumes, a dockerd the tests caused), a free UDP port to publish.
  */
 import { execFile } from "node:child_process";
-import net from "node:net";
 import { readdirSync, readFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { delay } from "../../src/core/scope.js";
-import { freeUdpPort } from "./lab-fixture.js";
+import { freeTcpPort, freeUdpPort } from "./lab-fixture.js";
 
 const execFileP = promisify(execFile);
 const PROJECT = "pbx-cutover-real";
@@ -34,14 +33,6 @@ export async function dockerEnv(startEngine: boolean): Promise<NodeJS.ProcessEnv
     PBX_CUTOVER_DOCKER_FUSIONPBX_NEW_PORT: String(await freeTcpPort()),
     PBX_CUTOVER_DOCKER_START_ENGINE: startEngine ? "1" : "0",
   };
-}
-
-export async function freeTcpPort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 /** The lab's containers in any state (none when no engine answers). */

@@ -2,19 +2,9 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import net from "node:net";
 import { assetPath } from "../../src/core/assets.js";
 import { eslApi } from "../../src/freeswitch/event-socket.js";
-import { freePorts, labFixture, type LabFixture } from "./lab-fixture.js";
-
-/** A free TCP port on loopback (the kernel picks it). */
-export async function freeTcpPort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
+import { freePorts, freeTcpPort, labFixture, type LabFixture } from "./lab-fixture.js";
 
 /**
  * The flags that make a fixture's lab run real FreeSWITCH: event sockets and RTP ranges of its own,

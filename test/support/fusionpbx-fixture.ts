@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { realServicesDir } from "../../src/lab/freeswitch/install.js";
-import { freeswitchFlags, freeTcpPort } from "./freeswitch-fixture.js";
+import { freeswitchFlags } from "./freeswitch-fixture.js";
+import { freeTcpPort } from "./lab-fixture.js";
 
 /** Everything `lab up --backends freeswitch --fusionpbx` runs, from the cache `make real-services` fills. */
 const NEEDED = [

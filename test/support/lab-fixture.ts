@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import dgram from "node:dgram";
+import net from "node:net";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -15,6 +16,15 @@ export async function freeUdpPort(): Promise<number> {
   await new Promise<void>((r) => s.bind(0, "127.0.0.1", r));
   const port = s.address().port;
   await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** A TCP port the kernel hands out on 127.0.0.1 now (free until something else binds it). */
+export async function freeTcpPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
   return port;
 }
 
