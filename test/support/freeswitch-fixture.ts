@@ -1,10 +1,61 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
+import { isAlive } from "../../src/os/process.js";
 import { assetPath } from "../../src/core/assets.js";
 import { eslApi } from "../../src/freeswitch/event-socket.js";
 import { freePorts, freeTcpPort, labFixture, type LabFixture } from "./lab-fixture.js";
+
+const RTP_BASE = 61000;
+const RTP_UNIT = 40;
+const RTP_UNITS = 100;
+
+/**
+ * The first of `count` consecutive RTP ports no other test process holds: above the kernel's
+ * ephemeral range (32768-60999), where freeTcpPort's ports (event sockets, PostgreSQL, HTTP) come
+ * from. Test files run side by side, so each 40-port unit is reserved by a directory made atomically
+ * (mkdir) naming this process; a unit whose process is gone is taken over. Reservations last as long
+ * as the test process.
+ */
+function reserveRtpPorts(count: number): number {
+  const units = Math.ceil(count / RTP_UNIT);
+  const root = path.join(os.tmpdir(), "pbx-cutover-test-rtp");
+  mkdirSync(root, { recursive: true });
+  const take = (unit: number): boolean => {
+    const dir = path.join(root, String(unit));
+    for (let tries = 0; tries < 2; tries++) {
+      try {
+        mkdirSync(dir);
+        writeFileSync(path.join(dir, "pid"), String(process.pid));
+        return true;
+      } catch {
+        const pid = Number(readFileOr(path.join(dir, "pid")));
+        // a unit being made this instant has no pid yet: leave it to its maker
+        if (!Number.isInteger(pid) || pid <= 0 || isAlive(pid)) return false;
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+    return false;
+  };
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const first = Math.floor(Math.random() * (RTP_UNITS - units + 1));
+    const held: number[] = [];
+    for (let u = first; u < first + units && take(u); u++) held.push(u);
+    if (held.length === units) return RTP_BASE + first * RTP_UNIT;
+    for (const u of held) rmSync(path.join(root, String(u)), { recursive: true, force: true });
+  }
+  throw new Error(`no ${count} free RTP ports in ${RTP_BASE}-${RTP_BASE + RTP_UNITS * RTP_UNIT - 1}`);
+}
+
+function readFileOr(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return "";
+  }
+}
 
 /**
  * The flags that make a fixture's lab run real FreeSWITCH: event sockets and RTP ranges of its own,
@@ -13,9 +64,7 @@ import { freePorts, freeTcpPort, labFixture, type LabFixture } from "./lab-fixtu
 export async function freeswitchFlags(opts: { old?: string; new?: string; rtpPorts?: number } = {}): Promise<string[]> {
   const [oldEsl, newEsl] = [await freeTcpPort(), await freeTcpPort()];
   const span = opts.rtpPorts ?? 20;
-  // above the kernel's ephemeral range (32768-60999), where freeTcpPort's ports (event sockets,
-  // PostgreSQL, HTTP) come from: an RTP range there can collide with the fixture's own TCP ports
-  const rtp = 61000 + Math.floor(Math.random() * Math.floor(4000 / (2 * span))) * 2 * span;
+  const rtp = reserveRtpPorts(2 * span);
   return [
     "--backends",
     "freeswitch",
