@@ -104,6 +104,64 @@ interface Run {
   /** ms (sampler clock) when the output first matched `mark` */
   markMs: number | undefined;
   endMs: number;
+  /** the CLI's own process.memoryUsage() once a second (bench/support/mem-report.ts), on the sampler's clock */
+  mem: MemSample[];
+}
+
+/** one process.memoryUsage() of the CLI's main thread (MB), `tMs` on the sampler's clock */
+interface MemSample {
+  tMs: number;
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+/** the preload that reports the CLI's process.memoryUsage() (needs node --import: Node 20.6+) */
+const MEM_REPORT = new URL("./support/mem-report.js", import.meta.url).pathname;
+
+function readMem(file: string, t0Wall: number): MemSample[] {
+  if (!existsSync(file)) return [];
+  const mib = (x: number): number => x / 1024 / 1024;
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => {
+      const m = JSON.parse(l) as {
+        wallMs: number;
+        rss: number;
+        heapUsed: number;
+        heapTotal: number;
+        external: number;
+        arrayBuffers: number;
+      };
+      return {
+        tMs: m.wallMs - t0Wall,
+        rss: mib(m.rss),
+        heapUsed: mib(m.heapUsed),
+        heapTotal: mib(m.heapTotal),
+        external: mib(m.external),
+        arrayBuffers: mib(m.arrayBuffers),
+      };
+    });
+}
+
+/** mean and range of each memoryUsage() field over the samples in [fromMs, toMs] */
+function memLine(mem: readonly MemSample[], fromMs: number, toMs: number): string {
+  const w = mem.filter((m) => m.tMs >= fromMs && m.tMs <= toMs);
+  if (w.length === 0) return "process.memoryUsage(): no samples after the warm-up";
+  const keys = ["rss", "heapTotal", "heapUsed", "external", "arrayBuffers"] as const;
+  return (
+    `process.memoryUsage() after the warm-up (${w.length} samples): ` +
+    keys
+      .map((k) => {
+        const ys = w.map((m) => m[k]);
+        return `${k} mean ${(ys.reduce((a, b) => a + b, 0) / ys.length).toFixed(0)} (${Math.min(...ys).toFixed(0)}-${Math.max(...ys).toFixed(0)})`;
+      })
+      .join(", ") +
+    " MB"
+  );
 }
 
 /** Run the CLI with node options, sampling its process; `mark` is a stdout line whose time is noted. */
@@ -115,9 +173,11 @@ function runSampled(
   mark: RegExp,
 ): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], {
+    const memFile = path.join(f.dir, `mem-${process.pid}-${Date.now()}.ndjson`);
+    const t0Wall = Date.now();
+    const child = spawn(process.execPath, [`--import=${MEM_REPORT}`, ...nodeArgs, CLI, ...args], {
       cwd: f.dir,
-      env,
+      env: { ...env, PBX_BENCH_MEM_FILE: memFile },
       stdio: ["ignore", "pipe", "pipe"],
     });
     const sampler = sampleProcess(child.pid!, 1000, { address: "127.0.0.1", port: f.ports.hep });
@@ -134,7 +194,15 @@ function runSampled(
     // the last sample before the process is reaped: stop on 'exit'
     child.on("exit", () => sampler.stop());
     child.on("close", (code) =>
-      resolve({ code, stdout, stderr, samples: sampler.samples, markMs, endMs: performance.now() - t0 }),
+      resolve({
+        code,
+        stdout,
+        stderr,
+        samples: sampler.samples,
+        markMs,
+        endMs: performance.now() - t0,
+        mem: readMem(memFile, t0Wall),
+      }),
     );
   });
 }
@@ -171,7 +239,7 @@ const load = (xs: readonly ProcSample[]): string => {
  * machine's busy cores (the tool, the lab and whatever else runs), the load average, and the kernel
  * drops at the collector in that interval.
  */
-function curve(samples: readonly ProcSample[], everyS: number): string {
+function curve(samples: readonly ProcSample[], everyS: number, mem: readonly MemSample[] = []): string {
   const rows: string[] = [];
   let prev: ProcSample | undefined;
   for (const s of samples) {
@@ -184,12 +252,24 @@ function curve(samples: readonly ProcSample[], everyS: number): string {
       prev !== undefined && s.udpDrops !== undefined && prev.udpDrops !== undefined
         ? `, drops +${s.udpDrops - prev.udpDrops}`
         : "";
+    const m = nearest(mem, s.tMs);
+    const heap =
+      m === undefined
+        ? ""
+        : ` (heap ${m.heapUsed.toFixed(0)}/${m.heapTotal.toFixed(0)}, external ${m.external.toFixed(0)}, arrayBuffers ${m.arrayBuffers.toFixed(0)})`;
     rows.push(
-      `    t=${(s.tMs / 1000).toFixed(0).padStart(4)} s  rss ${s.rssMb.toFixed(0).padStart(4)} MB${cores}${drops}`,
+      `    t=${(s.tMs / 1000).toFixed(0).padStart(4)} s  rss ${s.rssMb.toFixed(0).padStart(4)} MB${heap}${cores}${drops}`,
     );
     prev = s;
   }
   return rows.join("\n");
+}
+
+/** the memory sample nearest `tMs` (within 1.5 s) */
+function nearest(mem: readonly MemSample[], tMs: number): MemSample | undefined {
+  let best: MemSample | undefined;
+  for (const m of mem) if (best === undefined || Math.abs(m.tMs - tMs) < Math.abs(best.tMs - tMs)) best = m;
+  return best !== undefined && Math.abs(best.tMs - tMs) <= 1500 ? best : undefined;
 }
 
 /** A full collection's result from `--trace-gc` output: the heap in use after it (MB) at `tMs` (since the process started). */
@@ -289,8 +369,9 @@ async function hold(f: LabFixture, a: Args, lab: string[]): Promise<void> {
   );
   if (res.traffic?.media) console.log(`  media: ${JSON.stringify(res.traffic.media)}`);
   console.log(`  ${heapLine(fullGcs(r.stdout + r.stderr), fromMs, trafficEnd, a.rate)}`);
+  console.log(`  ${memLine(r.mem, fromMs, trafficEnd)}`);
   console.log(`  run folder ${(dirBytes(dir) / 1024 / 1024).toFixed(0)} MB: ${largestFiles(dir, 4)}`);
-  console.log(curve(r.samples, Math.max(5, Math.round(a.holdS / 30))));
+  console.log(curve(r.samples, Math.max(5, Math.round(a.holdS / 30)), r.mem));
   if (r.code !== 0)
     console.log(
       (r.stdout + r.stderr)
@@ -352,7 +433,7 @@ async function sim(f: LabFixture, a: Args, lab: string[]): Promise<void> {
   for (const c of res.evidence?.logCopies ?? [])
     console.log(`  ${c.file}: capped, ${(c.droppedBytes / 1024 / 1024).toFixed(1)} MB let go`);
   console.log(`  run folder ${(dirBytes(runDir) / 1024 / 1024).toFixed(0)} MB: ${largestFiles(runDir, 5)}`);
-  console.log(curve(r.samples, 5));
+  console.log(curve(r.samples, 5, r.mem));
   if (r.code !== 0) console.log(r.stdout.trimEnd().split("\n").slice(-15).join("\n"));
 }
 
