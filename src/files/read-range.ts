@@ -16,8 +16,17 @@ export interface RangeRead {
   size: number;
 }
 
-/** Read at most `maxBytes` of `file` from `pos` (nothing when it does not exist yet; from 0 when it is shorter than `pos`). */
-export async function readRange(file: string, pos: number, maxBytes = READ_CHUNK_BYTES): Promise<RangeRead> {
+/**
+ * Read at most `maxBytes` of `file` from `pos` (nothing when it does not exist yet; from 0 when it is
+ * shorter than `pos`). With `into`, the bytes are read into it (at most its length) and `data` is a
+ * view of it: a caller polling a growing file reuses one buffer instead of a new one per read.
+ */
+export async function readRange(
+  file: string,
+  pos: number,
+  maxBytes = READ_CHUNK_BYTES,
+  into?: Buffer,
+): Promise<RangeRead> {
   let fh;
   try {
     fh = await open(file, "r");
@@ -28,18 +37,21 @@ export async function readRange(file: string, pos: number, maxBytes = READ_CHUNK
   try {
     const { size } = await fh.stat();
     const from = size < pos ? 0 : pos;
-    const want = Math.min(size - from, maxBytes);
+    const want = Math.min(size - from, maxBytes, into?.length ?? Infinity);
     if (want <= 0) return { data: Buffer.alloc(0), from, size };
-    return { data: await readSpan(fh, from, want), from, size };
+    return { data: await readSpan(fh, from, want, into), from, size };
   } finally {
     await fh.close();
   }
 }
 
-/** `length` bytes of an open file from `from` (fewer when it ends first), read until they are all there. */
-export async function readSpan(fh: FileHandle, from: number, length: number): Promise<Buffer> {
+/**
+ * `length` bytes of an open file from `from` (fewer when it ends first), read until they are all there;
+ * into the start of `into` when given (at least `length` bytes long).
+ */
+export async function readSpan(fh: FileHandle, from: number, length: number, into?: Buffer): Promise<Buffer> {
   if (length <= 0) return Buffer.alloc(0);
-  const buf = Buffer.allocUnsafe(length);
+  const buf = into ?? Buffer.allocUnsafe(length);
   let got = 0;
   while (got < length) {
     const { bytesRead } = await fh.read(buf, got, length - got, from + got);

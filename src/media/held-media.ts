@@ -43,6 +43,12 @@ interface OwnStream {
   packets: RtpPacket[];
 }
 
+/**
+ * A string of its own: a Call-ID or address cut from a log chunk would otherwise keep the whole chunk
+ * (a read of up to megabytes) alive for as long as the call is held. Call-IDs and SDP are latin1 text.
+ */
+const own = (s: string): string => Buffer.from(s, "latin1").toString("latin1");
+
 const pairOf = (answered: string | undefined, caller: string | undefined): string => `${answered}>${caller}`;
 
 export class HeldMedia {
@@ -66,17 +72,21 @@ export class HeldMedia {
   /** a call's stream started (its media log line) */
   addStream(callId: string, k: number, nowMs: number): void {
     if (this.streams.has(callId)) return;
-    this.streams.set(callId, { callId, k, readAt: nowMs });
+    const id = own(callId);
+    this.streams.set(id, { callId: id, k, readAt: nowMs });
     if (k > this.topK) this.topK = k;
   }
 
   /** what the caller's message log said of a call (first offer, answer and BYE kept) */
   addSignals(callId: string, s: CallSignals, nowMs: number): void {
-    const e = this.signals.get(callId) ?? { readAt: nowMs };
-    e.offer ??= s.offer;
-    e.answer ??= s.answer;
+    let e = this.signals.get(callId);
+    if (e === undefined) {
+      e = { readAt: nowMs };
+      this.signals.set(own(callId), e);
+    }
+    e.offer ??= s.offer && { address: own(s.offer.address), formats: s.offer.formats };
+    e.answer ??= s.answer && { address: own(s.answer.address), formats: s.answer.formats };
     e.byeAt ??= s.byeAt;
-    this.signals.set(callId, e);
   }
 
   addPacket(p: RtpPacket): void {

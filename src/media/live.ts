@@ -6,11 +6,11 @@
  * burst's (callMedia, media-both-ways). Memory holds only the calls not yet counted and the packets
  * they may still own (held-media.ts); the files are read in bounded chunks.
  */
-import { readRange } from "../files/read-range.js";
+import { READ_CHUNK_BYTES, readRange } from "../files/read-range.js";
 import { MessageLogFollower } from "../sip/message-log.js";
 import { streamOrder } from "../sipp/media.js";
 import { HeldMedia } from "./held-media.js";
-import { callSignalsOf, PcapReader, rtpOfDatagrams, sippCallNumber, type CallMedia } from "./rtp.js";
+import { callSignalsOf, PcapReader, sippCallNumber, type CallMedia } from "./rtp.js";
 
 /** the most of the capture one poll reads (in bounded chunks); the rest waits for the next poll */
 const PCAP_BYTES_PER_POLL = 16 * 1024 * 1024;
@@ -29,6 +29,8 @@ export interface LiveMediaFiles {
 
 export class LiveMedia {
   private readonly reader = new PcapReader();
+  /** every read of the capture goes into this one buffer (nothing read from it is kept: pushRtp copies out) */
+  private readonly pcapBuf = Buffer.allocUnsafe(READ_CHUNK_BYTES);
   private pcapPos = 0;
   private logPos = 0;
   private logPending = "";
@@ -84,13 +86,17 @@ export class LiveMedia {
    */
   private async readCapture(nowMs: number, final: boolean): Promise<void> {
     for (let read = 0; final || read < PCAP_BYTES_PER_POLL;) {
-      const { data: chunk, from, size } = await readRange(this.files.pcap, this.pcapPos);
+      const {
+        data: chunk,
+        from,
+        size,
+      } = await readRange(this.files.pcap, this.pcapPos, READ_CHUNK_BYTES, this.pcapBuf);
       if (from !== this.pcapPos) throw new Error(`${this.files.pcap} became shorter than what was read of it`);
       this.pcapPos += chunk.length;
       read += chunk.length;
       this.backlogBytes = size - this.pcapPos;
       if (this.backlogBytes > this.maxBacklogBytes) this.maxBacklogBytes = this.backlogBytes;
-      for (const p of rtpOfDatagrams(this.reader.push(chunk))) this.held.addPacket(p);
+      for (const p of this.reader.pushRtp(chunk)) this.held.addPacket(p);
       if (chunk.length === 0 || this.backlogBytes === 0) return;
       this.count(nowMs, false, false);
     }

@@ -384,3 +384,35 @@ test("callMedia: a call's SSRC is its SIPp call number's (set up when the call i
     assert.equal(oneWayReason(c), undefined, c.callId);
   }
 });
+
+test("PcapReader.pushRtp: the same packets as the datagram path, whole or a byte at a time, into a reused buffer", () => {
+  const whole = pcapOf([
+    { src: CALLER, dst: PBX, payload: rtp(SIPP_BASE_SSRC, 0, 1, 160), ms: 5 },
+    { src: PBX, dst: CALLER, payload: Buffer.alloc(12), ms: 5.5 },
+    { src: PBX, dst: CALLER, payload: rtp(SIPP_BASE_SSRC, 8, 1, 160), ms: 6 },
+    { src: ["127.0.0.9", 4000], dst: CALLER, payload: rtp(77, 0, 2, 320), ms: 7 },
+  ]);
+  const expected = rtpPacketsOf(whole);
+  assert.equal(expected.length, 3);
+  assert.deepEqual(new PcapReader().pushRtp(whole), expected);
+  const r = new PcapReader();
+  const reused = Buffer.alloc(1);
+  const got = [];
+  for (let i = 0; i < whole.length; i++) {
+    whole.copy(reused, 0, i, i + 1);
+    got.push(...r.pushRtp(reused));
+  }
+  assert.deepEqual(got, expected);
+  // odd chunk sizes, each read into the same buffer overwritten before the next
+  for (const size of [7, 16, 17, 40, 100]) {
+    const rr = new PcapReader();
+    const buf = Buffer.alloc(size);
+    const out = [];
+    for (let i = 0; i < whole.length; i += size) {
+      const n = whole.copy(buf, 0, i, Math.min(whole.length, i + size));
+      out.push(...rr.pushRtp(buf.subarray(0, n)));
+      buf.fill(0xee);
+    }
+    assert.deepEqual(out, expected, `chunks of ${size}`);
+  }
+});

@@ -50,60 +50,143 @@ export function udpDatagramsOf(pcap: Buffer): UdpDatagram[] {
   return new PcapReader().push(pcap);
 }
 
+/** the pcap file header's fields a record needs */
+interface PcapHead {
+  le: boolean;
+  nano: boolean;
+  linkHeader: number;
+}
+
+/** "a.b.c.d:port" strings by address and port, made once each (a capture holds few endpoints, each in many packets) */
+class EndpointNames {
+  private readonly names = new Map<number, string>();
+
+  of(b: Buffer, ip: number, port: number): string {
+    const key = b.readUInt32BE(ip) * 65536 + port;
+    let name = this.names.get(key);
+    if (name === undefined) {
+      // a capture of many endpoints (a fleet of callers) never makes this grow without bound
+      if (this.names.size >= 65536) this.names.clear();
+      name = `${b[ip]}.${b[ip + 1]}.${b[ip + 2]}.${b[ip + 3]}:${port}`;
+      this.names.set(key, name);
+    }
+    return name;
+  }
+}
+
 /**
  * A classic pcap file read as it grows: `push` each new chunk of bytes; it returns the IPv4/UDP
- * datagrams of the records completed so far (a partial record waits for its bytes).
+ * datagrams of the records completed so far (a partial record waits for its bytes). `pushRtp` returns
+ * only the RTP packets, without a datagram object or a payload view per packet (the live count's
+ * path). Neither keeps `chunk` (a caller may reuse it for its next read); `push`'s payloads are views
+ * of it, valid until then. A record split across two chunks is completed in a small copy of its own.
  */
 export class PcapReader {
+  /** the start of a file header or record the last chunk ended in (a copy) */
   private pending: Buffer = Buffer.alloc(0);
-  private head: { le: boolean; nano: boolean; linkHeader: number } | undefined;
+  private head: PcapHead | undefined;
+  private readonly endpoints = new EndpointNames();
 
   push(chunk: Buffer): UdpDatagram[] {
-    const pcap = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    const out: UdpDatagram[] = [];
+    this.records(chunk, (b, ip, end, ms) => {
+      const udp = this.udpOffset(b, ip);
+      const dstPort = b.readUInt16BE(udp + 2);
+      out.push({
+        src: this.endpoints.of(b, ip + 12, b.readUInt16BE(udp)),
+        dst: this.endpoints.of(b, ip + 16, dstPort),
+        dstPort,
+        payload: b.subarray(udp + 8, end),
+        ms,
+      });
+    });
+    return out;
+  }
+
+  pushRtp(chunk: Buffer): RtpPacket[] {
+    const out: RtpPacket[] = [];
+    this.records(chunk, (b, ip, end, ms) => {
+      const udp = this.udpOffset(b, ip);
+      const rtp = udp + 8;
+      if (end - rtp < 12 || b[rtp]! >> 6 !== 2) return;
+      out.push({
+        src: this.endpoints.of(b, ip + 12, b.readUInt16BE(udp)),
+        dst: this.endpoints.of(b, ip + 16, b.readUInt16BE(udp + 2)),
+        ssrc: b.readUInt32BE(rtp + 8),
+        seq: b.readUInt16BE(rtp + 2),
+        ts: b.readUInt32BE(rtp + 4),
+        pt: b[rtp + 1]! & 0x7f,
+        ms,
+      });
+    });
+    return out;
+  }
+
+  private udpOffset(b: Buffer, ip: number): number {
+    return ip + (b[ip]! & 0x0f) * 4;
+  }
+
+  /**
+   * Each complete IPv4/UDP record of what was pending plus `chunk`: `visit(buffer, ipStart, recordEnd,
+   * ms)`. A record (or the file header) split across chunks is completed by copying only its own bytes.
+   */
+  private records(chunk: Buffer, visit: (b: Buffer, ip: number, end: number, ms: number) => void): void {
     let at = 0;
-    if (!this.head) {
-      if (pcap.length < 24) {
-        this.pending = pcap;
-        return [];
+    while (this.pending.length > 0) {
+      const want = this.unitBytes(this.pending);
+      if (this.pending.length >= want) {
+        this.parse(this.pending, 0, visit);
+        this.pending = Buffer.alloc(0);
+        break;
       }
-      const magic = pcap.readUInt32LE(0);
+      if (at >= chunk.length) return;
+      const take = Math.min(want - this.pending.length, chunk.length - at);
+      this.pending = Buffer.concat([this.pending, chunk.subarray(at, at + take)]);
+      at += take;
+    }
+    const done = this.parse(chunk, at, visit);
+    // keep only the unread tail (a copy: the chunk may be reused by the caller)
+    this.pending = Buffer.from(chunk.subarray(done));
+  }
+
+  /** the bytes of the unit starting `b`: the file header, a record header, or a whole record */
+  private unitBytes(b: Buffer): number {
+    if (!this.head) return 24;
+    if (b.length < 16) return 16;
+    return 16 + (this.head.le ? b.readUInt32LE(8) : b.readUInt32BE(8));
+  }
+
+  /** the file header (once) and every complete record of `pcap` from `at`; where the first incomplete one starts */
+  private parse(pcap: Buffer, at: number, visit: (b: Buffer, ip: number, end: number, ms: number) => void): number {
+    if (!this.head) {
+      if (pcap.length - at < 24) return at;
+      const magic = pcap.readUInt32LE(at);
       const le = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
-      const be = pcap.readUInt32BE(0);
+      const be = pcap.readUInt32BE(at);
       if (!le && be !== 0xa1b2c3d4 && be !== 0xa1b23c4d) throw new Error("not a classic pcap file");
       const nano = (le ? magic : be) === 0xa1b23c4d;
-      const linktype = le ? pcap.readUInt32LE(20) : pcap.readUInt32BE(20);
+      const linktype = le ? pcap.readUInt32LE(at + 20) : pcap.readUInt32BE(at + 20);
       const linkHeader =
         linktype === LINKTYPE_ETHERNET ? 14 : linktype === LINKTYPE_RAW ? 0 : linktype === LINKTYPE_LINUX_SLL ? 16 : -1;
       if (linkHeader < 0) throw new Error(`pcap link type ${linktype} is not read`);
       this.head = { le, nano, linkHeader };
-      at = 24;
+      at += 24;
     }
     const { le, nano, linkHeader } = this.head;
-    const u32 = (o: number): number => (le ? pcap.readUInt32LE(o) : pcap.readUInt32BE(o));
-    const out: UdpDatagram[] = [];
     while (at + 16 <= pcap.length) {
-      const caplen = u32(at + 8);
+      const caplen = le ? pcap.readUInt32LE(at + 8) : pcap.readUInt32BE(at + 8);
       const start = at + 16;
       if (start + caplen > pcap.length) break;
-      const ms = u32(at) * 1000 + u32(at + 4) / (nano ? 1e6 : 1e3);
+      const secs = le ? pcap.readUInt32LE(at) : pcap.readUInt32BE(at);
+      const frac = le ? pcap.readUInt32LE(at + 4) : pcap.readUInt32BE(at + 4);
+      const ms = secs * 1000 + frac / (nano ? 1e6 : 1e3);
       at = start + caplen;
       const ip = start + linkHeader;
       if (ip + 20 > at || pcap[ip]! >> 4 !== 4 || pcap[ip + 9] !== 17) continue;
-      const udp = ip + (pcap[ip]! & 0x0f) * 4;
-      if (udp + 8 > at) continue;
-      const addr = (o: number): string => `${pcap[o]}.${pcap[o + 1]}.${pcap[o + 2]}.${pcap[o + 3]}`;
-      const dstPort = pcap.readUInt16BE(udp + 2);
-      out.push({
-        src: `${addr(ip + 12)}:${pcap.readUInt16BE(udp)}`,
-        dst: `${addr(ip + 16)}:${dstPort}`,
-        dstPort,
-        payload: pcap.subarray(udp + 8, at),
-        ms,
-      });
+      if (this.udpOffset(pcap, ip) + 8 > at) continue;
+      visit(pcap, ip, at, ms);
     }
-    // keep only the unread tail (a copy: the datagrams above keep their own views of `pcap`)
-    this.pending = Buffer.from(pcap.subarray(at));
-    return out;
+    return at;
   }
 }
 
@@ -125,14 +208,6 @@ function rtpOf(d: UdpDatagram): RtpPacket {
     pt: d.payload[1]! & 0x7f,
     ms: d.ms,
   };
-}
-
-/** Is this datagram RTP (version 2, at least 12 bytes)? */
-export const isRtp = (d: UdpDatagram): boolean => d.payload.length >= 12 && d.payload[0]! >> 6 === 2;
-
-/** The RTP packets among datagrams. */
-export function rtpOfDatagrams(ds: readonly UdpDatagram[]): RtpPacket[] {
-  return ds.filter(isRtp).map(rtpOf);
 }
 
 /** The audio of an SDP body: its address ("127.0.0.1:15072", from the first c= and m=audio lines) and payload types. */
