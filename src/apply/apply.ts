@@ -397,8 +397,8 @@ async function restoreAndThrow(
   throw new ApplyRolledBackError(f);
 }
 
-/** Two list texts are the same list: byte for byte, or by their entries where the store keeps only those. */
-function sameList(target: Target, a: string | undefined, b: string | undefined): boolean {
+/** Two list texts hold the same list for this target (a table's: the same entries; a file's: the same text). */
+export function sameList(target: Target, a: string | undefined, b: string | undefined): boolean {
   if (a === undefined || b === undefined || !target.dispatcherList.entriesOnly) return a === b;
   try {
     return entriesText(a) === entriesText(b);

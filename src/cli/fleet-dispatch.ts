@@ -42,7 +42,7 @@ export async function takeFleetLock(
   });
   for (const t of lock.takenOver) o.log(`fleet lock: took over node ${t.node}'s stale lock (${t.holder})`);
   o.log(
-    `fleet lock: held on ${members.length} nodes (${members.map((m) => m.target.fleetLock?.location).join(", ")}) by pid ${lock.holder.pid} on ${lock.holder.host}`,
+    `fleet lock: held on ${members.length} nodes (${[...new Set(members.map((m) => m.target.fleetLock?.location))].join(", ")}) by pid ${lock.holder.pid} on ${lock.holder.host}`,
   );
   return lock;
 }

@@ -1,8 +1,8 @@
 /**
  * One step on a fleet of Kamailio nodes, all or nothing:
  *   lock every node -> check every node (reachable, runtime == its list, the same current step) ->
- *   back up and write each durable list -> reload each (in parallel) -> read every list and runtime
- *   back.
+ *   back up and write each durable list (nodes sharing a database table: the table once, in one
+ *   transaction) -> reload each (in parallel) -> read every list and runtime back.
  * Nothing is written until every node passed the check. If any node fails after the first write
  * (a write, a reload, a read-back), every node is put back on the last good step with the verified
  * restore of a single apply (write the previous list, reload unless the runtime never left it, read
@@ -21,7 +21,7 @@ import type { RuntimeDestination } from "../dispatcher/runtime.js";
 import { defaultRetryPolicy, readRuntime, reloadWithRetry, type RetryPolicy } from "../kamailio/dispatcher-rpc.js";
 import type { Target } from "../target/target.js";
 import { acquireApplyLock, type ApplyLock } from "../apply/apply-lock.js";
-import { backupPaths, profileFor, readCurrent, restorePrevious, writeBackup } from "../apply/apply.js";
+import { backupPaths, profileFor, readCurrent, restorePrevious, sameList, writeBackup } from "../apply/apply.js";
 import { runtimeBeforeTakeOut, type TakenOut } from "../apply/take-out.js";
 import { DriftError } from "../target/list-guard.js";
 import {
@@ -73,6 +73,11 @@ export interface FleetApplyOptions {
   signal?: AbortSignal;
   /** awaited after every list is written and before any reload */
   afterWrite?: () => Promise<void>;
+  /**
+   * the step the fleet is on, as the caller applied it: named in a failure where the list does not
+   * say (a table keeps no comment); else the list's own `# pbx-cutover profile:` line names it
+   */
+  currentLabel?: string;
 }
 
 const uris = (r: readonly RuntimeDestination[]): string[] => r.map((d) => d.uri);
@@ -179,6 +184,19 @@ export interface FleetTimings {
 
 type FailNode = (i: number, stage: FleetStage, reason: string) => void;
 
+/**
+ * The fleet's nodes grouped by where their durable list lives: a node each for lists per node, every
+ * node in one group when they share a database table (written once, in one transaction).
+ */
+function byStore(members: readonly FleetMember[]): number[][] {
+  const groups = new Map<string, number[]>();
+  members.forEach((m, i) => {
+    const at = m.target.dispatcherList.sharedKey ?? `node ${i}`;
+    groups.set(at, [...(groups.get(at) ?? []), i]);
+  });
+  return [...groups.values()];
+}
+
 async function writeEvery(
   members: readonly FleetMember[],
   texts: readonly string[],
@@ -187,12 +205,13 @@ async function writeEvery(
   signal: AbortSignal | undefined,
 ): Promise<void> {
   await Promise.all(
-    members.map(async (m, i) => {
+    byStore(members).map(async (group) => {
+      const first = group[0]!;
       try {
         signal?.throwIfAborted();
-        await m.target.dispatcherList.writeAtomic(texts[i]!);
+        await members[first]!.target.dispatcherList.writeAtomic(texts[first]!);
       } catch (err) {
-        fail(i, "write", interrupted() ? "the run was interrupted" : message(err));
+        for (const i of group) fail(i, "write", interrupted() ? "the run was interrupted" : message(err));
       }
     }),
   );
@@ -241,8 +260,8 @@ async function verifyEvery(v: {
         steps[i]!.runtime = uris(runtime);
         details[i]!.runtime = runtime;
         const diff = diffRuntime(profiles[i]!.list, runtime);
-        if (text !== texts[i])
-          fail(i, "verify", `the list file changed under us (${m.target.dispatcherList.location})`);
+        if (!sameList(m.target, text, texts[i]))
+          fail(i, "verify", `the list changed under us (${m.target.dispatcherList.location})`);
         else if (!diff.ok) fail(i, "verify", `Kamailio's runtime does not match ${label}: ${describeDiff(diff)}`);
       } catch (err) {
         fail(i, "verify", v.interrupted() ? "the run was interrupted" : message(err));
@@ -258,21 +277,36 @@ async function restoreFleet(
   policy: RetryPolicy,
   previousLabel: string,
 ): Promise<void> {
+  const restoreOne = async (i: number): Promise<void> => {
+    const c = checked[i]!;
+    const s = steps[i]!;
+    try {
+      const r = await restorePrevious(c.member.target, c.previousText, policy, s.reload?.ok === true);
+      s.restore = { verified: r.verified, detail: r.detail, runtime: r.runtime ? uris(r.runtime) : undefined };
+    } catch (err) {
+      s.restore = { verified: false, detail: `restore failed: ${message(err)}`, runtime: undefined };
+    }
+    s.routing = s.restore.verified ? previousLabel : "unknown";
+    if (s.result === "stopped" && s.reload?.ok) s.result = "applied";
+    rmSync(backupPaths(c.member.target).inFlight, { force: true });
+  };
+  // nodes sharing a table in turn (each writes the same rows back: never two transactions on it at once)
   await Promise.all(
-    checked.map(async (c, i) => {
-      const s = steps[i]!;
-      try {
-        const r = await restorePrevious(c.member.target, c.previousText, policy, s.reload?.ok === true);
-        s.restore = { verified: r.verified, detail: r.detail, runtime: r.runtime ? uris(r.runtime) : undefined };
-      } catch (err) {
-        s.restore = { verified: false, detail: `restore failed: ${message(err)}`, runtime: undefined };
-      }
-      s.routing = s.restore.verified ? previousLabel : "unknown";
-      if (s.result === "stopped" && s.reload?.ok) s.result = "applied";
-      rmSync(backupPaths(c.member.target).inFlight, { force: true });
+    byStore(checked.map((c) => c.member)).map(async (group) => {
+      for (const i of group) await restoreOne(i);
     }),
   );
 }
+
+/** every node already holds the step, in its list and at runtime */
+const alreadyOn = (
+  checked: readonly Checked[],
+  texts: readonly string[],
+  profiles: readonly DispatcherProfile[],
+): boolean =>
+  checked.every(
+    (c, i) => sameList(c.member.target, c.previousText, texts[i]) && diffRuntime(profiles[i]!.list, c.runtimeBefore).ok,
+  );
 
 /**
  * Apply one profile to every node of a fleet, all or nothing (see the module's comment). `desired`
@@ -317,7 +351,7 @@ export async function fleetApply(
       result: "stopped",
       routing: "unknown",
     }));
-    if (checked.every((c, i) => c.previousText === texts[i] && diffRuntime(profiles[i]!.list, c.runtimeBefore).ok)) {
+    if (alreadyOn(checked, texts, profiles)) {
       for (const [i, c] of checked.entries())
         Object.assign(steps[i]!, { result: "unchanged", runtime: uris(c.runtimeBefore), routing: label });
       timings.totalMs = performance.now() - t0;
@@ -333,7 +367,7 @@ export async function fleetApply(
         timings,
       };
     }
-    const previousLabel = stepLabelOf(checked[0]!.previousText);
+    const previousLabel = opts.currentLabel ?? stepLabelOf(checked[0]!.previousText);
     for (const c of checked)
       if (c.previousText !== undefined) writeBackup(backupPaths(c.member.target).inFlight, c.previousText);
     timings.backupMs = lap();

@@ -5,6 +5,9 @@
  * holder (host, pid, command, since) and renewed every RENEW_MS while the holder runs. It survives a
  * Kamailio restart, and an operator reads it with `cat`.
  *
+ * Nodes sharing a database table share one lock: a row of `pbx_cutover_lock` in that database
+ * (src/target/db-list.ts dbLockRow), renewed and judged stale the same way.
+ *
  * Taken on every node in the target file's order; a node held by someone else refuses (exit 3,
  * naming the holder) and the nodes taken so far are let go. A lock is stale when its holder is gone:
  * on this host its pid is dead or reused; anywhere, it was not renewed for STALE_MS. A stale lock is
@@ -97,14 +100,14 @@ export async function acquireFleetLock(
   members: readonly FleetMember[],
   o: { fleet: string; command: string; takeOverStale: boolean; onRenewFailed?: (why: string) => void },
 ): Promise<FleetLock> {
-  const files = members.map((m) => {
+  const all = members.map((m) => {
     const f = m.target.fleetLock;
     if (f === undefined)
-      throw new UsageError(
-        `node ${m.name}: its list is not a file, so the fleet lock has no place beside it; nothing was changed`,
-      );
+      throw new UsageError(`node ${m.name}: the fleet lock has no place on this node; nothing was changed`);
     return { name: m.name, file: f };
   });
+  // nodes sharing a database table share its one lock row
+  const files = all.filter((f, i) => all.findIndex((g) => g.file.location === f.file.location) === i);
   const now = new Date().toISOString();
   const holder: FleetLockHolder = {
     tool: "pbx-cutover",
@@ -136,13 +139,14 @@ export async function acquireFleetLock(
       if (stale === undefined)
         throw new EnvironmentError(
           `the fleet is locked by another run: node ${f.name}'s lock ${f.file.location} is held by ${who}, renewed at ${h!.renewedAt}; nothing was changed`,
-          ["wait for it to finish; `cat` the lock file on the node to see who holds it"],
+          [`wait for it to finish; ${f.file.howToRead} shows who holds it`],
         );
       if (!o.takeOverStale)
         throw new EnvironmentError(
           `the fleet lock on node ${f.name} (${f.file.location}) is stale: held by ${who}, but ${stale}; nothing was changed`,
           [
             "make sure that run is really gone (no pbx-cutover working on this fleet anywhere), then run again with --take-over-stale-lock",
+            `${f.file.howToRead} shows the holder`,
           ],
         );
       await f.file.replace(text());

@@ -38,6 +38,8 @@ export class FleetRouting implements Routing {
   private readonly taken = new Map<string, TakenOut[]>();
   /** the last step or rollback on the fleet */
   last: FleetStepRecord | undefined;
+  /** the step the fleet was last put on (verified) */
+  private current: string | undefined;
   lastTakeOut: NodeTakeOut[] | undefined;
 
   constructor(
@@ -69,7 +71,9 @@ export class FleetRouting implements Routing {
         locks: this.locks,
         retry: o.retry,
         ...(this.taken.size > 0 ? { takenOut: this.taken } : {}),
+        ...(this.current !== undefined ? { currentLabel: this.current } : {}),
       });
+      this.current = out.label;
       this.taken.clear();
       const { details, timings, ...table } = out;
       this.last = table;

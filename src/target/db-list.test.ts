@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { entriesText } from "../dispatcher/list.js";
-import { psqlArgv, readRowsSql, replaceRowsSql, rowsToListText, sqlLiteral, dbTableStore } from "./db-list.js";
+import {
+  dbLockRow,
+  psqlArgv,
+  readRowsSql,
+  replaceRowsSql,
+  rowsToListText,
+  sqlLiteral,
+  dbTableStore,
+} from "./db-list.js";
 import { Secret } from "./secret.js";
 
 const db = {
@@ -77,5 +85,28 @@ describe("the dispatcher table as a list", () => {
     assert.equal(seen[0]!.env.PGPASSWORD, "s3cr3t-pw");
     assert.ok(!seen[0]!.argv.join(" ").includes("s3cr3t-pw"));
     assert.match(seen[0]!.input ?? "", /^DELETE FROM "dispatcher";/);
+  });
+
+  it("the fleet lock row: created under an advisory lock (two first runs take turns), the holder's text one line, read back as a lock file's", async () => {
+    const inputs: string[] = [];
+    let reply = "created\n";
+    const row = dbLockRow(db, "node kam1", () => (_argv, _t, input) => {
+      inputs.push(input ?? "");
+      return Promise.resolve({ stdout: reply, stderr: "", code: 0 });
+    });
+    assert.equal(
+      row.location,
+      "row dispatcher of table pbx_cutover_lock of postgres://kamailio@10.0.0.3:5432/kamailio",
+    );
+    assert.equal(await row.create('{"tool":"pbx-cutover","pid":7}\n'), true);
+    assert.deepEqual(inputs[0]!.split("\n").slice(0, 3), [
+      "SELECT pg_advisory_xact_lock(1885501539);",
+      'CREATE TABLE IF NOT EXISTS "pbx_cutover_lock" (name text PRIMARY KEY, holder text NOT NULL);',
+      `INSERT INTO "pbx_cutover_lock" (name, holder) VALUES ('dispatcher', '{"tool":"pbx-cutover","pid":7}') ON CONFLICT (name) DO NOTHING RETURNING 'created';`,
+    ]);
+    reply = "\n";
+    assert.equal(await row.create("{}\n"), false, "the row was there");
+    reply = "t\n";
+    assert.equal(await row.read(), "t\n");
   });
 });

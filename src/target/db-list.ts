@@ -15,6 +15,7 @@ import { entriesOf, parseDispatcherList, renderEntry, type DispatcherEntry } fro
 import type { ArgvRunner } from "../kamailio/kamcmd-rpc.js";
 import { runArgvWith } from "../os/run-argv.js";
 import type { Secret } from "./secret.js";
+import type { NodeLockFile } from "./node-lock-file.js";
 import type { DispatcherListStore } from "./target.js";
 
 export interface DbListSource {
@@ -112,21 +113,18 @@ export function psqlArgv(db: DbListSource, write: boolean): string[] {
   ];
 }
 
-/** The table `db.table` as the node's list; `where` names the node in messages. */
-export function dbTableStore(
-  db: DbListSource,
-  where: string,
-  runner: (env: Record<string, string>) => ArgvRunner = (env) => runArgvWith(env),
-): DispatcherListStore & { entriesOnly: true } {
-  const location = `table ${db.table} of postgres://${db.user}@${db.host}:${db.port}/${db.database}`;
-  const exec = async (sql: string, write: boolean): Promise<string> => {
+type PsqlRunner = (env: Record<string, string>) => ArgvRunner;
+
+/** One psql script on `db` (a write: one transaction); stdout. Failures are exit 3 naming `where` and `what`. */
+function psqlExec(db: DbListSource, where: string, what: string, runner: PsqlRunner) {
+  return async (sql: string, write: boolean): Promise<string> => {
     const env: Record<string, string> = { PGCONNECT_TIMEOUT: String(Math.ceil(db.timeoutMs / 1000)) };
     if (db.password) env.PGPASSWORD = db.password.reveal();
     let out: { stdout: string; stderr: string; code: number };
     try {
       out = await runner(env)(psqlArgv(db, write), db.timeoutMs + 5000, sql);
     } catch (err) {
-      throw new EnvironmentError(`${where}: psql for ${location} failed: ${(err as Error).message}`);
+      throw new EnvironmentError(`${where}: psql for ${what} failed: ${(err as Error).message}`);
     }
     if (out.code !== 0) {
       const why =
@@ -136,18 +134,82 @@ export function dbTableStore(
           .filter(Boolean)
           .join("; ") || `psql exit ${out.code}`;
       throw new EnvironmentError(
-        `${where}: ${write ? "writing" : "reading"} ${location} failed: ${why}` +
+        `${where}: ${write ? "writing" : "reading"} ${what} failed: ${why}` +
           (write ? "; the transaction did not commit: the table holds the rows it had" : ""),
       );
     }
     return out.stdout;
   };
+}
+
+const locationOf = (db: DbListSource): string =>
+  `table ${db.table} of postgres://${db.user}@${db.host}:${db.port}/${db.database}`;
+
+/** The table `db.table` as the node's list; `where` names the node in messages. */
+export function dbTableStore(
+  db: DbListSource,
+  where: string,
+  runner: PsqlRunner = (env) => runArgvWith(env),
+): DispatcherListStore & { entriesOnly: true } {
+  const location = locationOf(db);
+  const exec = psqlExec(db, where, location, runner);
   return {
     location,
     entriesOnly: true,
+    sharedKey: location,
     read: async () => rowsToListText((await exec(readRowsSql(db.table), false)).trim() || "[]"),
     writeAtomic: async (text: string) => {
       await exec(replaceRowsSql(db.table, entriesOf(parseDispatcherList(text, location))), true);
+    },
+  };
+}
+
+/** the table the fleet lock's rows live in, created on first use beside the dispatcher table */
+export const LOCK_TABLE = "pbx_cutover_lock";
+
+/** a transaction-scoped advisory lock key: two first runs creating the lock table at once take turns */
+const CREATE_LOCK_KEY = 0x70627863;
+
+/** The lock row's SQL (pure): one row per dispatcher table, keyed by its name. */
+export const lockRowSql = {
+  create: (table: string, text: string): string =>
+    `SELECT pg_advisory_xact_lock(${CREATE_LOCK_KEY});\n` +
+    `CREATE TABLE IF NOT EXISTS ${ident(LOCK_TABLE)} (name text PRIMARY KEY, holder text NOT NULL);\n` +
+    `INSERT INTO ${ident(LOCK_TABLE)} (name, holder) VALUES (${sqlLiteral(table)}, ${sqlLiteral(text)}) ON CONFLICT (name) DO NOTHING RETURNING 'created';\n`,
+  replace: (table: string, text: string): string =>
+    `UPDATE ${ident(LOCK_TABLE)} SET holder = ${sqlLiteral(text)} WHERE name = ${sqlLiteral(table)};\n`,
+  remove: (table: string): string => `DELETE FROM ${ident(LOCK_TABLE)} WHERE name = ${sqlLiteral(table)};\n`,
+};
+
+/**
+ * The fleet lock of the nodes that share `db.table`: a row of `pbx_cutover_lock` in the same
+ * database (every machine that reaches the table sees it; an operator reads it with SELECT). Its
+ * text is the holder as JSON, as a lock file's (kept without the file's final newline).
+ */
+export function dbLockRow(
+  db: DbListSource,
+  where: string,
+  runner: PsqlRunner = (env) => runArgvWith(env),
+): NodeLockFile {
+  const location = `row ${db.table} of table ${LOCK_TABLE} of postgres://${db.user}@${db.host}:${db.port}/${db.database}`;
+  const exec = psqlExec(db, where, location, runner);
+  return {
+    location,
+    howToRead: `SELECT holder FROM ${LOCK_TABLE} WHERE name = '${db.table}' (database ${db.database} on ${db.host}:${db.port})`,
+    create: async (text: string): Promise<boolean> =>
+      (await exec(lockRowSql.create(db.table, text.trimEnd()), true)).includes("created"),
+    read: async (): Promise<string | undefined> => {
+      // the lock table may not exist yet: nobody ever held the lock
+      const exists = (await exec(`SELECT to_regclass(${sqlLiteral(LOCK_TABLE)}) IS NOT NULL;\n`, false)).trim();
+      if (exists !== "t") return undefined;
+      const out = await exec(`SELECT holder FROM ${ident(LOCK_TABLE)} WHERE name = ${sqlLiteral(db.table)};\n`, false);
+      return out.trim() === "" ? undefined : out.trim() + "\n";
+    },
+    replace: async (text: string): Promise<void> => {
+      await exec(lockRowSql.replace(db.table, text.trimEnd()), true);
+    },
+    remove: async (): Promise<void> => {
+      await exec(lockRowSql.remove(db.table), true);
     },
   };
 }

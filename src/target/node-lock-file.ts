@@ -15,6 +15,8 @@ import { sshFileAccess, type SshSession } from "../os/ssh.js";
 export interface NodeLockFile {
   /** for messages: the path (and host over SSH) */
   readonly location: string;
+  /** for messages: how an operator reads it */
+  readonly howToRead: string;
   /** create it holding `text`; false when it exists already */
   create(text: string): Promise<boolean>;
   /** its text; undefined when it is not there */
@@ -31,6 +33,7 @@ export const lockFileOf = (listFile: string): string => `${listFile}.pbx-cutover
 export function localLockFile(file: string): NodeLockFile {
   return {
     location: file,
+    howToRead: `\`cat ${file}\``,
     create: (text) =>
       Promise.resolve().then(() => createIfAbsent(file, text, FileMode.public, "create the fleet lock", true)),
     read: async () => {
@@ -101,6 +104,7 @@ export function sshLockFile(
     );
   return {
     location,
+    howToRead: `\`cat ${file}\` on ${session.connection.host}`,
     create: async (text) => {
       const out = await exec(remoteLockArgv.create(file), text);
       if (out.code === 17) return false;

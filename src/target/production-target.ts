@@ -17,7 +17,7 @@ import { KamcmdRpcClient, type ArgvRunner } from "../kamailio/kamcmd-rpc.js";
 import { runArgv } from "../os/run-argv.js";
 import { SshSession, sshRefusal } from "../os/ssh.js";
 import { sshFileStore } from "./remote-list.js";
-import { dbTableStore } from "./db-list.js";
+import { dbLockRow, dbTableStore } from "./db-list.js";
 import { localLockFile, lockFileOf, sshLockFile } from "./node-lock-file.js";
 import type { DispatcherListStore, Target } from "./target.js";
 import type { ProductionTargetSpec, RpcTransport, TargetDestination, TargetNode } from "./target-file.js";
@@ -154,7 +154,7 @@ export function productionTarget(
     lockPath: path.join(spec.stateDir, node.name, "apply.lock"),
     ...(spec.dialogProfile !== undefined ? { dialogProfile: spec.dialogProfile } : {}),
     ...(node.list.kind === "db"
-      ? {}
+      ? { fleetLock: dbLockRow(node.list.db, `node ${node.name}`) }
       : {
           fleetLock: session
             ? sshLockFile(session, lockFileOf(node.list.path), run, `node ${node.name}`)

@@ -192,7 +192,7 @@ describe("target files", () => {
     );
   });
 
-  it("a fleet: several nodes, each with its own list; two nodes on one list file or one name are refused", () => {
+  it("a fleet: several nodes, each with its own list or one shared table; two nodes on one list file or one name are refused", () => {
     const two = valid();
     two.nodes.push({ ...two.nodes[0]!, name: "kam2", list: { file: { path: "kam2.list" } } });
     assert.deepEqual(
@@ -208,12 +208,38 @@ describe("target files", () => {
       usage(() => parse(shared)),
       /^nodes\[1\]\.list\.file\.path: \/etc\/pbx\/dispatcher\.list is also the list of node kam1; each node needs its own list$/m,
     );
+    // a fleet sharing one database table: every node reloads from it
     const table = valid() as unknown as { nodes: Record<string, unknown>[] };
     table.nodes.push({ ...table.nodes[0]!, name: "kam2" });
-    table.nodes[1]!.list = { db: { url: "postgres://kamailio@10.0.0.3:5433/kamailio", password: { env: "DB_PW" } } };
+    const db = { db: { url: "postgres://kamailio@10.0.0.3:5433/kamailio", password: { env: "DB_PW" } } };
+    table.nodes[0]!.list = db;
+    table.nodes[1]!.list = db;
+    process.env.DB_PW = "pw";
+    assert.deepEqual(
+      parse(table as never).nodes.map((n) => [n.name, n.list.kind]),
+      [
+        ["kam1", "db"],
+        ["kam2", "db"],
+      ],
+    );
+    // a table fleet names one table the same way on every node, and no list file beside it
+    const other = structuredClone(table);
+    other.nodes[1]!.list = { db: { ...db.db, url: "postgres://kamailio@10.0.0.4:5433/kamailio" } };
     assert.match(
-      usage(() => parse(table)),
-      /^nodes\[1\]\.list\.db: a fleet works on a list file per node for now, not on a database table$/m,
+      usage(() => parse(other)),
+      /^nodes\[1\]\.list\.db: names postgres:\/\/kamailio@10\.0\.0\.4:5433\/kamailio table dispatcher, node kam1 postgres:\/\/kamailio@10\.0\.0\.3:5433\/kamailio table dispatcher; the nodes of a fleet on a database table share one table, named the same way$/m,
+    );
+    const mixed = structuredClone(table);
+    mixed.nodes[1]!.list = { file: { path: "kam2.list" } };
+    assert.match(
+      usage(() => parse(mixed)),
+      /^nodes\[1\]\.list\.file: node kam1 reads a database table; a fleet is either a list file per node or one shared table$/m,
+    );
+    const mixedFirst = structuredClone(table);
+    mixedFirst.nodes[0]!.list = { file: { path: "kam1.list" } };
+    assert.match(
+      usage(() => parse(mixedFirst)),
+      /^nodes\[1\]\.list\.db: node kam1 has a list file; a fleet is either a list file per node or one shared table$/m,
     );
     const twice = valid();
     twice.nodes.push({ ...twice.nodes[0]!, list: { file: { path: "kam2.list" } } });

@@ -14,7 +14,7 @@
  *   hep: { collector: "10.0.0.5:9060" } # where the node's siptrace mirrors; the tool listens there
  *   dialogProfile: pbx                 # a dialog profile with value, set to $du per call (drain, check)
  *   stateDir: /var/lib/pbx-cutover/pbx-east   # lock and list backups (default $XDG_STATE_HOME/pbx-cutover/targets/ID)
- *   nodes:                             # one node, or a fleet: each with its own RPC and list file
+ *   nodes:                             # one node, or a fleet: each with its own RPC; a list file each, or one shared database table
  *     - name: kam1
  *       sip: "10.0.0.2:5060"           # the node's SIP listener (OPTIONS from `target check`, probe calls)
  *       rpc:
@@ -292,12 +292,13 @@ export function targetFromInput(
   if (typeof hep === "string") problems.push(`hep.collector: ${hep}`);
   const names = new Set<string>();
   const lists = new Map<string, string>();
+  const table: NodeContext["table"] = {};
   const nodes: TargetNode[] = [];
   t.nodes.forEach((n, i) => {
     const at = `nodes[${i}]`;
     if (names.has(n.name)) problems.push(`${at}.name: ${n.name} names two nodes`);
     names.add(n.name);
-    const node = nodeOf(n, at, { fleet: t.nodes.length > 1, lists, baseDir, secret, problems });
+    const node = nodeOf(n, at, { fleet: t.nodes.length > 1, lists, table, baseDir, secret, problems });
     if (node) nodes.push(node);
   });
   if (problems.length > 0) bad(problems);
@@ -331,6 +332,8 @@ interface NodeContext {
   fleet: boolean;
   /** list file -> node name, across the fleet */
   lists: Map<string, string>;
+  /** the fleet's one database table (the first node on a table): every node of a table fleet names it */
+  table: { first?: { node: string; key: string } };
   baseDir: string;
   secret: SecretResolver;
   problems: string[];
@@ -375,10 +378,14 @@ function listSourceOf(n: NodeInput, at: string, ssh: TargetNode["ssh"], c: NodeC
     return undefined;
   }
   if (n.list.db) {
-    if (c.fleet) problems.push(`${at}.list.db: a fleet works on a list file per node for now, not on a database table`);
     const db = dbSourceOf(n.list.db, `${at}.list.db`, baseDir, c.secret, problems);
+    if (db !== undefined && c.fleet) sameTable(db, n.name, `${at}.list.db`, c);
     return db === undefined ? undefined : { kind: "db", db };
   }
+  if (c.fleet && c.table.first !== undefined)
+    problems.push(
+      `${at}.list.file: node ${c.table.first.node} reads a database table; a fleet is either a list file per node or one shared table`,
+    );
   const listPath = remotePath(n.list.file!.path, `${at}.list.file.path`, ssh, baseDir, problems);
   // a fleet of file-per-node: two nodes writing one file would step each other's list
   const where = ssh ? `${ssh.host}:${ssh.port}:${listPath}` : listPath;
@@ -387,6 +394,22 @@ function listSourceOf(n: NodeInput, at: string, ssh: TargetNode["ssh"], c: NodeC
     problems.push(`${at}.list.file.path: ${listPath} is also the list of node ${other}; each node needs its own list`);
   else c.lists.set(where, n.name);
   return { kind: "file", path: listPath, ssh };
+}
+
+/** A fleet on a database table: every node names the one table, reached the same way (one transaction, one lock row). */
+function sameTable(db: DbListSource, name: string, at: string, c: NodeContext): void {
+  const key = `postgres://${db.user}@${db.host}:${db.port}/${db.database} table ${db.table}`;
+  const first = c.table.first;
+  if (first === undefined) {
+    if (c.lists.size > 0)
+      c.problems.push(
+        `${at}: node ${[...c.lists.values()][0]} has a list file; a fleet is either a list file per node or one shared table`,
+      );
+    c.table.first = { node: name, key };
+  } else if (first.key !== key)
+    c.problems.push(
+      `${at}: names ${key}, node ${first.node} ${first.key}; the nodes of a fleet on a database table share one table, named the same way`,
+    );
 }
 
 function httpRpcOf(

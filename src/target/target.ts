@@ -37,6 +37,11 @@ export interface DispatcherListStore {
    * compared with the one written by its entries
    */
   entriesOnly?: true;
+  /**
+   * the same for every node that shares this store (a database table: one write serves them all);
+   * absent where each node has its own
+   */
+  sharedKey?: string;
 }
 
 /** The drivers that produce Targets (src/drivers/): `--driver <name>`. */
@@ -87,7 +92,7 @@ export interface Target {
   lockPath: string;
   /**
    * where a fleet's lock lives on this node (a file beside its list, reached as the list is), so every
-   * machine that runs the tool sees it; absent where the list is not a file (a database table)
+   * machine that runs the tool sees it; on a database table, a row of `pbx_cutover_lock` in its database
    */
   fleetLock?: NodeLockFile;
   /**

@@ -53,6 +53,8 @@ export interface ProductionNodeOptions {
    * PostgreSQL the harness starts on the node's address (Kamailio's db_postgres, Debian's schema files)
    */
   listSource?: "file" | "db";
+  /** read the dispatcher table of another node's PostgreSQL (a fleet sharing one table); that node owns it */
+  sharedDb?: NodeDb;
   /** route to another node's stand-ins (a fleet: every node in front of the same two PBXs) instead of starting its own */
   sharedBackends?: ProductionNode["backends"];
   /**
@@ -404,8 +406,9 @@ export async function startProductionNode(o: ProductionNodeOptions): Promise<Pro
   const log = path.join(dir, "kamailio.log");
   const initial = o.initialList?.(uris) ?? `# PBXs\n${setId} ${uris.old} 0 0\n`;
   writeFileSync(listFile, initial);
-  let db: (NodeDb & { stop(): Promise<void> }) | undefined;
-  if (o.listSource === "db") db = await startPostgres(at.address, at.pg, initial);
+  let own: (NodeDb & { stop(): Promise<void> }) | undefined;
+  if (o.listSource === "db" && o.sharedDb === undefined) own = await startPostgres(at.address, at.pg, initial);
+  const db: NodeDb | undefined = own ?? o.sharedDb;
   if (o.https && !existsSync(`${KAMAILIO_MODULES}tls.so`))
     throw new Error(`${KAMAILIO_MODULES}tls.so is missing: scripts/install-deps.sh installs kamailio-tls-modules`);
   const tls = o.https ? makeNodeCertificate(dir, at.address) : undefined;
@@ -493,7 +496,7 @@ export async function startProductionNode(o: ProductionNodeOptions): Promise<Pro
     }
   } catch (err) {
     await Promise.all([stopChild(kamailio), stopChild(sshd), ...uas.map(stopChild)]);
-    await db?.stop();
+    await own?.stop();
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
@@ -525,7 +528,7 @@ export async function startProductionNode(o: ProductionNodeOptions): Promise<Pro
     kamailioGroup: () => kamailio!.pid!,
     async stop() {
       await Promise.all([stopChild(kamailio), stopChild(sshd), ...uas.map(stopChild)]);
-      await db?.stop();
+      await own?.stop();
       used.delete(at.address);
       rmSync(dir, { recursive: true, force: true });
     },
@@ -950,7 +953,9 @@ export function writeFleetTargetFile(
       rpc: e.kamcmd
         ? { kamcmd: { socket: e.node.ctlSocket, binary: e.kamcmd.binary, timeoutMs: e.kamcmd.timeoutMs } }
         : httpRpc(e.node, auth, secretFile),
-      list: { file: { path: e.node.listFile } },
+      list: e.node.db
+        ? { db: { url: e.node.db.url, password: { file: writeSecret(dir, "db.secret", e.node.db.password) } } }
+        : { file: { path: e.node.listFile } },
     })),
   );
 }

@@ -46,6 +46,8 @@ export async function targetFleet(o: {
   node?: (i: number) => Partial<Omit<ProductionNodeOptions, "auth">>;
   /** node i is reached through a freezing kamcmd (1 s timeout) */
   freeze?: number;
+  /** every node reads one dispatcher table, in the first node's PostgreSQL, instead of a list file each */
+  sharedTable?: boolean;
 }): Promise<TargetFleet> {
   const dir = mkdtempSync(path.join(os.tmpdir(), `pbx-cutover-e2e-${o.prefix}-`));
   const hep = { address: "127.0.0.1", port: await freeUdpPort() };
@@ -65,9 +67,18 @@ export async function targetFleet(o: {
       hep,
       initialList: (u: { old: string }) => `1 ${u.old} 0 0 ${OLD_ATTRS}\n`,
     };
-    nodes.push(await startProductionNode({ ...common, ...o.node?.(0) }));
+    const table = o.sharedTable ? { listSource: "db" as const } : {};
+    nodes.push(await startProductionNode({ ...common, ...table, ...o.node?.(0) }));
     for (let i = 1; i < (o.count ?? 3); i++)
-      nodes.push(await startProductionNode({ ...common, ...o.node?.(i), sharedBackends: nodes[0]!.backends }));
+      nodes.push(
+        await startProductionNode({
+          ...common,
+          ...table,
+          ...o.node?.(i),
+          sharedBackends: nodes[0]!.backends,
+          ...(o.sharedTable ? { sharedDb: nodes[0]!.db } : {}),
+        }),
+      );
     const names = nodes.map((_, i) => `kam${i + 1}`);
     const frozen = o.freeze;
     freezer = frozen === undefined ? undefined : freezingKamcmd(dir, nodes[frozen]!);
