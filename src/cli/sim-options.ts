@@ -6,6 +6,7 @@ import { CAPTURE_MAX_MB_HELP, parseCaptureMaxMb } from "../hep/capture.js";
 import { resolveEvidence } from "../sim/evidence-mode.js";
 import { KNOBS, resolveKnobs } from "../sim/knobs.js";
 import { simPlan } from "../sim/sim-plan.js";
+import { planWithMediaGates } from "../plan/plan.js";
 import type { SimRequest } from "../sim/session.js";
 import { parseTestFaults, TEST_FAULT_ENV } from "../sim/test-faults.js";
 import { addWebOptions, webAddressFrom, type WebFlags } from "../web/web-address.js";
@@ -113,7 +114,14 @@ export function simRequestFrom(opts: SimOpts, env: NodeJS.ProcessEnv = process.e
     artifactsDir: path.resolve(opts.artifactsDir ?? DEFAULT_SIM_ARTIFACTS_DIR),
     keepLab: opts.keepLab === true,
     quiet: opts.quiet === true,
-    // the routing phases are the steps of a plan (the seed's by default), run by the plan runner
-    plan: simPlan(plan, knobs.callsPerPhase, algorithm),
+    // the routing phases are the steps of a plan (the seed's by default), run by the plan runner; a
+    // plan's steps (--steps, --plan) with audio on are gated on it as migrate's are
+    plan: simPlan(
+      opts.steps === undefined && opts.plan === undefined
+        ? plan
+        : planWithMediaGates(plan, media, "give the calls audio: --media on (the default on the native lab)"),
+      knobs.callsPerPhase,
+      algorithm,
+    ),
   };
 }

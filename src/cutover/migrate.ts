@@ -30,9 +30,9 @@ import type { RunEvents } from "../events/run-events.js";
 import type { WebServer } from "../web/server.js";
 import { RunSession } from "../run/session.js";
 import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
-import { gateName, MEDIA_GATE_METRICS, stepMinCalls, type GateSpec } from "../gates/gate.js";
+import { gateName, stepMinCalls, type GateSpec } from "../gates/gate.js";
 import { checkPlanForAlgorithm, dryRunTargetOf, stepProfile } from "../plan/dry-run.js";
-import { MEDIA_STEP_GATES, stepLabel, type Plan } from "../plan/plan.js";
+import { refuseAudioGates, stepLabel, withMediaStepGates, type Plan } from "../plan/plan.js";
 import { watchedHold } from "../plan/hold.js";
 import { outcomeError, runSteps, type GateResult, type PlanOutcome, type RunnerStep } from "../plan/runner.js";
 import { openControlServer } from "../control/control-socket.js";
@@ -759,20 +759,16 @@ function defaultSteps(target: Target, traffic: boolean): MigrateStep[] {
  */
 function withMediaGates(steps: MigrateStep[], media: boolean, source: string | undefined): MigrateStep[] {
   if (!media) {
-    const gated = steps.flatMap((s, i) =>
-      s.gateSpecs.some((g) => MEDIA_GATE_METRICS.includes(g.metric)) ? [`step ${i + 1}`] : [],
+    refuseAudioGates(
+      steps.map((s) => ({ gates: s.gateSpecs })),
+      source,
+      "give the lab background calls with audio (--traffic RATE, --media on, the default on the native lab)",
     );
-    if (gated.length > 0)
-      throw new UsageError(
-        `${source ?? "the plan"}: ${gated.join(", ")} gate${gated.length === 1 ? "s" : ""} on the calls' audio (one_way_calls, rtp_loss), but the calls carry none; nothing was changed`,
-        ["give the lab background calls with audio (--traffic RATE, --media on, the default on the native lab)"],
-      );
     return steps;
   }
   return steps.map((s) => {
-    const add = MEDIA_STEP_GATES.filter((g) => !s.gateSpecs.some((h) => h.metric === g.metric));
-    if (add.length === 0) return s;
-    const gateSpecs = [...s.gateSpecs, ...add];
+    const gateSpecs = withMediaStepGates(s.gateSpecs);
+    if (gateSpecs.length === s.gateSpecs.length) return s;
     return {
       ...s,
       gateSpecs,

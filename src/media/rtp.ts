@@ -742,6 +742,12 @@ export class MediaBook {
     return [mediaAssertion(p, acc.why === undefined ? acc.calls : undefined, acc.why)];
   }
 
+  /** a call's audio as the gates count it, and why it is one-way (undefined: both ways, or not counted) */
+  audio(callId: string): { audio: CallAudio; why: string | undefined } | undefined {
+    const c = this.byCall.get(callId);
+    return c ? { audio: audioOf(c), why: oneWayReason(c) } : undefined;
+  }
+
   /** results.json's `media` of a call row */
   row(callId: string): Record<string, unknown> | undefined {
     const c = this.byCall.get(callId);

@@ -8,7 +8,7 @@ import { UsageError } from "../core/errors.js";
 import { buildProfile, renderProfile } from "../dispatcher/profile.js";
 import { buildDryRun, renderDryRun, type DryRunTarget } from "./dry-run.js";
 import { LAB_LOOPBACK_POLICY } from "../sip/sip-policy.js";
-import { DEFAULT_STEP_GATES, defaultPlan, planFromInput } from "./plan.js";
+import { DEFAULT_STEP_GATES, defaultPlan, planFromInput, planWithMediaGates } from "./plan.js";
 import { MAX_PLAN_FILE_BYTES, parsePlanYaml, readPlanFile } from "./plan-file.js";
 import { parseStepsFlag } from "./steps-flag.js";
 
@@ -330,5 +330,35 @@ it("a plan file may require FusionPBX parity before its first step; an unknown r
     for (const n of fleet) assert.equal(text.split(`write ${n.listLocation}:`).length - 1, 2, n.name);
     assert.equal((text.match(/RPC dispatcher\.reload/g) ?? []).length, 6);
     assert.doesNotMatch(text, /\/lab\/dispatcher\.list/);
+  });
+});
+
+describe("the media gates on a plan's steps (calls with audio)", () => {
+  const plan = planFromInput(
+    { steps: [0, { weightNew: 50, gates: [{ kind: "threshold", metric: "one_way_calls", atMost: 2 }] }] },
+    "p.yaml",
+  );
+  it("with audio: every step gets one-way calls and RTP loss, except a metric it gates itself", () => {
+    const p = planWithMediaGates(plan, true, "-");
+    assert.deepEqual(
+      p.steps.map((s) => s.gates.map((g) => `${g.metric}${g.kind === "threshold" ? `<=${g.atMost}` : ""}`)),
+      [
+        ["ser", "isa<=5", "srd_p95", "one_way_calls<=0", "rtp_loss"],
+        ["one_way_calls<=2", "rtp_loss"],
+      ],
+    );
+  });
+  it("without audio: a plan gating on audio is refused naming its steps (exit 2); one that does not is unchanged", () => {
+    assert.throws(
+      () => planWithMediaGates(plan, false, "give the calls audio"),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        /^p\.yaml: step 2 gates on the calls' audio \(one_way_calls, rtp_loss\), but the calls carry none/.test(
+          e.message,
+        ) &&
+        e.details.includes("give the calls audio"),
+    );
+    const plain = planFromInput({ steps: [0, 100] }, "--steps");
+    assert.equal(planWithMediaGates(plain, false, "-"), plain);
   });
 });

@@ -12,7 +12,7 @@
 import { z } from "zod";
 import { UsageError } from "../core/errors.js";
 import { issueLines } from "../core/zod-issues.js";
-import { GateSpecSchema, type GateSpec } from "../gates/gate.js";
+import { GateSpecSchema, MEDIA_GATE_METRICS, type GateSpec } from "../gates/gate.js";
 
 export const ON_INCONCLUSIVE = ["extend", "pause", "fail"] as const;
 export type OnInconclusive = (typeof ON_INCONCLUSIVE)[number];
@@ -107,6 +107,42 @@ export const MEDIA_STEP_GATES: readonly GateSpec[] = [
   { kind: "threshold", metric: "one_way_calls", backend: "new", atMost: 0 },
   { kind: "relative", metric: "rtp_loss", maxWorseBy: 1 },
 ];
+
+/** A step's gates and the media gates (MEDIA_STEP_GATES) on each metric it does not gate itself. */
+export function withMediaStepGates(gates: readonly GateSpec[]): GateSpec[] {
+  return [...gates, ...MEDIA_STEP_GATES.filter((g) => !gates.some((h) => h.metric === g.metric))];
+}
+
+/**
+ * Calls without audio cannot be gated on it: a plan whose steps gate one_way_calls or rtp_loss is
+ * refused (exit 2, nothing started); `how` says how to give the calls audio.
+ */
+export function refuseAudioGates(
+  steps: readonly { gates: readonly GateSpec[] }[],
+  source: string | undefined,
+  how: string,
+): void {
+  const gated = steps.flatMap((s, i) =>
+    s.gates.some((g) => MEDIA_GATE_METRICS.includes(g.metric)) ? [`step ${i + 1}`] : [],
+  );
+  if (gated.length > 0)
+    throw new UsageError(
+      `${source ?? "the plan"}: ${gated.join(", ")} gate${gated.length === 1 ? "s" : ""} on the calls' audio (one_way_calls, rtp_loss), but the calls carry none; nothing was changed`,
+      [how],
+    );
+}
+
+/**
+ * A plan whose calls carry audio gets the media gates on every step (withMediaStepGates); a plan
+ * whose calls carry none is refused when it gates on audio (refuseAudioGates).
+ */
+export function planWithMediaGates(plan: Plan, media: boolean, how: string): Plan {
+  if (!media) {
+    refuseAudioGates(plan.steps, plan.source, how);
+    return plan;
+  }
+  return { ...plan, steps: plan.steps.map((s) => ({ ...s, gates: withMediaStepGates(s.gates) })) };
+}
 
 export const DEFAULT_STEP: Omit<PlanStep, "weightNew"> = {
   hold: {},

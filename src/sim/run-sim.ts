@@ -507,7 +507,12 @@ export class Simulation {
   /** the step's gates on its calls (none in the default plan: the seed's assertions decide the exit code, not the routing) */
   private evaluate(i: number): GateResult {
     const s = this.o.plan.steps[i]!;
-    const v = simStepVerdict(s, this.phaseCalls(s.phase), this.judged.findLast((j) => j.phase === s.phase)?.list ?? []);
+    const v = simStepVerdict(
+      s,
+      this.phaseCalls(s.phase),
+      this.judged.findLast((j) => j.phase === s.phase)?.list ?? [],
+      (callId) => this.media.audio(callId),
+    );
     this.stepGates[i] = v;
     return v;
   }

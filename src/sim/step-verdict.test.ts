@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { PhaseEvidence } from "../evidence/assertions.js";
 import type { CallEvidence } from "../evidence/call.js";
-import { planFromInput } from "../plan/plan.js";
+import { planFromInput, planWithMediaGates } from "../plan/plan.js";
 import { simPlan } from "./sim-plan.js";
-import { simStepVerdict, stepAssertions } from "./step-verdict.js";
+import { simStepVerdict, stepAssertions, type CallAudioVerdict } from "./step-verdict.js";
 
 const stamp = (ms: number): string =>
   `2026-12-07 02:00:${String(10 + Math.floor(ms / 1000)).padStart(2, "0")}.${String(ms % 1000).padStart(3, "0")}000`;
@@ -110,5 +110,69 @@ describe("a weighted sim step: its assertions and its gates, from the same calls
   it("a step without gates: no verdict of its own (the assertions decide the exit code)", () => {
     const bare = simPlan(planFromInput({ defaults: { gates: [] }, steps: [0, 10] }, "test"), 10, 9).steps[1]!;
     assert.equal(simStepVerdict(bare, burst(20), []).verdict, "none");
+  });
+
+  describe("with audio: the media gates on the same calls (sim --steps / --plan with media on)", () => {
+    const mediaStep = simPlan(planWithMediaGates(planFromInput({ steps: [0, 10, 100] }, "test"), true, "-"), 10, 9)
+      .steps[1]!;
+    const both = { judged: true, oneWay: false, expected: 49, lost: 0 };
+    const why = (id: string): string => `PBX->caller 0 packets from 127.0.0.1:9 (expected >= 45 of 49) [${id}]`;
+    /** new's calls one-way when `mute`; old's lose `oldLost` of 49 each */
+    const audio =
+      (mute: boolean, oldLost = 0) =>
+      (callId: string): CallAudioVerdict => {
+        const isNew = burst(20).find((c) => c.callId === callId)?.invite.new !== undefined;
+        if (isNew && mute) return { audio: { judged: true, oneWay: true, expected: 49, lost: 49 }, why: why(callId) };
+        return { audio: { ...both, lost: isNew ? 0 : oldLost }, why: undefined };
+      };
+
+    it("every call both ways: the step's gates include one-way calls and RTP loss, and pass", () => {
+      const calls = burst(20);
+      const v = simStepVerdict(mediaStep, calls, stepAssertions(evidence(calls), mediaStep, 9), audio(false));
+      assert.equal(v.verdict, "pass", v.detail);
+      assert.deepEqual(
+        v.gates?.filter((g) => /one-way|RTP/.test(g.name)).map((g) => [g.name, g.verdict, g.detail]),
+        [
+          ["one-way calls of new <= 0", "pass", "new 0 (of 20 calls with audio judged) <= 0"],
+          [
+            "RTP loss of new not worse than old by more than 1 points",
+            "pass",
+            "new 0% (0 of 980 packets) vs old 0% (0 of 8820 packets): equal (allowed 1 points)",
+          ],
+        ],
+      );
+    });
+
+    it("new answers and sends nothing back: one-way calls fail the step, naming calls, direction and counts", () => {
+      const calls = burst(20);
+      const v = simStepVerdict(mediaStep, calls, stepAssertions(evidence(calls), mediaStep, 9), audio(true));
+      assert.equal(v.verdict, "fail", v.detail);
+      assert.match(v.detail, /one-way calls of new <= 0: new 20 \(of 20 calls with audio judged\) > 0/);
+      const named = /one-way calls of new: (.*)$/.exec(v.detail);
+      assert.ok(named, v.detail);
+      assert.match(
+        named[1]!,
+        /^pbxc-abc123-new10-10-1@127\.0\.0\.1: PBX->caller 0 packets from 127\.0\.0\.1:9 \(expected >= 45 of 49\) \[[^\]]+\]; pbxc-abc123-new10-20-1@.*; and 17 more$/,
+      );
+      // without the calls' audio the same step could not decide on it
+      const blind = simStepVerdict(mediaStep, calls, stepAssertions(evidence(calls), mediaStep, 9));
+      assert.equal(blind.verdict, "inconclusive", blind.detail);
+    });
+
+    it("old losing packets does not fail new; new losing 2 points more than old does", () => {
+      const calls = burst(20);
+      const a = stepAssertions(evidence(calls), mediaStep, 9);
+      assert.equal(simStepVerdict(mediaStep, calls, a, audio(false, 5)).verdict, "pass");
+      const lossy = (callId: string): CallAudioVerdict => {
+        const isNew = burst(20).find((c) => c.callId === callId)?.invite.new !== undefined;
+        return { audio: { ...both, lost: isNew ? 1 : 0 }, why: undefined };
+      };
+      const v = simStepVerdict(mediaStep, calls, a, lossy);
+      assert.equal(v.verdict, "fail", v.detail);
+      assert.match(
+        v.detail,
+        /RTP loss of new not worse than old by more than 1 points: new 2\.04% \(20 of 980 packets\)/,
+      );
+    });
   });
 });

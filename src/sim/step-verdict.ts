@@ -15,14 +15,45 @@ import {
   type PhaseEvidence,
 } from "../evidence/assertions.js";
 import type { CallEvidence } from "../evidence/call.js";
-import { callRecordsOf } from "../evidence/call-record.js";
+import { callRecordsOf, type CallAudio, type CallRecord } from "../evidence/call-record.js";
 import { backendsOf } from "../evidence/outcome.js";
 import { firstFailingCall } from "../gates/failing-calls.js";
-import { evaluateGates, gateRows } from "../gates/gate.js";
+import { evaluateGates, gateRows, type GateResult as GateEval } from "../gates/gate.js";
 import { backendMetrics } from "../gates/metrics.js";
 import { EDGE_SELECTIONS, splitCheck } from "../gates/split-check.js";
 import type { GateResult } from "../plan/runner.js";
 import { isSeedPhase, stepVerdictDetail, type SimStep } from "./sim-plan.js";
+
+/** A call's audio as the gates count it, and why it is one-way (undefined: both ways). */
+export interface CallAudioVerdict {
+  audio: CallAudio;
+  why: string | undefined;
+}
+
+/** how many one-way calls a failed media gate names in the step's verdict (media-both-ways names them all) */
+const ONE_WAY_NAMED = 3;
+
+/**
+ * A failed one_way_calls gate's calls, each with its direction and counts: `one-way calls of new:
+ * <Call-ID>: PBX->caller 0 packets from ... (expected >= 45 of 49); ...`.
+ */
+function oneWayCallsText(
+  results: readonly GateEval[],
+  records: readonly CallRecord[],
+  audio: (callId: string) => CallAudioVerdict | undefined,
+): string | undefined {
+  const failed = results.filter((r) => r.verdict === "fail" && r.gate.metric === "one_way_calls");
+  const backends = [...new Set(failed.flatMap((r) => (r.gate.kind === "threshold" ? [r.gate.backend] : [])))];
+  const texts = backends.flatMap((b) => {
+    const named = records
+      .filter((r) => r.backend === b && r.media?.oneWay === true)
+      .map((r) => `${r.callId}: ${audio(r.callId)?.why ?? "one-way"}`);
+    if (named.length === 0) return [];
+    const more = named.length > ONE_WAY_NAMED ? `; and ${named.length - ONE_WAY_NAMED} more` : "";
+    return [`one-way calls of ${b}: ${named.slice(0, ONE_WAY_NAMED).join("; ")}${more}`];
+  });
+  return texts.length > 0 ? texts.join("; ") : undefined;
+}
 
 /** The calls the UAC placed (the others were seen only at a backend: unexpected). */
 function sent(calls: readonly CallEvidence[]): CallEvidence[] {
@@ -66,9 +97,14 @@ export function simStepVerdict(
   step: SimStep,
   calls: readonly CallEvidence[],
   assertions: readonly Assertion[],
+  audio: (callId: string) => CallAudioVerdict | undefined = () => undefined,
 ): GateResult {
   if (step.gates.length === 0) return { verdict: "none", detail: stepVerdictDetail(step.phase, assertions) };
-  const { records, unrouted } = callRecordsOf(sent(calls));
+  const { records: signalled, unrouted } = callRecordsOf(sent(calls));
+  const records = signalled.map((r) => {
+    const a = audio(r.callId);
+    return a ? { ...r, media: a.audio } : r;
+  });
   const metrics = { old: backendMetrics(records, "old"), new: backendMetrics(records, "new") };
   const gates = evaluateGates(step.gates, metrics, step.weightNew);
   let verdict: GateResult["verdict"] = gates.verdict;
@@ -82,6 +118,9 @@ export function simStepVerdict(
     parts.push(`${unrouted.length} call(s) reached no backend`);
     verdict = "fail";
   }
+  // the one-way calls last: the step's verdict line ends naming them, their direction and counts
+  const oneWay = oneWayCallsText(gates.results, records, audio);
+  if (oneWay !== undefined) parts.push(oneWay);
   const first = firstFailingCall(gates.results, records);
   return {
     verdict,

@@ -5,7 +5,7 @@
  * and is absent with --media off.
  */
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { labFixture, type LabFixture } from "../support/lab-fixture.js";
@@ -29,6 +29,16 @@ function lastRun(artifacts: string): string {
 function mediaVerdicts(runDir: string): NonNullable<Results["verdicts"]> {
   const r = JSON.parse(readFileSync(path.join(runDir, "results.json"), "utf8")) as Results;
   return (r.verdicts ?? []).filter((v) => v.name === "media-both-ways");
+}
+
+/** a plan whose second step gates on one-way calls */
+function planGatingAudio(dir: string): string {
+  const file = path.join(dir, "plan-gating-audio.yaml");
+  writeFileSync(
+    file,
+    "steps:\n  - 0\n  - weightNew: 100\n    gates: [{ kind: threshold, metric: one_way_calls, atMost: 0 }]\n",
+  );
+  return file;
 }
 
 describe("sim with media: audio both ways per call (real Kamailio + SIPp RTP)", () => {
@@ -107,6 +117,38 @@ describe("sim with media: audio both ways per call (real Kamailio + SIPp RTP)", 
       /^[^:]+-new-\S+: PBX->caller 0 packets from 127\.0\.0\.1:9 \(expected >= \d+ of \d+\)$/,
     ));
 
+  test("sim --steps with a new stand-in that sends no audio: step 2's media gate fails naming the call, the direction and the counts, and the plan rolls back to step 1", async () => {
+    const artifacts = path.join(fx.dir, "artifacts-steps-mute");
+    const r = await fx.cli(
+      ["sim", ...fx.flags, "--new-stand-in", "mute", "--steps", "0,50,100", "--artifacts-dir", artifacts],
+      { env: { ...env, CALL_RATE: "50" }, timeoutMs: 180_000 },
+    );
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    // the signalling gates pass; only the audio fails the step, each one-way call named with its counts
+    assert.match(
+      r.stdout,
+      /step 2\/3 both: gates fail: failed: one-way calls of new <= 0: new \d+ (one-way of \d+|\(of \d+) calls with audio judged/,
+    );
+    assert.match(
+      r.stdout,
+      /one-way calls of new: pbxc-[0-9a-f]+-both-\d+-\d+@127\.0\.0\.1: PBX->caller 0 packets from 127\.0\.0\.1:\d+ \(expected >= \d+ of \d+\); /,
+    );
+    assert.match(r.stdout, /rolled back to step 1 \(old\)/);
+    const run = lastRun(artifacts);
+    const res = JSON.parse(readFileSync(path.join(run, "results.json"), "utf8")) as {
+      plan: {
+        outcome: string;
+        rollback?: { from: number; to: number; ok: boolean };
+        steps: { gates?: { verdict: string; gates: { name: string; verdict: string }[] } }[];
+      };
+    };
+    assert.equal(res.plan.outcome, "fail");
+    assert.deepEqual([res.plan.rollback?.from, res.plan.rollback?.to, res.plan.rollback?.ok], [2, 1, true]);
+    const gates = res.plan.steps[1]!.gates!.gates;
+    assert.equal(gates.find((g) => g.name === "one-way calls of new <= 0")?.verdict, "fail");
+    for (const g of gates.filter((x) => /^(SER|ISA)/.test(x.name))) assert.equal(g.verdict, "pass", g.name);
+  });
+
   test("--media off: no audio, no media-both-ways verdict; a bad --media value is exit 2", async () => {
     const artifacts = path.join(fx.dir, "artifacts-off");
     const bad = await fx.cli(["sim", ...fx.flags, "--media", "sometimes", "--artifacts-dir", artifacts], { env });
@@ -118,5 +160,15 @@ describe("sim with media: audio both ways per call (real Kamailio + SIPp RTP)", 
     });
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.deepEqual(mediaVerdicts(lastRun(artifacts)), []);
+    // a plan gating on audio needs calls that carry it
+    const gated = await fx.cli(
+      ["sim", ...fx.flags, "--media", "off", "--plan", planGatingAudio(fx.dir), "--artifacts-dir", artifacts],
+      { env },
+    );
+    assert.equal(gated.code, 2, gated.stderr);
+    assert.match(
+      gated.stderr,
+      /step 2 gates on the calls' audio \(one_way_calls, rtp_loss\), but the calls carry none/,
+    );
   });
 });

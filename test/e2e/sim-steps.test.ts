@@ -143,7 +143,7 @@ describe("sim --steps and --plan with metric gates: healthy stand-ins", () => {
     );
     assert.match(
       r.stdout,
-      /step 2\/4 new=10%: gates pass: 3 gates passed; split pass: split: new 20 of 200 calls within/,
+      /step 2\/4 new=10%: gates pass: 5 gates passed; split pass: split: new 20 of 200 calls within/,
     );
     assert.deepEqual(await runtimeUris(f), [uriOf(f, "new")]);
   });
@@ -155,11 +155,16 @@ describe("sim --steps and --plan with metric gates: healthy stand-ins", () => {
     assert.deepEqual(
       res.plan.steps.map((s) => [s.phase, s.gates?.verdict, s.gates?.gates.map((g) => g.verdict).join(",")]),
       [
-        ["old", "pass", "not-applicable,not-applicable"],
-        ["new10", "pass", "pass,pass"],
-        ["new", "pass", "pass,not-applicable"],
+        ["old", "pass", "not-applicable,not-applicable,not-applicable,not-applicable"],
+        ["new10", "pass", "pass,pass,pass,pass"],
+        ["new", "pass", "pass,not-applicable,pass,not-applicable"],
       ],
     );
+    // the calls carry audio (the default on the native lab), so each step is also gated on it
+    assert.deepEqual(res.plan.steps[1]!.gates!.gates.map((g) => g.name).slice(2), [
+      "one-way calls of new <= 0",
+      "RTP loss of new not worse than old by more than 1 points",
+    ]);
   });
 });
 
