@@ -661,8 +661,8 @@ class Migration {
       profile: target.dialogProfile,
       // a fleet: old's calls summed over every node
       nodes: this.o.fleet?.map((m) => ({ name: m.name, rpc: m.target.rpc })),
-      // a real FreeSWITCH as old: its own channel count must reach 0 too
-      pbxChannels: target.pbxChannels ? async () => (await target.pbxChannels!()).old : undefined,
+      // a real FreeSWITCH as old: its own channels must end too (asked once, however many nodes front it)
+      pbx: target.pbx?.old,
     });
     results.drain = d;
     control.setStage("ending");
@@ -684,6 +684,8 @@ class Migration {
       results.warnings.push(`drain not observed: ${d.detail}`);
     }
     if (d.state === "remaining") results.warnings.push(`drain: ${d.detail}`);
+    if (d.pbx?.channels === null)
+      results.warnings.push(`drain: ${d.pbx.label}'s channel count unknown: ${d.pbx.error ?? "no answer"}`);
   }
 }
 

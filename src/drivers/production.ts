@@ -1,7 +1,9 @@
 import path from "node:path";
 import { UsageError } from "../core/errors.js";
 import { productionTarget } from "../target/production-target.js";
-import { readTargetFile } from "../target/target-file.js";
+import { readTargetFile, type ProductionTargetSpec, type TargetNode } from "../target/target-file.js";
+import type { Target } from "../target/target.js";
+import { freeswitchPbx } from "../freeswitch/channel-list.js";
 import type { DriverKind, ProductionChoice } from "./driver.js";
 import { unmanagedKamailio } from "./lab-control.js";
 
@@ -47,14 +49,12 @@ export const productionDriver: DriverKind<ProductionChoice> = {
             throw new UsageError(
               `${c.spec.source} names ${c.spec.nodes.length} nodes (${names}); this command works on one node for now (apply, rollback, migrate, plan --dry-run and the control commands work on a fleet); nothing was changed`,
             );
-          return productionTarget(c.spec, node);
+          return nodeTarget(c.spec, node);
         }),
       ...(fleet
         ? {
             openFleet: () =>
-              Promise.resolve().then(() =>
-                c.spec.nodes.map((n) => ({ name: n.name, target: productionTarget(c.spec, n) })),
-              ),
+              Promise.resolve().then(() => c.spec.nodes.map((n) => ({ name: n.name, target: nodeTarget(c.spec, n) }))),
           }
         : {}),
       lab: () => unmanagedKamailio(),
@@ -63,3 +63,17 @@ export const productionDriver: DriverKind<ProductionChoice> = {
     };
   },
 };
+
+/**
+ * A node's Target with the PBXs the target file names an event socket for: every node fronts the same
+ * PBXs, so each node's Target holds the same sources and the drain asks the run's one target's.
+ */
+function nodeTarget(spec: ProductionTargetSpec, node: TargetNode): Target {
+  const t = productionTarget(spec, node);
+  const pbx: NonNullable<Target["pbx"]> = {};
+  for (const role of ["old", "new"] as const) {
+    const es = spec.pbx[role]?.eventSocket;
+    if (es) pbx[role] = freeswitchPbx(role, { host: es.host, port: es.port }, () => es.password.reveal(), es.timeoutMs);
+  }
+  return Object.keys(pbx).length > 0 ? { ...t, pbx } : t;
+}

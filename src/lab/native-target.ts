@@ -5,6 +5,8 @@ import { backendUri } from "./layout.js";
 import { rpcClientFor } from "./native-lab.js";
 import { findBinary } from "./binaries.js";
 import { backendChannelCounts } from "./backend-spec.js";
+import { eventSocketOf } from "./freeswitch/instance.js";
+import { freeswitchPbx } from "../freeswitch/channel-list.js";
 import { LAB_LOOPBACK_POLICY } from "../sip/sip-policy.js";
 import { fileListStore, type BackendEndpoint, type Target } from "../target/target.js";
 
@@ -42,7 +44,22 @@ export function nativeTarget(s: LabSettings): Target {
       ...params,
     ],
     lockPath: p.lock,
-    ...(kind === "freeswitch" ? { pbxChannels: async () => (await backendChannelCounts(s)) ?? {} } : {}),
+    ...(kind === "freeswitch"
+      ? {
+          pbxChannels: async () => (await backendChannelCounts(s)) ?? {},
+          pbx: { old: labPbx(s, "old"), new: labPbx(s, "new") },
+        }
+      : {}),
     close: () => rpc.close(),
   };
+}
+
+/** The lab's FreeSWITCH of one role as the drain asks it (its event-socket secret read when asked). */
+function labPbx(s: LabSettings, role: BackendRole): ReturnType<typeof freeswitchPbx> {
+  return freeswitchPbx(
+    role,
+    { host: s[role].address, port: s.freeswitch[role].eventSocketPort },
+    () => eventSocketOf(s, role).password,
+    1000,
+  );
 }

@@ -6,11 +6,22 @@ import { fileURLToPath } from "node:url";
 import { RunEvents, type RunEvent } from "../events/run-events.js";
 import type { RpcClient } from "../kamailio/rpc.js";
 import { drainCalls, parseProfileList } from "./dialogs.js";
-import { drainStep, MAX_FAILURES, REPORT_EVERY_MS, waitForDrain, type DrainProgress } from "./drain.js";
+import { drainStep, MAX_FAILURES, REPORT_EVERY_MS, waitForDrain, type DrainProgress, type PbxLook } from "./drain.js";
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "test", "fixtures");
 const reply = (name: string): unknown =>
   (JSON.parse(readFileSync(path.join(FIXTURES, name), "utf8")) as { result: unknown }).result;
+
+/** FreeSWITCH old's answer with `n` channels, the i-th created 10 + 11*i s before `now` ms */
+const fs = (n: number, now = 0): PbxLook => ({
+  label: "FreeSWITCH old",
+  at: "event socket 127.0.0.1:8021",
+  channels: Array.from({ length: n }, (_, i) => ({
+    uuid: `uuid-${i}`,
+    name: "sofia/lab/drain@127.0.0.1:5080",
+    createdS: Math.floor(now / 1000) - 10 - 11 * i,
+  })),
+});
 
 describe("dlg.profile_list (Kamailio 5.6.3)", () => {
   it("one answered call on old: its Call-ID, state 4 and its answer time", () => {
@@ -90,13 +101,17 @@ describe("drainStep", () => {
     assert.equal(d.kind === "done" && d.state, "timed-out");
     assert.equal(d.kind === "done" && d.detail, "1 call(s) still up on old after 2.0 s: long-1 (up 33 s)");
   });
-  it("a real FreeSWITCH as old: its own channel count must reach 0 too; no answer from it does not block", () => {
-    // Kamailio's profile is empty but FreeSWITCH still holds a channel: not drained
-    let d = drainStep(p0(), { ok: true, calls: [], pbx: 1 }, 0, 60_000);
+  it("a real FreeSWITCH as old: its own channels must end too, named when Kamailio holds none; no answer from it does not block", () => {
+    // Kamailio's profile is empty but FreeSWITCH still holds a channel: not drained, the channel named
+    let d = drainStep(p0(), { ok: true, calls: [], pbx: fs(1) }, 0, 60_000);
     assert.equal(d.kind === "wait" && d.report?.state, "started");
-    d = drainStep(d.progress, { ok: true, calls: [], pbx: 1 }, 500, 60_000);
+    assert.equal(
+      d.kind === "wait" && d.report?.text,
+      "FreeSWITCH old (event socket 127.0.0.1:8021) still counts 1 channel(s) while Kamailio's dialog profile holds none: uuid-0 sofia/lab/drain@127.0.0.1:5080 (up 10 s)",
+    );
+    d = drainStep(d.progress, { ok: true, calls: [], pbx: fs(1) }, 500, 60_000);
     assert.equal(d.kind, "wait");
-    d = drainStep(d.progress, { ok: true, calls: [], pbx: 0 }, 1000, 60_000);
+    d = drainStep(d.progress, { ok: true, calls: [], pbx: fs(0) }, 1000, 60_000);
     assert.equal(d.kind === "done" && d.state, "drained");
     assert.equal(
       d.kind === "done" && d.detail,
@@ -104,25 +119,34 @@ describe("drainStep", () => {
     );
     const t = drainStep(
       p0({ initial: 1, lastCount: 0, lastPbx: 2, polls: 3 }),
-      { ok: true, calls: [], pbx: 2 },
+      { ok: true, calls: [], pbx: fs(2) },
       2000,
       2000,
     );
     assert.equal(t.kind === "done" && t.state, "timed-out");
     assert.equal(
       t.kind === "done" && t.detail,
-      "FreeSWITCH old still counts 2 channel(s) while Kamailio's dialog profile holds none after 2.0 s",
+      "FreeSWITCH old (event socket 127.0.0.1:8021) still counts 2 channel(s) while Kamailio's dialog profile holds none: uuid-1 sofia/lab/drain@127.0.0.1:5080 (up 23 s), uuid-0 sofia/lab/drain@127.0.0.1:5080 (up 12 s) after 2.0 s",
     );
-    const both = drainStep(p0(), { ok: true, calls: [call("long-1", 9)], pbx: 1 }, 0, 0);
+    const both = drainStep(p0(), { ok: true, calls: [call("long-1", 9)], pbx: fs(1) }, 0, 0);
     assert.equal(
       both.kind === "done" && both.detail,
       "1 call(s) still up on old, not waited for (--drain-timeout 0): long-1 (up 9 s); FreeSWITCH old counts 1 channel(s)",
     );
-    const unknown = drainStep(p0(), { ok: true, calls: [], pbx: null }, 0, 60_000);
+    const unknown = drainStep(
+      p0(),
+      {
+        ok: true,
+        calls: [],
+        pbx: { label: "FreeSWITCH old", at: "event socket 127.0.0.1:8021", channels: undefined, error: "ECONNREFUSED" },
+      },
+      0,
+      60_000,
+    );
     assert.equal(unknown.kind === "done" && unknown.state, "drained");
-    assert.match(
-      unknown.kind === "done" ? unknown.detail : "",
-      /FreeSWITCH old's own channel count unknown \(no answer\)/,
+    assert.equal(
+      unknown.kind === "done" && unknown.detail,
+      "no calls on old; FreeSWITCH old's own channel count unknown (ECONNREFUSED)",
     );
   });
   it("RPC failures: retried, then unavailable; at once with timeout 0", () => {
@@ -208,7 +232,7 @@ describe("waitForDrain", () => {
     assert.match(r.detail, /^2 call\(s\) still up on old, .*\(by node: kam1 1, kam2 0, kam3 1\)$/);
     assert.deepEqual(asked[0], ["pbx", "sip:127.0.0.1:15070"]);
   });
-  it("with the PBX's own count: waits for it after Kamailio's profile is empty; the result keeps the last count", async () => {
+  it("with the PBX's own channels: waits for them after Kamailio's profile is empty; the result keeps the last look", async () => {
     const counts = [1, 1, 0];
     let i = 0;
     const lines: string[] = [];
@@ -221,12 +245,54 @@ describe("waitForDrain", () => {
       signal: new AbortController().signal,
       events: new RunEvents(),
       log: (l) => lines.push(l),
-      pbxChannels: () => Promise.resolve(counts[Math.min(i++, counts.length - 1)]),
+      pbx: {
+        label: "FreeSWITCH old",
+        at: "event socket 127.0.0.1:8021",
+        channels: () => Promise.resolve([...fs(counts[Math.min(i++, counts.length - 1)]!, Date.now()).channels!]),
+      },
     });
     assert.equal(r.state, "drained");
     assert.equal(r.pbxChannels, 0);
+    assert.deepEqual(r.pbx, {
+      label: "FreeSWITCH old",
+      at: "event socket 127.0.0.1:8021",
+      channels: 0,
+      initial: 1,
+      held: [],
+    });
+    assert.equal(r.dialogs, 0);
     assert.ok(r.polls >= 3, `polled until FreeSWITCH counted none (${r.polls})`);
-    assert.match(lines[0]!, /FreeSWITCH old counts 1 channel\(s\) while Kamailio's dialog profile holds none/);
+    assert.match(
+      lines[0]!,
+      /FreeSWITCH old \(event socket 127\.0\.0\.1:8021\) still counts 1 channel\(s\) while Kamailio's dialog profile holds none: uuid-0 /,
+    );
+  });
+  it("a PBX that cannot be asked: the drain ends on Kamailio's count alone, the result says the count is unknown and why", async () => {
+    const r = await waitForDrain({
+      rpc: scripted([[]]),
+      backend: "old",
+      backendUri: "u",
+      timeoutMs: 10_000,
+      intervalMs: 5,
+      signal: new AbortController().signal,
+      events: new RunEvents(),
+      log: () => undefined,
+      pbx: {
+        label: "FreeSWITCH old",
+        at: "event socket 127.0.0.1:8021",
+        channels: () => Promise.reject(new Error("event socket 127.0.0.1:8021: ECONNREFUSED")),
+      },
+    });
+    assert.equal(r.state, "drained");
+    assert.equal(r.pbxChannels, undefined);
+    assert.deepEqual(r.pbx, {
+      label: "FreeSWITCH old",
+      at: "event socket 127.0.0.1:8021",
+      channels: null,
+      initial: null,
+      held: [],
+      error: "event socket 127.0.0.1:8021: ECONNREFUSED",
+    });
   });
   it("the signal (Ctrl-C or the operator's abort) ends the wait as aborted, naming what is left", async () => {
     const ac = new AbortController();

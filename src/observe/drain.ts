@@ -7,9 +7,11 @@
  *   --drain-timeout S                      poll every 0.5 s until none remain (drained) or S seconds
  *                                          passed (timed-out: the run fails naming each call and its age)
  *
- * With a real FreeSWITCH as old (`Target.pbxChannels`), its own channel count (`show channels count`
- * over the event socket) must be 0 too: a call Kamailio's profile no longer holds but FreeSWITCH still
- * does (a lost BYE, a dialog that timed out at the proxy) keeps the drain waiting, and is reported.
+ * With a real FreeSWITCH as old (`Target.pbx.old`: a lab of real FreeSWITCH, or a target file's event
+ * socket), its own channels (`show channels` over the event socket) must be none too: a call Kamailio's
+ * profile no longer holds but FreeSWITCH still does (a lost BYE, a dialog that timed out at the proxy,
+ * a call placed on the PBX itself) keeps the drain waiting, and is named. The PBX is asked once per look
+ * however many nodes front it (a fleet sums Kamailio's dialogs over its nodes, never the PBX's count).
  * A FreeSWITCH that cannot be asked does not block the drain; the detail says its count is unknown.
  *
  * The pure part (`drainStep`) decides from one look what to report and whether to stop; `waitForDrain`
@@ -22,6 +24,7 @@ import type { RpcClient } from "../kamailio/rpc.js";
 import { drainCalls } from "./dialogs.js";
 import { activeDialogs } from "./runtime.js";
 import type { BackendRole } from "../core/backend-role.js";
+import type { PbxChannel, PbxChannelSource } from "../target/target.js";
 
 export interface DrainResult {
   backend: BackendRole;
@@ -34,8 +37,22 @@ export interface DrainResult {
   polls: number;
   /** the calls still up at the end, oldest first */
   remaining: DrainCall[];
+  /** Kamailio's dialogs on the backend at the last look (a fleet: summed over its nodes) */
+  dialogs?: number;
   /** the old PBX's own channel count at the last look (FreeSWITCH backends only; absent: not asked or no answer) */
   pbxChannels?: number;
+  /** the old PBX as it answered the last look (asked once per look, whatever the number of nodes) */
+  pbx?: {
+    label: string;
+    at: string;
+    /** null: it could not be asked (the count is unknown) */
+    channels: number | null;
+    /** its count at the first look (null: unknown) */
+    initial: number | null;
+    /** the channels it still held, oldest first */
+    held: HeldChannel[];
+    error?: string;
+  };
   /** a fleet: each node's count of the backend's calls at the last look */
   byNode?: Record<string, number>;
   detail: string;
@@ -46,17 +63,29 @@ export interface DrainProgress {
   polls: number;
   initial: number | undefined;
   lastCount: number | undefined;
-  /** the PBX's own channel count at the last look, when it has one */
-  lastPbx?: number | undefined;
+  /** the PBX's own channel count at the last look: null asked and no answer, undefined not asked */
+  lastPbx?: number | null | undefined;
   lastReportAt: number;
   failures: number;
 }
 
-/**
- * One look: Kamailio's dialogs on old, and (real FreeSWITCH only) the PBX's own channel count:
- * `pbx` undefined = not asked; null = asked, no answer.
- */
-export type DrainLook = { ok: true; calls: DrainCall[]; pbx?: number | null } | { ok: false; error: string };
+/** A channel the PBX holds, with its age at the look. */
+export interface HeldChannel {
+  uuid: string;
+  name: string;
+  ageS: number | undefined;
+}
+
+/** What the PBX answered at one look: its channels, or why it could not be asked. */
+export interface PbxLook {
+  label: string;
+  at: string;
+  channels: readonly PbxChannel[] | undefined;
+  error?: string;
+}
+
+/** One look: Kamailio's dialogs on old, and (real FreeSWITCH only, `pbx` absent: not asked) the PBX's own channels. */
+export type DrainLook = { ok: true; calls: DrainCall[]; pbx?: PbxLook } | { ok: false; error: string };
 
 export type DrainDecision =
   | {
@@ -77,6 +106,23 @@ export const callList = (calls: readonly DrainCall[], max = 5): string =>
     .map((c) => `${c.callId} (up ${c.ageS} s)`)
     .join(", ") + (calls.length > max ? ` and ${calls.length - max} more` : "");
 
+/** The PBX's channels at `now`, oldest first (pure). */
+export function heldChannels(channels: readonly PbxChannel[], now: number): HeldChannel[] {
+  return channels
+    .map((c) => ({
+      uuid: c.uuid,
+      name: c.name,
+      ageS: c.createdS === undefined ? undefined : Math.max(0, Math.floor(now / 1000 - c.createdS)),
+    }))
+    .sort((a, b) => (b.ageS ?? -1) - (a.ageS ?? -1));
+}
+
+export const channelList = (held: readonly HeldChannel[], max = 5): string =>
+  held
+    .slice(0, max)
+    .map((c) => `${c.uuid} ${c.name}${c.ageS === undefined ? "" : ` (up ${c.ageS} s)`}`)
+    .join(", ") + (held.length > max ? ` and ${held.length - max} more` : "");
+
 /** One look at the old backend's dialogs -> what to report and whether the drain is over (pure). */
 export function drainStep(p: DrainProgress, look: DrainLook, now: number, timeoutMs: number): DrainDecision {
   const polls = p.polls + 1;
@@ -95,7 +141,8 @@ export function drainStep(p: DrainProgress, look: DrainLook, now: number, timeou
     return { kind: "wait", progress, report: undefined };
   }
   const n = look.calls.length;
-  const pbx = look.pbx ?? undefined;
+  const pl = look.pbx;
+  const pbx = pl === undefined ? undefined : (pl.channels?.length ?? null);
   // the PBX's own count keeps the drain open only when it answered with channels up
   const pbxUp = pbx ?? 0;
   const up = n + (n === 0 ? pbxUp : 0);
@@ -103,15 +150,14 @@ export function drainStep(p: DrainProgress, look: DrainLook, now: number, timeou
   const progress: DrainProgress = { ...p, polls, failures: 0, initial: p.initial ?? up, lastCount: n, lastPbx: pbx };
   const waited = now - p.startedAt;
   const pbxNote =
-    look.pbx === undefined
+    pl === undefined
       ? ""
-      : look.pbx === null
-        ? "; FreeSWITCH old's own channel count unknown (no answer)"
-        : `; FreeSWITCH old counts ${look.pbx} channel(s)`;
-  const what =
-    n > 0
-      ? `${n} call(s) still up on old`
-      : `FreeSWITCH old still counts ${pbxUp} channel(s) while Kamailio's dialog profile holds none`;
+      : pbx === null
+        ? `; ${pl.label}'s own channel count unknown (${pl.error ?? "no answer"})`
+        : `; ${pl.label} counts ${pbx} channel(s)`;
+  const held = pl?.channels ? channelList(heldChannels(pl.channels, now)) : "";
+  const pbxHolds = `${pl?.label ?? "the PBX"} (${pl?.at ?? "?"}) still counts ${pbxUp} channel(s) while Kamailio's dialog profile holds none: ${held}`;
+  const what = n > 0 ? `${n} call(s) still up on old` : pbxHolds;
   const list = n > 0 ? `: ${callList(look.calls)}${pbxNote}` : "";
   if (up === 0)
     return {
@@ -140,10 +186,7 @@ export function drainStep(p: DrainProgress, look: DrainLook, now: number, timeou
       calls: look.calls,
       detail: `${what} after ${(timeoutMs / 1000).toFixed(1)} s${list}`,
     };
-  const text =
-    n > 0
-      ? `${n} call(s) up on old: ${callList(look.calls)}${pbx !== undefined ? `; FreeSWITCH old counts ${pbx} channel(s)` : ""}`
-      : `FreeSWITCH old counts ${pbxUp} channel(s) while Kamailio's dialog profile holds none`;
+  const text = n > 0 ? `${n} call(s) up on old: ${callList(look.calls)}${pbxNote}` : pbxHolds;
   if (first)
     return {
       kind: "wait",
@@ -169,8 +212,8 @@ export interface DrainOptions {
   signal: AbortSignal;
   events: RunEvents;
   log(line: string): void;
-  /** a real PBX's own channel count on this backend (FreeSWITCH's event socket); rejects or undefined when it cannot say */
-  pbxChannels?: (() => Promise<number | undefined>) | undefined;
+  /** the backend's PBX when it can list its own channels (FreeSWITCH's event socket): asked once per look */
+  pbx?: PbxChannelSource | undefined;
   /** the dialog profile keyed by destination (default "backend", the lab's) */
   profile?: string | undefined;
   /**
@@ -195,6 +238,9 @@ export async function waitForDrain(o: DrainOptions): Promise<DrainResult> {
     o.events.emit({ kind: "drain", at: Date.now(), backend: o.backend, state, active: calls.length, calls, detail });
   let last: DrainCall[] = [];
   let byNode: Record<string, number> | undefined;
+  let lastPbx: PbxLook | undefined;
+  let firstPbx: PbxLook | undefined;
+  let lastPbxAt = t0;
   const nodes = o.nodes ?? [{ name: "", rpc: o.rpc }];
   for (;;) {
     let look: DrainLook;
@@ -202,9 +248,8 @@ export async function waitForDrain(o: DrainOptions): Promise<DrainResult> {
       const each = await Promise.all(nodes.map((n) => activeDialogs(n.rpc, o.backendUri, o.profile)));
       if (o.nodes) byNode = Object.fromEntries(o.nodes.map((n, i) => [n.name, each[i]!.length]));
       const calls = drainCalls(each.flat(), Date.now());
-      look = o.pbxChannels
-        ? { ok: true, calls, pbx: (await o.pbxChannels().catch(() => undefined)) ?? null }
-        : { ok: true, calls };
+      look = o.pbx ? { ok: true, calls, pbx: await askPbx(o.pbx) } : { ok: true, calls };
+      if (look.pbx) [lastPbx, lastPbxAt, firstPbx] = [look.pbx, Date.now(), firstPbx ?? look.pbx];
       last = calls;
     } catch (err) {
       look = { ok: false, error: err instanceof Error ? err.message : String(err) };
@@ -220,7 +265,9 @@ export async function waitForDrain(o: DrainOptions): Promise<DrainResult> {
       waitedMs: Date.now() - t0,
       polls: p.polls,
       remaining: calls,
-      ...(p.lastPbx !== undefined ? { pbxChannels: p.lastPbx } : {}),
+      dialogs: p.lastCount ?? 0,
+      ...(typeof p.lastPbx === "number" ? { pbxChannels: p.lastPbx } : {}),
+      ...(lastPbx ? { pbx: pbxResult(lastPbx, lastPbxAt, firstPbx!) } : {}),
       ...(byNode ? { byNode } : {}),
       detail: byNode
         ? `${detail} (by node: ${Object.entries(byNode)
@@ -250,4 +297,29 @@ export async function waitForDrain(o: DrainOptions): Promise<DrainResult> {
       return result("aborted", last, detail);
     }
   }
+}
+
+/** One look at the PBX: its channels, or why it could not be asked (never throws). */
+async function askPbx(pbx: PbxChannelSource): Promise<PbxLook> {
+  try {
+    return { label: pbx.label, at: pbx.at, channels: await pbx.channels() };
+  } catch (err) {
+    return {
+      label: pbx.label,
+      at: pbx.at,
+      channels: undefined,
+      error: err instanceof Error ? err.message : String(err),
+    };
+  }
+}
+
+function pbxResult(l: PbxLook, at: number, first: PbxLook): NonNullable<DrainResult["pbx"]> {
+  return {
+    label: l.label,
+    at: l.at,
+    channels: l.channels?.length ?? null,
+    initial: first.channels?.length ?? null,
+    held: l.channels ? heldChannels(l.channels, at) : [],
+    ...(l.error !== undefined ? { error: l.error } : {}),
+  };
 }

@@ -38,13 +38,11 @@ import { checkDestination, parseCidr, sipPolicy, type SipPolicy } from "../sip/s
 import { readSecret, type Secret, type SecretRef } from "./secret.js";
 import type { SshConnection } from "../os/ssh.js";
 import type { DbListSource } from "./db-list.js";
+import { PbxSectionSchema, SecretRefSchema, pbxOf, type PbxSpec } from "./pbx-event-socket.js";
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
-const SecretSchema = z.union([
-  z.object({ file: z.string().min(1) }).strict(),
-  z.object({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "not an environment variable name") }).strict(),
-]);
+const SecretSchema = SecretRefSchema;
 
 const DestinationSchema = z
   .object({
@@ -152,6 +150,7 @@ const TargetFileSchema = z
       .regex(/^[A-Za-z0-9_]{1,64}$/, "a Kamailio dialog profile name")
       .optional(),
     stateDir: z.string().min(1).optional(),
+    pbx: PbxSectionSchema.optional(),
     nodes: z.array(NodeSchema).min(1),
   })
   .strict();
@@ -212,6 +211,8 @@ export interface ProductionTargetSpec {
   sipPolicy: SipPolicy;
   hepCollector: Endpoint | undefined;
   dialogProfile: string | undefined;
+  /** each backend PBX's event socket, when the file names one (the drain asks it once, not per node) */
+  pbx: PbxSpec;
   /** where the tool keeps its lock and list backups for this target */
   stateDir: string;
   nodes: TargetNode[];
@@ -289,6 +290,7 @@ export function targetFromInput(
         );
     }
   const hep = t.hep ? parseEndpoint(t.hep.collector) : undefined;
+  const pbx = pbxOf(t.pbx, policy, secret, baseDir, problems);
   if (typeof hep === "string") problems.push(`hep.collector: ${hep}`);
   const names = new Set<string>();
   const lists = new Map<string, string>();
@@ -318,6 +320,7 @@ export function targetFromInput(
     sipPolicy: policy!,
     hepCollector: hep as Endpoint | undefined,
     dialogProfile: t.dialogProfile,
+    pbx,
     stateDir: t.stateDir
       ? path.resolve(baseDir, t.stateDir)
       : path.join(stateHome(env), "pbx-cutover", "targets", t.id),

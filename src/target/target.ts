@@ -44,6 +44,25 @@ export interface DispatcherListStore {
   sharedKey?: string;
 }
 
+/** One channel a PBX holds, as it reports it (FreeSWITCH's `show channels`). */
+export interface PbxChannel {
+  uuid: string;
+  /** the channel's name, e.g. sofia/lab/1000@10.0.0.2 */
+  name: string;
+  /** when the PBX created it (seconds since the epoch); undefined when it did not say */
+  createdS: number | undefined;
+}
+
+/** A backend PBX that can say which channels it holds: FreeSWITCH over its event socket. */
+export interface PbxChannelSource {
+  /** for messages: "FreeSWITCH old" */
+  label: string;
+  /** where it is asked, for messages: "event socket 10.0.0.10:8021" */
+  at: string;
+  /** the channels up now; rejects (a message without any secret) when the PBX cannot be asked */
+  channels(): Promise<PbxChannel[]>;
+}
+
 /** The drivers that produce Targets (src/drivers/): `--driver <name>`. */
 export type DriverName = "native" | "docker" | "production";
 
@@ -100,6 +119,11 @@ export interface Target {
    * on its event socket; a backend that does not answer is left out); absent for stand-ins
    */
   pbxChannels?(): Promise<Partial<Record<BackendRole, number>>>;
+  /**
+   * each backend PBX that can list its own channels (the drain waits for old's to end): a lab of real
+   * FreeSWITCH, or a target file's `pbx.<role>.eventSocket`; one per PBX, however many nodes front it
+   */
+  pbx?: Partial<Record<BackendRole, PbxChannelSource>>;
   /** free the RPC connection */
   close(): void;
 }
