@@ -209,28 +209,56 @@ async function bindThread(opts: HepCollectorOptions): Promise<BoundSocket> {
   };
 }
 
+interface Forward {
+  /** relays one datagram unchanged; `done` gets the send's error, or null */
+  send(datagram: Buffer, done: (err: Error | null) => void): void;
+  onError(handler: (err: Error) => void): void;
+  close(): Promise<void>;
+}
+
+/** The socket `--hep-forward` relays through; a host that does not resolve is exit 3. */
+async function openForward(target: HepForwardTarget): Promise<Forward> {
+  let resolved: { address: string; family: number };
+  try {
+    resolved = await lookup(target.host);
+  } catch (err) {
+    throw new EnvironmentError(
+      `--hep-forward ${target.host}:${target.port}: cannot resolve ${target.host} (${(err as Error).message}); nothing was started`,
+      ["give an address, or a name this machine resolves"],
+    );
+  }
+  const socket = dgram.createSocket(resolved.family === 6 ? "udp6" : "udp4");
+  let closed: Promise<void> | undefined;
+  return {
+    send(datagram, done) {
+      // a datagram the collector's thread hands over while the run stops: counted as not forwarded,
+      // never a send on a closed socket (which throws)
+      if (closed) return done(new Error("received after the forward socket closed"));
+      try {
+        socket.send(datagram, target.port, resolved.address, done);
+      } catch (err) {
+        done(err instanceof Error ? err : new Error(String(err)));
+      }
+    },
+    onError(handler) {
+      socket.on("error", handler);
+    },
+    close() {
+      closed ??= new Promise<void>((r) => socket.close(() => r()));
+      return closed;
+    },
+  };
+}
+
 /** Bind the collector; a taken fixed port is exit 3 naming its owner, a forward host that does not resolve too. */
 export async function startHepCollector(opts: HepCollectorOptions): Promise<HepCollector> {
-  let forward: { address: string; port: number; socket: dgram.Socket } | undefined;
-  if (opts.forward) {
-    let resolved: { address: string; family: number };
-    try {
-      resolved = await lookup(opts.forward.host);
-    } catch (err) {
-      throw new EnvironmentError(
-        `--hep-forward ${opts.forward.host}:${opts.forward.port}: cannot resolve ${opts.forward.host} (${(err as Error).message}); nothing was started`,
-        ["give an address, or a name this machine resolves"],
-      );
-    }
-    const socket = dgram.createSocket(resolved.family === 6 ? "udp6" : "udp4");
-    forward = { address: resolved.address, port: opts.forward.port, socket };
-  }
+  const forward = opts.forward ? await openForward(opts.forward) : undefined;
 
   let bound: BoundSocket;
   try {
     bound = opts.thread === true ? await bindThread(opts) : await bindHere(opts);
   } catch (err) {
-    forward?.socket.close();
+    void forward?.close();
     throw err;
   }
   const port = bound.port;
@@ -257,12 +285,12 @@ export async function startHepCollector(opts: HepCollectorOptions): Promise<HepC
       s.forwarded++;
     }
   };
-  forward?.socket.on("error", (err) => onForwarded(err));
+  forward?.onError(onForwarded);
 
   const onDatagram = (datagram: Buffer): void => {
     s.datagrams++;
     s.lastDatagramAt = performance.now();
-    if (forward) forward.socket.send(datagram, forward.port, forward.address, onForwarded);
+    forward?.send(datagram, onForwarded);
     const r = decodeHep(datagram);
     if (r.ok) {
       s.packets++;
@@ -320,10 +348,9 @@ export async function startHepCollector(opts: HepCollectorOptions): Promise<HepC
       const k = kernel();
       if (k) s.kernelDrops = k.drops;
       closed = true;
-      await Promise.all([
-        bound.close(),
-        forward ? new Promise<void>((r) => forward.socket.close(() => r())) : Promise.resolve(),
-      ]);
+      // the receiving side first: what it still hands over is forwarded before the forward socket goes
+      await bound.close();
+      await forward?.close();
     },
   };
 }
