@@ -6,6 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { isTcpFree, isUdpFree } from "../../src/os/ports.js";
+import { processesNaming } from "./processes.js";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 export const CLI = path.join(ROOT, "dist", "src", "cli", "main.js");
@@ -120,8 +121,28 @@ export async function labFixture(): Promise<LabFixture> {
     flags,
     cli: (args, o) => runCli(args, { cwd: dir, ...o }),
     async dispose() {
-      await runCli(["lab", "down", "--lab-dir", labDir], { cwd: dir });
+      const down = await runCli(["lab", "down", "--lab-dir", labDir], { cwd: dir });
+      // whatever `lab down` said, nothing of this lab outlives the fixture; what it left is a defect, named
+      const left = await killLeft(labDir);
       rmSync(dir, { recursive: true, force: true });
+      if (left.length > 0)
+        throw new Error(
+          `lab down (exit ${down.code ?? down.signal}) left ${left.length} process(es) of ${labDir}, killed now:\n${left.join("\n")}\n${down.stdout}${down.stderr}`,
+        );
     },
   };
+}
+
+/** SIGKILL every process whose command line names `dir`; the ones there were, as "pid: argv". */
+async function killLeft(dir: string): Promise<string[]> {
+  const left = processesNaming(dir);
+  for (const p of left) {
+    try {
+      process.kill(Number(p.slice(0, p.indexOf(":"))), "SIGKILL");
+    } catch {
+      // gone meanwhile
+    }
+  }
+  for (let i = 0; i < 100 && processesNaming(dir).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  return left;
 }
