@@ -3,7 +3,13 @@ import { appendFileSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
-import { MAX_READ_BYTES, MessageLogFollower, parseMessageLog, parseMessageLogBuffer } from "./message-log.js";
+import {
+  MAX_READ_BYTES,
+  MessageLogFollower,
+  parseMessageLog,
+  parseMessageLogBuffer,
+  SKIPPED_KEPT,
+} from "./message-log.js";
 import { parseSipMessage } from "./message.js";
 
 const FIXTURES = path.resolve(import.meta.dirname, "..", "..", "..", "test", "fixtures");
@@ -69,6 +75,31 @@ test("text that is not a record is reported as skipped, not silently dropped", (
   assert.equal(r.records.length, parseMessageLog(good, 0, true).records.length);
   assert.equal(r.skipped.length, 1);
   assert.equal(r.skipped[0]!.line, "garbage line");
+});
+
+test("follower: skipped text is counted, only the first SKIPPED_KEPT lines kept (a long run of them does not grow memory)", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "msglog-"));
+  try {
+    const file = path.join(dir, "uac.messages.log");
+    const good = fixture("sipp-3.6.1-uac-call-503.messages.log").toString("latin1");
+    const expected = parseMessageLog(good, 0, true).records.length;
+    const n = SKIPPED_KEPT + 50;
+    writeFileSync(file, "");
+    const f = new MessageLogFollower(file);
+    let records = 0;
+    for (let i = 0; i < n; i++) {
+      appendFileSync(file, `garbage ${i}\n${good}`, "latin1");
+      records += (await f.poll()).length;
+    }
+    records += (await f.poll(true)).length;
+    assert.equal(records, expected * n);
+    assert.equal(f.skippedCount, n);
+    assert.equal(f.skipped.length, SKIPPED_KEPT);
+    assert.deepEqual(f.skipped[0]!.line, "garbage 0");
+    assert.deepEqual(f.skipped.at(-1)!.line, `garbage ${SKIPPED_KEPT - 1}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("follower reads incrementally from its offset, across partial writes and a recreated file", async () => {

@@ -154,6 +154,8 @@ export interface FollowerRead {
 
 /** bytes before the read position kept to recognise a log rewritten in place */
 const ANCHOR_BYTES = 64;
+/** skipped lines kept (the first ones; the rest only counted) */
+export const SKIPPED_KEPT = 100;
 /** at most this much of a log is read by one read() while its writer runs: a follower that fell behind catches up in steps */
 export const MAX_READ_BYTES = 8 * 1024 * 1024;
 
@@ -172,6 +174,7 @@ export class MessageLogFollower {
   private pending = "";
   private readPos: number;
   private skippedLines: ParseResult["skipped"] = [];
+  private skippedN = 0;
   private identity: { dev: number; ino: number } | undefined;
   private anchor: string | undefined;
   private gen = 1;
@@ -203,8 +206,14 @@ export class MessageLogFollower {
     return this.history;
   }
 
+  /** the first SKIPPED_KEPT lines skipped (not a record), each a string of its own */
   get skipped(): readonly { offset: number; line: string }[] {
     return this.skippedLines;
+  }
+
+  /** how many lines were skipped in all */
+  get skippedCount(): number {
+    return this.skippedN;
   }
 
   /** `final`: the writer has exited, so a trailing note is complete and everything is read */
@@ -244,8 +253,12 @@ export class MessageLogFollower {
     const text = this.pending + bytes.toString("latin1");
     const r = parseMessageLog(text, base, final || this.movedAway);
     this.pending = text.slice(r.consumed);
-    this.skippedLines.push(...r.skipped);
-    this.anchor = ((this.anchor ?? "") + bytes.toString("latin1")).slice(-ANCHOR_BYTES);
+    this.skippedN += r.skipped.length;
+    // a line cut from `text` would keep the whole read alive: keep a few, each copied out
+    for (const k of r.skipped.slice(0, SKIPPED_KEPT - this.skippedLines.length))
+      this.skippedLines.push({ offset: k.offset, line: Buffer.from(k.line, "latin1").toString("latin1") });
+    const tail = bytes.subarray(Math.max(0, bytes.length - ANCHOR_BYTES)).toString("latin1");
+    this.anchor = ((this.anchor ?? "") + tail).slice(-ANCHOR_BYTES);
     return this.result(r.records, text.slice(0, r.consumed), recreated);
   }
 
