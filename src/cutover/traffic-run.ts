@@ -305,7 +305,8 @@ async function startTrafficMedia(
   };
   const media = calls.media!;
   // a lab of real FreeSWITCH: each call's own counters from its PBX, subscribed before the first call
-  const pbx = media.pbx ? await watchPbxChannels(media.pbx, runDir, scope, log) : undefined;
+  // a long run: each call's PBX account is kept until its row is written (bounded)
+  const pbx = media.pbx ? await watchPbxChannels(media.pbx, runDir, scope, log, true) : undefined;
   const scenario = await mediaScenarioFile(calls.scenario, runDir);
   const capture = await startMediaCapture({
     bin: media.dumpcapBin,
@@ -335,6 +336,7 @@ async function startTrafficMedia(
     if (c.relay) counted.relay++;
     gates.observeMedia(c.callId, audioOf(c));
     rows.append(JSON.stringify({ callId: c.callId, ...mediaRow(c) }));
+    pbx?.release(c.callId);
   };
   const judging = new Set<Promise<void>>();
   const live = new LiveMedia(files, TRAFFIC_MEDIA_HOLD_MS, (c) => {

@@ -1,14 +1,15 @@
 import type { BackendRole } from "../core/backend-role.js";
-import { FreeswitchCallBook } from "../evidence/event-socket.js";
+import { FreeswitchCallBook, type CallBookRetention } from "../evidence/event-socket.js";
 import type { ChannelEvent } from "../freeswitch/channel-events.js";
 import type { EslEndpoint } from "../freeswitch/event-socket.js";
 import { subscribeChannelEvents, type ChannelEventStream } from "../freeswitch/event-stream.js";
 
 /**
  * Both FreeSWITCH backends' channel events for one run (a lab of real FreeSWITCH): one event-socket
- * subscription per backend, folded into a FreeswitchCallBook each, every event kept for the run's
- * evidence files. A subscription that ends before close() (a FreeSWITCH stopped under the run) is
- * noted; what it reported until then stays.
+ * subscription per backend, folded into a FreeswitchCallBook each (bounded or not: its retention),
+ * every event handed on as it arrives (the run's evidence files) and counted, none kept here. A
+ * subscription that ends before close() (a FreeSWITCH stopped under the run) is noted; what it
+ * reported until then stays.
  */
 export interface ChannelWatchEndpoint extends EslEndpoint {
   password: string;
@@ -16,8 +17,8 @@ export interface ChannelWatchEndpoint extends EslEndpoint {
 
 export interface ChannelWatch {
   readonly books: Record<BackendRole, FreeswitchCallBook>;
-  /** every channel event received, per backend, in arrival order */
-  readonly events: Record<BackendRole, ChannelEvent[]>;
+  /** channel events received so far, per backend */
+  readonly eventCounts: Record<BackendRole, number>;
   /** when a backend's subscription ended before close() (ms since the epoch) */
   readonly lostAt: Partial<Record<BackendRole, number>>;
   /** poll `pred` every 20 ms until it holds or `timeoutMs` passed; true when it holds */
@@ -25,13 +26,22 @@ export interface ChannelWatch {
   close(): Promise<void>;
 }
 
+export interface ChannelWatchOptions {
+  /** each event as it arrives, in arrival order per backend */
+  onEvent?: (role: BackendRole, e: ChannelEvent) => void;
+  /** how long the books keep their calls (default: every call of the run) */
+  retention?: CallBookRetention;
+  timeoutMs?: number;
+}
+
 /** Subscribe to both; resolves once both confirmed the subscription, rejects (EventSocketError) otherwise. */
 export async function watchChannels(
   eps: Record<BackendRole, ChannelWatchEndpoint>,
-  timeoutMs = 3000,
+  o: ChannelWatchOptions = {},
 ): Promise<ChannelWatch> {
-  const books = { old: new FreeswitchCallBook(), new: new FreeswitchCallBook() };
-  const events: Record<BackendRole, ChannelEvent[]> = { old: [], new: [] };
+  const timeoutMs = o.timeoutMs ?? 3000;
+  const books = { old: new FreeswitchCallBook(o.retention), new: new FreeswitchCallBook(o.retention) };
+  const eventCounts: Record<BackendRole, number> = { old: 0, new: 0 };
   const lostAt: Partial<Record<BackendRole, number>> = {};
   let closing = false;
   const streams: Record<BackendRole, ChannelEventStream> = {
@@ -44,8 +54,9 @@ export async function watchChannels(
       { host: ep.host, port: ep.port },
       ep.password,
       (e) => {
-        events[b].push(e);
+        eventCounts[b]++;
         books[b].add(e);
+        o.onEvent?.(b, e);
       },
       timeoutMs,
     );
@@ -67,7 +78,7 @@ export async function watchChannels(
   }
   return {
     books,
-    events,
+    eventCounts,
     lostAt,
     async until(pred, ms, signal) {
       const deadline = performance.now() + ms;

@@ -90,6 +90,65 @@ test("a call still up is active; a hangup FreeSWITCH sent itself is not a receiv
   assert.equal(book.get(create!.callId)!.byeReceived, false);
 });
 
+test("a bounded book (migrate's long runs) holds the calls up now and those not released yet, whatever the run's length", () => {
+  // one recorded call's four events (FreeSWITCH 1.10.12) as the template of every call
+  const all = eventsOf("freeswitch-1.10.12-event-socket-channel-events.txt");
+  const template = all.filter((e) => e.callId === all[0]!.callId);
+  assert.deepEqual(
+    template.map((e) => e.name),
+    ["CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE"],
+  );
+  // 40 calls/s held 1 s for 20 minutes: 48,000 calls, each event at its time (create, answer +10 ms,
+  // hangup +1000 ms, complete +1005 ms), in time order
+  const RATE = 40;
+  const CALLS = 48_000;
+  const offsets = [0, 10, 1000, 1005];
+  const timeline: { at: number; call: number; i: number }[] = [];
+  for (let k = 0; k < CALLS; k++)
+    for (let i = 0; i < 4; i++) timeline.push({ at: (k * 1000) / RATE + offsets[i]!, call: k, i });
+  timeline.sort((a, b) => a.at - b.at || a.i - b.i);
+  const event = (t: { at: number; call: number; i: number }): ChannelEvent => ({
+    ...template[t.i]!,
+    callId: `pbxc-run-traffic-${t.call}-1@127.0.0.1`,
+    uniqueId: `uuid-${t.call}`,
+    atMs: 1.7e12 + t.at,
+  });
+  const keepFinishedMs = 60_000;
+  const bounded = new FreeswitchCallBook({ keepFinishedMs });
+  const unbounded = new FreeswitchCallBook();
+  let most = 0;
+  for (const t of timeline) {
+    const e = event(t);
+    bounded.add(e);
+    unbounded.add(e);
+    // the run writes a call's row after its BYE: every 10th call while its channel is still up (its
+    // hangup event not here yet), most once it finished; every 100th never (its row never written)
+    if (t.call % 100 !== 99 && ((t.i === 2 && t.call % 10 === 0) || (t.i === 3 && t.call % 10 !== 0)))
+      bounded.release(e.callId);
+    most = Math.max(most, bounded.size);
+  }
+  // up at once: 40 calls/s x ~1 s = ~41; finished and never released: 1 in 100 for 60 s = 24
+  assert.ok(most <= 41 + 1 + 24 + 1, `the bounded book held up to ${most} calls`);
+  assert.equal(bounded.seen, CALLS);
+  assert.equal(unbounded.size, CALLS, "an unbounded book (sim) keeps every call");
+  // what is left: only never-released calls of the last minute
+  assert.ok(bounded.size <= 25, `left: ${bounded.size}`);
+  const left = [...Array(CALLS).keys()]
+    .map((k) => bounded.get(`pbxc-run-traffic-${k}-1@127.0.0.1`))
+    .filter((c) => c !== undefined);
+  assert.ok(left.every((c) => /-(\d*99)-1@/.test(c.callId) && c.complete));
+  // a call released while up keeps its state until its hangup event, which the run waits for
+  const up = new FreeswitchCallBook({ keepFinishedMs });
+  const id = (i: number): ChannelEvent => event({ at: i * 10, call: 7, i });
+  up.add(id(0));
+  up.add(id(1));
+  up.release(id(0).callId);
+  assert.equal(up.get(id(0).callId)?.answeredAtMs, id(1).atMs);
+  up.add(id(2));
+  up.add(id(3));
+  assert.equal(up.size, 0, "let go at its CHANNEL_HANGUP_COMPLETE");
+});
+
 test("frames that are not channel events are ignored", () => {
   const parser = new EslFrameParser();
   const frames = parser.push(

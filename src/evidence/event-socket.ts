@@ -26,13 +26,77 @@ export interface FreeswitchCall {
   rtp?: ChannelRtp;
 }
 
+/**
+ * How long a book keeps its calls. Unbounded (the default: sim judges every call of the run at its
+ * end), or bounded for a long run (migrate --traffic): a call is kept while its channel is open and
+ * until the run has taken what it needs of it (`release`, once its row is written), and a finished
+ * call never released is let go `keepFinishedMs` after its CHANNEL_HANGUP_COMPLETE (by the events'
+ * own clock), so the book holds the calls up now plus at most that long of finished ones.
+ */
+export interface CallBookRetention {
+  keepFinishedMs: number;
+}
+
 /** Folds channel events into per-Call-ID calls. One book per FreeSWITCH instance. */
 export class FreeswitchCallBook {
   private readonly calls = new Map<string, FreeswitchCall>();
+  /** bounded: finished calls not released yet, in the order they finished, with when */
+  private readonly finished = new Map<string, number>();
+  /** bounded: calls released while still up (let go at their CHANNEL_HANGUP_COMPLETE) */
+  private readonly released = new Set<string>();
+  private seenCalls = 0;
+
+  constructor(private readonly retention?: CallBookRetention) {}
+
+  /** calls held now */
+  get size(): number {
+    return this.calls.size;
+  }
+
+  /** calls seen since the book was opened (held or let go) */
+  get seen(): number {
+    return this.seenCalls;
+  }
 
   add(e: ChannelEvent): FreeswitchCall {
+    const c = this.fold(e);
+    if (this.retention && c.complete && e.name === "CHANNEL_HANGUP_COMPLETE") {
+      if (this.released.delete(c.callId)) this.calls.delete(c.callId);
+      else {
+        this.finished.delete(c.callId);
+        this.finished.set(c.callId, e.atMs);
+      }
+    }
+    if (this.retention) this.letGoFinishedBefore(e.atMs - this.retention.keepFinishedMs);
+    return c;
+  }
+
+  /**
+   * The run is done with this call (bounded books; an unbounded one keeps it): a finished call is let
+   * go now, one still up at its CHANNEL_HANGUP_COMPLETE.
+   */
+  release(callId: string): void {
+    if (!this.retention) return;
+    const c = this.calls.get(callId);
+    if (!c) return;
+    if (c.complete) {
+      this.calls.delete(callId);
+      this.finished.delete(callId);
+    } else this.released.add(callId);
+  }
+
+  private letGoFinishedBefore(ms: number): void {
+    for (const [callId, at] of this.finished) {
+      if (!(at < ms)) break;
+      this.finished.delete(callId);
+      this.calls.delete(callId);
+    }
+  }
+
+  private fold(e: ChannelEvent): FreeswitchCall {
     let c = this.calls.get(e.callId);
     if (!c) {
+      this.seenCalls++;
       c = {
         callId: e.callId,
         channels: [],
