@@ -7,7 +7,7 @@ CLI := node dist/src/cli/main.js
 PBX_CUTOVER_VENDOR ?= $(if $(wildcard ../shared/vendor/SHA256SUMS),$(abspath ../shared/vendor),)
 export PBX_CUTOVER_VENDOR
 
-.PHONY: deps docker-deps real-services build lint typecheck unit e2e e2e-real test test-real test-docker test-all demo bench clean
+.PHONY: deps docker-deps real-services build lint typecheck unit e2e test test-targets test-real test-docker test-all demo bench clean
 
 deps:
 	./scripts/install-deps.sh
@@ -31,16 +31,20 @@ unit: build
 e2e: build real-services
 	npm run --silent test:e2e
 
-# The suite: lint, typecheck, unit, end-to-end with the real Kamailio and SIPp (the native lab, the
-# production-node harness, rtpengine, PostgreSQL).
+# The suite: lint, typecheck, unit, end-to-end with the real Kamailio and SIPp on the native lab.
 test: lint typecheck unit e2e
+
+# The production-target tier: Kamailio nodes the tool did not start (127.0.1.x, their own sshd, TLS,
+# PostgreSQL), single and in fleets.
+test-targets: build real-services
+	npm run --silent test:e2e-targets
 
 # The real-services tier: end-to-end on real FreeSWITCH 1.10.3 / 1.10.12 and FusionPBX 5.3.0 / 5.5.7.
 test-real: build real-services
 	npm run --silent test:e2e-real
 
 # Every tier, as CI runs them.
-test-all: test test-real test-docker
+test-all: test test-targets test-real test-docker
 
 # The Docker real-services lab on a real Docker engine (Debian's docker.io; dockerd is started and
 # stopped by the tests when none runs): images built here and cached, lab up/status/down, the faults.
