@@ -25,7 +25,7 @@ import { runCli } from "../support/lab-fixture.js";
 import type { NodeAuth, NodeDb } from "../support/production-node.js";
 import { runDirOf } from "../support/run-folder.js";
 import { startCli, stopStartedClis, until as untilOk, type RunningCli } from "../support/running-cli.js";
-import { runtimeUris, targetFleet, type TargetFleet } from "../support/target-fleet.js";
+import { assertStepPutBackOnOld, runtimeUris, targetFleet, type TargetFleet } from "../support/target-fleet.js";
 import { OLD_ATTRS } from "../support/target-node.js";
 
 const AUTH: NodeAuth = { bearer: "tok-fleet-db-8Rv" };
@@ -402,16 +402,7 @@ describe("a fleet on one shared table: the tool's connection terminated mid-tran
     assertTable(run.out(), "old");
     const res = resultsOf(run);
     assert.deepEqual([res.status, res.exitCode], ["fail", 4]);
-    const step = res.steps[1]!;
-    assert.deepEqual([step.label, step.verdict], ["new=50%", "fail"]);
-    assert.deepEqual(
-      [step.fleet?.ok, step.fleet?.consistent, step.fleet?.cause?.node, step.fleet?.cause?.stage],
-      [false, true, "kam1", "write"],
-    );
-    assert.deepEqual(
-      step.fleet!.nodes.map((n) => [n.name, n.routing, n.restore?.verified]),
-      NAMES.map((name) => [name, "old", true]),
-    );
+    assertStepPutBackOnOld(res.steps[1]!, "new=50%", { node: "kam1", stage: "write" }, NAMES);
     assert.equal(commits(db).empty, 0, "a commit left the table empty");
     assert.deepEqual(db.rows(), rowsBefore);
     for (const [i, n] of f.nodes.entries()) assert.deepEqual(await runtimeUris(n), [OLD], NAMES[i]);

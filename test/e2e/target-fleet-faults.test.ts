@@ -16,7 +16,7 @@ import { after, describe, test } from "node:test";
 import { startCli, stopStartedClis, type RunningCli } from "../support/running-cli.js";
 import type { NodeAuth } from "../support/production-node.js";
 import { runDirOf } from "../support/run-folder.js";
-import { runtimeUris, targetFleet, type TargetFleet } from "../support/target-fleet.js";
+import { assertStepPutBackOnOld, runtimeUris, targetFleet, type TargetFleet } from "../support/target-fleet.js";
 import { OLD_ATTRS } from "../support/target-node.js";
 
 const FLEET_NAMES = ["kam1", "kam2", "kam3"] as const;
@@ -168,16 +168,7 @@ describe("migrate --target on a fleet: faults during a step", () => {
       assert.doesNotMatch(out, /\n\s+at /, "no stack trace");
       const res = resultsOf(run);
       assert.deepEqual([res.status, res.exitCode], ["fail", 4]);
-      const step = res.steps[1]!;
-      assert.deepEqual([step.label, step.verdict], ["new=50%", "fail"]);
-      assert.deepEqual(
-        [step.fleet?.ok, step.fleet?.consistent, step.fleet?.cause?.node, step.fleet?.cause?.stage],
-        [false, true, "kam2", "reload"],
-      );
-      assert.deepEqual(
-        step.fleet!.nodes.map((n) => [n.name, n.routing, n.restore?.verified]),
-        FLEET_NAMES.map((name) => [name, "old", true]),
-      );
+      assertStepPutBackOnOld(res.steps[1]!, "new=50%", { node: "kam2", stage: "reload" }, FLEET_NAMES);
       await everyNodeOnOld(f);
     } finally {
       freezer.thaw();

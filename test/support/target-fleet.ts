@@ -7,6 +7,7 @@
  * just before the nth `dispatcher.reload` reaches it once armed: a node whose RPC stops answering
  * between the write and the reload, at exactly that moment, without a sleep.
  */
+import assert from "node:assert/strict";
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -169,3 +170,36 @@ export const runtimeUris = async (node: ProductionNode): Promise<string[]> =>
   ((await node.rpc("dispatcher.list")) as RuntimeReply)
     .RECORDS!.flatMap((r) => r.SET.TARGETS.map((t) => t.DEST.URI))
     .sort();
+
+/** What results.json says of a fleet step, as far as a failed step's checks read it. */
+export interface FailedFleetStep {
+  label: string;
+  verdict: string;
+  fleet?: {
+    ok: boolean;
+    consistent?: boolean;
+    cause?: { node: string; stage: string };
+    nodes: { name: string; routing: string; restore?: { verified: boolean } }[];
+  };
+}
+
+/**
+ * results.json's step `label` failed at `node`'s `stage`, and every node of `names` was put back on
+ * old and verified there: the fleet consistent after the failure.
+ */
+export function assertStepPutBackOnOld(
+  step: FailedFleetStep,
+  label: string,
+  cause: { node: string; stage: string },
+  names: readonly string[],
+): void {
+  assert.deepEqual([step.label, step.verdict], [label, "fail"]);
+  assert.deepEqual(
+    [step.fleet?.ok, step.fleet?.consistent, step.fleet?.cause?.node, step.fleet?.cause?.stage],
+    [false, true, cause.node, cause.stage],
+  );
+  assert.deepEqual(
+    step.fleet!.nodes.map((n) => [n.name, n.routing, n.restore?.verified]),
+    names.map((name) => [name, "old", true]),
+  );
+}
