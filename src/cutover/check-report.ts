@@ -30,6 +30,11 @@ export interface NodeCheck {
     | { state: "not probed"; why: string };
 }
 
+/** one backend PBX's event socket as the target file names it: asked what the drain asks */
+export type PbxCheck = { role: string; at: string } & (
+  { state: "answers"; version: string; channels: number } | { state: "error"; kind: string; error: string }
+);
+
 export interface TargetCheck {
   source: string;
   id: string;
@@ -38,6 +43,8 @@ export interface TargetCheck {
   old: string;
   new: string;
   nodes: NodeCheck[];
+  /** each PBX the target file names an event socket for (none: the drain counts Kamailio's dialogs alone) */
+  pbx: PbxCheck[];
 }
 
 /** Kamailio's state flags in words: A active, I inactive, D disabled, T trying; P probing, X not probing. */
@@ -58,7 +65,8 @@ export interface CheckVerdict {
 /**
  * The verdict over every node: unreachable or refused = 3; drift = 4; a destination in neither old
  * nor new, or other sets in the list the tool would rewrite = 2 (the target file or the list is not
- * one the tool can work on); HEP not arriving or no dialog profile = 1; else 0.
+ * one the tool can work on); HEP not arriving or no dialog profile = 1; a PBX event socket the target
+ * file names that does not answer or refuses the password = 3; else 0.
  */
 export function checkVerdict(c: TargetCheck): CheckVerdict {
   const by: Record<number, string[]> = { 3: [], 4: [], 2: [], 1: [] };
@@ -88,6 +96,9 @@ export function checkVerdict(c: TargetCheck): CheckVerdict {
         `${at}: dialog profile ${n.dialogProfile.name} does not exist (${n.dialogProfile.reply}); the drain needs it`,
       );
   }
+  for (const p of c.pbx)
+    if (p.state === "error")
+      by[3]!.push(`pbx.${p.role}.eventSocket: ${p.error}; the drain would not see FreeSWITCH ${p.role}'s channels`);
   for (const code of [3, 4, 2, 1] as const)
     if (by[code]!.length > 0) return { exitCode: code, problems: [3, 4, 2, 1].flatMap((k) => by[k]!) };
   return { exitCode: ExitCode.Ok, problems: [] };
@@ -153,6 +164,15 @@ export function renderCheck(c: TargetCheck, v: CheckVerdict): string {
           : `not probed: ${p.why}`,
     );
   }
+  for (const p of c.pbx)
+    out.push(
+      `pbx ${p.role}: ${p.at}`,
+      `  ${pad("event socket")}${
+        p.state === "answers"
+          ? `answers, ${p.version}, ${p.channels} channel${p.channels === 1 ? "" : "s"} up`
+          : `NO (${p.kind}): ${p.error}`
+      }`,
+    );
   out.push(
     v.exitCode === ExitCode.Ok
       ? "result: OK"

@@ -8,6 +8,8 @@
  *     runtime equals the list, so a reload changes nothing), never from an exit code;
  *   - HEP: an OPTIONS sent through the node, and its mirror awaited at the target's collector;
  *   - the dialog profile: `dlg.profile_get_size` for each destination.
+ * Per PBX the target file names an event socket for: `version` and the drain's own question (`show
+ * channels as json`), so a wrong password or a closed port is found before the night, not in the drain.
  * Nothing is written.
  */
 import { randomBytes } from "node:crypto";
@@ -20,10 +22,13 @@ import type { RuntimeDestination } from "../dispatcher/runtime.js";
 import { probeOptions } from "../sip/options-probe.js";
 import { isLoopbackV4, sipPolicy } from "../sip/sip-policy.js";
 import { destinationRows, listFindings } from "../target/list-guard.js";
-import type { NodeCheck, TargetCheck } from "./check-report.js";
+import { freeswitchChannels } from "../freeswitch/channel-list.js";
+import { eslApi, EventSocketError } from "../freeswitch/event-socket.js";
+import type { NodeCheck, PbxCheck, TargetCheck } from "./check-report.js";
 import { productionTarget } from "../target/production-target.js";
 import type { ProductionTargetSpec, TargetNode } from "../target/target-file.js";
 import type { Target } from "../target/target.js";
+import type { PbxEventSocket } from "../target/pbx-event-socket.js";
 
 const HEP_WAIT_MS = 2000;
 /** the longest reload guard a check waits out to measure it (Kamailio's default is 5 s) */
@@ -34,6 +39,11 @@ const message = (err: unknown): string => (err instanceof Error ? err.message : 
 export async function checkTarget(spec: ProductionTargetSpec): Promise<TargetCheck> {
   const nodes: NodeCheck[] = [];
   for (const node of spec.nodes) nodes.push(await checkNode(spec, node));
+  const pbx: PbxCheck[] = [];
+  for (const role of ["old", "new"] as const) {
+    const es = spec.pbx[role]?.eventSocket;
+    if (es) pbx.push(await checkEventSocket(role, es));
+  }
   return {
     source: spec.source,
     id: spec.id,
@@ -42,7 +52,21 @@ export async function checkTarget(spec: ProductionTargetSpec): Promise<TargetChe
     old: spec.old.uri,
     new: spec.new.uri,
     nodes,
+    pbx,
   };
+}
+
+async function checkEventSocket(role: string, es: PbxEventSocket): Promise<PbxCheck> {
+  const ep = { host: es.host, port: es.port };
+  const at = `event socket ${es.host}:${es.port}`;
+  try {
+    const version = (await eslApi(ep, es.password.reveal(), "version", es.timeoutMs)).trim();
+    const channels = await freeswitchChannels(ep, es.password.reveal(), es.timeoutMs);
+    return { role, at, state: "answers", version, channels: channels.length };
+  } catch (err) {
+    const kind = err instanceof EventSocketError ? err.kind : "error";
+    return { role, at, state: "error", kind, error: message(err) };
+  }
 }
 
 async function checkNode(spec: ProductionTargetSpec, node: TargetNode): Promise<NodeCheck> {

@@ -245,6 +245,40 @@ describe("drain over a fleet in front of real FreeSWITCH: dialogs summed over th
     noSecretInRun(path.join(fleet!.dir, "art-originated"));
   });
 
+  test("target check asks each PBX's event socket what the drain asks: version and channels; a refused password is exit 3 naming the key", async () => {
+    // the originated channel is still up on old
+    const check = (env?: NodeJS.ProcessEnv) =>
+      runCli(["target", "check", "--target", fleet!.file], {
+        cwd: fleet!.dir,
+        timeoutMs: 120_000,
+        ...(env ? { env } : {}),
+      });
+    const ok = await check();
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    const row = (role: string, port: number, version: string, channels: string) =>
+      new RegExp(
+        `^pbx ${role}: event socket 127\\.0\\.0\\.1:${port}\n {2}event socket +answers, FreeSWITCH Version ${version}[^,]*, ${channels} up$`,
+        "m",
+      );
+    assert.match(ok.stdout, row("old", esl.old.port, "1\\.10\\.3", "1 channel"));
+    assert.match(ok.stdout, row("new", esl.new.port, "1\\.10\\.12", "\\d+ channels?"));
+    noSecretIn("target check's output", ok.stdout + ok.stderr);
+
+    const wrong = "wrong-esl-pw-4Qz";
+    const bad = await check({ ...process.env, FS_NEW_ESL_PW: wrong });
+    assert.equal(bad.code, 3, bad.stdout + bad.stderr);
+    assert.match(
+      bad.stdout,
+      new RegExp(
+        `^ {2}- pbx\\.new\\.eventSocket: event socket 127\\.0\\.0\\.1:${esl.new.port}: authentication refused \\(.*\\); the drain would not see FreeSWITCH new's channels$`,
+        "m",
+      ),
+    );
+    assert.match(bad.stdout, row("old", esl.old.port, "1\\.10\\.3", "1 channel"));
+    noSecretIn("target check's output", bad.stdout + bad.stderr);
+    assert.ok(!(bad.stdout + bad.stderr).includes(wrong), "the wrong password is not printed either");
+  });
+
   test("old's event socket not answering: the drain is not blocked and says the count is unknown", async () => {
     // the originated channel is still up on old: only its event socket could tell
     assert.equal(await channelsCount(esl.old, esl.old.password), 1);
