@@ -4,9 +4,10 @@
  * SIPp stand-ins or on real FreeSWITCH (old 1.10.3, new 1.10.12; needs `make real-services`); the
  * knee is the last rate at which the whole run passes (every assertion, media-both-ways included with
  * media on). Each rate runs on a fresh lab.
- * With `sipp-relay` it compares media on without and with the lab's rtpengine relay
- * (--media-relay rtpengine, RTP ports 10000-29999: 4 a call kept 30 s after its BYE) on the stand-ins.
- * Usage: node dist/bench/media.bench.js <sipp|freeswitch|sipp-relay> [seconds] [hold] [rates...]
+ * With `sipp-relay` and `freeswitch-relay` it compares media on without and with the lab's rtpengine
+ * relay (--media-relay rtpengine, RTP ports 10000-29999: 4 a call kept 30 s after its BYE, so ~5000
+ * calls in any 30 s) on the stand-ins or on real FreeSWITCH.
+ * Usage: node dist/bench/media.bench.js <sipp|freeswitch|sipp-relay|freeswitch-relay> [seconds] [hold] [rates...]
  */
 import os from "node:os";
 import path from "node:path";
@@ -19,8 +20,21 @@ const load = (): string =>
     .map((l) => l.toFixed(1))
     .join(" ");
 
+type Backends = "sipp" | "freeswitch";
+interface Run {
+  media: "on" | "off";
+  relay: boolean;
+}
+const mediaOffOn: Run[] = [
+  { media: "off", relay: false },
+  { media: "on", relay: false },
+];
+const relayOffOn: Run[] = [
+  { media: "on", relay: false },
+  { media: "on", relay: true },
+];
 async function simAt(
-  backends: string,
+  backends: Backends,
   media: "on" | "off",
   rate: number,
   seconds: number,
@@ -68,25 +82,22 @@ async function simAt(
   }
 }
 
+const MODES: Record<string, { backends: Backends; runs: Run[] }> = {
+  sipp: { backends: "sipp", runs: mediaOffOn },
+  freeswitch: { backends: "freeswitch", runs: mediaOffOn },
+  "sipp-relay": { backends: "sipp", runs: relayOffOn },
+  "freeswitch-relay": { backends: "freeswitch", runs: relayOffOn },
+};
+
 const [mode = "sipp", ...rest] = process.argv.slice(2);
-if (mode !== "sipp" && mode !== "freeswitch" && mode !== "sipp-relay")
-  throw new Error("usage: media.bench.js <sipp|freeswitch|sipp-relay> ...");
-const backends = mode === "freeswitch" ? "freeswitch" : "sipp";
+const chosen = MODES[mode];
+if (!chosen) throw new Error(`usage: media.bench.js <${Object.keys(MODES).join("|")}> [seconds] [hold] [rates...]`);
+const { backends, runs } = chosen;
 const [seconds = 5, hold = 1000, ...rates] = rest.map(Number);
 const ladder = rates.length > 0 ? rates : [50, 100, 200, 300, 400];
 console.log(
   `machine: ${os.cpus().length} cores; ${backends}; ${seconds} s of calls per phase, held ${hold} ms; load ${load()}`,
 );
-const runs: { media: "on" | "off"; relay: boolean }[] =
-  mode === "sipp-relay"
-    ? [
-        { media: "on", relay: false },
-        { media: "on", relay: true },
-      ]
-    : [
-        { media: "off", relay: false },
-        { media: "on", relay: false },
-      ];
 for (const { media, relay } of runs) {
   let knee = 0;
   for (const rate of ladder) {
