@@ -4,7 +4,8 @@
  * at the seed's knobs; tshark's RTP stream analysis of each burst's media capture counts the same
  * packets per direction as the tool. Then new is broken from outside, the way a new PBX goes wrong in
  * production, and the new phase fails naming the call, the direction and the counts: it answers and
- * never sends audio (park), and a firewall drops its RTP towards the caller (iptables on lo, root only).
+ * never sends audio (park), a firewall drops its RTP towards the caller, and a firewall drops the caller's
+ * RTP towards it (iptables on lo, root only).
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -152,6 +153,35 @@ describe("sim with media on real FreeSWITCH: echo both ways, sabotage of new nam
         try {
           // dropped in the PBX host's OUTPUT chain, FreeSWITCH's sends fail (EPERM): it counts none sent
           failsOneWay("firewall", await sim("firewall"), /^new's PBX sent none$/);
+        } finally {
+          execFileSync("iptables", ["-D", ...rule]);
+        }
+      },
+    );
+
+    test(
+      "(c) a firewall drops the caller's RTP towards new (iptables, new's RTP ports)",
+      { skip: process.getuid?.() !== 0 && "needs root (iptables)" },
+      async () => {
+        const [lo, hi] = flagValue(fs, "--new-rtp-ports").split("-");
+        const rule = ["INPUT", "-i", "lo", "-p", "udp", "--dport", `${lo}:${hi}`, "-j", "DROP"];
+        execFileSync("iptables", ["-I", ...rule]);
+        try {
+          // new's FreeSWITCH answers, receives nothing, so echoes nothing. With nothing to read it also
+          // answers the BYE seconds late (signalling fails beside), and its hangup event, with its own
+          // counters naming the caller->PBX direction, may come after the phase was judged
+          const r = await sim("inbound");
+          assert.equal(r.code, 1, r.stdout + r.stderr);
+          const v = mediaVerdicts("inbound");
+          assert.equal(v.old?.verdict, "pass", JSON.stringify(v.old));
+          assert.equal(v.new?.verdict, "fail", JSON.stringify(v.new));
+          assert.match(v.new.details, /^0\/6 calls with audio both ways;/);
+          assert.equal(v.new.offenders.length, 6);
+          const back = String.raw`PBX->caller 0 packets from 127\.0\.0\.1:\d+ \(expected >= \d+ of \d+\)`;
+          const withPbx = String.raw`caller->PBX: new's PBX received 0 of the caller's (\d+) packets \(expected >= \d+ of \1\); ${back}; new's PBX sent none`;
+          const call = String.raw`^pbxc-[0-9a-f]+-new-\d+-\d+@127\.0\.0\.1: `;
+          for (const o of v.new.offenders) assert.match(o, new RegExp(`${call}(?:${withPbx}|${back})$`));
+          assert.match(r.stdout, /^FAIL new media-both-ways: 0\/6 calls with audio both ways/m);
         } finally {
           execFileSync("iptables", ["-D", ...rule]);
         }
