@@ -1,12 +1,12 @@
 /**
  * Live gates over a fleet: one collector receives every node's mirror; each call belongs to the node
  * whose SIP socket it went through (HepCall.proxy). A step is judged on the fleet's calls (one
- * LiveGates over all of them: the split allows each node's edge selections) and on each node's own
+ * LiveGates over all of them: its split bound the sum of each node's) and on each node's own
  * calls (a LiveGates per node with the same gates), so a node whose calls fail alone fails the step
  * even when the fleet's sum would pass, and every fail names the nodes whose calls fail. Early fails
  * (during the hold) come from either; the verdict at the hold's end is the fleet's unless a node fails.
  */
-import { EDGE_SELECTIONS } from "../gates/split-check.js";
+import { EDGE_SELECTIONS, fleetSplitCheck } from "../gates/split-check.js";
 import type { EndpointKey, HepCall } from "../hep/evidence.js";
 import type { GateResult as RunnerGateResult, WindowWatch } from "../plan/runner.js";
 import type { BackendRole } from "../core/backend-role.js";
@@ -71,7 +71,18 @@ export class FleetGates implements StepGates {
   private readonly perNode = new Map<number, Record<string, StepGateRecord>>();
 
   constructor(o: LiveGatesOptions, sockets: readonly FleetNodeSocket[]) {
-    this.fleet = new LiveGates({ ...o, edgeSelections: EDGE_SELECTIONS * sockets.length });
+    // the fleet's split: the sum of its nodes' bounds (each node cycles through its own list)
+    const splitOf = (step: number) =>
+      fleetSplitCheck({
+        algorithm: o.algorithm,
+        weightNew: o.steps[step]!.weightNew,
+        nodes: this.nodes.map((n) => {
+          const r = n.gates.routedIn(step);
+          return { toOld: r.old, toNew: r.new };
+        }),
+        otherSelections: o.edgeSelections ?? EDGE_SELECTIONS,
+      });
+    this.fleet = new LiveGates({ ...o, splitOf });
     this.nodes = sockets.map((s) => {
       // a node's gates only judge: the fleet's gates record calls and let the evidence go
       const { onRecord: _r, onOver: _o, ...judge } = o;

@@ -73,6 +73,8 @@ export interface LiveGatesOptions {
    * a fleet's sum: that many per node, each node cycling through its list on its own)
    */
   edgeSelections?: number;
+  /** the split check of step i instead of one over this window's calls (a fleet: the sum of its nodes') */
+  splitOf?: (step: number) => SplitCheck;
   /** Call-IDs of the run's probe calls start with it: counted apart from the users' calls (see above) */
   probeCallIdPrefix?: string | undefined;
   /** a call with no final answer this long after its INVITE timed out */
@@ -479,6 +481,13 @@ export class LiveGates {
     return toRunner(this.judge(step));
   }
 
+  /** The calls step i's window routed to each backend so far (its verdict's, once judged). */
+  routedIn(step: number): Record<BackendRole, number> {
+    const w = this.live;
+    if (w !== undefined && w.step === step) return { ...w.routed };
+    return { ...(this.verdicts.get(step)?.window.routed ?? { old: 0, new: 0 }) };
+  }
+
   /** Step i's window judged as it is now, without recording it as the step's verdict. */
   peek(step: number): StepGateRecord {
     return this.judge(step, false);
@@ -516,13 +525,15 @@ export class LiveGates {
       ? evaluateGates(s.gates, probeMetrics, s.weightNew)
       : undefined;
     const unrouted = current?.unrouted ?? 0;
-    const split = splitCheck({
-      algorithm: this.o.algorithm,
-      weightNew: s.weightNew,
-      toOld: routed.old,
-      toNew: routed.new,
-      otherSelections: this.o.edgeSelections ?? EDGE_SELECTIONS,
-    });
+    const split =
+      this.o.splitOf?.(step) ??
+      splitCheck({
+        algorithm: this.o.algorithm,
+        weightNew: s.weightNew,
+        toOld: routed.old,
+        toNew: routed.new,
+        otherSelections: this.o.edgeSelections ?? EDGE_SELECTIONS,
+      });
     const first = current?.first.first(gates.results)?.inviteSentMs;
     let verdict: StepGateRecord["verdict"] = gates.verdict;
     const parts = [gates.summary, split.detail];

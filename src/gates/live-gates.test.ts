@@ -6,7 +6,7 @@ import { failingCalls } from "./failing-calls.js";
 import { callRecordsFromHep } from "../evidence/hep-records.js";
 import { evaluateGate, GateSpecSchema } from "./gate.js";
 import { windowMetrics } from "./metrics.js";
-import { splitCheck } from "./split-check.js";
+import { fleetSplitCheck, splitCheck } from "./split-check.js";
 import type { BackendRole } from "../core/backend-role.js";
 
 const PROXY = "127.0.0.1:15060";
@@ -188,5 +188,44 @@ describe("the split check", () => {
     assert.equal(off.verdict, "fail");
     assert.match(off.detail, /new 23 of 200 calls OUTSIDE the bound 18-22 at new=10%/);
     assert.equal(splitCheck({ algorithm: 4, weightNew: 0, toOld: 100, toNew: 1, otherSelections: 0 }).verdict, "fail");
+  });
+  it("a fleet's bound is the sum of its nodes' (each its own algorithm-9 cycle), not one cycle's over the total", () => {
+    // three nodes, 30 calls each at 50 %: each node's 30 calls are 30 slots of its own shuffled
+    // cycle (0-30 to new); one cycle over 90 calls would say 40-50 and fail 37
+    const nodes = [
+      { toOld: 20, toNew: 10 },
+      { toOld: 15, toNew: 15 },
+      { toOld: 18, toNew: 12 },
+    ];
+    const fleet = fleetSplitCheck({ algorithm: 9, weightNew: 50, nodes, otherSelections: 2 });
+    assert.deepEqual([fleet.verdict, fleet.calls, fleet.toNew, fleet.bound], ["pass", 90, 37, { min: 0, max: 90 }]);
+    assert.equal(splitCheck({ algorithm: 9, weightNew: 50, toOld: 53, toNew: 37, otherSelections: 6 }).verdict, "fail");
+    assert.match(fleet.detail, /new 37 of 90 calls within the bound 0-90 at new=50% \(the sum of 3 nodes' bounds/);
+    // 200 calls per node at 10 %: 20 each, 18-22 with 2 edge selections: the sum 54-66
+    const big = (toNew: number) => ({ toOld: 200 - toNew, toNew });
+    const tight = fleetSplitCheck({
+      algorithm: 9,
+      weightNew: 10,
+      nodes: [big(20), big(20), big(20)],
+      otherSelections: 2,
+    });
+    assert.deepEqual([tight.verdict, tight.bound], ["pass", { min: 54, max: 66 }]);
+    assert.equal(
+      fleetSplitCheck({ algorithm: 9, weightNew: 10, nodes: [big(20), big(20), big(27)], otherSelections: 2 }).verdict,
+      "fail",
+    );
+    // round-robin: each node alternates on its own
+    assert.deepEqual(
+      fleetSplitCheck({
+        algorithm: 4,
+        weightNew: 50,
+        nodes: [
+          { toOld: 5, toNew: 5 },
+          { toOld: 5, toNew: 6 },
+        ],
+        otherSelections: 0,
+      }).bound,
+      { min: 10, max: 11 },
+    );
   });
 });

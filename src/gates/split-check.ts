@@ -48,3 +48,40 @@ export function splitCheck(i: {
       `(algorithm ${i.algorithm}${i.otherSelections > 0 ? `, allowing ${i.otherSelections} selections out of order at the window's edges` : ""})`,
   };
 }
+
+/**
+ * A fleet's split check (pure): each node cycles through its own list (its own counter and, for
+ * algorithm 9, its own shuffle), so the fleet's calls to new lie within the sum of each node's bound
+ * for the calls that node routed, each node allowed `otherSelections` at its window's edges. One
+ * bound over the fleet's total would treat the nodes as one cycle: far too narrow for algorithm 9.
+ */
+export function fleetSplitCheck(i: {
+  algorithm: DispatcherAlgorithm;
+  weightNew: number;
+  nodes: readonly { toOld: number; toNew: number }[];
+  otherSelections: number;
+}): SplitCheck {
+  const each = i.nodes.map((n) =>
+    splitBound({
+      algorithm: i.algorithm,
+      weightNew: i.weightNew,
+      calls: n.toOld + n.toNew,
+      otherSelections: i.otherSelections,
+    }),
+  );
+  const bound = { min: each.reduce((s, b) => s + b.min, 0), max: each.reduce((s, b) => s + b.max, 0) };
+  const calls = i.nodes.reduce((s, n) => s + n.toOld + n.toNew, 0);
+  const toNew = i.nodes.reduce((s, n) => s + n.toNew, 0);
+  const ok = toNew >= bound.min && toNew <= bound.max;
+  return {
+    verdict: ok ? "pass" : "fail",
+    calls,
+    toNew,
+    bound,
+    otherSelections: i.otherSelections * i.nodes.length,
+    detail:
+      `split: new ${toNew} of ${calls} calls ${ok ? "within" : "OUTSIDE"} the bound ${bound.min}-${bound.max} at new=${i.weightNew}% ` +
+      `(the sum of ${i.nodes.length} nodes' bounds, each cycling through its own list; algorithm ${i.algorithm}` +
+      `${i.otherSelections > 0 ? `, allowing ${i.otherSelections} selections out of order at each node's window edges` : ""})`,
+  };
+}
