@@ -128,8 +128,11 @@ export interface ProductionNode {
   db: NodeDb | undefined;
   /** one JSON-RPC call with the right credentials (for the test's own reads) */
   rpc(method: string, params?: readonly (string | number)[]): Promise<unknown>;
-  /** stop Kamailio and start it again from its config (the list file is re-read) */
-  restart(): Promise<void>;
+  /**
+   * stop Kamailio and start it again from its config (the list file is re-read); with `reloadDelta`,
+   * the config's reload_delta is that from now on
+   */
+  restart(o?: { reloadDelta?: number }): Promise<void>;
   /** Kamailio's process group (SIGSTOP it to freeze the node's RPC) */
   kamailioGroup(): number;
   stop(): Promise<void>;
@@ -521,8 +524,16 @@ export async function startProductionNode(o: ProductionNodeOptions): Promise<Pro
     ssh,
     db,
     rpc: (method, params) => rawRpc(rpcUrl, ca, authorization, method, params),
-    async restart() {
+    async restart(r) {
       await stopChild(kamailio);
+      if (r?.reloadDelta !== undefined)
+        writeFileSync(
+          cfgFile,
+          readFileSync(cfgFile, "utf8").replace(
+            /^modparam\("dispatcher", "reload_delta", \d+\)$/m,
+            `modparam("dispatcher", "reload_delta", ${r.reloadDelta})`,
+          ),
+        );
       await startKamailio();
     },
     kamailioGroup: () => kamailio!.pid!,

@@ -8,7 +8,7 @@
  * between the write and the reload, at exactly that moment, without a sleep.
  */
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import {
@@ -21,6 +21,8 @@ import {
   type ProductionNode,
   type ProductionNodeOptions,
 } from "./production-node.js";
+import { runDirOf } from "./run-folder.js";
+import type { RunningCli } from "./running-cli.js";
 import { OLD_ATTRS } from "./target-node.js";
 
 export interface TargetFleet {
@@ -202,4 +204,44 @@ export function assertStepPutBackOnOld(
     step.fleet!.nodes.map((n) => [n.name, n.routing, n.restore?.verified]),
     names.map((name) => [name, "old", true]),
   );
+}
+
+/** waits for `ok` while `run` runs: fails naming its output when it ended first or took too long */
+export async function untilWhileRunning(
+  run: RunningCli,
+  what: string,
+  ok: () => boolean,
+  timeoutMs = 120_000,
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  let closed = false;
+  void run.closed.then(() => (closed = true));
+  while (!ok()) {
+    if (closed || Date.now() > end)
+      throw new Error(
+        `${what}: ${closed ? "the run ended first" : `not within ${timeoutMs} ms`}\n${run.out()}${run.err()}`,
+      );
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** the run's events so far (its run folder from the "run folder" line); [] before it exists */
+export function eventsOf(run: RunningCli): { kind: string; label?: string; ok?: boolean }[] {
+  if (!/run folder \S+/.test(run.out())) return [];
+  const file = path.join(runDirOf(run.out()), "events.ndjson");
+  if (!existsSync(file)) return [];
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l.endsWith("}"))
+    .map((l) => JSON.parse(l) as { kind: string; label?: string; ok?: boolean });
+}
+
+/** the run's step `label` was applied (its apply event, ok) */
+export const appliedIn = (run: RunningCli, label: string): boolean =>
+  eventsOf(run).some((e) => e.kind === "apply" && e.label === label && e.ok === true);
+
+/** the per-node table as the output prints it: every node of `names` on `routing` */
+export function assertFleetTable(out: string, names: readonly string[], routing: string): void {
+  for (const name of names)
+    assert.match(out, new RegExp(`^(migrate: )? {2}node ${name} {2}routes by ${routing} `, "m"), `${name} in\n${out}`);
 }
