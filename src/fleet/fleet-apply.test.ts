@@ -6,7 +6,7 @@ import { ExitCode } from "../core/exit-codes.js";
 import { backupPaths } from "../apply/apply.js";
 import { refuseUnlessClean, DriftError } from "../target/list-guard.js";
 import { fakeTarget, NEW, OLD, type FakeKamailio } from "../../test/support/fake-kamailio.js";
-import { fleetApply, FleetRestoredError, FleetSplitError, type FleetMember } from "./fleet-apply.js";
+import { driftWho, fleetApply, FleetRestoredError, FleetSplitError, type FleetMember } from "./fleet-apply.js";
 import { computeSkew, formatFleetOutcome, routingLines } from "./fleet-report.js";
 
 const FAST = { reloadWaitMs: 60, unavailableWaitMs: 60, firstBackoffMs: 1, maxBackoffMs: 5 };
@@ -91,10 +91,25 @@ describe("fleet apply: all or nothing per step", () => {
     const err = await rejected(fleetApply(members, "new", { retry: FAST }), DriftError);
     assert.equal(err.exitCode, ExitCode.ApplyRestored);
     assert.match(err.details.join("\n"), /drift on node kam3/);
+    assert.match(err.message, /: nothing was written on any node \(drift on node kam3\)$/);
     assert.deepEqual(
       kams.map((k) => k.writes),
       [0, 0, 0],
     );
+  });
+
+  it("check: every node sharing one table drifting is said as the table differing from every runtime", () => {
+    const on = (name: string, sharedKey: string | undefined): FleetMember =>
+      ({ name, target: { dispatcherList: { sharedKey } } }) as unknown as FleetMember;
+    const TABLE = "table dispatcher of postgres://kamailio@10.0.0.3:5432/kamailio";
+    const table = ["kam1", "kam2", "kam3"].map((n) => on(n, TABLE));
+    assert.equal(
+      driftWho(table, table),
+      `drift on every node, kam1, kam2, kam3: each one's runtime differs from ${TABLE}, which they share; the table (or every runtime) was changed behind the tool's back`,
+    );
+    assert.equal(driftWho(table.slice(2), table), "drift on node kam3");
+    const files = ["kam1", "kam2"].map((n) => on(n, undefined));
+    assert.equal(driftWho(files, files), "drift on node kam1, kam2");
   });
 
   it("check: nodes on different steps are exit 4 naming each node's step, nothing written", async () => {

@@ -97,6 +97,19 @@ function entriesKey(text: string | undefined): string {
   }
 }
 
+/**
+ * Who drifted, for the headline (and results.json's error): the nodes; when every node sharing one
+ * table drifted, the table they share is what differs from every runtime.
+ */
+export function driftWho(drifting: readonly FleetMember[], members: readonly FleetMember[]): string {
+  const names = drifting.map((m) => m.name).join(", ");
+  const shared = new Set(members.map((m) => m.target.dispatcherList.sharedKey));
+  const table = members[0]!.target.dispatcherList.sharedKey;
+  if (members.length > 1 && drifting.length === members.length && shared.size === 1 && table !== undefined)
+    return `drift on every node, ${names}: each one's runtime differs from ${table}, which they share; the table (or every runtime) was changed behind the tool's back`;
+  return `drift on node ${names}`;
+}
+
 interface Checked {
   member: FleetMember;
   previousText: string | undefined;
@@ -137,6 +150,7 @@ async function checkFleet(
     );
   const checked = read as Checked[];
   const drift: string[] = [];
+  const drifting: FleetMember[] = [];
   for (const c of checked) {
     try {
       const taken = takenOut?.get(c.member.name);
@@ -146,11 +160,15 @@ async function checkFleet(
       );
     } catch (err) {
       if (!(err instanceof DriftError)) throw err;
+      drifting.push(c.member);
       drift.push(err.message, ...err.details.map((d) => `  ${d}`));
     }
   }
   if (drift.length > 0)
-    throw new DriftError(`drift on the fleet before applying ${label}: nothing was written on any node`, drift);
+    throw new DriftError(
+      `drift on the fleet before applying ${label}: nothing was written on any node (${driftWho(drifting, members)})`,
+      drift,
+    );
   const keys = new Set(checked.map((c) => entriesKey(c.previousText)));
   if (keys.size > 1)
     throw new DriftError(

@@ -46,6 +46,7 @@ interface FleetStep {
 interface Results {
   status: string;
   exitCode: number;
+  error?: string;
   steps: { label: string; verdict: string; reason?: string; fleet?: FleetStep }[];
   rollback?: { from: number; to: number; ok: boolean };
   restart?: { node: string; onStep: number; matchesStep?: boolean };
@@ -301,7 +302,13 @@ describe("migrate --target on a fleet sharing one dispatcher table: faults durin
         ["new", "fail"],
       ],
     );
-    assert.match(res.steps[2]!.reason ?? "", /drift on the fleet/);
+    // results.json says who drifted: the table the three share differs from every runtime
+    const every = new RegExp(
+      "nothing was written on any node \\(drift on every node, kam1, kam2, kam3: each one's runtime differs from table dispatcher of postgres://\\S+, which they share; the table \\(or every runtime\\) was changed behind the tool's back\\)",
+    );
+    assert.match(run.err(), every);
+    assert.match(res.error ?? "", every);
+    assert.match(res.steps[2]!.reason ?? "", every);
     assert.equal(res.steps[2]!.fleet, undefined, "no table of a step refused before any write");
     for (const n of f.nodes) assert.deepEqual(await runtimeUris(n), [OLD, NEW].sort());
     assert.equal(lockRow(db), undefined);
@@ -329,6 +336,8 @@ describe("migrate --target on a fleet sharing one dispatcher table: faults durin
         ["new", "fail"],
       ],
     );
+    assert.match(res.error ?? "", /nothing was written on any node \(drift on node kam3\)$/);
+    assert.match(res.steps[2]!.reason ?? "", /\(drift on node kam3\)$/);
     for (const n of f.nodes.slice(0, 2)) assert.deepEqual(await runtimeUris(n), [OLD, NEW].sort());
     assert.equal(lockRow(db), undefined);
   });

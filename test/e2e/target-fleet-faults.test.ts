@@ -238,7 +238,7 @@ describe("migrate --target on a fleet: faults during a step", () => {
         ["new", "fail"],
       ],
     );
-    assert.match(res.steps[2]!.reason ?? "", /drift on the fleet/);
+    assert.match(res.steps[2]!.reason ?? "", /drift on the fleet.*\(drift on node kam3\)$/);
     assert.equal(res.steps[2]!.fleet, undefined, "no table of a step refused before any write");
     assert.doesNotMatch(run.out(), /step 3 new on the fleet/);
     // every node's runtime is still step 2's (new=50% destinations), kam3's list is the operator's
