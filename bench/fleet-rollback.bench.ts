@@ -1,29 +1,23 @@
 /**
  * Benchmark: the automatic rollback's reaction on a fleet of three harness nodes
- * (test/support/production-node.ts, algorithm 9, each its own list file, all in front of the same two
- * PBXs, all mirroring to one collector) with SIPp users calling through every node, RATE calls/s in
- * all (a third through each). The new PBX refuses every fifth call (uas-503-one-in-five.xml), so
+ * (test/support/target-fleet.ts: algorithm 9, all in front of the same two PBXs, all mirroring to one
+ * collector; each its own list file, or with --shared-table every node reading one dispatcher table in
+ * the first node's PostgreSQL) with SIPp users calling through every node, RATE calls/s in all (a third
+ * through each). The new PBX refuses every fifth call (uas-503-one-in-five.xml), so
  * `pbx-cutover migrate --target FLEET --steps 0,10` fails step 2's gates and goes back to step 1 on
  * every node: new out of selection on every node first (set_state; traffic stopped once the last node
  * read back without it), then the verified all-or-nothing restore (routing restored once every node
- * read back old). Each run starts fresh nodes. Run with the nodes' reload_delta 0 and Kamailio's
- * default 5 s.
+ * read back old; on the table: one transaction, every node reloaded in parallel). Each run starts
+ * fresh nodes. Run with the nodes' reload_delta 0 and Kamailio's default 5 s.
  *
- * Usage: node dist/bench/fleet-rollback.bench.js [runs per setting] [rate in all] [reload_delta,...]
+ * Usage: node dist/bench/fleet-rollback.bench.js [runs per setting] [rate in all] [reload_delta,...] [--shared-table]
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { runCli } from "../test/support/lab-fixture.js";
-import {
-  freeUdpPort,
-  startCallers,
-  startProductionNode,
-  writeFleetTargetFile,
-  type Callers,
-  type NodeAuth,
-  type ProductionNode,
-} from "../test/support/production-node.js";
+import type { NodeAuth } from "../test/support/production-node.js";
+import { targetFleet, type TargetFleet } from "../test/support/target-fleet.js";
 import { median } from "./support/median.js";
 
 const AUTH: NodeAuth = { bearer: "tok-fleet-bench" };
@@ -53,33 +47,23 @@ const fmt = (xs: number[], unit = "ms", digits = 0): string =>
 /** a run that never reached its gate: a destination check's OPTIONS went unanswered under the load */
 const NOT_ANSWERED = /does not answer|do not answer/;
 
-async function oneRun(reloadDelta: number, rate: number, i: number): Promise<Results | string> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "pbx-cutover-bench-fleet-rb-"));
-  const hep = { address: "127.0.0.1", port: await freeUdpPort() };
-  const common = {
-    auth: AUTH,
-    algorithm: 9 as const,
-    hep,
-    reloadDelta,
-    initialList: (u: { old: string }) => `1 ${u.old} 0 0 duid=old-pbx\n`,
-  };
-  const nodes: ProductionNode[] = [];
-  const callers: Callers[] = [];
+async function oneRun(reloadDelta: number, rate: number, i: number, sharedTable: boolean): Promise<Results | string> {
+  let f: TargetFleet | undefined;
   try {
-    nodes.push(await startProductionNode({ ...common, scenarios: { new: "uas-503-one-in-five.xml" } }));
-    for (let k = 1; k < 3; k++)
-      nodes.push(await startProductionNode({ ...common, sharedBackends: nodes[0]!.backends }));
-    const file = writeFleetTargetFile(
-      nodes.map((node, k) => ({ name: `kam${k + 1}`, node })),
-      dir,
-      AUTH,
-      { algorithm: 9, lines: { old: { attrs: "duid=old-pbx" } } },
-    );
-    for (const n of nodes) callers.push(startCallers(n, dir, Math.round(rate / 3)));
-    const r = await runCli(["migrate", "--target", file, "--artifacts-dir", path.join(dir, "art"), "--steps", "0,10"], {
-      cwd: dir,
-      timeoutMs: 180_000,
+    f = await targetFleet({
+      prefix: "bench-fleet-rb",
+      auth: AUTH,
+      sharedTable,
+      node: (k) => ({ reloadDelta, ...(k === 0 ? { scenarios: { new: "uas-503-one-in-five.xml" } } : {}) }),
     });
+    f.callers(Math.round(rate / 3));
+    const r = await runCli(
+      ["migrate", "--target", f.file, "--artifacts-dir", path.join(f.dir, "art"), "--steps", "0,10"],
+      {
+        cwd: f.dir,
+        timeoutMs: 180_000,
+      },
+    );
     const runDir = /run folder (\S+)/.exec(r.stdout)?.[1];
     if (r.code !== 1 || runDir === undefined)
       throw new Error(`run ${i}: expected exit 1 (rollback), got ${r.code}: ${r.stderr}${r.stdout}`);
@@ -89,18 +73,16 @@ async function oneRun(reloadDelta: number, rate: number, i: number): Promise<Res
       throw new Error(`run ${i}: no verified fleet rollback with a reaction: ${JSON.stringify(res.rollback)}`);
     return res;
   } finally {
-    await Promise.all(callers.map((c) => c.stop()));
-    await Promise.all(nodes.map((n) => n.stop()));
-    rmSync(dir, { recursive: true, force: true });
+    await f?.dispose();
   }
 }
 
-async function bench(reloadDelta: number, runs: number, rate: number): Promise<void> {
+async function bench(reloadDelta: number, runs: number, rate: number, sharedTable: boolean): Promise<void> {
   const rows: Results[] = [];
   const skipped: string[] = [];
   const load = [os.loadavg()[0]!];
   for (let i = 0; rows.length < runs && i < runs * 2; i++) {
-    const r = await oneRun(reloadDelta, rate, i);
+    const r = await oneRun(reloadDelta, rate, i, sharedTable);
     if (typeof r === "string") skipped.push(r);
     else rows.push(r);
     load.push(os.loadavg()[0]!);
@@ -109,7 +91,7 @@ async function bench(reloadDelta: number, runs: number, rate: number): Promise<v
   const rb = rows.map((x) => x.rollback!);
   const stopped = rb.filter((x) => x.reaction!.stopMs !== undefined);
   console.log(
-    `3 nodes, reload_delta ${reloadDelta} s, ${rate} calls/s in all, new=10 % refusing 1 in 5 (${runs} runs):`,
+    `3 nodes (${sharedTable ? "one shared PostgreSQL table" : "a list file each"}), reload_delta ${reloadDelta} s, ${rate} calls/s in all, new=10 % refusing 1 in 5 (${runs} runs):`,
   );
   if (skipped.length > 0)
     console.log(
@@ -155,10 +137,11 @@ async function bench(reloadDelta: number, runs: number, rate: number): Promise<v
 }
 
 async function main(): Promise<void> {
-  const runs = Number(process.argv[2] ?? 5);
-  const rate = Number(process.argv[3] ?? 500);
-  const deltas = (process.argv[4] ?? "0,5").split(",").map(Number);
-  for (const d of deltas) await bench(d, runs, rate);
+  const args = process.argv.slice(2);
+  const sharedTable = args.includes("--shared-table");
+  const [runs, rate, deltas] = args.filter((a) => a !== "--shared-table");
+  for (const d of (deltas ?? "0,5").split(",").map(Number))
+    await bench(d, Number(runs ?? 5), Number(rate ?? 500), sharedTable);
 }
 
 main().catch((err: unknown) => {
