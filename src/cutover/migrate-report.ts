@@ -12,7 +12,7 @@ import type { DrainResult } from "../observe/drain.js";
 import type { OptionsResult } from "../sip/options-probe.js";
 import type { StepGateRecord } from "./live-gates.js";
 import type { HepCaptureSummary } from "../hep/capture.js";
-import { pcapKeptText } from "../hep/pcap.js";
+import { pcapKeptText, type PcapKept } from "../hep/pcap.js";
 import type { BackendRole } from "../core/backend-role.js";
 import type { RestartFinding } from "../observe/restart-watch.js";
 import type { FleetStepRecord, NodeTakeOut } from "../fleet/fleet-routing.js";
@@ -132,13 +132,18 @@ export interface TrafficResult {
         holdMs: number;
         pcap: string;
         callsCounted: number;
-        /** the most of media.pcap captured and not read yet by the count (bytes) */
-        countBehindMaxBytes?: number;
         /** a lab of real FreeSWITCH: the calls counted with their PBX's own counters (its hangup event), and its event sockets */
         pbxCounted?: number;
         eventSockets?: Record<string, unknown>;
         /** the lab's media relay: the calls counted with the relay's own counters (its ng query) */
         relayCounted?: number;
+        /** every record the capture read (all counted, whatever media.pcap kept), what media.pcap kept under --capture-max-mb, what dumpcap dropped, why the capture broke off */
+        packetsCaptured?: number;
+        kept?: PcapKept;
+        captureDropped?: number;
+        captureFault?: string;
+        /** calls counted after the capture broke off (no verdict on their audio) */
+        callsNotJudged?: number;
       }
     | { on: false };
   /**
@@ -385,6 +390,7 @@ function trafficSection(r: MigrateResults): string[] {
                 ? `; ${r.traffic.media.relayCounted} with the media relay's (rtpengine's ng query)`
                 : "")
             : "- audio: off (--media off, or backends that do not send audio back)",
+          ...(r.traffic.media?.on ? mediaCaptureLines(r.traffic.media) : []),
           ...r.steps.flatMap((p) =>
             p.gates
               ? [
@@ -465,4 +471,21 @@ function probeByNodeText(byNode: Record<string, { total: number; old: number; ne
   if (byNode === undefined) return "";
   const each = Object.entries(byNode).map(([name, n]) => `${name} ${n.total} (old ${n.old}, new ${n.new})`);
   return ` (by node: ${each.join(", ")}; each node its own caller)`;
+}
+
+/** what the media capture read (every packet counted), what its file kept under the cap, what was lost */
+function mediaCaptureLines(m: {
+  packetsCaptured?: number;
+  kept?: PcapKept;
+  captureDropped?: number;
+  captureFault?: string;
+}): string[] {
+  if (m.packetsCaptured === undefined || m.kept === undefined) return [];
+  return [
+    `- media capture: ${m.packetsCaptured.toLocaleString("en-US")} packets captured, every one counted; kept ${pcapKeptText(m.kept)}` +
+      (m.captureDropped
+        ? `; dumpcap dropped ${m.captureDropped.toLocaleString("en-US")} (those calls' audio counted short)`
+        : "") +
+      (m.captureFault ? `; the capture broke off: ${m.captureFault} (calls counted after it were not judged)` : ""),
+  ];
 }

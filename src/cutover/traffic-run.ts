@@ -14,7 +14,7 @@ import type { Scope } from "../core/scope.js";
 import type { MigrateResults } from "./migrate-report.js";
 import type { DispatcherAlgorithm } from "../dispatcher/weights.js";
 import type { GateSpec } from "../gates/gate.js";
-import { kamailioMirrors, startHepCapture, type HepCapture } from "../hep/capture.js";
+import { DEFAULT_CAPTURE_MAX_MB, kamailioMirrors, startHepCapture, type HepCapture } from "../hep/capture.js";
 import { endpointKey } from "../hep/evidence.js";
 import type { HepForwardTarget } from "../hep/forward-target.js";
 import type { Target } from "../target/target.js";
@@ -30,7 +30,7 @@ import {
 } from "./background-traffic.js";
 import { openLineLog } from "../files/atomic-write.js";
 import { delay } from "../core/scope.js";
-import { startMediaCapture, type MediaCapture } from "../media/capture.js";
+import { startMediaCapture, type MediaCapture, type MediaCaptureSummary } from "../media/capture.js";
 import { LiveMedia } from "../media/live.js";
 import { audioOf, mediaRow, pbxRtpOf, type CallMedia } from "../media/rtp.js";
 import { addRelayCounts } from "../media/relay-counts.js";
@@ -208,7 +208,7 @@ export async function startTrafficRun(
   });
   scope.defer("hep rates", startRateSampler(rates, events));
   // media: the caller's RTP captured from before the first call, each call counted after its BYE
-  const media = t.calls?.media ? await startTrafficMedia(t.calls, target, runDir, scope, gates, log) : undefined;
+  const media = t.calls?.media ? await startTrafficMedia(t, target, runDir, scope, gates, log) : undefined;
   const scenario = media?.scenario ?? t.calls?.scenario;
   const hepAt = `${t.hep.address}:${capture.port}`;
   const calls = startUsersUac({ t, target, runDir, scope, scenario, media, callIdPrefix, proxies, hepAt, log });
@@ -269,21 +269,20 @@ async function requireMirroring(nodes: readonly { target: Target }[], ownCalls: 
   );
 }
 
-/** a media count this far behind the capture is said in the output */
-const MEDIA_BEHIND_WARN_BYTES = 64 * 1024 * 1024;
-
 interface TrafficMedia {
   capture: MediaCapture;
   live: LiveMedia;
   /** the UAC scenario with the RTP actions in it */
   scenario: string;
   files: { pcap: string; streamLog: string; uacLog: string };
-  /** the calls counted with the PBX's own counters, with the relay's */
-  counted: { pbx: number; relay: number };
+  /** the calls counted with the PBX's own counters, with the relay's, and not judged (after a capture fault) */
+  counted: { pbx: number; relay: number; notJudged: number };
   /** the event sockets subscribed (a lab of real FreeSWITCH) */
   pbx: PbxEvidence | undefined;
   /** stop polling and capturing, then count the calls still owed */
   stop(): Promise<void>;
+  /** once stopped: what the capture read, kept and dropped */
+  summary: MediaCaptureSummary | undefined;
 }
 
 /** how long a counted call waits for its PBX's hangup event (it comes within ms of the BYE) */
@@ -291,13 +290,15 @@ const PBX_HANGUP_WAIT_MS = 1000;
 
 /** The caller's RTP captured (dumpcap on the proxy's address) and counted call by call into the gates. */
 async function startTrafficMedia(
-  calls: NonNullable<TrafficSettings["calls"]>,
+  t: TrafficSettings,
   target: Target,
   runDir: string,
   scope: Scope,
   gates: StepGates,
   log: (line: string) => void,
 ): Promise<TrafficMedia> {
+  const calls = t.calls!;
+  const captureMaxMb = t.captureMaxMb ?? DEFAULT_CAPTURE_MAX_MB;
   const files = {
     pcap: path.join(runDir, TRAFFIC_FILES.mediaPcap),
     streamLog: path.join(runDir, TRAFFIC_FILES.mediaLog),
@@ -308,17 +309,9 @@ async function startTrafficMedia(
   // a long run: each call's PBX account is kept until its row is written (bounded)
   const pbx = media.pbx ? await watchPbxChannels(media.pbx, runDir, scope, log, true) : undefined;
   const scenario = await mediaScenarioFile(calls.scenario, runDir);
-  const capture = await startMediaCapture({
-    bin: media.dumpcapBin,
-    address: target.proxy.address,
-    file: files.pcap,
-    cwd: runDir,
-    signal: scope.signal,
-  });
-  scope.defer("media capture", () => capture.stop());
   const rows = openLineLog(path.join(runDir, TRAFFIC_FILES.mediaCalls));
   scope.defer("media rows", () => rows.close());
-  const counted = { pbx: 0, relay: 0 };
+  const counted = { pbx: 0, relay: 0, notJudged: 0 };
   // each counted call gets the other vantage points' counters before it is judged
   const judge = async (c: CallMedia): Promise<void> => {
     if (media.relay) await addRelayCounts(media.relay, [c]);
@@ -334,6 +327,11 @@ async function startTrafficMedia(
     }
     if (c.pbx) counted.pbx++;
     if (c.relay) counted.relay++;
+    // a capture that broke off holds only part of this call's packets: no verdict on it
+    if (capture.fault !== undefined) {
+      counted.notJudged++;
+      return;
+    }
     gates.observeMedia(c.callId, audioOf(c));
     rows.append(JSON.stringify({ callId: c.callId, ...mediaRow(c) }));
     pbx?.release(c.callId);
@@ -346,6 +344,21 @@ async function startTrafficMedia(
     judging.add(p);
   });
   scope.defer("media message log", () => live.close());
+  // every packet captured is counted as it is read; media.pcap keeps what the cap allows
+  const capture = await startMediaCapture({
+    bin: media.dumpcapBin,
+    address: target.proxy.address,
+    file: files.pcap,
+    cwd: runDir,
+    signal: scope.signal,
+    ...(captureMaxMb > 0 ? { maxBytes: captureMaxMb * 1024 * 1024 } : {}),
+    onPacket: (p) => live.addPacket(p),
+    onFault: (why) =>
+      log(
+        `media: the capture broke off (${why}): calls counted from now on are not judged (their audio is not all there)`,
+      ),
+  });
+  scope.defer("media capture", async () => void (await capture.stop()));
   let polling: Promise<void> = Promise.resolve();
   const poll = (final = false): Promise<void> =>
     (polling = polling
@@ -354,25 +367,30 @@ async function startTrafficMedia(
         log(`media: ${(e as Error).message}`);
       }));
   const timer = every(200, scope, "media poll", () => void poll());
-  return {
+  const handle: TrafficMedia = {
     capture,
     live,
     scenario,
     files,
     counted,
     pbx,
+    summary: undefined,
     async stop() {
       clearInterval(timer);
-      await capture.stop();
+      const s = await capture.stop();
+      handle.summary = s;
       await poll(true);
-      if (live.maxBacklogBytes > MEDIA_BEHIND_WARN_BYTES)
+      if (s.kept.dropped.files > 0) log(`media: ${pcapKeptText(s.kept)}`);
+      if (s.dropped)
         log(
-          `media: the count fell behind the capture by up to ${(live.maxBacklogBytes / 1024 / 1024).toFixed(0)} MB (the tool was short of CPU): calls counted late were let go by the gates, whose media verdicts then lack calls`,
+          `media: dumpcap dropped ${s.dropped} packets (the tool read its stream too slowly): those calls' audio counted short`,
         );
+      if (s.fault && !capture.fault) log(`media: ${s.fault}`);
       await live.close();
       await Promise.all([...judging]);
     },
   };
+  return handle;
 }
 
 /** The probe calls' totals, summed over the steps' verdicts (a fleet: each node's too). */
@@ -577,7 +595,13 @@ function trafficResults(
           ...rotatedLogs(runDir, scenario),
           ...hep.pcap.kept.files,
           CALL_RECORDS_FILE,
-          ...(media ? [TRAFFIC_FILES.mediaLog, TRAFFIC_FILES.mediaPcap, TRAFFIC_FILES.mediaCalls] : []),
+          ...(media
+            ? [
+                TRAFFIC_FILES.mediaLog,
+                ...(media.summary?.kept.files ?? [TRAFFIC_FILES.mediaPcap]),
+                TRAFFIC_FILES.mediaCalls,
+              ]
+            : []),
         ]
       : [...hep.pcap.kept.files, CALL_RECORDS_FILE],
     exit: exit ? exit.description : "no calls placed by the tool",
@@ -589,9 +613,18 @@ function trafficResults(
           holdMs: TRAFFIC_MEDIA_HOLD_MS,
           pcap: TRAFFIC_FILES.mediaPcap,
           callsCounted: media.live.total,
-          countBehindMaxBytes: media.live.maxBacklogBytes,
           ...(media.pbx ? { pbxCounted: media.counted.pbx, eventSockets: media.pbx.summary() } : {}),
           ...(t.calls?.media?.relay ? { relayCounted: media.counted.relay } : {}),
+          ...(media.summary
+            ? {
+                packetsCaptured: media.summary.records,
+                kept: media.summary.kept,
+                ...(media.summary.dropped !== undefined ? { captureDropped: media.summary.dropped } : {}),
+                ...(media.summary.fault !== undefined
+                  ? { captureFault: media.summary.fault, callsNotJudged: media.counted.notJudged }
+                  : {}),
+              }
+            : {}),
         }
       : { on: false },
   };

@@ -61,7 +61,7 @@ export interface HepCaptureOptions {
 export const DEFAULT_CAPTURE_MAX_MB = 512;
 
 /** the flag's help, the same for every command that captures */
-export const CAPTURE_MAX_MB_HELP = `cap capture.pcap at this many MB (default ${DEFAULT_CAPTURE_MAX_MB}; 0: no cap): a longer run keeps its start (capture.pcap) and its latest part (capture.N.pcap), results.json and the output say what was let go`;
+export const CAPTURE_MAX_MB_HELP = `cap capture.pcap, and with audio media.pcap, at this many MB each (default ${DEFAULT_CAPTURE_MAX_MB}; 0: no cap): a longer run keeps its start (capture.pcap, media.pcap) and its latest part (capture.N.pcap, media.N.pcap), every media packet still counted; results.json and the output say what was let go`;
 
 /** `--capture-max-mb MB`: a whole number of MB, 0 for no cap (UsageError, exit 2). */
 export function parseCaptureMaxMb(raw: string): number {

@@ -192,3 +192,43 @@ test("a capped capture: the start (capture.pcap) and the latest segments kept, e
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a capped capture of another capture's records (the media stream): each segment starts with that capture's header, records kept byte for byte", async () => {
+  const { mkdtempSync, readFileSync, rmSync } = await import("node:fs");
+  const os = await import("node:os");
+  const path = await import("node:path");
+  const { openPcapSegments, RAW_PCAP_RECORD, PCAP_SEGMENTS } = await import("./pcap.js");
+  const dir = mkdtempSync(path.join(os.tmpdir(), "pcap-raw-"));
+  try {
+    // an Ethernet capture's header (link type 1), and records of 16 + 200 bytes
+    const header = Buffer.from(pcapGlobalHeader());
+    header.writeUInt32LE(1, 20);
+    const record = (i: number): Buffer => {
+      const r = Buffer.alloc(216, i % 251);
+      r.writeUInt32LE(i, 0);
+      r.writeUInt32LE(200, 8);
+      r.writeUInt32LE(200, 12);
+      return r;
+    };
+    const file = path.join(dir, "media.pcap");
+    const w = openPcapSegments(file, RAW_PCAP_RECORD, { header, maxBytes: PCAP_SEGMENTS * 64 * 1024 });
+    // and one record bigger than a write chunk
+    const big = Buffer.alloc(16 + 300_000, 7);
+    big.writeUInt32LE(300_000, 8);
+    for (let i = 0; i < 10_000; i++) w.write(i === 5000 ? big : record(i));
+    await w.close();
+    const k = w.kept();
+    assert.equal(w.records, 10_000);
+    assert.equal(k.files[0], "media.pcap");
+    assert.ok(k.dropped.files > 0);
+    assert.equal(k.records + k.dropped.records, 10_000);
+    const first = readFileSync(file);
+    assert.ok(first.subarray(0, 24).equals(header));
+    assert.ok(first.subarray(24, 24 + 216).equals(record(0)));
+    const last = readFileSync(path.join(dir, k.files.at(-1)!));
+    assert.ok(last.subarray(0, 24).equals(header));
+    assert.ok(last.subarray(last.length - 216).equals(record(9999)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -150,16 +150,8 @@ export interface PcapKept {
   maxBytes: number | undefined;
 }
 
-export interface PcapWriter {
-  readonly path: string;
-  write(p: HepPacket): void;
-  /** records written so far (kept or since dropped) */
-  readonly records: number;
-  /** the files kept and what was dropped so far */
-  kept(): PcapKept;
-  /** flush and close; resolves when the file is complete (rejects on a write error) */
-  close(): Promise<void>;
-}
+/** HEP packets into a capped pcap file */
+export type PcapWriter = PcapSegments<HepPacket>;
 
 /**
  * Records are encoded straight into chunks of this size and each full chunk is one write (one write
@@ -186,11 +178,37 @@ interface Segment {
   bytes: number;
 }
 
+/** How a segmented writer measures and encodes one record of its kind. */
+export interface PcapRecordCodec<T> {
+  /** the record's length in bytes (its 16-byte header included) */
+  length(r: T): number;
+  /** encode it at `at`; returns the offset after it */
+  encode(r: T, b: Buffer, at: number): number;
+}
+
+/** A capture's segments: records of one kind appended, rotated under the cap. */
+export interface PcapSegments<T> {
+  readonly path: string;
+  write(r: T): void;
+  /** records written so far (kept or since dropped) */
+  readonly records: number;
+  /** the files kept and what was dropped so far */
+  kept(): PcapKept;
+  /** flush and close; resolves when the file is complete (rejects on a write error) */
+  close(): Promise<void>;
+}
+
 /**
- * Create (truncate) `file` as a pcap file and append a record per packet; an unwritable path throws
- * here. With `maxBytes` the capture rotates through segments and stays under it (see above).
+ * Create (truncate) `file` as a pcap file (each segment starts with `header`, by default ours:
+ * LINKTYPE_RAW) and append a record per `write`; an unwritable path throws here. With `maxBytes` the
+ * capture rotates through segments and stays under it (see above).
  */
-export function openPcapWriter(file: string, o: { maxBytes?: number } = {}): PcapWriter {
+export function openPcapSegments<T>(
+  file: string,
+  codec: PcapRecordCodec<T>,
+  o: { maxBytes?: number; header?: Buffer } = {},
+): PcapSegments<T> {
+  const header = o.header ?? pcapGlobalHeader();
   const segmentMax =
     o.maxBytes === undefined ? Infinity : Math.max(MIN_SEGMENT_BYTES, Math.floor(o.maxBytes / PCAP_SEGMENTS));
   let failure: Error | undefined;
@@ -212,7 +230,7 @@ export function openPcapWriter(file: string, o: { maxBytes?: number } = {}): Pca
     // the chunk being filled: `used` bytes of it are records not written yet (a written chunk is
     // handed to the stream and never touched again: the next one is a new buffer)
     chunk = Buffer.allocUnsafe(CHUNK_BYTES);
-    used = pcapGlobalHeader().copy(chunk, 0);
+    used = header.copy(chunk, 0);
     current = { path: p, records: 0, bytes: used };
     segments.push(current);
   };
@@ -246,13 +264,17 @@ export function openPcapWriter(file: string, o: { maxBytes?: number } = {}): Pca
   let records = 0;
   return {
     path: file,
-    write(p) {
+    write(r) {
       if (failure) return;
-      const len = pcapRecordLength(p);
+      const len = codec.length(r);
       if (current.records > 0 && current.bytes + len > segmentMax) rotate();
-      // a record is at most 16 + 40 + 8 + 65,535 bytes: always fits an empty chunk
       if (used + len > CHUNK_BYTES) flush();
-      used = encodePcapRecord(p, chunk, used);
+      if (len > CHUNK_BYTES) {
+        // bigger than a chunk (a foreign capture's record): written on its own
+        const b = Buffer.allocUnsafe(len);
+        codec.encode(r, b, 0);
+        out.write(b);
+      } else used = codec.encode(r, chunk, used);
       timer ??= setTimeout(flush, FLUSH_MS).unref();
       current.records++;
       current.bytes += len;
@@ -284,6 +306,20 @@ export function openPcapWriter(file: string, o: { maxBytes?: number } = {}): Pca
     },
   };
 }
+
+/**
+ * Create (truncate) `file` as a pcap file of HEP packets and append a record per packet; an
+ * unwritable path throws here. With `maxBytes` the capture rotates through segments and stays under it.
+ */
+export function openPcapWriter(file: string, o: { maxBytes?: number } = {}): PcapWriter {
+  return openPcapSegments(file, { length: pcapRecordLength, encode: encodePcapRecord }, o);
+}
+
+/** Records as they are (a capture's own, header included) into a pcap file of the same header. */
+export const RAW_PCAP_RECORD: PcapRecordCodec<Buffer> = {
+  length: (r) => r.length,
+  encode: (r, b, at) => at + r.copy(b, at),
+};
 
 /** One line on what a capture kept: "capture.pcap (12.3 MB, 45,678 records)" or, capped, what was let go. */
 export function pcapKeptText(k: PcapKept): string {

@@ -1,37 +1,30 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { dumpcapArgv, markerAt } from "./capture.js";
-import { pcapOf, rtp } from "./pcap-fixture.js";
+import { dumpcapArgv, dumpcapDropped } from "./capture.js";
 
-const CALLER: [string, number] = ["127.0.0.1", 30000];
-
-test("markerAt: the 12-zero-byte datagram to the marker port, not RTP to it nor zeros to another port", () => {
-  const before = pcapOf([
-    { src: CALLER, dst: ["127.0.0.1", 30040], payload: rtp(1) },
-    { src: CALLER, dst: ["127.0.0.1", 30038], payload: Buffer.alloc(12) },
-  ]);
-  assert.equal(markerAt(before, 30040), -1);
-  const withMarker = pcapOf([
-    { src: CALLER, dst: ["127.0.0.1", 30040], payload: rtp(1) },
-    { src: CALLER, dst: ["127.0.0.1", 30040], payload: Buffer.alloc(12) },
-  ]);
-  const at = markerAt(withMarker, 30040);
-  assert.ok(at > 0);
-  assert.equal(withMarker.readUInt16BE(at), 30040);
-  // cut just before the end of its payload: not yet
-  assert.equal(markerAt(withMarker.subarray(0, withMarker.length - 1), 30040), -1);
-});
-
-test("dumpcapArgv: loopback, pcap format, the caller's port range", () => {
-  assert.deepEqual(dumpcapArgv("dumpcap", 30000, "m.pcap"), [
+test("dumpcapArgv: loopback, pcap format to its standard output, the caller's port range", () => {
+  assert.deepEqual(dumpcapArgv("dumpcap", 30000), [
     "dumpcap",
     "-i",
     "lo",
     "-P",
     "-q",
+    "-B",
+    "64",
     "-f",
     "udp portrange 30000-30040",
     "-w",
-    "m.pcap",
+    "-",
   ]);
+});
+
+test("dumpcapDropped: what dumpcap's closing statistics say it dropped (dumpcap 4.0, Debian 12)", () => {
+  const lines = [
+    "Capturing on 'Loopback: lo'",
+    "File: -",
+    "Packets captured: 1200",
+    "Packets received/dropped on interface 'Loopback: lo': 1200/37 (pcap:37/dumpcap:0/flushed:0/ps_ifdrop:0) (97.0%)",
+  ];
+  assert.equal(dumpcapDropped(lines), 37);
+  assert.equal(dumpcapDropped(lines.slice(0, 3)), undefined);
 });

@@ -1,15 +1,21 @@
 /**
- * The caller's RTP on loopback, written by dumpcap (Wireshark's capture engine) to a classic pcap
- * file: a capture filter keeps only the UDP ports the caller's media may use, so SIP and other
- * traffic on the machine stay out. The file is the evidence (it opens in Wireshark and tshark's RTP
- * stream analysis) and what src/sim/media.ts counts.
+ * The caller's RTP on loopback, captured by dumpcap (Wireshark's capture engine) to a pipe: a capture
+ * filter keeps only the UDP ports the caller's media may use, so SIP and other traffic on the machine
+ * stay out. dumpcap writes a classic pcap stream to its standard output; the tool reads it as it
+ * comes into one reused buffer (os/pipe.ts), hands every packet to the count (so the count sees every
+ * packet captured, whatever the file keeps) and writes the records to `media.pcap`, capped and
+ * rotated like capture.pcap (capture-stream.ts). The file is the evidence (Wireshark, tshark's RTP
+ * stream analysis). The pipe is read whenever it has data: a tool too slow to read it makes dumpcap
+ * wait and the kernel drop, which dumpcap counts and the summary says.
  */
 import { createSocket } from "node:dgram";
-import { stat } from "node:fs/promises";
 import { EnvironmentError } from "../core/errors.js";
-import { readRange } from "../files/read-range.js";
 import { delay } from "../core/scope.js";
-import { startSipp, type SippProcess } from "../sipp/runner.js";
+import type { PcapKept } from "../hep/pcap.js";
+import { openChildPipe } from "../os/pipe.js";
+import { startSipp, type SippExit, type SippProcess } from "../sipp/runner.js";
+import { CaptureStream } from "./capture-stream.js";
+import type { RtpPacket } from "./rtp.js";
 
 /** ports above the caller's -mp that SIPp may move its media sockets to when one is taken */
 export const MEDIA_PORT_SPAN = 40;
@@ -18,9 +24,30 @@ export interface MediaCapture {
   /** the caller's media base port (SIPp -mp) */
   port: number;
   file: string;
-  /** stop capturing; resolves once the file is complete */
-  stop(): Promise<void>;
+  /** records captured so far (every one went to the count; the file may keep fewer) */
+  readonly records: number;
+  /** the capture broke off before stop (dumpcap gone, its stream cut or unreadable): why; undefined while it runs */
+  readonly fault: string | undefined;
+  /** stop capturing (after everything captured so far was read); resolves once the file is complete, never rejects */
+  stop(): Promise<MediaCaptureSummary>;
 }
+
+export interface MediaCaptureSummary {
+  /** records read from dumpcap's stream (every one counted), and of them RTP packets */
+  records: number;
+  packets: number;
+  /** what the capture file kept under the cap */
+  kept: PcapKept;
+  /** what dumpcap says it dropped (the kernel's and its own), undefined when it said nothing */
+  dropped: number | undefined;
+  /** the capture broke off before it was stopped, or its file could not be written: why */
+  fault: string | undefined;
+}
+
+/** dumpcap's kernel buffer (MiB): seconds of the caller's audio at production rates while the tool is busy */
+const CAPTURE_BUFFER_MIB = 64;
+/** the one buffer every read of dumpcap's stream goes into */
+const READ_BUFFER_BYTES = 1024 * 1024;
 
 /** A UDP port the kernel hands out on `address` now (SIPp moves on if it is taken by the time it binds). */
 export async function freeUdpPort(address: string): Promise<number> {
@@ -35,99 +62,165 @@ export async function freeUdpPort(address: string): Promise<number> {
   return port - (port % 2);
 }
 
-/**
- * Where the flush marker (a UDP datagram to `port` whose payload is 12 zero bytes: not RTP) sits in
- * raw capture bytes (the offset of its UDP header's destination port), or -1: destination port and
- * length 20, then the zeros (the checksum between them not compared).
- */
-export function markerAt(bytes: Buffer, port: number): number {
-  const head = Buffer.alloc(4);
-  head.writeUInt16BE(port, 0);
-  head.writeUInt16BE(8 + 12, 2);
-  for (let at = bytes.indexOf(head); at >= 0; at = bytes.indexOf(head, at + 1)) {
-    const payload = at + 6;
-    if (payload + 12 > bytes.length) return -1;
-    if (bytes.subarray(payload, payload + 12).every((b) => b === 0)) return at;
-  }
-  return -1;
-}
-
-/**
- * Wait (at most 5 s) until everything captured so far is in the file: dumpcap hands packets over in
- * blocks, so a datagram sent now to the last captured port (not RTP: a version-0 payload) shows up in
- * the file after every earlier packet. Only what the file gains from now on is read, in bounded chunks.
- */
-async function flushed(address: string, markerPort: number, file: string): Promise<void> {
-  const s = createSocket("udp4");
-  s.on("error", () => undefined);
-  const deadline = performance.now() + 5000;
-  let pos = await stat(file).then(
-    (st) => st.size,
-    () => 0,
-  );
-  // the last bytes of the previous chunk, for a marker split across two reads
-  let tail = Buffer.alloc(0);
-  const markerSeen = async (): Promise<boolean> => {
-    for (;;) {
-      const { data, from } = await readRange(file, pos);
-      if (from !== pos || data.length === 0) return false;
-      pos += data.length;
-      const bytes = Buffer.concat([tail, data]);
-      if (markerAt(bytes, markerPort) >= 0) return true;
-      tail = Buffer.from(bytes.subarray(Math.max(0, bytes.length - 19)));
-    }
-  };
-  try {
-    for (let sent = 0; performance.now() < deadline; sent++) {
-      if (sent % 10 === 0) s.send(Buffer.alloc(12), markerPort, address);
-      if (await markerSeen()) return;
-      await delay(50);
-    }
-  } finally {
-    s.close();
-  }
-}
-
-export function dumpcapArgv(bin: string, port: number, file: string): string[] {
+export function dumpcapArgv(bin: string, port: number): string[] {
   const last = Math.min(port + MEDIA_PORT_SPAN, 65535);
-  return [bin, "-i", "lo", "-P", "-q", "-f", `udp portrange ${port}-${last}`, "-w", file];
+  return [
+    bin,
+    "-i",
+    "lo",
+    "-P",
+    "-q",
+    "-B",
+    String(CAPTURE_BUFFER_MIB),
+    "-f",
+    `udp portrange ${port}-${last}`,
+    "-w",
+    "-",
+  ];
 }
 
-/** Start capturing the caller's media ports; resolves once dumpcap has written the file's header. */
+/** The packets dumpcap says it dropped, from its closing statistics ("received/dropped on interface 'lo': 10/2"). */
+export function dumpcapDropped(lines: readonly string[]): number | undefined {
+  let dropped: number | undefined;
+  for (const l of lines) {
+    const m = /received\/dropped on interface .*?: (\d+)\/(\d+)/.exec(l);
+    if (m) dropped = (dropped ?? 0) + Number(m[2]);
+  }
+  return dropped;
+}
+
+/**
+ * Start capturing the caller's media ports into `file` (at most `maxBytes` kept: the start and the
+ * latest part), each RTP packet handed to `onPacket` as it is read; resolves once dumpcap has begun
+ * its stream. A dumpcap that cannot start is exit 3; one that dies later, or a stream that ends or
+ * breaks, is a `fault` said at once (`onFault`) and in the summary, never a hang.
+ */
 export async function startMediaCapture(o: {
   bin: string;
   address: string;
   file: string;
   cwd: string;
   signal: AbortSignal;
+  maxBytes?: number;
+  onPacket?: (p: RtpPacket) => void;
+  onFault?: (why: string) => void;
 }): Promise<MediaCapture> {
   const port = await freeUdpPort(o.address);
-  const proc: SippProcess = startSipp(dumpcapArgv(o.bin, port, o.file), { cwd: o.cwd, signal: o.signal });
-  let exited = false;
-  void proc.done.then(() => (exited = true));
+  const marker = Math.min(port + MEDIA_PORT_SPAN, 65535);
+  const stream = new CaptureStream({
+    file: o.file,
+    markerPort: marker,
+    ...(o.maxBytes ? { maxBytes: o.maxBytes } : {}),
+    onPacket: (p) => o.onPacket?.(p),
+  });
+  let fault: string | undefined;
+  let stopping = false;
+  let proc: SippProcess | undefined;
+  let exit: SippExit | undefined;
+  const broke = (why: string): void => {
+    // an interrupted run stops dumpcap itself: no fault of the capture's
+    if (fault !== undefined || stopping || o.signal.aborted) return;
+    fault = why;
+    // a capture that broke is stopped (no dumpcap left behind writing into nothing)
+    void proc?.stop();
+    o.onFault?.(why);
+  };
+  let streamEnded!: () => void;
+  const ended = new Promise<void>((resolve) => (streamEnded = resolve));
+  const pipe = openChildPipe(
+    Buffer.allocUnsafe(READ_BUFFER_BYTES),
+    (n, b) => {
+      if (fault !== undefined) return;
+      try {
+        stream.push(b.subarray(0, n));
+      } catch (e) {
+        broke(`dumpcap's stream could not be read: ${(e as Error).message}`);
+      }
+    },
+    (e) => {
+      streamEnded();
+      if (e) broke(`dumpcap's stream broke off: ${e.message}`);
+      // dumpcap gone: its exit (a moment later) says why, this only if it does not come
+      else if (!stopping)
+        setTimeout(() => broke("dumpcap's stream ended before the capture was stopped"), 2000).unref();
+    },
+  );
+  try {
+    proc = startSipp(dumpcapArgv(o.bin, port), { cwd: o.cwd, signal: o.signal, stdout: pipe.writeFd });
+  } finally {
+    pipe.closeWriteEnd();
+  }
+  const running = proc;
+  void running.done.then((x) => {
+    exit = x;
+    if (!stopping) broke(`dumpcap exited before the capture was stopped (${exitText(x)})`);
+  });
   const deadline = performance.now() + 10_000;
-  for (;;) {
-    const size = await stat(o.file).then(
-      (s) => s.size,
-      () => 0,
-    );
-    if (size >= 24) break;
-    if (exited || performance.now() > deadline) {
-      await proc.stop();
-      const tail = (await proc.done).outputTail.join("; ");
+  while (!stream.started) {
+    if (exit !== undefined || fault !== undefined || performance.now() > deadline || o.signal.aborted) {
+      stopping = true;
+      await running.stop();
+      pipe.socket.destroy();
+      const x = await running.done;
       throw new EnvironmentError(
-        `dumpcap did not start capturing the caller's media on lo (capturing needs root or dumpcap's capabilities; --media off places calls without audio): ${tail || "no output"}`,
+        `dumpcap did not start capturing the caller's media on lo (capturing needs root or dumpcap's capabilities; --media off places calls without audio): ${fault ?? (x.outputTail.join("; ") || "no output")}`,
       );
     }
-    await delay(20, o.signal);
+    await delay(20);
   }
-  const marker = Math.min(port + MEDIA_PORT_SPAN, 65535);
+  /** wait (at most 5 s) until a marker sent now came through the stream: everything captured before it was read */
+  const flushed = async (): Promise<void> => {
+    const s = createSocket("udp4");
+    s.on("error", () => undefined);
+    stream.markerSeen = false;
+    const until = performance.now() + 5000;
+    try {
+      for (let sent = 0; !stream.markerSeen && fault === undefined && performance.now() < until; sent++) {
+        if (sent % 10 === 0) s.send(Buffer.alloc(12), marker, o.address);
+        await delay(20);
+      }
+    } finally {
+      s.close();
+    }
+  };
+  let stopped: Promise<MediaCaptureSummary> | undefined;
   return {
     port,
     file: o.file,
-    async stop() {
-      if (!exited) await flushed(o.address, marker, o.file);
-      await proc.stop();
+    get records() {
+      return stream.records;
+    },
+    get fault() {
+      return fault;
+    },
+    stop() {
+      stopped ??= (async () => {
+        if (fault === undefined && exit === undefined) await flushed();
+        stopping = true;
+        await running.stop();
+        const x = await running.done;
+        // everything dumpcap wrote before it exited is read (its end of the pipe is closed: the end comes)
+        const late = setTimeout(() => pipe.socket.destroy(), 5000);
+        await ended;
+        clearTimeout(late);
+        pipe.socket.destroy();
+        let fileFault: string | undefined;
+        await stream.close().catch((e: unknown) => (fileFault = (e as Error).message));
+        return {
+          records: stream.records,
+          packets: stream.packets,
+          kept: stream.kept()!,
+          dropped: dumpcapDropped(x.outputTail),
+          fault: fault ?? fileFault,
+        };
+      })();
+      return stopped;
     },
   };
+}
+
+/** "exit 2: <its last lines>" */
+function exitText(x: SippExit): string {
+  const how = x.signal ? `signal ${x.signal}` : x.code === null ? x.description : `exit ${x.code}`;
+  return [how, ...x.outputTail.slice(-3)].join(": ");
 }

@@ -416,3 +416,66 @@ test("PcapReader.pushRtp: the same packets as the datagram path, whole or a byte
     assert.deepEqual(out, expected, `chunks of ${size}`);
   }
 });
+
+test("PcapReader: a stream pushed in pieces that cut the header and records anywhere gives every record once, whole, and the same datagrams", () => {
+  const pcap = pcapOf(
+    Array.from({ length: 20 }, (_, i) => ({
+      src: CALLER,
+      dst: PBX,
+      payload: rtp(SIPP_BASE_SSRC + i, 0, i),
+      ms: 1000 + i,
+    })),
+  );
+  const whole = udpDatagramsOf(pcap).map((d) => d.payload.readUInt32BE(8));
+  for (const piece of [1, 7, 23, 229, 231, 5000]) {
+    const records: Buffer[] = [];
+    const r = new PcapReader((rec) => records.push(Buffer.from(rec)));
+    const ssrcs: number[] = [];
+    for (let at = 0; at < pcap.length; at += piece)
+      for (const d of r.push(pcap.subarray(at, at + piece))) ssrcs.push(d.payload.readUInt32BE(8));
+    assert.deepEqual(ssrcs, whole, `pieces of ${piece}`);
+    assert.ok(r.header?.equals(pcap.subarray(0, 24)));
+    assert.ok(Buffer.concat([r.header!, ...records]).equals(pcap), `records of pieces of ${piece}`);
+  }
+});
+
+test("PcapReader.pushRtp: the stream cut in two at every byte offset, each piece in one reused buffer overwritten after it: every record once, byte for byte, the same packets, the other datagrams to notRtp", () => {
+  const frames: Frame[] = [
+    { src: CALLER, dst: PBX, payload: rtp(SIPP_BASE_SSRC, 0, 1, 160), ms: 5 },
+    { src: CALLER, dst: ["127.0.0.1", 30040], payload: Buffer.alloc(12), ms: 5.5 },
+    { src: PBX, dst: CALLER, payload: rtp(SIPP_BASE_SSRC, 8, 1, 160), ms: 6 },
+    { src: ["127.0.0.9", 4000], dst: CALLER, payload: rtp(77, 0, 2, 320), ms: 7 },
+  ];
+  const whole = pcapOf(frames);
+  const expected = rtpPacketsOf(whole);
+  assert.equal(expected.length, 3);
+  const buf = Buffer.alloc(whole.length);
+  for (let cut = 0; cut <= whole.length; cut++) {
+    const records: Buffer[] = [];
+    const others: string[] = [];
+    const r = new PcapReader((rec) => records.push(Buffer.from(rec)));
+    const got = [];
+    for (const [from, to] of [
+      [0, cut],
+      [cut, whole.length],
+    ] as const) {
+      const n = whole.copy(buf, 0, from, to);
+      got.push(...r.pushRtp(buf.subarray(0, n), (port, payload) => others.push(`${port}/${payload.length}`)));
+      buf.fill(0xee);
+    }
+    assert.deepEqual(got, expected, `cut at ${cut}`);
+    assert.deepEqual(others, ["30040/12"], `cut at ${cut}`);
+    assert.ok(r.header?.equals(whole.subarray(0, 24)), `cut at ${cut}`);
+    assert.ok(Buffer.concat([r.header!, ...records]).equals(whole), `records, cut at ${cut}`);
+  }
+});
+
+test("PcapReader: a record longer than any snapshot length is no pcap stream (refused, not waited for)", () => {
+  const bad = Buffer.from(pcapOf([{ src: CALLER, dst: PBX, payload: rtp(1) }]).subarray(0, 40));
+  bad.writeUInt32LE(2 ** 31, 24 + 8);
+  assert.throws(() => new PcapReader().pushRtp(bad), /not a pcap file or stream/);
+  // its header alone in the first piece
+  const r = new PcapReader();
+  r.pushRtp(bad.subarray(0, 30));
+  assert.throws(() => r.pushRtp(bad.subarray(30)), /not a pcap file or stream/);
+});

@@ -74,18 +74,27 @@ class EndpointNames {
   }
 }
 
+/** a record longer than this is no pcap record (a snapshot length is at most 262,144) */
+const MAX_RECORD_BYTES = 16 + 262_144;
+
 /**
- * A classic pcap file read as it grows: `push` each new chunk of bytes; it returns the IPv4/UDP
- * datagrams of the records completed so far (a partial record waits for its bytes). `pushRtp` returns
- * only the RTP packets, without a datagram object or a payload view per packet (the live count's
- * path). Neither keeps `chunk` (a caller may reuse it for its next read); `push`'s payloads are views
- * of it, valid until then. A record split across two chunks is completed in a small copy of its own.
+ * A classic pcap file or stream read as it grows: `push` each new chunk of bytes; it returns the
+ * IPv4/UDP datagrams of the records completed so far (a partial record waits for its bytes). `pushRtp`
+ * returns only the RTP packets, without a datagram object or a payload view per packet (the live
+ * count's path). Neither keeps `chunk` (a caller may reuse it for its next read); `push`'s payloads are
+ * views of it, valid until then. A record split across two chunks is completed in a small copy of its
+ * own. `onRecord` sees every complete record as it is, whatever it holds (its 16-byte header and
+ * data: a view, valid only during the call).
  */
 export class PcapReader {
   /** the start of a file header or record the last chunk ended in (a copy) */
   private pending: Buffer = Buffer.alloc(0);
   private head: PcapHead | undefined;
   private readonly endpoints = new EndpointNames();
+  /** the file's 24-byte global header, once read */
+  header: Buffer | undefined;
+
+  constructor(private readonly onRecord?: (record: Buffer) => void) {}
 
   push(chunk: Buffer): UdpDatagram[] {
     const out: UdpDatagram[] = [];
@@ -103,12 +112,16 @@ export class PcapReader {
     return out;
   }
 
-  pushRtp(chunk: Buffer): RtpPacket[] {
+  /** the RTP packets; each other UDP datagram's destination port and payload (a view) to `notRtp` */
+  pushRtp(chunk: Buffer, notRtp?: (dstPort: number, payload: Buffer) => void): RtpPacket[] {
     const out: RtpPacket[] = [];
     this.records(chunk, (b, ip, end, ms) => {
       const udp = this.udpOffset(b, ip);
       const rtp = udp + 8;
-      if (end - rtp < 12 || b[rtp]! >> 6 !== 2) return;
+      if (end - rtp < 12 || b[rtp]! >> 6 !== 2) {
+        notRtp?.(b.readUInt16BE(udp + 2), b.subarray(rtp, end));
+        return;
+      }
       out.push({
         src: this.endpoints.of(b, ip + 12, b.readUInt16BE(udp)),
         dst: this.endpoints.of(b, ip + 16, b.readUInt16BE(udp + 2)),
@@ -153,7 +166,14 @@ export class PcapReader {
   private unitBytes(b: Buffer): number {
     if (!this.head) return 24;
     if (b.length < 16) return 16;
-    return 16 + (this.head.le ? b.readUInt32LE(8) : b.readUInt32BE(8));
+    return 16 + this.caplen(b, 0);
+  }
+
+  /** a record's captured length, refused beyond any snapshot length (no pcap stream: not an allocation without bound) */
+  private caplen(b: Buffer, at: number): number {
+    const n = this.head!.le ? b.readUInt32LE(at + 8) : b.readUInt32BE(at + 8);
+    if (16 + n > MAX_RECORD_BYTES) throw new Error(`a pcap record of ${n} bytes: not a pcap file or stream`);
+    return n;
   }
 
   /** the file header (once) and every complete record of `pcap` from `at`; where the first incomplete one starts */
@@ -170,13 +190,15 @@ export class PcapReader {
         linktype === LINKTYPE_ETHERNET ? 14 : linktype === LINKTYPE_RAW ? 0 : linktype === LINKTYPE_LINUX_SLL ? 16 : -1;
       if (linkHeader < 0) throw new Error(`pcap link type ${linktype} is not read`);
       this.head = { le, nano, linkHeader };
+      this.header = Buffer.from(pcap.subarray(at, at + 24));
       at += 24;
     }
     const { le, nano, linkHeader } = this.head;
     while (at + 16 <= pcap.length) {
-      const caplen = le ? pcap.readUInt32LE(at + 8) : pcap.readUInt32BE(at + 8);
+      const caplen = this.caplen(pcap, at);
       const start = at + 16;
       if (start + caplen > pcap.length) break;
+      this.onRecord?.(pcap.subarray(at, start + caplen));
       const secs = le ? pcap.readUInt32LE(at) : pcap.readUInt32BE(at);
       const frac = le ? pcap.readUInt32LE(at + 4) : pcap.readUInt32BE(at + 4);
       const ms = secs * 1000 + frac / (nano ? 1e6 : 1e3);

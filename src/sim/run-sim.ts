@@ -74,7 +74,8 @@ export interface SimRunOptions {
   injectFault?: (f: TestFault) => Promise<string>;
   runId?: string;
   /** media on: calls stream audio, captured with this dumpcap, and each phase is judged media-both-ways */
-  media?: { dumpcapBin: string; relay?: NgAddress };
+  /** maxBytes: each burst's media pcap at most this big (0: no cap); the count sees every packet */
+  media?: { dumpcapBin: string; relay?: NgAddress; maxBytes?: number };
   /** the evidence sources in use (default: the stand-ins' logs alone) */
   evidence?: EvidenceInUse;
   /** the run's HEP capture and its feed (evidence hep or both) */

@@ -174,6 +174,8 @@ export async function runSimSession(
               ? {
                   media: {
                     dumpcapBin: dumpcap,
+                    // each burst's media pcap like a stand-in's phase copy: an eighth of the cap
+                    maxBytes: logCopyMaxBytes(req.captureMaxMb),
                     ...(driver.mediaRelay ? { relay: driver.mediaRelay } : {}),
                   },
                 }

@@ -14,11 +14,10 @@ import { callPathOf, type Target } from "../target/target.js";
 import { MessageLogFollower, fileSize, parseMessageLogBuffer } from "../sip/message-log.js";
 import { streamOrder } from "../sipp/media.js";
 import { mediaScenarioFile } from "../media/scenario-file.js";
-import { rtpOfPcapFile } from "../media/pcap-file.js";
-import { callMedia, callSignalsOf, type CallMedia } from "../media/rtp.js";
+import { callMedia, callSignalsOf, type CallMedia, type RtpPacket } from "../media/rtp.js";
 import { addRelayCounts } from "../media/relay-counts.js";
 import type { NgAddress } from "../rtpengine/ng.js";
-import { startMediaCapture, type MediaCapture } from "../media/capture.js";
+import { startMediaCapture, type MediaCapture, type MediaCaptureSummary } from "../media/capture.js";
 import { uacArgv } from "../sipp/argv.js";
 import { parseTraceStat, type TraceStat } from "../sipp/results.js";
 import { startSipp, type SippExit, type SippProcess } from "../sipp/runner.js";
@@ -84,7 +83,8 @@ export interface TrafficOptions {
   /** the run's HEP capture, when `evidence` is hep or both */
   hep?: TrafficHep;
   /** media on: each call streams a tone and the caller's RTP is captured with this dumpcap; with a media relay, its ng control (each call's counters) */
-  media?: { dumpcapBin: string; relay?: NgAddress };
+  /** maxBytes: each burst's media pcap at most this big (0: no cap); the count sees every packet */
+  media?: { dumpcapBin: string; relay?: NgAddress; maxBytes?: number };
   /** each phase's copy of a stand-in's log keeps at most this many bytes (undefined or 0: all) */
   logCopyMaxBytes?: number;
 }
@@ -256,6 +256,8 @@ export class Traffic {
     const media = this.o.media;
     const mediaFiles = { pcap: base.replace(/\.log$/, ".media.pcap"), log: base.replace(/\.log$/, ".media.log") };
     let capture: MediaCapture | undefined;
+    // the burst's RTP as the capture reads it (every packet, whatever the file keeps)
+    const packets: RtpPacket[] = [];
     let stopped = false;
     const launch = async (): Promise<{ proc: SippProcess; argv: string[] }> => {
       const scenario = media ? await this.scenarioWithMedia() : this.o.scenario;
@@ -266,6 +268,8 @@ export class Traffic {
           file: mediaFiles.pcap,
           cwd: this.o.runDir,
           signal: this.o.signal,
+          ...(media.maxBytes ? { maxBytes: media.maxBytes } : {}),
+          onPacket: (p) => packets.push(p),
         });
       }
       const argv = uacArgv(this.o.sippBin, scenario, {
@@ -334,7 +338,7 @@ export class Traffic {
       if (capture)
         report.media = await countMedia(
           files.messageLog,
-          mediaFiles,
+          { ...mediaFiles, packets, capture: await capture.stop() },
           spec.holdMs,
           `${callIdTag(this.o.runId, spec.label)}-`,
           media?.relay,
@@ -383,22 +387,19 @@ export class Traffic {
 /** Each call's packets from the burst's media capture, its media log and the UAC's message log. */
 async function countMedia(
   uacLog: string,
-  files: { pcap: string; log: string },
+  files: { pcap: string; log: string; packets: RtpPacket[]; capture: MediaCaptureSummary },
   holdMs: number,
   callIdPrefix: string,
   relay: NgAddress | undefined,
 ): Promise<NonNullable<BurstReport["media"]>> {
   try {
-    const [packets, log, messages] = await Promise.all([
-      rtpOfPcapFile(files.pcap),
-      readFile(files.log, "utf8").catch(() => ""),
-      readFile(uacLog),
-    ]);
+    if (files.capture.fault !== undefined) throw new Error(`the capture broke off: ${files.capture.fault}`);
+    const [log, messages] = await Promise.all([readFile(files.log, "utf8").catch(() => ""), readFile(uacLog)]);
     // the burst's own calls: a stranger's answer that reached the caller's SIP port is not one of them
     const sdp = new Map(
       [...callSignalsOf(parseMessageLogBuffer(messages).records)].filter(([id]) => id.startsWith(callIdPrefix)),
     );
-    const calls = callMedia(streamOrder(log), sdp, packets, holdMs);
+    const calls = callMedia(streamOrder(log), sdp, files.packets, holdMs);
     if (relay) await addRelayCounts(relay, calls);
     return { calls, pcap: files.pcap };
   } catch (e) {

@@ -27,17 +27,25 @@ export interface SippProcess {
 
 const TAIL_BYTES = 4096;
 
-export function startSipp(argv: readonly string[], opts: { cwd: string; signal?: AbortSignal }): SippProcess {
+export function startSipp(
+  argv: readonly string[],
+  opts: {
+    cwd: string;
+    signal?: AbortSignal;
+    /** a file descriptor the process's standard output goes to (a capture writing to `-`); not in the tail then */
+    stdout?: number;
+  },
+): SippProcess {
   const [bin, ...args] = argv;
   if (bin === undefined) throw new Error("startSipp: empty argv");
   const started = performance.now();
-  const child = spawn(bin, args, { cwd: opts.cwd, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(bin, args, { cwd: opts.cwd, detached: true, stdio: ["ignore", opts.stdout ?? "pipe", "pipe"] });
   let tail = "";
   const keep = (d: Buffer): void => {
     tail = (tail + d.toString("latin1")).slice(-TAIL_BYTES);
   };
-  child.stdout.on("data", keep);
-  child.stderr.on("data", keep);
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
   let spawnError: Error | undefined;
   const done = new Promise<SippExit>((resolve) => {
     child.on("error", (err) => {

@@ -7,7 +7,7 @@
  * call in media-calls.ndjson and the caller's RTP in media.pcap.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { labFixture, type CliResult, type LabFixture } from "../support/lab-fixture.js";
@@ -141,5 +141,47 @@ describe("migrate --traffic with audio: healthy stand-ins", () => {
     assert.equal(off.code, 2, off.stderr);
     assert.match(off.stderr, /gates on the calls' audio \(one_way_calls, rtp_loss\), but the calls carry none/);
     assert.deepEqual(await runtimeUris(f), [uriOf(f, "new")], "nothing was changed");
+  });
+});
+
+describe("migrate --traffic with audio under a tiny --capture-max-mb", () => {
+  let run: Awaited<ReturnType<typeof migrateWith>>;
+  before(async () => {
+    run = await migrateWith("answer", ["--capture-max-mb", "1"]);
+  });
+  after(async () => {
+    await run?.f.dispose();
+  });
+
+  test("media.pcap and its segments stay under the cap while every call's audio is still counted, and the report says what was kept", () => {
+    const { r, runDir, res } = run;
+    const rows = passedWithMediaGates(r, runDir, res);
+    const m = res.traffic!.media!;
+    // on disk: the start and the latest segments, under 1 MB together, each named in results.json
+    const onDisk = readdirSync(runDir).filter((n) => /^media(\.\d+)?\.pcap$/.test(n));
+    const bytes = onDisk.reduce((t, n) => t + statSync(path.join(runDir, n)).size, 0);
+    assert.ok(bytes <= 1024 * 1024, `media pcaps ${bytes} bytes over the 1 MB cap: ${onDisk.join(", ")}`);
+    assert.deepEqual([...onDisk].sort(), [...m.kept!.files].sort());
+    for (const file of m.kept!.files) assert.ok(res.traffic!.files.includes(file), file);
+    assert.equal(m.kept!.maxBytes, 1024 * 1024);
+    assert.ok(m.kept!.dropped.files > 0, JSON.stringify(m.kept));
+    assert.equal(m.kept!.records + m.kept!.dropped.records, m.packetsCaptured, JSON.stringify(m));
+    assert.equal(m.captureFault, undefined);
+    // every call placed was counted with its audio both ways, the packets let go from the file included
+    assert.equal(
+      rows.length,
+      res.traffic!.calls!.total,
+      `media rows ${rows.length} of ${res.traffic!.calls!.total} calls`,
+    );
+    assert.equal(m.callsCounted, rows.length);
+    for (const x of rows) assert.ok(x.bothWays && x.callerToPbx >= 10 && x.pbxToCaller >= 10, JSON.stringify(x));
+    const counted = rows.reduce((t, x) => t + x.callerToPbx + x.pbxToCaller, 0);
+    assert.ok(counted > m.kept!.records, `${counted} packets counted, ${m.kept!.records} kept`);
+    // the summary names the cap and what was let go, as it does for capture.pcap
+    const summary = readFileSync(path.join(runDir, "summary.md"), "utf8");
+    assert.match(
+      summary,
+      /- media capture: [\d,]+ packets captured, every one counted; kept media\.pcap \+ media\.\d+\.pcap.* under the 1\.0 MB cap; \d+ segment\(s\) between them deleted/,
+    );
   });
 });

@@ -47,7 +47,19 @@ export interface MigrateResults {
       pbxCounted?: number;
       relayCounted?: number;
       eventSockets?: Record<string, { events: number; calls: number; file: string }>;
+      /** every record the capture read, what media.pcap kept under --capture-max-mb, dumpcap's drops */
+      packetsCaptured?: number;
+      kept?: {
+        files: string[];
+        records: number;
+        bytes: number;
+        dropped: { files: number; records: number; bytes: number };
+        maxBytes?: number;
+      };
+      captureDropped?: number;
+      captureFault?: string;
     };
+    calls?: { total: number; old: number; new: number };
   };
 }
 export interface MediaRow {
