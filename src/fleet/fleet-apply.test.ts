@@ -73,6 +73,40 @@ describe("fleet apply: all or nothing per step", () => {
     );
   });
 
+  it("a shared table is read once for the check and once for the read-back, and written once, not once per node", async () => {
+    const { members, kams } = fleet();
+    const calls = { read: 0, write: 0 };
+    const table = {
+      location: "table dispatcher of postgres://kamailio@127.0.0.1:5432/kamailio",
+      sharedKey: "table dispatcher of postgres://kamailio@127.0.0.1:5432/kamailio",
+      read: async () => {
+        calls.read++;
+        return kams[0]!.read();
+      },
+      // the one table every node reloads from
+      writeAtomic: async (text: string) => {
+        calls.write++;
+        for (const k of kams) await k.writeAtomic(text);
+      },
+    };
+    for (const m of members) m.target.dispatcherList = table;
+    const o = await fleetApply(members, "both", { retry: FAST });
+    assert.deepEqual(
+      o.nodes.map((n) => [n.name, n.result]),
+      [
+        ["kam1", "applied"],
+        ["kam2", "applied"],
+        ["kam3", "applied"],
+      ],
+    );
+    assert.deepEqual(runtimes(kams), [
+      [OLD, NEW],
+      [OLD, NEW],
+      [OLD, NEW],
+    ]);
+    assert.deepEqual(calls, { read: 2, write: 1 });
+  });
+
   it("check: a node that does not answer is exit 3, nothing written on any node", async () => {
     const { members, kams } = fleet();
     kams[1]!.unavailableCalls = Infinity;

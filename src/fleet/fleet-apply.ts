@@ -1,6 +1,7 @@
 /**
  * One step on a fleet of Kamailio nodes, all or nothing:
- *   lock every node -> check every node (reachable, runtime == its list, the same current step) ->
+ *   lock every node -> check every node (reachable, runtime == its list, the same current step; a
+ *   shared table read once for its nodes) ->
  *   back up and write each durable list (nodes sharing a database table: the table once, in one
  *   transaction) -> reload each (in parallel) -> read every list and runtime back.
  * Nothing is written until every node passed the check. If any node fails after the first write
@@ -110,6 +111,24 @@ export function driftWho(drifting: readonly FleetMember[], members: readonly Fle
   return `drift on node ${names}`;
 }
 
+/**
+ * readCurrent for nodes that may share a store: a shared table is read once per call of the
+ * returned function's caller (one snapshot, one psql connection), a node's own list each time.
+ */
+function storeReader(): (m: FleetMember) => Promise<string | undefined> {
+  const once = new Map<string, Promise<string | undefined>>();
+  return (m) => {
+    const key = m.target.dispatcherList.sharedKey;
+    if (key === undefined) return readCurrent(m.target);
+    let read = once.get(key);
+    if (read === undefined) {
+      read = readCurrent(m.target);
+      once.set(key, read);
+    }
+    return read;
+  };
+}
+
 interface Checked {
   member: FleetMember;
   previousText: string | undefined;
@@ -128,11 +147,12 @@ async function checkFleet(
   signal: AbortSignal | undefined,
   takenOut: FleetApplyOptions["takenOut"],
 ): Promise<Checked[]> {
+  const readList = storeReader();
   const read = await Promise.all(
     members.map(async (member) => {
       try {
         const [previousText, runtimeBefore] = await Promise.all([
-          readCurrent(member.target),
+          readList(member),
           readRuntime(member.target.rpc, policy, signal),
         ]);
         return { member, previousText, runtimeBefore };
@@ -271,10 +291,11 @@ async function verifyEvery(v: {
   signal: AbortSignal | undefined;
 }): Promise<void> {
   const { steps, details, profiles, texts, label, policy, fail } = v;
+  const readList = storeReader();
   await Promise.all(
     v.members.map(async (m, i) => {
       try {
-        const [text, runtime] = await Promise.all([readCurrent(m.target), readRuntime(m.target.rpc, policy, v.signal)]);
+        const [text, runtime] = await Promise.all([readList(m), readRuntime(m.target.rpc, policy, v.signal)]);
         steps[i]!.runtime = uris(runtime);
         details[i]!.runtime = runtime;
         const diff = diffRuntime(profiles[i]!.list, runtime);
