@@ -104,8 +104,10 @@ export async function startMediaCapture(o: {
   maxBytes?: number;
   onPacket?: (p: RtpPacket) => void;
   onFault?: (why: string) => void;
+  /** the caller's media base port, when the run picked it (port-ranges.ts); else a free one now */
+  port?: number;
 }): Promise<MediaCapture> {
-  const port = await freeUdpPort(o.address);
+  const port = o.port ?? (await freeUdpPort(o.address));
   const marker = Math.min(port + MEDIA_PORT_SPAN, 65535);
   const stream = new CaptureStream({
     file: o.file,

@@ -10,6 +10,7 @@ import type { Assertion } from "../evidence/assertions.js";
 import type { EvidenceInUse } from "./evidence-mode.js";
 import { floorMs, knobsByEnvName, type SimKnobs } from "./knobs.js";
 import type { SimPlan } from "./sim-plan.js";
+import type { RunMediaPcap } from "./media-pcap.js";
 
 /**
  * results.json's shape: 2 since each apply names its list in `label` (a step's phase, or
@@ -57,9 +58,14 @@ export interface SimResults {
     sipp: string;
     durationMs: number;
     stats: unknown;
-    /** media on: the burst's RTP capture and how many calls' streams it counted (null: why says why not) */
-    media?: { pcap: string; calls: number | null; why?: string };
+    /**
+     * media on: the file with the burst's RTP (the run's media.pcap once merged), the caller's ports
+     * its packets go to and from there, and how many calls' streams it counted (null: why says why not)
+     */
+    media?: { pcap: string; ports?: string; calls: number | null; why?: string };
   }[];
+  /** media on: the run's RTP in one file (media.pcap) and the bursts' captures it was made of */
+  media?: RunMediaPcap;
   verdicts: Assertion[];
   /** one line per assertion that did not pass */
   failures: string[];
@@ -123,6 +129,8 @@ export interface SimResultsInput {
   eventSocket: Record<string, unknown> | undefined;
   /** the phase copies of the stand-ins' logs that reached their cap */
   logCopies?: LogCopyKept[];
+  /** media on: the run's media.pcap */
+  media?: RunMediaPcap;
 }
 
 /** results.json of a simulation (pure). */
@@ -161,6 +169,7 @@ export function simResults(r: SimResultsInput): SimResults {
     },
     applies: r.applies,
     bursts: r.bursts,
+    ...(r.media ? { media: r.media } : {}),
     verdicts: r.verdicts,
     failures: r.error ? [...failures, `ERROR ${r.error}`] : failures,
     calls: r.calls,

@@ -7,6 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { burstMediaRow, MEDIA_VERDICT, MediaBook } from "../media/rtp.js";
+import { burstMediaPorts, mergeRunMedia, RUN_MEDIA_PCAP, type RunMediaPcap } from "./media-pcap.js";
 import type { NgAddress } from "../rtpengine/ng.js";
 import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
 import path from "node:path";
@@ -134,6 +135,8 @@ export class Simulation {
   private readonly rounds: number[];
   /** media on: each call's packets per direction, per phase */
   private readonly media = new MediaBook();
+  /** media on: each burst's capture files, in the order the bursts ended */
+  private readonly mediaFiles: string[] = [];
   /** the stand-ins' phase copies that reached their cap */
   private readonly logCopies: LogCopyKept[] = [];
 
@@ -293,8 +296,16 @@ export class Simulation {
       sipp: r.exit.description,
       durationMs: Math.round(r.exit.durationMs),
       stats: s ?? null,
-      ...(r.media ? { media: burstMediaRow(r.media) } : {}),
+      ...(r.media
+        ? {
+            media: {
+              ...burstMediaRow(r.media),
+              ...(r.mediaCapture ? { ports: burstMediaPorts(r.mediaCapture.port) } : {}),
+            },
+          }
+        : {}),
     });
+    if (r.mediaCapture) this.mediaFiles.push(...r.mediaCapture.files);
     const counts = s
       ? `${s.successfulCalls} successful, ${s.failedCalls} failed, ${s.retransmissions} retransmissions`
       : "no statistics";
@@ -580,6 +591,29 @@ export class Simulation {
     ];
   }
 
+  /**
+   * The bursts' media captures merged into the run's media.pcap (not when interrupted: each is kept
+   * as it is); the bursts' rows then name it.
+   */
+  private async mergeMedia(): Promise<RunMediaPcap> {
+    const files = this.mediaFiles;
+    if (this.o.signal.aborted)
+      return {
+        pcap: null,
+        burstFiles: files,
+        burstFilesRemoved: false,
+        why: "interrupted: each burst's capture is kept",
+      };
+    const m = await mergeRunMedia(this.o.runDir, files);
+    if (m.pcap !== null) {
+      for (const b of this.bursts) if (b.media) b.media.pcap = m.pcap;
+      this.log(
+        `media: the run's RTP in ${m.pcap} (${m.records} records of ${this.bursts.filter((b) => b.media).length} bursts; a burst's are to and from its caller ports, bursts[].media.ports in results.json)`,
+      );
+    } else this.log(`media: no ${RUN_MEDIA_PCAP}: ${m.why}`);
+    return m;
+  }
+
   /** results.json and junit.xml, then run-finished */
   private async finish(status: RunStatus, exitCode: number): Promise<SimResults> {
     const { o, t, hep } = this;
@@ -598,6 +632,7 @@ export class Simulation {
         `calls: ${listed.total} in ${CALL_ROWS_FILE}; results.json lists the ${listed.inResults} that did not complete` +
           (listed.capped ? ` (the first ${listed.capped.max}; ${listed.capped.left} more in ${CALL_ROWS_FILE})` : ""),
       );
+    const mediaPcap = o.media ? await this.mergeMedia() : undefined;
     const results = simResults({
       runId: this.runId,
       runDir: o.runDir,
@@ -626,6 +661,7 @@ export class Simulation {
         : undefined,
       eventSocket: o.pbx?.summary(),
       logCopies: this.logCopies,
+      ...(mediaPcap ? { media: mediaPcap } : {}),
     });
     await writeFileAtomicAsync(path.join(o.runDir, "results.json"), JSON.stringify(results, null, 2) + "\n", {
       mode: FileMode.public,

@@ -237,7 +237,7 @@ function resultLines(r: SimResults, plan: SimPlan, folder: string): string[] {
   const lines = [
     "== result",
     `wall time ${seconds(r.durationMs)} s, floor ${seconds(r.floorMs)} s (the call time the knobs impose), overhead ${seconds(r.durationMs - r.floorMs)} s`,
-    `evidence: ${folder} (results.json, junit.xml, <phase>.assertions.txt, message logs)`,
+    `evidence: ${folder} (results.json, junit.xml, <phase>.assertions.txt, message logs${r.media?.pcap ? `, the caller's RTP in ${r.media.pcap}` : ""})`,
   ];
   const kept = r.evidence.hep?.pcap.kept;
   if (kept !== undefined && kept.dropped.files > 0) lines.push(`capture: ${pcapKeptText(kept)}`);

@@ -17,7 +17,8 @@ import { mediaScenarioFile } from "../media/scenario-file.js";
 import { callMedia, callSignalsOf, type CallMedia, type RtpPacket } from "../media/rtp.js";
 import { addRelayCounts } from "../media/relay-counts.js";
 import type { NgAddress } from "../rtpengine/ng.js";
-import { startMediaCapture, type MediaCapture, type MediaCaptureSummary } from "../media/capture.js";
+import { freeUdpPort, startMediaCapture, type MediaCapture, type MediaCaptureSummary } from "../media/capture.js";
+import { MediaPortRanges } from "../media/port-ranges.js";
 import { uacArgv } from "../sipp/argv.js";
 import { parseTraceStat, type TraceStat } from "../sipp/results.js";
 import { startSipp, type SippExit, type SippProcess } from "../sipp/runner.js";
@@ -59,6 +60,11 @@ export interface BurstReport {
   uacLog: string;
   /** media on: each call's packets per direction, or why they could not be counted */
   media?: { calls: CallMedia[] | undefined; why?: string; pcap: string };
+  /**
+   * media on: the caller's media base port (its capture watched it and the MEDIA_PORT_SPAN ports above)
+   * and the capture's files kept, in capture order (names in the run folder)
+   */
+  mediaCapture?: { port: number; files: string[] };
 }
 
 export interface RunningBurst {
@@ -112,6 +118,8 @@ export class Traffic {
   private closed: { phase: SimPhase; logs: Record<BackendRole, LogWindow> } | undefined;
   /** media on: the scenario with audio, written into the run folder once */
   private mediaScenario: Promise<string> | undefined;
+  /** media on: each burst's caller ports, apart from every other burst's of the run */
+  private readonly mediaPorts = new MediaPortRanges(() => freeUdpPort(callPathOf(this.o.target).localAddress));
 
   constructor(private readonly o: TrafficOptions) {
     if (o.evidence !== "sipp" && !o.hep) throw new Error(`--evidence ${o.evidence} without a HEP capture`);
@@ -270,6 +278,7 @@ export class Traffic {
           signal: this.o.signal,
           ...(media.maxBytes ? { maxBytes: media.maxBytes } : {}),
           onPacket: (p) => packets.push(p),
+          port: await this.mediaPorts.pick(),
         });
       }
       const argv = uacArgv(this.o.sippBin, scenario, {
@@ -335,6 +344,7 @@ export class Traffic {
         stats = undefined;
       }
       const report: BurstReport = { label: spec.label, argv, exit, stats, uacLog: files.messageLog };
+      if (capture) report.mediaCapture = { port: capture.port, files: (await capture.stop()).kept.files };
       if (capture)
         report.media = await countMedia(
           files.messageLog,

@@ -20,6 +20,10 @@ const KNOWN: readonly EvidenceLink[] = [
   { name: "junit.xml", what: "one test case per assertion, for CI systems" },
   { name: EVENT_LOG_FILE, what: "the run's event stream, one JSON event per line" },
   { name: "capture.pcap", what: "every SIP message Kamailio mirrored (HEP), for Wireshark/tshark" },
+  {
+    name: "media.pcap",
+    what: "the calls' RTP as the caller sent and got it, for Wireshark/tshark's RTP stream analysis",
+  },
   { name: "simulation.stdout.log", what: "everything the run printed" },
   { name: "live-metrics.csv", what: "the terminal dashboard's rows, one per tick" },
   { name: "final-frame.txt", what: "the terminal dashboard's final frame" },

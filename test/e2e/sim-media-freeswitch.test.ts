@@ -1,8 +1,8 @@
 /**
  * sim's audio on real FreeSWITCH (old 1.10.3, new 1.10.12 from `make real-services`) behind the real
  * Kamailio: the lab's dialplan answers and echoes, so media is on by default and media-both-ways passes
- * at the seed's knobs; tshark's RTP stream analysis of each burst's media capture counts the same
- * packets per direction as the tool. Then new is broken from outside, the way a new PBX goes wrong in
+ * at the seed's knobs; tshark's RTP stream analysis of the run's one media.pcap (every burst's capture
+ * merged) counts the same packets per direction as the tool. Then new is broken from outside, the way a new PBX goes wrong in
  * production, and the new phase fails naming the call, the direction and the counts: it answers and
  * never sends audio (park), a firewall drops its RTP towards the caller, and a firewall drops the caller's
  * RTP towards it (iptables on lo, root only).
@@ -29,7 +29,8 @@ interface MediaRow {
 interface Results {
   verdicts: { phase: string; name: string; verdict: string; details: string; offenders: string[] }[];
   calls: { callId: string; phase: string; burst: string; media?: MediaRow }[];
-  bursts: { label: string; media?: { pcap: string; calls: number | null } }[];
+  bursts: { label: string; media?: { pcap: string; ports?: string; calls: number | null } }[];
+  media?: { pcap: string | null; records?: number; burstFiles: string[]; burstFilesRemoved: boolean; why?: string };
 }
 
 function runDirIn(artifacts: string): string {
@@ -71,12 +72,45 @@ describe("sim with media on real FreeSWITCH: echo both ways, sabotage of new nam
     assert.equal(routed.length, 30);
     for (const c of routed) assert.equal(c.media?.bothWays, true, JSON.stringify(c));
 
+    // the run's RTP in one media.pcap: every burst's capture merged, their own files removed
+    assert.equal(res.media?.pcap, "media.pcap", JSON.stringify(res.media));
+    assert.equal(res.media.burstFilesRemoved, true);
+    assert.equal(res.media.burstFiles.length, res.bursts.length);
+    assert.deepEqual(
+      readdirSync(dir)
+        .filter((n) => n.endsWith(".pcap"))
+        .sort(),
+      ["capture.pcap", "media.pcap"],
+    );
+    assert.match(r.stdout, /^evidence: .*, the caller's RTP in media\.pcap\)$/m);
+    // each burst's caller ports, apart from every other burst's (the in-flight cutover's two run at once)
+    const ranges = res.bursts.map((b) => {
+      assert.equal(b.media?.pcap, "media.pcap", JSON.stringify(b));
+      const m = /^(\d+)-(\d+)$/.exec(b.media.ports ?? "");
+      assert.ok(m, JSON.stringify(b));
+      return { label: b.label, lo: +m[1]!, hi: +m[2]! };
+    });
+    for (const a of ranges)
+      for (const b of ranges)
+        if (a !== b) assert.ok(a.hi < b.lo || b.hi < a.lo, `${a.label} ${a.lo}-${a.hi} / ${b.label} ${b.lo}-${b.hi}`);
+    const streams = tsharkStreams(path.join(dir, "media.pcap"));
+    const portOf = (addr: string): number => Number(addr.split(":")[1]);
+    const inRange = (addr: string, r: { lo: number; hi: number }): boolean =>
+      portOf(addr) >= r.lo && portOf(addr) <= r.hi;
+    // every burst's audio is in it, the in-flight cutover's too; no packet twice (a stream's "Lost" < 0)
+    for (const rg of ranges)
+      assert.ok(
+        streams.some((x) => inRange(x.src, rg)),
+        `${rg.label}: no stream from its caller`,
+      );
+    for (const x of streams) assert.ok(x.lost >= 0, JSON.stringify(x));
+
     for (const burst of ["old", "both", "new"]) {
-      const pcap = path.join(dir, res.bursts.find((b) => b.label === burst)!.media!.pcap);
-      const streams = tsharkStreams(pcap);
       const calls = res.calls.filter((c) => c.burst === burst && c.media);
       assert.equal(calls.length, 10);
       const caller = calls[0]!.media!.caller!;
+      const range = ranges.find((x) => x.label === burst)!;
+      assert.ok(inRange(caller, range), `${burst}: caller ${caller} outside ${range.lo}-${range.hi}`);
       // caller -> PBX: one stream per call (SIPp's SSRC), the same packets the tool counted
       const sentByTshark = streams.filter((s) => s.src === caller).map((s) => s.packets);
       assert.deepEqual(

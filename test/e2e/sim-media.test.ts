@@ -91,7 +91,19 @@ describe("sim with media: audio both ways per call (real Kamailio + SIPp RTP)", 
     );
     assert.match(readFileSync(path.join(run, "junit.xml"), "utf8"), /name="media-both-ways"/);
     assert.match(readFileSync(path.join(run, "new.assertions.txt"), "utf8"), /media-both-ways/);
-    assert.ok(readdirSync(run).includes("old.uac.media.pcap"));
+    // the run's RTP in one media.pcap, the bursts' own captures merged into it and removed
+    assert.deepEqual(
+      readdirSync(run)
+        .filter((n) => n.endsWith(".pcap"))
+        .sort(),
+      ["capture.pcap", "media.pcap"],
+    );
+    const { media } = JSON.parse(readFileSync(path.join(run, "results.json"), "utf8")) as {
+      media?: { pcap: string | null; records?: number; burstFilesRemoved: boolean };
+    };
+    assert.equal(media?.pcap, "media.pcap", JSON.stringify(media));
+    assert.equal(media.burstFilesRemoved, true);
+    assert.ok((media.records ?? 0) > 6 * 3 * 2 * 45, JSON.stringify(media));
     const calls = (JSON.parse(readFileSync(path.join(run, "results.json"), "utf8")) as { calls: CallRow[] }).calls;
     const old = calls.filter((c) => c.phase === "old");
     assert.equal(old.length, 6);
