@@ -241,6 +241,28 @@ test("callMedia: what is expected is the time media flowed, from the caller's fi
   assert.equal(b!.windowMs, 300);
 });
 
+test("media-both-ways with the PBX's own count: the caller's packets after its BYE (a busy caller streams on until the BYE's answer) are not held against the PBX", () => {
+  const t0 = 1_700_000_000_000;
+  const signals = new Map([
+    ["a", { offer: OFFER, answer: { address: "127.0.0.1:6000", formats: [0] }, byeAt: t0 + 290 }],
+  ]);
+  // 15 packets until the BYE (t0 .. t0 + 280), 10 more after it; the PBX got and echoed the 15
+  const frames = [
+    ...stream(25, t0, { src: CALLER, dst: PBX, payload: rtp(SIPP_BASE_SSRC) }),
+    ...stream(15, t0 + 1, { src: PBX, dst: CALLER, payload: rtp(SIPP_BASE_SSRC) }),
+  ].sort((x, y) => x.ms! - y.ms!);
+  const [a] = callMedia(["a"], signals, rtpPacketsOf(pcapOf(frames)), 1000);
+  assert.deepEqual([a!.sent, a!.sentBeforeBye, a!.received, a!.expected], [25, 15, 15, 14]);
+  const judged = { ...a!, pbx: { backend: "old" as const, inPackets: 15, outPackets: 15, inMos: 4.5 } };
+  assert.equal(oneWayReason(judged), undefined);
+  assert.deepEqual(audioOf(judged), { judged: true, oneWay: false, expected: 14, lost: 0 });
+  // the PBX short of what the caller sent before its BYE still fails
+  assert.equal(
+    oneWayReason({ ...judged, pbx: { ...judged.pbx, inPackets: 10 } }),
+    "caller->PBX: old's PBX received 10 of the caller's 15 packets (expected >= 14 of 15)",
+  );
+});
+
 test("media-both-ways: an answer whose payload types the offer does not hold is a codec mismatch; packets back in another payload type are named", () => {
   const mismatch = { ...call(50, 50), answeredFormats: [8], wrongPayload: 50 };
   assert.equal(

@@ -292,6 +292,11 @@ export interface CallMedia {
   ssrc?: number;
   /** packets the caller sent (caller -> PBX) */
   sent: number;
+  /**
+   * of them, those sent until its BYE went out (what the PBX and the relay can have received: they end
+   * the call's media at the BYE, and a busy caller streams on until the BYE's answer); undefined: all
+   */
+  sentBeforeBye?: number;
   /** packets that came back to the caller from the answered address (PBX -> caller) */
   received: number;
   /** packets of this call that came back from another address than the answered one */
@@ -455,7 +460,7 @@ export function callMedia(
       wrongPayload: 0,
       windowMs: holdMs,
       expected: expectedPackets(holdMs),
-      ...(s.byeAt !== undefined ? { byeAt: s.byeAt } : {}),
+      ...(s.byeAt !== undefined ? { byeAt: s.byeAt, sentBeforeBye: 0 } : {}),
       out: new RtpStreamStats(),
       back: new Map(),
     };
@@ -488,6 +493,7 @@ export function callMedia(
     const c = bySsrc.get(p.ssrc);
     if (c && c.caller !== undefined && p.src === c.caller) {
       c.sent++;
+      if (c.sentBeforeBye !== undefined && p.ms <= c.byeAt!) c.sentBeforeBye++;
       c.out.add(p.seq, p.ts, p.ms);
       c.firstSent ??= p.ms;
       c.lastSent = p.ms;
@@ -540,7 +546,8 @@ function combined(streams: RtpStreamStats[]): RtpStreamFigures {
 export function audioOf(c: CallMedia): CallAudio {
   const back = Math.min(c.expected, c.sent);
   const dirs = [{ expected: back, lost: Math.max(0, back - c.received) }];
-  if (c.pbx) dirs.push({ expected: c.sent, lost: Math.max(0, c.sent - c.pbx.inPackets) });
+  const sent = c.sentBeforeBye ?? c.sent;
+  if (c.pbx) dirs.push({ expected: sent, lost: Math.max(0, sent - c.pbx.inPackets) });
   const ratio = (d: { expected: number; lost: number }): number => (d.expected === 0 ? 0 : d.lost / d.expected);
   const worst = dirs.sort((a, b) => ratio(b) - ratio(a))[0]!;
   return { judged: c.sent > 0, oneWay: c.sent > 0 && oneWayReason(c) !== undefined, ...worst };
@@ -586,12 +593,14 @@ export function oneWayReason(c: CallMedia): string | undefined {
   // is judged on those packets: each must reach it, and its echo is what can come back, at most the
   // window's worth
   const back = Math.min(c.expected, c.sent);
+  // the PBX and the relay are judged on what the caller sent until its BYE (they end the media there)
+  const sent = c.sentBeforeBye ?? c.sent;
   if (c.sent === 0) why.push(`caller->PBX 0 packets (the caller's stream did not run)`);
-  else if (pbx && short(pbx.inPackets, c.sent))
-    why.push(`caller->PBX: ${pbxName} received ${pbx.inPackets} of the caller's ${c.sent} packets ${at(c.sent)}`);
+  else if (pbx && short(pbx.inPackets, sent))
+    why.push(`caller->PBX: ${pbxName} received ${pbx.inPackets} of the caller's ${sent} packets ${at(sent)}`);
   const relay = c.relay;
-  if (relay && c.sent > 0 && short(relay.fromCaller, c.sent))
-    why.push(`caller->PBX: the relay received ${relay.fromCaller} of the caller's ${c.sent} packets ${at(c.sent)}`);
+  if (relay && c.sent > 0 && short(relay.fromCaller, sent))
+    why.push(`caller->PBX: the relay received ${relay.fromCaller} of the caller's ${sent} packets ${at(sent)}`);
   if (c.received === 0 || short(c.received, back)) {
     const from = `PBX->caller ${c.received} packets from ${c.answered ?? "(no answer SDP)"} ${at(back)}`;
     const parts = [from];
