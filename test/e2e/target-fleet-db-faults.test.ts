@@ -25,8 +25,10 @@ import { runDirOf } from "../support/run-folder.js";
 import { startCli, stopStartedClis, type RunningCli } from "../support/running-cli.js";
 import {
   appliedIn,
+  assertFleetRolledBackTo,
   assertFleetTable,
   assertStepPutBackOnOld,
+  type FleetRollbackRecord,
   runtimeUris,
   targetFleet,
   untilWhileRunning,
@@ -49,6 +51,7 @@ interface Results {
   error?: string;
   steps: { label: string; verdict: string; reason?: string; fleet?: FleetStep }[];
   rollback?: { from: number; to: number; ok: boolean };
+  fleet?: { rollback?: FleetRollbackRecord };
   restart?: { node: string; onStep: number; matchesStep?: boolean };
 }
 
@@ -271,6 +274,8 @@ describe("migrate --target on a fleet sharing one dispatcher table: faults durin
     assert.match(res.restart!.node, /^node kam3 /);
     assert.deepEqual([res.restart!.onStep, res.restart!.matchesStep], [2, true]);
     assert.deepEqual([res.rollback?.from, res.rollback?.to, res.rollback?.ok], [2, 1, true]);
+    assertFleetRolledBackTo(res.fleet?.rollback, "old", NAMES);
+    assertFleetTable(run.out(), NAMES, "old");
     await everyNodeOnOld();
   });
 

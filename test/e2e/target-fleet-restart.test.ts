@@ -12,7 +12,13 @@ import { after, before, describe, test } from "node:test";
 import type { NodeAuth } from "../support/production-node.js";
 import { runDirOf } from "../support/run-folder.js";
 import { stopStartedClis } from "../support/running-cli.js";
-import { targetFleet, type TargetFleet } from "../support/target-fleet.js";
+import {
+  assertFleetRolledBackTo,
+  assertFleetTable,
+  targetFleet,
+  type FleetRollbackRecord,
+  type TargetFleet,
+} from "../support/target-fleet.js";
 import { listEntries, OLD_ATTRS, restartDuringStep2 } from "../support/target-node.js";
 
 const AUTH: NodeAuth = { bearer: "tok-fleet-restart-8Jd" };
@@ -31,7 +37,7 @@ interface Results {
     onStep: number;
     matchesStep?: boolean;
   };
-  fleet?: { nodes: string[] };
+  fleet?: { nodes: string[]; rollback?: FleetRollbackRecord };
 }
 
 describe("migrate --target on a fleet: kam2's Kamailio restarted while a step holds", () => {
@@ -78,6 +84,9 @@ describe("migrate --target on a fleet: kam2's Kamailio restarted while a step ho
     tc.diagnostic(`kam2's restart seen ${lagMs} ms after it answered again`);
     assert.ok(lagMs < 2500, `seen ${lagMs} ms after the restart`);
     assert.deepEqual([res.rollback?.from, res.rollback?.to, res.rollback?.ok], [2, 1, true]);
+    assert.deepEqual(res.fleet?.nodes, ["kam1", "kam2", "kam3"]);
+    assertFleetRolledBackTo(res.fleet?.rollback, "old", res.fleet.nodes);
+    assertFleetTable(run.out(), res.fleet.nodes, "old");
     const OLD = f.nodes[0]!.backends.old.uri;
     const NEW = f.nodes[0]!.backends.new.uri;
     for (const n of f.nodes) {

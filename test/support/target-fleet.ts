@@ -206,6 +206,27 @@ export function assertStepPutBackOnOld(
   );
 }
 
+/** results.json's fleet rollback record (the per-node table of the put-back) */
+export interface FleetRollbackRecord {
+  ok: boolean;
+  label: string;
+  nodes: { name: string; routing: string; runtime?: string[] }[];
+}
+
+/** the rollback put every node back on `label`, each read back at runtime (the per-node table in results.json) */
+export function assertFleetRolledBackTo(
+  back: FleetRollbackRecord | undefined,
+  label: string,
+  names: readonly string[],
+): void {
+  assert.ok(back, "no fleet.rollback in results.json");
+  assert.deepEqual([back.ok, back.label], [true, label], JSON.stringify(back));
+  assert.deepEqual(
+    back.nodes.map((n) => [n.name, n.routing, (n.runtime?.length ?? 0) > 0]),
+    names.map((name) => [name, label, true]),
+  );
+}
+
 /** waits for `ok` while `run` runs: fails naming its output when it ended first or took too long */
 export async function untilWhileRunning(
   run: RunningCli,
