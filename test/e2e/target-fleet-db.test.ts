@@ -16,7 +16,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -25,7 +25,14 @@ import { runCli } from "../support/lab-fixture.js";
 import type { NodeAuth, NodeDb } from "../support/production-node.js";
 import { runDirOf } from "../support/run-folder.js";
 import { startCli, stopStartedClis, until as untilOk, type RunningCli } from "../support/running-cli.js";
-import { assertStepPutBackOnOld, runtimeUris, targetFleet, type TargetFleet } from "../support/target-fleet.js";
+import {
+  appliedIn,
+  assertStepPutBackOnOld,
+  runtimeUris,
+  targetFleet,
+  untilWhileRunning,
+  type TargetFleet,
+} from "../support/target-fleet.js";
 import { OLD_ATTRS } from "../support/target-node.js";
 
 const AUTH: NodeAuth = { bearer: "tok-fleet-db-8Rv" };
@@ -71,35 +78,6 @@ function migrate(f: TargetFleet, o: { hold1?: number; file?: string; dir?: strin
     plan,
   ]);
 }
-
-/** waits for `ok` while `run` runs: fails naming its output when it ended first or took too long */
-const until = async (run: RunningCli, what: string, ok: () => boolean, timeoutMs = 120_000): Promise<void> => {
-  const end = Date.now() + timeoutMs;
-  let closed = false;
-  void run.closed.then(() => (closed = true));
-  while (!ok()) {
-    if (closed || Date.now() > end)
-      throw new Error(
-        `${what}: ${closed ? "the run ended first" : `not within ${timeoutMs} ms`}\n${run.out()}${run.err()}`,
-      );
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
-
-const applied = (run: RunningCli, label: string): boolean => {
-  if (!/run folder \S+/.test(run.out())) return false;
-  const file = path.join(runDirOf(run.out()), "events.ndjson");
-  return (
-    existsSync(file) &&
-    readFileSync(file, "utf8")
-      .split("\n")
-      .filter((l) => l.endsWith("}"))
-      .some((l) => {
-        const e = JSON.parse(l) as { kind: string; label?: string; ok?: boolean };
-        return e.kind === "apply" && e.label === label && e.ok === true;
-      })
-  );
-};
 
 const resultsOf = (run: RunningCli): Results =>
   JSON.parse(readFileSync(path.join(runDirOf(run.out()), "results.json"), "utf8")) as Results;
@@ -185,7 +163,7 @@ describe("a fleet of three nodes on one shared dispatcher table (PostgreSQL)", (
       if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill("SIGTERM");
       await run.closed;
     });
-    await until(run, "the lock row", () => lockRow(db) !== undefined);
+    await untilWhileRunning(run, "the lock row", () => lockRow(db) !== undefined);
     const held = JSON.parse(lockRow(db)!) as { tool: string; pid: number; host: string };
     assert.deepEqual([held.tool, held.host], ["pbx-cutover", os.hostname()]);
     // another operator's migrate on the same fleet while this one runs (another state dir: another machine's)
@@ -362,7 +340,7 @@ describe("a fleet on one shared table: the tool's connection terminated mid-tran
     const rowsBefore = db.rows();
     assert.deepEqual(rowsBefore, [`1 ${OLD} 0 0 ${OLD_ATTRS}`]);
     const run = migrate(f, { hold1: 5 });
-    await until(run, "step 1 applied", () => applied(run, "old"));
+    await untilWhileRunning(run, "step 1 applied", () => appliedIn(run, "old"));
     // another session inserts (and does not commit) the row id the tool's first INSERT will take: the
     // tool's transaction deletes every row, then waits on that id
     const holder = db.hold(
@@ -377,8 +355,8 @@ describe("a fleet on one shared table: the tool's connection terminated mid-tran
             .sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND query LIKE 'BEGIN; INSERT%';")
             .trim() === "1",
       );
-      assert.ok(!applied(run, "new=50%"), "step 2 was not applied before the holder was there");
-      await until(run, "the tool's INSERT waiting in its transaction", () => {
+      assert.ok(!appliedIn(run, "new=50%"), "step 2 was not applied before the holder was there");
+      await untilWhileRunning(run, "the tool's INSERT waiting in its transaction", () => {
         pid = db
           .sql(
             "SELECT pid FROM pg_stat_activity WHERE application_name = 'pbx-cutover' AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO \"dispatcher\"%';",

@@ -10,13 +10,20 @@
  * - kam3's list is changed behind the tool's back as soon as step 2's apply event is there.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { startCli, stopStartedClis, type RunningCli } from "../support/running-cli.js";
 import type { NodeAuth } from "../support/production-node.js";
 import { runDirOf } from "../support/run-folder.js";
-import { assertStepPutBackOnOld, runtimeUris, targetFleet, type TargetFleet } from "../support/target-fleet.js";
+import {
+  appliedIn,
+  assertStepPutBackOnOld,
+  runtimeUris,
+  targetFleet,
+  untilWhileRunning,
+  type TargetFleet,
+} from "../support/target-fleet.js";
 import { OLD_ATTRS } from "../support/target-node.js";
 
 const FLEET_NAMES = ["kam1", "kam2", "kam3"] as const;
@@ -41,33 +48,6 @@ interface Results {
   restart?: { node: string; onStep: number; matchesStep?: boolean };
   fleet?: { nodes: string[]; rollback?: FleetStep };
 }
-
-/** waits for `ok` while `run` runs: fails naming its output when it ended first or took too long */
-const until = async (run: RunningCli, what: string, ok: () => boolean, timeoutMs = 120_000): Promise<void> => {
-  const end = Date.now() + timeoutMs;
-  let closed = false;
-  void run.closed.then(() => (closed = true));
-  while (!ok()) {
-    if (closed || Date.now() > end)
-      throw new Error(
-        `${what}: ${closed ? "the run ended first" : `not within ${timeoutMs} ms`}\n${run.out()}${run.err()}`,
-      );
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
-
-/** the run's events so far (its run folder from the "run folder" line); [] before it exists */
-function eventsOf(run: RunningCli): { kind: string; label?: string; ok?: boolean }[] {
-  if (!/run folder \S+/.test(run.out())) return [];
-  const file = path.join(runDirOf(run.out()), "events.ndjson");
-  if (!existsSync(file)) return [];
-  return readFileSync(file, "utf8")
-    .split("\n")
-    .filter((l) => l.endsWith("}"))
-    .map((l) => JSON.parse(l) as { kind: string; label?: string; ok?: boolean });
-}
-const applied = (run: RunningCli, label: string): boolean =>
-  eventsOf(run).some((e) => e.kind === "apply" && e.label === label && e.ok === true);
 
 /** users call through every node; a step holds a second and a few calls, step 2 as long as a test needs */
 const PLAN = [
@@ -152,9 +132,9 @@ describe("migrate --target on a fleet: faults during a step", () => {
     freezer.arm(2);
     try {
       const run = migrate(f, 2);
-      await until(run, "kam2 frozen at step 2's reload", () => freezer.frozen());
+      await untilWhileRunning(run, "kam2 frozen at step 2's reload", () => freezer.frozen());
       assert.ok(hasNew(), "kam2's list was written before its reload");
-      await until(run, "kam2's list put back", () => !hasNew());
+      await untilWhileRunning(run, "kam2's list put back", () => !hasNew());
       freezer.thaw();
       const code = await run.closed;
       const out = run.out() + run.err();
@@ -207,7 +187,7 @@ describe("migrate --target on a fleet: faults during a step", () => {
   test("kam3's list changed behind the tool's back between steps: exit 4 naming kam3, nothing written after it", async (t) => {
     const f = await fleet({});
     const run = migrate(f, 3);
-    await until(run, "step 2 applied", () => applied(run, "new=50%"));
+    await untilWhileRunning(run, "step 2 applied", () => appliedIn(run, "new=50%"));
     const kam3 = f.nodes[2]!;
     const OLD = f.nodes[0]!.backends.old.uri;
     // the operator took new out of kam3's list (not reloaded: its runtime still routes by new=50%)
