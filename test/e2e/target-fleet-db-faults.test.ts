@@ -17,17 +17,18 @@
  *   named): nothing is written, every node still routes by step 2.
  */
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
 import type { NodeAuth, NodeDb, ProductionNode } from "../support/production-node.js";
 import { runDirOf } from "../support/run-folder.js";
-import { startCli, stopStartedClis, type RunningCli } from "../support/running-cli.js";
+import { stopStartedClis, type RunningCli } from "../support/running-cli.js";
 import {
   appliedIn,
   assertFleetRolledBackTo,
   assertFleetTable,
   assertStepPutBackOnOld,
+  migrateHoldingStep2,
   type FleetRollbackRecord,
   runtimeUris,
   targetFleet,
@@ -54,18 +55,6 @@ interface Results {
   fleet?: { rollback?: FleetRollbackRecord };
   restart?: { node: string; onStep: number; matchesStep?: boolean };
 }
-
-/** a step a second and a few calls; step 2 as long as a test needs */
-const PLAN = [
-  "defaults:",
-  "  hold: { durationS: 1, minCalls: 10 }",
-  "steps:",
-  "  - 0",
-  "  - weightNew: 50",
-  "    hold: { durationS: HOLD, minCalls: 10 }",
-  "  - 100",
-  "",
-].join("\n");
 
 const resultsOf = (run: RunningCli): Results =>
   JSON.parse(readFileSync(path.join(runDirOf(run.out()), "results.json"), "utf8")) as Results;
@@ -130,21 +119,6 @@ describe("migrate --target on a fleet sharing one dispatcher table: faults durin
     for (const n of f.nodes) assert.deepEqual(await runtimeUris(n), [OLD]);
   });
 
-  const migrate = (hold: number, ...extra: string[]): RunningCli => {
-    const plan = path.join(f.dir, "plan.yaml");
-    writeFileSync(plan, PLAN.replace("HOLD", String(hold)));
-    return startCli({ dir: f.dir }, [
-      "migrate",
-      "--target",
-      f.file,
-      "--artifacts-dir",
-      path.join(f.dir, "art"),
-      "--plan",
-      plan,
-      ...extra,
-    ]);
-  };
-
   /** every node routes by old alone at runtime, the table holds the old row, the lock row is gone */
   const everyNodeOnOld = async (): Promise<void> => {
     for (const [i, n] of f.nodes.entries()) assert.deepEqual(await runtimeUris(n), [OLD], NAMES[i]);
@@ -163,7 +137,7 @@ describe("migrate --target on a fleet sharing one dispatcher table: faults durin
     const freezer = f.freezer!;
     // on the table step 1 (old) changes nothing and reloads no node: step 2's reload is kam2's first
     freezer.arm(1);
-    const run = migrate(2);
+    const run = migrateHoldingStep2(f, 2);
     await untilWhileRunning(run, "kam2 frozen at step 2's reload", () => freezer.frozen());
     assert.ok(
       db.rows().some((r) => r.includes(NEW)),
@@ -188,7 +162,7 @@ describe("migrate --target on a fleet sharing one dispatcher table: faults durin
   test("kam2 still frozen through the node-after-node restore: kam1 and kam3 verified on old, exit 4 FLEET ON DIFFERENT STEPS naming kam2", async () => {
     const freezer = f.freezer!;
     freezer.arm(1);
-    const run = migrate(2);
+    const run = migrateHoldingStep2(f, 2);
     const { code, out } = await ended(run);
     assert.ok(freezer.frozen(), "kam2 was frozen");
     assert.equal(code, 4, out);
@@ -228,7 +202,7 @@ describe("migrate --target on a fleet sharing one dispatcher table: faults durin
     await kam3.restart({ reloadDelta: 600 });
     // the operator's reload starts kam3's guard (the table equals its runtime: it changes nothing)
     await kam3.rpc("dispatcher.reload");
-    const run = migrate(1, "--reload-wait-ms", "1500");
+    const run = migrateHoldingStep2(f, 1, "--reload-wait-ms", "1500");
     const { code, out } = await ended(run);
     assert.equal(code, 4, out);
     assert.match(
@@ -280,7 +254,7 @@ describe("migrate --target on a fleet sharing one dispatcher table: faults durin
   });
 
   test("drift between steps: the table's rows changed behind the tool's back: exit 4 naming every node, nothing written", async (t) => {
-    const run = migrate(3);
+    const run = migrateHoldingStep2(f, 3);
     await untilWhileRunning(run, "step 2 applied", () => appliedIn(run, "new=50%"));
     const step2 = db.rows();
     assert.equal(step2.length, 2, step2.join("\n"));
@@ -320,7 +294,7 @@ describe("migrate --target on a fleet sharing one dispatcher table: faults durin
   });
 
   test("drift between steps: kam3's runtime changed over its RPC: exit 4 naming kam3 alone, nothing written", async () => {
-    const run = migrate(3);
+    const run = migrateHoldingStep2(f, 3);
     await untilWhileRunning(run, "step 2 applied", () => appliedIn(run, "new=50%"));
     const step2 = db.rows();
     // someone adds a destination to kam3's memory (another set: the calls' routing is untouched)

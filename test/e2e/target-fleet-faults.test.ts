@@ -13,12 +13,13 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { startCli, stopStartedClis, type RunningCli } from "../support/running-cli.js";
+import { stopStartedClis, type RunningCli } from "../support/running-cli.js";
 import type { NodeAuth } from "../support/production-node.js";
 import { runDirOf } from "../support/run-folder.js";
 import {
   appliedIn,
   assertStepPutBackOnOld,
+  migrateHoldingStep2,
   runtimeUris,
   targetFleet,
   untilWhileRunning,
@@ -47,33 +48,6 @@ interface Results {
   rollback?: { from: number; to: number; ok: boolean };
   restart?: { node: string; onStep: number; matchesStep?: boolean };
   fleet?: { nodes: string[]; rollback?: FleetStep };
-}
-
-/** users call through every node; a step holds a second and a few calls, step 2 as long as a test needs */
-const PLAN = [
-  "defaults:",
-  "  hold: { durationS: 1, minCalls: 10 }",
-  "steps:",
-  "  - 0",
-  "  - weightNew: 50",
-  "    hold: { durationS: HOLD, minCalls: 10 }",
-  "  - 100",
-  "",
-].join("\n");
-
-function migrate(f: Fleet, hold: number, ...extra: string[]): RunningCli {
-  const plan = path.join(f.dir, "plan.yaml");
-  writeFileSync(plan, PLAN.replace("HOLD", String(hold)));
-  return startCli({ dir: f.dir }, [
-    "migrate",
-    "--target",
-    f.file,
-    "--artifacts-dir",
-    path.join(f.dir, "art"),
-    "--plan",
-    plan,
-    ...extra,
-  ]);
 }
 
 const resultsOf = (run: RunningCli): Results =>
@@ -131,7 +105,7 @@ describe("migrate --target on a fleet: faults during a step", () => {
     // step 1 reloads every node (the list the operator wrote becomes the tool's old); step 2's is the second
     freezer.arm(2);
     try {
-      const run = migrate(f, 2);
+      const run = migrateHoldingStep2(f, 2);
       await untilWhileRunning(run, "kam2 frozen at step 2's reload", () => freezer.frozen());
       assert.ok(hasNew(), "kam2's list was written before its reload");
       await untilWhileRunning(run, "kam2's list put back", () => !hasNew());
@@ -158,7 +132,7 @@ describe("migrate --target on a fleet: faults during a step", () => {
   test("kam2 refuses step 2's reload (its reload_delta guard, started by step 1's): exit 4, every node back on old", async () => {
     // kam2's guard is longer than the run waits: step 1's reload starts it, step 2's is refused
     const f = await fleet({ guard: { node: 1, reloadDelta: 600 } });
-    const run = migrate(f, 1, "--reload-wait-ms", "1500");
+    const run = migrateHoldingStep2(f, 1, "--reload-wait-ms", "1500");
     const code = await run.closed;
     const out = run.out() + run.err();
     assert.equal(code, 4, out);
@@ -186,7 +160,7 @@ describe("migrate --target on a fleet: faults during a step", () => {
 
   test("kam3's list changed behind the tool's back between steps: exit 4 naming kam3, nothing written after it", async (t) => {
     const f = await fleet({});
-    const run = migrate(f, 3);
+    const run = migrateHoldingStep2(f, 3);
     await untilWhileRunning(run, "step 2 applied", () => appliedIn(run, "new=50%"));
     const kam3 = f.nodes[2]!;
     const OLD = f.nodes[0]!.backends.old.uri;

@@ -22,7 +22,7 @@ import {
   type ProductionNodeOptions,
 } from "./production-node.js";
 import { runDirOf } from "./run-folder.js";
-import type { RunningCli } from "./running-cli.js";
+import { startCli, type RunningCli } from "./running-cli.js";
 import { OLD_ATTRS } from "./target-node.js";
 
 export interface TargetFleet {
@@ -225,6 +225,34 @@ export function assertFleetRolledBackTo(
     back.nodes.map((n) => [n.name, n.routing, (n.runtime?.length ?? 0) > 0]),
     names.map((name) => [name, label, true]),
   );
+}
+
+/** a step a second and a few calls (users call through every node); step 2 held `HOLD` seconds */
+const FAULT_PLAN = [
+  "defaults:",
+  "  hold: { durationS: 1, minCalls: 10 }",
+  "steps:",
+  "  - 0",
+  "  - weightNew: 50",
+  "    hold: { durationS: HOLD, minCalls: 10 }",
+  "  - 100",
+  "",
+].join("\n");
+
+/** `migrate --target` on the fleet with old, new=50% held `hold` s (as long as a fault needs), new */
+export function migrateHoldingStep2(f: { dir: string; file: string }, hold: number, ...extra: string[]): RunningCli {
+  const plan = path.join(f.dir, "plan.yaml");
+  writeFileSync(plan, FAULT_PLAN.replace("HOLD", String(hold)));
+  return startCli({ dir: f.dir }, [
+    "migrate",
+    "--target",
+    f.file,
+    "--artifacts-dir",
+    path.join(f.dir, "art"),
+    "--plan",
+    plan,
+    ...extra,
+  ]);
 }
 
 /** waits for `ok` while `run` runs: fails naming its output when it ended first or took too long */
