@@ -3,7 +3,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { test } from "node:test";
-import { mergePcapFiles, pcapHeaderOf } from "./pcap-merge.js";
+import { pcapHeaderOf } from "./pcap-format.js";
+import { mergePcapFiles } from "./pcap-merge.js";
 import { pcapOf, rtp, type Frame } from "./pcap-fixture.js";
 import { rtpPacketsOf } from "./rtp.js";
 

@@ -10,34 +10,9 @@ import { closeSync, renameSync, rmSync, writeSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import { chunksOf } from "../files/read-range.js";
 import { createExclusive, FileMode, openAppend, tempPathFor } from "../files/atomic-write.js";
+import { MAX_CAPLEN, PCAP_GLOBAL_HEADER, PCAP_RECORD_HEADER, pcapHeaderOf, type PcapHeader } from "./pcap-format.js";
 
-const GLOBAL_HEADER = 24;
-const RECORD_HEADER = 16;
-/** a record's captured length above this is a corrupt file, not a packet (libpcap's largest snapshot length) */
-const MAX_CAPLEN = 262_144;
 const WRITE_CHUNK = 256 * 1024;
-
-/** A pcap file's global header as the merge needs it. */
-export interface PcapHeader {
-  littleEndian: boolean;
-  /** nanosecond timestamps (magic a1b23c4d) rather than microseconds */
-  nanos: boolean;
-  snaplen: number;
-  linktype: number;
-  bytes: Buffer;
-}
-
-/** The global header of a classic pcap file; throws naming the file when it is not one. */
-export function pcapHeaderOf(b: Buffer, file: string): PcapHeader {
-  if (b.length < GLOBAL_HEADER) throw new Error(`${file}: not a pcap file (${b.length} bytes)`);
-  const magics: Record<number, { nanos: boolean }> = { 0xa1b2c3d4: { nanos: false }, 0xa1b23c4d: { nanos: true } };
-  const le = magics[b.readUInt32LE(0)];
-  const be = magics[b.readUInt32BE(0)];
-  const m = le ? { ...le, littleEndian: true } : be ? { ...be, littleEndian: false } : undefined;
-  if (!m) throw new Error(`${file}: not a classic pcap file (magic 0x${b.readUInt32BE(0).toString(16)})`);
-  const u32 = (at: number): number => (m.littleEndian ? b.readUInt32LE(at) : b.readUInt32BE(at));
-  return { ...m, snaplen: u32(16), linktype: u32(20), bytes: Buffer.from(b.subarray(0, GLOBAL_HEADER)) };
-}
 
 /** One record: its capture time (in the file's resolution: µs or ns since the epoch) and its bytes, header included. */
 interface PcapRecord {
@@ -62,18 +37,18 @@ async function* recordsOf(
     pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
     let at = 0;
     if (!h) {
-      if (pending.length < GLOBAL_HEADER) continue;
+      if (pending.length < PCAP_GLOBAL_HEADER) continue;
       h = pcapHeaderOf(pending, file);
       header(h);
-      at = GLOBAL_HEADER;
+      at = PCAP_GLOBAL_HEADER;
     }
     const hh = h;
     const u32 = (o: number): number => (hh.littleEndian ? pending.readUInt32LE(o) : pending.readUInt32BE(o));
     const scale = hh.nanos ? 1_000_000_000n : 1_000_000n;
-    while (pending.length - at >= RECORD_HEADER) {
+    while (pending.length - at >= PCAP_RECORD_HEADER) {
       const caplen = u32(at + 8);
       if (caplen > MAX_CAPLEN) throw new Error(`${file}: corrupt record at byte ${at} (captured length ${caplen})`);
-      const len = RECORD_HEADER + caplen;
+      const len = PCAP_RECORD_HEADER + caplen;
       if (pending.length - at < len) break;
       yield { at: BigInt(u32(at)) * scale + BigInt(u32(at + 4)), bytes: Buffer.from(pending.subarray(at, at + len)) };
       at += len;

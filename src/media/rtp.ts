@@ -17,6 +17,7 @@ import { stampMs } from "../sip/message-log.js";
 import { expectedPackets, PACKET_MS, SIPP_BASE_SSRC } from "../sipp/media.js";
 import type { Assertion } from "../evidence/assertions.js";
 import type { CallAudio } from "../evidence/call-record.js";
+import { MAX_CAPLEN, PCAP_GLOBAL_HEADER, PCAP_RECORD_HEADER, pcapHeaderOf } from "./pcap-format.js";
 import { RtpStreamStats, type RtpStreamFigures } from "./rtp-stats.js";
 
 export interface RtpPacket {
@@ -74,8 +75,15 @@ class EndpointNames {
   }
 }
 
-/** a record longer than this is no pcap record (a snapshot length is at most 262,144) */
-const MAX_RECORD_BYTES = 16 + 262_144;
+/** the bytes before the IP header in a record of each link type the reader reads */
+const LINK_HEADER_BYTES: Partial<Record<number, number>> = {
+  [LINKTYPE_ETHERNET]: 14,
+  [LINKTYPE_RAW]: 0,
+  [LINKTYPE_LINUX_SLL]: 16,
+};
+
+/** a record longer than this is no pcap record */
+const MAX_RECORD_BYTES = PCAP_RECORD_HEADER + MAX_CAPLEN;
 
 /**
  * A classic pcap file or stream read as it grows: `push` each new chunk of bytes; it returns the
@@ -179,19 +187,13 @@ export class PcapReader {
   /** the file header (once) and every complete record of `pcap` from `at`; where the first incomplete one starts */
   private parse(pcap: Buffer, at: number, visit: (b: Buffer, ip: number, end: number, ms: number) => void): number {
     if (!this.head) {
-      if (pcap.length - at < 24) return at;
-      const magic = pcap.readUInt32LE(at);
-      const le = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
-      const be = pcap.readUInt32BE(at);
-      if (!le && be !== 0xa1b2c3d4 && be !== 0xa1b23c4d) throw new Error("not a classic pcap file");
-      const nano = (le ? magic : be) === 0xa1b23c4d;
-      const linktype = le ? pcap.readUInt32LE(at + 20) : pcap.readUInt32BE(at + 20);
-      const linkHeader =
-        linktype === LINKTYPE_ETHERNET ? 14 : linktype === LINKTYPE_RAW ? 0 : linktype === LINKTYPE_LINUX_SLL ? 16 : -1;
-      if (linkHeader < 0) throw new Error(`pcap link type ${linktype} is not read`);
-      this.head = { le, nano, linkHeader };
-      this.header = Buffer.from(pcap.subarray(at, at + 24));
-      at += 24;
+      if (pcap.length - at < PCAP_GLOBAL_HEADER) return at;
+      const h = pcapHeaderOf(pcap.subarray(at), "the capture");
+      const linkHeader = LINK_HEADER_BYTES[h.linktype];
+      if (linkHeader === undefined) throw new Error(`pcap link type ${h.linktype} is not read`);
+      this.head = { le: h.littleEndian, nano: h.nanos, linkHeader };
+      this.header = h.bytes;
+      at += PCAP_GLOBAL_HEADER;
     }
     const { le, nano, linkHeader } = this.head;
     while (at + 16 <= pcap.length) {
