@@ -62,8 +62,13 @@ export async function freeUdpPort(address: string): Promise<number> {
   return port - (port % 2);
 }
 
+/** the last of a caller's media ports from `port` (its RTP and RTCP pairs; the capture's marker port) */
+export const lastMediaPort = (port: number): number => Math.min(port + MEDIA_PORT_SPAN, 65535);
+
+/** a caller's media ports as the capture filters them (`udp portrange`): "first-last" */
+export const mediaPortRange = (port: number): string => `${port}-${lastMediaPort(port)}`;
+
 export function dumpcapArgv(bin: string, port: number): string[] {
-  const last = Math.min(port + MEDIA_PORT_SPAN, 65535);
   return [
     bin,
     "-i",
@@ -73,7 +78,7 @@ export function dumpcapArgv(bin: string, port: number): string[] {
     "-B",
     String(CAPTURE_BUFFER_MIB),
     "-f",
-    `udp portrange ${port}-${last}`,
+    `udp portrange ${mediaPortRange(port)}`,
     "-w",
     "-",
   ];
@@ -108,7 +113,7 @@ export async function startMediaCapture(o: {
   port?: number;
 }): Promise<MediaCapture> {
   const port = o.port ?? (await freeUdpPort(o.address));
-  const marker = Math.min(port + MEDIA_PORT_SPAN, 65535);
+  const marker = lastMediaPort(port);
   const stream = new CaptureStream({
     file: o.file,
     markerPort: marker,

@@ -8,7 +8,6 @@
  */
 import { rmSync } from "node:fs";
 import path from "node:path";
-import { MEDIA_PORT_SPAN } from "../media/capture.js";
 import { mergePcapFiles } from "../media/pcap-merge.js";
 
 export const RUN_MEDIA_PCAP = "media.pcap";
@@ -24,9 +23,6 @@ export interface RunMediaPcap {
   burstFilesRemoved: boolean;
   why?: string;
 }
-
-/** a burst's caller ports as its capture filtered them (`udp portrange`): its packets in media.pcap */
-export const burstMediaPorts = (port: number): string => `${port}-${Math.min(port + MEDIA_PORT_SPAN, 65535)}`;
 
 /** Merge `burstFiles` (names in `runDir`, in the order the bursts started) into `runDir`/media.pcap. */
 export async function mergeRunMedia(runDir: string, burstFiles: readonly string[]): Promise<RunMediaPcap> {

@@ -7,7 +7,8 @@
  */
 import { randomBytes } from "node:crypto";
 import { burstMediaRow, MEDIA_VERDICT, MediaBook } from "../media/rtp.js";
-import { burstMediaPorts, mergeRunMedia, RUN_MEDIA_PCAP, type RunMediaPcap } from "./media-pcap.js";
+import { mediaPortRange } from "../media/capture.js";
+import { mergeRunMedia, RUN_MEDIA_PCAP, type RunMediaPcap } from "./media-pcap.js";
 import type { NgAddress } from "../rtpengine/ng.js";
 import { FileMode, writeFileAtomicAsync } from "../files/atomic-write.js";
 import path from "node:path";
@@ -300,7 +301,7 @@ export class Simulation {
         ? {
             media: {
               ...burstMediaRow(r.media),
-              ...(r.mediaCapture ? { ports: burstMediaPorts(r.mediaCapture.port) } : {}),
+              ...(r.mediaCapture ? { ports: mediaPortRange(r.mediaCapture.port) } : {}),
             },
           }
         : {}),
